@@ -1,0 +1,261 @@
+/* ctxd plugin ABI: the only header a plugin includes.
+ *
+ * A plugin is a shared object exporting one function, ctxd_plugin_entry(), that returns a
+ * size- and version-stamped descriptor (CTXD_PLUGIN_DEFINE does it). The host checks the
+ * stamps, then calls init() with a table of host functions: a plugin uses no host symbol,
+ * so it links with -z defs and loads with RTLD_NOW | RTLD_LOCAL.
+ *
+ * Versioning (docs/plugin-abi.md): CTXD_ABI_MAJOR changes when anything existing changes
+ * meaning or layout; the host refuses other majors. CTXD_ABI_MINOR grows when a field or a
+ * function slot is appended; a plugin built for a newer minor than the host's is refused,
+ * an older one runs unchanged. Every struct crossing the boundary starts with its size.
+ *
+ * Threads: init, start, stop and destroy run on the host's loop thread. Handlers run on
+ * worker threads, several at once for the same consumer: keep mutable state in the
+ * database, or lock it yourself. Never block in init/start/stop except to join your own
+ * threads in stop. Never call atexit() and never leave a thread running after stop().
+ */
+#ifndef CTXD_CTXD_H
+#define CTXD_CTXD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ctxd/errno.h>
+#include <ctxd/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CTXD_ABI_MAJOR 1
+#define CTXD_ABI_MINOR 0
+
+/* Build flags: a plugin must match the host in each, or it is refused. */
+#define CTXD_BUILD_PTR64 (1u << 0) /* 64-bit pointers */
+#define CTXD_BUILD_ASAN (1u << 1)  /* built with AddressSanitizer */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CTXD__FLAG_ASAN CTXD_BUILD_ASAN
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CTXD__FLAG_ASAN CTXD_BUILD_ASAN
+#endif
+#endif
+#ifndef CTXD__FLAG_ASAN
+#define CTXD__FLAG_ASAN 0u
+#endif
+#define CTXD_BUILD_FLAGS ((sizeof(void *) == 8 ? CTXD_BUILD_PTR64 : 0u) | CTXD__FLAG_ASAN)
+
+typedef struct ctxd_plugin_s ctxd_plugin_t; /* the host's handle for a loaded plugin */
+typedef struct ctxd_msg_s ctxd_msg_t;       /* an incoming message, valid during its handler */
+typedef struct ctxd_tx_s ctxd_tx_t;         /* the handler's database transaction */
+typedef struct ctxd_rows_s ctxd_rows_t;     /* the rows a SQL statement returned */
+typedef struct ctxd_api_s ctxd_api_t;
+
+typedef enum {
+  CTXD_LOG_ERROR = 0,
+  CTXD_LOG_WARN = 1,
+  CTXD_LOG_INFO = 2,
+  CTXD_LOG_DEBUG = 3
+} ctxd_log_level_t;
+
+/* What a handler tells the host. */
+typedef enum {
+  CTXD_HANDLER_OK = 0,    /* done: its SQL and publishes commit with the inbox row */
+  CTXD_HANDLER_RETRY = 1, /* transient failure: rolled back, delivered again later */
+  CTXD_HANDLER_FAIL = 2   /* permanent failure: rolled back, moved to <queue>_error */
+} ctxd_handler_result_t;
+
+typedef ctxd_handler_result_t (*ctxd_handler_cb)(ctxd_tx_t *tx, const ctxd_msg_t *msg,
+                                                 void *data);
+
+/* ---- configuration map: the plugin's typed settings ---------------------------------- */
+
+typedef enum {
+  CTXD_CONF_STR = 1,   /* const char *, borrowed until destroy() returns */
+  CTXD_CONF_INT = 2,   /* int64_t */
+  CTXD_CONF_BOOL = 3,  /* int, 0 or 1 */
+  CTXD_CONF_DOUBLE = 4 /* double */
+} ctxd_conf_type_t;
+
+/* One setting. The host writes its value at `offset` in the plugin's settings struct
+ * (settings_size bytes, allocated and owned by the host). A NULL `def` makes the key
+ * required. Keys the map does not name are refused with their path. */
+typedef struct {
+  ctxd_conf_type_t type;
+  const char *name;
+  const char *def; /* default as text: "10", "true", "2.5", or the string itself */
+  size_t offset;
+  const char *help;
+} ctxd_conf_entry_t;
+
+/* ---- migrations ---------------------------------------------------------------------- */
+
+/* One schema migration of the plugin's own tables. Versions start at 1 and increase by
+ * one; an applied migration must never change (the host stores a checksum and refuses to
+ * start when an applied one differs). The array ends with an entry whose sql is NULL. */
+typedef struct {
+  int version;
+  const char *name;
+  const char *sql;
+} ctxd_migration_t;
+
+/* ---- consumers ----------------------------------------------------------------------- */
+
+/* A handler for one message type on one endpoint. An endpoint is a queue plus an exchange
+ * of the same name; each message type's exchange ("Namespace:Type") is bound to it.
+ * Several registrations may share an endpoint. */
+typedef struct {
+  uint32_t size;            /* sizeof(ctxd_consumer_t) */
+  const char *endpoint;     /* queue name; copied */
+  const char *message_type; /* e.g. "Dodo.DataCatalog.Contracts.Products.v1:MaterialType"; copied */
+  ctxd_handler_cb handler;
+  void *data; /* handed to handler; the plugin owns it */
+} ctxd_consumer_t;
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+typedef enum {
+  CTXD_MSG_ID = 0,
+  CTXD_MSG_CORRELATION_ID,
+  CTXD_MSG_CONVERSATION_ID,
+  CTXD_MSG_INITIATOR_ID,
+  CTXD_MSG_REQUEST_ID,
+  CTXD_MSG_MESSAGE_TYPE, /* the type this handler was registered for, "Namespace:Type" */
+  CTXD_MSG_SOURCE_ADDRESS,
+  CTXD_MSG_DESTINATION_ADDRESS,
+  CTXD_MSG_RESPONSE_ADDRESS,
+  CTXD_MSG_FAULT_ADDRESS,
+  CTXD_MSG_SENT_TIME,
+  CTXD_MSG_ENDPOINT /* the endpoint that received it */
+} ctxd_msg_field_t;
+
+/* An outgoing message. publish() sends it to its type's exchange (every subscriber gets
+ * it); send() to one endpoint's exchange. It is written to the outbox in the handler's
+ * transaction and leaves only if that commits. */
+typedef struct {
+  uint32_t size;            /* sizeof(ctxd_out_msg_t) */
+  const char *message_type; /* "Namespace:Type" */
+  const char *body;         /* the message as a JSON object */
+  size_t body_len;          /* 0: body is NUL-terminated */
+  const char *destination;  /* send(): endpoint name; publish(): ignored */
+  const char *message_id;   /* NULL: the host makes a new one, stable across retries of the row */
+  const char *correlation_id; /* NULL: carried over from the incoming message */
+  const char *const *headers; /* NULL or name, value, name, value, ..., NULL */
+} ctxd_out_msg_t;
+
+/* ---- the host function table --------------------------------------------------------- */
+
+/* Slots are only ever appended. Test a slot newer than ABI 1.0 with CTXD_API_HAS. */
+struct ctxd_api_s {
+  uint32_t size; /* sizeof the host's table */
+  uint16_t abi_major;
+  uint16_t abi_minor;
+
+  /* Logs a line tagged with the plugin (and the message's ids when msg is not NULL).
+   * Any thread. */
+  void (*log)(ctxd_plugin_t *plugin, const ctxd_msg_t *msg, ctxd_log_level_t level,
+              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+  /* Returns the settings struct filled from the config map; borrowed until destroy()
+   * returns. NULL when the plugin has no config map. */
+  const void *(*settings)(ctxd_plugin_t *plugin);
+
+  /* Registers a consumer; init() only. 0, CTXD_EINVAL (bad names, NULL handler), CTXD_EEXIST
+   * (this endpoint already has a handler for that type) or CTXD_ESTATE (after init). */
+  int (*consumer_register)(ctxd_plugin_t *plugin, const ctxd_consumer_t *consumer);
+
+  /* Returns a field of msg, or NULL when the message does not carry it; borrowed until
+   * the handler returns. */
+  const char *(*msg_field)(const ctxd_msg_t *msg, ctxd_msg_field_t field);
+  /* Returns the message object as JSON text (len set when not NULL); borrowed until the
+   * handler returns. */
+  const char *(*msg_body)(const ctxd_msg_t *msg, size_t *len);
+  /* Returns a string header of the envelope (or AMQP header), NULL if absent; borrowed
+   * until the handler returns. */
+  const char *(*msg_header)(const ctxd_msg_t *msg, const char *name);
+
+  /* Runs one parameterized statement ($1, $2, ... text parameters, NULL for SQL NULL) in
+   * the handler's transaction. `rows` may be NULL; otherwise *rows is new, free with
+   * rows_free. 0, CTXD_ECONFLICT (unique violation, serialization failure or deadlock:
+   * return CTXD_HANDLER_RETRY), CTXD_EDB (other error; tx_error says which). After an
+   * error the transaction refuses further statements (CTXD_ESTATE) until the handler
+   * returns. */
+  int (*sql_exec)(ctxd_tx_t *tx, const char *sql, int nparams, const char *const *params,
+                  ctxd_rows_t **rows);
+  int (*rows_count)(const ctxd_rows_t *rows);
+  /* Rows changed by an INSERT/UPDATE/DELETE. */
+  int64_t (*rows_affected)(const ctxd_rows_t *rows);
+  /* Returns the text of a value, NULL for SQL NULL or out of range; borrowed until
+   * rows_free. */
+  const char *(*rows_value)(const ctxd_rows_t *rows, int row, int col);
+  void (*rows_free)(ctxd_rows_t *rows);
+  /* Returns the last SQL error of this transaction, "" if none; borrowed until the next
+   * sql_exec. */
+  const char *(*tx_error)(const ctxd_tx_t *tx);
+
+  /* Writes msg to the outbox of the handler's transaction (see ctxd_out_msg_t). 0,
+   * CTXD_EINVAL (missing type, body not a JSON object, send() without destination) or
+   * CTXD_EDB. */
+  int (*publish)(ctxd_tx_t *tx, const ctxd_out_msg_t *msg);
+  int (*send)(ctxd_tx_t *tx, const ctxd_out_msg_t *msg);
+
+  /* Returns the incoming message the transaction is handling; borrowed until the handler
+   * returns. */
+  const ctxd_msg_t *(*tx_msg)(const ctxd_tx_t *tx);
+
+  /* Says why the handler is about to return CTXD_HANDLER_FAIL or _RETRY: the text goes
+   * to the logs and, for a message that ends in <queue>_error, into its MT-Fault-*
+   * headers. Both strings are copied; exception_type may be NULL. */
+  void (*tx_fault)(ctxd_tx_t *tx, const char *exception_type, const char *message);
+};
+
+#define CTXD_API_HAS(api, slot)                                                        \
+  ((api)->size >= offsetof(ctxd_api_t, slot) + sizeof((api)->slot) && (api)->slot != NULL)
+
+/* ---- the descriptor ------------------------------------------------------------------ */
+
+typedef struct {
+  uint32_t size; /* sizeof(ctxd_plugin_desc_t) */
+  uint16_t abi_major;
+  uint16_t abi_minor;
+  uint32_t build_flags; /* CTXD_BUILD_FLAGS */
+  const char *name;     /* unique in a host; [a-z0-9_-] */
+  const char *version;
+  const char *description;
+
+  const ctxd_conf_entry_t *config_map; /* NULL, or ends with an entry whose name is NULL */
+  size_t settings_size;                /* bytes of the struct config_map fills */
+  const ctxd_migration_t *migrations;  /* NULL, or ends with an entry whose sql is NULL */
+
+  /* Registers consumers; may store state in *state (handed to the others). A non-zero
+   * return stops the host before anything is consumed. */
+  int (*init)(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state);
+  /* Optional: called once consumers are declared, before the first delivery. */
+  int (*start)(void *state);
+  /* Optional: consumers have stopped and no handler runs; join any thread you started. */
+  void (*stop)(void *state);
+  /* Optional: frees state. Also called after a failed init (with what init stored). */
+  void (*destroy)(void *state);
+} ctxd_plugin_desc_t;
+
+#define CTXD_PLUGIN_ENTRY_SYMBOL "ctxd_plugin_entry"
+#define CTXD_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+CTXD_PLUGIN_EXPORT const ctxd_plugin_desc_t *ctxd_plugin_entry(void);
+
+/* Defines the entry function returning `desc` (a static ctxd_plugin_desc_t). */
+#define CTXD_PLUGIN_DEFINE(desc)                                                       \
+  CTXD_PLUGIN_EXPORT const ctxd_plugin_desc_t *ctxd_plugin_entry(void) { return &(desc); }
+
+/* Initializer for the stamp fields of a descriptor. */
+#define CTXD_PLUGIN_STAMP                                                              \
+  .size = sizeof(ctxd_plugin_desc_t), .abi_major = CTXD_ABI_MAJOR,                     \
+  .abi_minor = CTXD_ABI_MINOR, .build_flags = CTXD_BUILD_FLAGS
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,144 @@
+/* The host function table plugins receive (ctxd_api_t). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "dispatch.h"
+#include "host.h"
+#include "log.h"
+#include "outbox.h"
+#include "plugin.h"
+
+static void api_log(ctxd_plugin_t *p, const ctxd_msg_t *msg, ctxd_log_level_t level,
+                    const char *fmt, ...) {
+  ctxd__log_fields_t f = {0};
+  if (msg != NULL) {
+    f.endpoint = msg->delivery->ep->name;
+    f.message_id = msg->env.message_id;
+    f.correlation_id = msg->env.correlation_id;
+  }
+  if (level > CTXD_LOG_DEBUG) level = CTXD_LOG_DEBUG;
+  va_list ap;
+  va_start(ap, fmt);
+  ctxd__logv((ctxd__log_level_t)level, p != NULL ? p->name : "plugin", msg != NULL ? &f : NULL,
+             fmt, ap);
+  va_end(ap);
+}
+
+static const void *api_settings(ctxd_plugin_t *p) { return p->settings; }
+
+static int api_consumer_register(ctxd_plugin_t *p, const ctxd_consumer_t *c) {
+  return ctxd__host_register(p->host, p, c);
+}
+
+static const char *api_msg_field(const ctxd_msg_t *m, ctxd_msg_field_t field) {
+  const ctxd__envelope_t *e = &m->env;
+  switch (field) {
+  case CTXD_MSG_ID: return e->message_id;
+  case CTXD_MSG_CORRELATION_ID: return e->correlation_id;
+  case CTXD_MSG_CONVERSATION_ID: return e->conversation_id;
+  case CTXD_MSG_INITIATOR_ID: return e->initiator_id;
+  case CTXD_MSG_REQUEST_ID: return e->request_id;
+  case CTXD_MSG_MESSAGE_TYPE: return m->handler->type;
+  case CTXD_MSG_SOURCE_ADDRESS: return e->source_address;
+  case CTXD_MSG_DESTINATION_ADDRESS: return e->destination_address;
+  case CTXD_MSG_RESPONSE_ADDRESS: return e->response_address;
+  case CTXD_MSG_FAULT_ADDRESS: return e->fault_address;
+  case CTXD_MSG_SENT_TIME: return e->sent_time;
+  case CTXD_MSG_ENDPOINT: return m->delivery->ep->name;
+  }
+  return NULL;
+}
+
+static const char *api_msg_body(const ctxd_msg_t *cm, size_t *len) {
+  /* serialised on first use: most handlers ask once, some never */
+  ctxd_msg_t *m = (ctxd_msg_t *)cm;
+  if (m->body == NULL) {
+    m->body = json_dumps(m->env.message, JSON_COMPACT | JSON_ENCODE_ANY);
+    m->body_len = m->body != NULL ? strlen(m->body) : 0;
+  }
+  if (len != NULL) *len = m->body_len;
+  return m->body;
+}
+
+static const char *api_msg_header(const ctxd_msg_t *m, const char *name) {
+  const json_t *v = ctxd__json_get_ci(m->env.headers, name);
+  return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int api_sql_exec(ctxd_tx_t *tx, const char *sql, int nparams, const char *const *params,
+                        ctxd_rows_t **rows) {
+  if (rows != NULL) *rows = NULL;
+  if (tx->failed) return CTXD_ESTATE;
+  if (sql == NULL || nparams < 0 || (nparams > 0 && params == NULL)) return CTXD_EINVAL;
+  int code;
+  PGresult *r = ctxd__db_exec(tx->conn, sql, nparams, params, &code, tx->error, sizeof tx->error);
+  if (r == NULL) {
+    tx->failed = 1;
+    tx->fail_code = code;
+    return code;
+  }
+  tx->error[0] = '\0';
+  if (rows != NULL)
+    *rows = (ctxd_rows_t *)r;
+  else
+    PQclear(r);
+  return 0;
+}
+
+static int api_rows_count(const ctxd_rows_t *rows) { return PQntuples((const PGresult *)rows); }
+
+static int64_t api_rows_affected(const ctxd_rows_t *rows) {
+  const char *n = PQcmdTuples((PGresult *)rows);
+  return n[0] ? strtoll(n, NULL, 10) : 0;
+}
+
+static const char *api_rows_value(const ctxd_rows_t *rows, int row, int col) {
+  const PGresult *r = (const PGresult *)rows;
+  if (row < 0 || col < 0 || row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col))
+    return NULL;
+  return PQgetvalue(r, row, col);
+}
+
+static void api_rows_free(ctxd_rows_t *rows) { PQclear((PGresult *)rows); }
+
+static const char *api_tx_error(const ctxd_tx_t *tx) { return tx->error; }
+
+static const ctxd_msg_t *api_tx_msg(const ctxd_tx_t *tx) { return tx->msg; }
+
+static void api_tx_fault(ctxd_tx_t *tx, const char *exception_type, const char *message) {
+  snprintf(tx->fault_type, sizeof tx->fault_type, "%s", exception_type != NULL ? exception_type : "");
+  snprintf(tx->fault_message, sizeof tx->fault_message, "%s", message != NULL ? message : "");
+}
+
+static int api_publish(ctxd_tx_t *tx, const ctxd_out_msg_t *msg) {
+  return ctxd__outbox_write(tx, msg, 0);
+}
+
+static int api_send(ctxd_tx_t *tx, const ctxd_out_msg_t *msg) {
+  return ctxd__outbox_write(tx, msg, 1);
+}
+
+const ctxd_api_t ctxd__api = {
+    .size = sizeof(ctxd_api_t),
+    .abi_major = CTXD_ABI_MAJOR,
+    .abi_minor = CTXD_ABI_MINOR,
+    .log = api_log,
+    .settings = api_settings,
+    .consumer_register = api_consumer_register,
+    .msg_field = api_msg_field,
+    .msg_body = api_msg_body,
+    .msg_header = api_msg_header,
+    .sql_exec = api_sql_exec,
+    .rows_count = api_rows_count,
+    .rows_affected = api_rows_affected,
+    .rows_value = api_rows_value,
+    .rows_free = api_rows_free,
+    .tx_error = api_tx_error,
+    .publish = api_publish,
+    .send = api_send,
+    .tx_msg = api_tx_msg,
+    .tx_fault = api_tx_fault,
+};

@@ -1,0 +1,175 @@
+#include "broker.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <amqp_tcp_socket.h>
+
+#include <ctxd/errno.h>
+
+static int rpc_failed(ctxd__broker_t *b, const char *what, char *err, size_t errlen) {
+  amqp_rpc_reply_t r = amqp_get_rpc_reply(b->conn);
+  if (r.reply_type == AMQP_RESPONSE_NORMAL) return 0;
+  if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+    snprintf(err, errlen, "%s: %s", what, amqp_error_string2(r.library_error));
+  } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+    amqp_channel_close_t *c = r.reply.decoded;
+    snprintf(err, errlen, "%s: channel closed by the broker: %d %.*s", what, c->reply_code,
+             (int)c->reply_text.len, (char *)c->reply_text.bytes);
+  } else if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+    amqp_connection_close_t *c = r.reply.decoded;
+    snprintf(err, errlen, "%s: connection closed by the broker: %d %.*s", what, c->reply_code,
+             (int)c->reply_text.len, (char *)c->reply_text.bytes);
+  } else {
+    snprintf(err, errlen, "%s: unexpected reply 0x%08x", what, r.reply.id);
+  }
+  return CTXD_EBROKER;
+}
+
+int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms,
+                         char *err, size_t errlen) {
+  char buf[1024];
+  struct amqp_connection_info ci;
+  memset(b, 0, sizeof *b);
+  b->fd = -1;
+  snprintf(buf, sizeof buf, "%s", url);
+  if (amqp_parse_url(buf, &ci) != AMQP_STATUS_OK) {
+    snprintf(err, errlen, "broker url is not an amqp:// URL");
+    return CTXD_EBROKER;
+  }
+  b->conn = amqp_new_connection();
+  amqp_socket_t *s = b->conn != NULL ? amqp_tcp_socket_new(b->conn) : NULL;
+  if (s == NULL) {
+    snprintf(err, errlen, "out of memory");
+    ctxd__broker_close(b, 0);
+    return CTXD_ENOMEM;
+  }
+  struct timeval tv = {rpc_timeout_ms / 1000, (rpc_timeout_ms % 1000) * 1000};
+  int st = amqp_socket_open_noblock(s, ci.host, ci.port, &tv);
+  if (st != AMQP_STATUS_OK) {
+    snprintf(err, errlen, "cannot connect to %s:%d: %s", ci.host, ci.port, amqp_error_string2(st));
+    ctxd__broker_close(b, 0);
+    return CTXD_EBROKER;
+  }
+  amqp_set_rpc_timeout(b->conn, &tv);
+  amqp_rpc_reply_t r = amqp_login(b->conn, ci.vhost, 0, 131072, heartbeat_s,
+                                  AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+    char what[256];
+    snprintf(what, sizeof what, "login to %s:%d vhost '%s' as '%s'", ci.host, ci.port, ci.vhost,
+             ci.user);
+    rpc_failed(b, what, err, errlen);
+    ctxd__broker_close(b, 0);
+    return CTXD_EBROKER;
+  }
+  b->fd = amqp_get_sockfd(b->conn);
+  if (ctxd__broker_channel_open(b, CTXD__PUBLISH_CHANNEL, err, errlen) != 0) {
+    ctxd__broker_close(b, 0);
+    return CTXD_EBROKER;
+  }
+  amqp_confirm_select(b->conn, CTXD__PUBLISH_CHANNEL);
+  if (rpc_failed(b, "confirm.select", err, errlen) != 0) {
+    ctxd__broker_close(b, 0);
+    return CTXD_EBROKER;
+  }
+  b->next_seq = 1;
+  return 0;
+}
+
+void ctxd__broker_close(ctxd__broker_t *b, int polite) {
+  if (b->conn == NULL) return;
+  if (polite) amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(b->conn);
+  b->conn = NULL;
+  b->fd = -1;
+}
+
+int ctxd__broker_channel_open(ctxd__broker_t *b, int channel, char *err, size_t errlen) {
+  amqp_channel_open(b->conn, (amqp_channel_t)channel);
+  return rpc_failed(b, "channel.open", err, errlen);
+}
+
+int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char *err,
+                          size_t errlen) {
+  char what[512];
+  amqp_exchange_declare(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name),
+                        amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+  snprintf(what, sizeof what, "declare exchange '%s'", name);
+  return rpc_failed(b, what, err, errlen);
+}
+
+int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_table_t args,
+                       char *err, size_t errlen) {
+  char what[512];
+  if (ctxd__broker_exchange(b, channel, name, err, errlen) != 0) return CTXD_EBROKER;
+  amqp_queue_declare(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+  snprintf(what, sizeof what, "declare queue '%s'", name);
+  if (rpc_failed(b, what, err, errlen) != 0) return CTXD_EBROKER;
+  amqp_queue_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name),
+                  amqp_cstring_bytes(name), amqp_empty_bytes, amqp_empty_table);
+  snprintf(what, sizeof what, "bind queue '%s'", name);
+  return rpc_failed(b, what, err, errlen);
+}
+
+int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest,
+                      char *err, size_t errlen) {
+  char what[768];
+  amqp_exchange_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(dest),
+                     amqp_cstring_bytes(source), amqp_empty_bytes, amqp_empty_table);
+  snprintf(what, sizeof what, "bind exchange '%s' to '%s'", source, dest);
+  return rpc_failed(b, what, err, errlen);
+}
+
+int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch,
+                         char *err, size_t errlen) {
+  char what[512];
+  amqp_basic_qos(b->conn, (amqp_channel_t)channel, 0, (uint16_t)prefetch, 0);
+  if (rpc_failed(b, "basic.qos", err, errlen) != 0) return CTXD_EBROKER;
+  amqp_basic_consume(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue),
+                     amqp_cstring_bytes(queue), 0, 0, 0, amqp_empty_table);
+  snprintf(what, sizeof what, "consume '%s'", queue);
+  return rpc_failed(b, what, err, errlen);
+}
+
+int ctxd__broker_cancel(ctxd__broker_t *b, int channel, const char *queue) {
+  /* sent without waiting: the cancel-ok arrives among the deliveries the loop reads */
+  amqp_basic_cancel_t m = {.consumer_tag = amqp_cstring_bytes(queue), .nowait = 0};
+  int st = amqp_send_method(b->conn, (amqp_channel_t)channel, AMQP_BASIC_CANCEL_METHOD, &m);
+  return st == AMQP_STATUS_OK ? 0 : CTXD_EBROKER;
+}
+
+int ctxd__broker_ack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple) {
+  return amqp_basic_ack(b->conn, (amqp_channel_t)channel, tag, multiple) == AMQP_STATUS_OK
+             ? 0
+             : CTXD_EBROKER;
+}
+
+int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int requeue) {
+  return amqp_basic_nack(b->conn, (amqp_channel_t)channel, tag, 0, requeue) == AMQP_STATUS_OK
+             ? 0
+             : CTXD_EBROKER;
+}
+
+int ctxd__broker_publish(ctxd__broker_t *b, const char *exchange, const char *routing_key,
+                         int mandatory, const amqp_basic_properties_t *props, amqp_bytes_t body,
+                         uint64_t *seq) {
+  int st = amqp_basic_publish(b->conn, CTXD__PUBLISH_CHANNEL, amqp_cstring_bytes(exchange),
+                              amqp_cstring_bytes(routing_key), mandatory, 0, props, body);
+  if (st != AMQP_STATUS_OK) return CTXD_EBROKER;
+  *seq = b->next_seq++;
+  return 0;
+}
+
+int ctxd__broker_next_frame(ctxd__broker_t *b, amqp_frame_t *frame) {
+  struct timeval zero = {0, 0};
+  int st = amqp_simple_wait_frame_noblock(b->conn, frame, &zero);
+  if (st == AMQP_STATUS_OK) return 0;
+  if (st == AMQP_STATUS_TIMEOUT) return CTXD_ETIMEDOUT;
+  return CTXD_ECLOSED;
+}
+
+int ctxd__broker_read_content(ctxd__broker_t *b, int channel, amqp_message_t *msg) {
+  amqp_rpc_reply_t r = amqp_read_message(b->conn, (amqp_channel_t)channel, msg, 0);
+  return r.reply_type == AMQP_RESPONSE_NORMAL ? 0 : CTXD_ECLOSED;
+}

@@ -1,0 +1,65 @@
+/* A thin, synchronous layer over one rabbitmq-c connection. Every call belongs to the
+ * loop thread; none blocks longer than the RPC timeout (frame reads never block). */
+#ifndef CTXD_RUNTIME_BROKER_H
+#define CTXD_RUNTIME_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <amqp.h>
+
+typedef struct {
+  amqp_connection_state_t conn; /* NULL when not connected */
+  int fd;
+  uint64_t next_seq; /* publisher-confirm sequence number of the next publish */
+} ctxd__broker_t;
+
+/* The channel every publish uses; it is in confirm mode. Endpoints use 2, 3, ... */
+#define CTXD__PUBLISH_CHANNEL 1
+
+/* Connects, logs in, opens the publish channel in confirm mode. 0, or CTXD_EBROKER with
+ * the reason in err (no password in it). */
+int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms,
+                         char *err, size_t errlen);
+
+/* Closes politely when `polite`, else drops the socket (after a connection error). */
+void ctxd__broker_close(ctxd__broker_t *b, int polite);
+
+/* Declares a durable fanout exchange. 0 or CTXD_EBROKER. */
+int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char *err, size_t errlen);
+
+/* Declares queue `name` (args may be amqp_empty_table) with a same-name fanout exchange
+ * bound to it. 0 or CTXD_EBROKER. */
+int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_table_t args,
+                       char *err, size_t errlen);
+
+/* Binds exchange `source` to exchange `dest` (MassTransit's type -> endpoint binding). */
+int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest,
+                      char *err, size_t errlen);
+
+int ctxd__broker_channel_open(ctxd__broker_t *b, int channel, char *err, size_t errlen);
+
+/* basic.qos + basic.consume on `queue`; the consumer tag is the queue name. */
+int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch,
+                         char *err, size_t errlen);
+int ctxd__broker_cancel(ctxd__broker_t *b, int channel, const char *queue);
+
+int ctxd__broker_ack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple);
+int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int requeue);
+
+/* Publishes on the confirm channel; *seq receives the sequence number its confirm will
+ * carry. 0 or CTXD_EBROKER. */
+int ctxd__broker_publish(ctxd__broker_t *b, const char *exchange, const char *routing_key,
+                         int mandatory, const amqp_basic_properties_t *props, amqp_bytes_t body,
+                         uint64_t *seq);
+
+/* Reads the next frame without blocking (services heartbeats as a side effect). 0 with
+ * *frame, CTXD_ETIMEDOUT when nothing is buffered or readable, CTXD_ECLOSED when the
+ * connection is gone. */
+int ctxd__broker_next_frame(ctxd__broker_t *b, amqp_frame_t *frame);
+
+/* Reads the content frames that follow a basic.deliver/basic.return on `channel`. 0 and
+ * *msg (release with amqp_destroy_message), or CTXD_ECLOSED. */
+int ctxd__broker_read_content(ctxd__broker_t *b, int channel, amqp_message_t *msg);
+
+#endif

@@ -1,0 +1,33 @@
+/* Command-line parsing for the ctxd executable: pure, so it is unit-tested. */
+#ifndef CTXD_RUNTIME_CLI_H
+#define CTXD_RUNTIME_CLI_H
+
+#include <stddef.h>
+
+typedef enum {
+  CTXD__CMD_HELP = 0,
+  CTXD__CMD_VERSION,
+  CTXD__CMD_RUN,
+  CTXD__CMD_CHECK_CONFIG
+} ctxd__cmd_t;
+
+typedef struct {
+  ctxd__cmd_t cmd;
+  const char *config_path; /* borrowed from argv */
+} ctxd__cli_t;
+
+/* Exit codes of the ctxd executable (documented in docs/operations.md). */
+enum {
+  CTXD__EXIT_OK = 0,
+  CTXD__EXIT_FAILURE = 1, /* runtime failure: a server lost for good, a plugin failed */
+  CTXD__EXIT_USAGE = 2,   /* bad command line */
+  CTXD__EXIT_CONFIG = 3   /* configuration or plugin refused before start */
+};
+
+/* Fills `out` from argv. Returns 0, or CTXD_EINVAL with a one-line reason in `err`. */
+int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t errlen);
+
+/* Returns the static usage text; never freed. */
+const char *ctxd__cli_usage(void);
+
+#endif

@@ -1,0 +1,642 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ctxd/errno.h>
+
+#include "confmap.h"
+
+/* ---- redaction ----------------------------------------------------------------------- */
+
+typedef struct {
+  char *buf;
+  size_t cap; /* > 0; one byte is kept for the NUL */
+  size_t len;
+} out_t;
+
+static void put(out_t *o, const char *s, size_t n) {
+  size_t room = o->cap - 1 - o->len;
+  memcpy(o->buf + o->len, s, n < room ? n : room);
+  o->len += n < room ? n : room;
+}
+
+/* Returns the end of a libpq keyword value at v: 'quoted with \-escapes' or up to a blank. */
+static const char *keyword_value_end(const char *v) {
+  if (*v != '\'') {
+    while (*v != '\0' && !isspace((unsigned char)*v)) v++;
+    return v;
+  }
+  for (v++; *v != '\0' && *v != '\''; v++)
+    if (*v == '\\' && v[1] != '\0') v++;
+  return *v == '\'' ? v + 1 : v;
+}
+
+/* Works on any text, not just a lone URL, so whole error messages (which may quote a piece
+ * of the file) go through it. Errs towards hiding: a password is everything between the
+ * first ':' after "://" and the last '@' before a blank, since generated passwords often
+ * hold unescaped '/' or '@'. */
+void ctxd__config_redact_url(const char *url, char *buf, size_t buflen) {
+  if (buflen == 0) return;
+  out_t o = {buf, buflen, 0};
+  const char *p = url;
+  while (*p != '\0') {
+    if (strncmp(p, "://", 3) == 0) {
+      const char *at = NULL, *colon = NULL;
+      for (const char *q = p + 3; *q != '\0' && !isspace((unsigned char)*q); q++) {
+        if (*q == '@') at = q;
+        if (*q == ':' && colon == NULL) colon = q;
+      }
+      if (at != NULL && colon != NULL && colon < at) {
+        put(&o, p, (size_t)(colon + 1 - p));
+        put(&o, "***", 3);
+        p = at;
+        continue;
+      }
+    } else if (strncasecmp(p, "password", 8) == 0) {
+      const char *v = p + 8;
+      while (*v == ' ') v++;
+      if (*v == '=') {
+        for (v++; *v == ' '; v++) {
+        }
+        put(&o, p, (size_t)(v - p));
+        put(&o, "***", 3);
+        p = keyword_value_end(v);
+        continue;
+      }
+    }
+    put(&o, p, 1);
+    p++;
+  }
+  buf[o.len] = '\0';
+}
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+/* Writes a message into err, redacted: nothing this file reports can carry a secret. */
+__attribute__((format(printf, 3, 4))) static void emit(char *err, size_t errlen,
+                                                       const char *fmt, ...) {
+  char raw[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(raw, sizeof raw, fmt, ap);
+  va_end(ap);
+  ctxd__config_redact_url(raw, err, errlen);
+}
+
+/* Cuts the last ".key" or "[n]" off a key path. */
+static void parent_path(char *path) {
+  char *dot = strrchr(path, '.'), *bracket = strrchr(path, '[');
+  char *cut = dot > bracket ? dot : bracket;
+  if (cut == NULL) cut = path;
+  *cut = '\0';
+}
+
+void ctxd__config_format_error(const ctxd__config_t *cfg, const char *path, const char *reason,
+                               char *err, size_t errlen) {
+  const char *sep = path[0] != '\0' ? ": " : "";
+  char at[512];
+  snprintf(at, sizeof at, "%s", path);
+  for (;;) {
+    int line, col;
+    if (ctxd__json_locate(cfg->text, cfg->text_len, at, &line, &col) == 0) {
+      emit(err, errlen, "%s:%d:%d: %s%s%s", cfg->file, line, col, path, sep, reason);
+      return;
+    }
+    if (at[0] == '\0') break;
+    parent_path(at);
+  }
+  emit(err, errlen, "%s: %s%s%s", cfg->file, path, sep, reason);
+}
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+/* The config being built and where its first error goes. */
+typedef struct {
+  ctxd__config_t *cfg;
+  char *err;
+  size_t errlen;
+} load_t;
+
+/* Reports a wrong value, from environment variable `var` when not NULL, else at key `path`
+ * of the file. Returns CTXD_ECONFIG. */
+static int report(load_t *l, const char *var, const char *path, const char *reason) {
+  if (var != NULL)
+    emit(l->err, l->errlen, "%s: %s", var, reason);
+  else
+    ctxd__config_format_error(l->cfg, path, reason, l->err, l->errlen);
+  return CTXD_ECONFIG;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(load_t *l, const char *path,
+                                                      const char *fmt, ...) {
+  char reason[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
+  return report(l, NULL, path, reason);
+}
+
+static int nomem(load_t *l) {
+  emit(l->err, l->errlen, "%s: out of memory", l->cfg->file);
+  return CTXD_ENOMEM;
+}
+
+static int copy(load_t *l, char **dst, const char *s) {
+  *dst = strdup(s);
+  return *dst != NULL ? 0 : nomem(l);
+}
+
+static int apply(load_t *l, const ctxd_conf_entry_t *map, const json_t *obj, void *dst,
+                 const char *path) {
+  ctxd__conf_error_t e;
+  if (ctxd__confmap_apply(map, obj, dst, path, &e) == 0) return 0;
+  return report(l, NULL, e.path, e.reason);
+}
+
+/* An unset and an empty variable both mean "not overridden", as shells make either. */
+static const char *env_get(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* Inclusive bounds of an int64_t member of a section; tables end with key NULL. */
+typedef struct {
+  const char *key;
+  size_t offset;
+  int64_t min;
+  int64_t max;
+} range_t;
+
+static int check_ranges(load_t *l, const range_t *r, const void *section, const char *path) {
+  for (; r->key != NULL; r++) {
+    int64_t v;
+    memcpy(&v, (const char *)section + r->offset, sizeof v);
+    if (v < r->min || v > r->max) {
+      char at[512];
+      snprintf(at, sizeof at, "%s.%s", path, r->key);
+      return fail(l, at, "expected an integer from %lld to %lld, got %lld", (long long)r->min,
+                  (long long)r->max, (long long)v);
+    }
+  }
+  return 0;
+}
+
+/* The section's URL from environment variable `var`, else from its "url" key (`url`, the
+ * map having made "" of an absent key): one of the two is required. */
+static int take_url(load_t *l, char **dst, const char *var, const json_t *section,
+                    const char *url, const char *path) {
+  const char *env = env_get(var);
+  if (env != NULL) return copy(l, dst, env);
+  if (json_object_get(section, "url") == NULL)
+    return fail(l, path, "required key is missing (or set %s)", var);
+  if (url[0] == '\0') return fail(l, path, "expected a URL, got an empty string");
+  return copy(l, dst, url);
+}
+
+/* ---- the root ------------------------------------------------------------------------ */
+
+typedef struct {
+  const json_t *broker;
+  const json_t *database;
+  const json_t *log;
+  const json_t *admin;
+  const char *plugin_dir;
+  const json_t *plugins;
+  const json_t *endpoints;
+} root_t;
+
+static const ctxd_conf_entry_t root_map[] = {
+    {CTXD__CONF_OBJECT, "broker", "", offsetof(root_t, broker), "message broker connection"},
+    {CTXD__CONF_OBJECT, "database", "", offsetof(root_t, database), "PostgreSQL connection"},
+    {CTXD__CONF_OBJECT, "log", "", offsetof(root_t, log), "logging"},
+    {CTXD__CONF_OBJECT, "admin", "", offsetof(root_t, admin), "admin HTTP endpoint"},
+    {CTXD_CONF_STR, "plugin_dir", CTXD_DEFAULT_PLUGIN_DIR, offsetof(root_t, plugin_dir),
+     "directory of plugins given by relative path; CTXD_PLUGIN_DIR overrides"},
+    {CTXD__CONF_ARRAY, "plugins", "", offsetof(root_t, plugins), "plugins to load"},
+    {CTXD__CONF_OBJECT, "endpoints", "", offsetof(root_t, endpoints),
+     "receive endpoint settings: \"defaults\" and one object per endpoint name"},
+    {.name = NULL}};
+
+/* ---- broker and database ------------------------------------------------------------- */
+
+typedef struct {
+  const char *url;
+  int64_t heartbeat_s;
+  int64_t rpc_timeout_ms;
+  int64_t reconnect_max_ms;
+} broker_t;
+
+static const ctxd_conf_entry_t broker_map[] = {
+    {CTXD_CONF_STR, "url", "", offsetof(broker_t, url),
+     "amqp://user:password@host:port/vhost; required unless CTXD_AMQP_URL is set"},
+    {CTXD_CONF_INT, "heartbeat_s", "30", offsetof(broker_t, heartbeat_s),
+     "AMQP heartbeat in seconds, 0 to disable"},
+    {CTXD_CONF_INT, "rpc_timeout_ms", "10000", offsetof(broker_t, rpc_timeout_ms),
+     "how long to wait for the broker's reply to a request"},
+    {CTXD_CONF_INT, "reconnect_max_ms", "10000", offsetof(broker_t, reconnect_max_ms),
+     "longest pause between reconnection attempts"},
+    {.name = NULL}};
+
+static const range_t broker_ranges[] = {
+    {"heartbeat_s", offsetof(broker_t, heartbeat_s), 0, 3600},
+    {"rpc_timeout_ms", offsetof(broker_t, rpc_timeout_ms), 100, 600000},
+    {"reconnect_max_ms", offsetof(broker_t, reconnect_max_ms), 100, 600000},
+    {NULL, 0, 0, 0}};
+
+static int load_broker(load_t *l, const json_t *section) {
+  ctxd__config_t *cfg = l->cfg;
+  broker_t b;
+  int rc = apply(l, broker_map, section, &b, "broker");
+  if (rc == 0) rc = check_ranges(l, broker_ranges, &b, "broker");
+  if (rc == 0) rc = take_url(l, &cfg->broker_url, "CTXD_AMQP_URL", section, b.url, "broker.url");
+  if (rc != 0) return rc;
+  if (strncmp(cfg->broker_url, "amqp://", 7) != 0 && strncmp(cfg->broker_url, "amqps://", 8) != 0) {
+    char reason[1024];
+    snprintf(reason, sizeof reason, "expected an amqp:// or amqps:// URL, got '%s'",
+             cfg->broker_url);
+    return report(l, env_get("CTXD_AMQP_URL") != NULL ? "CTXD_AMQP_URL" : NULL, "broker.url",
+                  reason);
+  }
+  cfg->heartbeat_s = b.heartbeat_s;
+  cfg->rpc_timeout_ms = b.rpc_timeout_ms;
+  cfg->reconnect_max_ms = b.reconnect_max_ms;
+  return 0;
+}
+
+typedef struct {
+  const char *url;
+  int64_t connect_timeout_s;
+} database_t;
+
+static const ctxd_conf_entry_t database_map[] = {
+    {CTXD_CONF_STR, "url", "", offsetof(database_t, url),
+     "libpq connection URI or keyword string; required unless CTXD_PG_URL is set"},
+    {CTXD_CONF_INT, "connect_timeout_s", "10", offsetof(database_t, connect_timeout_s),
+     "connection timeout in seconds"},
+    {.name = NULL}};
+
+static const range_t database_ranges[] = {
+    {"connect_timeout_s", offsetof(database_t, connect_timeout_s), 1, 600}, {NULL, 0, 0, 0}};
+
+static int load_database(load_t *l, const json_t *section) {
+  database_t d;
+  int rc = apply(l, database_map, section, &d, "database");
+  if (rc == 0) rc = check_ranges(l, database_ranges, &d, "database");
+  if (rc == 0)
+    rc = take_url(l, &l->cfg->database_url, "CTXD_PG_URL", section, d.url, "database.url");
+  if (rc == 0) l->cfg->db_connect_timeout_s = d.connect_timeout_s;
+  return rc;
+}
+
+/* ---- log and admin ------------------------------------------------------------------- */
+
+typedef struct {
+  const char *level;
+} log_t;
+
+static const ctxd_conf_entry_t log_map[] = {
+    {CTXD_CONF_STR, "level", "info", offsetof(log_t, level),
+     "error, warn, info or debug; CTXD_LOG_LEVEL overrides"},
+    {.name = NULL}};
+
+static int parse_level(load_t *l, const char *var, const char *path, const char *text,
+                       ctxd__log_level_t *out) {
+  if (ctxd__log_level_parse(text, out) == 0) return 0;
+  char reason[1024];
+  snprintf(reason, sizeof reason, "expected error, warn, info or debug, got '%s'", text);
+  return report(l, var, path, reason);
+}
+
+static int load_log(load_t *l, const json_t *section) {
+  log_t g;
+  const char *env = env_get("CTXD_LOG_LEVEL");
+  /* the file's value must be valid even when the environment overrides it */
+  int rc = apply(l, log_map, section, &g, "log");
+  if (rc == 0) rc = parse_level(l, NULL, "log.level", g.level, &l->cfg->log_level);
+  if (rc == 0 && env != NULL) rc = parse_level(l, "CTXD_LOG_LEVEL", NULL, env, &l->cfg->log_level);
+  return rc;
+}
+
+typedef struct {
+  const char *listen;
+} admin_t;
+
+static const ctxd_conf_entry_t admin_map[] = {
+    {CTXD_CONF_STR, "listen", "", offsetof(admin_t, listen),
+     "host:port of the admin HTTP endpoint; absent: none"},
+    {.name = NULL}};
+
+/* "host:port", host non-empty (an IPv6 host in brackets has colons of its own). */
+static int valid_listen(const char *s) {
+  const char *colon = strrchr(s, ':');
+  if (colon == NULL || colon == s) return 0;
+  const char *port = colon + 1;
+  size_t n = strspn(port, "0123456789");
+  if (n == 0 || n > 5 || port[n] != '\0') return 0;
+  long v = strtol(port, NULL, 10);
+  return v >= 1 && v <= 65535;
+}
+
+static int load_admin(load_t *l, const json_t *section) {
+  admin_t a;
+  int rc = apply(l, admin_map, section, &a, "admin");
+  /* the map's "" default stands for "absent": no admin endpoint */
+  if (rc != 0 || json_object_get(section, "listen") == NULL) return rc;
+  if (!valid_listen(a.listen))
+    return fail(l, "admin.listen", "expected host:port, got '%s'", a.listen);
+  return copy(l, &l->cfg->admin_listen, a.listen);
+}
+
+/* ---- plugins ------------------------------------------------------------------------- */
+
+typedef struct {
+  const char *name;
+  const char *path;
+  int enabled;
+  const json_t *settings;
+} plugin_t;
+
+static const ctxd_conf_entry_t plugin_map[] = {
+    {CTXD_CONF_STR, "name", NULL, offsetof(plugin_t, name),
+     "the plugin's own name, 1-64 characters of [a-z0-9_-]"},
+    {CTXD_CONF_STR, "path", "", offsetof(plugin_t, path),
+     "shared object, absolute or under plugin_dir; absent: ctxd_<name>.so"},
+    {CTXD_CONF_BOOL, "enabled", "true", offsetof(plugin_t, enabled), "load it at all"},
+    {CTXD__CONF_OBJECT, "settings", "", offsetof(plugin_t, settings),
+     "the plugin's settings, checked against its config map"},
+    {.name = NULL}};
+
+static int valid_plugin_name(const char *s) {
+  size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+  return n >= 1 && n <= 64 && s[n] == '\0';
+}
+
+static int load_plugin(load_t *l, const json_t *obj, size_t i) {
+  ctxd__config_t *cfg = l->cfg;
+  ctxd__plugin_config_t *pc = &cfg->plugins[i];
+  char path[64], at[96];
+  plugin_t p;
+  snprintf(path, sizeof path, "plugins[%zu]", i);
+  int rc = apply(l, plugin_map, obj, &p, path);
+  if (rc != 0) return rc;
+
+  snprintf(at, sizeof at, "%s.name", path);
+  if (!valid_plugin_name(p.name))
+    return fail(l, at, "expected 1-64 characters of [a-z0-9_-], got '%s'", p.name);
+  for (size_t j = 0; j < i; j++)
+    if (strcmp(cfg->plugins[j].name, p.name) == 0)
+      return fail(l, at, "duplicate plugin name '%s' (plugins[%zu] and plugins[%zu])", p.name,
+                  j, i);
+  if ((rc = copy(l, &pc->name, p.name)) != 0) return rc;
+
+  /* the map's "" default stands for "absent": the conventional file name */
+  if (json_object_get(obj, "path") == NULL) {
+    if (asprintf(&pc->path, "ctxd_%s.so", p.name) < 0) {
+      pc->path = NULL;
+      return nomem(l);
+    }
+  } else if (p.path[0] == '\0') {
+    snprintf(at, sizeof at, "%s.path", path);
+    return fail(l, at, "expected a file path, got an empty string");
+  } else if ((rc = copy(l, &pc->path, p.path)) != 0) {
+    return rc;
+  }
+
+  pc->enabled = p.enabled;
+  /* the config outlives the parsed document: keep our own reference */
+  pc->settings = p.settings != NULL ? json_incref((json_t *)p.settings) : json_object();
+  if (pc->settings == NULL) return nomem(l);
+  snprintf(at, sizeof at, "%s.settings", path);
+  return copy(l, &pc->settings_path, at);
+}
+
+static int load_plugins(load_t *l, const json_t *array) {
+  size_t n = json_array_size(array);
+  if (n == 0) return 0;
+  ctxd__config_t *cfg = l->cfg;
+  if ((cfg->plugins = calloc(n, sizeof *cfg->plugins)) == NULL) return nomem(l);
+  /* counted up front: ctxd__config_free handles the zeroed entries a failure leaves */
+  cfg->nplugins = n;
+  for (size_t i = 0; i < n; i++) {
+    int rc = load_plugin(l, json_array_get(array, i), i);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+/* ---- endpoints ----------------------------------------------------------------------- */
+
+static const ctxd_conf_entry_t endpoint_map[] = {
+    {CTXD_CONF_INT, "prefetch", "256", offsetof(ctxd__endpoint_settings_t, prefetch),
+     "unacknowledged deliveries the broker may hand over"},
+    {CTXD_CONF_INT, "workers", "2", offsetof(ctxd__endpoint_settings_t, workers),
+     "worker threads, each with its own database connection"},
+    {CTXD_CONF_INT, "batch_size", "64", offsetof(ctxd__endpoint_settings_t, batch_size),
+     "deliveries per transaction, at most prefetch"},
+    {CTXD_CONF_STR, "queue_type", "classic", offsetof(ctxd__endpoint_settings_t, queue_type),
+     "classic or quorum"},
+    {CTXD_CONF_INT, "delivery_limit", "5", offsetof(ctxd__endpoint_settings_t, delivery_limit),
+     "quorum queues: deliveries before a message is dead-lettered"},
+    {.name = NULL}};
+
+/* batch_size's real upper bound is prefetch, checked on its own; 65535 is prefetch's. */
+static const range_t endpoint_ranges[] = {
+    {"prefetch", offsetof(ctxd__endpoint_settings_t, prefetch), 1, 65535},
+    {"workers", offsetof(ctxd__endpoint_settings_t, workers), 1, 64},
+    {"batch_size", offsetof(ctxd__endpoint_settings_t, batch_size), 1, 65535},
+    {"delivery_limit", offsetof(ctxd__endpoint_settings_t, delivery_limit), 1, 1000},
+    {NULL, 0, 0, 0}};
+
+/* Indexed by ctxd__queue_type_t. */
+static const char *const queue_types[] = {"classic", "quorum"};
+
+/* Checks settings s, read from `own` (the endpoint's object) at `path`, and points
+ * queue_type at a static string (the parsed one dies with the document). */
+static int check_endpoint(load_t *l, ctxd__endpoint_settings_t *s, const json_t *own,
+                          const char *path) {
+  char at[512];
+  int rc = check_ranges(l, endpoint_ranges, s, path);
+  if (rc != 0) return rc;
+  if (s->batch_size > s->prefetch) {
+    /* blame the key this object sets: the defaults it inherits are already checked */
+    snprintf(at, sizeof at, "%s.%s", path,
+             json_object_get(own, "batch_size") != NULL ? "batch_size" : "prefetch");
+    return fail(l, at, "batch_size %lld is larger than prefetch %lld", (long long)s->batch_size,
+                (long long)s->prefetch);
+  }
+  for (size_t i = 0; i < sizeof queue_types / sizeof queue_types[0]; i++) {
+    if (strcmp(s->queue_type, queue_types[i]) == 0) {
+      s->queue_type = queue_types[i];
+      return 0;
+    }
+  }
+  snprintf(at, sizeof at, "%s.queue_type", path);
+  return fail(l, at, "expected 'classic' or 'quorum', got '%s'", s->queue_type);
+}
+
+/* Fills *out from `obj` at `path`; keys obj lacks come from `base` (the "defaults" object,
+ * already checked), else from the built-in defaults. Merging the JSON first keeps one map
+ * and one set of checks for both levels; errors can only come from obj's own keys. */
+static int load_endpoint(load_t *l, const json_t *obj, const json_t *base, const char *path,
+                         ctxd__endpoint_settings_t *out) {
+  json_t *merged = NULL;
+  if (base != NULL && json_is_object(obj)) {
+    /* jansson's copy and update take non-const objects but only read the source ones */
+    merged = json_copy((json_t *)base);
+    if (merged == NULL || json_object_update(merged, (json_t *)obj) != 0) {
+      json_decref(merged);
+      return nomem(l);
+    }
+  }
+  const json_t *src = merged != NULL ? merged : obj;
+  int rc = apply(l, endpoint_map, src, out, path);
+  if (rc == 0) rc = check_endpoint(l, out, obj, path);
+  json_decref(merged);
+  return rc;
+}
+
+static int load_endpoints(load_t *l, const json_t *section) {
+  ctxd__config_t *cfg = l->cfg;
+  const json_t *defaults = json_object_get(section, "defaults");
+  int rc = load_endpoint(l, defaults, NULL, "endpoints.defaults", &cfg->endpoint_defaults);
+  size_t n = json_object_size(section) - (defaults != NULL);
+  if (rc != 0 || n == 0) return rc;
+  if ((cfg->endpoints = calloc(n, sizeof *cfg->endpoints)) == NULL) return nomem(l);
+
+  const char *name;
+  json_t *obj;
+  json_t *s = (json_t *)section; /* jansson's iterators take non-const but only read */
+  json_object_foreach(s, name, obj) {
+    if (strcmp(name, "defaults") == 0) continue;
+    ctxd__endpoint_config_t *ep = &cfg->endpoints[cfg->nendpoints];
+    char path[512];
+    snprintf(path, sizeof path, "endpoints.%s", name);
+    if ((rc = load_endpoint(l, obj, defaults, path, &ep->settings)) != 0 ||
+        (rc = copy(l, &ep->name, name)) != 0)
+      return rc;
+    cfg->nendpoints++;
+  }
+  return 0;
+}
+
+/* ---- the file ------------------------------------------------------------------------ */
+
+static int read_file(load_t *l) {
+  ctxd__config_t *cfg = l->cfg;
+  FILE *f = fopen(cfg->file, "rb");
+  if (f == NULL) {
+    emit(l->err, l->errlen, "%s: %s", cfg->file, strerror(errno));
+    return CTXD_ECONFIG;
+  }
+  size_t cap = 0;
+  int rc = 0;
+  for (;;) {
+    if (cfg->text_len + 1 >= cap) {
+      cap = cap != 0 ? cap * 2 : 4096;
+      char *t = realloc(cfg->text, cap);
+      if (t == NULL) {
+        rc = nomem(l);
+        break;
+      }
+      cfg->text = t;
+    }
+    size_t room = cap - 1 - cfg->text_len;
+    size_t got = fread(cfg->text + cfg->text_len, 1, room, f);
+    cfg->text_len += got;
+    if (got < room) {
+      if (ferror(f)) {
+        emit(l->err, l->errlen, "%s: %s", cfg->file, strerror(errno));
+        rc = CTXD_ECONFIG;
+      }
+      break;
+    }
+  }
+  fclose(f);
+  if (rc == 0) cfg->text[cfg->text_len] = '\0'; /* kept NUL-terminated for debugging */
+  return rc;
+}
+
+static int load_root(load_t *l) {
+  ctxd__config_t *cfg = l->cfg;
+  json_error_t je;
+  json_t *doc = json_loadb(cfg->text, cfg->text_len, JSON_REJECT_DUPLICATES, &je);
+  if (doc == NULL) {
+    emit(l->err, l->errlen, "%s:%d:%d: malformed JSON: %s", cfg->file, je.line, je.column,
+         je.text);
+    return CTXD_ECONFIG;
+  }
+  root_t r;
+  const char *plugin_dir = env_get("CTXD_PLUGIN_DIR");
+  int rc = apply(l, root_map, doc, &r, "");
+  if (rc == 0) rc = load_broker(l, r.broker);
+  if (rc == 0) rc = load_database(l, r.database);
+  if (rc == 0) rc = load_log(l, r.log);
+  if (rc == 0) rc = load_admin(l, r.admin);
+  if (rc == 0) rc = copy(l, &cfg->plugin_dir, plugin_dir != NULL ? plugin_dir : r.plugin_dir);
+  if (rc == 0) rc = load_plugins(l, r.plugins);
+  if (rc == 0) rc = load_endpoints(l, r.endpoints);
+  json_decref(doc);
+  return rc;
+}
+
+int ctxd__config_load(const char *path, ctxd__config_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  ctxd__config_t *cfg = calloc(1, sizeof *cfg);
+  if (cfg == NULL || (cfg->file = strdup(path)) == NULL) {
+    free(cfg);
+    emit(err, errlen, "%s: out of memory", path);
+    return CTXD_ENOMEM;
+  }
+  load_t l = {cfg, err, errlen};
+  int rc = read_file(&l);
+  if (rc == 0) rc = load_root(&l);
+  if (rc != 0) {
+    ctxd__config_free(cfg);
+    return rc;
+  }
+  *out = cfg;
+  return 0;
+}
+
+void ctxd__config_free(ctxd__config_t *cfg) {
+  if (cfg == NULL) return;
+  for (size_t i = 0; i < cfg->nplugins; i++) {
+    free(cfg->plugins[i].name);
+    free(cfg->plugins[i].path);
+    json_decref(cfg->plugins[i].settings);
+    free(cfg->plugins[i].settings_path);
+  }
+  free(cfg->plugins);
+  for (size_t i = 0; i < cfg->nendpoints; i++) free(cfg->endpoints[i].name);
+  free(cfg->endpoints);
+  free(cfg->plugin_dir);
+  free(cfg->admin_listen);
+  free(cfg->database_url);
+  free(cfg->broker_url);
+  free(cfg->text);
+  free(cfg->file);
+  free(cfg);
+}
+
+/* ---- lookups ------------------------------------------------------------------------- */
+
+const ctxd__endpoint_settings_t *ctxd__config_endpoint(const ctxd__config_t *cfg,
+                                                       const char *name) {
+  for (size_t i = 0; i < cfg->nendpoints; i++)
+    if (strcmp(cfg->endpoints[i].name, name) == 0) return &cfg->endpoints[i].settings;
+  return &cfg->endpoint_defaults;
+}
+
+int ctxd__config_plugin_path(const ctxd__config_t *cfg, const ctxd__plugin_config_t *p,
+                             char *buf, size_t buflen) {
+  int n = p->path[0] == '/' ? snprintf(buf, buflen, "%s", p->path)
+                            : snprintf(buf, buflen, "%s/%s", cfg->plugin_dir, p->path);
+  return n >= 0 && (size_t)n < buflen ? 0 : CTXD_ETOOBIG;
+}

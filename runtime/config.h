@@ -1,0 +1,106 @@
+/* The host configuration: one JSON file, environment overrides for URLs and secrets.
+ *
+ * {
+ *   "broker":   {"url": "amqp://user:pass@host:port/vhost", "heartbeat_s": 30,
+ *                "rpc_timeout_ms": 10000, "reconnect_max_ms": 10000},
+ *   "database": {"url": "postgresql://...", "connect_timeout_s": 10},
+ *   "log":      {"level": "info"},
+ *   "admin":    {"listen": "127.0.0.1:9464"},
+ *   "plugin_dir": "/usr/lib/ctxd/plugins",
+ *   "plugins":  [{"name": "inventory", "path": "ctxd_inventory.so", "enabled": true,
+ *                 "settings": {...}}],
+ *   "endpoints": {"defaults": {...}, "<endpoint name>": {"prefetch": 200, ...}}
+ * }
+ *
+ * Environment: CTXD_AMQP_URL overrides broker.url, CTXD_PG_URL overrides database.url,
+ * CTXD_PLUGIN_DIR overrides plugin_dir, CTXD_LOG_LEVEL overrides log.level.
+ */
+#ifndef CTXD_RUNTIME_CONFIG_H
+#define CTXD_RUNTIME_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <ctxd/ctxd.h>
+
+#include "log.h"
+
+typedef enum { CTXD__QUEUE_CLASSIC = 0, CTXD__QUEUE_QUORUM = 1 } ctxd__queue_type_t;
+
+/* Settings of one receive endpoint. Members are int64_t so the config map fills them. */
+typedef struct {
+  int64_t prefetch;   /* unacknowledged deliveries the broker may hand over; default 256 */
+  int64_t workers;    /* worker threads (each with its own database connection); default 2 */
+  int64_t batch_size; /* deliveries per transaction; default 64 */
+  const char *queue_type; /* "classic" or "quorum"; default "classic" */
+  int64_t delivery_limit; /* quorum queues: x-delivery-limit; default 5 */
+} ctxd__endpoint_settings_t;
+
+typedef struct {
+  char *name;
+  ctxd__endpoint_settings_t settings;
+} ctxd__endpoint_config_t;
+
+typedef struct {
+  char *name;
+  char *path; /* as written; resolve with ctxd__config_plugin_path */
+  int enabled;
+  json_t *settings; /* a JSON object (possibly empty); owned by the config */
+  char *settings_path; /* key path for messages, e.g. "plugins[2].settings" */
+} ctxd__plugin_config_t;
+
+typedef struct {
+  char *file; /* path of the file loaded */
+  char *text; /* its contents, to locate keys in error messages */
+  size_t text_len;
+
+  char *broker_url;
+  int64_t heartbeat_s;
+  int64_t rpc_timeout_ms;
+  int64_t reconnect_max_ms;
+
+  char *database_url;
+  int64_t db_connect_timeout_s;
+
+  ctxd__log_level_t log_level;
+  char *admin_listen; /* NULL: no admin endpoint */
+  char *plugin_dir;
+
+  ctxd__plugin_config_t *plugins;
+  size_t nplugins;
+
+  ctxd__endpoint_settings_t endpoint_defaults;
+  ctxd__endpoint_config_t *endpoints;
+  size_t nendpoints;
+} ctxd__config_t;
+
+/* Loads and validates `path`. Returns 0 and *out (new, free with ctxd__config_free), or
+ * CTXD_ECONFIG with a message in `err` naming the file, line and column, and the key path
+ * ("ctxd.json:12:17: endpoints.inventory.prefetch: expected an integer, got a string").
+ * Unknown keys are errors. Secrets (URL passwords) never appear in err. */
+int ctxd__config_load(const char *path, ctxd__config_t **out, char *err, size_t errlen);
+
+void ctxd__config_free(ctxd__config_t *cfg);
+
+/* Returns the settings for endpoint `name`: its own section, else the defaults; borrowed
+ * until ctxd__config_free. */
+const ctxd__endpoint_settings_t *ctxd__config_endpoint(const ctxd__config_t *cfg,
+                                                       const char *name);
+
+/* Writes the file path of plugin `p` into buf: absolute paths as they are, others under
+ * plugin_dir. 0 or CTXD_ETOOBIG. */
+int ctxd__config_plugin_path(const ctxd__config_t *cfg, const ctxd__plugin_config_t *p,
+                             char *buf, size_t buflen);
+
+/* Formats "FILE:LINE:COL: PATH: REASON" into err, locating the key path ("plugins[1].
+ * settings.interval") in the file's text (FILE: PATH: REASON when it is not there, e.g. a
+ * missing key: then the location of the nearest enclosing object that is). */
+void ctxd__config_format_error(const ctxd__config_t *cfg, const char *path, const char *reason,
+                               char *err, size_t errlen);
+
+/* Copies url into buf with any password replaced by "***", for logs. */
+void ctxd__config_redact_url(const char *url, char *buf, size_t buflen);
+
+#endif

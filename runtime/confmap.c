@@ -1,0 +1,533 @@
+#include "confmap.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ctxd/errno.h>
+
+/* ---- types --------------------------------------------------------------------------- */
+
+/* One parsed value; every member starts at offset 0, so storing copies the first `size`
+ * bytes of the union. */
+typedef union {
+  const char *s;
+  int64_t i;
+  int b;
+  double d;
+  const json_t *j;
+} value_t;
+
+typedef struct {
+  int type;
+  size_t size;      /* of the C type written at the entry's offset */
+  const char *what; /* for "expected ..." */
+  int host_only;    /* not part of the plugin ABI */
+} type_info_t;
+
+static const type_info_t type_infos[] = {
+    {CTXD_CONF_STR, sizeof(const char *), "a string", 0},
+    {CTXD_CONF_INT, sizeof(int64_t), "an integer", 0},
+    {CTXD_CONF_BOOL, sizeof(int), "a boolean", 0},
+    {CTXD_CONF_DOUBLE, sizeof(double), "a number", 0},
+    {CTXD__CONF_OBJECT, sizeof(const json_t *), "an object", 1},
+    {CTXD__CONF_ARRAY, sizeof(const json_t *), "an array", 1},
+};
+
+/* Returns the static description of `type`, NULL when it is no type at all. */
+static const type_info_t *type_info(ctxd_conf_type_t type) {
+  for (size_t i = 0; i < sizeof type_infos / sizeof type_infos[0]; i++)
+    if (type_infos[i].type == (int)type) return &type_infos[i];
+  return NULL;
+}
+
+/* Returns the static name of a JSON value's type, with its article, for "got ...". */
+static const char *json_what(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: return "an object";
+  case JSON_ARRAY: return "an array";
+  case JSON_STRING: return "a string";
+  case JSON_INTEGER: return "an integer";
+  case JSON_REAL: return "a real";
+  case JSON_TRUE:
+  case JSON_FALSE: return "a boolean";
+  case JSON_NULL: break;
+  }
+  return "null";
+}
+
+/* 0, or -1 when v is not of `type`. */
+static int from_json(ctxd_conf_type_t type, const json_t *v, value_t *out) {
+  switch ((int)type) {
+  case CTXD_CONF_STR:
+    if (!json_is_string(v)) return -1;
+    out->s = json_string_value(v);
+    return 0;
+  case CTXD_CONF_INT:
+    if (!json_is_integer(v)) return -1;
+    out->i = (int64_t)json_integer_value(v);
+    return 0;
+  case CTXD_CONF_BOOL:
+    if (!json_is_boolean(v)) return -1;
+    out->b = json_is_true(v);
+    return 0;
+  case CTXD_CONF_DOUBLE:
+    if (!json_is_number(v)) return -1;
+    out->d = json_number_value(v);
+    return 0;
+  case CTXD__CONF_OBJECT:
+  case CTXD__CONF_ARRAY:
+    if ((int)type == CTXD__CONF_OBJECT ? !json_is_object(v) : !json_is_array(v)) return -1;
+    out->j = v;
+    return 0;
+  }
+  return -1;
+}
+
+/* Parses a map's default text: 0, or -1 when it is not a valid `type`. */
+static int parse_default(ctxd_conf_type_t type, const char *def, value_t *out) {
+  char *end;
+  /* strtoll/strtod skip leading blanks; a default is written by a programmer, be strict */
+  int blank = def[0] == '\0' || isspace((unsigned char)def[0]);
+  switch ((int)type) {
+  case CTXD_CONF_STR:
+    out->s = def;
+    return 0;
+  case CTXD_CONF_INT:
+    errno = 0;
+    out->i = strtoll(def, &end, 10);
+    return blank || *end != '\0' || errno != 0 ? -1 : 0;
+  case CTXD_CONF_BOOL:
+    if (strcmp(def, "true") != 0 && strcmp(def, "false") != 0) return -1;
+    out->b = def[0] == 't';
+    return 0;
+  case CTXD_CONF_DOUBLE:
+    errno = 0;
+    out->d = strtod(def, &end);
+    return blank || *end != '\0' || errno != 0 || !isfinite(out->d) ? -1 : 0;
+  case CTXD__CONF_OBJECT:
+  case CTXD__CONF_ARRAY:
+    out->j = NULL;
+    return def[0] == '\0' ? 0 : -1;
+  }
+  return -1;
+}
+
+/* ---- errors -------------------------------------------------------------------------- */
+
+/* Fills e (path "<path>.<key>", or just one of them when the other is empty or NULL) and
+ * returns `code`. */
+__attribute__((format(printf, 5, 6))) static int fail(int code, ctxd__conf_error_t *e,
+                                                      const char *path, const char *key,
+                                                      const char *fmt, ...) {
+  if (key == NULL || key[0] == '\0')
+    snprintf(e->path, sizeof e->path, "%s", path);
+  else if (path[0] == '\0')
+    snprintf(e->path, sizeof e->path, "%s", key);
+  else
+    snprintf(e->path, sizeof e->path, "%s.%s", path, key);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+/* Longest map name the edit distance is computed for; longer ones only match ignoring
+ * case. Keys are short, and a fixed row keeps this allocation-free. */
+#define SUGGEST_MAX_LEN 64
+
+/* Edit distance between a and b ignoring ASCII case; SIZE_MAX when it is surely above 2. */
+static size_t distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if ((la > lb ? la - lb : lb - la) > 2) return SIZE_MAX;
+  if (lb > SUGGEST_MAX_LEN) return strcasecmp(a, b) == 0 ? 0 : SIZE_MAX;
+  size_t row[SUGGEST_MAX_LEN + 1];
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+      size_t best = diag + cost;
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+static const ctxd_conf_entry_t *find(const ctxd_conf_entry_t *map, const char *name) {
+  for (; map->name != NULL; map++)
+    if (strcmp(map->name, name) == 0) return map;
+  return NULL;
+}
+
+static int unknown_key(const ctxd_conf_entry_t *map, const char *path, const char *key,
+                       ctxd__conf_error_t *e) {
+  const char *best = NULL;
+  size_t best_d = 3; /* suggest within edit distance 2 only */
+  for (; map->name != NULL; map++) {
+    size_t d = distance(key, map->name);
+    if (d < best_d) {
+      best = map->name;
+      best_d = d;
+    }
+  }
+  if (best == NULL) return fail(CTXD_ECONFIG, e, path, key, "unknown key");
+  return fail(CTXD_ECONFIG, e, path, key, "unknown key (did you mean '%s'?)", best);
+}
+
+/* ---- apply and check ----------------------------------------------------------------- */
+
+int ctxd__confmap_apply(const ctxd_conf_entry_t *map, const json_t *obj, void *dst,
+                        const char *path, ctxd__conf_error_t *e) {
+  if (obj != NULL && !json_is_object(obj))
+    return fail(CTXD_ECONFIG, e, path, NULL, "expected an object, got %s", json_what(obj));
+  if (obj != NULL) {
+    const char *key;
+    json_t *v;
+    /* jansson's iterators take a non-const object but do not change it */
+    json_t *o = (json_t *)obj;
+    json_object_foreach(o, key, v) {
+      if (find(map, key) == NULL) return unknown_key(map, path, key, e);
+    }
+  }
+  for (const ctxd_conf_entry_t *m = map; m->name != NULL; m++) {
+    const type_info_t *ti = type_info(m->type);
+    if (ti == NULL)
+      return fail(CTXD_ECONFIG, e, path, m->name, "config map has an invalid type %d",
+                  (int)m->type);
+    const json_t *v = obj != NULL ? json_object_get(obj, m->name) : NULL;
+    value_t val;
+    if (v != NULL) {
+      if (from_json(m->type, v, &val) != 0)
+        return fail(CTXD_ECONFIG, e, path, m->name, "expected %s, got %s", ti->what,
+                    json_what(v));
+    } else if (m->def == NULL) {
+      return fail(CTXD_ECONFIG, e, path, m->name, "required key is missing");
+    } else if (parse_default(m->type, m->def, &val) != 0) {
+      return fail(CTXD_ECONFIG, e, path, m->name, "config map default \"%s\" is not %s",
+                  m->def, ti->what);
+    }
+    /* memcpy: a plugin's offset need not be aligned for the type */
+    memcpy((char *)dst + m->offset, &val, ti->size);
+  }
+  return 0;
+}
+
+int ctxd__confmap_check(const ctxd_conf_entry_t *map, size_t size, ctxd__conf_error_t *e) {
+  for (size_t i = 0; map[i].name != NULL; i++) {
+    const ctxd_conf_entry_t *m = &map[i];
+    const type_info_t *ti = type_info(m->type);
+    value_t val;
+    if (m->name[0] == '\0')
+      return fail(CTXD_EINVAL, e, "", NULL, "entry %zu has an empty name", i);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(map[j].name, m->name) == 0)
+        return fail(CTXD_EINVAL, e, "", m->name, "entries %zu and %zu are both named '%s'", j,
+                    i, m->name);
+    if (ti == NULL || ti->host_only)
+      return fail(CTXD_EINVAL, e, "", m->name, "entry '%s' has an invalid type %d", m->name,
+                  (int)m->type);
+    if (m->def != NULL && parse_default(m->type, m->def, &val) != 0)
+      return fail(CTXD_EINVAL, e, "", m->name, "entry '%s': default \"%s\" is not %s", m->name,
+                  m->def, ti->what);
+    if (m->offset > size || size - m->offset < ti->size)
+      return fail(CTXD_EINVAL, e, "", m->name,
+                  "entry '%s': offset %zu + %zu bytes is outside the %zu-byte settings", m->name,
+                  m->offset, ti->size, size);
+  }
+  return 0;
+}
+
+/* ---- locating a key path in JSON text ------------------------------------------------ */
+
+/* A cursor over text; every read checks p < end, whatever the text holds. */
+typedef struct {
+  const char *p;
+  const char *end;
+} scan_t;
+
+/* Containers nested deeper are refused (jansson's own parser limit). */
+#define SCAN_MAX_DEPTH 2048
+
+static void skip_ws(scan_t *s) {
+  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+    s->p++;
+}
+
+/* Consumes `c` (after blanks): 0, or -1 when it is not next. */
+static int expect(scan_t *s, char c) {
+  skip_ws(s);
+  if (s->p >= s->end || *s->p != c) return -1;
+  s->p++;
+  return 0;
+}
+
+static int hex4(scan_t *s, unsigned *out) {
+  if (s->end - s->p < 4) return -1;
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    int c = (unsigned char)*s->p++;
+    if (!isxdigit(c)) return -1;
+    v = v * 16 + (unsigned)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+  }
+  *out = v;
+  return 0;
+}
+
+/* After "\u": decodes the escape (a surrogate pair included) into UTF-8 bytes. */
+static int unicode_escape(scan_t *s, unsigned char out[4], size_t *n) {
+  unsigned cp, lo;
+  if (hex4(s, &cp) != 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return -1;
+  if (cp >= 0xD800 && cp <= 0xDBFF) {
+    if (s->end - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u') return -1;
+    s->p += 2;
+    if (hex4(s, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF) return -1;
+    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+  }
+  if (cp < 0x80) {
+    out[0] = (unsigned char)cp;
+    *n = 1;
+  } else if (cp < 0x800) {
+    out[0] = (unsigned char)(0xC0 | cp >> 6);
+    out[1] = (unsigned char)(0x80 | (cp & 0x3F));
+    *n = 2;
+  } else if (cp < 0x10000) {
+    out[0] = (unsigned char)(0xE0 | cp >> 12);
+    out[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+    out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+    *n = 3;
+  } else {
+    out[0] = (unsigned char)(0xF0 | cp >> 18);
+    out[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+    out[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    *n = 4;
+  }
+  return 0;
+}
+
+/* Reads one character of a string's contents, decoded into out[0..*n): 1, 0 at the closing
+ * quote (consumed), -1 when malformed. */
+static int string_char(scan_t *s, unsigned char out[4], size_t *n) {
+  static const char escapes[] = "\"\"\\\\//b\bf\fn\nr\rt\t"; /* pairs: escape, meaning */
+  if (s->p >= s->end) return -1;
+  unsigned char c = (unsigned char)*s->p++;
+  if (c == '"') return 0;
+  if (c < 0x20) return -1;
+  *n = 1;
+  if (c != '\\') {
+    out[0] = c;
+    return 1;
+  }
+  if (s->p >= s->end) return -1;
+  c = (unsigned char)*s->p++;
+  if (c == 'u') return unicode_escape(s, out, n) == 0 ? 1 : -1;
+  for (size_t i = 0; escapes[i] != '\0'; i += 2) {
+    if ((unsigned char)escapes[i] == c) {
+      out[0] = (unsigned char)escapes[i + 1];
+      return 1;
+    }
+  }
+  return -1;
+}
+
+/* Consumes a string token (after blanks) and compares its decoded contents with
+ * key[0..len): 1 equal, 0 different, -1 malformed. */
+static int string_equals(scan_t *s, const char *key, size_t len) {
+  if (expect(s, '"') != 0) return -1;
+  unsigned char buf[4];
+  size_t n, at = 0;
+  int equal = 1, r;
+  while ((r = string_char(s, buf, &n)) == 1) {
+    if (equal && (len - at < n || memcmp(key + at, buf, n) != 0)) equal = 0;
+    if (equal) at += n;
+  }
+  return r < 0 ? -1 : equal && at == len;
+}
+
+static int skip_literal(scan_t *s, const char *word) {
+  size_t n = strlen(word);
+  if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0) return -1;
+  s->p += n;
+  return 0;
+}
+
+static int skip_digits(scan_t *s) {
+  const char *start = s->p;
+  while (s->p < s->end && isdigit((unsigned char)*s->p)) s->p++;
+  return s->p > start ? 0 : -1;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int skip_number(scan_t *s) {
+  if (s->p < s->end && *s->p == '-') s->p++;
+  if (s->p < s->end && *s->p == '0')
+    s->p++;
+  else if (skip_digits(s) != 0)
+    return -1;
+  if (s->p < s->end && *s->p == '.') {
+    s->p++;
+    if (skip_digits(s) != 0) return -1;
+  }
+  if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+    s->p++;
+    if (s->p < s->end && (*s->p == '+' || *s->p == '-')) s->p++;
+    if (skip_digits(s) != 0) return -1;
+  }
+  return 0;
+}
+
+/* A string, number or literal at s->p. */
+static int skip_scalar(scan_t *s) {
+  if (s->p >= s->end) return -1;
+  switch (*s->p) {
+  case '"': return string_equals(s, "", 0) < 0 ? -1 : 0;
+  case 't': return skip_literal(s, "true");
+  case 'f': return skip_literal(s, "false");
+  case 'n': return skip_literal(s, "null");
+  default: return skip_number(s);
+  }
+}
+
+/* An object member's key and colon. */
+static int skip_key(scan_t *s) {
+  if (string_equals(s, "", 0) < 0) return -1;
+  return expect(s, ':');
+}
+
+/* Skips one value (after blanks), checking its syntax. Iterative, with a bit per nesting
+ * level (set: object), so hostile nesting cannot exhaust the stack. */
+static int skip_value(scan_t *s) {
+  unsigned char is_obj[SCAN_MAX_DEPTH / 8];
+  size_t depth = 0;
+  for (;;) {
+    skip_ws(s);
+    if (s->p >= s->end) return -1;
+    int done; /* a whole value was just read */
+    char c = *s->p;
+    if (c == '{' || c == '[') {
+      if (depth == SCAN_MAX_DEPTH) return -1;
+      if (c == '{')
+        is_obj[depth / 8] |= (unsigned char)(1u << depth % 8);
+      else
+        is_obj[depth / 8] &= (unsigned char)~(1u << depth % 8);
+      depth++;
+      s->p++;
+      skip_ws(s);
+      done = s->p < s->end && *s->p == (c == '{' ? '}' : ']');
+      if (done) {
+        s->p++;
+        depth--;
+      } else if (c == '{' && skip_key(s) != 0) {
+        return -1;
+      }
+    } else {
+      if (skip_scalar(s) != 0) return -1;
+      done = 1;
+    }
+    while (done) {
+      if (depth == 0) return 0;
+      int obj = is_obj[(depth - 1) / 8] >> (depth - 1) % 8 & 1;
+      skip_ws(s);
+      if (s->p >= s->end) return -1;
+      if (*s->p == ',') {
+        s->p++;
+        if (obj && skip_key(s) != 0) return -1;
+        done = 0;
+      } else if (*s->p == (obj ? '}' : ']')) {
+        s->p++;
+        depth--;
+      } else {
+        return -1;
+      }
+    }
+  }
+}
+
+/* At an object: moves to the value of member key[0..len) (first one wins). */
+static int enter_key(scan_t *s, const char *key, size_t len) {
+  if (expect(s, '{') != 0) return -1;
+  skip_ws(s);
+  if (s->p < s->end && *s->p == '}') return -1;
+  for (;;) {
+    int eq = string_equals(s, key, len);
+    if (eq < 0 || expect(s, ':') != 0) return -1;
+    skip_ws(s);
+    if (eq) return 0;
+    if (skip_value(s) != 0 || expect(s, ',') != 0) return -1;
+  }
+}
+
+/* At an array: moves to element `index`. */
+static int enter_index(scan_t *s, size_t index) {
+  if (expect(s, '[') != 0) return -1;
+  skip_ws(s);
+  if (s->p < s->end && *s->p == ']') return -1;
+  for (size_t i = 0; i < index; i++)
+    if (skip_value(s) != 0 || expect(s, ',') != 0) return -1;
+  skip_ws(s);
+  return 0;
+}
+
+/* Parses "[n]" at *q: 0 and the index, -1 when malformed or absurdly large. */
+static int parse_index(const char **q, size_t *out) {
+  const char *p = *q + 1;
+  size_t v = 0;
+  if (!isdigit((unsigned char)*p)) return -1;
+  for (; isdigit((unsigned char)*p); p++) {
+    if (v > (SIZE_MAX - 9) / 10) return -1;
+    v = v * 10 + (size_t)(*p - '0');
+  }
+  if (*p != ']') return -1;
+  *q = p + 1;
+  *out = v;
+  return 0;
+}
+
+int ctxd__json_locate(const char *text, size_t len, const char *path, int *line, int *col) {
+  if (text == NULL || path == NULL) return CTXD_ENOENT;
+  scan_t s = {text, text + len};
+  /* the whole text must be one valid value: a half-written file locates nothing */
+  if (skip_value(&s) != 0) return CTXD_ENOENT;
+  skip_ws(&s);
+  if (s.p != s.end) return CTXD_ENOENT;
+
+  s.p = text;
+  skip_ws(&s);
+  for (const char *q = path; *q != '\0';) {
+    if (*q == '[') {
+      size_t index;
+      if (parse_index(&q, &index) != 0 || enter_index(&s, index) != 0) return CTXD_ENOENT;
+      continue;
+    }
+    if (q != path && *q++ != '.') return CTXD_ENOENT;
+    size_t n = strcspn(q, ".[");
+    if (n == 0 || enter_key(&s, q, n) != 0) return CTXD_ENOENT;
+    q += n;
+  }
+
+  int l = 1, c = 1;
+  for (const char *p = text; p < s.p; p++) {
+    if (*p == '\n') {
+      l++;
+      c = 1;
+    } else if (((unsigned char)*p & 0xC0) != 0x80) {
+      c++; /* columns count characters, as jansson's do: skip UTF-8 continuation bytes */
+    }
+  }
+  *line = l;
+  *col = c;
+  return 0;
+}

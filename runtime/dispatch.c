@@ -1,0 +1,253 @@
+#include "dispatch.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "plugin.h"
+
+#define INBOX_INSERT                                                                   \
+  "INSERT INTO ctxd.inbox (endpoint, message_id) SELECT $1, unnest($2::uuid[]) "      \
+  "ON CONFLICT DO NOTHING RETURNING message_id::text"
+
+/* Test hook: CTXD_FAULT=after-commit kills the process right after a batch commits and
+ * before anything is acknowledged, the window the inbox exists for. */
+static void fault_point(const char *name) {
+  const char *f = getenv("CTXD_FAULT");
+  if (f != NULL && strcmp(f, name) == 0) raise(SIGKILL);
+}
+
+static void set_outcome(ctxd__delivery_t *d, ctxd__outcome_t o, const char *fault_type,
+                        const char *reason) {
+  d->outcome = o;
+  d->fault_type = fault_type;
+  free(d->reason);
+  d->reason = reason != NULL ? strdup(reason) : NULL;
+}
+
+/* Decodes every delivery and finds its handler; what cannot be handled gets its outcome
+ * now. Returns how many remain to be handled. */
+static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs) {
+  ctxd__decode_limits_t limits = CTXD__DECODE_LIMITS_DEFAULT;
+  size_t todo = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    ctxd__delivery_t *d = b->items[i];
+    struct ctxd_msg_s *m = &msgs[i];
+    char err[512];
+    m->delivery = d;
+    int rc = ctxd__envelope_decode(d->msg.body.bytes, d->msg.body.len, &d->msg.properties, &limits,
+                                   &m->env, err, sizeof err);
+    if (rc == CTXD_ENOMEM) {
+      set_outcome(d, CTXD__OUT_REQUEUE, NULL, err);
+      continue;
+    }
+    if (rc != 0) {
+      set_outcome(d, CTXD__OUT_ERROR,
+                  rc == CTXD_ETOOBIG ? "ctxd.MessageTooLarge" : "ctxd.DecodeError", err);
+      ctxd__logf(CTXD__LOG_WARN, "host", &(ctxd__log_fields_t){.endpoint = b->ep->name},
+                 "undecodable message moved to %s_error: %s", b->ep->name, err);
+      continue;
+    }
+    m->handler = ctxd__endpoint_find(b->ep, m->env.message_types, m->env.nmessage_types);
+    if (m->handler == NULL) {
+      snprintf(err, sizeof err, "no handler on endpoint '%s' for message type '%s'", b->ep->name,
+               m->env.message_types[0]);
+      set_outcome(d, CTXD__OUT_SKIPPED, NULL, err);
+      continue;
+    }
+    todo++;
+  }
+  return todo;
+}
+
+/* Inserts the inbox rows of every decodable message in one statement and marks those
+ * inserted as fresh; the others were handled before (or earlier in this batch). */
+static int inbox_insert(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, char *err,
+                        size_t errlen) {
+  size_t cap = 3 + b->n * 38, len = 0;
+  char *ids = malloc(cap);
+  if (ids == NULL) return CTXD_ENOMEM;
+  ids[len++] = '{';
+  for (size_t i = 0; i < b->n; i++) {
+    msgs[i].fresh = 0;
+    if (msgs[i].handler == NULL) continue;
+    if (len > 1) ids[len++] = ',';
+    memcpy(ids + len, msgs[i].env.message_id, 36);
+    len += 36;
+  }
+  ids[len++] = '}';
+  ids[len] = '\0';
+  const char *params[] = {b->ep->name, ids};
+  int code;
+  PGresult *r = ctxd__db_exec(c, INBOX_INSERT, 2, params, &code, err, errlen);
+  free(ids);
+  if (r == NULL) return code;
+  for (int row = 0; row < PQntuples(r); row++) {
+    const char *id = PQgetvalue(r, row, 0);
+    for (size_t i = 0; i < b->n; i++) {
+      if (msgs[i].handler != NULL && !msgs[i].fresh && strcmp(msgs[i].env.message_id, id) == 0) {
+        msgs[i].fresh = 1;
+        break;
+      }
+    }
+  }
+  PQclear(r);
+  return 0;
+}
+
+static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struct ctxd_tx_s *tx) {
+  memset(tx, 0, sizeof *tx);
+  tx->conn = c;
+  tx->msg = m;
+  ctxd_handler_result_t r = m->handler->fn(tx, m, m->handler->data);
+  /* a handler that ignored a failed statement cannot commit: the transaction is aborted */
+  if (r == CTXD_HANDLER_OK && tx->failed)
+    r = tx->fail_code == CTXD_ECONFLICT ? CTXD_HANDLER_RETRY : CTXD_HANDLER_FAIL;
+  return r;
+}
+
+static void log_fault(const ctxd__endpoint_t *ep, const struct ctxd_msg_s *m,
+                      const struct ctxd_tx_s *tx, ctxd_handler_result_t r) {
+  ctxd__log_fields_t f = {.endpoint = ep->name,
+                          .message_id = m->env.message_id,
+                          .correlation_id = m->env.correlation_id};
+  const char *why = tx->fault_message[0] ? tx->fault_message : tx->error[0] ? tx->error : "no reason given";
+  ctxd__logf(CTXD__LOG_WARN, m->handler->plugin->name, &f, "handler %s: %s",
+             r == CTXD_HANDLER_RETRY ? "asked for a retry" : "failed", why);
+}
+
+/* All handlers in one transaction without savepoints: the common case, and the fast one.
+ * Returns 0 when committed, CTXD_ECLOSED on a lost connection, CTXD_ESTATE when a handler
+ * did not succeed (rolled back: run the careful path). */
+static int run_fast(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs) {
+  char err[512];
+  int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, sizeof err);
+  if (rc == 0) rc = inbox_insert(c, b, msgs, err, sizeof err);
+  for (size_t i = 0; rc == 0 && i < b->n; i++) {
+    if (!msgs[i].fresh) continue;
+    struct ctxd_tx_s tx;
+    if (call_handler(c, &msgs[i], &tx) != CTXD_HANDLER_OK)
+      rc = tx.fail_code == CTXD_ECLOSED ? CTXD_ECLOSED : CTXD_ESTATE;
+  }
+  if (rc == 0) rc = ctxd__db_run(c, "COMMIT", 0, NULL, err, sizeof err);
+  if (rc == 0) fault_point("after-commit");
+  if (rc != 0) {
+    ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+    return rc == CTXD_ECLOSED || PQstatus(c) == CONNECTION_BAD ? CTXD_ECLOSED : CTXD_ESTATE;
+  }
+  return 0;
+}
+
+/* One savepoint per message, so a failing handler loses only its own work. */
+static int run_careful(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs) {
+  char err[512];
+  int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, sizeof err);
+  if (rc == 0) rc = inbox_insert(c, b, msgs, err, sizeof err);
+  for (size_t i = 0; rc == 0 && i < b->n; i++) {
+    struct ctxd_msg_s *m = &msgs[i];
+    if (!m->fresh) continue;
+    if ((rc = ctxd__db_run(c, "SAVEPOINT m", 0, NULL, err, sizeof err)) != 0) break;
+    struct ctxd_tx_s tx;
+    ctxd_handler_result_t r = call_handler(c, m, &tx);
+    if (tx.fail_code == CTXD_ECLOSED) {
+      rc = CTXD_ECLOSED;
+      break;
+    }
+    if (r == CTXD_HANDLER_OK) {
+      rc = ctxd__db_run(c, "RELEASE SAVEPOINT m", 0, NULL, err, sizeof err);
+      continue;
+    }
+    log_fault(b->ep, m, &tx, r);
+    const char *params[] = {b->ep->name, m->env.message_id};
+    rc = ctxd__db_run(c, "ROLLBACK TO SAVEPOINT m", 0, NULL, err, sizeof err);
+    if (rc == 0)
+      rc = ctxd__db_run(c, "DELETE FROM ctxd.inbox WHERE endpoint = $1 AND message_id = $2", 2,
+                        params, err, sizeof err);
+    m->fresh = 0;
+    const char *why = tx.fault_message[0] ? tx.fault_message : tx.error[0] ? tx.error : "handler failed";
+    if (r == CTXD_HANDLER_RETRY)
+      set_outcome(m->delivery, CTXD__OUT_REQUEUE, NULL, why);
+    else
+      set_outcome(m->delivery, CTXD__OUT_ERROR, tx.fault_type[0] ? tx.fault_type : "ctxd.HandlerFailed",
+                  why);
+  }
+  if (rc == 0) rc = ctxd__db_run(c, "COMMIT", 0, NULL, err, sizeof err);
+  if (rc == 0) fault_point("after-commit");
+  if (rc != 0) {
+    ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+    if (rc != CTXD_ECLOSED && PQstatus(c) != CONNECTION_BAD)
+      ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': batch transaction failed, will retry: %s",
+                b->ep->name, err);
+    return rc;
+  }
+  return 0;
+}
+
+static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep, const ctxd__config_t *cfg) {
+  int backoff = 100;
+  while (*conn == NULL || PQstatus(*conn) != CONNECTION_OK) {
+    if (*conn != NULL) {
+      PQfinish(*conn);
+      *conn = NULL;
+    }
+    char err[512];
+    if (ctxd__db_connect(cfg->database_url, (int)cfg->db_connect_timeout_s, conn, err,
+                         sizeof err) == 0)
+      return 0;
+    if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
+    ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': database unreachable, retrying in %d ms: %s",
+              ep->name, backoff, err);
+    ctxd__endpoint_pause(ep, backoff);
+    if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
+    backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+  }
+  return 0;
+}
+
+void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg) {
+  struct ctxd_msg_s *msgs = calloc(b->n, sizeof *msgs);
+  if (msgs == NULL) {
+    for (size_t i = 0; i < b->n; i++) set_outcome(b->items[i], CTXD__OUT_REQUEUE, NULL, "out of memory");
+    return;
+  }
+  if (prepare(b, msgs) > 0) {
+    int rc = CTXD_ECLOSED;
+    for (int attempt = 0; rc != 0; attempt++) {
+      if (attempt > 0 && rc != CTXD_ECLOSED) ctxd__endpoint_pause(b->ep, 200);
+      for (size_t i = 0; i < b->n; i++)
+        if (msgs[i].handler != NULL) set_outcome(b->items[i], CTXD__OUT_NONE, NULL, NULL);
+      if (ensure_conn(conn, b->ep, cfg) != 0) break;
+      rc = run_fast(*conn, b, msgs);
+      if (rc == CTXD_ESTATE) rc = run_careful(*conn, b, msgs);
+      /* a transient failure of the whole transaction: try the batch again */
+      if (rc != 0 && rc != CTXD_ECLOSED && ctxd__endpoint_stopping(b->ep)) break;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+      ctxd__delivery_t *d = b->items[i];
+      if (d->outcome != CTXD__OUT_NONE) continue;
+      if (msgs[i].handler != NULL && rc != 0)
+        set_outcome(d, CTXD__OUT_ABANDON, NULL, NULL);
+      else
+        set_outcome(d, CTXD__OUT_ACK, NULL, NULL);
+    }
+  }
+  pthread_mutex_lock(&b->ep->mu);
+  for (size_t i = 0; i < b->n; i++) {
+    switch (b->items[i]->outcome) {
+    case CTXD__OUT_ACK: msgs[i].fresh ? b->ep->stats.handled++ : b->ep->stats.duplicates++; break;
+    case CTXD__OUT_REQUEUE: b->ep->stats.requeued++; break;
+    case CTXD__OUT_ERROR: b->ep->stats.errored++; break;
+    case CTXD__OUT_SKIPPED: b->ep->stats.skipped++; break;
+    default: break;
+    }
+  }
+  pthread_mutex_unlock(&b->ep->mu);
+  for (size_t i = 0; i < b->n; i++) {
+    ctxd__envelope_free(&msgs[i].env);
+    free(msgs[i].body);
+  }
+  free(msgs);
+}

@@ -1,0 +1,40 @@
+/* Running a batch of deliveries exactly once in effect: decode, inbox, handler, commit.
+ * Worker threads only. */
+#ifndef CTXD_RUNTIME_DISPATCH_H
+#define CTXD_RUNTIME_DISPATCH_H
+
+#include <libpq-fe.h>
+
+#include <ctxd/ctxd.h>
+
+#include "endpoint.h"
+#include "envelope.h"
+
+struct ctxd_msg_s {
+  ctxd__envelope_t env;
+  const ctxd__handler_t *handler;
+  ctxd__delivery_t *delivery;
+  char *body; /* lazily serialised message object; new */
+  size_t body_len;
+  int fresh; /* its inbox row was inserted in this transaction */
+};
+
+struct ctxd_tx_s {
+  PGconn *conn;
+  struct ctxd_msg_s *msg;
+  int failed;    /* a statement failed: the transaction is aborted */
+  int fail_code; /* its CTXD_E* code */
+  char error[512];
+  char fault_type[128];
+  char fault_message[512];
+};
+
+/* The function table handed to plugins. */
+extern const ctxd_api_t ctxd__api;
+
+/* Runs batch b on the worker connection *conn, reconnecting as needed; sets the outcome
+ * of every delivery. Gives up (CTXD__OUT_ABANDON) only when the endpoint is stopping while
+ * the database is unreachable. */
+void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg);
+
+#endif

@@ -1,0 +1,97 @@
+#include "endpoint.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dispatch.h"
+#include "host.h"
+
+const ctxd__handler_t *ctxd__endpoint_find(const ctxd__endpoint_t *ep, const char *const *types,
+                                           size_t ntypes) {
+  for (size_t t = 0; t < ntypes; t++)
+    for (size_t i = 0; i < ep->nhandlers; i++)
+      if (strcmp(ep->handlers[i].type, types[t]) == 0) return &ep->handlers[i];
+  return NULL;
+}
+
+int ctxd__endpoint_stopping(ctxd__endpoint_t *ep) {
+  pthread_mutex_lock(&ep->mu);
+  int s = ep->stopping;
+  pthread_mutex_unlock(&ep->mu);
+  return s;
+}
+
+void ctxd__endpoint_pause(ctxd__endpoint_t *ep, int ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&ep->mu);
+  if (!ep->stopping) pthread_cond_timedwait(&ep->cv, &ep->mu, &until);
+  pthread_mutex_unlock(&ep->mu);
+}
+
+void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b) {
+  b->next = NULL;
+  pthread_mutex_lock(&ep->mu);
+  if (ep->queue_tail != NULL)
+    ep->queue_tail->next = b;
+  else
+    ep->queue_head = b;
+  ep->queue_tail = b;
+  pthread_cond_signal(&ep->cv);
+  pthread_mutex_unlock(&ep->mu);
+}
+
+static void *worker_main(void *arg) {
+  ctxd__endpoint_t *ep = arg;
+  PGconn *conn = NULL;
+  for (;;) {
+    pthread_mutex_lock(&ep->mu);
+    /* queued batches are finished even when stopping: they are already received */
+    while (ep->queue_head == NULL && !ep->stopping) pthread_cond_wait(&ep->cv, &ep->mu);
+    ctxd__batch_t *b = ep->queue_head;
+    if (b != NULL) {
+      ep->queue_head = b->next;
+      if (ep->queue_head == NULL) ep->queue_tail = NULL;
+    }
+    pthread_mutex_unlock(&ep->mu);
+    if (b == NULL) break;
+    ctxd__batch_run(b, &conn, ctxd__host_config(ep->host));
+    ctxd__host_complete(ep->host, b);
+  }
+  if (conn != NULL) PQfinish(conn);
+  return NULL;
+}
+
+int ctxd__endpoint_start_workers(ctxd__endpoint_t *ep) {
+  size_t n = (size_t)ep->settings->workers;
+  ep->threads = calloc(n, sizeof *ep->threads);
+  if (ep->threads == NULL) return CTXD_ENOMEM;
+  for (; ep->nthreads < n; ep->nthreads++)
+    if (pthread_create(&ep->threads[ep->nthreads], NULL, worker_main, ep) != 0) return CTXD_ENOMEM;
+  return 0;
+}
+
+void ctxd__endpoint_stop_workers(ctxd__endpoint_t *ep) {
+  pthread_mutex_lock(&ep->mu);
+  ep->stopping = 1;
+  pthread_cond_broadcast(&ep->cv);
+  pthread_mutex_unlock(&ep->mu);
+  for (size_t i = 0; i < ep->nthreads; i++) pthread_join(ep->threads[i], NULL);
+  free(ep->threads);
+  ep->threads = NULL;
+  ep->nthreads = 0;
+}
+
+void ctxd__delivery_free(ctxd__delivery_t *d) {
+  if (d == NULL) return;
+  amqp_destroy_message(&d->msg);
+  free(d->reason);
+  free(d);
+}

@@ -1,0 +1,111 @@
+/* Receive endpoints: a queue, the handlers registered for it, the batches in flight and
+ * the worker threads (each with its own PostgreSQL connection) that run them.
+ *
+ * Ownership across threads: the loop thread creates deliveries and batches and hands a
+ * batch to the endpoint's queue; one worker owns it while it runs; it comes back through
+ * the host's completion queue, and the loop thread settles and frees it. */
+#ifndef CTXD_RUNTIME_ENDPOINT_H
+#define CTXD_RUNTIME_ENDPOINT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <amqp.h>
+#include <libpq-fe.h>
+
+#include <ctxd/ctxd.h>
+
+#include "config.h"
+#include "envelope.h"
+
+typedef enum {
+  CTXD__OUT_NONE = 0, /* not finished yet */
+  CTXD__OUT_ACK,      /* handled, or a duplicate: acknowledge */
+  CTXD__OUT_REQUEUE,  /* transient failure: back to the queue */
+  CTXD__OUT_ERROR,    /* to <queue>_error, then acknowledge */
+  CTXD__OUT_SKIPPED,  /* no handler for its type: to <queue>_skipped, then acknowledge */
+  CTXD__OUT_ABANDON   /* the host is stopping before it could run: left unacknowledged */
+} ctxd__outcome_t;
+
+typedef struct ctxd__endpoint_s ctxd__endpoint_t;
+
+typedef struct ctxd__delivery_s {
+  ctxd__endpoint_t *ep;
+  uint64_t tag;
+  amqp_message_t msg; /* body and properties; owned */
+  ctxd__outcome_t outcome;
+  const char *fault_type; /* static, e.g. "ctxd.DecodeError" */
+  char *reason;           /* new, for ERROR and SKIPPED */
+  int completed;          /* loop thread: its batch came back (the outcome is final) */
+  int awaiting_confirm;   /* loop thread: forwarded copy not yet confirmed */
+} ctxd__delivery_t;
+
+typedef struct ctxd__batch_s {
+  struct ctxd__batch_s *next;
+  ctxd__endpoint_t *ep;
+  uint64_t gen; /* broker connection generation its deliveries came on */
+  size_t n;
+  ctxd__delivery_t *items[];
+} ctxd__batch_t;
+
+typedef struct {
+  char *type; /* "Namespace:Type" */
+  ctxd_handler_cb fn;
+  void *data;
+  ctxd_plugin_t *plugin;
+} ctxd__handler_t;
+
+typedef struct {
+  uint64_t received, handled, duplicates, requeued, errored, skipped;
+} ctxd__endpoint_stats_t;
+
+struct ctxd__endpoint_s {
+  char *name;
+  const ctxd__endpoint_settings_t *settings; /* borrowed from the config */
+  ctxd__handler_t *handlers;
+  size_t nhandlers;
+  int channel;
+  int consuming;
+
+  /* loop thread: deliveries by tag, a ring of `prefetch` slots from ledger_base */
+  ctxd__delivery_t **ledger;
+  uint64_t ledger_base; /* lowest unsettled tag */
+  uint64_t ledger_top;  /* highest tag received */
+  ctxd__batch_t *filling;
+
+  /* shared with the workers */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  ctxd__batch_t *queue_head, *queue_tail;
+  int stopping;
+  pthread_t *threads;
+  size_t nthreads;
+  struct ctxd__host_s *host;
+  ctxd__endpoint_stats_t stats; /* under mu */
+};
+
+/* The handler for the first of types (most specific first) this endpoint consumes, or
+ * NULL; borrowed while the endpoint lives. */
+const ctxd__handler_t *ctxd__endpoint_find(const ctxd__endpoint_t *ep, const char *const *types,
+                                           size_t ntypes);
+
+/* 1 once ctxd__endpoint_stop_workers was called (any thread). */
+int ctxd__endpoint_stopping(ctxd__endpoint_t *ep);
+
+/* Waits up to ms milliseconds or until the endpoint stops: the workers' backoff. */
+void ctxd__endpoint_pause(ctxd__endpoint_t *ep, int ms);
+
+/* Queues a batch for the workers (any thread). */
+void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b);
+
+/* Starts the endpoint's workers. 0 or CTXD_ENOMEM. */
+int ctxd__endpoint_start_workers(ctxd__endpoint_t *ep);
+
+/* Tells the workers to finish the queued batches and exit, and joins them. */
+void ctxd__endpoint_stop_workers(ctxd__endpoint_t *ep);
+
+/* Frees a delivery and its message. */
+void ctxd__delivery_free(ctxd__delivery_t *d);
+
+#endif

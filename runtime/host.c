@@ -1,0 +1,722 @@
+#include "host.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "broker.h"
+#include "cli.h"
+#include "db.h"
+#include "dispatch.h"
+#include "log.h"
+#include "migrate.h"
+#include "plugin.h"
+
+/* A forwarded copy (to _error/_skipped) waiting for its publisher confirm. */
+typedef struct {
+  uint64_t seq;
+  ctxd__delivery_t *d;
+} pending_confirm_t;
+
+struct ctxd__host_s {
+  const ctxd__config_t *cfg;
+  uv_loop_t loop;
+  uv_signal_t sigint, sigterm;
+  uv_poll_t poll;
+  uv_timer_t heartbeat, reconnect, drain_deadline;
+  uv_async_t done_async;
+  int poll_active;
+
+  pthread_mutex_t done_mu;
+  ctxd__batch_t *done_head, *done_tail;
+
+  ctxd__broker_t broker;
+  uint64_t gen; /* bumped on every connection loss: stale completions are dropped */
+  int backoff_ms;
+  int ready_logged;
+
+  ctxd_plugin_t **plugins;
+  size_t nplugins;
+  ctxd__endpoint_t **endpoints;
+  size_t nendpoints;
+
+  pending_confirm_t *confirms;
+  size_t nconfirms, capconfirms;
+
+  size_t inflight; /* deliveries received and not yet settled or dropped */
+  int stopping;
+  int exit_code;
+};
+
+const ctxd__config_t *ctxd__host_config(const ctxd__host_t *h) { return h->cfg; }
+
+/* ---- registration ------------------------------------------------------------------- */
+
+static int valid_endpoint(const char *s) {
+  if (s == NULL || *s == '\0' || strlen(s) > 200) return 0;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_' || *s == '-' || *s == '.'))
+      return 0;
+  return 1;
+}
+
+static ctxd__endpoint_t *endpoint_get(ctxd__host_t *h, const char *name) {
+  for (size_t i = 0; i < h->nendpoints; i++)
+    if (strcmp(h->endpoints[i]->name, name) == 0) return h->endpoints[i];
+  ctxd__endpoint_t **grown = realloc(h->endpoints, (h->nendpoints + 1) * sizeof *grown);
+  if (grown == NULL) return NULL;
+  h->endpoints = grown;
+  ctxd__endpoint_t *ep = calloc(1, sizeof *ep);
+  if (ep == NULL || (ep->name = strdup(name)) == NULL) {
+    free(ep);
+    return NULL;
+  }
+  ep->settings = ctxd__config_endpoint(h->cfg, name);
+  ep->channel = CTXD__PUBLISH_CHANNEL + 1 + (int)h->nendpoints;
+  ep->host = h;
+  ep->ledger = calloc((size_t)ep->settings->prefetch, sizeof *ep->ledger);
+  pthread_mutex_init(&ep->mu, NULL);
+  pthread_cond_init(&ep->cv, NULL);
+  h->endpoints[h->nendpoints++] = ep;
+  return ep->ledger != NULL ? ep : NULL;
+}
+
+int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
+  if (!p->in_init) return CTXD_ESTATE;
+  if (c == NULL || c->size < sizeof(ctxd_consumer_t) || c->handler == NULL ||
+      !valid_endpoint(c->endpoint) || c->message_type == NULL || strchr(c->message_type, ':') == NULL)
+    return CTXD_EINVAL;
+  ctxd__endpoint_t *ep = endpoint_get(h, c->endpoint);
+  if (ep == NULL) return CTXD_ENOMEM;
+  for (size_t i = 0; i < ep->nhandlers; i++)
+    if (strcmp(ep->handlers[i].type, c->message_type) == 0) return CTXD_EEXIST;
+  ctxd__handler_t *grown = realloc(ep->handlers, (ep->nhandlers + 1) * sizeof *grown);
+  if (grown == NULL) return CTXD_ENOMEM;
+  ep->handlers = grown;
+  ctxd__handler_t *hd = &ep->handlers[ep->nhandlers];
+  if ((hd->type = strdup(c->message_type)) == NULL) return CTXD_ENOMEM;
+  hd->fn = c->handler;
+  hd->data = c->data;
+  hd->plugin = p;
+  ep->nhandlers++;
+  return 0;
+}
+
+/* ---- settlement ---------------------------------------------------------------------- */
+
+static ctxd__delivery_t **slot(ctxd__endpoint_t *ep, uint64_t tag) {
+  return &ep->ledger[tag % (uint64_t)ep->settings->prefetch];
+}
+
+static void connection_lost(ctxd__host_t *h, const char *why);
+
+/* Acknowledges, in tag order, every finished delivery at the head of the endpoint's
+ * ledger. Runs of acks become one multiple-ack: every earlier tag is settled by then. */
+static void settle(ctxd__host_t *h, ctxd__endpoint_t *ep) {
+  uint64_t run_end = 0;
+  int rc = 0;
+  while (rc == 0 && ep->ledger_base <= ep->ledger_top) {
+    ctxd__delivery_t *d = *slot(ep, ep->ledger_base);
+    if (d == NULL || !d->completed || d->awaiting_confirm) break;
+    if (d->outcome == CTXD__OUT_REQUEUE || d->outcome == CTXD__OUT_ABANDON) {
+      if (run_end != 0) rc = ctxd__broker_ack(&h->broker, ep->channel, run_end, 1);
+      run_end = 0;
+      if (rc == 0) rc = ctxd__broker_nack(&h->broker, ep->channel, d->tag, 1);
+    } else {
+      run_end = d->tag;
+    }
+    *slot(ep, ep->ledger_base) = NULL;
+    ep->ledger_base++;
+    h->inflight--;
+    ctxd__delivery_free(d);
+  }
+  if (rc == 0 && run_end != 0) rc = ctxd__broker_ack(&h->broker, ep->channel, run_end, 1);
+  if (rc != 0) connection_lost(h, "acknowledgement failed");
+}
+
+static void add_header(amqp_table_entry_t *e, const char *key, const char *value) {
+  e->key = amqp_cstring_bytes(key);
+  e->value.kind = AMQP_FIELD_KIND_UTF8;
+  e->value.value.bytes = amqp_cstring_bytes(value);
+}
+
+/* Publishes a copy of d to <queue>_error or <queue>_skipped with MassTransit's fault
+ * headers; d is acknowledged once the broker confirms the copy. */
+static int forward(ctxd__host_t *h, ctxd__delivery_t *d) {
+  int error = d->outcome == CTXD__OUT_ERROR;
+  char exchange[256], when[32];
+  snprintf(exchange, sizeof exchange, "%s%s", d->ep->name, error ? "_error" : "_skipped");
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+  amqp_basic_properties_t props = d->msg.properties;
+  amqp_table_t orig = (props._flags & AMQP_BASIC_HEADERS_FLAG) ? props.headers : amqp_empty_table;
+  amqp_table_entry_t *entries = calloc((size_t)orig.num_entries + 6, sizeof *entries);
+  if (entries == NULL) return CTXD_ENOMEM;
+  int n = 0;
+  for (int i = 0; i < orig.num_entries; i++)
+    if (strncmp((const char *)orig.entries[i].key.bytes, "MT-", 3) != 0) entries[n++] = orig.entries[i];
+  add_header(&entries[n++], "MT-Reason", error ? "fault" : "dead-letter");
+  if (error) {
+    add_header(&entries[n++], "MT-Fault-ExceptionType", d->fault_type != NULL ? d->fault_type : "ctxd.Fault");
+    add_header(&entries[n++], "MT-Fault-Message", d->reason != NULL ? d->reason : "");
+    add_header(&entries[n++], "MT-Fault-Timestamp", when);
+    add_header(&entries[n++], "MT-Fault-RetryCount", "0");
+  }
+  add_header(&entries[n++], "MT-Host-MachineName", "ctxd");
+  props.headers.num_entries = n;
+  props.headers.entries = entries;
+  props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
+  props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+
+  uint64_t seq;
+  int rc = ctxd__broker_publish(&h->broker, exchange, "", 0, &props, d->msg.body, &seq);
+  free(entries);
+  if (rc != 0) return rc;
+  if (h->nconfirms == h->capconfirms) {
+    size_t cap = h->capconfirms ? h->capconfirms * 2 : 64;
+    pending_confirm_t *grown = realloc(h->confirms, cap * sizeof *grown);
+    if (grown == NULL) return CTXD_ENOMEM;
+    h->confirms = grown;
+    h->capconfirms = cap;
+  }
+  h->confirms[h->nconfirms++] = (pending_confirm_t){seq, d};
+  d->awaiting_confirm = 1;
+  return 0;
+}
+
+static void on_confirm(ctxd__host_t *h, uint64_t tag, int multiple, int ok) {
+  size_t kept = 0;
+  for (size_t i = 0; i < h->nconfirms; i++) {
+    pending_confirm_t pc = h->confirms[i];
+    if (pc.seq == tag || (multiple && pc.seq < tag)) {
+      pc.d->awaiting_confirm = 0;
+      /* a copy the broker refused must not cost the original: deliver it again */
+      if (!ok) pc.d->outcome = CTXD__OUT_REQUEUE;
+      settle(h, pc.d->ep);
+      if (h->broker.conn == NULL) return;
+    } else {
+      h->confirms[kept++] = pc;
+    }
+  }
+  h->nconfirms = kept;
+}
+
+static void finish_batch(ctxd__host_t *h, ctxd__batch_t *b) {
+  ctxd__endpoint_t *ep = b->ep;
+  if (b->gen != h->gen) {
+    /* came on a lost connection: the broker redelivers, the inbox drops the duplicate */
+    for (size_t i = 0; i < b->n; i++) ctxd__delivery_free(b->items[i]);
+    h->inflight -= b->n;
+    free(b);
+    return;
+  }
+  for (size_t i = 0; i < b->n; i++) {
+    ctxd__delivery_t *d = b->items[i];
+    d->completed = 1;
+    if ((d->outcome == CTXD__OUT_ERROR || d->outcome == CTXD__OUT_SKIPPED) && forward(h, d) != 0) {
+      free(b);
+      connection_lost(h, "publishing to an error queue failed");
+      return;
+    }
+  }
+  free(b);
+  settle(h, ep);
+}
+
+static void maybe_finish_stop(ctxd__host_t *h);
+
+static void on_done(uv_async_t *a) {
+  ctxd__host_t *h = a->data;
+  pthread_mutex_lock(&h->done_mu);
+  ctxd__batch_t *b = h->done_head;
+  h->done_head = h->done_tail = NULL;
+  pthread_mutex_unlock(&h->done_mu);
+  while (b != NULL) {
+    ctxd__batch_t *next = b->next;
+    finish_batch(h, b);
+    b = next;
+  }
+  maybe_finish_stop(h);
+}
+
+void ctxd__host_complete(ctxd__host_t *h, ctxd__batch_t *b) {
+  b->next = NULL;
+  pthread_mutex_lock(&h->done_mu);
+  if (h->done_tail != NULL)
+    h->done_tail->next = b;
+  else
+    h->done_head = b;
+  h->done_tail = b;
+  pthread_mutex_unlock(&h->done_mu);
+  uv_async_send(&h->done_async);
+}
+
+/* ---- receiving ------------------------------------------------------------------------ */
+
+static void flush_batches(ctxd__host_t *h) {
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    ctxd__endpoint_t *ep = h->endpoints[i];
+    if (ep->filling != NULL && ep->filling->n > 0) {
+      ctxd__endpoint_submit(ep, ep->filling);
+      ep->filling = NULL;
+    }
+  }
+}
+
+static ctxd__endpoint_t *endpoint_of_channel(ctxd__host_t *h, int channel) {
+  size_t i = (size_t)(channel - CTXD__PUBLISH_CHANNEL - 1);
+  return channel > CTXD__PUBLISH_CHANNEL && i < h->nendpoints ? h->endpoints[i] : NULL;
+}
+
+static int on_deliver(ctxd__host_t *h, int channel, const amqp_basic_deliver_t *m) {
+  ctxd__endpoint_t *ep = endpoint_of_channel(h, channel);
+  ctxd__delivery_t *d = calloc(1, sizeof *d);
+  if (d == NULL) return CTXD_ENOMEM;
+  if (ctxd__broker_read_content(&h->broker, channel, &d->msg) != 0) {
+    free(d);
+    return CTXD_ECLOSED;
+  }
+  if (ep == NULL) { /* cannot happen: only endpoint channels consume */
+    ctxd__delivery_free(d);
+    return CTXD_ESTATE;
+  }
+  d->ep = ep;
+  d->tag = m->delivery_tag;
+  if (ep->ledger_base == 0) ep->ledger_base = d->tag;
+  ep->ledger_top = d->tag;
+  *slot(ep, d->tag) = d;
+  h->inflight++;
+  size_t cap = (size_t)ep->settings->batch_size;
+  if (ep->filling == NULL) {
+    ep->filling = calloc(1, sizeof *ep->filling + cap * sizeof(ctxd__delivery_t *));
+    if (ep->filling == NULL) return CTXD_ENOMEM;
+    ep->filling->ep = ep;
+    ep->filling->gen = h->gen;
+  }
+  ep->filling->items[ep->filling->n++] = d;
+  if (ep->filling->n == cap) {
+    ctxd__endpoint_submit(ep, ep->filling);
+    ep->filling = NULL;
+  }
+  return 0;
+}
+
+/* Reads every frame available now. Buffered frames never make the socket readable
+ * again, so stop only when the library says nothing is left. */
+static void drain(ctxd__host_t *h) {
+  while (h->broker.conn != NULL) {
+    amqp_frame_t f;
+    int rc = ctxd__broker_next_frame(&h->broker, &f);
+    if (rc == CTXD_ETIMEDOUT) break;
+    if (rc != 0) {
+      connection_lost(h, "connection to the broker lost");
+      return;
+    }
+    if (f.frame_type != AMQP_FRAME_METHOD) continue;
+    switch (f.payload.method.id) {
+    case AMQP_BASIC_DELIVER_METHOD:
+      rc = on_deliver(h, f.channel, f.payload.method.decoded);
+      break;
+    case AMQP_BASIC_ACK_METHOD: {
+      amqp_basic_ack_t *a = f.payload.method.decoded;
+      on_confirm(h, a->delivery_tag, a->multiple, 1);
+      break;
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+      amqp_basic_nack_t *a = f.payload.method.decoded;
+      on_confirm(h, a->delivery_tag, a->multiple, 0);
+      break;
+    }
+    case AMQP_BASIC_RETURN_METHOD: {
+      amqp_message_t msg;
+      rc = ctxd__broker_read_content(&h->broker, f.channel, &msg);
+      if (rc == 0) amqp_destroy_message(&msg);
+      break;
+    }
+    case AMQP_BASIC_CANCEL_OK_METHOD:
+      break;
+    case AMQP_BASIC_CANCEL_METHOD:
+      connection_lost(h, "the broker cancelled a consumer (queue deleted?)");
+      return;
+    case AMQP_CHANNEL_CLOSE_METHOD:
+    case AMQP_CONNECTION_CLOSE_METHOD:
+      connection_lost(h, "the broker closed the connection or a channel");
+      return;
+    default:
+      break;
+    }
+    if (rc != 0) {
+      connection_lost(h, "reading a delivery failed");
+      return;
+    }
+    amqp_maybe_release_buffers(h->broker.conn);
+  }
+  flush_batches(h);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  (void)events;
+  ctxd__host_t *h = p->data;
+  if (status < 0) {
+    connection_lost(h, uv_strerror(status));
+    return;
+  }
+  drain(h);
+}
+
+static void on_heartbeat(uv_timer_t *t) {
+  ctxd__host_t *h = t->data;
+  if (h->broker.conn != NULL) drain(h);
+}
+
+/* ---- connection ---------------------------------------------------------------------- */
+
+static int declare_topology(ctxd__host_t *h, char *err, size_t errlen) {
+  ctxd__broker_t *b = &h->broker;
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    ctxd__endpoint_t *ep = h->endpoints[i];
+    char side[256];
+    int quorum = strcmp(ep->settings->queue_type, "quorum") == 0;
+    snprintf(side, sizeof side, "%s_error", ep->name);
+    amqp_table_entry_t qargs[3];
+    amqp_table_t args = amqp_empty_table;
+    if (quorum) {
+      /* an explicit limit and dead-letter target: a poison message ends in _error */
+      add_header(&qargs[0], "x-queue-type", "quorum");
+      qargs[1].key = amqp_cstring_bytes("x-delivery-limit");
+      qargs[1].value.kind = AMQP_FIELD_KIND_I64;
+      qargs[1].value.value.i64 = ep->settings->delivery_limit;
+      add_header(&qargs[2], "x-dead-letter-exchange", side);
+      args.num_entries = 3;
+      args.entries = qargs;
+    }
+    if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, amqp_empty_table, err, errlen) != 0)
+      return CTXD_EBROKER;
+    snprintf(side, sizeof side, "%s_skipped", ep->name);
+    if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, amqp_empty_table, err, errlen) != 0 ||
+        ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, ep->name, args, err, errlen) != 0)
+      return CTXD_EBROKER;
+    for (size_t k = 0; k < ep->nhandlers; k++) {
+      if (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, ep->handlers[k].type, err, errlen) != 0 ||
+          ctxd__broker_bind(b, CTXD__PUBLISH_CHANNEL, ep->handlers[k].type, ep->name, err, errlen) != 0)
+        return CTXD_EBROKER;
+    }
+  }
+  return 0;
+}
+
+static int start_consuming(ctxd__host_t *h, char *err, size_t errlen) {
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    ctxd__endpoint_t *ep = h->endpoints[i];
+    ep->ledger_base = ep->ledger_top = 0;
+    if (ctxd__broker_channel_open(&h->broker, ep->channel, err, errlen) != 0 ||
+        ctxd__broker_consume(&h->broker, ep->channel, ep->name, (int)ep->settings->prefetch, err,
+                             errlen) != 0)
+      return CTXD_EBROKER;
+    ep->consuming = 1;
+  }
+  return 0;
+}
+
+static void on_reconnect(uv_timer_t *t);
+
+static void schedule_reconnect(ctxd__host_t *h) {
+  if (h->stopping) return;
+  int max = (int)h->cfg->reconnect_max_ms;
+  /* jitter keeps a fleet of hosts from reconnecting in lockstep */
+  int delay = h->backoff_ms / 2 + rand() % (h->backoff_ms / 2 + 1);
+  h->backoff_ms = h->backoff_ms * 2 > max ? max : h->backoff_ms * 2;
+  uv_timer_start(&h->reconnect, on_reconnect, (uint64_t)delay, 0);
+}
+
+static void connect_broker(ctxd__host_t *h) {
+  char err[512], safe[512];
+  int rc = ctxd__broker_connect(&h->broker, h->cfg->broker_url, (int)h->cfg->heartbeat_s,
+                                (int)h->cfg->rpc_timeout_ms, err, sizeof err);
+  if (rc == 0) rc = declare_topology(h, err, sizeof err);
+  if (rc == 0) rc = start_consuming(h, err, sizeof err);
+  if (rc == 0 && uv_poll_init(&h->loop, &h->poll, h->broker.fd) == 0) {
+    h->poll.data = h;
+    uv_poll_start(&h->poll, UV_READABLE, on_poll);
+    h->poll_active = 1;
+  } else if (rc == 0) {
+    rc = CTXD_EBROKER;
+    snprintf(err, sizeof err, "cannot poll the broker socket");
+  }
+  if (rc != 0) {
+    ctxd__broker_close(&h->broker, 0);
+    ctxd__config_redact_url(h->cfg->broker_url, safe, sizeof safe);
+    ctxd__log(CTXD__LOG_WARN, "host", "broker %s: %s; retrying", safe, err);
+    schedule_reconnect(h);
+    return;
+  }
+  h->backoff_ms = 100;
+  if (!h->ready_logged) {
+    ctxd__log(CTXD__LOG_INFO, "host", "ready: %zu plugins, %zu endpoints consuming", h->nplugins,
+              h->nendpoints);
+    h->ready_logged = 1;
+  } else {
+    ctxd__log(CTXD__LOG_INFO, "host", "reconnected to the broker; consuming again");
+  }
+  drain(h); /* frames may already sit in the library's buffer */
+}
+
+static void on_reconnect(uv_timer_t *t) { connect_broker(t->data); }
+
+static void on_poll_closed(uv_handle_t *handle) { (void)handle; }
+
+/* Drops the connection: every unsettled delivery comes back from the broker and the inbox
+ * recognises what was already committed. */
+static void connection_lost(ctxd__host_t *h, const char *why) {
+  if (h->broker.conn == NULL) return;
+  ctxd__log(CTXD__LOG_WARN, "host", "broker: %s; reconnecting", why);
+  if (h->poll_active) {
+    uv_poll_stop(&h->poll);
+    uv_close((uv_handle_t *)&h->poll, on_poll_closed);
+    h->poll_active = 0;
+  }
+  ctxd__broker_close(&h->broker, 0);
+  h->gen++;
+  h->nconfirms = 0;
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    ctxd__endpoint_t *ep = h->endpoints[i];
+    ep->consuming = 0;
+    /* deliveries a worker still holds come back through finish_batch as stale */
+    for (uint64_t tag = ep->ledger_base; tag != 0 && tag <= ep->ledger_top; tag++) {
+      ctxd__delivery_t **s = slot(ep, tag);
+      if (*s != NULL && (*s)->completed) {
+        ctxd__delivery_free(*s);
+        h->inflight--;
+      }
+      *s = NULL;
+    }
+    ep->ledger_base = ep->ledger_top = 0;
+    if (ep->filling != NULL) {
+      for (size_t k = 0; k < ep->filling->n; k++) ctxd__delivery_free(ep->filling->items[k]);
+      h->inflight -= ep->filling->n;
+      free(ep->filling);
+      ep->filling = NULL;
+    }
+  }
+  schedule_reconnect(h);
+  maybe_finish_stop(h);
+}
+
+/* ---- stopping ----------------------------------------------------------------------- */
+
+static void close_walk(uv_handle_t *handle, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(handle)) uv_close(handle, NULL);
+}
+
+static void maybe_finish_stop(ctxd__host_t *h) {
+  if (!h->stopping || h->inflight > 0) return;
+  if (h->broker.conn != NULL) {
+    if (h->poll_active) {
+      uv_poll_stop(&h->poll);
+      h->poll_active = 0;
+    }
+    ctxd__broker_close(&h->broker, 1);
+  }
+  uv_walk(&h->loop, close_walk, NULL);
+}
+
+static void on_drain_deadline(uv_timer_t *t) {
+  ctxd__host_t *h = t->data;
+  ctxd__log(CTXD__LOG_WARN, "host", "stop deadline reached with %zu deliveries unsettled; the "
+            "broker will redeliver them", h->inflight);
+  connection_lost(h, "stop deadline");
+  h->inflight = 0;
+  maybe_finish_stop(h);
+}
+
+static void begin_stop(ctxd__host_t *h, const char *why) {
+  if (h->stopping) return;
+  h->stopping = 1;
+  ctxd__log(CTXD__LOG_INFO, "host", "stopping (%s): finishing %zu deliveries in flight", why,
+            h->inflight);
+  uv_timer_stop(&h->reconnect);
+  if (h->broker.conn != NULL) {
+    for (size_t i = 0; i < h->nendpoints; i++)
+      if (h->endpoints[i]->consuming)
+        ctxd__broker_cancel(&h->broker, h->endpoints[i]->channel, h->endpoints[i]->name);
+  }
+  flush_batches(h);
+  /* a deadline, so a wedged database cannot hold the process forever; what is not
+   * acknowledged by then is redelivered by the broker */
+  uv_timer_start(&h->drain_deadline, on_drain_deadline, 30000, 0);
+  maybe_finish_stop(h);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  begin_stop(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* ---- start-up ------------------------------------------------------------------------ */
+
+static int load_plugins(ctxd__host_t *h) {
+  const ctxd__config_t *cfg = h->cfg;
+  h->plugins = calloc(cfg->nplugins + 1, sizeof *h->plugins);
+  if (h->plugins == NULL) return CTXD_ENOMEM;
+  for (size_t i = 0; i < cfg->nplugins; i++) {
+    const ctxd__plugin_config_t *pc = &cfg->plugins[i];
+    if (!pc->enabled) continue;
+    char err[1024];
+    ctxd_plugin_t *p;
+    int rc = ctxd__plugin_open(cfg, pc, &p, err, sizeof err);
+    if (rc != 0) {
+      ctxd__log(CTXD__LOG_ERROR, "host", "%s", err);
+      return rc;
+    }
+    h->plugins[h->nplugins++] = p;
+    p->host = h;
+    p->in_init = 1;
+    rc = p->desc->init(p, &ctxd__api, &p->state);
+    p->in_init = 0;
+    if (rc != 0) {
+      ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s' (%s): init failed: %s (%d); not starting",
+                p->name, p->path, ctxd_strerror(rc), rc);
+      return CTXD_EPLUGIN;
+    }
+    ctxd__log(CTXD__LOG_INFO, "host", "loaded plugin '%s' %s from %s", p->name,
+              p->desc->version != NULL ? p->desc->version : "", p->path);
+  }
+  return 0;
+}
+
+static void print_topology(const ctxd__host_t *h) {
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    const ctxd__endpoint_t *ep = h->endpoints[i];
+    printf("endpoint %s (queue %s, %s, prefetch %lld, workers %lld, batch %lld)\n", ep->name,
+           ep->name, ep->settings->queue_type, (long long)ep->settings->prefetch,
+           (long long)ep->settings->workers, (long long)ep->settings->batch_size);
+    for (size_t k = 0; k < ep->nhandlers; k++)
+      printf("  %s -> %s (plugin %s)\n", ep->handlers[k].type, ep->name, ep->handlers[k].plugin->name);
+  }
+}
+
+static int migrate_all(ctxd__host_t *h) {
+  PGconn *c;
+  char err[1024], safe[512];
+  if (ctxd__db_connect(h->cfg->database_url, (int)h->cfg->db_connect_timeout_s, &c, err, sizeof err) != 0) {
+    ctxd__config_redact_url(h->cfg->database_url, safe, sizeof safe);
+    ctxd__log(CTXD__LOG_ERROR, "host", "database %s: %s", safe, err);
+    return CTXD_EDB;
+  }
+  int rc = ctxd__migrate(c, "ctxd", ctxd__runtime_migrations, err, sizeof err);
+  for (size_t i = 0; rc == 0 && i < h->nplugins; i++)
+    if (h->plugins[i]->desc->migrations != NULL)
+      rc = ctxd__migrate(c, h->plugins[i]->name, h->plugins[i]->desc->migrations, err, sizeof err);
+  if (rc != 0) ctxd__log(CTXD__LOG_ERROR, "host", "%s", err);
+  PQfinish(c);
+  return rc;
+}
+
+static void host_free(ctxd__host_t *h) {
+  for (size_t i = 0; i < h->nplugins; i++) ctxd__plugin_free(h->plugins[i]);
+  free(h->plugins);
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    ctxd__endpoint_t *ep = h->endpoints[i];
+    for (size_t k = 0; k < ep->nhandlers; k++) free(ep->handlers[k].type);
+    free(ep->handlers);
+    free(ep->ledger);
+    pthread_mutex_destroy(&ep->mu);
+    pthread_cond_destroy(&ep->cv);
+    free(ep->name);
+    free(ep);
+  }
+  free(h->endpoints);
+  free(h->confirms);
+  pthread_mutex_destroy(&h->done_mu);
+}
+
+static int start(ctxd__host_t *h) {
+  int rc = migrate_all(h);
+  if (rc != 0) return CTXD__EXIT_FAILURE;
+  for (size_t i = 0; i < h->nendpoints; i++)
+    if (ctxd__endpoint_start_workers(h->endpoints[i]) != 0) return CTXD__EXIT_FAILURE;
+  for (size_t i = 0; i < h->nplugins; i++) {
+    ctxd_plugin_t *p = h->plugins[i];
+    if (p->desc->start != NULL && (rc = p->desc->start(p->state)) != 0) {
+      ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': start failed: %s", p->name, ctxd_strerror(rc));
+      return CTXD__EXIT_FAILURE;
+    }
+    p->started = 1;
+  }
+  return 0;
+}
+
+static void log_stats(const ctxd__host_t *h) {
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    ctxd__endpoint_t *ep = h->endpoints[i];
+    ctxd__endpoint_stats_t s = ep->stats;
+    ctxd__logf(CTXD__LOG_INFO, "host", &(ctxd__log_fields_t){.endpoint = ep->name},
+               "handled %llu, duplicates %llu, requeued %llu, to _error %llu, to _skipped %llu",
+               (unsigned long long)s.handled, (unsigned long long)s.duplicates,
+               (unsigned long long)s.requeued, (unsigned long long)s.errored,
+               (unsigned long long)s.skipped);
+  }
+}
+
+int ctxd__host_main(const ctxd__config_t *cfg, int check_only) {
+  ctxd__host_t h;
+  memset(&h, 0, sizeof h);
+  h.cfg = cfg;
+  h.backoff_ms = 100;
+  pthread_mutex_init(&h.done_mu, NULL);
+  srand((unsigned)time(NULL) ^ (unsigned)getpid());
+
+  if (load_plugins(&h) != 0) {
+    host_free(&h);
+    return CTXD__EXIT_CONFIG;
+  }
+  if (check_only) {
+    print_topology(&h);
+    host_free(&h);
+    return CTXD__EXIT_OK;
+  }
+
+  uv_loop_init(&h.loop);
+  h.exit_code = start(&h);
+  if (h.exit_code == 0) {
+    uv_signal_init(&h.loop, &h.sigint);
+    uv_signal_init(&h.loop, &h.sigterm);
+    h.sigint.data = h.sigterm.data = &h;
+    uv_signal_start(&h.sigint, on_signal, SIGINT);
+    uv_signal_start(&h.sigterm, on_signal, SIGTERM);
+    uv_async_init(&h.loop, &h.done_async, on_done);
+    h.done_async.data = &h;
+    uv_timer_init(&h.loop, &h.heartbeat);
+    uv_timer_init(&h.loop, &h.reconnect);
+    uv_timer_init(&h.loop, &h.drain_deadline);
+    h.heartbeat.data = h.reconnect.data = h.drain_deadline.data = &h;
+    uint64_t beat = cfg->heartbeat_s > 1 ? (uint64_t)cfg->heartbeat_s * 500 : 1000;
+    uv_timer_start(&h.heartbeat, on_heartbeat, beat, beat);
+    connect_broker(&h);
+    uv_run(&h.loop, UV_RUN_DEFAULT);
+  }
+  for (size_t i = 0; i < h.nendpoints; i++) ctxd__endpoint_stop_workers(h.endpoints[i]);
+  /* batches the workers finished after the loop ended */
+  for (ctxd__batch_t *b = h.done_head, *next; b != NULL; b = next) {
+    next = b->next;
+    for (size_t i = 0; i < b->n; i++) ctxd__delivery_free(b->items[i]);
+    free(b);
+  }
+  ctxd__broker_close(&h.broker, 0);
+  for (size_t i = h.nplugins; i-- > 0;)
+    if (h.plugins[i]->started && h.plugins[i]->desc->stop != NULL) h.plugins[i]->desc->stop(h.plugins[i]->state);
+  log_stats(&h);
+  int closed = uv_loop_close(&h.loop);
+  if (closed != 0) ctxd__log(CTXD__LOG_ERROR, "host", "event loop not closed cleanly: %s", uv_strerror(closed));
+  host_free(&h);
+  if (h.exit_code == 0) ctxd__log(CTXD__LOG_INFO, "host", "stopped");
+  return h.exit_code;
+}

@@ -1,0 +1,26 @@
+/* The host: the loop thread that owns the broker connection, the plugins and endpoints,
+ * start-up (migrations, topology), settlement of deliveries, and shutdown. */
+#ifndef CTXD_RUNTIME_HOST_H
+#define CTXD_RUNTIME_HOST_H
+
+#include <ctxd/ctxd.h>
+
+#include "config.h"
+#include "endpoint.h"
+
+typedef struct ctxd__host_s ctxd__host_t;
+
+/* Runs `ctxd run` (check_only == 0) until SIGINT/SIGTERM, or `ctxd check-config`: load
+ * the plugins, print the topology, connect to nothing. Returns the process exit code. */
+int ctxd__host_main(const ctxd__config_t *cfg, int check_only);
+
+/* Registers a consumer for plugin p (the ABI's consumer_register). */
+int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t *c);
+
+/* Hands a finished batch back to the loop thread (any thread). */
+void ctxd__host_complete(ctxd__host_t *h, ctxd__batch_t *b);
+
+/* Returns the configuration; borrowed for the host's life. */
+const ctxd__config_t *ctxd__host_config(const ctxd__host_t *h);
+
+#endif

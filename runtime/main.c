@@ -1,0 +1,49 @@
+/* The ctxd executable: parse the command line, hand over to the host. */
+#include <stdio.h>
+
+#include <ctxd/ctxd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "host.h"
+#include "log.h"
+
+static int load_config(const char *path, ctxd__config_t **cfg) {
+  char err[1024];
+  if (ctxd__config_load(path, cfg, err, sizeof err) != 0) {
+    fprintf(stderr, "ctxd: %s\n", err);
+    return CTXD__EXIT_CONFIG;
+  }
+  ctxd__log_set_level((*cfg)->log_level);
+  return CTXD__EXIT_OK;
+}
+
+static int run(const ctxd__cli_t *cli) {
+  ctxd__config_t *cfg = NULL;
+  int rc = load_config(cli->config_path, &cfg);
+  if (rc != CTXD__EXIT_OK) return rc;
+  rc = ctxd__host_main(cfg, cli->cmd == CTXD__CMD_CHECK_CONFIG);
+  ctxd__config_free(cfg);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  ctxd__cli_t cli;
+  char err[256];
+  if (ctxd__cli_parse(&cli, argc, argv, err, sizeof err) != 0) {
+    fprintf(stderr, "ctxd: %s\n", err);
+    return CTXD__EXIT_USAGE;
+  }
+  switch (cli.cmd) {
+  case CTXD__CMD_HELP:
+    fputs(ctxd__cli_usage(), stdout);
+    return CTXD__EXIT_OK;
+  case CTXD__CMD_VERSION:
+    printf("ctxd %s (plugin ABI %d.%d)\n", CTXD_VERSION_STRING, CTXD_ABI_MAJOR, CTXD_ABI_MINOR);
+    return CTXD__EXIT_OK;
+  case CTXD__CMD_RUN:
+  case CTXD__CMD_CHECK_CONFIG:
+    return run(&cli);
+  }
+  return CTXD__EXIT_USAGE;
+}

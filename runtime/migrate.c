@@ -1,0 +1,148 @@
+#include "migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+/* pg_advisory_lock key shared by every ctxd host on a database */
+#define MIGRATE_LOCK_KEY "7274640001"
+
+const ctxd_migration_t ctxd__runtime_migrations[] = {
+    {1, "inbox",
+     "CREATE TABLE ctxd.inbox (\n"
+     "  endpoint text NOT NULL,\n"
+     "  message_id uuid NOT NULL,\n"
+     "  received_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  PRIMARY KEY (endpoint, message_id)\n"
+     ");\n"
+     "CREATE INDEX inbox_received_at ON ctxd.inbox (received_at);\n"},
+    {2, "outbox",
+     /* xid: the writing transaction, so a sweep can skip rows of transactions still in
+      * flight (serial ids are assigned before commit) */
+     "CREATE TABLE ctxd.outbox (\n"
+     "  id bigserial PRIMARY KEY,\n"
+     "  message_id uuid NOT NULL,\n"
+     "  exchange text NOT NULL,\n"
+     "  message_type text NOT NULL,\n"
+     "  body text NOT NULL,\n"
+     "  created_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  xid xid8 NOT NULL DEFAULT pg_current_xact_id()\n"
+     ");\n"},
+    {0, NULL, NULL},
+};
+
+void ctxd__migration_checksum(const char *s, char out[17]) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= 1099511628211ULL;
+  }
+  snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static int fail(char *err, size_t errlen, const char *scope, const char *what) {
+  snprintf(err, errlen, "migrations of '%s': %s", scope, what);
+  return CTXD_EMIGRATION;
+}
+
+static int apply_one(PGconn *c, const char *scope, const ctxd_migration_t *m, char *err,
+                     size_t errlen) {
+  char sum[17], version[16], dberr[512];
+  ctxd__migration_checksum(m->sql, sum);
+  snprintf(version, sizeof version, "%d", m->version);
+  const char *params[] = {scope, version, m->name != NULL ? m->name : "", sum};
+  if (ctxd__db_run(c, "BEGIN", 0, NULL, dberr, sizeof dberr) != 0) goto failed;
+  PGresult *r = PQexec(c, m->sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+    snprintf(dberr, sizeof dberr, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+    goto failed;
+  }
+  PQclear(r);
+  if (ctxd__db_run(c,
+                   "INSERT INTO ctxd.migrations (scope, version, name, checksum) "
+                   "VALUES ($1, $2, $3, $4)",
+                   4, params, dberr, sizeof dberr) != 0 ||
+      ctxd__db_run(c, "COMMIT", 0, NULL, dberr, sizeof dberr) != 0) {
+    ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+    goto failed;
+  }
+  return 0;
+failed:
+  dberr[strcspn(dberr, "\n")] = '\0';
+  snprintf(err, errlen, "migrations of '%s': v%d (%s) failed: %s", scope, m->version,
+           m->name != NULL ? m->name : "", dberr);
+  return CTXD_EMIGRATION;
+}
+
+static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *list,
+                          char *err, size_t errlen) {
+  char dberr[512], what[768];
+  int code;
+  if (ctxd__db_run(c, "CREATE SCHEMA IF NOT EXISTS ctxd", 0, NULL, dberr, sizeof dberr) != 0 ||
+      ctxd__db_run(c,
+                   "CREATE TABLE IF NOT EXISTS ctxd.migrations ("
+                   " scope text NOT NULL, version int NOT NULL, name text NOT NULL,"
+                   " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
+                   " PRIMARY KEY (scope, version))",
+                   0, NULL, dberr, sizeof dberr) != 0) {
+    snprintf(what, sizeof what, "cannot create ctxd.migrations: %s", dberr);
+    return fail(err, errlen, scope, what);
+  }
+  const char *params[] = {scope};
+  PGresult *r = ctxd__db_exec(c,
+                              "SELECT version, checksum, name FROM ctxd.migrations "
+                              "WHERE scope = $1 ORDER BY version",
+                              1, params, &code, dberr, sizeof dberr);
+  if (r == NULL) return fail(err, errlen, scope, dberr);
+
+  int n = 0;
+  while (list != NULL && list[n].sql != NULL) {
+    if (list[n].version != n + 1) {
+      snprintf(what, sizeof what, "versions must run 1, 2, 3, ...: entry %d has version %d", n,
+               list[n].version);
+      PQclear(r);
+      return fail(err, errlen, scope, what);
+    }
+    n++;
+  }
+  int applied = PQntuples(r);
+  int rc = 0;
+  for (int i = 0; i < applied && rc == 0; i++) {
+    int v = atoi(PQgetvalue(r, i, 0));
+    if (v > n) {
+      snprintf(what, sizeof what,
+               "the database has v%d (%s), which this build does not know: a newer build "
+               "migrated it",
+               v, PQgetvalue(r, i, 2));
+      rc = fail(err, errlen, scope, what);
+      break;
+    }
+    char sum[17];
+    ctxd__migration_checksum(list[v - 1].sql, sum);
+    if (strcmp(sum, PQgetvalue(r, i, 1)) != 0) {
+      snprintf(what, sizeof what,
+               "v%d (%s) was changed after it was applied (checksum %s, applied %s); add a "
+               "new migration instead",
+               v, list[v - 1].name, sum, PQgetvalue(r, i, 1));
+      rc = fail(err, errlen, scope, what);
+    }
+  }
+  PQclear(r);
+  for (int v = applied + 1; v <= n && rc == 0; v++) rc = apply_one(c, scope, &list[v - 1], err, errlen);
+  return rc;
+}
+
+int ctxd__migrate(PGconn *c, const char *scope, const ctxd_migration_t *list, char *err,
+                  size_t errlen) {
+  char dberr[512];
+  if (ctxd__db_run(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, dberr,
+                   sizeof dberr) != 0)
+    return fail(err, errlen, scope, dberr);
+  int rc = migrate_locked(c, scope, list, err, errlen);
+  ctxd__db_run(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL, 0);
+  return rc;
+}

@@ -1,0 +1,75 @@
+#include "outbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "dispatch.h"
+#include "envelope.h"
+
+static int valid_type(const char *t) {
+  const char *colon = t != NULL ? strchr(t, ':') : NULL;
+  return colon != NULL && colon != t && colon[1] != '\0' && strchr(colon + 1, ':') == NULL;
+}
+
+static json_t *headers_object(const char *const *kv) {
+  json_t *h = json_object();
+  for (size_t i = 0; kv != NULL && kv[i] != NULL && kv[i + 1] != NULL; i += 2)
+    json_object_set_new(h, kv[i], json_string(kv[i + 1]));
+  return h;
+}
+
+int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, int send) {
+  if (tx->failed) return CTXD_ESTATE;
+  if (msg == NULL || msg->size < sizeof(ctxd_out_msg_t) || !valid_type(msg->message_type) ||
+      msg->body == NULL || (send && (msg->destination == NULL || *msg->destination == '\0')))
+    return CTXD_EINVAL;
+
+  char id[37];
+  if (msg->message_id != NULL) {
+    if (ctxd__uuid_canonical(msg->message_id, id) != 0) return CTXD_EINVAL;
+  } else {
+    ctxd__uuid_new(id);
+  }
+  json_error_t jerr;
+  size_t len = msg->body_len != 0 ? msg->body_len : strlen(msg->body);
+  json_t *body = json_loadb(msg->body, len, 0, &jerr);
+  if (!json_is_object(body)) {
+    json_decref(body);
+    return CTXD_EINVAL;
+  }
+  const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
+  const char *exchange = send ? msg->destination : msg->message_type;
+  json_t *headers = headers_object(msg->headers);
+  ctxd__envelope_out_t out = {
+      .message_id = id,
+      .message_type = msg->message_type,
+      .correlation_id = msg->correlation_id != NULL ? msg->correlation_id
+                        : in != NULL                ? in->correlation_id
+                                                    : NULL,
+      .conversation_id = in != NULL ? (in->conversation_id != NULL ? in->conversation_id : in->message_id) : NULL,
+      .initiator_id = in != NULL ? in->message_id : NULL,
+      .destination_address = exchange,
+      .message = body,
+      .headers = headers,
+  };
+  char *text = ctxd__envelope_encode(&out);
+  json_decref(body);
+  json_decref(headers);
+  /* the inputs were checked above but for UTF-8 in the caller's strings */
+  if (text == NULL) return CTXD_EINVAL;
+  const char *params[] = {id, exchange, msg->message_type, text};
+  int code;
+  PGresult *r = ctxd__db_exec(tx->conn,
+                              "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body) "
+                              "VALUES ($1, $2, $3, $4)",
+                              4, params, &code, tx->error, sizeof tx->error);
+  free(text);
+  if (r == NULL) {
+    tx->failed = 1;
+    tx->fail_code = code;
+    return code;
+  }
+  PQclear(r);
+  return 0;
+}

@@ -1,0 +1,143 @@
+#include "plugin.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "confmap.h"
+
+/* The descriptor as ABI 1.0 defined it ends with destroy: anything shorter is refused. */
+#define DESC_MIN_SIZE (offsetof(ctxd_plugin_desc_t, destroy) + sizeof(void (*)(void *)))
+
+static void flags_text(uint32_t f, char *buf, size_t len) {
+  snprintf(buf, len, "0x%x (%s%s)", f, f & CTXD_BUILD_PTR64 ? "64-bit" : "32-bit",
+           f & CTXD_BUILD_ASAN ? ", AddressSanitizer" : "");
+}
+
+static int valid_name(const char *s) {
+  if (s == NULL || *s == '\0' || strlen(s) > 64) return 0;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+      return 0;
+  return 1;
+}
+
+int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *err, size_t errlen) {
+  if (d == NULL) {
+    snprintf(err, errlen, "entry function returned no descriptor");
+    return CTXD_EABI;
+  }
+  /* size and version come first so that they can be read from any descriptor */
+  if (d->size < DESC_MIN_SIZE) {
+    snprintf(err, errlen, "size: host needs at least %zu, plugin has %u (descriptor too short)",
+             DESC_MIN_SIZE, d->size);
+    return CTXD_EABI;
+  }
+  if (d->abi_major != CTXD_ABI_MAJOR) {
+    snprintf(err, errlen, "abi_major: host has %d, plugin has %d", CTXD_ABI_MAJOR, d->abi_major);
+    return CTXD_EABI;
+  }
+  if (d->abi_minor > CTXD_ABI_MINOR) {
+    snprintf(err, errlen, "abi_minor: host has %d, plugin has %d (the plugin needs a newer host)",
+             CTXD_ABI_MINOR, d->abi_minor);
+    return CTXD_EABI;
+  }
+  if (d->build_flags != host_flags) {
+    char h[64], p[64];
+    flags_text(host_flags, h, sizeof h);
+    flags_text(d->build_flags, p, sizeof p);
+    snprintf(err, errlen, "build_flags: host has %s, plugin has %s", h, p);
+    return CTXD_EABI;
+  }
+  if (!valid_name(d->name)) {
+    snprintf(err, errlen, "name: '%s' is not 1-64 characters of [a-z0-9_-]",
+             d->name != NULL ? d->name : "(null)");
+    return CTXD_EABI;
+  }
+  if (d->init == NULL) {
+    snprintf(err, errlen, "init: plugin has none");
+    return CTXD_EABI;
+  }
+  if (d->config_map != NULL) {
+    ctxd__conf_error_t e;
+    if (ctxd__confmap_check(d->config_map, d->settings_size, &e) != 0) {
+      snprintf(err, errlen, "config_map: %s", e.reason);
+      return CTXD_EABI;
+    }
+  }
+  return 0;
+}
+
+int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc,
+                      ctxd_plugin_t **out, char *err, size_t errlen) {
+  char path[4096], why[512];
+  if (ctxd__config_plugin_path(cfg, pc, path, sizeof path) != 0) {
+    snprintf(err, errlen, "plugin '%s': path too long", pc->name);
+    return CTXD_ECONFIG;
+  }
+  /* RTLD_NOW: an unresolved symbol fails here, not at the first call in production */
+  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (dl == NULL) {
+    snprintf(err, errlen, "%s: cannot load: %s", path, dlerror());
+    return CTXD_ENOENT;
+  }
+  const ctxd_plugin_desc_t *(*entry)(void);
+  *(void **)&entry = dlsym(dl, CTXD_PLUGIN_ENTRY_SYMBOL);
+  if (entry == NULL) {
+    snprintf(err, errlen, "%s: refused: no entry function %s() (not a ctxd plugin?)", path,
+             CTXD_PLUGIN_ENTRY_SYMBOL);
+    dlclose(dl);
+    return CTXD_EABI;
+  }
+  const ctxd_plugin_desc_t *d = entry();
+  if (ctxd__plugin_check(d, CTXD_BUILD_FLAGS, why, sizeof why) != 0) {
+    snprintf(err, errlen, "%s: refused: %s", path, why);
+    dlclose(dl);
+    return CTXD_EABI;
+  }
+  if (strcmp(d->name, pc->name) != 0) {
+    snprintf(err, errlen, "%s: refused: the configuration names it '%s' but the plugin is '%s'",
+             path, pc->name, d->name);
+    dlclose(dl);
+    return CTXD_ECONFIG;
+  }
+
+  ctxd_plugin_t *p = calloc(1, sizeof *p);
+  if (p == NULL || (p->name = strdup(d->name)) == NULL || (p->path = strdup(path)) == NULL)
+    goto nomem;
+  p->dl = dl;
+  p->desc = d;
+  if (d->config_map != NULL) {
+    ctxd__conf_error_t e;
+    if ((p->settings = calloc(1, d->settings_size ? d->settings_size : 1)) == NULL) goto nomem;
+    if (ctxd__confmap_apply(d->config_map, pc->settings, p->settings, pc->settings_path, &e) != 0) {
+      ctxd__config_format_error(cfg, e.path, e.reason, err, errlen);
+      ctxd__plugin_free(p);
+      return CTXD_ECONFIG;
+    }
+  } else if (pc->settings != NULL && json_object_size(pc->settings) > 0) {
+    ctxd__config_format_error(cfg, pc->settings_path, "the plugin takes no settings", err, errlen);
+    ctxd__plugin_free(p);
+    return CTXD_ECONFIG;
+  }
+  *out = p;
+  return 0;
+nomem:
+  snprintf(err, errlen, "%s: out of memory", path);
+  if (p != NULL) {
+    p->dl = NULL;
+    ctxd__plugin_free(p);
+  }
+  dlclose(dl);
+  return CTXD_ENOMEM;
+}
+
+void ctxd__plugin_free(ctxd_plugin_t *p) {
+  if (p == NULL) return;
+  if (p->state != NULL && p->desc->destroy != NULL) p->desc->destroy(p->state);
+  free(p->settings);
+  free(p->name);
+  free(p->path);
+  free(p);
+}

@@ -1,0 +1,42 @@
+/* Loading plugins: dlopen, the descriptor checks, settings from the config map. */
+#ifndef CTXD_RUNTIME_PLUGIN_H
+#define CTXD_RUNTIME_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ctxd/ctxd.h>
+
+#include "config.h"
+
+struct ctxd__host_s;
+
+struct ctxd_plugin_s {
+  char *name;
+  char *path;
+  void *dl;
+  const ctxd_plugin_desc_t *desc;
+  void *settings; /* settings_size bytes, filled from the config map; NULL without a map */
+  void *state;    /* what init() stored */
+  int in_init;    /* consumer_register is allowed only while init runs */
+  int started;
+  struct ctxd__host_s *host;
+};
+
+/* Checks a descriptor against this host (ABI major and minor, size, build flags, name,
+ * init, config map). Pure. 0, or CTXD_EABI with err naming the field and both values,
+ * e.g. "abi_major: host has 1, plugin has 2". */
+int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *err, size_t errlen);
+
+/* Opens the plugin of config entry pc: dlopen(RTLD_NOW | RTLD_LOCAL), entry function,
+ * checks, name must equal pc->name, settings filled. Does not call init. Returns 0 and *out
+ * (new, free with ctxd__plugin_free), or CTXD_ENOENT / CTXD_EABI / CTXD_ECONFIG with err
+ * starting with the plugin's path. */
+int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc,
+                      ctxd_plugin_t **out, char *err, size_t errlen);
+
+/* Calls destroy() if init ran, frees what the host allocated. The shared object stays
+ * mapped (as PostgreSQL does): a plugin's leftovers must never run unmapped code. */
+void ctxd__plugin_free(ctxd_plugin_t *p);
+
+#endif

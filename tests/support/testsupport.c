@@ -1,0 +1,308 @@
+#include "testsupport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <amqp_tcp_socket.h>
+
+extern char **environ;
+
+int64_t ctxt_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Polling interval of the wait helpers: each wait ends at its deadline or its condition. */
+static void tick(void) {
+  struct timespec ts = {0, 20 * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static const char *stack_value(const char *name, char *buf, size_t len) {
+  const char *v = getenv(name);
+  if (v != NULL && *v) return v;
+  const char *file = getenv("CTXD_STACK_ENV");
+  if (file == NULL) file = CTXD_TEST_STACK_ENV;
+  FILE *f = fopen(file, "r");
+  if (f == NULL) fail_msg("%s is not set and %s is missing: start the servers with tests/stack/stack.sh start", name, file);
+  char line[1024];
+  size_t n = strlen(name);
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (strncmp(line, name, n) == 0 && line[n] == '=') {
+      line[strcspn(line, "\n")] = '\0';
+      snprintf(buf, len, "%s", line + n + 1);
+      fclose(f);
+      return buf;
+    }
+  }
+  fclose(f);
+  fail_msg("%s not found in %s", name, file);
+  return NULL;
+}
+
+const char *ctxt_amqp_url(void) {
+  static char buf[512];
+  return stack_value("CTXD_AMQP_URL", buf, sizeof buf);
+}
+
+const char *ctxt_pg_url(void) {
+  static char buf[512];
+  return stack_value("CTXD_PG_URL", buf, sizeof buf);
+}
+
+const char *ctxt_unique(void) {
+  static char buf[32];
+  static unsigned counter;
+  snprintf(buf, sizeof buf, "%x%lx%u", (unsigned)getpid(), (long)(ctxt_now_ms() % 100000000), counter++);
+  return buf;
+}
+
+PGconn *ctxt_pg_connect(const char *url) {
+  PGconn *c = PQconnectdb(url);
+  if (PQstatus(c) != CONNECTION_OK) fail_msg("cannot connect to %s: %s", url, PQerrorMessage(c));
+  return c;
+}
+
+void ctxt_pg_fresh_db(char *url, size_t len) {
+  PGconn *c = ctxt_pg_connect(ctxt_pg_url());
+  char name[64], sql[128];
+  snprintf(name, sizeof name, "ctxd_t_%s", ctxt_unique());
+  snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+  PQfinish(c);
+  /* the stack URL ends with /<database> */
+  const char *base = ctxt_pg_url();
+  const char *slash = strrchr(base, '/');
+  snprintf(url, len, "%.*s/%s", (int)(slash - base), base, name);
+}
+
+long ctxt_pg_long(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  long v = -1;
+  if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+    v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+  else if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    v = -2;
+  PQclear(r);
+  return v;
+}
+
+long ctxt_pg_wait_long(PGconn *c, const char *sql, long want, int timeout_ms) {
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  long v;
+  while ((v = ctxt_pg_long(c, sql)) != want && ctxt_now_ms() < end) tick();
+  return v;
+}
+
+const char *ctxt_ctxd_path(void) { return CTXD_TEST_BINARY_DIR "/runtime/ctxd"; }
+const char *ctxt_plugin_dir(void) { return CTXD_TEST_BINARY_DIR "/plugins"; }
+
+void ctxt_write_file(char *path, size_t len, const char *text) {
+  snprintf(path, len, "/tmp/ctxd-test-XXXXXX");
+  int fd = mkstemp(path);
+  if (fd < 0) fail_msg("mkstemp: %s", strerror(errno));
+  size_t n = strlen(text);
+  if (write(fd, text, n) != (ssize_t)n) fail_msg("write %s failed", path);
+  close(fd);
+}
+
+/* ---- processes ------------------------------------------------------------------------ */
+
+void ctxt_proc_spawn(ctxt_proc_t *p, char *const argv[], char *const env[]) {
+  memset(p, 0, sizeof *p);
+  int fds[2];
+  if (pipe(fds) != 0) fail_msg("pipe: %s", strerror(errno));
+  p->pid = fork();
+  if (p->pid < 0) fail_msg("fork: %s", strerror(errno));
+  if (p->pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++) putenv(env[i]);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  p->err_fd = fds[0];
+  fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+  p->cap = 65536;
+  p->out = calloc(1, p->cap);
+}
+
+/* Reads what the child wrote, waiting up to ms; 0 at EOF. */
+static int pump(ctxt_proc_t *p, int ms) {
+  struct pollfd pfd = {p->err_fd, POLLIN, 0};
+  if (poll(&pfd, 1, ms) <= 0) return 1;
+  char buf[8192];
+  ssize_t n = read(p->err_fd, buf, sizeof buf);
+  if (n <= 0) return n < 0 && errno == EAGAIN;
+  if (p->len + (size_t)n + 1 > p->cap) {
+    p->cap = (p->len + (size_t)n + 1) * 2;
+    p->out = realloc(p->out, p->cap);
+  }
+  memcpy(p->out + p->len, buf, (size_t)n);
+  p->len += (size_t)n;
+  p->out[p->len] = '\0';
+  /* echo, so a failing test shows the host's log */
+  fwrite(buf, 1, (size_t)n, stderr);
+  return 1;
+}
+
+int ctxt_proc_wait_output(ctxt_proc_t *p, const char *needle, int timeout_ms) {
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  size_t from = p->len;
+  for (;;) {
+    if (p->len > from && strstr(p->out + from, needle) != NULL) return 1;
+    int64_t left = end - ctxt_now_ms();
+    if (left <= 0) return 0;
+    if (!pump(p, (int)(left < 50 ? left : 50))) {
+      return p->len > from && strstr(p->out + from, needle) != NULL;
+    }
+  }
+}
+
+int ctxt_proc_wait_exit(ctxt_proc_t *p, int timeout_ms) {
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  while (!p->exited) {
+    pid_t r = waitpid(p->pid, &p->status, WNOHANG);
+    if (r == p->pid) {
+      p->exited = 1;
+      break;
+    }
+    if (ctxt_now_ms() >= end) return 0;
+    pump(p, 20);
+  }
+  while (pump(p, 0) && p->len > 0) {
+    struct pollfd pfd = {p->err_fd, POLLIN, 0};
+    if (poll(&pfd, 1, 0) <= 0) break;
+  }
+  return 1;
+}
+
+void ctxt_proc_signal(ctxt_proc_t *p, int sig) {
+  if (!p->exited) kill(p->pid, sig);
+}
+
+void ctxt_proc_free(ctxt_proc_t *p) {
+  if (p->pid > 0 && !p->exited) {
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &p->status, 0);
+  }
+  if (p->err_fd > 0) close(p->err_fd);
+  free(p->out);
+  memset(p, 0, sizeof *p);
+}
+
+/* ---- AMQP ----------------------------------------------------------------------------- */
+
+static void check_reply(amqp_connection_state_t c, const char *what) {
+  amqp_rpc_reply_t r = amqp_get_rpc_reply(c);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) fail_msg("%s failed (reply type %d)", what, r.reply_type);
+}
+
+amqp_connection_state_t ctxt_amqp_connect(void) {
+  char url[512];
+  struct amqp_connection_info ci;
+  snprintf(url, sizeof url, "%s", ctxt_amqp_url());
+  if (amqp_parse_url(url, &ci) != AMQP_STATUS_OK) fail_msg("bad amqp url %s", url);
+  amqp_connection_state_t c = amqp_new_connection();
+  amqp_socket_t *s = amqp_tcp_socket_new(c);
+  if (amqp_socket_open(s, ci.host, ci.port) != AMQP_STATUS_OK) fail_msg("cannot connect to %s:%d", ci.host, ci.port);
+  amqp_rpc_reply_t r = amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) fail_msg("amqp login failed");
+  amqp_channel_open(c, 1);
+  check_reply(c, "channel.open");
+  amqp_confirm_select(c, 1);
+  check_reply(c, "confirm.select");
+  return c;
+}
+
+void ctxt_amqp_publish(amqp_connection_state_t c, const char *exchange, const char *content_type,
+                       const char *body, const char *message_id, const char *const *headers) {
+  amqp_table_entry_t entries[16];
+  int n = 0;
+  for (size_t i = 0; headers != NULL && headers[i] != NULL && n < 16; i += 2, n++) {
+    entries[n].key = amqp_cstring_bytes(headers[i]);
+    entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
+    entries[n].value.value.bytes = amqp_cstring_bytes(headers[i + 1]);
+  }
+  amqp_basic_properties_t props = {0};
+  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_HEADERS_FLAG;
+  props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+  props.headers.num_entries = n;
+  props.headers.entries = entries;
+  if (content_type != NULL) {
+    props._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
+    props.content_type = amqp_cstring_bytes(content_type);
+  }
+  if (message_id != NULL) {
+    props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+    props.message_id = amqp_cstring_bytes(message_id);
+  }
+  if (amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange), amqp_empty_bytes, 0, 0, &props,
+                         amqp_cstring_bytes(body)) != AMQP_STATUS_OK)
+    fail_msg("publish to %s failed", exchange);
+  struct timeval tv = {10, 0};
+  amqp_frame_t f;
+  if (amqp_simple_wait_frame_noblock(c, &f, &tv) != AMQP_STATUS_OK || f.frame_type != AMQP_FRAME_METHOD ||
+      f.payload.method.id != AMQP_BASIC_ACK_METHOD)
+    fail_msg("publish to %s was not confirmed", exchange);
+  amqp_maybe_release_buffers(c);
+}
+
+long ctxt_amqp_queue_count(amqp_connection_state_t c, const char *queue) {
+  /* a passive declare of a missing queue closes the channel: use a throwaway one */
+  amqp_channel_open(c, 2);
+  check_reply(c, "channel.open");
+  amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, 2, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+  long n = ok != NULL ? (long)ok->message_count : -1;
+  if (ok != NULL) amqp_channel_close(c, 2, AMQP_REPLY_SUCCESS);
+  amqp_maybe_release_buffers(c);
+  return n;
+}
+
+long ctxt_amqp_wait_count(amqp_connection_state_t c, const char *queue, long want, int timeout_ms) {
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  long v;
+  while ((v = ctxt_amqp_queue_count(c, queue)) != want && ctxt_now_ms() < end) tick();
+  return v;
+}
+
+int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size_t bodylen,
+                  const char *header, char *value, size_t valuelen) {
+  amqp_rpc_reply_t r = amqp_basic_get(c, 1, amqp_cstring_bytes(queue), 1);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) fail_msg("basic.get %s failed", queue);
+  if (r.reply.id != AMQP_BASIC_GET_OK_METHOD) return 0;
+  amqp_message_t m;
+  if (amqp_read_message(c, 1, &m, 0).reply_type != AMQP_RESPONSE_NORMAL) fail_msg("read message failed");
+  snprintf(body, bodylen, "%.*s", (int)m.body.len, (char *)m.body.bytes);
+  value[0] = '\0';
+  if (header != NULL && (m.properties._flags & AMQP_BASIC_HEADERS_FLAG)) {
+    for (int i = 0; i < m.properties.headers.num_entries; i++) {
+      amqp_table_entry_t *e = &m.properties.headers.entries[i];
+      if (e->key.len == strlen(header) && memcmp(e->key.bytes, header, e->key.len) == 0 &&
+          (e->value.kind == AMQP_FIELD_KIND_UTF8 || e->value.kind == AMQP_FIELD_KIND_BYTES))
+        snprintf(value, valuelen, "%.*s", (int)e->value.value.bytes.len, (char *)e->value.value.bytes.bytes);
+    }
+  }
+  amqp_destroy_message(&m);
+  amqp_maybe_release_buffers(c);
+  return 1;
+}
+
+void ctxt_amqp_close(amqp_connection_state_t c) {
+  amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
+  amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(c);
+}

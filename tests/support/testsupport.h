@@ -1,0 +1,81 @@
+/* Helpers for ctxd's tests: the private stack's URLs, child processes with captured
+ * stderr, and waiting on conditions with a deadline (never a bare sleep). */
+#ifndef CTXD_TESTSUPPORT_H
+#define CTXD_TESTSUPPORT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+
+#include <amqp.h>
+#include <libpq-fe.h>
+
+/* URLs of the private servers: from CTXD_AMQP_URL / CTXD_PG_URL, else from the env file
+ * tests/stack/stack.sh writes. Fails the test when neither is there. Static strings. */
+const char *ctxt_amqp_url(void);
+const char *ctxt_pg_url(void);
+
+/* Creates an empty database with a unique name; writes its URL into url. */
+void ctxt_pg_fresh_db(char *url, size_t len);
+
+/* Connects to url or fails the test. Close with PQfinish. */
+PGconn *ctxt_pg_connect(const char *url);
+/* The first column of the first row of sql as an integer; -1 when no row. */
+long ctxt_pg_long(PGconn *c, const char *sql);
+/* Waits until ctxt_pg_long(sql) == want; returns the last value seen. */
+long ctxt_pg_wait_long(PGconn *c, const char *sql, long want, int timeout_ms);
+
+/* A short unique suffix for queue and exchange names. */
+const char *ctxt_unique(void);
+
+/* A child process with its stderr captured. */
+typedef struct {
+  pid_t pid;
+  int err_fd;
+  char *out; /* everything read so far, NUL-terminated */
+  size_t len, cap;
+  int status; /* waitpid status once exited */
+  int exited;
+} ctxt_proc_t;
+
+/* Starts argv[0] with extra environment entries (NAME=VALUE, NULL-terminated; may be NULL). */
+void ctxt_proc_spawn(ctxt_proc_t *p, char *const argv[], char *const env[]);
+/* 1 when needle appears in stderr within timeout_ms (counting from the call), else 0. */
+int ctxt_proc_wait_output(ctxt_proc_t *p, const char *needle, int timeout_ms);
+/* 1 when the process exited within timeout_ms (p->status set), else 0. */
+int ctxt_proc_wait_exit(ctxt_proc_t *p, int timeout_ms);
+/* Sends sig; kills with SIGKILL and reaps if still running at free. */
+void ctxt_proc_signal(ctxt_proc_t *p, int sig);
+void ctxt_proc_free(ctxt_proc_t *p);
+
+/* Path of the built ctxd executable and of the plugin folder. */
+const char *ctxt_ctxd_path(void);
+const char *ctxt_plugin_dir(void);
+
+/* Writes text into a new temporary file; returns its path (static buffer per call slot). */
+void ctxt_write_file(char *path, size_t len, const char *text);
+
+/* AMQP: a connected client on channel 1, or the test fails. */
+amqp_connection_state_t ctxt_amqp_connect(void);
+/* Publishes body to exchange (persistent, with confirms) with content type and optional
+ * headers (name, value, ..., NULL); fails the test when not confirmed. */
+void ctxt_amqp_publish(amqp_connection_state_t c, const char *exchange, const char *content_type,
+                       const char *body, const char *message_id, const char *const *headers);
+/* Messages ready in queue (passive declare); -1 when the queue does not exist. */
+long ctxt_amqp_queue_count(amqp_connection_state_t c, const char *queue);
+/* Waits until queue holds `want` messages; returns the last count seen. */
+long ctxt_amqp_wait_count(amqp_connection_state_t c, const char *queue, long want, int timeout_ms);
+/* Gets one message from queue into body (NUL-terminated) and its header `header` into
+ * value (empty when absent); 1 when a message was there. */
+int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size_t bodylen,
+                  const char *header, char *value, size_t valuelen);
+void ctxt_amqp_close(amqp_connection_state_t c);
+
+/* Milliseconds of a monotonic clock. */
+int64_t ctxt_now_ms(void);
+
+#endif
