@@ -173,3 +173,32 @@ int ctxd__broker_read_content(ctxd__broker_t *b, int channel, amqp_message_t *ms
   amqp_rpc_reply_t r = amqp_read_message(b->conn, (amqp_channel_t)channel, msg, 0);
   return r.reply_type == AMQP_RESPONSE_NORMAL ? 0 : CTXD_ECLOSED;
 }
+
+int ctxd__broker_get(ctxd__broker_t *b, int channel, const char *queue, uint64_t *tag,
+                     amqp_message_t *msg) {
+  amqp_rpc_reply_t r = amqp_basic_get(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue), 0);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) return CTXD_EBROKER;
+  if (r.reply.id != AMQP_BASIC_GET_OK_METHOD) return CTXD_ENOENT;
+  *tag = ((amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag;
+  return ctxd__broker_read_content(b, channel, msg) == 0 ? 0 : CTXD_EBROKER;
+}
+
+int ctxd__broker_wait_confirm(ctxd__broker_t *b, uint64_t seq, int timeout_ms) {
+  struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  for (;;) {
+    amqp_frame_t f;
+    int st = amqp_simple_wait_frame_noblock(b->conn, &f, &tv);
+    if (st == AMQP_STATUS_TIMEOUT) return CTXD_ETIMEDOUT;
+    if (st != AMQP_STATUS_OK) return CTXD_ECLOSED;
+    if (f.frame_type != AMQP_FRAME_METHOD || f.channel != CTXD__PUBLISH_CHANNEL) continue;
+    if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+      amqp_basic_ack_t *a = f.payload.method.decoded;
+      if (a->delivery_tag == seq || (a->multiple && a->delivery_tag > seq)) return 0;
+    } else if (f.payload.method.id == AMQP_BASIC_NACK_METHOD) {
+      amqp_basic_nack_t *a = f.payload.method.decoded;
+      if (a->delivery_tag == seq || (a->multiple && a->delivery_tag > seq)) return CTXD_EBROKER;
+    } else if (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+      return CTXD_ECLOSED;
+    }
+  }
+}

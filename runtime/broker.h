@@ -62,4 +62,14 @@ int ctxd__broker_next_frame(ctxd__broker_t *b, amqp_frame_t *frame);
  * *msg (release with amqp_destroy_message), or CTXD_ECLOSED. */
 int ctxd__broker_read_content(ctxd__broker_t *b, int channel, amqp_message_t *msg);
 
+/* basic.get (manual ack) from queue. 0 with *tag and *msg (release with
+ * amqp_destroy_message), CTXD_ENOENT when the queue is empty, CTXD_EBROKER. Blocking:
+ * for command-line tools, not the loop. */
+int ctxd__broker_get(ctxd__broker_t *b, int channel, const char *queue, uint64_t *tag,
+                     amqp_message_t *msg);
+
+/* Waits (blocking, up to timeout_ms) for the confirm of publish `seq`. 0 when acked,
+ * CTXD_EBROKER when nacked, CTXD_ETIMEDOUT or CTXD_ECLOSED. For command-line tools. */
+int ctxd__broker_wait_confirm(ctxd__broker_t *b, uint64_t seq, int timeout_ms);
+
 #endif

@@ -8,12 +8,15 @@ typedef enum {
   CTXD__CMD_HELP = 0,
   CTXD__CMD_VERSION,
   CTXD__CMD_RUN,
-  CTXD__CMD_CHECK_CONFIG
+  CTXD__CMD_CHECK_CONFIG,
+  CTXD__CMD_ERRORS_REPLAY
 } ctxd__cmd_t;
 
 typedef struct {
   ctxd__cmd_t cmd;
   const char *config_path; /* borrowed from argv */
+  const char *endpoint;    /* errors replay: borrowed from argv */
+  long limit;              /* errors replay: 0 = all */
 } ctxd__cli_t;
 
 /* Exit codes of the ctxd executable (documented in docs/operations.md). */

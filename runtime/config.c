@@ -26,7 +26,8 @@ static void put(out_t *o, const char *s, size_t n) {
   o->len += n < room ? n : room;
 }
 
-/* Returns the end of a libpq keyword value at v: 'quoted with \-escapes' or up to a blank. */
+/* Returns the end (a pointer into v) of a libpq keyword value at v: 'quoted with
+ * \-escapes' or up to a blank. */
 static const char *keyword_value_end(const char *v) {
   if (*v != '\'') {
     while (*v != '\0' && !isspace((unsigned char)*v)) v++;
@@ -62,8 +63,8 @@ void ctxd__config_redact_url(const char *url, char *buf, size_t buflen) {
       const char *v = p + 8;
       while (*v == ' ') v++;
       if (*v == '=') {
-        for (v++; *v == ' '; v++) {
-        }
+        v++;
+        while (*v == ' ') v++;
         put(&o, p, (size_t)(v - p));
         put(&o, "***", 3);
         p = keyword_value_end(v);
@@ -89,12 +90,17 @@ __attribute__((format(printf, 3, 4))) static void emit(char *err, size_t errlen,
   ctxd__config_redact_url(raw, err, errlen);
 }
 
+/* Writes the key path of `key` in the object at `path` ("" for the root). */
+static void join(char *buf, size_t buflen, const char *path, const char *key) {
+  snprintf(buf, buflen, "%s%s%s", path, path[0] != '\0' ? "." : "", key);
+}
+
 /* Cuts the last ".key" or "[n]" off a key path. */
 static void parent_path(char *path) {
-  char *dot = strrchr(path, '.'), *bracket = strrchr(path, '[');
-  char *cut = dot > bracket ? dot : bracket;
-  if (cut == NULL) cut = path;
-  *cut = '\0';
+  size_t cut = 0;
+  for (size_t i = 0; path[i] != '\0'; i++)
+    if (path[i] == '.' || path[i] == '[') cut = i;
+  path[cut] = '\0';
 }
 
 void ctxd__config_format_error(const ctxd__config_t *cfg, const char *path, const char *reason,
@@ -160,7 +166,8 @@ static int apply(load_t *l, const ctxd_conf_entry_t *map, const json_t *obj, voi
   return report(l, NULL, e.path, e.reason);
 }
 
-/* An unset and an empty variable both mean "not overridden", as shells make either. */
+/* Returns the variable's value (owned by the environment), or NULL: an unset and an empty
+ * variable both mean "not overridden", as shells make either easily. */
 static const char *env_get(const char *name) {
   const char *v = getenv(name);
   return v != NULL && v[0] != '\0' ? v : NULL;
@@ -180,7 +187,7 @@ static int check_ranges(load_t *l, const range_t *r, const void *section, const 
     memcpy(&v, (const char *)section + r->offset, sizeof v);
     if (v < r->min || v > r->max) {
       char at[512];
-      snprintf(at, sizeof at, "%s.%s", path, r->key);
+      join(at, sizeof at, path, r->key);
       return fail(l, at, "expected an integer from %lld to %lld, got %lld", (long long)r->min,
                   (long long)r->max, (long long)v);
     }
@@ -205,6 +212,9 @@ static int take_url(load_t *l, char **dst, const char *var, const json_t *sectio
 typedef struct {
   const json_t *broker;
   const json_t *database;
+  const json_t *outbox;
+  const json_t *inbox;
+  int64_t cleanup_interval_s;
   const json_t *log;
   const json_t *admin;
   const char *plugin_dir;
@@ -215,6 +225,10 @@ typedef struct {
 static const ctxd_conf_entry_t root_map[] = {
     {CTXD__CONF_OBJECT, "broker", "", offsetof(root_t, broker), "message broker connection"},
     {CTXD__CONF_OBJECT, "database", "", offsetof(root_t, database), "PostgreSQL connection"},
+    {CTXD__CONF_OBJECT, "outbox", "", offsetof(root_t, outbox), "outbox relay"},
+    {CTXD__CONF_OBJECT, "inbox", "", offsetof(root_t, inbox), "inbox (duplicate detection)"},
+    {CTXD_CONF_INT, "cleanup_interval_s", "60", offsetof(root_t, cleanup_interval_s),
+     "how often expired inbox and outbox archive rows are deleted"},
     {CTXD__CONF_OBJECT, "log", "", offsetof(root_t, log), "logging"},
     {CTXD__CONF_OBJECT, "admin", "", offsetof(root_t, admin), "admin HTTP endpoint"},
     {CTXD_CONF_STR, "plugin_dir", CTXD_DEFAULT_PLUGIN_DIR, offsetof(root_t, plugin_dir),
@@ -223,6 +237,9 @@ static const ctxd_conf_entry_t root_map[] = {
     {CTXD__CONF_OBJECT, "endpoints", "", offsetof(root_t, endpoints),
      "receive endpoint settings: \"defaults\" and one object per endpoint name"},
     {.name = NULL}};
+
+static const range_t root_ranges[] = {
+    {"cleanup_interval_s", offsetof(root_t, cleanup_interval_s), 1, 86400}, {NULL, 0, 0, 0}};
 
 /* ---- broker and database ------------------------------------------------------------- */
 
@@ -294,6 +311,31 @@ static int load_database(load_t *l, const json_t *section) {
   if (rc == 0) l->cfg->db_connect_timeout_s = d.connect_timeout_s;
   return rc;
 }
+
+/* ---- outbox and inbox: plain integers, applied straight onto the config ---------------- */
+
+static const ctxd_conf_entry_t outbox_map[] = {
+    {CTXD_CONF_INT, "sweep_grace_ms", "10000", offsetof(ctxd__config_t, outbox_sweep_grace_ms),
+     "a row unconfirmed this long is sent again by the sweep"},
+    {CTXD_CONF_INT, "sweep_interval_ms", "1000", offsetof(ctxd__config_t, outbox_sweep_interval_ms),
+     "how often the sweep looks for such rows"},
+    {CTXD_CONF_INT, "archive_retention_s", "604800",
+     offsetof(ctxd__config_t, outbox_archive_retention_s), "how long sent rows are archived"},
+    {.name = NULL}};
+
+static const range_t outbox_ranges[] = {
+    {"sweep_grace_ms", offsetof(ctxd__config_t, outbox_sweep_grace_ms), 100, 3600000},
+    {"sweep_interval_ms", offsetof(ctxd__config_t, outbox_sweep_interval_ms), 10, 600000},
+    {"archive_retention_s", offsetof(ctxd__config_t, outbox_archive_retention_s), 0, 31536000},
+    {NULL, 0, 0, 0}};
+
+static const ctxd_conf_entry_t inbox_map[] = {
+    {CTXD_CONF_INT, "retention_s", "604800", offsetof(ctxd__config_t, inbox_retention_s),
+     "how long a handled message id is remembered to drop duplicates"},
+    {.name = NULL}};
+
+static const range_t inbox_ranges[] = {
+    {"retention_s", offsetof(ctxd__config_t, inbox_retention_s), 1, 31536000}, {NULL, 0, 0, 0}};
 
 /* ---- log and admin ------------------------------------------------------------------- */
 
@@ -373,7 +415,8 @@ static const ctxd_conf_entry_t plugin_map[] = {
      "the plugin's settings, checked against its config map"},
     {.name = NULL}};
 
-static int valid_plugin_name(const char *s) {
+int ctxd__config_plugin_name_valid(const char *s) {
+  if (s == NULL) return 0;
   size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-");
   return n >= 1 && n <= 64 && s[n] == '\0';
 }
@@ -387,8 +430,8 @@ static int load_plugin(load_t *l, const json_t *obj, size_t i) {
   int rc = apply(l, plugin_map, obj, &p, path);
   if (rc != 0) return rc;
 
-  snprintf(at, sizeof at, "%s.name", path);
-  if (!valid_plugin_name(p.name))
+  join(at, sizeof at, path, "name");
+  if (!ctxd__config_plugin_name_valid(p.name))
     return fail(l, at, "expected 1-64 characters of [a-z0-9_-], got '%s'", p.name);
   for (size_t j = 0; j < i; j++)
     if (strcmp(cfg->plugins[j].name, p.name) == 0)
@@ -403,7 +446,7 @@ static int load_plugin(load_t *l, const json_t *obj, size_t i) {
       return nomem(l);
     }
   } else if (p.path[0] == '\0') {
-    snprintf(at, sizeof at, "%s.path", path);
+    join(at, sizeof at, path, "path");
     return fail(l, at, "expected a file path, got an empty string");
   } else if ((rc = copy(l, &pc->path, p.path)) != 0) {
     return rc;
@@ -413,7 +456,7 @@ static int load_plugin(load_t *l, const json_t *obj, size_t i) {
   /* the config outlives the parsed document: keep our own reference */
   pc->settings = p.settings != NULL ? json_incref((json_t *)p.settings) : json_object();
   if (pc->settings == NULL) return nomem(l);
-  snprintf(at, sizeof at, "%s.settings", path);
+  join(at, sizeof at, path, "settings");
   return copy(l, &pc->settings_path, at);
 }
 
@@ -444,6 +487,12 @@ static const ctxd_conf_entry_t endpoint_map[] = {
      "classic or quorum"},
     {CTXD_CONF_INT, "delivery_limit", "5", offsetof(ctxd__endpoint_settings_t, delivery_limit),
      "quorum queues: deliveries before a message is dead-lettered"},
+    {CTXD_CONF_INT, "immediate_retries", "2",
+     offsetof(ctxd__endpoint_settings_t, immediate_retries),
+     "handler re-runs in the worker before a delayed redelivery"},
+    {CTXD_CONF_STR, "redelivery_ms", "5000,30000,300000",
+     offsetof(ctxd__endpoint_settings_t, redelivery_ms),
+     "delayed redelivery intervals, comma-separated milliseconds; \"\" for none"},
     {.name = NULL}};
 
 /* batch_size's real upper bound is prefetch, checked on its own; 65535 is prefetch's. */
@@ -452,10 +501,29 @@ static const range_t endpoint_ranges[] = {
     {"workers", offsetof(ctxd__endpoint_settings_t, workers), 1, 64},
     {"batch_size", offsetof(ctxd__endpoint_settings_t, batch_size), 1, 65535},
     {"delivery_limit", offsetof(ctxd__endpoint_settings_t, delivery_limit), 1, 1000},
+    {"immediate_retries", offsetof(ctxd__endpoint_settings_t, immediate_retries), 0, 100},
     {NULL, 0, 0, 0}};
 
 /* Indexed by ctxd__queue_type_t. */
 static const char *const queue_types[] = {"classic", "quorum"};
+
+/* The longest redelivery interval: a day. */
+#define REDELIVERY_MAX_MS 86400000
+
+int ctxd__config_intervals(const char *text, int64_t *out, int max) {
+  if (text[0] == '\0') return 0;
+  for (int n = 0; n < max; n++) {
+    size_t digits = strspn(text, "0123456789");
+    if (digits == 0 || digits > 8) return -1;
+    long v = strtol(text, NULL, 10);
+    if (v < 1 || v > REDELIVERY_MAX_MS) return -1;
+    out[n] = v;
+    text += digits;
+    if (*text == '\0') return n + 1;
+    if (*text++ != ',') return -1;
+  }
+  return -1;
+}
 
 /* Checks settings s, read from `own` (the endpoint's object) at `path`, and points
  * queue_type at a static string (the parsed one dies with the document). */
@@ -466,19 +534,27 @@ static int check_endpoint(load_t *l, ctxd__endpoint_settings_t *s, const json_t 
   if (rc != 0) return rc;
   if (s->batch_size > s->prefetch) {
     /* blame the key this object sets: the defaults it inherits are already checked */
-    snprintf(at, sizeof at, "%s.%s", path,
-             json_object_get(own, "batch_size") != NULL ? "batch_size" : "prefetch");
+    join(at, sizeof at, path,
+         json_object_get(own, "batch_size") != NULL ? "batch_size" : "prefetch");
     return fail(l, at, "batch_size %lld is larger than prefetch %lld", (long long)s->batch_size,
                 (long long)s->prefetch);
   }
-  for (size_t i = 0; i < sizeof queue_types / sizeof queue_types[0]; i++) {
-    if (strcmp(s->queue_type, queue_types[i]) == 0) {
-      s->queue_type = queue_types[i];
-      return 0;
-    }
+  const char *queue_type = NULL;
+  for (size_t i = 0; i < sizeof queue_types / sizeof queue_types[0]; i++)
+    if (strcmp(s->queue_type, queue_types[i]) == 0) queue_type = queue_types[i];
+  if (queue_type == NULL) {
+    join(at, sizeof at, path, "queue_type");
+    return fail(l, at, "expected 'classic' or 'quorum', got '%s'", s->queue_type);
   }
-  snprintf(at, sizeof at, "%s.queue_type", path);
-  return fail(l, at, "expected 'classic' or 'quorum', got '%s'", s->queue_type);
+  s->queue_type = queue_type;
+  int64_t intervals[CTXD__MAX_REDELIVERIES];
+  if (ctxd__config_intervals(s->redelivery_ms, intervals, CTXD__MAX_REDELIVERIES) < 0) {
+    join(at, sizeof at, path, "redelivery_ms");
+    return fail(l, at,
+                "expected up to %d comma-separated delays in milliseconds (1 to %d), got '%s'",
+                CTXD__MAX_REDELIVERIES, REDELIVERY_MAX_MS, s->redelivery_ms);
+  }
+  return 0;
 }
 
 /* Fills *out from `obj` at `path`; keys obj lacks come from `base` (the "defaults" object,
@@ -496,8 +572,13 @@ static int load_endpoint(load_t *l, const json_t *obj, const json_t *base, const
     }
   }
   const json_t *src = merged != NULL ? merged : obj;
-  int rc = apply(l, endpoint_map, src, out, path);
-  if (rc == 0) rc = check_endpoint(l, out, obj, path);
+  ctxd__endpoint_settings_t s;
+  int rc = apply(l, endpoint_map, src, &s, path);
+  if (rc == 0) rc = check_endpoint(l, &s, obj, path);
+  /* the config owns its copy (the parsed one dies with the document); *out is only written
+   * whole, so ctxd__config_free never sees a borrowed pointer there */
+  if (rc == 0 && (s.redelivery_ms = strdup(s.redelivery_ms)) == NULL) rc = nomem(l);
+  if (rc == 0) *out = s;
   json_decref(merged);
   return rc;
 }
@@ -517,11 +598,10 @@ static int load_endpoints(load_t *l, const json_t *section) {
     if (strcmp(name, "defaults") == 0) continue;
     ctxd__endpoint_config_t *ep = &cfg->endpoints[cfg->nendpoints];
     char path[512];
-    snprintf(path, sizeof path, "endpoints.%s", name);
-    if ((rc = load_endpoint(l, obj, defaults, path, &ep->settings)) != 0 ||
-        (rc = copy(l, &ep->name, name)) != 0)
-      return rc;
-    cfg->nendpoints++;
+    join(path, sizeof path, "endpoints", name);
+    if ((rc = load_endpoint(l, obj, defaults, path, &ep->settings)) != 0) return rc;
+    cfg->nendpoints++; /* counted as soon as it owns memory, for ctxd__config_free */
+    if ((rc = copy(l, &ep->name, name)) != 0) return rc;
   }
   return 0;
 }
@@ -577,6 +657,12 @@ static int load_root(load_t *l) {
   int rc = apply(l, root_map, doc, &r, "");
   if (rc == 0) rc = load_broker(l, r.broker);
   if (rc == 0) rc = load_database(l, r.database);
+  if (rc == 0) rc = apply(l, outbox_map, r.outbox, cfg, "outbox");
+  if (rc == 0) rc = check_ranges(l, outbox_ranges, cfg, "outbox");
+  if (rc == 0) rc = apply(l, inbox_map, r.inbox, cfg, "inbox");
+  if (rc == 0) rc = check_ranges(l, inbox_ranges, cfg, "inbox");
+  if (rc == 0) rc = check_ranges(l, root_ranges, &r, "");
+  if (rc == 0) cfg->cleanup_interval_s = r.cleanup_interval_s;
   if (rc == 0) rc = load_log(l, r.log);
   if (rc == 0) rc = load_admin(l, r.admin);
   if (rc == 0) rc = copy(l, &cfg->plugin_dir, plugin_dir != NULL ? plugin_dir : r.plugin_dir);
@@ -614,7 +700,12 @@ void ctxd__config_free(ctxd__config_t *cfg) {
     free(cfg->plugins[i].settings_path);
   }
   free(cfg->plugins);
-  for (size_t i = 0; i < cfg->nendpoints; i++) free(cfg->endpoints[i].name);
+  /* redelivery_ms is const for its readers but owned here */
+  free((char *)cfg->endpoint_defaults.redelivery_ms);
+  for (size_t i = 0; i < cfg->nendpoints; i++) {
+    free(cfg->endpoints[i].name);
+    free((char *)cfg->endpoints[i].settings.redelivery_ms);
+  }
   free(cfg->endpoints);
   free(cfg->plugin_dir);
   free(cfg->admin_listen);

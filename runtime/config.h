@@ -4,6 +4,10 @@
  *   "broker":   {"url": "amqp://user:pass@host:port/vhost", "heartbeat_s": 30,
  *                "rpc_timeout_ms": 10000, "reconnect_max_ms": 10000},
  *   "database": {"url": "postgresql://...", "connect_timeout_s": 10},
+ *   "outbox":   {"sweep_grace_ms": 10000, "sweep_interval_ms": 1000,
+ *                "archive_retention_s": 604800},
+ *   "inbox":    {"retention_s": 604800},
+ *   "cleanup_interval_s": 60,
  *   "log":      {"level": "info"},
  *   "admin":    {"listen": "127.0.0.1:9464"},
  *   "plugin_dir": "/usr/lib/ctxd/plugins",
@@ -27,6 +31,9 @@
 
 #include "log.h"
 
+/* Most delayed-redelivery intervals an endpoint takes. */
+#define CTXD__MAX_REDELIVERIES 16
+
 typedef enum { CTXD__QUEUE_CLASSIC = 0, CTXD__QUEUE_QUORUM = 1 } ctxd__queue_type_t;
 
 /* Settings of one receive endpoint. Members are int64_t so the config map fills them. */
@@ -36,6 +43,9 @@ typedef struct {
   int64_t batch_size; /* deliveries per transaction; default 64 */
   const char *queue_type; /* "classic" or "quorum"; default "classic" */
   int64_t delivery_limit; /* quorum queues: x-delivery-limit; default 5 */
+  int64_t immediate_retries; /* handler re-runs in the worker before a delayed redelivery; default 2 */
+  const char *redelivery_ms; /* delayed redelivery intervals, comma-separated ms; default
+                                "5000,30000,300000"; "" = none */
 } ctxd__endpoint_settings_t;
 
 typedef struct {
@@ -63,6 +73,12 @@ typedef struct {
 
   char *database_url;
   int64_t db_connect_timeout_s;
+
+  int64_t outbox_sweep_grace_ms;    /* a row is swept once unconfirmed this long; default 10000 */
+  int64_t outbox_sweep_interval_ms; /* default 1000 */
+  int64_t outbox_archive_retention_s; /* default 604800 (7 days) */
+  int64_t inbox_retention_s;        /* duplicate-detection window; default 604800 */
+  int64_t cleanup_interval_s;       /* default 60 */
 
   ctxd__log_level_t log_level;
   char *admin_listen; /* NULL: no admin endpoint */
@@ -99,6 +115,14 @@ int ctxd__config_plugin_path(const ctxd__config_t *cfg, const ctxd__plugin_confi
  * missing key: then the location of the nearest enclosing object that is). */
 void ctxd__config_format_error(const ctxd__config_t *cfg, const char *path, const char *reason,
                                char *err, size_t errlen);
+
+/* 1 when s is a valid plugin name: 1-64 characters of [a-z0-9_-]. */
+int ctxd__config_plugin_name_valid(const char *s);
+
+/* Parses a redelivery list, comma-separated delays of 1 ms to a day ("5000,30000"), into
+ * out (at most max). Returns how many (0 for ""), or -1 when the text is not such a list
+ * or has more than max. */
+int ctxd__config_intervals(const char *text, int64_t *out, int max);
 
 /* Copies url into buf with any password replaced by "***", for logs. */
 void ctxd__config_redact_url(const char *url, char *buf, size_t buflen);

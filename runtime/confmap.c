@@ -166,6 +166,7 @@ static size_t distance(const char *a, const char *b) {
   return row[lb];
 }
 
+/* Returns the entry named `name` (borrowed from map), or NULL. */
 static const ctxd_conf_entry_t *find(const ctxd_conf_entry_t *map, const char *name) {
   for (; map->name != NULL; map++)
     if (strcmp(map->name, name) == 0) return map;
@@ -357,6 +358,8 @@ static int string_equals(scan_t *s, const char *key, size_t len) {
   return r < 0 ? -1 : equal && at == len;
 }
 
+static int skip_string(scan_t *s) { return string_equals(s, "", 0) < 0 ? -1 : 0; }
+
 static int skip_literal(scan_t *s, const char *word) {
   size_t n = strlen(word);
   if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0) return -1;
@@ -393,7 +396,7 @@ static int skip_number(scan_t *s) {
 static int skip_scalar(scan_t *s) {
   if (s->p >= s->end) return -1;
   switch (*s->p) {
-  case '"': return string_equals(s, "", 0) < 0 ? -1 : 0;
+  case '"': return skip_string(s);
   case 't': return skip_literal(s, "true");
   case 'f': return skip_literal(s, "false");
   case 'n': return skip_literal(s, "null");
@@ -403,7 +406,8 @@ static int skip_scalar(scan_t *s) {
 
 /* An object member's key and colon. */
 static int skip_key(scan_t *s) {
-  if (string_equals(s, "", 0) < 0) return -1;
+  skip_ws(s);
+  if (skip_string(s) != 0) return -1;
   return expect(s, ':');
 }
 

@@ -1,11 +1,11 @@
 #include "dispatch.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
+#include "fault.h"
 #include "log.h"
 #include "plugin.h"
 
@@ -13,18 +13,13 @@
   "INSERT INTO ctxd.inbox (endpoint, message_id) SELECT $1, unnest($2::uuid[]) "      \
   "ON CONFLICT DO NOTHING RETURNING message_id::text"
 
-/* Test hook: CTXD_FAULT=after-commit kills the process right after a batch commits and
- * before anything is acknowledged, the window the inbox exists for. */
-static void fault_point(const char *name) {
-  const char *f = getenv("CTXD_FAULT");
-  if (f != NULL && strcmp(f, name) == 0) raise(SIGKILL);
-}
-
 static void set_outcome(ctxd__delivery_t *d, ctxd__outcome_t o, const char *fault_type,
                         const char *reason) {
   d->outcome = o;
-  d->fault_type = fault_type;
+  free(d->fault_type);
   free(d->reason);
+  /* copies: the texts often live in the handler's transaction, gone after this call */
+  d->fault_type = fault_type != NULL ? strdup(fault_type) : NULL;
   d->reason = reason != NULL ? strdup(reason) : NULL;
 }
 
@@ -51,6 +46,11 @@ static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs) {
                  "undecodable message moved to %s_error: %s", b->ep->name, err);
       continue;
     }
+    /* delayed redeliveries so far, as the delay queue's copy carries them */
+    const json_t *count = ctxd__json_get_ci(m->env.headers, CTXD__REDELIVERY_HEADER);
+    d->redeliveries = json_is_integer(count) ? (int)json_integer_value(count)
+                      : json_is_string(count) ? atoi(json_string_value(count))
+                                              : 0;
     m->handler = ctxd__endpoint_find(b->ep, m->env.message_types, m->env.nmessage_types);
     if (m->handler == NULL) {
       snprintf(err, sizeof err, "no handler on endpoint '%s' for message type '%s'", b->ep->name,
@@ -98,10 +98,19 @@ static int inbox_insert(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, ch
   return 0;
 }
 
-static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struct ctxd_tx_s *tx) {
+/* Frees the outbox rows a rolled-back attempt wrote. */
+static void drop_rows(struct ctxd_msg_s *m) {
+  ctxd__outrow_free_list(m->rows);
+  m->rows = NULL;
+}
+
+static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struct ctxd_tx_s *tx,
+                                          const ctxd__config_t *cfg) {
+  drop_rows(m);
   memset(tx, 0, sizeof *tx);
   tx->conn = c;
   tx->msg = m;
+  tx->sweep_grace_ms = cfg->outbox_sweep_grace_ms;
   ctxd_handler_result_t r = m->handler->fn(tx, m, m->handler->data);
   /* a handler that ignored a failed statement cannot commit: the transaction is aborted */
   if (r == CTXD_HANDLER_OK && tx->failed)
@@ -115,70 +124,97 @@ static void log_fault(const ctxd__endpoint_t *ep, const struct ctxd_msg_s *m,
                           .message_id = m->env.message_id,
                           .correlation_id = m->env.correlation_id};
   const char *why = tx->fault_message[0] ? tx->fault_message : tx->error[0] ? tx->error : "no reason given";
-  ctxd__logf(CTXD__LOG_WARN, m->handler->plugin->name, &f, "handler %s: %s",
-             r == CTXD_HANDLER_RETRY ? "asked for a retry" : "failed", why);
+  ctxd__logf(CTXD__LOG_WARN, m->handler->plugin->name, &f, "handler %s (attempt %d): %s",
+             r == CTXD_HANDLER_RETRY ? "asked for a retry" : "failed", m->delivery->retries + 1, why);
+}
+
+/* Ends the batch transaction: COMMIT, and on success hands the committed outbox rows to
+ * the batch. */
+static int commit(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, char *err, size_t errlen) {
+  int rc = ctxd__db_run(c, "COMMIT", 0, NULL, err, errlen);
+  if (rc != 0) return rc;
+  int handled = 0;
+  for (size_t i = 0; i < b->n; i++) handled |= msgs[i].fresh;
+  if (handled) ctxd__fault_point("after-commit");
+  for (size_t i = 0; i < b->n; i++) {
+    while (msgs[i].rows != NULL) {
+      ctxd__outrow_t *row = msgs[i].rows;
+      msgs[i].rows = row->next;
+      row->next = b->rows;
+      b->rows = row;
+    }
+  }
+  return 0;
+}
+
+static int rollback(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, int rc) {
+  ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+  for (size_t i = 0; i < b->n; i++) drop_rows(&msgs[i]);
+  return rc == CTXD_ECLOSED || PQstatus(c) == CONNECTION_BAD ? CTXD_ECLOSED : rc;
 }
 
 /* All handlers in one transaction without savepoints: the common case, and the fast one.
  * Returns 0 when committed, CTXD_ECLOSED on a lost connection, CTXD_ESTATE when a handler
  * did not succeed (rolled back: run the careful path). */
-static int run_fast(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs) {
+static int run_fast(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__config_t *cfg) {
   char err[512];
   int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, sizeof err);
   if (rc == 0) rc = inbox_insert(c, b, msgs, err, sizeof err);
   for (size_t i = 0; rc == 0 && i < b->n; i++) {
     if (!msgs[i].fresh) continue;
     struct ctxd_tx_s tx;
-    if (call_handler(c, &msgs[i], &tx) != CTXD_HANDLER_OK)
+    if (call_handler(c, &msgs[i], &tx, cfg) != CTXD_HANDLER_OK)
       rc = tx.fail_code == CTXD_ECLOSED ? CTXD_ECLOSED : CTXD_ESTATE;
   }
-  if (rc == 0) rc = ctxd__db_run(c, "COMMIT", 0, NULL, err, sizeof err);
-  if (rc == 0) fault_point("after-commit");
+  if (rc == 0) rc = commit(c, b, msgs, err, sizeof err);
   if (rc != 0) {
-    ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
-    return rc == CTXD_ECLOSED || PQstatus(c) == CONNECTION_BAD ? CTXD_ECLOSED : CTXD_ESTATE;
+    rc = rollback(c, b, msgs, rc);
+    return rc == CTXD_ECLOSED ? rc : CTXD_ESTATE;
   }
   return 0;
 }
 
+/* Runs one message under a savepoint, retrying a transient failure up to the endpoint's
+ * immediate_retries; a message that still fails loses only its own work (and its inbox
+ * row, so its redelivery runs). */
+static int run_one(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *m, const ctxd__config_t *cfg,
+                   char *err, size_t errlen) {
+  ctxd__delivery_t *d = m->delivery;
+  struct ctxd_tx_s tx;
+  ctxd_handler_result_t r = CTXD_HANDLER_RETRY;
+  for (;;) {
+    int rc = ctxd__db_run(c, "SAVEPOINT m", 0, NULL, err, errlen);
+    if (rc != 0) return rc;
+    r = call_handler(c, m, &tx, cfg);
+    if (tx.fail_code == CTXD_ECLOSED) return CTXD_ECLOSED;
+    if (r == CTXD_HANDLER_OK) return ctxd__db_run(c, "RELEASE SAVEPOINT m", 0, NULL, err, errlen);
+    log_fault(b->ep, m, &tx, r);
+    drop_rows(m);
+    if ((rc = ctxd__db_run(c, "ROLLBACK TO SAVEPOINT m", 0, NULL, err, errlen)) != 0) return rc;
+    if (r != CTXD_HANDLER_RETRY || d->retries >= b->ep->settings->immediate_retries) break;
+    d->retries++;
+  }
+  const char *params[] = {b->ep->name, m->env.message_id};
+  int rc = ctxd__db_run(c, "DELETE FROM ctxd.inbox WHERE endpoint = $1 AND message_id = $2", 2,
+                        params, err, errlen);
+  m->fresh = 0;
+  const char *why = tx.fault_message[0] ? tx.fault_message : tx.error[0] ? tx.error : "handler failed";
+  const char *type = tx.fault_type[0] ? tx.fault_type : "ctxd.HandlerFailed";
+  set_outcome(d, r == CTXD_HANDLER_RETRY ? CTXD__OUT_REDELIVER : CTXD__OUT_ERROR, type, why);
+  return rc;
+}
+
 /* One savepoint per message, so a failing handler loses only its own work. */
-static int run_careful(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs) {
+static int run_careful(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__config_t *cfg) {
   char err[512];
   int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, sizeof err);
   if (rc == 0) rc = inbox_insert(c, b, msgs, err, sizeof err);
-  for (size_t i = 0; rc == 0 && i < b->n; i++) {
-    struct ctxd_msg_s *m = &msgs[i];
-    if (!m->fresh) continue;
-    if ((rc = ctxd__db_run(c, "SAVEPOINT m", 0, NULL, err, sizeof err)) != 0) break;
-    struct ctxd_tx_s tx;
-    ctxd_handler_result_t r = call_handler(c, m, &tx);
-    if (tx.fail_code == CTXD_ECLOSED) {
-      rc = CTXD_ECLOSED;
-      break;
-    }
-    if (r == CTXD_HANDLER_OK) {
-      rc = ctxd__db_run(c, "RELEASE SAVEPOINT m", 0, NULL, err, sizeof err);
-      continue;
-    }
-    log_fault(b->ep, m, &tx, r);
-    const char *params[] = {b->ep->name, m->env.message_id};
-    rc = ctxd__db_run(c, "ROLLBACK TO SAVEPOINT m", 0, NULL, err, sizeof err);
-    if (rc == 0)
-      rc = ctxd__db_run(c, "DELETE FROM ctxd.inbox WHERE endpoint = $1 AND message_id = $2", 2,
-                        params, err, sizeof err);
-    m->fresh = 0;
-    const char *why = tx.fault_message[0] ? tx.fault_message : tx.error[0] ? tx.error : "handler failed";
-    if (r == CTXD_HANDLER_RETRY)
-      set_outcome(m->delivery, CTXD__OUT_REQUEUE, NULL, why);
-    else
-      set_outcome(m->delivery, CTXD__OUT_ERROR, tx.fault_type[0] ? tx.fault_type : "ctxd.HandlerFailed",
-                  why);
-  }
-  if (rc == 0) rc = ctxd__db_run(c, "COMMIT", 0, NULL, err, sizeof err);
-  if (rc == 0) fault_point("after-commit");
+  for (size_t i = 0; rc == 0 && i < b->n; i++)
+    if (msgs[i].fresh) rc = run_one(c, b, &msgs[i], cfg, err, sizeof err);
+  if (rc == 0) rc = commit(c, b, msgs, err, sizeof err);
   if (rc != 0) {
-    ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
-    if (rc != CTXD_ECLOSED && PQstatus(c) != CONNECTION_BAD)
+    rc = rollback(c, b, msgs, rc);
+    if (rc != CTXD_ECLOSED)
       ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': batch transaction failed, will retry: %s",
                 b->ep->name, err);
     return rc;
@@ -217,11 +253,14 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
     int rc = CTXD_ECLOSED;
     for (int attempt = 0; rc != 0; attempt++) {
       if (attempt > 0 && rc != CTXD_ECLOSED) ctxd__endpoint_pause(b->ep, 200);
-      for (size_t i = 0; i < b->n; i++)
-        if (msgs[i].handler != NULL) set_outcome(b->items[i], CTXD__OUT_NONE, NULL, NULL);
+      for (size_t i = 0; i < b->n; i++) {
+        if (msgs[i].handler == NULL) continue;
+        set_outcome(b->items[i], CTXD__OUT_NONE, NULL, NULL);
+        b->items[i]->retries = 0;
+      }
       if (ensure_conn(conn, b->ep, cfg) != 0) break;
-      rc = run_fast(*conn, b, msgs);
-      if (rc == CTXD_ESTATE) rc = run_careful(*conn, b, msgs);
+      rc = run_fast(*conn, b, msgs, cfg);
+      if (rc == CTXD_ESTATE) rc = run_careful(*conn, b, msgs, cfg);
       /* a transient failure of the whole transaction: try the batch again */
       if (rc != 0 && rc != CTXD_ECLOSED && ctxd__endpoint_stopping(b->ep)) break;
     }
@@ -236,9 +275,17 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
   }
   pthread_mutex_lock(&b->ep->mu);
   for (size_t i = 0; i < b->n; i++) {
+    b->ep->stats.retried += (uint64_t)b->items[i]->retries;
     switch (b->items[i]->outcome) {
     case CTXD__OUT_ACK: msgs[i].fresh ? b->ep->stats.handled++ : b->ep->stats.duplicates++; break;
     case CTXD__OUT_REQUEUE: b->ep->stats.requeued++; break;
+    case CTXD__OUT_REDELIVER:
+      /* out of redeliveries, the loop sends it to _error instead */
+      if (b->items[i]->redeliveries < b->ep->nredelivery)
+        b->ep->stats.redelivered++;
+      else
+        b->ep->stats.errored++;
+      break;
     case CTXD__OUT_ERROR: b->ep->stats.errored++; break;
     case CTXD__OUT_SKIPPED: b->ep->stats.skipped++; break;
     default: break;
@@ -248,6 +295,7 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
   for (size_t i = 0; i < b->n; i++) {
     ctxd__envelope_free(&msgs[i].env);
     free(msgs[i].body);
+    drop_rows(&msgs[i]);
   }
   free(msgs);
 }

@@ -9,6 +9,7 @@
 
 #include "endpoint.h"
 #include "envelope.h"
+#include "relay.h"
 
 struct ctxd_msg_s {
   ctxd__envelope_t env;
@@ -17,6 +18,7 @@ struct ctxd_msg_s {
   char *body; /* lazily serialised message object; new */
   size_t body_len;
   int fresh; /* its inbox row was inserted in this transaction */
+  ctxd__outrow_t *rows; /* outbox rows its handler wrote in the current attempt */
 };
 
 struct ctxd_tx_s {
@@ -27,6 +29,7 @@ struct ctxd_tx_s {
   char error[512];
   char fault_type[128];
   char fault_message[512];
+  int64_t sweep_grace_ms; /* lease of the outbox rows it writes */
 };
 
 /* The function table handed to plugins. */

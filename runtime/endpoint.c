@@ -93,5 +93,6 @@ void ctxd__delivery_free(ctxd__delivery_t *d) {
   if (d == NULL) return;
   amqp_destroy_message(&d->msg);
   free(d->reason);
+  free(d->fault_type);
   free(d);
 }

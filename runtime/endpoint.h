@@ -18,11 +18,17 @@
 
 #include "config.h"
 #include "envelope.h"
+#include "relay.h"
+
+/* Header counting delayed redeliveries, as MassTransit names it. */
+#define CTXD__REDELIVERY_HEADER "MT-Redelivery-Count"
 
 typedef enum {
   CTXD__OUT_NONE = 0, /* not finished yet */
   CTXD__OUT_ACK,      /* handled, or a duplicate: acknowledge */
-  CTXD__OUT_REQUEUE,  /* transient failure: back to the queue */
+  CTXD__OUT_REQUEUE,  /* not handled for a passing reason (out of memory): back to the queue */
+  CTXD__OUT_REDELIVER, /* transient failure after the immediate retries: to a delay queue
+                          (or <queue>_error once the redeliveries are used up) */
   CTXD__OUT_ERROR,    /* to <queue>_error, then acknowledge */
   CTXD__OUT_SKIPPED,  /* no handler for its type: to <queue>_skipped, then acknowledge */
   CTXD__OUT_ABANDON   /* the host is stopping before it could run: left unacknowledged */
@@ -35,8 +41,10 @@ typedef struct ctxd__delivery_s {
   uint64_t tag;
   amqp_message_t msg; /* body and properties; owned */
   ctxd__outcome_t outcome;
-  const char *fault_type; /* static, e.g. "ctxd.DecodeError" */
-  char *reason;           /* new, for ERROR and SKIPPED */
+  char *fault_type;       /* new, e.g. "ctxd.DecodeError", for ERROR */
+  char *reason;           /* new, for ERROR, SKIPPED and REDELIVER */
+  int redeliveries;       /* delayed redeliveries it had (MT-Redelivery-Count) */
+  int retries;            /* immediate retries it had in this delivery */
   int completed;          /* loop thread: its batch came back (the outcome is final) */
   int awaiting_confirm;   /* loop thread: forwarded copy not yet confirmed */
 } ctxd__delivery_t;
@@ -45,6 +53,7 @@ typedef struct ctxd__batch_s {
   struct ctxd__batch_s *next;
   ctxd__endpoint_t *ep;
   uint64_t gen; /* broker connection generation its deliveries came on */
+  ctxd__outrow_t *rows; /* outbox rows its transaction committed, to publish */
   size_t n;
   ctxd__delivery_t *items[];
 } ctxd__batch_t;
@@ -57,12 +66,14 @@ typedef struct {
 } ctxd__handler_t;
 
 typedef struct {
-  uint64_t received, handled, duplicates, requeued, errored, skipped;
+  uint64_t received, handled, duplicates, retried, redelivered, requeued, errored, skipped;
 } ctxd__endpoint_stats_t;
 
 struct ctxd__endpoint_s {
   char *name;
   const ctxd__endpoint_settings_t *settings; /* borrowed from the config */
+  int64_t redelivery_ms[CTXD__MAX_REDELIVERIES]; /* parsed from settings->redelivery_ms */
+  int nredelivery;
   ctxd__handler_t *handlers;
   size_t nhandlers;
   int channel;

@@ -12,14 +12,18 @@
 #include "cli.h"
 #include "db.h"
 #include "dispatch.h"
+#include "fault.h"
 #include "log.h"
 #include "migrate.h"
 #include "plugin.h"
+#include "relay.h"
 
-/* A forwarded copy (to _error/_skipped) waiting for its publisher confirm. */
+/* A publish waiting for its confirm: a forwarded copy of delivery d (to _error, _skipped
+ * or a delay queue), or an outbox row. */
 typedef struct {
   uint64_t seq;
   ctxd__delivery_t *d;
+  ctxd__outrow_t *row;
 } pending_confirm_t;
 
 struct ctxd__host_s {
@@ -32,7 +36,12 @@ struct ctxd__host_s {
   int poll_active;
 
   pthread_mutex_t done_mu;
-  ctxd__batch_t *done_head, *done_tail;
+  ctxd__batch_t *done_head, *done_tail; /* under done_mu */
+  ctxd__outrow_t *to_publish;           /* under done_mu: swept outbox rows */
+  int loop_closed;                      /* under done_mu: no more async sends */
+  ctxd__relay_t *relay;
+  char **declared; /* exchanges declared on this connection */
+  size_t ndeclared;
 
   ctxd__broker_t broker;
   uint64_t gen; /* bumped on every connection loss: stale completions are dropped */
@@ -77,6 +86,8 @@ static ctxd__endpoint_t *endpoint_get(ctxd__host_t *h, const char *name) {
     return NULL;
   }
   ep->settings = ctxd__config_endpoint(h->cfg, name);
+  ep->nredelivery = ctxd__config_intervals(ep->settings->redelivery_ms, ep->redelivery_ms,
+                                           CTXD__MAX_REDELIVERIES);
   ep->channel = CTXD__PUBLISH_CHANNEL + 1 + (int)h->nendpoints;
   ep->host = h;
   ep->ledger = calloc((size_t)ep->settings->prefetch, sizeof *ep->ledger);
@@ -145,32 +156,66 @@ static void add_header(amqp_table_entry_t *e, const char *key, const char *value
   e->value.value.bytes = amqp_cstring_bytes(value);
 }
 
-/* Publishes a copy of d to <queue>_error or <queue>_skipped with MassTransit's fault
- * headers; d is acknowledged once the broker confirms the copy. */
+static int track_confirm(ctxd__host_t *h, uint64_t seq, ctxd__delivery_t *d, ctxd__outrow_t *row) {
+  if (h->nconfirms == h->capconfirms) {
+    size_t cap = h->capconfirms ? h->capconfirms * 2 : 64;
+    pending_confirm_t *grown = realloc(h->confirms, cap * sizeof *grown);
+    if (grown == NULL) return CTXD_ENOMEM;
+    h->confirms = grown;
+    h->capconfirms = cap;
+  }
+  h->confirms[h->nconfirms++] = (pending_confirm_t){seq, d, row};
+  return 0;
+}
+
+/* Headers ctxd sets on a copy; the original's values are dropped so they never repeat. */
+static int own_header(amqp_bytes_t key) {
+  return key.len >= 3 && memcmp(key.bytes, "MT-", 3) == 0;
+}
+
+/* Publishes a copy of d: to a delay queue (a redelivery), or to <queue>_error or
+ * <queue>_skipped with MassTransit's fault headers. d is acknowledged once the broker
+ * confirms the copy. */
 static int forward(ctxd__host_t *h, ctxd__delivery_t *d) {
-  int error = d->outcome == CTXD__OUT_ERROR;
-  char exchange[256], when[32];
-  snprintf(exchange, sizeof exchange, "%s%s", d->ep->name, error ? "_error" : "_skipped");
+  ctxd__endpoint_t *ep = d->ep;
+  char exchange[256], when[32], retries[16], redeliveries[16];
+  const char *reason = "fault";
+  int delayed = d->outcome == CTXD__OUT_REDELIVER && d->redeliveries < ep->nredelivery;
+  if (delayed) {
+    snprintf(exchange, sizeof exchange, "%s_delay_%lld", ep->name,
+             (long long)ep->redelivery_ms[d->redeliveries]);
+  } else if (d->outcome == CTXD__OUT_SKIPPED) {
+    snprintf(exchange, sizeof exchange, "%s_skipped", ep->name);
+    reason = "dead-letter";
+  } else {
+    snprintf(exchange, sizeof exchange, "%s_error", ep->name);
+  }
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  snprintf(retries, sizeof retries, "%d", d->retries);
+  snprintf(redeliveries, sizeof redeliveries, "%d", d->redeliveries + (delayed ? 1 : 0));
 
   amqp_basic_properties_t props = d->msg.properties;
   amqp_table_t orig = (props._flags & AMQP_BASIC_HEADERS_FLAG) ? props.headers : amqp_empty_table;
-  amqp_table_entry_t *entries = calloc((size_t)orig.num_entries + 6, sizeof *entries);
+  amqp_table_entry_t *entries = calloc((size_t)orig.num_entries + 8, sizeof *entries);
   if (entries == NULL) return CTXD_ENOMEM;
   int n = 0;
   for (int i = 0; i < orig.num_entries; i++)
-    if (strncmp((const char *)orig.entries[i].key.bytes, "MT-", 3) != 0) entries[n++] = orig.entries[i];
-  add_header(&entries[n++], "MT-Reason", error ? "fault" : "dead-letter");
-  if (error) {
-    add_header(&entries[n++], "MT-Fault-ExceptionType", d->fault_type != NULL ? d->fault_type : "ctxd.Fault");
-    add_header(&entries[n++], "MT-Fault-Message", d->reason != NULL ? d->reason : "");
-    add_header(&entries[n++], "MT-Fault-Timestamp", when);
-    add_header(&entries[n++], "MT-Fault-RetryCount", "0");
+    if (!own_header(orig.entries[i].key)) entries[n++] = orig.entries[i];
+  add_header(&entries[n++], CTXD__REDELIVERY_HEADER, redeliveries);
+  if (!delayed) {
+    add_header(&entries[n++], "MT-Reason", reason);
+    if (d->outcome != CTXD__OUT_SKIPPED) {
+      add_header(&entries[n++], "MT-Fault-ExceptionType", d->fault_type != NULL ? d->fault_type : "ctxd.Fault");
+      add_header(&entries[n++], "MT-Fault-Message", d->reason != NULL ? d->reason : "");
+      add_header(&entries[n++], "MT-Fault-Timestamp", when);
+      add_header(&entries[n++], "MT-Fault-RetryCount", retries);
+      add_header(&entries[n++], "MT-Fault-RedeliveryCount", redeliveries);
+    }
+    add_header(&entries[n++], "MT-Host-ProcessName", "ctxd");
   }
-  add_header(&entries[n++], "MT-Host-MachineName", "ctxd");
   props.headers.num_entries = n;
   props.headers.entries = entries;
   props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG;
@@ -179,38 +224,120 @@ static int forward(ctxd__host_t *h, ctxd__delivery_t *d) {
   uint64_t seq;
   int rc = ctxd__broker_publish(&h->broker, exchange, "", 0, &props, d->msg.body, &seq);
   free(entries);
-  if (rc != 0) return rc;
-  if (h->nconfirms == h->capconfirms) {
-    size_t cap = h->capconfirms ? h->capconfirms * 2 : 64;
-    pending_confirm_t *grown = realloc(h->confirms, cap * sizeof *grown);
-    if (grown == NULL) return CTXD_ENOMEM;
-    h->confirms = grown;
-    h->capconfirms = cap;
+  if (rc == 0) rc = track_confirm(h, seq, d, NULL);
+  if (rc == 0) d->awaiting_confirm = 1;
+  return rc;
+}
+
+/* Declares a message's exchange once per connection: publishing to a missing exchange
+ * would close the channel. A synchronous RPC, but rare: once per exchange. */
+static int ensure_exchange(ctxd__host_t *h, const char *name) {
+  for (size_t i = 0; i < h->ndeclared; i++)
+    if (strcmp(h->declared[i], name) == 0) return 0;
+  char err[512];
+  if (ctxd__broker_exchange(&h->broker, CTXD__PUBLISH_CHANNEL, name, err, sizeof err) != 0) {
+    ctxd__log(CTXD__LOG_WARN, "host", "outbox: %s", err);
+    return CTXD_EBROKER;
   }
-  h->confirms[h->nconfirms++] = (pending_confirm_t){seq, d};
-  d->awaiting_confirm = 1;
+  char **grown = realloc(h->declared, (h->ndeclared + 1) * sizeof *grown);
+  if (grown == NULL) return CTXD_ENOMEM;
+  h->declared = grown;
+  if ((h->declared[h->ndeclared] = strdup(name)) == NULL) return CTXD_ENOMEM;
+  h->ndeclared++;
   return 0;
+}
+
+static void forget_declared(ctxd__host_t *h) {
+  for (size_t i = 0; i < h->ndeclared; i++) free(h->declared[i]);
+  free(h->declared);
+  h->declared = NULL;
+  h->ndeclared = 0;
+}
+
+/* Publishes outbox rows (mandatory, persistent) and tracks their confirms. Rows that
+ * cannot go now are dropped here: they stay in ctxd.outbox and the sweep sends them once
+ * their lease ends. */
+static void publish_rows(ctxd__host_t *h, ctxd__outrow_t *rows) {
+  while (rows != NULL) {
+    ctxd__outrow_t *row = rows;
+    rows = row->next;
+    row->next = NULL;
+    if (h->broker.conn == NULL || ensure_exchange(h, row->exchange) != 0) {
+      ctxd__outrow_free_list(row);
+      continue;
+    }
+    amqp_basic_properties_t props = {0};
+    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+    props.content_type = amqp_cstring_bytes(CTXD__ENVELOPE_CONTENT_TYPE);
+    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    props.message_id = amqp_cstring_bytes(row->message_id);
+    uint64_t seq;
+    if (ctxd__broker_publish(&h->broker, row->exchange, "", 1, &props, amqp_cstring_bytes(row->body), &seq) != 0 ||
+        track_confirm(h, seq, NULL, row) != 0) {
+      ctxd__outrow_free_list(row);
+      ctxd__outrow_free_list(rows);
+      connection_lost(h, "publishing an outbox row failed");
+      return;
+    }
+    ctxd__fault_point("after-publish");
+  }
+}
+
+/* basic.return: no queue is bound to the row's exchange. The row is still archived, but
+ * marked, and said loudly: silence would be a lost message. */
+static void on_return(ctxd__host_t *h, const amqp_basic_return_t *ret, const amqp_message_t *msg) {
+  amqp_bytes_t id = (msg->properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? msg->properties.message_id
+                                                                           : amqp_empty_bytes;
+  for (size_t i = 0; i < h->nconfirms; i++) {
+    ctxd__outrow_t *row = h->confirms[i].row;
+    if (row != NULL && id.len == strlen(row->message_id) && memcmp(id.bytes, row->message_id, id.len) == 0) {
+      row->unroutable = 1;
+      ctxd__logf(CTXD__LOG_WARN, "host", &(ctxd__log_fields_t){.message_id = row->message_id},
+                 "outbox: message to exchange '%s' was unroutable (%.*s): no queue is bound to it",
+                 row->exchange, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
+      return;
+    }
+  }
 }
 
 static void on_confirm(ctxd__host_t *h, uint64_t tag, int multiple, int ok) {
   size_t kept = 0;
+  ctxd__outrow_t *archived = NULL;
   for (size_t i = 0; i < h->nconfirms; i++) {
     pending_confirm_t pc = h->confirms[i];
-    if (pc.seq == tag || (multiple && pc.seq < tag)) {
-      pc.d->awaiting_confirm = 0;
-      /* a copy the broker refused must not cost the original: deliver it again */
-      if (!ok) pc.d->outcome = CTXD__OUT_REQUEUE;
-      settle(h, pc.d->ep);
-      if (h->broker.conn == NULL) return;
-    } else {
+    if (!(pc.seq == tag || (multiple && pc.seq < tag))) {
       h->confirms[kept++] = pc;
+      continue;
     }
+    if (pc.row != NULL) {
+      /* a nacked row keeps its outbox row; the sweep sends it again */
+      if (ok) {
+        pc.row->next = archived;
+        archived = pc.row;
+      } else {
+        ctxd__outrow_free_list(pc.row);
+      }
+      continue;
+    }
+    pc.d->awaiting_confirm = 0;
+    /* a copy the broker refused must not cost the original: deliver it again */
+    if (!ok) pc.d->outcome = CTXD__OUT_REQUEUE;
   }
   h->nconfirms = kept;
+  ctxd__relay_archive(h->relay, archived);
+  for (size_t i = 0; i < h->nendpoints && h->broker.conn != NULL; i++) settle(h, h->endpoints[i]);
+}
+
+static void drop_confirms(ctxd__host_t *h) {
+  for (size_t i = 0; i < h->nconfirms; i++) ctxd__outrow_free_list(h->confirms[i].row);
+  h->nconfirms = 0;
 }
 
 static void finish_batch(ctxd__host_t *h, ctxd__batch_t *b) {
   ctxd__endpoint_t *ep = b->ep;
+  /* committed rows go out whatever happened to the connection the batch came on */
+  publish_rows(h, b->rows);
+  b->rows = NULL;
   if (b->gen != h->gen) {
     /* came on a lost connection: the broker redelivers, the inbox drops the duplicate */
     for (size_t i = 0; i < b->n; i++) ctxd__delivery_free(b->items[i]);
@@ -221,7 +348,9 @@ static void finish_batch(ctxd__host_t *h, ctxd__batch_t *b) {
   for (size_t i = 0; i < b->n; i++) {
     ctxd__delivery_t *d = b->items[i];
     d->completed = 1;
-    if ((d->outcome == CTXD__OUT_ERROR || d->outcome == CTXD__OUT_SKIPPED) && forward(h, d) != 0) {
+    int copy = d->outcome == CTXD__OUT_ERROR || d->outcome == CTXD__OUT_SKIPPED ||
+               d->outcome == CTXD__OUT_REDELIVER;
+    if (copy && forward(h, d) != 0) {
       free(b);
       connection_lost(h, "publishing to an error queue failed");
       return;
@@ -238,7 +367,10 @@ static void on_done(uv_async_t *a) {
   pthread_mutex_lock(&h->done_mu);
   ctxd__batch_t *b = h->done_head;
   h->done_head = h->done_tail = NULL;
+  ctxd__outrow_t *rows = h->to_publish;
+  h->to_publish = NULL;
   pthread_mutex_unlock(&h->done_mu);
+  publish_rows(h, rows);
   while (b != NULL) {
     ctxd__batch_t *next = b->next;
     finish_batch(h, b);
@@ -255,8 +387,18 @@ void ctxd__host_complete(ctxd__host_t *h, ctxd__batch_t *b) {
   else
     h->done_head = b;
   h->done_tail = b;
+  if (!h->loop_closed) uv_async_send(&h->done_async);
   pthread_mutex_unlock(&h->done_mu);
-  uv_async_send(&h->done_async);
+}
+
+void ctxd__host_publish_rows(ctxd__host_t *h, ctxd__outrow_t *rows) {
+  ctxd__outrow_t *last = rows;
+  while (last->next != NULL) last = last->next;
+  pthread_mutex_lock(&h->done_mu);
+  last->next = h->to_publish;
+  h->to_publish = rows;
+  if (!h->loop_closed) uv_async_send(&h->done_async);
+  pthread_mutex_unlock(&h->done_mu);
 }
 
 /* ---- receiving ------------------------------------------------------------------------ */
@@ -336,9 +478,13 @@ static void drain(ctxd__host_t *h) {
       break;
     }
     case AMQP_BASIC_RETURN_METHOD: {
+      amqp_basic_return_t ret = *(amqp_basic_return_t *)f.payload.method.decoded;
       amqp_message_t msg;
       rc = ctxd__broker_read_content(&h->broker, f.channel, &msg);
-      if (rc == 0) amqp_destroy_message(&msg);
+      if (rc == 0) {
+        on_return(h, &ret, &msg);
+        amqp_destroy_message(&msg);
+      }
       break;
     }
     case AMQP_BASIC_CANCEL_OK_METHOD:
@@ -360,6 +506,7 @@ static void drain(ctxd__host_t *h) {
     amqp_maybe_release_buffers(h->broker.conn);
   }
   flush_batches(h);
+  maybe_finish_stop(h);
 }
 
 static void on_poll(uv_poll_t *p, int status, int events) {
@@ -383,9 +530,9 @@ static int declare_topology(ctxd__host_t *h, char *err, size_t errlen) {
   ctxd__broker_t *b = &h->broker;
   for (size_t i = 0; i < h->nendpoints; i++) {
     ctxd__endpoint_t *ep = h->endpoints[i];
-    char side[256];
+    char side[256], error[256];
     int quorum = strcmp(ep->settings->queue_type, "quorum") == 0;
-    snprintf(side, sizeof side, "%s_error", ep->name);
+    snprintf(error, sizeof error, "%s_error", ep->name);
     amqp_table_entry_t qargs[3];
     amqp_table_t args = amqp_empty_table;
     if (quorum) {
@@ -394,12 +541,24 @@ static int declare_topology(ctxd__host_t *h, char *err, size_t errlen) {
       qargs[1].key = amqp_cstring_bytes("x-delivery-limit");
       qargs[1].value.kind = AMQP_FIELD_KIND_I64;
       qargs[1].value.value.i64 = ep->settings->delivery_limit;
-      add_header(&qargs[2], "x-dead-letter-exchange", side);
+      add_header(&qargs[2], "x-dead-letter-exchange", error);
       args.num_entries = 3;
       args.entries = qargs;
     }
-    if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, amqp_empty_table, err, errlen) != 0)
+    if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, error, amqp_empty_table, err, errlen) != 0)
       return CTXD_EBROKER;
+    for (int k = 0; k < ep->nredelivery; k++) {
+      /* a delay queue: its messages expire after the interval and dead-letter back to the
+       * endpoint's exchange (the delayed-message plugin is not bundled with RabbitMQ) */
+      amqp_table_entry_t dargs[2];
+      dargs[0].key = amqp_cstring_bytes("x-message-ttl");
+      dargs[0].value.kind = AMQP_FIELD_KIND_I64;
+      dargs[0].value.value.i64 = ep->redelivery_ms[k];
+      add_header(&dargs[1], "x-dead-letter-exchange", ep->name);
+      snprintf(side, sizeof side, "%s_delay_%lld", ep->name, (long long)ep->redelivery_ms[k]);
+      if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, (amqp_table_t){2, dargs}, err, errlen) != 0)
+        return CTXD_EBROKER;
+    }
     snprintf(side, sizeof side, "%s_skipped", ep->name);
     if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, amqp_empty_table, err, errlen) != 0 ||
         ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, ep->name, args, err, errlen) != 0)
@@ -485,7 +644,8 @@ static void connection_lost(ctxd__host_t *h, const char *why) {
   }
   ctxd__broker_close(&h->broker, 0);
   h->gen++;
-  h->nconfirms = 0;
+  drop_confirms(h);
+  forget_declared(h);
   for (size_t i = 0; i < h->nendpoints; i++) {
     ctxd__endpoint_t *ep = h->endpoints[i];
     ep->consuming = 0;
@@ -518,7 +678,7 @@ static void close_walk(uv_handle_t *handle, void *arg) {
 }
 
 static void maybe_finish_stop(ctxd__host_t *h) {
-  if (!h->stopping || h->inflight > 0) return;
+  if (!h->stopping || h->inflight > 0 || h->nconfirms > 0) return;
   if (h->broker.conn != NULL) {
     if (h->poll_active) {
       uv_poll_stop(&h->poll);
@@ -526,6 +686,9 @@ static void maybe_finish_stop(ctxd__host_t *h) {
     }
     ctxd__broker_close(&h->broker, 1);
   }
+  pthread_mutex_lock(&h->done_mu);
+  h->loop_closed = 1;
+  pthread_mutex_unlock(&h->done_mu);
   uv_walk(&h->loop, close_walk, NULL);
 }
 
@@ -535,6 +698,7 @@ static void on_drain_deadline(uv_timer_t *t) {
             "broker will redeliver them", h->inflight);
   connection_lost(h, "stop deadline");
   h->inflight = 0;
+  drop_confirms(h);
   maybe_finish_stop(h);
 }
 
@@ -641,6 +805,7 @@ static void host_free(ctxd__host_t *h) {
 static int start(ctxd__host_t *h) {
   int rc = migrate_all(h);
   if (rc != 0) return CTXD__EXIT_FAILURE;
+  if (ctxd__relay_start(&h->relay, h, h->cfg) != 0) return CTXD__EXIT_FAILURE;
   for (size_t i = 0; i < h->nendpoints; i++)
     if (ctxd__endpoint_start_workers(h->endpoints[i]) != 0) return CTXD__EXIT_FAILURE;
   for (size_t i = 0; i < h->nplugins; i++) {
@@ -659,8 +824,10 @@ static void log_stats(const ctxd__host_t *h) {
     ctxd__endpoint_t *ep = h->endpoints[i];
     ctxd__endpoint_stats_t s = ep->stats;
     ctxd__logf(CTXD__LOG_INFO, "host", &(ctxd__log_fields_t){.endpoint = ep->name},
-               "handled %llu, duplicates %llu, requeued %llu, to _error %llu, to _skipped %llu",
+               "handled %llu, duplicates %llu, retried %llu, redelivered %llu, requeued %llu, "
+               "to _error %llu, to _skipped %llu",
                (unsigned long long)s.handled, (unsigned long long)s.duplicates,
+               (unsigned long long)s.retried, (unsigned long long)s.redelivered,
                (unsigned long long)s.requeued, (unsigned long long)s.errored,
                (unsigned long long)s.skipped);
   }
@@ -704,12 +871,21 @@ int ctxd__host_main(const ctxd__config_t *cfg, int check_only) {
     uv_run(&h.loop, UV_RUN_DEFAULT);
   }
   for (size_t i = 0; i < h.nendpoints; i++) ctxd__endpoint_stop_workers(h.endpoints[i]);
-  /* batches the workers finished after the loop ended */
+  ctxd__relay_stop(h.relay);
+  /* what came back after the loop ended: rows stay in the outbox for the next sweep,
+   * deliveries are redelivered */
+  pthread_mutex_lock(&h.done_mu);
+  h.loop_closed = 1;
+  pthread_mutex_unlock(&h.done_mu);
   for (ctxd__batch_t *b = h.done_head, *next; b != NULL; b = next) {
     next = b->next;
     for (size_t i = 0; i < b->n; i++) ctxd__delivery_free(b->items[i]);
+    ctxd__outrow_free_list(b->rows);
     free(b);
   }
+  ctxd__outrow_free_list(h.to_publish);
+  drop_confirms(&h);
+  forget_declared(&h);
   ctxd__broker_close(&h.broker, 0);
   for (size_t i = h.nplugins; i-- > 0;)
     if (h.plugins[i]->started && h.plugins[i]->desc->stop != NULL) h.plugins[i]->desc->stop(h.plugins[i]->state);

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "endpoint.h"
+#include "relay.h"
 
 typedef struct ctxd__host_s ctxd__host_t;
 
@@ -19,6 +20,9 @@ int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t
 
 /* Hands a finished batch back to the loop thread (any thread). */
 void ctxd__host_complete(ctxd__host_t *h, ctxd__batch_t *b);
+
+/* Hands outbox rows to the loop thread for publishing (any thread); takes ownership. */
+void ctxd__host_publish_rows(ctxd__host_t *h, ctxd__outrow_t *rows);
 
 /* Returns the configuration; borrowed for the host's life. */
 const ctxd__config_t *ctxd__host_config(const ctxd__host_t *h);

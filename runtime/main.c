@@ -7,6 +7,7 @@
 #include "config.h"
 #include "host.h"
 #include "log.h"
+#include "replay.h"
 
 static int load_config(const char *path, ctxd__config_t **cfg) {
   char err[1024];
@@ -22,7 +23,10 @@ static int run(const ctxd__cli_t *cli) {
   ctxd__config_t *cfg = NULL;
   int rc = load_config(cli->config_path, &cfg);
   if (rc != CTXD__EXIT_OK) return rc;
-  rc = ctxd__host_main(cfg, cli->cmd == CTXD__CMD_CHECK_CONFIG);
+  if (cli->cmd == CTXD__CMD_ERRORS_REPLAY)
+    rc = ctxd__errors_replay(cfg, cli->endpoint, cli->limit, stdout);
+  else
+    rc = ctxd__host_main(cfg, cli->cmd == CTXD__CMD_CHECK_CONFIG);
   ctxd__config_free(cfg);
   return rc;
 }
@@ -43,6 +47,7 @@ int main(int argc, char **argv) {
     return CTXD__EXIT_OK;
   case CTXD__CMD_RUN:
   case CTXD__CMD_CHECK_CONFIG:
+  case CTXD__CMD_ERRORS_REPLAY:
     return run(&cli);
   }
   return CTXD__EXIT_USAGE;

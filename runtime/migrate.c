@@ -30,6 +30,23 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "  created_at timestamptz NOT NULL DEFAULT now(),\n"
      "  xid xid8 NOT NULL DEFAULT pg_current_xact_id()\n"
      ");\n"},
+    {3, "outbox relay",
+     /* the writer holds a lease on its rows: the sweep takes only rows whose lease ended */
+     "ALTER TABLE ctxd.outbox\n"
+     "  ADD COLUMN lease_until timestamptz NOT NULL DEFAULT now(),\n"
+     "  ADD COLUMN attempts int NOT NULL DEFAULT 0;\n"
+     "CREATE INDEX outbox_lease ON ctxd.outbox (lease_until, id);\n"
+     "CREATE TABLE ctxd.outbox_archive (\n"
+     "  id bigint PRIMARY KEY,\n"
+     "  message_id uuid NOT NULL,\n"
+     "  exchange text NOT NULL,\n"
+     "  message_type text NOT NULL,\n"
+     "  body text NOT NULL,\n"
+     "  created_at timestamptz NOT NULL,\n"
+     "  dispatched_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  unroutable boolean NOT NULL DEFAULT false\n"
+     ");\n"
+     "CREATE INDEX outbox_archive_dispatched ON ctxd.outbox_archive (dispatched_at);\n"},
     {0, NULL, NULL},
 };
 

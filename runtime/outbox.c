@@ -1,11 +1,13 @@
 #include "outbox.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
 #include "dispatch.h"
 #include "envelope.h"
+#include "relay.h"
 
 static int valid_type(const char *t) {
   const char *colon = t != NULL ? strchr(t, ':') : NULL;
@@ -58,18 +60,27 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, int send) {
   json_decref(headers);
   /* the inputs were checked above but for UTF-8 in the caller's strings */
   if (text == NULL) return CTXD_EINVAL;
-  const char *params[] = {id, exchange, msg->message_type, text};
+  char lease[32];
+  snprintf(lease, sizeof lease, "%lld milliseconds", (long long)tx->sweep_grace_ms);
+  const char *params[] = {id, exchange, msg->message_type, text, lease};
   int code;
   PGresult *r = ctxd__db_exec(tx->conn,
-                              "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body) "
-                              "VALUES ($1, $2, $3, $4)",
-                              4, params, &code, tx->error, sizeof tx->error);
-  free(text);
+                              "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, "
+                              "lease_until) VALUES ($1, $2, $3, $4, now() + $5::interval) "
+                              "RETURNING id",
+                              5, params, &code, tx->error, sizeof tx->error);
   if (r == NULL) {
+    free(text);
     tx->failed = 1;
     tx->fail_code = code;
     return code;
   }
+  /* published by this host right after the commit; the sweep is only the safety net */
+  ctxd__outrow_t *row = ctxd__outrow_new(strtoll(PQgetvalue(r, 0, 0), NULL, 10), id, exchange, text);
   PQclear(r);
+  free(text);
+  if (row == NULL) return 0;
+  row->next = tx->msg->rows;
+  tx->msg->rows = row;
   return 0;
 }

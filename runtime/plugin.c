@@ -15,14 +15,6 @@ static void flags_text(uint32_t f, char *buf, size_t len) {
            f & CTXD_BUILD_ASAN ? ", AddressSanitizer" : "");
 }
 
-static int valid_name(const char *s) {
-  if (s == NULL || *s == '\0' || strlen(s) > 64) return 0;
-  for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-      return 0;
-  return 1;
-}
-
 int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *err, size_t errlen) {
   if (d == NULL) {
     snprintf(err, errlen, "entry function returned no descriptor");
@@ -50,7 +42,7 @@ int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *e
     snprintf(err, errlen, "build_flags: host has %s, plugin has %s", h, p);
     return CTXD_EABI;
   }
-  if (!valid_name(d->name)) {
+  if (!ctxd__config_plugin_name_valid(d->name)) {
     snprintf(err, errlen, "name: '%s' is not 1-64 characters of [a-z0-9_-]",
              d->name != NULL ? d->name : "(null)");
     return CTXD_EABI;

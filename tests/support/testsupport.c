@@ -267,7 +267,13 @@ long ctxt_amqp_queue_count(amqp_connection_state_t c, const char *queue) {
   check_reply(c, "channel.open");
   amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, 2, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
   long n = ok != NULL ? (long)ok->message_count : -1;
-  if (ok != NULL) amqp_channel_close(c, 2, AMQP_REPLY_SUCCESS);
+  if (ok != NULL) {
+    amqp_channel_close(c, 2, AMQP_REPLY_SUCCESS);
+  } else {
+    /* the broker closed the channel: acknowledge, so that it can be opened again */
+    amqp_channel_close_ok_t close_ok = {0};
+    amqp_send_method(c, 2, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+  }
   amqp_maybe_release_buffers(c);
   return n;
 }
@@ -279,24 +285,47 @@ long ctxt_amqp_wait_count(amqp_connection_state_t c, const char *queue, long wan
   return v;
 }
 
-int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size_t bodylen,
-                  const char *header, char *value, size_t valuelen) {
-  amqp_rpc_reply_t r = amqp_basic_get(c, 1, amqp_cstring_bytes(queue), 1);
+static void header_value(const amqp_message_t *m, const char *header, char *value, size_t valuelen) {
+  value[0] = '\0';
+  if (header == NULL || !(m->properties._flags & AMQP_BASIC_HEADERS_FLAG)) return;
+  for (int i = 0; i < m->properties.headers.num_entries; i++) {
+    const amqp_table_entry_t *e = &m->properties.headers.entries[i];
+    if (e->key.len == strlen(header) && memcmp(e->key.bytes, header, e->key.len) == 0 &&
+        (e->value.kind == AMQP_FIELD_KIND_UTF8 || e->value.kind == AMQP_FIELD_KIND_BYTES))
+      snprintf(value, valuelen, "%.*s", (int)e->value.value.bytes.len, (char *)e->value.value.bytes.bytes);
+  }
+}
+
+/* basic.get; 1 with *m (destroy with amqp_destroy_message) and *tag, 0 when empty. */
+static int get_one(amqp_connection_state_t c, const char *queue, int no_ack, amqp_message_t *m, uint64_t *tag) {
+  amqp_rpc_reply_t r = amqp_basic_get(c, 1, amqp_cstring_bytes(queue), no_ack);
   if (r.reply_type != AMQP_RESPONSE_NORMAL) fail_msg("basic.get %s failed", queue);
   if (r.reply.id != AMQP_BASIC_GET_OK_METHOD) return 0;
+  *tag = ((amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag;
+  if (amqp_read_message(c, 1, m, 0).reply_type != AMQP_RESPONSE_NORMAL) fail_msg("read message failed");
+  return 1;
+}
+
+int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size_t bodylen,
+                  const char *header, char *value, size_t valuelen) {
   amqp_message_t m;
-  if (amqp_read_message(c, 1, &m, 0).reply_type != AMQP_RESPONSE_NORMAL) fail_msg("read message failed");
+  uint64_t tag;
+  if (!get_one(c, queue, 1, &m, &tag)) return 0;
   snprintf(body, bodylen, "%.*s", (int)m.body.len, (char *)m.body.bytes);
-  value[0] = '\0';
-  if (header != NULL && (m.properties._flags & AMQP_BASIC_HEADERS_FLAG)) {
-    for (int i = 0; i < m.properties.headers.num_entries; i++) {
-      amqp_table_entry_t *e = &m.properties.headers.entries[i];
-      if (e->key.len == strlen(header) && memcmp(e->key.bytes, header, e->key.len) == 0 &&
-          (e->value.kind == AMQP_FIELD_KIND_UTF8 || e->value.kind == AMQP_FIELD_KIND_BYTES))
-        snprintf(value, valuelen, "%.*s", (int)e->value.value.bytes.len, (char *)e->value.value.bytes.bytes);
-    }
-  }
+  header_value(&m, header, value, valuelen);
   amqp_destroy_message(&m);
+  amqp_maybe_release_buffers(c);
+  return 1;
+}
+
+int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const char *header,
+                          char *value, size_t valuelen) {
+  amqp_message_t m;
+  uint64_t tag;
+  if (!get_one(c, queue, 0, &m, &tag)) return 0;
+  header_value(&m, header, value, valuelen);
+  amqp_destroy_message(&m);
+  amqp_basic_nack(c, 1, tag, 0, 1);
   amqp_maybe_release_buffers(c);
   return 1;
 }

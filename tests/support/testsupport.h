@@ -73,6 +73,10 @@ long ctxt_amqp_wait_count(amqp_connection_state_t c, const char *queue, long wan
  * value (empty when absent); 1 when a message was there. */
 int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size_t bodylen,
                   const char *header, char *value, size_t valuelen);
+/* Reads header `header` of the first message in queue into value (empty when absent) and
+ * puts the message back; 1 when a message was there. */
+int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const char *header,
+                          char *value, size_t valuelen);
 void ctxt_amqp_close(amqp_connection_state_t c);
 
 /* Milliseconds of a monotonic clock. */

@@ -63,11 +63,35 @@ static void errors_name_the_problem(void **state) {
   assert_string_equal(err, "option --config needs a FILE");
 }
 
+static void errors_replay(void **state) {
+  (void)state;
+  ctxd__cli_t cli;
+  char err[256];
+  assert_int_equal(parse(&cli, err, sizeof err, 8, "ctxd", "errors", "replay", "-c", "a.json",
+                         "--endpoint", "orders", "--limit=5"), CTXD_EINVAL);
+  assert_string_equal(err, "unknown option '--limit=5' (see 'ctxd help')");
+  assert_int_equal(parse(&cli, err, sizeof err, 9, "ctxd", "errors", "replay", "-c", "a.json",
+                         "--endpoint", "orders", "--limit", "5"), 0);
+  assert_int_equal(cli.cmd, CTXD__CMD_ERRORS_REPLAY);
+  assert_string_equal(cli.endpoint, "orders");
+  assert_int_equal(cli.limit, 5);
+  assert_int_equal(parse(&cli, err, sizeof err, 4, "ctxd", "errors", "-c", "a.json"), CTXD_EINVAL);
+  assert_string_equal(err, "'errors' needs a subcommand (see 'ctxd help')");
+  assert_int_equal(parse(&cli, err, sizeof err, 5, "ctxd", "errors", "list", "-c", "a.json"), CTXD_EINVAL);
+  assert_string_equal(err, "unknown subcommand 'list' (see 'ctxd help')");
+  assert_int_equal(parse(&cli, err, sizeof err, 5, "ctxd", "errors", "replay", "-c", "a.json"), CTXD_EINVAL);
+  assert_string_equal(err, "'errors replay' needs --endpoint NAME");
+  assert_int_equal(parse(&cli, err, sizeof err, 7, "ctxd", "errors", "replay", "-c", "a", "--limit", "0"),
+                   CTXD_EINVAL);
+  assert_string_equal(err, "--limit takes a whole number above 0, not '0'");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(run_with_config),
       cmocka_unit_test(version_and_help),
       cmocka_unit_test(errors_name_the_problem),
+      cmocka_unit_test(errors_replay),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

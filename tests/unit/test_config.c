@@ -68,7 +68,7 @@ static void assert_load_error(const char *text, const char *tail) {
 }
 
 /* The smallest valid file. */
-#define URLS                                                                                \
+#define URLS                                                                                       \
   "\"broker\": {\"url\": \"amqp://localhost\"}, \"database\": {\"url\": \"postgresql:///ctxd\"}"
 
 /* ---- values --------------------------------------------------------------------------- */
@@ -78,6 +78,9 @@ static const char full[] =
     "  \"broker\": {\"url\": \"amqps://u:p@rabbit:5671/v\", \"heartbeat_s\": 0,\n"
     "             \"rpc_timeout_ms\": 2000, \"reconnect_max_ms\": 600000},\n"
     "  \"database\": {\"url\": \"host=pg dbname=ctxd\", \"connect_timeout_s\": 5},\n"
+    "  \"outbox\": {\"sweep_grace_ms\": 100, \"sweep_interval_ms\": 600000,\n"
+    "             \"archive_retention_s\": 0},\n"
+    "  \"inbox\": {\"retention_s\": 31536000}, \"cleanup_interval_s\": 86400,\n"
     "  \"log\": {\"level\": \"debug\"},\n"
     "  \"admin\": {\"listen\": \"[::1]:9464\"},\n"
     "  \"plugin_dir\": \"/opt/ctxd/plugins\",\n"
@@ -88,8 +91,10 @@ static const char full[] =
     "  ],\n"
     "  \"endpoints\": {\n"
     "    \"defaults\": {\"prefetch\": 100, \"batch_size\": 10},\n"
-    "    \"inventory\": {\"workers\": 4, \"queue_type\": \"quorum\", \"delivery_limit\": 1000},\n"
-    "    \"orders\": {\"prefetch\": 65535, \"batch_size\": 65535, \"workers\": 64}\n"
+    "    \"inventory\": {\"workers\": 4, \"queue_type\": \"quorum\", \"delivery_limit\": 1000,\n"
+    "                  \"immediate_retries\": 0, \"redelivery_ms\": \"\"},\n"
+    "    \"orders\": {\"prefetch\": 65535, \"batch_size\": 65535, \"workers\": 64,\n"
+    "               \"immediate_retries\": 100, \"redelivery_ms\": \"86400000,1\"}\n"
     "  }\n"
     "}\n";
 
@@ -102,6 +107,11 @@ static void test_full(void **state) {
   assert_true(cfg->reconnect_max_ms == 600000);
   assert_string_equal(cfg->database_url, "host=pg dbname=ctxd");
   assert_true(cfg->db_connect_timeout_s == 5);
+  assert_true(cfg->outbox_sweep_grace_ms == 100);
+  assert_true(cfg->outbox_sweep_interval_ms == 600000);
+  assert_true(cfg->outbox_archive_retention_s == 0);
+  assert_true(cfg->inbox_retention_s == 31536000);
+  assert_true(cfg->cleanup_interval_s == 86400);
   assert_int_equal(cfg->log_level, CTXD__LOG_DEBUG);
   assert_string_equal(cfg->admin_listen, "[::1]:9464");
   assert_string_equal(cfg->plugin_dir, "/opt/ctxd/plugins");
@@ -126,8 +136,9 @@ static void test_full(void **state) {
 
   const ctxd__endpoint_settings_t *d = &cfg->endpoint_defaults;
   assert_true(d->prefetch == 100 && d->workers == 2 && d->batch_size == 10);
-  assert_true(d->delivery_limit == 5);
+  assert_true(d->delivery_limit == 5 && d->immediate_retries == 2);
   assert_string_equal(d->queue_type, "classic");
+  assert_string_equal(d->redelivery_ms, "5000,30000,300000");
   assert_int_equal(cfg->nendpoints, 2);
   assert_string_equal(cfg->endpoints[0].name, "inventory");
   assert_string_equal(cfg->endpoints[1].name, "orders");
@@ -136,11 +147,14 @@ static void test_full(void **state) {
   const ctxd__endpoint_settings_t *s = ctxd__config_endpoint(cfg, "inventory");
   assert_ptr_equal(s, &cfg->endpoints[0].settings);
   assert_true(s->prefetch == 100 && s->workers == 4 && s->batch_size == 10);
-  assert_true(s->delivery_limit == 1000);
+  assert_true(s->delivery_limit == 1000 && s->immediate_retries == 0);
   assert_string_equal(s->queue_type, "quorum");
+  assert_string_equal(s->redelivery_ms, "");
   s = ctxd__config_endpoint(cfg, "orders");
   assert_true(s->prefetch == 65535 && s->workers == 64 && s->batch_size == 65535);
+  assert_true(s->immediate_retries == 100);
   assert_string_equal(s->queue_type, "classic");
+  assert_string_equal(s->redelivery_ms, "86400000,1");
   assert_ptr_equal(ctxd__config_endpoint(cfg, "billing"), &cfg->endpoint_defaults);
   ctxd__config_free(cfg);
 }
@@ -155,6 +169,11 @@ static void test_defaults(void **state) {
   assert_true(cfg->reconnect_max_ms == 10000);
   assert_string_equal(cfg->database_url, "postgresql:///ctxd");
   assert_true(cfg->db_connect_timeout_s == 10);
+  assert_true(cfg->outbox_sweep_grace_ms == 10000);
+  assert_true(cfg->outbox_sweep_interval_ms == 1000);
+  assert_true(cfg->outbox_archive_retention_s == 604800);
+  assert_true(cfg->inbox_retention_s == 604800);
+  assert_true(cfg->cleanup_interval_s == 60);
   assert_int_equal(cfg->log_level, CTXD__LOG_INFO);
   assert_null(cfg->admin_listen);
   assert_string_equal(cfg->plugin_dir, CTXD_DEFAULT_PLUGIN_DIR);
@@ -167,11 +186,13 @@ static void test_defaults(void **state) {
 
   const ctxd__endpoint_settings_t *d = &cfg->endpoint_defaults;
   assert_true(d->prefetch == 256 && d->workers == 2 && d->batch_size == 64);
-  assert_true(d->delivery_limit == 5);
+  assert_true(d->delivery_limit == 5 && d->immediate_retries == 2);
   assert_string_equal(d->queue_type, "classic");
+  assert_string_equal(d->redelivery_ms, "5000,30000,300000");
   const ctxd__endpoint_settings_t *e = ctxd__config_endpoint(cfg, "e");
   assert_ptr_not_equal(e, d);
   assert_true(e->prefetch == 256 && e->workers == 2 && e->batch_size == 64);
+  assert_string_equal(e->redelivery_ms, "5000,30000,300000");
   ctxd__config_free(cfg);
 
   /* sections may be absent or empty altogether */
@@ -206,7 +227,8 @@ static void test_env_overrides(void **state) {
   setenv("CTXD_PG_URL", "postgresql://env-db/x", 1);
   setenv("CTXD_PLUGIN_DIR", "/env/plugins", 1);
   setenv("CTXD_LOG_LEVEL", "warn", 1);
-  ctxd__config_t *cfg = load_ok("{" URLS ", \"plugin_dir\": \"/file\", \"log\": {\"level\": \"debug\"}}");
+  ctxd__config_t *cfg =
+      load_ok("{" URLS ", \"plugin_dir\": \"/file\", \"log\": {\"level\": \"debug\"}}");
   assert_string_equal(cfg->broker_url, "amqp://env-broker");
   assert_string_equal(cfg->database_url, "postgresql://env-db/x");
   assert_string_equal(cfg->plugin_dir, "/env/plugins");
@@ -255,7 +277,8 @@ static void test_error_wrong_type(void **state) {
                     "    \"inventory\": {\"prefetch\": \"200\"}}}",
                     ":3:31: endpoints.inventory.prefetch: expected an integer, got a string");
   assert_load_error("{\n \"broker\": 1}", ":2:12: broker: expected an object, got an integer");
-  assert_load_error("{" URLS ",\n \"plugins\": {}}", ":2:13: plugins: expected an array, got an object");
+  assert_load_error("{" URLS ",\n \"plugins\": {}}",
+                    ":2:13: plugins: expected an array, got an object");
   assert_load_error("{" URLS ",\n \"plugins\": [{\"name\": \"a\", \"settings\": []}]}",
                     ":2:40: plugins[0].settings: expected an object, got an array");
   assert_load_error("{" URLS ",\n \"plugins\": [{\"name\": \"a\", \"enabled\": \"yes\"}]}",
@@ -281,10 +304,27 @@ static void test_error_range(void **state) {
                     ":2:48: database.connect_timeout_s: expected an integer from 1 to 600, got 0");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"workers\": 65}}}",
                     ":2:33: endpoints.e.workers: expected an integer from 1 to 64, got 65");
-  assert_load_error("{" URLS ",\n \"endpoints\": {\"defaults\": {\"prefetch\": 65536}}}",
-                    ":2:41: endpoints.defaults.prefetch: expected an integer from 1 to 65535, got 65536");
+  assert_load_error(
+      "{" URLS ",\n \"endpoints\": {\"defaults\": {\"prefetch\": 65536}}}",
+      ":2:41: endpoints.defaults.prefetch: expected an integer from 1 to 65535, got 65536");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"delivery_limit\": 0}}}",
                     ":2:40: endpoints.e.delivery_limit: expected an integer from 1 to 1000, got 0");
+  assert_load_error(
+      "{" URLS ",\n \"outbox\": {\"sweep_grace_ms\": 99}}",
+      ":2:31: outbox.sweep_grace_ms: expected an integer from 100 to 3600000, got 99");
+  assert_load_error(
+      "{" URLS ",\n \"outbox\": {\"sweep_interval_ms\": 9}}",
+      ":2:34: outbox.sweep_interval_ms: expected an integer from 10 to 600000, got 9");
+  assert_load_error("{" URLS ",\n \"outbox\": {\"archive_retention_s\": -1}}",
+                    ":2:36: outbox.archive_retention_s: expected an integer from 0 to 31536000, "
+                    "got -1");
+  assert_load_error("{" URLS ",\n \"inbox\": {\"retention_s\": 0}}",
+                    ":2:27: inbox.retention_s: expected an integer from 1 to 31536000, got 0");
+  assert_load_error("{" URLS ",\n \"cleanup_interval_s\": 86401}",
+                    ":2:24: cleanup_interval_s: expected an integer from 1 to 86400, got 86401");
+  assert_load_error(
+      "{" URLS ",\n \"endpoints\": {\"e\": {\"immediate_retries\": 101}}}",
+      ":2:43: endpoints.e.immediate_retries: expected an integer from 0 to 100, got 101");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"batch_size\": 0}}}",
                     ":2:36: endpoints.e.batch_size: expected an integer from 1 to 65535, got 0");
 }
@@ -334,8 +374,9 @@ static void test_error_required(void **state) {
   /* no broker section: located at the nearest enclosing value, the root */
   assert_load_error("{\"database\": {\"url\": \"x\"}}",
                     ":1:1: broker.url: required key is missing (or set CTXD_AMQP_URL)");
-  assert_load_error("{\"broker\": {\"url\": \"amqp://h\"},\n \"database\": {\"connect_timeout_s\": 3}}",
-                    ":2:14: database.url: required key is missing (or set CTXD_PG_URL)");
+  assert_load_error(
+      "{\"broker\": {\"url\": \"amqp://h\"},\n \"database\": {\"connect_timeout_s\": 3}}",
+      ":2:14: database.url: required key is missing (or set CTXD_PG_URL)");
   assert_load_error("{\"broker\": {\"url\": \"\"}}",
                     ":1:20: broker.url: expected a URL, got an empty string");
   assert_load_error("{" URLS ",\n \"plugins\": [{\"path\": \"x.so\"}]}",
@@ -344,9 +385,10 @@ static void test_error_required(void **state) {
 
 static void test_error_plugins(void **state) {
   (void)state;
-  assert_load_error("{" URLS ",\n \"plugins\": [{\"name\": \"a\"}, {\"name\": \"b\"},\n"
-                    "  {\"name\": \"a\", \"enabled\": false}]}",
-                    ":3:12: plugins[2].name: duplicate plugin name 'a' (plugins[0] and plugins[2])");
+  assert_load_error(
+      "{" URLS ",\n \"plugins\": [{\"name\": \"a\"}, {\"name\": \"b\"},\n"
+      "  {\"name\": \"a\", \"enabled\": false}]}",
+      ":3:12: plugins[2].name: duplicate plugin name 'a' (plugins[0] and plugins[2])");
   assert_load_error("{" URLS ",\n \"plugins\": [{\"name\": \"Inventory\"}]}",
                     ":2:23: plugins[0].name: expected 1-64 characters of [a-z0-9_-], got "
                     "'Inventory'");
@@ -375,6 +417,24 @@ static void test_error_values(void **state) {
                     ":2:22: admin.listen: expected host:port, got ':80'");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"queue_type\": \"stream\"}}}",
                     ":2:36: endpoints.e.queue_type: expected 'classic' or 'quorum', got 'stream'");
+  static const char *const bad_redelivery[] = {
+      "5000,", ",5000", "5000 ,1",  "0", "86400001", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
+      "-5",    "1e3",   "123456789"};
+  for (size_t i = 0; i < sizeof bad_redelivery / sizeof bad_redelivery[0]; i++) {
+    char text[256], tail[256];
+    snprintf(text, sizeof text, "{" URLS ",\n \"endpoints\": {\"e\": {\"redelivery_ms\": \"%s\"}}}",
+             bad_redelivery[i]);
+    snprintf(tail, sizeof tail,
+             ":2:39: endpoints.e.redelivery_ms: expected up to 16 comma-separated delays in "
+             "milliseconds (1 to 86400000), got '%s'",
+             bad_redelivery[i]);
+    assert_load_error(text, tail);
+  }
+  ctxd__config_t *cfg = load_ok("{" URLS ", \"endpoints\": {\"e\": {\"redelivery_ms\": "
+                                "\"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16\"}}}");
+  assert_string_equal(ctxd__config_endpoint(cfg, "e")->redelivery_ms,
+                      "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16");
+  ctxd__config_free(cfg);
 }
 
 static void test_error_file(void **state) {
@@ -406,14 +466,17 @@ static void test_redact_url(void **state) {
   assert_redacted("postgresql://ctxd:pa/ss@w0rd@db:5432/ctxd?sslmode=require",
                   "postgresql://ctxd:***@db:5432/ctxd?sslmode=require");
   assert_redacted("postgres://u:@db/x", "postgres://u:***@db/x");
-  assert_redacted("postgresql://db/x?user=u&password=secret", "postgresql://db/x?user=u&password=***");
-  assert_redacted("host=db user=u password=secret dbname=x", "host=db user=u password=*** dbname=x");
+  assert_redacted("postgresql://db/x?user=u&password=secret",
+                  "postgresql://db/x?user=u&password=***");
+  assert_redacted("host=db user=u password=secret dbname=x",
+                  "host=db user=u password=*** dbname=x");
   assert_redacted("host=db password = 'se cr\\'et' dbname=x", "host=db password = *** dbname=x");
   assert_redacted("PASSWORD=x", "PASSWORD=***");
   assert_redacted("no password here", "no password here");
   assert_redacted("", "");
   /* in running text, every URL */
-  assert_redacted("got 'amqp://a:b@h' and 'amqp://c:d@i'", "got 'amqp://a:***@h' and 'amqp://c:***@i'");
+  assert_redacted("got 'amqp://a:b@h' and 'amqp://c:d@i'",
+                  "got 'amqp://a:***@h' and 'amqp://c:***@i'");
 
   /* truncation keeps the NUL and never the secret */
   char small[16];
@@ -459,8 +522,8 @@ static void test_format_error(void **state) {
   ctxd__config_t *cfg = load_ok("{" URLS ",\n \"plugins\": [\n  {\"name\": \"a\",\n"
                                 "   \"settings\": {\"interval\": \"x\"}}]}");
   char err[512], want[512];
-  ctxd__config_format_error(cfg, "plugins[0].settings.interval", "expected an integer, got a string",
-                            err, sizeof err);
+  ctxd__config_format_error(cfg, "plugins[0].settings.interval",
+                            "expected an integer, got a string", err, sizeof err);
   snprintf(want, sizeof want,
            "%s:4:29: plugins[0].settings.interval: expected an integer, got a string", cfg->file);
   assert_string_equal(err, want);

@@ -93,17 +93,14 @@ static void test_apply_type_errors(void **state) {
   assert_apply_error(map, "{\"count\": \"3\"}", "ep", "ep.count",
                      "expected an integer, got a string");
   /* a real is refused even without a fraction: the file says something else than it means */
-  assert_apply_error(map, "{\"count\": 3.0}", "ep", "ep.count",
-                     "expected an integer, got a real");
+  assert_apply_error(map, "{\"count\": 3.0}", "ep", "ep.count", "expected an integer, got a real");
   assert_apply_error(map, "{\"verbose\": null}", "", "verbose", "expected a boolean, got null");
-  assert_apply_error(map, "{\"verbose\": 1}", "", "verbose",
-                     "expected a boolean, got an integer");
+  assert_apply_error(map, "{\"verbose\": 1}", "", "verbose", "expected a boolean, got an integer");
   assert_apply_error(map, "{\"name\": {}}", "plugins[0].settings", "plugins[0].settings.name",
                      "expected a string, got an object");
   assert_apply_error(map, "{\"ratio\": [1]}", "a.b", "a.b.ratio",
                      "expected a number, got an array");
-  assert_apply_error(map, "{\"ratio\": true}", "a", "a.ratio",
-                     "expected a number, got a boolean");
+  assert_apply_error(map, "{\"ratio\": true}", "a", "a.ratio", "expected a number, got a boolean");
 }
 
 static void test_apply_not_an_object(void **state) {
@@ -140,8 +137,7 @@ static void test_apply_unknown_keys(void **state) {
   /* edit distance 1 and 2 */
   assert_apply_error(map, "{\"cont\": 1}", "", "cont", "unknown key (did you mean 'count'?)");
   assert_apply_error(map, "{\"raito\": 1}", "", "raito", "unknown key (did you mean 'ratio'?)");
-  assert_apply_error(map, "{\"verbos\": 1}", "", "verbos",
-                     "unknown key (did you mean 'verbose'?)");
+  assert_apply_error(map, "{\"verbos\": 1}", "", "verbos", "unknown key (did you mean 'verbose'?)");
   /* distance 3 is no longer a typo */
   assert_apply_error(map, "{\"vrbs\": 1}", "", "vrbs", "unknown key");
   /* the closest name wins */
@@ -149,8 +145,10 @@ static void test_apply_unknown_keys(void **state) {
       {CTXD_CONF_INT, "workers", "1", offsetof(settings_t, count), NULL},
       {CTXD_CONF_INT, "worker", "1", offsetof(settings_t, count), NULL},
       {.name = NULL}};
-  assert_apply_error(two, "{\"workr\": 1}", "", "workr",
-                     "unknown key (did you mean 'worker'?)");
+  assert_apply_error(two, "{\"workr\": 1}", "", "workr", "unknown key (did you mean 'worker'?)");
+  /* a tie goes to the first in map order */
+  assert_apply_error(two, "{\"worker_\": 1}", "", "worker_",
+                     "unknown key (did you mean 'workers'?)");
   /* exact match only: a known key in another case is not that key */
   assert_apply_error(two, "{\"WORKERS\": 1}", "", "WORKERS",
                      "unknown key (did you mean 'workers'?)");
@@ -200,8 +198,7 @@ static void test_apply_host_types(void **state) {
 static void test_apply_unaligned_offset(void **state) {
   (void)state;
   /* a plugin may pack its struct; the value must land byte-exact without UB */
-  static const ctxd_conf_entry_t packed[] = {
-      {CTXD_CONF_INT, "n", "16", 1, NULL}, {.name = NULL}};
+  static const ctxd_conf_entry_t packed[] = {{CTXD_CONF_INT, "n", "16", 1, NULL}, {.name = NULL}};
   ctxd__conf_error_t e;
   unsigned char buf[16] = {0};
   assert_int_equal(apply_text(packed, "{\"n\": 258}", buf, "", &e), 0);
@@ -249,9 +246,11 @@ static void test_check_names(void **state) {
 
 static void test_check_types(void **state) {
   (void)state;
-  static const ctxd_conf_entry_t zero[] = {{(ctxd_conf_type_t)0, "a", "1", 0, NULL}, {.name = NULL}};
+  static const ctxd_conf_entry_t zero[] = {{(ctxd_conf_type_t)0, "a", "1", 0, NULL},
+                                           {.name = NULL}};
   assert_check_error(zero, 8, "entry 'a' has an invalid type 0");
-  static const ctxd_conf_entry_t five[] = {{(ctxd_conf_type_t)5, "a", "1", 0, NULL}, {.name = NULL}};
+  static const ctxd_conf_entry_t five[] = {{(ctxd_conf_type_t)5, "a", "1", 0, NULL},
+                                           {.name = NULL}};
   assert_check_error(five, 8, "entry 'a' has an invalid type 5");
   /* the host's own section types are not part of the plugin ABI */
   static const ctxd_conf_entry_t host[] = {{CTXD__CONF_OBJECT, "a", "", 0, NULL}, {.name = NULL}};
@@ -269,7 +268,8 @@ static void test_check_defaults(void **state) {
       {CTXD_CONF_INT, "", "entry 'k': default \"\" is not an integer"},
       {CTXD_CONF_INT, " 5", "entry 'k': default \" 5\" is not an integer"},
       {CTXD_CONF_INT, "2.0", "entry 'k': default \"2.0\" is not an integer"},
-      {CTXD_CONF_INT, "99999999999999999999", "entry 'k': default \"99999999999999999999\" is not an integer"},
+      {CTXD_CONF_INT, "99999999999999999999",
+       "entry 'k': default \"99999999999999999999\" is not an integer"},
       {CTXD_CONF_BOOL, "yes", "entry 'k': default \"yes\" is not a boolean"},
       {CTXD_CONF_BOOL, "True", "entry 'k': default \"True\" is not a boolean"},
       {CTXD_CONF_DOUBLE, "abc", "entry 'k': default \"abc\" is not a number"},
@@ -308,19 +308,20 @@ static void test_check_offsets(void **state) {
 
 /* ---- json_locate ---------------------------------------------------------------------- */
 
-static const char doc[] = "{\n"
-                          "  \"endpoints\": {\n"
-                          "    \"odd\": \"a \\\"quoted\\\" [x] {y}, \\\\\",\n"
-                          "    \"inventory\": {\"prefetch\": 200, \"workers\": [1, {\"a\": null}]}\n"
-                          "  },\n"
-                          "  \"plugins\": [\n"
-                          "    {\"name\": \"a\"},\n"
-                          "    {\"name\": \"b\", \"settings\": {}},\n"
-                          "    {\"name\": \"c\", \"settings\": {\"interval\": -1.5e3}}\n"
-                          "  ],\n"
-                          "  \"esc\\u0061ped\": true, \"\\u00e9t\\u00e9\": \"\\ud83d\\ude00\",\n"
-                          "  \"\xc3\xbc\": \"\xc3\xa4\", \"dup\": 1, \"dup\": 2\n"
-                          "}";
+static const char doc[] =
+    "{\n"
+    "  \"endpoints\": {\n"
+    "    \"odd\": \"a \\\"quoted\\\" [x] {y}, \\\\\",\n"
+    "    \"inventory\": {\"prefetch\": 200, \"workers\": [1, {\"a\": null}]}\n"
+    "  },\n"
+    "  \"plugins\": [\n"
+    "    {\"name\": \"a\"},\n"
+    "    {\"name\": \"b\", \"settings\": {}},\n"
+    "    {\"name\": \"c\", \"settings\": {\"interval\": -1.5e3}}\n"
+    "  ],\n"
+    "  \"esc\\u0061ped\": true, \"\\u00e9t\\u00e9\": \"\\ud83d\\ude00\",\n"
+    "  \"\xc3\xbc\": \"\xc3\xa4\", \"dup\": 1, \"dup\": 2\n"
+    "}";
 
 static void assert_at(const char *text, size_t len, const char *path, int line, int col) {
   int l = -1, c = -1;
@@ -367,17 +368,24 @@ static void test_locate_absent(void **state) {
   assert_absent(doc, n, "endpoints.inventory.batch_size");
   assert_absent(doc, n, "plugins[3]");
   assert_absent(doc, n, "plugins[0].settings");
-  assert_absent(doc, n, "plugins.name");         /* an array is not an object */
-  assert_absent(doc, n, "endpoints[0]");         /* an object is not an array */
+  assert_absent(doc, n, "plugins.name");          /* an array is not an object */
+  assert_absent(doc, n, "endpoints[0]");          /* an object is not an array */
   assert_absent(doc, n, "plugins[1].settings.x"); /* empty object */
-  assert_absent(doc, n, "endpoints.odd.x");      /* a string has no keys */
+  assert_absent(doc, n, "endpoints.odd.x");       /* a string has no keys */
   assert_absent(doc, n, "\"endpoints\"");
   assert_absent(doc, n, "endpoint");
   assert_absent(doc, n, "endpointsx");
   /* malformed paths */
-  static const char *const bad[] = {".endpoints", "endpoints.", "endpoints..odd", "plugins[",
-                                    "plugins[]", "plugins[x]", "plugins[0", "plugins[0]name",
-                                    "plugins.[0]", "plugins[-1]",
+  static const char *const bad[] = {".endpoints",
+                                    "endpoints.",
+                                    "endpoints..odd",
+                                    "plugins[",
+                                    "plugins[]",
+                                    "plugins[x]",
+                                    "plugins[0",
+                                    "plugins[0]name",
+                                    "plugins.[0]",
+                                    "plugins[-1]",
                                     "plugins[99999999999999999999999999]"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_absent(doc, n, bad[i]);
   assert_absent(NULL, 0, "");
@@ -411,12 +419,36 @@ static void assert_malformed(const char *text, size_t len) {
 static void test_locate_malformed(void **state) {
   (void)state;
   static const char *const cases[] = {
-      "{\"a\": 1,}", "{\"a\" 1}", "{\"a\": 1 \"b\": 2}", "{a: 1}", "[1, 2,]", "[1 2]",
-      "{\"a\": [1}", "{\"a\": {]}", "{\"a\": 01}", "{\"a\": 1.}", "{\"a\": -}", "{\"a\": 1e}",
-      "{\"a\": .5}", "{\"a\": tru}", "{\"a\": nul}", "{\"a\": True}", "{\"a\": \"\\x\"}",
-      "{\"a\": \"\\u12G4\"}", "{\"a\": \"\\ud800\"}", "{\"a\": \"\\udc00\"}",
-      "{\"a\": \"tab\there\"}", "{\"a\": 1}}", "{\"a\": 1} [", "{\"a\": [1]]", "}", "]", ",",
-      "{\"a\": \"\\", "{\"a\": \"\\u00", "{\"a\": \"\\ud83d\\u",
+      "{\"a\": 1,}",
+      "{\"a\" 1}",
+      "{\"a\": 1 \"b\": 2}",
+      "{a: 1}",
+      "[1, 2,]",
+      "[1 2]",
+      "{\"a\": [1}",
+      "{\"a\": {]}",
+      "{\"a\": 01}",
+      "{\"a\": 1.}",
+      "{\"a\": -}",
+      "{\"a\": 1e}",
+      "{\"a\": .5}",
+      "{\"a\": tru}",
+      "{\"a\": nul}",
+      "{\"a\": True}",
+      "{\"a\": \"\\x\"}",
+      "{\"a\": \"\\u12G4\"}",
+      "{\"a\": \"\\ud800\"}",
+      "{\"a\": \"\\udc00\"}",
+      "{\"a\": \"tab\there\"}",
+      "{\"a\": 1}}",
+      "{\"a\": 1} [",
+      "{\"a\": [1]]",
+      "}",
+      "]",
+      ",",
+      "{\"a\": \"\\",
+      "{\"a\": \"\\u00",
+      "{\"a\": \"\\ud83d\\u",
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     assert_malformed(cases[i], strlen(cases[i]));

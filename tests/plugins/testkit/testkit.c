@@ -1,7 +1,16 @@
 /* A plugin for the host's end-to-end tests: each message {"action": ...} records an
- * effect row (no unique key, so running a handler twice shows as two rows), fails, or
- * sleeps first so a test can stop the host with work in flight. */
+ * effect row (no unique key, so running a handler twice shows as two rows), or:
+ *   "fail"            refuses (permanent failure)
+ *   "retry"           always asks for a retry (transient failure)
+ *   "flaky"           asks for a retry the first two times it sees a message id
+ *   "abort"           aborts the process (a poison message)
+ *   "publish"         also publishes an event of type echo_type through the outbox
+ *   "publish_then_fail"  publishes, then refuses (the publish must roll back)
+ * and "sleep_ms" delays it, so a test can stop the host with work in flight. With
+ * echo_endpoint set, a second consumer records every such event as action "echoed". */
+#include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,18 +21,44 @@
 typedef struct {
   const char *endpoint;
   const char *message_type;
+  const char *echo_endpoint;
+  const char *echo_type;
   int fail_init;
 } settings_t;
+
+#define FLAKY_SLOTS 64
 
 typedef struct {
   const ctxd_api_t *api;
   ctxd_plugin_t *plugin;
+  /* attempts per message id for "flaky": handlers run on several threads */
+  pthread_mutex_t mu;
+  char flaky_ids[FLAKY_SLOTS][37];
+  int flaky_count[FLAKY_SLOTS];
 } state_t;
+
+/* Counts an attempt of message id; returns the attempts so far including this one. */
+static int attempt(state_t *st, const char *id) {
+  pthread_mutex_lock(&st->mu);
+  int i = 0;
+  while (i < FLAKY_SLOTS && st->flaky_ids[i][0] && strcmp(st->flaky_ids[i], id) != 0) i++;
+  int n = 0;
+  if (i < FLAKY_SLOTS) {
+    snprintf(st->flaky_ids[i], sizeof st->flaky_ids[i], "%s", id);
+    n = ++st->flaky_count[i];
+  }
+  pthread_mutex_unlock(&st->mu);
+  return n;
+}
 
 static const ctxd_conf_entry_t config_map[] = {
     {CTXD_CONF_STR, "endpoint", "testkit", offsetof(settings_t, endpoint), "queue to consume"},
     {CTXD_CONF_STR, "message_type", "Ctxd.Tests.v1:Ping", offsetof(settings_t, message_type),
      "message type handled"},
+    {CTXD_CONF_STR, "echo_endpoint", "", offsetof(settings_t, echo_endpoint),
+     "endpoint recording the echo_type events; \"\": none"},
+    {CTXD_CONF_STR, "echo_type", "Ctxd.Tests.v1:Echoed", offsetof(settings_t, echo_type),
+     "message type of the event \"publish\" writes"},
     {CTXD_CONF_BOOL, "fail_init", "false", offsetof(settings_t, fail_init),
      "init fails (to test that the host refuses to start)"},
     {0, NULL, NULL, 0, NULL},
@@ -46,13 +81,20 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
   ctxd_handler_result_t result = CTXD_HANDLER_OK;
   /* "publish" writes an event in the same transaction; "publish_then_fail" shows that it
    * rolls back with the handler */
-  ctxd_out_msg_t out = {.size = sizeof out, .message_type = "Ctxd.Tests.v1:Echoed",
+  const settings_t *set = api->settings(st->plugin);
+  ctxd_out_msg_t out = {.size = sizeof out, .message_type = set->echo_type,
                         .body = "{\"echo\":true}"};
   if (strncmp(action, "publish", 7) == 0 && api->publish(tx, &out) != 0) {
     result = CTXD_HANDLER_RETRY;
   } else if (strcmp(action, "fail") == 0 || strcmp(action, "publish_then_fail") == 0) {
     api->tx_fault(tx, "Testkit.Refused", "the test asked for a failure");
     result = CTXD_HANDLER_FAIL;
+  } else if (strcmp(action, "retry") == 0 ||
+             (strcmp(action, "flaky") == 0 && attempt(st, api->msg_field(msg, CTXD_MSG_ID)) <= 2)) {
+    api->tx_fault(tx, "Testkit.Transient", "the test asked for a retry");
+    result = CTXD_HANDLER_RETRY;
+  } else if (strcmp(action, "abort") == 0) {
+    abort();
   } else {
     json_int_t ms = json_integer_value(json_object_get(body, "sleep_ms"));
     if (ms > 0) {
@@ -68,6 +110,15 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
   return result;
 }
 
+static ctxd_handler_result_t handle_echo(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  state_t *st = data;
+  const char *params[] = {st->api->msg_field(msg, CTXD_MSG_ID), "echoed"};
+  return st->api->sql_exec(tx, "INSERT INTO testkit.effects (message_id, action) VALUES ($1, $2)", 2,
+                           params, NULL) == 0
+             ? CTXD_HANDLER_OK
+             : CTXD_HANDLER_RETRY;
+}
+
 static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   const settings_t *s = api->settings(plugin);
   if (s->fail_init) {
@@ -79,12 +130,23 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   st->api = api;
   st->plugin = plugin;
   *state = st;
+  pthread_mutex_init(&st->mu, NULL);
   ctxd_consumer_t c = {.size = sizeof c, .endpoint = s->endpoint, .message_type = s->message_type,
                        .handler = handle, .data = st};
-  return api->consumer_register(plugin, &c);
+  int rc = api->consumer_register(plugin, &c);
+  if (rc == 0 && s->echo_endpoint[0]) {
+    ctxd_consumer_t e = {.size = sizeof e, .endpoint = s->echo_endpoint,
+                         .message_type = s->echo_type, .handler = handle_echo, .data = st};
+    rc = api->consumer_register(plugin, &e);
+  }
+  return rc;
 }
 
-static void destroy(void *state) { free(state); }
+static void destroy(void *state) {
+  state_t *st = state;
+  pthread_mutex_destroy(&st->mu);
+  free(st);
+}
 
 static const ctxd_plugin_desc_t desc = {
     CTXD_PLUGIN_STAMP,

@@ -1,0 +1,270 @@
+#include "relay.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "host.h"
+#include "log.h"
+
+/* pg_try_advisory_lock key: one host at a time deletes expired rows */
+#define CLEANUP_LOCK_KEY "7274640002"
+#define SWEEP_LIMIT 500
+#define CLEANUP_BATCH 1000
+/* batches per table per run, so one run never holds the database for long */
+#define CLEANUP_MAX_BATCHES 50
+
+struct ctxd__relay_s {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  ctxd__outrow_t *confirmed;
+  int stopping;
+  struct ctxd__host_s *host;
+  const ctxd__config_t *cfg;
+  PGconn *conn;
+  int64_t next_cleanup_ms;
+};
+
+ctxd__outrow_t *ctxd__outrow_new(int64_t id, const char *message_id, const char *exchange,
+                                 const char *body) {
+  ctxd__outrow_t *r = calloc(1, sizeof *r);
+  if (r == NULL) return NULL;
+  r->id = id;
+  snprintf(r->message_id, sizeof r->message_id, "%s", message_id);
+  r->exchange = strdup(exchange);
+  r->body = strdup(body);
+  if (r->exchange == NULL || r->body == NULL) {
+    ctxd__outrow_free_list(r);
+    return NULL;
+  }
+  return r;
+}
+
+void ctxd__outrow_free_list(ctxd__outrow_t *rows) {
+  while (rows != NULL) {
+    ctxd__outrow_t *next = rows->next;
+    free(rows->exchange);
+    free(rows->body);
+    free(rows);
+    rows = next;
+  }
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int connected(ctxd__relay_t *r) {
+  if (r->conn != NULL && PQstatus(r->conn) == CONNECTION_OK) return 1;
+  if (r->conn != NULL) PQfinish(r->conn);
+  r->conn = NULL;
+  char err[512];
+  if (ctxd__db_connect(r->cfg->database_url, (int)r->cfg->db_connect_timeout_s, &r->conn, err,
+                       sizeof err) != 0) {
+    ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: database unreachable: %s", err);
+    return 0;
+  }
+  return 1;
+}
+
+/* Appends "id," for every row matching `unroutable` into an array literal. */
+static char *id_array(const ctxd__outrow_t *rows, int unroutable) {
+  size_t n = 0;
+  for (const ctxd__outrow_t *r = rows; r != NULL; r = r->next) n++;
+  char *buf = malloc(n * 21 + 3);
+  if (buf == NULL) return NULL;
+  size_t len = 0;
+  buf[len++] = '{';
+  for (const ctxd__outrow_t *r = rows; r != NULL; r = r->next) {
+    if (unroutable >= 0 && r->unroutable != unroutable) continue;
+    len += (size_t)sprintf(buf + len, "%s%lld", len > 1 ? "," : "", (long long)r->id);
+  }
+  buf[len++] = '}';
+  buf[len] = '\0';
+  return buf;
+}
+
+/* Moves confirmed rows to the archive in one statement. On failure the rows stay in the
+ * outbox and the sweep publishes them again once their lease ends: consumers drop the
+ * duplicate by message id. */
+static void archive(ctxd__relay_t *r, ctxd__outrow_t *rows) {
+  char *all = id_array(rows, -1), *bad = id_array(rows, 1);
+  char err[512];
+  if (all != NULL && bad != NULL && connected(r)) {
+    const char *params[] = {all, bad};
+    if (ctxd__db_run(r->conn,
+                     "WITH moved AS (DELETE FROM ctxd.outbox WHERE id = ANY($1::bigint[]) "
+                     "RETURNING id, message_id, exchange, message_type, body, created_at) "
+                     "INSERT INTO ctxd.outbox_archive "
+                     "(id, message_id, exchange, message_type, body, created_at, unroutable) "
+                     "SELECT id, message_id, exchange, message_type, body, created_at, "
+                     "id = ANY($2::bigint[]) FROM moved",
+                     2, params, err, sizeof err) != 0)
+      ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: archiving failed (rows will be sent again): %s", err);
+  }
+  free(all);
+  free(bad);
+  ctxd__outrow_free_list(rows);
+}
+
+/* Claims rows whose lease ended (their writer did not get them confirmed in time) and
+ * hands them to the loop. SKIP LOCKED and the lease keep hosts sharing a database from
+ * sending the same rows at once or waiting on each other. */
+static void sweep(ctxd__relay_t *r) {
+  if (!connected(r)) return;
+  char lease[32], limit[16], err[512];
+  snprintf(lease, sizeof lease, "%lld milliseconds", (long long)r->cfg->outbox_sweep_grace_ms);
+  snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
+  const char *params[] = {lease, limit};
+  int code;
+  PGresult *res = ctxd__db_exec(
+      r->conn,
+      /* published in id order, the order the rows were written */
+      "WITH claimed AS (UPDATE ctxd.outbox SET lease_until = now() + $1::interval, "
+      "attempts = attempts + 1 WHERE id IN (SELECT id FROM ctxd.outbox WHERE lease_until < now() "
+      "ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED) "
+      "RETURNING id, message_id, exchange, body) SELECT * FROM claimed ORDER BY id",
+      2, params, &code, err, sizeof err);
+  if (res == NULL) {
+    ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: sweep failed: %s", err);
+    return;
+  }
+  int n = PQntuples(res);
+  ctxd__outrow_t *head = NULL, **tail = &head;
+  for (int i = 0; i < n; i++) {
+    ctxd__outrow_t *row = ctxd__outrow_new(strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                                           PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+                                           PQgetvalue(res, i, 3));
+    /* out of memory: the rest keep their lease and come back in the next sweep */
+    if (row == NULL) break;
+    *tail = row;
+    tail = &row->next;
+  }
+  PQclear(res);
+  if (head != NULL) {
+    ctxd__log(CTXD__LOG_INFO, "host", "outbox relay: sweeping %d unconfirmed rows", n);
+    ctxd__host_publish_rows(r->host, head);
+  }
+}
+
+/* Deletes rows older than `interval` from `table` in small batches. */
+static void expire(ctxd__relay_t *r, const char *table, const char *column, int64_t seconds) {
+  char sql[512], interval[32], err[512];
+  snprintf(sql, sizeof sql,
+           "DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE %s < now() - "
+           "$1::interval LIMIT %d))",
+           table, table, column, CLEANUP_BATCH);
+  snprintf(interval, sizeof interval, "%lld seconds", (long long)seconds);
+  const char *params[] = {interval};
+  for (int i = 0; i < CLEANUP_MAX_BATCHES; i++) {
+    int code;
+    PGresult *res = ctxd__db_exec(r->conn, sql, 1, params, &code, err, sizeof err);
+    if (res == NULL) {
+      ctxd__log(CTXD__LOG_WARN, "host", "cleanup of %s failed: %s", table, err);
+      return;
+    }
+    long deleted = strtol(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    if (deleted < CLEANUP_BATCH) return;
+  }
+}
+
+static void cleanup(ctxd__relay_t *r) {
+  if (!connected(r)) return;
+  int code;
+  PGresult *res = ctxd__db_exec(r->conn, "SELECT pg_try_advisory_lock(" CLEANUP_LOCK_KEY ")", 0,
+                                NULL, &code, NULL, 0);
+  int locked = res != NULL && PQgetvalue(res, 0, 0)[0] == 't';
+  PQclear(res);
+  if (!locked) return;
+  expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s);
+  expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s);
+  ctxd__db_run(r->conn, "SELECT pg_advisory_unlock(" CLEANUP_LOCK_KEY ")", 0, NULL, NULL, 0);
+}
+
+static void *relay_main(void *arg) {
+  ctxd__relay_t *r = arg;
+  int64_t next_sweep = now_ms();
+  r->next_cleanup_ms = now_ms() + r->cfg->cleanup_interval_s * 1000;
+  for (;;) {
+    pthread_mutex_lock(&r->mu);
+    while (r->confirmed == NULL && !r->stopping) {
+      int64_t wait = next_sweep - now_ms();
+      if (wait <= 0) break;
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_sec += wait / 1000;
+      until.tv_nsec += (long)(wait % 1000) * 1000000L;
+      if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&r->cv, &r->mu, &until);
+    }
+    ctxd__outrow_t *rows = r->confirmed;
+    r->confirmed = NULL;
+    int stopping = r->stopping;
+    pthread_mutex_unlock(&r->mu);
+
+    if (rows != NULL) archive(r, rows);
+    if (stopping) break;
+    int64_t now = now_ms();
+    if (now >= next_sweep) {
+      sweep(r);
+      next_sweep = now + r->cfg->outbox_sweep_interval_ms;
+    }
+    if (now >= r->next_cleanup_ms) {
+      cleanup(r);
+      r->next_cleanup_ms = now + r->cfg->cleanup_interval_s * 1000;
+    }
+  }
+  if (r->conn != NULL) PQfinish(r->conn);
+  return NULL;
+}
+
+int ctxd__relay_start(ctxd__relay_t **out, struct ctxd__host_s *host, const ctxd__config_t *cfg) {
+  ctxd__relay_t *r = calloc(1, sizeof *r);
+  if (r == NULL) return CTXD_ENOMEM;
+  r->host = host;
+  r->cfg = cfg;
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cv, NULL);
+  if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+    return CTXD_ENOMEM;
+  }
+  *out = r;
+  return 0;
+}
+
+void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrow_t *rows) {
+  if (rows == NULL) return;
+  ctxd__outrow_t *last = rows;
+  while (last->next != NULL) last = last->next;
+  pthread_mutex_lock(&r->mu);
+  last->next = r->confirmed;
+  r->confirmed = rows;
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void ctxd__relay_stop(ctxd__relay_t *r) {
+  if (r == NULL) return;
+  pthread_mutex_lock(&r->mu);
+  r->stopping = 1;
+  pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  pthread_join(r->thread, NULL);
+  ctxd__outrow_free_list(r->confirmed);
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
+  free(r);
+}

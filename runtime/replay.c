@@ -1,0 +1,73 @@
+#include "replay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "cli.h"
+#include "endpoint.h"
+
+/* Headers of a failure: the replayed message starts afresh. */
+static int fault_header(amqp_bytes_t key) {
+  static const char *const drop[] = {"MT-Reason", "MT-Fault-", CTXD__REDELIVERY_HEADER, "MT-Host-"};
+  for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) {
+    size_t n = strlen(drop[i]);
+    if (key.len >= n && memcmp(key.bytes, drop[i], n) == 0) return 1;
+  }
+  return 0;
+}
+
+/* Publishes a copy of msg to exchange and waits for its confirm. */
+static int move_one(ctxd__broker_t *b, const char *exchange, amqp_message_t *msg, int timeout_ms) {
+  amqp_basic_properties_t props = msg->properties;
+  amqp_table_t orig = (props._flags & AMQP_BASIC_HEADERS_FLAG) ? props.headers : amqp_empty_table;
+  amqp_table_entry_t *kept = calloc((size_t)orig.num_entries + 1, sizeof *kept);
+  if (kept == NULL) return CTXD_ENOMEM;
+  int n = 0;
+  for (int i = 0; i < orig.num_entries; i++)
+    if (!fault_header(orig.entries[i].key)) kept[n++] = orig.entries[i];
+  props.headers.entries = kept;
+  props.headers.num_entries = n;
+  uint64_t seq;
+  int rc = ctxd__broker_publish(b, exchange, "", 0, &props, msg->body, &seq);
+  free(kept);
+  return rc != 0 ? rc : ctxd__broker_wait_confirm(b, seq, timeout_ms);
+}
+
+int ctxd__errors_replay(const ctxd__config_t *cfg, const char *endpoint, long limit, FILE *out) {
+  ctxd__broker_t b;
+  char err[512], queue[256];
+  if (ctxd__broker_connect(&b, cfg->broker_url, 0, (int)cfg->rpc_timeout_ms, err, sizeof err) != 0) {
+    fprintf(stderr, "ctxd: %s\n", err);
+    return CTXD__EXIT_FAILURE;
+  }
+  snprintf(queue, sizeof queue, "%s_error", endpoint);
+  long moved = 0;
+  int rc = 0;
+  while (limit == 0 || moved < limit) {
+    uint64_t tag;
+    amqp_message_t msg;
+    rc = ctxd__broker_get(&b, CTXD__PUBLISH_CHANNEL, queue, &tag, &msg);
+    if (rc == CTXD_ENOENT) {
+      rc = 0;
+      break;
+    }
+    if (rc != 0) {
+      fprintf(stderr, "ctxd: cannot read '%s' (does the queue exist?)\n", queue);
+      break;
+    }
+    rc = move_one(&b, endpoint, &msg, (int)cfg->rpc_timeout_ms);
+    amqp_destroy_message(&msg);
+    /* unconfirmed: leave the original where it is (it returns when we close) */
+    if (rc != 0) {
+      fprintf(stderr, "ctxd: the broker did not confirm a copy to '%s': %s\n", endpoint, ctxd_strerror(rc));
+      break;
+    }
+    if ((rc = ctxd__broker_ack(&b, CTXD__PUBLISH_CHANNEL, tag, 0)) != 0) break;
+    moved++;
+    amqp_maybe_release_buffers(b.conn);
+  }
+  ctxd__broker_close(&b, 1);
+  fprintf(out, "moved %ld message%s from %s to %s\n", moved, moved == 1 ? "" : "s", queue, endpoint);
+  return rc == 0 ? CTXD__EXIT_OK : CTXD__EXIT_FAILURE;
+}

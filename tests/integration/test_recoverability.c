@@ -1,0 +1,221 @@
+/* The transactional outbox and recoverability against the real servers: crashes between
+ * commit and confirm, immediate retries, delayed redelivery, _error with MassTransit's
+ * fault headers, a poison message on a quorum endpoint, error replay, retention. */
+#include "hostfixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static void wait_killed(ctxt_world_t *w) {
+  assert_true(ctxt_proc_wait_exit(&w->host, CTXT_EFFECT_MS));
+  assert_true(WIFSIGNALED(w->host.status));
+  assert_int_equal(WTERMSIG(w->host.status), SIGKILL);
+}
+
+/* An event published by a handler reaches its consumer exactly once in effect across two
+ * crashes: after the commit and before publishing (only the sweep can send it), and after
+ * the sweep published it and before the confirm (so it is sent twice). */
+static void outbox_event_once_across_kill9(void **state) {
+  ctxt_world_t *w = *state;
+  char echo[96];
+  snprintf(echo, sizeof echo, "%s-echo", w->endpoint);
+  snprintf(w->plugin_settings, sizeof w->plugin_settings, ", \"echo_endpoint\": \"%s\"", echo);
+  snprintf(w->host_settings, sizeof w->host_settings,
+           ", \"outbox\": {\"sweep_grace_ms\": 500, \"sweep_interval_ms\": 100}");
+  char id[37];
+  ctxt_make_id(id, 1);
+
+  ctxt_host_start(w, "CTXD_FAULT=after-commit");
+  ctxt_publish(w, id, "{\"action\":\"publish\"}");
+  wait_killed(w);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox"), 1);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, echo), 0);
+
+  /* the redelivered command is a duplicate; the sweep publishes the row, then the host dies */
+  ctxt_host_start(w, "CTXD_FAULT=after-publish");
+  wait_killed(w);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, echo, 1, CTXT_EFFECT_MS), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox"), 1);
+
+  ctxt_host_start(w, NULL);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.inbox", 2, CTXT_EFFECT_MS), 2);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, echo, 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_effects(w, "action = 'echoed'"), 1);
+  assert_int_equal(ctxt_effects(w, "action = 'publish'"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE NOT unroutable"), 1);
+  /* the copy sent twice met the echo endpoint's inbox */
+  assert_non_null(strstr(w->host.out, "-echo\",\"msg\":\"handled 1, duplicates 1,"));
+}
+
+/* Fails twice, then succeeds: handled once, by the immediate retries in the worker. */
+static void flaky_handler_is_handled_once(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
+           "\"immediate_retries\": 2, \"redelivery_ms\": \"\"");
+  ctxt_host_start(w, NULL);
+  char id[37];
+  ctxt_make_id(id, 3);
+  ctxt_publish(w, id, "{\"action\":\"flaky\"}");
+  assert_int_equal(ctxt_wait_effects(w, NULL, 1), 1);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_effects(w, NULL), 1);
+  assert_non_null(strstr(w->host.out, "handled 1, duplicates 0, retried 1, redelivered 0"));
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, q), 0);
+}
+
+/* Always transient: immediate retries, then each delayed redelivery, then _error with
+ * the counts and the handler's reason in MassTransit's fault headers. */
+static void always_failing_ends_in_error_after_redeliveries(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
+           "\"immediate_retries\": 1, \"redelivery_ms\": \"200,400\"");
+  ctxt_host_start(w, NULL);
+  char id[37], q[128], body[4096], hv[512];
+  ctxt_make_id(id, 4);
+  ctxt_publish(w, id, "{\"action\":\"retry\"}");
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
+  ctxt_host_stop(w, SIGTERM);
+  assert_non_null(strstr(w->host.out, "retried 3, redelivered 2, requeued 0, to _error 1"));
+  assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-RedeliveryCount", hv, sizeof hv), 1);
+  assert_string_equal(hv, "2");
+  assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-RetryCount", hv, sizeof hv), 1);
+  assert_string_equal(hv, "1");
+  assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-ExceptionType", hv, sizeof hv), 1);
+  assert_string_equal(hv, "Testkit.Transient");
+  assert_int_equal(ctxt_amqp_get(w->amqp, q, body, sizeof body, NULL, hv, sizeof hv), 1);
+  assert_non_null(strstr(body, id));
+  assert_int_equal(ctxt_effects(w, NULL), 0);
+}
+
+/* The exact fault headers of a message the handler refused. */
+static void fault_headers(void **state) {
+  ctxt_world_t *w = *state;
+  ctxt_host_start(w, NULL);
+  char id[37], q[128], body[4096], hv[512];
+  ctxt_make_id(id, 5);
+  ctxt_publish(w, id, "{\"action\":\"fail\"}");
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
+  ctxt_host_stop(w, SIGTERM);
+  static const char *const want[][2] = {
+      {"MT-Reason", "fault"},
+      {"MT-Fault-ExceptionType", "Testkit.Refused"},
+      {"MT-Fault-Message", "the test asked for a failure"},
+      {"MT-Fault-RetryCount", "0"},
+      {"MT-Fault-RedeliveryCount", "0"},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, want[i][0], hv, sizeof hv), 1);
+    assert_string_equal(hv, want[i][1]);
+  }
+  assert_int_equal(ctxt_amqp_get(w->amqp, q, body, sizeof body, NULL, hv, sizeof hv), 1);
+  /* the original body, unchanged */
+  assert_non_null(strstr(body, id));
+  assert_non_null(strstr(body, "\"message\":{\"action\":\"fail\"}"));
+}
+
+/* A message that kills the host every time ends in _error on a quorum endpoint, after
+ * the delivery limit, instead of a crash loop. */
+static void poison_message_on_quorum_endpoint_ends_in_error(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
+           "\"queue_type\": \"quorum\", \"delivery_limit\": 2");
+  char id[37], q[128];
+  ctxt_make_id(id, 6);
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  int crashes = 0;
+  for (int i = 0; i < 8 && ctxt_amqp_queue_count(w->amqp, q) < 1; i++) {
+    ctxt_host_start(w, NULL);
+    if (i == 0) ctxt_publish(w, id, "{\"action\":\"abort\"}");
+    if (ctxt_proc_wait_exit(&w->host, 10000)) {
+      assert_true(WIFSIGNALED(w->host.status));
+      crashes++;
+    } else {
+      ctxt_host_stop(w, SIGTERM);
+    }
+  }
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
+  /* the first delivery and two redeliveries, then the broker dead-lettered it */
+  assert_int_equal(crashes, 3);
+  ctxt_host_start(w, NULL);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* `ctxd errors replay` moves messages back to their queue, without the fault headers. */
+static void error_replay_moves_messages_back(void **state) {
+  ctxt_world_t *w = *state;
+  ctxt_host_start(w, NULL);
+  char id[37], q[128], body[4096], hv[512];
+  for (int i = 0; i < 3; i++) {
+    ctxt_make_id(id, 10 + i);
+    ctxt_publish(w, id, "{\"action\":\"fail\"}");
+  }
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 3, CTXT_EFFECT_MS), 3);
+  ctxt_host_stop(w, SIGTERM);
+
+  char *argv[] = {(char *)ctxt_ctxd_path(), "errors", "replay", "--config", w->config,
+                  "--endpoint", w->endpoint, "--limit", "2", NULL};
+  char *env[] = {w->db_env, NULL};
+  ctxt_proc_t p;
+  ctxt_proc_spawn(&p, argv, env);
+  assert_true(ctxt_proc_wait_exit(&p, 30000));
+  assert_true(WIFEXITED(p.status));
+  assert_int_equal(WEXITSTATUS(p.status), 0);
+  ctxt_proc_free(&p);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, q), 1);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, w->endpoint), 2);
+  assert_int_equal(ctxt_amqp_get(w->amqp, w->endpoint, body, sizeof body, "MT-Reason", hv, sizeof hv), 1);
+  assert_string_equal(hv, "");
+  assert_non_null(strstr(body, "\"action\":\"fail\""));
+}
+
+/* Old inbox and archive rows are deleted by the cleanup; recent ones stay. */
+static void retention_cleanup_deletes_expired_rows(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->host_settings, sizeof w->host_settings,
+           ", \"cleanup_interval_s\": 1, \"inbox\": {\"retention_s\": 3600},"
+           " \"outbox\": {\"archive_retention_s\": 3600}");
+  ctxt_host_start(w, NULL);
+  PGresult *r = PQexec(w->pg,
+                       "INSERT INTO ctxd.inbox (endpoint, message_id, received_at) "
+                       "SELECT 'old', gen_random_uuid(), now() - interval '2 days' FROM generate_series(1, 2500);"
+                       "INSERT INTO ctxd.outbox_archive (id, message_id, exchange, message_type, body, created_at, dispatched_at) "
+                       "VALUES (-1, gen_random_uuid(), 'x', 'x', '{}', now() - interval '2 days', now() - interval '2 days')");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  char id[37];
+  ctxt_make_id(id, 20);
+  ctxt_publish(w, id, "{\"action\":\"ok\"}");
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.inbox WHERE endpoint = 'old'", 0,
+                                     CTXT_EFFECT_MS), 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive", 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(ctxt_wait_effects(w, NULL, 1), 1);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.inbox"), 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(outbox_event_once_across_kill9, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(flaky_handler_is_handled_once, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(always_failing_ends_in_error_after_redeliveries, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(fault_headers, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(poison_message_on_quorum_endpoint_ends_in_error, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(error_replay_moves_messages_back, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(retention_cleanup_deletes_expired_rows, ctxt_world_setup,
+                                      ctxt_world_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,99 @@
+#include "hostfixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void write_config(ctxt_world_t *w) {
+  char text[8192];
+  snprintf(text, sizeof text,
+           "{\n"
+           "  \"broker\": {\"url\": \"%s\", \"heartbeat_s\": 10},\n"
+           "  \"database\": {\"url\": \"%s\"},\n"
+           "  \"plugin_dir\": \"%s\",\n"
+           "  \"plugins\": [{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"%s\","
+           " \"message_type\": \"%s\", \"echo_type\": \"%s\"%s}}],\n"
+           "  \"endpoints\": {\"%s\": {%s}}%s\n"
+           "}\n",
+           ctxt_amqp_url(), w->db, ctxt_plugin_dir(), w->endpoint, w->type, w->echo_type, w->plugin_settings,
+           w->endpoint, w->endpoint_settings, w->host_settings);
+  if (w->config[0]) unlink(w->config);
+  ctxt_write_file(w->config, sizeof w->config, text);
+}
+
+int ctxt_world_setup(void **state) {
+  ctxt_world_t *w = calloc(1, sizeof *w);
+  ctxt_pg_fresh_db(w->db, sizeof w->db);
+  snprintf(w->endpoint, sizeof w->endpoint, "t-%s", ctxt_unique());
+  snprintf(w->type, sizeof w->type, "Ctxd.Tests.v1:Ping%s", ctxt_unique());
+  snprintf(w->echo_type, sizeof w->echo_type, "Ctxd.Tests.v1:Echoed%s", ctxt_unique());
+  snprintf(w->db_env, sizeof w->db_env, "CTXD_PG_URL=%s", w->db);
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 2, \"batch_size\": 16");
+  w->amqp = ctxt_amqp_connect();
+  *state = w;
+  return 0;
+}
+
+int ctxt_world_teardown(void **state) {
+  ctxt_world_t *w = *state;
+  ctxt_proc_free(&w->host);
+  if (w->pg != NULL) PQfinish(w->pg);
+  if (w->amqp != NULL) ctxt_amqp_close(w->amqp);
+  if (w->config[0]) unlink(w->config);
+  free(w);
+  return 0;
+}
+
+void ctxt_host_start(ctxt_world_t *w, char *extra) {
+  write_config(w);
+  char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
+  char *env[] = {w->db_env, extra, NULL};
+  ctxt_proc_free(&w->host);
+  ctxt_proc_spawn(&w->host, argv, env);
+  if (!ctxt_proc_wait_output(&w->host, "\"ready:", CTXT_READY_MS)) fail_msg("host did not become ready");
+  if (w->pg == NULL) w->pg = ctxt_pg_connect(w->db);
+}
+
+void ctxt_host_stop(ctxt_world_t *w, int sig) {
+  ctxt_proc_signal(&w->host, sig);
+  assert_true(ctxt_proc_wait_exit(&w->host, 60000));
+  assert_true(WIFEXITED(w->host.status));
+  assert_int_equal(WEXITSTATUS(w->host.status), 0);
+  assert_non_null(strstr(w->host.out, "\"stopped\""));
+}
+
+void ctxt_publish(ctxt_world_t *w, const char *id, const char *message) {
+  char body[1024];
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"%s\",\"conversationId\":\"%s\",\"messageType\":[\"urn:message:%s\"],"
+           "\"message\":%s}",
+           id, id, w->type, message);
+  ctxt_amqp_publish(w->amqp, w->type, "application/vnd.masstransit+json", body, NULL, NULL);
+}
+
+void ctxt_make_id(char *id, int n) { snprintf(id, 37, "00000000-0000-4000-8000-%012d", n); }
+
+static void effects_sql(char *sql, size_t len, const char *where) {
+  snprintf(sql, len, "SELECT count(*) FROM testkit.effects%s%s", where ? " WHERE " : "", where ? where : "");
+}
+
+long ctxt_effects(ctxt_world_t *w, const char *where) {
+  char sql[512];
+  effects_sql(sql, sizeof sql, where);
+  return ctxt_pg_long(w->pg, sql);
+}
+
+long ctxt_wait_effects(ctxt_world_t *w, const char *where, long want) {
+  char sql[512];
+  effects_sql(sql, sizeof sql, where);
+  return ctxt_pg_wait_long(w->pg, sql, want, CTXT_EFFECT_MS);
+}
+
+void ctxt_restart(const char *which) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh restart-%s", CTXD_TEST_SOURCE_DIR, which);
+  assert_int_equal(system(cmd), 0);
+}

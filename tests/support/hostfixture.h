@@ -1,0 +1,47 @@
+/* A host under test: its own database, endpoint and message type, the testkit plugin, a
+ * broker client and the host process. Shared by the integration tests. */
+#ifndef CTXD_HOSTFIXTURE_H
+#define CTXD_HOSTFIXTURE_H
+
+#include "testsupport.h"
+
+#define CTXT_READY_MS 30000
+#define CTXT_EFFECT_MS 30000
+
+typedef struct {
+  char db[256];
+  char endpoint[64];
+  char type[96];
+  char echo_type[96]; /* what testkit's "publish" sends */
+  char config[64];
+  char db_env[300];
+  /* written into the configuration by ctxt_host_start; a test may change them first */
+  char plugin_settings[512];   /* more testkit settings, starting with ", " */
+  char endpoint_settings[512]; /* the endpoint's own section, without braces */
+  char host_settings[512];     /* more top-level keys, starting with ", " */
+  ctxt_proc_t host;
+  PGconn *pg;
+  amqp_connection_state_t amqp;
+} ctxt_world_t;
+
+/* cmocka setup/teardown: *state is a new world. */
+int ctxt_world_setup(void **state);
+int ctxt_world_teardown(void **state);
+
+/* Writes the configuration and starts the host (extra: one more environment entry, or
+ * NULL); returns once it logged that it is ready. */
+void ctxt_host_start(ctxt_world_t *w, char *extra);
+/* Sends sig and asserts a clean exit (code 0, "stopped" logged). */
+void ctxt_host_stop(ctxt_world_t *w, int sig);
+
+/* Publishes a MassTransit envelope of the world's type with id and message JSON. */
+void ctxt_publish(ctxt_world_t *w, const char *id, const char *message);
+/* Writes a UUID made from n into id[37]. */
+void ctxt_make_id(char *id, int n);
+/* Rows in testkit.effects (optionally with `where`), and waiting for a count. */
+long ctxt_effects(ctxt_world_t *w, const char *where);
+long ctxt_wait_effects(ctxt_world_t *w, const char *where, long want);
+/* Restarts the private "broker" or "db". */
+void ctxt_restart(const char *which);
+
+#endif
