@@ -600,6 +600,15 @@ static int load_endpoints(load_t *l, const json_t *section) {
     char path[512];
     join(path, sizeof path, "endpoints", name);
     if ((rc = load_endpoint(l, obj, defaults, path, &ep->settings)) != 0) return rc;
+    static const struct {
+      const char *key;
+      unsigned bit;
+    } suggested[] = {{"prefetch", CTXD__EP_PREFETCH},
+                     {"workers", CTXD__EP_WORKERS},
+                     {"batch_size", CTXD__EP_BATCH_SIZE},
+                     {"queue_type", CTXD__EP_QUEUE_TYPE}};
+    for (size_t k = 0; k < sizeof suggested / sizeof suggested[0]; k++)
+      if (json_object_get(obj, suggested[k].key) != NULL) ep->own |= suggested[k].bit;
     cfg->nendpoints++; /* counted as soon as it owns memory, for ctxd__config_free */
     if ((rc = copy(l, &ep->name, name)) != 0) return rc;
   }
@@ -723,6 +732,12 @@ const ctxd__endpoint_settings_t *ctxd__config_endpoint(const ctxd__config_t *cfg
   for (size_t i = 0; i < cfg->nendpoints; i++)
     if (strcmp(cfg->endpoints[i].name, name) == 0) return &cfg->endpoints[i].settings;
   return &cfg->endpoint_defaults;
+}
+
+unsigned ctxd__config_endpoint_own(const ctxd__config_t *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->nendpoints; i++)
+    if (strcmp(cfg->endpoints[i].name, name) == 0) return cfg->endpoints[i].own;
+  return 0;
 }
 
 int ctxd__config_plugin_path(const ctxd__config_t *cfg, const ctxd__plugin_config_t *p,

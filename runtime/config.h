@@ -48,9 +48,19 @@ typedef struct {
                                 "5000,30000,300000"; "" = none */
 } ctxd__endpoint_settings_t;
 
+/* Settings a plugin may suggest for its endpoints (ctxd_consumer_t); an endpoint's own
+ * section in the configuration overrides them, endpoints.defaults does not. */
+enum {
+  CTXD__EP_PREFETCH = 1u << 0,
+  CTXD__EP_WORKERS = 1u << 1,
+  CTXD__EP_BATCH_SIZE = 1u << 2,
+  CTXD__EP_QUEUE_TYPE = 1u << 3
+};
+
 typedef struct {
   char *name;
   ctxd__endpoint_settings_t settings;
+  unsigned own; /* CTXD__EP_* bits its own section sets */
 } ctxd__endpoint_config_t;
 
 typedef struct {
@@ -104,6 +114,9 @@ void ctxd__config_free(ctxd__config_t *cfg);
  * until ctxd__config_free. */
 const ctxd__endpoint_settings_t *ctxd__config_endpoint(const ctxd__config_t *cfg,
                                                        const char *name);
+
+/* Returns the CTXD__EP_* bits the endpoint's own section sets (0 without a section). */
+unsigned ctxd__config_endpoint_own(const ctxd__config_t *cfg, const char *name);
 
 /* Writes the file path of plugin `p` into buf: absolute paths as they are, others under
  * plugin_dir. 0 or CTXD_ETOOBIG. */

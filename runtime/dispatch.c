@@ -191,7 +191,7 @@ static int run_one(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *m, const ctxd
     log_fault(b->ep, m, &tx, r);
     drop_rows(m);
     if ((rc = ctxd__db_run(c, "ROLLBACK TO SAVEPOINT m", 0, NULL, err, errlen)) != 0) return rc;
-    if (r != CTXD_HANDLER_RETRY || d->retries >= b->ep->settings->immediate_retries) break;
+    if (r != CTXD_HANDLER_RETRY || d->retries >= b->ep->settings.immediate_retries) break;
     d->retries++;
   }
   const char *params[] = {b->ep->name, m->env.message_id};

@@ -2,8 +2,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "dispatch.h"
 #include "host.h"
 
@@ -23,14 +23,7 @@ int ctxd__endpoint_stopping(ctxd__endpoint_t *ep) {
 }
 
 void ctxd__endpoint_pause(ctxd__endpoint_t *ep, int ms) {
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += ms / 1000;
-  until.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = ctxd__clock_deadline(ms);
   pthread_mutex_lock(&ep->mu);
   if (!ep->stopping) pthread_cond_timedwait(&ep->cv, &ep->mu, &until);
   pthread_mutex_unlock(&ep->mu);
@@ -70,7 +63,7 @@ static void *worker_main(void *arg) {
 }
 
 int ctxd__endpoint_start_workers(ctxd__endpoint_t *ep) {
-  size_t n = (size_t)ep->settings->workers;
+  size_t n = (size_t)ep->settings.workers;
   ep->threads = calloc(n, sizeof *ep->threads);
   if (ep->threads == NULL) return CTXD_ENOMEM;
   for (; ep->nthreads < n; ep->nthreads++)

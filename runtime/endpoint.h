@@ -71,7 +71,8 @@ typedef struct {
 
 struct ctxd__endpoint_s {
   char *name;
-  const ctxd__endpoint_settings_t *settings; /* borrowed from the config */
+  ctxd__endpoint_settings_t settings; /* the configuration's, with the plugin's suggestions */
+  unsigned own; /* CTXD__EP_* settings the configuration fixed */
   int64_t redelivery_ms[CTXD__MAX_REDELIVERIES]; /* parsed from settings->redelivery_ms */
   int nredelivery;
   ctxd__handler_t *handlers;

@@ -732,3 +732,12 @@ char *ctxd__envelope_encode(const ctxd__envelope_out_t *out) {
   json_decref(root);
   return text;
 }
+
+int ctxd__envelope_fault_header(const void *key, size_t len) {
+  static const char *const prefixes[] = {"MT-Reason", "MT-Fault-", "MT-Redelivery-Count", "MT-Host-"};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+    size_t n = strlen(prefixes[i]);
+    if (len >= n && memcmp(key, prefixes[i], n) == 0) return 1;
+  }
+  return 0;
+}

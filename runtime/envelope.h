@@ -86,6 +86,11 @@ typedef struct {
  * string is not UTF-8, or memory runs out. */
 char *ctxd__envelope_encode(const ctxd__envelope_out_t *out);
 
+/* 1 when an AMQP header named key (len bytes) records a failure ctxd reports: MT-Reason,
+ * MT-Fault-*, MT-Redelivery-Count, MT-Host-*. Copies to _error replace them; a replayed
+ * message drops them. Other MT- headers (MT-MessageType...) belong to the message. */
+int ctxd__envelope_fault_header(const void *key, size_t len);
+
 /* Looks a key up in a JSON object ignoring ASCII case (exact match preferred). Returns
  * the value, borrowed from obj, or NULL. */
 json_t *ctxd__json_get_ci(const json_t *obj, const char *key);

@@ -85,16 +85,35 @@ static ctxd__endpoint_t *endpoint_get(ctxd__host_t *h, const char *name) {
     free(ep);
     return NULL;
   }
-  ep->settings = ctxd__config_endpoint(h->cfg, name);
-  ep->nredelivery = ctxd__config_intervals(ep->settings->redelivery_ms, ep->redelivery_ms,
+  ep->settings = *ctxd__config_endpoint(h->cfg, name);
+  ep->own = ctxd__config_endpoint_own(h->cfg, name);
+  ep->nredelivery = ctxd__config_intervals(ep->settings.redelivery_ms, ep->redelivery_ms,
                                            CTXD__MAX_REDELIVERIES);
   ep->channel = CTXD__PUBLISH_CHANNEL + 1 + (int)h->nendpoints;
   ep->host = h;
-  ep->ledger = calloc((size_t)ep->settings->prefetch, sizeof *ep->ledger);
   pthread_mutex_init(&ep->mu, NULL);
   pthread_cond_init(&ep->cv, NULL);
   h->endpoints[h->nendpoints++] = ep;
-  return ep->ledger != NULL ? ep : NULL;
+  return ep;
+}
+
+/* Takes what the plugin suggests for settings the configuration leaves open. */
+static int suggest(ctxd__endpoint_t *ep, const ctxd_consumer_t *c) {
+  unsigned done = ep->own;
+  if (c->queue_type != NULL && strcmp(c->queue_type, "classic") != 0 && strcmp(c->queue_type, "quorum") != 0)
+    return CTXD_EINVAL;
+  if (c->prefetch > 65535 || c->workers > 64) return CTXD_EINVAL;
+  if (c->prefetch && !(done & CTXD__EP_PREFETCH)) ep->settings.prefetch = c->prefetch;
+  if (c->workers && !(done & CTXD__EP_WORKERS)) ep->settings.workers = c->workers;
+  if (c->batch_size && !(done & CTXD__EP_BATCH_SIZE)) ep->settings.batch_size = c->batch_size;
+  if (c->queue_type != NULL && !(done & CTXD__EP_QUEUE_TYPE))
+    ep->settings.queue_type = strcmp(c->queue_type, "quorum") == 0 ? "quorum" : "classic";
+  /* the first suggestion of each wins */
+  ep->own |= (c->prefetch ? CTXD__EP_PREFETCH : 0) | (c->workers ? CTXD__EP_WORKERS : 0) |
+             (c->batch_size ? CTXD__EP_BATCH_SIZE : 0) | (c->queue_type ? CTXD__EP_QUEUE_TYPE : 0);
+  /* a batch never waits for more than the broker may hand over */
+  if (ep->settings.batch_size > ep->settings.prefetch) ep->settings.batch_size = ep->settings.prefetch;
+  return 0;
 }
 
 int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
@@ -106,6 +125,8 @@ int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t
   if (ep == NULL) return CTXD_ENOMEM;
   for (size_t i = 0; i < ep->nhandlers; i++)
     if (strcmp(ep->handlers[i].type, c->message_type) == 0) return CTXD_EEXIST;
+  int rc = suggest(ep, c);
+  if (rc != 0) return rc;
   ctxd__handler_t *grown = realloc(ep->handlers, (ep->nhandlers + 1) * sizeof *grown);
   if (grown == NULL) return CTXD_ENOMEM;
   ep->handlers = grown;
@@ -121,7 +142,7 @@ int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t
 /* ---- settlement ---------------------------------------------------------------------- */
 
 static ctxd__delivery_t **slot(ctxd__endpoint_t *ep, uint64_t tag) {
-  return &ep->ledger[tag % (uint64_t)ep->settings->prefetch];
+  return &ep->ledger[tag % (uint64_t)ep->settings.prefetch];
 }
 
 static void connection_lost(ctxd__host_t *h, const char *why);
@@ -168,11 +189,6 @@ static int track_confirm(ctxd__host_t *h, uint64_t seq, ctxd__delivery_t *d, ctx
   return 0;
 }
 
-/* Headers ctxd sets on a copy; the original's values are dropped so they never repeat. */
-static int own_header(amqp_bytes_t key) {
-  return key.len >= 3 && memcmp(key.bytes, "MT-", 3) == 0;
-}
-
 /* Publishes a copy of d: to a delay queue (a redelivery), or to <queue>_error or
  * <queue>_skipped with MassTransit's fault headers. d is acknowledged once the broker
  * confirms the copy. */
@@ -203,7 +219,8 @@ static int forward(ctxd__host_t *h, ctxd__delivery_t *d) {
   if (entries == NULL) return CTXD_ENOMEM;
   int n = 0;
   for (int i = 0; i < orig.num_entries; i++)
-    if (!own_header(orig.entries[i].key)) entries[n++] = orig.entries[i];
+    if (!ctxd__envelope_fault_header(orig.entries[i].key.bytes, orig.entries[i].key.len))
+      entries[n++] = orig.entries[i];
   add_header(&entries[n++], CTXD__REDELIVERY_HEADER, redeliveries);
   if (!delayed) {
     add_header(&entries[n++], "MT-Reason", reason);
@@ -436,7 +453,7 @@ static int on_deliver(ctxd__host_t *h, int channel, const amqp_basic_deliver_t *
   ep->ledger_top = d->tag;
   *slot(ep, d->tag) = d;
   h->inflight++;
-  size_t cap = (size_t)ep->settings->batch_size;
+  size_t cap = (size_t)ep->settings.batch_size;
   if (ep->filling == NULL) {
     ep->filling = calloc(1, sizeof *ep->filling + cap * sizeof(ctxd__delivery_t *));
     if (ep->filling == NULL) return CTXD_ENOMEM;
@@ -531,7 +548,7 @@ static int declare_topology(ctxd__host_t *h, char *err, size_t errlen) {
   for (size_t i = 0; i < h->nendpoints; i++) {
     ctxd__endpoint_t *ep = h->endpoints[i];
     char side[256], error[256];
-    int quorum = strcmp(ep->settings->queue_type, "quorum") == 0;
+    int quorum = strcmp(ep->settings.queue_type, "quorum") == 0;
     snprintf(error, sizeof error, "%s_error", ep->name);
     amqp_table_entry_t qargs[3];
     amqp_table_t args = amqp_empty_table;
@@ -540,7 +557,7 @@ static int declare_topology(ctxd__host_t *h, char *err, size_t errlen) {
       add_header(&qargs[0], "x-queue-type", "quorum");
       qargs[1].key = amqp_cstring_bytes("x-delivery-limit");
       qargs[1].value.kind = AMQP_FIELD_KIND_I64;
-      qargs[1].value.value.i64 = ep->settings->delivery_limit;
+      qargs[1].value.value.i64 = ep->settings.delivery_limit;
       add_header(&qargs[2], "x-dead-letter-exchange", error);
       args.num_entries = 3;
       args.entries = qargs;
@@ -577,7 +594,7 @@ static int start_consuming(ctxd__host_t *h, char *err, size_t errlen) {
     ctxd__endpoint_t *ep = h->endpoints[i];
     ep->ledger_base = ep->ledger_top = 0;
     if (ctxd__broker_channel_open(&h->broker, ep->channel, err, errlen) != 0 ||
-        ctxd__broker_consume(&h->broker, ep->channel, ep->name, (int)ep->settings->prefetch, err,
+        ctxd__broker_consume(&h->broker, ep->channel, ep->name, (int)ep->settings.prefetch, err,
                              errlen) != 0)
       return CTXD_EBROKER;
     ep->consuming = 1;
@@ -760,8 +777,8 @@ static void print_topology(const ctxd__host_t *h) {
   for (size_t i = 0; i < h->nendpoints; i++) {
     const ctxd__endpoint_t *ep = h->endpoints[i];
     printf("endpoint %s (queue %s, %s, prefetch %lld, workers %lld, batch %lld)\n", ep->name,
-           ep->name, ep->settings->queue_type, (long long)ep->settings->prefetch,
-           (long long)ep->settings->workers, (long long)ep->settings->batch_size);
+           ep->name, ep->settings.queue_type, (long long)ep->settings.prefetch,
+           (long long)ep->settings.workers, (long long)ep->settings.batch_size);
     for (size_t k = 0; k < ep->nhandlers; k++)
       printf("  %s -> %s (plugin %s)\n", ep->handlers[k].type, ep->name, ep->handlers[k].plugin->name);
   }
@@ -806,8 +823,12 @@ static int start(ctxd__host_t *h) {
   int rc = migrate_all(h);
   if (rc != 0) return CTXD__EXIT_FAILURE;
   if (ctxd__relay_start(&h->relay, h, h->cfg) != 0) return CTXD__EXIT_FAILURE;
-  for (size_t i = 0; i < h->nendpoints; i++)
-    if (ctxd__endpoint_start_workers(h->endpoints[i]) != 0) return CTXD__EXIT_FAILURE;
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    ctxd__endpoint_t *ep = h->endpoints[i];
+    /* sized now: the settings are final once every plugin registered */
+    ep->ledger = calloc((size_t)ep->settings.prefetch, sizeof *ep->ledger);
+    if (ep->ledger == NULL || ctxd__endpoint_start_workers(ep) != 0) return CTXD__EXIT_FAILURE;
+  }
   for (size_t i = 0; i < h->nplugins; i++) {
     ctxd_plugin_t *p = h->plugins[i];
     if (p->desc->start != NULL && (rc = p->desc->start(p->state)) != 0) {

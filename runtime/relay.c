@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "host.h"
 #include "log.h"
@@ -52,12 +52,6 @@ void ctxd__outrow_free_list(ctxd__outrow_t *rows) {
     free(rows);
     rows = next;
   }
-}
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int connected(ctxd__relay_t *r) {
@@ -190,21 +184,14 @@ static void cleanup(ctxd__relay_t *r) {
 
 static void *relay_main(void *arg) {
   ctxd__relay_t *r = arg;
-  int64_t next_sweep = now_ms();
-  r->next_cleanup_ms = now_ms() + r->cfg->cleanup_interval_s * 1000;
+  int64_t next_sweep = ctxd__clock_ms();
+  r->next_cleanup_ms = ctxd__clock_ms() + r->cfg->cleanup_interval_s * 1000;
   for (;;) {
     pthread_mutex_lock(&r->mu);
     while (r->confirmed == NULL && !r->stopping) {
-      int64_t wait = next_sweep - now_ms();
+      int64_t wait = next_sweep - ctxd__clock_ms();
       if (wait <= 0) break;
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_sec += wait / 1000;
-      until.tv_nsec += (long)(wait % 1000) * 1000000L;
-      if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-      }
+      struct timespec until = ctxd__clock_deadline(wait);
       pthread_cond_timedwait(&r->cv, &r->mu, &until);
     }
     ctxd__outrow_t *rows = r->confirmed;
@@ -214,7 +201,7 @@ static void *relay_main(void *arg) {
 
     if (rows != NULL) archive(r, rows);
     if (stopping) break;
-    int64_t now = now_ms();
+    int64_t now = ctxd__clock_ms();
     if (now >= next_sweep) {
       sweep(r);
       next_sweep = now + r->cfg->outbox_sweep_interval_ms;

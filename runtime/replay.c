@@ -5,17 +5,7 @@
 
 #include "broker.h"
 #include "cli.h"
-#include "endpoint.h"
-
-/* Headers of a failure: the replayed message starts afresh. */
-static int fault_header(amqp_bytes_t key) {
-  static const char *const drop[] = {"MT-Reason", "MT-Fault-", CTXD__REDELIVERY_HEADER, "MT-Host-"};
-  for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++) {
-    size_t n = strlen(drop[i]);
-    if (key.len >= n && memcmp(key.bytes, drop[i], n) == 0) return 1;
-  }
-  return 0;
-}
+#include "envelope.h"
 
 /* Publishes a copy of msg to exchange and waits for its confirm. */
 static int move_one(ctxd__broker_t *b, const char *exchange, amqp_message_t *msg, int timeout_ms) {
@@ -25,7 +15,9 @@ static int move_one(ctxd__broker_t *b, const char *exchange, amqp_message_t *msg
   if (kept == NULL) return CTXD_ENOMEM;
   int n = 0;
   for (int i = 0; i < orig.num_entries; i++)
-    if (!fault_header(orig.entries[i].key)) kept[n++] = orig.entries[i];
+    /* the replayed message starts afresh */
+    if (!ctxd__envelope_fault_header(orig.entries[i].key.bytes, orig.entries[i].key.len))
+      kept[n++] = orig.entries[i];
   props.headers.entries = kept;
   props.headers.num_entries = n;
   uint64_t seq;

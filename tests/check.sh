@@ -7,21 +7,6 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-bash tests/stack/deps.sh
-build=build/test
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCTXD_SANITIZE=ON >/dev/null
-cmake --build "$build" -j"$(nproc)"
-
-started=0
-if ! bash tests/stack/stack.sh status; then
-  bash tests/stack/stack.sh start
-  started=1
-fi
-stop() { if [[ $started -eq 1 ]]; then bash tests/stack/stack.sh stop; fi; }
-trap stop EXIT
-
-set -a
-. .run/stack/env
-set +a
+. tests/stack/prepare.sh build/test -DCMAKE_BUILD_TYPE=Debug -DCTXD_SANITIZE=ON
 # the suite shares one broker and one database server: tests run one at a time
 ctest --test-dir "$build" --output-on-failure --no-tests=error "$@"

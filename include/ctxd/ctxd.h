@@ -105,13 +105,22 @@ typedef struct {
 
 /* A handler for one message type on one endpoint. An endpoint is a queue plus an exchange
  * of the same name; each message type's exchange ("Namespace:Type") is bound to it.
- * Several registrations may share an endpoint. */
+ * Several registrations may share an endpoint. Settings of the endpoint come from the
+ * configuration (endpoints.<name>), else from what the plugin suggests here, else from
+ * endpoints.defaults. */
 typedef struct {
   uint32_t size;            /* sizeof(ctxd_consumer_t) */
   const char *endpoint;     /* queue name; copied */
   const char *message_type; /* e.g. "Dodo.DataCatalog.Contracts.Products.v1:MaterialType"; copied */
   ctxd_handler_cb handler;
   void *data; /* handed to handler; the plugin owns it */
+  /* Suggested endpoint settings, 0 or NULL for the host's: the endpoint's own section in
+   * the configuration overrides them. When registrations of one endpoint disagree, the
+   * first that suggests a value wins. */
+  uint32_t prefetch;
+  uint32_t workers;
+  uint32_t batch_size;
+  const char *queue_type; /* "classic" or "quorum" */
 } ctxd_consumer_t;
 
 /* ---- messages ------------------------------------------------------------------------ */

@@ -3,6 +3,7 @@
 #include "testsupport.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@ static int check_config(const char *plugins_json, char *out, size_t outlen) {
   return code;
 }
 
+
 static void refused(const char *name, const char *want) {
   char plugins[256], out[8192];
   snprintf(plugins, sizeof plugins, "[{\"name\": \"%s\"}]", name);
@@ -51,6 +53,38 @@ static void accepted_plugin_prints_topology(void **state) {
   char out[8192];
   assert_int_equal(check_config("[{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"orders\"}}]",
                                 out, sizeof out), 0);
+}
+
+/* ctxd check-config prints the topology on stdout, which the helper does not capture:
+ * read it through a file. */
+static void topology_line(const char *plugins, const char *more, char *line, size_t len) {
+  char text[2048], cfg[64], out[64], cmd[512];
+  snprintf(text, sizeof text,
+           "{\"broker\": {\"url\": \"amqp://x\"}, \"database\": {\"url\": \"postgresql://x\"},"
+           " \"plugin_dir\": \"%s\", \"plugins\": %s%s}",
+           ctxt_plugin_dir(), plugins, more);
+  ctxt_write_file(cfg, sizeof cfg, text);
+  ctxt_write_file(out, sizeof out, "");
+  snprintf(cmd, sizeof cmd, "%s check-config --config %s > %s 2>/dev/null", ctxt_ctxd_path(), cfg, out);
+  assert_int_equal(system(cmd), 0);
+  FILE *f = fopen(out, "r");
+  assert_non_null(f);
+  assert_non_null(fgets(line, (int)len, f));
+  fclose(f);
+  unlink(cfg);
+  unlink(out);
+}
+
+static void plugin_suggests_and_configuration_overrides(void **state) {
+  (void)state;
+  char line[512];
+  const char *plugins = "[{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"orders\", \"suggest_prefetch\": 32}}]";
+  topology_line(plugins, "", line, sizeof line);
+  assert_string_equal(line, "endpoint orders (queue orders, classic, prefetch 32, workers 2, batch 32)\n");
+  topology_line(plugins, ", \"endpoints\": {\"defaults\": {\"prefetch\": 500}}", line, sizeof line);
+  assert_string_equal(line, "endpoint orders (queue orders, classic, prefetch 32, workers 2, batch 32)\n");
+  topology_line(plugins, ", \"endpoints\": {\"orders\": {\"prefetch\": 16, \"batch_size\": 8}}", line, sizeof line);
+  assert_string_equal(line, "endpoint orders (queue orders, classic, prefetch 16, workers 2, batch 8)\n");
 }
 
 static void init_failure_stops_before_consuming(void **state) {
@@ -79,6 +113,7 @@ int main(void) {
       cmocka_unit_test(abi_refusals),
       cmocka_unit_test(accepted_plugin_prints_topology),
       cmocka_unit_test(init_failure_stops_before_consuming),
+      cmocka_unit_test(plugin_suggests_and_configuration_overrides),
       cmocka_unit_test(settings_errors_point_into_the_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,7 @@ typedef struct {
   const char *message_type;
   const char *echo_endpoint;
   const char *echo_type;
+  int64_t suggest_prefetch;
   int fail_init;
 } settings_t;
 
@@ -59,6 +60,8 @@ static const ctxd_conf_entry_t config_map[] = {
      "endpoint recording the echo_type events; \"\": none"},
     {CTXD_CONF_STR, "echo_type", "Ctxd.Tests.v1:Echoed", offsetof(settings_t, echo_type),
      "message type of the event \"publish\" writes"},
+    {CTXD_CONF_INT, "suggest_prefetch", "0", offsetof(settings_t, suggest_prefetch),
+     "prefetch the consumer suggests for its endpoint (0: none)"},
     {CTXD_CONF_BOOL, "fail_init", "false", offsetof(settings_t, fail_init),
      "init fails (to test that the host refuses to start)"},
     {0, NULL, NULL, 0, NULL},
@@ -132,7 +135,7 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   *state = st;
   pthread_mutex_init(&st->mu, NULL);
   ctxd_consumer_t c = {.size = sizeof c, .endpoint = s->endpoint, .message_type = s->message_type,
-                       .handler = handle, .data = st};
+                       .handler = handle, .data = st, .prefetch = (uint32_t)s->suggest_prefetch};
   int rc = api->consumer_register(plugin, &c);
   if (rc == 0 && s->echo_endpoint[0]) {
     ctxd_consumer_t e = {.size = sizeof e, .endpoint = s->echo_endpoint,

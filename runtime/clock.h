@@ -1,0 +1,14 @@
+/* Time for timeouts and backoff: monotonic milliseconds, and deadlines for
+ * pthread_cond_timedwait (which measures CLOCK_REALTIME). */
+#ifndef CTXD_RUNTIME_CLOCK_H
+#define CTXD_RUNTIME_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+int64_t ctxd__clock_ms(void);
+
+/* The CLOCK_REALTIME instant ms milliseconds from now. */
+struct timespec ctxd__clock_deadline(int64_t ms);
+
+#endif
