@@ -114,11 +114,15 @@ static void api_tx_fault(ctxd_tx_t *tx, const char *exception_type, const char *
 }
 
 static int api_publish(ctxd_tx_t *tx, const ctxd_out_msg_t *msg) {
-  return ctxd__outbox_write(tx, msg, 0);
+  return ctxd__outbox_write(tx, msg, CTXD__OUT_PUBLISH);
 }
 
 static int api_send(ctxd_tx_t *tx, const ctxd_out_msg_t *msg) {
-  return ctxd__outbox_write(tx, msg, 1);
+  return ctxd__outbox_write(tx, msg, CTXD__OUT_SEND);
+}
+
+static int api_respond(ctxd_tx_t *tx, const ctxd_out_msg_t *msg) {
+  return ctxd__outbox_write(tx, msg, CTXD__OUT_RESPOND);
 }
 
 const ctxd_api_t ctxd__api = {
@@ -141,4 +145,5 @@ const ctxd_api_t ctxd__api = {
     .send = api_send,
     .tx_msg = api_tx_msg,
     .tx_fault = api_tx_fault,
+    .respond = api_respond,
 };

@@ -21,11 +21,38 @@ static json_t *headers_object(const char *const *kv) {
   return h;
 }
 
-int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, int send) {
+int ctxd__outbox_address_exchange(const char *address, char *buf, size_t len) {
+  const char *start = address, *end;
+  const char *scheme = strstr(address, "://");
+  if (scheme != NULL) {
+    end = address + strcspn(address, "?#");
+    start = end;
+    while (start > scheme + 3 && start[-1] != '/') start--;
+    if (start == scheme + 3) return CTXD_EINVAL; /* only a host, no name */
+  } else {
+    end = address + strlen(address);
+  }
+  if (end == start || (size_t)(end - start) >= len) return CTXD_EINVAL;
+  memcpy(buf, start, (size_t)(end - start));
+  buf[end - start] = '\0';
+  return 0;
+}
+
+int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_t mode) {
   if (tx->failed) return CTXD_ESTATE;
   if (msg == NULL || msg->size < sizeof(ctxd_out_msg_t) || !valid_type(msg->message_type) ||
-      msg->body == NULL || (send && (msg->destination == NULL || *msg->destination == '\0')))
+      msg->body == NULL ||
+      (mode == CTXD__OUT_SEND && (msg->destination == NULL || *msg->destination == '\0')))
     return CTXD_EINVAL;
+  const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
+  char exchange[256];
+  if (mode == CTXD__OUT_RESPOND) {
+    if (in == NULL || in->response_address == NULL) return CTXD_ENOENT;
+    if (ctxd__outbox_address_exchange(in->response_address, exchange, sizeof exchange) != 0)
+      return CTXD_EINVAL;
+  } else {
+    snprintf(exchange, sizeof exchange, "%s", mode == CTXD__OUT_SEND ? msg->destination : msg->message_type);
+  }
 
   char id[37];
   if (msg->message_id != NULL) {
@@ -40,8 +67,6 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, int send) {
     json_decref(body);
     return CTXD_EINVAL;
   }
-  const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
-  const char *exchange = send ? msg->destination : msg->message_type;
   json_t *headers = headers_object(msg->headers);
   ctxd__envelope_out_t out = {
       .message_id = id,
@@ -51,7 +76,8 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, int send) {
                                                     : NULL,
       .conversation_id = in != NULL ? (in->conversation_id != NULL ? in->conversation_id : in->message_id) : NULL,
       .initiator_id = in != NULL ? in->message_id : NULL,
-      .destination_address = exchange,
+      .request_id = mode == CTXD__OUT_RESPOND ? in->request_id : NULL,
+      .destination_address = mode == CTXD__OUT_RESPOND ? in->response_address : exchange,
       .message = body,
       .headers = headers,
   };

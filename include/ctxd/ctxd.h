@@ -218,6 +218,12 @@ struct ctxd_api_s {
    * to the logs and, for a message that ends in <queue>_error, into its MT-Fault-*
    * headers. Both strings are copied; exception_type may be NULL. */
   void (*tx_fault)(ctxd_tx_t *tx, const char *exception_type, const char *message);
+
+  /* MassTransit request/response: writes msg to the outbox addressed to the incoming
+   * message's responseAddress, carrying its requestId and correlationId. 0, CTXD_ENOENT
+   * (the request has no responseAddress: reply some other way, e.g. publish), CTXD_EINVAL
+   * or CTXD_EDB. msg->destination is ignored. */
+  int (*respond)(ctxd_tx_t *tx, const ctxd_out_msg_t *msg);
 };
 
 #define CTXD_API_HAS(api, slot)                                                        \

@@ -151,6 +151,36 @@ static void handler_publish_is_transactional(void **state) {
   assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
 }
 
+/* MassTransit request/response: the reply goes to the request's responseAddress with its
+ * requestId and correlationId. */
+static void request_gets_response_at_its_address(void **state) {
+  ctxt_world_t *w = *state;
+  char reply[96], body[2048], hv[16];
+  snprintf(reply, sizeof reply, "%s-reply", w->endpoint);
+  amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(reply), 0, 0, 0, 1, amqp_empty_table);
+  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
+                        amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes(reply), amqp_empty_bytes,
+                  amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+  ctxt_host_start(w, NULL);
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"00000000-0000-4000-8000-000000000031\","
+           "\"requestId\":\"00000000-0000-4000-8000-0000000000aa\","
+           "\"correlationId\":\"00000000-0000-4000-8000-0000000000bb\","
+           "\"responseAddress\":\"rabbitmq://localhost/%s?temporary=true\","
+           "\"messageType\":[\"urn:message:%s\"],\"message\":{\"action\":\"respond\"}}",
+           reply, w->type);
+  ctxt_amqp_publish(w->amqp, w->type, "application/vnd.masstransit+json", body, NULL, NULL);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, reply, 1, CTXT_EFFECT_MS), 1);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_amqp_get(w->amqp, reply, body, sizeof body, NULL, hv, sizeof hv), 1);
+  assert_non_null(strstr(body, "\"requestId\":\"00000000-0000-4000-8000-0000000000aa\""));
+  assert_non_null(strstr(body, "\"correlationId\":\"00000000-0000-4000-8000-0000000000bb\""));
+  assert_non_null(strstr(body, "\"messageType\":[\"urn:message:Ctxd.Tests.v1:Pong\"]"));
+  assert_non_null(strstr(body, "\"message\":{\"pong\":true}"));
+}
+
 /* An applied migration that changed stops the host with a clear error, exit code 1. */
 static void changed_migration_stops_the_host(void **state) {
   ctxt_world_t *w = *state;
@@ -217,6 +247,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(kill9_after_commit_is_not_applied_twice, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(sigterm_with_messages_in_flight_loses_nothing, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(handler_publish_is_transactional, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(request_gets_response_at_its_address, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(changed_migration_stops_the_host, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(broker_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(database_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),

@@ -6,6 +6,7 @@
  *   "abort"           aborts the process (a poison message)
  *   "publish"         also publishes an event of type echo_type through the outbox
  *   "publish_then_fail"  publishes, then refuses (the publish must roll back)
+ *   "respond"         answers the request at its responseAddress (Ctxd.Tests.v1:Pong)
  * and "sleep_ms" delays it, so a test can stop the host with work in flight. With
  * echo_endpoint set, a second consumer records every such event as action "echoed". */
 #include <pthread.h>
@@ -87,7 +88,10 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
   const settings_t *set = api->settings(st->plugin);
   ctxd_out_msg_t out = {.size = sizeof out, .message_type = set->echo_type,
                         .body = "{\"echo\":true}"};
-  if (strncmp(action, "publish", 7) == 0 && api->publish(tx, &out) != 0) {
+  ctxd_out_msg_t pong = {.size = sizeof pong, .message_type = "Ctxd.Tests.v1:Pong", .body = "{\"pong\":true}"};
+  if (strcmp(action, "respond") == 0) {
+    result = api->respond(tx, &pong) == 0 ? CTXD_HANDLER_OK : CTXD_HANDLER_FAIL;
+  } else if (strncmp(action, "publish", 7) == 0 && api->publish(tx, &out) != 0) {
     result = CTXD_HANDLER_RETRY;
   } else if (strcmp(action, "fail") == 0 || strcmp(action, "publish_then_fail") == 0) {
     api->tx_fault(tx, "Testkit.Refused", "the test asked for a failure");
