@@ -14,11 +14,7 @@
 static void api_log(ctxd_plugin_t *p, const ctxd_msg_t *msg, ctxd_log_level_t level,
                     const char *fmt, ...) {
   ctxd__log_fields_t f = {0};
-  if (msg != NULL) {
-    f.endpoint = msg->delivery->ep->name;
-    f.message_id = msg->env.message_id;
-    f.correlation_id = msg->env.correlation_id;
-  }
+  if (msg != NULL) f = ctxd__msg_log_fields(msg);
   if (level > CTXD_LOG_DEBUG) level = CTXD_LOG_DEBUG;
   va_list ap;
   va_start(ap, fmt);

@@ -118,11 +118,17 @@ static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struc
   return r;
 }
 
-static void log_fault(const ctxd__endpoint_t *ep, const struct ctxd_msg_s *m,
-                      const struct ctxd_tx_s *tx, ctxd_handler_result_t r) {
-  ctxd__log_fields_t f = {.endpoint = ep->name,
-                          .message_id = m->env.message_id,
-                          .correlation_id = m->env.correlation_id};
+ctxd__log_fields_t ctxd__msg_log_fields(const struct ctxd_msg_s *m) {
+  return (ctxd__log_fields_t){
+      .endpoint = m->delivery->ep->name,
+      .message_id = m->env.message_id,
+      .correlation_id = m->env.correlation_id,
+      .traceparent = json_string_value(ctxd__json_get_ci(m->env.headers, "traceparent")),
+  };
+}
+
+static void log_fault(const struct ctxd_msg_s *m, const struct ctxd_tx_s *tx, ctxd_handler_result_t r) {
+  ctxd__log_fields_t f = ctxd__msg_log_fields(m);
   const char *why = tx->fault_message[0] ? tx->fault_message : tx->error[0] ? tx->error : "no reason given";
   ctxd__logf(CTXD__LOG_WARN, m->handler->plugin->name, &f, "handler %s (attempt %d): %s",
              r == CTXD_HANDLER_RETRY ? "asked for a retry" : "failed", m->delivery->retries + 1, why);
@@ -188,7 +194,7 @@ static int run_one(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *m, const ctxd
     r = call_handler(c, m, &tx, cfg);
     if (tx.fail_code == CTXD_ECLOSED) return CTXD_ECLOSED;
     if (r == CTXD_HANDLER_OK) return ctxd__db_run(c, "RELEASE SAVEPOINT m", 0, NULL, err, errlen);
-    log_fault(b->ep, m, &tx, r);
+    log_fault(m, &tx, r);
     drop_rows(m);
     if ((rc = ctxd__db_run(c, "ROLLBACK TO SAVEPOINT m", 0, NULL, err, errlen)) != 0) return rc;
     if (r != CTXD_HANDLER_RETRY || d->retries >= b->ep->settings.immediate_retries) break;

@@ -9,6 +9,7 @@
 
 #include "endpoint.h"
 #include "envelope.h"
+#include "log.h"
 #include "relay.h"
 
 struct ctxd_msg_s {
@@ -31,6 +32,9 @@ struct ctxd_tx_s {
   char fault_message[512];
   int64_t sweep_grace_ms; /* lease of the outbox rows it writes */
 };
+
+/* The log fields of message m: endpoint, ids, traceparent; borrowed from m. */
+ctxd__log_fields_t ctxd__msg_log_fields(const struct ctxd_msg_s *m);
 
 /* The function table handed to plugins. */
 extern const ctxd_api_t ctxd__api;

@@ -15,6 +15,7 @@
 #include "fault.h"
 #include "log.h"
 #include "migrate.h"
+#include "notify.h"
 #include "plugin.h"
 #include "relay.h"
 
@@ -31,7 +32,7 @@ struct ctxd__host_s {
   uv_loop_t loop;
   uv_signal_t sigint, sigterm;
   uv_poll_t poll;
-  uv_timer_t heartbeat, reconnect, drain_deadline;
+  uv_timer_t heartbeat, reconnect, drain_deadline, watchdog;
   uv_async_t done_async;
   int poll_active;
 
@@ -639,6 +640,8 @@ static void connect_broker(ctxd__host_t *h) {
     ctxd__log(CTXD__LOG_INFO, "host", "ready: %zu plugins, %zu endpoints consuming", h->nplugins,
               h->nendpoints);
     h->ready_logged = 1;
+    if (ctxd__notify("READY=1\nSTATUS=consuming") != 0)
+      ctxd__log(CTXD__LOG_WARN, "host", "could not tell the service manager we are ready");
   } else {
     ctxd__log(CTXD__LOG_INFO, "host", "reconnected to the broker; consuming again");
   }
@@ -724,6 +727,7 @@ static void begin_stop(ctxd__host_t *h, const char *why) {
   h->stopping = 1;
   ctxd__log(CTXD__LOG_INFO, "host", "stopping (%s): finishing %zu deliveries in flight", why,
             h->inflight);
+  ctxd__notify("STOPPING=1");
   uv_timer_stop(&h->reconnect);
   if (h->broker.conn != NULL) {
     for (size_t i = 0; i < h->nendpoints; i++)
@@ -735,6 +739,12 @@ static void begin_stop(ctxd__host_t *h, const char *why) {
    * acknowledged by then is redelivered by the broker */
   uv_timer_start(&h->drain_deadline, on_drain_deadline, 30000, 0);
   maybe_finish_stop(h);
+}
+
+/* Pings come from the loop itself: a wedged loop stops them and systemd restarts us. */
+static void on_watchdog(uv_timer_t *t) {
+  (void)t;
+  ctxd__notify("WATCHDOG=1");
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -888,6 +898,11 @@ int ctxd__host_main(const ctxd__config_t *cfg, int check_only) {
     h.heartbeat.data = h.reconnect.data = h.drain_deadline.data = &h;
     uint64_t beat = cfg->heartbeat_s > 1 ? (uint64_t)cfg->heartbeat_s * 500 : 1000;
     uv_timer_start(&h.heartbeat, on_heartbeat, beat, beat);
+    uint64_t watchdog = ctxd__notify_watchdog_ms();
+    if (watchdog > 0) {
+      uv_timer_init(&h.loop, &h.watchdog);
+      uv_timer_start(&h.watchdog, on_watchdog, watchdog / 2, watchdog / 2);
+    }
     connect_broker(&h);
     uv_run(&h.loop, UV_RUN_DEFAULT);
   }

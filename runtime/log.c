@@ -98,6 +98,7 @@ void ctxd__logv(ctxd__log_level_t level, const char *src, const ctxd__log_fields
     put_field(&l, "endpoint", fields->endpoint);
     put_field(&l, "message_id", fields->message_id);
     put_field(&l, "correlation_id", fields->correlation_id);
+    put_field(&l, "traceparent", fields->traceparent);
   }
   put_field(&l, "msg", msg);
   put_str(&l, "}");

@@ -16,6 +16,7 @@ typedef struct {
   const char *endpoint;
   const char *message_id;
   const char *correlation_id;
+  const char *traceparent; /* W3C trace context of the message */
 } ctxd__log_fields_t;
 
 /* Lines above `level` are dropped. */

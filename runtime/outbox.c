@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "db.h"
 #include "dispatch.h"
@@ -19,6 +20,22 @@ static json_t *headers_object(const char *const *kv) {
   for (size_t i = 0; kv != NULL && kv[i] != NULL && kv[i + 1] != NULL; i += 2)
     json_object_set_new(h, kv[i], json_string(kv[i + 1]));
   return h;
+}
+
+/* W3C trace context: the outgoing message continues the incoming trace as a child span
+ * (same trace id and flags, a new parent id), unless the handler set its own. */
+static void continue_trace(json_t *headers, const ctxd__envelope_t *in) {
+  if (in == NULL || json_object_get(headers, "traceparent") != NULL) return;
+  const char *v = json_string_value(ctxd__json_get_ci(in->headers, "traceparent"));
+  /* version "-" 32 hex trace id "-" 16 hex parent id "-" flags */
+  if (v == NULL || strlen(v) != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return;
+  unsigned char id[8];
+  if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) return;
+  char out[56];
+  memcpy(out, v, sizeof out);
+  for (int i = 0; i < 8; i++) snprintf(out + 36 + 2 * i, 3, "%02x", id[i]);
+  out[52] = '-'; /* snprintf wrote its NUL there */
+  json_object_set_new(headers, "traceparent", json_string(out));
 }
 
 int ctxd__outbox_address_exchange(const char *address, char *buf, size_t len) {
@@ -68,6 +85,7 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_
     return CTXD_EINVAL;
   }
   json_t *headers = headers_object(msg->headers);
+  continue_trace(headers, in);
   ctxd__envelope_out_t out = {
       .message_id = id,
       .message_type = msg->message_type,

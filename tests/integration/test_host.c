@@ -3,6 +3,8 @@
  * by counting rows. Each test has its own database, endpoint and message type. */
 #include "hostfixture.h"
 
+#include <jansson.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +183,59 @@ static void request_gets_response_at_its_address(void **state) {
   assert_non_null(strstr(body, "\"message\":{\"pong\":true}"));
 }
 
+/* Every log line is a JSON object; a message's lines carry its ids and trace context, and
+ * what its handler publishes continues the same W3C trace. */
+static void logs_are_json_and_trace_is_carried(void **state) {
+  ctxt_world_t *w = *state;
+  const char *trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  ctxt_host_start(w, NULL);
+  char body[1024];
+  for (int i = 0; i < 2; i++) {
+    snprintf(body, sizeof body,
+             "{\"messageId\":\"00000000-0000-4000-8000-00000000004%d\","
+             "\"correlationId\":\"00000000-0000-4000-8000-0000000000cc\","
+             "\"headers\":{\"traceparent\":\"%s\"},"
+             "\"messageType\":[\"urn:message:%s\"],\"message\":{\"action\":\"%s\"}}",
+             i, trace, w->type, i == 0 ? "publish" : "fail");
+    ctxt_amqp_publish(w->amqp, w->type, "application/vnd.masstransit+json", body, NULL, NULL);
+  }
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive", 1, CTXT_EFFECT_MS), 1);
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
+  ctxt_host_stop(w, SIGTERM);
+
+  /* same trace id and flags, a new parent id */
+  PGresult *r = PQexec(w->pg, "SELECT body::json->'headers'->>'traceparent' FROM ctxd.outbox_archive");
+  assert_int_equal(PQntuples(r), 1);
+  const char *out = PQgetvalue(r, 0, 0);
+  assert_int_equal(strlen(out), 55);
+  assert_memory_equal(out, trace, 36);
+  assert_string_equal(out + 52, "-01");
+  assert_memory_not_equal(out + 36, trace + 36, 16);
+  PQclear(r);
+
+  int lines = 0, traced = 0;
+  for (char *line = strtok(w->host.out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    json_error_t e;
+    json_t *j = json_loads(line, 0, &e);
+    if (j == NULL) fail_msg("log line is not JSON: %s", line);
+    assert_non_null(json_string_value(json_object_get(j, "time")));
+    assert_non_null(json_string_value(json_object_get(j, "level")));
+    const char *tp = json_string_value(json_object_get(j, "traceparent"));
+    if (tp != NULL) {
+      assert_string_equal(tp, trace);
+      assert_string_equal(json_string_value(json_object_get(j, "correlation_id")),
+                          "00000000-0000-4000-8000-0000000000cc");
+      traced++;
+    }
+    lines++;
+    json_decref(j);
+  }
+  assert_true(lines >= 4);
+  assert_true(traced >= 1); /* the failing handler's line */
+}
+
 /* An applied migration that changed stops the host with a clear error, exit code 1. */
 static void changed_migration_stops_the_host(void **state) {
   ctxt_world_t *w = *state;
@@ -248,6 +303,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(sigterm_with_messages_in_flight_loses_nothing, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(handler_publish_is_transactional, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(request_gets_response_at_its_address, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(logs_are_json_and_trace_is_carried, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(changed_migration_stops_the_host, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(broker_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(database_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),

@@ -48,9 +48,15 @@ int ctxt_world_teardown(void **state) {
 }
 
 void ctxt_host_start(ctxt_world_t *w, char *extra) {
+  char *env[] = {extra, NULL};
+  ctxt_host_start_env(w, env);
+}
+
+void ctxt_host_start_env(ctxt_world_t *w, char *const *extra) {
   write_config(w);
   char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
-  char *env[] = {w->db_env, extra, NULL};
+  char *env[8] = {w->db_env};
+  for (size_t i = 0; extra != NULL && extra[i] != NULL && i + 2 < 8; i++) env[i + 1] = extra[i];
   ctxt_proc_free(&w->host);
   ctxt_proc_spawn(&w->host, argv, env);
   if (!ctxt_proc_wait_output(&w->host, "\"ready:", CTXT_READY_MS)) fail_msg("host did not become ready");

@@ -31,6 +31,8 @@ int ctxt_world_teardown(void **state);
 /* Writes the configuration and starts the host (extra: one more environment entry, or
  * NULL); returns once it logged that it is ready. */
 void ctxt_host_start(ctxt_world_t *w, char *extra);
+/* The same with a NULL-terminated list of environment entries. */
+void ctxt_host_start_env(ctxt_world_t *w, char *const *extra);
 /* Sends sig and asserts a clean exit (code 0, "stopped" logged). */
 void ctxt_host_stop(ctxt_world_t *w, int sig);
 

@@ -134,15 +134,8 @@ static void test_material_type_camel_and_pascal_decode_alike(void **state) {
   assert_string_equal(ea, eb);
   assert_string_equal(ea, "{\"Id\":\"11eb7a3c-0f7c-4b7e-9f1a-2b3c4d5e6f70\",\"Version\":3,"
                           "\"CountryId\":643,\"DepartmentId\":\"000d3a24-0c71-9a87-11e6-"
-                          "8aba13f7fe8e\",\"Name\":\"\\u0421\\u044b\\u0440 \\u043c\\u043e"
-                          "\\u0446\\u0430\\u0440\\u0435\\u043b\\u043b\\u0430\",\"Category\":1,"
-                          "\"BasicUnitOfMeasure\":5,\"IsRemoved\":false}"[0] == '{'
-                          ? ea
-                          : "");
-  assert_non_null(strstr(ea, "\"CountryId\":643"));
-  assert_non_null(strstr(ea, "\"Id\":\"11eb7a3c-0f7c-4b7e-9f1a-2b3c4d5e6f70\""));
-  assert_null(strstr(ea, "countryId"));
-  assert_null(strstr(ea, "Comment"));
+                          "8aba13f7fe8e\",\"Name\":\"Сыр моцарелла\",\"Category\":1,"
+                          "\"BasicUnitOfMeasure\":5,\"IsRemoved\":false}");
   free(ea);
   free(eb);
   assert_string_equal(CTXD_C_DATA_CATALOG_PRODUCTS_V1_MATERIAL_TYPE_TYPE,
@@ -318,7 +311,7 @@ static void test_bad_input_gets_clear_errors(void **state) {
       {"", "message: not valid JSON: "},
       {"{} x", "message: not valid JSON: "},
       {"{\"id\":\"x\xff\"}", "message: invalid UTF-8 at byte 8"},
-      {"{\"id\":\"\xc0\xaf\"}", "message: invalid UTF-8 at byte 8"},
+      {"{\"id\":\"\xc0\xaf\"}", "message: invalid UTF-8 at byte 7"}, /* an overlong '/' */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     int rc = ctxd_c_data_catalog_products_v1_material_type_decode(
@@ -350,8 +343,6 @@ static void test_bad_input_gets_clear_errors(void **state) {
     for (size_t i = 0; i < n - 1; i++)
       *p++ = ']';
     *p = '\0';
-    json_t *wrapped = json_pack("{s:s}", "Id", "x"); /* keep the text as built above */
-    json_decref(wrapped);
     int rc = ctxd_c_data_catalog_products_v1_material_type_decode(deep, strlen(deep), &m, err,
                                                                   sizeof err);
     assert_int_equal(rc, CTXD_EVALIDATION);

@@ -1,0 +1,66 @@
+/* systemd's notify protocol: READY=1 once consuming, watchdog pings from the loop,
+ * STOPPING=1 on drain. The test plays the service manager with a datagram socket. */
+#include "hostfixture.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Receives datagrams until one contains want; 1 if it came within timeout_ms. */
+static int wait_datagram(int fd, const char *want, int timeout_ms) {
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  for (;;) {
+    int64_t left = end - ctxt_now_ms();
+    if (left <= 0) return 0;
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, (int)left) <= 0) continue;
+    char buf[256];
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    if (strstr(buf, want) != NULL) return 1;
+  }
+}
+
+static void ready_watchdog_stopping(void **state) {
+  ctxt_world_t *w = *state;
+  char path[108];
+  snprintf(path, sizeof path, "/tmp/ctxd-notify-%s", ctxt_unique());
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+  assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+
+  char notify[160];
+  snprintf(notify, sizeof notify, "NOTIFY_SOCKET=%s", path);
+  char *env[] = {notify, "WATCHDOG_USEC=200000", NULL};
+  ctxt_host_start_env(w, env);
+  assert_true(wait_datagram(fd, "READY=1", 10000));
+  /* 200 ms interval, pinged every 100 ms: several within a second */
+  assert_true(wait_datagram(fd, "WATCHDOG=1", 1000));
+  assert_true(wait_datagram(fd, "WATCHDOG=1", 1000));
+  ctxt_proc_signal(&w->host, SIGTERM);
+  assert_true(wait_datagram(fd, "STOPPING=1", 10000));
+  ctxt_host_stop(w, SIGTERM);
+  close(fd);
+  unlink(path);
+}
+
+/* Without NOTIFY_SOCKET the host runs as it does anywhere else. */
+static void runs_without_systemd(void **state) {
+  ctxt_world_t *w = *state;
+  ctxt_host_start(w, NULL);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(ready_watchdog_stopping, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(runs_without_systemd, ctxt_world_setup, ctxt_world_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
