@@ -9,7 +9,9 @@ typedef enum {
   CTXD__CMD_VERSION,
   CTXD__CMD_RUN,
   CTXD__CMD_CHECK_CONFIG,
-  CTXD__CMD_ERRORS_REPLAY
+  CTXD__CMD_ERRORS_REPLAY,
+  CTXD__CMD_MIGRATE,
+  CTXD__CMD_TOPOLOGY
 } ctxd__cmd_t;
 
 typedef struct {
@@ -17,6 +19,8 @@ typedef struct {
   const char *config_path; /* borrowed from argv */
   const char *endpoint;    /* errors replay: borrowed from argv */
   long limit;              /* errors replay: 0 = all */
+  int dot;                 /* topology: Graphviz (the only format so far) */
+  const char *help_for;    /* help: the command asked about, NULL for all */
 } ctxd__cli_t;
 
 /* Exit codes of the ctxd executable (documented in docs/operations.md). */
@@ -30,7 +34,8 @@ enum {
 /* Fills `out` from argv. Returns 0, or CTXD_EINVAL with a one-line reason in `err`. */
 int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t errlen);
 
-/* Returns the static usage text; never freed. */
-const char *ctxd__cli_usage(void);
+/* Returns the static usage text of `command` ("run", ...), or of them all when command is
+ * NULL or unknown; never freed. */
+const char *ctxd__cli_usage(const char *command);
 
 #endif

@@ -783,6 +783,39 @@ static int load_plugins(ctxd__host_t *h) {
   return 0;
 }
 
+/* Graphviz of what the host declares: message-type exchanges -> endpoint exchanges ->
+ * queues -> plugins, with the error, skipped and delay queues beside each endpoint. */
+static void print_dot(const ctxd__host_t *h) {
+  printf("digraph ctxd {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    const ctxd__endpoint_t *ep = h->endpoints[i];
+    printf("  \"x:%s\" [label=\"%s\\n(exchange)\", shape=box, style=rounded];\n", ep->name, ep->name);
+    printf("  \"q:%s\" [label=\"%s\\n(%s queue)\", shape=cylinder];\n", ep->name, ep->name,
+           ep->settings.queue_type);
+    printf("  \"x:%s\" -> \"q:%s\";\n", ep->name, ep->name);
+    printf("  \"q:%s_error\" [label=\"%s_error\", shape=cylinder, color=red];\n", ep->name, ep->name);
+    printf("  \"q:%s_skipped\" [label=\"%s_skipped\", shape=cylinder, color=gray];\n", ep->name, ep->name);
+    printf("  \"q:%s\" -> \"q:%s_error\" [style=dashed, color=red];\n", ep->name, ep->name);
+    printf("  \"q:%s\" -> \"q:%s_skipped\" [style=dashed, color=gray];\n", ep->name, ep->name);
+    for (int k = 0; k < ep->nredelivery; k++)
+      printf("  \"q:%s_delay_%lld\" [label=\"%s_delay_%lld\", shape=cylinder, color=orange];\n"
+             "  \"q:%s\" -> \"q:%s_delay_%lld\" [style=dashed, color=orange];\n"
+             "  \"q:%s_delay_%lld\" -> \"x:%s\" [style=dotted, color=orange, label=\"ttl\"];\n",
+             ep->name, (long long)ep->redelivery_ms[k], ep->name, (long long)ep->redelivery_ms[k],
+             ep->name, ep->name, (long long)ep->redelivery_ms[k], ep->name,
+             (long long)ep->redelivery_ms[k], ep->name);
+    for (size_t k = 0; k < ep->nhandlers; k++) {
+      printf("  \"t:%s\" [label=\"%s\", shape=box, style=\"rounded,filled\", fillcolor=lightyellow];\n",
+             ep->handlers[k].type, ep->handlers[k].type);
+      printf("  \"t:%s\" -> \"x:%s\";\n", ep->handlers[k].type, ep->name);
+      printf("  \"p:%s\" [label=\"plugin %s\", shape=component, style=filled, fillcolor=lightblue];\n",
+             ep->handlers[k].plugin->name, ep->handlers[k].plugin->name);
+      printf("  \"q:%s\" -> \"p:%s\";\n", ep->name, ep->handlers[k].plugin->name);
+    }
+  }
+  printf("}\n");
+}
+
 static void print_topology(const ctxd__host_t *h) {
   for (size_t i = 0; i < h->nendpoints; i++) {
     const ctxd__endpoint_t *ep = h->endpoints[i];
@@ -864,7 +897,7 @@ static void log_stats(const ctxd__host_t *h) {
   }
 }
 
-int ctxd__host_main(const ctxd__config_t *cfg, int check_only) {
+int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   ctxd__host_t h;
   memset(&h, 0, sizeof h);
   h.cfg = cfg;
@@ -876,10 +909,14 @@ int ctxd__host_main(const ctxd__config_t *cfg, int check_only) {
     host_free(&h);
     return CTXD__EXIT_CONFIG;
   }
-  if (check_only) {
-    print_topology(&h);
+  if (mode != CTXD__HOST_RUN) {
+    int rc = CTXD__EXIT_OK;
+    if (mode == CTXD__HOST_CHECK) print_topology(&h);
+    if (mode == CTXD__HOST_DOT) print_dot(&h);
+    if (mode == CTXD__HOST_MIGRATE && migrate_all(&h) != 0) rc = CTXD__EXIT_FAILURE;
+    if (mode == CTXD__HOST_MIGRATE && rc == 0) ctxd__log(CTXD__LOG_INFO, "host", "migrations applied");
     host_free(&h);
-    return CTXD__EXIT_OK;
+    return rc;
   }
 
   uv_loop_init(&h.loop);

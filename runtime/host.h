@@ -11,9 +11,15 @@
 
 typedef struct ctxd__host_s ctxd__host_t;
 
-/* Runs `ctxd run` (check_only == 0) until SIGINT/SIGTERM, or `ctxd check-config`: load
- * the plugins, print the topology, connect to nothing. Returns the process exit code. */
-int ctxd__host_main(const ctxd__config_t *cfg, int check_only);
+typedef enum {
+  CTXD__HOST_RUN,      /* run until SIGINT/SIGTERM */
+  CTXD__HOST_CHECK,    /* load the plugins, print the topology, connect to nothing */
+  CTXD__HOST_DOT,      /* load the plugins, print the topology as Graphviz */
+  CTXD__HOST_MIGRATE   /* load the plugins, apply every migration, exit */
+} ctxd__host_mode_t;
+
+/* Runs the host in `mode`. Returns the process exit code. */
+int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode);
 
 /* Registers a consumer for plugin p (the ABI's consumer_register). */
 int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t *c);

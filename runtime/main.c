@@ -23,10 +23,13 @@ static int run(const ctxd__cli_t *cli) {
   ctxd__config_t *cfg = NULL;
   int rc = load_config(cli->config_path, &cfg);
   if (rc != CTXD__EXIT_OK) return rc;
-  if (cli->cmd == CTXD__CMD_ERRORS_REPLAY)
-    rc = ctxd__errors_replay(cfg, cli->endpoint, cli->limit, stdout);
-  else
-    rc = ctxd__host_main(cfg, cli->cmd == CTXD__CMD_CHECK_CONFIG);
+  switch (cli->cmd) {
+  case CTXD__CMD_ERRORS_REPLAY: rc = ctxd__errors_replay(cfg, cli->endpoint, cli->limit, stdout); break;
+  case CTXD__CMD_CHECK_CONFIG: rc = ctxd__host_main(cfg, CTXD__HOST_CHECK); break;
+  case CTXD__CMD_TOPOLOGY: rc = ctxd__host_main(cfg, CTXD__HOST_DOT); break;
+  case CTXD__CMD_MIGRATE: rc = ctxd__host_main(cfg, CTXD__HOST_MIGRATE); break;
+  default: rc = ctxd__host_main(cfg, CTXD__HOST_RUN); break;
+  }
   ctxd__config_free(cfg);
   return rc;
 }
@@ -40,15 +43,12 @@ int main(int argc, char **argv) {
   }
   switch (cli.cmd) {
   case CTXD__CMD_HELP:
-    fputs(ctxd__cli_usage(), stdout);
+    fputs(ctxd__cli_usage(cli.help_for), stdout);
     return CTXD__EXIT_OK;
   case CTXD__CMD_VERSION:
     printf("ctxd %s (plugin ABI %d.%d)\n", CTXD_VERSION_STRING, CTXD_ABI_MAJOR, CTXD_ABI_MINOR);
     return CTXD__EXIT_OK;
-  case CTXD__CMD_RUN:
-  case CTXD__CMD_CHECK_CONFIG:
-  case CTXD__CMD_ERRORS_REPLAY:
+  default:
     return run(&cli);
   }
-  return CTXD__EXIT_USAGE;
 }

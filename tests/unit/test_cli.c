@@ -54,7 +54,7 @@ static void errors_name_the_problem(void **state) {
   assert_int_equal(parse(&cli, err, sizeof err, 2, "ctxd", "run"), CTXD_EINVAL);
   assert_string_equal(err, "'run' needs --config FILE");
   assert_int_equal(parse(&cli, err, sizeof err, 3, "ctxd", "run", "--config"), CTXD_EINVAL);
-  assert_string_equal(err, "option --config needs a FILE argument");
+  assert_string_equal(err, "option --config needs an argument");
   assert_int_equal(parse(&cli, err, sizeof err, 3, "ctxd", "run", "--verbose"), CTXD_EINVAL);
   assert_string_equal(err, "unknown option '--verbose' (see 'ctxd help')");
   assert_int_equal(parse(&cli, err, sizeof err, 5, "ctxd", "run", "-c", "x", "extra"), CTXD_EINVAL);
@@ -86,12 +86,33 @@ static void errors_replay(void **state) {
   assert_string_equal(err, "--limit takes a whole number above 0, not '0'");
 }
 
+static void help_per_command_and_new_commands(void **state) {
+  (void)state;
+  ctxd__cli_t cli;
+  char err[256];
+  assert_int_equal(parse(&cli, err, sizeof err, 3, "ctxd", "migrate", "--help"), 0);
+  assert_int_equal(cli.cmd, CTXD__CMD_HELP);
+  assert_string_equal(cli.help_for, "migrate");
+  assert_non_null(strstr(ctxd__cli_usage(cli.help_for), "usage: ctxd migrate --config FILE"));
+  assert_int_equal(parse(&cli, err, sizeof err, 3, "ctxd", "help", "topology"), 0);
+  assert_string_equal(cli.help_for, "topology");
+  assert_non_null(strstr(ctxd__cli_usage(NULL), "exit codes: 0 ok"));
+  assert_int_equal(parse(&cli, err, sizeof err, 4, "ctxd", "migrate", "-c", "a.json"), 0);
+  assert_int_equal(cli.cmd, CTXD__CMD_MIGRATE);
+  assert_int_equal(parse(&cli, err, sizeof err, 5, "ctxd", "topology", "--dot", "-c", "a.json"), 0);
+  assert_int_equal(cli.cmd, CTXD__CMD_TOPOLOGY);
+  assert_int_equal(cli.dot, 1);
+  assert_int_equal(parse(&cli, err, sizeof err, 4, "ctxd", "topology", "-c", "a.json"), CTXD_EINVAL);
+  assert_string_equal(err, "'topology' needs --dot (the only output format)");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(run_with_config),
       cmocka_unit_test(version_and_help),
       cmocka_unit_test(errors_name_the_problem),
       cmocka_unit_test(errors_replay),
+      cmocka_unit_test(help_per_command_and_new_commands),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
