@@ -236,6 +236,22 @@ static void logs_are_json_and_trace_is_carried(void **state) {
   assert_true(traced >= 1); /* the failing handler's line */
 }
 
+/* `ctxd migrate` applies the runtime's and the plugins' migrations and exits. */
+static void migrate_command_applies_everything(void **state) {
+  ctxt_world_t *w = *state;
+  ctxt_world_write_config(w);
+  char *argv[] = {(char *)ctxt_ctxd_path(), "migrate", "--config", w->config, NULL};
+  char *env[] = {w->db_env, NULL};
+  ctxt_proc_spawn(&w->host, argv, env);
+  assert_true(ctxt_proc_wait_exit(&w->host, 30000));
+  assert_true(WIFEXITED(w->host.status));
+  assert_int_equal(WEXITSTATUS(w->host.status), 0);
+  w->pg = ctxt_pg_connect(w->db);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.migrations WHERE scope = 'ctxd'"), 3);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.migrations WHERE scope = 'testkit'"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM testkit.effects"), 0);
+}
+
 /* An applied migration that changed stops the host with a clear error, exit code 1. */
 static void changed_migration_stops_the_host(void **state) {
   ctxt_world_t *w = *state;
@@ -304,6 +320,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(handler_publish_is_transactional, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(request_gets_response_at_its_address, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(logs_are_json_and_trace_is_carried, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(migrate_command_applies_everything, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(changed_migration_stops_the_host, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(broker_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(database_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void write_config(ctxt_world_t *w) {
+void ctxt_world_write_config(ctxt_world_t *w) {
   char text[8192];
   snprintf(text, sizeof text,
            "{\n"
@@ -53,7 +53,7 @@ void ctxt_host_start(ctxt_world_t *w, char *extra) {
 }
 
 void ctxt_host_start_env(ctxt_world_t *w, char *const *extra) {
-  write_config(w);
+  ctxt_world_write_config(w);
   char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
   char *env[8] = {w->db_env};
   for (size_t i = 0; extra != NULL && extra[i] != NULL && i + 2 < 8; i++) env[i + 1] = extra[i];

@@ -28,6 +28,9 @@ typedef struct {
 int ctxt_world_setup(void **state);
 int ctxt_world_teardown(void **state);
 
+/* Writes the world's configuration file (w->config) from its fields. */
+void ctxt_world_write_config(ctxt_world_t *w);
+
 /* Writes the configuration and starts the host (extra: one more environment entry, or
  * NULL); returns once it logged that it is ready. */
 void ctxt_host_start(ctxt_world_t *w, char *extra);

@@ -1,0 +1,52 @@
+/* The admin endpoint: a small HTTP/1.1 server on the loop for health checks and metrics.
+ * One request per connection (answered with Content-Length and "Connection: close"),
+ * parsed by http-parser. GET and HEAD reach the callback; other methods get 405, a
+ * malformed request 400, a request over CTXD__ADMIN_MAX_REQUEST bytes 431. A connection
+ * gets the idle timeout to deliver its request, and again to take its response, then it
+ * is closed. Every function here runs on the loop's thread. */
+#ifndef CTXD_RUNTIME_ADMIN_H
+#define CTXD_RUNTIME_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "metrics.h"
+
+#define CTXD__ADMIN_MAX_REQUEST 8192
+#define CTXD__ADMIN_IDLE_TIMEOUT_MS 5000
+
+typedef struct ctxd__admin_s ctxd__admin_t;
+
+/* Answers one request, on the loop's thread, so it must be quick. method is "GET" or
+ * "HEAD" (for HEAD the body is measured but not sent); path is the request target without
+ * query string or fragment, not percent-decoded. Writes the body into body (owned by the
+ * server) and may point *content_type at a string that lives until the call returns
+ * ("text/plain; charset=utf-8" when left NULL). Returns the HTTP status; anything outside
+ * 100..599 is answered as 500. Must not call ctxd__admin_close. */
+typedef int (*ctxd__admin_cb)(void *data, const char *method, const char *path,
+                              ctxd__prom_t *body, const char **content_type);
+
+/* Listens on listen ("host:port" with a numeric IPv4 host or "[IPv6]:port"; port 0 picks
+ * a free one). 0 and *out (close with ctxd__admin_close), CTXD_EINVAL for a bad address,
+ * CTXD_EIO when the socket cannot be bound (message in err), or CTXD_ENOMEM. On failure
+ * nothing is left on the loop. */
+int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data,
+                      ctxd__admin_t **out, char *err, size_t errlen);
+
+/* The bound port (useful with port 0). */
+int ctxd__admin_port(const ctxd__admin_t *a);
+
+/* Open connections right now (a gauge; tests wait on it). */
+size_t ctxd__admin_connections(const ctxd__admin_t *a);
+
+/* The idle timeout of connections accepted from now on (default
+ * CTXD__ADMIN_IDLE_TIMEOUT_MS; tests shorten it). */
+void ctxd__admin_set_idle_timeout(ctxd__admin_t *a, uint64_t ms);
+
+/* Stops listening and closes every connection, answered or not. a is freed by the loop
+ * once the last handle's close callback ran, so run the loop before uv_loop_close. */
+void ctxd__admin_close(ctxd__admin_t *a);
+
+#endif
