@@ -3,7 +3,8 @@
  * parsed by http-parser. GET and HEAD reach the callback; other methods get 405, a
  * malformed request 400, a request over CTXD__ADMIN_MAX_REQUEST bytes 431. A connection
  * gets the idle timeout to deliver its request, and again to take its response, then it
- * is closed. Every function here runs on the loop's thread. */
+ * is closed. Every function here runs on the loop's thread. Starting the server sets
+ * SIGPIPE to SIG_IGN unless the process handles it already (libuv writes with writev). */
 #ifndef CTXD_RUNTIME_ADMIN_H
 #define CTXD_RUNTIME_ADMIN_H
 
@@ -30,8 +31,9 @@ typedef int (*ctxd__admin_cb)(void *data, const char *method, const char *path,
 
 /* Listens on listen ("host:port" with a numeric IPv4 host or "[IPv6]:port"; port 0 picks
  * a free one). 0 and *out (close with ctxd__admin_close), CTXD_EINVAL for a bad address,
- * CTXD_EIO when the socket cannot be bound (message in err), or CTXD_ENOMEM. On failure
- * nothing is left on the loop. */
+ * CTXD_EIO when the socket cannot be bound (message in err), or CTXD_ENOMEM. A failure
+ * leaves nothing on the loop (except if libuv refuses the bound socket, which it does not
+ * for a fresh one: then its handle is closing and the loop must run once). */
 int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data,
                       ctxd__admin_t **out, char *err, size_t errlen);
 

@@ -64,6 +64,7 @@ static void *worker_main(void *arg) {
 
 int ctxd__endpoint_start_workers(ctxd__endpoint_t *ep) {
   size_t n = (size_t)ep->settings.workers;
+  ep->stopping = 0; /* started again after a plugin swap */
   ep->threads = calloc(n, sizeof *ep->threads);
   if (ep->threads == NULL) return CTXD_ENOMEM;
   for (; ep->nthreads < n; ep->nthreads++)

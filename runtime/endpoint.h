@@ -79,6 +79,8 @@ struct ctxd__endpoint_s {
   size_t nhandlers;
   int channel;
   int consuming;
+  int draining;    /* loop thread: its plugin is being replaced; not consuming */
+  size_t inflight; /* loop thread: deliveries received, not yet settled or dropped */
 
   /* loop thread: deliveries by tag, a ring of `prefetch` slots from ledger_base */
   ctxd__delivery_t **ledger;

@@ -30,7 +30,7 @@ typedef struct {
 struct ctxd__host_s {
   const ctxd__config_t *cfg;
   uv_loop_t loop;
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup;
   uv_poll_t poll;
   uv_timer_t heartbeat, reconnect, drain_deadline, watchdog;
   uv_async_t done_async;
@@ -58,6 +58,11 @@ struct ctxd__host_s {
   size_t nconfirms, capconfirms;
 
   size_t inflight; /* deliveries received and not yet settled or dropped */
+  /* a plugin replacement under way: fresh waits while old's endpoints drain */
+  struct {
+    ctxd_plugin_t *old, *fresh;
+    size_t index;
+  } swap;
   int stopping;
   int exit_code;
 };
@@ -117,17 +122,24 @@ static int suggest(ctxd__endpoint_t *ep, const ctxd_consumer_t *c) {
   return 0;
 }
 
-int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
-  if (!p->in_init) return CTXD_ESTATE;
-  if (c == NULL || c->size < sizeof(ctxd_consumer_t) || c->handler == NULL ||
-      !valid_endpoint(c->endpoint) || c->message_type == NULL || strchr(c->message_type, ':') == NULL)
-    return CTXD_EINVAL;
-  ctxd__endpoint_t *ep = endpoint_get(h, c->endpoint);
-  if (ep == NULL) return CTXD_ENOMEM;
+/* A replacement's registrations wait until the swap; the old version still runs. */
+static int stage(ctxd_plugin_t *p, const ctxd_consumer_t *c) {
+  ctxd_consumer_t *grown = realloc(p->staged, (p->nstaged + 1) * sizeof *grown);
+  if (grown == NULL) return CTXD_ENOMEM;
+  p->staged = grown;
+  ctxd_consumer_t *s = &p->staged[p->nstaged];
+  *s = *c;
+  s->size = sizeof *s;
+  s->endpoint = strdup(c->endpoint);
+  s->message_type = strdup(c->message_type);
+  s->queue_type = NULL; /* an endpoint keeps its settings across a swap */
+  p->nstaged++;
+  return s->endpoint != NULL && s->message_type != NULL ? 0 : CTXD_ENOMEM;
+}
+
+static int add_handler(ctxd__endpoint_t *ep, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
   for (size_t i = 0; i < ep->nhandlers; i++)
     if (strcmp(ep->handlers[i].type, c->message_type) == 0) return CTXD_EEXIST;
-  int rc = suggest(ep, c);
-  if (rc != 0) return rc;
   ctxd__handler_t *grown = realloc(ep->handlers, (ep->nhandlers + 1) * sizeof *grown);
   if (grown == NULL) return CTXD_ENOMEM;
   ep->handlers = grown;
@@ -138,6 +150,18 @@ int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t
   hd->plugin = p;
   ep->nhandlers++;
   return 0;
+}
+
+int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
+  if (!p->in_init) return CTXD_ESTATE;
+  if (c == NULL || c->size < sizeof(ctxd_consumer_t) || c->handler == NULL ||
+      !valid_endpoint(c->endpoint) || c->message_type == NULL || strchr(c->message_type, ':') == NULL)
+    return CTXD_EINVAL;
+  if (p->staging) return stage(p, c);
+  ctxd__endpoint_t *ep = endpoint_get(h, c->endpoint);
+  if (ep == NULL) return CTXD_ENOMEM;
+  int rc = suggest(ep, c);
+  return rc != 0 ? rc : add_handler(ep, p, c);
 }
 
 /* ---- settlement ---------------------------------------------------------------------- */
@@ -166,6 +190,7 @@ static void settle(ctxd__host_t *h, ctxd__endpoint_t *ep) {
     *slot(ep, ep->ledger_base) = NULL;
     ep->ledger_base++;
     h->inflight--;
+    ep->inflight--;
     ctxd__delivery_free(d);
   }
   if (rc == 0 && run_end != 0) rc = ctxd__broker_ack(&h->broker, ep->channel, run_end, 1);
@@ -360,6 +385,7 @@ static void finish_batch(ctxd__host_t *h, ctxd__batch_t *b) {
     /* came on a lost connection: the broker redelivers, the inbox drops the duplicate */
     for (size_t i = 0; i < b->n; i++) ctxd__delivery_free(b->items[i]);
     h->inflight -= b->n;
+    ep->inflight -= b->n;
     free(b);
     return;
   }
@@ -378,7 +404,7 @@ static void finish_batch(ctxd__host_t *h, ctxd__batch_t *b) {
   settle(h, ep);
 }
 
-static void maybe_finish_stop(ctxd__host_t *h);
+static void progressed(ctxd__host_t *h);
 
 static void on_done(uv_async_t *a) {
   ctxd__host_t *h = a->data;
@@ -394,7 +420,7 @@ static void on_done(uv_async_t *a) {
     finish_batch(h, b);
     b = next;
   }
-  maybe_finish_stop(h);
+  progressed(h);
 }
 
 void ctxd__host_complete(ctxd__host_t *h, ctxd__batch_t *b) {
@@ -454,6 +480,7 @@ static int on_deliver(ctxd__host_t *h, int channel, const amqp_basic_deliver_t *
   ep->ledger_top = d->tag;
   *slot(ep, d->tag) = d;
   h->inflight++;
+  ep->inflight++;
   size_t cap = (size_t)ep->settings.batch_size;
   if (ep->filling == NULL) {
     ep->filling = calloc(1, sizeof *ep->filling + cap * sizeof(ctxd__delivery_t *));
@@ -524,7 +551,7 @@ static void drain(ctxd__host_t *h) {
     amqp_maybe_release_buffers(h->broker.conn);
   }
   flush_batches(h);
-  maybe_finish_stop(h);
+  progressed(h);
 }
 
 static void on_poll(uv_poll_t *p, int status, int events) {
@@ -594,8 +621,10 @@ static int start_consuming(ctxd__host_t *h, char *err, size_t errlen) {
   for (size_t i = 0; i < h->nendpoints; i++) {
     ctxd__endpoint_t *ep = h->endpoints[i];
     ep->ledger_base = ep->ledger_top = 0;
-    if (ctxd__broker_channel_open(&h->broker, ep->channel, err, errlen) != 0 ||
-        ctxd__broker_consume(&h->broker, ep->channel, ep->name, (int)ep->settings.prefetch, err,
+    if (ctxd__broker_channel_open(&h->broker, ep->channel, err, errlen) != 0) return CTXD_EBROKER;
+    /* a draining endpoint consumes again when its plugin's swap completes */
+    if (ep->draining) continue;
+    if (ctxd__broker_consume(&h->broker, ep->channel, ep->name, (int)ep->settings.prefetch, err,
                              errlen) != 0)
       return CTXD_EBROKER;
     ep->consuming = 1;
@@ -675,6 +704,7 @@ static void connection_lost(ctxd__host_t *h, const char *why) {
       if (*s != NULL && (*s)->completed) {
         ctxd__delivery_free(*s);
         h->inflight--;
+        ep->inflight--;
       }
       *s = NULL;
     }
@@ -682,12 +712,13 @@ static void connection_lost(ctxd__host_t *h, const char *why) {
     if (ep->filling != NULL) {
       for (size_t k = 0; k < ep->filling->n; k++) ctxd__delivery_free(ep->filling->items[k]);
       h->inflight -= ep->filling->n;
+      ep->inflight -= ep->filling->n;
       free(ep->filling);
       ep->filling = NULL;
     }
   }
   schedule_reconnect(h);
-  maybe_finish_stop(h);
+  progressed(h);
 }
 
 /* ---- stopping ----------------------------------------------------------------------- */
@@ -718,6 +749,7 @@ static void on_drain_deadline(uv_timer_t *t) {
             "broker will redeliver them", h->inflight);
   connection_lost(h, "stop deadline");
   h->inflight = 0;
+  for (size_t i = 0; i < h->nendpoints; i++) h->endpoints[i]->inflight = 0;
   drop_confirms(h);
   maybe_finish_stop(h);
 }
@@ -727,6 +759,12 @@ static void begin_stop(ctxd__host_t *h, const char *why) {
   h->stopping = 1;
   ctxd__log(CTXD__LOG_INFO, "host", "stopping (%s): finishing %zu deliveries in flight", why,
             h->inflight);
+  if (h->swap.fresh != NULL) {
+    /* the replacement never ran: the old version drains and stops as usual */
+    ctxd__plugin_free(h->swap.fresh);
+    h->swap.old = h->swap.fresh = NULL;
+    for (size_t i = 0; i < h->nendpoints; i++) h->endpoints[i]->draining = 0;
+  }
   ctxd__notify("STOPPING=1");
   uv_timer_stop(&h->reconnect);
   if (h->broker.conn != NULL) {
@@ -751,6 +789,191 @@ static void on_signal(uv_signal_t *s, int signum) {
   begin_stop(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* ---- replacing a plugin -------------------------------------------------------------- */
+
+/* The plugin is replaced in this process: its endpoints stop consuming and drain, their
+ * workers are joined (so no handler of the old version runs any more), the old version is
+ * stopped and destroyed, the new one takes its place and consumption resumes. Messages not
+ * yet delivered wait in their queues; the inbox keeps everything exactly once. The old
+ * shared object stays mapped: unmapping code a plugin may still reference (an atexit
+ * handler, a stray thread) would crash the host. */
+
+static int uses(const ctxd__endpoint_t *ep, const ctxd_plugin_t *p) {
+  for (size_t k = 0; k < ep->nhandlers; k++)
+    if (ep->handlers[k].plugin == p) return 1;
+  return 0;
+}
+
+/* Copies the plugin file to a private path: dlopen of the same path would return the
+ * library already loaded. */
+static int private_copy(const char *from, char *to, size_t len) {
+  snprintf(to, len, "%s/ctxd-plugin-XXXXXX.so", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+  int out = mkstemps(to, 3);
+  FILE *in = fopen(from, "rb");
+  int rc = out >= 0 && in != NULL ? 0 : CTXD_EIO;
+  char buf[65536];
+  size_t n;
+  while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+    if (write(out, buf, n) != (ssize_t)n) rc = CTXD_EIO;
+  if (in != NULL) fclose(in);
+  if (out >= 0) close(out);
+  if (rc != 0 && out >= 0) unlink(to);
+  return rc;
+}
+
+static void refuse_swap(ctxd_plugin_t *old, ctxd_plugin_t *fresh, const char *why) {
+  ctxd__log(CTXD__LOG_ERROR, "host", "reload of plugin '%s' refused, version %s keeps running: %s",
+            old->name, old->desc->version != NULL ? old->desc->version : "?", why);
+  ctxd__plugin_free(fresh);
+}
+
+/* Loads, checks, initialises and migrates the replacement of h->plugins[i]; on success
+ * starts draining the old version's endpoints. */
+static void prepare_swap(ctxd__host_t *h, size_t i) {
+  ctxd_plugin_t *old = h->plugins[i], *fresh = NULL;
+  const ctxd__plugin_config_t *pc = NULL;
+  for (size_t k = 0; k < h->cfg->nplugins; k++)
+    if (strcmp(h->cfg->plugins[k].name, old->name) == 0) pc = &h->cfg->plugins[k];
+  char copy[4096], err[1024];
+  /* a refused file is not tried again until it changes once more */
+  if (stat(old->path, &old->file) != 0) memset(&old->file, 0, sizeof old->file);
+  if (private_copy(old->path, copy, sizeof copy) != 0) {
+    refuse_swap(old, NULL, "cannot copy the new file");
+    return;
+  }
+  int rc = ctxd__plugin_open(h->cfg, pc, copy, &fresh, err, sizeof err);
+  unlink(copy); /* the mapping stays */
+  if (rc != 0) {
+    refuse_swap(old, NULL, err);
+    return;
+  }
+  fresh->host = h;
+  fresh->staging = fresh->in_init = 1;
+  rc = fresh->desc->init(fresh, &ctxd__api, &fresh->state);
+  fresh->staging = fresh->in_init = 0;
+  if (rc != 0) {
+    snprintf(err, sizeof err, "init failed: %s", ctxd_strerror(rc));
+    refuse_swap(old, fresh, err);
+    return;
+  }
+  for (size_t k = 0; k < fresh->nstaged; k++) {
+    ctxd__endpoint_t *ep = NULL;
+    for (size_t e = 0; e < h->nendpoints; e++)
+      if (strcmp(h->endpoints[e]->name, fresh->staged[k].endpoint) == 0) ep = h->endpoints[e];
+    if (ep == NULL || !uses(ep, old)) {
+      snprintf(err, sizeof err, "it consumes on endpoint '%s', which the running version does not: "
+               "that needs a restart", fresh->staged[k].endpoint);
+      refuse_swap(old, fresh, err);
+      return;
+    }
+  }
+  if (fresh->desc->migrations != NULL) {
+    PGconn *c;
+    if (ctxd__db_connect(h->cfg->database_url, (int)h->cfg->db_connect_timeout_s, &c, err, sizeof err) != 0 ||
+        (rc = ctxd__migrate(c, fresh->name, fresh->desc->migrations, err, sizeof err), PQfinish(c), rc) != 0) {
+      refuse_swap(old, fresh, err);
+      return;
+    }
+  }
+  h->swap.old = old;
+  h->swap.fresh = fresh;
+  h->swap.index = i;
+  for (size_t e = 0; e < h->nendpoints; e++) {
+    ctxd__endpoint_t *ep = h->endpoints[e];
+    if (!uses(ep, old)) continue;
+    ep->draining = 1;
+    if (ep->consuming && h->broker.conn != NULL) ctxd__broker_cancel(&h->broker, ep->channel, ep->name);
+    ep->consuming = 0;
+  }
+  ctxd__log(CTXD__LOG_INFO, "host", "replacing plugin '%s' %s with %s: draining its endpoints", old->name,
+            old->desc->version, fresh->desc->version);
+  flush_batches(h);
+}
+
+static void finish_swap(ctxd__host_t *h) {
+  ctxd_plugin_t *old = h->swap.old, *fresh = h->swap.fresh;
+  for (size_t e = 0; e < h->nendpoints; e++)
+    if (h->endpoints[e]->draining) ctxd__endpoint_stop_workers(h->endpoints[e]);
+  if (old->started && old->desc->stop != NULL) old->desc->stop(old->state);
+  if (old->desc->destroy != NULL && old->state != NULL) old->desc->destroy(old->state);
+  old->state = NULL;
+  for (size_t e = 0; e < h->nendpoints; e++) {
+    ctxd__endpoint_t *ep = h->endpoints[e];
+    if (!ep->draining) continue;
+    size_t kept = 0;
+    for (size_t k = 0; k < ep->nhandlers; k++) {
+      if (ep->handlers[k].plugin == old)
+        free(ep->handlers[k].type);
+      else
+        ep->handlers[kept++] = ep->handlers[k];
+    }
+    ep->nhandlers = kept;
+    for (size_t k = 0; k < fresh->nstaged; k++)
+      if (strcmp(fresh->staged[k].endpoint, ep->name) == 0 && add_handler(ep, fresh, &fresh->staged[k]) != 0)
+        ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': cannot register '%s' on '%s'", fresh->name,
+                  fresh->staged[k].message_type, ep->name);
+  }
+  h->plugins[h->swap.index] = fresh;
+  h->swap.old = h->swap.fresh = NULL;
+  int rc = fresh->desc->start != NULL ? fresh->desc->start(fresh->state) : 0;
+  if (rc != 0)
+    ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': start failed after reload: %s", fresh->name, ctxd_strerror(rc));
+  fresh->started = rc == 0;
+  char err[512];
+  for (size_t e = 0; e < h->nendpoints; e++) {
+    ctxd__endpoint_t *ep = h->endpoints[e];
+    if (!ep->draining) continue;
+    ep->draining = 0;
+    if (ctxd__endpoint_start_workers(ep) != 0) ctxd__log(CTXD__LOG_ERROR, "host", "cannot start workers of '%s'", ep->name);
+    if (h->broker.conn == NULL) continue; /* the reconnect consumes */
+    rc = 0;
+    for (size_t k = 0; rc == 0 && k < ep->nhandlers; k++)
+      rc = ctxd__broker_exchange(&h->broker, CTXD__PUBLISH_CHANNEL, ep->handlers[k].type, err, sizeof err) ||
+           ctxd__broker_bind(&h->broker, CTXD__PUBLISH_CHANNEL, ep->handlers[k].type, ep->name, err, sizeof err);
+    if (rc == 0)
+      rc = ctxd__broker_consume(&h->broker, ep->channel, ep->name, (int)ep->settings.prefetch, err, sizeof err);
+    if (rc != 0) {
+      connection_lost(h, err);
+      break;
+    }
+    ep->consuming = 1;
+  }
+  ctxd__log(CTXD__LOG_INFO, "host", "replaced plugin '%s' %s with %s", fresh->name, old->desc->version,
+            fresh->desc->version);
+  ctxd__plugin_free(old);
+}
+
+static void progressed(ctxd__host_t *h) {
+  if (h->swap.fresh != NULL) {
+    int drained = 1;
+    for (size_t e = 0; e < h->nendpoints; e++)
+      if (h->endpoints[e]->draining && h->endpoints[e]->inflight > 0) drained = 0;
+    if (drained) finish_swap(h);
+  }
+  maybe_finish_stop(h);
+}
+
+/* SIGHUP: replace every plugin whose file changed, one after another. */
+static void reload(ctxd__host_t *h) {
+  if (h->stopping) return;
+  if (h->swap.fresh != NULL) {
+    ctxd__log(CTXD__LOG_WARN, "host", "reload: plugin '%s' is still being replaced; signal again later",
+              h->swap.old->name);
+    return;
+  }
+  for (size_t i = 0; i < h->nplugins; i++) {
+    if (!ctxd__plugin_changed(h->plugins[i])) continue;
+    prepare_swap(h, i);
+    progressed(h);
+    if (h->swap.fresh != NULL) return; /* the next one on the next signal */
+  }
+}
+
+static void on_sighup(uv_signal_t *s, int signum) {
+  (void)signum;
+  reload(s->data);
+}
+
 /* ---- start-up ------------------------------------------------------------------------ */
 
 static int load_plugins(ctxd__host_t *h) {
@@ -762,7 +985,7 @@ static int load_plugins(ctxd__host_t *h) {
     if (!pc->enabled) continue;
     char err[1024];
     ctxd_plugin_t *p;
-    int rc = ctxd__plugin_open(cfg, pc, &p, err, sizeof err);
+    int rc = ctxd__plugin_open(cfg, pc, NULL, &p, err, sizeof err);
     if (rc != 0) {
       ctxd__log(CTXD__LOG_ERROR, "host", "%s", err);
       return rc;
@@ -927,6 +1150,9 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     h.sigint.data = h.sigterm.data = &h;
     uv_signal_start(&h.sigint, on_signal, SIGINT);
     uv_signal_start(&h.sigterm, on_signal, SIGTERM);
+    uv_signal_init(&h.loop, &h.sighup);
+    h.sighup.data = &h;
+    uv_signal_start(&h.sighup, on_sighup, SIGHUP);
     uv_async_init(&h.loop, &h.done_async, on_done);
     h.done_async.data = &h;
     uv_timer_init(&h.loop, &h.heartbeat);

@@ -61,15 +61,25 @@ int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *e
   return 0;
 }
 
+int ctxd__plugin_changed(const ctxd_plugin_t *p) {
+  struct stat st;
+  if (stat(p->path, &st) != 0) return 0; /* gone: nothing to load instead */
+  return st.st_ino != p->file.st_ino || st.st_dev != p->file.st_dev ||
+         st.st_size != p->file.st_size || st.st_mtim.tv_sec != p->file.st_mtim.tv_sec ||
+         st.st_mtim.tv_nsec != p->file.st_mtim.tv_nsec;
+}
+
 int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc,
-                      ctxd_plugin_t **out, char *err, size_t errlen) {
+                      const char *load_from, ctxd_plugin_t **out, char *err, size_t errlen) {
   char path[4096], why[512];
+  struct stat st;
   if (ctxd__config_plugin_path(cfg, pc, path, sizeof path) != 0) {
     snprintf(err, errlen, "plugin '%s': path too long", pc->name);
     return CTXD_ECONFIG;
   }
+  if (stat(path, &st) != 0) memset(&st, 0, sizeof st);
   /* RTLD_NOW: an unresolved symbol fails here, not at the first call in production */
-  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  void *dl = dlopen(load_from != NULL ? load_from : path, RTLD_NOW | RTLD_LOCAL);
   if (dl == NULL) {
     snprintf(err, errlen, "%s: cannot load: %s", path, dlerror());
     return CTXD_ENOENT;
@@ -100,6 +110,7 @@ int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc
     goto nomem;
   p->dl = dl;
   p->desc = d;
+  p->file = st;
   if (d->config_map != NULL) {
     ctxd__conf_error_t e;
     if ((p->settings = calloc(1, d->settings_size ? d->settings_size : 1)) == NULL) goto nomem;
@@ -129,6 +140,11 @@ void ctxd__plugin_free(ctxd_plugin_t *p) {
   if (p == NULL) return;
   if (p->state != NULL && p->desc->destroy != NULL) p->desc->destroy(p->state);
   free(p->settings);
+  for (size_t i = 0; i < p->nstaged; i++) {
+    free((char *)p->staged[i].endpoint);
+    free((char *)p->staged[i].message_type);
+  }
+  free(p->staged);
   free(p->name);
   free(p->path);
   free(p);

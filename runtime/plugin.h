@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <ctxd/ctxd.h>
 
@@ -19,8 +20,13 @@ struct ctxd_plugin_s {
   void *settings; /* settings_size bytes, filled from the config map; NULL without a map */
   void *state;    /* what init() stored */
   int in_init;    /* consumer_register is allowed only while init runs */
+  int staging;    /* a replacement's init: registrations go to staged */
   int started;
   struct ctxd__host_s *host;
+  struct stat file; /* of path when loaded: a replaced file is noticed on reload */
+  /* a replacement being prepared: its registrations wait here until the swap */
+  ctxd_consumer_t *staged;
+  size_t nstaged;
 };
 
 /* Checks a descriptor against this host (ABI major and minor, size, build flags, name,
@@ -29,11 +35,16 @@ struct ctxd_plugin_s {
 int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *err, size_t errlen);
 
 /* Opens the plugin of config entry pc: dlopen(RTLD_NOW | RTLD_LOCAL), entry function,
- * checks, name must equal pc->name, settings filled. Does not call init. Returns 0 and *out
- * (new, free with ctxd__plugin_free), or CTXD_ENOENT / CTXD_EABI / CTXD_ECONFIG with err
- * starting with the plugin's path. */
+ * checks, name must equal pc->name, settings filled. Does not call init. `load_from` is the
+ * file to dlopen, NULL for the configured path (a reload loads a private copy: dlopen of
+ * a path already loaded returns the old library). Returns 0 and *out (new, free with
+ * ctxd__plugin_free), or CTXD_ENOENT / CTXD_EABI / CTXD_ECONFIG with err starting with the
+ * plugin's path. */
 int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc,
-                      ctxd_plugin_t **out, char *err, size_t errlen);
+                      const char *load_from, ctxd_plugin_t **out, char *err, size_t errlen);
+
+/* 1 when the file at p->path is no longer the one p was loaded from. */
+int ctxd__plugin_changed(const ctxd_plugin_t *p);
 
 /* Calls destroy() if init ran, frees what the host allocated. The shared object stays
  * mapped (as PostgreSQL does): a plugin's leftovers must never run unmapped code. */

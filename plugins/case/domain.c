@@ -8,7 +8,7 @@
 
 #include "domain_text.h"
 
-/* ---- names ---------------------------------------------------------------------------- */
+/* ---- name tables ---------------------------------------------------------------------- */
 
 static const char *const status_names[CASE_STATUS_COUNT] = {
     [CASE_STATUS_WAIT_DISTRIBUTION] = "WaitDistribution",
@@ -99,8 +99,7 @@ static const struct {
                           TAKES_NO_AGENT, 1},
 };
 
-
-/* ---- names ------------------------------------------------------------------------------
+/* ---- name lookup ------------------------------------------------------------------------
  * One lookup for every enum: names sit at a fixed stride, either a plain array of strings
  * or the first member of each row of a table (the action names live in the status table). */
 
@@ -199,13 +198,11 @@ static int record(case_outcome_t *out, case_action_t a, const char *actor, const
 
 /* ---- open ------------------------------------------------------------------------------- */
 
-static int feature_set(case_aggregate_t *c, const char *key, const char *value) {
-  case_feature_t *f = &c->features[c->n_features];
-  if (case_text_copy(f->key, sizeof f->key, key) != 0 ||
-      case_text_copy(f->value, sizeof f->value, value) != 0)
-    return CTXD_ETOOBIG;
-  c->n_features++;
-  return 0;
+/* Appends a feature whose key and value are known to fit (checked by the caller). */
+static void feature_add(case_aggregate_t *c, const char *key, const char *value) {
+  case_feature_t *f = &c->features[c->n_features++];
+  (void)case_text_copy(f->key, sizeof f->key, key);
+  (void)case_text_copy(f->value, sizeof f->value, value);
 }
 
 /* Checks one extra feature of cmd: a NUL inside each buffer, a real key, not a repeat. */
@@ -238,7 +235,7 @@ int case_aggregate_open(const case_open_cmd_t *cmd, case_outcome_t *out) {
              {"compensation id", cmd->compensation_id, c->compensation_id}};
   for (size_t i = 0; i < ARRAY_LEN(ids); i++) {
     if (!nonempty(ids[i].value))
-      return refuse(out, CTXD_EINVAL, "cannot open a case without a %s", ids[i].label);
+      return refuse(out, CTXD_EINVAL, "cannot open a case without its %s", ids[i].label);
     if (case_text_copy(ids[i].dst, CASE_ID_LEN, ids[i].value) != 0)
       return refuse(out, CTXD_ETOOBIG, "cannot open a case: %s longer than %d bytes",
                     ids[i].label, CASE_ID_LEN - 1);
@@ -258,13 +255,13 @@ int case_aggregate_open(const case_open_cmd_t *cmd, case_outcome_t *out) {
                   CASE_FEATURES_MAX - 2);
   char amount[24];
   snprintf(amount, sizeof amount, "%" PRId64, cmd->amount);
-  feature_set(c, "strategy", case_strategy_name(cmd->strategy)); /* both fit by construction */
-  feature_set(c, "amount", amount);
+  feature_add(c, "strategy", case_strategy_name(cmd->strategy)); /* short by construction */
+  feature_add(c, "amount", amount);
   for (size_t i = 0; i < cmd->n_features; i++) {
     int rc = feature_check(cmd, i, out);
     if (rc != 0)
       return rc;
-    feature_set(c, cmd->features[i].key, cmd->features[i].value); /* same buffer sizes */
+    feature_add(c, cmd->features[i].key, cmd->features[i].value); /* same buffer sizes */
   }
   c->strategy = cmd->strategy;
   c->amount = cmd->amount;

@@ -131,7 +131,8 @@ compensation_strategy_kind_t compensation_strategy_kind(const compensation_strat
  * why may be NULL. */
 int compensation_strategy_validate(const compensation_strategy_t *s, compensation_why_t *why);
 /* The money the strategy gives back: sum of refund items, the non-product amount, 0 for a
- * reship. 0 with *total set, or CTXD_ERANGE on overflow, CTXD_EINVAL for no strategy. */
+ * reship. 0 with *total set, or the validation code when s is not valid (CTXD_ERANGE when
+ * the sum overflows). */
 int compensation_strategy_total(const compensation_strategy_t *s, int64_t *total);
 /* The strategy as {"kind": "product_refund", "items": [{"sku", "quantity", "amount"}]},
  * {"kind": "reship", "items": [{"sku", "quantity"}]} or {"kind": "non_product",
@@ -317,8 +318,8 @@ int compensation_order_decode(const json_t *j, compensation_order_t *o, compensa
  * compensation_strategy_encode), "totalAmount", "approvedBy", "approvedAt"}. New reference
  * (caller json_decref's it); NULL when out of memory or the event is malformed. */
 json_t *compensation_event_encode(const compensation_event_t *e);
-/* Reads a body of the given type back. 0 or CTXD_EDECODE (or the strategy's validation
- * code) with why (may be NULL). */
+/* Reads a body of the given type back and checks it (strategy valid, totalAmount equal to
+ * its total). 0 or CTXD_EDECODE with why (may be NULL). */
 int compensation_event_decode(compensation_event_type_t type, const json_t *j,
                               compensation_event_t *e, compensation_why_t *why);
 

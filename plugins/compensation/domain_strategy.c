@@ -125,7 +125,7 @@ static int decode_items(const json_t *j, compensation_strategy_t *s,
   return 0;
 }
 
-/* Reads {"sku", "quantity"} and whatever else `fmt` asks for into sku/quantity/amount. */
+/* Reads {"sku", "quantity"} and, when amount is not NULL, "amount". */
 static int decode_line(const json_t *item, const char **sku, int32_t *quantity, int64_t *amount,
                        compensation_why_t *why) {
   json_error_t je;
@@ -330,35 +330,40 @@ int compensation_strategy_init(compensation_strategy_t *s, compensation_strategy
   return 0;
 }
 
-/* Appends a line to items[*n]; the caller has checked the kind. */
-static int add_line(compensation_line_t *line, size_t *n, const char *sku, int32_t quantity) {
+/* 0 when one more item with this sku fits next to n others. */
+static int line_fits(size_t n, const char *sku) {
   if (!sku)
     return CTXD_EINVAL;
-  if (*n >= COMPENSATION_MAX_ITEMS || strlen(sku) > COMPENSATION_ID_MAX)
-    return CTXD_ETOOBIG;
+  return n >= COMPENSATION_MAX_ITEMS || strlen(sku) > COMPENSATION_ID_MAX ? CTXD_ETOOBIG : 0;
+}
+
+static void set_line(compensation_line_t *line, const char *sku, int32_t quantity) {
   memcpy(line->sku, sku, strlen(sku) + 1);
   line->quantity = quantity;
-  (*n)++;
-  return 0;
 }
 
 int compensation_strategy_add_refund_item(compensation_strategy_t *s, const char *sku,
                                           int32_t quantity, int64_t amount) {
   if (compensation_strategy_kind(s) != COMPENSATION_STRATEGY_PRODUCT_REFUND)
     return CTXD_EINVAL;
-  if (s->refund.n < COMPENSATION_MAX_ITEMS) /* the slot add_line fills, if it does */
-    s->refund.items[s->refund.n].amount = amount;
-  return add_line(s->refund.n < COMPENSATION_MAX_ITEMS ? &s->refund.items[s->refund.n].line
-                                                       : NULL,
-                  &s->refund.n, sku, quantity);
+  int rc = line_fits(s->refund.n, sku);
+  if (rc)
+    return rc;
+  compensation_refund_item_t *item = &s->refund.items[s->refund.n++];
+  set_line(&item->line, sku, quantity);
+  item->amount = amount;
+  return 0;
 }
 
 int compensation_strategy_add_reship_item(compensation_strategy_t *s, const char *sku,
                                           int32_t quantity) {
   if (compensation_strategy_kind(s) != COMPENSATION_STRATEGY_RESHIP)
     return CTXD_EINVAL;
-  return add_line(s->reship.n < COMPENSATION_MAX_ITEMS ? &s->reship.items[s->reship.n] : NULL,
-                  &s->reship.n, sku, quantity);
+  int rc = line_fits(s->reship.n, sku);
+  if (rc)
+    return rc;
+  set_line(&s->reship.items[s->reship.n++], sku, quantity);
+  return 0;
 }
 
 int compensation_strategy_set_non_product(compensation_strategy_t *s,
@@ -381,11 +386,8 @@ int compensation_strategy_validate(const compensation_strategy_t *s, compensatio
 }
 
 int compensation_strategy_total(const compensation_strategy_t *s, int64_t *total) {
-  if (!total || compensation_strategy_validate(s, NULL) == CTXD_EINVAL)
-    return CTXD_EINVAL;
-  if (s->ops->kind != COMPENSATION_STRATEGY_NON_PRODUCT && s->refund.n > COMPENSATION_MAX_ITEMS)
-    return CTXD_ETOOBIG;
-  return s->ops->total(s, total);
+  int rc = total ? compensation_strategy_validate(s, NULL) : CTXD_EINVAL;
+  return rc ? rc : s->ops->total(s, total);
 }
 
 json_t *compensation_strategy_encode(const compensation_strategy_t *s) {

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   gcc make cmake pkg-config
-  librabbitmq-dev libuv1-dev libjansson-dev libpq-dev libcmocka-dev
+  librabbitmq-dev libuv1-dev libjansson-dev libpq-dev libcmocka-dev libhttp-parser-dev
   rabbitmq-server postgresql
   amqp-tools procps
 )

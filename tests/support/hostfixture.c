@@ -18,7 +18,7 @@ void ctxt_world_write_config(ctxt_world_t *w) {
            " \"message_type\": \"%s\", \"echo_type\": \"%s\"%s}}],\n"
            "  \"endpoints\": {\"%s\": {%s}}%s\n"
            "}\n",
-           ctxt_amqp_url(), w->db, ctxt_plugin_dir(), w->endpoint, w->type, w->echo_type, w->plugin_settings,
+           ctxt_amqp_url(), w->db, w->plugin_dir, w->endpoint, w->type, w->echo_type, w->plugin_settings,
            w->endpoint, w->endpoint_settings, w->host_settings);
   if (w->config[0]) unlink(w->config);
   ctxt_write_file(w->config, sizeof w->config, text);
@@ -31,6 +31,7 @@ int ctxt_world_setup(void **state) {
   snprintf(w->type, sizeof w->type, "Ctxd.Tests.v1:Ping%s", ctxt_unique());
   snprintf(w->echo_type, sizeof w->echo_type, "Ctxd.Tests.v1:Echoed%s", ctxt_unique());
   snprintf(w->db_env, sizeof w->db_env, "CTXD_PG_URL=%s", w->db);
+  snprintf(w->plugin_dir, sizeof w->plugin_dir, "%s", ctxt_plugin_dir());
   snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 2, \"batch_size\": 16");
   w->amqp = ctxt_amqp_connect();
   *state = w;

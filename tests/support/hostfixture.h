@@ -14,6 +14,7 @@ typedef struct {
   char type[96];
   char echo_type[96]; /* what testkit's "publish" sends */
   char config[64];
+  char plugin_dir[256]; /* where the host looks for testkit; the build's by default */
   char db_env[300];
   /* written into the configuration by ctxt_host_start; a test may change them first */
   char plugin_settings[512];   /* more testkit settings, starting with ", " */

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -511,6 +512,40 @@ static void test_upcast_chain_with_renames(void **state) {
   assert_null(c);
 }
 
+/* Workers share one set: validation and upcasting only read it. */
+static void *share_worker(void *arg) {
+  const ctxd__contracts_t *c = arg;
+  const ctxd__contract_t *v2 = ctxd__contracts_find(c, MATERIAL_TYPE_V2);
+  json_t *v1 = parse(camel_material_type);
+  char err[256];
+  intptr_t bad = 0;
+  for (int i = 0; i < 2000; i++) {
+    json_t *out = NULL;
+    bad += ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, v1, &out, err,
+                                  sizeof err) != 0;
+    bad += ctxd__contract_validate(v2, out, err, sizeof err) != 0;
+    json_decref(out);
+  }
+  json_decref(v1);
+  return (void *)bad;
+}
+
+static void test_set_is_shared_by_threads(void **state) {
+  (void)state;
+  ctxd__contracts_t *c = NULL;
+  char err[512] = "";
+  assert_int_equal(ctxd__contracts_new(&c, err, sizeof err), 0);
+  pthread_t t[4];
+  for (size_t i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, share_worker, c), 0);
+  for (size_t i = 0; i < 4; i++) {
+    void *bad;
+    pthread_join(t[i], &bad);
+    assert_null(bad);
+  }
+  ctxd__contracts_free(c);
+}
+
 /* ---------------------------------------------------------------------------------------
  * Broken definitions and unsound upcasters fail with their reason
  */
@@ -779,6 +814,7 @@ int main(void) {
       cmocka_unit_test(test_odd_values_and_names),
       cmocka_unit_test(test_upcast_material_type_v1_to_v2),
       cmocka_unit_test(test_upcast_chain_with_renames),
+      cmocka_unit_test(test_set_is_shared_by_threads),
       cmocka_unit_test(test_broken_definitions_are_refused),
       cmocka_unit_test(test_unsound_upcasters_are_refused),
       cmocka_unit_test(test_compat_catches_breaking_edits),

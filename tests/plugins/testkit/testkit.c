@@ -8,7 +8,9 @@
  *   "publish_then_fail"  publishes, then refuses (the publish must roll back)
  *   "respond"         answers the request at its responseAddress (Ctxd.Tests.v1:Pong)
  * and "sleep_ms" delays it, so a test can stop the host with work in flight. With
- * echo_endpoint set, a second consumer records every such event as action "echoed". */
+ * echo_endpoint set, a second consumer records every such event as action "echoed".
+ * Built as version 2 (TESTKIT_V2) it records actions as "<action>@v2"; built with
+ * TESTKIT_BAD_ABI its descriptor claims another ABI major. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -108,6 +110,11 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
       struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
       nanosleep(&ts, NULL);
     }
+#if TESTKIT_V2
+    char recorded[64];
+    snprintf(recorded, sizeof recorded, "%s@v2", action);
+    action = recorded;
+#endif
     const char *params[] = {api->msg_field(msg, CTXD_MSG_ID), action};
     if (api->sql_exec(tx, "INSERT INTO testkit.effects (message_id, action) VALUES ($1, $2)", 2,
                       params, NULL) != 0)
@@ -157,8 +164,15 @@ static void destroy(void *state) {
 
 static const ctxd_plugin_desc_t desc = {
     CTXD_PLUGIN_STAMP,
+#if TESTKIT_BAD_ABI
+    .abi_major = CTXD_ABI_MAJOR + 1,
+#endif
     .name = "testkit",
+#if TESTKIT_V2
+    .version = "2.0.0",
+#else
     .version = "1.0.0",
+#endif
     .description = "end-to-end test handler",
     .config_map = config_map,
     .settings_size = sizeof(settings_t),

@@ -1,0 +1,390 @@
+#include "admin.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#include <ctxd/errno.h>
+
+#include "log.h"
+
+typedef enum {
+  CONN_READING,   /* the request is arriving */
+  CONN_WRITING,   /* the response is being written */
+  CONN_LINGERING, /* answered and shut down for writing; waiting for the client's EOF */
+  CONN_CLOSING
+} conn_state_t;
+
+typedef struct conn_s {
+  struct conn_s *prev, *next;
+  ctxd__admin_t *admin;
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_write_t write;
+  uv_shutdown_t shutdown;
+  http_parser parser;
+  conn_state_t state;
+  int handles; /* not yet closed; the connection is freed at 0 */
+  int complete; /* http-parser saw the whole request */
+  int eof;      /* the client finished sending */
+  size_t received;
+  ctxd__prom_t url, head, body;
+} conn_t;
+
+struct ctxd__admin_s {
+  uv_loop_t *loop;
+  uv_tcp_t tcp;
+  ctxd__admin_cb cb;
+  void *data;
+  conn_t *conns;
+  size_t nconns;
+  uint64_t idle_ms;
+  int port;
+  int refs; /* the listener plus every connection; a is freed at 0 */
+  int closing;
+  int accept_pending; /* a connection waits in libuv because memory ran out */
+  /* One read buffer for all connections: libuv calls alloc, read and the read callback
+   * for one stream in a row, so no two reads ever share it. */
+  char rbuf[CTXD__ADMIN_MAX_REQUEST];
+};
+
+static void accept_one(ctxd__admin_t *a);
+
+static void admin_unref(ctxd__admin_t *a) {
+  if (--a->refs == 0) free(a);
+}
+
+static void conn_closed(uv_handle_t *h) {
+  conn_t *c = h->data;
+  if (--c->handles > 0) return;
+  ctxd__admin_t *a = c->admin;
+  if (c->prev) c->prev->next = c->next;
+  else a->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  a->nconns--;
+  ctxd__prom_free(&c->url);
+  ctxd__prom_free(&c->head);
+  ctxd__prom_free(&c->body);
+  free(c);
+  if (a->accept_pending && !a->closing) {
+    a->accept_pending = 0;
+    accept_one(a);
+  }
+  admin_unref(a);
+}
+
+/* Idempotent: pending writes and shutdowns get UV_ECANCELED before the close callbacks. */
+static void conn_close(conn_t *c) {
+  if (c->state == CONN_CLOSING) return;
+  c->state = CONN_CLOSING;
+  uv_close((uv_handle_t *)&c->tcp, conn_closed);
+  uv_close((uv_handle_t *)&c->timer, conn_closed);
+}
+
+static void on_timeout(uv_timer_t *t) { conn_close(t->data); }
+
+static const char *reason(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 204: return "No Content";
+  case 400: return "Bad Request";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 503: return "Service Unavailable";
+  default: return ""; /* HTTP/1.1 allows an empty reason phrase */
+  }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  if (status < 0) conn_close(req->data);
+}
+
+static void on_written(uv_write_t *req, int status) {
+  conn_t *c = req->data;
+  if (status < 0 || c->eof) {
+    conn_close(c);
+    return;
+  }
+  /* Closing now would reset the connection if the client sent more than was read (an
+   * oversized request), and a reset can destroy the response before the client read it.
+   * So: FIN first, then read and discard until the client's EOF or the timer. */
+  c->state = CONN_LINGERING;
+  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close(c);
+}
+
+/* Sends the status line, headers and (unless head_only) c->body. */
+static void respond(conn_t *c, int status, const char *content_type, int head_only) {
+  c->state = CONN_WRITING;
+  if (ctxd__prom_printf(&c->head,
+                        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+                        "Connection: close\r\n\r\n",
+                        status, reason(status),
+                        content_type ? content_type : "text/plain; charset=utf-8", c->body.len,
+                        status == 405 ? "Allow: GET, HEAD\r\n" : "") != 0) {
+    conn_close(c);
+    return;
+  }
+  uv_buf_t bufs[2] = {uv_buf_init(c->head.buf, (unsigned)c->head.len),
+                      uv_buf_init(c->body.buf, (unsigned)c->body.len)};
+  unsigned nbufs = head_only || c->body.len == 0 ? 1 : 2;
+  /* The response gets its own deadline: a client that does not read is dropped. */
+  uv_timer_start(&c->timer, on_timeout, c->admin->idle_ms, 0);
+  if (uv_write(&c->write, (uv_stream_t *)&c->tcp, bufs, nbufs, on_written) != 0) conn_close(c);
+}
+
+static void respond_error(conn_t *c, int status) {
+  c->body.len = 0;
+  if (ctxd__prom_printf(&c->body, "%s\n", reason(status)) != 0) {
+    conn_close(c);
+    return;
+  }
+  respond(c, status, NULL, 0);
+}
+
+static void handle_request(conn_t *c) {
+  enum http_method method = (enum http_method)c->parser.method;
+  if (method != HTTP_GET && method != HTTP_HEAD) {
+    respond_error(c, 405);
+    return;
+  }
+  struct http_parser_url u;
+  http_parser_url_init(&u);
+  if (!c->url.buf || http_parser_parse_url(c->url.buf, c->url.len, 0, &u) != 0) {
+    respond_error(c, 400);
+    return;
+  }
+  /* Cutting the URL after its path drops the query string and fragment. */
+  const char *path = "/";
+  if (u.field_set & (1 << UF_PATH)) {
+    path = c->url.buf + u.field_data[UF_PATH].off;
+    c->url.buf[u.field_data[UF_PATH].off + u.field_data[UF_PATH].len] = '\0';
+  }
+  ctxd__admin_t *a = c->admin;
+  const char *content_type = NULL;
+  int status = a->cb(a->data, http_method_str(method), path, &c->body, &content_type);
+  if (status < 100 || status > 599) {
+    CTXD__LOG_WARN("admin: the handler of %s returned status %d", path, status);
+    respond_error(c, 500);
+    return;
+  }
+  respond(c, status, content_type, method == HTTP_HEAD);
+}
+
+static int on_url(http_parser *p, const char *at, size_t len) {
+  conn_t *c = p->data;
+  return ctxd__prom_append(&c->url, at, len) == 0 ? 0 : -1;
+}
+
+static int on_message_complete(http_parser *p) {
+  conn_t *c = p->data;
+  c->complete = 1;
+  /* One request per connection: whatever the client pipelined after it is ignored. */
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_url = on_url,
+    .on_message_complete = on_message_complete,
+};
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)suggested;
+  conn_t *c = h->data;
+  *buf = uv_buf_init(c->admin->rbuf, sizeof c->admin->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  conn_t *c = s->data;
+  if (nread == UV_EOF) {
+    c->eof = 1;
+    if (c->state == CONN_READING && c->received > 0) respond_error(c, 400); /* cut short */
+    else if (c->state != CONN_WRITING) conn_close(c); /* on_written closes */
+    return;
+  }
+  if (nread < 0) {
+    conn_close(c);
+    return;
+  }
+  /* nread == 0 is libuv's "try again"; it must not reach http-parser, where it means EOF.
+   * Past the request, data is discarded (see on_written). */
+  if (nread == 0 || c->state != CONN_READING) return;
+  size_t room = CTXD__ADMIN_MAX_REQUEST - c->received;
+  size_t n = (size_t)nread < room ? (size_t)nread : room;
+  c->received += n;
+  http_parser_execute(&c->parser, &parser_settings, buf->base, n);
+  if (c->complete) handle_request(c);
+  else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) respond_error(c, 400);
+  else if (c->received == CTXD__ADMIN_MAX_REQUEST) respond_error(c, 431);
+}
+
+static void accept_one(ctxd__admin_t *a) {
+  conn_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    /* libuv holds the connection and stops accepting until uv_accept: retry when a
+     * connection closes and frees memory. */
+    a->accept_pending = 1;
+    CTXD__LOG_ERR("admin: out of memory, a connection waits until another one closes");
+    return;
+  }
+  c->admin = a;
+  /* Neither init can fail: no socket is created (AF_UNSPEC), no flags are given. */
+  uv_tcp_init(a->loop, &c->tcp);
+  uv_timer_init(a->loop, &c->timer);
+  c->tcp.data = c->timer.data = c->write.data = c->shutdown.data = c;
+  c->handles = 2;
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  c->next = a->conns;
+  if (a->conns) a->conns->prev = c;
+  a->conns = c;
+  a->nconns++;
+  a->refs++;
+  if (uv_accept((uv_stream_t *)&a->tcp, (uv_stream_t *)&c->tcp) != 0 ||
+      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0 ||
+      uv_timer_start(&c->timer, on_timeout, a->idle_ms, 0) != 0)
+    conn_close(c);
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  if (status < 0) {
+    CTXD__LOG_WARN("admin: accepting a connection failed: %s", uv_strerror(status));
+    return;
+  }
+  accept_one(server->data);
+}
+
+/* "a.b.c.d:port" or "[v6]:port" into ss; 0 or -1. */
+static int parse_address(const char *s, struct sockaddr_storage *ss) {
+  const char *host = s, *host_end, *colon;
+  int v6 = s[0] == '[';
+  if (v6) {
+    host++;
+    host_end = strchr(host, ']');
+    if (!host_end || host_end[1] != ':') return -1;
+    colon = host_end + 1;
+  } else {
+    colon = strchr(s, ':');
+    host_end = colon;
+    if (!colon || strchr(colon + 1, ':')) return -1;
+  }
+  char name[64];
+  size_t len = (size_t)(host_end - host);
+  if (len == 0 || len >= sizeof name) return -1;
+  memcpy(name, host, len);
+  name[len] = '\0';
+  unsigned port = 0;
+  const char *p = colon + 1;
+  if (!*p) return -1;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9') return -1;
+    port = port * 10 + (unsigned)(*p - '0');
+    if (port > 65535) return -1;
+  }
+  memset(ss, 0, sizeof *ss);
+  return (v6 ? uv_ip6_addr(name, (int)port, (struct sockaddr_in6 *)ss)
+             : uv_ip4_addr(name, (int)port, (struct sockaddr_in *)ss)) == 0
+             ? 0
+             : -1;
+}
+
+/* A listening socket bound to ss, its port in *port; the fd, or -1 with errno set.
+ * Binding outside libuv means every likely failure (address in use, no permission)
+ * happens before a handle exists, so a failed start leaves nothing on the loop. */
+static int listen_socket(const struct sockaddr_storage *ss, int *port) {
+  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int on = 1;
+  struct sockaddr_storage bound;
+  socklen_t blen = sizeof bound;
+  socklen_t slen = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+  /* SO_REUSEADDR: a restarted host rebinds while old connections sit in TIME_WAIT. */
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      bind(fd, (const struct sockaddr *)ss, slen) != 0 || listen(fd, SOMAXCONN) != 0 ||
+      getsockname(fd, (struct sockaddr *)&bound, &blen) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                            : ((struct sockaddr_in *)&bound)->sin_port);
+  return fd;
+}
+
+/* libuv writes with writev(), so a client leaving mid-response would raise SIGPIPE and
+ * kill the process; ignored, the write fails with EPIPE instead. A handler the process
+ * installed itself is left alone. */
+static void ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+}
+
+/* Frees a whose listener libuv refused after init. */
+static void start_failed_closed(uv_handle_t *h) { free(h->data); }
+
+int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data,
+                      ctxd__admin_t **out, char *err, size_t errlen) {
+  struct sockaddr_storage ss;
+  if (parse_address(listen, &ss) != 0) {
+    snprintf(err, errlen,
+             "admin listen address '%s' is not HOST:PORT with a numeric IPv4 host or "
+             "[IPv6]:PORT",
+             listen);
+    return CTXD_EINVAL;
+  }
+  ctxd__admin_t *a = calloc(1, sizeof *a);
+  if (!a) {
+    snprintf(err, errlen, "admin: out of memory");
+    return CTXD_ENOMEM;
+  }
+  int fd = listen_socket(&ss, &a->port);
+  if (fd < 0) {
+    snprintf(err, errlen, "admin: cannot listen on %s: %s", listen, strerror(errno));
+    free(a);
+    return CTXD_EIO;
+  }
+  a->loop = loop;
+  a->cb = cb;
+  a->data = data;
+  a->idle_ms = CTXD__ADMIN_IDLE_TIMEOUT_MS;
+  a->refs = 1;
+  uv_tcp_init(loop, &a->tcp); /* cannot fail, see accept_one */
+  a->tcp.data = a;
+  int rc = uv_tcp_open(&a->tcp, fd);
+  if (rc != 0) close(fd); /* the handle took it only on success */
+  else rc = uv_listen((uv_stream_t *)&a->tcp, SOMAXCONN, on_connection);
+  if (rc != 0) {
+    /* Not expected on a fresh listening socket; the loop frees a when it next runs. */
+    snprintf(err, errlen, "admin: cannot listen on %s: %s", listen, uv_strerror(rc));
+    uv_close((uv_handle_t *)&a->tcp, start_failed_closed);
+    return CTXD_EIO;
+  }
+  ignore_sigpipe();
+  *out = a;
+  return 0;
+}
+
+int ctxd__admin_port(const ctxd__admin_t *a) { return a->port; }
+
+size_t ctxd__admin_connections(const ctxd__admin_t *a) { return a->nconns; }
+
+void ctxd__admin_set_idle_timeout(ctxd__admin_t *a, uint64_t ms) { a->idle_ms = ms; }
+
+static void listener_closed(uv_handle_t *h) { admin_unref(h->data); }
+
+void ctxd__admin_close(ctxd__admin_t *a) {
+  a->closing = 1;
+  uv_close((uv_handle_t *)&a->tcp, listener_closed);
+  for (conn_t *c = a->conns; c; c = c->next) conn_close(c);
+}
