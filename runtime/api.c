@@ -37,7 +37,7 @@ static const char *api_msg_field(const ctxd_msg_t *m, ctxd_msg_field_t field) {
   case CTXD_MSG_CONVERSATION_ID: return e->conversation_id;
   case CTXD_MSG_INITIATOR_ID: return e->initiator_id;
   case CTXD_MSG_REQUEST_ID: return e->request_id;
-  case CTXD_MSG_MESSAGE_TYPE: return m->handler->type;
+  case CTXD_MSG_MESSAGE_TYPE: return m->handler->upcast_to != NULL ? m->handler->upcast_to : m->handler->type;
   case CTXD_MSG_SOURCE_ADDRESS: return e->source_address;
   case CTXD_MSG_DESTINATION_ADDRESS: return e->destination_address;
   case CTXD_MSG_RESPONSE_ADDRESS: return e->response_address;
@@ -52,7 +52,7 @@ static const char *api_msg_body(const ctxd_msg_t *cm, size_t *len) {
   /* serialised on first use: most handlers ask once, some never */
   ctxd_msg_t *m = (ctxd_msg_t *)cm;
   if (m->body == NULL) {
-    m->body = json_dumps(m->env.message, JSON_COMPACT | JSON_ENCODE_ANY);
+    m->body = json_dumps(m->message, JSON_COMPACT | JSON_ENCODE_ANY);
     m->body_len = m->body != NULL ? strlen(m->body) : 0;
   }
   if (len != NULL) *len = m->body_len;

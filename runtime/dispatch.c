@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract.h"
 #include "db.h"
 #include "fault.h"
+#include "host.h"
 #include "log.h"
 #include "plugin.h"
 
@@ -23,9 +25,32 @@ static void set_outcome(ctxd__delivery_t *d, ctxd__outcome_t o, const char *faul
   d->reason = reason != NULL ? strdup(reason) : NULL;
 }
 
+/* Checks m against its contract (types without one pass) and upcasts it to the version
+ * its handler asked for. 0, or the outcome is set and m->handler cleared. */
+static int admit(struct ctxd_msg_s *m, const ctxd__contracts_t *contracts) {
+  char err[512];
+  const ctxd__handler_t *hd = m->handler;
+  const ctxd__contract_t *k = ctxd__contracts_find(contracts, hd->type);
+  int rc = k != NULL ? ctxd__contract_validate(k, m->env.message, err, sizeof err) : 0;
+  if (rc == 0 && hd->upcast_to != NULL)
+    rc = ctxd__contracts_upcast(contracts, hd->type, hd->upcast_to, m->env.message, &m->message, err, sizeof err);
+  else if (rc == 0)
+    m->message = json_incref(m->env.message);
+  if (rc == 0) return 0;
+  if (rc == CTXD_ENOMEM)
+    set_outcome(m->delivery, CTXD__OUT_REQUEUE, NULL, err);
+  else
+    set_outcome(m->delivery, CTXD__OUT_ERROR,
+                rc == CTXD_EVALIDATION ? "ctxd.ContractViolation" : "ctxd.UpcastFailed", err);
+  ctxd__log_fields_t f = ctxd__msg_log_fields(m);
+  ctxd__logf(CTXD__LOG_WARN, "host", &f, "message refused at the boundary: %s", err);
+  m->handler = NULL;
+  return rc;
+}
+
 /* Decodes every delivery and finds its handler; what cannot be handled gets its outcome
  * now. Returns how many remain to be handled. */
-static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs) {
+static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__contracts_t *contracts) {
   ctxd__decode_limits_t limits = CTXD__DECODE_LIMITS_DEFAULT;
   size_t todo = 0;
   for (size_t i = 0; i < b->n; i++) {
@@ -58,6 +83,7 @@ static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs) {
       set_outcome(d, CTXD__OUT_SKIPPED, NULL, err);
       continue;
     }
+    if (admit(m, contracts) != 0) continue;
     todo++;
   }
   return todo;
@@ -111,6 +137,7 @@ static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struc
   tx->conn = c;
   tx->msg = m;
   tx->sweep_grace_ms = cfg->outbox_sweep_grace_ms;
+  tx->contracts = ctxd__host_contracts(m->delivery->ep->host);
   ctxd_handler_result_t r = m->handler->fn(tx, m, m->handler->data);
   /* a handler that ignored a failed statement cannot commit: the transaction is aborted */
   if (r == CTXD_HANDLER_OK && tx->failed)
@@ -255,7 +282,7 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
     for (size_t i = 0; i < b->n; i++) set_outcome(b->items[i], CTXD__OUT_REQUEUE, NULL, "out of memory");
     return;
   }
-  if (prepare(b, msgs) > 0) {
+  if (prepare(b, msgs, ctxd__host_contracts(b->ep->host)) > 0) {
     int rc = CTXD_ECLOSED;
     for (int attempt = 0; rc != 0; attempt++) {
       if (attempt > 0 && rc != CTXD_ECLOSED) ctxd__endpoint_pause(b->ep, 200);
@@ -299,6 +326,7 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
   }
   pthread_mutex_unlock(&b->ep->mu);
   for (size_t i = 0; i < b->n; i++) {
+    json_decref(msgs[i].message);
     ctxd__envelope_free(&msgs[i].env);
     free(msgs[i].body);
     drop_rows(&msgs[i]);

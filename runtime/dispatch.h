@@ -16,6 +16,8 @@ struct ctxd_msg_s {
   ctxd__envelope_t env;
   const ctxd__handler_t *handler;
   ctxd__delivery_t *delivery;
+  json_t *message; /* what the handler sees: the envelope's message, or its upcast to the
+                      version the handler asked for; a reference of its own */
   char *body; /* lazily serialised message object; new */
   size_t body_len;
   int fresh; /* its inbox row was inserted in this transaction */
@@ -31,6 +33,7 @@ struct ctxd_tx_s {
   char fault_type[128];
   char fault_message[512];
   int64_t sweep_grace_ms; /* lease of the outbox rows it writes */
+  const struct ctxd__contracts_s *contracts; /* to validate what it publishes */
 };
 
 /* The log fields of message m: endpoint, ids, traceparent; borrowed from m. */

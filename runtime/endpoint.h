@@ -59,7 +59,9 @@ typedef struct ctxd__batch_s {
 } ctxd__batch_t;
 
 typedef struct {
-  char *type; /* "Namespace:Type" */
+  char *type; /* "Namespace:Type" it receives */
+  char *upcast_to; /* NULL, or the newer version the handler asked for: messages of
+                      `type` are upcast to it first (owned) */
   ctxd_handler_cb fn;
   void *data;
   ctxd_plugin_t *plugin;

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "broker.h"
+#include "contract.h"
 #include "cli.h"
 #include "db.h"
 #include "dispatch.h"
@@ -57,6 +58,7 @@ struct ctxd__host_s {
   pending_confirm_t *confirms;
   size_t nconfirms, capconfirms;
 
+  ctxd__contracts_t *contracts;
   size_t inflight; /* deliveries received and not yet settled or dropped */
   /* a plugin replacement under way: fresh waits while old's endpoints drain */
   struct {
@@ -68,6 +70,8 @@ struct ctxd__host_s {
 };
 
 const ctxd__config_t *ctxd__host_config(const ctxd__host_t *h) { return h->cfg; }
+
+const ctxd__contracts_t *ctxd__host_contracts(const ctxd__host_t *h) { return h->contracts; }
 
 /* ---- registration ------------------------------------------------------------------- */
 
@@ -137,19 +141,47 @@ static int stage(ctxd_plugin_t *p, const ctxd_consumer_t *c) {
   return s->endpoint != NULL && s->message_type != NULL ? 0 : CTXD_ENOMEM;
 }
 
-static int add_handler(ctxd__endpoint_t *ep, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
-  for (size_t i = 0; i < ep->nhandlers; i++)
-    if (strcmp(ep->handlers[i].type, c->message_type) == 0) return CTXD_EEXIST;
+/* Adds a handler of `type` (upcasting to `upcast_to` when not NULL). A plugin's own
+ * registration of a type replaces an implicit upcasting one. */
+static int add_entry(ctxd__endpoint_t *ep, ctxd_plugin_t *p, const ctxd_consumer_t *c, const char *type,
+                     const char *upcast_to) {
+  for (size_t i = 0; i < ep->nhandlers; i++) {
+    ctxd__handler_t *hd = &ep->handlers[i];
+    if (strcmp(hd->type, type) != 0) continue;
+    if (upcast_to != NULL) return 0; /* the type has a handler of its own already */
+    if (hd->upcast_to == NULL) return CTXD_EEXIST;
+    free(hd->upcast_to);
+    hd->upcast_to = NULL;
+    hd->fn = c->handler;
+    hd->data = c->data;
+    hd->plugin = p;
+    return 0;
+  }
   ctxd__handler_t *grown = realloc(ep->handlers, (ep->nhandlers + 1) * sizeof *grown);
   if (grown == NULL) return CTXD_ENOMEM;
   ep->handlers = grown;
   ctxd__handler_t *hd = &ep->handlers[ep->nhandlers];
-  if ((hd->type = strdup(c->message_type)) == NULL) return CTXD_ENOMEM;
+  memset(hd, 0, sizeof *hd);
+  if ((hd->type = strdup(type)) == NULL) return CTXD_ENOMEM;
+  if (upcast_to != NULL && (hd->upcast_to = strdup(upcast_to)) == NULL) {
+    free(hd->type);
+    return CTXD_ENOMEM;
+  }
   hd->fn = c->handler;
   hd->data = c->data;
   hd->plugin = p;
   ep->nhandlers++;
   return 0;
+}
+
+/* The handler for c's type, and one for each older version that upcasts to it: old
+ * publishers keep reaching a handler that asked for the newest version. */
+static int add_handler(ctxd__host_t *h, ctxd__endpoint_t *ep, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
+  int rc = add_entry(ep, p, c, c->message_type, NULL);
+  const char *older[16];
+  size_t n = ctxd__contracts_older(h->contracts, c->message_type, older, 16);
+  for (size_t i = 0; rc == 0 && i < n && i < 16; i++) rc = add_entry(ep, p, c, older[i], c->message_type);
+  return rc;
 }
 
 int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
@@ -161,7 +193,7 @@ int ctxd__host_register(ctxd__host_t *h, ctxd_plugin_t *p, const ctxd_consumer_t
   ctxd__endpoint_t *ep = endpoint_get(h, c->endpoint);
   if (ep == NULL) return CTXD_ENOMEM;
   int rc = suggest(ep, c);
-  return rc != 0 ? rc : add_handler(ep, p, c);
+  return rc != 0 ? rc : add_handler(h, ep, p, c);
 }
 
 /* ---- settlement ---------------------------------------------------------------------- */
@@ -902,14 +934,15 @@ static void finish_swap(ctxd__host_t *h) {
     if (!ep->draining) continue;
     size_t kept = 0;
     for (size_t k = 0; k < ep->nhandlers; k++) {
-      if (ep->handlers[k].plugin == old)
+      if (ep->handlers[k].plugin == old) {
         free(ep->handlers[k].type);
-      else
+        free(ep->handlers[k].upcast_to);
+      } else
         ep->handlers[kept++] = ep->handlers[k];
     }
     ep->nhandlers = kept;
     for (size_t k = 0; k < fresh->nstaged; k++)
-      if (strcmp(fresh->staged[k].endpoint, ep->name) == 0 && add_handler(ep, fresh, &fresh->staged[k]) != 0)
+      if (strcmp(fresh->staged[k].endpoint, ep->name) == 0 && add_handler(h, ep, fresh, &fresh->staged[k]) != 0)
         ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': cannot register '%s' on '%s'", fresh->name,
                   fresh->staged[k].message_type, ep->name);
   }
@@ -1046,7 +1079,9 @@ static void print_topology(const ctxd__host_t *h) {
            ep->name, ep->settings.queue_type, (long long)ep->settings.prefetch,
            (long long)ep->settings.workers, (long long)ep->settings.batch_size);
     for (size_t k = 0; k < ep->nhandlers; k++)
-      printf("  %s -> %s (plugin %s)\n", ep->handlers[k].type, ep->name, ep->handlers[k].plugin->name);
+      printf("  %s -> %s (plugin %s%s%s)\n", ep->handlers[k].type, ep->name, ep->handlers[k].plugin->name,
+             ep->handlers[k].upcast_to != NULL ? ", upcast to " : "",
+             ep->handlers[k].upcast_to != NULL ? ep->handlers[k].upcast_to : "");
   }
 }
 
@@ -1072,7 +1107,10 @@ static void host_free(ctxd__host_t *h) {
   free(h->plugins);
   for (size_t i = 0; i < h->nendpoints; i++) {
     ctxd__endpoint_t *ep = h->endpoints[i];
-    for (size_t k = 0; k < ep->nhandlers; k++) free(ep->handlers[k].type);
+    for (size_t k = 0; k < ep->nhandlers; k++) {
+      free(ep->handlers[k].type);
+      free(ep->handlers[k].upcast_to);
+    }
     free(ep->handlers);
     free(ep->ledger);
     pthread_mutex_destroy(&ep->mu);
@@ -1082,6 +1120,7 @@ static void host_free(ctxd__host_t *h) {
   }
   free(h->endpoints);
   free(h->confirms);
+  ctxd__contracts_free(h->contracts);
   pthread_mutex_destroy(&h->done_mu);
 }
 
@@ -1128,6 +1167,12 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   pthread_mutex_init(&h.done_mu, NULL);
   srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
+  char err[512];
+  if (ctxd__contracts_new(&h.contracts, err, sizeof err) != 0) {
+    ctxd__log(CTXD__LOG_ERROR, "host", "contracts: %s", err);
+    host_free(&h);
+    return CTXD__EXIT_FAILURE;
+  }
   if (load_plugins(&h) != 0) {
     host_free(&h);
     return CTXD__EXIT_CONFIG;

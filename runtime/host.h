@@ -30,6 +30,9 @@ void ctxd__host_complete(ctxd__host_t *h, ctxd__batch_t *b);
 /* Hands outbox rows to the loop thread for publishing (any thread); takes ownership. */
 void ctxd__host_publish_rows(ctxd__host_t *h, ctxd__outrow_t *rows);
 
+/* Returns the contracts the host validates with; borrowed for the host's life. */
+const struct ctxd__contracts_s *ctxd__host_contracts(const ctxd__host_t *h);
+
 /* Returns the configuration; borrowed for the host's life. */
 const ctxd__config_t *ctxd__host_config(const ctxd__host_t *h);
 

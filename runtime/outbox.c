@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "contract.h"
 #include "db.h"
 #include "dispatch.h"
 #include "envelope.h"
@@ -83,6 +84,12 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_
   if (!json_is_object(body)) {
     json_decref(body);
     return CTXD_EINVAL;
+  }
+  /* what leaves is checked like what arrives: a consumer would refuse it anyway */
+  const ctxd__contract_t *k = ctxd__contracts_find(tx->contracts, msg->message_type);
+  if (k != NULL && ctxd__contract_validate(k, body, tx->error, sizeof tx->error) != 0) {
+    json_decref(body);
+    return CTXD_EVALIDATION;
   }
   json_t *headers = headers_object(msg->headers);
   continue_trace(headers, in);

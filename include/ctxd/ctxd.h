@@ -179,7 +179,8 @@ struct ctxd_api_s {
    * the handler returns. */
   const char *(*msg_field)(const ctxd_msg_t *msg, ctxd_msg_field_t field);
   /* Returns the message object as JSON text (len set when not NULL); borrowed until the
-   * handler returns. */
+   * handler returns. It was validated against its contract and, when the handler asked
+   * for a newer version than the publisher sent, upcast to that version. */
   const char *(*msg_body)(const ctxd_msg_t *msg, size_t *len);
   /* Returns a string header of the envelope (or AMQP header), NULL if absent; borrowed
    * until the handler returns. */
@@ -205,8 +206,9 @@ struct ctxd_api_s {
   const char *(*tx_error)(const ctxd_tx_t *tx);
 
   /* Writes msg to the outbox of the handler's transaction (see ctxd_out_msg_t). 0,
-   * CTXD_EINVAL (missing type, body not a JSON object, send() without destination) or
-   * CTXD_EDB. */
+   * CTXD_EINVAL (missing type, body not a JSON object, send() without destination),
+   * CTXD_EVALIDATION (the body breaks its type's contract: tx_error says where; the
+   * transaction stays usable) or CTXD_EDB. */
   int (*publish)(ctxd_tx_t *tx, const ctxd_out_msg_t *msg);
   int (*send)(ctxd_tx_t *tx, const ctxd_out_msg_t *msg);
 

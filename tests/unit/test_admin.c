@@ -1,0 +1,459 @@
+/* Unit tests for runtime/admin.c: the admin HTTP server on 127.0.0.1:0. The test thread
+ * drives the loop itself (uv_run NOWAIT) while its client sockets do non-blocking I/O;
+ * every wait polls the client socket and the loop's backend fd until a deadline. */
+#include "testsupport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include <ctxd/errno.h>
+
+#include "admin.h"
+
+#define DEADLINE_MS 5000
+
+typedef struct {
+  uv_loop_t loop;
+  ctxd__admin_t *admin;
+  int calls;
+  char method[16], path[256];
+  int status;             /* what the handler returns */
+  const char *body;       /* what it writes */
+  size_t big;             /* or this many bytes of 'x' */
+  const char *ctype;      /* and the content type it sets, when not NULL */
+} fx_t;
+
+static int handler(void *data, const char *method, const char *path, ctxd__prom_t *body,
+                   const char **content_type) {
+  fx_t *f = data;
+  f->calls++;
+  snprintf(f->method, sizeof f->method, "%s", method);
+  snprintf(f->path, sizeof f->path, "%s", path);
+  if (f->ctype) *content_type = f->ctype;
+  if (f->big) {
+    char *x = malloc(f->big);
+    assert_non_null(x);
+    memset(x, 'x', f->big);
+    assert_int_equal(ctxd__prom_append(body, x, f->big), 0);
+    free(x);
+  } else {
+    assert_int_equal(ctxd__prom_printf(body, "%s", f->body), 0);
+  }
+  return f->status;
+}
+
+static int setup(void **state) {
+  fx_t *f = calloc(1, sizeof *f);
+  assert_non_null(f);
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  f->status = 200;
+  f->body = "ok\n";
+  char err[256];
+  assert_int_equal(ctxd__admin_start(&f->loop, "127.0.0.1:0", handler, f, &f->admin, err, sizeof err), 0);
+  assert_true(ctxd__admin_port(f->admin) > 0);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx_t *f = *state;
+  if (f->admin) ctxd__admin_close(f->admin);
+  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  free(f);
+  return 0;
+}
+
+/* Runs the loop until fd (when >= 0) has one of events or the deadline passes; returns
+ * fd's revents, 0 at the deadline. */
+static short step(fx_t *f, int fd, short events, int64_t deadline) {
+  for (;;) {
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    int64_t left = deadline - ctxt_now_ms();
+    if (left <= 0) return 0;
+    int t = uv_backend_timeout(&f->loop);
+    struct pollfd p[2] = {{uv_backend_fd(&f->loop), POLLIN, 0}, {fd, events, 0}};
+    poll(p, fd >= 0 ? 2 : 1, t >= 0 && t < left ? t : (int)left);
+    if (fd >= 0 && p[1].revents) return p[1].revents;
+    if (fd < 0) return 0; /* one round of the loop */
+  }
+}
+
+static void wait_connections(fx_t *f, size_t n) {
+  int64_t deadline = ctxt_now_ms() + DEADLINE_MS;
+  while (ctxd__admin_connections(f->admin) != n) {
+    assert_true(ctxt_now_ms() < deadline);
+    step(f, -1, 0, deadline);
+  }
+}
+
+static int client_connect(fx_t *f) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ctxd__admin_port(f->admin))};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    assert_int_equal(errno, EINPROGRESS);
+    assert_true(step(f, fd, POLLOUT, ctxt_now_ms() + DEADLINE_MS) & POLLOUT);
+    int e = -1;
+    socklen_t len = sizeof e;
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len), 0);
+    assert_int_equal(e, 0);
+  }
+  return fd;
+}
+
+static void client_send(fx_t *f, int fd, const char *data, size_t len) {
+  int64_t deadline = ctxt_now_ms() + DEADLINE_MS;
+  while (len > 0) {
+    ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+    if (n > 0) {
+      data += n;
+      len -= (size_t)n;
+      continue;
+    }
+    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+    assert_true(step(f, fd, POLLOUT, deadline) != 0);
+  }
+}
+
+/* Reads until the server closes (a reset fails the test); buf is NUL-terminated. */
+static size_t client_read_all(fx_t *f, int fd, char *buf, size_t cap) {
+  int64_t deadline = ctxt_now_ms() + DEADLINE_MS;
+  size_t len = 0;
+  for (;;) {
+    assert_true(len < cap - 1);
+    ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+    if (n == 0) break;
+    if (n > 0) {
+      len += (size_t)n;
+      continue;
+    }
+    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+    assert_true(step(f, fd, POLLIN, deadline) != 0);
+  }
+  buf[len] = '\0';
+  return len;
+}
+
+/* One request on a new connection; the whole response in resp. */
+static void exchange(fx_t *f, const char *req, char *resp, size_t cap) {
+  int fd = client_connect(f);
+  client_send(f, fd, req, strlen(req));
+  client_read_all(f, fd, resp, cap);
+  close(fd);
+}
+
+static void get_returns_handler_status_and_body(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  exchange(f, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(resp, "HTTP/1.1 200 OK\r\n"
+                            "Content-Type: text/plain; charset=utf-8\r\n"
+                            "Content-Length: 3\r\n"
+                            "Connection: close\r\n"
+                            "\r\n"
+                            "ok\n");
+  assert_int_equal(f->calls, 1);
+  assert_string_equal(f->method, "GET");
+  assert_string_equal(f->path, "/healthz");
+
+  f->status = 503;
+  f->body = "broker down\n";
+  exchange(f, "GET /readyz HTTP/1.0\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(resp, "HTTP/1.1 503 Service Unavailable\r\n"
+                            "Content-Type: text/plain; charset=utf-8\r\n"
+                            "Content-Length: 12\r\n"
+                            "Connection: close\r\n"
+                            "\r\n"
+                            "broker down\n");
+}
+
+static void query_string_and_fragment_are_stripped(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  f->ctype = CTXD__PROM_CONTENT_TYPE;
+  f->body = "";
+  exchange(f, "GET /metrics?name[]=a&b=%20#frag HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(f->path, "/metrics");
+  assert_string_equal(resp, "HTTP/1.1 200 OK\r\n"
+                            "Content-Type: " CTXD__PROM_CONTENT_TYPE "\r\n"
+                            "Content-Length: 0\r\n"
+                            "Connection: close\r\n"
+                            "\r\n");
+  exchange(f, "GET http://localhost:9090/readyz?x=1 HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(f->path, "/readyz");
+  exchange(f, "GET /?x HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(f->path, "/");
+  assert_int_equal(f->calls, 3);
+}
+
+static void head_sends_length_without_body(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  exchange(f, "HEAD /healthz HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(f->method, "HEAD");
+  assert_string_equal(resp, "HTTP/1.1 200 OK\r\n"
+                            "Content-Type: text/plain; charset=utf-8\r\n"
+                            "Content-Length: 3\r\n"
+                            "Connection: close\r\n"
+                            "\r\n");
+}
+
+static void other_methods_get_405(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  exchange(f, "POST /healthz HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", resp, sizeof resp);
+  assert_string_equal(resp, "HTTP/1.1 405 Method Not Allowed\r\n"
+                            "Content-Type: text/plain; charset=utf-8\r\n"
+                            "Content-Length: 19\r\n"
+                            "Allow: GET, HEAD\r\n"
+                            "Connection: close\r\n"
+                            "\r\n"
+                            "Method Not Allowed\n");
+  exchange(f, "DELETE / HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 405 "));
+  assert_int_equal(f->calls, 0);
+}
+
+static void malformed_requests_get_400(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  static const char *const bad[] = {
+      "HELLO WORLD\r\n\r\n",
+      "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
+      "GET / XTTP/1.1\r\n\r\n",
+      "GET * HTTP/1.1\r\n\r\n", /* no path */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    exchange(f, bad[i], resp, sizeof resp);
+    assert_non_null(strstr(resp, "HTTP/1.1 400 Bad Request\r\n"));
+    assert_non_null(strstr(resp, "\r\n\r\nBad Request\n"));
+  }
+  /* A request cut short by the client's EOF. */
+  int fd = client_connect(f);
+  client_send(f, fd, "GET /healthz HTTP/1.1\r\nHost:", 28);
+  shutdown(fd, SHUT_WR);
+  client_read_all(f, fd, resp, sizeof resp);
+  close(fd);
+  assert_non_null(strstr(resp, "HTTP/1.1 400 Bad Request\r\n"));
+  assert_int_equal(f->calls, 0);
+}
+
+static void bad_handler_status_gets_500(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  f->status = 42;
+  exchange(f, "GET /x HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(resp, "HTTP/1.1 500 Internal Server Error\r\n"
+                            "Content-Type: text/plain; charset=utf-8\r\n"
+                            "Content-Length: 22\r\n"
+                            "Connection: close\r\n"
+                            "\r\n"
+                            "Internal Server Error\n");
+}
+
+/* A request of len bytes: headers padded with one long header. */
+static char *request_of(size_t len) {
+  static const char head[] = "GET /big HTTP/1.1\r\nX-Pad: ";
+  char *r = malloc(len + 1);
+  assert_non_null(r);
+  assert_true(len > sizeof head + 4);
+  memcpy(r, head, sizeof head - 1);
+  memset(r + sizeof head - 1, 'a', len - (sizeof head - 1) - 4);
+  memcpy(r + len - 4, "\r\n\r\n", 5);
+  return r;
+}
+
+static void oversized_request_gets_431(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  char *r = request_of(CTXD__ADMIN_MAX_REQUEST);
+  exchange(f, r, resp, sizeof resp);
+  free(r);
+  assert_int_equal(f->calls, 1); /* exactly the limit still passes */
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+
+  /* Far more than the limit: the 431 must arrive intact although most of the request is
+   * never read (no reset before the client read the response). */
+  r = request_of(64 * 1024);
+  exchange(f, r, resp, sizeof resp);
+  free(r);
+  assert_string_equal(resp, "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                            "Content-Type: text/plain; charset=utf-8\r\n"
+                            "Content-Length: 32\r\n"
+                            "Connection: close\r\n"
+                            "\r\n"
+                            "Request Header Fields Too Large\n");
+  r = request_of(CTXD__ADMIN_MAX_REQUEST + 1);
+  exchange(f, r, resp, sizeof resp);
+  free(r);
+  assert_non_null(strstr(resp, "HTTP/1.1 431 "));
+  assert_int_equal(f->calls, 1);
+}
+
+static void idle_connections_are_closed(void **state) {
+  fx_t *f = *state;
+  ctxd__admin_set_idle_timeout(f->admin, 100);
+  char resp[64];
+  int64_t t0 = ctxt_now_ms();
+  int silent = client_connect(f);
+  int partial = client_connect(f);
+  client_send(f, partial, "GET /healthz HT", 15);
+  /* Closed without a response. */
+  assert_int_equal(client_read_all(f, silent, resp, sizeof resp), 0);
+  assert_int_equal(client_read_all(f, partial, resp, sizeof resp), 0);
+  int64_t elapsed = ctxt_now_ms() - t0;
+  assert_true(elapsed >= 90);
+  assert_true(elapsed < DEADLINE_MS);
+  close(silent);
+  close(partial);
+  wait_connections(f, 0);
+  assert_int_equal(f->calls, 0);
+}
+
+static void many_concurrent_connections(void **state) {
+  fx_t *f = *state;
+  enum { N = 64 };
+  int fds[N];
+  char resp[4096];
+  for (int i = 0; i < N; i++) {
+    fds[i] = client_connect(f);
+    client_send(f, fds[i], "GET /healthz", 12);
+  }
+  wait_connections(f, N);
+  for (int i = N - 1; i >= 0; i--) client_send(f, fds[i], " HTTP/1.1\r\n\r\n", 13);
+  for (int i = 0; i < N; i++) {
+    client_read_all(f, fds[i], resp, sizeof resp);
+    assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+    close(fds[i]);
+  }
+  assert_int_equal(f->calls, N);
+  wait_connections(f, 0);
+}
+
+static void close_with_open_connections(void **state) {
+  fx_t *f = *state;
+  static char resp[1 << 16];
+  int idle = client_connect(f);
+  int partial = client_connect(f);
+  client_send(f, partial, "GET /", 5);
+  /* Answered and lingering: the client neither reads nor closes. */
+  int answered = client_connect(f);
+  client_send(f, answered, "GET / HTTP/1.1\r\n\r\n", 18);
+  /* Mid-response: a body far larger than the socket buffers, never read. */
+  f->big = 32u << 20;
+  int writing = client_connect(f);
+  client_send(f, writing, "GET /big HTTP/1.1\r\n\r\n", 21);
+  wait_connections(f, 4);
+  int64_t deadline = ctxt_now_ms() + DEADLINE_MS;
+  while (f->calls < 2) {
+    assert_true(ctxt_now_ms() < deadline);
+    step(f, -1, 0, deadline);
+  }
+  ctxd__admin_close(f->admin);
+  f->admin = NULL;
+  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  /* Every client sees its connection end (the loop is closed, so plain poll). */
+  int fds[] = {idle, partial, answered, writing};
+  for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) {
+    struct pollfd p = {fds[i], POLLIN, 0};
+    ssize_t n;
+    do {
+      assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
+      n = recv(fds[i], resp, sizeof resp, 0);
+    } while (n > 0);
+    assert_true(n == 0 || errno == ECONNRESET);
+    close(fds[i]);
+  }
+  assert_int_equal(uv_loop_init(&f->loop), 0); /* for teardown */
+}
+
+static void client_leaving_mid_response_is_harmless(void **state) {
+  fx_t *f = *state;
+  f->big = 32u << 20;
+  int fd = client_connect(f);
+  client_send(f, fd, "GET /big HTTP/1.1\r\n\r\n", 21);
+  int64_t deadline = ctxt_now_ms() + DEADLINE_MS;
+  while (f->calls < 1) {
+    assert_true(ctxt_now_ms() < deadline);
+    step(f, -1, 0, deadline);
+  }
+  /* Unread data makes this close a reset: the server's write fails with EPIPE or
+   * ECONNRESET (SIGPIPE is ignored) and the connection is dropped. */
+  close(fd);
+  wait_connections(f, 0);
+  f->big = 0;
+  char resp[4096];
+  exchange(f, "GET /healthz HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+}
+
+static void start_errors(void **state) {
+  fx_t *f = *state;
+  char err[256];
+  ctxd__admin_t *a = NULL;
+  static const char *const bad[] = {"",          "127.0.0.1",      "127.0.0.1:",   "127.0.0.1:65536",
+                                    "1.2.3:80",  "localhost:80",   "::1:80",       "[::1]80",
+                                    "[::1:80",   "127.0.0.1:80x",  "[]:80",        ":80"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(ctxd__admin_start(&f->loop, bad[i], handler, f, &a, err, sizeof err), CTXD_EINVAL);
+    assert_non_null(strstr(err, "is not HOST:PORT"));
+  }
+  char addr[64];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", ctxd__admin_port(f->admin));
+  assert_int_equal(ctxd__admin_start(&f->loop, addr, handler, f, &a, err, sizeof err), CTXD_EIO);
+  char want[128];
+  snprintf(want, sizeof want, "admin: cannot listen on %s: Address already in use", addr);
+  assert_string_equal(err, want);
+  assert_null(a);
+
+  /* A failed start leaves nothing on the loop. */
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(ctxd__admin_start(&loop, addr, handler, f, &a, err, sizeof err), CTXD_EIO);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void ipv6_loopback(void **state) {
+  fx_t *f = *state;
+  char err[256];
+  ctxd__admin_t *a = NULL;
+  int rc = ctxd__admin_start(&f->loop, "[::1]:0", handler, f, &a, err, sizeof err);
+  if (rc == CTXD_EIO) { /* no IPv6 on this machine */
+    print_message("skipped: %s\n", err);
+    return;
+  }
+  assert_int_equal(rc, 0);
+  assert_true(ctxd__admin_port(a) > 0);
+  ctxd__admin_close(a);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(get_returns_handler_status_and_body, setup, teardown),
+      cmocka_unit_test_setup_teardown(query_string_and_fragment_are_stripped, setup, teardown),
+      cmocka_unit_test_setup_teardown(head_sends_length_without_body, setup, teardown),
+      cmocka_unit_test_setup_teardown(other_methods_get_405, setup, teardown),
+      cmocka_unit_test_setup_teardown(malformed_requests_get_400, setup, teardown),
+      cmocka_unit_test_setup_teardown(bad_handler_status_gets_500, setup, teardown),
+      cmocka_unit_test_setup_teardown(oversized_request_gets_431, setup, teardown),
+      cmocka_unit_test_setup_teardown(idle_connections_are_closed, setup, teardown),
+      cmocka_unit_test_setup_teardown(many_concurrent_connections, setup, teardown),
+      cmocka_unit_test_setup_teardown(close_with_open_connections, setup, teardown),
+      cmocka_unit_test_setup_teardown(client_leaving_mid_response_is_harmless, setup, teardown),
+      cmocka_unit_test_setup_teardown(start_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(ipv6_loopback, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
