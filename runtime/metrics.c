@@ -97,8 +97,9 @@ static int put_sample(ctxd__prom_t *p, const char *name, const char *suffix,
          put_str(p, " ") || put_str(p, value) || put_str(p, "\n");
 }
 
-/* Shortest text that reads back as v (what Prometheus clients print), or the format's
- * spellings of the non-finite values. */
+/* What Go's strconv.FormatFloat(v, 'g', -1, 64) prints, as the Prometheus clients do: the
+ * fewest significant digits that read back as v, in exponent form only when the exponent
+ * is below -4 or above 5; and the format's spellings of the non-finite values. */
 static void format_double(char out[32], double v) {
   if (isnan(v)) {
     strcpy(out, "NaN");
@@ -108,10 +109,14 @@ static void format_double(char out[32], double v) {
     strcpy(out, v > 0 ? "+Inf" : "-Inf");
     return;
   }
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(out, 32, "%.*g", prec, v);
-    if (strtod(out, NULL) == v) return;
-  }
+  int digits = 0;
+  do {
+    digits++;
+    snprintf(out, 32, "%.*e", digits - 1, v);
+  } while (digits < 17 && strtod(out, NULL) != v);
+  int exp = atoi(strchr(out, 'e') + 1);
+  if (exp < -4 || exp > 5) return;
+  snprintf(out, 32, "%.*f", digits - 1 - exp > 0 ? digits - 1 - exp : 0, v);
 }
 
 /* Undoes a partly written call so a failure leaves the buffer as it was. */

@@ -74,6 +74,7 @@ static const ctxd_migration_t migrations[] = {
     {1, "effects",
      "CREATE SCHEMA testkit;\n"
      "CREATE TABLE testkit.effects (n bigserial PRIMARY KEY, message_id uuid NOT NULL, action text NOT NULL);\n"},
+    {2, "effect bodies", "ALTER TABLE testkit.effects ADD COLUMN body text, ADD COLUMN message_type text;\n"},
     {0, NULL, NULL},
 };
 
@@ -115,9 +116,12 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
     snprintf(recorded, sizeof recorded, "%s@v2", action);
     action = recorded;
 #endif
-    const char *params[] = {api->msg_field(msg, CTXD_MSG_ID), action};
-    if (api->sql_exec(tx, "INSERT INTO testkit.effects (message_id, action) VALUES ($1, $2)", 2,
-                      params, NULL) != 0)
+    const char *params[] = {api->msg_field(msg, CTXD_MSG_ID), action, api->msg_body(msg, NULL),
+                            api->msg_field(msg, CTXD_MSG_MESSAGE_TYPE)};
+    if (api->sql_exec(tx,
+                      "INSERT INTO testkit.effects (message_id, action, body, message_type) "
+                      "VALUES ($1, $2, $3, $4)",
+                      4, params, NULL) != 0)
       result = CTXD_HANDLER_RETRY;
   }
   json_decref(body);
