@@ -163,10 +163,14 @@ static void handle_request(conn_t *c) {
     return;
   }
   /* Cutting the URL after its path drops the query string and fragment. */
-  const char *path = "/";
+  const char *path = "/"; /* absolute form without a path: "http://host" */
   if (u.field_set & (1 << UF_PATH)) {
     path = c->url.buf + u.field_data[UF_PATH].off;
     c->url.buf[u.field_data[UF_PATH].off + u.field_data[UF_PATH].len] = '\0';
+  }
+  if (path[0] != '/') { /* "*", which http-parser lets through as a path */
+    respond_error(c, 400);
+    return;
   }
   ctxd__admin_t *a = c->admin;
   const char *content_type = NULL;

@@ -455,12 +455,12 @@ static bool refused_unless_in_progress(const inventory_state_t *state,
                                        const inventory_command_t *cmd,
                                        inventory_decision_t *out) {
   if (!exists(state))
-    return reject(out, INVENTORY_REASON_UNKNOWN_INVENTORY, "inventory %s does not exist",
-                  cmd->inventory_id) == 0;
-  if (state->status == INVENTORY_STATUS_FINISHED)
-    return reject(out, INVENTORY_REASON_INVENTORY_FINISHED, "inventory %s is finished",
-                  cmd->inventory_id) == 0;
-  return false;
+    reject(out, INVENTORY_REASON_UNKNOWN_INVENTORY, "inventory %s does not exist",
+           cmd->inventory_id);
+  else if (state->status == INVENTORY_STATUS_FINISHED)
+    reject(out, INVENTORY_REASON_INVENTORY_FINISHED, "inventory %s is finished",
+           cmd->inventory_id);
+  return out->outcome == INVENTORY_OUTCOME_REJECTED;
 }
 
 static int decide_start(const inventory_state_t *state, const inventory_command_t *cmd,

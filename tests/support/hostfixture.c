@@ -8,18 +8,23 @@
 #include <unistd.h>
 
 void ctxt_world_write_config(ctxt_world_t *w) {
-  char text[8192];
+  char plugins[4096], text[8192];
+  if (w->plugins[0])
+    snprintf(plugins, sizeof plugins, "%s", w->plugins);
+  else
+    snprintf(plugins, sizeof plugins,
+             "[{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"%s\", \"message_type\": \"%s\","
+             " \"echo_type\": \"%s\"%s}}]",
+             w->endpoint, w->type, w->echo_type, w->plugin_settings);
   snprintf(text, sizeof text,
            "{\n"
            "  \"broker\": {\"url\": \"%s\", \"heartbeat_s\": 10},\n"
            "  \"database\": {\"url\": \"%s\"},\n"
            "  \"plugin_dir\": \"%s\",\n"
-           "  \"plugins\": [{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"%s\","
-           " \"message_type\": \"%s\", \"echo_type\": \"%s\"%s}}],\n"
+           "  \"plugins\": %s,\n"
            "  \"endpoints\": {\"%s\": {%s}}%s\n"
            "}\n",
-           ctxt_amqp_url(), w->db, w->plugin_dir, w->endpoint, w->type, w->echo_type, w->plugin_settings,
-           w->endpoint, w->endpoint_settings, w->host_settings);
+           ctxt_amqp_url(), w->db, w->plugin_dir, plugins, w->endpoint, w->endpoint_settings, w->host_settings);
   if (w->config[0]) unlink(w->config);
   ctxt_write_file(w->config, sizeof w->config, text);
 }

@@ -20,6 +20,7 @@ typedef struct {
   char plugin_settings[512];   /* more testkit settings, starting with ", " */
   char endpoint_settings[512]; /* the endpoint's own section, without braces */
   char host_settings[512];     /* more top-level keys, starting with ", " */
+  char plugins[4096];          /* the "plugins" array; empty: testkit on the world's endpoint */
   ctxt_proc_t host;
   PGconn *pg;
   amqp_connection_state_t amqp;

@@ -194,7 +194,9 @@ static void query_string_and_fragment_are_stripped(void **state) {
   assert_string_equal(f->path, "/readyz");
   exchange(f, "GET /?x HTTP/1.1\r\n\r\n", resp, sizeof resp);
   assert_string_equal(f->path, "/");
-  assert_int_equal(f->calls, 3);
+  exchange(f, "GET http://localhost?x HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(f->path, "/");
+  assert_int_equal(f->calls, 4);
 }
 
 static void head_sends_length_without_body(void **state) {
@@ -232,7 +234,8 @@ static void malformed_requests_get_400(void **state) {
       "HELLO WORLD\r\n\r\n",
       "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
       "GET / XTTP/1.1\r\n\r\n",
-      "GET * HTTP/1.1\r\n\r\n", /* no path */
+      "GET * HTTP/1.1\r\n\r\n",
+      "GET /a\x01b HTTP/1.1\r\n\r\n",
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     exchange(f, bad[i], resp, sizeof resp);
@@ -249,9 +252,15 @@ static void malformed_requests_get_400(void **state) {
   assert_int_equal(f->calls, 0);
 }
 
-static void bad_handler_status_gets_500(void **state) {
+static void handler_status_is_passed_on(void **state) {
   fx_t *f = *state;
   char resp[4096];
+  f->status = 404;
+  exchange(f, "GET /nope HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 404 Not Found\r\n"));
+  f->status = 299; /* no reason phrase known: an empty one, as HTTP/1.1 allows */
+  exchange(f, "GET /odd HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 299 \r\n"));
   f->status = 42;
   exchange(f, "GET /x HTTP/1.1\r\n\r\n", resp, sizeof resp);
   assert_string_equal(resp, "HTTP/1.1 500 Internal Server Error\r\n"
@@ -446,7 +455,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(head_sends_length_without_body, setup, teardown),
       cmocka_unit_test_setup_teardown(other_methods_get_405, setup, teardown),
       cmocka_unit_test_setup_teardown(malformed_requests_get_400, setup, teardown),
-      cmocka_unit_test_setup_teardown(bad_handler_status_gets_500, setup, teardown),
+      cmocka_unit_test_setup_teardown(handler_status_is_passed_on, setup, teardown),
       cmocka_unit_test_setup_teardown(oversized_request_gets_431, setup, teardown),
       cmocka_unit_test_setup_teardown(idle_connections_are_closed, setup, teardown),
       cmocka_unit_test_setup_teardown(many_concurrent_connections, setup, teardown),

@@ -42,16 +42,25 @@ static void gauges_escape_labels_and_help(void **state) {
   assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, -3), 0);
   assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, 1e21), 0);
   assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, 0.1), 0);
+  assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, 100000), 0);
+  assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, 1234567), 0);
+  assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, 0.0001), 0);
+  assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, 0.00001), 0);
   assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, INFINITY), 0);
   assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, -INFINITY), 0);
   assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, NAN), 0);
-  /* HELP escapes backslash and newline only; label values also the double quote. */
+  /* HELP escapes backslash and newline only; label values also the double quote. Numbers
+   * as Go's FormatFloat(v, 'g', -1, 64) prints them, like the official clients. */
   assert_string_equal(p.buf, "# HELP ctxd_up A \"quoted\" back\\\\slash\\nsecond line\n"
                              "# TYPE ctxd_up gauge\n"
                              "ctxd_up{path=\"C:\\\\dir \\\"x\\\"\\nend\"} 0.5\n"
                              "ctxd_up -3\n"
                              "ctxd_up 1e+21\n"
                              "ctxd_up 0.1\n"
+                             "ctxd_up 100000\n"
+                             "ctxd_up 1.234567e+06\n"
+                             "ctxd_up 0.0001\n"
+                             "ctxd_up 1e-05\n"
                              "ctxd_up +Inf\n"
                              "ctxd_up -Inf\n"
                              "ctxd_up NaN\n");

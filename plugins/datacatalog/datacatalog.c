@@ -1,0 +1,68 @@
+/* DataCatalog consumer: replicates MaterialType, which DataCatalog (.NET, MassTransit)
+ * publishes, into this context's schema. It publishes nothing. */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include <ctxd/ctxd.h>
+
+#include "ctxd_contracts.h"
+#include "replica.h"
+
+typedef struct {
+  const char *endpoint;
+} settings_t;
+
+typedef struct {
+  const ctxd_api_t *api;
+  ctxd_plugin_t *plugin;
+} state_t;
+
+static const ctxd_conf_entry_t config_map[] = {
+    {CTXD_CONF_STR, "endpoint", "datacatalog-material-type", offsetof(settings_t, endpoint),
+     "queue receiving MaterialType"},
+    {0, NULL, NULL, 0, NULL},
+};
+
+static const ctxd_migration_t migrations[] = {
+    {1, "material types", "CREATE SCHEMA datacatalog;\n" MATERIAL_REPLICA_DDL("datacatalog")},
+    {0, NULL, NULL},
+};
+
+static ctxd_handler_result_t on_material_type(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  state_t *st = data;
+  int applied;
+  ctxd_handler_result_t r = material_replica_apply(st->api, tx, msg, "datacatalog.material_types", &applied);
+  if (r == CTXD_HANDLER_OK)
+    st->api->log(st->plugin, msg, CTXD_LOG_DEBUG, applied ? "material type stored" : "older or equal version ignored");
+  return r;
+}
+
+static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
+  const settings_t *s = api->settings(plugin);
+  state_t *st = calloc(1, sizeof *st);
+  if (st == NULL) return CTXD_ENOMEM;
+  st->api = api;
+  st->plugin = plugin;
+  *state = st;
+  /* v2: the host upcasts what v1 publishers send */
+  ctxd_consumer_t c = {.size = sizeof c, .endpoint = s->endpoint,
+                       .message_type = CTXD_C_DATA_CATALOG_PRODUCTS_V2_MATERIAL_TYPE_TYPE,
+                       .handler = on_material_type, .data = st};
+  return api->consumer_register(plugin, &c);
+}
+
+static void destroy(void *state) { free(state); }
+
+static const ctxd_plugin_desc_t desc = {
+    CTXD_PLUGIN_STAMP,
+    .name = "datacatalog",
+    .version = "1.0.0",
+    .description = "replica of DataCatalog's MaterialType",
+    .config_map = config_map,
+    .settings_size = sizeof(settings_t),
+    .migrations = migrations,
+    .init = init,
+    .destroy = destroy,
+};
+
+CTXD_PLUGIN_DEFINE(desc)

@@ -1,0 +1,32 @@
+/* A versioned replica of DataCatalog's MaterialType, shared by the contexts that keep one
+ * (the DataCatalog consumer, Inventory). */
+#ifndef CTXD_PLUGINS_MATERIAL_REPLICA_H
+#define CTXD_PLUGINS_MATERIAL_REPLICA_H
+
+#include <ctxd/ctxd.h>
+
+/* The table, for a plugin's migration: MATERIAL_REPLICA_DDL("inventory"). */
+#define MATERIAL_REPLICA_DDL(schema)                                                   \
+  "CREATE TABLE " schema ".material_types (\n"                                         \
+  "  id uuid PRIMARY KEY,\n"                                                           \
+  "  version bigint NOT NULL,\n"                                                       \
+  "  country_id int NOT NULL,\n"                                                       \
+  "  department_id uuid NOT NULL,\n"                                                   \
+  "  name text NOT NULL,\n"                                                            \
+  "  category int NOT NULL,\n"                                                         \
+  "  basic_unit_of_measure int NOT NULL,\n"                                            \
+  "  is_removed boolean NOT NULL,\n"                                                   \
+  "  external_code text,\n"                                                            \
+  "  updated_at timestamptz NOT NULL DEFAULT now()\n"                                  \
+  ");\n"
+
+/* Applies a MaterialType message (v2, or v1 upcast by the host) to `table` (a constant of
+ * the calling plugin, e.g. "inventory.material_types"): a newer Version replaces the row,
+ * an older or equal one changes nothing (messages come twice and out of order), IsRemoved
+ * stays as a tombstone. The rule is the statement's WHERE clause, so two workers applying
+ * versions of one material at once cannot lose the newer. Returns the handler result;
+ * *applied tells whether the row changed. */
+ctxd_handler_result_t material_replica_apply(const ctxd_api_t *api, ctxd_tx_t *tx, const ctxd_msg_t *msg,
+                                             const char *table, int *applied);
+
+#endif
