@@ -30,6 +30,11 @@ static const struct {
      "usage: ctxd topology --dot --config FILE\n"
      "  Prints the exchanges, queues and bindings the host declares, as Graphviz\n"
      "  (ctxd topology --dot -c FILE | dot -Tsvg > topology.svg). Connects to nothing.\n"},
+    {"send", NULL, CTXD__CMD_SEND, 1,
+     "usage: ctxd send --config FILE --type NS.vN:TYPE --message JSON|@FILE [--endpoint NAME]\n"
+     "  Validates the message against its contract and publishes it in a MassTransit\n"
+     "  envelope to the type's exchange (or sends it to endpoint NAME), waiting for the\n"
+     "  broker's confirm. Prints the new message id.\n"},
     {"errors", "replay", CTXD__CMD_ERRORS_REPLAY, 1,
      "usage: ctxd errors replay --config FILE --endpoint NAME [--limit N]\n"
      "  Moves messages from NAME_error back to NAME without their fault headers (all, or\n"
@@ -51,6 +56,8 @@ const char *ctxd__cli_usage(const char *command) {
          "  check-config --config FILE    validate FILE and its plugins, print the topology\n"
          "  migrate --config FILE         apply every migration, then exit\n"
          "  topology --dot --config FILE  print the topology as Graphviz\n"
+         "  send --config FILE --type T --message JSON [--endpoint NAME]\n"
+         "                                validate and publish a message\n"
          "  errors replay --config FILE --endpoint NAME [--limit N]\n"
          "                                move messages from NAME_error back to NAME\n"
          "  version                       print the host and plugin ABI versions\n"
@@ -103,6 +110,10 @@ int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t e
       out->limit = strtol(v, &end, 10);
       if (*v == '\0' || *end != '\0' || out->limit < 1)
         return fail(err, errlen, "--limit takes a whole number above 0, not '%s'", v);
+    } else if (strcmp(a, "--type") == 0) {
+      if (option_value(argc, argv, &i, &out->type, err, errlen) != 0) return CTXD_EINVAL;
+    } else if (strcmp(a, "--message") == 0) {
+      if (option_value(argc, argv, &i, &out->message, err, errlen) != 0) return CTXD_EINVAL;
     } else if (strcmp(a, "--dot") == 0) {
       out->dot = 1;
     } else if (a[0] == '-') {
@@ -136,6 +147,8 @@ int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t e
     return fail(err, errlen, "'%s' needs --config FILE", commands[k].name);
   if (out->cmd == CTXD__CMD_ERRORS_REPLAY && out->endpoint == NULL)
     return fail(err, errlen, "%s", "'errors replay' needs --endpoint NAME");
+  if (out->cmd == CTXD__CMD_SEND && (out->type == NULL || out->message == NULL))
+    return fail(err, errlen, "%s", "'send' needs --type TYPE and --message JSON");
   if (out->cmd == CTXD__CMD_TOPOLOGY && !out->dot)
     return fail(err, errlen, "%s", "'topology' needs --dot (the only output format)");
   return 0;

@@ -11,7 +11,8 @@ typedef enum {
   CTXD__CMD_CHECK_CONFIG,
   CTXD__CMD_ERRORS_REPLAY,
   CTXD__CMD_MIGRATE,
-  CTXD__CMD_TOPOLOGY
+  CTXD__CMD_TOPOLOGY,
+  CTXD__CMD_SEND
 } ctxd__cmd_t;
 
 typedef struct {
@@ -20,6 +21,8 @@ typedef struct {
   const char *endpoint;    /* errors replay: borrowed from argv */
   long limit;              /* errors replay: 0 = all */
   int dot;                 /* topology: Graphviz (the only format so far) */
+  const char *type;        /* send: message type; borrowed from argv */
+  const char *message;     /* send: the message JSON or @FILE; borrowed from argv */
   const char *help_for;    /* help: the command asked about, NULL for all */
 } ctxd__cli_t;
 

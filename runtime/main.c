@@ -8,6 +8,7 @@
 #include "host.h"
 #include "log.h"
 #include "replay.h"
+#include "send.h"
 
 static int load_config(const char *path, ctxd__config_t **cfg) {
   char err[1024];
@@ -28,6 +29,7 @@ static int run(const ctxd__cli_t *cli) {
   case CTXD__CMD_CHECK_CONFIG: rc = ctxd__host_main(cfg, CTXD__HOST_CHECK); break;
   case CTXD__CMD_TOPOLOGY: rc = ctxd__host_main(cfg, CTXD__HOST_DOT); break;
   case CTXD__CMD_MIGRATE: rc = ctxd__host_main(cfg, CTXD__HOST_MIGRATE); break;
+  case CTXD__CMD_SEND: rc = ctxd__send(cfg, cli->type, cli->message, cli->endpoint, stdout); break;
   default: rc = ctxd__host_main(cfg, CTXD__HOST_RUN); break;
   }
   ctxd__config_free(cfg);
