@@ -27,7 +27,8 @@
  *   duplicate       the same feedback again (same payment reference / reship order id, a
  *                   second failure, resolving a succeeded fulfillment, creating twice)
  *   late            feedback after the fulfillment moved on (any feedback once it failed:
- *                   a Case resolves it; a failure after success)
+ *                   a Case resolves it; a failure after success; a success after a manual
+ *                   resolution)
  *   conflict        feedback naming another payment reference or reship order than recorded
  *   wrong_strategy  refund feedback on a reship, reship feedback on a refund, any on a
  *                   non-product fulfillment (its "receive feedback" is the seed's default)
@@ -302,7 +303,7 @@ typedef struct {
  *   CTXD_ENOENT   feedback or resolve_manually without a fulfillment
  *   CTXD_ESTATE   resolve_manually while processing:
  *                 "cannot resolve_manually a fulfillment that is processing"
- * `d` is large (tens of KB): keep it off small stacks. */
+ * `d` is large (about 10 KB): keep it off small stacks. */
 int fulfillment_order_decide(const fulfillment_order_t *state, const fulfillment_command_t *cmd,
                              fulfillment_decision_t *d);
 

@@ -73,18 +73,21 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* Runs the loop until fd (when >= 0) has one of events or the deadline passes; returns
- * fd's revents, 0 at the deadline. */
+/* Waits for the loop's next event (I/O or timer) or, when fd >= 0, for one of events on
+ * fd, and runs the loop once; repeats until fd is ready. Returns fd's revents, or 0 at the
+ * deadline or after one round when fd < 0. Waiting before running means a caller checking
+ * its condition between calls never sleeps past an event the loop already handled. */
 static short step(fx_t *f, int fd, short events, int64_t deadline) {
   for (;;) {
-    uv_run(&f->loop, UV_RUN_NOWAIT);
     int64_t left = deadline - ctxt_now_ms();
     if (left <= 0) return 0;
+    uv_update_time(&f->loop);
     int t = uv_backend_timeout(&f->loop);
     struct pollfd p[2] = {{uv_backend_fd(&f->loop), POLLIN, 0}, {fd, events, 0}};
     poll(p, fd >= 0 ? 2 : 1, t >= 0 && t < left ? t : (int)left);
-    if (fd >= 0 && p[1].revents) return p[1].revents;
-    if (fd < 0) return 0; /* one round of the loop */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    if (fd < 0) return 0;
+    if (p[1].revents) return p[1].revents;
   }
 }
 

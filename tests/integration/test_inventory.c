@@ -1,0 +1,180 @@
+/* Inventory against the real servers: a full audit (start, measurements in several zones,
+ * an edit, a removal, finish) gives the events on their exchanges and the right state;
+ * rejected commands answer at the response address; two workers adding measurements to
+ * one inventory at once lose nothing. */
+#include "hostfixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define INV "11111111-1111-4111-8111-111111111111"
+#define UNIT "22222222-2222-4222-8222-222222222222"
+#define TEMPLATE "33333333-3333-4333-8333-333333333333"
+#define FRIDGE "44444444-4444-4444-8444-444444444441"
+#define SHELF "44444444-4444-4444-8444-444444444442"
+#define CHEESE "55555555-5555-4555-8555-555555555551"
+#define FLOUR "55555555-5555-4555-8555-555555555552"
+#define GONE "55555555-5555-4555-8555-555555555553"
+#define USER "66666666-6666-4666-8666-666666666666"
+
+static int seq;
+static char templates[64], reply[96];
+
+static void setup_inventory(ctxt_world_t *w, const char *endpoint_settings) {
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[{\"id\": \"" TEMPLATE "\", \"unitId\": \"" UNIT "\", \"name\": \"Monthly\", \"category\": \"monthly\","
+           " \"zones\": [{\"id\": \"" FRIDGE "\", \"name\": \"Fridge\", \"materialTypeIds\": [\"" CHEESE "\"]},"
+           " {\"id\": \"" SHELF "\", \"name\": \"Shelf\", \"materialTypeIds\": [\"" FLOUR "\"]}]}]");
+  ctxt_write_file(templates, sizeof templates, text);
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"inventory\", \"settings\": {\"endpoint\": \"%s\", \"material_endpoint\": \"%s-mt\","
+           " \"templates_file\": \"%s\", \"snapshot_every\": 3}}]",
+           w->endpoint, w->endpoint, templates);
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "%s", endpoint_settings);
+  /* where the replies of this test's requests arrive */
+  snprintf(reply, sizeof reply, "%s-reply", w->endpoint);
+  amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(reply), 0, 0, 0, 1, amqp_empty_table);
+  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes(reply), amqp_empty_bytes, amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+}
+
+static void command(ctxt_world_t *w, const char *type, const char *message) {
+  char body[2048];
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"requestId\":\"00000000-0000-4000-9000-%012d\","
+           "\"responseAddress\":\"rabbitmq://localhost/%s\",\"messageType\":[\"urn:message:Ctxd.Inventory.Contracts.v1:%s\"],"
+           "\"message\":%s}",
+           seq, seq, reply, type, message);
+  seq++;
+  ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
+}
+
+static void material(ctxt_world_t *w, const char *id, int unit, int removed) {
+  char body[1024], ep[128];
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"00000000-0000-4000-a000-%012d\",\"messageType\":[\"urn:message:Dodo.DataCatalog.Contracts.Products.v1:MaterialType\"],"
+           "\"message\":{\"id\":\"%s\",\"version\":1,\"countryId\":643,\"departmentId\":\"" UNIT "\",\"name\":\"m\","
+           "\"category\":1,\"basicUnitOfMeasure\":%d,\"isRemoved\":%s}}",
+           seq++, id, unit, removed ? "true" : "false");
+  snprintf(ep, sizeof ep, "%s-mt", w->endpoint);
+  ctxt_amqp_publish(w->amqp, ep, "application/vnd.masstransit+json", body, NULL, NULL);
+}
+
+static void measure(ctxt_world_t *w, const char *id, int version, const char *material_id, const char *value,
+                    int unit, const char *zone) {
+  char m[1024];
+  snprintf(m, sizeof m,
+           "{\"inventoryId\":\"" INV "\",\"measurementId\":\"%s\",\"version\":%d,\"materialTypeId\":\"%s\","
+           "\"value\":%s,\"unitOfMeasure\":%d,\"inventoryZoneId\":\"%s\",\"userId\":\"" USER "\"}",
+           id, version, material_id, value, unit, zone);
+  command(w, "AddMeasurement", m);
+}
+
+static long count_archive(ctxt_world_t *w, const char *type) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = 'Ctxd.Inventory.Contracts.v1:%s'", type);
+  return ctxt_pg_long(w->pg, sql);
+}
+
+static void full_audit(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  ctxt_host_start(w, NULL);
+  material(w, CHEESE, 5, 0);
+  material(w, FLOUR, 5, 0);
+  material(w, GONE, 5, 1);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 3, CTXT_EFFECT_MS), 3);
+
+  command(w, "StartInventory", "{\"inventoryId\":\"" INV "\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"" TEMPLATE "\","
+                               "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}");
+  measure(w, "77777777-0000-4000-8000-000000000001", 1, CHEESE, "\"12.5\"", 5, FRIDGE);
+  measure(w, "77777777-0000-4000-8000-000000000002", 1, FLOUR, "\"3000\"", 5, SHELF);
+  measure(w, "77777777-0000-4000-8000-000000000001", 2, CHEESE, "\"13\"", 5, FRIDGE); /* an edit */
+  measure(w, "77777777-0000-4000-8000-000000000002", 2, FLOUR, "null", 5, SHELF);     /* removed */
+  measure(w, "77777777-0000-4000-8000-000000000001", 2, CHEESE, "\"13\"", 5, FRIDGE); /* same: no-op */
+  measure(w, "77777777-0000-4000-8000-000000000003", 1, GONE, "\"1\"", 5, FRIDGE);    /* removed material */
+  measure(w, "77777777-0000-4000-8000-000000000004", 1, CHEESE, "\"1\"", 1, FRIDGE);  /* wrong unit */
+  measure(w, "77777777-0000-4000-8000-000000000002", 3, FLOUR, "\"1\"", 5, SHELF);    /* edit of a removed one */
+  command(w, "FinishInventory", "{\"inventoryId\":\"" INV "\",\"finishedBy\":\"" USER "\",\"finishedAt\":\"2026-11-24T09:30:00.250+01:00\"}");
+  measure(w, "77777777-0000-4000-8000-000000000005", 1, CHEESE, "\"1\"", 5, FRIDGE);  /* after finish */
+
+  /* eleven commands, eleven replies */
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, reply, 11, CTXT_EFFECT_MS), 11);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  ctxt_host_stop(w, SIGTERM);
+
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM inventory.events WHERE inventory_id = '" INV "'"), 6);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT max(version) FROM inventory.snapshots"), 6);
+  assert_int_equal(count_archive(w, "InventoryStarted"), 1);
+  assert_int_equal(count_archive(w, "MeasurementChanged"), 4);
+  assert_int_equal(count_archive(w, "InventoryFinished"), 1);
+  /* the edit names the value it replaced; the finish counts the measurements */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE body::json->'message'->>'Value' = '13'"
+                                       " AND body::json->'message'->>'PreviousValue' = '12.5'"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT (body::json->'message'->>'MeasurementCount')::int FROM ctxd.outbox_archive"
+                                       " WHERE message_type LIKE '%InventoryFinished'"), 2);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%InventoryFinished'"
+                                       " AND body::json->'message'->>'FinishedAt' = '2026-11-24T08:30:00.250Z'"), 1);
+
+  /* replies in order: 7 accepted (one unchanged), then the rejections with their reasons */
+  char body[4096], hv[8];
+  int accepted = 0, unchanged = 0, reasons[16] = {0};
+  for (int i = 0; i < 11; i++) {
+    assert_int_equal(ctxt_amqp_get(w->amqp, reply, body, sizeof body, NULL, hv, sizeof hv), 1);
+    assert_non_null(strstr(body, "\"requestId\":\"00000000-0000-4000-9000-"));
+    if (strstr(body, "InventoryCommandAccepted") != NULL) {
+      accepted++;
+      unchanged += strstr(body, "\"Changed\":false") != NULL;
+    } else {
+      char *r = strstr(body, "\"Reason\":");
+      assert_non_null(r);
+      reasons[atoi(r + 9)]++;
+    }
+  }
+  assert_int_equal(accepted, 7);
+  assert_int_equal(unchanged, 1);
+  assert_int_equal(reasons[5], 1); /* material removed */
+  assert_int_equal(reasons[6], 1); /* unit of measure mismatch */
+  assert_int_equal(reasons[7], 1); /* edit of a removed measurement */
+  assert_int_equal(reasons[2], 1); /* not in progress */
+  unlink(templates);
+}
+
+/* Measurements of one inventory from two workers at once: the unique (inventory, version)
+ * turns a race into a retry, and no measurement is lost. */
+static void two_workers_lose_no_update(void **state) {
+  ctxt_world_t *w = *state;
+  const int n = 60;
+  setup_inventory(w, "\"workers\": 2, \"batch_size\": 1, \"immediate_retries\": 50");
+  ctxt_host_start(w, NULL);
+  material(w, CHEESE, 5, 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 1, CTXT_EFFECT_MS), 1);
+  command(w, "StartInventory", "{\"inventoryId\":\"" INV "\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"" TEMPLATE "\","
+                               "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}");
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.events", 1, CTXT_EFFECT_MS), 1);
+  for (int i = 0; i < n; i++) {
+    char id[37];
+    snprintf(id, sizeof id, "88888888-0000-4000-8000-%012d", i);
+    measure(w, id, 1, CHEESE, "\"1\"", 5, FRIDGE);
+  }
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.events", n + 1, CTXT_EFFECT_MS), n + 1);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT body::json->>'measurementId') FROM inventory.events"
+                                       " WHERE type = 'MeasurementChanged'"), n);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT max(version) FROM inventory.events"), n + 1);
+  unlink(templates);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(full_audit, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(two_workers_lose_no_update, ctxt_world_setup, ctxt_world_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
