@@ -61,6 +61,8 @@ static void admin_unref(ctxd__admin_t *a) {
   if (--a->refs == 0) free(a);
 }
 
+static void listener_closed(uv_handle_t *h) { admin_unref(h->data); }
+
 static void conn_closed(uv_handle_t *h) {
   conn_t *c = h->data;
   if (--c->handles > 0) return;
@@ -334,9 +336,6 @@ static void ignore_sigpipe(void) {
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
 }
 
-/* Frees a whose listener libuv refused after init. */
-static void start_failed_closed(uv_handle_t *h) { free(h->data); }
-
 int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data,
                       ctxd__admin_t **out, char *err, size_t errlen) {
   struct sockaddr_storage ss;
@@ -371,7 +370,7 @@ int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, vo
   if (rc != 0) {
     /* Not expected on a fresh listening socket; the loop frees a when it next runs. */
     snprintf(err, errlen, "admin: cannot listen on %s: %s", listen, uv_strerror(rc));
-    uv_close((uv_handle_t *)&a->tcp, start_failed_closed);
+    uv_close((uv_handle_t *)&a->tcp, listener_closed);
     return CTXD_EIO;
   }
   ignore_sigpipe();
@@ -384,8 +383,6 @@ int ctxd__admin_port(const ctxd__admin_t *a) { return a->port; }
 size_t ctxd__admin_connections(const ctxd__admin_t *a) { return a->nconns; }
 
 void ctxd__admin_set_idle_timeout(ctxd__admin_t *a, uint64_t ms) { a->idle_ms = ms; }
-
-static void listener_closed(uv_handle_t *h) { admin_unref(h->data); }
 
 void ctxd__admin_close(ctxd__admin_t *a) {
   a->closing = 1;

@@ -47,8 +47,9 @@ size_t ctxd__admin_connections(const ctxd__admin_t *a);
  * CTXD__ADMIN_IDLE_TIMEOUT_MS; tests shorten it). */
 void ctxd__admin_set_idle_timeout(ctxd__admin_t *a, uint64_t ms);
 
-/* Stops listening and closes every connection, answered or not. a is freed by the loop
- * once the last handle's close callback ran, so run the loop before uv_loop_close. */
+/* Stops listening and closes every connection, answered or not; call it once. a is freed
+ * by the loop once the last handle's close callback ran, so run the loop before
+ * uv_loop_close. */
 void ctxd__admin_close(ctxd__admin_t *a);
 
 #endif

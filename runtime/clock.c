@@ -1,10 +1,12 @@
 #include "clock.h"
 
-int64_t ctxd__clock_ms(void) {
+int64_t ctxd__clock_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+int64_t ctxd__clock_ms(void) { return ctxd__clock_us() / 1000; }
 
 struct timespec ctxd__clock_deadline(int64_t ms) {
   struct timespec t;

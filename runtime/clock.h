@@ -7,6 +7,7 @@
 #include <time.h>
 
 int64_t ctxd__clock_ms(void);
+int64_t ctxd__clock_us(void);
 
 /* The CLOCK_REALTIME instant ms milliseconds from now. */
 struct timespec ctxd__clock_deadline(int64_t ms);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "contract.h"
 #include "db.h"
 #include "fault.h"
@@ -138,7 +139,9 @@ static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struc
   tx->msg = m;
   tx->sweep_grace_ms = cfg->outbox_sweep_grace_ms;
   tx->contracts = ctxd__host_contracts(m->delivery->ep->host);
+  int64_t t0 = ctxd__clock_us();
   ctxd_handler_result_t r = m->handler->fn(tx, m, m->handler->data);
+  m->handler_us += ctxd__clock_us() - t0;
   /* a handler that ignored a failed statement cannot commit: the transaction is aborted */
   if (r == CTXD_HANDLER_OK && tx->failed)
     r = tx->fail_code == CTXD_ECONFLICT ? CTXD_HANDLER_RETRY : CTXD_HANDLER_FAIL;
@@ -277,6 +280,7 @@ static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep, const ctxd__config_t
 }
 
 void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg) {
+  int64_t started = ctxd__clock_us();
   struct ctxd_msg_s *msgs = calloc(b->n, sizeof *msgs);
   if (msgs == NULL) {
     for (size_t i = 0; i < b->n; i++) set_outcome(b->items[i], CTXD__OUT_REQUEUE, NULL, "out of memory");
@@ -307,7 +311,11 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
     }
   }
   pthread_mutex_lock(&b->ep->mu);
+  ctxd__histogram_observe(&b->ep->stats.batch_seconds, (double)(ctxd__clock_us() - started) / 1e6);
+  ctxd__histogram_observe(&b->ep->stats.batch_size, (double)b->n);
+  b->ep->stats.db_ok = *conn != NULL && PQstatus(*conn) == CONNECTION_OK;
   for (size_t i = 0; i < b->n; i++) {
+    if (msgs[i].handler_us > 0) ctxd__histogram_observe(&b->ep->stats.handler_seconds, (double)msgs[i].handler_us / 1e6);
     b->ep->stats.retried += (uint64_t)b->items[i]->retries;
     switch (b->items[i]->outcome) {
     case CTXD__OUT_ACK: msgs[i].fresh ? b->ep->stats.handled++ : b->ep->stats.duplicates++; break;

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "envelope.h"
+#include "metrics.h"
 #include "relay.h"
 
 /* Header counting delayed redeliveries, as MassTransit names it. */
@@ -68,7 +69,9 @@ typedef struct {
 } ctxd__handler_t;
 
 typedef struct {
-  uint64_t received, handled, duplicates, retried, redelivered, requeued, errored, skipped;
+  uint64_t handled, duplicates, retried, redelivered, requeued, errored, skipped;
+  ctxd__histogram_t handler_seconds, batch_seconds, batch_size;
+  int db_ok; /* the last attempt to reach the database succeeded */
 } ctxd__endpoint_stats_t;
 
 struct ctxd__endpoint_s {
@@ -83,6 +86,7 @@ struct ctxd__endpoint_s {
   int consuming;
   int draining;    /* loop thread: its plugin is being replaced; not consuming */
   size_t inflight; /* loop thread: deliveries received, not yet settled or dropped */
+  uint64_t received; /* loop thread */
 
   /* loop thread: deliveries by tag, a ring of `prefetch` slots from ledger_base */
   ctxd__delivery_t **ledger;

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "admin.h"
 #include "broker.h"
 #include "contract.h"
 #include "cli.h"
@@ -15,6 +16,7 @@
 #include "dispatch.h"
 #include "fault.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "notify.h"
 #include "plugin.h"
@@ -59,6 +61,8 @@ struct ctxd__host_s {
   size_t nconfirms, capconfirms;
 
   ctxd__contracts_t *contracts;
+  ctxd__admin_t *admin;
+  uint64_t reconnects;
   size_t inflight; /* deliveries received and not yet settled or dropped */
   /* a plugin replacement under way: fresh waits while old's endpoints drain */
   struct {
@@ -101,6 +105,10 @@ static ctxd__endpoint_t *endpoint_get(ctxd__host_t *h, const char *name) {
                                            CTXD__MAX_REDELIVERIES);
   ep->channel = CTXD__PUBLISH_CHANNEL + 1 + (int)h->nendpoints;
   ep->host = h;
+  ctxd__histogram_init(&ep->stats.handler_seconds, &ctxd__buckets_seconds);
+  ctxd__histogram_init(&ep->stats.batch_seconds, &ctxd__buckets_seconds);
+  ctxd__histogram_init(&ep->stats.batch_size, &ctxd__buckets_sizes);
+  ep->stats.db_ok = 1; /* the start-up migrations just reached it */
   pthread_mutex_init(&ep->mu, NULL);
   pthread_cond_init(&ep->cv, NULL);
   h->endpoints[h->nendpoints++] = ep;
@@ -513,6 +521,7 @@ static int on_deliver(ctxd__host_t *h, int channel, const amqp_basic_deliver_t *
   *slot(ep, d->tag) = d;
   h->inflight++;
   ep->inflight++;
+  ep->received++;
   size_t cap = (size_t)ep->settings.batch_size;
   if (ep->filling == NULL) {
     ep->filling = calloc(1, sizeof *ep->filling + cap * sizeof(ctxd__delivery_t *));
@@ -704,6 +713,7 @@ static void connect_broker(ctxd__host_t *h) {
     if (ctxd__notify("READY=1\nSTATUS=consuming") != 0)
       ctxd__log(CTXD__LOG_WARN, "host", "could not tell the service manager we are ready");
   } else {
+    h->reconnects++;
     ctxd__log(CTXD__LOG_INFO, "host", "reconnected to the broker; consuming again");
   }
   drain(h); /* frames may already sit in the library's buffer */
@@ -772,6 +782,8 @@ static void maybe_finish_stop(ctxd__host_t *h) {
   pthread_mutex_lock(&h->done_mu);
   h->loop_closed = 1;
   pthread_mutex_unlock(&h->done_mu);
+  if (h->admin != NULL) ctxd__admin_close(h->admin); /* frees itself in its close callbacks */
+  h->admin = NULL;
   uv_walk(&h->loop, close_walk, NULL);
 }
 
@@ -819,6 +831,111 @@ static void on_watchdog(uv_timer_t *t) {
 
 static void on_signal(uv_signal_t *s, int signum) {
   begin_stop(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* ---- the admin endpoint --------------------------------------------------------------- */
+
+/* Ready: connected to the broker, every endpoint consuming (or draining for a swap), and
+ * every endpoint's workers reaching the database. The reasons go in the body. */
+static int readiness(ctxd__host_t *h, ctxd__prom_t *body) {
+  int ready = h->broker.conn != NULL && !h->stopping;
+  if (h->broker.conn == NULL) ctxd__prom_printf(body, "broker: not connected\n");
+  if (h->stopping) ctxd__prom_printf(body, "stopping\n");
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    ctxd__endpoint_t *ep = h->endpoints[i];
+    pthread_mutex_lock(&ep->mu);
+    int db_ok = ep->stats.db_ok;
+    pthread_mutex_unlock(&ep->mu);
+    if (!ep->consuming && !ep->draining) ctxd__prom_printf(body, "endpoint %s: not consuming\n", ep->name);
+    if (!db_ok) ctxd__prom_printf(body, "endpoint %s: database unreachable\n", ep->name);
+    ready &= (ep->consuming || ep->draining) && db_ok;
+  }
+  if (ready) ctxd__prom_printf(body, "ready\n");
+  return ready ? 200 : 503;
+}
+
+/* One endpoint's numbers, copied under its lock, so each family is written whole. */
+typedef struct {
+  const char *name;
+  uint64_t received, inflight;
+  ctxd__endpoint_stats_t s;
+} ep_sample_t;
+
+static const struct {
+  const char *name, *type, *help;
+  size_t offset; /* of a uint64_t counter/gauge, or a ctxd__histogram_t, in ep_sample_t */
+} families[] = {
+    {"ctxd_messages_received_total", "counter", "Deliveries received from the broker.", offsetof(ep_sample_t, received)},
+    {"ctxd_messages_handled_total", "counter", "Messages whose handler committed.", offsetof(ep_sample_t, s.handled)},
+    {"ctxd_messages_duplicate_total", "counter", "Deliveries skipped: their inbox row existed.", offsetof(ep_sample_t, s.duplicates)},
+    {"ctxd_messages_retried_total", "counter", "Immediate retries of a handler.", offsetof(ep_sample_t, s.retried)},
+    {"ctxd_messages_redelivered_total", "counter", "Messages sent to a delay queue.", offsetof(ep_sample_t, s.redelivered)},
+    {"ctxd_messages_requeued_total", "counter", "Deliveries given back to the queue.", offsetof(ep_sample_t, s.requeued)},
+    {"ctxd_messages_error_total", "counter", "Messages moved to <queue>_error.", offsetof(ep_sample_t, s.errored)},
+    {"ctxd_messages_skipped_total", "counter", "Messages moved to <queue>_skipped.", offsetof(ep_sample_t, s.skipped)},
+    {"ctxd_deliveries_in_flight", "gauge", "Deliveries received and not yet settled.", offsetof(ep_sample_t, inflight)},
+    {"ctxd_handler_seconds", "histogram", "Time in a handler, per message.", offsetof(ep_sample_t, s.handler_seconds)},
+    {"ctxd_batch_seconds", "histogram", "Time to run a batch, commit included.", offsetof(ep_sample_t, s.batch_seconds)},
+    {"ctxd_batch_size", "histogram", "Deliveries per batch.", offsetof(ep_sample_t, s.batch_size)},
+};
+
+static int metrics(ctxd__host_t *h, ctxd__prom_t *p) {
+  ep_sample_t *samples = calloc(h->nendpoints + 1, sizeof *samples);
+  if (samples == NULL) return 500;
+  for (size_t i = 0; i < h->nendpoints; i++) {
+    ctxd__endpoint_t *ep = h->endpoints[i];
+    samples[i].name = ep->name;
+    samples[i].received = ep->received;
+    samples[i].inflight = ep->inflight;
+    pthread_mutex_lock(&ep->mu);
+    samples[i].s = ep->stats;
+    pthread_mutex_unlock(&ep->mu);
+  }
+  for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+    ctxd__prom_help_type(p, families[f].name, families[f].help, families[f].type);
+    for (size_t i = 0; i < h->nendpoints; i++) {
+      const char *labels[] = {"endpoint", samples[i].name, NULL};
+      const char *field = (const char *)&samples[i] + families[f].offset;
+      if (families[f].type[0] == 'h')
+        ctxd__prom_histogram(p, families[f].name, labels, (const ctxd__histogram_t *)field);
+      else if (families[f].type[0] == 'g')
+        ctxd__prom_gauge(p, families[f].name, labels, (double)*(const uint64_t *)field);
+      else
+        ctxd__prom_counter(p, families[f].name, labels, *(const uint64_t *)field);
+    }
+  }
+  free(samples);
+  int64_t backlog = 0, inbox = 0;
+  double oldest = 0;
+  if (h->relay != NULL) ctxd__relay_gauges(h->relay, &backlog, &oldest, &inbox);
+  const struct {
+    const char *name, *help;
+    double value;
+  } gauges[] = {
+      {"ctxd_outbox_backlog", "Outbox rows not yet confirmed by the broker.", (double)backlog},
+      {"ctxd_outbox_oldest_seconds", "Age of the oldest outbox row.", oldest},
+      {"ctxd_inbox_rows", "Rows in the inbox (the planner's estimate).", (double)inbox},
+      {"ctxd_broker_connected", "1 while connected to the broker.", h->broker.conn != NULL},
+  };
+  for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
+    ctxd__prom_help_type(p, gauges[g].name, gauges[g].help, "gauge");
+    ctxd__prom_gauge(p, gauges[g].name, NULL, gauges[g].value);
+  }
+  ctxd__prom_help_type(p, "ctxd_broker_reconnects_total", "Reconnections to the broker.", "counter");
+  return ctxd__prom_counter(p, "ctxd_broker_reconnects_total", NULL, h->reconnects) == 0 ? 200 : 500;
+}
+
+static int on_admin(void *data, const char *method, const char *path, ctxd__prom_t *body, const char **content_type) {
+  (void)method;
+  ctxd__host_t *h = data;
+  if (strcmp(path, "/healthz") == 0) return ctxd__prom_printf(body, "ok\n") == 0 ? 200 : 500;
+  if (strcmp(path, "/readyz") == 0) return readiness(h, body);
+  if (strcmp(path, "/metrics") == 0) {
+    *content_type = CTXD__PROM_CONTENT_TYPE;
+    return metrics(h, body);
+  }
+  ctxd__prom_printf(body, "not found: try /healthz, /readyz or /metrics\n");
+  return 404;
 }
 
 /* ---- replacing a plugin -------------------------------------------------------------- */
@@ -1206,6 +1323,15 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     h.heartbeat.data = h.reconnect.data = h.drain_deadline.data = &h;
     uint64_t beat = cfg->heartbeat_s > 1 ? (uint64_t)cfg->heartbeat_s * 500 : 1000;
     uv_timer_start(&h.heartbeat, on_heartbeat, beat, beat);
+    char aerr[256];
+    if (cfg->admin_listen != NULL &&
+        ctxd__admin_start(&h.loop, cfg->admin_listen, on_admin, &h, &h.admin, aerr, sizeof aerr) != 0) {
+      ctxd__log(CTXD__LOG_ERROR, "host", "%s", aerr);
+      h.exit_code = CTXD__EXIT_FAILURE;
+      begin_stop(&h, "admin endpoint");
+    } else if (h.admin != NULL) {
+      ctxd__log(CTXD__LOG_INFO, "host", "admin endpoint on %s (/healthz, /readyz, /metrics)", cfg->admin_listen);
+    }
     uint64_t watchdog = ctxd__notify_watchdog_ms();
     if (watchdog > 0) {
       uv_timer_init(&h.loop, &h.watchdog);

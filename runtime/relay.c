@@ -27,6 +27,9 @@ struct ctxd__relay_s {
   const ctxd__config_t *cfg;
   PGconn *conn;
   int64_t next_cleanup_ms;
+  /* gauges, under mu */
+  int64_t backlog, inbox_rows;
+  double oldest_s;
 };
 
 ctxd__outrow_t *ctxd__outrow_new(int64_t id, const char *message_id, const char *exchange,
@@ -182,6 +185,32 @@ static void cleanup(ctxd__relay_t *r) {
   ctxd__db_run(r->conn, "SELECT pg_advisory_unlock(" CLEANUP_LOCK_KEY ")", 0, NULL, NULL, 0);
 }
 
+/* Cheap gauges for /metrics: the outbox is small (rows leave once confirmed), and the
+ * inbox size is the planner's estimate, not a count of millions of rows. */
+static void measure(ctxd__relay_t *r) {
+  int code;
+  PGresult *res = ctxd__db_exec(r->conn,
+                                "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0), "
+                                "(SELECT reltuples::bigint FROM pg_class WHERE oid = 'ctxd.inbox'::regclass) "
+                                "FROM ctxd.outbox",
+                                0, NULL, &code, NULL, 0);
+  if (res == NULL) return;
+  pthread_mutex_lock(&r->mu);
+  r->backlog = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  r->oldest_s = strtod(PQgetvalue(res, 0, 1), NULL);
+  r->inbox_rows = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+  pthread_mutex_unlock(&r->mu);
+  PQclear(res);
+}
+
+void ctxd__relay_gauges(ctxd__relay_t *r, int64_t *backlog, double *oldest_s, int64_t *inbox_rows) {
+  pthread_mutex_lock(&r->mu);
+  *backlog = r->backlog;
+  *oldest_s = r->oldest_s;
+  *inbox_rows = r->inbox_rows < 0 ? 0 : r->inbox_rows;
+  pthread_mutex_unlock(&r->mu);
+}
+
 static void *relay_main(void *arg) {
   ctxd__relay_t *r = arg;
   int64_t next_sweep = ctxd__clock_ms();
@@ -204,6 +233,7 @@ static void *relay_main(void *arg) {
     int64_t now = ctxd__clock_ms();
     if (now >= next_sweep) {
       sweep(r);
+      if (r->conn != NULL) measure(r);
       next_sweep = now + r->cfg->outbox_sweep_interval_ms;
     }
     if (now >= r->next_cleanup_ms) {

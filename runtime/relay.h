@@ -34,6 +34,10 @@ int ctxd__relay_start(ctxd__relay_t **out, struct ctxd__host_s *host, const ctxd
 /* Hands confirmed rows over for archiving (any thread); takes ownership of the list. */
 void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrow_t *rows);
 
+/* What the relay last measured (every sweep): rows in the outbox, the age in seconds of
+ * the oldest, and the estimated rows of the inbox. Any thread. */
+void ctxd__relay_gauges(ctxd__relay_t *r, int64_t *backlog, double *oldest_s, int64_t *inbox_rows);
+
 /* Archives what is queued, joins the thread, frees r. */
 void ctxd__relay_stop(ctxd__relay_t *r);
 

@@ -26,9 +26,9 @@ static const char *const channel_names[] = {
 
 /* Indexed by bit position; the order of compensation_field_t. */
 static const char *const field_names[COMPENSATION_FIELD_COUNT] = {
-    "id",          "order_id",       "customer_id",     "created_by",     "applicant",
-    "created_at",  "reason",         "strategy_kind",   "strategy_detail", "total_amount",
-    "status",      "status_reason",  "reviewer",        "fulfillment_id", "updated_at",
+    "id",         "order_id",      "customer_id",   "created_by",      "applicant",
+    "created_at", "reason",        "strategy_kind", "strategy_detail", "total_amount",
+    "status",     "status_reason", "reviewer",      "fulfillment_id",  "updated_at",
     "version",
 };
 
@@ -130,7 +130,8 @@ static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
              S(COMPENSATION_STATUS_PENDING_COMMUNICATION),
          S(COMPENSATION_STATUS_FINISHED), COMPENSATION_STATUS_FINISHED, NEEDS_FULFILLMENT, NULL},
     [COMPENSATION_ACTION_FULFILLMENT_FAILED] =
-        {"fulfillment_failed", S(COMPENSATION_STATUS_APPROVED) | S(COMPENSATION_STATUS_COMPENSATING),
+        {"fulfillment_failed",
+         S(COMPENSATION_STATUS_APPROVED) | S(COMPENSATION_STATUS_COMPENSATING),
          S(COMPENSATION_STATUS_PENDING_COMMUNICATION) | S(COMPENSATION_STATUS_FINISHED),
          COMPENSATION_STATUS_PENDING_COMMUNICATION,
          NEEDS_FULFILLMENT | NEEDS_REASON | REASON_IS_STATUS, NULL},
@@ -237,17 +238,23 @@ static const char *status_text(compensation_status_t status) {
   return name ? name : "unknown";
 }
 
+/* Checks and copies an input when the action needs it; leaves dst "" otherwise. */
+static int take_input(char *dst, size_t cap, const char *src, const char *what, bool needed,
+                      compensation_why_t *why) {
+  dst[0] = '\0';
+  return needed ? compensation__copy_text(dst, cap, src, what, true, why) : 0;
+}
+
 /* Checks and copies the inputs the action's flags require. */
 static int take_inputs(const rule_t *r, const compensation_command_t *c, inputs_t *in,
                        compensation_why_t *why) {
   int rc;
-  if ((rc = compensation__copy_text(in->actor, sizeof in->actor, c->actor, "actor",
-                                    r->flags & NEEDS_ACTOR, why)) ||
-      (rc = compensation__copy_text(in->reason, sizeof in->reason, c->reason, "reason",
-                                    r->flags & NEEDS_REASON, why)) ||
-      (rc = compensation__copy_text(in->fulfillment_id, sizeof in->fulfillment_id,
-                                    c->fulfillment_id, "fulfillment id",
-                                    r->flags & NEEDS_FULFILLMENT, why)))
+  if ((rc = take_input(in->actor, sizeof in->actor, c->actor, "actor", r->flags & NEEDS_ACTOR,
+                       why)) ||
+      (rc = take_input(in->reason, sizeof in->reason, c->reason, "reason",
+                       r->flags & NEEDS_REASON, why)) ||
+      (rc = take_input(in->fulfillment_id, sizeof in->fulfillment_id, c->fulfillment_id,
+                       "fulfillment id", r->flags & NEEDS_FULFILLMENT, why)))
     return rc;
   return 0;
 }

@@ -280,9 +280,10 @@ typedef struct {
 /* Decides a command against the current state (NULL for apply: the order does not exist
  * yet). Returns 0 when accepted (changed, unchanged, or ignored) with d filled; otherwise the
  * rejection code with d->why:
- *   CTXD_EINVAL   unknown action, at <= 0, a required input missing ("reason is empty"),
- *                 or the strategy's own validation code (see compensation_strategy_validate)
+ *   CTXD_EINVAL   unknown action, at <= 0, a required input missing ("reason is empty")
  *   CTXD_ETOOBIG  an input longer than its limit ("reason is longer than 256 bytes")
+ *   (any)         apply/modify: the strategy's validation code and text
+ *                 (see compensation_strategy_validate)
  *   CTXD_EEXIST   apply on an existing order
  *   CTXD_ENOENT   any other action without an order
  *   CTXD_ESTATE   the action is not allowed in the current status:

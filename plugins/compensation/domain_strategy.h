@@ -24,7 +24,7 @@ struct compensation_strategy_ops {
   uint32_t (*diff)(const compensation_strategy_t *a, const compensation_strategy_t *b);
 };
 
-/* The ops of kind; NULL when unknown. */
+/* The ops of kind (a static table entry, never freed); NULL when unknown. */
 const compensation_strategy_ops_t *compensation__strategy_ops(compensation_strategy_kind_t kind);
 
 /* Returns code after formatting why (which may be NULL). */

@@ -16,9 +16,8 @@ static const char *const status_names[FULFILLMENT_STATUS_COUNT] = {
 
 /* Indexed by bit position; the order of fulfillment_field_t. */
 static const char *const field_names[FULFILLMENT_FIELD_COUNT] = {
-    "id",         "compensation_id", "order_id",        "customer_id",
-    "strategy_kind", "plan",         "created_at",      "status",
-    "refund_feedback", "reship_feedback", "pending_communication", "updated_at",
+    "id", "compensation_id", "order_id", "customer_id", "strategy_kind", "plan", "created_at",
+    "status", "refund_feedback", "reship_feedback", "pending_communication", "updated_at",
     "version",
 };
 

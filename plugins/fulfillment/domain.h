@@ -160,7 +160,7 @@ typedef struct {
   int64_t completed_at;
 } fulfillment_refund_feedback_t;
 
-/* 創建訂單回饋值對象: the order system's reship order. Empty until created (or shipped). */
+/* 創建訂單回饋值對象: the order system's reship order. Empty until created or shipped. */
 typedef struct {
   fulfillment_id_t order_id;
   int64_t created_at; /* 0: not known (shipped reported first) */

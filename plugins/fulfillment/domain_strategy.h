@@ -43,7 +43,7 @@ struct fulfillment_strategy_ops {
   const char *(*reference)(const fulfillment_order_t *o);
 };
 
-/* The ops of kind; NULL when unknown. */
+/* The ops of kind (a static table entry, never freed); NULL when unknown. */
 const fulfillment_strategy_ops_t *fulfillment__strategy_ops(fulfillment_kind_t kind);
 
 /* Returns code after formatting why (which may be NULL). */

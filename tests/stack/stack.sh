@@ -7,6 +7,7 @@
 #   stack.sh status   exit 0 when both run, 1 otherwise
 #   stack.sh env      print the env file (CTXD_AMQP_URL, CTXD_PG_URL)
 #   stack.sh restart-broker | restart-db   stop and start one server (fault tests)
+#   stack.sh stop-broker | start-broker     the broker alone (readiness tests)
 #
 # Settings (environment): CTXD_STACK_DIR (default <repo>/.run/stack), CTXD_AMQP_PORT (5682),
 # CTXD_RABBIT_DIST_PORT (25682), CTXD_EPMD_PORT (4382), CTXD_PG_PORT (5442). The defaults
@@ -190,6 +191,12 @@ case "$cmd" in
     ;;
   restart-broker)
     rabbit_stop
+    rabbit_start
+    ;;
+  stop-broker)
+    rabbit_stop
+    ;;
+  start-broker)
     rabbit_start
     ;;
   restart-db)

@@ -79,6 +79,9 @@ int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const ch
                           char *value, size_t valuelen);
 void ctxt_amqp_close(amqp_connection_state_t c);
 
+/* GET http://127.0.0.1:port/path; returns the status (-1 when unreachable) and the body. */
+int ctxt_http_get(int port, const char *path, char *body, size_t len);
+
 /* Milliseconds of a monotonic clock. */
 int64_t ctxt_now_ms(void);
 

@@ -316,8 +316,8 @@ static void test_strategy_json(void **state) {
   assert_strategy_decode(
       "{\"kind\":\"product_refund\",\"items\":[{\"sku\":\"A\",\"quantity\":1,\"amount\":0}]}",
       CTXD_ERANGE, "item 1: amount must be positive, got 0");
-  assert_strategy_decode("{\"kind\":\"reship\",\"items\":[{\"sku\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"quantity\":1}]}",
+  assert_strategy_decode("{\"kind\":\"reship\",\"items\":[{\"sku\":\"xxxxxxxxxxxxxxxxxxxxxxxx"
+                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"quantity\":1}]}",
                          CTXD_ETOOBIG, "item 1: sku is longer than 64 bytes");
   assert_strategy_decode("{\"kind\":\"non_product\",\"benefit\":\"gift\",\"amount\":1}",
                          CTXD_EDECODE, "unknown benefit 'gift'");
@@ -888,8 +888,9 @@ static void test_order_json(void **state) {
   assert_int_equal(compensation_order_decode(bad, &back, &why), CTXD_EDECODE);
   assert_string_equal(why.text, "Object item not found: reviewer");
   /* a failed decode leaves the output untouched */
+  compensation_order_t copy;
   memset(&back, 0x5A, sizeof back);
-  compensation_order_t copy = back;
+  memcpy(&copy, &back, sizeof copy);
   assert_int_equal(compensation_order_decode(bad, &back, NULL), CTXD_EDECODE);
   assert_memory_equal(&back, &copy, sizeof back);
   json_decref(bad);
