@@ -1181,6 +1181,9 @@ static void print_dot(const ctxd__host_t *h) {
       printf("  \"t:%s\" [label=\"%s\", shape=box, style=\"rounded,filled\", fillcolor=lightyellow];\n",
              ep->handlers[k].type, ep->handlers[k].type);
       printf("  \"t:%s\" -> \"x:%s\";\n", ep->handlers[k].type, ep->name);
+      int seen = 0; /* one edge per plugin, however many types it handles here */
+      for (size_t j = 0; j < k; j++) seen |= ep->handlers[j].plugin == ep->handlers[k].plugin;
+      if (seen) continue;
       printf("  \"p:%s\" [label=\"plugin %s\", shape=component, style=filled, fillcolor=lightblue];\n",
              ep->handlers[k].plugin->name, ep->handlers[k].plugin->name);
       printf("  \"q:%s\" -> \"p:%s\";\n", ep->name, ep->handlers[k].plugin->name);

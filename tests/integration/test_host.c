@@ -271,6 +271,33 @@ static void changed_migration_stops_the_host(void **state) {
   assert_non_null(strstr(w->host.out, "migrations of 'testkit': v1 (effects) was changed after it was applied"));
 }
 
+/* Two hosts of one context on one broker and database share the work as competing
+ * consumers; every message takes effect once. */
+static void competing_hosts_share_the_work(void **state) {
+  ctxt_world_t *w = *state;
+  const int n = 400;
+  ctxt_host_start(w, NULL);
+  char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
+  char *env[] = {w->db_env, NULL};
+  ctxt_proc_t second;
+  ctxt_proc_spawn(&second, argv, env);
+  assert_true(ctxt_proc_wait_output(&second, "\"ready:", CTXT_READY_MS));
+  char id[37];
+  for (int i = 0; i < n; i++) {
+    ctxt_make_id(id, 9000 + i);
+    ctxt_publish(w, id, "{\"action\":\"ok\",\"sleep_ms\":1}");
+  }
+  assert_int_equal(ctxt_wait_effects(w, NULL, n), n);
+  ctxt_proc_signal(&second, SIGTERM);
+  assert_true(ctxt_proc_wait_exit(&second, 60000));
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects"), n);
+  /* both took a share */
+  assert_null(strstr(w->host.out, "\"handled 0,"));
+  assert_null(strstr(second.out, "\"handled 0,"));
+  ctxt_proc_free(&second);
+}
+
 /* Streams messages while `which` server restarts: consumption resumes and every message
  * takes effect exactly once. */
 static void restart_under_load(ctxt_world_t *w, const char *which, int base) {
@@ -322,6 +349,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(logs_are_json_and_trace_is_carried, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(migrate_command_applies_everything, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(changed_migration_stops_the_host, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(competing_hosts_share_the_work, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(broker_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(database_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),
   };
