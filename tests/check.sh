@@ -10,3 +10,5 @@ cd "$repo"
 . tests/stack/prepare.sh build/test -DCMAKE_BUILD_TYPE=Debug -DCTXD_SANITIZE=ON
 # the suite shares one broker and one database server: tests run one at a time
 ctest --test-dir "$build" --output-on-failure --no-tests=error "$@"
+# a bounded fuzzing run (longer ones: bash tests/fuzz/run.sh SECONDS)
+bash tests/fuzz/run.sh "${CTXD_FUZZ_SECONDS:-20}"

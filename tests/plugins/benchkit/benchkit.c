@@ -1,0 +1,105 @@
+/* The benchmarks' handler (tests/bench/bench.c): each message {"key": K, "sentNs": T}
+ * upserts one row of benchkit.items keyed by K, storing T and clock_timestamp(), so the
+ * benchmark can count finished messages and compute publish -> handled latency from the
+ * rows afterwards. With "publish" set it also publishes one event per message through the
+ * outbox (the relay benchmark). No JSON library: the body is the benchmark's own, a flat
+ * object of integers, and the plugin must stay as cheap as a real handler's SQL. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <ctxd/ctxd.h>
+
+typedef struct {
+  const char *endpoint;
+  const char *message_type;
+  int publish;
+  const char *event_type;
+} settings_t;
+
+typedef struct {
+  const ctxd_api_t *api;
+  const settings_t *set;
+} state_t;
+
+static const ctxd_conf_entry_t config_map[] = {
+    {CTXD_CONF_STR, "endpoint", "bench", offsetof(settings_t, endpoint), "queue to consume"},
+    {CTXD_CONF_STR, "message_type", "Ctxd.Bench.v1:Work", offsetof(settings_t, message_type),
+     "message type handled"},
+    {CTXD_CONF_BOOL, "publish", "false", offsetof(settings_t, publish),
+     "also publish one event_type event per message through the outbox"},
+    {CTXD_CONF_STR, "event_type", "Ctxd.Bench.v1:WorkDone", offsetof(settings_t, event_type),
+     "type of the published event"},
+    {0, NULL, NULL, 0, NULL},
+};
+
+static const ctxd_migration_t migrations[] = {
+    {1, "items",
+     "CREATE SCHEMA benchkit;\n"
+     "CREATE TABLE benchkit.items (key bigint PRIMARY KEY, n int NOT NULL, sent_ns bigint NOT NULL,\n"
+     "  handled_at timestamptz NOT NULL);\n"},
+    {0, NULL, NULL},
+};
+
+/* Copies the digits of integer field `name` of a flat JSON object into out; 0 or -1. */
+static int int_field(const char *body, const char *name, char *out, size_t len) {
+  const char *p = strstr(body, name);
+  if (p == NULL) return -1;
+  p += strlen(name);
+  while (*p == '"' || *p == ':' || *p == ' ') p++;
+  size_t n = strspn(p, "-0123456789");
+  if (n == 0 || n >= len) return -1;
+  memcpy(out, p, n);
+  out[n] = '\0';
+  return 0;
+}
+
+static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  const state_t *st = data;
+  const ctxd_api_t *api = st->api;
+  const char *body = api->msg_body(msg, NULL);
+  char key[24], sent[24];
+  if (int_field(body, "\"key\"", key, sizeof key) != 0 || int_field(body, "\"sentNs\"", sent, sizeof sent) != 0) {
+    api->tx_fault(tx, "Benchkit.BadBody", "expected {\"key\": int, \"sentNs\": int}");
+    return CTXD_HANDLER_FAIL;
+  }
+  const char *params[] = {key, sent};
+  /* clock_timestamp(), not now(): now() is the transaction start, shared by the batch */
+  if (api->sql_exec(tx,
+                    "INSERT INTO benchkit.items (key, n, sent_ns, handled_at) "
+                    "VALUES ($1, 1, $2, clock_timestamp()) ON CONFLICT (key) DO UPDATE "
+                    "SET n = items.n + 1, sent_ns = EXCLUDED.sent_ns, handled_at = EXCLUDED.handled_at",
+                    2, params, NULL) != 0)
+    return CTXD_HANDLER_RETRY;
+  if (st->set->publish) {
+    ctxd_out_msg_t out = {.size = sizeof out, .message_type = st->set->event_type, .body = body};
+    if (api->publish(tx, &out) != 0) return CTXD_HANDLER_RETRY;
+  }
+  return CTXD_HANDLER_OK;
+}
+
+static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
+  state_t *st = calloc(1, sizeof *st);
+  if (st == NULL) return CTXD_ENOMEM;
+  st->api = api;
+  st->set = api->settings(plugin);
+  *state = st;
+  ctxd_consumer_t c = {.size = sizeof c, .endpoint = st->set->endpoint,
+                       .message_type = st->set->message_type, .handler = handle, .data = st};
+  return api->consumer_register(plugin, &c);
+}
+
+static void destroy(void *state) { free(state); }
+
+static const ctxd_plugin_desc_t desc = {
+    CTXD_PLUGIN_STAMP,
+    .name = "benchkit",
+    .version = "1.0.0",
+    .description = "benchmark handler: one-row upsert, optional outbox event",
+    .config_map = config_map,
+    .settings_size = sizeof(settings_t),
+    .migrations = migrations,
+    .init = init,
+    .destroy = destroy,
+};
+
+CTXD_PLUGIN_DEFINE(desc)
