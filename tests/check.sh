@@ -8,7 +8,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 . tests/stack/prepare.sh build/test -DCMAKE_BUILD_TYPE=Debug -DCTXD_SANITIZE=ON
+# a bounded fuzzing run first (longer ones: bash tests/fuzz/run.sh SECONDS), so that
+# CTest's summary closes the output
+if [[ $# -eq 0 ]]; then bash tests/fuzz/run.sh "${CTXD_FUZZ_SECONDS:-20}"; fi
 # the suite shares one broker and one database server: tests run one at a time
 ctest --test-dir "$build" --output-on-failure --no-tests=error "$@"
-# a bounded fuzzing run (longer ones: bash tests/fuzz/run.sh SECONDS)
-bash tests/fuzz/run.sh "${CTXD_FUZZ_SECONDS:-20}"

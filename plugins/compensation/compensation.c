@@ -253,7 +253,6 @@ static int compensation_read_failed(const char *body, size_t len, compensation_i
   compensation_copy(in->id, sizeof in->id, c.compensation_id);
   compensation_copy(in->fulfillment_id, sizeof in->fulfillment_id, c.fulfillment_id);
   compensation_copy(in->reason, sizeof in->reason, c.reason);
-  ctxd_c_compensation_v1_compensation_approved_free(NULL == &c ? NULL : NULL);
   ctxd_c_fulfillment_v1_fulfillment_failed_free(&c);
   return rc;
 }
@@ -421,10 +420,11 @@ static ctxd_handler_result_t compensation_on_message(ctxd_tx_t *tx, const ctxd_m
   compensation_decision_t *d = calloc(1, sizeof *d); /* several KB: off the worker's stack */
   compensation_order_t *current = calloc(1, sizeof *current);
   json_t *stored_extras = NULL;
-  int found = 0, rc = in == NULL || d == NULL || current == NULL ? CTXD_ENOMEM : 0;
+  int found = 0, malformed = 0, rc = in == NULL || d == NULL || current == NULL ? CTXD_ENOMEM : 0;
   if (rc == 0 && b->route->decode(body, len, in, err, sizeof err) != 0) {
-    /* the host validated the body against its contract: this cannot happen but for memory */
+    /* the host validated the body against its contract: only memory can fail here */
     st->api->tx_fault(tx, "Compensation.Malformed", err);
+    malformed = 1;
     rc = CTXD_EINVAL;
   }
   if (rc == 0) {
@@ -450,7 +450,7 @@ static ctxd_handler_result_t compensation_on_message(ctxd_tx_t *tx, const ctxd_m
       if (rc == 0 && b->route->reply) rc = compensation_reply_accepted(st, tx, &d->order);
     }
   }
-  ctxd_handler_result_t result = rc == CTXD_EINVAL ? CTXD_HANDLER_FAIL : compensation_result(st, tx, rc);
+  ctxd_handler_result_t result = malformed ? CTXD_HANDLER_FAIL : compensation_result(st, tx, rc);
   if (in != NULL) json_decref(in->extras);
   json_decref(stored_extras);
   free(in);
