@@ -1,6 +1,8 @@
 /* MassTransit envelopes: decoding, encoding, UUIDs and AMQP header tables. See envelope.h. */
 #include "envelope.h"
 
+#include "contract_schema.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -52,17 +54,6 @@ static const char *printable(char buf[QUOTE_MAX + 4], const char *s, size_t len)
   return buf;
 }
 
-static int lower_ascii(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
-
-/* ASCII-only on purpose: strcasecmp follows the locale (Turkish 'I'). */
-static bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen) {
-  if (alen != blen)
-    return false;
-  for (size_t i = 0; i < alen; i++)
-    if (lower_ascii((unsigned char)a[i]) != lower_ascii((unsigned char)b[i]))
-      return false;
-  return true;
-}
 
 static bool is_space(char c) { return c == ' ' || c == '\t'; }
 
@@ -136,30 +127,13 @@ static bool too_deep(const unsigned char *p, size_t len, int max_depth) {
 }
 
 json_t *ctxd__json_get_ci(const json_t *obj, const char *key) {
-  if (!json_is_object(obj) || !key)
-    return NULL;
-  json_t *exact = json_object_get(obj, key);
-  if (exact)
-    return exact;
-  /* jansson's iteration API takes a non-const object although it does not modify it. */
-  json_t *o = (json_t *)obj;
-  size_t klen = strlen(key);
-  for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it))
-    if (ascii_ieq(json_object_iter_key(it), json_object_iter_key_len(it), key, klen))
-      return json_object_iter_value(it);
-  return NULL;
+  /* one rule for the host and the contracts' decoders */
+  return json_is_object(obj) && key ? (json_t *)ctxd__schema_get_ci(obj, key) : NULL;
 }
 
 /* ---------------------------------------------------------------------------------------
  * UUIDs
  */
-
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = (char)lower_ascii((unsigned char)c);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 static void uuid_format(const unsigned char b[16], char out[37]) {
   static const char digits[] = "0123456789abcdef";
@@ -173,34 +147,10 @@ static void uuid_format(const unsigned char b[16], char out[37]) {
   out[o] = '\0';
 }
 
-/* Length-bounded so ids taken from AMQP properties (not NUL-terminated) need no copy. */
-static int uuid_parse(const char *s, size_t len, unsigned char b[16]) {
-  if (len == 38 && s[0] == '{' && s[37] == '}')
-    s++, len = 36;
-  bool dashed = len == 36;
-  if (!dashed && len != 32)
-    return CTXD_EINVAL;
-  size_t nibble = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (dashed && (i == 8 || i == 13 || i == 18 || i == 23)) {
-      if (s[i] != '-')
-        return CTXD_EINVAL;
-      continue;
-    }
-    int v = hex_value(s[i]);
-    if (v < 0)
-      return CTXD_EINVAL;
-    b[nibble / 2] = (unsigned char)(nibble % 2 ? (b[nibble / 2] | v) : v << 4);
-    nibble++;
-  }
-  return 0;
-}
-
 int ctxd__uuid_canonical(const char *in, char out[37]) {
-  unsigned char b[16];
-  if (!in || uuid_parse(in, strlen(in), b))
-    return CTXD_EINVAL;
-  uuid_format(b, out);
+  char id[37]; /* out stays as it was when in is not a UUID */
+  if (in == NULL || ctxd__schema_uuid_parse(in, strlen(in), id) != 0) return CTXD_EINVAL;
+  memcpy(out, id, sizeof id);
   return 0;
 }
 
@@ -447,10 +397,10 @@ static int content_shape(const amqp_basic_properties_t *props, char *err, size_t
   const char *media = ct;
   size_t mlen = semi ? (size_t)(semi - ct) : len;
   trim(&media, &mlen);
-  if (ascii_ieq(media, mlen, CTXD__ENVELOPE_CONTENT_TYPE, strlen(CTXD__ENVELOPE_CONTENT_TYPE)))
+  if (ctxd__schema_ascii_ieq(media, mlen, CTXD__ENVELOPE_CONTENT_TYPE, strlen(CTXD__ENVELOPE_CONTENT_TYPE)))
     return SHAPE_ENVELOPE;
-  if (ascii_ieq(media, mlen, "application/json", strlen("application/json")) ||
-      ascii_ieq(media, mlen, "text/json", strlen("text/json")))
+  if (ctxd__schema_ascii_ieq(media, mlen, "application/json", strlen("application/json")) ||
+      ctxd__schema_ascii_ieq(media, mlen, "text/json", strlen("text/json")))
     return SHAPE_PLAIN;
   char q[QUOTE_MAX + 4];
   return fail(err, errlen, CTXD_EDECODE, "unsupported content type '%s'",
@@ -459,15 +409,13 @@ static int content_shape(const amqp_basic_properties_t *props, char *err, size_t
 
 static int set_message_id(ctxd__envelope_t *env, const char *s, size_t len, char *err,
                           size_t errlen) {
-  unsigned char b[16];
   if (!s)
     return fail(err, errlen, CTXD_EDECODE, "missing message id");
-  if (uuid_parse(s, len, b)) {
+  if (ctxd__schema_uuid_parse(s, len, env->id_buf) != 0) {
     char q[QUOTE_MAX + 4];
     return fail(err, errlen, CTXD_EDECODE, "message id '%s' is not a UUID",
                 printable(q, s, len));
   }
-  uuid_format(b, env->id_buf);
   env->message_id = env->id_buf;
   return 0;
 }

@@ -86,7 +86,7 @@ static const char *quote(char buf[QUOTE_MAX + 4], const char *s, size_t len) {
 static int lower_ascii(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
 
 /* ASCII-only on purpose: strcasecmp follows the locale (Turkish 'I'). */
-static bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen) {
+bool ctxd__schema_ascii_ieq(const char *a, size_t alen, const char *b, size_t blen) {
   if (alen != blen)
     return false;
   for (size_t i = 0; i < alen; i++)
@@ -96,9 +96,8 @@ static bool ascii_ieq(const char *a, size_t alen, const char *b, size_t blen) {
 }
 
 /* Looks a property up ignoring ASCII case, an exact match first: MassTransit writes
- * camelCase, older publishers PascalCase. (The host has ctxd__json_get_ci with the same
- * rule; plugins cannot reach host symbols, hence this copy in the shared engine.) */
-static const json_t *get_ci(const json_t *obj, const char *key) {
+ * camelCase, older publishers PascalCase. The host's envelope decoder uses it too. */
+const json_t *ctxd__schema_get_ci(const json_t *obj, const char *key) {
   const json_t *exact = json_object_get(obj, key);
   if (exact)
     return exact;
@@ -106,7 +105,7 @@ static const json_t *get_ci(const json_t *obj, const char *key) {
   json_t *o = (json_t *)obj;
   size_t klen = strlen(key);
   for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it))
-    if (ascii_ieq(json_object_iter_key(it), json_object_iter_key_len(it), key, klen))
+    if (ctxd__schema_ascii_ieq(json_object_iter_key(it), json_object_iter_key_len(it), key, klen))
       return json_object_iter_value(it);
   return NULL;
 }
@@ -179,7 +178,7 @@ static int hex_value(char c) {
 
 /* Parses a UUID in 8-4-4-4-12, 32-hex or {braced} form (.NET writes all three) into
  * canonical lowercase 8-4-4-4-12. 0 or -1. */
-static int uuid_parse(const char *s, size_t len, char out[37]) {
+int ctxd__schema_uuid_parse(const char *s, size_t len, char out[37]) {
   if (len == 38 && s[0] == '{' && s[37] == '}')
     s++, len = 36;
   bool dashed = len == 36;
@@ -382,7 +381,7 @@ static int check_enum(check_t *c, const ctxd__schema_type_t *t, const json_t *v)
 static int check_fields(check_t *c, const ctxd__schema_type_t *t, const json_t *obj) {
   for (size_t i = 0; i < t->nfields; i++) {
     const ctxd__schema_field_t *f = &t->fields[i];
-    const json_t *v = get_ci(obj, f->name);
+    const json_t *v = ctxd__schema_get_ci(obj, f->name);
     size_t mark = path_field(&c->path, f->name);
     int rc = 0;
     if (!v) {
@@ -414,7 +413,7 @@ static int check_type(check_t *c, const ctxd__schema_type_t *t, const json_t *v)
     /* A C string ends at the first NUL: the typed value would silently differ. */
     if (strlen(s) != len)
       return fail(c->err, c->errlen, c->code, &c->path, "contains a NUL character");
-    if (t->kind == CTXD__SCHEMA_UUID && uuid_parse(s, len, uuid))
+    if (t->kind == CTXD__SCHEMA_UUID && ctxd__schema_uuid_parse(s, len, uuid))
       return fail(c->err, c->errlen, c->code, &c->path, "'%s' is not a UUID", quote(q, s, len));
     if (t->kind == CTXD__SCHEMA_DATETIME && !datetime_ok(s, len))
       return fail(c->err, c->errlen, c->code, &c->path, "'%s' is not an ISO 8601 date-time",
@@ -556,7 +555,7 @@ static int store_value(const ctxd__schema_type_t *t, const json_t *v, char *dst,
     decimal_text(v, dec);
     return (*(char **)dst = strdup(dec)) ? 0 : CTXD_ENOMEM;
   case CTXD__SCHEMA_UUID:
-    uuid_parse(json_string_value(v), json_string_length(v), dst);
+    ctxd__schema_uuid_parse(json_string_value(v), json_string_length(v), dst);
     return 0;
   case CTXD__SCHEMA_INT:
     *(int64_t *)dst = (int64_t)json_integer_value(v);
@@ -593,7 +592,7 @@ static int store_value(const ctxd__schema_type_t *t, const json_t *v, char *dst,
 static int store_fields(const ctxd__schema_type_t *t, const json_t *obj, char *base) {
   for (size_t i = 0; i < t->nfields; i++) {
     const ctxd__schema_field_t *f = &t->fields[i];
-    const json_t *v = get_ci(obj, f->name);
+    const json_t *v = ctxd__schema_get_ci(obj, f->name);
     bool present = v && !json_is_null(v);
     if (ctxd__schema_field_has_flag(f))
       *(bool *)(base + f->has_offset) = present;
@@ -682,7 +681,7 @@ static int build_value(check_t *c, const ctxd__schema_type_t *t, const char *src
     break;
   }
   case CTXD__SCHEMA_UUID:
-    if (uuid_parse(src, strnlen(src, 37), uuid))
+    if (ctxd__schema_uuid_parse(src, strnlen(src, 37), uuid))
       return fail(c->err, c->errlen, c->code, &c->path, "not a UUID");
     *out = json_string(uuid); /* canonical, whatever form the handler stored */
     break;
@@ -1108,7 +1107,7 @@ static int parse_fields(def_t *d, const json_t *fields, int depth, ctxd__schema_
     int rc = parse_field(d, spec, depth, &f[i]);
     /* Names match case-insensitively on the wire, so they must differ in more than case. */
     for (size_t k = 0; !rc && k < i; k++)
-      if (ascii_ieq(f[k].name, strlen(f[k].name), f[i].name, strlen(f[i].name)))
+      if (ctxd__schema_ascii_ieq(f[k].name, strlen(f[k].name), f[i].name, strlen(f[i].name)))
         rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path,
                   "the name is used twice (names are matched ignoring case)");
     path_pop(&d->path, mark);

@@ -165,4 +165,18 @@ typedef enum {
 int ctxd__schema_compare(const ctxd__schema_type_t *older, const ctxd__schema_type_t *newer,
                          ctxd__schema_compare_t mode, char *err, size_t errlen);
 
+/* Shared with the host's envelope decoder (plugins cannot reach host symbols, so the rules
+ * live here, in the one library both link). */
+
+/* 1 when a and b are equal ignoring ASCII case (not the locale's). */
+bool ctxd__schema_ascii_ieq(const char *a, size_t alen, const char *b, size_t blen);
+
+/* The value of key in obj, an exact match first, else ignoring ASCII case (MassTransit
+ * writes camelCase, older publishers PascalCase); borrowed from obj, or NULL. */
+const json_t *ctxd__schema_get_ci(const json_t *obj, const char *key);
+
+/* Parses a UUID of len bytes in 8-4-4-4-12, 32-hex or {braced} form into canonical
+ * lowercase 8-4-4-4-12 in out. 0 or -1. */
+int ctxd__schema_uuid_parse(const char *s, size_t len, char out[37]);
+
 #endif

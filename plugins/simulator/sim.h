@@ -174,10 +174,6 @@ int sim_feeds_init(sim_t *sim);
 /* Runs one tick of feed: schedules its messages from now_ms on. 0 or a negative code. */
 int sim_feed_tick(sim_t *sim, int feed, int64_t now_ms);
 
-/* Every exchange the simulator publishes to, for the bus to declare: n of them into
- * out (at most max); borrowed from sim and static strings. */
-size_t sim_exchanges(const sim_t *sim, const char **out, size_t max);
-
 /* ---- the connection (bus.c) -------------------------------------------------------------- */
 
 /* Connects, declares the topology and starts consuming. 0 or CTXD_EBROKER (logged;

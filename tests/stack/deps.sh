@@ -8,6 +8,7 @@ packages=(
   librabbitmq-dev libuv1-dev libjansson-dev libpq-dev libcmocka-dev libhttp-parser-dev
   rabbitmq-server postgresql
   amqp-tools procps
+  gnuplot-nox
   clang libclang-rt-14-dev
 )
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs every ctxd benchmark in one go (docs/performance.md):
+#
+#   bash tests/bench/run.sh [--no-build] [--full-inbox] [bench options...]
+#
+# builds a RelWithDebInfo tree (build/bench, no sanitizers), starts a private RabbitMQ and
+# PostgreSQL on their own ports (unless that stack already runs), runs tests/bench/bench.c,
+# stops the stack it started, and writes tests/bench/results/{results.md,results.json,
+# throughput.svg}. --full-inbox fills the inbox with 10 million rows instead of 1 million.
+# Other options go to the benchmark (--messages N, --runs R, --rate N, --inbox-rows N, ...).
+# Ports: CTXD_AMQP_PORT (5692), CTXD_RABBIT_DIST_PORT (25692), CTXD_EPMD_PORT (4392),
+# CTXD_PG_PORT (5452); folder CTXD_STACK_DIR (.run/stack-bench).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+build=${CTXD_BENCH_BUILD:-$repo/build/bench}
+out=$here/results
+export CTXD_STACK_DIR=${CTXD_STACK_DIR:-$repo/.run/stack-bench}
+export CTXD_AMQP_PORT=${CTXD_AMQP_PORT:-5692} CTXD_RABBIT_DIST_PORT=${CTXD_RABBIT_DIST_PORT:-25692}
+export CTXD_EPMD_PORT=${CTXD_EPMD_PORT:-4392} CTXD_PG_PORT=${CTXD_PG_PORT:-5452}
+
+do_build=1
+args=()
+for a in "$@"; do
+  case "$a" in
+    --no-build) do_build=0 ;;
+    --full-inbox) args+=(--inbox-rows 10000000) ;;
+    *) args+=("$a") ;;
+  esac
+done
+
+bash "$repo/tests/stack/deps.sh"
+if ((do_build)); then
+  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTXD_SANITIZE=OFF -DCTXD_BUILD_TESTS=ON >/dev/null
+  cmake --build "$build" -j"$(nproc)" >/dev/null
+fi
+
+started=0
+if ! bash "$repo/tests/stack/stack.sh" status 2>/dev/null; then
+  bash "$repo/tests/stack/stack.sh" start
+  started=1
+fi
+stop_stack() { if ((started)); then bash "$repo/tests/stack/stack.sh" stop || true; fi; }
+trap stop_stack EXIT
+# shellcheck disable=SC1091
+source "$CTXD_STACK_DIR/env"
+
+mkdir -p "$out"
+rm -rf "$out/logs"
+# Every context plugin that was built, with the settings the dev configuration gives it.
+/usr/bin/python3 - "$repo" "$build/plugins" >"$out/plugins.json" <<'PY'
+import json, os, sys
+repo, plugdir = sys.argv[1], sys.argv[2]
+dev = {p["name"]: p for p in json.load(open(os.path.join(repo, "config/ctxd.json")))["plugins"]}
+plugins = []
+for name in sorted(os.listdir(os.path.join(repo, "plugins"))):
+    if os.path.exists(os.path.join(plugdir, "ctxd_%s.so" % name)):
+        plugins.append(dev.get(name, {"name": name}))
+json.dump(plugins, sys.stdout)
+PY
+echo "bench: contexts loaded: $(/usr/bin/python3 -c 'import json,sys; print(", ".join(p["name"] for p in json.load(open(sys.argv[1]))))' "$out/plugins.json")"
+
+cd "$repo"  # plugin settings name files relative to the repository
+"$build/tests/bench/ctxd_bench" --amqp "$CTXD_AMQP_URL" --pg "$CTXD_PG_URL" --ctxd "$build/runtime/ctxd" \
+  --plugin-dir "$build/plugins" --plugins "$out/plugins.json" --out "$out" "${args[@]}" | tee "$out/results.txt"
+
+if command -v gnuplot >/dev/null; then
+  gnuplot -e "datafile='$out/throughput.dat'; outfile='$out/throughput.svg'" "$here/plot.gp"
+  echo "bench: plot in $out/throughput.svg"
+else
+  echo "bench: gnuplot not installed (tests/stack/deps.sh installs gnuplot-nox); no plot" >&2
+fi
