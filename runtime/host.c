@@ -384,14 +384,19 @@ static void on_return(ctxd__host_t *h, const amqp_basic_return_t *ret, const amq
 }
 
 static void on_confirm(ctxd__host_t *h, uint64_t tag, int multiple, int ok) {
-  size_t kept = 0;
+  /* pending confirms are in sequence order: a multiple confirm settles a prefix, a single
+   * one the entry with its sequence number */
+  size_t lo = 0, hi = h->nconfirms;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (h->confirms[mid].seq < tag) lo = mid + 1; else hi = mid;
+  }
+  size_t end = lo < h->nconfirms && h->confirms[lo].seq == tag ? lo + 1 : lo;
+  size_t start = multiple ? 0 : lo;
+  if (start == end) return; /* a confirm for a publish of a lost connection */
   ctxd__outrow_t *archived = NULL;
-  for (size_t i = 0; i < h->nconfirms; i++) {
+  for (size_t i = start; i < end; i++) {
     pending_confirm_t pc = h->confirms[i];
-    if (!(pc.seq == tag || (multiple && pc.seq < tag))) {
-      h->confirms[kept++] = pc;
-      continue;
-    }
     if (pc.row != NULL) {
       /* a nacked row keeps its outbox row; the sweep sends it again */
       if (ok) {
@@ -406,7 +411,8 @@ static void on_confirm(ctxd__host_t *h, uint64_t tag, int multiple, int ok) {
     /* a copy the broker refused must not cost the original: deliver it again */
     if (!ok) pc.d->outcome = CTXD__OUT_REQUEUE;
   }
-  h->nconfirms = kept;
+  memmove(&h->confirms[start], &h->confirms[end], (h->nconfirms - end) * sizeof *h->confirms);
+  h->nconfirms -= end - start;
   ctxd__relay_archive(h->relay, archived);
   for (size_t i = 0; i < h->nendpoints && h->broker.conn != NULL; i++) settle(h, h->endpoints[i]);
 }
