@@ -32,8 +32,8 @@ static int case_str_load(char *dst, size_t cap, const char *src) {
 }
 
 /* Runs sql and returns its single row/column value, parsed as JSON, in *doc. */
-static int case_doc_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *sql, int nparams,
-                         const char *const *params, json_t **doc) {
+static int case_doc_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *sql, int nparams, const char *const *params,
+                         json_t **doc) {
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx, sql, nparams, params, &rows);
   if (rc != 0) return rc;
@@ -48,12 +48,12 @@ static char *case_json_text(const json_t *v) { return json_dumps(v, JSON_COMPACT
 
 /* ---- cases --------------------------------------------------------------------------------- */
 
-#define CASE_COLUMNS                                                                          \
+#define CASE_COLUMNS                                                                              \
   "case_id::text, case_type, related_biz_type, related_biz_id, coalesce(compensation_id, ''), "   \
   "order_id, coalesce(order_number, ''), strategy, amount, reason, subject, opened_by, "          \
-  "features::text, status, coalesce(agent_id, ''), coalesce(group_id, ''), urge_count, "         \
-  CASE_SQL_MS("last_urged_at") ", " CASE_SQL_MS("appointed_at") ", " CASE_SQL_MS("opened_at")    \
-  ", " CASE_SQL_MS("updated_at") ", version"
+  "features::text, status, coalesce(agent_id, ''), coalesce(group_id, ''), urge_count, "          \
+  CASE_SQL_MS("last_urged_at") ", " CASE_SQL_MS("appointed_at") ", "                              \
+  CASE_SQL_MS("opened_at") ", " CASE_SQL_MS("updated_at") ", version"
 
 /* Features are stored as [[key, value], ...] in the aggregate's order. */
 static json_t *case_features_encode(const case_aggregate_t *c) {
@@ -137,6 +137,12 @@ static int case_row_decode(const ctxd_api_t *api, const ctxd_rows_t *rows, int r
   return rc;
 }
 
+static const char case_insert_sql[] =
+    "INSERT INTO cases.cases (case_id, case_type, related_biz_type, related_biz_id, compensation_id, order_id,"
+    " order_number, strategy, amount, reason, subject, detail, opened_by, features, status, opened_at, updated_at,"
+    " version) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, "
+    "$15, " CASE_SQL_TIME("$16") ", " CASE_SQL_TIME("$16") ", $17) ON CONFLICT (case_id) DO NOTHING";
+
 int case_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *rec, const char *detail,
                      int *inserted) {
   const case_aggregate_t *c = &rec->agg;
@@ -149,18 +155,25 @@ int case_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *
   char *ftext = features != NULL ? case_json_text(features) : NULL;
   json_decref(features);
   if (ftext == NULL) return CTXD_ENOMEM;
-  const char *params[] = {c->case_id, type, rec->related_biz_type, rec->related_biz_id, rec->compensation_id,
-                          c->order_id, rec->order_number, case_strategy_name(c->strategy), amount, c->reason,
-                          rec->subject, detail, rec->opened_by, ftext, case_status_name(c->status), at, version};
+  const char *params[] = {c->case_id,
+                          type,
+                          rec->related_biz_type,
+                          rec->related_biz_id,
+                          rec->compensation_id,
+                          c->order_id,
+                          rec->order_number,
+                          case_strategy_name(c->strategy),
+                          amount,
+                          c->reason,
+                          rec->subject,
+                          detail,
+                          rec->opened_by,
+                          ftext,
+                          case_status_name(c->status),
+                          at,
+                          version};
   ctxd_rows_t *rows;
-  int rc = api->sql_exec(tx,
-                         "INSERT INTO cases.cases (case_id, case_type, related_biz_type, related_biz_id, compensation_id,"
-                         " order_id, order_number, strategy, amount, reason, subject, detail, opened_by, features, status,"
-                         " opened_at, updated_at, version)"
-                         " VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, $15, "
-                         CASE_SQL_TIME("$16") ", " CASE_SQL_TIME("$16") ", $17)"
-                         " ON CONFLICT (case_id) DO NOTHING",
-                         17, params, &rows);
+  int rc = api->sql_exec(tx, case_insert_sql, 17, params, &rows);
   free(ftext);
   if (rc != 0) return rc;
   *inserted = api->rows_affected(rows) == 1;
@@ -210,13 +223,17 @@ int case_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *
   case_int_format(c->updated_at, updated);
   case_int_format(c->version, version);
   case_int_format(old_version, old);
-  const char *params[] = {c->case_id, case_status_name(c->status), c->agent_id, c->group_id, appointed,
-                          urges, urged, updated, version, old};
+  const char *params[] = {
+      c->case_id, case_status_name(c->status), c->agent_id, c->group_id, appointed, urges, urged, updated, version,
+      old};
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx,
                          "UPDATE cases.cases SET status = $2, agent_id = NULLIF($3, ''), group_id = NULLIF($4, ''),"
-                         " appointed_at = " CASE_SQL_TIME("$5") ", urge_count = $6, last_urged_at = " CASE_SQL_TIME("$7")
-                         ", updated_at = " CASE_SQL_TIME("$8") ", version = $9 WHERE case_id = $1 AND version = $10",
+                         " urge_count = $6, version = $9,"
+                         " appointed_at = " CASE_SQL_TIME("$5") ","
+                         " last_urged_at = " CASE_SQL_TIME("$7") ","
+                         " updated_at = " CASE_SQL_TIME("$8")
+                         " WHERE case_id = $1 AND version = $10",
                          10, params, &rows);
   if (rc != 0) return rc;
   /* another worker changed the case since it was read: decide again on the new state */
@@ -230,14 +247,20 @@ int case_repo_log_append(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record
   char version[24], at[24];
   case_int_format(rec->agg.version, version);
   case_int_format(entry->at, at);
-  const char *params[] = {rec->agg.case_id, version, case_action_name(entry->action), entry->actor,
-                          case_status_name(entry->from), case_status_name(entry->to), entry->agent_id,
-                          entry->note, at};
-  return api->sql_exec(tx,
-                       "INSERT INTO cases.operation_log (case_id, version, action, actor, from_status, to_status,"
-                       " agent_id, note, at) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), "
-                       CASE_SQL_TIME("$9") ")",
-                       9, params, NULL);
+  const char *params[] = {rec->agg.case_id,
+                          version,
+                          case_action_name(entry->action),
+                          entry->actor,
+                          case_status_name(entry->from),
+                          case_status_name(entry->to),
+                          entry->agent_id,
+                          entry->note,
+                          at};
+  return api->sql_exec(
+      tx,
+      "INSERT INTO cases.operation_log (case_id, version, action, actor, from_status, to_status,"
+      " agent_id, note, at) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), " CASE_SQL_TIME("$9") ")",
+      9, params, NULL);
 }
 
 /* ---- agents ---------------------------------------------------------------------------- */
@@ -246,8 +269,7 @@ int case_repo_agent_load_add(const ctxd_api_t *api, ctxd_tx_t *tx, const char *a
   char d[24];
   case_int_format(delta, d);
   const char *params[] = {agent_id, d};
-  return api->sql_exec(tx, "UPDATE cases.agents SET open_cases = open_cases + $2 WHERE agent_id = $1", 2, params,
-                       NULL);
+  return api->sql_exec(tx, "UPDATE cases.agents SET open_cases = open_cases + $2 WHERE agent_id = $1", 2, params, NULL);
 }
 
 int case_repo_history_touch(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, const char *agent_id,
@@ -256,14 +278,15 @@ int case_repo_history_touch(const ctxd_api_t *api, ctxd_tx_t *tx, const char *or
   case_int_format(at, ms);
   const char *params[] = {order_id, agent_id, ms};
   return api->sql_exec(tx,
-                       "INSERT INTO cases.order_history (order_id, agent_id, last_at) VALUES ($1, $2, "
-                       CASE_SQL_TIME("$3") ") ON CONFLICT (order_id, agent_id)"
+                       "INSERT INTO cases.order_history (order_id, agent_id, last_at)"
+                       " VALUES ($1, $2, " CASE_SQL_TIME("$3") ")"
+                       " ON CONFLICT (order_id, agent_id)"
                        " DO UPDATE SET last_at = GREATEST(order_history.last_at, EXCLUDED.last_at)",
                        3, params, NULL);
 }
 
-int case_repo_agent_duty_set(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agent_id, int on_duty,
-                             const char *at, int *applied) {
+int case_repo_agent_duty_set(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agent_id, int on_duty, const char *at,
+                             int *applied) {
   const char *params[] = {agent_id, on_duty ? "true" : "false", at};
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx,
@@ -309,8 +332,8 @@ int case_repo_agent_facts(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agen
 
 /* ---- skill groups and rules ------------------------------------------------------------ */
 
-int case_repo_group_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, int64_t version,
-                        const char *name, const json_t *members, int *applied) {
+int case_repo_group_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, int64_t version, const char *name,
+                        const json_t *members, int *applied) {
   char v[24];
   case_int_format(version, v);
   const char *params[] = {group_id, name, v};
@@ -342,7 +365,8 @@ int case_repo_rule_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *rule_id
                        const case_rule_def_t *def, int *applied) {
   /* a removal is a tombstone that matches nothing */
   json_t *empty = json_array();
-  const case_rule_def_t tombstone = {.name = "", .conditions = empty, .group_id = "", .dispatch = CASE_DISPATCH_ROUND_ROBIN};
+  const case_rule_def_t tombstone = {
+      .name = "", .conditions = empty, .group_id = "", .dispatch = CASE_DISPATCH_ROUND_ROBIN};
   const case_rule_def_t *d = def != NULL ? def : &tombstone;
   char v[24], priority[24];
   case_int_format(version, v);
@@ -350,8 +374,15 @@ int case_repo_rule_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *rule_id
   char *conditions = case_json_text(d->conditions);
   json_decref(empty);
   if (conditions == NULL) return CTXD_ENOMEM;
-  const char *params[] = {rule_id, d->name, priority, conditions, d->group_id, case_dispatch_name(d->dispatch),
-                          d->prefer_previous ? "true" : "false", d->enabled ? "true" : "false", v,
+  const char *params[] = {rule_id,
+                          d->name,
+                          priority,
+                          conditions,
+                          d->group_id,
+                          case_dispatch_name(d->dispatch),
+                          d->prefer_previous ? "true" : "false",
+                          d->enabled ? "true" : "false",
+                          v,
                           def == NULL ? "true" : "false"};
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx,
@@ -442,8 +473,8 @@ int case_repo_rules_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *defau
     at += made;
   }
   if (default_group[0]) {
-    s->rules[at] = (case_rule_t){.id = "default", .priority = INT32_MAX, .group_id = default_group,
-                                 .dispatch = CASE_DISPATCH_ROUND_ROBIN};
+    s->rules[at] = (case_rule_t){
+        .id = "default", .priority = INT32_MAX, .group_id = default_group, .dispatch = CASE_DISPATCH_ROUND_ROBIN};
     s->prefer[at++] = 1;
   }
   s->roster.rules = s->rules;
@@ -455,9 +486,11 @@ int case_repo_cursor_lock(const ctxd_api_t *api, ctxd_tx_t *tx, const char *grou
   const char *params[] = {group_id};
   ctxd_rows_t *rows;
   if (strlen(group_id) >= sizeof s->cursor.group_id) return CTXD_ETOOBIG;
-  int rc = api->sql_exec(tx, "INSERT INTO cases.cursors (group_id, last_agent_id) VALUES ($1, '') ON CONFLICT DO NOTHING",
-                         1, params, NULL);
-  if (rc == 0) rc = api->sql_exec(tx, "SELECT last_agent_id FROM cases.cursors WHERE group_id = $1 FOR UPDATE", 1, params, &rows);
+  int rc =
+      api->sql_exec(tx, "INSERT INTO cases.cursors (group_id, last_agent_id) VALUES ($1, '') ON CONFLICT DO NOTHING", 1,
+                    params, NULL);
+  if (rc == 0)
+    rc = api->sql_exec(tx, "SELECT last_agent_id FROM cases.cursors WHERE group_id = $1 FOR UPDATE", 1, params, &rows);
   if (rc != 0) return rc;
   memset(&s->cursor, 0, sizeof s->cursor);
   memcpy(s->cursor.group_id, group_id, strlen(group_id));
@@ -501,11 +534,12 @@ int case_repo_history_load(const ctxd_api_t *api, ctxd_tx_t *tx, const json_t *o
   char *ids = case_json_text(order_ids);
   if (ids == NULL) return CTXD_ENOMEM;
   const char *params[] = {ids};
-  int rc = case_doc_load(api, tx,
-                         "SELECT coalesce(json_agg(json_build_object('order', order_id, 'agent', agent_id,"
-                         " 'at', " CASE_SQL_MS("last_at") ")), '[]')::text FROM cases.order_history"
-                         " WHERE order_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                         1, params, &s->history_doc);
+  int rc =
+      case_doc_load(api, tx,
+                    "SELECT coalesce(json_agg(json_build_object('order', order_id, 'agent', agent_id,"
+                    " 'at', " CASE_SQL_MS("last_at") ")), '[]')::text FROM cases.order_history"
+                                                     " WHERE order_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                    1, params, &s->history_doc);
   free(ids);
   if (rc != 0) return rc;
   size_t n = json_array_size(s->history_doc), i;

@@ -13,6 +13,7 @@ typedef struct {
   int n;
   const char *values[COMPENSATION_REPO_PARAMS];
   char *owned[COMPENSATION_REPO_PARAMS]; /* texts made for the statement, freed after */
+  json_t *row;                           /* the order's columns: string values point into it */
   char sets[COMPENSATION_REPO_PARAMS * 48];
   size_t used;
 } compensation_params_t;
@@ -40,17 +41,17 @@ static int compensation_param(compensation_params_t *p, const char *column, cons
 
 static void compensation_params_free(compensation_params_t *p) {
   for (int i = 0; i < p->n; i++) free(p->owned[i]);
+  json_decref(p->row);
 }
 
 /* Parameters for the columns in `fields`, from the order's column object. */
 static int compensation_params_of(compensation_params_t *p, const compensation_order_t *o, uint32_t fields,
                                   const json_t *extras) {
-  json_t *row = compensation_order_encode(o);
-  int rc = row == NULL ? CTXD_ENOMEM : 0;
+  p->row = compensation_order_encode(o);
+  int rc = p->row == NULL ? CTXD_ENOMEM : 0;
   for (uint32_t bit = 1; rc == 0 && bit <= fields; bit <<= 1)
-    if (fields & bit) rc = compensation_param(p, compensation_field_name(bit), json_object_get(row, compensation_field_name(bit)));
+    if (fields & bit) rc = compensation_param(p, compensation_field_name(bit), json_object_get(p->row, compensation_field_name(bit)));
   if (rc == 0 && extras != NULL) rc = compensation_param(p, "contract_extras", extras);
-  json_decref(row);
   return rc;
 }
 
@@ -96,7 +97,10 @@ int compensation_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, uint32_t old_
   char sql[2048], version[16];
   ctxd_rows_t *rows = NULL;
   int rc = compensation_params_of(&p, o, changed, extras);
-  if (rc == 0 && p.n == 0) return 0;
+  if (rc == 0 && p.n == 0) {
+    compensation_params_free(&p);
+    return 0;
+  }
   snprintf(version, sizeof version, "%" PRIu32, old_version);
   p.values[p.n] = o->id;
   p.values[p.n + 1] = version;

@@ -492,6 +492,9 @@ static ctxd_handler_result_t fulfillment_handle(const fulfillment_state_t *st, c
     r->extras = json_incref(in->extras);
   }
   if (rc != 0) return fulfillment_result(st, tx, rc);
+  in->cmd.reference = in->reference;
+  in->cmd.reason = in->reason;
+  in->cmd.actor = in->actor;
   int code = fulfillment_order_decide(r->found ? &r->order : NULL, &in->cmd, d);
   if (code != 0 && create) /* an approval whose plan cannot be carried out: for an operator */
     return fulfillment_fail(st, tx, "Fulfillment.InvalidPlan", d->why.text);
@@ -502,7 +505,9 @@ static ctxd_handler_result_t fulfillment_handle(const fulfillment_state_t *st, c
     return CTXD_HANDLER_OK;
   }
   if (d->changed) rc = fulfillment_save(st, tx, r, &d->order, r->order.version);
-  if (rc == 0 && (d->changed & FULFILLMENT_FIELD_PENDING_COMMUNICATION)) rc = fulfillment_communicate(st, tx, &d->order, r);
+  /* a new order marks every field changed: only an opened record is written */
+  if (rc == 0 && (d->changed & FULFILLMENT_FIELD_PENDING_COMMUNICATION) && d->order.communication.opened_at != 0)
+    rc = fulfillment_communicate(st, tx, &d->order, r);
   for (size_t i = 0; rc == 0 && i < d->n_messages; i++) rc = fulfillment_publish(st, tx, &d->messages[i], r);
   return fulfillment_result(st, tx, rc);
 }

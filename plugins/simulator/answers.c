@@ -64,7 +64,7 @@ static int answer_refund(sim_t *sim, const request_t *req, const char *text, cha
   sim_iso_at(due, at);
   if (rc == 0 && !fails(sim, h)) {
     char reference[32];
-    snprintf(reference, sizeof reference, "RF-%012" PRIu64, (h / 100) % 1000000000000ULL);
+    snprintf(reference, sizeof reference, "RF-%012" PRIu64, (h / 100) % UINT64_C(1000000000000));
     ctxd_c_payment_v1_refund_completed_t a = {.amount_minor = r.amount_minor, .currency = r.currency,
                                               .payment_reference = reference, .completed_at = at};
     memcpy(a.refund_id, r.refund_id, sizeof a.refund_id);
@@ -93,7 +93,7 @@ static int answer_reship(sim_t *sim, const request_t *req, const char *text, cha
   uint64_t h = sim_hash(r.reship_id, "ordering");
   int64_t created = sim_now_ms() + sim_delay(sim), done = created + sim_delay(sim);
   char at[32], order[32], id[37];
-  snprintf(order, sizeof order, "RS%014" PRIu64, (h / 100) % 100000000000000ULL);
+  snprintf(order, sizeof order, "RS%014" PRIu64, (h / 100) % UINT64_C(100000000000000));
   if (rc == 0) {
     sim_iso_at(created, at);
     ctxd_c_ordering_v1_reship_order_created_t a = {.order_number = order, .created_at = at};
@@ -101,11 +101,11 @@ static int answer_reship(sim_t *sim, const request_t *req, const char *text, cha
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
     sim_out_t out = answer_out(req, CTXD_C_ORDERING_V1_RESHIP_ORDER_CREATED_TYPE, false, id);
     rc = sim_later(sim, created, &out, ctxd_c_ordering_v1_reship_order_created_encode(&a),
-                   "ordering: reship %s created order %s (%zu lines)", r.reship_id, order, r.items_count);
+                   "ordering: reship %s created order %s", r.reship_id, order);
   }
   if (rc == 0 && !fails(sim, h)) {
     char tracking[32];
-    snprintf(tracking, sizeof tracking, "SF%012" PRIu64, (h >> 20) % 1000000000000ULL);
+    snprintf(tracking, sizeof tracking, "SF%012" PRIu64, (h >> 20) % UINT64_C(1000000000000));
     sim_iso_at(done, at);
     ctxd_c_ordering_v1_reship_order_shipped_t a = {.order_number = order, .tracking_number = tracking,
                                                    .shipped_at = at};

@@ -45,7 +45,7 @@ int sim_schedule_push(sim_schedule_t *s, sim_job_t *job) {
     s->items = grown;
     s->cap = cap;
   }
-  job->seq = s->seq++;
+  if (job->seq == 0) job->seq = ++s->seq;
   s->items[s->n++] = job;
   sift_up(s, s->n - 1);
   return 0;

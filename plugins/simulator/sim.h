@@ -45,7 +45,7 @@ typedef struct {
 
 #define SIM_MAX_ZONES 8
 #define SIM_MAX_ZONE_MATERIALS 8
-#define SIM_MAX_MATERIALS (SIM_MAX_ZONES * SIM_MAX_ZONE_MATERIALS + 4)
+#define SIM_MAX_MATERIALS (SIM_MAX_ZONES * SIM_MAX_ZONE_MATERIALS + 3) /* + the unaudited ones */
 
 typedef struct {
   char id[37];
@@ -91,7 +91,8 @@ typedef struct {
   uint64_t seq;
 } sim_schedule_t;
 
-/* Takes job (new with malloc). 0, or CTXD_ENOMEM (job freed). */
+/* Takes job (new with calloc). A job coming back (seq set) keeps its place among jobs
+ * due at the same time. 0, or CTXD_ENOMEM (job freed). */
 int sim_schedule_push(sim_schedule_t *s, sim_job_t *job);
 /* The earliest job, still in the schedule; NULL when empty. */
 sim_job_t *sim_schedule_peek(const sim_schedule_t *s);
@@ -179,7 +180,9 @@ int sim_feed_tick(sim_t *sim, int feed, int64_t now_ms);
 /* Connects, declares the topology and starts consuming. 0 or CTXD_EBROKER (logged;
  * sim->conn NULL). */
 int sim_bus_connect(sim_t *sim);
-void sim_bus_close(sim_t *sim);
+/* Closes the connection (gracefully: with the close handshake, for a healthy one). Unacked
+ * requests go back to their queues. */
+void sim_bus_close(sim_t *sim, bool graceful);
 /* Publishes job in a MassTransit envelope and waits for the broker's confirm (a nack is
  * published again). 0, or CTXD_EBROKER: not confirmed, the connection must go. */
 int sim_bus_publish(sim_t *sim, const sim_job_t *job);
