@@ -14,11 +14,6 @@
 #include "ctxd_contracts.h"
 #include "sim.h"
 
-const sim_system_t sim_systems[SIM_SYSTEMS] = {
-    [SIM_PAYMENT] = {"payment", CTXD_C_FULFILLMENT_V1_REFUND_REQUESTED_TYPE},
-    [SIM_ORDERING] = {"ordering", CTXD_C_FULFILLMENT_V1_RESHIP_ORDER_REQUESTED_TYPE},
-};
-
 static const char *const refund_failures[] = {
     "Original payment is older than 180 days",
     "The card was closed by its issuer",
@@ -33,14 +28,7 @@ static const char *const reship_failures[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The request's envelope fields its answers carry on. */
-typedef struct {
-  const char *id, *correlation_id, *conversation_id;
-  uint64_t delivery;
-} request_t;
-
-/* The envelope of an answer of `type` to req; id receives its derived message id. */
-static sim_out_t answer_out(const request_t *req, const char *type, bool last, char id[37]) {
+sim_out_t sim_answer_out(const sim_request_t *req, const char *type, bool last, char id[37]) {
   sim_uuid_derive(req->id, type, id);
   return (sim_out_t){.type = type,
                      .id = id,
@@ -55,7 +43,7 @@ static sim_out_t answer_out(const request_t *req, const char *type, bool last, c
 /* A business id's fate at failure_percent: the same id always fails or always succeeds. */
 static bool fails(const sim_t *sim, uint64_t h) { return (int64_t)(h % 100) < sim->s->failure_percent; }
 
-static int answer_refund(sim_t *sim, const request_t *req, const char *text, char *err, size_t errlen) {
+static int answer_refund(sim_t *sim, const sim_request_t *req, const char *text, char *err, size_t errlen) {
   ctxd_c_fulfillment_v1_refund_requested_t r;
   int rc = ctxd_c_fulfillment_v1_refund_requested_decode(text, strlen(text), &r, err, errlen);
   uint64_t h = sim_hash(r.refund_id, "payment");
@@ -69,7 +57,7 @@ static int answer_refund(sim_t *sim, const request_t *req, const char *text, cha
                                               .payment_reference = reference, .completed_at = at};
     memcpy(a.refund_id, r.refund_id, sizeof a.refund_id);
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
-    sim_out_t out = answer_out(req, CTXD_C_PAYMENT_V1_REFUND_COMPLETED_TYPE, true, id);
+    sim_out_t out = sim_answer_out(req, CTXD_C_PAYMENT_V1_REFUND_COMPLETED_TYPE, true, id);
     rc = sim_later(sim, due, &out, ctxd_c_payment_v1_refund_completed_encode(&a),
                    "payment: refund %s of %" PRId64 " %s completed (reference %s)", r.refund_id, r.amount_minor,
                    r.currency, reference);
@@ -78,7 +66,7 @@ static int answer_refund(sim_t *sim, const request_t *req, const char *text, cha
                                            .failed_at = at};
     memcpy(a.refund_id, r.refund_id, sizeof a.refund_id);
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
-    sim_out_t out = answer_out(req, CTXD_C_PAYMENT_V1_REFUND_FAILED_TYPE, true, id);
+    sim_out_t out = sim_answer_out(req, CTXD_C_PAYMENT_V1_REFUND_FAILED_TYPE, true, id);
     rc = sim_later(sim, due, &out, ctxd_c_payment_v1_refund_failed_encode(&a), "payment: refund %s failed: %s",
                    r.refund_id, a.reason);
   }
@@ -87,7 +75,7 @@ static int answer_refund(sim_t *sim, const request_t *req, const char *text, cha
 }
 
 /* The order is created after one delay, then shipped (or fails) after another. */
-static int answer_reship(sim_t *sim, const request_t *req, const char *text, char *err, size_t errlen) {
+static int answer_reship(sim_t *sim, const sim_request_t *req, const char *text, char *err, size_t errlen) {
   ctxd_c_fulfillment_v1_reship_order_requested_t r;
   int rc = ctxd_c_fulfillment_v1_reship_order_requested_decode(text, strlen(text), &r, err, errlen);
   uint64_t h = sim_hash(r.reship_id, "ordering");
@@ -99,7 +87,7 @@ static int answer_reship(sim_t *sim, const request_t *req, const char *text, cha
     ctxd_c_ordering_v1_reship_order_created_t a = {.order_number = order, .created_at = at};
     memcpy(a.reship_id, r.reship_id, sizeof a.reship_id);
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
-    sim_out_t out = answer_out(req, CTXD_C_ORDERING_V1_RESHIP_ORDER_CREATED_TYPE, false, id);
+    sim_out_t out = sim_answer_out(req, CTXD_C_ORDERING_V1_RESHIP_ORDER_CREATED_TYPE, false, id);
     rc = sim_later(sim, created, &out, ctxd_c_ordering_v1_reship_order_created_encode(&a),
                    "ordering: reship %s created order %s", r.reship_id, order);
   }
@@ -111,7 +99,7 @@ static int answer_reship(sim_t *sim, const request_t *req, const char *text, cha
                                                    .shipped_at = at};
     memcpy(a.reship_id, r.reship_id, sizeof a.reship_id);
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
-    sim_out_t out = answer_out(req, CTXD_C_ORDERING_V1_RESHIP_ORDER_SHIPPED_TYPE, true, id);
+    sim_out_t out = sim_answer_out(req, CTXD_C_ORDERING_V1_RESHIP_ORDER_SHIPPED_TYPE, true, id);
     rc = sim_later(sim, done, &out, ctxd_c_ordering_v1_reship_order_shipped_encode(&a),
                    "ordering: reship %s shipped order %s (tracking %s)", r.reship_id, order, tracking);
   } else if (rc == 0) {
@@ -120,7 +108,7 @@ static int answer_reship(sim_t *sim, const request_t *req, const char *text, cha
                                                   .failed_at = at};
     memcpy(a.reship_id, r.reship_id, sizeof a.reship_id);
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
-    sim_out_t out = answer_out(req, CTXD_C_ORDERING_V1_RESHIP_ORDER_FAILED_TYPE, true, id);
+    sim_out_t out = sim_answer_out(req, CTXD_C_ORDERING_V1_RESHIP_ORDER_FAILED_TYPE, true, id);
     rc = sim_later(sim, done, &out, ctxd_c_ordering_v1_reship_order_failed_encode(&a),
                    "ordering: reship %s failed: %s", r.reship_id, a.reason);
   }
@@ -128,13 +116,19 @@ static int answer_reship(sim_t *sim, const request_t *req, const char *text, cha
   return rc;
 }
 
+const sim_system_t sim_systems[SIM_SYSTEMS] = {
+    [SIM_PAYMENT] = {"payment", CTXD_C_FULFILLMENT_V1_REFUND_REQUESTED_TYPE, answer_refund},
+    [SIM_ORDERING] = {"ordering", CTXD_C_FULFILLMENT_V1_RESHIP_ORDER_REQUESTED_TYPE, answer_reship},
+    [SIM_AGENT_DESK] = {"agent desk", CTXD_C_CASE_V1_CASE_STATUS_CHANGED_TYPE, sim_desk_answer},
+};
+
 static const char *string_field(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 
 int sim_answer(sim_t *sim, int system, uint64_t delivery, const void *body, size_t len, char *err, size_t errlen) {
   json_error_t je;
   json_t *env = json_loadb(body, len, 0, &je);
   json_t *message = json_object_get(env, "message");
-  request_t req = {string_field(env, "messageId"), string_field(env, "correlationId"),
+  sim_request_t req = {string_field(env, "messageId"), string_field(env, "correlationId"),
                    string_field(env, "conversationId"), delivery};
   /* only MassTransit envelopes come here: ctxd's outbox and .NET publishers write them */
   if (!json_is_object(message) || req.id == NULL) {
@@ -144,9 +138,7 @@ int sim_answer(sim_t *sim, int system, uint64_t delivery, const void *body, size
     return CTXD_EDECODE;
   }
   char *text = json_dumps(message, JSON_COMPACT);
-  int rc = text == NULL ? CTXD_ENOMEM
-           : system == SIM_PAYMENT ? answer_refund(sim, &req, text, err, errlen)
-                                   : answer_reship(sim, &req, text, err, errlen);
+  int rc = text == NULL ? CTXD_ENOMEM : sim_systems[system].answer(sim, &req, text, err, errlen);
   free(text);
   json_decref(env);
   return rc;

@@ -145,14 +145,18 @@ int sim_bus_connect(sim_t *sim) {
   /* the endpoints' exchanges may not exist yet: their context may run later, or nowhere */
   if (rc == 0) rc = declare_exchange(sim, sim->s->inventory_endpoint);
   if (rc == 0) rc = declare_exchange(sim, sim->s->compensation_endpoint);
-  for (int i = 0; i < SIM_SYSTEMS && rc == 0; i++) rc = consume(sim, i);
+  if (rc == 0 && sim->s->feed_agents) rc = declare_exchange(sim, sim->s->case_endpoint);
+  for (int i = 0; i < SIM_SYSTEMS && rc == 0; i++)
+    if (i != SIM_AGENT_DESK || sim->s->feed_agents) rc = consume(sim, i);
   if (rc != 0) {
     sim_bus_close(sim, false);
     return rc;
   }
   sim->published = 0;
-  sim->api->log(sim->plugin, NULL, CTXD_LOG_INFO, "connected to %s: consuming '%s' (payment) and '%s' (ordering)", where,
-                sim->s->queues[SIM_PAYMENT], sim->s->queues[SIM_ORDERING]);
+  sim->api->log(sim->plugin, NULL, CTXD_LOG_INFO, "connected to %s: consuming '%s' (payment) and '%s' (ordering)%s%s%s",
+                where, sim->s->queues[SIM_PAYMENT], sim->s->queues[SIM_ORDERING],
+                sim->s->feed_agents ? " and '" : "", sim->s->feed_agents ? sim->s->queues[SIM_AGENT_DESK] : "",
+                sim->s->feed_agents ? "' (agent desk)" : "");
   return 0;
 }
 
@@ -210,6 +214,7 @@ static int on_delivery(sim_t *sim, const amqp_frame_t *f) {
   char err[512] = "it came from no consumer of the simulator";
   int rc = system < SIM_SYSTEMS ? sim_answer(sim, system, tag, m.body.bytes, m.body.len, err, sizeof err) : CTXD_EINVAL;
   amqp_destroy_message(&m);
+  if (rc == SIM_NOTHING) return sim_bus_ack(sim, tag);
   if (rc == 0) return 0;
   /* running out of memory is not the request's fault: it comes back; anything else never
    * gets better, so it is dropped, saying why */

@@ -21,7 +21,9 @@
 /* ---- settings --------------------------------------------------------------------------- */
 
 enum { SIM_FEED_MATERIALS, SIM_FEED_INVENTORY, SIM_FEED_COMPENSATION, SIM_FEEDS };
-enum { SIM_PAYMENT, SIM_ORDERING, SIM_SYSTEMS };
+/* The queues the simulator consumes: the payment and order systems' requests, and the
+ * agent desk's CaseStatusChanged (only with feed_agents). */
+enum { SIM_PAYMENT, SIM_ORDERING, SIM_AGENT_DESK, SIM_SYSTEMS };
 
 typedef struct {
   int on;
@@ -39,6 +41,12 @@ typedef struct {
   const char *inventory_endpoint;
   const char *compensation_endpoint;
   const char *templates_file;
+  /* the agent desk (desk.c) */
+  int feed_agents;
+  const char *case_endpoint;
+  const char *skill_group_id, *rule_id;
+  const char *agent_ids; /* comma-separated */
+  int64_t reject_back_percent;
 } sim_settings_t;
 
 /* ---- the audit template and the material catalog (feeds.c) ----------------------------- */
@@ -105,6 +113,27 @@ void sim_schedule_drop_answers(sim_schedule_t *s);
 void sim_schedule_clear(sim_schedule_t *s);
 void sim_job_free(sim_job_t *job);
 
+/* ---- the agent desk (desk.c) ------------------------------------------------------------- */
+
+#define SIM_MAX_AGENTS 4
+#define SIM_AGENT_LEN 65           /* the contracts' 64 characters */
+#define SIM_MAX_DESK_CASES 1024    /* cases followed at once; the oldest is forgotten beyond */
+
+/* A case one of the desk's agents holds: what the agent did that a redelivery must repeat. */
+typedef struct {
+  char case_id[37];
+  char rejected_by[37]; /* the status message answered with RejectCaseBack; "" when none */
+} sim_desk_case_t;
+
+typedef struct {
+  char agents[SIM_MAX_AGENTS][SIM_AGENT_LEN];
+  size_t nagents;
+  int64_t version; /* of the definitions, fixed for the run: repeats after a reconnect are ignored */
+  char on_duty_at[32];
+  sim_desk_case_t *cases;
+  size_t ncases;
+} sim_desk_t;
+
 /* ---- the simulator ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -118,6 +147,7 @@ typedef struct {
   size_t nmaterials, next_material;
   bool catalog_sent;
   unsigned audits, compensations;
+  sim_desk_t desk;
 
   pthread_t thread;
   bool thread_started;
@@ -152,18 +182,43 @@ int64_t sim_delay(const sim_t *sim);
 
 /* ---- answers to requests (answers.c) ---------------------------------------------------- */
 
+/* A delivery's envelope fields its answers carry on. */
 typedef struct {
-  const char *name;         /* consumer tag and log word: "payment", "ordering" */
+  const char *id, *correlation_id, *conversation_id;
+  uint64_t delivery;
+} sim_request_t;
+
+typedef struct {
+  const char *name;         /* consumer tag and log word: "payment", "ordering", "agent desk" */
   const char *request_type; /* the exchange its queue is bound to */
+  /* schedules the answers to the message text (the envelope's message) */
+  int (*answer)(sim_t *sim, const sim_request_t *req, const char *text, char *err, size_t errlen);
 } sim_system_t;
 
 extern const sim_system_t sim_systems[SIM_SYSTEMS];
 
+/* The envelope of an answer of `type` to req (last: it acknowledges the delivery); id
+ * receives its message id, derived from the request's, so a redelivery is answered alike. */
+sim_out_t sim_answer_out(const sim_request_t *req, const char *type, bool last, char id[37]);
+
+/* What an answer function returns when the delivery needs no answer: acknowledge it now. */
+#define SIM_NOTHING 1
+
 /* Schedules the answers to one delivery of system's queue, the last one acknowledging
- * `delivery`. 0; CTXD_EDECODE or CTXD_EVALIDATION with the reason in err (the request can
- * never be answered); CTXD_ENOMEM. */
+ * `delivery`. 0; SIM_NOTHING (nothing to answer: the caller acknowledges it); CTXD_EDECODE
+ * or CTXD_EVALIDATION with the reason in err (the request can never be answered);
+ * CTXD_ENOMEM. */
 int sim_answer(sim_t *sim, int system, uint64_t delivery, const void *body, size_t len, char *err,
                size_t errlen);
+
+/* desk.c: parses the agents, fixes the definitions' version. 0 or CTXD_ECONFIG (logged). */
+int sim_desk_init(sim_t *sim);
+/* Schedules the skill group, the rule and each agent on duty from now_ms on (after every
+ * connect: the same message ids and versions each time, so a repeat changes nothing). */
+int sim_desk_announce(sim_t *sim, int64_t now_ms);
+/* The agent desk's answer to a CaseStatusChanged (sim_system_t.answer). */
+int sim_desk_answer(sim_t *sim, const sim_request_t *req, const char *text, char *err, size_t errlen);
+void sim_desk_free(sim_t *sim);
 
 /* ---- feeds (feeds.c) -------------------------------------------------------------------- */
 
@@ -206,5 +261,7 @@ int64_t sim_now_ms(void); /* CLOCK_MONOTONIC */
 void sim_iso_at(int64_t due_ms, char out[32]);
 /* Copies a UUID-shaped string (36 characters) into out; 0 or CTXD_EINVAL. */
 int sim_id_copy(char out[37], const char *in);
+/* Whether s is a UUID as the contracts write it (lowercase 8-4-4-4-12). */
+bool sim_uuid_valid(const char *s);
 
 #endif

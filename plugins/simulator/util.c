@@ -87,3 +87,10 @@ int sim_id_copy(char out[37], const char *in) {
   memcpy(out, in, 37);
   return 0;
 }
+
+bool sim_uuid_valid(const char *s) {
+  size_t i = 0;
+  for (; s[i] != '\0' && i < 36; i++)
+    if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' : strchr("0123456789abcdef", s[i]) == NULL) return false;
+  return i == 36 && s[i] == '\0';
+}
