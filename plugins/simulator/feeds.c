@@ -13,7 +13,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -156,12 +155,8 @@ static const sim_material_t *material_find(const sim_t *sim, const char *id) {
 
 /* ---- materials ----------------------------------------------------------------------------- */
 
-/* Seconds since 2024: versions keep growing across restarts of the simulator, so the
- * replicas never ignore a new run's updates as old ones. */
-static int64_t version_floor(void) { return (int64_t)time(NULL) - 1704067200; }
-
 static int publish_material(sim_t *sim, sim_material_t *m, int64_t due) {
-  m->version = m->version + 1 > version_floor() ? m->version + 1 : version_floor();
+  m->version = m->version + 1 > sim_version_floor() ? m->version + 1 : sim_version_floor();
   ctxd_c_data_catalog_products_v1_material_type_t mt = {
       .version = m->version, .country_id = COUNTRY_ID, .name = m->name, .category = m->category,
       .basic_unit_of_measure = m->unit, .is_removed = m->removable && m->updates % 3 == 2};

@@ -259,6 +259,9 @@ int64_t sim_random(int64_t lo, int64_t hi);
 int64_t sim_now_ms(void); /* CLOCK_MONOTONIC */
 /* The UTC time at monotonic due_ms, ISO 8601 as MassTransit writes it. */
 void sim_iso_at(int64_t due_ms, char out[32]);
+/* Seconds since 2024: versions keep growing across restarts of the simulator, so the
+ * receivers never ignore a new run's definitions or updates as old ones. */
+int64_t sim_version_floor(void);
 /* Copies a UUID-shaped string (36 characters) into out; 0 or CTXD_EINVAL. */
 int sim_id_copy(char out[37], const char *in);
 /* Whether s is a UUID as the contracts write it (lowercase 8-4-4-4-12). */

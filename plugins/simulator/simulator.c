@@ -58,6 +58,21 @@ static const ctxd_conf_entry_t config_map[] = {
     {CTXD_CONF_STR, "inventory_endpoint", "inventory", S(inventory_endpoint), "endpoint receiving the audits"},
     {CTXD_CONF_STR, "compensation_endpoint", "compensation", S(compensation_endpoint),
      "endpoint receiving the compensation commands"},
+    {CTXD_CONF_BOOL, "feed_agents", "true", S(feed_agents),
+     "play the agent desk: define skill_group_id with agent_ids and rule_id sending it every case (round robin), "
+     "put the agents on duty, and have them accept, process and complete the cases they are given"},
+    {CTXD_CONF_STR, "case_endpoint", "case", S(case_endpoint), "endpoint receiving the agent desk's commands"},
+    {CTXD_CONF_STR, "agent_desk_queue", "simulator-agent-desk", S(queues[SIM_AGENT_DESK]),
+     "the agent desk's queue, bound to the CaseStatusChanged exchange"},
+    {CTXD_CONF_STR, "skill_group_id", "5d1e0000-a6e0-4c1a-9000-000000000001", S(skill_group_id),
+     "the agent desk's skill group (a UUID)"},
+    {CTXD_CONF_STR, "rule_id", "5d1e0000-a6e0-4c1a-9000-000000000002", S(rule_id),
+     "the distribution rule sending every case to skill_group_id (a UUID)"},
+    {CTXD_CONF_STR, "agent_ids", "sim-agent-001,sim-agent-002", S(agent_ids),
+     "the desk's agents, comma-separated (1..4 staff numbers of at most 64 characters)"},
+    {CTXD_CONF_INT, "reject_back_percent", "20", S(reject_back_percent),
+     "share of cases whose processed work is rejected back once before it is completed, 0..100 (decided by the "
+     "case's id)"},
     {CTXD_CONF_STR, "templates_file", "", S(templates_file),
      "inventory templates in the format of config/inventory-templates.json, whose first template the audits "
      "use; \"\": a built-in copy of config/inventory-templates.json"},
@@ -78,6 +93,7 @@ static const struct {
     {"materials_interval_ms", S(feeds[SIM_FEED_MATERIALS].interval_ms), 1, 86400000},
     {"inventory_interval_ms", S(feeds[SIM_FEED_INVENTORY].interval_ms), 1, 86400000},
     {"compensation_interval_ms", S(feeds[SIM_FEED_COMPENSATION].interval_ms), 1, 86400000},
+    {"reject_back_percent", S(reject_back_percent), 0, 100},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -203,12 +219,16 @@ static void *run(void *arg) {
       sim->api->log(sim->plugin, NULL, CTXD_LOG_ERROR, "feed %s not started: out of memory", sim_feed_names[f]);
   }
   while (!stopping(sim)) {
-    if (sim->conn == NULL && sim_bus_connect(sim) != 0) {
+    bool fresh = sim->conn == NULL;
+    if (fresh && sim_bus_connect(sim) != 0) {
       nap(sim, backoff);
       backoff = backoff * 2 < BACKOFF_MAX_MS ? backoff * 2 : BACKOFF_MAX_MS;
       continue;
     }
     backoff = BACKOFF_MIN_MS;
+    /* after every connect: the case context may have lost nothing, or everything */
+    if (fresh && sim->s->feed_agents && sim_desk_announce(sim, sim_now_ms()) != 0)
+      sim->api->log(sim->plugin, NULL, CTXD_LOG_ERROR, "agent desk: not announced: out of memory");
     int rc = run_due(sim);
     if (rc == 0) rc = sim_bus_pump(sim, idle_ms(sim));
     if (rc != 0) {
@@ -225,6 +245,7 @@ static void *run(void *arg) {
                 "stopped with %zu messages not yet due (unanswered requests stay in their queues)", unsent);
   sim_bus_close(sim, true);
   sim_schedule_clear(&sim->sched);
+  sim_desk_free(sim);
   return NULL;
 }
 
@@ -248,15 +269,23 @@ static int check_settings(const sim_t *sim) {
                ranges[i].max);
   }
   if (!why[0] && s->delay_max_ms < s->delay_min_ms) snprintf(why, sizeof why, "delay_max_ms is less than delay_min_ms");
-  if (!why[0] && (!s->queues[SIM_PAYMENT][0] || !s->queues[SIM_ORDERING][0] ||
-                  strcmp(s->queues[SIM_PAYMENT], s->queues[SIM_ORDERING]) == 0))
-    snprintf(why, sizeof why, "payment_queue and ordering_queue need two names");
+  /* one consumer per queue: a shared queue would hand requests to the wrong system */
+  for (int i = 0; i < SIM_SYSTEMS && !why[0]; i++)
+    for (int j = i + 1; j < SIM_SYSTEMS && !why[0]; j++)
+      if (!s->queues[i][0] || strcmp(s->queues[i], s->queues[j]) == 0)
+        snprintf(why, sizeof why, "payment_queue, ordering_queue and agent_desk_queue need three names");
   /* a job keeps its exchange's name in a fixed buffer */
-  const char *const endpoints[] = {s->inventory_endpoint, s->compensation_endpoint};
+  const struct {
+    const char *name, *value;
+  } endpoints[] = {{"inventory_endpoint", s->inventory_endpoint},
+                   {"compensation_endpoint", s->compensation_endpoint},
+                   {"case_endpoint", s->case_endpoint}};
   for (size_t i = 0; i < COUNT(endpoints) && !why[0]; i++)
-    if (!endpoints[i][0] || strlen(endpoints[i]) >= sizeof((sim_job_t *)0)->exchange)
-      snprintf(why, sizeof why, "%s: empty or longer than %zu characters", i == 0 ? "inventory_endpoint" : "compensation_endpoint",
+    if (!endpoints[i].value[0] || strlen(endpoints[i].value) >= sizeof((sim_job_t *)0)->exchange)
+      snprintf(why, sizeof why, "%s: empty or longer than %zu characters", endpoints[i].name,
                sizeof((sim_job_t *)0)->exchange - 1);
+  if (!why[0] && (!sim_uuid_valid(s->skill_group_id) || !sim_uuid_valid(s->rule_id)))
+    snprintf(why, sizeof why, "skill_group_id and rule_id must be lowercase UUIDs");
   if (!why[0]) return 0;
   sim->api->log(sim->plugin, NULL, CTXD_LOG_ERROR, "settings: %s", why);
   return CTXD_ECONFIG;
@@ -289,7 +318,8 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   if (gethostname(sim->machine, sizeof sim->machine) != 0) snprintf(sim->machine, sizeof sim->machine, "unknown");
   sim->machine[sizeof sim->machine - 1] = '\0'; /* gethostname may not terminate it */
   int rc = check_settings(sim);
-  return rc != 0 ? rc : sim_feeds_init(sim);
+  if (rc == 0) rc = sim_feeds_init(sim);
+  return rc != 0 ? rc : sim_desk_init(sim);
 }
 
 static int start(void *state) {

@@ -82,6 +82,8 @@ void sim_iso_at(int64_t due_ms, char out[32]) {
   snprintf(out + n, 32 - n, ".%03dZ", (int)(wall % 1000));
 }
 
+int64_t sim_version_floor(void) { return (int64_t)time(NULL) - 1704067200; }
+
 int sim_id_copy(char out[37], const char *in) {
   if (in == NULL || strlen(in) != 36) return CTXD_EINVAL;
   memcpy(out, in, 37);

@@ -1,8 +1,9 @@
 /* The simulator plugin against the real broker, in a host running only it: a refund
  * request gets RefundCompleted (or RefundFailed when every refund fails), a reship request
  * ReshipOrderCreated then ReshipOrderShipped (or ReshipOrderFailed), a request delivered
- * twice gets answers with the same message ids, and the feeds publish valid messages in
- * the order a context needs them. Every message the simulator sends is decoded as the
+ * twice gets answers with the same message ids, the feeds publish valid messages in the
+ * order a context needs them, and the agent desk defines its group, rule and agents and
+ * works the cases CaseStatusChanged gives its agents. Every message the simulator sends is decoded as the
  * host decodes an envelope and checked against its contract.
  *
  * The broker is shared: the simulator's queues are unique to each test, and the test
@@ -29,6 +30,8 @@
 #define RESHIP_SHIPPED "Ctxd.Ordering.Contracts.v1:ReshipOrderShipped"
 #define RESHIP_FAILED "Ctxd.Ordering.Contracts.v1:ReshipOrderFailed"
 #define MATERIAL_TYPE "Dodo.DataCatalog.Contracts.Products.v1:MaterialType"
+#define CASE_STATUS_CHANGED "Ctxd.Case.Contracts.v1:CaseStatusChanged"
+#define CASE_NS "Ctxd.Case.Contracts.v1:"
 
 #define REFUND_ID "a1000000-0000-4000-8000-000000000001"
 #define RESHIP_ID "a2000000-0000-4000-8000-000000000002"
@@ -60,7 +63,7 @@ static ctxd__contracts_t *contracts;
 
 typedef struct {
   ctxt_world_t *w;
-  char pay[96], ord[96], inv[96], comp[96]; /* the simulator's queues and endpoints */
+  char pay[96], ord[96], inv[96], comp[96], desk[96], cas[96]; /* the simulator's queues and endpoints */
   char watch[96];                            /* the test's queue */
   char correlation[37];                      /* of the requests this test sends */
 } sim_test_t;
@@ -86,6 +89,8 @@ static int setup(void **state) {
   snprintf(t->ord, sizeof t->ord, "%s-ordering", w->endpoint);
   snprintf(t->inv, sizeof t->inv, "%s-inventory", w->endpoint);
   snprintf(t->comp, sizeof t->comp, "%s-compensation", w->endpoint);
+  snprintf(t->desk, sizeof t->desk, "%s-desk", w->endpoint);
+  snprintf(t->cas, sizeof t->cas, "%s-case", w->endpoint);
   snprintf(t->watch, sizeof t->watch, "%s-watch", w->endpoint);
   static unsigned tests;
   snprintf(t->correlation, sizeof t->correlation, "c%07x-0000-4000-8000-%012x", tests++, (unsigned)getpid());
@@ -101,13 +106,15 @@ static int teardown(void **state) {
   amqp_queue_delete(t->w->amqp, 1, amqp_cstring_bytes(t->ord), 0, 0);
   amqp_exchange_delete(t->w->amqp, 1, amqp_cstring_bytes(t->inv), 0);
   amqp_exchange_delete(t->w->amqp, 1, amqp_cstring_bytes(t->comp), 0);
+  amqp_queue_delete(t->w->amqp, 1, amqp_cstring_bytes(t->desk), 0, 0);
+  amqp_exchange_delete(t->w->amqp, 1, amqp_cstring_bytes(t->cas), 0);
   void *w = t->w;
   ctxt_world_teardown(&w);
   free(t);
   return 0;
 }
 
-enum { FEED_MATERIALS = 1, FEED_INVENTORY = 2, FEED_COMPENSATION = 4 };
+enum { FEED_MATERIALS = 1, FEED_INVENTORY = 2, FEED_COMPENSATION = 4, FEED_AGENTS = 8 };
 /* delays short enough for a test, long enough that answers interleave with requests */
 #define QUICK ", \"delay_min_ms\": 5, \"delay_max_ms\": 30"
 
@@ -120,10 +127,12 @@ static void start_simulator(sim_test_t *t, int feeds, const char *settings) {
   snprintf(w->plugins, sizeof w->plugins,
            "[{\"name\": \"simulator\", \"settings\": {\"amqp_url\": \"%s\", \"payment_queue\": \"%s\","
            " \"ordering_queue\": \"%s\", \"inventory_endpoint\": \"%s\", \"compensation_endpoint\": \"%s\","
+           " \"agent_desk_queue\": \"%s\", \"case_endpoint\": \"%s\","
            " \"feed_materials\": %s, \"feed_inventory\": %s,"
-           " \"feed_compensation\": %s%s}}]",
-           ctxt_amqp_url(), t->pay, t->ord, t->inv, t->comp, feeds & FEED_MATERIALS ? "true" : "false",
-           feeds & FEED_INVENTORY ? "true" : "false", feeds & FEED_COMPENSATION ? "true" : "false", settings);
+           " \"feed_compensation\": %s, \"feed_agents\": %s%s}}]",
+           ctxt_amqp_url(), t->pay, t->ord, t->inv, t->comp, t->desk, t->cas, feeds & FEED_MATERIALS ? "true" : "false",
+           feeds & FEED_INVENTORY ? "true" : "false", feeds & FEED_COMPENSATION ? "true" : "false",
+           feeds & FEED_AGENTS ? "true" : "false", settings);
   ctxt_host_start(w, NULL);
   snprintf(ready, sizeof ready, "consuming '%s' (payment) and '%s' (ordering)", t->pay, t->ord);
   if (strstr(w->host.out, ready) == NULL) assert_true(ctxt_proc_wait_output(&w->host, ready, CTXT_READY_MS));
@@ -465,6 +474,117 @@ static void inventory_and_compensation_feeds(void **state) {
   free_all(seen, 9);
 }
 
+/* ---- the agent desk ---------------------------------------------------------------------- */
+
+#define GROUP_ID "d1000000-0000-4000-8000-000000000001"
+#define RULE_ID "d2000000-0000-4000-8000-000000000002"
+#define CASE_ID "d3000000-0000-4000-8000-000000000003"
+#define OTHER_CASE_ID "d4000000-0000-4000-8000-000000000004"
+#define DESK_SETTINGS                                                                                           \
+  QUICK ", \"agent_ids\": \"desk-agent-1,desk-agent-2\", \"skill_group_id\": \"" GROUP_ID "\","            \
+        " \"rule_id\": \"" RULE_ID "\", \"reject_back_percent\": 100"
+
+enum { WAIT_PROCESS = 2, PROCESSING = 4, PENDING_ACCEPTANCE = 5, FINISHED = 6 };
+enum { ASSIGN = 2, ACCEPT = 3, PROCESS = 5, REJECT_BACK = 6, COMPLETE = 7 };
+
+/* Plays Case: publishes CaseStatusChanged `id` saying case_id went from old to new status
+ * by action, held by agent. */
+static void status_changed(sim_test_t *t, const char *id, const char *case_id, int old, int new_status, int action,
+                           const char *agent) {
+  static int version; /* Case's: one more per change */
+  char message[1024];
+  snprintf(message, sizeof message,
+           "{\"CaseId\":\"%s\",\"OldStatus\":%d,\"NewStatus\":%d,\"Action\":%d,\"CaseType\":1,"
+           "\"OperatorId\":\"%s\",\"Follower\":{\"AgentId\":\"%s\",\"SkillGroupId\":\"" GROUP_ID "\"},"
+           "\"Version\":%d,\"ChangedAt\":\"2026-11-24T08:00:00.000Z\"}",
+           case_id, old, new_status, action, agent, agent, ++version);
+  request(t, CASE_STATUS_CHANGED, id, message);
+}
+
+/* Waits for the desk's next command: of `type`, on case_id, answering status message
+ * status_id, its actor (AgentId or OperatorId) agent. Returns its envelope (json_decref). */
+static json_t *next_command(sim_test_t *t, const char *type, const char *status_id, const char *agent) {
+  json_t *seen[1];
+  assert_int_equal(collect(t, NULL, seen, 1), 1);
+  assert_string_equal(type_of(seen[0]), type);
+  assert_string_equal(str(seen[0], "CaseId"), CASE_ID);
+  const char *actor = str(seen[0], "AgentId") != NULL ? str(seen[0], "AgentId") : str(seen[0], "OperatorId");
+  assert_non_null(actor);
+  assert_string_equal(actor, agent);
+  assert_answers(seen[0], t, status_id);
+  return seen[0];
+}
+
+/* The desk announces its group, rule and agents to the case endpoint, then works a case
+ * given to its second agent: accepted, processed, rejected back (at 100 percent), processed
+ * again, completed. A redelivered status change gets the same command (same message id);
+ * another agent's case and an ended case get none, and every status change is
+ * acknowledged. */
+static void agent_desk_works_its_cases(void **state) {
+  sim_test_t *t = *state;
+  static const char *const agents[] = {"desk-agent-1", "desk-agent-2"};
+  watch(t, (const char *const[]){t->cas, NULL});
+  start_simulator(t, FEED_AGENTS, DESK_SETTINGS);
+  json_t *seen[MAX_SEEN];
+  assert_int_equal(collect(t, NULL, seen, 4), 4);
+  assert_string_equal(type_of(seen[0]), CASE_NS "DefineSkillGroup");
+  assert_string_equal(str(seen[0], "SkillGroupId"), GROUP_ID);
+  const json_t *members = json_object_get(json_object_get(seen[0], "message"), "AgentIds");
+  assert_int_equal(json_array_size(members), 2);
+  for (size_t i = 0; i < 2; i++) assert_string_equal(json_string_value(json_array_get(members, i)), agents[i]);
+  assert_true(num(seen[0], "Version") >= 1);
+  assert_string_equal(type_of(seen[1]), CASE_NS "DefineDistributionRule");
+  assert_string_equal(str(seen[1], "RuleId"), RULE_ID);
+  assert_string_equal(str(seen[1], "SkillGroupId"), GROUP_ID);
+  assert_int_equal(num(seen[1], "Strategy"), 1); /* round robin */
+  assert_int_equal(json_array_size(json_object_get(json_object_get(seen[1], "message"), "Conditions")), 0);
+  assert_true(json_is_true(json_object_get(json_object_get(seen[1], "message"), "Enabled")));
+  assert_int_equal(num(seen[1], "Version"), num(seen[0], "Version"));
+  for (int i = 0; i < 2; i++) {
+    assert_string_equal(type_of(seen[2 + i]), CASE_NS "AgentOnDuty");
+    assert_string_equal(str(seen[2 + i], "AgentId"), agents[i]);
+    assert_non_null(str(seen[2 + i], "At"));
+  }
+  free_all(seen, 4);
+
+  const char *const ids[] = {"e1000000-0000-4000-8000-000000000001", "e1000000-0000-4000-8000-000000000002",
+                             "e1000000-0000-4000-8000-000000000003", "e1000000-0000-4000-8000-000000000004",
+                             "e1000000-0000-4000-8000-000000000005", "e1000000-0000-4000-8000-000000000006",
+                             "e1000000-0000-4000-8000-000000000007"};
+  status_changed(t, ids[0], CASE_ID, 1, WAIT_PROCESS, ASSIGN, agents[1]);
+  json_t *accept = next_command(t, CASE_NS "AcceptCase", ids[0], agents[1]);
+  /* Case's copy of the same status change, delivered again */
+  status_changed(t, ids[0], CASE_ID, 1, WAIT_PROCESS, ASSIGN, agents[1]);
+  json_t *again = next_command(t, CASE_NS "AcceptCase", ids[0], agents[1]);
+  assert_string_equal(env_str(again, "messageId"), env_str(accept, "messageId"));
+  status_changed(t, ids[1], CASE_ID, WAIT_PROCESS, PROCESSING, ACCEPT, agents[1]);
+  json_t *process = next_command(t, CASE_NS "ProcessCase", ids[1], agents[1]);
+  assert_true(strlen(str(process, "Result")) > 0);
+  status_changed(t, ids[2], CASE_ID, PROCESSING, PENDING_ACCEPTANCE, PROCESS, agents[1]);
+  json_t *reject = next_command(t, CASE_NS "RejectCaseBack", ids[2], agents[1]);
+  assert_true(strlen(str(reject, "Reason")) > 0);
+  /* redelivered, the change that was rejected back is rejected back again, not completed */
+  status_changed(t, ids[2], CASE_ID, PROCESSING, PENDING_ACCEPTANCE, PROCESS, agents[1]);
+  json_t *reject_again = next_command(t, CASE_NS "RejectCaseBack", ids[2], agents[1]);
+  assert_string_equal(env_str(reject_again, "messageId"), env_str(reject, "messageId"));
+  status_changed(t, ids[3], CASE_ID, PENDING_ACCEPTANCE, PROCESSING, REJECT_BACK, agents[1]);
+  json_t *process_again = next_command(t, CASE_NS "ProcessCase", ids[3], agents[1]);
+  /* none of the desk's business: another agent's case, and an ended one */
+  status_changed(t, ids[4], OTHER_CASE_ID, 1, WAIT_PROCESS, ASSIGN, "someone-else");
+  status_changed(t, ids[5], OTHER_CASE_ID, PENDING_ACCEPTANCE, FINISHED, COMPLETE, agents[0]);
+  status_changed(t, ids[6], CASE_ID, PROCESSING, PENDING_ACCEPTANCE, PROCESS, agents[1]);
+  json_t *complete = next_command(t, CASE_NS "CompleteCase", ids[6], agents[1]);
+  stop_and_check_quiet(t, t->correlation);
+  assert_int_equal(ctxt_amqp_queue_count(t->w->amqp, t->desk), 0);
+  assert_non_null(strstr(t->w->host.out, "agent desk: skill group " GROUP_ID));
+  assert_non_null(strstr(t->w->host.out, "agent desk: agent desk-agent-2 on duty"));
+  assert_non_null(strstr(t->w->host.out, "agent desk: agent desk-agent-2 accepted case " CASE_ID));
+  assert_non_null(strstr(t->w->host.out, "agent desk: agent desk-agent-2 rejected back case " CASE_ID));
+  assert_non_null(strstr(t->w->host.out, "agent desk: agent desk-agent-2 completed case " CASE_ID));
+  json_t *commands[] = {accept, again, process, reject, reject_again, process_again, complete};
+  free_all(commands, (int)(sizeof commands / sizeof commands[0]));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(refund_completed, setup, teardown),
@@ -475,6 +595,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(reconnects_when_its_queue_is_deleted, setup, teardown),
       cmocka_unit_test_setup_teardown(materials_feed, setup, teardown),
       cmocka_unit_test_setup_teardown(inventory_and_compensation_feeds, setup, teardown),
+      cmocka_unit_test_setup_teardown(agent_desk_works_its_cases, setup, teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
