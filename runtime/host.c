@@ -44,7 +44,10 @@ struct ctxd__host_s {
   ctxd__outrow_t *to_publish;           /* under done_mu: swept outbox rows */
   int loop_closed;                      /* under done_mu: no more async sends */
   ctxd__relay_t *relay;
-  char **declared; /* exchanges declared on this connection */
+  struct {
+    char *name;
+    int unroutable_noted; /* an event without subscriber was logged once */
+  } *declared;            /* exchanges declared on this connection */
   size_t ndeclared;
 
   ctxd__broker_t broker;
@@ -316,22 +319,22 @@ static int forward(ctxd__host_t *h, ctxd__delivery_t *d) {
  * would close the channel. A synchronous RPC, but rare: once per exchange. */
 static int ensure_exchange(ctxd__host_t *h, const char *name) {
   for (size_t i = 0; i < h->ndeclared; i++)
-    if (strcmp(h->declared[i], name) == 0) return 0;
+    if (strcmp(h->declared[i].name, name) == 0) return 0;
   char err[512];
   if (ctxd__broker_exchange(&h->broker, CTXD__PUBLISH_CHANNEL, name, err, sizeof err) != 0) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox: %s", err);
     return CTXD_EBROKER;
   }
-  char **grown = realloc(h->declared, (h->ndeclared + 1) * sizeof *grown);
+  void *grown = realloc(h->declared, (h->ndeclared + 1) * sizeof *h->declared);
   if (grown == NULL) return CTXD_ENOMEM;
   h->declared = grown;
-  if ((h->declared[h->ndeclared] = strdup(name)) == NULL) return CTXD_ENOMEM;
-  h->ndeclared++;
+  if ((h->declared[h->ndeclared].name = strdup(name)) == NULL) return CTXD_ENOMEM;
+  h->declared[h->ndeclared++].unroutable_noted = 0;
   return 0;
 }
 
 static void forget_declared(ctxd__host_t *h) {
-  for (size_t i = 0; i < h->ndeclared; i++) free(h->declared[i]);
+  for (size_t i = 0; i < h->ndeclared; i++) free(h->declared[i].name);
   free(h->declared);
   h->declared = NULL;
   h->ndeclared = 0;
@@ -367,19 +370,28 @@ static void publish_rows(ctxd__host_t *h, ctxd__outrow_t *rows) {
 }
 
 /* basic.return: no queue is bound to the row's exchange. The row is still archived, but
- * marked, and said loudly: silence would be a lost message. */
+ * marked, and said: silence would be a lost message. A command or a reply that nobody can
+ * receive is a warning each time; an event nobody subscribes to yet is normal in
+ * publish/subscribe, so it is said once per exchange and connection. */
 static void on_return(ctxd__host_t *h, const amqp_basic_return_t *ret, const amqp_message_t *msg) {
   amqp_bytes_t id = (msg->properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? msg->properties.message_id
                                                                            : amqp_empty_bytes;
   for (size_t i = 0; i < h->nconfirms; i++) {
     ctxd__outrow_t *row = h->confirms[i].row;
-    if (row != NULL && id.len == strlen(row->message_id) && memcmp(id.bytes, row->message_id, id.len) == 0) {
-      row->unroutable = 1;
-      ctxd__logf(CTXD__LOG_WARN, "host", &(ctxd__log_fields_t){.message_id = row->message_id},
-                 "outbox: message to exchange '%s' was unroutable (%.*s): no queue is bound to it",
-                 row->exchange, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
-      return;
-    }
+    if (row == NULL || id.len != strlen(row->message_id) || memcmp(id.bytes, row->message_id, id.len) != 0)
+      continue;
+    row->unroutable = 1;
+    int *noted = NULL;
+    for (size_t k = 0; k < h->ndeclared; k++)
+      if (strcmp(h->declared[k].name, row->exchange) == 0) noted = &h->declared[k].unroutable_noted;
+    if (row->event && noted != NULL && *noted) return;
+    if (row->event && noted != NULL) *noted = 1;
+    ctxd__logf(row->event ? CTXD__LOG_INFO : CTXD__LOG_WARN, "host",
+               &(ctxd__log_fields_t){.message_id = row->message_id},
+               row->event ? "outbox: no subscriber for events on '%s' yet (%.*s); they are archived as unroutable"
+                          : "outbox: message to exchange '%s' was unroutable (%.*s): no queue is bound to it",
+               row->exchange, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
+    return;
   }
 }
 

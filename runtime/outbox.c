@@ -131,6 +131,7 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_
   PQclear(r);
   free(text);
   if (row == NULL) return 0;
+  row->event = mode == CTXD__OUT_PUBLISH;
   row->next = tx->msg->rows;
   tx->msg->rows = row;
   return 0;

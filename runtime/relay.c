@@ -126,7 +126,7 @@ static void sweep(ctxd__relay_t *r) {
       "WITH claimed AS (UPDATE ctxd.outbox SET lease_until = now() + $1::interval, "
       "attempts = attempts + 1 WHERE id IN (SELECT id FROM ctxd.outbox WHERE lease_until < now() "
       "ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED) "
-      "RETURNING id, message_id, exchange, body) SELECT * FROM claimed ORDER BY id",
+      "RETURNING id, message_id, exchange, body, exchange = message_type) SELECT * FROM claimed ORDER BY id",
       2, params, &code, err, sizeof err);
   if (res == NULL) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: sweep failed: %s", err);
@@ -140,6 +140,7 @@ static void sweep(ctxd__relay_t *r) {
                                            PQgetvalue(res, i, 3));
     /* out of memory: the rest keep their lease and come back in the next sweep */
     if (row == NULL) break;
+    row->event = PQgetvalue(res, i, 4)[0] == 't';
     *tail = row;
     tail = &row->next;
   }

@@ -17,6 +17,7 @@ typedef struct ctxd__outrow_s {
   char *exchange;
   char *body; /* the MassTransit envelope */
   int unroutable; /* the broker returned it: no queue is bound to its exchange */
+  int event;      /* published to its type's exchange: having no subscriber is normal */
 } ctxd__outrow_t;
 
 /* Returns a new row (free with ctxd__outrow_free_list), or NULL when memory runs out. */

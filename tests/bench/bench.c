@@ -380,6 +380,15 @@ static void reset_db(int keep_inbox) {
 
 /* ---- results ------------------------------------------------------------------------ */
 
+/* The 1-minute load average: the machine may be shared, and the figures depend on it. */
+static double loadavg(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f != NULL && fscanf(f, "%lf", &l) != 1) l = -1;
+  if (f != NULL) fclose(f);
+  return l;
+}
+
 /* Records a figure (median of v) with its ceiling (0: none), prints a line, returns the median. */
 static double report(const char *name, const char *unit, const double *v, int n, double ceiling,
                      const char *target, int holds) {
@@ -389,10 +398,11 @@ static double report(const char *name, const char *unit, const double *v, int n,
   json_t *o = json_pack("{s:s, s:s, s:f, s:o, s:s, s:b}", "name", name, "unit", unit, "median", m, "runs",
                         runs, "target", target, "holds", holds);
   if (ceiling > 0) json_object_set_new(o, "ratio", json_real(m / ceiling));
+  json_object_set_new(o, "loadavg_1m", json_real(loadavg()));
   json_array_append_new(results, o);
   printf("%-44s %12.1f %-6s", name, m, unit);
   if (ceiling > 0) printf("  %5.0f%% of reference", 100 * m / ceiling);
-  printf("  [%s: %s]\n", target, target[0] == '-' ? "-" : holds ? "holds" : "MISSED");
+  printf("  [%s: %s]  load %.1f\n", target, target[0] == '-' ? "-" : holds ? "holds" : "MISSED", loadavg());
   fflush(stdout);
   return m;
 }
@@ -660,7 +670,8 @@ int main(int argc, char **argv) {
   snprintf(q, sizeof q, "%s/results.md", O.out);
   FILE *md = fopen(q, "w");
   if (md == NULL) die("cannot write %s", q);
-  fprintf(md, "| benchmark | median | unit | ratio to reference | runs | target | holds |\n|---|---:|---|---:|---|---|---|\n");
+  fprintf(md, "| benchmark | median | unit | ratio to reference | runs | target | holds | load (1 min) |\n"
+              "|---|---:|---|---:|---|---|---|---:|\n");
   json_array_foreach(results, i, r) {
     json_t *runs = json_object_get(r, "runs"), *x;
     size_t j;
@@ -673,9 +684,10 @@ int main(int argc, char **argv) {
     double ratio = json_real_value(json_object_get(r, "ratio"));
     char rs[32] = "";
     if (ratio > 0) snprintf(rs, sizeof rs, "%.0f%%", 100 * ratio);
-    fprintf(md, "| %s | %.1f | %s | %s | %s | %s | %s |\n", json_string_value(json_object_get(r, "name")),
+    fprintf(md, "| %s | %.1f | %s | %s | %s | %s | %s | %.1f |\n", json_string_value(json_object_get(r, "name")),
             json_real_value(json_object_get(r, "median")), json_string_value(json_object_get(r, "unit")), rs, all,
-            tg, strcmp(tg, "-") == 0 ? "" : json_is_true(json_object_get(r, "holds")) ? "yes" : "**no**");
+            tg, strcmp(tg, "-") == 0 ? "" : json_is_true(json_object_get(r, "holds")) ? "yes" : "**no**",
+            json_real_value(json_object_get(r, "loadavg_1m")));
   }
   fclose(md);
 

@@ -6,7 +6,7 @@
 # builds a RelWithDebInfo tree (build/bench, no sanitizers), starts a private RabbitMQ and
 # PostgreSQL on their own ports (unless that stack already runs), runs tests/bench/bench.c,
 # stops the stack it started, and writes tests/bench/results/{results.md,results.json,
-# throughput.svg}. --full-inbox fills the inbox with 10 million rows instead of 1 million.
+# throughput.svg} (or CTXD_BENCH_OUT). --full-inbox fills the inbox with 10 million rows instead of 1 million.
 # Other options go to the benchmark (--messages N, --runs R, --rate N, --inbox-rows N, ...).
 # Ports: CTXD_AMQP_PORT (5692), CTXD_RABBIT_DIST_PORT (25692), CTXD_EPMD_PORT (4392),
 # CTXD_PG_PORT (5452); folder CTXD_STACK_DIR (.run/stack-bench).
@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=${CTXD_BENCH_BUILD:-$repo/build/bench}
-out=$here/results
+out=${CTXD_BENCH_OUT:-$here/results}
 export CTXD_STACK_DIR=${CTXD_STACK_DIR:-$repo/.run/stack-bench}
 export CTXD_AMQP_PORT=${CTXD_AMQP_PORT:-5692} CTXD_RABBIT_DIST_PORT=${CTXD_RABBIT_DIST_PORT:-25692}
 export CTXD_EPMD_PORT=${CTXD_EPMD_PORT:-4392} CTXD_PG_PORT=${CTXD_PG_PORT:-5452}
