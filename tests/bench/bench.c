@@ -574,7 +574,7 @@ int main(int argc, char **argv) {
     }
     host_stop(&h);
   }
-  report("start: first start (migrations)", "ms", &first_ready, 1, 0, "-", 0);
+  report("start: first start (+ migrations if new)", "ms", &first_ready, 1, 0, "-", 0);
   double ready = median(v, R);
   report("start: exec -> ready", "ms", v, R, 0, "< 150 ms", ready < 150);
   double idle = median(w, R);

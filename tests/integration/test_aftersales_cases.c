@@ -1,0 +1,167 @@
+/* The whole after-sales flow across Compensation, Fulfillment and Case, talking only
+ * through the broker: a refund fails -> a case is opened and assigned to the on-duty agent
+ * -> the agent accepts, processes, and the case completes -> the fulfillment succeeds ->
+ * the compensation order is Finished. Once with the three plugins in one host, once in
+ * three hosts. The test plays the payment system and the agent; it never publishes the
+ * contexts' own events. */
+#include "hostfixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define C1 "c0000000-0000-4000-8000-0000000000b1"
+#define GROUP "9a000000-0000-4000-8000-000000000001"
+#define RULE "9b000000-0000-4000-8000-000000000001"
+
+static int seq;
+static char comp_ep[96], ful_ep[96], case_ep[96];
+
+static void send_to(ctxt_world_t *w, const char *endpoint, const char *type, const char *message) {
+  char body[4096];
+  snprintf(body, sizeof body, "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
+           seq++, type, message);
+  ctxt_amqp_publish(w->amqp, endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
+}
+
+static const char *plugin(char *buf, size_t len, const char *name, const char *endpoint) {
+  snprintf(buf, len, "{\"name\": \"%s\", \"settings\": {\"endpoint\": \"%s\"}}", name, endpoint);
+  return buf;
+}
+
+/* A host of its own for one plugin, sharing the world's broker and database. */
+static void spawn_host(ctxt_world_t *w, ctxt_proc_t *p, char *config, size_t configlen, const char *plugins) {
+  char text[4096];
+  snprintf(text, sizeof text,
+           "{\"broker\": {\"url\": \"%s\"}, \"database\": {\"url\": \"%s\"}, \"plugin_dir\": \"%s\", \"plugins\": [%s],"
+           " \"endpoints\": {\"defaults\": {\"workers\": 1, \"immediate_retries\": 10}}}",
+           ctxt_amqp_url(), w->db, w->plugin_dir, plugins);
+  ctxt_write_file(config, configlen, text);
+  char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", config, NULL};
+  char *env[] = {w->db_env, NULL};
+  ctxt_proc_spawn(p, argv, env);
+  if (!ctxt_proc_wait_output(p, "\"ready:", CTXT_READY_MS)) fail_msg("host did not become ready");
+}
+
+static void wait_sql(ctxt_world_t *w, const char *sql) {
+  assert_int_equal(ctxt_pg_wait_long(w->pg, sql, 1, CTXT_EFFECT_MS), 1);
+}
+
+static void failure_path(ctxt_world_t *w) {
+  /* the desk: one group, one rule for every case, one agent on duty */
+  send_to(w, case_ep, "Ctxd.Case.Contracts.v1:DefineSkillGroup",
+          "{\"SkillGroupId\":\"" GROUP "\",\"Name\":\"after-sales\",\"AgentIds\":[\"agent-1\"],\"Version\":1}");
+  send_to(w, case_ep, "Ctxd.Case.Contracts.v1:DefineDistributionRule",
+          "{\"RuleId\":\"" RULE "\",\"Name\":\"all\",\"Priority\":1,\"Conditions\":[],\"SkillGroupId\":\"" GROUP "\","
+          "\"Strategy\":1,\"PreferPreviousAgent\":false,\"Enabled\":true,\"Version\":1}");
+  wait_sql(w, "SELECT count(*) FROM cases.rules");
+  send_to(w, case_ep, "Ctxd.Case.Contracts.v1:AgentOnDuty", "{\"AgentId\":\"agent-1\",\"At\":\"2026-05-01T08:00:00Z\"}");
+  wait_sql(w, "SELECT count(*) FROM cases.agents WHERE on_duty");
+
+  /* a refund, approved */
+  send_to(w, comp_ep, "Ctxd.Compensation.Contracts.v1:ApplyCompensation",
+          "{\"compensationId\":\"" C1 "\",\"orderNumber\":\"SO-9\",\"customerId\":\"c5000000-0000-4000-8000-000000000001\","
+          "\"channel\":1,\"appliedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\",\"strategy\":1,"
+          "\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":1,\"refundAmountMinor\":1500}],\"currency\":\"CNY\"}");
+  wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "'");
+  send_to(w, comp_ep, "Ctxd.Compensation.Contracts.v1:SubmitCompensation", "{\"compensationId\":\"" C1 "\",\"submittedBy\":\"staff-1\"}");
+  wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status = 'pending_approval'");
+  send_to(w, comp_ep, "Ctxd.Compensation.Contracts.v1:ApproveCompensation", "{\"compensationId\":\"" C1 "\",\"approvedBy\":\"boss\"}");
+
+  /* Fulfillment asked the payment system; the payment system says no */
+  wait_sql(w, "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '" C1 "' AND status = 'processing'");
+  PGresult *r = PQexec(w->pg, "SELECT id, request_id FROM fulfillment.orders WHERE compensation_id = '" C1 "'");
+  char fid[64], rid[64], m[1024];
+  snprintf(fid, sizeof fid, "%s", PQgetvalue(r, 0, 0));
+  snprintf(rid, sizeof rid, "%s", PQgetvalue(r, 0, 1));
+  PQclear(r);
+  snprintf(m, sizeof m, "{\"refundId\":\"%s\",\"fulfillmentId\":\"%s\",\"reason\":\"card expired\",\"failedAt\":\"2026-05-01T09:05:00Z\"}",
+           rid, fid);
+  send_to(w, ful_ep, "Ctxd.Payment.Contracts.v1:RefundFailed", m);
+  wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status = 'pending_communication'");
+
+  /* the case for the failed fulfillment (its id), assigned to the agent on duty */
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND agent_id = 'agent-1' AND status = 'WaitProcess'", fid);
+  wait_sql(w, sql);
+  snprintf(m, sizeof m, "{\"CaseId\":\"%s\",\"AgentId\":\"agent-1\"}", fid);
+  send_to(w, case_ep, "Ctxd.Case.Contracts.v1:AcceptCase", m);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND status = 'Processing'", fid);
+  wait_sql(w, sql);
+  snprintf(m, sizeof m, "{\"CaseId\":\"%s\",\"AgentId\":\"agent-1\",\"Result\":\"refunded by bank transfer\"}", fid);
+  send_to(w, case_ep, "Ctxd.Case.Contracts.v1:ProcessCase", m);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND status = 'PendingAcceptance'", fid);
+  wait_sql(w, sql);
+  snprintf(m, sizeof m, "{\"CaseId\":\"%s\",\"OperatorId\":\"sup-1\"}", fid);
+  send_to(w, case_ep, "Ctxd.Case.Contracts.v1:CompleteCase", m);
+
+  /* CaseResolved -> the fulfillment succeeds -> the compensation order is Finished */
+  wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status = 'finished'");
+  wait_sql(w, "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '" C1 "' AND status = 'succeeded'");
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications WHERE resolved_at IS NOT NULL"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = 'Ctxd.Case.Contracts.v1:CaseResolved'"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = 'Ctxd.Fulfillment.Contracts.v1:FulfillmentSucceeded'"), 1);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.operation_log WHERE case_id = '%s'", fid);
+  assert_true(ctxt_pg_long(w->pg, sql) >= 5); /* opened, assigned, accepted, processed, completed */
+}
+
+static void endpoints(ctxt_world_t *w) {
+  snprintf(comp_ep, sizeof comp_ep, "%s-comp", w->endpoint);
+  snprintf(ful_ep, sizeof ful_ep, "%s-ful", w->endpoint);
+  snprintf(case_ep, sizeof case_ep, "%s-case", w->endpoint);
+  seq = 0;
+}
+
+static void no_errors(ctxt_world_t *w) {
+  const char *eps[] = {comp_ep, ful_ep, case_ep};
+  for (int i = 0; i < 3; i++) {
+    char q[128];
+    snprintf(q, sizeof q, "%s_error", eps[i]);
+    assert_int_equal(ctxt_amqp_queue_count(w->amqp, q), 0);
+  }
+}
+
+static void three_plugins_in_one_host(void **state) {
+  ctxt_world_t *w = *state;
+  endpoints(w);
+  char a[256], b[256], c[256];
+  snprintf(w->plugins, sizeof w->plugins, "[%s, %s, %s]", plugin(a, sizeof a, "compensation", comp_ep),
+           plugin(b, sizeof b, "fulfillment", ful_ep), plugin(c, sizeof c, "case", case_ep));
+  /* the world's own endpoint section would name no endpoint of these plugins */
+  snprintf(w->host_settings, sizeof w->host_settings, ", \"cleanup_interval_s\": 60");
+  ctxt_host_start(w, NULL);
+  failure_path(w);
+  ctxt_host_stop(w, SIGTERM);
+  no_errors(w);
+}
+
+static void three_plugins_in_three_hosts(void **state) {
+  ctxt_world_t *w = *state;
+  endpoints(w);
+  char a[256], b[256], c[256], cfg[3][64];
+  ctxt_proc_t hosts[3];
+  spawn_host(w, &hosts[0], cfg[0], sizeof cfg[0], plugin(a, sizeof a, "compensation", comp_ep));
+  spawn_host(w, &hosts[1], cfg[1], sizeof cfg[1], plugin(b, sizeof b, "fulfillment", ful_ep));
+  spawn_host(w, &hosts[2], cfg[2], sizeof cfg[2], plugin(c, sizeof c, "case", case_ep));
+  w->pg = ctxt_pg_connect(w->db);
+  failure_path(w);
+  for (int i = 0; i < 3; i++) {
+    ctxt_proc_signal(&hosts[i], SIGTERM);
+    assert_true(ctxt_proc_wait_exit(&hosts[i], 60000));
+    assert_true(WIFEXITED(hosts[i].status) && WEXITSTATUS(hosts[i].status) == 0);
+    ctxt_proc_free(&hosts[i]);
+    unlink(cfg[i]);
+  }
+  no_errors(w);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(three_plugins_in_one_host, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(three_plugins_in_three_hosts, ctxt_world_setup, ctxt_world_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
