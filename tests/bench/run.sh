@@ -55,7 +55,8 @@ repo, plugdir = sys.argv[1], sys.argv[2]
 dev = {p["name"]: p for p in json.load(open(os.path.join(repo, "config/ctxd.json")))["plugins"]}
 plugins = []
 for name in sorted(os.listdir(os.path.join(repo, "plugins"))):
-    if os.path.exists(os.path.join(plugdir, "ctxd_%s.so" % name)):
+    # the simulator feeds traffic of its own: not in a measurement
+    if name != "simulator" and os.path.exists(os.path.join(plugdir, "ctxd_%s.so" % name)):
         plugins.append(dev.get(name, {"name": name}))
 json.dump(plugins, sys.stdout)
 PY
