@@ -113,8 +113,8 @@ static void archive(ctxd__relay_t *r, ctxd__outrow_t *rows) {
 /* Claims rows whose lease ended (their writer did not get them confirmed in time) and
  * hands them to the loop. SKIP LOCKED and the lease keep hosts sharing a database from
  * sending the same rows at once or waiting on each other. */
-static void sweep(ctxd__relay_t *r) {
-  if (!connected(r)) return;
+static int sweep(ctxd__relay_t *r) {
+  if (!connected(r)) return 0;
   char lease[32], limit[16], err[512];
   snprintf(lease, sizeof lease, "%lld milliseconds", (long long)r->cfg->outbox_sweep_grace_ms);
   snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
@@ -130,7 +130,7 @@ static void sweep(ctxd__relay_t *r) {
       2, params, &code, err, sizeof err);
   if (res == NULL) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: sweep failed: %s", err);
-    return;
+    return 0;
   }
   int n = PQntuples(res);
   ctxd__outrow_t *head = NULL, **tail = &head;
@@ -149,6 +149,7 @@ static void sweep(ctxd__relay_t *r) {
     ctxd__log(CTXD__LOG_INFO, "host", "outbox relay: sweeping %d unconfirmed rows", n);
     ctxd__host_publish_rows(r->host, head);
   }
+  return n;
 }
 
 /* Deletes rows older than `interval` from `table` in small batches. */
@@ -233,9 +234,10 @@ static void *relay_main(void *arg) {
     if (stopping) break;
     int64_t now = ctxd__clock_ms();
     if (now >= next_sweep) {
-      sweep(r);
+      /* a full sweep means a backlog (after a crash): take the next rows at once */
+      int full = sweep(r) == SWEEP_LIMIT;
       if (r->conn != NULL) measure(r);
-      next_sweep = now + r->cfg->outbox_sweep_interval_ms;
+      next_sweep = full ? now : now + r->cfg->outbox_sweep_interval_ms;
     }
     if (now >= r->next_cleanup_ms) {
       cleanup(r);
