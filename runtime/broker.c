@@ -77,6 +77,13 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, in
   return 0;
 }
 
+int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, int heartbeat_s,
+                             int rpc_timeout_ms, char *err, size_t errlen) {
+  int rc = CTXD_EBROKER;
+  for (size_t i = 0; i < n && rc != 0; i++) rc = ctxd__broker_connect(b, urls[i], heartbeat_s, rpc_timeout_ms, err, errlen);
+  return rc;
+}
+
 void ctxd__broker_close(ctxd__broker_t *b, int polite) {
   if (b->conn == NULL) return;
   if (polite) amqp_connection_close(b->conn, AMQP_REPLY_SUCCESS);

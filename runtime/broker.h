@@ -22,6 +22,11 @@ typedef struct {
 int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms,
                          char *err, size_t errlen);
 
+/* Connects to the first of urls that answers (the nodes of a cluster). As
+ * ctxd__broker_connect; err holds the last node's reason. */
+int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, int heartbeat_s,
+                             int rpc_timeout_ms, char *err, size_t errlen);
+
 /* Closes politely when `polite`, else drops the socket (after a connection error). */
 void ctxd__broker_close(ctxd__broker_t *b, int polite);
 

@@ -252,7 +252,8 @@ typedef struct {
 
 static const ctxd_conf_entry_t broker_map[] = {
     {CTXD_CONF_STR, "url", "", offsetof(broker_t, url),
-     "amqp://user:password@host:port/vhost; required unless CTXD_AMQP_URL is set"},
+     "amqp://user:password@host:port/vhost, or the nodes of a cluster separated by commas; "
+     "required unless CTXD_AMQP_URL is set"},
     {CTXD_CONF_INT, "heartbeat_s", "30", offsetof(broker_t, heartbeat_s),
      "AMQP heartbeat in seconds, 0 to disable"},
     {CTXD_CONF_INT, "rpc_timeout_ms", "10000", offsetof(broker_t, rpc_timeout_ms),
@@ -274,12 +275,24 @@ static int load_broker(load_t *l, const json_t *section) {
   if (rc == 0) rc = check_ranges(l, broker_ranges, &b, "broker");
   if (rc == 0) rc = take_url(l, &cfg->broker_url, "CTXD_AMQP_URL", section, b.url, "broker.url");
   if (rc != 0) return rc;
-  if (strncmp(cfg->broker_url, "amqp://", 7) != 0 && strncmp(cfg->broker_url, "amqps://", 8) != 0) {
-    char reason[1024];
-    snprintf(reason, sizeof reason, "expected an amqp:// or amqps:// URL, got '%s'",
-             cfg->broker_url);
-    return report(l, env_get("CTXD_AMQP_URL") != NULL ? "CTXD_AMQP_URL" : NULL, "broker.url",
-                  reason);
+  /* several URLs, separated by commas, are the nodes of one cluster */
+  size_t n = 1;
+  for (const char *c = cfg->broker_url; *c; c++) n += *c == ',';
+  if ((cfg->broker_urls = calloc(n, sizeof *cfg->broker_urls)) == NULL) return nomem(l);
+  for (const char *p = cfg->broker_url; cfg->nbroker_urls < n;) {
+    p += strspn(p, " ");
+    size_t len = strcspn(p, ",");
+    while (len > 0 && p[len - 1] == ' ') len--;
+    char *url = strndup(p, len);
+    if (url == NULL) return nomem(l);
+    cfg->broker_urls[cfg->nbroker_urls++] = url;
+    if (strncmp(url, "amqp://", 7) != 0 && strncmp(url, "amqps://", 8) != 0) {
+      char reason[1024];
+      snprintf(reason, sizeof reason, "expected an amqp:// or amqps:// URL, got '%s'", url);
+      return report(l, env_get("CTXD_AMQP_URL") != NULL ? "CTXD_AMQP_URL" : NULL, "broker.url", reason);
+    }
+    p += strcspn(p, ",");
+    if (*p == ',') p++;
   }
   cfg->heartbeat_s = b.heartbeat_s;
   cfg->rpc_timeout_ms = b.rpc_timeout_ms;
@@ -720,6 +733,8 @@ void ctxd__config_free(ctxd__config_t *cfg) {
   free(cfg->admin_listen);
   free(cfg->database_url);
   free(cfg->broker_url);
+  for (size_t i = 0; i < cfg->nbroker_urls; i++) free(cfg->broker_urls[i]);
+  free(cfg->broker_urls);
   free(cfg->text);
   free(cfg->file);
   free(cfg);

@@ -1,7 +1,7 @@
 /* The host configuration: one JSON file, environment overrides for URLs and secrets.
  *
  * {
- *   "broker":   {"url": "amqp://user:pass@host:port/vhost", "heartbeat_s": 30,
+ *   "broker":   {"url": "amqp://user:pass@host:port/vhost[,amqp://...]", "heartbeat_s": 30,
  *                "rpc_timeout_ms": 10000, "reconnect_max_ms": 10000},
  *   "database": {"url": "postgresql://...", "connect_timeout_s": 10},
  *   "outbox":   {"sweep_grace_ms": 10000, "sweep_interval_ms": 1000,
@@ -76,7 +76,9 @@ typedef struct {
   char *text; /* its contents, to locate keys in error messages */
   size_t text_len;
 
-  char *broker_url;
+  char *broker_url;   /* as written: one URL, or the nodes of a cluster separated by commas */
+  char **broker_urls; /* broker_url split: the nodes, tried in turn */
+  size_t nbroker_urls;
   int64_t heartbeat_s;
   int64_t rpc_timeout_ms;
   int64_t reconnect_max_ms;

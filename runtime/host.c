@@ -66,6 +66,7 @@ struct ctxd__host_s {
   ctxd__contracts_t *contracts;
   ctxd__admin_t *admin;
   uint64_t reconnects;
+  size_t node; /* index in cfg->broker_urls of the node to connect to */
   size_t inflight; /* deliveries received and not yet settled or dropped */
   /* a plugin replacement under way: fresh waits while old's endpoints drain */
   struct {
@@ -704,7 +705,8 @@ static void schedule_reconnect(ctxd__host_t *h) {
 
 static void connect_broker(ctxd__host_t *h) {
   char err[512], safe[512];
-  int rc = ctxd__broker_connect(&h->broker, h->cfg->broker_url, (int)h->cfg->heartbeat_s,
+  const char *url = h->cfg->broker_urls[h->node];
+  int rc = ctxd__broker_connect(&h->broker, url, (int)h->cfg->heartbeat_s,
                                 (int)h->cfg->rpc_timeout_ms, err, sizeof err);
   if (rc == 0) rc = declare_topology(h, err, sizeof err);
   if (rc == 0) rc = start_consuming(h, err, sizeof err);
@@ -718,8 +720,9 @@ static void connect_broker(ctxd__host_t *h) {
   }
   if (rc != 0) {
     ctxd__broker_close(&h->broker, 0);
-    ctxd__config_redact_url(h->cfg->broker_url, safe, sizeof safe);
+    ctxd__config_redact_url(url, safe, sizeof safe);
     ctxd__log(CTXD__LOG_WARN, "host", "broker %s: %s; retrying", safe, err);
+    h->node = (h->node + 1) % h->cfg->nbroker_urls; /* a cluster: the next node */
     schedule_reconnect(h);
     return;
   }
@@ -732,7 +735,8 @@ static void connect_broker(ctxd__host_t *h) {
       ctxd__log(CTXD__LOG_WARN, "host", "could not tell the service manager we are ready");
   } else {
     h->reconnects++;
-    ctxd__log(CTXD__LOG_INFO, "host", "reconnected to the broker; consuming again");
+    ctxd__config_redact_url(url, safe, sizeof safe);
+    ctxd__log(CTXD__LOG_INFO, "host", "reconnected to the broker (%s); consuming again", safe);
   }
   drain(h); /* frames may already sit in the library's buffer */
 }
@@ -746,6 +750,8 @@ static void on_poll_closed(uv_handle_t *handle) { (void)handle; }
 static void connection_lost(ctxd__host_t *h, const char *why) {
   if (h->broker.conn == NULL) return;
   ctxd__log(CTXD__LOG_WARN, "host", "broker: %s; reconnecting", why);
+  /* the node may be gone: in a cluster, try the next one first */
+  h->node = (h->node + 1) % h->cfg->nbroker_urls;
   if (h->poll_active) {
     uv_poll_stop(&h->poll);
     uv_close((uv_handle_t *)&h->poll, on_poll_closed);

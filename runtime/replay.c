@@ -29,7 +29,7 @@ static int move_one(ctxd__broker_t *b, const char *exchange, amqp_message_t *msg
 int ctxd__errors_replay(const ctxd__config_t *cfg, const char *endpoint, long limit, FILE *out) {
   ctxd__broker_t b;
   char err[512], queue[256];
-  if (ctxd__broker_connect(&b, cfg->broker_url, 0, (int)cfg->rpc_timeout_ms, err, sizeof err) != 0) {
+  if (ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, 0, (int)cfg->rpc_timeout_ms, err, sizeof err) != 0) {
     fprintf(stderr, "ctxd: %s\n", err);
     return CTXD__EXIT_FAILURE;
   }

@@ -9,9 +9,25 @@
 #   stack.sh restart-broker | restart-db   stop and start one server (fault tests)
 #   stack.sh stop-broker | start-broker     the broker alone (readiness tests)
 #
+# A three-node RabbitMQ cluster on loopback, for the cluster tests (separate from the above:
+# stop/start never touch it, the cluster commands never touch the single node):
+#   stack.sh cluster-start    start nodes ctxd-c1-<port>@localhost, c2, c3 (reuses running
+#                             ones, joins fresh nodes 2 and 3 to node 1), write cluster/env
+#   stack.sh cluster-stop     stop the three nodes and their epmd, by the recorded PIDs
+#   stack.sh cluster-status   exit 0 when the three nodes run as one cluster, 1 otherwise
+#   stack.sh cluster-env      print cluster/env (CTXD_CLUSTER_URLS, CTXD_CLUSTER_NODE1..3, ...)
+#   stack.sh cluster-stop-node N | cluster-start-node N   one node (N = 1..3), waiting until
+#                             it is gone / has rejoined the cluster
+#   stack.sh cluster-ctl N ARGS...   rabbitmqctl against node N, with its environment
+#   stack.sh cluster-wipe     cluster-stop, then delete the cluster's data (a fresh cluster next)
+#
 # Settings (environment): CTXD_STACK_DIR (default <repo>/.run/stack), CTXD_AMQP_PORT (5682),
 # CTXD_RABBIT_DIST_PORT (25682), CTXD_EPMD_PORT (4382), CTXD_PG_PORT (5442). The defaults
 # stay clear of the system servers' ports (5672, 25672, 4369, 5432).
+# Cluster: CTXD_CLUSTER_PORT (5722; nodes use it, +1, +2), CTXD_CLUSTER_DIST_PORT (port
+# + 20000 = 25722, +1, +2), CTXD_CLUSTER_EPMD_PORT (port - 1300 = 4422), CTXD_CLUSTER_DIR
+# (<stack dir>/cluster). Another cluster can run beside it with another CTXD_CLUSTER_PORT
+# and CTXD_CLUSTER_DIR.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +40,10 @@ PG_PORT=${CTXD_PG_PORT:-5442}
 NODE="ctxd-$AMQP_PORT@localhost"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 START_DEADLINE=${CTXD_STACK_DEADLINE:-120}
+CLUSTER_PORT=${CTXD_CLUSTER_PORT:-5722}
+CLUSTER_DIST=${CTXD_CLUSTER_DIST_PORT:-$((CLUSTER_PORT + 20000))}
+CLUSTER_EPMD=${CTXD_CLUSTER_EPMD_PORT:-$((CLUSTER_PORT - 1300))}
+CDIR=${CTXD_CLUSTER_DIR:-$DIR/cluster}
 
 die() { echo "stack: $*" >&2; exit 1; }
 log() { echo "stack: $*" >&2; }
@@ -33,72 +53,229 @@ pid_of() { [[ -s "$1" ]] && cat "$1" || true; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# A RabbitMQ node is described by six values, passed in this order to the node_* functions:
+#   NAME AMQP_PORT DIST_PORT EPMD_PORT BASE HOME
+# BASE holds its config, mnesia, log and pid files; HOME holds its Erlang cookie.
+
 # Every rabbitmq command must see the same variables, or it cannot reach the node and
 # litters the real HOME with an Erlang cookie and a stray epmd.
-rabbit_env() {
-  export HOME="$DIR/rabbit/home"
-  export RABBITMQ_NODENAME="$NODE"
+node_env() {
+  local base=$5
+  export HOME="$6"
+  export RABBITMQ_NODENAME="$1"
   export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-  export RABBITMQ_NODE_PORT="$AMQP_PORT"
-  export RABBITMQ_DIST_PORT="$DIST_PORT"
+  export RABBITMQ_NODE_PORT="$2"
+  export RABBITMQ_DIST_PORT="$3"
   export ERL_EPMD_ADDRESS=127.0.0.1
-  export ERL_EPMD_PORT="$EPMD_PORT"
-  export RABBITMQ_MNESIA_BASE="$DIR/rabbit/mnesia"
-  export RABBITMQ_LOG_BASE="$DIR/rabbit/log"
-  export RABBITMQ_PID_FILE="$DIR/rabbit/rabbit.pid"
-  export RABBITMQ_CONF_ENV_FILE="$DIR/rabbit/rabbitmq-env.conf"
-  export RABBITMQ_CONFIG_FILE="$DIR/rabbit/rabbitmq"
-  export RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/rabbit/enabled_plugins"
+  export ERL_EPMD_PORT="$4"
+  export RABBITMQ_MNESIA_BASE="$base/mnesia"
+  export RABBITMQ_LOG_BASE="$base/log"
+  export RABBITMQ_PID_FILE="$base/rabbit.pid"
+  export RABBITMQ_CONF_ENV_FILE="$base/rabbitmq-env.conf"
+  export RABBITMQ_CONFIG_FILE="$base/rabbitmq"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$base/enabled_plugins"
   export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
   export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
   # the /usr/sbin wrappers switch to user rabbitmq when run as root, changing HOME
   export PATH="/usr/lib/rabbitmq/bin:$PATH"
 }
 
-ctl() { (rabbit_env; rabbitmqctl -n "$NODE" "$@"); }
+# node_ctl NODE... ARGS: rabbitmqctl against that node
+node_ctl() { (node_env "${@:1:6}"; rabbitmqctl -n "$1" "${@:7}"); }
 
-rabbit_running() { alive "$(pid_of "$DIR/rabbit/server.pid")" && ctl -q status >/dev/null 2>&1; }
+node_running() { alive "$(pid_of "$5/server.pid")" && node_ctl "${@:1:6}" -q status >/dev/null 2>&1; }
 
-rabbit_start() {
-  if rabbit_running; then log "RabbitMQ $NODE already running on 127.0.0.1:$AMQP_PORT"; return; fi
-  port_open "$AMQP_PORT" && die "port $AMQP_PORT is taken by another process (set CTXD_AMQP_PORT)"
-  mkdir -p "$DIR/rabbit/home" "$DIR/rabbit/mnesia" "$DIR/rabbit/log"
-  : >"$DIR/rabbit/rabbitmq-env.conf"
-  echo '[].' >"$DIR/rabbit/enabled_plugins"
+# epmd_start PORT PID_FILE LOG_FILE PORT_SETTING: a private epmd on loopback, unless the
+# one recorded in PID_FILE still runs (epmd outlives the brokers)
+epmd_start() {
+  alive "$(pid_of "$2")" && return 0
+  port_open "$1" && die "port $1 is taken by another process (set $4)"
+  setsid epmd -address 127.0.0.1 -port "$1" </dev/null >"$3" 2>&1 &
+  echo $! >"$2"
+}
+
+epmd_stop() {
+  local epmd; epmd=$(pid_of "$1")
+  if alive "$epmd"; then kill -TERM "$epmd" 2>/dev/null || true; wait_gone "$epmd" 10 || true; fi
+  rm -f "$1"
+}
+
+# node_launch NODE... EPMD_PID_FILE PORT_SETTING [EPMD_PORT_SETTING]: write the node's
+# config, make sure its epmd runs and start the broker in the background, without waiting
+node_launch() {
+  local name=$1 port=$2 base=$5 home=$6
+  port_open "$port" && die "port $port is taken by another process (set $8)"
+  mkdir -p "$home" "$base/mnesia" "$base/log"
+  : >"$base/rabbitmq-env.conf"
+  echo '[].' >"$base/enabled_plugins"
   # listeners.tcp.default would bind every interface
-  printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users = none\n' "$AMQP_PORT" >"$DIR/rabbit/rabbitmq.conf"
+  printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users = none\n' "$port" >"$base/rabbitmq.conf"
+  epmd_start "$4" "$7" "$base/log/epmd.log" "${9:-CTXD_EPMD_PORT}"
+  (node_env "${@:1:6}"; exec setsid rabbitmq-server </dev/null >"$base/log/server.out" 2>&1) &
+  echo $! >"$base/server.pid"
+  log "starting RabbitMQ $name on 127.0.0.1:$port"
+}
 
-  if ! alive "$(pid_of "$DIR/rabbit/epmd.pid")"; then
-    port_open "$EPMD_PORT" && die "port $EPMD_PORT is taken by another process (set CTXD_EPMD_PORT)"
-    setsid epmd -address 127.0.0.1 -port "$EPMD_PORT" </dev/null >"$DIR/rabbit/log/epmd.log" 2>&1 &
-    echo $! >"$DIR/rabbit/epmd.pid"
-  fi
-
-  (rabbit_env; exec setsid rabbitmq-server </dev/null >"$DIR/rabbit/log/server.out" 2>&1) &
-  echo $! >"$DIR/rabbit/server.pid"
-  log "starting RabbitMQ $NODE on 127.0.0.1:$AMQP_PORT"
-  if ! ctl -q wait --timeout "$START_DEADLINE" "$DIR/rabbit/rabbit.pid" >/dev/null 2>&1 \
-     || ! ctl -q await_startup --timeout "$START_DEADLINE" >/dev/null 2>&1; then
+# node_wait NODE...: wait until the node has booted; on failure show its logs and exit
+node_wait() {
+  local base=$5
+  if ! node_ctl "${@:1:6}" -q wait --timeout "$START_DEADLINE" "$base/rabbit.pid" >/dev/null 2>&1 \
+     || ! node_ctl "${@:1:6}" -q await_startup --timeout "$START_DEADLINE" >/dev/null 2>&1; then
     echo "stack: RabbitMQ did not come up within ${START_DEADLINE}s; last lines of its logs:" >&2
-    tail -n 30 "$DIR/rabbit/log/server.out" "$DIR"/rabbit/log/*.log 2>/dev/null >&2 || true
+    tail -n 30 "$base/log/server.out" "$base"/log/*.log 2>/dev/null >&2 || true
     exit 1
   fi
 }
 
-rabbit_stop() {
-  local pid epmd
-  pid=$(pid_of "$DIR/rabbit/server.pid")
+# node_start NODE... EPMD_PID_FILE PORT_SETTING [EPMD_PORT_SETTING]: start the node unless it runs, and wait
+node_start() {
+  if node_running "${@:1:6}"; then log "RabbitMQ $1 already running on 127.0.0.1:$2"; return; fi
+  node_launch "$@"
+  node_wait "${@:1:6}"
+}
+
+# node_stop NODE...: stop the broker by its pid files (not its epmd)
+node_stop() {
+  local pid base=$5
+  pid=$(pid_of "$base/server.pid")
   if alive "$pid"; then
-    log "stopping RabbitMQ $NODE"
-    ctl -q stop "$DIR/rabbit/rabbit.pid" >/dev/null 2>&1 || true
+    log "stopping RabbitMQ $1"
+    node_ctl "${@:1:6}" -q stop "$base/rabbit.pid" >/dev/null 2>&1 || true
     wait_gone "$pid" 30 || kill -KILL "$pid" 2>/dev/null || true
   fi
   # the Erlang VM itself, in case the launcher script was already gone
-  pid=$(pid_of "$DIR/rabbit/rabbit.pid")
+  pid=$(pid_of "$base/rabbit.pid")
   if alive "$pid"; then kill -TERM "$pid" 2>/dev/null || true; wait_gone "$pid" 30 || kill -KILL "$pid" 2>/dev/null || true; fi
-  epmd=$(pid_of "$DIR/rabbit/epmd.pid")
-  if alive "$epmd"; then kill -TERM "$epmd" 2>/dev/null || true; wait_gone "$epmd" 10 || true; fi
-  rm -f "$DIR/rabbit/server.pid" "$DIR/rabbit/epmd.pid" "$DIR/rabbit/rabbit.pid"
+  rm -f "$base/server.pid" "$base/rabbit.pid"
+}
+
+# The single node
+single() { "$1" "$NODE" "$AMQP_PORT" "$DIST_PORT" "$EPMD_PORT" "$DIR/rabbit" "$DIR/rabbit/home" "${@:2}"; }
+
+ctl() { single node_ctl "$@"; }
+
+rabbit_running() { single node_running; }
+
+rabbit_start() { single node_start "$DIR/rabbit/epmd.pid" CTXD_AMQP_PORT; }
+
+rabbit_stop() {
+  single node_stop
+  epmd_stop "$DIR/rabbit/epmd.pid"
+}
+
+# The cluster: three nodes on one private epmd, sharing one HOME and so one Erlang cookie.
+# Node I (1..3) listens on CLUSTER_PORT+I-1 and CLUSTER_DIST+I-1.
+cnode_name() { echo "ctxd-c$1-$CLUSTER_PORT@localhost"; }
+cnode() {
+  local i=$1 fn=$2; shift 2
+  "$fn" "$(cnode_name "$i")" $((CLUSTER_PORT + i - 1)) $((CLUSTER_DIST + i - 1)) "$CLUSTER_EPMD" \
+    "$CDIR/n$i" "$CDIR/home" "$@"
+}
+cnode_start() { cnode "$1" node_start "$CDIR/epmd.pid" CTXD_CLUSTER_PORT CTXD_CLUSTER_EPMD_PORT; }
+
+cluster_check_args() {
+  [[ "${1:-}" =~ ^[123]$ ]] || die "cluster node must be 1, 2 or 3"
+}
+
+# cluster_running_count I: how many nodes node I sees running in its cluster (0 if none)
+cluster_running_count() {
+  local n
+  n=$(cnode "$1" node_ctl -q eval 'length(rabbit_nodes:all_running()).' 2>/dev/null) || n=0
+  [[ "$n" =~ ^[0-9]+$ ]] || n=0
+  echo "$n"
+}
+
+# cluster_has I J: node I sees node J running in its cluster
+cluster_has() {
+  [[ "$(cnode "$1" node_ctl -q eval "lists:member('$(cnode_name "$2")', rabbit_nodes:all_running())." 2>/dev/null)" == true ]]
+}
+
+# cluster_wait_all I: wait until node I sees three running nodes
+cluster_wait_all() {
+  local end=$((SECONDS + START_DEADLINE))
+  until [[ "$(cluster_running_count "$1")" == 3 ]]; do
+    if ((SECONDS >= end)); then
+      echo "stack: the cluster did not reach three running nodes within ${START_DEADLINE}s:" >&2
+      cnode "$1" node_ctl cluster_status >&2 2>&1 || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+
+cluster_cookie() {
+  mkdir -p "$CDIR/home"
+  if [[ ! -s "$CDIR/home/.erlang.cookie" ]]; then
+    local c
+    c=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    (umask 077; printf '%s' "$c" >"$CDIR/home/.erlang.cookie")
+  fi
+  chmod 400 "$CDIR/home/.erlang.cookie"
+}
+
+cluster_start() {
+  local i out launched=()
+  mkdir -p "$CDIR"
+  cluster_cookie
+  epmd_start "$CLUSTER_EPMD" "$CDIR/epmd.pid" "$CDIR/epmd.log" CTXD_CLUSTER_EPMD_PORT
+  # Launch the missing nodes together: a node that remembers a cluster waits at boot for
+  # the peer that stopped last, so one-by-one starts could wait on each other.
+  for i in 1 2 3; do
+    if cnode "$i" node_running; then
+      log "RabbitMQ $(cnode_name "$i") already running on 127.0.0.1:$((CLUSTER_PORT + i - 1))"
+    else
+      cnode "$i" node_launch "$CDIR/epmd.pid" CTXD_CLUSTER_PORT CTXD_CLUSTER_EPMD_PORT
+      launched+=("$i")
+    fi
+  done
+  for i in "${launched[@]}"; do cnode "$i" node_wait; done
+  # fresh nodes come up alone: join them to node 1
+  for i in 2 3; do
+    cluster_has 1 "$i" && continue
+    log "joining $(cnode_name "$i") to $(cnode_name 1)"
+    out="$CDIR/n$i/log/join.out"
+    # join_cluster prints harmless warnings and errors on stderr: keep them for failures
+    if ! { cnode "$i" node_ctl -q stop_app && cnode "$i" node_ctl -q reset \
+           && cnode "$i" node_ctl -q join_cluster "$(cnode_name 1)" && cnode "$i" node_ctl -q start_app \
+           && cnode "$i" node_ctl -q await_startup --timeout "$START_DEADLINE"; } >"$out" 2>&1; then
+      echo "stack: $(cnode_name "$i") could not join $(cnode_name 1); its output and logs:" >&2
+      tail -n 30 "$out" "$CDIR/n$i/log/server.out" "$CDIR/n$i"/log/*.log 2>/dev/null >&2 || true
+      exit 1
+    fi
+  done
+  cluster_wait_all 1
+  cluster_write_env
+  log "cluster ready; connection URLs in $CDIR/env"
+}
+
+cluster_stop() {
+  local i pids=()
+  [[ -d "$CDIR" ]] || return 0
+  # in parallel: each stop takes seconds
+  for i in 3 2 1; do cnode "$i" node_stop & pids+=($!); done
+  for i in "${pids[@]}"; do wait "$i" || true; done
+  epmd_stop "$CDIR/epmd.pid"
+  rm -f "$CDIR/env"
+}
+
+cluster_running() {
+  local i
+  [[ -d "$CDIR" ]] || return 1
+  for i in 1 2 3; do cnode "$i" node_running || return 1; done
+  [[ "$(cluster_running_count 1)" == 3 ]]
+}
+
+cluster_write_env() {
+  cat >"$CDIR/env" <<EOF
+CTXD_CLUSTER_URLS=amqp://guest:guest@127.0.0.1:$CLUSTER_PORT,amqp://guest:guest@127.0.0.1:$((CLUSTER_PORT + 1)),amqp://guest:guest@127.0.0.1:$((CLUSTER_PORT + 2))
+CTXD_CLUSTER_NODE1=amqp://guest:guest@127.0.0.1:$CLUSTER_PORT
+CTXD_CLUSTER_NODE2=amqp://guest:guest@127.0.0.1:$((CLUSTER_PORT + 1))
+CTXD_CLUSTER_NODE3=amqp://guest:guest@127.0.0.1:$((CLUSTER_PORT + 2))
+CTXD_CLUSTER_NODENAME1=$(cnode_name 1)
+CTXD_CLUSTER_NODENAME2=$(cnode_name 2)
+CTXD_CLUSTER_NODENAME3=$(cnode_name 3)
+CTXD_CLUSTER_DIR=$CDIR
+EOF
 }
 
 # wait_gone PID SECONDS: 0 once PID is gone (or a zombie), 1 at the deadline
@@ -203,8 +380,41 @@ case "$cmd" in
     pg_stop
     pg_start
     ;;
+  cluster-start)
+    mkdir -p "$CDIR"
+    CDIR=$(cd "$CDIR" && pwd)
+    cluster_start
+    ;;
+  cluster-stop)
+    cluster_stop
+    ;;
+  cluster-wipe)
+    cluster_stop
+    rm -rf "$CDIR"
+    ;;
+  cluster-status)
+    cluster_running
+    ;;
+  cluster-env)
+    cat "$CDIR/env"
+    ;;
+  cluster-stop-node)
+    cluster_check_args "${2:-}"
+    cnode "$2" node_stop
+    ;;
+  cluster-start-node)
+    cluster_check_args "${2:-}"
+    [[ -d "$CDIR/n$2" ]] || die "no cluster in $CDIR (run cluster-start)"
+    cnode_start "$2"
+    # it remembers the cluster in its mnesia; wait until it is back in it
+    cluster_wait_all "$2"
+    ;;
+  cluster-ctl)
+    cluster_check_args "${2:-}"
+    cnode "$2" node_ctl "${@:3}"
+    ;;
   *)
-    echo "usage: stack.sh start|stop|status|env" >&2
+    echo "usage: stack.sh start|stop|status|env|cluster-start|cluster-stop|cluster-status|cluster-env" >&2
     exit 2
     ;;
 esac

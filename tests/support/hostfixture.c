@@ -22,9 +22,10 @@ void ctxt_world_write_config(ctxt_world_t *w) {
            "  \"database\": {\"url\": \"%s\"},\n"
            "  \"plugin_dir\": \"%s\",\n"
            "  \"plugins\": %s,\n"
-           "  \"endpoints\": {\"%s\": {%s}}%s\n"
+           "  \"endpoints\": {\"%s\": {%s}%s}%s\n"
            "}\n",
-           ctxt_amqp_url(), w->db, w->plugin_dir, plugins, w->endpoint, w->endpoint_settings, w->host_settings);
+           w->broker_url[0] ? w->broker_url : ctxt_amqp_url(), w->db, w->plugin_dir, plugins, w->endpoint,
+           w->endpoint_settings, w->more_endpoints, w->host_settings);
   if (w->config[0]) unlink(w->config);
   ctxt_write_file(w->config, sizeof w->config, text);
 }

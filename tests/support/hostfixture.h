@@ -21,6 +21,8 @@ typedef struct {
   char endpoint_settings[512]; /* the endpoint's own section, without braces */
   char host_settings[512];     /* more top-level keys, starting with ", " */
   char plugins[4096];          /* the "plugins" array; empty: testkit on the world's endpoint */
+  char broker_url[512];        /* empty: the private single node */
+  char more_endpoints[512];    /* more endpoint sections, starting with ", " */
   ctxt_proc_t host;
   PGconn *pg;
   amqp_connection_state_t amqp;

@@ -214,10 +214,12 @@ static void check_reply(amqp_connection_state_t c, const char *what) {
   if (r.reply_type != AMQP_RESPONSE_NORMAL) fail_msg("%s failed (reply type %d)", what, r.reply_type);
 }
 
-amqp_connection_state_t ctxt_amqp_connect(void) {
+amqp_connection_state_t ctxt_amqp_connect(void) { return ctxt_amqp_connect_url(ctxt_amqp_url()); }
+
+amqp_connection_state_t ctxt_amqp_connect_url(const char *text) {
   char url[512];
   struct amqp_connection_info ci;
-  snprintf(url, sizeof url, "%s", ctxt_amqp_url());
+  snprintf(url, sizeof url, "%s", text);
   if (amqp_parse_url(url, &ci) != AMQP_STATUS_OK) fail_msg("bad amqp url %s", url);
   amqp_connection_state_t c = amqp_new_connection();
   amqp_socket_t *s = amqp_tcp_socket_new(c);
@@ -258,9 +260,10 @@ void ctxt_amqp_publish(amqp_connection_state_t c, const char *exchange, const ch
     fail_msg("publish to %s failed", exchange);
   struct timeval tv = {10, 0};
   amqp_frame_t f;
-  if (amqp_simple_wait_frame_noblock(c, &f, &tv) != AMQP_STATUS_OK || f.frame_type != AMQP_FRAME_METHOD ||
-      f.payload.method.id != AMQP_BASIC_ACK_METHOD)
-    fail_msg("publish to %s was not confirmed", exchange);
+  int st = amqp_simple_wait_frame_noblock(c, &f, &tv);
+  if (st != AMQP_STATUS_OK || f.frame_type != AMQP_FRAME_METHOD || f.payload.method.id != AMQP_BASIC_ACK_METHOD)
+    fail_msg("publish to %s was not confirmed (status %d, frame %d, method 0x%08x)", exchange, st, f.frame_type,
+             st == AMQP_STATUS_OK && f.frame_type == AMQP_FRAME_METHOD ? f.payload.method.id : 0);
   amqp_maybe_release_buffers(c);
 }
 

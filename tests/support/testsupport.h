@@ -61,6 +61,8 @@ void ctxt_write_file(char *path, size_t len, const char *text);
 
 /* AMQP: a connected client on channel 1, or the test fails. */
 amqp_connection_state_t ctxt_amqp_connect(void);
+/* The same to another broker (a cluster node). */
+amqp_connection_state_t ctxt_amqp_connect_url(const char *url);
 /* Publishes body to exchange (persistent, with confirms) with content type and optional
  * headers (name, value, ..., NULL); fails the test when not confirmed. */
 void ctxt_amqp_publish(amqp_connection_state_t c, const char *exchange, const char *content_type,

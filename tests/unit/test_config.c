@@ -73,6 +73,21 @@ static void assert_load_error(const char *text, const char *tail) {
 
 /* ---- values --------------------------------------------------------------------------- */
 
+/* Several URLs are the nodes of one cluster, tried in turn. */
+static void test_cluster_urls(void **state) {
+  (void)state;
+  ctxd__config_t *cfg = load_ok("{\"broker\": {\"url\": \"amqp://a:5722, amqp://b:5723 ,amqps://c\"},"
+                                " \"database\": {\"url\": \"postgresql:///ctxd\"}}");
+  assert_int_equal(cfg->nbroker_urls, 3);
+  assert_string_equal(cfg->broker_urls[0], "amqp://a:5722");
+  assert_string_equal(cfg->broker_urls[1], "amqp://b:5723");
+  assert_string_equal(cfg->broker_urls[2], "amqps://c");
+  ctxd__config_free(cfg);
+  assert_load_error("{\"broker\": {\"url\": \"amqp://a,http://u:secret@b\"}, \"database\": {\"url\": \"p\"}}",
+                    ":1:20: broker.url: expected an amqp:// or amqps:// URL, got 'http://u:***@b'");
+}
+
+
 static const char full[] =
     "{\n"
     "  \"broker\": {\"url\": \"amqps://u:p@rabbit:5671/v\", \"heartbeat_s\": 0,\n"
@@ -554,6 +569,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_full),
       T(test_defaults),
+      T(test_cluster_urls),
       T(test_plugin_path),
       T(test_env_overrides),
       T(test_env_empty_is_unset),
