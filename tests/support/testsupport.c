@@ -261,9 +261,13 @@ void ctxt_amqp_publish(amqp_connection_state_t c, const char *exchange, const ch
   struct timeval tv = {10, 0};
   amqp_frame_t f;
   int st = amqp_simple_wait_frame_noblock(c, &f, &tv);
+  if (st == AMQP_STATUS_OK && f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+    amqp_channel_close_t *cc = f.payload.method.decoded;
+    fail_msg("publish to %s: the broker closed the channel: %d %.*s", exchange, cc->reply_code,
+             (int)cc->reply_text.len, (char *)cc->reply_text.bytes);
+  }
   if (st != AMQP_STATUS_OK || f.frame_type != AMQP_FRAME_METHOD || f.payload.method.id != AMQP_BASIC_ACK_METHOD)
-    fail_msg("publish to %s was not confirmed (status %d, frame %d, method 0x%08x)", exchange, st, f.frame_type,
-             st == AMQP_STATUS_OK && f.frame_type == AMQP_FRAME_METHOD ? f.payload.method.id : 0);
+    fail_msg("publish to %s was not confirmed (status %d)", exchange, st);
   amqp_maybe_release_buffers(c);
 }
 
