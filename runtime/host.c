@@ -631,42 +631,64 @@ static void on_heartbeat(uv_timer_t *t) {
 
 /* ---- connection ---------------------------------------------------------------------- */
 
+static void add_i64(amqp_table_entry_t *e, const char *key, int64_t value) {
+  e->key = amqp_cstring_bytes(key);
+  e->value.kind = AMQP_FIELD_KIND_I64;
+  e->value.value.i64 = value;
+}
+
+/* Queue arguments, built up one entry at a time. */
+typedef struct {
+  amqp_table_entry_t e[6];
+  int n;
+} qargs_t;
+
+static amqp_table_t qargs_table(qargs_t *q) { return (amqp_table_t){q->n, q->n ? q->e : NULL}; }
+
+/* Quorum queues dead-letter at least once (RabbitMQ confirms the move internally) only
+ * with reject-publish overflow; the default, at most once, may drop a message when the
+ * target's leader is unavailable. */
+static void quorum_dead_letter(qargs_t *q, const char *exchange) {
+  add_header(&q->e[q->n++], "x-dead-letter-exchange", exchange);
+  add_header(&q->e[q->n++], "x-dead-letter-strategy", "at-least-once");
+  add_header(&q->e[q->n++], "x-overflow", "reject-publish");
+}
+
 static int declare_topology(ctxd__host_t *h, char *err, size_t errlen) {
   ctxd__broker_t *b = &h->broker;
   for (size_t i = 0; i < h->nendpoints; i++) {
     ctxd__endpoint_t *ep = h->endpoints[i];
     char side[256], error[256];
+    /* On a cluster a classic queue lives on one node and cannot even be declared while
+     * that node is down: every queue beside a quorum endpoint is a quorum queue too. */
     int quorum = strcmp(ep->settings.queue_type, "quorum") == 0;
+    qargs_t base = {.n = 0};
+    if (quorum) add_header(&base.e[base.n++], "x-queue-type", "quorum");
     snprintf(error, sizeof error, "%s_error", ep->name);
-    amqp_table_entry_t qargs[3];
-    amqp_table_t args = amqp_empty_table;
-    if (quorum) {
-      /* an explicit limit and dead-letter target: a poison message ends in _error */
-      add_header(&qargs[0], "x-queue-type", "quorum");
-      qargs[1].key = amqp_cstring_bytes("x-delivery-limit");
-      qargs[1].value.kind = AMQP_FIELD_KIND_I64;
-      qargs[1].value.value.i64 = ep->settings.delivery_limit;
-      add_header(&qargs[2], "x-dead-letter-exchange", error);
-      args.num_entries = 3;
-      args.entries = qargs;
-    }
-    if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, error, amqp_empty_table, err, errlen) != 0)
+    if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, error, qargs_table(&base), err, errlen) != 0)
       return CTXD_EBROKER;
     for (int k = 0; k < ep->nredelivery; k++) {
       /* a delay queue: its messages expire after the interval and dead-letter back to the
        * endpoint's exchange (the delayed-message plugin is not bundled with RabbitMQ) */
-      amqp_table_entry_t dargs[2];
-      dargs[0].key = amqp_cstring_bytes("x-message-ttl");
-      dargs[0].value.kind = AMQP_FIELD_KIND_I64;
-      dargs[0].value.value.i64 = ep->redelivery_ms[k];
-      add_header(&dargs[1], "x-dead-letter-exchange", ep->name);
+      qargs_t d = base;
+      add_i64(&d.e[d.n++], "x-message-ttl", ep->redelivery_ms[k]);
+      if (quorum)
+        quorum_dead_letter(&d, ep->name);
+      else
+        add_header(&d.e[d.n++], "x-dead-letter-exchange", ep->name);
       snprintf(side, sizeof side, "%s_delay_%lld", ep->name, (long long)ep->redelivery_ms[k]);
-      if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, (amqp_table_t){2, dargs}, err, errlen) != 0)
+      if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, qargs_table(&d), err, errlen) != 0)
         return CTXD_EBROKER;
     }
+    qargs_t main = base;
+    if (quorum) {
+      /* an explicit limit and dead-letter target: a poison message ends in _error */
+      add_i64(&main.e[main.n++], "x-delivery-limit", ep->settings.delivery_limit);
+      quorum_dead_letter(&main, error);
+    }
     snprintf(side, sizeof side, "%s_skipped", ep->name);
-    if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, amqp_empty_table, err, errlen) != 0 ||
-        ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, ep->name, args, err, errlen) != 0)
+    if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, qargs_table(&base), err, errlen) != 0 ||
+        ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, ep->name, qargs_table(&main), err, errlen) != 0)
       return CTXD_EBROKER;
     for (size_t k = 0; k < ep->nhandlers; k++) {
       if (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, ep->handlers[k].type, err, errlen) != 0 ||

@@ -277,25 +277,19 @@ static void competing_hosts_share_the_work(void **state) {
   ctxt_world_t *w = *state;
   const int n = 400;
   ctxt_host_start(w, NULL);
-  char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
-  char *env[] = {w->db_env, NULL};
-  ctxt_proc_t second;
-  ctxt_proc_spawn(&second, argv, env);
-  assert_true(ctxt_proc_wait_output(&second, "\"ready:", CTXT_READY_MS));
+  ctxt_peer_start(w, NULL);
   char id[37];
   for (int i = 0; i < n; i++) {
     ctxt_make_id(id, 9000 + i);
     ctxt_publish(w, id, "{\"action\":\"ok\",\"sleep_ms\":1}");
   }
   assert_int_equal(ctxt_wait_effects(w, NULL, n), n);
-  ctxt_proc_signal(&second, SIGTERM);
-  assert_true(ctxt_proc_wait_exit(&second, 60000));
+  ctxt_peer_stop(w, SIGTERM);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects"), n);
   /* both took a share */
   assert_null(strstr(w->host.out, "\"handled 0,"));
-  assert_null(strstr(second.out, "\"handled 0,"));
-  ctxt_proc_free(&second);
+  assert_null(strstr(w->peer.out, "\"handled 0,"));
 }
 
 /* Streams messages while `which` server restarts: consumption resumes and every message

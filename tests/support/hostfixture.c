@@ -47,6 +47,7 @@ int ctxt_world_setup(void **state) {
 int ctxt_world_teardown(void **state) {
   ctxt_world_t *w = *state;
   ctxt_proc_free(&w->host);
+  ctxt_proc_free(&w->peer);
   if (w->pg != NULL) PQfinish(w->pg);
   if (w->amqp != NULL) ctxt_amqp_close(w->amqp);
   if (w->config[0]) unlink(w->config);
@@ -59,24 +60,43 @@ void ctxt_host_start(ctxt_world_t *w, char *extra) {
   ctxt_host_start_env(w, env);
 }
 
+/* Starts a host on w's configuration file. A broker URL the test chose goes into the
+ * environment too: an inherited CTXD_AMQP_URL would otherwise override the file. */
+static void spawn(ctxt_world_t *w, ctxt_proc_t *p, const char *broker_url, char *const *extra) {
+  char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
+  char amqp_env[600];
+  char *env[8] = {w->db_env};
+  size_t n = 1;
+  if (broker_url[0]) {
+    snprintf(amqp_env, sizeof amqp_env, "CTXD_AMQP_URL=%s", broker_url);
+    env[n++] = amqp_env;
+  }
+  for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < 8; i++) env[n++] = extra[i];
+  ctxt_proc_free(p);
+  ctxt_proc_spawn(p, argv, env);
+  if (!ctxt_proc_wait_output(p, "\"ready:", CTXT_READY_MS)) fail_msg("host did not become ready");
+}
+
 void ctxt_host_start_env(ctxt_world_t *w, char *const *extra) {
   ctxt_world_write_config(w);
-  char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
-  char *env[8] = {w->db_env};
-  for (size_t i = 0; extra != NULL && extra[i] != NULL && i + 2 < 8; i++) env[i + 1] = extra[i];
-  ctxt_proc_free(&w->host);
-  ctxt_proc_spawn(&w->host, argv, env);
-  if (!ctxt_proc_wait_output(&w->host, "\"ready:", CTXT_READY_MS)) fail_msg("host did not become ready");
+  spawn(w, &w->host, w->broker_url, extra);
   if (w->pg == NULL) w->pg = ctxt_pg_connect(w->db);
 }
 
-void ctxt_host_stop(ctxt_world_t *w, int sig) {
-  ctxt_proc_signal(&w->host, sig);
-  assert_true(ctxt_proc_wait_exit(&w->host, 60000));
-  assert_true(WIFEXITED(w->host.status));
-  assert_int_equal(WEXITSTATUS(w->host.status), 0);
-  assert_non_null(strstr(w->host.out, "\"stopped\""));
+void ctxt_peer_start(ctxt_world_t *w, const char *broker_url) {
+  spawn(w, &w->peer, broker_url != NULL ? broker_url : w->broker_url, NULL);
 }
+
+static void stop(ctxt_proc_t *p, int sig) {
+  ctxt_proc_signal(p, sig);
+  assert_true(ctxt_proc_wait_exit(p, 60000));
+  assert_true(WIFEXITED(p->status));
+  assert_int_equal(WEXITSTATUS(p->status), 0);
+  assert_non_null(strstr(p->out, "\"stopped\""));
+}
+
+void ctxt_host_stop(ctxt_world_t *w, int sig) { stop(&w->host, sig); }
+void ctxt_peer_stop(ctxt_world_t *w, int sig) { stop(&w->peer, sig); }
 
 void ctxt_publish(ctxt_world_t *w, const char *id, const char *message) {
   char body[1024];

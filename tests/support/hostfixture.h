@@ -24,6 +24,7 @@ typedef struct {
   char broker_url[512];        /* empty: the private single node */
   char more_endpoints[512];    /* more endpoint sections, starting with ", " */
   ctxt_proc_t host;
+  ctxt_proc_t peer; /* a second host of the same context, when a test starts one */
   PGconn *pg;
   amqp_connection_state_t amqp;
 } ctxt_world_t;
@@ -42,6 +43,11 @@ void ctxt_host_start(ctxt_world_t *w, char *extra);
 void ctxt_host_start_env(ctxt_world_t *w, char *const *extra);
 /* Sends sig and asserts a clean exit (code 0, "stopped" logged). */
 void ctxt_host_stop(ctxt_world_t *w, int sig);
+/* Starts w->peer, a second host on the same configuration file (already written) with
+ * broker_url (or the world's); returns once it is ready. The teardown stops it. */
+void ctxt_peer_start(ctxt_world_t *w, const char *broker_url);
+/* The same as ctxt_host_stop for w->peer. */
+void ctxt_peer_stop(ctxt_world_t *w, int sig);
 
 /* Publishes a MassTransit envelope of the world's type with id and message JSON. */
 void ctxt_publish(ctxt_world_t *w, const char *id, const char *message);

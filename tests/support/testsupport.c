@@ -271,12 +271,13 @@ void ctxt_amqp_publish(amqp_connection_state_t c, const char *exchange, const ch
   amqp_maybe_release_buffers(c);
 }
 
-long ctxt_amqp_queue_count(amqp_connection_state_t c, const char *queue) {
+/* A passive declare: the queue's message count, or its consumer count; -1 if missing. */
+static long queue_declare_passive(amqp_connection_state_t c, const char *queue, int consumers) {
   /* a passive declare of a missing queue closes the channel: use a throwaway one */
   amqp_channel_open(c, 2);
   check_reply(c, "channel.open");
   amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, 2, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
-  long n = ok != NULL ? (long)ok->message_count : -1;
+  long n = ok == NULL ? -1 : consumers ? (long)ok->consumer_count : (long)ok->message_count;
   if (ok != NULL) {
     amqp_channel_close(c, 2, AMQP_REPLY_SUCCESS);
   } else {
@@ -288,11 +289,23 @@ long ctxt_amqp_queue_count(amqp_connection_state_t c, const char *queue) {
   return n;
 }
 
-long ctxt_amqp_wait_count(amqp_connection_state_t c, const char *queue, long want, int timeout_ms) {
+long ctxt_amqp_queue_count(amqp_connection_state_t c, const char *queue) {
+  return queue_declare_passive(c, queue, 0);
+}
+
+static long wait_passive(amqp_connection_state_t c, const char *queue, int consumers, long want, int timeout_ms) {
   int64_t end = ctxt_now_ms() + timeout_ms;
   long v;
-  while ((v = ctxt_amqp_queue_count(c, queue)) != want && ctxt_now_ms() < end) tick();
+  while ((v = queue_declare_passive(c, queue, consumers)) != want && ctxt_now_ms() < end) tick();
   return v;
+}
+
+long ctxt_amqp_wait_count(amqp_connection_state_t c, const char *queue, long want, int timeout_ms) {
+  return wait_passive(c, queue, 0, want, timeout_ms);
+}
+
+long ctxt_amqp_wait_consumers(amqp_connection_state_t c, const char *queue, long want, int timeout_ms) {
+  return wait_passive(c, queue, 1, want, timeout_ms);
 }
 
 static void header_value(const amqp_message_t *m, const char *header, char *value, size_t valuelen) {

@@ -71,6 +71,8 @@ void ctxt_amqp_publish(amqp_connection_state_t c, const char *exchange, const ch
 long ctxt_amqp_queue_count(amqp_connection_state_t c, const char *queue);
 /* Waits until queue holds `want` messages; returns the last count seen. */
 long ctxt_amqp_wait_count(amqp_connection_state_t c, const char *queue, long want, int timeout_ms);
+/* Waits until the queue has `want` consumers; returns the last count. */
+long ctxt_amqp_wait_consumers(amqp_connection_state_t c, const char *queue, long want, int timeout_ms);
 /* Gets one message from queue into body (NUL-terminated) and its header `header` into
  * value (empty when absent); 1 when a message was there. */
 int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size_t bodylen,
