@@ -70,17 +70,19 @@ static int api_sql_exec(ctxd_tx_t *tx, const char *sql, int nparams, const char 
   if (tx->failed) return CTXD_ESTATE;
   if (sql == NULL || nparams < 0 || (nparams > 0 && params == NULL)) return CTXD_EINVAL;
   int code;
-  PGresult *r = ctxd__db_exec(tx->conn, sql, nparams, params, &code, tx->error, sizeof tx->error);
-  if (r == NULL) {
+  PGresult *r = NULL;
+  /* rows not wanted: queued, when the batch runs pipelined */
+  if (rows == NULL)
+    code = ctxd__db_queue(tx->conn, sql, nparams, params, NULL, NULL, tx->error, sizeof tx->error);
+  else
+    r = ctxd__db_exec(tx->conn, sql, nparams, params, &code, tx->error, sizeof tx->error);
+  if (code != 0) {
     tx->failed = 1;
     tx->fail_code = code;
     return code;
   }
   tx->error[0] = '\0';
-  if (rows != NULL)
-    *rows = (ctxd_rows_t *)r;
-  else
-    PQclear(r);
+  if (rows != NULL) *rows = (ctxd_rows_t *)r;
   return 0;
 }
 

@@ -19,8 +19,12 @@ static void quiet(void *arg, const char *message) {
 /* Prepared statements, cached per connection: a handler runs the same few statements for
  * every message, and parsing and planning them each time was the largest share of the
  * database's work in the benchmarks. The cache hangs on the PGconn as libpq instance
- * data, so it dies with the connection (PQfinish) and is emptied on PQreset. */
+ * data, so it dies with the connection (PQfinish) and is emptied on PQreset. The same
+ * state keeps the statements queued in pipeline mode whose results are still unread. */
 #define STMT_SLOTS 256
+/* unread results in a pipeline before reading them: keeps the server from blocking on a
+ * full socket while the client blocks on its own */
+#define PIPELINE_MAX 512
 
 typedef struct {
   uint64_t hash;
@@ -28,22 +32,33 @@ typedef struct {
 } stmt_t;
 
 typedef struct {
+  int slot;               /* >= 0: the PQsendPrepare of this cache slot */
+  ctxd__db_result_cb cb;  /* a queued statement's result, when its caller wants it */
+  void *arg;
+  PGresult **keep;        /* the result itself, for ctxd__db_exec */
+} pending_t;
+
+typedef struct {
   stmt_t slots[STMT_SLOTS];
   int used;
-} stmt_cache_t;
+  pending_t pending[PIPELINE_MAX + 2];
+  size_t npending;
+  int code; /* the pipeline's first error, 0 if none */
+  char err[512];
+} conn_state_t;
 
-static void cache_clear(stmt_cache_t *cache) {
-  for (int i = 0; i < STMT_SLOTS; i++) free(cache->slots[i].sql);
-  memset(cache, 0, sizeof *cache);
+static void cache_clear(conn_state_t *st) {
+  for (int i = 0; i < STMT_SLOTS; i++) free(st->slots[i].sql);
+  memset(st, 0, sizeof *st);
 }
 
 static int stmt_events(PGEventId id, void *event, void *pass) {
   (void)pass;
   if (id == PGEVT_CONNDESTROY || id == PGEVT_CONNRESET) {
     PGconn *c = id == PGEVT_CONNDESTROY ? ((PGEventConnDestroy *)event)->conn : ((PGEventConnReset *)event)->conn;
-    stmt_cache_t *cache = PQinstanceData(c, stmt_events);
-    if (cache != NULL) cache_clear(cache);
-    if (id == PGEVT_CONNDESTROY) free(cache);
+    conn_state_t *st = PQinstanceData(c, stmt_events);
+    if (st != NULL) cache_clear(st);
+    if (id == PGEVT_CONNDESTROY) free(st);
   }
   return 1;
 }
@@ -54,39 +69,39 @@ static uint64_t fnv(const char *s) {
   return h;
 }
 
-/* The name of sql's prepared statement on c ("s<slot>"), preparing it on first use.
- * NULL when it cannot be cached (no cache, cache full): run it unprepared. */
-static const char *prepared(PGconn *c, const char *sql, int nparams, char name[16], PGresult **failed) {
-  stmt_cache_t *cache = PQinstanceData(c, stmt_events);
-  *failed = NULL;
-  if (cache == NULL) return NULL;
+/* The name of sql's prepared statement ("s<slot>"); *fresh is the slot when it was
+ * reserved now and must still be prepared, else -1. NULL when it cannot be cached (no
+ * cache, cache full): run it unprepared. */
+static const char *cache_find(conn_state_t *st, const char *sql, char name[16], int *fresh) {
+  *fresh = -1;
+  if (st == NULL) return NULL;
   uint64_t h = fnv(sql);
   size_t i = (size_t)(h % STMT_SLOTS);
   for (int probe = 0; probe < STMT_SLOTS; probe++, i = (i + 1) % STMT_SLOTS) {
-    stmt_t *st = &cache->slots[i];
-    if (st->sql != NULL && st->hash == h && strcmp(st->sql, sql) == 0) {
-      snprintf(name, 16, "s%zu", i);
-      return name;
-    }
-    if (st->sql != NULL) continue;
-    if (cache->used >= STMT_SLOTS * 3 / 4) return NULL; /* keep probes short */
-    char *copy = strdup(sql);
-    if (copy == NULL) return NULL;
-    snprintf(name, 16, "s%zu", i);
-    PGresult *r = PQprepare(c, name, sql, nparams, NULL);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-      free(copy);
-      *failed = r; /* the statement's own error, as executing it would have said */
-      return NULL;
-    }
-    PQclear(r);
-    st->sql = copy;
-    st->hash = h;
-    cache->used++;
-    return name;
+    stmt_t *s = &st->slots[i];
+    if (s->sql != NULL && s->hash == h && strcmp(s->sql, sql) == 0) break;
+    if (s->sql != NULL) continue;
+    if (st->used >= STMT_SLOTS * 3 / 4) return NULL; /* keep probes short */
+    if ((s->sql = strdup(sql)) == NULL) return NULL;
+    s->hash = h;
+    st->used++;
+    *fresh = (int)i;
+    break;
   }
-  return NULL;
+  snprintf(name, 16, "s%zu", i);
+  return name;
 }
+
+/* A slot whose PREPARE failed: free again. */
+static void cache_release(conn_state_t *st, int slot) {
+  free(st->slots[slot].sql);
+  st->slots[slot].sql = NULL;
+  st->used--;
+}
+
+static conn_state_t *state(PGconn *c) { return PQinstanceData(c, stmt_events); }
+
+static int pipelined(PGconn *c) { return PQpipelineStatus(c) != PQ_PIPELINE_OFF; }
 
 int ctxd__db_connect(const char *url, int timeout_s, PGconn **out, char *err, size_t errlen) {
   char timeout[16];
@@ -108,10 +123,10 @@ int ctxd__db_connect(const char *url, int timeout_s, PGconn **out, char *err, si
     return CTXD_EDB;
   }
   PQsetNoticeProcessor(c, quiet, NULL);
-  stmt_cache_t *cache = calloc(1, sizeof *cache);
-  if (cache != NULL && (!PQregisterEventProc(c, stmt_events, "ctxd statements", NULL) ||
-                        !PQsetInstanceData(c, stmt_events, cache)))
-    free(cache);
+  conn_state_t *st = calloc(1, sizeof *st);
+  if (st != NULL && (!PQregisterEventProc(c, stmt_events, "ctxd statements", NULL) ||
+                     !PQsetInstanceData(c, stmt_events, st)))
+    free(st);
   *out = c;
   return 0;
 }
@@ -127,27 +142,161 @@ static int classify(PGconn *c, const PGresult *r) {
   return CTXD_EDB;
 }
 
-PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
-                        int *code, char *err, size_t errlen) {
+static void copy_error(char *err, size_t errlen, const char *text) {
+  if (err == NULL || errlen == 0) return;
+  snprintf(err, errlen, "%s", text);
+  size_t n = strlen(err);
+  while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
+}
+
+/* The pipeline's first error: later statements only report that they were skipped. */
+static void pipeline_fail(PGconn *c, conn_state_t *st, const PGresult *r) {
+  if (st->code != 0) return;
+  st->code = classify(c, r);
+  copy_error(st->err, sizeof st->err, r != NULL && PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(c));
+}
+
+static PGresult *exec_now(PGconn *c, conn_state_t *st, const char *sql, int nparams, const char *const *params) {
   char name[16];
-  PGresult *r;
-  const char *stmt = prepared(c, sql, nparams, name, &r);
-  if (r == NULL)
-    r = stmt != NULL ? PQexecPrepared(c, stmt, nparams, params, NULL, NULL, 0)
-                     : PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-  ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+  int fresh;
+  const char *stmt = cache_find(st, sql, name, &fresh);
+  if (fresh >= 0) {
+    PGresult *r = PQprepare(c, stmt, sql, nparams, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      cache_release(st, fresh);
+      return r; /* the statement's own error, as executing it would have said */
+    }
+    PQclear(r);
+  }
+  return stmt != NULL ? PQexecPrepared(c, stmt, nparams, params, NULL, NULL, 0)
+                      : PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+}
+
+/* Queues sql in the pipeline (a PREPARE first when it is new to the cache). */
+static void send_stmt(PGconn *c, conn_state_t *st, const char *sql, int nparams, const char *const *params,
+                      ctxd__db_result_cb cb, void *arg, PGresult **keep) {
+  char name[16];
+  int fresh;
+  const char *stmt = cache_find(st, sql, name, &fresh);
+  if (fresh >= 0) {
+    if (!PQsendPrepare(c, stmt, sql, nparams, NULL)) {
+      cache_release(st, fresh);
+      pipeline_fail(c, st, NULL);
+      return;
+    }
+    st->pending[st->npending++] = (pending_t){.slot = fresh};
+  }
+  int sent = stmt != NULL ? PQsendQueryPrepared(c, stmt, nparams, params, NULL, NULL, 0)
+                          : PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+  if (!sent) {
+    pipeline_fail(c, st, NULL);
+    return;
+  }
+  st->pending[st->npending++] = (pending_t){.slot = -1, .cb = cb, .arg = arg, .keep = keep};
+}
+
+/* Reads the results of every queued statement, in order. */
+static void drain(PGconn *c, conn_state_t *st) {
+  for (size_t i = 0; i < st->npending; i++) {
+    pending_t *p = &st->pending[i];
+    PGresult *r = PQgetResult(c);
+    ExecStatusType s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+    if (r != NULL) {
+      /* each statement's results end with a NULL */
+      PGresult *more;
+      while ((more = PQgetResult(c)) != NULL) PQclear(more);
+    }
+    if (!ok) pipeline_fail(c, st, r);
+    if (p->slot >= 0 && !ok) cache_release(st, p->slot);
+    if (ok && p->cb != NULL) p->cb(p->arg, r);
+    if (p->keep != NULL && ok)
+      *p->keep = r;
+    else
+      PQclear(r);
+  }
+  st->npending = 0;
+}
+
+/* Asks the server for what it has and reads it. */
+static void flush_and_drain(PGconn *c, conn_state_t *st) {
+  if (st->npending == 0) return;
+  if (!PQsendFlushRequest(c) || PQflush(c) != 0) pipeline_fail(c, st, NULL);
+  drain(c, st);
+}
+
+static PGresult *report(PGconn *c, PGresult *r, int *code, char *err, size_t errlen) {
+  ExecStatusType s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
     *code = 0;
     return r;
   }
   *code = classify(c, r);
-  if (err != NULL) {
-    snprintf(err, errlen, "%s", r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c));
-    size_t n = strlen(err);
-    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
-  }
+  copy_error(err, errlen, r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c));
   PQclear(r);
   return NULL;
+}
+
+PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
+                        int *code, char *err, size_t errlen) {
+  conn_state_t *st = state(c);
+  if (st == NULL || !pipelined(c)) return report(c, exec_now(c, st, sql, nparams, params), code, err, errlen);
+  /* pipelined: every queued statement's result comes before this one's */
+  PGresult *mine = NULL;
+  if (st->code == 0) {
+    send_stmt(c, st, sql, nparams, params, NULL, NULL, &mine);
+    flush_and_drain(c, st);
+  }
+  if (st->code != 0) {
+    PQclear(mine);
+    *code = st->code;
+    copy_error(err, errlen, st->err);
+    return NULL;
+  }
+  *code = 0;
+  return mine;
+}
+
+void ctxd__db_pipeline_begin(PGconn *c) {
+  if (state(c) != NULL) PQenterPipelineMode(c);
+}
+
+int ctxd__db_queue(PGconn *c, const char *sql, int nparams, const char *const *params,
+                   ctxd__db_result_cb cb, void *arg, char *err, size_t errlen) {
+  conn_state_t *st = state(c);
+  if (st == NULL || !pipelined(c)) {
+    int code;
+    PGresult *r = ctxd__db_exec(c, sql, nparams, params, &code, err, errlen);
+    if (r != NULL && cb != NULL) cb(arg, r);
+    PQclear(r);
+    return code;
+  }
+  if (st->code == 0) send_stmt(c, st, sql, nparams, params, cb, arg, NULL);
+  if (st->npending >= PIPELINE_MAX) flush_and_drain(c, st);
+  if (st->code != 0) {
+    copy_error(err, errlen, st->err);
+    return st->code;
+  }
+  return 0;
+}
+
+int ctxd__db_pipeline_end(PGconn *c, char *err, size_t errlen) {
+  conn_state_t *st = state(c);
+  if (st == NULL || !pipelined(c)) return 0;
+  if (!PQpipelineSync(c)) pipeline_fail(c, st, NULL);
+  drain(c, st);
+  PGresult *r;
+  while ((r = PQgetResult(c)) != NULL) {
+    int sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    PQclear(r);
+    if (sync) break;
+  }
+  PQexitPipelineMode(c);
+  int code = st->code;
+  if (code != 0) copy_error(err, errlen, st->err);
+  st->code = 0;
+  st->err[0] = '\0';
+  return code;
 }
 
 int ctxd__db_run(PGconn *c, const char *sql, int nparams, const char *const *params, char *err,

@@ -12,7 +12,8 @@
 int ctxd__db_connect(const char *url, int timeout_s, PGconn **out, char *err, size_t errlen);
 
 /* Runs sql with text params, as a statement prepared once per connection (connections of
- * ctxd__db_connect cache up to 192 statements; more run unprepared). Returns the result (new, free with PQclear) when its status
+ * ctxd__db_connect cache up to 192 statements; more run unprepared). Returns the result
+ * (new, free with PQclear) when its status
  * is COMMAND_OK or TUPLES_OK; otherwise NULL with the error text in err (if not NULL)
  * and *code set to CTXD_ECONFLICT (unique violation, serialization failure, deadlock),
  * CTXD_ECLOSED (connection lost) or CTXD_EDB. */
@@ -22,5 +23,23 @@ PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *con
 /* Like ctxd__db_exec for statements whose rows are not wanted: 0 or the code. */
 int ctxd__db_run(PGconn *c, const char *sql, int nparams, const char *const *params, char *err,
                  size_t errlen);
+
+/* Pipelining (libpq pipeline mode): statements whose results are not needed at once are
+ * sent without waiting, and a batch of them costs one round trip instead of one each.
+ *
+ * ctxd__db_pipeline_begin enters pipeline mode (a no-op on a connection not made by
+ * ctxd__db_connect). In it, ctxd__db_queue sends a statement and returns; its result
+ * reaches cb (if not NULL; the result is borrowed for the call) once it is read, and its
+ * error is reported by the next ctxd__db_exec, ctxd__db_queue or ctxd__db_pipeline_end.
+ * After an error the server skips every later statement until the end of the pipeline.
+ * ctxd__db_exec in pipeline mode reads every queued result first, then its own.
+ * ctxd__db_pipeline_end reads what is left and leaves pipeline mode: 0, or the first
+ * error's code with its text in err. Outside pipeline mode ctxd__db_queue runs the
+ * statement at once and ctxd__db_pipeline_end returns 0. */
+typedef void (*ctxd__db_result_cb)(void *arg, const PGresult *r);
+void ctxd__db_pipeline_begin(PGconn *c);
+int ctxd__db_queue(PGconn *c, const char *sql, int nparams, const char *const *params,
+                   ctxd__db_result_cb cb, void *arg, char *err, size_t errlen);
+int ctxd__db_pipeline_end(PGconn *c, char *err, size_t errlen);
 
 #endif

@@ -164,10 +164,12 @@ static void log_fault(const struct ctxd_msg_s *m, const struct ctxd_tx_s *tx, ct
              r == CTXD_HANDLER_RETRY ? "asked for a retry" : "failed", m->delivery->retries + 1, why);
 }
 
-/* Ends the batch transaction: COMMIT, and on success hands the committed outbox rows to
- * the batch. */
+/* Ends the batch transaction: COMMIT (with what is still queued in a pipeline), and on
+ * success hands the committed outbox rows to the batch. */
 static int commit(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, char *err, size_t errlen) {
-  int rc = ctxd__db_run(c, "COMMIT", 0, NULL, err, errlen);
+  int rc = ctxd__db_queue(c, "COMMIT", 0, NULL, NULL, NULL, err, errlen);
+  int end = ctxd__db_pipeline_end(c, err, errlen);
+  if (rc == 0) rc = end;
   if (rc != 0) return rc;
   int handled = 0;
   for (size_t i = 0; i < b->n; i++) handled |= msgs[i].fresh;
@@ -184,17 +186,23 @@ static int commit(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, char *er
 }
 
 static int rollback(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, int rc) {
+  /* queued statements may still write into the rows dropped below: read them first */
+  ctxd__db_pipeline_end(c, NULL, 0);
   ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
   for (size_t i = 0; i < b->n; i++) drop_rows(&msgs[i]);
   return rc == CTXD_ECLOSED || PQstatus(c) == CONNECTION_BAD ? CTXD_ECLOSED : rc;
 }
 
 /* All handlers in one transaction without savepoints: the common case, and the fast one.
- * Returns 0 when committed, CTXD_ECLOSED on a lost connection, CTXD_ESTATE when a handler
- * did not succeed (rolled back: run the careful path). */
+ * Pipelined: statements whose results the handlers do not read go out without waiting,
+ * so the batch costs a few round trips, not one per statement; a statement that fails
+ * there fails the batch, and the careful path runs it again where each call reports its
+ * own result. Returns 0 when committed, CTXD_ECLOSED on a lost connection, CTXD_ESTATE
+ * when a handler did not succeed (rolled back: run the careful path). */
 static int run_fast(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__config_t *cfg) {
   char err[512];
-  int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, sizeof err);
+  ctxd__db_pipeline_begin(c);
+  int rc = ctxd__db_queue(c, "BEGIN", 0, NULL, NULL, NULL, err, sizeof err);
   if (rc == 0) rc = inbox_insert(c, b, msgs, err, sizeof err);
   for (size_t i = 0; rc == 0 && i < b->n; i++) {
     if (!msgs[i].fresh) continue;

@@ -47,6 +47,13 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "  unroutable boolean NOT NULL DEFAULT false\n"
      ");\n"
      "CREATE INDEX outbox_archive_dispatched ON ctxd.outbox_archive (dispatched_at);\n"},
+    {4, "time indexes as BRIN",
+     /* rows arrive in time order, so a block-range index finds the expired ones as well
+      * as a B-tree, for a fraction of the cost of every insert and of the space */
+     "DROP INDEX ctxd.inbox_received_at;\n"
+     "CREATE INDEX inbox_received_at ON ctxd.inbox USING brin (received_at);\n"
+     "DROP INDEX ctxd.outbox_archive_dispatched;\n"
+     "CREATE INDEX outbox_archive_dispatched ON ctxd.outbox_archive USING brin (dispatched_at);\n"},
     {0, NULL, NULL},
 };
 

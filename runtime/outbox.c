@@ -56,6 +56,10 @@ int ctxd__outbox_address_exchange(const char *address, char *buf, size_t len) {
   return 0;
 }
 
+static void take_id(void *arg, const PGresult *r) {
+  ((ctxd__outrow_t *)arg)->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+}
+
 int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_t mode) {
   if (tx->failed) return CTXD_ESTATE;
   if (msg == NULL || msg->size < sizeof(ctxd_out_msg_t) || !valid_type(msg->message_type) ||
@@ -114,23 +118,25 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_
   char lease[32];
   snprintf(lease, sizeof lease, "%lld milliseconds", (long long)tx->sweep_grace_ms);
   const char *params[] = {id, exchange, msg->message_type, text, lease};
-  int code;
-  PGresult *r = ctxd__db_exec(tx->conn,
-                              "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, "
-                              "lease_until) VALUES ($1, $2, $3, $4, now() + $5::interval) "
-                              "RETURNING id",
-                              5, params, &code, tx->error, sizeof tx->error);
-  if (r == NULL) {
+  /* published by this host right after the commit; the sweep is only the safety net */
+  ctxd__outrow_t *row = ctxd__outrow_new(0, id, exchange, text);
+  if (row == NULL) {
     free(text);
+    return CTXD_ENOMEM;
+  }
+  /* queued when the batch runs pipelined: the id arrives before the commit completes */
+  int code = ctxd__db_queue(tx->conn,
+                            "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, "
+                            "lease_until) VALUES ($1, $2, $3, $4, now() + $5::interval) "
+                            "RETURNING id",
+                            5, params, take_id, row, tx->error, sizeof tx->error);
+  free(text);
+  if (code != 0) {
+    ctxd__outrow_free_list(row);
     tx->failed = 1;
     tx->fail_code = code;
     return code;
   }
-  /* published by this host right after the commit; the sweep is only the safety net */
-  ctxd__outrow_t *row = ctxd__outrow_new(strtoll(PQgetvalue(r, 0, 0), NULL, 10), id, exchange, text);
-  PQclear(r);
-  free(text);
-  if (row == NULL) return 0;
   row->event = mode == CTXD__OUT_PUBLISH;
   row->next = tx->msg->rows;
   tx->msg->rows = row;
