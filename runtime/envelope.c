@@ -126,6 +126,114 @@ static bool too_deep(const unsigned char *p, size_t len, int max_depth) {
   return false;
 }
 
+/* ---- the message's own text --------------------------------------------------------
+ * These scans run only on text json_loadb accepted, so they need not validate. */
+
+static size_t skip_ws(const char *p, size_t i, size_t len) {
+  while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+    i++;
+  return i;
+}
+
+/* The end of the value starting at p[i]. */
+static size_t skip_value(const char *p, size_t i, size_t len) {
+  int depth = 0;
+  bool in_string = false;
+  for (; i < len; i++) {
+    char c = p[i];
+    if (in_string) {
+      if (c == '\\')
+        i++;
+      else if (c == '"' && (in_string = false, depth == 0))
+        return i + 1;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      depth++;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0)
+        return i;
+      if (--depth == 0)
+        return i + 1;
+    } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+      return i;
+    }
+  }
+  return len;
+}
+
+/* Object members in the text (each has one ':' outside strings). */
+static size_t text_members(const char *p, size_t len) {
+  size_t n = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < len; i++) {
+    if (in_string) {
+      if (p[i] == '\\')
+        i++;
+      else if (p[i] == '"')
+        in_string = false;
+    } else if (p[i] == '"') {
+      in_string = true;
+    } else if (p[i] == ':') {
+      n++;
+    }
+  }
+  return n;
+}
+
+/* Object members in the parsed tree: fewer than in the text when a key repeated. */
+static size_t tree_members(const json_t *v) {
+  size_t n = 0;
+  if (json_is_object(v)) {
+    const char *key;
+    const json_t *member;
+    json_object_foreach((json_t *)v, key, member) n += 1 + tree_members(member);
+  } else if (json_is_array(v)) {
+    for (size_t i = 0; i < json_array_size(v); i++)
+      n += tree_members(json_array_get(v, i));
+  }
+  return n;
+}
+
+/* The span of the top-level member `key` (matched ignoring ASCII case, as the decoder
+ * does); false unless exactly one key matches and no key has escapes (json_loadb would
+ * unescape them, and the text would name another member than the tree). */
+static bool member_span(const char *p, size_t len, const char *key, size_t *off, size_t *n) {
+  size_t klen = strlen(key), i = skip_ws(p, 0, len);
+  int found = 0;
+  if (i >= len || p[i] != '{')
+    return false;
+  for (i++;; i++) {
+    i = skip_ws(p, i, len);
+    if (i >= len || p[i] != '"')
+      return found == 1;
+    size_t k = i + 1, kend = k;
+    for (; kend < len && p[kend] != '"'; kend++)
+      if (p[kend] == '\\')
+        return false;
+    i = skip_ws(p, skip_ws(p, kend + 1, len) + 1, len); /* past the ':' */
+    size_t end = skip_value(p, i, len);
+    if (ctxd__schema_ascii_ieq(p + k, kend - k, key, klen)) {
+      found++;
+      *off = i;
+      *n = end - i;
+    }
+    i = skip_ws(p, end, len);
+    if (i >= len || p[i] != ',')
+      return found == 1;
+  }
+}
+
+static void set_message_text(ctxd__envelope_t *env, const char *p, size_t len, bool envelope) {
+  size_t off = 0, n = len;
+  if (envelope && !member_span(p, len, "message", &off, &n))
+    return;
+  if (text_members(p + off, n) != tree_members(env->message))
+    return;
+  env->message_text = p + off;
+  env->message_len = n;
+}
+
 json_t *ctxd__json_get_ci(const json_t *obj, const char *key) {
   /* one rule for the host and the contracts' decoders */
   return json_is_object(obj) && key ? (json_t *)ctxd__schema_get_ci(obj, key) : NULL;
@@ -579,6 +687,8 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
   if (rc == 0)
     rc = shape == SHAPE_ENVELOPE ? decode_envelope(env, parsed, types, err, errlen)
                                  : decode_plain(env, parsed, props, types, err, errlen);
+  if (rc == 0)
+    set_message_text(env, (const char *)p, len, shape == SHAPE_ENVELOPE);
   if (rc)
     ctxd__envelope_free(env);
   return rc;

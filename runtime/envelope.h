@@ -48,6 +48,11 @@ typedef struct {
   json_t *message; /* the message object; borrowed */
   json_t *headers; /* envelope headers merged with AMQP headers (envelope wins); an object,
                       never NULL on success; borrowed */
+  /* The message object's text exactly as it came, when it means the same as `message`
+   * (no repeated keys, no escaped key naming it); else NULL. Borrowed from the decoded
+   * body, not NUL-terminated: handlers get it instead of a re-serialisation. */
+  const char *message_text;
+  size_t message_len;
 
   /* private */
   json_t *root;

@@ -18,6 +18,7 @@
 #   stack.sh cluster-env      print cluster/env (CTXD_CLUSTER_URLS, CTXD_CLUSTER_NODE1..3, ...)
 #   stack.sh cluster-stop-node N | cluster-start-node N   one node (N = 1..3), waiting until
 #                             it is gone / has rejoined the cluster
+#   stack.sh ctl ARGS...      rabbitmqctl against the single node, with its environment
 #   stack.sh cluster-ctl N ARGS...   rabbitmqctl against node N, with its environment
 #   stack.sh cluster-wipe     cluster-stop, then delete the cluster's data (a fresh cluster next)
 #
@@ -408,6 +409,9 @@ case "$cmd" in
     cnode_start "$2"
     # it remembers the cluster in its mnesia; wait until it is back in it
     cluster_wait_all "$2"
+    ;;
+  ctl)
+    ctl "${@:2}"
     ;;
   cluster-ctl)
     cluster_check_args "${2:-}"

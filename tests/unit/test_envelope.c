@@ -228,6 +228,37 @@ static void test_decode_duplicate_keys_tolerated(void **state) {
   ctxd__envelope_free(&env);
 }
 
+/* The message's own text is handed out only when it says exactly what was decoded. */
+static void test_decode_message_text(void **state) {
+  (void)state;
+  static const struct {
+    const char *body, *text; /* text NULL: not available */
+  } cases[] = {
+      {"{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\": {\"n\": [1, {\"s\": \"}\\\"\"}]} ,\"x\":1}",
+       "{\"n\": [1, {\"s\": \"}\\\"\"}]}"},
+      {"{\"Message\":{\"a\":\"b\"},\"MessageId\":\"" UUID_A "\",\"MessageType\":[\"urn:message:A:B\"]}", "{\"a\":\"b\"}"},
+      /* a repeated key inside the message: the tree holds the last value only */
+      {"{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\":{\"n\":1,\"n\":2}}", NULL},
+      /* two members name the message */
+      {"{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\":{\"n\":1},\"Message\":{\"n\":2}}", NULL},
+      /* an escaped key json_loadb reads as "message" */
+      {"{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\":{\"n\":1},\"m\\u0065ssage\":{\"n\":2}}", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    ctxd__envelope_t env;
+    char err[ERRLEN];
+    assert_int_equal(decode(cases[i].body, NULL, &env, err), 0);
+    if (cases[i].text == NULL) {
+      assert_null(env.message_text);
+    } else {
+      assert_non_null(env.message_text);
+      assert_int_equal(env.message_len, strlen(cases[i].text));
+      assert_memory_equal(env.message_text, cases[i].text, env.message_len);
+    }
+    ctxd__envelope_free(&env);
+  }
+}
+
 /* ---- plain JSON decoding ------------------------------------------------------------ */
 
 static void test_decode_plain_from_headers(void **state) {
@@ -926,6 +957,7 @@ int main(void) {
       cmocka_unit_test(test_decode_content_type_parameters_and_case),
       cmocka_unit_test(test_decode_envelope_headers_merged),
       cmocka_unit_test(test_decode_duplicate_keys_tolerated),
+      cmocka_unit_test(test_decode_message_text),
       cmocka_unit_test(test_decode_plain_from_headers),
       cmocka_unit_test(test_decode_plain_from_properties),
       cmocka_unit_test(test_decode_plain_properties_not_terminated),
