@@ -123,6 +123,47 @@ static void fault_headers(void **state) {
   assert_non_null(strstr(body, "\"message\":{\"action\":\"fail\"}"));
 }
 
+/* Batches run pipelined: a queued statement that fails (when it runs, or when it is
+ * prepared) costs only its own message; the rest of its batch, outbox rows included,
+ * takes effect once, and the failed statement leaves no stale prepared statement. */
+static void failing_statement_in_a_pipelined_batch(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
+           "\"workers\": 1, \"batch_size\": 64, \"immediate_retries\": 0, \"redelivery_ms\": \"\"");
+  /* the first start declares the queue; the messages wait in it for the second */
+  ctxt_host_start(w, NULL);
+  ctxt_host_stop(w, SIGTERM);
+  static const char *const actions[] = {"ok", "bad_value", "publish", "bad_sql", "ok", "bad_sql", "publish"};
+  char id[37], q[128], body[4096], hv[512];
+  int n = 0, bad = 0;
+  for (int round = 0; round < 5; round++) {
+    for (size_t a = 0; a < sizeof actions / sizeof actions[0]; a++, n++) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "{\"action\":\"%s\"}", actions[a]);
+      ctxt_make_id(id, 700 + n);
+      ctxt_publish(w, id, msg);
+      bad += strncmp(actions[a], "bad", 3) == 0;
+    }
+  }
+  ctxt_host_start(w, NULL);
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, bad, CTXT_EFFECT_MS), bad);
+  assert_int_equal(ctxt_wait_effects(w, NULL, n - bad), n - bad);
+  /* the outbox rows got their ids in the pipeline: confirmed rows leave the outbox long
+   * before the sweep's lease (10 s by default) would resend them */
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, 5000), 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT id) FROM ctxd.outbox_archive WHERE id > 0"), 10);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects"), n - bad);
+  int values = 0, syntax = 0;
+  while (ctxt_amqp_get(w->amqp, q, body, sizeof body, "MT-Fault-Message", hv, sizeof hv) == 1) {
+    values += strstr(hv, "invalid input syntax for type uuid") != NULL;
+    syntax += strstr(hv, "syntax error at end of input") != NULL;
+  }
+  assert_int_equal(values, 5);
+  assert_int_equal(syntax, 10);
+}
+
 /* A message that kills the host every time ends in _error on a quorum endpoint, after
  * the delivery limit, instead of a crash loop. */
 static void poison_message_on_quorum_endpoint_ends_in_error(void **state) {
@@ -211,6 +252,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(always_failing_ends_in_error_after_redeliveries, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(fault_headers, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(failing_statement_in_a_pipelined_batch, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(poison_message_on_quorum_endpoint_ends_in_error, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(error_replay_moves_messages_back, ctxt_world_setup, ctxt_world_teardown),

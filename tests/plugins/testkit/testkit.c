@@ -105,6 +105,17 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
     result = CTXD_HANDLER_RETRY;
   } else if (strcmp(action, "abort") == 0) {
     abort();
+  } else if (strcmp(action, "bad_value") == 0 || strcmp(action, "bad_sql") == 0) {
+    /* a statement that fails when it runs, or already when it is prepared; its rows are
+     * not wanted, so a pipelined batch only queues it */
+    const char *params[] = {"not a uuid"};
+    int bad_value = action[4] == 'v';
+    result = api->sql_exec(tx,
+                           bad_value ? "INSERT INTO testkit.effects (message_id, action) VALUES ($1, 'bad')"
+                                     : "INSERT INTO testkit.effects VALUES (",
+                           bad_value, params, NULL) == 0
+                 ? CTXD_HANDLER_OK
+                 : CTXD_HANDLER_FAIL;
   } else {
     json_int_t ms = json_integer_value(json_object_get(body, "sleep_ms"));
     if (ms > 0) {
