@@ -453,18 +453,15 @@ static double confirmed_publish(long n) {
   return (double)n / t;
 }
 
-/* ctxd consuming a full queue, each handler publishing one event through the outbox:
- * events per second reaching the sink queue, from ready to the last one. */
-static double relay(const char *config, long n) {
-  reset_db(0);
-  purge(SINK);
-  prefill(n);
+/* Starts ctxd and waits until the sink queue holds n events: events per second from
+ * ready to the last one. */
+static double sink_rate(const char *config, const char *label, long n) {
   host_t h;
-  host_start(&h, config, "relay");
+  host_start(&h, config, label);
   double t0 = now_s();
   amqp_connection_state_t c = amqp_open();
   while (queue_count(c, SINK) < n) {
-    if (now_s() - t0 > 600) die("relay: events missing after 600 s; see %s", h.log);
+    if (now_s() - t0 > 600) die("%s: events missing after 600 s; see %s", label, h.log);
     sleep_s(0.01);
   }
   double t = now_s() - t0;
@@ -473,9 +470,16 @@ static double relay(const char *config, long n) {
   return (double)n / t;
 }
 
+/* ctxd consuming a full queue, each handler publishing one event through the outbox. */
+static double relay(const char *config, long n) {
+  reset_db(0);
+  purge(SINK);
+  prefill(n);
+  return sink_rate(config, "relay", n);
+}
+
 /* The relay alone: n committed rows wait in the outbox (their writer's lease ended, as
- * after a crash), and a host publishes them with confirms and archives them: events per
- * second reaching the sink queue, from ready to the last one. */
+ * after a crash), and a host publishes them with confirms and archives them. */
 static double relay_backlog(const char *config, long n) {
   reset_db(0);
   purge(SINK);
@@ -488,18 +492,7 @@ static double relay_backlog(const char *config, long n) {
            EVENT_TYPE, EVENT_TYPE, EVENT_TYPE, n);
   sql(q);
   sql("VACUUM ANALYZE ctxd.outbox");
-  host_t h;
-  host_start(&h, config, "relay-backlog");
-  double t0 = now_s();
-  amqp_connection_state_t c = amqp_open();
-  while (queue_count(c, SINK) < n) {
-    if (now_s() - t0 > 600) die("relay: events missing after 600 s; see %s", h.log);
-    sleep_s(0.01);
-  }
-  double t = now_s() - t0;
-  amqp_done(c);
-  host_stop(&h);
-  return (double)n / t;
+  return sink_rate(config, "relay-backlog", n);
 }
 
 /* Publishes at a fixed rate into a running ctxd; p50/p95/p99/max of publish -> handled. */
