@@ -191,7 +191,10 @@ struct ctxd_api_s {
    * rows_free. 0, CTXD_ECONFLICT (unique violation, serialization failure or deadlock:
    * return CTXD_HANDLER_RETRY), CTXD_EDB (other error; tx_error says which). After an
    * error the transaction refuses further statements (CTXD_ESTATE) until the handler
-   * returns. */
+   * returns. With `rows` NULL the host may only queue the statement (a batch runs
+   * pipelined) and return 0; if it then fails, the whole batch is rolled back and runs
+   * again with every call reporting its own result, so a handler never commits work past
+   * a failed statement. Side effects outside the transaction may therefore run twice. */
   int (*sql_exec)(ctxd_tx_t *tx, const char *sql, int nparams, const char *const *params,
                   ctxd_rows_t **rows);
   int (*rows_count)(const ctxd_rows_t *rows);
