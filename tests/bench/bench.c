@@ -40,10 +40,12 @@ typedef struct {
   int runs, latency_s;
   double rate;
   long prefetch, workers, batch;
+  const char *queue_type; /* the endpoint's: classic or quorum */
 } opts_t;
 
 static opts_t O = {.messages = 50000, .inbox_rows = 1000000, .runs = 3, .latency_s = 10,
-                   .rate = 2000, .prefetch = 1024, .workers = 4, .batch = 64};
+                   .rate = 2000, .prefetch = 1024, .workers = 4, .batch = 64,
+                   .queue_type = "classic"};
 static PGconn *pg;
 static json_t *results; /* array of result objects, written at the end */
 
@@ -137,11 +139,13 @@ static void amqp_done(amqp_connection_state_t c) {
 }
 
 /* MassTransit's topology, as ctxd declares it: queue + exchange "bench", the message type's
- * exchange bound to it; and a sink queue for the events the relay publishes. */
+ * exchange bound to it; and a sink queue for the events the relay publishes. A quorum
+ * endpoint is left to the host (its arguments must match exactly): the first start, before
+ * any queue is filled, declares it. */
 static void declare_topology(void) {
   amqp_connection_state_t c = amqp_open();
-  const char *pairs[][2] = {{QUEUE, WORK_TYPE}, {SINK, EVENT_TYPE}};
-  for (int i = 0; i < 2; i++) {
+  const char *pairs[][2] = {{SINK, EVENT_TYPE}, {QUEUE, WORK_TYPE}};
+  for (int i = 0; i < (strcmp(O.queue_type, "classic") == 0 ? 2 : 1); i++) {
     amqp_bytes_t q = amqp_cstring_bytes(pairs[i][0]), t = amqp_cstring_bytes(pairs[i][1]);
     amqp_exchange_declare(c, 1, q, amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
     amqp_exchange_declare(c, 1, t, amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
@@ -292,11 +296,11 @@ static const char *write_config(const char *label, long batch, int publish_event
   json_t *plugins = json_load_file(O.plugins, 0, &jerr);
   if (!json_is_array(plugins)) die("%s: %s", O.plugins, jerr.text);
   json_array_append_new(plugins, json_pack("{s:s, s:{s:b}}", "name", "benchkit", "settings", "publish", publish_events));
-  json_t *cfg = json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:o, s:{s:{s:I, s:I, s:I}}}",
+  json_t *cfg = json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:o, s:{s:{s:I, s:I, s:I, s:s}}}",
                           "broker", "url", O.amqp, "database", "url", O.pg, "log", "level", "info",
                           "plugin_dir", O.plugin_dir, "plugins", plugins, "endpoints", QUEUE,
                           "prefetch", (json_int_t)O.prefetch, "workers", (json_int_t)O.workers,
-                          "batch_size", (json_int_t)batch);
+                          "batch_size", (json_int_t)batch, "queue_type", O.queue_type);
   if (cfg == NULL) die("building the configuration failed");
   snprintf(path, sizeof path, "%s/ctxd-%s.json", O.out, label);
   if (json_dump_file(cfg, path, JSON_INDENT(2)) != 0) die("cannot write %s", path);
@@ -318,6 +322,8 @@ static void host_start(host_t *h, const char *config, const char *label) {
   static int serial;
   memset(h, 0, sizeof *h);
   snprintf(h->log, sizeof h->log, "%s/logs/ctxd-%s-%d.log", O.out, label, serial++);
+  /* a previous run's log, read before the child truncates it, would say "ready" at once */
+  unlink(h->log);
   double t0 = now_s();
   h->pid = fork();
   if (h->pid < 0) die("fork: %s", strerror(errno));
@@ -530,7 +536,7 @@ static int want(const char *name) {
 static void usage(void) {
   fprintf(stderr, "usage: bench --amqp URL --pg URL --ctxd PATH --plugin-dir DIR --plugins FILE --out DIR\n"
                   "             [--messages N] [--runs R] [--rate N] [--latency-s S] [--inbox-rows N]\n"
-                  "             [--prefetch N] [--workers N] [--batch N]\n"
+                  "             [--prefetch N] [--workers N] [--batch N] [--queue-type classic|quorum]\n"
                   "             [--only consume,e2e,batch1,publish,relay,latency,inbox]\n");
   exit(2);
 }
@@ -553,6 +559,7 @@ static void parse(int argc, char **argv) {
     else if (!strcmp(k, "--prefetch")) O.prefetch = atol(v);
     else if (!strcmp(k, "--workers")) O.workers = atol(v);
     else if (!strcmp(k, "--batch")) O.batch = atol(v);
+    else if (!strcmp(k, "--queue-type") && (!strcmp(v, "classic") || !strcmp(v, "quorum"))) O.queue_type = v;
     else if (!strcmp(k, "--only")) O.only = v;
     else usage();
   }
@@ -563,6 +570,9 @@ static void parse(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   parse(argc, argv);
+  /* the hosts' configuration names --amqp and --pg; inherited overrides would win over it */
+  unsetenv("CTXD_AMQP_URL");
+  unsetenv("CTXD_PG_URL");
   char dir[600];
   snprintf(dir, sizeof dir, "%s/logs", O.out);
   mkdir(O.out, 0755);
@@ -580,11 +590,12 @@ int main(int argc, char **argv) {
   const char *single = write_config("batch1", 1, 0);
   const char *relaying = write_config("relay", O.batch, 1);
   printf("ctxd benchmarks: %ld messages per throughput run (%ld at batch size 1), %d runs each, medians\n"
-         "endpoint: prefetch %ld, workers %ld, batch_size %ld\n\n",
-         N, N1, R, O.prefetch, O.workers, O.batch);
+         "endpoint: prefetch %ld, workers %ld, batch_size %ld, queue_type %s\n\n",
+         N, N1, R, O.prefetch, O.workers, O.batch, O.queue_type);
 
-  /* start-up first: the first start also applies every migration (benchkit's schema) */
-  purge(QUEUE);
+  /* start-up first: the first start also applies every migration (benchkit's schema) and
+   * declares a quorum endpoint */
+  if (strcmp(O.queue_type, "classic") == 0) purge(QUEUE);
   double first_ready = 0;
   for (int i = 0; i < R + 1; i++) {
     host_t h;
@@ -597,8 +608,11 @@ int main(int argc, char **argv) {
       w[i - 1] = (double)rss_kb(h.pid) / 1024;
     }
     host_stop(&h);
-    /* the host declared it: from here on, anything in it was lost by this run */
-    if (i == 0) purge(QUEUE "_error");
+    /* the host declared them: from here on, anything in _error was lost by this run */
+    if (i == 0) {
+      purge(QUEUE);
+      purge(QUEUE "_error");
+    }
   }
   report("start: first start (+ migrations if new)", "ms", &first_ready, 1, 0, "-", 0);
   double ready = median(v, R);
