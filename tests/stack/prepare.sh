@@ -20,5 +20,5 @@ if ! bash tests/stack/stack.sh status; then
   bash tests/stack/stack.sh start
 fi
 set -a
-. .run/stack/env
+. <(bash tests/stack/stack.sh env)
 set +a
