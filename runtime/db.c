@@ -149,11 +149,16 @@ static void copy_error(char *err, size_t errlen, const char *text) {
   while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
 }
 
+/* The statement's error, or the connection's when there is no result to say it. */
+static const char *error_text(PGconn *c, const PGresult *r) {
+  return r != NULL && PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(c);
+}
+
 /* The pipeline's first error: later statements only report that they were skipped. */
 static void pipeline_fail(PGconn *c, conn_state_t *st, const PGresult *r) {
   if (st->code != 0) return;
   st->code = classify(c, r);
-  copy_error(st->err, sizeof st->err, r != NULL && PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(c));
+  copy_error(st->err, sizeof st->err, error_text(c, r));
 }
 
 static PGresult *exec_now(PGconn *c, conn_state_t *st, const char *sql, int nparams, const char *const *params) {
@@ -232,7 +237,7 @@ static PGresult *report(PGconn *c, PGresult *r, int *code, char *err, size_t err
     return r;
   }
   *code = classify(c, r);
-  copy_error(err, errlen, r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c));
+  copy_error(err, errlen, error_text(c, r));
   PQclear(r);
   return NULL;
 }

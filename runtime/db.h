@@ -13,10 +13,9 @@ int ctxd__db_connect(const char *url, int timeout_s, PGconn **out, char *err, si
 
 /* Runs sql with text params, as a statement prepared once per connection (connections of
  * ctxd__db_connect cache up to 192 statements; more run unprepared). Returns the result
- * (new, free with PQclear) when its status
- * is COMMAND_OK or TUPLES_OK; otherwise NULL with the error text in err (if not NULL)
- * and *code set to CTXD_ECONFLICT (unique violation, serialization failure, deadlock),
- * CTXD_ECLOSED (connection lost) or CTXD_EDB. */
+ * (new, free with PQclear) when its status is COMMAND_OK or TUPLES_OK; otherwise NULL with
+ * the error text in err (if not NULL) and *code set to CTXD_ECONFLICT (unique violation,
+ * serialization failure, deadlock), CTXD_ECLOSED (connection lost) or CTXD_EDB. */
 PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
                         int *code, char *err, size_t errlen);
 

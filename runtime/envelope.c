@@ -101,25 +101,28 @@ static size_t utf8_invalid_at(const unsigned char *p, size_t len) {
   return len;
 }
 
+/* The first index at or after i that is outside every string: strings starting there
+ * are skipped whole (escapes included); len when the text ends first. */
+static size_t skip_strings(const char *p, size_t i, size_t len) {
+  while (i < len && p[i] == '"') {
+    for (i++; i < len && p[i] != '"'; i++)
+      if (p[i] == '\\')
+        i++;
+    i++;
+  }
+  return i < len ? i : len;
+}
+
 /* Counts bracket nesting without parsing, so a hostile body cannot make the parser recurse
  * deeply; brackets inside strings do not count. */
-static bool too_deep(const unsigned char *p, size_t len, int max_depth) {
+static bool too_deep(const char *p, size_t len, int max_depth) {
   int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = p[i];
-    if (in_string) {
-      if (c == '\\')
-        i++;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
+  for (size_t i = 0; (i = skip_strings(p, i, len)) < len; i++) {
+    if (p[i] == '{' || p[i] == '[') {
       if (depth >= max_depth)
         return true;
       depth++;
-    } else if ((c == '}' || c == ']') && depth > 0) {
+    } else if ((p[i] == '}' || p[i] == ']') && depth > 0) {
       depth--;
     }
   }
@@ -129,33 +132,29 @@ static bool too_deep(const unsigned char *p, size_t len, int max_depth) {
 /* ---- the message's own text --------------------------------------------------------
  * These scans run only on text json_loadb accepted, so they need not validate. */
 
+static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 static size_t skip_ws(const char *p, size_t i, size_t len) {
-  while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+  while (i < len && is_ws(p[i]))
     i++;
   return i;
 }
 
 /* The end of the value starting at p[i]. */
 static size_t skip_value(const char *p, size_t i, size_t len) {
+  if (i < len && p[i] == '"')
+    return skip_strings(p, i, len);
   int depth = 0;
-  bool in_string = false;
-  for (; i < len; i++) {
+  for (; (i = skip_strings(p, i, len)) < len; i++) {
     char c = p[i];
-    if (in_string) {
-      if (c == '\\')
-        i++;
-      else if (c == '"' && (in_string = false, depth == 0))
-        return i + 1;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
+    if (c == '{' || c == '[') {
       depth++;
     } else if (c == '}' || c == ']') {
       if (depth == 0)
         return i;
       if (--depth == 0)
         return i + 1;
-    } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+    } else if (depth == 0 && (c == ',' || is_ws(c))) {
       return i;
     }
   }
@@ -165,19 +164,8 @@ static size_t skip_value(const char *p, size_t i, size_t len) {
 /* Object members in the text (each has one ':' outside strings). */
 static size_t text_members(const char *p, size_t len) {
   size_t n = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < len; i++) {
-    if (in_string) {
-      if (p[i] == '\\')
-        i++;
-      else if (p[i] == '"')
-        in_string = false;
-    } else if (p[i] == '"') {
-      in_string = true;
-    } else if (p[i] == ':') {
-      n++;
-    }
-  }
+  for (size_t i = 0; (i = skip_strings(p, i, len)) < len; i++)
+    n += p[i] == ':';
   return n;
 }
 
@@ -653,7 +641,7 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
   size_t bad = utf8_invalid_at(p, len);
   if (bad < len)
     return fail(err, errlen, CTXD_EDECODE, "invalid UTF-8 at byte %zu", bad);
-  if (too_deep(p, len, limits->max_depth))
+  if (too_deep((const char *)p, len, limits->max_depth))
     return fail(err, errlen, CTXD_EDECODE, "nesting deeper than %d", limits->max_depth);
 
   /* Duplicate keys are tolerated (the last wins); JSON_DECODE_ANY so a scalar body gets
