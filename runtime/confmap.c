@@ -12,6 +12,8 @@
 
 #include <ctxd/errno.h>
 
+#include "jscan.h"
+
 /* ---- types --------------------------------------------------------------------------- */
 
 /* One parsed value; every member starts at offset 0, so storing copies the first `size`
@@ -253,235 +255,30 @@ int ctxd__confmap_check(const ctxd_conf_entry_t *map, size_t size, ctxd__conf_er
 
 /* ---- locating a key path in JSON text ------------------------------------------------ */
 
-/* A cursor over text; every read checks p < end, whatever the text holds. */
-typedef struct {
-  const char *p;
-  const char *end;
-} scan_t;
-
-/* Containers nested deeper are refused (jansson's own parser limit). */
-#define SCAN_MAX_DEPTH 2048
-
-static void skip_ws(scan_t *s) {
-  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-    s->p++;
-}
-
-/* Consumes `c` (after blanks): 0, or -1 when it is not next. */
-static int expect(scan_t *s, char c) {
-  skip_ws(s);
-  if (s->p >= s->end || *s->p != c) return -1;
-  s->p++;
-  return 0;
-}
-
-static int hex4(scan_t *s, unsigned *out) {
-  if (s->end - s->p < 4) return -1;
-  unsigned v = 0;
-  for (int i = 0; i < 4; i++) {
-    int c = (unsigned char)*s->p++;
-    if (!isxdigit(c)) return -1;
-    v = v * 16 + (unsigned)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
-  }
-  *out = v;
-  return 0;
-}
-
-/* After "\u": decodes the escape (a surrogate pair included) into UTF-8 bytes. */
-static int unicode_escape(scan_t *s, unsigned char out[4], size_t *n) {
-  unsigned cp, lo;
-  if (hex4(s, &cp) != 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) return -1;
-  if (cp >= 0xD800 && cp <= 0xDBFF) {
-    if (s->end - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u') return -1;
-    s->p += 2;
-    if (hex4(s, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF) return -1;
-    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-  }
-  if (cp < 0x80) {
-    out[0] = (unsigned char)cp;
-    *n = 1;
-  } else if (cp < 0x800) {
-    out[0] = (unsigned char)(0xC0 | cp >> 6);
-    out[1] = (unsigned char)(0x80 | (cp & 0x3F));
-    *n = 2;
-  } else if (cp < 0x10000) {
-    out[0] = (unsigned char)(0xE0 | cp >> 12);
-    out[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-    out[2] = (unsigned char)(0x80 | (cp & 0x3F));
-    *n = 3;
-  } else {
-    out[0] = (unsigned char)(0xF0 | cp >> 18);
-    out[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    *n = 4;
-  }
-  return 0;
-}
-
-/* Reads one character of a string's contents, decoded into out[0..*n): 1, 0 at the closing
- * quote (consumed), -1 when malformed. */
-static int string_char(scan_t *s, unsigned char out[4], size_t *n) {
-  static const char escapes[] = "\"\"\\\\//b\bf\fn\nr\rt\t"; /* pairs: escape, meaning */
-  if (s->p >= s->end) return -1;
-  unsigned char c = (unsigned char)*s->p++;
-  if (c == '"') return 0;
-  if (c < 0x20) return -1;
-  *n = 1;
-  if (c != '\\') {
-    out[0] = c;
-    return 1;
-  }
-  if (s->p >= s->end) return -1;
-  c = (unsigned char)*s->p++;
-  if (c == 'u') return unicode_escape(s, out, n) == 0 ? 1 : -1;
-  for (size_t i = 0; escapes[i] != '\0'; i += 2) {
-    if ((unsigned char)escapes[i] == c) {
-      out[0] = (unsigned char)escapes[i + 1];
-      return 1;
-    }
-  }
-  return -1;
-}
-
-/* Consumes a string token (after blanks) and compares its decoded contents with
- * key[0..len): 1 equal, 0 different, -1 malformed. */
-static int string_equals(scan_t *s, const char *key, size_t len) {
-  if (expect(s, '"') != 0) return -1;
-  unsigned char buf[4];
-  size_t n, at = 0;
-  int equal = 1, r;
-  while ((r = string_char(s, buf, &n)) == 1) {
-    if (equal && (len - at < n || memcmp(key + at, buf, n) != 0)) equal = 0;
-    if (equal) at += n;
-  }
-  return r < 0 ? -1 : equal && at == len;
-}
-
-static int skip_string(scan_t *s) { return string_equals(s, "", 0) < 0 ? -1 : 0; }
-
-static int skip_literal(scan_t *s, const char *word) {
-  size_t n = strlen(word);
-  if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0) return -1;
-  s->p += n;
-  return 0;
-}
-
-static int skip_digits(scan_t *s) {
-  const char *start = s->p;
-  while (s->p < s->end && isdigit((unsigned char)*s->p)) s->p++;
-  return s->p > start ? 0 : -1;
-}
-
-/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-static int skip_number(scan_t *s) {
-  if (s->p < s->end && *s->p == '-') s->p++;
-  if (s->p < s->end && *s->p == '0')
-    s->p++;
-  else if (skip_digits(s) != 0)
-    return -1;
-  if (s->p < s->end && *s->p == '.') {
-    s->p++;
-    if (skip_digits(s) != 0) return -1;
-  }
-  if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-    s->p++;
-    if (s->p < s->end && (*s->p == '+' || *s->p == '-')) s->p++;
-    if (skip_digits(s) != 0) return -1;
-  }
-  return 0;
-}
-
-/* A string, number or literal at s->p. */
-static int skip_scalar(scan_t *s) {
-  if (s->p >= s->end) return -1;
-  switch (*s->p) {
-  case '"': return skip_string(s);
-  case 't': return skip_literal(s, "true");
-  case 'f': return skip_literal(s, "false");
-  case 'n': return skip_literal(s, "null");
-  default: return skip_number(s);
-  }
-}
-
-/* An object member's key and colon. */
-static int skip_key(scan_t *s) {
-  skip_ws(s);
-  if (skip_string(s) != 0) return -1;
-  return expect(s, ':');
-}
-
-/* Skips one value (after blanks), checking its syntax. Iterative, with a bit per nesting
- * level (set: object), so hostile nesting cannot exhaust the stack. */
-static int skip_value(scan_t *s) {
-  unsigned char is_obj[SCAN_MAX_DEPTH / 8];
-  size_t depth = 0;
-  for (;;) {
-    skip_ws(s);
-    if (s->p >= s->end) return -1;
-    int done; /* a whole value was just read */
-    char c = *s->p;
-    if (c == '{' || c == '[') {
-      if (depth == SCAN_MAX_DEPTH) return -1;
-      if (c == '{')
-        is_obj[depth / 8] |= (unsigned char)(1u << depth % 8);
-      else
-        is_obj[depth / 8] &= (unsigned char)~(1u << depth % 8);
-      depth++;
-      s->p++;
-      skip_ws(s);
-      done = s->p < s->end && *s->p == (c == '{' ? '}' : ']');
-      if (done) {
-        s->p++;
-        depth--;
-      } else if (c == '{' && skip_key(s) != 0) {
-        return -1;
-      }
-    } else {
-      if (skip_scalar(s) != 0) return -1;
-      done = 1;
-    }
-    while (done) {
-      if (depth == 0) return 0;
-      int obj = is_obj[(depth - 1) / 8] >> (depth - 1) % 8 & 1;
-      skip_ws(s);
-      if (s->p >= s->end) return -1;
-      if (*s->p == ',') {
-        s->p++;
-        if (obj && skip_key(s) != 0) return -1;
-        done = 0;
-      } else if (*s->p == (obj ? '}' : ']')) {
-        s->p++;
-        depth--;
-      } else {
-        return -1;
-      }
-    }
-  }
-}
-
 /* At an object: moves to the value of member key[0..len) (first one wins). */
-static int enter_key(scan_t *s, const char *key, size_t len) {
-  if (expect(s, '{') != 0) return -1;
-  skip_ws(s);
+static int enter_key(ctxd__jscan_t *s, const char *key, size_t len) {
+  if (ctxd__jscan_expect(s, '{') != 0) return -1;
+  ctxd__jscan_ws(s);
   if (s->p < s->end && *s->p == '}') return -1;
   for (;;) {
-    int eq = string_equals(s, key, len);
-    if (eq < 0 || expect(s, ':') != 0) return -1;
-    skip_ws(s);
+    int eq = ctxd__jscan_string_equals(s, key, len);
+    if (eq < 0 || ctxd__jscan_expect(s, ':') != 0) return -1;
+    ctxd__jscan_ws(s);
     if (eq) return 0;
-    if (skip_value(s) != 0 || expect(s, ',') != 0) return -1;
+    if (ctxd__jscan_value(s, CTXD__JSCAN_MAX_DEPTH) != 0 || ctxd__jscan_expect(s, ',') != 0)
+      return -1;
   }
 }
 
 /* At an array: moves to element `index`. */
-static int enter_index(scan_t *s, size_t index) {
-  if (expect(s, '[') != 0) return -1;
-  skip_ws(s);
+static int enter_index(ctxd__jscan_t *s, size_t index) {
+  if (ctxd__jscan_expect(s, '[') != 0) return -1;
+  ctxd__jscan_ws(s);
   if (s->p < s->end && *s->p == ']') return -1;
   for (size_t i = 0; i < index; i++)
-    if (skip_value(s) != 0 || expect(s, ',') != 0) return -1;
-  skip_ws(s);
+    if (ctxd__jscan_value(s, CTXD__JSCAN_MAX_DEPTH) != 0 || ctxd__jscan_expect(s, ',') != 0)
+      return -1;
+  ctxd__jscan_ws(s);
   return 0;
 }
 
@@ -502,14 +299,14 @@ static int parse_index(const char **q, size_t *out) {
 
 int ctxd__json_locate(const char *text, size_t len, const char *path, int *line, int *col) {
   if (text == NULL || path == NULL) return CTXD_ENOENT;
-  scan_t s = {text, text + len};
+  ctxd__jscan_t s = {text, text + len};
   /* the whole text must be one valid value: a half-written file locates nothing */
-  if (skip_value(&s) != 0) return CTXD_ENOENT;
-  skip_ws(&s);
+  if (ctxd__jscan_value(&s, CTXD__JSCAN_MAX_DEPTH) != 0) return CTXD_ENOENT;
+  ctxd__jscan_ws(&s);
   if (s.p != s.end) return CTXD_ENOENT;
 
   s.p = text;
-  skip_ws(&s);
+  ctxd__jscan_ws(&s);
   for (const char *q = path; *q != '\0';) {
     if (*q == '[') {
       size_t index;
@@ -522,16 +319,6 @@ int ctxd__json_locate(const char *text, size_t len, const char *path, int *line,
     q += n;
   }
 
-  int l = 1, c = 1;
-  for (const char *p = text; p < s.p; p++) {
-    if (*p == '\n') {
-      l++;
-      c = 1;
-    } else if (((unsigned char)*p & 0xC0) != 0x80) {
-      c++; /* columns count characters, as jansson's do: skip UTF-8 continuation bytes */
-    }
-  }
-  *line = l;
-  *col = c;
+  ctxd__jscan_position(text, (size_t)(s.p - text), line, col);
   return 0;
 }

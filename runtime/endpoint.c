@@ -32,12 +32,25 @@ void ctxd__endpoint_pause(ctxd__endpoint_t *ep, int ms) {
 void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b) {
   b->next = NULL;
   pthread_mutex_lock(&ep->mu);
-  if (ep->queue_tail != NULL)
-    ep->queue_tail->next = b;
-  else
-    ep->queue_head = b;
-  ep->queue_tail = b;
-  pthread_cond_signal(&ep->cv);
+  ctxd__batch_t *tail = ep->queue_tail;
+  /* a batch of an older connection must stay apart: its completion is dropped whole */
+  if (tail != NULL && tail->gen == b->gen && tail->n < tail->cap) {
+    size_t k = tail->cap - tail->n < b->n ? tail->cap - tail->n : b->n;
+    memcpy(tail->items + tail->n, b->items, k * sizeof *b->items);
+    tail->n += k;
+    b->n -= k;
+    memmove(b->items, b->items + k, b->n * sizeof *b->items);
+  }
+  if (b->n == 0) {
+    free(b);
+  } else {
+    if (tail != NULL)
+      tail->next = b;
+    else
+      ep->queue_head = b;
+    ep->queue_tail = b;
+    pthread_cond_signal(&ep->cv);
+  }
   pthread_mutex_unlock(&ep->mu);
 }
 

@@ -56,6 +56,7 @@ typedef struct ctxd__batch_s {
   uint64_t gen; /* broker connection generation its deliveries came on */
   ctxd__outrow_t *rows; /* outbox rows its transaction committed, to publish */
   size_t n;
+  size_t cap; /* slots in items */
   ctxd__delivery_t *items[];
 } ctxd__batch_t;
 
@@ -116,7 +117,10 @@ int ctxd__endpoint_stopping(ctxd__endpoint_t *ep);
 /* Waits up to ms milliseconds or until the endpoint stops: the workers' backoff. */
 void ctxd__endpoint_pause(ctxd__endpoint_t *ep, int ms);
 
-/* Queues a batch for the workers (any thread). */
+/* Queues a batch for the workers (loop thread). A batch still waiting for a worker
+ * takes in as many of b's deliveries as it has room for (b is freed when it gives them
+ * all): under load, batches grow to full size while they wait instead of queueing up as
+ * many small ones, each with its own transaction. */
 void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b);
 
 /* Starts the endpoint's workers. 0 or CTXD_ENOMEM. */

@@ -2,6 +2,7 @@
 #include "envelope.h"
 
 #include "contract_schema.h"
+#include "jscan.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,7 +73,10 @@ static size_t utf8_invalid_at(const unsigned char *p, size_t len) {
     unsigned c = p[i], lo = 0x80, hi = 0xbf;
     size_t more;
     if (c < 0x80) {
-      i++;
+      /* envelopes are mostly ASCII: eight bytes at a time while no high bit is set */
+      uint64_t w;
+      for (i++; len - i >= 8 && (memcpy(&w, p + i, 8), (w & 0x8080808080808080u) == 0); i += 8)
+        ;
       continue;
     }
     if (c >= 0xc2 && c <= 0xdf)
@@ -113,53 +117,8 @@ static size_t skip_strings(const char *p, size_t i, size_t len) {
   return i < len ? i : len;
 }
 
-/* Counts bracket nesting without parsing, so a hostile body cannot make the parser recurse
- * deeply; brackets inside strings do not count. */
-static bool too_deep(const char *p, size_t len, int max_depth) {
-  int depth = 0;
-  for (size_t i = 0; (i = skip_strings(p, i, len)) < len; i++) {
-    if (p[i] == '{' || p[i] == '[') {
-      if (depth >= max_depth)
-        return true;
-      depth++;
-    } else if ((p[i] == '}' || p[i] == ']') && depth > 0) {
-      depth--;
-    }
-  }
-  return false;
-}
-
 /* ---- the message's own text --------------------------------------------------------
- * These scans run only on text json_loadb accepted, so they need not validate. */
-
-static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-static size_t skip_ws(const char *p, size_t i, size_t len) {
-  while (i < len && is_ws(p[i]))
-    i++;
-  return i;
-}
-
-/* The end of the value starting at p[i]. */
-static size_t skip_value(const char *p, size_t i, size_t len) {
-  if (i < len && p[i] == '"')
-    return skip_strings(p, i, len);
-  int depth = 0;
-  for (; (i = skip_strings(p, i, len)) < len; i++) {
-    char c = p[i];
-    if (c == '{' || c == '[') {
-      depth++;
-    } else if (c == '}' || c == ']') {
-      if (depth == 0)
-        return i;
-      if (--depth == 0)
-        return i + 1;
-    } else if (depth == 0 && (c == ',' || is_ws(c))) {
-      return i;
-    }
-  }
-  return len;
-}
+ * These scans run only on text the scanner accepted, so they need not validate. */
 
 /* Object members in the text (each has one ':' outside strings). */
 static size_t text_members(const char *p, size_t len) {
@@ -181,45 +140,6 @@ static size_t tree_members(const json_t *v) {
       n += tree_members(json_array_get(v, i));
   }
   return n;
-}
-
-/* The span of the top-level member `key` (matched ignoring ASCII case, as the decoder
- * does); false unless exactly one key matches and no key has escapes (json_loadb would
- * unescape them, and the text would name another member than the tree). */
-static bool member_span(const char *p, size_t len, const char *key, size_t *off, size_t *n) {
-  size_t klen = strlen(key), i = skip_ws(p, 0, len);
-  int found = 0;
-  if (i >= len || p[i] != '{')
-    return false;
-  for (i++;; i++) {
-    i = skip_ws(p, i, len);
-    if (i >= len || p[i] != '"')
-      return found == 1;
-    size_t k = i + 1, kend = k;
-    for (; kend < len && p[kend] != '"'; kend++)
-      if (p[kend] == '\\')
-        return false;
-    i = skip_ws(p, skip_ws(p, kend + 1, len) + 1, len); /* past the ':' */
-    size_t end = skip_value(p, i, len);
-    if (ctxd__schema_ascii_ieq(p + k, kend - k, key, klen)) {
-      found++;
-      *off = i;
-      *n = end - i;
-    }
-    i = skip_ws(p, end, len);
-    if (i >= len || p[i] != ',')
-      return found == 1;
-  }
-}
-
-static void set_message_text(ctxd__envelope_t *env, const char *p, size_t len, bool envelope) {
-  size_t off = 0, n = len;
-  if (envelope && !member_span(p, len, "message", &off, &n))
-    return;
-  if (text_members(p + off, n) != tree_members(env->message))
-    return;
-  env->message_text = p + off;
-  env->message_len = n;
 }
 
 json_t *ctxd__json_get_ci(const json_t *obj, const char *key) {
@@ -467,6 +387,207 @@ static const struct meta_field {
     {"sentTime", "SentTime", offsetof(ctxd__envelope_t, sent_time)},
 };
 
+/* Strings the envelope points at (decoded from the body, copied from AMQP properties),
+ * carved from a few blocks freed with it instead of one allocation each. */
+struct ctxd__strings_s {
+  struct ctxd__strings_s *next;
+  size_t used, cap;
+  char data[];
+};
+
+/* n bytes that live until ctxd__envelope_free, or NULL when memory runs out. */
+static char *strings_alloc(ctxd__envelope_t *env, size_t n) {
+  struct ctxd__strings_s *b = env->strings;
+  if (!b || b->cap - b->used < n) {
+    size_t cap = n > 512 ? n : 512;
+    if (!(b = malloc(sizeof *b + cap)))
+      return NULL;
+    *b = (struct ctxd__strings_s){.next = env->strings, .cap = cap};
+    env->strings = b;
+  }
+  b->used += n;
+  return b->data + b->used - n;
+}
+
+static const char *strings_copy(ctxd__envelope_t *env, const char *s, size_t len) {
+  char *c = strings_alloc(env, len + 1);
+  if (c) {
+    memcpy(c, s, len);
+    c[len] = '\0';
+  }
+  return c;
+}
+
+/* One member of the body's top-level object, in the order the text has them. */
+typedef struct {
+  const char *key; /* decoded; into the body unless `escaped` */
+  size_t klen;
+  bool escaped;
+  const char *value; /* the value's text, [value, end) */
+  const char *end;
+} member_t;
+
+typedef struct {
+  member_t *at;
+  size_t n, cap;
+  member_t inline_[24]; /* enough for any envelope MassTransit writes */
+} members_t;
+
+/* The end of the (valid) string token at p. */
+static const char *token_end(const char *p) {
+  for (p++; *p != '"'; p++)
+    if (*p == '\\')
+      p++;
+  return p + 1;
+}
+
+/* Decodes the (valid) string token at p into the envelope's strings. */
+static const char *decode_string(ctxd__envelope_t *env, const char *p, size_t *n) {
+  const char *end = token_end(p);
+  char *out = strings_alloc(env, (size_t)(end - p));
+  ctxd__jscan_t s = {p, end};
+  size_t len;
+  if (!out || ctxd__jscan_string(&s, out, &len) != 0)
+    return NULL;
+  if (n)
+    *n = len;
+  return out;
+}
+
+static int fail_syntax(const char *text, const ctxd__jscan_t *s, int rc, int max_depth,
+                       char *err, size_t errlen) {
+  if (rc == CTXD__JSCAN_DEEP)
+    return fail(err, errlen, CTXD_EDECODE, "nesting deeper than %d", max_depth);
+  int line, col;
+  ctxd__jscan_position(text, (size_t)(s->p - text), &line, &col);
+  if (s->p >= s->end)
+    return fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: premature end of input",
+                line, col);
+  if (*s->p == '\\' || (unsigned char)*s->p < 0x20)
+    return fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: %s", line, col,
+                *s->p == '\\' ? "invalid escape" : "unexpected control character");
+  char q[QUOTE_MAX + 4];
+  return fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: unexpected '%s'",
+              line, col, printable(q, s->p, 1));
+}
+
+/* Checks the syntax of the whole body and, when it is an object, records its top-level
+ * members. 0 (m->n == 0 and *object false for another valid value), CTXD_EDECODE or
+ * CTXD_ENOMEM. */
+static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_depth,
+                     members_t *m, bool *object, char *err, size_t errlen) {
+  ctxd__jscan_t s = {p, p + len};
+  int rc = 0;
+  ctxd__jscan_ws(&s);
+  *object = s.p < s.end && *s.p == '{';
+  if (!*object) {
+    rc = ctxd__jscan_value(&s, (size_t)max_depth);
+  } else if (max_depth < 1) {
+    rc = CTXD__JSCAN_DEEP;
+  } else {
+    s.p++;
+    ctxd__jscan_ws(&s);
+    bool empty = s.p < s.end && *s.p == '}';
+    if (empty)
+      s.p++;
+    while (!empty && rc == 0) {
+      ctxd__jscan_ws(&s);
+      const char *key = s.p;
+      size_t klen;
+      bool escaped = false;
+      /* a key's syntax first, then (rarely) its decoded text */
+      ctxd__jscan_t k = s;
+      if (key >= s.end || *key != '"' || (rc = ctxd__jscan_value(&k, 0)) != 0) {
+        s = k;
+        rc = rc ? rc : CTXD__JSCAN_SYNTAX;
+        break;
+      }
+      klen = (size_t)(k.p - key) - 2;
+      escaped = memchr(key + 1, '\\', klen) != NULL;
+      if (escaped && !(key = decode_string(env, key, &klen)))
+        return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+      if (!escaped)
+        key++;
+      s = k;
+      if ((rc = ctxd__jscan_expect(&s, ':')) != 0)
+        break;
+      ctxd__jscan_ws(&s);
+      const char *value = s.p;
+      if ((rc = ctxd__jscan_value(&s, (size_t)max_depth - 1)) != 0)
+        break;
+      if (m->n == m->cap) {
+        size_t cap = m->cap * 2;
+        member_t *grown = m->at == m->inline_ ? malloc(cap * sizeof *grown)
+                                              : realloc(m->at, cap * sizeof *grown);
+        if (!grown)
+          return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+        if (m->at == m->inline_)
+          memcpy(grown, m->inline_, sizeof m->inline_);
+        m->at = grown;
+        m->cap = cap;
+      }
+      m->at[m->n++] = (member_t){key, klen, escaped, value, s.p};
+      ctxd__jscan_ws(&s);
+      if (s.p < s.end && *s.p == '}') {
+        s.p++;
+        break;
+      }
+      rc = ctxd__jscan_expect(&s, ',');
+    }
+  }
+  if (rc == 0) {
+    ctxd__jscan_ws(&s);
+    if (s.p != s.end)
+      rc = CTXD__JSCAN_SYNTAX;
+  }
+  return rc ? fail_syntax(p, &s, rc, max_depth, err, errlen) : 0;
+}
+
+/* The member `key` as jansson's tree and ctxd__json_get_ci would find it: an exact match
+ * first (its last value when the key repeats), else the first key equal ignoring ASCII
+ * case (again its last value). NULL when absent. */
+static const member_t *member_get(const members_t *m, const char *key) {
+  size_t klen = strlen(key);
+  const member_t *found = NULL;
+  for (size_t i = 0; i < m->n; i++)
+    if (m->at[i].klen == klen && memcmp(m->at[i].key, key, klen) == 0)
+      found = &m->at[i];
+  for (size_t i = 0; !found && i < m->n; i++)
+    if (ctxd__schema_ascii_ieq(m->at[i].key, m->at[i].klen, key, klen))
+      found = &m->at[i];
+  for (const member_t *later = found ? found + 1 : NULL; later && later < m->at + m->n; later++)
+    if (later->klen == found->klen && memcmp(later->key, found->key, found->klen) == 0)
+      found = later;
+  return found;
+}
+
+/* A member's value when it is a string, decoded; NULL otherwise (or out of memory). */
+static const char *member_string(ctxd__envelope_t *env, const members_t *m, const char *key,
+                                 size_t *n) {
+  const member_t *v = member_get(m, key);
+  return v && *v->value == '"' ? decode_string(env, v->value, n) : NULL;
+}
+
+/* A member's value parsed into a new tree when it is an object, else NULL (*rc 0); *rc is
+ * CTXD_EDECODE when jansson refuses what the scanner let through (an integer beyond 64
+ * bits, a real that overflows), CTXD_ENOMEM when memory runs out. */
+static json_t *member_object(const char *body, const member_t *v, int *rc, char *err,
+                             size_t errlen) {
+  *rc = 0;
+  if (!v || *v->value != '{')
+    return NULL;
+  json_error_t jerr;
+  json_t *o = json_loadb(v->value, (size_t)(v->end - v->value), 0, &jerr);
+  if (!o) {
+    int line, col;
+    ctxd__jscan_position(body, (size_t)(v->value - body) + (size_t)jerr.position, &line, &col);
+    *rc = fail(err, errlen, json_error_code(&jerr) == json_error_out_of_memory ? CTXD_ENOMEM
+                                                                              : CTXD_EDECODE,
+               "malformed JSON at line %d column %d: %s", line, col, jerr.text);
+  }
+  return o;
+}
+
 /* Returns the property selected by flag when flagged and non-empty (an empty id or type
  * carries nothing), else NULL. */
 static const amqp_bytes_t *prop(const amqp_basic_properties_t *props, amqp_flags_t flag) {
@@ -516,9 +637,10 @@ static int set_message_id(ctxd__envelope_t *env, const char *s, size_t len, char
   return 0;
 }
 
-/* Appends the ';'-separated URNs in s to types (copies: s may point into AMQP properties),
- * without the "urn:message:" prefix. Empty or non-UTF-8 pieces are skipped. */
-static int add_types(json_t *types, const char *s, size_t len) {
+/* Appends the ';'-separated URNs in s to the message types (copies: s may point into AMQP
+ * properties), without the "urn:message:" prefix. Empty or non-UTF-8 pieces are skipped.
+ * 0 or CTXD_ENOMEM. */
+static int add_types(ctxd__envelope_t *env, const char *s, size_t len) {
   while (len > 0) {
     const char *semi = memchr(s, ';', len);
     const char *t = s;
@@ -530,62 +652,75 @@ static int add_types(json_t *types, const char *s, size_t len) {
       t += URN_PREFIX_LEN, tlen -= URN_PREFIX_LEN;
     if (tlen == 0 || utf8_invalid_at((const unsigned char *)t, tlen) < tlen)
       continue;
-    if (json_array_append_new(types, json_stringn(t, tlen)))
+    const char **grown = realloc(env->message_types, (env->nmessage_types + 1) * sizeof *grown);
+    if (!grown)
       return CTXD_ENOMEM;
+    env->message_types = grown;
+    if (!(grown[env->nmessage_types] = strings_copy(env, t, tlen)))
+      return CTXD_ENOMEM;
+    env->nmessage_types++;
   }
   return 0;
 }
 
-/* Points env->message_types at the strings collected in types (owned by env->root). */
-static int set_types(ctxd__envelope_t *env, const json_t *types, char *err, size_t errlen) {
-  size_t n = json_array_size(types);
-  if (n == 0)
-    return fail(err, errlen, CTXD_EDECODE, "missing message type");
-  env->message_types = malloc(n * sizeof *env->message_types);
-  if (!env->message_types)
-    return fail(err, errlen, CTXD_ENOMEM, "out of memory");
-  for (size_t i = 0; i < n; i++)
-    env->message_types[i] = json_string_value(json_array_get(types, i));
-  env->nmessage_types = n;
-  return 0;
+static int need_types(const ctxd__envelope_t *env, char *err, size_t errlen) {
+  return env->nmessage_types ? 0 : fail(err, errlen, CTXD_EDECODE, "missing message type");
 }
 
-static void read_meta(ctxd__envelope_t *env, const json_t *src, bool envelope) {
-  for (size_t i = 0; i < sizeof meta_fields / sizeof meta_fields[0]; i++) {
-    const struct meta_field *f = &meta_fields[i];
-    json_t *v = ctxd__json_get_ci(src, envelope ? f->envelope_key : f->header);
-    if (json_is_string(v))
-      *(const char **)((char *)env + f->offset) = json_string_value(v);
+/* The envelope's "messageType": an array of URN strings (other elements are ignored). */
+static int read_types(ctxd__envelope_t *env, const member_t *v) {
+  if (!v || *v->value != '[')
+    return 0;
+  ctxd__jscan_t s = {v->value + 1, v->end};
+  for (;;) {
+    ctxd__jscan_ws(&s);
+    if (*s.p == ']')
+      return 0;
+    if (*s.p == '"') {
+      size_t n;
+      const char *t = decode_string(env, s.p, &n);
+      if (!t || add_types(env, t, n))
+        return CTXD_ENOMEM;
+    }
+    ctxd__jscan_value(&s, CTXD__JSCAN_MAX_DEPTH); /* valid: the body was checked whole */
+    if (ctxd__jscan_expect(&s, ',') != 0)
+      return 0;
   }
 }
 
-static int decode_envelope(ctxd__envelope_t *env, json_t *body, json_t *types, char *err,
-                           size_t errlen) {
-  json_t *id = ctxd__json_get_ci(body, "messageId");
-  int rc = set_message_id(env, json_string_value(id), json_string_length(id), err, errlen);
+static int decode_envelope(ctxd__envelope_t *env, const char *body, const members_t *m,
+                           char *err, size_t errlen) {
+  size_t n = 0;
+  const char *id = member_string(env, m, "messageId", &n);
+  int rc = set_message_id(env, id, n, err, errlen);
   if (rc)
     return rc;
-  json_t *mt = ctxd__json_get_ci(body, "messageType");
-  for (size_t i = 0; i < json_array_size(mt); i++) {
-    json_t *t = json_array_get(mt, i);
-    if (json_is_string(t) && add_types(types, json_string_value(t), json_string_length(t)))
+  if (read_types(env, member_get(m, "messageType")))
+    return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+  if ((rc = need_types(env, err, errlen)))
+    return rc;
+  env->message = member_object(body, member_get(m, "message"), &rc, err, errlen);
+  if (rc)
+    return rc;
+  if (!env->message)
+    return fail(err, errlen, CTXD_EDECODE, "message is not a JSON object");
+  json_t *headers = member_object(body, member_get(m, "headers"), &rc, err, errlen);
+  if (rc == 0 && headers && json_object_update(env->headers, headers))
+    rc = fail(err, errlen, CTXD_ENOMEM, "out of memory");
+  json_decref(headers);
+  if (rc)
+    return rc;
+  for (size_t i = 0; i < sizeof meta_fields / sizeof meta_fields[0]; i++) {
+    const member_t *v = member_get(m, meta_fields[i].envelope_key);
+    if (v && *v->value == '"' &&
+        !(*(const char **)((char *)env + meta_fields[i].offset) = decode_string(env, v->value, NULL)))
       return fail(err, errlen, CTXD_ENOMEM, "out of memory");
   }
-  if ((rc = set_types(env, types, err, errlen)))
-    return rc;
-  env->message = ctxd__json_get_ci(body, "message");
-  if (!json_is_object(env->message))
-    return fail(err, errlen, CTXD_EDECODE, "message is not a JSON object");
-  json_t *headers = ctxd__json_get_ci(body, "headers");
-  if (json_is_object(headers) && json_object_update(env->headers, headers))
-    return fail(err, errlen, CTXD_ENOMEM, "out of memory");
-  read_meta(env, body, true);
   return 0;
 }
 
-static int decode_plain(ctxd__envelope_t *env, json_t *body,
-                        const amqp_basic_properties_t *props, json_t *types, char *err,
-                        size_t errlen) {
+static int decode_plain(ctxd__envelope_t *env, const char *body, size_t len,
+                        const amqp_basic_properties_t *props, char *err, size_t errlen) {
   int rc;
   const amqp_bytes_t *b = prop(props, AMQP_BASIC_MESSAGE_ID_FLAG);
   if (b) {
@@ -598,24 +733,53 @@ static int decode_plain(ctxd__envelope_t *env, json_t *body,
     return rc;
   json_t *mt = ctxd__json_get_ci(env->headers, "MT-MessageType");
   if (json_is_string(mt))
-    rc = add_types(types, json_string_value(mt), json_string_length(mt));
+    rc = add_types(env, json_string_value(mt), json_string_length(mt));
   else if ((b = prop(props, AMQP_BASIC_TYPE_FLAG)))
-    rc = add_types(types, b->bytes, b->len);
+    rc = add_types(env, b->bytes, b->len);
   if (rc)
     return fail(err, errlen, CTXD_ENOMEM, "out of memory");
-  if ((rc = set_types(env, types, err, errlen)))
+  if ((rc = need_types(env, err, errlen)))
     return rc;
-  env->message = body;
-  read_meta(env, env->headers, false);
-  if (!env->correlation_id && (b = prop(props, AMQP_BASIC_CORRELATION_ID_FLAG))) {
-    /* Copied into env->root: props belongs to the caller and is not NUL-terminated. A
-     * non-UTF-8 value yields NULL: the id stays absent. */
-    json_t *c = json_stringn(b->bytes, b->len);
-    if (c && json_object_set(env->root, "correlationId", c) == 0)
-      env->correlation_id = json_string_value(c);
-    json_decref(c);
+  member_t whole = {.value = body, .end = body + len};
+  while (*whole.value != '{') /* the body is an object: only blanks come first */
+    whole.value++;
+  if (!(env->message = member_object(body, &whole, &rc, err, errlen)))
+    return rc;
+  for (size_t i = 0; i < sizeof meta_fields / sizeof meta_fields[0]; i++) {
+    json_t *v = ctxd__json_get_ci(env->headers, meta_fields[i].header);
+    if (json_is_string(v))
+      *(const char **)((char *)env + meta_fields[i].offset) = json_string_value(v);
   }
+  if (!env->correlation_id && (b = prop(props, AMQP_BASIC_CORRELATION_ID_FLAG)) &&
+      utf8_invalid_at(b->bytes, b->len) == b->len &&
+      !(env->correlation_id = strings_copy(env, b->bytes, b->len)))
+    return fail(err, errlen, CTXD_ENOMEM, "out of memory");
   return 0;
+}
+
+/* The message's own text, when it says exactly what the tree holds: for an envelope, the
+ * one member naming the message, with no escaped key anywhere (the text could then name
+ * another member than the tree); no key repeated inside it. */
+static void set_message_text(ctxd__envelope_t *env, const char *p, size_t len,
+                             const members_t *m) {
+  const member_t *message = NULL;
+  for (size_t i = 0; i < m->n; i++) {
+    if (m->at[i].escaped)
+      return;
+    if (ctxd__schema_ascii_ieq(m->at[i].key, m->at[i].klen, "message", 7)) {
+      if (message)
+        return;
+      message = &m->at[i];
+    }
+  }
+  if (message) {
+    p = message->value;
+    len = (size_t)(message->end - message->value);
+  }
+  if (text_members(p, len) != tree_members(env->message))
+    return;
+  env->message_text = p;
+  env->message_len = len;
 }
 
 int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_properties_t *props,
@@ -637,46 +801,33 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
   int shape = content_shape(props, err, errlen);
   if (shape < 0)
     return shape;
-  const unsigned char *p = len ? body : (const unsigned char *)"";
-  size_t bad = utf8_invalid_at(p, len);
+  const char *p = len ? body : "";
+  size_t bad = utf8_invalid_at((const unsigned char *)p, len);
   if (bad < len)
     return fail(err, errlen, CTXD_EDECODE, "invalid UTF-8 at byte %zu", bad);
-  if (too_deep((const char *)p, len, limits->max_depth))
-    return fail(err, errlen, CTXD_EDECODE, "nesting deeper than %d", limits->max_depth);
 
-  /* Duplicate keys are tolerated (the last wins); JSON_DECODE_ANY so a scalar body gets
-   * the clearer "not a JSON object" reason below. */
-  json_error_t jerr;
-  json_t *parsed = json_loadb((const char *)p, len, JSON_DECODE_ANY, &jerr);
-  if (!parsed)
-    return fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: %s",
-                jerr.line, jerr.column, jerr.text);
-  if (!json_is_object(parsed)) {
-    json_decref(parsed);
-    return fail(err, errlen, CTXD_EDECODE, "body is not a JSON object");
-  }
-
-  /* env->root is a private holder owning everything env points at: the parsed body, the
-   * merged headers, the message types and copies of property strings. */
-  env->root = json_object();
-  env->headers = ctxd__amqp_table_to_json(
-      props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL);
-  json_t *types = json_array();
-  /* Not short-circuited: each set_new releases its value when it fails. */
-  int rc = json_object_set_new(env->root, "body", parsed);
-  rc |= json_object_set_new(env->root, "headers", env->headers);
-  rc |= json_object_set_new(env->root, "types", types);
-  if (rc)
+  /* The body is read in place: only the message (and the envelope's headers, when it has
+   * any) become jansson trees, the rest is a few strings. */
+  members_t m = {.cap = sizeof m.inline_ / sizeof m.inline_[0]};
+  m.at = m.inline_;
+  bool object;
+  int rc = scan_body(env, p, len, limits->max_depth, &m, &object, err, errlen);
+  if (rc == 0 && !object)
+    rc = fail(err, errlen, CTXD_EDECODE, "body is not a JSON object");
+  if (rc == 0 && !(env->headers = ctxd__amqp_table_to_json(
+                       props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL)))
     rc = fail(err, errlen, CTXD_ENOMEM, "out of memory");
   if (rc == 0 && shape == SHAPE_SNIFF)
-    shape = ctxd__json_get_ci(parsed, "message") && ctxd__json_get_ci(parsed, "messageType")
-                ? SHAPE_ENVELOPE
-                : SHAPE_PLAIN;
+    shape = member_get(&m, "message") && member_get(&m, "messageType") ? SHAPE_ENVELOPE : SHAPE_PLAIN;
   if (rc == 0)
-    rc = shape == SHAPE_ENVELOPE ? decode_envelope(env, parsed, types, err, errlen)
-                                 : decode_plain(env, parsed, props, types, err, errlen);
-  if (rc == 0)
-    set_message_text(env, (const char *)p, len, shape == SHAPE_ENVELOPE);
+    rc = shape == SHAPE_ENVELOPE ? decode_envelope(env, p, &m, err, errlen)
+                                 : decode_plain(env, p, len, props, err, errlen);
+  if (rc == 0) {
+    members_t none = {.n = 0};
+    set_message_text(env, p, len, shape == SHAPE_ENVELOPE ? &m : &none);
+  }
+  if (m.at != m.inline_)
+    free(m.at);
   if (rc)
     ctxd__envelope_free(env);
   return rc;
@@ -685,8 +836,14 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
 void ctxd__envelope_free(ctxd__envelope_t *env) {
   if (!env)
     return;
-  json_decref(env->root);
+  json_decref(env->message);
+  json_decref(env->headers);
   free(env->message_types);
+  while (env->strings) {
+    struct ctxd__strings_s *next = env->strings->next;
+    free(env->strings);
+    env->strings = next;
+  }
   memset(env, 0, sizeof *env);
 }
 

@@ -45,7 +45,8 @@ typedef struct {
    * first, as the publisher listed them. */
   const char **message_types;
   size_t nmessage_types;
-  json_t *message; /* the message object; borrowed */
+  json_t *message; /* the message object (the only part of an envelope parsed into a
+                      tree); borrowed */
   json_t *headers; /* envelope headers merged with AMQP headers (envelope wins); an object,
                       never NULL on success; borrowed */
   /* The message object's text exactly as it came, when it means the same as `message`
@@ -55,7 +56,7 @@ typedef struct {
   size_t message_len;
 
   /* private */
-  json_t *root;
+  struct ctxd__strings_s *strings; /* the strings above point into these blocks */
   char id_buf[37];
 } ctxd__envelope_t;
 

@@ -547,6 +547,7 @@ static int on_deliver(ctxd__host_t *h, int channel, const amqp_basic_deliver_t *
     if (ep->filling == NULL) return CTXD_ENOMEM;
     ep->filling->ep = ep;
     ep->filling->gen = h->gen;
+    ep->filling->cap = cap;
   }
   ep->filling->items[ep->filling->n++] = d;
   if (ep->filling->n == cap) {

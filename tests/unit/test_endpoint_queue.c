@@ -1,0 +1,93 @@
+/* The endpoint's batch queue: batches waiting for a worker take in what arrives after
+ * them, up to their size, so a busy endpoint runs full batches (one transaction each)
+ * instead of a queue of small ones. No worker runs here: the queue is read directly. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "endpoint.h"
+
+enum { CAP = 8 };
+
+/* A batch of n deliveries tagged from `first` on, for connection generation gen. */
+static ctxd__batch_t *batch(ctxd__delivery_t *d, uint64_t first, size_t n, uint64_t gen) {
+  ctxd__batch_t *b = calloc(1, sizeof *b + CAP * sizeof b->items[0]);
+  assert_non_null(b);
+  b->cap = CAP;
+  b->gen = gen;
+  for (size_t i = 0; i < n; i++) {
+    d[first + i].tag = first + i;
+    b->items[b->n++] = &d[first + i];
+  }
+  return b;
+}
+
+/* The queued batches' sizes, head first, into sizes; returns how many batches. Checks that
+ * the tags run from 0 in order, each delivery queued once. */
+static size_t queued(ctxd__endpoint_t *ep, size_t sizes[], size_t max) {
+  size_t k = 0;
+  uint64_t next = 0;
+  for (ctxd__batch_t *b = ep->queue_head; b != NULL; b = b->next) {
+    assert_true(k < max);
+    sizes[k++] = b->n;
+    for (size_t i = 0; i < b->n; i++) assert_int_equal(b->items[i]->tag, next++);
+    if (b->next == NULL) assert_ptr_equal(ep->queue_tail, b);
+  }
+  return k;
+}
+
+static void drop_queue(ctxd__endpoint_t *ep) {
+  while (ep->queue_head != NULL) {
+    ctxd__batch_t *b = ep->queue_head;
+    ep->queue_head = b->next;
+    free(b);
+  }
+  ep->queue_tail = NULL;
+}
+
+static void waiting_batches_fill_up(void **state) {
+  (void)state;
+  ctxd__endpoint_t ep = {0};
+  pthread_mutex_init(&ep.mu, NULL);
+  pthread_cond_init(&ep.cv, NULL);
+  ctxd__delivery_t d[64];
+  size_t sizes[8];
+
+  ctxd__endpoint_submit(&ep, batch(d, 0, 3, 1));
+  ctxd__endpoint_submit(&ep, batch(d, 3, 2, 1)); /* joins the first: freed */
+  assert_int_equal(queued(&ep, sizes, 8), 1);
+  assert_int_equal(sizes[0], 5);
+
+  ctxd__endpoint_submit(&ep, batch(d, 5, 6, 1)); /* 3 fit, 3 wait in a batch of their own */
+  assert_int_equal(queued(&ep, sizes, 8), 2);
+  assert_int_equal(sizes[0], CAP);
+  assert_int_equal(sizes[1], 3);
+
+  ctxd__endpoint_submit(&ep, batch(d, 11, CAP, 1)); /* fills the second, the rest queues */
+  assert_int_equal(queued(&ep, sizes, 8), 3);
+  assert_int_equal(sizes[1], CAP);
+  assert_int_equal(sizes[2], 3);
+
+  /* after a reconnection: a batch of the new connection never joins an old one, whose
+   * completion is dropped whole */
+  ctxd__endpoint_submit(&ep, batch(d, 19, 2, 2));
+  assert_int_equal(queued(&ep, sizes, 8), 4);
+  assert_int_equal(sizes[2], 3);
+  assert_int_equal(sizes[3], 2);
+
+  drop_queue(&ep);
+  pthread_cond_destroy(&ep.cv);
+  pthread_mutex_destroy(&ep.mu);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(waiting_batches_fill_up),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
