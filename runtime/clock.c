@@ -8,14 +8,16 @@ int64_t ctxd__clock_us(void) {
 
 int64_t ctxd__clock_ms(void) { return ctxd__clock_us() / 1000; }
 
-struct timespec ctxd__clock_deadline(int64_t ms) {
+struct timespec ctxd__clock_deadline_us(int64_t us) {
   struct timespec t;
   clock_gettime(CLOCK_REALTIME, &t);
-  t.tv_sec += (time_t)(ms / 1000);
-  t.tv_nsec += (long)(ms % 1000) * 1000000L;
+  t.tv_sec += (time_t)(us / 1000000);
+  t.tv_nsec += (long)(us % 1000000) * 1000L;
   if (t.tv_nsec >= 1000000000L) {
     t.tv_sec++;
     t.tv_nsec -= 1000000000L;
   }
   return t;
 }
+
+struct timespec ctxd__clock_deadline(int64_t ms) { return ctxd__clock_deadline_us(ms * 1000); }

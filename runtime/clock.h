@@ -9,7 +9,8 @@
 int64_t ctxd__clock_ms(void);
 int64_t ctxd__clock_us(void);
 
-/* The CLOCK_REALTIME instant ms milliseconds from now. */
+/* The CLOCK_REALTIME instant ms milliseconds (us microseconds) from now. */
 struct timespec ctxd__clock_deadline(int64_t ms);
+struct timespec ctxd__clock_deadline_us(int64_t us);
 
 #endif

@@ -44,6 +44,7 @@ void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b) {
   if (b->n == 0) {
     free(b);
   } else {
+    b->queued_us = ctxd__clock_us();
     if (tail != NULL)
       tail->next = b;
     else
@@ -54,22 +55,45 @@ void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b) {
   pthread_mutex_unlock(&ep->mu);
 }
 
+ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial) {
+  for (;;) {
+    ctxd__batch_t *b = ep->queue_head;
+    /* queued batches are finished even when stopping: they are already received */
+    if (b == NULL && ep->stopping) return NULL;
+    if (b == NULL) {
+      pthread_cond_wait(&ep->cv, &ep->mu);
+      continue;
+    }
+    int64_t waited = ctxd__clock_us() - b->queued_us;
+    if (b->n < b->cap && ep->partial_running > 0 && waited < CTXD__PARTIAL_WAIT_US && !ep->stopping) {
+      struct timespec until = ctxd__clock_deadline_us(CTXD__PARTIAL_WAIT_US - waited);
+      pthread_cond_timedwait(&ep->cv, &ep->mu, &until);
+      continue;
+    }
+    ep->queue_head = b->next;
+    if (ep->queue_head == NULL) ep->queue_tail = NULL;
+    *partial = b->n < b->cap;
+    ep->partial_running += *partial;
+    return b;
+  }
+}
+
 static void *worker_main(void *arg) {
   ctxd__endpoint_t *ep = arg;
   PGconn *conn = NULL;
   for (;;) {
     pthread_mutex_lock(&ep->mu);
-    /* queued batches are finished even when stopping: they are already received */
-    while (ep->queue_head == NULL && !ep->stopping) pthread_cond_wait(&ep->cv, &ep->mu);
-    ctxd__batch_t *b = ep->queue_head;
-    if (b != NULL) {
-      ep->queue_head = b->next;
-      if (ep->queue_head == NULL) ep->queue_tail = NULL;
-    }
+    int partial;
+    ctxd__batch_t *b = ctxd__endpoint_take(ep, &partial);
     pthread_mutex_unlock(&ep->mu);
     if (b == NULL) break;
     ctxd__batch_run(b, &conn, ctxd__host_config(ep->host));
     ctxd__host_complete(ep->host, b);
+    if (partial) {
+      pthread_mutex_lock(&ep->mu);
+      ep->partial_running--;
+      pthread_mutex_unlock(&ep->mu);
+    }
   }
   if (conn != NULL) PQfinish(conn);
   return NULL;

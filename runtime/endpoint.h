@@ -57,6 +57,7 @@ typedef struct ctxd__batch_s {
   ctxd__outrow_t *rows; /* outbox rows its transaction committed, to publish */
   size_t n;
   size_t cap; /* slots in items */
+  int64_t queued_us; /* when it entered the endpoint's queue (ctxd__clock_us) */
   ctxd__delivery_t *items[];
 } ctxd__batch_t;
 
@@ -99,6 +100,7 @@ struct ctxd__endpoint_s {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   ctxd__batch_t *queue_head, *queue_tail;
+  int partial_running; /* workers running a batch that was not full when taken */
   int stopping;
   pthread_t *threads;
   size_t nthreads;
@@ -122,6 +124,17 @@ void ctxd__endpoint_pause(ctxd__endpoint_t *ep, int ms);
  * all): under load, batches grow to full size while they wait instead of queueing up as
  * many small ones, each with its own transaction. */
 void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b);
+
+/* How long a batch that is not full waits for a worker while another such batch runs. */
+#define CTXD__PARTIAL_WAIT_US 2000
+
+/* Takes the batch at the head of the queue for a worker (ep->mu held; waits on ep->cv).
+ * A full batch goes at once; one that is not full goes at once unless another such batch
+ * is running, else when it fills up or after CTXD__PARTIAL_WAIT_US: under load batches
+ * fill up while one runs (fewer, larger transactions), and a slow handler delays the next
+ * messages by at most that much. *partial says which kind it took (end it with
+ * ep->partial_running--). NULL when the endpoint stops with nothing queued. */
+ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial);
 
 /* Starts the endpoint's workers. 0 or CTXD_ENOMEM. */
 int ctxd__endpoint_start_workers(ctxd__endpoint_t *ep);

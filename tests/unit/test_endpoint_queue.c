@@ -1,6 +1,7 @@
 /* The endpoint's batch queue: batches waiting for a worker take in what arrives after
- * them, up to their size, so a busy endpoint runs full batches (one transaction each)
- * instead of a queue of small ones. No worker runs here: the queue is read directly. */
+ * them, up to their size, and one batch that is not full runs at a time (for a bounded
+ * wait), so a busy endpoint runs full batches (one transaction each) instead of many
+ * small ones. No worker thread runs here: the test takes batches as a worker would. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "endpoint.h"
 
 enum { CAP = 8 };
@@ -85,9 +87,63 @@ static void waiting_batches_fill_up(void **state) {
   pthread_mutex_destroy(&ep.mu);
 }
 
+/* Takes the head batch as a worker would; returns how long that took, in microseconds. */
+static int64_t take(ctxd__endpoint_t *ep, ctxd__batch_t **b, int *partial) {
+  int64_t t0 = ctxd__clock_us();
+  pthread_mutex_lock(&ep->mu);
+  *b = ctxd__endpoint_take(ep, partial);
+  pthread_mutex_unlock(&ep->mu);
+  return ctxd__clock_us() - t0;
+}
+
+static void one_partial_batch_at_a_time(void **state) {
+  (void)state;
+  ctxd__endpoint_t ep = {0};
+  pthread_mutex_init(&ep.mu, NULL);
+  pthread_cond_init(&ep.cv, NULL);
+  ctxd__delivery_t d[64];
+  ctxd__batch_t *b;
+  int partial;
+
+  /* nothing running: a partial batch goes at once */
+  ctxd__endpoint_submit(&ep, batch(d, 0, 2, 1));
+  take(&ep, &b, &partial);
+  assert_int_equal(b->n, 2);
+  assert_true(partial);
+  assert_int_equal(ep.partial_running, 1);
+  free(b);
+
+  /* a partial batch running: a full one still goes at once... */
+  ctxd__endpoint_submit(&ep, batch(d, 0, CAP, 1));
+  take(&ep, &b, &partial);
+  assert_int_equal(b->n, CAP);
+  assert_false(partial);
+  free(b);
+
+  /* ...another partial one waits for it (to fill up), at most CTXD__PARTIAL_WAIT_US */
+  ctxd__endpoint_submit(&ep, batch(d, 0, 3, 1));
+  int64_t waited = take(&ep, &b, &partial);
+  assert_true(waited >= CTXD__PARTIAL_WAIT_US);
+  assert_true(partial);
+  assert_int_equal(ep.partial_running, 2);
+  free(b);
+
+  /* a stopping endpoint hands out what is queued without waiting, then nothing */
+  ctxd__endpoint_submit(&ep, batch(d, 0, 1, 1));
+  ep.stopping = 1;
+  take(&ep, &b, &partial);
+  assert_int_equal(b->n, 1);
+  free(b);
+  assert_true(take(&ep, &b, &partial) < CTXD__PARTIAL_WAIT_US);
+  assert_null(b);
+  pthread_cond_destroy(&ep.cv);
+  pthread_mutex_destroy(&ep.mu);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(waiting_batches_fill_up),
+      cmocka_unit_test(one_partial_batch_at_a_time),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
