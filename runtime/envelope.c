@@ -433,7 +433,7 @@ typedef struct {
   member_t inline_[24]; /* enough for any envelope MassTransit writes */
 } members_t;
 
-/* The end of the (valid) string token at p. */
+/* The end of the (valid) string token at p: borrowed from the same text. */
 static const char *token_end(const char *p) {
   for (p++; *p != '"'; p++)
     if (*p == '\\')
@@ -441,7 +441,8 @@ static const char *token_end(const char *p) {
   return p + 1;
 }
 
-/* Decodes the (valid) string token at p into the envelope's strings. */
+/* Decodes the (valid) string token at p into the envelope's strings: freed with the
+ * envelope; NULL when memory runs out. */
 static const char *decode_string(ctxd__envelope_t *env, const char *p, size_t *n) {
   const char *end = token_end(p);
   char *out = strings_alloc(env, (size_t)(end - p));
@@ -545,7 +546,7 @@ static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_d
 
 /* The member `key` as jansson's tree and ctxd__json_get_ci would find it: an exact match
  * first (its last value when the key repeats), else the first key equal ignoring ASCII
- * case (again its last value). NULL when absent. */
+ * case (again its last value). Borrowed from m; NULL when absent. */
 static const member_t *member_get(const members_t *m, const char *key) {
   size_t klen = strlen(key);
   const member_t *found = NULL;
@@ -561,16 +562,17 @@ static const member_t *member_get(const members_t *m, const char *key) {
   return found;
 }
 
-/* A member's value when it is a string, decoded; NULL otherwise (or out of memory). */
+/* A member's value when it is a string, decoded into the envelope's strings (freed with
+ * it); NULL otherwise (or out of memory). */
 static const char *member_string(ctxd__envelope_t *env, const members_t *m, const char *key,
                                  size_t *n) {
   const member_t *v = member_get(m, key);
   return v && *v->value == '"' ? decode_string(env, v->value, n) : NULL;
 }
 
-/* A member's value parsed into a new tree when it is an object, else NULL (*rc 0); *rc is
- * CTXD_EDECODE when jansson refuses what the scanner let through (an integer beyond 64
- * bits, a real that overflows), CTXD_ENOMEM when memory runs out. */
+/* A member's value parsed into a new tree (json_decref) when it is an object, else NULL
+ * (*rc 0); *rc is CTXD_EDECODE when jansson refuses what the scanner let through (an
+ * integer beyond 64 bits, a real that overflows), CTXD_ENOMEM when memory runs out. */
 static json_t *member_object(const char *body, const member_t *v, int *rc, char *err,
                              size_t errlen) {
   *rc = 0;
