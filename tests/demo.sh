@@ -8,6 +8,15 @@ cd "$repo"
 
 . tests/stack/prepare.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTXD_BUILD_TESTS=OFF
 export CTXD_PLUGIN_DIR="$repo/build/release/plugins"
+# The demo's own virtual host: the test suite shares these servers, and its hosts publish
+# to the same message-type exchanges, which would route test traffic into the demo's
+# queues. (The database is the demo's own already: tests create one each.)
+vhost=ctxd-demo
+if ! bash tests/stack/stack.sh ctl list_vhosts --quiet --no-table-headers name | grep -qx "$vhost"; then
+  bash tests/stack/stack.sh ctl add_vhost "$vhost" >/dev/null
+fi
+bash tests/stack/stack.sh ctl set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
+export CTXD_AMQP_URL="$CTXD_AMQP_URL/$vhost"
 # not exec: the trap must run after the host exits
 build/release/runtime/ctxd run --config config/ctxd.json &
 host=$!
