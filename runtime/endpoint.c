@@ -58,6 +58,7 @@ void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b) {
 ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial) {
   for (;;) {
     ctxd__batch_t *b = ep->queue_head;
+    *partial = 0;
     /* queued batches are finished even when stopping: they are already received */
     if (b == NULL && ep->stopping) return NULL;
     if (b == NULL) {
@@ -81,19 +82,15 @@ ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial) {
 static void *worker_main(void *arg) {
   ctxd__endpoint_t *ep = arg;
   PGconn *conn = NULL;
+  int partial = 0; /* the batch this worker ran last was partial */
   for (;;) {
     pthread_mutex_lock(&ep->mu);
-    int partial;
+    ep->partial_running -= partial;
     ctxd__batch_t *b = ctxd__endpoint_take(ep, &partial);
     pthread_mutex_unlock(&ep->mu);
     if (b == NULL) break;
     ctxd__batch_run(b, &conn, ctxd__host_config(ep->host));
     ctxd__host_complete(ep->host, b);
-    if (partial) {
-      pthread_mutex_lock(&ep->mu);
-      ep->partial_running--;
-      pthread_mutex_unlock(&ep->mu);
-    }
   }
   if (conn != NULL) PQfinish(conn);
   return NULL;

@@ -132,8 +132,8 @@ void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b);
  * A full batch goes at once; one that is not full goes at once unless another such batch
  * is running, else when it fills up or after CTXD__PARTIAL_WAIT_US: under load batches
  * fill up while one runs (fewer, larger transactions), and a slow handler delays the next
- * messages by at most that much. *partial says which kind it took (end it with
- * ep->partial_running--). NULL when the endpoint stops with nothing queued. */
+ * messages by at most that much. *partial says which kind it took (1: end it with
+ * ep->partial_running--). NULL (*partial 0) when the endpoint stops with nothing queued. */
 ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial);
 
 /* Starts the endpoint's workers. 0 or CTXD_ENOMEM. */

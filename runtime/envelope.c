@@ -433,20 +433,13 @@ typedef struct {
   member_t inline_[24]; /* enough for any envelope MassTransit writes */
 } members_t;
 
-/* The end of the (valid) string token at p: borrowed from the same text. */
-static const char *token_end(const char *p) {
-  for (p++; *p != '"'; p++)
-    if (*p == '\\')
-      p++;
-  return p + 1;
-}
-
-/* Decodes the (valid) string token at p into the envelope's strings: freed with the
- * envelope; NULL when memory runs out. */
-static const char *decode_string(ctxd__envelope_t *env, const char *p, size_t *n) {
-  const char *end = token_end(p);
-  char *out = strings_alloc(env, (size_t)(end - p));
-  ctxd__jscan_t s = {p, end};
+/* Decodes the (valid) string token at p, which ends before `end`, into the envelope's
+ * strings: freed with the envelope; NULL when memory runs out. */
+static const char *decode_string(ctxd__envelope_t *env, const char *p, const char *end, size_t *n) {
+  ctxd__jscan_t token = {p, end};
+  ctxd__jscan_value(&token, 0); /* to its end, for the size decoding needs at most */
+  char *out = strings_alloc(env, (size_t)(token.p - p));
+  ctxd__jscan_t s = {p, token.p};
   size_t len;
   if (!out || ctxd__jscan_string(&s, out, &len) != 0)
     return NULL;
@@ -505,7 +498,7 @@ static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_d
       }
       klen = (size_t)(k.p - key) - 2;
       escaped = memchr(key + 1, '\\', klen) != NULL;
-      if (escaped && !(key = decode_string(env, key, &klen)))
+      if (escaped && !(key = decode_string(env, key, k.p, &klen)))
         return fail(err, errlen, CTXD_ENOMEM, "out of memory");
       if (!escaped)
         key++;
@@ -567,7 +560,7 @@ static const member_t *member_get(const members_t *m, const char *key) {
 static const char *member_string(ctxd__envelope_t *env, const members_t *m, const char *key,
                                  size_t *n) {
   const member_t *v = member_get(m, key);
-  return v && *v->value == '"' ? decode_string(env, v->value, n) : NULL;
+  return v && *v->value == '"' ? decode_string(env, v->value, v->end, n) : NULL;
 }
 
 /* A member's value parsed into a new tree (json_decref) when it is an object, else NULL
@@ -680,7 +673,7 @@ static int read_types(ctxd__envelope_t *env, const member_t *v) {
       return 0;
     if (*s.p == '"') {
       size_t n;
-      const char *t = decode_string(env, s.p, &n);
+      const char *t = decode_string(env, s.p, s.end, &n);
       if (!t || add_types(env, t, n))
         return CTXD_ENOMEM;
     }
@@ -715,7 +708,7 @@ static int decode_envelope(ctxd__envelope_t *env, const char *body, const member
   for (size_t i = 0; i < sizeof meta_fields / sizeof meta_fields[0]; i++) {
     const member_t *v = member_get(m, meta_fields[i].envelope_key);
     if (v && *v->value == '"' &&
-        !(*(const char **)((char *)env + meta_fields[i].offset) = decode_string(env, v->value, NULL)))
+        !(*(const char **)((char *)env + meta_fields[i].offset) = decode_string(env, v->value, v->end, NULL)))
       return fail(err, errlen, CTXD_ENOMEM, "out of memory");
   }
   return 0;

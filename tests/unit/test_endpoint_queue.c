@@ -52,39 +52,50 @@ static void drop_queue(ctxd__endpoint_t *ep) {
   ep->queue_tail = NULL;
 }
 
+static int setup(void **state) {
+  ctxd__endpoint_t *ep = calloc(1, sizeof *ep);
+  assert_non_null(ep);
+  pthread_mutex_init(&ep->mu, NULL);
+  pthread_cond_init(&ep->cv, NULL);
+  *state = ep;
+  return 0;
+}
+
+static int teardown(void **state) {
+  ctxd__endpoint_t *ep = *state;
+  drop_queue(ep);
+  pthread_cond_destroy(&ep->cv);
+  pthread_mutex_destroy(&ep->mu);
+  free(ep);
+  return 0;
+}
+
 static void waiting_batches_fill_up(void **state) {
-  (void)state;
-  ctxd__endpoint_t ep = {0};
-  pthread_mutex_init(&ep.mu, NULL);
-  pthread_cond_init(&ep.cv, NULL);
+  ctxd__endpoint_t *ep = *state;
   ctxd__delivery_t d[64];
   size_t sizes[8];
 
-  ctxd__endpoint_submit(&ep, batch(d, 0, 3, 1));
-  ctxd__endpoint_submit(&ep, batch(d, 3, 2, 1)); /* joins the first: freed */
-  assert_int_equal(queued(&ep, sizes, 8), 1);
+  ctxd__endpoint_submit(ep, batch(d, 0, 3, 1));
+  ctxd__endpoint_submit(ep, batch(d, 3, 2, 1)); /* joins the first: freed */
+  assert_int_equal(queued(ep, sizes, 8), 1);
   assert_int_equal(sizes[0], 5);
 
-  ctxd__endpoint_submit(&ep, batch(d, 5, 6, 1)); /* 3 fit, 3 wait in a batch of their own */
-  assert_int_equal(queued(&ep, sizes, 8), 2);
+  ctxd__endpoint_submit(ep, batch(d, 5, 6, 1)); /* 3 fit, 3 wait in a batch of their own */
+  assert_int_equal(queued(ep, sizes, 8), 2);
   assert_int_equal(sizes[0], CAP);
   assert_int_equal(sizes[1], 3);
 
-  ctxd__endpoint_submit(&ep, batch(d, 11, CAP, 1)); /* fills the second, the rest queues */
-  assert_int_equal(queued(&ep, sizes, 8), 3);
+  ctxd__endpoint_submit(ep, batch(d, 11, CAP, 1)); /* fills the second, the rest queues */
+  assert_int_equal(queued(ep, sizes, 8), 3);
   assert_int_equal(sizes[1], CAP);
   assert_int_equal(sizes[2], 3);
 
   /* after a reconnection: a batch of the new connection never joins an old one, whose
    * completion is dropped whole */
-  ctxd__endpoint_submit(&ep, batch(d, 19, 2, 2));
-  assert_int_equal(queued(&ep, sizes, 8), 4);
+  ctxd__endpoint_submit(ep, batch(d, 19, 2, 2));
+  assert_int_equal(queued(ep, sizes, 8), 4);
   assert_int_equal(sizes[2], 3);
   assert_int_equal(sizes[3], 2);
-
-  drop_queue(&ep);
-  pthread_cond_destroy(&ep.cv);
-  pthread_mutex_destroy(&ep.mu);
 }
 
 /* Takes the head batch as a worker would; returns how long that took, in microseconds. */
@@ -97,53 +108,48 @@ static int64_t take(ctxd__endpoint_t *ep, ctxd__batch_t **b, int *partial) {
 }
 
 static void one_partial_batch_at_a_time(void **state) {
-  (void)state;
-  ctxd__endpoint_t ep = {0};
-  pthread_mutex_init(&ep.mu, NULL);
-  pthread_cond_init(&ep.cv, NULL);
+  ctxd__endpoint_t *ep = *state;
   ctxd__delivery_t d[64];
   ctxd__batch_t *b;
   int partial;
 
   /* nothing running: a partial batch goes at once */
-  ctxd__endpoint_submit(&ep, batch(d, 0, 2, 1));
-  take(&ep, &b, &partial);
+  ctxd__endpoint_submit(ep, batch(d, 0, 2, 1));
+  take(ep, &b, &partial);
   assert_int_equal(b->n, 2);
   assert_true(partial);
-  assert_int_equal(ep.partial_running, 1);
+  assert_int_equal(ep->partial_running, 1);
   free(b);
 
   /* a partial batch running: a full one still goes at once... */
-  ctxd__endpoint_submit(&ep, batch(d, 0, CAP, 1));
-  take(&ep, &b, &partial);
+  ctxd__endpoint_submit(ep, batch(d, 0, CAP, 1));
+  take(ep, &b, &partial);
   assert_int_equal(b->n, CAP);
   assert_false(partial);
   free(b);
 
   /* ...another partial one waits for it (to fill up), at most CTXD__PARTIAL_WAIT_US */
-  ctxd__endpoint_submit(&ep, batch(d, 0, 3, 1));
-  int64_t waited = take(&ep, &b, &partial);
+  ctxd__endpoint_submit(ep, batch(d, 0, 3, 1));
+  int64_t waited = take(ep, &b, &partial);
   assert_true(waited >= CTXD__PARTIAL_WAIT_US);
   assert_true(partial);
-  assert_int_equal(ep.partial_running, 2);
+  assert_int_equal(ep->partial_running, 2);
   free(b);
 
   /* a stopping endpoint hands out what is queued without waiting, then nothing */
-  ctxd__endpoint_submit(&ep, batch(d, 0, 1, 1));
-  ep.stopping = 1;
-  take(&ep, &b, &partial);
+  ctxd__endpoint_submit(ep, batch(d, 0, 1, 1));
+  ep->stopping = 1;
+  take(ep, &b, &partial);
   assert_int_equal(b->n, 1);
   free(b);
-  assert_true(take(&ep, &b, &partial) < CTXD__PARTIAL_WAIT_US);
+  assert_true(take(ep, &b, &partial) < CTXD__PARTIAL_WAIT_US);
   assert_null(b);
-  pthread_cond_destroy(&ep.cv);
-  pthread_mutex_destroy(&ep.mu);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(waiting_batches_fill_up),
-      cmocka_unit_test(one_partial_batch_at_a_time),
+      cmocka_unit_test_setup_teardown(waiting_batches_fill_up, setup, teardown),
+      cmocka_unit_test_setup_teardown(one_partial_batch_at_a_time, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
