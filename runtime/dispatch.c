@@ -287,6 +287,14 @@ static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep, const ctxd__config_t
   return 0;
 }
 
+/* Whether m's handler decided its outcome, so that its time counts once per message. A
+ * copy whose handler ran in a rolled-back attempt and then found its inbox row taken by
+ * another batch ends a duplicate, and an abandoned message runs again: neither counts. */
+static int handler_decided(const struct ctxd_msg_s *m) {
+  ctxd__outcome_t o = m->delivery->outcome;
+  return m->handler_us > 0 && ((o == CTXD__OUT_ACK && m->fresh) || o == CTXD__OUT_ERROR || o == CTXD__OUT_REDELIVER);
+}
+
 void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg) {
   int64_t started = ctxd__clock_us();
   struct ctxd_msg_s *msgs = calloc(b->n, sizeof *msgs);
@@ -323,7 +331,8 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
   ctxd__histogram_observe(&b->ep->stats.batch_size, (double)b->n);
   b->ep->stats.db_ok = *conn != NULL && PQstatus(*conn) == CONNECTION_OK;
   for (size_t i = 0; i < b->n; i++) {
-    if (msgs[i].handler_us > 0) ctxd__histogram_observe(&b->ep->stats.handler_seconds, (double)msgs[i].handler_us / 1e6);
+    if (handler_decided(&msgs[i]))
+      ctxd__histogram_observe(&b->ep->stats.handler_seconds, (double)msgs[i].handler_us / 1e6);
     b->ep->stats.retried += (uint64_t)b->items[i]->retries;
     switch (b->items[i]->outcome) {
     case CTXD__OUT_ACK: msgs[i].fresh ? b->ep->stats.handled++ : b->ep->stats.duplicates++; break;

@@ -921,7 +921,7 @@ static const struct {
     {"ctxd_messages_error_total", "counter", "Messages moved to <queue>_error.", offsetof(ep_sample_t, s.errored)},
     {"ctxd_messages_skipped_total", "counter", "Messages moved to <queue>_skipped.", offsetof(ep_sample_t, s.skipped)},
     {"ctxd_deliveries_in_flight", "gauge", "Deliveries received and not yet settled.", offsetof(ep_sample_t, inflight)},
-    {"ctxd_handler_seconds", "histogram", "Time in a handler, per message.", offsetof(ep_sample_t, s.handler_seconds)},
+    {"ctxd_handler_seconds", "histogram", "Time in a handler, all attempts, per message it settled.", offsetof(ep_sample_t, s.handler_seconds)},
     {"ctxd_batch_seconds", "histogram", "Time to run a batch, commit included.", offsetof(ep_sample_t, s.batch_seconds)},
     {"ctxd_batch_size", "histogram", "Deliveries per batch.", offsetof(ep_sample_t, s.batch_size)},
 };
