@@ -385,10 +385,11 @@ typedef struct {
 
 static const ctxd_conf_entry_t admin_map[] = {
     {CTXD_CONF_STR, "listen", "", offsetof(admin_t, listen),
-     "host:port of the admin HTTP endpoint; absent: none"},
+     "host:port of the admin HTTP endpoint (port 0: any free one, logged); absent: none"},
     {.name = NULL}};
 
-/* "host:port", host non-empty (an IPv6 host in brackets has colons of its own). */
+/* "host:port", host non-empty (an IPv6 host in brackets has colons of its own); port 0
+ * lets the system choose, and the host logs the one it got. */
 static int valid_listen(const char *s) {
   const char *colon = strrchr(s, ':');
   if (colon == NULL || colon == s) return 0;
@@ -396,7 +397,7 @@ static int valid_listen(const char *s) {
   size_t n = strspn(port, "0123456789");
   if (n == 0 || n > 5 || port[n] != '\0') return 0;
   long v = strtol(port, NULL, 10);
-  return v >= 1 && v <= 65535;
+  return v >= 0 && v <= 65535;
 }
 
 static int load_admin(load_t *l, const json_t *section) {

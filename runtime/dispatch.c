@@ -142,6 +142,7 @@ static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struc
   int64_t t0 = ctxd__clock_us();
   ctxd_handler_result_t r = m->handler->fn(tx, m, m->handler->data);
   m->handler_us += ctxd__clock_us() - t0;
+  m->ran = 1;
   /* a handler that ignored a failed statement cannot commit: the transaction is aborted */
   if (r == CTXD_HANDLER_OK && tx->failed)
     r = tx->fail_code == CTXD_ECONFLICT ? CTXD_HANDLER_RETRY : CTXD_HANDLER_FAIL;
@@ -292,7 +293,7 @@ static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep, const ctxd__config_t
  * another batch ends a duplicate, and an abandoned message runs again: neither counts. */
 static int handler_decided(const struct ctxd_msg_s *m) {
   ctxd__outcome_t o = m->delivery->outcome;
-  return m->handler_us > 0 && ((o == CTXD__OUT_ACK && m->fresh) || o == CTXD__OUT_ERROR || o == CTXD__OUT_REDELIVER);
+  return m->ran && ((o == CTXD__OUT_ACK && m->fresh) || o == CTXD__OUT_ERROR || o == CTXD__OUT_REDELIVER);
 }
 
 void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg) {

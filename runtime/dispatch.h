@@ -21,6 +21,7 @@ struct ctxd_msg_s {
   char *body; /* lazily serialised message object; new */
   size_t body_len;
   int fresh; /* its inbox row was inserted in this transaction */
+  int ran;            /* its handler was called, in any attempt */
   int64_t handler_us; /* time in its handler, every attempt */
   ctxd__outrow_t *rows; /* outbox rows its handler wrote in the current attempt */
 };

@@ -25,7 +25,9 @@ int ctxd__endpoint_stopping(ctxd__endpoint_t *ep) {
 void ctxd__endpoint_pause(ctxd__endpoint_t *ep, int ms) {
   struct timespec until = ctxd__clock_deadline(ms);
   pthread_mutex_lock(&ep->mu);
-  if (!ep->stopping) pthread_cond_timedwait(&ep->cv, &ep->mu, &until);
+  /* not ep->cv: a submit's signal, meant for an idle worker, would end the backoff and
+   * leave the batch waiting */
+  if (!ep->stopping) pthread_cond_timedwait(&ep->pause_cv, &ep->mu, &until);
   pthread_mutex_unlock(&ep->mu);
 }
 
@@ -110,6 +112,7 @@ void ctxd__endpoint_stop_workers(ctxd__endpoint_t *ep) {
   pthread_mutex_lock(&ep->mu);
   ep->stopping = 1;
   pthread_cond_broadcast(&ep->cv);
+  pthread_cond_broadcast(&ep->pause_cv);
   pthread_mutex_unlock(&ep->mu);
   for (size_t i = 0; i < ep->nthreads; i++) pthread_join(ep->threads[i], NULL);
   free(ep->threads);

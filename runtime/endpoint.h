@@ -98,7 +98,8 @@ struct ctxd__endpoint_s {
 
   /* shared with the workers */
   pthread_mutex_t mu;
-  pthread_cond_t cv;
+  pthread_cond_t cv;       /* a batch was queued, or the endpoint stops */
+  pthread_cond_t pause_cv; /* the endpoint stops: ends a worker's backoff */
   ctxd__batch_t *queue_head, *queue_tail;
   int partial_running; /* workers running a batch that was not full when taken */
   int stopping;

@@ -115,6 +115,7 @@ static ctxd__endpoint_t *endpoint_get(ctxd__host_t *h, const char *name) {
   ep->stats.db_ok = 1; /* the start-up migrations just reached it */
   pthread_mutex_init(&ep->mu, NULL);
   pthread_cond_init(&ep->cv, NULL);
+  pthread_cond_init(&ep->pause_cv, NULL);
   h->endpoints[h->nendpoints++] = ep;
   return ep;
 }
@@ -1282,6 +1283,7 @@ static void host_free(ctxd__host_t *h) {
     free(ep->ledger);
     pthread_mutex_destroy(&ep->mu);
     pthread_cond_destroy(&ep->cv);
+    pthread_cond_destroy(&ep->pause_cv);
     free(ep->name);
     free(ep);
   }
@@ -1380,14 +1382,16 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
       h.exit_code = CTXD__EXIT_FAILURE;
       begin_stop(&h, "admin endpoint");
     } else if (h.admin != NULL) {
-      ctxd__log(CTXD__LOG_INFO, "host", "admin endpoint on %s (/healthz, /readyz, /metrics)", cfg->admin_listen);
+      ctxd__log(CTXD__LOG_INFO, "host", "admin endpoint on %s, port %d (/healthz, /readyz, /metrics)",
+                cfg->admin_listen, ctxd__admin_port(h.admin));
     }
     uint64_t watchdog = ctxd__notify_watchdog_ms();
     if (watchdog > 0) {
       uv_timer_init(&h.loop, &h.watchdog);
       uv_timer_start(&h.watchdog, on_watchdog, watchdog / 2, watchdog / 2);
     }
-    connect_broker(&h);
+    /* a host that failed to start its admin endpoint must not consume, nor say ready */
+    if (!h.stopping) connect_broker(&h);
     uv_run(&h.loop, UV_RUN_DEFAULT);
   }
   for (size_t i = 0; i < h.nendpoints; i++) ctxd__endpoint_stop_workers(h.endpoints[i]);

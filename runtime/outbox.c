@@ -124,10 +124,12 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_
     free(text);
     return CTXD_ENOMEM;
   }
-  /* queued when the batch runs pipelined: the id arrives before the commit completes */
+  /* queued when the batch runs pipelined: the id arrives before the commit completes.
+   * The lease runs from the insert, not from the transaction's start (now()): a batch that
+   * waited on another's inbox row must not commit rows the sweep may already send. */
   int code = ctxd__db_queue(tx->conn,
                             "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, "
-                            "lease_until) VALUES ($1, $2, $3, $4, now() + $5::interval) "
+                            "lease_until) VALUES ($1, $2, $3, $4, clock_timestamp() + $5::interval) "
                             "RETURNING id",
                             5, params, take_id, row, tx->error, sizeof tx->error);
   free(text);

@@ -9,34 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static int port;
-
-/* The value of the sample line starting with `sample` in a metrics page, or -1. */
-static long sample_value(const char *page, const char *sample) {
-  for (const char *line = page; line != NULL && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-    size_t n = strlen(sample);
-    if (strncmp(line, sample, n) == 0 && line[n] == ' ') return strtol(line + n + 1, NULL, 10);
-  }
-  return -1;
-}
-
-/* The value of the endpoint sample `name` of w in a metrics page, or -1. */
-static long ep_value(const ctxt_world_t *w, const char *page, const char *name) {
-  char sample[256];
-  snprintf(sample, sizeof sample, "%s{endpoint=\"%s\"}", name, w->endpoint);
-  return sample_value(page, sample);
-}
-
-static void admin_on_own_port(ctxt_world_t *w) {
-  port = 20000 + (int)(getpid() % 20000);
-  snprintf(w->host_settings, sizeof w->host_settings, ", \"admin\": {\"listen\": \"127.0.0.1:%d\"}", port);
-}
-
-static int wait_status(const char *path, int want, int timeout_ms) {
+static int wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms) {
   char body[4096];
   int64_t end = ctxt_now_ms() + timeout_ms;
   int st;
-  while ((st = ctxt_http_get(port, path, body, sizeof body)) != want && ctxt_now_ms() < end) {
+  while ((st = ctxt_http_get(w->admin_port, path, body, sizeof body)) != want && ctxt_now_ms() < end) {
     /* polling a URL: the deadline bounds it */
     usleep(50000);
   }
@@ -51,8 +28,9 @@ static void stack(const char *what) {
 
 static void health_readiness_metrics(void **state) {
   ctxt_world_t *w = *state;
-  admin_on_own_port(w);
   ctxt_host_start(w, NULL);
+  int port = w->admin_port;
+  assert_true(port > 0);
   char body[65536], id[37];
   assert_int_equal(ctxt_http_get(port, "/healthz", body, sizeof body), 200);
   assert_string_equal(body, "ok\n");
@@ -74,29 +52,27 @@ static void health_readiness_metrics(void **state) {
   snprintf(q, sizeof q, "%s_error", w->endpoint);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 2, CTXT_EFFECT_MS), 2);
   assert_int_equal(ctxt_wait_effects(w, NULL, 5), 5);
-  assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
+  ctxt_wait_settled(w, w->endpoint, 8);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), 5);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_duplicate_total"), 1);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 2);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_handler_seconds_count"), 7);
+  assert_int_equal(ctxt_metric(w, NULL, "ctxd_broker_connected"), 1);
   assert_int_equal(ctxt_http_get(port, "/metrics", body, sizeof body), 200);
-  assert_int_equal(ep_value(w, body, "ctxd_messages_received_total"), 8);
-  assert_int_equal(ep_value(w, body, "ctxd_messages_handled_total"), 5);
-  assert_int_equal(ep_value(w, body, "ctxd_messages_duplicate_total"), 1);
-  assert_int_equal(ep_value(w, body, "ctxd_messages_error_total"), 2);
-  assert_int_equal(ep_value(w, body, "ctxd_handler_seconds_count"), 7);
-  assert_int_equal(sample_value(body, "ctxd_broker_connected"), 1);
   assert_non_null(strstr(body, "# TYPE ctxd_batch_size histogram\n"));
 
   /* the broker goes away: not ready, still alive; it comes back: ready again */
   ctxt_amqp_close(w->amqp);
   w->amqp = NULL;
   stack("stop-broker");
-  assert_int_equal(wait_status("/readyz", 503, 30000), 503);
+  assert_int_equal(wait_status(w, "/readyz", 503, 30000), 503);
   assert_int_equal(ctxt_http_get(port, "/readyz", body, sizeof body), 503);
   assert_non_null(strstr(body, "broker: not connected"));
   assert_int_equal(ctxt_http_get(port, "/healthz", body, sizeof body), 200);
   stack("start-broker");
-  assert_int_equal(wait_status("/readyz", 200, 60000), 200);
+  assert_int_equal(wait_status(w, "/readyz", 200, 60000), 200);
   w->amqp = ctxt_amqp_connect();
-  assert_int_equal(ctxt_http_get(port, "/metrics", body, sizeof body), 200);
-  assert_int_equal(sample_value(body, "ctxd_broker_reconnects_total"), 1);
+  assert_int_equal(ctxt_metric(w, NULL, "ctxd_broker_reconnects_total"), 1);
   ctxt_host_stop(w, SIGTERM);
 }
 
@@ -106,12 +82,11 @@ static void health_readiness_metrics(void **state) {
  * time must not count as a second message. */
 static void handler_time_once_per_settled_message(void **state) {
   ctxt_world_t *w = *state;
-  admin_on_own_port(w);
   snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 2, \"batch_size\": 3");
   /* the first run declares the queue; the next finds three messages waiting: one batch */
   ctxt_host_start(w, NULL);
   ctxt_host_stop(w, SIGTERM);
-  char first[37], slow[37], failing[37], q[128], body[65536];
+  char first[37], slow[37], failing[37], q[128];
   ctxt_make_id(first, 300);
   ctxt_make_id(slow, 301);
   ctxt_make_id(failing, 302);
@@ -129,12 +104,11 @@ static void handler_time_once_per_settled_message(void **state) {
   snprintf(q, sizeof q, "%s_error", w->endpoint);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
   assert_int_equal(ctxt_wait_effects(w, NULL, 2), 2);
-  assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
-  assert_int_equal(ctxt_http_get(port, "/metrics", body, sizeof body), 200);
-  assert_int_equal(ep_value(w, body, "ctxd_messages_handled_total"), 2);
-  assert_int_equal(ep_value(w, body, "ctxd_messages_duplicate_total"), 1);
-  assert_int_equal(ep_value(w, body, "ctxd_messages_error_total"), 1);
-  assert_int_equal(ep_value(w, body, "ctxd_handler_seconds_count"), 3);
+  ctxt_wait_settled(w, w->endpoint, 4);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), 2);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_duplicate_total"), 1);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 1);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_handler_seconds_count"), 3);
   ctxt_host_stop(w, SIGTERM);
 }
 

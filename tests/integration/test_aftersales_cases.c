@@ -142,7 +142,7 @@ static void three_plugins_in_three_hosts(void **state) {
   ctxt_world_t *w = *state;
   endpoints(w);
   char a[256], b[256], c[256], cfg[3][64];
-  ctxt_proc_t hosts[3];
+  ctxt_proc_t *hosts = w->more; /* the teardown stops them if the test fails */
   spawn_host(w, &hosts[0], cfg[0], sizeof cfg[0], plugin(a, sizeof a, "compensation", comp_ep));
   spawn_host(w, &hosts[1], cfg[1], sizeof cfg[1], plugin(b, sizeof b, "fulfillment", ful_ep));
   spawn_host(w, &hosts[2], cfg[2], sizeof cfg[2], plugin(c, sizeof c, "case", case_ep));

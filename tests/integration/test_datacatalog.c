@@ -63,6 +63,7 @@ static void duplicate_message_is_dropped(void **state) {
   material(w, A, 1, "Flour", 0, 0);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM datacatalog.material_types", 1, CTXT_EFFECT_MS), 1);
+  ctxt_wait_settled(w, w->endpoint, 2);
   ctxt_host_stop(w, SIGTERM);
   assert_non_null(strstr(w->host.out, "handled 1, duplicates 1"));
 }

@@ -44,6 +44,7 @@ static void outbox_event_once_across_kill9(void **state) {
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.inbox", 2, CTXT_EFFECT_MS), 2);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, echo, 0, CTXT_EFFECT_MS), 0);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
+  ctxt_wait_settled(w, echo, 2);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_effects(w, "action = 'echoed'"), 1);
   assert_int_equal(ctxt_effects(w, "action = 'publish'"), 1);
@@ -151,7 +152,7 @@ static void failing_statement_in_a_pipelined_batch(void **state) {
   assert_int_equal(ctxt_wait_effects(w, NULL, n - bad), n - bad);
   /* the outbox rows got their ids in the pipeline: confirmed rows leave the outbox long
    * before the sweep's lease (10 s by default) would resend them */
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, 5000), 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, 9000), 0);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT id) FROM ctxd.outbox_archive WHERE id > 0"), 10);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects"), n - bad);

@@ -9,6 +9,8 @@
 
 void ctxt_world_write_config(ctxt_world_t *w) {
   char plugins[4096], text[8192];
+  /* every host serves /metrics on a port of its choosing: tests wait on its counters */
+  const char *admin = strstr(w->host_settings, "\"admin\"") ? "" : ", \"admin\": {\"listen\": \"127.0.0.1:0\"}";
   if (w->plugins[0])
     snprintf(plugins, sizeof plugins, "%s", w->plugins);
   else
@@ -22,10 +24,10 @@ void ctxt_world_write_config(ctxt_world_t *w) {
            "  \"database\": {\"url\": \"%s\"},\n"
            "  \"plugin_dir\": \"%s\",\n"
            "  \"plugins\": %s,\n"
-           "  \"endpoints\": {\"%s\": {%s}%s}%s\n"
+           "  \"endpoints\": {\"%s\": {%s}%s}%s%s\n"
            "}\n",
            w->broker_url[0] ? w->broker_url : ctxt_amqp_url(), w->db, w->plugin_dir, plugins, w->endpoint,
-           w->endpoint_settings, w->more_endpoints, w->host_settings);
+           w->endpoint_settings, w->more_endpoints, w->host_settings, admin);
   if (w->config[0]) unlink(w->config);
   ctxt_write_file(w->config, sizeof w->config, text);
 }
@@ -48,6 +50,7 @@ int ctxt_world_teardown(void **state) {
   ctxt_world_t *w = *state;
   ctxt_proc_free(&w->host);
   ctxt_proc_free(&w->peer);
+  for (size_t i = 0; i < sizeof w->more / sizeof w->more[0]; i++) ctxt_proc_free(&w->more[i]);
   if (w->pg != NULL) PQfinish(w->pg);
   if (w->amqp != NULL) ctxt_amqp_close(w->amqp);
   if (w->config[0]) unlink(w->config);
@@ -77,9 +80,18 @@ static void spawn(ctxt_world_t *w, ctxt_proc_t *p, const char *broker_url, char 
   if (!ctxt_proc_wait_output(p, "\"ready:", CTXT_READY_MS)) fail_msg("host did not become ready");
 }
 
+/* The port the host logged for its admin endpoint, or 0. */
+static int admin_port(const ctxt_proc_t *p) {
+  const char *at = NULL;
+  for (const char *s = p->out; (s = strstr(s, "\"admin endpoint on ")) != NULL; s++) at = s;
+  const char *port = at != NULL ? strstr(at, ", port ") : NULL;
+  return port != NULL ? atoi(port + 7) : 0;
+}
+
 void ctxt_host_start_env(ctxt_world_t *w, char *const *extra) {
   ctxt_world_write_config(w);
   spawn(w, &w->host, w->broker_url, extra);
+  w->admin_port = admin_port(&w->host);
   if (w->pg == NULL) w->pg = ctxt_pg_connect(w->db);
 }
 
@@ -97,6 +109,30 @@ static void stop(ctxt_proc_t *p, int sig) {
 
 void ctxt_host_stop(ctxt_world_t *w, int sig) { stop(&w->host, sig); }
 void ctxt_peer_stop(ctxt_world_t *w, int sig) { stop(&w->peer, sig); }
+
+long ctxt_metric(ctxt_world_t *w, const char *endpoint, const char *name) {
+  static char page[1 << 16];
+  char sample[256];
+  if (endpoint != NULL)
+    snprintf(sample, sizeof sample, "\n%s{endpoint=\"%s\"} ", name, endpoint);
+  else
+    snprintf(sample, sizeof sample, "\n%s ", name);
+  if (ctxt_http_get(w->admin_port, "/metrics", page, sizeof page) != 200) return -1;
+  const char *at = strstr(page, sample);
+  return at != NULL ? strtol(at + strlen(sample), NULL, 10) : -1;
+}
+
+void ctxt_wait_settled(ctxt_world_t *w, const char *endpoint, long received) {
+  int64_t end = ctxt_now_ms() + CTXT_EFFECT_MS;
+  long got = -1, inflight = -1;
+  while ((got = ctxt_metric(w, endpoint, "ctxd_messages_received_total")) != received ||
+         (inflight = ctxt_metric(w, endpoint, "ctxd_deliveries_in_flight")) != 0) {
+    if (ctxt_now_ms() >= end)
+      fail_msg("endpoint %s: %ld received (want %ld), %ld in flight", endpoint, got, received, inflight);
+    /* polling a URL: the deadline bounds it */
+    usleep(20000);
+  }
+}
 
 void ctxt_publish(ctxt_world_t *w, const char *id, const char *message) {
   char body[1024];

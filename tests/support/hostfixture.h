@@ -24,7 +24,9 @@ typedef struct {
   char broker_url[512];        /* empty: the private single node */
   char more_endpoints[512];    /* more endpoint sections, starting with ", " */
   ctxt_proc_t host;
-  ctxt_proc_t peer; /* a second host of the same context, when a test starts one */
+  ctxt_proc_t peer;      /* a second host of the same context, when a test starts one */
+  ctxt_proc_t more[3];   /* hosts a test starts on configurations of its own */
+  int admin_port;        /* the host's admin endpoint (127.0.0.1, a port it picked) */
   PGconn *pg;
   amqp_connection_state_t amqp;
 } ctxt_world_t;
@@ -48,6 +50,13 @@ void ctxt_host_stop(ctxt_world_t *w, int sig);
 void ctxt_peer_start(ctxt_world_t *w, const char *broker_url);
 /* The same as ctxt_host_stop for w->peer. */
 void ctxt_peer_stop(ctxt_world_t *w, int sig);
+
+/* The value of a sample on the host's /metrics page: `name{endpoint="endpoint"}`, or
+ * `name` alone when endpoint is NULL; -1 when absent. */
+long ctxt_metric(ctxt_world_t *w, const char *endpoint, const char *name);
+/* Waits until endpoint received `received` deliveries and settled them all: its counters
+ * are final then. Fails the test at the deadline. */
+void ctxt_wait_settled(ctxt_world_t *w, const char *endpoint, long received);
 
 /* Publishes a MassTransit envelope of the world's type with id and message JSON. */
 void ctxt_publish(ctxt_world_t *w, const char *id, const char *message);

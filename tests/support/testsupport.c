@@ -124,32 +124,43 @@ void ctxt_write_file(char *path, size_t len, const char *text) {
 
 void ctxt_proc_spawn(ctxt_proc_t *p, char *const argv[], char *const env[]) {
   memset(p, 0, sizeof *p);
-  int fds[2];
-  if (pipe(fds) != 0) fail_msg("pipe: %s", strerror(errno));
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/ctxd-test-err-XXXXXX");
+  int wfd = mkstemp(path);
+  if (wfd < 0) fail_msg("mkstemp: %s", strerror(errno));
+  /* a second open file description: the child's appends must not move the read offset */
+  p->err_fd = open(path, O_RDONLY | O_CLOEXEC);
+  unlink(path);
+  if (p->err_fd < 0) fail_msg("open %s: %s", path, strerror(errno));
   p->pid = fork();
   if (p->pid < 0) fail_msg("fork: %s", strerror(errno));
   if (p->pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    close(fds[1]);
+    dup2(wfd, STDERR_FILENO);
+    close(wfd);
     for (size_t i = 0; env != NULL && env[i] != NULL; i++) putenv(env[i]);
     execv(argv[0], argv);
     _exit(127);
   }
-  close(fds[1]);
-  p->err_fd = fds[0];
-  fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+  close(wfd);
   p->cap = 65536;
   p->out = calloc(1, p->cap);
 }
 
-/* Reads what the child wrote, waiting up to ms; 0 at EOF. */
+/* Reads what the child wrote; with nothing new, waits up to ms (a file cannot be polled:
+ * short naps). 0 once the child exited and everything it wrote was read. */
 static int pump(ctxt_proc_t *p, int ms) {
-  struct pollfd pfd = {p->err_fd, POLLIN, 0};
-  if (poll(&pfd, 1, ms) <= 0) return 1;
   char buf[8192];
   ssize_t n = read(p->err_fd, buf, sizeof buf);
-  if (n <= 0) return n < 0 && errno == EAGAIN;
+  if (n < 0) return 0;
+  if (n == 0) {
+    if (p->exited) return 0; /* it had exited before this read: all read */
+    if (waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
+      p->exited = 1;
+      return 1; /* read once more: what it wrote just before exiting */
+    }
+    if (ms > 0) usleep((useconds_t)(ms < 10 ? ms : 10) * 1000);
+    return 1;
+  }
   if (p->len + (size_t)n + 1 > p->cap) {
     p->cap = (p->len + (size_t)n + 1) * 2;
     p->out = realloc(p->out, p->cap);
@@ -186,9 +197,7 @@ int ctxt_proc_wait_exit(ctxt_proc_t *p, int timeout_ms) {
     if (ctxt_now_ms() >= end) return 0;
     pump(p, 20);
   }
-  while (pump(p, 0) && p->len > 0) {
-    struct pollfd pfd = {p->err_fd, POLLIN, 0};
-    if (poll(&pfd, 1, 0) <= 0) break;
+  while (pump(p, 0)) {
   }
   return 1;
 }
@@ -258,7 +267,8 @@ void ctxt_amqp_publish(amqp_connection_state_t c, const char *exchange, const ch
   if (amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange), amqp_empty_bytes, 0, 0, &props,
                          amqp_cstring_bytes(body)) != AMQP_STATUS_OK)
     fail_msg("publish to %s failed", exchange);
-  struct timeval tv = {10, 0};
+  /* generous: a cluster electing a new queue leader on a loaded machine confirms late */
+  struct timeval tv = {30, 0};
   amqp_frame_t f;
   int st = amqp_simple_wait_frame_noblock(c, &f, &tv);
   if (st == AMQP_STATUS_OK && f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {

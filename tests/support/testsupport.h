@@ -35,7 +35,8 @@ const char *ctxt_unique(void);
 /* A child process with its stderr captured. */
 typedef struct {
   pid_t pid;
-  int err_fd;
+  int err_fd; /* reads the file the child's stderr goes to: a child whose output is not
+                 read for a while never blocks on a full pipe */
   char *out; /* everything read so far, NUL-terminated */
   size_t len, cap;
   int status; /* waitpid status once exited */
