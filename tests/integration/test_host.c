@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static void ready_and_clean_exit(void **state) {
   ctxt_world_t *w = *state;
@@ -271,6 +275,31 @@ static void changed_migration_stops_the_host(void **state) {
   assert_non_null(strstr(w->host.out, "migrations of 'testkit': v1 (effects) was changed after it was applied"));
 }
 
+/* An admin port already taken: the host says why and exits without consuming, so
+ * nothing it cannot report on is ever taken from the queue. */
+static void admin_port_in_use_stops_before_consuming(void **state) {
+  ctxt_world_t *w = *state;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sa;
+  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  assert_int_equal(listen(fd, 1), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+  snprintf(w->host_settings, sizeof w->host_settings, ", \"admin\": {\"listen\": \"127.0.0.1:%d\"}",
+           ntohs(sa.sin_port));
+  ctxt_world_write_config(w);
+  char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
+  char *env[] = {w->db_env, NULL};
+  ctxt_proc_spawn(&w->host, argv, env);
+  assert_true(ctxt_proc_wait_exit(&w->host, 30000));
+  close(fd);
+  assert_true(WIFEXITED(w->host.status));
+  assert_int_equal(WEXITSTATUS(w->host.status), 1);
+  assert_non_null(strstr(w->host.out, "admin: cannot listen on 127.0.0.1:"));
+  assert_null(strstr(w->host.out, "\"ready:"));
+  assert_null(strstr(w->host.out, "\"broker "));
+}
+
 /* Two hosts of one context on one broker and database share the work as competing
  * consumers; every message takes effect once. */
 static void competing_hosts_share_the_work(void **state) {
@@ -343,6 +372,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(logs_are_json_and_trace_is_carried, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(migrate_command_applies_everything, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(changed_migration_stops_the_host, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(admin_port_in_use_stops_before_consuming, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(competing_hosts_share_the_work, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(broker_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(database_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),
