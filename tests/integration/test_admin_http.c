@@ -20,11 +20,13 @@ static int wait_status(ctxt_world_t *w, const char *path, int want, int timeout_
   return st;
 }
 
-static void stack(const char *what) {
+static int stack_run(const char *what) {
   char cmd[512];
   snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh %s", CTXD_TEST_SOURCE_DIR, what);
-  assert_int_equal(system(cmd), 0);
+  return system(cmd);
 }
+
+static void stack(const char *what) { assert_int_equal(stack_run(what), 0); }
 
 static void health_readiness_metrics(void **state) {
   ctxt_world_t *w = *state;
@@ -112,9 +114,16 @@ static void handler_time_once_per_settled_message(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* The broker runs again even when the test failed while it was stopped: the tests after
+ * this one share it. */
+static int teardown_with_broker(void **state) {
+  int rc = stack_run("start-broker");
+  return ctxt_world_teardown(state) != 0 || rc != 0 ? -1 : 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(health_readiness_metrics, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(health_readiness_metrics, ctxt_world_setup, teardown_with_broker),
       cmocka_unit_test_setup_teardown(handler_time_once_per_settled_message, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
