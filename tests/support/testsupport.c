@@ -65,7 +65,10 @@ const char *ctxt_pg_url(void) {
 const char *ctxt_unique(void) {
   static char buf[32];
   static unsigned counter;
-  snprintf(buf, sizeof buf, "%x%lx%u", (unsigned)getpid(), (long)(ctxt_now_ms() % 100000000), counter++);
+  /* fixed widths keep the fields apart: another run (time, pid) never makes the same name
+   * and so never meets an old queue still holding messages */
+  snprintf(buf, sizeof buf, "%08lx%06x%x", (unsigned long)time(NULL) & 0xffffffffUL, (unsigned)getpid() & 0xffffffU,
+           counter++);
   return buf;
 }
 
