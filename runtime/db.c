@@ -45,6 +45,7 @@ typedef struct {
   size_t npending;
   int code; /* the pipeline's first error, 0 if none */
   char err[512];
+  char sqlstate[6]; /* of the last error, "" when it had none */
 } conn_state_t;
 
 static void cache_clear(conn_state_t *st) {
@@ -133,12 +134,14 @@ int ctxd__db_connect(const char *url, int timeout_s, PGconn **out, char *err, si
 
 static int classify(PGconn *c, const PGresult *r) {
   if (PQstatus(c) == CONNECTION_BAD) return CTXD_ECLOSED;
-  const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-  if (state == NULL) return CTXD_EDB;
-  if (strcmp(state, "23505") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+  const char *code = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  conn_state_t *st = state(c);
+  if (st != NULL) snprintf(st->sqlstate, sizeof st->sqlstate, "%s", code != NULL ? code : "");
+  if (code == NULL) return CTXD_EDB;
+  if (strcmp(code, "23505") == 0 || strcmp(code, "40001") == 0 || strcmp(code, "40P01") == 0)
     return CTXD_ECONFLICT;
   /* class 08: connection exception; 57P01..03: the server is shutting down */
-  if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0) return CTXD_ECLOSED;
+  if (strncmp(code, "08", 2) == 0 || strncmp(code, "57P0", 4) == 0) return CTXD_ECLOSED;
   return CTXD_EDB;
 }
 
@@ -310,4 +313,9 @@ int ctxd__db_run(PGconn *c, const char *sql, int nparams, const char *const *par
   PGresult *r = ctxd__db_exec(c, sql, nparams, params, &code, err, errlen);
   PQclear(r);
   return code;
+}
+
+const char *ctxd__db_sqlstate(PGconn *c) {
+  conn_state_t *st = state(c);
+  return st != NULL ? st->sqlstate : "";
 }

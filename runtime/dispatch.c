@@ -90,15 +90,23 @@ static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__con
   return todo;
 }
 
+/* The messages one transaction runs: a whole batch, or one message of it run alone. */
+typedef struct {
+  ctxd__endpoint_t *ep;
+  struct ctxd_msg_s *msgs;
+  size_t n;
+  ctxd__outrow_t **rows; /* the batch's list, where committed outbox rows go */
+} span_t;
+
 /* Inserts the inbox rows of every decodable message in one statement and marks those
  * inserted as fresh; the others were handled before (or earlier in this batch). */
-static int inbox_insert(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, char *err,
-                        size_t errlen) {
-  size_t cap = 3 + b->n * 38, len = 0;
+static int inbox_insert(PGconn *c, const span_t *s, char *err, size_t errlen) {
+  struct ctxd_msg_s *msgs = s->msgs;
+  size_t cap = 3 + s->n * 38, len = 0;
   char *ids = malloc(cap);
   if (ids == NULL) return CTXD_ENOMEM;
   ids[len++] = '{';
-  for (size_t i = 0; i < b->n; i++) {
+  for (size_t i = 0; i < s->n; i++) {
     msgs[i].fresh = 0;
     if (msgs[i].handler == NULL) continue;
     if (len > 1) ids[len++] = ',';
@@ -107,14 +115,14 @@ static int inbox_insert(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, ch
   }
   ids[len++] = '}';
   ids[len] = '\0';
-  const char *params[] = {b->ep->name, ids};
+  const char *params[] = {s->ep->name, ids};
   int code;
   PGresult *r = ctxd__db_exec(c, INBOX_INSERT, 2, params, &code, err, errlen);
   free(ids);
   if (r == NULL) return code;
   for (int row = 0; row < PQntuples(r); row++) {
     const char *id = PQgetvalue(r, row, 0);
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = 0; i < s->n; i++) {
       if (msgs[i].handler != NULL && !msgs[i].fresh && strcmp(msgs[i].env.message_id, id) == 0) {
         msgs[i].fresh = 1;
         break;
@@ -165,32 +173,32 @@ static void log_fault(const struct ctxd_msg_s *m, const struct ctxd_tx_s *tx, ct
              r == CTXD_HANDLER_RETRY ? "asked for a retry" : "failed", m->delivery->retries + 1, why);
 }
 
-/* Ends the batch transaction: COMMIT (with what is still queued in a pipeline), and on
- * success hands the committed outbox rows to the batch. */
-static int commit(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, char *err, size_t errlen) {
+/* Ends the transaction: COMMIT (with what is still queued in a pipeline), and on success
+ * hands the committed outbox rows to the batch. */
+static int commit(PGconn *c, const span_t *s, char *err, size_t errlen) {
   int rc = ctxd__db_queue(c, "COMMIT", 0, NULL, NULL, NULL, err, errlen);
   int end = ctxd__db_pipeline_end(c, err, errlen);
   if (rc == 0) rc = end;
   if (rc != 0) return rc;
   int handled = 0;
-  for (size_t i = 0; i < b->n; i++) handled |= msgs[i].fresh;
+  for (size_t i = 0; i < s->n; i++) handled |= s->msgs[i].fresh;
   if (handled) ctxd__fault_point("after-commit");
-  for (size_t i = 0; i < b->n; i++) {
-    while (msgs[i].rows != NULL) {
-      ctxd__outrow_t *row = msgs[i].rows;
-      msgs[i].rows = row->next;
-      row->next = b->rows;
-      b->rows = row;
+  for (size_t i = 0; i < s->n; i++) {
+    while (s->msgs[i].rows != NULL) {
+      ctxd__outrow_t *row = s->msgs[i].rows;
+      s->msgs[i].rows = row->next;
+      row->next = *s->rows;
+      *s->rows = row;
     }
   }
   return 0;
 }
 
-static int rollback(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, int rc) {
+static int rollback(PGconn *c, const span_t *s, int rc) {
   /* queued statements may still write into the rows dropped below: read them first */
   ctxd__db_pipeline_end(c, NULL, 0);
   ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
-  for (size_t i = 0; i < b->n; i++) drop_rows(&msgs[i]);
+  for (size_t i = 0; i < s->n; i++) drop_rows(&s->msgs[i]);
   return rc == CTXD_ECLOSED || PQstatus(c) == CONNECTION_BAD ? CTXD_ECLOSED : rc;
 }
 
@@ -200,20 +208,20 @@ static int rollback(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, int rc
  * there fails the batch, and the careful path runs it again where each call reports its
  * own result. Returns 0 when committed, CTXD_ECLOSED on a lost connection, CTXD_ESTATE
  * when a handler did not succeed (rolled back: run the careful path). */
-static int run_fast(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__config_t *cfg) {
+static int run_fast(PGconn *c, const span_t *s, const ctxd__config_t *cfg) {
   char err[512];
   ctxd__db_pipeline_begin(c);
   int rc = ctxd__db_queue(c, "BEGIN", 0, NULL, NULL, NULL, err, sizeof err);
-  if (rc == 0) rc = inbox_insert(c, b, msgs, err, sizeof err);
-  for (size_t i = 0; rc == 0 && i < b->n; i++) {
-    if (!msgs[i].fresh) continue;
+  if (rc == 0) rc = inbox_insert(c, s, err, sizeof err);
+  for (size_t i = 0; rc == 0 && i < s->n; i++) {
+    if (!s->msgs[i].fresh) continue;
     struct ctxd_tx_s tx;
-    if (call_handler(c, &msgs[i], &tx, cfg) != CTXD_HANDLER_OK)
+    if (call_handler(c, &s->msgs[i], &tx, cfg) != CTXD_HANDLER_OK)
       rc = tx.fail_code == CTXD_ECLOSED ? CTXD_ECLOSED : CTXD_ESTATE;
   }
-  if (rc == 0) rc = commit(c, b, msgs, err, sizeof err);
+  if (rc == 0) rc = commit(c, s, err, sizeof err);
   if (rc != 0) {
-    rc = rollback(c, b, msgs, rc);
+    rc = rollback(c, s, rc);
     return rc == CTXD_ECLOSED ? rc : CTXD_ESTATE;
   }
   return 0;
@@ -222,7 +230,7 @@ static int run_fast(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, const 
 /* Runs one message under a savepoint, retrying a transient failure up to the endpoint's
  * immediate_retries; a message that still fails loses only its own work (and its inbox
  * row, so its redelivery runs). */
-static int run_one(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *m, const ctxd__config_t *cfg,
+static int run_one(PGconn *c, ctxd__endpoint_t *ep, struct ctxd_msg_s *m, const ctxd__config_t *cfg,
                    char *err, size_t errlen) {
   ctxd__delivery_t *d = m->delivery;
   struct ctxd_tx_s tx;
@@ -236,10 +244,10 @@ static int run_one(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *m, const ctxd
     log_fault(m, &tx, r);
     drop_rows(m);
     if ((rc = ctxd__db_run(c, "ROLLBACK TO SAVEPOINT m", 0, NULL, err, errlen)) != 0) return rc;
-    if (r != CTXD_HANDLER_RETRY || d->retries >= b->ep->settings.immediate_retries) break;
+    if (r != CTXD_HANDLER_RETRY || d->retries >= ep->settings.immediate_retries) break;
     d->retries++;
   }
-  const char *params[] = {b->ep->name, m->env.message_id};
+  const char *params[] = {ep->name, m->env.message_id};
   int rc = ctxd__db_run(c, "DELETE FROM ctxd.inbox WHERE endpoint = $1 AND message_id = $2", 2,
                         params, err, errlen);
   m->fresh = 0;
@@ -249,22 +257,15 @@ static int run_one(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *m, const ctxd
   return rc;
 }
 
-/* One savepoint per message, so a failing handler loses only its own work. */
-static int run_careful(PGconn *c, ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__config_t *cfg) {
-  char err[512];
-  int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, sizeof err);
-  if (rc == 0) rc = inbox_insert(c, b, msgs, err, sizeof err);
-  for (size_t i = 0; rc == 0 && i < b->n; i++)
-    if (msgs[i].fresh) rc = run_one(c, b, &msgs[i], cfg, err, sizeof err);
-  if (rc == 0) rc = commit(c, b, msgs, err, sizeof err);
-  if (rc != 0) {
-    rc = rollback(c, b, msgs, rc);
-    if (rc != CTXD_ECLOSED)
-      ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': batch transaction failed, will retry: %s",
-                b->ep->name, err);
-    return rc;
-  }
-  return 0;
+/* One savepoint per message, so a failing handler loses only its own work. 0, or the
+ * code of the failure that rolled the transaction back (its text in err). */
+static int run_careful(PGconn *c, const span_t *s, const ctxd__config_t *cfg, char *err, size_t errlen) {
+  int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, errlen);
+  if (rc == 0) rc = inbox_insert(c, s, err, errlen);
+  for (size_t i = 0; rc == 0 && i < s->n; i++)
+    if (s->msgs[i].fresh) rc = run_one(c, s->ep, &s->msgs[i], cfg, err, errlen);
+  if (rc == 0) rc = commit(c, s, err, errlen);
+  return rc != 0 ? rollback(c, s, rc) : 0;
 }
 
 static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep, const ctxd__config_t *cfg) {
@@ -296,6 +297,71 @@ static int handler_decided(const struct ctxd_msg_s *m) {
   return m->ran && ((o == CTXD__OUT_ACK && m->fresh) || o == CTXD__OUT_ERROR || o == CTXD__OUT_REDELIVER);
 }
 
+/* A transaction that failed because of what its messages wrote (SQLSTATE class 23, a
+ * constraint checked at COMMIT; class 40, a serialization failure or deadlock) may fail
+ * the same way every time: after this many attempts its messages run alone. */
+#define DATA_ATTEMPTS 3
+
+static int data_failure(PGconn *c) {
+  const char *state = ctxd__db_sqlstate(c);
+  return strncmp(state, "23", 2) == 0 || strncmp(state, "40", 2) == 0;
+}
+
+/* Runs s's transaction until it commits. A lost connection, or a failure of the server
+ * (disk full, say), is retried without limit, 200 ms apart: it is not the messages'
+ * fault. A failure caused by the data is retried DATA_ATTEMPTS times. 0 when committed;
+ * otherwise the failure's code (its text in err), CTXD_ECLOSED when the endpoint stops. */
+static int run_attempts(const span_t *s, PGconn **conn, const ctxd__config_t *cfg, char *err, size_t errlen) {
+  for (int data_failures = 0;;) {
+    for (size_t i = 0; i < s->n; i++) {
+      if (s->msgs[i].handler == NULL) continue;
+      set_outcome(s->msgs[i].delivery, CTXD__OUT_NONE, NULL, NULL);
+      s->msgs[i].delivery->retries = 0;
+    }
+    if (ensure_conn(conn, s->ep, cfg) != 0) return CTXD_ECLOSED;
+    int rc = run_fast(*conn, s, cfg);
+    if (rc == CTXD_ESTATE) rc = run_careful(*conn, s, cfg, err, errlen);
+    if (rc == 0) return 0;
+    if (rc == CTXD_ECLOSED) continue; /* ensure_conn connects again, with its backoff */
+    if (ctxd__endpoint_stopping(s->ep)) return rc;
+    if (data_failure(*conn) && ++data_failures >= DATA_ATTEMPTS) return rc;
+    ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': transaction of %zu message(s) failed, will retry: %s",
+              s->ep->name, s->n, err);
+    ctxd__endpoint_pause(s->ep, 200);
+  }
+}
+
+/* Sets m aside the way a failed handler's message is: a delayed redelivery, then _error. */
+static void set_aside(struct ctxd_msg_s *m, const char *err) {
+  m->fresh = 0; /* its inbox row went with the rollback */
+  ctxd__log_fields_t f = ctxd__msg_log_fields(m);
+  ctxd__logf(CTXD__LOG_WARN, "host", &f, "message cannot be committed (%d attempts): %s", DATA_ATTEMPTS, err);
+  set_outcome(m->delivery, CTXD__OUT_REDELIVER, "ctxd.CommitFailed", err);
+}
+
+/* The batch's transaction keeps failing because of its data: each message runs in a
+ * transaction of its own, so that only one that cannot commit is set aside. 0, or
+ * CTXD_ECLOSED when the endpoint stops first (what did not commit is then abandoned). */
+static int run_alone(const span_t *all, PGconn **conn, const ctxd__config_t *cfg) {
+  ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': running the %zu messages of a failing batch one by one",
+            all->ep->name, all->n);
+  for (size_t i = 0; i < all->n; i++) {
+    struct ctxd_msg_s *m = &all->msgs[i];
+    if (m->handler == NULL) continue;
+    span_t one = {all->ep, m, 1, all->rows};
+    char err[512] = "";
+    int rc = run_attempts(&one, conn, cfg, err, sizeof err);
+    if (rc != 0 && (rc == CTXD_ECLOSED || ctxd__endpoint_stopping(all->ep))) return CTXD_ECLOSED;
+    if (rc != 0) {
+      set_aside(m, err);
+    } else if (m->delivery->outcome == CTXD__OUT_NONE) {
+      /* settled now: a stop before the next message must not abandon this one */
+      set_outcome(m->delivery, CTXD__OUT_ACK, NULL, NULL);
+    }
+  }
+  return 0;
+}
+
 void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg) {
   int64_t started = ctxd__clock_us();
   struct ctxd_msg_s *msgs = calloc(b->n, sizeof *msgs);
@@ -303,20 +369,19 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
     for (size_t i = 0; i < b->n; i++) set_outcome(b->items[i], CTXD__OUT_REQUEUE, NULL, "out of memory");
     return;
   }
-  if (prepare(b, msgs, ctxd__host_contracts(b->ep->host)) > 0) {
-    int rc = CTXD_ECLOSED;
-    for (int attempt = 0; rc != 0; attempt++) {
-      if (attempt > 0 && rc != CTXD_ECLOSED) ctxd__endpoint_pause(b->ep, 200);
-      for (size_t i = 0; i < b->n; i++) {
-        if (msgs[i].handler == NULL) continue;
-        set_outcome(b->items[i], CTXD__OUT_NONE, NULL, NULL);
-        b->items[i]->retries = 0;
+  size_t todo = prepare(b, msgs, ctxd__host_contracts(b->ep->host));
+  if (todo > 0) {
+    span_t all = {b->ep, msgs, b->n, &b->rows};
+    char err[512] = "";
+    int rc = run_attempts(&all, conn, cfg, err, sizeof err);
+    if (rc != 0 && rc != CTXD_ECLOSED && !ctxd__endpoint_stopping(b->ep)) {
+      if (todo > 1) {
+        rc = run_alone(&all, conn, cfg);
+      } else {
+        for (size_t i = 0; i < b->n; i++) /* alone already */
+          if (msgs[i].handler != NULL) set_aside(&msgs[i], err);
+        rc = 0;
       }
-      if (ensure_conn(conn, b->ep, cfg) != 0) break;
-      rc = run_fast(*conn, b, msgs, cfg);
-      if (rc == CTXD_ESTATE) rc = run_careful(*conn, b, msgs, cfg);
-      /* a transient failure of the whole transaction: try the batch again */
-      if (rc != 0 && rc != CTXD_ECLOSED && ctxd__endpoint_stopping(b->ep)) break;
     }
     for (size_t i = 0; i < b->n; i++) {
       ctxd__delivery_t *d = b->items[i];

@@ -252,7 +252,7 @@ static void migrate_command_applies_everything(void **state) {
   assert_int_equal(WEXITSTATUS(w->host.status), 0);
   w->pg = ctxt_pg_connect(w->db);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.migrations WHERE scope = 'ctxd'"), 4);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.migrations WHERE scope = 'testkit'"), 2);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.migrations WHERE scope = 'testkit'"), 3);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM testkit.effects"), 0);
 }
 

@@ -72,6 +72,43 @@ static void flaky_handler_is_handled_once(void **state) {
   assert_int_equal(ctxt_amqp_queue_count(w->amqp, q), 0);
 }
 
+/* A message whose transaction cannot commit (a deferred constraint fails at COMMIT, every
+ * time) stops neither its batch nor the endpoint: after a few attempts the batch's
+ * messages run alone, the others commit, and it goes to _error with the database's
+ * reason. */
+static void message_that_cannot_commit_is_set_aside(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 1, \"redelivery_ms\": \"\"");
+  /* the first run declares the queue; the next finds the three together: one batch */
+  ctxt_host_start(w, NULL);
+  ctxt_host_stop(w, SIGTERM);
+  char id[37], q[128], hv[512];
+  const char *actions[] = {"ok", "bad_commit", "ok"};
+  for (int i = 0; i < 3; i++) {
+    char message[64];
+    snprintf(message, sizeof message, "{\"action\":\"%s\"}", actions[i]);
+    ctxt_make_id(id, 40 + i);
+    ctxt_publish(w, id, message);
+  }
+  ctxt_host_start(w, NULL);
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
+  ctxt_wait_settled(w, w->endpoint, 3);
+  assert_int_equal(ctxt_effects(w, NULL), 2);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), 2);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.inbox"), 2);
+  assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-ExceptionType", hv, sizeof hv), 1);
+  assert_string_equal(hv, "ctxd.CommitFailed");
+  assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-Message", hv, sizeof hv), 1);
+  assert_non_null(strstr(hv, "foreign key constraint"));
+  /* the endpoint goes on */
+  ctxt_make_id(id, 43);
+  ctxt_publish(w, id, "{\"action\":\"ok\"}");
+  assert_int_equal(ctxt_wait_effects(w, NULL, 3), 3);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 /* Always transient: immediate retries, then each delayed redelivery, then _error with
  * the counts and the handler's reason in MassTransit's fault headers. */
 static void always_failing_ends_in_error_after_redeliveries(void **state) {
@@ -250,6 +287,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(outbox_event_once_across_kill9, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(flaky_handler_is_handled_once, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(message_that_cannot_commit_is_set_aside, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(always_failing_ends_in_error_after_redeliveries, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(fault_headers, ctxt_world_setup, ctxt_world_teardown),

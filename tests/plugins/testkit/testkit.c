@@ -7,6 +7,7 @@
  *   "publish"         also publishes an event of type echo_type through the outbox
  *   "publish_then_fail"  publishes, then refuses (the publish must roll back)
  *   "respond"         answers the request at its responseAddress (Ctxd.Tests.v1:Pong)
+ *   "bad_commit"      writes a row whose deferred foreign key fails only at COMMIT
  * and "sleep_ms" delays it, so a test can stop the host with work in flight. With
  * echo_endpoint set, a second consumer records every such event as action "echoed".
  * Built as version 2 (TESTKIT_V2) it records actions as "<action>@v2"; built with
@@ -75,6 +76,9 @@ static const ctxd_migration_t migrations[] = {
      "CREATE SCHEMA testkit;\n"
      "CREATE TABLE testkit.effects (n bigserial PRIMARY KEY, message_id uuid NOT NULL, action text NOT NULL);\n"},
     {2, "effect bodies", "ALTER TABLE testkit.effects ADD COLUMN body text, ADD COLUMN message_type text;\n"},
+    {3, "orphans",
+     "CREATE TABLE testkit.parents (id int PRIMARY KEY);\n"
+     "CREATE TABLE testkit.orphans (parent int REFERENCES testkit.parents DEFERRABLE INITIALLY DEFERRED);\n"},
     {0, NULL, NULL},
 };
 
@@ -103,6 +107,10 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
              (strcmp(action, "flaky") == 0 && attempt(st, api->msg_field(msg, CTXD_MSG_ID)) <= 2)) {
     api->tx_fault(tx, "Testkit.Transient", "the test asked for a retry");
     result = CTXD_HANDLER_RETRY;
+  } else if (strcmp(action, "bad_commit") == 0) {
+    result = api->sql_exec(tx, "INSERT INTO testkit.orphans (parent) VALUES (1)", 0, NULL, NULL) == 0
+                 ? CTXD_HANDLER_OK
+                 : CTXD_HANDLER_FAIL;
   } else if (strcmp(action, "abort") == 0) {
     abort();
   } else if (strcmp(action, "bad_value") == 0 || strcmp(action, "bad_sql") == 0) {
