@@ -37,5 +37,6 @@ fi
 set -a
 . <(bash tests/stack/stack.sh cluster-env)
 set +a
-# the suite shares one broker and one database server: tests run one at a time
+# the integration tests share one broker and one database server: their resource lock
+# (tests/CMakeLists.txt) runs them one at a time, even when ctest -j is passed
 ctest --test-dir "$build" --output-on-failure --no-tests=error "$@"
