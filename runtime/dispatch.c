@@ -297,37 +297,55 @@ static int handler_decided(const struct ctxd_msg_s *m) {
   return m->ran && ((o == CTXD__OUT_ACK && m->fresh) || o == CTXD__OUT_ERROR || o == CTXD__OUT_REDELIVER);
 }
 
-/* A transaction that failed because of what its messages wrote (SQLSTATE class 23, a
- * constraint checked at COMMIT; class 40, a serialization failure or deadlock) may fail
- * the same way every time: after this many attempts its messages run alone. */
+/* A transaction the database refuses for its data may fail the same way every time
+ * (a constraint checked at COMMIT, a conflict that repeats): after this many attempts its
+ * messages run alone. */
 #define DATA_ATTEMPTS 3
 
-static int data_failure(PGconn *c) {
+/* Whether the database refused the transaction for what it holds (a constraint, a
+ * conflict, an error a deferred trigger raised), not because the server cannot work right
+ * now: connection (08), a read-only standby (25006), resources (53), an operator (57), the
+ * system (58, XX), or a failure that carried no SQLSTATE. */
+static int data_failure(PGconn *c, int rc) {
+  if (rc != CTXD_EDB && rc != CTXD_ECONFLICT) return 0;
   const char *state = ctxd__db_sqlstate(c);
-  return strncmp(state, "23", 2) == 0 || strncmp(state, "40", 2) == 0;
+  static const char *const server[] = {"08", "53", "57", "58", "XX"};
+  if (state[0] == '\0' || strcmp(state, "25006") == 0) return 0;
+  for (size_t i = 0; i < sizeof server / sizeof server[0]; i++)
+    if (strncmp(state, server[i], 2) == 0) return 0;
+  return 1;
 }
 
-/* Runs s's transaction until it commits. A lost connection, or a failure of the server
- * (disk full, say), is retried without limit, 200 ms apart: it is not the messages'
- * fault. A failure caused by the data is retried DATA_ATTEMPTS times. 0 when committed;
- * otherwise the failure's code (its text in err), CTXD_ECLOSED when the endpoint stops. */
+/* Clears what an attempt decided: it was rolled back, or is about to run again. */
+static void reset_outcomes(const span_t *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    if (s->msgs[i].handler == NULL) continue;
+    set_outcome(s->msgs[i].delivery, CTXD__OUT_NONE, NULL, NULL);
+    s->msgs[i].delivery->retries = 0;
+  }
+}
+
+/* Runs s's transaction until it commits, 200 ms between attempts. A lost connection or a
+ * failure of the server (disk full, say) is tried again without limit: it is not the
+ * messages' fault. A refusal for the data ends after DATA_ATTEMPTS attempts. 0 when
+ * committed; otherwise the failure's code (its text in err), or CTXD_ECLOSED when the
+ * endpoint stops, with every outcome of s cleared: nothing of the attempt committed. */
 static int run_attempts(const span_t *s, PGconn **conn, const ctxd__config_t *cfg, char *err, size_t errlen) {
   for (int data_failures = 0;;) {
-    for (size_t i = 0; i < s->n; i++) {
-      if (s->msgs[i].handler == NULL) continue;
-      set_outcome(s->msgs[i].delivery, CTXD__OUT_NONE, NULL, NULL);
-      s->msgs[i].delivery->retries = 0;
-    }
+    reset_outcomes(s);
     if (ensure_conn(conn, s->ep, cfg) != 0) return CTXD_ECLOSED;
     int rc = run_fast(*conn, s, cfg);
     if (rc == CTXD_ESTATE) rc = run_careful(*conn, s, cfg, err, errlen);
     if (rc == 0) return 0;
-    if (rc == CTXD_ECLOSED) continue; /* ensure_conn connects again, with its backoff */
-    if (ctxd__endpoint_stopping(s->ep)) return rc;
-    if (data_failure(*conn) && ++data_failures >= DATA_ATTEMPTS) return rc;
-    ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': transaction of %zu message(s) failed, will retry: %s",
-              s->ep->name, s->n, err);
-    ctxd__endpoint_pause(s->ep, 200);
+    if (ctxd__endpoint_stopping(s->ep) ||
+        (rc != CTXD_ECLOSED && data_failure(*conn, rc) && ++data_failures >= DATA_ATTEMPTS)) {
+      reset_outcomes(s);
+      return rc;
+    }
+    if (rc != CTXD_ECLOSED)
+      ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': transaction of %zu message(s) failed, will retry: %s",
+                s->ep->name, s->n, err);
+    ctxd__endpoint_pause(s->ep, 200); /* a connection lost in every attempt: no busy loop */
   }
 }
 

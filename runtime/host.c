@@ -1375,6 +1375,13 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     h.heartbeat.data = h.reconnect.data = h.drain_deadline.data = &h;
     uint64_t beat = cfg->heartbeat_s > 1 ? (uint64_t)cfg->heartbeat_s * 500 : 1000;
     uv_timer_start(&h.heartbeat, on_heartbeat, beat, beat);
+    /* before anything can stop the host: a stop closes the handles that exist then, and a
+     * timer started after it would keep the loop running */
+    uint64_t watchdog = ctxd__notify_watchdog_ms();
+    if (watchdog > 0) {
+      uv_timer_init(&h.loop, &h.watchdog);
+      uv_timer_start(&h.watchdog, on_watchdog, watchdog / 2, watchdog / 2);
+    }
     char aerr[256];
     if (cfg->admin_listen != NULL &&
         ctxd__admin_start(&h.loop, cfg->admin_listen, on_admin, &h, &h.admin, aerr, sizeof aerr) != 0) {
@@ -1384,11 +1391,6 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     } else if (h.admin != NULL) {
       ctxd__log(CTXD__LOG_INFO, "host", "admin endpoint on %s, port %d (/healthz, /readyz, /metrics)",
                 cfg->admin_listen, ctxd__admin_port(h.admin));
-    }
-    uint64_t watchdog = ctxd__notify_watchdog_ms();
-    if (watchdog > 0) {
-      uv_timer_init(&h.loop, &h.watchdog);
-      uv_timer_start(&h.watchdog, on_watchdog, watchdog / 2, watchdog / 2);
     }
     /* a host that failed to start its admin endpoint must not consume, nor say ready */
     if (!h.stopping) connect_broker(&h);

@@ -125,8 +125,10 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_
     return CTXD_ENOMEM;
   }
   /* queued when the batch runs pipelined: the id arrives before the commit completes.
-   * The lease runs from the insert, not from the transaction's start (now()): a batch that
-   * waited on another's inbox row must not commit rows the sweep may already send. */
+   * The lease runs from the insert, not from the transaction's start (now()): time a batch
+   * spent waiting before this handler ran does not count against it. Handlers after it in
+   * the batch still do: a commit later than the grace lets the sweep send a copy too,
+   * which the consumer's inbox drops. */
   int code = ctxd__db_queue(tx->conn,
                             "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, "
                             "lease_until) VALUES ($1, $2, $3, $4, clock_timestamp() + $5::interval) "
