@@ -20,6 +20,21 @@ static int wait_status(ctxt_world_t *w, const char *path, int want, int timeout_
   return st;
 }
 
+/* Waits for the endpoint to settle `received` deliveries, `errors` of them in _error and
+ * `handled` with an effect, then checks its counters: one handler time per message its
+ * handler settled. */
+static void expect_counts(ctxt_world_t *w, long received, long handled, long duplicates, long errors) {
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, errors, CTXT_EFFECT_MS), errors);
+  assert_int_equal(ctxt_wait_effects(w, NULL, handled), handled);
+  ctxt_wait_settled(w, w->endpoint, received);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), handled);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_duplicate_total"), duplicates);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), errors);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_handler_seconds_count"), handled + errors);
+}
+
 static int stack_run(const char *what) {
   char cmd[512];
   snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh %s", CTXD_TEST_SOURCE_DIR, what);
@@ -50,15 +65,7 @@ static void health_readiness_metrics(void **state) {
     ctxt_make_id(id, 200 + i);
     ctxt_publish(w, id, "{\"action\":\"fail\"}");
   }
-  char q[128];
-  snprintf(q, sizeof q, "%s_error", w->endpoint);
-  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 2, CTXT_EFFECT_MS), 2);
-  assert_int_equal(ctxt_wait_effects(w, NULL, 5), 5);
-  ctxt_wait_settled(w, w->endpoint, 8);
-  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), 5);
-  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_duplicate_total"), 1);
-  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 2);
-  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_handler_seconds_count"), 7);
+  expect_counts(w, 8, 5, 1, 2);
   assert_int_equal(ctxt_metric(w, NULL, "ctxd_broker_connected"), 1);
   assert_int_equal(ctxt_http_get(port, "/metrics", body, sizeof body), 200);
   assert_non_null(strstr(body, "# TYPE ctxd_batch_size histogram\n"));
@@ -88,7 +95,7 @@ static void handler_time_once_per_settled_message(void **state) {
   /* the first run declares the queue; the next finds three messages waiting: one batch */
   ctxt_host_start(w, NULL);
   ctxt_host_stop(w, SIGTERM);
-  char first[37], slow[37], failing[37], q[128];
+  char first[37], slow[37], failing[37];
   ctxt_make_id(first, 300);
   ctxt_make_id(slow, 301);
   ctxt_make_id(failing, 302);
@@ -103,14 +110,7 @@ static void handler_time_once_per_settled_message(void **state) {
                                      1, CTXT_EFFECT_MS),
                    1);
   ctxt_publish(w, first, "{\"action\":\"ok\"}");
-  snprintf(q, sizeof q, "%s_error", w->endpoint);
-  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
-  assert_int_equal(ctxt_wait_effects(w, NULL, 2), 2);
-  ctxt_wait_settled(w, w->endpoint, 4);
-  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), 2);
-  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_duplicate_total"), 1);
-  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 1);
-  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_handler_seconds_count"), 3);
+  expect_counts(w, 4, 2, 1, 1);
   /* the race needs the three in one batch and the copy in another; should the broker's
    * deliveries have come apart at the start, the counts above hold, but proved less */
   long batches = ctxt_metric(w, w->endpoint, "ctxd_batch_size_count");

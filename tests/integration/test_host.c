@@ -265,13 +265,7 @@ static void changed_migration_stops_the_host(void **state) {
                               "WHERE scope = 'testkit' AND version = 1");
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
-  char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
-  char *env[] = {w->db_env, NULL};
-  ctxt_proc_free(&w->host);
-  ctxt_proc_spawn(&w->host, argv, env);
-  assert_true(ctxt_proc_wait_exit(&w->host, 30000));
-  assert_true(WIFEXITED(w->host.status));
-  assert_int_equal(WEXITSTATUS(w->host.status), 1);
+  ctxt_host_start_fails(w);
   assert_non_null(strstr(w->host.out, "migrations of 'testkit': v1 (effects) was changed after it was applied"));
 }
 
@@ -287,14 +281,8 @@ static void admin_port_in_use_stops_before_consuming(void **state) {
   assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
   snprintf(w->host_settings, sizeof w->host_settings, ", \"admin\": {\"listen\": \"127.0.0.1:%d\"}",
            ntohs(sa.sin_port));
-  ctxt_world_write_config(w);
-  char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
-  char *env[] = {w->db_env, NULL};
-  ctxt_proc_spawn(&w->host, argv, env);
-  assert_true(ctxt_proc_wait_exit(&w->host, 30000));
+  ctxt_host_start_fails(w);
   close(fd);
-  assert_true(WIFEXITED(w->host.status));
-  assert_int_equal(WEXITSTATUS(w->host.status), 1);
   assert_non_null(strstr(w->host.out, "admin: cannot listen on 127.0.0.1:"));
   assert_null(strstr(w->host.out, "\"ready:"));
   assert_null(strstr(w->host.out, "\"broker "));

@@ -65,7 +65,7 @@ void ctxt_host_start(ctxt_world_t *w, char *extra) {
 
 /* Starts a host on w's configuration file. A broker URL the test chose goes into the
  * environment too: an inherited CTXD_AMQP_URL would otherwise override the file. */
-static void spawn(ctxt_world_t *w, ctxt_proc_t *p, const char *broker_url, char *const *extra) {
+static void launch(ctxt_world_t *w, ctxt_proc_t *p, const char *broker_url, char *const *extra) {
   char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", w->config, NULL};
   char amqp_env[600];
   char *env[8] = {w->db_env};
@@ -77,6 +77,11 @@ static void spawn(ctxt_world_t *w, ctxt_proc_t *p, const char *broker_url, char 
   for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < 8; i++) env[n++] = extra[i];
   ctxt_proc_free(p);
   ctxt_proc_spawn(p, argv, env);
+}
+
+/* launch, and returns once the host is ready */
+static void spawn(ctxt_world_t *w, ctxt_proc_t *p, const char *broker_url, char *const *extra) {
+  launch(w, p, broker_url, extra);
   if (!ctxt_proc_wait_output(p, "\"ready:", CTXT_READY_MS)) fail_msg("host did not become ready");
 }
 
@@ -93,6 +98,14 @@ void ctxt_host_start_env(ctxt_world_t *w, char *const *extra) {
   spawn(w, &w->host, w->broker_url, extra);
   w->admin_port = admin_port(&w->host);
   if (w->pg == NULL) w->pg = ctxt_pg_connect(w->db);
+}
+
+void ctxt_host_start_fails(ctxt_world_t *w) {
+  ctxt_world_write_config(w);
+  launch(w, &w->host, w->broker_url, NULL);
+  assert_true(ctxt_proc_wait_exit(&w->host, CTXT_READY_MS));
+  assert_true(WIFEXITED(w->host.status));
+  assert_int_equal(WEXITSTATUS(w->host.status), 1);
 }
 
 void ctxt_peer_start(ctxt_world_t *w, const char *broker_url) {

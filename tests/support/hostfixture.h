@@ -43,6 +43,9 @@ void ctxt_world_write_config(ctxt_world_t *w);
 void ctxt_host_start(ctxt_world_t *w, char *extra);
 /* The same with a NULL-terminated list of environment entries. */
 void ctxt_host_start_env(ctxt_world_t *w, char *const *extra);
+/* Writes the configuration and starts the host, which must refuse to start: returns once
+ * it exited with code 1 (its output in w->host.out). */
+void ctxt_host_start_fails(ctxt_world_t *w);
 /* Sends sig and asserts a clean exit (code 0, "stopped" logged). */
 void ctxt_host_stop(ctxt_world_t *w, int sig);
 /* Starts w->peer, a second host on the same configuration file (already written) with
