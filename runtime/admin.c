@@ -178,7 +178,7 @@ static void handle_request(conn_t *c) {
   const char *content_type = NULL;
   int status = a->cb(a->data, http_method_str(method), path, &c->body, &content_type);
   if (status < 100 || status > 599) {
-    CTXD__LOG_WARN("admin: the handler of %s returned status %d", path, status);
+    ctxd__log(CTXD__LOG_WARN, "host", "admin: the handler of %s returned status %d", path, status);
     respond_error(c, 500);
     return;
   }
@@ -239,7 +239,7 @@ static void accept_one(ctxd__admin_t *a) {
     /* libuv holds the connection and stops accepting until uv_accept: retry when a
      * connection closes and frees memory. */
     a->accept_pending = 1;
-    CTXD__LOG_ERR("admin: out of memory, a connection waits until another one closes");
+    ctxd__log(CTXD__LOG_ERROR, "host", "admin: out of memory, a connection waits until another one closes");
     return;
   }
   c->admin = a;
@@ -263,7 +263,7 @@ static void accept_one(ctxd__admin_t *a) {
 
 static void on_connection(uv_stream_t *server, int status) {
   if (status < 0) {
-    CTXD__LOG_WARN("admin: accepting a connection failed: %s", uv_strerror(status));
+    ctxd__log(CTXD__LOG_WARN, "host", "admin: accepting a connection failed: %s", uv_strerror(status));
     return;
   }
   accept_one(server->data);

@@ -1,4 +1,5 @@
-/* The host function table plugins receive (ctxd_api_t). */
+#include "api.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +7,7 @@
 
 #include "db.h"
 #include "dispatch.h"
-#include "host.h"
+#include "endpoint.h"
 #include "log.h"
 #include "outbox.h"
 #include "plugin.h"
@@ -26,7 +27,11 @@ static void api_log(ctxd_plugin_t *p, const ctxd_msg_t *msg, ctxd_log_level_t le
 static const void *api_settings(ctxd_plugin_t *p) { return p->settings; }
 
 static int api_consumer_register(ctxd_plugin_t *p, const ctxd_consumer_t *c) {
-  return ctxd__host_register(p->host, p, c);
+  if (!p->in_init) return CTXD_ESTATE;
+  int rc = ctxd__consumer_check(c);
+  if (rc != 0) return rc;
+  /* a replacement's registrations wait until the swap: the old version still runs */
+  return p->staging ? ctxd__plugin_stage(p, c) : ctxd__endpoints_register(p->endpoints, p, c);
 }
 
 static const char *api_msg_field(const ctxd_msg_t *m, ctxd_msg_field_t field) {
@@ -117,15 +122,15 @@ static void api_tx_fault(ctxd_tx_t *tx, const char *exception_type, const char *
 }
 
 static int api_publish(ctxd_tx_t *tx, const ctxd_out_msg_t *msg) {
-  return ctxd__outbox_write(tx, msg, CTXD__OUT_PUBLISH);
+  return ctxd__outbox_write(tx, msg, CTXD__OUTBOX_PUBLISH);
 }
 
 static int api_send(ctxd_tx_t *tx, const ctxd_out_msg_t *msg) {
-  return ctxd__outbox_write(tx, msg, CTXD__OUT_SEND);
+  return ctxd__outbox_write(tx, msg, CTXD__OUTBOX_SEND);
 }
 
 static int api_respond(ctxd_tx_t *tx, const ctxd_out_msg_t *msg) {
-  return ctxd__outbox_write(tx, msg, CTXD__OUT_RESPOND);
+  return ctxd__outbox_write(tx, msg, CTXD__OUTBOX_RESPOND);
 }
 
 const ctxd_api_t ctxd__api = {

@@ -152,8 +152,8 @@ int ctxd__broker_ack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple)
              : CTXD_EBROKER;
 }
 
-int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int requeue) {
-  return amqp_basic_nack(b->conn, (amqp_channel_t)channel, tag, 0, requeue) == AMQP_STATUS_OK
+int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple, int requeue) {
+  return amqp_basic_nack(b->conn, (amqp_channel_t)channel, tag, multiple, requeue) == AMQP_STATUS_OK
              ? 0
              : CTXD_EBROKER;
 }

@@ -50,7 +50,7 @@ int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int 
 int ctxd__broker_cancel(ctxd__broker_t *b, int channel, const char *queue);
 
 int ctxd__broker_ack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple);
-int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int requeue);
+int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple, int requeue);
 
 /* Publishes on the confirm channel; *seq receives the sequence number its confirm will
  * carry. 0 or CTXD_EBROKER. */

@@ -214,6 +214,7 @@ typedef struct {
   const json_t *database;
   const json_t *outbox;
   const json_t *inbox;
+  const json_t *reload;
   int64_t cleanup_interval_s;
   const json_t *log;
   const json_t *admin;
@@ -227,6 +228,7 @@ static const ctxd_conf_entry_t root_map[] = {
     {CTXD__CONF_OBJECT, "database", "", offsetof(root_t, database), "PostgreSQL connection"},
     {CTXD__CONF_OBJECT, "outbox", "", offsetof(root_t, outbox), "outbox relay"},
     {CTXD__CONF_OBJECT, "inbox", "", offsetof(root_t, inbox), "inbox (duplicate detection)"},
+    {CTXD__CONF_OBJECT, "reload", "", offsetof(root_t, reload), "replacing plugins on SIGHUP"},
     {CTXD_CONF_INT, "cleanup_interval_s", "60", offsetof(root_t, cleanup_interval_s),
      "how often expired inbox and outbox archive rows are deleted"},
     {CTXD__CONF_OBJECT, "log", "", offsetof(root_t, log), "logging"},
@@ -349,6 +351,15 @@ static const ctxd_conf_entry_t inbox_map[] = {
 
 static const range_t inbox_ranges[] = {
     {"retention_s", offsetof(ctxd__config_t, inbox_retention_s), 1, 31536000}, {NULL, 0, 0, 0}};
+
+static const ctxd_conf_entry_t reload_map[] = {
+    {CTXD_CONF_INT, "lock_timeout_ms", "10000", offsetof(ctxd__config_t, reload_lock_timeout_ms),
+     "how long a plugin replacement waits for a database lock (the migration lock, a table "
+     "its migration alters) before it gives up and the running version stays"},
+    {.name = NULL}};
+
+static const range_t reload_ranges[] = {
+    {"lock_timeout_ms", offsetof(ctxd__config_t, reload_lock_timeout_ms), 1, 3600000}, {NULL, 0, 0, 0}};
 
 /* ---- log and admin ------------------------------------------------------------------- */
 
@@ -518,7 +529,6 @@ static const range_t endpoint_ranges[] = {
     {"immediate_retries", offsetof(ctxd__endpoint_settings_t, immediate_retries), 0, 100},
     {NULL, 0, 0, 0}};
 
-/* Indexed by ctxd__queue_type_t. */
 static const char *const queue_types[] = {"classic", "quorum"};
 
 /* The longest redelivery interval: a day. */
@@ -684,6 +694,8 @@ static int load_root(load_t *l) {
   if (rc == 0) rc = check_ranges(l, outbox_ranges, cfg, "outbox");
   if (rc == 0) rc = apply(l, inbox_map, r.inbox, cfg, "inbox");
   if (rc == 0) rc = check_ranges(l, inbox_ranges, cfg, "inbox");
+  if (rc == 0) rc = apply(l, reload_map, r.reload, cfg, "reload");
+  if (rc == 0) rc = check_ranges(l, reload_ranges, cfg, "reload");
   if (rc == 0) rc = check_ranges(l, root_ranges, &r, "");
   if (rc == 0) cfg->cleanup_interval_s = r.cleanup_interval_s;
   if (rc == 0) rc = load_log(l, r.log);

@@ -7,6 +7,7 @@
  *   "outbox":   {"sweep_grace_ms": 10000, "sweep_interval_ms": 1000,
  *                "archive_retention_s": 604800},
  *   "inbox":    {"retention_s": 604800},
+ *   "reload":   {"lock_timeout_ms": 10000},
  *   "cleanup_interval_s": 60,
  *   "log":      {"level": "info"},
  *   "admin":    {"listen": "127.0.0.1:9464"},
@@ -33,8 +34,6 @@
 
 /* Most delayed-redelivery intervals an endpoint takes. */
 #define CTXD__MAX_REDELIVERIES 16
-
-typedef enum { CTXD__QUEUE_CLASSIC = 0, CTXD__QUEUE_QUORUM = 1 } ctxd__queue_type_t;
 
 /* Settings of one receive endpoint. Members are int64_t so the config map fills them. */
 typedef struct {
@@ -91,6 +90,7 @@ typedef struct {
   int64_t outbox_archive_retention_s; /* default 604800 (7 days) */
   int64_t inbox_retention_s;        /* duplicate-detection window; default 604800 */
   int64_t cleanup_interval_s;       /* default 60 */
+  int64_t reload_lock_timeout_ms;   /* a plugin replacement's wait for a lock; default 10000 */
 
   ctxd__log_level_t log_level;
   char *admin_listen; /* NULL: no admin endpoint */

@@ -8,7 +8,6 @@
 #include "contract.h"
 #include "db.h"
 #include "fault.h"
-#include "host.h"
 #include "log.h"
 #include "plugin.h"
 
@@ -26,6 +25,13 @@ static void set_outcome(ctxd__delivery_t *d, ctxd__outcome_t o, const char *faul
   d->reason = reason != NULL ? strdup(reason) : NULL;
 }
 
+/* A transient failure: to the delay queue of its next redelivery, or to _error once it had
+ * them all. Decided here, once; the statistics and the loop's routing follow the outcome. */
+static void fail_transient(ctxd__delivery_t *d, const char *fault_type, const char *reason) {
+  int delayed = d->redeliveries < d->ep->nredelivery;
+  set_outcome(d, delayed ? CTXD__OUTCOME_DELAY : CTXD__OUTCOME_ERROR, fault_type, reason);
+}
+
 /* Checks m against its contract (types without one pass) and upcasts it to the version
  * its handler asked for. 0, or the outcome is set and m->handler cleared. */
 static int admit(struct ctxd_msg_s *m, const ctxd__contracts_t *contracts) {
@@ -39,9 +45,9 @@ static int admit(struct ctxd_msg_s *m, const ctxd__contracts_t *contracts) {
     m->message = json_incref(m->env.message);
   if (rc == 0) return 0;
   if (rc == CTXD_ENOMEM)
-    set_outcome(m->delivery, CTXD__OUT_REQUEUE, NULL, err);
+    set_outcome(m->delivery, CTXD__OUTCOME_REQUEUE, NULL, err);
   else
-    set_outcome(m->delivery, CTXD__OUT_ERROR,
+    set_outcome(m->delivery, CTXD__OUTCOME_ERROR,
                 rc == CTXD_EVALIDATION ? "ctxd.ContractViolation" : "ctxd.UpcastFailed", err);
   ctxd__log_fields_t f = ctxd__msg_log_fields(m);
   ctxd__logf(CTXD__LOG_WARN, "host", &f, "message refused at the boundary: %s", err);
@@ -62,11 +68,11 @@ static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__con
     int rc = ctxd__envelope_decode(d->msg.body.bytes, d->msg.body.len, &d->msg.properties, &limits,
                                    &m->env, err, sizeof err);
     if (rc == CTXD_ENOMEM) {
-      set_outcome(d, CTXD__OUT_REQUEUE, NULL, err);
+      set_outcome(d, CTXD__OUTCOME_REQUEUE, NULL, err);
       continue;
     }
     if (rc != 0) {
-      set_outcome(d, CTXD__OUT_ERROR,
+      set_outcome(d, CTXD__OUTCOME_ERROR,
                   rc == CTXD_ETOOBIG ? "ctxd.MessageTooLarge" : "ctxd.DecodeError", err);
       ctxd__logf(CTXD__LOG_WARN, "host", &(ctxd__log_fields_t){.endpoint = b->ep->name},
                  "undecodable message moved to %s_error: %s", b->ep->name, err);
@@ -81,7 +87,7 @@ static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__con
     if (m->handler == NULL) {
       snprintf(err, sizeof err, "no handler on endpoint '%s' for message type '%s'", b->ep->name,
                m->env.message_types[0]);
-      set_outcome(d, CTXD__OUT_SKIPPED, NULL, err);
+      set_outcome(d, CTXD__OUTCOME_SKIPPED, NULL, err);
       continue;
     }
     if (admit(m, contracts) != 0) continue;
@@ -95,7 +101,7 @@ typedef struct {
   ctxd__endpoint_t *ep;
   struct ctxd_msg_s *msgs;
   size_t n;
-  ctxd__outrow_t **rows; /* the batch's list, where committed outbox rows go */
+  ctxd__outrows_t *rows; /* the batch's list, where committed outbox rows go */
 } span_t;
 
 /* Inserts the inbox rows of every decodable message in one statement and marks those
@@ -134,19 +140,16 @@ static int inbox_insert(PGconn *c, const span_t *s, char *err, size_t errlen) {
 }
 
 /* Frees the outbox rows a rolled-back attempt wrote. */
-static void drop_rows(struct ctxd_msg_s *m) {
-  ctxd__outrow_free_list(m->rows);
-  m->rows = NULL;
-}
+static void drop_rows(struct ctxd_msg_s *m) { ctxd__outrows_free(&m->rows); }
 
-static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struct ctxd_tx_s *tx,
-                                          const ctxd__config_t *cfg) {
+static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struct ctxd_tx_s *tx) {
+  const ctxd__endpoint_env_t *env = m->delivery->ep->env;
   drop_rows(m);
   memset(tx, 0, sizeof *tx);
   tx->conn = c;
   tx->msg = m;
-  tx->sweep_grace_ms = cfg->outbox_sweep_grace_ms;
-  tx->contracts = ctxd__host_contracts(m->delivery->ep->host);
+  tx->sweep_grace_ms = env->cfg->outbox_sweep_grace_ms;
+  tx->contracts = env->contracts;
   int64_t t0 = ctxd__clock_us();
   ctxd_handler_result_t r = m->handler->fn(tx, m, m->handler->data);
   m->handler_us += ctxd__clock_us() - t0;
@@ -183,14 +186,8 @@ static int commit(PGconn *c, const span_t *s, char *err, size_t errlen) {
   int handled = 0;
   for (size_t i = 0; i < s->n; i++) handled |= s->msgs[i].fresh;
   if (handled) ctxd__fault_point("after-commit");
-  for (size_t i = 0; i < s->n; i++) {
-    while (s->msgs[i].rows != NULL) {
-      ctxd__outrow_t *row = s->msgs[i].rows;
-      s->msgs[i].rows = row->next;
-      row->next = *s->rows;
-      *s->rows = row;
-    }
-  }
+  /* in the order they were written: the order the broker must see them in */
+  for (size_t i = 0; i < s->n; i++) ctxd__outrows_splice(s->rows, &s->msgs[i].rows);
   return 0;
 }
 
@@ -208,7 +205,7 @@ static int rollback(PGconn *c, const span_t *s, int rc) {
  * there fails the batch, and the careful path runs it again where each call reports its
  * own result. Returns 0 when committed, CTXD_ECLOSED on a lost connection, CTXD_ESTATE
  * when a handler did not succeed (rolled back: run the careful path). */
-static int run_fast(PGconn *c, const span_t *s, const ctxd__config_t *cfg) {
+static int run_fast(PGconn *c, const span_t *s) {
   char err[512];
   ctxd__db_pipeline_begin(c);
   int rc = ctxd__db_queue(c, "BEGIN", 0, NULL, NULL, NULL, err, sizeof err);
@@ -216,7 +213,7 @@ static int run_fast(PGconn *c, const span_t *s, const ctxd__config_t *cfg) {
   for (size_t i = 0; rc == 0 && i < s->n; i++) {
     if (!s->msgs[i].fresh) continue;
     struct ctxd_tx_s tx;
-    if (call_handler(c, &s->msgs[i], &tx, cfg) != CTXD_HANDLER_OK)
+    if (call_handler(c, &s->msgs[i], &tx) != CTXD_HANDLER_OK)
       rc = tx.fail_code == CTXD_ECLOSED ? CTXD_ECLOSED : CTXD_ESTATE;
   }
   if (rc == 0) rc = commit(c, s, err, sizeof err);
@@ -230,15 +227,14 @@ static int run_fast(PGconn *c, const span_t *s, const ctxd__config_t *cfg) {
 /* Runs one message under a savepoint, retrying a transient failure up to the endpoint's
  * immediate_retries; a message that still fails loses only its own work (and its inbox
  * row, so its redelivery runs). */
-static int run_one(PGconn *c, ctxd__endpoint_t *ep, struct ctxd_msg_s *m, const ctxd__config_t *cfg,
-                   char *err, size_t errlen) {
+static int run_one(PGconn *c, ctxd__endpoint_t *ep, struct ctxd_msg_s *m, char *err, size_t errlen) {
   ctxd__delivery_t *d = m->delivery;
   struct ctxd_tx_s tx;
   ctxd_handler_result_t r = CTXD_HANDLER_RETRY;
   for (;;) {
     int rc = ctxd__db_run(c, "SAVEPOINT m", 0, NULL, err, errlen);
     if (rc != 0) return rc;
-    r = call_handler(c, m, &tx, cfg);
+    r = call_handler(c, m, &tx);
     if (tx.fail_code == CTXD_ECLOSED) return CTXD_ECLOSED;
     if (r == CTXD_HANDLER_OK) return ctxd__db_run(c, "RELEASE SAVEPOINT m", 0, NULL, err, errlen);
     log_fault(m, &tx, r);
@@ -253,22 +249,26 @@ static int run_one(PGconn *c, ctxd__endpoint_t *ep, struct ctxd_msg_s *m, const 
   m->fresh = 0;
   const char *why = tx.fault_message[0] ? tx.fault_message : tx.error[0] ? tx.error : "handler failed";
   const char *type = tx.fault_type[0] ? tx.fault_type : "ctxd.HandlerFailed";
-  set_outcome(d, r == CTXD_HANDLER_RETRY ? CTXD__OUT_REDELIVER : CTXD__OUT_ERROR, type, why);
+  if (r == CTXD_HANDLER_RETRY)
+    fail_transient(d, type, why);
+  else
+    set_outcome(d, CTXD__OUTCOME_ERROR, type, why);
   return rc;
 }
 
 /* One savepoint per message, so a failing handler loses only its own work. 0, or the
  * code of the failure that rolled the transaction back (its text in err). */
-static int run_careful(PGconn *c, const span_t *s, const ctxd__config_t *cfg, char *err, size_t errlen) {
+static int run_careful(PGconn *c, const span_t *s, char *err, size_t errlen) {
   int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, errlen);
   if (rc == 0) rc = inbox_insert(c, s, err, errlen);
   for (size_t i = 0; rc == 0 && i < s->n; i++)
-    if (s->msgs[i].fresh) rc = run_one(c, s->ep, &s->msgs[i], cfg, err, errlen);
+    if (s->msgs[i].fresh) rc = run_one(c, s->ep, &s->msgs[i], err, errlen);
   if (rc == 0) rc = commit(c, s, err, errlen);
   return rc != 0 ? rollback(c, s, rc) : 0;
 }
 
-static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep, const ctxd__config_t *cfg) {
+static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep) {
+  const ctxd__config_t *cfg = ep->env->cfg;
   int backoff = 100;
   while (*conn == NULL || PQstatus(*conn) != CONNECTION_OK) {
     if (*conn != NULL) {
@@ -294,7 +294,7 @@ static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep, const ctxd__config_t
  * another batch ends a duplicate, and an abandoned message runs again: neither counts. */
 static int handler_decided(const struct ctxd_msg_s *m) {
   ctxd__outcome_t o = m->delivery->outcome;
-  return m->ran && ((o == CTXD__OUT_ACK && m->fresh) || o == CTXD__OUT_ERROR || o == CTXD__OUT_REDELIVER);
+  return m->ran && ((o == CTXD__OUTCOME_ACK && m->fresh) || o == CTXD__OUTCOME_ERROR || o == CTXD__OUTCOME_DELAY);
 }
 
 /* A transaction the database refuses for its data may fail the same way every time
@@ -320,7 +320,7 @@ static int data_failure(PGconn *c, int rc) {
 static void reset_outcomes(const span_t *s) {
   for (size_t i = 0; i < s->n; i++) {
     if (s->msgs[i].handler == NULL) continue;
-    set_outcome(s->msgs[i].delivery, CTXD__OUT_NONE, NULL, NULL);
+    set_outcome(s->msgs[i].delivery, CTXD__OUTCOME_NONE, NULL, NULL);
     s->msgs[i].delivery->retries = 0;
   }
 }
@@ -330,12 +330,12 @@ static void reset_outcomes(const span_t *s) {
  * messages' fault. A refusal for the data ends after DATA_ATTEMPTS attempts. 0 when
  * committed; otherwise the failure's code (its text in err), or CTXD_ECLOSED when the
  * endpoint stops, with every outcome of s cleared: nothing of the attempt committed. */
-static int run_attempts(const span_t *s, PGconn **conn, const ctxd__config_t *cfg, char *err, size_t errlen) {
+static int run_attempts(const span_t *s, PGconn **conn, char *err, size_t errlen) {
   for (int data_failures = 0;;) {
     reset_outcomes(s);
-    if (ensure_conn(conn, s->ep, cfg) != 0) return CTXD_ECLOSED;
-    int rc = run_fast(*conn, s, cfg);
-    if (rc == CTXD_ESTATE) rc = run_careful(*conn, s, cfg, err, errlen);
+    if (ensure_conn(conn, s->ep) != 0) return CTXD_ECLOSED;
+    int rc = run_fast(*conn, s);
+    if (rc == CTXD_ESTATE) rc = run_careful(*conn, s, err, errlen);
     if (rc == 0) return 0;
     if (ctxd__endpoint_stopping(s->ep) ||
         (rc != CTXD_ECLOSED && data_failure(*conn, rc) && ++data_failures >= DATA_ATTEMPTS)) {
@@ -354,13 +354,13 @@ static void set_aside(struct ctxd_msg_s *m, const char *err) {
   m->fresh = 0; /* its inbox row went with the rollback */
   ctxd__log_fields_t f = ctxd__msg_log_fields(m);
   ctxd__logf(CTXD__LOG_WARN, "host", &f, "message cannot be committed (%d attempts): %s", DATA_ATTEMPTS, err);
-  set_outcome(m->delivery, CTXD__OUT_REDELIVER, "ctxd.CommitFailed", err);
+  fail_transient(m->delivery, "ctxd.CommitFailed", err);
 }
 
 /* The batch's transaction keeps failing because of its data: each message runs in a
  * transaction of its own, so that only one that cannot commit is set aside. 0, or
  * CTXD_ECLOSED when the endpoint stops first (what did not commit is then abandoned). */
-static int run_alone(const span_t *all, PGconn **conn, const ctxd__config_t *cfg) {
+static int run_alone(const span_t *all, PGconn **conn) {
   ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': running the %zu messages of a failing batch one by one",
             all->ep->name, all->n);
   for (size_t i = 0; i < all->n; i++) {
@@ -368,33 +368,33 @@ static int run_alone(const span_t *all, PGconn **conn, const ctxd__config_t *cfg
     if (m->handler == NULL) continue;
     span_t one = {all->ep, m, 1, all->rows};
     char err[512] = "";
-    int rc = run_attempts(&one, conn, cfg, err, sizeof err);
+    int rc = run_attempts(&one, conn, err, sizeof err);
     if (rc != 0 && (rc == CTXD_ECLOSED || ctxd__endpoint_stopping(all->ep))) return CTXD_ECLOSED;
     if (rc != 0) {
       set_aside(m, err);
-    } else if (m->delivery->outcome == CTXD__OUT_NONE) {
+    } else if (m->delivery->outcome == CTXD__OUTCOME_NONE) {
       /* settled now: a stop before the next message must not abandon this one */
-      set_outcome(m->delivery, CTXD__OUT_ACK, NULL, NULL);
+      set_outcome(m->delivery, CTXD__OUTCOME_ACK, NULL, NULL);
     }
   }
   return 0;
 }
 
-void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg) {
+void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn) {
   int64_t started = ctxd__clock_us();
   struct ctxd_msg_s *msgs = calloc(b->n, sizeof *msgs);
   if (msgs == NULL) {
-    for (size_t i = 0; i < b->n; i++) set_outcome(b->items[i], CTXD__OUT_REQUEUE, NULL, "out of memory");
+    for (size_t i = 0; i < b->n; i++) set_outcome(b->items[i], CTXD__OUTCOME_REQUEUE, NULL, "out of memory");
     return;
   }
-  size_t todo = prepare(b, msgs, ctxd__host_contracts(b->ep->host));
+  size_t todo = prepare(b, msgs, b->ep->env->contracts);
   if (todo > 0) {
     span_t all = {b->ep, msgs, b->n, &b->rows};
     char err[512] = "";
-    int rc = run_attempts(&all, conn, cfg, err, sizeof err);
+    int rc = run_attempts(&all, conn, err, sizeof err);
     if (rc != 0 && rc != CTXD_ECLOSED && !ctxd__endpoint_stopping(b->ep)) {
       if (todo > 1) {
-        rc = run_alone(&all, conn, cfg);
+        rc = run_alone(&all, conn);
       } else {
         for (size_t i = 0; i < b->n; i++) /* alone already */
           if (msgs[i].handler != NULL) set_aside(&msgs[i], err);
@@ -403,11 +403,11 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
     }
     for (size_t i = 0; i < b->n; i++) {
       ctxd__delivery_t *d = b->items[i];
-      if (d->outcome != CTXD__OUT_NONE) continue;
+      if (d->outcome != CTXD__OUTCOME_NONE) continue;
       if (msgs[i].handler != NULL && rc != 0)
-        set_outcome(d, CTXD__OUT_ABANDON, NULL, NULL);
+        set_outcome(d, CTXD__OUTCOME_ABANDON, NULL, NULL);
       else
-        set_outcome(d, CTXD__OUT_ACK, NULL, NULL);
+        set_outcome(d, CTXD__OUTCOME_ACK, NULL, NULL);
     }
   }
   pthread_mutex_lock(&b->ep->mu);
@@ -419,17 +419,11 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
       ctxd__histogram_observe(&b->ep->stats.handler_seconds, (double)msgs[i].handler_us / 1e6);
     b->ep->stats.retried += (uint64_t)b->items[i]->retries;
     switch (b->items[i]->outcome) {
-    case CTXD__OUT_ACK: msgs[i].fresh ? b->ep->stats.handled++ : b->ep->stats.duplicates++; break;
-    case CTXD__OUT_REQUEUE: b->ep->stats.requeued++; break;
-    case CTXD__OUT_REDELIVER:
-      /* out of redeliveries, the loop sends it to _error instead */
-      if (b->items[i]->redeliveries < b->ep->nredelivery)
-        b->ep->stats.redelivered++;
-      else
-        b->ep->stats.errored++;
-      break;
-    case CTXD__OUT_ERROR: b->ep->stats.errored++; break;
-    case CTXD__OUT_SKIPPED: b->ep->stats.skipped++; break;
+    case CTXD__OUTCOME_ACK: msgs[i].fresh ? b->ep->stats.handled++ : b->ep->stats.duplicates++; break;
+    case CTXD__OUTCOME_REQUEUE: b->ep->stats.requeued++; break;
+    case CTXD__OUTCOME_DELAY: b->ep->stats.redelivered++; break;
+    case CTXD__OUTCOME_ERROR: b->ep->stats.errored++; break;
+    case CTXD__OUTCOME_SKIPPED: b->ep->stats.skipped++; break;
     default: break;
     }
   }
@@ -441,4 +435,45 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg)
     drop_rows(&msgs[i]);
   }
   free(msgs);
+}
+
+/* ---- the worker threads ------------------------------------------------------------------ */
+
+static void *worker_main(void *arg) {
+  ctxd__endpoint_t *ep = arg;
+  PGconn *conn = NULL;
+  int partial = 0; /* the batch this worker ran last was partial */
+  for (;;) {
+    pthread_mutex_lock(&ep->mu);
+    ep->partial_running -= partial;
+    ctxd__batch_t *b = ctxd__endpoint_take(ep, &partial);
+    pthread_mutex_unlock(&ep->mu);
+    if (b == NULL) break;
+    ctxd__batch_run(b, &conn);
+    ctxd__mailbox_post(ep->env->mailbox, &b->mail);
+  }
+  if (conn != NULL) PQfinish(conn);
+  return NULL;
+}
+
+int ctxd__workers_start(ctxd__endpoint_t *ep) {
+  size_t n = (size_t)ep->settings.workers;
+  ep->stopping = 0; /* started again after a plugin replacement */
+  ep->threads = calloc(n, sizeof *ep->threads);
+  if (ep->threads == NULL) return CTXD_ENOMEM;
+  for (; ep->nthreads < n; ep->nthreads++)
+    if (pthread_create(&ep->threads[ep->nthreads], NULL, worker_main, ep) != 0) return CTXD_ENOMEM;
+  return 0;
+}
+
+void ctxd__workers_stop(ctxd__endpoint_t *ep) {
+  pthread_mutex_lock(&ep->mu);
+  ep->stopping = 1;
+  pthread_cond_broadcast(&ep->cv);
+  pthread_cond_broadcast(&ep->pause_cv);
+  pthread_mutex_unlock(&ep->mu);
+  for (size_t i = 0; i < ep->nthreads; i++) pthread_join(ep->threads[i], NULL);
+  free(ep->threads);
+  ep->threads = NULL;
+  ep->nthreads = 0;
 }

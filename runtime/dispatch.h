@@ -1,5 +1,6 @@
-/* Running a batch of deliveries exactly once in effect: decode, inbox, handler, commit.
- * Worker threads only. */
+/* The workers: threads that take an endpoint's batches and run each exactly once in
+ * effect (decode, inbox, handlers, commit), then hand it back through the endpoint's
+ * mailbox. Everything here but starting and stopping them runs on a worker thread. */
 #ifndef CTXD_RUNTIME_DISPATCH_H
 #define CTXD_RUNTIME_DISPATCH_H
 
@@ -10,7 +11,7 @@
 #include "endpoint.h"
 #include "envelope.h"
 #include "log.h"
-#include "relay.h"
+#include "outrow.h"
 
 struct ctxd_msg_s {
   ctxd__envelope_t env;
@@ -23,7 +24,7 @@ struct ctxd_msg_s {
   int fresh; /* its inbox row was inserted in this transaction */
   int ran;            /* its handler was called, in any attempt */
   int64_t handler_us; /* time in its handler, every attempt */
-  ctxd__outrow_t *rows; /* outbox rows its handler wrote in the current attempt */
+  ctxd__outrows_t rows; /* outbox rows its handler wrote in the current attempt */
 };
 
 struct ctxd_tx_s {
@@ -41,12 +42,17 @@ struct ctxd_tx_s {
 /* The log fields of message m: endpoint, ids, traceparent; borrowed from m. */
 ctxd__log_fields_t ctxd__msg_log_fields(const struct ctxd_msg_s *m);
 
-/* The function table handed to plugins. */
-extern const ctxd_api_t ctxd__api;
-
 /* Runs batch b on the worker connection *conn, reconnecting as needed; sets the outcome
- * of every delivery. Gives up (CTXD__OUT_ABANDON) only when the endpoint is stopping while
- * the database is unreachable. */
-void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, const ctxd__config_t *cfg);
+ * of every delivery. Gives up (CTXD__OUTCOME_ABANDON) only when the endpoint is stopping
+ * while the database is unreachable. */
+void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn);
+
+/* Starts ep's `workers` threads (loop thread). 0, or CTXD_ENOMEM with the threads that did
+ * start still running (stop them with ctxd__workers_stop). */
+int ctxd__workers_start(ctxd__endpoint_t *ep);
+
+/* Tells ep's workers to finish the queued batches and exit, and joins them (loop
+ * thread). */
+void ctxd__workers_stop(ctxd__endpoint_t *ep);
 
 #endif

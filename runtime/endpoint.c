@@ -4,8 +4,180 @@
 #include <string.h>
 
 #include "clock.h"
-#include "dispatch.h"
-#include "host.h"
+
+/* ---- the set and registration ----------------------------------------------------------- */
+
+void ctxd__endpoints_init(ctxd__endpoints_t *set, const ctxd__endpoint_env_t *env, int first_channel) {
+  memset(set, 0, sizeof *set);
+  set->env = *env;
+  set->first_channel = first_channel;
+}
+
+static void handler_free(ctxd__handler_t *hd) {
+  free(hd->type);
+  free(hd->upcast_to);
+}
+
+static void endpoint_free(ctxd__endpoint_t *ep) {
+  for (size_t k = 0; k < ep->nhandlers; k++) handler_free(&ep->handlers[k]);
+  free(ep->handlers);
+  ctxd__ledger_free(&ep->ledger);
+  pthread_mutex_destroy(&ep->mu);
+  pthread_cond_destroy(&ep->cv);
+  pthread_cond_destroy(&ep->pause_cv);
+  free(ep->name);
+  free(ep);
+}
+
+void ctxd__endpoints_free(ctxd__endpoints_t *set) {
+  for (size_t i = 0; i < set->n; i++) endpoint_free(set->v[i]);
+  free(set->v);
+  set->v = NULL;
+  set->n = 0;
+}
+
+ctxd__endpoint_t *ctxd__endpoints_find(const ctxd__endpoints_t *set, const char *name) {
+  for (size_t i = 0; i < set->n; i++)
+    if (strcmp(set->v[i]->name, name) == 0) return set->v[i];
+  return NULL;
+}
+
+ctxd__endpoint_t *ctxd__endpoints_of_channel(const ctxd__endpoints_t *set, int channel) {
+  size_t i = (size_t)(channel - set->first_channel);
+  return channel >= set->first_channel && i < set->n ? set->v[i] : NULL;
+}
+
+static ctxd__endpoint_t *endpoint_new(ctxd__endpoints_t *set, const char *name) {
+  ctxd__endpoint_t **grown = realloc(set->v, (set->n + 1) * sizeof *grown);
+  if (grown == NULL) return NULL;
+  set->v = grown;
+  ctxd__endpoint_t *ep = calloc(1, sizeof *ep);
+  if (ep == NULL || (ep->name = strdup(name)) == NULL) {
+    free(ep);
+    return NULL;
+  }
+  const ctxd__config_t *cfg = set->env.cfg;
+  ep->env = &set->env;
+  ep->settings = *ctxd__config_endpoint(cfg, name);
+  ep->own = ctxd__config_endpoint_own(cfg, name);
+  ep->nredelivery = ctxd__config_intervals(ep->settings.redelivery_ms, ep->redelivery_ms,
+                                           CTXD__MAX_REDELIVERIES);
+  ep->channel = set->first_channel + (int)set->n;
+  ctxd__histogram_init(&ep->stats.handler_seconds, &ctxd__buckets_seconds);
+  ctxd__histogram_init(&ep->stats.batch_seconds, &ctxd__buckets_seconds);
+  ctxd__histogram_init(&ep->stats.batch_size, &ctxd__buckets_sizes);
+  ep->stats.db_ok = 1; /* the start-up migrations just reached it */
+  pthread_mutex_init(&ep->mu, NULL);
+  pthread_cond_init(&ep->cv, NULL);
+  pthread_cond_init(&ep->pause_cv, NULL);
+  set->v[set->n++] = ep;
+  return ep;
+}
+
+static int valid_endpoint_name(const char *s) {
+  if (s == NULL || *s == '\0' || strlen(s) > 200) return 0;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          *s == '_' || *s == '-' || *s == '.'))
+      return 0;
+  return 1;
+}
+
+int ctxd__consumer_check(const ctxd_consumer_t *c) {
+  if (c == NULL || c->size < sizeof(ctxd_consumer_t) || c->handler == NULL ||
+      !valid_endpoint_name(c->endpoint) || c->message_type == NULL ||
+      strchr(c->message_type, ':') == NULL)
+    return CTXD_EINVAL;
+  if (c->queue_type != NULL && strcmp(c->queue_type, "classic") != 0 && strcmp(c->queue_type, "quorum") != 0)
+    return CTXD_EINVAL;
+  if (c->prefetch > 65535 || c->workers > 64) return CTXD_EINVAL;
+  return 0;
+}
+
+/* Takes what the plugin suggests for settings the configuration leaves open. */
+static void suggest(ctxd__endpoint_t *ep, const ctxd_consumer_t *c) {
+  unsigned done = ep->own;
+  if (c->prefetch && !(done & CTXD__EP_PREFETCH)) ep->settings.prefetch = c->prefetch;
+  if (c->workers && !(done & CTXD__EP_WORKERS)) ep->settings.workers = c->workers;
+  if (c->batch_size && !(done & CTXD__EP_BATCH_SIZE)) ep->settings.batch_size = c->batch_size;
+  if (c->queue_type != NULL && !(done & CTXD__EP_QUEUE_TYPE))
+    ep->settings.queue_type = strcmp(c->queue_type, "quorum") == 0 ? "quorum" : "classic";
+  /* the first suggestion of each wins */
+  ep->own |= (c->prefetch ? CTXD__EP_PREFETCH : 0) | (c->workers ? CTXD__EP_WORKERS : 0) |
+             (c->batch_size ? CTXD__EP_BATCH_SIZE : 0) | (c->queue_type ? CTXD__EP_QUEUE_TYPE : 0);
+  /* a batch never waits for more than the broker may hand over */
+  if (ep->settings.batch_size > ep->settings.prefetch) ep->settings.batch_size = ep->settings.prefetch;
+}
+
+/* Adds a handler of `type` (upcasting to `upcast_to` when not NULL). A plugin's own
+ * registration of a type replaces an implicit upcasting one. */
+static int add_entry(ctxd__endpoint_t *ep, ctxd_plugin_t *p, const ctxd_consumer_t *c, const char *type,
+                     const char *upcast_to) {
+  for (size_t i = 0; i < ep->nhandlers; i++) {
+    ctxd__handler_t *hd = &ep->handlers[i];
+    if (strcmp(hd->type, type) != 0) continue;
+    if (upcast_to != NULL) return 0; /* the type has a handler of its own already */
+    if (hd->upcast_to == NULL) return CTXD_EEXIST;
+    free(hd->upcast_to);
+    *hd = (ctxd__handler_t){.type = hd->type, .fn = c->handler, .data = c->data, .plugin = p};
+    return 0;
+  }
+  ctxd__handler_t *grown = realloc(ep->handlers, (ep->nhandlers + 1) * sizeof *grown);
+  if (grown == NULL) return CTXD_ENOMEM;
+  ep->handlers = grown;
+  ctxd__handler_t hd = {.type = strdup(type), .fn = c->handler, .data = c->data, .plugin = p};
+  if (upcast_to != NULL) hd.upcast_to = strdup(upcast_to);
+  if (hd.type == NULL || (upcast_to != NULL && hd.upcast_to == NULL)) {
+    handler_free(&hd);
+    return CTXD_ENOMEM;
+  }
+  ep->handlers[ep->nhandlers++] = hd;
+  return 0;
+}
+
+/* The handler for c's type, and one for each older version that upcasts to it: old
+ * publishers keep reaching a handler that asked for the newest version. */
+static int add_handler(ctxd__endpoint_t *ep, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
+  int rc = add_entry(ep, p, c, c->message_type, NULL);
+  const char *older[16];
+  size_t n = ctxd__contracts_older(ep->env->contracts, c->message_type, older, 16);
+  for (size_t i = 0; rc == 0 && i < n && i < 16; i++) rc = add_entry(ep, p, c, older[i], c->message_type);
+  return rc;
+}
+
+int ctxd__endpoints_register(ctxd__endpoints_t *set, ctxd_plugin_t *p, const ctxd_consumer_t *c) {
+  int rc = ctxd__consumer_check(c);
+  if (rc != 0) return rc;
+  ctxd__endpoint_t *ep = ctxd__endpoints_find(set, c->endpoint);
+  if (ep == NULL && (ep = endpoint_new(set, c->endpoint)) == NULL) return CTXD_ENOMEM;
+  suggest(ep, c);
+  return add_handler(ep, p, c);
+}
+
+int ctxd__endpoint_uses(const ctxd__endpoint_t *ep, const ctxd_plugin_t *p) {
+  for (size_t k = 0; k < ep->nhandlers; k++)
+    if (ep->handlers[k].plugin == p) return 1;
+  return 0;
+}
+
+int ctxd__endpoint_replace(ctxd__endpoint_t *ep, const ctxd_plugin_t *old, ctxd_plugin_t *fresh,
+                           const ctxd_consumer_t *staged, size_t nstaged) {
+  size_t kept = 0;
+  for (size_t k = 0; k < ep->nhandlers; k++) {
+    if (ep->handlers[k].plugin == old)
+      handler_free(&ep->handlers[k]);
+    else
+      ep->handlers[kept++] = ep->handlers[k];
+  }
+  ep->nhandlers = kept;
+  int rc = 0;
+  for (size_t k = 0; k < nstaged; k++) {
+    if (strcmp(staged[k].endpoint, ep->name) != 0) continue;
+    int one = add_handler(ep, fresh, &staged[k]);
+    if (rc == 0) rc = one;
+  }
+  return rc;
+}
 
 const ctxd__handler_t *ctxd__endpoint_find(const ctxd__endpoint_t *ep, const char *const *types,
                                            size_t ntypes) {
@@ -14,6 +186,56 @@ const ctxd__handler_t *ctxd__endpoint_find(const ctxd__endpoint_t *ep, const cha
       if (strcmp(ep->handlers[i].type, types[t]) == 0) return &ep->handlers[i];
   return NULL;
 }
+
+/* ---- receiving (loop thread) ---------------------------------------------------------- */
+
+int ctxd__endpoint_open(ctxd__endpoint_t *ep) {
+  return ctxd__ledger_init(&ep->ledger, (size_t)ep->settings.prefetch);
+}
+
+int ctxd__endpoint_receive(ctxd__endpoint_t *ep, ctxd__delivery_t *d, uint64_t gen) {
+  int rc = ctxd__ledger_receive(&ep->ledger, d->tag);
+  size_t cap = (size_t)ep->settings.batch_size;
+  if (rc == 0 && ep->filling == NULL) {
+    ep->filling = calloc(1, sizeof *ep->filling + cap * sizeof(ctxd__delivery_t *));
+    if (ep->filling == NULL) {
+      rc = CTXD_ENOMEM;
+    } else {
+      ep->filling->mail.done = ep->env->batch_done;
+      ep->filling->ep = ep;
+      ep->filling->gen = gen;
+      ep->filling->cap = cap;
+    }
+  }
+  if (rc != 0) {
+    ctxd__delivery_free(d);
+    return rc;
+  }
+  d->ep = ep;
+  ep->inflight++;
+  ep->received++;
+  ep->filling->items[ep->filling->n++] = d;
+  if (ep->filling->n == cap) ctxd__endpoint_flush(ep);
+  return 0;
+}
+
+void ctxd__endpoint_flush(ctxd__endpoint_t *ep) {
+  if (ep->filling == NULL || ep->filling->n == 0) return;
+  ctxd__endpoint_submit(ep, ep->filling);
+  ep->filling = NULL;
+}
+
+void ctxd__endpoint_forget(ctxd__endpoint_t *ep) {
+  ep->consuming = 0;
+  ep->inflight -= ctxd__ledger_reset(&ep->ledger);
+  if (ep->filling != NULL) {
+    ep->inflight -= ep->filling->n;
+    ctxd__batch_free(ep->filling);
+    ep->filling = NULL;
+  }
+}
+
+/* ---- the queue to the workers ------------------------------------------------------------ */
 
 int ctxd__endpoint_stopping(ctxd__endpoint_t *ep) {
   pthread_mutex_lock(&ep->mu);
@@ -81,49 +303,16 @@ ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial) {
   }
 }
 
-static void *worker_main(void *arg) {
-  ctxd__endpoint_t *ep = arg;
-  PGconn *conn = NULL;
-  int partial = 0; /* the batch this worker ran last was partial */
-  for (;;) {
-    pthread_mutex_lock(&ep->mu);
-    ep->partial_running -= partial;
-    ctxd__batch_t *b = ctxd__endpoint_take(ep, &partial);
-    pthread_mutex_unlock(&ep->mu);
-    if (b == NULL) break;
-    ctxd__batch_run(b, &conn, ctxd__host_config(ep->host));
-    ctxd__host_complete(ep->host, b);
-  }
-  if (conn != NULL) PQfinish(conn);
-  return NULL;
-}
-
-int ctxd__endpoint_start_workers(ctxd__endpoint_t *ep) {
-  size_t n = (size_t)ep->settings.workers;
-  ep->stopping = 0; /* started again after a plugin swap */
-  ep->threads = calloc(n, sizeof *ep->threads);
-  if (ep->threads == NULL) return CTXD_ENOMEM;
-  for (; ep->nthreads < n; ep->nthreads++)
-    if (pthread_create(&ep->threads[ep->nthreads], NULL, worker_main, ep) != 0) return CTXD_ENOMEM;
-  return 0;
-}
-
-void ctxd__endpoint_stop_workers(ctxd__endpoint_t *ep) {
-  pthread_mutex_lock(&ep->mu);
-  ep->stopping = 1;
-  pthread_cond_broadcast(&ep->cv);
-  pthread_cond_broadcast(&ep->pause_cv);
-  pthread_mutex_unlock(&ep->mu);
-  for (size_t i = 0; i < ep->nthreads; i++) pthread_join(ep->threads[i], NULL);
-  free(ep->threads);
-  ep->threads = NULL;
-  ep->nthreads = 0;
-}
-
 void ctxd__delivery_free(ctxd__delivery_t *d) {
   if (d == NULL) return;
   amqp_destroy_message(&d->msg);
   free(d->reason);
   free(d->fault_type);
   free(d);
+}
+
+void ctxd__batch_free(ctxd__batch_t *b) {
+  for (size_t i = 0; i < b->n; i++) ctxd__delivery_free(b->items[i]);
+  ctxd__outrows_free(&b->rows);
+  free(b);
 }

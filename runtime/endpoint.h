@@ -1,9 +1,14 @@
-/* Receive endpoints: a queue, the handlers registered for it, the batches in flight and
- * the worker threads (each with its own PostgreSQL connection) that run them.
+/* Receive endpoints: a queue, the handlers registered for it, the deliveries received on
+ * its channel and the batches in flight to its workers.
  *
- * Ownership across threads: the loop thread creates deliveries and batches and hands a
- * batch to the endpoint's queue; one worker owns it while it runs; it comes back through
- * the host's completion queue, and the loop thread settles and frees it. */
+ * An endpoint gets what its workers need when it is created (the configuration, the
+ * contracts, the mailbox that takes finished batches back to the loop), so nothing that
+ * runs on a worker reaches back into the host.
+ *
+ * Threads: the loop thread creates endpoints, registers handlers, receives deliveries and
+ * settles them; it hands a batch to the endpoint's queue (under mu), one worker owns it
+ * while it runs, and it comes back through the mailbox, where the loop thread settles and
+ * frees it. Handlers change only while no worker runs (start-up, a plugin replacement). */
 #ifndef CTXD_RUNTIME_ENDPOINT_H
 #define CTXD_RUNTIME_ENDPOINT_H
 
@@ -12,27 +17,28 @@
 #include <stdint.h>
 
 #include <amqp.h>
-#include <libpq-fe.h>
 
 #include <ctxd/ctxd.h>
 
 #include "config.h"
-#include "envelope.h"
+#include "contract.h"
+#include "ledger.h"
+#include "mailbox.h"
 #include "metrics.h"
-#include "relay.h"
+#include "outrow.h"
 
 /* Header counting delayed redeliveries, as MassTransit names it. */
 #define CTXD__REDELIVERY_HEADER "MT-Redelivery-Count"
 
+/* What becomes of a delivery; decided once, by the worker. */
 typedef enum {
-  CTXD__OUT_NONE = 0, /* not finished yet */
-  CTXD__OUT_ACK,      /* handled, or a duplicate: acknowledge */
-  CTXD__OUT_REQUEUE,  /* not handled for a passing reason (out of memory): back to the queue */
-  CTXD__OUT_REDELIVER, /* transient failure after the immediate retries: to a delay queue
-                          (or <queue>_error once the redeliveries are used up) */
-  CTXD__OUT_ERROR,    /* to <queue>_error, then acknowledge */
-  CTXD__OUT_SKIPPED,  /* no handler for its type: to <queue>_skipped, then acknowledge */
-  CTXD__OUT_ABANDON   /* the host is stopping before it could run: left unacknowledged */
+  CTXD__OUTCOME_NONE = 0, /* not finished yet */
+  CTXD__OUTCOME_ACK,      /* handled, or a duplicate: acknowledge */
+  CTXD__OUTCOME_REQUEUE,  /* not handled for a passing reason (out of memory): back to the queue */
+  CTXD__OUTCOME_DELAY,    /* a transient failure: to the delay queue of its next redelivery */
+  CTXD__OUTCOME_ERROR,    /* to <queue>_error, then acknowledge */
+  CTXD__OUTCOME_SKIPPED,  /* no handler for its type: to <queue>_skipped, then acknowledge */
+  CTXD__OUTCOME_ABANDON   /* the host is stopping before it could run: left unacknowledged */
 } ctxd__outcome_t;
 
 typedef struct ctxd__endpoint_s ctxd__endpoint_t;
@@ -42,27 +48,26 @@ typedef struct ctxd__delivery_s {
   uint64_t tag;
   amqp_message_t msg; /* body and properties; owned */
   ctxd__outcome_t outcome;
-  char *fault_type;       /* new, e.g. "ctxd.DecodeError", for ERROR */
-  char *reason;           /* new, for ERROR, SKIPPED and REDELIVER */
-  int redeliveries;       /* delayed redeliveries it had (MT-Redelivery-Count) */
-  int retries;            /* immediate retries it had in this delivery */
-  int completed;          /* loop thread: its batch came back (the outcome is final) */
-  int awaiting_confirm;   /* loop thread: forwarded copy not yet confirmed */
+  char *fault_type;  /* new, e.g. "ctxd.DecodeError", for ERROR */
+  char *reason;      /* new, for ERROR, SKIPPED and DELAY */
+  int redeliveries;  /* delayed redeliveries it had (MT-Redelivery-Count) */
+  int retries;       /* immediate retries it had in this delivery */
 } ctxd__delivery_t;
 
 typedef struct ctxd__batch_s {
-  struct ctxd__batch_s *next;
+  ctxd__mail_t mail;          /* how it goes back to the loop thread */
+  struct ctxd__batch_s *next; /* in the endpoint's queue */
   ctxd__endpoint_t *ep;
-  uint64_t gen; /* broker connection generation its deliveries came on */
-  ctxd__outrow_t *rows; /* outbox rows its transaction committed, to publish */
+  uint64_t gen;          /* broker connection generation its deliveries came on */
+  ctxd__outrows_t rows;  /* outbox rows its transactions committed, to publish */
   size_t n;
-  size_t cap; /* slots in items */
-  int64_t queued_us; /* when it entered the endpoint's queue (ctxd__clock_us) */
+  size_t cap;          /* slots in items */
+  int64_t queued_us;   /* when it entered the endpoint's queue (ctxd__clock_us) */
   ctxd__delivery_t *items[];
 } ctxd__batch_t;
 
 typedef struct {
-  char *type; /* "Namespace:Type" it receives */
+  char *type;      /* "Namespace:Type" it receives */
   char *upcast_to; /* NULL, or the newer version the handler asked for: messages of
                       `type` are upcast to it first (owned) */
   ctxd_handler_cb fn;
@@ -76,24 +81,31 @@ typedef struct {
   int db_ok; /* the last attempt to reach the database succeeded */
 } ctxd__endpoint_stats_t;
 
+/* What every endpoint of a host shares; given when it is created, borrowed for its life. */
+typedef struct {
+  const ctxd__config_t *cfg;
+  const ctxd__contracts_t *contracts;
+  ctxd__mailbox_t *mailbox; /* where workers hand finished batches back */
+  ctxd__mail_cb batch_done; /* finishes such a batch on the loop thread */
+} ctxd__endpoint_env_t;
+
 struct ctxd__endpoint_s {
   char *name;
+  const ctxd__endpoint_env_t *env;
   ctxd__endpoint_settings_t settings; /* the configuration's, with the plugin's suggestions */
-  unsigned own; /* CTXD__EP_* settings the configuration fixed */
-  int64_t redelivery_ms[CTXD__MAX_REDELIVERIES]; /* parsed from settings->redelivery_ms */
+  unsigned own;                       /* CTXD__EP_* settings fixed so far */
+  int64_t redelivery_ms[CTXD__MAX_REDELIVERIES]; /* parsed from settings.redelivery_ms */
   int nredelivery;
   ctxd__handler_t *handlers;
   size_t nhandlers;
   int channel;
-  int consuming;
-  int draining;    /* loop thread: its plugin is being replaced; not consuming */
-  size_t inflight; /* loop thread: deliveries received, not yet settled or dropped */
-  uint64_t received; /* loop thread */
 
-  /* loop thread: deliveries by tag, a ring of `prefetch` slots from ledger_base */
-  ctxd__delivery_t **ledger;
-  uint64_t ledger_base; /* lowest unsettled tag */
-  uint64_t ledger_top;  /* highest tag received */
+  /* loop thread */
+  int consuming;
+  int draining;      /* its plugin is being replaced; not consuming */
+  size_t inflight;   /* deliveries received, not yet settled or dropped */
+  uint64_t received;
+  ctxd__ledger_t ledger;
   ctxd__batch_t *filling;
 
   /* shared with the workers */
@@ -105,16 +117,71 @@ struct ctxd__endpoint_s {
   int stopping;
   pthread_t *threads;
   size_t nthreads;
-  struct ctxd__host_s *host;
   ctxd__endpoint_stats_t stats; /* under mu */
 };
+
+/* The endpoints of a host, in the order they were first named; endpoint i consumes on
+ * channel first_channel + i. */
+typedef struct ctxd__endpoints_s {
+  ctxd__endpoint_t **v;
+  size_t n;
+  int first_channel;
+  ctxd__endpoint_env_t env;
+} ctxd__endpoints_t;
+
+/* An empty set whose endpoints will get env and channels from first_channel on. */
+void ctxd__endpoints_init(ctxd__endpoints_t *set, const ctxd__endpoint_env_t *env, int first_channel);
+
+/* Frees every endpoint (their workers must be stopped) and the set's memory. */
+void ctxd__endpoints_free(ctxd__endpoints_t *set);
+
+/* The endpoint named name, or the one consuming on channel; NULL when there is none;
+ * borrowed until ctxd__endpoints_free. */
+ctxd__endpoint_t *ctxd__endpoints_find(const ctxd__endpoints_t *set, const char *name);
+ctxd__endpoint_t *ctxd__endpoints_of_channel(const ctxd__endpoints_t *set, int channel);
+
+/* Checks a registration (size, handler, endpoint and type names). 0 or CTXD_EINVAL. */
+int ctxd__consumer_check(const ctxd_consumer_t *c);
+
+/* Registers consumer c of plugin p: its endpoint is created on first use, takes the
+ * settings c suggests that the configuration leaves open, and gets a handler for c's type
+ * and one for each older version that upcasts to it. 0, CTXD_EINVAL, CTXD_EEXIST (the
+ * endpoint has a handler of its own for that type) or CTXD_ENOMEM. Loop thread, while no
+ * worker runs. */
+int ctxd__endpoints_register(ctxd__endpoints_t *set, ctxd_plugin_t *p, const ctxd_consumer_t *c);
+
+/* 1 when a handler of plugin p is registered on ep. */
+int ctxd__endpoint_uses(const ctxd__endpoint_t *ep, const ctxd_plugin_t *p);
+
+/* Replaces every handler of plugin old on ep by the consumers of `fresh` on ep (its
+ * registrations staged[0..nstaged), for every endpoint). Its workers must be stopped.
+ * 0, or the first registration's error (the rest are still made). */
+int ctxd__endpoint_replace(ctxd__endpoint_t *ep, const ctxd_plugin_t *old, ctxd_plugin_t *fresh,
+                           const ctxd_consumer_t *staged, size_t nstaged);
 
 /* The handler for the first of types (most specific first) this endpoint consumes, or
  * NULL; borrowed while the endpoint lives. */
 const ctxd__handler_t *ctxd__endpoint_find(const ctxd__endpoint_t *ep, const char *const *types,
                                            size_t ntypes);
 
-/* 1 once ctxd__endpoint_stop_workers was called (any thread). */
+/* Sizes the ledger once the settings are final (every plugin registered). 0 or
+ * CTXD_ENOMEM. */
+int ctxd__endpoint_open(ctxd__endpoint_t *ep);
+
+/* Takes in delivery d (loop thread, d new, owned by the endpoint from now on): recorded
+ * in the ledger, added to the filling batch of connection generation gen, which goes to
+ * the workers when full. 0, CTXD_ESTATE (the broker broke the tag order: d is freed) or
+ * CTXD_ENOMEM (d is kept: still in the ledger, dropped with the connection). */
+int ctxd__endpoint_receive(ctxd__endpoint_t *ep, ctxd__delivery_t *d, uint64_t gen);
+
+/* Hands the filling batch, if any, to the workers (the socket has nothing more now). */
+void ctxd__endpoint_flush(ctxd__endpoint_t *ep);
+
+/* Forgets every delivery of a lost connection (loop thread): the ledger, and the filling
+ * batch, which is freed. Deliveries still with the workers come back stale. */
+void ctxd__endpoint_forget(ctxd__endpoint_t *ep);
+
+/* 1 once the endpoint's workers were told to stop (any thread). */
 int ctxd__endpoint_stopping(ctxd__endpoint_t *ep);
 
 /* Waits up to ms milliseconds or until the endpoint stops: the workers' backoff. */
@@ -137,13 +204,10 @@ void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b);
  * ep->partial_running--). NULL (*partial 0) when the endpoint stops with nothing queued. */
 ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial);
 
-/* Starts the endpoint's workers. 0 or CTXD_ENOMEM. */
-int ctxd__endpoint_start_workers(ctxd__endpoint_t *ep);
-
-/* Tells the workers to finish the queued batches and exit, and joins them. */
-void ctxd__endpoint_stop_workers(ctxd__endpoint_t *ep);
-
 /* Frees a delivery and its message. */
 void ctxd__delivery_free(ctxd__delivery_t *d);
+
+/* Frees a batch, its deliveries and its rows. */
+void ctxd__batch_free(ctxd__batch_t *b);
 
 #endif

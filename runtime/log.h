@@ -34,9 +34,4 @@ void ctxd__logf(ctxd__log_level_t level, const char *src, const ctxd__log_fields
 void ctxd__logv(ctxd__log_level_t level, const char *src, const ctxd__log_fields_t *fields,
                 const char *fmt, va_list ap);
 
-#define CTXD__LOG_ERR(...) ctxd__log(CTXD__LOG_ERROR, "host", __VA_ARGS__)
-#define CTXD__LOG_WARN(...) ctxd__log(CTXD__LOG_WARN, "host", __VA_ARGS__)
-#define CTXD__LOG_INFO(...) ctxd__log(CTXD__LOG_INFO, "host", __VA_ARGS__)
-#define CTXD__LOG_DEBUG(...) ctxd__log(CTXD__LOG_DEBUG, "host", __VA_ARGS__)
-
 #endif

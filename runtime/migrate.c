@@ -19,8 +19,6 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      ");\n"
      "CREATE INDEX inbox_received_at ON ctxd.inbox (received_at);\n"},
     {2, "outbox",
-     /* xid: the writing transaction, so a sweep can skip rows of transactions still in
-      * flight (serial ids are assigned before commit) */
      "CREATE TABLE ctxd.outbox (\n"
      "  id bigserial PRIMARY KEY,\n"
      "  message_id uuid NOT NULL,\n"
@@ -54,6 +52,10 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "CREATE INDEX inbox_received_at ON ctxd.inbox USING brin (received_at);\n"
      "DROP INDEX ctxd.outbox_archive_dispatched;\n"
      "CREATE INDEX outbox_archive_dispatched ON ctxd.outbox_archive USING brin (dispatched_at);\n"},
+    {5, "outbox without xid",
+     /* the sweep takes rows by their lease, and only committed rows are visible to it: the
+      * writing transaction's id was never read */
+     "ALTER TABLE ctxd.outbox DROP COLUMN xid;\n"},
     {0, NULL, NULL},
 };
 

@@ -9,7 +9,7 @@
 #include "db.h"
 #include "dispatch.h"
 #include "envelope.h"
-#include "relay.h"
+#include "outrow.h"
 
 static int valid_type(const char *t) {
   const char *colon = t != NULL ? strchr(t, ':') : NULL;
@@ -60,20 +60,20 @@ static void take_id(void *arg, const PGresult *r) {
   ((ctxd__outrow_t *)arg)->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 }
 
-int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_t mode) {
+int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode) {
   if (tx->failed) return CTXD_ESTATE;
   if (msg == NULL || msg->size < sizeof(ctxd_out_msg_t) || !valid_type(msg->message_type) ||
       msg->body == NULL ||
-      (mode == CTXD__OUT_SEND && (msg->destination == NULL || *msg->destination == '\0')))
+      (mode == CTXD__OUTBOX_SEND && (msg->destination == NULL || *msg->destination == '\0')))
     return CTXD_EINVAL;
   const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
   char exchange[256];
-  if (mode == CTXD__OUT_RESPOND) {
+  if (mode == CTXD__OUTBOX_RESPOND) {
     if (in == NULL || in->response_address == NULL) return CTXD_ENOENT;
     if (ctxd__outbox_address_exchange(in->response_address, exchange, sizeof exchange) != 0)
       return CTXD_EINVAL;
   } else {
-    snprintf(exchange, sizeof exchange, "%s", mode == CTXD__OUT_SEND ? msg->destination : msg->message_type);
+    snprintf(exchange, sizeof exchange, "%s", mode == CTXD__OUTBOX_SEND ? msg->destination : msg->message_type);
   }
 
   char id[37];
@@ -105,8 +105,8 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_
                                                     : NULL,
       .conversation_id = in != NULL ? (in->conversation_id != NULL ? in->conversation_id : in->message_id) : NULL,
       .initiator_id = in != NULL ? in->message_id : NULL,
-      .request_id = mode == CTXD__OUT_RESPOND ? in->request_id : NULL,
-      .destination_address = mode == CTXD__OUT_RESPOND ? in->response_address : exchange,
+      .request_id = mode == CTXD__OUTBOX_RESPOND ? in->request_id : NULL,
+      .destination_address = mode == CTXD__OUTBOX_RESPOND ? in->response_address : exchange,
       .message = body,
       .headers = headers,
   };
@@ -136,13 +136,12 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_
                             5, params, take_id, row, tx->error, sizeof tx->error);
   free(text);
   if (code != 0) {
-    ctxd__outrow_free_list(row);
+    ctxd__outrow_free(row);
     tx->failed = 1;
     tx->fail_code = code;
     return code;
   }
-  row->event = mode == CTXD__OUT_PUBLISH;
-  row->next = tx->msg->rows;
-  tx->msg->rows = row;
+  row->event = mode == CTXD__OUTBOX_PUBLISH;
+  ctxd__outrows_push(&tx->msg->rows, row);
   return 0;
 }

@@ -5,16 +5,16 @@
 #include <ctxd/ctxd.h>
 
 typedef enum {
-  CTXD__OUT_PUBLISH, /* to the message type's exchange */
-  CTXD__OUT_SEND,    /* to msg->destination, an endpoint's exchange */
-  CTXD__OUT_RESPOND  /* to the incoming message's responseAddress, with its requestId */
-} ctxd__out_mode_t;
+  CTXD__OUTBOX_PUBLISH, /* to the message type's exchange */
+  CTXD__OUTBOX_SEND,    /* to msg->destination, an endpoint's exchange */
+  CTXD__OUTBOX_RESPOND  /* to the incoming message's responseAddress, with its requestId */
+} ctxd__outbox_mode_t;
 
 /* Writes msg as a MassTransit envelope into ctxd.outbox in tx's transaction.
  * correlationId and conversationId carry over from the incoming message, initiatorId is
  * its id. 0, CTXD_EINVAL (bad message: tx stays usable), CTXD_ENOENT (respond to a message
  * without responseAddress), or the SQL error's code. */
-int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__out_mode_t mode);
+int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode);
 
 /* Writes the exchange a MassTransit address names into buf: the last path segment of
  * "rabbitmq://host/vhost/name?temporary=true" ("name"), or the address itself when it is

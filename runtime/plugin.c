@@ -136,6 +136,20 @@ nomem:
   return CTXD_ENOMEM;
 }
 
+int ctxd__plugin_stage(ctxd_plugin_t *p, const ctxd_consumer_t *c) {
+  ctxd_consumer_t *grown = realloc(p->staged, (p->nstaged + 1) * sizeof *grown);
+  if (grown == NULL) return CTXD_ENOMEM;
+  p->staged = grown;
+  ctxd_consumer_t *s = &p->staged[p->nstaged];
+  *s = *c;
+  s->size = sizeof *s;
+  s->endpoint = strdup(c->endpoint);
+  s->message_type = strdup(c->message_type);
+  s->queue_type = NULL; /* an endpoint keeps its settings across a replacement */
+  p->nstaged++;
+  return s->endpoint != NULL && s->message_type != NULL ? 0 : CTXD_ENOMEM;
+}
+
 void ctxd__plugin_free(ctxd_plugin_t *p) {
   if (p == NULL) return;
   if (p->state != NULL && p->desc->destroy != NULL) p->desc->destroy(p->state);

@@ -10,7 +10,7 @@
 
 #include "config.h"
 
-struct ctxd__host_s;
+struct ctxd__endpoints_s;
 
 struct ctxd_plugin_s {
   char *name;
@@ -22,7 +22,7 @@ struct ctxd_plugin_s {
   int in_init;    /* consumer_register is allowed only while init runs */
   int staging;    /* a replacement's init: registrations go to staged */
   int started;
-  struct ctxd__host_s *host;
+  struct ctxd__endpoints_s *endpoints; /* where its consumers register */
   struct stat file; /* of path when loaded: a replaced file is noticed on reload */
   /* a replacement being prepared: its registrations wait here until the swap */
   ctxd_consumer_t *staged;
@@ -42,6 +42,10 @@ int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *e
  * plugin's path. */
 int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc,
                       const char *load_from, ctxd_plugin_t **out, char *err, size_t errlen);
+
+/* Keeps a copy of registration c of a replacement (p->staging) until the swap. 0 or
+ * CTXD_ENOMEM. */
+int ctxd__plugin_stage(ctxd_plugin_t *p, const ctxd_consumer_t *c);
 
 /* 1 when the file at p->path is no longer the one p was loaded from. */
 int ctxd__plugin_changed(const ctxd_plugin_t *p);

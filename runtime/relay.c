@@ -7,7 +7,6 @@
 
 #include "clock.h"
 #include "db.h"
-#include "host.h"
 #include "log.h"
 
 /* pg_try_advisory_lock key: one host at a time deletes expired rows */
@@ -21,41 +20,17 @@ struct ctxd__relay_s {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  ctxd__outrow_t *confirmed;
+  ctxd__outrows_t confirmed; /* under mu */
   int stopping;
-  struct ctxd__host_s *host;
   const ctxd__config_t *cfg;
+  ctxd__mailbox_t *mailbox;
+  ctxd__mail_cb swept;
   PGconn *conn;
   int64_t next_cleanup_ms;
   /* gauges, under mu */
   int64_t backlog, inbox_rows;
   double oldest_s;
 };
-
-ctxd__outrow_t *ctxd__outrow_new(int64_t id, const char *message_id, const char *exchange,
-                                 const char *body) {
-  ctxd__outrow_t *r = calloc(1, sizeof *r);
-  if (r == NULL) return NULL;
-  r->id = id;
-  snprintf(r->message_id, sizeof r->message_id, "%s", message_id);
-  r->exchange = strdup(exchange);
-  r->body = strdup(body);
-  if (r->exchange == NULL || r->body == NULL) {
-    ctxd__outrow_free_list(r);
-    return NULL;
-  }
-  return r;
-}
-
-void ctxd__outrow_free_list(ctxd__outrow_t *rows) {
-  while (rows != NULL) {
-    ctxd__outrow_t *next = rows->next;
-    free(rows->exchange);
-    free(rows->body);
-    free(rows);
-    rows = next;
-  }
-}
 
 static int connected(ctxd__relay_t *r) {
   if (r->conn != NULL && PQstatus(r->conn) == CONNECTION_OK) return 1;
@@ -71,14 +46,14 @@ static int connected(ctxd__relay_t *r) {
 }
 
 /* Appends "id," for every row matching `unroutable` into an array literal. */
-static char *id_array(const ctxd__outrow_t *rows, int unroutable) {
+static char *id_array(const ctxd__outrows_t *rows, int unroutable) {
   size_t n = 0;
-  for (const ctxd__outrow_t *r = rows; r != NULL; r = r->next) n++;
+  for (const ctxd__outrow_t *r = rows->head; r != NULL; r = r->next) n++;
   char *buf = malloc(n * 21 + 3);
   if (buf == NULL) return NULL;
   size_t len = 0;
   buf[len++] = '{';
-  for (const ctxd__outrow_t *r = rows; r != NULL; r = r->next) {
+  for (const ctxd__outrow_t *r = rows->head; r != NULL; r = r->next) {
     if (unroutable >= 0 && r->unroutable != unroutable) continue;
     len += (size_t)sprintf(buf + len, "%s%lld", len > 1 ? "," : "", (long long)r->id);
   }
@@ -90,7 +65,7 @@ static char *id_array(const ctxd__outrow_t *rows, int unroutable) {
 /* Moves confirmed rows to the archive in one statement. On failure the rows stay in the
  * outbox and the sweep publishes them again once their lease ends: consumers drop the
  * duplicate by message id. */
-static void archive(ctxd__relay_t *r, ctxd__outrow_t *rows) {
+static void archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
   char *all = id_array(rows, -1), *bad = id_array(rows, 1);
   char err[512];
   if (all != NULL && bad != NULL && connected(r)) {
@@ -107,7 +82,7 @@ static void archive(ctxd__relay_t *r, ctxd__outrow_t *rows) {
   }
   free(all);
   free(bad);
-  ctxd__outrow_free_list(rows);
+  ctxd__outrows_free(rows);
 }
 
 /* Claims rows whose lease ended (their writer did not get them confirmed in time) and
@@ -133,21 +108,23 @@ static int sweep(ctxd__relay_t *r) {
     return 0;
   }
   int n = PQntuples(res);
-  ctxd__outrow_t *head = NULL, **tail = &head;
-  for (int i = 0; i < n; i++) {
+  ctxd__swept_t *swept = n > 0 ? calloc(1, sizeof *swept) : NULL;
+  for (int i = 0; swept != NULL && i < n; i++) {
     ctxd__outrow_t *row = ctxd__outrow_new(strtoll(PQgetvalue(res, i, 0), NULL, 10),
                                            PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
                                            PQgetvalue(res, i, 3));
     /* out of memory: the rest keep their lease and come back in the next sweep */
     if (row == NULL) break;
     row->event = PQgetvalue(res, i, 4)[0] == 't';
-    *tail = row;
-    tail = &row->next;
+    ctxd__outrows_push(&swept->rows, row);
   }
   PQclear(res);
-  if (head != NULL) {
+  if (swept != NULL && swept->rows.head != NULL) {
     ctxd__log(CTXD__LOG_INFO, "host", "outbox relay: sweeping %d unconfirmed rows", n);
-    ctxd__host_publish_rows(r->host, head);
+    swept->mail.done = r->swept;
+    ctxd__mailbox_post(r->mailbox, &swept->mail);
+  } else {
+    free(swept);
   }
   return n;
 }
@@ -219,18 +196,18 @@ static void *relay_main(void *arg) {
   r->next_cleanup_ms = ctxd__clock_ms() + r->cfg->cleanup_interval_s * 1000;
   for (;;) {
     pthread_mutex_lock(&r->mu);
-    while (r->confirmed == NULL && !r->stopping) {
+    while (r->confirmed.head == NULL && !r->stopping) {
       int64_t wait = next_sweep - ctxd__clock_ms();
       if (wait <= 0) break;
       struct timespec until = ctxd__clock_deadline(wait);
       pthread_cond_timedwait(&r->cv, &r->mu, &until);
     }
-    ctxd__outrow_t *rows = r->confirmed;
-    r->confirmed = NULL;
+    ctxd__outrows_t rows = r->confirmed;
+    r->confirmed = (ctxd__outrows_t){0};
     int stopping = r->stopping;
     pthread_mutex_unlock(&r->mu);
 
-    if (rows != NULL) archive(r, rows);
+    if (rows.head != NULL) archive(r, &rows);
     if (stopping) break;
     int64_t now = ctxd__clock_ms();
     if (now >= next_sweep) {
@@ -248,11 +225,13 @@ static void *relay_main(void *arg) {
   return NULL;
 }
 
-int ctxd__relay_start(ctxd__relay_t **out, struct ctxd__host_s *host, const ctxd__config_t *cfg) {
+int ctxd__relay_start(ctxd__relay_t **out, const ctxd__config_t *cfg, ctxd__mailbox_t *mailbox,
+                      ctxd__mail_cb swept) {
   ctxd__relay_t *r = calloc(1, sizeof *r);
   if (r == NULL) return CTXD_ENOMEM;
-  r->host = host;
   r->cfg = cfg;
+  r->mailbox = mailbox;
+  r->swept = swept;
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
   if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
@@ -265,13 +244,10 @@ int ctxd__relay_start(ctxd__relay_t **out, struct ctxd__host_s *host, const ctxd
   return 0;
 }
 
-void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrow_t *rows) {
-  if (rows == NULL) return;
-  ctxd__outrow_t *last = rows;
-  while (last->next != NULL) last = last->next;
+void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
+  if (rows->head == NULL) return;
   pthread_mutex_lock(&r->mu);
-  last->next = r->confirmed;
-  r->confirmed = rows;
+  ctxd__outrows_splice(&r->confirmed, rows);
   pthread_cond_signal(&r->cv);
   pthread_mutex_unlock(&r->mu);
 }
@@ -283,7 +259,7 @@ void ctxd__relay_stop(ctxd__relay_t *r) {
   pthread_cond_signal(&r->cv);
   pthread_mutex_unlock(&r->mu);
   pthread_join(r->thread, NULL);
-  ctxd__outrow_free_list(r->confirmed);
+  ctxd__outrows_free(&r->confirmed);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
   free(r);

@@ -8,32 +8,26 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "mailbox.h"
+#include "outrow.h"
 
-/* One outbox row on its way to the broker. */
-typedef struct ctxd__outrow_s {
-  struct ctxd__outrow_s *next;
-  int64_t id;
-  char message_id[37];
-  char *exchange;
-  char *body; /* the MassTransit envelope */
-  int unroutable; /* the broker returned it: no queue is bound to its exchange */
-  int event;      /* published to its type's exchange: having no subscriber is normal */
-} ctxd__outrow_t;
-
-/* Returns a new row (free with ctxd__outrow_free_list), or NULL when memory runs out. */
-ctxd__outrow_t *ctxd__outrow_new(int64_t id, const char *message_id, const char *exchange,
-                                 const char *body);
-void ctxd__outrow_free_list(ctxd__outrow_t *rows);
+/* Rows a sweep claimed, on their way to the loop thread, which publishes them in order
+ * (the order they were written in) and frees this with free(). */
+typedef struct {
+  ctxd__mail_t mail;
+  ctxd__outrows_t rows;
+} ctxd__swept_t;
 
 typedef struct ctxd__relay_s ctxd__relay_t;
-struct ctxd__host_s;
 
-/* Starts the relay thread. Rows it sweeps go to ctxd__host_publish_rows(host, ...).
- * 0 and *out (stop and free with ctxd__relay_stop), or CTXD_ENOMEM. */
-int ctxd__relay_start(ctxd__relay_t **out, struct ctxd__host_s *host, const ctxd__config_t *cfg);
+/* Starts the relay thread. Rows it sweeps are posted to mailbox as a ctxd__swept_t whose
+ * mail.done is `swept`. 0 and *out (stop and free with ctxd__relay_stop), or CTXD_ENOMEM. */
+int ctxd__relay_start(ctxd__relay_t **out, const ctxd__config_t *cfg, ctxd__mailbox_t *mailbox,
+                      ctxd__mail_cb swept);
 
-/* Hands confirmed rows over for archiving (any thread); takes ownership of the list. */
-void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrow_t *rows);
+/* Hands confirmed rows over for archiving (any thread); takes every row of rows, which is
+ * left empty. */
+void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrows_t *rows);
 
 /* What the relay last measured (every sweep): rows in the outbox, the age in seconds of
  * the oldest, and the estimated rows of the inbox. Any thread. */

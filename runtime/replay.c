@@ -6,6 +6,7 @@
 #include "broker.h"
 #include "cli.h"
 #include "envelope.h"
+#include "topology.h"
 
 /* Publishes a copy of msg to exchange and waits for its confirm. */
 static int move_one(ctxd__broker_t *b, const char *exchange, amqp_message_t *msg, int timeout_ms) {
@@ -29,11 +30,14 @@ static int move_one(ctxd__broker_t *b, const char *exchange, amqp_message_t *msg
 int ctxd__errors_replay(const ctxd__config_t *cfg, const char *endpoint, long limit, FILE *out) {
   ctxd__broker_t b;
   char err[512], queue[256];
+  if (ctxd__topology_side(queue, sizeof queue, endpoint, CTXD__SIDE_ERROR, 0) != 0) {
+    fprintf(stderr, "ctxd: endpoint name too long: %s\n", endpoint);
+    return CTXD__EXIT_USAGE;
+  }
   if (ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, 0, (int)cfg->rpc_timeout_ms, err, sizeof err) != 0) {
     fprintf(stderr, "ctxd: %s\n", err);
     return CTXD__EXIT_FAILURE;
   }
-  snprintf(queue, sizeof queue, "%s_error", endpoint);
   long moved = 0;
   int rc = 0;
   while (limit == 0 || moved < limit) {

@@ -123,10 +123,14 @@ static void always_failing_ends_in_error_after_redeliveries(void **state) {
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
   ctxt_host_stop(w, SIGTERM);
   assert_non_null(strstr(w->host.out, "retried 3, redelivered 2, requeued 0, to _error 1"));
-  assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-RedeliveryCount", hv, sizeof hv), 1);
-  assert_string_equal(hv, "2");
-  assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-RetryCount", hv, sizeof hv), 1);
-  assert_string_equal(hv, "1");
+  /* counts are integers on the wire, as MassTransit writes them */
+  long n;
+  assert_int_equal(ctxt_amqp_peek_header_int(w->amqp, q, "MT-Fault-RedeliveryCount", &n), 1);
+  assert_int_equal(n, 2);
+  assert_int_equal(ctxt_amqp_peek_header_int(w->amqp, q, "MT-Redelivery-Count", &n), 1);
+  assert_int_equal(n, 2);
+  assert_int_equal(ctxt_amqp_peek_header_int(w->amqp, q, "MT-Fault-RetryCount", &n), 1);
+  assert_int_equal(n, 1);
   assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-ExceptionType", hv, sizeof hv), 1);
   assert_string_equal(hv, "Testkit.Transient");
   assert_int_equal(ctxt_amqp_get(w->amqp, q, body, sizeof body, NULL, hv, sizeof hv), 1);
@@ -148,13 +152,23 @@ static void fault_headers(void **state) {
       {"MT-Reason", "fault"},
       {"MT-Fault-ExceptionType", "Testkit.Refused"},
       {"MT-Fault-Message", "the test asked for a failure"},
-      {"MT-Fault-RetryCount", "0"},
-      {"MT-Fault-RedeliveryCount", "0"},
+      {"MT-Host-ProcessName", "ctxd"},
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, want[i][0], hv, sizeof hv), 1);
     assert_string_equal(hv, want[i][1]);
   }
+  assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-Timestamp", hv, sizeof hv), 1);
+  assert_int_equal(strlen(hv), strlen("2026-01-01T00:00:00Z"));
+  /* integers; MassTransit leaves the retry count out when there were no retries */
+  long n = -1;
+  assert_int_equal(ctxt_amqp_peek_header_int(w->amqp, q, "MT-Fault-RedeliveryCount", &n), 1);
+  assert_int_equal(n, 0);
+  assert_int_equal(ctxt_amqp_peek_header_int(w->amqp, q, "MT-Redelivery-Count", &n), 1);
+  assert_int_equal(n, 0);
+  assert_int_equal(ctxt_amqp_peek_header_int(w->amqp, q, "MT-Fault-RetryCount", &n), 0);
+  assert_int_equal(ctxt_amqp_peek_header(w->amqp, q, "MT-Fault-RetryCount", hv, sizeof hv), 1);
+  assert_string_equal(hv, "");
   assert_int_equal(ctxt_amqp_get(w->amqp, q, body, sizeof body, NULL, hv, sizeof hv), 1);
   /* the original body, unchanged */
   assert_non_null(strstr(body, id));

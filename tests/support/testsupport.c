@@ -365,6 +365,31 @@ int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const ch
   return 1;
 }
 
+int ctxt_amqp_peek_header_int(amqp_connection_state_t c, const char *queue, const char *header,
+                              long *value) {
+  amqp_message_t m;
+  uint64_t tag;
+  if (!get_one(c, queue, 0, &m, &tag)) return -1;
+  int found = 0;
+  const amqp_table_t *t = &m.properties.headers;
+  for (int i = 0; (m.properties._flags & AMQP_BASIC_HEADERS_FLAG) && i < t->num_entries; i++) {
+    const amqp_table_entry_t *e = &t->entries[i];
+    if (e->key.len != strlen(header) || memcmp(e->key.bytes, header, e->key.len) != 0) continue;
+    found = 1;
+    switch (e->value.kind) {
+    case AMQP_FIELD_KIND_I8: *value = e->value.value.i8; break;
+    case AMQP_FIELD_KIND_I16: *value = e->value.value.i16; break;
+    case AMQP_FIELD_KIND_I32: *value = e->value.value.i32; break;
+    case AMQP_FIELD_KIND_I64: *value = (long)e->value.value.i64; break;
+    default: found = 0; break;
+    }
+  }
+  amqp_destroy_message(&m);
+  amqp_basic_nack(c, 1, tag, 0, 1);
+  amqp_maybe_release_buffers(c);
+  return found;
+}
+
 void ctxt_amqp_close(amqp_connection_state_t c) {
   amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
   amqp_connection_close(c, AMQP_REPLY_SUCCESS);

@@ -82,6 +82,10 @@ int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size
  * puts the message back; 1 when a message was there. */
 int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const char *header,
                           char *value, size_t valuelen);
+/* The same for a header that must be an AMQP integer: 1 with its value in *value; 0 when
+ * the header is absent or of another type; -1 when the queue is empty. */
+int ctxt_amqp_peek_header_int(amqp_connection_state_t c, const char *queue, const char *header,
+                              long *value);
 void ctxt_amqp_close(amqp_connection_state_t c);
 
 /* GET http://127.0.0.1:port/path; returns the status (-1 when unreachable) and the body. */

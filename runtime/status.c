@@ -1,0 +1,112 @@
+#include "status.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+int ctxd__status_readiness(const ctxd__status_t *s, ctxd__prom_t *body) {
+  int ready = s->connected && !s->stopping;
+  if (!s->connected) ctxd__prom_printf(body, "broker: not connected\n");
+  if (s->stopping) ctxd__prom_printf(body, "stopping\n");
+  for (size_t i = 0; i < s->endpoints->n; i++) {
+    ctxd__endpoint_t *ep = s->endpoints->v[i];
+    pthread_mutex_lock(&ep->mu);
+    int db_ok = ep->stats.db_ok;
+    pthread_mutex_unlock(&ep->mu);
+    if (!ep->consuming && !ep->draining) ctxd__prom_printf(body, "endpoint %s: not consuming\n", ep->name);
+    if (!db_ok) ctxd__prom_printf(body, "endpoint %s: database unreachable\n", ep->name);
+    ready &= (ep->consuming || ep->draining) && db_ok;
+  }
+  if (ready) ctxd__prom_printf(body, "ready\n");
+  return ready ? 200 : 503;
+}
+
+/* One endpoint's numbers, copied under its lock, so each family is written whole. */
+typedef struct {
+  const char *name;
+  uint64_t received, inflight;
+  ctxd__endpoint_stats_t s;
+} ep_sample_t;
+
+static const struct {
+  const char *name, *type, *help;
+  size_t offset; /* of a uint64_t counter/gauge, or a ctxd__histogram_t, in ep_sample_t */
+} families[] = {
+    {"ctxd_messages_received_total", "counter", "Deliveries received from the broker.", offsetof(ep_sample_t, received)},
+    {"ctxd_messages_handled_total", "counter", "Messages whose handler committed.", offsetof(ep_sample_t, s.handled)},
+    {"ctxd_messages_duplicate_total", "counter", "Deliveries skipped: their inbox row existed.", offsetof(ep_sample_t, s.duplicates)},
+    {"ctxd_messages_retried_total", "counter", "Immediate retries of a handler.", offsetof(ep_sample_t, s.retried)},
+    {"ctxd_messages_redelivered_total", "counter", "Messages sent to a delay queue.", offsetof(ep_sample_t, s.redelivered)},
+    {"ctxd_messages_requeued_total", "counter", "Deliveries given back to the queue.", offsetof(ep_sample_t, s.requeued)},
+    {"ctxd_messages_error_total", "counter", "Messages moved to <queue>_error.", offsetof(ep_sample_t, s.errored)},
+    {"ctxd_messages_skipped_total", "counter", "Messages moved to <queue>_skipped.", offsetof(ep_sample_t, s.skipped)},
+    {"ctxd_deliveries_in_flight", "gauge", "Deliveries received and not yet settled.", offsetof(ep_sample_t, inflight)},
+    {"ctxd_handler_seconds", "histogram", "Time in a handler, all attempts, per message it settled.", offsetof(ep_sample_t, s.handler_seconds)},
+    {"ctxd_batch_seconds", "histogram", "Time to run a batch, commit included.", offsetof(ep_sample_t, s.batch_seconds)},
+    {"ctxd_batch_size", "histogram", "Deliveries per batch.", offsetof(ep_sample_t, s.batch_size)},
+};
+
+static void endpoint_families(const ctxd__endpoints_t *set, ep_sample_t *samples, ctxd__prom_t *p) {
+  for (size_t i = 0; i < set->n; i++) {
+    ctxd__endpoint_t *ep = set->v[i];
+    samples[i].name = ep->name;
+    samples[i].received = ep->received;
+    samples[i].inflight = ep->inflight;
+    pthread_mutex_lock(&ep->mu);
+    samples[i].s = ep->stats;
+    pthread_mutex_unlock(&ep->mu);
+  }
+  for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+    ctxd__prom_help_type(p, families[f].name, families[f].help, families[f].type);
+    for (size_t i = 0; i < set->n; i++) {
+      const char *labels[] = {"endpoint", samples[i].name, NULL};
+      const char *field = (const char *)&samples[i] + families[f].offset;
+      if (families[f].type[0] == 'h')
+        ctxd__prom_histogram(p, families[f].name, labels, (const ctxd__histogram_t *)field);
+      else if (families[f].type[0] == 'g')
+        ctxd__prom_gauge(p, families[f].name, labels, (double)*(const uint64_t *)field);
+      else
+        ctxd__prom_counter(p, families[f].name, labels, *(const uint64_t *)field);
+    }
+  }
+}
+
+int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
+  ep_sample_t *samples = calloc(s->endpoints->n + 1, sizeof *samples);
+  if (samples == NULL) return 500;
+  endpoint_families(s->endpoints, samples, p);
+  free(samples);
+  int64_t backlog = 0, inbox = 0;
+  double oldest = 0;
+  if (s->relay != NULL) ctxd__relay_gauges(s->relay, &backlog, &oldest, &inbox);
+  const struct {
+    const char *name, *help;
+    double value;
+  } gauges[] = {
+      {"ctxd_outbox_backlog", "Outbox rows not yet confirmed by the broker.", (double)backlog},
+      {"ctxd_outbox_oldest_seconds", "Age of the oldest outbox row.", oldest},
+      {"ctxd_inbox_rows", "Rows in the inbox (the planner's estimate).", (double)inbox},
+      {"ctxd_broker_connected", "1 while connected to the broker.", s->connected},
+  };
+  for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
+    ctxd__prom_help_type(p, gauges[g].name, gauges[g].help, "gauge");
+    ctxd__prom_gauge(p, gauges[g].name, NULL, gauges[g].value);
+  }
+  ctxd__prom_help_type(p, "ctxd_broker_reconnects_total", "Reconnections to the broker.", "counter");
+  return ctxd__prom_counter(p, "ctxd_broker_reconnects_total", NULL, s->reconnects) == 0 ? 200 : 500;
+}
+
+void ctxd__status_log(const ctxd__endpoints_t *set) {
+  for (size_t i = 0; i < set->n; i++) {
+    const ctxd__endpoint_t *ep = set->v[i];
+    const ctxd__endpoint_stats_t *s = &ep->stats;
+    ctxd__logf(CTXD__LOG_INFO, "host", &(ctxd__log_fields_t){.endpoint = ep->name},
+               "handled %llu, duplicates %llu, retried %llu, redelivered %llu, requeued %llu, "
+               "to _error %llu, to _skipped %llu",
+               (unsigned long long)s->handled, (unsigned long long)s->duplicates,
+               (unsigned long long)s->retried, (unsigned long long)s->redelivered,
+               (unsigned long long)s->requeued, (unsigned long long)s->errored,
+               (unsigned long long)s->skipped);
+  }
+}

@@ -1,0 +1,63 @@
+/* The broker topology, MassTransit's: what the host declares and how it names it. Per
+ * endpoint E: queue E with a fanout exchange E bound to it; per message type it consumes,
+ * a fanout exchange "Ns:Type" bound to exchange E; beside it E_error, E_skipped and one
+ * E_delay_<ms> per redelivery interval (queues with their exchanges). Every declaration
+ * and every side queue's name comes from here. Loop thread. */
+#ifndef CTXD_RUNTIME_TOPOLOGY_H
+#define CTXD_RUNTIME_TOPOLOGY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "broker.h"
+#include "endpoint.h"
+
+typedef enum {
+  CTXD__SIDE_ERROR,   /* <endpoint>_error */
+  CTXD__SIDE_SKIPPED, /* <endpoint>_skipped */
+  CTXD__SIDE_DELAY    /* <endpoint>_delay_<ms> */
+} ctxd__side_t;
+
+/* Writes the name of endpoint's side queue (and exchange) into buf; delay_ms is the delay
+ * queue's interval, ignored for the others. 0, or CTXD_ETOOBIG when buf is too small. */
+int ctxd__topology_side(char *buf, size_t len, const char *endpoint, ctxd__side_t side,
+                        int64_t delay_ms);
+
+/* Declares ep's queues and exchanges and binds its message types (a synchronous RPC each,
+ * bounded by the broker's RPC timeout). 0, or CTXD_EBROKER with the reason in err. */
+int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *err, size_t errlen);
+
+/* Declares and binds the exchanges of ep's message types only (after a plugin replacement
+ * changed its handlers). 0, or CTXD_EBROKER with the reason in err. */
+int ctxd__topology_bind_types(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *err, size_t errlen);
+
+/* The exchanges the outbox publishes to, declared once per connection (publishing to a
+ * missing exchange would close the channel). Zero-initialised it is empty. */
+typedef struct {
+  struct {
+    char *name;
+    int unroutable_noted; /* an event without subscriber was logged once */
+  } *v;
+  size_t n;
+} ctxd__exchanges_t;
+
+/* Declares exchange name unless it was on this connection. 0, CTXD_EBROKER (logged) or
+ * CTXD_ENOMEM. */
+int ctxd__exchanges_ensure(ctxd__exchanges_t *x, ctxd__broker_t *b, const char *name);
+
+/* Whether to say that events on exchange name have no subscriber: said once per exchange
+ * and connection, so 1 the first time for name (or when name was not declared on this
+ * connection), 0 after. */
+int ctxd__exchanges_note_unroutable(ctxd__exchanges_t *x, const char *name);
+
+/* Forgets every exchange (the connection is gone) and frees the memory. */
+void ctxd__exchanges_forget(ctxd__exchanges_t *x);
+
+/* Prints what the host declares: one line per endpoint with its settings and one per
+ * message type bound to it (`ctxd check-config`), or the same as Graphviz (`ctxd
+ * topology --dot`). */
+void ctxd__topology_print(FILE *out, const ctxd__endpoints_t *set);
+void ctxd__topology_dot(FILE *out, const ctxd__endpoints_t *set);
+
+#endif
