@@ -82,6 +82,8 @@ static const struct {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+const char *ctxd__cli_command(size_t i) { return i < NCOMMANDS ? commands[i].name : NULL; }
+
 const char *ctxd__cli_usage(const char *command) {
   for (size_t k = 0; command != NULL && k < NCOMMANDS; k++)
     if (strcmp(command, commands[k].name) == 0) return commands[k].usage;

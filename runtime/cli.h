@@ -40,6 +40,11 @@ enum {
  * again and again, but not from two threads at once (getopt's state is global). */
 int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t errlen);
 
+/* Returns the first word of the i-th command ("errors" for "errors replay", as 'ctxd help'
+ * takes it), or NULL past the last one; static, never freed. Lets the tests hold the docs to
+ * every command. */
+const char *ctxd__cli_command(size_t i);
+
 /* Returns the static usage text of `command` ("run", ...), or of them all when command is
  * NULL or unknown; never freed. */
 const char *ctxd__cli_usage(const char *command);

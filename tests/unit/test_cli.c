@@ -1,4 +1,4 @@
-/* Command-line parsing of the ctxd executable. */
+/* Command-line parsing of the ctxd executable, and its usage texts against the docs. */
 #include "testsupport.h"
 
 #include <stdio.h>
@@ -237,6 +237,53 @@ static void repeated_calls(void **state) {
   }
 }
 
+/* Reads docs/operations.md; the caller frees it. */
+static char *read_operations_doc(void) {
+  const char *path = CTXD_TEST_SOURCE_DIR "/docs/operations.md";
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) fail_msg("cannot open %s", path);
+  char *text = NULL;
+  size_t cap = 0, len = 0, n;
+  do {
+    if (len + 4096 + 1 > cap) {
+      cap = 2 * cap + 4096 + 1;
+      text = realloc(text, cap);
+      assert_non_null(text);
+    }
+    n = fread(text + len, 1, cap - len - 1, f);
+    len += n;
+  } while (n > 0);
+  fclose(f);
+  text[len] = '\0';
+  return text;
+}
+
+/* Every command's synopsis (the first line of its usage) is in the overview 'ctxd help'
+ * prints and, as an indented line, in docs/operations.md: a command added to the table
+ * and not documented, or a usage changed in one place only, fails here. */
+static void usages_and_docs_agree(void **state) {
+  (void)state;
+  char *doc = read_operations_doc();
+  const char *overview = ctxd__cli_usage(NULL);
+  size_t n = 0;
+  for (const char *name; (name = ctxd__cli_command(n)) != NULL; n++) {
+    const char *usage = ctxd__cli_usage(name);
+    assert_ptr_not_equal(usage, overview);
+    assert_true(strncmp(usage, "usage: ctxd ", 12) == 0);
+    const char *synopsis = usage + strlen("usage: "); /* "ctxd run --config FILE" */
+    size_t len = strcspn(synopsis, "\n");
+    char line[256];
+    snprintf(line, sizeof line, "\n    %.*s\n", (int)len, synopsis);
+    if (strstr(doc, line) == NULL)
+      fail_msg("docs/operations.md lacks the line '    %.*s'", (int)len, synopsis);
+    snprintf(line, sizeof line, "\n  %.*s", (int)len - 5, synopsis + 5);
+    if (strstr(overview, line) == NULL)
+      fail_msg("'ctxd help' lacks '%.*s'", (int)len - 5, synopsis + 5);
+  }
+  assert_true(n > 0);
+  free(doc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(run_with_config),
@@ -247,6 +294,7 @@ int main(void) {
       cmocka_unit_test(unknown_options_and_words),
       cmocka_unit_test(version_and_help),
       cmocka_unit_test(repeated_calls),
+      cmocka_unit_test(usages_and_docs_agree),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
