@@ -269,38 +269,37 @@ static void on_connection(uv_stream_t *server, int status) {
   accept_one(server->data);
 }
 
-/* "a.b.c.d:port" or "[v6]:port" into ss; 0 or -1. */
-static int parse_address(const char *s, struct sockaddr_storage *ss) {
+int ctxd__admin_address_parse(const char *s, struct sockaddr_storage *ss) {
   const char *host = s, *host_end, *colon;
   int v6 = s[0] == '[';
   if (v6) {
     host++;
     host_end = strchr(host, ']');
-    if (!host_end || host_end[1] != ':') return -1;
+    if (!host_end || host_end[1] != ':') return CTXD_EINVAL;
     colon = host_end + 1;
   } else {
     colon = strchr(s, ':');
     host_end = colon;
-    if (!colon || strchr(colon + 1, ':')) return -1;
+    if (!colon || strchr(colon + 1, ':')) return CTXD_EINVAL;
   }
   char name[64];
   size_t len = (size_t)(host_end - host);
-  if (len == 0 || len >= sizeof name) return -1;
+  if (len == 0 || len >= sizeof name) return CTXD_EINVAL;
   memcpy(name, host, len);
   name[len] = '\0';
   unsigned port = 0;
   const char *p = colon + 1;
-  if (!*p) return -1;
+  if (!*p) return CTXD_EINVAL;
   for (; *p; p++) {
-    if (*p < '0' || *p > '9') return -1;
+    if (*p < '0' || *p > '9') return CTXD_EINVAL;
     port = port * 10 + (unsigned)(*p - '0');
-    if (port > 65535) return -1;
+    if (port > 65535) return CTXD_EINVAL;
   }
   memset(ss, 0, sizeof *ss);
   return (v6 ? uv_ip6_addr(name, (int)port, (struct sockaddr_in6 *)ss)
              : uv_ip4_addr(name, (int)port, (struct sockaddr_in *)ss)) == 0
              ? 0
-             : -1;
+             : CTXD_EINVAL;
 }
 
 /* A listening socket bound to ss, its port in *port; the fd, or -1 with errno set.
@@ -339,10 +338,8 @@ static void ignore_sigpipe(void) {
 int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data,
                       ctxd__admin_t **out, char *err, size_t errlen) {
   struct sockaddr_storage ss;
-  if (parse_address(listen, &ss) != 0) {
-    snprintf(err, errlen,
-             "admin listen address '%s' is not HOST:PORT with a numeric IPv4 host or "
-             "[IPv6]:PORT",
+  if (ctxd__admin_address_parse(listen, &ss) != 0) {
+    snprintf(err, errlen, "admin listen address '%s': expected " CTXD__ADMIN_ADDRESS_EXPECTED,
              listen);
     return CTXD_EINVAL;
   }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <uv.h>
 
@@ -29,11 +30,20 @@ typedef struct ctxd__admin_s ctxd__admin_t;
 typedef int (*ctxd__admin_cb)(void *data, const char *method, const char *path,
                               ctxd__prom_t *body, const char **content_type);
 
-/* Listens on listen ("host:port" with a numeric IPv4 host or "[IPv6]:port"; port 0 picks
- * a free one). 0 and *out (close with ctxd__admin_close), CTXD_EINVAL for a bad address,
- * CTXD_EIO when the socket cannot be bound (message in err), or CTXD_ENOMEM. A failure
- * leaves nothing on the loop (except if libuv refuses the bound socket, which it does not
- * for a fresh one: then its handle is closing and the loop must run once). */
+/* What ctxd__admin_address_parse takes, for error messages. */
+#define CTXD__ADMIN_ADDRESS_EXPECTED "a numeric a.b.c.d:PORT or [IPv6]:PORT with PORT 0-65535"
+
+/* Parses an admin listen address: "a.b.c.d:port" or "[IPv6]:port", port 0-65535 (0 picks
+ * a free one when bound). Host names are refused, not resolved (a name may stand for
+ * several addresses). This is the one rule for admin.listen: the config loader checks with
+ * it what ctxd__admin_start will bind. 0 and *out, or CTXD_EINVAL. */
+int ctxd__admin_address_parse(const char *listen, struct sockaddr_storage *out);
+
+/* Listens on listen (see ctxd__admin_address_parse). 0 and *out (close with
+ * ctxd__admin_close), CTXD_EINVAL for a bad address, CTXD_EIO when the socket cannot be
+ * bound (message in err), or CTXD_ENOMEM. A failure leaves nothing on the loop (except if
+ * libuv refuses the bound socket, which it does not for a fresh one: then its handle is
+ * closing and the loop must run once). */
 int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data,
                       ctxd__admin_t **out, char *err, size_t errlen);
 

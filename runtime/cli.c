@@ -1,50 +1,88 @@
 #include "cli.h"
 
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <ctxd/errno.h>
 
+/* Every option, in the order errors name them; a command's table row says which it takes. */
+enum { O_CONFIG, O_TYPE, O_MESSAGE, O_ENDPOINT, O_LIMIT, O_DOT, O_HELP, O_VERSION, NOPTIONS };
+
+/* Long-only options return 256 + their index, above any short option's character. */
+static const struct option options[NOPTIONS + 1] = {
+    [O_CONFIG] = {"config", required_argument, NULL, 'c'},
+    [O_TYPE] = {"type", required_argument, NULL, 256 + O_TYPE},
+    [O_MESSAGE] = {"message", required_argument, NULL, 256 + O_MESSAGE},
+    [O_ENDPOINT] = {"endpoint", required_argument, NULL, 256 + O_ENDPOINT},
+    [O_LIMIT] = {"limit", required_argument, NULL, 256 + O_LIMIT},
+    [O_DOT] = {"dot", no_argument, NULL, 256 + O_DOT},
+    [O_HELP] = {"help", no_argument, NULL, 'h'},
+    [O_VERSION] = {"version", no_argument, NULL, 'V'},
+    [NOPTIONS] = {NULL, 0, NULL, 0}};
+
+/* What the value of an option is, as the usage texts call it. */
+static const char *const value_names[NOPTIONS] = {
+    [O_CONFIG] = "FILE",  [O_TYPE] = "NS.vN:TYPE", [O_MESSAGE] = "JSON|@FILE",
+    [O_ENDPOINT] = "NAME", [O_LIMIT] = "N"};
+
+/* "-" returns the command words in place, even with POSIXLY_CORRECT set, so options may
+ * come before and after them; ":" reports a missing value as ':' and silences getopt. */
+#define SHORT_OPTIONS "-:c:hV"
+
+#define BIT(o) (1u << (o))
+
 #define EXIT_CODES "exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 configuration refused\n"
 
+/* -h and -V go with every command, so no row names them. */
 static const struct {
   const char *name;
   const char *verb; /* second word, or NULL */
   ctxd__cmd_t cmd;
-  int needs_config;
+  unsigned takes; /* BIT(O_...) of the options it takes */
+  unsigned needs; /* of those, the ones it cannot do without */
   const char *usage;
 } commands[] = {
-    {"run", NULL, CTXD__CMD_RUN, 1,
+    {"run", NULL, CTXD__CMD_RUN, BIT(O_CONFIG), BIT(O_CONFIG),
      "usage: ctxd run --config FILE\n"
      "  Runs the host: loads the plugins FILE names, applies migrations, declares the\n"
      "  topology, consumes until SIGINT or SIGTERM, then drains and exits 0.\n"},
-    {"check-config", NULL, CTXD__CMD_CHECK_CONFIG, 1,
+    {"check-config", NULL, CTXD__CMD_CHECK_CONFIG, BIT(O_CONFIG), BIT(O_CONFIG),
      "usage: ctxd check-config --config FILE\n"
      "  Validates FILE, loads and checks its plugins and prints the topology. Connects to\n"
      "  nothing.\n"},
-    {"migrate", NULL, CTXD__CMD_MIGRATE, 1,
+    {"migrate", NULL, CTXD__CMD_MIGRATE, BIT(O_CONFIG), BIT(O_CONFIG),
      "usage: ctxd migrate --config FILE\n"
      "  Applies the runtime's and the plugins' migrations to the database, then exits.\n"},
-    {"topology", NULL, CTXD__CMD_TOPOLOGY, 1,
+    {"topology", NULL, CTXD__CMD_TOPOLOGY, BIT(O_CONFIG) | BIT(O_DOT), BIT(O_CONFIG) | BIT(O_DOT),
      "usage: ctxd topology --dot --config FILE\n"
-     "  Prints the exchanges, queues and bindings the host declares, as Graphviz\n"
-     "  (ctxd topology --dot -c FILE | dot -Tsvg > topology.svg). Connects to nothing.\n"},
-    {"send", NULL, CTXD__CMD_SEND, 1,
+     "  Prints the exchanges, queues and bindings the host declares, as Graphviz (--dot,\n"
+     "  the only format so far): ctxd topology --dot -c FILE | dot -Tsvg > topology.svg.\n"
+     "  Connects to nothing.\n"},
+    {"send", NULL, CTXD__CMD_SEND, BIT(O_CONFIG) | BIT(O_TYPE) | BIT(O_MESSAGE) | BIT(O_ENDPOINT),
+     BIT(O_CONFIG) | BIT(O_TYPE) | BIT(O_MESSAGE),
      "usage: ctxd send --config FILE --type NS.vN:TYPE --message JSON|@FILE [--endpoint NAME]\n"
      "  Validates the message against its contract and publishes it in a MassTransit\n"
      "  envelope to the type's exchange (or sends it to endpoint NAME), waiting for the\n"
      "  broker's confirm. Prints the new message id.\n"},
-    {"errors", "replay", CTXD__CMD_ERRORS_REPLAY, 1,
+    {"errors", "replay", CTXD__CMD_ERRORS_REPLAY, BIT(O_CONFIG) | BIT(O_ENDPOINT) | BIT(O_LIMIT),
+     BIT(O_CONFIG) | BIT(O_ENDPOINT),
      "usage: ctxd errors replay --config FILE --endpoint NAME [--limit N]\n"
      "  Moves messages from NAME_error back to NAME without their fault headers (all, or\n"
      "  at most N), each removed from NAME_error only once the broker confirmed its copy.\n"
      "  Prints how many it moved.\n"},
-    {"version", NULL, CTXD__CMD_VERSION, 0,
-     "usage: ctxd version\n  Prints the host version and the plugin ABI version.\n"},
-    {"help", NULL, CTXD__CMD_HELP, 0, "usage: ctxd help [COMMAND]\n"},
+    {"version", NULL, CTXD__CMD_VERSION, 0, 0,
+     "usage: ctxd version\n"
+     "  Prints the host version and the plugin ABI version (as ctxd -V does).\n"},
+    {"help", NULL, CTXD__CMD_HELP, 0, 0,
+     "usage: ctxd help [COMMAND]\n"
+     "  Prints the commands, or COMMAND's usage (as ctxd COMMAND -h does).\n"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+const char *ctxd__cli_command(size_t i) { return i < NCOMMANDS ? commands[i].name : NULL; }
 
 const char *ctxd__cli_usage(const char *command) {
   for (size_t k = 0; command != NULL && k < NCOMMANDS; k++)
@@ -56,100 +94,153 @@ const char *ctxd__cli_usage(const char *command) {
          "  check-config --config FILE    validate FILE and its plugins, print the topology\n"
          "  migrate --config FILE         apply every migration, then exit\n"
          "  topology --dot --config FILE  print the topology as Graphviz\n"
-         "  send --config FILE --type T --message JSON [--endpoint NAME]\n"
+         "  send --config FILE --type NS.vN:TYPE --message JSON|@FILE [--endpoint NAME]\n"
          "                                validate and publish a message\n"
          "  errors replay --config FILE --endpoint NAME [--limit N]\n"
          "                                move messages from NAME_error back to NAME\n"
          "  version                       print the host and plugin ABI versions\n"
          "  help [COMMAND]                print this text, or a command's\n"
          "\n"
-         "options:\n"
+         "options (a command refuses those its usage does not show):\n"
          "  -c, --config FILE   host configuration (JSON)\n"
          "  -h, --help          help (of the command given)\n"
          "  -V, --version       same as 'version'\n"
+         "  A value follows its option as the next word or after '=': --limit 5, --limit=5.\n"
          "\n" EXIT_CODES;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, const char *arg) {
-  snprintf(err, errlen, fmt, arg);
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
   return CTXD_EINVAL;
 }
 
-/* Reads the value of option argv[*i] into *value. */
-static int option_value(int argc, char **argv, int *i, const char **value, char *err, size_t errlen) {
-  if (*i + 1 >= argc) return fail(err, errlen, "option %s needs an argument", argv[*i]);
-  *value = argv[++*i];
+/* The index of the option getopt_long returned as c, or NOPTIONS. */
+static int option_index(int c) {
+  int o = 0;
+  while (o < NOPTIONS && options[o].val != c) o++;
+  return o;
+}
+
+/* The command line's words, as they come: the command, its verb, help's COMMAND. */
+typedef struct {
+  size_t k; /* the command's row, NCOMMANDS before the first word */
+  int words;
+} words_t;
+
+static int take_word(words_t *w, ctxd__cli_t *out, const char *a, char *err, size_t errlen) {
+  if (w->words == 0) {
+    for (w->k = 0; w->k < NCOMMANDS; w->k++)
+      if (strcmp(a, commands[w->k].name) == 0) break;
+    if (w->k == NCOMMANDS) return fail(err, errlen, "unknown command '%s' (see 'ctxd help')", a);
+  } else if (w->words == 1 && commands[w->k].verb != NULL) {
+    if (strcmp(a, commands[w->k].verb) != 0)
+      return fail(err, errlen, "unknown subcommand '%s' (see 'ctxd help')", a);
+  } else if (w->words == 1 && commands[w->k].cmd == CTXD__CMD_HELP) {
+    out->help_for = a;
+  } else {
+    return fail(err, errlen, "unexpected argument '%s' (see 'ctxd help')", a);
+  }
+  w->words++;
   return 0;
+}
+
+static int needs_value(int o, char *err, size_t errlen) {
+  return fail(err, errlen, "option --%s needs a value (%s)", options[o].name, value_names[o]);
+}
+
+/* Stores the value of option o; an empty one is as good as none. */
+static int take_value(ctxd__cli_t *out, int o, const char *v, char *err, size_t errlen) {
+  if (v[0] == '\0') return needs_value(o, err, errlen);
+  char *end;
+  switch (o) {
+  case O_CONFIG: out->config_path = v; break;
+  case O_TYPE: out->type = v; break;
+  case O_MESSAGE: out->message = v; break;
+  case O_ENDPOINT: out->endpoint = v; break;
+  default: /* O_LIMIT */
+    out->limit = strtol(v, &end, 10);
+    if (*end != '\0' || out->limit < 1)
+      return fail(err, errlen, "--limit takes a whole number above 0, not '%s'", v);
+  }
+  return 0;
+}
+
+/* The message for getopt_long's return c, '?' or ':', right after it returned. */
+static int option_error(int c, char **argv, char *err, size_t errlen) {
+  int o = option_index(optopt);
+  if (c == ':') return needs_value(o, err, errlen); /* the last word; optopt is the option */
+  if (o < NOPTIONS) /* a known option: only --help=x, --version=x or --dot=x end here */
+    return fail(err, errlen, "option --%s takes no value", options[o].name);
+  if (optopt != 0) return fail(err, errlen, "unknown option '-%c' (see 'ctxd help')", optopt);
+  return fail(err, errlen, "unknown option '%s' (see 'ctxd help')", argv[optind - 1]);
+}
+
+/* getopt_long also takes unique abbreviations (--conf): the whole name only, as before
+ * getopt, so an option added later cannot change what a command line means. Called right
+ * after getopt_long returned the long option o, with its value (or NULL) in value. */
+static int whole_name(char **argv, int o, const char *value, char *err, size_t errlen) {
+  /* a value given as the next word is at optind - 1, the option before it */
+  const char *token = argv[optind - (value != NULL && value == argv[optind - 1] ? 2 : 1)];
+  size_t n = strcspn(token + 2, "=");
+  if (strncmp(token + 2, options[o].name, n) == 0 && options[o].name[n] == '\0') return 0;
+  return fail(err, errlen, "unknown option '%.*s' (see 'ctxd help')", (int)(n + 2), token);
 }
 
 int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   out->cmd = CTXD__CMD_HELP;
-  int words = 0; /* command words seen: 1 for the command, 2 with its verb */
-  size_t k = NCOMMANDS;
-  int help = 0;
+  words_t w = {NCOMMANDS, 0};
+  unsigned seen = 0; /* BIT(O_...) of the options given, but -h and -V */
+  int help = 0, c, longindex;
 
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v;
-    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      help = 1;
-    } else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+  optind = 0; /* glibc: a full reset, so every call parses afresh */
+  while ((longindex = -1, c = getopt_long(argc, argv, SHORT_OPTIONS, options, &longindex)) != -1) {
+    if (c == 1) { /* a word, in optarg */
+      if (take_word(&w, out, optarg, err, errlen) != 0) return CTXD_EINVAL;
+      continue;
+    }
+    if (c == '?' || c == ':') return option_error(c, argv, err, errlen);
+    int o = option_index(c);
+    if (longindex >= 0 && whole_name(argv, o, optarg, err, errlen) != 0) return CTXD_EINVAL;
+    if (o == O_VERSION) {
       out->cmd = CTXD__CMD_VERSION;
       return 0;
-    } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-      if (option_value(argc, argv, &i, &out->config_path, err, errlen) != 0) return CTXD_EINVAL;
-    } else if (strncmp(a, "--config=", 9) == 0) {
-      out->config_path = a + 9;
-      if (*out->config_path == '\0') return fail(err, errlen, "option %s needs a FILE", "--config");
-    } else if (strcmp(a, "--endpoint") == 0) {
-      if (option_value(argc, argv, &i, &out->endpoint, err, errlen) != 0) return CTXD_EINVAL;
-    } else if (strcmp(a, "--limit") == 0) {
-      if (option_value(argc, argv, &i, &v, err, errlen) != 0) return CTXD_EINVAL;
-      char *end;
-      out->limit = strtol(v, &end, 10);
-      if (*v == '\0' || *end != '\0' || out->limit < 1)
-        return fail(err, errlen, "--limit takes a whole number above 0, not '%s'", v);
-    } else if (strcmp(a, "--type") == 0) {
-      if (option_value(argc, argv, &i, &out->type, err, errlen) != 0) return CTXD_EINVAL;
-    } else if (strcmp(a, "--message") == 0) {
-      if (option_value(argc, argv, &i, &out->message, err, errlen) != 0) return CTXD_EINVAL;
-    } else if (strcmp(a, "--dot") == 0) {
-      out->dot = 1;
-    } else if (a[0] == '-') {
-      return fail(err, errlen, "unknown option '%s' (see 'ctxd help')", a);
-    } else if (words == 1 && commands[k].verb != NULL) {
-      if (strcmp(a, commands[k].verb) != 0)
-        return fail(err, errlen, "unknown subcommand '%s' (see 'ctxd help')", a);
-      words = 2;
-    } else if (words == 1 && commands[k].cmd == CTXD__CMD_HELP && out->help_for == NULL) {
-      out->help_for = a;
-    } else if (words > 0) {
-      return fail(err, errlen, "unexpected argument '%s' (see 'ctxd help')", a);
-    } else {
-      for (k = 0; k < NCOMMANDS; k++)
-        if (strcmp(a, commands[k].name) == 0) break;
-      if (k == NCOMMANDS) return fail(err, errlen, "unknown command '%s' (see 'ctxd help')", a);
-      words = 1;
     }
+    if (o == O_HELP) {
+      help = 1;
+      continue;
+    }
+    seen |= BIT(o);
+    if (o == O_DOT) out->dot = 1;
+    else if (take_value(out, o, optarg, err, errlen) != 0) return CTXD_EINVAL;
   }
+  /* what follows "--" is words only */
+  for (; optind < argc; optind++)
+    if (take_word(&w, out, argv[optind], err, errlen) != 0) return CTXD_EINVAL;
 
   if (help) {
     out->cmd = CTXD__CMD_HELP;
-    out->help_for = words > 0 ? commands[k].name : NULL;
+    out->help_for = w.words > 0 ? commands[w.k].name : NULL;
     return 0;
   }
-  if (words == 0) return fail(err, errlen, "%s", "no command given (see 'ctxd help')");
-  out->cmd = commands[k].cmd;
-  if (commands[k].verb != NULL && words < 2)
-    return fail(err, errlen, "'%s' needs a subcommand (see 'ctxd help')", commands[k].name);
-  if (commands[k].needs_config && out->config_path == NULL)
-    return fail(err, errlen, "'%s' needs --config FILE", commands[k].name);
-  if (out->cmd == CTXD__CMD_ERRORS_REPLAY && out->endpoint == NULL)
-    return fail(err, errlen, "%s", "'errors replay' needs --endpoint NAME");
-  if (out->cmd == CTXD__CMD_SEND && (out->type == NULL || out->message == NULL))
-    return fail(err, errlen, "%s", "'send' needs --type TYPE and --message JSON");
-  if (out->cmd == CTXD__CMD_TOPOLOGY && !out->dot)
-    return fail(err, errlen, "%s", "'topology' needs --dot (the only output format)");
+  if (w.words == 0) return fail(err, errlen, "no command given (see 'ctxd help')");
+  const char *name = commands[w.k].name, *verb = commands[w.k].verb;
+  out->cmd = commands[w.k].cmd;
+  if (verb != NULL && w.words < 2)
+    return fail(err, errlen, "'%s' needs a subcommand (see 'ctxd help')", name);
+  char full[64]; /* the command as typed: "errors replay" */
+  snprintf(full, sizeof full, "%s%s%s", name, verb ? " " : "", verb ? verb : "");
+  for (int o = 0; o < NOPTIONS; o++)
+    if (seen & BIT(o) & ~commands[w.k].takes)
+      return fail(err, errlen, "'%s' does not take --%s (see 'ctxd help %s')", full,
+                  options[o].name, name);
+  for (int o = 0; o < NOPTIONS; o++)
+    if (commands[w.k].needs & BIT(o) & ~seen)
+      return fail(err, errlen, "'%s' needs --%s%s%s (see 'ctxd help %s')", full, options[o].name,
+                  value_names[o] ? " " : "", value_names[o] ? value_names[o] : "", name);
   return 0;
 }

@@ -1,4 +1,4 @@
-/* Command-line parsing for the ctxd executable: pure, so it is unit-tested. */
+/* Command-line parsing for the ctxd executable: no I/O, so it is unit-tested. */
 #ifndef CTXD_RUNTIME_CLI_H
 #define CTXD_RUNTIME_CLI_H
 
@@ -34,8 +34,16 @@ enum {
   CTXD__EXIT_CONFIG = 3   /* configuration or plugin refused before start */
 };
 
-/* Fills `out` from argv. Returns 0, or CTXD_EINVAL with a one-line reason in `err`. */
+/* Fills `out` from argv, with getopt_long: a long option's value as the next word or after
+ * '=', -c FILE, options before, between or after the command's words, and only the options
+ * the command takes. Returns 0, or CTXD_EINVAL with a one-line reason in `err`. Callable
+ * again and again, but not from two threads at once (getopt's state is global). */
 int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t errlen);
+
+/* Returns the first word of the i-th command ("errors" for "errors replay", as 'ctxd help'
+ * takes it), or NULL past the last one; static, never freed. Lets the tests hold the docs to
+ * every command. */
+const char *ctxd__cli_command(size_t i);
 
 /* Returns the static usage text of `command` ("run", ...), or of them all when command is
  * NULL or unknown; never freed. */

@@ -10,6 +10,7 @@
 
 #include <ctxd/errno.h>
 
+#include "admin.h"
 #include "confmap.h"
 
 /* ---- redaction ----------------------------------------------------------------------- */
@@ -396,28 +397,19 @@ typedef struct {
 
 static const ctxd_conf_entry_t admin_map[] = {
     {CTXD_CONF_STR, "listen", "", offsetof(admin_t, listen),
-     "host:port of the admin HTTP endpoint (port 0: any free one, logged); absent: none"},
+     "a.b.c.d:port or [IPv6]:port of the admin HTTP endpoint (port 0: any free one, "
+     "logged); absent: none"},
     {.name = NULL}};
-
-/* "host:port", host non-empty (an IPv6 host in brackets has colons of its own); port 0
- * lets the system choose, and the host logs the one it got. */
-static int valid_listen(const char *s) {
-  const char *colon = strrchr(s, ':');
-  if (colon == NULL || colon == s) return 0;
-  const char *port = colon + 1;
-  size_t n = strspn(port, "0123456789");
-  if (n == 0 || n > 5 || port[n] != '\0') return 0;
-  long v = strtol(port, NULL, 10);
-  return v >= 0 && v <= 65535;
-}
 
 static int load_admin(load_t *l, const json_t *section) {
   admin_t a;
   int rc = apply(l, admin_map, section, &a, "admin");
   /* the map's "" default stands for "absent": no admin endpoint */
   if (rc != 0 || json_object_get(section, "listen") == NULL) return rc;
-  if (!valid_listen(a.listen))
-    return fail(l, "admin.listen", "expected host:port, got '%s'", a.listen);
+  /* the admin endpoint's own parser: check-config and ctxd run accept the same addresses */
+  struct sockaddr_storage ss;
+  if (ctxd__admin_address_parse(a.listen, &ss) != 0)
+    return fail(l, "admin.listen", "expected " CTXD__ADMIN_ADDRESS_EXPECTED ", got '%s'", a.listen);
   return copy(l, &l->cfg->admin_listen, a.listen);
 }
 
