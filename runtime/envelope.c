@@ -662,10 +662,29 @@ static int need_types(const ctxd__envelope_t *env, char *err, size_t errlen) {
   return env->nmessage_types ? 0 : fail(err, errlen, CTXD_EDECODE, "missing message type");
 }
 
-/* The envelope's "messageType": an array of URN strings (other elements are ignored). */
-static int read_types(ctxd__envelope_t *env, const member_t *v) {
-  if (!v || *v->value != '[')
+/* What kind of JSON value the (valid) value text at p is, for a reason. */
+static const char *value_kind(const char *p) {
+  switch (*p) {
+  case '"': return "a string";
+  case '{': return "an object";
+  case '[': return "an array";
+  case 't':
+  case 'f': return "a boolean";
+  case 'n': return "null";
+  default: return "a number";
+  }
+}
+
+/* The envelope's "messageType": an array of URN strings (other elements are ignored), as
+ * MassTransit writes it (string[]) and reads it (anything else fails its deserializer).
+ * Absent or null leaves the types empty, for need_types to report. */
+static int read_types(ctxd__envelope_t *env, const member_t *v, char *err, size_t errlen) {
+  if (!v || *v->value == 'n')
     return 0;
+  if (*v->value != '[')
+    return fail(err, errlen, CTXD_EDECODE,
+                "messageType: expected an array of \"urn:message:...\" strings, got %s",
+                value_kind(v->value));
   ctxd__jscan_t s = {v->value + 1, v->end};
   for (;;) {
     ctxd__jscan_ws(&s);
@@ -675,7 +694,7 @@ static int read_types(ctxd__envelope_t *env, const member_t *v) {
       size_t n;
       const char *t = decode_string(env, s.p, s.end, &n);
       if (!t || add_types(env, t, n))
-        return CTXD_ENOMEM;
+        return fail(err, errlen, CTXD_ENOMEM, "out of memory");
     }
     ctxd__jscan_value(&s, CTXD__JSCAN_MAX_DEPTH); /* valid: the body was checked whole */
     if (ctxd__jscan_expect(&s, ',') != 0)
@@ -690,9 +709,8 @@ static int decode_envelope(ctxd__envelope_t *env, const char *body, const member
   int rc = set_message_id(env, id, n, err, errlen);
   if (rc)
     return rc;
-  if (read_types(env, member_get(m, "messageType")))
-    return fail(err, errlen, CTXD_ENOMEM, "out of memory");
-  if ((rc = need_types(env, err, errlen)))
+  if ((rc = read_types(env, member_get(m, "messageType"), err, errlen)) ||
+      (rc = need_types(env, err, errlen)))
     return rc;
   env->message = member_object(body, member_get(m, "message"), &rc, err, errlen);
   if (rc)

@@ -7,8 +7,22 @@
 
 #include "confmap.h"
 
-/* The descriptor as ABI 1.0 defined it ends with destroy: anything shorter is refused. */
-#define DESC_MIN_SIZE (offsetof(ctxd_plugin_desc_t, destroy) + sizeof(void (*)(void *)))
+/* sizeof a descriptor that ends with `field` (a minor's last): the field's end, padded as
+ * the compiler pads the struct */
+#define DESC_ALIGN _Alignof(ctxd_plugin_desc_t)
+#define DESC_SIZE_TO(field)                                                                   \
+  ((offsetof(ctxd_plugin_desc_t, field) + sizeof(((ctxd_plugin_desc_t *)0)->field) +          \
+    DESC_ALIGN - 1) / DESC_ALIGN * DESC_ALIGN)
+
+/* The descriptor's size in each ABI minor (index): a plugin must send exactly the size of
+ * the minor it declares. A new minor adds its row, the same size again when it appends no
+ * descriptor field (tests/unit/test_plugin_check.c checks that the last row is the header's
+ * sizeof). Row 0 is the least any descriptor has. */
+static const size_t desc_sizes[] = {
+    DESC_SIZE_TO(destroy), /* 1.0 */
+};
+_Static_assert(sizeof desc_sizes / sizeof desc_sizes[0] == CTXD_ABI_MINOR + 1,
+               "one descriptor size per ABI minor");
 
 static void flags_text(uint32_t f, char *buf, size_t len) {
   snprintf(buf, len, "0x%x (%s%s)", f, f & CTXD_BUILD_PTR64 ? "64-bit" : "32-bit",
@@ -21,9 +35,9 @@ int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *e
     return CTXD_EABI;
   }
   /* size and version come first so that they can be read from any descriptor */
-  if (d->size < DESC_MIN_SIZE) {
+  if (d->size < desc_sizes[0]) {
     snprintf(err, errlen, "size: host needs at least %zu, plugin has %u (descriptor too short)",
-             DESC_MIN_SIZE, d->size);
+             desc_sizes[0], d->size);
     return CTXD_EABI;
   }
   if (d->abi_major != CTXD_ABI_MAJOR) {
@@ -33,6 +47,13 @@ int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *e
   if (d->abi_minor > CTXD_ABI_MINOR) {
     snprintf(err, errlen, "abi_minor: host has %d, plugin has %d (the plugin needs a newer host)",
              CTXD_ABI_MINOR, d->abi_minor);
+    return CTXD_EABI;
+  }
+  /* a minor this host knows: a size it does not define is a broken stamp, and the fields
+   * past that minor's end would be read as something else */
+  if (d->size != desc_sizes[d->abi_minor]) {
+    snprintf(err, errlen, "size: abi_minor %d defines %zu bytes, plugin has %u", d->abi_minor,
+             desc_sizes[d->abi_minor], d->size);
     return CTXD_EABI;
   }
   if (d->build_flags != host_flags) {

@@ -1,5 +1,6 @@
 /* DataCatalog consumer: replicates MaterialType, which DataCatalog (.NET, MassTransit)
  * publishes, into this context's schema. It publishes nothing. */
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -28,12 +29,24 @@ static const ctxd_migration_t migrations[] = {
     {0, NULL, NULL},
 };
 
+/* One info line per change (the simulator's demo feed makes one every few seconds), so
+ * that a change can be followed in the host's output (a batch rolled back and run again
+ * logs it again); an ignored version only at debug: late copies are normal traffic. */
 static ctxd_handler_result_t on_material_type(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  static const char *const outcomes[] = {
+      [MATERIAL_IGNORED] = "ignored: the replica has this version or a newer one",
+      [MATERIAL_INSERTED] = "applied: inserted",
+      [MATERIAL_UPDATED] = "applied: updated",
+      [MATERIAL_REMOVED] = "applied: removed",
+  };
   state_t *st = data;
-  int applied;
-  ctxd_handler_result_t r = material_replica_apply(st->api, tx, msg, "datacatalog.material_types", &applied);
+  ctxd_c_data_catalog_products_v2_material_type_t m;
+  material_change_t change;
+  ctxd_handler_result_t r = material_replica_apply(st->api, tx, msg, "datacatalog.material_types", &m, &change);
   if (r == CTXD_HANDLER_OK)
-    st->api->log(st->plugin, msg, CTXD_LOG_DEBUG, applied ? "material type stored" : "older or equal version ignored");
+    st->api->log(st->plugin, msg, change == MATERIAL_IGNORED ? CTXD_LOG_DEBUG : CTXD_LOG_INFO,
+                 "material type %s version %" PRId64 " '%s' %s", m.id, m.version, m.name, outcomes[change]);
+  ctxd_c_data_catalog_products_v2_material_type_free(&m);
   return r;
 }
 

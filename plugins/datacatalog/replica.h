@@ -5,6 +5,8 @@
 
 #include <ctxd/ctxd.h>
 
+#include "ctxd_contracts.h"
+
 /* The table, for a plugin's migration: MATERIAL_REPLICA_DDL("inventory"). */
 #define MATERIAL_REPLICA_DDL(schema)                                                   \
   "CREATE TABLE " schema ".material_types (\n"                                         \
@@ -20,13 +22,25 @@
   "  updated_at timestamptz NOT NULL DEFAULT now()\n"                                  \
   ");\n"
 
+/* What a MaterialType message did to the replica. */
+typedef enum {
+  MATERIAL_IGNORED,  /* an older or equal version: nothing changed */
+  MATERIAL_INSERTED, /* a material the replica did not have */
+  MATERIAL_UPDATED,  /* a newer version of one it had */
+  MATERIAL_REMOVED,  /* a newer version that is a tombstone (IsRemoved) */
+} material_change_t;
+
 /* Applies a MaterialType message (v2, or v1 upcast by the host) to `table` (a constant of
  * the calling plugin, e.g. "inventory.material_types"): a newer Version replaces the row,
  * an older or equal one changes nothing (messages come twice and out of order), IsRemoved
  * stays as a tombstone. The rule is the statement's WHERE clause, so two workers applying
  * versions of one material at once cannot lose the newer. Returns the handler result;
- * *applied tells whether the row changed. */
+ * *change says what the message did. *m is the message as decoded (zeroed when it could
+ * not be): the caller frees it with ctxd_c_data_catalog_products_v2_material_type_free,
+ * whatever the result. */
 ctxd_handler_result_t material_replica_apply(const ctxd_api_t *api, ctxd_tx_t *tx, const ctxd_msg_t *msg,
-                                             const char *table, int *applied);
+                                             const char *table,
+                                             ctxd_c_data_catalog_products_v2_material_type_t *m,
+                                             material_change_t *change);
 
 #endif

@@ -398,8 +398,11 @@ static ctxd_handler_result_t on_finish(ctxd_tx_t *tx, const ctxd_msg_t *msg, voi
 
 static ctxd_handler_result_t on_material_type(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   state_t *st = data;
-  int applied;
-  return material_replica_apply(st->api, tx, msg, "inventory.material_types", &applied);
+  ctxd_c_data_catalog_products_v2_material_type_t m;
+  material_change_t change;
+  ctxd_handler_result_t r = material_replica_apply(st->api, tx, msg, "inventory.material_types", &m, &change);
+  ctxd_c_data_catalog_products_v2_material_type_free(&m);
+  return r;
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */

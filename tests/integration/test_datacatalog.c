@@ -68,10 +68,50 @@ static void duplicate_message_is_dropped(void **state) {
   assert_non_null(strstr(w->host.out, "handled 1, duplicates 1"));
 }
 
+/* 1 when a line of the host's log at `level` holds text */
+static int logged_at(const char *out, const char *level, const char *text) {
+  char tag[32];
+  snprintf(tag, sizeof tag, "\"level\":\"%s\"", level);
+  for (const char *at = out; (at = strstr(at, text)) != NULL; at++) {
+    const char *line = at;
+    while (line > out && line[-1] != '\n') line--;
+    const char *found = strstr(line, tag);
+    if (found != NULL && found < at) return 1;
+  }
+  return 0;
+}
+
+/* Each change the replica takes is one info line naming the material, its version and
+ * name, and what happened (README.md tells newcomers to look for it); a version the
+ * replica already has or has passed is logged at debug, and never as applied. */
+static void applied_changes_are_logged(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->plugins, sizeof w->plugins, "[{\"name\": \"datacatalog\", \"settings\": {\"endpoint\": \"%s\"}}]",
+           w->endpoint);
+  snprintf(w->host_settings, sizeof w->host_settings, ", \"log\": {\"level\": \"debug\"}");
+  /* one worker: the messages are applied in the order sent */
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 1");
+  ctxt_host_start(w, NULL);
+  sent = 70;
+  material(w, B, 1, "Gorgonzola", 0, 0);
+  material(w, B, 2, "Gorgonzola DOP", 0, 1);
+  material(w, B, 1, "Gorgonzola late", 0, 0); /* older, late */
+  material(w, B, 3, "Gorgonzola DOP", 1, 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.inbox", 4, CTXT_EFFECT_MS), 4);
+  ctxt_host_stop(w, SIGTERM);
+  const char *out = w->host.out;
+  assert_true(logged_at(out, "info", "material type " B " version 1 'Gorgonzola' applied: inserted"));
+  assert_true(logged_at(out, "info", "material type " B " version 2 'Gorgonzola DOP' applied: updated"));
+  assert_true(logged_at(out, "info", "material type " B " version 3 'Gorgonzola DOP' applied: removed"));
+  assert_true(logged_at(out, "debug", "material type " B " version 1 'Gorgonzola late' ignored: "));
+  assert_null(strstr(out, "'Gorgonzola late' applied"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(replica_follows_versions, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(duplicate_message_is_dropped, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(applied_changes_are_logged, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

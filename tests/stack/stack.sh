@@ -5,7 +5,8 @@
 #   stack.sh start    start both (reuses servers this folder already runs), write env file
 #   stack.sh stop     stop both, by the PIDs this script recorded
 #   stack.sh status   exit 0 when both run, 1 otherwise
-#   stack.sh env      print the env file (CTXD_AMQP_URL, CTXD_PG_URL)
+#   stack.sh env      print the env file: the URLs (CTXD_AMQP_URL, CTXD_PG_URL) and the
+#                     settings below, so that with it sourced this script finds these servers
 #   stack.sh restart-broker | restart-db   stop and start one server (fault tests)
 #   stack.sh stop-broker | start-broker     the broker alone (readiness tests)
 #
@@ -15,7 +16,8 @@
 #                             ones, joins fresh nodes 2 and 3 to node 1), write cluster/env
 #   stack.sh cluster-stop     stop the three nodes and their epmd, by the recorded PIDs
 #   stack.sh cluster-status   exit 0 when the three nodes run as one cluster, 1 otherwise
-#   stack.sh cluster-env      print cluster/env (CTXD_CLUSTER_URLS, CTXD_CLUSTER_NODE1..3, ...)
+#   stack.sh cluster-env      print cluster/env (CTXD_CLUSTER_URLS, CTXD_CLUSTER_NODE1..3, ...,
+#                             and the cluster's settings below)
 #   stack.sh cluster-stop-node N | cluster-start-node N   one node (N = 1..3), waiting until
 #                             it is gone / has rejoined the cluster
 #   stack.sh ctl ARGS...      rabbitmqctl against the single node, with its environment
@@ -81,8 +83,17 @@ node_env() {
   export PATH="/usr/lib/rabbitmq/bin:$PATH"
 }
 
-# node_ctl NODE... ARGS: rabbitmqctl against that node
-node_ctl() { (node_env "${@:1:6}"; rabbitmqctl -n "$1" "${@:7}"); }
+# node_ctl NODE... ARGS: rabbitmqctl against that node. The CLI starts an epmd when none
+# answers on the port (a node that is not running, or settings that name another stack),
+# and that epmd would outlive it: -start_epmd false, in ERL_FLAGS because the CLI starts
+# it from a helper Erlang VM (ensure_epmd) that RABBITMQ_CTL_ERL_ARGS does not reach.
+node_ctl() { (node_env "${@:1:6}"; ERL_FLAGS="-start_epmd false" rabbitmqctl -n "$1" "${@:7}"); }
+
+# ctl_check EPMD_PORT NAME: for the ctl commands, a plain reason instead of the CLI's
+# "nodistribution" when no epmd runs on the port
+ctl_check() {
+  port_open "$1" || die "no epmd on 127.0.0.1:$1, so $2 is not running (start it, or source the env file of the stack you mean)"
+}
 
 node_running() { alive "$(pid_of "$5/server.pid")" && node_ctl "${@:1:6}" -q status >/dev/null 2>&1; }
 
@@ -93,6 +104,12 @@ epmd_start() {
   port_open "$1" && die "port $1 is taken by another process (set $4)"
   setsid epmd -address 127.0.0.1 -port "$1" </dev/null >"$3" 2>&1 &
   echo $! >"$2"
+  # the broker and the CLI register with it right away, and the CLI starts none of its own
+  local end=$((SECONDS + 10))
+  until port_open "$1"; do
+    ((SECONDS < end)) || die "epmd did not listen on 127.0.0.1:$1 within 10s (see $3)"
+    sleep 0.05
+  done
 }
 
 epmd_stop() {
@@ -276,6 +293,9 @@ CTXD_CLUSTER_NODENAME1=$(cnode_name 1)
 CTXD_CLUSTER_NODENAME2=$(cnode_name 2)
 CTXD_CLUSTER_NODENAME3=$(cnode_name 3)
 CTXD_CLUSTER_DIR=$CDIR
+CTXD_CLUSTER_PORT=$CLUSTER_PORT
+CTXD_CLUSTER_DIST_PORT=$CLUSTER_DIST
+CTXD_CLUSTER_EPMD_PORT=$CLUSTER_EPMD
 EOF
 }
 
@@ -337,11 +357,16 @@ pg_stop() {
   fi
 }
 
+# The URLs, and every setting this script needs to find these servers again
 write_env() {
   cat >"$DIR/env" <<EOF
 CTXD_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT
 CTXD_PG_URL=postgresql://postgres@127.0.0.1:$PG_PORT/ctxd
 CTXD_STACK_DIR=$DIR
+CTXD_AMQP_PORT=$AMQP_PORT
+CTXD_RABBIT_DIST_PORT=$DIST_PORT
+CTXD_EPMD_PORT=$EPMD_PORT
+CTXD_PG_PORT=$PG_PORT
 EOF
 }
 
@@ -411,10 +436,12 @@ case "$cmd" in
     cluster_wait_all "$2"
     ;;
   ctl)
+    ctl_check "$EPMD_PORT" "$NODE"
     ctl "${@:2}"
     ;;
   cluster-ctl)
     cluster_check_args "${2:-}"
+    ctl_check "$CLUSTER_EPMD" "$(cnode_name "$2")"
     cnode "$2" node_ctl "${@:3}"
     ;;
   *)

@@ -29,11 +29,15 @@ static void tick(void) {
   nanosleep(&ts, NULL);
 }
 
+const char *ctxt_stack_env_file(void) {
+  const char *file = getenv("CTXD_STACK_ENV");
+  return file != NULL ? file : CTXD_TEST_STACK_ENV;
+}
+
 static const char *stack_value(const char *name, char *buf, size_t len) {
   const char *v = getenv(name);
   if (v != NULL && *v) return v;
-  const char *file = getenv("CTXD_STACK_ENV");
-  if (file == NULL) file = CTXD_TEST_STACK_ENV;
+  const char *file = ctxt_stack_env_file();
   FILE *f = fopen(file, "r");
   if (f == NULL) fail_msg("%s is not set and %s is missing: start the servers with tests/stack/stack.sh start", name, file);
   char line[1024];

@@ -14,8 +14,11 @@
 #include <amqp.h>
 #include <libpq-fe.h>
 
-/* URLs of the private servers: from CTXD_AMQP_URL / CTXD_PG_URL, else from the env file
- * tests/stack/stack.sh writes. Fails the test when neither is there. Static strings. */
+/* The env file tests/stack/stack.sh writes (CTXD_STACK_ENV names another). Static string. */
+const char *ctxt_stack_env_file(void);
+
+/* URLs of the private servers: from CTXD_AMQP_URL / CTXD_PG_URL, else from the env file.
+ * Fails the test when neither is there. Static strings. */
 const char *ctxt_amqp_url(void);
 const char *ctxt_pg_url(void);
 

@@ -30,12 +30,27 @@ static void check(const ctxd_plugin_desc_t *d, int want, const char *msg) {
 static void accepts_a_matching_descriptor(void **state) {
   (void)state;
   ctxd_plugin_desc_t d = good();
+  /* the stamp of today's header: the loader's size row for the current minor must match */
   check(&d, 0, "");
   /* an older minor runs unchanged */
   d.abi_minor = 0;
   check(&d, 0, "");
   /* ABI 1.0's descriptor is 96 bytes on 64-bit: the stamp a plugin compiled today sends */
   assert_int_equal(sizeof(ctxd_plugin_desc_t), 96);
+}
+
+/* The size must be the one the declared minor defines: a longer descriptor is no more
+ * acceptable than a shorter one, its tail would be read as fields it does not have. */
+static void refuses_a_size_its_minor_does_not_define(void **state) {
+  (void)state;
+  ctxd_plugin_desc_t d = good();
+  d.size = 160;
+  check(&d, CTXD_EABI, "size: abi_minor 0 defines 96 bytes, plugin has 160");
+  d.size = sizeof d + 1;
+  check(&d, CTXD_EABI, "size: abi_minor 0 defines 96 bytes, plugin has 97");
+  /* a newer minor's descriptor is refused for its minor, whatever its size */
+  d.abi_minor = CTXD_ABI_MINOR + 1;
+  check(&d, CTXD_EABI, "abi_minor: host has 0, plugin has 1 (the plugin needs a newer host)");
 }
 
 static void refusals_name_field_and_values(void **state) {
@@ -81,6 +96,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(accepts_a_matching_descriptor),
       cmocka_unit_test(refusals_name_field_and_values),
+      cmocka_unit_test(refuses_a_size_its_minor_does_not_define),
       cmocka_unit_test(refuses_a_broken_config_map),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
