@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "admin.h"
 #include "confmap.h"
+#include "plugindir.h"
 
 /* ---- redaction ----------------------------------------------------------------------- */
 
@@ -234,8 +236,9 @@ static const ctxd_conf_entry_t root_map[] = {
      "how often expired inbox and outbox archive rows are deleted"},
     {CTXD__CONF_OBJECT, "log", "", offsetof(root_t, log), "logging"},
     {CTXD__CONF_OBJECT, "admin", "", offsetof(root_t, admin), "admin HTTP endpoint"},
-    {CTXD_CONF_STR, "plugin_dir", CTXD_DEFAULT_PLUGIN_DIR, offsetof(root_t, plugin_dir),
-     "directory of plugins given by relative path; CTXD_PLUGIN_DIR overrides"},
+    {CTXD_CONF_STR, "plugin_dir", "", offsetof(root_t, plugin_dir),
+     "directory of plugins given by relative path; CTXD_PLUGIN_DIR overrides; absent or "
+     "empty: <bindir>/../<libdir>/ctxd/plugins beside the executable (plugindir.h)"},
     {CTXD__CONF_ARRAY, "plugins", "", offsetof(root_t, plugins), "plugins to load"},
     {CTXD__CONF_OBJECT, "endpoints", "", offsetof(root_t, endpoints),
      "receive endpoint settings: \"defaults\" and one object per endpoint name"},
@@ -668,6 +671,17 @@ static int read_file(load_t *l) {
   return rc;
 }
 
+/* plugin_dir: as given (CTXD_PLUGIN_DIR, else the file), else the executable's own. */
+static int load_plugin_dir(load_t *l, const char *given) {
+  char dir[PATH_MAX];
+  if (given[0] != '\0') return copy(l, &l->cfg->plugin_dir, given);
+  int rc = ctxd__plugindir_find(NULL, dir, sizeof dir);
+  if (rc != 0)
+    return fail(l, "plugin_dir", "not set, and the folder beside the executable is not known (%s)",
+                ctxd_strerror(rc));
+  return copy(l, &l->cfg->plugin_dir, dir);
+}
+
 static int load_root(load_t *l) {
   ctxd__config_t *cfg = l->cfg;
   json_error_t je;
@@ -692,7 +706,7 @@ static int load_root(load_t *l) {
   if (rc == 0) cfg->cleanup_interval_s = r.cleanup_interval_s;
   if (rc == 0) rc = load_log(l, r.log);
   if (rc == 0) rc = load_admin(l, r.admin);
-  if (rc == 0) rc = copy(l, &cfg->plugin_dir, plugin_dir != NULL ? plugin_dir : r.plugin_dir);
+  if (rc == 0) rc = load_plugin_dir(l, plugin_dir != NULL ? plugin_dir : r.plugin_dir);
   if (rc == 0) rc = load_plugins(l, r.plugins);
   if (rc == 0) rc = load_endpoints(l, r.endpoints);
   json_decref(doc);

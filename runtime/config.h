@@ -18,7 +18,8 @@
  * }
  *
  * Environment: CTXD_AMQP_URL overrides broker.url, CTXD_PG_URL overrides database.url,
- * CTXD_PLUGIN_DIR overrides plugin_dir, CTXD_LOG_LEVEL overrides log.level.
+ * CTXD_PLUGIN_DIR overrides plugin_dir, CTXD_LOG_LEVEL overrides log.level. Without either
+ * (or empty), plugins load from the folder beside the executable (plugindir.h).
  */
 #ifndef CTXD_RUNTIME_CONFIG_H
 #define CTXD_RUNTIME_CONFIG_H
@@ -94,7 +95,7 @@ typedef struct {
 
   ctxd__log_level_t log_level;
   char *admin_listen; /* NULL: no admin endpoint */
-  char *plugin_dir;
+  char *plugin_dir; /* as configured, or found from the executable's place */
 
   ctxd__plugin_config_t *plugins;
   size_t nplugins;

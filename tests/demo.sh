@@ -7,7 +7,6 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 . tests/stack/prepare.sh build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTXD_BUILD_TESTS=OFF
-export CTXD_PLUGIN_DIR="$repo/build/release/plugins"
 # The demo's own virtual host: the test suite shares these servers, and its hosts publish
 # to the same message-type exchanges, which would route test traffic into the demo's
 # queues. (The database is the demo's own already: tests create one each.)

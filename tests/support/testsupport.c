@@ -143,6 +143,8 @@ void ctxt_proc_spawn(ctxt_proc_t *p, char *const argv[], char *const env[]) {
   if (p->pid == 0) {
     dup2(wfd, STDERR_FILENO);
     close(wfd);
+    /* it would override every plugin_dir a test writes: a child has it only from env */
+    unsetenv("CTXD_PLUGIN_DIR");
     for (size_t i = 0; env != NULL && env[i] != NULL; i++) putenv(env[i]);
     execv(argv[0], argv);
     _exit(127);

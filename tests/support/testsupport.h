@@ -46,7 +46,8 @@ typedef struct {
   int exited;
 } ctxt_proc_t;
 
-/* Starts argv[0] with extra environment entries (NAME=VALUE, NULL-terminated; may be NULL). */
+/* Starts argv[0] with extra environment entries (NAME=VALUE, NULL-terminated; may be NULL).
+ * The child inherits the environment but CTXD_PLUGIN_DIR, which it has only from env. */
 void ctxt_proc_spawn(ctxt_proc_t *p, char *const argv[], char *const env[]);
 /* 1 when needle appears in stderr within timeout_ms (counting from the call), else 0. */
 int ctxt_proc_wait_output(ctxt_proc_t *p, const char *needle, int timeout_ms);

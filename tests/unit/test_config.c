@@ -1,5 +1,6 @@
 /* Loading the host configuration: values, defaults, environment overrides, and the exact
  * error messages (file:line:col, key path, reason, no secrets). */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <ctxd/errno.h>
 
 #include "config.h"
+#include "plugindir.h"
 
 static const char *const env_vars[] = {"CTXD_AMQP_URL", "CTXD_PG_URL", "CTXD_PLUGIN_DIR",
                                        "CTXD_LOG_LEVEL"};
@@ -191,7 +193,9 @@ static void test_defaults(void **state) {
   assert_true(cfg->cleanup_interval_s == 60);
   assert_int_equal(cfg->log_level, CTXD__LOG_INFO);
   assert_null(cfg->admin_listen);
-  assert_string_equal(cfg->plugin_dir, CTXD_DEFAULT_PLUGIN_DIR);
+  char dir[PATH_MAX];
+  assert_int_equal(ctxd__plugindir_find(NULL, dir, sizeof dir), 0);
+  assert_string_equal(cfg->plugin_dir, dir);
 
   assert_int_equal(cfg->nplugins, 1);
   assert_string_equal(cfg->plugins[0].path, "ctxd_inv.so");
@@ -210,11 +214,13 @@ static void test_defaults(void **state) {
   assert_string_equal(e->redelivery_ms, "5000,30000,300000");
   ctxd__config_free(cfg);
 
-  /* sections may be absent or empty altogether */
-  cfg = load_ok("{" URLS ", \"log\": {}, \"admin\": {}, \"plugins\": [], \"endpoints\": {}}");
+  /* sections may be absent or empty altogether; an empty plugin_dir is an absent one */
+  cfg = load_ok("{" URLS ", \"log\": {}, \"admin\": {}, \"plugins\": [], \"endpoints\": {},"
+                " \"plugin_dir\": \"\"}");
   assert_int_equal(cfg->nplugins, 0);
   assert_int_equal(cfg->nendpoints, 0);
   assert_null(cfg->admin_listen);
+  assert_string_equal(cfg->plugin_dir, dir);
   ctxd__config_free(cfg);
 }
 

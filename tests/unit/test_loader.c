@@ -65,7 +65,9 @@ static void topology_line(const char *plugins, const char *more, char *line, siz
            ctxt_plugin_dir(), plugins, more);
   ctxt_write_file(cfg, sizeof cfg, text);
   ctxt_write_file(out, sizeof out, "");
-  snprintf(cmd, sizeof cmd, "%s check-config --config %s > %s 2>/dev/null", ctxt_ctxd_path(), cfg, out);
+  /* like ctxt_proc_spawn: the plugin_dir written above, not an inherited CTXD_PLUGIN_DIR */
+  snprintf(cmd, sizeof cmd, "env -u CTXD_PLUGIN_DIR %s check-config --config %s > %s 2>/dev/null",
+           ctxt_ctxd_path(), cfg, out);
   assert_int_equal(system(cmd), 0);
   FILE *f = fopen(out, "r");
   assert_non_null(f);
