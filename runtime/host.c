@@ -12,13 +12,10 @@
 #include "api.h"
 #include "broker.h"
 #include "cli.h"
-#include "confirms.h"
 #include "contract.h"
 #include "db.h"
 #include "dispatch.h"
 #include "endpoint.h"
-#include "fault.h"
-#include "forward.h"
 #include "log.h"
 #include "mailbox.h"
 #include "migrate.h"
@@ -26,6 +23,7 @@
 #include "outrow.h"
 #include "plugin.h"
 #include "relay.h"
+#include "session.h"
 #include "status.h"
 #include "swap.h"
 #include "topology.h"
@@ -50,10 +48,7 @@ typedef struct {
   ctxd__mailbox_t mailbox; /* workers' batches and the relay's swept rows come back here */
   ctxd__relay_t *relay;
 
-  ctxd__broker_t broker;
-  ctxd__exchanges_t exchanges; /* declared on this connection for the outbox */
-  ctxd__confirms_t confirms;   /* publishes awaiting the broker's confirm */
-  uint64_t gen;                /* bumped on every connection loss: stale batches are dropped */
+  ctxd__session_t session; /* the broker connection and what is pending on it */
   size_t node;                 /* index in cfg->broker_urls of the node to connect to */
   int backoff_ms;
   uint64_t reconnects;
@@ -78,150 +73,16 @@ static void progressed(host_t *h);
 
 /* ---- settlement ---------------------------------------------------------------------- */
 
-/* Sends what ep's ledger can settle now, in tag order. */
-static void settle(host_t *h, ctxd__endpoint_t *ep) {
-  ctxd__settlement_t s;
-  int rc = 0;
-  while (rc == 0 && ctxd__ledger_next(&ep->ledger, &s)) {
-    rc = s.requeue ? ctxd__broker_nack(&h->broker, ep->channel, s.tag, s.multiple, 1)
-                   : ctxd__broker_ack(&h->broker, ep->channel, s.tag, s.multiple);
-    ep->inflight -= s.count;
-  }
-  if (rc != 0) connection_lost(h, "acknowledgement failed");
+static void settle_all(host_t *h) {
+  for (size_t i = 0; i < h->endpoints.n && h->session.broker.conn != NULL; i++)
+    if (ctxd__session_settle(&h->session, h->endpoints.v[i]) != 0) connection_lost(h, "acknowledgement failed");
 }
 
-/* Publishes the copy d's outcome asks for; d is acknowledged once the broker confirmed it,
- * and until then the confirms hold it. */
-static int forward(host_t *h, ctxd__delivery_t *d) {
-  ctxd__forward_t f;
-  int rc = ctxd__forward_build(&f, d, time(NULL));
-  if (rc != 0) return rc;
-  uint64_t seq;
-  rc = ctxd__broker_publish(&h->broker, f.exchange, "", 0, &f.props, d->msg.body, &seq);
-  ctxd__forward_free(&f);
-  if (rc == 0) rc = ctxd__confirms_add(&h->confirms, seq, d, NULL);
-  if (rc == 0) ctxd__ledger_mark(&d->ep->ledger, d->tag, CTXD__TAG_CONFIRMING);
-  return rc;
-}
-
-/* Publishes outbox rows in order (mandatory, persistent) and tracks their confirms. Rows
- * that cannot go now are dropped here: they stay in ctxd.outbox and the sweep sends them
- * once their lease ends. */
-static void publish_rows(host_t *h, ctxd__outrows_t *rows) {
-  ctxd__outrow_t *row;
-  while ((row = ctxd__outrows_shift(rows)) != NULL) {
-    if (h->broker.conn == NULL || ctxd__exchanges_ensure(&h->exchanges, &h->broker, row->exchange) != 0) {
-      ctxd__outrow_free(row);
-      continue;
-    }
-    amqp_basic_properties_t props = {0};
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
-    props.content_type = amqp_cstring_bytes(CTXD__ENVELOPE_CONTENT_TYPE);
-    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-    props.message_id = amqp_cstring_bytes(row->message_id);
-    uint64_t seq;
-    if (ctxd__broker_publish(&h->broker, row->exchange, "", 1, &props, amqp_cstring_bytes(row->body), &seq) != 0 ||
-        ctxd__confirms_add(&h->confirms, seq, NULL, row) != 0) {
-      ctxd__outrow_free(row);
-      ctxd__outrows_free(rows);
-      connection_lost(h, "publishing an outbox row failed");
-      return;
-    }
-    ctxd__fault_point("after-publish");
-  }
-}
-
-/* basic.return: no queue is bound to the row's exchange. The row is still archived, but
- * marked, and said: silence would be a lost message. A command or a reply that nobody can
- * receive is a warning each time; an event nobody subscribes to yet is normal in
- * publish/subscribe, so it is said once per exchange and connection. */
-static void on_return(host_t *h, const amqp_basic_return_t *ret, const amqp_message_t *msg) {
-  amqp_bytes_t id = (msg->properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? msg->properties.message_id
-                                                                           : amqp_empty_bytes;
-  ctxd__outrow_t *row = ctxd__confirms_find_row(&h->confirms, id.bytes, id.len);
-  if (row == NULL) return;
-  row->unroutable = 1;
-  if (row->event && !ctxd__exchanges_note_unroutable(&h->exchanges, row->exchange)) return;
-  ctxd__logf(row->event ? CTXD__LOG_INFO : CTXD__LOG_WARN, "host", &(ctxd__log_fields_t){.message_id = row->message_id},
-             row->event ? "outbox: no subscriber for events on '%s' yet (%.*s); they are archived as unroutable"
-                        : "outbox: message to exchange '%s' was unroutable (%.*s): no queue is bound to it",
-             row->exchange, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
-}
-
-/* Settles what the confirm (basic.ack when ok, basic.nack) of publish tag covers. */
 static void on_confirm(host_t *h, uint64_t tag, int multiple, int ok) {
-  ctxd__pending_t done[64];
   ctxd__outrows_t archived = {0};
-  size_t k;
-  do {
-    k = ctxd__confirms_settle(&h->confirms, tag, multiple, done, 64);
-    for (size_t i = 0; i < k; i++) {
-      if (done[i].row != NULL) {
-        /* a nacked row keeps its outbox row; the sweep sends it again */
-        if (ok)
-          ctxd__outrows_push(&archived, done[i].row);
-        else
-          ctxd__outrow_free(done[i].row);
-        continue;
-      }
-      /* a copy the broker refused must not cost the original: deliver it again */
-      ctxd__delivery_t *d = done[i].copy_of;
-      ctxd__ledger_mark(&d->ep->ledger, d->tag, ok ? CTXD__TAG_ACK : CTXD__TAG_REQUEUE);
-      ctxd__delivery_free(d);
-    }
-  } while (k == 64);
+  ctxd__session_confirmed(&h->session, tag, multiple, ok, &archived);
   ctxd__relay_archive(h->relay, &archived);
-  for (size_t i = 0; i < h->endpoints.n && h->broker.conn != NULL; i++) settle(h, h->endpoints.v[i]);
-}
-
-/* Forgets every publish awaiting a confirm (the connection is gone): outbox rows stay in
- * the outbox for the sweep, deliveries are redelivered by the broker. */
-static void drop_confirms(host_t *h) {
-  ctxd__pending_t done[64];
-  size_t k;
-  do {
-    k = ctxd__confirms_settle(&h->confirms, UINT64_MAX, 1, done, 64);
-    for (size_t i = 0; i < k; i++) {
-      ctxd__outrow_free(done[i].row);
-      ctxd__delivery_free(done[i].copy_of);
-    }
-  } while (k == 64);
-}
-
-static void finish_batch(host_t *h, ctxd__batch_t *b) {
-  ctxd__endpoint_t *ep = b->ep;
-  /* committed rows go out whatever happened to the connection the batch came on */
-  publish_rows(h, &b->rows);
-  if (b->gen != h->gen) {
-    /* came on a lost connection: the broker redelivers, the inbox drops the duplicate */
-    ep->inflight -= b->n;
-    ctxd__batch_free(b);
-    return;
-  }
-  int failed = 0;
-  for (size_t i = 0; i < b->n; i++) {
-    ctxd__delivery_t *d = b->items[i];
-    ctxd__tag_state_t state = CTXD__TAG_ACK;
-    switch (d->outcome) {
-    case CTXD__OUTCOME_DELAY:
-    case CTXD__OUTCOME_ERROR:
-    case CTXD__OUTCOME_SKIPPED:
-      if (!failed && forward(h, d) == 0) continue;
-      failed = 1; /* the connection goes: the broker delivers it again */
-      state = CTXD__TAG_REQUEUE;
-      break;
-    case CTXD__OUTCOME_REQUEUE:
-    case CTXD__OUTCOME_ABANDON: state = CTXD__TAG_REQUEUE; break;
-    default: break;
-    }
-    ctxd__ledger_mark(&ep->ledger, d->tag, state);
-    ctxd__delivery_free(d);
-  }
-  free(b);
-  if (failed)
-    connection_lost(h, "publishing to an error or delay queue failed");
-  else
-    settle(h, ep);
+  settle_all(h);
 }
 
 /* The mailbox's items: a batch the workers finished, rows the relay swept. What comes
@@ -233,13 +94,17 @@ static void on_batch(void *arg, ctxd__mail_t *m, int status) {
     ctxd__batch_free(b);
     return;
   }
-  finish_batch(arg, b);
-  progressed(arg);
+  host_t *h = arg;
+  if (ctxd__session_finish_batch(&h->session, b) != 0)
+    connection_lost(h, "publishing an outbox row, or to an error or delay queue, failed");
+  progressed(h);
 }
 
 static void on_swept(void *arg, ctxd__mail_t *m, int status) {
+  host_t *h = arg;
   ctxd__swept_t *s = (ctxd__swept_t *)m;
-  if (status == 0) publish_rows(arg, &s->rows);
+  if (status == 0 && ctxd__session_publish_rows(&h->session, &s->rows) != 0)
+    connection_lost(h, "publishing an outbox row failed");
   ctxd__outrows_free(&s->rows);
   free(s);
 }
@@ -254,7 +119,7 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
   ctxd__endpoint_t *ep = ctxd__endpoints_of_channel(&h->endpoints, channel);
   ctxd__delivery_t *d = calloc(1, sizeof *d);
   if (d == NULL) return CTXD_ENOMEM;
-  if (ctxd__broker_read_content(&h->broker, channel, &d->msg) != 0) {
+  if (ctxd__broker_read_content(&h->session.broker, channel, &d->msg) != 0) {
     free(d);
     return CTXD_ECLOSED;
   }
@@ -263,15 +128,15 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
     return CTXD_ESTATE;
   }
   d->tag = m->delivery_tag;
-  return ctxd__endpoint_receive(ep, d, h->gen);
+  return ctxd__endpoint_receive(ep, d, h->session.gen);
 }
 
 /* Reads every frame available now. Buffered frames never make the socket readable
  * again, so stop only when the library says nothing is left. */
 static void drain(host_t *h) {
-  while (h->broker.conn != NULL) {
+  while (h->session.broker.conn != NULL) {
     amqp_frame_t f;
-    int rc = ctxd__broker_next_frame(&h->broker, &f);
+    int rc = ctxd__broker_next_frame(&h->session.broker, &f);
     if (rc == CTXD_ETIMEDOUT) break;
     if (rc != 0) {
       connection_lost(h, "connection to the broker lost");
@@ -293,9 +158,9 @@ static void drain(host_t *h) {
     case AMQP_BASIC_RETURN_METHOD: {
       amqp_basic_return_t ret = *(amqp_basic_return_t *)f.payload.method.decoded;
       amqp_message_t msg;
-      rc = ctxd__broker_read_content(&h->broker, f.channel, &msg);
+      rc = ctxd__broker_read_content(&h->session.broker, f.channel, &msg);
       if (rc == 0) {
-        on_return(h, &ret, &msg);
+        ctxd__session_returned(&h->session, &ret, &msg);
         amqp_destroy_message(&msg);
       }
       break;
@@ -309,7 +174,7 @@ static void drain(host_t *h) {
       connection_lost(h, "reading a delivery failed");
       return;
     }
-    amqp_maybe_release_buffers(h->broker.conn);
+    amqp_maybe_release_buffers(h->session.broker.conn);
   }
   flush_batches(h);
   progressed(h);
@@ -327,7 +192,7 @@ static void on_poll(uv_poll_t *p, int status, int events) {
 
 static void on_heartbeat(uv_timer_t *t) {
   host_t *h = t->data;
-  if (h->broker.conn != NULL) drain(h);
+  if (h->session.broker.conn != NULL) drain(h);
 }
 
 /* ---- connection ---------------------------------------------------------------------- */
@@ -335,12 +200,12 @@ static void on_heartbeat(uv_timer_t *t) {
 static int start_consuming(host_t *h, char *err, size_t errlen) {
   for (size_t i = 0; i < h->endpoints.n; i++) {
     ctxd__endpoint_t *ep = h->endpoints.v[i];
-    if (ctxd__topology_declare(&h->broker, ep, err, errlen) != 0 ||
-        ctxd__broker_channel_open(&h->broker, ep->channel, err, errlen) != 0)
+    if (ctxd__topology_declare(&h->session.broker, ep, err, errlen) != 0 ||
+        ctxd__broker_channel_open(&h->session.broker, ep->channel, err, errlen) != 0)
       return CTXD_EBROKER;
     /* a draining endpoint consumes again when its plugin's swap completes */
     if (ep->draining) continue;
-    if (ctxd__broker_consume(&h->broker, ep->channel, ep->name, (int)ep->settings.prefetch, err, errlen) != 0)
+    if (ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err, errlen) != 0)
       return CTXD_EBROKER;
     ep->consuming = 1;
   }
@@ -376,10 +241,10 @@ static void log_ready(host_t *h, const char *url) {
 static void connect_broker(host_t *h) {
   char err[512], safe[512];
   const char *url = h->cfg->broker_urls[h->node];
-  int rc = ctxd__broker_connect(&h->broker, url, (int)h->cfg->heartbeat_s, (int)h->cfg->rpc_timeout_ms, err,
+  int rc = ctxd__broker_connect(&h->session.broker, url, (int)h->cfg->heartbeat_s, (int)h->cfg->rpc_timeout_ms, err,
                                 sizeof err);
   if (rc == 0) rc = start_consuming(h, err, sizeof err);
-  if (rc == 0 && uv_poll_init(&h->loop, &h->poll, h->broker.fd) == 0) {
+  if (rc == 0 && uv_poll_init(&h->loop, &h->poll, h->session.broker.fd) == 0) {
     h->poll.data = h;
     uv_poll_start(&h->poll, UV_READABLE, on_poll);
     h->poll_active = 1;
@@ -388,7 +253,7 @@ static void connect_broker(host_t *h) {
     snprintf(err, sizeof err, "cannot poll the broker socket");
   }
   if (rc != 0) {
-    ctxd__broker_close(&h->broker, 0);
+    ctxd__broker_close(&h->session.broker, 0);
     ctxd__config_redact_url(url, safe, sizeof safe);
     ctxd__log(CTXD__LOG_WARN, "host", "broker %s: %s; retrying", safe, err);
     h->node = (h->node + 1) % h->cfg->nbroker_urls; /* a cluster: the next node */
@@ -407,7 +272,7 @@ static void on_poll_closed(uv_handle_t *handle) { (void)handle; }
 /* Drops the connection: every unsettled delivery comes back from the broker and the inbox
  * recognises what was already committed. */
 static void connection_lost(host_t *h, const char *why) {
-  if (h->broker.conn == NULL) return;
+  if (h->session.broker.conn == NULL) return;
   ctxd__log(CTXD__LOG_WARN, "host", "broker: %s; reconnecting", why);
   /* the node may be gone: in a cluster, try the next one first */
   h->node = (h->node + 1) % h->cfg->nbroker_urls;
@@ -416,11 +281,9 @@ static void connection_lost(host_t *h, const char *why) {
     uv_close((uv_handle_t *)&h->poll, on_poll_closed);
     h->poll_active = 0;
   }
-  ctxd__broker_close(&h->broker, 0);
-  h->gen++;
-  drop_confirms(h);
-  ctxd__exchanges_forget(&h->exchanges);
-  /* deliveries a worker still holds come back through finish_batch as stale */
+  ctxd__broker_close(&h->session.broker, 0);
+  ctxd__session_drop(&h->session);
+  /* deliveries a worker still holds come back stale, and are dropped then */
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__endpoint_forget(h->endpoints.v[i]);
   schedule_reconnect(h);
   progressed(h);
@@ -440,13 +303,13 @@ static void close_walk(uv_handle_t *handle, void *arg) {
 }
 
 static void maybe_finish_stop(host_t *h) {
-  if (!h->stopping || inflight(h) > 0 || h->confirms.n > 0) return;
-  if (h->broker.conn != NULL) {
+  if (!h->stopping || inflight(h) > 0 || h->session.confirms.n > 0) return;
+  if (h->session.broker.conn != NULL) {
     if (h->poll_active) {
       uv_poll_stop(&h->poll);
       h->poll_active = 0;
     }
-    ctxd__broker_close(&h->broker, 1);
+    ctxd__broker_close(&h->session.broker, 1);
   }
   ctxd__mailbox_close(&h->mailbox);
   if (h->admin != NULL) ctxd__admin_close(h->admin); /* frees itself in its close callbacks */
@@ -479,8 +342,8 @@ static void begin_stop(host_t *h, const char *why) {
   if (h->swap_phase == SWAP_DRAINING) abandon_swap(h);
   ctxd__notify("STOPPING=1");
   uv_timer_stop(&h->reconnect);
-  for (size_t i = 0; i < h->endpoints.n && h->broker.conn != NULL; i++)
-    if (h->endpoints.v[i]->consuming) ctxd__broker_cancel(&h->broker, h->endpoints.v[i]->channel, h->endpoints.v[i]->name);
+  for (size_t i = 0; i < h->endpoints.n && h->session.broker.conn != NULL; i++)
+    if (h->endpoints.v[i]->consuming) ctxd__broker_cancel(&h->session.broker, h->endpoints.v[i]->channel, h->endpoints.v[i]->name);
   flush_batches(h);
   /* a deadline, so a wedged database cannot hold the process forever */
   uv_timer_start(&h->drain_deadline, on_drain_deadline, STOP_DEADLINE_MS, 0);
@@ -500,7 +363,7 @@ static void on_signal(uv_signal_t *s, int signum) { begin_stop(s->data, signum =
 static int on_admin(void *data, const char *method, const char *path, ctxd__prom_t *body, const char **content_type) {
   (void)method;
   host_t *h = data;
-  ctxd__status_t s = {.connected = h->broker.conn != NULL, .stopping = h->stopping, .reconnects = h->reconnects,
+  ctxd__status_t s = {.connected = h->session.broker.conn != NULL, .stopping = h->stopping, .reconnects = h->reconnects,
                       .endpoints = &h->endpoints, .relay = h->relay};
   if (strcmp(path, "/healthz") == 0) return ctxd__prom_printf(body, "ok\n") == 0 ? 200 : 500;
   if (strcmp(path, "/readyz") == 0) return ctxd__status_readiness(&s, body);
@@ -530,9 +393,9 @@ static void finish_swap(host_t *h) {
     if (!ep->draining) continue;
     ep->draining = 0;
     if (ctxd__workers_start(ep) != 0) ctxd__log(CTXD__LOG_ERROR, "host", "cannot start workers of '%s'", ep->name);
-    if (h->broker.conn == NULL) continue; /* the reconnect consumes */
-    if (ctxd__topology_bind_types(&h->broker, ep, err, sizeof err) != 0 ||
-        ctxd__broker_consume(&h->broker, ep->channel, ep->name, (int)ep->settings.prefetch, err, sizeof err) != 0) {
+    if (h->session.broker.conn == NULL) continue; /* the reconnect consumes */
+    if (ctxd__topology_bind_types(&h->session.broker, ep, err, sizeof err) != 0 ||
+        ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err, sizeof err) != 0) {
       connection_lost(h, err);
       break;
     }
@@ -570,7 +433,7 @@ static void on_swap_migrated(ctxd__swap_t *s, int status) {
     ctxd__endpoint_t *ep = h->endpoints.v[e];
     if (!ctxd__endpoint_uses(ep, s->old)) continue;
     ep->draining = 1;
-    if (ep->consuming && h->broker.conn != NULL) ctxd__broker_cancel(&h->broker, ep->channel, ep->name);
+    if (ep->consuming && h->session.broker.conn != NULL) ctxd__broker_cancel(&h->session.broker, ep->channel, ep->name);
     ep->consuming = 0;
   }
   ctxd__log(CTXD__LOG_INFO, "host", "replacing plugin '%s' %s with %s: draining its endpoints", s->old->name,
@@ -713,7 +576,7 @@ static void host_free(host_t *h) {
   for (size_t i = 0; i < h->nplugins; i++) ctxd__plugin_free(h->plugins[i]);
   free(h->plugins);
   ctxd__endpoints_free(&h->endpoints);
-  ctxd__confirms_free(&h->confirms);
+  ctxd__confirms_free(&h->session.confirms);
   ctxd__contracts_free(h->contracts);
 }
 
@@ -734,9 +597,8 @@ static void serve(host_t *h) {
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__workers_stop(h->endpoints.v[i]);
   ctxd__relay_stop(h->relay);
   ctxd__mailbox_drain(&h->mailbox);
-  drop_confirms(h);
-  ctxd__exchanges_forget(&h->exchanges);
-  ctxd__broker_close(&h->broker, 0);
+  ctxd__broker_close(&h->session.broker, 0);
+  ctxd__session_drop(&h->session);
   for (size_t i = h->nplugins; i-- > 0;)
     if (h->plugins[i]->started && h->plugins[i]->desc->stop != NULL) h->plugins[i]->desc->stop(h->plugins[i]->state);
   ctxd__status_log(&h->endpoints);

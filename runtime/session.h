@@ -1,0 +1,55 @@
+/* What belongs to one connection to the broker: the connection itself, the publishes
+ * awaiting their confirm, the exchanges declared on it for the outbox, and its
+ * generation (a batch whose deliveries came on an older connection is stale). Through it
+ * the loop thread settles deliveries (acknowledgements, and the copies of failed ones),
+ * publishes outbox rows and takes in confirms. Functions return what went wrong instead of
+ * deciding about the connection: a CTXD_EBROKER means the caller drops it. Loop thread. */
+#ifndef CTXD_RUNTIME_SESSION_H
+#define CTXD_RUNTIME_SESSION_H
+
+#include <stdint.h>
+
+#include "broker.h"
+#include "confirms.h"
+#include "endpoint.h"
+#include "outrow.h"
+#include "topology.h"
+
+typedef struct {
+  ctxd__broker_t broker;       /* broker.conn is NULL while disconnected */
+  ctxd__confirms_t confirms;   /* publishes awaiting the broker's confirm */
+  ctxd__exchanges_t exchanges; /* declared on this connection for the outbox */
+  uint64_t gen;                /* bumped on every connection loss */
+} ctxd__session_t;
+
+/* Sends what ep's ledger can settle now, in tag order. 0 or CTXD_EBROKER. */
+int ctxd__session_settle(ctxd__session_t *s, ctxd__endpoint_t *ep);
+
+/* Settles the deliveries of batch b (which is freed): acknowledgements go to the ledger,
+ * failed deliveries are copied to their side queue and wait for its confirm. The
+ * batch's outbox rows are published first, whatever became of its connection; a batch of
+ * an older connection is dropped (the broker redelivers, the inbox drops the duplicate).
+ * 0, or CTXD_EBROKER (deliveries that could not be copied go back to the queue with the
+ * connection). */
+int ctxd__session_finish_batch(ctxd__session_t *s, ctxd__batch_t *b);
+
+/* Publishes rows in order (mandatory, persistent), each tracked until confirmed; rows
+ * are taken from the list, which is left empty. Rows that cannot go now are dropped
+ * here: they stay in ctxd.outbox and the sweep sends them once their lease ends. 0, or
+ * CTXD_EBROKER when publishing failed. */
+int ctxd__session_publish_rows(ctxd__session_t *s, ctxd__outrows_t *rows);
+
+/* Takes in a confirm (ok: basic.ack, else basic.nack) of publish tag: deliveries whose
+ * copy it covers are marked in their ledger (a refused copy sends the original back to
+ * the queue), confirmed rows are appended to archived (nacked ones stay in the outbox). */
+void ctxd__session_confirmed(ctxd__session_t *s, uint64_t tag, int multiple, int ok, ctxd__outrows_t *archived);
+
+/* Takes in a basic.return (msg: the returned message): the outbox row it was is archived
+ * as unroutable, and said. */
+void ctxd__session_returned(ctxd__session_t *s, const amqp_basic_return_t *ret, const amqp_message_t *msg);
+
+/* Forgets what was pending on the connection (it is gone): rows stay in the outbox for
+ * the sweep, deliveries are redelivered. Bumps the generation. */
+void ctxd__session_drop(ctxd__session_t *s);
+
+#endif
