@@ -140,7 +140,4 @@ int ctxd__config_plugin_name_valid(const char *s);
  * or has more than max. */
 int ctxd__config_intervals(const char *text, int64_t *out, int max);
 
-/* Copies url into buf with any password replaced by "***", for logs. */
-void ctxd__config_redact_url(const char *url, char *buf, size_t buflen);
-
 #endif

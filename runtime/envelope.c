@@ -1,33 +1,24 @@
-/* MassTransit envelopes: decoding, encoding, UUIDs and AMQP header tables. See envelope.h. */
+/* Decoding MassTransit envelopes. See envelope.h. */
 #include "envelope.h"
 
-#include "contract_schema.h"
-#include "jscan.h"
-
-#include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/utsname.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <ctxd/errno.h>
-#include <ctxd/version.h>
 
-#define URN_PREFIX "urn:message:"
-#define URN_PREFIX_LEN (sizeof URN_PREFIX - 1)
+#include "amqptable.h"
+#include "contract_schema.h"
+#include "jscan.h"
+#include "uuid.h"
+
+#define URN_PREFIX_LEN (sizeof CTXD__URN_PREFIX - 1)
 
 /* Longest value quoted in an error reason; longer ones are cut and end in "...". */
 enum { QUOTE_MAX = 64 };
-
-/* AMQP short strings (table keys) carry a one-byte length. */
-enum { AMQP_KEY_MAX = 255 };
 
 /* ---------------------------------------------------------------------------------------
  * Small helpers
@@ -145,222 +136,6 @@ static size_t tree_members(const json_t *v) {
 json_t *ctxd__json_get_ci(const json_t *obj, const char *key) {
   /* one rule for the host and the contracts' decoders */
   return json_is_object(obj) && key ? (json_t *)ctxd__schema_get_ci(obj, key) : NULL;
-}
-
-/* ---------------------------------------------------------------------------------------
- * UUIDs
- */
-
-static void uuid_format(const unsigned char b[16], char out[37]) {
-  static const char digits[] = "0123456789abcdef";
-  size_t o = 0;
-  for (size_t i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10)
-      out[o++] = '-';
-    out[o++] = digits[b[i] >> 4];
-    out[o++] = digits[b[i] & 0xf];
-  }
-  out[o] = '\0';
-}
-
-int ctxd__uuid_canonical(const char *in, char out[37]) {
-  char id[37]; /* out stays as it was when in is not a UUID */
-  if (in == NULL || ctxd__schema_uuid_parse(in, strlen(in), id) != 0) return CTXD_EINVAL;
-  memcpy(out, id, sizeof id);
-  return 0;
-}
-
-void ctxd__uuid_new(char out[37]) {
-  unsigned char b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t n = getrandom(b + got, sizeof b - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    /* Message ids are what consumers deduplicate on: a predictable or repeated id would
-     * make them drop real messages, which is worse than stopping. getrandom() cannot
-     * fail here on Linux >= 3.17 once the pool is seeded. */
-    if (n < 0)
-      abort();
-    got += (size_t)n;
-  }
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-  uuid_format(b, out);
-}
-
-/* ---------------------------------------------------------------------------------------
- * AMQP tables <-> JSON
- */
-
-static json_t *field_to_json(const amqp_field_value_t *v);
-
-static json_t *u64_to_json(uint64_t u) {
-  return u > INT64_MAX ? json_real((double)u) : json_integer((json_int_t)u);
-}
-
-/* AMQP decimals are a scale and a signed 32-bit mantissa; rabbitmq-c declares the mantissa
- * unsigned, so reinterpret it. */
-static json_t *decimal_to_json(amqp_decimal_t d) {
-  double v = d.value > INT32_MAX ? (double)d.value - 4294967296.0 : (double)d.value;
-  for (unsigned i = 0; i < d.decimals; i++)
-    v /= 10;
-  return json_real(v);
-}
-
-static json_t *array_to_json(const amqp_array_t *a) {
-  json_t *arr = json_array();
-  for (int i = 0; arr && i < a->num_entries; i++) {
-    json_t *v = field_to_json(&a->entries[i]);
-    if (v)
-      json_array_append_new(arr, v);
-  }
-  return arr;
-}
-
-/* Returns a new reference, or NULL for a value JSON cannot carry (skipped by callers). */
-static json_t *field_to_json(const amqp_field_value_t *v) {
-  switch (v->kind) {
-  case AMQP_FIELD_KIND_BOOLEAN: return json_boolean(v->value.boolean);
-  case AMQP_FIELD_KIND_I8: return json_integer(v->value.i8);
-  case AMQP_FIELD_KIND_U8: return json_integer(v->value.u8);
-  case AMQP_FIELD_KIND_I16: return json_integer(v->value.i16);
-  case AMQP_FIELD_KIND_U16: return json_integer(v->value.u16);
-  case AMQP_FIELD_KIND_I32: return json_integer(v->value.i32);
-  case AMQP_FIELD_KIND_U32: return json_integer(v->value.u32);
-  case AMQP_FIELD_KIND_I64: return json_integer(v->value.i64);
-  case AMQP_FIELD_KIND_U64:
-  case AMQP_FIELD_KIND_TIMESTAMP: return u64_to_json(v->value.u64);
-  case AMQP_FIELD_KIND_F32: return json_real(v->value.f32);
-  case AMQP_FIELD_KIND_F64: return json_real(v->value.f64);
-  case AMQP_FIELD_KIND_DECIMAL: return decimal_to_json(v->value.decimal);
-  case AMQP_FIELD_KIND_UTF8:
-  case AMQP_FIELD_KIND_BYTES:
-    /* json_stringn refuses invalid UTF-8 (-> skipped) and a NULL pointer even for "". */
-    return json_stringn(v->value.bytes.len ? v->value.bytes.bytes : "", v->value.bytes.len);
-  case AMQP_FIELD_KIND_TABLE: return ctxd__amqp_table_to_json(&v->value.table);
-  case AMQP_FIELD_KIND_ARRAY: return array_to_json(&v->value.array);
-  case AMQP_FIELD_KIND_VOID: return json_null();
-  default: return NULL;
-  }
-}
-
-json_t *ctxd__amqp_table_to_json(const amqp_table_t *t) {
-  json_t *obj = json_object();
-  for (int i = 0; obj && t && i < t->num_entries; i++) {
-    const amqp_table_entry_t *e = &t->entries[i];
-    json_t *v = field_to_json(&e->value);
-    /* setn_new drops v itself when the key is not UTF-8. */
-    if (v && e->key.bytes)
-      json_object_setn_new(obj, e->key.bytes, e->key.len, v);
-    else
-      json_decref(v);
-  }
-  return obj;
-}
-
-/* NUL-terminated copy in the pool: rabbitmq-c documents table keys as NUL-terminated and
- * an empty string still gets a valid pointer. */
-static int pool_bytes(amqp_pool_t *pool, const char *s, size_t len, amqp_bytes_t *out) {
-  char *p = amqp_pool_alloc(pool, len + 1);
-  if (!p)
-    return CTXD_ENOMEM;
-  memcpy(p, s, len);
-  p[len] = '\0';
-  *out = (amqp_bytes_t){.len = len, .bytes = p};
-  return 0;
-}
-
-static int json_to_array(const json_t *arr, amqp_pool_t *pool, amqp_array_t *out);
-
-/* Returns 1 when converted, 0 when the value has no AMQP counterpart here (skipped), or a
- * negative CTXD_E* code. */
-static int json_to_field(const json_t *j, amqp_pool_t *pool, amqp_field_value_t *out) {
-  int rc;
-  switch (json_typeof(j)) {
-  case JSON_STRING:
-    out->kind = AMQP_FIELD_KIND_UTF8;
-    rc = pool_bytes(pool, json_string_value(j), json_string_length(j), &out->value.bytes);
-    break;
-  case JSON_INTEGER:
-    out->kind = AMQP_FIELD_KIND_I64;
-    out->value.i64 = json_integer_value(j);
-    return 1;
-  case JSON_REAL:
-    out->kind = AMQP_FIELD_KIND_F64;
-    out->value.f64 = json_real_value(j);
-    return 1;
-  case JSON_TRUE:
-  case JSON_FALSE:
-    out->kind = AMQP_FIELD_KIND_BOOLEAN;
-    out->value.boolean = json_is_true(j);
-    return 1;
-  case JSON_OBJECT:
-    out->kind = AMQP_FIELD_KIND_TABLE;
-    rc = ctxd__json_to_amqp_table(j, pool, &out->value.table);
-    break;
-  case JSON_ARRAY:
-    out->kind = AMQP_FIELD_KIND_ARRAY;
-    rc = json_to_array(j, pool, &out->value.array);
-    break;
-  default:
-    return 0;
-  }
-  return rc < 0 ? rc : 1;
-}
-
-static int json_to_array(const json_t *arr, amqp_pool_t *pool, amqp_array_t *out) {
-  size_t n = json_array_size(arr);
-  *out = (amqp_array_t){0};
-  if (n == 0)
-    return 0;
-  if (n > INT32_MAX)
-    return CTXD_ENOMEM;
-  amqp_field_value_t *entries = amqp_pool_alloc(pool, n * sizeof *entries);
-  if (!entries)
-    return CTXD_ENOMEM;
-  int count = 0;
-  for (size_t i = 0; i < n; i++) {
-    int rc = json_to_field(json_array_get(arr, i), pool, &entries[count]);
-    if (rc < 0)
-      return rc;
-    count += rc;
-  }
-  *out = (amqp_array_t){.num_entries = count, .entries = entries};
-  return 0;
-}
-
-int ctxd__json_to_amqp_table(const json_t *obj, amqp_pool_t *pool, amqp_table_t *out) {
-  if (!out)
-    return CTXD_EINVAL;
-  *out = amqp_empty_table;
-  if (!json_is_object(obj) || !pool)
-    return CTXD_EINVAL;
-  size_t n = json_object_size(obj);
-  if (n == 0)
-    return 0;
-  if (n > INT32_MAX)
-    return CTXD_ENOMEM;
-  amqp_table_entry_t *entries = amqp_pool_alloc(pool, n * sizeof *entries);
-  if (!entries)
-    return CTXD_ENOMEM;
-  int count = 0;
-  json_t *o = (json_t *)obj; /* jansson's iteration API is not const-correct */
-  for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
-    size_t klen = json_object_iter_key_len(it);
-    if (klen > AMQP_KEY_MAX)
-      continue;
-    int rc = json_to_field(json_object_iter_value(it), pool, &entries[count].value);
-    if (rc == 0)
-      continue;
-    if (rc > 0)
-      rc = pool_bytes(pool, json_object_iter_key(it), klen, &entries[count].key);
-    if (rc < 0)
-      return rc;
-    count++;
-  }
-  *out = (amqp_table_t){.num_entries = count, .entries = entries};
-  return 0;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -643,7 +418,7 @@ static int add_types(ctxd__envelope_t *env, const char *s, size_t len) {
     size_t step = semi ? tlen + 1 : len;
     s += step, len -= step;
     trim(&t, &tlen);
-    if (tlen >= URN_PREFIX_LEN && memcmp(t, URN_PREFIX, URN_PREFIX_LEN) == 0)
+    if (tlen >= URN_PREFIX_LEN && memcmp(t, CTXD__URN_PREFIX, URN_PREFIX_LEN) == 0)
       t += URN_PREFIX_LEN, tlen -= URN_PREFIX_LEN;
     if (tlen == 0 || utf8_invalid_at((const unsigned char *)t, tlen) < tlen)
       continue;
@@ -858,95 +633,6 @@ void ctxd__envelope_free(ctxd__envelope_t *env) {
     env->strings = next;
   }
   memset(env, 0, sizeof *env);
-}
-
-/* ---------------------------------------------------------------------------------------
- * Encoding
- */
-
-/* Optional string metadata, in the order MassTransit writes it. */
-static const struct {
-  const char *key;
-  size_t offset;
-} out_fields[] = {
-    {"requestId", offsetof(ctxd__envelope_out_t, request_id)},
-    {"correlationId", offsetof(ctxd__envelope_out_t, correlation_id)},
-    {"conversationId", offsetof(ctxd__envelope_out_t, conversation_id)},
-    {"initiatorId", offsetof(ctxd__envelope_out_t, initiator_id)},
-    {"sourceAddress", offsetof(ctxd__envelope_out_t, source_address)},
-    {"destinationAddress", offsetof(ctxd__envelope_out_t, destination_address)},
-    {"responseAddress", offsetof(ctxd__envelope_out_t, response_address)},
-};
-
-/* The host description never changes: computed once, read by every publishing thread. */
-static pthread_once_t host_once = PTHREAD_ONCE_INIT;
-static char host_machine[256];
-static char host_os[sizeof ((struct utsname *)0)->sysname + sizeof ((struct utsname *)0)->release];
-
-static void host_init(void) {
-  struct utsname u;
-  if (gethostname(host_machine, sizeof host_machine) != 0)
-    strcpy(host_machine, "unknown");
-  host_machine[sizeof host_machine - 1] = '\0'; /* gethostname may not terminate */
-  if (uname(&u) == 0)
-    snprintf(host_os, sizeof host_os, "%s %s", u.sysname, u.release);
-  else
-    strcpy(host_os, "unknown");
-}
-
-/* Returns a new reference. Built per call from the cached strings so nothing allocated
- * outlives the caller (no leak reported at exit). */
-static json_t *host_json(void) {
-  pthread_once(&host_once, host_init);
-  return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "machineName", host_machine,
-                   "processName", "ctxd", "processId", (json_int_t)getpid(), "assembly",
-                   "ctxd", "assemblyVersion", CTXD_VERSION_STRING, "frameworkVersion", "C11",
-                   "massTransitVersion", "ctxd", "operatingSystemVersion", host_os);
-}
-
-/* "2026-11-24T04:30:15.123Z", the UTC form MassTransit writes and parses. */
-static void now_iso8601(char out[32]) {
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
-char *ctxd__envelope_encode(const ctxd__envelope_out_t *out) {
-  char id[37], now[32];
-  if (!out || ctxd__uuid_canonical(out->message_id, id) != 0 || !out->message_type ||
-      !*out->message_type || !json_is_object(out->message) ||
-      (out->headers && !json_is_object(out->headers)))
-    return NULL;
-  json_t *root = json_object();
-  if (!root)
-    return NULL;
-  /* json_object_set_new refuses a NULL value (out of memory, invalid UTF-8) with -1. */
-  int bad = json_object_set_new(root, "messageId", json_string(id));
-  for (size_t i = 0; i < sizeof out_fields / sizeof out_fields[0]; i++) {
-    const char *v = *(const char *const *)((const char *)out + out_fields[i].offset);
-    if (v)
-      bad |= json_object_set_new(root, out_fields[i].key, json_string(v));
-  }
-  if (!out->sent_time)
-    now_iso8601(now);
-  /* Deep copies: the caller's message and headers are const and may be shared between
-   * publishing threads, so they are never referenced from this tree. */
-  bad |= json_object_set_new(root, "messageType",
-                             json_pack("[s+]", URN_PREFIX, out->message_type));
-  bad |= json_object_set_new(root, "message", json_deep_copy(out->message));
-  bad |= json_object_set_new(root, "sentTime",
-                             json_string(out->sent_time ? out->sent_time : now));
-  bad |= json_object_set_new(root, "headers",
-                             out->headers ? json_deep_copy(out->headers) : json_object());
-  bad |= json_object_set_new(root, "host", host_json());
-  /* json_dumps allocates with malloc unless json_set_alloc_funcs says otherwise, which
-   * ctxd never calls: the caller's free() matches. */
-  char *text = bad ? NULL : json_dumps(root, JSON_COMPACT);
-  json_decref(root);
-  return text;
 }
 
 int ctxd__envelope_fault_header(const void *key, size_t len) {

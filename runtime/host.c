@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "outrow.h"
 #include "plugin.h"
+#include "redact.h"
 #include "relay.h"
 #include "session.h"
 #include "status.h"
@@ -234,7 +235,7 @@ static void log_ready(host_t *h, const char *url) {
     return;
   }
   h->reconnects++;
-  ctxd__config_redact_url(url, safe, sizeof safe);
+  ctxd__redact(url, safe, sizeof safe);
   ctxd__log(CTXD__LOG_INFO, "host", "reconnected to the broker (%s); consuming again", safe);
 }
 
@@ -254,7 +255,7 @@ static void connect_broker(host_t *h) {
   }
   if (rc != 0) {
     ctxd__broker_close(&h->session.broker, 0);
-    ctxd__config_redact_url(url, safe, sizeof safe);
+    ctxd__redact(url, safe, sizeof safe);
     ctxd__log(CTXD__LOG_WARN, "host", "broker %s: %s; retrying", safe, err);
     h->node = (h->node + 1) % h->cfg->nbroker_urls; /* a cluster: the next node */
     schedule_reconnect(h);
@@ -502,7 +503,7 @@ static int migrate_all(host_t *h) {
   PGconn *c;
   char err[1024], safe[512];
   if (ctxd__db_connect(h->cfg->database_url, (int)h->cfg->db_connect_timeout_s, &c, err, sizeof err) != 0) {
-    ctxd__config_redact_url(h->cfg->database_url, safe, sizeof safe);
+    ctxd__redact(h->cfg->database_url, safe, sizeof safe);
     ctxd__log(CTXD__LOG_ERROR, "host", "database %s: %s", safe, err);
     return CTXD_EDB;
   }

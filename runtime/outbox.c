@@ -9,7 +9,9 @@
 #include "db.h"
 #include "dispatch.h"
 #include "envelope.h"
+#include "envelope_out.h"
 #include "outrow.h"
+#include "uuid.h"
 
 static int valid_type(const char *t) {
   const char *colon = t != NULL ? strchr(t, ':') : NULL;

@@ -7,6 +7,8 @@
 #include "cli.h"
 #include "contract.h"
 #include "envelope.h"
+#include "envelope_out.h"
+#include "uuid.h"
 
 static json_t *load_message(const char *message, char *err, size_t errlen) {
   json_error_t e;

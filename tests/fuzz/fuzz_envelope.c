@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "envelope_out.h"
+#include "uuid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,6 +15,7 @@
 #include <ctxd/errno.h>
 
 #include "config.h"
+#include "redact.h"
 #include "plugindir.h"
 
 static const char *const env_vars[] = {"CTXD_AMQP_URL", "CTXD_PG_URL", "CTXD_PLUGIN_DIR",
@@ -489,7 +490,7 @@ static void test_error_file(void **state) {
 
 static void assert_redacted(const char *in, const char *want) {
   char buf[256];
-  ctxd__config_redact_url(in, buf, sizeof buf);
+  ctxd__redact(in, buf, sizeof buf);
   assert_string_equal(buf, want);
 }
 
@@ -516,9 +517,9 @@ static void test_redact_url(void **state) {
 
   /* truncation keeps the NUL and never the secret */
   char small[16];
-  ctxd__config_redact_url("amqp://user:secret@h:5672/v", small, sizeof small);
+  ctxd__redact("amqp://user:secret@h:5672/v", small, sizeof small);
   assert_string_equal(small, "amqp://user:***");
-  ctxd__config_redact_url("amqp://user:secret@h:5672/v", small, 1);
+  ctxd__redact("amqp://user:secret@h:5672/v", small, 1);
   assert_string_equal(small, "");
 }
 

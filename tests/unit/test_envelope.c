@@ -16,7 +16,10 @@
 #include <ctxd/errno.h>
 #include <ctxd/version.h>
 
+#include "amqptable.h"
 #include "envelope.h"
+#include "envelope_out.h"
+#include "uuid.h"
 
 #define MATERIAL_TYPE "Dodo.DataCatalog.Contracts.Products.v1:MaterialType"
 #define MESSAGE_ID "0b000000-5d56-0015-9c3e-08dcb7f1a2b3"
