@@ -8,6 +8,8 @@
 
 #include <ctxd/errno.h>
 
+#include "fail.h"
+
 /* Every option, in the order errors name them; a command's table row says which it takes. */
 enum { O_CONFIG, O_TYPE, O_MESSAGE, O_ENDPOINT, O_LIMIT, O_DOT, O_HELP, O_VERSION, NOPTIONS };
 
@@ -109,15 +111,6 @@ const char *ctxd__cli_usage(const char *command) {
          "\n" EXIT_CODES;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return CTXD_EINVAL;
-}
-
 /* The index of the option getopt_long returned as c, or NOPTIONS. */
 static int option_index(int c) {
   int o = 0;
@@ -135,21 +128,21 @@ static int take_word(words_t *w, ctxd__cli_t *out, const char *a, char *err, siz
   if (w->words == 0) {
     for (w->k = 0; w->k < NCOMMANDS; w->k++)
       if (strcmp(a, commands[w->k].name) == 0) break;
-    if (w->k == NCOMMANDS) return fail(err, errlen, "unknown command '%s' (see 'ctxd help')", a);
+    if (w->k == NCOMMANDS) return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown command '%s' (see 'ctxd help')", a);
   } else if (w->words == 1 && commands[w->k].verb != NULL) {
     if (strcmp(a, commands[w->k].verb) != 0)
-      return fail(err, errlen, "unknown subcommand '%s' (see 'ctxd help')", a);
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown subcommand '%s' (see 'ctxd help')", a);
   } else if (w->words == 1 && commands[w->k].cmd == CTXD__CMD_HELP) {
     out->help_for = a;
   } else {
-    return fail(err, errlen, "unexpected argument '%s' (see 'ctxd help')", a);
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "unexpected argument '%s' (see 'ctxd help')", a);
   }
   w->words++;
   return 0;
 }
 
 static int needs_value(int o, char *err, size_t errlen) {
-  return fail(err, errlen, "option --%s needs a value (%s)", options[o].name, value_names[o]);
+  return ctxd__fail(err, errlen, CTXD_EINVAL, "option --%s needs a value (%s)", options[o].name, value_names[o]);
 }
 
 /* Stores the value of option o; an empty one is as good as none. */
@@ -164,7 +157,7 @@ static int take_value(ctxd__cli_t *out, int o, const char *v, char *err, size_t 
   default: /* O_LIMIT */
     out->limit = strtol(v, &end, 10);
     if (*end != '\0' || out->limit < 1)
-      return fail(err, errlen, "--limit takes a whole number above 0, not '%s'", v);
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "--limit takes a whole number above 0, not '%s'", v);
   }
   return 0;
 }
@@ -174,9 +167,9 @@ static int option_error(int c, char **argv, char *err, size_t errlen) {
   int o = option_index(optopt);
   if (c == ':') return needs_value(o, err, errlen); /* the last word; optopt is the option */
   if (o < NOPTIONS) /* a known option: only --help=x, --version=x or --dot=x end here */
-    return fail(err, errlen, "option --%s takes no value", options[o].name);
-  if (optopt != 0) return fail(err, errlen, "unknown option '-%c' (see 'ctxd help')", optopt);
-  return fail(err, errlen, "unknown option '%s' (see 'ctxd help')", argv[optind - 1]);
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "option --%s takes no value", options[o].name);
+  if (optopt != 0) return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown option '-%c' (see 'ctxd help')", optopt);
+  return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown option '%s' (see 'ctxd help')", argv[optind - 1]);
 }
 
 /* getopt_long also takes unique abbreviations (--conf): the whole name only, as before
@@ -187,7 +180,7 @@ static int whole_name(char **argv, int o, const char *value, char *err, size_t e
   const char *token = argv[optind - (value != NULL && value == argv[optind - 1] ? 2 : 1)];
   size_t n = strcspn(token + 2, "=");
   if (strncmp(token + 2, options[o].name, n) == 0 && options[o].name[n] == '\0') return 0;
-  return fail(err, errlen, "unknown option '%.*s' (see 'ctxd help')", (int)(n + 2), token);
+  return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown option '%.*s' (see 'ctxd help')", (int)(n + 2), token);
 }
 
 int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t errlen) {
@@ -227,20 +220,20 @@ int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t e
     out->help_for = w.words > 0 ? commands[w.k].name : NULL;
     return 0;
   }
-  if (w.words == 0) return fail(err, errlen, "no command given (see 'ctxd help')");
+  if (w.words == 0) return ctxd__fail(err, errlen, CTXD_EINVAL, "no command given (see 'ctxd help')");
   const char *name = commands[w.k].name, *verb = commands[w.k].verb;
   out->cmd = commands[w.k].cmd;
   if (verb != NULL && w.words < 2)
-    return fail(err, errlen, "'%s' needs a subcommand (see 'ctxd help')", name);
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs a subcommand (see 'ctxd help')", name);
   char full[64]; /* the command as typed: "errors replay" */
   snprintf(full, sizeof full, "%s%s%s", name, verb ? " " : "", verb ? verb : "");
   for (int o = 0; o < NOPTIONS; o++)
     if (seen & BIT(o) & ~commands[w.k].takes)
-      return fail(err, errlen, "'%s' does not take --%s (see 'ctxd help %s')", full,
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' does not take --%s (see 'ctxd help %s')", full,
                   options[o].name, name);
   for (int o = 0; o < NOPTIONS; o++)
     if (commands[w.k].needs & BIT(o) & ~seen)
-      return fail(err, errlen, "'%s' needs --%s%s%s (see 'ctxd help %s')", full, options[o].name,
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs --%s%s%s (see 'ctxd help %s')", full, options[o].name,
                   value_names[o] ? " " : "", value_names[o] ? value_names[o] : "", name);
   return 0;
 }

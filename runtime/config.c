@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "confmap.h"
+#include "fail.h"
 #include "plugindir.h"
 #include "redact.h"
 
@@ -76,12 +77,13 @@ static int report(load_t *l, const char *var, const char *path, const char *reas
   return CTXD_ECONFIG;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(load_t *l, const char *path,
-                                                      const char *fmt, ...) {
+/* Reports a wrong value at key `path` of the file. Returns CTXD_ECONFIG. */
+__attribute__((format(printf, 3, 4))) static int fail_at(load_t *l, const char *path,
+                                                         const char *fmt, ...) {
   char reason[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(reason, sizeof reason, fmt, ap);
+  ctxd__vfail(reason, sizeof reason, CTXD_ECONFIG, fmt, ap);
   va_end(ap);
   return report(l, NULL, path, reason);
 }
@@ -125,7 +127,7 @@ static int check_ranges(load_t *l, const range_t *r, const void *section, const 
     if (v < r->min || v > r->max) {
       char at[512];
       join(at, sizeof at, path, r->key);
-      return fail(l, at, "expected an integer from %lld to %lld, got %lld", (long long)r->min,
+      return fail_at(l, at, "expected an integer from %lld to %lld, got %lld", (long long)r->min,
                   (long long)r->max, (long long)v);
     }
   }
@@ -139,8 +141,8 @@ static int take_url(load_t *l, char **dst, const char *var, const json_t *sectio
   const char *env = env_get(var);
   if (env != NULL) return copy(l, dst, env);
   if (json_object_get(section, "url") == NULL)
-    return fail(l, path, "required key is missing (or set %s)", var);
-  if (url[0] == '\0') return fail(l, path, "expected a URL, got an empty string");
+    return fail_at(l, path, "required key is missing (or set %s)", var);
+  if (url[0] == '\0') return fail_at(l, path, "expected a URL, got an empty string");
   return copy(l, dst, url);
 }
 
@@ -346,7 +348,7 @@ static int load_admin(load_t *l, const json_t *section) {
   /* the admin endpoint's own parser: check-config and ctxd run accept the same addresses */
   struct sockaddr_storage ss;
   if (ctxd__admin_address_parse(a.listen, &ss) != 0)
-    return fail(l, "admin.listen", "expected " CTXD__ADMIN_ADDRESS_EXPECTED ", got '%s'", a.listen);
+    return fail_at(l, "admin.listen", "expected " CTXD__ADMIN_ADDRESS_EXPECTED ", got '%s'", a.listen);
   return copy(l, &l->cfg->admin_listen, a.listen);
 }
 
@@ -386,10 +388,10 @@ static int load_plugin(load_t *l, const json_t *obj, size_t i) {
 
   join(at, sizeof at, path, "name");
   if (!ctxd__config_plugin_name_valid(p.name))
-    return fail(l, at, "expected 1-64 characters of [a-z0-9_-], got '%s'", p.name);
+    return fail_at(l, at, "expected 1-64 characters of [a-z0-9_-], got '%s'", p.name);
   for (size_t j = 0; j < i; j++)
     if (strcmp(cfg->plugins[j].name, p.name) == 0)
-      return fail(l, at, "duplicate plugin name '%s' (plugins[%zu] and plugins[%zu])", p.name,
+      return fail_at(l, at, "duplicate plugin name '%s' (plugins[%zu] and plugins[%zu])", p.name,
                   j, i);
   if ((rc = copy(l, &pc->name, p.name)) != 0) return rc;
 
@@ -401,7 +403,7 @@ static int load_plugin(load_t *l, const json_t *obj, size_t i) {
     }
   } else if (p.path[0] == '\0') {
     join(at, sizeof at, path, "path");
-    return fail(l, at, "expected a file path, got an empty string");
+    return fail_at(l, at, "expected a file path, got an empty string");
   } else if ((rc = copy(l, &pc->path, p.path)) != 0) {
     return rc;
   }
@@ -489,7 +491,7 @@ static int check_endpoint(load_t *l, ctxd__endpoint_settings_t *s, const json_t 
     /* blame the key this object sets: the defaults it inherits are already checked */
     join(at, sizeof at, path,
          json_object_get(own, "batch_size") != NULL ? "batch_size" : "prefetch");
-    return fail(l, at, "batch_size %lld is larger than prefetch %lld", (long long)s->batch_size,
+    return fail_at(l, at, "batch_size %lld is larger than prefetch %lld", (long long)s->batch_size,
                 (long long)s->prefetch);
   }
   const char *queue_type = NULL;
@@ -497,13 +499,13 @@ static int check_endpoint(load_t *l, ctxd__endpoint_settings_t *s, const json_t 
     if (strcmp(s->queue_type, queue_types[i]) == 0) queue_type = queue_types[i];
   if (queue_type == NULL) {
     join(at, sizeof at, path, "queue_type");
-    return fail(l, at, "expected 'classic' or 'quorum', got '%s'", s->queue_type);
+    return fail_at(l, at, "expected 'classic' or 'quorum', got '%s'", s->queue_type);
   }
   s->queue_type = queue_type;
   int64_t intervals[CTXD__MAX_REDELIVERIES];
   if (ctxd__config_intervals(s->redelivery_ms, intervals, CTXD__MAX_REDELIVERIES) < 0) {
     join(at, sizeof at, path, "redelivery_ms");
-    return fail(l, at,
+    return fail_at(l, at,
                 "expected up to %d comma-separated delays in milliseconds (1 to %d), got '%s'",
                 CTXD__MAX_REDELIVERIES, REDELIVERY_MAX_MS, s->redelivery_ms);
   }
@@ -611,7 +613,7 @@ static int load_plugin_dir(load_t *l, const char *given) {
   if (given[0] != '\0') return copy(l, &l->cfg->plugin_dir, given);
   int rc = ctxd__plugindir_find(NULL, dir, sizeof dir);
   if (rc != 0)
-    return fail(l, "plugin_dir", "not set, and the folder beside the executable is not known (%s)",
+    return fail_at(l, "plugin_dir", "not set, and the folder beside the executable is not known (%s)",
                 ctxd_strerror(rc));
   return copy(l, &l->cfg->plugin_dir, dir);
 }

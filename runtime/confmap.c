@@ -12,6 +12,7 @@
 
 #include <ctxd/errno.h>
 
+#include "fail.h"
 #include "jscan.h"
 
 /* ---- types --------------------------------------------------------------------------- */
@@ -125,9 +126,9 @@ static int parse_default(ctxd_conf_type_t type, const char *def, value_t *out) {
 
 /* Fills e (path "<path>.<key>", or just one of them when the other is empty or NULL) and
  * returns `code`. */
-__attribute__((format(printf, 5, 6))) static int fail(int code, ctxd__conf_error_t *e,
-                                                      const char *path, const char *key,
-                                                      const char *fmt, ...) {
+__attribute__((format(printf, 5, 6))) static int fail_at(int code, ctxd__conf_error_t *e,
+                                                         const char *path, const char *key,
+                                                         const char *fmt, ...) {
   if (key == NULL || key[0] == '\0')
     snprintf(e->path, sizeof e->path, "%s", path);
   else if (path[0] == '\0')
@@ -136,7 +137,7 @@ __attribute__((format(printf, 5, 6))) static int fail(int code, ctxd__conf_error
     snprintf(e->path, sizeof e->path, "%s.%s", path, key);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+  ctxd__vfail(e->reason, sizeof e->reason, code, fmt, ap);
   va_end(ap);
   return code;
 }
@@ -186,8 +187,8 @@ static int unknown_key(const ctxd_conf_entry_t *map, const char *path, const cha
       best_d = d;
     }
   }
-  if (best == NULL) return fail(CTXD_ECONFIG, e, path, key, "unknown key");
-  return fail(CTXD_ECONFIG, e, path, key, "unknown key (did you mean '%s'?)", best);
+  if (best == NULL) return fail_at(CTXD_ECONFIG, e, path, key, "unknown key");
+  return fail_at(CTXD_ECONFIG, e, path, key, "unknown key (did you mean '%s'?)", best);
 }
 
 /* ---- apply and check ----------------------------------------------------------------- */
@@ -195,7 +196,7 @@ static int unknown_key(const ctxd_conf_entry_t *map, const char *path, const cha
 int ctxd__confmap_apply(const ctxd_conf_entry_t *map, const json_t *obj, void *dst,
                         const char *path, ctxd__conf_error_t *e) {
   if (obj != NULL && !json_is_object(obj))
-    return fail(CTXD_ECONFIG, e, path, NULL, "expected an object, got %s", json_what(obj));
+    return fail_at(CTXD_ECONFIG, e, path, NULL, "expected an object, got %s", json_what(obj));
   if (obj != NULL) {
     const char *key;
     json_t *v;
@@ -208,18 +209,18 @@ int ctxd__confmap_apply(const ctxd_conf_entry_t *map, const json_t *obj, void *d
   for (const ctxd_conf_entry_t *m = map; m->name != NULL; m++) {
     const type_info_t *ti = type_info(m->type);
     if (ti == NULL)
-      return fail(CTXD_ECONFIG, e, path, m->name, "config map has an invalid type %d",
+      return fail_at(CTXD_ECONFIG, e, path, m->name, "config map has an invalid type %d",
                   (int)m->type);
     const json_t *v = obj != NULL ? json_object_get(obj, m->name) : NULL;
     value_t val;
     if (v != NULL) {
       if (from_json(m->type, v, &val) != 0)
-        return fail(CTXD_ECONFIG, e, path, m->name, "expected %s, got %s", ti->what,
+        return fail_at(CTXD_ECONFIG, e, path, m->name, "expected %s, got %s", ti->what,
                     json_what(v));
     } else if (m->def == NULL) {
-      return fail(CTXD_ECONFIG, e, path, m->name, "required key is missing");
+      return fail_at(CTXD_ECONFIG, e, path, m->name, "required key is missing");
     } else if (parse_default(m->type, m->def, &val) != 0) {
-      return fail(CTXD_ECONFIG, e, path, m->name, "config map default \"%s\" is not %s",
+      return fail_at(CTXD_ECONFIG, e, path, m->name, "config map default \"%s\" is not %s",
                   m->def, ti->what);
     }
     /* memcpy: a plugin's offset need not be aligned for the type */
@@ -234,19 +235,19 @@ int ctxd__confmap_check(const ctxd_conf_entry_t *map, size_t size, ctxd__conf_er
     const type_info_t *ti = type_info(m->type);
     value_t val;
     if (m->name[0] == '\0')
-      return fail(CTXD_EINVAL, e, "", NULL, "entry %zu has an empty name", i);
+      return fail_at(CTXD_EINVAL, e, "", NULL, "entry %zu has an empty name", i);
     for (size_t j = 0; j < i; j++)
       if (strcmp(map[j].name, m->name) == 0)
-        return fail(CTXD_EINVAL, e, "", m->name, "entries %zu and %zu are both named '%s'", j,
+        return fail_at(CTXD_EINVAL, e, "", m->name, "entries %zu and %zu are both named '%s'", j,
                     i, m->name);
     if (ti == NULL || ti->host_only)
-      return fail(CTXD_EINVAL, e, "", m->name, "entry '%s' has an invalid type %d", m->name,
+      return fail_at(CTXD_EINVAL, e, "", m->name, "entry '%s' has an invalid type %d", m->name,
                   (int)m->type);
     if (m->def != NULL && parse_default(m->type, m->def, &val) != 0)
-      return fail(CTXD_EINVAL, e, "", m->name, "entry '%s': default \"%s\" is not %s", m->name,
+      return fail_at(CTXD_EINVAL, e, "", m->name, "entry '%s': default \"%s\" is not %s", m->name,
                   m->def, ti->what);
     if (m->offset > size || size - m->offset < ti->size)
-      return fail(CTXD_EINVAL, e, "", m->name,
+      return fail_at(CTXD_EINVAL, e, "", m->name,
                   "entry '%s': offset %zu + %zu bytes is outside the %zu-byte settings", m->name,
                   m->offset, ti->size, size);
   }

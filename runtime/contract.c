@@ -12,6 +12,7 @@
 
 #include "contract_registry.h"
 #include "contract_schema.h"
+#include "fail.h"
 #include "envelope.h"
 
 struct ctxd__contract_s {
@@ -24,17 +25,6 @@ struct ctxd__contracts_s {
   ctxd__contract_t *v; /* sorted by message type */
   size_t n;
 };
-
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-                                                      const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
 
 static int by_type(const void *a, const void *b) {
   return strcmp(((const ctxd__contract_t *)a)->def.message_type,
@@ -74,12 +64,12 @@ static const ctxd__contract_t *find_version(const ctxd__contracts_t *c,
 int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **out,
                          char *err, size_t errlen) {
   if (!out || (!defs && n))
-    return fail(err, errlen, CTXD_EINVAL, "invalid arguments");
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");
   *out = NULL;
   ctxd__contracts_t *c = calloc(1, sizeof *c);
   if (!c || (n && !(c->v = calloc(n, sizeof *c->v)))) {
     free(c);
-    return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+    return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   }
   int rc = 0;
   char reason[512];
@@ -88,14 +78,14 @@ int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **
     ctxd__contract_t *k = &c->v[c->n];
     k->json = json_loads(defs[i], JSON_REJECT_DUPLICATES, &je);
     if (!k->json) {
-      rc = fail(err, errlen, CTXD_EINVAL, "contract definition %zu: not JSON: %s", i, je.text);
+      rc = ctxd__fail(err, errlen, CTXD_EINVAL, "contract definition %zu: not JSON: %s", i, je.text);
       break;
     }
     c->n++;
     rc = ctxd__schema_def_parse(k->json, &k->def, reason, sizeof reason);
     if (rc) {
       const char *type = json_string_value(json_object_get(k->json, "type"));
-      fail(err, errlen, rc, "contract definition %zu (%s): %s", i, type ? type : "?", reason);
+      ctxd__fail(err, errlen, rc, "contract definition %zu (%s): %s", i, type ? type : "?", reason);
     }
   }
   if (!rc)
@@ -103,15 +93,15 @@ int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **
   for (size_t i = 0; i < c->n && !rc; i++) {
     ctxd__contract_t *k = &c->v[i];
     if (i && strcmp(c->v[i - 1].def.message_type, k->def.message_type) == 0) {
-      rc = fail(err, errlen, CTXD_EINVAL, "%s is defined twice", k->def.message_type);
+      rc = ctxd__fail(err, errlen, CTXD_EINVAL, "%s is defined twice", k->def.message_type);
     } else if (k->def.upcast) {
       k->previous = find_version(c, k, k->def.version - 1);
       if (!k->previous)
-        rc = fail(err, errlen, CTXD_EINVAL, "%s: upcast_from_previous: no version %d",
+        rc = ctxd__fail(err, errlen, CTXD_EINVAL, "%s: upcast_from_previous: no version %d",
                   k->def.message_type, k->def.version - 1);
       else if ((rc = ctxd__schema_check_upcast(&k->previous->def, &k->def, reason,
                                                sizeof reason)))
-        fail(err, errlen, rc, "%s: %s", k->def.message_type, reason);
+        ctxd__fail(err, errlen, rc, "%s: %s", k->def.message_type, reason);
     }
   }
   if (rc) {
@@ -142,7 +132,7 @@ const json_t *ctxd__contract_definition(const ctxd__contract_t *k) { return k->j
 int ctxd__contract_validate(const ctxd__contract_t *k, const json_t *message, char *err,
                             size_t errlen) {
   if (!k || !message)
-    return fail(err, errlen, CTXD_EINVAL, "invalid arguments");
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");
   return ctxd__schema_validate(&k->def.body, message, "message", err, errlen);
 }
 
@@ -194,14 +184,14 @@ int ctxd__contracts_upcast(const ctxd__contracts_t *c, const char *from_type,
                            const char *to_type, const json_t *message, json_t **out,
                            char *err, size_t errlen) {
   if (!out)
-    return fail(err, errlen, CTXD_EINVAL, "invalid arguments");
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");
   *out = NULL;
   if (!c || !from_type || !to_type || !json_is_object(message))
-    return fail(err, errlen, CTXD_EINVAL, "invalid arguments: the message must be an object");
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments: the message must be an object");
   const ctxd__contract_t *from = ctxd__contracts_find(c, from_type);
   const ctxd__contract_t *to = ctxd__contracts_find(c, to_type);
   if (!from || !to)
-    return fail(err, errlen, CTXD_ENOENT, "no contract %s", from ? to_type : from_type);
+    return ctxd__fail(err, errlen, CTXD_ENOENT, "no contract %s", from ? to_type : from_type);
   if (from == to) {
     /* A reference, not a change: jansson counts it inside the value. */
     *out = json_incref((json_t *)message);
@@ -215,7 +205,7 @@ int ctxd__contracts_upcast(const ctxd__contracts_t *c, const char *from_type,
     nsteps++;
   }
   if (!s)
-    return fail(err, errlen, CTXD_ENOENT, "no upcast from %s to %s", from_type, to_type);
+    return ctxd__fail(err, errlen, CTXD_ENOENT, "no upcast from %s to %s", from_type, to_type);
   const ctxd__contract_t **steps = malloc(nsteps * sizeof *steps);
   json_t *m = json_deep_copy(message);
   int rc = steps && m ? 0 : CTXD_ENOMEM;
@@ -227,7 +217,7 @@ int ctxd__contracts_upcast(const ctxd__contracts_t *c, const char *from_type,
   free(steps);
   if (rc) {
     json_decref(m);
-    return fail(err, errlen, rc, "out of memory");
+    return ctxd__fail(err, errlen, rc, "out of memory");
   }
   *out = m;
   return 0;
@@ -253,26 +243,26 @@ int ctxd__contract_compat(const json_t *released, const json_t *current, char *e
   char reason[512];
   int rc;
   if ((rc = ctxd__schema_def_parse(released, &r, reason, sizeof reason)))
-    return fail(err, errlen, rc, "released definition: %s", reason);
+    return ctxd__fail(err, errlen, rc, "released definition: %s", reason);
   if ((rc = ctxd__schema_def_parse(current, &n, reason, sizeof reason))) {
     ctxd__schema_def_release(&r);
-    return fail(err, errlen, rc, "current definition: %s", reason);
+    return ctxd__fail(err, errlen, rc, "current definition: %s", reason);
   }
   if (strcmp(r.message_type, n.message_type))
-    rc = fail(err, errlen, CTXD_EINVAL, "%s and %s are different contracts", r.message_type,
+    rc = ctxd__fail(err, errlen, CTXD_EINVAL, "%s and %s are different contracts", r.message_type,
               n.message_type);
   else if (strcmp(r.status, "released"))
-    rc = fail(err, errlen, CTXD_EINVAL, "%s: the snapshot is not a released definition",
+    rc = ctxd__fail(err, errlen, CTXD_EINVAL, "%s: the snapshot is not a released definition",
               r.message_type);
   else if (strcmp(n.status, "released"))
-    rc = fail(err, errlen, CTXD_EVALIDATION, "%s: status changed from released to %s",
+    rc = ctxd__fail(err, errlen, CTXD_EVALIDATION, "%s: status changed from released to %s",
               r.message_type, n.status);
   else if (strcmp(r.kind, n.kind))
-    rc = fail(err, errlen, CTXD_EVALIDATION, "%s: kind changed from %s to %s", r.message_type,
+    rc = ctxd__fail(err, errlen, CTXD_EVALIDATION, "%s: kind changed from %s to %s", r.message_type,
               r.kind, n.kind);
   else if ((rc = ctxd__schema_compare(&r.body, &n.body, CTXD__SCHEMA_FROZEN, reason,
                                       sizeof reason)))
-    fail(err, errlen, rc, "%s: %s", r.message_type, reason);
+    ctxd__fail(err, errlen, rc, "%s: %s", r.message_type, reason);
   ctxd__schema_def_release(&n);
   ctxd__schema_def_release(&r);
   return rc;

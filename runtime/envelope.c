@@ -12,6 +12,7 @@
 
 #include "amqptable.h"
 #include "contract_schema.h"
+#include "fail.h"
 #include "jscan.h"
 #include "uuid.h"
 
@@ -23,18 +24,6 @@ enum { QUOTE_MAX = 64 };
 /* ---------------------------------------------------------------------------------------
  * Small helpers
  */
-
-/* Writes the one-line reason and returns code, so callers can `return fail(...)`. */
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-                                                      const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
 
 /* Copies a value into buf for an error reason. Anything but printable ASCII becomes '?'
  * so a hostile value cannot break the reason onto several lines or into invalid UTF-8. */
@@ -226,17 +215,17 @@ static const char *decode_string(ctxd__envelope_t *env, const char *p, const cha
 static int fail_syntax(const char *text, const ctxd__jscan_t *s, int rc, int max_depth,
                        char *err, size_t errlen) {
   if (rc == CTXD__JSCAN_DEEP)
-    return fail(err, errlen, CTXD_EDECODE, "nesting deeper than %d", max_depth);
+    return ctxd__fail(err, errlen, CTXD_EDECODE, "nesting deeper than %d", max_depth);
   int line, col;
   ctxd__jscan_position(text, (size_t)(s->p - text), &line, &col);
   if (s->p >= s->end)
-    return fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: premature end of input",
+    return ctxd__fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: premature end of input",
                 line, col);
   if (*s->p == '\\' || (unsigned char)*s->p < 0x20)
-    return fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: %s", line, col,
+    return ctxd__fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: %s", line, col,
                 *s->p == '\\' ? "invalid escape" : "unexpected control character");
   char q[QUOTE_MAX + 4];
-  return fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: unexpected '%s'",
+  return ctxd__fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: unexpected '%s'",
               line, col, printable(q, s->p, 1));
 }
 
@@ -274,7 +263,7 @@ static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_d
       klen = (size_t)(k.p - key) - 2;
       escaped = memchr(key + 1, '\\', klen) != NULL;
       if (escaped && !(key = decode_string(env, key, k.p, &klen)))
-        return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+        return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
       if (!escaped)
         key++;
       s = k;
@@ -289,7 +278,7 @@ static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_d
         member_t *grown = m->at == m->inline_ ? malloc(cap * sizeof *grown)
                                               : realloc(m->at, cap * sizeof *grown);
         if (!grown)
-          return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+          return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
         if (m->at == m->inline_)
           memcpy(grown, m->inline_, sizeof m->inline_);
         m->at = grown;
@@ -351,7 +340,7 @@ static json_t *member_object(const char *body, const member_t *v, int *rc, char 
   if (!o) {
     int line, col;
     ctxd__jscan_position(body, (size_t)(v->value - body) + (size_t)jerr.position, &line, &col);
-    *rc = fail(err, errlen, json_error_code(&jerr) == json_error_out_of_memory ? CTXD_ENOMEM
+    *rc = ctxd__fail(err, errlen, json_error_code(&jerr) == json_error_out_of_memory ? CTXD_ENOMEM
                                                                               : CTXD_EDECODE,
                "malformed JSON at line %d column %d: %s", line, col, jerr.text);
   }
@@ -390,17 +379,17 @@ static int content_shape(const amqp_basic_properties_t *props, char *err, size_t
       ctxd__schema_ascii_ieq(media, mlen, "text/json", strlen("text/json")))
     return SHAPE_PLAIN;
   char q[QUOTE_MAX + 4];
-  return fail(err, errlen, CTXD_EDECODE, "unsupported content type '%s'",
+  return ctxd__fail(err, errlen, CTXD_EDECODE, "unsupported content type '%s'",
               printable(q, ct, len));
 }
 
 static int set_message_id(ctxd__envelope_t *env, const char *s, size_t len, char *err,
                           size_t errlen) {
   if (!s)
-    return fail(err, errlen, CTXD_EDECODE, "missing message id");
+    return ctxd__fail(err, errlen, CTXD_EDECODE, "missing message id");
   if (ctxd__schema_uuid_parse(s, len, env->id_buf) != 0) {
     char q[QUOTE_MAX + 4];
-    return fail(err, errlen, CTXD_EDECODE, "message id '%s' is not a UUID",
+    return ctxd__fail(err, errlen, CTXD_EDECODE, "message id '%s' is not a UUID",
                 printable(q, s, len));
   }
   env->message_id = env->id_buf;
@@ -434,7 +423,7 @@ static int add_types(ctxd__envelope_t *env, const char *s, size_t len) {
 }
 
 static int need_types(const ctxd__envelope_t *env, char *err, size_t errlen) {
-  return env->nmessage_types ? 0 : fail(err, errlen, CTXD_EDECODE, "missing message type");
+  return env->nmessage_types ? 0 : ctxd__fail(err, errlen, CTXD_EDECODE, "missing message type");
 }
 
 /* What kind of JSON value the (valid) value text at p is, for a reason. */
@@ -457,7 +446,7 @@ static int read_types(ctxd__envelope_t *env, const member_t *v, char *err, size_
   if (!v || *v->value == 'n')
     return 0;
   if (*v->value != '[')
-    return fail(err, errlen, CTXD_EDECODE,
+    return ctxd__fail(err, errlen, CTXD_EDECODE,
                 "messageType: expected an array of \"urn:message:...\" strings, got %s",
                 value_kind(v->value));
   ctxd__jscan_t s = {v->value + 1, v->end};
@@ -469,7 +458,7 @@ static int read_types(ctxd__envelope_t *env, const member_t *v, char *err, size_
       size_t n;
       const char *t = decode_string(env, s.p, s.end, &n);
       if (!t || add_types(env, t, n))
-        return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+        return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
     }
     ctxd__jscan_value(&s, CTXD__JSCAN_MAX_DEPTH); /* valid: the body was checked whole */
     if (ctxd__jscan_expect(&s, ',') != 0)
@@ -491,10 +480,10 @@ static int decode_envelope(ctxd__envelope_t *env, const char *body, const member
   if (rc)
     return rc;
   if (!env->message)
-    return fail(err, errlen, CTXD_EDECODE, "message is not a JSON object");
+    return ctxd__fail(err, errlen, CTXD_EDECODE, "message is not a JSON object");
   json_t *headers = member_object(body, member_get(m, "headers"), &rc, err, errlen);
   if (rc == 0 && headers && json_object_update(env->headers, headers))
-    rc = fail(err, errlen, CTXD_ENOMEM, "out of memory");
+    rc = ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   json_decref(headers);
   if (rc)
     return rc;
@@ -502,7 +491,7 @@ static int decode_envelope(ctxd__envelope_t *env, const char *body, const member
     const member_t *v = member_get(m, meta_fields[i].envelope_key);
     if (v && *v->value == '"' &&
         !(*(const char **)((char *)env + meta_fields[i].offset) = decode_string(env, v->value, v->end, NULL)))
-      return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+      return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   }
   return 0;
 }
@@ -525,7 +514,7 @@ static int decode_plain(ctxd__envelope_t *env, const char *body, size_t len,
   else if ((b = prop(props, AMQP_BASIC_TYPE_FLAG)))
     rc = add_types(env, b->bytes, b->len);
   if (rc)
-    return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+    return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   if ((rc = need_types(env, err, errlen)))
     return rc;
   member_t whole = {.value = body, .end = body + len};
@@ -541,7 +530,7 @@ static int decode_plain(ctxd__envelope_t *env, const char *body, size_t len,
   if (!env->correlation_id && (b = prop(props, AMQP_BASIC_CORRELATION_ID_FLAG)) &&
       utf8_invalid_at(b->bytes, b->len) == b->len &&
       !(env->correlation_id = strings_copy(env, b->bytes, b->len)))
-    return fail(err, errlen, CTXD_ENOMEM, "out of memory");
+    return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   return 0;
 }
 
@@ -577,14 +566,14 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
   if (err && errlen)
     err[0] = '\0';
   if (!env)
-    return fail(err, errlen, CTXD_EINVAL, "no envelope to fill");
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "no envelope to fill");
   memset(env, 0, sizeof *env);
   if (!body && len)
-    return fail(err, errlen, CTXD_EINVAL, "no body");
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "no body");
   if (!limits)
     limits = &defaults;
   if (len > limits->max_body)
-    return fail(err, errlen, CTXD_ETOOBIG, "body of %zu bytes exceeds the limit of %zu", len,
+    return ctxd__fail(err, errlen, CTXD_ETOOBIG, "body of %zu bytes exceeds the limit of %zu", len,
                 limits->max_body);
   int shape = content_shape(props, err, errlen);
   if (shape < 0)
@@ -592,7 +581,7 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
   const char *p = len ? body : "";
   size_t bad = utf8_invalid_at((const unsigned char *)p, len);
   if (bad < len)
-    return fail(err, errlen, CTXD_EDECODE, "invalid UTF-8 at byte %zu", bad);
+    return ctxd__fail(err, errlen, CTXD_EDECODE, "invalid UTF-8 at byte %zu", bad);
 
   /* The body is read in place: only the message (and the envelope's headers, when it has
    * any) become jansson trees, the rest is a few strings. */
@@ -601,10 +590,10 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
   bool object;
   int rc = scan_body(env, p, len, limits->max_depth, &m, &object, err, errlen);
   if (rc == 0 && !object)
-    rc = fail(err, errlen, CTXD_EDECODE, "body is not a JSON object");
+    rc = ctxd__fail(err, errlen, CTXD_EDECODE, "body is not a JSON object");
   if (rc == 0 && !(env->headers = ctxd__amqp_table_to_json(
                        props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL)))
-    rc = fail(err, errlen, CTXD_ENOMEM, "out of memory");
+    rc = ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   if (rc == 0 && shape == SHAPE_SNIFF)
     shape = member_get(&m, "message") && member_get(&m, "messageType") ? SHAPE_ENVELOPE : SHAPE_PLAIN;
   if (rc == 0)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "fail.h"
 
 /* pg_advisory_lock key shared by every ctxd host on a database */
 #define MIGRATE_LOCK_KEY "7274640001"
@@ -68,11 +69,6 @@ void ctxd__migration_checksum(const char *s, char out[17]) {
   snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static int fail(char *err, size_t errlen, const char *scope, const char *what) {
-  snprintf(err, errlen, "migrations of '%s': %s", scope, what);
-  return CTXD_EMIGRATION;
-}
-
 static int apply_one(PGconn *c, const char *scope, const ctxd_migration_t *m, char *err,
                      size_t errlen) {
   char sum[17], version[16], dberr[512];
@@ -116,14 +112,14 @@ static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *
                    " PRIMARY KEY (scope, version))",
                    0, NULL, dberr, sizeof dberr) != 0) {
     snprintf(what, sizeof what, "cannot create ctxd.migrations: %s", dberr);
-    return fail(err, errlen, scope, what);
+    return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
   }
   const char *params[] = {scope};
   PGresult *r = ctxd__db_exec(c,
                               "SELECT version, checksum, name FROM ctxd.migrations "
                               "WHERE scope = $1 ORDER BY version",
                               1, params, &code, dberr, sizeof dberr);
-  if (r == NULL) return fail(err, errlen, scope, dberr);
+  if (r == NULL) return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, dberr);
 
   int n = 0;
   while (list != NULL && list[n].sql != NULL) {
@@ -131,7 +127,7 @@ static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *
       snprintf(what, sizeof what, "versions must run 1, 2, 3, ...: entry %d has version %d", n,
                list[n].version);
       PQclear(r);
-      return fail(err, errlen, scope, what);
+      return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
     }
     n++;
   }
@@ -144,7 +140,7 @@ static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *
                "the database has v%d (%s), which this build does not know: a newer build "
                "migrated it",
                v, PQgetvalue(r, i, 2));
-      rc = fail(err, errlen, scope, what);
+      rc = ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
       break;
     }
     char sum[17];
@@ -154,7 +150,7 @@ static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *
                "v%d (%s) was changed after it was applied (checksum %s, applied %s); add a "
                "new migration instead",
                v, list[v - 1].name, sum, PQgetvalue(r, i, 1));
-      rc = fail(err, errlen, scope, what);
+      rc = ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
     }
   }
   PQclear(r);
@@ -167,7 +163,7 @@ int ctxd__migrate(PGconn *c, const char *scope, const ctxd_migration_t *list, ch
   char dberr[512];
   if (ctxd__db_run(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, dberr,
                    sizeof dberr) != 0)
-    return fail(err, errlen, scope, dberr);
+    return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, dberr);
   int rc = migrate_locked(c, scope, list, err, errlen);
   ctxd__db_run(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL, 0);
   return rc;

@@ -1,6 +1,8 @@
 /* The contract schema engine. See contract_schema.h. */
 #include "contract_schema.h"
 
+#include "fail.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,15 +60,15 @@ static void path_pop(path_t *p, size_t mark) {
   p->text[mark] = '\0';
 }
 
-/* Writes "<path>: <reason>" and returns code, so callers can `return fail(...)`. */
-__attribute__((format(printf, 5, 6))) static int fail(char *err, size_t errlen, int code,
-                                                      const path_t *p, const char *fmt, ...) {
+/* Writes "<path>: <reason>" and returns code, so callers can `return fail_at(...)`. */
+__attribute__((format(printf, 5, 6))) static int fail_at(char *err, size_t errlen, int code,
+                                                         const path_t *p, const char *fmt, ...) {
   if (err && errlen) {
     int n = p->len ? snprintf(err, errlen, "%s: ", p->text) : 0;
     if (n >= 0 && (size_t)n < errlen) {
       va_list ap;
       va_start(ap, fmt);
-      vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+      ctxd__vfail(err + n, errlen - (size_t)n, code, fmt, ap);
       va_end(ap);
     }
   }
@@ -358,7 +360,7 @@ typedef struct {
 static int check_type(check_t *c, const ctxd__schema_type_t *t, const json_t *v);
 
 static int wrong_type(check_t *c, const ctxd__schema_type_t *t, const json_t *v) {
-  return fail(c->err, c->errlen, c->code, &c->path, "expected %s, got %s",
+  return fail_at(c->err, c->errlen, c->code, &c->path, "expected %s, got %s",
               expected_phrase(t->kind), json_kind_phrase(v));
 }
 
@@ -374,7 +376,7 @@ static int check_enum(check_t *c, const ctxd__schema_type_t *t, const json_t *v)
       len += strlen(list + len);
     }
   }
-  return fail(c->err, c->errlen, c->code, &c->path, "%" PRId64 " is not one of %s", (int64_t)x,
+  return fail_at(c->err, c->errlen, c->code, &c->path, "%" PRId64 " is not one of %s", (int64_t)x,
               list);
 }
 
@@ -386,7 +388,7 @@ static int check_fields(check_t *c, const ctxd__schema_type_t *t, const json_t *
     int rc = 0;
     if (!v) {
       if (f->required)
-        rc = fail(c->err, c->errlen, c->code, &c->path, "missing required field");
+        rc = fail_at(c->err, c->errlen, c->code, &c->path, "missing required field");
     } else if (json_is_null(v)) {
       if (f->required && !f->nullable)
         rc = wrong_type(c, &f->type, v);
@@ -412,16 +414,16 @@ static int check_type(check_t *c, const ctxd__schema_type_t *t, const json_t *v)
       return wrong_type(c, t, v);
     /* A C string ends at the first NUL: the typed value would silently differ. */
     if (strlen(s) != len)
-      return fail(c->err, c->errlen, c->code, &c->path, "contains a NUL character");
+      return fail_at(c->err, c->errlen, c->code, &c->path, "contains a NUL character");
     if (t->kind == CTXD__SCHEMA_UUID && ctxd__schema_uuid_parse(s, len, uuid))
-      return fail(c->err, c->errlen, c->code, &c->path, "'%s' is not a UUID", quote(q, s, len));
+      return fail_at(c->err, c->errlen, c->code, &c->path, "'%s' is not a UUID", quote(q, s, len));
     if (t->kind == CTXD__SCHEMA_DATETIME && !datetime_ok(s, len))
-      return fail(c->err, c->errlen, c->code, &c->path, "'%s' is not an ISO 8601 date-time",
+      return fail_at(c->err, c->errlen, c->code, &c->path, "'%s' is not an ISO 8601 date-time",
                   quote(q, s, len));
     if (t->kind == CTXD__SCHEMA_STRING && t->max_length) {
       size_t n = utf8_chars(s, len);
       if (n > t->max_length)
-        return fail(c->err, c->errlen, c->code, &c->path,
+        return fail_at(c->err, c->errlen, c->code, &c->path,
                     "%zu characters, more than the maximum %zu", n, t->max_length);
     }
     return 0;
@@ -430,10 +432,10 @@ static int check_type(check_t *c, const ctxd__schema_type_t *t, const json_t *v)
       return wrong_type(c, t, v);
     int64_t x = (int64_t)json_integer_value(v);
     if (t->has_min && x < t->min)
-      return fail(c->err, c->errlen, c->code, &c->path,
+      return fail_at(c->err, c->errlen, c->code, &c->path,
                   "%" PRId64 " is less than the minimum %" PRId64, x, t->min);
     if (t->has_max && x > t->max)
-      return fail(c->err, c->errlen, c->code, &c->path,
+      return fail_at(c->err, c->errlen, c->code, &c->path,
                   "%" PRId64 " is more than the maximum %" PRId64, x, t->max);
     return 0;
   }
@@ -443,9 +445,9 @@ static int check_type(check_t *c, const ctxd__schema_type_t *t, const json_t *v)
     if (decimal_text(v, dec) == 0)
       return 0;
     if (json_is_real(v))
-      return fail(c->err, c->errlen, c->code, &c->path, "%.17g is out of range for a decimal",
+      return fail_at(c->err, c->errlen, c->code, &c->path, "%.17g is out of range for a decimal",
                   json_real_value(v));
-    return fail(c->err, c->errlen, c->code, &c->path, "'%s' is not a decimal number",
+    return fail_at(c->err, c->errlen, c->code, &c->path, "'%s' is not a decimal number",
                 quote(q, s, len));
   case CTXD__SCHEMA_BOOL:
     return json_is_boolean(v) ? 0 : wrong_type(c, t, v);
@@ -458,7 +460,7 @@ static int check_type(check_t *c, const ctxd__schema_type_t *t, const json_t *v)
       return wrong_type(c, t, v);
     size_t n = json_array_size(v);
     if (t->max_items && n > t->max_items)
-      return fail(c->err, c->errlen, c->code, &c->path, "%zu items, more than the maximum %zu",
+      return fail_at(c->err, c->errlen, c->code, &c->path, "%zu items, more than the maximum %zu",
                   n, t->max_items);
     for (size_t i = 0; i < n; i++) {
       size_t mark = path_push(&c->path, "[%zu]", i);
@@ -470,7 +472,7 @@ static int check_type(check_t *c, const ctxd__schema_type_t *t, const json_t *v)
     return 0;
   }
   }
-  return fail(c->err, c->errlen, CTXD_EINVAL, &c->path, "unknown kind %d", (int)t->kind);
+  return fail_at(c->err, c->errlen, CTXD_EINVAL, &c->path, "unknown kind %d", (int)t->kind);
 }
 
 int ctxd__schema_validate(const ctxd__schema_type_t *t, const json_t *value, const char *root,
@@ -632,7 +634,7 @@ int ctxd__schema_decode(const ctxd__schema_type_t *t, const char *text, size_t l
   path_t root;
   path_init(&root, "message");
   if (len > CTXD__SCHEMA_MAX_BYTES)
-    return fail(err, errlen, CTXD_EVALIDATION, &root, "%zu bytes, more than the limit %zu", len,
+    return fail_at(err, errlen, CTXD_EVALIDATION, &root, "%zu bytes, more than the limit %zu", len,
                 CTXD__SCHEMA_MAX_BYTES);
   json_error_t je;
   /* JSON_DECODE_ANY: a scalar body gets "expected an object" like any wrong type. */
@@ -640,21 +642,21 @@ int ctxd__schema_decode(const ctxd__schema_type_t *t, const char *text, size_t l
   if (!v) {
     char q[QUOTE_MAX + 4];
     if (json_error_code(&je) == json_error_invalid_utf8)
-      return fail(err, errlen, CTXD_EVALIDATION, &root, "invalid UTF-8 at byte %d",
+      return fail_at(err, errlen, CTXD_EVALIDATION, &root, "invalid UTF-8 at byte %d",
                   je.position);
-    return fail(err, errlen, CTXD_EVALIDATION, &root, "not valid JSON: %s (line %d, column %d)",
+    return fail_at(err, errlen, CTXD_EVALIDATION, &root, "not valid JSON: %s (line %d, column %d)",
                 quote(q, je.text, strlen(je.text)), je.line, je.column);
   }
   int rc;
   if (deeper_than(v, CTXD__SCHEMA_MAX_DEPTH)) {
-    rc = fail(err, errlen, CTXD_EVALIDATION, &root, "nested deeper than %d levels",
+    rc = fail_at(err, errlen, CTXD_EVALIDATION, &root, "nested deeper than %d levels",
               CTXD__SCHEMA_MAX_DEPTH);
   } else {
     check_t c = {.err = err, .errlen = errlen, .code = CTXD_EVALIDATION, .path = root};
     rc = check_type(&c, t, v);
     if (rc == 0 && (rc = store_fields(t, v, out)) != 0) {
       ctxd__schema_free(t, out);
-      fail(err, errlen, rc, &root, "out of memory");
+      fail_at(err, errlen, rc, &root, "out of memory");
     }
   }
   json_decref(v);
@@ -675,14 +677,14 @@ static int build_value(check_t *c, const ctxd__schema_type_t *t, const char *src
   case CTXD__SCHEMA_DATETIME: {
     const char *s = *(char *const *)src;
     if (!s) /* only array elements get here with NULL: fields count as absent */
-      return fail(c->err, c->errlen, c->code, &c->path, "expected %s, got NULL",
+      return fail_at(c->err, c->errlen, c->code, &c->path, "expected %s, got NULL",
                   expected_phrase(t->kind));
     *out = json_string(s);
     break;
   }
   case CTXD__SCHEMA_UUID:
     if (ctxd__schema_uuid_parse(src, strnlen(src, 37), uuid))
-      return fail(c->err, c->errlen, c->code, &c->path, "not a UUID");
+      return fail_at(c->err, c->errlen, c->code, &c->path, "not a UUID");
     *out = json_string(uuid); /* canonical, whatever form the handler stored */
     break;
   case CTXD__SCHEMA_INT:
@@ -701,7 +703,7 @@ static int build_value(check_t *c, const ctxd__schema_type_t *t, const char *src
     memcpy(&items, src, sizeof items);
     size_t n = *(const size_t *)count, size = element_size(t->items);
     if (n && !items)
-      return fail(c->err, c->errlen, c->code, &c->path, "%zu items but no item pointer", n);
+      return fail_at(c->err, c->errlen, c->code, &c->path, "%zu items but no item pointer", n);
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++) {
       json_t *item;
@@ -710,7 +712,7 @@ static int build_value(check_t *c, const ctxd__schema_type_t *t, const char *src
       path_pop(&c->path, mark);
       if (rc || json_array_append_new(a, item)) {
         json_decref(a);
-        return rc ? rc : fail(c->err, c->errlen, c->code, &c->path, "out of memory");
+        return rc ? rc : fail_at(c->err, c->errlen, c->code, &c->path, "out of memory");
       }
     }
     *out = a;
@@ -719,7 +721,7 @@ static int build_value(check_t *c, const ctxd__schema_type_t *t, const char *src
   }
   /* jansson refuses a string that is not UTF-8; otherwise memory ran out. */
   return *out ? 0
-              : fail(c->err, c->errlen, c->code, &c->path,
+              : fail_at(c->err, c->errlen, c->code, &c->path,
                      "cannot be written (not UTF-8, or out of memory)");
 }
 
@@ -741,7 +743,7 @@ static bool typed_present(const ctxd__schema_field_t *f, const char *base) {
 static int build_fields(check_t *c, const ctxd__schema_type_t *t, const char *base,
                         json_t **out) {
   json_t *obj = json_object();
-  int rc = obj ? 0 : fail(c->err, c->errlen, c->code, &c->path, "out of memory");
+  int rc = obj ? 0 : fail_at(c->err, c->errlen, c->code, &c->path, "out of memory");
   for (size_t i = 0; !rc && i < t->nfields; i++) {
     const ctxd__schema_field_t *f = &t->fields[i];
     json_t *v = NULL;
@@ -751,7 +753,7 @@ static int build_fields(check_t *c, const ctxd__schema_type_t *t, const char *ba
     else if (f->required && f->nullable)
       v = json_null();
     if (!rc && v && json_object_set_new(obj, f->name, v))
-      rc = fail(c->err, c->errlen, c->code, &c->path, "out of memory");
+      rc = fail_at(c->err, c->errlen, c->code, &c->path, "out of memory");
     path_pop(&c->path, mark);
   }
   if (rc)
@@ -766,7 +768,7 @@ json_t *ctxd__schema_to_json(const ctxd__schema_type_t *t, const void *in, char 
   path_init(&c.path, "message");
   json_t *v = NULL;
   if (!t || !in || t->kind != CTXD__SCHEMA_OBJECT) {
-    fail(err, errlen, CTXD_EINVAL, &c.path, "invalid arguments");
+    fail_at(err, errlen, CTXD_EINVAL, &c.path, "invalid arguments");
     return NULL;
   }
   if (build_fields(&c, t, in, &v))
@@ -795,7 +797,7 @@ typedef check_t def_t; /* a definition error: CTXD_EINVAL at a key path */
 
 static int def_fail_type(def_t *d, const char *key, const char *expected, const json_t *v) {
   size_t mark = path_field(&d->path, key);
-  fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "expected %s, got %s", expected,
+  fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "expected %s, got %s", expected,
        v ? json_kind_phrase(v) : "nothing");
   path_pop(&d->path, mark);
   return CTXD_EINVAL;
@@ -830,7 +832,7 @@ static int only_keys(def_t *d, const json_t *obj, const char *const *allowed) {
       ok = strcmp(key, allowed[i]) == 0;
     if (!ok) {
       char q[QUOTE_MAX + 4];
-      return fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "unknown key '%s'",
+      return fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "unknown key '%s'",
                   quote(q, key, strlen(key)));
     }
   }
@@ -873,7 +875,7 @@ static int def_int(def_t *d, const json_t *obj, const char *key, int64_t lo, int
   *out = (int64_t)json_integer_value(v);
   if (*out < lo || *out > hi) {
     size_t mark = path_field(&d->path, key);
-    fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "%" PRId64 " is not in %" PRId64 "..%" PRId64,
+    fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "%" PRId64 " is not in %" PRId64 "..%" PRId64,
          *out, lo, hi);
     path_pop(&d->path, mark);
     return CTXD_EINVAL;
@@ -912,7 +914,7 @@ static int parse_kind(def_t *d, const json_t *spec, ctxd__schema_kind_t *out) {
     }
   char q[QUOTE_MAX + 4];
   size_t mark = path_field(&d->path, "type");
-  fail(d->err, d->errlen, CTXD_EINVAL, &d->path,
+  fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path,
        "unknown type '%s' (one of string, int, decimal, bool, uuid, datetime, enum, object, "
        "array)",
        quote(q, name, strlen(name)));
@@ -937,7 +939,7 @@ static int parse_enum(def_t *d, const json_t *spec, ctxd__schema_type_t *out) {
     bool has;
     int64_t value = 0;
     int rc = json_is_object(e) ? only_keys(d, e, keys)
-                               : fail(d->err, d->errlen, CTXD_EINVAL, &d->path,
+                               : fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path,
                                       "expected an object, got %s", json_kind_phrase(e));
     if (!rc)
       rc = def_string(d, e, "name", true, &v[i].name);
@@ -949,14 +951,14 @@ static int parse_enum(def_t *d, const json_t *spec, ctxd__schema_type_t *out) {
       rc = def_string(d, e, "description", false, &v[i].description);
     v[i].value = (int32_t)value;
     if (!rc && !identifier_ok(v[i].name))
-      rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path,
+      rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path,
                 "name '%s' is not a PascalCase identifier", v[i].name);
     for (size_t k = 0; !rc && k < i; k++) {
       if (v[k].value == v[i].value)
-        rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "value %" PRId32 " is used twice",
+        rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "value %" PRId32 " is used twice",
                   v[i].value);
       else if (strcmp(v[k].name, v[i].name) == 0)
-        rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "name %s is used twice",
+        rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "name %s is used twice",
                   v[i].name);
     }
     path_pop(&d->path, mark);
@@ -1015,13 +1017,13 @@ static int parse_type(def_t *d, const json_t *spec, ctxd__schema_kind_t kind, in
         (rc = def_int(d, spec, "max", INT64_MIN, INT64_MAX, &out->has_max, &out->max)))
       return rc;
     if (out->has_min && out->has_max && out->min > out->max)
-      return fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "min is greater than max");
+      return fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "min is greater than max");
     return 0;
   case CTXD__SCHEMA_ENUM:
     return parse_enum(d, spec, out);
   case CTXD__SCHEMA_OBJECT:
     if (depth >= DEF_MAX_DEPTH)
-      return fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "nested deeper than %d levels",
+      return fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "nested deeper than %d levels",
                   DEF_MAX_DEPTH);
     return parse_fields(d, json_object_get(spec, "fields"), depth + 1, out);
   case CTXD__SCHEMA_ARRAY: {
@@ -1032,7 +1034,7 @@ static int parse_type(def_t *d, const json_t *spec, ctxd__schema_kind_t kind, in
     if (!json_is_object(items))
       return def_fail_type(d, "items", "an object", items);
     if (depth >= DEF_MAX_DEPTH)
-      return fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "nested deeper than %d levels",
+      return fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "nested deeper than %d levels",
                   DEF_MAX_DEPTH);
     size_t mark = path_field(&d->path, "items");
     ctxd__schema_kind_t ik = CTXD__SCHEMA_STRING;
@@ -1044,7 +1046,7 @@ static int parse_type(def_t *d, const json_t *spec, ctxd__schema_kind_t kind, in
     if (!rc)
       rc = parse_kind(d, items, &ik);
     if (!rc && ik == CTXD__SCHEMA_ARRAY)
-      rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path,
+      rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path,
                 "arrays of arrays are not supported: make the items objects");
     if (!rc)
       rc = spec_keys(d, items, item_keys, ik);
@@ -1064,12 +1066,12 @@ static int parse_field(def_t *d, const json_t *spec, int depth, ctxd__schema_fie
   ctxd__schema_kind_t kind = CTXD__SCHEMA_STRING;
   int rc;
   if (!json_is_object(spec))
-    return fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "expected an object, got %s",
+    return fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "expected an object, got %s",
                 json_kind_phrase(spec));
   if ((rc = def_string(d, spec, "name", true, &f->name)))
     return rc;
   if (!identifier_ok(f->name))
-    return fail(d->err, d->errlen, CTXD_EINVAL, &d->path,
+    return fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path,
                 "name '%s' is not a PascalCase identifier", f->name);
   if ((rc = parse_kind(d, spec, &kind)) || (rc = spec_keys(d, spec, base, kind)) ||
       (rc = def_string(d, spec, "description", true, &f->description)) ||
@@ -1108,7 +1110,7 @@ static int parse_fields(def_t *d, const json_t *fields, int depth, ctxd__schema_
     /* Names match case-insensitively on the wire, so they must differ in more than case. */
     for (size_t k = 0; !rc && k < i; k++)
       if (ctxd__schema_ascii_ieq(f[k].name, strlen(f[k].name), f[i].name, strlen(f[i].name)))
-        rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path,
+        rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path,
                   "the name is used twice (names are matched ignoring case)");
     path_pop(&d->path, mark);
     if (rc)
@@ -1135,7 +1137,7 @@ static int parse_contexts(def_t *d, const json_t *def, const char *key, const js
       dup = dup || strcmp(s, json_string_value(json_array_get(a, k))) == 0;
     if (!s || !name_ok(s, false, true) || dup) {
       size_t mark = path_push(&d->path, "%s%s[%zu]", d->path.len ? "." : "", key, i);
-      fail(d->err, d->errlen, CTXD_EINVAL, &d->path,
+      fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path,
            dup ? "listed twice" : "expected a context name like \"inventory\" or \"payment\"");
       path_pop(&d->path, mark);
       return CTXD_EINVAL;
@@ -1151,9 +1153,9 @@ static int parse_upcast(def_t *d, const json_t *up, ctxd__schema_def_t *out) {
   size_t mark = path_field(&d->path, "upcast_from_previous");
   int rc = 0;
   if (out->version < 2)
-    rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "version 1 has no previous version");
+    rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "version 1 has no previous version");
   else if (!json_is_object(up))
-    rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "expected an object, got %s",
+    rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "expected an object, got %s",
               json_kind_phrase(up));
   else
     rc = only_keys(d, up, keys);
@@ -1171,7 +1173,7 @@ static int parse_upcast(def_t *d, const json_t *up, ctxd__schema_def_t *out) {
       const ctxd__schema_field_t *f = find_field(&out->body, key);
       size_t m2 = path_push(&d->path, ".defaults.%s", quote(q, key, strlen(key)));
       if (!f)
-        rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "no such field in this version");
+        rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "no such field in this version");
       else if (!json_is_null(v) || (f->required && !f->nullable))
         rc = check_type(d, &f->type, v);
       path_pop(&d->path, m2);
@@ -1184,12 +1186,12 @@ static int parse_upcast(def_t *d, const json_t *up, ctxd__schema_def_t *out) {
       const char *to = json_string_value(v);
       size_t m2 = path_push(&d->path, ".renames.%s", quote(q, key, strlen(key)));
       if (!identifier_ok(key))
-        rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "not a PascalCase identifier");
+        rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "not a PascalCase identifier");
       else if (!to || !find_field(&out->body, to))
-        rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path,
+        rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path,
                   "expected the name of a field of this version");
       else if (strcmp(key, to) == 0)
-        rc = fail(d->err, d->errlen, CTXD_EINVAL, &d->path, "renamed to itself");
+        rc = fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "renamed to itself");
       path_pop(&d->path, m2);
       if (rc)
         break;
@@ -1213,7 +1215,7 @@ int ctxd__schema_def_parse(const json_t *json, ctxd__schema_def_t *out, char *er
   bool has;
   int64_t version = 0;
   if (!json_is_object(json))
-    rc = fail(err, errlen, CTXD_EINVAL, &d.path, "expected an object, got %s",
+    rc = fail_at(err, errlen, CTXD_EINVAL, &d.path, "expected an object, got %s",
               json_kind_phrase(json));
   out->json = json;
   if (!rc)
@@ -1251,25 +1253,25 @@ int ctxd__schema_def_parse(const json_t *json, ctxd__schema_def_t *out, char *er
         ok = identifier_ok(seg);
       }
       if (!ok && n > 1 && s[0] == 'v' && is_digit(s[1]))
-        rc = fail(err, errlen, CTXD_EINVAL, &d.path,
+        rc = fail_at(err, errlen, CTXD_EINVAL, &d.path,
                   "namespace: leave the version segment out (it comes from \"version\")");
       else if (!ok || (s[n] == '.' && s[n + 1] == '\0'))
-        rc = fail(err, errlen, CTXD_EINVAL, &d.path,
+        rc = fail_at(err, errlen, CTXD_EINVAL, &d.path,
                   "namespace: expected PascalCase segments separated by dots");
       s += n + (s[n] == '.');
       nseg++;
     }
     if (!rc && nseg < 2)
-      rc = fail(err, errlen, CTXD_EINVAL, &d.path, "namespace: expected at least two segments");
+      rc = fail_at(err, errlen, CTXD_EINVAL, &d.path, "namespace: expected at least two segments");
   }
   if (!rc && !identifier_ok(out->type_name))
-    rc = fail(err, errlen, CTXD_EINVAL, &d.path, "type: '%s' is not a PascalCase identifier",
+    rc = fail_at(err, errlen, CTXD_EINVAL, &d.path, "type: '%s' is not a PascalCase identifier",
               out->type_name);
   if (!rc && strcmp(out->kind, "event") && strcmp(out->kind, "command") &&
       strcmp(out->kind, "reply"))
-    rc = fail(err, errlen, CTXD_EINVAL, &d.path, "kind: expected event, command or reply");
+    rc = fail_at(err, errlen, CTXD_EINVAL, &d.path, "kind: expected event, command or reply");
   if (!rc && strcmp(out->status, "released") && strcmp(out->status, "draft"))
-    rc = fail(err, errlen, CTXD_EINVAL, &d.path, "status: expected released or draft");
+    rc = fail_at(err, errlen, CTXD_EINVAL, &d.path, "status: expected released or draft");
   if (!rc)
     rc = parse_fields(&d, json_object_get(json, "fields"), 1, &out->body);
   if (!rc && json_object_get(json, "upcast_from_previous"))
@@ -1280,7 +1282,7 @@ int ctxd__schema_def_parse(const json_t *json, ctxd__schema_def_t *out, char *er
     rc = CTXD_ENOMEM;
   }
   if (rc == CTXD_ENOMEM)
-    fail(err, errlen, rc, &d.path, "out of memory");
+    fail_at(err, errlen, rc, &d.path, "out of memory");
   if (rc)
     ctxd__schema_def_release(out);
   return rc;
@@ -1311,7 +1313,7 @@ __attribute__((format(printf, 2, 3))) static int cmp_fail(cmp_t *c, const char *
   va_start(ap, fmt);
   vsnprintf(reason, sizeof reason, fmt, ap);
   va_end(ap);
-  return fail(c->err, c->errlen, CTXD_EVALIDATION, &c->path, "%s", reason);
+  return fail_at(c->err, c->errlen, CTXD_EVALIDATION, &c->path, "%s", reason);
 }
 
 static void limit_text(bool has, int64_t v, char buf[24]) {
@@ -1483,22 +1485,22 @@ int ctxd__schema_check_upcast(const ctxd__schema_def_t *prev, const ctxd__schema
   path_init(&p, "upcast_from_previous");
   if (strcmp(prev->ns, cur->ns) || strcmp(prev->type_name, cur->type_name) ||
       prev->version + 1 != cur->version)
-    return fail(err, errlen, CTXD_EINVAL, &p, "%s is not the version before %s",
+    return fail_at(err, errlen, CTXD_EINVAL, &p, "%s is not the version before %s",
                 prev->message_type, cur->message_type);
   const char *key;
   json_t *v;
   json_object_foreach((json_t *)cur->renames, key, v) {
     if (!find_field(&prev->body, key))
-      return fail(err, errlen, CTXD_EINVAL, &p, "renames.%s: no such field in v%d", key,
+      return fail_at(err, errlen, CTXD_EINVAL, &p, "renames.%s: no such field in v%d", key,
                   prev->version);
     if (find_field(&prev->body, json_string_value(v)))
-      return fail(err, errlen, CTXD_EINVAL, &p, "renames.%s: v%d already has a field %s", key,
+      return fail_at(err, errlen, CTXD_EINVAL, &p, "renames.%s: v%d already has a field %s", key,
                   prev->version, json_string_value(v));
   }
   char reason[256];
   cmp_t c = {.err = reason, .errlen = sizeof reason, .mode = CTXD__SCHEMA_WIDENS};
   path_init(&c.path, "");
   if (cmp_fields(&c, &prev->body, &cur->body, cur->renames, cur->defaults))
-    return fail(err, errlen, CTXD_EINVAL, &p, "from v%d: %s", prev->version, reason);
+    return fail_at(err, errlen, CTXD_EINVAL, &p, "from v%d: %s", prev->version, reason);
   return 0;
 }
