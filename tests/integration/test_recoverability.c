@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -51,6 +52,101 @@ static void outbox_event_once_across_kill9(void **state) {
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE NOT unroutable"), 1);
   /* the copy sent twice met the echo endpoint's inbox */
   assert_non_null(strstr(w->host.out, "-echo\",\"msg\":\"handled 1, duplicates 1,"));
+}
+
+/* Declares what the backlog test publishes to: a queue `sink` and, bound to it, one
+ * durable fanout exchange per row ("sink.1", "sink.2", ...), so that the host declares an
+ * exchange for every row it publishes and the loop thread falls behind the sweeps. */
+static void declare_sink(amqp_connection_state_t c, const char *sink, int exchanges) {
+  amqp_queue_declare(c, 1, amqp_cstring_bytes(sink), 0, 1, 0, 0, amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
+  for (int i = 1; i <= exchanges; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.%d", sink, i);
+    amqp_exchange_declare(c, 1, amqp_cstring_bytes(name), amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+    amqp_queue_bind(c, 1, amqp_cstring_bytes(sink), amqp_cstring_bytes(name), amqp_empty_bytes, amqp_empty_table);
+    assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
+  }
+}
+
+static void delete_sink(amqp_connection_state_t c, const char *sink, int exchanges) {
+  for (int i = 1; i <= exchanges; i++) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.%d", sink, i);
+    amqp_exchange_delete(c, 1, amqp_cstring_bytes(name), 0);
+  }
+  amqp_queue_delete(c, 1, amqp_cstring_bytes(sink), 0, 0);
+}
+
+/* A backlog the sweep finds (rows whose lease ended, as a crash leaves them) goes out in
+ * the order it was written, as the docs promise: sweep after sweep of 500 rows reaches the
+ * loop thread first in, first out, even while several wait for it. */
+static void swept_backlog_goes_out_in_order(void **state) {
+  ctxt_world_t *w = *state;
+  enum { ROWS = 3000 };
+  ctxt_host_start(w, NULL); /* the schema */
+  ctxt_host_stop(w, SIGTERM);
+  char sink[96], sql[512];
+  snprintf(sink, sizeof sink, "%s-backlog", w->endpoint);
+  declare_sink(w->amqp, sink, ROWS);
+  snprintf(sql, sizeof sql,
+           "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, lease_until) "
+           "SELECT md5(i::text)::uuid, '%s.' || i, '%s.' || i, 'n=' || i, now() - interval '1 minute' "
+           "FROM generate_series(1, %d) i",
+           sink, sink, ROWS);
+  PQclear(PQexec(w->pg, sql));
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox"), ROWS);
+
+  ctxt_host_start(w, NULL);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, sink, ROWS, CTXT_EFFECT_MS), ROWS);
+  ctxt_host_stop(w, SIGTERM);
+  char body[64], hv[8];
+  long disorder = 0;
+  for (long n = 1; n <= ROWS; n++) {
+    assert_int_equal(ctxt_amqp_get(w->amqp, sink, body, sizeof body, NULL, hv, sizeof hv), 1);
+    disorder += strtol(body + 2, NULL, 10) != n;
+  }
+  assert_int_equal(disorder, 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive"), ROWS);
+  delete_sink(w->amqp, sink, ROWS);
+}
+
+/* What the handlers of one batch publish leaves in the order they wrote it: one worker
+ * runs the waiting messages in batches, each message's event goes out after the event of
+ * the message before it. */
+static void batch_events_go_out_in_order(void **state) {
+  ctxt_world_t *w = *state;
+  enum { MESSAGES = 40 };
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 1, \"batch_size\": 16");
+  ctxt_host_start(w, NULL); /* the queue and its bindings */
+  ctxt_host_stop(w, SIGTERM);
+  char sink[96], id[37];
+  snprintf(sink, sizeof sink, "%s-events", w->endpoint);
+  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(w->echo_type), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
+                        amqp_empty_table);
+  amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(sink), 0, 1, 0, 0, amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(sink), amqp_cstring_bytes(w->echo_type), amqp_empty_bytes,
+                  amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+  for (int i = 0; i < MESSAGES; i++) {
+    ctxt_make_id(id, 100 + i);
+    ctxt_publish(w, id, "{\"action\":\"publish\"}");
+  }
+  ctxt_host_start(w, NULL);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, sink, MESSAGES, CTXT_EFFECT_MS), MESSAGES);
+  ctxt_host_stop(w, SIGTERM);
+  char body[4096], hv[8];
+  int disorder = 0;
+  for (int i = 0; i < MESSAGES; i++) {
+    assert_int_equal(ctxt_amqp_get(w->amqp, sink, body, sizeof body, NULL, hv, sizeof hv), 1);
+    ctxt_make_id(id, 100 + i);
+    const char *initiator = strstr(body, "\"initiatorId\":\"");
+    assert_non_null(initiator);
+    disorder += strncmp(initiator + strlen("\"initiatorId\":\""), id, 36) != 0;
+  }
+  assert_int_equal(disorder, 0);
+  amqp_queue_delete(w->amqp, 1, amqp_cstring_bytes(sink), 0, 0);
 }
 
 /* Fails twice, then succeeds: handled once, by the immediate retries in the worker. */
@@ -300,6 +396,8 @@ static void retention_cleanup_deletes_expired_rows(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(outbox_event_once_across_kill9, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(swept_backlog_goes_out_in_order, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(batch_events_go_out_in_order, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(flaky_handler_is_handled_once, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(message_that_cannot_commit_is_set_aside, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(always_failing_ends_in_error_after_redeliveries, ctxt_world_setup,
