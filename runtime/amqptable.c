@@ -8,6 +8,24 @@
 /* AMQP short strings (table keys) carry a one-byte length. */
 enum { AMQP_KEY_MAX = 255 };
 
+void ctxd__amqptable_set_text(amqp_table_entry_t *e, const char *key, const char *value) {
+  e->key = amqp_cstring_bytes(key);
+  e->value.kind = AMQP_FIELD_KIND_UTF8;
+  e->value.value.bytes = amqp_cstring_bytes(value);
+}
+
+void ctxd__amqptable_set_i32(amqp_table_entry_t *e, const char *key, int32_t value) {
+  e->key = amqp_cstring_bytes(key);
+  e->value.kind = AMQP_FIELD_KIND_I32;
+  e->value.value.i32 = value;
+}
+
+void ctxd__amqptable_set_i64(amqp_table_entry_t *e, const char *key, int64_t value) {
+  e->key = amqp_cstring_bytes(key);
+  e->value.kind = AMQP_FIELD_KIND_I64;
+  e->value.value.i64 = value;
+}
+
 static json_t *field_to_json(const amqp_field_value_t *v);
 
 static json_t *u64_to_json(uint64_t u) {

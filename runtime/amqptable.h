@@ -2,8 +2,16 @@
 #ifndef CTXD_RUNTIME_AMQPTABLE_H
 #define CTXD_RUNTIME_AMQPTABLE_H
 
+#include <stdint.h>
+
 #include <amqp.h>
 #include <jansson.h>
+
+/* Fill one entry of a table being built: key and a UTF-8 string, or an integer of 32 or 64
+ * bits. Key and text are borrowed: they must outlive the table. */
+void ctxd__amqptable_set_text(amqp_table_entry_t *e, const char *key, const char *value);
+void ctxd__amqptable_set_i32(amqp_table_entry_t *e, const char *key, int32_t value);
+void ctxd__amqptable_set_i64(amqp_table_entry_t *e, const char *key, int64_t value);
 
 /* Converts an AMQP field table to a JSON object: strings (UTF-8 and byte strings that are
  * valid UTF-8; others are skipped) -> string, integers and timestamps -> integer (a uint64

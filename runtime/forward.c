@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amqptable.h"
 #include "envelope.h"
 #include "topology.h"
 
@@ -10,18 +11,12 @@
 #define NEW_HEADERS 8
 
 static void add_text(amqp_table_t *t, const char *key, const char *value) {
-  amqp_table_entry_t *e = &t->entries[t->num_entries++];
-  e->key = amqp_cstring_bytes(key);
-  e->value.kind = AMQP_FIELD_KIND_UTF8;
-  e->value.value.bytes = amqp_cstring_bytes(value);
+  ctxd__amqptable_set_text(&t->entries[t->num_entries++], key, value);
 }
 
 /* Counts are integers on the wire, as MassTransit writes them (a .NET int). */
 static void add_int(amqp_table_t *t, const char *key, int value) {
-  amqp_table_entry_t *e = &t->entries[t->num_entries++];
-  e->key = amqp_cstring_bytes(key);
-  e->value.kind = AMQP_FIELD_KIND_I32;
-  e->value.value.i32 = value;
+  ctxd__amqptable_set_i32(&t->entries[t->num_entries++], key, value);
 }
 
 int ctxd__forward_build(ctxd__forward_t *f, const ctxd__delivery_t *d, time_t now) {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amqptable.h"
 #include "log.h"
 #include "plugin.h"
 
@@ -28,17 +29,11 @@ typedef struct {
 static amqp_table_t qargs_table(qargs_t *q) { return (amqp_table_t){q->n, q->n ? q->e : NULL}; }
 
 static void add_text(qargs_t *q, const char *key, const char *value) {
-  amqp_table_entry_t *e = &q->e[q->n++];
-  e->key = amqp_cstring_bytes(key);
-  e->value.kind = AMQP_FIELD_KIND_UTF8;
-  e->value.value.bytes = amqp_cstring_bytes(value);
+  ctxd__amqptable_set_text(&q->e[q->n++], key, value);
 }
 
 static void add_i64(qargs_t *q, const char *key, int64_t value) {
-  amqp_table_entry_t *e = &q->e[q->n++];
-  e->key = amqp_cstring_bytes(key);
-  e->value.kind = AMQP_FIELD_KIND_I64;
-  e->value.value.i64 = value;
+  ctxd__amqptable_set_i64(&q->e[q->n++], key, value);
 }
 
 /* Quorum queues dead-letter at least once (RabbitMQ confirms the move internally) only

@@ -27,26 +27,6 @@
 #define MARK "<!-- test_sdk: "
 #define BLOCK_MS 180000
 
-/* Returns the contents of path, NUL-terminated, or NULL; the caller frees it. */
-static char *read_all(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (f == NULL) return NULL;
-  char *buf = NULL;
-  size_t len = 0, cap = 0, n;
-  do {
-    if (len + 4096 + 1 > cap) {
-      cap = (len + 4096 + 1) * 2;
-      buf = realloc(buf, cap);
-      assert_non_null(buf);
-    }
-    n = fread(buf + len, 1, cap - len - 1, f);
-    len += n;
-  } while (n > 0);
-  fclose(f);
-  buf[len] = '\0';
-  return buf;
-}
-
 /* Returns text with every `from` replaced by `to`; the caller frees it. */
 static char *replace_all(const char *text, const char *from, const char *to) {
   size_t nfrom = strlen(from), nto = strlen(to), count = 0;
@@ -117,7 +97,7 @@ static char *pasted(const char *guide, const char *info) {
 
 static void snippets_are_the_example(void **state) {
   (void)state;
-  char *guide = read_all(GUIDE), *c = read_all(EXAMPLE "/hello.c"), *cmake = read_all(EXAMPLE "/CMakeLists.txt");
+  char *guide = ctxt_read_file(GUIDE), *c = ctxt_read_file(EXAMPLE "/hello.c"), *cmake = ctxt_read_file(EXAMPLE "/CMakeLists.txt");
   assert_non_null(guide);
   char *c_pasted = pasted(guide, "c"), *cmake_pasted = pasted(guide, "cmake");
   /* what the reader pastes compiles: it is the file the SDK test builds */
@@ -238,7 +218,7 @@ static void holds(const char *text, const char *needle, const char *what) {
 /* Runs the guide's marked blocks in order; returns what the `run` blocks wrote (the caller
  * frees it) once the last one ended, the host of the `start` block running. */
 static char *follow_guide(sdk_t *s) {
-  char *guide = read_all(GUIDE), *log = strdup("");
+  char *guide = ctxt_read_file(GUIDE), *log = strdup("");
   assert_non_null(guide);
   /* the steps the guide must take, whatever else it does */
   static const char *const steps[] = {"cmake --install ctxd-build --prefix " GUIDE_PREFIX,
@@ -300,7 +280,7 @@ static void guide_commands_build_and_run_hello(void **state) {
 
   /* nothing of this source tree went into the plugin's build: only the installed SDK */
   snprintf(path, sizeof path, "%s/hello-plugin/build/compile_commands.json", s->work);
-  char *commands = read_all(path);
+  char *commands = ctxt_read_file(path);
   assert_non_null(commands);
   assert_null(strstr(commands, CTXD_TEST_SOURCE_DIR "/include"));
   snprintf(path, sizeof path, "%s/include", s->prefix);

@@ -117,6 +117,25 @@ long ctxt_pg_wait_long(PGconn *c, const char *sql, long want, int timeout_ms) {
 const char *ctxt_ctxd_path(void) { return CTXD_TEST_BINARY_DIR "/runtime/ctxd"; }
 const char *ctxt_plugin_dir(void) { return CTXD_TEST_BINARY_DIR "/plugins"; }
 
+char *ctxt_read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) fail_msg("cannot open %s", path);
+  char *text = NULL;
+  size_t cap = 0, len = 0, n;
+  do {
+    if (len + 4096 + 1 > cap) {
+      cap = 2 * cap + 4096 + 1;
+      text = realloc(text, cap);
+      assert_non_null(text);
+    }
+    n = fread(text + len, 1, cap - len - 1, f);
+    len += n;
+  } while (n > 0);
+  fclose(f);
+  text[len] = '\0';
+  return text;
+}
+
 void ctxt_write_file(char *path, size_t len, const char *text) {
   snprintf(path, len, "/tmp/ctxd-test-XXXXXX");
   int fd = mkstemp(path);

@@ -61,6 +61,10 @@ void ctxt_proc_free(ctxt_proc_t *p);
 const char *ctxt_ctxd_path(void);
 const char *ctxt_plugin_dir(void);
 
+/* Returns the whole file at path, NUL-terminated (new, free with free()); fails the test
+ * when it cannot be read. */
+char *ctxt_read_file(const char *path);
+
 /* Writes text into a new temporary file; returns its path (static buffer per call slot). */
 void ctxt_write_file(char *path, size_t len, const char *text);
 

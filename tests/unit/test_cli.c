@@ -237,33 +237,12 @@ static void repeated_calls(void **state) {
   }
 }
 
-/* Reads docs/operations.md; the caller frees it. */
-static char *read_operations_doc(void) {
-  const char *path = CTXD_TEST_SOURCE_DIR "/docs/operations.md";
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) fail_msg("cannot open %s", path);
-  char *text = NULL;
-  size_t cap = 0, len = 0, n;
-  do {
-    if (len + 4096 + 1 > cap) {
-      cap = 2 * cap + 4096 + 1;
-      text = realloc(text, cap);
-      assert_non_null(text);
-    }
-    n = fread(text + len, 1, cap - len - 1, f);
-    len += n;
-  } while (n > 0);
-  fclose(f);
-  text[len] = '\0';
-  return text;
-}
-
 /* Every command's synopsis (the first line of its usage) is in the overview 'ctxd help'
  * prints and, as an indented line, in docs/operations.md: a command added to the table
  * and not documented, or a usage changed in one place only, fails here. */
 static void usages_and_docs_agree(void **state) {
   (void)state;
-  char *doc = read_operations_doc();
+  char *doc = ctxt_read_file(CTXD_TEST_SOURCE_DIR "/docs/operations.md");
   const char *overview = ctxd__cli_usage(NULL);
   size_t n = 0;
   for (const char *name; (name = ctxd__cli_command(n)) != NULL; n++) {

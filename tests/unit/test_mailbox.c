@@ -69,17 +69,22 @@ static void on_deadline(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, NULL);
 }
 
+/* A loop with the mailbox and a deadline that ends it if items go missing. */
+static void open_world(world_t *w, uv_loop_t *loop) {
+  assert_int_equal(uv_loop_init(loop), 0);
+  assert_int_equal(ctxd__mailbox_init(&w->mb, loop, w), 0);
+  uv_timer_init(loop, &w->deadline);
+  w->deadline.data = w;
+  uv_timer_start(&w->deadline, on_deadline, DEADLINE_MS, 0);
+}
+
 /* Four threads post at once while the loop runs: every item arrives once, and each
  * thread's items in the order it posted them. */
 static void fifo_across_threads(void **state) {
   (void)state;
   uv_loop_t loop;
   world_t w = {0};
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(ctxd__mailbox_init(&w.mb, &loop, &w), 0);
-  uv_timer_init(&loop, &w.deadline);
-  w.deadline.data = &w;
-  uv_timer_start(&w.deadline, on_deadline, DEADLINE_MS, 0);
+  open_world(&w, &loop);
   pthread_t threads[PRODUCERS];
   producer_t producers[PRODUCERS];
   for (int i = 0; i < PRODUCERS; i++) {
@@ -103,11 +108,7 @@ static void order_and_drain(void **state) {
   (void)state;
   uv_loop_t loop;
   world_t w = {0};
-  assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(ctxd__mailbox_init(&w.mb, &loop, &w), 0);
-  uv_timer_init(&loop, &w.deadline);
-  w.deadline.data = &w;
-  uv_timer_start(&w.deadline, on_deadline, DEADLINE_MS, 0);
+  open_world(&w, &loop);
   for (int p = 0; p < PRODUCERS; p++)
     for (int i = 0; i < PER_PRODUCER; i++) post(&w, p, i);
   uv_run(&loop, UV_RUN_DEFAULT);
