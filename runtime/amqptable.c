@@ -1,7 +1,9 @@
 #include "amqptable.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ctxd/errno.h>
 
@@ -24,6 +26,41 @@ void ctxd__amqptable_set_i64(amqp_table_entry_t *e, const char *key, int64_t val
   e->key = amqp_cstring_bytes(key);
   e->value.kind = AMQP_FIELD_KIND_I64;
   e->value.value.i64 = value;
+}
+
+/* The value of a decimal string field: 1 with *out, else 0. */
+static int decimal(amqp_bytes_t b, int64_t *out) {
+  char text[24];
+  if (b.len == 0 || b.len >= sizeof text) return 0;
+  memcpy(text, b.bytes, b.len);
+  text[b.len] = '\0';
+  char *end;
+  long long v = strtoll(text, &end, 10);
+  if (*end != '\0') return 0;
+  *out = v;
+  return 1;
+}
+
+int ctxd__amqptable_get_int(const amqp_table_t *t, const char *key, int64_t *out) {
+  size_t len = strlen(key);
+  for (int i = 0; t != NULL && i < t->num_entries; i++) {
+    const amqp_table_entry_t *e = &t->entries[i];
+    if (e->key.len != len || strncasecmp(e->key.bytes, key, len) != 0) continue;
+    const amqp_field_value_t *v = &e->value;
+    switch (v->kind) {
+    case AMQP_FIELD_KIND_I8: *out = v->value.i8; return 1;
+    case AMQP_FIELD_KIND_U8: *out = v->value.u8; return 1;
+    case AMQP_FIELD_KIND_I16: *out = v->value.i16; return 1;
+    case AMQP_FIELD_KIND_U16: *out = v->value.u16; return 1;
+    case AMQP_FIELD_KIND_I32: *out = v->value.i32; return 1;
+    case AMQP_FIELD_KIND_U32: *out = v->value.u32; return 1;
+    case AMQP_FIELD_KIND_I64: *out = v->value.i64; return 1;
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES: return decimal(v->value.bytes, out);
+    default: return 0;
+    }
+  }
+  return 0;
 }
 
 static json_t *field_to_json(const amqp_field_value_t *v);

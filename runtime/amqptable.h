@@ -13,6 +13,10 @@ void ctxd__amqptable_set_text(amqp_table_entry_t *e, const char *key, const char
 void ctxd__amqptable_set_i32(amqp_table_entry_t *e, const char *key, int32_t value);
 void ctxd__amqptable_set_i64(amqp_table_entry_t *e, const char *key, int64_t value);
 
+/* The integer value of key (ASCII case ignored) in t: 1 with *out when the entry is an
+ * integer of any width or a string of decimal digits, 0 when there is no such entry. */
+int ctxd__amqptable_get_int(const amqp_table_t *t, const char *key, int64_t *out);
+
 /* Converts an AMQP field table to a JSON object: strings (UTF-8 and byte strings that are
  * valid UTF-8; others are skipped) -> string, integers and timestamps -> integer (a uint64
  * above INT64_MAX -> real), floats and decimals -> real, bool, void -> null, tables ->

@@ -315,6 +315,12 @@ int ctxd__db_run(PGconn *c, const char *sql, int nparams, const char *const *par
   return code;
 }
 
+int ctxd__db_script(PGconn *c, const char *sql, char *err, size_t errlen) {
+  int code;
+  PQclear(report(c, PQexec(c, sql), &code, err, errlen));
+  return code;
+}
+
 const char *ctxd__db_sqlstate(PGconn *c) {
   conn_state_t *st = state(c);
   return st != NULL ? st->sqlstate : "";

@@ -23,6 +23,11 @@ PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *con
 int ctxd__db_run(PGconn *c, const char *sql, int nparams, const char *const *params, char *err,
                  size_t errlen);
 
+/* Runs sql, which may hold several statements, as it is (unprepared, unparameterised: a
+ * migration's text). 0, or the code as for ctxd__db_exec, its text in err and its SQLSTATE
+ * kept for ctxd__db_sqlstate. */
+int ctxd__db_script(PGconn *c, const char *sql, char *err, size_t errlen);
+
 /* Pipelining (libpq pipeline mode): statements whose results are not needed at once are
  * sent without waiting, and a batch of them costs one round trip instead of one each.
  *

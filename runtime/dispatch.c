@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amqptable.h"
 #include "clock.h"
 #include "contract.h"
 #include "db.h"
@@ -55,6 +56,22 @@ static int admit(struct ctxd_msg_s *m, const ctxd__contracts_t *contracts) {
   return rc;
 }
 
+/* The delayed redeliveries message d had. The copy a delay queue hands back carries ctxd's
+ * count in its AMQP headers (ctxd never re-serialises the envelope), so that count comes
+ * first; else the envelope's, a MassTransit service's own. A count someone else wrote is
+ * only a hint: never below 0, never past the last interval. */
+static int redeliveries_of(const ctxd__delivery_t *d, const ctxd__envelope_t *env) {
+  int64_t n = 0;
+  const amqp_basic_properties_t *p = &d->msg.properties;
+  if (!((p->_flags & AMQP_BASIC_HEADERS_FLAG) && ctxd__amqptable_get_int(&p->headers, CTXD__REDELIVERY_HEADER, &n))) {
+    const json_t *count = ctxd__json_get_ci(env->headers, CTXD__REDELIVERY_HEADER);
+    n = json_is_integer(count) ? json_integer_value(count)
+        : json_is_string(count) ? strtoll(json_string_value(count), NULL, 10)
+                                : 0;
+  }
+  return n < 0 ? 0 : n > CTXD__MAX_REDELIVERIES ? CTXD__MAX_REDELIVERIES : (int)n;
+}
+
 /* Decodes every delivery and finds its handler; what cannot be handled gets its outcome
  * now. Returns how many remain to be handled. */
 static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__contracts_t *contracts) {
@@ -78,11 +95,7 @@ static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__con
                  "undecodable message moved to %s_error: %s", b->ep->name, err);
       continue;
     }
-    /* delayed redeliveries so far, as the delay queue's copy carries them */
-    const json_t *count = ctxd__json_get_ci(m->env.headers, CTXD__REDELIVERY_HEADER);
-    d->redeliveries = json_is_integer(count) ? (int)json_integer_value(count)
-                      : json_is_string(count) ? atoi(json_string_value(count))
-                                              : 0;
+    d->redeliveries = redeliveries_of(d, &m->env);
     m->handler = ctxd__endpoint_find(b->ep, m->env.message_types, m->env.nmessage_types);
     if (m->handler == NULL) {
       snprintf(err, sizeof err, "no handler on endpoint '%s' for message type '%s'", b->ep->name,

@@ -226,7 +226,7 @@ void ctxd__endpoint_flush(ctxd__endpoint_t *ep) {
 }
 
 void ctxd__endpoint_forget(ctxd__endpoint_t *ep) {
-  ep->consuming = 0;
+  ep->consuming = ep->cancelling = 0;
   ep->inflight -= ctxd__ledger_reset(&ep->ledger);
   if (ep->filling != NULL) {
     ep->inflight -= ep->filling->n;

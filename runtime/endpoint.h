@@ -103,6 +103,7 @@ struct ctxd__endpoint_s {
   /* loop thread */
   int consuming;
   int draining;      /* its plugin is being replaced; not consuming */
+  int cancelling;    /* basic.cancel sent, its cancel-ok not read yet */
   size_t inflight;   /* deliveries received, not yet settled or dropped */
   uint64_t received;
   ctxd__ledger_t ledger;
@@ -170,8 +171,8 @@ int ctxd__endpoint_open(ctxd__endpoint_t *ep);
 
 /* Takes in delivery d (loop thread, d new, owned by the endpoint from now on): recorded
  * in the ledger, added to the filling batch of connection generation gen, which goes to
- * the workers when full. 0, CTXD_ESTATE (the broker broke the tag order: d is freed) or
- * CTXD_ENOMEM (d is kept: still in the ledger, dropped with the connection). */
+ * the workers when full. 0, or CTXD_ESTATE (the broker broke the tag order) / CTXD_ENOMEM:
+ * d is freed, and the caller drops the connection. */
 int ctxd__endpoint_receive(ctxd__endpoint_t *ep, ctxd__delivery_t *d, uint64_t gen);
 
 /* Hands the filling batch, if any, to the workers (the socket has nothing more now). */

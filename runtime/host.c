@@ -166,15 +166,19 @@ static void drain(host_t *h) {
       }
       break;
     }
+    case AMQP_BASIC_CANCEL_OK_METHOD: {
+      ctxd__endpoint_t *ep = ctxd__endpoints_of_channel(&h->endpoints, f.channel);
+      if (ep != NULL) ep->cancelling = 0;
+      break;
+    }
     case AMQP_BASIC_CANCEL_METHOD: connection_lost(h, "the broker cancelled a consumer (queue deleted?)"); return;
     case AMQP_CHANNEL_CLOSE_METHOD:
     case AMQP_CONNECTION_CLOSE_METHOD: connection_lost(h, "the broker closed the connection or a channel"); return;
     default: break;
     }
-    if (rc != 0) {
-      connection_lost(h, "reading a delivery failed");
-      return;
-    }
+    if (rc != 0) connection_lost(h, "reading a delivery failed");
+    /* settling what a confirm covered may have lost the connection too */
+    if (h->session.broker.conn == NULL) return;
     amqp_maybe_release_buffers(h->session.broker.conn);
   }
   flush_batches(h);
@@ -383,6 +387,8 @@ static int on_admin(void *data, const char *method, const char *path, ctxd__prom
  * stopped and destroyed, the new one takes its place and consumption resumes. Messages not
  * yet delivered wait in their queues; the inbox keeps everything exactly once. */
 
+static void reload(host_t *h);
+
 static void finish_swap(host_t *h) {
   for (size_t e = 0; e < h->endpoints.n; e++)
     if (h->endpoints.v[e]->draining) ctxd__workers_stop(h->endpoints.v[e]);
@@ -397,24 +403,26 @@ static void finish_swap(host_t *h) {
     if (h->session.broker.conn == NULL) continue; /* the reconnect consumes */
     if (ctxd__topology_bind_types(&h->session.broker, ep, err, sizeof err) != 0 ||
         ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err, sizeof err) != 0) {
-      connection_lost(h, err);
-      break;
+      connection_lost(h, err); /* the other endpoints still get their workers; the reconnect consumes */
+      continue;
     }
     ep->consuming = 1;
   }
+  reload(h); /* the next plugin whose file changed */
 }
 
 static void progressed(host_t *h) {
   if (h->swap_phase == SWAP_DRAINING) {
     int drained = 1;
+    /* and no delivery of the cancelled consumer can still arrive: a new consumer on the
+     * channel would get a prefetch of its own on top of them */
     for (size_t e = 0; e < h->endpoints.n; e++)
-      if (h->endpoints.v[e]->draining && h->endpoints.v[e]->inflight > 0) drained = 0;
+      if (h->endpoints.v[e]->draining && (h->endpoints.v[e]->inflight > 0 || h->endpoints.v[e]->cancelling))
+        drained = 0;
     if (drained) finish_swap(h);
   }
   maybe_finish_stop(h);
 }
-
-static void reload(host_t *h);
 
 /* The replacement is migrated: the old version's endpoints stop consuming and drain. */
 static void on_swap_migrated(ctxd__swap_t *s, int status) {
@@ -434,7 +442,9 @@ static void on_swap_migrated(ctxd__swap_t *s, int status) {
     ctxd__endpoint_t *ep = h->endpoints.v[e];
     if (!ctxd__endpoint_uses(ep, s->old)) continue;
     ep->draining = 1;
-    if (ep->consuming && h->session.broker.conn != NULL) ctxd__broker_cancel(&h->session.broker, ep->channel, ep->name);
+    if (ep->consuming && h->session.broker.conn != NULL &&
+        ctxd__broker_cancel(&h->session.broker, ep->channel, ep->name) == 0)
+      ep->cancelling = 1;
     ep->consuming = 0;
   }
   ctxd__log(CTXD__LOG_INFO, "host", "replacing plugin '%s' %s with %s: draining its endpoints", s->old->name,
@@ -443,7 +453,8 @@ static void on_swap_migrated(ctxd__swap_t *s, int status) {
   progressed(h);
 }
 
-/* SIGHUP: replace every plugin whose file changed, one after another. */
+/* SIGHUP: replace every plugin whose file changed, one after another (each one's end,
+ * replaced or refused, starts the next). */
 static void reload(host_t *h) {
   if (h->stopping) return;
   if (h->swap_phase != SWAP_NONE) {
@@ -457,7 +468,7 @@ static void reload(host_t *h) {
     if (ctxd__swap_begin(&h->swap, &h->loop, h->cfg, h->plugins[i], &h->endpoints, on_swap_migrated) == 0) {
       h->swap_phase = SWAP_MIGRATING;
       h->swap_index = i;
-      return; /* the next one once this one is done */
+      return;
     }
   }
 }

@@ -76,14 +76,10 @@ static int apply_one(PGconn *c, const char *scope, const ctxd_migration_t *m, ch
   snprintf(version, sizeof version, "%d", m->version);
   const char *params[] = {scope, version, m->name != NULL ? m->name : "", sum};
   if (ctxd__db_run(c, "BEGIN", 0, NULL, dberr, sizeof dberr) != 0) goto failed;
-  PGresult *r = PQexec(c, m->sql);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-    snprintf(dberr, sizeof dberr, "%s", PQresultErrorMessage(r));
-    PQclear(r);
+  if (ctxd__db_script(c, m->sql, dberr, sizeof dberr) != 0) {
     ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
     goto failed;
   }
-  PQclear(r);
   if (ctxd__db_run(c,
                    "INSERT INTO ctxd.migrations (scope, version, name, checksum) "
                    "VALUES ($1, $2, $3, $4)",

@@ -234,6 +234,35 @@ static void always_failing_ends_in_error_after_redeliveries(void **state) {
   assert_int_equal(ctxt_effects(w, NULL), 0);
 }
 
+/* A redelivery count another publisher wrote in the envelope is only a hint: a negative
+ * one counts as none (taken as it came, it indexed the intervals out of bounds), and the
+ * count ctxd writes on the delay queue's copy comes before it (the envelope's, which ctxd
+ * never rewrites, redelivered the message forever). So the message gets its one delayed
+ * redelivery, then _error, and the endpoint goes on. */
+static void foreign_redelivery_count_is_a_hint(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
+           "\"immediate_retries\": 0, \"redelivery_ms\": \"200\"");
+  ctxt_host_start(w, NULL);
+  char id[37], q[128], body[1024];
+  ctxt_make_id(id, 7);
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"headers\":{\"MT-Redelivery-Count\":-1},"
+           "\"message\":{\"action\":\"retry\"}}",
+           id, w->type);
+  ctxt_amqp_publish(w->amqp, w->type, "application/vnd.masstransit+json", body, NULL, NULL);
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
+  ctxt_publish(w, "00000000-0000-4000-8000-000000000008", "{\"action\":\"ok\"}");
+  assert_int_equal(ctxt_wait_effects(w, NULL, 1), 1);
+  ctxt_host_stop(w, SIGTERM);
+  assert_non_null(strstr(w->host.out, "redelivered 1, requeued 0, to _error 1"));
+  assert_null(strstr(w->host.out, "reconnecting"));
+  long n = -1;
+  assert_int_equal(ctxt_amqp_peek_header_int(w->amqp, q, "MT-Fault-RedeliveryCount", &n), 1);
+  assert_int_equal(n, 1);
+}
+
 /* The exact fault headers of a message the handler refused. */
 static void fault_headers(void **state) {
   ctxt_world_t *w = *state;
@@ -402,6 +431,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(message_that_cannot_commit_is_set_aside, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(always_failing_ends_in_error_after_redeliveries, ctxt_world_setup,
                                       ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(foreign_redelivery_count_is_a_hint, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(fault_headers, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(failing_statement_in_a_pipelined_batch, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(poison_message_on_quorum_endpoint_ends_in_error, ctxt_world_setup,

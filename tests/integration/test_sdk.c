@@ -123,7 +123,7 @@ typedef struct {
 
 /* Runs `bash tests/stack/stack.sh ctl ARGS` (rabbitmqctl on the private broker); 0 on success. */
 static int stack_ctl(const char *args) {
-  char cmd[512];
+  char cmd[PATH_MAX + 512];
   snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh ctl %s >/dev/null", CTXD_TEST_SOURCE_DIR, args);
   return system(cmd) == 0 ? 0 : -1;
 }

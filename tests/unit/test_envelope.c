@@ -868,6 +868,32 @@ static void test_json_get_ci(void **state) {
 
 static amqp_field_value_t field(uint8_t kind) { return (amqp_field_value_t){.kind = kind}; }
 
+/* An integer header of any width, or digits in a string, is read; anything else is not. */
+static void test_amqp_table_get_int(void **state) {
+  (void)state;
+  amqp_table_entry_t e[5];
+  ctxd__amqptable_set_i32(&e[0], "MT-Redelivery-Count", -3);
+  ctxd__amqptable_set_i64(&e[1], "big", INT64_C(5000000000));
+  ctxd__amqptable_set_text(&e[2], "text", "42");
+  ctxd__amqptable_set_text(&e[3], "words", "4 2");
+  e[4].key = amqp_cstring_bytes("small");
+  e[4].value.kind = AMQP_FIELD_KIND_U8;
+  e[4].value.value.u8 = 7;
+  amqp_table_t t = {5, e};
+  int64_t v = 0;
+  assert_int_equal(ctxd__amqptable_get_int(&t, "mt-redelivery-count", &v), 1);
+  assert_int_equal(v, -3);
+  assert_int_equal(ctxd__amqptable_get_int(&t, "big", &v), 1);
+  assert_true(v == INT64_C(5000000000));
+  assert_int_equal(ctxd__amqptable_get_int(&t, "text", &v), 1);
+  assert_int_equal(v, 42);
+  assert_int_equal(ctxd__amqptable_get_int(&t, "small", &v), 1);
+  assert_int_equal(v, 7);
+  assert_int_equal(ctxd__amqptable_get_int(&t, "words", &v), 0);
+  assert_int_equal(ctxd__amqptable_get_int(&t, "absent", &v), 0);
+  assert_int_equal(ctxd__amqptable_get_int(NULL, "big", &v), 0);
+}
+
 static void test_amqp_table_to_json(void **state) {
   (void)state;
   amqp_field_value_t array_values[] = {field(AMQP_FIELD_KIND_I32),
@@ -1044,6 +1070,7 @@ int main(void) {
       cmocka_unit_test(test_uuid_canonical),
       cmocka_unit_test(test_uuid_new),
       cmocka_unit_test(test_json_get_ci),
+      cmocka_unit_test(test_amqp_table_get_int),
       cmocka_unit_test(test_amqp_table_to_json),
       cmocka_unit_test(test_json_amqp_table_round_trip),
   };
