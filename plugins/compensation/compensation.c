@@ -481,7 +481,7 @@ static int compensation_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
 static void compensation_destroy(void *state) { free(state); }
 
 static const ctxd_plugin_desc_t compensation_desc = {
-    CTXD_PLUGIN_STAMP,
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
     .name = "compensation",
     .version = "1.0.0",
     .description = "after-sales compensation orders: apply, review, react to their fulfillment",

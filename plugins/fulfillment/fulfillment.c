@@ -559,7 +559,7 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
 static void fulfillment_destroy(void *state) { free(state); }
 
 static const ctxd_plugin_desc_t fulfillment_desc = {
-    CTXD_PLUGIN_STAMP,
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
     .name = "fulfillment",
     .version = "1.0.0",
     .description = "after-sales fulfillment: refunds, reships and non-product compensations carried out",

@@ -439,7 +439,7 @@ static void destroy(void *state) {
 }
 
 static const ctxd_plugin_desc_t desc = {
-    CTXD_PLUGIN_STAMP,
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
     .name = "inventory",
     .version = "1.0.0",
     .description = "inventory audits of a pizzeria's raw materials (event-sourced)",

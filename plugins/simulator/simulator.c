@@ -345,7 +345,7 @@ static void stop(void *state) {
 }
 
 static const ctxd_plugin_desc_t desc = {
-    CTXD_PLUGIN_STAMP,
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
     .name = "simulator",
     .version = "1.0.0",
     .description = "the payment and order systems, DataCatalog, auditors and compensation desks, for the demo",

@@ -85,7 +85,7 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
 static void destroy(void *state) { free(state); }
 
 static const ctxd_plugin_desc_t desc = {
-    CTXD_PLUGIN_STAMP,
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
     .name = "hello",
     .version = "1.0.0",
     .description = "counts greetings",

@@ -9,7 +9,7 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
 }
 
 static const ctxd_plugin_desc_t desc = {
-    CTXD_PLUGIN_STAMP,
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
 #if BAD_MAJOR
     .abi_major = CTXD_ABI_MAJOR + 1,
 #elif BAD_MINOR

@@ -91,7 +91,7 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
 static void destroy(void *state) { free(state); }
 
 static const ctxd_plugin_desc_t desc = {
-    CTXD_PLUGIN_STAMP,
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
     .name = "benchkit",
     .version = "1.0.0",
     .description = "benchmark handler: one-row upsert, optional outbox event",

@@ -186,7 +186,7 @@ static void destroy(void *state) {
 }
 
 static const ctxd_plugin_desc_t desc = {
-    CTXD_PLUGIN_STAMP,
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
 #if TESTKIT_BAD_ABI
     .abi_major = CTXD_ABI_MAJOR + 1,
 #endif
