@@ -31,7 +31,7 @@ typedef struct conn_s {
   uv_shutdown_t shutdown;
   http_parser parser;
   conn_state_t state;
-  int handles; /* not yet closed; the connection is freed at 0 */
+  int handles;  /* not yet closed; the connection is freed at 0 */
   int complete; /* http-parser saw the whole request */
   int eof;      /* the client finished sending */
   size_t received;
@@ -67,8 +67,10 @@ static void conn_closed(uv_handle_t *h) {
   conn_t *c = h->data;
   if (--c->handles > 0) return;
   ctxd__admin_t *a = c->admin;
-  if (c->prev) c->prev->next = c->next;
-  else a->conns = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    a->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   a->nconns--;
   ctxd__prom_free(&c->url);
@@ -129,9 +131,8 @@ static void respond(conn_t *c, int status, const char *content_type, int head_on
   if (ctxd__prom_printf(&c->head,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
                         "Connection: close\r\n\r\n",
-                        status, reason(status),
-                        content_type ? content_type : "text/plain; charset=utf-8", c->body.len,
-                        status == 405 ? "Allow: GET, HEAD\r\n" : "") != 0) {
+                        status, reason(status), content_type ? content_type : "text/plain; charset=utf-8",
+                        c->body.len, status == 405 ? "Allow: GET, HEAD\r\n" : "") != 0) {
     conn_close(c);
     return;
   }
@@ -213,8 +214,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   conn_t *c = s->data;
   if (nread == UV_EOF) {
     c->eof = 1;
-    if (c->state == CONN_READING && c->received > 0) respond_error(c, 400); /* cut short */
-    else if (c->state != CONN_WRITING) conn_close(c); /* on_written closes */
+    if (c->state == CONN_READING && c->received > 0)
+      respond_error(c, 400); /* cut short */
+    else if (c->state != CONN_WRITING)
+      conn_close(c); /* on_written closes */
     return;
   }
   if (nread < 0) {
@@ -228,9 +231,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   size_t n = (size_t)nread < room ? (size_t)nread : room;
   c->received += n;
   http_parser_execute(&c->parser, &parser_settings, buf->base, n);
-  if (c->complete) handle_request(c);
-  else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) respond_error(c, 400);
-  else if (c->received == CTXD__ADMIN_MAX_REQUEST) respond_error(c, 431);
+  if (c->complete)
+    handle_request(c);
+  else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK)
+    respond_error(c, 400);
+  else if (c->received == CTXD__ADMIN_MAX_REQUEST)
+    respond_error(c, 431);
 }
 
 static void accept_one(ctxd__admin_t *a) {
@@ -311,8 +317,7 @@ static int listen_socket(const struct sockaddr_storage *ss, int *port) {
   int on = 1;
   struct sockaddr_storage bound;
   socklen_t blen = sizeof bound;
-  socklen_t slen = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                             : sizeof(struct sockaddr_in);
+  socklen_t slen = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   /* SO_REUSEADDR: a restarted host rebinds while old connections sit in TIME_WAIT. */
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
       bind(fd, (const struct sockaddr *)ss, slen) != 0 || listen(fd, SOMAXCONN) != 0 ||
@@ -335,12 +340,11 @@ static void ignore_sigpipe(void) {
   if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
 }
 
-int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data,
-                      ctxd__admin_t **out, char *err, size_t errlen) {
+int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data, ctxd__admin_t **out,
+                      char *err, size_t errlen) {
   struct sockaddr_storage ss;
   if (ctxd__admin_address_parse(listen, &ss) != 0) {
-    snprintf(err, errlen, "admin listen address '%s': expected " CTXD__ADMIN_ADDRESS_EXPECTED,
-             listen);
+    snprintf(err, errlen, "admin listen address '%s': expected " CTXD__ADMIN_ADDRESS_EXPECTED, listen);
     return CTXD_EINVAL;
   }
   ctxd__admin_t *a = calloc(1, sizeof *a);
@@ -362,8 +366,10 @@ int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, vo
   uv_tcp_init(loop, &a->tcp); /* cannot fail, see accept_one */
   a->tcp.data = a;
   int rc = uv_tcp_open(&a->tcp, fd);
-  if (rc != 0) close(fd); /* the handle took it only on success */
-  else rc = uv_listen((uv_stream_t *)&a->tcp, SOMAXCONN, on_connection);
+  if (rc != 0)
+    close(fd); /* the handle took it only on success */
+  else
+    rc = uv_listen((uv_stream_t *)&a->tcp, SOMAXCONN, on_connection);
   if (rc != 0) {
     /* Not expected on a fresh listening socket; the loop frees a when it next runs. */
     snprintf(err, errlen, "admin: cannot listen on %s: %s", listen, uv_strerror(rc));

@@ -27,8 +27,8 @@ typedef struct ctxd__admin_s ctxd__admin_t;
  * server) and may point *content_type at a string that lives until the call returns
  * ("text/plain; charset=utf-8" when left NULL). Returns the HTTP status; anything outside
  * 100..599 is answered as 500. Must not call ctxd__admin_close. */
-typedef int (*ctxd__admin_cb)(void *data, const char *method, const char *path,
-                              ctxd__prom_t *body, const char **content_type);
+typedef int (*ctxd__admin_cb)(void *data, const char *method, const char *path, ctxd__prom_t *body,
+                              const char **content_type);
 
 /* What ctxd__admin_address_parse takes, for error messages. */
 #define CTXD__ADMIN_ADDRESS_EXPECTED "a numeric a.b.c.d:PORT or [IPv6]:PORT with PORT 0-65535"
@@ -44,8 +44,8 @@ int ctxd__admin_address_parse(const char *listen, struct sockaddr_storage *out);
  * bound (message in err), or CTXD_ENOMEM. A failure leaves nothing on the loop (except if
  * libuv refuses the bound socket, which it does not for a fresh one: then its handle is
  * closing and the loop must run once). */
-int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data,
-                      ctxd__admin_t **out, char *err, size_t errlen);
+int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, void *data, ctxd__admin_t **out,
+                      char *err, size_t errlen);
 
 /* The bound port (useful with port 0). */
 int ctxd__admin_port(const ctxd__admin_t *a);

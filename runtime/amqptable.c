@@ -73,8 +73,7 @@ static json_t *u64_to_json(uint64_t u) {
  * unsigned, so reinterpret it. */
 static json_t *decimal_to_json(amqp_decimal_t d) {
   double v = d.value > INT32_MAX ? (double)d.value - 4294967296.0 : (double)d.value;
-  for (unsigned i = 0; i < d.decimals; i++)
-    v /= 10;
+  for (unsigned i = 0; i < d.decimals; i++) v /= 10;
   return json_real(v);
 }
 
@@ -82,8 +81,7 @@ static json_t *array_to_json(const amqp_array_t *a) {
   json_t *arr = json_array();
   for (int i = 0; arr && i < a->num_entries; i++) {
     json_t *v = field_to_json(&a->entries[i]);
-    if (v)
-      json_array_append_new(arr, v);
+    if (v) json_array_append_new(arr, v);
   }
   return arr;
 }
@@ -133,8 +131,7 @@ json_t *ctxd__amqp_table_to_json(const amqp_table_t *t) {
  * an empty string still gets a valid pointer. */
 static int pool_bytes(amqp_pool_t *pool, const char *s, size_t len, amqp_bytes_t *out) {
   char *p = amqp_pool_alloc(pool, len + 1);
-  if (!p)
-    return CTXD_ENOMEM;
+  if (!p) return CTXD_ENOMEM;
   memcpy(p, s, len);
   p[len] = '\0';
   *out = (amqp_bytes_t){.len = len, .bytes = p};
@@ -173,8 +170,7 @@ static int json_to_field(const json_t *j, amqp_pool_t *pool, amqp_field_value_t 
     out->kind = AMQP_FIELD_KIND_ARRAY;
     rc = json_to_array(j, pool, &out->value.array);
     break;
-  default:
-    return 0;
+  default: return 0;
   }
   return rc < 0 ? rc : 1;
 }
@@ -182,18 +178,14 @@ static int json_to_field(const json_t *j, amqp_pool_t *pool, amqp_field_value_t 
 static int json_to_array(const json_t *arr, amqp_pool_t *pool, amqp_array_t *out) {
   size_t n = json_array_size(arr);
   *out = (amqp_array_t){0};
-  if (n == 0)
-    return 0;
-  if (n > INT32_MAX)
-    return CTXD_ENOMEM;
+  if (n == 0) return 0;
+  if (n > INT32_MAX) return CTXD_ENOMEM;
   amqp_field_value_t *entries = amqp_pool_alloc(pool, n * sizeof *entries);
-  if (!entries)
-    return CTXD_ENOMEM;
+  if (!entries) return CTXD_ENOMEM;
   int count = 0;
   for (size_t i = 0; i < n; i++) {
     int rc = json_to_field(json_array_get(arr, i), pool, &entries[count]);
-    if (rc < 0)
-      return rc;
+    if (rc < 0) return rc;
     count += rc;
   }
   *out = (amqp_array_t){.num_entries = count, .entries = entries};
@@ -201,32 +193,23 @@ static int json_to_array(const json_t *arr, amqp_pool_t *pool, amqp_array_t *out
 }
 
 int ctxd__json_to_amqp_table(const json_t *obj, amqp_pool_t *pool, amqp_table_t *out) {
-  if (!out)
-    return CTXD_EINVAL;
+  if (!out) return CTXD_EINVAL;
   *out = amqp_empty_table;
-  if (!json_is_object(obj) || !pool)
-    return CTXD_EINVAL;
+  if (!json_is_object(obj) || !pool) return CTXD_EINVAL;
   size_t n = json_object_size(obj);
-  if (n == 0)
-    return 0;
-  if (n > INT32_MAX)
-    return CTXD_ENOMEM;
+  if (n == 0) return 0;
+  if (n > INT32_MAX) return CTXD_ENOMEM;
   amqp_table_entry_t *entries = amqp_pool_alloc(pool, n * sizeof *entries);
-  if (!entries)
-    return CTXD_ENOMEM;
+  if (!entries) return CTXD_ENOMEM;
   int count = 0;
   json_t *o = (json_t *)obj; /* jansson's iteration API is not const-correct */
   for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
     size_t klen = json_object_iter_key_len(it);
-    if (klen > AMQP_KEY_MAX)
-      continue;
+    if (klen > AMQP_KEY_MAX) continue;
     int rc = json_to_field(json_object_iter_value(it), pool, &entries[count].value);
-    if (rc == 0)
-      continue;
-    if (rc > 0)
-      rc = pool_bytes(pool, json_object_iter_key(it), klen, &entries[count].key);
-    if (rc < 0)
-      return rc;
+    if (rc == 0) continue;
+    if (rc > 0) rc = pool_bytes(pool, json_object_iter_key(it), klen, &entries[count].key);
+    if (rc < 0) return rc;
     count++;
   }
   *out = (amqp_table_t){.num_entries = count, .entries = entries};

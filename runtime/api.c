@@ -12,15 +12,13 @@
 #include "outbox.h"
 #include "plugin.h"
 
-static void api_log(ctxd_plugin_t *p, const ctxd_msg_t *msg, ctxd_log_level_t level,
-                    const char *fmt, ...) {
+static void api_log(ctxd_plugin_t *p, const ctxd_msg_t *msg, ctxd_log_level_t level, const char *fmt, ...) {
   ctxd__log_fields_t f = {0};
   if (msg != NULL) f = ctxd__msg_log_fields(msg);
   if (level > CTXD_LOG_DEBUG) level = CTXD_LOG_DEBUG;
   va_list ap;
   va_start(ap, fmt);
-  ctxd__logv((ctxd__log_level_t)level, p != NULL ? p->name : "plugin", msg != NULL ? &f : NULL,
-             fmt, ap);
+  ctxd__logv((ctxd__log_level_t)level, p != NULL ? p->name : "plugin", msg != NULL ? &f : NULL, fmt, ap);
   va_end(ap);
 }
 

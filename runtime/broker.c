@@ -27,8 +27,8 @@ static int rpc_failed(ctxd__broker_t *b, const char *what, char *err, size_t err
   return CTXD_EBROKER;
 }
 
-int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms,
-                         char *err, size_t errlen) {
+int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms, char *err,
+                         size_t errlen) {
   char buf[1024];
   struct amqp_connection_info ci;
   memset(b, 0, sizeof *b);
@@ -53,12 +53,11 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, in
     return CTXD_EBROKER;
   }
   amqp_set_rpc_timeout(b->conn, &tv);
-  amqp_rpc_reply_t r = amqp_login(b->conn, ci.vhost, 0, 131072, heartbeat_s,
-                                  AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+  amqp_rpc_reply_t r =
+      amqp_login(b->conn, ci.vhost, 0, 131072, heartbeat_s, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
   if (r.reply_type != AMQP_RESPONSE_NORMAL) {
     char what[256];
-    snprintf(what, sizeof what, "login to %s:%d vhost '%s' as '%s'", ci.host, ci.port, ci.vhost,
-             ci.user);
+    snprintf(what, sizeof what, "login to %s:%d vhost '%s' as '%s'", ci.host, ci.port, ci.vhost, ci.user);
     rpc_failed(b, what, err, errlen);
     ctxd__broker_close(b, 0);
     return CTXD_EBROKER;
@@ -80,7 +79,8 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, in
 int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, int heartbeat_s,
                              int rpc_timeout_ms, char *err, size_t errlen) {
   int rc = CTXD_EBROKER;
-  for (size_t i = 0; i < n && rc != 0; i++) rc = ctxd__broker_connect(b, urls[i], heartbeat_s, rpc_timeout_ms, err, errlen);
+  for (size_t i = 0; i < n && rc != 0; i++)
+    rc = ctxd__broker_connect(b, urls[i], heartbeat_s, rpc_timeout_ms, err, errlen);
   return rc;
 }
 
@@ -97,8 +97,7 @@ int ctxd__broker_channel_open(ctxd__broker_t *b, int channel, char *err, size_t 
   return rpc_failed(b, "channel.open", err, errlen);
 }
 
-int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char *err,
-                          size_t errlen) {
+int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char *err, size_t errlen) {
   char what[512];
   amqp_exchange_declare(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name),
                         amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
@@ -106,35 +105,35 @@ int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char
   return rpc_failed(b, what, err, errlen);
 }
 
-int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_table_t args,
-                       char *err, size_t errlen) {
+int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_table_t args, char *err,
+                       size_t errlen) {
   char what[512];
   if (ctxd__broker_exchange(b, channel, name, err, errlen) != 0) return CTXD_EBROKER;
   amqp_queue_declare(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
   snprintf(what, sizeof what, "declare queue '%s'", name);
   if (rpc_failed(b, what, err, errlen) != 0) return CTXD_EBROKER;
-  amqp_queue_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name),
-                  amqp_cstring_bytes(name), amqp_empty_bytes, amqp_empty_table);
+  amqp_queue_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name), amqp_cstring_bytes(name),
+                  amqp_empty_bytes, amqp_empty_table);
   snprintf(what, sizeof what, "bind queue '%s'", name);
   return rpc_failed(b, what, err, errlen);
 }
 
-int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest,
-                      char *err, size_t errlen) {
+int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest, char *err,
+                      size_t errlen) {
   char what[768];
-  amqp_exchange_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(dest),
-                     amqp_cstring_bytes(source), amqp_empty_bytes, amqp_empty_table);
+  amqp_exchange_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(dest), amqp_cstring_bytes(source),
+                     amqp_empty_bytes, amqp_empty_table);
   snprintf(what, sizeof what, "bind exchange '%s' to '%s'", source, dest);
   return rpc_failed(b, what, err, errlen);
 }
 
-int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch,
-                         char *err, size_t errlen) {
+int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch, char *err,
+                         size_t errlen) {
   char what[512];
   amqp_basic_qos(b->conn, (amqp_channel_t)channel, 0, (uint16_t)prefetch, 0);
   if (rpc_failed(b, "basic.qos", err, errlen) != 0) return CTXD_EBROKER;
-  amqp_basic_consume(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue),
-                     amqp_cstring_bytes(queue), 0, 0, 0, amqp_empty_table);
+  amqp_basic_consume(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue), amqp_cstring_bytes(queue),
+                     0, 0, 0, amqp_empty_table);
   snprintf(what, sizeof what, "consume '%s'", queue);
   return rpc_failed(b, what, err, errlen);
 }
@@ -147,9 +146,7 @@ int ctxd__broker_cancel(ctxd__broker_t *b, int channel, const char *queue) {
 }
 
 int ctxd__broker_ack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple) {
-  return amqp_basic_ack(b->conn, (amqp_channel_t)channel, tag, multiple) == AMQP_STATUS_OK
-             ? 0
-             : CTXD_EBROKER;
+  return amqp_basic_ack(b->conn, (amqp_channel_t)channel, tag, multiple) == AMQP_STATUS_OK ? 0 : CTXD_EBROKER;
 }
 
 int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple, int requeue) {
@@ -158,9 +155,8 @@ int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple
              : CTXD_EBROKER;
 }
 
-int ctxd__broker_publish(ctxd__broker_t *b, const char *exchange, const char *routing_key,
-                         int mandatory, const amqp_basic_properties_t *props, amqp_bytes_t body,
-                         uint64_t *seq) {
+int ctxd__broker_publish(ctxd__broker_t *b, const char *exchange, const char *routing_key, int mandatory,
+                         const amqp_basic_properties_t *props, amqp_bytes_t body, uint64_t *seq) {
   int st = amqp_basic_publish(b->conn, CTXD__PUBLISH_CHANNEL, amqp_cstring_bytes(exchange),
                               amqp_cstring_bytes(routing_key), mandatory, 0, props, body);
   if (st != AMQP_STATUS_OK) return CTXD_EBROKER;
@@ -181,8 +177,7 @@ int ctxd__broker_read_content(ctxd__broker_t *b, int channel, amqp_message_t *ms
   return r.reply_type == AMQP_RESPONSE_NORMAL ? 0 : CTXD_ECLOSED;
 }
 
-int ctxd__broker_get(ctxd__broker_t *b, int channel, const char *queue, uint64_t *tag,
-                     amqp_message_t *msg) {
+int ctxd__broker_get(ctxd__broker_t *b, int channel, const char *queue, uint64_t *tag, amqp_message_t *msg) {
   amqp_rpc_reply_t r = amqp_basic_get(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue), 0);
   if (r.reply_type != AMQP_RESPONSE_NORMAL) return CTXD_EBROKER;
   if (r.reply.id != AMQP_BASIC_GET_OK_METHOD) return CTXD_ENOENT;

@@ -19,8 +19,8 @@ typedef struct {
 
 /* Connects, logs in, opens the publish channel in confirm mode. 0, or CTXD_EBROKER with
  * the reason in err (no password in it). */
-int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms,
-                         char *err, size_t errlen);
+int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms, char *err,
+                         size_t errlen);
 
 /* Connects to the first of urls that answers (the nodes of a cluster). As
  * ctxd__broker_connect; err holds the last node's reason. */
@@ -35,18 +35,18 @@ int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char
 
 /* Declares queue `name` (args may be amqp_empty_table) with a same-name fanout exchange
  * bound to it. 0 or CTXD_EBROKER. */
-int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_table_t args,
-                       char *err, size_t errlen);
+int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_table_t args, char *err,
+                       size_t errlen);
 
 /* Binds exchange `source` to exchange `dest` (MassTransit's type -> endpoint binding). */
-int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest,
-                      char *err, size_t errlen);
+int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest, char *err,
+                      size_t errlen);
 
 int ctxd__broker_channel_open(ctxd__broker_t *b, int channel, char *err, size_t errlen);
 
 /* basic.qos + basic.consume on `queue`; the consumer tag is the queue name. */
-int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch,
-                         char *err, size_t errlen);
+int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch, char *err,
+                         size_t errlen);
 int ctxd__broker_cancel(ctxd__broker_t *b, int channel, const char *queue);
 
 int ctxd__broker_ack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple);
@@ -54,9 +54,8 @@ int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple
 
 /* Publishes on the confirm channel; *seq receives the sequence number its confirm will
  * carry. 0 or CTXD_EBROKER. */
-int ctxd__broker_publish(ctxd__broker_t *b, const char *exchange, const char *routing_key,
-                         int mandatory, const amqp_basic_properties_t *props, amqp_bytes_t body,
-                         uint64_t *seq);
+int ctxd__broker_publish(ctxd__broker_t *b, const char *exchange, const char *routing_key, int mandatory,
+                         const amqp_basic_properties_t *props, amqp_bytes_t body, uint64_t *seq);
 
 /* Reads the next frame without blocking (services heartbeats as a side effect). 0 with
  * *frame, CTXD_ETIMEDOUT when nothing is buffered or readable, CTXD_ECLOSED when the
@@ -70,8 +69,7 @@ int ctxd__broker_read_content(ctxd__broker_t *b, int channel, amqp_message_t *ms
 /* basic.get (manual ack) from queue. 0 with *tag and *msg (release with
  * amqp_destroy_message), CTXD_ENOENT when the queue is empty, CTXD_EBROKER. Blocking:
  * for command-line tools, not the loop. */
-int ctxd__broker_get(ctxd__broker_t *b, int channel, const char *queue, uint64_t *tag,
-                     amqp_message_t *msg);
+int ctxd__broker_get(ctxd__broker_t *b, int channel, const char *queue, uint64_t *tag, amqp_message_t *msg);
 
 /* Waits (blocking, up to timeout_ms) for the confirm of publish `seq`. 0 when acked,
  * CTXD_EBROKER when nacked, CTXD_ETIMEDOUT or CTXD_ECLOSED. For command-line tools. */

@@ -26,9 +26,11 @@ static const struct option options[NOPTIONS + 1] = {
     [NOPTIONS] = {NULL, 0, NULL, 0}};
 
 /* What the value of an option is, as the usage texts call it. */
-static const char *const value_names[NOPTIONS] = {
-    [O_CONFIG] = "FILE",  [O_TYPE] = "NS.vN:TYPE", [O_MESSAGE] = "JSON|@FILE",
-    [O_ENDPOINT] = "NAME", [O_LIMIT] = "N"};
+static const char *const value_names[NOPTIONS] = {[O_CONFIG] = "FILE",
+                                                  [O_TYPE] = "NS.vN:TYPE",
+                                                  [O_MESSAGE] = "JSON|@FILE",
+                                                  [O_ENDPOINT] = "NAME",
+                                                  [O_LIMIT] = "N"};
 
 /* "-" returns the command words in place, even with POSIXLY_CORRECT set, so options may
  * come before and after them; ":" reports a missing value as ':' and silences getopt. */
@@ -128,7 +130,8 @@ static int take_word(words_t *w, ctxd__cli_t *out, const char *a, char *err, siz
   if (w->words == 0) {
     for (w->k = 0; w->k < NCOMMANDS; w->k++)
       if (strcmp(a, commands[w->k].name) == 0) break;
-    if (w->k == NCOMMANDS) return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown command '%s' (see 'ctxd help')", a);
+    if (w->k == NCOMMANDS)
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown command '%s' (see 'ctxd help')", a);
   } else if (w->words == 1 && commands[w->k].verb != NULL) {
     if (strcmp(a, commands[w->k].verb) != 0)
       return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown subcommand '%s' (see 'ctxd help')", a);
@@ -142,7 +145,8 @@ static int take_word(words_t *w, ctxd__cli_t *out, const char *a, char *err, siz
 }
 
 static int needs_value(int o, char *err, size_t errlen) {
-  return ctxd__fail(err, errlen, CTXD_EINVAL, "option --%s needs a value (%s)", options[o].name, value_names[o]);
+  return ctxd__fail(err, errlen, CTXD_EINVAL, "option --%s needs a value (%s)", options[o].name,
+                    value_names[o]);
 }
 
 /* Stores the value of option o; an empty one is as good as none. */
@@ -168,7 +172,8 @@ static int option_error(int c, char **argv, char *err, size_t errlen) {
   if (c == ':') return needs_value(o, err, errlen); /* the last word; optopt is the option */
   if (o < NOPTIONS) /* a known option: only --help=x, --version=x or --dot=x end here */
     return ctxd__fail(err, errlen, CTXD_EINVAL, "option --%s takes no value", options[o].name);
-  if (optopt != 0) return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown option '-%c' (see 'ctxd help')", optopt);
+  if (optopt != 0)
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown option '-%c' (see 'ctxd help')", optopt);
   return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown option '%s' (see 'ctxd help')", argv[optind - 1]);
 }
 
@@ -208,8 +213,10 @@ int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t e
       continue;
     }
     seen |= BIT(o);
-    if (o == O_DOT) out->dot = 1;
-    else if (take_value(out, o, optarg, err, errlen) != 0) return CTXD_EINVAL;
+    if (o == O_DOT)
+      out->dot = 1;
+    else if (take_value(out, o, optarg, err, errlen) != 0)
+      return CTXD_EINVAL;
   }
   /* what follows "--" is words only */
   for (; optind < argc; optind++)
@@ -230,10 +237,11 @@ int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t e
   for (int o = 0; o < NOPTIONS; o++)
     if (seen & BIT(o) & ~commands[w.k].takes)
       return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' does not take --%s (see 'ctxd help %s')", full,
-                  options[o].name, name);
+                        options[o].name, name);
   for (int o = 0; o < NOPTIONS; o++)
     if (commands[w.k].needs & BIT(o) & ~seen)
-      return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs --%s%s%s (see 'ctxd help %s')", full, options[o].name,
-                  value_names[o] ? " " : "", value_names[o] ? value_names[o] : "", name);
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs --%s%s%s (see 'ctxd help %s')", full,
+                        options[o].name, value_names[o] ? " " : "", value_names[o] ? value_names[o] : "",
+                        name);
   return 0;
 }

@@ -20,4 +20,6 @@ struct timespec ctxd__clock_deadline_us(int64_t us) {
   return t;
 }
 
-struct timespec ctxd__clock_deadline(int64_t ms) { return ctxd__clock_deadline_us(ms * 1000); }
+struct timespec ctxd__clock_deadline(int64_t ms) {
+  return ctxd__clock_deadline_us(ms * 1000);
+}

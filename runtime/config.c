@@ -18,8 +18,7 @@
 /* ---- messages ------------------------------------------------------------------------ */
 
 /* Writes a message into err, redacted: nothing this file reports can carry a secret. */
-__attribute__((format(printf, 3, 4))) static void emit(char *err, size_t errlen,
-                                                       const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static void emit(char *err, size_t errlen, const char *fmt, ...) {
   char raw[2048];
   va_list ap;
   va_start(ap, fmt);
@@ -41,8 +40,8 @@ static void parent_path(char *path) {
   path[cut] = '\0';
 }
 
-void ctxd__config_format_error(const ctxd__config_t *cfg, const char *path, const char *reason,
-                               char *err, size_t errlen) {
+void ctxd__config_format_error(const ctxd__config_t *cfg, const char *path, const char *reason, char *err,
+                               size_t errlen) {
   const char *sep = path[0] != '\0' ? ": " : "";
   char at[512];
   snprintf(at, sizeof at, "%s", path);
@@ -78,8 +77,7 @@ static int report(load_t *l, const char *var, const char *path, const char *reas
 }
 
 /* Reports a wrong value at key `path` of the file. Returns CTXD_ECONFIG. */
-__attribute__((format(printf, 3, 4))) static int fail_at(load_t *l, const char *path,
-                                                         const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int fail_at(load_t *l, const char *path, const char *fmt, ...) {
   char reason[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -98,8 +96,7 @@ static int copy(load_t *l, char **dst, const char *s) {
   return *dst != NULL ? 0 : nomem(l);
 }
 
-static int apply(load_t *l, const ctxd_conf_entry_t *map, const json_t *obj, void *dst,
-                 const char *path) {
+static int apply(load_t *l, const ctxd_conf_entry_t *map, const json_t *obj, void *dst, const char *path) {
   ctxd__conf_error_t e;
   if (ctxd__confmap_apply(map, obj, dst, path, &e) == 0) return 0;
   return report(l, NULL, e.path, e.reason);
@@ -128,7 +125,7 @@ static int check_ranges(load_t *l, const range_t *r, const void *section, const 
       char at[512];
       join(at, sizeof at, path, r->key);
       return fail_at(l, at, "expected an integer from %lld to %lld, got %lld", (long long)r->min,
-                  (long long)r->max, (long long)v);
+                     (long long)r->max, (long long)v);
     }
   }
   return 0;
@@ -136,8 +133,8 @@ static int check_ranges(load_t *l, const range_t *r, const void *section, const 
 
 /* The section's URL from environment variable `var`, else from its "url" key (`url`, the
  * map having made "" of an absent key): one of the two is required. */
-static int take_url(load_t *l, char **dst, const char *var, const json_t *section,
-                    const char *url, const char *path) {
+static int take_url(load_t *l, char **dst, const char *var, const json_t *section, const char *url,
+                    const char *path) {
   const char *env = env_get(var);
   if (env != NULL) return copy(l, dst, env);
   if (json_object_get(section, "url") == NULL)
@@ -180,8 +177,8 @@ static const ctxd_conf_entry_t root_map[] = {
      "receive endpoint settings: \"defaults\" and one object per endpoint name"},
     {.name = NULL}};
 
-static const range_t root_ranges[] = {
-    {"cleanup_interval_s", offsetof(root_t, cleanup_interval_s), 1, 86400}, {NULL, 0, 0, 0}};
+static const range_t root_ranges[] = {{"cleanup_interval_s", offsetof(root_t, cleanup_interval_s), 1, 86400},
+                                      {NULL, 0, 0, 0}};
 
 /* ---- broker and database ------------------------------------------------------------- */
 
@@ -261,8 +258,7 @@ static int load_database(load_t *l, const json_t *section) {
   database_t d;
   int rc = apply(l, database_map, section, &d, "database");
   if (rc == 0) rc = check_ranges(l, database_ranges, &d, "database");
-  if (rc == 0)
-    rc = take_url(l, &l->cfg->database_url, "CTXD_PG_URL", section, d.url, "database.url");
+  if (rc == 0) rc = take_url(l, &l->cfg->database_url, "CTXD_PG_URL", section, d.url, "database.url");
   if (rc == 0) l->cfg->db_connect_timeout_s = d.connect_timeout_s;
   return rc;
 }
@@ -274,8 +270,8 @@ static const ctxd_conf_entry_t outbox_map[] = {
      "a row unconfirmed this long is sent again by the sweep"},
     {CTXD_CONF_INT, "sweep_interval_ms", "1000", offsetof(ctxd__config_t, outbox_sweep_interval_ms),
      "how often the sweep looks for such rows"},
-    {CTXD_CONF_INT, "archive_retention_s", "604800",
-     offsetof(ctxd__config_t, outbox_archive_retention_s), "how long sent rows are archived"},
+    {CTXD_CONF_INT, "archive_retention_s", "604800", offsetof(ctxd__config_t, outbox_archive_retention_s),
+     "how long sent rows are archived"},
     {.name = NULL}};
 
 static const range_t outbox_ranges[] = {
@@ -307,10 +303,9 @@ typedef struct {
   const char *level;
 } log_t;
 
-static const ctxd_conf_entry_t log_map[] = {
-    {CTXD_CONF_STR, "level", "info", offsetof(log_t, level),
-     "error, warn, info or debug; CTXD_LOG_LEVEL overrides"},
-    {.name = NULL}};
+static const ctxd_conf_entry_t log_map[] = {{CTXD_CONF_STR, "level", "info", offsetof(log_t, level),
+                                             "error, warn, info or debug; CTXD_LOG_LEVEL overrides"},
+                                            {.name = NULL}};
 
 static int parse_level(load_t *l, const char *var, const char *path, const char *text,
                        ctxd__log_level_t *out) {
@@ -391,8 +386,7 @@ static int load_plugin(load_t *l, const json_t *obj, size_t i) {
     return fail_at(l, at, "expected 1-64 characters of [a-z0-9_-], got '%s'", p.name);
   for (size_t j = 0; j < i; j++)
     if (strcmp(cfg->plugins[j].name, p.name) == 0)
-      return fail_at(l, at, "duplicate plugin name '%s' (plugins[%zu] and plugins[%zu])", p.name,
-                  j, i);
+      return fail_at(l, at, "duplicate plugin name '%s' (plugins[%zu] and plugins[%zu])", p.name, j, i);
   if ((rc = copy(l, &pc->name, p.name)) != 0) return rc;
 
   /* the map's "" default stands for "absent": the conventional file name */
@@ -443,11 +437,9 @@ static const ctxd_conf_entry_t endpoint_map[] = {
      "classic or quorum"},
     {CTXD_CONF_INT, "delivery_limit", "5", offsetof(ctxd__endpoint_settings_t, delivery_limit),
      "quorum queues: deliveries before a message is dead-lettered"},
-    {CTXD_CONF_INT, "immediate_retries", "2",
-     offsetof(ctxd__endpoint_settings_t, immediate_retries),
+    {CTXD_CONF_INT, "immediate_retries", "2", offsetof(ctxd__endpoint_settings_t, immediate_retries),
      "handler re-runs in the worker before a delayed redelivery"},
-    {CTXD_CONF_STR, "redelivery_ms", "5000,30000,300000",
-     offsetof(ctxd__endpoint_settings_t, redelivery_ms),
+    {CTXD_CONF_STR, "redelivery_ms", "5000,30000,300000", offsetof(ctxd__endpoint_settings_t, redelivery_ms),
      "delayed redelivery intervals, comma-separated milliseconds; \"\" for none"},
     {.name = NULL}};
 
@@ -482,17 +474,15 @@ int ctxd__config_intervals(const char *text, int64_t *out, int max) {
 
 /* Checks settings s, read from `own` (the endpoint's object) at `path`, and points
  * queue_type at a static string (the parsed one dies with the document). */
-static int check_endpoint(load_t *l, ctxd__endpoint_settings_t *s, const json_t *own,
-                          const char *path) {
+static int check_endpoint(load_t *l, ctxd__endpoint_settings_t *s, const json_t *own, const char *path) {
   char at[512];
   int rc = check_ranges(l, endpoint_ranges, s, path);
   if (rc != 0) return rc;
   if (s->batch_size > s->prefetch) {
     /* blame the key this object sets: the defaults it inherits are already checked */
-    join(at, sizeof at, path,
-         json_object_get(own, "batch_size") != NULL ? "batch_size" : "prefetch");
+    join(at, sizeof at, path, json_object_get(own, "batch_size") != NULL ? "batch_size" : "prefetch");
     return fail_at(l, at, "batch_size %lld is larger than prefetch %lld", (long long)s->batch_size,
-                (long long)s->prefetch);
+                   (long long)s->prefetch);
   }
   const char *queue_type = NULL;
   for (size_t i = 0; i < sizeof queue_types / sizeof queue_types[0]; i++)
@@ -505,9 +495,8 @@ static int check_endpoint(load_t *l, ctxd__endpoint_settings_t *s, const json_t 
   int64_t intervals[CTXD__MAX_REDELIVERIES];
   if (ctxd__config_intervals(s->redelivery_ms, intervals, CTXD__MAX_REDELIVERIES) < 0) {
     join(at, sizeof at, path, "redelivery_ms");
-    return fail_at(l, at,
-                "expected up to %d comma-separated delays in milliseconds (1 to %d), got '%s'",
-                CTXD__MAX_REDELIVERIES, REDELIVERY_MAX_MS, s->redelivery_ms);
+    return fail_at(l, at, "expected up to %d comma-separated delays in milliseconds (1 to %d), got '%s'",
+                   CTXD__MAX_REDELIVERIES, REDELIVERY_MAX_MS, s->redelivery_ms);
   }
   return 0;
 }
@@ -614,7 +603,7 @@ static int load_plugin_dir(load_t *l, const char *given) {
   int rc = ctxd__plugindir_find(NULL, dir, sizeof dir);
   if (rc != 0)
     return fail_at(l, "plugin_dir", "not set, and the folder beside the executable is not known (%s)",
-                ctxd_strerror(rc));
+                   ctxd_strerror(rc));
   return copy(l, &l->cfg->plugin_dir, dir);
 }
 
@@ -623,8 +612,7 @@ static int load_root(load_t *l) {
   json_error_t je;
   json_t *doc = json_loadb(cfg->text, cfg->text_len, JSON_REJECT_DUPLICATES, &je);
   if (doc == NULL) {
-    emit(l->err, l->errlen, "%s:%d:%d: malformed JSON: %s", cfg->file, je.line, je.column,
-         je.text);
+    emit(l->err, l->errlen, "%s:%d:%d: malformed JSON: %s", cfg->file, je.line, je.column, je.text);
     return CTXD_ECONFIG;
   }
   root_t r;
@@ -697,8 +685,7 @@ void ctxd__config_free(ctxd__config_t *cfg) {
 
 /* ---- lookups ------------------------------------------------------------------------- */
 
-const ctxd__endpoint_settings_t *ctxd__config_endpoint(const ctxd__config_t *cfg,
-                                                       const char *name) {
+const ctxd__endpoint_settings_t *ctxd__config_endpoint(const ctxd__config_t *cfg, const char *name) {
   for (size_t i = 0; i < cfg->nendpoints; i++)
     if (strcmp(cfg->endpoints[i].name, name) == 0) return &cfg->endpoints[i].settings;
   return &cfg->endpoint_defaults;
@@ -710,8 +697,8 @@ unsigned ctxd__config_endpoint_own(const ctxd__config_t *cfg, const char *name) 
   return 0;
 }
 
-int ctxd__config_plugin_path(const ctxd__config_t *cfg, const ctxd__plugin_config_t *p,
-                             char *buf, size_t buflen) {
+int ctxd__config_plugin_path(const ctxd__config_t *cfg, const ctxd__plugin_config_t *p, char *buf,
+                             size_t buflen) {
   int n = p->path[0] == '/' ? snprintf(buf, buflen, "%s", p->path)
                             : snprintf(buf, buflen, "%s/%s", cfg->plugin_dir, p->path);
   return n >= 0 && (size_t)n < buflen ? 0 : CTXD_ETOOBIG;

@@ -38,11 +38,11 @@
 
 /* Settings of one receive endpoint. Members are int64_t so the config map fills them. */
 typedef struct {
-  int64_t prefetch;   /* unacknowledged deliveries the broker may hand over; default 256 */
-  int64_t workers;    /* worker threads (each with its own database connection); default 2 */
-  int64_t batch_size; /* deliveries per transaction; default 64 */
-  const char *queue_type; /* "classic" or "quorum"; default "classic" */
-  int64_t delivery_limit; /* quorum queues: x-delivery-limit; default 5 */
+  int64_t prefetch;          /* unacknowledged deliveries the broker may hand over; default 256 */
+  int64_t workers;           /* worker threads (each with its own database connection); default 2 */
+  int64_t batch_size;        /* deliveries per transaction; default 64 */
+  const char *queue_type;    /* "classic" or "quorum"; default "classic" */
+  int64_t delivery_limit;    /* quorum queues: x-delivery-limit; default 5 */
   int64_t immediate_retries; /* handler re-runs in the worker before a delayed redelivery; default 2 */
   const char *redelivery_ms; /* delayed redelivery intervals, comma-separated ms; default
                                 "5000,30000,300000"; "" = none */
@@ -67,7 +67,7 @@ typedef struct {
   char *name;
   char *path; /* as written; resolve with ctxd__config_plugin_path */
   int enabled;
-  json_t *settings; /* a JSON object (possibly empty); owned by the config */
+  json_t *settings;    /* a JSON object (possibly empty); owned by the config */
   char *settings_path; /* key path for messages, e.g. "plugins[2].settings" */
 } ctxd__plugin_config_t;
 
@@ -86,16 +86,16 @@ typedef struct {
   char *database_url;
   int64_t db_connect_timeout_s;
 
-  int64_t outbox_sweep_grace_ms;    /* a row is swept once unconfirmed this long; default 10000 */
-  int64_t outbox_sweep_interval_ms; /* default 1000 */
+  int64_t outbox_sweep_grace_ms;      /* a row is swept once unconfirmed this long; default 10000 */
+  int64_t outbox_sweep_interval_ms;   /* default 1000 */
   int64_t outbox_archive_retention_s; /* default 604800 (7 days) */
-  int64_t inbox_retention_s;        /* duplicate-detection window; default 604800 */
-  int64_t cleanup_interval_s;       /* default 60 */
-  int64_t reload_lock_timeout_ms;   /* a plugin replacement's wait for a lock; default 10000 */
+  int64_t inbox_retention_s;          /* duplicate-detection window; default 604800 */
+  int64_t cleanup_interval_s;         /* default 60 */
+  int64_t reload_lock_timeout_ms;     /* a plugin replacement's wait for a lock; default 10000 */
 
   ctxd__log_level_t log_level;
   char *admin_listen; /* NULL: no admin endpoint */
-  char *plugin_dir; /* as configured, or found from the executable's place */
+  char *plugin_dir;   /* as configured, or found from the executable's place */
 
   ctxd__plugin_config_t *plugins;
   size_t nplugins;
@@ -115,22 +115,21 @@ void ctxd__config_free(ctxd__config_t *cfg);
 
 /* Returns the settings for endpoint `name`: its own section, else the defaults; borrowed
  * until ctxd__config_free. */
-const ctxd__endpoint_settings_t *ctxd__config_endpoint(const ctxd__config_t *cfg,
-                                                       const char *name);
+const ctxd__endpoint_settings_t *ctxd__config_endpoint(const ctxd__config_t *cfg, const char *name);
 
 /* Returns the CTXD__EP_* bits the endpoint's own section sets (0 without a section). */
 unsigned ctxd__config_endpoint_own(const ctxd__config_t *cfg, const char *name);
 
 /* Writes the file path of plugin `p` into buf: absolute paths as they are, others under
  * plugin_dir. 0 or CTXD_ETOOBIG. */
-int ctxd__config_plugin_path(const ctxd__config_t *cfg, const ctxd__plugin_config_t *p,
-                             char *buf, size_t buflen);
+int ctxd__config_plugin_path(const ctxd__config_t *cfg, const ctxd__plugin_config_t *p, char *buf,
+                             size_t buflen);
 
 /* Formats "FILE:LINE:COL: PATH: REASON" into err, locating the key path ("plugins[1].
  * settings.interval") in the file's text (FILE: PATH: REASON when it is not there, e.g. a
  * missing key: then the location of the nearest enclosing object that is). */
-void ctxd__config_format_error(const ctxd__config_t *cfg, const char *path, const char *reason,
-                               char *err, size_t errlen);
+void ctxd__config_format_error(const ctxd__config_t *cfg, const char *path, const char *reason, char *err,
+                               size_t errlen);
 
 /* 1 when s is a valid plugin name: 1-64 characters of [a-z0-9_-]. */
 int ctxd__config_plugin_name_valid(const char *s);

@@ -99,9 +99,7 @@ static int parse_default(ctxd_conf_type_t type, const char *def, value_t *out) {
   /* strtoll/strtod skip leading blanks; a default is written by a programmer, be strict */
   int blank = def[0] == '\0' || isspace((unsigned char)def[0]);
   switch ((int)type) {
-  case CTXD_CONF_STR:
-    out->s = def;
-    return 0;
+  case CTXD_CONF_STR: out->s = def; return 0;
   case CTXD_CONF_INT:
     errno = 0;
     out->i = strtoll(def, &end, 10);
@@ -115,9 +113,7 @@ static int parse_default(ctxd_conf_type_t type, const char *def, value_t *out) {
     out->d = strtod(def, &end);
     return blank || *end != '\0' || errno != 0 || !isfinite(out->d) ? -1 : 0;
   case CTXD__CONF_OBJECT:
-  case CTXD__CONF_ARRAY:
-    out->j = NULL;
-    return def[0] == '\0' ? 0 : -1;
+  case CTXD__CONF_ARRAY: out->j = NULL; return def[0] == '\0' ? 0 : -1;
   }
   return -1;
 }
@@ -126,9 +122,8 @@ static int parse_default(ctxd_conf_type_t type, const char *def, value_t *out) {
 
 /* Fills e (path "<path>.<key>", or just one of them when the other is empty or NULL) and
  * returns `code`. */
-__attribute__((format(printf, 5, 6))) static int fail_at(int code, ctxd__conf_error_t *e,
-                                                         const char *path, const char *key,
-                                                         const char *fmt, ...) {
+__attribute__((format(printf, 5, 6))) static int fail_at(int code, ctxd__conf_error_t *e, const char *path,
+                                                         const char *key, const char *fmt, ...) {
   if (key == NULL || key[0] == '\0')
     snprintf(e->path, sizeof e->path, "%s", path);
   else if (path[0] == '\0')
@@ -193,8 +188,8 @@ static int unknown_key(const ctxd_conf_entry_t *map, const char *path, const cha
 
 /* ---- apply and check ----------------------------------------------------------------- */
 
-int ctxd__confmap_apply(const ctxd_conf_entry_t *map, const json_t *obj, void *dst,
-                        const char *path, ctxd__conf_error_t *e) {
+int ctxd__confmap_apply(const ctxd_conf_entry_t *map, const json_t *obj, void *dst, const char *path,
+                        ctxd__conf_error_t *e) {
   if (obj != NULL && !json_is_object(obj))
     return fail_at(CTXD_ECONFIG, e, path, NULL, "expected an object, got %s", json_what(obj));
   if (obj != NULL) {
@@ -209,19 +204,16 @@ int ctxd__confmap_apply(const ctxd_conf_entry_t *map, const json_t *obj, void *d
   for (const ctxd_conf_entry_t *m = map; m->name != NULL; m++) {
     const type_info_t *ti = type_info(m->type);
     if (ti == NULL)
-      return fail_at(CTXD_ECONFIG, e, path, m->name, "config map has an invalid type %d",
-                  (int)m->type);
+      return fail_at(CTXD_ECONFIG, e, path, m->name, "config map has an invalid type %d", (int)m->type);
     const json_t *v = obj != NULL ? json_object_get(obj, m->name) : NULL;
     value_t val;
     if (v != NULL) {
       if (from_json(m->type, v, &val) != 0)
-        return fail_at(CTXD_ECONFIG, e, path, m->name, "expected %s, got %s", ti->what,
-                    json_what(v));
+        return fail_at(CTXD_ECONFIG, e, path, m->name, "expected %s, got %s", ti->what, json_what(v));
     } else if (m->def == NULL) {
       return fail_at(CTXD_ECONFIG, e, path, m->name, "required key is missing");
     } else if (parse_default(m->type, m->def, &val) != 0) {
-      return fail_at(CTXD_ECONFIG, e, path, m->name, "config map default \"%s\" is not %s",
-                  m->def, ti->what);
+      return fail_at(CTXD_ECONFIG, e, path, m->name, "config map default \"%s\" is not %s", m->def, ti->what);
     }
     /* memcpy: a plugin's offset need not be aligned for the type */
     memcpy((char *)dst + m->offset, &val, ti->size);
@@ -234,22 +226,19 @@ int ctxd__confmap_check(const ctxd_conf_entry_t *map, size_t size, ctxd__conf_er
     const ctxd_conf_entry_t *m = &map[i];
     const type_info_t *ti = type_info(m->type);
     value_t val;
-    if (m->name[0] == '\0')
-      return fail_at(CTXD_EINVAL, e, "", NULL, "entry %zu has an empty name", i);
+    if (m->name[0] == '\0') return fail_at(CTXD_EINVAL, e, "", NULL, "entry %zu has an empty name", i);
     for (size_t j = 0; j < i; j++)
       if (strcmp(map[j].name, m->name) == 0)
-        return fail_at(CTXD_EINVAL, e, "", m->name, "entries %zu and %zu are both named '%s'", j,
-                    i, m->name);
+        return fail_at(CTXD_EINVAL, e, "", m->name, "entries %zu and %zu are both named '%s'", j, i, m->name);
     if (ti == NULL || ti->host_only)
-      return fail_at(CTXD_EINVAL, e, "", m->name, "entry '%s' has an invalid type %d", m->name,
-                  (int)m->type);
+      return fail_at(CTXD_EINVAL, e, "", m->name, "entry '%s' has an invalid type %d", m->name, (int)m->type);
     if (m->def != NULL && parse_default(m->type, m->def, &val) != 0)
-      return fail_at(CTXD_EINVAL, e, "", m->name, "entry '%s': default \"%s\" is not %s", m->name,
-                  m->def, ti->what);
+      return fail_at(CTXD_EINVAL, e, "", m->name, "entry '%s': default \"%s\" is not %s", m->name, m->def,
+                     ti->what);
     if (m->offset > size || size - m->offset < ti->size)
       return fail_at(CTXD_EINVAL, e, "", m->name,
-                  "entry '%s': offset %zu + %zu bytes is outside the %zu-byte settings", m->name,
-                  m->offset, ti->size, size);
+                     "entry '%s': offset %zu + %zu bytes is outside the %zu-byte settings", m->name,
+                     m->offset, ti->size, size);
   }
   return 0;
 }
@@ -266,8 +255,7 @@ static int enter_key(ctxd__jscan_t *s, const char *key, size_t len) {
     if (eq < 0 || ctxd__jscan_expect(s, ':') != 0) return -1;
     ctxd__jscan_ws(s);
     if (eq) return 0;
-    if (ctxd__jscan_value(s, CTXD__JSCAN_MAX_DEPTH) != 0 || ctxd__jscan_expect(s, ',') != 0)
-      return -1;
+    if (ctxd__jscan_value(s, CTXD__JSCAN_MAX_DEPTH) != 0 || ctxd__jscan_expect(s, ',') != 0) return -1;
   }
 }
 
@@ -277,8 +265,7 @@ static int enter_index(ctxd__jscan_t *s, size_t index) {
   ctxd__jscan_ws(s);
   if (s->p < s->end && *s->p == ']') return -1;
   for (size_t i = 0; i < index; i++)
-    if (ctxd__jscan_value(s, CTXD__JSCAN_MAX_DEPTH) != 0 || ctxd__jscan_expect(s, ',') != 0)
-      return -1;
+    if (ctxd__jscan_value(s, CTXD__JSCAN_MAX_DEPTH) != 0 || ctxd__jscan_expect(s, ',') != 0) return -1;
   ctxd__jscan_ws(s);
   return 0;
 }

@@ -26,8 +26,8 @@ typedef struct {
  * and wrong types. `path` is obj's own key path ("" for the root). CTXD_CONF_STR values
  * point into obj or into the map's default text: borrowed while both live. Returns 0 or
  * CTXD_ECONFIG with e filled. obj may be NULL (all defaults). */
-int ctxd__confmap_apply(const ctxd_conf_entry_t *map, const json_t *obj, void *dst,
-                        const char *path, ctxd__conf_error_t *e);
+int ctxd__confmap_apply(const ctxd_conf_entry_t *map, const json_t *obj, void *dst, const char *path,
+                        ctxd__conf_error_t *e);
 
 /* Checks a map itself (names unique and non-empty, defaults parse as their type, offsets
  * inside `size`): plugins are refused at load when theirs is broken. 0 or CTXD_EINVAL with

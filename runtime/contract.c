@@ -17,7 +17,7 @@
 
 struct ctxd__contract_s {
   json_t *json;
-  ctxd__schema_def_t def; /* borrows json */
+  ctxd__schema_def_t def;           /* borrows json */
   const ctxd__contract_t *previous; /* the version this one upcasts from, or NULL */
 };
 
@@ -36,8 +36,7 @@ static int by_key(const void *key, const void *elem) {
 }
 
 void ctxd__contracts_free(ctxd__contracts_t *c) {
-  if (!c)
-    return;
+  if (!c) return;
   for (size_t i = 0; i < c->n; i++) {
     ctxd__schema_def_release(&c->v[i].def);
     json_decref(c->v[i].json);
@@ -46,25 +45,22 @@ void ctxd__contracts_free(ctxd__contracts_t *c) {
   free(c);
 }
 
-const ctxd__contract_t *ctxd__contracts_find(const ctxd__contracts_t *c,
-                                             const char *message_type) {
-  if (!c || !message_type || c->n == 0)
-    return NULL;
+const ctxd__contract_t *ctxd__contracts_find(const ctxd__contracts_t *c, const char *message_type) {
+  if (!c || !message_type || c->n == 0) return NULL;
   return bsearch(message_type, c->v, c->n, sizeof *c->v, by_key);
 }
 
 /* The version before k of the same Namespace:Type, or NULL. */
-static const ctxd__contract_t *find_version(const ctxd__contracts_t *c,
-                                            const ctxd__contract_t *k, int version) {
+static const ctxd__contract_t *find_version(const ctxd__contracts_t *c, const ctxd__contract_t *k,
+                                            int version) {
   char name[512];
   snprintf(name, sizeof name, "%s.v%d:%s", k->def.ns, version, k->def.type_name);
   return ctxd__contracts_find(c, name);
 }
 
-int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **out,
-                         char *err, size_t errlen) {
-  if (!out || (!defs && n))
-    return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");
+int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **out, char *err,
+                         size_t errlen) {
+  if (!out || (!defs && n)) return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");
   *out = NULL;
   ctxd__contracts_t *c = calloc(1, sizeof *c);
   if (!c || (n && !(c->v = calloc(n, sizeof *c->v)))) {
@@ -88,8 +84,7 @@ int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **
       ctxd__fail(err, errlen, rc, "contract definition %zu (%s): %s", i, type ? type : "?", reason);
     }
   }
-  if (!rc)
-    qsort(c->v, c->n, sizeof *c->v, by_type);
+  if (!rc) qsort(c->v, c->n, sizeof *c->v, by_type);
   for (size_t i = 0; i < c->n && !rc; i++) {
     ctxd__contract_t *k = &c->v[i];
     if (i && strcmp(c->v[i - 1].def.message_type, k->def.message_type) == 0) {
@@ -98,9 +93,8 @@ int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **
       k->previous = find_version(c, k, k->def.version - 1);
       if (!k->previous)
         rc = ctxd__fail(err, errlen, CTXD_EINVAL, "%s: upcast_from_previous: no version %d",
-                  k->def.message_type, k->def.version - 1);
-      else if ((rc = ctxd__schema_check_upcast(&k->previous->def, &k->def, reason,
-                                               sizeof reason)))
+                        k->def.message_type, k->def.version - 1);
+      else if ((rc = ctxd__schema_check_upcast(&k->previous->def, &k->def, reason, sizeof reason)))
         ctxd__fail(err, errlen, rc, "%s: %s", k->def.message_type, reason);
     }
   }
@@ -113,8 +107,7 @@ int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **
 }
 
 int ctxd__contracts_new(ctxd__contracts_t **out, char *err, size_t errlen) {
-  return ctxd__contracts_load(ctxd__contract_defs, ctxd__contract_defs_count, out, err,
-                              errlen);
+  return ctxd__contracts_load(ctxd__contract_defs, ctxd__contract_defs_count, out, err, errlen);
 }
 
 size_t ctxd__contracts_count(const ctxd__contracts_t *c) { return c ? c->n : 0; }
@@ -129,10 +122,8 @@ const char *ctxd__contract_kind(const ctxd__contract_t *k) { return k->def.kind;
 const char *ctxd__contract_status(const ctxd__contract_t *k) { return k->def.status; }
 const json_t *ctxd__contract_definition(const ctxd__contract_t *k) { return k->json; }
 
-int ctxd__contract_validate(const ctxd__contract_t *k, const json_t *message, char *err,
-                            size_t errlen) {
-  if (!k || !message)
-    return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");
+int ctxd__contract_validate(const ctxd__contract_t *k, const json_t *message, char *err, size_t errlen) {
+  if (!k || !message) return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");
   return ctxd__schema_validate(&k->def.body, message, "message", err, errlen);
 }
 
@@ -146,8 +137,7 @@ static void remove_value(json_t *m, const json_t *v) {
     if (json_object_iter_value(it) == v) {
       /* The key lives in the object: copy it before deleting. */
       char *key = strdup(json_object_iter_key(it));
-      if (key)
-        json_object_del(m, key);
+      if (key) json_object_del(m, key);
       free(key);
       return;
     }
@@ -161,37 +151,29 @@ static int upcast_step(const ctxd__contract_t *k, json_t *m) {
   json_t *v;
   json_object_foreach((json_t *)k->def.renames, key, v) {
     json_t *old = ctxd__json_get_ci(m, key);
-    if (!old)
-      continue;
-    if (!ctxd__json_get_ci(m, json_string_value(v)) &&
-        json_object_set(m, json_string_value(v), old))
+    if (!old) continue;
+    if (!ctxd__json_get_ci(m, json_string_value(v)) && json_object_set(m, json_string_value(v), old))
       return CTXD_ENOMEM;
     remove_value(m, old);
   }
   json_object_foreach((json_t *)k->def.defaults, key, v) {
     json_t *cur = ctxd__json_get_ci(m, key);
-    if (cur && !json_is_null(cur))
-      continue;
-    if (cur)
-      remove_value(m, cur); /* a null under another case of the name */
-    if (json_object_set_new(m, key, json_deep_copy(v)))
-      return CTXD_ENOMEM;
+    if (cur && !json_is_null(cur)) continue;
+    if (cur) remove_value(m, cur); /* a null under another case of the name */
+    if (json_object_set_new(m, key, json_deep_copy(v))) return CTXD_ENOMEM;
   }
   return 0;
 }
 
-int ctxd__contracts_upcast(const ctxd__contracts_t *c, const char *from_type,
-                           const char *to_type, const json_t *message, json_t **out,
-                           char *err, size_t errlen) {
-  if (!out)
-    return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");
+int ctxd__contracts_upcast(const ctxd__contracts_t *c, const char *from_type, const char *to_type,
+                           const json_t *message, json_t **out, char *err, size_t errlen) {
+  if (!out) return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");
   *out = NULL;
   if (!c || !from_type || !to_type || !json_is_object(message))
     return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments: the message must be an object");
   const ctxd__contract_t *from = ctxd__contracts_find(c, from_type);
   const ctxd__contract_t *to = ctxd__contracts_find(c, to_type);
-  if (!from || !to)
-    return ctxd__fail(err, errlen, CTXD_ENOENT, "no contract %s", from ? to_type : from_type);
+  if (!from || !to) return ctxd__fail(err, errlen, CTXD_ENOENT, "no contract %s", from ? to_type : from_type);
   if (from == to) {
     /* A reference, not a change: jansson counts it inside the value. */
     *out = json_incref((json_t *)message);
@@ -204,16 +186,13 @@ int ctxd__contracts_upcast(const ctxd__contracts_t *c, const char *from_type,
     s = s->previous;
     nsteps++;
   }
-  if (!s)
-    return ctxd__fail(err, errlen, CTXD_ENOENT, "no upcast from %s to %s", from_type, to_type);
+  if (!s) return ctxd__fail(err, errlen, CTXD_ENOENT, "no upcast from %s to %s", from_type, to_type);
   const ctxd__contract_t **steps = malloc(nsteps * sizeof *steps);
   json_t *m = json_deep_copy(message);
   int rc = steps && m ? 0 : CTXD_ENOMEM;
   s = to;
-  for (size_t i = nsteps; !rc && i > 0; i--, s = s->previous)
-    steps[i - 1] = s;
-  for (size_t i = 0; !rc && i < nsteps; i++)
-    rc = upcast_step(steps[i], m);
+  for (size_t i = nsteps; !rc && i > 0; i--, s = s->previous) steps[i - 1] = s;
+  for (size_t i = 0; !rc && i < nsteps; i++) rc = upcast_step(steps[i], m);
   free(steps);
   if (rc) {
     json_decref(m);
@@ -223,13 +202,11 @@ int ctxd__contracts_upcast(const ctxd__contracts_t *c, const char *from_type,
   return 0;
 }
 
-size_t ctxd__contracts_older(const ctxd__contracts_t *c, const char *type, const char **out,
-                             size_t max) {
+size_t ctxd__contracts_older(const ctxd__contracts_t *c, const char *type, const char **out, size_t max) {
   const ctxd__contract_t *k = ctxd__contracts_find(c, type);
   size_t n = 0;
   for (const ctxd__contract_t *s = k ? k->previous : NULL; s; s = s->previous, n++)
-    if (out && n < max)
-      out[n] = s->def.message_type;
+    if (out && n < max) out[n] = s->def.message_type;
   return n;
 }
 
@@ -237,8 +214,7 @@ size_t ctxd__contracts_older(const ctxd__contracts_t *c, const char *type, const
  * Compatibility of released versions
  */
 
-int ctxd__contract_compat(const json_t *released, const json_t *current, char *err,
-                          size_t errlen) {
+int ctxd__contract_compat(const json_t *released, const json_t *current, char *err, size_t errlen) {
   ctxd__schema_def_t r, n;
   char reason[512];
   int rc;
@@ -250,18 +226,17 @@ int ctxd__contract_compat(const json_t *released, const json_t *current, char *e
   }
   if (strcmp(r.message_type, n.message_type))
     rc = ctxd__fail(err, errlen, CTXD_EINVAL, "%s and %s are different contracts", r.message_type,
-              n.message_type);
+                    n.message_type);
   else if (strcmp(r.status, "released"))
-    rc = ctxd__fail(err, errlen, CTXD_EINVAL, "%s: the snapshot is not a released definition",
-              r.message_type);
+    rc =
+        ctxd__fail(err, errlen, CTXD_EINVAL, "%s: the snapshot is not a released definition", r.message_type);
   else if (strcmp(n.status, "released"))
-    rc = ctxd__fail(err, errlen, CTXD_EVALIDATION, "%s: status changed from released to %s",
-              r.message_type, n.status);
+    rc = ctxd__fail(err, errlen, CTXD_EVALIDATION, "%s: status changed from released to %s", r.message_type,
+                    n.status);
   else if (strcmp(r.kind, n.kind))
-    rc = ctxd__fail(err, errlen, CTXD_EVALIDATION, "%s: kind changed from %s to %s", r.message_type,
-              r.kind, n.kind);
-  else if ((rc = ctxd__schema_compare(&r.body, &n.body, CTXD__SCHEMA_FROZEN, reason,
-                                      sizeof reason)))
+    rc = ctxd__fail(err, errlen, CTXD_EVALIDATION, "%s: kind changed from %s to %s", r.message_type, r.kind,
+                    n.kind);
+  else if ((rc = ctxd__schema_compare(&r.body, &n.body, CTXD__SCHEMA_FROZEN, reason, sizeof reason)))
     ctxd__fail(err, errlen, rc, "%s: %s", r.message_type, reason);
   ctxd__schema_def_release(&n);
   ctxd__schema_def_release(&r);

@@ -26,14 +26,13 @@ int ctxd__contracts_new(ctxd__contracts_t **out, char *err, size_t errlen);
 /* Same from n definition texts (tests, tools). The texts are copied. The set is checked as
  * the build checks it: every definition valid, no type twice, every upcast_from_previous
  * sound against the version before it. */
-int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **out,
-                         char *err, size_t errlen);
+int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **out, char *err,
+                         size_t errlen);
 
 void ctxd__contracts_free(ctxd__contracts_t *c);
 
 /* The contract of message_type ("Ns.vN:Type", exact), or NULL; borrowed from c. */
-const ctxd__contract_t *ctxd__contracts_find(const ctxd__contracts_t *c,
-                                             const char *message_type);
+const ctxd__contract_t *ctxd__contracts_find(const ctxd__contracts_t *c, const char *message_type);
 
 /* Every contract, sorted by message type: i < ctxd__contracts_count(c); borrowed from c. */
 size_t ctxd__contracts_count(const ctxd__contracts_t *c);
@@ -50,8 +49,7 @@ const json_t *ctxd__contract_definition(const ctxd__contract_t *k);
  * CTXD_EVALIDATION with "message.<path>: <reason>" in err, e.g. "message.Category: 9 is
  * not one of 1,2,3,4,5,6" or "message.Id: missing required field". Property names match
  * ignoring ASCII case; unknown properties are tolerated. CTXD_EINVAL for NULL args. */
-int ctxd__contract_validate(const ctxd__contract_t *k, const json_t *message, char *err,
-                            size_t errlen);
+int ctxd__contract_validate(const ctxd__contract_t *k, const json_t *message, char *err, size_t errlen);
 
 /* Upcasts message from from_type to to_type (same Namespace:Type, to_type's version >=
  * from_type's), applying every step vN -> vN+1 in between as the definitions describe
@@ -60,17 +58,15 @@ int ctxd__contract_validate(const ctxd__contract_t *k, const json_t *message, ch
  * validate message against from_type before, and *out against to_type after if in doubt.
  * 0, CTXD_ENOENT (a type is unknown, or no chain of upcasters links them), CTXD_EINVAL
  * (NULL args, message not an object) or CTXD_ENOMEM, with the reason in err. */
-int ctxd__contracts_upcast(const ctxd__contracts_t *c, const char *from_type,
-                           const char *to_type, const json_t *message, json_t **out,
-                           char *err, size_t errlen);
+int ctxd__contracts_upcast(const ctxd__contracts_t *c, const char *from_type, const char *to_type,
+                           const json_t *message, json_t **out, char *err, size_t errlen);
 
 /* Lists the older versions of type's Namespace:Type that upcast to type (type's previous
  * version when type has upcast_from_previous, then that one's, and so on), newest first,
  * into out[0..max) (strings borrowed from c). Returns how many there are, which may exceed
  * max (call with max 0 to count). 0 for an unknown type. A host binds these exchanges to an
  * endpoint with a handler for type. */
-size_t ctxd__contracts_older(const ctxd__contracts_t *c, const char *type, const char **out,
-                             size_t max);
+size_t ctxd__contracts_older(const ctxd__contracts_t *c, const char *type, const char **out, size_t max);
 
 /* The compatibility check: may `current` replace the released definition `released`? Both
  * are definition JSON of the same message type. 0, CTXD_EVALIDATION naming the first
@@ -79,7 +75,6 @@ size_t ctxd__contracts_older(const ctxd__contracts_t *c, const char *type, const
  * (Consumables) removed"), or CTXD_EINVAL (a definition is broken, they are different
  * types, or `released` is not released). Allowed: description, example, producer and
  * consumer changes, new optional fields. */
-int ctxd__contract_compat(const json_t *released, const json_t *current, char *err,
-                          size_t errlen);
+int ctxd__contract_compat(const json_t *released, const json_t *current, char *err, size_t errlen);
 
 #endif

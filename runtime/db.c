@@ -32,10 +32,10 @@ typedef struct {
 } stmt_t;
 
 typedef struct {
-  int slot;               /* >= 0: the PQsendPrepare of this cache slot */
-  ctxd__db_result_cb cb;  /* a queued statement's result, when its caller wants it */
+  int slot;              /* >= 0: the PQsendPrepare of this cache slot */
+  ctxd__db_result_cb cb; /* a queued statement's result, when its caller wants it */
   void *arg;
-  PGresult **keep;        /* the result itself, for ctxd__db_exec */
+  PGresult **keep; /* the result itself, for ctxd__db_exec */
 } pending_t;
 
 typedef struct {
@@ -56,7 +56,8 @@ static void cache_clear(conn_state_t *st) {
 static int stmt_events(PGEventId id, void *event, void *pass) {
   (void)pass;
   if (id == PGEVT_CONNDESTROY || id == PGEVT_CONNRESET) {
-    PGconn *c = id == PGEVT_CONNDESTROY ? ((PGEventConnDestroy *)event)->conn : ((PGEventConnReset *)event)->conn;
+    PGconn *c =
+        id == PGEVT_CONNDESTROY ? ((PGEventConnDestroy *)event)->conn : ((PGEventConnReset *)event)->conn;
     conn_state_t *st = PQinstanceData(c, stmt_events);
     if (st != NULL) cache_clear(st);
     if (id == PGEVT_CONNDESTROY) free(st);
@@ -164,7 +165,8 @@ static void pipeline_fail(PGconn *c, conn_state_t *st, const PGresult *r) {
   copy_error(st->err, sizeof st->err, error_text(c, r));
 }
 
-static PGresult *exec_now(PGconn *c, conn_state_t *st, const char *sql, int nparams, const char *const *params) {
+static PGresult *exec_now(PGconn *c, conn_state_t *st, const char *sql, int nparams,
+                          const char *const *params) {
   char name[16];
   int fresh;
   const char *stmt = cache_find(st, sql, name, &fresh);
@@ -245,8 +247,8 @@ static PGresult *report(PGconn *c, PGresult *r, int *code, char *err, size_t err
   return NULL;
 }
 
-PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
-                        int *code, char *err, size_t errlen) {
+PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, int *code,
+                        char *err, size_t errlen) {
   conn_state_t *st = state(c);
   if (st == NULL || !pipelined(c)) return report(c, exec_now(c, st, sql, nparams, params), code, err, errlen);
   /* pipelined: every queued statement's result comes before this one's */
@@ -269,8 +271,8 @@ void ctxd__db_pipeline_begin(PGconn *c) {
   if (state(c) != NULL) PQenterPipelineMode(c);
 }
 
-int ctxd__db_queue(PGconn *c, const char *sql, int nparams, const char *const *params,
-                   ctxd__db_result_cb cb, void *arg, char *err, size_t errlen) {
+int ctxd__db_queue(PGconn *c, const char *sql, int nparams, const char *const *params, ctxd__db_result_cb cb,
+                   void *arg, char *err, size_t errlen) {
   conn_state_t *st = state(c);
   if (st == NULL || !pipelined(c)) {
     int code;

@@ -16,8 +16,8 @@ int ctxd__db_connect(const char *url, int timeout_s, PGconn **out, char *err, si
  * (new, free with PQclear) when its status is COMMAND_OK or TUPLES_OK; otherwise NULL with
  * the error text in err (if not NULL) and *code set to CTXD_ECONFLICT (unique violation,
  * serialization failure, deadlock), CTXD_ECLOSED (connection lost) or CTXD_EDB. */
-PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
-                        int *code, char *err, size_t errlen);
+PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, int *code,
+                        char *err, size_t errlen);
 
 /* Like ctxd__db_exec for statements whose rows are not wanted: 0 or the code. */
 int ctxd__db_run(PGconn *c, const char *sql, int nparams, const char *const *params, char *err,
@@ -42,8 +42,8 @@ int ctxd__db_script(PGconn *c, const char *sql, char *err, size_t errlen);
  * statement at once and ctxd__db_pipeline_end returns 0. */
 typedef void (*ctxd__db_result_cb)(void *arg, const PGresult *r);
 void ctxd__db_pipeline_begin(PGconn *c);
-int ctxd__db_queue(PGconn *c, const char *sql, int nparams, const char *const *params,
-                   ctxd__db_result_cb cb, void *arg, char *err, size_t errlen);
+int ctxd__db_queue(PGconn *c, const char *sql, int nparams, const char *const *params, ctxd__db_result_cb cb,
+                   void *arg, char *err, size_t errlen);
 int ctxd__db_pipeline_end(PGconn *c, char *err, size_t errlen);
 
 /* The SQLSTATE of the last error on c ("" when it had none, when there was none yet, or

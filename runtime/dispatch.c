@@ -12,12 +12,11 @@
 #include "log.h"
 #include "plugin.h"
 
-#define INBOX_INSERT                                                                   \
-  "INSERT INTO ctxd.inbox (endpoint, message_id) SELECT $1, unnest($2::uuid[]) "      \
+#define INBOX_INSERT                                                                                         \
+  "INSERT INTO ctxd.inbox (endpoint, message_id) SELECT $1, unnest($2::uuid[]) "                             \
   "ON CONFLICT DO NOTHING RETURNING message_id::text"
 
-static void set_outcome(ctxd__delivery_t *d, ctxd__outcome_t o, const char *fault_type,
-                        const char *reason) {
+static void set_outcome(ctxd__delivery_t *d, ctxd__outcome_t o, const char *fault_type, const char *reason) {
   d->outcome = o;
   free(d->fault_type);
   free(d->reason);
@@ -41,7 +40,8 @@ static int admit(struct ctxd_msg_s *m, const ctxd__contracts_t *contracts) {
   const ctxd__contract_t *k = ctxd__contracts_find(contracts, hd->type);
   int rc = k != NULL ? ctxd__contract_validate(k, m->env.message, err, sizeof err) : 0;
   if (rc == 0 && hd->upcast_to != NULL)
-    rc = ctxd__contracts_upcast(contracts, hd->type, hd->upcast_to, m->env.message, &m->message, err, sizeof err);
+    rc = ctxd__contracts_upcast(contracts, hd->type, hd->upcast_to, m->env.message, &m->message, err,
+                                sizeof err);
   else if (rc == 0)
     m->message = json_incref(m->env.message);
   if (rc == 0) return 0;
@@ -63,9 +63,10 @@ static int admit(struct ctxd_msg_s *m, const ctxd__contracts_t *contracts) {
 static int redeliveries_of(const ctxd__delivery_t *d, const ctxd__envelope_t *env) {
   int64_t n = 0;
   const amqp_basic_properties_t *p = &d->msg.properties;
-  if (!((p->_flags & AMQP_BASIC_HEADERS_FLAG) && ctxd__amqptable_get_int(&p->headers, CTXD__REDELIVERY_HEADER, &n))) {
+  if (!((p->_flags & AMQP_BASIC_HEADERS_FLAG) &&
+        ctxd__amqptable_get_int(&p->headers, CTXD__REDELIVERY_HEADER, &n))) {
     const json_t *count = ctxd__json_get_ci(env->headers, CTXD__REDELIVERY_HEADER);
-    n = json_is_integer(count) ? json_integer_value(count)
+    n = json_is_integer(count)  ? json_integer_value(count)
         : json_is_string(count) ? strtoll(json_string_value(count), NULL, 10)
                                 : 0;
   }
@@ -82,15 +83,15 @@ static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__con
     struct ctxd_msg_s *m = &msgs[i];
     char err[512];
     m->delivery = d;
-    int rc = ctxd__envelope_decode(d->msg.body.bytes, d->msg.body.len, &d->msg.properties, &limits,
-                                   &m->env, err, sizeof err);
+    int rc = ctxd__envelope_decode(d->msg.body.bytes, d->msg.body.len, &d->msg.properties, &limits, &m->env,
+                                   err, sizeof err);
     if (rc == CTXD_ENOMEM) {
       set_outcome(d, CTXD__OUTCOME_REQUEUE, NULL, err);
       continue;
     }
     if (rc != 0) {
-      set_outcome(d, CTXD__OUTCOME_ERROR,
-                  rc == CTXD_ETOOBIG ? "ctxd.MessageTooLarge" : "ctxd.DecodeError", err);
+      set_outcome(d, CTXD__OUTCOME_ERROR, rc == CTXD_ETOOBIG ? "ctxd.MessageTooLarge" : "ctxd.DecodeError",
+                  err);
       ctxd__logf(CTXD__LOG_WARN, "host", &(ctxd__log_fields_t){.endpoint = b->ep->name},
                  "undecodable message moved to %s_error: %s", b->ep->name, err);
       continue;
@@ -257,8 +258,8 @@ static int run_one(PGconn *c, ctxd__endpoint_t *ep, struct ctxd_msg_s *m, char *
     d->retries++;
   }
   const char *params[] = {ep->name, m->env.message_id};
-  int rc = ctxd__db_run(c, "DELETE FROM ctxd.inbox WHERE endpoint = $1 AND message_id = $2", 2,
-                        params, err, errlen);
+  int rc = ctxd__db_run(c, "DELETE FROM ctxd.inbox WHERE endpoint = $1 AND message_id = $2", 2, params, err,
+                        errlen);
   m->fresh = 0;
   const char *why = tx.fault_message[0] ? tx.fault_message : tx.error[0] ? tx.error : "handler failed";
   const char *type = tx.fault_type[0] ? tx.fault_type : "ctxd.HandlerFailed";
@@ -289,12 +290,11 @@ static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep) {
       *conn = NULL;
     }
     char err[512];
-    if (ctxd__db_connect(cfg->database_url, (int)cfg->db_connect_timeout_s, conn, err,
-                         sizeof err) == 0)
+    if (ctxd__db_connect(cfg->database_url, (int)cfg->db_connect_timeout_s, conn, err, sizeof err) == 0)
       return 0;
     if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
-    ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': database unreachable, retrying in %d ms: %s",
-              ep->name, backoff, err);
+    ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': database unreachable, retrying in %d ms: %s", ep->name,
+              backoff, err);
     ctxd__endpoint_pause(ep, backoff);
     if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
     backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
@@ -307,7 +307,8 @@ static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep) {
  * another batch ends a duplicate, and an abandoned message runs again: neither counts. */
 static int handler_decided(const struct ctxd_msg_s *m) {
   ctxd__outcome_t o = m->delivery->outcome;
-  return m->ran && ((o == CTXD__OUTCOME_ACK && m->fresh) || o == CTXD__OUTCOME_ERROR || o == CTXD__OUTCOME_DELAY);
+  return m->ran &&
+         ((o == CTXD__OUTCOME_ACK && m->fresh) || o == CTXD__OUTCOME_ERROR || o == CTXD__OUTCOME_DELAY);
 }
 
 /* A transaction the database refuses for its data may fail the same way every time

@@ -19,11 +19,11 @@ struct ctxd_msg_s {
   ctxd__delivery_t *delivery;
   json_t *message; /* what the handler sees: the envelope's message, or its upcast to the
                       version the handler asked for; a reference of its own */
-  char *body; /* lazily serialised message object; new */
+  char *body;      /* lazily serialised message object; new */
   size_t body_len;
-  int fresh; /* its inbox row was inserted in this transaction */
-  int ran;            /* its handler was called, in any attempt */
-  int64_t handler_us; /* time in its handler, every attempt */
+  int fresh;            /* its inbox row was inserted in this transaction */
+  int ran;              /* its handler was called, in any attempt */
+  int64_t handler_us;   /* time in its handler, every attempt */
   ctxd__outrows_t rows; /* outbox rows its handler wrote in the current attempt */
 };
 
@@ -35,7 +35,7 @@ struct ctxd_tx_s {
   char error[512];
   char fault_type[128];
   char fault_message[512];
-  int64_t sweep_grace_ms; /* lease of the outbox rows it writes */
+  int64_t sweep_grace_ms;                    /* lease of the outbox rows it writes */
   const struct ctxd__contracts_s *contracts; /* to validate what it publishes */
 };
 

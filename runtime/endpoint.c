@@ -60,8 +60,8 @@ static ctxd__endpoint_t *endpoint_new(ctxd__endpoints_t *set, const char *name) 
   ep->env = &set->env;
   ep->settings = *ctxd__config_endpoint(cfg, name);
   ep->own = ctxd__config_endpoint_own(cfg, name);
-  ep->nredelivery = ctxd__config_intervals(ep->settings.redelivery_ms, ep->redelivery_ms,
-                                           CTXD__MAX_REDELIVERIES);
+  ep->nredelivery =
+      ctxd__config_intervals(ep->settings.redelivery_ms, ep->redelivery_ms, CTXD__MAX_REDELIVERIES);
   ep->channel = set->first_channel + (int)set->n;
   ctxd__histogram_init(&ep->stats.handler_seconds, &ctxd__buckets_seconds);
   ctxd__histogram_init(&ep->stats.batch_seconds, &ctxd__buckets_seconds);
@@ -77,16 +77,15 @@ static ctxd__endpoint_t *endpoint_new(ctxd__endpoints_t *set, const char *name) 
 static int valid_endpoint_name(const char *s) {
   if (s == NULL || *s == '\0' || strlen(s) > 200) return 0;
   for (; *s; s++)
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-          *s == '_' || *s == '-' || *s == '.'))
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+          *s == '-' || *s == '.'))
       return 0;
   return 1;
 }
 
 int ctxd__consumer_check(const ctxd_consumer_t *c) {
   if (c == NULL || c->size < sizeof(ctxd_consumer_t) || c->handler == NULL ||
-      !valid_endpoint_name(c->endpoint) || c->message_type == NULL ||
-      strchr(c->message_type, ':') == NULL)
+      !valid_endpoint_name(c->endpoint) || c->message_type == NULL || strchr(c->message_type, ':') == NULL)
     return CTXD_EINVAL;
   if (c->queue_type != NULL && strcmp(c->queue_type, "classic") != 0 && strcmp(c->queue_type, "quorum") != 0)
     return CTXD_EINVAL;

@@ -48,21 +48,21 @@ typedef struct ctxd__delivery_s {
   uint64_t tag;
   amqp_message_t msg; /* body and properties; owned */
   ctxd__outcome_t outcome;
-  char *fault_type;  /* new, e.g. "ctxd.DecodeError", for ERROR */
-  char *reason;      /* new, for ERROR, SKIPPED and DELAY */
-  int redeliveries;  /* delayed redeliveries it had (MT-Redelivery-Count) */
-  int retries;       /* immediate retries it had in this delivery */
+  char *fault_type; /* new, e.g. "ctxd.DecodeError", for ERROR */
+  char *reason;     /* new, for ERROR, SKIPPED and DELAY */
+  int redeliveries; /* delayed redeliveries it had (MT-Redelivery-Count) */
+  int retries;      /* immediate retries it had in this delivery */
 } ctxd__delivery_t;
 
 typedef struct ctxd__batch_s {
   ctxd__mail_t mail;          /* how it goes back to the loop thread */
   struct ctxd__batch_s *next; /* in the endpoint's queue */
   ctxd__endpoint_t *ep;
-  uint64_t gen;          /* broker connection generation its deliveries came on */
-  ctxd__outrows_t rows;  /* outbox rows its transactions committed, to publish */
+  uint64_t gen;         /* broker connection generation its deliveries came on */
+  ctxd__outrows_t rows; /* outbox rows its transactions committed, to publish */
   size_t n;
-  size_t cap;          /* slots in items */
-  int64_t queued_us;   /* when it entered the endpoint's queue (ctxd__clock_us) */
+  size_t cap;        /* slots in items */
+  int64_t queued_us; /* when it entered the endpoint's queue (ctxd__clock_us) */
   ctxd__delivery_t *items[];
 } ctxd__batch_t;
 
@@ -92,8 +92,8 @@ typedef struct {
 struct ctxd__endpoint_s {
   char *name;
   const ctxd__endpoint_env_t *env;
-  ctxd__endpoint_settings_t settings; /* the configuration's, with the plugin's suggestions */
-  unsigned own;                       /* CTXD__EP_* settings fixed so far */
+  ctxd__endpoint_settings_t settings;            /* the configuration's, with the plugin's suggestions */
+  unsigned own;                                  /* CTXD__EP_* settings fixed so far */
   int64_t redelivery_ms[CTXD__MAX_REDELIVERIES]; /* parsed from settings.redelivery_ms */
   int nredelivery;
   ctxd__handler_t *handlers;
@@ -102,9 +102,9 @@ struct ctxd__endpoint_s {
 
   /* loop thread */
   int consuming;
-  int draining;      /* its plugin is being replaced; not consuming */
-  int cancelling;    /* basic.cancel sent, its cancel-ok not read yet */
-  size_t inflight;   /* deliveries received, not yet settled or dropped */
+  int draining;    /* its plugin is being replaced; not consuming */
+  int cancelling;  /* basic.cancel sent, its cancel-ok not read yet */
+  size_t inflight; /* deliveries received, not yet settled or dropped */
   uint64_t received;
   ctxd__ledger_t ledger;
   ctxd__batch_t *filling;

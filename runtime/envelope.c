@@ -29,20 +29,16 @@ enum { QUOTE_MAX = 64 };
  * so a hostile value cannot break the reason onto several lines or into invalid UTF-8. */
 static const char *printable(char buf[QUOTE_MAX + 4], const char *s, size_t len) {
   size_t n = len > QUOTE_MAX ? QUOTE_MAX : len;
-  for (size_t i = 0; i < n; i++)
-    buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+  for (size_t i = 0; i < n; i++) buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
   strcpy(buf + n, len > QUOTE_MAX ? "..." : "");
   return buf;
 }
 
-
 static bool is_space(char c) { return c == ' ' || c == '\t'; }
 
 static void trim(const char **s, size_t *len) {
-  while (*len && is_space(**s))
-    (*s)++, (*len)--;
-  while (*len && is_space((*s)[*len - 1]))
-    (*len)--;
+  while (*len && is_space(**s)) (*s)++, (*len)--;
+  while (*len && is_space((*s)[*len - 1])) (*len)--;
 }
 
 /* Returns the offset of the first byte of the first invalid UTF-8 sequence, or len when
@@ -75,11 +71,9 @@ static size_t utf8_invalid_at(const unsigned char *p, size_t len) {
       more = 3;
     else
       return i;
-    if (len - i - 1 < more || p[i + 1] < lo || p[i + 1] > hi)
-      return i;
+    if (len - i - 1 < more || p[i + 1] < lo || p[i + 1] > hi) return i;
     for (size_t k = 2; k <= more; k++)
-      if ((p[i + k] & 0xc0) != 0x80)
-        return i;
+      if ((p[i + k] & 0xc0) != 0x80) return i;
     i += more + 1;
   }
   return len;
@@ -90,8 +84,7 @@ static size_t utf8_invalid_at(const unsigned char *p, size_t len) {
 static size_t skip_strings(const char *p, size_t i, size_t len) {
   while (i < len && p[i] == '"') {
     for (i++; i < len && p[i] != '"'; i++)
-      if (p[i] == '\\')
-        i++;
+      if (p[i] == '\\') i++;
     i++;
   }
   return i < len ? i : len;
@@ -103,8 +96,7 @@ static size_t skip_strings(const char *p, size_t i, size_t len) {
 /* Object members in the text (each has one ':' outside strings). */
 static size_t text_members(const char *p, size_t len) {
   size_t n = 0;
-  for (size_t i = 0; (i = skip_strings(p, i, len)) < len; i++)
-    n += p[i] == ':';
+  for (size_t i = 0; (i = skip_strings(p, i, len)) < len; i++) n += p[i] == ':';
   return n;
 }
 
@@ -116,8 +108,7 @@ static size_t tree_members(const json_t *v) {
     const json_t *member;
     json_object_foreach((json_t *)v, key, member) n += 1 + tree_members(member);
   } else if (json_is_array(v)) {
-    for (size_t i = 0; i < json_array_size(v); i++)
-      n += tree_members(json_array_get(v, i));
+    for (size_t i = 0; i < json_array_size(v); i++) n += tree_members(json_array_get(v, i));
   }
   return n;
 }
@@ -144,8 +135,7 @@ static const struct meta_field {
     {"conversationId", "ConversationId", offsetof(ctxd__envelope_t, conversation_id)},
     {"initiatorId", "InitiatorId", offsetof(ctxd__envelope_t, initiator_id)},
     {"sourceAddress", "SourceAddress", offsetof(ctxd__envelope_t, source_address)},
-    {"destinationAddress", "DestinationAddress",
-     offsetof(ctxd__envelope_t, destination_address)},
+    {"destinationAddress", "DestinationAddress", offsetof(ctxd__envelope_t, destination_address)},
     {"responseAddress", "ResponseAddress", offsetof(ctxd__envelope_t, response_address)},
     {"faultAddress", "FaultAddress", offsetof(ctxd__envelope_t, fault_address)},
     {"sentTime", "SentTime", offsetof(ctxd__envelope_t, sent_time)},
@@ -164,8 +154,7 @@ static char *strings_alloc(ctxd__envelope_t *env, size_t n) {
   struct ctxd__strings_s *b = env->strings;
   if (!b || b->cap - b->used < n) {
     size_t cap = n > 512 ? n : 512;
-    if (!(b = malloc(sizeof *b + cap)))
-      return NULL;
+    if (!(b = malloc(sizeof *b + cap))) return NULL;
     *b = (struct ctxd__strings_s){.next = env->strings, .cap = cap};
     env->strings = b;
   }
@@ -205,35 +194,33 @@ static const char *decode_string(ctxd__envelope_t *env, const char *p, const cha
   char *out = strings_alloc(env, (size_t)(token.p - p));
   ctxd__jscan_t s = {p, token.p};
   size_t len;
-  if (!out || ctxd__jscan_string(&s, out, &len) != 0)
-    return NULL;
-  if (n)
-    *n = len;
+  if (!out || ctxd__jscan_string(&s, out, &len) != 0) return NULL;
+  if (n) *n = len;
   return out;
 }
 
-static int fail_syntax(const char *text, const ctxd__jscan_t *s, int rc, int max_depth,
-                       char *err, size_t errlen) {
+static int fail_syntax(const char *text, const ctxd__jscan_t *s, int rc, int max_depth, char *err,
+                       size_t errlen) {
   if (rc == CTXD__JSCAN_DEEP)
     return ctxd__fail(err, errlen, CTXD_EDECODE, "nesting deeper than %d", max_depth);
   int line, col;
   ctxd__jscan_position(text, (size_t)(s->p - text), &line, &col);
   if (s->p >= s->end)
-    return ctxd__fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: premature end of input",
-                line, col);
+    return ctxd__fail(err, errlen, CTXD_EDECODE,
+                      "malformed JSON at line %d column %d: premature end of input", line, col);
   if (*s->p == '\\' || (unsigned char)*s->p < 0x20)
     return ctxd__fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: %s", line, col,
-                *s->p == '\\' ? "invalid escape" : "unexpected control character");
+                      *s->p == '\\' ? "invalid escape" : "unexpected control character");
   char q[QUOTE_MAX + 4];
-  return ctxd__fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: unexpected '%s'",
-              line, col, printable(q, s->p, 1));
+  return ctxd__fail(err, errlen, CTXD_EDECODE, "malformed JSON at line %d column %d: unexpected '%s'", line,
+                    col, printable(q, s->p, 1));
 }
 
 /* Checks the syntax of the whole body and, when it is an object, records its top-level
  * members. 0 (m->n == 0 and *object false for another valid value), CTXD_EDECODE or
  * CTXD_ENOMEM. */
-static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_depth,
-                     members_t *m, bool *object, char *err, size_t errlen) {
+static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_depth, members_t *m,
+                     bool *object, char *err, size_t errlen) {
   ctxd__jscan_t s = {p, p + len};
   int rc = 0;
   ctxd__jscan_ws(&s);
@@ -246,8 +233,7 @@ static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_d
     s.p++;
     ctxd__jscan_ws(&s);
     bool empty = s.p < s.end && *s.p == '}';
-    if (empty)
-      s.p++;
+    if (empty) s.p++;
     while (!empty && rc == 0) {
       ctxd__jscan_ws(&s);
       const char *key = s.p;
@@ -264,23 +250,18 @@ static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_d
       escaped = memchr(key + 1, '\\', klen) != NULL;
       if (escaped && !(key = decode_string(env, key, k.p, &klen)))
         return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
-      if (!escaped)
-        key++;
+      if (!escaped) key++;
       s = k;
-      if ((rc = ctxd__jscan_expect(&s, ':')) != 0)
-        break;
+      if ((rc = ctxd__jscan_expect(&s, ':')) != 0) break;
       ctxd__jscan_ws(&s);
       const char *value = s.p;
-      if ((rc = ctxd__jscan_value(&s, (size_t)max_depth - 1)) != 0)
-        break;
+      if ((rc = ctxd__jscan_value(&s, (size_t)max_depth - 1)) != 0) break;
       if (m->n == m->cap) {
         size_t cap = m->cap * 2;
-        member_t *grown = m->at == m->inline_ ? malloc(cap * sizeof *grown)
-                                              : realloc(m->at, cap * sizeof *grown);
-        if (!grown)
-          return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
-        if (m->at == m->inline_)
-          memcpy(grown, m->inline_, sizeof m->inline_);
+        member_t *grown =
+            m->at == m->inline_ ? malloc(cap * sizeof *grown) : realloc(m->at, cap * sizeof *grown);
+        if (!grown) return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
+        if (m->at == m->inline_) memcpy(grown, m->inline_, sizeof m->inline_);
         m->at = grown;
         m->cap = cap;
       }
@@ -295,8 +276,7 @@ static int scan_body(ctxd__envelope_t *env, const char *p, size_t len, int max_d
   }
   if (rc == 0) {
     ctxd__jscan_ws(&s);
-    if (s.p != s.end)
-      rc = CTXD__JSCAN_SYNTAX;
+    if (s.p != s.end) rc = CTXD__JSCAN_SYNTAX;
   }
   return rc ? fail_syntax(p, &s, rc, max_depth, err, errlen) : 0;
 }
@@ -308,21 +288,17 @@ static const member_t *member_get(const members_t *m, const char *key) {
   size_t klen = strlen(key);
   const member_t *found = NULL;
   for (size_t i = 0; i < m->n; i++)
-    if (m->at[i].klen == klen && memcmp(m->at[i].key, key, klen) == 0)
-      found = &m->at[i];
+    if (m->at[i].klen == klen && memcmp(m->at[i].key, key, klen) == 0) found = &m->at[i];
   for (size_t i = 0; !found && i < m->n; i++)
-    if (ctxd__schema_ascii_ieq(m->at[i].key, m->at[i].klen, key, klen))
-      found = &m->at[i];
+    if (ctxd__schema_ascii_ieq(m->at[i].key, m->at[i].klen, key, klen)) found = &m->at[i];
   for (const member_t *later = found ? found + 1 : NULL; later && later < m->at + m->n; later++)
-    if (later->klen == found->klen && memcmp(later->key, found->key, found->klen) == 0)
-      found = later;
+    if (later->klen == found->klen && memcmp(later->key, found->key, found->klen) == 0) found = later;
   return found;
 }
 
 /* A member's value when it is a string, decoded into the envelope's strings (freed with
  * it); NULL otherwise (or out of memory). */
-static const char *member_string(ctxd__envelope_t *env, const members_t *m, const char *key,
-                                 size_t *n) {
+static const char *member_string(ctxd__envelope_t *env, const members_t *m, const char *key, size_t *n) {
   const member_t *v = member_get(m, key);
   return v && *v->value == '"' ? decode_string(env, v->value, v->end, n) : NULL;
 }
@@ -330,19 +306,17 @@ static const char *member_string(ctxd__envelope_t *env, const members_t *m, cons
 /* A member's value parsed into a new tree (json_decref) when it is an object, else NULL
  * (*rc 0); *rc is CTXD_EDECODE when jansson refuses what the scanner let through (an
  * integer beyond 64 bits, a real that overflows), CTXD_ENOMEM when memory runs out. */
-static json_t *member_object(const char *body, const member_t *v, int *rc, char *err,
-                             size_t errlen) {
+static json_t *member_object(const char *body, const member_t *v, int *rc, char *err, size_t errlen) {
   *rc = 0;
-  if (!v || *v->value != '{')
-    return NULL;
+  if (!v || *v->value != '{') return NULL;
   json_error_t jerr;
   json_t *o = json_loadb(v->value, (size_t)(v->end - v->value), 0, &jerr);
   if (!o) {
     int line, col;
     ctxd__jscan_position(body, (size_t)(v->value - body) + (size_t)jerr.position, &line, &col);
-    *rc = ctxd__fail(err, errlen, json_error_code(&jerr) == json_error_out_of_memory ? CTXD_ENOMEM
-                                                                              : CTXD_EDECODE,
-               "malformed JSON at line %d column %d: %s", line, col, jerr.text);
+    *rc = ctxd__fail(err, errlen,
+                     json_error_code(&jerr) == json_error_out_of_memory ? CTXD_ENOMEM : CTXD_EDECODE,
+                     "malformed JSON at line %d column %d: %s", line, col, jerr.text);
   }
   return o;
 }
@@ -351,8 +325,7 @@ static json_t *member_object(const char *body, const member_t *v, int *rc, char 
  * carries nothing), else NULL. */
 static const amqp_bytes_t *prop(const amqp_basic_properties_t *props, amqp_flags_t flag) {
   const amqp_bytes_t *b;
-  if (!props || !(props->_flags & flag))
-    return NULL;
+  if (!props || !(props->_flags & flag)) return NULL;
   switch (flag) {
   case AMQP_BASIC_CONTENT_TYPE_FLAG: b = &props->content_type; break;
   case AMQP_BASIC_MESSAGE_ID_FLAG: b = &props->message_id; break;
@@ -365,8 +338,7 @@ static const amqp_bytes_t *prop(const amqp_basic_properties_t *props, amqp_flags
 
 static int content_shape(const amqp_basic_properties_t *props, char *err, size_t errlen) {
   const amqp_bytes_t *type = prop(props, AMQP_BASIC_CONTENT_TYPE_FLAG);
-  if (!type)
-    return SHAPE_SNIFF;
+  if (!type) return SHAPE_SNIFF;
   const char *ct = type->bytes;
   size_t len = type->len;
   const char *semi = memchr(ct, ';', len);
@@ -379,18 +351,14 @@ static int content_shape(const amqp_basic_properties_t *props, char *err, size_t
       ctxd__schema_ascii_ieq(media, mlen, "text/json", strlen("text/json")))
     return SHAPE_PLAIN;
   char q[QUOTE_MAX + 4];
-  return ctxd__fail(err, errlen, CTXD_EDECODE, "unsupported content type '%s'",
-              printable(q, ct, len));
+  return ctxd__fail(err, errlen, CTXD_EDECODE, "unsupported content type '%s'", printable(q, ct, len));
 }
 
-static int set_message_id(ctxd__envelope_t *env, const char *s, size_t len, char *err,
-                          size_t errlen) {
-  if (!s)
-    return ctxd__fail(err, errlen, CTXD_EDECODE, "missing message id");
+static int set_message_id(ctxd__envelope_t *env, const char *s, size_t len, char *err, size_t errlen) {
+  if (!s) return ctxd__fail(err, errlen, CTXD_EDECODE, "missing message id");
   if (ctxd__schema_uuid_parse(s, len, env->id_buf) != 0) {
     char q[QUOTE_MAX + 4];
-    return ctxd__fail(err, errlen, CTXD_EDECODE, "message id '%s' is not a UUID",
-                printable(q, s, len));
+    return ctxd__fail(err, errlen, CTXD_EDECODE, "message id '%s' is not a UUID", printable(q, s, len));
   }
   env->message_id = env->id_buf;
   return 0;
@@ -409,14 +377,11 @@ static int add_types(ctxd__envelope_t *env, const char *s, size_t len) {
     trim(&t, &tlen);
     if (tlen >= URN_PREFIX_LEN && memcmp(t, CTXD__URN_PREFIX, URN_PREFIX_LEN) == 0)
       t += URN_PREFIX_LEN, tlen -= URN_PREFIX_LEN;
-    if (tlen == 0 || utf8_invalid_at((const unsigned char *)t, tlen) < tlen)
-      continue;
+    if (tlen == 0 || utf8_invalid_at((const unsigned char *)t, tlen) < tlen) continue;
     const char **grown = realloc(env->message_types, (env->nmessage_types + 1) * sizeof *grown);
-    if (!grown)
-      return CTXD_ENOMEM;
+    if (!grown) return CTXD_ENOMEM;
     env->message_types = grown;
-    if (!(grown[env->nmessage_types] = strings_copy(env, t, tlen)))
-      return CTXD_ENOMEM;
+    if (!(grown[env->nmessage_types] = strings_copy(env, t, tlen))) return CTXD_ENOMEM;
     env->nmessage_types++;
   }
   return 0;
@@ -443,50 +408,42 @@ static const char *value_kind(const char *p) {
  * MassTransit writes it (string[]) and reads it (anything else fails its deserializer).
  * Absent or null leaves the types empty, for need_types to report. */
 static int read_types(ctxd__envelope_t *env, const member_t *v, char *err, size_t errlen) {
-  if (!v || *v->value == 'n')
-    return 0;
+  if (!v || *v->value == 'n') return 0;
   if (*v->value != '[')
     return ctxd__fail(err, errlen, CTXD_EDECODE,
-                "messageType: expected an array of \"urn:message:...\" strings, got %s",
-                value_kind(v->value));
+                      "messageType: expected an array of \"urn:message:...\" strings, got %s",
+                      value_kind(v->value));
   ctxd__jscan_t s = {v->value + 1, v->end};
   for (;;) {
     ctxd__jscan_ws(&s);
-    if (*s.p == ']')
-      return 0;
+    if (*s.p == ']') return 0;
     if (*s.p == '"') {
       size_t n;
       const char *t = decode_string(env, s.p, s.end, &n);
-      if (!t || add_types(env, t, n))
-        return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
+      if (!t || add_types(env, t, n)) return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
     }
     ctxd__jscan_value(&s, CTXD__JSCAN_MAX_DEPTH); /* valid: the body was checked whole */
-    if (ctxd__jscan_expect(&s, ',') != 0)
-      return 0;
+    if (ctxd__jscan_expect(&s, ',') != 0) return 0;
   }
 }
 
-static int decode_envelope(ctxd__envelope_t *env, const char *body, const members_t *m,
-                           char *err, size_t errlen) {
+static int decode_envelope(ctxd__envelope_t *env, const char *body, const members_t *m, char *err,
+                           size_t errlen) {
   size_t n = 0;
   const char *id = member_string(env, m, "messageId", &n);
   int rc = set_message_id(env, id, n, err, errlen);
-  if (rc)
-    return rc;
+  if (rc) return rc;
   if ((rc = read_types(env, member_get(m, "messageType"), err, errlen)) ||
       (rc = need_types(env, err, errlen)))
     return rc;
   env->message = member_object(body, member_get(m, "message"), &rc, err, errlen);
-  if (rc)
-    return rc;
-  if (!env->message)
-    return ctxd__fail(err, errlen, CTXD_EDECODE, "message is not a JSON object");
+  if (rc) return rc;
+  if (!env->message) return ctxd__fail(err, errlen, CTXD_EDECODE, "message is not a JSON object");
   json_t *headers = member_object(body, member_get(m, "headers"), &rc, err, errlen);
   if (rc == 0 && headers && json_object_update(env->headers, headers))
     rc = ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   json_decref(headers);
-  if (rc)
-    return rc;
+  if (rc) return rc;
   for (size_t i = 0; i < sizeof meta_fields / sizeof meta_fields[0]; i++) {
     const member_t *v = member_get(m, meta_fields[i].envelope_key);
     if (v && *v->value == '"' &&
@@ -506,26 +463,21 @@ static int decode_plain(ctxd__envelope_t *env, const char *body, size_t len,
     json_t *id = ctxd__json_get_ci(env->headers, "MessageId");
     rc = set_message_id(env, json_string_value(id), json_string_length(id), err, errlen);
   }
-  if (rc)
-    return rc;
+  if (rc) return rc;
   json_t *mt = ctxd__json_get_ci(env->headers, "MT-MessageType");
   if (json_is_string(mt))
     rc = add_types(env, json_string_value(mt), json_string_length(mt));
   else if ((b = prop(props, AMQP_BASIC_TYPE_FLAG)))
     rc = add_types(env, b->bytes, b->len);
-  if (rc)
-    return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
-  if ((rc = need_types(env, err, errlen)))
-    return rc;
+  if (rc) return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
+  if ((rc = need_types(env, err, errlen))) return rc;
   member_t whole = {.value = body, .end = body + len};
   while (*whole.value != '{') /* the body is an object: only blanks come first */
     whole.value++;
-  if (!(env->message = member_object(body, &whole, &rc, err, errlen)))
-    return rc;
+  if (!(env->message = member_object(body, &whole, &rc, err, errlen))) return rc;
   for (size_t i = 0; i < sizeof meta_fields / sizeof meta_fields[0]; i++) {
     json_t *v = ctxd__json_get_ci(env->headers, meta_fields[i].header);
-    if (json_is_string(v))
-      *(const char **)((char *)env + meta_fields[i].offset) = json_string_value(v);
+    if (json_is_string(v)) *(const char **)((char *)env + meta_fields[i].offset) = json_string_value(v);
   }
   if (!env->correlation_id && (b = prop(props, AMQP_BASIC_CORRELATION_ID_FLAG)) &&
       utf8_invalid_at(b->bytes, b->len) == b->len &&
@@ -537,15 +489,12 @@ static int decode_plain(ctxd__envelope_t *env, const char *body, size_t len,
 /* The message's own text, when it says exactly what the tree holds: for an envelope, the
  * one member naming the message, with no escaped key anywhere (the text could then name
  * another member than the tree); no key repeated inside it. */
-static void set_message_text(ctxd__envelope_t *env, const char *p, size_t len,
-                             const members_t *m) {
+static void set_message_text(ctxd__envelope_t *env, const char *p, size_t len, const members_t *m) {
   const member_t *message = NULL;
   for (size_t i = 0; i < m->n; i++) {
-    if (m->at[i].escaped)
-      return;
+    if (m->at[i].escaped) return;
     if (ctxd__schema_ascii_ieq(m->at[i].key, m->at[i].klen, "message", 7)) {
-      if (message)
-        return;
+      if (message) return;
       message = &m->at[i];
     }
   }
@@ -553,35 +502,28 @@ static void set_message_text(ctxd__envelope_t *env, const char *p, size_t len,
     p = message->value;
     len = (size_t)(message->end - message->value);
   }
-  if (text_members(p, len) != tree_members(env->message))
-    return;
+  if (text_members(p, len) != tree_members(env->message)) return;
   env->message_text = p;
   env->message_len = len;
 }
 
 int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_properties_t *props,
-                          const ctxd__decode_limits_t *limits, ctxd__envelope_t *env,
-                          char *err, size_t errlen) {
+                          const ctxd__decode_limits_t *limits, ctxd__envelope_t *env, char *err,
+                          size_t errlen) {
   ctxd__decode_limits_t defaults = CTXD__DECODE_LIMITS_DEFAULT;
-  if (err && errlen)
-    err[0] = '\0';
-  if (!env)
-    return ctxd__fail(err, errlen, CTXD_EINVAL, "no envelope to fill");
+  if (err && errlen) err[0] = '\0';
+  if (!env) return ctxd__fail(err, errlen, CTXD_EINVAL, "no envelope to fill");
   memset(env, 0, sizeof *env);
-  if (!body && len)
-    return ctxd__fail(err, errlen, CTXD_EINVAL, "no body");
-  if (!limits)
-    limits = &defaults;
+  if (!body && len) return ctxd__fail(err, errlen, CTXD_EINVAL, "no body");
+  if (!limits) limits = &defaults;
   if (len > limits->max_body)
     return ctxd__fail(err, errlen, CTXD_ETOOBIG, "body of %zu bytes exceeds the limit of %zu", len,
-                limits->max_body);
+                      limits->max_body);
   int shape = content_shape(props, err, errlen);
-  if (shape < 0)
-    return shape;
+  if (shape < 0) return shape;
   const char *p = len ? body : "";
   size_t bad = utf8_invalid_at((const unsigned char *)p, len);
-  if (bad < len)
-    return ctxd__fail(err, errlen, CTXD_EDECODE, "invalid UTF-8 at byte %zu", bad);
+  if (bad < len) return ctxd__fail(err, errlen, CTXD_EDECODE, "invalid UTF-8 at byte %zu", bad);
 
   /* The body is read in place: only the message (and the envelope's headers, when it has
    * any) become jansson trees, the rest is a few strings. */
@@ -589,8 +531,7 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
   m.at = m.inline_;
   bool object;
   int rc = scan_body(env, p, len, limits->max_depth, &m, &object, err, errlen);
-  if (rc == 0 && !object)
-    rc = ctxd__fail(err, errlen, CTXD_EDECODE, "body is not a JSON object");
+  if (rc == 0 && !object) rc = ctxd__fail(err, errlen, CTXD_EDECODE, "body is not a JSON object");
   if (rc == 0 && !(env->headers = ctxd__amqp_table_to_json(
                        props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL)))
     rc = ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
@@ -603,16 +544,13 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
     members_t none = {.n = 0};
     set_message_text(env, p, len, shape == SHAPE_ENVELOPE ? &m : &none);
   }
-  if (m.at != m.inline_)
-    free(m.at);
-  if (rc)
-    ctxd__envelope_free(env);
+  if (m.at != m.inline_) free(m.at);
+  if (rc) ctxd__envelope_free(env);
   return rc;
 }
 
 void ctxd__envelope_free(ctxd__envelope_t *env) {
-  if (!env)
-    return;
+  if (!env) return;
   json_decref(env->message);
   json_decref(env->headers);
   free(env->message_types);

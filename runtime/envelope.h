@@ -26,8 +26,8 @@
 #define CTXD__URN_PREFIX "urn:message:"
 
 typedef struct {
-  size_t max_body;     /* bytes; larger bodies are refused (CTXD_ETOOBIG) */
-  int max_depth;       /* nesting of arrays/objects */
+  size_t max_body; /* bytes; larger bodies are refused (CTXD_ETOOBIG) */
+  int max_depth;   /* nesting of arrays/objects */
 } ctxd__decode_limits_t;
 
 #define CTXD__DECODE_LIMITS_DEFAULT ((ctxd__decode_limits_t){.max_body = 1u << 20, .max_depth = 64})
@@ -69,8 +69,8 @@ typedef struct {
  * is still allowed). A missing or non-UUID message id, a missing message type, or a message
  * that is not a JSON object are errors. props may be NULL. */
 int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_properties_t *props,
-                          const ctxd__decode_limits_t *limits, ctxd__envelope_t *env,
-                          char *err, size_t errlen);
+                          const ctxd__decode_limits_t *limits, ctxd__envelope_t *env, char *err,
+                          size_t errlen);
 
 void ctxd__envelope_free(ctxd__envelope_t *env);
 

@@ -31,12 +31,11 @@ static const struct {
 /* The host description never changes: computed once, read by every publishing thread. */
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 static char host_machine[256];
-static char host_os[sizeof ((struct utsname *)0)->sysname + sizeof ((struct utsname *)0)->release];
+static char host_os[sizeof((struct utsname *)0)->sysname + sizeof((struct utsname *)0)->release];
 
 static void host_init(void) {
   struct utsname u;
-  if (gethostname(host_machine, sizeof host_machine) != 0)
-    strcpy(host_machine, "unknown");
+  if (gethostname(host_machine, sizeof host_machine) != 0) strcpy(host_machine, "unknown");
   host_machine[sizeof host_machine - 1] = '\0'; /* gethostname may not terminate */
   if (uname(&u) == 0)
     snprintf(host_os, sizeof host_os, "%s %s", u.sysname, u.release);
@@ -48,10 +47,10 @@ static void host_init(void) {
  * outlives the caller (no leak reported at exit). */
 static json_t *host_json(void) {
   pthread_once(&host_once, host_init);
-  return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "machineName", host_machine,
-                   "processName", "ctxd", "processId", (json_int_t)getpid(), "assembly",
-                   "ctxd", "assemblyVersion", CTXD_VERSION_STRING, "frameworkVersion", "C11",
-                   "massTransitVersion", "ctxd", "operatingSystemVersion", host_os);
+  return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "machineName", host_machine, "processName",
+                   "ctxd", "processId", (json_int_t)getpid(), "assembly", "ctxd", "assemblyVersion",
+                   CTXD_VERSION_STRING, "frameworkVersion", "C11", "massTransitVersion", "ctxd",
+                   "operatingSystemVersion", host_os);
 }
 
 /* "2026-11-24T04:30:15.123Z", the UTC form MassTransit writes and parses. */
@@ -66,31 +65,24 @@ static void now_iso8601(char out[32]) {
 
 char *ctxd__envelope_encode(const ctxd__envelope_out_t *out) {
   char id[37], now[32];
-  if (!out || ctxd__uuid_canonical(out->message_id, id) != 0 || !out->message_type ||
-      !*out->message_type || !json_is_object(out->message) ||
-      (out->headers && !json_is_object(out->headers)))
+  if (!out || ctxd__uuid_canonical(out->message_id, id) != 0 || !out->message_type || !*out->message_type ||
+      !json_is_object(out->message) || (out->headers && !json_is_object(out->headers)))
     return NULL;
   json_t *root = json_object();
-  if (!root)
-    return NULL;
+  if (!root) return NULL;
   /* json_object_set_new refuses a NULL value (out of memory, invalid UTF-8) with -1. */
   int bad = json_object_set_new(root, "messageId", json_string(id));
   for (size_t i = 0; i < sizeof out_fields / sizeof out_fields[0]; i++) {
     const char *v = *(const char *const *)((const char *)out + out_fields[i].offset);
-    if (v)
-      bad |= json_object_set_new(root, out_fields[i].key, json_string(v));
+    if (v) bad |= json_object_set_new(root, out_fields[i].key, json_string(v));
   }
-  if (!out->sent_time)
-    now_iso8601(now);
+  if (!out->sent_time) now_iso8601(now);
   /* Deep copies: the caller's message and headers are const and may be shared between
    * publishing threads, so they are never referenced from this tree. */
-  bad |= json_object_set_new(root, "messageType",
-                             json_pack("[s+]", CTXD__URN_PREFIX, out->message_type));
+  bad |= json_object_set_new(root, "messageType", json_pack("[s+]", CTXD__URN_PREFIX, out->message_type));
   bad |= json_object_set_new(root, "message", json_deep_copy(out->message));
-  bad |= json_object_set_new(root, "sentTime",
-                             json_string(out->sent_time ? out->sent_time : now));
-  bad |= json_object_set_new(root, "headers",
-                             out->headers ? json_deep_copy(out->headers) : json_object());
+  bad |= json_object_set_new(root, "sentTime", json_string(out->sent_time ? out->sent_time : now));
+  bad |= json_object_set_new(root, "headers", out->headers ? json_deep_copy(out->headers) : json_object());
   bad |= json_object_set_new(root, "host", host_json());
   /* json_dumps allocates with malloc unless json_set_alloc_funcs says otherwise, which
    * ctxd never calls: the caller's free() matches. */

@@ -24,7 +24,8 @@ int ctxd__forward_build(ctxd__forward_t *f, const ctxd__delivery_t *d, time_t no
   int delayed = d->outcome == CTXD__OUTCOME_DELAY, skipped = d->outcome == CTXD__OUTCOME_SKIPPED;
   ctxd__side_t side = delayed ? CTXD__SIDE_DELAY : skipped ? CTXD__SIDE_SKIPPED : CTXD__SIDE_ERROR;
   int64_t delay_ms = delayed ? ep->redelivery_ms[d->redeliveries] : 0;
-  if (ctxd__topology_side(f->exchange, sizeof f->exchange, ep->name, side, delay_ms) != 0) return CTXD_ETOOBIG;
+  if (ctxd__topology_side(f->exchange, sizeof f->exchange, ep->name, side, delay_ms) != 0)
+    return CTXD_ETOOBIG;
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(f->when, sizeof f->when, "%Y-%m-%dT%H:%M:%SZ", &tm);

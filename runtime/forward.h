@@ -12,10 +12,10 @@
 #include "endpoint.h"
 
 typedef struct {
-  char exchange[256];           /* where the copy goes */
+  char exchange[256];            /* where the copy goes */
   amqp_basic_properties_t props; /* the original's, persistent, with the new headers */
-  amqp_table_entry_t *entries;  /* props.headers' entries; new */
-  char when[32];                /* MT-Fault-Timestamp's text */
+  amqp_table_entry_t *entries;   /* props.headers' entries; new */
+  char when[32];                 /* MT-Fault-Timestamp's text */
 } ctxd__forward_t;
 
 /* Builds the copy of d, whose outcome is CTXD__OUTCOME_DELAY, _ERROR or _SKIPPED, failed

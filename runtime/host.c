@@ -50,7 +50,7 @@ typedef struct {
   ctxd__relay_t *relay;
 
   ctxd__session_t session; /* the broker connection and what is pending on it */
-  size_t node;                 /* index in cfg->broker_urls of the node to connect to */
+  size_t node;             /* index in cfg->broker_urls of the node to connect to */
   int backoff_ms;
   uint64_t reconnects;
   int ready_logged;
@@ -76,7 +76,8 @@ static void progressed(host_t *h);
 
 static void settle_all(host_t *h) {
   for (size_t i = 0; i < h->endpoints.n && h->session.broker.conn != NULL; i++)
-    if (ctxd__session_settle(&h->session, h->endpoints.v[i]) != 0) connection_lost(h, "acknowledgement failed");
+    if (ctxd__session_settle(&h->session, h->endpoints.v[i]) != 0)
+      connection_lost(h, "acknowledgement failed");
 }
 
 static void on_confirm(host_t *h, uint64_t tag, int multiple, int ok) {
@@ -171,9 +172,13 @@ static void drain(host_t *h) {
       if (ep != NULL) ep->cancelling = 0;
       break;
     }
-    case AMQP_BASIC_CANCEL_METHOD: connection_lost(h, "the broker cancelled a consumer (queue deleted?)"); return;
+    case AMQP_BASIC_CANCEL_METHOD:
+      connection_lost(h, "the broker cancelled a consumer (queue deleted?)");
+      return;
     case AMQP_CHANNEL_CLOSE_METHOD:
-    case AMQP_CONNECTION_CLOSE_METHOD: connection_lost(h, "the broker closed the connection or a channel"); return;
+    case AMQP_CONNECTION_CLOSE_METHOD:
+      connection_lost(h, "the broker closed the connection or a channel");
+      return;
     default: break;
     }
     if (rc != 0) connection_lost(h, "reading a delivery failed");
@@ -210,7 +215,8 @@ static int start_consuming(host_t *h, char *err, size_t errlen) {
       return CTXD_EBROKER;
     /* a draining endpoint consumes again when its plugin's swap completes */
     if (ep->draining) continue;
-    if (ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err, errlen) != 0)
+    if (ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err,
+                             errlen) != 0)
       return CTXD_EBROKER;
     ep->consuming = 1;
   }
@@ -246,8 +252,8 @@ static void log_ready(host_t *h, const char *url) {
 static void connect_broker(host_t *h) {
   char err[512], safe[512];
   const char *url = h->cfg->broker_urls[h->node];
-  int rc = ctxd__broker_connect(&h->session.broker, url, (int)h->cfg->heartbeat_s, (int)h->cfg->rpc_timeout_ms, err,
-                                sizeof err);
+  int rc = ctxd__broker_connect(&h->session.broker, url, (int)h->cfg->heartbeat_s,
+                                (int)h->cfg->rpc_timeout_ms, err, sizeof err);
   if (rc == 0) rc = start_consuming(h, err, sizeof err);
   if (rc == 0 && uv_poll_init(&h->loop, &h->poll, h->session.broker.fd) == 0) {
     h->poll.data = h;
@@ -325,7 +331,8 @@ static void maybe_finish_stop(host_t *h) {
 static void on_drain_deadline(uv_timer_t *t) {
   host_t *h = t->data;
   ctxd__log(CTXD__LOG_WARN, "host",
-            "stop deadline reached with %zu deliveries unsettled; the broker will redeliver them", inflight(h));
+            "stop deadline reached with %zu deliveries unsettled; the broker will redeliver them",
+            inflight(h));
   connection_lost(h, "stop deadline");
   /* what the workers still hold is freed when they are joined */
   for (size_t i = 0; i < h->endpoints.n; i++) h->endpoints.v[i]->inflight = 0;
@@ -348,7 +355,8 @@ static void begin_stop(host_t *h, const char *why) {
   ctxd__notify("STOPPING=1");
   uv_timer_stop(&h->reconnect);
   for (size_t i = 0; i < h->endpoints.n && h->session.broker.conn != NULL; i++)
-    if (h->endpoints.v[i]->consuming) ctxd__broker_cancel(&h->session.broker, h->endpoints.v[i]->channel, h->endpoints.v[i]->name);
+    if (h->endpoints.v[i]->consuming)
+      ctxd__broker_cancel(&h->session.broker, h->endpoints.v[i]->channel, h->endpoints.v[i]->name);
   flush_batches(h);
   /* a deadline, so a wedged database cannot hold the process forever */
   uv_timer_start(&h->drain_deadline, on_drain_deadline, STOP_DEADLINE_MS, 0);
@@ -361,15 +369,21 @@ static void on_watchdog(uv_timer_t *t) {
   ctxd__notify("WATCHDOG=1");
 }
 
-static void on_signal(uv_signal_t *s, int signum) { begin_stop(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM"); }
+static void on_signal(uv_signal_t *s, int signum) {
+  begin_stop(s->data, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
 
 /* ---- the admin endpoint --------------------------------------------------------------- */
 
-static int on_admin(void *data, const char *method, const char *path, ctxd__prom_t *body, const char **content_type) {
+static int on_admin(void *data, const char *method, const char *path, ctxd__prom_t *body,
+                    const char **content_type) {
   (void)method;
   host_t *h = data;
-  ctxd__status_t s = {.connected = h->session.broker.conn != NULL, .stopping = h->stopping, .reconnects = h->reconnects,
-                      .endpoints = &h->endpoints, .relay = h->relay};
+  ctxd__status_t s = {.connected = h->session.broker.conn != NULL,
+                      .stopping = h->stopping,
+                      .reconnects = h->reconnects,
+                      .endpoints = &h->endpoints,
+                      .relay = h->relay};
   if (strcmp(path, "/healthz") == 0) return ctxd__prom_printf(body, "ok\n") == 0 ? 200 : 500;
   if (strcmp(path, "/readyz") == 0) return ctxd__status_readiness(&s, body);
   if (strcmp(path, "/metrics") == 0) {
@@ -399,10 +413,12 @@ static void finish_swap(host_t *h) {
     ctxd__endpoint_t *ep = h->endpoints.v[e];
     if (!ep->draining) continue;
     ep->draining = 0;
-    if (ctxd__workers_start(ep) != 0) ctxd__log(CTXD__LOG_ERROR, "host", "cannot start workers of '%s'", ep->name);
+    if (ctxd__workers_start(ep) != 0)
+      ctxd__log(CTXD__LOG_ERROR, "host", "cannot start workers of '%s'", ep->name);
     if (h->session.broker.conn == NULL) continue; /* the reconnect consumes */
     if (ctxd__topology_bind_types(&h->session.broker, ep, err, sizeof err) != 0 ||
-        ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err, sizeof err) != 0) {
+        ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err,
+                             sizeof err) != 0) {
       connection_lost(h, err); /* the other endpoints still get their workers; the reconnect consumes */
       continue;
     }
@@ -500,8 +516,8 @@ static int load_plugins(host_t *h) {
     rc = p->desc->init(p, &ctxd__api, &p->state);
     p->in_init = 0;
     if (rc != 0) {
-      ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s' (%s): init failed: %s (%d); not starting", p->name, p->path,
-                ctxd_strerror(rc), rc);
+      ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s' (%s): init failed: %s (%d); not starting", p->name,
+                p->path, ctxd_strerror(rc), rc);
       return CTXD_EPLUGIN;
     }
     ctxd__log(CTXD__LOG_INFO, "host", "loaded plugin '%s' %s from %s", p->name,
@@ -612,7 +628,8 @@ static void serve(host_t *h) {
   ctxd__broker_close(&h->session.broker, 0);
   ctxd__session_drop(&h->session);
   for (size_t i = h->nplugins; i-- > 0;)
-    if (h->plugins[i]->started && h->plugins[i]->desc->stop != NULL) h->plugins[i]->desc->stop(h->plugins[i]->state);
+    if (h->plugins[i]->started && h->plugins[i]->desc->stop != NULL)
+      h->plugins[i]->desc->stop(h->plugins[i]->state);
   ctxd__status_log(&h->endpoints);
 }
 
@@ -646,7 +663,8 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   uv_loop_init(&h.loop);
   serve(&h);
   int closed = uv_loop_close(&h.loop);
-  if (closed != 0) ctxd__log(CTXD__LOG_ERROR, "host", "event loop not closed cleanly: %s", uv_strerror(closed));
+  if (closed != 0)
+    ctxd__log(CTXD__LOG_ERROR, "host", "event loop not closed cleanly: %s", uv_strerror(closed));
   host_free(&h);
   if (h.exit_code == 0) ctxd__log(CTXD__LOG_INFO, "host", "stopped");
   return h.exit_code;

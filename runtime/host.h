@@ -7,10 +7,10 @@
 #include "config.h"
 
 typedef enum {
-  CTXD__HOST_RUN,      /* run until SIGINT/SIGTERM */
-  CTXD__HOST_CHECK,    /* load the plugins, print the topology, connect to nothing */
-  CTXD__HOST_DOT,      /* load the plugins, print the topology as Graphviz */
-  CTXD__HOST_MIGRATE   /* load the plugins, apply every migration, exit */
+  CTXD__HOST_RUN,    /* run until SIGINT/SIGTERM */
+  CTXD__HOST_CHECK,  /* load the plugins, print the topology, connect to nothing */
+  CTXD__HOST_DOT,    /* load the plugins, print the topology as Graphviz */
+  CTXD__HOST_MIGRATE /* load the plugins, apply every migration, exit */
 } ctxd__host_mode_t;
 
 /* Runs the host in `mode`. Returns the process exit code. */

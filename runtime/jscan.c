@@ -4,8 +4,7 @@
 #include <string.h>
 
 void ctxd__jscan_ws(ctxd__jscan_t *s) {
-  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-    s->p++;
+  while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) s->p++;
 }
 
 int ctxd__jscan_expect(ctxd__jscan_t *s, char c) {

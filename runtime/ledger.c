@@ -48,8 +48,8 @@ int ctxd__ledger_next(ctxd__ledger_t *l, ctxd__settlement_t *s) {
     l->base++;
     n++;
   }
-  *s = (ctxd__settlement_t){.tag = l->base - 1, .multiple = n > 1, .requeue = head == CTXD__TAG_REQUEUE,
-                            .count = n};
+  *s = (ctxd__settlement_t){
+      .tag = l->base - 1, .multiple = n > 1, .requeue = head == CTXD__TAG_REQUEUE, .count = n};
   return 1;
 }
 

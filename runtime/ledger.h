@@ -13,11 +13,11 @@
 #include <stdint.h>
 
 typedef enum {
-  CTXD__TAG_FREE = 0,    /* not received (or settled) */
-  CTXD__TAG_RUNNING,     /* received, its outcome not known yet */
-  CTXD__TAG_CONFIRMING,  /* a copy (to _error, _skipped, a delay queue) awaits its confirm */
-  CTXD__TAG_ACK,         /* done: acknowledge */
-  CTXD__TAG_REQUEUE      /* not done: give it back to the queue */
+  CTXD__TAG_FREE = 0,   /* not received (or settled) */
+  CTXD__TAG_RUNNING,    /* received, its outcome not known yet */
+  CTXD__TAG_CONFIRMING, /* a copy (to _error, _skipped, a delay queue) awaits its confirm */
+  CTXD__TAG_ACK,        /* done: acknowledge */
+  CTXD__TAG_REQUEUE     /* not done: give it back to the queue */
 } ctxd__tag_state_t;
 
 typedef struct {

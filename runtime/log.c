@@ -71,8 +71,8 @@ static void put_field(line_t *l, const char *key, const char *value) {
   put_json_string(l, value);
 }
 
-void ctxd__logv(ctxd__log_level_t level, const char *src, const ctxd__log_fields_t *fields,
-                const char *fmt, va_list ap) {
+void ctxd__logv(ctxd__log_level_t level, const char *src, const ctxd__log_fields_t *fields, const char *fmt,
+                va_list ap) {
   if (!ctxd__log_enabled(level)) return;
 
   char msg[2048];
@@ -108,8 +108,8 @@ void ctxd__logv(ctxd__log_level_t level, const char *src, const ctxd__log_fields
   (void)ignored;
 }
 
-void ctxd__logf(ctxd__log_level_t level, const char *src, const ctxd__log_fields_t *fields,
-                const char *fmt, ...) {
+void ctxd__logf(ctxd__log_level_t level, const char *src, const ctxd__log_fields_t *fields, const char *fmt,
+                ...) {
   va_list ap;
   va_start(ap, fmt);
   ctxd__logv(level, src, fields, fmt, ap);

@@ -29,9 +29,9 @@ int ctxd__log_level_parse(const char *name, ctxd__log_level_t *out);
 /* `src` names the emitter: "host" or a plugin's name. */
 void ctxd__log(ctxd__log_level_t level, const char *src, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void ctxd__logf(ctxd__log_level_t level, const char *src, const ctxd__log_fields_t *fields,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void ctxd__logv(ctxd__log_level_t level, const char *src, const ctxd__log_fields_t *fields,
-                const char *fmt, va_list ap);
+void ctxd__logf(ctxd__log_level_t level, const char *src, const ctxd__log_fields_t *fields, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+void ctxd__logv(ctxd__log_level_t level, const char *src, const ctxd__log_fields_t *fields, const char *fmt,
+                va_list ap);
 
 #endif

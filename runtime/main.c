@@ -44,13 +44,10 @@ int main(int argc, char **argv) {
     return CTXD__EXIT_USAGE;
   }
   switch (cli.cmd) {
-  case CTXD__CMD_HELP:
-    fputs(ctxd__cli_usage(cli.help_for), stdout);
-    return CTXD__EXIT_OK;
+  case CTXD__CMD_HELP: fputs(ctxd__cli_usage(cli.help_for), stdout); return CTXD__EXIT_OK;
   case CTXD__CMD_VERSION:
     printf("ctxd %s (plugin ABI %d.%d)\n", CTXD_VERSION_STRING, CTXD_ABI_MAJOR, CTXD_ABI_MINOR);
     return CTXD__EXIT_OK;
-  default:
-    return run(&cli);
+  default: return run(&cli);
   }
 }

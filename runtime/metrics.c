@@ -81,20 +81,19 @@ static int put_labels(ctxd__prom_t *p, const char *const *labels, const char *le
   if ((!labels || !labels[0]) && !le) return 0;
   const char *sep = "{";
   for (size_t i = 0; labels && labels[i]; i += 2) {
-    if (put_str(p, sep) || put_str(p, labels[i]) || put_str(p, "=\"") ||
-        put_escaped(p, labels[i + 1], 1) || put_str(p, "\""))
+    if (put_str(p, sep) || put_str(p, labels[i]) || put_str(p, "=\"") || put_escaped(p, labels[i + 1], 1) ||
+        put_str(p, "\""))
       return -1;
     sep = ",";
   }
-  if (le && (put_str(p, sep) || put_str(p, "le=\"") || put_str(p, le) || put_str(p, "\"")))
-    return -1;
+  if (le && (put_str(p, sep) || put_str(p, "le=\"") || put_str(p, le) || put_str(p, "\""))) return -1;
   return put_str(p, "}");
 }
 
-static int put_sample(ctxd__prom_t *p, const char *name, const char *suffix,
-                      const char *const *labels, const char *le, const char *value) {
-  return put_str(p, name) || put_str(p, suffix) || put_labels(p, labels, le) ||
-         put_str(p, " ") || put_str(p, value) || put_str(p, "\n");
+static int put_sample(ctxd__prom_t *p, const char *name, const char *suffix, const char *const *labels,
+                      const char *le, const char *value) {
+  return put_str(p, name) || put_str(p, suffix) || put_labels(p, labels, le) || put_str(p, " ") ||
+         put_str(p, value) || put_str(p, "\n");
 }
 
 /* What Go's strconv.FormatFloat(v, 'g', -1, 64) prints, as the Prometheus clients do: the
@@ -129,9 +128,7 @@ static int finish(ctxd__prom_t *p, size_t mark, int failed) {
   return CTXD_ENOMEM;
 }
 
-int ctxd__prom_append(ctxd__prom_t *p, const char *s, size_t n) {
-  return finish(p, p->len, put(p, s, n));
-}
+int ctxd__prom_append(ctxd__prom_t *p, const char *s, size_t n) { return finish(p, p->len, put(p, s, n)); }
 
 int ctxd__prom_printf(ctxd__prom_t *p, const char *fmt, ...) {
   va_list ap;
@@ -149,13 +146,12 @@ int ctxd__prom_printf(ctxd__prom_t *p, const char *fmt, ...) {
 int ctxd__prom_help_type(ctxd__prom_t *p, const char *name, const char *help, const char *type) {
   size_t mark = p->len;
   return finish(p, mark,
-                put_str(p, "# HELP ") || put_str(p, name) || put_str(p, " ") ||
-                    put_escaped(p, help, 0) || put_str(p, "\n# TYPE ") || put_str(p, name) ||
-                    put_str(p, " ") || put_str(p, type) || put_str(p, "\n"));
+                put_str(p, "# HELP ") || put_str(p, name) || put_str(p, " ") || put_escaped(p, help, 0) ||
+                    put_str(p, "\n# TYPE ") || put_str(p, name) || put_str(p, " ") || put_str(p, type) ||
+                    put_str(p, "\n"));
 }
 
-int ctxd__prom_counter(ctxd__prom_t *p, const char *name, const char *const *labels,
-                       uint64_t value) {
+int ctxd__prom_counter(ctxd__prom_t *p, const char *name, const char *const *labels, uint64_t value) {
   char v[32];
   snprintf(v, sizeof v, "%" PRIu64, value);
   size_t mark = p->len;

@@ -61,8 +61,7 @@ int ctxd__prom_help_type(ctxd__prom_t *p, const char *name, const char *help, co
 /* Samples. name must be a valid metric name (the callers' constants, not checked). labels
  * is NULL or an array of name, value, name, value, ..., NULL; values are escaped, names
  * must be valid label names and no value may be NULL. */
-int ctxd__prom_counter(ctxd__prom_t *p, const char *name, const char *const *labels,
-                       uint64_t value);
+int ctxd__prom_counter(ctxd__prom_t *p, const char *name, const char *const *labels, uint64_t value);
 int ctxd__prom_gauge(ctxd__prom_t *p, const char *name, const char *const *labels, double value);
 /* name_bucket{...,le="..."} (cumulative, ending with le="+Inf"), name_sum, name_count. */
 int ctxd__prom_histogram(ctxd__prom_t *p, const char *name, const char *const *labels,

@@ -69,8 +69,7 @@ void ctxd__migration_checksum(const char *s, char out[17]) {
   snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
-static int apply_one(PGconn *c, const char *scope, const ctxd_migration_t *m, char *err,
-                     size_t errlen) {
+static int apply_one(PGconn *c, const char *scope, const ctxd_migration_t *m, char *err, size_t errlen) {
   char sum[17], version[16], dberr[512];
   ctxd__migration_checksum(m->sql, sum);
   snprintf(version, sizeof version, "%d", m->version);
@@ -96,8 +95,8 @@ failed:
   return CTXD_EMIGRATION;
 }
 
-static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *list,
-                          char *err, size_t errlen) {
+static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *list, char *err,
+                          size_t errlen) {
   char dberr[512], what[768];
   int code;
   if (ctxd__db_run(c, "CREATE SCHEMA IF NOT EXISTS ctxd", 0, NULL, dberr, sizeof dberr) != 0 ||
@@ -154,11 +153,9 @@ static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *
   return rc;
 }
 
-int ctxd__migrate(PGconn *c, const char *scope, const ctxd_migration_t *list, char *err,
-                  size_t errlen) {
+int ctxd__migrate(PGconn *c, const char *scope, const ctxd_migration_t *list, char *err, size_t errlen) {
   char dberr[512];
-  if (ctxd__db_run(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, dberr,
-                   sizeof dberr) != 0)
+  if (ctxd__db_run(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, dberr, sizeof dberr) != 0)
     return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, dberr);
   int rc = migrate_locked(c, scope, list, err, errlen);
   ctxd__db_run(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL, 0);

@@ -18,8 +18,7 @@ extern const ctxd_migration_t ctxd__runtime_migrations[];
  * Refuses (CTXD_EMIGRATION, reason in err) when versions are not 1, 2, 3, ..., when an
  * applied migration's text changed, or when the database holds a version the list does
  * not (a newer build ran). Returns 0 or CTXD_EMIGRATION / CTXD_EDB. */
-int ctxd__migrate(PGconn *c, const char *scope, const ctxd_migration_t *list, char *err,
-                  size_t errlen);
+int ctxd__migrate(PGconn *c, const char *scope, const ctxd_migration_t *list, char *err, size_t errlen);
 
 /* 64-bit FNV-1a of s, as 16 hex digits in out[17]. */
 void ctxd__migration_checksum(const char *s, char out[17]);

@@ -75,7 +75,8 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
     if (ctxd__outbox_address_exchange(in->response_address, exchange, sizeof exchange) != 0)
       return CTXD_EINVAL;
   } else {
-    snprintf(exchange, sizeof exchange, "%s", mode == CTXD__OUTBOX_SEND ? msg->destination : msg->message_type);
+    snprintf(exchange, sizeof exchange, "%s",
+             mode == CTXD__OUTBOX_SEND ? msg->destination : msg->message_type);
   }
 
   char id[37];
@@ -105,7 +106,8 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
       .correlation_id = msg->correlation_id != NULL ? msg->correlation_id
                         : in != NULL                ? in->correlation_id
                                                     : NULL,
-      .conversation_id = in != NULL ? (in->conversation_id != NULL ? in->conversation_id : in->message_id) : NULL,
+      .conversation_id =
+          in != NULL ? (in->conversation_id != NULL ? in->conversation_id : in->message_id) : NULL,
       .initiator_id = in != NULL ? in->message_id : NULL,
       .request_id = mode == CTXD__OUTBOX_RESPOND ? in->request_id : NULL,
       .destination_address = mode == CTXD__OUTBOX_RESPOND ? in->response_address : exchange,

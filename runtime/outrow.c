@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-ctxd__outrow_t *ctxd__outrow_new(int64_t id, const char *message_id, const char *exchange,
-                                 const char *body) {
+ctxd__outrow_t *ctxd__outrow_new(int64_t id, const char *message_id, const char *exchange, const char *body) {
   ctxd__outrow_t *r = calloc(1, sizeof *r);
   if (r == NULL) return NULL;
   r->id = id;

@@ -25,8 +25,7 @@ typedef struct {
 
 /* Returns a new row (free with ctxd__outrow_free, or with the list holding it), or NULL
  * when memory runs out. */
-ctxd__outrow_t *ctxd__outrow_new(int64_t id, const char *message_id, const char *exchange,
-                                 const char *body);
+ctxd__outrow_t *ctxd__outrow_new(int64_t id, const char *message_id, const char *exchange, const char *body);
 
 /* Frees r (not the rows after it). */
 void ctxd__outrow_free(ctxd__outrow_t *r);

@@ -10,9 +10,9 @@
 /* sizeof a descriptor that ends with `field` (a minor's last): the field's end, padded as
  * the compiler pads the struct */
 #define DESC_ALIGN _Alignof(ctxd_plugin_desc_t)
-#define DESC_SIZE_TO(field)                                                                   \
-  ((offsetof(ctxd_plugin_desc_t, field) + sizeof(((ctxd_plugin_desc_t *)0)->field) +          \
-    DESC_ALIGN - 1) / DESC_ALIGN * DESC_ALIGN)
+#define DESC_SIZE_TO(field)                                                                                  \
+  ((offsetof(ctxd_plugin_desc_t, field) + sizeof(((ctxd_plugin_desc_t *)0)->field) + DESC_ALIGN - 1) /       \
+   DESC_ALIGN * DESC_ALIGN)
 
 /* The descriptor's size in each ABI minor (index): a plugin must send exactly the size of
  * the minor it declares. A new minor adds its row, the same size again when it appends no
@@ -85,13 +85,12 @@ int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *e
 int ctxd__plugin_changed(const ctxd_plugin_t *p) {
   struct stat st;
   if (stat(p->path, &st) != 0) return 0; /* gone: nothing to load instead */
-  return st.st_ino != p->file.st_ino || st.st_dev != p->file.st_dev ||
-         st.st_size != p->file.st_size || st.st_mtim.tv_sec != p->file.st_mtim.tv_sec ||
-         st.st_mtim.tv_nsec != p->file.st_mtim.tv_nsec;
+  return st.st_ino != p->file.st_ino || st.st_dev != p->file.st_dev || st.st_size != p->file.st_size ||
+         st.st_mtim.tv_sec != p->file.st_mtim.tv_sec || st.st_mtim.tv_nsec != p->file.st_mtim.tv_nsec;
 }
 
-int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc,
-                      const char *load_from, ctxd_plugin_t **out, char *err, size_t errlen) {
+int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc, const char *load_from,
+                      ctxd_plugin_t **out, char *err, size_t errlen) {
   char path[4096], why[512];
   struct stat st;
   if (ctxd__config_plugin_path(cfg, pc, path, sizeof path) != 0) {
@@ -120,15 +119,14 @@ int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc
     return CTXD_EABI;
   }
   if (strcmp(d->name, pc->name) != 0) {
-    snprintf(err, errlen, "%s: refused: the configuration names it '%s' but the plugin is '%s'",
-             path, pc->name, d->name);
+    snprintf(err, errlen, "%s: refused: the configuration names it '%s' but the plugin is '%s'", path,
+             pc->name, d->name);
     dlclose(dl);
     return CTXD_ECONFIG;
   }
 
   ctxd_plugin_t *p = calloc(1, sizeof *p);
-  if (p == NULL || (p->name = strdup(d->name)) == NULL || (p->path = strdup(path)) == NULL)
-    goto nomem;
+  if (p == NULL || (p->name = strdup(d->name)) == NULL || (p->path = strdup(path)) == NULL) goto nomem;
   p->dl = dl;
   p->desc = d;
   p->file = st;

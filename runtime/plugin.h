@@ -23,7 +23,7 @@ struct ctxd_plugin_s {
   int staging;    /* a replacement's init: registrations go to staged */
   int started;
   struct ctxd__endpoints_s *endpoints; /* where its consumers register */
-  struct stat file; /* of path when loaded: a replaced file is noticed on reload */
+  struct stat file;                    /* of path when loaded: a replaced file is noticed on reload */
   /* a replacement being prepared: its registrations wait here until the swap */
   ctxd_consumer_t *staged;
   size_t nstaged;
@@ -40,8 +40,8 @@ int ctxd__plugin_check(const ctxd_plugin_desc_t *d, uint32_t host_flags, char *e
  * a path already loaded returns the old library). Returns 0 and *out (new, free with
  * ctxd__plugin_free), or CTXD_ENOENT / CTXD_EABI / CTXD_ECONFIG with err starting with the
  * plugin's path. */
-int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc,
-                      const char *load_from, ctxd_plugin_t **out, char *err, size_t errlen);
+int ctxd__plugin_open(const ctxd__config_t *cfg, const ctxd__plugin_config_t *pc, const char *load_from,
+                      ctxd_plugin_t **out, char *err, size_t errlen);
 
 /* Keeps a copy of registration c of a replacement (p->staging) until the swap. 0 or
  * CTXD_ENOMEM. */

@@ -37,8 +37,8 @@ static int connected(ctxd__relay_t *r) {
   if (r->conn != NULL) PQfinish(r->conn);
   r->conn = NULL;
   char err[512];
-  if (ctxd__db_connect(r->cfg->database_url, (int)r->cfg->db_connect_timeout_s, &r->conn, err,
-                       sizeof err) != 0) {
+  if (ctxd__db_connect(r->cfg->database_url, (int)r->cfg->db_connect_timeout_s, &r->conn, err, sizeof err) !=
+      0) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: database unreachable: %s", err);
     return 0;
   }
@@ -110,9 +110,8 @@ static int sweep(ctxd__relay_t *r) {
   int n = PQntuples(res);
   ctxd__swept_t *swept = n > 0 ? calloc(1, sizeof *swept) : NULL;
   for (int i = 0; swept != NULL && i < n; i++) {
-    ctxd__outrow_t *row = ctxd__outrow_new(strtoll(PQgetvalue(res, i, 0), NULL, 10),
-                                           PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-                                           PQgetvalue(res, i, 3));
+    ctxd__outrow_t *row = ctxd__outrow_new(strtoll(PQgetvalue(res, i, 0), NULL, 10), PQgetvalue(res, i, 1),
+                                           PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
     /* out of memory: the rest keep their lease and come back in the next sweep */
     if (row == NULL) break;
     row->event = PQgetvalue(res, i, 4)[0] == 't';
@@ -154,8 +153,8 @@ static void expire(ctxd__relay_t *r, const char *table, const char *column, int6
 static void cleanup(ctxd__relay_t *r) {
   if (!connected(r)) return;
   int code;
-  PGresult *res = ctxd__db_exec(r->conn, "SELECT pg_try_advisory_lock(" CLEANUP_LOCK_KEY ")", 0,
-                                NULL, &code, NULL, 0);
+  PGresult *res =
+      ctxd__db_exec(r->conn, "SELECT pg_try_advisory_lock(" CLEANUP_LOCK_KEY ")", 0, NULL, &code, NULL, 0);
   int locked = res != NULL && PQgetvalue(res, 0, 0)[0] == 't';
   PQclear(res);
   if (!locked) return;

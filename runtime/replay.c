@@ -15,8 +15,7 @@ static int move_one(ctxd__broker_t *b, const char *exchange, amqp_message_t *msg
   amqp_table_entry_t *kept = calloc((size_t)orig.num_entries + 1, sizeof *kept);
   if (kept == NULL) return CTXD_ENOMEM;
   int n = 0;
-  for (int i = 0; i < orig.num_entries; i++)
-    /* the replayed message starts afresh */
+  for (int i = 0; i < orig.num_entries; i++) /* the replayed message starts afresh */
     if (!ctxd__envelope_fault_header(orig.entries[i].key.bytes, orig.entries[i].key.len))
       kept[n++] = orig.entries[i];
   props.headers.entries = kept;
@@ -34,7 +33,8 @@ int ctxd__errors_replay(const ctxd__config_t *cfg, const char *endpoint, long li
     fprintf(stderr, "ctxd: endpoint name too long: %s\n", endpoint);
     return CTXD__EXIT_USAGE;
   }
-  if (ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, 0, (int)cfg->rpc_timeout_ms, err, sizeof err) != 0) {
+  if (ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, 0, (int)cfg->rpc_timeout_ms, err,
+                               sizeof err) != 0) {
     fprintf(stderr, "ctxd: %s\n", err);
     return CTXD__EXIT_FAILURE;
   }

@@ -34,7 +34,8 @@ static int validate(const char *type, const json_t *m, char *err, size_t errlen)
   return rc;
 }
 
-int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message, const char *endpoint, FILE *out) {
+int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message, const char *endpoint,
+               FILE *out) {
   char err[1024], id[37];
   json_t *m = load_message(message, err, sizeof err);
   if (m == NULL || validate(type, m, err, sizeof err) != 0) {
@@ -44,12 +45,17 @@ int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message,
   }
   ctxd__uuid_new(id);
   const char *exchange = endpoint != NULL ? endpoint : type;
-  ctxd__envelope_out_t env = {.message_id = id, .message_type = type, .conversation_id = id,
-                              .destination_address = exchange, .message = m};
+  ctxd__envelope_out_t env = {.message_id = id,
+                              .message_type = type,
+                              .conversation_id = id,
+                              .destination_address = exchange,
+                              .message = m};
   char *text = ctxd__envelope_encode(&env);
   json_decref(m);
   ctxd__broker_t b;
-  int rc = text == NULL ? CTXD_EINVAL : ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, 0, (int)cfg->rpc_timeout_ms, err, sizeof err);
+  int rc = text == NULL ? CTXD_EINVAL
+                        : ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, 0,
+                                                   (int)cfg->rpc_timeout_ms, err, sizeof err);
   if (rc == 0) {
     amqp_basic_properties_t props = {0};
     props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
@@ -61,7 +67,8 @@ int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message,
     rc = ctxd__broker_exchange(&b, CTXD__PUBLISH_CHANNEL, exchange, err, sizeof err);
     if (rc == 0) rc = ctxd__broker_publish(&b, exchange, "", 0, &props, amqp_cstring_bytes(text), &seq);
     if (rc == 0) rc = ctxd__broker_wait_confirm(&b, seq, (int)cfg->rpc_timeout_ms);
-    if (rc != 0 && err[0] == '\0') snprintf(err, sizeof err, "the broker did not confirm it: %s", ctxd_strerror(rc));
+    if (rc != 0 && err[0] == '\0')
+      snprintf(err, sizeof err, "the broker did not confirm it: %s", ctxd_strerror(rc));
     ctxd__broker_close(&b, 1);
   }
   free(text);

@@ -11,6 +11,7 @@
  * endpoint's exchange when endpoint is not NULL. Prints the message id on out. Returns the
  * process exit code (1 with the reason on stderr when the message breaks its contract or
  * the broker does not confirm). */
-int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message, const char *endpoint, FILE *out);
+int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message, const char *endpoint,
+               FILE *out);
 
 #endif

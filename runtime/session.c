@@ -81,7 +81,8 @@ int ctxd__session_publish_rows(ctxd__session_t *s, ctxd__outrows_t *rows) {
     props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
     props.message_id = amqp_cstring_bytes(row->message_id);
     uint64_t seq;
-    if (ctxd__broker_publish(&s->broker, row->exchange, "", 1, &props, amqp_cstring_bytes(row->body), &seq) != 0 ||
+    if (ctxd__broker_publish(&s->broker, row->exchange, "", 1, &props, amqp_cstring_bytes(row->body), &seq) !=
+            0 ||
         ctxd__confirms_add(&s->confirms, seq, NULL, row) != 0) {
       ctxd__outrow_free(row);
       ctxd__outrows_free(rows);
@@ -94,7 +95,8 @@ int ctxd__session_publish_rows(ctxd__session_t *s, ctxd__outrows_t *rows) {
 
 /* Applies one chunk of the entries a confirm settles; returns how many there were.
  * archived NULL: the connection is gone, the entries are only freed. */
-static size_t settle_chunk(ctxd__session_t *s, uint64_t tag, int multiple, int ok, ctxd__outrows_t *archived) {
+static size_t settle_chunk(ctxd__session_t *s, uint64_t tag, int multiple, int ok,
+                           ctxd__outrows_t *archived) {
   ctxd__pending_t done[SETTLE_CHUNK];
   size_t k = ctxd__confirms_settle(&s->confirms, tag, multiple, done, SETTLE_CHUNK);
   for (size_t i = 0; i < k; i++) {
@@ -112,7 +114,8 @@ static size_t settle_chunk(ctxd__session_t *s, uint64_t tag, int multiple, int o
   return k;
 }
 
-void ctxd__session_confirmed(ctxd__session_t *s, uint64_t tag, int multiple, int ok, ctxd__outrows_t *archived) {
+void ctxd__session_confirmed(ctxd__session_t *s, uint64_t tag, int multiple, int ok,
+                             ctxd__outrows_t *archived) {
   while (settle_chunk(s, tag, multiple, ok, archived) == SETTLE_CHUNK) continue;
 }
 
@@ -121,15 +124,17 @@ void ctxd__session_confirmed(ctxd__session_t *s, uint64_t tag, int multiple, int
  * receive is a warning each time; an event nobody subscribes to yet is normal in
  * publish/subscribe, so it is said once per exchange and connection. */
 void ctxd__session_returned(ctxd__session_t *s, const amqp_basic_return_t *ret, const amqp_message_t *msg) {
-  amqp_bytes_t id = (msg->properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? msg->properties.message_id
-                                                                           : amqp_empty_bytes;
+  amqp_bytes_t id =
+      (msg->properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? msg->properties.message_id : amqp_empty_bytes;
   ctxd__outrow_t *row = ctxd__confirms_find_row(&s->confirms, id.bytes, id.len);
   if (row == NULL) return;
   row->unroutable = 1;
   if (row->event && !ctxd__exchanges_note_unroutable(&s->exchanges, row->exchange)) return;
-  ctxd__logf(row->event ? CTXD__LOG_INFO : CTXD__LOG_WARN, "host", &(ctxd__log_fields_t){.message_id = row->message_id},
-             row->event ? "outbox: no subscriber for events on '%s' yet (%.*s); they are archived as unroutable"
-                        : "outbox: message to exchange '%s' was unroutable (%.*s): no queue is bound to it",
+  ctxd__logf(row->event ? CTXD__LOG_INFO : CTXD__LOG_WARN, "host",
+             &(ctxd__log_fields_t){.message_id = row->message_id},
+             row->event
+                 ? "outbox: no subscriber for events on '%s' yet (%.*s); they are archived as unroutable"
+                 : "outbox: message to exchange '%s' was unroutable (%.*s): no queue is bound to it",
              row->exchange, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
 }
 

@@ -42,7 +42,8 @@ int ctxd__session_publish_rows(ctxd__session_t *s, ctxd__outrows_t *rows);
 /* Takes in a confirm (ok: basic.ack, else basic.nack) of publish tag: deliveries whose
  * copy it covers are marked in their ledger (a refused copy sends the original back to
  * the queue), confirmed rows are appended to archived (nacked ones stay in the outbox). */
-void ctxd__session_confirmed(ctxd__session_t *s, uint64_t tag, int multiple, int ok, ctxd__outrows_t *archived);
+void ctxd__session_confirmed(ctxd__session_t *s, uint64_t tag, int multiple, int ok,
+                             ctxd__outrows_t *archived);
 
 /* Takes in a basic.return (msg: the returned message): the outbox row it was is archived
  * as unroutable, and said. */

@@ -54,12 +54,14 @@ static void migrate_work(uv_work_t *w) {
   /* the advisory lock, and a table lock a migration takes while the old version's
    * transactions hold the table, both wait at most this long */
   if (s->status == 0)
-    s->status = ctxd__db_run(c, "SELECT set_config('lock_timeout', $1, false)", 1, params, s->err, sizeof s->err);
+    s->status =
+        ctxd__db_run(c, "SELECT set_config('lock_timeout', $1, false)", 1, params, s->err, sizeof s->err);
   if (s->status == 0) s->status = ctxd__migrate(c, s->fresh->name, list, s->err, sizeof s->err);
   if (s->status != 0 && c != NULL && strcmp(ctxd__db_sqlstate(c), LOCK_TIMEOUT_STATE) == 0) {
     char db[512];
     snprintf(db, sizeof db, "%.500s", s->err);
-    snprintf(s->err, sizeof s->err, "a database lock was not granted within reload.lock_timeout_ms (%lld ms): %s",
+    snprintf(s->err, sizeof s->err,
+             "a database lock was not granted within reload.lock_timeout_ms (%lld ms): %s",
              (long long)cfg->reload_lock_timeout_ms, db);
   }
   if (c != NULL) PQfinish(c);
@@ -123,13 +125,15 @@ ctxd_plugin_t *ctxd__swap_finish(ctxd__swap_t *s, ctxd__endpoints_t *set) {
   fresh->endpoints = set;
   for (size_t e = 0; e < set->n; e++) {
     ctxd__endpoint_t *ep = set->v[e];
-    if (ctxd__endpoint_uses(ep, old) && ctxd__endpoint_replace(ep, old, fresh, fresh->staged, fresh->nstaged) != 0)
-      ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': cannot register all its consumers on '%s'", fresh->name,
-                ep->name);
+    if (ctxd__endpoint_uses(ep, old) &&
+        ctxd__endpoint_replace(ep, old, fresh, fresh->staged, fresh->nstaged) != 0)
+      ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': cannot register all its consumers on '%s'",
+                fresh->name, ep->name);
   }
   int rc = fresh->desc->start != NULL ? fresh->desc->start(fresh->state) : 0;
   if (rc != 0)
-    ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': start failed after reload: %s", fresh->name, ctxd_strerror(rc));
+    ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': start failed after reload: %s", fresh->name,
+              ctxd_strerror(rc));
   fresh->started = rc == 0;
   ctxd__log(CTXD__LOG_INFO, "host", "replaced plugin '%s' %s with %s", fresh->name, old->desc->version,
             fresh->desc->version);

@@ -7,8 +7,7 @@
 #include "log.h"
 #include "plugin.h"
 
-int ctxd__topology_side(char *buf, size_t len, const char *endpoint, ctxd__side_t side,
-                        int64_t delay_ms) {
+int ctxd__topology_side(char *buf, size_t len, const char *endpoint, ctxd__side_t side, int64_t delay_ms) {
   int n;
   switch (side) {
   case CTXD__SIDE_ERROR: n = snprintf(buf, len, "%s_error", endpoint); break;
@@ -136,9 +135,9 @@ void ctxd__exchanges_forget(ctxd__exchanges_t *x) {
 void ctxd__topology_print(FILE *out, const ctxd__endpoints_t *set) {
   for (size_t i = 0; i < set->n; i++) {
     const ctxd__endpoint_t *ep = set->v[i];
-    fprintf(out, "endpoint %s (queue %s, %s, prefetch %lld, workers %lld, batch %lld)\n", ep->name,
-            ep->name, ep->settings.queue_type, (long long)ep->settings.prefetch,
-            (long long)ep->settings.workers, (long long)ep->settings.batch_size);
+    fprintf(out, "endpoint %s (queue %s, %s, prefetch %lld, workers %lld, batch %lld)\n", ep->name, ep->name,
+            ep->settings.queue_type, (long long)ep->settings.prefetch, (long long)ep->settings.workers,
+            (long long)ep->settings.batch_size);
     for (size_t k = 0; k < ep->nhandlers; k++) {
       const ctxd__handler_t *hd = &ep->handlers[k];
       fprintf(out, "  %s -> %s (plugin %s%s%s)\n", hd->type, ep->name, hd->plugin->name,
@@ -170,7 +169,8 @@ void ctxd__topology_dot(FILE *out, const ctxd__endpoints_t *set) {
     fprintf(out, "  \"x:%s\" -> \"q:%s\";\n", ep->name, ep->name);
     dot_side(out, ep, CTXD__SIDE_ERROR, 0, "red");
     dot_side(out, ep, CTXD__SIDE_SKIPPED, 0, "gray");
-    for (int k = 0; k < ep->nredelivery; k++) dot_side(out, ep, CTXD__SIDE_DELAY, ep->redelivery_ms[k], "orange");
+    for (int k = 0; k < ep->nredelivery; k++)
+      dot_side(out, ep, CTXD__SIDE_DELAY, ep->redelivery_ms[k], "orange");
     for (size_t k = 0; k < ep->nhandlers; k++) {
       const char *type = ep->handlers[k].type, *plugin = ep->handlers[k].plugin->name;
       fprintf(out, "  \"t:%s\" [label=\"%s\", shape=box, style=\"rounded,filled\", fillcolor=lightyellow];\n",

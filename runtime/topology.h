@@ -21,8 +21,7 @@ typedef enum {
 
 /* Writes the name of endpoint's side queue (and exchange) into buf; delay_ms is the delay
  * queue's interval, ignored for the others. 0, or CTXD_ETOOBIG when buf is too small. */
-int ctxd__topology_side(char *buf, size_t len, const char *endpoint, ctxd__side_t side,
-                        int64_t delay_ms);
+int ctxd__topology_side(char *buf, size_t len, const char *endpoint, ctxd__side_t side, int64_t delay_ms);
 
 /* Declares ep's queues and exchanges and binds its message types (a synchronous RPC each,
  * bounded by the broker's RPC timeout). 0, or CTXD_EBROKER with the reason in err. */
@@ -38,7 +37,7 @@ typedef struct {
   struct {
     char *name;
     int unroutable_noted; /* an event without subscriber was logged once */
-  } *v;
+  } * v;
   size_t n;
 } ctxd__exchanges_t;
 

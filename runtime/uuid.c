@@ -14,8 +14,7 @@ static void uuid_format(const unsigned char b[16], char out[37]) {
   static const char digits[] = "0123456789abcdef";
   size_t o = 0;
   for (size_t i = 0; i < 16; i++) {
-    if (i == 4 || i == 6 || i == 8 || i == 10)
-      out[o++] = '-';
+    if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
     out[o++] = digits[b[i] >> 4];
     out[o++] = digits[b[i] & 0xf];
   }
@@ -34,13 +33,11 @@ void ctxd__uuid_new(char out[37]) {
   size_t got = 0;
   while (got < sizeof b) {
     ssize_t n = getrandom(b + got, sizeof b - got, 0);
-    if (n < 0 && errno == EINTR)
-      continue;
+    if (n < 0 && errno == EINTR) continue;
     /* Message ids are what consumers deduplicate on: a predictable or repeated id would
      * make them drop real messages, which is worse than stopping. getrandom() cannot
      * fail here on Linux >= 3.17 once the pool is seeded. */
-    if (n < 0)
-      abort();
+    if (n < 0) abort();
     got += (size_t)n;
   }
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */

@@ -58,8 +58,7 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 }
 
 static void *xalloc(void *p) {
-  if (!p)
-    die("out of memory");
+  if (!p) die("out of memory");
   return p;
 }
 
@@ -70,12 +69,10 @@ __attribute__((format(printf, 2, 3))) static void bprintf(buf_t *b, const char *
   va_start(ap, fmt);
   int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  if (n < 0)
-    die("cannot format output");
+  if (n < 0) die("cannot format output");
   if (b->len + (size_t)n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + (size_t)n + 1)
-      cap *= 2;
+    while (cap < b->len + (size_t)n + 1) cap *= 2;
     b->s = xalloc(realloc(b->s, cap));
     b->cap = cap;
   }
@@ -102,8 +99,7 @@ static char *snake(const char *s) {
       char prev = s[i - 1], next = s[i + 1];
       bool prev_upper = prev >= 'A' && prev <= 'Z';
       bool next_lower = next >= 'a' && next <= 'z';
-      if (!prev_upper || next_lower)
-        *o++ = '_';
+      if (!prev_upper || next_lower) *o++ = '_';
     }
     *o++ = upper ? (char)(c - 'A' + 'a') : c;
   }
@@ -114,8 +110,7 @@ static char *snake(const char *s) {
 static char *upper(const char *s) {
   char *out = xstrdup(s);
   for (char *p = out; *p; p++)
-    if (*p >= 'a' && *p <= 'z')
-      *p = (char)(*p - 'a' + 'A');
+    if (*p >= 'a' && *p <= 'z') *p = (char)(*p - 'a' + 'A');
   return out;
 }
 
@@ -125,20 +120,18 @@ __attribute__((format(printf, 1, 2))) static char *fmt(const char *f, ...) {
   va_start(ap, f);
   int n = vasprintf(&out, f, ap);
   va_end(ap);
-  if (n < 0)
-    die("out of memory");
+  if (n < 0) die("out of memory");
   return out;
 }
 
 /* A struct member for a field: snake_case, with '_' after a C keyword. New, free(). */
 static char *member_name(const char *field) {
   static const char *const keywords[] = {
-      "auto",   "break",    "case",     "char",   "const",   "continue", "default",
-      "do",     "double",   "else",     "enum",   "extern",  "float",    "for",
-      "goto",   "if",       "inline",   "int",    "long",    "register", "restrict",
-      "return", "short",    "signed",   "sizeof", "static",  "struct",   "switch",
-      "typedef", "union",   "unsigned", "void",   "volatile", "while",   "bool",
-      "true",   "false",    NULL};
+      "auto",     "break",  "case",   "char",     "const",    "continue", "default",  "do",
+      "double",   "else",   "enum",   "extern",   "float",    "for",      "goto",     "if",
+      "inline",   "int",    "long",   "register", "restrict", "return",   "short",    "signed",
+      "sizeof",   "static", "struct", "switch",   "typedef",  "union",    "unsigned", "void",
+      "volatile", "while",  "bool",   "true",     "false",    NULL};
   char *s = snake(field);
   for (size_t i = 0; keywords[i]; i++)
     if (strcmp(s, keywords[i]) == 0) {
@@ -166,8 +159,7 @@ static char *context_name(const char *ns) {
     }
     s += n + (s[n] == '.');
   }
-  if (!b.len)
-    die("%s: namespace leaves no context name for C identifiers", ns);
+  if (!b.len) die("%s: namespace leaves no context name for C identifiers", ns);
   return b.s;
 }
 
@@ -189,16 +181,13 @@ static void claim(gen_t *g, const char *owner, char *name) {
  */
 
 static int by_message_type(const void *a, const void *b) {
-  return strcmp(((const contract_t *)a)->def.message_type,
-                ((const contract_t *)b)->def.message_type);
+  return strcmp(((const contract_t *)a)->def.message_type, ((const contract_t *)b)->def.message_type);
 }
 
-static const contract_t *find_contract(const gen_t *g, const char *ns, const char *type,
-                                       int version) {
+static const contract_t *find_contract(const gen_t *g, const char *ns, const char *type, int version) {
   for (size_t i = 0; i < g->n; i++) {
     const ctxd__schema_def_t *d = &g->v[i].def;
-    if (d->version == version && strcmp(d->ns, ns) == 0 && strcmp(d->type_name, type) == 0)
-      return &g->v[i];
+    if (d->version == version && strcmp(d->ns, ns) == 0 && strcmp(d->type_name, type) == 0) return &g->v[i];
   }
   return NULL;
 }
@@ -213,15 +202,11 @@ static void load(gen_t *g, const char *root, char **files, size_t n) {
     char err[512];
     c->file = files[i];
     c->json = json_load_file(files[i], JSON_REJECT_DUPLICATES, &je);
-    if (!c->json)
-      die("%s:%d:%d: %s", files[i], je.line, je.column, je.text);
-    if (ctxd__schema_def_parse(c->json, &c->def, err, sizeof err))
-      die("%s: %s", files[i], err);
+    if (!c->json) die("%s:%d:%d: %s", files[i], je.line, je.column, je.text);
+    if (ctxd__schema_def_parse(c->json, &c->def, err, sizeof err)) die("%s: %s", files[i], err);
     char *want = fmt("%s/%s.v%d.json", c->def.ns, c->def.type_name, c->def.version);
-    if (strncmp(files[i], root, rootlen) || files[i][rootlen] != '/' ||
-        strcmp(files[i] + rootlen + 1, want))
-      die("%s: must be at %s/%s (namespace, type and version decide the path)", files[i],
-          root, want);
+    if (strncmp(files[i], root, rootlen) || files[i][rootlen] != '/' || strcmp(files[i] + rootlen + 1, want))
+      die("%s: must be at %s/%s (namespace, type and version decide the path)", files[i], root, want);
     c->rel = want;
   }
   qsort(g->v, g->n, sizeof *g->v, by_message_type);
@@ -230,14 +215,12 @@ static void load(gen_t *g, const char *root, char **files, size_t n) {
     char err[512];
     if (i && strcmp(g->v[i - 1].def.message_type, c->def.message_type) == 0)
       die("%s: %s is also defined in %s", c->file, c->def.message_type, g->v[i - 1].file);
-    if (!c->def.upcast)
-      continue;
+    if (!c->def.upcast) continue;
     const contract_t *prev = find_contract(g, c->def.ns, c->def.type_name, c->def.version - 1);
     if (!prev)
-      die("%s: upcast_from_previous: there is no v%d of %s.%s", c->file, c->def.version - 1,
-          c->def.ns, c->def.type_name);
-    if (ctxd__schema_check_upcast(&prev->def, &c->def, err, sizeof err))
-      die("%s: %s", c->file, err);
+      die("%s: upcast_from_previous: there is no v%d of %s.%s", c->file, c->def.version - 1, c->def.ns,
+          c->def.type_name);
+    if (ctxd__schema_check_upcast(&prev->def, &c->def, err, sizeof err)) die("%s: %s", c->file, err);
   }
 }
 
@@ -246,30 +229,26 @@ static void load(gen_t *g, const char *root, char **files, size_t n) {
  * each contract and drive the round-trip tests.
  */
 
-static json_t *sample_type(const ctxd__schema_type_t *t, const char *name, bool full,
-                           unsigned *seq);
+static json_t *sample_type(const ctxd__schema_type_t *t, const char *name, bool full, unsigned *seq);
 
 static json_t *sample_object(const ctxd__schema_type_t *t, bool full, unsigned *seq) {
   json_t *obj = xalloc(json_object());
   for (size_t i = 0; i < t->nfields; i++) {
     const ctxd__schema_field_t *f = &t->fields[i];
     json_t *v;
-    if (!full && !f->required)
-      continue;
+    if (!full && !f->required) continue;
     if (!full && f->nullable)
       v = json_null();
     else if (f->example)
       v = json_deep_copy(f->example);
     else
       v = sample_type(&f->type, f->name, full, seq);
-    if (json_object_set_new(obj, f->name, xalloc(v)))
-      die("out of memory");
+    if (json_object_set_new(obj, f->name, xalloc(v))) die("out of memory");
   }
   return obj;
 }
 
-static json_t *sample_type(const ctxd__schema_type_t *t, const char *name, bool full,
-                           unsigned *seq) {
+static json_t *sample_type(const ctxd__schema_type_t *t, const char *name, bool full, unsigned *seq) {
   char text[64];
   switch (t->kind) {
   case CTXD__SCHEMA_STRING: {
@@ -278,10 +257,8 @@ static json_t *sample_type(const ctxd__schema_type_t *t, const char *name, bool 
   }
   case CTXD__SCHEMA_INT: {
     int64_t v = 1;
-    if (t->has_min && v < t->min)
-      v = t->min;
-    if (t->has_max && v > t->max)
-      v = t->max;
+    if (t->has_min && v < t->min) v = t->min;
+    if (t->has_max && v > t->max) v = t->max;
     return json_integer((json_int_t)v);
   }
   case CTXD__SCHEMA_DECIMAL: return json_string("12.5");
@@ -389,18 +366,15 @@ static const char *elem_ctype(const ctxd__schema_type_t *t, const char *child) {
 
 /* The struct of a nested object or of array items: <parent>_<member>[_item]. */
 static char *child_name(const char *sname, const char *member, const ctxd__schema_type_t *t) {
-  if (t->kind == CTXD__SCHEMA_OBJECT)
-    return fmt("%s_%s", sname, member);
+  if (t->kind == CTXD__SCHEMA_OBJECT) return fmt("%s_%s", sname, member);
   if (t->kind == CTXD__SCHEMA_ARRAY && t->items->kind == CTXD__SCHEMA_OBJECT)
     return fmt("%s_%s_item", sname, member);
   return NULL;
 }
 
 static const ctxd__schema_type_t *enum_of(const ctxd__schema_type_t *t) {
-  if (t->kind == CTXD__SCHEMA_ENUM)
-    return t;
-  if (t->kind == CTXD__SCHEMA_ARRAY && t->items->kind == CTXD__SCHEMA_ENUM)
-    return t->items;
+  if (t->kind == CTXD__SCHEMA_ENUM) return t;
+  if (t->kind == CTXD__SCHEMA_ARRAY && t->items->kind == CTXD__SCHEMA_ENUM) return t->items;
   return NULL;
 }
 
@@ -413,16 +387,15 @@ static void emit_struct(gen_t *g, buf_t *h, const ctxd__schema_type_t *obj, cons
     const ctxd__schema_field_t *f = &obj->fields[i];
     char *m = member_name(f->name), *child = child_name(sname, m, &f->type);
     if (child)
-      emit_struct(g, h, f->type.kind == CTXD__SCHEMA_OBJECT ? &f->type : f->type.items, child,
-                  owner, f->description);
+      emit_struct(g, h, f->type.kind == CTXD__SCHEMA_OBJECT ? &f->type : f->type.items, child, owner,
+                  f->description);
     free(child);
     free(m);
   }
   for (size_t i = 0; i < obj->nfields; i++) {
     const ctxd__schema_field_t *f = &obj->fields[i];
     const ctxd__schema_type_t *e = enum_of(&f->type);
-    if (!e)
-      continue;
+    if (!e) continue;
     char *m = member_name(f->name), *prefix = fmt("%s_%s", sname, m), *up = upper(prefix);
     bprintf(h, "/* %s.%s */\nenum {\n", sname, f->name);
     for (size_t k = 0; k < e->nvalues; k++) {
@@ -518,12 +491,11 @@ static void emit_header(gen_t *g, buf_t *h) {
     contract_t *c = &g->v[i];
     char *up = upper(c->cname), *macro = fmt("%s_TYPE", up);
     claim(g, c->file, xstrdup(macro));
-    bprintf(h, "/* ---- %s (%s, %s) ---- */\n\n#define %s \"%s\"\n\n", c->def.message_type,
-            c->def.kind, c->def.status, macro, c->def.message_type);
+    bprintf(h, "/* ---- %s (%s, %s) ---- */\n\n#define %s \"%s\"\n\n", c->def.message_type, c->def.kind,
+            c->def.status, macro, c->def.message_type);
     emit_struct(g, h, &c->def.body, c->cname, c->file, c->def.description);
     const char *fn[] = {"decode", "encode", "free"};
-    for (size_t k = 0; k < 3; k++)
-      claim(g, c->file, fmt("%s_%s", c->cname, fn[k]));
+    for (size_t k = 0; k < 3; k++) claim(g, c->file, fmt("%s_%s", c->cname, fn[k]));
     bprintf(h,
             "int %1$s_decode(const char *json, size_t len,\n"
             "    %1$s_t *out, char *err, size_t errlen);\n"
@@ -561,15 +533,13 @@ static void int64_literal(buf_t *b, int64_t v) {
     bprintf(b, "INT64_C(%lld)", (long long)v);
 }
 
-static void type_init(buf_t *b, const ctxd__schema_type_t *t, const char *sname,
-                      const char *member, const char *child) {
+static void type_init(buf_t *b, const ctxd__schema_type_t *t, const char *sname, const char *member,
+                      const char *child) {
   bputs(b, "{.kind = CTXD__SCHEMA_");
-  for (const char *k = ctxd__schema_kind_name(t->kind); *k; k++)
-    bprintf(b, "%c", *k - 'a' + 'A');
+  for (const char *k = ctxd__schema_kind_name(t->kind); *k; k++) bprintf(b, "%c", *k - 'a' + 'A');
   switch (t->kind) {
   case CTXD__SCHEMA_STRING:
-    if (t->max_length)
-      bprintf(b, ", .max_length = %zu", t->max_length);
+    if (t->max_length) bprintf(b, ", .max_length = %zu", t->max_length);
     break;
   case CTXD__SCHEMA_INT:
     if (t->has_min) {
@@ -585,22 +555,18 @@ static void type_init(buf_t *b, const ctxd__schema_type_t *t, const char *sname,
     bprintf(b, ", .values = %s__%s_values, .nvalues = %zu", sname, member, t->nvalues);
     break;
   case CTXD__SCHEMA_OBJECT:
-    bprintf(b, ", .fields = %1$s__fields, .nfields = %2$zu, .size = sizeof(%1$s_t)", child,
-            t->nfields);
+    bprintf(b, ", .fields = %1$s__fields, .nfields = %2$zu, .size = sizeof(%1$s_t)", child, t->nfields);
     break;
   case CTXD__SCHEMA_ARRAY:
     bprintf(b, ", .items = &%s__%s_items", sname, member);
-    if (t->max_items)
-      bprintf(b, ", .max_items = %zu", t->max_items);
+    if (t->max_items) bprintf(b, ", .max_items = %zu", t->max_items);
     break;
-  default:
-    break;
+  default: break;
   }
   bputs(b, "}");
 }
 
-static void emit_values(buf_t *c, const ctxd__schema_type_t *e, const char *sname,
-                        const char *member) {
+static void emit_values(buf_t *c, const ctxd__schema_type_t *e, const char *sname, const char *member) {
   bprintf(c, "static const ctxd__schema_enum_t %s__%s_values[] = {\n", sname, member);
   for (size_t k = 0; k < e->nvalues; k++) {
     bputs(c, "    {");
@@ -616,13 +582,10 @@ static void emit_tables(buf_t *c, const ctxd__schema_type_t *obj, const char *sn
     const ctxd__schema_field_t *f = &obj->fields[i];
     char *m = member_name(f->name), *child = child_name(sname, m, &f->type);
     const ctxd__schema_type_t *e = enum_of(&f->type);
-    if (e)
-      emit_values(c, e, sname, m);
-    if (f->type.kind == CTXD__SCHEMA_OBJECT)
-      emit_tables(c, &f->type, child);
+    if (e) emit_values(c, e, sname, m);
+    if (f->type.kind == CTXD__SCHEMA_OBJECT) emit_tables(c, &f->type, child);
     if (f->type.kind == CTXD__SCHEMA_ARRAY) {
-      if (child)
-        emit_tables(c, f->type.items, child);
+      if (child) emit_tables(c, f->type.items, child);
       bprintf(c, "static const ctxd__schema_type_t %s__%s_items = ", sname, m);
       type_init(c, f->type.items, sname, m, child);
       bputs(c, ";\n");
@@ -636,14 +599,13 @@ static void emit_tables(buf_t *c, const ctxd__schema_type_t *obj, const char *sn
     char *m = member_name(f->name), *child = child_name(sname, m, &f->type);
     bputs(c, "    {.name = ");
     c_literal(c, f->name, "     ");
-    bprintf(c, ",\n     .required = %s,\n     .nullable = %s,\n     .type = ",
-            f->required ? "true" : "false", f->nullable ? "true" : "false");
+    bprintf(c, ",\n     .required = %s,\n     .nullable = %s,\n     .type = ", f->required ? "true" : "false",
+            f->nullable ? "true" : "false");
     type_init(c, &f->type, sname, m, child);
     bprintf(c, ",\n     .offset = offsetof(%s_t, %s)", sname, m);
     if (f->type.kind == CTXD__SCHEMA_ARRAY)
       bprintf(c, ",\n     .count_offset = offsetof(%s_t, %s_count)", sname, m);
-    if (ctxd__schema_field_has_flag(f))
-      bprintf(c, ",\n     .has_offset = offsetof(%s_t, has_%s)", sname, m);
+    if (ctxd__schema_field_has_flag(f)) bprintf(c, ",\n     .has_offset = offsetof(%s_t, has_%s)", sname, m);
     bputs(c, "},\n");
     free(child);
     free(m);
@@ -683,8 +645,10 @@ static void emit_source(const gen_t *g, buf_t *c) {
     char *min = xalloc(json_dumps(k->sample_min, JSON_COMPACT | JSON_ENSURE_ASCII));
     bputs(c, "    {.message_type = ");
     c_literal(c, k->def.message_type, "     ");
-    bprintf(c, ",\n     .schema = &%1$s__schema,\n     .size = sizeof(%1$s_t),\n"
-               "     .sample = ", k->cname);
+    bprintf(c,
+            ",\n     .schema = &%1$s__schema,\n     .size = sizeof(%1$s_t),\n"
+            "     .sample = ",
+            k->cname);
     c_literal(c, full, "         ");
     bputs(c, ",\n     .sample_minimal = ");
     c_literal(c, min, "         ");
@@ -708,8 +672,7 @@ static void emit_registry(const gen_t *g, buf_t *r) {
     bputs(r, ",\n");
     free(text);
   }
-  if (g->n == 0)
-    bputs(r, "    NULL, /* C has no empty arrays */\n");
+  if (g->n == 0) bputs(r, "    NULL, /* C has no empty arrays */\n");
   bprintf(r, "};\n\nconst size_t ctxd__contract_defs_count = %zu;\n", g->n);
 }
 
@@ -721,8 +684,7 @@ static void type_summary(buf_t *b, const ctxd__schema_type_t *t) {
   switch (t->kind) {
   case CTXD__SCHEMA_STRING:
     bputs(b, "string");
-    if (t->max_length)
-      bprintf(b, " (at most %zu characters)", t->max_length);
+    if (t->max_length) bprintf(b, " (at most %zu characters)", t->max_length);
     break;
   case CTXD__SCHEMA_INT:
     bputs(b, "int");
@@ -741,12 +703,9 @@ static void type_summary(buf_t *b, const ctxd__schema_type_t *t) {
   case CTXD__SCHEMA_ARRAY:
     bputs(b, "array of ");
     type_summary(b, t->items);
-    if (t->max_items)
-      bprintf(b, ", at most %zu items", t->max_items);
+    if (t->max_items) bprintf(b, ", at most %zu items", t->max_items);
     break;
-  default:
-    bputs(b, ctxd__schema_kind_name(t->kind));
-    break;
+  default: bputs(b, ctxd__schema_kind_name(t->kind)); break;
   }
 }
 
@@ -758,11 +717,10 @@ static void doc_fields(buf_t *d, const ctxd__schema_type_t *obj, const char *pre
     bprintf(d, "%s | %s | ", f->nullable ? ", nullable" : "", f->required ? "yes" : "no");
     cell_text(d, f->description);
     bputs(d, " |\n");
-    const ctxd__schema_type_t *sub = f->type.kind == CTXD__SCHEMA_OBJECT ? &f->type
-                                     : f->type.kind == CTXD__SCHEMA_ARRAY &&
-                                             f->type.items->kind == CTXD__SCHEMA_OBJECT
-                                         ? f->type.items
-                                         : NULL;
+    const ctxd__schema_type_t *sub =
+        f->type.kind == CTXD__SCHEMA_OBJECT                                                ? &f->type
+        : f->type.kind == CTXD__SCHEMA_ARRAY && f->type.items->kind == CTXD__SCHEMA_OBJECT ? f->type.items
+                                                                                           : NULL;
     if (sub) {
       char *p = fmt("%s%s%s.", prefix, f->name, f->type.kind == CTXD__SCHEMA_ARRAY ? "[]" : "");
       doc_fields(d, sub, p);
@@ -798,23 +756,21 @@ static void doc_contract(const gen_t *g, buf_t *d, const contract_t *c) {
   bool first = true;
   for (size_t i = 0; i < g->n; i++) {
     const ctxd__schema_def_t *o = &g->v[i].def;
-    if (strcmp(o->ns, c->def.ns) || strcmp(o->type_name, c->def.type_name))
-      continue;
+    if (strcmp(o->ns, c->def.ns) || strcmp(o->type_name, c->def.type_name)) continue;
     char *oa = anchor(o->message_type);
     bprintf(d, "%s[v%d](#%s) (%s%s)", first ? "" : ", ", o->version, oa, o->status,
             o->upcast ? ", upcast from the previous version" : "");
     free(oa);
     first = false;
   }
-  bprintf(d, " |\n| Definition | `contracts/%s` |\n| C | `%s_t` in `ctxd_contracts.h` |\n\n",
-          c->rel, c->cname);
+  bprintf(d, " |\n| Definition | `contracts/%s` |\n| C | `%s_t` in `ctxd_contracts.h` |\n\n", c->rel,
+          c->cname);
   bputs(d, "| Field | Type | Required | Description |\n|---|---|---|---|\n");
   doc_fields(d, &c->def.body, "");
   if (c->def.upcast) {
     const char *key;
     json_t *v;
-    bprintf(d, "\nUpcast from v%d, applied by the host for handlers of this version:",
-            c->def.version - 1);
+    bprintf(d, "\nUpcast from v%d, applied by the host for handlers of this version:", c->def.version - 1);
     json_object_foreach((json_t *)c->def.renames, key, v) {
       bprintf(d, " `%s` is renamed `%s`;", key, json_string_value(v));
     }
@@ -833,19 +789,19 @@ static void doc_contract(const gen_t *g, buf_t *d, const contract_t *c) {
 
 static void emit_docs(const gen_t *g, buf_t *d, const char *intro) {
   bputs(d, intro);
-  bprintf(d, "\n## Catalog\n\n"
-             "<!-- GENERATED by contractc from the definitions in contracts/ and the text of\n"
-             "contracts/README.md: edit those, then refresh this file with\n"
-             "cmake --build <build dir> --target contracts-update-docs. The test\n"
-             "unit.contracts_docs_current fails while it differs from the generated one. -->\n\n"
-             "%zu message types.\n\n"
-             "| Message type | Kind | Status | Producers | Consumers |\n|---|---|---|---|---|\n",
+  bprintf(d,
+          "\n## Catalog\n\n"
+          "<!-- GENERATED by contractc from the definitions in contracts/ and the text of\n"
+          "contracts/README.md: edit those, then refresh this file with\n"
+          "cmake --build <build dir> --target contracts-update-docs. The test\n"
+          "unit.contracts_docs_current fails while it differs from the generated one. -->\n\n"
+          "%zu message types.\n\n"
+          "| Message type | Kind | Status | Producers | Consumers |\n|---|---|---|---|---|\n",
           g->n);
   for (size_t i = 0; i < g->n; i++) {
     const contract_t *c = &g->v[i];
     char *a = anchor(c->def.message_type);
-    bprintf(d, "| [`%s`](#%s) | %s | %s | ", c->def.message_type, a, c->def.kind,
-            c->def.status);
+    bprintf(d, "| [`%s`](#%s) | %s | %s | ", c->def.message_type, a, c->def.kind, c->def.status);
     doc_list(d, c->def.producers);
     bputs(d, " | ");
     doc_list(d, c->def.consumers);
@@ -872,15 +828,12 @@ static void emit_docs(const gen_t *g, buf_t *d, const char *intro) {
 
 static char *read_text(const char *path) {
   FILE *f = fopen(path, "rb");
-  if (!f)
-    die("%s: cannot open", path);
+  if (!f) die("%s: cannot open", path);
   buf_t b = {0};
   char chunk[4096];
   size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-    bprintf(&b, "%.*s", (int)n, chunk);
-  if (ferror(f))
-    die("%s: cannot read", path);
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) bprintf(&b, "%.*s", (int)n, chunk);
+  if (ferror(f)) die("%s: cannot read", path);
   fclose(f);
   return b.s ? b.s : xstrdup("");
 }
@@ -909,8 +862,7 @@ int main(int argc, char **argv) {
     else
       die("unknown option %s", argv[i]);
   }
-  if (!root || !intro || !out)
-    die("usage: contractc --root DIR --intro FILE --out DIR DEFINITION.json...");
+  if (!root || !intro || !out) die("usage: contractc --root DIR --intro FILE --out DIR DEFINITION.json...");
 
   gen_t g = {0};
   load(&g, root, argv + i, (size_t)(argc - i));
@@ -922,8 +874,7 @@ int main(int argc, char **argv) {
     for (size_t j = 0; j < k; j++) {
       char *other = context_name(g.v[j].def.ns);
       if (strcmp(other, ctx) == 0 && strcmp(g.v[j].def.ns, c->def.ns))
-        die("%s: namespaces %s and %s both give C names ctxd_c_%s_*", c->file, c->def.ns,
-            g.v[j].def.ns, ctx);
+        die("%s: namespaces %s and %s both give C names ctxd_c_%s_*", c->file, c->def.ns, g.v[j].def.ns, ctx);
       free(other);
     }
     free(type);
@@ -947,8 +898,7 @@ int main(int argc, char **argv) {
   free(c.s);
   free(r.s);
   free(d.s);
-  for (size_t k = 0; k < g.nnames; k++)
-    free(g.names[k]);
+  for (size_t k = 0; k < g.nnames; k++) free(g.names[k]);
   free(g.names);
   for (size_t k = 0; k < g.n; k++) {
     ctxd__schema_def_release(&g.v[k].def);

@@ -48,9 +48,9 @@ typedef struct ctxd__schema_type_s ctxd__schema_type_t;
 
 struct ctxd__schema_type_s {
   ctxd__schema_kind_t kind;
-  size_t max_length;         /* string: characters (code points); 0 = unlimited */
-  bool has_min, has_max;     /* int */
-  int64_t min, max;          /* int */
+  size_t max_length;                 /* string: characters (code points); 0 = unlimited */
+  bool has_min, has_max;             /* int */
+  int64_t min, max;                  /* int */
   const ctxd__schema_enum_t *values; /* enum, in definition order */
   size_t nvalues;
   const ctxd__schema_field_t *fields; /* object, in definition order */
@@ -87,8 +87,8 @@ const char *ctxd__schema_kind_name(ctxd__schema_kind_t kind);
  * "<root>.<path>: <reason>", e.g. "message.Items[2].Quantity: expected an integer, got a
  * string". Unknown properties are ignored; property names match ignoring ASCII case (an
  * exact match wins). Optional fields may be absent or null. CTXD_EINVAL for NULL args. */
-int ctxd__schema_validate(const ctxd__schema_type_t *t, const json_t *value, const char *root,
-                          char *err, size_t errlen);
+int ctxd__schema_validate(const ctxd__schema_type_t *t, const json_t *value, const char *root, char *err,
+                          size_t errlen);
 
 /* Typed access over a generated object type (one with a C layout). */
 
@@ -97,8 +97,8 @@ int ctxd__schema_validate(const ctxd__schema_type_t *t, const json_t *value, con
  * and fills *out (t->size bytes, zeroed first). 0, CTXD_EVALIDATION (bad input; reason in
  * err), CTXD_ENOMEM or CTXD_EINVAL (NULL args). On error *out is left zeroed. Whatever
  * the result, ctxd__schema_free(t, out) is safe afterwards. */
-int ctxd__schema_decode(const ctxd__schema_type_t *t, const char *text, size_t len, void *out,
-                        char *err, size_t errlen);
+int ctxd__schema_decode(const ctxd__schema_type_t *t, const char *text, size_t len, void *out, char *err,
+                        size_t errlen);
 
 /* Returns the compact JSON text of *in with property names exactly as defined (new, free
  * with free()), or NULL when *in does not satisfy the contract (a required string unset,
@@ -107,8 +107,7 @@ char *ctxd__schema_encode(const ctxd__schema_type_t *t, const void *in);
 
 /* Same as ctxd__schema_encode, as a JSON value (new reference), with the reason in err
  * when it returns NULL. */
-json_t *ctxd__schema_to_json(const ctxd__schema_type_t *t, const void *in, char *err,
-                             size_t errlen);
+json_t *ctxd__schema_to_json(const ctxd__schema_type_t *t, const void *in, char *err, size_t errlen);
 
 /* Frees what decoding allocated in *obj and zeroes it. */
 void ctxd__schema_free(const ctxd__schema_type_t *t, void *obj);
@@ -119,27 +118,26 @@ void ctxd__schema_free(const ctxd__schema_type_t *t, void *obj);
  * must outlive it; message_type and the body's arrays are owned (ctxd__schema_def_release). */
 typedef struct {
   const json_t *json;
-  const char *ns;          /* "Ctxd.Inventory.Contracts" (without the version) */
-  const char *type_name;   /* "AddMeasurement" */
-  int version;             /* >= 1 */
-  const char *kind;        /* "event", "command" or "reply" */
-  const char *status;      /* "released" or "draft" */
+  const char *ns;        /* "Ctxd.Inventory.Contracts" (without the version) */
+  const char *type_name; /* "AddMeasurement" */
+  int version;           /* >= 1 */
+  const char *kind;      /* "event", "command" or "reply" */
+  const char *status;    /* "released" or "draft" */
   const char *description;
   const json_t *producers; /* arrays of context names */
   const json_t *consumers;
-  char *message_type;      /* "Ctxd.Inventory.Contracts.v1:AddMeasurement" */
+  char *message_type;       /* "Ctxd.Inventory.Contracts.v1:AddMeasurement" */
   ctxd__schema_type_t body; /* an object */
-  bool upcast;             /* has upcast_from_previous */
-  const json_t *renames;   /* object {"Old": "New"}, or NULL */
-  const json_t *defaults;  /* object {"Field": value}, or NULL */
+  bool upcast;              /* has upcast_from_previous */
+  const json_t *renames;    /* object {"Old": "New"}, or NULL */
+  const json_t *defaults;   /* object {"Field": value}, or NULL */
 } ctxd__schema_def_t;
 
 /* Parses and checks a definition (unknown keys, names, types, limits, examples and upcast
  * defaults valid for their field, ...). 0, or CTXD_EINVAL with "<key path>: <reason>" in
  * err (e.g. "fields.Category.values[2].value: 5 is used twice"), or CTXD_ENOMEM. *out is
  * zeroed on error; releasing it is still allowed. */
-int ctxd__schema_def_parse(const json_t *json, ctxd__schema_def_t *out, char *err,
-                           size_t errlen);
+int ctxd__schema_def_parse(const json_t *json, ctxd__schema_def_t *out, char *err, size_t errlen);
 
 void ctxd__schema_def_release(ctxd__schema_def_t *def);
 
@@ -147,8 +145,8 @@ void ctxd__schema_def_release(ctxd__schema_def_t *def);
  * Namespace:Type, version one lower) into a valid message of cur: renames name fields of
  * both, every field cur requires is carried over or has a default, and carried-over fields
  * accept every value the previous version allowed. 0 or CTXD_EINVAL with the reason. */
-int ctxd__schema_check_upcast(const ctxd__schema_def_t *prev, const ctxd__schema_def_t *cur,
-                              char *err, size_t errlen);
+int ctxd__schema_check_upcast(const ctxd__schema_def_t *prev, const ctxd__schema_def_t *cur, char *err,
+                              size_t errlen);
 
 typedef enum {
   /* A released version must accept exactly the messages it accepted (modulo new optional

@@ -10,7 +10,8 @@
 
 /* Writes the reason into err (nothing when err is NULL or errlen 0; cut to errlen) and
  * returns code. */
-int ctxd__fail(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int ctxd__fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 int ctxd__vfail(char *err, size_t errlen, int code, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 

@@ -67,8 +67,7 @@ typedef enum {
   CTXD_HANDLER_FAIL = 2   /* permanent failure: rolled back, moved to <queue>_error */
 } ctxd_handler_result_t;
 
-typedef ctxd_handler_result_t (*ctxd_handler_cb)(ctxd_tx_t *tx, const ctxd_msg_t *msg,
-                                                 void *data);
+typedef ctxd_handler_result_t (*ctxd_handler_cb)(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data);
 
 /* ---- configuration map: the plugin's typed settings ---------------------------------- */
 
@@ -144,12 +143,12 @@ typedef enum {
  * it); send() to one endpoint's exchange. It is written to the outbox in the handler's
  * transaction and leaves only if that commits. */
 typedef struct {
-  uint32_t size;            /* sizeof(ctxd_out_msg_t) */
-  const char *message_type; /* "Namespace:Type" */
-  const char *body;         /* the message as a JSON object */
-  size_t body_len;          /* 0: body is NUL-terminated */
-  const char *destination;  /* send(): endpoint name; publish(): ignored */
-  const char *message_id;   /* NULL: the host makes a new one, stable across retries of the row */
+  uint32_t size;              /* sizeof(ctxd_out_msg_t) */
+  const char *message_type;   /* "Namespace:Type" */
+  const char *body;           /* the message as a JSON object */
+  size_t body_len;            /* 0: body is NUL-terminated */
+  const char *destination;    /* send(): endpoint name; publish(): ignored */
+  const char *message_id;     /* NULL: the host makes a new one, stable across retries of the row */
   const char *correlation_id; /* NULL: carried over from the incoming message */
   const char *const *headers; /* NULL or name, value, name, value, ..., NULL */
 } ctxd_out_msg_t;
@@ -164,8 +163,8 @@ struct ctxd_api_s {
 
   /* Logs a line tagged with the plugin (and the message's ids when msg is not NULL).
    * Any thread. */
-  void (*log)(ctxd_plugin_t *plugin, const ctxd_msg_t *msg, ctxd_log_level_t level,
-              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+  void (*log)(ctxd_plugin_t *plugin, const ctxd_msg_t *msg, ctxd_log_level_t level, const char *fmt, ...)
+      __attribute__((format(printf, 4, 5)));
 
   /* Returns the settings struct filled from the config map; borrowed until destroy()
    * returns. NULL when the plugin has no config map. */
@@ -195,8 +194,7 @@ struct ctxd_api_s {
    * pipelined) and return 0; if it then fails, the whole batch is rolled back and runs
    * again with every call reporting its own result, so a handler never commits work past
    * a failed statement. Side effects outside the transaction may therefore run twice. */
-  int (*sql_exec)(ctxd_tx_t *tx, const char *sql, int nparams, const char *const *params,
-                  ctxd_rows_t **rows);
+  int (*sql_exec)(ctxd_tx_t *tx, const char *sql, int nparams, const char *const *params, ctxd_rows_t **rows);
   int (*rows_count)(const ctxd_rows_t *rows);
   /* Rows changed by an INSERT/UPDATE/DELETE. */
   int64_t (*rows_affected)(const ctxd_rows_t *rows);
@@ -231,7 +229,7 @@ struct ctxd_api_s {
   int (*respond)(ctxd_tx_t *tx, const ctxd_out_msg_t *msg);
 };
 
-#define CTXD_API_HAS(api, slot)                                                        \
+#define CTXD_API_HAS(api, slot)                                                                              \
   ((api)->size >= offsetof(ctxd_api_t, slot) + sizeof((api)->slot) && (api)->slot != NULL)
 
 /* ---- the descriptor ------------------------------------------------------------------ */
@@ -266,13 +264,13 @@ typedef struct {
 CTXD_PLUGIN_EXPORT const ctxd_plugin_desc_t *ctxd_plugin_entry(void);
 
 /* Defines the entry function returning `desc` (a static ctxd_plugin_desc_t). */
-#define CTXD_PLUGIN_DEFINE(desc)                                                       \
+#define CTXD_PLUGIN_DEFINE(desc)                                                                             \
   CTXD_PLUGIN_EXPORT const ctxd_plugin_desc_t *ctxd_plugin_entry(void) { return &(desc); }
 
 /* Initializer for the stamp fields of a descriptor. */
-#define CTXD_PLUGIN_STAMP                                                              \
-  .size = sizeof(ctxd_plugin_desc_t), .abi_major = CTXD_ABI_MAJOR,                     \
-  .abi_minor = CTXD_ABI_MINOR, .build_flags = CTXD_BUILD_FLAGS
+#define CTXD_PLUGIN_STAMP                                                                                    \
+  .size = sizeof(ctxd_plugin_desc_t), .abi_major = CTXD_ABI_MAJOR, .abi_minor = CTXD_ABI_MINOR,              \
+  .build_flags = CTXD_BUILD_FLAGS
 
 #ifdef __cplusplus
 }

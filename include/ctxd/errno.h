@@ -5,25 +5,25 @@
 #ifndef CTXD_ERRNO_H
 #define CTXD_ERRNO_H
 
-#define CTXD_ERRNO_MAP(XX)                                                     \
-  XX(EINVAL, -1, "invalid argument")                                           \
-  XX(ENOMEM, -2, "out of memory")                                              \
-  XX(ENOENT, -3, "no such file or entry")                                      \
-  XX(EEXIST, -4, "already exists")                                             \
-  XX(ECONFIG, -5, "configuration error")                                       \
-  XX(EABI, -6, "plugin ABI mismatch")                                          \
-  XX(EPLUGIN, -7, "plugin failed")                                             \
-  XX(EBROKER, -8, "message broker error")                                      \
-  XX(EDB, -9, "database error")                                                \
-  XX(EDECODE, -10, "message cannot be decoded")                                \
-  XX(ETIMEDOUT, -11, "timed out")                                              \
-  XX(ECLOSED, -12, "connection closed")                                        \
-  XX(ESTATE, -13, "not allowed in the current state")                          \
-  XX(ERANGE, -14, "value out of range")                                        \
-  XX(EIO, -15, "i/o error")                                                    \
-  XX(ECONFLICT, -16, "concurrency conflict")                                   \
-  XX(EMIGRATION, -17, "migration error")                                       \
-  XX(EVALIDATION, -18, "message fails its contract")                           \
+#define CTXD_ERRNO_MAP(XX)                                                                                   \
+  XX(EINVAL, -1, "invalid argument")                                                                         \
+  XX(ENOMEM, -2, "out of memory")                                                                            \
+  XX(ENOENT, -3, "no such file or entry")                                                                    \
+  XX(EEXIST, -4, "already exists")                                                                           \
+  XX(ECONFIG, -5, "configuration error")                                                                     \
+  XX(EABI, -6, "plugin ABI mismatch")                                                                        \
+  XX(EPLUGIN, -7, "plugin failed")                                                                           \
+  XX(EBROKER, -8, "message broker error")                                                                    \
+  XX(EDB, -9, "database error")                                                                              \
+  XX(EDECODE, -10, "message cannot be decoded")                                                              \
+  XX(ETIMEDOUT, -11, "timed out")                                                                            \
+  XX(ECLOSED, -12, "connection closed")                                                                      \
+  XX(ESTATE, -13, "not allowed in the current state")                                                        \
+  XX(ERANGE, -14, "value out of range")                                                                      \
+  XX(EIO, -15, "i/o error")                                                                                  \
+  XX(ECONFLICT, -16, "concurrency conflict")                                                                 \
+  XX(EMIGRATION, -17, "migration error")                                                                     \
+  XX(EVALIDATION, -18, "message fails its contract")                                                         \
   XX(ETOOBIG, -19, "too large")
 
 typedef enum {
@@ -36,7 +36,8 @@ typedef enum {
  * know); never NULL, never freed. */
 static inline const char *ctxd_strerror(int err) {
   switch (err) {
-#define CTXD__ERR_TEXT(name, code, text) case code: return text;
+#define CTXD__ERR_TEXT(name, code, text)                                                                     \
+  case code: return text;
     CTXD_ERRNO_MAP(CTXD__ERR_TEXT)
 #undef CTXD__ERR_TEXT
   case 0: return "success";
@@ -47,7 +48,8 @@ static inline const char *ctxd_strerror(int err) {
 /* Returns the static name of err, e.g. "CTXD_EINVAL"; never NULL, never freed. */
 static inline const char *ctxd_err_name(int err) {
   switch (err) {
-#define CTXD__ERR_NAME(name, code, text) case code: return "CTXD_" #name;
+#define CTXD__ERR_NAME(name, code, text)                                                                     \
+  case code: return "CTXD_" #name;
     CTXD_ERRNO_MAP(CTXD__ERR_NAME)
 #undef CTXD__ERR_NAME
   case 0: return "0";

@@ -70,8 +70,8 @@ static case_call_t case_call_begin(const state_t *st, ctxd_tx_t *tx, const ctxd_
 }
 
 /* Says why the message can never succeed; returns CTXD_EINVAL for the caller to pass up. */
-__attribute__((format(printf, 3, 4)))
-static int case_call_fail(case_call_t *x, const char *type, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int case_call_fail(case_call_t *x, const char *type,
+                                                                const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(x->fault, sizeof x->fault, fmt, ap);
@@ -89,7 +89,8 @@ static ctxd_handler_result_t case_call_end(case_call_t *x, int rc) {
   }
   if (x->fault_type == NULL) {
     x->fault_type = "Case.Failed";
-    snprintf(x->fault, sizeof x->fault, "%s", x->api->tx_error(x->tx)[0] ? x->api->tx_error(x->tx) : ctxd_strerror(rc));
+    snprintf(x->fault, sizeof x->fault, "%s",
+             x->api->tx_error(x->tx)[0] ? x->api->tx_error(x->tx) : ctxd_strerror(rc));
   }
   x->api->tx_fault(x->tx, x->fault_type, x->fault);
   return CTXD_HANDLER_FAIL;
@@ -220,8 +221,8 @@ static int case_status_changed_publish(case_call_t *x, const case_record_t *rec,
   };
   case_uuid_copy(e.case_id, ev->case_id);
   case_uuid_copy(e.follower.skill_group_id, ev->group_id);
-  return case_message_write(x, CTXD_C_CASE_V1_CASE_STATUS_CHANGED_TYPE, ctxd_c_case_v1_case_status_changed_encode(&e),
-                            0);
+  return case_message_write(x, CTXD_C_CASE_V1_CASE_STATUS_CHANGED_TYPE,
+                            ctxd_c_case_v1_case_status_changed_encode(&e), 0);
 }
 
 /* The opener learns how its case ended (Fulfillment resolves the failed fulfillment). */
@@ -291,7 +292,8 @@ static int case_outcome_commit(case_call_t *x, case_record_t *rec, const case_ou
   const case_aggregate_t *next = &out->next;
   char before[CASE_ID_LEN];
   memcpy(before, rec->agg.agent_id, sizeof before);
-  int held = case_hold_open(&rec->agg), holds = case_hold_open(next), handed = strcmp(before, next->agent_id) != 0;
+  int held = case_hold_open(&rec->agg), holds = case_hold_open(next),
+      handed = strcmp(before, next->agent_id) != 0;
   int64_t old_version = rec->agg.version;
   rec->agg = *next;
   if (handed) rec->appointed_at = next->agent_id[0] ? out->log.at : 0;
@@ -316,7 +318,8 @@ static int case_agent_assign(case_call_t *x, case_record_t *rec, const case_agen
 }
 
 /* The domain rule that matches c (*found 0: none), looking at the rules alone. */
-static int case_rule_match(const case_roster_store_t *s, const case_aggregate_t *c, size_t *rule, int *found) {
+static int case_rule_match(const case_roster_store_t *s, const case_aggregate_t *c, size_t *rule,
+                           int *found) {
   case_roster_t rules_only = {.rules = s->roster.rules, .n_rules = s->roster.n_rules};
   case_pick_t p = {0};
   int rc = case_distribution_pick(&rules_only, c, &p);
@@ -363,7 +366,8 @@ static int case_arrival_distribute(case_call_t *x, const char *agent_id, const c
   if (rc == 0) rc = case_repo_rules_load(x->api, x->tx, x->st->settings->default_skill_group, &s);
   if (rc == 0) rc = case_repo_agents_load(x->api, x->tx, group_id, &s);
   if (rc == 0) rc = case_repo_waiting(x->api, x->tx, &waiting, &n);
-  if (rc == 0 && n > 0 && ((cases = calloc(n, sizeof *cases)) == NULL || (made = calloc(n, sizeof *made)) == NULL))
+  if (rc == 0 && n > 0 &&
+      ((cases = calloc(n, sizeof *cases)) == NULL || (made = calloc(n, sizeof *made)) == NULL))
     rc = CTXD_ENOMEM;
   /* the history of the orders whose rule prefers their previous agent */
   for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -382,7 +386,8 @@ static int case_arrival_distribute(case_call_t *x, const char *agent_id, const c
   int moved = 0;
   if (rc == 0 && arrived != NULL)
     rc = case_distribution_on_duty(&s.roster, arrived, cases, n, made, &n_made, &cursor, &moved);
-  for (size_t i = 0; rc == 0 && i < n_made; i++) rc = case_agent_assign(x, &waiting[made[i].case_index], made[i].agent);
+  for (size_t i = 0; rc == 0 && i < n_made; i++)
+    rc = case_agent_assign(x, &waiting[made[i].case_index], made[i].agent);
   if (rc == 0 && moved) rc = case_repo_cursor_store(x->api, x->tx, &cursor);
   json_decref(orders);
   free(made);
@@ -396,7 +401,8 @@ static int case_arrival_distribute(case_call_t *x, const char *agent_id, const c
 
 static int case_feature_set(case_call_t *x, case_feature_t *f, const char *key, const char *value) {
   if (strlen(key) >= sizeof f->key || strlen(value) >= sizeof f->value)
-    return case_call_fail(x, "Case.Invalid", "feature %.64s: name longer than %zu or value longer than %zu bytes", key,
+    return case_call_fail(x, "Case.Invalid",
+                          "feature %.64s: name longer than %zu or value longer than %zu bytes", key,
                           sizeof f->key - 1, sizeof f->value - 1);
   memcpy(f->key, key, strlen(key) + 1);
   memcpy(f->value, value, strlen(value) + 1);
@@ -406,8 +412,8 @@ static int case_feature_set(case_call_t *x, case_feature_t *f, const char *key, 
 /* Opens the case cmd describes (rec holds what the contracts add), publishes CaseOpened and
  * the opening, then distributes it. *opened is 0 when the case id exists already: nothing
  * is written then. */
-static int case_record_open(case_call_t *x, case_record_t *rec, const case_open_cmd_t *cmd, const char *detail,
-                            int *opened) {
+static int case_record_open(case_call_t *x, case_record_t *rec, const case_open_cmd_t *cmd,
+                            const char *detail, int *opened) {
   case_outcome_t out;
   *opened = 0;
   if (case_aggregate_open(cmd, &out) != 0) return case_call_fail(x, "Case.Invalid", "%s", out.rejection);
@@ -453,7 +459,8 @@ static int case_fulfillment_open(case_call_t *x, const ctxd_c_fulfillment_v1_ful
   };
   if (rc == 0) rc = case_record_open(x, &rec, &cmd, m->reason, &opened);
   if (rc == 0 && !opened)
-    x->api->log(x->st->plugin, x->msg, CTXD_LOG_INFO, "fulfillment %s has its case already", m->fulfillment_id);
+    x->api->log(x->st->plugin, x->msg, CTXD_LOG_INFO, "fulfillment %s has its case already",
+                m->fulfillment_id);
   return rc;
 }
 
@@ -498,13 +505,14 @@ static int case_open_command_decide(case_call_t *x, const ctxd_c_case_v1_open_ca
     const ctxd_c_case_v1_open_case_features_item_t *f = &m->features[i];
     if (strcmp(f->name, "strategy") == 0) {
       if (case_strategy_parse(f->value, &strategy) != 0)
-        rc = case_call_fail(x, "Case.Invalid", "feature strategy: '%.64s' is not refund, reship or non_product",
-                            f->value);
+        rc = case_call_fail(x, "Case.Invalid",
+                            "feature strategy: '%.64s' is not refund, reship or non_product", f->value);
     } else if (strcmp(f->name, "amount") == 0) {
       char *end;
       amount = strtoll(f->value, &end, 10);
       if (amount < 0 || *end != '\0' || f->value[0] == '\0')
-        rc = case_call_fail(x, "Case.Invalid", "feature amount: '%.64s' is not an amount in minor units", f->value);
+        rc = case_call_fail(x, "Case.Invalid", "feature amount: '%.64s' is not an amount in minor units",
+                            f->value);
     } else {
       rc = case_feature_set(x, &extra[n++], f->name, f->value);
     }
@@ -535,7 +543,8 @@ static int case_open_command_decide(case_call_t *x, const ctxd_c_case_v1_open_ca
     return case_accepted_reply(x, &old);
   char text[160];
   snprintf(text, sizeof text, "case %s exists with other data", m->case_id);
-  return case_rejected_reply(x, m->case_id, CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_ALREADY_EXISTS, text, &old);
+  return case_rejected_reply(x, m->case_id, CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_ALREADY_EXISTS, text,
+                             &old);
 }
 
 static ctxd_handler_result_t on_open_case(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
@@ -573,19 +582,22 @@ static void case_request_fill(case_request_t *r, const char *case_id, const char
 }
 
 /* A decoder per command contract: the typed decode, then its fields into a request. */
-#define CASE_REQUEST_DECODER(fn, type, ACTOR, NOTE, AGENT, GROUP)                                                      \
-  static int fn(const char *body, size_t len, case_request_t *r, char *err, size_t errlen) {                           \
-    type##_t m;                                                                                                        \
-    int rc = type##_decode(body, len, &m, err, errlen);                                                                \
-    if (rc == 0) case_request_fill(r, m.case_id, ACTOR, NOTE, AGENT, GROUP);                                           \
-    type##_free(&m);                                                                                                   \
-    return rc;                                                                                                         \
+#define CASE_REQUEST_DECODER(fn, type, ACTOR, NOTE, AGENT, GROUP)                                            \
+  static int fn(const char *body, size_t len, case_request_t *r, char *err, size_t errlen) {                 \
+    type##_t m;                                                                                              \
+    int rc = type##_decode(body, len, &m, err, errlen);                                                      \
+    if (rc == 0) case_request_fill(r, m.case_id, ACTOR, NOTE, AGENT, GROUP);                                 \
+    type##_free(&m);                                                                                         \
+    return rc;                                                                                               \
   }
-CASE_REQUEST_DECODER(case_assign_decode, ctxd_c_case_v1_assign_case, m.operator_id, NULL, m.agent_id, m.skill_group_id)
+CASE_REQUEST_DECODER(case_assign_decode, ctxd_c_case_v1_assign_case, m.operator_id, NULL, m.agent_id,
+                     m.skill_group_id)
 CASE_REQUEST_DECODER(case_accept_decode, ctxd_c_case_v1_accept_case, m.agent_id, NULL, NULL, NULL)
-CASE_REQUEST_DECODER(case_transfer_decode, ctxd_c_case_v1_transfer_case, m.operator_id, m.reason, m.to_agent_id, NULL)
+CASE_REQUEST_DECODER(case_transfer_decode, ctxd_c_case_v1_transfer_case, m.operator_id, m.reason,
+                     m.to_agent_id, NULL)
 CASE_REQUEST_DECODER(case_process_decode, ctxd_c_case_v1_process_case, m.agent_id, m.result, NULL, NULL)
-CASE_REQUEST_DECODER(case_reject_back_decode, ctxd_c_case_v1_reject_case_back, m.operator_id, m.reason, NULL, NULL)
+CASE_REQUEST_DECODER(case_reject_back_decode, ctxd_c_case_v1_reject_case_back, m.operator_id, m.reason, NULL,
+                     NULL)
 CASE_REQUEST_DECODER(case_complete_decode, ctxd_c_case_v1_complete_case, m.operator_id, NULL, NULL, NULL)
 CASE_REQUEST_DECODER(case_close_decode, ctxd_c_case_v1_close_case, m.operator_id, m.reason, NULL, NULL)
 CASE_REQUEST_DECODER(case_refuse_decode, ctxd_c_case_v1_refuse_case, m.agent_id, m.reason, NULL, NULL)
@@ -618,12 +630,13 @@ static int case_command_decide(case_call_t *x, size_t c, const case_request_t *r
   case_agent_t agent = {0};
   int gives = req->agent_id[0] != '\0', rc = 0;
   if (gives) {
-    rc = case_repo_agent_facts(x->api, x->tx, req->agent_id, req->group_id[0] ? req->group_id : rec->agg.group_id,
-                               &facts);
+    rc = case_repo_agent_facts(x->api, x->tx, req->agent_id,
+                               req->group_id[0] ? req->group_id : rec->agg.group_id, &facts);
     agent = (case_agent_t){req->agent_id, facts.group_id, facts.on_duty, facts.open_cases};
   }
   if (rc != 0) return rc;
-  case_action_cmd_t cmd = {case_commands[c].action, req->actor, case_clock_now(), req->note, gives ? &agent : NULL};
+  case_action_cmd_t cmd = {case_commands[c].action, req->actor, case_clock_now(), req->note,
+                           gives ? &agent : NULL};
   case_outcome_t out;
   char text[CASE_REJECTION_LEN + 2 * CASE_REF_LEN];
   int32_t reason = 0;
@@ -656,7 +669,8 @@ static ctxd_handler_result_t on_case_command(ctxd_tx_t *tx, const ctxd_msg_t *ms
   while (c < CASE_COMMAND_COUNT && strcmp(case_commands[c].type, type) != 0) c++;
   case_request_t req;
   const char *body = x.api->msg_body(msg, &len);
-  int rc = c < CASE_COMMAND_COUNT ? case_commands[c].decode(body, len, &req, x.fault, sizeof x.fault) : CTXD_EINVAL;
+  int rc = c < CASE_COMMAND_COUNT ? case_commands[c].decode(body, len, &req, x.fault, sizeof x.fault)
+                                  : CTXD_EINVAL;
   if (rc != 0) {
     x.fault_type = "Case.Malformed";
     return case_call_end(&x, rc);
@@ -667,7 +681,8 @@ static ctxd_handler_result_t on_case_command(ctxd_tx_t *tx, const ctxd_msg_t *ms
   if (rc == 0 && !found) {
     char text[96];
     snprintf(text, sizeof text, "no case %s", req.case_id);
-    rc = case_rejected_reply(&x, req.case_id, CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_NOT_FOUND, text, NULL);
+    rc = case_rejected_reply(&x, req.case_id, CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_NOT_FOUND, text,
+                             NULL);
   } else if (rc == 0) {
     rc = case_command_decide(&x, c, &req, &rec);
   }
@@ -681,16 +696,16 @@ typedef struct {
   char at[64];
 } case_duty_t;
 
-#define CASE_DUTY_DECODER(fn, type)                                                                                    \
-  static int fn(const char *body, size_t len, case_duty_t *d, char *err, size_t errlen) {                              \
-    type##_t m;                                                                                                        \
-    int rc = type##_decode(body, len, &m, err, errlen);                                                                \
-    if (rc == 0) {                                                                                                     \
-      snprintf(d->agent_id, sizeof d->agent_id, "%s", m.agent_id);                                                     \
-      snprintf(d->at, sizeof d->at, "%s", m.at);                                                                       \
-    }                                                                                                                  \
-    type##_free(&m);                                                                                                   \
-    return rc;                                                                                                         \
+#define CASE_DUTY_DECODER(fn, type)                                                                          \
+  static int fn(const char *body, size_t len, case_duty_t *d, char *err, size_t errlen) {                    \
+    type##_t m;                                                                                              \
+    int rc = type##_decode(body, len, &m, err, errlen);                                                      \
+    if (rc == 0) {                                                                                           \
+      snprintf(d->agent_id, sizeof d->agent_id, "%s", m.agent_id);                                           \
+      snprintf(d->at, sizeof d->at, "%s", m.at);                                                             \
+    }                                                                                                        \
+    type##_free(&m);                                                                                         \
+    return rc;                                                                                               \
   }
 CASE_DUTY_DECODER(case_on_duty_decode, ctxd_c_case_v1_agent_on_duty)
 CASE_DUTY_DECODER(case_off_duty_decode, ctxd_c_case_v1_agent_off_duty)
@@ -720,7 +735,8 @@ static ctxd_handler_result_t on_agent_duty(ctxd_tx_t *tx, const ctxd_msg_t *msg,
   }
   rc = case_repo_agent_duty_set(x.api, tx, duty.agent_id, case_duties[d].on_duty, duty.at, &applied);
   json_t *groups = NULL;
-  if (rc == 0 && applied && case_duties[d].on_duty) rc = case_repo_agent_groups(x.api, tx, duty.agent_id, &groups);
+  if (rc == 0 && applied && case_duties[d].on_duty)
+    rc = case_repo_agent_groups(x.api, tx, duty.agent_id, &groups);
   for (size_t i = 0; rc == 0 && i < json_array_size(groups); i++)
     rc = case_arrival_distribute(&x, duty.agent_id, json_string_value(json_array_get(groups, i)));
   json_decref(groups);
@@ -729,7 +745,8 @@ static ctxd_handler_result_t on_agent_duty(ctxd_tx_t *tx, const ctxd_msg_t *msg,
 
 /* ---- skill groups and distribution rules ---------------------------------------------------------- */
 
-static void case_definition_log(case_call_t *x, const char *what, const char *id, int64_t version, int applied) {
+static void case_definition_log(case_call_t *x, const char *what, const char *id, int64_t version,
+                                int applied) {
   x->api->log(x->st->plugin, x->msg, CTXD_LOG_INFO, "%s %s version %" PRId64 ": %s", what, id, version,
               applied ? "stored" : "ignored (an equal or newer version is stored)");
 }
@@ -772,8 +789,9 @@ static json_t *case_conditions_encode(const ctxd_c_case_v1_define_distribution_r
     json_t *values = json_array();
     for (size_t v = 0; values != NULL && v < m->conditions[i].values_count; v++)
       json_array_append_new(values, json_string(m->conditions[i].values[v]));
-    if (values == NULL || json_array_append_new(all, json_pack("{s:s, s:o}", "feature", m->conditions[i].feature,
-                                                               "values", values)) != 0) {
+    if (values == NULL ||
+        json_array_append_new(
+            all, json_pack("{s:s, s:o}", "feature", m->conditions[i].feature, "values", values)) != 0) {
       json_decref(all);
       return NULL;
     }
@@ -786,14 +804,15 @@ static ctxd_handler_result_t on_rule_define(ctxd_tx_t *tx, const ctxd_msg_t *msg
   size_t len;
   ctxd_c_case_v1_define_distribution_rule_t m;
   const char *body = x.api->msg_body(msg, &len);
-  int rc = ctxd_c_case_v1_define_distribution_rule_decode(body, len, &m, x.fault, sizeof x.fault), applied = 0;
+  int rc = ctxd_c_case_v1_define_distribution_rule_decode(body, len, &m, x.fault, sizeof x.fault),
+      applied = 0;
   json_t *conditions = rc == 0 ? case_conditions_encode(&m) : NULL;
   if (rc != 0) x.fault_type = "Case.Malformed";
   if (rc == 0 && conditions == NULL) rc = CTXD_ENOMEM;
   if (rc == 0 && case_rule_combinations(conditions) > CASE_RULE_COMBINATIONS_MAX)
     rc = case_call_fail(&x, "Case.RuleTooBroad",
-                        "rule %s: its conditions make more than %d combinations of values; split the rule", m.rule_id,
-                        CASE_RULE_COMBINATIONS_MAX);
+                        "rule %s: its conditions make more than %d combinations of values; split the rule",
+                        m.rule_id, CASE_RULE_COMBINATIONS_MAX);
   case_rule_def_t def = {
       .rule_id = m.rule_id,
       .name = m.name,
@@ -818,7 +837,8 @@ static ctxd_handler_result_t on_rule_remove(ctxd_tx_t *tx, const ctxd_msg_t *msg
   size_t len;
   ctxd_c_case_v1_remove_distribution_rule_t m;
   const char *body = x.api->msg_body(msg, &len);
-  int rc = ctxd_c_case_v1_remove_distribution_rule_decode(body, len, &m, x.fault, sizeof x.fault), applied = 0;
+  int rc = ctxd_c_case_v1_remove_distribution_rule_decode(body, len, &m, x.fault, sizeof x.fault),
+      applied = 0;
   if (rc != 0) x.fault_type = "Case.Malformed";
   if (rc == 0) rc = case_repo_rule_put(x.api, tx, m.rule_id, m.version, NULL, &applied);
   if (rc == 0) case_definition_log(&x, "distribution rule removal", m.rule_id, m.version, applied);
@@ -833,7 +853,8 @@ static ctxd_handler_result_t on_rule_remove(ctxd_tx_t *tx, const ctxd_msg_t *msg
 static int case_group_id_valid(const char *id) {
   size_t i = 0;
   for (; id[i] != '\0' && i < 36; i++)
-    if ((i == 8 || i == 13 || i == 18 || i == 23) ? id[i] != '-' : !strchr("0123456789abcdef", id[i])) return 0;
+    if ((i == 8 || i == 13 || i == 18 || i == 23) ? id[i] != '-' : !strchr("0123456789abcdef", id[i]))
+      return 0;
   return i == 36 && id[i] == '\0';
 }
 
@@ -847,7 +868,8 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   if (st->settings->fulfillment_case_type < 1 ||
       (st->settings->default_skill_group[0] && !case_group_id_valid(st->settings->default_skill_group))) {
     api->log(plugin, NULL, CTXD_LOG_ERROR,
-             "settings: fulfillment_case_type must be at least 1 and default_skill_group \"\" or a lowercase UUID");
+             "settings: fulfillment_case_type must be at least 1 and default_skill_group \"\" or a lowercase "
+             "UUID");
     return CTXD_ECONFIG;
   }
   const struct {
@@ -868,7 +890,8 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   for (size_t i = 0; rc == 0 && i < n_consumers + CASE_COMMAND_COUNT; i++) {
     ctxd_consumer_t c = {.size = sizeof c,
                          .endpoint = st->settings->endpoint,
-                         .message_type = i < n_consumers ? consumers[i].type : case_commands[i - n_consumers].type,
+                         .message_type =
+                             i < n_consumers ? consumers[i].type : case_commands[i - n_consumers].type,
                          .handler = i < n_consumers ? consumers[i].fn : on_case_command,
                          .data = st};
     rc = api->consumer_register(plugin, &c);

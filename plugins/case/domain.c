@@ -85,18 +85,17 @@ static const struct {
                             CASE_STATUS_PROCESSING, TAKES_NO_AGENT, 0},
     [CASE_ACTION_TRANSFER] = {"transfer", "transfer", FROM(PROCESSING) | FROM(WAIT_PROCESS), SAME,
                               TAKES_GROUP_PEER, 0},
-    [CASE_ACTION_PROCESS] = {"process", "process", FROM(PROCESSING),
-                             CASE_STATUS_PENDING_ACCEPTANCE, TAKES_NO_AGENT, 0},
+    [CASE_ACTION_PROCESS] = {"process", "process", FROM(PROCESSING), CASE_STATUS_PENDING_ACCEPTANCE,
+                             TAKES_NO_AGENT, 0},
     [CASE_ACTION_REJECT_BACK] = {"reject_back", "reject back", FROM(PENDING_ACCEPTANCE),
                                  CASE_STATUS_PROCESSING, TAKES_NO_AGENT, 0},
-    [CASE_ACTION_COMPLETE] = {"complete", "complete", FROM(PENDING_ACCEPTANCE),
-                              CASE_STATUS_FINISHED, TAKES_NO_AGENT, 0},
-    [CASE_ACTION_CLOSE] = {"close", "close", FROM(PROCESSING) | FROM(WAIT_PROCESS),
-                           CASE_STATUS_CLOSED, TAKES_NO_AGENT, 0},
-    [CASE_ACTION_REFUSE] = {"refuse", "refuse", FROM(PROCESSING) | FROM(WAIT_PROCESS),
-                            CASE_STATUS_REJECTED, TAKES_NO_AGENT, 0},
-    [CASE_ACTION_URGE] = {"urge", "urge", FROM(PROCESSING) | FROM(WAIT_PROCESS), SAME,
-                          TAKES_NO_AGENT, 1},
+    [CASE_ACTION_COMPLETE] = {"complete", "complete", FROM(PENDING_ACCEPTANCE), CASE_STATUS_FINISHED,
+                              TAKES_NO_AGENT, 0},
+    [CASE_ACTION_CLOSE] = {"close", "close", FROM(PROCESSING) | FROM(WAIT_PROCESS), CASE_STATUS_CLOSED,
+                           TAKES_NO_AGENT, 0},
+    [CASE_ACTION_REFUSE] = {"refuse", "refuse", FROM(PROCESSING) | FROM(WAIT_PROCESS), CASE_STATUS_REJECTED,
+                            TAKES_NO_AGENT, 0},
+    [CASE_ACTION_URGE] = {"urge", "urge", FROM(PROCESSING) | FROM(WAIT_PROCESS), SAME, TAKES_NO_AGENT, 1},
 };
 
 /* ---- name lookup ------------------------------------------------------------------------
@@ -104,8 +103,7 @@ static const struct {
  * or the first member of each row of a table (the action names live in the status table). */
 
 static const char *name_at(const void *base, size_t stride, size_t n, int v) {
-  if (v < 0 || (size_t)v >= n)
-    return NULL;
+  if (v < 0 || (size_t)v >= n) return NULL;
   return *(const char *const *)(const void *)((const char *)base + (size_t)v * stride);
 }
 
@@ -129,13 +127,12 @@ const char *case_strategy_name(case_strategy_t s) { return name_at(NAMES(strateg
 const char *case_dispatch_name(case_dispatch_t d) { return name_at(NAMES(dispatch_names), d); }
 
 /* Parses into an int first: writing through an enum pointer as int is not portable. */
-#define CASE_PARSE(fn, type, table)                                                         \
-  int fn(const char *name, type *out) {                                                    \
-    int v;                                                                                 \
-    if (!out || name_find(table, name, &v) != 0)                                           \
-      return CTXD_EINVAL;                                                                  \
-    *out = (type)v;                                                                        \
-    return 0;                                                                              \
+#define CASE_PARSE(fn, type, table)                                                                          \
+  int fn(const char *name, type *out) {                                                                      \
+    int v;                                                                                                   \
+    if (!out || name_find(table, name, &v) != 0) return CTXD_EINVAL;                                         \
+    *out = (type)v;                                                                                          \
+    return 0;                                                                                                \
   }
 CASE_PARSE(case_status_parse, case_status_t, NAMES(status_names))
 CASE_PARSE(case_action_parse, case_action_t, ACTION_NAMES)
@@ -144,8 +141,7 @@ CASE_PARSE(case_dispatch_parse, case_dispatch_t, NAMES(dispatch_names))
 #undef CASE_PARSE
 
 int case_action_allowed(case_action_t a, case_status_t s) {
-  if ((unsigned)a >= CASE_ACTION_COUNT || (unsigned)s >= CASE_STATUS_COUNT)
-    return 0;
+  if ((unsigned)a >= CASE_ACTION_COUNT || (unsigned)s >= CASE_STATUS_COUNT) return 0;
   return (actions[a].from & (1u << s)) != 0;
 }
 
@@ -153,15 +149,13 @@ int case_action_allowed(case_action_t a, case_status_t s) {
 
 int case_text_copy(char *dst, size_t cap, const char *src) {
   size_t len = src ? strlen(src) : 0;
-  if (len >= cap)
-    return CTXD_ETOOBIG;
+  if (len >= cap) return CTXD_ETOOBIG;
   memcpy(dst, src ? src : "", len + 1);
   return 0;
 }
 
 /* Clears out (no half-built state escapes a refusal) and explains rc in out->rejection. */
-__attribute__((format(printf, 3, 4))) static int refuse(case_outcome_t *out, int rc,
-                                                        const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int refuse(case_outcome_t *out, int rc, const char *fmt, ...) {
   va_list ap;
   memset(out, 0, sizeof *out);
   va_start(ap, fmt);
@@ -188,11 +182,11 @@ static int record(case_outcome_t *out, case_action_t a, const char *actor, const
   memcpy(e->case_id, n->case_id, sizeof e->case_id);
   memcpy(e->order_id, n->order_id, sizeof e->order_id);
   if (case_text_copy(l->actor, sizeof l->actor, actor) != 0)
-    return refuse(out, CTXD_ETOOBIG, "cannot %s a case: actor longer than %d bytes",
-                  actions[a].verb, CASE_ID_LEN - 1);
+    return refuse(out, CTXD_ETOOBIG, "cannot %s a case: actor longer than %d bytes", actions[a].verb,
+                  CASE_ID_LEN - 1);
   if (case_text_copy(l->note, sizeof l->note, note) != 0)
-    return refuse(out, CTXD_ETOOBIG, "cannot %s a case: note longer than %d bytes",
-                  actions[a].verb, CASE_TEXT_LEN - 1);
+    return refuse(out, CTXD_ETOOBIG, "cannot %s a case: note longer than %d bytes", actions[a].verb,
+                  CASE_TEXT_LEN - 1);
   return 0;
 }
 
@@ -211,8 +205,7 @@ static int feature_check(const case_open_cmd_t *cmd, size_t i, case_outcome_t *o
   if (!memchr(f->key, 0, sizeof f->key) || !memchr(f->value, 0, sizeof f->value))
     return refuse(out, CTXD_ETOOBIG, "cannot open a case: feature %zu is not terminated", i);
   if (!*f->key || !strcmp(f->key, "strategy") || !strcmp(f->key, "amount"))
-    return refuse(out, CTXD_EINVAL, "cannot open a case: feature key \"%s\" is reserved or empty",
-                  f->key);
+    return refuse(out, CTXD_EINVAL, "cannot open a case: feature key \"%s\" is reserved or empty", f->key);
   for (size_t j = 0; j < i; j++)
     if (strcmp(cmd->features[j].key, f->key) == 0)
       return refuse(out, CTXD_EINVAL, "cannot open a case: feature \"%s\" given twice", f->key);
@@ -220,10 +213,8 @@ static int feature_check(const case_open_cmd_t *cmd, size_t i, case_outcome_t *o
 }
 
 int case_aggregate_open(const case_open_cmd_t *cmd, case_outcome_t *out) {
-  if (!out)
-    return CTXD_EINVAL;
-  if (!cmd)
-    return refuse(out, CTXD_EINVAL, "cannot open a case without a command");
+  if (!out) return CTXD_EINVAL;
+  if (!cmd) return refuse(out, CTXD_EINVAL, "cannot open a case without a command");
   memset(out, 0, sizeof *out);
   case_aggregate_t *c = &out->next;
   const struct {
@@ -237,16 +228,15 @@ int case_aggregate_open(const case_open_cmd_t *cmd, case_outcome_t *out) {
     if (!nonempty(ids[i].value))
       return refuse(out, CTXD_EINVAL, "cannot open a case without its %s", ids[i].label);
     if (case_text_copy(ids[i].dst, CASE_ID_LEN, ids[i].value) != 0)
-      return refuse(out, CTXD_ETOOBIG, "cannot open a case: %s longer than %d bytes",
-                    ids[i].label, CASE_ID_LEN - 1);
+      return refuse(out, CTXD_ETOOBIG, "cannot open a case: %s longer than %d bytes", ids[i].label,
+                    CASE_ID_LEN - 1);
   }
   if (!case_strategy_name(cmd->strategy))
     return refuse(out, CTXD_EINVAL, "cannot open a case: unknown strategy %d", (int)cmd->strategy);
   if (cmd->amount < 0)
     return refuse(out, CTXD_EINVAL, "cannot open a case: negative amount %" PRId64, cmd->amount);
   if (case_text_copy(c->reason, sizeof c->reason, cmd->reason) != 0)
-    return refuse(out, CTXD_ETOOBIG, "cannot open a case: reason longer than %d bytes",
-                  CASE_TEXT_LEN - 1);
+    return refuse(out, CTXD_ETOOBIG, "cannot open a case: reason longer than %d bytes", CASE_TEXT_LEN - 1);
   if (cmd->n_features && !cmd->features)
     return refuse(out, CTXD_EINVAL, "cannot open a case: %zu features announced, none given",
                   cmd->n_features);
@@ -259,8 +249,7 @@ int case_aggregate_open(const case_open_cmd_t *cmd, case_outcome_t *out) {
   feature_add(c, "amount", amount);
   for (size_t i = 0; i < cmd->n_features; i++) {
     int rc = feature_check(cmd, i, out);
-    if (rc != 0)
-      return rc;
+    if (rc != 0) return rc;
     feature_add(c, cmd->features[i].key, cmd->features[i].value); /* same buffer sizes */
   }
   c->strategy = cmd->strategy;
@@ -273,8 +262,7 @@ int case_aggregate_open(const case_open_cmd_t *cmd, case_outcome_t *out) {
 
 const char *case_feature_get(const case_aggregate_t *c, const char *key) {
   for (size_t i = 0; c && key && i < c->n_features && i < CASE_FEATURES_MAX; i++)
-    if (strcmp(c->features[i].key, key) == 0)
-      return c->features[i].value;
+    if (strcmp(c->features[i].key, key) == 0) return c->features[i].value;
   return NULL;
 }
 
@@ -284,55 +272,44 @@ const char *case_feature_get(const case_aggregate_t *c, const char *key) {
 static int agent_check(const case_aggregate_t *cur, case_action_t a, const case_agent_t *ag,
                        case_outcome_t *out) {
   const char *verb = actions[a].verb;
-  if (!ag || !nonempty(ag->id))
-    return refuse(out, CTXD_EINVAL, "cannot %s a case without an agent", verb);
+  if (!ag || !nonempty(ag->id)) return refuse(out, CTXD_EINVAL, "cannot %s a case without an agent", verb);
   if (!nonempty(ag->group_id))
     return refuse(out, CTXD_EINVAL, "cannot %s a case to agent %s: no skill group", verb, ag->id);
   if (!ag->on_duty)
     return refuse(out, CTXD_EINVAL, "cannot %s a case to agent %s: not on duty", verb, ag->id);
-  if (actions[a].agent != TAKES_GROUP_PEER)
-    return 0;
+  if (actions[a].agent != TAKES_GROUP_PEER) return 0;
   if (strcmp(ag->group_id, cur->group_id) != 0)
-    return refuse(out, CTXD_EINVAL, "cannot %s a case to agent %s: not in skill group %s", verb,
-                  ag->id, cur->group_id);
+    return refuse(out, CTXD_EINVAL, "cannot %s a case to agent %s: not in skill group %s", verb, ag->id,
+                  cur->group_id);
   if (strcmp(ag->id, cur->agent_id) == 0)
-    return refuse(out, CTXD_EINVAL, "cannot %s a case to agent %s: already its agent", verb,
-                  ag->id);
+    return refuse(out, CTXD_EINVAL, "cannot %s a case to agent %s: already its agent", verb, ag->id);
   return 0;
 }
 
-int case_aggregate_apply(const case_aggregate_t *cur, const case_action_cmd_t *cmd,
-                         case_outcome_t *out) {
-  if (!out)
-    return CTXD_EINVAL;
-  if (!cur || !cmd)
-    return refuse(out, CTXD_EINVAL, "cannot change a case without the case and a command");
+int case_aggregate_apply(const case_aggregate_t *cur, const case_action_cmd_t *cmd, case_outcome_t *out) {
+  if (!out) return CTXD_EINVAL;
+  if (!cur || !cmd) return refuse(out, CTXD_EINVAL, "cannot change a case without the case and a command");
   const char *verb = case_action_name(cmd->action) ? actions[cmd->action].verb : NULL;
-  if (!verb)
-    return refuse(out, CTXD_EINVAL, "unknown action %d", (int)cmd->action);
+  if (!verb) return refuse(out, CTXD_EINVAL, "unknown action %d", (int)cmd->action);
   const char *status = case_status_name(cur->status);
   if (!status)
-    return refuse(out, CTXD_EINVAL, "cannot %s a case in unknown status %d", verb,
-                  (int)cur->status);
-  if (!nonempty(cmd->actor))
-    return refuse(out, CTXD_EINVAL, "cannot %s a case without an actor", verb);
+    return refuse(out, CTXD_EINVAL, "cannot %s a case in unknown status %d", verb, (int)cur->status);
+  if (!nonempty(cmd->actor)) return refuse(out, CTXD_EINVAL, "cannot %s a case without an actor", verb);
   if (!case_action_allowed(cmd->action, cur->status))
     return refuse(out, CTXD_ESTATE, "cannot %s a case in status %s", verb, status);
   int gives = actions[cmd->action].agent != TAKES_NO_AGENT;
   if (gives) {
     int rc = agent_check(cur, cmd->action, cmd->agent, out);
-    if (rc != 0)
-      return rc;
+    if (rc != 0) return rc;
   }
   memset(out, 0, sizeof *out);
   case_aggregate_t *n = &out->next;
   *n = *cur;
-  if (actions[cmd->action].to != SAME)
-    n->status = actions[cmd->action].to;
+  if (actions[cmd->action].to != SAME) n->status = actions[cmd->action].to;
   if (gives && (case_text_copy(n->agent_id, sizeof n->agent_id, cmd->agent->id) != 0 ||
                 case_text_copy(n->group_id, sizeof n->group_id, cmd->agent->group_id) != 0))
-    return refuse(out, CTXD_ETOOBIG, "cannot %s a case: agent or group id longer than %d bytes",
-                  verb, CASE_ID_LEN - 1);
+    return refuse(out, CTXD_ETOOBIG, "cannot %s a case: agent or group id longer than %d bytes", verb,
+                  CASE_ID_LEN - 1);
   if (actions[cmd->action].urges) {
     n->urge_count++;
     n->last_urged_at = cmd->at;

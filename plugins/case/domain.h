@@ -173,8 +173,8 @@ typedef struct {
   const char *fulfillment_id;
   const char *compensation_id;
   case_strategy_t strategy;
-  int64_t amount; /* >= 0, minor units */
-  const char *reason; /* may be NULL or "" */
+  int64_t amount;                 /* >= 0, minor units */
+  const char *reason;             /* may be NULL or "" */
   const case_feature_t *features; /* extra features; keys non-empty, unique, not built-in */
   size_t n_features;
   int64_t at;
@@ -191,7 +191,7 @@ typedef struct {
   case_action_t action;
   const char *actor; /* required: who acts ("distribution" when automatic) */
   int64_t at;
-  const char *note;  /* may be NULL or "" */
+  const char *note; /* may be NULL or "" */
   /* assign, appoint, transfer: the agent who receives the case (must be on duty; for a
    * transfer also in the case's skill group and not its current agent). Else ignored. */
   const case_agent_t *agent;
@@ -202,8 +202,7 @@ typedef struct {
  * status <Status>"); CTXD_EINVAL for a malformed command (no actor, no agent where one is
  * needed, unknown action) or an ineligible agent (off duty, other group, same agent);
  * CTXD_ETOOBIG for a text longer than its buffer. Every refusal fills out->rejection. */
-int case_aggregate_apply(const case_aggregate_t *cur, const case_action_cmd_t *cmd,
-                         case_outcome_t *out);
+int case_aggregate_apply(const case_aggregate_t *cur, const case_action_cmd_t *cmd, case_outcome_t *out);
 
 /* The value of feature key, or NULL when the case has none. Borrowed from c. */
 const char *case_feature_get(const case_aggregate_t *c, const char *key);
@@ -264,8 +263,8 @@ typedef struct {
 
 typedef enum {
   CASE_PICK_ASSIGNED = 0,
-  CASE_PICK_NO_RULE,  /* no rule matches the case: it waits */
-  CASE_PICK_NO_AGENT  /* the matching rule's group has nobody on duty: it waits */
+  CASE_PICK_NO_RULE, /* no rule matches the case: it waits */
+  CASE_PICK_NO_AGENT /* the matching rule's group has nobody on duty: it waits */
 } case_pick_outcome_t;
 
 typedef enum {
@@ -276,11 +275,11 @@ typedef enum {
 
 typedef struct {
   case_pick_outcome_t outcome;
-  size_t rule;                /* index in roster->rules; meaningless for NO_RULE */
-  const case_agent_t *agent;  /* borrowed from roster->agents; NULL unless ASSIGNED */
-  case_via_t via;             /* meaningful when ASSIGNED */
-  int cursor_moved;           /* 1 when the round robin advanced: store `cursor` */
-  case_cursor_t cursor;       /* the group's new cursor when cursor_moved */
+  size_t rule;               /* index in roster->rules; meaningless for NO_RULE */
+  const case_agent_t *agent; /* borrowed from roster->agents; NULL unless ASSIGNED */
+  case_via_t via;            /* meaningful when ASSIGNED */
+  int cursor_moved;          /* 1 when the round robin advanced: store `cursor` */
+  case_cursor_t cursor;      /* the group's new cursor when cursor_moved */
 } case_pick_t;
 
 /* Decides who gets case c:
@@ -297,8 +296,7 @@ typedef struct {
  * or CTXD_EINVAL for a malformed roster (NULL array with a count, rule without group,
  * condition without key, agent without id or group), CTXD_ETOOBIG for an id longer than a
  * cursor holds. */
-int case_distribution_pick(const case_roster_t *roster, const case_aggregate_t *c,
-                           case_pick_t *out);
+int case_distribution_pick(const case_roster_t *roster, const case_aggregate_t *c, case_pick_t *out);
 
 /* One decision of case_distribution_on_duty. */
 typedef struct {
@@ -318,8 +316,7 @@ typedef struct {
  * Returns 0, or the errors of case_distribution_pick, or CTXD_EINVAL when arrived is not
  * listed on duty in roster->agents. */
 int case_distribution_on_duty(const case_roster_t *roster, const case_agent_t *arrived,
-                              const case_aggregate_t *waiting, size_t n_waiting,
-                              case_assignment_t *out, size_t *n_out, case_cursor_t *cursor,
-                              int *cursor_moved);
+                              const case_aggregate_t *waiting, size_t n_waiting, case_assignment_t *out,
+                              size_t *n_out, case_cursor_t *cursor, int *cursor_moved);
 
 #endif

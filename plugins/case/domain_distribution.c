@@ -15,42 +15,35 @@ static int rule_check(const case_rule_t *r) {
   if (!r->group_id || !*r->group_id || (unsigned)r->dispatch >= CASE_DISPATCH_COUNT ||
       (r->n_conditions && !r->conditions))
     return CTXD_EINVAL;
-  if (strlen(r->group_id) >= CASE_ID_LEN)
-    return CTXD_ETOOBIG;
+  if (strlen(r->group_id) >= CASE_ID_LEN) return CTXD_ETOOBIG;
   for (size_t i = 0; i < r->n_conditions; i++) {
     const case_condition_t *k = &r->conditions[i];
     int ok = k->op == CASE_MATCH_ANY || (k->op == CASE_MATCH_EQ && k->key && k->text) ||
              (k->op == CASE_MATCH_GE && k->key);
-    if (!ok)
-      return CTXD_EINVAL;
+    if (!ok) return CTXD_EINVAL;
   }
   return 0;
 }
 
 /* Every function below may then rely on non-NULL strings and ids that fit a cursor. */
 static int roster_check(const case_roster_t *r) {
-  if (!r || (r->n_rules && !r->rules) || (r->n_agents && !r->agents) ||
-      (r->n_history && !r->history) || (r->n_cursors && !r->cursors))
+  if (!r || (r->n_rules && !r->rules) || (r->n_agents && !r->agents) || (r->n_history && !r->history) ||
+      (r->n_cursors && !r->cursors))
     return CTXD_EINVAL;
   for (size_t i = 0; i < r->n_rules; i++) {
     int rc = rule_check(&r->rules[i]);
-    if (rc != 0)
-      return rc;
+    if (rc != 0) return rc;
   }
   for (size_t i = 0; i < r->n_agents; i++) {
     const case_agent_t *a = &r->agents[i];
-    if (!a->id || !*a->id || !a->group_id || !*a->group_id)
-      return CTXD_EINVAL;
-    if (strlen(a->id) >= CASE_ID_LEN || strlen(a->group_id) >= CASE_ID_LEN)
-      return CTXD_ETOOBIG;
+    if (!a->id || !*a->id || !a->group_id || !*a->group_id) return CTXD_EINVAL;
+    if (strlen(a->id) >= CASE_ID_LEN || strlen(a->group_id) >= CASE_ID_LEN) return CTXD_ETOOBIG;
   }
   for (size_t i = 0; i < r->n_history; i++)
-    if (!r->history[i].order_id || !r->history[i].agent_id)
-      return CTXD_EINVAL;
+    if (!r->history[i].order_id || !r->history[i].agent_id) return CTXD_EINVAL;
   for (size_t i = 0; i < r->n_cursors; i++) {
     const case_cursor_t *k = &r->cursors[i];
-    if (!memchr(k->group_id, 0, sizeof k->group_id) ||
-        !memchr(k->last_agent_id, 0, sizeof k->last_agent_id))
+    if (!memchr(k->group_id, 0, sizeof k->group_id) || !memchr(k->last_agent_id, 0, sizeof k->last_agent_id))
       return CTXD_EINVAL;
   }
   return 0;
@@ -59,13 +52,10 @@ static int roster_check(const case_roster_t *r) {
 /* ---- rules ------------------------------------------------------------------------------ */
 
 static int condition_holds(const case_condition_t *k, const case_aggregate_t *c) {
-  if (k->op == CASE_MATCH_ANY)
-    return 1;
+  if (k->op == CASE_MATCH_ANY) return 1;
   const char *v = case_feature_get(c, k->key);
-  if (!v)
-    return 0;
-  if (k->op == CASE_MATCH_EQ)
-    return strcmp(v, k->text) == 0;
+  if (!v) return 0;
+  if (k->op == CASE_MATCH_EQ) return strcmp(v, k->text) == 0;
   /* GE: only a whole decimal integer compares; anything else simply does not match */
   char *end;
   errno = 0;
@@ -75,8 +65,7 @@ static int condition_holds(const case_condition_t *k, const case_aggregate_t *c)
 
 static int rule_holds(const case_rule_t *r, const case_aggregate_t *c) {
   for (size_t i = 0; i < r->n_conditions; i++)
-    if (!condition_holds(&r->conditions[i], c))
-      return 0;
+    if (!condition_holds(&r->conditions[i], c)) return 0;
   return 1;
 }
 
@@ -99,11 +88,9 @@ static int eligible(const case_agent_t *a, const char *group) {
 }
 
 /* The eligible listing of agent id in group, or NULL. */
-static const case_agent_t *eligible_find(const case_roster_t *r, const char *group,
-                                         const char *id) {
+static const case_agent_t *eligible_find(const case_roster_t *r, const char *group, const char *id) {
   for (size_t i = 0; i < r->n_agents; i++)
-    if (eligible(&r->agents[i], group) && strcmp(r->agents[i].id, id) == 0)
-      return &r->agents[i];
+    if (eligible(&r->agents[i], group) && strcmp(r->agents[i].id, id) == 0) return &r->agents[i];
   return NULL;
 }
 
@@ -111,8 +98,7 @@ static const case_agent_t *eligible_find(const case_roster_t *r, const char *gro
  * under several groups). */
 static long load_of(const case_agent_t *a, const case_assignment_t *made, size_t n_made) {
   long load = a->open_cases;
-  for (size_t i = 0; i < n_made; i++)
-    load += strcmp(made[i].agent->id, a->id) == 0;
+  for (size_t i = 0; i < n_made; i++) load += strcmp(made[i].agent->id, a->id) == 0;
   return load;
 }
 
@@ -134,17 +120,13 @@ static const case_agent_t *previous_handler(const case_roster_t *r, const char *
 }
 
 /* Round robin: the first eligible id after `last` in strcmp order, else the smallest. */
-static const case_agent_t *round_robin(const case_roster_t *r, const char *group,
-                                       const char *last) {
+static const case_agent_t *round_robin(const case_roster_t *r, const char *group, const char *last) {
   const case_agent_t *first = NULL, *after = NULL;
   for (size_t i = 0; i < r->n_agents; i++) {
     const case_agent_t *a = &r->agents[i];
-    if (!eligible(a, group))
-      continue;
-    if (!first || strcmp(a->id, first->id) < 0)
-      first = a;
-    if (strcmp(a->id, last) > 0 && (!after || strcmp(a->id, after->id) < 0))
-      after = a;
+    if (!eligible(a, group)) continue;
+    if (!first || strcmp(a->id, first->id) < 0) first = a;
+    if (strcmp(a->id, last) > 0 && (!after || strcmp(a->id, after->id) < 0)) after = a;
   }
   return after ? after : first;
 }
@@ -156,8 +138,7 @@ static const case_agent_t *least_loaded(const case_roster_t *r, const char *grou
   long best_load = 0;
   for (size_t i = 0; i < r->n_agents; i++) {
     const case_agent_t *a = &r->agents[i];
-    if (!eligible(a, group))
-      continue;
+    if (!eligible(a, group)) continue;
     long load = load_of(a, made, n_made);
     if (!best || load < best_load || (load == best_load && strcmp(a->id, best->id) < 0)) {
       best = a;
@@ -169,9 +150,8 @@ static const case_agent_t *least_loaded(const case_roster_t *r, const char *grou
 
 /* Picks inside the group of rule `rule` once the rule is known; `last` is the group's
  * round-robin cursor ("" for none). */
-static void pick_in_group(const case_roster_t *r, const case_aggregate_t *c, size_t rule,
-                          const char *last, const case_assignment_t *made, size_t n_made,
-                          case_pick_t *out) {
+static void pick_in_group(const case_roster_t *r, const case_aggregate_t *c, size_t rule, const char *last,
+                          const case_assignment_t *made, size_t n_made, case_pick_t *out) {
   const case_rule_t *k = &r->rules[rule];
   memset(out, 0, sizeof *out);
   out->rule = rule;
@@ -196,20 +176,16 @@ static void pick_in_group(const case_roster_t *r, const case_aggregate_t *c, siz
 /* The stored cursor of group, or NULL. */
 static const case_cursor_t *cursor_find(const case_roster_t *r, const char *group) {
   for (size_t i = 0; i < r->n_cursors; i++)
-    if (strcmp(r->cursors[i].group_id, group) == 0)
-      return &r->cursors[i];
+    if (strcmp(r->cursors[i].group_id, group) == 0) return &r->cursors[i];
   return NULL;
 }
 
 /* ---- public ----------------------------------------------------------------------------- */
 
-int case_distribution_pick(const case_roster_t *roster, const case_aggregate_t *c,
-                           case_pick_t *out) {
-  if (!c || !out)
-    return CTXD_EINVAL;
+int case_distribution_pick(const case_roster_t *roster, const case_aggregate_t *c, case_pick_t *out) {
+  if (!c || !out) return CTXD_EINVAL;
   int rc = roster_check(roster);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   size_t rule;
   if (!rule_find(roster, c, &rule)) {
     memset(out, 0, sizeof *out);
@@ -222,18 +198,15 @@ int case_distribution_pick(const case_roster_t *roster, const case_aggregate_t *
 }
 
 int case_distribution_on_duty(const case_roster_t *roster, const case_agent_t *arrived,
-                              const case_aggregate_t *waiting, size_t n_waiting,
-                              case_assignment_t *out, size_t *n_out, case_cursor_t *cursor,
-                              int *cursor_moved) {
-  if (!arrived || !arrived->id || !arrived->group_id || (n_waiting && (!waiting || !out)) ||
-      !n_out || !cursor || !cursor_moved)
+                              const case_aggregate_t *waiting, size_t n_waiting, case_assignment_t *out,
+                              size_t *n_out, case_cursor_t *cursor, int *cursor_moved) {
+  if (!arrived || !arrived->id || !arrived->group_id || (n_waiting && (!waiting || !out)) || !n_out ||
+      !cursor || !cursor_moved)
     return CTXD_EINVAL;
   int rc = roster_check(roster);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   const char *group = arrived->group_id;
-  if (!eligible_find(roster, group, arrived->id))
-    return CTXD_EINVAL;
+  if (!eligible_find(roster, group, arrived->id)) return CTXD_EINVAL;
   const case_cursor_t *stored = cursor_find(roster, group);
   case_cursor_t now;
   memset(&now, 0, sizeof now);

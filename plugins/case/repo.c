@@ -32,8 +32,8 @@ static int case_str_load(char *dst, size_t cap, const char *src) {
 }
 
 /* Runs sql and returns its single row/column value, parsed as JSON, in *doc. */
-static int case_doc_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *sql, int nparams, const char *const *params,
-                         json_t **doc) {
+static int case_doc_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *sql, int nparams,
+                         const char *const *params, json_t **doc) {
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx, sql, nparams, params, &rows);
   if (rc != 0) return rc;
@@ -48,12 +48,14 @@ static char *case_json_text(const json_t *v) { return json_dumps(v, JSON_COMPACT
 
 /* ---- cases --------------------------------------------------------------------------------- */
 
-#define CASE_COLUMNS                                                                              \
-  "case_id::text, case_type, related_biz_type, related_biz_id, coalesce(compensation_id, ''), "   \
-  "order_id, coalesce(order_number, ''), strategy, amount, reason, subject, opened_by, "          \
-  "features::text, status, coalesce(agent_id, ''), coalesce(group_id, ''), urge_count, "          \
-  CASE_SQL_MS("last_urged_at") ", " CASE_SQL_MS("appointed_at") ", "                              \
-  CASE_SQL_MS("opened_at") ", " CASE_SQL_MS("updated_at") ", version"
+#define CASE_COLUMNS                                                                                         \
+  "case_id::text, case_type, related_biz_type, related_biz_id, coalesce(compensation_id, ''), "              \
+  "order_id, coalesce(order_number, ''), strategy, amount, reason, subject, opened_by, "                     \
+  "features::text, status, coalesce(agent_id, ''), coalesce(group_id, ''), urge_count, " CASE_SQL_MS(        \
+      "last_urged_at") ", " CASE_SQL_MS("appointed_at") ", " CASE_SQL_MS("opened_at") ", " CASE_SQL_MS("upd" \
+                                                                                                       "ate" \
+                                                                                                       "d_"  \
+                                                                                                       "at") ", version"
 
 /* Features are stored as [[key, value], ...] in the aggregate's order. */
 static json_t *case_features_encode(const case_aggregate_t *c) {
@@ -72,9 +74,11 @@ static int case_features_decode(const char *text, case_aggregate_t *c) {
   c->n_features = 0;
   for (size_t i = 0; rc == 0 && i < json_array_size(a); i++, c->n_features++) {
     json_t *kv = json_array_get(a, i);
-    rc = case_str_load(c->features[i].key, sizeof c->features[i].key, json_string_value(json_array_get(kv, 0)));
+    rc = case_str_load(c->features[i].key, sizeof c->features[i].key,
+                       json_string_value(json_array_get(kv, 0)));
     if (rc == 0)
-      rc = case_str_load(c->features[i].value, sizeof c->features[i].value, json_string_value(json_array_get(kv, 1)));
+      rc = case_str_load(c->features[i].value, sizeof c->features[i].value,
+                         json_string_value(json_array_get(kv, 1)));
   }
   json_decref(a);
   return rc;
@@ -125,7 +129,8 @@ static int case_row_decode(const ctxd_api_t *api, const ctxd_rows_t *rows, int r
     else
       features = v;
   }
-  if (rc == 0 && (case_strategy_parse(strategy, &c->strategy) != 0 || case_status_parse(status, &c->status) != 0))
+  if (rc == 0 &&
+      (case_strategy_parse(strategy, &c->strategy) != 0 || case_status_parse(status, &c->status) != 0))
     rc = CTXD_EDECODE;
   if (rc == 0) rc = case_features_decode(features, c);
   c->urge_count = (int)urges;
@@ -138,8 +143,10 @@ static int case_row_decode(const ctxd_api_t *api, const ctxd_rows_t *rows, int r
 }
 
 static const char case_insert_sql[] =
-    "INSERT INTO cases.cases (case_id, case_type, related_biz_type, related_biz_id, compensation_id, order_id,"
-    " order_number, strategy, amount, reason, subject, detail, opened_by, features, status, opened_at, updated_at,"
+    "INSERT INTO cases.cases (case_id, case_type, related_biz_type, related_biz_id, compensation_id, "
+    "order_id,"
+    " order_number, strategy, amount, reason, subject, detail, opened_by, features, status, opened_at, "
+    "updated_at,"
     " version) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, "
     "$15, " CASE_SQL_TIME("$16") ", " CASE_SQL_TIME("$16") ", $17) ON CONFLICT (case_id) DO NOTHING";
 
@@ -181,7 +188,8 @@ int case_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *
   return 0;
 }
 
-int case_repo_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *case_id, case_record_t *rec, int *found) {
+int case_repo_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *case_id, case_record_t *rec,
+                   int *found) {
   ctxd_rows_t *rows;
   const char *params[] = {case_id};
   int rc = api->sql_exec(tx, "SELECT " CASE_COLUMNS " FROM cases.cases WHERE case_id = $1", 1, params, &rows);
@@ -223,18 +231,22 @@ int case_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *
   case_int_format(c->updated_at, updated);
   case_int_format(c->version, version);
   case_int_format(old_version, old);
-  const char *params[] = {
-      c->case_id, case_status_name(c->status), c->agent_id, c->group_id, appointed, urges, urged, updated, version,
-      old};
+  const char *params[] = {c->case_id,  case_status_name(c->status),
+                          c->agent_id, c->group_id,
+                          appointed,   urges,
+                          urged,       updated,
+                          version,     old};
   ctxd_rows_t *rows;
-  int rc = api->sql_exec(tx,
-                         "UPDATE cases.cases SET status = $2, agent_id = NULLIF($3, ''), group_id = NULLIF($4, ''),"
-                         " urge_count = $6, version = $9,"
-                         " appointed_at = " CASE_SQL_TIME("$5") ","
-                         " last_urged_at = " CASE_SQL_TIME("$7") ","
-                         " updated_at = " CASE_SQL_TIME("$8")
-                         " WHERE case_id = $1 AND version = $10",
-                         10, params, &rows);
+  int rc = api->sql_exec(
+      tx,
+      "UPDATE cases.cases SET status = $2, agent_id = NULLIF($3, ''), group_id = NULLIF($4, ''),"
+      " urge_count = $6, version = $9,"
+      " appointed_at = " CASE_SQL_TIME("$5") ","
+                                             " last_urged_at = " CASE_SQL_TIME(
+                                                 "$7") ","
+                                                       " updated_at = " CASE_SQL_TIME(
+                                                           "$8") " WHERE case_id = $1 AND version = $10",
+      10, params, &rows);
   if (rc != 0) return rc;
   /* another worker changed the case since it was read: decide again on the new state */
   rc = api->rows_affected(rows) == 1 ? 0 : CTXD_ECONFLICT;
@@ -259,7 +271,8 @@ int case_repo_log_append(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record
   return api->sql_exec(
       tx,
       "INSERT INTO cases.operation_log (case_id, version, action, actor, from_status, to_status,"
-      " agent_id, note, at) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), " CASE_SQL_TIME("$9") ")",
+      " agent_id, note, at) VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), " CASE_SQL_TIME(
+          "$9") ")",
       9, params, NULL);
 }
 
@@ -269,7 +282,8 @@ int case_repo_agent_load_add(const ctxd_api_t *api, ctxd_tx_t *tx, const char *a
   char d[24];
   case_int_format(delta, d);
   const char *params[] = {agent_id, d};
-  return api->sql_exec(tx, "UPDATE cases.agents SET open_cases = open_cases + $2 WHERE agent_id = $1", 2, params, NULL);
+  return api->sql_exec(tx, "UPDATE cases.agents SET open_cases = open_cases + $2 WHERE agent_id = $1", 2,
+                       params, NULL);
 }
 
 int case_repo_history_touch(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, const char *agent_id,
@@ -279,14 +293,15 @@ int case_repo_history_touch(const ctxd_api_t *api, ctxd_tx_t *tx, const char *or
   const char *params[] = {order_id, agent_id, ms};
   return api->sql_exec(tx,
                        "INSERT INTO cases.order_history (order_id, agent_id, last_at)"
-                       " VALUES ($1, $2, " CASE_SQL_TIME("$3") ")"
-                       " ON CONFLICT (order_id, agent_id)"
-                       " DO UPDATE SET last_at = GREATEST(order_history.last_at, EXCLUDED.last_at)",
+                       " VALUES ($1, $2, " CASE_SQL_TIME(
+                           "$3") ")"
+                                 " ON CONFLICT (order_id, agent_id)"
+                                 " DO UPDATE SET last_at = GREATEST(order_history.last_at, EXCLUDED.last_at)",
                        3, params, NULL);
 }
 
-int case_repo_agent_duty_set(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agent_id, int on_duty, const char *at,
-                             int *applied) {
+int case_repo_agent_duty_set(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agent_id, int on_duty,
+                             const char *at, int *applied) {
   const char *params[] = {agent_id, on_duty ? "true" : "false", at};
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx,
@@ -332,18 +347,19 @@ int case_repo_agent_facts(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agen
 
 /* ---- skill groups and rules ------------------------------------------------------------ */
 
-int case_repo_group_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, int64_t version, const char *name,
-                        const json_t *members, int *applied) {
+int case_repo_group_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, int64_t version,
+                        const char *name, const json_t *members, int *applied) {
   char v[24];
   case_int_format(version, v);
   const char *params[] = {group_id, name, v};
   ctxd_rows_t *rows;
-  int rc = api->sql_exec(tx,
-                         "INSERT INTO cases.skill_groups (group_id, name, version, removed)"
-                         " VALUES ($1, coalesce($2, ''), $3, $2::text IS NULL)"
-                         " ON CONFLICT (group_id) DO UPDATE SET name = EXCLUDED.name, version = EXCLUDED.version,"
-                         " removed = EXCLUDED.removed WHERE skill_groups.version < EXCLUDED.version",
-                         3, params, &rows);
+  int rc =
+      api->sql_exec(tx,
+                    "INSERT INTO cases.skill_groups (group_id, name, version, removed)"
+                    " VALUES ($1, coalesce($2, ''), $3, $2::text IS NULL)"
+                    " ON CONFLICT (group_id) DO UPDATE SET name = EXCLUDED.name, version = EXCLUDED.version,"
+                    " removed = EXCLUDED.removed WHERE skill_groups.version < EXCLUDED.version",
+                    3, params, &rows);
   if (rc != 0) return rc;
   *applied = api->rows_affected(rows) == 1;
   api->rows_free(rows);
@@ -385,16 +401,17 @@ int case_repo_rule_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *rule_id
                           v,
                           def == NULL ? "true" : "false"};
   ctxd_rows_t *rows;
-  int rc = api->sql_exec(tx,
-                         "INSERT INTO cases.rules (rule_id, name, priority, conditions, group_id, strategy,"
-                         " prefer_previous, enabled, version, removed)"
-                         " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)"
-                         " ON CONFLICT (rule_id) DO UPDATE SET name = EXCLUDED.name, priority = EXCLUDED.priority,"
-                         " conditions = EXCLUDED.conditions, group_id = EXCLUDED.group_id,"
-                         " strategy = EXCLUDED.strategy, prefer_previous = EXCLUDED.prefer_previous,"
-                         " enabled = EXCLUDED.enabled, version = EXCLUDED.version, removed = EXCLUDED.removed"
-                         " WHERE rules.version < EXCLUDED.version",
-                         10, params, &rows);
+  int rc =
+      api->sql_exec(tx,
+                    "INSERT INTO cases.rules (rule_id, name, priority, conditions, group_id, strategy,"
+                    " prefer_previous, enabled, version, removed)"
+                    " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)"
+                    " ON CONFLICT (rule_id) DO UPDATE SET name = EXCLUDED.name, priority = EXCLUDED.priority,"
+                    " conditions = EXCLUDED.conditions, group_id = EXCLUDED.group_id,"
+                    " strategy = EXCLUDED.strategy, prefer_previous = EXCLUDED.prefer_previous,"
+                    " enabled = EXCLUDED.enabled, version = EXCLUDED.version, removed = EXCLUDED.removed"
+                    " WHERE rules.version < EXCLUDED.version",
+                    10, params, &rows);
   free(conditions);
   if (rc != 0) return rc;
   *applied = api->rows_affected(rows) == 1;
@@ -418,7 +435,8 @@ size_t case_rule_combinations(const json_t *conditions) {
 /* Writes the domain rules of definition r (a rules_doc element) at rules/conds; returns how
  * many rules. Combination t takes value (t / stride) % count of each condition, so every
  * combination of values appears once, all with the definition's priority and group. */
-static size_t case_rule_expand(json_t *r, case_rule_t *rules, case_condition_t *conds, unsigned char *prefer) {
+static size_t case_rule_expand(json_t *r, case_rule_t *rules, case_condition_t *conds,
+                               unsigned char *prefer) {
   json_t *conditions = json_object_get(r, "conditions");
   size_t combos = case_rule_combinations(conditions), k = json_array_size(conditions);
   case_dispatch_t dispatch = CASE_DISPATCH_ROUND_ROBIN;
@@ -430,9 +448,10 @@ static size_t case_rule_expand(json_t *r, case_rule_t *rules, case_condition_t *
     for (size_t i = 0; i < k; i++) {
       json_t *c = json_array_get(conditions, i), *values = json_object_get(c, "values");
       size_t count = json_array_size(values);
-      conds[t * k + i] = (case_condition_t){.op = CASE_MATCH_EQ,
-                                            .key = json_string_value(json_object_get(c, "feature")),
-                                            .text = json_string_value(json_array_get(values, (t / stride) % count))};
+      conds[t * k + i] =
+          (case_condition_t){.op = CASE_MATCH_EQ,
+                             .key = json_string_value(json_object_get(c, "feature")),
+                             .text = json_string_value(json_array_get(values, (t / stride) % count))};
       stride *= count;
     }
     rules[t] = (case_rule_t){.id = json_string_value(json_object_get(r, "id")),
@@ -446,7 +465,8 @@ static size_t case_rule_expand(json_t *r, case_rule_t *rules, case_condition_t *
   return combos;
 }
 
-int case_repo_rules_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *default_group, case_roster_store_t *s) {
+int case_repo_rules_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *default_group,
+                         case_roster_store_t *s) {
   int rc = case_doc_load(api, tx,
                          "SELECT coalesce(json_agg(json_build_object('id', rule_id, 'priority', priority,"
                          " 'group', group_id, 'dispatch', strategy, 'prefer', prefer_previous,"
@@ -473,8 +493,10 @@ int case_repo_rules_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *defau
     at += made;
   }
   if (default_group[0]) {
-    s->rules[at] = (case_rule_t){
-        .id = "default", .priority = INT32_MAX, .group_id = default_group, .dispatch = CASE_DISPATCH_ROUND_ROBIN};
+    s->rules[at] = (case_rule_t){.id = "default",
+                                 .priority = INT32_MAX,
+                                 .group_id = default_group,
+                                 .dispatch = CASE_DISPATCH_ROUND_ROBIN};
     s->prefer[at++] = 1;
   }
   s->roster.rules = s->rules;
@@ -482,15 +504,17 @@ int case_repo_rules_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *defau
   return 0;
 }
 
-int case_repo_cursor_lock(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, case_roster_store_t *s) {
+int case_repo_cursor_lock(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id,
+                          case_roster_store_t *s) {
   const char *params[] = {group_id};
   ctxd_rows_t *rows;
   if (strlen(group_id) >= sizeof s->cursor.group_id) return CTXD_ETOOBIG;
-  int rc =
-      api->sql_exec(tx, "INSERT INTO cases.cursors (group_id, last_agent_id) VALUES ($1, '') ON CONFLICT DO NOTHING", 1,
-                    params, NULL);
+  int rc = api->sql_exec(
+      tx, "INSERT INTO cases.cursors (group_id, last_agent_id) VALUES ($1, '') ON CONFLICT DO NOTHING", 1,
+      params, NULL);
   if (rc == 0)
-    rc = api->sql_exec(tx, "SELECT last_agent_id FROM cases.cursors WHERE group_id = $1 FOR UPDATE", 1, params, &rows);
+    rc = api->sql_exec(tx, "SELECT last_agent_id FROM cases.cursors WHERE group_id = $1 FOR UPDATE", 1,
+                       params, &rows);
   if (rc != 0) return rc;
   memset(&s->cursor, 0, sizeof s->cursor);
   memcpy(s->cursor.group_id, group_id, strlen(group_id));
@@ -503,10 +527,12 @@ int case_repo_cursor_lock(const ctxd_api_t *api, ctxd_tx_t *tx, const char *grou
 
 int case_repo_cursor_store(const ctxd_api_t *api, ctxd_tx_t *tx, const case_cursor_t *cursor) {
   const char *params[] = {cursor->group_id, cursor->last_agent_id};
-  return api->sql_exec(tx, "UPDATE cases.cursors SET last_agent_id = $2 WHERE group_id = $1", 2, params, NULL);
+  return api->sql_exec(tx, "UPDATE cases.cursors SET last_agent_id = $2 WHERE group_id = $1", 2, params,
+                       NULL);
 }
 
-int case_repo_agents_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, case_roster_store_t *s) {
+int case_repo_agents_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id,
+                          case_roster_store_t *s) {
   const char *params[] = {group_id};
   int rc = case_doc_load(api, tx,
                          "SELECT coalesce(json_agg(json_build_object('id', m.agent_id, 'group', m.group_id,"
@@ -530,16 +556,17 @@ int case_repo_agents_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *grou
   return 0;
 }
 
-int case_repo_history_load(const ctxd_api_t *api, ctxd_tx_t *tx, const json_t *order_ids, case_roster_store_t *s) {
+int case_repo_history_load(const ctxd_api_t *api, ctxd_tx_t *tx, const json_t *order_ids,
+                           case_roster_store_t *s) {
   char *ids = case_json_text(order_ids);
   if (ids == NULL) return CTXD_ENOMEM;
   const char *params[] = {ids};
-  int rc =
-      case_doc_load(api, tx,
-                    "SELECT coalesce(json_agg(json_build_object('order', order_id, 'agent', agent_id,"
-                    " 'at', " CASE_SQL_MS("last_at") ")), '[]')::text FROM cases.order_history"
-                                                     " WHERE order_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
-                    1, params, &s->history_doc);
+  int rc = case_doc_load(
+      api, tx,
+      "SELECT coalesce(json_agg(json_build_object('order', order_id, 'agent', agent_id,"
+      " 'at', " CASE_SQL_MS("last_at") ")), '[]')::text FROM cases.order_history"
+                                       " WHERE order_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+      1, params, &s->history_doc);
   free(ids);
   if (rc != 0) return rc;
   size_t n = json_array_size(s->history_doc), i;

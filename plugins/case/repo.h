@@ -45,7 +45,8 @@ typedef struct {
 
 /* Inserts a new case (rec->agg as case_aggregate_open made it) with its free-text detail
  * (may be NULL). *inserted is 0 when the case id exists already (nothing written). */
-int case_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *rec, const char *detail, int *inserted);
+int case_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *rec, const char *detail,
+                     int *inserted);
 
 /* Loads case `case_id` into rec; *found is 0 when there is none. */
 int case_repo_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *case_id, case_record_t *rec, int *found);
@@ -58,7 +59,8 @@ int case_repo_waiting(const ctxd_api_t *api, ctxd_tx_t *tx, case_record_t **out,
 int case_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *rec, int64_t old_version);
 
 /* Appends the operation-log entry of the action that made rec's current version. */
-int case_repo_log_append(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *rec, const case_log_entry_t *entry);
+int case_repo_log_append(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *rec,
+                         const case_log_entry_t *entry);
 
 /* Adds delta to the open-case count of agent_id. */
 int case_repo_agent_load_add(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agent_id, int delta);
@@ -69,8 +71,8 @@ int case_repo_history_touch(const ctxd_api_t *api, ctxd_tx_t *tx, const char *or
 
 /* Sets agent_id on or off duty as of `at` (ISO 8601); *applied is 0 when a later change is
  * stored already (events may arrive out of order). */
-int case_repo_agent_duty_set(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agent_id, int on_duty, const char *at,
-                             int *applied);
+int case_repo_agent_duty_set(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agent_id, int on_duty,
+                             const char *at, int *applied);
 
 /* The skill groups agent_id belongs to, as a new JSON array of ids in id order
  * (json_decref it). */
@@ -91,8 +93,8 @@ int case_repo_agent_facts(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agen
 /* Creates or replaces (name non-NULL, members a JSON array of agent ids) or removes (name
  * NULL) skill group group_id at `version`; *applied is 0 when the stored version is equal
  * or newer. A removal leaves a tombstone so an older definition arriving late is ignored. */
-int case_repo_group_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, int64_t version, const char *name,
-                        const json_t *members, int *applied);
+int case_repo_group_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, int64_t version,
+                        const char *name, const json_t *members, int *applied);
 
 /* A distribution rule as DefineDistributionRule gives it. */
 typedef struct {
@@ -131,7 +133,8 @@ typedef struct {
 
 /* Loads the enabled rules by priority (ties: rule id), each expanded into its domain
  * rules, then a catch-all rule to default_group (round robin, last) unless it is "". */
-int case_repo_rules_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *default_group, case_roster_store_t *s);
+int case_repo_rules_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *default_group,
+                         case_roster_store_t *s);
 
 /* Locks group_id's round-robin cursor until the transaction ends and puts it in the
  * roster: distribution of that group is serialised from here on. */
@@ -144,91 +147,92 @@ int case_repo_cursor_store(const ctxd_api_t *api, ctxd_tx_t *tx, const case_curs
 int case_repo_agents_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, case_roster_store_t *s);
 
 /* Loads who handled the orders listed in order_ids (a JSON array) into the roster. */
-int case_repo_history_load(const ctxd_api_t *api, ctxd_tx_t *tx, const json_t *order_ids, case_roster_store_t *s);
+int case_repo_history_load(const ctxd_api_t *api, ctxd_tx_t *tx, const json_t *order_ids,
+                           case_roster_store_t *s);
 
 void case_roster_store_free(case_roster_store_t *s);
 
 /* The schema, for the plugin's migrations. */
-#define CASE_REPO_DDL                                                                                                  \
-  "CREATE SCHEMA cases;\n"                                                                                             \
-  "CREATE TABLE cases.cases (\n"                                                                                       \
-  "  case_id uuid PRIMARY KEY,\n"                                                                                      \
-  "  case_type bigint NOT NULL,\n"                                                                                     \
-  "  related_biz_type text NOT NULL,\n"                                                                                \
-  "  related_biz_id text NOT NULL,\n"                                                                                  \
-  "  compensation_id text,\n"                                                                                          \
-  "  order_id text NOT NULL,\n"                                                                                        \
-  "  order_number text,\n"                                                                                             \
-  "  strategy text NOT NULL,\n"                                                                                        \
-  "  amount bigint NOT NULL,\n"                                                                                        \
-  "  reason text NOT NULL,\n"                                                                                          \
-  "  subject text NOT NULL,\n"                                                                                         \
-  "  detail text,\n"                                                                                                   \
-  "  opened_by text NOT NULL,\n"                                                                                       \
-  "  features json NOT NULL,\n"                                                                                        \
-  "  status text NOT NULL,\n"                                                                                          \
-  "  agent_id text,\n"                                                                                                 \
-  "  group_id text,\n"                                                                                                 \
-  "  appointed_at timestamptz,\n"                                                                                      \
-  "  urge_count int NOT NULL DEFAULT 0,\n"                                                                             \
-  "  last_urged_at timestamptz,\n"                                                                                     \
-  "  opened_at timestamptz NOT NULL,\n"                                                                                \
-  "  updated_at timestamptz NOT NULL,\n"                                                                               \
-  "  version bigint NOT NULL\n"                                                                                        \
-  ");\n"                                                                                                               \
-  "CREATE INDEX cases_waiting ON cases.cases (opened_at) WHERE status = 'WaitDistribution';\n"                         \
-  "CREATE TABLE cases.operation_log (\n"                                                                               \
-  "  id bigserial PRIMARY KEY,\n"                                                                                      \
-  "  case_id uuid NOT NULL REFERENCES cases.cases,\n"                                                                  \
-  "  version bigint NOT NULL,\n"                                                                                       \
-  "  action text NOT NULL,\n"                                                                                          \
-  "  actor text NOT NULL,\n"                                                                                           \
-  "  from_status text,\n"                                                                                              \
-  "  to_status text NOT NULL,\n"                                                                                       \
-  "  agent_id text,\n"                                                                                                 \
-  "  note text,\n"                                                                                                     \
-  "  at timestamptz NOT NULL,\n"                                                                                       \
-  "  UNIQUE (case_id, version)\n"                                                                                      \
-  ");\n"                                                                                                               \
-  "CREATE TABLE cases.agents (\n"                                                                                      \
-  "  agent_id text PRIMARY KEY,\n"                                                                                     \
-  "  on_duty boolean NOT NULL,\n"                                                                                      \
-  "  duty_changed_at timestamptz NOT NULL,\n"                                                                          \
-  "  open_cases int NOT NULL DEFAULT 0\n"                                                                              \
-  ");\n"                                                                                                               \
-  "CREATE TABLE cases.skill_groups (\n"                                                                                \
-  "  group_id text PRIMARY KEY,\n"                                                                                     \
-  "  name text NOT NULL,\n"                                                                                            \
-  "  version bigint NOT NULL,\n"                                                                                       \
-  "  removed boolean NOT NULL\n"                                                                                       \
-  ");\n"                                                                                                               \
-  "CREATE TABLE cases.skill_group_members (\n"                                                                         \
-  "  group_id text NOT NULL REFERENCES cases.skill_groups,\n"                                                          \
-  "  agent_id text NOT NULL,\n"                                                                                        \
-  "  PRIMARY KEY (group_id, agent_id)\n"                                                                               \
-  ");\n"                                                                                                               \
-  "CREATE INDEX skill_group_members_agent ON cases.skill_group_members (agent_id);\n"                                  \
-  "CREATE TABLE cases.rules (\n"                                                                                       \
-  "  rule_id text PRIMARY KEY,\n"                                                                                      \
-  "  name text NOT NULL,\n"                                                                                            \
-  "  priority int NOT NULL,\n"                                                                                         \
-  "  conditions jsonb NOT NULL,\n"                                                                                     \
-  "  group_id text NOT NULL,\n"                                                                                        \
-  "  strategy text NOT NULL,\n"                                                                                        \
-  "  prefer_previous boolean NOT NULL,\n"                                                                              \
-  "  enabled boolean NOT NULL,\n"                                                                                      \
-  "  version bigint NOT NULL,\n"                                                                                       \
-  "  removed boolean NOT NULL\n"                                                                                       \
-  ");\n"                                                                                                               \
-  "CREATE TABLE cases.cursors (\n"                                                                                     \
-  "  group_id text PRIMARY KEY,\n"                                                                                     \
-  "  last_agent_id text NOT NULL\n"                                                                                    \
-  ");\n"                                                                                                               \
-  "CREATE TABLE cases.order_history (\n"                                                                               \
-  "  order_id text NOT NULL,\n"                                                                                        \
-  "  agent_id text NOT NULL,\n"                                                                                        \
-  "  last_at timestamptz NOT NULL,\n"                                                                                  \
-  "  PRIMARY KEY (order_id, agent_id)\n"                                                                               \
+#define CASE_REPO_DDL                                                                                        \
+  "CREATE SCHEMA cases;\n"                                                                                   \
+  "CREATE TABLE cases.cases (\n"                                                                             \
+  "  case_id uuid PRIMARY KEY,\n"                                                                            \
+  "  case_type bigint NOT NULL,\n"                                                                           \
+  "  related_biz_type text NOT NULL,\n"                                                                      \
+  "  related_biz_id text NOT NULL,\n"                                                                        \
+  "  compensation_id text,\n"                                                                                \
+  "  order_id text NOT NULL,\n"                                                                              \
+  "  order_number text,\n"                                                                                   \
+  "  strategy text NOT NULL,\n"                                                                              \
+  "  amount bigint NOT NULL,\n"                                                                              \
+  "  reason text NOT NULL,\n"                                                                                \
+  "  subject text NOT NULL,\n"                                                                               \
+  "  detail text,\n"                                                                                         \
+  "  opened_by text NOT NULL,\n"                                                                             \
+  "  features json NOT NULL,\n"                                                                              \
+  "  status text NOT NULL,\n"                                                                                \
+  "  agent_id text,\n"                                                                                       \
+  "  group_id text,\n"                                                                                       \
+  "  appointed_at timestamptz,\n"                                                                            \
+  "  urge_count int NOT NULL DEFAULT 0,\n"                                                                   \
+  "  last_urged_at timestamptz,\n"                                                                           \
+  "  opened_at timestamptz NOT NULL,\n"                                                                      \
+  "  updated_at timestamptz NOT NULL,\n"                                                                     \
+  "  version bigint NOT NULL\n"                                                                              \
+  ");\n"                                                                                                     \
+  "CREATE INDEX cases_waiting ON cases.cases (opened_at) WHERE status = 'WaitDistribution';\n"               \
+  "CREATE TABLE cases.operation_log (\n"                                                                     \
+  "  id bigserial PRIMARY KEY,\n"                                                                            \
+  "  case_id uuid NOT NULL REFERENCES cases.cases,\n"                                                        \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  action text NOT NULL,\n"                                                                                \
+  "  actor text NOT NULL,\n"                                                                                 \
+  "  from_status text,\n"                                                                                    \
+  "  to_status text NOT NULL,\n"                                                                             \
+  "  agent_id text,\n"                                                                                       \
+  "  note text,\n"                                                                                           \
+  "  at timestamptz NOT NULL,\n"                                                                             \
+  "  UNIQUE (case_id, version)\n"                                                                            \
+  ");\n"                                                                                                     \
+  "CREATE TABLE cases.agents (\n"                                                                            \
+  "  agent_id text PRIMARY KEY,\n"                                                                           \
+  "  on_duty boolean NOT NULL,\n"                                                                            \
+  "  duty_changed_at timestamptz NOT NULL,\n"                                                                \
+  "  open_cases int NOT NULL DEFAULT 0\n"                                                                    \
+  ");\n"                                                                                                     \
+  "CREATE TABLE cases.skill_groups (\n"                                                                      \
+  "  group_id text PRIMARY KEY,\n"                                                                           \
+  "  name text NOT NULL,\n"                                                                                  \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  removed boolean NOT NULL\n"                                                                             \
+  ");\n"                                                                                                     \
+  "CREATE TABLE cases.skill_group_members (\n"                                                               \
+  "  group_id text NOT NULL REFERENCES cases.skill_groups,\n"                                                \
+  "  agent_id text NOT NULL,\n"                                                                              \
+  "  PRIMARY KEY (group_id, agent_id)\n"                                                                     \
+  ");\n"                                                                                                     \
+  "CREATE INDEX skill_group_members_agent ON cases.skill_group_members (agent_id);\n"                        \
+  "CREATE TABLE cases.rules (\n"                                                                             \
+  "  rule_id text PRIMARY KEY,\n"                                                                            \
+  "  name text NOT NULL,\n"                                                                                  \
+  "  priority int NOT NULL,\n"                                                                               \
+  "  conditions jsonb NOT NULL,\n"                                                                           \
+  "  group_id text NOT NULL,\n"                                                                              \
+  "  strategy text NOT NULL,\n"                                                                              \
+  "  prefer_previous boolean NOT NULL,\n"                                                                    \
+  "  enabled boolean NOT NULL,\n"                                                                            \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  removed boolean NOT NULL\n"                                                                             \
+  ");\n"                                                                                                     \
+  "CREATE TABLE cases.cursors (\n"                                                                           \
+  "  group_id text PRIMARY KEY,\n"                                                                           \
+  "  last_agent_id text NOT NULL\n"                                                                          \
+  ");\n"                                                                                                     \
+  "CREATE TABLE cases.order_history (\n"                                                                     \
+  "  order_id text NOT NULL,\n"                                                                              \
+  "  agent_id text NOT NULL,\n"                                                                              \
+  "  last_at timestamptz NOT NULL,\n"                                                                        \
+  "  PRIMARY KEY (order_id, agent_id)\n"                                                                     \
   ");\n"
 
 #endif

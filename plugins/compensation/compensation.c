@@ -39,7 +39,7 @@ typedef struct {
   char actor[COMPENSATION_ID_MAX * 2 + 2];
   char reason[COMPENSATION_TEXT_MAX * 2 + 2];
   char fulfillment_id[COMPENSATION_ID_MAX * 2 + 2];
-  json_t *extras; /* what the contracts carry and the domain does not model; NULL: none */
+  json_t *extras;                  /* what the contracts carry and the domain does not model; NULL: none */
   char why[COMPENSATION_WHY_SIZE]; /* a plan the domain cannot even hold (too many items) */
 } compensation_input_t;
 
@@ -80,25 +80,35 @@ static const ctxd_migration_t compensation_migrations[] = {
 };
 
 /* The contracts number strategies, benefits and channels as the domain does. */
-_Static_assert((int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_PRODUCT_REFUND == (int)COMPENSATION_STRATEGY_PRODUCT_REFUND &&
-                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_RESHIP == (int)COMPENSATION_STRATEGY_RESHIP &&
-                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_NON_PRODUCT == (int)COMPENSATION_STRATEGY_NON_PRODUCT,
+_Static_assert((int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_PRODUCT_REFUND ==
+                       (int)COMPENSATION_STRATEGY_PRODUCT_REFUND &&
+                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_RESHIP ==
+                       (int)COMPENSATION_STRATEGY_RESHIP &&
+                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_NON_PRODUCT ==
+                       (int)COMPENSATION_STRATEGY_NON_PRODUCT,
                "strategy numbers");
-_Static_assert((int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_NON_PRODUCT_KIND_VOUCHER == (int)COMPENSATION_BENEFIT_VOUCHER &&
-                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_NON_PRODUCT_KIND_RED_PACKET == (int)COMPENSATION_BENEFIT_RED_PACKET,
+_Static_assert((int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_NON_PRODUCT_KIND_VOUCHER ==
+                       (int)COMPENSATION_BENEFIT_VOUCHER &&
+                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_NON_PRODUCT_KIND_RED_PACKET ==
+                       (int)COMPENSATION_BENEFIT_RED_PACKET,
                "benefit numbers");
-_Static_assert((int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_BACK_OFFICE == (int)COMPENSATION_CHANNEL_BACK_OFFICE &&
-                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_CUSTOMER_SERVICE == (int)COMPENSATION_CHANNEL_CUSTOMER_SERVICE &&
-                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_CUSTOMER_APP == (int)COMPENSATION_CHANNEL_APP,
+_Static_assert((int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_BACK_OFFICE ==
+                       (int)COMPENSATION_CHANNEL_BACK_OFFICE &&
+                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_CUSTOMER_SERVICE ==
+                       (int)COMPENSATION_CHANNEL_CUSTOMER_SERVICE &&
+                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_CUSTOMER_APP ==
+                       (int)COMPENSATION_CHANNEL_APP,
                "channel numbers");
 
 /* The contracts' status numbers (Draft = 1 ... PendingCommunication = 8) for the domain's. */
 static const int32_t compensation_status_numbers[COMPENSATION_STATUS_COUNT] = {
     [COMPENSATION_STATUS_APPLIED] = CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_STATUS_DRAFT,
-    [COMPENSATION_STATUS_PENDING_APPROVAL] = CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_STATUS_PENDING_APPROVAL,
+    [COMPENSATION_STATUS_PENDING_APPROVAL] =
+        CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_STATUS_PENDING_APPROVAL,
     [COMPENSATION_STATUS_APPROVED] = CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_STATUS_APPROVED,
     [COMPENSATION_STATUS_REJECTED] = CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_STATUS_REJECTED,
-    [COMPENSATION_STATUS_COMPENSATING] = CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_STATUS_COMPENSATING,
+    [COMPENSATION_STATUS_COMPENSATING] =
+        CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_STATUS_COMPENSATING,
     [COMPENSATION_STATUS_FINISHED] = CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_STATUS_FINISHED,
     [COMPENSATION_STATUS_PENDING_COMMUNICATION] =
         CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_STATUS_PENDING_COMMUNICATION,
@@ -135,29 +145,33 @@ static void compensation_copy(char *dst, size_t cap, const char *src) {
 
 /* Apply and Modify carry the same plan members (generated as two struct types): the
  * strategy goes to the domain; currency, item names and the note to the extras. */
-#define COMPENSATION_READ_PLAN(c, in)                                                            \
-  do {                                                                                           \
-    compensation_strategy_t *s_ = &(in)->strategy;                                               \
-    json_t *names_ = json_object();                                                              \
-    compensation_strategy_init(s_, (compensation_strategy_kind_t)(c)->strategy);                 \
-    for (size_t i_ = 0; i_ < (c)->items_count; i_++) {                                           \
-      int rc_ = (c)->strategy == COMPENSATION_STRATEGY_PRODUCT_REFUND                            \
-                    ? compensation_strategy_add_refund_item(s_, (c)->items[i_].sku, (int32_t)(c)->items[i_].quantity, \
-                                                            (c)->items[i_].refund_amount_minor)  \
-                    : compensation_strategy_add_reship_item(s_, (c)->items[i_].sku, (int32_t)(c)->items[i_].quantity); \
-      if (rc_ == CTXD_ETOOBIG)                                                                   \
-        snprintf((in)->why, sizeof (in)->why, "%zu items, at most %d", (c)->items_count, COMPENSATION_MAX_ITEMS); \
-      json_object_set_new(names_, (c)->items[i_].sku, json_string((c)->items[i_].name));         \
-    }                                                                                            \
-    if ((c)->has_non_product)                                                                    \
-      compensation_strategy_set_non_product(s_, (compensation_benefit_t)(c)->non_product.kind,   \
-                                            (c)->non_product.amount_minor);                      \
-    (in)->extras = json_pack("{s:s, s:o, s:s?}", "currency", (c)->currency, "names", names_,     \
-                             "note", (c)->has_non_product ? (c)->non_product.note : NULL);       \
-    (in)->cmd.strategy = s_;                                                                     \
+#define COMPENSATION_READ_PLAN(c, in)                                                                        \
+  do {                                                                                                       \
+    compensation_strategy_t *s_ = &(in)->strategy;                                                           \
+    json_t *names_ = json_object();                                                                          \
+    compensation_strategy_init(s_, (compensation_strategy_kind_t)(c)->strategy);                             \
+    for (size_t i_ = 0; i_ < (c)->items_count; i_++) {                                                       \
+      int rc_ = (c)->strategy == COMPENSATION_STRATEGY_PRODUCT_REFUND                                        \
+                    ? compensation_strategy_add_refund_item(s_, (c)->items[i_].sku,                          \
+                                                            (int32_t)(c)->items[i_].quantity,                \
+                                                            (c)->items[i_].refund_amount_minor)              \
+                    : compensation_strategy_add_reship_item(s_, (c)->items[i_].sku,                          \
+                                                            (int32_t)(c)->items[i_].quantity);               \
+      if (rc_ == CTXD_ETOOBIG)                                                                               \
+        snprintf((in)->why, sizeof(in)->why, "%zu items, at most %d", (c)->items_count,                      \
+                 COMPENSATION_MAX_ITEMS);                                                                    \
+      json_object_set_new(names_, (c)->items[i_].sku, json_string((c)->items[i_].name));                     \
+    }                                                                                                        \
+    if ((c)->has_non_product)                                                                                \
+      compensation_strategy_set_non_product(s_, (compensation_benefit_t)(c)->non_product.kind,               \
+                                            (c)->non_product.amount_minor);                                  \
+    (in)->extras = json_pack("{s:s, s:o, s:s?}", "currency", (c)->currency, "names", names_, "note",         \
+                             (c)->has_non_product ? (c)->non_product.note : NULL);                           \
+    (in)->cmd.strategy = s_;                                                                                 \
   } while (0)
 
-static int compensation_read_apply(const char *body, size_t len, compensation_input_t *in, char *err, size_t errlen) {
+static int compensation_read_apply(const char *body, size_t len, compensation_input_t *in, char *err,
+                                   size_t errlen) {
   ctxd_c_compensation_v1_apply_compensation_t c;
   int rc = ctxd_c_compensation_v1_apply_compensation_decode(body, len, &c, err, errlen);
   if (rc == 0) {
@@ -175,7 +189,8 @@ static int compensation_read_apply(const char *body, size_t len, compensation_in
   return rc;
 }
 
-static int compensation_read_modify(const char *body, size_t len, compensation_input_t *in, char *err, size_t errlen) {
+static int compensation_read_modify(const char *body, size_t len, compensation_input_t *in, char *err,
+                                    size_t errlen) {
   ctxd_c_compensation_v1_modify_compensation_t c;
   int rc = ctxd_c_compensation_v1_modify_compensation_decode(body, len, &c, err, errlen);
   if (rc == 0) {
@@ -188,7 +203,8 @@ static int compensation_read_modify(const char *body, size_t len, compensation_i
   return rc;
 }
 
-static int compensation_read_submit(const char *body, size_t len, compensation_input_t *in, char *err, size_t errlen) {
+static int compensation_read_submit(const char *body, size_t len, compensation_input_t *in, char *err,
+                                    size_t errlen) {
   ctxd_c_compensation_v1_submit_compensation_t c;
   int rc = ctxd_c_compensation_v1_submit_compensation_decode(body, len, &c, err, errlen);
   compensation_copy(in->id, sizeof in->id, c.compensation_id);
@@ -197,7 +213,8 @@ static int compensation_read_submit(const char *body, size_t len, compensation_i
   return rc;
 }
 
-static int compensation_read_approve(const char *body, size_t len, compensation_input_t *in, char *err, size_t errlen) {
+static int compensation_read_approve(const char *body, size_t len, compensation_input_t *in, char *err,
+                                     size_t errlen) {
   ctxd_c_compensation_v1_approve_compensation_t c;
   int rc = ctxd_c_compensation_v1_approve_compensation_decode(body, len, &c, err, errlen);
   compensation_copy(in->id, sizeof in->id, c.compensation_id);
@@ -206,7 +223,8 @@ static int compensation_read_approve(const char *body, size_t len, compensation_
   return rc;
 }
 
-static int compensation_read_reject(const char *body, size_t len, compensation_input_t *in, char *err, size_t errlen) {
+static int compensation_read_reject(const char *body, size_t len, compensation_input_t *in, char *err,
+                                    size_t errlen) {
   ctxd_c_compensation_v1_reject_compensation_t c;
   int rc = ctxd_c_compensation_v1_reject_compensation_decode(body, len, &c, err, errlen);
   compensation_copy(in->id, sizeof in->id, c.compensation_id);
@@ -247,7 +265,8 @@ static int compensation_read_succeeded(const char *body, size_t len, compensatio
   return rc;
 }
 
-static int compensation_read_failed(const char *body, size_t len, compensation_input_t *in, char *err, size_t errlen) {
+static int compensation_read_failed(const char *body, size_t len, compensation_input_t *in, char *err,
+                                    size_t errlen) {
   ctxd_c_fulfillment_v1_fulfillment_failed_t c;
   int rc = ctxd_c_fulfillment_v1_fulfillment_failed_decode(body, len, &c, err, errlen);
   compensation_copy(in->id, sizeof in->id, c.compensation_id);
@@ -259,16 +278,22 @@ static int compensation_read_failed(const char *body, size_t len, compensation_i
 
 static const compensation_route_t compensation_routes[COMPENSATION_ROUTES] = {
     {CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_TYPE, COMPENSATION_ACTION_APPLY, compensation_read_apply, 1},
-    {CTXD_C_COMPENSATION_V1_MODIFY_COMPENSATION_TYPE, COMPENSATION_ACTION_MODIFY, compensation_read_modify, 1},
-    {CTXD_C_COMPENSATION_V1_SUBMIT_COMPENSATION_TYPE, COMPENSATION_ACTION_SUBMIT, compensation_read_submit, 1},
-    {CTXD_C_COMPENSATION_V1_APPROVE_COMPENSATION_TYPE, COMPENSATION_ACTION_APPROVE, compensation_read_approve, 1},
-    {CTXD_C_COMPENSATION_V1_REJECT_COMPENSATION_TYPE, COMPENSATION_ACTION_REJECT, compensation_read_reject, 1},
-    {CTXD_C_COMPENSATION_V1_TERMINATE_COMPENSATION_TYPE, COMPENSATION_ACTION_TERMINATE, compensation_read_terminate, 1},
+    {CTXD_C_COMPENSATION_V1_MODIFY_COMPENSATION_TYPE, COMPENSATION_ACTION_MODIFY, compensation_read_modify,
+     1},
+    {CTXD_C_COMPENSATION_V1_SUBMIT_COMPENSATION_TYPE, COMPENSATION_ACTION_SUBMIT, compensation_read_submit,
+     1},
+    {CTXD_C_COMPENSATION_V1_APPROVE_COMPENSATION_TYPE, COMPENSATION_ACTION_APPROVE, compensation_read_approve,
+     1},
+    {CTXD_C_COMPENSATION_V1_REJECT_COMPENSATION_TYPE, COMPENSATION_ACTION_REJECT, compensation_read_reject,
+     1},
+    {CTXD_C_COMPENSATION_V1_TERMINATE_COMPENSATION_TYPE, COMPENSATION_ACTION_TERMINATE,
+     compensation_read_terminate, 1},
     {CTXD_C_FULFILLMENT_V1_FULFILLMENT_PROCESSING_TYPE, COMPENSATION_ACTION_FULFILLMENT_PROCESSING,
      compensation_read_processing, 0},
     {CTXD_C_FULFILLMENT_V1_FULFILLMENT_SUCCEEDED_TYPE, COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED,
      compensation_read_succeeded, 0},
-    {CTXD_C_FULFILLMENT_V1_FULFILLMENT_FAILED_TYPE, COMPENSATION_ACTION_FULFILLMENT_FAILED, compensation_read_failed, 0},
+    {CTXD_C_FULFILLMENT_V1_FULFILLMENT_FAILED_TYPE, COMPENSATION_ACTION_FULFILLMENT_FAILED,
+     compensation_read_failed, 0},
 };
 
 /* ---- writing the contracts --------------------------------------------------------------- */
@@ -285,7 +310,8 @@ static void compensation_uuid(ctxd_c_uuid_t dst, const char *src) {
  * (reply_only: nobody else waits for it); an event is published. */
 enum { COMPENSATION_EVENT, COMPENSATION_REPLY_OR_PUBLISH, COMPENSATION_REPLY_ONLY };
 
-static int compensation_emit(const compensation_state_t *st, ctxd_tx_t *tx, const char *type, char *body, int how) {
+static int compensation_emit(const compensation_state_t *st, ctxd_tx_t *tx, const char *type, char *body,
+                             int how) {
   if (body == NULL) return CTXD_ENOMEM;
   ctxd_out_msg_t out = {.size = sizeof out, .message_type = type, .body = body};
   int rc = how == COMPENSATION_EVENT ? st->api->publish(tx, &out) : st->api->respond(tx, &out);
@@ -312,21 +338,26 @@ static int compensation_reply_rejected(const compensation_state_t *st, ctxd_tx_t
   r.message = (char *)why;
   r.has_status = current != NULL;
   r.status = current != NULL ? compensation_status_number(current->status) : 0;
-  st->api->log(st->plugin, st->api->tx_msg(tx), CTXD_LOG_INFO, "command rejected: %s (%s)", why, ctxd_strerror(code));
+  st->api->log(st->plugin, st->api->tx_msg(tx), CTXD_LOG_INFO, "command rejected: %s (%s)", why,
+               ctxd_strerror(code));
   return compensation_emit(st, tx, CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_REJECTED_TYPE,
-                           ctxd_c_compensation_v1_compensation_command_rejected_encode(&r), COMPENSATION_REPLY_OR_PUBLISH);
+                           ctxd_c_compensation_v1_compensation_command_rejected_encode(&r),
+                           COMPENSATION_REPLY_OR_PUBLISH);
 }
 
-static int compensation_reply_accepted(const compensation_state_t *st, ctxd_tx_t *tx, const compensation_order_t *o) {
+static int compensation_reply_accepted(const compensation_state_t *st, ctxd_tx_t *tx,
+                                       const compensation_order_t *o) {
   ctxd_c_compensation_v1_compensation_command_accepted_t a = {0};
   compensation_uuid(a.compensation_id, o->id);
   a.status = compensation_status_number(o->status);
   a.version = o->version;
   return compensation_emit(st, tx, CTXD_C_COMPENSATION_V1_COMPENSATION_COMMAND_ACCEPTED_TYPE,
-                           ctxd_c_compensation_v1_compensation_command_accepted_encode(&a), COMPENSATION_REPLY_ONLY);
+                           ctxd_c_compensation_v1_compensation_command_accepted_encode(&a),
+                           COMPENSATION_REPLY_ONLY);
 }
 
-static int compensation_publish_status(const compensation_state_t *st, ctxd_tx_t *tx, const compensation_order_t *before,
+static int compensation_publish_status(const compensation_state_t *st, ctxd_tx_t *tx,
+                                       const compensation_order_t *before,
                                        const compensation_order_t *after) {
   char at[32];
   ctxd_c_compensation_v1_compensation_status_changed_t e = {0};
@@ -344,8 +375,8 @@ static int compensation_publish_status(const compensation_state_t *st, ctxd_tx_t
 
 /* CompensationApproved from the domain's event and the order's extras (currency, item
  * names, the note): what Fulfillment needs to carry the plan out. */
-static int compensation_publish_approved(const compensation_state_t *st, ctxd_tx_t *tx, const compensation_event_t *ev,
-                                         const json_t *extras) {
+static int compensation_publish_approved(const compensation_state_t *st, ctxd_tx_t *tx,
+                                         const compensation_event_t *ev, const json_t *extras) {
   char at[32];
   const compensation_strategy_t *s = &ev->strategy;
   compensation_strategy_kind_t kind = compensation_strategy_kind(s);
@@ -356,12 +387,17 @@ static int compensation_publish_approved(const compensation_state_t *st, ctxd_tx
   e.order_number = (char *)ev->order_id;
   compensation_uuid(e.customer_id, ev->customer_id);
   e.strategy = (int32_t)kind;
-  size_t n = kind == COMPENSATION_STRATEGY_PRODUCT_REFUND ? s->refund.n : kind == COMPENSATION_STRATEGY_RESHIP ? s->reship.n : 0;
+  size_t n = kind == COMPENSATION_STRATEGY_PRODUCT_REFUND ? s->refund.n
+             : kind == COMPENSATION_STRATEGY_RESHIP       ? s->reship.n
+                                                          : 0;
   for (size_t i = 0; i < n; i++) {
-    const compensation_line_t *line = kind == COMPENSATION_STRATEGY_PRODUCT_REFUND ? &s->refund.items[i].line : &s->reship.items[i];
+    const compensation_line_t *line =
+        kind == COMPENSATION_STRATEGY_PRODUCT_REFUND ? &s->refund.items[i].line : &s->reship.items[i];
     const char *name = json_string_value(json_object_get(names, line->sku));
     items[i] = (ctxd_c_compensation_v1_compensation_approved_items_item_t){
-        .sku = (char *)line->sku, .name = (char *)(name != NULL ? name : line->sku), .quantity = line->quantity};
+        .sku = (char *)line->sku,
+        .name = (char *)(name != NULL ? name : line->sku),
+        .quantity = line->quantity};
     if (kind == COMPENSATION_STRATEGY_PRODUCT_REFUND) {
       items[i].has_refund_amount_minor = true;
       items[i].refund_amount_minor = s->refund.items[i].amount;
@@ -396,17 +432,19 @@ static ctxd_handler_result_t compensation_result(const compensation_state_t *st,
 }
 
 /* Stores an accepted decision and publishes what it yields. */
-static int compensation_commit(const compensation_state_t *st, ctxd_tx_t *tx, const compensation_order_t *before,
-                               const json_t *stored_extras, const compensation_input_t *in,
-                               const compensation_decision_t *d) {
+static int compensation_commit(const compensation_state_t *st, ctxd_tx_t *tx,
+                               const compensation_order_t *before, const json_t *stored_extras,
+                               const compensation_input_t *in, const compensation_decision_t *d) {
   /* extras follow the message that carries them (apply, modify); the others keep them */
   const json_t *extras = in->extras != NULL ? in->extras : stored_extras;
   int extras_changed = in->extras != NULL && !json_equal((json_t *)in->extras, (json_t *)stored_extras);
   int rc = before == NULL ? compensation_repo_insert(st->api, tx, &d->order, extras)
                           : compensation_repo_update(st->api, tx, before->version, &d->order, d->changed,
                                                      extras_changed ? extras : NULL);
-  for (size_t i = 0; rc == 0 && i < d->n_events; i++) rc = compensation_publish_approved(st, tx, &d->events[i], extras);
-  if (rc == 0 && (d->changed & COMPENSATION_FIELD_STATUS)) rc = compensation_publish_status(st, tx, before, &d->order);
+  for (size_t i = 0; rc == 0 && i < d->n_events; i++)
+    rc = compensation_publish_approved(st, tx, &d->events[i], extras);
+  if (rc == 0 && (d->changed & COMPENSATION_FIELD_STATUS))
+    rc = compensation_publish_status(st, tx, before, &d->order);
   return rc;
 }
 
@@ -471,8 +509,11 @@ static int compensation_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < COMPENSATION_ROUTES; i++) {
     st->bindings[i] = (compensation_binding_t){st, &compensation_routes[i]};
-    ctxd_consumer_t c = {.size = sizeof c, .endpoint = st->settings->endpoint, .message_type = compensation_routes[i].type,
-                         .handler = compensation_on_message, .data = &st->bindings[i]};
+    ctxd_consumer_t c = {.size = sizeof c,
+                         .endpoint = st->settings->endpoint,
+                         .message_type = compensation_routes[i].type,
+                         .handler = compensation_on_message,
+                         .data = &st->bindings[i]};
     rc = api->consumer_register(plugin, &c);
   }
   return rc;

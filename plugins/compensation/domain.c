@@ -26,10 +26,9 @@ static const char *const channel_names[] = {
 
 /* Indexed by bit position; the order of compensation_field_t. */
 static const char *const field_names[COMPENSATION_FIELD_COUNT] = {
-    "id",         "order_id",      "customer_id",   "created_by",      "applicant",
-    "created_at", "reason",        "strategy_kind", "strategy_detail", "total_amount",
-    "status",     "status_reason", "reviewer",      "fulfillment_id",  "updated_at",
-    "version",
+    "id",       "order_id",       "customer_id",     "created_by",   "applicant", "created_at",
+    "reason",   "strategy_kind",  "strategy_detail", "total_amount", "status",    "status_reason",
+    "reviewer", "fulfillment_id", "updated_at",      "version",
 };
 
 static const char *name_of(const char *const *names, size_t n, int value) {
@@ -45,8 +44,7 @@ const char *compensation_channel_name(compensation_channel_t channel) {
 }
 
 const char *compensation_field_name(uint32_t field) {
-  if (field == 0 || (field & (field - 1)) != 0)
-    return NULL;
+  if (field == 0 || (field & (field - 1)) != 0) return NULL;
   return name_of(field_names, countof(field_names), __builtin_ctz(field));
 }
 
@@ -74,8 +72,7 @@ typedef struct {
   compensation_id_t fulfillment_id;
 } inputs_t;
 
-typedef int (*effect_fn)(const compensation_command_t *c, const inputs_t *in,
-                         compensation_decision_t *d);
+typedef int (*effect_fn)(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d);
 
 typedef struct {
   const char *name;
@@ -86,55 +83,50 @@ typedef struct {
   effect_fn effect; /* action-specific work after the status change; NULL: none */
 } rule_t;
 
-static int apply_order(const compensation_command_t *c, const inputs_t *in,
-                       compensation_decision_t *d);
-static int modify_order(const compensation_command_t *c, const inputs_t *in,
-                        compensation_decision_t *d);
-static int emit_approved(const compensation_command_t *c, const inputs_t *in,
-                         compensation_decision_t *d);
+static int apply_order(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d);
+static int modify_order(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d);
+static int emit_approved(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d);
 
 static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
-    [COMPENSATION_ACTION_APPLY] = {"apply", 0, 0, COMPENSATION_STATUS_APPLIED,
-                                   NEEDS_ACTOR | NEEDS_REASON, apply_order},
+    [COMPENSATION_ACTION_APPLY] = {"apply", 0, 0, COMPENSATION_STATUS_APPLIED, NEEDS_ACTOR | NEEDS_REASON,
+                                   apply_order},
     [COMPENSATION_ACTION_MODIFY] = {"modify",
-                                    S(COMPENSATION_STATUS_APPLIED) |
-                                        S(COMPENSATION_STATUS_PENDING_APPROVAL) |
+                                    S(COMPENSATION_STATUS_APPLIED) | S(COMPENSATION_STATUS_PENDING_APPROVAL) |
                                         S(COMPENSATION_STATUS_REJECTED),
                                     0, COMPENSATION_STATUS_NONE, 0, modify_order},
     [COMPENSATION_ACTION_SUBMIT] = {"submit",
-                                    S(COMPENSATION_STATUS_APPLIED) |
-                                        S(COMPENSATION_STATUS_REJECTED),
-                                    0, COMPENSATION_STATUS_PENDING_APPROVAL, 0, NULL},
+                                    S(COMPENSATION_STATUS_APPLIED) | S(COMPENSATION_STATUS_REJECTED), 0,
+                                    COMPENSATION_STATUS_PENDING_APPROVAL, 0, NULL},
     [COMPENSATION_ACTION_APPROVE] = {"approve", S(COMPENSATION_STATUS_PENDING_APPROVAL), 0,
                                      COMPENSATION_STATUS_APPROVED, NEEDS_ACTOR | SETS_REVIEWER,
                                      emit_approved},
     [COMPENSATION_ACTION_REJECT] = {"reject", S(COMPENSATION_STATUS_PENDING_APPROVAL), 0,
                                     COMPENSATION_STATUS_REJECTED,
-                                    NEEDS_ACTOR | NEEDS_REASON | REASON_IS_STATUS | SETS_REVIEWER,
-                                    NULL},
+                                    NEEDS_ACTOR | NEEDS_REASON | REASON_IS_STATUS | SETS_REVIEWER, NULL},
     [COMPENSATION_ACTION_TERMINATE] = {"terminate",
                                        S(COMPENSATION_STATUS_APPLIED) |
                                            S(COMPENSATION_STATUS_PENDING_APPROVAL) |
                                            S(COMPENSATION_STATUS_REJECTED) |
                                            S(COMPENSATION_STATUS_PENDING_COMMUNICATION),
-                                       0, COMPENSATION_STATUS_TERMINATED,
-                                       NEEDS_REASON | REASON_IS_STATUS, NULL},
-    [COMPENSATION_ACTION_FULFILLMENT_PROCESSING] =
-        {"fulfillment_processing", S(COMPENSATION_STATUS_APPROVED),
-         S(COMPENSATION_STATUS_COMPENSATING) | S(COMPENSATION_STATUS_PENDING_COMMUNICATION) |
-             S(COMPENSATION_STATUS_FINISHED),
-         COMPENSATION_STATUS_COMPENSATING, NEEDS_FULFILLMENT, NULL},
-    [COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED] =
-        {"fulfillment_succeeded",
-         S(COMPENSATION_STATUS_APPROVED) | S(COMPENSATION_STATUS_COMPENSATING) |
-             S(COMPENSATION_STATUS_PENDING_COMMUNICATION),
-         S(COMPENSATION_STATUS_FINISHED), COMPENSATION_STATUS_FINISHED, NEEDS_FULFILLMENT, NULL},
+                                       0, COMPENSATION_STATUS_TERMINATED, NEEDS_REASON | REASON_IS_STATUS,
+                                       NULL},
+    [COMPENSATION_ACTION_FULFILLMENT_PROCESSING] = {"fulfillment_processing", S(COMPENSATION_STATUS_APPROVED),
+                                                    S(COMPENSATION_STATUS_COMPENSATING) |
+                                                        S(COMPENSATION_STATUS_PENDING_COMMUNICATION) |
+                                                        S(COMPENSATION_STATUS_FINISHED),
+                                                    COMPENSATION_STATUS_COMPENSATING, NEEDS_FULFILLMENT,
+                                                    NULL},
+    [COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED] = {"fulfillment_succeeded",
+                                                   S(COMPENSATION_STATUS_APPROVED) |
+                                                       S(COMPENSATION_STATUS_COMPENSATING) |
+                                                       S(COMPENSATION_STATUS_PENDING_COMMUNICATION),
+                                                   S(COMPENSATION_STATUS_FINISHED),
+                                                   COMPENSATION_STATUS_FINISHED, NEEDS_FULFILLMENT, NULL},
     [COMPENSATION_ACTION_FULFILLMENT_FAILED] =
-        {"fulfillment_failed",
-         S(COMPENSATION_STATUS_APPROVED) | S(COMPENSATION_STATUS_COMPENSATING),
+        {"fulfillment_failed", S(COMPENSATION_STATUS_APPROVED) | S(COMPENSATION_STATUS_COMPENSATING),
          S(COMPENSATION_STATUS_PENDING_COMMUNICATION) | S(COMPENSATION_STATUS_FINISHED),
-         COMPENSATION_STATUS_PENDING_COMMUNICATION,
-         NEEDS_FULFILLMENT | NEEDS_REASON | REASON_IS_STATUS, NULL},
+         COMPENSATION_STATUS_PENDING_COMMUNICATION, NEEDS_FULFILLMENT | NEEDS_REASON | REASON_IS_STATUS,
+         NULL},
 };
 
 const char *compensation_action_name(compensation_action_t action) {
@@ -164,8 +156,7 @@ static void set_strategy(compensation_decision_t *d, const compensation_strategy
   uint32_t changed = o->strategy.ops != s->ops
                          ? COMPENSATION_FIELD_STRATEGY_KIND | COMPENSATION_FIELD_STRATEGY_DETAIL
                          : s->ops->diff(&o->strategy, s);
-  if (changed)
-    o->strategy = *s;
+  if (changed) o->strategy = *s;
   d->changed |= changed;
   int64_t total = 0;
   s->ops->total(s, &total);
@@ -174,20 +165,18 @@ static void set_strategy(compensation_decision_t *d, const compensation_strategy
 
 /* ---- effects -------------------------------------------------------------------------- */
 
-static int apply_order(const compensation_command_t *c, const inputs_t *in,
-                       compensation_decision_t *d) {
+static int apply_order(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
   compensation_order_t *o = &d->order;
   int rc;
   if ((rc = compensation__copy_text(o->id, sizeof o->id, c->id, "id", true, &d->why)) ||
-      (rc = compensation__copy_text(o->order_id, sizeof o->order_id, c->order_id, "order id",
-                                    true, &d->why)) ||
-      (rc = compensation__copy_text(o->customer_id, sizeof o->customer_id, c->customer_id,
-                                    "customer id", true, &d->why)))
+      (rc = compensation__copy_text(o->order_id, sizeof o->order_id, c->order_id, "order id", true,
+                                    &d->why)) ||
+      (rc = compensation__copy_text(o->customer_id, sizeof o->customer_id, c->customer_id, "customer id",
+                                    true, &d->why)))
     return rc;
   if (!compensation_channel_name(c->channel))
     return compensation__why(&d->why, CTXD_EINVAL, "unknown channel %d", (int)c->channel);
-  if ((rc = compensation_strategy_validate(c->strategy, &d->why)))
-    return rc;
+  if ((rc = compensation_strategy_validate(c->strategy, &d->why))) return rc;
   o->created_by = c->channel;
   memcpy(o->applicant, in->actor, sizeof o->applicant);
   memcpy(o->reason, in->reason, sizeof o->reason);
@@ -197,27 +186,21 @@ static int apply_order(const compensation_command_t *c, const inputs_t *in,
   return 0;
 }
 
-static int modify_order(const compensation_command_t *c, const inputs_t *in,
-                        compensation_decision_t *d) {
+static int modify_order(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
   (void)in;
   compensation_text_t reason;
   int rc;
   if (!c->reason && !c->strategy)
     return compensation__why(&d->why, CTXD_EINVAL, "modify needs a reason or a strategy");
-  if (c->reason &&
-      (rc = compensation__copy_text(reason, sizeof reason, c->reason, "reason", true, &d->why)))
+  if (c->reason && (rc = compensation__copy_text(reason, sizeof reason, c->reason, "reason", true, &d->why)))
     return rc;
-  if (c->strategy && (rc = compensation_strategy_validate(c->strategy, &d->why)))
-    return rc;
-  if (c->reason)
-    set_text(d, COMPENSATION_FIELD_REASON, d->order.reason, reason);
-  if (c->strategy)
-    set_strategy(d, c->strategy);
+  if (c->strategy && (rc = compensation_strategy_validate(c->strategy, &d->why))) return rc;
+  if (c->reason) set_text(d, COMPENSATION_FIELD_REASON, d->order.reason, reason);
+  if (c->strategy) set_strategy(d, c->strategy);
   return 0;
 }
 
-static int emit_approved(const compensation_command_t *c, const inputs_t *in,
-                         compensation_decision_t *d) {
+static int emit_approved(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
   const compensation_order_t *o = &d->order;
   compensation_event_t *e = &d->events[d->n_events++];
   e->type = COMPENSATION_EVENT_APPROVED;
@@ -249,12 +232,10 @@ static int take_input(char *dst, size_t cap, const char *src, const char *what, 
 static int take_inputs(const rule_t *r, const compensation_command_t *c, inputs_t *in,
                        compensation_why_t *why) {
   int rc;
-  if ((rc = take_input(in->actor, sizeof in->actor, c->actor, "actor", r->flags & NEEDS_ACTOR,
-                       why)) ||
-      (rc = take_input(in->reason, sizeof in->reason, c->reason, "reason",
-                       r->flags & NEEDS_REASON, why)) ||
-      (rc = take_input(in->fulfillment_id, sizeof in->fulfillment_id, c->fulfillment_id,
-                       "fulfillment id", r->flags & NEEDS_FULFILLMENT, why)))
+  if ((rc = take_input(in->actor, sizeof in->actor, c->actor, "actor", r->flags & NEEDS_ACTOR, why)) ||
+      (rc = take_input(in->reason, sizeof in->reason, c->reason, "reason", r->flags & NEEDS_REASON, why)) ||
+      (rc = take_input(in->fulfillment_id, sizeof in->fulfillment_id, c->fulfillment_id, "fulfillment id",
+                       r->flags & NEEDS_FULFILLMENT, why)))
     return rc;
   return 0;
 }
@@ -263,15 +244,12 @@ static int take_inputs(const rule_t *r, const compensation_command_t *c, inputs_
 static int check_state(const rule_t *r, const compensation_order_t *state, const inputs_t *in,
                        compensation_decision_t *d) {
   if (!r->from) /* apply creates */
-    return state ? compensation__why(&d->why, CTXD_EEXIST, "compensation order %s exists already",
-                                     state->id)
+    return state ? compensation__why(&d->why, CTXD_EEXIST, "compensation order %s exists already", state->id)
                  : 0;
-  if (!state)
-    return compensation__why(&d->why, CTXD_ENOENT, "no compensation order to %s", r->name);
+  if (!state) return compensation__why(&d->why, CTXD_ENOENT, "no compensation order to %s", r->name);
   if ((r->flags & NEEDS_FULFILLMENT) && state->fulfillment_id[0] &&
       strcmp(state->fulfillment_id, in->fulfillment_id) != 0)
-    return compensation__why(&d->why, CTXD_ECONFLICT,
-                             "fulfillment %s is not this order's fulfillment %s",
+    return compensation__why(&d->why, CTXD_ECONFLICT, "fulfillment %s is not this order's fulfillment %s",
                              in->fulfillment_id, state->fulfillment_id);
   uint32_t bit = (unsigned)state->status < COMPENSATION_STATUS_COUNT ? S(state->status) : 0;
   if (bit & r->ignore) {
@@ -280,34 +258,28 @@ static int check_state(const rule_t *r, const compensation_order_t *state, const
     return 1;
   }
   if (!(bit & r->from))
-    return compensation__why(&d->why, CTXD_ESTATE, "cannot %s a compensation order that is %s",
-                             r->name, status_text(state->status));
+    return compensation__why(&d->why, CTXD_ESTATE, "cannot %s a compensation order that is %s", r->name,
+                             status_text(state->status));
   return 0;
 }
 
 int compensation_order_decide(const compensation_order_t *state, const compensation_command_t *cmd,
                               compensation_decision_t *d) {
-  if (!cmd || !d)
-    return CTXD_EINVAL;
+  if (!cmd || !d) return CTXD_EINVAL;
   memset(d, 0, sizeof *d);
-  if (state)
-    d->order = *state;
+  if (state) d->order = *state;
   const rule_t *r = (unsigned)cmd->action < countof(rules) ? &rules[cmd->action] : NULL;
-  if (!r || !r->name)
-    return compensation__why(&d->why, CTXD_EINVAL, "unknown action %d", (int)cmd->action);
-  if (cmd->at <= 0)
-    return compensation__why(&d->why, CTXD_EINVAL, "at must be positive");
+  if (!r || !r->name) return compensation__why(&d->why, CTXD_EINVAL, "unknown action %d", (int)cmd->action);
+  if (cmd->at <= 0) return compensation__why(&d->why, CTXD_EINVAL, "at must be positive");
   inputs_t in;
   int rc = take_inputs(r, cmd, &in, &d->why);
-  if (rc)
-    return rc;
+  if (rc) return rc;
   rc = check_state(r, state, &in, d);
   if (rc == 1) {
     d->ignored = true;
     return 0;
   }
-  if (rc)
-    return rc;
+  if (rc) return rc;
 
   compensation_order_t *o = &d->order;
   if (r->to != COMPENSATION_STATUS_NONE) {
@@ -318,15 +290,13 @@ int compensation_order_decide(const compensation_order_t *state, const compensat
     set_text(d, COMPENSATION_FIELD_STATUS_REASON, o->status_reason,
              r->flags & REASON_IS_STATUS ? in.reason : "");
   }
-  if (r->flags & SETS_REVIEWER)
-    set_text(d, COMPENSATION_FIELD_REVIEWER, o->reviewer, in.actor);
+  if (r->flags & SETS_REVIEWER) set_text(d, COMPENSATION_FIELD_REVIEWER, o->reviewer, in.actor);
   if (r->flags & NEEDS_FULFILLMENT)
     set_text(d, COMPENSATION_FIELD_FULFILLMENT_ID, o->fulfillment_id, in.fulfillment_id);
   if (r->effect && (rc = r->effect(cmd, &in, d))) {
     compensation_why_t why = d->why;
     memset(d, 0, sizeof *d);
-    if (state)
-      d->order = *state;
+    if (state) d->order = *state;
     d->why = why;
     return rc;
   }
@@ -341,89 +311,75 @@ int compensation_order_decide(const compensation_order_t *state, const compensat
 /* ---- JSON ----------------------------------------------------------------------------- */
 
 json_t *compensation_order_encode(const compensation_order_t *o) {
-  if (!o)
-    return NULL;
+  if (!o) return NULL;
   const char *channel = compensation_channel_name(o->created_by);
   const char *status = compensation_status_name(o->status);
   const char *kind = compensation_strategy_kind_name(compensation_strategy_kind(&o->strategy));
-  if (!channel || !status || !kind)
-    return NULL;
+  if (!channel || !status || !kind) return NULL;
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:I, s:s, s:s, s:s, s:s, "
                    "s:I, s:I}",
-                   "id", o->id, "order_id", o->order_id, "customer_id", o->customer_id,
-                   "created_by", channel, "applicant", o->applicant, "created_at",
-                   (json_int_t)o->created_at, "reason", o->reason, "strategy_kind", kind,
-                   "strategy_detail", compensation_strategy_encode(&o->strategy),
-                   "total_amount", (json_int_t)o->total_amount, "status", status,
-                   "status_reason", o->status_reason, "reviewer", o->reviewer,
-                   "fulfillment_id", o->fulfillment_id, "updated_at", (json_int_t)o->updated_at,
-                   "version", (json_int_t)o->version);
+                   "id", o->id, "order_id", o->order_id, "customer_id", o->customer_id, "created_by", channel,
+                   "applicant", o->applicant, "created_at", (json_int_t)o->created_at, "reason", o->reason,
+                   "strategy_kind", kind, "strategy_detail", compensation_strategy_encode(&o->strategy),
+                   "total_amount", (json_int_t)o->total_amount, "status", status, "status_reason",
+                   o->status_reason, "reviewer", o->reviewer, "fulfillment_id", o->fulfillment_id,
+                   "updated_at", (json_int_t)o->updated_at, "version", (json_int_t)o->version);
 }
 
 /* A decode failure of any kind is CTXD_EDECODE; the text says what. */
 static int decode_failed(int rc) { return rc ? CTXD_EDECODE : 0; }
 
 /* Decodes a strategy and checks the total that travels with it. */
-static int decode_strategy(const json_t *j, int64_t total, const char *total_key,
-                           compensation_strategy_t *s, compensation_why_t *why) {
+static int decode_strategy(const json_t *j, int64_t total, const char *total_key, compensation_strategy_t *s,
+                           compensation_why_t *why) {
   int64_t want = 0;
-  if (compensation_strategy_decode(j, s, why))
-    return CTXD_EDECODE;
+  if (compensation_strategy_decode(j, s, why)) return CTXD_EDECODE;
   compensation_strategy_total(s, &want);
   if (want != total)
-    return compensation__why(why, CTXD_EDECODE, "%s %lld does not match the strategy's %lld",
-                             total_key, (long long)total, (long long)want);
+    return compensation__why(why, CTXD_EDECODE, "%s %lld does not match the strategy's %lld", total_key,
+                             (long long)total, (long long)want);
   return 0;
 }
 
-int compensation_order_decode(const json_t *j, compensation_order_t *out,
-                              compensation_why_t *why) {
-  const char *id, *order_id, *customer_id, *channel, *applicant, *reason, *kind, *status,
-      *status_reason, *reviewer, *fulfillment_id;
+int compensation_order_decode(const json_t *j, compensation_order_t *out, compensation_why_t *why) {
+  const char *id, *order_id, *customer_id, *channel, *applicant, *reason, *kind, *status, *status_reason,
+      *reviewer, *fulfillment_id;
   json_t *detail;
   json_int_t created_at, total, updated_at, version;
   json_error_t je;
-  if (!j || !out)
-    return CTXD_EINVAL;
+  if (!j || !out) return CTXD_EINVAL;
   if (json_unpack_ex((json_t *)j, &je, 0,
                      "{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:I, s:s, s:s, s:s, s:s, "
                      "s:I, s:I}",
-                     "id", &id, "order_id", &order_id, "customer_id", &customer_id, "created_by",
-                     &channel, "applicant", &applicant, "created_at", &created_at, "reason",
-                     &reason, "strategy_kind", &kind, "strategy_detail", &detail,
-                     "total_amount", &total, "status", &status, "status_reason", &status_reason,
-                     "reviewer", &reviewer, "fulfillment_id", &fulfillment_id, "updated_at",
-                     &updated_at, "version", &version))
+                     "id", &id, "order_id", &order_id, "customer_id", &customer_id, "created_by", &channel,
+                     "applicant", &applicant, "created_at", &created_at, "reason", &reason, "strategy_kind",
+                     &kind, "strategy_detail", &detail, "total_amount", &total, "status", &status,
+                     "status_reason", &status_reason, "reviewer", &reviewer, "fulfillment_id",
+                     &fulfillment_id, "updated_at", &updated_at, "version", &version))
     return compensation__why(why, CTXD_EDECODE, "%s", je.text);
   compensation_order_t o;
   memset(&o, 0, sizeof o);
   int rc;
   if ((rc = compensation__copy_text(o.id, sizeof o.id, id, "id", true, why)) ||
-      (rc = compensation__copy_text(o.order_id, sizeof o.order_id, order_id, "order_id", true,
+      (rc = compensation__copy_text(o.order_id, sizeof o.order_id, order_id, "order_id", true, why)) ||
+      (rc = compensation__copy_text(o.customer_id, sizeof o.customer_id, customer_id, "customer_id", true,
                                     why)) ||
-      (rc = compensation__copy_text(o.customer_id, sizeof o.customer_id, customer_id,
-                                    "customer_id", true, why)) ||
-      (rc = compensation__copy_text(o.applicant, sizeof o.applicant, applicant, "applicant",
-                                    true, why)) ||
+      (rc = compensation__copy_text(o.applicant, sizeof o.applicant, applicant, "applicant", true, why)) ||
       (rc = compensation__copy_text(o.reason, sizeof o.reason, reason, "reason", true, why)) ||
-      (rc = compensation__copy_text(o.status_reason, sizeof o.status_reason, status_reason,
-                                    "status_reason", false, why)) ||
-      (rc = compensation__copy_text(o.reviewer, sizeof o.reviewer, reviewer, "reviewer", false,
-                                    why)) ||
+      (rc = compensation__copy_text(o.status_reason, sizeof o.status_reason, status_reason, "status_reason",
+                                    false, why)) ||
+      (rc = compensation__copy_text(o.reviewer, sizeof o.reviewer, reviewer, "reviewer", false, why)) ||
       (rc = compensation__copy_text(o.fulfillment_id, sizeof o.fulfillment_id, fulfillment_id,
                                     "fulfillment_id", false, why)))
     return decode_failed(rc);
   int c = compensation__name_index(channel_names, countof(channel_names), channel);
   int st = compensation__name_index(status_names, countof(status_names), status);
-  if (c < 0)
-    return compensation__why(why, CTXD_EDECODE, "unknown created_by '%s'", channel);
-  if (st < 0)
-    return compensation__why(why, CTXD_EDECODE, "unknown status '%s'", status);
-  if ((rc = decode_strategy(detail, total, "total_amount", &o.strategy, why)))
-    return rc;
+  if (c < 0) return compensation__why(why, CTXD_EDECODE, "unknown created_by '%s'", channel);
+  if (st < 0) return compensation__why(why, CTXD_EDECODE, "unknown status '%s'", status);
+  if ((rc = decode_strategy(detail, total, "total_amount", &o.strategy, why))) return rc;
   if (strcmp(kind, o.strategy.ops->name) != 0)
-    return compensation__why(why, CTXD_EDECODE, "strategy_kind %s does not match the detail's %s",
-                             kind, o.strategy.ops->name);
+    return compensation__why(why, CTXD_EDECODE, "strategy_kind %s does not match the detail's %s", kind,
+                             o.strategy.ops->name);
   if (version < 1 || version > UINT32_MAX)
     return compensation__why(why, CTXD_EDECODE, "version %lld is out of range", version);
   o.created_by = (compensation_channel_t)c;
@@ -437,44 +393,39 @@ int compensation_order_decode(const json_t *j, compensation_order_t *out,
 }
 
 json_t *compensation_event_encode(const compensation_event_t *e) {
-  if (!e || e->type != COMPENSATION_EVENT_APPROVED)
-    return NULL;
-  return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:I}", "compensationId", e->compensation_id,
-                   "orderId", e->order_id, "customerId", e->customer_id, "strategy",
-                   compensation_strategy_encode(&e->strategy), "totalAmount",
-                   (json_int_t)e->total_amount, "approvedBy", e->approved_by, "approvedAt",
-                   (json_int_t)e->approved_at);
+  if (!e || e->type != COMPENSATION_EVENT_APPROVED) return NULL;
+  return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:I}", "compensationId", e->compensation_id, "orderId",
+                   e->order_id, "customerId", e->customer_id, "strategy",
+                   compensation_strategy_encode(&e->strategy), "totalAmount", (json_int_t)e->total_amount,
+                   "approvedBy", e->approved_by, "approvedAt", (json_int_t)e->approved_at);
 }
 
-int compensation_event_decode(compensation_event_type_t type, const json_t *j,
-                              compensation_event_t *out, compensation_why_t *why) {
+int compensation_event_decode(compensation_event_type_t type, const json_t *j, compensation_event_t *out,
+                              compensation_why_t *why) {
   const char *compensation_id, *order_id, *customer_id, *approved_by;
   json_t *strategy;
   json_int_t total, approved_at;
   json_error_t je;
-  if (!j || !out)
-    return CTXD_EINVAL;
+  if (!j || !out) return CTXD_EINVAL;
   if (type != COMPENSATION_EVENT_APPROVED)
     return compensation__why(why, CTXD_EDECODE, "unknown event type %d", (int)type);
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:o, s:I, s:s, s:I}",
-                     "compensationId", &compensation_id, "orderId", &order_id, "customerId",
-                     &customer_id, "strategy", &strategy, "totalAmount", &total, "approvedBy",
-                     &approved_by, "approvedAt", &approved_at))
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:o, s:I, s:s, s:I}", "compensationId",
+                     &compensation_id, "orderId", &order_id, "customerId", &customer_id, "strategy",
+                     &strategy, "totalAmount", &total, "approvedBy", &approved_by, "approvedAt",
+                     &approved_at))
     return compensation__why(why, CTXD_EDECODE, "%s", je.text);
   compensation_event_t e;
   memset(&e, 0, sizeof e);
   int rc;
-  if ((rc = compensation__copy_text(e.compensation_id, sizeof e.compensation_id,
-                                    compensation_id, "compensationId", true, why)) ||
-      (rc = compensation__copy_text(e.order_id, sizeof e.order_id, order_id, "orderId", true,
+  if ((rc = compensation__copy_text(e.compensation_id, sizeof e.compensation_id, compensation_id,
+                                    "compensationId", true, why)) ||
+      (rc = compensation__copy_text(e.order_id, sizeof e.order_id, order_id, "orderId", true, why)) ||
+      (rc = compensation__copy_text(e.customer_id, sizeof e.customer_id, customer_id, "customerId", true,
                                     why)) ||
-      (rc = compensation__copy_text(e.customer_id, sizeof e.customer_id, customer_id,
-                                    "customerId", true, why)) ||
-      (rc = compensation__copy_text(e.approved_by, sizeof e.approved_by, approved_by,
-                                    "approvedBy", true, why)))
+      (rc = compensation__copy_text(e.approved_by, sizeof e.approved_by, approved_by, "approvedBy", true,
+                                    why)))
     return decode_failed(rc);
-  if ((rc = decode_strategy(strategy, total, "totalAmount", &e.strategy, why)))
-    return rc;
+  if ((rc = decode_strategy(strategy, total, "totalAmount", &e.strategy, why))) return rc;
   e.type = type;
   e.total_amount = total;
   e.approved_at = approved_at;

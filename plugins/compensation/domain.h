@@ -39,11 +39,11 @@
 
 #include <jansson.h>
 
-#define COMPENSATION_ID_MAX 64     /* bytes of an id, a sku or an actor, without the NUL */
-#define COMPENSATION_TEXT_MAX 256  /* bytes of a free text (reason), without the NUL */
-#define COMPENSATION_MAX_ITEMS 32  /* items of a refund or a reship */
-#define COMPENSATION_WHY_SIZE 256  /* a rejection text, NUL included */
-#define COMPENSATION_MAX_EVENTS 1  /* events one decision can yield */
+#define COMPENSATION_ID_MAX 64    /* bytes of an id, a sku or an actor, without the NUL */
+#define COMPENSATION_TEXT_MAX 256 /* bytes of a free text (reason), without the NUL */
+#define COMPENSATION_MAX_ITEMS 32 /* items of a refund or a reship */
+#define COMPENSATION_WHY_SIZE 256 /* a rejection text, NUL included */
+#define COMPENSATION_MAX_EVENTS 1 /* events one decision can yield */
 
 typedef char compensation_id_t[COMPENSATION_ID_MAX + 1];
 typedef char compensation_text_t[COMPENSATION_TEXT_MAX + 1];
@@ -105,14 +105,13 @@ typedef struct {
 int compensation_strategy_init(compensation_strategy_t *s, compensation_strategy_kind_t kind);
 /* Appends an item to a product refund. 0; CTXD_EINVAL when s is not a product refund or sku
  * is NULL; CTXD_ETOOBIG when s is full or sku is too long. Values are checked by validate. */
-int compensation_strategy_add_refund_item(compensation_strategy_t *s, const char *sku,
-                                          int32_t quantity, int64_t amount);
+int compensation_strategy_add_refund_item(compensation_strategy_t *s, const char *sku, int32_t quantity,
+                                          int64_t amount);
 /* Appends an item to a reship; same results as compensation_strategy_add_refund_item. */
-int compensation_strategy_add_reship_item(compensation_strategy_t *s, const char *sku,
-                                          int32_t quantity);
+int compensation_strategy_add_reship_item(compensation_strategy_t *s, const char *sku, int32_t quantity);
 /* Sets what a non-product compensation gives. 0, or CTXD_EINVAL when s is another kind. */
-int compensation_strategy_set_non_product(compensation_strategy_t *s,
-                                          compensation_benefit_t benefit, int64_t amount);
+int compensation_strategy_set_non_product(compensation_strategy_t *s, compensation_benefit_t benefit,
+                                          int64_t amount);
 
 /* The kind of s (COMPENSATION_STRATEGY_NONE when none chosen). */
 compensation_strategy_kind_t compensation_strategy_kind(const compensation_strategy_t *s);
@@ -141,8 +140,7 @@ int compensation_strategy_total(const compensation_strategy_t *s, int64_t *total
 json_t *compensation_strategy_encode(const compensation_strategy_t *s);
 /* Reads that shape back and validates it. 0, or CTXD_EDECODE (shape) or the validation code,
  * with why filled (may be NULL). */
-int compensation_strategy_decode(const json_t *j, compensation_strategy_t *s,
-                                 compensation_why_t *why);
+int compensation_strategy_decode(const json_t *j, compensation_strategy_t *s, compensation_why_t *why);
 /* "product_refund", "reship", "non_product"; NULL for anything else. Static strings. */
 const char *compensation_strategy_kind_name(compensation_strategy_kind_t kind);
 
@@ -321,7 +319,7 @@ int compensation_order_decode(const json_t *j, compensation_order_t *o, compensa
 json_t *compensation_event_encode(const compensation_event_t *e);
 /* Reads a body of the given type back and checks it (strategy valid, totalAmount equal to
  * its total). 0 or CTXD_EDECODE with why (may be NULL). */
-int compensation_event_decode(compensation_event_type_t type, const json_t *j,
-                              compensation_event_t *e, compensation_why_t *why);
+int compensation_event_decode(compensation_event_type_t type, const json_t *j, compensation_event_t *e,
+                              compensation_why_t *why);
 
 #endif

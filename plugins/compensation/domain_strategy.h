@@ -34,8 +34,8 @@ int compensation__why(compensation_why_t *why, int code, const char *fmt, ...)
 /* Copies src into dst (capacity cap, NUL included) after checking it: CTXD_EINVAL
  * "<what> is empty" when required and NULL or empty, CTXD_ETOOBIG "<what> is longer than N
  * bytes". NULL and not required copies "". dst is untouched on error. */
-int compensation__copy_text(char *dst, size_t cap, const char *src, const char *what,
-                            bool required, compensation_why_t *why);
+int compensation__copy_text(char *dst, size_t cap, const char *src, const char *what, bool required,
+                            compensation_why_t *why);
 
 /* Index of name in names[0..n), or -1. */
 int compensation__name_index(const char *const *names, size_t n, const char *name);

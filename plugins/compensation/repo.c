@@ -50,7 +50,9 @@ static int compensation_params_of(compensation_params_t *p, const compensation_o
   p->row = compensation_order_encode(o);
   int rc = p->row == NULL ? CTXD_ENOMEM : 0;
   for (uint32_t bit = 1; rc == 0 && bit <= fields; bit <<= 1)
-    if (fields & bit) rc = compensation_param(p, compensation_field_name(bit), json_object_get(p->row, compensation_field_name(bit)));
+    if (fields & bit)
+      rc = compensation_param(p, compensation_field_name(bit),
+                              json_object_get(p->row, compensation_field_name(bit)));
   if (rc == 0 && extras != NULL) rc = compensation_param(p, "contract_extras", extras);
   return rc;
 }
@@ -61,7 +63,8 @@ int compensation_repo_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *id,
   const char *params[] = {id};
   *found = 0;
   *extras = NULL;
-  int rc = api->sql_exec(tx, "SELECT row_to_json(o)::text FROM compensation.orders o WHERE id = $1", 1, params, &rows);
+  int rc = api->sql_exec(tx, "SELECT row_to_json(o)::text FROM compensation.orders o WHERE id = $1", 1,
+                         params, &rows);
   if (rc != 0) return rc;
   if (api->rows_count(rows) == 1) {
     json_t *row = json_loads(api->rows_value(rows, 0, 0), 0, NULL);
@@ -91,8 +94,8 @@ int compensation_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const compens
   return rc;
 }
 
-int compensation_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, uint32_t old_version, const compensation_order_t *o,
-                             uint32_t changed, const json_t *extras) {
+int compensation_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, uint32_t old_version,
+                             const compensation_order_t *o, uint32_t changed, const json_t *extras) {
   compensation_params_t p = {0};
   char sql[2048], version[16];
   ctxd_rows_t *rows = NULL;
@@ -104,8 +107,8 @@ int compensation_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, uint32_t old_
   snprintf(version, sizeof version, "%" PRIu32, old_version);
   p.values[p.n] = o->id;
   p.values[p.n + 1] = version;
-  snprintf(sql, sizeof sql, "UPDATE compensation.orders SET %s WHERE id = $%d AND version = $%d", p.sets, p.n + 1,
-           p.n + 2);
+  snprintf(sql, sizeof sql, "UPDATE compensation.orders SET %s WHERE id = $%d AND version = $%d", p.sets,
+           p.n + 1, p.n + 2);
   if (rc == 0) rc = api->sql_exec(tx, sql, p.n + 2, p.values, &rows);
   /* no row at that version: another writer changed the order since it was loaded */
   if (rc == 0 && api->rows_affected(rows) != 1) rc = CTXD_ECONFLICT;

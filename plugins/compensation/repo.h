@@ -25,30 +25,30 @@ int compensation_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const compens
 
 /* Writes the columns `changed` names (and extras unless NULL) of o, where the row still has
  * old_version; CTXD_ECONFLICT when another writer got there first. */
-int compensation_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, uint32_t old_version, const compensation_order_t *o,
-                             uint32_t changed, const json_t *extras);
+int compensation_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, uint32_t old_version,
+                             const compensation_order_t *o, uint32_t changed, const json_t *extras);
 
 /* The schema, for the plugin's migrations: columns named as compensation_field_name. */
-#define COMPENSATION_REPO_DDL                                                           \
-  "CREATE TABLE compensation.orders (\n"                                                \
-  "  id text PRIMARY KEY,\n"                                                            \
-  "  order_id text NOT NULL,\n"                                                         \
-  "  customer_id text NOT NULL,\n"                                                      \
-  "  created_by text NOT NULL,\n"                                                       \
-  "  applicant text NOT NULL,\n"                                                        \
-  "  created_at bigint NOT NULL,\n"                                                     \
-  "  reason text NOT NULL,\n"                                                           \
-  "  strategy_kind text NOT NULL,\n"                                                    \
-  "  strategy_detail jsonb NOT NULL,\n"                                                 \
-  "  total_amount bigint NOT NULL,\n"                                                   \
-  "  status text NOT NULL,\n"                                                           \
-  "  status_reason text NOT NULL,\n"                                                    \
-  "  reviewer text NOT NULL,\n"                                                         \
-  "  fulfillment_id text NOT NULL,\n"                                                   \
-  "  updated_at bigint NOT NULL,\n"                                                     \
-  "  version bigint NOT NULL,\n"                                                        \
-  "  contract_extras jsonb NOT NULL\n"                                                  \
-  ");\n"                                                                                \
+#define COMPENSATION_REPO_DDL                                                                                \
+  "CREATE TABLE compensation.orders (\n"                                                                     \
+  "  id text PRIMARY KEY,\n"                                                                                 \
+  "  order_id text NOT NULL,\n"                                                                              \
+  "  customer_id text NOT NULL,\n"                                                                           \
+  "  created_by text NOT NULL,\n"                                                                            \
+  "  applicant text NOT NULL,\n"                                                                             \
+  "  created_at bigint NOT NULL,\n"                                                                          \
+  "  reason text NOT NULL,\n"                                                                                \
+  "  strategy_kind text NOT NULL,\n"                                                                         \
+  "  strategy_detail jsonb NOT NULL,\n"                                                                      \
+  "  total_amount bigint NOT NULL,\n"                                                                        \
+  "  status text NOT NULL,\n"                                                                                \
+  "  status_reason text NOT NULL,\n"                                                                         \
+  "  reviewer text NOT NULL,\n"                                                                              \
+  "  fulfillment_id text NOT NULL,\n"                                                                        \
+  "  updated_at bigint NOT NULL,\n"                                                                          \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  contract_extras jsonb NOT NULL\n"                                                                       \
+  ");\n"                                                                                                     \
   "CREATE INDEX orders_order_id ON compensation.orders (order_id);\n"
 
 #endif

@@ -42,7 +42,8 @@ static ctxd_handler_result_t on_material_type(ctxd_tx_t *tx, const ctxd_msg_t *m
   state_t *st = data;
   ctxd_c_data_catalog_products_v2_material_type_t m;
   material_change_t change;
-  ctxd_handler_result_t r = material_replica_apply(st->api, tx, msg, "datacatalog.material_types", &m, &change);
+  ctxd_handler_result_t r =
+      material_replica_apply(st->api, tx, msg, "datacatalog.material_types", &m, &change);
   if (r == CTXD_HANDLER_OK)
     st->api->log(st->plugin, msg, change == MATERIAL_IGNORED ? CTXD_LOG_DEBUG : CTXD_LOG_INFO,
                  "material type %s version %" PRId64 " '%s' %s", m.id, m.version, m.name, outcomes[change]);
@@ -58,9 +59,11 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   st->plugin = plugin;
   *state = st;
   /* v2: the host upcasts what v1 publishers send */
-  ctxd_consumer_t c = {.size = sizeof c, .endpoint = s->endpoint,
+  ctxd_consumer_t c = {.size = sizeof c,
+                       .endpoint = s->endpoint,
                        .message_type = CTXD_C_DATA_CATALOG_PRODUCTS_V2_MATERIAL_TYPE_TYPE,
-                       .handler = on_material_type, .data = st};
+                       .handler = on_material_type,
+                       .data = st};
   return api->consumer_register(plugin, &c);
 }
 

@@ -35,8 +35,9 @@ ctxd_handler_result_t material_replica_apply(const ctxd_api_t *api, ctxd_tx_t *t
   snprintf(country, sizeof country, "%" PRId64, m->country_id);
   snprintf(category, sizeof category, "%" PRId32, m->category);
   snprintf(unit, sizeof unit, "%" PRId32, m->basic_unit_of_measure);
-  const char *params[] = {m->id, version, country, m->department_id, m->name, category, unit,
-                          m->is_removed ? "true" : "false", m->external_code};
+  const char *params[] = {m->id,           version,  country, m->department_id,
+                          m->name,         category, unit,    m->is_removed ? "true" : "false",
+                          m->external_code};
   ctxd_rows_t *rows = NULL;
   int rc = api->sql_exec(tx, sql, 9, params, &rows);
   if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY;
@@ -46,7 +47,7 @@ ctxd_handler_result_t material_replica_apply(const ctxd_api_t *api, ctxd_tx_t *t
   }
   if (api->rows_count(rows) == 1) {
     const char *inserted = api->rows_value(rows, 0, 0);
-    *change = m->is_removed                                       ? MATERIAL_REMOVED
+    *change = m->is_removed                                    ? MATERIAL_REMOVED
               : inserted != NULL && strcmp(inserted, "t") == 0 ? MATERIAL_INSERTED
                                                                : MATERIAL_UPDATED;
   }

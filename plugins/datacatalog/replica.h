@@ -8,18 +8,18 @@
 #include "ctxd_contracts.h"
 
 /* The table, for a plugin's migration: MATERIAL_REPLICA_DDL("inventory"). */
-#define MATERIAL_REPLICA_DDL(schema)                                                   \
-  "CREATE TABLE " schema ".material_types (\n"                                         \
-  "  id uuid PRIMARY KEY,\n"                                                           \
-  "  version bigint NOT NULL,\n"                                                       \
-  "  country_id int NOT NULL,\n"                                                       \
-  "  department_id uuid NOT NULL,\n"                                                   \
-  "  name text NOT NULL,\n"                                                            \
-  "  category int NOT NULL,\n"                                                         \
-  "  basic_unit_of_measure int NOT NULL,\n"                                            \
-  "  is_removed boolean NOT NULL,\n"                                                   \
-  "  external_code text,\n"                                                            \
-  "  updated_at timestamptz NOT NULL DEFAULT now()\n"                                  \
+#define MATERIAL_REPLICA_DDL(schema)                                                                         \
+  "CREATE TABLE " schema ".material_types (\n"                                                               \
+  "  id uuid PRIMARY KEY,\n"                                                                                 \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  country_id int NOT NULL,\n"                                                                             \
+  "  department_id uuid NOT NULL,\n"                                                                         \
+  "  name text NOT NULL,\n"                                                                                  \
+  "  category int NOT NULL,\n"                                                                               \
+  "  basic_unit_of_measure int NOT NULL,\n"                                                                  \
+  "  is_removed boolean NOT NULL,\n"                                                                         \
+  "  external_code text,\n"                                                                                  \
+  "  updated_at timestamptz NOT NULL DEFAULT now()\n"                                                        \
   ");\n"
 
 /* What a MaterialType message did to the replica. */

@@ -16,16 +16,24 @@ static const char *const status_names[FULFILLMENT_STATUS_COUNT] = {
 
 /* Indexed by bit position; the order of fulfillment_field_t. */
 static const char *const field_names[FULFILLMENT_FIELD_COUNT] = {
-    "id", "compensation_id", "order_id", "customer_id", "strategy_kind", "plan", "created_at",
-    "status", "refund_feedback", "reship_feedback", "pending_communication", "updated_at",
+    "id",
+    "compensation_id",
+    "order_id",
+    "customer_id",
+    "strategy_kind",
+    "plan",
+    "created_at",
+    "status",
+    "refund_feedback",
+    "reship_feedback",
+    "pending_communication",
+    "updated_at",
     "version",
 };
 
 static const char *const ignored_names[] = {
-    [FULFILLMENT_IGNORED_DUPLICATE] = "duplicate",
-    [FULFILLMENT_IGNORED_LATE] = "late",
-    [FULFILLMENT_IGNORED_CONFLICT] = "conflict",
-    [FULFILLMENT_IGNORED_WRONG_STRATEGY] = "wrong_strategy",
+    [FULFILLMENT_IGNORED_DUPLICATE] = "duplicate", [FULFILLMENT_IGNORED_LATE] = "late",
+    [FULFILLMENT_IGNORED_CONFLICT] = "conflict",   [FULFILLMENT_IGNORED_WRONG_STRATEGY] = "wrong_strategy",
     [FULFILLMENT_IGNORED_UNKNOWN] = "unknown",
 };
 
@@ -39,10 +47,8 @@ static const struct {
     [FULFILLMENT_FEEDBACK_REFUND_COMPLETED] = {"refund_completed", FULFILLMENT_KIND_PRODUCT_REFUND,
                                                "payment reference"},
     [FULFILLMENT_FEEDBACK_REFUND_FAILED] = {"refund_failed", FULFILLMENT_KIND_PRODUCT_REFUND, NULL},
-    [FULFILLMENT_FEEDBACK_RESHIP_CREATED] = {"reship_created", FULFILLMENT_KIND_RESHIP,
-                                             "reship order id"},
-    [FULFILLMENT_FEEDBACK_RESHIP_SHIPPED] = {"reship_shipped", FULFILLMENT_KIND_RESHIP,
-                                             "reship order id"},
+    [FULFILLMENT_FEEDBACK_RESHIP_CREATED] = {"reship_created", FULFILLMENT_KIND_RESHIP, "reship order id"},
+    [FULFILLMENT_FEEDBACK_RESHIP_SHIPPED] = {"reship_shipped", FULFILLMENT_KIND_RESHIP, "reship order id"},
     [FULFILLMENT_FEEDBACK_RESHIP_FAILED] = {"reship_failed", FULFILLMENT_KIND_RESHIP, NULL},
 };
 
@@ -64,10 +70,8 @@ static const struct {
     [FULFILLMENT_MESSAGE_PROCESSING] = {"FulfillmentProcessing", false, 0},
     [FULFILLMENT_MESSAGE_SUCCEEDED] = {"FulfillmentSucceeded", false, M_REFERENCE | M_RESOLUTION},
     [FULFILLMENT_MESSAGE_FAILED] = {"FulfillmentFailed", false, M_FAILURE},
-    [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {"RefundRequested", true,
-                                              M_CUSTOMER | M_ITEMS | M_AMOUNT},
-    [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {"ReshipOrderRequested", true,
-                                                    M_CUSTOMER | M_ITEMS},
+    [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {"RefundRequested", true, M_CUSTOMER | M_ITEMS | M_AMOUNT},
+    [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {"ReshipOrderRequested", true, M_CUSTOMER | M_ITEMS},
 };
 
 /* The event announcing each status. */
@@ -86,8 +90,7 @@ const char *fulfillment_status_name(fulfillment_status_t status) {
 }
 
 const char *fulfillment_field_name(uint32_t field) {
-  if (field == 0 || (field & (field - 1)) != 0)
-    return NULL;
+  if (field == 0 || (field & (field - 1)) != 0) return NULL;
   return name_of(field_names, countof(field_names), __builtin_ctz(field));
 }
 
@@ -101,8 +104,7 @@ const char *fulfillment_feedback_name(fulfillment_feedback_t feedback) {
 
 fulfillment_feedback_t fulfillment_feedback_parse(const char *name) {
   for (size_t i = 0; name && i < countof(feedbacks); i++)
-    if (feedbacks[i].name && strcmp(feedbacks[i].name, name) == 0)
-      return (fulfillment_feedback_t)i;
+    if (feedbacks[i].name && strcmp(feedbacks[i].name, name) == 0) return (fulfillment_feedback_t)i;
   return FULFILLMENT_FEEDBACK_UNKNOWN;
 }
 
@@ -140,18 +142,14 @@ static void emit(fulfillment_decision_t *d, fulfillment_message_type_t type, int
   memcpy(m->order_id, o->order_id, sizeof m->order_id);
   m->kind = o->plan.ops->kind;
   m->at = at;
-  if (members & M_CUSTOMER)
-    memcpy(m->customer_id, o->customer_id, sizeof m->customer_id);
-  if (members & M_ITEMS)
-    m->plan = o->plan;
-  if (members & M_AMOUNT)
-    o->plan.ops->total(&o->plan, &m->amount);
+  if (members & M_CUSTOMER) memcpy(m->customer_id, o->customer_id, sizeof m->customer_id);
+  if (members & M_ITEMS) m->plan = o->plan;
+  if (members & M_AMOUNT) o->plan.ops->total(&o->plan, &m->amount);
   if (members & M_REFERENCE) {
     const char *ref = o->plan.ops->reference(o);
     memcpy(m->reference, ref, strlen(ref) + 1);
   }
-  if (members & M_FAILURE)
-    memcpy(m->reason, o->communication.reason, sizeof m->reason);
+  if (members & M_FAILURE) memcpy(m->reason, o->communication.reason, sizeof m->reason);
   if (members & M_RESOLUTION) {
     memcpy(m->reason, o->communication.resolution, sizeof m->reason);
     m->resolved_manually = o->communication.resolved_by[0] != '\0';
@@ -204,8 +202,7 @@ static const struct {
 static int run_move(fulfillment__move_t move, const char *what, bool feedback,
                     const fulfillment_order_t *state, const fulfillment_command_t *c,
                     const fulfillment__inputs_t *in, fulfillment_decision_t *d) {
-  if (move == FULFILLMENT__MOVE_IGNORE)
-    return 0;
+  if (move == FULFILLMENT__MOVE_IGNORE) return 0;
   fulfillment_status_t now = state->status;
   uint32_t bit = (unsigned)now < FULFILLMENT_STATUS_COUNT ? S(now) : 0;
   if (!(bit & moves[move].from)) {
@@ -217,8 +214,7 @@ static int run_move(fulfillment__move_t move, const char *what, bool feedback,
     return fulfillment__why(&d->why, CTXD_ESTATE, "cannot %s a fulfillment that is %s", what,
                             status_text(now));
   }
-  if (moves[move].effect)
-    moves[move].effect(d, c, in);
+  if (moves[move].effect) moves[move].effect(d, c, in);
   if (now != moves[move].to) {
     d->order.status = moves[move].to;
     d->changed |= FULFILLMENT_FIELD_STATUS;
@@ -234,31 +230,28 @@ static int create(const fulfillment_order_t *state, const fulfillment_command_t 
   const fulfillment_approved_t *a = c->approved;
   fulfillment_order_t *o = &d->order;
   int rc;
-  if (!a)
-    return fulfillment__why(&d->why, CTXD_EINVAL, "approved compensation is missing");
+  if (!a) return fulfillment__why(&d->why, CTXD_EINVAL, "approved compensation is missing");
   if (state) { /* the same approval delivered again is a duplicate; another is an error */
     if (strcmp(state->compensation_id, a->compensation_id) != 0)
       return fulfillment__why(&d->why, CTXD_EEXIST, "fulfillment %s exists already", state->id);
-    fulfillment__ignore(d, FULFILLMENT_IGNORED_DUPLICATE,
-                        "fulfillment %s exists already for compensation %s", state->id,
-                        state->compensation_id);
+    fulfillment__ignore(d, FULFILLMENT_IGNORED_DUPLICATE, "fulfillment %s exists already for compensation %s",
+                        state->id, state->compensation_id);
     return 0;
   }
   if ((rc = fulfillment__copy_text(o->id, sizeof o->id, c->id, "id", true, &d->why)) ||
-      (rc = fulfillment__copy_text(o->compensation_id, sizeof o->compensation_id,
-                                   a->compensation_id, "compensation id", true, &d->why)) ||
-      (rc = fulfillment__copy_text(o->order_id, sizeof o->order_id, a->order_id, "order id", true,
+      (rc = fulfillment__copy_text(o->compensation_id, sizeof o->compensation_id, a->compensation_id,
+                                   "compensation id", true, &d->why)) ||
+      (rc =
+           fulfillment__copy_text(o->order_id, sizeof o->order_id, a->order_id, "order id", true, &d->why)) ||
+      (rc = fulfillment__copy_text(o->customer_id, sizeof o->customer_id, a->customer_id, "customer id", true,
                                    &d->why)) ||
-      (rc = fulfillment__copy_text(o->customer_id, sizeof o->customer_id, a->customer_id,
-                                   "customer id", true, &d->why)) ||
       (rc = fulfillment_plan_check(&a->plan, &d->why)))
     return rc;
   o->plan = a->plan;
   o->created_at = c->at;
   o->status = a->plan.ops->started;
   d->changed = FULFILLMENT_FIELD_ALL; /* a new row: every column is written */
-  if (a->plan.ops->request)
-    emit(d, a->plan.ops->request, c->at);
+  if (a->plan.ops->request) emit(d, a->plan.ops->request, c->at);
   emit(d, status_events[o->status], c->at);
   return 0;
 }
@@ -267,8 +260,7 @@ static int take_feedback(const fulfillment_order_t *state, const fulfillment_com
                          fulfillment_decision_t *d) {
   fulfillment__inputs_t in;
   int rc;
-  if (!state)
-    return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment for this feedback");
+  if (!state) return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment for this feedback");
   const char *name = fulfillment_feedback_name(c->feedback);
   if (!name) {
     fulfillment__ignore(d, FULFILLMENT_IGNORED_UNKNOWN, "unknown feedback %d", (int)c->feedback);
@@ -276,16 +268,14 @@ static int take_feedback(const fulfillment_order_t *state, const fulfillment_com
   }
   const fulfillment_strategy_ops_t *ops = state->plan.ops;
   if (!ops || !ops->feedback || ops->kind != feedbacks[c->feedback].kind) {
-    fulfillment__ignore(d, FULFILLMENT_IGNORED_WRONG_STRATEGY,
-                        "%s does not apply to a %s fulfillment", name,
+    fulfillment__ignore(d, FULFILLMENT_IGNORED_WRONG_STRATEGY, "%s does not apply to a %s fulfillment", name,
                         ops ? ops->label : "planless");
     return 0;
   }
   const char *ref = feedbacks[c->feedback].reference;
-  if ((rc = fulfillment__copy_text(in.reference, sizeof in.reference, c->reference,
-                                   ref ? ref : "reference", ref != NULL, &d->why)) ||
-      (rc = fulfillment__copy_text(in.reason, sizeof in.reason, c->reason, "reason", ref == NULL,
-                                   &d->why)))
+  if ((rc = fulfillment__copy_text(in.reference, sizeof in.reference, c->reference, ref ? ref : "reference",
+                                   ref != NULL, &d->why)) ||
+      (rc = fulfillment__copy_text(in.reason, sizeof in.reason, c->reason, "reason", ref == NULL, &d->why)))
     return rc;
   in.actor[0] = '\0';
   return run_move(ops->feedback(d, c, &in), name, true, state, c, &in, d);
@@ -295,13 +285,10 @@ static int resolve_manually(const fulfillment_order_t *state, const fulfillment_
                             fulfillment_decision_t *d) {
   fulfillment__inputs_t in;
   int rc;
-  if (!state)
-    return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment to resolve");
+  if (!state) return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment to resolve");
   in.reference[0] = '\0';
-  if ((rc = fulfillment__copy_text(in.actor, sizeof in.actor, c->actor, "actor", true,
-                                   &d->why)) ||
-      (rc = fulfillment__copy_text(in.reason, sizeof in.reason, c->reason, "reason", false,
-                                   &d->why)))
+  if ((rc = fulfillment__copy_text(in.actor, sizeof in.actor, c->actor, "actor", true, &d->why)) ||
+      (rc = fulfillment__copy_text(in.reason, sizeof in.reason, c->reason, "reason", false, &d->why)))
     return rc;
   return run_move(FULFILLMENT__MOVE_RESOLVE, "resolve_manually", false, state, c, &in, d);
 }
@@ -315,22 +302,18 @@ static int (*const actions[])(const fulfillment_order_t *state, const fulfillmen
 
 int fulfillment_order_decide(const fulfillment_order_t *state, const fulfillment_command_t *cmd,
                              fulfillment_decision_t *d) {
-  if (!cmd || !d)
-    return CTXD_EINVAL;
+  if (!cmd || !d) return CTXD_EINVAL;
   memset(d, 0, sizeof *d);
-  if (state)
-    d->order = *state;
+  if (state) d->order = *state;
   if ((unsigned)cmd->action >= countof(actions) || !actions[cmd->action])
     return fulfillment__why(&d->why, CTXD_EINVAL, "unknown action %d", (int)cmd->action);
-  if (cmd->at <= 0)
-    return fulfillment__why(&d->why, CTXD_EINVAL, "at must be positive");
+  if (cmd->at <= 0) return fulfillment__why(&d->why, CTXD_EINVAL, "at must be positive");
   int rc = actions[cmd->action](state, cmd, d);
   if (rc || d->ignored) { /* nothing happened: the old state, no messages */
     fulfillment_why_t why = d->why;
     fulfillment_ignored_t ignored = rc ? FULFILLMENT_IGNORED_NONE : d->ignored;
     memset(d, 0, sizeof *d);
-    if (state)
-      d->order = *state;
+    if (state) d->order = *state;
     d->why = why;
     d->ignored = ignored;
     return rc;
@@ -354,89 +337,76 @@ static const fulfillment_strategy_ops_t *ops_named(const char *name) {
 
 /* Value objects are null while empty. */
 static json_t *refund_json(const fulfillment_refund_feedback_t *r) {
-  return r->payment_reference[0] ? json_pack("{s:s, s:I}", "payment_reference",
-                                             r->payment_reference, "completed_at",
-                                             (json_int_t)r->completed_at)
+  return r->payment_reference[0] ? json_pack("{s:s, s:I}", "payment_reference", r->payment_reference,
+                                             "completed_at", (json_int_t)r->completed_at)
                                  : json_null();
 }
 
 static json_t *reship_json(const fulfillment_reship_feedback_t *r) {
   return r->order_id[0] ? json_pack("{s:s, s:I, s:I}", "order_id", r->order_id, "created_at",
-                                    (json_int_t)r->created_at, "shipped_at",
-                                    (json_int_t)r->shipped_at)
+                                    (json_int_t)r->created_at, "shipped_at", (json_int_t)r->shipped_at)
                         : json_null();
 }
 
 static json_t *communication_json(const fulfillment_communication_t *k) {
   return k->reason[0] ? json_pack("{s:s, s:I, s:s, s:s, s:I}", "reason", k->reason, "opened_at",
-                                  (json_int_t)k->opened_at, "resolved_by", k->resolved_by,
-                                  "resolution", k->resolution, "resolved_at",
-                                  (json_int_t)k->resolved_at)
+                                  (json_int_t)k->opened_at, "resolved_by", k->resolved_by, "resolution",
+                                  k->resolution, "resolved_at", (json_int_t)k->resolved_at)
                       : json_null();
 }
 
 json_t *fulfillment_order_encode(const fulfillment_order_t *o) {
   const char *status = o ? fulfillment_status_name(o->status) : NULL;
-  if (!status || !o->plan.ops)
-    return NULL;
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:I, s:I}", "id",
-                   o->id, "compensation_id", o->compensation_id, "order_id", o->order_id,
-                   "customer_id", o->customer_id, "strategy_kind", o->plan.ops->name, "plan",
-                   fulfillment_plan_encode(&o->plan), "created_at", (json_int_t)o->created_at,
-                   "status", status, "refund_feedback", refund_json(&o->refund),
-                   "reship_feedback", reship_json(&o->reship), "pending_communication",
-                   communication_json(&o->communication), "updated_at",
-                   (json_int_t)o->updated_at, "version", (json_int_t)o->version);
+  if (!status || !o->plan.ops) return NULL;
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:I, s:I}", "id", o->id,
+                   "compensation_id", o->compensation_id, "order_id", o->order_id, "customer_id",
+                   o->customer_id, "strategy_kind", o->plan.ops->name, "plan",
+                   fulfillment_plan_encode(&o->plan), "created_at", (json_int_t)o->created_at, "status",
+                   status, "refund_feedback", refund_json(&o->refund), "reship_feedback",
+                   reship_json(&o->reship), "pending_communication", communication_json(&o->communication),
+                   "updated_at", (json_int_t)o->updated_at, "version", (json_int_t)o->version);
 }
 
 /* Reads a value object unless it is null; errors are prefixed with its key. */
-static int decode_refund(const json_t *j, fulfillment_refund_feedback_t *r,
-                         fulfillment_why_t *why) {
+static int decode_refund(const json_t *j, fulfillment_refund_feedback_t *r, fulfillment_why_t *why) {
   const char *ref;
   json_int_t at;
   json_error_t je;
-  if (json_is_null(j))
-    return 0;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:I}", "payment_reference", &ref,
-                     "completed_at", &at))
+  if (json_is_null(j)) return 0;
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:I}", "payment_reference", &ref, "completed_at", &at))
     return fulfillment__why(why, CTXD_EDECODE, "refund_feedback: %s", je.text);
   r->completed_at = at;
   return fulfillment__copy_text(r->payment_reference, sizeof r->payment_reference, ref,
                                 "refund_feedback.payment_reference", true, why);
 }
 
-static int decode_reship(const json_t *j, fulfillment_reship_feedback_t *r,
-                         fulfillment_why_t *why) {
+static int decode_reship(const json_t *j, fulfillment_reship_feedback_t *r, fulfillment_why_t *why) {
   const char *id;
   json_int_t created_at, shipped_at;
   json_error_t je;
-  if (json_is_null(j))
-    return 0;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:I, s:I}", "order_id", &id, "created_at",
-                     &created_at, "shipped_at", &shipped_at))
+  if (json_is_null(j)) return 0;
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:I, s:I}", "order_id", &id, "created_at", &created_at,
+                     "shipped_at", &shipped_at))
     return fulfillment__why(why, CTXD_EDECODE, "reship_feedback: %s", je.text);
   r->created_at = created_at;
   r->shipped_at = shipped_at;
-  return fulfillment__copy_text(r->order_id, sizeof r->order_id, id, "reship_feedback.order_id",
-                                true, why);
+  return fulfillment__copy_text(r->order_id, sizeof r->order_id, id, "reship_feedback.order_id", true, why);
 }
 
-static int decode_communication(const json_t *j, fulfillment_communication_t *k,
-                                fulfillment_why_t *why) {
+static int decode_communication(const json_t *j, fulfillment_communication_t *k, fulfillment_why_t *why) {
   const char *reason, *resolved_by, *resolution;
   json_int_t opened_at, resolved_at;
   json_error_t je;
   int rc;
-  if (json_is_null(j))
-    return 0;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:I, s:s, s:s, s:I}", "reason", &reason,
-                     "opened_at", &opened_at, "resolved_by", &resolved_by, "resolution",
-                     &resolution, "resolved_at", &resolved_at))
+  if (json_is_null(j)) return 0;
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:I, s:s, s:s, s:I}", "reason", &reason, "opened_at",
+                     &opened_at, "resolved_by", &resolved_by, "resolution", &resolution, "resolved_at",
+                     &resolved_at))
     return fulfillment__why(why, CTXD_EDECODE, "pending_communication: %s", je.text);
   k->opened_at = opened_at;
   k->resolved_at = resolved_at;
-  if ((rc = fulfillment__copy_text(k->reason, sizeof k->reason, reason,
-                                   "pending_communication.reason", true, why)) ||
+  if ((rc = fulfillment__copy_text(k->reason, sizeof k->reason, reason, "pending_communication.reason", true,
+                                   why)) ||
       (rc = fulfillment__copy_text(k->resolved_by, sizeof k->resolved_by, resolved_by,
                                    "pending_communication.resolved_by", false, why)))
     return rc;
@@ -449,34 +419,28 @@ int fulfillment_order_decode(const json_t *j, fulfillment_order_t *out, fulfillm
   json_t *plan, *refund, *reship, *communication;
   json_int_t created_at, updated_at, version;
   json_error_t je;
-  if (!j || !out)
-    return CTXD_EINVAL;
-  if (json_unpack_ex((json_t *)j, &je, 0,
-                     "{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:I, s:I}", "id",
-                     &id, "compensation_id", &compensation_id, "order_id", &order_id,
-                     "customer_id", &customer_id, "strategy_kind", &kind, "plan", &plan,
-                     "created_at", &created_at, "status", &status, "refund_feedback", &refund,
-                     "reship_feedback", &reship, "pending_communication", &communication,
-                     "updated_at", &updated_at, "version", &version))
+  if (!j || !out) return CTXD_EINVAL;
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:I, s:I}",
+                     "id", &id, "compensation_id", &compensation_id, "order_id", &order_id, "customer_id",
+                     &customer_id, "strategy_kind", &kind, "plan", &plan, "created_at", &created_at, "status",
+                     &status, "refund_feedback", &refund, "reship_feedback", &reship, "pending_communication",
+                     &communication, "updated_at", &updated_at, "version", &version))
     return fulfillment__why(why, CTXD_EDECODE, "%s", je.text);
   fulfillment_order_t o;
   memset(&o, 0, sizeof o);
   int st = fulfillment__name_index(status_names, countof(status_names), status);
   if (fulfillment__copy_text(o.id, sizeof o.id, id, "id", true, why) ||
-      fulfillment__copy_text(o.compensation_id, sizeof o.compensation_id, compensation_id,
-                             "compensation_id", true, why) ||
-      fulfillment__copy_text(o.order_id, sizeof o.order_id, order_id, "order_id", true, why) ||
-      fulfillment__copy_text(o.customer_id, sizeof o.customer_id, customer_id, "customer_id",
+      fulfillment__copy_text(o.compensation_id, sizeof o.compensation_id, compensation_id, "compensation_id",
                              true, why) ||
+      fulfillment__copy_text(o.order_id, sizeof o.order_id, order_id, "order_id", true, why) ||
+      fulfillment__copy_text(o.customer_id, sizeof o.customer_id, customer_id, "customer_id", true, why) ||
       fulfillment_plan_decode(plan, &o.plan, why) || decode_refund(refund, &o.refund, why) ||
-      decode_reship(reship, &o.reship, why) ||
-      decode_communication(communication, &o.communication, why))
+      decode_reship(reship, &o.reship, why) || decode_communication(communication, &o.communication, why))
     return CTXD_EDECODE;
   if (strcmp(kind, o.plan.ops->name) != 0)
-    return fulfillment__why(why, CTXD_EDECODE, "strategy_kind %s does not match the plan's %s",
-                            kind, o.plan.ops->name);
-  if (st < 0)
-    return fulfillment__why(why, CTXD_EDECODE, "unknown status '%s'", status);
+    return fulfillment__why(why, CTXD_EDECODE, "strategy_kind %s does not match the plan's %s", kind,
+                            o.plan.ops->name);
+  if (st < 0) return fulfillment__why(why, CTXD_EDECODE, "unknown status '%s'", status);
   if (version < 1 || version > UINT32_MAX)
     return fulfillment__why(why, CTXD_EDECODE, "version %lld is out of range", version);
   o.status = (fulfillment_status_t)st;
@@ -488,62 +452,52 @@ int fulfillment_order_decode(const json_t *j, fulfillment_order_t *out, fulfillm
 }
 
 /* Checks that a total read from JSON matches the plan's. */
-static int check_total(const fulfillment_plan_t *p, int64_t total, const char *key,
-                       fulfillment_why_t *why) {
+static int check_total(const fulfillment_plan_t *p, int64_t total, const char *key, fulfillment_why_t *why) {
   int64_t want = 0;
   fulfillment_plan_total(p, &want);
   return want == total ? 0
-                       : fulfillment__why(why, CTXD_EDECODE,
-                                          "%s %lld does not match the strategy's %lld", key,
-                                          (long long)total, (long long)want);
+                       : fulfillment__why(why, CTXD_EDECODE, "%s %lld does not match the strategy's %lld",
+                                          key, (long long)total, (long long)want);
 }
 
-int fulfillment_approved_decode(const json_t *j, fulfillment_approved_t *out,
-                                fulfillment_why_t *why) {
+int fulfillment_approved_decode(const json_t *j, fulfillment_approved_t *out, fulfillment_why_t *why) {
   const char *compensation_id, *order_id, *customer_id;
   json_t *strategy;
   json_int_t total;
   json_error_t je;
-  if (!j || !out)
-    return CTXD_EINVAL;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:o, s:I}", "compensationId",
-                     &compensation_id, "orderId", &order_id, "customerId", &customer_id,
-                     "strategy", &strategy, "totalAmount", &total))
+  if (!j || !out) return CTXD_EINVAL;
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:o, s:I}", "compensationId", &compensation_id,
+                     "orderId", &order_id, "customerId", &customer_id, "strategy", &strategy, "totalAmount",
+                     &total))
     return fulfillment__why(why, CTXD_EDECODE, "%s", je.text);
   fulfillment_approved_t a;
   memset(&a, 0, sizeof a);
-  if (fulfillment__copy_text(a.compensation_id, sizeof a.compensation_id, compensation_id,
-                             "compensationId", true, why) ||
+  if (fulfillment__copy_text(a.compensation_id, sizeof a.compensation_id, compensation_id, "compensationId",
+                             true, why) ||
       fulfillment__copy_text(a.order_id, sizeof a.order_id, order_id, "orderId", true, why) ||
-      fulfillment__copy_text(a.customer_id, sizeof a.customer_id, customer_id, "customerId", true,
-                             why) ||
-      fulfillment_plan_decode(strategy, &a.plan, why) ||
-      check_total(&a.plan, total, "totalAmount", why))
+      fulfillment__copy_text(a.customer_id, sizeof a.customer_id, customer_id, "customerId", true, why) ||
+      fulfillment_plan_decode(strategy, &a.plan, why) || check_total(&a.plan, total, "totalAmount", why))
     return CTXD_EDECODE;
   *out = a;
   return 0;
 }
 
 json_t *fulfillment_message_encode(const fulfillment_message_t *m) {
-  if (!m || !fulfillment_message_type_name(m->type) || !fulfillment_kind_name(m->kind))
-    return NULL;
+  if (!m || !fulfillment_message_type_name(m->type) || !fulfillment_kind_name(m->kind)) return NULL;
   unsigned members = message_types[m->type].members;
-  json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I}", "fulfillmentId", m->fulfillment_id,
-                        "compensationId", m->compensation_id, "orderId", m->order_id,
-                        "strategy", fulfillment_kind_name(m->kind), "at", (json_int_t)m->at);
+  json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I}", "fulfillmentId", m->fulfillment_id, "compensationId",
+                        m->compensation_id, "orderId", m->order_id, "strategy",
+                        fulfillment_kind_name(m->kind), "at", (json_int_t)m->at);
   int bad = !j;
   if (!bad && (members & M_CUSTOMER))
     bad |= json_object_set_new(j, "customerId", json_string(m->customer_id));
   if (!bad && (members & M_ITEMS)) {
-    json_t *items = fulfillment_plan_kind(&m->plan) == m->kind ? m->plan.ops->encode(&m->plan)
-                                                               : NULL;
+    json_t *items = fulfillment_plan_kind(&m->plan) == m->kind ? m->plan.ops->encode(&m->plan) : NULL;
     bad |= !items || json_object_update(j, items);
     json_decref(items);
   }
-  if (!bad && (members & M_AMOUNT))
-    bad |= json_object_set_new(j, "amount", json_integer(m->amount));
-  if (!bad && (members & M_REFERENCE))
-    bad |= json_object_set_new(j, "reference", json_string(m->reference));
+  if (!bad && (members & M_AMOUNT)) bad |= json_object_set_new(j, "amount", json_integer(m->amount));
+  if (!bad && (members & M_REFERENCE)) bad |= json_object_set_new(j, "reference", json_string(m->reference));
   if (!bad && (members & (M_FAILURE | M_RESOLUTION)))
     bad |= json_object_set_new(j, "reason", json_string(m->reason));
   if (!bad && (members & M_RESOLUTION))
@@ -556,38 +510,34 @@ json_t *fulfillment_message_encode(const fulfillment_message_t *m) {
 }
 
 /* Reads the optional text member `key` (when `member` is among `members`) into dst. */
-static int decode_member(const json_t *j, unsigned members, unsigned member, const char *key,
-                         char *dst, size_t cap, fulfillment_why_t *why) {
+static int decode_member(const json_t *j, unsigned members, unsigned member, const char *key, char *dst,
+                         size_t cap, fulfillment_why_t *why) {
   const char *text;
   json_error_t je;
-  if (!(members & member))
-    return 0;
+  if (!(members & member)) return 0;
   if (json_unpack_ex((json_t *)j, &je, 0, "{s:s}", key, &text))
     return fulfillment__why(why, CTXD_EDECODE, "%s", je.text);
   return fulfillment__copy_text(dst, cap, text, key, false, why);
 }
 
-int fulfillment_message_decode(fulfillment_message_type_t type, const json_t *j,
-                               fulfillment_message_t *out, fulfillment_why_t *why) {
+int fulfillment_message_decode(fulfillment_message_type_t type, const json_t *j, fulfillment_message_t *out,
+                               fulfillment_why_t *why) {
   const char *fulfillment_id, *compensation_id, *order_id, *kind;
   json_int_t at, amount = 0;
   int manual = 0;
   json_error_t je;
-  if (!j || !out)
-    return CTXD_EINVAL;
+  if (!j || !out) return CTXD_EINVAL;
   if (!fulfillment_message_type_name(type))
     return fulfillment__why(why, CTXD_EDECODE, "unknown message type %d", (int)type);
   unsigned members = message_types[type].members;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:s, s:I}", "fulfillmentId",
-                     &fulfillment_id, "compensationId", &compensation_id, "orderId", &order_id,
-                     "strategy", &kind, "at", &at) ||
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:s, s:I}", "fulfillmentId", &fulfillment_id,
+                     "compensationId", &compensation_id, "orderId", &order_id, "strategy", &kind, "at",
+                     &at) ||
       ((members & M_AMOUNT) && json_unpack_ex((json_t *)j, &je, 0, "{s:I}", "amount", &amount)) ||
-      ((members & M_RESOLUTION) &&
-       json_unpack_ex((json_t *)j, &je, 0, "{s:b}", "resolvedManually", &manual)))
+      ((members & M_RESOLUTION) && json_unpack_ex((json_t *)j, &je, 0, "{s:b}", "resolvedManually", &manual)))
     return fulfillment__why(why, CTXD_EDECODE, "%s", je.text);
   const fulfillment_strategy_ops_t *ops = ops_named(kind);
-  if (!ops)
-    return fulfillment__why(why, CTXD_EDECODE, "unknown strategy kind '%s'", kind);
+  if (!ops) return fulfillment__why(why, CTXD_EDECODE, "unknown strategy kind '%s'", kind);
   fulfillment_message_t m;
   memset(&m, 0, sizeof m);
   m.type = type;
@@ -595,24 +545,20 @@ int fulfillment_message_decode(fulfillment_message_type_t type, const json_t *j,
   m.at = at;
   m.amount = amount;
   m.resolved_manually = manual;
-  if (fulfillment__copy_text(m.fulfillment_id, sizeof m.fulfillment_id, fulfillment_id,
-                             "fulfillmentId", true, why) ||
-      fulfillment__copy_text(m.compensation_id, sizeof m.compensation_id, compensation_id,
-                             "compensationId", true, why) ||
+  if (fulfillment__copy_text(m.fulfillment_id, sizeof m.fulfillment_id, fulfillment_id, "fulfillmentId", true,
+                             why) ||
+      fulfillment__copy_text(m.compensation_id, sizeof m.compensation_id, compensation_id, "compensationId",
+                             true, why) ||
       fulfillment__copy_text(m.order_id, sizeof m.order_id, order_id, "orderId", true, why) ||
-      decode_member(j, members, M_CUSTOMER, "customerId", m.customer_id, sizeof m.customer_id,
-                    why) ||
+      decode_member(j, members, M_CUSTOMER, "customerId", m.customer_id, sizeof m.customer_id, why) ||
       decode_member(j, members, M_REFERENCE, "reference", m.reference, sizeof m.reference, why) ||
-      decode_member(j, members, M_FAILURE | M_RESOLUTION, "reason", m.reason, sizeof m.reason,
-                    why))
+      decode_member(j, members, M_FAILURE | M_RESOLUTION, "reason", m.reason, sizeof m.reason, why))
     return CTXD_EDECODE;
   if (members & M_ITEMS) {
     fulfillment_plan_init(&m.plan, ops->kind);
-    if (ops->decode(j, &m.plan, why) || ops->check(&m.plan, why))
-      return CTXD_EDECODE;
+    if (ops->decode(j, &m.plan, why) || ops->check(&m.plan, why)) return CTXD_EDECODE;
   }
-  if ((members & M_AMOUNT) && check_total(&m.plan, amount, "amount", why))
-    return CTXD_EDECODE;
+  if ((members & M_AMOUNT) && check_total(&m.plan, amount, "amount", why)) return CTXD_EDECODE;
   *out = m;
   return 0;
 }

@@ -98,11 +98,9 @@ typedef struct {
 int fulfillment_plan_init(fulfillment_plan_t *p, fulfillment_kind_t kind);
 /* Appends an item. 0; CTXD_EINVAL when p or sku is NULL; CTXD_ETOOBIG when p is full or sku
  * is too long. Values are checked by fulfillment_plan_check. */
-int fulfillment_plan_add_item(fulfillment_plan_t *p, const char *sku, int32_t quantity,
-                              int64_t amount);
+int fulfillment_plan_add_item(fulfillment_plan_t *p, const char *sku, int32_t quantity, int64_t amount);
 /* Sets a non-product's benefit and amount. 0, or CTXD_EINVAL when p is NULL. */
-int fulfillment_plan_set_benefit(fulfillment_plan_t *p, fulfillment_benefit_t benefit,
-                                 int64_t amount);
+int fulfillment_plan_set_benefit(fulfillment_plan_t *p, fulfillment_benefit_t benefit, int64_t amount);
 /* The kind of p (FULFILLMENT_KIND_NONE when none). */
 fulfillment_kind_t fulfillment_plan_kind(const fulfillment_plan_t *p);
 /* Checks that p can be carried out. 0, or with why filled (may be NULL):
@@ -141,8 +139,7 @@ typedef struct {
 /* Reads a CompensationApproved body ({"compensationId", "orderId", "customerId",
  * "strategy", "totalAmount", ...}; other keys are ignored) and checks it, totalAmount
  * against the plan's total included. 0, or CTXD_EDECODE with why (may be NULL). */
-int fulfillment_approved_decode(const json_t *j, fulfillment_approved_t *a,
-                                fulfillment_why_t *why);
+int fulfillment_approved_decode(const json_t *j, fulfillment_approved_t *a, fulfillment_why_t *why);
 
 /* ---- the order ------------------------------------------------------------------------ */
 
@@ -246,10 +243,10 @@ typedef struct {
 } fulfillment_command_t;
 
 typedef enum {
-  FULFILLMENT_MESSAGE_PROCESSING = 1,     /* event "FulfillmentProcessing" */
-  FULFILLMENT_MESSAGE_SUCCEEDED,          /* event "FulfillmentSucceeded" */
-  FULFILLMENT_MESSAGE_FAILED,             /* event "FulfillmentFailed" */
-  FULFILLMENT_MESSAGE_REFUND_REQUESTED,   /* command "RefundRequested" to the payment system */
+  FULFILLMENT_MESSAGE_PROCESSING = 1,         /* event "FulfillmentProcessing" */
+  FULFILLMENT_MESSAGE_SUCCEEDED,              /* event "FulfillmentSucceeded" */
+  FULFILLMENT_MESSAGE_FAILED,                 /* event "FulfillmentFailed" */
+  FULFILLMENT_MESSAGE_REFUND_REQUESTED,       /* command "RefundRequested" to the payment system */
   FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED, /* command "ReshipOrderRequested" to orders */
 } fulfillment_message_type_t;
 #define FULFILLMENT_MESSAGE_COUNT 6
@@ -263,11 +260,11 @@ typedef struct {
   fulfillment_id_t order_id;
   fulfillment_id_t customer_id; /* requests */
   fulfillment_kind_t kind;
-  fulfillment_plan_t plan;       /* requests: the items */
-  int64_t amount;                /* RefundRequested: money to refund */
-  fulfillment_id_t reference;    /* Succeeded: payment reference or reship order id, or "" */
-  fulfillment_text_t reason;     /* Failed: why; Succeeded by hand: the resolution note */
-  bool resolved_manually;        /* Succeeded */
+  fulfillment_plan_t plan;    /* requests: the items */
+  int64_t amount;             /* RefundRequested: money to refund */
+  fulfillment_id_t reference; /* Succeeded: payment reference or reship order id, or "" */
+  fulfillment_text_t reason;  /* Failed: why; Succeeded by hand: the resolution note */
+  bool resolved_manually;     /* Succeeded */
   int64_t at;
 } fulfillment_message_t;
 
@@ -289,7 +286,7 @@ typedef struct {
   fulfillment_ignored_t ignored;
   size_t n_messages;
   fulfillment_message_t messages[FULFILLMENT_MAX_MESSAGES]; /* requests first, then events */
-  fulfillment_why_t why; /* rejection or ignore reason; "" otherwise */
+  fulfillment_why_t why;                                    /* rejection or ignore reason; "" otherwise */
 } fulfillment_decision_t;
 
 /* Decides a command against the current state (NULL for create). Returns 0 when accepted
@@ -342,7 +339,7 @@ int fulfillment_order_decode(const json_t *j, fulfillment_order_t *o, fulfillmen
  * New reference (caller json_decref's it); NULL when out of memory or m is malformed. */
 json_t *fulfillment_message_encode(const fulfillment_message_t *m);
 /* Reads a body of the given type back. 0 or CTXD_EDECODE with why (may be NULL). */
-int fulfillment_message_decode(fulfillment_message_type_t type, const json_t *j,
-                               fulfillment_message_t *m, fulfillment_why_t *why);
+int fulfillment_message_decode(fulfillment_message_type_t type, const json_t *j, fulfillment_message_t *m,
+                               fulfillment_why_t *why);
 
 #endif

@@ -52,18 +52,16 @@ int fulfillment__why(fulfillment_why_t *why, int code, const char *fmt, ...)
 
 /* Marks d ignored for `kind` with a reason; returns FULFILLMENT__MOVE_IGNORE. */
 fulfillment__move_t fulfillment__ignore(fulfillment_decision_t *d, fulfillment_ignored_t kind,
-                                        const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+                                        const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Copies src into dst[cap] after checking it: CTXD_EINVAL "<what> is empty" when required and
  * NULL or empty, CTXD_ETOOBIG "<what> is longer than N bytes"; NULL and not required copies
  * "". dst is untouched on error. */
-int fulfillment__copy_text(char *dst, size_t cap, const char *src, const char *what,
-                           bool required, fulfillment_why_t *why);
+int fulfillment__copy_text(char *dst, size_t cap, const char *src, const char *what, bool required,
+                           fulfillment_why_t *why);
 
 /* Sets dst (capacity checked by the caller) to src, marking `field` changed when it differs. */
-void fulfillment__set_text(fulfillment_decision_t *d, uint32_t field, char *dst,
-                           const char *src);
+void fulfillment__set_text(fulfillment_decision_t *d, uint32_t field, char *dst, const char *src);
 
 /* Index of name in names[0..n), or -1. */
 int fulfillment__name_index(const char *const *names, size_t n, const char *name);

@@ -45,7 +45,8 @@ typedef struct {
 } fulfillment_input_t;
 
 /* Reads a validated body into `in`; 0, or a negative code with err filled. */
-typedef int (*fulfillment_read_fn)(const char *body, size_t len, fulfillment_input_t *in, char *err, size_t errlen);
+typedef int (*fulfillment_read_fn)(const char *body, size_t len, fulfillment_input_t *in, char *err,
+                                   size_t errlen);
 
 typedef struct {
   const char *type;
@@ -91,7 +92,7 @@ static const ctxd_migration_t fulfillment_migrations[] = {
      "  compensation_id text NOT NULL UNIQUE,\n"
      "  status text NOT NULL,\n"
      "  version bigint NOT NULL,\n"
-     "  request_id text NOT NULL,\n"        /* RefundId / ReshipId sent downstream */
+     "  request_id text NOT NULL,\n"       /* RefundId / ReshipId sent downstream */
      "  contract_extras jsonb NOT NULL,\n" /* currency, item names: not in the domain */
      "  state jsonb NOT NULL\n"            /* fulfillment_order_encode() */
      ");\n"
@@ -105,18 +106,24 @@ static const ctxd_migration_t fulfillment_migrations[] = {
      "  resolved_by text,\n"
      "  resolution text\n"
      ");\n"
-     "CREATE UNIQUE INDEX pending_communications_open ON fulfillment.pending_communications (fulfillment_id)\n"
+     "CREATE UNIQUE INDEX pending_communications_open ON fulfillment.pending_communications "
+     "(fulfillment_id)\n"
      "  WHERE resolved_at IS NULL;\n"},
     {0, NULL, NULL},
 };
 
 /* The contracts number strategies and benefits as the domain does. */
-_Static_assert((int)CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_STRATEGY_PRODUCT_REFUND == (int)FULFILLMENT_KIND_PRODUCT_REFUND &&
-                   (int)CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_STRATEGY_RESHIP == (int)FULFILLMENT_KIND_RESHIP &&
-                   (int)CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_STRATEGY_NON_PRODUCT == (int)FULFILLMENT_KIND_NON_PRODUCT &&
-                   (int)CTXD_C_FULFILLMENT_V1_FULFILLMENT_SUCCEEDED_STRATEGY_RESHIP == (int)FULFILLMENT_KIND_RESHIP,
+_Static_assert((int)CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_STRATEGY_PRODUCT_REFUND ==
+                       (int)FULFILLMENT_KIND_PRODUCT_REFUND &&
+                   (int)CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_STRATEGY_RESHIP ==
+                       (int)FULFILLMENT_KIND_RESHIP &&
+                   (int)CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_STRATEGY_NON_PRODUCT ==
+                       (int)FULFILLMENT_KIND_NON_PRODUCT &&
+                   (int)CTXD_C_FULFILLMENT_V1_FULFILLMENT_SUCCEEDED_STRATEGY_RESHIP ==
+                       (int)FULFILLMENT_KIND_RESHIP,
                "strategy numbers");
-_Static_assert((int)CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_NON_PRODUCT_KIND_VOUCHER == (int)FULFILLMENT_BENEFIT_VOUCHER &&
+_Static_assert((int)CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_NON_PRODUCT_KIND_VOUCHER ==
+                       (int)FULFILLMENT_BENEFIT_VOUCHER &&
                    (int)CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_NON_PRODUCT_KIND_RED_PACKET ==
                        (int)FULFILLMENT_BENEFIT_RED_PACKET,
                "benefit numbers");
@@ -151,9 +158,12 @@ static void fulfillment_ms_to_iso(int64_t ms, char out[32]) {
 
 /* ---- reading the contracts ----------------------------------------------------------------- */
 
-static void fulfillment_copy(char *dst, size_t cap, const char *src) { snprintf(dst, cap, "%s", src != NULL ? src : ""); }
+static void fulfillment_copy(char *dst, size_t cap, const char *src) {
+  snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
 
-static int fulfillment_read_approved(const char *body, size_t len, fulfillment_input_t *in, char *err, size_t errlen) {
+static int fulfillment_read_approved(const char *body, size_t len, fulfillment_input_t *in, char *err,
+                                     size_t errlen) {
   ctxd_c_compensation_v1_compensation_approved_t c;
   int rc = ctxd_c_compensation_v1_compensation_approved_decode(body, len, &c, err, errlen);
   fulfillment_approved_t *a = &in->approved;
@@ -164,12 +174,16 @@ static int fulfillment_read_approved(const char *body, size_t len, fulfillment_i
     fulfillment_copy(a->customer_id, sizeof a->customer_id, c.customer_id);
     fulfillment_plan_init(&a->plan, (fulfillment_kind_t)c.strategy);
     for (size_t i = 0; i < c.items_count; i++) {
-      if (fulfillment_plan_add_item(&a->plan, c.items[i].sku, (int32_t)c.items[i].quantity, c.items[i].refund_amount_minor) != 0)
-        snprintf(in->why, sizeof in->why, "item %zu of %zu does not fit a plan (at most %d items of %d bytes)", i + 1,
-                 c.items_count, FULFILLMENT_MAX_ITEMS, FULFILLMENT_ID_MAX);
+      if (fulfillment_plan_add_item(&a->plan, c.items[i].sku, (int32_t)c.items[i].quantity,
+                                    c.items[i].refund_amount_minor) != 0)
+        snprintf(in->why, sizeof in->why,
+                 "item %zu of %zu does not fit a plan (at most %d items of %d bytes)", i + 1, c.items_count,
+                 FULFILLMENT_MAX_ITEMS, FULFILLMENT_ID_MAX);
       json_object_set_new(names, c.items[i].sku, json_string(c.items[i].name));
     }
-    if (c.has_non_product) fulfillment_plan_set_benefit(&a->plan, (fulfillment_benefit_t)c.non_product.kind, c.non_product.amount_minor);
+    if (c.has_non_product)
+      fulfillment_plan_set_benefit(&a->plan, (fulfillment_benefit_t)c.non_product.kind,
+                                   c.non_product.amount_minor);
     in->extras = json_pack("{s:s, s:O, s:s?}", "currency", c.currency, "names", names, "note",
                            c.has_non_product ? c.non_product.note : NULL);
     in->cmd.action = FULFILLMENT_ACTION_CREATE;
@@ -182,8 +196,9 @@ static int fulfillment_read_approved(const char *body, size_t len, fulfillment_i
 }
 
 /* Feedback: which fulfillment and request it answers, what it says, when. */
-static void fulfillment_feedback(fulfillment_input_t *in, fulfillment_feedback_t kind, const char *fulfillment_id,
-                                 const char *request_id, const char *reference, const char *reason, const char *at) {
+static void fulfillment_feedback(fulfillment_input_t *in, fulfillment_feedback_t kind,
+                                 const char *fulfillment_id, const char *request_id, const char *reference,
+                                 const char *reason, const char *at) {
   in->cmd.action = FULFILLMENT_ACTION_FEEDBACK;
   in->cmd.feedback = kind;
   fulfillment_copy(in->fulfillment_id, sizeof in->fulfillment_id, fulfillment_id);
@@ -197,8 +212,8 @@ static int fulfillment_read_refund_completed(const char *body, size_t len, fulfi
                                              size_t errlen) {
   ctxd_c_payment_v1_refund_completed_t c;
   int rc = ctxd_c_payment_v1_refund_completed_decode(body, len, &c, err, errlen);
-  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_REFUND_COMPLETED, c.fulfillment_id, c.refund_id, c.payment_reference, NULL,
-                       c.completed_at);
+  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_REFUND_COMPLETED, c.fulfillment_id, c.refund_id,
+                       c.payment_reference, NULL, c.completed_at);
   ctxd_c_payment_v1_refund_completed_free(&c);
   return rc;
 }
@@ -207,7 +222,8 @@ static int fulfillment_read_refund_failed(const char *body, size_t len, fulfillm
                                           size_t errlen) {
   ctxd_c_payment_v1_refund_failed_t c;
   int rc = ctxd_c_payment_v1_refund_failed_decode(body, len, &c, err, errlen);
-  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_REFUND_FAILED, c.fulfillment_id, c.refund_id, NULL, c.reason, c.failed_at);
+  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_REFUND_FAILED, c.fulfillment_id, c.refund_id, NULL, c.reason,
+                       c.failed_at);
   ctxd_c_payment_v1_refund_failed_free(&c);
   return rc;
 }
@@ -216,8 +232,8 @@ static int fulfillment_read_reship_created(const char *body, size_t len, fulfill
                                            size_t errlen) {
   ctxd_c_ordering_v1_reship_order_created_t c;
   int rc = ctxd_c_ordering_v1_reship_order_created_decode(body, len, &c, err, errlen);
-  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_RESHIP_CREATED, c.fulfillment_id, c.reship_id, c.order_number, NULL,
-                       c.created_at);
+  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_RESHIP_CREATED, c.fulfillment_id, c.reship_id, c.order_number,
+                       NULL, c.created_at);
   ctxd_c_ordering_v1_reship_order_created_free(&c);
   return rc;
 }
@@ -226,8 +242,8 @@ static int fulfillment_read_reship_shipped(const char *body, size_t len, fulfill
                                            size_t errlen) {
   ctxd_c_ordering_v1_reship_order_shipped_t c;
   int rc = ctxd_c_ordering_v1_reship_order_shipped_decode(body, len, &c, err, errlen);
-  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_RESHIP_SHIPPED, c.fulfillment_id, c.reship_id, c.order_number, NULL,
-                       c.shipped_at);
+  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_RESHIP_SHIPPED, c.fulfillment_id, c.reship_id, c.order_number,
+                       NULL, c.shipped_at);
   ctxd_c_ordering_v1_reship_order_shipped_free(&c);
   return rc;
 }
@@ -236,7 +252,8 @@ static int fulfillment_read_reship_failed(const char *body, size_t len, fulfillm
                                           size_t errlen) {
   ctxd_c_ordering_v1_reship_order_failed_t c;
   int rc = ctxd_c_ordering_v1_reship_order_failed_decode(body, len, &c, err, errlen);
-  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_RESHIP_FAILED, c.fulfillment_id, c.reship_id, NULL, c.reason, c.failed_at);
+  fulfillment_feedback(in, FULFILLMENT_FEEDBACK_RESHIP_FAILED, c.fulfillment_id, c.reship_id, NULL, c.reason,
+                       c.failed_at);
   ctxd_c_ordering_v1_reship_order_failed_free(&c);
   return rc;
 }
@@ -256,7 +273,8 @@ static int fulfillment_read_case_resolved(const char *body, size_t len, fulfillm
     if (strcmp(c.related_biz_type, "fulfillment") != 0)
       snprintf(in->why, sizeof in->why, "case %s is about a %.64s", c.case_id, c.related_biz_type);
     else if (c.outcome != CTXD_C_CASE_V1_CASE_RESOLVED_OUTCOME_FINISHED)
-      snprintf(in->why, sizeof in->why, "case %s ended without finishing (outcome %d)", c.case_id, (int)c.outcome);
+      snprintf(in->why, sizeof in->why, "case %s ended without finishing (outcome %d)", c.case_id,
+               (int)c.outcome);
   }
   ctxd_c_case_v1_case_resolved_free(&c);
   return rc;
@@ -276,11 +294,12 @@ static const fulfillment_route_t fulfillment_routes[FULFILLMENT_ROUTES] = {
 
 /* Loads the fulfillment of a compensation (by_compensation) or with an id into r. 0,
  * CTXD_EDB / CTXD_ECONFLICT, or CTXD_EDECODE for a stored state the domain no longer reads. */
-static int fulfillment_load(const fulfillment_state_t *st, ctxd_tx_t *tx, int by_compensation, const char *key,
-                            fulfillment_record_t *r) {
+static int fulfillment_load(const fulfillment_state_t *st, ctxd_tx_t *tx, int by_compensation,
+                            const char *key, fulfillment_record_t *r) {
   static const char *const sql[] = {
       "SELECT state::text, request_id, contract_extras::text FROM fulfillment.orders WHERE id = $1",
-      "SELECT state::text, request_id, contract_extras::text FROM fulfillment.orders WHERE compensation_id = $1",
+      "SELECT state::text, request_id, contract_extras::text FROM fulfillment.orders WHERE compensation_id = "
+      "$1",
   };
   ctxd_rows_t *rows;
   const char *params[] = {key};
@@ -290,7 +309,9 @@ static int fulfillment_load(const fulfillment_state_t *st, ctxd_tx_t *tx, int by
     json_t *state = json_loads(st->api->rows_value(rows, 0, 0), 0, NULL);
     r->extras = json_loads(st->api->rows_value(rows, 0, 2), 0, NULL);
     fulfillment_copy(r->request_id, sizeof r->request_id, st->api->rows_value(rows, 0, 1));
-    rc = state != NULL && r->extras != NULL && fulfillment_order_decode(state, &r->order, NULL) == 0 ? 0 : CTXD_EDECODE;
+    rc = state != NULL && r->extras != NULL && fulfillment_order_decode(state, &r->order, NULL) == 0
+             ? 0
+             : CTXD_EDECODE;
     r->found = rc == 0;
     json_decref(state);
   }
@@ -299,8 +320,8 @@ static int fulfillment_load(const fulfillment_state_t *st, ctxd_tx_t *tx, int by
 }
 
 /* New ids for a fulfillment and its downstream request. */
-static int fulfillment_new_ids(const fulfillment_state_t *st, ctxd_tx_t *tx, char *id, size_t idlen, char *request_id,
-                               size_t reqlen) {
+static int fulfillment_new_ids(const fulfillment_state_t *st, ctxd_tx_t *tx, char *id, size_t idlen,
+                               char *request_id, size_t reqlen) {
   ctxd_rows_t *rows;
   int rc = st->api->sql_exec(tx, "SELECT gen_random_uuid()::text, gen_random_uuid()::text", 0, NULL, &rows);
   if (rc != 0) return rc;
@@ -321,16 +342,21 @@ static int fulfillment_save(const fulfillment_state_t *st, ctxd_tx_t *tx, const 
   snprintf(version, sizeof version, "%" PRIu32, o->version);
   snprintf(old, sizeof old, "%" PRIu32, old_version);
   const char *update[] = {o->id, fulfillment_status_name(o->status), version, state, old};
-  const char *insert[] = {o->id, fulfillment_status_name(o->status), version, state, o->compensation_id, r->request_id, extras};
+  const char *insert[] = {
+      o->id, fulfillment_status_name(o->status), version, state, o->compensation_id, r->request_id, extras};
   ctxd_rows_t *rows = NULL;
   int rc = state == NULL || extras == NULL ? CTXD_ENOMEM : 0;
   if (rc == 0 && r->found)
-    rc = st->api->sql_exec(tx, "UPDATE fulfillment.orders SET status = $2, version = $3, state = $4 WHERE id = $1 AND version = $5",
-                           5, update, &rows);
+    rc = st->api->sql_exec(
+        tx,
+        "UPDATE fulfillment.orders SET status = $2, version = $3, state = $4 WHERE id = $1 AND version = $5",
+        5, update, &rows);
   else if (rc == 0)
-    rc = st->api->sql_exec(tx, "INSERT INTO fulfillment.orders (id, status, version, state, compensation_id, request_id,"
-                               " contract_extras) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                           7, insert, &rows);
+    rc = st->api->sql_exec(
+        tx,
+        "INSERT INTO fulfillment.orders (id, status, version, state, compensation_id, request_id,"
+        " contract_extras) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        7, insert, &rows);
   if (rc == 0 && st->api->rows_affected(rows) != 1) rc = CTXD_ECONFLICT;
   if (rows != NULL) st->api->rows_free(rows);
   free(state);
@@ -350,15 +376,20 @@ static int fulfillment_communicate(const fulfillment_state_t *st, ctxd_tx_t *tx,
   int rc;
   if (k->resolved_by[0] == '\0') {
     const char *params[] = {o->id, o->compensation_id, k->reason, opened};
-    rc = st->api->sql_exec(tx, "INSERT INTO fulfillment.pending_communications (fulfillment_id, compensation_id, reason,"
-                               " opened_at) VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000.0)) RETURNING id::text",
-                           4, params, &rows);
-    if (rc == 0) fulfillment_copy(r->communication_id, sizeof r->communication_id, st->api->rows_value(rows, 0, 0));
+    rc = st->api->sql_exec(
+        tx,
+        "INSERT INTO fulfillment.pending_communications (fulfillment_id, compensation_id, reason,"
+        " opened_at) VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000.0)) RETURNING id::text",
+        4, params, &rows);
+    if (rc == 0)
+      fulfillment_copy(r->communication_id, sizeof r->communication_id, st->api->rows_value(rows, 0, 0));
   } else {
     const char *params[] = {o->id, resolved, k->resolved_by, k->resolution};
-    rc = st->api->sql_exec(tx, "UPDATE fulfillment.pending_communications SET resolved_at = to_timestamp($2::bigint / 1000.0),"
-                               " resolved_by = $3, resolution = $4 WHERE fulfillment_id = $1 AND resolved_at IS NULL",
-                           4, params, &rows);
+    rc = st->api->sql_exec(
+        tx,
+        "UPDATE fulfillment.pending_communications SET resolved_at = to_timestamp($2::bigint / 1000.0),"
+        " resolved_by = $3, resolution = $4 WHERE fulfillment_id = $1 AND resolved_at IS NULL",
+        4, params, &rows);
   }
   if (rows != NULL) st->api->rows_free(rows);
   return rc;
@@ -373,40 +404,51 @@ static void fulfillment_uuid(ctxd_c_uuid_t dst, const char *src) {
 }
 
 /* One domain message as its contract's JSON (new string, free()), NULL when out of memory. */
-typedef char *(*fulfillment_encode_fn)(const fulfillment_message_t *m, const fulfillment_record_t *r, const char *at);
+typedef char *(*fulfillment_encode_fn)(const fulfillment_message_t *m, const fulfillment_record_t *r,
+                                       const char *at);
 
-static char *fulfillment_encode_processing(const fulfillment_message_t *m, const fulfillment_record_t *r, const char *at) {
+static char *fulfillment_encode_processing(const fulfillment_message_t *m, const fulfillment_record_t *r,
+                                           const char *at) {
   (void)r;
-  ctxd_c_fulfillment_v1_fulfillment_processing_t e = {.strategy = (int32_t)m->kind, .occurred_at = (char *)at};
+  ctxd_c_fulfillment_v1_fulfillment_processing_t e = {.strategy = (int32_t)m->kind,
+                                                      .occurred_at = (char *)at};
   fulfillment_uuid(e.fulfillment_id, m->fulfillment_id);
   fulfillment_uuid(e.compensation_id, m->compensation_id);
   /* only refunds and reships wait: for the payment system or the order system */
-  e.waiting_for = m->kind == FULFILLMENT_KIND_PRODUCT_REFUND ? CTXD_C_FULFILLMENT_V1_FULFILLMENT_PROCESSING_WAITING_FOR_PAYMENT
-                                                             : CTXD_C_FULFILLMENT_V1_FULFILLMENT_PROCESSING_WAITING_FOR_ORDERING;
+  e.waiting_for = m->kind == FULFILLMENT_KIND_PRODUCT_REFUND
+                      ? CTXD_C_FULFILLMENT_V1_FULFILLMENT_PROCESSING_WAITING_FOR_PAYMENT
+                      : CTXD_C_FULFILLMENT_V1_FULFILLMENT_PROCESSING_WAITING_FOR_ORDERING;
   return ctxd_c_fulfillment_v1_fulfillment_processing_encode(&e);
 }
 
-static char *fulfillment_encode_succeeded(const fulfillment_message_t *m, const fulfillment_record_t *r, const char *at) {
+static char *fulfillment_encode_succeeded(const fulfillment_message_t *m, const fulfillment_record_t *r,
+                                          const char *at) {
   (void)r;
-  ctxd_c_fulfillment_v1_fulfillment_succeeded_t e = {.strategy = (int32_t)m->kind, .succeeded_at = (char *)at};
+  ctxd_c_fulfillment_v1_fulfillment_succeeded_t e = {.strategy = (int32_t)m->kind,
+                                                     .succeeded_at = (char *)at};
   fulfillment_uuid(e.fulfillment_id, m->fulfillment_id);
   fulfillment_uuid(e.compensation_id, m->compensation_id);
   e.reference = m->reference[0] ? (char *)m->reference : NULL;
   return ctxd_c_fulfillment_v1_fulfillment_succeeded_encode(&e);
 }
 
-static char *fulfillment_encode_failed(const fulfillment_message_t *m, const fulfillment_record_t *r, const char *at) {
-  ctxd_c_fulfillment_v1_fulfillment_failed_t e = {.strategy = (int32_t)m->kind, .reason = (char *)m->reason, .failed_at = (char *)at};
+static char *fulfillment_encode_failed(const fulfillment_message_t *m, const fulfillment_record_t *r,
+                                       const char *at) {
+  ctxd_c_fulfillment_v1_fulfillment_failed_t e = {
+      .strategy = (int32_t)m->kind, .reason = (char *)m->reason, .failed_at = (char *)at};
   fulfillment_uuid(e.fulfillment_id, m->fulfillment_id);
   fulfillment_uuid(e.compensation_id, m->compensation_id);
   fulfillment_uuid(e.pending_communication_id, r->communication_id);
   return ctxd_c_fulfillment_v1_fulfillment_failed_encode(&e);
 }
 
-static char *fulfillment_encode_refund(const fulfillment_message_t *m, const fulfillment_record_t *r, const char *at) {
-  ctxd_c_fulfillment_v1_refund_requested_t e = {.order_number = (char *)m->order_id, .amount_minor = m->amount,
-                                                .currency = (char *)json_string_value(json_object_get(r->extras, "currency")),
-                                                .requested_at = (char *)at};
+static char *fulfillment_encode_refund(const fulfillment_message_t *m, const fulfillment_record_t *r,
+                                       const char *at) {
+  ctxd_c_fulfillment_v1_refund_requested_t e = {
+      .order_number = (char *)m->order_id,
+      .amount_minor = m->amount,
+      .currency = (char *)json_string_value(json_object_get(r->extras, "currency")),
+      .requested_at = (char *)at};
   fulfillment_uuid(e.refund_id, r->request_id);
   fulfillment_uuid(e.fulfillment_id, m->fulfillment_id);
   fulfillment_uuid(e.compensation_id, m->compensation_id);
@@ -414,7 +456,8 @@ static char *fulfillment_encode_refund(const fulfillment_message_t *m, const ful
   return ctxd_c_fulfillment_v1_refund_requested_encode(&e);
 }
 
-static char *fulfillment_encode_reship(const fulfillment_message_t *m, const fulfillment_record_t *r, const char *at) {
+static char *fulfillment_encode_reship(const fulfillment_message_t *m, const fulfillment_record_t *r,
+                                       const char *at) {
   ctxd_c_fulfillment_v1_reship_order_requested_items_item_t items[FULFILLMENT_MAX_ITEMS];
   const json_t *names = json_object_get(r->extras, "names");
   for (size_t i = 0; i < m->plan.n_items; i++) {
@@ -423,8 +466,10 @@ static char *fulfillment_encode_reship(const fulfillment_message_t *m, const ful
     items[i] = (ctxd_c_fulfillment_v1_reship_order_requested_items_item_t){
         .sku = (char *)it->sku, .name = (char *)(name != NULL ? name : it->sku), .quantity = it->quantity};
   }
-  ctxd_c_fulfillment_v1_reship_order_requested_t e = {.original_order_number = (char *)m->order_id, .items = items,
-                                                      .items_count = m->plan.n_items, .requested_at = (char *)at};
+  ctxd_c_fulfillment_v1_reship_order_requested_t e = {.original_order_number = (char *)m->order_id,
+                                                      .items = items,
+                                                      .items_count = m->plan.n_items,
+                                                      .requested_at = (char *)at};
   fulfillment_uuid(e.reship_id, r->request_id);
   fulfillment_uuid(e.fulfillment_id, m->fulfillment_id);
   fulfillment_uuid(e.compensation_id, m->compensation_id);
@@ -438,10 +483,13 @@ static const struct {
   const char *type;
   fulfillment_encode_fn encode;
 } fulfillment_outputs[FULFILLMENT_MESSAGE_COUNT] = {
-    [FULFILLMENT_MESSAGE_PROCESSING] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_PROCESSING_TYPE, fulfillment_encode_processing},
-    [FULFILLMENT_MESSAGE_SUCCEEDED] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_SUCCEEDED_TYPE, fulfillment_encode_succeeded},
+    [FULFILLMENT_MESSAGE_PROCESSING] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_PROCESSING_TYPE,
+                                        fulfillment_encode_processing},
+    [FULFILLMENT_MESSAGE_SUCCEEDED] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_SUCCEEDED_TYPE,
+                                       fulfillment_encode_succeeded},
     [FULFILLMENT_MESSAGE_FAILED] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_FAILED_TYPE, fulfillment_encode_failed},
-    [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {CTXD_C_FULFILLMENT_V1_REFUND_REQUESTED_TYPE, fulfillment_encode_refund},
+    [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {CTXD_C_FULFILLMENT_V1_REFUND_REQUESTED_TYPE,
+                                              fulfillment_encode_refund},
     [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {CTXD_C_FULFILLMENT_V1_RESHIP_ORDER_REQUESTED_TYPE,
                                                     fulfillment_encode_reship},
 };
@@ -450,7 +498,8 @@ static int fulfillment_publish(const fulfillment_state_t *st, ctxd_tx_t *tx, con
                                const fulfillment_record_t *r) {
   char at[32];
   fulfillment_ms_to_iso(m->at, at);
-  ctxd_out_msg_t out = {.size = sizeof out, .message_type = fulfillment_outputs[m->type].type,
+  ctxd_out_msg_t out = {.size = sizeof out,
+                        .message_type = fulfillment_outputs[m->type].type,
                         .body = fulfillment_outputs[m->type].encode(m, r, at)};
   if (out.body == NULL) return CTXD_ENOMEM;
   int rc = st->api->publish(tx, &out);
@@ -474,14 +523,16 @@ static ctxd_handler_result_t fulfillment_result(const fulfillment_state_t *st, c
 }
 
 /* Decides a read message against its fulfillment and stores and publishes the outcome. */
-static ctxd_handler_result_t fulfillment_handle(const fulfillment_state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg,
-                                                fulfillment_input_t *in, fulfillment_record_t *r,
-                                                fulfillment_decision_t *d) {
+static ctxd_handler_result_t fulfillment_handle(const fulfillment_state_t *st, ctxd_tx_t *tx,
+                                                const ctxd_msg_t *msg, fulfillment_input_t *in,
+                                                fulfillment_record_t *r, fulfillment_decision_t *d) {
   int create = in->cmd.action == FULFILLMENT_ACTION_CREATE;
   char id[FULFILLMENT_ID_MAX + 1];
   int rc = fulfillment_load(st, tx, create, create ? in->approved.compensation_id : in->fulfillment_id, r);
-  if (rc == 0 && in->why[0] == '\0' && in->request_id[0] && r->found && strcmp(in->request_id, r->request_id) != 0)
-    snprintf(in->why, sizeof in->why, "request %s is not this fulfillment's %s", in->request_id, r->request_id);
+  if (rc == 0 && in->why[0] == '\0' && in->request_id[0] && r->found &&
+      strcmp(in->request_id, r->request_id) != 0)
+    snprintf(in->why, sizeof in->why, "request %s is not this fulfillment's %s", in->request_id,
+             r->request_id);
   if (rc == 0 && in->why[0]) {
     st->api->log(st->plugin, msg, CTXD_LOG_INFO, "ignored: %s", in->why);
     return create ? fulfillment_fail(st, tx, "Fulfillment.InvalidPlan", in->why) : CTXD_HANDLER_OK;
@@ -506,7 +557,8 @@ static ctxd_handler_result_t fulfillment_handle(const fulfillment_state_t *st, c
   }
   if (d->changed) rc = fulfillment_save(st, tx, r, &d->order, r->order.version);
   /* a new order marks every field changed: only an opened record is written */
-  if (rc == 0 && (d->changed & FULFILLMENT_FIELD_PENDING_COMMUNICATION) && d->order.communication.opened_at != 0)
+  if (rc == 0 && (d->changed & FULFILLMENT_FIELD_PENDING_COMMUNICATION) &&
+      d->order.communication.opened_at != 0)
     rc = fulfillment_communicate(st, tx, &d->order, r);
   for (size_t i = 0; rc == 0 && i < d->n_messages; i++) rc = fulfillment_publish(st, tx, &d->messages[i], r);
   return fulfillment_result(st, tx, rc);
@@ -549,8 +601,11 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < FULFILLMENT_ROUTES; i++) {
     st->bindings[i] = (fulfillment_binding_t){st, &fulfillment_routes[i]};
-    ctxd_consumer_t c = {.size = sizeof c, .endpoint = st->settings->endpoint, .message_type = fulfillment_routes[i].type,
-                         .handler = fulfillment_on_message, .data = &st->bindings[i]};
+    ctxd_consumer_t c = {.size = sizeof c,
+                         .endpoint = st->settings->endpoint,
+                         .message_type = fulfillment_routes[i].type,
+                         .handler = fulfillment_on_message,
+                         .data = &st->bindings[i]};
     rc = api->consumer_register(plugin, &c);
   }
   return rc;

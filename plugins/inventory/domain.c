@@ -11,55 +11,44 @@
 /* ---- Values and identifiers ------------------------------------------------------- */
 
 int inventory_value_parse(const char *text, int64_t *milli) {
-  if (!text || !milli)
-    return CTXD_EINVAL;
+  if (!text || !milli) return CTXD_EINVAL;
   const int64_t max_whole = INT64_MAX / 1000;
   const char *p = text;
   int64_t whole = 0, frac = 0;
-  if (!isdigit((unsigned char)*p))
-    return CTXD_EINVAL;
+  if (!isdigit((unsigned char)*p)) return CTXD_EINVAL;
   for (; isdigit((unsigned char)*p); p++) {
     int d = *p - '0';
-    if (whole > (max_whole - d) / 10)
-      return CTXD_ERANGE;
+    if (whole > (max_whole - d) / 10) return CTXD_ERANGE;
     whole = whole * 10 + d;
   }
   if (*p == '.') {
     int digits = 0;
     for (p++; isdigit((unsigned char)*p); p++, digits++) {
-      if (digits == 3)
-        return CTXD_EINVAL;
+      if (digits == 3) return CTXD_EINVAL;
       frac = frac * 10 + (*p - '0');
     }
-    if (digits == 0)
-      return CTXD_EINVAL;
-    for (; digits < 3; digits++)
-      frac *= 10;
+    if (digits == 0) return CTXD_EINVAL;
+    for (; digits < 3; digits++) frac *= 10;
   }
-  if (*p != '\0')
-    return CTXD_EINVAL;
-  if (whole * 1000 > INT64_MAX - frac)
-    return CTXD_ERANGE;
+  if (*p != '\0') return CTXD_EINVAL;
+  if (whole * 1000 > INT64_MAX - frac) return CTXD_ERANGE;
   *milli = whole * 1000 + frac;
   return 0;
 }
 
 int inventory_value_format(int64_t milli, char *buf, size_t size) {
-  if (!buf || milli < 0)
-    return CTXD_EINVAL;
+  if (!buf || milli < 0) return CTXD_EINVAL;
   long long whole = milli / 1000, frac = milli % 1000;
   int n;
   if (frac == 0) {
     n = snprintf(buf, size, "%lld", whole);
   } else {
     int digits = 3;
-    for (; frac % 10 == 0; frac /= 10)
-      digits--;
+    for (; frac % 10 == 0; frac /= 10) digits--;
     n = snprintf(buf, size, "%lld.%0*lld", whole, digits, frac);
   }
   if (n < 0 || (size_t)n >= size) {
-    if (size > 0)
-      buf[0] = '\0';
+    if (size > 0) buf[0] = '\0';
     return CTXD_ETOOBIG;
   }
   return 0;
@@ -69,21 +58,17 @@ bool inventory_id_valid(const char id[INVENTORY_ID_SIZE]) {
   size_t n = 0;
   for (; n < INVENTORY_ID_SIZE && id[n] != '\0'; n++) {
     unsigned char c = (unsigned char)id[n];
-    if (c <= ' ' || c > '~')
-      return false;
+    if (c <= ' ' || c > '~') return false;
   }
   return n > 0 && n < INVENTORY_ID_SIZE;
 }
 
 int inventory_id_copy(char dst[INVENTORY_ID_SIZE], const char *src) {
-  if (!dst)
-    return CTXD_EINVAL;
+  if (!dst) return CTXD_EINVAL;
   dst[0] = '\0';
-  if (!src)
-    return CTXD_EINVAL;
+  if (!src) return CTXD_EINVAL;
   size_t n = strnlen(src, INVENTORY_ID_SIZE);
-  if (n == INVENTORY_ID_SIZE)
-    return CTXD_EINVAL;
+  if (n == INVENTORY_ID_SIZE) return CTXD_EINVAL;
   memcpy(dst, src, n + 1);
   if (!inventory_id_valid(dst)) {
     dst[0] = '\0';
@@ -93,8 +78,8 @@ int inventory_id_copy(char dst[INVENTORY_ID_SIZE], const char *src) {
 }
 
 bool inventory_uom_valid(int unit) {
-  return unit == INVENTORY_UOM_QUANTITY || unit == INVENTORY_UOM_GRAM ||
-         unit == INVENTORY_UOM_MILLILITER || unit == INVENTORY_UOM_METER;
+  return unit == INVENTORY_UOM_QUANTITY || unit == INVENTORY_UOM_GRAM || unit == INVENTORY_UOM_MILLILITER ||
+         unit == INVENTORY_UOM_METER;
 }
 
 /* NULL-safe equality of borrowed strings: a missing string equals nothing. */
@@ -121,22 +106,20 @@ static const char *const reason_codes[] = {
 };
 
 const char *inventory_reason_code(inventory_reason_t reason) {
-  if ((unsigned)reason >= sizeof reason_codes / sizeof reason_codes[0])
-    return "unknown";
+  if ((unsigned)reason >= sizeof reason_codes / sizeof reason_codes[0]) return "unknown";
   return reason_codes[reason];
 }
 
 __attribute__((format(printf, 3, 0))) static void
-rejection_vset(inventory_rejection_t *why, inventory_reason_t reason, const char *fmt,
-               va_list ap) {
+rejection_vset(inventory_rejection_t *why, inventory_reason_t reason, const char *fmt, va_list ap) {
   why->reason = reason;
   vsnprintf(why->text, sizeof why->text, fmt, ap);
 }
 
 /* ---- InventoryTemplate ------------------------------------------------------------ */
 
-__attribute__((format(printf, 2, 3))) static int
-template_invalid(inventory_rejection_t *why, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static int template_invalid(inventory_rejection_t *why, const char *fmt,
+                                                                  ...) {
   va_list ap;
   va_start(ap, fmt);
   rejection_vset(why, INVENTORY_REASON_INVALID_TEMPLATE, fmt, ap);
@@ -145,11 +128,9 @@ template_invalid(inventory_rejection_t *why, const char *fmt, ...) {
 }
 
 static bool blank(const char *s) {
-  if (!s)
-    return true;
+  if (!s) return true;
   for (; *s; s++)
-    if (!isspace((unsigned char)*s))
-      return false;
+    if (!isspace((unsigned char)*s)) return false;
   return true;
 }
 
@@ -158,12 +139,9 @@ static bool id_string_valid(const char *s) {
   return inventory_id_copy(copy, s) == 0;
 }
 
-static int zone_validate(const inventory_zone_t *z, size_t index,
-                         inventory_rejection_t *why) {
-  if (!id_string_valid(z->id))
-    return template_invalid(why, "zone %zu has no valid id", index);
-  if (blank(z->name))
-    return template_invalid(why, "zone %s has a blank name", z->id);
+static int zone_validate(const inventory_zone_t *z, size_t index, inventory_rejection_t *why) {
+  if (!id_string_valid(z->id)) return template_invalid(why, "zone %zu has no valid id", index);
+  if (blank(z->name)) return template_invalid(why, "zone %s has a blank name", z->id);
   if (z->material_count > 0 && !z->material_type_ids)
     return template_invalid(why, "zone %s has no material list", z->id);
   for (size_t k = 0; k < z->material_count; k++) {
@@ -178,29 +156,21 @@ static int zone_validate(const inventory_zone_t *z, size_t index,
 }
 
 int inventory_template_validate(const inventory_template_t *t, inventory_rejection_t *why) {
-  if (!t || !why)
-    return CTXD_EINVAL;
+  if (!t || !why) return CTXD_EINVAL;
   memset(why, 0, sizeof *why);
-  if (!id_string_valid(t->id))
-    return template_invalid(why, "template has no valid id");
-  if (!id_string_valid(t->unit_id))
-    return template_invalid(why, "template has no valid pizzeria id");
-  if (blank(t->name))
-    return template_invalid(why, "template name is blank");
+  if (!id_string_valid(t->id)) return template_invalid(why, "template has no valid id");
+  if (!id_string_valid(t->unit_id)) return template_invalid(why, "template has no valid pizzeria id");
+  if (blank(t->name)) return template_invalid(why, "template name is blank");
   if (t->category != INVENTORY_CATEGORY_MONTHLY && t->category != INVENTORY_CATEGORY_WEEKLY &&
       t->category != INVENTORY_CATEGORY_DAILY)
-    return template_invalid(why, "category %d is not monthly, weekly or daily",
-                            (int)t->category);
-  if (t->zone_count == 0 || !t->zones)
-    return template_invalid(why, "template has no storage zone");
+    return template_invalid(why, "category %d is not monthly, weekly or daily", (int)t->category);
+  if (t->zone_count == 0 || !t->zones) return template_invalid(why, "template has no storage zone");
   for (size_t i = 0; i < t->zone_count; i++) {
     const inventory_zone_t *z = &t->zones[i];
     int rc = zone_validate(z, i, why);
-    if (rc)
-      return rc;
+    if (rc) return rc;
     for (size_t j = 0; j < i; j++) {
-      if (strcmp(t->zones[j].id, z->id) == 0)
-        return template_invalid(why, "zone id %s appears twice", z->id);
+      if (strcmp(t->zones[j].id, z->id) == 0) return template_invalid(why, "zone id %s appears twice", z->id);
       if (strcmp(t->zones[j].name, z->name) == 0)
         return template_invalid(why, "zone name \"%s\" appears twice", z->name);
     }
@@ -210,8 +180,7 @@ int inventory_template_validate(const inventory_template_t *t, inventory_rejecti
 
 static bool template_has_zone(const inventory_template_t *t, const char *zone_id) {
   for (size_t i = 0; i < t->zone_count; i++)
-    if (str_eq(t->zones[i].id, zone_id))
-      return true;
+    if (str_eq(t->zones[i].id, zone_id)) return true;
   return false;
 }
 
@@ -225,23 +194,19 @@ bool inventory_start_valid(const inventory_start_t *p) {
 bool inventory_measurement_valid(const inventory_measurement_t *m) {
   /* removed carries value 0 so that equal measurements are equal field by field */
   return inventory_id_valid(m->measurement_id) && inventory_id_valid(m->material_type_id) &&
-         inventory_id_valid(m->zone_id) && inventory_id_valid(m->user_id) &&
-         m->version >= 1 && inventory_uom_valid(m->unit) && m->value_milli >= 0 &&
-         (!m->removed || m->value_milli == 0);
+         inventory_id_valid(m->zone_id) && inventory_id_valid(m->user_id) && m->version >= 1 &&
+         inventory_uom_valid(m->unit) && m->value_milli >= 0 && (!m->removed || m->value_milli == 0);
 }
 
 bool inventory_finish_valid(const inventory_finish_t *p) { return inventory_id_valid(p->by); }
 
 bool inventory_event_valid(const inventory_event_t *ev) {
-  if (!inventory_id_valid(ev->inventory_id) || ev->version < 1)
-    return false;
+  if (!inventory_id_valid(ev->inventory_id) || ev->version < 1) return false;
   switch (ev->kind) {
-  case INVENTORY_EVENT_STARTED:
-    return ev->version == 1 && inventory_start_valid(&ev->start);
+  case INVENTORY_EVENT_STARTED: return ev->version == 1 && inventory_start_valid(&ev->start);
   case INVENTORY_EVENT_MEASUREMENT_CHANGED:
     return ev->version > 1 && inventory_measurement_valid(&ev->measurement);
-  case INVENTORY_EVENT_FINISHED:
-    return ev->version > 1 && inventory_finish_valid(&ev->finish);
+  case INVENTORY_EVENT_FINISHED: return ev->version > 1 && inventory_finish_valid(&ev->finish);
   }
   return false;
 }
@@ -251,8 +216,7 @@ bool inventory_event_valid(const inventory_event_t *ev) {
 void inventory_state_init(inventory_state_t *s) { memset(s, 0, sizeof *s); }
 
 void inventory_state_clear(inventory_state_t *s) {
-  if (!s)
-    return;
+  if (!s) return;
   free(s->measurements);
   inventory_state_init(s);
 }
@@ -273,10 +237,8 @@ static size_t locate(const inventory_state_t *s, const char *id, bool *found) {
   return lo;
 }
 
-const inventory_measurement_t *inventory_state_find(const inventory_state_t *s,
-                                                    const char *measurement_id) {
-  if (!s || !measurement_id)
-    return NULL;
+const inventory_measurement_t *inventory_state_find(const inventory_state_t *s, const char *measurement_id) {
+  if (!s || !measurement_id) return NULL;
   bool found;
   size_t i = locate(s, measurement_id, &found);
   return found ? &s->measurements[i] : NULL;
@@ -285,20 +247,16 @@ const inventory_measurement_t *inventory_state_find(const inventory_state_t *s,
 int inventory_state_insert(inventory_state_t *s, const inventory_measurement_t *m) {
   bool found;
   size_t i = locate(s, m->measurement_id, &found);
-  if (found)
-    return CTXD_EEXIST;
+  if (found) return CTXD_EEXIST;
   if (s->measurement_count == s->measurement_cap) {
     size_t cap = s->measurement_cap ? 2 * s->measurement_cap : 16;
-    if (cap > SIZE_MAX / sizeof *m)
-      return CTXD_ENOMEM;
+    if (cap > SIZE_MAX / sizeof *m) return CTXD_ENOMEM;
     inventory_measurement_t *grown = realloc(s->measurements, cap * sizeof *m);
-    if (!grown)
-      return CTXD_ENOMEM;
+    if (!grown) return CTXD_ENOMEM;
     s->measurements = grown;
     s->measurement_cap = cap;
   }
-  memmove(&s->measurements[i + 1], &s->measurements[i],
-          (s->measurement_count - i) * sizeof *m);
+  memmove(&s->measurements[i + 1], &s->measurements[i], (s->measurement_count - i) * sizeof *m);
   s->measurements[i] = *m;
   s->measurement_count++;
   return 0;
@@ -316,29 +274,24 @@ static bool finish_equal(const inventory_finish_t *a, const inventory_finish_t *
 /* What two versions of one measurement must share for a repeat to be a no-op. The seed
  * compares the value only; a different unit, zone or material under the same version is
  * just as much a concurrent edit, so it is compared too. Who sent it is not. */
-static bool measurement_same_content(const inventory_measurement_t *a,
-                                     const inventory_measurement_t *b) {
+static bool measurement_same_content(const inventory_measurement_t *a, const inventory_measurement_t *b) {
   return a->removed == b->removed && a->value_milli == b->value_milli && a->unit == b->unit &&
-         strcmp(a->zone_id, b->zone_id) == 0 &&
-         strcmp(a->material_type_id, b->material_type_id) == 0;
+         strcmp(a->zone_id, b->zone_id) == 0 && strcmp(a->material_type_id, b->material_type_id) == 0;
 }
 
-static bool measurement_equal(const inventory_measurement_t *a,
-                              const inventory_measurement_t *b) {
+static bool measurement_equal(const inventory_measurement_t *a, const inventory_measurement_t *b) {
   return strcmp(a->measurement_id, b->measurement_id) == 0 && a->version == b->version &&
          measurement_same_content(a, b) && strcmp(a->user_id, b->user_id) == 0;
 }
 
 bool inventory_state_equal(const inventory_state_t *a, const inventory_state_t *b) {
-  if (!a || !b)
-    return a == b;
+  if (!a || !b) return a == b;
   if (strcmp(a->id, b->id) != 0 || a->version != b->version || a->status != b->status ||
       !start_equal(&a->started, &b->started) || !finish_equal(&a->finished, &b->finished) ||
       a->measurement_count != b->measurement_count)
     return false;
   for (size_t i = 0; i < a->measurement_count; i++)
-    if (!measurement_equal(&a->measurements[i], &b->measurements[i]))
-      return false;
+    if (!measurement_equal(&a->measurements[i], &b->measurements[i])) return false;
   return true;
 }
 
@@ -358,15 +311,11 @@ typedef enum {
  * the two can never disagree. */
 static measurement_rule_t measurement_rule(const inventory_measurement_t *stored,
                                            const inventory_measurement_t *in) {
-  if (!stored)
-    return RULE_ADD;
-  if (stored->removed)
-    return RULE_REMOVED;
+  if (!stored) return RULE_ADD;
+  if (stored->removed) return RULE_REMOVED;
   if ((int64_t)stored->version + 1 == in->version)
-    return strcmp(stored->material_type_id, in->material_type_id) == 0 ? RULE_REPLACE
-                                                                        : RULE_MATERIAL_CHANGED;
-  if (stored->version == in->version && measurement_same_content(stored, in))
-    return RULE_UNCHANGED;
+    return strcmp(stored->material_type_id, in->material_type_id) == 0 ? RULE_REPLACE : RULE_MATERIAL_CHANGED;
+  if (stored->version == in->version && measurement_same_content(stored, in)) return RULE_UNCHANGED;
   return RULE_CONFLICT;
 }
 
@@ -375,8 +324,7 @@ static int apply_measurement(inventory_state_t *s, const inventory_measurement_t
   size_t i = locate(s, m->measurement_id, &found);
   inventory_measurement_t *stored = found ? &s->measurements[i] : NULL;
   switch (measurement_rule(stored, m)) {
-  case RULE_ADD:
-    return inventory_state_insert(s, m);
+  case RULE_ADD: return inventory_state_insert(s, m);
   case RULE_REPLACE:
     /* value, unit and zone follow the new version; material and creator stay */
     stored->version = m->version;
@@ -388,22 +336,18 @@ static int apply_measurement(inventory_state_t *s, const inventory_measurement_t
   case RULE_UNCHANGED:
   case RULE_REMOVED:
   case RULE_CONFLICT:
-  case RULE_MATERIAL_CHANGED:
-    break;
+  case RULE_MATERIAL_CHANGED: break;
   }
   return CTXD_ECONFLICT;
 }
 
 int inventory_state_apply(inventory_state_t *s, const inventory_event_t *ev) {
-  if (!s || !ev || !inventory_event_valid(ev))
-    return CTXD_EINVAL;
-  if (s->status != INVENTORY_STATUS_NONE && strcmp(s->id, ev->inventory_id) != 0)
-    return CTXD_EINVAL;
+  if (!s || !ev || !inventory_event_valid(ev)) return CTXD_EINVAL;
+  if (s->status != INVENTORY_STATUS_NONE && strcmp(s->id, ev->inventory_id) != 0) return CTXD_EINVAL;
   bool starts = ev->kind == INVENTORY_EVENT_STARTED;
   if (starts ? s->status != INVENTORY_STATUS_NONE : s->status != INVENTORY_STATUS_IN_PROGRESS)
     return CTXD_ESTATE;
-  if (ev->version != s->version + 1)
-    return CTXD_ECONFLICT;
+  if (ev->version != s->version + 1) return CTXD_ECONFLICT;
   switch (ev->kind) {
   case INVENTORY_EVENT_STARTED:
     memcpy(s->id, ev->inventory_id, sizeof s->id);
@@ -412,8 +356,7 @@ int inventory_state_apply(inventory_state_t *s, const inventory_event_t *ev) {
     break;
   case INVENTORY_EVENT_MEASUREMENT_CHANGED: {
     int rc = apply_measurement(s, &ev->measurement);
-    if (rc)
-      return rc;
+    if (rc) return rc;
     break;
   }
   case INVENTORY_EVENT_FINISHED:
@@ -427,8 +370,8 @@ int inventory_state_apply(inventory_state_t *s, const inventory_event_t *ev) {
 
 /* ---- Decisions -------------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static int
-reject(inventory_decision_t *out, inventory_reason_t reason, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int reject(inventory_decision_t *out, inventory_reason_t reason,
+                                                        const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   out->outcome = INVENTORY_OUTCOME_REJECTED;
@@ -437,9 +380,7 @@ reject(inventory_decision_t *out, inventory_reason_t reason, const char *fmt, ..
   return 0;
 }
 
-static bool exists(const inventory_state_t *state) {
-  return state && state->status != INVENTORY_STATUS_NONE;
-}
+static bool exists(const inventory_state_t *state) { return state && state->status != INVENTORY_STATUS_NONE; }
 
 /* Sets out to the accepted event header; the caller copies the payload. */
 static void accept(const inventory_state_t *state, const inventory_command_t *cmd,
@@ -451,15 +392,12 @@ static void accept(const inventory_state_t *state, const inventory_command_t *cm
 }
 
 /* AddMeasurement and FinishInventory need an inventory in progress; true when refused. */
-static bool refused_unless_in_progress(const inventory_state_t *state,
-                                       const inventory_command_t *cmd,
+static bool refused_unless_in_progress(const inventory_state_t *state, const inventory_command_t *cmd,
                                        inventory_decision_t *out) {
   if (!exists(state))
-    reject(out, INVENTORY_REASON_UNKNOWN_INVENTORY, "inventory %s does not exist",
-           cmd->inventory_id);
+    reject(out, INVENTORY_REASON_UNKNOWN_INVENTORY, "inventory %s does not exist", cmd->inventory_id);
   else if (state->status == INVENTORY_STATUS_FINISHED)
-    reject(out, INVENTORY_REASON_INVENTORY_FINISHED, "inventory %s is finished",
-           cmd->inventory_id);
+    reject(out, INVENTORY_REASON_INVENTORY_FINISHED, "inventory %s is finished", cmd->inventory_id);
   return out->outcome == INVENTORY_OUTCOME_REJECTED;
 }
 
@@ -473,15 +411,11 @@ static int decide_start(const inventory_state_t *state, const inventory_command_
     return reject(out, INVENTORY_REASON_ALREADY_STARTED, "inventory %s is already started",
                   cmd->inventory_id);
   const inventory_template_t *t = refs ? refs->tmpl : NULL;
-  if (!t)
-    return reject(out, INVENTORY_REASON_UNKNOWN_TEMPLATE, "template %s does not exist",
-                  p->template_id);
-  if (!str_eq(t->id, p->template_id))
-    return CTXD_EINVAL;
+  if (!t) return reject(out, INVENTORY_REASON_UNKNOWN_TEMPLATE, "template %s does not exist", p->template_id);
+  if (!str_eq(t->id, p->template_id)) return CTXD_EINVAL;
   if (!str_eq(t->unit_id, p->unit_id))
-    return reject(out, INVENTORY_REASON_TEMPLATE_MISMATCH,
-                  "template %s belongs to another pizzeria than %s", p->template_id,
-                  p->unit_id);
+    return reject(out, INVENTORY_REASON_TEMPLATE_MISMATCH, "template %s belongs to another pizzeria than %s",
+                  p->template_id, p->unit_id);
   accept(state, cmd, INVENTORY_EVENT_STARTED, out);
   out->event.start = *p;
   return 0;
@@ -490,30 +424,22 @@ static int decide_start(const inventory_state_t *state, const inventory_command_
 /* Material and zone of a measurement that carries a value. */
 static int check_references(const inventory_state_t *state, const inventory_measurement_t *m,
                             const inventory_refs_t *refs, inventory_decision_t *out) {
-  if (!refs || !refs->material_lookup)
-    return CTXD_EINVAL;
+  if (!refs || !refs->material_lookup) return CTXD_EINVAL;
   inventory_material_t material = {.found = false};
   int rc = refs->material_lookup(refs->material_ctx, m->material_type_id, &material);
-  if (rc < 0)
-    return rc;
+  if (rc < 0) return rc;
   if (!material.found)
-    return reject(out, INVENTORY_REASON_UNKNOWN_MATERIAL, "material type %s is unknown",
-                  m->material_type_id);
+    return reject(out, INVENTORY_REASON_UNKNOWN_MATERIAL, "material type %s is unknown", m->material_type_id);
   if (material.removed)
-    return reject(out, INVENTORY_REASON_MATERIAL_REMOVED, "material type %s is removed",
-                  m->material_type_id);
+    return reject(out, INVENTORY_REASON_MATERIAL_REMOVED, "material type %s is removed", m->material_type_id);
   if (material.unit != m->unit)
-    return reject(out, INVENTORY_REASON_UNIT_MISMATCH,
-                  "material type %s is counted in unit %d, not %d", m->material_type_id,
-                  (int)material.unit, (int)m->unit);
+    return reject(out, INVENTORY_REASON_UNIT_MISMATCH, "material type %s is counted in unit %d, not %d",
+                  m->material_type_id, (int)material.unit, (int)m->unit);
   const inventory_template_t *t = refs->tmpl;
-  if (!t)
-    return 0;
-  if (!str_eq(t->id, state->started.template_id))
-    return CTXD_EINVAL;
+  if (!t) return 0;
+  if (!str_eq(t->id, state->started.template_id)) return CTXD_EINVAL;
   if (!template_has_zone(t, m->zone_id))
-    return reject(out, INVENTORY_REASON_UNKNOWN_ZONE, "zone %s is not in template %s",
-                  m->zone_id, t->id);
+    return reject(out, INVENTORY_REASON_UNKNOWN_ZONE, "zone %s is not in template %s", m->zone_id, t->id);
   return 0;
 }
 
@@ -524,32 +450,26 @@ static int decide_add(const inventory_state_t *state, const inventory_command_t 
     return reject(out, INVENTORY_REASON_INVALID_COMMAND,
                   "AddMeasurement needs valid ids, a version >= 1, a known unit of measure "
                   "and a value >= 0 (0 when removed)");
-  if (refused_unless_in_progress(state, cmd, out))
-    return 0;
+  if (refused_unless_in_progress(state, cmd, out)) return 0;
   const inventory_measurement_t *stored = inventory_state_find(state, m->measurement_id);
   switch (measurement_rule(stored, m)) {
   case RULE_REMOVED:
-    return reject(out, INVENTORY_REASON_MEASUREMENT_REMOVED,
-                  "measurement %s was removed and cannot change", m->measurement_id);
+    return reject(out, INVENTORY_REASON_MEASUREMENT_REMOVED, "measurement %s was removed and cannot change",
+                  m->measurement_id);
   case RULE_CONFLICT:
     return reject(out, INVENTORY_REASON_MEASUREMENT_CONFLICT,
-                  "measurement %s is at version %d; version %d conflicts with it",
-                  m->measurement_id, (int)stored->version, (int)m->version);
+                  "measurement %s is at version %d; version %d conflicts with it", m->measurement_id,
+                  (int)stored->version, (int)m->version);
   case RULE_MATERIAL_CHANGED:
-    return reject(out, INVENTORY_REASON_MATERIAL_CHANGED,
-                  "measurement %s counts material type %s, not %s", m->measurement_id,
-                  stored->material_type_id, m->material_type_id);
-  case RULE_UNCHANGED:
-    out->outcome = INVENTORY_OUTCOME_UNCHANGED;
-    return 0;
+    return reject(out, INVENTORY_REASON_MATERIAL_CHANGED, "measurement %s counts material type %s, not %s",
+                  m->measurement_id, stored->material_type_id, m->material_type_id);
+  case RULE_UNCHANGED: out->outcome = INVENTORY_OUTCOME_UNCHANGED; return 0;
   case RULE_ADD:
-  case RULE_REPLACE:
-    break;
+  case RULE_REPLACE: break;
   }
   if (!m->removed) {
     int rc = check_references(state, m, refs, out);
-    if (rc < 0 || out->outcome == INVENTORY_OUTCOME_REJECTED)
-      return rc;
+    if (rc < 0 || out->outcome == INVENTORY_OUTCOME_REJECTED) return rc;
   }
   accept(state, cmd, INVENTORY_EVENT_MEASUREMENT_CHANGED, out);
   out->event.measurement = *m;
@@ -560,8 +480,7 @@ static int decide_finish(const inventory_state_t *state, const inventory_command
                          inventory_decision_t *out) {
   if (!inventory_finish_valid(&cmd->finish))
     return reject(out, INVENTORY_REASON_INVALID_COMMAND, "FinishInventory needs a valid user id");
-  if (refused_unless_in_progress(state, cmd, out))
-    return 0;
+  if (refused_unless_in_progress(state, cmd, out)) return 0;
   accept(state, cmd, INVENTORY_EVENT_FINISHED, out);
   out->event.finish = cmd->finish;
   return 0;
@@ -569,26 +488,17 @@ static int decide_finish(const inventory_state_t *state, const inventory_command
 
 int inventory_decide(const inventory_state_t *state, const inventory_command_t *cmd,
                      const inventory_refs_t *refs, inventory_decision_t *out) {
-  if (!cmd || !out)
-    return CTXD_EINVAL;
+  if (!cmd || !out) return CTXD_EINVAL;
   memset(out, 0, sizeof *out);
   if (!inventory_id_valid(cmd->inventory_id))
     return reject(out, INVENTORY_REASON_INVALID_COMMAND, "the inventory id is not valid");
-  if (exists(state) && strcmp(state->id, cmd->inventory_id) != 0)
-    return CTXD_EINVAL;
+  if (exists(state) && strcmp(state->id, cmd->inventory_id) != 0) return CTXD_EINVAL;
   int rc = CTXD_EINVAL;
   switch (cmd->kind) {
-  case INVENTORY_CMD_START:
-    rc = decide_start(state, cmd, refs, out);
-    break;
-  case INVENTORY_CMD_ADD_MEASUREMENT:
-    rc = decide_add(state, cmd, refs, out);
-    break;
-  case INVENTORY_CMD_FINISH:
-    rc = decide_finish(state, cmd, out);
-    break;
+  case INVENTORY_CMD_START: rc = decide_start(state, cmd, refs, out); break;
+  case INVENTORY_CMD_ADD_MEASUREMENT: rc = decide_add(state, cmd, refs, out); break;
+  case INVENTORY_CMD_FINISH: rc = decide_finish(state, cmd, out); break;
   }
-  if (rc < 0)
-    memset(out, 0, sizeof *out);
+  if (rc < 0) memset(out, 0, sizeof *out);
   return rc;
 }

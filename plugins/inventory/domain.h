@@ -62,20 +62,20 @@ int inventory_id_copy(char dst[INVENTORY_ID_SIZE], const char *src);
  * and rejection events); enumerators are only appended. */
 typedef enum {
   INVENTORY_REASON_NONE = 0,
-  INVENTORY_REASON_INVALID_COMMAND,     /* "invalid_command" */
-  INVENTORY_REASON_UNKNOWN_INVENTORY,   /* "unknown_inventory" */
-  INVENTORY_REASON_ALREADY_STARTED,     /* "already_started" */
-  INVENTORY_REASON_INVENTORY_FINISHED,  /* "inventory_finished" */
-  INVENTORY_REASON_UNKNOWN_TEMPLATE,    /* "unknown_template" */
-  INVENTORY_REASON_TEMPLATE_MISMATCH,   /* "template_mismatch" */
-  INVENTORY_REASON_MEASUREMENT_REMOVED, /* "measurement_removed" */
-  INVENTORY_REASON_MEASUREMENT_CONFLICT,/* "measurement_conflict" */
-  INVENTORY_REASON_MATERIAL_CHANGED,    /* "material_changed" */
-  INVENTORY_REASON_UNKNOWN_MATERIAL,    /* "unknown_material" */
-  INVENTORY_REASON_MATERIAL_REMOVED,    /* "material_removed" */
-  INVENTORY_REASON_UNIT_MISMATCH,       /* "unit_mismatch" */
-  INVENTORY_REASON_UNKNOWN_ZONE,        /* "unknown_zone" */
-  INVENTORY_REASON_INVALID_TEMPLATE,    /* "invalid_template" */
+  INVENTORY_REASON_INVALID_COMMAND,      /* "invalid_command" */
+  INVENTORY_REASON_UNKNOWN_INVENTORY,    /* "unknown_inventory" */
+  INVENTORY_REASON_ALREADY_STARTED,      /* "already_started" */
+  INVENTORY_REASON_INVENTORY_FINISHED,   /* "inventory_finished" */
+  INVENTORY_REASON_UNKNOWN_TEMPLATE,     /* "unknown_template" */
+  INVENTORY_REASON_TEMPLATE_MISMATCH,    /* "template_mismatch" */
+  INVENTORY_REASON_MEASUREMENT_REMOVED,  /* "measurement_removed" */
+  INVENTORY_REASON_MEASUREMENT_CONFLICT, /* "measurement_conflict" */
+  INVENTORY_REASON_MATERIAL_CHANGED,     /* "material_changed" */
+  INVENTORY_REASON_UNKNOWN_MATERIAL,     /* "unknown_material" */
+  INVENTORY_REASON_MATERIAL_REMOVED,     /* "material_removed" */
+  INVENTORY_REASON_UNIT_MISMATCH,        /* "unit_mismatch" */
+  INVENTORY_REASON_UNKNOWN_ZONE,         /* "unknown_zone" */
+  INVENTORY_REASON_INVALID_TEMPLATE,     /* "invalid_template" */
 } inventory_reason_t;
 
 typedef struct {
@@ -221,8 +221,8 @@ typedef struct {
   char id[INVENTORY_ID_SIZE];
   int64_t version; /* number of events applied */
   inventory_status_t status;
-  inventory_start_t started;   /* set by InventoryStarted */
-  inventory_finish_t finished; /* set by InventoryFinished, zeroed before */
+  inventory_start_t started;             /* set by InventoryStarted */
+  inventory_finish_t finished;           /* set by InventoryFinished, zeroed before */
   inventory_measurement_t *measurements; /* sorted by measurement_id (bytewise) */
   size_t measurement_count;
   size_t measurement_cap; /* private */
@@ -236,8 +236,7 @@ void inventory_state_clear(inventory_state_t *s);
 
 /* The measurement with this id, or NULL. The pointer is borrowed from s and valid until
  * the next apply or clear on s. */
-const inventory_measurement_t *inventory_state_find(const inventory_state_t *s,
-                                                    const char *measurement_id);
+const inventory_measurement_t *inventory_state_find(const inventory_state_t *s, const char *measurement_id);
 
 /* True when a and b hold the same aggregate (every field, every measurement). */
 bool inventory_state_equal(const inventory_state_t *a, const inventory_state_t *b);

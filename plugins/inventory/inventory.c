@@ -99,7 +99,8 @@ static const inventory_template_t *template_find(const state_t *st, const char *
 
 static void templates_free(state_t *st) {
   for (size_t i = 0; i < st->ntemplates; i++) {
-    for (size_t z = 0; z < st->templates[i].zone_count; z++) free((void *)st->templates[i].zones[z].material_type_ids);
+    for (size_t z = 0; z < st->templates[i].zone_count; z++)
+      free((void *)st->templates[i].zones[z].material_type_ids);
     free((void *)st->templates[i].zones);
   }
   free(st->templates);
@@ -143,7 +144,8 @@ static int templates_load(state_t *st, const char *path) {
     }
     inventory_rejection_t why;
     if (inventory_template_validate(tp, &why) != 0) {
-      st->api->log(st->plugin, NULL, CTXD_LOG_ERROR, "templates_file %s: template %zu: %s", path, i, why.text);
+      st->api->log(st->plugin, NULL, CTXD_LOG_ERROR, "templates_file %s: template %zu: %s", path, i,
+                   why.text);
       st->ntemplates++;
       return CTXD_ECONFIG;
     }
@@ -202,7 +204,8 @@ static int reply_accepted(const state_t *st, ctxd_tx_t *tx, const inventory_comm
     a.measurement_version = cmd->measurement.version;
   }
   /* accepted replies only go to a requester: nobody else waits for them */
-  ctxd_out_msg_t out = {.size = sizeof out, .message_type = CTXD_C_INVENTORY_V1_INVENTORY_COMMAND_ACCEPTED_TYPE,
+  ctxd_out_msg_t out = {.size = sizeof out,
+                        .message_type = CTXD_C_INVENTORY_V1_INVENTORY_COMMAND_ACCEPTED_TYPE,
                         .body = ctxd_c_inventory_v1_inventory_command_accepted_encode(&a)};
   if (out.body == NULL) return CTXD_ENOMEM;
   int rc = st->api->respond(tx, &out);
@@ -210,8 +213,8 @@ static int reply_accepted(const state_t *st, ctxd_tx_t *tx, const inventory_comm
   return rc == CTXD_ENOENT ? 0 : rc;
 }
 
-static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg, const inventory_command_t *cmd,
-                          const inventory_rejection_t *why) {
+static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg,
+                          const inventory_command_t *cmd, const inventory_rejection_t *why) {
   ctxd_c_inventory_v1_inventory_command_rejected_t r = {0};
   uuid_copy(r.inventory_id, cmd->inventory_id);
   r.reason = reason_value(why->reason);
@@ -238,7 +241,8 @@ static int publish_event(const state_t *st, ctxd_tx_t *tx, const inventory_measu
     uuid_copy(e.started_by, ev->start.started_by);
     ms_to_iso(ev->start.at_ms, at);
     e.started_at = at;
-    return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_STARTED_TYPE, ctxd_c_inventory_v1_inventory_started_encode(&e), 0);
+    return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_STARTED_TYPE,
+                ctxd_c_inventory_v1_inventory_started_encode(&e), 0);
   }
   case INVENTORY_EVENT_MEASUREMENT_CHANGED: {
     const inventory_measurement_t *m = &ev->measurement;
@@ -250,7 +254,8 @@ static int publish_event(const state_t *st, ctxd_tx_t *tx, const inventory_measu
     e.measurement_version = m->version;
     uuid_copy(e.material_type_id, m->material_type_id);
     if (!m->removed && inventory_value_format(m->value_milli, value, sizeof value) == 0) e.value = value;
-    if (old != NULL && !old->removed && inventory_value_format(old->value_milli, previous, sizeof previous) == 0)
+    if (old != NULL && !old->removed &&
+        inventory_value_format(old->value_milli, previous, sizeof previous) == 0)
       e.previous_value = previous;
     e.unit_of_measure = (int32_t)m->unit;
     uuid_copy(e.inventory_zone_id, m->zone_id);
@@ -267,7 +272,8 @@ static int publish_event(const state_t *st, ctxd_tx_t *tx, const inventory_measu
     ms_to_iso(ev->finish.at_ms, at);
     e.finished_at = at;
     e.measurement_count = (int64_t)after->measurement_count;
-    return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_FINISHED_TYPE, ctxd_c_inventory_v1_inventory_finished_encode(&e), 0);
+    return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_FINISHED_TYPE,
+                ctxd_c_inventory_v1_inventory_finished_encode(&e), 0);
   }
   }
   return CTXD_EINVAL;
@@ -285,8 +291,9 @@ static int material_lookup(void *ctx, const char *id, inventory_material_t *out)
   lookup_t *l = ctx;
   ctxd_rows_t *rows;
   const char *params[] = {id};
-  int rc = l->api->sql_exec(l->tx, "SELECT is_removed, basic_unit_of_measure FROM inventory.material_types WHERE id = $1",
-                            1, params, &rows);
+  int rc = l->api->sql_exec(
+      l->tx, "SELECT is_removed, basic_unit_of_measure FROM inventory.material_types WHERE id = $1", 1,
+      params, &rows);
   if (rc != 0) return rc;
   out->found = l->api->rows_count(rows) == 1;
   if (out->found) {
@@ -300,7 +307,8 @@ static int material_lookup(void *ctx, const char *id, inventory_material_t *out)
 static ctxd_handler_result_t result_of(const state_t *st, ctxd_tx_t *tx, int rc) {
   if (rc == 0) return CTXD_HANDLER_OK;
   if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY; /* another writer of this inventory */
-  st->api->tx_fault(tx, "Inventory.Failed", st->api->tx_error(tx)[0] ? st->api->tx_error(tx) : ctxd_strerror(rc));
+  st->api->tx_fault(tx, "Inventory.Failed",
+                    st->api->tx_error(tx)[0] ? st->api->tx_error(tx) : ctxd_strerror(rc));
   return CTXD_HANDLER_FAIL;
 }
 
@@ -310,7 +318,8 @@ static ctxd_handler_result_t decide_and_store(state_t *st, ctxd_tx_t *tx, const 
   inventory_state_init(&state);
   lookup_t lookup = {st->api, tx};
   int rc = inventory_store_load(st->api, tx, cmd->inventory_id, &state);
-  const char *template_id = cmd->kind == INVENTORY_CMD_START ? cmd->start.template_id : state.started.template_id;
+  const char *template_id =
+      cmd->kind == INVENTORY_CMD_START ? cmd->start.template_id : state.started.template_id;
   inventory_refs_t refs = {material_lookup, &lookup, template_find(st, template_id)};
   inventory_decision_t d;
   if (rc == 0) rc = inventory_decide(state.status == INVENTORY_STATUS_NONE ? NULL : &state, cmd, &refs, &d);
@@ -320,7 +329,9 @@ static ctxd_handler_result_t decide_and_store(state_t *st, ctxd_tx_t *tx, const 
     /* the public event names the value the change replaced */
     inventory_measurement_t old;
     const inventory_measurement_t *found =
-        d.event.kind == INVENTORY_EVENT_MEASUREMENT_CHANGED ? inventory_state_find(&state, d.event.measurement.measurement_id) : NULL;
+        d.event.kind == INVENTORY_EVENT_MEASUREMENT_CHANGED
+            ? inventory_state_find(&state, d.event.measurement.measurement_id)
+            : NULL;
     if (found != NULL) old = *found;
     rc = inventory_state_apply(&state, &d.event);
     if (rc == 0) rc = inventory_store_append(st->api, tx, &d.event, &state, st->settings->snapshot_every);
@@ -343,7 +354,8 @@ static ctxd_handler_result_t on_start(ctxd_tx_t *tx, const ctxd_msg_t *msg, void
   ctxd_c_inventory_v1_start_inventory_t c;
   /* the host validated it against its contract; decoding gives it types */
   const char *body = st->api->msg_body(msg, &len);
-  if (ctxd_c_inventory_v1_start_inventory_decode(body, len, &c, err, sizeof err) != 0) return refuse_malformed(st, tx, err);
+  if (ctxd_c_inventory_v1_start_inventory_decode(body, len, &c, err, sizeof err) != 0)
+    return refuse_malformed(st, tx, err);
   inventory_command_t cmd = {.kind = INVENTORY_CMD_START};
   snprintf(cmd.inventory_id, sizeof cmd.inventory_id, "%s", c.inventory_id);
   snprintf(cmd.start.unit_id, sizeof cmd.start.unit_id, "%s", c.unit_id);
@@ -361,7 +373,8 @@ static ctxd_handler_result_t on_add(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
   ctxd_c_inventory_v1_add_measurement_t c;
   /* the host validated it against its contract; decoding gives it types */
   const char *body = st->api->msg_body(msg, &len);
-  if (ctxd_c_inventory_v1_add_measurement_decode(body, len, &c, err, sizeof err) != 0) return refuse_malformed(st, tx, err);
+  if (ctxd_c_inventory_v1_add_measurement_decode(body, len, &c, err, sizeof err) != 0)
+    return refuse_malformed(st, tx, err);
   inventory_command_t cmd = {.kind = INVENTORY_CMD_ADD_MEASUREMENT};
   inventory_measurement_t *m = &cmd.measurement;
   snprintf(cmd.inventory_id, sizeof cmd.inventory_id, "%s", c.inventory_id);
@@ -387,7 +400,8 @@ static ctxd_handler_result_t on_finish(ctxd_tx_t *tx, const ctxd_msg_t *msg, voi
   ctxd_c_inventory_v1_finish_inventory_t c;
   /* the host validated it against its contract; decoding gives it types */
   const char *body = st->api->msg_body(msg, &len);
-  if (ctxd_c_inventory_v1_finish_inventory_decode(body, len, &c, err, sizeof err) != 0) return refuse_malformed(st, tx, err);
+  if (ctxd_c_inventory_v1_finish_inventory_decode(body, len, &c, err, sizeof err) != 0)
+    return refuse_malformed(st, tx, err);
   inventory_command_t cmd = {.kind = INVENTORY_CMD_FINISH};
   snprintf(cmd.inventory_id, sizeof cmd.inventory_id, "%s", c.inventory_id);
   snprintf(cmd.finish.by, sizeof cmd.finish.by, "%s", c.finished_by);
@@ -425,8 +439,11 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
       {st->settings->material_endpoint, CTXD_C_DATA_CATALOG_PRODUCTS_V2_MATERIAL_TYPE_TYPE, on_material_type},
   };
   for (size_t i = 0; rc == 0 && i < sizeof consumers / sizeof consumers[0]; i++) {
-    ctxd_consumer_t c = {.size = sizeof c, .endpoint = consumers[i].endpoint, .message_type = consumers[i].type,
-                         .handler = consumers[i].fn, .data = st};
+    ctxd_consumer_t c = {.size = sizeof c,
+                         .endpoint = consumers[i].endpoint,
+                         .message_type = consumers[i].type,
+                         .handler = consumers[i].fn,
+                         .data = st};
     rc = api->consumer_register(plugin, &c);
   }
   return rc;

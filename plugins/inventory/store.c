@@ -41,14 +41,15 @@ int inventory_store_append(const ctxd_api_t *api, ctxd_tx_t *tx, const inventory
   if (rc != 0) return rc;
   snprintf(version, sizeof version, "%" PRId64, ev->version);
   const char *params[] = {ev->inventory_id, version, inventory_event_type_name(ev->kind), body};
-  rc = api->sql_exec(tx, "INSERT INTO inventory.events (inventory_id, version, type, body) VALUES ($1, $2, $3, $4)",
-                     4, params, NULL);
+  rc = api->sql_exec(
+      tx, "INSERT INTO inventory.events (inventory_id, version, type, body) VALUES ($1, $2, $3, $4)", 4,
+      params, NULL);
   free(body);
   if (rc != 0 || snapshot_every <= 0 || ev->version % snapshot_every != 0) return rc;
   if ((rc = inventory_snapshot_encode(after, &body)) != 0) return rc;
   const char *snap[] = {ev->inventory_id, version, body};
-  rc = api->sql_exec(tx, "INSERT INTO inventory.snapshots (inventory_id, version, body) VALUES ($1, $2, $3)", 3,
-                     snap, NULL);
+  rc = api->sql_exec(tx, "INSERT INTO inventory.snapshots (inventory_id, version, body) VALUES ($1, $2, $3)",
+                     3, snap, NULL);
   free(body);
   return rc;
 }

@@ -21,20 +21,20 @@ int inventory_store_append(const ctxd_api_t *api, ctxd_tx_t *tx, const inventory
                            const inventory_state_t *after, int64_t snapshot_every);
 
 /* The schema, for the plugin's migrations. */
-#define INVENTORY_STORE_DDL                                                             \
-  "CREATE TABLE inventory.events (\n"                                                   \
-  "  inventory_id text NOT NULL,\n"                                                     \
-  "  version bigint NOT NULL,\n"                                                        \
-  "  type text NOT NULL,\n"                                                             \
-  "  body text NOT NULL,\n"                                                             \
-  "  recorded_at timestamptz NOT NULL DEFAULT now(),\n"                                 \
-  "  PRIMARY KEY (inventory_id, version)\n"                                             \
-  ");\n"                                                                                \
-  "CREATE TABLE inventory.snapshots (\n"                                                \
-  "  inventory_id text NOT NULL,\n"                                                     \
-  "  version bigint NOT NULL,\n"                                                        \
-  "  body text NOT NULL,\n"                                                             \
-  "  PRIMARY KEY (inventory_id, version)\n"                                             \
+#define INVENTORY_STORE_DDL                                                                                  \
+  "CREATE TABLE inventory.events (\n"                                                                        \
+  "  inventory_id text NOT NULL,\n"                                                                          \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  type text NOT NULL,\n"                                                                                  \
+  "  body text NOT NULL,\n"                                                                                  \
+  "  recorded_at timestamptz NOT NULL DEFAULT now(),\n"                                                      \
+  "  PRIMARY KEY (inventory_id, version)\n"                                                                  \
+  ");\n"                                                                                                     \
+  "CREATE TABLE inventory.snapshots (\n"                                                                     \
+  "  inventory_id text NOT NULL,\n"                                                                          \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  body text NOT NULL,\n"                                                                                  \
+  "  PRIMARY KEY (inventory_id, version)\n"                                                                  \
   ");\n"
 
 #endif

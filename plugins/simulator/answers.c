@@ -53,22 +53,24 @@ static int answer_refund(sim_t *sim, const sim_request_t *req, const char *text,
   if (rc == 0 && !fails(sim, h)) {
     char reference[32];
     snprintf(reference, sizeof reference, "RF-%012" PRIu64, (h / 100) % UINT64_C(1000000000000));
-    ctxd_c_payment_v1_refund_completed_t a = {.amount_minor = r.amount_minor, .currency = r.currency,
-                                              .payment_reference = reference, .completed_at = at};
+    ctxd_c_payment_v1_refund_completed_t a = {.amount_minor = r.amount_minor,
+                                              .currency = r.currency,
+                                              .payment_reference = reference,
+                                              .completed_at = at};
     memcpy(a.refund_id, r.refund_id, sizeof a.refund_id);
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
     sim_out_t out = sim_answer_out(req, CTXD_C_PAYMENT_V1_REFUND_COMPLETED_TYPE, true, id);
     rc = sim_later(sim, due, &out, ctxd_c_payment_v1_refund_completed_encode(&a),
-                   "payment: refund %s of %" PRId64 " %s completed (reference %s)", r.refund_id, r.amount_minor,
-                   r.currency, reference);
+                   "payment: refund %s of %" PRId64 " %s completed (reference %s)", r.refund_id,
+                   r.amount_minor, r.currency, reference);
   } else if (rc == 0) {
-    ctxd_c_payment_v1_refund_failed_t a = {.reason = (char *)refund_failures[(h / 100) % COUNT(refund_failures)],
-                                           .failed_at = at};
+    ctxd_c_payment_v1_refund_failed_t a = {
+        .reason = (char *)refund_failures[(h / 100) % COUNT(refund_failures)], .failed_at = at};
     memcpy(a.refund_id, r.refund_id, sizeof a.refund_id);
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
     sim_out_t out = sim_answer_out(req, CTXD_C_PAYMENT_V1_REFUND_FAILED_TYPE, true, id);
-    rc = sim_later(sim, due, &out, ctxd_c_payment_v1_refund_failed_encode(&a), "payment: refund %s failed: %s",
-                   r.refund_id, a.reason);
+    rc = sim_later(sim, due, &out, ctxd_c_payment_v1_refund_failed_encode(&a),
+                   "payment: refund %s failed: %s", r.refund_id, a.reason);
   }
   ctxd_c_fulfillment_v1_refund_requested_free(&r);
   return rc;
@@ -95,8 +97,8 @@ static int answer_reship(sim_t *sim, const sim_request_t *req, const char *text,
     char tracking[32];
     snprintf(tracking, sizeof tracking, "SF%012" PRIu64, (h >> 20) % UINT64_C(1000000000000));
     sim_iso_at(done, at);
-    ctxd_c_ordering_v1_reship_order_shipped_t a = {.order_number = order, .tracking_number = tracking,
-                                                   .shipped_at = at};
+    ctxd_c_ordering_v1_reship_order_shipped_t a = {
+        .order_number = order, .tracking_number = tracking, .shipped_at = at};
     memcpy(a.reship_id, r.reship_id, sizeof a.reship_id);
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
     sim_out_t out = sim_answer_out(req, CTXD_C_ORDERING_V1_RESHIP_ORDER_SHIPPED_TYPE, true, id);
@@ -104,8 +106,8 @@ static int answer_reship(sim_t *sim, const sim_request_t *req, const char *text,
                    "ordering: reship %s shipped order %s (tracking %s)", r.reship_id, order, tracking);
   } else if (rc == 0) {
     sim_iso_at(done, at);
-    ctxd_c_ordering_v1_reship_order_failed_t a = {.reason = (char *)reship_failures[(h / 100) % COUNT(reship_failures)],
-                                                  .failed_at = at};
+    ctxd_c_ordering_v1_reship_order_failed_t a = {
+        .reason = (char *)reship_failures[(h / 100) % COUNT(reship_failures)], .failed_at = at};
     memcpy(a.reship_id, r.reship_id, sizeof a.reship_id);
     memcpy(a.fulfillment_id, r.fulfillment_id, sizeof a.fulfillment_id);
     sim_out_t out = sim_answer_out(req, CTXD_C_ORDERING_V1_RESHIP_ORDER_FAILED_TYPE, true, id);
@@ -122,18 +124,21 @@ const sim_system_t sim_systems[SIM_SYSTEMS] = {
     [SIM_AGENT_DESK] = {"agent desk", CTXD_C_CASE_V1_CASE_STATUS_CHANGED_TYPE, sim_desk_answer},
 };
 
-static const char *string_field(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+static const char *string_field(const json_t *o, const char *key) {
+  return json_string_value(json_object_get(o, key));
+}
 
-int sim_answer(sim_t *sim, int system, uint64_t delivery, const void *body, size_t len, char *err, size_t errlen) {
+int sim_answer(sim_t *sim, int system, uint64_t delivery, const void *body, size_t len, char *err,
+               size_t errlen) {
   json_error_t je;
   json_t *env = json_loadb(body, len, 0, &je);
   json_t *message = json_object_get(env, "message");
   sim_request_t req = {string_field(env, "messageId"), string_field(env, "correlationId"),
-                   string_field(env, "conversationId"), delivery};
+                       string_field(env, "conversationId"), delivery};
   /* only MassTransit envelopes come here: ctxd's outbox and .NET publishers write them */
   if (!json_is_object(message) || req.id == NULL) {
-    snprintf(err, errlen, "not a MassTransit envelope with messageId and message%s%s", env == NULL ? ": " : "",
-             env == NULL ? je.text : "");
+    snprintf(err, errlen, "not a MassTransit envelope with messageId and message%s%s",
+             env == NULL ? ": " : "", env == NULL ? je.text : "");
     json_decref(env);
     return CTXD_EDECODE;
   }

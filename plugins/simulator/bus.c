@@ -50,7 +50,8 @@ static void close_reason(amqp_method_number_t id, const void *decoded, char *why
   if (id == AMQP_CHANNEL_CLOSE_METHOD)
     snprintf(why, len, "%d %.*s", ch->reply_code, (int)ch->reply_text.len, (char *)ch->reply_text.bytes);
   else if (id == AMQP_CONNECTION_CLOSE_METHOD)
-    snprintf(why, len, "%d %.*s", conn->reply_code, (int)conn->reply_text.len, (char *)conn->reply_text.bytes);
+    snprintf(why, len, "%d %.*s", conn->reply_code, (int)conn->reply_text.len,
+             (char *)conn->reply_text.bytes);
   else
     snprintf(why, len, "unexpected method 0x%08x", (unsigned)id);
 }
@@ -59,7 +60,8 @@ static void close_reason(amqp_method_number_t id, const void *decoded, char *why
 static int reply_failed(const sim_t *sim, const char *what, amqp_rpc_reply_t r) {
   char why[300];
   if (r.reply_type == AMQP_RESPONSE_NORMAL) return 0;
-  if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) return failed(sim, what, amqp_error_string2(r.library_error));
+  if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+    return failed(sim, what, amqp_error_string2(r.library_error));
   if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION)
     close_reason(r.reply.id, r.reply.decoded, why, sizeof why);
   else
@@ -68,12 +70,14 @@ static int reply_failed(const sim_t *sim, const char *what, amqp_rpc_reply_t r) 
 }
 
 /* The same for the last RPC made by the wrappers that keep their reply (declare, bind...). */
-static int rpc_failed(const sim_t *sim, const char *what) { return reply_failed(sim, what, amqp_get_rpc_reply(sim->conn)); }
+static int rpc_failed(const sim_t *sim, const char *what) {
+  return reply_failed(sim, what, amqp_get_rpc_reply(sim->conn));
+}
 
 static int declare_exchange(const sim_t *sim, const char *name) {
   char what[300];
-  amqp_exchange_declare(sim->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
-                        amqp_empty_table);
+  amqp_exchange_declare(sim->conn, CHANNEL, amqp_cstring_bytes(name), amqp_cstring_bytes("fanout"), 0, 1, 0,
+                        0, amqp_empty_table);
   snprintf(what, sizeof what, "declare exchange '%s'", name);
   return rpc_failed(sim, what);
 }
@@ -95,8 +99,8 @@ static int consume(const sim_t *sim, int system) {
     rc = rpc_failed(sim, what);
   }
   if (rc == 0) {
-    amqp_basic_consume(sim->conn, CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(sim_systems[system].name), 0,
-                       0, 0, amqp_empty_table);
+    amqp_basic_consume(sim->conn, CHANNEL, amqp_cstring_bytes(queue),
+                       amqp_cstring_bytes(sim_systems[system].name), 0, 0, 0, amqp_empty_table);
     snprintf(what, sizeof what, "consume '%s'", queue);
     rc = rpc_failed(sim, what);
   }
@@ -112,14 +116,16 @@ int sim_bus_connect(sim_t *sim) {
   if ((sim->conn = amqp_new_connection()) == NULL) return failed(sim, where, "out of memory");
   amqp_socket_t *sock = amqp_tcp_socket_new(sim->conn);
   struct timeval connect_tv = {CONNECT_TIMEOUT_S, 0}, rpc_tv = {RPC_TIMEOUT_S, 0};
-  int st = sock == NULL ? AMQP_STATUS_NO_MEMORY : amqp_socket_open_noblock(sock, ci.host, ci.port, &connect_tv);
+  int st =
+      sock == NULL ? AMQP_STATUS_NO_MEMORY : amqp_socket_open_noblock(sock, ci.host, ci.port, &connect_tv);
   int rc = st != AMQP_STATUS_OK ? failed(sim, where, amqp_error_string2(st)) : 0;
   /* without consumer_cancel_notify the broker would silently drop a consumer whose queue
    * is deleted, and the simulator would wait forever; with it, it connects again */
   amqp_table_entry_t caps[] = {
       {amqp_cstring_bytes("consumer_cancel_notify"), {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}}};
   amqp_table_entry_t client[] = {
-      {amqp_cstring_bytes("connection_name"), {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("ctxd simulator")}},
+      {amqp_cstring_bytes("connection_name"),
+       {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("ctxd simulator")}},
       {amqp_cstring_bytes("capabilities"), {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {1, caps}}}};
   amqp_table_t properties = {2, client};
   if (rc == 0) {
@@ -153,10 +159,10 @@ int sim_bus_connect(sim_t *sim) {
     return rc;
   }
   sim->published = 0;
-  sim->api->log(sim->plugin, NULL, CTXD_LOG_INFO, "connected to %s: consuming '%s' (payment) and '%s' (ordering)%s%s%s",
-                where, sim->s->queues[SIM_PAYMENT], sim->s->queues[SIM_ORDERING],
-                sim->s->feed_agents ? " and '" : "", sim->s->feed_agents ? sim->s->queues[SIM_AGENT_DESK] : "",
-                sim->s->feed_agents ? "' (agent desk)" : "");
+  sim->api->log(
+      sim->plugin, NULL, CTXD_LOG_INFO, "connected to %s: consuming '%s' (payment) and '%s' (ordering)%s%s%s",
+      where, sim->s->queues[SIM_PAYMENT], sim->s->queues[SIM_ORDERING], sim->s->feed_agents ? " and '" : "",
+      sim->s->feed_agents ? sim->s->queues[SIM_AGENT_DESK] : "", sim->s->feed_agents ? "' (agent desk)" : "");
   return 0;
 }
 
@@ -193,8 +199,9 @@ static char *envelope(const sim_t *sim, const sim_job_t *job) {
     bad |= json_object_set_new(env, "message", json_loads(job->body, 0, NULL));
     bad |= json_object_set_new(env, "sentTime", json_string(sent));
     bad |= json_object_set_new(env, "headers", json_object());
-    bad |= json_object_set_new(env, "host", json_pack("{s:s, s:s, s:I}", "machineName", sim->machine, "processName",
-                                                      "ctxd simulator", "processId", (json_int_t)getpid()));
+    bad |= json_object_set_new(env, "host",
+                               json_pack("{s:s, s:s, s:I}", "machineName", sim->machine, "processName",
+                                         "ctxd simulator", "processId", (json_int_t)getpid()));
   }
   char *text = bad ? NULL : json_dumps(env, JSON_COMPACT);
   json_decref(env);
@@ -205,14 +212,16 @@ static int on_delivery(sim_t *sim, const amqp_frame_t *f) {
   const amqp_basic_deliver_t *d = f->payload.method.decoded;
   uint64_t tag = d->delivery_tag;
   int system = 0;
-  while (system < SIM_SYSTEMS && !(d->consumer_tag.len == strlen(sim_systems[system].name) &&
-                                   memcmp(d->consumer_tag.bytes, sim_systems[system].name, d->consumer_tag.len) == 0))
+  while (system < SIM_SYSTEMS &&
+         !(d->consumer_tag.len == strlen(sim_systems[system].name) &&
+           memcmp(d->consumer_tag.bytes, sim_systems[system].name, d->consumer_tag.len) == 0))
     system++;
   amqp_message_t m;
   if (amqp_read_message(sim->conn, f->channel, &m, 0).reply_type != AMQP_RESPONSE_NORMAL)
     return failed(sim, "read a request", "the connection failed");
   char err[512] = "it came from no consumer of the simulator";
-  int rc = system < SIM_SYSTEMS ? sim_answer(sim, system, tag, m.body.bytes, m.body.len, err, sizeof err) : CTXD_EINVAL;
+  int rc = system < SIM_SYSTEMS ? sim_answer(sim, system, tag, m.body.bytes, m.body.len, err, sizeof err)
+                                : CTXD_EINVAL;
   amqp_destroy_message(&m);
   if (rc == SIM_NOTHING) return sim_bus_ack(sim, tag);
   if (rc == 0) return 0;
@@ -257,7 +266,9 @@ static int pump(sim_t *sim, int64_t timeout_ms, confirm_t *c) {
       rc = failed(sim, "the broker closed the connection", why);
       break;
     }
-    case AMQP_BASIC_CANCEL_METHOD: rc = failed(sim, "the broker cancelled a consumer", "its queue was deleted?"); break;
+    case AMQP_BASIC_CANCEL_METHOD:
+      rc = failed(sim, "the broker cancelled a consumer", "its queue was deleted?");
+      break;
     default: break;
     }
   }
@@ -284,16 +295,17 @@ static int wait_confirm(sim_t *sim, uint64_t tag) {
 int sim_bus_publish(sim_t *sim, const sim_job_t *job) {
   char *text = envelope(sim, job);
   if (text == NULL) return failed(sim, job->type, "out of memory");
-  amqp_basic_properties_t props = {
-      ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG,
-      .content_type = amqp_cstring_bytes(CONTENT_TYPE),
-      .delivery_mode = AMQP_DELIVERY_PERSISTENT,
-      .message_id = amqp_cstring_bytes(job->id)};
+  amqp_basic_properties_t props = {._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+                                             AMQP_BASIC_MESSAGE_ID_FLAG,
+                                   .content_type = amqp_cstring_bytes(CONTENT_TYPE),
+                                   .delivery_mode = AMQP_DELIVERY_PERSISTENT,
+                                   .message_id = amqp_cstring_bytes(job->id)};
   int rc = CONFIRM_NACKED;
   for (int attempt = 0; attempt < NACK_ATTEMPTS && rc == CONFIRM_NACKED; attempt++) {
-    if (attempt > 0) sim->api->log(sim->plugin, NULL, CTXD_LOG_WARN, "%s %s: nacked, publishing again", job->type, job->id);
-    rc = amqp_basic_publish(sim->conn, CHANNEL, amqp_cstring_bytes(job->exchange), amqp_empty_bytes, 0, 0, &props,
-                            amqp_cstring_bytes(text)) != AMQP_STATUS_OK
+    if (attempt > 0)
+      sim->api->log(sim->plugin, NULL, CTXD_LOG_WARN, "%s %s: nacked, publishing again", job->type, job->id);
+    rc = amqp_basic_publish(sim->conn, CHANNEL, amqp_cstring_bytes(job->exchange), amqp_empty_bytes, 0, 0,
+                            &props, amqp_cstring_bytes(text)) != AMQP_STATUS_OK
              ? failed(sim, job->type, "publish failed")
              : wait_confirm(sim, ++sim->published);
   }

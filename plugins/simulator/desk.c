@@ -28,7 +28,8 @@ int sim_desk_init(sim_t *sim) {
     size_t n = strcspn(p, ",");
     if (n == 0 || n >= SIM_AGENT_LEN || d->nagents == SIM_MAX_AGENTS) {
       sim->api->log(sim->plugin, NULL, CTXD_LOG_ERROR,
-                    "agent_ids: 1..%d comma-separated ids of 1..%d characters", SIM_MAX_AGENTS, SIM_AGENT_LEN - 1);
+                    "agent_ids: 1..%d comma-separated ids of 1..%d characters", SIM_MAX_AGENTS,
+                    SIM_AGENT_LEN - 1);
       return CTXD_ECONFIG;
     }
     memcpy(d->agents[d->nagents++], p, n);
@@ -70,26 +71,30 @@ int sim_desk_announce(sim_t *sim, int64_t now) {
   memcpy(group.skill_group_id, s->skill_group_id, sizeof group.skill_group_id);
   sim_out_t out = desk_out(sim, CTXD_C_CASE_V1_DEFINE_SKILL_GROUP_TYPE, s->skill_group_id, id);
   int rc = sim_later(sim, now, &out, ctxd_c_case_v1_define_skill_group_encode(&group),
-                     "agent desk: skill group %s '%s' of %zu agents defined (version %" PRId64 ")", s->skill_group_id,
-                     GROUP_NAME, d->nagents, d->version);
+                     "agent desk: skill group %s '%s' of %zu agents defined (version %" PRId64 ")",
+                     s->skill_group_id, GROUP_NAME, d->nagents, d->version);
   /* no conditions: the rule matches every case */
   ctxd_c_case_v1_define_distribution_rule_t rule = {
-      .name = RULE_NAME, .priority = RULE_PRIORITY, .strategy = CTXD_C_CASE_V1_DEFINE_DISTRIBUTION_RULE_STRATEGY_ROUND_ROBIN,
-      .enabled = true, .version = d->version};
+      .name = RULE_NAME,
+      .priority = RULE_PRIORITY,
+      .strategy = CTXD_C_CASE_V1_DEFINE_DISTRIBUTION_RULE_STRATEGY_ROUND_ROBIN,
+      .enabled = true,
+      .version = d->version};
   memcpy(rule.rule_id, s->rule_id, sizeof rule.rule_id);
   memcpy(rule.skill_group_id, s->skill_group_id, sizeof rule.skill_group_id);
   out = desk_out(sim, CTXD_C_CASE_V1_DEFINE_DISTRIBUTION_RULE_TYPE, s->rule_id, id);
   if (rc == 0)
-    rc = sim_later(sim, now, &out, ctxd_c_case_v1_define_distribution_rule_encode(&rule),
-                   "agent desk: rule %s sends every case to skill group %s, round robin (version %" PRId64 ")",
-                   s->rule_id, s->skill_group_id, d->version);
+    rc =
+        sim_later(sim, now, &out, ctxd_c_case_v1_define_distribution_rule_encode(&rule),
+                  "agent desk: rule %s sends every case to skill group %s, round robin (version %" PRId64 ")",
+                  s->rule_id, s->skill_group_id, d->version);
   /* one delay later: Case looks the agents' groups up when they come on duty */
   int64_t due = now + sim_delay(sim);
   for (size_t i = 0; i < d->nagents && rc == 0; i++) {
     ctxd_c_case_v1_agent_on_duty_t duty = {.agent_id = agents[i], .at = (char *)d->on_duty_at};
     out = desk_out(sim, CTXD_C_CASE_V1_AGENT_ON_DUTY_TYPE, agents[i], id);
-    rc = sim_later(sim, due, &out, ctxd_c_case_v1_agent_on_duty_encode(&duty), "agent desk: agent %s on duty since %s",
-                   agents[i], d->on_duty_at);
+    rc = sim_later(sim, due, &out, ctxd_c_case_v1_agent_on_duty_encode(&duty),
+                   "agent desk: agent %s on duty since %s", agents[i], d->on_duty_at);
   }
   return rc;
 }

@@ -25,7 +25,8 @@ const char *const sim_feed_names[SIM_FEEDS] = {"materials", "inventory", "compen
 
 /* config/inventory-templates.json's template, used when templates_file is not set */
 static const char builtin_templates[] =
-    "[{\"id\": \"3f1a0c55-6d1e-4b7a-9c1e-5a0d2b7c9e01\", \"unitId\": \"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\","
+    "[{\"id\": \"3f1a0c55-6d1e-4b7a-9c1e-5a0d2b7c9e01\", \"unitId\": "
+    "\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\","
     " \"zones\": [{\"id\": \"8e9d5a40-1b2c-4d3e-8f40-000000000001\","
     " \"materialTypeIds\": [\"6f1e3a52-3a55-4d47-9a0e-2b1c6f3d9a10\"]},"
     " {\"id\": \"8e9d5a40-1b2c-4d3e-8f40-000000000002\","
@@ -49,7 +50,7 @@ typedef struct {
 
 /* The audited materials by rank in the template, then the ones no audit counts. */
 static const material_row_t audited[] = {
-    {NULL, "Mozzarella", INGREDIENT, GRAMS},  {NULL, "Flour", INGREDIENT, GRAMS},
+    {NULL, "Mozzarella", INGREDIENT, GRAMS},         {NULL, "Flour", INGREDIENT, GRAMS},
     {NULL, "Tomato sauce", INGREDIENT, MILLILITERS}, {NULL, "Pepperoni", INGREDIENT, GRAMS},
     {NULL, "Olive oil", INGREDIENT, MILLILITERS},    {NULL, "Basil", INGREDIENT, GRAMS},
 };
@@ -69,7 +70,8 @@ static const struct {
 } cases[] = {
     {CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_PRODUCT_REFUND,
      CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_CUSTOMER_SERVICE,
-     CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_RESPONSIBLE_PARTY_MERCHANT, 0, "cs-2048", "Pizza arrived cold"},
+     CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_RESPONSIBLE_PARTY_MERCHANT, 0, "cs-2048",
+     "Pizza arrived cold"},
     {CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_RESHIP,
      CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_BACK_OFFICE,
      CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_RESPONSIBLE_PARTY_LOGISTICS, 0, "staff-1024",
@@ -77,7 +79,8 @@ static const struct {
     {CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_NON_PRODUCT,
      CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_CUSTOMER_APP,
      CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_RESPONSIBLE_PARTY_PLATFORM,
-     CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_NON_PRODUCT_KIND_VOUCHER, NULL, "Delivery was 40 minutes late"},
+     CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_NON_PRODUCT_KIND_VOUCHER, NULL,
+     "Delivery was 40 minutes late"},
 };
 
 /* The order lines a refund or a reship compensates. */
@@ -91,13 +94,16 @@ static const struct {
 
 /* ---- the template and the catalog -------------------------------------------------------- */
 
-static const char *string_field(const json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+static const char *string_field(const json_t *o, const char *key) {
+  return json_string_value(json_object_get(o, key));
+}
 
 /* Reads the first template of a templates file's JSON: its id, unit and zones. */
 static int template_read(sim_template_t *tpl, const json_t *all) {
   const json_t *t = json_array_get(all, 0), *zones = json_object_get(t, "zones");
-  if (sim_id_copy(tpl->id, string_field(t, "id")) != 0 || sim_id_copy(tpl->unit_id, string_field(t, "unitId")) != 0 ||
-      json_array_size(zones) == 0 || json_array_size(zones) > SIM_MAX_ZONES)
+  if (sim_id_copy(tpl->id, string_field(t, "id")) != 0 ||
+      sim_id_copy(tpl->unit_id, string_field(t, "unitId")) != 0 || json_array_size(zones) == 0 ||
+      json_array_size(zones) > SIM_MAX_ZONES)
     return CTXD_ECONFIG;
   tpl->nzones = json_array_size(zones);
   for (size_t z = 0; z < tpl->nzones; z++) {
@@ -108,7 +114,8 @@ static int template_read(sim_template_t *tpl, const json_t *all) {
         zone->nmaterials > SIM_MAX_ZONE_MATERIALS)
       return CTXD_ECONFIG;
     for (size_t m = 0; m < zone->nmaterials; m++)
-      if (sim_id_copy(zone->materials[m], json_string_value(json_array_get(ids, m))) != 0) return CTXD_ECONFIG;
+      if (sim_id_copy(zone->materials[m], json_string_value(json_array_get(ids, m))) != 0)
+        return CTXD_ECONFIG;
   }
   return 0;
 }
@@ -134,15 +141,16 @@ int sim_feeds_init(sim_t *sim) {
   json_t *all = path[0] ? json_load_file(path, 0, &e) : json_loads(builtin_templates, 0, &e);
   if (template_read(&sim->tpl, all) != 0) {
     sim->api->log(sim->plugin, NULL, CTXD_LOG_ERROR, "templates_file '%s': %s", path,
-                  all == NULL ? e.text : "the first template needs id, unitId and 1..8 zones of 1..8 materialTypeIds");
+                  all == NULL ? e.text
+                              : "the first template needs id, unitId and 1..8 zones of 1..8 materialTypeIds");
     json_decref(all);
     return CTXD_ECONFIG;
   }
   json_decref(all);
   for (size_t z = 0; z < sim->tpl.nzones; z++)
     for (size_t m = 0; m < sim->tpl.zones[z].nmaterials; m++)
-      catalog_add(sim, sim->tpl.zones[z].materials[m], sim->nmaterials < COUNT(audited) ? &audited[sim->nmaterials] : NULL,
-                  false);
+      catalog_add(sim, sim->tpl.zones[z].materials[m],
+                  sim->nmaterials < COUNT(audited) ? &audited[sim->nmaterials] : NULL, false);
   for (size_t i = 0; i < COUNT(unaudited); i++) catalog_add(sim, unaudited[i].id, &unaudited[i], true);
   return 0;
 }
@@ -157,9 +165,12 @@ static const sim_material_t *material_find(const sim_t *sim, const char *id) {
 
 static int publish_material(sim_t *sim, sim_material_t *m, int64_t due) {
   m->version = m->version + 1 > sim_version_floor() ? m->version + 1 : sim_version_floor();
-  ctxd_c_data_catalog_products_v1_material_type_t mt = {
-      .version = m->version, .country_id = COUNTRY_ID, .name = m->name, .category = m->category,
-      .basic_unit_of_measure = m->unit, .is_removed = m->removable && m->updates % 3 == 2};
+  ctxd_c_data_catalog_products_v1_material_type_t mt = {.version = m->version,
+                                                        .country_id = COUNTRY_ID,
+                                                        .name = m->name,
+                                                        .category = m->category,
+                                                        .basic_unit_of_measure = m->unit,
+                                                        .is_removed = m->removable && m->updates % 3 == 2};
   m->updates++;
   memcpy(mt.id, m->id, sizeof mt.id);
   memcpy(mt.department_id, DEPARTMENT_ID, sizeof mt.department_id);
@@ -199,8 +210,8 @@ static int measure(sim_t *sim, audit_t *a, int64_t due, const sim_zone_t *zone, 
   memcpy(c.user_id, a->auditor, sizeof c.user_id);
   a->out.type = CTXD_C_INVENTORY_V1_ADD_MEASUREMENT_TYPE;
   return sim_later(sim, due, &a->out, ctxd_c_inventory_v1_add_measurement_encode(&c),
-                   "auditor: audit %u %s %s '%s' = %s in zone %s", a->n, version > 1 ? "corrected" : "measured",
-                   material, m->name, value, zone->id);
+                   "auditor: audit %u %s %s '%s' = %s in zone %s", a->n,
+                   version > 1 ? "corrected" : "measured", material, m->name, value, zone->id);
 }
 
 static int feed_inventory(sim_t *sim, int64_t now) {
@@ -209,8 +220,11 @@ static int feed_inventory(sim_t *sim, int64_t now) {
   sim_uuid_new(a.inventory);
   sim_uuid_new(a.auditor);
   sim_uuid_new(first);
-  a.out = (sim_out_t){.exchange = sim->s->inventory_endpoint, .type = CTXD_C_INVENTORY_V1_START_INVENTORY_TYPE,
-                      .id = first, .correlation_id = a.inventory, .conversation_id = first};
+  a.out = (sim_out_t){.exchange = sim->s->inventory_endpoint,
+                      .type = CTXD_C_INVENTORY_V1_START_INVENTORY_TYPE,
+                      .id = first,
+                      .correlation_id = a.inventory,
+                      .conversation_id = first};
   sim_iso_at(now, at);
   ctxd_c_inventory_v1_start_inventory_t start = {.started_at = at};
   memcpy(start.inventory_id, a.inventory, sizeof start.inventory_id);
@@ -227,12 +241,14 @@ static int feed_inventory(sim_t *sim, int64_t now) {
       char measurement[37];
       sim_uuid_new(measurement);
       if (z == 0 && m == 0) memcpy(edited, measurement, sizeof edited);
-      rc = measure(sim, &a, due += sim_delay(sim), &sim->tpl.zones[z], sim->tpl.zones[z].materials[m], measurement, 1);
+      rc = measure(sim, &a, due += sim_delay(sim), &sim->tpl.zones[z], sim->tpl.zones[z].materials[m],
+                   measurement, 1);
     }
   }
   /* the auditor counts the first material again: the next version replaces the value */
   if (rc == 0)
-    rc = measure(sim, &a, due += sim_delay(sim), &sim->tpl.zones[0], sim->tpl.zones[0].materials[0], edited, 2);
+    rc = measure(sim, &a, due += sim_delay(sim), &sim->tpl.zones[0], sim->tpl.zones[0].materials[0], edited,
+                 2);
   if (rc == 0) {
     due += sim_delay(sim);
     sim_iso_at(due, at);
@@ -260,25 +276,39 @@ static int feed_compensation(sim_t *sim, int64_t now) {
   ctxd_c_compensation_v1_apply_compensation_items_item_t items[COUNT(order_lines)];
   for (size_t i = 0; i < COUNT(order_lines); i++)
     items[i] = (ctxd_c_compensation_v1_apply_compensation_items_item_t){
-        .sku = (char *)order_lines[i].sku, .name = (char *)order_lines[i].name, .quantity = order_lines[i].quantity,
-        .has_refund_amount_minor = cases[k].strategy == CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_PRODUCT_REFUND,
+        .sku = (char *)order_lines[i].sku,
+        .name = (char *)order_lines[i].name,
+        .quantity = order_lines[i].quantity,
+        .has_refund_amount_minor =
+            cases[k].strategy == CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_STRATEGY_PRODUCT_REFUND,
         .refund_amount_minor = order_lines[i].amount_minor};
   bool non_product = cases[k].benefit != 0;
   /* the app applies in the customer's name */
   const char *applicant = cases[k].applied_by != NULL ? cases[k].applied_by : customer;
   ctxd_c_compensation_v1_apply_compensation_t apply = {
-      .order_number = order, .channel = cases[k].channel, .applied_by = (char *)applicant,
-      .reason = (char *)cases[k].reason, .has_responsible_party = true, .responsible_party = cases[k].party,
-      .strategy = cases[k].strategy, .has_items = !non_product, .items = non_product ? NULL : items,
-      .items_count = non_product ? 0 : COUNT(items), .has_non_product = non_product,
-      .non_product = {.kind = cases[k].benefit, .amount_minor = 1000, .note = "Sorry for the wait"}, .currency = "CNY"};
+      .order_number = order,
+      .channel = cases[k].channel,
+      .applied_by = (char *)applicant,
+      .reason = (char *)cases[k].reason,
+      .has_responsible_party = true,
+      .responsible_party = cases[k].party,
+      .strategy = cases[k].strategy,
+      .has_items = !non_product,
+      .items = non_product ? NULL : items,
+      .items_count = non_product ? 0 : COUNT(items),
+      .has_non_product = non_product,
+      .non_product = {.kind = cases[k].benefit, .amount_minor = 1000, .note = "Sorry for the wait"},
+      .currency = "CNY"};
   memcpy(apply.compensation_id, compensation, sizeof apply.compensation_id);
   memcpy(apply.customer_id, customer, sizeof apply.customer_id);
-  sim_out_t out = {.exchange = sim->s->compensation_endpoint, .type = CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_TYPE,
-                   .id = first, .correlation_id = compensation, .conversation_id = first};
+  sim_out_t out = {.exchange = sim->s->compensation_endpoint,
+                   .type = CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_TYPE,
+                   .id = first,
+                   .correlation_id = compensation,
+                   .conversation_id = first};
   int rc = sim_later(sim, now, &out, ctxd_c_compensation_v1_apply_compensation_encode(&apply),
-                     "customer service: compensation %s applied for order %s (strategy %d: %s)", compensation, order,
-                     cases[k].strategy, cases[k].reason);
+                     "customer service: compensation %s applied for order %s (strategy %d: %s)", compensation,
+                     order, cases[k].strategy, cases[k].reason);
   out.id = NULL;
   int64_t due = now + sim_delay(sim);
   ctxd_c_compensation_v1_submit_compensation_t submit = {.submitted_by = (char *)applicant};
@@ -288,7 +318,8 @@ static int feed_compensation(sim_t *sim, int64_t now) {
     rc = sim_later(sim, due, &out, ctxd_c_compensation_v1_submit_compensation_encode(&submit),
                    "customer service: compensation %s submitted", compensation);
   due += sim_delay(sim);
-  ctxd_c_compensation_v1_approve_compensation_t approve = {.approved_by = "lead-0001", .comment = "Approved by the simulator"};
+  ctxd_c_compensation_v1_approve_compensation_t approve = {.approved_by = "lead-0001",
+                                                           .comment = "Approved by the simulator"};
   memcpy(approve.compensation_id, compensation, sizeof approve.compensation_id);
   out.type = CTXD_C_COMPENSATION_V1_APPROVE_COMPENSATION_TYPE;
   if (rc == 0)

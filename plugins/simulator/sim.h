@@ -85,8 +85,8 @@ typedef struct {
   int feed;     /* SIM_FEED_*: the feed's tick; -1: a publish */
   /* a publish: the envelope's fields */
   char exchange[128];
-  const char *type; /* static string */
-  char *body;       /* the message, JSON text */
+  const char *type;                                                       /* static string */
+  char *body;                                                             /* the message, JSON text */
   char id[37], correlation_id[37], conversation_id[37], initiator_id[37]; /* "" when none */
   uint64_t delivery; /* the request delivery this answers; 0 for fed messages */
   bool ack;          /* acknowledge `delivery` once this is published */
@@ -116,8 +116,8 @@ void sim_job_free(sim_job_t *job);
 /* ---- the agent desk (desk.c) ------------------------------------------------------------- */
 
 #define SIM_MAX_AGENTS 4
-#define SIM_AGENT_LEN 65           /* the contracts' 64 characters */
-#define SIM_MAX_DESK_CASES 1024    /* cases followed at once; the oldest is forgotten beyond */
+#define SIM_AGENT_LEN 65        /* the contracts' 64 characters */
+#define SIM_MAX_DESK_CASES 1024 /* cases followed at once; the oldest is forgotten beyond */
 
 /* A case one of the desk's agents holds: what the agent did that a redelivery must repeat. */
 typedef struct {
@@ -165,7 +165,7 @@ typedef struct {
 typedef struct {
   const char *exchange; /* an endpoint for a command; NULL: the type's exchange (an event) */
   const char *type;
-  const char *id;       /* NULL: a new random id */
+  const char *id;                                              /* NULL: a new random id */
   const char *correlation_id, *conversation_id, *initiator_id; /* NULL: none */
   uint64_t delivery;
   bool ack;

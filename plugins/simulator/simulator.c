@@ -34,15 +34,19 @@ static const ctxd_conf_entry_t config_map[] = {
      "the order system's queue, bound to the ReshipOrderRequested exchange"},
     {CTXD_CONF_INT, "prefetch", "100", S(prefetch),
      "requests answered at once (each is acknowledged once its answers are published)"},
-    {CTXD_CONF_INT, "delay_min_ms", "200", S(delay_min_ms), "shortest delay of an answer, and between a feed's steps"},
-    {CTXD_CONF_INT, "delay_max_ms", "1500", S(delay_max_ms), "longest delay of an answer, and between a feed's steps"},
+    {CTXD_CONF_INT, "delay_min_ms", "200", S(delay_min_ms),
+     "shortest delay of an answer, and between a feed's steps"},
+    {CTXD_CONF_INT, "delay_max_ms", "1500", S(delay_max_ms),
+     "longest delay of an answer, and between a feed's steps"},
     {CTXD_CONF_INT, "failure_percent", "20", S(failure_percent),
      "share of refunds and reships that fail, 0..100 (decided by the refund's or reship's id, so a request "
      "delivered twice gets the same answer)"},
     {CTXD_CONF_INT, "confirm_timeout_ms", "5000", S(confirm_timeout_ms),
-     "how long a publish waits for the broker's confirm before the simulator reconnects and publishes it again"},
+     "how long a publish waits for the broker's confirm before the simulator reconnects and publishes it "
+     "again"},
     {CTXD_CONF_BOOL, "feed_materials", "true", S(feeds[SIM_FEED_MATERIALS].on),
-     "publish DataCatalog MaterialType updates (the first tick the whole catalog, then one material per tick)"},
+     "publish DataCatalog MaterialType updates (the first tick the whole catalog, then one material per "
+     "tick)"},
     {CTXD_CONF_INT, "materials_interval_ms", "5000", S(feeds[SIM_FEED_MATERIALS].interval_ms),
      "time between two material updates"},
     {CTXD_CONF_BOOL, "feed_inventory", "true", S(feeds[SIM_FEED_INVENTORY].on),
@@ -51,17 +55,21 @@ static const ctxd_conf_entry_t config_map[] = {
     {CTXD_CONF_INT, "inventory_interval_ms", "20000", S(feeds[SIM_FEED_INVENTORY].interval_ms),
      "time between two audits"},
     {CTXD_CONF_BOOL, "feed_compensation", "true", S(feeds[SIM_FEED_COMPENSATION].on),
-     "send compensations (ApplyCompensation with each strategy in turn, SubmitCompensation, ApproveCompensation) "
+     "send compensations (ApplyCompensation with each strategy in turn, SubmitCompensation, "
+     "ApproveCompensation) "
      "to compensation_endpoint"},
     {CTXD_CONF_INT, "compensation_interval_ms", "15000", S(feeds[SIM_FEED_COMPENSATION].interval_ms),
      "time between two compensations"},
-    {CTXD_CONF_STR, "inventory_endpoint", "inventory", S(inventory_endpoint), "endpoint receiving the audits"},
+    {CTXD_CONF_STR, "inventory_endpoint", "inventory", S(inventory_endpoint),
+     "endpoint receiving the audits"},
     {CTXD_CONF_STR, "compensation_endpoint", "compensation", S(compensation_endpoint),
      "endpoint receiving the compensation commands"},
     {CTXD_CONF_BOOL, "feed_agents", "true", S(feed_agents),
-     "play the agent desk: define skill_group_id with agent_ids and rule_id sending it every case (round robin), "
+     "play the agent desk: define skill_group_id with agent_ids and rule_id sending it every case (round "
+     "robin), "
      "put the agents on duty, and have them accept, process and complete the cases they are given"},
-    {CTXD_CONF_STR, "case_endpoint", "case", S(case_endpoint), "endpoint receiving the agent desk's commands"},
+    {CTXD_CONF_STR, "case_endpoint", "case", S(case_endpoint),
+     "endpoint receiving the agent desk's commands"},
     {CTXD_CONF_STR, "agent_desk_queue", "simulator-agent-desk", S(queues[SIM_AGENT_DESK]),
      "the agent desk's queue, bound to the CaseStatusChanged exchange"},
     {CTXD_CONF_STR, "skill_group_id", "5d1e0000-a6e0-4c1a-9000-000000000001", S(skill_group_id),
@@ -71,7 +79,8 @@ static const ctxd_conf_entry_t config_map[] = {
     {CTXD_CONF_STR, "agent_ids", "sim-agent-001,sim-agent-002", S(agent_ids),
      "the desk's agents, comma-separated (1..4 staff numbers of at most 64 characters)"},
     {CTXD_CONF_INT, "reject_back_percent", "20", S(reject_back_percent),
-     "share of cases whose processed work is rejected back once before it is completed, 0..100 (decided by the "
+     "share of cases whose processed work is rejected back once before it is completed, 0..100 (decided by "
+     "the "
      "case's id)"},
     {CTXD_CONF_STR, "templates_file", "", S(templates_file),
      "inventory templates in the format of config/inventory-templates.json, whose first template the audits "
@@ -123,7 +132,8 @@ int sim_later(sim_t *sim, int64_t due_ms, const sim_out_t *out, char *body, cons
     snprintf(job->id, sizeof job->id, "%s", out->id);
   else
     sim_uuid_new(job->id);
-  snprintf(job->correlation_id, sizeof job->correlation_id, "%s", out->correlation_id ? out->correlation_id : "");
+  snprintf(job->correlation_id, sizeof job->correlation_id, "%s",
+           out->correlation_id ? out->correlation_id : "");
   /* a message that names no conversation starts one */
   snprintf(job->conversation_id, sizeof job->conversation_id, "%s",
            out->conversation_id ? out->conversation_id : job->id);
@@ -163,7 +173,8 @@ static void nap(sim_t *sim, int64_t ms) {
 /* A feed's tick: schedules its messages, and the next tick. */
 static void tick(sim_t *sim, sim_job_t *job, int64_t now) {
   int feed = job->feed, rc = sim_feed_tick(sim, feed, now);
-  if (rc != 0) sim->api->log(sim->plugin, NULL, CTXD_LOG_WARN, "feed %s: %s", sim_feed_names[feed], ctxd_strerror(rc));
+  if (rc != 0)
+    sim->api->log(sim->plugin, NULL, CTXD_LOG_WARN, "feed %s: %s", sim_feed_names[feed], ctxd_strerror(rc));
   int64_t interval = sim->s->feeds[feed].interval_ms;
   /* after an outage, go on from now rather than catch up with a burst */
   job->due_ms = job->due_ms + interval > now ? job->due_ms + interval : now + interval;
@@ -216,7 +227,8 @@ static void *run(void *arg) {
       job->due_ms = now + sim->s->feeds[f].interval_ms;
     }
     if (job == NULL || sim_schedule_push(&sim->sched, job) != 0)
-      sim->api->log(sim->plugin, NULL, CTXD_LOG_ERROR, "feed %s not started: out of memory", sim_feed_names[f]);
+      sim->api->log(sim->plugin, NULL, CTXD_LOG_ERROR, "feed %s not started: out of memory",
+                    sim_feed_names[f]);
   }
   while (!stopping(sim)) {
     bool fresh = sim->conn == NULL;
@@ -265,10 +277,11 @@ static int check_settings(const sim_t *sim) {
   for (size_t i = 0; i < COUNT(ranges) && !why[0]; i++) {
     int64_t v = *(const int64_t *)((const char *)s + ranges[i].offset);
     if (v < ranges[i].min || v > ranges[i].max)
-      snprintf(why, sizeof why, "%s: %" PRId64 " is not in %" PRId64 "..%" PRId64, ranges[i].name, v, ranges[i].min,
-               ranges[i].max);
+      snprintf(why, sizeof why, "%s: %" PRId64 " is not in %" PRId64 "..%" PRId64, ranges[i].name, v,
+               ranges[i].min, ranges[i].max);
   }
-  if (!why[0] && s->delay_max_ms < s->delay_min_ms) snprintf(why, sizeof why, "delay_max_ms is less than delay_min_ms");
+  if (!why[0] && s->delay_max_ms < s->delay_min_ms)
+    snprintf(why, sizeof why, "delay_max_ms is less than delay_min_ms");
   /* one consumer per queue: a shared queue would hand requests to the wrong system */
   for (int i = 0; i < SIM_SYSTEMS && !why[0]; i++)
     for (int j = i + 1; j < SIM_SYSTEMS && !why[0]; j++)
@@ -307,7 +320,9 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   *state = sim;
   const char *env = getenv("CTXD_AMQP_URL");
   snprintf(sim->url, sizeof sim->url, "%s",
-           sim->s->amqp_url[0] ? sim->s->amqp_url : env != NULL && env[0] ? env : DEFAULT_AMQP_URL);
+           sim->s->amqp_url[0]     ? sim->s->amqp_url
+           : env != NULL && env[0] ? env
+                                   : DEFAULT_AMQP_URL);
   char url[sizeof sim->url];
   struct amqp_connection_info ci;
   snprintf(url, sizeof url, "%s", sim->url);
@@ -315,7 +330,8 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
     api->log(plugin, NULL, CTXD_LOG_ERROR, "amqp_url: not an amqp:// URL");
     return CTXD_ECONFIG;
   }
-  if (gethostname(sim->machine, sizeof sim->machine) != 0) snprintf(sim->machine, sizeof sim->machine, "unknown");
+  if (gethostname(sim->machine, sizeof sim->machine) != 0)
+    snprintf(sim->machine, sizeof sim->machine, "unknown");
   sim->machine[sizeof sim->machine - 1] = '\0'; /* gethostname may not terminate it */
   int rc = check_settings(sim);
   if (rc == 0) rc = sim_feeds_init(sim);
@@ -348,7 +364,8 @@ static const ctxd_plugin_desc_t desc = {
     CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
     .name = "simulator",
     .version = "1.0.0",
-    .description = "the payment and order systems, DataCatalog, auditors and compensation desks, for the demo",
+    .description =
+        "the payment and order systems, DataCatalog, auditors and compensation desks, for the demo",
     .config_map = config_map,
     .settings_size = sizeof(sim_settings_t),
     .init = init,

@@ -21,8 +21,8 @@ static void random_bytes(unsigned char *b, size_t n) {
 }
 
 static void uuid_format(const unsigned char b[16], char out[37]) {
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-           b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+           b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 void sim_uuid_new(char out[37]) {
@@ -45,7 +45,9 @@ static uint64_t hash_seeded(uint64_t h, const char *name, const char *kind) {
   return h ^ (h >> 31);
 }
 
-uint64_t sim_hash(const char *name, const char *kind) { return hash_seeded(0xcbf29ce484222325ULL, name, kind); }
+uint64_t sim_hash(const char *name, const char *kind) {
+  return hash_seeded(0xcbf29ce484222325ULL, name, kind);
+}
 
 void sim_uuid_derive(const char *name, const char *kind, char out[37]) {
   uint64_t h[2] = {sim_hash(name, kind), hash_seeded(0x84222325cbf29ce4ULL, name, kind)};
@@ -93,6 +95,7 @@ int sim_id_copy(char out[37], const char *in) {
 bool sim_uuid_valid(const char *s) {
   size_t i = 0;
   for (; s[i] != '\0' && i < 36; i++)
-    if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' : strchr("0123456789abcdef", s[i]) == NULL) return false;
+    if ((i == 8 || i == 13 || i == 18 || i == 23) ? s[i] != '-' : strchr("0123456789abcdef", s[i]) == NULL)
+      return false;
   return i == 36 && s[i] == '\0';
 }

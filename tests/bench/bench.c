@@ -45,8 +45,14 @@ typedef struct {
   const char *queue_type; /* the endpoint's: classic or quorum */
 } opts_t;
 
-static opts_t O = {.messages = 50000, .inbox_rows = 1000000, .runs = 5, .latency_s = 10,
-                   .rate = 2000, .prefetch = 1024, .workers = 4, .batch = 64,
+static opts_t O = {.messages = 50000,
+                   .inbox_rows = 1000000,
+                   .runs = 5,
+                   .latency_s = 10,
+                   .rate = 2000,
+                   .prefetch = 1024,
+                   .workers = 4,
+                   .batch = 64,
                    .queue_type = "classic"};
 static PGconn *pg;
 static json_t *results; /* array of result objects, written at the end */
@@ -191,7 +197,8 @@ static void declare_topology(void) {
 }
 
 static long queue_count(amqp_connection_state_t c, const char *queue) {
-  amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, 1, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+  amqp_queue_declare_ok_t *ok =
+      amqp_queue_declare(c, 1, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
   amqp_check(amqp_get_rpc_reply(c), "queue.declare passive");
   return (long)ok->message_count;
 }
@@ -217,8 +224,8 @@ static void publisher_open(publisher_t *p, int confirms) {
   p->c = amqp_open();
   unsigned char r[8];
   if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) die("getrandom");
-  snprintf(p->prefix, sizeof p->prefix, "%02x%02x%02x%02x-%02x%02x-4%01x%02x-8%01x%02x-", r[0], r[1], r[2], r[3], r[4],
-           r[5], r[6] & 15, r[7], r[6] >> 4, r[0] ^ r[7]);
+  snprintf(p->prefix, sizeof p->prefix, "%02x%02x%02x%02x-%02x%02x-4%01x%02x-8%01x%02x-", r[0], r[1], r[2],
+           r[3], r[4], r[5], r[6] & 15, r[7], r[6] >> 4, r[0] ^ r[7]);
   if (confirms) {
     amqp_confirm_select(p->c, 1);
     amqp_check(amqp_get_rpc_reply(p->c), "confirm.select");
@@ -245,8 +252,8 @@ static void read_confirms(publisher_t *p, double timeout_s) {
 /* Publishes n persistent MassTransit envelopes {"key": key0+i, "sentNs": now} to exchange,
  * at `rate` per second (0: as fast as possible), keeping at most `window` unconfirmed.
  * Returns the seconds it took, confirms included. */
-static double publish(publisher_t *p, const char *exchange, const char *type, long n, long key0,
-                      double rate, uint64_t window) {
+static double publish(publisher_t *p, const char *exchange, const char *type, long n, long key0, double rate,
+                      uint64_t window) {
   double t0 = now_s();
   char body[640], id[64];
   amqp_basic_properties_t props = {0};
@@ -328,13 +335,14 @@ static const char *write_config(const char *label, const char *database, long ba
   json_error_t jerr;
   json_t *plugins = json_load_file(O.plugins, 0, &jerr);
   if (!json_is_array(plugins)) die("%s: %s", O.plugins, jerr.text);
-  json_array_append_new(plugins, json_pack("{s:s, s:{s:b}}", "name", "benchkit", "settings", "publish", publish_events));
+  json_array_append_new(
+      plugins, json_pack("{s:s, s:{s:b}}", "name", "benchkit", "settings", "publish", publish_events));
   /* no delayed redelivery: the handler never fails, and no delay queues to clean up */
-  json_t *cfg = json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:o, s:{s:{s:I, s:I, s:I, s:s, s:s}}}",
-                          "broker", "url", O.amqp, "database", "url", database, "log", "level", "info",
-                          "plugin_dir", O.plugin_dir, "plugins", plugins, "endpoints", QUEUE,
-                          "prefetch", (json_int_t)O.prefetch, "workers", (json_int_t)O.workers,
-                          "batch_size", (json_int_t)batch, "queue_type", O.queue_type, "redelivery_ms", "");
+  json_t *cfg = json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:o, s:{s:{s:I, s:I, s:I, s:s, s:s}}}", "broker",
+                          "url", O.amqp, "database", "url", database, "log", "level", "info", "plugin_dir",
+                          O.plugin_dir, "plugins", plugins, "endpoints", QUEUE, "prefetch",
+                          (json_int_t)O.prefetch, "workers", (json_int_t)O.workers, "batch_size",
+                          (json_int_t)batch, "queue_type", O.queue_type, "redelivery_ms", "");
   if (cfg == NULL) die("building the configuration failed");
   snprintf(path, sizeof path, "%s/ctxd-%s.json", O.out, label);
   if (json_dump_file(cfg, path, JSON_INDENT(2)) != 0) die("cannot write %s", path);
@@ -388,7 +396,8 @@ static void host_stop(host_t *h) {
   for (double t0 = now_s(); now_s() - t0 < 40; sleep_s(0.01)) {
     int st;
     if (waitpid(h->pid, &st, WNOHANG) == h->pid) {
-      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fprintf(stderr, "bench: ctxd ended with status %d; see %s\n", st, h->log);
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fprintf(stderr, "bench: ctxd ended with status %d; see %s\n", st, h->log);
       return;
     }
   }
@@ -411,7 +420,8 @@ static void wait_items(host_t *h, long n, double timeout_s) {
   amqp_done(c);
   while (items_count() < n) {
     host_sample(h);
-    if (now_s() - t0 > timeout_s) die("only %ld of %ld messages handled after %.0f s; see %s", items_count(), n, timeout_s, h->log);
+    if (now_s() - t0 > timeout_s)
+      die("only %ld of %ld messages handled after %.0f s; see %s", items_count(), n, timeout_s, h->log);
     sleep_s(0.02);
   }
 }
@@ -440,15 +450,20 @@ static double report(const char *name, const char *unit, const double *v, int n,
   double m = median(v, n);
   json_t *runs = json_array();
   for (int i = 0; i < n; i++) json_array_append_new(runs, json_real(v[i]));
-  json_t *o = json_pack("{s:s, s:s, s:f, s:o, s:s}", "name", name, "unit", unit, "median", m, "runs",
-                        runs, "target", target);
+  json_t *o = json_pack("{s:s, s:s, s:f, s:o, s:s}", "name", name, "unit", unit, "median", m, "runs", runs,
+                        "target", target);
   if (holds >= 0) json_object_set_new(o, "holds", json_boolean(holds));
   if (ceiling > 0) json_object_set_new(o, "ratio", json_real(m / ceiling));
   json_object_set_new(o, "loadavg_1m", json_real(loadavg()));
   json_array_append_new(results, o);
   printf("%-44s %12.1f %-6s", name, m, unit);
   if (ceiling > 0) printf("  %5.0f%% of reference", 100 * m / ceiling);
-  printf("  [%s: %s]  load %.1f\n", target, target[0] == '-' ? "-" : holds < 0 ? "no ceiling measured" : holds ? "holds" : "MISSED", loadavg());
+  printf("  [%s: %s]  load %.1f\n", target,
+         target[0] == '-' ? "-"
+         : holds < 0      ? "no ceiling measured"
+         : holds          ? "holds"
+                          : "MISSED",
+         loadavg());
   fflush(stdout);
   return m;
 }
@@ -487,7 +502,8 @@ static double ctxd_drain(const char *config, const char *label, long n, int keep
   wait_items(&h, n, 600);
   host_stop(&h);
   if (rss_peak != NULL && h.rss_peak_kb > *rss_peak) *rss_peak = h.rss_peak_kb;
-  double span = sql_double("SELECT extract(epoch FROM max(handled_at) - min(handled_at)) FROM benchkit.items");
+  double span =
+      sql_double("SELECT extract(epoch FROM max(handled_at) - min(handled_at)) FROM benchkit.items");
   if (batch_mean != NULL)
     *batch_mean = sql_double("SELECT count(*)::float8 / count(DISTINCT received_at) FROM ctxd.inbox "
                              "WHERE endpoint = '" QUEUE "'");
@@ -534,12 +550,13 @@ static double relay_backlog(const char *config, long n) {
   reset_db(0);
   purge(SINK);
   char q[1024];
-  snprintf(q, sizeof q,
-           "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, lease_until) "
-           "SELECT id, '%s', '%s', json_build_object('messageId', id, 'messageType', "
-           "json_build_array('urn:message:%s'), 'message', json_build_object('key', g, 'sentNs', 0))::text, "
-           "now() - interval '1 second' FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, %ld) g) s",
-           EVENT_TYPE, EVENT_TYPE, EVENT_TYPE, n);
+  snprintf(
+      q, sizeof q,
+      "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, lease_until) "
+      "SELECT id, '%s', '%s', json_build_object('messageId', id, 'messageType', "
+      "json_build_array('urn:message:%s'), 'message', json_build_object('key', g, 'sentNs', 0))::text, "
+      "now() - interval '1 second' FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, %ld) g) s",
+      EVENT_TYPE, EVENT_TYPE, EVENT_TYPE, n);
   sql(q);
   sql("VACUUM ANALYZE ctxd.outbox");
   return sink_rate(config, "relay-backlog", n);
@@ -589,26 +606,43 @@ static void parse(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (i + 1 >= argc) usage();
     const char *k = argv[i], *v = argv[++i];
-    if (!strcmp(k, "--amqp")) O.amqp = v;
-    else if (!strcmp(k, "--pg")) O.pg = v;
-    else if (!strcmp(k, "--ctxd")) O.ctxd = v;
-    else if (!strcmp(k, "--plugin-dir")) O.plugin_dir = v;
-    else if (!strcmp(k, "--plugins")) O.plugins = v;
-    else if (!strcmp(k, "--out")) O.out = v;
-    else if (!strcmp(k, "--messages")) O.messages = atol(v);
-    else if (!strcmp(k, "--runs")) O.runs = atoi(v);
-    else if (!strcmp(k, "--rate")) O.rate = atof(v);
-    else if (!strcmp(k, "--latency-s")) O.latency_s = atoi(v);
-    else if (!strcmp(k, "--inbox-rows")) O.inbox_rows = atol(v);
-    else if (!strcmp(k, "--prefetch")) O.prefetch = atol(v);
-    else if (!strcmp(k, "--workers")) O.workers = atol(v);
-    else if (!strcmp(k, "--batch")) O.batch = atol(v);
-    else if (!strcmp(k, "--queue-type") && (!strcmp(v, "classic") || !strcmp(v, "quorum"))) O.queue_type = v;
-    else if (!strcmp(k, "--only")) O.only = v;
-    else usage();
+    if (!strcmp(k, "--amqp"))
+      O.amqp = v;
+    else if (!strcmp(k, "--pg"))
+      O.pg = v;
+    else if (!strcmp(k, "--ctxd"))
+      O.ctxd = v;
+    else if (!strcmp(k, "--plugin-dir"))
+      O.plugin_dir = v;
+    else if (!strcmp(k, "--plugins"))
+      O.plugins = v;
+    else if (!strcmp(k, "--out"))
+      O.out = v;
+    else if (!strcmp(k, "--messages"))
+      O.messages = atol(v);
+    else if (!strcmp(k, "--runs"))
+      O.runs = atoi(v);
+    else if (!strcmp(k, "--rate"))
+      O.rate = atof(v);
+    else if (!strcmp(k, "--latency-s"))
+      O.latency_s = atoi(v);
+    else if (!strcmp(k, "--inbox-rows"))
+      O.inbox_rows = atol(v);
+    else if (!strcmp(k, "--prefetch"))
+      O.prefetch = atol(v);
+    else if (!strcmp(k, "--workers"))
+      O.workers = atol(v);
+    else if (!strcmp(k, "--batch"))
+      O.batch = atol(v);
+    else if (!strcmp(k, "--queue-type") && (!strcmp(v, "classic") || !strcmp(v, "quorum")))
+      O.queue_type = v;
+    else if (!strcmp(k, "--only"))
+      O.only = v;
+    else
+      usage();
   }
-  if (!O.amqp || !O.pg || !O.ctxd || !O.plugin_dir || !O.plugins || !O.out || O.runs < 1 || O.runs > MAX_RUNS ||
-      O.messages < 100 || O.rate <= 0 || O.latency_s < 1 || O.batch < 1)
+  if (!O.amqp || !O.pg || !O.ctxd || !O.plugin_dir || !O.plugins || !O.out || O.runs < 1 ||
+      O.runs > MAX_RUNS || O.messages < 100 || O.rate <= 0 || O.latency_s < 1 || O.batch < 1)
     usage();
 }
 
@@ -675,7 +709,8 @@ int main(int argc, char **argv) {
     }
     if (want("e2e")) v[i] = ctxd_drain(batched, "batched", N, 0, &rss_load, &sizes[i]);
   }
-  if (want("consume")) consume_ceiling = report("ceiling: raw consume + ack", "msg/s", ceilings, R, 0, "-", 0);
+  if (want("consume"))
+    consume_ceiling = report("ceiling: raw consume + ack", "msg/s", ceilings, R, 0, "-", 0);
   if (want("e2e")) {
     e2e = median(v, R);
     report("ctxd e2e exactly once (batched)", "msg/s", v, R, consume_ceiling, ">= 12000/s and >= 60%",
@@ -741,7 +776,8 @@ int main(int argc, char **argv) {
     double t0 = now_s();
     snprintf(q, sizeof q,
              "INSERT INTO ctxd.inbox (endpoint, message_id) SELECT 'bench-history', gen_random_uuid() "
-             "FROM generate_series(1, %ld)", O.inbox_rows);
+             "FROM generate_series(1, %ld)",
+             O.inbox_rows);
     sql(q);
     sql("VACUUM ANALYZE ctxd.inbox");
     /* the fill's dirty pages are written now, not by the checkpointer during the runs */
@@ -795,17 +831,22 @@ int main(int argc, char **argv) {
     double ratio = json_real_value(json_object_get(r, "ratio"));
     char rs[32] = "";
     if (ratio > 0) snprintf(rs, sizeof rs, "%.0f%%", 100 * ratio);
-    fprintf(md, "| %s | %.1f | %s | %s | %s | %s | %s | %.1f |\n", json_string_value(json_object_get(r, "name")),
-            json_real_value(json_object_get(r, "median")), json_string_value(json_object_get(r, "unit")), rs, all,
-            tg, strcmp(tg, "-") == 0 ? "" : !json_object_get(r, "holds") ? "n/a" : json_is_true(json_object_get(r, "holds")) ? "yes" : "**no**",
+    fprintf(md, "| %s | %.1f | %s | %s | %s | %s | %s | %.1f |\n",
+            json_string_value(json_object_get(r, "name")), json_real_value(json_object_get(r, "median")),
+            json_string_value(json_object_get(r, "unit")), rs, all, tg,
+            strcmp(tg, "-") == 0                        ? ""
+            : !json_object_get(r, "holds")              ? "n/a"
+            : json_is_true(json_object_get(r, "holds")) ? "yes"
+                                                        : "**no**",
             json_real_value(json_object_get(r, "loadavg_1m")));
   }
   fclose(md);
 
-  json_t *doc = json_pack("{s:I, s:I, s:i, s:f, s:i, s:I, s:{s:I, s:I, s:I}, s:o}", "messages", (json_int_t)N,
-                          "messages_batch1", (json_int_t)N1, "runs", R, "rate", O.rate, "latency_s", O.latency_s,
-                          "inbox_rows", (json_int_t)O.inbox_rows, "endpoint", "prefetch", (json_int_t)O.prefetch,
-                          "workers", (json_int_t)O.workers, "batch_size", (json_int_t)O.batch, "results", results);
+  json_t *doc =
+      json_pack("{s:I, s:I, s:i, s:f, s:i, s:I, s:{s:I, s:I, s:I}, s:o}", "messages", (json_int_t)N,
+                "messages_batch1", (json_int_t)N1, "runs", R, "rate", O.rate, "latency_s", O.latency_s,
+                "inbox_rows", (json_int_t)O.inbox_rows, "endpoint", "prefetch", (json_int_t)O.prefetch,
+                "workers", (json_int_t)O.workers, "batch_size", (json_int_t)O.batch, "results", results);
   snprintf(q, sizeof q, "%s/results.json", O.out);
   if (doc == NULL || json_dump_file(doc, q, JSON_INDENT(2)) != 0) die("cannot write %s", q);
   json_decref(doc);

@@ -17,7 +17,8 @@
 
 static const char *cluster_value(const char *name) {
   const char *v = getenv(name);
-  if (v == NULL || !*v) fail_msg("%s is not set: start the cluster with tests/stack/stack.sh cluster-start", name);
+  if (v == NULL || !*v)
+    fail_msg("%s is not set: start the cluster with tests/stack/stack.sh cluster-start", name);
   return v;
 }
 
@@ -46,9 +47,12 @@ static void node_loss_without_loss(void **state) {
   snprintf(echo, sizeof echo, "%s-echo", w->endpoint);
   snprintf(w->plugin_settings, sizeof w->plugin_settings, ", \"echo_endpoint\": \"%s\"", echo);
   /* quorum queues, the recommended setting on a cluster, for both endpoints */
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"queue_type\": \"quorum\", \"delivery_limit\": 5");
-  snprintf(w->more_endpoints, sizeof w->more_endpoints, ", \"%s\": {\"queue_type\": \"quorum\", \"delivery_limit\": 5}", echo);
-  snprintf(w->host_settings, sizeof w->host_settings, ", \"outbox\": {\"sweep_grace_ms\": 1000, \"sweep_interval_ms\": 200}");
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
+           "\"queue_type\": \"quorum\", \"delivery_limit\": 5");
+  snprintf(w->more_endpoints, sizeof w->more_endpoints,
+           ", \"%s\": {\"queue_type\": \"quorum\", \"delivery_limit\": 5}", echo);
+  snprintf(w->host_settings, sizeof w->host_settings,
+           ", \"outbox\": {\"sweep_grace_ms\": 1000, \"sweep_interval_ms\": 200}");
 
   /* host A prefers node 1, host B node 2 */
   char url_b[512];
@@ -67,7 +71,8 @@ static void node_loss_without_loss(void **state) {
   }
   /* node 1 goes down while the hosts work and the second half is being published */
   char sql[128];
-  snprintf(sql, sizeof sql, "SELECT least(count(*), %ld) FROM testkit.effects WHERE action = 'publish'", n / 8);
+  snprintf(sql, sizeof sql, "SELECT least(count(*), %ld) FROM testkit.effects WHERE action = 'publish'",
+           n / 8);
   ctxt_pg_wait_long(w->pg, sql, n / 8, CTXT_EFFECT_MS);
   ctxt_proc_t stop;
   node(&stop, "stop", 1);
@@ -79,14 +84,18 @@ static void node_loss_without_loss(void **state) {
   node_done(&stop);
   printf("cluster: node 1 stopped at %ld effects\n", ctxt_effects(w, "action = 'publish'"));
   assert_true(ctxt_proc_wait_output(&w->host, "consuming again", 60000));
-  printf("cluster: host A consumes again (through another node) at %ld effects\n", ctxt_effects(w, "action = 'publish'"));
+  printf("cluster: host A consumes again (through another node) at %ld effects\n",
+         ctxt_effects(w, "action = 'publish'"));
   ctxt_proc_t start;
   node(&start, "start", 1);
   node_done(&start);
   printf("cluster: node 1 started again at %ld effects\n", ctxt_effects(w, "action = 'publish'"));
 
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM testkit.effects WHERE action = 'publish'", n, 300000), n);
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM testkit.effects WHERE action = 'echoed'", n, 300000), n);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM testkit.effects WHERE action = 'publish'", n, 300000),
+      n);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM testkit.effects WHERE action = 'echoed'", n, 300000), n);
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, 120000), 0);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, 60000), 0);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, echo, 0, 60000), 0);
@@ -101,14 +110,16 @@ static void node_loss_without_loss(void **state) {
   assert_null(strstr(w->peer.out, "\"handled 0,"));
 
   long effects = ctxt_effects(w, "action = 'publish'"), events = ctxt_effects(w, "action = 'echoed'");
-  long distinct = ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects WHERE action = 'publish'");
+  long distinct =
+      ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects WHERE action = 'publish'");
   char q[128];
   snprintf(q, sizeof q, "%s_error", w->endpoint);
   long errors = ctxt_amqp_queue_count(w->amqp, q);
   snprintf(q, sizeof q, "%s_error", echo);
   errors += ctxt_amqp_queue_count(w->amqp, q);
-  printf("cluster: %ld messages -> %ld effects (%ld distinct), %ld events applied downstream, %ld in _error\n", n,
-         effects, distinct, events, errors);
+  printf(
+      "cluster: %ld messages -> %ld effects (%ld distinct), %ld events applied downstream, %ld in _error\n",
+      n, effects, distinct, events, errors);
   assert_int_equal(effects, n);
   assert_int_equal(distinct, n);
   assert_int_equal(events, n);

@@ -25,7 +25,8 @@ enum { KILL, BROKER, DB };
 static void stream_through_faults(void **state) {
   ctxt_world_t *w = *state;
   const long n = env_long("CTXD_FAULT_MESSAGES", 5000);
-  const int kills = (int)env_long("CTXD_FAULT_KILLS", 3), brokers = (int)env_long("CTXD_FAULT_BROKER_RESTARTS", 1),
+  const int kills = (int)env_long("CTXD_FAULT_KILLS", 3),
+            brokers = (int)env_long("CTXD_FAULT_BROKER_RESTARTS", 1),
             dbs = (int)env_long("CTXD_FAULT_DB_RESTARTS", 1);
   unsigned seed = (unsigned)env_long("CTXD_FAULT_SEED", (long)ctxt_now_ms());
   srand(seed);
@@ -34,7 +35,8 @@ static void stream_through_faults(void **state) {
   snprintf(w->plugin_settings, sizeof w->plugin_settings, ", \"echo_endpoint\": \"%s\"", echo);
   snprintf(w->host_settings, sizeof w->host_settings,
            ", \"outbox\": {\"sweep_grace_ms\": 1000, \"sweep_interval_ms\": 200}");
-  printf("fault: %ld messages, %d kills, %d broker restarts, %d database restarts, seed %u\n", n, kills, brokers, dbs, seed);
+  printf("fault: %ld messages, %d kills, %d broker restarts, %d database restarts, seed %u\n", n, kills,
+         brokers, dbs, seed);
 
   ctxt_host_start(w, NULL);
   char id[37];
@@ -60,7 +62,8 @@ static void stream_through_faults(void **state) {
     long slice = n / (nplan + 1);
     at += slice > 0 ? 1 + rand() % slice : 1;
     char sql[128];
-    snprintf(sql, sizeof sql, "SELECT least(count(*), %ld) FROM testkit.effects WHERE action = 'publish'", at);
+    snprintf(sql, sizeof sql, "SELECT least(count(*), %ld) FROM testkit.effects WHERE action = 'publish'",
+             at);
     long done = ctxt_pg_wait_long(w->pg, sql, at, 120000);
     if (plan[f] == KILL) {
       ctxt_proc_signal(&w->host, SIGKILL);
@@ -77,22 +80,26 @@ static void stream_through_faults(void **state) {
     }
   }
 
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM testkit.effects WHERE action = 'publish'", n, 300000), n);
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM testkit.effects WHERE action = 'echoed'", n, 300000), n);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM testkit.effects WHERE action = 'publish'", n, 300000),
+      n);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM testkit.effects WHERE action = 'echoed'", n, 300000), n);
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, 120000), 0);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, 60000), 0);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, echo, 0, 60000), 0);
   ctxt_host_stop(w, SIGTERM);
 
   long effects = ctxt_effects(w, "action = 'publish'"), events = ctxt_effects(w, "action = 'echoed'");
-  long distinct = ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects WHERE action = 'publish'");
+  long distinct =
+      ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects WHERE action = 'publish'");
   char q[128];
   snprintf(q, sizeof q, "%s_error", w->endpoint);
   long errors = ctxt_amqp_queue_count(w->amqp, q);
   snprintf(q, sizeof q, "%s_error", echo);
   errors += ctxt_amqp_queue_count(w->amqp, q);
-  printf("fault: %ld messages -> %ld effects (%ld distinct), %ld events applied downstream, %ld in _error\n", n,
-         effects, distinct, events, errors);
+  printf("fault: %ld messages -> %ld effects (%ld distinct), %ld events applied downstream, %ld in _error\n",
+         n, effects, distinct, events, errors);
   assert_int_equal(effects, n);
   assert_int_equal(distinct, n);
   assert_int_equal(events, n);

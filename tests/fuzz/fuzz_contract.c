@@ -23,8 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
     ctxd__contract_validate(ctxd__contracts_find(contracts, types[i]), m, err, sizeof err);
   json_t *up = NULL;
-  if (ctxd__contracts_upcast(contracts, types[0], "Dodo.DataCatalog.Contracts.Products.v2:MaterialType", m, &up,
-                             err, sizeof err) == 0)
+  if (ctxd__contracts_upcast(contracts, types[0], "Dodo.DataCatalog.Contracts.Products.v2:MaterialType", m,
+                             &up, err, sizeof err) == 0)
     json_decref(up);
   json_decref(m);
   return 0;

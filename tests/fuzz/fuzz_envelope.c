@@ -34,13 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   json_error_t jerr;
   json_t *tree = json_loadb((const char *)body, len, JSON_DECODE_ANY, &jerr);
   if (rc == 0 && tree == NULL && json_error_code(&jerr) != json_error_numeric_overflow) abort();
-  if (tree != NULL && strncmp(err, "malformed JSON", 14) == 0 && memchr(body, 0, len) == NULL)
-    abort();
+  if (tree != NULL && strncmp(err, "malformed JSON", 14) == 0 && memchr(body, 0, len) == NULL) abort();
   json_decref(tree);
   if (rc == 0) {
     /* what decodes must encode again */
-    ctxd__envelope_out_t out = {.message_id = env.message_id, .message_type = env.message_types[0],
-                                .correlation_id = env.correlation_id, .message = env.message, .headers = env.headers};
+    ctxd__envelope_out_t out = {.message_id = env.message_id,
+                                .message_type = env.message_types[0],
+                                .correlation_id = env.correlation_id,
+                                .message = env.message,
+                                .headers = env.headers};
     char *text = ctxd__envelope_encode(&out);
     free(text);
   }

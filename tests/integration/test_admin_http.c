@@ -132,7 +132,8 @@ static int teardown_with_broker(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(health_readiness_metrics, ctxt_world_setup, teardown_with_broker),
-      cmocka_unit_test_setup_teardown(handler_time_once_per_settled_message, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(handler_time_once_per_settled_message, ctxt_world_setup,
+                                      ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,8 +34,10 @@ static void setup_both(ctxt_world_t *w) {
 
 static void send_to(ctxt_world_t *w, const char *endpoint, const char *type, const char *message) {
   char body[4096];
-  snprintf(body, sizeof body, "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
-           seq++, type, message);
+  snprintf(
+      body, sizeof body,
+      "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
+      seq++, type, message);
   ctxt_amqp_publish(w->amqp, endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
 }
 
@@ -43,18 +45,22 @@ static void send_to(ctxt_world_t *w, const char *endpoint, const char *type, con
 static void approved_compensation(ctxt_world_t *w, const char *plan) {
   char m[1024];
   snprintf(m, sizeof m,
-           "{\"compensationId\":\"" C1 "\",\"orderNumber\":\"SO-1\",\"customerId\":\"" CUSTOMER "\",\"channel\":1,"
+           "{\"compensationId\":\"" C1 "\",\"orderNumber\":\"SO-1\",\"customerId\":\"" CUSTOMER
+           "\",\"channel\":1,"
            "\"appliedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\",%s,\"currency\":\"CNY\"}",
            plan);
   send_to(w, w->endpoint, NS "ApplyCompensation", m);
-  send_to(w, w->endpoint, NS "SubmitCompensation", "{\"compensationId\":\"" C1 "\",\"submittedBy\":\"staff-1\"}");
-  send_to(w, w->endpoint, NS "ApproveCompensation", "{\"compensationId\":\"" C1 "\",\"approvedBy\":\"boss\"}");
+  send_to(w, w->endpoint, NS "SubmitCompensation",
+          "{\"compensationId\":\"" C1 "\",\"submittedBy\":\"staff-1\"}");
+  send_to(w, w->endpoint, NS "ApproveCompensation",
+          "{\"compensationId\":\"" C1 "\",\"approvedBy\":\"boss\"}");
 }
 
 /* Waits for C1 to reach `status` (with the version that path gives it). */
 static void wait_compensation(ctxt_world_t *w, const char *status, int version) {
   char sql[256];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status = '%s' AND version = %d",
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status = '%s' AND version = %d",
            status, version);
   assert_int_equal(ctxt_pg_wait_long(w->pg, sql, 1, CTXT_EFFECT_MS), 1);
 }
@@ -66,9 +72,12 @@ typedef struct {
 /* The fulfillment Fulfillment made for C1, once it exists. */
 static ids_t fulfillment_of_c1(ctxt_world_t *w) {
   ids_t ids;
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '" C1 "'", 1,
-                                     CTXT_EFFECT_MS), 1);
-  PGresult *r = PQexec(w->pg, "SELECT id, request_id FROM fulfillment.orders WHERE compensation_id = '" C1 "'");
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '" C1 "'", 1,
+                        CTXT_EFFECT_MS),
+      1);
+  PGresult *r =
+      PQexec(w->pg, "SELECT id, request_id FROM fulfillment.orders WHERE compensation_id = '" C1 "'");
   snprintf(ids.id, sizeof ids.id, "%s", PQgetvalue(r, 0, 0));
   snprintf(ids.request, sizeof ids.request, "%s", PQgetvalue(r, 0, 1));
   PQclear(r);
@@ -101,11 +110,13 @@ static void finish(ctxt_world_t *w, long processing, long failed) {
   assert_int_equal(archived(w, FNS "FulfillmentProcessing"), processing);
   assert_int_equal(archived(w, FNS "FulfillmentFailed"), failed);
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.orders WHERE status = 'succeeded'"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.orders WHERE status = 'succeeded'"),
+                   1);
 }
 
-#define REFUND_PLAN                                                                                                \
-  "\"strategy\":1,\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2,\"refundAmountMinor\":1500}]"
+#define REFUND_PLAN                                                                                          \
+  "\"strategy\":1,\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2,"                     \
+  "\"refundAmountMinor\":1500}]"
 
 static void refund_path_finishes(void **state) {
   ctxt_world_t *w = *state;
@@ -114,7 +125,8 @@ static void refund_path_finishes(void **state) {
   ids_t f = fulfillment_of_c1(w);
   wait_compensation(w, "compensating", 4);
   feedback(w, "Ctxd.Payment.Contracts.v1:RefundCompleted", "refundId", &f,
-           "\"amountMinor\":1500,\"currency\":\"CNY\",\"paymentReference\":\"PAY-1\",\"completedAt\":\"2026-05-01T09:05:00Z\"");
+           "\"amountMinor\":1500,\"currency\":\"CNY\",\"paymentReference\":\"PAY-1\",\"completedAt\":\"2026-"
+           "05-01T09:05:00Z\"");
   wait_compensation(w, "finished", 5);
   finish(w, 1, 0);
   assert_int_equal(archived(w, FNS "RefundRequested"), 1);
@@ -125,13 +137,18 @@ static void refund_path_finishes(void **state) {
 static void reship_path_finishes(void **state) {
   ctxt_world_t *w = *state;
   setup_both(w);
-  approved_compensation(w, "\"strategy\":2,\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":1}]");
+  approved_compensation(
+      w, "\"strategy\":2,\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":1}]");
   ids_t f = fulfillment_of_c1(w);
   wait_compensation(w, "compensating", 4);
   feedback(w, "Ctxd.Ordering.Contracts.v1:ReshipOrderCreated", "reshipId", &f,
            "\"orderNumber\":\"RS-1\",\"createdAt\":\"2026-05-01T09:10:00Z\"");
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM fulfillment.orders WHERE state->'reship_feedback'->>'order_id' = 'RS-1'",
-                                     1, CTXT_EFFECT_MS), 1);
+  assert_int_equal(
+      ctxt_pg_wait_long(
+          w->pg,
+          "SELECT count(*) FROM fulfillment.orders WHERE state->'reship_feedback'->>'order_id' = 'RS-1'", 1,
+          CTXT_EFFECT_MS),
+      1);
   wait_compensation(w, "compensating", 4); /* created is not done yet */
   feedback(w, "Ctxd.Ordering.Contracts.v1:ReshipOrderShipped", "reshipId", &f,
            "\"orderNumber\":\"RS-1\",\"shippedAt\":\"2026-05-02T08:00:00Z\"");
@@ -147,8 +164,11 @@ static void non_product_finishes_at_once(void **state) {
   /* approved -> finished directly: Fulfillment never waited */
   wait_compensation(w, "finished", 4);
   finish(w, 0, 0);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%CompensationApproved'"
-                                       " AND body::json->'message'->'NonProduct'->>'AmountMinor' = '888'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%CompensationApproved'"
+                   " AND body::json->'message'->'NonProduct'->>'AmountMinor' = '888'"),
+      1);
 }
 
 static void failed_refund_waits_for_a_case(void **state) {
@@ -160,18 +180,27 @@ static void failed_refund_waits_for_a_case(void **state) {
   feedback(w, "Ctxd.Payment.Contracts.v1:RefundFailed", "refundId", &f,
            "\"reason\":\"card expired\",\"failedAt\":\"2026-05-01T09:05:00Z\"");
   wait_compensation(w, "pending_communication", 5);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM compensation.orders WHERE status_reason = 'card expired'"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications WHERE resolved_at IS NULL"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM compensation.orders WHERE status_reason = 'card expired'"),
+      1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM fulfillment.pending_communications WHERE resolved_at IS NULL"),
+      1);
 
   char m[512];
   snprintf(m, sizeof m,
-           "{\"caseId\":\"ca000000-0000-4000-8000-000000000001\",\"relatedBizType\":\"fulfillment\",\"relatedBizId\":\"%s\","
+           "{\"caseId\":\"ca000000-0000-4000-8000-000000000001\",\"relatedBizType\":\"fulfillment\","
+           "\"relatedBizId\":\"%s\","
            "\"outcome\":1,\"agentId\":\"agent-7\",\"resolvedAt\":\"2026-05-03T12:00:00Z\"}",
            f.id);
   send_to(w, fulfillment_endpoint, "Ctxd.Case.Contracts.v1:CaseResolved", m);
   wait_compensation(w, "finished", 6);
   finish(w, 1, 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications WHERE resolved_by = 'agent-7'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM fulfillment.pending_communications WHERE resolved_by = 'agent-7'"),
+      1);
 }
 
 int main(void) {

@@ -21,8 +21,10 @@ static char comp_ep[96], ful_ep[96], case_ep[96];
 
 static void send_to(ctxt_world_t *w, const char *endpoint, const char *type, const char *message) {
   char body[4096];
-  snprintf(body, sizeof body, "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
-           seq++, type, message);
+  snprintf(
+      body, sizeof body,
+      "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
+      seq++, type, message);
   ctxt_amqp_publish(w->amqp, endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
 }
 
@@ -35,7 +37,8 @@ static const char *plugin(char *buf, size_t len, const char *name, const char *e
 static void spawn_host(ctxt_world_t *w, ctxt_proc_t *p, char *config, size_t configlen, const char *plugins) {
   char text[4096];
   snprintf(text, sizeof text,
-           "{\"broker\": {\"url\": \"%s\"}, \"database\": {\"url\": \"%s\"}, \"plugin_dir\": \"%s\", \"plugins\": [%s],"
+           "{\"broker\": {\"url\": \"%s\"}, \"database\": {\"url\": \"%s\"}, \"plugin_dir\": \"%s\", "
+           "\"plugins\": [%s],"
            " \"endpoints\": {\"defaults\": {\"workers\": 1, \"immediate_retries\": 10}}}",
            ctxt_amqp_url(), w->db, w->plugin_dir, plugins);
   ctxt_write_file(config, configlen, text);
@@ -52,58 +55,84 @@ static void wait_sql(ctxt_world_t *w, const char *sql) {
 static void failure_path(ctxt_world_t *w) {
   /* the desk: one group, one rule for every case, one agent on duty */
   send_to(w, case_ep, "Ctxd.Case.Contracts.v1:DefineSkillGroup",
-          "{\"SkillGroupId\":\"" GROUP "\",\"Name\":\"after-sales\",\"AgentIds\":[\"agent-1\"],\"Version\":1}");
+          "{\"SkillGroupId\":\"" GROUP
+          "\",\"Name\":\"after-sales\",\"AgentIds\":[\"agent-1\"],\"Version\":1}");
   send_to(w, case_ep, "Ctxd.Case.Contracts.v1:DefineDistributionRule",
-          "{\"RuleId\":\"" RULE "\",\"Name\":\"all\",\"Priority\":1,\"Conditions\":[],\"SkillGroupId\":\"" GROUP "\","
+          "{\"RuleId\":\"" RULE
+          "\",\"Name\":\"all\",\"Priority\":1,\"Conditions\":[],\"SkillGroupId\":\"" GROUP "\","
           "\"Strategy\":1,\"PreferPreviousAgent\":false,\"Enabled\":true,\"Version\":1}");
   wait_sql(w, "SELECT count(*) FROM cases.rules");
-  send_to(w, case_ep, "Ctxd.Case.Contracts.v1:AgentOnDuty", "{\"AgentId\":\"agent-1\",\"At\":\"2026-05-01T08:00:00Z\"}");
+  send_to(w, case_ep, "Ctxd.Case.Contracts.v1:AgentOnDuty",
+          "{\"AgentId\":\"agent-1\",\"At\":\"2026-05-01T08:00:00Z\"}");
   wait_sql(w, "SELECT count(*) FROM cases.agents WHERE on_duty");
 
   /* a refund, approved */
   send_to(w, comp_ep, "Ctxd.Compensation.Contracts.v1:ApplyCompensation",
-          "{\"compensationId\":\"" C1 "\",\"orderNumber\":\"SO-9\",\"customerId\":\"c5000000-0000-4000-8000-000000000001\","
+          "{\"compensationId\":\"" C1
+          "\",\"orderNumber\":\"SO-9\",\"customerId\":\"c5000000-0000-4000-8000-000000000001\","
           "\"channel\":1,\"appliedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\",\"strategy\":1,"
-          "\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":1,\"refundAmountMinor\":1500}],\"currency\":\"CNY\"}");
+          "\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":1,\"refundAmountMinor\":1500}],"
+          "\"currency\":\"CNY\"}");
   wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "'");
-  send_to(w, comp_ep, "Ctxd.Compensation.Contracts.v1:SubmitCompensation", "{\"compensationId\":\"" C1 "\",\"submittedBy\":\"staff-1\"}");
+  send_to(w, comp_ep, "Ctxd.Compensation.Contracts.v1:SubmitCompensation",
+          "{\"compensationId\":\"" C1 "\",\"submittedBy\":\"staff-1\"}");
   wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status = 'pending_approval'");
-  send_to(w, comp_ep, "Ctxd.Compensation.Contracts.v1:ApproveCompensation", "{\"compensationId\":\"" C1 "\",\"approvedBy\":\"boss\"}");
+  send_to(w, comp_ep, "Ctxd.Compensation.Contracts.v1:ApproveCompensation",
+          "{\"compensationId\":\"" C1 "\",\"approvedBy\":\"boss\"}");
 
   /* Fulfillment asked the payment system; the payment system says no */
-  wait_sql(w, "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '" C1 "' AND status = 'processing'");
-  PGresult *r = PQexec(w->pg, "SELECT id, request_id FROM fulfillment.orders WHERE compensation_id = '" C1 "'");
+  wait_sql(w, "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '" C1
+              "' AND status = 'processing'");
+  PGresult *r =
+      PQexec(w->pg, "SELECT id, request_id FROM fulfillment.orders WHERE compensation_id = '" C1 "'");
   char fid[64], rid[64], m[1024];
   snprintf(fid, sizeof fid, "%s", PQgetvalue(r, 0, 0));
   snprintf(rid, sizeof rid, "%s", PQgetvalue(r, 0, 1));
   PQclear(r);
-  snprintf(m, sizeof m, "{\"refundId\":\"%s\",\"fulfillmentId\":\"%s\",\"reason\":\"card expired\",\"failedAt\":\"2026-05-01T09:05:00Z\"}",
+  snprintf(m, sizeof m,
+           "{\"refundId\":\"%s\",\"fulfillmentId\":\"%s\",\"reason\":\"card "
+           "expired\",\"failedAt\":\"2026-05-01T09:05:00Z\"}",
            rid, fid);
   send_to(w, ful_ep, "Ctxd.Payment.Contracts.v1:RefundFailed", m);
-  wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status = 'pending_communication'");
+  wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1
+              "' AND status = 'pending_communication'");
 
   /* the case for the failed fulfillment (its id), assigned to the agent on duty */
   char sql[512];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND agent_id = 'agent-1' AND status = 'WaitProcess'", fid);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND agent_id = 'agent-1' AND status = "
+           "'WaitProcess'",
+           fid);
   wait_sql(w, sql);
   snprintf(m, sizeof m, "{\"CaseId\":\"%s\",\"AgentId\":\"agent-1\"}", fid);
   send_to(w, case_ep, "Ctxd.Case.Contracts.v1:AcceptCase", m);
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND status = 'Processing'", fid);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND status = 'Processing'",
+           fid);
   wait_sql(w, sql);
-  snprintf(m, sizeof m, "{\"CaseId\":\"%s\",\"AgentId\":\"agent-1\",\"Result\":\"refunded by bank transfer\"}", fid);
+  snprintf(m, sizeof m,
+           "{\"CaseId\":\"%s\",\"AgentId\":\"agent-1\",\"Result\":\"refunded by bank transfer\"}", fid);
   send_to(w, case_ep, "Ctxd.Case.Contracts.v1:ProcessCase", m);
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND status = 'PendingAcceptance'", fid);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND status = 'PendingAcceptance'", fid);
   wait_sql(w, sql);
   snprintf(m, sizeof m, "{\"CaseId\":\"%s\",\"OperatorId\":\"sup-1\"}", fid);
   send_to(w, case_ep, "Ctxd.Case.Contracts.v1:CompleteCase", m);
 
   /* CaseResolved -> the fulfillment succeeds -> the compensation order is Finished */
   wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status = 'finished'");
-  wait_sql(w, "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '" C1 "' AND status = 'succeeded'");
+  wait_sql(w, "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '" C1
+              "' AND status = 'succeeded'");
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications WHERE resolved_at IS NOT NULL"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = 'Ctxd.Case.Contracts.v1:CaseResolved'"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = 'Ctxd.Fulfillment.Contracts.v1:FulfillmentSucceeded'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM fulfillment.pending_communications WHERE resolved_at IS NOT NULL"),
+      1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = "
+                                       "'Ctxd.Case.Contracts.v1:CaseResolved'"),
+                   1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = "
+                                       "'Ctxd.Fulfillment.Contracts.v1:FulfillmentSucceeded'"),
+                   1);
   snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.operation_log WHERE case_id = '%s'", fid);
   assert_true(ctxt_pg_long(w->pg, sql) >= 5); /* opened, assigned, accepted, processed, completed */
 }

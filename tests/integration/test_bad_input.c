@@ -10,13 +10,16 @@
 
 #define V1 "Dodo.DataCatalog.Contracts.Products.v1:MaterialType"
 #define MT "application/vnd.masstransit+json"
-#define GOOD "{\"id\":\"6f1e3a52-3a55-4d47-9a0e-2b1c6f3d9a10\",\"version\":1,\"countryId\":643," \
-             "\"departmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"name\":\"Flour\",\"category\":1," \
-             "\"basicUnitOfMeasure\":5,\"isRemoved\":false}"
+#define GOOD                                                                                                 \
+  "{\"id\":\"6f1e3a52-3a55-4d47-9a0e-2b1c6f3d9a10\",\"version\":1,\"countryId\":643,"                        \
+  "\"departmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"name\":\"Flour\",\"category\":1,"             \
+  "\"basicUnitOfMeasure\":5,\"isRemoved\":false}"
 
 static void envelope(char *buf, size_t len, int n, const char *type, const char *message) {
-  snprintf(buf, len, "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
-           n, type, message);
+  snprintf(
+      buf, len,
+      "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
+      n, type, message);
 }
 
 static void send_raw(ctxt_world_t *w, const char *content_type, const char *body) {
@@ -37,14 +40,10 @@ static void every_class_of_bad_input(void **state) {
   ctxt_host_start(w, NULL);
   char body[4096];
   static const char *const reasons[] = {
-      "malformed JSON at line 1",
-      "unsupported content type 'text/plain'",
-      "missing message id",
-      "missing message type",
-      "exceeds the limit of 1048576",
-      "nesting deeper than 64",
-      "invalid UTF-8 at byte",
-      "message.Category: expected an integer, got a string",
+      "malformed JSON at line 1",     "unsupported content type 'text/plain'",
+      "missing message id",           "missing message type",
+      "exceeds the limit of 1048576", "nesting deeper than 64",
+      "invalid UTF-8 at byte",        "message.Category: expected an integer, got a string",
   };
 
   send_good(w, 1);
@@ -56,14 +55,19 @@ static void every_class_of_bad_input(void **state) {
   /* over the size limit: 1 MiB of padding inside a valid envelope */
   size_t big = (1u << 20) + 100;
   char *huge = malloc(big + 256);
-  int n = snprintf(huge, 256, "{\"messageId\":\"00000000-0000-4000-8000-000000000098\",\"messageType\":[\"urn:message:" V1 "\"],\"message\":{\"pad\":\"");
+  int n =
+      snprintf(huge, 256,
+               "{\"messageId\":\"00000000-0000-4000-8000-000000000098\",\"messageType\":[\"urn:message:" V1
+               "\"],\"message\":{\"pad\":\"");
   memset(huge + n, 'x', big);
   snprintf(huge + n + big, 256, "\"}}");
   send_raw(w, MT, huge);
   free(huge);
   /* deeper than the nesting limit */
   char deep[512];
-  n = snprintf(deep, sizeof deep, "{\"messageId\":\"00000000-0000-4000-8000-000000000097\",\"messageType\":[\"urn:message:" V1 "\"],\"message\":");
+  n = snprintf(deep, sizeof deep,
+               "{\"messageId\":\"00000000-0000-4000-8000-000000000097\",\"messageType\":[\"urn:message:" V1
+               "\"],\"message\":");
   for (int i = 0; i < 70; i++) deep[n++] = '[';
   for (int i = 0; i < 70; i++) deep[n++] = ']';
   snprintf(deep + n, sizeof deep - (size_t)n, "}");
@@ -72,9 +76,10 @@ static void every_class_of_bad_input(void **state) {
   envelope(body, sizeof body, 96, V1, "{\"name\":\"\xff\xfe\"}");
   send_raw(w, MT, body);
   /* a field of the wrong type */
-  envelope(body, sizeof body, 95, V1, "{\"id\":\"6f1e3a52-3a55-4d47-9a0e-2b1c6f3d9a10\",\"version\":1,\"countryId\":643,"
-                                      "\"departmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"name\":\"Flour\","
-                                      "\"category\":\"abc\",\"basicUnitOfMeasure\":5,\"isRemoved\":false}");
+  envelope(body, sizeof body, 95, V1,
+           "{\"id\":\"6f1e3a52-3a55-4d47-9a0e-2b1c6f3d9a10\",\"version\":1,\"countryId\":643,"
+           "\"departmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"name\":\"Flour\","
+           "\"category\":\"abc\",\"basicUnitOfMeasure\":5,\"isRemoved\":false}");
   send_raw(w, MT, body);
   /* an unknown type, and an unknown version of a known one: nobody here consumes them */
   envelope(body, sizeof body, 94, "Nobody.v1:Thing", "{}");
@@ -84,9 +89,10 @@ static void every_class_of_bad_input(void **state) {
   /* the same message id with another body: the first one wins */
   envelope(body, sizeof body, 3, V1, GOOD);
   send_raw(w, MT, body);
-  envelope(body, sizeof body, 3, V1, "{\"id\":\"6f1e3a52-3a55-4d47-9a0e-2b1c6f3d9a10\",\"version\":2,\"countryId\":643,"
-                                     "\"departmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"name\":\"Other\","
-                                     "\"category\":1,\"basicUnitOfMeasure\":5,\"isRemoved\":false}");
+  envelope(body, sizeof body, 3, V1,
+           "{\"id\":\"6f1e3a52-3a55-4d47-9a0e-2b1c6f3d9a10\",\"version\":2,\"countryId\":643,"
+           "\"departmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"name\":\"Other\","
+           "\"category\":1,\"basicUnitOfMeasure\":5,\"isRemoved\":false}");
   send_raw(w, MT, body);
   send_good(w, 4);
 
@@ -98,9 +104,12 @@ static void every_class_of_bad_input(void **state) {
   assert_int_equal(ctxt_wait_effects(w, NULL, 4), 4);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
   ctxt_host_stop(w, SIGTERM);
-  assert_non_null(strstr(w->host.out, "handled 4, duplicates 1, retried 0, redelivered 0, requeued 0, to _error 8, to _skipped 2"));
+  assert_non_null(
+      strstr(w->host.out,
+             "handled 4, duplicates 1, retried 0, redelivered 0, requeued 0, to _error 8, to _skipped 2"));
   /* the duplicate did not replace the first body */
-  assert_int_equal(ctxt_effects(w, "message_id = '00000000-0000-4000-8000-000000000003' AND body LIKE '%Flour%'"), 1);
+  assert_int_equal(
+      ctxt_effects(w, "message_id = '00000000-0000-4000-8000-000000000003' AND body LIKE '%Flour%'"), 1);
 
   /* every error names its reason, in the order they were sent */
   for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {

@@ -30,14 +30,15 @@ static char reply[96];
 /* The case plugin alone on the world's endpoint (more settings: "" or starting with ", "),
  * and a queue for the replies. */
 static void setup_case(ctxt_world_t *w, const char *settings, const char *endpoint_settings) {
-  snprintf(w->plugins, sizeof w->plugins, "[{\"name\": \"case\", \"settings\": {\"endpoint\": \"%s\"%s}}]", w->endpoint,
-           settings);
+  snprintf(w->plugins, sizeof w->plugins, "[{\"name\": \"case\", \"settings\": {\"endpoint\": \"%s\"%s}}]",
+           w->endpoint, settings);
   snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "%s", endpoint_settings);
   snprintf(reply, sizeof reply, "%s-reply", w->endpoint);
   amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(reply), 0, 0, 0, 1, amqp_empty_table);
   amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
                         amqp_empty_table);
-  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes(reply), amqp_empty_bytes, amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes(reply), amqp_empty_bytes,
+                  amqp_empty_table);
   assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
   ctxt_host_start(w, NULL);
 }
@@ -47,11 +48,13 @@ static void setup_case(ctxt_world_t *w, const char *settings, const char *endpoi
 static int send_message(ctxt_world_t *w, const char *type, const char *message, int request) {
   char body[4096], address[256] = "";
   if (request)
-    snprintf(address, sizeof address,
-             "\"requestId\":\"00000000-0000-4000-9000-%012d\",\"responseAddress\":\"rabbitmq://localhost/%s\",", seq,
-             reply);
+    snprintf(
+        address, sizeof address,
+        "\"requestId\":\"00000000-0000-4000-9000-%012d\",\"responseAddress\":\"rabbitmq://localhost/%s\",",
+        seq, reply);
   snprintf(body, sizeof body,
-           "{\"messageId\":\"00000000-0000-4000-8000-%012d\",%s\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
+           "{\"messageId\":\"00000000-0000-4000-8000-%012d\",%s\"messageType\":[\"urn:message:%s\"],"
+           "\"message\":%s}",
            seq, address, type, message);
   ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
   return seq++;
@@ -71,7 +74,8 @@ static void wait_sql(ctxt_world_t *w, const char *sql, long want) {
 static void wait_case(ctxt_world_t *w, const char *id, const char *status, const char *agent) {
   char sql[512];
   snprintf(sql, sizeof sql,
-           "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND status = '%s' AND agent_id IS NOT DISTINCT FROM "
+           "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND status = '%s' AND agent_id IS NOT "
+           "DISTINCT FROM "
            "%s%s%s",
            id, status, agent ? "'" : "", agent ? agent : "NULL", agent ? "'" : "");
   wait_sql(w, sql, 1);
@@ -86,7 +90,8 @@ static void wait_archived(ctxt_world_t *w, const char *type, const char *where, 
 
 static void define_group(ctxt_world_t *w, const char *id, const char *agents, int version) {
   char m[512];
-  snprintf(m, sizeof m, "{\"SkillGroupId\":\"%s\",\"Name\":\"g\",\"AgentIds\":%s,\"Version\":%d}", id, agents, version);
+  snprintf(m, sizeof m, "{\"SkillGroupId\":\"%s\",\"Name\":\"g\",\"AgentIds\":%s,\"Version\":%d}", id, agents,
+           version);
   command(w, "DefineSkillGroup", m);
 }
 
@@ -94,8 +99,8 @@ static void define_group(ctxt_world_t *w, const char *id, const char *agents, in
 #define LEAST_LOADED 2
 
 /* A rule sending the cases its conditions match to group. */
-static void define_rule(ctxt_world_t *w, const char *id, int priority, const char *conditions, const char *group,
-                        int strategy, int prefer) {
+static void define_rule(ctxt_world_t *w, const char *id, int priority, const char *conditions,
+                        const char *group, int strategy, int prefer) {
   char m[1024];
   snprintf(m, sizeof m,
            "{\"RuleId\":\"%s\",\"Name\":\"r\",\"Priority\":%d,\"Conditions\":%s,\"SkillGroupId\":\"%s\","
@@ -112,12 +117,14 @@ static void duty(ctxt_world_t *w, const char *agent, int on, const char *at) {
 }
 
 /* strategy: 1 refund, 2 reship, 3 non-product */
-static void fulfillment_failed(ctxt_world_t *w, const char *fulfillment, const char *compensation, int strategy) {
+static void fulfillment_failed(ctxt_world_t *w, const char *fulfillment, const char *compensation,
+                               int strategy) {
   char m[512];
-  snprintf(m, sizeof m,
-           "{\"FulfillmentId\":\"%s\",\"CompensationId\":\"%s\",\"Strategy\":%d,\"Reason\":\"Refund declined\","
-           "\"PendingCommunicationId\":\"" PENDING "\",\"FailedAt\":\"2026-11-24T08:00:00Z\"}",
-           fulfillment, compensation, strategy);
+  snprintf(
+      m, sizeof m,
+      "{\"FulfillmentId\":\"%s\",\"CompensationId\":\"%s\",\"Strategy\":%d,\"Reason\":\"Refund declined\","
+      "\"PendingCommunicationId\":\"" PENDING "\",\"FailedAt\":\"2026-11-24T08:00:00Z\"}",
+      fulfillment, compensation, strategy);
   send_message(w, FULFILLMENT_FAILED, m, 0);
 }
 
@@ -150,7 +157,8 @@ static void expect_replies(ctxt_world_t *w, const expected_t *e, size_t n) {
 /* A group of agent-1 with a rule for refunds, and agent-1 on duty. */
 static void refund_desk(ctxt_world_t *w) {
   define_group(w, GROUP, "[\"agent-1\",\"agent-off\"]", 1);
-  define_rule(w, RULE, 10, "[{\"Feature\":\"strategy\",\"Values\":[\"refund\",\"reship\"]}]", GROUP, ROUND_ROBIN, 1);
+  define_rule(w, RULE, 10, "[{\"Feature\":\"strategy\",\"Values\":[\"refund\",\"reship\"]}]", GROUP,
+              ROUND_ROBIN, 1);
   wait_sql(w, "SELECT count(*) FROM cases.rules", 1);
   wait_sql(w, "SELECT count(*) FROM cases.skill_group_members", 2);
   duty(w, "agent-1", 1, "2026-11-24T07:00:00Z");
@@ -185,12 +193,14 @@ static void failure_path_to_resolution(void **state) {
   int r[5];
   r[0] = command(w, "AcceptCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\"}");
   wait_case(w, F1, "Processing", "agent-1");
-  r[1] = command(w, "ProcessCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Result\":\"called the bank\"}");
+  r[1] = command(w, "ProcessCase",
+                 "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Result\":\"called the bank\"}");
   wait_case(w, F1, "PendingAcceptance", "agent-1");
-  r[2] = command(w, "RejectCaseBack", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\",\"Reason\":\"no proof\"}");
+  r[2] = command(w, "RejectCaseBack",
+                 "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\",\"Reason\":\"no proof\"}");
   wait_case(w, F1, "Processing", "agent-1");
-  r[3] =
-      command(w, "ProcessCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Result\":\"refunded by transfer\"}");
+  r[3] = command(w, "ProcessCase",
+                 "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Result\":\"refunded by transfer\"}");
   wait_case(w, F1, "PendingAcceptance", "agent-1");
   r[4] = command(w, "CompleteCase", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\"}");
   wait_case(w, F1, "Finished", "agent-1");
@@ -222,17 +232,20 @@ static void failure_path_to_resolution(void **state) {
 
   /* every action in order, with its statuses, actor and note */
   assert_int_equal(
-      ctxt_pg_long(w->pg, "SELECT count(*) FROM (SELECT string_agg(action || ':' || coalesce(from_status, '-') || '>'"
-                          " || to_status || ':' || actor, ',' ORDER BY version) s FROM cases.operation_log"
-                          " WHERE case_id = '" F1 "') t WHERE s = "
-                          "'open:->WaitDistribution:system,assign:WaitDistribution>WaitProcess:distribution,"
-                          "accept:WaitProcess>Processing:agent-1,process:Processing>PendingAcceptance:agent-1,"
-                          "reject_back:PendingAcceptance>Processing:sup-1,process:Processing>PendingAcceptance:agent-1,"
-                          "complete:PendingAcceptance>Finished:sup-1'"),
+      ctxt_pg_long(
+          w->pg,
+          "SELECT count(*) FROM (SELECT string_agg(action || ':' || coalesce(from_status, '-') || '>'"
+          " || to_status || ':' || actor, ',' ORDER BY version) s FROM cases.operation_log"
+          " WHERE case_id = '" F1 "') t WHERE s = "
+          "'open:->WaitDistribution:system,assign:WaitDistribution>WaitProcess:distribution,"
+          "accept:WaitProcess>Processing:agent-1,process:Processing>PendingAcceptance:agent-1,"
+          "reject_back:PendingAcceptance>Processing:sup-1,process:Processing>PendingAcceptance:agent-1,"
+          "complete:PendingAcceptance>Finished:sup-1'"),
       1);
   assert_int_equal(
-      ctxt_pg_long(w->pg,
-                   "SELECT count(*) FROM cases.operation_log WHERE action = 'reject_back' AND note = 'no proof'"),
+      ctxt_pg_long(
+          w->pg,
+          "SELECT count(*) FROM cases.operation_log WHERE action = 'reject_back' AND note = 'no proof'"),
       1);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT version FROM cases.cases WHERE case_id = '" F1 "'"), 7);
   /* the agent holds nothing any more; the order remembers them */
@@ -255,22 +268,27 @@ static void refused_actions_answer_with_status(void **state) {
 
   const expected_t replies[] = {
       {command(w, "CompleteCase", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2", "cannot complete a case in status WaitProcess", NULL}},
+       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2", "cannot complete a case in status WaitProcess",
+        NULL}},
       {command(w, "ProcessCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Result\":\"r\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2", "cannot process a case in status WaitProcess", NULL}},
+       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2", "cannot process a case in status WaitProcess",
+        NULL}},
       {command(w, "RejectCaseBack", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\",\"Reason\":\"r\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2", "cannot reject back a case in status WaitProcess",
-        NULL}},
+       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2",
+        "cannot reject back a case in status WaitProcess", NULL}},
       {command(w, "AcceptCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-2\"}"),
-       {"CaseCommandRejected", "\"Reason\":5", "\"Status\":2", "agent agent-2 does not hold the case (agent-1 does)",
-        NULL}},
-      {command(w, "TransferCase", "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-off\",\"OperatorId\":\"agent-1\"}"),
+       {"CaseCommandRejected", "\"Reason\":5", "\"Status\":2",
+        "agent agent-2 does not hold the case (agent-1 does)", NULL}},
+      {command(w, "TransferCase",
+               "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-off\",\"OperatorId\":\"agent-1\"}"),
        {"CaseCommandRejected", "\"Reason\":4", "\"Status\":2", "agent agent-off: not on duty", NULL}},
-      {command(w, "TransferCase", "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-x\",\"OperatorId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":3", "\"Status\":2", "agent agent-x: not in skill group " GROUP, NULL}},
-      {command(w, "AcceptCase", "{\"CaseId\":\"" MISSING "\",\"AgentId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":1", "\"Message\":\"no case " MISSING "\"", "\"CaseId\":\"" MISSING "\"",
+      {command(w, "TransferCase",
+               "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-x\",\"OperatorId\":\"agent-1\"}"),
+       {"CaseCommandRejected", "\"Reason\":3", "\"Status\":2", "agent agent-x: not in skill group " GROUP,
         NULL}},
+      {command(w, "AcceptCase", "{\"CaseId\":\"" MISSING "\",\"AgentId\":\"agent-1\"}"),
+       {"CaseCommandRejected", "\"Reason\":1", "\"Message\":\"no case " MISSING "\"",
+        "\"CaseId\":\"" MISSING "\"", NULL}},
   };
   expect_replies(w, replies, sizeof replies / sizeof replies[0]);
   /* once closed, nothing more is allowed */
@@ -283,11 +301,14 @@ static void refused_actions_answer_with_status(void **state) {
       {command(w, "UrgeCase", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\"}"),
        {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot urge a case in status Closed", NULL}},
       {command(w, "AssignCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot appoint a case in status Closed", NULL}},
+       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot appoint a case in status Closed",
+        NULL}},
       {command(w, "RefuseCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Reason\":\"r\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot refuse a case in status Closed", NULL}},
+       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot refuse a case in status Closed",
+        NULL}},
       {command(w, "AcceptCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot accept a case in status Closed", NULL}},
+       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot accept a case in status Closed",
+        NULL}},
   };
   expect_replies(w, after, sizeof after / sizeof after[0]);
   wait_sql(w, "SELECT count(*) FROM ctxd.outbox", 0);
@@ -295,16 +316,18 @@ static void refused_actions_answer_with_status(void **state) {
 
   /* NotFound names no status; refusals changed nothing: open, assign and close only */
   assert_int_equal(
-      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%CaseCommandRejected'"
-                          " AND body::json->'message'->>'Reason' = '1' AND body::json->'message'->'Status' IS NULL"),
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%CaseCommandRejected'"
+                   " AND body::json->'message'->>'Reason' = '1' AND body::json->'message'->'Status' IS NULL"),
       1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.operation_log WHERE case_id = '" F1 "'"), 3);
-  assert_int_equal(
-      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS "CaseStatusChanged'"),
-      3);
-  assert_int_equal(ctxt_pg_long(w->pg,
-                                "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS "CaseResolved'"
-                                " AND body::json->'message'->>'Outcome' = '2'"),
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.operation_log WHERE case_id = '" F1 "'"),
+                   3);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS
+                                       "CaseStatusChanged'"),
+                   3);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS
+                                       "CaseResolved'"
+                                       " AND body::json->'message'->>'Outcome' = '2'"),
                    1);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT open_cases FROM cases.agents WHERE agent_id = 'agent-1'"), 0);
 }
@@ -321,9 +344,11 @@ static void waits_until_an_agent_comes_on_duty(void **state) {
   wait_sql(w, "SELECT count(*) FROM ctxd.inbox", 4);
   /* both handled: open, nobody to give them to */
   assert_int_equal(
-      ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.cases WHERE status = 'WaitDistribution' AND agent_id IS NULL"),
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM cases.cases WHERE status = 'WaitDistribution' AND agent_id IS NULL"),
       2);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.operation_log WHERE action = 'assign'"), 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.operation_log WHERE action = 'assign'"),
+                   0);
 
   duty(w, "agent-1", 1, "2026-11-24T09:00:00Z");
   wait_case(w, F1, "WaitProcess", "agent-1");
@@ -336,7 +361,8 @@ static void waits_until_an_agent_comes_on_duty(void **state) {
   /* a late, older off-duty changes nothing */
   duty(w, "agent-1", 0, "2026-11-24T08:00:00Z");
   wait_sql(w, "SELECT count(*) FROM ctxd.inbox", 6);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.agents WHERE agent_id = 'agent-1' AND on_duty"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.agents WHERE agent_id = 'agent-1' AND on_duty"), 1);
   ctxt_host_stop(w, SIGTERM);
 }
 
@@ -350,16 +376,17 @@ static void duplicated_failure_opens_one_case(void **state) {
   wait_sql(w, "SELECT count(*) FROM ctxd.outbox", 0);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.cases"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg,
-                                "SELECT count(*) FROM cases.cases WHERE case_id = '" F1 "' AND strategy = 'non_product'"
-                                " AND status = 'WaitDistribution' AND compensation_id = '" COMP "'"),
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.cases WHERE case_id = '" F1
+                                       "' AND strategy = 'non_product'"
+                                       " AND status = 'WaitDistribution' AND compensation_id = '" COMP "'"),
                    1);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.operation_log"), 1);
   assert_int_equal(
-      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS "CaseOpened'"), 1);
-  assert_int_equal(
-      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS "CaseStatusChanged'"),
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS "CaseOpened'"),
       1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS
+                                       "CaseStatusChanged'"),
+                   1);
 }
 
 static void round_robin_prefers_the_orders_agent(void **state) {
@@ -377,7 +404,8 @@ static void round_robin_prefers_the_orders_agent(void **state) {
     const char *fulfillment, *compensation, *agent;
   } steps[] = {
       {F1, "c1000000-0000-4000-8000-000000000001", "agent-a"}, /* no cursor: the smallest id */
-      {F2, "c1000000-0000-4000-8000-000000000002", "agent-b"}, {F3, "c1000000-0000-4000-8000-000000000003", "agent-a"},
+      {F2, "c1000000-0000-4000-8000-000000000002", "agent-b"},
+      {F3, "c1000000-0000-4000-8000-000000000003", "agent-a"},
       {F4, "c1000000-0000-4000-8000-000000000001", "agent-a"}, /* same order as F1: its agent, not b */
       {F5, "c1000000-0000-4000-8000-000000000005", "agent-b"}, /* the preference left the cursor */
   };
@@ -397,7 +425,8 @@ static void open_case_command_is_idempotent(void **state) {
   ctxt_world_t *w = *state;
   setup_case(w, "", "\"workers\": 1");
   const char *open =
-      "{\"CaseId\":\"" F1 "\",\"CaseType\":12,\"RelatedBizType\":\"compensation\",\"RelatedBizId\":\"" COMP "\","
+      "{\"CaseId\":\"" F1 "\",\"CaseType\":12,\"RelatedBizType\":\"compensation\",\"RelatedBizId\":\"" COMP
+      "\","
       "\"OrderNumber\":\"SO-1\",\"Subject\":\"call the customer\",\"OpenedBy\":\"compensation\","
       "\"Features\":[{\"Name\":\"strategy\",\"Value\":\"reship\"},{\"Name\":\"Region\",\"Value\":\"east\"}]}";
   const expected_t first[] = {
@@ -408,22 +437,22 @@ static void open_case_command_is_idempotent(void **state) {
       {command(w, "OpenCase", open), {"CaseCommandAccepted", "\"Status\":1", "\"Version\":1", NULL}},
       /* the same id for something else */
       {command(w, "OpenCase",
-               "{\"CaseId\":\"" F1 "\",\"CaseType\":13,\"RelatedBizType\":\"compensation\",\"RelatedBizId\":\"" COMP
-               "\","
+               "{\"CaseId\":\"" F1
+               "\",\"CaseType\":13,\"RelatedBizType\":\"compensation\",\"RelatedBizId\":\"" COMP "\","
                "\"Subject\":\"s\",\"OpenedBy\":\"compensation\"}"),
        {"CaseCommandRejected", "\"Reason\":6", "\"Status\":1", NULL}},
   };
   expect_replies(w, again, 2);
   wait_sql(w, "SELECT count(*) FROM ctxd.outbox", 0);
   ctxt_host_stop(w, SIGTERM);
-  assert_int_equal(ctxt_pg_long(w->pg,
-                                "SELECT count(*) FROM cases.cases WHERE case_id = '" F1 "' AND strategy = 'reship'"
-                                " AND order_id = 'SO-1' AND compensation_id = '" COMP "' AND case_type = 12"
-                                " AND features::text LIKE '%[\"Region\",\"east\"]%'"),
-                   1);
-  assert_int_equal(ctxt_pg_long(w->pg,
-                                "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS "CaseOpened'"
-                                " AND body::json->'message'->>'OrderNumber' = 'SO-1'"),
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.cases WHERE case_id = '" F1 "' AND strategy = 'reship'"
+                          " AND order_id = 'SO-1' AND compensation_id = '" COMP "' AND case_type = 12"
+                          " AND features::text LIKE '%[\"Region\",\"east\"]%'"),
+      1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = '" NS
+                                       "CaseOpened'"
+                                       " AND body::json->'message'->>'OrderNumber' = 'SO-1'"),
                    1);
 }
 
@@ -449,17 +478,20 @@ static void least_loaded_transfer_and_urge(void **state) {
 
   const expected_t moved[] = {
       {command(w, "TransferCase",
-               "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-b\",\"OperatorId\":\"agent-a\",\"Reason\":\"leave\"}"),
+               "{\"CaseId\":\"" F1
+               "\",\"ToAgentId\":\"agent-b\",\"OperatorId\":\"agent-a\",\"Reason\":\"leave\"}"),
        {"CaseCommandAccepted", "\"Status\":2", "\"Version\":3", NULL}},
   };
   expect_replies(w, moved, 1);
   const expected_t urged[] = {
-      {command(w, "UrgeCase", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\",\"Message\":\"customer called\"}"),
+      {command(w, "UrgeCase",
+               "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\",\"Message\":\"customer called\"}"),
        {"CaseCommandAccepted", "\"Status\":2", "\"Version\":4", NULL}},
   };
   expect_replies(w, urged, 1);
   wait_sql(w,
-           "SELECT count(*) FROM cases.cases WHERE case_id = '" F1 "' AND agent_id = 'agent-b' AND urge_count = 1"
+           "SELECT count(*) FROM cases.cases WHERE case_id = '" F1
+           "' AND agent_id = 'agent-b' AND urge_count = 1"
            " AND last_urged_at IS NOT NULL",
            1);
   /* a: F3; b: F2 and F1. F4 is F2's order, but the rule does not prefer b */
@@ -478,9 +510,10 @@ static void least_loaded_transfer_and_urge(void **state) {
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT open_cases FROM cases.agents WHERE agent_id = 'agent-a'"), 2);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT open_cases FROM cases.agents WHERE agent_id = 'agent-b'"), 2);
   assert_int_equal(
-      ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.operation_log WHERE case_id = '" F1 "' AND action = 'transfer'"
-                          " AND from_status = 'WaitProcess' AND to_status = 'WaitProcess' AND agent_id = 'agent-b'"
-                          " AND note = 'leave'"),
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM cases.operation_log WHERE case_id = '" F1 "' AND action = 'transfer'"
+                   " AND from_status = 'WaitProcess' AND to_status = 'WaitProcess' AND agent_id = 'agent-b'"
+                   " AND note = 'leave'"),
       1);
 }
 
@@ -508,13 +541,15 @@ static void concurrent_failures_share_the_round_robin(void **state) {
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.cases WHERE agent_id = 'agent-a'"), n / 2);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.cases WHERE agent_id = 'agent-b'"), n / 2);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT sum(open_cases) FROM cases.agents"), n);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.operation_log WHERE action = 'assign'"), n);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.operation_log WHERE action = 'assign'"),
+                   n);
 }
 
 /* Without a matching rule a case goes to the configured default group, round robin. */
 static void default_group_takes_unmatched_cases(void **state) {
   ctxt_world_t *w = *state;
-  setup_case(w, ", \"default_skill_group\": \"" OTHER_GROUP "\", \"fulfillment_case_type\": 7", "\"workers\": 1");
+  setup_case(w, ", \"default_skill_group\": \"" OTHER_GROUP "\", \"fulfillment_case_type\": 7",
+             "\"workers\": 1");
   define_group(w, OTHER_GROUP, "[\"agent-x\"]", 1);
   define_rule(w, RULE, 10, "[{\"Feature\":\"CaseType\",\"Values\":[\"1\"]}]", GROUP, ROUND_ROBIN, 1);
   duty(w, "agent-x", 1, "2026-11-24T07:00:00Z");
@@ -524,20 +559,28 @@ static void default_group_takes_unmatched_cases(void **state) {
   wait_archived(w, NS "CaseOpened", "(body::json->'message'->>'CaseType')::int = 7", 1);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(
-      ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.cases WHERE case_type = 7 AND group_id = '" OTHER_GROUP "'"), 1);
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM cases.cases WHERE case_type = 7 AND group_id = '" OTHER_GROUP "'"),
+      1);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(failure_path_to_resolution, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(refused_actions_answer_with_status, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(waits_until_an_agent_comes_on_duty, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(duplicated_failure_opens_one_case, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(round_robin_prefers_the_orders_agent, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(refused_actions_answer_with_status, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(waits_until_an_agent_comes_on_duty, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(duplicated_failure_opens_one_case, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(round_robin_prefers_the_orders_agent, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(open_case_command_is_idempotent, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(least_loaded_transfer_and_urge, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(concurrent_failures_share_the_round_robin, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(default_group_takes_unmatched_cases, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(concurrent_failures_share_the_round_robin, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(default_group_takes_unmatched_cases, ctxt_world_setup,
+                                      ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,13 +24,16 @@ static int seq, sent;
 static char reply[96];
 
 static void setup_compensation(ctxt_world_t *w) {
-  snprintf(w->plugins, sizeof w->plugins, "[{\"name\": \"compensation\", \"settings\": {\"endpoint\": \"%s\"}}]", w->endpoint);
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"compensation\", \"settings\": {\"endpoint\": \"%s\"}}]", w->endpoint);
   /* one worker: the commands of a test are decided in the order they were sent */
   snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 1");
   snprintf(reply, sizeof reply, "%s-reply", w->endpoint);
   amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(reply), 0, 0, 0, 1, amqp_empty_table);
-  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
-  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes(reply), amqp_empty_bytes, amqp_empty_table);
+  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
+                        amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes(reply), amqp_empty_bytes,
+                  amqp_empty_table);
   assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
   ctxt_host_start(w, NULL);
 }
@@ -40,11 +43,14 @@ static void setup_compensation(ctxt_world_t *w) {
 static int send_message(ctxt_world_t *w, const char *type, const char *message, int with_reply) {
   char body[4096], request[256] = "";
   if (with_reply)
-    snprintf(request, sizeof request,
-             "\"requestId\":\"00000000-0000-4000-9000-%012d\",\"responseAddress\":\"rabbitmq://localhost/%s\",", seq, reply);
+    snprintf(
+        request, sizeof request,
+        "\"requestId\":\"00000000-0000-4000-9000-%012d\",\"responseAddress\":\"rabbitmq://localhost/%s\",",
+        seq, reply);
   snprintf(body, sizeof body,
-           "{\"messageId\":\"00000000-0000-4000-8000-%012d\",%s\"messageType\":[\"urn:message:%s\"],\"message\":%s}", seq,
-           request, type, message);
+           "{\"messageId\":\"00000000-0000-4000-8000-%012d\",%s\"messageType\":[\"urn:message:%s\"],"
+           "\"message\":%s}",
+           seq, request, type, message);
   ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
   sent++;
   return seq++;
@@ -64,12 +70,13 @@ static void fulfillment_event(ctxt_world_t *w, const char *type, const char *mes
 
 static void apply_refund(ctxt_world_t *w, const char *id) {
   char m[1024];
-  snprintf(m, sizeof m,
-           "{\"compensationId\":\"%s\",\"orderNumber\":\"SO-1\",\"customerId\":\"" CUSTOMER "\",\"channel\":2,"
-           "\"appliedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\",\"strategy\":1,\"items\":["
-           "{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2,\"refundAmountMinor\":1500},"
-           "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":\"CNY\"}",
-           id);
+  snprintf(
+      m, sizeof m,
+      "{\"compensationId\":\"%s\",\"orderNumber\":\"SO-1\",\"customerId\":\"" CUSTOMER "\",\"channel\":2,"
+      "\"appliedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\",\"strategy\":1,\"items\":["
+      "{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2,\"refundAmountMinor\":1500},"
+      "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":\"CNY\"}",
+      id);
   command(w, "ApplyCompensation", m);
 }
 
@@ -102,7 +109,8 @@ static void take_replies(ctxt_world_t *w, int n, char replies[][2048]) {
 }
 
 static void assert_reply(const char *body, const char *type, const char *fragment) {
-  if (strstr(body, type) == NULL || strstr(body, fragment) == NULL) fail_msg("reply %s: want %s with %s", body, type, fragment);
+  if (strstr(body, type) == NULL || strstr(body, fragment) == NULL)
+    fail_msg("reply %s: want %s with %s", body, type, fragment);
 }
 
 static long pg_long(ctxt_world_t *w, const char *fmt, const char *arg) {
@@ -121,23 +129,26 @@ static void commands_answer_at_the_response_address(void **state) {
   seq = sent = 0;
   setup_compensation(w);
   apply_refund(w, C1);                                                               /* 0 */
-  simple(w, "SubmitCompensation", C1, ",\"submittedBy\":\"staff-1\"");              /* 1 */
-  simple(w, "ApproveCompensation", C1, ",\"approvedBy\":\"boss\"");                 /* 2 */
-  simple(w, "ApproveCompensation", C1, ",\"approvedBy\":\"boss\"");                 /* 3: approved already */
-  simple(w, "SubmitCompensation", C2, ",\"submittedBy\":\"staff-1\"");              /* 4: no such order */
+  simple(w, "SubmitCompensation", C1, ",\"submittedBy\":\"staff-1\"");               /* 1 */
+  simple(w, "ApproveCompensation", C1, ",\"approvedBy\":\"boss\"");                  /* 2 */
+  simple(w, "ApproveCompensation", C1, ",\"approvedBy\":\"boss\"");                  /* 3: approved already */
+  simple(w, "SubmitCompensation", C2, ",\"submittedBy\":\"staff-1\"");               /* 4: no such order */
   apply_refund(w, C1);                                                               /* 5: exists */
   apply_refund(w, C3);                                                               /* 6 */
-  simple(w, "RejectCompensation", C3, ",\"rejectedBy\":\"boss\",\"reason\":\"no\"");  /* 7: not submitted */
-  simple(w, "SubmitCompensation", C3, ",\"submittedBy\":\"staff-1\"");              /* 8 */
+  simple(w, "RejectCompensation", C3, ",\"rejectedBy\":\"boss\",\"reason\":\"no\""); /* 7: not submitted */
+  simple(w, "SubmitCompensation", C3, ",\"submittedBy\":\"staff-1\"");               /* 8 */
   simple(w, "RejectCompensation", C3, ",\"rejectedBy\":\"boss\",\"reason\":\"too much\""); /* 9 */
-  command(w, "ModifyCompensation",                                                   /* 10: a voucher instead */
-          "{\"compensationId\":\"" C3 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\",\"strategy\":3,"
+  command(w, "ModifyCompensation", /* 10: a voucher instead */
+          "{\"compensationId\":\"" C3
+          "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\",\"strategy\":3,"
           "\"nonProduct\":{\"kind\":1,\"amountMinor\":500},\"currency\":\"CNY\"}");
-  command(w, "ModifyCompensation",                                                   /* 11: a refund without amounts */
+  command(w, "ModifyCompensation", /* 11: a refund without amounts */
           "{\"compensationId\":\"" C3 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"x\",\"strategy\":1,"
           "\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":1}],\"currency\":\"CNY\"}");
-  simple(w, "TerminateCompensation", C3, ",\"terminatedBy\":\"staff-1\",\"reason\":\"customer withdrew\""); /* 12 */
-  simple(w, "TerminateCompensation", C1, ",\"terminatedBy\":\"staff-1\",\"reason\":\"late\""); /* 13: approved */
+  simple(w, "TerminateCompensation", C3,
+         ",\"terminatedBy\":\"staff-1\",\"reason\":\"customer withdrew\""); /* 12 */
+  simple(w, "TerminateCompensation", C1,
+         ",\"terminatedBy\":\"staff-1\",\"reason\":\"late\""); /* 13: approved */
   take_replies(w, 14, replies);
   wait_handled(w);
 
@@ -158,43 +169,58 @@ static void commands_answer_at_the_response_address(void **state) {
   assert_reply(replies[11], "CompensationCommandRejected", "\"Reason\":3");
   assert_reply(replies[11], "amount must be positive", "\"Status\":4");
   assert_reply(replies[12], "CompensationCommandAccepted", "\"Status\":5,\"Version\":5");
-  assert_reply(replies[13], "CompensationCommandRejected", "cannot terminate a compensation order that is approved");
+  assert_reply(replies[13], "CompensationCommandRejected",
+               "cannot terminate a compensation order that is approved");
 
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   ctxt_host_stop(w, SIGTERM);
-  assert_int_equal(pg_long(w, "SELECT count(*) FROM compensation.orders WHERE id = '%s' AND status = 'approved'"
-                              " AND version = 3 AND total_amount = 1800 AND reviewer = 'boss'", C1), 1);
-  assert_int_equal(pg_long(w, "SELECT count(*) FROM compensation.orders WHERE id = '%s' AND status = 'terminated'"
-                              " AND status_reason = 'customer withdrew' AND strategy_kind = 'non_product'"
-                              " AND total_amount = 500", C3), 1);
+  assert_int_equal(pg_long(w,
+                           "SELECT count(*) FROM compensation.orders WHERE id = '%s' AND status = 'approved'"
+                           " AND version = 3 AND total_amount = 1800 AND reviewer = 'boss'",
+                           C1),
+                   1);
+  assert_int_equal(
+      pg_long(w,
+              "SELECT count(*) FROM compensation.orders WHERE id = '%s' AND status = 'terminated'"
+              " AND status_reason = 'customer withdrew' AND strategy_kind = 'non_product'"
+              " AND total_amount = 500",
+              C3),
+      1);
   /* one approval, with what Fulfillment needs: lines with names and amounts, the currency */
   assert_int_equal(archived(w, NS "CompensationApproved"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%CompensationApproved'"
-                                       " AND body::json->'message'->>'TotalAmountMinor' = '1800'"
-                                       " AND body::json->'message'->>'Currency' = 'CNY'"
-                                       " AND body::json->'message'->'Items'->0->>'Name' = 'Margherita'"
-                                       " AND body::json->'message'->>'ApprovedBy' = 'boss'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%CompensationApproved'"
+                   " AND body::json->'message'->>'TotalAmountMinor' = '1800'"
+                   " AND body::json->'message'->>'Currency' = 'CNY'"
+                   " AND body::json->'message'->'Items'->0->>'Name' = 'Margherita'"
+                   " AND body::json->'message'->>'ApprovedBy' = 'boss'"),
+      1);
   /* status changes: C1 applied, submitted, approved; C3 applied, submitted, rejected, terminated */
   assert_int_equal(archived(w, NS "CompensationStatusChanged"), 7);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%StatusChanged'"
-                                       " AND body::json->'message'->>'OldStatus' IS NULL"), 2);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%StatusChanged'"
-                                       " AND body::json->'message'->>'NewStatus' = '4'"
-                                       " AND body::json->'message'->>'Reason' = 'too much'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%StatusChanged'"
+                          " AND body::json->'message'->>'OldStatus' IS NULL"),
+      2);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%StatusChanged'"
+                          " AND body::json->'message'->>'NewStatus' = '4'"
+                          " AND body::json->'message'->>'Reason' = 'too much'"),
+      1);
 }
 
 /* Records the columns each UPDATE of compensation.orders names in its SET list. */
 static void trace_updates(ctxt_world_t *w) {
-  PGresult *r = PQexec(w->pg,
-                       "CREATE TABLE public.touched (col text NOT NULL);\n"
-                       "CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS\n"
-                       "  $$BEGIN INSERT INTO public.touched VALUES (TG_ARGV[0]); RETURN NULL; END$$;\n"
-                       "DO $$DECLARE c text; BEGIN\n"
-                       "  FOR c IN SELECT column_name FROM information_schema.columns\n"
-                       "           WHERE table_schema = 'compensation' AND table_name = 'orders' LOOP\n"
-                       "    EXECUTE format('CREATE TRIGGER %I AFTER UPDATE OF %I ON compensation.orders\n"
-                       "                    FOR EACH ROW EXECUTE FUNCTION public.touch(%L)', 'touch_' || c, c, c);\n"
-                       "  END LOOP; END$$;");
+  PGresult *r = PQexec(
+      w->pg, "CREATE TABLE public.touched (col text NOT NULL);\n"
+             "CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS\n"
+             "  $$BEGIN INSERT INTO public.touched VALUES (TG_ARGV[0]); RETURN NULL; END$$;\n"
+             "DO $$DECLARE c text; BEGIN\n"
+             "  FOR c IN SELECT column_name FROM information_schema.columns\n"
+             "           WHERE table_schema = 'compensation' AND table_name = 'orders' LOOP\n"
+             "    EXECUTE format('CREATE TRIGGER %I AFTER UPDATE OF %I ON compensation.orders\n"
+             "                    FOR EACH ROW EXECUTE FUNCTION public.touch(%L)', 'touch_' || c, c, c);\n"
+             "  END LOOP; END$$;");
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
 }
@@ -202,7 +228,8 @@ static void trace_updates(ctxt_world_t *w) {
 static void assert_touched(ctxt_world_t *w, const char *want) {
   PGresult *r = PQexec(w->pg, "SELECT coalesce(string_agg(col, ',' ORDER BY col), '') FROM public.touched");
   assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-  if (strcmp(PQgetvalue(r, 0, 0), want) != 0) fail_msg("columns written: %s, want %s", PQgetvalue(r, 0, 0), want);
+  if (strcmp(PQgetvalue(r, 0, 0), want) != 0)
+    fail_msg("columns written: %s, want %s", PQgetvalue(r, 0, 0), want);
   PQclear(r);
   PQclear(PQexec(w->pg, "TRUNCATE public.touched"));
 }
@@ -221,27 +248,36 @@ static void modify_writes_only_changed_columns(void **state) {
 
   /* the same plan, another reason: one domain field changed */
   command(w, "ModifyCompensation",
-          "{\"compensationId\":\"" C1 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold and late\",\"strategy\":1,"
+          "{\"compensationId\":\"" C1
+          "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold and late\",\"strategy\":1,"
           "\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2,\"refundAmountMinor\":1500},"
-          "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":\"CNY\"}");
+          "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":"
+          "\"CNY\"}");
   wait_handled(w);
   assert_touched(w, "reason,updated_at,version");
-  assert_int_equal(pg_long(w, "SELECT count(*) FROM compensation.orders WHERE applicant = '%s' AND version = 2"
-                              " AND reason = 'Pizza arrived cold and late'", "set-by-sql"), 1);
+  assert_int_equal(pg_long(w,
+                           "SELECT count(*) FROM compensation.orders WHERE applicant = '%s' AND version = 2"
+                           " AND reason = 'Pizza arrived cold and late'",
+                           "set-by-sql"),
+                   1);
 
   /* the same reason, another amount: the plan and its total */
   command(w, "ModifyCompensation",
-          "{\"compensationId\":\"" C1 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold and late\",\"strategy\":1,"
+          "{\"compensationId\":\"" C1
+          "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold and late\",\"strategy\":1,"
           "\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2,\"refundAmountMinor\":1000},"
-          "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":\"CNY\"}");
+          "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":"
+          "\"CNY\"}");
   wait_handled(w);
   assert_touched(w, "strategy_detail,total_amount,updated_at,version");
 
   /* nothing different: nothing written, still accepted */
   command(w, "ModifyCompensation",
-          "{\"compensationId\":\"" C1 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold and late\",\"strategy\":1,"
+          "{\"compensationId\":\"" C1
+          "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold and late\",\"strategy\":1,"
           "\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2,\"refundAmountMinor\":1000},"
-          "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":\"CNY\"}");
+          "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":"
+          "\"CNY\"}");
   wait_handled(w);
   assert_touched(w, "");
 
@@ -253,25 +289,33 @@ static void modify_writes_only_changed_columns(void **state) {
   take_replies(w, 5, replies);
   assert_reply(replies[3], "CompensationCommandAccepted", "\"Status\":1,\"Version\":3");
   assert_reply(replies[4], "CompensationCommandAccepted", "\"Status\":2,\"Version\":4");
-  assert_int_equal(pg_long(w, "SELECT count(*) FROM compensation.orders WHERE applicant = '%s' AND total_amount = 1300"
-                              " AND version = 4", "set-by-sql"), 1);
+  assert_int_equal(
+      pg_long(w,
+              "SELECT count(*) FROM compensation.orders WHERE applicant = '%s' AND total_amount = 1300"
+              " AND version = 4",
+              "set-by-sql"),
+      1);
   ctxt_host_stop(w, SIGTERM);
 }
 
-static void fulfillment_message(ctxt_world_t *w, const char *type, const char *fulfillment, const char *extra) {
+static void fulfillment_message(ctxt_world_t *w, const char *type, const char *fulfillment,
+                                const char *extra) {
   char m[512];
-  snprintf(m, sizeof m, "{\"fulfillmentId\":\"%s\",\"compensationId\":\"" C1 "\",\"strategy\":1%s}", fulfillment, extra);
+  snprintf(m, sizeof m, "{\"fulfillmentId\":\"%s\",\"compensationId\":\"" C1 "\",\"strategy\":1%s}",
+           fulfillment, extra);
   fulfillment_event(w, type, m);
 }
 
 #define PROCESSING ",\"waitingFor\":1,\"occurredAt\":\"2026-05-01T10:00:00Z\""
-#define FAILED ",\"reason\":\"card expired\",\"pendingCommunicationId\":\"a0000000-0000-4000-8000-000000000001\"," \
-               "\"failedAt\":\"2026-05-01T10:01:00Z\""
+#define FAILED                                                                                               \
+  ",\"reason\":\"card expired\",\"pendingCommunicationId\":\"a0000000-0000-4000-8000-000000000001\","        \
+  "\"failedAt\":\"2026-05-01T10:01:00Z\""
 #define SUCCEEDED ",\"reference\":\"PAY-1\",\"succeededAt\":\"2026-05-01T10:02:00Z\""
 
 static const char *status_of_c1(ctxt_world_t *w, char *buf, size_t len) {
-  PGresult *r = PQexec(w->pg, "SELECT status || '/' || version || '/' || status_reason || '/' || fulfillment_id"
-                              " FROM compensation.orders WHERE id = '" C1 "'");
+  PGresult *r =
+      PQexec(w->pg, "SELECT status || '/' || version || '/' || status_reason || '/' || fulfillment_id"
+                    " FROM compensation.orders WHERE id = '" C1 "'");
   snprintf(buf, len, "%s", PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "");
   PQclear(r);
   return buf;
@@ -322,16 +366,20 @@ static void reacts_to_fulfillment_events(void **state) {
   assert_int_equal(ctxt_amqp_queue_count(w->amqp, error_queue), 0);
   /* applied, submitted, approved, compensating, pending communication, finished */
   assert_int_equal(archived(w, NS "CompensationStatusChanged"), 6);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%StatusChanged'"
-                                       " AND body::json->'message'->>'OldStatus' = '6'"
-                                       " AND body::json->'message'->>'NewStatus' = '8'"
-                                       " AND body::json->'message'->>'Reason' = 'card expired'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%StatusChanged'"
+                          " AND body::json->'message'->>'OldStatus' = '6'"
+                          " AND body::json->'message'->>'NewStatus' = '8'"
+                          " AND body::json->'message'->>'Reason' = 'card expired'"),
+      1);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(commands_answer_at_the_response_address, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(modify_writes_only_changed_columns, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(commands_answer_at_the_response_address, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(modify_writes_only_changed_columns, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(reacts_to_fulfillment_events, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

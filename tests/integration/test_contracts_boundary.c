@@ -56,12 +56,14 @@ static void v2_handler_receives_v1_upcast(void **state) {
   ctxt_host_stop(w, SIGTERM);
   /* the handler saw v2: its message type, and the field v2 added */
   assert_int_equal(ctxt_effects(w, "message_type = '" V2 "'"), 2);
-  assert_int_equal(ctxt_effects(w, "body::jsonb ? 'ExternalCode' AND body::jsonb->'ExternalCode' = 'null'::jsonb"), 2);
+  assert_int_equal(
+      ctxt_effects(w, "body::jsonb ? 'ExternalCode' AND body::jsonb->'ExternalCode' = 'null'::jsonb"), 2);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(violation_goes_to_error_with_the_field, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(violation_goes_to_error_with_the_field, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(v2_handler_receives_v1_upcast, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,56 +13,66 @@
 
 static int sent;
 
-static void material(ctxt_world_t *w, const char *id, int version, const char *name, int removed, int pascal) {
+static void material(ctxt_world_t *w, const char *id, int version, const char *name, int removed,
+                     int pascal) {
   char body[2048];
-  snprintf(body, sizeof body,
-           pascal ? "{\"MessageId\":\"00000000-0000-4000-8000-0000000001%02d\",\"MessageType\":[\"urn:message:" V1 "\"],"
-                    "\"Message\":{\"Id\":\"%s\",\"Version\":%d,\"CountryId\":643,"
-                    "\"DepartmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"Name\":\"%s\",\"Category\":1,"
-                    "\"BasicUnitOfMeasure\":5,\"IsRemoved\":%s}}"
-                  : "{\"messageId\":\"00000000-0000-4000-8000-0000000001%02d\",\"messageType\":[\"urn:message:" V1 "\"],"
-                    "\"message\":{\"id\":\"%s\",\"version\":%d,\"countryId\":643,"
-                    "\"departmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"name\":\"%s\",\"category\":1,"
-                    "\"basicUnitOfMeasure\":5,\"isRemoved\":%s}}",
-           sent++, id, version, name, removed ? "true" : "false");
+  snprintf(
+      body, sizeof body,
+      pascal ? "{\"MessageId\":\"00000000-0000-4000-8000-0000000001%02d\",\"MessageType\":[\"urn:message:" V1
+               "\"],"
+               "\"Message\":{\"Id\":\"%s\",\"Version\":%d,\"CountryId\":643,"
+               "\"DepartmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"Name\":\"%s\",\"Category\":1,"
+               "\"BasicUnitOfMeasure\":5,\"IsRemoved\":%s}}"
+             : "{\"messageId\":\"00000000-0000-4000-8000-0000000001%02d\",\"messageType\":[\"urn:message:" V1
+               "\"],"
+               "\"message\":{\"id\":\"%s\",\"version\":%d,\"countryId\":643,"
+               "\"departmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"name\":\"%s\",\"category\":1,"
+               "\"basicUnitOfMeasure\":5,\"isRemoved\":%s}}",
+      sent++, id, version, name, removed ? "true" : "false");
   ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
 }
 
 static void replica_follows_versions(void **state) {
   ctxt_world_t *w = *state;
-  snprintf(w->plugins, sizeof w->plugins, "[{\"name\": \"datacatalog\", \"settings\": {\"endpoint\": \"%s\"}}]",
-           w->endpoint);
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"datacatalog\", \"settings\": {\"endpoint\": \"%s\"}}]", w->endpoint);
   ctxt_host_start(w, NULL);
   material(w, A, 2, "Mozzarella", 0, 0);
   material(w, A, 1, "Mozarela", 0, 1);    /* older, late: ignored */
   material(w, A, 2, "Mozzarella!", 0, 1); /* equal version, other name: ignored */
   material(w, B, 5, "Box", 0, 1);
-  material(w, A, 3, "Mozzarella", 1, 0);  /* deleted: a tombstone */
-  material(w, A, 2, "Mozzarella", 0, 0);  /* older again */
+  material(w, A, 3, "Mozzarella", 1, 0); /* deleted: a tombstone */
+  material(w, A, 2, "Mozzarella", 0, 0); /* older again */
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.inbox", 6, CTXT_EFFECT_MS), 6);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM datacatalog.material_types"), 2);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT version FROM datacatalog.material_types WHERE id = '" A "'"), 3);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT version FROM datacatalog.material_types WHERE id = '" A "'"),
+                   3);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM datacatalog.material_types WHERE id = '" A "'"
-                                       " AND is_removed AND name = 'Mozzarella' AND external_code IS NULL"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT version FROM datacatalog.material_types WHERE id = '" B "'"
-                                       " AND NOT is_removed AND name = 'Box' AND category = 1 AND basic_unit_of_measure = 5"
-                                       " AND country_id = 643"), 5);
+                                       " AND is_removed AND name = 'Mozzarella' AND external_code IS NULL"),
+                   1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT version FROM datacatalog.material_types WHERE id = '" B "'"
+                   " AND NOT is_removed AND name = 'Box' AND category = 1 AND basic_unit_of_measure = 5"
+                   " AND country_id = 643"),
+      5);
 }
 
 /* The same message twice (a redelivery, or DataCatalog's outbox sending again) changes
  * the replica once: the inbox drops the second. */
 static void duplicate_message_is_dropped(void **state) {
   ctxt_world_t *w = *state;
-  snprintf(w->plugins, sizeof w->plugins, "[{\"name\": \"datacatalog\", \"settings\": {\"endpoint\": \"%s\"}}]",
-           w->endpoint);
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"datacatalog\", \"settings\": {\"endpoint\": \"%s\"}}]", w->endpoint);
   ctxt_host_start(w, NULL);
   sent = 50;
   material(w, A, 1, "Flour", 0, 0);
   sent = 50;
   material(w, A, 1, "Flour", 0, 0);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM datacatalog.material_types", 1, CTXT_EFFECT_MS), 1);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM datacatalog.material_types", 1, CTXT_EFFECT_MS), 1);
   ctxt_wait_settled(w, w->endpoint, 2);
   ctxt_host_stop(w, SIGTERM);
   assert_non_null(strstr(w->host.out, "handled 1, duplicates 1"));
@@ -86,8 +96,8 @@ static int logged_at(const char *out, const char *level, const char *text) {
  * replica already has or has passed is logged at debug, and never as applied. */
 static void applied_changes_are_logged(void **state) {
   ctxt_world_t *w = *state;
-  snprintf(w->plugins, sizeof w->plugins, "[{\"name\": \"datacatalog\", \"settings\": {\"endpoint\": \"%s\"}}]",
-           w->endpoint);
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"datacatalog\", \"settings\": {\"endpoint\": \"%s\"}}]", w->endpoint);
   snprintf(w->host_settings, sizeof w->host_settings, ", \"log\": {\"level\": \"debug\"}");
   /* one worker: the messages are applied in the order sent */
   snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 1");

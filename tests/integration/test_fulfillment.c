@@ -17,17 +17,21 @@
 #define CUSTOMER "c5000000-0000-4000-8000-000000000001"
 #define OTHER "e0000000-0000-4000-8000-000000000001"
 #define FNS "Ctxd.Fulfillment.Contracts.v1:"
-#define REFUND_ITEMS                                                                                               \
-  "\"strategy\":1,\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2,\"refundAmountMinor\":1500}," \
-  "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"totalAmountMinor\":1800"
-#define RESHIP_ITEMS \
-  "\"strategy\":2,\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2}],\"totalAmountMinor\":0"
+#define REFUND_ITEMS                                                                                         \
+  "\"strategy\":1,\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2,"                     \
+  "\"refundAmountMinor\":1500},"                                                                             \
+  "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"totalAmountMinor\":"    \
+  "1800"
+#define RESHIP_ITEMS                                                                                         \
+  "\"strategy\":2,\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2}],"                   \
+  "\"totalAmountMinor\":0"
 #define VOUCHER "\"strategy\":3,\"nonProduct\":{\"kind\":1,\"amountMinor\":500},\"totalAmountMinor\":500"
 
 static int seq;
 
 static void setup_fulfillment(ctxt_world_t *w) {
-  snprintf(w->plugins, sizeof w->plugins, "[{\"name\": \"fulfillment\", \"settings\": {\"endpoint\": \"%s\"}}]", w->endpoint);
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"fulfillment\", \"settings\": {\"endpoint\": \"%s\"}}]", w->endpoint);
   /* one worker: feedback is decided in the order the test sends it */
   snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 1");
   seq = 0;
@@ -36,8 +40,10 @@ static void setup_fulfillment(ctxt_world_t *w) {
 
 static void send_message(ctxt_world_t *w, const char *type, const char *message) {
   char body[4096];
-  snprintf(body, sizeof body, "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
-           seq++, type, message);
+  snprintf(
+      body, sizeof body,
+      "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"messageType\":[\"urn:message:%s\"],\"message\":%s}",
+      seq++, type, message);
   ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
 }
 
@@ -52,7 +58,8 @@ static void settle(ctxt_world_t *w) {
 static void approve(ctxt_world_t *w, const char *compensation, const char *plan) {
   char m[1024];
   snprintf(m, sizeof m,
-           "{\"compensationId\":\"%s\",\"orderNumber\":\"SO-1\",\"customerId\":\"" CUSTOMER "\",%s,\"currency\":\"CNY\","
+           "{\"compensationId\":\"%s\",\"orderNumber\":\"SO-1\",\"customerId\":\"" CUSTOMER
+           "\",%s,\"currency\":\"CNY\","
            "\"approvedBy\":\"boss\",\"approvedAt\":\"2026-05-01T09:00:00Z\"}",
            compensation, plan);
   send_message(w, "Ctxd.Compensation.Contracts.v1:CompensationApproved", m);
@@ -66,7 +73,8 @@ typedef struct {
 static ids_t ids_of(ctxt_world_t *w, const char *compensation) {
   char sql[256];
   ids_t ids;
-  snprintf(sql, sizeof sql, "SELECT id, request_id FROM fulfillment.orders WHERE compensation_id = '%s'", compensation);
+  snprintf(sql, sizeof sql, "SELECT id, request_id FROM fulfillment.orders WHERE compensation_id = '%s'",
+           compensation);
   PGresult *r = PQexec(w->pg, sql);
   assert_int_equal(PQntuples(r), 1);
   snprintf(ids.id, sizeof ids.id, "%s", PQgetvalue(r, 0, 0));
@@ -76,28 +84,32 @@ static ids_t ids_of(ctxt_world_t *w, const char *compensation) {
 }
 
 /* Feedback of `type` for a fulfillment and request; `rest` holds the type's own members. */
-static void feedback(ctxt_world_t *w, const char *type, const char *request_key, const ids_t *f, const char *rest) {
+static void feedback(ctxt_world_t *w, const char *type, const char *request_key, const ids_t *f,
+                     const char *rest) {
   char m[1024];
   snprintf(m, sizeof m, "{\"%s\":\"%s\",\"fulfillmentId\":\"%s\",%s}", request_key, f->request, f->id, rest);
   send_message(w, type, m);
 }
 
-#define REFUND_COMPLETED(w, f, ref)                                                                        \
-  feedback(w, "Ctxd.Payment.Contracts.v1:RefundCompleted", "refundId", f,                                  \
-           "\"amountMinor\":1800,\"currency\":\"CNY\",\"paymentReference\":\"" ref "\","                   \
+#define REFUND_COMPLETED(w, f, ref)                                                                          \
+  feedback(w, "Ctxd.Payment.Contracts.v1:RefundCompleted", "refundId", f,                                    \
+           "\"amountMinor\":1800,\"currency\":\"CNY\",\"paymentReference\":\"" ref "\","                     \
            "\"completedAt\":\"2026-05-01T09:05:00Z\"")
-#define REFUND_FAILED(w, f) \
-  feedback(w, "Ctxd.Payment.Contracts.v1:RefundFailed", "refundId", f, "\"reason\":\"card expired\",\"failedAt\":\"2026-05-01T09:05:00Z\"")
-#define RESHIP_CREATED(w, f) \
-  feedback(w, "Ctxd.Ordering.Contracts.v1:ReshipOrderCreated", "reshipId", f, "\"orderNumber\":\"RS-1\",\"createdAt\":\"2026-05-01T09:10:00Z\"")
-#define RESHIP_SHIPPED(w, f)                                                                        \
-  feedback(w, "Ctxd.Ordering.Contracts.v1:ReshipOrderShipped", "reshipId", f,                       \
+#define REFUND_FAILED(w, f)                                                                                  \
+  feedback(w, "Ctxd.Payment.Contracts.v1:RefundFailed", "refundId", f,                                       \
+           "\"reason\":\"card expired\",\"failedAt\":\"2026-05-01T09:05:00Z\"")
+#define RESHIP_CREATED(w, f)                                                                                 \
+  feedback(w, "Ctxd.Ordering.Contracts.v1:ReshipOrderCreated", "reshipId", f,                                \
+           "\"orderNumber\":\"RS-1\",\"createdAt\":\"2026-05-01T09:10:00Z\"")
+#define RESHIP_SHIPPED(w, f)                                                                                 \
+  feedback(w, "Ctxd.Ordering.Contracts.v1:ReshipOrderShipped", "reshipId", f,                                \
            "\"orderNumber\":\"RS-1\",\"trackingNumber\":\"TN-1\",\"shippedAt\":\"2026-05-02T08:00:00Z\"")
 
 static void case_resolved(ctxt_world_t *w, const char *biz_type, const char *biz_id, int outcome) {
   char m[512];
   snprintf(m, sizeof m,
-           "{\"caseId\":\"ca000000-0000-4000-8000-%012d\",\"relatedBizType\":\"%s\",\"relatedBizId\":\"%s\",\"outcome\":%d,"
+           "{\"caseId\":\"ca000000-0000-4000-8000-%012d\",\"relatedBizType\":\"%s\",\"relatedBizId\":\"%s\","
+           "\"outcome\":%d,"
            "\"agentId\":\"agent-7\",\"resolvedAt\":\"2026-05-03T12:00:00Z\"}",
            seq, biz_type, biz_id, outcome);
   send_message(w, "Ctxd.Case.Contracts.v1:CaseResolved", m);
@@ -115,8 +127,10 @@ static long archived(ctxt_world_t *w, const char *type) {
 
 static long status_is(ctxt_world_t *w, const char *compensation, const char *status) {
   char sql[512];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '%s' AND status = '%s'"
-                            " AND state->>'status' = '%s'", compensation, status, status);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '%s' AND status = '%s'"
+           " AND state->>'status' = '%s'",
+           compensation, status, status);
   return ctxt_pg_long(w->pg, sql);
 }
 
@@ -135,9 +149,11 @@ static void non_product_succeeds_at_once(void **state) {
   assert_int_equal(status_is(w, CA, "succeeded"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 1);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Succeeded'"
-                                       " AND body::json->'message'->>'CompensationId' = '" CA "'"
-                                       " AND body::json->'message'->>'Strategy' = '3'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Succeeded'"
+                          " AND body::json->'message'->>'CompensationId' = '" CA "'"
+                          " AND body::json->'message'->>'Strategy' = '3'"),
+      1);
   ctxt_host_stop(w, SIGTERM);
   assert_nothing_failed(w);
 }
@@ -150,11 +166,18 @@ static void refund_succeeds_on_the_payment_result(void **state) {
   ids_t f = ids_of(w, CA), wrong = f;
   assert_int_equal(status_is(w, CA, "processing"), 1);
   /* the request to the payment system: its own id, the total, the currency */
-  assert_int_equal(pg_long(w, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%%RefundRequested'"
-                              " AND body::json->'message'->>'RefundId' = '%s' AND body::json->'message'->>'AmountMinor' = '1800'"
-                              " AND body::json->'message'->>'Currency' = 'CNY'", f.request), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Processing'"
-                                       " AND body::json->'message'->>'WaitingFor' = '1'"), 1);
+  assert_int_equal(
+      pg_long(
+          w,
+          "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%%RefundRequested'"
+          " AND body::json->'message'->>'RefundId' = '%s' AND body::json->'message'->>'AmountMinor' = '1800'"
+          " AND body::json->'message'->>'Currency' = 'CNY'",
+          f.request),
+      1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Processing'"
+                          " AND body::json->'message'->>'WaitingFor' = '1'"),
+      1);
 
   snprintf(wrong.request, sizeof wrong.request, OTHER);
   REFUND_COMPLETED(w, &wrong, "PAY-0"); /* another refund's result */
@@ -169,8 +192,10 @@ static void refund_succeeds_on_the_payment_result(void **state) {
   assert_int_equal(archived(w, FNS "FulfillmentProcessing"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentFailed"), 0);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Succeeded'"
-                                       " AND body::json->'message'->>'Reference' = 'PAY-1'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Succeeded'"
+                          " AND body::json->'message'->>'Reference' = 'PAY-1'"),
+      1);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"), 0);
   ctxt_host_stop(w, SIGTERM);
   assert_nothing_failed(w);
@@ -183,16 +208,25 @@ static void reship_succeeds_once_shipped(void **state) {
   approve(w, CB, RESHIP_ITEMS);
   settle(w);
   ids_t a = ids_of(w, CA), b = ids_of(w, CB);
-  assert_int_equal(pg_long(w, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%%ReshipOrderRequested'"
-                              " AND body::json->'message'->>'ReshipId' = '%s'"
-                              " AND body::json->'message'->'Items'->0->>'Name' = 'Margherita'", a.request), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Processing'"
-                                       " AND body::json->'message'->>'WaitingFor' = '2'"), 2);
+  assert_int_equal(
+      pg_long(w,
+              "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%%ReshipOrderRequested'"
+              " AND body::json->'message'->>'ReshipId' = '%s'"
+              " AND body::json->'message'->'Items'->0->>'Name' = 'Margherita'",
+              a.request),
+      1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Processing'"
+                          " AND body::json->'message'->>'WaitingFor' = '2'"),
+      2);
 
   RESHIP_CREATED(w, &a); /* in order: created, then shipped */
   settle(w);
   assert_int_equal(status_is(w, CA, "processing"), 1);
-  assert_int_equal(pg_long(w, "SELECT count(*) FROM fulfillment.orders WHERE state->'reship_feedback'->>'order_id' = '%s'", "RS-1"), 1);
+  assert_int_equal(
+      pg_long(w, "SELECT count(*) FROM fulfillment.orders WHERE state->'reship_feedback'->>'order_id' = '%s'",
+              "RS-1"),
+      1);
   RESHIP_SHIPPED(w, &a);
   RESHIP_CREATED(w, &a); /* duplicates */
   RESHIP_SHIPPED(w, &a);
@@ -205,8 +239,10 @@ static void reship_succeeds_once_shipped(void **state) {
   assert_int_equal(archived(w, FNS "ReshipOrderRequested"), 2);
   assert_int_equal(archived(w, FNS "FulfillmentProcessing"), 2);
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 2);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Succeeded'"
-                                       " AND body::json->'message'->>'Reference' = 'RS-1'"), 2);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Succeeded'"
+                          " AND body::json->'message'->>'Reference' = 'RS-1'"),
+      2);
   ctxt_host_stop(w, SIGTERM);
   assert_nothing_failed(w);
 }
@@ -221,18 +257,22 @@ static void failed_refund_is_resolved_by_a_case(void **state) {
   settle(w);
   assert_int_equal(status_is(w, CA, "failed"), 1);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
-                                       " WHERE reason = 'card expired' AND resolved_at IS NULL"), 1);
+                                       " WHERE reason = 'card expired' AND resolved_at IS NULL"),
+                   1);
   /* FulfillmentFailed names the record staff follow up */
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive a JOIN fulfillment.pending_communications p"
-                                       " ON a.body::json->'message'->>'PendingCommunicationId' = p.id::text"
-                                       " WHERE a.message_type LIKE '%FulfillmentFailed'"
-                                       " AND a.body::json->'message'->>'Reason' = 'card expired'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM ctxd.outbox_archive a JOIN fulfillment.pending_communications p"
+                   " ON a.body::json->'message'->>'PendingCommunicationId' = p.id::text"
+                   " WHERE a.message_type LIKE '%FulfillmentFailed'"
+                   " AND a.body::json->'message'->>'Reason' = 'card expired'"),
+      1);
 
-  REFUND_FAILED(w, &f);                           /* twice */
-  REFUND_COMPLETED(w, &f, "PAY-1");               /* late: a case decides now */
-  case_resolved(w, "compensation", f.id, 1);      /* about something else */
-  case_resolved(w, "fulfillment", f.id, 2);       /* closed, not finished */
-  case_resolved(w, "fulfillment", OTHER, 1);      /* an unknown fulfillment */
+  REFUND_FAILED(w, &f);                      /* twice */
+  REFUND_COMPLETED(w, &f, "PAY-1");          /* late: a case decides now */
+  case_resolved(w, "compensation", f.id, 1); /* about something else */
+  case_resolved(w, "fulfillment", f.id, 2);  /* closed, not finished */
+  case_resolved(w, "fulfillment", OTHER, 1); /* an unknown fulfillment */
   settle(w);
   assert_int_equal(status_is(w, CA, "failed"), 1);
   case_resolved(w, "fulfillment", f.id, 1);
@@ -240,7 +280,8 @@ static void failed_refund_is_resolved_by_a_case(void **state) {
   settle(w);
   assert_int_equal(status_is(w, CA, "succeeded"), 1);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
-                                       " WHERE resolved_at IS NOT NULL AND resolved_by = 'agent-7'"), 1);
+                                       " WHERE resolved_at IS NOT NULL AND resolved_by = 'agent-7'"),
+                   1);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"), 1);
   assert_int_equal(archived(w, FNS "RefundRequested"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentProcessing"), 1);
@@ -253,9 +294,11 @@ static void failed_refund_is_resolved_by_a_case(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(non_product_succeeds_at_once, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(refund_succeeds_on_the_payment_result, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(refund_succeeds_on_the_payment_result, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(reship_succeeds_once_shipped, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(failed_refund_is_resolved_by_a_case, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(failed_refund_is_resolved_by_a_case, ctxt_world_setup,
+                                      ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,7 +143,8 @@ static void handler_publish_is_transactional(void **state) {
   snprintf(q, sizeof q, "%s_error", w->endpoint);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
   /* the relay publishes it and archives it once confirmed */
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive", 1, CTXT_EFFECT_MS), 1);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive", 1, CTXT_EFFECT_MS),
+                   1);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox"), 0);
   char sql[1024];
@@ -203,7 +204,8 @@ static void logs_are_json_and_trace_is_carried(void **state) {
              i, trace, w->type, i == 0 ? "publish" : "fail");
     ctxt_amqp_publish(w->amqp, w->type, "application/vnd.masstransit+json", body, NULL, NULL);
   }
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive", 1, CTXT_EFFECT_MS), 1);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive", 1, CTXT_EFFECT_MS),
+                   1);
   char q[128];
   snprintf(q, sizeof q, "%s_error", w->endpoint);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
@@ -270,7 +272,8 @@ static void changed_migration_stops_the_host(void **state) {
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
   ctxt_host_start_fails(w);
-  assert_non_null(strstr(w->host.out, "migrations of 'testkit': v1 (effects) was changed after it was applied"));
+  assert_non_null(
+      strstr(w->host.out, "migrations of 'testkit': v1 (effects) was changed after it was applied"));
 }
 
 /* An admin port already taken: the host says why and exits without consuming, so
@@ -356,18 +359,29 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(ready_and_clean_exit, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(handled_once_and_deduplicated, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(bad_input_lands_where_an_operator_sees_it, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(kill9_after_commit_is_not_applied_twice, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(sigterm_with_messages_in_flight_loses_nothing, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(handler_publish_is_transactional, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(request_gets_response_at_its_address, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(logs_are_json_and_trace_is_carried, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(migrate_command_applies_everything, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(changed_migration_stops_the_host, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(admin_port_in_use_stops_before_consuming, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(bad_input_lands_where_an_operator_sees_it, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(kill9_after_commit_is_not_applied_twice, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(sigterm_with_messages_in_flight_loses_nothing, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(handler_publish_is_transactional, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(request_gets_response_at_its_address, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(logs_are_json_and_trace_is_carried, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(migrate_command_applies_everything, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(changed_migration_stops_the_host, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(admin_port_in_use_stops_before_consuming, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(competing_hosts_share_the_work, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(broker_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(database_restart_resumes_with_exact_counts, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(broker_restart_resumes_with_exact_counts, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(database_restart_resumes_with_exact_counts, ctxt_world_setup,
+                                      ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,8 +26,10 @@ static char templates[64], reply[96];
 static void setup_inventory(ctxt_world_t *w, const char *endpoint_settings) {
   char text[1024];
   snprintf(text, sizeof text,
-           "[{\"id\": \"" TEMPLATE "\", \"unitId\": \"" UNIT "\", \"name\": \"Monthly\", \"category\": \"monthly\","
-           " \"zones\": [{\"id\": \"" FRIDGE "\", \"name\": \"Fridge\", \"materialTypeIds\": [\"" CHEESE "\"]},"
+           "[{\"id\": \"" TEMPLATE "\", \"unitId\": \"" UNIT
+           "\", \"name\": \"Monthly\", \"category\": \"monthly\","
+           " \"zones\": [{\"id\": \"" FRIDGE "\", \"name\": \"Fridge\", \"materialTypeIds\": [\"" CHEESE
+           "\"]},"
            " {\"id\": \"" SHELF "\", \"name\": \"Shelf\", \"materialTypeIds\": [\"" FLOUR "\"]}]}]");
   ctxt_write_file(templates, sizeof templates, text);
   snprintf(w->plugins, sizeof w->plugins,
@@ -38,8 +40,10 @@ static void setup_inventory(ctxt_world_t *w, const char *endpoint_settings) {
   /* where the replies of this test's requests arrive */
   snprintf(reply, sizeof reply, "%s-reply", w->endpoint);
   amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(reply), 0, 0, 0, 1, amqp_empty_table);
-  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
-  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes(reply), amqp_empty_bytes, amqp_empty_table);
+  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
+                        amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes(reply), amqp_empty_bytes,
+                  amqp_empty_table);
   assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
 }
 
@@ -47,7 +51,8 @@ static void command(ctxt_world_t *w, const char *type, const char *message) {
   char body[2048];
   snprintf(body, sizeof body,
            "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"requestId\":\"00000000-0000-4000-9000-%012d\","
-           "\"responseAddress\":\"rabbitmq://localhost/%s\",\"messageType\":[\"urn:message:Ctxd.Inventory.Contracts.v1:%s\"],"
+           "\"responseAddress\":\"rabbitmq://localhost/"
+           "%s\",\"messageType\":[\"urn:message:Ctxd.Inventory.Contracts.v1:%s\"],"
            "\"message\":%s}",
            seq, seq, reply, type, message);
   seq++;
@@ -57,8 +62,10 @@ static void command(ctxt_world_t *w, const char *type, const char *message) {
 static void material(ctxt_world_t *w, const char *id, int unit, int removed) {
   char body[1024], ep[128];
   snprintf(body, sizeof body,
-           "{\"messageId\":\"00000000-0000-4000-a000-%012d\",\"messageType\":[\"urn:message:Dodo.DataCatalog.Contracts.Products.v1:MaterialType\"],"
-           "\"message\":{\"id\":\"%s\",\"version\":1,\"countryId\":643,\"departmentId\":\"" UNIT "\",\"name\":\"m\","
+           "{\"messageId\":\"00000000-0000-4000-a000-%012d\",\"messageType\":[\"urn:message:Dodo.DataCatalog."
+           "Contracts.Products.v1:MaterialType\"],"
+           "\"message\":{\"id\":\"%s\",\"version\":1,\"countryId\":643,\"departmentId\":\"" UNIT
+           "\",\"name\":\"m\","
            "\"category\":1,\"basicUnitOfMeasure\":%d,\"isRemoved\":%s}}",
            seq++, id, unit, removed ? "true" : "false");
   snprintf(ep, sizeof ep, "%s-mt", w->endpoint);
@@ -77,7 +84,9 @@ static void measure(ctxt_world_t *w, const char *id, int version, const char *ma
 
 static long count_archive(ctxt_world_t *w, const char *type) {
   char sql[256];
-  snprintf(sql, sizeof sql, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = 'Ctxd.Inventory.Contracts.v1:%s'", type);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = 'Ctxd.Inventory.Contracts.v1:%s'",
+           type);
   return ctxt_pg_long(w->pg, sql);
 }
 
@@ -88,10 +97,12 @@ static void full_audit(void **state) {
   material(w, CHEESE, 5, 0);
   material(w, FLOUR, 5, 0);
   material(w, GONE, 5, 1);
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 3, CTXT_EFFECT_MS), 3);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 3, CTXT_EFFECT_MS), 3);
 
-  command(w, "StartInventory", "{\"inventoryId\":\"" INV "\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"" TEMPLATE "\","
-                               "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}");
+  command(w, "StartInventory",
+          "{\"inventoryId\":\"" INV "\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"" TEMPLATE "\","
+          "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}");
   measure(w, "77777777-0000-4000-8000-000000000001", 1, CHEESE, "\"12.5\"", 5, FRIDGE);
   measure(w, "77777777-0000-4000-8000-000000000002", 1, FLOUR, "\"3000\"", 5, SHELF);
   measure(w, "77777777-0000-4000-8000-000000000001", 2, CHEESE, "\"13\"", 5, FRIDGE); /* an edit */
@@ -99,27 +110,38 @@ static void full_audit(void **state) {
   measure(w, "77777777-0000-4000-8000-000000000001", 2, CHEESE, "\"13\"", 5, FRIDGE); /* same: no-op */
   measure(w, "77777777-0000-4000-8000-000000000003", 1, GONE, "\"1\"", 5, FRIDGE);    /* removed material */
   measure(w, "77777777-0000-4000-8000-000000000004", 1, CHEESE, "\"1\"", 1, FRIDGE);  /* wrong unit */
-  measure(w, "77777777-0000-4000-8000-000000000002", 3, FLOUR, "\"1\"", 5, SHELF);    /* edit of a removed one */
-  command(w, "FinishInventory", "{\"inventoryId\":\"" INV "\",\"finishedBy\":\"" USER "\",\"finishedAt\":\"2026-11-24T09:30:00.250+01:00\"}");
-  measure(w, "77777777-0000-4000-8000-000000000005", 1, CHEESE, "\"1\"", 5, FRIDGE);  /* after finish */
+  measure(w, "77777777-0000-4000-8000-000000000002", 3, FLOUR, "\"1\"", 5, SHELF); /* edit of a removed one */
+  command(w, "FinishInventory",
+          "{\"inventoryId\":\"" INV "\",\"finishedBy\":\"" USER
+          "\",\"finishedAt\":\"2026-11-24T09:30:00.250+01:00\"}");
+  measure(w, "77777777-0000-4000-8000-000000000005", 1, CHEESE, "\"1\"", 5, FRIDGE); /* after finish */
 
   /* eleven commands, eleven replies */
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, reply, 11, CTXT_EFFECT_MS), 11);
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   ctxt_host_stop(w, SIGTERM);
 
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM inventory.events WHERE inventory_id = '" INV "'"), 6);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM inventory.events WHERE inventory_id = '" INV "'"), 6);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT max(version) FROM inventory.snapshots"), 6);
   assert_int_equal(count_archive(w, "InventoryStarted"), 1);
   assert_int_equal(count_archive(w, "MeasurementChanged"), 4);
   assert_int_equal(count_archive(w, "InventoryFinished"), 1);
   /* the edit names the value it replaced; the finish counts the measurements */
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE body::json->'message'->>'Value' = '13'"
-                                       " AND body::json->'message'->>'PreviousValue' = '12.5'"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT (body::json->'message'->>'MeasurementCount')::int FROM ctxd.outbox_archive"
-                                       " WHERE message_type LIKE '%InventoryFinished'"), 2);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%InventoryFinished'"
-                                       " AND body::json->'message'->>'FinishedAt' = '2026-11-24T08:30:00.250Z'"), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM ctxd.outbox_archive WHERE body::json->'message'->>'Value' = '13'"
+                   " AND body::json->'message'->>'PreviousValue' = '12.5'"),
+      1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT (body::json->'message'->>'MeasurementCount')::int FROM ctxd.outbox_archive"
+                          " WHERE message_type LIKE '%InventoryFinished'"),
+      2);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%InventoryFinished'"
+                   " AND body::json->'message'->>'FinishedAt' = '2026-11-24T08:30:00.250Z'"),
+      1);
 
   /* replies in order: 7 accepted (one unchanged), then the rejections with their reasons */
   char body[4096], hv[8];
@@ -153,20 +175,25 @@ static void two_workers_lose_no_update(void **state) {
   setup_inventory(w, "\"workers\": 2, \"batch_size\": 1, \"immediate_retries\": 50");
   ctxt_host_start(w, NULL);
   material(w, CHEESE, 5, 0);
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 1, CTXT_EFFECT_MS), 1);
-  command(w, "StartInventory", "{\"inventoryId\":\"" INV "\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"" TEMPLATE "\","
-                               "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}");
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 1, CTXT_EFFECT_MS), 1);
+  command(w, "StartInventory",
+          "{\"inventoryId\":\"" INV "\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"" TEMPLATE "\","
+          "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}");
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.events", 1, CTXT_EFFECT_MS), 1);
   for (int i = 0; i < n; i++) {
     char id[37];
     snprintf(id, sizeof id, "88888888-0000-4000-8000-%012d", i);
     measure(w, id, 1, CHEESE, "\"1\"", 5, FRIDGE);
   }
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.events", n + 1, CTXT_EFFECT_MS), n + 1);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.events", n + 1, CTXT_EFFECT_MS),
+                   n + 1);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
   ctxt_host_stop(w, SIGTERM);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT body::json->>'measurementId') FROM inventory.events"
-                                       " WHERE type = 'MeasurementChanged'"), n);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(DISTINCT body::json->>'measurementId') FROM inventory.events"
+                                " WHERE type = 'MeasurementChanged'"),
+                   n);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT max(version) FROM inventory.events"), n + 1);
   unlink(templates);
 }

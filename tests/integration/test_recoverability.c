@@ -63,8 +63,10 @@ static void declare_sink(amqp_connection_state_t c, const char *sink, int exchan
   for (int i = 1; i <= exchanges; i++) {
     char name[128];
     snprintf(name, sizeof name, "%s.%d", sink, i);
-    amqp_exchange_declare(c, 1, amqp_cstring_bytes(name), amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
-    amqp_queue_bind(c, 1, amqp_cstring_bytes(sink), amqp_cstring_bytes(name), amqp_empty_bytes, amqp_empty_table);
+    amqp_exchange_declare(c, 1, amqp_cstring_bytes(name), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
+                          amqp_empty_table);
+    amqp_queue_bind(c, 1, amqp_cstring_bytes(sink), amqp_cstring_bytes(name), amqp_empty_bytes,
+                    amqp_empty_table);
     assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
   }
 }
@@ -123,8 +125,8 @@ static void batch_events_go_out_in_order(void **state) {
   ctxt_host_stop(w, SIGTERM);
   char sink[96], id[37];
   snprintf(sink, sizeof sink, "%s-events", w->endpoint);
-  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(w->echo_type), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
-                        amqp_empty_table);
+  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(w->echo_type), amqp_cstring_bytes("fanout"), 0, 1, 0,
+                        0, amqp_empty_table);
   amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(sink), 0, 1, 0, 0, amqp_empty_table);
   amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(sink), amqp_cstring_bytes(w->echo_type), amqp_empty_bytes,
                   amqp_empty_table);
@@ -246,10 +248,11 @@ static void foreign_redelivery_count_is_a_hint(void **state) {
   ctxt_host_start(w, NULL);
   char id[37], q[128], body[1024];
   ctxt_make_id(id, 7);
-  snprintf(body, sizeof body,
-           "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"headers\":{\"MT-Redelivery-Count\":-1},"
-           "\"message\":{\"action\":\"retry\"}}",
-           id, w->type);
+  snprintf(
+      body, sizeof body,
+      "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"headers\":{\"MT-Redelivery-Count\":-1},"
+      "\"message\":{\"action\":\"retry\"}}",
+      id, w->type);
   ctxt_amqp_publish(w->amqp, w->type, "application/vnd.masstransit+json", body, NULL, NULL);
   snprintf(q, sizeof q, "%s_error", w->endpoint);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
@@ -329,7 +332,8 @@ static void failing_statement_in_a_pipelined_batch(void **state) {
   /* the outbox rows got their ids in the pipeline: confirmed rows leave the outbox long
    * before the sweep's lease (10 s by default) would resend them */
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, 9000), 0);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT id) FROM ctxd.outbox_archive WHERE id > 0"), 10);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT id) FROM ctxd.outbox_archive WHERE id > 0"),
+                   10);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects"), n - bad);
   int values = 0, syntax = 0;
@@ -381,8 +385,16 @@ static void error_replay_moves_messages_back(void **state) {
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 3, CTXT_EFFECT_MS), 3);
   ctxt_host_stop(w, SIGTERM);
 
-  char *argv[] = {(char *)ctxt_ctxd_path(), "errors", "replay", "--config", w->config,
-                  "--endpoint", w->endpoint, "--limit", "2", NULL};
+  char *argv[] = {(char *)ctxt_ctxd_path(),
+                  "errors",
+                  "replay",
+                  "--config",
+                  w->config,
+                  "--endpoint",
+                  w->endpoint,
+                  "--limit",
+                  "2",
+                  NULL};
   char *env[] = {w->db_env, NULL};
   ctxt_proc_t p;
   ctxt_proc_spawn(&p, argv, env);
@@ -404,19 +416,23 @@ static void retention_cleanup_deletes_expired_rows(void **state) {
            ", \"cleanup_interval_s\": 1, \"inbox\": {\"retention_s\": 3600},"
            " \"outbox\": {\"archive_retention_s\": 3600}");
   ctxt_host_start(w, NULL);
-  PGresult *r = PQexec(w->pg,
-                       "INSERT INTO ctxd.inbox (endpoint, message_id, received_at) "
-                       "SELECT 'old', gen_random_uuid(), now() - interval '2 days' FROM generate_series(1, 2500);"
-                       "INSERT INTO ctxd.outbox_archive (id, message_id, exchange, message_type, body, created_at, dispatched_at) "
-                       "VALUES (-1, gen_random_uuid(), 'x', 'x', '{}', now() - interval '2 days', now() - interval '2 days')");
+  PGresult *r = PQexec(
+      w->pg,
+      "INSERT INTO ctxd.inbox (endpoint, message_id, received_at) "
+      "SELECT 'old', gen_random_uuid(), now() - interval '2 days' FROM generate_series(1, 2500);"
+      "INSERT INTO ctxd.outbox_archive (id, message_id, exchange, message_type, body, created_at, "
+      "dispatched_at) "
+      "VALUES (-1, gen_random_uuid(), 'x', 'x', '{}', now() - interval '2 days', now() - interval '2 days')");
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
   char id[37];
   ctxt_make_id(id, 20);
   ctxt_publish(w, id, "{\"action\":\"ok\"}");
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.inbox WHERE endpoint = 'old'", 0,
-                                     CTXT_EFFECT_MS), 0);
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive", 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.inbox WHERE endpoint = 'old'", 0, CTXT_EFFECT_MS),
+      0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive", 0, CTXT_EFFECT_MS),
+                   0);
   assert_int_equal(ctxt_wait_effects(w, NULL, 1), 1);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.inbox"), 1);
@@ -428,15 +444,19 @@ int main(void) {
       cmocka_unit_test_setup_teardown(swept_backlog_goes_out_in_order, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(batch_events_go_out_in_order, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(flaky_handler_is_handled_once, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(message_that_cannot_commit_is_set_aside, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(message_that_cannot_commit_is_set_aside, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(always_failing_ends_in_error_after_redeliveries, ctxt_world_setup,
                                       ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(foreign_redelivery_count_is_a_hint, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(foreign_redelivery_count_is_a_hint, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(fault_headers, ctxt_world_setup, ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(failing_statement_in_a_pipelined_batch, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(failing_statement_in_a_pipelined_batch, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(poison_message_on_quorum_endpoint_ends_in_error, ctxt_world_setup,
                                       ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(error_replay_moves_messages_back, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(error_replay_moves_messages_back, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(retention_cleanup_deletes_expired_rows, ctxt_world_setup,
                                       ctxt_world_teardown),
   };

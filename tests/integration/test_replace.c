@@ -47,7 +47,8 @@ static void replace_under_traffic_exact_counts(void **state) {
   /* a broken replacement is refused; version 2 keeps consuming */
   install(dir, "ctxd_testkit_badabi.so");
   ctxt_proc_signal(&w->host, SIGHUP);
-  assert_true(ctxt_proc_wait_output(&w->host, "reload of plugin 'testkit' refused, version 2.0.0 keeps running", CTXT_EFFECT_MS));
+  assert_true(ctxt_proc_wait_output(
+      &w->host, "reload of plugin 'testkit' refused, version 2.0.0 keeps running", CTXT_EFFECT_MS));
   publish_range(w, 600, 50, "{\"action\":\"ok\"}");
   assert_int_equal(ctxt_wait_effects(w, NULL, 650), 650);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, CTXT_EFFECT_MS), 0);
@@ -106,17 +107,19 @@ static void replacement_waits_for_the_migration_lock_off_the_loop(void **state) 
   for (int i = 1; i <= 100; i++) material(w, dc, i);
   publish_range(w, 0, 20, "{\"action\":\"ok\"}");
   /* served and acknowledged while the replacement waits */
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM datacatalog.material_types", 100, 6000), 100);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM datacatalog.material_types", 100, 6000),
+                   100);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, dc, 0, 6000), 0);
   assert_int_equal(ctxt_wait_effects(w, "action = 'ok'", 20), 20);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, w->endpoint, 0, 6000), 0);
   assert_true(ctxt_now_ms() - signalled < 8000);
   assert_null(strstr(w->host.out, "reload of plugin"));
 
-  assert_true(ctxt_proc_wait_output(&w->host,
-                                    "reload of plugin 'testkit' refused, version 1.0.0 keeps running: a database "
-                                    "lock was not granted within reload.lock_timeout_ms (8000 ms)",
-                                    CTXT_EFFECT_MS));
+  assert_true(
+      ctxt_proc_wait_output(&w->host,
+                            "reload of plugin 'testkit' refused, version 1.0.0 keeps running: a database "
+                            "lock was not granted within reload.lock_timeout_ms (8000 ms)",
+                            CTXT_EFFECT_MS));
   assert_true(ctxt_now_ms() - signalled >= 8000);
   assert_int_equal(ctxt_metric(w, NULL, "ctxd_broker_reconnects_total"), 0);
   assert_null(strstr(w->host.out, "reconnecting"));
@@ -138,7 +141,8 @@ static void replacement_waits_for_the_migration_lock_off_the_loop(void **state) 
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(replace_under_traffic_exact_counts, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(replace_under_traffic_exact_counts, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(replacement_waits_for_the_migration_lock_off_the_loop, ctxt_world_setup,
                                       ctxt_world_teardown),
   };

@@ -97,7 +97,8 @@ static char *pasted(const char *guide, const char *info) {
 
 static void snippets_are_the_example(void **state) {
   (void)state;
-  char *guide = ctxt_read_file(GUIDE), *c = ctxt_read_file(EXAMPLE "/hello.c"), *cmake = ctxt_read_file(EXAMPLE "/CMakeLists.txt");
+  char *guide = ctxt_read_file(GUIDE), *c = ctxt_read_file(EXAMPLE "/hello.c"),
+       *cmake = ctxt_read_file(EXAMPLE "/CMakeLists.txt");
   assert_non_null(guide);
   char *c_pasted = pasted(guide, "c"), *cmake_pasted = pasted(guide, "cmake");
   /* what the reader pastes compiles: it is the file the SDK test builds */
@@ -270,7 +271,8 @@ static void guide_commands_build_and_run_hello(void **state) {
 
   /* the guide's message took effect */
   PGconn *pg = ctxt_pg_connect(s->pg_env + strlen("CTXD_PG_URL="));
-  assert_int_equal(ctxt_pg_wait_long(pg, "SELECT count FROM hello.greetings WHERE name = 'Ada'", 1, 30000), 1);
+  assert_int_equal(ctxt_pg_wait_long(pg, "SELECT count FROM hello.greetings WHERE name = 'Ada'", 1, 30000),
+                   1);
   assert_int_equal(ctxt_pg_long(pg, "SELECT sum(count) FROM hello.greetings"), 1);
   PQfinish(pg);
   ctxt_proc_signal(&s->host, SIGTERM);

@@ -48,13 +48,15 @@
 #define CHEESE "6f1e3a52-3a55-4d47-9a0e-2b1c6f3d9a10"
 #define FLOUR "7a2e3a52-3a55-4d47-9a0e-2b1c6f3d9a11"
 
-#define REFUND_MESSAGE                                                                                        \
-  "{\"RefundId\":\"" REFUND_ID "\",\"FulfillmentId\":\"" FULFILLMENT_ID "\",\"CompensationId\":\"" COMPENSATION_ID \
-  "\",\"OrderNumber\":\"SO20240810000123\",\"CustomerId\":\"" CUSTOMER_ID "\",\"AmountMinor\":2990,"             \
+#define REFUND_MESSAGE                                                                                       \
+  "{\"RefundId\":\"" REFUND_ID "\",\"FulfillmentId\":\"" FULFILLMENT_ID                                      \
+  "\",\"CompensationId\":\"" COMPENSATION_ID                                                                 \
+  "\",\"OrderNumber\":\"SO20240810000123\",\"CustomerId\":\"" CUSTOMER_ID "\",\"AmountMinor\":2990,"         \
   "\"Currency\":\"CNY\",\"RequestedAt\":\"2026-11-24T08:00:00Z\"}"
-#define RESHIP_MESSAGE                                                                                        \
-  "{\"ReshipId\":\"" RESHIP_ID "\",\"FulfillmentId\":\"" FULFILLMENT_ID "\",\"CompensationId\":\"" COMPENSATION_ID \
-  "\",\"OriginalOrderNumber\":\"SO20240810000123\",\"CustomerId\":\"" CUSTOMER_ID "\",\"Items\":[{\"Sku\":"     \
+#define RESHIP_MESSAGE                                                                                       \
+  "{\"ReshipId\":\"" RESHIP_ID "\",\"FulfillmentId\":\"" FULFILLMENT_ID                                      \
+  "\",\"CompensationId\":\"" COMPENSATION_ID                                                                 \
+  "\",\"OriginalOrderNumber\":\"SO20240810000123\",\"CustomerId\":\"" CUSTOMER_ID "\",\"Items\":[{\"Sku\":"  \
   "\"SKU-10023\",\"Name\":\"Margherita 30 cm\",\"Quantity\":2}],\"RequestedAt\":\"2026-11-24T08:00:00Z\"}"
 
 #define MAX_SEEN 32
@@ -64,8 +66,8 @@ static ctxd__contracts_t *contracts;
 typedef struct {
   ctxt_world_t *w;
   char pay[96], ord[96], inv[96], comp[96], desk[96], cas[96]; /* the simulator's queues and endpoints */
-  char watch[96];                            /* the test's queue */
-  char correlation[37];                      /* of the requests this test sends */
+  char watch[96];                                              /* the test's queue */
+  char correlation[37];                                        /* of the requests this test sends */
 } sim_test_t;
 
 static int group_setup(void **state) {
@@ -130,9 +132,9 @@ static void start_simulator(sim_test_t *t, int feeds, const char *settings) {
            " \"agent_desk_queue\": \"%s\", \"case_endpoint\": \"%s\","
            " \"feed_materials\": %s, \"feed_inventory\": %s,"
            " \"feed_compensation\": %s, \"feed_agents\": %s%s}}]",
-           ctxt_amqp_url(), t->pay, t->ord, t->inv, t->comp, t->desk, t->cas, feeds & FEED_MATERIALS ? "true" : "false",
-           feeds & FEED_INVENTORY ? "true" : "false", feeds & FEED_COMPENSATION ? "true" : "false",
-           feeds & FEED_AGENTS ? "true" : "false", settings);
+           ctxt_amqp_url(), t->pay, t->ord, t->inv, t->comp, t->desk, t->cas,
+           feeds & FEED_MATERIALS ? "true" : "false", feeds & FEED_INVENTORY ? "true" : "false",
+           feeds & FEED_COMPENSATION ? "true" : "false", feeds & FEED_AGENTS ? "true" : "false", settings);
   ctxt_host_start(w, NULL);
   snprintf(ready, sizeof ready, "consuming '%s' (payment) and '%s' (ordering)", t->pay, t->ord);
   if (strstr(w->host.out, ready) == NULL) assert_true(ctxt_proc_wait_output(&w->host, ready, CTXT_READY_MS));
@@ -172,7 +174,8 @@ static void request(sim_test_t *t, const char *type, const char *id, const char 
 static int mine(const sim_test_t *t, const json_t *env, const char *correlation) {
   const char *c = json_string_value(json_object_get(env, "correlationId"));
   if (correlation != NULL) return c != NULL && strcmp(c, correlation) == 0;
-  return json_integer_value(json_object_get(json_object_get(env, "host"), "processId")) == (json_int_t)t->w->host.pid;
+  return json_integer_value(json_object_get(json_object_get(env, "host"), "processId")) ==
+         (json_int_t)t->w->host.pid;
 }
 
 /* Decodes body as the host does and checks its message against its contract; returns the
@@ -185,7 +188,8 @@ static json_t *checked(const char *body) {
   assert_int_equal(env.nmessage_types, 1);
   const ctxd__contract_t *k = ctxd__contracts_find(contracts, env.message_types[0]);
   assert_non_null(k);
-  if (ctxd__contract_validate(k, env.message, err, sizeof err) != 0) fail_msg("breaks its contract: %s: %s", err, body);
+  if (ctxd__contract_validate(k, env.message, err, sizeof err) != 0)
+    fail_msg("breaks its contract: %s: %s", err, body);
   ctxd__envelope_free(&env);
   json_t *root = json_loads(body, 0, NULL);
   assert_true(json_is_object(json_object_get(root, "headers")));
@@ -201,7 +205,8 @@ static int collect(sim_test_t *t, const char *correlation, json_t **out, int wan
   char body[16384], unused[4];
   while (got < want && ctxt_now_ms() < end) {
     ctxt_amqp_wait_count(t->w->amqp, t->watch, want - got, (int)(end - ctxt_now_ms()));
-    while (got < want && ctxt_amqp_get(t->w->amqp, t->watch, body, sizeof body, NULL, unused, sizeof unused)) {
+    while (got < want &&
+           ctxt_amqp_get(t->w->amqp, t->watch, body, sizeof body, NULL, unused, sizeof unused)) {
       json_t *env = json_loads(body, 0, NULL);
       int keep = mine(t, env, correlation);
       json_decref(env);
@@ -239,7 +244,9 @@ static const char *str(const json_t *env, const char *key) {
   return json_string_value(json_object_get(json_object_get(env, "message"), key));
 }
 
-static const char *env_str(const json_t *env, const char *key) { return json_string_value(json_object_get(env, key)); }
+static const char *env_str(const json_t *env, const char *key) {
+  return json_string_value(json_object_get(env, key));
+}
 
 static json_int_t num(const json_t *env, const char *key) {
   return json_integer_value(json_object_get(json_object_get(env, "message"), key));
@@ -303,8 +310,8 @@ static void reship_created_then_shipped(void **state) {
 static void everything_fails_at_100_percent(void **state) {
   sim_test_t *t = *state;
   start_simulator(t, 0, QUICK ", \"failure_percent\": 100");
-  watch(t, (const char *const[]){REFUND_COMPLETED, REFUND_FAILED, RESHIP_CREATED, RESHIP_SHIPPED, RESHIP_FAILED,
-                                 NULL});
+  watch(t, (const char *const[]){REFUND_COMPLETED, REFUND_FAILED, RESHIP_CREATED, RESHIP_SHIPPED,
+                                 RESHIP_FAILED, NULL});
   request(t, REFUND_REQUESTED, "b3000000-0000-4000-8000-000000000001", REFUND_MESSAGE);
   json_t *seen[MAX_SEEN];
   assert_int_equal(collect(t, t->correlation, seen, 1), 1);
@@ -389,7 +396,8 @@ static void reconnects_when_its_queue_is_deleted(void **state) {
 static void materials_feed(void **state) {
   sim_test_t *t = *state;
   static const char *const ids[] = {CHEESE, FLOUR, "9b0c0000-5e1f-4d00-8000-000000000001",
-                                    "9b0c0000-5e1f-4d00-8000-000000000002", "9b0c0000-5e1f-4d00-8000-000000000003"};
+                                    "9b0c0000-5e1f-4d00-8000-000000000002",
+                                    "9b0c0000-5e1f-4d00-8000-000000000003"};
   static const char *const names[] = {"Mozzarella", "Flour", "Pizza box 30 cm", "Napkins", "Cola 0.5 l"};
   static const int units[] = {5, 5, 1, 1, 1};
   watch(t, (const char *const[]){MATERIAL_TYPE, NULL});
@@ -403,7 +411,8 @@ static void materials_feed(void **state) {
     assert_string_equal(str(seen[i], "Name"), names[i % 5]);
     assert_int_equal(num(seen[i], "BasicUnitOfMeasure"), units[i % 5]);
     assert_int_equal(num(seen[i], "CountryId"), 643);
-    assert_int_equal(json_is_true(json_object_get(json_object_get(seen[i], "message"), "IsRemoved")), i >= 12);
+    assert_int_equal(json_is_true(json_object_get(json_object_get(seen[i], "message"), "IsRemoved")),
+                     i >= 12);
     if (i >= 5) assert_true(num(seen[i], "Version") > num(seen[i - 5], "Version"));
   }
   assert_non_null(strstr(t->w->host.out, "datacatalog: material " CHEESE " 'Mozzarella' version "));
@@ -465,7 +474,8 @@ static void inventory_and_compensation_feeds(void **state) {
     const json_t *apply = json_object_get(flow[0], "message");
     assert_int_equal(num(flow[0], "Strategy"), f + 1);
     assert_string_equal(str(flow[0], "Currency"), "CNY");
-    const json_t *items = json_object_get(apply, "Items"), *non_product = json_object_get(apply, "NonProduct");
+    const json_t *items = json_object_get(apply, "Items"),
+                 *non_product = json_object_get(apply, "NonProduct");
     assert_int_equal(json_array_size(items), f < 2 ? 2 : 0);
     assert_int_equal(json_object_get(json_array_get(items, 0), "RefundAmountMinor") != NULL, f == 0);
     assert_int_equal(json_is_object(non_product), f == 2);
@@ -481,8 +491,8 @@ static void inventory_and_compensation_feeds(void **state) {
 #define RULE_ID "d2000000-0000-4000-8000-000000000002"
 #define CASE_ID "d3000000-0000-4000-8000-000000000003"
 #define OTHER_CASE_ID "d4000000-0000-4000-8000-000000000004"
-#define DESK_SETTINGS                                                                                           \
-  QUICK ", \"agent_ids\": \"desk-agent-1,desk-agent-2\", \"skill_group_id\": \"" GROUP_ID "\","            \
+#define DESK_SETTINGS                                                                                        \
+  QUICK ", \"agent_ids\": \"desk-agent-1,desk-agent-2\", \"skill_group_id\": \"" GROUP_ID "\","              \
         " \"rule_id\": \"" RULE_ID "\", \"reject_back_percent\": 100"
 
 enum { WAIT_PROCESS = 2, PROCESSING = 4, PENDING_ACCEPTANCE = 5, FINISHED = 6 };
@@ -490,8 +500,8 @@ enum { ASSIGN = 2, ACCEPT = 3, PROCESS = 5, REJECT_BACK = 6, COMPLETE = 7 };
 
 /* Plays Case: publishes CaseStatusChanged `id` saying case_id went from old to new status
  * by action, held by agent. */
-static void status_changed(sim_test_t *t, const char *id, const char *case_id, int old, int new_status, int action,
-                           const char *agent) {
+static void status_changed(sim_test_t *t, const char *id, const char *case_id, int old, int new_status,
+                           int action, const char *agent) {
   static int version; /* Case's: one more per change */
   char message[1024];
   snprintf(message, sizeof message,
@@ -532,7 +542,8 @@ static void agent_desk_works_its_cases(void **state) {
   assert_string_equal(str(seen[0], "SkillGroupId"), GROUP_ID);
   const json_t *members = json_object_get(json_object_get(seen[0], "message"), "AgentIds");
   assert_int_equal(json_array_size(members), 2);
-  for (size_t i = 0; i < 2; i++) assert_string_equal(json_string_value(json_array_get(members, i)), agents[i]);
+  for (size_t i = 0; i < 2; i++)
+    assert_string_equal(json_string_value(json_array_get(members, i)), agents[i]);
   assert_true(num(seen[0], "Version") >= 1);
   assert_string_equal(type_of(seen[1]), CASE_NS "DefineDistributionRule");
   assert_string_equal(str(seen[1], "RuleId"), RULE_ID);

@@ -44,10 +44,11 @@ static void env_file_finds_the_broker(void **state) {
   amqp_queue_declare(c, 1, amqp_cstring_bytes(q), 0, 0, 1, 0, amqp_empty_table); /* exclusive */
   assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
   char cmd[2048];
-  snprintf(cmd, sizeof cmd,
-           "env -i PATH=\"$PATH\" bash -c 'set -a; . \"$0\"; set +a; exec bash \"$1\" ctl -q list_queues name'"
-           " '%s' '%s/tests/stack/stack.sh' 2>&1",
-           ctxt_stack_env_file(), CTXD_TEST_SOURCE_DIR);
+  snprintf(
+      cmd, sizeof cmd,
+      "env -i PATH=\"$PATH\" bash -c 'set -a; . \"$0\"; set +a; exec bash \"$1\" ctl -q list_queues name'"
+      " '%s' '%s/tests/stack/stack.sh' 2>&1",
+      ctxt_stack_env_file(), CTXD_TEST_SOURCE_DIR);
   FILE *p = popen(cmd, "r");
   assert_non_null(p);
   char line[512], out[4096] = "";
@@ -58,7 +59,8 @@ static void env_file_finds_the_broker(void **state) {
     listed |= strcmp(line, q) == 0;
   }
   int status = pclose(p);
-  if (status != 0 || !listed) fail_msg("stack.sh ctl with the env file's variables only (status %d):\n%s", status, out);
+  if (status != 0 || !listed)
+    fail_msg("stack.sh ctl with the env file's variables only (status %d):\n%s", status, out);
   ctxt_amqp_close(c);
 }
 

@@ -9,7 +9,7 @@ packages=(
   rabbitmq-server postgresql
   amqp-tools procps
   gnuplot-nox
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
 
 missing=()

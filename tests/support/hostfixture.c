@@ -10,7 +10,8 @@
 void ctxt_world_write_config(ctxt_world_t *w) {
   char plugins[4096], text[8192];
   /* every host serves /metrics on a port of its choosing: tests wait on its counters */
-  const char *admin = strstr(w->host_settings, "\"admin\"") ? "" : ", \"admin\": {\"listen\": \"127.0.0.1:0\"}";
+  const char *admin =
+      strstr(w->host_settings, "\"admin\"") ? "" : ", \"admin\": {\"listen\": \"127.0.0.1:0\"}";
   if (w->plugins[0])
     snprintf(plugins, sizeof plugins, "%s", w->plugins);
   else

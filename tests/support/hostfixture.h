@@ -24,9 +24,9 @@ typedef struct {
   char broker_url[512];        /* empty: the private single node */
   char more_endpoints[512];    /* more endpoint sections, starting with ", " */
   ctxt_proc_t host;
-  ctxt_proc_t peer;      /* a second host of the same context, when a test starts one */
-  ctxt_proc_t more[3];   /* hosts a test starts on configurations of its own */
-  int admin_port;        /* the host's admin endpoint (127.0.0.1, a port it picked) */
+  ctxt_proc_t peer;    /* a second host of the same context, when a test starts one */
+  ctxt_proc_t more[3]; /* hosts a test starts on configurations of its own */
+  int admin_port;      /* the host's admin endpoint (127.0.0.1, a port it picked) */
   PGconn *pg;
   amqp_connection_state_t amqp;
 } ctxt_world_t;

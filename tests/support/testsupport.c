@@ -39,7 +39,9 @@ static const char *stack_value(const char *name, char *buf, size_t len) {
   if (v != NULL && *v) return v;
   const char *file = ctxt_stack_env_file();
   FILE *f = fopen(file, "r");
-  if (f == NULL) fail_msg("%s is not set and %s is missing: start the servers with tests/stack/stack.sh start", name, file);
+  if (f == NULL)
+    fail_msg("%s is not set and %s is missing: start the servers with tests/stack/stack.sh start", name,
+             file);
   char line[1024];
   size_t n = strlen(name);
   while (fgets(line, sizeof line, f) != NULL) {
@@ -70,8 +72,8 @@ const char *ctxt_unique(void) {
   static unsigned counter;
   /* fixed widths keep the fields apart: another run (time, pid) never makes the same name
    * and so never meets an old queue still holding messages */
-  snprintf(buf, sizeof buf, "%08lx%06x%x", (unsigned long)time(NULL) & 0xffffffffUL, (unsigned)getpid() & 0xffffffU,
-           counter++);
+  snprintf(buf, sizeof buf, "%08lx%06x%x", (unsigned long)time(NULL) & 0xffffffffUL,
+           (unsigned)getpid() & 0xffffffU, counter++);
   return buf;
 }
 
@@ -259,7 +261,8 @@ amqp_connection_state_t ctxt_amqp_connect_url(const char *text) {
   if (amqp_parse_url(url, &ci) != AMQP_STATUS_OK) fail_msg("bad amqp url %s", url);
   amqp_connection_state_t c = amqp_new_connection();
   amqp_socket_t *s = amqp_tcp_socket_new(c);
-  if (amqp_socket_open(s, ci.host, ci.port) != AMQP_STATUS_OK) fail_msg("cannot connect to %s:%d", ci.host, ci.port);
+  if (amqp_socket_open(s, ci.host, ci.port) != AMQP_STATUS_OK)
+    fail_msg("cannot connect to %s:%d", ci.host, ci.port);
   amqp_rpc_reply_t r = amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
   if (r.reply_type != AMQP_RESPONSE_NORMAL) fail_msg("amqp login failed");
   amqp_channel_open(c, 1);
@@ -298,12 +301,14 @@ void ctxt_amqp_publish(amqp_connection_state_t c, const char *exchange, const ch
   struct timeval tv = {30, 0};
   amqp_frame_t f;
   int st = amqp_simple_wait_frame_noblock(c, &f, &tv);
-  if (st == AMQP_STATUS_OK && f.frame_type == AMQP_FRAME_METHOD && f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+  if (st == AMQP_STATUS_OK && f.frame_type == AMQP_FRAME_METHOD &&
+      f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
     amqp_channel_close_t *cc = f.payload.method.decoded;
     fail_msg("publish to %s: the broker closed the channel: %d %.*s", exchange, cc->reply_code,
              (int)cc->reply_text.len, (char *)cc->reply_text.bytes);
   }
-  if (st != AMQP_STATUS_OK || f.frame_type != AMQP_FRAME_METHOD || f.payload.method.id != AMQP_BASIC_ACK_METHOD)
+  if (st != AMQP_STATUS_OK || f.frame_type != AMQP_FRAME_METHOD ||
+      f.payload.method.id != AMQP_BASIC_ACK_METHOD)
     fail_msg("publish to %s was not confirmed (status %d)", exchange, st);
   amqp_maybe_release_buffers(c);
 }
@@ -313,7 +318,8 @@ static long queue_declare_passive(amqp_connection_state_t c, const char *queue, 
   /* a passive declare of a missing queue closes the channel: use a throwaway one */
   amqp_channel_open(c, 2);
   check_reply(c, "channel.open");
-  amqp_queue_declare_ok_t *ok = amqp_queue_declare(c, 2, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+  amqp_queue_declare_ok_t *ok =
+      amqp_queue_declare(c, 2, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
   long n = ok == NULL ? -1 : consumers ? (long)ok->consumer_count : (long)ok->message_count;
   if (ok != NULL) {
     amqp_channel_close(c, 2, AMQP_REPLY_SUCCESS);
@@ -330,7 +336,8 @@ long ctxt_amqp_queue_count(amqp_connection_state_t c, const char *queue) {
   return queue_declare_passive(c, queue, 0);
 }
 
-static long wait_passive(amqp_connection_state_t c, const char *queue, int consumers, long want, int timeout_ms) {
+static long wait_passive(amqp_connection_state_t c, const char *queue, int consumers, long want,
+                         int timeout_ms) {
   int64_t end = ctxt_now_ms() + timeout_ms;
   long v;
   while ((v = queue_declare_passive(c, queue, consumers)) != want && ctxt_now_ms() < end) tick();
@@ -357,7 +364,8 @@ static void header_value(const amqp_message_t *m, const char *header, char *valu
 }
 
 /* basic.get; 1 with *m (destroy with amqp_destroy_message) and *tag, 0 when empty. */
-static int get_one(amqp_connection_state_t c, const char *queue, int no_ack, amqp_message_t *m, uint64_t *tag) {
+static int get_one(amqp_connection_state_t c, const char *queue, int no_ack, amqp_message_t *m,
+                   uint64_t *tag) {
   amqp_rpc_reply_t r = amqp_basic_get(c, 1, amqp_cstring_bytes(queue), no_ack);
   if (r.reply_type != AMQP_RESPONSE_NORMAL) fail_msg("basic.get %s failed", queue);
   if (r.reply.id != AMQP_BASIC_GET_OK_METHOD) return 0;
@@ -378,8 +386,8 @@ int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size
   return 1;
 }
 
-int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const char *header,
-                          char *value, size_t valuelen) {
+int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const char *header, char *value,
+                          size_t valuelen) {
   amqp_message_t m;
   uint64_t tag;
   if (!get_one(c, queue, 0, &m, &tag)) return 0;
@@ -390,8 +398,7 @@ int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const ch
   return 1;
 }
 
-int ctxt_amqp_peek_header_int(amqp_connection_state_t c, const char *queue, const char *header,
-                              long *value) {
+int ctxt_amqp_peek_header_int(amqp_connection_state_t c, const char *queue, const char *header, long *value) {
   amqp_message_t m;
   uint64_t tag;
   if (!get_one(c, queue, 0, &m, &tag)) return -1;

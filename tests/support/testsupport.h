@@ -40,7 +40,7 @@ typedef struct {
   pid_t pid;
   int err_fd; /* reads the file the child's stderr goes to: a child whose output is not
                  read for a while never blocks on a full pipe */
-  char *out; /* everything read so far, NUL-terminated */
+  char *out;  /* everything read so far, NUL-terminated */
   size_t len, cap;
   int status; /* waitpid status once exited */
   int exited;
@@ -88,12 +88,11 @@ int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size
                   const char *header, char *value, size_t valuelen);
 /* Reads header `header` of the first message in queue into value (empty when absent) and
  * puts the message back; 1 when a message was there. */
-int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const char *header,
-                          char *value, size_t valuelen);
+int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const char *header, char *value,
+                          size_t valuelen);
 /* The same for a header that must be an AMQP integer: 1 with its value in *value; 0 when
  * the header is absent or of another type; -1 when the queue is empty. */
-int ctxt_amqp_peek_header_int(amqp_connection_state_t c, const char *queue, const char *header,
-                              long *value);
+int ctxt_amqp_peek_header_int(amqp_connection_state_t c, const char *queue, const char *header, long *value);
 void ctxt_amqp_close(amqp_connection_state_t c);
 
 /* GET http://127.0.0.1:port/path; returns the status (-1 when unreachable) and the body. */

@@ -26,10 +26,10 @@ typedef struct {
   ctxd__admin_t *admin;
   int calls;
   char method[16], path[256];
-  int status;             /* what the handler returns */
-  const char *body;       /* what it writes */
-  size_t big;             /* or this many bytes of 'x' */
-  const char *ctype;      /* and the content type it sets, when not NULL */
+  int status;        /* what the handler returns */
+  const char *body;  /* what it writes */
+  size_t big;        /* or this many bytes of 'x' */
+  const char *ctype; /* and the content type it sets, when not NULL */
 } fx_t;
 
 static int handler(void *data, const char *method, const char *path, ctxd__prom_t *body,
@@ -234,10 +234,8 @@ static void malformed_requests_get_400(void **state) {
   fx_t *f = *state;
   char resp[4096];
   static const char *const bad[] = {
-      "HELLO WORLD\r\n\r\n",
-      "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
-      "GET / XTTP/1.1\r\n\r\n",
-      "GET * HTTP/1.1\r\n\r\n",
+      "HELLO WORLD\r\n\r\n",          "GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
+      "GET / XTTP/1.1\r\n\r\n",       "GET * HTTP/1.1\r\n\r\n",
       "GET /a\x01b HTTP/1.1\r\n\r\n",
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -415,9 +413,9 @@ static void start_errors(void **state) {
   fx_t *f = *state;
   char err[256];
   ctxd__admin_t *a = NULL;
-  static const char *const bad[] = {"",          "127.0.0.1",      "127.0.0.1:",   "127.0.0.1:65536",
-                                    "1.2.3:80",  "localhost:80",   "::1:80",       "[::1]80",
-                                    "[::1:80",   "127.0.0.1:80x",  "[]:80",        ":80"};
+  static const char *const bad[] = {"",         "127.0.0.1",     "127.0.0.1:", "127.0.0.1:65536",
+                                    "1.2.3:80", "localhost:80",  "::1:80",     "[::1]80",
+                                    "[::1:80",  "127.0.0.1:80x", "[]:80",      ":80"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     assert_int_equal(ctxd__admin_start(&f->loop, bad[i], handler, f, &a, err, sizeof err), CTXD_EINVAL);
     char want[128];

@@ -57,12 +57,10 @@ static const case_agent_t bob_on = {"bob", "g-refund", 1, 0};
 
 static void test_names_round_trip(void **state) {
   (void)state;
-  static const char *const statuses[] = {"WaitDistribution", "WaitProcess", "AppointProcess",
-                                         "Processing", "PendingAcceptance", "Finished",
-                                         "Closed", "Rejected"};
-  static const char *const acts[] = {"open", "assign", "appoint", "accept", "transfer",
-                                     "process", "reject_back", "complete", "close", "refuse",
-                                     "urge"};
+  static const char *const statuses[] = {"WaitDistribution",  "WaitProcess", "AppointProcess", "Processing",
+                                         "PendingAcceptance", "Finished",    "Closed",         "Rejected"};
+  static const char *const acts[] = {"open",        "assign",   "appoint", "accept", "transfer", "process",
+                                     "reject_back", "complete", "close",   "refuse", "urge"};
   static const char *const strategies[] = {"refund", "reship", "non_product"};
   static const char *const dispatch[] = {"round_robin", "least_loaded"};
   assert_int_equal(LEN(statuses), CASE_STATUS_COUNT);
@@ -119,8 +117,8 @@ static void test_open_fills_case_log_and_event(void **state) {
   strcpy(extra[0].value, "app");
   strcpy(extra[1].key, "country");
   strcpy(extra[1].value, "CN");
-  case_open_cmd_t cmd = {"c-9", "o-9", "f-9", "cp-9", CASE_STRATEGY_RESHIP, 4200,
-                         "order system refused", extra, 2, 777};
+  case_open_cmd_t cmd = {"c-9", "o-9", "f-9", "cp-9", CASE_STRATEGY_RESHIP, 4200, "order system refused",
+                         extra, 2,     777};
   case_outcome_t o;
   memset(&o, 0x5a, sizeof o);
   assert_int_equal(case_aggregate_open(&cmd, &o), 0);
@@ -180,8 +178,7 @@ static void test_open_refusals(void **state) {
   long_id[CASE_ID_LEN] = 0;
   case_feature_t f[7];
   memset(f, 0, sizeof f);
-  const case_open_cmd_t ok = {"c-1", "o-1", "f-1", "cp-1", CASE_STRATEGY_REFUND, 1, NULL,
-                              NULL, 0, 1};
+  const case_open_cmd_t ok = {"c-1", "o-1", "f-1", "cp-1", CASE_STRATEGY_REFUND, 1, NULL, NULL, 0, 1};
   case_open_cmd_t cmd = ok;
   cmd.order_id = "";
   assert_open_refused(&cmd, CTXD_EINVAL, "cannot open a case without its order id");
@@ -206,8 +203,7 @@ static void test_open_refusals(void **state) {
   assert_open_refused(&cmd, CTXD_EINVAL, "cannot open a case: 1 features announced, none given");
   cmd.features = f;
   strcpy(f[0].key, "amount");
-  assert_open_refused(&cmd, CTXD_EINVAL,
-                      "cannot open a case: feature key \"amount\" is reserved or empty");
+  assert_open_refused(&cmd, CTXD_EINVAL, "cannot open a case: feature key \"amount\" is reserved or empty");
   strcpy(f[0].key, "tier");
   strcpy(f[1].key, "tier");
   cmd.n_features = 2;
@@ -230,16 +226,12 @@ static const struct {
   const char *to[CASE_STATUS_COUNT];
 } matrix[] = {
     {CASE_ACTION_OPEN, "open", {"-", "-", "-", "-", "-", "-", "-", "-"}},
-    {CASE_ACTION_ASSIGN, "assign",
-     {"WaitProcess", "WaitProcess", "-", "-", "-", "-", "-", "-"}},
-    {CASE_ACTION_APPOINT, "appoint",
-     {"AppointProcess", "AppointProcess", "-", "-", "-", "-", "-", "-"}},
+    {CASE_ACTION_ASSIGN, "assign", {"WaitProcess", "WaitProcess", "-", "-", "-", "-", "-", "-"}},
+    {CASE_ACTION_APPOINT, "appoint", {"AppointProcess", "AppointProcess", "-", "-", "-", "-", "-", "-"}},
     {CASE_ACTION_ACCEPT, "accept", {"-", "Processing", "Processing", "-", "-", "-", "-", "-"}},
-    {CASE_ACTION_TRANSFER, "transfer",
-     {"-", "WaitProcess", "-", "Processing", "-", "-", "-", "-"}},
+    {CASE_ACTION_TRANSFER, "transfer", {"-", "WaitProcess", "-", "Processing", "-", "-", "-", "-"}},
     {CASE_ACTION_PROCESS, "process", {"-", "-", "-", "PendingAcceptance", "-", "-", "-", "-"}},
-    {CASE_ACTION_REJECT_BACK, "reject back",
-     {"-", "-", "-", "-", "Processing", "-", "-", "-"}},
+    {CASE_ACTION_REJECT_BACK, "reject back", {"-", "-", "-", "-", "Processing", "-", "-", "-"}},
     {CASE_ACTION_COMPLETE, "complete", {"-", "-", "-", "-", "Finished", "-", "-", "-"}},
     {CASE_ACTION_CLOSE, "close", {"-", "Closed", "-", "Closed", "-", "-", "-", "-"}},
     {CASE_ACTION_REFUSE, "refuse", {"-", "Rejected", "-", "Rejected", "-", "-", "-", "-"}},
@@ -327,8 +319,8 @@ static void test_unknown_status_and_action(void **state) {
 
 /* ---- agents, actor, note ---------------------------------------------------------------- */
 
-static void assert_apply_refused(const case_aggregate_t *cur, const case_action_cmd_t *cmd,
-                                 int rc, const char *text) {
+static void assert_apply_refused(const case_aggregate_t *cur, const case_action_cmd_t *cmd, int rc,
+                                 const char *text) {
   case_outcome_t o;
   assert_int_equal(case_aggregate_apply(cur, cmd, &o), rc);
   assert_string_equal(o.rejection, text);
@@ -345,8 +337,7 @@ static void test_assign_and_appoint_need_an_on_duty_agent(void **state) {
   cmd.agent = NULL;
   assert_apply_refused(&cur, &cmd, CTXD_EINVAL, "cannot assign a case without an agent");
   cmd.agent = &no_group;
-  assert_apply_refused(&cur, &cmd, CTXD_EINVAL,
-                       "cannot assign a case to agent bob: no skill group");
+  assert_apply_refused(&cur, &cmd, CTXD_EINVAL, "cannot assign a case to agent bob: no skill group");
   cmd.action = CASE_ACTION_APPOINT;
   cmd.agent = &bob_off;
   assert_apply_refused(&cur, &cmd, CTXD_EINVAL, "cannot appoint a case to agent bob: not on duty");
@@ -382,8 +373,7 @@ static void test_transfer_only_to_on_duty_agent_of_same_group(void **state) {
   cmd.agent = &off;
   assert_apply_refused(&cur, &cmd, CTXD_EINVAL, "cannot transfer a case to agent dan: not on duty");
   cmd.agent = &self;
-  assert_apply_refused(&cur, &cmd, CTXD_EINVAL,
-                       "cannot transfer a case to agent ann: already its agent");
+  assert_apply_refused(&cur, &cmd, CTXD_EINVAL, "cannot transfer a case to agent ann: already its agent");
   cmd.agent = NULL;
   assert_apply_refused(&cur, &cmd, CTXD_EINVAL, "cannot transfer a case without an agent");
   cmd.agent = &bob_on;
@@ -438,21 +428,15 @@ static void test_lifecycle_log_and_events(void **state) {
     case_status_t from, to;
     const char *holder;
   } steps[] = {
-      {CASE_ACTION_ASSIGN, "distribution", &bob_on, CASE_STATUS_WAIT_DISTRIBUTION,
-       CASE_STATUS_WAIT_PROCESS, "bob"},
-      {CASE_ACTION_URGE, "customer", NULL, CASE_STATUS_WAIT_PROCESS, CASE_STATUS_WAIT_PROCESS,
+      {CASE_ACTION_ASSIGN, "distribution", &bob_on, CASE_STATUS_WAIT_DISTRIBUTION, CASE_STATUS_WAIT_PROCESS,
        "bob"},
+      {CASE_ACTION_URGE, "customer", NULL, CASE_STATUS_WAIT_PROCESS, CASE_STATUS_WAIT_PROCESS, "bob"},
       {CASE_ACTION_ACCEPT, "bob", NULL, CASE_STATUS_WAIT_PROCESS, CASE_STATUS_PROCESSING, "bob"},
-      {CASE_ACTION_URGE, "customer", NULL, CASE_STATUS_PROCESSING, CASE_STATUS_PROCESSING,
-       "bob"},
-      {CASE_ACTION_PROCESS, "bob", NULL, CASE_STATUS_PROCESSING, CASE_STATUS_PENDING_ACCEPTANCE,
-       "bob"},
-      {CASE_ACTION_REJECT_BACK, "sue", NULL, CASE_STATUS_PENDING_ACCEPTANCE,
-       CASE_STATUS_PROCESSING, "bob"},
-      {CASE_ACTION_PROCESS, "bob", NULL, CASE_STATUS_PROCESSING, CASE_STATUS_PENDING_ACCEPTANCE,
-       "bob"},
-      {CASE_ACTION_COMPLETE, "sue", NULL, CASE_STATUS_PENDING_ACCEPTANCE, CASE_STATUS_FINISHED,
-       "bob"},
+      {CASE_ACTION_URGE, "customer", NULL, CASE_STATUS_PROCESSING, CASE_STATUS_PROCESSING, "bob"},
+      {CASE_ACTION_PROCESS, "bob", NULL, CASE_STATUS_PROCESSING, CASE_STATUS_PENDING_ACCEPTANCE, "bob"},
+      {CASE_ACTION_REJECT_BACK, "sue", NULL, CASE_STATUS_PENDING_ACCEPTANCE, CASE_STATUS_PROCESSING, "bob"},
+      {CASE_ACTION_PROCESS, "bob", NULL, CASE_STATUS_PROCESSING, CASE_STATUS_PENDING_ACCEPTANCE, "bob"},
+      {CASE_ACTION_COMPLETE, "sue", NULL, CASE_STATUS_PENDING_ACCEPTANCE, CASE_STATUS_FINISHED, "bob"},
   };
   case_aggregate_t c = opened("c-5", "o-5", CASE_STRATEGY_NON_PRODUCT, 300);
   for (size_t i = 0; i < LEN(steps); i++) {
@@ -506,10 +490,8 @@ static case_pick_t pick(const case_roster_t *roster, const case_aggregate_t *c) 
 
 static void test_rule_priority_order(void **state) {
   (void)state;
-  const case_agent_t agents[] = {{"gus", "g-general", 1, 0},
-                                 {"rita", "g-refund", 1, 0},
-                                 {"bea", "g-big", 1, 0},
-                                 {"al", "g-app", 1, 0}};
+  const case_agent_t agents[] = {
+      {"gus", "g-general", 1, 0}, {"rita", "g-refund", 1, 0}, {"bea", "g-big", 1, 0}, {"al", "g-app", 1, 0}};
   case_roster_t roster = {rules, LEN(rules), agents, LEN(agents), NULL, 0, NULL, 0};
   /* refund 200.00 matches r-any, r-refund, r-big and r-app: r-big has priority 1 */
   case_aggregate_t big = opened("c", "o", CASE_STRATEGY_REFUND, 20000);
@@ -596,7 +578,7 @@ static void test_least_loaded_with_ties(void **state) {
   (void)state;
   const case_agent_t agents[] = {{"kim", "g-big", 1, 3},
                                  {"lou", "g-big", 1, 1},
-                                 {"jo", "g-big", 1, 1}, /* ties lou: smaller id wins */
+                                 {"jo", "g-big", 1, 1},  /* ties lou: smaller id wins */
                                  {"ian", "g-big", 0, 0}, /* emptier but off duty */
                                  {"hal", "g-general", 1, 0}};
   const case_rule_t big[] = {rules[2]};
@@ -614,9 +596,8 @@ static void test_least_loaded_with_ties(void **state) {
 
 static void test_only_on_duty_agents(void **state) {
   (void)state;
-  const case_agent_t agents[] = {{"rita", "g-refund", 0, 0},
-                                 {"ron", "g-refund", 0, 0},
-                                 {"gus", "g-general", 1, 0}};
+  const case_agent_t agents[] = {
+      {"rita", "g-refund", 0, 0}, {"ron", "g-refund", 0, 0}, {"gus", "g-general", 1, 0}};
   case_roster_t roster = {rules, 2, agents, LEN(agents), NULL, 0, NULL, 0}; /* r-any, r-refund */
   case_aggregate_t c = opened("c", "o", CASE_STRATEGY_REFUND, 100);
   case_pick_t p = pick(&roster, &c);
@@ -646,7 +627,7 @@ static void test_same_order_preference(void **state) {
   assert_int_equal(p.via, CASE_VIA_PREVIOUS_HANDLER);
   assert_string_equal(p.agent->id, "cid"); /* handled o-7 most recently in the group */
   assert_int_equal(p.cursor_moved, 0);     /* round robin keeps its place */
-  agents[2].on_duty = 0;                     /* cid off duty: ben handled it before too */
+  agents[2].on_duty = 0;                   /* cid off duty: ben handled it before too */
   p = pick(&roster, &c);
   assert_int_equal(p.via, CASE_VIA_PREVIOUS_HANDLER);
   assert_string_equal(p.agent->id, "ben");
@@ -665,15 +646,12 @@ static void test_same_order_preference(void **state) {
 
 static void test_waits_then_assigned_when_agent_comes_on_duty(void **state) {
   (void)state;
-  case_agent_t agents[] = {{"ali", "g-refund", 0, 0},
-                           {"bob", "g-refund", 0, 0},
-                           {"rex", "g-reship", 0, 0}};
+  case_agent_t agents[] = {{"ali", "g-refund", 0, 0}, {"bob", "g-refund", 0, 0}, {"rex", "g-reship", 0, 0}};
   const case_rule_t rr[] = {rules[1], {"r-reship", 3, NULL, 0, "g-reship", CASE_DISPATCH_ROUND_ROBIN}};
   case_roster_t roster = {rr, 2, agents, LEN(agents), NULL, 0, NULL, 0};
-  case_aggregate_t waiting[4] = {opened("c-1", "o-1", CASE_STRATEGY_REFUND, 100),
-                                 opened("c-2", "o-2", CASE_STRATEGY_RESHIP, 100),
-                                 opened("c-3", "o-3", CASE_STRATEGY_REFUND, 100),
-                                 opened("c-4", "o-4", CASE_STRATEGY_REFUND, 100)};
+  case_aggregate_t waiting[4] = {
+      opened("c-1", "o-1", CASE_STRATEGY_REFUND, 100), opened("c-2", "o-2", CASE_STRATEGY_RESHIP, 100),
+      opened("c-3", "o-3", CASE_STRATEGY_REFUND, 100), opened("c-4", "o-4", CASE_STRATEGY_REFUND, 100)};
   waiting[3].status = CASE_STATUS_PROCESSING; /* not waiting: skipped */
   /* nobody on duty: the case stays in WaitDistribution */
   case_pick_t p = pick(&roster, &waiting[0]);
@@ -685,9 +663,7 @@ static void test_waits_then_assigned_when_agent_comes_on_duty(void **state) {
   size_t n = 99;
   case_cursor_t cursor;
   int moved = -1;
-  assert_int_equal(case_distribution_on_duty(&roster, &agents[1], waiting, 4, out, &n, &cursor,
-                                             &moved),
-                   0);
+  assert_int_equal(case_distribution_on_duty(&roster, &agents[1], waiting, 4, out, &n, &cursor, &moved), 0);
   assert_int_equal(n, 2);
   assert_int_equal(out[0].case_index, 0);
   assert_ptr_equal(out[0].agent, &agents[1]);
@@ -709,8 +685,7 @@ static void test_waits_then_assigned_when_agent_comes_on_duty(void **state) {
   roster.cursors = &cursor;
   roster.n_cursors = 1;
   case_aggregate_t three[3] = {waiting[0], waiting[2], waiting[0]};
-  assert_int_equal(
-      case_distribution_on_duty(&roster, &agents[0], three, 3, out, &n, &cursor, &moved), 0);
+  assert_int_equal(case_distribution_on_duty(&roster, &agents[0], three, 3, out, &n, &cursor, &moved), 0);
   assert_int_equal(n, 3);
   assert_string_equal(out[0].agent->id, "ali"); /* after bob: wraps to ali */
   assert_string_equal(out[1].agent->id, "bob");
@@ -725,16 +700,14 @@ static void test_on_duty_batch_counts_load_and_preference(void **state) {
   const case_rule_t big[] = {rules[2]};
   const case_handled_t history[] = {{"o-3", "kim", 10}};
   case_roster_t roster = {big, 1, agents, LEN(agents), history, 1, NULL, 0};
-  case_aggregate_t w[4] = {opened("c-1", "o-1", CASE_STRATEGY_REFUND, 10000),
-                           opened("c-2", "o-2", CASE_STRATEGY_REFUND, 10000),
-                           opened("c-3", "o-3", CASE_STRATEGY_REFUND, 10000),
-                           opened("c-4", "o-4", CASE_STRATEGY_REFUND, 10000)};
+  case_aggregate_t w[4] = {
+      opened("c-1", "o-1", CASE_STRATEGY_REFUND, 10000), opened("c-2", "o-2", CASE_STRATEGY_REFUND, 10000),
+      opened("c-3", "o-3", CASE_STRATEGY_REFUND, 10000), opened("c-4", "o-4", CASE_STRATEGY_REFUND, 10000)};
   case_assignment_t out[4];
   size_t n;
   case_cursor_t cursor;
   int moved = -1;
-  assert_int_equal(case_distribution_on_duty(&roster, &agents[1], w, 4, out, &n, &cursor, &moved),
-                   0);
+  assert_int_equal(case_distribution_on_duty(&roster, &agents[1], w, 4, out, &n, &cursor, &moved), 0);
   assert_int_equal(n, 4);
   /* jo 0 < kim 1 -> jo; then 1 = 1, tie -> jo (smaller id); o-3 -> kim by preference;
    * then jo 2 vs kim 2 -> jo */
@@ -748,9 +721,7 @@ static void test_on_duty_batch_counts_load_and_preference(void **state) {
   assert_string_equal(cursor.group_id, "g-big");
   assert_string_equal(cursor.last_agent_id, "");
   /* nothing waiting: nothing to do */
-  assert_int_equal(case_distribution_on_duty(&roster, &agents[1], NULL, 0, NULL, &n, &cursor,
-                                             &moved),
-                   0);
+  assert_int_equal(case_distribution_on_duty(&roster, &agents[1], NULL, 0, NULL, &n, &cursor, &moved), 0);
   assert_int_equal(n, 0);
 }
 

@@ -21,12 +21,12 @@ static int parse(ctxd__cli_t *cli, char *err, size_t errlen, int argc, ...) {
 }
 
 /* Parses and expects CTXD_EINVAL with exactly the message want. */
-#define assert_refused(want, argc, ...)                                                            \
-  do {                                                                                             \
-    ctxd__cli_t cli_;                                                                              \
-    char err_[256];                                                                                \
-    assert_int_equal(parse(&cli_, err_, sizeof err_, argc, __VA_ARGS__), CTXD_EINVAL);             \
-    assert_string_equal(err_, want);                                                               \
+#define assert_refused(want, argc, ...)                                                                      \
+  do {                                                                                                       \
+    ctxd__cli_t cli_;                                                                                        \
+    char err_[256];                                                                                          \
+    assert_int_equal(parse(&cli_, err_, sizeof err_, argc, __VA_ARGS__), CTXD_EINVAL);                       \
+    assert_string_equal(err_, want);                                                                         \
   } while (0)
 
 static void run_with_config(void **state) {
@@ -56,71 +56,75 @@ static void values_after_equals_or_as_next_word(void **state) {
   ctxd__cli_t cli;
   char err[256];
   assert_int_equal(parse(&cli, err, sizeof err, 6, "ctxd", "errors", "replay", "--config=a.json",
-                         "--endpoint=orders", "--limit=3"), 0);
+                         "--endpoint=orders", "--limit=3"),
+                   0);
   assert_int_equal(cli.cmd, CTXD__CMD_ERRORS_REPLAY);
   assert_string_equal(cli.config_path, "a.json");
   assert_string_equal(cli.endpoint, "orders");
   assert_int_equal(cli.limit, 3);
-  assert_int_equal(parse(&cli, err, sizeof err, 9, "ctxd", "--limit", "5", "errors", "--endpoint",
-                         "billing", "-c", "b.json", "replay"), 0);
+  assert_int_equal(parse(&cli, err, sizeof err, 9, "ctxd", "--limit", "5", "errors", "--endpoint", "billing",
+                         "-c", "b.json", "replay"),
+                   0);
   assert_int_equal(cli.cmd, CTXD__CMD_ERRORS_REPLAY);
   assert_string_equal(cli.endpoint, "billing");
   assert_int_equal(cli.limit, 5);
-  assert_int_equal(parse(&cli, err, sizeof err, 6, "ctxd", "send", "-c", "a.json",
-                         "--type=ns.v1:Ping", "--message={\"a\": 1}"), 0);
+  assert_int_equal(parse(&cli, err, sizeof err, 6, "ctxd", "send", "-c", "a.json", "--type=ns.v1:Ping",
+                         "--message={\"a\": 1}"),
+                   0);
   assert_int_equal(cli.cmd, CTXD__CMD_SEND);
   assert_string_equal(cli.type, "ns.v1:Ping");
   assert_string_equal(cli.message, "{\"a\": 1}");
   assert_null(cli.endpoint);
   assert_int_equal(parse(&cli, err, sizeof err, 10, "ctxd", "send", "--config", "a.json", "--type",
-                         "ns.v1:Ping", "--message", "@m.json", "--endpoint", "e"), 0);
+                         "ns.v1:Ping", "--message", "@m.json", "--endpoint", "e"),
+                   0);
   assert_string_equal(cli.type, "ns.v1:Ping");
   assert_string_equal(cli.message, "@m.json");
   assert_string_equal(cli.endpoint, "e");
   /* a value is taken as it is, even when it looks like an option */
-  assert_int_equal(parse(&cli, err, sizeof err, 8, "ctxd", "send", "-c", "a.json", "--type", "T",
-                         "--message", "--dot"), 0);
+  assert_int_equal(
+      parse(&cli, err, sizeof err, 8, "ctxd", "send", "-c", "a.json", "--type", "T", "--message", "--dot"),
+      0);
   assert_string_equal(cli.message, "--dot");
   assert_int_equal(cli.dot, 0);
 }
 
 static void options_a_command_does_not_take(void **state) {
   (void)state;
-  assert_refused("'run' does not take --limit (see 'ctxd help run')", 6, "ctxd", "run", "-c", "x",
-                 "--limit", "5");
-  assert_refused("'run' does not take --limit (see 'ctxd help run')", 4, "ctxd", "--limit=5",
-                 "--config=x", "run");
+  assert_refused("'run' does not take --limit (see 'ctxd help run')", 6, "ctxd", "run", "-c", "x", "--limit",
+                 "5");
+  assert_refused("'run' does not take --limit (see 'ctxd help run')", 4, "ctxd", "--limit=5", "--config=x",
+                 "run");
   assert_refused("'check-config' does not take --dot (see 'ctxd help check-config')", 5, "ctxd",
                  "check-config", "--dot", "-c", "x");
   assert_refused("'errors replay' does not take --type (see 'ctxd help errors')", 9, "ctxd", "errors",
                  "replay", "-c", "x", "--endpoint", "e", "--type", "T");
-  assert_refused("'topology' does not take --endpoint (see 'ctxd help topology')", 6, "ctxd",
-                 "topology", "--dot", "-c", "x", "--endpoint=e");
-  assert_refused("'version' does not take --config (see 'ctxd help version')", 4, "ctxd", "version",
-                 "-c", "x");
+  assert_refused("'topology' does not take --endpoint (see 'ctxd help topology')", 6, "ctxd", "topology",
+                 "--dot", "-c", "x", "--endpoint=e");
+  assert_refused("'version' does not take --config (see 'ctxd help version')", 4, "ctxd", "version", "-c",
+                 "x");
   assert_refused("'help' does not take --message (see 'ctxd help help')", 4, "ctxd", "help", "run",
                  "--message={}");
   /* refused before what is missing: the stray option is the likelier mistake */
-  assert_refused("'migrate' does not take --limit (see 'ctxd help migrate')", 4, "ctxd", "migrate",
-                 "--limit", "1");
+  assert_refused("'migrate' does not take --limit (see 'ctxd help migrate')", 4, "ctxd", "migrate", "--limit",
+                 "1");
   /* with POSIXLY_CORRECT, getopt would stop at the command word unless told otherwise */
   assert_int_equal(setenv("POSIXLY_CORRECT", "1", 1), 0);
-  assert_refused("'run' does not take --limit (see 'ctxd help run')", 6, "ctxd", "run", "-c", "x",
-                 "--limit", "5");
+  assert_refused("'run' does not take --limit (see 'ctxd help run')", 6, "ctxd", "run", "-c", "x", "--limit",
+                 "5");
   assert_int_equal(unsetenv("POSIXLY_CORRECT"), 0);
 }
 
 static void options_a_command_needs(void **state) {
   (void)state;
   assert_refused("'run' needs --config FILE (see 'ctxd help run')", 2, "ctxd", "run");
-  assert_refused("'errors replay' needs --endpoint NAME (see 'ctxd help errors')", 5, "ctxd",
-                 "errors", "replay", "-c", "a.json");
-  assert_refused("'send' needs --type NS.vN:TYPE (see 'ctxd help send')", 5, "ctxd", "send", "-c",
-                 "a.json", "--message={}");
-  assert_refused("'send' needs --message JSON|@FILE (see 'ctxd help send')", 5, "ctxd", "send",
-                 "-c", "a.json", "--type=T");
-  assert_refused("'topology' needs --dot (see 'ctxd help topology')", 4, "ctxd", "topology", "-c",
-                 "a.json");
+  assert_refused("'errors replay' needs --endpoint NAME (see 'ctxd help errors')", 5, "ctxd", "errors",
+                 "replay", "-c", "a.json");
+  assert_refused("'send' needs --type NS.vN:TYPE (see 'ctxd help send')", 5, "ctxd", "send", "-c", "a.json",
+                 "--message={}");
+  assert_refused("'send' needs --message JSON|@FILE (see 'ctxd help send')", 5, "ctxd", "send", "-c",
+                 "a.json", "--type=T");
+  assert_refused("'topology' needs --dot (see 'ctxd help topology')", 4, "ctxd", "topology", "-c", "a.json");
   ctxd__cli_t cli;
   char err[256];
   assert_int_equal(parse(&cli, err, sizeof err, 5, "ctxd", "topology", "--dot", "-c", "a.json"), 0);
@@ -137,16 +141,15 @@ static void missing_and_bad_values(void **state) {
   assert_refused("option --endpoint needs a value (NAME)", 6, "ctxd", "errors", "replay", "-c", "a",
                  "--endpoint");
   assert_refused("option --type needs a value (NS.vN:TYPE)", 5, "ctxd", "send", "-c", "a", "--type=");
-  assert_refused("option --message needs a value (JSON|@FILE)", 5, "ctxd", "send", "-c", "a",
-                 "--message");
-  assert_refused("option --limit needs a value (N)", 7, "ctxd", "errors", "replay", "-c", "a",
-                 "--endpoint=e", "--limit");
-  assert_refused("--limit takes a whole number above 0, not '0'", 7, "ctxd", "errors", "replay",
-                 "-c", "a", "--limit", "0");
-  assert_refused("--limit takes a whole number above 0, not '2x'", 6, "ctxd", "errors", "replay",
-                 "-c", "a", "--limit=2x");
-  assert_refused("--limit takes a whole number above 0, not '-1'", 6, "ctxd", "errors", "replay",
-                 "-c", "a", "--limit=-1");
+  assert_refused("option --message needs a value (JSON|@FILE)", 5, "ctxd", "send", "-c", "a", "--message");
+  assert_refused("option --limit needs a value (N)", 7, "ctxd", "errors", "replay", "-c", "a", "--endpoint=e",
+                 "--limit");
+  assert_refused("--limit takes a whole number above 0, not '0'", 7, "ctxd", "errors", "replay", "-c", "a",
+                 "--limit", "0");
+  assert_refused("--limit takes a whole number above 0, not '2x'", 6, "ctxd", "errors", "replay", "-c", "a",
+                 "--limit=2x");
+  assert_refused("--limit takes a whole number above 0, not '-1'", 6, "ctxd", "errors", "replay", "-c", "a",
+                 "--limit=-1");
   assert_refused("option --dot takes no value", 5, "ctxd", "topology", "-c", "a", "--dot=yes");
   assert_refused("option --help takes no value", 3, "ctxd", "run", "--help=1");
 }
@@ -159,16 +162,15 @@ static void unknown_options_and_words(void **state) {
   assert_refused("unknown option '-x' (see 'ctxd help')", 3, "ctxd", "run", "-hx");
   /* getopt_long would take these abbreviations; ctxd takes whole names only */
   assert_refused("unknown option '--conf' (see 'ctxd help')", 4, "ctxd", "run", "--conf", "a.json");
-  assert_refused("unknown option '--lim' (see 'ctxd help')", 7, "ctxd", "errors", "replay", "-c",
-                 "a", "--endpoint=e", "--lim=3");
+  assert_refused("unknown option '--lim' (see 'ctxd help')", 7, "ctxd", "errors", "replay", "-c", "a",
+                 "--endpoint=e", "--lim=3");
   assert_refused("unknown option '--d' (see 'ctxd help')", 5, "ctxd", "topology", "-c", "a", "--d");
   assert_refused("no command given (see 'ctxd help')", 1, "ctxd");
   assert_refused("no command given (see 'ctxd help')", 3, "ctxd", "-c", "a.json");
   assert_refused("unknown command 'runn' (see 'ctxd help')", 2, "ctxd", "runn");
   assert_refused("unexpected argument 'extra' (see 'ctxd help')", 5, "ctxd", "run", "-c", "x", "extra");
   assert_refused("'errors' needs a subcommand (see 'ctxd help')", 4, "ctxd", "errors", "-c", "a.json");
-  assert_refused("unknown subcommand 'list' (see 'ctxd help')", 5, "ctxd", "errors", "list", "-c",
-                 "a.json");
+  assert_refused("unknown subcommand 'list' (see 'ctxd help')", 5, "ctxd", "errors", "list", "-c", "a.json");
   /* after "--" everything is a word */
   assert_refused("unexpected argument '--limit' (see 'ctxd help')", 6, "ctxd", "run", "-c", "x", "--",
                  "--limit");
@@ -222,8 +224,8 @@ static void repeated_calls(void **state) {
     assert_refused("unknown option '-x' (see 'ctxd help')", 2, "ctxd", "-hx");
     assert_int_equal(parse(&cli, err, sizeof err, 2, "ctxd", "-Vh"), 0);
     assert_int_equal(cli.cmd, CTXD__CMD_VERSION);
-    assert_int_equal(parse(&cli, err, sizeof err, 7, "ctxd", "send", "-c", "a", "--type=T",
-                           "--message", "{}"), 0);
+    assert_int_equal(
+        parse(&cli, err, sizeof err, 7, "ctxd", "send", "-c", "a", "--type=T", "--message", "{}"), 0);
     assert_int_equal(cli.cmd, CTXD__CMD_SEND);
     assert_string_equal(cli.type, "T");
     assert_int_equal(parse(&cli, err, sizeof err, 4, "ctxd", "run", "-c", "b"), 0);
@@ -232,8 +234,7 @@ static void repeated_calls(void **state) {
     assert_null(cli.type);
     assert_null(cli.message);
     assert_refused("option --config needs a value (FILE)", 3, "ctxd", "run", "-c");
-    assert_refused("'run' does not take --dot (see 'ctxd help run')", 5, "ctxd", "run", "-c", "b",
-                   "--dot");
+    assert_refused("'run' does not take --dot (see 'ctxd help run')", 5, "ctxd", "run", "-c", "b", "--dot");
   }
 }
 
@@ -256,8 +257,7 @@ static void usages_and_docs_agree(void **state) {
     if (strstr(doc, line) == NULL)
       fail_msg("docs/operations.md lacks the line '    %.*s'", (int)len, synopsis);
     snprintf(line, sizeof line, "\n  %.*s", (int)len - 5, synopsis + 5);
-    if (strstr(overview, line) == NULL)
-      fail_msg("'ctxd help' lacks '%.*s'", (int)len - 5, synopsis + 5);
+    if (strstr(overview, line) == NULL) fail_msg("'ctxd help' lacks '%.*s'", (int)len - 5, synopsis + 5);
   }
   assert_true(n > 0);
   free(doc);

@@ -40,8 +40,7 @@ static compensation_strategy_t reship1(void) {
 static compensation_strategy_t voucher(int64_t amount) {
   compensation_strategy_t s;
   assert_int_equal(compensation_strategy_init(&s, COMPENSATION_STRATEGY_NON_PRODUCT), 0);
-  assert_int_equal(compensation_strategy_set_non_product(&s, COMPENSATION_BENEFIT_VOUCHER, amount),
-                   0);
+  assert_int_equal(compensation_strategy_set_non_product(&s, COMPENSATION_BENEFIT_VOUCHER, amount), 0);
   return s;
 }
 
@@ -70,16 +69,15 @@ static compensation_order_t order_in(compensation_status_t status) {
 }
 
 /* Decides and expects a rejection with exactly this code and text; the state is kept. */
-static void assert_rejected(const compensation_order_t *state, const compensation_command_t *c,
-                            int code, const char *text) {
+static void assert_rejected(const compensation_order_t *state, const compensation_command_t *c, int code,
+                            const char *text) {
   compensation_decision_t *d = new_decision();
   assert_int_equal(compensation_order_decide(state, c, d), code);
   assert_string_equal(d->why.text, text);
   assert_int_equal(d->changed, 0);
   assert_int_equal(d->n_events, 0);
   assert_false(d->ignored);
-  if (state)
-    assert_memory_equal(&d->order, state, sizeof *state);
+  if (state) assert_memory_equal(&d->order, state, sizeof *state);
   free(d);
 }
 
@@ -165,8 +163,7 @@ static void test_non_product_rules(void **state) {
   (void)state;
   compensation_strategy_t s = voucher(500);
   assert_int_equal(compensation_strategy_validate(&s, NULL), 0);
-  assert_int_equal(
-      compensation_strategy_set_non_product(&s, COMPENSATION_BENEFIT_RED_PACKET, 1), 0);
+  assert_int_equal(compensation_strategy_set_non_product(&s, COMPENSATION_BENEFIT_RED_PACKET, 1), 0);
   assert_int_equal(compensation_strategy_validate(&s, NULL), 0);
 
   assert_int_equal(compensation_strategy_set_non_product(&s, COMPENSATION_BENEFIT_NONE, 500), 0);
@@ -193,8 +190,7 @@ static void test_strategy_missing_and_builders(void **state) {
   /* builders refuse the wrong kind: exactly one strategy, never a mix */
   s = reship1();
   assert_int_equal(compensation_strategy_add_refund_item(&s, "A", 1, 1), CTXD_EINVAL);
-  assert_int_equal(compensation_strategy_set_non_product(&s, COMPENSATION_BENEFIT_VOUCHER, 1),
-                   CTXD_EINVAL);
+  assert_int_equal(compensation_strategy_set_non_product(&s, COMPENSATION_BENEFIT_VOUCHER, 1), CTXD_EINVAL);
   s = voucher(5);
   assert_int_equal(compensation_strategy_add_reship_item(&s, "A", 1), CTXD_EINVAL);
   assert_int_equal(compensation_strategy_add_reship_item(NULL, "A", 1), CTXD_EINVAL);
@@ -302,29 +298,26 @@ static void test_strategy_json(void **state) {
   assert_strategy_decode("{}", CTXD_EDECODE, "strategy: kind is required");
   assert_strategy_decode("{\"kind\":\"cash\"}", CTXD_EDECODE, "unknown strategy kind 'cash'");
   assert_strategy_decode("{\"kind\":\"reship\"}", CTXD_EDECODE, "items: an array is required");
-  assert_strategy_decode("{\"kind\":\"reship\",\"items\":{}}", CTXD_EDECODE,
-                         "items: an array is required");
-  assert_strategy_decode("{\"kind\":\"reship\",\"items\":[]}", CTXD_EINVAL,
-                         "reship needs at least one item");
+  assert_strategy_decode("{\"kind\":\"reship\",\"items\":{}}", CTXD_EDECODE, "items: an array is required");
+  assert_strategy_decode("{\"kind\":\"reship\",\"items\":[]}", CTXD_EINVAL, "reship needs at least one item");
   assert_strategy_decode("{\"kind\":\"reship\",\"items\":[{\"sku\":\"A\"}]}", CTXD_EDECODE,
                          "item 1: Object item not found: quantity");
-  assert_strategy_decode(
-      "{\"kind\":\"reship\",\"items\":[{\"sku\":\"A\",\"quantity\":4294967296}]}",
-      CTXD_EDECODE, "item 1: quantity 4294967296 is out of range");
+  assert_strategy_decode("{\"kind\":\"reship\",\"items\":[{\"sku\":\"A\",\"quantity\":4294967296}]}",
+                         CTXD_EDECODE, "item 1: quantity 4294967296 is out of range");
   assert_strategy_decode("{\"kind\":\"product_refund\",\"items\":[{\"sku\":\"A\",\"quantity\":1}]}",
                          CTXD_EDECODE, "item 1: Object item not found: amount");
   assert_strategy_decode(
-      "{\"kind\":\"product_refund\",\"items\":[{\"sku\":\"A\",\"quantity\":1,\"amount\":0}]}",
-      CTXD_ERANGE, "item 1: amount must be positive, got 0");
+      "{\"kind\":\"product_refund\",\"items\":[{\"sku\":\"A\",\"quantity\":1,\"amount\":0}]}", CTXD_ERANGE,
+      "item 1: amount must be positive, got 0");
   assert_strategy_decode("{\"kind\":\"reship\",\"items\":[{\"sku\":\"xxxxxxxxxxxxxxxxxxxxxxxx"
                          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"quantity\":1}]}",
                          CTXD_ETOOBIG, "item 1: sku is longer than 64 bytes");
-  assert_strategy_decode("{\"kind\":\"non_product\",\"benefit\":\"gift\",\"amount\":1}",
-                         CTXD_EDECODE, "unknown benefit 'gift'");
+  assert_strategy_decode("{\"kind\":\"non_product\",\"benefit\":\"gift\",\"amount\":1}", CTXD_EDECODE,
+                         "unknown benefit 'gift'");
   assert_strategy_decode("{\"kind\":\"non_product\",\"benefit\":\"voucher\"}", CTXD_EDECODE,
                          "Object item not found: amount");
-  assert_strategy_decode("{\"kind\":\"non_product\",\"benefit\":\"voucher\",\"amount\":0}",
-                         CTXD_ERANGE, "amount must be positive, got 0");
+  assert_strategy_decode("{\"kind\":\"non_product\",\"benefit\":\"voucher\",\"amount\":0}", CTXD_ERANGE,
+                         "amount must be positive, got 0");
 
   /* more items than fit are refused before any is read */
   json_t *items = json_array();
@@ -429,8 +422,7 @@ static void test_apply_rejections(void **state) {
 /* ---- every action from every status --------------------------------------------------- */
 
 /* A command for `action` with every input it could need; modify brings a new strategy. */
-static compensation_command_t full_cmd(compensation_action_t action,
-                                       const compensation_strategy_t *s) {
+static compensation_command_t full_cmd(compensation_action_t action, const compensation_strategy_t *s) {
   return (compensation_command_t){.action = action,
                                   .at = T0 + 1000,
                                   .actor = "boss",
@@ -456,8 +448,7 @@ static void test_every_action_from_every_status(void **state) {
       {COMPENSATION_ACTION_TERMINATE, "AA-A--A-", COMPENSATION_STATUS_TERMINATED},
       {COMPENSATION_ACTION_FULFILLMENT_PROCESSING, "--A-III-", COMPENSATION_STATUS_COMPENSATING},
       {COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED, "--A-AIA-", COMPENSATION_STATUS_FINISHED},
-      {COMPENSATION_ACTION_FULFILLMENT_FAILED, "--A-AII-",
-       COMPENSATION_STATUS_PENDING_COMMUNICATION},
+      {COMPENSATION_ACTION_FULFILLMENT_FAILED, "--A-AII-", COMPENSATION_STATUS_PENDING_COMMUNICATION},
   };
   compensation_strategy_t s = reship1();
   compensation_decision_t *d = new_decision();
@@ -473,8 +464,7 @@ static void test_every_action_from_every_status(void **state) {
       if (cell == 'A') {
         assert_int_equal(rc, 0);
         assert_false(d->ignored);
-        assert_int_equal(d->order.status,
-                         matrix[a].to ? matrix[a].to : (compensation_status_t)st);
+        assert_int_equal(d->order.status, matrix[a].to ? matrix[a].to : (compensation_status_t)st);
         assert_int_equal(d->order.version, 2);
         assert_true(d->changed & COMPENSATION_FIELD_VERSION);
         assert_string_equal(d->why.text, "");
@@ -484,8 +474,7 @@ static void test_every_action_from_every_status(void **state) {
         assert_int_equal(d->changed, 0);
         assert_int_equal(d->n_events, 0);
         assert_memory_equal(&d->order, &o, sizeof o);
-        snprintf(want, sizeof want, "%s ignored: compensation order is %s already", name,
-                 status);
+        snprintf(want, sizeof want, "%s ignored: compensation order is %s already", name, status);
         assert_string_equal(d->why.text, want);
       } else {
         snprintf(want, sizeof want, "cannot %s a compensation order that is %s", name, status);
@@ -522,12 +511,11 @@ static void test_changed_fields_per_action(void **state) {
   assert_true(submitted.updated_at == T0 + 1);
   assert_true(submitted.created_at == T0);
 
-  c = (compensation_command_t){.action = COMPENSATION_ACTION_REJECT, .at = T0 + 2,
-                               .actor = "boss", .reason = "no photo"};
+  c = (compensation_command_t){
+      .action = COMPENSATION_ACTION_REJECT, .at = T0 + 2, .actor = "boss", .reason = "no photo"};
   compensation_order_t rejected =
       step(&submitted, &c,
-           COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON |
-               COMPENSATION_FIELD_REVIEWER | VU);
+           COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON | COMPENSATION_FIELD_REVIEWER | VU);
   assert_string_equal(rejected.status_reason, "no photo");
   assert_string_equal(rejected.reviewer, "boss");
 
@@ -539,28 +527,29 @@ static void test_changed_fields_per_action(void **state) {
   assert_string_equal(resubmitted.reviewer, "boss");
 
   /* the same reviewer approving changes status only */
-  c = (compensation_command_t){.action = COMPENSATION_ACTION_APPROVE, .at = T0 + 4,
-                               .actor = "boss"};
+  c = (compensation_command_t){.action = COMPENSATION_ACTION_APPROVE, .at = T0 + 4, .actor = "boss"};
   compensation_order_t approved = step(&resubmitted, &c, COMPENSATION_FIELD_STATUS | VU);
   c.actor = "boss-2";
   approved = step(&resubmitted, &c, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_REVIEWER | VU);
   assert_string_equal(approved.reviewer, "boss-2");
   assert_int_equal(approved.version, 5);
 
-  c = (compensation_command_t){.action = COMPENSATION_ACTION_FULFILLMENT_PROCESSING,
-                               .at = T0 + 5, .fulfillment_id = "F-1"};
+  c = (compensation_command_t){
+      .action = COMPENSATION_ACTION_FULFILLMENT_PROCESSING, .at = T0 + 5, .fulfillment_id = "F-1"};
   compensation_order_t compensating =
       step(&approved, &c, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_FULFILLMENT_ID | VU);
   assert_string_equal(compensating.fulfillment_id, "F-1");
 
-  c = (compensation_command_t){.action = COMPENSATION_ACTION_FULFILLMENT_FAILED, .at = T0 + 6,
-                               .fulfillment_id = "F-1", .reason = "payment declined"};
+  c = (compensation_command_t){.action = COMPENSATION_ACTION_FULFILLMENT_FAILED,
+                               .at = T0 + 6,
+                               .fulfillment_id = "F-1",
+                               .reason = "payment declined"};
   compensation_order_t failed =
       step(&compensating, &c, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON | VU);
   assert_string_equal(failed.status_reason, "payment declined");
 
-  c = (compensation_command_t){.action = COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED,
-                               .at = T0 + 7, .fulfillment_id = "F-1"};
+  c = (compensation_command_t){
+      .action = COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED, .at = T0 + 7, .fulfillment_id = "F-1"};
   compensation_order_t finished =
       step(&failed, &c, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON | VU);
   assert_int_equal(finished.status, COMPENSATION_STATUS_FINISHED);
@@ -569,8 +558,8 @@ static void test_changed_fields_per_action(void **state) {
   /* a non-product fulfillment succeeds at once: approved -> finished, id learned */
   step(&approved, &c, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_FULFILLMENT_ID | VU);
 
-  c = (compensation_command_t){.action = COMPENSATION_ACTION_TERMINATE, .at = T0 + 8,
-                               .reason = "customer withdrew"};
+  c = (compensation_command_t){
+      .action = COMPENSATION_ACTION_TERMINATE, .at = T0 + 8, .reason = "customer withdrew"};
   compensation_order_t terminated =
       step(&o, &c, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON | VU);
   assert_string_equal(terminated.status_reason, "customer withdrew");
@@ -632,8 +621,7 @@ static void test_modify(void **state) {
   step(&v, &c, 0);
   s = reship1();
   compensation_order_t r = step(&o, &c,
-                                COMPENSATION_FIELD_STRATEGY_KIND |
-                                    COMPENSATION_FIELD_STRATEGY_DETAIL |
+                                COMPENSATION_FIELD_STRATEGY_KIND | COMPENSATION_FIELD_STRATEGY_DETAIL |
                                     COMPENSATION_FIELD_TOTAL_AMOUNT | VU);
   s.reship.items[0].quantity = 4;
   step(&r, &c, COMPENSATION_FIELD_STRATEGY_DETAIL | VU);
@@ -647,8 +635,8 @@ static void test_modify(void **state) {
   c.reason = "new reason";
   s = voucher(10);
   step(&o, &c,
-       COMPENSATION_FIELD_REASON | COMPENSATION_FIELD_STRATEGY_KIND |
-           COMPENSATION_FIELD_STRATEGY_DETAIL | COMPENSATION_FIELD_TOTAL_AMOUNT | VU);
+       COMPENSATION_FIELD_REASON | COMPENSATION_FIELD_STRATEGY_KIND | COMPENSATION_FIELD_STRATEGY_DETAIL |
+           COMPENSATION_FIELD_TOTAL_AMOUNT | VU);
 
   /* rejections leave the order as it was */
   s = refund2();
@@ -676,8 +664,8 @@ static void test_input_rejections(void **state) {
   assert_rejected(&pending, &c, CTXD_EINVAL, "reason is empty");
   c = (compensation_command_t){.action = COMPENSATION_ACTION_FULFILLMENT_PROCESSING, .at = T0};
   assert_rejected(&approved, &c, CTXD_EINVAL, "fulfillment id is empty");
-  c = (compensation_command_t){.action = COMPENSATION_ACTION_FULFILLMENT_FAILED, .at = T0,
-                               .fulfillment_id = "F-1"};
+  c = (compensation_command_t){
+      .action = COMPENSATION_ACTION_FULFILLMENT_FAILED, .at = T0, .fulfillment_id = "F-1"};
   assert_rejected(&approved, &c, CTXD_EINVAL, "reason is empty");
   /* inputs are checked before the status: a malformed command is always an error */
   compensation_order_t finished = order_in(COMPENSATION_STATUS_FINISHED);
@@ -686,8 +674,8 @@ static void test_input_rejections(void **state) {
   /* one fulfillment per compensation order */
   compensation_order_t comp = order_in(COMPENSATION_STATUS_COMPENSATING);
   strcpy(comp.fulfillment_id, "F-1");
-  c = (compensation_command_t){.action = COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED, .at = T0,
-                               .fulfillment_id = "F-2"};
+  c = (compensation_command_t){
+      .action = COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED, .at = T0, .fulfillment_id = "F-2"};
   assert_rejected(&comp, &c, CTXD_ECONFLICT, "fulfillment F-2 is not this order's fulfillment F-1");
   comp.status = COMPENSATION_STATUS_FINISHED; /* even when it would be ignored */
   assert_rejected(&comp, &c, CTXD_ECONFLICT, "fulfillment F-2 is not this order's fulfillment F-1");
@@ -703,8 +691,7 @@ static void test_input_rejections(void **state) {
 static void test_approve_yields_event(void **state) {
   (void)state;
   compensation_order_t o = order_in(COMPENSATION_STATUS_PENDING_APPROVAL);
-  compensation_command_t c = {.action = COMPENSATION_ACTION_APPROVE, .at = T0 + 50,
-                              .actor = "lead-1"};
+  compensation_command_t c = {.action = COMPENSATION_ACTION_APPROVE, .at = T0 + 50, .actor = "lead-1"};
   compensation_decision_t *d = new_decision();
   assert_int_equal(compensation_order_decide(&o, &c, d), 0);
   assert_int_equal(d->n_events, 1);
@@ -738,16 +725,13 @@ static void test_approve_yields_event(void **state) {
   json_t *again = compensation_event_encode(&back);
   assert_true(json_equal(j, again));
   json_decref(again);
-  assert_int_equal(compensation_event_decode((compensation_event_type_t)2, j, &back, &why),
-                   CTXD_EDECODE);
+  assert_int_equal(compensation_event_decode((compensation_event_type_t)2, j, &back, &why), CTXD_EDECODE);
   assert_string_equal(why.text, "unknown event type 2");
   json_object_set_new(j, "totalAmount", json_integer(1));
-  assert_int_equal(compensation_event_decode(COMPENSATION_EVENT_APPROVED, j, &back, &why),
-                   CTXD_EDECODE);
+  assert_int_equal(compensation_event_decode(COMPENSATION_EVENT_APPROVED, j, &back, &why), CTXD_EDECODE);
   assert_string_equal(why.text, "totalAmount 1 does not match the strategy's 1750");
   json_object_del(j, "approvedBy");
-  assert_int_equal(compensation_event_decode(COMPENSATION_EVENT_APPROVED, j, &back, &why),
-                   CTXD_EDECODE);
+  assert_int_equal(compensation_event_decode(COMPENSATION_EVENT_APPROVED, j, &back, &why), CTXD_EDECODE);
   assert_string_equal(why.text, "Object item not found: approvedBy");
   json_decref(j);
 
@@ -761,28 +745,29 @@ static void test_approve_yields_event(void **state) {
 
 static void test_fulfillment_flows(void **state) {
   (void)state;
-  compensation_command_t processing = {.action = COMPENSATION_ACTION_FULFILLMENT_PROCESSING,
-                                       .at = T0 + 1, .fulfillment_id = "F-1"};
-  compensation_command_t succeeded = {.action = COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED,
-                                      .at = T0 + 2, .fulfillment_id = "F-1"};
+  compensation_command_t processing = {
+      .action = COMPENSATION_ACTION_FULFILLMENT_PROCESSING, .at = T0 + 1, .fulfillment_id = "F-1"};
+  compensation_command_t succeeded = {
+      .action = COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED, .at = T0 + 2, .fulfillment_id = "F-1"};
   compensation_command_t failed = {.action = COMPENSATION_ACTION_FULFILLMENT_FAILED,
-                                   .at = T0 + 2, .fulfillment_id = "F-1", .reason = "no stock"};
+                                   .at = T0 + 2,
+                                   .fulfillment_id = "F-1",
+                                   .reason = "no stock"};
   compensation_order_t approved = order_in(COMPENSATION_STATUS_APPROVED);
 
   /* refund / reship: processing, then the outcome */
-  compensation_order_t o = step(&approved, &processing,
-                                COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_FULFILLMENT_ID | VU);
+  compensation_order_t o =
+      step(&approved, &processing, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_FULFILLMENT_ID | VU);
   assert_int_equal(o.status, COMPENSATION_STATUS_COMPENSATING);
   compensation_order_t done = step(&o, &succeeded, COMPENSATION_FIELD_STATUS | VU);
   assert_int_equal(done.status, COMPENSATION_STATUS_FINISHED);
-  compensation_order_t waiting = step(&o, &failed, COMPENSATION_FIELD_STATUS |
-                                                       COMPENSATION_FIELD_STATUS_REASON | VU);
+  compensation_order_t waiting =
+      step(&o, &failed, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON | VU);
   assert_int_equal(waiting.status, COMPENSATION_STATUS_PENDING_COMMUNICATION);
   assert_string_equal(waiting.status_reason, "no stock");
 
   /* a failure resolved by hand: the fulfillment succeeds, the order finishes */
-  done = step(&waiting, &succeeded, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON |
-                                        VU);
+  done = step(&waiting, &succeeded, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON | VU);
   assert_int_equal(done.status, COMPENSATION_STATUS_FINISHED);
 
   /* stale and repeated events change nothing */
@@ -791,15 +776,13 @@ static void test_fulfillment_flows(void **state) {
   assert_true(d->ignored);
   assert_int_equal(d->changed, 0);
   assert_memory_equal(&d->order, &done, sizeof done);
-  assert_string_equal(d->why.text,
-                      "fulfillment_processing ignored: compensation order is finished already");
+  assert_string_equal(d->why.text, "fulfillment_processing ignored: compensation order is finished already");
   assert_int_equal(compensation_order_decide(&done, &succeeded, d), 0);
   assert_true(d->ignored);
   assert_int_equal(compensation_order_decide(&waiting, &failed, d), 0);
   assert_true(d->ignored);
-  assert_string_equal(d->why.text,
-                      "fulfillment_failed ignored: compensation order is pending_communication "
-                      "already");
+  assert_string_equal(d->why.text, "fulfillment_failed ignored: compensation order is pending_communication "
+                                   "already");
   assert_int_equal(compensation_order_decide(&o, &processing, d), 0);
   assert_true(d->ignored);
   free(d);
@@ -818,15 +801,15 @@ static void test_order_json(void **state) {
   json_t *j = compensation_order_encode(&o);
   assert_non_null(j);
   char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
-  assert_string_equal(
-      text, "{\"applicant\":\"agent-7\",\"created_at\":1700000000000,\"created_by\":"
-            "\"customer_service\",\"customer_id\":\"U-1\",\"fulfillment_id\":\"F-1\",\"id\":"
-            "\"C-1\",\"order_id\":\"O-1\",\"reason\":\"pizza arrived cold\",\"reviewer\":"
-            "\"lead-1\",\"status\":\"pending_communication\",\"status_reason\":\"refund "
-            "failed\",\"strategy_detail\":{\"items\":[{\"amount\":1500,\"quantity\":2,\"sku\":"
-            "\"SKU-1\"},{\"amount\":250,\"quantity\":1,\"sku\":\"SKU-2\"}],\"kind\":"
-            "\"product_refund\"},\"strategy_kind\":\"product_refund\",\"total_amount\":1750,"
-            "\"updated_at\":1700000000009,\"version\":6}");
+  assert_string_equal(text,
+                      "{\"applicant\":\"agent-7\",\"created_at\":1700000000000,\"created_by\":"
+                      "\"customer_service\",\"customer_id\":\"U-1\",\"fulfillment_id\":\"F-1\",\"id\":"
+                      "\"C-1\",\"order_id\":\"O-1\",\"reason\":\"pizza arrived cold\",\"reviewer\":"
+                      "\"lead-1\",\"status\":\"pending_communication\",\"status_reason\":\"refund "
+                      "failed\",\"strategy_detail\":{\"items\":[{\"amount\":1500,\"quantity\":2,\"sku\":"
+                      "\"SKU-1\"},{\"amount\":250,\"quantity\":1,\"sku\":\"SKU-2\"}],\"kind\":"
+                      "\"product_refund\"},\"strategy_kind\":\"product_refund\",\"total_amount\":1750,"
+                      "\"updated_at\":1700000000009,\"version\":6}");
   free(text);
   /* every field bit names exactly one key of the encoded object */
   assert_int_equal(json_object_size(j), COMPENSATION_FIELD_COUNT);
@@ -912,8 +895,7 @@ static void test_names(void **state) {
   assert_null(compensation_field_name(0));
   assert_null(compensation_field_name(COMPENSATION_FIELD_ID | COMPENSATION_FIELD_VERSION));
   assert_null(compensation_field_name(1u << COMPENSATION_FIELD_COUNT));
-  assert_string_equal(compensation_status_name(COMPENSATION_STATUS_PENDING_APPROVAL),
-                      "pending_approval");
+  assert_string_equal(compensation_status_name(COMPENSATION_STATUS_PENDING_APPROVAL), "pending_approval");
   assert_null(compensation_status_name(COMPENSATION_STATUS_NONE));
   assert_null(compensation_status_name((compensation_status_t)9));
   assert_string_equal(compensation_channel_name(COMPENSATION_CHANNEL_BACK_OFFICE), "back_office");
@@ -921,8 +903,7 @@ static void test_names(void **state) {
   assert_string_equal(compensation_action_name(COMPENSATION_ACTION_TERMINATE), "terminate");
   assert_null(compensation_action_name((compensation_action_t)0));
   assert_null(compensation_action_name((compensation_action_t)10));
-  assert_string_equal(compensation_strategy_kind_name(COMPENSATION_STRATEGY_NON_PRODUCT),
-                      "non_product");
+  assert_string_equal(compensation_strategy_kind_name(COMPENSATION_STRATEGY_NON_PRODUCT), "non_product");
   assert_null(compensation_strategy_kind_name(COMPENSATION_STRATEGY_NONE));
   assert_null(compensation_event_type_name((compensation_event_type_t)0));
 }

@@ -18,8 +18,7 @@
 #include "redact.h"
 #include "plugindir.h"
 
-static const char *const env_vars[] = {"CTXD_AMQP_URL", "CTXD_PG_URL", "CTXD_PLUGIN_DIR",
-                                       "CTXD_LOG_LEVEL"};
+static const char *const env_vars[] = {"CTXD_AMQP_URL", "CTXD_PG_URL", "CTXD_PLUGIN_DIR", "CTXD_LOG_LEVEL"};
 
 /* The environment of a developer or CI run must not leak into these tests, nor one test's
  * variables into the next. */
@@ -71,8 +70,7 @@ static void assert_load_error(const char *text, const char *tail) {
 }
 
 /* The smallest valid file. */
-#define URLS                                                                                       \
-  "\"broker\": {\"url\": \"amqp://localhost\"}, \"database\": {\"url\": \"postgresql:///ctxd\"}"
+#define URLS "\"broker\": {\"url\": \"amqp://localhost\"}, \"database\": {\"url\": \"postgresql:///ctxd\"}"
 
 /* ---- values --------------------------------------------------------------------------- */
 
@@ -89,7 +87,6 @@ static void test_cluster_urls(void **state) {
   assert_load_error("{\"broker\": {\"url\": \"amqp://a,http://u:secret@b\"}, \"database\": {\"url\": \"p\"}}",
                     ":1:20: broker.url: expected an amqp:// or amqps:// URL, got 'http://u:***@b'");
 }
-
 
 static const char full[] =
     "{\n"
@@ -249,8 +246,7 @@ static void test_env_overrides(void **state) {
   setenv("CTXD_PG_URL", "postgresql://env-db/x", 1);
   setenv("CTXD_PLUGIN_DIR", "/env/plugins", 1);
   setenv("CTXD_LOG_LEVEL", "warn", 1);
-  ctxd__config_t *cfg =
-      load_ok("{" URLS ", \"plugin_dir\": \"/file\", \"log\": {\"level\": \"debug\"}}");
+  ctxd__config_t *cfg = load_ok("{" URLS ", \"plugin_dir\": \"/file\", \"log\": {\"level\": \"debug\"}}");
   assert_string_equal(cfg->broker_url, "amqp://env-broker");
   assert_string_equal(cfg->database_url, "postgresql://env-db/x");
   assert_string_equal(cfg->plugin_dir, "/env/plugins");
@@ -299,8 +295,7 @@ static void test_error_wrong_type(void **state) {
                     "    \"inventory\": {\"prefetch\": \"200\"}}}",
                     ":3:31: endpoints.inventory.prefetch: expected an integer, got a string");
   assert_load_error("{\n \"broker\": 1}", ":2:12: broker: expected an object, got an integer");
-  assert_load_error("{" URLS ",\n \"plugins\": {}}",
-                    ":2:13: plugins: expected an array, got an object");
+  assert_load_error("{" URLS ",\n \"plugins\": {}}", ":2:13: plugins: expected an array, got an object");
   assert_load_error("{" URLS ",\n \"plugins\": [{\"name\": \"a\", \"settings\": []}]}",
                     ":2:40: plugins[0].settings: expected an object, got an array");
   assert_load_error("{" URLS ",\n \"plugins\": [{\"name\": \"a\", \"enabled\": \"yes\"}]}",
@@ -326,17 +321,14 @@ static void test_error_range(void **state) {
                     ":2:48: database.connect_timeout_s: expected an integer from 1 to 600, got 0");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"workers\": 65}}}",
                     ":2:33: endpoints.e.workers: expected an integer from 1 to 64, got 65");
-  assert_load_error(
-      "{" URLS ",\n \"endpoints\": {\"defaults\": {\"prefetch\": 65536}}}",
-      ":2:41: endpoints.defaults.prefetch: expected an integer from 1 to 65535, got 65536");
+  assert_load_error("{" URLS ",\n \"endpoints\": {\"defaults\": {\"prefetch\": 65536}}}",
+                    ":2:41: endpoints.defaults.prefetch: expected an integer from 1 to 65535, got 65536");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"delivery_limit\": 0}}}",
                     ":2:40: endpoints.e.delivery_limit: expected an integer from 1 to 1000, got 0");
-  assert_load_error(
-      "{" URLS ",\n \"outbox\": {\"sweep_grace_ms\": 99}}",
-      ":2:31: outbox.sweep_grace_ms: expected an integer from 100 to 3600000, got 99");
-  assert_load_error(
-      "{" URLS ",\n \"outbox\": {\"sweep_interval_ms\": 9}}",
-      ":2:34: outbox.sweep_interval_ms: expected an integer from 10 to 600000, got 9");
+  assert_load_error("{" URLS ",\n \"outbox\": {\"sweep_grace_ms\": 99}}",
+                    ":2:31: outbox.sweep_grace_ms: expected an integer from 100 to 3600000, got 99");
+  assert_load_error("{" URLS ",\n \"outbox\": {\"sweep_interval_ms\": 9}}",
+                    ":2:34: outbox.sweep_interval_ms: expected an integer from 10 to 600000, got 9");
   assert_load_error("{" URLS ",\n \"outbox\": {\"archive_retention_s\": -1}}",
                     ":2:36: outbox.archive_retention_s: expected an integer from 0 to 31536000, "
                     "got -1");
@@ -344,9 +336,8 @@ static void test_error_range(void **state) {
                     ":2:27: inbox.retention_s: expected an integer from 1 to 31536000, got 0");
   assert_load_error("{" URLS ",\n \"cleanup_interval_s\": 86401}",
                     ":2:24: cleanup_interval_s: expected an integer from 1 to 86400, got 86401");
-  assert_load_error(
-      "{" URLS ",\n \"endpoints\": {\"e\": {\"immediate_retries\": 101}}}",
-      ":2:43: endpoints.e.immediate_retries: expected an integer from 0 to 100, got 101");
+  assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"immediate_retries\": 101}}}",
+                    ":2:43: endpoints.e.immediate_retries: expected an integer from 0 to 100, got 101");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"batch_size\": 0}}}",
                     ":2:36: endpoints.e.batch_size: expected an integer from 1 to 65535, got 0");
 }
@@ -396,9 +387,8 @@ static void test_error_required(void **state) {
   /* no broker section: located at the nearest enclosing value, the root */
   assert_load_error("{\"database\": {\"url\": \"x\"}}",
                     ":1:1: broker.url: required key is missing (or set CTXD_AMQP_URL)");
-  assert_load_error(
-      "{\"broker\": {\"url\": \"amqp://h\"},\n \"database\": {\"connect_timeout_s\": 3}}",
-      ":2:14: database.url: required key is missing (or set CTXD_PG_URL)");
+  assert_load_error("{\"broker\": {\"url\": \"amqp://h\"},\n \"database\": {\"connect_timeout_s\": 3}}",
+                    ":2:14: database.url: required key is missing (or set CTXD_PG_URL)");
   assert_load_error("{\"broker\": {\"url\": \"\"}}",
                     ":1:20: broker.url: expected a URL, got an empty string");
   assert_load_error("{" URLS ",\n \"plugins\": [{\"path\": \"x.so\"}]}",
@@ -407,10 +397,9 @@ static void test_error_required(void **state) {
 
 static void test_error_plugins(void **state) {
   (void)state;
-  assert_load_error(
-      "{" URLS ",\n \"plugins\": [{\"name\": \"a\"}, {\"name\": \"b\"},\n"
-      "  {\"name\": \"a\", \"enabled\": false}]}",
-      ":3:12: plugins[2].name: duplicate plugin name 'a' (plugins[0] and plugins[2])");
+  assert_load_error("{" URLS ",\n \"plugins\": [{\"name\": \"a\"}, {\"name\": \"b\"},\n"
+                    "  {\"name\": \"a\", \"enabled\": false}]}",
+                    ":3:12: plugins[2].name: duplicate plugin name 'a' (plugins[0] and plugins[2])");
   assert_load_error("{" URLS ",\n \"plugins\": [{\"name\": \"Inventory\"}]}",
                     ":2:23: plugins[0].name: expected 1-64 characters of [a-z0-9_-], got "
                     "'Inventory'");
@@ -418,8 +407,8 @@ static void test_error_plugins(void **state) {
                     ":2:23: plugins[0].name: expected 1-64 characters of [a-z0-9_-], got ''");
   char text[256], tail[256];
   snprintf(text, sizeof text, "{" URLS ",\n \"plugins\": [{\"name\": \"%065d\"}]}", 0);
-  snprintf(tail, sizeof tail,
-           ":2:23: plugins[0].name: expected 1-64 characters of [a-z0-9_-], got '%065d'", 0);
+  snprintf(tail, sizeof tail, ":2:23: plugins[0].name: expected 1-64 characters of [a-z0-9_-], got '%065d'",
+           0);
   assert_load_error(text, tail);
   snprintf(text, sizeof text, "{" URLS ",\n \"plugins\": [{\"name\": \"%064d\"}]}", 0);
   ctxd__config_free(load_ok(text));
@@ -478,8 +467,7 @@ static void test_error_file(void **state) {
   (void)state;
   char err[256];
   ctxd__config_t dummy, *cfg = &dummy; /* must be reset to NULL */
-  assert_int_equal(ctxd__config_load("/nonexistent/ctxd.json", &cfg, err, sizeof err),
-                   CTXD_ECONFIG);
+  assert_int_equal(ctxd__config_load("/nonexistent/ctxd.json", &cfg, err, sizeof err), CTXD_ECONFIG);
   assert_null(cfg);
   assert_string_equal(err, "/nonexistent/ctxd.json: No such file or directory");
   assert_int_equal(ctxd__config_load("/", &cfg, err, sizeof err), CTXD_ECONFIG);
@@ -503,17 +491,14 @@ static void test_redact_url(void **state) {
   assert_redacted("postgresql://ctxd:pa/ss@w0rd@db:5432/ctxd?sslmode=require",
                   "postgresql://ctxd:***@db:5432/ctxd?sslmode=require");
   assert_redacted("postgres://u:@db/x", "postgres://u:***@db/x");
-  assert_redacted("postgresql://db/x?user=u&password=secret",
-                  "postgresql://db/x?user=u&password=***");
-  assert_redacted("host=db user=u password=secret dbname=x",
-                  "host=db user=u password=*** dbname=x");
+  assert_redacted("postgresql://db/x?user=u&password=secret", "postgresql://db/x?user=u&password=***");
+  assert_redacted("host=db user=u password=secret dbname=x", "host=db user=u password=*** dbname=x");
   assert_redacted("host=db password = 'se cr\\'et' dbname=x", "host=db password = *** dbname=x");
   assert_redacted("PASSWORD=x", "PASSWORD=***");
   assert_redacted("no password here", "no password here");
   assert_redacted("", "");
   /* in running text, every URL */
-  assert_redacted("got 'amqp://a:b@h' and 'amqp://c:d@i'",
-                  "got 'amqp://a:***@h' and 'amqp://c:***@i'");
+  assert_redacted("got 'amqp://a:b@h' and 'amqp://c:d@i'", "got 'amqp://a:***@h' and 'amqp://c:***@i'");
 
   /* truncation keeps the NUL and never the secret */
   char small[16];
@@ -559,16 +544,14 @@ static void test_format_error(void **state) {
   ctxd__config_t *cfg = load_ok("{" URLS ",\n \"plugins\": [\n  {\"name\": \"a\",\n"
                                 "   \"settings\": {\"interval\": \"x\"}}]}");
   char err[512], want[512];
-  ctxd__config_format_error(cfg, "plugins[0].settings.interval",
-                            "expected an integer, got a string", err, sizeof err);
-  snprintf(want, sizeof want,
-           "%s:4:29: plugins[0].settings.interval: expected an integer, got a string", cfg->file);
+  ctxd__config_format_error(cfg, "plugins[0].settings.interval", "expected an integer, got a string", err,
+                            sizeof err);
+  snprintf(want, sizeof want, "%s:4:29: plugins[0].settings.interval: expected an integer, got a string",
+           cfg->file);
   assert_string_equal(err, want);
   /* a key that is not there: the nearest enclosing value that is */
-  ctxd__config_format_error(cfg, "plugins[0].settings.period", "required key is missing", err,
-                            sizeof err);
-  snprintf(want, sizeof want, "%s:4:16: plugins[0].settings.period: required key is missing",
-           cfg->file);
+  ctxd__config_format_error(cfg, "plugins[0].settings.period", "required key is missing", err, sizeof err);
+  snprintf(want, sizeof want, "%s:4:16: plugins[0].settings.period: required key is missing", cfg->file);
   assert_string_equal(err, want);
   ctxd__config_format_error(cfg, "plugins[3].settings", "x", err, sizeof err);
   snprintf(want, sizeof want, "%s:2:13: plugins[3].settings: x", cfg->file);
@@ -581,33 +564,18 @@ static void test_format_error(void **state) {
 
   /* without text to search, no location */
   ctxd__config_t bare = {.file = "ctxd.json"};
-  ctxd__config_format_error(&bare, "plugins[0].settings", "the plugin takes no settings", err,
-                            sizeof err);
+  ctxd__config_format_error(&bare, "plugins[0].settings", "the plugin takes no settings", err, sizeof err);
   assert_string_equal(err, "ctxd.json: plugins[0].settings: the plugin takes no settings");
 }
 
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, clear_env, clear_env)
   const struct CMUnitTest tests[] = {
-      T(test_full),
-      T(test_defaults),
-      T(test_cluster_urls),
-      T(test_plugin_path),
-      T(test_env_overrides),
-      T(test_env_empty_is_unset),
-      T(test_env_errors),
-      T(test_error_wrong_type),
-      T(test_error_range),
-      T(test_error_batch_size),
-      T(test_error_unknown_key),
-      T(test_error_json),
-      T(test_error_required),
-      T(test_error_plugins),
-      T(test_error_values),
-      T(test_error_file),
-      T(test_redact_url),
-      T(test_error_secrets),
-      T(test_format_error),
+      T(test_full),           T(test_defaults),           T(test_cluster_urls),      T(test_plugin_path),
+      T(test_env_overrides),  T(test_env_empty_is_unset), T(test_env_errors),        T(test_error_wrong_type),
+      T(test_error_range),    T(test_error_batch_size),   T(test_error_unknown_key), T(test_error_json),
+      T(test_error_required), T(test_error_plugins),      T(test_error_values),      T(test_error_file),
+      T(test_redact_url),     T(test_error_secrets),      T(test_format_error),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,8 @@
 static ctxd__delivery_t copies[16];
 
 static void track(ctxd__confirms_t *c, uint64_t from, uint64_t to) {
-  for (uint64_t seq = from; seq <= to; seq++) assert_int_equal(ctxd__confirms_add(c, seq, &copies[seq], NULL), 0);
+  for (uint64_t seq = from; seq <= to; seq++)
+    assert_int_equal(ctxd__confirms_add(c, seq, &copies[seq], NULL), 0);
 }
 
 /* Settles and returns the sequence numbers settled, in order, as text ("1,2,4"). */

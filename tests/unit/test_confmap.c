@@ -90,16 +90,14 @@ static void test_apply_defaults(void **state) {
 
 static void test_apply_type_errors(void **state) {
   (void)state;
-  assert_apply_error(map, "{\"count\": \"3\"}", "ep", "ep.count",
-                     "expected an integer, got a string");
+  assert_apply_error(map, "{\"count\": \"3\"}", "ep", "ep.count", "expected an integer, got a string");
   /* a real is refused even without a fraction: the file says something else than it means */
   assert_apply_error(map, "{\"count\": 3.0}", "ep", "ep.count", "expected an integer, got a real");
   assert_apply_error(map, "{\"verbose\": null}", "", "verbose", "expected a boolean, got null");
   assert_apply_error(map, "{\"verbose\": 1}", "", "verbose", "expected a boolean, got an integer");
   assert_apply_error(map, "{\"name\": {}}", "plugins[0].settings", "plugins[0].settings.name",
                      "expected a string, got an object");
-  assert_apply_error(map, "{\"ratio\": [1]}", "a.b", "a.b.ratio",
-                     "expected a number, got an array");
+  assert_apply_error(map, "{\"ratio\": [1]}", "a.b", "a.b.ratio", "expected a number, got an array");
   assert_apply_error(map, "{\"ratio\": true}", "a", "a.ratio", "expected a number, got a boolean");
 }
 
@@ -117,8 +115,8 @@ static void test_apply_required(void **state) {
       {CTXD_CONF_INT, "interval", NULL, offsetof(settings_t, count), NULL},
       {CTXD_CONF_STR, "name", "n", offsetof(settings_t, name), NULL},
       {.name = NULL}};
-  assert_apply_error(req, "{\"name\": \"a\"}", "plugins[0].settings",
-                     "plugins[0].settings.interval", "required key is missing");
+  assert_apply_error(req, "{\"name\": \"a\"}", "plugins[0].settings", "plugins[0].settings.interval",
+                     "required key is missing");
   settings_t s;
   ctxd__conf_error_t e;
   assert_int_equal(ctxd__confmap_apply(req, NULL, &s, "", &e), CTXD_ECONFIG);
@@ -132,8 +130,7 @@ static void test_apply_unknown_keys(void **state) {
   (void)state;
   assert_apply_error(map, "{\"name\": \"a\", \"colour\": 1}", "p", "p.colour", "unknown key");
   /* differs by case only */
-  assert_apply_error(map, "{\"Verbose\": true}", "p", "p.Verbose",
-                     "unknown key (did you mean 'verbose'?)");
+  assert_apply_error(map, "{\"Verbose\": true}", "p", "p.Verbose", "unknown key (did you mean 'verbose'?)");
   /* edit distance 1 and 2 */
   assert_apply_error(map, "{\"cont\": 1}", "", "cont", "unknown key (did you mean 'count'?)");
   assert_apply_error(map, "{\"raito\": 1}", "", "raito", "unknown key (did you mean 'ratio'?)");
@@ -141,17 +138,14 @@ static void test_apply_unknown_keys(void **state) {
   /* distance 3 is no longer a typo */
   assert_apply_error(map, "{\"vrbs\": 1}", "", "vrbs", "unknown key");
   /* the closest name wins */
-  static const ctxd_conf_entry_t two[] = {
-      {CTXD_CONF_INT, "workers", "1", offsetof(settings_t, count), NULL},
-      {CTXD_CONF_INT, "worker", "1", offsetof(settings_t, count), NULL},
-      {.name = NULL}};
+  static const ctxd_conf_entry_t two[] = {{CTXD_CONF_INT, "workers", "1", offsetof(settings_t, count), NULL},
+                                          {CTXD_CONF_INT, "worker", "1", offsetof(settings_t, count), NULL},
+                                          {.name = NULL}};
   assert_apply_error(two, "{\"workr\": 1}", "", "workr", "unknown key (did you mean 'worker'?)");
   /* a tie goes to the first in map order */
-  assert_apply_error(two, "{\"worker_\": 1}", "", "worker_",
-                     "unknown key (did you mean 'workers'?)");
+  assert_apply_error(two, "{\"worker_\": 1}", "", "worker_", "unknown key (did you mean 'workers'?)");
   /* exact match only: a known key in another case is not that key */
-  assert_apply_error(two, "{\"WORKERS\": 1}", "", "WORKERS",
-                     "unknown key (did you mean 'workers'?)");
+  assert_apply_error(two, "{\"WORKERS\": 1}", "", "WORKERS", "unknown key (did you mean 'workers'?)");
 }
 
 static void test_apply_bad_map(void **state) {
@@ -171,10 +165,9 @@ typedef struct {
 
 static void test_apply_host_types(void **state) {
   (void)state;
-  static const ctxd_conf_entry_t sec[] = {
-      {CTXD__CONF_OBJECT, "obj", "", offsetof(sections_t, obj), NULL},
-      {CTXD__CONF_ARRAY, "arr", "", offsetof(sections_t, arr), NULL},
-      {.name = NULL}};
+  static const ctxd_conf_entry_t sec[] = {{CTXD__CONF_OBJECT, "obj", "", offsetof(sections_t, obj), NULL},
+                                          {CTXD__CONF_ARRAY, "arr", "", offsetof(sections_t, arr), NULL},
+                                          {.name = NULL}};
   json_t *doc = parse("{\"obj\": {\"a\": 1}, \"arr\": [1, 2]}");
   sections_t s;
   ctxd__conf_error_t e;
@@ -246,11 +239,9 @@ static void test_check_names(void **state) {
 
 static void test_check_types(void **state) {
   (void)state;
-  static const ctxd_conf_entry_t zero[] = {{(ctxd_conf_type_t)0, "a", "1", 0, NULL},
-                                           {.name = NULL}};
+  static const ctxd_conf_entry_t zero[] = {{(ctxd_conf_type_t)0, "a", "1", 0, NULL}, {.name = NULL}};
   assert_check_error(zero, 8, "entry 'a' has an invalid type 0");
-  static const ctxd_conf_entry_t five[] = {{(ctxd_conf_type_t)5, "a", "1", 0, NULL},
-                                           {.name = NULL}};
+  static const ctxd_conf_entry_t five[] = {{(ctxd_conf_type_t)5, "a", "1", 0, NULL}, {.name = NULL}};
   assert_check_error(five, 8, "entry 'a' has an invalid type 5");
   /* the host's own section types are not part of the plugin ABI */
   static const ctxd_conf_entry_t host[] = {{CTXD__CONF_OBJECT, "a", "", 0, NULL}, {.name = NULL}};
@@ -296,8 +287,7 @@ static void test_check_offsets(void **state) {
   (void)state;
   static const ctxd_conf_entry_t past[] = {{CTXD_CONF_INT, "n", "1", 12, NULL}, {.name = NULL}};
   assert_check_error(past, 16, "entry 'n': offset 12 + 8 bytes is outside the 16-byte settings");
-  static const ctxd_conf_entry_t far[] = {{CTXD_CONF_BOOL, "b", "true", SIZE_MAX, NULL},
-                                          {.name = NULL}};
+  static const ctxd_conf_entry_t far[] = {{CTXD_CONF_BOOL, "b", "true", SIZE_MAX, NULL}, {.name = NULL}};
   char want[160];
   snprintf(want, sizeof want, "entry 'b': offset %zu + %zu bytes is outside the 8-byte settings",
            (size_t)SIZE_MAX, sizeof(int));
@@ -308,20 +298,19 @@ static void test_check_offsets(void **state) {
 
 /* ---- json_locate ---------------------------------------------------------------------- */
 
-static const char doc[] =
-    "{\n"
-    "  \"endpoints\": {\n"
-    "    \"odd\": \"a \\\"quoted\\\" [x] {y}, \\\\\",\n"
-    "    \"inventory\": {\"prefetch\": 200, \"workers\": [1, {\"a\": null}]}\n"
-    "  },\n"
-    "  \"plugins\": [\n"
-    "    {\"name\": \"a\"},\n"
-    "    {\"name\": \"b\", \"settings\": {}},\n"
-    "    {\"name\": \"c\", \"settings\": {\"interval\": -1.5e3}}\n"
-    "  ],\n"
-    "  \"esc\\u0061ped\": true, \"\\u00e9t\\u00e9\": \"\\ud83d\\ude00\",\n"
-    "  \"\xc3\xbc\": \"\xc3\xa4\", \"dup\": 1, \"dup\": 2\n"
-    "}";
+static const char doc[] = "{\n"
+                          "  \"endpoints\": {\n"
+                          "    \"odd\": \"a \\\"quoted\\\" [x] {y}, \\\\\",\n"
+                          "    \"inventory\": {\"prefetch\": 200, \"workers\": [1, {\"a\": null}]}\n"
+                          "  },\n"
+                          "  \"plugins\": [\n"
+                          "    {\"name\": \"a\"},\n"
+                          "    {\"name\": \"b\", \"settings\": {}},\n"
+                          "    {\"name\": \"c\", \"settings\": {\"interval\": -1.5e3}}\n"
+                          "  ],\n"
+                          "  \"esc\\u0061ped\": true, \"\\u00e9t\\u00e9\": \"\\ud83d\\ude00\",\n"
+                          "  \"\xc3\xbc\": \"\xc3\xa4\", \"dup\": 1, \"dup\": 2\n"
+                          "}";
 
 static void assert_at(const char *text, size_t len, const char *path, int line, int col) {
   int l = -1, c = -1;
@@ -450,8 +439,7 @@ static void test_locate_malformed(void **state) {
       "{\"a\": \"\\u00",
       "{\"a\": \"\\ud83d\\u",
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    assert_malformed(cases[i], strlen(cases[i]));
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) assert_malformed(cases[i], strlen(cases[i]));
   /* a NUL byte is no whitespace */
   assert_malformed("{\"a\": 1}\0", 9);
   assert_malformed("{\"a\": \"x\0y\"}", 12);

@@ -65,8 +65,7 @@ static const char everything_msg[] =
 static json_t *parse(const char *text) {
   json_error_t je;
   json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
-  if (!v)
-    fail_msg("fixture is not JSON: %s: %s", je.text, text);
+  if (!v) fail_msg("fixture is not JSON: %s: %s", je.text, text);
   return v;
 }
 
@@ -74,8 +73,7 @@ static ctxd__contracts_t *load1(const char *def) {
   ctxd__contracts_t *c = NULL;
   char err[512] = "";
   int rc = ctxd__contracts_load(&def, 1, &c, err, sizeof err);
-  if (rc)
-    fail_msg("fixture does not load: %s", err);
+  if (rc) fail_msg("fixture does not load: %s", err);
   return c;
 }
 
@@ -93,9 +91,7 @@ static void test_registry_loads_every_definition(void **state) {
   for (size_t i = 0; i < ctxd__contracts_count(c); i++) {
     const ctxd__contract_t *k = ctxd__contracts_at(c, i);
     assert_ptr_equal(ctxd__contracts_find(c, ctxd__contract_type(k)), k);
-    if (i)
-      assert_true(strcmp(ctxd__contract_type(ctxd__contracts_at(c, i - 1)),
-                         ctxd__contract_type(k)) < 0);
+    if (i) assert_true(strcmp(ctxd__contract_type(ctxd__contracts_at(c, i - 1)), ctxd__contract_type(k)) < 0);
     assert_non_null(ctxd__contract_definition(k));
   }
   assert_null(ctxd__contracts_at(c, ctxd__contracts_count(c)));
@@ -145,8 +141,7 @@ static void test_registry_loads_every_definition(void **state) {
       "Ctxd.Case.Contracts.v1:DefineDistributionRule",
   };
   for (size_t i = 0; i < sizeof expected / sizeof *expected; i++)
-    if (!ctxd__contracts_find(c, expected[i]))
-      fail_msg("no contract %s", expected[i]);
+    if (!ctxd__contracts_find(c, expected[i])) fail_msg("no contract %s", expected[i]);
   const ctxd__contract_t *mt = ctxd__contracts_find(c, MATERIAL_TYPE_V1);
   assert_int_equal(ctxd__contract_version(mt), 1);
   assert_string_equal(ctxd__contract_kind(mt), "event");
@@ -234,8 +229,7 @@ static void test_every_rule_has_its_error(void **state) {
       {"{\"Amount\":\"5.\"}", NULL, "message.Amount: '5.' is not a decimal number"},
       {"{\"Amount\":\"123456789012345678901234567890\"}", NULL,
        "message.Amount: '123456789012345678901234567890' is not a decimal number"},
-      {"{\"Amount\":1e300}", NULL,
-       "message.Amount: 1.0000000000000001e+300 is out of range for a decimal"},
+      {"{\"Amount\":1e300}", NULL, "message.Amount: 1.0000000000000001e+300 is out of range for a decimal"},
       {"{\"Amount\":true}", NULL,
        "message.Amount: expected a decimal (a number or a numeric string), got a boolean"},
       {"{\"Flag\":\"true\"}", NULL, "message.Flag: expected a boolean, got a string"},
@@ -254,8 +248,7 @@ static void test_every_rule_has_its_error(void **state) {
        "message.At: '2024-08-10T12:34:56.1234567890Z' is not an ISO 8601 date-time"},
       {"{\"At\":\"2024-08-10T12:34:56+3:00\"}", NULL,
        "message.At: '2024-08-10T12:34:56+3:00' is not an ISO 8601 date-time"},
-      {"{\"At\":1723293296}", NULL,
-       "message.At: expected an ISO 8601 date-time string, got an integer"},
+      {"{\"At\":1723293296}", NULL, "message.At: expected an ISO 8601 date-time string, got an integer"},
       {"{\"Note\":null}", NULL, NULL},
       {"{\"Note\":5}", NULL, "message.Note: expected a string, got an integer"},
       {NULL, "Maybe", "message.Maybe: missing required field"},
@@ -265,8 +258,8 @@ static void test_every_rule_has_its_error(void **state) {
       {"{\"Inner\":{\"code\":\"x\",\"Extra\":[1,2]}}", NULL, NULL},
       {"{\"Items\":[]}", NULL, NULL},
       {"{\"Items\":{}}", NULL, "message.Items: expected an array, got an object"},
-      {"{\"Items\":[{\"Quantity\":1},{\"Quantity\":1},{\"Quantity\":1},{\"Quantity\":1}]}",
-       NULL, "message.Items: 4 items, more than the maximum 3"},
+      {"{\"Items\":[{\"Quantity\":1},{\"Quantity\":1},{\"Quantity\":1},{\"Quantity\":1}]}", NULL,
+       "message.Items: 4 items, more than the maximum 3"},
       {"{\"Items\":[null]}", NULL, "message.Items[0]: expected an object, got null"},
       {"{\"Tags\":[\"abcd\"]}", NULL, "message.Tags[0]: 4 characters, more than the maximum 3"},
       {"{\"Tags\":null}", NULL, NULL},
@@ -282,12 +275,10 @@ static void test_every_rule_has_its_error(void **state) {
       json_object_update(m, patch);
       json_decref(patch);
     }
-    if (cases[i].remove)
-      json_object_del(m, cases[i].remove);
+    if (cases[i].remove) json_object_del(m, cases[i].remove);
     char err[512] = "";
     int rc = ctxd__contract_validate(k, m, err, sizeof err);
-    if (!cases[i].error && rc)
-      fail_msg("case %zu should pass: %s", i, err);
+    if (!cases[i].error && rc) fail_msg("case %zu should pass: %s", i, err);
     if (cases[i].error && (rc != CTXD_EVALIDATION || strcmp(err, cases[i].error)))
       fail_msg("case %zu: got %d '%s', want '%s'", i, rc, err, cases[i].error);
     json_decref(m);
@@ -331,8 +322,8 @@ static void test_odd_values_and_names(void **state) {
   json_decref(m);
 
   /* Not an object at all. */
-  json_t *values[] = {json_array(), json_string("x"), json_integer(1), json_null(),
-                      json_true(), json_real(1.5)};
+  json_t *values[] = {json_array(), json_string("x"), json_integer(1),
+                      json_null(),  json_true(),      json_real(1.5)};
   const char *got[] = {"an array", "a string", "an integer", "null", "a boolean", "a number"};
   for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
     char want[128];
@@ -372,9 +363,8 @@ static void test_upcast_material_type_v1_to_v2(void **state) {
   assert_int_equal(ctxd__contract_validate(v2, v1, err, sizeof err), CTXD_EVALIDATION);
   assert_string_equal(err, "message.ExternalCode: missing required field");
   /* ...until upcast, as the v2 definition describes (ExternalCode defaults to null). */
-  assert_int_equal(
-      ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, v1, &out, err, sizeof err),
-      0);
+  assert_int_equal(ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, v1, &out, err, sizeof err),
+                   0);
   assert_int_equal(ctxd__contract_validate(v2, out, err, sizeof err), 0);
   assert_true(json_is_null(json_object_get(out, "ExternalCode")));
   assert_int_equal(json_integer_value(json_object_get(out, "countryId")), 643);
@@ -384,39 +374,34 @@ static void test_upcast_material_type_v1_to_v2(void **state) {
 
   /* A value already there (in any case) is kept; a null one gets the default. */
   json_object_set_new(v1, "externalCode", json_string("MOZ-1"));
-  assert_int_equal(
-      ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, v1, &out, err, sizeof err),
-      0);
+  assert_int_equal(ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, v1, &out, err, sizeof err),
+                   0);
   assert_string_equal(json_string_value(json_object_get(out, "externalCode")), "MOZ-1");
   assert_null(json_object_get(out, "ExternalCode"));
   json_decref(out);
 
   /* The same version: the message itself, one more reference. */
-  assert_int_equal(
-      ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V1, v1, &out, err, sizeof err),
-      0);
+  assert_int_equal(ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V1, v1, &out, err, sizeof err),
+                   0);
   assert_ptr_equal(out, v1);
   json_decref(out);
 
   /* No path: unknown types, other types, downcasts. */
-  assert_int_equal(ctxd__contracts_upcast(c, "Nope.v1:X", MATERIAL_TYPE_V2, v1, &out, err,
-                                          sizeof err),
+  assert_int_equal(ctxd__contracts_upcast(c, "Nope.v1:X", MATERIAL_TYPE_V2, v1, &out, err, sizeof err),
                    CTXD_ENOENT);
   assert_string_equal(err, "no contract Nope.v1:X");
   assert_null(out);
-  assert_int_equal(ctxd__contracts_upcast(c, MATERIAL_TYPE_V2, MATERIAL_TYPE_V1, v1, &out, err,
-                                          sizeof err),
+  assert_int_equal(ctxd__contracts_upcast(c, MATERIAL_TYPE_V2, MATERIAL_TYPE_V1, v1, &out, err, sizeof err),
                    CTXD_ENOENT);
   assert_string_equal(err, "no upcast from " MATERIAL_TYPE_V2 " to " MATERIAL_TYPE_V1);
-  assert_int_equal(ctxd__contracts_upcast(c, "Ctxd.Inventory.Contracts.v1:AddMeasurement",
-                                          MATERIAL_TYPE_V2, v1, &out, err, sizeof err),
+  assert_int_equal(ctxd__contracts_upcast(c, "Ctxd.Inventory.Contracts.v1:AddMeasurement", MATERIAL_TYPE_V2,
+                                          v1, &out, err, sizeof err),
                    CTXD_ENOENT);
   json_t *array = json_array();
-  assert_int_equal(ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, array, &out,
-                                          err, sizeof err),
-                   CTXD_EINVAL);
-  assert_int_equal(ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, v1, NULL, err,
-                                          sizeof err),
+  assert_int_equal(
+      ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, array, &out, err, sizeof err),
+      CTXD_EINVAL);
+  assert_int_equal(ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, v1, NULL, err, sizeof err),
                    CTXD_EINVAL);
   json_decref(array);
 
@@ -431,32 +416,38 @@ static void test_upcast_material_type_v1_to_v2(void **state) {
   ctxd__contracts_free(c);
 }
 
-#define THING_HEAD(v, extra)                                                               \
-  "{\"namespace\":\"Ctxd.Test.Contracts\",\"type\":\"Thing\",\"version\":" #v ","           \
-  "\"kind\":\"event\",\"status\":\"draft\",\"description\":\"A thing.\","                   \
+#define THING_HEAD(v, extra)                                                                                 \
+  "{\"namespace\":\"Ctxd.Test.Contracts\",\"type\":\"Thing\",\"version\":" #v ","                            \
+  "\"kind\":\"event\",\"status\":\"draft\",\"description\":\"A thing.\","                                    \
   "\"producers\":[\"test\"],\"consumers\":[\"test\"]," extra "\"fields\":["
 
-static const char thing_v1[] = THING_HEAD(1, "")
-    "{\"name\":\"Id\",\"type\":\"uuid\",\"description\":\"d\"},"
-    "{\"name\":\"Qty\",\"type\":\"int\",\"min\":1,\"description\":\"d\"},"
-    "{\"name\":\"Color\",\"type\":\"string\",\"required\":false,\"description\":\"d\"}]}";
+static const char thing_v1[] =
+    THING_HEAD(1, "") "{\"name\":\"Id\",\"type\":\"uuid\",\"description\":\"d\"},"
+                      "{\"name\":\"Qty\",\"type\":\"int\",\"min\":1,\"description\":\"d\"},"
+                      "{\"name\":\"Color\",\"type\":\"string\",\"required\":false,\"description\":\"d\"}]}";
 /* v2 renames Qty, adds a required Unit with a default, keeps Color optional. */
-static const char thing_v2[] = THING_HEAD(2,
-    "\"upcast_from_previous\":{\"renames\":{\"Qty\":\"Quantity\"},\"defaults\":{\"Unit\":1}},")
-    "{\"name\":\"Id\",\"type\":\"uuid\",\"description\":\"d\"},"
-    "{\"name\":\"Quantity\",\"type\":\"int\",\"min\":1,\"description\":\"d\"},"
-    "{\"name\":\"Unit\",\"type\":\"enum\",\"description\":\"d\",\"values\":["
-    "{\"name\":\"Piece\",\"value\":1},{\"name\":\"Gram\",\"value\":5}]},"
-    "{\"name\":\"Color\",\"type\":\"string\",\"required\":false,\"description\":\"d\"}]}";
+static const char thing_v2[] =
+    THING_HEAD(2, "\"upcast_from_previous\":{\"renames\":{\"Qty\":\"Quantity\"},\"defaults\":{\"Unit\":1}"
+                  "},") "{\"name\":\"Id\",\"type\":\"uuid\",\"description\":\"d\"},"
+                        "{\"name\":\"Quantity\",\"type\":\"int\",\"min\":1,\"description\":\"d\"},"
+                        "{\"name\":\"Unit\",\"type\":\"enum\",\"description\":\"d\",\"values\":["
+                        "{\"name\":\"Piece\",\"value\":1},{\"name\":\"Gram\",\"value\":5}]},"
+                        "{\"name\":\"Color\",\"type\":\"string\",\"required\":false,\"description\":"
+                        "\"d\"}]}";
 /* v3 widens Quantity to decimal and makes Color required with a default. */
-static const char thing_v3[] = THING_HEAD(3,
-    "\"upcast_from_previous\":{\"defaults\":{\"Color\":\"none\"}},")
-    "{\"name\":\"Id\",\"type\":\"uuid\",\"description\":\"d\"},"
-    "{\"name\":\"Quantity\",\"type\":\"decimal\",\"description\":\"d\"},"
-    "{\"name\":\"Unit\",\"type\":\"enum\",\"description\":\"d\",\"values\":["
-    "{\"name\":\"Piece\",\"value\":1},{\"name\":\"Gram\",\"value\":5},"
-    "{\"name\":\"Liter\",\"value\":7}]},"
-    "{\"name\":\"Color\",\"type\":\"string\",\"description\":\"d\"}]}";
+static const char thing_v3[] = THING_HEAD(
+    3,
+    "\"upcast_from_previous\":{\"defaults\":{\"Color\":\"none\"}},") "{\"name\":\"Id\",\"type\":\"uuid\","
+                                                                     "\"description\":\"d\"},"
+                                                                     "{\"name\":\"Quantity\",\"type\":"
+                                                                     "\"decimal\",\"description\":\"d\"},"
+                                                                     "{\"name\":\"Unit\",\"type\":\"enum\","
+                                                                     "\"description\":\"d\",\"values\":["
+                                                                     "{\"name\":\"Piece\",\"value\":1},{"
+                                                                     "\"name\":\"Gram\",\"value\":5},"
+                                                                     "{\"name\":\"Liter\",\"value\":7}]},"
+                                                                     "{\"name\":\"Color\",\"type\":"
+                                                                     "\"string\",\"description\":\"d\"}]}";
 
 static void test_upcast_chain_with_renames(void **state) {
   (void)state;
@@ -467,9 +458,8 @@ static void test_upcast_chain_with_renames(void **state) {
   json_t *v1 = parse("{\"id\":\"0b000000-0000-4000-8000-000000000001\",\"qty\":5,"
                      "\"color\":null,\"Extra\":true}");
   json_t *out = NULL;
-  assert_int_equal(ctxd__contracts_upcast(c, "Ctxd.Test.Contracts.v1:Thing",
-                                          "Ctxd.Test.Contracts.v3:Thing", v1, &out, err,
-                                          sizeof err),
+  assert_int_equal(ctxd__contracts_upcast(c, "Ctxd.Test.Contracts.v1:Thing", "Ctxd.Test.Contracts.v3:Thing",
+                                          v1, &out, err, sizeof err),
                    0);
   json_t *want = parse("{\"id\":\"0b000000-0000-4000-8000-000000000001\",\"Extra\":true,"
                        "\"Quantity\":5,\"Unit\":1,\"Color\":\"none\"}");
@@ -478,8 +468,7 @@ static void test_upcast_chain_with_renames(void **state) {
     fail_msg("upcast gave %s", text);
   }
   assert_int_equal(
-      ctxd__contract_validate(ctxd__contracts_find(c, "Ctxd.Test.Contracts.v3:Thing"), out,
-                              err, sizeof err),
+      ctxd__contract_validate(ctxd__contracts_find(c, "Ctxd.Test.Contracts.v3:Thing"), out, err, sizeof err),
       0);
   json_decref(want);
   json_decref(out);
@@ -487,9 +476,8 @@ static void test_upcast_chain_with_renames(void **state) {
   /* A rename target already present wins; the old name goes. */
   json_t *both = parse("{\"Id\":\"0b000000-0000-4000-8000-000000000001\",\"Qty\":5,"
                        "\"quantity\":6}");
-  assert_int_equal(ctxd__contracts_upcast(c, "Ctxd.Test.Contracts.v1:Thing",
-                                          "Ctxd.Test.Contracts.v2:Thing", both, &out, err,
-                                          sizeof err),
+  assert_int_equal(ctxd__contracts_upcast(c, "Ctxd.Test.Contracts.v1:Thing", "Ctxd.Test.Contracts.v2:Thing",
+                                          both, &out, err, sizeof err),
                    0);
   assert_int_equal(json_integer_value(json_object_get(out, "quantity")), 6);
   assert_null(json_object_get(out, "Qty"));
@@ -521,8 +509,7 @@ static void *share_worker(void *arg) {
   intptr_t bad = 0;
   for (int i = 0; i < 2000; i++) {
     json_t *out = NULL;
-    bad += ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, v1, &out, err,
-                                  sizeof err) != 0;
+    bad += ctxd__contracts_upcast(c, MATERIAL_TYPE_V1, MATERIAL_TYPE_V2, v1, &out, err, sizeof err) != 0;
     bad += ctxd__contract_validate(v2, out, err, sizeof err) != 0;
     json_decref(out);
   }
@@ -536,8 +523,7 @@ static void test_set_is_shared_by_threads(void **state) {
   char err[512] = "";
   assert_int_equal(ctxd__contracts_new(&c, err, sizeof err), 0);
   pthread_t t[4];
-  for (size_t i = 0; i < 4; i++)
-    assert_int_equal(pthread_create(&t[i], NULL, share_worker, c), 0);
+  for (size_t i = 0; i < 4; i++) assert_int_equal(pthread_create(&t[i], NULL, share_worker, c), 0);
   for (size_t i = 0; i < 4; i++) {
     void *bad;
     pthread_join(t[i], &bad);
@@ -557,16 +543,14 @@ typedef struct {
 
 static char *replace(const char *text, const char *from, const char *to) {
   const char *at = strstr(text, from);
-  if (!at)
-    fail_msg("fixture lacks '%s'", from);
+  if (!at) fail_msg("fixture lacks '%s'", from);
   size_t n = strlen(text) - strlen(from) + strlen(to) + 1;
   char *out = malloc(n);
   snprintf(out, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
   return out;
 }
 
-static void check_def_cases(const char *base, const def_case_t *cases, size_t n,
-                            const char *also) {
+static void check_def_cases(const char *base, const def_case_t *cases, size_t n, const char *also) {
   for (size_t i = 0; i < n; i++) {
     char *def = replace(base, cases[i].from, cases[i].to);
     const char *defs[] = {def, also};
@@ -584,8 +568,7 @@ static void test_broken_definitions_are_refused(void **state) {
   (void)state;
 #define P "contract definition 0 (Everything): "
   static const def_case_t cases[] = {
-      {"\"max_length\":5,", "\"max_length\":5,\"requried\":false,",
-       P "fields.Name: unknown key 'requried'"},
+      {"\"max_length\":5,", "\"max_length\":5,\"requried\":false,", P "fields.Name: unknown key 'requried'"},
       {"\"type\":\"decimal\"", "\"type\":\"float\"",
        P "fields.Amount.type: unknown type 'float' (one of string, int, decimal, bool, uuid, "
          "datetime, enum, object, array)"},
@@ -604,8 +587,7 @@ static void test_broken_definitions_are_refused(void **state) {
       {"\"namespace\":\"Ctxd.Test.Contracts\"", "\"namespace\":\"Ctxd\"",
        P "namespace: expected at least two segments"},
       {"\"kind\":\"event\"", "\"kind\":\"query\"", P "kind: expected event, command or reply"},
-      {"\"status\":\"released\"", "\"status\":\"final\"",
-       P "status: expected released or draft"},
+      {"\"status\":\"released\"", "\"status\":\"final\"", P "status: expected released or draft"},
       {"\"version\":1", "\"version\":0", P "version: 0 is not in 1..9999"},
       {"\"producers\":[\"test\"]", "\"producers\":[\"Test\"]",
        P "producers[0]: expected a context name like \"inventory\" or \"payment\""},
@@ -621,8 +603,7 @@ static void test_broken_definitions_are_refused(void **state) {
        P "fields.Id.description: expected a non-empty string, got nothing"},
       {"\"description\":\"Every rule.\",", "\"description\":\"Every rule.\",\"owner\":\"x\",",
        P "unknown key 'owner'"},
-      {"\"description\":\"Every rule.\",",
-       "\"description\":\"Every rule.\",\"upcast_from_previous\":{},",
+      {"\"description\":\"Every rule.\",", "\"description\":\"Every rule.\",\"upcast_from_previous\":{},",
        P "upcast_from_previous: version 1 has no previous version"},
   };
 #undef P
@@ -635,8 +616,7 @@ static void test_broken_definitions_are_refused(void **state) {
   assert_string_equal(err, "Ctxd.Test.Contracts.v1:Everything is defined twice");
   const char *notjson[] = {"{\"namespace\":"};
   assert_int_equal(ctxd__contracts_load(notjson, 1, &c, err, sizeof err), CTXD_EINVAL);
-  assert_string_equal(err,
-                      "contract definition 0: not JSON: unexpected token near end of file");
+  assert_string_equal(err, "contract definition 0: not JSON: unexpected token near end of file");
 }
 
 static void test_unsound_upcasters_are_refused(void **state) {
@@ -663,8 +643,7 @@ static void test_unsound_upcasters_are_refused(void **state) {
        "{\"name\":\"Quantity\",\"type\":\"string\",\"max_length\":1",
        P "from v1: Quantity: type changed from int to string"},
       {"{\"name\":\"Quantity\",\"type\":\"int\",\"min\":1",
-       "{\"name\":\"Quantity\",\"type\":\"int\",\"min\":2",
-       P "from v1: Quantity: min changed from 1 to 2"},
+       "{\"name\":\"Quantity\",\"type\":\"int\",\"min\":2", P "from v1: Quantity: min changed from 1 to 2"},
       {"{\"name\":\"Color\",\"type\":\"string\",\"required\":false",
        "{\"name\":\"Color\",\"type\":\"string\"",
        P "from v1: Color: required, but optional before, and without a default"},
@@ -735,8 +714,9 @@ static void test_compat_catches_breaking_edits(void **state) {
        "{\"name\":\"Extra\",\"type\":\"bool\",\"description\":\"d\"},"
        "{\"name\":\"Note\",\"type\":\"string\",\"required\":false,",
        W "Extra: required field added"},
-      {"{\"name\":\"Large\",\"value\":2}", "{\"name\":\"Large\",\"value\":2},"
-                                          "{\"name\":\"Huge\",\"value\":3}",
+      {"{\"name\":\"Large\",\"value\":2}",
+       "{\"name\":\"Large\",\"value\":2},"
+       "{\"name\":\"Huge\",\"value\":3}",
        W "Size: enum value 3 (Huge) added"},
       {"{\"name\":\"Large\",\"value\":2}", "{\"name\":\"Big\",\"value\":2}",
        W "Size: enum value 2 renamed from Large to Big"},
@@ -753,8 +733,7 @@ static void test_compat_catches_breaking_edits(void **state) {
       {"{\"name\":\"Quantity\",\"type\":\"int\",", "{\"name\":\"Qty\",\"type\":\"int\",",
        W "Parts[].Quantity: field removed"},
       {"\"kind\":\"event\"", "\"kind\":\"command\"", W "kind changed from event to command"},
-      {"\"status\":\"released\"", "\"status\":\"draft\"",
-       W "status changed from released to draft"},
+      {"\"status\":\"released\"", "\"status\":\"draft\"", W "status changed from released to draft"},
   };
   for (size_t i = 0; i < sizeof breaking / sizeof *breaking; i++) {
     char *current = replace(released_fixture, breaking[i].from, breaking[i].to);
@@ -772,8 +751,9 @@ static void test_compat_catches_breaking_edits(void **state) {
        "{\"name\":\"Id\",\"type\":\"uuid\",\"description\":\"The id.\","
        "\"example\":\"0b000000-0000-4000-8000-000000000001\"}",
        ""},
-      {"{\"name\":\"Note\",", "{\"name\":\"Color\",\"type\":\"string\",\"required\":false,"
-                             "\"description\":\"d\"},{\"name\":\"Note\",",
+      {"{\"name\":\"Note\",",
+       "{\"name\":\"Color\",\"type\":\"string\",\"required\":false,"
+       "\"description\":\"d\"},{\"name\":\"Note\",",
        ""},
   };
   for (size_t i = 0; i < sizeof fine / sizeof *fine; i++) {
@@ -792,8 +772,7 @@ static void test_compat_catches_breaking_edits(void **state) {
   free(other);
   char *draft = replace(released_fixture, "\"status\":\"released\"", "\"status\":\"draft\"");
   assert_int_equal(compat(draft, released_fixture, err, sizeof err), CTXD_EINVAL);
-  assert_string_equal(err,
-                      "Ctxd.Test.Contracts.v1:Widget: the snapshot is not a released definition");
+  assert_string_equal(err, "Ctxd.Test.Contracts.v1:Widget: the snapshot is not a released definition");
   free(draft);
   char *broken = replace(released_fixture, "\"type\":\"uuid\"", "\"type\":\"guid\"");
   assert_int_equal(compat(released_fixture, broken, err, sizeof err), CTXD_EINVAL);

@@ -38,13 +38,12 @@ static int check_snapshot(const ctxd__contracts_t *c, const char *ns_dir, const 
   const ctxd__contract_t *k = ctxd__contracts_find(c, type);
   int ok = 0;
   if (strcmp(path, want))
-    print_error("contracts/released/%s: holds %s, so it belongs at contracts/released/%s\n",
-                path, type, want);
+    print_error("contracts/released/%s: holds %s, so it belongs at contracts/released/%s\n", path, type,
+                want);
   else if (!k)
     print_error("%s was released but is no longer defined: released versions stay\n", type);
   else if (ctxd__contract_compat(snapshot, ctxd__contract_definition(k), err, sizeof err))
-    print_error("%s\n  (a released version is frozen: put the change in a new version)\n",
-                err);
+    print_error("%s\n  (a released version is frozen: put the change in a new version)\n", err);
   else
     ok = 1;
   json_decref(snapshot);
@@ -59,12 +58,10 @@ static void test_released_versions_are_unchanged(void **state) {
   size_t bad = 0, snapshots = 0;
 
   DIR *top = opendir(RELEASED_DIR);
-  if (!top)
-    fail_msg("%s is missing", RELEASED_DIR);
+  if (!top) fail_msg("%s is missing", RELEASED_DIR);
   struct dirent *ns;
   while ((ns = readdir(top))) {
-    if (ns->d_name[0] == '.')
-      continue;
+    if (ns->d_name[0] == '.') continue;
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/%s", RELEASED_DIR, ns->d_name);
     DIR *d = opendir(dir);
@@ -75,8 +72,7 @@ static void test_released_versions_are_unchanged(void **state) {
     }
     struct dirent *f;
     while ((f = readdir(d))) {
-      if (f->d_name[0] == '.')
-        continue;
+      if (f->d_name[0] == '.') continue;
       snapshots++;
       bad += !check_snapshot(c, ns->d_name, f->d_name);
     }
@@ -87,12 +83,10 @@ static void test_released_versions_are_unchanged(void **state) {
   /* A released definition without a snapshot could change unnoticed. */
   for (size_t i = 0; i < ctxd__contracts_count(c); i++) {
     const ctxd__contract_t *k = ctxd__contracts_at(c, i);
-    if (strcmp(ctxd__contract_status(k), "released"))
-      continue;
+    if (strcmp(ctxd__contract_status(k), "released")) continue;
     const json_t *def = ctxd__contract_definition(k);
     char rel[512], path[1024];
-    snprintf(rel, sizeof rel, "%s/%s.v%d.json",
-             json_string_value(json_object_get(def, "namespace")),
+    snprintf(rel, sizeof rel, "%s/%s.v%d.json", json_string_value(json_object_get(def, "namespace")),
              json_string_value(json_object_get(def, "type")), ctxd__contract_version(k));
     snprintf(path, sizeof path, "%s/%s", RELEASED_DIR, rel);
     if (access(path, R_OK)) {
@@ -104,8 +98,7 @@ static void test_released_versions_are_unchanged(void **state) {
   }
   ctxd__contracts_free(c);
   assert_true(snapshots > 0);
-  if (bad)
-    fail_msg("%zu problem(s) with released contracts, see above", bad);
+  if (bad) fail_msg("%zu problem(s) with released contracts, see above", bad);
 }
 
 int main(void) {

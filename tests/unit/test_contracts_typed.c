@@ -34,23 +34,20 @@ static const char pascal_material_type[] =
 static json_t *parse(const char *text) {
   json_error_t je;
   json_t *v = json_loads(text, JSON_DECODE_ANY, &je);
-  if (!v)
-    fail_msg("not JSON: %s: %s", je.text, text);
+  if (!v) fail_msg("not JSON: %s: %s", je.text, text);
   return v;
 }
 
 static ctxd__contracts_t *registry(void) {
   ctxd__contracts_t *c = NULL;
   char err[512] = "";
-  if (ctxd__contracts_new(&c, err, sizeof err))
-    fail_msg("registry: %s", err);
+  if (ctxd__contracts_new(&c, err, sizeof err)) fail_msg("registry: %s", err);
   return c;
 }
 
 static void assert_json_text_equal(const char *got, const char *want, const char *what) {
   json_t *g = parse(got), *w = parse(want);
-  if (!json_equal(g, w))
-    fail_msg("%s:\n got  %s\n want %s", what, got, want);
+  if (!json_equal(g, w)) fail_msg("%s:\n got  %s\n want %s", what, got, want);
   json_decref(g);
   json_decref(w);
 }
@@ -67,8 +64,7 @@ static void round_trip(const ctxd_c_contract_info_t *info, const char *sample) {
     fail_msg("%s: decoded sample does not encode: %s", info->message_type, err);
   }
   assert_json_text_equal(text, sample, info->message_type);
-  assert_int_equal(ctxd__schema_decode(info->schema, text, strlen(text), m2, err, sizeof err),
-                   0);
+  assert_int_equal(ctxd__schema_decode(info->schema, text, strlen(text), m2, err, sizeof err), 0);
   char *again = ctxd__schema_encode(info->schema, m2);
   assert_non_null(again);
   assert_string_equal(again, text);
@@ -89,8 +85,7 @@ static void test_every_contract_round_trips(void **state) {
   for (size_t i = 0; i < ctxd_c_contracts_count; i++) {
     const ctxd_c_contract_info_t *info = &ctxd_c_contracts[i];
     const ctxd__contract_t *k = ctxd__contracts_find(c, info->message_type);
-    if (!k)
-      fail_msg("%s is not in the registry", info->message_type);
+    if (!k) fail_msg("%s is not in the registry", info->message_type);
     const char *samples[] = {info->sample, info->sample_minimal};
     for (size_t s = 0; s < 2; s++) {
       char err[512] = "";
@@ -152,14 +147,13 @@ static void test_v2_handler_reads_upcast_v1(void **state) {
   json_t *v1 = parse(camel_material_type), *v2 = NULL;
   char err[512] = "";
   assert_int_equal(ctxd__contracts_upcast(c, CTXD_C_DATA_CATALOG_PRODUCTS_V1_MATERIAL_TYPE_TYPE,
-                                          CTXD_C_DATA_CATALOG_PRODUCTS_V2_MATERIAL_TYPE_TYPE, v1,
-                                          &v2, err, sizeof err),
+                                          CTXD_C_DATA_CATALOG_PRODUCTS_V2_MATERIAL_TYPE_TYPE, v1, &v2, err,
+                                          sizeof err),
                    0);
   char *body = json_dumps(v2, JSON_COMPACT);
   ctxd_c_data_catalog_products_v2_material_type_t m;
   assert_int_equal(
-      ctxd_c_data_catalog_products_v2_material_type_decode(body, strlen(body), &m, err, sizeof err),
-      0);
+      ctxd_c_data_catalog_products_v2_material_type_decode(body, strlen(body), &m, err, sizeof err), 0);
   assert_null(m.external_code);
   assert_int_equal(m.country_id, 643);
   /* Written back, the required nullable field is an explicit null. */
@@ -178,9 +172,14 @@ static void test_decimals_uuids_and_presence(void **state) {
   static const struct {
     const char *value, *text;
   } decimals[] = {
-      {"12.5", "12.5"},       {"0.1", "0.1"},   {"1e-7", "0.0000001"},
-      {"100", "100"},         {"1.5e20", "150000000000000000000"},
-      {"\"007.50\"", "007.50"}, {"-0.0", "0"},  {"-2.25", "-2.25"},
+      {"12.5", "12.5"},
+      {"0.1", "0.1"},
+      {"1e-7", "0.0000001"},
+      {"100", "100"},
+      {"1.5e20", "150000000000000000000"},
+      {"\"007.50\"", "007.50"},
+      {"-0.0", "0"},
+      {"-2.25", "-2.25"},
       {"123456789.123456", "123456789.123456"},
   };
   for (size_t i = 0; i < sizeof decimals / sizeof *decimals; i++) {
@@ -201,8 +200,8 @@ static void test_decimals_uuids_and_presence(void **state) {
 
   /* Built by a handler from scratch: a 32-hex UUID is written canonical; Value NULL is the
    * removal, written as null. */
-  ctxd_c_inventory_v1_add_measurement_t m = {.version = 2,
-                                              .unit_of_measure = CTXD_C_INVENTORY_V1_ADD_MEASUREMENT_UNIT_OF_MEASURE_GRAM};
+  ctxd_c_inventory_v1_add_measurement_t m = {
+      .version = 2, .unit_of_measure = CTXD_C_INVENTORY_V1_ADD_MEASUREMENT_UNIT_OF_MEASURE_GRAM};
   strcpy(m.inventory_id, "0B0000000000400080000000000000AA");
   strcpy(m.measurement_id, "0b000000-0000-4000-8000-000000000002");
   strcpy(m.material_type_id, "0b000000-0000-4000-8000-000000000003");
@@ -231,8 +230,7 @@ static void test_decimals_uuids_and_presence(void **state) {
   ctxd_c_compensation_v1_compensation_approved_t a;
   char err[512] = "";
   assert_int_equal(
-      ctxd_c_compensation_v1_compensation_approved_decode(body, strlen(body), &a, err, sizeof err),
-      0);
+      ctxd_c_compensation_v1_compensation_approved_decode(body, strlen(body), &a, err, sizeof err), 0);
   assert_true(a.has_items);
   assert_int_equal(a.items_count, 2);
   assert_string_equal(a.items[1].sku, "B");
@@ -250,14 +248,13 @@ static void test_encode_refuses_what_breaks_the_contract(void **state) {
   (void)state;
   const ctxd_c_contract_info_t *info = NULL;
   for (size_t i = 0; i < ctxd_c_contracts_count; i++)
-    if (strcmp(ctxd_c_contracts[i].message_type,
-               CTXD_C_DATA_CATALOG_PRODUCTS_V1_MATERIAL_TYPE_TYPE) == 0)
+    if (strcmp(ctxd_c_contracts[i].message_type, CTXD_C_DATA_CATALOG_PRODUCTS_V1_MATERIAL_TYPE_TYPE) == 0)
       info = &ctxd_c_contracts[i];
   assert_non_null(info);
   material_type_t m;
   char err[512] = "";
-  assert_int_equal(ctxd_c_data_catalog_products_v1_material_type_decode(
-                       info->sample, strlen(info->sample), &m, err, sizeof err),
+  assert_int_equal(ctxd_c_data_catalog_products_v1_material_type_decode(info->sample, strlen(info->sample),
+                                                                        &m, err, sizeof err),
                    0);
   char *name = m.name;
   m.name = NULL;
@@ -314,21 +311,19 @@ static void test_bad_input_gets_clear_errors(void **state) {
       {"{\"id\":\"\xc0\xaf\"}", "message: invalid UTF-8 at byte 7"}, /* an overlong '/' */
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    int rc = ctxd_c_data_catalog_products_v1_material_type_decode(
-        cases[i].body, strlen(cases[i].body), &m, err, sizeof err);
+    int rc = ctxd_c_data_catalog_products_v1_material_type_decode(cases[i].body, strlen(cases[i].body), &m,
+                                                                  err, sizeof err);
     if (rc != CTXD_EVALIDATION || strncmp(err, cases[i].error, strlen(cases[i].error)))
       fail_msg("case %zu: got %d '%s', want '%s'", i, rc, err, cases[i].error);
     ctxd_c_data_catalog_products_v1_material_type_free(&m);
   }
   /* A wrong type deep inside. */
-  const char items[] =
-      "{\"InventoryId\":\"0b000000-0000-4000-8000-000000000001\",\"Version\":1,"
-      "\"UnitId\":\"0b000000-0000-4000-8000-000000000002\","
-      "\"FinishedBy\":\"0b000000-0000-4000-8000-000000000003\","
-      "\"FinishedAt\":\"2024-08-10T12:34:56Z\",\"MeasurementCount\":\"42\"}";
+  const char items[] = "{\"InventoryId\":\"0b000000-0000-4000-8000-000000000001\",\"Version\":1,"
+                       "\"UnitId\":\"0b000000-0000-4000-8000-000000000002\","
+                       "\"FinishedBy\":\"0b000000-0000-4000-8000-000000000003\","
+                       "\"FinishedAt\":\"2024-08-10T12:34:56Z\",\"MeasurementCount\":\"42\"}";
   ctxd_c_inventory_v1_inventory_finished_t f;
-  assert_int_equal(ctxd_c_inventory_v1_inventory_finished_decode(items, strlen(items), &f, err,
-                                                                 sizeof err),
+  assert_int_equal(ctxd_c_inventory_v1_inventory_finished_decode(items, strlen(items), &f, err, sizeof err),
                    CTXD_EVALIDATION);
   assert_string_equal(err, "message.MeasurementCount: expected an integer, got a string");
 
@@ -337,14 +332,11 @@ static void test_bad_input_gets_clear_errors(void **state) {
     size_t n = (size_t)depth;
     char *deep = malloc(2 * n + 16);
     char *p = deep;
-    for (size_t i = 0; i < n - 1; i++)
-      *p++ = '[';
+    for (size_t i = 0; i < n - 1; i++) *p++ = '[';
     p += sprintf(p, "{\"x\":1}");
-    for (size_t i = 0; i < n - 1; i++)
-      *p++ = ']';
+    for (size_t i = 0; i < n - 1; i++) *p++ = ']';
     *p = '\0';
-    int rc = ctxd_c_data_catalog_products_v1_material_type_decode(deep, strlen(deep), &m, err,
-                                                                  sizeof err);
+    int rc = ctxd_c_data_catalog_products_v1_material_type_decode(deep, strlen(deep), &m, err, sizeof err);
     assert_int_equal(rc, CTXD_EVALIDATION);
     assert_string_equal(err, depth == 64 ? "message: expected an object, got an array"
                                          : "message: nested deeper than 64 levels");
@@ -355,9 +347,8 @@ static void test_bad_input_gets_clear_errors(void **state) {
   char *deep = malloc(huge + 1);
   memset(deep, '[', huge);
   deep[huge] = '\0';
-  assert_int_equal(
-      ctxd_c_data_catalog_products_v1_material_type_decode(deep, huge, &m, err, sizeof err),
-      CTXD_EVALIDATION);
+  assert_int_equal(ctxd_c_data_catalog_products_v1_material_type_decode(deep, huge, &m, err, sizeof err),
+                   CTXD_EVALIDATION);
   assert_non_null(strstr(err, "message: not valid JSON"));
   free(deep);
 
@@ -367,22 +358,18 @@ static void test_bad_input_gets_clear_errors(void **state) {
   memset(body, ' ', big);
   body[0] = '{';
   body[big - 1] = '}';
-  assert_int_equal(
-      ctxd_c_data_catalog_products_v1_material_type_decode(body, big, &m, err, sizeof err),
-      CTXD_EVALIDATION);
+  assert_int_equal(ctxd_c_data_catalog_products_v1_material_type_decode(body, big, &m, err, sizeof err),
+                   CTXD_EVALIDATION);
   assert_string_equal(err, "message: 1048577 bytes, more than the limit 1048576");
   /* the length is what counts, not a terminator */
-  assert_int_equal(
-      ctxd_c_data_catalog_products_v1_material_type_decode(body, big - 2, &m, err, sizeof err),
-      CTXD_EVALIDATION);
+  assert_int_equal(ctxd_c_data_catalog_products_v1_material_type_decode(body, big - 2, &m, err, sizeof err),
+                   CTXD_EVALIDATION);
   free(body);
 
   /* Arguments. */
-  assert_int_equal(ctxd_c_data_catalog_products_v1_material_type_decode(NULL, 3, &m, err,
-                                                                        sizeof err),
+  assert_int_equal(ctxd_c_data_catalog_products_v1_material_type_decode(NULL, 3, &m, err, sizeof err),
                    CTXD_EINVAL);
-  assert_int_equal(ctxd_c_data_catalog_products_v1_material_type_decode("{}", 2, NULL, err,
-                                                                        sizeof err),
+  assert_int_equal(ctxd_c_data_catalog_products_v1_material_type_decode("{}", 2, NULL, err, sizeof err),
                    CTXD_EINVAL);
   assert_null(ctxd_c_data_catalog_products_v1_material_type_encode(NULL));
   ctxd_c_data_catalog_products_v1_material_type_free(NULL);
@@ -394,8 +381,10 @@ static void test_bad_input_gets_clear_errors(void **state) {
 static void test_typed_decoders_agree_with_the_validator(void **state) {
   (void)state;
   ctxd__contracts_t *c = registry();
-  const char *wrong[] = {"null", "1", "1.5", "\"x\"", "true", "[]", "{}", "[null]",
-                         "\"0b000000-0000-4000-8000-000000000001\"", "-1", "99999999999"};
+  const char *wrong[] = {"null",  "1",          "1.5",
+                         "\"x\"", "true",       "[]",
+                         "{}",    "[null]",     "\"0b000000-0000-4000-8000-000000000001\"",
+                         "-1",    "99999999999"};
   size_t checked = 0, failed = 0;
   for (size_t i = 0; i < ctxd_c_contracts_count; i++) {
     const ctxd_c_contract_info_t *info = &ctxd_c_contracts[i];
@@ -413,8 +402,8 @@ static void test_typed_decoders_agree_with_the_validator(void **state) {
         int vrc = ctxd__contract_validate(k, msg, verr, sizeof verr);
         int trc = ctxd__schema_decode(info->schema, text, strlen(text), m, terr, sizeof terr);
         if (vrc != trc || strcmp(verr, terr))
-          fail_msg("%s %s=%s: validator %d '%s', decoder %d '%s'", info->message_type, key,
-                   wrong[w], vrc, verr, trc, terr);
+          fail_msg("%s %s=%s: validator %d '%s', decoder %d '%s'", info->message_type, key, wrong[w], vrc,
+                   verr, trc, terr);
         if (trc) {
           assert_int_equal(trc, CTXD_EVALIDATION);
           assert_non_null(strstr(terr, "message."));

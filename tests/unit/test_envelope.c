@@ -24,51 +24,50 @@
 #define MATERIAL_TYPE "Dodo.DataCatalog.Contracts.Products.v1:MaterialType"
 #define MESSAGE_ID "0b000000-5d56-0015-9c3e-08dcb7f1a2b3"
 #define CONVERSATION_ID "0b000000-5d56-0015-a3f1-08dcb7f1a2b3"
-#define SOURCE_ADDRESS                                                                     \
-  "rabbitmq://rabbitmq/datacatalog/datacatalog_api_bus_6ooyyyrbw1ofzrbgbdpd4x4s8y"        \
+#define SOURCE_ADDRESS                                                                                       \
+  "rabbitmq://rabbitmq/datacatalog/datacatalog_api_bus_6ooyyyrbw1ofzrbgbdpd4x4s8y"                           \
   "?temporary=true"
 #define DESTINATION_ADDRESS "rabbitmq://rabbitmq/datacatalog/" MATERIAL_TYPE
 #define SENT_TIME "2024-08-10T12:34:56.1234567Z"
 
 /* A MaterialType update as MassTransit 8 (System.Text.Json, camelCase) publishes it. */
-static const char camel_envelope[] =
-    "{\n"
-    "  \"messageId\": \"" MESSAGE_ID "\",\n"
-    "  \"requestId\": null,\n"
-    "  \"correlationId\": null,\n"
-    "  \"conversationId\": \"" CONVERSATION_ID "\",\n"
-    "  \"initiatorId\": null,\n"
-    "  \"sourceAddress\": \"" SOURCE_ADDRESS "\",\n"
-    "  \"destinationAddress\": \"" DESTINATION_ADDRESS "\",\n"
-    "  \"responseAddress\": null,\n"
-    "  \"faultAddress\": null,\n"
-    "  \"messageType\": [\n"
-    "    \"urn:message:" MATERIAL_TYPE "\"\n"
-    "  ],\n"
-    "  \"message\": {\n"
-    "    \"id\": \"11eb7a3c0f7c4b7e9f1a2b3c4d5e6f70\",\n"
-    "    \"version\": 3,\n"
-    "    \"countryId\": 643,\n"
-    "    \"departmentId\": \"000d3a240c719a8711e68aba13f7fe8e\",\n"
-    "    \"name\": \"Сыр моцарелла\",\n"
-    "    \"category\": 1,\n"
-    "    \"basicUnitOfMeasure\": 5,\n"
-    "    \"isRemoved\": false\n"
-    "  },\n"
-    "  \"expirationTime\": null,\n"
-    "  \"sentTime\": \"" SENT_TIME "\",\n"
-    "  \"headers\": {},\n"
-    "  \"host\": {\n"
-    "    \"machineName\": \"datacatalog-api-5f7d9c8b4-x2k9z\",\n"
-    "    \"processName\": \"Dodo.DataCatalog.Api\",\n"
-    "    \"processId\": 1,\n"
-    "    \"assembly\": \"Dodo.DataCatalog.Api\",\n"
-    "    \"assemblyVersion\": \"1.0.0.0\",\n"
-    "    \"frameworkVersion\": \"8.0.7\",\n"
-    "    \"massTransitVersion\": \"8.2.3.0\",\n"
-    "    \"operatingSystemVersion\": \"Unix 5.15.0.1064\"\n"
-    "  }\n"
-    "}\n";
+static const char camel_envelope[] = "{\n"
+                                     "  \"messageId\": \"" MESSAGE_ID "\",\n"
+                                     "  \"requestId\": null,\n"
+                                     "  \"correlationId\": null,\n"
+                                     "  \"conversationId\": \"" CONVERSATION_ID "\",\n"
+                                     "  \"initiatorId\": null,\n"
+                                     "  \"sourceAddress\": \"" SOURCE_ADDRESS "\",\n"
+                                     "  \"destinationAddress\": \"" DESTINATION_ADDRESS "\",\n"
+                                     "  \"responseAddress\": null,\n"
+                                     "  \"faultAddress\": null,\n"
+                                     "  \"messageType\": [\n"
+                                     "    \"urn:message:" MATERIAL_TYPE "\"\n"
+                                     "  ],\n"
+                                     "  \"message\": {\n"
+                                     "    \"id\": \"11eb7a3c0f7c4b7e9f1a2b3c4d5e6f70\",\n"
+                                     "    \"version\": 3,\n"
+                                     "    \"countryId\": 643,\n"
+                                     "    \"departmentId\": \"000d3a240c719a8711e68aba13f7fe8e\",\n"
+                                     "    \"name\": \"Сыр моцарелла\",\n"
+                                     "    \"category\": 1,\n"
+                                     "    \"basicUnitOfMeasure\": 5,\n"
+                                     "    \"isRemoved\": false\n"
+                                     "  },\n"
+                                     "  \"expirationTime\": null,\n"
+                                     "  \"sentTime\": \"" SENT_TIME "\",\n"
+                                     "  \"headers\": {},\n"
+                                     "  \"host\": {\n"
+                                     "    \"machineName\": \"datacatalog-api-5f7d9c8b4-x2k9z\",\n"
+                                     "    \"processName\": \"Dodo.DataCatalog.Api\",\n"
+                                     "    \"processId\": 1,\n"
+                                     "    \"assembly\": \"Dodo.DataCatalog.Api\",\n"
+                                     "    \"assemblyVersion\": \"1.0.0.0\",\n"
+                                     "    \"frameworkVersion\": \"8.0.7\",\n"
+                                     "    \"massTransitVersion\": \"8.2.3.0\",\n"
+                                     "    \"operatingSystemVersion\": \"Unix 5.15.0.1064\"\n"
+                                     "  }\n"
+                                     "}\n";
 
 /* The same update from an older publisher: PascalCase keys, braced upper-case message id. */
 static const char pascal_envelope[] =
@@ -105,8 +104,8 @@ static amqp_table_entry_t string_entry(const char *key, const char *value) {
       .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(value)}};
 }
 
-static int decode(const char *body, const amqp_basic_properties_t *props,
-                  ctxd__envelope_t *env, char err[ERRLEN]) {
+static int decode(const char *body, const amqp_basic_properties_t *props, ctxd__envelope_t *env,
+                  char err[ERRLEN]) {
   return ctxd__envelope_decode(body, strlen(body), props, NULL, env, err, ERRLEN);
 }
 
@@ -140,13 +139,11 @@ static void assert_material_type(const ctxd__envelope_t *env) {
   assert_int_equal(json_integer_value(ctxd__json_get_ci(env->message, "version")), 3);
   assert_int_equal(json_integer_value(ctxd__json_get_ci(env->message, "countryId")), 643);
   assert_int_equal(json_integer_value(ctxd__json_get_ci(env->message, "category")), 1);
-  assert_int_equal(json_integer_value(ctxd__json_get_ci(env->message, "basicUnitOfMeasure")),
-                   5);
+  assert_int_equal(json_integer_value(ctxd__json_get_ci(env->message, "basicUnitOfMeasure")), 5);
   assert_true(json_is_false(ctxd__json_get_ci(env->message, "isRemoved")));
   assert_string_equal(json_string_value(ctxd__json_get_ci(env->message, "id")),
                       "11eb7a3c0f7c4b7e9f1a2b3c4d5e6f70");
-  assert_string_equal(json_string_value(ctxd__json_get_ci(env->message, "name")),
-                      "Сыр моцарелла");
+  assert_string_equal(json_string_value(ctxd__json_get_ci(env->message, "name")), "Сыр моцарелла");
 }
 
 /* ---- envelope decoding -------------------------------------------------------------- */
@@ -199,8 +196,7 @@ static void test_decode_envelope_headers_merged(void **state) {
   const char *body = "{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A.v1:B\","
                      "\"urn:message:A.v1:IB\",\"NoPrefix:C\"],\"message\":{},"
                      "\"headers\":{\"Shared\":\"envelope\",\"OnlyEnvelope\":1}}";
-  amqp_table_entry_t entries[] = {string_entry("Shared", "amqp"),
-                                  string_entry("OnlyAmqp", "x")};
+  amqp_table_entry_t entries[] = {string_entry("Shared", "amqp"), string_entry("OnlyAmqp", "x")};
   amqp_basic_properties_t props = content_type_props(CTXD__ENVELOPE_CONTENT_TYPE);
   props._flags |= AMQP_BASIC_HEADERS_FLAG;
   props.headers = (amqp_table_t){.num_entries = 2, .entries = entries};
@@ -237,15 +233,22 @@ static void test_decode_message_text(void **state) {
   static const struct {
     const char *body, *text; /* text NULL: not available */
   } cases[] = {
-      {"{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\": {\"n\": [1, {\"s\": \"}\\\"\"}]} ,\"x\":1}",
+      {"{\"messageId\":\"" UUID_A
+       "\",\"messageType\":[\"urn:message:A:B\"],\"message\": {\"n\": [1, {\"s\": \"}\\\"\"}]} ,\"x\":1}",
        "{\"n\": [1, {\"s\": \"}\\\"\"}]}"},
-      {"{\"Message\":{\"a\":\"b\"},\"MessageId\":\"" UUID_A "\",\"MessageType\":[\"urn:message:A:B\"]}", "{\"a\":\"b\"}"},
+      {"{\"Message\":{\"a\":\"b\"},\"MessageId\":\"" UUID_A "\",\"MessageType\":[\"urn:message:A:B\"]}",
+       "{\"a\":\"b\"}"},
       /* a repeated key inside the message: the tree holds the last value only */
-      {"{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\":{\"n\":1,\"n\":2}}", NULL},
+      {"{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\":{\"n\":1,\"n\":2}}",
+       NULL},
       /* two members name the message */
-      {"{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\":{\"n\":1},\"Message\":{\"n\":2}}", NULL},
+      {"{\"messageId\":\"" UUID_A
+       "\",\"messageType\":[\"urn:message:A:B\"],\"message\":{\"n\":1},\"Message\":{\"n\":2}}",
+       NULL},
       /* an escaped key json_loadb reads as "message" */
-      {"{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\":{\"n\":1},\"m\\u0065ssage\":{\"n\":2}}", NULL},
+      {"{\"messageId\":\"" UUID_A
+       "\",\"messageType\":[\"urn:message:A:B\"],\"message\":{\"n\":1},\"m\\u0065ssage\":{\"n\":2}}",
+       NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     ctxd__envelope_t env;
@@ -305,8 +308,7 @@ static void test_decode_in_place(void **state) {
   };
   /* jansson stopped reading at a NUL byte and took what came before; the scanner does not */
   static const char nul[] = "{\"a\":1}\0{";
-  assert_int_equal(ctxd__envelope_decode(nul, sizeof nul - 1, NULL, NULL, &env, err, ERRLEN),
-                   CTXD_EDECODE);
+  assert_int_equal(ctxd__envelope_decode(nul, sizeof nul - 1, NULL, NULL, &env, err, ERRLEN), CTXD_EDECODE);
   assert_string_equal(err, "malformed JSON at line 1 column 8: unexpected control character");
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int rc = decode(bad[i].body, NULL, &env, err);
@@ -337,8 +339,7 @@ static void test_decode_plain_from_headers(void **state) {
   };
   amqp_basic_properties_t props = content_type_props("application/json; charset=utf-8");
   props._flags |= AMQP_BASIC_HEADERS_FLAG;
-  props.headers = (amqp_table_t){.num_entries = sizeof entries / sizeof entries[0],
-                                 .entries = entries};
+  props.headers = (amqp_table_t){.num_entries = sizeof entries / sizeof entries[0], .entries = entries};
   ctxd__envelope_t env;
   char err[ERRLEN];
   /* a plain body may itself have "message"/"messageType" keys: the content type decides */
@@ -370,9 +371,8 @@ static void test_decode_plain_from_properties(void **state) {
   char *ct = strdup("text/json");
   amqp_table_entry_t entries[] = {string_entry("MessageId", "not used: property wins")};
   amqp_basic_properties_t props = {0};
-  props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
-                 AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG |
-                 AMQP_BASIC_HEADERS_FLAG;
+  props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG |
+                 AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_HEADERS_FLAG;
   props.content_type = amqp_cstring_bytes(ct);
   props.message_id = amqp_cstring_bytes(id);
   props.type = amqp_cstring_bytes(type);
@@ -430,8 +430,7 @@ static const struct error_case {
     {NULL, "[1,2]", "body is not a JSON object"},
     {ENVELOPE_CT, "\"text\"", "body is not a JSON object"},
     {"text/plain", "{}", "unsupported content type 'text/plain'"},
-    {"application/xml; charset=utf-8", "<a/>",
-     "unsupported content type 'application/xml; charset=utf-8'"},
+    {"application/xml; charset=utf-8", "<a/>", "unsupported content type 'application/xml; charset=utf-8'"},
     {"text/plain\r\nX: y", "{}", "unsupported content type 'text/plain??X: y'"},
     {ENVELOPE_CT, "{" TYPE_A ",\"message\":{}}", "missing message id"},
     {ENVELOPE_CT, "{\"messageId\":null," TYPE_A ",\"message\":{}}", "missing message id"},
@@ -441,11 +440,10 @@ static const struct error_case {
      "message id 'not-a-uuid' is not a UUID"},
     {ENVELOPE_CT, "{\"messageId\":\"6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8\"," TYPE_A ",\"message\":{}}",
      "message id '6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8' is not a UUID"},
-    {ENVELOPE_CT, "{\"messageId\":\"a\\nb\"," TYPE_A ",\"message\":{}}",
-     "message id 'a?b' is not a UUID"},
+    {ENVELOPE_CT, "{\"messageId\":\"a\\nb\"," TYPE_A ",\"message\":{}}", "message id 'a?b' is not a UUID"},
     {ENVELOPE_CT,
-     "{\"messageId\":\"00000000001111111111222222222233333333334444444444555555555566666666667777\","
-     TYPE_A ",\"message\":{}}",
+     "{\"messageId\":\"00000000001111111111222222222233333333334444444444555555555566666666667777\"," TYPE_A
+     ",\"message\":{}}",
      "message id '0000000000111111111122222222223333333333444444444455555555556666...' is not a "
      "UUID"},
     {ENVELOPE_CT, "{" ID_A ",\"message\":{}}", "missing message type"},
@@ -469,10 +467,10 @@ static const struct error_case {
     {ENVELOPE_CT, "{" ID_A "," TYPE_A "}", "message is not a JSON object"},
     {NULL, "{\"messageId\":\"\xff\"}", "invalid UTF-8 at byte 14"},
     {NULL, "{\xc3\x28:1}", "invalid UTF-8 at byte 1"},
-    {NULL, "{\"a\":\"\xc0\xaf\"}", "invalid UTF-8 at byte 6"},             /* overlong */
-    {NULL, "{\"a\":\"\xed\xa0\x80\"}", "invalid UTF-8 at byte 6"},         /* surrogate */
-    {NULL, "{\"a\":\"\xf4\x90\x80\x80\"}", "invalid UTF-8 at byte 6"},     /* > U+10FFFF */
-    {NULL, "{\"a\":\"\xe2\x82", "invalid UTF-8 at byte 6"},                /* cut short */
+    {NULL, "{\"a\":\"\xc0\xaf\"}", "invalid UTF-8 at byte 6"},         /* overlong */
+    {NULL, "{\"a\":\"\xed\xa0\x80\"}", "invalid UTF-8 at byte 6"},     /* surrogate */
+    {NULL, "{\"a\":\"\xf4\x90\x80\x80\"}", "invalid UTF-8 at byte 6"}, /* > U+10FFFF */
+    {NULL, "{\"a\":\"\xe2\x82", "invalid UTF-8 at byte 6"},            /* cut short */
     {NULL, "{\"a\":\"\xe2\x82\xac\",\"b\":\"\x80\"}", "invalid UTF-8 at byte 16"},
 };
 
@@ -532,13 +530,11 @@ static void test_decode_too_big(void **state) {
   assert_string_equal(err, expected);
   assert_env_empty(&env);
   limits.max_body = len;
-  assert_int_equal(ctxd__envelope_decode(camel_envelope, len, NULL, &limits, &env, err, ERRLEN),
-                   0);
+  assert_int_equal(ctxd__envelope_decode(camel_envelope, len, NULL, &limits, &env, err, ERRLEN), 0);
   ctxd__envelope_free(&env);
 
   /* the default limit is 1 MiB; the size is checked before anything is read */
-  assert_int_equal(ctxd__envelope_decode(camel_envelope, (1u << 20) + 1, NULL, NULL, &env, err,
-                                         ERRLEN),
+  assert_int_equal(ctxd__envelope_decode(camel_envelope, (1u << 20) + 1, NULL, NULL, &env, err, ERRLEN),
                    CTXD_ETOOBIG);
   assert_string_equal(err, "body of 1048577 bytes exceeds the limit of 1048576");
 }
@@ -548,11 +544,9 @@ static char *nested_envelope(int depth, const char *extra) {
   size_t cap = 256 + 2 * (size_t)depth + strlen(extra);
   char *s = malloc(cap);
   int n = snprintf(s, cap, "{" ID_A "," TYPE_A ",%s\"message\":{\"x\":", extra);
-  for (int i = 0; i < depth - 2; i++)
-    s[n++] = '[';
+  for (int i = 0; i < depth - 2; i++) s[n++] = '[';
   s[n++] = '1';
-  for (int i = 0; i < depth - 2; i++)
-    s[n++] = ']';
+  for (int i = 0; i < depth - 2; i++) s[n++] = ']';
   strcpy(s + n, "}}");
   return s;
 }
@@ -574,11 +568,9 @@ static void test_decode_too_deep(void **state) {
   ctxd__decode_limits_t limits = {.max_body = 4096, .max_depth = 3};
   char *strings = nested_envelope(3, "\"s\":\"\\\"[[[[{{\\\\\",");
   char *four = nested_envelope(4, "");
-  assert_int_equal(
-      ctxd__envelope_decode(strings, strlen(strings), NULL, &limits, &env, err, ERRLEN), 0);
+  assert_int_equal(ctxd__envelope_decode(strings, strlen(strings), NULL, &limits, &env, err, ERRLEN), 0);
   ctxd__envelope_free(&env);
-  assert_int_equal(ctxd__envelope_decode(four, strlen(four), NULL, &limits, &env, err, ERRLEN),
-                   CTXD_EDECODE);
+  assert_int_equal(ctxd__envelope_decode(four, strlen(four), NULL, &limits, &env, err, ERRLEN), CTXD_EDECODE);
   assert_string_equal(err, "nesting deeper than 3");
   free(strings), free(four);
 }
@@ -595,8 +587,7 @@ static void test_decode_truncated_prefixes(void **state) {
       /* a heap copy of exactly len bytes so ASan sees any read past the end */
       char *copy = malloc(len ? len : 1);
       memcpy(copy, camel_envelope, len);
-      int rc = ctxd__envelope_decode(copy, len, with_props ? &props : NULL, NULL, &env, err,
-                                     ERRLEN);
+      int rc = ctxd__envelope_decode(copy, len, with_props ? &props : NULL, NULL, &env, err, ERRLEN);
       free(copy);
       /* the trailing "\n" is whitespace: only the last prefix is complete */
       if (len == full - 1) {
@@ -616,8 +607,7 @@ static void test_decode_null_arguments(void **state) {
   (void)state;
   ctxd__envelope_t env;
   char err[ERRLEN];
-  assert_int_equal(ctxd__envelope_decode(NULL, 0, NULL, NULL, &env, err, ERRLEN),
-                   CTXD_EDECODE);
+  assert_int_equal(ctxd__envelope_decode(NULL, 0, NULL, NULL, &env, err, ERRLEN), CTXD_EDECODE);
   assert_env_empty(&env);
   assert_int_equal(ctxd__envelope_decode(NULL, 5, NULL, NULL, &env, err, ERRLEN), CTXD_EINVAL);
   assert_string_equal(err, "no body");
@@ -631,8 +621,8 @@ static void test_decode_null_arguments(void **state) {
 
 static void test_encode_decode_round_trip(void **state) {
   (void)state;
-  json_t *message = json_pack("{s:s, s:i, s:s, s:b}", "id", "11eb7a3c0f7c4b7e9f1a2b3c4d5e6f70",
-                              "version", 4, "name", "Сыр", "isRemoved", 1);
+  json_t *message = json_pack("{s:s, s:i, s:s, s:b}", "id", "11eb7a3c0f7c4b7e9f1a2b3c4d5e6f70", "version", 4,
+                              "name", "Сыр", "isRemoved", 1);
   json_t *headers = json_pack("{s:s, s:i}", "MT-Custom", "v", "n", 7);
   ctxd__envelope_out_t out = {
       .message_id = "{6F1C2F8E-8D5B-4C8E-9D1A-3B2C1D0E9F8A}",
@@ -731,8 +721,7 @@ static void test_encode_rejects_incomplete(void **state) {
   (void)state;
   json_t *message = json_object();
   json_t *array = json_array();
-  const ctxd__envelope_out_t good = {.message_id = UUID_A, .message_type = "A:B",
-                                     .message = message};
+  const ctxd__envelope_out_t good = {.message_id = UUID_A, .message_type = "A:B", .message = message};
   ctxd__envelope_out_t out;
   assert_null(ctxd__envelope_encode(NULL));
   out = good, out.message_id = NULL;
@@ -764,8 +753,7 @@ static void *encode_many(void *arg) {
   const ctxd__envelope_out_t *out = arg;
   for (int i = 0; i < ENCODES_PER_THREAD; i++) {
     char *text = ctxd__envelope_encode(out);
-    if (!text || !strstr(text, "\"processName\":\"ctxd\""))
-      return (void *)1;
+    if (!text || !strstr(text, "\"processName\":\"ctxd\"")) return (void *)1;
     free(text);
   }
   return NULL;
@@ -806,12 +794,12 @@ static void test_uuid_canonical(void **state) {
   }
   static const char *const rejected[] = {
       "",
-      "6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8",     /* one digit short */
-      "6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8a0",   /* one digit long */
-      "6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8g",    /* not hex */
-      "6f1c2f8e8-d5b-4c8e-9d1a-3b2c1d0e9f8a",    /* dash misplaced */
-      "6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8a}",   /* half braced */
-      "{6f1c2f8e8d5b4c8e9d1a3b2c1d0e9f8a}",      /* braces need dashes */
+      "6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8",   /* one digit short */
+      "6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8a0", /* one digit long */
+      "6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8g",  /* not hex */
+      "6f1c2f8e8-d5b-4c8e-9d1a-3b2c1d0e9f8a",  /* dash misplaced */
+      "6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8a}", /* half braced */
+      "{6f1c2f8e8d5b4c8e9d1a3b2c1d0e9f8a}",    /* braces need dashes */
       "(6f1c2f8e-8d5b-4c8e-9d1a-3b2c1d0e9f8a)",
       "6f1c2f8e 8d5b 4c8e 9d1a 3b2c1d0e9f8a",
       "6f1c2f8e8d5b4c8e9d1a3b2c1d0e9f8 ",
@@ -837,13 +825,12 @@ static void test_uuid_new(void **state) {
     char canonical[37];
     assert_int_equal(strlen(ids[i]), 36);
     assert_int_equal(ctxd__uuid_canonical(ids[i], canonical), 0);
-    assert_string_equal(canonical, ids[i]); /* already canonical: lowercase, dashed */
-    assert_int_equal(ids[i][14], '4');      /* version 4 */
+    assert_string_equal(canonical, ids[i]);      /* already canonical: lowercase, dashed */
+    assert_int_equal(ids[i][14], '4');           /* version 4 */
     assert_non_null(strchr("89ab", ids[i][19])); /* RFC 4122 variant */
   }
   qsort(ids, N, sizeof *ids, compare_ids);
-  for (int i = 1; i < N; i++)
-    assert_string_not_equal(ids[i - 1], ids[i]);
+  for (int i = 1; i < N; i++) assert_string_not_equal(ids[i - 1], ids[i]);
   free(ids);
 }
 
@@ -896,14 +883,12 @@ static void test_amqp_table_get_int(void **state) {
 
 static void test_amqp_table_to_json(void **state) {
   (void)state;
-  amqp_field_value_t array_values[] = {field(AMQP_FIELD_KIND_I32),
-                                       field(AMQP_FIELD_KIND_UTF8),
+  amqp_field_value_t array_values[] = {field(AMQP_FIELD_KIND_I32), field(AMQP_FIELD_KIND_UTF8),
                                        field(AMQP_FIELD_KIND_BYTES)};
   array_values[0].value.i32 = 7;
   array_values[1].value.bytes = amqp_cstring_bytes("x");
   array_values[2].value.bytes = amqp_cstring_bytes("\xff"); /* not UTF-8: dropped */
-  amqp_table_entry_t inner[] = {{.key = amqp_cstring_bytes("depth"),
-                                 .value = field(AMQP_FIELD_KIND_U8)}};
+  amqp_table_entry_t inner[] = {{.key = amqp_cstring_bytes("depth"), .value = field(AMQP_FIELD_KIND_U8)}};
   inner[0].value.value.u8 = 2;
 
   amqp_table_entry_t e[] = {
@@ -949,13 +934,13 @@ static void test_amqp_table_to_json(void **state) {
   amqp_table_t table = {.num_entries = sizeof e / sizeof e[0], .entries = e};
 
   json_t *got = ctxd__amqp_table_to_json(&table);
-  json_t *expected = json_loads(
-      "{\"s\":\"hello\",\"bytes\":\"raw\",\"empty\":\"\",\"b\":true,\"i8\":-8,\"u16\":65535,"
-      "\"u32\":4294967295,\"i64\":-9223372036854775808,\"u64\":42,"
-      "\"u64big\":18446744073709551616.0,\"ts\":1700000000,\"f32\":0.5,\"f64\":2.25,"
-      "\"dec\":123.45,\"negdec\":-0.5,\"void\":null,\"table\":{\"depth\":2},"
-      "\"array\":[7,\"x\"]}",
-      0, NULL);
+  json_t *expected =
+      json_loads("{\"s\":\"hello\",\"bytes\":\"raw\",\"empty\":\"\",\"b\":true,\"i8\":-8,\"u16\":65535,"
+                 "\"u32\":4294967295,\"i64\":-9223372036854775808,\"u64\":42,"
+                 "\"u64big\":18446744073709551616.0,\"ts\":1700000000,\"f32\":0.5,\"f64\":2.25,"
+                 "\"dec\":123.45,\"negdec\":-0.5,\"void\":null,\"table\":{\"depth\":2},"
+                 "\"array\":[7,\"x\"]}",
+                 0, NULL);
   assert_non_null(expected);
   if (!json_equal(got, expected)) {
     char *dump = json_dumps(got, JSON_COMPACT);
@@ -976,8 +961,7 @@ static void test_amqp_table_to_json(void **state) {
 
 static const amqp_field_value_t *table_get(const amqp_table_t *t, const char *key) {
   for (int i = 0; i < t->num_entries; i++)
-    if (t->entries[i].key.len == strlen(key) &&
-        memcmp(t->entries[i].key.bytes, key, strlen(key)) == 0)
+    if (t->entries[i].key.len == strlen(key) && memcmp(t->entries[i].key.bytes, key, strlen(key)) == 0)
       return &t->entries[i].value;
   return NULL;
 }
@@ -987,11 +971,11 @@ static void test_json_amqp_table_round_trip(void **state) {
   char long_key[300];
   memset(long_key, 'k', sizeof long_key - 1);
   long_key[sizeof long_key - 1] = '\0';
-  json_t *source = json_loads(
-      "{\"s\":\"hello\",\"empty\":\"\",\"t\":true,\"f\":false,\"i\":-9223372036854775808,"
-      "\"r\":2.25,\"null\":null,\"table\":{\"depth\":2,\"inner\":{\"x\":\"y\"}},"
-      "\"array\":[7,\"x\",[1],{\"k\":1},null]}",
-      0, NULL);
+  json_t *source =
+      json_loads("{\"s\":\"hello\",\"empty\":\"\",\"t\":true,\"f\":false,\"i\":-9223372036854775808,"
+                 "\"r\":2.25,\"null\":null,\"table\":{\"depth\":2,\"inner\":{\"x\":\"y\"}},"
+                 "\"array\":[7,\"x\",[1],{\"k\":1},null]}",
+                 0, NULL);
   assert_non_null(source);
   json_object_set_new(source, long_key, json_integer(1)); /* too long for AMQP: skipped */
 

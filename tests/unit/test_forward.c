@@ -55,9 +55,8 @@ static int setup(void **state) {
   w->ep.redelivery_ms[1] = 30000;
   w->ep.nredelivery = 2;
   w->d.ep = &w->ep;
-  static const char *const kv[][2] = {{"MT-MessageType", "urn:message:A:B"},
-                                      {"MT-Fault-Message", "old"},
-                                      {"MT-Redelivery-Count", "1"}};
+  static const char *const kv[][2] = {
+      {"MT-MessageType", "urn:message:A:B"}, {"MT-Fault-Message", "old"}, {"MT-Redelivery-Count", "1"}};
   for (int i = 0; i < 3; i++) {
     w->orig[i].key = amqp_cstring_bytes(kv[i][0]);
     w->orig[i].value.kind = AMQP_FIELD_KIND_UTF8;

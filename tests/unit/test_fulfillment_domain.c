@@ -43,8 +43,7 @@ static fulfillment_approved_t approved(fulfillment_kind_t kind) {
 /* A fulfillment created from an approval of `kind` at T0. */
 static fulfillment_order_t created(fulfillment_kind_t kind) {
   fulfillment_approved_t a = approved(kind);
-  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1",
-                             .approved = &a};
+  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
   fulfillment_decision_t *d = new_decision();
   assert_int_equal(fulfillment_order_decide(NULL, &c, d), 0);
   fulfillment_order_t o = d->order;
@@ -52,10 +51,13 @@ static fulfillment_order_t created(fulfillment_kind_t kind) {
   return o;
 }
 
-static fulfillment_command_t feedback(fulfillment_feedback_t kind, const char *reference,
-                                      const char *reason, int64_t at) {
-  return (fulfillment_command_t){.action = FULFILLMENT_ACTION_FEEDBACK, .at = at,
-                                 .feedback = kind, .reference = reference, .reason = reason};
+static fulfillment_command_t feedback(fulfillment_feedback_t kind, const char *reference, const char *reason,
+                                      int64_t at) {
+  return (fulfillment_command_t){.action = FULFILLMENT_ACTION_FEEDBACK,
+                                 .at = at,
+                                 .feedback = kind,
+                                 .reference = reference,
+                                 .reason = reason};
 }
 
 /* Decides c on o, expects acceptance with exactly `changed` and `n_messages` messages. */
@@ -82,16 +84,15 @@ static void assert_ignored(const fulfillment_order_t *o, const fulfillment_comma
   free(d);
 }
 
-static void assert_rejected(const fulfillment_order_t *o, const fulfillment_command_t *c,
-                            int code, const char *text) {
+static void assert_rejected(const fulfillment_order_t *o, const fulfillment_command_t *c, int code,
+                            const char *text) {
   fulfillment_decision_t *d = new_decision();
   assert_int_equal(fulfillment_order_decide(o, c, d), code);
   assert_string_equal(d->why.text, text);
   assert_int_equal(d->ignored, FULFILLMENT_IGNORED_NONE);
   assert_int_equal(d->changed, 0);
   assert_int_equal(d->n_messages, 0);
-  if (o)
-    assert_memory_equal(&d->order, o, sizeof *o);
+  if (o) assert_memory_equal(&d->order, o, sizeof *o);
   free(d);
 }
 
@@ -175,8 +176,7 @@ static void test_plan_rules(void **state) {
     assert_int_equal(fulfillment_plan_add_item(&p, "S", 1, 0), 0);
   assert_int_equal(fulfillment_plan_add_item(&p, "S", 1, 0), CTXD_ETOOBIG);
   assert_int_equal(p.n_items, FULFILLMENT_MAX_ITEMS);
-  assert_int_equal(fulfillment_plan_set_benefit(NULL, FULFILLMENT_BENEFIT_VOUCHER, 1),
-                   CTXD_EINVAL);
+  assert_int_equal(fulfillment_plan_set_benefit(NULL, FULFILLMENT_BENEFIT_VOUCHER, 1), CTXD_EINVAL);
 }
 
 static void test_plan_totals(void **state) {
@@ -216,8 +216,7 @@ static void test_plan_and_approved_json(void **state) {
        "\"quantity\":1,\"sku\":\"SKU-2\"}],\"kind\":\"product_refund\"}"},
       {FULFILLMENT_KIND_RESHIP, "{\"items\":[{\"quantity\":2,\"sku\":\"SKU-1\"},{\"quantity\":1,"
                                 "\"sku\":\"SKU-2\"}],\"kind\":\"reship\"}"},
-      {FULFILLMENT_KIND_NON_PRODUCT,
-       "{\"amount\":800,\"benefit\":\"red_packet\",\"kind\":\"non_product\"}"},
+      {FULFILLMENT_KIND_NON_PRODUCT, "{\"amount\":800,\"benefit\":\"red_packet\",\"kind\":\"non_product\"}"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fulfillment_plan_t p = approved(cases[i].kind).plan, back;
@@ -288,8 +287,7 @@ static void test_plan_and_approved_json(void **state) {
 static void test_create_non_product_succeeds_at_once(void **state) {
   (void)state;
   fulfillment_approved_t a = approved(FULFILLMENT_KIND_NON_PRODUCT);
-  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1",
-                             .approved = &a};
+  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
   fulfillment_decision_t *d = new_decision();
   fulfillment_order_t o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
   assert_int_equal(o.status, FULFILLMENT_STATUS_SUCCEEDED);
@@ -318,8 +316,7 @@ static void test_create_non_product_succeeds_at_once(void **state) {
 static void test_create_refund_requests_and_waits(void **state) {
   (void)state;
   fulfillment_approved_t a = approved(FULFILLMENT_KIND_PRODUCT_REFUND);
-  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1",
-                             .approved = &a};
+  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
   fulfillment_decision_t *d = new_decision();
   fulfillment_order_t o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 2, d);
   assert_int_equal(o.status, FULFILLMENT_STATUS_PROCESSING);
@@ -349,8 +346,7 @@ static void test_create_refund_requests_and_waits(void **state) {
 static void test_create_reship_requests_and_waits(void **state) {
   (void)state;
   fulfillment_approved_t a = approved(FULFILLMENT_KIND_RESHIP);
-  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1",
-                             .approved = &a};
+  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
   fulfillment_decision_t *d = new_decision();
   fulfillment_order_t o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 2, d);
   assert_int_equal(o.status, FULFILLMENT_STATUS_PROCESSING);
@@ -368,8 +364,7 @@ static void test_create_reship_requests_and_waits(void **state) {
 static void test_create_rejections_and_duplicates(void **state) {
   (void)state;
   fulfillment_approved_t a = approved(FULFILLMENT_KIND_RESHIP);
-  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1",
-                             .approved = &a};
+  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
   c.id = NULL;
   assert_rejected(NULL, &c, CTXD_EINVAL, "id is empty");
   c.id = "F-1";
@@ -409,8 +404,7 @@ static void test_create_rejections_and_duplicates(void **state) {
 static void test_refund_completed(void **state) {
   (void)state;
   fulfillment_order_t o = created(FULFILLMENT_KIND_PRODUCT_REFUND);
-  fulfillment_command_t c =
-      feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "PAY-77", NULL, T0 + 60000);
+  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "PAY-77", NULL, T0 + 60000);
   fulfillment_decision_t *d = new_decision();
   fulfillment_order_t done =
       step(&o, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_REFUND_FEEDBACK | VU, 1, d);
@@ -439,8 +433,7 @@ static void test_refund_completed(void **state) {
 static void test_refund_failed(void **state) {
   (void)state;
   fulfillment_order_t o = created(FULFILLMENT_KIND_PRODUCT_REFUND);
-  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_REFUND_FAILED, NULL, "card closed",
-                                     T0 + 5000);
+  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_REFUND_FAILED, NULL, "card closed", T0 + 5000);
   fulfillment_decision_t *d = new_decision();
   fulfillment_order_t failed =
       step(&o, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
@@ -497,11 +490,9 @@ static void test_reship_created_then_shipped(void **state) {
   assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_SUCCEEDED);
   assert_string_equal(d->messages[0].reference, "R-5");
 
-  assert_ignored(&shipped, &c, FULFILLMENT_IGNORED_DUPLICATE,
-                 "reship order R-5 is shipped already");
+  assert_ignored(&shipped, &c, FULFILLMENT_IGNORED_DUPLICATE, "reship order R-5 is shipped already");
   c = feedback(FULFILLMENT_FEEDBACK_RESHIP_CREATED, "R-5", NULL, T0 + 30);
-  assert_ignored(&shipped, &c, FULFILLMENT_IGNORED_DUPLICATE,
-                 "reship order R-5 is created already");
+  assert_ignored(&shipped, &c, FULFILLMENT_IGNORED_DUPLICATE, "reship order R-5 is created already");
   c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, "lost in transit", T0 + 40);
   assert_ignored(&shipped, &c, FULFILLMENT_IGNORED_LATE,
                  "reship_failed ignored: the fulfillment succeeded already");
@@ -523,11 +514,9 @@ static void test_reship_shipped_before_created(void **state) {
   free(d);
   /* the late created changes nothing, nor does one for another order */
   c = feedback(FULFILLMENT_FEEDBACK_RESHIP_CREATED, "R-5", NULL, T0 + 10);
-  assert_ignored(&shipped, &c, FULFILLMENT_IGNORED_DUPLICATE,
-                 "reship order R-5 is created already");
+  assert_ignored(&shipped, &c, FULFILLMENT_IGNORED_DUPLICATE, "reship order R-5 is created already");
   c.reference = "R-1";
-  assert_ignored(&shipped, &c, FULFILLMENT_IGNORED_CONFLICT,
-                 "reship order R-5 is recorded, not R-1");
+  assert_ignored(&shipped, &c, FULFILLMENT_IGNORED_CONFLICT, "reship order R-5 is recorded, not R-1");
 }
 
 static void test_reship_failed(void **state) {
@@ -538,8 +527,7 @@ static void test_reship_failed(void **state) {
   fulfillment_order_t made = step(&o, &c, FULFILLMENT_FIELD_RESHIP_FEEDBACK | VU, 0, d);
   c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, "out of stock", T0 + 20);
   fulfillment_order_t failed =
-      step(&made, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1,
-           d);
+      step(&made, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
   assert_int_equal(failed.status, FULFILLMENT_STATUS_FAILED);
   assert_string_equal(failed.communication.reason, "out of stock");
   assert_string_equal(failed.reship.order_id, "R-5"); /* feedback so far is kept */
@@ -612,14 +600,15 @@ static void test_wrong_strategy_and_unknown_feedback(void **state) {
 static void test_manual_resolution(void **state) {
   (void)state;
   fulfillment_order_t o = created(FULFILLMENT_KIND_PRODUCT_REFUND);
-  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_REFUND_FAILED, NULL, "card closed",
-                                     T0 + 5);
+  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_REFUND_FAILED, NULL, "card closed", T0 + 5);
   fulfillment_decision_t *d = new_decision();
   fulfillment_order_t failed =
       step(&o, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
 
-  fulfillment_command_t r = {.action = FULFILLMENT_ACTION_RESOLVE_MANUALLY, .at = T0 + 99,
-                             .actor = "case-12", .reason = "paid in cash at the store"};
+  fulfillment_command_t r = {.action = FULFILLMENT_ACTION_RESOLVE_MANUALLY,
+                             .at = T0 + 99,
+                             .actor = "case-12",
+                             .reason = "paid in cash at the store"};
   assert_rejected(&o, &r, CTXD_ESTATE, "cannot resolve_manually a fulfillment that is processing");
   r.actor = NULL;
   assert_rejected(&failed, &r, CTXD_EINVAL, "actor is empty");
@@ -627,8 +616,7 @@ static void test_manual_resolution(void **state) {
   r.actor = "case-12";
 
   fulfillment_order_t resolved =
-      step(&failed, &r, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1,
-           d);
+      step(&failed, &r, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
   assert_int_equal(resolved.status, FULFILLMENT_STATUS_SUCCEEDED);
   assert_string_equal(resolved.communication.reason, "card closed");
   assert_string_equal(resolved.communication.resolved_by, "case-12");
@@ -649,8 +637,7 @@ static void test_manual_resolution(void **state) {
   /* a note is optional */
   r.reason = NULL;
   fulfillment_order_t bare =
-      step(&failed, &r, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1,
-           d);
+      step(&failed, &r, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
   assert_string_equal(bare.communication.resolution, "");
   free(d);
 
@@ -670,8 +657,7 @@ static void test_manual_resolution(void **state) {
 static void assert_order_round_trip(const fulfillment_order_t *o, const char *want) {
   json_t *j = fulfillment_order_encode(o);
   char *text = text_of(j);
-  if (want)
-    assert_string_equal(text, want);
+  if (want) assert_string_equal(text, want);
   free(text);
   assert_int_equal(json_object_size(j), FULFILLMENT_FIELD_COUNT);
   for (int i = 0; i < FULFILLMENT_FIELD_COUNT; i++)
@@ -706,13 +692,13 @@ static void assert_order_decode_fails(const json_t *good, const char *key, json_
 static void test_order_json(void **state) {
   (void)state;
   fulfillment_order_t o = created(FULFILLMENT_KIND_RESHIP);
-  assert_order_round_trip(
-      &o, "{\"compensation_id\":\"C-1\",\"created_at\":1700000000000,\"customer_id\":\"U-1\","
-          "\"id\":\"F-1\",\"order_id\":\"O-1\",\"pending_communication\":null,\"plan\":{"
-          "\"items\":[{\"quantity\":2,\"sku\":\"SKU-1\"},{\"quantity\":1,\"sku\":\"SKU-2\"}],"
-          "\"kind\":\"reship\"},\"refund_feedback\":null,\"reship_feedback\":null,\"status\":"
-          "\"processing\",\"strategy_kind\":\"reship\",\"updated_at\":1700000000000,"
-          "\"version\":1}");
+  assert_order_round_trip(&o,
+                          "{\"compensation_id\":\"C-1\",\"created_at\":1700000000000,\"customer_id\":\"U-1\","
+                          "\"id\":\"F-1\",\"order_id\":\"O-1\",\"pending_communication\":null,\"plan\":{"
+                          "\"items\":[{\"quantity\":2,\"sku\":\"SKU-1\"},{\"quantity\":1,\"sku\":\"SKU-2\"}],"
+                          "\"kind\":\"reship\"},\"refund_feedback\":null,\"reship_feedback\":null,\"status\":"
+                          "\"processing\",\"strategy_kind\":\"reship\",\"updated_at\":1700000000000,"
+                          "\"version\":1}");
 
   fulfillment_decision_t *d = new_decision();
   fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_RESHIP_SHIPPED, "R-5", NULL, T0 + 20);
@@ -738,8 +724,8 @@ static void test_order_json(void **state) {
   assert_int_equal(fulfillment_order_decide(&refund, &c, d), 0);
   fulfillment_order_t failed = d->order;
   assert_order_round_trip(&failed, NULL);
-  fulfillment_command_t r = {.action = FULFILLMENT_ACTION_RESOLVE_MANUALLY, .at = T0 + 3,
-                             .actor = "case-1", .reason = "done"};
+  fulfillment_command_t r = {
+      .action = FULFILLMENT_ACTION_RESOLVE_MANUALLY, .at = T0 + 3, .actor = "case-1", .reason = "done"};
   assert_int_equal(fulfillment_order_decide(&failed, &r, d), 0);
   j = fulfillment_order_encode(&d->order);
   text = text_of(json_object_get(j, "pending_communication"));
@@ -755,17 +741,14 @@ static void test_order_json(void **state) {
                             "strategy_kind reship does not match the plan's product_refund");
   assert_order_decode_fails(j, "version", json_integer(0), "version 0 is out of range");
   assert_order_decode_fails(j, "id", json_string(""), "id is empty");
-  assert_order_decode_fails(j, "plan", json_pack("{s:s}", "kind", "cash"),
-                            "unknown strategy kind 'cash'");
+  assert_order_decode_fails(j, "plan", json_pack("{s:s}", "kind", "cash"), "unknown strategy kind 'cash'");
   assert_order_decode_fails(j, "refund_feedback", json_pack("{s:s}", "payment_reference", "P"),
                             "refund_feedback: Object item not found: completed_at");
   assert_order_decode_fails(j, "reship_feedback", json_integer(3),
                             "reship_feedback: Expected object, got integer");
-  assert_order_decode_fails(j, "pending_communication", json_pack("{s:s, s:i, s:s, s:s, s:i}",
-                                                                  "reason", "", "opened_at", 1,
-                                                                  "resolved_by", "",
-                                                                  "resolution", "",
-                                                                  "resolved_at", 0),
+  assert_order_decode_fails(j, "pending_communication",
+                            json_pack("{s:s, s:i, s:s, s:s, s:i}", "reason", "", "opened_at", 1,
+                                      "resolved_by", "", "resolution", "", "resolved_at", 0),
                             "pending_communication.reason is empty");
   assert_order_decode_fails(j, "customer_id", NULL, "Object item not found: customer_id");
   json_decref(j);
@@ -782,8 +765,7 @@ static void test_message_json(void **state) {
   size_t n = 0;
   fulfillment_order_t refund = created(FULFILLMENT_KIND_PRODUCT_REFUND);
   fulfillment_approved_t a = approved(FULFILLMENT_KIND_PRODUCT_REFUND);
-  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1",
-                             .approved = &a};
+  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
   assert_int_equal(fulfillment_order_decide(NULL, &c, d), 0);
   all[n++] = d->messages[0]; /* RefundRequested */
   all[n++] = d->messages[1]; /* FulfillmentProcessing */
@@ -794,15 +776,14 @@ static void test_message_json(void **state) {
   assert_int_equal(fulfillment_order_decide(&refund, &c, d), 0);
   all[n++] = d->messages[0]; /* FulfillmentFailed */
   fulfillment_order_t failed = d->order;
-  fulfillment_command_t r = {.action = FULFILLMENT_ACTION_RESOLVE_MANUALLY, .at = T0 + 3,
-                             .actor = "case-1", .reason = "done"};
+  fulfillment_command_t r = {
+      .action = FULFILLMENT_ACTION_RESOLVE_MANUALLY, .at = T0 + 3, .actor = "case-1", .reason = "done"};
   assert_int_equal(fulfillment_order_decide(&failed, &r, d), 0);
   all[n++] = d->messages[0]; /* FulfillmentSucceeded, by hand */
   free(d);
 
-  static const char *const names[] = {"RefundRequested", "FulfillmentProcessing",
-                                      "ReshipOrderRequested", "FulfillmentFailed",
-                                      "FulfillmentSucceeded"};
+  static const char *const names[] = {"RefundRequested", "FulfillmentProcessing", "ReshipOrderRequested",
+                                      "FulfillmentFailed", "FulfillmentSucceeded"};
   for (size_t i = 0; i < n; i++) {
     assert_string_equal(fulfillment_message_type_name(all[i].type), names[i]);
     assert_int_equal(fulfillment_message_type_parse(names[i]), all[i].type);
@@ -833,21 +814,18 @@ static void test_message_json(void **state) {
   assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_REFUND_REQUESTED, j, &back, &why),
                    CTXD_EDECODE);
   assert_string_equal(why.text, "unknown strategy kind 'cash'");
-  assert_int_equal(fulfillment_message_decode((fulfillment_message_type_t)9, j, &back, &why),
-                   CTXD_EDECODE);
+  assert_int_equal(fulfillment_message_decode((fulfillment_message_type_t)9, j, &back, &why), CTXD_EDECODE);
   assert_string_equal(why.text, "unknown message type 9");
   json_decref(j);
   j = fulfillment_message_encode(&all[4]);
   json_object_del(j, "resolvedManually");
-  assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_SUCCEEDED, j, &back, &why),
-                   CTXD_EDECODE);
+  assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_SUCCEEDED, j, &back, &why), CTXD_EDECODE);
   assert_string_equal(why.text, "Object item not found: resolvedManually");
   json_decref(j);
   j = fulfillment_message_encode(&all[2]);
   json_object_del(j, "customerId");
-  assert_int_equal(
-      fulfillment_message_decode(FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED, j, &back, &why),
-      CTXD_EDECODE);
+  assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED, j, &back, &why),
+                   CTXD_EDECODE);
   assert_string_equal(why.text, "Object item not found: customerId");
   json_decref(j);
 
@@ -869,14 +847,11 @@ static void test_names(void **state) {
   assert_string_equal(fulfillment_status_name(FULFILLMENT_STATUS_FAILED), "failed");
   assert_null(fulfillment_status_name(FULFILLMENT_STATUS_NONE));
   for (int f = 1; f < FULFILLMENT_FEEDBACK_COUNT; f++)
-    assert_int_equal(
-        fulfillment_feedback_parse(fulfillment_feedback_name((fulfillment_feedback_t)f)), f);
-  assert_string_equal(fulfillment_feedback_name(FULFILLMENT_FEEDBACK_RESHIP_SHIPPED),
-                      "reship_shipped");
+    assert_int_equal(fulfillment_feedback_parse(fulfillment_feedback_name((fulfillment_feedback_t)f)), f);
+  assert_string_equal(fulfillment_feedback_name(FULFILLMENT_FEEDBACK_RESHIP_SHIPPED), "reship_shipped");
   assert_null(fulfillment_feedback_name(FULFILLMENT_FEEDBACK_UNKNOWN));
   assert_int_equal(fulfillment_feedback_parse(NULL), FULFILLMENT_FEEDBACK_UNKNOWN);
-  assert_string_equal(fulfillment_ignored_name(FULFILLMENT_IGNORED_WRONG_STRATEGY),
-                      "wrong_strategy");
+  assert_string_equal(fulfillment_ignored_name(FULFILLMENT_IGNORED_WRONG_STRATEGY), "wrong_strategy");
   assert_null(fulfillment_ignored_name(FULFILLMENT_IGNORED_NONE));
   assert_int_equal(fulfillment_message_type_parse("Nope"), 0);
   assert_false(fulfillment_message_is_command(FULFILLMENT_MESSAGE_FAILED));

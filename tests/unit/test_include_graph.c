@@ -68,7 +68,8 @@ static void read_dir(graph_t *g, const char *dir) {
 }
 
 /* Depth-first search; writes the first cycle found ("a -> b -> a") into out, 1 if any. */
-static int cycle_from(const graph_t *g, size_t v, int *state, size_t *stack, size_t depth, char *out, size_t len) {
+static int cycle_from(const graph_t *g, size_t v, int *state, size_t *stack, size_t depth, char *out,
+                      size_t len) {
   state[v] = 1;
   stack[depth] = v;
   for (size_t w = 0; w < g->n; w++) {
@@ -77,7 +78,8 @@ static int cycle_from(const graph_t *g, size_t v, int *state, size_t *stack, siz
       size_t start = 0;
       while (stack[start] != w) start++;
       out[0] = '\0';
-      for (size_t i = start; i <= depth; i++) snprintf(out + strlen(out), len - strlen(out), "%s -> ", g->names[stack[i]]);
+      for (size_t i = start; i <= depth; i++)
+        snprintf(out + strlen(out), len - strlen(out), "%s -> ", g->names[stack[i]]);
       snprintf(out + strlen(out), len - strlen(out), "%s", g->names[w]);
       return 1;
     }
@@ -101,7 +103,8 @@ static void runtime_has_no_include_cycle(void **state) {
   read_dir(&g, CTXD_TEST_SOURCE_DIR "/runtime");
   assert_true(g.n > 20);
   char cycle[2048];
-  if (find_cycle(&g, cycle, sizeof cycle)) fail_msg("runtime files include each other in a circle: %s", cycle);
+  if (find_cycle(&g, cycle, sizeof cycle))
+    fail_msg("runtime files include each other in a circle: %s", cycle);
 }
 
 static void write_file(const char *dir, const char *name, const char *text) {

@@ -47,12 +47,10 @@ typedef struct {
 static int catalog_lookup(void *ctx, const char *id, inventory_material_t *out) {
   catalog_t *c = ctx;
   c->calls++;
-  if (c->fail)
-    return c->fail;
+  if (c->fail) return c->fail;
   out->found = false;
   for (size_t i = 0; i < c->count; i++)
-    if (strcmp(c->rows[i].id, id) == 0)
-      *out = c->rows[i].info;
+    if (strcmp(c->rows[i].id, id) == 0) *out = c->rows[i].info;
   return 0;
 }
 
@@ -64,8 +62,7 @@ static const inventory_zone_t zones[] = {
     {"freezer", "Freezer", freezer_materials, 1},
     {"shelf", "Dry shelf", shelf_materials, 1},
 };
-static const inventory_template_t tmpl = {TMPL, UNIT, "Monthly count", INVENTORY_CATEGORY_MONTHLY,
-                                          zones, 3};
+static const inventory_template_t tmpl = {TMPL, UNIT, "Monthly count", INVENTORY_CATEGORY_MONTHLY, zones, 3};
 
 typedef struct {
   catalog_t catalog;
@@ -98,8 +95,8 @@ static inventory_command_t start_cmd(void) {
 }
 
 /* value NULL: the measurement is removed. */
-static inventory_command_t add_cmd(const char *mid, int32_t version, const char *material,
-                                   const char *value, inventory_uom_t unit, const char *zone) {
+static inventory_command_t add_cmd(const char *mid, int32_t version, const char *material, const char *value,
+                                   inventory_uom_t unit, const char *zone) {
   inventory_command_t c;
   memset(&c, 0, sizeof c);
   c.kind = INVENTORY_CMD_ADD_MEASUREMENT;
@@ -109,8 +106,7 @@ static inventory_command_t add_cmd(const char *mid, int32_t version, const char 
   m->version = version;
   set_id(m->material_type_id, material);
   m->removed = value == NULL;
-  if (value)
-    assert_int_equal(inventory_value_parse(value, &m->value_milli), 0);
+  if (value) assert_int_equal(inventory_value_parse(value, &m->value_milli), 0);
   m->unit = unit;
   set_id(m->zone_id, zone);
   set_id(m->user_id, USER);
@@ -147,8 +143,7 @@ static inventory_decision_t decide(const inventory_state_t *s, inventory_command
 static void assert_rejected(inventory_decision_t d, inventory_reason_t reason, const char *text) {
   assert_int_equal(d.outcome, INVENTORY_OUTCOME_REJECTED);
   assert_string_equal(inventory_reason_code(d.rejection.reason), inventory_reason_code(reason));
-  if (text)
-    assert_string_equal(d.rejection.text, text);
+  if (text) assert_string_equal(d.rejection.text, text);
   assert_int_equal(d.event.kind, 0);
 }
 
@@ -192,9 +187,8 @@ static void test_value_parse_valid(void **state) {
     const char *text;
     int64_t milli;
   } cases[] = {
-      {"0", 0},         {"12", 12000},   {"12.5", 12500},
-      {"0.125", 125},   {"0.001", 1},    {"007.100", 7100},
-      {"50000", 50000000}, {"9223372036854775.807", INT64_MAX},
+      {"0", 0},     {"12", 12000},     {"12.5", 12500},     {"0.125", 125},
+      {"0.001", 1}, {"007.100", 7100}, {"50000", 50000000}, {"9223372036854775.807", INT64_MAX},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     int64_t v = -1;
@@ -205,8 +199,8 @@ static void test_value_parse_valid(void **state) {
 
 static void test_value_parse_invalid(void **state) {
   (void)state;
-  static const char *const bad[] = {"", "-1", "+1", "1.", ".5", "1.2345", "1e3", " 1",
-                                    "1 ", "abc", "1,5", "1.2.3", "0x10"};
+  static const char *const bad[] = {"",   "-1", "+1",  "1.",  ".5",    "1.2345", "1e3",
+                                    " 1", "1 ", "abc", "1,5", "1.2.3", "0x10"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t v = 42;
     assert_int_equal(inventory_value_parse(bad[i], &v), CTXD_EINVAL);
@@ -225,9 +219,8 @@ static void test_value_format(void **state) {
   static const struct {
     int64_t milli;
     const char *text;
-  } cases[] = {{0, "0"},         {1, "0.001"},  {125, "0.125"},   {7100, "7.1"},
-               {12500, "12.5"},  {12000, "12"}, {50000000, "50000"},
-               {INT64_MAX, "9223372036854775.807"}};
+  } cases[] = {{0, "0"},        {1, "0.001"},  {125, "0.125"},      {7100, "7.1"},
+               {12500, "12.5"}, {12000, "12"}, {50000000, "50000"}, {INT64_MAX, "9223372036854775.807"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char buf[INVENTORY_VALUE_TEXT_SIZE];
     assert_int_equal(inventory_value_format(cases[i].milli, buf, sizeof buf), 0);
@@ -265,16 +258,25 @@ static void test_id_copy(void **state) {
 
 static void test_reason_codes(void **state) {
   (void)state;
-  static const char *const codes[] = {
-      "none",           "invalid_command",     "unknown_inventory",    "already_started",
-      "inventory_finished", "unknown_template", "template_mismatch",   "measurement_removed",
-      "measurement_conflict", "material_changed", "unknown_material",  "material_removed",
-      "unit_mismatch",  "unknown_zone",        "invalid_template"};
+  static const char *const codes[] = {"none",
+                                      "invalid_command",
+                                      "unknown_inventory",
+                                      "already_started",
+                                      "inventory_finished",
+                                      "unknown_template",
+                                      "template_mismatch",
+                                      "measurement_removed",
+                                      "measurement_conflict",
+                                      "material_changed",
+                                      "unknown_material",
+                                      "material_removed",
+                                      "unit_mismatch",
+                                      "unknown_zone",
+                                      "invalid_template"};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
     assert_string_equal(inventory_reason_code((inventory_reason_t)i), codes[i]);
   assert_string_equal(inventory_reason_code((inventory_reason_t)99), "unknown");
-  assert_string_equal(inventory_reason_code(INVENTORY_REASON_MEASUREMENT_CONFLICT),
-                      "measurement_conflict");
+  assert_string_equal(inventory_reason_code(INVENTORY_REASON_MEASUREMENT_CONFLICT), "measurement_conflict");
 }
 
 /* ---- InventoryTemplate ------------------------------------------------------------- */
@@ -432,8 +434,7 @@ static void test_start_invalid_command(void **state) {
                   "StartInventory needs valid pizzeria, template and user ids");
   c = start_cmd();
   strcpy(c.inventory_id, "has space");
-  assert_rejected(decide(NULL, c), INVENTORY_REASON_INVALID_COMMAND,
-                  "the inventory id is not valid");
+  assert_rejected(decide(NULL, c), INVENTORY_REASON_INVALID_COMMAND, "the inventory id is not valid");
 }
 
 /* ---- AddMeasurement: inventory states ------------------------------------------------ */
@@ -555,8 +556,8 @@ static void test_add_next_version_replaces_unit(void **state) {
   started(&s);
   run(&s, cheese("m-1", 1, "50"));
   rows[0].info.unit = INVENTORY_UOM_QUANTITY;
-  inventory_decision_t d = decide_with(
-      &s, add_cmd("m-1", 2, "cheese", "3", INVENTORY_UOM_QUANTITY, "fridge"), &w.refs);
+  inventory_decision_t d =
+      decide_with(&s, add_cmd("m-1", 2, "cheese", "3", INVENTORY_UOM_QUANTITY, "fridge"), &w.refs);
   assert_int_equal(d.outcome, INVENTORY_OUTCOME_ACCEPTED);
   assert_int_equal(inventory_state_apply(&s, &d.event), 0);
   assert_measurement(&s, "m-1", 2, "cheese", "3", INVENTORY_UOM_QUANTITY, "fridge", USER);
@@ -618,8 +619,7 @@ static void test_add_same_version_other_content_conflict(void **state) {
   inventory_state_t s;
   started(&s);
   run(&s, cheese("m-1", 1, "50"));
-  assert_rejected(decide(&s, cheese("m-1", 1, "50.001")), INVENTORY_REASON_MEASUREMENT_CONFLICT,
-                  NULL);
+  assert_rejected(decide(&s, cheese("m-1", 1, "50.001")), INVENTORY_REASON_MEASUREMENT_CONFLICT, NULL);
   assert_rejected(decide(&s, cheese("m-1", 1, NULL)), INVENTORY_REASON_MEASUREMENT_CONFLICT, NULL);
   assert_rejected(decide(&s, add_cmd("m-1", 1, "cheese", "50", INVENTORY_UOM_GRAM, "freezer")),
                   INVENTORY_REASON_MEASUREMENT_CONFLICT, NULL);
@@ -688,8 +688,7 @@ static void test_add_unit_mismatch(void **state) {
   inventory_state_t s;
   started(&s);
   assert_rejected(decide(&s, add_cmd("m-1", 1, "cheese", "1", INVENTORY_UOM_MILLILITER, "fridge")),
-                  INVENTORY_REASON_UNIT_MISMATCH,
-                  "material type cheese is counted in unit 5, not 7");
+                  INVENTORY_REASON_UNIT_MISMATCH, "material type cheese is counted in unit 5, not 7");
   assert_rejected(decide(&s, add_cmd("m-1", 1, "box", "1", INVENTORY_UOM_METER, "shelf")),
                   INVENTORY_REASON_UNIT_MISMATCH, NULL);
   run(&s, add_cmd("m-1", 1, "box", "12", INVENTORY_UOM_QUANTITY, "shelf"));
@@ -708,8 +707,7 @@ static void test_add_material_removed_since(void **state) {
   run(&s, cheese("m-1", 1, "50"));
   rows[0].info.removed = true;
   /* editing a value of a since-removed material is refused ... */
-  assert_rejected(decide_with(&s, cheese("m-1", 2, "60"), &w.refs),
-                  INVENTORY_REASON_MATERIAL_REMOVED, NULL);
+  assert_rejected(decide_with(&s, cheese("m-1", 2, "60"), &w.refs), INVENTORY_REASON_MATERIAL_REMOVED, NULL);
   /* ... removing the measurement is not: removals skip material and zone checks */
   w.catalog.calls = 0;
   inventory_decision_t d = decide_with(&s, cheese("m-1", 2, NULL), &w.refs);
@@ -724,8 +722,7 @@ static void test_add_zone_rules(void **state) {
   world_init(&w);
   inventory_state_t s;
   started(&s);
-  assert_rejected(decide_with(&s, add_cmd("m-1", 1, "cheese", "1", INVENTORY_UOM_GRAM, "attic"),
-                              &w.refs),
+  assert_rejected(decide_with(&s, add_cmd("m-1", 1, "cheese", "1", INVENTORY_UOM_GRAM, "attic"), &w.refs),
                   INVENTORY_REASON_UNKNOWN_ZONE, "zone attic is not in template tmpl-1");
   /* a material the zone does not list is still counted there */
   inventory_decision_t d =
@@ -859,8 +856,7 @@ static void test_finish_invalid_command(void **state) {
   started(&s);
   inventory_command_t c = finish_cmd();
   c.finish.by[0] = '\0';
-  assert_rejected(decide(&s, c), INVENTORY_REASON_INVALID_COMMAND,
-                  "FinishInventory needs a valid user id");
+  assert_rejected(decide(&s, c), INVENTORY_REASON_INVALID_COMMAND, "FinishInventory needs a valid user id");
   inventory_state_clear(&s);
 }
 
@@ -878,14 +874,13 @@ static void test_state_equal(void **state) {
   assert_true(inventory_state_equal(NULL, NULL));
   assert_false(inventory_state_equal(&s, NULL));
   inventory_measurement_t *m;
-#define CHANGED(stmt)                                                                        \
-  do {                                                                                       \
-    inventory_state_clear(&c);                                                               \
-    assert_int_equal(inventory_snapshot_decode(json, &c), 0);                               \
-    m = &c.measurements[0];                                                                  \
-    stmt;                                                                                    \
-    if (inventory_state_equal(&s, &c))                                                       \
-      fail_msg("still equal after %s", #stmt);                                               \
+#define CHANGED(stmt)                                                                                        \
+  do {                                                                                                       \
+    inventory_state_clear(&c);                                                                               \
+    assert_int_equal(inventory_snapshot_decode(json, &c), 0);                                                \
+    m = &c.measurements[0];                                                                                  \
+    stmt;                                                                                                    \
+    if (inventory_state_equal(&s, &c)) fail_msg("still equal after %s", #stmt);                              \
   } while (0)
   CHANGED(c.id[0] = 'X');
   CHANGED(c.version++);
@@ -1005,8 +1000,8 @@ static void test_event_json_exact(void **state) {
       "{\"inventoryId\":\"inv-1\",\"version\":4,\"finishedBy\":\"user-2\","
       "\"finishedAtMs\":1700003600000}",
   };
-  static const char *const types[] = {"InventoryStarted", "MeasurementChanged",
-                                      "MeasurementChanged", "InventoryFinished"};
+  static const char *const types[] = {"InventoryStarted", "MeasurementChanged", "MeasurementChanged",
+                                      "InventoryFinished"};
   inventory_event_t evs[4] = {run(&s, start_cmd()), run(&s, cheese("m-1", 1, "50000.250")),
                               run(&s, cheese("m-1", 2, NULL)), run(&s, finish_cmd())};
   for (size_t i = 0; i < 4; i++) {
@@ -1026,13 +1021,11 @@ static void test_event_json_round_trip(void **state) {
   inventory_state_init(&s);
   inventory_command_t big = cheese("m-2", INT32_MAX, "9223372036854775.807");
   inventory_event_t evs[] = {run(&s, start_cmd()), run(&s, cheese("m-1", 1, "0.001")),
-                             run(&s, cheese("m-1", 2, NULL)), run(&s, big),
-                             run(&s, finish_cmd())};
+                             run(&s, cheese("m-1", 2, NULL)), run(&s, big), run(&s, finish_cmd())};
   for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
     char *json = encode_event(&evs[i]);
     inventory_event_t back;
-    assert_int_equal(inventory_event_decode(inventory_event_type_name(evs[i].kind), json, &back),
-                     0);
+    assert_int_equal(inventory_event_decode(inventory_event_type_name(evs[i].kind), json, &back), 0);
     assert_int_equal(back.kind, evs[i].kind);
     assert_int_equal(back.version, evs[i].version);
     char *again = encode_event(&back);
@@ -1107,8 +1100,7 @@ static void test_event_decode_rejects(void **state) {
     inventory_event_t ev;
     memset(&ev, 0x5a, sizeof ev);
     int rc = inventory_event_decode(cases[i].type, cases[i].json, &ev);
-    if (rc != CTXD_EDECODE)
-      fail_msg("case %zu decoded (rc %d)", i, rc);
+    if (rc != CTXD_EDECODE) fail_msg("case %zu decoded (rc %d)", i, rc);
     assert_int_equal(ev.kind, 0);
     assert_int_equal(ev.version, 0);
   }
@@ -1127,8 +1119,7 @@ static void test_event_decode_rejects(void **state) {
     snprintf(json, sizeof json, "{%s%s", m, measurement_tails[i]);
     inventory_event_t ev;
     int rc = inventory_event_decode("MeasurementChanged", json, &ev);
-    if (rc != CTXD_EDECODE)
-      fail_msg("measurement case %zu decoded (rc %d)", i, rc);
+    if (rc != CTXD_EDECODE) fail_msg("measurement case %zu decoded (rc %d)", i, rc);
   }
   char json[512];
   snprintf(json, sizeof json, "{%s%s", m,
@@ -1154,14 +1145,14 @@ static void test_snapshot_exact(void **state) {
   run(&s, add_cmd("m-a", 2, "box", "3", INVENTORY_UOM_QUANTITY, "shelf"));
   run(&s, cheese("m-b", 2, NULL));
   char *json = encode_snapshot(&s);
-  assert_string_equal(
-      json, "{\"format\":1,\"inventoryId\":\"inv-1\",\"version\":4,\"status\":\"InProgress\","
-            "\"unitId\":\"unit-1\",\"templateId\":\"tmpl-1\",\"startedBy\":\"user-1\","
-            "\"startedAtMs\":1700000000000,\"measurements\":["
-            "{\"measurementId\":\"m-a\",\"measurementVersion\":2,\"materialTypeId\":\"box\","
-            "\"value\":\"3\",\"unitOfMeasure\":1,\"zoneId\":\"shelf\",\"userId\":\"user-1\"},"
-            "{\"measurementId\":\"m-b\",\"measurementVersion\":2,\"materialTypeId\":\"cheese\","
-            "\"value\":null,\"unitOfMeasure\":5,\"zoneId\":\"fridge\",\"userId\":\"user-1\"}]}");
+  assert_string_equal(json,
+                      "{\"format\":1,\"inventoryId\":\"inv-1\",\"version\":4,\"status\":\"InProgress\","
+                      "\"unitId\":\"unit-1\",\"templateId\":\"tmpl-1\",\"startedBy\":\"user-1\","
+                      "\"startedAtMs\":1700000000000,\"measurements\":["
+                      "{\"measurementId\":\"m-a\",\"measurementVersion\":2,\"materialTypeId\":\"box\","
+                      "\"value\":\"3\",\"unitOfMeasure\":1,\"zoneId\":\"shelf\",\"userId\":\"user-1\"},"
+                      "{\"measurementId\":\"m-b\",\"measurementVersion\":2,\"materialTypeId\":\"cheese\","
+                      "\"value\":null,\"unitOfMeasure\":5,\"zoneId\":\"fridge\",\"userId\":\"user-1\"}]}");
   free(json);
   run(&s, finish_cmd());
   json = encode_snapshot(&s);
@@ -1196,8 +1187,7 @@ static void test_snapshot_decode_rejects(void **state) {
                            "\"zoneId\":\"shelf\",\"userId\":\"u\"}";
   char json[1024];
   snprintf(json, sizeof json,
-           "{\"format\":1,%s\"version\":2,\"status\":\"InProgress\",\"measurements\":[%s]}",
-           head, ma);
+           "{\"format\":1,%s\"version\":2,\"status\":\"InProgress\",\"measurements\":[%s]}", head, ma);
   inventory_state_t s;
   assert_int_equal(inventory_snapshot_decode(json, &s), 0);
   assert_int_equal(s.measurement_count, 1);
@@ -1220,8 +1210,7 @@ static void test_snapshot_decode_rejects(void **state) {
     snprintf(json, sizeof json, "{%s%s", head, tail);
     memset(&s, 0x5a, sizeof s);
     int rc = inventory_snapshot_decode(json, &s);
-    if (rc != CTXD_EDECODE)
-      fail_msg("snapshot case %zu decoded (rc %d): %s", i, rc, json);
+    if (rc != CTXD_EDECODE) fail_msg("snapshot case %zu decoded (rc %d): %s", i, rc, json);
     assert_int_equal(s.status, INVENTORY_STATUS_NONE);
     assert_null(s.measurements);
   }
@@ -1239,18 +1228,15 @@ static void test_snapshot_decode_rejects(void **state) {
 
 /* Restores from the snapshot taken after each prefix of events plus the rest of the
  * events, and requires every restore to equal the full replay and live. */
-static void assert_snapshots_equal_replay(const inventory_state_t *live,
-                                          const char *const *types, char *const *jsons,
-                                          size_t n) {
+static void assert_snapshots_equal_replay(const inventory_state_t *live, const char *const *types,
+                                          char *const *jsons, size_t n) {
   inventory_event_t *evs = calloc(n, sizeof *evs);
   assert_non_null(evs);
-  for (size_t i = 0; i < n; i++)
-    assert_int_equal(inventory_event_decode(types[i], jsons[i], &evs[i]), 0);
+  for (size_t i = 0; i < n; i++) assert_int_equal(inventory_event_decode(types[i], jsons[i], &evs[i]), 0);
 
   inventory_state_t full;
   inventory_state_init(&full);
-  for (size_t i = 0; i < n; i++)
-    assert_int_equal(inventory_state_apply(&full, &evs[i]), 0);
+  for (size_t i = 0; i < n; i++) assert_int_equal(inventory_state_apply(&full, &evs[i]), 0);
   assert_true(inventory_state_equal(&full, live));
   char *a = encode_snapshot(&full), *b = encode_snapshot(live);
   assert_string_equal(a, b);
@@ -1265,8 +1251,7 @@ static void assert_snapshots_equal_replay(const inventory_state_t *live,
     inventory_state_t restored;
     assert_int_equal(inventory_snapshot_decode(snap, &restored), 0);
     assert_true(inventory_state_equal(&restored, &prefix));
-    for (size_t i = k; i < n; i++)
-      assert_int_equal(inventory_state_apply(&restored, &evs[i]), 0);
+    for (size_t i = k; i < n; i++) assert_int_equal(inventory_state_apply(&restored, &evs[i]), 0);
     if (!inventory_state_equal(&restored, &full))
       fail_msg("snapshot after %zu of %zu events + the rest differs from the replay", k, n);
     free(snap);
@@ -1297,8 +1282,7 @@ static void journal_add(journal_t *j, const inventory_event_t *ev) {
 }
 
 static void journal_free(journal_t *j) {
-  for (size_t i = 0; i < j->n; i++)
-    free(j->jsons[i]);
+  for (size_t i = 0; i < j->n; i++) free(j->jsons[i]);
   free(j->types);
   free(j->jsons);
 }
@@ -1401,17 +1385,16 @@ static void test_random_sequence_snapshot_equals_replay(void **state) {
       expect = INVENTORY_OUTCOME_REJECTED;
       reason = INVENTORY_REASON_MEASUREMENT_CONFLICT;
     }
-    if (removed)
-      value = 0;
-    inventory_command_t c = add_cmd(mid, version, material_ids[next.material], "0",
-                                    units[next.material], zone_ids[next.zone]);
+    if (removed) value = 0;
+    inventory_command_t c =
+        add_cmd(mid, version, material_ids[next.material], "0", units[next.material], zone_ids[next.zone]);
     c.measurement.removed = removed;
     c.measurement.value_milli = value;
     inventory_decision_t d = decide(&s, c);
     if (d.outcome != expect || d.rejection.reason != reason)
-      fail_msg("step %d (%s v%d, action %d): outcome %d reason %s, expected %d %s: %s", step,
-               mid, version, action, d.outcome, inventory_reason_code(d.rejection.reason),
-               expect, inventory_reason_code(reason), d.rejection.text);
+      fail_msg("step %d (%s v%d, action %d): outcome %d reason %s, expected %d %s: %s", step, mid, version,
+               action, d.outcome, inventory_reason_code(d.rejection.reason), expect,
+               inventory_reason_code(reason), d.rejection.text);
     if (expect == INVENTORY_OUTCOME_ACCEPTED) {
       counts[0]++;
       assert_int_equal(d.event.version, s.version + 1);
@@ -1445,8 +1428,8 @@ static void test_random_sequence_snapshot_equals_replay(void **state) {
   /* every kind of outcome was exercised, so the check below covers them */
   for (int i = 0; i < 4; i++)
     if (counts[i] < 20)
-      fail_msg("outcomes %d accepted, %d unchanged, %d conflicts, %d removed", counts[0],
-               counts[1], counts[2], counts[3]);
+      fail_msg("outcomes %d accepted, %d unchanged, %d conflicts, %d removed", counts[0], counts[1],
+               counts[2], counts[3]);
   assert_int_equal((int64_t)j.n, s.version);
   assert_snapshots_equal_replay(&s, j.types, j.jsons, j.n);
   journal_free(&j);
@@ -1459,8 +1442,7 @@ static void test_public_events(void **state) {
   (void)state;
   inventory_state_t s;
   inventory_state_init(&s);
-  inventory_event_t evs[] = {run(&s, start_cmd()), run(&s, cheese("m-1", 1, "2.5")),
-                             run(&s, finish_cmd())};
+  inventory_event_t evs[] = {run(&s, start_cmd()), run(&s, cheese("m-1", 1, "2.5")), run(&s, finish_cmd())};
   static const char *const bodies[] = {
       "{\"inventoryId\":\"inv-1\",\"version\":1,\"unitId\":\"unit-1\",\"templateId\":"
       "\"tmpl-1\",\"startedBy\":\"user-1\",\"startedAtMs\":1700000000000}",
@@ -1470,8 +1452,7 @@ static void test_public_events(void **state) {
       "{\"inventoryId\":\"inv-1\",\"version\":3,\"finishedBy\":\"user-2\","
       "\"finishedAtMs\":1700003600000,\"unitId\":\"unit-1\"}",
   };
-  static const char *const types[] = {"InventoryStarted", "MeasurementChanged",
-                                      "InventoryFinished"};
+  static const char *const types[] = {"InventoryStarted", "MeasurementChanged", "InventoryFinished"};
   for (size_t i = 0; i < 3; i++) {
     inventory_public_event_t pub;
     assert_int_equal(inventory_public_event_build(&s, &evs[i], &pub), 0);

@@ -62,7 +62,7 @@ static void acks_wait_for_the_head(void **state) {
 static void requeues_split_runs(void **state) {
   ctxd__ledger_t *l = *state;
   receive(l, 1, 6);
-  static const ctxd__tag_state_t states[] = {CTXD__TAG_ACK, CTXD__TAG_ACK, CTXD__TAG_REQUEUE,
+  static const ctxd__tag_state_t states[] = {CTXD__TAG_ACK,     CTXD__TAG_ACK, CTXD__TAG_REQUEUE,
                                              CTXD__TAG_REQUEUE, CTXD__TAG_ACK, CTXD__TAG_ACK};
   for (uint64_t t = 1; t <= 6; t++) ctxd__ledger_mark(l, t, states[t - 1]);
   expect(l, 2, 1, 0, 2);
@@ -94,7 +94,7 @@ static void the_broker_keeps_its_promises(void **state) {
   ctxd__ledger_mark(l, 42, CTXD__TAG_REQUEUE);
   expect(l, 8, 1, 0, 8);
   assert_int_equal(ctxd__ledger_receive(l, 10), CTXD_ESTATE); /* a gap */
-  receive(l, 9, 16);                                            /* the ring wraps */
+  receive(l, 9, 16);                                          /* the ring wraps */
   for (uint64_t t = 9; t <= 16; t++) ctxd__ledger_mark(l, t, CTXD__TAG_ACK);
   expect(l, 16, 1, 0, 8);
 }

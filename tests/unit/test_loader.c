@@ -30,7 +30,6 @@ static int check_config(const char *plugins_json, char *out, size_t outlen) {
   return code;
 }
 
-
 static void refused(const char *name, const char *want) {
   char plugins[256], out[8192];
   snprintf(plugins, sizeof plugins, "[{\"name\": \"%s\"}]", name);
@@ -51,8 +50,9 @@ static void abi_refusals(void **state) {
 static void accepted_plugin_prints_topology(void **state) {
   (void)state;
   char out[8192];
-  assert_int_equal(check_config("[{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"orders\"}}]",
-                                out, sizeof out), 0);
+  assert_int_equal(
+      check_config("[{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"orders\"}}]", out, sizeof out),
+      0);
 }
 
 /* ctxd check-config prints the topology on stdout, which the helper does not capture:
@@ -80,33 +80,35 @@ static void topology_line(const char *plugins, const char *more, char *line, siz
 static void plugin_suggests_and_configuration_overrides(void **state) {
   (void)state;
   char line[512];
-  const char *plugins = "[{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"orders\", \"suggest_prefetch\": 32}}]";
+  const char *plugins =
+      "[{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"orders\", \"suggest_prefetch\": 32}}]";
   topology_line(plugins, "", line, sizeof line);
   assert_string_equal(line, "endpoint orders (queue orders, classic, prefetch 32, workers 2, batch 32)\n");
   topology_line(plugins, ", \"endpoints\": {\"defaults\": {\"prefetch\": 500}}", line, sizeof line);
   assert_string_equal(line, "endpoint orders (queue orders, classic, prefetch 32, workers 2, batch 32)\n");
-  topology_line(plugins, ", \"endpoints\": {\"orders\": {\"prefetch\": 16, \"batch_size\": 8}}", line, sizeof line);
+  topology_line(plugins, ", \"endpoints\": {\"orders\": {\"prefetch\": 16, \"batch_size\": 8}}", line,
+                sizeof line);
   assert_string_equal(line, "endpoint orders (queue orders, classic, prefetch 16, workers 2, batch 8)\n");
 }
 
 static void init_failure_stops_before_consuming(void **state) {
   (void)state;
   char out[8192];
-  assert_int_equal(check_config("[{\"name\": \"testkit\", \"settings\": {\"fail_init\": true}}]", out,
-                                sizeof out), 3);
+  assert_int_equal(
+      check_config("[{\"name\": \"testkit\", \"settings\": {\"fail_init\": true}}]", out, sizeof out), 3);
   assert_non_null(strstr(out, "init failed"));
 }
 
 static void settings_errors_point_into_the_file(void **state) {
   (void)state;
   char out[8192];
-  assert_int_equal(check_config("[{\"name\": \"testkit\",\n    \"settings\": {\"endpont\": \"x\"}}]", out,
-                                sizeof out), 3);
+  assert_int_equal(
+      check_config("[{\"name\": \"testkit\",\n    \"settings\": {\"endpont\": \"x\"}}]", out, sizeof out), 3);
   /* line 6 column 29 of the generated file is where the value of "endpont" stands */
   if (strstr(out, ":6:29: plugins[0].settings.endpont: unknown key (did you mean 'endpoint'?)") == NULL)
     fail_msg("got: %s", out);
-  assert_int_equal(check_config("[{\"name\": \"testkit\", \"settings\": {\"fail_init\": 3}}]", out,
-                                sizeof out), 3);
+  assert_int_equal(
+      check_config("[{\"name\": \"testkit\", \"settings\": {\"fail_init\": 3}}]", out, sizeof out), 3);
   assert_non_null(strstr(out, "plugins[0].settings.fail_init: expected a boolean, got an integer"));
 }
 

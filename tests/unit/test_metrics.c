@@ -33,12 +33,9 @@ static void counters_with_help_and_labels(void **state) {
 static void gauges_escape_labels_and_help(void **state) {
   (void)state;
   ctxd__prom_t p = {0};
-  assert_int_equal(ctxd__prom_help_type(&p, "ctxd_up", "A \"quoted\" back\\slash\nsecond line",
-                                        "gauge"),
-                   0);
-  assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up",
-                                    (const char *const[]){"path", "C:\\dir \"x\"\nend", NULL}, 0.5),
-                   0);
+  assert_int_equal(ctxd__prom_help_type(&p, "ctxd_up", "A \"quoted\" back\\slash\nsecond line", "gauge"), 0);
+  assert_int_equal(
+      ctxd__prom_gauge(&p, "ctxd_up", (const char *const[]){"path", "C:\\dir \"x\"\nend", NULL}, 0.5), 0);
   assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, -3), 0);
   assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, 1e21), 0);
   assert_int_equal(ctxd__prom_gauge(&p, "ctxd_up", NULL, 0.1), 0);
@@ -77,27 +74,26 @@ static void histogram_buckets_are_cumulative(void **state) {
   ctxd__histogram_observe(&h, 0.75);
   ctxd__histogram_observe(&h, 20);
   ctxd__prom_t p = {0};
-  assert_int_equal(ctxd__prom_histogram(&p, "ctxd_handler_seconds",
-                                        (const char *const[]){"endpoint", "orders", NULL}, &h),
-                   0);
-  assert_string_equal(p.buf,
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.0005\"} 1\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.001\"} 1\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.0025\"} 1\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.005\"} 1\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.01\"} 1\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.025\"} 1\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.05\"} 1\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.1\"} 1\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.25\"} 2\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.5\"} 2\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"1\"} 3\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"2.5\"} 3\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"5\"} 3\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"10\"} 3\n"
-                      "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"+Inf\"} 4\n"
-                      "ctxd_handler_seconds_sum{endpoint=\"orders\"} 21.0005\n"
-                      "ctxd_handler_seconds_count{endpoint=\"orders\"} 4\n");
+  assert_int_equal(
+      ctxd__prom_histogram(&p, "ctxd_handler_seconds", (const char *const[]){"endpoint", "orders", NULL}, &h),
+      0);
+  assert_string_equal(p.buf, "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.0005\"} 1\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.001\"} 1\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.0025\"} 1\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.005\"} 1\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.01\"} 1\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.025\"} 1\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.05\"} 1\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.1\"} 1\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.25\"} 2\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"0.5\"} 2\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"1\"} 3\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"2.5\"} 3\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"5\"} 3\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"10\"} 3\n"
+                             "ctxd_handler_seconds_bucket{endpoint=\"orders\",le=\"+Inf\"} 4\n"
+                             "ctxd_handler_seconds_sum{endpoint=\"orders\"} 21.0005\n"
+                             "ctxd_handler_seconds_count{endpoint=\"orders\"} 4\n");
   ctxd__prom_free(&p);
 }
 

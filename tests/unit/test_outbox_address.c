@@ -8,7 +8,8 @@
 static void names(void **state) {
   (void)state;
   char buf[64];
-  assert_int_equal(ctxd__outbox_address_exchange("rabbitmq://localhost/vhost/bus-abc?temporary=true", buf, sizeof buf), 0);
+  assert_int_equal(
+      ctxd__outbox_address_exchange("rabbitmq://localhost/vhost/bus-abc?temporary=true", buf, sizeof buf), 0);
   assert_string_equal(buf, "bus-abc");
   assert_int_equal(ctxd__outbox_address_exchange("rabbitmq://localhost/orders", buf, sizeof buf), 0);
   assert_string_equal(buf, "orders");
@@ -24,7 +25,8 @@ static void refusals(void **state) {
   assert_int_equal(ctxd__outbox_address_exchange("rabbitmq://localhost", buf, sizeof buf), CTXD_EINVAL);
   assert_int_equal(ctxd__outbox_address_exchange("rabbitmq://localhost/", buf, sizeof buf), CTXD_EINVAL);
   assert_int_equal(ctxd__outbox_address_exchange("", buf, sizeof buf), CTXD_EINVAL);
-  assert_int_equal(ctxd__outbox_address_exchange("rabbitmq://h/a-name-too-long", buf, sizeof buf), CTXD_EINVAL);
+  assert_int_equal(ctxd__outbox_address_exchange("rabbitmq://h/a-name-too-long", buf, sizeof buf),
+                   CTXD_EINVAL);
 }
 
 int main(void) {

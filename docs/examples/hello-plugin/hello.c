@@ -77,8 +77,11 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   st->api = api;
   st->plugin = plugin;
   *state = st;
-  ctxd_consumer_t c = {.size = sizeof c, .endpoint = s->endpoint,
-                       .message_type = "Ctxd.Examples.v1:Hello", .handler = on_hello, .data = st};
+  ctxd_consumer_t c = {.size = sizeof c,
+                       .endpoint = s->endpoint,
+                       .message_type = "Ctxd.Examples.v1:Hello",
+                       .handler = on_hello,
+                       .data = st};
   return api->consumer_register(plugin, &c);
 }
 

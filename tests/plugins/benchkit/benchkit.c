@@ -58,7 +58,8 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
   const ctxd_api_t *api = st->api;
   const char *body = api->msg_body(msg, NULL);
   char key[24], sent[24];
-  if (int_field(body, "\"key\"", key, sizeof key) != 0 || int_field(body, "\"sentNs\"", sent, sizeof sent) != 0) {
+  if (int_field(body, "\"key\"", key, sizeof key) != 0 ||
+      int_field(body, "\"sentNs\"", sent, sizeof sent) != 0) {
     api->tx_fault(tx, "Benchkit.BadBody", "expected {\"key\": int, \"sentNs\": int}");
     return CTXD_HANDLER_FAIL;
   }
@@ -83,8 +84,11 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   st->api = api;
   st->set = api->settings(plugin);
   *state = st;
-  ctxd_consumer_t c = {.size = sizeof c, .endpoint = st->set->endpoint,
-                       .message_type = st->set->message_type, .handler = handle, .data = st};
+  ctxd_consumer_t c = {.size = sizeof c,
+                       .endpoint = st->set->endpoint,
+                       .message_type = st->set->message_type,
+                       .handler = handle,
+                       .data = st};
   return api->consumer_register(plugin, &c);
 }
 

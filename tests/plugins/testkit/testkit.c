@@ -74,7 +74,8 @@ static const ctxd_conf_entry_t config_map[] = {
 static const ctxd_migration_t migrations[] = {
     {1, "effects",
      "CREATE SCHEMA testkit;\n"
-     "CREATE TABLE testkit.effects (n bigserial PRIMARY KEY, message_id uuid NOT NULL, action text NOT NULL);\n"},
+     "CREATE TABLE testkit.effects (n bigserial PRIMARY KEY, message_id uuid NOT NULL, action text NOT "
+     "NULL);\n"},
     {2, "effect bodies", "ALTER TABLE testkit.effects ADD COLUMN body text, ADD COLUMN message_type text;\n"},
     {3, "orphans",
      "CREATE TABLE testkit.parents (id int PRIMARY KEY);\n"
@@ -93,9 +94,9 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
   /* "publish" writes an event in the same transaction; "publish_then_fail" shows that it
    * rolls back with the handler */
   const settings_t *set = api->settings(st->plugin);
-  ctxd_out_msg_t out = {.size = sizeof out, .message_type = set->echo_type,
-                        .body = "{\"echo\":true}"};
-  ctxd_out_msg_t pong = {.size = sizeof pong, .message_type = "Ctxd.Tests.v1:Pong", .body = "{\"pong\":true}"};
+  ctxd_out_msg_t out = {.size = sizeof out, .message_type = set->echo_type, .body = "{\"echo\":true}"};
+  ctxd_out_msg_t pong = {
+      .size = sizeof pong, .message_type = "Ctxd.Tests.v1:Pong", .body = "{\"pong\":true}"};
   if (strcmp(action, "respond") == 0) {
     result = api->respond(tx, &pong) == 0 ? CTXD_HANDLER_OK : CTXD_HANDLER_FAIL;
   } else if (strncmp(action, "publish", 7) == 0 && api->publish(tx, &out) != 0) {
@@ -150,8 +151,8 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
 static ctxd_handler_result_t handle_echo(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   state_t *st = data;
   const char *params[] = {st->api->msg_field(msg, CTXD_MSG_ID), "echoed"};
-  return st->api->sql_exec(tx, "INSERT INTO testkit.effects (message_id, action) VALUES ($1, $2)", 2,
-                           params, NULL) == 0
+  return st->api->sql_exec(tx, "INSERT INTO testkit.effects (message_id, action) VALUES ($1, $2)", 2, params,
+                           NULL) == 0
              ? CTXD_HANDLER_OK
              : CTXD_HANDLER_RETRY;
 }
@@ -168,12 +169,19 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   st->plugin = plugin;
   *state = st;
   pthread_mutex_init(&st->mu, NULL);
-  ctxd_consumer_t c = {.size = sizeof c, .endpoint = s->endpoint, .message_type = s->message_type,
-                       .handler = handle, .data = st, .prefetch = (uint32_t)s->suggest_prefetch};
+  ctxd_consumer_t c = {.size = sizeof c,
+                       .endpoint = s->endpoint,
+                       .message_type = s->message_type,
+                       .handler = handle,
+                       .data = st,
+                       .prefetch = (uint32_t)s->suggest_prefetch};
   int rc = api->consumer_register(plugin, &c);
   if (rc == 0 && s->echo_endpoint[0]) {
-    ctxd_consumer_t e = {.size = sizeof e, .endpoint = s->echo_endpoint,
-                         .message_type = s->echo_type, .handler = handle_echo, .data = st};
+    ctxd_consumer_t e = {.size = sizeof e,
+                         .endpoint = s->echo_endpoint,
+                         .message_type = s->echo_type,
+                         .handler = handle_echo,
+                         .data = st};
     rc = api->consumer_register(plugin, &e);
   }
   return rc;
