@@ -11,6 +11,7 @@
 #include "fault.h"
 #include "log.h"
 #include "plugin.h"
+#include "topology.h"
 
 #define INBOX_INSERT                                                                                         \
   "INSERT INTO ctxd.inbox (endpoint, message_id) SELECT $1, unnest($2::uuid[]) "                             \
@@ -92,8 +93,10 @@ static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__con
     if (rc != 0) {
       set_outcome(d, CTXD__OUTCOME_ERROR, rc == CTXD_ETOOBIG ? "ctxd.MessageTooLarge" : "ctxd.DecodeError",
                   err);
+      char queue[256];
+      ctxd__topology_side(queue, sizeof queue, b->ep->name, CTXD__SIDE_ERROR, 0);
       ctxd__logf(CTXD__LOG_WARN, "host", &(ctxd__log_fields_t){.endpoint = b->ep->name},
-                 "undecodable message moved to %s_error: %s", b->ep->name, err);
+                 "undecodable message moved to %s: %s", queue, err);
       continue;
     }
     d->redeliveries = redeliveries_of(d, &m->env);
