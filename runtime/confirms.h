@@ -22,7 +22,8 @@ typedef struct {
 } ctxd__pending_t;
 
 typedef struct {
-  ctxd__pending_t *v; /* ascending seq */
+  ctxd__pending_t *v; /* v[head .. head + n), ascending seq */
+  size_t head;        /* confirms settle the oldest first: a settled prefix only moves head */
   size_t n, cap;
 } ctxd__confirms_t;
 
