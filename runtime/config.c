@@ -441,6 +441,14 @@ static const ctxd_conf_entry_t endpoint_map[] = {
      "handler re-runs in the worker before a delayed redelivery"},
     {CTXD_CONF_STR, "redelivery_ms", "5000,30000,300000", offsetof(ctxd__endpoint_settings_t, redelivery_ms),
      "delayed redelivery intervals, comma-separated milliseconds; \"\" for none"},
+    {CTXD_CONF_INT, "max_attempts", "5", offsetof(ctxd__endpoint_settings_t, max_attempts),
+     "deliveries of one message that ended with the host (a crash, a time-out exit) before it goes to "
+     "_error as ctxd.PoisonMessage"},
+    {CTXD_CONF_INT, "handler_timeout_ms", "60000", offsetof(ctxd__endpoint_settings_t, handler_timeout_ms),
+     "a handler running longer makes /readyz fail and is logged and counted; 0 for no limit"},
+    {CTXD_CONF_BOOL, "handler_timeout_exit", "false",
+     offsetof(ctxd__endpoint_settings_t, handler_timeout_exit),
+     "exit when a handler runs past handler_timeout_ms, for the supervisor to restart the host"},
     {.name = NULL}};
 
 /* batch_size's real upper bound is prefetch, checked on its own; 65535 is prefetch's. */
@@ -450,6 +458,8 @@ static const range_t endpoint_ranges[] = {
     {"batch_size", offsetof(ctxd__endpoint_settings_t, batch_size), 1, 65535},
     {"delivery_limit", offsetof(ctxd__endpoint_settings_t, delivery_limit), 1, 1000},
     {"immediate_retries", offsetof(ctxd__endpoint_settings_t, immediate_retries), 0, 100},
+    {"max_attempts", offsetof(ctxd__endpoint_settings_t, max_attempts), 1, 1000},
+    {"handler_timeout_ms", offsetof(ctxd__endpoint_settings_t, handler_timeout_ms), 0, 86400000},
     {NULL, 0, 0, 0}};
 
 static const char *const queue_types[] = {"classic", "quorum"};
@@ -492,6 +502,13 @@ static int check_endpoint(load_t *l, ctxd__endpoint_settings_t *s, const json_t 
     return fail_at(l, at, "expected 'classic' or 'quorum', got '%s'", s->queue_type);
   }
   s->queue_type = queue_type;
+  if (strcmp(queue_type, "quorum") == 0 && s->delivery_limit < s->max_attempts) {
+    /* the broker would dead-letter a crashing message before the host names it poison */
+    join(at, sizeof at, path,
+         json_object_get(own, "max_attempts") != NULL ? "max_attempts" : "delivery_limit");
+    return fail_at(l, at, "delivery_limit %lld is below max_attempts %lld", (long long)s->delivery_limit,
+                   (long long)s->max_attempts);
+  }
   int64_t intervals[CTXD__MAX_REDELIVERIES];
   if (ctxd__config_intervals(s->redelivery_ms, intervals, CTXD__MAX_REDELIVERIES) < 0) {
     join(at, sizeof at, path, "redelivery_ms");

@@ -38,14 +38,18 @@
 
 /* Settings of one receive endpoint. Members are int64_t so the config map fills them. */
 typedef struct {
-  int64_t prefetch;          /* unacknowledged deliveries the broker may hand over; default 256 */
-  int64_t workers;           /* worker threads (each with its own database connection); default 2 */
-  int64_t batch_size;        /* deliveries per transaction; default 64 */
-  const char *queue_type;    /* "classic" or "quorum"; default "classic" */
-  int64_t delivery_limit;    /* quorum queues: x-delivery-limit; default 5 */
-  int64_t immediate_retries; /* handler re-runs in the worker before a delayed redelivery; default 2 */
-  const char *redelivery_ms; /* delayed redelivery intervals, comma-separated ms; default
+  int64_t prefetch;           /* unacknowledged deliveries the broker may hand over; default 256 */
+  int64_t workers;            /* worker threads (each with its own database connection); default 2 */
+  int64_t batch_size;         /* deliveries per transaction; default 64 */
+  const char *queue_type;     /* "classic" or "quorum"; default "classic" */
+  int64_t delivery_limit;     /* quorum queues: x-delivery-limit; default 5 */
+  int64_t immediate_retries;  /* handler re-runs in the worker before a delayed redelivery; default 2 */
+  const char *redelivery_ms;  /* delayed redelivery intervals, comma-separated ms; default
                                 "5000,30000,300000"; "" = none */
+  int64_t max_attempts;       /* deliveries of a message that ended with the host (a crash, a
+                                 time-out exit) before it goes to _error; default 5 */
+  int64_t handler_timeout_ms; /* a handler running longer is reported; 0 = never; default 60000 */
+  int handler_timeout_exit;   /* ... and the host exits, for its supervisor to restart it */
 } ctxd__endpoint_settings_t;
 
 /* Settings a plugin may suggest for its endpoints (ctxd_consumer_t); an endpoint's own

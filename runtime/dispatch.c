@@ -12,6 +12,8 @@
 #include "log.h"
 #include "plugin.h"
 #include "topology.h"
+#include "watch.h"
+#include "crash.h"
 
 #define INBOX_INSERT                                                                                         \
   "INSERT INTO ctxd.inbox (endpoint, message_id) SELECT $1, unnest($2::uuid[]) "                             \
@@ -24,6 +26,14 @@ static void set_outcome(ctxd__delivery_t *d, ctxd__outcome_t o, const char *faul
   /* copies: the texts often live in the handler's transaction, gone after this call */
   d->fault_type = fault_type != NULL ? strdup(fault_type) : NULL;
   d->reason = reason != NULL ? strdup(reason) : NULL;
+}
+
+/* Names the handler a failure is about, for the fault headers of the copy. */
+static void blame(ctxd__delivery_t *d, const ctxd__handler_t *hd) {
+  free(d->fault_plugin);
+  free(d->fault_message_type);
+  d->fault_plugin = strdup(hd->plugin->name);
+  d->fault_message_type = strdup(hd->type);
 }
 
 /* A transient failure: to the delay queue of its next redelivery, or to _error once it had
@@ -119,6 +129,8 @@ typedef struct {
   struct ctxd_msg_s *msgs;
   size_t n;
   ctxd__outrows_t *rows; /* the batch's list, where committed outbox rows go */
+  ctxd__watch_t *watch;  /* the worker's: what it runs now */
+  int suspect;           /* one redelivered message: its transaction clears its attempts */
 } span_t;
 
 /* Inserts the inbox rows of every decodable message in one statement and marks those
@@ -156,10 +168,23 @@ static int inbox_insert(PGconn *c, const span_t *s, char *err, size_t errlen) {
   return 0;
 }
 
+#define ATTEMPTS_FORGET "DELETE FROM ctxd.attempts WHERE endpoint = $1 AND message_id = $2"
+
+/* A suspect's transaction settles it, whatever its handler decides: its attempts are
+ * forgotten with it, and stay counted if the host dies first. */
+static int begin(PGconn *c, const span_t *s, char *err, size_t errlen) {
+  int rc = ctxd__db_queue(c, "BEGIN", 0, NULL, NULL, NULL, err, errlen);
+  const char *params[] = {s->ep->name, s->msgs[0].env.message_id};
+  if (rc == 0 && s->suspect) rc = ctxd__db_queue(c, ATTEMPTS_FORGET, 2, params, NULL, NULL, err, errlen);
+  if (rc == 0) rc = inbox_insert(c, s, err, errlen);
+  return rc;
+}
+
 /* Frees the outbox rows a rolled-back attempt wrote. */
 static void drop_rows(struct ctxd_msg_s *m) { ctxd__outrows_free(&m->rows); }
 
-static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struct ctxd_tx_s *tx) {
+static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struct ctxd_tx_s *tx,
+                                          ctxd__watch_t *watch) {
   const ctxd__endpoint_env_t *env = m->delivery->ep->env;
   drop_rows(m);
   memset(tx, 0, sizeof *tx);
@@ -167,9 +192,12 @@ static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struc
   tx->msg = m;
   tx->sweep_grace_ms = env->cfg->outbox_sweep_grace_ms;
   tx->contracts = env->contracts;
+  const ctxd__handler_t *hd = m->handler;
+  ctxd__watch_begin(watch, hd->plugin->name, m->delivery->ep->name, hd->type, m->env.message_id);
   int64_t t0 = ctxd__clock_us();
-  ctxd_handler_result_t r = m->handler->fn(tx, m, m->handler->data);
+  ctxd_handler_result_t r = hd->fn(tx, m, hd->data);
   m->handler_us += ctxd__clock_us() - t0;
+  ctxd__watch_end(watch);
   m->ran = 1;
   /* a handler that ignored a failed statement cannot commit: the transaction is aborted */
   if (r == CTXD_HANDLER_OK && tx->failed)
@@ -225,12 +253,11 @@ static int rollback(PGconn *c, const span_t *s, int rc) {
 static int run_fast(PGconn *c, const span_t *s) {
   char err[512];
   ctxd__db_pipeline_begin(c);
-  int rc = ctxd__db_queue(c, "BEGIN", 0, NULL, NULL, NULL, err, sizeof err);
-  if (rc == 0) rc = inbox_insert(c, s, err, sizeof err);
+  int rc = begin(c, s, err, sizeof err);
   for (size_t i = 0; rc == 0 && i < s->n; i++) {
     if (!s->msgs[i].fresh) continue;
     struct ctxd_tx_s tx;
-    if (call_handler(c, &s->msgs[i], &tx) != CTXD_HANDLER_OK)
+    if (call_handler(c, &s->msgs[i], &tx, s->watch) != CTXD_HANDLER_OK)
       rc = tx.fail_code == CTXD_ECLOSED ? CTXD_ECLOSED : CTXD_ESTATE;
   }
   if (rc == 0) rc = commit(c, s, err, sizeof err);
@@ -244,14 +271,15 @@ static int run_fast(PGconn *c, const span_t *s) {
 /* Runs one message under a savepoint, retrying a transient failure up to the endpoint's
  * immediate_retries; a message that still fails loses only its own work (and its inbox
  * row, so its redelivery runs). */
-static int run_one(PGconn *c, ctxd__endpoint_t *ep, struct ctxd_msg_s *m, char *err, size_t errlen) {
+static int run_one(PGconn *c, const span_t *s, struct ctxd_msg_s *m, char *err, size_t errlen) {
+  ctxd__endpoint_t *ep = s->ep;
   ctxd__delivery_t *d = m->delivery;
   struct ctxd_tx_s tx;
   ctxd_handler_result_t r = CTXD_HANDLER_RETRY;
   for (;;) {
     int rc = ctxd__db_run(c, "SAVEPOINT m", 0, NULL, err, errlen);
     if (rc != 0) return rc;
-    r = call_handler(c, m, &tx);
+    r = call_handler(c, m, &tx, s->watch);
     if (tx.fail_code == CTXD_ECLOSED) return CTXD_ECLOSED;
     if (r == CTXD_HANDLER_OK) return ctxd__db_run(c, "RELEASE SAVEPOINT m", 0, NULL, err, errlen);
     log_fault(m, &tx, r);
@@ -266,6 +294,7 @@ static int run_one(PGconn *c, ctxd__endpoint_t *ep, struct ctxd_msg_s *m, char *
   m->fresh = 0;
   const char *why = tx.fault_message[0] ? tx.fault_message : tx.error[0] ? tx.error : "handler failed";
   const char *type = tx.fault_type[0] ? tx.fault_type : "ctxd.HandlerFailed";
+  blame(d, m->handler);
   if (r == CTXD_HANDLER_RETRY)
     fail_transient(d, type, why);
   else
@@ -276,10 +305,9 @@ static int run_one(PGconn *c, ctxd__endpoint_t *ep, struct ctxd_msg_s *m, char *
 /* One savepoint per message, so a failing handler loses only its own work. 0, or the
  * code of the failure that rolled the transaction back (its text in err). */
 static int run_careful(PGconn *c, const span_t *s, char *err, size_t errlen) {
-  int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, errlen);
-  if (rc == 0) rc = inbox_insert(c, s, err, errlen);
+  int rc = begin(c, s, err, errlen);
   for (size_t i = 0; rc == 0 && i < s->n; i++)
-    if (s->msgs[i].fresh) rc = run_one(c, s->ep, &s->msgs[i], err, errlen);
+    if (s->msgs[i].fresh) rc = run_one(c, s, &s->msgs[i], err, errlen);
   if (rc == 0) rc = commit(c, s, err, errlen);
   return rc != 0 ? rollback(c, s, rc) : 0;
 }
@@ -383,7 +411,7 @@ static int run_alone(const span_t *all, PGconn **conn) {
   for (size_t i = 0; i < all->n; i++) {
     struct ctxd_msg_s *m = &all->msgs[i];
     if (m->handler == NULL) continue;
-    span_t one = {all->ep, m, 1, all->rows};
+    span_t one = {all->ep, m, 1, all->rows, all->watch, 0};
     char err[512] = "";
     int rc = run_attempts(&one, conn, err, sizeof err);
     if (rc != 0 && (rc == CTXD_ECLOSED || ctxd__endpoint_stopping(all->ep))) return CTXD_ECLOSED;
@@ -397,54 +425,157 @@ static int run_alone(const span_t *all, PGconn **conn) {
   return 0;
 }
 
-void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn) {
+/* Runs the messages of s that are not suspects: one transaction, else each alone. 0, or
+ * CTXD_ECLOSED when the endpoint stops first. */
+static int run_span(const span_t *s, size_t todo, PGconn **conn) {
+  char err[512] = "";
+  int rc = run_attempts(s, conn, err, sizeof err);
+  if (rc == 0 || rc == CTXD_ECLOSED || ctxd__endpoint_stopping(s->ep)) return rc;
+  if (todo > 1) return run_alone(s, conn);
+  for (size_t i = 0; i < s->n; i++) /* alone already */
+    if (s->msgs[i].handler != NULL) set_aside(&s->msgs[i], err);
+  return 0;
+}
+
+#define ATTEMPT_COUNT                                                                                        \
+  "INSERT INTO ctxd.attempts AS a (endpoint, message_id, attempts) VALUES ($1, $2, 2) "                      \
+  "ON CONFLICT (endpoint, message_id) DO UPDATE SET attempts = a.attempts + 1, last_at = now() "             \
+  "RETURNING attempts, EXISTS (SELECT 1 FROM ctxd.inbox WHERE endpoint = $1 AND message_id = $2)"
+
+/* Counts the run of suspect m before it starts, committed on its own so that the count
+ * outlives a host the run ends. The first delivery left no row (a commit per message would
+ * cost every message): a suspect's first run is its second attempt. 0 with
+ * m->delivery->attempts and *handled (its inbox row exists: its handler will not run), or
+ * CTXD_ECLOSED when the endpoint stops first. */
+static int count_attempt(PGconn **conn, struct ctxd_msg_s *m, int *handled) {
+  ctxd__endpoint_t *ep = m->delivery->ep;
+  const char *params[] = {ep->name, m->env.message_id};
+  for (;;) {
+    if (ensure_conn(conn, ep) != 0) return CTXD_ECLOSED;
+    char err[512];
+    int code;
+    PGresult *r = ctxd__db_exec(*conn, ATTEMPT_COUNT, 2, params, &code, err, sizeof err);
+    if (r != NULL) {
+      m->delivery->attempts = atoi(PQgetvalue(r, 0, 0));
+      *handled = PQgetvalue(r, 0, 1)[0] == 't';
+      PQclear(r);
+      return 0;
+    }
+    if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
+    ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': cannot count an attempt, will retry: %s", ep->name,
+              err);
+    ctxd__endpoint_pause(ep, 200);
+  }
+}
+
+/* Sets aside suspect m, which ended the host in every run it had: its handler does not run
+ * again. Its count is forgotten, so that a replay from _error starts afresh. */
+static void set_poisoned(PGconn *c, struct ctxd_msg_s *m) {
+  ctxd__delivery_t *d = m->delivery;
+  char why[512];
+  snprintf(why, sizeof why,
+           "the host ended (a crash, or an exit at handler_timeout_ms) in each of the %d attempts to "
+           "handle this message, max_attempts %lld: set aside without running its handler again",
+           d->attempts - 1, (long long)d->ep->settings.max_attempts);
+  set_outcome(d, CTXD__OUTCOME_ERROR, "ctxd.PoisonMessage", why);
+  blame(d, m->handler);
+  const char *params[] = {d->ep->name, m->env.message_id};
+  ctxd__db_run(c, ATTEMPTS_FORGET, 2, params, NULL, 0); /* else it expires with the inbox */
+  ctxd__log_fields_t f = ctxd__msg_log_fields(m);
+  ctxd__logf(CTXD__LOG_WARN, m->handler->plugin->name, &f, "poison message (type %s) moved aside: %s",
+             m->handler->type, why);
+}
+
+/* Runs suspect m in a transaction of its own, after counting the attempt; one suspect of
+ * an endpoint at a time, so that a host a suspect ends counts an attempt for that one only.
+ * 0, or CTXD_ECLOSED when the endpoint stops first. */
+static int run_suspect(const span_t *one, PGconn **conn, int *poisoned) {
+  ctxd__endpoint_t *ep = one->ep;
+  struct ctxd_msg_s *m = &one->msgs[0];
+  int handled = 0;
+  pthread_mutex_lock(&ep->suspect_mu);
+  int rc = count_attempt(conn, m, &handled);
+  if (rc == 0 && !handled && m->delivery->attempts > ep->settings.max_attempts) {
+    set_poisoned(*conn, m);
+    *poisoned = 1;
+  } else if (rc == 0) {
+    rc = run_span(one, 1, conn);
+  }
+  pthread_mutex_unlock(&ep->suspect_mu);
+  return rc;
+}
+
+/* Moves the suspects (redelivered messages that have a handler) after the others, each
+ * group in its order; returns how many there are. */
+static size_t suspects_last(struct ctxd_msg_s *msgs, size_t n) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) k += msgs[i].handler != NULL && msgs[i].delivery->redelivered;
+  if (k == 0) return 0;
+  struct ctxd_msg_s *tmp = malloc(k * sizeof *tmp);
+  if (tmp == NULL) return 0; /* they run with the others: slower to isolate, not lost */
+  size_t kept = 0, moved = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (msgs[i].handler != NULL && msgs[i].delivery->redelivered)
+      tmp[moved++] = msgs[i];
+    else
+      msgs[kept++] = msgs[i];
+  }
+  memcpy(msgs + kept, tmp, k * sizeof *tmp);
+  free(tmp);
+  return k;
+}
+
+void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, ctxd__watch_t *watch) {
+  ctxd__endpoint_t *ep = b->ep;
   int64_t started = ctxd__clock_us();
   struct ctxd_msg_s *msgs = calloc(b->n, sizeof *msgs);
   if (msgs == NULL) {
     for (size_t i = 0; i < b->n; i++) set_outcome(b->items[i], CTXD__OUTCOME_REQUEUE, NULL, "out of memory");
     return;
   }
-  size_t todo = prepare(b, msgs, b->ep->env->contracts);
-  if (todo > 0) {
-    span_t all = {b->ep, msgs, b->n, &b->rows};
-    char err[512] = "";
-    int rc = run_attempts(&all, conn, err, sizeof err);
-    if (rc != 0 && rc != CTXD_ECLOSED && !ctxd__endpoint_stopping(b->ep)) {
-      if (todo > 1) {
-        rc = run_alone(&all, conn);
-      } else {
-        for (size_t i = 0; i < b->n; i++) /* alone already */
-          if (msgs[i].handler != NULL) set_aside(&msgs[i], err);
-        rc = 0;
-      }
-    }
-    for (size_t i = 0; i < b->n; i++) {
-      ctxd__delivery_t *d = b->items[i];
-      if (d->outcome != CTXD__OUTCOME_NONE) continue;
-      if (msgs[i].handler != NULL && rc != 0)
-        set_outcome(d, CTXD__OUTCOME_ABANDON, NULL, NULL);
-      else
-        set_outcome(d, CTXD__OUTCOME_ACK, NULL, NULL);
-    }
+  size_t todo = prepare(b, msgs, ep->env->contracts);
+  /* a message the broker delivered before may be what ended the last host: it never
+   * shares a transaction, nor a crash, with the others */
+  size_t nsuspects = todo > 0 ? suspects_last(msgs, b->n) : 0;
+  int rc = 0, poisoned = 0;
+  if (todo > nsuspects) {
+    span_t others = {ep, msgs, b->n - nsuspects, &b->rows, watch, 0};
+    rc = run_span(&others, todo - nsuspects, conn);
   }
-  pthread_mutex_lock(&b->ep->mu);
-  ctxd__histogram_observe(&b->ep->stats.batch_seconds, (double)(ctxd__clock_us() - started) / 1e6);
-  ctxd__histogram_observe(&b->ep->stats.batch_size, (double)b->n);
-  b->ep->stats.db_ok = *conn != NULL && PQstatus(*conn) == CONNECTION_OK;
+  for (size_t i = b->n - nsuspects; rc == 0 && i < b->n; i++) {
+    span_t one = {ep, &msgs[i], 1, &b->rows, watch, 1};
+    int p = 0;
+    rc = run_suspect(&one, conn, &p);
+    poisoned += p;
+  }
+  for (size_t i = 0; todo > 0 && i < b->n; i++) {
+    ctxd__delivery_t *d = msgs[i].delivery;
+    if (d->outcome != CTXD__OUTCOME_NONE) continue;
+    if (msgs[i].handler != NULL && rc != 0)
+      set_outcome(d, CTXD__OUTCOME_ABANDON, NULL, NULL);
+    else
+      set_outcome(d, CTXD__OUTCOME_ACK, NULL, NULL);
+  }
+  pthread_mutex_lock(&ep->mu);
+  ctxd__histogram_observe(&ep->stats.batch_seconds, (double)(ctxd__clock_us() - started) / 1e6);
+  ctxd__histogram_observe(&ep->stats.batch_size, (double)b->n);
+  ep->stats.db_ok = *conn != NULL && PQstatus(*conn) == CONNECTION_OK;
+  ep->stats.poisoned += (uint64_t)poisoned;
   for (size_t i = 0; i < b->n; i++) {
+    ctxd__delivery_t *d = msgs[i].delivery;
     if (handler_decided(&msgs[i]))
-      ctxd__histogram_observe(&b->ep->stats.handler_seconds, (double)msgs[i].handler_us / 1e6);
-    b->ep->stats.retried += (uint64_t)b->items[i]->retries;
-    switch (b->items[i]->outcome) {
-    case CTXD__OUTCOME_ACK: msgs[i].fresh ? b->ep->stats.handled++ : b->ep->stats.duplicates++; break;
-    case CTXD__OUTCOME_REQUEUE: b->ep->stats.requeued++; break;
-    case CTXD__OUTCOME_DELAY: b->ep->stats.redelivered++; break;
-    case CTXD__OUTCOME_ERROR: b->ep->stats.errored++; break;
-    case CTXD__OUTCOME_SKIPPED: b->ep->stats.skipped++; break;
+      ctxd__histogram_observe(&ep->stats.handler_seconds, (double)msgs[i].handler_us / 1e6);
+    ep->stats.retried += (uint64_t)d->retries;
+    switch (d->outcome) {
+    case CTXD__OUTCOME_ACK: msgs[i].fresh ? ep->stats.handled++ : ep->stats.duplicates++; break;
+    case CTXD__OUTCOME_REQUEUE: ep->stats.requeued++; break;
+    case CTXD__OUTCOME_DELAY: ep->stats.redelivered++; break;
+    case CTXD__OUTCOME_ERROR: ep->stats.errored++; break;
+    case CTXD__OUTCOME_SKIPPED: ep->stats.skipped++; break;
     default: break;
     }
   }
-  pthread_mutex_unlock(&b->ep->mu);
+  pthread_mutex_unlock(&ep->mu);
   for (size_t i = 0; i < b->n; i++) {
     json_decref(msgs[i].message);
     ctxd__envelope_free(&msgs[i].env);
@@ -457,19 +588,22 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn) {
 /* ---- the worker threads ------------------------------------------------------------------ */
 
 static void *worker_main(void *arg) {
-  ctxd__endpoint_t *ep = arg;
+  ctxd__worker_t *self = arg;
+  ctxd__endpoint_t *ep = self->ep;
   PGconn *conn = NULL;
   int partial = 0; /* the batch this worker ran last was partial */
+  ctxd__crash_thread_enter(&self->watch);
   for (;;) {
     pthread_mutex_lock(&ep->mu);
     ep->partial_running -= partial;
     ctxd__batch_t *b = ctxd__endpoint_take(ep, &partial);
     pthread_mutex_unlock(&ep->mu);
     if (b == NULL) break;
-    ctxd__batch_run(b, &conn);
+    ctxd__batch_run(b, &conn, &self->watch);
     ctxd__mailbox_post(ep->env->mailbox, &b->mail);
   }
   if (conn != NULL) PQfinish(conn);
+  ctxd__crash_thread_leave();
   return NULL;
 }
 
@@ -477,9 +611,15 @@ int ctxd__workers_start(ctxd__endpoint_t *ep) {
   size_t n = (size_t)ep->settings.workers;
   ep->stopping = 0; /* started again after a plugin replacement */
   ep->threads = calloc(n, sizeof *ep->threads);
-  if (ep->threads == NULL) return CTXD_ENOMEM;
+  ep->workers = calloc(n, sizeof *ep->workers);
+  if (ep->threads == NULL || ep->workers == NULL) return CTXD_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    ep->workers[i].ep = ep;
+    ctxd__watch_init(&ep->workers[i].watch);
+  }
   for (; ep->nthreads < n; ep->nthreads++)
-    if (pthread_create(&ep->threads[ep->nthreads], NULL, worker_main, ep) != 0) return CTXD_ENOMEM;
+    if (pthread_create(&ep->threads[ep->nthreads], NULL, worker_main, &ep->workers[ep->nthreads]) != 0)
+      return CTXD_ENOMEM;
   return 0;
 }
 
@@ -490,7 +630,11 @@ void ctxd__workers_stop(ctxd__endpoint_t *ep) {
   pthread_cond_broadcast(&ep->pause_cv);
   pthread_mutex_unlock(&ep->mu);
   for (size_t i = 0; i < ep->nthreads; i++) pthread_join(ep->threads[i], NULL);
+  for (size_t i = 0; ep->workers != NULL && i < (size_t)ep->settings.workers; i++)
+    ctxd__watch_destroy(&ep->workers[i].watch);
   free(ep->threads);
+  free(ep->workers);
   ep->threads = NULL;
+  ep->workers = NULL;
   ep->nthreads = 0;
 }

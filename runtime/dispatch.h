@@ -12,6 +12,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "outrow.h"
+#include "watch.h"
 
 struct ctxd_msg_s {
   ctxd__envelope_t env;
@@ -43,9 +44,12 @@ struct ctxd_tx_s {
 ctxd__log_fields_t ctxd__msg_log_fields(const struct ctxd_msg_s *m);
 
 /* Runs batch b on the worker connection *conn, reconnecting as needed; sets the outcome
- * of every delivery. Gives up (CTXD__OUTCOME_ABANDON) only when the endpoint is stopping
+ * of every delivery. Each handler call is recorded in watch (the worker's) while it runs.
+ * A delivery the broker marks redelivered runs alone, after its attempt is counted in
+ * ctxd.attempts; past the endpoint's max_attempts it goes to _error as ctxd.PoisonMessage
+ * without running. Gives up (CTXD__OUTCOME_ABANDON) only when the endpoint is stopping
  * while the database is unreachable. */
-void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn);
+void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, ctxd__watch_t *watch);
 
 /* Starts ep's `workers` threads (loop thread). 0, or CTXD_ENOMEM with the threads that did
  * start still running (stop them with ctxd__workers_stop). */

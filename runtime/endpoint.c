@@ -25,6 +25,7 @@ static void endpoint_free(ctxd__endpoint_t *ep) {
   pthread_mutex_destroy(&ep->mu);
   pthread_cond_destroy(&ep->cv);
   pthread_cond_destroy(&ep->pause_cv);
+  pthread_mutex_destroy(&ep->suspect_mu);
   free(ep->name);
   free(ep);
 }
@@ -70,6 +71,7 @@ static ctxd__endpoint_t *endpoint_new(ctxd__endpoints_t *set, const char *name) 
   pthread_mutex_init(&ep->mu, NULL);
   pthread_cond_init(&ep->cv, NULL);
   pthread_cond_init(&ep->pause_cv, NULL);
+  pthread_mutex_init(&ep->suspect_mu, NULL);
   set->v[set->n++] = ep;
   return ep;
 }
@@ -307,6 +309,8 @@ void ctxd__delivery_free(ctxd__delivery_t *d) {
   amqp_destroy_message(&d->msg);
   free(d->reason);
   free(d->fault_type);
+  free(d->fault_plugin);
+  free(d->fault_message_type);
   free(d);
 }
 

@@ -26,9 +26,13 @@
 #include "mailbox.h"
 #include "metrics.h"
 #include "outrow.h"
+#include "watch.h"
 
 /* Header counting delayed redeliveries, as MassTransit names it. */
 #define CTXD__REDELIVERY_HEADER "MT-Redelivery-Count"
+
+/* Header of an _error copy that ran as a suspect: the attempts that ended the host. */
+#define CTXD__ATTEMPTS_HEADER "ctxd-Fault-Attempts"
 
 /* What becomes of a delivery; decided once, by the worker. */
 typedef enum {
@@ -48,10 +52,14 @@ typedef struct ctxd__delivery_s {
   uint64_t tag;
   amqp_message_t msg; /* body and properties; owned */
   ctxd__outcome_t outcome;
-  char *fault_type; /* new, e.g. "ctxd.DecodeError", for ERROR */
-  char *reason;     /* new, for ERROR, SKIPPED and DELAY */
-  int redeliveries; /* delayed redeliveries it had (MT-Redelivery-Count) */
-  int retries;      /* immediate retries it had in this delivery */
+  char *fault_type;         /* new, e.g. "ctxd.DecodeError", for ERROR */
+  char *reason;             /* new, for ERROR, SKIPPED and DELAY */
+  char *fault_plugin;       /* new: for ERROR and DELAY decided about a handler, its plugin ... */
+  char *fault_message_type; /* ... and the message type it handles; else NULL */
+  int redeliveries;         /* delayed redeliveries it had (MT-Redelivery-Count) */
+  int retries;              /* immediate retries it had in this delivery */
+  int redelivered;          /* the broker delivered it before: it may have ended a host (a suspect) */
+  int attempts;             /* a suspect's deliveries that ran, this one included (ctxd.attempts) */
 } ctxd__delivery_t;
 
 typedef struct ctxd__batch_s {
@@ -77,6 +85,8 @@ typedef struct {
 
 typedef struct {
   uint64_t handled, duplicates, retried, redelivered, requeued, errored, skipped;
+  uint64_t poisoned; /* suspects that reached max_attempts */
+  uint64_t timeouts; /* handler calls found past handler_timeout_ms */
   ctxd__histogram_t handler_seconds, batch_seconds, batch_size;
   int db_ok; /* the last attempt to reach the database succeeded */
 } ctxd__endpoint_stats_t;
@@ -117,9 +127,17 @@ struct ctxd__endpoint_s {
   int partial_running; /* workers running a batch that was not full when taken */
   int stopping;
   pthread_t *threads;
+  struct ctxd__worker_s *workers; /* one per thread */
   size_t nthreads;
+  pthread_mutex_t suspect_mu;   /* suspects run one at a time: a crash then names one */
   ctxd__endpoint_stats_t stats; /* under mu */
 };
+
+/* A worker thread's own state; the loop thread reads its watch. */
+typedef struct ctxd__worker_s {
+  ctxd__endpoint_t *ep;
+  ctxd__watch_t watch; /* the handler call it runs now */
+} ctxd__worker_t;
 
 /* The endpoints of a host, in the order they were first named; endpoint i consumes on
  * channel first_channel + i. */

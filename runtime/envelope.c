@@ -563,7 +563,8 @@ void ctxd__envelope_free(ctxd__envelope_t *env) {
 }
 
 int ctxd__envelope_fault_header(const void *key, size_t len) {
-  static const char *const prefixes[] = {"MT-Reason", "MT-Fault-", "MT-Redelivery-Count", "MT-Host-"};
+  static const char *const prefixes[] = {"MT-Reason", "MT-Fault-", "MT-Redelivery-Count", "MT-Host-",
+                                         "ctxd-Fault-"};
   for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
     size_t n = strlen(prefixes[i]);
     if (len >= n && memcmp(key, prefixes[i], n) == 0) return 1;

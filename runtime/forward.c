@@ -8,7 +8,7 @@
 #include "topology.h"
 
 /* Headers this adds at most (see ctxd__forward_build). */
-#define NEW_HEADERS 8
+#define NEW_HEADERS 11
 
 static void add_text(amqp_table_t *t, const char *key, const char *value) {
   ctxd__amqptable_set_text(&t->entries[t->num_entries++], key, value);
@@ -50,6 +50,10 @@ int ctxd__forward_build(ctxd__forward_t *f, const ctxd__delivery_t *d, time_t no
       /* MassTransit writes the retry count only when there were retries */
       if (d->retries > 0) add_int(&t, "MT-Fault-RetryCount", d->retries);
       add_int(&t, "MT-Fault-RedeliveryCount", redeliveries);
+      /* the handler it failed in: MassTransit names the consumer class, ctxd its plugin */
+      if (d->fault_plugin != NULL) add_text(&t, "MT-Fault-ConsumerType", d->fault_plugin);
+      if (d->fault_message_type != NULL) add_text(&t, "MT-Fault-MessageType", d->fault_message_type);
+      if (d->attempts > 0) add_int(&t, CTXD__ATTEMPTS_HEADER, d->attempts - 1);
     }
     add_text(&t, "MT-Host-ProcessName", "ctxd");
   }

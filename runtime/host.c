@@ -12,7 +12,9 @@
 #include "api.h"
 #include "broker.h"
 #include "cli.h"
+#include "clock.h"
 #include "contract.h"
+#include "crash.h"
 #include "db.h"
 #include "dispatch.h"
 #include "endpoint.h"
@@ -44,7 +46,7 @@ typedef struct {
   uv_loop_t loop;
   uv_signal_t sigint, sigterm, sighup;
   uv_poll_t poll;
-  uv_timer_t heartbeat, reconnect, drain_deadline, watchdog;
+  uv_timer_t heartbeat, reconnect, drain_deadline, watchdog, handlers;
   int poll_active;
   ctxd__mailbox_t mailbox; /* workers' batches and the relay's swept rows come back here */
   ctxd__relay_t *relay;
@@ -66,6 +68,7 @@ typedef struct {
   size_t swap_index; /* of the plugin being replaced */
 
   int stopping;
+  int deadline_passed; /* the stop deadline came with deliveries unsettled */
   int exit_code;
 } host_t;
 
@@ -130,6 +133,7 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
     return CTXD_ESTATE;
   }
   d->tag = m->delivery_tag;
+  d->redelivered = m->redelivered;
   return ctxd__endpoint_receive(ep, d, h->session.gen);
 }
 
@@ -333,6 +337,7 @@ static void on_drain_deadline(uv_timer_t *t) {
   ctxd__log(CTXD__LOG_WARN, "host",
             "stop deadline reached with %zu deliveries unsettled; the broker will redeliver them",
             inflight(h));
+  h->deadline_passed = 1;
   connection_lost(h, "stop deadline");
   /* what the workers still hold is freed when they are joined */
   for (size_t i = 0; i < h->endpoints.n; i++) h->endpoints.v[i]->inflight = 0;
@@ -367,6 +372,44 @@ static void begin_stop(host_t *h, const char *why) {
 static void on_watchdog(uv_timer_t *t) {
   (void)t;
   ctxd__notify("WATCHDOG=1");
+}
+
+/* Handlers past their time limit are reported; on an endpoint that says so, the host exits
+ * for its supervisor to restart it: the message comes back redelivered and counts an
+ * attempt. _exit: the stuck thread holds locks an orderly exit would wait for. */
+static void on_handlers(uv_timer_t *t) {
+  if (!ctxd__status_watch(&((host_t *)t->data)->endpoints)) return;
+  ctxd__log(CTXD__LOG_ERROR, "host",
+            "exiting: a handler ran past handler_timeout_ms on an endpoint with "
+            "handler_timeout_exit; its message will be redelivered");
+  _exit(CTXD__EXIT_FAILURE);
+}
+
+/* How often handlers are checked: a quarter of the shortest limit, within [50 ms, 1 s]. */
+static uint64_t handler_check_ms(const ctxd__endpoints_t *set) {
+  int64_t ms = 1000;
+  for (size_t i = 0; i < set->n; i++) {
+    int64_t limit = set->v[i]->settings.handler_timeout_ms;
+    if (limit > 0 && limit / 4 < ms) ms = limit / 4;
+  }
+  return ms < 50 ? 50 : (uint64_t)ms;
+}
+
+/* After the stop deadline a handler that still runs would hold the exit forever (its
+ * thread is joined): the host leaves without it, and says which one it was. */
+static void exit_if_handler_stuck(host_t *h) {
+  int64_t now = ctxd__clock_us();
+  for (size_t i = 0; h->deadline_passed && i < h->endpoints.n; i++) {
+    ctxd__endpoint_t *ep = h->endpoints.v[i];
+    for (size_t k = 0; ep->workers != NULL && k < ep->nthreads; k++) {
+      ctxd__watch_sample_t w;
+      if (!ctxd__watch_overdue(&ep->workers[k].watch, now, 0, 0, &w)) continue;
+      ctxd__logf(CTXD__LOG_ERROR, w.plugin,
+                 &(ctxd__log_fields_t){.endpoint = w.endpoint, .message_id = w.message_id},
+                 "exiting without the handler for %s, still running after the stop deadline", w.message_type);
+      _exit(CTXD__EXIT_FAILURE);
+    }
+  }
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -579,6 +622,10 @@ static void run(host_t *h) {
   h->heartbeat.data = h->reconnect.data = h->drain_deadline.data = h;
   uint64_t beat = cfg->heartbeat_s > 1 ? (uint64_t)cfg->heartbeat_s * 500 : 1000;
   uv_timer_start(&h->heartbeat, on_heartbeat, beat, beat);
+  uv_timer_init(&h->loop, &h->handlers);
+  h->handlers.data = h;
+  uint64_t check = handler_check_ms(&h->endpoints);
+  uv_timer_start(&h->handlers, on_handlers, check, check);
   /* before anything can stop the host: a stop closes the handles that exist then, and a
    * timer started after it would keep the loop running */
   uint64_t watchdog = ctxd__notify_watchdog_ms();
@@ -622,6 +669,7 @@ static void serve(host_t *h) {
   else
     ctxd__mailbox_close(&h->mailbox); /* the loop runs only to close it */
   uv_run(&h->loop, UV_RUN_DEFAULT);
+  exit_if_handler_stuck(h);
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__workers_stop(h->endpoints.v[i]);
   ctxd__relay_stop(h->relay);
   ctxd__mailbox_drain(&h->mailbox);
@@ -660,6 +708,8 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     host_free(&h);
     return rc;
   }
+  if (ctxd__crash_install() != 0)
+    ctxd__log(CTXD__LOG_WARN, "host", "cannot install the crash handlers: a crash will not be described");
   uv_loop_init(&h.loop);
   serve(&h);
   int closed = uv_loop_close(&h.loop);

@@ -57,6 +57,16 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      /* the sweep takes rows by their lease, and only committed rows are visible to it: the
       * writing transaction's id was never read */
      "ALTER TABLE ctxd.outbox DROP COLUMN xid;\n"},
+    {6, "attempts",
+     /* runs of redelivered messages, committed before each run: a message that ends the
+      * host again and again is counted across hosts and restarts */
+     "CREATE TABLE ctxd.attempts (\n"
+     "  endpoint text NOT NULL,\n"
+     "  message_id uuid NOT NULL,\n"
+     "  attempts int NOT NULL,\n"
+     "  last_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  PRIMARY KEY (endpoint, message_id)\n"
+     ");\n"},
     {0, NULL, NULL},
 };
 

@@ -160,6 +160,8 @@ static void cleanup(ctxd__relay_t *r) {
   if (!locked) return;
   expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s);
   expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s);
+  /* counts of messages that left otherwise (purged, replayed); few rows, no index needed */
+  expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s);
   ctxd__db_run(r->conn, "SELECT pg_advisory_unlock(" CLEANUP_LOCK_KEY ")", 0, NULL, NULL, 0);
 }
 

@@ -3,7 +3,29 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "log.h"
+
+/* Calls f for each handler of ep running past its time limit; report: the caller reports
+ * them (see ctxd__watch_overdue). Returns how many there are. */
+static size_t overdue(ctxd__endpoint_t *ep, int report, void (*f)(void *, const ctxd__watch_sample_t *),
+                      void *arg) {
+  int64_t limit = ep->settings.handler_timeout_ms * 1000, now = ctxd__clock_us();
+  size_t n = 0;
+  for (size_t i = 0; limit > 0 && ep->workers != NULL && i < ep->nthreads; i++) {
+    ctxd__watch_sample_t w;
+    if (!ctxd__watch_overdue(&ep->workers[i].watch, now, limit, report, &w)) continue;
+    f(arg, &w);
+    n++;
+  }
+  return n;
+}
+
+static void say_overdue(void *arg, const ctxd__watch_sample_t *w) {
+  ctxd__prom_printf(arg, "endpoint %s: handler of plugin %s running for %lld s on message %s (%s)\n",
+                    w->endpoint, w->plugin, (long long)(w->running_us / 1000000), w->message_id,
+                    w->message_type);
+}
 
 int ctxd__status_readiness(const ctxd__status_t *s, ctxd__prom_t *body) {
   int ready = s->connected && !s->stopping;
@@ -17,6 +39,7 @@ int ctxd__status_readiness(const ctxd__status_t *s, ctxd__prom_t *body) {
     if (!ep->consuming && !ep->draining) ctxd__prom_printf(body, "endpoint %s: not consuming\n", ep->name);
     if (!db_ok) ctxd__prom_printf(body, "endpoint %s: database unreachable\n", ep->name);
     ready &= (ep->consuming || ep->draining) && db_ok;
+    ready &= overdue(ep, 0, say_overdue, body) == 0;
   }
   if (ready) ctxd__prom_printf(body, "ready\n");
   return ready ? 200 : 503;
@@ -49,6 +72,11 @@ static const struct {
      offsetof(ep_sample_t, s.errored)},
     {"ctxd_messages_skipped_total", "counter", "Messages moved to <queue>_skipped.",
      offsetof(ep_sample_t, s.skipped)},
+    {"ctxd_messages_poisoned_total", "counter",
+     "Messages moved to <queue>_error after ending the host max_attempts times.",
+     offsetof(ep_sample_t, s.poisoned)},
+    {"ctxd_handler_timeouts_total", "counter", "Handler calls found running past handler_timeout_ms.",
+     offsetof(ep_sample_t, s.timeouts)},
     {"ctxd_deliveries_in_flight", "gauge", "Deliveries received and not yet settled.",
      offsetof(ep_sample_t, inflight)},
     {"ctxd_handler_seconds", "histogram", "Time in a handler, all attempts, per message it settled.",
@@ -106,6 +134,28 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
   }
   ctxd__prom_help_type(p, "ctxd_broker_reconnects_total", "Reconnections to the broker.", "counter");
   return ctxd__prom_counter(p, "ctxd_broker_reconnects_total", NULL, s->reconnects) == 0 ? 200 : 500;
+}
+
+static void warn_overdue(void *arg, const ctxd__watch_sample_t *w) {
+  ctxd__endpoint_t *ep = arg;
+  if (!w->first_report) return;
+  ctxd__logf(CTXD__LOG_WARN, w->plugin,
+             &(ctxd__log_fields_t){.endpoint = w->endpoint, .message_id = w->message_id},
+             "handler for %s has run for %lld ms, past handler_timeout_ms %lld; the endpoint's other workers "
+             "go on",
+             w->message_type, (long long)(w->running_us / 1000), (long long)ep->settings.handler_timeout_ms);
+  pthread_mutex_lock(&ep->mu);
+  ep->stats.timeouts++;
+  pthread_mutex_unlock(&ep->mu);
+}
+
+int ctxd__status_watch(const ctxd__endpoints_t *set) {
+  int must_exit = 0;
+  for (size_t i = 0; i < set->n; i++) {
+    ctxd__endpoint_t *ep = set->v[i];
+    if (overdue(ep, 1, warn_overdue, ep) > 0 && ep->settings.handler_timeout_exit) must_exit = 1;
+  }
+  return must_exit;
 }
 
 void ctxd__status_log(const ctxd__endpoints_t *set) {

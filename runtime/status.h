@@ -19,13 +19,19 @@ typedef struct {
 } ctxd__status_t;
 
 /* Ready: connected to the broker, not stopping, every endpoint consuming (or draining for
- * a plugin replacement) and its workers reaching the database. Writes the reasons (or
+ * a plugin replacement), its workers reaching the database and no handler of it running
+ * past its handler_timeout_ms (the reason names the plugin and the message). Writes the reasons (or
  * "ready") into body; returns the HTTP status, 200 or 503. */
 int ctxd__status_readiness(const ctxd__status_t *s, ctxd__prom_t *body);
 
 /* Writes every metric family into body; returns the HTTP status, 200 or 500 (out of
  * memory). Each endpoint's numbers are copied under its lock, so a family is consistent. */
 int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *body);
+
+/* Finds handlers running past their endpoint's handler_timeout_ms (loop thread): each such
+ * call is logged and counted once. Returns 1 when one of them is on an endpoint with
+ * handler_timeout_exit, so the host must exit, else 0. */
+int ctxd__status_watch(const ctxd__endpoints_t *set);
 
 /* Logs each endpoint's counts, one line per endpoint (the workers must be stopped). */
 void ctxd__status_log(const ctxd__endpoints_t *set);

@@ -1,6 +1,6 @@
 /* The transactional outbox and recoverability against the real servers: crashes between
  * commit and confirm, immediate retries, delayed redelivery, _error with MassTransit's
- * fault headers, a poison message on a quorum endpoint, error replay, retention. */
+ * fault headers, error replay, retention (poison messages: test_poison). */
 #include "hostfixture.h"
 
 #include <signal.h>
@@ -345,33 +345,6 @@ static void failing_statement_in_a_pipelined_batch(void **state) {
   assert_int_equal(syntax, 10);
 }
 
-/* A message that kills the host every time ends in _error on a quorum endpoint, after
- * the delivery limit, instead of a crash loop. */
-static void poison_message_on_quorum_endpoint_ends_in_error(void **state) {
-  ctxt_world_t *w = *state;
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
-           "\"queue_type\": \"quorum\", \"delivery_limit\": 2");
-  char id[37], q[128];
-  ctxt_make_id(id, 6);
-  snprintf(q, sizeof q, "%s_error", w->endpoint);
-  int crashes = 0;
-  for (int i = 0; i < 8 && ctxt_amqp_queue_count(w->amqp, q) < 1; i++) {
-    ctxt_host_start(w, NULL);
-    if (i == 0) ctxt_publish(w, id, "{\"action\":\"abort\"}");
-    if (ctxt_proc_wait_exit(&w->host, 10000)) {
-      assert_true(WIFSIGNALED(w->host.status));
-      crashes++;
-    } else {
-      ctxt_host_stop(w, SIGTERM);
-    }
-  }
-  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
-  /* the first delivery and two redeliveries, then the broker dead-lettered it */
-  assert_int_equal(crashes, 3);
-  ctxt_host_start(w, NULL);
-  ctxt_host_stop(w, SIGTERM);
-}
-
 /* `ctxd errors replay` moves messages back to their queue, without the fault headers. */
 static void error_replay_moves_messages_back(void **state) {
   ctxt_world_t *w = *state;
@@ -452,8 +425,6 @@ int main(void) {
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(fault_headers, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(failing_statement_in_a_pipelined_batch, ctxt_world_setup,
-                                      ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(poison_message_on_quorum_endpoint_ends_in_error, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(error_replay_moves_messages_back, ctxt_world_setup,
                                       ctxt_world_teardown),

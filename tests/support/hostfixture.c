@@ -149,12 +149,16 @@ void ctxt_wait_settled(ctxt_world_t *w, const char *endpoint, long received) {
 }
 
 void ctxt_publish(ctxt_world_t *w, const char *id, const char *message) {
+  ctxt_publish_type(w, w->type, id, message);
+}
+
+void ctxt_publish_type(ctxt_world_t *w, const char *type, const char *id, const char *message) {
   char body[1024];
   snprintf(body, sizeof body,
            "{\"messageId\":\"%s\",\"conversationId\":\"%s\",\"messageType\":[\"urn:message:%s\"],"
            "\"message\":%s}",
-           id, id, w->type, message);
-  ctxt_amqp_publish(w->amqp, w->type, "application/vnd.masstransit+json", body, NULL, NULL);
+           id, id, type, message);
+  ctxt_amqp_publish(w->amqp, type, "application/vnd.masstransit+json", body, NULL, NULL);
 }
 
 void ctxt_make_id(char *id, int n) { snprintf(id, 37, "00000000-0000-4000-8000-%012d", n); }

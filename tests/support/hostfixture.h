@@ -63,6 +63,8 @@ void ctxt_wait_settled(ctxt_world_t *w, const char *endpoint, long received);
 
 /* Publishes a MassTransit envelope of the world's type with id and message JSON. */
 void ctxt_publish(ctxt_world_t *w, const char *id, const char *message);
+/* The same with a type of the test's choosing (w->echo_type, say). */
+void ctxt_publish_type(ctxt_world_t *w, const char *type, const char *id, const char *message);
 /* Writes a UUID made from n into id[37]. */
 void ctxt_make_id(char *id, int n);
 /* Rows in testkit.effects (optionally with `where`), and waiting for a count. */

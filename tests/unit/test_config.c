@@ -152,6 +152,7 @@ static void test_full(void **state) {
   const ctxd__endpoint_settings_t *d = &cfg->endpoint_defaults;
   assert_true(d->prefetch == 100 && d->workers == 2 && d->batch_size == 10);
   assert_true(d->delivery_limit == 5 && d->immediate_retries == 2);
+  assert_true(d->max_attempts == 5 && d->handler_timeout_ms == 60000 && !d->handler_timeout_exit);
   assert_string_equal(d->queue_type, "classic");
   assert_string_equal(d->redelivery_ms, "5000,30000,300000");
   assert_int_equal(cfg->nendpoints, 2);
@@ -325,6 +326,14 @@ static void test_error_range(void **state) {
                     ":2:41: endpoints.defaults.prefetch: expected an integer from 1 to 65535, got 65536");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"delivery_limit\": 0}}}",
                     ":2:40: endpoints.e.delivery_limit: expected an integer from 1 to 1000, got 0");
+  assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"max_attempts\": 0}}}",
+                    ":2:38: endpoints.e.max_attempts: expected an integer from 1 to 1000, got 0");
+  assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"handler_timeout_ms\": -1}}}",
+                    ":2:44: endpoints.e.handler_timeout_ms: expected an integer from 0 to 86400000, got -1");
+  /* the broker would dead-letter a crashing message before the host calls it poison */
+  assert_load_error("{" URLS
+                    ",\n \"endpoints\": {\"e\": {\"queue_type\": \"quorum\", \"delivery_limit\": 3}}}",
+                    ":2:64: endpoints.e.delivery_limit: delivery_limit 3 is below max_attempts 5");
   assert_load_error("{" URLS ",\n \"outbox\": {\"sweep_grace_ms\": 99}}",
                     ":2:31: outbox.sweep_grace_ms: expected an integer from 100 to 3600000, got 99");
   assert_load_error("{" URLS ",\n \"outbox\": {\"sweep_interval_ms\": 9}}",

@@ -4,6 +4,7 @@
  *   "retry"           always asks for a retry (transient failure)
  *   "flaky"           asks for a retry the first two times it sees a message id
  *   "abort"           aborts the process (a poison message)
+ *   "segv"            writes through an invalid pointer (a crashing plugin)
  *   "publish"         also publishes an event of type echo_type through the outbox
  *   "publish_then_fail"  publishes, then refuses (the publish must roll back)
  *   "respond"         answers the request at its responseAddress (Ctxd.Tests.v1:Pong)
@@ -114,6 +115,11 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
                  : CTXD_HANDLER_FAIL;
   } else if (strcmp(action, "abort") == 0) {
     abort();
+  } else if (strcmp(action, "segv") == 0) {
+    /* a real fault: volatile, so the compiler cannot see it, and not NULL, which the
+     * test build's undefined-behaviour checks would stop at first */
+    int *volatile nowhere = (int *)16;
+    *nowhere = 1;
   } else if (strcmp(action, "bad_value") == 0 || strcmp(action, "bad_sql") == 0) {
     /* a statement that fails when it runs, or already when it is prepared; its rows are
      * not wanted, so a pipelined batch only queues it */
