@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,37 +32,55 @@ typedef struct conn_s {
   uv_shutdown_t shutdown;
   http_parser parser;
   conn_state_t state;
-  int handles;  /* not yet closed; the connection is freed at 0 */
-  int complete; /* http-parser saw the whole request */
-  int eof;      /* the client finished sending */
+  int handles;     /* not yet closed; the connection is freed at 0 */
+  int complete;    /* http-parser saw the whole request */
+  int eof;         /* the client finished sending */
+  uint64_t wakeup; /* the listener's wakeup that accepted it */
   size_t received;
   ctxd__prom_t url, head, body;
 } conn_t;
 
 struct ctxd__admin_s {
   uv_loop_t *loop;
-  uv_tcp_t tcp;
+  /* Accepting is done here, not by uv_listen: on EMFILE libuv either drops the queued
+   * connections or, without its reserve descriptor, calls back in a tight loop. Polling
+   * the socket ourselves lets a failure pause accepting and leave clients queued. */
+  uv_poll_t poll;
+  uv_timer_t retry; /* resumes accepting after a failure */
+  int fd;           /* the listening socket, closed with the poll handle */
   ctxd__admin_cb cb;
   void *data;
-  conn_t *conns;
-  size_t nconns;
+  conn_t *head, *tail; /* in accept order: the oldest first */
+  size_t nconns;       /* not yet freed */
+  size_t nopen;        /* sockets open (not closing): what max_conns bounds */
+  size_t max_conns;
   uint64_t idle_ms;
+  uint64_t wakeup;        /* counts the listener's wakeups */
+  uint64_t evicted;       /* idle connections closed to make room */
+  uint64_t accept_errors; /* failed accepts (the first of a run is logged) */
+  uint64_t failing;       /* failures since the last accepted connection */
+  int paused;             /* not polling the listener (see pause_accepting) */
   int port;
-  int refs; /* the listener plus every connection; a is freed at 0 */
+  int refs; /* the poll and timer handles plus every connection; a is freed at 0 */
   int closing;
-  int accept_pending; /* a connection waits in libuv because memory ran out */
   /* One read buffer for all connections: libuv calls alloc, read and the read callback
    * for one stream in a row, so no two reads ever share it. */
   char rbuf[CTXD__ADMIN_MAX_REQUEST];
 };
 
-static void accept_one(ctxd__admin_t *a);
+static void resume_accepting(ctxd__admin_t *a);
 
 static void admin_unref(ctxd__admin_t *a) {
   if (--a->refs == 0) free(a);
 }
 
-static void listener_closed(uv_handle_t *h) { admin_unref(h->data); }
+static void listener_closed(uv_handle_t *h) {
+  ctxd__admin_t *a = h->data;
+  close(a->fd); /* only now: a polled descriptor must not be closed */
+  admin_unref(a);
+}
+
+static void retry_closed(uv_handle_t *h) { admin_unref(h->data); }
 
 static void conn_closed(uv_handle_t *h) {
   conn_t *c = h->data;
@@ -70,26 +89,29 @@ static void conn_closed(uv_handle_t *h) {
   if (c->prev)
     c->prev->next = c->next;
   else
-    a->conns = c->next;
-  if (c->next) c->next->prev = c->prev;
+    a->head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    a->tail = c->prev;
   a->nconns--;
   ctxd__prom_free(&c->url);
   ctxd__prom_free(&c->head);
   ctxd__prom_free(&c->body);
   free(c);
-  if (a->accept_pending && !a->closing) {
-    a->accept_pending = 0;
-    accept_one(a);
-  }
   admin_unref(a);
 }
 
-/* Idempotent: pending writes and shutdowns get UV_ECANCELED before the close callbacks. */
+/* Idempotent: pending writes and shutdowns get UV_ECANCELED before the close callbacks.
+ * The socket is closed now (uv_close does), so its slot is free at once. */
 static void conn_close(conn_t *c) {
   if (c->state == CONN_CLOSING) return;
   c->state = CONN_CLOSING;
   uv_close((uv_handle_t *)&c->tcp, conn_closed);
   uv_close((uv_handle_t *)&c->timer, conn_closed);
+  ctxd__admin_t *a = c->admin;
+  a->nopen--;
+  if (a->paused && !a->closing) resume_accepting(a);
 }
 
 static void on_timeout(uv_timer_t *t) { conn_close(t->data); }
@@ -239,16 +261,59 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     respond_error(c, 431);
 }
 
-static void accept_one(ctxd__admin_t *a) {
-  conn_t *c = calloc(1, sizeof *c);
-  if (!c) {
-    /* libuv holds the connection and stops accepting until uv_accept: retry when a
-     * connection closes and frees memory. */
-    a->accept_pending = 1;
-    ctxd__log(CTXD__LOG_ERROR, "host", "admin: out of memory, a connection waits until another one closes");
-    return;
+static void on_retry(uv_timer_t *t) { resume_accepting(t->data); }
+
+/* Stops polling the listener: connections wait in the kernel's queue. A closing
+ * connection resumes (its slot or descriptor is free), and so does the retry timer when
+ * retry is set (the shortage lies elsewhere: descriptors or memory). */
+static void pause_accepting(ctxd__admin_t *a, int retry) {
+  a->paused = 1;
+  uv_poll_stop(&a->poll);
+  if (retry) uv_timer_start(&a->retry, on_retry, CTXD__ADMIN_ACCEPT_RETRY_MS, 0);
+}
+
+/* Logs the first failure of a run only: a host out of descriptors must not also flood its
+ * log. Accepting pauses, so a failure costs one system call per retry, not a busy loop. */
+static void accept_failed(ctxd__admin_t *a, const char *what) {
+  a->accept_errors++;
+  if (a->failing++ == 0)
+    ctxd__log(CTXD__LOG_ERROR, "host",
+              "admin: cannot accept connections: %s; they wait in the listen queue, retrying every %d ms "
+              "(logged once until a connection is accepted)",
+              what, CTXD__ADMIN_ACCEPT_RETRY_MS);
+  pause_accepting(a, 1);
+}
+
+/* 1 when the client sent bytes the loop has not read yet. */
+static int request_waiting(conn_t *c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* No request in progress: answered and lingering, or nothing received, not even unread. */
+static int conn_idle(conn_t *c) {
+  return c->state == CONN_LINGERING || (c->state == CONN_READING && c->received == 0 && !request_waiting(c));
+}
+
+/* The connection idle the longest (the earliest accepted of the idle ones), or NULL. One
+ * accepted in this wakeup is never taken: its client had no time to send. *young tells
+ * whether such a one was what stopped the search. */
+static conn_t *idle_longest(ctxd__admin_t *a, int *young) {
+  *young = 0;
+  for (conn_t *c = a->head; c; c = c->next) {
+    if (!conn_idle(c)) continue;
+    if (c->wakeup != a->wakeup) return c;
+    *young = 1; /* the rest are younger still */
+    return NULL;
   }
+  return NULL;
+}
+
+/* Takes over socket fd as connection c. */
+static void conn_open(ctxd__admin_t *a, conn_t *c, int fd) {
   c->admin = a;
+  c->wakeup = a->wakeup;
   /* Neither init can fail: no socket is created (AF_UNSPEC), no flags are given. */
   uv_tcp_init(a->loop, &c->tcp);
   uv_timer_init(a->loop, &c->timer);
@@ -256,23 +321,77 @@ static void accept_one(ctxd__admin_t *a) {
   c->handles = 2;
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
-  c->next = a->conns;
-  if (a->conns) a->conns->prev = c;
-  a->conns = c;
+  c->prev = a->tail;
+  if (a->tail)
+    a->tail->next = c;
+  else
+    a->head = c;
+  a->tail = c;
   a->nconns++;
+  a->nopen++;
   a->refs++;
-  if (uv_accept((uv_stream_t *)&a->tcp, (uv_stream_t *)&c->tcp) != 0 ||
-      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0 ||
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd); /* the handle took it only on success */
+    conn_close(c);
+    return;
+  }
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0 ||
       uv_timer_start(&c->timer, on_timeout, a->idle_ms, 0) != 0)
     conn_close(c);
 }
 
-static void on_connection(uv_stream_t *server, int status) {
+/* Accepts until the queue is empty. At max_conns, a new connection takes the slot of the
+ * one idle the longest, which is closed once the new one is in hand (so a slot is never
+ * given up for nothing). When every slot holds a request in progress, accepting pauses
+ * until one closes (their deadlines bound that). */
+static void on_listen(uv_poll_t *p, int status, int events) {
+  (void)events;
+  ctxd__admin_t *a = p->data;
   if (status < 0) {
-    ctxd__log(CTXD__LOG_WARN, "host", "admin: accepting a connection failed: %s", uv_strerror(status));
+    accept_failed(a, uv_strerror(status));
     return;
   }
-  accept_one(server->data);
+  a->wakeup++;
+  for (;;) {
+    conn_t *victim = NULL;
+    int young = 0;
+    if (a->nopen >= a->max_conns && (victim = idle_longest(a, &young)) == NULL) {
+      /* young ones: the poll is level-triggered, so the next loop iteration (their reads
+       * first) comes back here */
+      if (!young) pause_accepting(a, 0);
+      return;
+    }
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c) {
+      accept_failed(a, "out of memory");
+      return;
+    }
+    int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      free(c);
+      if (e == EINTR || e == ECONNABORTED) continue;
+      if (e != EAGAIN && e != EWOULDBLOCK) accept_failed(a, strerror(e));
+      return;
+    }
+    if (a->failing > 0) {
+      ctxd__log(CTXD__LOG_INFO, "host", "admin: accepting connections again after %llu failed attempts",
+                (unsigned long long)a->failing);
+      a->failing = 0;
+    }
+    if (victim) {
+      a->evicted++;
+      conn_close(victim);
+    }
+    conn_open(a, c, fd);
+  }
+}
+
+static void resume_accepting(ctxd__admin_t *a) {
+  if (!a->paused || a->closing) return;
+  a->paused = 0;
+  uv_timer_stop(&a->retry);
+  if (uv_poll_start(&a->poll, UV_READABLE, on_listen) != 0) pause_accepting(a, 1);
 }
 
 int ctxd__admin_address_parse(const char *s, struct sockaddr_storage *ss) {
@@ -359,23 +478,23 @@ int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, vo
     return CTXD_EIO;
   }
   a->loop = loop;
+  a->fd = fd;
   a->cb = cb;
   a->data = data;
   a->idle_ms = CTXD__ADMIN_IDLE_TIMEOUT_MS;
-  a->refs = 1;
-  uv_tcp_init(loop, &a->tcp); /* cannot fail, see accept_one */
-  a->tcp.data = a;
-  int rc = uv_tcp_open(&a->tcp, fd);
-  if (rc != 0)
-    close(fd); /* the handle took it only on success */
-  else
-    rc = uv_listen((uv_stream_t *)&a->tcp, SOMAXCONN, on_connection);
-  if (rc != 0) {
-    /* Not expected on a fresh listening socket; the loop frees a when it next runs. */
+  a->max_conns = CTXD__ADMIN_MAX_CONNECTIONS;
+  int rc = uv_poll_init_socket(loop, &a->poll, fd);
+  if (rc != 0) { /* not expected on a fresh socket; nothing is on the loop yet */
     snprintf(err, errlen, "admin: cannot listen on %s: %s", listen, uv_strerror(rc));
-    uv_close((uv_handle_t *)&a->tcp, listener_closed);
+    close(fd);
+    free(a);
     return CTXD_EIO;
   }
+  uv_timer_init(loop, &a->retry); /* cannot fail */
+  a->poll.data = a->retry.data = a;
+  a->refs = 2;
+  a->paused = 1;
+  resume_accepting(a); /* on failure, the retry timer tries again */
   ignore_sigpipe();
   *out = a;
   return 0;
@@ -385,10 +504,20 @@ int ctxd__admin_port(const ctxd__admin_t *a) { return a->port; }
 
 size_t ctxd__admin_connections(const ctxd__admin_t *a) { return a->nconns; }
 
+void ctxd__admin_stats(const ctxd__admin_t *a, ctxd__admin_stats_t *out) {
+  *out = (ctxd__admin_stats_t){.open = a->nopen, .evicted = a->evicted, .accept_errors = a->accept_errors};
+}
+
 void ctxd__admin_set_idle_timeout(ctxd__admin_t *a, uint64_t ms) { a->idle_ms = ms; }
+
+void ctxd__admin_set_max_connections(ctxd__admin_t *a, size_t n) {
+  a->max_conns = n > 0 ? n : 1;
+  resume_accepting(a); /* a larger bound may have room now */
+}
 
 void ctxd__admin_close(ctxd__admin_t *a) {
   a->closing = 1;
-  uv_close((uv_handle_t *)&a->tcp, listener_closed);
-  for (conn_t *c = a->conns; c; c = c->next) conn_close(c);
+  uv_close((uv_handle_t *)&a->poll, listener_closed);
+  uv_close((uv_handle_t *)&a->retry, retry_closed);
+  for (conn_t *c = a->head; c; c = c->next) conn_close(c);
 }

@@ -4,7 +4,15 @@
  * malformed request 400, a request over CTXD__ADMIN_MAX_REQUEST bytes 431. A connection
  * gets the idle timeout to deliver its request, and again to take its response, then it
  * is closed. Every function here runs on the loop's thread. Starting the server sets
- * SIGPIPE to SIG_IGN unless the process handles it already (libuv writes with writev). */
+ * SIGPIPE to SIG_IGN unless the process handles it already (libuv writes with writev).
+ *
+ * Descriptors are bounded: at most max_connections sockets are open (one more for the
+ * instant a new one takes an old one's place). A new connection at the bound closes the
+ * one idle the longest (no request in progress: nothing received, or answered), so a
+ * fresh probe is served however many idle clients hold connections. When every slot holds
+ * a request in progress, or accepting fails (EMFILE, ENFILE, out of memory), accepting
+ * pauses and new connections wait in the kernel's listen queue: a closing connection or
+ * a retry every CTXD__ADMIN_ACCEPT_RETRY_MS resumes it. A run of failures is logged once. */
 #ifndef CTXD_RUNTIME_ADMIN_H
 #define CTXD_RUNTIME_ADMIN_H
 
@@ -18,6 +26,8 @@
 
 #define CTXD__ADMIN_MAX_REQUEST 8192
 #define CTXD__ADMIN_IDLE_TIMEOUT_MS 5000
+#define CTXD__ADMIN_MAX_CONNECTIONS 128
+#define CTXD__ADMIN_ACCEPT_RETRY_MS 500
 
 typedef struct ctxd__admin_s ctxd__admin_t;
 
@@ -50,12 +60,24 @@ int ctxd__admin_start(uv_loop_t *loop, const char *listen, ctxd__admin_cb cb, vo
 /* The bound port (useful with port 0). */
 int ctxd__admin_port(const ctxd__admin_t *a);
 
-/* Open connections right now (a gauge; tests wait on it). */
+/* Connections not yet freed, closing ones included (tests wait on it). */
 size_t ctxd__admin_connections(const ctxd__admin_t *a);
+
+typedef struct {
+  size_t open;            /* sockets open now */
+  uint64_t evicted;       /* idle connections closed to make room for a new one */
+  uint64_t accept_errors; /* failed accepts */
+} ctxd__admin_stats_t;
+
+void ctxd__admin_stats(const ctxd__admin_t *a, ctxd__admin_stats_t *out);
 
 /* The idle timeout of connections accepted from now on (default
  * CTXD__ADMIN_IDLE_TIMEOUT_MS; tests shorten it). */
 void ctxd__admin_set_idle_timeout(ctxd__admin_t *a, uint64_t ms);
+
+/* The most sockets open at once (default CTXD__ADMIN_MAX_CONNECTIONS; 0 counts as 1).
+ * Lowering it closes nothing: each new connection then takes an idle one's place. */
+void ctxd__admin_set_max_connections(ctxd__admin_t *a, size_t n);
 
 /* Stops listening and closes every connection, answered or not; call it once. a is freed
  * by the loop once the last handle's close callback ran, so run the loop before

@@ -327,19 +327,40 @@ static int load_log(load_t *l, const json_t *section) {
 
 typedef struct {
   const char *listen;
+  int64_t max_connections;
+  int64_t idle_timeout_ms;
 } admin_t;
+
+/* The map takes its defaults as text: admin.h's numbers, spelled. */
+#define SPELL(x) #x
+#define SPELL_VALUE(x) SPELL(x)
 
 static const ctxd_conf_entry_t admin_map[] = {
     {CTXD_CONF_STR, "listen", "", offsetof(admin_t, listen),
      "a.b.c.d:port or [IPv6]:port of the admin HTTP endpoint (port 0: any free one, "
      "logged); absent: none"},
+    {CTXD_CONF_INT, "max_connections", SPELL_VALUE(CTXD__ADMIN_MAX_CONNECTIONS),
+     offsetof(admin_t, max_connections),
+     "most admin connections open at once; at the bound a new one closes the one idle the "
+     "longest; at most half the file limit is used"},
+    {CTXD_CONF_INT, "idle_timeout_ms", SPELL_VALUE(CTXD__ADMIN_IDLE_TIMEOUT_MS),
+     offsetof(admin_t, idle_timeout_ms),
+     "how long a connection may take to send its request, and again to take the response"},
     {.name = NULL}};
+
+static const range_t admin_ranges[] = {{"max_connections", offsetof(admin_t, max_connections), 1, 65536},
+                                       {"idle_timeout_ms", offsetof(admin_t, idle_timeout_ms), 100, 600000},
+                                       {NULL, 0, 0, 0}};
 
 static int load_admin(load_t *l, const json_t *section) {
   admin_t a;
   int rc = apply(l, admin_map, section, &a, "admin");
+  if (rc == 0) rc = check_ranges(l, admin_ranges, &a, "admin");
+  if (rc != 0) return rc;
+  l->cfg->admin_max_connections = a.max_connections;
+  l->cfg->admin_idle_timeout_ms = a.idle_timeout_ms;
   /* the map's "" default stands for "absent": no admin endpoint */
-  if (rc != 0 || json_object_get(section, "listen") == NULL) return rc;
+  if (json_object_get(section, "listen") == NULL) return 0;
   /* the admin endpoint's own parser: check-config and ctxd run accept the same addresses */
   struct sockaddr_storage ss;
   if (ctxd__admin_address_parse(a.listen, &ss) != 0)

@@ -10,7 +10,7 @@
  *   "reload":   {"lock_timeout_ms": 10000},
  *   "cleanup_interval_s": 60,
  *   "log":      {"level": "info"},
- *   "admin":    {"listen": "127.0.0.1:9464"},
+ *   "admin":    {"listen": "127.0.0.1:9464", "max_connections": 128, "idle_timeout_ms": 5000},
  *   "plugin_dir": "/usr/lib/ctxd/plugins",
  *   "plugins":  [{"name": "inventory", "path": "ctxd_inventory.so", "enabled": true,
  *                 "settings": {...}}],
@@ -98,8 +98,10 @@ typedef struct {
   int64_t reload_lock_timeout_ms;     /* a plugin replacement's wait for a lock; default 10000 */
 
   ctxd__log_level_t log_level;
-  char *admin_listen; /* NULL: no admin endpoint */
-  char *plugin_dir;   /* as configured, or found from the executable's place */
+  char *admin_listen;            /* NULL: no admin endpoint */
+  int64_t admin_max_connections; /* 1-65536, default 128; the host uses at most half its file limit */
+  int64_t admin_idle_timeout_ms; /* 100-600000, default 5000 */
+  char *plugin_dir;              /* as configured, or found from the executable's place */
 
   ctxd__plugin_config_t *plugins;
   size_t nplugins;

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "migrate.h"
+#include "nofile.h"
 #include "notify.h"
 #include "outrow.h"
 #include "plugin.h"
@@ -62,6 +63,7 @@ typedef struct {
   ctxd__endpoints_t endpoints;
   ctxd__contracts_t *contracts;
   ctxd__admin_t *admin;
+  uint64_t nofile; /* the soft open-file limit in force */
 
   ctxd__swap_t swap;
   swap_phase_t swap_phase;
@@ -422,11 +424,14 @@ static int on_admin(void *data, const char *method, const char *path, ctxd__prom
                     const char **content_type) {
   (void)method;
   host_t *h = data;
+  ctxd__admin_stats_t admin;
+  ctxd__admin_stats(h->admin, &admin);
   ctxd__status_t s = {.connected = h->session.broker.conn != NULL,
                       .stopping = h->stopping,
                       .reconnects = h->reconnects,
                       .endpoints = &h->endpoints,
-                      .relay = h->relay};
+                      .relay = h->relay,
+                      .admin = &admin};
   if (strcmp(path, "/healthz") == 0) return ctxd__prom_printf(body, "ok\n") == 0 ? 200 : 500;
   if (strcmp(path, "/readyz") == 0) return ctxd__status_readiness(&s, body);
   if (strcmp(path, "/metrics") == 0) {
@@ -606,6 +611,21 @@ static int start(host_t *h) {
   return 0;
 }
 
+/* Admin connections may hold at most half the open-file limit: the rest stays for the
+ * broker, the workers' database connections, plugins and the loop. */
+static void admin_bound(host_t *h) {
+  const ctxd__config_t *cfg = h->cfg;
+  uint64_t max = (uint64_t)cfg->admin_max_connections;
+  if (max > h->nofile / 2) {
+    ctxd__log(CTXD__LOG_WARN, "host",
+              "admin.max_connections %llu is more than half the open-file limit %llu: using %llu",
+              (unsigned long long)max, (unsigned long long)h->nofile, (unsigned long long)(h->nofile / 2));
+    max = h->nofile / 2;
+  }
+  ctxd__admin_set_max_connections(h->admin, (size_t)max);
+  ctxd__admin_set_idle_timeout(h->admin, (uint64_t)cfg->admin_idle_timeout_ms);
+}
+
 /* Signals, timers and the admin endpoint; then the broker. */
 static void run(host_t *h) {
   const ctxd__config_t *cfg = h->cfg;
@@ -640,6 +660,7 @@ static void run(host_t *h) {
     h->exit_code = CTXD__EXIT_FAILURE;
     begin_stop(h, "admin endpoint");
   } else if (h->admin != NULL) {
+    admin_bound(h);
     ctxd__log(CTXD__LOG_INFO, "host", "admin endpoint on %s, port %d (/healthz, /readyz, /metrics)",
               cfg->admin_listen, ctxd__admin_port(h->admin));
   }
@@ -681,6 +702,18 @@ static void serve(host_t *h) {
   ctxd__status_log(&h->endpoints);
 }
 
+/* Before anything opens files: plugins, database and broker connections. */
+static void raise_nofile(host_t *h) {
+  ctxd__nofile_t lim;
+  int rc = ctxd__nofile_raise(&lim);
+  h->nofile = lim.soft != 0 ? lim.soft : 1024; /* unknown: the usual default */
+  if (rc != 0)
+    ctxd__log(CTXD__LOG_WARN, "host", "open-file limit %llu (hard %llu); raising it to the hard limit failed",
+              (unsigned long long)lim.soft, (unsigned long long)lim.hard);
+  else
+    ctxd__log(CTXD__LOG_INFO, "host", "open-file limit %llu", (unsigned long long)lim.soft);
+}
+
 int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   host_t h;
   memset(&h, 0, sizeof h);
@@ -688,6 +721,7 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   h.backoff_ms = 100;
   srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
+  if (mode == CTXD__HOST_RUN) raise_nofile(&h);
   char err[512];
   if (ctxd__contracts_new(&h.contracts, err, sizeof err) != 0) {
     ctxd__log(CTXD__LOG_ERROR, "host", "contracts: %s", err);

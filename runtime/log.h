@@ -1,8 +1,17 @@
-/* Structured logging: one JSON object per line on stderr, safe from any thread. */
+/* Structured logging: one JSON object per line on stderr, safe from any thread.
+ *
+ * A line is always one valid JSON object and a newline, whatever its fields hold: quotes,
+ * backslashes and control characters are escaped, invalid UTF-8 becomes U+FFFD, and a
+ * field is cut at CTXD__LOG_FIELD_MAX bytes (the message at CTXD__LOG_MSG_MAX), counted
+ * after escaping, on a character boundary. A cut value ends in "...[truncated N bytes]"
+ * (N of the original left out) and the line carries "truncated": true. */
 #ifndef CTXD_RUNTIME_LOG_H
 #define CTXD_RUNTIME_LOG_H
 
 #include <stdarg.h>
+
+#define CTXD__LOG_FIELD_MAX 1024
+#define CTXD__LOG_MSG_MAX 8192
 
 typedef enum {
   CTXD__LOG_ERROR = 0,

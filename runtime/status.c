@@ -111,6 +111,17 @@ static void endpoint_families(const ctxd__endpoints_t *set, ep_sample_t *samples
   }
 }
 
+static int admin_families(const ctxd__admin_stats_t *a, ctxd__prom_t *p) {
+  ctxd__prom_help_type(p, "ctxd_admin_connections", "Admin connections open.", "gauge");
+  ctxd__prom_gauge(p, "ctxd_admin_connections", NULL, (double)a->open);
+  ctxd__prom_help_type(p, "ctxd_admin_evicted_total",
+                       "Idle admin connections closed to make room at admin.max_connections.", "counter");
+  ctxd__prom_counter(p, "ctxd_admin_evicted_total", NULL, a->evicted);
+  ctxd__prom_help_type(p, "ctxd_admin_accept_errors_total",
+                       "Failed accepts of admin connections (out of descriptors or memory).", "counter");
+  return ctxd__prom_counter(p, "ctxd_admin_accept_errors_total", NULL, a->accept_errors);
+}
+
 int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
   ep_sample_t *samples = calloc(s->endpoints->n + 1, sizeof *samples);
   if (samples == NULL) return 500;
@@ -133,7 +144,9 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
     ctxd__prom_gauge(p, gauges[g].name, NULL, gauges[g].value);
   }
   ctxd__prom_help_type(p, "ctxd_broker_reconnects_total", "Reconnections to the broker.", "counter");
-  return ctxd__prom_counter(p, "ctxd_broker_reconnects_total", NULL, s->reconnects) == 0 ? 200 : 500;
+  int rc = ctxd__prom_counter(p, "ctxd_broker_reconnects_total", NULL, s->reconnects);
+  if (rc == 0 && s->admin != NULL) rc = admin_families(s->admin, p);
+  return rc == 0 ? 200 : 500;
 }
 
 static void warn_overdue(void *arg, const ctxd__watch_sample_t *w) {

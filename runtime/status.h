@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "admin.h"
 #include "endpoint.h"
 #include "metrics.h"
 #include "relay.h"
@@ -15,7 +16,8 @@ typedef struct {
   int stopping;
   uint64_t reconnects;
   const ctxd__endpoints_t *endpoints;
-  ctxd__relay_t *relay; /* NULL before it started */
+  ctxd__relay_t *relay;             /* NULL before it started */
+  const ctxd__admin_stats_t *admin; /* NULL without an admin endpoint */
 } ctxd__status_t;
 
 /* Ready: connected to the broker, not stopping, every endpoint consuming (or draining for

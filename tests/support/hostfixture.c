@@ -77,7 +77,7 @@ static void launch(ctxt_world_t *w, ctxt_proc_t *p, const char *broker_url, char
   }
   for (size_t i = 0; extra != NULL && extra[i] != NULL && n + 1 < 8; i++) env[n++] = extra[i];
   ctxt_proc_free(p);
-  ctxt_proc_spawn(p, argv, env);
+  ctxt_proc_spawn_nofile(p, argv, env, w->nofile);
 }
 
 /* launch, and returns once the host is ready */

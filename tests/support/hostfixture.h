@@ -23,6 +23,7 @@ typedef struct {
   char plugins[4096];          /* the "plugins" array; empty: testkit on the world's endpoint */
   char broker_url[512];        /* empty: the private single node */
   char more_endpoints[512];    /* more endpoint sections, starting with ", " */
+  unsigned long nofile;        /* not 0: the host's open-file limit (soft and hard) */
   ctxt_proc_t host;
   ctxt_proc_t peer;    /* a second host of the same context, when a test starts one */
   ctxt_proc_t more[3]; /* hosts a test starts on configurations of its own */

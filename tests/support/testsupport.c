@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
@@ -150,6 +151,10 @@ void ctxt_write_file(char *path, size_t len, const char *text) {
 /* ---- processes ------------------------------------------------------------------------ */
 
 void ctxt_proc_spawn(ctxt_proc_t *p, char *const argv[], char *const env[]) {
+  ctxt_proc_spawn_nofile(p, argv, env, 0);
+}
+
+void ctxt_proc_spawn_nofile(ctxt_proc_t *p, char *const argv[], char *const env[], unsigned long nofile) {
   memset(p, 0, sizeof *p);
   char path[64];
   snprintf(path, sizeof path, "/tmp/ctxd-test-err-XXXXXX");
@@ -167,6 +172,9 @@ void ctxt_proc_spawn(ctxt_proc_t *p, char *const argv[], char *const env[]) {
     /* it would override every plugin_dir a test writes: a child has it only from env */
     unsetenv("CTXD_PLUGIN_DIR");
     for (size_t i = 0; env != NULL && env[i] != NULL; i++) putenv(env[i]);
+    /* the hard limit too: the host raises its soft limit to the hard one */
+    struct rlimit lim = {nofile, nofile};
+    if (nofile != 0 && setrlimit(RLIMIT_NOFILE, &lim) != 0) _exit(126);
     execv(argv[0], argv);
     _exit(127);
   }

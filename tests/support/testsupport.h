@@ -49,6 +49,8 @@ typedef struct {
 /* Starts argv[0] with extra environment entries (NAME=VALUE, NULL-terminated; may be NULL).
  * The child inherits the environment but CTXD_PLUGIN_DIR, which it has only from env. */
 void ctxt_proc_spawn(ctxt_proc_t *p, char *const argv[], char *const env[]);
+/* The same with the child's open-file limit, soft and hard, set to nofile (0: inherited). */
+void ctxt_proc_spawn_nofile(ctxt_proc_t *p, char *const argv[], char *const env[], unsigned long nofile);
 /* 1 when needle appears in stderr within timeout_ms (counting from the call), else 0. */
 int ctxt_proc_wait_output(ctxt_proc_t *p, const char *needle, int timeout_ms);
 /* 1 when the process exited within timeout_ms (p->status set), else 0. */

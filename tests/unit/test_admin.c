@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -351,6 +352,158 @@ static void many_concurrent_connections(void **state) {
   wait_connections(f, 0);
 }
 
+/* 1 when the server closed fd: EOF (no response) is readable; 0 when it is still open. */
+static int closed_by_server(int fd) {
+  char c;
+  ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+  if (n == 0) return 1;
+  assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  return 0;
+}
+
+/* Runs the loop until the server closed fd without a response. */
+static void wait_closed(fx_t *f, int fd) {
+  char resp[64];
+  assert_int_equal(client_read_all(f, fd, resp, sizeof resp), 0);
+}
+
+static void stats(fx_t *f, ctxd__admin_stats_t *st) { ctxd__admin_stats(f->admin, st); }
+
+static void idle_connection_gives_way_at_the_bound(void **state) {
+  fx_t *f = *state;
+  ctxd__admin_set_max_connections(f->admin, 2);
+  int silent = client_connect(f);
+  wait_connections(f, 1);
+  int partial = client_connect(f);
+  client_send(f, partial, "GET /", 5);
+  wait_connections(f, 2);
+  /* the bound is full: a fresh request is still answered, in the silent one's place */
+  char resp[4096];
+  exchange(f, "GET /readyz HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  wait_closed(f, silent);
+  assert_false(closed_by_server(partial)); /* a request in progress is never evicted */
+  ctxd__admin_stats_t st;
+  stats(f, &st);
+  assert_int_equal(st.evicted, 1);
+  assert_true(st.open <= 2);
+  /* the partial request completes normally */
+  client_send(f, partial, "healthz HTTP/1.1\r\n\r\n", 20);
+  client_read_all(f, partial, resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  assert_string_equal(f->path, "/healthz");
+  close(silent);
+  close(partial);
+  wait_connections(f, 0);
+}
+
+/* Among idle connections the oldest goes first; many more than the bound, one at a time. */
+static void oldest_idle_goes_first(void **state) {
+  fx_t *f = *state;
+  enum { MAX = 4, N = 40 };
+  ctxd__admin_set_max_connections(f->admin, MAX);
+  int fds[N];
+  for (int i = 0; i < N; i++) {
+    fds[i] = client_connect(f);
+    wait_connections(f, (size_t)(i < MAX ? i + 1 : MAX));
+    /* the one before the last MAX is gone, the last MAX are open */
+    if (i >= MAX) wait_closed(f, fds[i - MAX]);
+    for (int j = i - MAX + 1; j <= i; j++)
+      if (j >= 0) assert_false(closed_by_server(fds[j]));
+  }
+  ctxd__admin_stats_t st;
+  stats(f, &st);
+  assert_int_equal(st.evicted, N - MAX);
+  assert_int_equal(st.open, MAX);
+  for (int i = 0; i < N; i++) close(fds[i]);
+  wait_connections(f, 0);
+}
+
+/* Every slot holds a request in progress: the new connection waits in the listen queue
+ * (not refused, not a busy loop) until a slot frees at its deadline. */
+static void busy_slots_make_new_connections_wait(void **state) {
+  fx_t *f = *state;
+  ctxd__admin_set_max_connections(f->admin, 1);
+  ctxd__admin_set_idle_timeout(f->admin, 300);
+  int partial = client_connect(f);
+  client_send(f, partial, "GET /", 5);
+  wait_connections(f, 1);
+  int64_t t0 = ctxt_now_ms();
+  int fresh = client_connect(f); /* the kernel completes it; the host does not accept yet */
+  client_send(f, fresh, "GET /healthz HTTP/1.1\r\n\r\n", 25);
+  char resp[4096];
+  client_read_all(f, fresh, resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  assert_true(ctxt_now_ms() - t0 >= 250); /* served once the partial one timed out */
+  wait_closed(f, partial);
+  ctxd__admin_stats_t st;
+  stats(f, &st);
+  assert_int_equal(st.evicted, 0);
+  assert_int_equal(st.accept_errors, 0);
+  close(partial);
+  close(fresh);
+  wait_connections(f, 0);
+}
+
+/* Counts the lines of path holding needle. */
+static int count_lines(const char *path, const char *needle) {
+  char *text = ctxt_read_file(path);
+  int n = 0;
+  for (const char *s = text; (s = strstr(s, needle)) != NULL; s++) n++;
+  free(text);
+  return n;
+}
+
+/* Out of descriptors: accepting pauses and retries (not a busy loop), the failure is
+ * logged once, and the waiting connection is served once descriptors are free again. */
+static void accept_failure_pauses_and_logs_once(void **state) {
+  fx_t *f = *state;
+  char log[] = "/tmp/ctxd-test-admin-log-XXXXXX";
+  int log_fd = mkstemp(log);
+  assert_true(log_fd >= 0);
+  int saved_stderr = dup(STDERR_FILENO);
+  assert_true(saved_stderr >= 0);
+  struct rlimit old, low;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+  low = old;
+  low.rlim_cur = 256;
+  int probe = dup(0);
+  assert_true(probe >= 0 && probe < 200);
+  close(probe);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  dup2(log_fd, STDERR_FILENO);
+  /* every descriptor taken but the client's: the host cannot accept it */
+  int fill[256], nfill = 0;
+  while (nfill < 256 && (fill[nfill] = dup(0)) >= 0) nfill++;
+  assert_int_equal(errno, EMFILE);
+  close(fill[--nfill]);
+  int client = client_connect(f); /* queued in the kernel until the host accepts */
+  client_send(f, client, "GET /healthz HTTP/1.1\r\n\r\n", 25);
+
+  int64_t t0 = ctxt_now_ms(), deadline = t0 + DEADLINE_MS;
+  ctxd__admin_stats_t st;
+  for (stats(f, &st); st.accept_errors < 3; stats(f, &st)) {
+    assert_true(ctxt_now_ms() < deadline);
+    step(f, -1, 0, deadline);
+  }
+  /* three attempts took two retry periods: no attempt in between */
+  assert_true(ctxt_now_ms() - t0 >= 2 * CTXD__ADMIN_ACCEPT_RETRY_MS - 50);
+  assert_int_equal(st.accept_errors, 3);
+
+  while (nfill > 0) close(fill[--nfill]);
+  char resp[4096];
+  client_read_all(f, client, resp, sizeof resp);
+  close(client);
+  dup2(saved_stderr, STDERR_FILENO);
+  close(saved_stderr);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  assert_int_equal(count_lines(log, "cannot accept connections: Too many open files"), 1);
+  assert_int_equal(count_lines(log, "accepting connections again after 3 failed attempts"), 1);
+  close(log_fd);
+  unlink(log);
+}
+
 static void close_with_open_connections(void **state) {
   fx_t *f = *state;
   static char resp[1 << 16];
@@ -485,6 +638,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(oversized_request_gets_431, setup, teardown),
       cmocka_unit_test_setup_teardown(idle_connections_are_closed, setup, teardown),
       cmocka_unit_test_setup_teardown(many_concurrent_connections, setup, teardown),
+      cmocka_unit_test_setup_teardown(idle_connection_gives_way_at_the_bound, setup, teardown),
+      cmocka_unit_test_setup_teardown(oldest_idle_goes_first, setup, teardown),
+      cmocka_unit_test_setup_teardown(busy_slots_make_new_connections_wait, setup, teardown),
+      cmocka_unit_test_setup_teardown(accept_failure_pauses_and_logs_once, setup, teardown),
       cmocka_unit_test_setup_teardown(close_with_open_connections, setup, teardown),
       cmocka_unit_test_setup_teardown(client_leaving_mid_response_is_harmless, setup, teardown),
       cmocka_unit_test_setup_teardown(start_errors, setup, teardown),

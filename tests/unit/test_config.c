@@ -97,7 +97,7 @@ static const char full[] =
     "             \"archive_retention_s\": 0},\n"
     "  \"inbox\": {\"retention_s\": 31536000}, \"cleanup_interval_s\": 86400,\n"
     "  \"log\": {\"level\": \"debug\"},\n"
-    "  \"admin\": {\"listen\": \"[::1]:9464\"},\n"
+    "  \"admin\": {\"listen\": \"[::1]:9464\", \"max_connections\": 65536, \"idle_timeout_ms\": 100},\n"
     "  \"plugin_dir\": \"/opt/ctxd/plugins\",\n"
     "  \"plugins\": [\n"
     "    {\"name\": \"inventory\", \"path\": \"/abs/inv.so\", \"enabled\": false,\n"
@@ -129,6 +129,8 @@ static void test_full(void **state) {
   assert_true(cfg->cleanup_interval_s == 86400);
   assert_int_equal(cfg->log_level, CTXD__LOG_DEBUG);
   assert_string_equal(cfg->admin_listen, "[::1]:9464");
+  assert_true(cfg->admin_max_connections == 65536);
+  assert_true(cfg->admin_idle_timeout_ms == 100);
   assert_string_equal(cfg->plugin_dir, "/opt/ctxd/plugins");
   assert_int_equal(cfg->text_len, strlen(full));
   assert_memory_equal(cfg->text, full, strlen(full));
@@ -192,6 +194,8 @@ static void test_defaults(void **state) {
   assert_true(cfg->cleanup_interval_s == 60);
   assert_int_equal(cfg->log_level, CTXD__LOG_INFO);
   assert_null(cfg->admin_listen);
+  assert_true(cfg->admin_max_connections == 128);
+  assert_true(cfg->admin_idle_timeout_ms == 5000);
   char dir[PATH_MAX];
   assert_int_equal(ctxd__plugindir_find(NULL, dir, sizeof dir), 0);
   assert_string_equal(cfg->plugin_dir, dir);
@@ -442,6 +446,10 @@ static void test_error_values(void **state) {
              bad_listen[i]);
     assert_load_error(text, tail);
   }
+  assert_load_error("{" URLS ",\n \"admin\": {\"max_connections\": 0}}",
+                    ":2:31: admin.max_connections: expected an integer from 1 to 65536, got 0");
+  assert_load_error("{" URLS ",\n \"admin\": {\"listen\": \"127.0.0.1:0\", \"idle_timeout_ms\": 99}}",
+                    ":2:56: admin.idle_timeout_ms: expected an integer from 100 to 600000, got 99");
   static const char *const good_listen[] = {"127.0.0.1:0", "[::1]:9464", "0.0.0.0:65535"};
   for (size_t i = 0; i < sizeof good_listen / sizeof good_listen[0]; i++) {
     char text[256];
