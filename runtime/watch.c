@@ -18,7 +18,9 @@ void ctxd__watch_begin(ctxd__watch_t *w, const char *plugin, const char *endpoin
   w->plugin = plugin;
   w->endpoint = endpoint;
   w->message_type = message_type;
-  snprintf(w->message_id, sizeof w->message_id, "%s", message_id);
+  size_t n = strnlen(message_id, sizeof w->message_id - 1); /* per message: no formatting */
+  memcpy(w->message_id, message_id, n);
+  w->message_id[n] = '\0';
   w->calls++;
   w->started_us = ctxd__clock_us();
   pthread_mutex_unlock(&w->mu);
