@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "endpoint.h"
+#include "intake.h"
 #include "metrics.h"
 #include "relay.h"
 
@@ -15,6 +16,7 @@ typedef struct {
   int stopping;
   uint64_t reconnects;
   const ctxd__endpoints_t *endpoints;
+  const ctxd__intake_t *intake;
   ctxd__relay_t *relay; /* NULL before it started */
 } ctxd__status_t;
 
