@@ -160,9 +160,36 @@ static void bounded_by_bytes(void **state) {
   check_errors(w, hashes);
 }
 
+/* A host that stops reading still sends heartbeats: the broker keeps a connection it
+ * reads nothing from for longer than two heartbeats (the fixture's heartbeat_s is 10). */
+static void paused_keeps_connection(void **state) {
+  ctxt_world_t *w = *state;
+  /* one message of exactly max_inflight_bytes fills the intake while its handler sleeps */
+  snprintf(w->host_settings, sizeof w->host_settings,
+           ", \"limits\": {\"max_message_bytes\": 1024, \"max_inflight_bytes\": 1024}");
+  ctxt_host_start(w, NULL);
+  char id[37], body[1025], message[1024];
+  ctxt_make_id(id, 1);
+  int n = snprintf(body, sizeof body,
+                   "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"message\":", id, w->type);
+  int pad = 1024 - n - (int)strlen("{\"action\":\"ok\",\"sleep_ms\":30000,\"pad\":\"\"}}");
+  snprintf(message, sizeof message, "{\"action\":\"ok\",\"sleep_ms\":30000,\"pad\":\"%0*d\"}", pad, 0);
+  snprintf(body + n, sizeof body - (size_t)n, "%s}", message);
+  assert_int_equal(strlen(body), 1024);
+  ctxt_amqp_publish(w->amqp, w->type, MT, body, NULL, NULL);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM testkit.effects", 1, 60000), 1);
+  ctxt_wait_settled(w, w->endpoint, 1);
+  assert_int_equal(ctxt_metric(w, NULL, "ctxd_broker_read_paused_total"), 1);
+  /* reading resumed with the acknowledgement: a closed connection is seen by then */
+  ctxt_host_stop(w, SIGTERM);
+  if (strstr(w->host.out, "reconnecting") != NULL) fail_msg("the broker dropped the paused connection");
+  assert_non_null(strstr(w->host.out, "handled 1, duplicates 0,"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(bounded_by_bytes, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(paused_keeps_connection, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
