@@ -80,6 +80,8 @@ static void check_errors(ctxt_world_t *w, const uint64_t *hashes) {
     assert_int_equal(m.body.len, BIG_BYTES);
     ctxt_amqp_header(&m, "MT-Fault-Message", value, sizeof value);
     if (strstr(value, "exceeds the limit of 1048576") == NULL) fail_msg("reason: '%s'", value);
+    ctxt_amqp_header(&m, "MT-Fault-ExceptionType", value, sizeof value);
+    assert_string_equal(value, "ctxd.MessageTooLarge");
     assert_true(m.properties._flags & AMQP_BASIC_HEADERS_FLAG);
     ctxt_amqp_header(&m, HASH_HEADER, value, sizeof value);
     int n = atoi(strchr(value, ':') + 1);
