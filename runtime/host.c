@@ -190,7 +190,7 @@ static void drain(host_t *h) {
     if (h->session.broker.conn == NULL) return;
     amqp_maybe_release_buffers(h->session.broker.conn);
   }
-  flush_batches(h);
+  flush_batches(h); /* before a pause too: the workers' results are what empties the intake */
   pace(h);
   progressed(h);
 }
@@ -205,14 +205,13 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   drain(h);
 }
 
-/* Stops reading from the broker while the intake is full (the batches filling go to the
- * workers, whose results empty it), and reads again once it is not. */
+/* Stops reading from the broker while the intake is full (only a drain fills it, and hands
+ * its batches to the workers first), and reads again once it is not. */
 static void pace(host_t *h) {
   if (!h->poll_active) return; /* not connected: connecting reads, then paces */
   switch (ctxd__intake_pace(&h->intake)) {
   case CTXD__INTAKE_PAUSE:
     uv_poll_stop(&h->poll);
-    flush_batches(h);
     ctxd__log(CTXD__LOG_DEBUG, "host", "broker: reading paused, %llu bytes of messages held",
               (unsigned long long)h->intake.held);
     break;
