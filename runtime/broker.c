@@ -172,6 +172,11 @@ int ctxd__broker_next_frame(ctxd__broker_t *b, amqp_frame_t *frame) {
   return CTXD_ECLOSED;
 }
 
+int ctxd__broker_heartbeat(ctxd__broker_t *b) {
+  amqp_frame_t f = {.frame_type = AMQP_FRAME_HEARTBEAT, .channel = 0};
+  return amqp_send_frame(b->conn, &f) == AMQP_STATUS_OK ? 0 : CTXD_ECLOSED;
+}
+
 int ctxd__broker_read_content(ctxd__broker_t *b, int channel, amqp_message_t *msg) {
   amqp_rpc_reply_t r = amqp_read_message(b->conn, (amqp_channel_t)channel, msg, 0);
   return r.reply_type == AMQP_RESPONSE_NORMAL ? 0 : CTXD_ECLOSED;

@@ -62,6 +62,10 @@ int ctxd__broker_publish(ctxd__broker_t *b, const char *exchange, const char *ro
  * connection is gone. */
 int ctxd__broker_next_frame(ctxd__broker_t *b, amqp_frame_t *frame);
 
+/* Sends a heartbeat frame: what the frame reads do by themselves, for a connection the
+ * host does not read for a while. 0 or CTXD_ECLOSED. */
+int ctxd__broker_heartbeat(ctxd__broker_t *b);
+
 /* Reads the content frames that follow a basic.deliver/basic.return on `channel`. 0 and
  * *msg (release with amqp_destroy_message), or CTXD_ECLOSED. */
 int ctxd__broker_read_content(ctxd__broker_t *b, int channel, amqp_message_t *msg);

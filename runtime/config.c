@@ -151,6 +151,7 @@ typedef struct {
   const json_t *outbox;
   const json_t *inbox;
   const json_t *reload;
+  const json_t *limits;
   int64_t cleanup_interval_s;
   const json_t *log;
   const json_t *admin;
@@ -165,6 +166,7 @@ static const ctxd_conf_entry_t root_map[] = {
     {CTXD__CONF_OBJECT, "outbox", "", offsetof(root_t, outbox), "outbox relay"},
     {CTXD__CONF_OBJECT, "inbox", "", offsetof(root_t, inbox), "inbox (duplicate detection)"},
     {CTXD__CONF_OBJECT, "reload", "", offsetof(root_t, reload), "replacing plugins on SIGHUP"},
+    {CTXD__CONF_OBJECT, "limits", "", offsetof(root_t, limits), "memory bounds of message bodies"},
     {CTXD_CONF_INT, "cleanup_interval_s", "60", offsetof(root_t, cleanup_interval_s),
      "how often expired inbox and outbox archive rows are deleted"},
     {CTXD__CONF_OBJECT, "log", "", offsetof(root_t, log), "logging"},
@@ -296,6 +298,37 @@ static const ctxd_conf_entry_t reload_map[] = {
 
 static const range_t reload_ranges[] = {
     {"lock_timeout_ms", offsetof(ctxd__config_t, reload_lock_timeout_ms), 1, 3600000}, {NULL, 0, 0, 0}};
+
+/* ---- limits -------------------------------------------------------------------------- */
+
+static const ctxd_conf_entry_t limits_map[] = {
+    {CTXD_CONF_INT, "max_message_bytes", "1048576", offsetof(ctxd__config_t, max_message_bytes),
+     "largest message body handled; a larger one goes to <queue>_error as it is"},
+    {CTXD_CONF_INT, "max_inflight_bytes", "67108864", offsetof(ctxd__config_t, max_inflight_bytes),
+     "bytes of message bodies the host holds before it stops reading from the broker (at "
+     "least max_message_bytes); memory stays under this plus one message of the broker's "
+     "max_message_size"},
+    {.name = NULL}};
+
+/* 512 MiB is RabbitMQ's largest max_message_size. */
+static const range_t limits_ranges[] = {
+    {"max_message_bytes", offsetof(ctxd__config_t, max_message_bytes), 1024, 536870912},
+    {"max_inflight_bytes", offsetof(ctxd__config_t, max_inflight_bytes), 1024, INT64_C(1) << 40},
+    {NULL, 0, 0, 0}};
+
+static int load_limits(load_t *l, const json_t *section) {
+  ctxd__config_t *cfg = l->cfg;
+  int rc = apply(l, limits_map, section, cfg, "limits");
+  if (rc == 0) rc = check_ranges(l, limits_ranges, cfg, "limits");
+  if (rc == 0 && cfg->max_inflight_bytes < cfg->max_message_bytes)
+    /* blame the key the file sets: the other one is the default */
+    rc = fail_at(l,
+                 json_object_get(section, "max_inflight_bytes") != NULL ? "limits.max_inflight_bytes"
+                                                                        : "limits.max_message_bytes",
+                 "max_inflight_bytes %lld is smaller than max_message_bytes %lld",
+                 (long long)cfg->max_inflight_bytes, (long long)cfg->max_message_bytes);
+  return rc;
+}
 
 /* ---- log and admin ------------------------------------------------------------------- */
 
@@ -664,6 +697,7 @@ static int load_root(load_t *l) {
   if (rc == 0) rc = check_ranges(l, inbox_ranges, cfg, "inbox");
   if (rc == 0) rc = apply(l, reload_map, r.reload, cfg, "reload");
   if (rc == 0) rc = check_ranges(l, reload_ranges, cfg, "reload");
+  if (rc == 0) rc = load_limits(l, r.limits);
   if (rc == 0) rc = check_ranges(l, root_ranges, &r, "");
   if (rc == 0) cfg->cleanup_interval_s = r.cleanup_interval_s;
   if (rc == 0) rc = load_log(l, r.log);

@@ -8,6 +8,7 @@
  *                "archive_retention_s": 604800},
  *   "inbox":    {"retention_s": 604800},
  *   "reload":   {"lock_timeout_ms": 10000},
+ *   "limits":   {"max_message_bytes": 1048576, "max_inflight_bytes": 67108864},
  *   "cleanup_interval_s": 60,
  *   "log":      {"level": "info"},
  *   "admin":    {"listen": "127.0.0.1:9464", "max_connections": 128, "idle_timeout_ms": 5000},
@@ -96,6 +97,8 @@ typedef struct {
   int64_t inbox_retention_s;          /* duplicate-detection window; default 604800 */
   int64_t cleanup_interval_s;         /* default 60 */
   int64_t reload_lock_timeout_ms;     /* a plugin replacement's wait for a lock; default 10000 */
+  int64_t max_message_bytes;          /* larger bodies go to <queue>_error; default 1 MiB */
+  int64_t max_inflight_bytes;         /* bodies held host-wide before reading stops; default 64 MiB */
 
   ctxd__log_level_t log_level;
   char *admin_listen;            /* NULL: no admin endpoint */

@@ -87,7 +87,7 @@ static int redeliveries_of(const ctxd__delivery_t *d, const ctxd__envelope_t *en
 /* Decodes every delivery and finds its handler; what cannot be handled gets its outcome
  * now. Returns how many remain to be handled. */
 static size_t prepare(ctxd__batch_t *b, struct ctxd_msg_s *msgs, const ctxd__contracts_t *contracts) {
-  ctxd__decode_limits_t limits = CTXD__DECODE_LIMITS_DEFAULT;
+  ctxd__decode_limits_t limits = CTXD__DECODE_LIMITS(b->ep->env->cfg->max_message_bytes);
   size_t todo = 0;
   for (size_t i = 0; i < b->n; i++) {
     ctxd__delivery_t *d = b->items[i];

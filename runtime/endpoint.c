@@ -213,6 +213,7 @@ int ctxd__endpoint_receive(ctxd__endpoint_t *ep, ctxd__delivery_t *d, uint64_t g
     return rc;
   }
   d->ep = ep;
+  ctxd__intake_hold(ep->env->intake, d->msg.body.len);
   ep->inflight++;
   ep->received++;
   ep->filling->items[ep->filling->n++] = d;
@@ -304,9 +305,16 @@ ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial) {
   }
 }
 
+void ctxd__delivery_release(ctxd__delivery_t *d) {
+  /* only a delivery an endpoint took in was counted */
+  if (d->ep != NULL) ctxd__intake_release(d->ep->env->intake, d->msg.body.len);
+  amqp_destroy_message(&d->msg);
+  memset(&d->msg, 0, sizeof d->msg);
+}
+
 void ctxd__delivery_free(ctxd__delivery_t *d) {
   if (d == NULL) return;
-  amqp_destroy_message(&d->msg);
+  ctxd__delivery_release(d);
   free(d->reason);
   free(d->fault_type);
   free(d->fault_plugin);

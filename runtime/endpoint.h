@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "contract.h"
+#include "intake.h"
 #include "ledger.h"
 #include "mailbox.h"
 #include "metrics.h"
@@ -50,7 +51,7 @@ typedef struct ctxd__endpoint_s ctxd__endpoint_t;
 typedef struct ctxd__delivery_s {
   ctxd__endpoint_t *ep;
   uint64_t tag;
-  amqp_message_t msg; /* body and properties; owned */
+  amqp_message_t msg; /* body and properties; owned; empty once released */
   ctxd__outcome_t outcome;
   char *fault_type;         /* new, e.g. "ctxd.DecodeError", for ERROR */
   char *reason;             /* new, for ERROR, SKIPPED and DELAY */
@@ -97,6 +98,7 @@ typedef struct {
   const ctxd__contracts_t *contracts;
   ctxd__mailbox_t *mailbox; /* where workers hand finished batches back */
   ctxd__mail_cb batch_done; /* finishes such a batch on the loop thread */
+  ctxd__intake_t *intake;   /* counts the bodies received until released (loop thread) */
 } ctxd__endpoint_env_t;
 
 struct ctxd__endpoint_s {
@@ -188,7 +190,7 @@ const ctxd__handler_t *ctxd__endpoint_find(const ctxd__endpoint_t *ep, const cha
 int ctxd__endpoint_open(ctxd__endpoint_t *ep);
 
 /* Takes in delivery d (loop thread, d new, owned by the endpoint from now on): recorded
- * in the ledger, added to the filling batch of connection generation gen, which goes to
+ * in the ledger, its body counted in the intake, added to the filling batch of connection generation gen, which goes to
  * the workers when full. 0, or CTXD_ESTATE (the broker broke the tag order) / CTXD_ENOMEM:
  * d is freed, and the caller drops the connection. */
 int ctxd__endpoint_receive(ctxd__endpoint_t *ep, ctxd__delivery_t *d, uint64_t gen);
@@ -223,10 +225,14 @@ void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b);
  * ep->partial_running--). NULL (*partial 0) when the endpoint stops with nothing queued. */
 ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial);
 
-/* Frees a delivery and its message. */
+/* Frees d's message (body and properties), which leaves the intake; d keeps its tag and
+ * outcome. Loop thread; again is harmless. */
+void ctxd__delivery_release(ctxd__delivery_t *d);
+
+/* Frees a delivery and its message (loop thread). */
 void ctxd__delivery_free(ctxd__delivery_t *d);
 
-/* Frees a batch, its deliveries and its rows. */
+/* Frees a batch, its deliveries and its rows (loop thread). */
 void ctxd__batch_free(ctxd__batch_t *b);
 
 #endif

@@ -30,7 +30,11 @@ typedef struct {
   int max_depth;   /* nesting of arrays/objects */
 } ctxd__decode_limits_t;
 
-#define CTXD__DECODE_LIMITS_DEFAULT ((ctxd__decode_limits_t){.max_body = 1u << 20, .max_depth = 64})
+/* The limits for bodies of at most max_body_ bytes (the host's limits.max_message_bytes). */
+#define CTXD__DECODE_LIMITS(max_body_)                                                                       \
+  ((ctxd__decode_limits_t){.max_body = (size_t)(max_body_), .max_depth = 64})
+/* Without limits given: limits.max_message_bytes' default. */
+#define CTXD__DECODE_LIMITS_DEFAULT CTXD__DECODE_LIMITS(1u << 20)
 
 typedef struct {
   /* All strings borrowed until ctxd__envelope_free; NULL when absent. */

@@ -49,6 +49,7 @@ typedef struct {
   uv_poll_t poll;
   uv_timer_t heartbeat, reconnect, drain_deadline, watchdog, handlers;
   int poll_active;
+  ctxd__intake_t intake;   /* message bodies held; the socket is not read while it is full */
   ctxd__mailbox_t mailbox; /* workers' batches and the relay's swept rows come back here */
   ctxd__relay_t *relay;
 
@@ -76,6 +77,7 @@ typedef struct {
 
 static void connection_lost(host_t *h, const char *why);
 static void progressed(host_t *h);
+static void pace(host_t *h);
 
 /* ---- settlement ---------------------------------------------------------------------- */
 
@@ -104,6 +106,7 @@ static void on_batch(void *arg, ctxd__mail_t *m, int status) {
   host_t *h = arg;
   if (ctxd__session_finish_batch(&h->session, b) != 0)
     connection_lost(h, "publishing an outbox row, or to an error or delay queue, failed");
+  pace(h);
   progressed(h);
 }
 
@@ -139,10 +142,11 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
   return ctxd__endpoint_receive(ep, d, h->session.gen);
 }
 
-/* Reads every frame available now. Buffered frames never make the socket readable
- * again, so stop only when the library says nothing is left. */
+/* Reads every frame available now, or until the intake is full. Buffered frames never make
+ * the socket readable again, so stop only when the library says nothing is left (a full
+ * intake drains them when it resumes). */
 static void drain(host_t *h) {
-  while (h->session.broker.conn != NULL) {
+  while (h->session.broker.conn != NULL && !ctxd__intake_full(&h->intake)) {
     amqp_frame_t f;
     int rc = ctxd__broker_next_frame(&h->session.broker, &f);
     if (rc == CTXD_ETIMEDOUT) break;
@@ -192,7 +196,8 @@ static void drain(host_t *h) {
     if (h->session.broker.conn == NULL) return;
     amqp_maybe_release_buffers(h->session.broker.conn);
   }
-  flush_batches(h);
+  flush_batches(h); /* before a pause too: the workers' results are what empties the intake */
+  pace(h);
   progressed(h);
 }
 
@@ -206,9 +211,31 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   drain(h);
 }
 
+/* Stops reading from the broker while the intake is full (only a drain fills it, and hands
+ * its batches to the workers first), and reads again once it is not. */
+static void pace(host_t *h) {
+  if (!h->poll_active) return; /* not connected: connecting reads, then paces */
+  switch (ctxd__intake_pace(&h->intake)) {
+  case CTXD__INTAKE_PAUSE:
+    uv_poll_stop(&h->poll);
+    ctxd__log(CTXD__LOG_DEBUG, "host", "broker: reading paused, %llu bytes of messages held",
+              (unsigned long long)h->intake.held);
+    break;
+  case CTXD__INTAKE_RESUME:
+    uv_poll_start(&h->poll, UV_READABLE, on_poll);
+    drain(h);
+    break;
+  default: break;
+  }
+}
+
 static void on_heartbeat(uv_timer_t *t) {
   host_t *h = t->data;
-  if (h->session.broker.conn != NULL) drain(h);
+  if (h->session.broker.conn == NULL) return;
+  if (!h->intake.paused)
+    drain(h);
+  else if (ctxd__broker_heartbeat(&h->session.broker) != 0) /* the library sends them only as it reads */
+    connection_lost(h, "sending a heartbeat failed");
 }
 
 /* ---- connection ---------------------------------------------------------------------- */
@@ -298,6 +325,7 @@ static void connection_lost(host_t *h, const char *why) {
     uv_close((uv_handle_t *)&h->poll, on_poll_closed);
     h->poll_active = 0;
   }
+  h->intake.paused = 0; /* a new connection reads first, then paces */
   ctxd__broker_close(&h->session.broker, 0);
   ctxd__session_drop(&h->session);
   /* deliveries a worker still holds come back stale, and are dropped then */
@@ -430,6 +458,7 @@ static int on_admin(void *data, const char *method, const char *path, ctxd__prom
                       .stopping = h->stopping,
                       .reconnects = h->reconnects,
                       .endpoints = &h->endpoints,
+                      .intake = &h->intake,
                       .relay = h->relay,
                       .admin = &admin};
   if (strcmp(path, "/healthz") == 0) return ctxd__prom_printf(body, "ok\n") == 0 ? 200 : 500;
@@ -727,7 +756,8 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     ctxd__log(CTXD__LOG_ERROR, "host", "contracts: %s", err);
     return CTXD__EXIT_FAILURE;
   }
-  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch};
+  ctxd__intake_init(&h.intake, (uint64_t)cfg->max_message_bytes, (uint64_t)cfg->max_inflight_bytes);
+  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);
   if (load_plugins(&h) != 0) {
     host_free(&h);

@@ -23,8 +23,8 @@ int ctxd__session_settle(ctxd__session_t *s, ctxd__endpoint_t *ep) {
   return rc;
 }
 
-/* Publishes the copy d's outcome asks for; d is acknowledged once the broker confirmed it,
- * and until then the confirms hold it. */
+/* Publishes the copy d's outcome asks for and releases d's message; d is acknowledged once
+ * the broker confirmed the copy, and until then the confirms hold it. */
 static int forward(ctxd__session_t *s, ctxd__delivery_t *d) {
   ctxd__forward_t f;
   int rc = ctxd__forward_build(&f, d, time(NULL));
@@ -32,6 +32,9 @@ static int forward(ctxd__session_t *s, ctxd__delivery_t *d) {
   uint64_t seq;
   rc = ctxd__broker_publish(&s->broker, f.exchange, "", 0, &f.props, d->msg.body, &seq);
   ctxd__forward_free(&f);
+  /* the copy is sent: only d's tag waits for the confirm, which is read from a socket the
+   * host stops reading while it holds too many bytes */
+  ctxd__delivery_release(d);
   if (rc == 0) rc = ctxd__confirms_add(&s->confirms, seq, d, NULL);
   if (rc == 0) ctxd__ledger_mark(&d->ep->ledger, d->tag, CTXD__TAG_CONFIRMING);
   return rc;

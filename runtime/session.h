@@ -26,7 +26,8 @@ typedef struct {
 int ctxd__session_settle(ctxd__session_t *s, ctxd__endpoint_t *ep);
 
 /* Settles the deliveries of batch b (which is freed): acknowledgements go to the ledger,
- * failed deliveries are copied to their side queue and wait for its confirm. The
+ * failed deliveries are copied to their side queue and wait for its confirm (their
+ * message released as soon as the copy is sent). The
  * batch's outbox rows are published first, whatever became of its connection; a batch of
  * an older connection is dropped (the broker redelivers, the inbox drops the duplicate).
  * 0, or CTXD_EBROKER (deliveries that could not be copied go back to the queue with the

@@ -138,11 +138,18 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
       {"ctxd_outbox_oldest_seconds", "Age of the oldest outbox row.", oldest},
       {"ctxd_inbox_rows", "Rows in the inbox (the planner's estimate).", (double)inbox},
       {"ctxd_broker_connected", "1 while connected to the broker.", s->connected},
+      {"ctxd_inflight_bytes", "Bytes of message bodies held, from receipt until settled or copied.",
+       (double)s->intake->held},
+      {"ctxd_broker_read_paused", "1 while the host does not read from the broker: too many bytes held.",
+       s->intake->paused},
   };
   for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
     ctxd__prom_help_type(p, gauges[g].name, gauges[g].help, "gauge");
     ctxd__prom_gauge(p, gauges[g].name, NULL, gauges[g].value);
   }
+  ctxd__prom_help_type(p, "ctxd_broker_read_paused_total",
+                       "Times the host stopped reading from the broker: too many bytes held.", "counter");
+  ctxd__prom_counter(p, "ctxd_broker_read_paused_total", NULL, s->intake->pauses);
   ctxd__prom_help_type(p, "ctxd_broker_reconnects_total", "Reconnections to the broker.", "counter");
   int rc = ctxd__prom_counter(p, "ctxd_broker_reconnects_total", NULL, s->reconnects);
   if (rc == 0 && s->admin != NULL) rc = admin_families(s->admin, p);

@@ -7,6 +7,7 @@
 
 #include "admin.h"
 #include "endpoint.h"
+#include "intake.h"
 #include "metrics.h"
 #include "relay.h"
 
@@ -16,6 +17,7 @@ typedef struct {
   int stopping;
   uint64_t reconnects;
   const ctxd__endpoints_t *endpoints;
+  const ctxd__intake_t *intake;
   ctxd__relay_t *relay;             /* NULL before it started */
   const ctxd__admin_stats_t *admin; /* NULL without an admin endpoint */
 } ctxd__status_t;

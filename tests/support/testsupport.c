@@ -360,7 +360,7 @@ long ctxt_amqp_wait_consumers(amqp_connection_state_t c, const char *queue, long
   return wait_passive(c, queue, 1, want, timeout_ms);
 }
 
-static void header_value(const amqp_message_t *m, const char *header, char *value, size_t valuelen) {
+void ctxt_amqp_header(const amqp_message_t *m, const char *header, char *value, size_t valuelen) {
   value[0] = '\0';
   if (header == NULL || !(m->properties._flags & AMQP_BASIC_HEADERS_FLAG)) return;
   for (int i = 0; i < m->properties.headers.num_entries; i++) {
@@ -382,13 +382,17 @@ static int get_one(amqp_connection_state_t c, const char *queue, int no_ack, amq
   return 1;
 }
 
+int ctxt_amqp_take(amqp_connection_state_t c, const char *queue, amqp_message_t *m) {
+  uint64_t tag;
+  return get_one(c, queue, 1, m, &tag);
+}
+
 int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size_t bodylen,
                   const char *header, char *value, size_t valuelen) {
   amqp_message_t m;
-  uint64_t tag;
-  if (!get_one(c, queue, 1, &m, &tag)) return 0;
+  if (!ctxt_amqp_take(c, queue, &m)) return 0;
   snprintf(body, bodylen, "%.*s", (int)m.body.len, (char *)m.body.bytes);
-  header_value(&m, header, value, valuelen);
+  ctxt_amqp_header(&m, header, value, valuelen);
   amqp_destroy_message(&m);
   amqp_maybe_release_buffers(c);
   return 1;
@@ -399,7 +403,7 @@ int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const ch
   amqp_message_t m;
   uint64_t tag;
   if (!get_one(c, queue, 0, &m, &tag)) return 0;
-  header_value(&m, header, value, valuelen);
+  ctxt_amqp_header(&m, header, value, valuelen);
   amqp_destroy_message(&m);
   amqp_basic_nack(c, 1, tag, 0, 1);
   amqp_maybe_release_buffers(c);

@@ -88,6 +88,11 @@ long ctxt_amqp_wait_consumers(amqp_connection_state_t c, const char *queue, long
  * value (empty when absent); 1 when a message was there. */
 int ctxt_amqp_get(amqp_connection_state_t c, const char *queue, char *body, size_t bodylen,
                   const char *header, char *value, size_t valuelen);
+/* Gets one message from queue, acknowledged, into *m (release with amqp_destroy_message,
+ * then amqp_maybe_release_buffers); 1 when a message was there. */
+int ctxt_amqp_take(amqp_connection_state_t c, const char *queue, amqp_message_t *m);
+/* Header `header` of m, a string, into value (empty when absent or of another type). */
+void ctxt_amqp_header(const amqp_message_t *m, const char *header, char *value, size_t valuelen);
 /* Reads header `header` of the first message in queue into value (empty when absent) and
  * puts the message back; 1 when a message was there. */
 int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const char *header, char *value,

@@ -192,6 +192,8 @@ static void test_defaults(void **state) {
   assert_true(cfg->outbox_archive_retention_s == 604800);
   assert_true(cfg->inbox_retention_s == 604800);
   assert_true(cfg->cleanup_interval_s == 60);
+  assert_true(cfg->max_message_bytes == 1048576);
+  assert_true(cfg->max_inflight_bytes == 67108864);
   assert_int_equal(cfg->log_level, CTXD__LOG_INFO);
   assert_null(cfg->admin_listen);
   assert_true(cfg->admin_max_connections == 128);
@@ -353,6 +355,26 @@ static void test_error_range(void **state) {
                     ":2:43: endpoints.e.immediate_retries: expected an integer from 0 to 100, got 101");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"batch_size\": 0}}}",
                     ":2:36: endpoints.e.batch_size: expected an integer from 1 to 65535, got 0");
+}
+
+/* The memory bounds: one message must fit in what may be held. */
+static void test_limits(void **state) {
+  (void)state;
+  ctxd__config_t *cfg =
+      load_ok("{" URLS ", \"limits\": {\"max_message_bytes\": 4096, \"max_inflight_bytes\": 4096}}");
+  assert_true(cfg->max_message_bytes == 4096 && cfg->max_inflight_bytes == 4096);
+  ctxd__config_free(cfg);
+  assert_load_error("{" URLS ",\n \"limits\": {\"max_message_bytes\": 1023}}",
+                    ":2:34: limits.max_message_bytes: expected an integer from 1024 to 536870912, got 1023");
+  assert_load_error("{" URLS ",\n \"limits\": {\"max_message_bytes\": \"1M\"}}",
+                    ":2:34: limits.max_message_bytes: expected an integer, got a string");
+  assert_load_error("{" URLS ",\n \"limits\": {\"max_inflight_bytes\": 1048575}}",
+                    ":2:35: limits.max_inflight_bytes: max_inflight_bytes 1048575 is smaller than "
+                    "max_message_bytes 1048576");
+  /* only the message limit set: it is the one to blame */
+  assert_load_error("{" URLS ",\n \"limits\": {\"max_message_bytes\": 100000000}}",
+                    ":2:34: limits.max_message_bytes: max_inflight_bytes 67108864 is smaller than "
+                    "max_message_bytes 100000000");
 }
 
 static void test_error_batch_size(void **state) {
@@ -592,7 +614,7 @@ int main(void) {
       T(test_env_overrides),  T(test_env_empty_is_unset), T(test_env_errors),        T(test_error_wrong_type),
       T(test_error_range),    T(test_error_batch_size),   T(test_error_unknown_key), T(test_error_json),
       T(test_error_required), T(test_error_plugins),      T(test_error_values),      T(test_error_file),
-      T(test_redact_url),     T(test_error_secrets),      T(test_format_error),
+      T(test_redact_url),     T(test_error_secrets),      T(test_format_error),      T(test_limits),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
