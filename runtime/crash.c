@@ -42,9 +42,8 @@ static void put_uint(out_t *o, unsigned long v, int width) {
   put(o, d + sizeof d - n, (size_t)n);
 }
 
-/* A JSON string of at most 200 bytes of s: control characters and quotes escaped. */
-static void put_json(out_t *o, const char *s) {
-  put(o, "\"", 1);
+/* At most 200 bytes of s inside a JSON string: control characters and quotes escaped. */
+static void put_escaped(out_t *o, const char *s) {
   for (size_t i = 0; s != NULL && s[i] != '\0' && i < 200; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c == '"' || c == '\\') {
@@ -56,6 +55,11 @@ static void put_json(out_t *o, const char *s) {
       put(o, s + i, 1);
     }
   }
+}
+
+static void put_json(out_t *o, const char *s) {
+  put(o, "\"", 1);
+  put_escaped(o, s);
   put(o, "\"", 1);
 }
 
@@ -118,15 +122,22 @@ static void on_crash(int sig, siginfo_t *si, void *uc) {
     put_field(&o, "message_type", w->message_type);
   }
   put_field(&o, "signal", signal_name(sig));
-  put_str(&o, ",\"msg\":\"crashed with ");
+  /* sent by another process (kill, a supervisor's watchdog): any thread may receive it,
+   * so what that thread ran is no culprit */
+  int sent = si != NULL && si->si_code <= 0 && si->si_pid != getpid();
+  put_str(&o, sent ? ",\"msg\":\"stopped by " : ",\"msg\":\"crashed with ");
   put_str(&o, signal_name(sig));
+  if (sent) {
+    put_str(&o, " sent by process ");
+    put_uint(&o, (unsigned long)si->si_pid, 1);
+  }
   if (handling) {
-    put_str(&o, " in a handler of plugin ");
-    put_str(&o, w->plugin);
+    put_str(&o, sent ? " while a handler of plugin " : " in a handler of plugin ");
+    put_escaped(&o, w->plugin);
     put_str(&o, " on endpoint ");
-    put_str(&o, w->endpoint);
-    put_str(&o, ", handling message ");
-    put_str(&o, w->message_id);
+    put_escaped(&o, w->endpoint);
+    put_str(&o, sent ? " ran message " : ", handling message ");
+    put_escaped(&o, w->message_id);
     put_str(&o, "\"}\n");
   } else {
     put_str(&o, w != NULL ? " on a worker thread, outside a handler\"}\n" : " outside a handler\"}\n");

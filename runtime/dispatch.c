@@ -23,6 +23,9 @@ static void set_outcome(ctxd__delivery_t *d, ctxd__outcome_t o, const char *faul
   d->outcome = o;
   free(d->fault_type);
   free(d->reason);
+  free(d->fault_plugin); /* a rolled-back attempt's, say: blame follows the outcome */
+  free(d->fault_message_type);
+  d->fault_plugin = d->fault_message_type = NULL;
   /* copies: the texts often live in the handler's transaction, gone after this call */
   d->fault_type = fault_type != NULL ? strdup(fault_type) : NULL;
   d->reason = reason != NULL ? strdup(reason) : NULL;
@@ -294,11 +297,11 @@ static int run_one(PGconn *c, const span_t *s, struct ctxd_msg_s *m, char *err, 
   m->fresh = 0;
   const char *why = tx.fault_message[0] ? tx.fault_message : tx.error[0] ? tx.error : "handler failed";
   const char *type = tx.fault_type[0] ? tx.fault_type : "ctxd.HandlerFailed";
-  blame(d, m->handler);
   if (r == CTXD_HANDLER_RETRY)
     fail_transient(d, type, why);
   else
     set_outcome(d, CTXD__OUTCOME_ERROR, type, why);
+  blame(d, m->handler);
   return rc;
 }
 
@@ -469,8 +472,9 @@ static int count_attempt(PGconn **conn, struct ctxd_msg_s *m, int *handled) {
 }
 
 /* Sets aside suspect m, which ended the host in every run it had: its handler does not run
- * again. Its count is forgotten, so that a replay from _error starts afresh. */
-static void set_poisoned(PGconn *c, struct ctxd_msg_s *m) {
+ * again. Its count stays (and expires with the inbox): should the copy to _error not be
+ * confirmed, the next delivery is set aside at once instead of running again. */
+static void set_poisoned(struct ctxd_msg_s *m) {
   ctxd__delivery_t *d = m->delivery;
   char why[512];
   snprintf(why, sizeof why,
@@ -479,48 +483,61 @@ static void set_poisoned(PGconn *c, struct ctxd_msg_s *m) {
            d->attempts - 1, (long long)d->ep->settings.max_attempts);
   set_outcome(d, CTXD__OUTCOME_ERROR, "ctxd.PoisonMessage", why);
   blame(d, m->handler);
-  const char *params[] = {d->ep->name, m->env.message_id};
-  ctxd__db_run(c, ATTEMPTS_FORGET, 2, params, NULL, 0); /* else it expires with the inbox */
   ctxd__log_fields_t f = ctxd__msg_log_fields(m);
   ctxd__logf(CTXD__LOG_WARN, m->handler->plugin->name, &f, "poison message (type %s) moved aside: %s",
              m->handler->type, why);
 }
 
-/* Runs suspect m in a transaction of its own, after counting the attempt; one suspect of
- * an endpoint at a time, so that a host a suspect ends counts an attempt for that one only.
- * 0, or CTXD_ECLOSED when the endpoint stops first. */
+/* Takes the host's suspect lock: suspects run one at a time across every endpoint, so a
+ * host a suspect ends counts an attempt for that one only. A suspect that runs past its
+ * endpoint's handler_timeout_ms (it is reported as stuck) stops holding the others back:
+ * the wait ends then, and this one runs without the lock. 1 when taken. */
+static int suspect_lock(const ctxd__endpoint_t *ep) {
+  pthread_mutex_t *mu = ep->env->suspect_mu;
+  int64_t limit = ep->settings.handler_timeout_ms;
+  if (limit == 0) return pthread_mutex_lock(mu) == 0;
+  struct timespec until = ctxd__clock_deadline((int)limit);
+  return pthread_mutex_timedlock(mu, &until) == 0;
+}
+
+/* Runs suspect m in a transaction of its own, after counting the attempt (under the
+ * suspect lock). 0, or CTXD_ECLOSED when the endpoint stops first. */
 static int run_suspect(const span_t *one, PGconn **conn, int *poisoned) {
   ctxd__endpoint_t *ep = one->ep;
   struct ctxd_msg_s *m = &one->msgs[0];
   int handled = 0;
-  pthread_mutex_lock(&ep->suspect_mu);
+  int locked = suspect_lock(ep);
   int rc = count_attempt(conn, m, &handled);
   if (rc == 0 && !handled && m->delivery->attempts > ep->settings.max_attempts) {
-    set_poisoned(*conn, m);
+    set_poisoned(m);
     *poisoned = 1;
-  } else if (rc == 0) {
-    rc = run_span(one, 1, conn);
+  } else if (rc == 0 && (rc = run_span(one, 1, conn)) == 0 && m->delivery->outcome != CTXD__OUTCOME_NONE &&
+             m->delivery->outcome != CTXD__OUTCOME_ACK) {
+    /* set aside after failed commits: its transaction, which forgets the count, never
+     * committed */
+    const char *params[] = {ep->name, m->env.message_id};
+    ctxd__db_run(*conn, ATTEMPTS_FORGET, 2, params, NULL, 0);
   }
-  pthread_mutex_unlock(&ep->suspect_mu);
+  if (locked) pthread_mutex_unlock(ep->env->suspect_mu);
   return rc;
 }
 
-/* Moves the suspects (redelivered messages that have a handler) after the others, each
- * group in its order; returns how many there are. */
-static size_t suspects_last(struct ctxd_msg_s *msgs, size_t n) {
+/* Moves b's redelivered deliveries after the others, each group in its order (pointers:
+ * what the decoded messages point into stays where it is); returns how many there are. */
+static size_t redelivered_last(ctxd__batch_t *b) {
   size_t k = 0;
-  for (size_t i = 0; i < n; i++) k += msgs[i].handler != NULL && msgs[i].delivery->redelivered;
-  if (k == 0) return 0;
-  struct ctxd_msg_s *tmp = malloc(k * sizeof *tmp);
+  for (size_t i = 0; i < b->n; i++) k += b->items[i]->redelivered != 0;
+  if (k == 0 || k == b->n) return k;
+  ctxd__delivery_t **tmp = malloc(k * sizeof *tmp);
   if (tmp == NULL) return 0; /* they run with the others: slower to isolate, not lost */
   size_t kept = 0, moved = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (msgs[i].handler != NULL && msgs[i].delivery->redelivered)
-      tmp[moved++] = msgs[i];
+  for (size_t i = 0; i < b->n; i++) {
+    if (b->items[i]->redelivered)
+      tmp[moved++] = b->items[i];
     else
-      msgs[kept++] = msgs[i];
+      b->items[kept++] = b->items[i];
   }
-  memcpy(msgs + kept, tmp, k * sizeof *tmp);
+  memcpy(b->items + kept, tmp, k * sizeof *tmp);
   free(tmp);
   return k;
 }
@@ -533,16 +550,18 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, ctxd__watch_t *watch) {
     for (size_t i = 0; i < b->n; i++) set_outcome(b->items[i], CTXD__OUTCOME_REQUEUE, NULL, "out of memory");
     return;
   }
-  size_t todo = prepare(b, msgs, ep->env->contracts);
   /* a message the broker delivered before may be what ended the last host: it never
    * shares a transaction, nor a crash, with the others */
-  size_t nsuspects = todo > 0 ? suspects_last(msgs, b->n) : 0;
+  size_t nredelivered = redelivered_last(b);
+  size_t todo = prepare(b, msgs, ep->env->contracts), others_todo = 0;
+  for (size_t i = 0; i < b->n - nredelivered; i++) others_todo += msgs[i].handler != NULL;
   int rc = 0, poisoned = 0;
-  if (todo > nsuspects) {
-    span_t others = {ep, msgs, b->n - nsuspects, &b->rows, watch, 0};
-    rc = run_span(&others, todo - nsuspects, conn);
+  if (others_todo > 0) {
+    span_t others = {ep, msgs, b->n - nredelivered, &b->rows, watch, 0};
+    rc = run_span(&others, others_todo, conn);
   }
-  for (size_t i = b->n - nsuspects; rc == 0 && i < b->n; i++) {
+  for (size_t i = b->n - nredelivered; rc == 0 && i < b->n; i++) {
+    if (msgs[i].handler == NULL) continue; /* its outcome is set already */
     span_t one = {ep, &msgs[i], 1, &b->rows, watch, 1};
     int p = 0;
     rc = run_suspect(&one, conn, &p);
@@ -596,7 +615,9 @@ static void *worker_main(void *arg) {
   for (;;) {
     pthread_mutex_lock(&ep->mu);
     ep->partial_running -= partial;
+    self->busy = 0;
     ctxd__batch_t *b = ctxd__endpoint_take(ep, &partial);
+    self->busy = b != NULL;
     pthread_mutex_unlock(&ep->mu);
     if (b == NULL) break;
     ctxd__batch_run(b, &conn, &self->watch);

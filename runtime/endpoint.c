@@ -25,7 +25,6 @@ static void endpoint_free(ctxd__endpoint_t *ep) {
   pthread_mutex_destroy(&ep->mu);
   pthread_cond_destroy(&ep->cv);
   pthread_cond_destroy(&ep->pause_cv);
-  pthread_mutex_destroy(&ep->suspect_mu);
   free(ep->name);
   free(ep);
 }
@@ -71,7 +70,6 @@ static ctxd__endpoint_t *endpoint_new(ctxd__endpoints_t *set, const char *name) 
   pthread_mutex_init(&ep->mu, NULL);
   pthread_cond_init(&ep->cv, NULL);
   pthread_cond_init(&ep->pause_cv, NULL);
-  pthread_mutex_init(&ep->suspect_mu, NULL);
   set->v[set->n++] = ep;
   return ep;
 }
@@ -310,6 +308,21 @@ void ctxd__delivery_release(ctxd__delivery_t *d) {
   if (d->ep != NULL) ctxd__intake_release(d->ep->env->intake, d->msg.body.len);
   amqp_destroy_message(&d->msg);
   memset(&d->msg, 0, sizeof d->msg);
+}
+
+size_t ctxd__endpoint_abandon(ctxd__endpoint_t *ep) {
+  pthread_mutex_lock(&ep->mu);
+  ctxd__batch_t *b = ep->queue_head;
+  ep->queue_head = ep->queue_tail = NULL;
+  size_t busy = 0;
+  for (size_t i = 0; ep->workers != NULL && i < ep->nthreads; i++) busy += ep->workers[i].busy != 0;
+  pthread_mutex_unlock(&ep->mu);
+  while (b != NULL) {
+    ctxd__batch_t *next = b->next;
+    ctxd__batch_free(b);
+    b = next;
+  }
+  return busy;
 }
 
 void ctxd__delivery_free(ctxd__delivery_t *d) {

@@ -96,9 +96,10 @@ typedef struct {
 typedef struct {
   const ctxd__config_t *cfg;
   const ctxd__contracts_t *contracts;
-  ctxd__mailbox_t *mailbox; /* where workers hand finished batches back */
-  ctxd__mail_cb batch_done; /* finishes such a batch on the loop thread */
-  ctxd__intake_t *intake;   /* counts the bodies received until released (loop thread) */
+  ctxd__mailbox_t *mailbox;    /* where workers hand finished batches back */
+  ctxd__mail_cb batch_done;    /* finishes such a batch on the loop thread */
+  ctxd__intake_t *intake;      /* counts the bodies received until released (loop thread) */
+  pthread_mutex_t *suspect_mu; /* held while a suspect (a redelivered message) runs */
 } ctxd__endpoint_env_t;
 
 struct ctxd__endpoint_s {
@@ -131,7 +132,6 @@ struct ctxd__endpoint_s {
   pthread_t *threads;
   struct ctxd__worker_s *workers; /* one per thread */
   size_t nthreads;
-  pthread_mutex_t suspect_mu;   /* suspects run one at a time: a crash then names one */
   ctxd__endpoint_stats_t stats; /* under mu */
 };
 
@@ -139,6 +139,7 @@ struct ctxd__endpoint_s {
 typedef struct ctxd__worker_s {
   ctxd__endpoint_t *ep;
   ctxd__watch_t watch; /* the handler call it runs now */
+  int busy;            /* it runs a batch (under ep->mu) */
 } ctxd__worker_t;
 
 /* The endpoints of a host, in the order they were first named; endpoint i consumes on
@@ -228,6 +229,10 @@ ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial);
 /* Frees d's message (body and properties), which leaves the intake; d keeps its tag and
  * outcome. Loop thread; again is harmless. */
 void ctxd__delivery_release(ctxd__delivery_t *d);
+
+/* After the stop deadline (loop thread): frees the batches still queued for ep's workers
+ * (the broker redelivers them) and returns how many of its workers still run a batch. */
+size_t ctxd__endpoint_abandon(ctxd__endpoint_t *ep);
 
 /* Frees a delivery and its message (loop thread). */
 void ctxd__delivery_free(ctxd__delivery_t *d);

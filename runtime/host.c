@@ -425,21 +425,29 @@ static uint64_t handler_check_ms(const ctxd__endpoints_t *set) {
   return ms < 50 ? 50 : (uint64_t)ms;
 }
 
-/* After the stop deadline a handler that still runs would hold the exit forever (its
- * thread is joined): the host leaves without it, and says which one it was. */
-static void exit_if_handler_stuck(host_t *h) {
+/* After the stop deadline a worker still in a batch could hold the exit forever (its
+ * thread is joined), a handler that hangs say: the queued batches are dropped (their
+ * deliveries come back) and, while a worker is still in one, the host leaves without it,
+ * naming the handler that runs. */
+static void exit_if_workers_busy(host_t *h) {
+  size_t busy = 0;
+  for (size_t i = 0; h->deadline_passed && i < h->endpoints.n; i++)
+    busy += ctxd__endpoint_abandon(h->endpoints.v[i]);
+  if (busy == 0) return;
   int64_t now = ctxd__clock_us();
-  for (size_t i = 0; h->deadline_passed && i < h->endpoints.n; i++) {
+  for (size_t i = 0; i < h->endpoints.n; i++) {
     ctxd__endpoint_t *ep = h->endpoints.v[i];
     for (size_t k = 0; ep->workers != NULL && k < ep->nthreads; k++) {
       ctxd__watch_sample_t w;
       if (!ctxd__watch_overdue(&ep->workers[k].watch, now, 0, 0, &w)) continue;
       ctxd__logf(CTXD__LOG_ERROR, w.plugin,
                  &(ctxd__log_fields_t){.endpoint = w.endpoint, .message_id = w.message_id},
-                 "exiting without the handler for %s, still running after the stop deadline", w.message_type);
-      _exit(CTXD__EXIT_FAILURE);
+                 "the handler for %s still runs after the stop deadline", w.message_type);
     }
   }
+  ctxd__log(CTXD__LOG_ERROR, "host", "exiting without %zu worker(s) still in a batch after the stop deadline",
+            busy);
+  _exit(CTXD__EXIT_FAILURE);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -719,7 +727,7 @@ static void serve(host_t *h) {
   else
     ctxd__mailbox_close(&h->mailbox); /* the loop runs only to close it */
   uv_run(&h->loop, UV_RUN_DEFAULT);
-  exit_if_handler_stuck(h);
+  exit_if_workers_busy(h);
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__workers_stop(h->endpoints.v[i]);
   ctxd__relay_stop(h->relay);
   ctxd__mailbox_drain(&h->mailbox);
@@ -757,7 +765,8 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     return CTXD__EXIT_FAILURE;
   }
   ctxd__intake_init(&h.intake, (uint64_t)cfg->max_message_bytes, (uint64_t)cfg->max_inflight_bytes);
-  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake};
+  pthread_mutex_t suspect_mu = PTHREAD_MUTEX_INITIALIZER; /* outlives every worker: joined in serve */
+  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake, &suspect_mu};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);
   if (load_plugins(&h) != 0) {
     host_free(&h);

@@ -18,6 +18,7 @@
 #include "hostfixture.h"
 
 #define GOOD 9
+#define LATE 5 /* published after the first crash: batches then mix new and redelivered ones */
 
 /* Starts the host and waits until it exits (1) or `done` holds (0). */
 static int run_until_exit_or(ctxt_world_t *w, int (*done)(ctxt_world_t *)) {
@@ -34,27 +35,35 @@ static int run_until_exit_or(ctxt_world_t *w, int (*done)(ctxt_world_t *)) {
 static int poison_done(ctxt_world_t *w) {
   char q[128];
   snprintf(q, sizeof q, "%s_error", w->endpoint);
-  return ctxt_amqp_queue_count(w->amqp, q) == 1 && ctxt_effects(w, NULL) == GOOD;
+  return ctxt_amqp_queue_count(w->amqp, q) == 1 && ctxt_effects(w, NULL) == GOOD + LATE;
+}
+
+/* Publishes a good message whose body names its own id. */
+static void publish_good(ctxt_world_t *w, int n) {
+  char id[37], body[128];
+  ctxt_make_id(id, n);
+  snprintf(body, sizeof body, "{\"action\":\"ok\",\"self\":\"%s\"}", id);
+  ctxt_publish(w, id, body);
 }
 
 /* One aborting message, then nine good ones, all in the queue before the host starts (so
- * they share its first batch); the test restarts the host after each death, as a
+ * they share its first batch), and five more after the first crash (so later batches mix
+ * new and redelivered messages); the test restarts the host after each death, as a
  * supervisor would. */
 static void poison_among_good(ctxt_world_t *w, const char *queue_type) {
   snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
            "\"queue_type\": \"%s\", \"max_attempts\": 3, \"workers\": 2, \"batch_size\": 16", queue_type);
   ctxt_host_start(w, NULL); /* declares the queue */
   ctxt_host_stop(w, SIGTERM);
-  char poison[37], id[37], q[128], hv[512], body[4096];
+  char poison[37], q[128], hv[512], body[4096];
   ctxt_make_id(poison, 1);
   ctxt_publish(w, poison, "{\"action\":\"abort\"}");
-  for (int i = 0; i < GOOD; i++) {
-    ctxt_make_id(id, 100 + i);
-    ctxt_publish(w, id, "{\"action\":\"ok\"}");
-  }
+  for (int i = 0; i < GOOD; i++) publish_good(w, 100 + i);
 
   int crashes = 0;
   while (run_until_exit_or(w, poison_done)) {
+    if (crashes == 0)
+      for (int i = 0; i < LATE; i++) publish_good(w, 200 + i);
     assert_true(WIFSIGNALED(w->host.status));
     assert_int_equal(WTERMSIG(w->host.status), SIGABRT);
     /* the breadcrumb names the message whose handler aborted */
@@ -64,17 +73,23 @@ static void poison_among_good(ctxt_world_t *w, const char *queue_type) {
   }
   /* the first delivery and two counted runs: max_attempts 3 */
   assert_int_equal(crashes, 3);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects"), GOOD);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects"),
+                   GOOD + LATE);
+  /* each handled as itself: its effect row carries its own id */
+  assert_int_equal(ctxt_effects(w, "position(message_id::text in body) = 0"), 0);
   assert_non_null(strstr(w->host.out, "poison message"));
   assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_poisoned_total"), 1);
 
   /* the endpoint goes on consuming */
-  ctxt_make_id(id, 500);
-  ctxt_publish(w, id, "{\"action\":\"ok\"}");
-  assert_int_equal(ctxt_wait_effects(w, NULL, GOOD + 1), GOOD + 1);
+  publish_good(w, 500);
+  assert_int_equal(ctxt_wait_effects(w, NULL, GOOD + LATE + 1), GOOD + LATE + 1);
   ctxt_host_stop(w, SIGTERM);
-  assert_int_equal(ctxt_effects(w, NULL), GOOD + 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.attempts"), 0);
+  assert_int_equal(ctxt_effects(w, NULL), GOOD + LATE + 1);
+  /* the innocents' counts went with their transactions; the poison's stays, to expire */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.attempts"), 1);
+  char sql[160];
+  snprintf(sql, sizeof sql, "SELECT attempts FROM ctxd.attempts WHERE message_id = '%s'", poison);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 4);
 
   snprintf(q, sizeof q, "%s_error", w->endpoint);
   long attempts = 0;
@@ -174,6 +189,12 @@ static void hanging_handler_is_reported(void **state) {
   /* the teardown kills the host: the handler never returns */
 }
 
+static int in_error(ctxt_world_t *w) {
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  return ctxt_amqp_queue_count(w->amqp, q) == 1;
+}
+
 /* With handler_timeout_exit the host exits so its supervisor restarts it; the message
  * counts an attempt each time, and ends in _error after max_attempts. */
 static void handler_timeout_exit_counts_attempts(void **state) {
@@ -186,15 +207,13 @@ static void handler_timeout_exit_counts_attempts(void **state) {
   ctxt_make_id(id, 3);
   ctxt_publish(w, id, "{\"action\":\"ok\",\"sleep_ms\":600000}");
   int exits = 0;
-  for (;;) {
-    if (!ctxt_proc_wait_exit(&w->host, CTXT_EFFECT_MS)) fail_msg("the host did not exit");
+  if (!ctxt_proc_wait_exit(&w->host, CTXT_EFFECT_MS)) fail_msg("the host did not exit");
+  do {
     assert_true(WIFEXITED(w->host.status));
     assert_int_equal(WEXITSTATUS(w->host.status), 1);
     assert_non_null(strstr(w->host.out, "exiting: a handler ran past handler_timeout_ms"));
     assert_true(++exits <= 2);
-    ctxt_host_start(w, NULL);
-    if (ctxt_amqp_wait_count(w->amqp, q, 1, 3000) == 1) break;
-  }
+  } while (run_until_exit_or(w, in_error));
   assert_int_equal(exits, 2);
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_amqp_get(w->amqp, q, body, sizeof body, "MT-Fault-ExceptionType", hv, sizeof hv), 1);
