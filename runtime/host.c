@@ -727,6 +727,7 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     ctxd__log(CTXD__LOG_ERROR, "host", "contracts: %s", err);
     return CTXD__EXIT_FAILURE;
   }
+  h.session.exchanges.contracts = h.contracts; /* publishing a type binds its base types */
   ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);
   if (load_plugins(&h) != 0) {
