@@ -1008,11 +1008,16 @@ static int parse_contexts(def_t *d, const json_t *def, const char *key, const js
   return 0;
 }
 
-/* A message name as MassTransit's URN carries it after "urn:message:": "Ns:Type", with
- * "+" for nested types and "[[...]]" for generic arguments; also an exchange name. */
-static bool message_name_ok(const char *s) {
+/* A RabbitMQ exchange name (at most 255 bytes), without blanks. */
+static bool exchange_name_ok(const char *s) {
   size_t n = strlen(s);
-  return n > 0 && n <= 255 && strchr(s, ':') && strncmp(s, "urn:", 4) != 0 && !strpbrk(s, " \t\r\n");
+  return n > 0 && n <= 255 && !strpbrk(s, " \t\r\n");
+}
+
+/* A message name as MassTransit's URN carries it after "urn:message:": "Ns:Type", with
+ * "+" for nested types and "[[...]]" for generic arguments. */
+static bool message_name_ok(const char *s) {
+  return exchange_name_ok(s) && strchr(s, ':') && strncmp(s, "urn:", 4) != 0;
 }
 
 /* "implements": the message types (URN names) this one also is, as a .NET message
@@ -1161,8 +1166,8 @@ int ctxd__schema_def_parse(const json_t *json, ctxd__schema_def_t *out, char *er
     rc = CTXD_ENOMEM;
   }
   if (!rc) rc = def_string(&d, json, "exchange", false, &out->exchange);
-  if (!rc && out->exchange && !message_name_ok(out->exchange))
-    rc = fail_at(err, errlen, CTXD_EINVAL, &d.path, "exchange: expected an exchange name like \"Ns:Type\"");
+  if (!rc && out->exchange && !exchange_name_ok(out->exchange))
+    rc = fail_at(err, errlen, CTXD_EINVAL, &d.path, "exchange: expected at most 255 bytes without blanks");
   if (!rc) rc = parse_implements(&d, json, out->message_type, &out->implements);
   if (rc == CTXD_ENOMEM) fail_at(err, errlen, rc, &d.path, "out of memory");
   if (rc) ctxd__schema_def_release(out);
