@@ -160,6 +160,11 @@ static void row17_publish_binds_base_type_exchanges(void **state) {
   const char *exchanges[] = {"ctxd-testkit-echoed", "Ctxd.Testkit.Contracts:IEcho",
                              "Ctxd.Testkit.Contracts:Outer-INested"};
   char queues[3][96];
+  /* bindings outlive a run (the exchanges are durable): start without any */
+  for (int i = 0; i < 3; i++) {
+    amqp_exchange_delete(w->amqp, 1, amqp_cstring_bytes(exchanges[i]), 0);
+    assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+  }
   for (int i = 0; i < 3; i++) {
     snprintf(queues[i], sizeof queues[i], "%s-dotnet-%d", w->endpoint, i);
     mt_consume_exchange(w->amqp, exchanges[i], queues[i]);
