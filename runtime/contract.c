@@ -157,6 +157,8 @@ int ctxd__contract_version(const ctxd__contract_t *k) { return k->def.version; }
 const char *ctxd__contract_kind(const ctxd__contract_t *k) { return k->def.kind; }
 const char *ctxd__contract_status(const ctxd__contract_t *k) { return k->def.status; }
 const json_t *ctxd__contract_definition(const ctxd__contract_t *k) { return k->json; }
+const char *ctxd__contract_description(const ctxd__contract_t *k) { return k->def.description; }
+const ctxd__schema_type_t *ctxd__contract_body(const ctxd__contract_t *k) { return &k->def.body; }
 const char *ctxd__contract_exchange(const ctxd__contract_t *k) { return k->exchange; }
 size_t ctxd__contract_nbases(const ctxd__contract_t *k) { return json_array_size(k->def.implements); }
 

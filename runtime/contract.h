@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 typedef struct ctxd__contracts_s ctxd__contracts_t;
+typedef struct ctxd__schema_type_s ctxd__schema_type_t; /* contracts/lib/contract_schema.h */
 typedef struct ctxd__contract_s ctxd__contract_t;
 
 /* Parses every definition embedded by the build. *out is new: free with
@@ -44,6 +45,8 @@ int ctxd__contract_version(const ctxd__contract_t *k);
 const char *ctxd__contract_kind(const ctxd__contract_t *k);   /* event, command, reply */
 const char *ctxd__contract_status(const ctxd__contract_t *k); /* released, draft */
 const json_t *ctxd__contract_definition(const ctxd__contract_t *k);
+const char *ctxd__contract_description(const ctxd__contract_t *k);
+const ctxd__schema_type_t *ctxd__contract_body(const ctxd__contract_t *k); /* the message object */
 
 /* The RabbitMQ exchange k is published to: the definition's "exchange", else the message
  * type as MassTransit's RabbitMQ name formatter writes it (msgname.h). Borrowed from the set. */

@@ -100,8 +100,8 @@ static void both_orders(ctxt_world_t *w, mt_declare_t what, int quorum) {
   char id[37];
   ctxt_make_id(id, 13);
   char body[512];
-  snprintf(body, sizeof body, "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"message\":{}}", id,
-           w->type);
+  snprintf(body, sizeof body, "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"message\":{}}",
+           id, w->type);
   ctxt_amqp_publish(w->amqp, w->endpoint, ENVELOPE, body, NULL, NULL);
   assert_int_equal(ctxt_wait_effects(w, NULL, 1), 1);
   ctxt_host_stop(w, SIGTERM);
@@ -173,7 +173,8 @@ static void row17_publish_binds_base_type_exchanges(void **state) {
   char id[37];
   ctxt_make_id(id, 17);
   ctxt_publish(w, id, "{\"action\":\"publish\"}");
-  for (int i = 0; i < 3; i++) assert_int_equal(ctxt_amqp_wait_count(w->amqp, queues[i], 1, CTXT_EFFECT_MS), 1);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(ctxt_amqp_wait_count(w->amqp, queues[i], 1, CTXT_EFFECT_MS), 1);
   ctxt_host_stop(w, SIGTERM);
   /* once each, and listing every URN, most specific first */
   char body[8192], none[8];
@@ -212,13 +213,14 @@ static void row7_nested_and_generic_names(void **state) {
   ctxt_host_start(w, NULL);
   snprintf(nested_exchange, sizeof nested_exchange, "%s", w->type);
   *strchr(nested_exchange, '+') = '-';
-  snprintf(generic_exchange, sizeof generic_exchange, "MassTransit:Fault--%s--", strstr(w->echo_type, "[[") + 2);
+  snprintf(generic_exchange, sizeof generic_exchange, "MassTransit:Fault--%s--",
+           strstr(w->echo_type, "[[") + 2);
   *strstr(generic_exchange, "]]") = '\0';
   strcat(generic_exchange, "--");
   /* the .NET publishers use the exchange formatter's names and the URN formatter's URNs */
   ctxt_make_id(id, 71);
-  snprintf(body, sizeof body, "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"message\":{}}", id,
-           w->type);
+  snprintf(body, sizeof body, "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"message\":{}}",
+           id, w->type);
   ctxt_amqp_publish(w->amqp, nested_exchange, ENVELOPE, body, NULL, NULL);
   ctxt_make_id(id, 72);
   snprintf(body, sizeof body,
@@ -270,8 +272,8 @@ static void row1_content_types(void **state) {
   char body[1024], id[37], q[160];
   /* MassTransit's default serializer, with a charset parameter */
   ctxt_make_id(id, 11);
-  snprintf(body, sizeof body, "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"message\":{}}", id,
-           w->type);
+  snprintf(body, sizeof body, "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"message\":{}}",
+           id, w->type);
   ctxt_amqp_publish(w->amqp, w->endpoint, ENVELOPE "; charset=utf-8", body, NULL, NULL);
   /* raw JSON (UseRawJsonSerializer), metadata in headers: accepted as well */
   ctxt_make_id(id, 12);
@@ -311,7 +313,8 @@ int main(void) {
                                       ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(row17_publish_binds_base_type_exchanges, ctxt_world_setup,
                                       ctxt_world_teardown),
-      cmocka_unit_test_setup_teardown(row18_error_queue_copies_arguments, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(row18_error_queue_copies_arguments, ctxt_world_setup,
+                                      ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
