@@ -11,7 +11,7 @@
 #include "fail.h"
 
 /* Every option, in the order errors name them; a command's table row says which it takes. */
-enum { O_CONFIG, O_TYPE, O_MESSAGE, O_ENDPOINT, O_LIMIT, O_DOT, O_HELP, O_VERSION, NOPTIONS };
+enum { O_CONFIG, O_TYPE, O_MESSAGE, O_ENDPOINT, O_LIMIT, O_DOT, O_OUTPUT, O_HELP, O_VERSION, NOPTIONS };
 
 /* Long-only options return 256 + their index, above any short option's character. */
 static const struct option options[NOPTIONS + 1] = {
@@ -21,16 +21,15 @@ static const struct option options[NOPTIONS + 1] = {
     [O_ENDPOINT] = {"endpoint", required_argument, NULL, 256 + O_ENDPOINT},
     [O_LIMIT] = {"limit", required_argument, NULL, 256 + O_LIMIT},
     [O_DOT] = {"dot", no_argument, NULL, 256 + O_DOT},
+    [O_OUTPUT] = {"output", required_argument, NULL, 256 + O_OUTPUT},
     [O_HELP] = {"help", no_argument, NULL, 'h'},
     [O_VERSION] = {"version", no_argument, NULL, 'V'},
     [NOPTIONS] = {NULL, 0, NULL, 0}};
 
 /* What the value of an option is, as the usage texts call it. */
-static const char *const value_names[NOPTIONS] = {[O_CONFIG] = "FILE",
-                                                  [O_TYPE] = "NS.vN:TYPE",
-                                                  [O_MESSAGE] = "JSON|@FILE",
-                                                  [O_ENDPOINT] = "NAME",
-                                                  [O_LIMIT] = "N"};
+static const char *const value_names[NOPTIONS] = {
+    [O_CONFIG] = "FILE",   [O_TYPE] = "NS.vN:TYPE", [O_MESSAGE] = "JSON|@FILE",
+    [O_ENDPOINT] = "NAME", [O_LIMIT] = "N",         [O_OUTPUT] = "FILE"};
 
 /* "-" returns the command words in place, even with POSIXLY_CORRECT set, so options may
  * come before and after them; ":" reports a missing value as ':' and silences getopt. */
@@ -77,6 +76,11 @@ static const struct {
      "  Moves messages from NAME_error back to NAME without their fault headers (all, or\n"
      "  at most N), each removed from NAME_error only once the broker confirmed its copy.\n"
      "  Prints how many it moved.\n"},
+    {"contracts", "export", CTXD__CMD_CONTRACTS_EXPORT, BIT(O_OUTPUT), 0,
+     "usage: ctxd contracts export [--output FILE]\n"
+     "  Writes every contract and version built into this host as an AsyncAPI 2.6.0\n"
+     "  document (JSON) to FILE, or to stdout: one channel per RabbitMQ exchange, each\n"
+     "  message with its JSON Schema, URNs and content type. Connects to nothing.\n"},
     {"version", NULL, CTXD__CMD_VERSION, 0, 0,
      "usage: ctxd version\n"
      "  Prints the host version and the plugin ABI version (as ctxd -V does).\n"},
@@ -102,6 +106,8 @@ const char *ctxd__cli_usage(const char *command) {
          "                                validate and publish a message\n"
          "  errors replay --config FILE --endpoint NAME [--limit N]\n"
          "                                move messages from NAME_error back to NAME\n"
+         "  contracts export [--output FILE]\n"
+         "                                write the contracts as an AsyncAPI document\n"
          "  version                       print the host and plugin ABI versions\n"
          "  help [COMMAND]                print this text, or a command's\n"
          "\n"
@@ -158,6 +164,7 @@ static int take_value(ctxd__cli_t *out, int o, const char *v, char *err, size_t 
   case O_TYPE: out->type = v; break;
   case O_MESSAGE: out->message = v; break;
   case O_ENDPOINT: out->endpoint = v; break;
+  case O_OUTPUT: out->output = v; break;
   default: /* O_LIMIT */
     out->limit = strtol(v, &end, 10);
     if (*end != '\0' || out->limit < 1)

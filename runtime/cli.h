@@ -12,7 +12,8 @@ typedef enum {
   CTXD__CMD_ERRORS_REPLAY,
   CTXD__CMD_MIGRATE,
   CTXD__CMD_TOPOLOGY,
-  CTXD__CMD_SEND
+  CTXD__CMD_SEND,
+  CTXD__CMD_CONTRACTS_EXPORT
 } ctxd__cmd_t;
 
 typedef struct {
@@ -24,6 +25,7 @@ typedef struct {
   const char *type;        /* send: message type; borrowed from argv */
   const char *message;     /* send: the message JSON or @FILE; borrowed from argv */
   const char *help_for;    /* help: the command asked about, NULL for all */
+  const char *output;      /* contracts export: the file, NULL for stdout; borrowed from argv */
 } ctxd__cli_t;
 
 /* Exit codes of the ctxd executable (documented in docs/operations.md). */

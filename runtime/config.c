@@ -490,7 +490,8 @@ static const ctxd_conf_entry_t endpoint_map[] = {
     {CTXD_CONF_STR, "queue_type", "classic", offsetof(ctxd__endpoint_settings_t, queue_type),
      "classic or quorum"},
     {CTXD_CONF_INT, "delivery_limit", "5", offsetof(ctxd__endpoint_settings_t, delivery_limit),
-     "quorum queues: deliveries before a message is dead-lettered"},
+     "deprecated, ignored: quorum endpoints are declared as MassTransit declares them; max_attempts "
+     "ends crash loops"},
     {CTXD_CONF_INT, "immediate_retries", "2", offsetof(ctxd__endpoint_settings_t, immediate_retries),
      "handler re-runs in the worker before a delayed redelivery"},
     {CTXD_CONF_STR, "redelivery_ms", "5000,30000,300000", offsetof(ctxd__endpoint_settings_t, redelivery_ms),
@@ -510,7 +511,6 @@ static const range_t endpoint_ranges[] = {
     {"prefetch", offsetof(ctxd__endpoint_settings_t, prefetch), 1, 65535},
     {"workers", offsetof(ctxd__endpoint_settings_t, workers), 1, 64},
     {"batch_size", offsetof(ctxd__endpoint_settings_t, batch_size), 1, 65535},
-    {"delivery_limit", offsetof(ctxd__endpoint_settings_t, delivery_limit), 1, 1000},
     {"immediate_retries", offsetof(ctxd__endpoint_settings_t, immediate_retries), 0, 100},
     {"max_attempts", offsetof(ctxd__endpoint_settings_t, max_attempts), 1, 1000},
     {"handler_timeout_ms", offsetof(ctxd__endpoint_settings_t, handler_timeout_ms), 0, 86400000},
@@ -556,12 +556,13 @@ static int check_endpoint(load_t *l, ctxd__endpoint_settings_t *s, const json_t 
     return fail_at(l, at, "expected 'classic' or 'quorum', got '%s'", s->queue_type);
   }
   s->queue_type = queue_type;
-  if (strcmp(queue_type, "quorum") == 0 && s->delivery_limit < s->max_attempts) {
-    /* the broker would dead-letter a crashing message before the host names it poison */
-    join(at, sizeof at, path,
-         json_object_get(own, "max_attempts") != NULL ? "max_attempts" : "delivery_limit");
-    return fail_at(l, at, "delivery_limit %lld is below max_attempts %lld", (long long)s->delivery_limit,
-                   (long long)s->max_attempts);
+  if (json_object_get(own, "delivery_limit") != NULL) {
+    /* accepted, so configurations written for older hosts still load */
+    join(at, sizeof at, path, "delivery_limit");
+    ctxd__log(CTXD__LOG_WARN, "config",
+              "%s is deprecated and ignored: the endpoint queue carries no "
+              "x-delivery-limit; max_attempts ends crash loops",
+              at);
   }
   int64_t intervals[CTXD__MAX_REDELIVERIES];
   if (ctxd__config_intervals(s->redelivery_ms, intervals, CTXD__MAX_REDELIVERIES) < 0) {

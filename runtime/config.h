@@ -43,7 +43,7 @@ typedef struct {
   int64_t workers;            /* worker threads (each with its own database connection); default 2 */
   int64_t batch_size;         /* deliveries per transaction; default 64 */
   const char *queue_type;     /* "classic" or "quorum"; default "classic" */
-  int64_t delivery_limit;     /* quorum queues: x-delivery-limit; default 5 */
+  int64_t delivery_limit;     /* deprecated: read (older configurations load) and ignored */
   int64_t immediate_retries;  /* handler re-runs in the worker before a delayed redelivery; default 2 */
   const char *redelivery_ms;  /* delayed redelivery intervals, comma-separated ms; default
                                 "5000,30000,300000"; "" = none */

@@ -14,11 +14,14 @@
 #include "contract_schema.h"
 #include "fail.h"
 #include "envelope.h"
+#include "msgname.h"
 
 struct ctxd__contract_s {
   json_t *json;
   ctxd__schema_def_t def;           /* borrows json */
   const ctxd__contract_t *previous; /* the version this one upcasts from, or NULL */
+  char *exchange;                   /* stated, or derived from the message type */
+  char **base_exchanges;            /* one per def.implements entry */
 };
 
 struct ctxd__contracts_s {
@@ -38,6 +41,10 @@ static int by_key(const void *key, const void *elem) {
 void ctxd__contracts_free(ctxd__contracts_t *c) {
   if (!c) return;
   for (size_t i = 0; i < c->n; i++) {
+    for (size_t b = 0; c->v[i].base_exchanges && b < json_array_size(c->v[i].def.implements); b++)
+      free(c->v[i].base_exchanges[b]);
+    free(c->v[i].base_exchanges);
+    free(c->v[i].exchange);
     ctxd__schema_def_release(&c->v[i].def);
     json_decref(c->v[i].json);
   }
@@ -56,6 +63,34 @@ static const ctxd__contract_t *find_version(const ctxd__contracts_t *c, const ct
   char name[512];
   snprintf(name, sizeof name, "%s.v%d:%s", k->def.ns, version, k->def.type_name);
   return ctxd__contracts_find(c, name);
+}
+
+/* A new copy of type's exchange name: the contract's own when type has one in c, else
+ * MassTransit's formatting of it. NULL with the reason in err. */
+static char *exchange_of(const ctxd__contracts_t *c, const char *type, char *err, size_t errlen) {
+  const ctxd__contract_t *k = ctxd__contracts_find(c, type);
+  if (k && k->def.exchange) return strdup(k->def.exchange);
+  char name[256];
+  int rc = ctxd__msgname_exchange(type, name, sizeof name);
+  if (rc) ctxd__fail(err, errlen, rc, "'%s' is not a message type MassTransit can name", type);
+  char *copy = rc ? NULL : strdup(name);
+  if (!rc && !copy) ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
+  return copy;
+}
+
+/* Fills k's exchange and its bases' exchanges (every contract is parsed and sorted). */
+static int name_exchanges(const ctxd__contracts_t *c, ctxd__contract_t *k, char *err, size_t errlen) {
+  char reason[512] = "out of memory";
+  size_t n = json_array_size(k->def.implements);
+  if (!(k->exchange = exchange_of(c, k->def.message_type, reason, sizeof reason)))
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "%s: %s", k->def.message_type, reason);
+  if (n && !(k->base_exchanges = calloc(n, sizeof *k->base_exchanges)))
+    return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
+  for (size_t b = 0; b < n; b++)
+    if (!(k->base_exchanges[b] =
+              exchange_of(c, json_string_value(json_array_get(k->def.implements, b)), reason, sizeof reason)))
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "%s: implements[%zu]: %s", k->def.message_type, b, reason);
+  return 0;
 }
 
 int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **out, char *err,
@@ -98,6 +133,7 @@ int ctxd__contracts_load(const char *const *defs, size_t n, ctxd__contracts_t **
         ctxd__fail(err, errlen, rc, "%s: %s", k->def.message_type, reason);
     }
   }
+  for (size_t i = 0; i < c->n && !rc; i++) rc = name_exchanges(c, &c->v[i], err, errlen);
   if (rc) {
     ctxd__contracts_free(c);
     return rc;
@@ -121,6 +157,31 @@ int ctxd__contract_version(const ctxd__contract_t *k) { return k->def.version; }
 const char *ctxd__contract_kind(const ctxd__contract_t *k) { return k->def.kind; }
 const char *ctxd__contract_status(const ctxd__contract_t *k) { return k->def.status; }
 const json_t *ctxd__contract_definition(const ctxd__contract_t *k) { return k->json; }
+const char *ctxd__contract_description(const ctxd__contract_t *k) { return k->def.description; }
+const ctxd__schema_type_t *ctxd__contract_body(const ctxd__contract_t *k) { return &k->def.body; }
+const char *ctxd__contract_exchange(const ctxd__contract_t *k) { return k->exchange; }
+size_t ctxd__contract_nbases(const ctxd__contract_t *k) { return json_array_size(k->def.implements); }
+
+const char *ctxd__contract_base(const ctxd__contract_t *k, size_t i) {
+  return json_string_value(json_array_get(k->def.implements, i));
+}
+
+const char *ctxd__contract_base_exchange(const ctxd__contract_t *k, size_t i) {
+  return i < ctxd__contract_nbases(k) ? k->base_exchanges[i] : NULL;
+}
+
+int ctxd__contracts_exchange(const ctxd__contracts_t *c, const char *type, char *buf, size_t len) {
+  const ctxd__contract_t *k = ctxd__contracts_find(c, type);
+  if (!k) return ctxd__msgname_exchange(type, buf, len);
+  int n = snprintf(buf, len, "%s", k->exchange);
+  return n >= 0 && (size_t)n < len ? 0 : CTXD_ETOOBIG;
+}
+
+const ctxd__contract_t *ctxd__contracts_of_exchange(const ctxd__contracts_t *c, const char *exchange) {
+  for (size_t i = 0; c && exchange && i < c->n; i++)
+    if (strcmp(c->v[i].exchange, exchange) == 0) return &c->v[i];
+  return NULL;
+}
 
 int ctxd__contract_validate(const ctxd__contract_t *k, const json_t *message, char *err, size_t errlen) {
   if (!k || !message) return ctxd__fail(err, errlen, CTXD_EINVAL, "invalid arguments");

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 typedef struct ctxd__contracts_s ctxd__contracts_t;
+typedef struct ctxd__schema_type_s ctxd__schema_type_t; /* contracts/lib/contract_schema.h */
 typedef struct ctxd__contract_s ctxd__contract_t;
 
 /* Parses every definition embedded by the build. *out is new: free with
@@ -44,6 +45,28 @@ int ctxd__contract_version(const ctxd__contract_t *k);
 const char *ctxd__contract_kind(const ctxd__contract_t *k);   /* event, command, reply */
 const char *ctxd__contract_status(const ctxd__contract_t *k); /* released, draft */
 const json_t *ctxd__contract_definition(const ctxd__contract_t *k);
+const char *ctxd__contract_description(const ctxd__contract_t *k);
+const ctxd__schema_type_t *ctxd__contract_body(const ctxd__contract_t *k); /* the message object */
+
+/* The RabbitMQ exchange k is published to: the definition's "exchange", else the message
+ * type as MassTransit's RabbitMQ name formatter writes it (msgname.h). Borrowed from the set. */
+const char *ctxd__contract_exchange(const ctxd__contract_t *k);
+
+/* The message types k also is (its definition's "implements": .NET interfaces and base
+ * classes), as URN names, and the exchange of each (its contract's, or formatted), for
+ * i < ctxd__contract_nbases(k). Publishing k binds its exchange to each base exchange and
+ * lists every URN in messageType, as MassTransit does. Borrowed from the set. */
+size_t ctxd__contract_nbases(const ctxd__contract_t *k);
+const char *ctxd__contract_base(const ctxd__contract_t *k, size_t i);
+const char *ctxd__contract_base_exchange(const ctxd__contract_t *k, size_t i);
+
+/* Writes the exchange of message type `type` into buf: its contract's when c has one,
+ * else MassTransit's formatting of the name. 0, CTXD_EINVAL (not a name MassTransit can
+ * format) or CTXD_ETOOBIG. */
+int ctxd__contracts_exchange(const ctxd__contracts_t *c, const char *type, char *buf, size_t len);
+
+/* The contract published to exchange (exact name), or NULL; borrowed from c. */
+const ctxd__contract_t *ctxd__contracts_of_exchange(const ctxd__contracts_t *c, const char *exchange);
 
 /* Checks message (the envelope's "message" object) against the contract. 0, or
  * CTXD_EVALIDATION with "message.<path>: <reason>" in err, e.g. "message.Category: 9 is

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "msgname.h"
 
 /* ---- the set and registration ----------------------------------------------------------- */
 
@@ -182,7 +183,7 @@ const ctxd__handler_t *ctxd__endpoint_find(const ctxd__endpoint_t *ep, const cha
                                            size_t ntypes) {
   for (size_t t = 0; t < ntypes; t++)
     for (size_t i = 0; i < ep->nhandlers; i++)
-      if (strcmp(ep->handlers[i].type, types[t]) == 0) return &ep->handlers[i];
+      if (ctxd__msgname_eq(ep->handlers[i].type, types[t])) return &ep->handlers[i];
   return NULL;
 }
 

@@ -182,7 +182,8 @@ int ctxd__endpoint_replace(ctxd__endpoint_t *ep, const ctxd_plugin_t *old, ctxd_
                            const ctxd_consumer_t *staged, size_t nstaged);
 
 /* The handler for the first of types (most specific first) this endpoint consumes, or
- * NULL; borrowed while the endpoint lives. */
+ * NULL; borrowed while the endpoint lives. Types match ignoring ASCII case, as
+ * MassTransit matches a consumer's URN. */
 const ctxd__handler_t *ctxd__endpoint_find(const ctxd__endpoint_t *ep, const char *const *types,
                                            size_t ntypes);
 

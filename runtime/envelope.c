@@ -139,6 +139,7 @@ static const struct meta_field {
     {"responseAddress", "ResponseAddress", offsetof(ctxd__envelope_t, response_address)},
     {"faultAddress", "FaultAddress", offsetof(ctxd__envelope_t, fault_address)},
     {"sentTime", "SentTime", offsetof(ctxd__envelope_t, sent_time)},
+    {"expirationTime", "ExpirationTime", offsetof(ctxd__envelope_t, expiration_time)},
 };
 
 /* Strings the envelope points at (decoded from the body, copied from AMQP properties),
@@ -375,7 +376,7 @@ static int add_types(ctxd__envelope_t *env, const char *s, size_t len) {
     size_t step = semi ? tlen + 1 : len;
     s += step, len -= step;
     trim(&t, &tlen);
-    if (tlen >= URN_PREFIX_LEN && memcmp(t, CTXD__URN_PREFIX, URN_PREFIX_LEN) == 0)
+    if (tlen >= URN_PREFIX_LEN && ctxd__schema_ascii_ieq(t, URN_PREFIX_LEN, CTXD__URN_PREFIX, URN_PREFIX_LEN))
       t += URN_PREFIX_LEN, tlen -= URN_PREFIX_LEN;
     if (tlen == 0 || utf8_invalid_at((const unsigned char *)t, tlen) < tlen) continue;
     const char **grown = realloc(env->message_types, (env->nmessage_types + 1) * sizeof *grown);

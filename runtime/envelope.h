@@ -4,7 +4,7 @@
  *  - content type application/vnd.masstransit+json: a JSON envelope
  *    {messageId, requestId, correlationId, conversationId, initiatorId, sourceAddress,
  *     destinationAddress, responseAddress, faultAddress, messageType: ["urn:message:Ns:Type"],
- *     message: {...}, sentTime, headers: {...}, host: {...}}
+ *     message: {...}, expirationTime, sentTime, headers: {...}, host: {...}}
  *  - content type application/json (or none): the body is the message itself; the metadata
  *    travels in AMQP properties (message_id, correlation_id, type) and headers
  *    (MessageId, CorrelationId, ConversationId, InitiatorId, RequestId, MT-MessageType,
@@ -48,6 +48,7 @@ typedef struct {
   const char *response_address;
   const char *fault_address;
   const char *sent_time;
+  const char *expiration_time; /* ISO 8601, when the sender gave the message a time to live */
   /* Message types as "Namespace:Type" (the "urn:message:" prefix removed), most specific
    * first, as the publisher listed them. */
   const char **message_types;

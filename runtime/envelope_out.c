@@ -79,7 +79,12 @@ char *ctxd__envelope_encode(const ctxd__envelope_out_t *out) {
   if (!out->sent_time) now_iso8601(now);
   /* Deep copies: the caller's message and headers are const and may be shared between
    * publishing threads, so they are never referenced from this tree. */
-  bad |= json_object_set_new(root, "messageType", json_pack("[s+]", CTXD__URN_PREFIX, out->message_type));
+  /* the type, then every type it implements: a consumer of any of them matches */
+  json_t *types = json_pack("[s+]", CTXD__URN_PREFIX, out->message_type);
+  for (size_t i = 0; types && out->contract && i < ctxd__contract_nbases(out->contract); i++)
+    bad |= json_array_append_new(types,
+                                 json_pack("s+", CTXD__URN_PREFIX, ctxd__contract_base(out->contract, i)));
+  bad |= json_object_set_new(root, "messageType", types);
   bad |= json_object_set_new(root, "message", json_deep_copy(out->message));
   bad |= json_object_set_new(root, "sentTime", json_string(out->sent_time ? out->sent_time : now));
   bad |= json_object_set_new(root, "headers", out->headers ? json_deep_copy(out->headers) : json_object());

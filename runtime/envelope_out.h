@@ -5,11 +5,15 @@
 
 #include <jansson.h>
 
+#include "contract.h"
+
 /* What ctxd publishes. */
 typedef struct {
-  const char *message_id;     /* required, UUID */
-  const char *message_type;   /* "Namespace:Type", required */
-  const char *correlation_id; /* optional */
+  const char *message_id;           /* required, UUID */
+  const char *message_type;         /* "Namespace:Type", required */
+  const ctxd__contract_t *contract; /* optional: message_type's; the URNs of the types it
+                                       implements follow message_type's in messageType */
+  const char *correlation_id;       /* optional */
   const char *conversation_id;
   const char *initiator_id;
   const char *request_id;

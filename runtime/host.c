@@ -765,6 +765,7 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     return CTXD__EXIT_FAILURE;
   }
   ctxd__intake_init(&h.intake, (uint64_t)cfg->max_message_bytes, (uint64_t)cfg->max_inflight_bytes);
+  h.session.exchanges.contracts = h.contracts;            /* publishing a type binds its base types */
   pthread_mutex_t suspect_mu = PTHREAD_MUTEX_INITIALIZER; /* outlives every worker: joined in serve */
   ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake, &suspect_mu};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);

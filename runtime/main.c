@@ -3,6 +3,7 @@
 
 #include <ctxd/ctxd.h>
 
+#include "asyncapi.h"
 #include "cli.h"
 #include "config.h"
 #include "host.h"
@@ -48,6 +49,7 @@ int main(int argc, char **argv) {
   case CTXD__CMD_VERSION:
     printf("ctxd %s (plugin ABI %d.%d)\n", CTXD_VERSION_STRING, CTXD_ABI_MAJOR, CTXD_ABI_MINOR);
     return CTXD__EXIT_OK;
+  case CTXD__CMD_CONTRACTS_EXPORT: return ctxd__asyncapi_export(cli.output);
   default: return run(&cli);
   }
 }

@@ -74,9 +74,10 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
     if (in == NULL || in->response_address == NULL) return CTXD_ENOENT;
     if (ctxd__outbox_address_exchange(in->response_address, exchange, sizeof exchange) != 0)
       return CTXD_EINVAL;
-  } else {
-    snprintf(exchange, sizeof exchange, "%s",
-             mode == CTXD__OUTBOX_SEND ? msg->destination : msg->message_type);
+  } else if (mode == CTXD__OUTBOX_SEND) {
+    snprintf(exchange, sizeof exchange, "%s", msg->destination);
+  } else if (ctxd__contracts_exchange(tx->contracts, msg->message_type, exchange, sizeof exchange) != 0) {
+    return CTXD_EINVAL;
   }
 
   char id[37];
@@ -103,6 +104,7 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
   ctxd__envelope_out_t out = {
       .message_id = id,
       .message_type = msg->message_type,
+      .contract = k,
       .correlation_id = msg->correlation_id != NULL ? msg->correlation_id
                         : in != NULL                ? in->correlation_id
                                                     : NULL,

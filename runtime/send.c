@@ -8,6 +8,7 @@
 #include "contract.h"
 #include "envelope.h"
 #include "envelope_out.h"
+#include "topology.h"
 #include "uuid.h"
 
 static json_t *load_message(const char *message, char *err, size_t errlen) {
@@ -24,29 +25,29 @@ static json_t *load_message(const char *message, char *err, size_t errlen) {
   return m;
 }
 
-static int validate(const char *type, const json_t *m, char *err, size_t errlen) {
-  ctxd__contracts_t *contracts;
-  int rc = ctxd__contracts_new(&contracts, err, errlen);
-  if (rc != 0) return rc;
-  const ctxd__contract_t *k = ctxd__contracts_find(contracts, type);
-  rc = k != NULL ? ctxd__contract_validate(k, m, err, errlen) : 0;
-  ctxd__contracts_free(contracts);
-  return rc;
-}
-
 int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message, const char *endpoint,
                FILE *out) {
-  char err[1024], id[37];
+  char err[1024], id[37], exchange[256];
+  ctxd__contracts_t *contracts = NULL;
   json_t *m = load_message(message, err, sizeof err);
-  if (m == NULL || validate(type, m, err, sizeof err) != 0) {
+  const ctxd__contract_t *k = NULL;
+  int bad =
+      m == NULL || ctxd__contracts_new(&contracts, err, sizeof err) != 0 ||
+      ((k = ctxd__contracts_find(contracts, type)) != NULL && ctxd__contract_validate(k, m, err, sizeof err));
+  if (!bad && endpoint != NULL)
+    snprintf(exchange, sizeof exchange, "%s", endpoint);
+  else if (!bad && ctxd__contracts_exchange(contracts, type, exchange, sizeof exchange) != 0)
+    bad = snprintf(err, sizeof err, "not a message type MassTransit can name") > 0;
+  if (bad) {
     fprintf(stderr, "ctxd: %s: %s\n", type, err);
     json_decref(m);
+    ctxd__contracts_free(contracts);
     return CTXD__EXIT_FAILURE;
   }
   ctxd__uuid_new(id);
-  const char *exchange = endpoint != NULL ? endpoint : type;
   ctxd__envelope_out_t env = {.message_id = id,
                               .message_type = type,
+                              .contract = k,
                               .conversation_id = id,
                               .destination_address = exchange,
                               .message = m};
@@ -64,7 +65,8 @@ int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message,
     props.message_id = amqp_cstring_bytes(id);
     uint64_t seq;
     /* declared here too: the first message of a type may precede every consumer */
-    rc = ctxd__broker_exchange(&b, CTXD__PUBLISH_CHANNEL, exchange, err, sizeof err);
+    rc = endpoint != NULL ? ctxd__broker_exchange(&b, CTXD__PUBLISH_CHANNEL, exchange, err, sizeof err)
+                          : ctxd__topology_publish_exchange(&b, contracts, exchange, err, sizeof err);
     if (rc == 0) rc = ctxd__broker_publish(&b, exchange, "", 0, &props, amqp_cstring_bytes(text), &seq);
     if (rc == 0) rc = ctxd__broker_wait_confirm(&b, seq, (int)cfg->rpc_timeout_ms);
     if (rc != 0 && err[0] == '\0')
@@ -72,6 +74,7 @@ int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message,
     ctxd__broker_close(&b, 1);
   }
   free(text);
+  ctxd__contracts_free(contracts);
   if (rc != 0) {
     fprintf(stderr, "ctxd: %s: %s\n", type, err);
     return CTXD__EXIT_FAILURE;

@@ -5,6 +5,7 @@
 
 #include "amqptable.h"
 #include "log.h"
+#include "msgname.h"
 #include "plugin.h"
 
 int ctxd__topology_side(char *buf, size_t len, const char *endpoint, ctxd__side_t side, int64_t delay_ms) {
@@ -35,9 +36,10 @@ static void add_i64(qargs_t *q, const char *key, int64_t value) {
   ctxd__amqptable_set_i64(&q->e[q->n++], key, value);
 }
 
-/* Quorum queues dead-letter at least once (RabbitMQ confirms the move internally) only
- * with reject-publish overflow; the default, at most once, may drop a message when the
- * target's leader is unavailable. */
+/* Delay queues are ctxd's own (MassTransit uses the delayed-message plugin instead): a
+ * quorum one dead-letters at least once (RabbitMQ confirms the move internally) only with
+ * reject-publish overflow; the default, at most once, may drop a message when the target's
+ * leader is unavailable. */
 static void quorum_dead_letter(qargs_t *q, const char *exchange) {
   add_text(q, "x-dead-letter-exchange", exchange);
   add_text(q, "x-dead-letter-strategy", "at-least-once");
@@ -45,17 +47,28 @@ static void quorum_dead_letter(qargs_t *q, const char *exchange) {
 }
 
 int ctxd__topology_bind_types(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *err, size_t errlen) {
-  for (size_t k = 0; k < ep->nhandlers; k++)
-    if (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, ep->handlers[k].type, err, errlen) != 0 ||
-        ctxd__broker_bind(b, CTXD__PUBLISH_CHANNEL, ep->handlers[k].type, ep->name, err, errlen) != 0)
+  char exchange[256];
+  for (size_t k = 0; k < ep->nhandlers; k++) {
+    const char *type = ep->handlers[k].type;
+    if (ctxd__contracts_exchange(ep->env->contracts, type, exchange, sizeof exchange) != 0) {
+      snprintf(err, errlen, "message type '%s' has no RabbitMQ exchange name", type);
       return CTXD_EBROKER;
+    }
+    if (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, exchange, err, errlen) != 0 ||
+        ctxd__broker_bind(b, CTXD__PUBLISH_CHANNEL, exchange, ep->name, err, errlen) != 0)
+      return CTXD_EBROKER;
+  }
   return 0;
 }
 
 int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *err, size_t errlen) {
   char error[256], side[256];
-  /* On a cluster a classic queue lives on one node and cannot even be declared while that
-   * node is down: every queue beside a quorum endpoint is a quorum queue too. */
+  /* As MassTransit declares a receive endpoint: a classic queue has no arguments, a quorum
+   * one x-queue-type only (a .NET service declaring the same queue, before or after, must
+   * not meet a different declaration). The host's own attempt counting (max_attempts)
+   * ends crash loops, not a broker delivery limit. On a cluster a classic queue lives on
+   * one node and cannot even be declared while that node is down: every queue beside a
+   * quorum endpoint is a quorum queue too. */
   int quorum = strcmp(ep->settings.queue_type, "quorum") == 0;
   qargs_t base = {.n = 0};
   if (quorum) add_text(&base, "x-queue-type", "quorum");
@@ -64,6 +77,8 @@ int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *
     snprintf(err, errlen, "endpoint name '%s' too long", ep->name);
     return CTXD_EBROKER;
   }
+  /* _error and _skipped: the endpoint's flags and a copy of its queue arguments, as
+   * MassTransit's error and dead-letter settings copy them */
   if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, error, qargs_table(&base), err, errlen) != 0 ||
       ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, qargs_table(&base), err, errlen) != 0)
     return CTXD_EBROKER;
@@ -80,15 +95,48 @@ int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *
     if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, qargs_table(&d), err, errlen) != 0)
       return CTXD_EBROKER;
   }
-  qargs_t main = base;
-  if (quorum) {
-    /* an explicit limit and dead-letter target: a poison message ends in _error */
-    add_i64(&main, "x-delivery-limit", ep->settings.delivery_limit);
-    quorum_dead_letter(&main, error);
-  }
-  if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, ep->name, qargs_table(&main), err, errlen) != 0)
+  if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, ep->name, qargs_table(&base), err, errlen) != 0)
     return CTXD_EBROKER;
   return ctxd__topology_bind_types(b, ep, err, errlen);
+}
+
+/* 1 when k's base i is reached through another base of k that is a contract listing it:
+ * MassTransit binds a type's exchange to the exchanges of the types it implements
+ * directly, and those to theirs; a second, direct path would deliver twice. */
+static int indirect_base(const ctxd__contracts_t *c, const ctxd__contract_t *k, size_t i) {
+  const char *base = ctxd__contract_base(k, i);
+  for (size_t j = 0; j < ctxd__contract_nbases(k); j++) {
+    const ctxd__contract_t *other = j != i ? ctxd__contracts_find(c, ctxd__contract_base(k, j)) : NULL;
+    for (size_t n = 0; other && n < ctxd__contract_nbases(other); n++)
+      if (ctxd__msgname_eq(ctxd__contract_base(other, n), base)) return 1;
+  }
+  return 0;
+}
+
+/* Inheritance chains deeper than this are refused (and a cycle ends here). */
+#define PUBLISH_DEPTH_MAX 8
+
+static int publish_exchange(ctxd__broker_t *b, const ctxd__contracts_t *c, const char *exchange, int depth,
+                            char *err, size_t errlen) {
+  if (depth > PUBLISH_DEPTH_MAX) {
+    snprintf(err, errlen, "exchange '%s': implements nests deeper than %d", exchange, PUBLISH_DEPTH_MAX);
+    return CTXD_EBROKER;
+  }
+  if (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, exchange, err, errlen) != 0) return CTXD_EBROKER;
+  const ctxd__contract_t *k = ctxd__contracts_of_exchange(c, exchange);
+  for (size_t i = 0; k && i < ctxd__contract_nbases(k); i++) {
+    const char *base = ctxd__contract_base_exchange(k, i);
+    if (indirect_base(c, k, i)) continue;
+    if (publish_exchange(b, c, base, depth + 1, err, errlen) != 0 ||
+        ctxd__broker_bind(b, CTXD__PUBLISH_CHANNEL, exchange, base, err, errlen) != 0)
+      return CTXD_EBROKER;
+  }
+  return 0;
+}
+
+int ctxd__topology_publish_exchange(ctxd__broker_t *b, const ctxd__contracts_t *c, const char *exchange,
+                                    char *err, size_t errlen) {
+  return publish_exchange(b, c, exchange, 0, err, errlen);
 }
 
 /* ---- exchanges the outbox publishes to ------------------------------------------------- */
@@ -102,8 +150,8 @@ static int exchange_index(const ctxd__exchanges_t *x, const char *name) {
 int ctxd__exchanges_ensure(ctxd__exchanges_t *x, ctxd__broker_t *b, const char *name) {
   if (exchange_index(x, name) >= 0) return 0;
   char err[512];
-  /* a synchronous RPC, but rare: once per exchange and connection */
-  if (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, name, err, sizeof err) != 0) {
+  /* synchronous RPCs, but rare: once per exchange and connection */
+  if (ctxd__topology_publish_exchange(b, x->contracts, name, err, sizeof err) != 0) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox: %s", err);
     return CTXD_EBROKER;
   }

@@ -31,9 +31,18 @@ int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *
  * changed its handlers). 0, or CTXD_EBROKER with the reason in err. */
 int ctxd__topology_bind_types(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *err, size_t errlen);
 
+/* Declares the exchange a message type is published to and, when it is a contract's
+ * exchange in c (c may be NULL), binds it to the exchange of each type the contract
+ * implements, declared the same way: MassTransit's publish topology, so a .NET consumer
+ * of a base type gets the message. 0, or CTXD_EBROKER with the reason in err. */
+int ctxd__topology_publish_exchange(ctxd__broker_t *b, const ctxd__contracts_t *c, const char *exchange,
+                                    char *err, size_t errlen);
+
 /* The exchanges the outbox publishes to, declared once per connection (publishing to a
- * missing exchange would close the channel). Zero-initialised it is empty. */
+ * missing exchange would close the channel), with contracts (set by the owner; NULL: no
+ * base types are bound). Zero-initialised it is empty. */
 typedef struct {
+  const ctxd__contracts_t *contracts;
   struct {
     char *name;
     int unroutable_noted; /* an event without subscriber was logged once */
@@ -50,7 +59,7 @@ int ctxd__exchanges_ensure(ctxd__exchanges_t *x, ctxd__broker_t *b, const char *
  * connection), 0 after. */
 int ctxd__exchanges_note_unroutable(ctxd__exchanges_t *x, const char *name);
 
-/* Forgets every exchange (the connection is gone) and frees the memory. */
+/* Forgets every exchange (the connection is gone) and frees the memory; contracts stay. */
 void ctxd__exchanges_forget(ctxd__exchanges_t *x);
 
 /* Prints what the host declares: one line per endpoint with its settings and one per

@@ -1008,6 +1008,46 @@ static int parse_contexts(def_t *d, const json_t *def, const char *key, const js
   return 0;
 }
 
+/* A RabbitMQ exchange name (at most 255 bytes), without blanks. */
+static bool exchange_name_ok(const char *s) {
+  size_t n = strlen(s);
+  return n > 0 && n <= 255 && !strpbrk(s, " \t\r\n");
+}
+
+/* A message name as MassTransit's URN carries it after "urn:message:": "Ns:Type", with
+ * "+" for nested types and "[[...]]" for generic arguments. */
+static bool message_name_ok(const char *s) {
+  return exchange_name_ok(s) && strchr(s, ':') && strncmp(s, "urn:", 4) != 0;
+}
+
+/* "implements": the message types (URN names) this one also is, as a .NET message
+ * implements interfaces or extends a class; none twice (ignoring case), not itself. */
+static int parse_implements(def_t *d, const json_t *def, const char *self, const json_t **out) {
+  const json_t *a = json_object_get(def, "implements");
+  if (!a) return 0;
+  if (!json_is_array(a) || json_array_size(a) == 0)
+    return def_fail_type(d, "implements", "a non-empty array of message types", a);
+  for (size_t i = 0; i < json_array_size(a); i++) {
+    const char *s = json_string_value(json_array_get(a, i));
+    const char *why = !s || !message_name_ok(s) ? "expected a message type like \"Ns.Contracts:IBase\" "
+                                                  "(no \"urn:message:\")"
+                      : ctxd__schema_ascii_ieq(s, strlen(s), self, strlen(self)) ? "the type itself"
+                                                                                 : NULL;
+    for (size_t k = 0; !why && k < i; k++) {
+      const char *o = json_string_value(json_array_get(a, k));
+      if (ctxd__schema_ascii_ieq(s, strlen(s), o, strlen(o))) why = "listed twice";
+    }
+    if (why) {
+      size_t mark = path_push(&d->path, "implements[%zu]", i);
+      fail_at(d->err, d->errlen, CTXD_EINVAL, &d->path, "%s", why);
+      path_pop(&d->path, mark);
+      return CTXD_EINVAL;
+    }
+  }
+  *out = a;
+  return 0;
+}
+
 static int parse_upcast(def_t *d, const json_t *up, ctxd__schema_def_t *out) {
   static const char *const keys[] = {"defaults", "renames", NULL};
   char q[QUOTE_MAX + 4];
@@ -1062,9 +1102,9 @@ static int parse_upcast(def_t *d, const json_t *up, ctxd__schema_def_t *out) {
 
 int ctxd__schema_def_parse(const json_t *json, ctxd__schema_def_t *out, char *err, size_t errlen) {
   static const char *const keys[] = {
-      "namespace",   "type",      "version",   "kind",   "status",
-      "description", "producers", "consumers", "fields", "upcast_from_previous",
-      NULL};
+      "namespace",   "type",       "version",   "kind",   "status",
+      "description", "producers",  "consumers", "fields", "upcast_from_previous",
+      "exchange",    "implements", NULL};
   if (!json || !out) return CTXD_EINVAL;
   memset(out, 0, sizeof *out);
   def_t d = {.err = err, .errlen = errlen, .code = CTXD_EINVAL};
@@ -1125,6 +1165,10 @@ int ctxd__schema_def_parse(const json_t *json, ctxd__schema_def_t *out, char *er
     out->message_type = NULL;
     rc = CTXD_ENOMEM;
   }
+  if (!rc) rc = def_string(&d, json, "exchange", false, &out->exchange);
+  if (!rc && out->exchange && !exchange_name_ok(out->exchange))
+    rc = fail_at(err, errlen, CTXD_EINVAL, &d.path, "exchange: expected at most 255 bytes without blanks");
+  if (!rc) rc = parse_implements(&d, json, out->message_type, &out->implements);
   if (rc == CTXD_ENOMEM) fail_at(err, errlen, rc, &d.path, "out of memory");
   if (rc) ctxd__schema_def_release(out);
   return rc;

@@ -131,6 +131,9 @@ typedef struct {
   bool upcast;              /* has upcast_from_previous */
   const json_t *renames;    /* object {"Old": "New"}, or NULL */
   const json_t *defaults;   /* object {"Field": value}, or NULL */
+  const char *exchange;     /* the RabbitMQ exchange when it is not derived from the type
+                               (.NET's [EntityName]), or NULL */
+  const json_t *implements; /* array of the message types (URN names) it also is, or NULL */
 } ctxd__schema_def_t;
 
 /* Parses and checks a definition (unknown keys, names, types, limits, examples and upcast

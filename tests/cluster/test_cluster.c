@@ -47,10 +47,8 @@ static void node_loss_without_loss(void **state) {
   snprintf(echo, sizeof echo, "%s-echo", w->endpoint);
   snprintf(w->plugin_settings, sizeof w->plugin_settings, ", \"echo_endpoint\": \"%s\"", echo);
   /* quorum queues, the recommended setting on a cluster, for both endpoints */
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
-           "\"queue_type\": \"quorum\", \"delivery_limit\": 5");
-  snprintf(w->more_endpoints, sizeof w->more_endpoints,
-           ", \"%s\": {\"queue_type\": \"quorum\", \"delivery_limit\": 5}", echo);
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"queue_type\": \"quorum\"");
+  snprintf(w->more_endpoints, sizeof w->more_endpoints, ", \"%s\": {\"queue_type\": \"quorum\"}", echo);
   snprintf(w->host_settings, sizeof w->host_settings,
            ", \"outbox\": {\"sweep_grace_ms\": 1000, \"sweep_interval_ms\": 200}");
 

@@ -165,6 +165,7 @@ static void test_full(void **state) {
   const ctxd__endpoint_settings_t *s = ctxd__config_endpoint(cfg, "inventory");
   assert_ptr_equal(s, &cfg->endpoints[0].settings);
   assert_true(s->prefetch == 100 && s->workers == 4 && s->batch_size == 10);
+  /* delivery_limit is deprecated: still read, so older configurations load, and ignored */
   assert_true(s->delivery_limit == 1000 && s->immediate_retries == 0);
   assert_string_equal(s->queue_type, "quorum");
   assert_string_equal(s->redelivery_ms, "");
@@ -330,16 +331,10 @@ static void test_error_range(void **state) {
                     ":2:33: endpoints.e.workers: expected an integer from 1 to 64, got 65");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"defaults\": {\"prefetch\": 65536}}}",
                     ":2:41: endpoints.defaults.prefetch: expected an integer from 1 to 65535, got 65536");
-  assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"delivery_limit\": 0}}}",
-                    ":2:40: endpoints.e.delivery_limit: expected an integer from 1 to 1000, got 0");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"max_attempts\": 0}}}",
                     ":2:38: endpoints.e.max_attempts: expected an integer from 1 to 1000, got 0");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"handler_timeout_ms\": -1}}}",
                     ":2:44: endpoints.e.handler_timeout_ms: expected an integer from 0 to 86400000, got -1");
-  /* the broker would dead-letter a crashing message before the host calls it poison */
-  assert_load_error("{" URLS
-                    ",\n \"endpoints\": {\"e\": {\"queue_type\": \"quorum\", \"delivery_limit\": 3}}}",
-                    ":2:64: endpoints.e.delivery_limit: delivery_limit 3 is below max_attempts 5");
   assert_load_error("{" URLS ",\n \"outbox\": {\"sweep_grace_ms\": 99}}",
                     ":2:31: outbox.sweep_grace_ms: expected an integer from 100 to 3600000, got 99");
   assert_load_error("{" URLS ",\n \"outbox\": {\"sweep_interval_ms\": 9}}",

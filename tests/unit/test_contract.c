@@ -785,9 +785,47 @@ static void test_compat_catches_breaking_edits(void **state) {
   json_decref(n);
 }
 
+/* A contract states its exchange ([EntityName]) and the types it implements; without a
+ * stated one the exchange is MassTransit's formatting of the type; bases are checked. */
+static void test_exchange_and_implements(void **state) {
+  (void)state;
+  const char *defs[] = {
+      "{\"namespace\": \"Ctxd.Tests.Contracts\", \"type\": \"Derived\", \"version\": 1, \"kind\": "
+      "\"event\", \"status\": \"draft\", \"description\": \"d\", \"producers\": [\"a\"], \"consumers\": "
+      "[\"b\"], \"exchange\": \"derived-x\", \"implements\": [\"Ctxd.Tests.Contracts:IBase\", "
+      "\"Ctxd.Tests.Contracts.v1:Base\"], \"fields\": [{\"name\": \"Id\", \"type\": \"uuid\", "
+      "\"description\": \"i\"}]}",
+      "{\"namespace\": \"Ctxd.Tests.Contracts\", \"type\": \"Base\", \"version\": 1, \"kind\": "
+      "\"event\", \"status\": \"draft\", \"description\": \"d\", \"producers\": [\"a\"], \"consumers\": "
+      "[\"b\"], \"exchange\": \"base-x\", \"fields\": [{\"name\": \"Id\", \"type\": \"uuid\", "
+      "\"description\": \"i\"}]}"};
+  char err[512], x[64];
+  ctxd__contracts_t *c;
+  if (ctxd__contracts_load(defs, 2, &c, err, sizeof err) != 0) fail_msg("%s", err);
+  const ctxd__contract_t *k = ctxd__contracts_find(c, "Ctxd.Tests.Contracts.v1:Derived");
+  assert_string_equal(ctxd__contract_exchange(k), "derived-x");
+  assert_int_equal(ctxd__contract_nbases(k), 2);
+  assert_string_equal(ctxd__contract_base_exchange(k, 0), "Ctxd.Tests.Contracts:IBase");
+  assert_string_equal(ctxd__contract_base_exchange(k, 1), "base-x"); /* the base's own */
+  assert_ptr_equal(ctxd__contracts_of_exchange(c, "derived-x"), k);
+  assert_int_equal(ctxd__contracts_exchange(c, "Ctxd.Tests.Contracts.v1:Derived", x, sizeof x), 0);
+  assert_string_equal(x, "derived-x");
+  assert_int_equal(ctxd__contracts_exchange(c, "Other:Outer+Inner", x, sizeof x), 0);
+  assert_string_equal(x, "Other:Outer-Inner");
+  ctxd__contracts_free(c);
+  const char *twice =
+      "{\"namespace\": \"Ctxd.Tests.Contracts\", \"type\": \"T\", \"version\": 1, \"kind\": \"event\", "
+      "\"status\": \"draft\", \"description\": \"d\", \"producers\": [\"a\"], \"consumers\": [\"b\"], "
+      "\"implements\": [\"Ns:IBase\", \"ns:ibase\"], \"fields\": [{\"name\": \"Id\", \"type\": \"uuid\", "
+      "\"description\": \"i\"}]}";
+  assert_int_equal(ctxd__contracts_load(&twice, 1, &c, err, sizeof err), CTXD_EINVAL);
+  assert_non_null(strstr(err, "implements[1]: listed twice"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_registry_loads_every_definition),
+      cmocka_unit_test(test_exchange_and_implements),
       cmocka_unit_test(test_material_type_camel_and_pascal_validate),
       cmocka_unit_test(test_every_rule_has_its_error),
       cmocka_unit_test(test_odd_values_and_names),
