@@ -15,6 +15,7 @@ typedef struct {
   int connected; /* to the broker */
   int stopping;
   uint64_t reconnects;
+  uint64_t outbox_refused; /* rows the broker refused, set aside */
   const ctxd__endpoints_t *endpoints;
   ctxd__relay_t *relay;             /* NULL before it started */
   const ctxd__admin_stats_t *admin; /* NULL without an admin endpoint */
