@@ -8,7 +8,8 @@
 
 #include <ctxd/errno.h>
 
-static int rpc_failed(ctxd__broker_t *b, const char *what, char *err, size_t errlen) {
+/* 0 when the last RPC on channel succeeded, else CTXD_EBROKER with the reason in err. */
+static int rpc_failed(ctxd__broker_t *b, int channel, const char *what, char *err, size_t errlen) {
   amqp_rpc_reply_t r = amqp_get_rpc_reply(b->conn);
   if (r.reply_type == AMQP_RESPONSE_NORMAL) return 0;
   if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
@@ -17,6 +18,12 @@ static int rpc_failed(ctxd__broker_t *b, const char *what, char *err, size_t err
     amqp_channel_close_t *c = r.reply.decoded;
     snprintf(err, errlen, "%s: channel closed by the broker: %d %.*s", what, c->reply_code,
              (int)c->reply_text.len, (char *)c->reply_text.bytes);
+    if (channel == CTXD__PUBLISH_CHANNEL) { /* its owner must reopen it */
+      b->publish_closed = 1;
+      b->close_code = c->reply_code;
+      snprintf(b->close_text, sizeof b->close_text, "%.*s", (int)c->reply_text.len,
+               (char *)c->reply_text.bytes);
+    }
   } else if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
     amqp_connection_close_t *c = r.reply.decoded;
     snprintf(err, errlen, "%s: connection closed by the broker: %d %.*s", what, c->reply_code,
@@ -25,6 +32,16 @@ static int rpc_failed(ctxd__broker_t *b, const char *what, char *err, size_t err
     snprintf(err, errlen, "%s: unexpected reply 0x%08x", what, r.reply.id);
   }
   return CTXD_EBROKER;
+}
+
+/* Opens the publish channel in confirm mode; its publishes are numbered from 1. */
+static int open_publish_channel(ctxd__broker_t *b, char *err, size_t errlen) {
+  b->publish_closed = 0;
+  if (ctxd__broker_channel_open(b, CTXD__PUBLISH_CHANNEL, err, errlen) != 0) return CTXD_EBROKER;
+  amqp_confirm_select(b->conn, CTXD__PUBLISH_CHANNEL);
+  if (rpc_failed(b, CTXD__PUBLISH_CHANNEL, "confirm.select", err, errlen) != 0) return CTXD_EBROKER;
+  b->next_seq = 1;
+  return 0;
 }
 
 int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms, char *err,
@@ -58,22 +75,25 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, in
   if (r.reply_type != AMQP_RESPONSE_NORMAL) {
     char what[256];
     snprintf(what, sizeof what, "login to %s:%d vhost '%s' as '%s'", ci.host, ci.port, ci.vhost, ci.user);
-    rpc_failed(b, what, err, errlen);
+    rpc_failed(b, 0, what, err, errlen);
     ctxd__broker_close(b, 0);
     return CTXD_EBROKER;
   }
   b->fd = amqp_get_sockfd(b->conn);
-  if (ctxd__broker_channel_open(b, CTXD__PUBLISH_CHANNEL, err, errlen) != 0) {
+  if (open_publish_channel(b, err, errlen) != 0) {
     ctxd__broker_close(b, 0);
     return CTXD_EBROKER;
   }
-  amqp_confirm_select(b->conn, CTXD__PUBLISH_CHANNEL);
-  if (rpc_failed(b, "confirm.select", err, errlen) != 0) {
-    ctxd__broker_close(b, 0);
-    return CTXD_EBROKER;
-  }
-  b->next_seq = 1;
   return 0;
+}
+
+int ctxd__broker_publish_reopen(ctxd__broker_t *b, char *err, size_t errlen) {
+  amqp_channel_close_ok_t ok = {0};
+  if (amqp_send_method(b->conn, CTXD__PUBLISH_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK) {
+    snprintf(err, errlen, "channel.close-ok could not be sent");
+    return CTXD_EBROKER;
+  }
+  return open_publish_channel(b, err, errlen);
 }
 
 int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, int heartbeat_s,
@@ -94,7 +114,7 @@ void ctxd__broker_close(ctxd__broker_t *b, int polite) {
 
 int ctxd__broker_channel_open(ctxd__broker_t *b, int channel, char *err, size_t errlen) {
   amqp_channel_open(b->conn, (amqp_channel_t)channel);
-  return rpc_failed(b, "channel.open", err, errlen);
+  return rpc_failed(b, channel, "channel.open", err, errlen);
 }
 
 int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char *err, size_t errlen) {
@@ -102,7 +122,7 @@ int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char
   amqp_exchange_declare(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name),
                         amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
   snprintf(what, sizeof what, "declare exchange '%s'", name);
-  return rpc_failed(b, what, err, errlen);
+  return rpc_failed(b, channel, what, err, errlen);
 }
 
 int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_table_t args, char *err,
@@ -111,11 +131,11 @@ int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_ta
   if (ctxd__broker_exchange(b, channel, name, err, errlen) != 0) return CTXD_EBROKER;
   amqp_queue_declare(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
   snprintf(what, sizeof what, "declare queue '%s'", name);
-  if (rpc_failed(b, what, err, errlen) != 0) return CTXD_EBROKER;
+  if (rpc_failed(b, channel, what, err, errlen) != 0) return CTXD_EBROKER;
   amqp_queue_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name), amqp_cstring_bytes(name),
                   amqp_empty_bytes, amqp_empty_table);
   snprintf(what, sizeof what, "bind queue '%s'", name);
-  return rpc_failed(b, what, err, errlen);
+  return rpc_failed(b, channel, what, err, errlen);
 }
 
 int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest, char *err,
@@ -124,18 +144,18 @@ int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const 
   amqp_exchange_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(dest), amqp_cstring_bytes(source),
                      amqp_empty_bytes, amqp_empty_table);
   snprintf(what, sizeof what, "bind exchange '%s' to '%s'", source, dest);
-  return rpc_failed(b, what, err, errlen);
+  return rpc_failed(b, channel, what, err, errlen);
 }
 
 int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch, char *err,
                          size_t errlen) {
   char what[512];
   amqp_basic_qos(b->conn, (amqp_channel_t)channel, 0, (uint16_t)prefetch, 0);
-  if (rpc_failed(b, "basic.qos", err, errlen) != 0) return CTXD_EBROKER;
+  if (rpc_failed(b, channel, "basic.qos", err, errlen) != 0) return CTXD_EBROKER;
   amqp_basic_consume(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue), amqp_cstring_bytes(queue),
                      0, 0, 0, amqp_empty_table);
   snprintf(what, sizeof what, "consume '%s'", queue);
-  return rpc_failed(b, what, err, errlen);
+  return rpc_failed(b, channel, what, err, errlen);
 }
 
 int ctxd__broker_cancel(ctxd__broker_t *b, int channel, const char *queue) {

@@ -12,6 +12,11 @@ typedef struct {
   amqp_connection_state_t conn; /* NULL when not connected */
   int fd;
   uint64_t next_seq; /* publisher-confirm sequence number of the next publish */
+  /* the broker closed the publish channel in answer to an RPC on it (a declare), with
+   * this reason; cleared by ctxd__broker_publish_reopen */
+  int publish_closed;
+  int close_code;
+  char close_text[256];
 } ctxd__broker_t;
 
 /* The channel every publish uses; it is in confirm mode. Endpoints use 2, 3, ... */
@@ -43,6 +48,11 @@ int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const 
                       size_t errlen);
 
 int ctxd__broker_channel_open(ctxd__broker_t *b, int channel, char *err, size_t errlen);
+
+/* After the broker closed the publish channel: answers its channel.close, opens the
+ * channel again in confirm mode (sequence numbers start again at 1). 0 or CTXD_EBROKER with
+ * the reason in err (the connection is then unusable). */
+int ctxd__broker_publish_reopen(ctxd__broker_t *b, char *err, size_t errlen);
 
 /* basic.qos + basic.consume on `queue`; the consumer tag is the queue name. */
 int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch, char *err,

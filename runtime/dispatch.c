@@ -209,11 +209,14 @@ static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struc
 }
 
 ctxd__log_fields_t ctxd__msg_log_fields(const struct ctxd_msg_s *m) {
+  /* a MassTransit publisher writes its trace as MT-Activity-Id, the same W3C id */
+  const char *tp = json_string_value(ctxd__json_get_ci(m->env.headers, "traceparent"));
   return (ctxd__log_fields_t){
       .endpoint = m->delivery->ep->name,
       .message_id = m->env.message_id,
       .correlation_id = m->env.correlation_id,
-      .traceparent = json_string_value(ctxd__json_get_ci(m->env.headers, "traceparent")),
+      .traceparent =
+          tp != NULL ? tp : json_string_value(ctxd__json_get_ci(m->env.headers, CTXD__ACTIVITY_HEADER)),
   };
 }
 

@@ -124,22 +124,24 @@ json_t *ctxd__json_get_ci(const json_t *obj, const char *key) {
 
 enum { SHAPE_ENVELOPE, SHAPE_PLAIN, SHAPE_SNIFF };
 
-/* Optional string metadata: its envelope key, its AMQP header in plain JSON, its slot. */
+/* Optional string metadata: its envelope key, its AMQP header in raw JSON (MassTransit's
+ * name, then the name older publishers used; NULL: none), its slot. */
 static const struct meta_field {
   const char *envelope_key;
-  const char *header;
+  const char *header, *older_header;
   size_t offset;
 } meta_fields[] = {
-    {"requestId", "RequestId", offsetof(ctxd__envelope_t, request_id)},
-    {"correlationId", "CorrelationId", offsetof(ctxd__envelope_t, correlation_id)},
-    {"conversationId", "ConversationId", offsetof(ctxd__envelope_t, conversation_id)},
-    {"initiatorId", "InitiatorId", offsetof(ctxd__envelope_t, initiator_id)},
-    {"sourceAddress", "SourceAddress", offsetof(ctxd__envelope_t, source_address)},
-    {"destinationAddress", "DestinationAddress", offsetof(ctxd__envelope_t, destination_address)},
-    {"responseAddress", "ResponseAddress", offsetof(ctxd__envelope_t, response_address)},
-    {"faultAddress", "FaultAddress", offsetof(ctxd__envelope_t, fault_address)},
-    {"sentTime", "SentTime", offsetof(ctxd__envelope_t, sent_time)},
-    {"expirationTime", "ExpirationTime", offsetof(ctxd__envelope_t, expiration_time)},
+    {"requestId", "RequestId", NULL, offsetof(ctxd__envelope_t, request_id)},
+    {"correlationId", "CorrelationId", NULL, offsetof(ctxd__envelope_t, correlation_id)},
+    {"conversationId", "ConversationId", NULL, offsetof(ctxd__envelope_t, conversation_id)},
+    {"initiatorId", "MT-InitiatorId", "InitiatorId", offsetof(ctxd__envelope_t, initiator_id)},
+    {"sourceAddress", "MT-Source-Address", "SourceAddress", offsetof(ctxd__envelope_t, source_address)},
+    {"destinationAddress", NULL, "DestinationAddress", offsetof(ctxd__envelope_t, destination_address)},
+    {"responseAddress", "MT-Response-Address", "ResponseAddress",
+     offsetof(ctxd__envelope_t, response_address)},
+    {"faultAddress", "MT-Fault-Address", "FaultAddress", offsetof(ctxd__envelope_t, fault_address)},
+    {"expirationTime", NULL, NULL, offsetof(ctxd__envelope_t, expiration_time)},
+    {"sentTime", NULL, "SentTime", offsetof(ctxd__envelope_t, sent_time)},
 };
 
 /* Strings the envelope points at (decoded from the body, copied from AMQP properties),
@@ -332,6 +334,8 @@ static const amqp_bytes_t *prop(const amqp_basic_properties_t *props, amqp_flags
   case AMQP_BASIC_MESSAGE_ID_FLAG: b = &props->message_id; break;
   case AMQP_BASIC_CORRELATION_ID_FLAG: b = &props->correlation_id; break;
   case AMQP_BASIC_TYPE_FLAG: b = &props->type; break;
+  case AMQP_BASIC_REPLY_TO_FLAG: b = &props->reply_to; break;
+  case AMQP_BASIC_EXPIRATION_FLAG: b = &props->expiration; break;
   default: return NULL;
   }
   return b->len ? b : NULL;
@@ -478,6 +482,7 @@ static int decode_plain(ctxd__envelope_t *env, const char *body, size_t len,
   if (!(env->message = member_object(body, &whole, &rc, err, errlen))) return rc;
   for (size_t i = 0; i < sizeof meta_fields / sizeof meta_fields[0]; i++) {
     json_t *v = ctxd__json_get_ci(env->headers, meta_fields[i].header);
+    if (!json_is_string(v)) v = ctxd__json_get_ci(env->headers, meta_fields[i].older_header);
     if (json_is_string(v)) *(const char **)((char *)env + meta_fields[i].offset) = json_string_value(v);
   }
   if (!env->correlation_id && (b = prop(props, AMQP_BASIC_CORRELATION_ID_FLAG)) &&
@@ -485,6 +490,28 @@ static int decode_plain(ctxd__envelope_t *env, const char *body, size_t len,
       !(env->correlation_id = strings_copy(env, b->bytes, b->len)))
     return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   return 0;
+}
+
+/* What the transport says beside the body: the reply_to property (Direct Reply-To), the
+ * expiration property, and `activity`, the transport headers' MT-Activity-Id (NULL: none),
+ * which MassTransit reads before the envelope's copy. 0 or CTXD_ENOMEM. */
+static int read_transport(ctxd__envelope_t *env, const amqp_basic_properties_t *props, json_t *activity,
+                          char *err, size_t errlen) {
+  const amqp_bytes_t *b = prop(props, AMQP_BASIC_REPLY_TO_FLAG);
+  if (b && utf8_invalid_at(b->bytes, b->len) == b->len &&
+      !(env->reply_to = strings_copy(env, b->bytes, b->len)))
+    return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
+  env->expiration_ms = -1;
+  if ((b = prop(props, AMQP_BASIC_EXPIRATION_FLAG)) && b->len < 19) {
+    int64_t ms = 0;
+    size_t i = 0;
+    for (; i < b->len && ((const char *)b->bytes)[i] >= '0' && ((const char *)b->bytes)[i] <= '9'; i++)
+      ms = ms * 10 + (((const char *)b->bytes)[i] - '0');
+    if (i == b->len) env->expiration_ms = ms;
+  }
+  return activity && json_object_set(env->headers, CTXD__ACTIVITY_HEADER, activity)
+             ? ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory")
+             : 0;
 }
 
 /* The message's own text, when it says exactly what the tree holds: for an envelope, the
@@ -536,11 +563,19 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
   if (rc == 0 && !(env->headers = ctxd__amqp_table_to_json(
                        props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL)))
     rc = ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
+  /* the transport's own, before the envelope's headers are merged over it */
+  json_t *activity = rc == 0 ? json_incref(ctxd__json_get_ci(env->headers, CTXD__ACTIVITY_HEADER)) : NULL;
+  if (!json_is_string(activity)) {
+    json_decref(activity);
+    activity = NULL;
+  }
   if (rc == 0 && shape == SHAPE_SNIFF)
     shape = member_get(&m, "message") && member_get(&m, "messageType") ? SHAPE_ENVELOPE : SHAPE_PLAIN;
   if (rc == 0)
     rc = shape == SHAPE_ENVELOPE ? decode_envelope(env, p, &m, err, errlen)
                                  : decode_plain(env, p, len, props, err, errlen);
+  if (rc == 0) rc = read_transport(env, props, activity, err, errlen);
+  json_decref(activity);
   if (rc == 0) {
     members_t none = {.n = 0};
     set_message_text(env, p, len, shape == SHAPE_ENVELOPE ? &m : &none);

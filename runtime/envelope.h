@@ -6,9 +6,11 @@
  *     destinationAddress, responseAddress, faultAddress, messageType: ["urn:message:Ns:Type"],
  *     message: {...}, expirationTime, sentTime, headers: {...}, host: {...}}
  *  - content type application/json (or none): the body is the message itself; the metadata
- *    travels in AMQP properties (message_id, correlation_id, type) and headers
- *    (MessageId, CorrelationId, ConversationId, InitiatorId, RequestId, MT-MessageType,
- *     SourceAddress, ResponseAddress, ...).
+ *    travels in AMQP properties (message_id, correlation_id, type) and headers as
+ *    MassTransit's raw JSON serializer writes them (MessageId, CorrelationId,
+ *    ConversationId, RequestId, MT-InitiatorId, MT-Source-Address, MT-Response-Address,
+ *    MT-Fault-Address, MT-MessageType; older publishers' InitiatorId, SourceAddress,
+ *    ResponseAddress... too).
  * Property names match case-insensitively (MassTransit writes camelCase, older publishers
  * PascalCase). Decoding never aborts: bad input yields CTXD_EDECODE and a reason.
  */
@@ -16,11 +18,16 @@
 #define CTXD_RUNTIME_ENVELOPE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <amqp.h>
 #include <jansson.h>
 
 #define CTXD__ENVELOPE_CONTENT_TYPE "application/vnd.masstransit+json"
+
+/* The trace header MassTransit writes (Activity.Id, a W3C traceparent value) into the
+ * transport and the envelope headers, and reads from the transport's first. */
+#define CTXD__ACTIVITY_HEADER "MT-Activity-Id"
 
 /* What MassTransit puts before a message type in messageType. */
 #define CTXD__URN_PREFIX "urn:message:"
@@ -48,7 +55,9 @@ typedef struct {
   const char *response_address;
   const char *fault_address;
   const char *sent_time;
-  const char *expiration_time; /* ISO 8601, when the sender gave the message a time to live */
+  const char *expiration_time; /* the envelope's expirationTime, as written */
+  const char *reply_to;        /* the AMQP reply_to property (Direct Reply-To) */
+  int64_t expiration_ms;       /* the AMQP expiration property; -1 when absent */
   /* Message types as "Namespace:Type" (the "urn:message:" prefix removed), most specific
    * first, as the publisher listed them. */
   const char **message_types;

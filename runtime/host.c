@@ -94,6 +94,28 @@ static void on_confirm(host_t *h, uint64_t tag, int multiple, int ok) {
   settle_all(h);
 }
 
+/* Publishes rows; the rows the broker refused meanwhile go to the archive. */
+static void publish_rows(host_t *h, ctxd__outrows_t *rows, const char *why) {
+  if (ctxd__session_publish_rows(&h->session, rows) != 0) connection_lost(h, why);
+  ctxd__relay_archive(h->relay, &h->session.refused);
+}
+
+/* The broker closed the publish channel (a publish or a declare it refused): the session
+ * reopens it, sets the refused rows aside and everything else is sent again at once. */
+static void on_publish_closed(host_t *h, const amqp_channel_close_t *c) {
+  char text[256];
+  snprintf(text, sizeof text, "%.*s", (int)c->reply_text.len, (char *)c->reply_text.bytes);
+  ctxd__outrows_t again = {0};
+  if (ctxd__session_publish_closed(&h->session, c->reply_code, text, &again) != 0) {
+    ctxd__outrows_free(&again);
+    ctxd__relay_archive(h->relay, &h->session.refused);
+    connection_lost(h, "the publish channel could not be reopened");
+    return;
+  }
+  publish_rows(h, &again, "publishing an outbox row failed");
+  settle_all(h); /* originals whose copy could not go back to their queue */
+}
+
 /* The mailbox's items: a batch the workers finished, rows the relay swept. What comes
  * back after the loop ended is only freed: rows stay in the outbox for the next sweep,
  * deliveries are redelivered. */
@@ -106,6 +128,7 @@ static void on_batch(void *arg, ctxd__mail_t *m, int status) {
   host_t *h = arg;
   if (ctxd__session_finish_batch(&h->session, b) != 0)
     connection_lost(h, "publishing an outbox row, or to an error or delay queue, failed");
+  ctxd__relay_archive(h->relay, &h->session.refused);
   pace(h);
   progressed(h);
 }
@@ -113,8 +136,7 @@ static void on_batch(void *arg, ctxd__mail_t *m, int status) {
 static void on_swept(void *arg, ctxd__mail_t *m, int status) {
   host_t *h = arg;
   ctxd__swept_t *s = (ctxd__swept_t *)m;
-  if (status == 0 && ctxd__session_publish_rows(&h->session, &s->rows) != 0)
-    connection_lost(h, "publishing an outbox row failed");
+  if (status == 0) publish_rows(h, &s->rows, "publishing an outbox row failed");
   ctxd__outrows_free(&s->rows);
   free(s);
 }
@@ -186,6 +208,12 @@ static void drain(host_t *h) {
       connection_lost(h, "the broker cancelled a consumer (queue deleted?)");
       return;
     case AMQP_CHANNEL_CLOSE_METHOD:
+      if (f.channel == CTXD__PUBLISH_CHANNEL) {
+        on_publish_closed(h, f.payload.method.decoded);
+        break;
+      }
+      connection_lost(h, "the broker closed a channel");
+      return;
     case AMQP_CONNECTION_CLOSE_METHOD:
       connection_lost(h, "the broker closed the connection or a channel");
       return;
@@ -465,6 +493,7 @@ static int on_admin(void *data, const char *method, const char *path, ctxd__prom
   ctxd__status_t s = {.connected = h->session.broker.conn != NULL,
                       .stopping = h->stopping,
                       .reconnects = h->reconnects,
+                      .outbox_refused = h->session.refused_total,
                       .endpoints = &h->endpoints,
                       .intake = &h->intake,
                       .relay = h->relay,
@@ -710,6 +739,7 @@ static void host_free(host_t *h) {
   free(h->plugins);
   ctxd__endpoints_free(&h->endpoints);
   ctxd__confirms_free(&h->session.confirms);
+  ctxd__outrows_free(&h->session.refused); /* the relay is gone: they stay in the outbox */
   ctxd__contracts_free(h->contracts);
 }
 

@@ -67,6 +67,20 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "  last_at timestamptz NOT NULL DEFAULT now(),\n"
      "  PRIMARY KEY (endpoint, message_id)\n"
      ");\n"},
+    {7, "outbox publish properties",
+     /* a row says how it is published, as MassTransit sends it: a reply through the default
+      * exchange has a routing key, a reply target belongs to the requester and is never
+      * declared, the AMQP correlation_id, headers and expiration. A row the broker refused
+      * is archived with the broker's reason instead of being sent again. */
+     "ALTER TABLE ctxd.outbox\n"
+     "  ADD COLUMN routing_key text NOT NULL DEFAULT '',\n"
+     "  ADD COLUMN correlation_id text,\n"
+     "  ADD COLUMN headers text,\n"
+     "  ADD COLUMN expires_at timestamptz,\n"
+     "  ADD COLUMN no_declare boolean NOT NULL DEFAULT false;\n"
+     "ALTER TABLE ctxd.outbox_archive\n"
+     "  ADD COLUMN routing_key text NOT NULL DEFAULT '',\n"
+     "  ADD COLUMN refused text;\n"},
     {0, NULL, NULL},
 };
 

@@ -1,10 +1,13 @@
 #include "outbox.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
+#include "address.h"
 #include "contract.h"
 #include "db.h"
 #include "dispatch.h"
@@ -25,20 +28,42 @@ static json_t *headers_object(const char *const *kv) {
   return h;
 }
 
-/* W3C trace context: the outgoing message continues the incoming trace as a child span
- * (same trace id and flags, a new parent id), unless the handler set its own. */
-static void continue_trace(json_t *headers, const ctxd__envelope_t *in) {
-  if (in == NULL || json_object_get(headers, "traceparent") != NULL) return;
-  const char *v = json_string_value(ctxd__json_get_ci(in->headers, "traceparent"));
-  /* version "-" 32 hex trace id "-" 16 hex parent id "-" flags */
-  if (v == NULL || strlen(v) != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return;
-  unsigned char id[8];
-  if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) return;
-  char out[56];
-  memcpy(out, v, sizeof out);
+/* W3C trace context "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>": writes into out
+ * a child of parent (same trace id and flags, a new span id), or, when parent is not such
+ * an id, the first span of a new trace. 0, or -1 when no random bytes could be had. */
+static int w3c_id(const char *v) {
+  return v != NULL && strlen(v) == 55 && v[2] == '-' && v[35] == '-' && v[52] == '-';
+}
+
+static int trace_child(const char *parent, char out[56]) {
+  unsigned char id[24];
+  if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) return -1;
+  if (w3c_id(parent)) {
+    memcpy(out, parent, 56);
+  } else {
+    memcpy(out, "00-", 3);
+    for (int i = 0; i < 16; i++) snprintf(out + 3 + 2 * i, 3, "%02x", id[8 + i]);
+    memcpy(out + 35, "-0000000000000000-01", 21);
+  }
   for (int i = 0; i < 8; i++) snprintf(out + 36 + 2 * i, 3, "%02x", id[i]);
   out[52] = '-'; /* snprintf wrote its NUL there */
-  json_object_set_new(headers, "traceparent", json_string(out));
+  return 0;
+}
+
+/* The outgoing message continues the incoming trace as a child span, unless the handler
+ * set its own: MT-Activity-Id (MassTransit's, parent from the incoming MT-Activity-Id,
+ * else its traceparent; a new trace when it has neither) and traceparent (when the
+ * incoming message had one). */
+static void continue_trace(json_t *headers, const ctxd__envelope_t *in) {
+  const char *tp = in != NULL ? json_string_value(ctxd__json_get_ci(in->headers, "traceparent")) : NULL;
+  const char *activity =
+      in != NULL ? json_string_value(ctxd__json_get_ci(in->headers, CTXD__ACTIVITY_HEADER)) : NULL;
+  char out[56];
+  if (ctxd__json_get_ci(headers, CTXD__ACTIVITY_HEADER) == NULL &&
+      trace_child(w3c_id(activity) ? activity : tp, out) == 0)
+    json_object_set_new(headers, CTXD__ACTIVITY_HEADER, json_string(out));
+  if (w3c_id(tp) && json_object_get(headers, "traceparent") == NULL && trace_child(tp, out) == 0)
+    json_object_set_new(headers, "traceparent", json_string(out));
 }
 
 int ctxd__outbox_address_exchange(const char *address, char *buf, size_t len) {
@@ -62,23 +87,76 @@ static void take_id(void *arg, const PGresult *r) {
   ((ctxd__outrow_t *)arg)->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 }
 
+/* The fields of msg a plugin of ABI 1.0 did not have are read only when its size covers
+ * them. */
+#define OUT_MSG_HAS(msg, field) ((msg)->size >= offsetof(ctxd_out_msg_t, field) + sizeof((msg)->field))
+
+/* Where a message goes and how, as MassTransit sends it. */
+typedef struct {
+  char exchange[256];
+  const char *routing_key; /* NULL: "" */
+  char destination_address[512];
+  char source_address[512]; /* "" when unknown */
+  int no_declare;           /* a reply target is the requester's: never declared */
+  int64_t expires_ms;       /* 0: never */
+} route_t;
+
+/* The Unix time in ms when the reply to `in` expires: the request's own expirationTime,
+ * else its AMQP expiration counted from now; 0 when it has neither. What is left is at
+ * least a second, as MassTransit gives it (ConsumeSendPipeAdapter). */
+static int64_t reply_expiry(const ctxd__envelope_t *in, int64_t now) {
+  int64_t at = 0;
+  if (in->expiration_time == NULL || ctxd__iso8601_parse_ms(in->expiration_time, &at) != 0)
+    at = in->expiration_ms >= 0 ? now + in->expiration_ms : 0;
+  return at != 0 && at - now < 1000 ? now + 1000 : at;
+}
+
+static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode, route_t *r) {
+  const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
+  const ctxd__endpoint_t *ep = tx->msg != NULL && tx->msg->delivery != NULL ? tx->msg->delivery->ep : NULL;
+  const char *url = ep != NULL ? ep->env->cfg->broker_urls[0] : NULL;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  memset(r, 0, sizeof *r);
+  if (ep == NULL || ctxd__address_build(url, ep->name, r->source_address, sizeof r->source_address) != 0)
+    r->source_address[0] = '\0';
+  int64_t ttl = OUT_MSG_HAS(msg, time_to_live_ms) ? msg->time_to_live_ms : 0;
+  if (ttl < 0) return CTXD_EINVAL;
+  r->expires_ms = ttl > 0 ? now + ttl : 0;
+  if (mode != CTXD__OUTBOX_RESPOND) {
+    if (mode == CTXD__OUTBOX_SEND)
+      snprintf(r->exchange, sizeof r->exchange, "%s", msg->destination);
+    else if (ctxd__contracts_exchange(tx->contracts, msg->message_type, r->exchange, sizeof r->exchange) != 0)
+      return CTXD_EINVAL;
+    if (url == NULL ||
+        ctxd__address_build(url, r->exchange, r->destination_address, sizeof r->destination_address) != 0)
+      snprintf(r->destination_address, sizeof r->destination_address, "%s", r->exchange);
+    return 0;
+  }
+  if (in == NULL || in->response_address == NULL) return CTXD_ENOENT;
+  if (strlen(in->response_address) >= sizeof r->destination_address) return CTXD_EINVAL;
+  strcpy(r->destination_address, in->response_address);
+  r->no_declare = 1;
+  if (r->expires_ms == 0 && in->request_id != NULL) r->expires_ms = reply_expiry(in, now);
+  if (ctxd__address_is_reply_to(in->response_address)) {
+    /* Direct Reply-To: the default exchange, to the channel the request's reply_to names */
+    if (in->reply_to == NULL || *in->reply_to == '\0') return CTXD_EINVAL;
+    r->routing_key = in->reply_to;
+    return 0;
+  }
+  return ctxd__outbox_address_exchange(in->response_address, r->exchange, sizeof r->exchange);
+}
+
 int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode) {
   if (tx->failed) return CTXD_ESTATE;
-  if (msg == NULL || msg->size < sizeof(ctxd_out_msg_t) || !valid_type(msg->message_type) ||
-      msg->body == NULL ||
+  if (msg == NULL || !OUT_MSG_HAS(msg, headers) || !valid_type(msg->message_type) || msg->body == NULL ||
       (mode == CTXD__OUTBOX_SEND && (msg->destination == NULL || *msg->destination == '\0')))
     return CTXD_EINVAL;
   const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
-  char exchange[256];
-  if (mode == CTXD__OUTBOX_RESPOND) {
-    if (in == NULL || in->response_address == NULL) return CTXD_ENOENT;
-    if (ctxd__outbox_address_exchange(in->response_address, exchange, sizeof exchange) != 0)
-      return CTXD_EINVAL;
-  } else if (mode == CTXD__OUTBOX_SEND) {
-    snprintf(exchange, sizeof exchange, "%s", msg->destination);
-  } else if (ctxd__contracts_exchange(tx->contracts, msg->message_type, exchange, sizeof exchange) != 0) {
-    return CTXD_EINVAL;
-  }
+  route_t r;
+  int rc = route(tx, msg, mode, &r);
+  if (rc != 0) return rc;
 
   char id[37];
   if (msg->message_id != NULL) {
@@ -101,33 +179,58 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
   }
   json_t *headers = headers_object(msg->headers);
   continue_trace(headers, in);
+  char expires[32];
+  if (r.expires_ms != 0) ctxd__iso8601_ms(r.expires_ms, expires);
+  /* from a consumer, as MassTransit's TransferConsumeContextHeaders: the conversation goes
+   * on, the initiator is the consumed message's correlation (else its request), the
+   * correlation itself is the handler's to set */
   ctxd__envelope_out_t out = {
       .message_id = id,
       .message_type = msg->message_type,
       .contract = k,
-      .correlation_id = msg->correlation_id != NULL ? msg->correlation_id
-                        : in != NULL                ? in->correlation_id
-                                                    : NULL,
+      .correlation_id = msg->correlation_id,
       .conversation_id =
           in != NULL ? (in->conversation_id != NULL ? in->conversation_id : in->message_id) : NULL,
-      .initiator_id = in != NULL ? in->message_id : NULL,
+      .initiator_id = in != NULL ? (in->correlation_id != NULL ? in->correlation_id : in->request_id) : NULL,
       .request_id = mode == CTXD__OUTBOX_RESPOND ? in->request_id : NULL,
-      .destination_address = mode == CTXD__OUTBOX_RESPOND ? in->response_address : exchange,
+      .source_address = r.source_address[0] != '\0' ? r.source_address : NULL,
+      .destination_address = r.destination_address,
+      .response_address = OUT_MSG_HAS(msg, response_address) ? msg->response_address : NULL,
+      .fault_address = OUT_MSG_HAS(msg, fault_address) ? msg->fault_address : NULL,
       .message = body,
+      .expiration_time = r.expires_ms != 0 ? expires : NULL,
       .headers = headers,
   };
   char *text = ctxd__envelope_encode(&out);
+  /* MassTransit copies every send header to the AMQP headers */
+  char *amqp_headers = json_object_size(headers) > 0 ? json_dumps(headers, JSON_COMPACT) : NULL;
   json_decref(body);
   json_decref(headers);
   /* the inputs were checked above but for UTF-8 in the caller's strings */
-  if (text == NULL) return CTXD_EINVAL;
-  char lease[32];
+  if (text == NULL) {
+    free(amqp_headers);
+    return CTXD_EINVAL;
+  }
+  char lease[32], expires_ms[24];
   snprintf(lease, sizeof lease, "%lld milliseconds", (long long)tx->sweep_grace_ms);
-  const char *params[] = {id, exchange, msg->message_type, text, lease};
+  snprintf(expires_ms, sizeof expires_ms, "%lld", (long long)r.expires_ms);
+  const char *params[] = {id,
+                          r.exchange,
+                          msg->message_type,
+                          text,
+                          lease,
+                          r.routing_key != NULL ? r.routing_key : "",
+                          msg->correlation_id,
+                          amqp_headers,
+                          r.expires_ms != 0 ? expires_ms : NULL,
+                          r.no_declare ? "t" : "f"};
   /* published by this host right after the commit; the sweep is only the safety net */
-  ctxd__outrow_t *row = ctxd__outrow_new(0, id, exchange, text);
-  if (row == NULL) {
+  ctxd__outrow_t *row = ctxd__outrow_new(0, id, r.exchange, text);
+  if (row == NULL || ctxd__outrow_set(row, r.routing_key, msg->correlation_id, amqp_headers, r.expires_ms,
+                                      r.no_declare) != 0) {
+    ctxd__outrow_free(row);
     free(text);
+    free(amqp_headers);
     return CTXD_ENOMEM;
   }
   /* queued when the batch runs pipelined: the id arrives before the commit completes.
@@ -137,10 +240,12 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
    * which the consumer's inbox drops. */
   int code = ctxd__db_queue(tx->conn,
                             "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, "
-                            "lease_until) VALUES ($1, $2, $3, $4, clock_timestamp() + $5::interval) "
-                            "RETURNING id",
-                            5, params, take_id, row, tx->error, sizeof tx->error);
+                            "lease_until, routing_key, correlation_id, headers, expires_at, no_declare) "
+                            "VALUES ($1, $2, $3, $4, clock_timestamp() + $5::interval, $6, $7, $8, "
+                            "to_timestamp($9::bigint / 1000.0), $10::boolean) RETURNING id",
+                            10, params, take_id, row, tx->error, sizeof tx->error);
   free(text);
+  free(amqp_headers);
   if (code != 0) {
     ctxd__outrow_free(row);
     tx->failed = 1;

@@ -10,10 +10,14 @@ typedef enum {
   CTXD__OUTBOX_RESPOND  /* to the incoming message's responseAddress, with its requestId */
 } ctxd__outbox_mode_t;
 
-/* Writes msg as a MassTransit envelope into ctxd.outbox in tx's transaction.
- * correlationId and conversationId carry over from the incoming message, initiatorId is
- * its id. 0, CTXD_EINVAL (bad message: tx stays usable), CTXD_ENOENT (respond to a message
- * without responseAddress), or the SQL error's code. */
+/* Writes msg as a MassTransit envelope into ctxd.outbox in tx's transaction, addressed as
+ * MassTransit addresses a message sent from a consumer: sourceAddress the receiving
+ * endpoint, conversationId carried over, initiatorId the incoming correlationId (else its
+ * requestId), correlationId only the handler's. A reply goes to the request's
+ * responseAddress as it is (never declared; Direct Reply-To through the default exchange
+ * to the request's reply_to), with its requestId and the time the request has left. 0,
+ * CTXD_EINVAL (bad message: tx stays usable), CTXD_ENOENT (respond to a message without
+ * responseAddress), or the SQL error's code. */
 int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode);
 
 /* Writes the exchange a MassTransit address names into buf: the last path segment of

@@ -15,6 +15,13 @@ typedef struct ctxd__outrow_s {
   char *body;     /* the MassTransit envelope */
   int unroutable; /* the broker returned it: no queue is bound to its exchange */
   int event;      /* published to its type's exchange: having no subscriber is normal */
+  /* how it is published (ctxd__outrow_set); NULL / 0 when unset */
+  char *routing_key;    /* "" when NULL */
+  char *correlation_id; /* the AMQP correlation_id */
+  char *headers;        /* JSON object copied to the AMQP headers */
+  int64_t expires_ms;   /* Unix time in ms when it expires (AMQP expiration), 0: never */
+  int no_declare;       /* its exchange is someone else's (a reply target): never declared */
+  char *refused;        /* new: why the broker refused it; it is archived, not sent again */
 } ctxd__outrow_t;
 
 /* A list of rows, first written first. Zero-initialised it is empty. */
@@ -26,6 +33,11 @@ typedef struct {
 /* Returns a new row (free with ctxd__outrow_free, or with the list holding it), or NULL
  * when memory runs out. */
 ctxd__outrow_t *ctxd__outrow_new(int64_t id, const char *message_id, const char *exchange, const char *body);
+
+/* Sets how r is published: routing key, correlation id and headers (a JSON object's text)
+ * are copied, any may be NULL. 0, or CTXD_ENOMEM (r unchanged but for what was copied). */
+int ctxd__outrow_set(ctxd__outrow_t *r, const char *routing_key, const char *correlation_id,
+                     const char *headers, int64_t expires_ms, int no_declare);
 
 /* Frees r (not the rows after it). */
 void ctxd__outrow_free(ctxd__outrow_t *r);

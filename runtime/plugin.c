@@ -20,6 +20,7 @@
  * sizeof). Row 0 is the least any descriptor has. */
 static const size_t desc_sizes[] = {
     DESC_SIZE_TO(destroy), /* 1.0 */
+    DESC_SIZE_TO(destroy), /* 1.1: ctxd_out_msg_t addressing and time to live */
 };
 _Static_assert(sizeof desc_sizes / sizeof desc_sizes[0] == CTXD_ABI_MINOR + 1,
                "one descriptor size per ABI minor");

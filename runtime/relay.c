@@ -45,7 +45,8 @@ static int connected(ctxd__relay_t *r) {
   return 1;
 }
 
-/* Appends "id," for every row matching `unroutable` into an array literal. */
+/* The ids of the rows the broker took (not refused) matching `unroutable` (-1: any), as
+ * an array literal (new, free with free()), or NULL when memory runs out. */
 static char *id_array(const ctxd__outrows_t *rows, int unroutable) {
   size_t n = 0;
   for (const ctxd__outrow_t *r = rows->head; r != NULL; r = r->next) n++;
@@ -54,12 +55,32 @@ static char *id_array(const ctxd__outrows_t *rows, int unroutable) {
   size_t len = 0;
   buf[len++] = '{';
   for (const ctxd__outrow_t *r = rows->head; r != NULL; r = r->next) {
-    if (unroutable >= 0 && r->unroutable != unroutable) continue;
+    if (r->refused != NULL || (unroutable >= 0 && r->unroutable != unroutable)) continue;
     len += (size_t)sprintf(buf + len, "%s%lld", len > 1 ? "," : "", (long long)r->id);
   }
   buf[len++] = '}';
   buf[len] = '\0';
   return buf;
+}
+
+/* Moves the rows the broker refused to the archive with its reason, one statement each
+ * (they are rare). On failure a row stays in the outbox and is tried again by the sweep. */
+static void archive_refused(ctxd__relay_t *r, const ctxd__outrows_t *rows) {
+  char err[512], id[24];
+  for (const ctxd__outrow_t *row = rows->head; row != NULL; row = row->next) {
+    if (row->refused == NULL) continue;
+    snprintf(id, sizeof id, "%lld", (long long)row->id);
+    const char *params[] = {id, row->refused};
+    if (ctxd__db_run(r->conn,
+                     "WITH moved AS (DELETE FROM ctxd.outbox WHERE id = $1::bigint "
+                     "RETURNING id, message_id, exchange, message_type, body, created_at, routing_key) "
+                     "INSERT INTO ctxd.outbox_archive "
+                     "(id, message_id, exchange, message_type, body, created_at, routing_key, refused) "
+                     "SELECT id, message_id, exchange, message_type, body, created_at, routing_key, $2 "
+                     "FROM moved",
+                     2, params, err, sizeof err) != 0)
+      ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: archiving a refused row failed: %s", err);
+  }
 }
 
 /* Moves confirmed rows to the archive in one statement. On failure the rows stay in the
@@ -68,14 +89,15 @@ static char *id_array(const ctxd__outrows_t *rows, int unroutable) {
 static void archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
   char *all = id_array(rows, -1), *bad = id_array(rows, 1);
   char err[512];
+  if (connected(r)) archive_refused(r, rows);
   if (all != NULL && bad != NULL && connected(r)) {
     const char *params[] = {all, bad};
     if (ctxd__db_run(r->conn,
                      "WITH moved AS (DELETE FROM ctxd.outbox WHERE id = ANY($1::bigint[]) "
-                     "RETURNING id, message_id, exchange, message_type, body, created_at) "
+                     "RETURNING id, message_id, exchange, message_type, body, created_at, routing_key) "
                      "INSERT INTO ctxd.outbox_archive "
-                     "(id, message_id, exchange, message_type, body, created_at, unroutable) "
-                     "SELECT id, message_id, exchange, message_type, body, created_at, "
+                     "(id, message_id, exchange, message_type, body, created_at, routing_key, unroutable) "
+                     "SELECT id, message_id, exchange, message_type, body, created_at, routing_key, "
                      "id = ANY($2::bigint[]) FROM moved",
                      2, params, err, sizeof err) != 0)
       ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: archiving failed (rows will be sent again): %s", err);
@@ -101,7 +123,9 @@ static int sweep(ctxd__relay_t *r) {
       "WITH claimed AS (UPDATE ctxd.outbox SET lease_until = now() + $1::interval, "
       "attempts = attempts + 1 WHERE id IN (SELECT id FROM ctxd.outbox WHERE lease_until < now() "
       "ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED) "
-      "RETURNING id, message_id, exchange, body, exchange = message_type) SELECT * FROM claimed ORDER BY id",
+      "RETURNING id, message_id, exchange, body, exchange = message_type, routing_key, correlation_id, "
+      "headers, coalesce((extract(epoch FROM expires_at) * 1000)::bigint, 0), no_declare) "
+      "SELECT * FROM claimed ORDER BY id",
       2, params, &code, err, sizeof err);
   if (res == NULL) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: sweep failed: %s", err);
@@ -112,6 +136,14 @@ static int sweep(ctxd__relay_t *r) {
   for (int i = 0; swept != NULL && i < n; i++) {
     ctxd__outrow_t *row = ctxd__outrow_new(strtoll(PQgetvalue(res, i, 0), NULL, 10), PQgetvalue(res, i, 1),
                                            PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+    /* published as its writer would have: the same routing key, properties and headers */
+    if (row != NULL &&
+        ctxd__outrow_set(row, PQgetvalue(res, i, 5), PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6),
+                         PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
+                         strtoll(PQgetvalue(res, i, 8), NULL, 10), PQgetvalue(res, i, 9)[0] == 't') != 0) {
+      ctxd__outrow_free(row);
+      row = NULL;
+    }
     /* out of memory: the rest keep their lease and come back in the next sweep */
     if (row == NULL) break;
     row->event = PQgetvalue(res, i, 4)[0] == 't';

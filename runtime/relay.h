@@ -25,8 +25,9 @@ typedef struct ctxd__relay_s ctxd__relay_t;
 int ctxd__relay_start(ctxd__relay_t **out, const ctxd__config_t *cfg, ctxd__mailbox_t *mailbox,
                       ctxd__mail_cb swept);
 
-/* Hands confirmed rows over for archiving (any thread); takes every row of rows, which is
- * left empty. */
+/* Hands confirmed rows, and rows the broker refused (row->refused set: archived with the
+ * reason, never sent again), over for archiving (any thread); takes every row of rows,
+ * which is left empty. */
 void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrows_t *rows);
 
 /* What the relay last measured (every sweep): rows in the outbox, the age in seconds of

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "amqptable.h"
 #include "envelope.h"
 #include "fault.h"
 #include "forward.h"
@@ -71,22 +72,179 @@ int ctxd__session_finish_batch(ctxd__session_t *s, ctxd__batch_t *b) {
   return failed ? CTXD_EBROKER : ctxd__session_settle(s, ep);
 }
 
+/* Publishes row on the publish channel as its writer asked and tracks its confirm. 0, or
+ * CTXD_EBROKER / CTXD_ENOMEM (row not tracked: the caller still owns it). */
+static int publish_row(ctxd__session_t *s, ctxd__outrow_t *row) {
+  amqp_basic_properties_t props = {0};
+  props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+  props.content_type = amqp_cstring_bytes(CTXD__ENVELOPE_CONTENT_TYPE);
+  props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+  props.message_id = amqp_cstring_bytes(row->message_id);
+  if (row->correlation_id != NULL) {
+    props._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
+    props.correlation_id = amqp_cstring_bytes(row->correlation_id);
+  }
+  char expiration[24];
+  if (row->expires_ms != 0) {
+    /* what is left of its time to live; at least a second, as MassTransit sends it */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t left = row->expires_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    snprintf(expiration, sizeof expiration, "%lld", (long long)(left > 0 ? left : 1000));
+    props._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+    props.expiration = amqp_cstring_bytes(expiration);
+  }
+  amqp_pool_t pool;
+  init_amqp_pool(&pool, 1024);
+  json_t *headers = row->headers != NULL ? json_loads(row->headers, 0, NULL) : NULL;
+  if (headers != NULL && ctxd__json_to_amqp_table(headers, &pool, &props.headers) == 0)
+    props._flags |= AMQP_BASIC_HEADERS_FLAG;
+  json_decref(headers);
+  uint64_t seq;
+  int rc = ctxd__broker_publish(&s->broker, row->exchange, row->routing_key != NULL ? row->routing_key : "",
+                                1, &props, amqp_cstring_bytes(row->body), &seq);
+  empty_amqp_pool(&pool);
+  return rc == 0 ? ctxd__confirms_add(&s->confirms, seq, NULL, row) : rc;
+}
+
+/* The exchange a broker's reason names: "NOT_FOUND - no exchange 'X' in vhost '/'",
+ * "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange 'X' ...",
+ * "ACCESS_REFUSED - exchange name 'X' contains reserved prefix 'amq.*'". 0, or -1 when it
+ * names none. */
+static int named_exchange(const char *text, char *buf, size_t len) {
+  static const char *const marks[] = {"exchange '", "exchange name '"};
+  for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+    const char *p = strstr(text, marks[i]);
+    if (p == NULL) continue;
+    p += strlen(marks[i]);
+    const char *q = strchr(p, '\'');
+    if (q == NULL || (size_t)(q - p) >= len) return -1;
+    memcpy(buf, p, (size_t)(q - p));
+    buf[q - p] = '\0';
+    return 0;
+  }
+  return -1;
+}
+
+/* Sets row aside with the broker's reason: archived as refused, never sent again. */
+static void refuse(ctxd__session_t *s, ctxd__outrow_t *row, int code, const char *text) {
+  char why[320];
+  snprintf(why, sizeof why, "%d %s", code, text);
+  free(row->refused);
+  if ((row->refused = strdup(why)) == NULL) { /* it stays in the outbox, for the sweep */
+    ctxd__outrow_free(row);
+    return;
+  }
+  ctxd__logf(
+      CTXD__LOG_WARN, "host", &(ctxd__log_fields_t){.message_id = row->message_id},
+      "outbox: the broker refused the message to exchange '%s' (%s): archived as refused, not sent again",
+      row->exchange, why);
+  s->refused_total++;
+  ctxd__outrows_push(&s->refused, row);
+}
+
+/* 1 when the copy d's outcome asks for goes to exchange name. */
+static int copy_goes_to(const ctxd__delivery_t *d, const char *name) {
+  ctxd__forward_t f;
+  if (ctxd__forward_build(&f, d, time(NULL)) != 0) return 0;
+  int hit = strcmp(f.exchange, name) == 0;
+  ctxd__forward_free(&f);
+  return hit;
+}
+
+/* See ctxd__session_publish_closed; current (may be NULL) is the row whose declare the
+ * broker answered by closing the channel: it goes after the pending rows. */
+static int recover(ctxd__session_t *s, int code, const char *reason, ctxd__outrow_t *current,
+                   ctxd__outrows_t *again) {
+  char text[256], name[256], err[512];
+  snprintf(text, sizeof text, "%s", reason);
+  if (ctxd__broker_publish_reopen(&s->broker, err, sizeof err) != 0) {
+    ctxd__log(CTXD__LOG_WARN, "host", "broker: reopening the publish channel failed: %s", err);
+    ctxd__outrow_free(current); /* it stays in the outbox; the pending ones go with the connection */
+    return CTXD_EBROKER;
+  }
+  int named = named_exchange(text, name, sizeof name) == 0;
+  /* not poisoned: whatever the broker said about it, it is declared again before use */
+  if (named) ctxd__exchanges_forget_one(&s->exchanges, name);
+  ctxd__confirms_t pending = s->confirms; /* the new channel numbers its publishes from 1 */
+  s->confirms = (ctxd__confirms_t){0};
+  int any = 0;
+  for (size_t i = 0; named && !any && i < pending.n; i++) {
+    const ctxd__pending_t *p = &pending.v[pending.head + i];
+    any = p->row != NULL ? strcmp(p->row->exchange, name) == 0 : copy_goes_to(p->copy_of, name);
+  }
+  any = any || (named && current != NULL && strcmp(current->exchange, name) == 0);
+  int rc = 0;
+  size_t resent = 0, refused = 0;
+  for (size_t i = 0; i < pending.n; i++) {
+    ctxd__pending_t *p = &pending.v[pending.head + i];
+    int at_fault =
+        any ? (p->row != NULL ? strcmp(p->row->exchange, name) == 0 : copy_goes_to(p->copy_of, name))
+            : i == 0 && current == NULL;
+    if (p->row != NULL) {
+      /* an exchange of ours that went missing is declared again; any other refusal stands */
+      if (at_fault && (p->row->no_declare || code != 404 || !any)) {
+        refuse(s, p->row, code, text);
+        refused++;
+      } else {
+        ctxd__outrows_push(again, p->row);
+        resent++;
+      }
+      continue;
+    }
+    ctxd__delivery_t *d = p->copy_of;
+    if (!at_fault && rc == 0 && forward(s, d) == 0) {
+      resent++;
+      continue;
+    }
+    /* its copy cannot go: the original goes back to its queue */
+    if (!at_fault) rc = CTXD_EBROKER;
+    ctxd__ledger_mark(&d->ep->ledger, d->tag, CTXD__TAG_REQUEUE);
+    ctxd__delivery_free(d);
+  }
+  ctxd__confirms_free(&pending);
+  if (current != NULL && (!any || strcmp(current->exchange, name) == 0)) {
+    refuse(s, current, code, text);
+    refused++;
+  } else if (current != NULL) {
+    ctxd__outrows_push(again, current);
+  }
+  ctxd__log(
+      CTXD__LOG_WARN, "host",
+      "broker: the publish channel was closed (%d %s); reopened, %zu pending publishes sent again, %zu set "
+      "aside",
+      code, text, resent, refused);
+  return rc;
+}
+
+int ctxd__session_publish_closed(ctxd__session_t *s, int code, const char *text, ctxd__outrows_t *again) {
+  return recover(s, code, text, NULL, again);
+}
+
 int ctxd__session_publish_rows(ctxd__session_t *s, ctxd__outrows_t *rows) {
   ctxd__outrow_t *row;
   while ((row = ctxd__outrows_shift(rows)) != NULL) {
-    if (s->broker.conn == NULL || ctxd__exchanges_ensure(&s->exchanges, &s->broker, row->exchange) != 0) {
+    if (s->broker.conn == NULL) {
       ctxd__outrow_free(row);
       continue;
     }
-    amqp_basic_properties_t props = {0};
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
-    props.content_type = amqp_cstring_bytes(CTXD__ENVELOPE_CONTENT_TYPE);
-    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-    props.message_id = amqp_cstring_bytes(row->message_id);
-    uint64_t seq;
-    if (ctxd__broker_publish(&s->broker, row->exchange, "", 1, &props, amqp_cstring_bytes(row->body), &seq) !=
-            0 ||
-        ctxd__confirms_add(&s->confirms, seq, NULL, row) != 0) {
+    if (!row->no_declare && ctxd__exchanges_ensure(&s->exchanges, &s->broker, row->exchange) != 0) {
+      if (!s->broker.publish_closed) { /* the sweep tries it again */
+        ctxd__outrow_free(row);
+        continue;
+      }
+      /* what was pending goes first, then this row, then the rest */
+      ctxd__outrows_t again = {0};
+      int rc = recover(s, s->broker.close_code, s->broker.close_text, row, &again);
+      ctxd__outrows_splice(&again, rows);
+      *rows = again;
+      if (rc != 0) {
+        ctxd__outrows_free(rows);
+        return CTXD_EBROKER;
+      }
+      continue;
+    }
+    if (publish_row(s, row) != 0) {
       ctxd__outrow_free(row);
       ctxd__outrows_free(rows);
       return CTXD_EBROKER;

@@ -20,6 +20,8 @@ typedef struct {
   ctxd__confirms_t confirms;   /* publishes awaiting the broker's confirm */
   ctxd__exchanges_t exchanges; /* declared on this connection for the outbox */
   uint64_t gen;                /* bumped on every connection loss */
+  ctxd__outrows_t refused;     /* rows the broker refused, for the relay to archive */
+  uint64_t refused_total;      /* ctxd_outbox_refused_total */
 } ctxd__session_t;
 
 /* Sends what ep's ledger can settle now, in tag order. 0 or CTXD_EBROKER. */
@@ -34,9 +36,12 @@ int ctxd__session_settle(ctxd__session_t *s, ctxd__endpoint_t *ep);
  * connection). */
 int ctxd__session_finish_batch(ctxd__session_t *s, ctxd__batch_t *b);
 
-/* Publishes rows in order (mandatory, persistent), each tracked until confirmed; rows
- * are taken from the list, which is left empty. Rows that cannot go now are dropped
- * here: they stay in ctxd.outbox and the sweep sends them once their lease ends. 0, or
+/* Publishes rows in order (mandatory, persistent, with the row's routing key,
+ * correlation_id, expiration and headers), each tracked until confirmed; rows are taken
+ * from the list, which is left empty. An exchange is declared first unless the row says
+ * it is someone else's. Rows that cannot go now are dropped here: they stay in ctxd.outbox
+ * and the sweep sends them once their lease ends. When the broker closes the publish
+ * channel under a declare, it is handled as ctxd__session_publish_closed says. 0, or
  * CTXD_EBROKER when publishing failed. */
 int ctxd__session_publish_rows(ctxd__session_t *s, ctxd__outrows_t *rows);
 
@@ -49,6 +54,17 @@ void ctxd__session_confirmed(ctxd__session_t *s, uint64_t tag, int multiple, int
 /* Takes in a basic.return (msg: the returned message): the outbox row it was is archived
  * as unroutable, and said. */
 void ctxd__session_returned(ctxd__session_t *s, const amqp_basic_return_t *ret, const amqp_message_t *msg);
+
+/* The broker closed the publish channel (code and text: its reason, which names the
+ * exchange at fault). The channel is reopened in confirm mode and what was pending on it
+ * resolved: rows to that exchange are set aside in s->refused with the reason (logged,
+ * counted, never sent again), unless it is an exchange ctxd declares that went missing
+ * (404: declared again and sent); the other rows are appended to again, in order, for
+ * the caller to publish; copies of deliveries are published again (a copy to the exchange
+ * at fault sends its original back to the queue). When the reason names nothing pending,
+ * the oldest publish is the one set aside, so nothing is refused forever in a loop. 0,
+ * or CTXD_EBROKER (the channel could not be reopened: drop the connection). */
+int ctxd__session_publish_closed(ctxd__session_t *s, int code, const char *text, ctxd__outrows_t *again);
 
 /* Forgets what was pending on the connection (it is gone): rows stay in the outbox for
  * the sweep, deliveries are redelivered. Bumps the generation. */

@@ -152,6 +152,10 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
   ctxd__prom_counter(p, "ctxd_broker_read_paused_total", NULL, s->intake->pauses);
   ctxd__prom_help_type(p, "ctxd_broker_reconnects_total", "Reconnections to the broker.", "counter");
   int rc = ctxd__prom_counter(p, "ctxd_broker_reconnects_total", NULL, s->reconnects);
+  ctxd__prom_help_type(p, "ctxd_outbox_refused_total",
+                       "Outbox rows the broker refused (its reason in ctxd.outbox_archive.refused).",
+                       "counter");
+  if (rc == 0) rc = ctxd__prom_counter(p, "ctxd_outbox_refused_total", NULL, s->outbox_refused);
   if (rc == 0 && s->admin != NULL) rc = admin_families(s->admin, p);
   return rc == 0 ? 200 : 500;
 }

@@ -16,6 +16,7 @@ typedef struct {
   int connected; /* to the broker */
   int stopping;
   uint64_t reconnects;
+  uint64_t outbox_refused; /* rows the broker refused, set aside */
   const ctxd__endpoints_t *endpoints;
   const ctxd__intake_t *intake;
   ctxd__relay_t *relay;             /* NULL before it started */

@@ -171,6 +171,13 @@ int ctxd__exchanges_note_unroutable(ctxd__exchanges_t *x, const char *name) {
   return first;
 }
 
+void ctxd__exchanges_forget_one(ctxd__exchanges_t *x, const char *name) {
+  int i = exchange_index(x, name);
+  if (i < 0) return;
+  free(x->v[i].name);
+  x->v[i] = x->v[--x->n];
+}
+
 void ctxd__exchanges_forget(ctxd__exchanges_t *x) {
   for (size_t i = 0; i < x->n; i++) free(x->v[i].name);
   free(x->v);

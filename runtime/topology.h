@@ -59,6 +59,10 @@ int ctxd__exchanges_ensure(ctxd__exchanges_t *x, ctxd__broker_t *b, const char *
  * connection), 0 after. */
 int ctxd__exchanges_note_unroutable(ctxd__exchanges_t *x, const char *name);
 
+/* Forgets exchange name (the broker said it is not there, or not as declared): the next
+ * publish to it declares it again. */
+void ctxd__exchanges_forget_one(ctxd__exchanges_t *x, const char *name);
+
 /* Forgets every exchange (the connection is gone) and frees the memory; contracts stay. */
 void ctxd__exchanges_forget(ctxd__exchanges_t *x);
 

@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define CTXD_ABI_MAJOR 1
-#define CTXD_ABI_MINOR 0
+#define CTXD_ABI_MINOR 1
 
 /* Build flags: a plugin must match the host in each, or it is refused. */
 #define CTXD_BUILD_PTR64 (1u << 0) /* 64-bit pointers */
@@ -149,8 +149,13 @@ typedef struct {
   size_t body_len;            /* 0: body is NUL-terminated */
   const char *destination;    /* send(): endpoint name; publish(): ignored */
   const char *message_id;     /* NULL: the host makes a new one, stable across retries of the row */
-  const char *correlation_id; /* NULL: carried over from the incoming message */
+  const char *correlation_id; /* NULL: none (MassTransit does not carry it over either) */
   const char *const *headers; /* NULL or name, value, name, value, ..., NULL */
+  /* ABI 1.1: MassTransit addressing a handler may ask for (NULL: none), and a time to live
+   * (0: none; envelope expirationTime and AMQP expiration) */
+  const char *response_address; /* where the receiver should reply: "rabbitmq://host/name" */
+  const char *fault_address;    /* where the receiver should send Fault<T> */
+  int64_t time_to_live_ms;
 } ctxd_out_msg_t;
 
 /* ---- the host function table --------------------------------------------------------- */
@@ -223,7 +228,8 @@ struct ctxd_api_s {
   void (*tx_fault)(ctxd_tx_t *tx, const char *exception_type, const char *message);
 
   /* MassTransit request/response: writes msg to the outbox addressed to the incoming
-   * message's responseAddress, carrying its requestId and correlationId. 0, CTXD_ENOENT
+   * message's responseAddress (Direct Reply-To: the request's reply_to), carrying its
+   * requestId and the time it has left; the reply target is never declared. 0, CTXD_ENOENT
    * (the request has no responseAddress: reply some other way, e.g. publish), CTXD_EINVAL
    * or CTXD_EDB. msg->destination is ignored. */
   int (*respond)(ctxd_tx_t *tx, const ctxd_out_msg_t *msg);

@@ -143,9 +143,10 @@ static void batch_events_go_out_in_order(void **state) {
   for (int i = 0; i < MESSAGES; i++) {
     assert_int_equal(ctxt_amqp_get(w->amqp, sink, body, sizeof body, NULL, hv, sizeof hv), 1);
     ctxt_make_id(id, 100 + i);
-    const char *initiator = strstr(body, "\"initiatorId\":\"");
-    assert_non_null(initiator);
-    disorder += strncmp(initiator + strlen("\"initiatorId\":\""), id, 36) != 0;
+    /* a message without conversationId starts one under its own id */
+    const char *conversation = strstr(body, "\"conversationId\":\"");
+    assert_non_null(conversation);
+    disorder += strncmp(conversation + strlen("\"conversationId\":\""), id, 36) != 0;
   }
   assert_int_equal(disorder, 0);
   amqp_queue_delete(w->amqp, 1, amqp_cstring_bytes(sink), 0, 0);

@@ -692,8 +692,18 @@ static void test_encode_defaults(void **state) {
   assert_non_null(text);
   json_t *root = json_loads(text, 0, NULL);
   assert_non_null(root);
-  assert_int_equal(json_object_size(root), 6); /* messageId, messageType, message, sentTime,
-                                                  headers, host */
+  /* MassTransit's 15 members, in its order, null when unset */
+  static const char *const members[] = {
+      "messageId",     "requestId",          "correlationId",   "conversationId", "initiatorId",
+      "sourceAddress", "destinationAddress", "responseAddress", "faultAddress",   "messageType",
+      "message",       "expirationTime",     "sentTime",        "headers",        "host"};
+  assert_int_equal(json_object_size(root), 15);
+  size_t at = 0;
+  const char *key;
+  json_t *value;
+  json_object_foreach(root, key, value) assert_string_equal(key, members[at++]);
+  assert_true(json_is_null(json_object_get(root, "requestId")));
+  assert_true(json_is_null(json_object_get(root, "expirationTime")));
   assert_string_equal(member_string(root, "messageId"), UUID_A);
   assert_string_equal(json_string_value(json_array_get(json_object_get(root, "messageType"), 0)),
                       "urn:message:A.v1:B");
@@ -715,6 +725,23 @@ static void test_encode_defaults(void **state) {
   json_decref(root);
   free(text);
   json_decref(message);
+}
+
+/* .NET's DateTime texts, read back to the millisecond (expirationTime of a request). */
+static void test_iso8601_both_ways(void **state) {
+  (void)state;
+  int64_t ms;
+  char text[32];
+  assert_int_equal(ctxd__iso8601_parse_ms("2026-11-24T04:30:15.1234567Z", &ms), 0);
+  assert_int_equal(ms, 1795494615123);
+  ctxd__iso8601_ms(ms, text);
+  assert_string_equal(text, "2026-11-24T04:30:15.123Z");
+  assert_int_equal(ctxd__iso8601_parse_ms("2026-11-24T06:30:15.5+02:00", &ms), 0);
+  assert_int_equal(ms, 1795494615500);
+  assert_int_equal(ctxd__iso8601_parse_ms("2026-11-24T04:30:15", &ms), 0);
+  assert_int_equal(ms, 1795494615000);
+  assert_int_equal(ctxd__iso8601_parse_ms("2026-11-24 04:30", &ms), CTXD_EINVAL);
+  assert_int_equal(ctxd__iso8601_parse_ms("2026-11-24T04:30:15Zjunk", &ms), CTXD_EINVAL);
 }
 
 static void test_encode_rejects_incomplete(void **state) {
@@ -1049,6 +1076,7 @@ int main(void) {
       cmocka_unit_test(test_decode_null_arguments),
       cmocka_unit_test(test_encode_decode_round_trip),
       cmocka_unit_test(test_encode_defaults),
+      cmocka_unit_test(test_iso8601_both_ways),
       cmocka_unit_test(test_encode_rejects_incomplete),
       cmocka_unit_test(test_encode_concurrent),
       cmocka_unit_test(test_uuid_canonical),

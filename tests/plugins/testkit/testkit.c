@@ -7,7 +7,8 @@
  *   "segv"            writes through an invalid pointer (a crashing plugin)
  *   "publish"         also publishes an event of type echo_type through the outbox
  *   "publish_then_fail"  publishes, then refuses (the publish must roll back)
- *   "respond"         answers the request at its responseAddress (Ctxd.Tests.v1:Pong)
+ *   "respond"         answers the request at its responseAddress (Ctxd.Tests.v1:Pong), with
+ *                     the request's correlationId, as a MassTransit consumer sets it
  *   "bad_commit"      writes a row whose deferred foreign key fails only at COMMIT
  * and "sleep_ms" delays it, so a test can stop the host with work in flight. With
  * echo_endpoint set, a second consumer records every such event as action "echoed".
@@ -99,6 +100,7 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
   ctxd_out_msg_t pong = {
       .size = sizeof pong, .message_type = "Ctxd.Tests.v1:Pong", .body = "{\"pong\":true}"};
   if (strcmp(action, "respond") == 0) {
+    pong.correlation_id = api->msg_field(msg, CTXD_MSG_CORRELATION_ID);
     result = api->respond(tx, &pong) == 0 ? CTXD_HANDLER_OK : CTXD_HANDLER_FAIL;
   } else if (strncmp(action, "publish", 7) == 0 && api->publish(tx, &out) != 0) {
     result = CTXD_HANDLER_RETRY;
