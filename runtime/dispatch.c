@@ -3,15 +3,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "amqptable.h"
 #include "clock.h"
 #include "contract.h"
 #include "db.h"
 #include "fault.h"
+#include "faultevent.h"
+#include "forward.h"
 #include "log.h"
+#include "outbox.h"
 #include "plugin.h"
 #include "topology.h"
+#include "uuid.h"
 #include "watch.h"
 #include "crash.h"
 
@@ -221,6 +226,70 @@ static void log_fault(const struct ctxd_msg_s *m, const struct ctxd_tx_s *tx, ct
              r == CTXD_HANDLER_RETRY ? "asked for a retry" : "failed", m->delivery->retries + 1, why);
 }
 
+/* Writes the Fault<T> of m, whose failure is final (outcome ERROR, decided about its
+ * handler), into the outbox of c's open transaction, so that the fault and the decision
+ * commit together. 0, or the SQL error's code (its text in err). MassTransit faults only
+ * the last attempt (RetryConsumeContext holds the faults of the others back). */
+static int write_fault(PGconn *c, struct ctxd_msg_s *m, char *err, size_t errlen) {
+  const ctxd__delivery_t *d = m->delivery;
+  const ctxd__config_t *cfg = d->ep->env->cfg;
+  char id[37], exchange[256], stack[768];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  ctxd__uuid_new(id);
+  ctxd__forward_stack_trace(stack, sizeof stack, d);
+  ctxd__fault_event_t f = {
+      .in = &m->env,
+      .message_type = m->handler->type,
+      .fault_id = id,
+      .exception_type = d->fault_type != NULL ? d->fault_type : "ctxd.Fault",
+      .reason = d->reason != NULL ? d->reason : "",
+      .stack_trace = stack,
+      .source = m->handler->plugin->name,
+      .broker_url = cfg->broker_urls[0],
+      .endpoint = d->ep->name,
+      .retries = d->retries,
+      .redeliveries = d->redeliveries,
+      .now = &now,
+  };
+  int event;
+  char *text = ctxd__fault_event_encode(&f, exchange, sizeof exchange, &event);
+  if (text == NULL) { /* the message itself was written once: only a name can be at fault */
+    ctxd__log_fields_t lf = ctxd__msg_log_fields(m);
+    ctxd__logf(CTXD__LOG_WARN, "host", &lf, "no Fault<%s> for this message: an address or name does not fit",
+               m->handler->type);
+    return 0;
+  }
+  struct ctxd_tx_s tx = {.conn = c, .msg = m, .sweep_grace_ms = cfg->outbox_sweep_grace_ms};
+  char type[512];
+  ctxd__fault_event_urn(type, sizeof type, m->handler->type);
+  int rc = ctxd__outbox_insert(&tx, id, exchange, type + strlen(CTXD__URN_PREFIX), text, event);
+  free(text);
+  if (rc != 0) snprintf(err, errlen, "%s", tx.error);
+  return rc;
+}
+
+/* m's failure became final outside a transaction (its own could not commit, or it is a
+ * poison message): its Fault<T> commits in one of its own, with `also` (a statement about
+ * m's endpoint and id) when not NULL. Rows committed go to rows; a failure is logged. */
+static void commit_fault(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m, const char *also) {
+  char err[512] = "";
+  const char *params[] = {m->delivery->ep->name, m->env.message_id};
+  int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, sizeof err);
+  if (rc == 0 && also != NULL) rc = ctxd__db_run(c, also, 2, params, err, sizeof err);
+  if (rc == 0) rc = write_fault(c, m, err, sizeof err);
+  if (rc == 0) rc = ctxd__db_run(c, "COMMIT", 0, NULL, err, sizeof err);
+  if (rc == 0) {
+    ctxd__outrows_splice(rows, &m->rows);
+    return;
+  }
+  ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+  drop_rows(m);
+  ctxd__log_fields_t f = ctxd__msg_log_fields(m);
+  ctxd__logf(CTXD__LOG_WARN, "host", &f, "the Fault<%s> of this message was not written: %s",
+             m->handler->type, err);
+}
+
 /* Ends the transaction: COMMIT (with what is still queued in a pipeline), and on success
  * hands the committed outbox rows to the batch. */
 static int commit(PGconn *c, const span_t *s, char *err, size_t errlen) {
@@ -299,6 +368,7 @@ static int run_one(PGconn *c, const span_t *s, struct ctxd_msg_s *m, char *err, 
     fail_transient(d, type, why);
   else
     set_outcome(d, CTXD__OUTCOME_ERROR, type, why);
+  if (rc == 0 && d->outcome == CTXD__OUTCOME_ERROR) rc = write_fault(c, m, err, errlen);
   return rc;
 }
 
@@ -394,12 +464,17 @@ static int run_attempts(const span_t *s, PGconn **conn, char *err, size_t errlen
   }
 }
 
-/* Sets m aside the way a failed handler's message is: a delayed redelivery, then _error. */
-static void set_aside(struct ctxd_msg_s *m, const char *err) {
+/* Sets m aside the way a failed handler's message is: a delayed redelivery, then _error
+ * with its Fault<T> (written on c, its rows to rows). */
+static void set_aside(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m, const char *err) {
   m->fresh = 0; /* its inbox row went with the rollback */
   ctxd__log_fields_t f = ctxd__msg_log_fields(m);
   ctxd__logf(CTXD__LOG_WARN, "host", &f, "message cannot be committed (%d attempts): %s", DATA_ATTEMPTS, err);
   fail_transient(m->delivery, "ctxd.CommitFailed", err);
+  if (m->delivery->outcome == CTXD__OUTCOME_ERROR) {
+    blame(m->delivery, m->handler);
+    commit_fault(c, rows, m, NULL);
+  }
 }
 
 /* The batch's transaction keeps failing because of its data: each message runs in a
@@ -416,7 +491,7 @@ static int run_alone(const span_t *all, PGconn **conn) {
     int rc = run_attempts(&one, conn, err, sizeof err);
     if (rc != 0 && (rc == CTXD_ECLOSED || ctxd__endpoint_stopping(all->ep))) return CTXD_ECLOSED;
     if (rc != 0) {
-      set_aside(m, err);
+      set_aside(*conn, all->rows, m, err);
     } else if (m->delivery->outcome == CTXD__OUTCOME_NONE) {
       /* settled now: a stop before the next message must not abandon this one */
       set_outcome(m->delivery, CTXD__OUTCOME_ACK, NULL, NULL);
@@ -433,7 +508,7 @@ static int run_span(const span_t *s, size_t todo, PGconn **conn) {
   if (rc == 0 || rc == CTXD_ECLOSED || ctxd__endpoint_stopping(s->ep)) return rc;
   if (todo > 1) return run_alone(s, conn);
   for (size_t i = 0; i < s->n; i++) /* alone already */
-    if (s->msgs[i].handler != NULL) set_aside(&s->msgs[i], err);
+    if (s->msgs[i].handler != NULL) set_aside(*conn, s->rows, &s->msgs[i], err);
   return 0;
 }
 
@@ -470,7 +545,7 @@ static int count_attempt(PGconn **conn, struct ctxd_msg_s *m, int *handled) {
 
 /* Sets aside suspect m, which ended the host in every run it had: its handler does not run
  * again. Its count is forgotten, so that a replay from _error starts afresh. */
-static void set_poisoned(PGconn *c, struct ctxd_msg_s *m) {
+static void set_poisoned(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m) {
   ctxd__delivery_t *d = m->delivery;
   char why[512];
   snprintf(why, sizeof why,
@@ -479,8 +554,7 @@ static void set_poisoned(PGconn *c, struct ctxd_msg_s *m) {
            d->attempts - 1, (long long)d->ep->settings.max_attempts);
   set_outcome(d, CTXD__OUTCOME_ERROR, "ctxd.PoisonMessage", why);
   blame(d, m->handler);
-  const char *params[] = {d->ep->name, m->env.message_id};
-  ctxd__db_run(c, ATTEMPTS_FORGET, 2, params, NULL, 0); /* else it expires with the inbox */
+  commit_fault(c, rows, m, ATTEMPTS_FORGET); /* else the count expires with the inbox */
   ctxd__log_fields_t f = ctxd__msg_log_fields(m);
   ctxd__logf(CTXD__LOG_WARN, m->handler->plugin->name, &f, "poison message (type %s) moved aside: %s",
              m->handler->type, why);
@@ -496,7 +570,7 @@ static int run_suspect(const span_t *one, PGconn **conn, int *poisoned) {
   pthread_mutex_lock(&ep->suspect_mu);
   int rc = count_attempt(conn, m, &handled);
   if (rc == 0 && !handled && m->delivery->attempts > ep->settings.max_attempts) {
-    set_poisoned(*conn, m);
+    set_poisoned(*conn, one->rows, m);
     *poisoned = 1;
   } else if (rc == 0) {
     rc = run_span(one, 1, conn);

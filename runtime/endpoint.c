@@ -307,6 +307,7 @@ ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial) {
 void ctxd__delivery_free(ctxd__delivery_t *d) {
   if (d == NULL) return;
   amqp_destroy_message(&d->msg);
+  free(d->routing_key);
   free(d->reason);
   free(d->fault_type);
   free(d->fault_plugin);

@@ -9,6 +9,8 @@
 typedef struct {
   const char *message_id;     /* required, UUID */
   const char *message_type;   /* "Namespace:Type", required */
+  const char *const *urns;    /* NULL, or the messageType list as is (NULL-terminated, not
+                                 empty): a type whose URN is not "urn:message:" + its name */
   const char *correlation_id; /* optional */
   const char *conversation_id;
   const char *initiator_id;

@@ -119,15 +119,19 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
   json_decref(headers);
   /* the inputs were checked above but for UTF-8 in the caller's strings */
   if (text == NULL) return CTXD_EINVAL;
+  int rc = ctxd__outbox_insert(tx, id, exchange, msg->message_type, text, mode == CTXD__OUTBOX_PUBLISH);
+  free(text);
+  return rc;
+}
+
+int ctxd__outbox_insert(ctxd_tx_t *tx, const char *id, const char *exchange, const char *message_type,
+                        const char *text, int event) {
   char lease[32];
   snprintf(lease, sizeof lease, "%lld milliseconds", (long long)tx->sweep_grace_ms);
-  const char *params[] = {id, exchange, msg->message_type, text, lease};
+  const char *params[] = {id, exchange, message_type, text, lease};
   /* published by this host right after the commit; the sweep is only the safety net */
   ctxd__outrow_t *row = ctxd__outrow_new(0, id, exchange, text);
-  if (row == NULL) {
-    free(text);
-    return CTXD_ENOMEM;
-  }
+  if (row == NULL) return CTXD_ENOMEM;
   /* queued when the batch runs pipelined: the id arrives before the commit completes.
    * The lease runs from the insert, not from the transaction's start (now()): time a batch
    * spent waiting before this handler ran does not count against it. Handlers after it in
@@ -138,14 +142,13 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
                             "lease_until) VALUES ($1, $2, $3, $4, clock_timestamp() + $5::interval) "
                             "RETURNING id",
                             5, params, take_id, row, tx->error, sizeof tx->error);
-  free(text);
   if (code != 0) {
     ctxd__outrow_free(row);
     tx->failed = 1;
     tx->fail_code = code;
     return code;
   }
-  row->event = mode == CTXD__OUTBOX_PUBLISH;
+  row->event = event;
   ctxd__outrows_push(&tx->msg->rows, row);
   return 0;
 }

@@ -27,10 +27,14 @@ int ctxd__session_settle(ctxd__session_t *s, ctxd__endpoint_t *ep) {
  * and until then the confirms hold it. */
 static int forward(ctxd__session_t *s, ctxd__delivery_t *d) {
   ctxd__forward_t f;
-  int rc = ctxd__forward_build(&f, d, time(NULL));
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int rc = ctxd__forward_build(&f, d, &now);
   if (rc != 0) return rc;
   uint64_t seq;
-  rc = ctxd__broker_publish(&s->broker, f.exchange, "", 0, &f.props, d->msg.body, &seq);
+  /* as RabbitMqMoveTransport publishes: mandatory, with the routing key it came with */
+  rc = ctxd__broker_publish(&s->broker, f.exchange, d->routing_key != NULL ? d->routing_key : "", 1, &f.props,
+                            d->msg.body, &seq);
   ctxd__forward_free(&f);
   if (rc == 0) rc = ctxd__confirms_add(&s->confirms, seq, d, NULL);
   if (rc == 0) ctxd__ledger_mark(&d->ep->ledger, d->tag, CTXD__TAG_CONFIRMING);
@@ -127,7 +131,12 @@ void ctxd__session_returned(ctxd__session_t *s, const amqp_basic_return_t *ret, 
   amqp_bytes_t id =
       (msg->properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? msg->properties.message_id : amqp_empty_bytes;
   ctxd__outrow_t *row = ctxd__confirms_find_row(&s->confirms, id.bytes, id.len);
-  if (row == NULL) return;
+  if (row == NULL) { /* a copy to a side queue someone unbound: its original is gone */
+    ctxd__log(CTXD__LOG_ERROR, "host", "a copy of message %.*s to '%.*s' was unroutable (%.*s)", (int)id.len,
+              (char *)id.bytes, (int)ret->exchange.len, (char *)ret->exchange.bytes, (int)ret->reply_text.len,
+              (char *)ret->reply_text.bytes);
+    return;
+  }
   row->unroutable = 1;
   if (row->event && !ctxd__exchanges_note_unroutable(&s->exchanges, row->exchange)) return;
   ctxd__logf(row->event ? CTXD__LOG_INFO : CTXD__LOG_WARN, "host",
