@@ -14,7 +14,7 @@ static size_t escape(char *buf, size_t len, size_t at, const char *s) {
   for (; *s && at < len; s++) {
     unsigned char ch = (unsigned char)*s;
     int n = isalnum(ch) || strchr("-._~", ch) ? snprintf(buf + at, len - at, "%c", ch)
-                                               : snprintf(buf + at, len - at, "%%%02X", ch);
+                                              : snprintf(buf + at, len - at, "%%%02X", ch);
     at = n < 0 || (size_t)n >= len - at ? len : at + (size_t)n;
   }
   return at;

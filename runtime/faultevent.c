@@ -28,11 +28,11 @@ static json_t *fault_body(const ctxd__fault_event_t *f) {
       json_decref(types);
       types = NULL;
     }
-  return json_pack("{s:s, s:s, s:s, s:[{s:s, s:n, s:s, s:s, s:s, s:n}], s:o, s:o, s:O}", "faultId", f->fault_id,
-                   "faultedMessageId", f->in->message_id, "timestamp", when, "exceptions", "exceptionType",
-                   f->exception_type, "innerException", "stackTrace", f->stack_trace, "message", f->reason,
-                   "source", f->source, "data", "host", ctxd__host_info_json(), "faultMessageTypes", types,
-                   "message", f->in->message);
+  return json_pack("{s:s, s:s, s:s, s:[{s:s, s:n, s:s, s:s, s:s, s:n}], s:o, s:o, s:O}", "faultId",
+                   f->fault_id, "faultedMessageId", f->in->message_id, "timestamp", when, "exceptions",
+                   "exceptionType", f->exception_type, "innerException", "stackTrace", f->stack_trace,
+                   "message", f->reason, "source", f->source, "data", "host", ctxd__host_info_json(),
+                   "faultMessageTypes", types, "message", f->in->message);
 }
 
 /* FaultPipe: the consumed message's headers but MassTransit's own, and the counts. A new
