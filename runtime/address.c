@@ -41,3 +41,20 @@ int ctxd__address_of(char *buf, size_t len, const char *broker_url, const char *
   n = at < len ? snprintf(buf + at, len - at, "/%s", name) : -1;
   return n >= 0 && (size_t)n < len - at ? 0 : CTXD_ETOOBIG;
 }
+
+int ctxd__address_exchange(const char *address, char *buf, size_t len) {
+  const char *start = address, *end;
+  const char *scheme = strstr(address, "://");
+  if (scheme != NULL) {
+    end = address + strcspn(address, "?#");
+    start = end;
+    while (start > scheme + 3 && start[-1] != '/') start--;
+    if (start == scheme + 3) return CTXD_EINVAL; /* only a host, no name */
+  } else {
+    end = address + strlen(address);
+  }
+  if (end == start || (size_t)(end - start) >= len) return CTXD_EINVAL;
+  memcpy(buf, start, (size_t)(end - start));
+  buf[end - start] = '\0';
+  return 0;
+}

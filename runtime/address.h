@@ -10,4 +10,9 @@
  * or amqps:// URL) into buf. 0, CTXD_EINVAL (not such a URL) or CTXD_ETOOBIG. */
 int ctxd__address_of(char *buf, size_t len, const char *broker_url, const char *name);
 
+/* Writes the exchange a MassTransit address names into buf: the last path segment of
+ * "rabbitmq://host/vhost/name?temporary=true" ("name"), or the address itself when it is
+ * not a URI. 0, or CTXD_EINVAL when there is no name. */
+int ctxd__address_exchange(const char *address, char *buf, size_t len);
+
 #endif

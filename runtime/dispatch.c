@@ -13,7 +13,6 @@
 #include "faultevent.h"
 #include "forward.h"
 #include "log.h"
-#include "outbox.h"
 #include "plugin.h"
 #include "topology.h"
 #include "uuid.h"
@@ -260,12 +259,11 @@ static int write_fault(PGconn *c, struct ctxd_msg_s *m, char *err, size_t errlen
                m->handler->type);
     return 0;
   }
-  struct ctxd_tx_s tx = {.conn = c, .msg = m, .sweep_grace_ms = cfg->outbox_sweep_grace_ms};
   char type[512];
   ctxd__fault_event_urn(type, sizeof type, m->handler->type);
-  int rc = ctxd__outbox_insert(&tx, id, exchange, type + strlen(CTXD__URN_PREFIX), text, event);
+  int rc = ctxd__outrow_insert(c, &m->rows, cfg->outbox_sweep_grace_ms, id, exchange,
+                               type + strlen(CTXD__URN_PREFIX), text, event, err, errlen);
   free(text);
-  if (rc != 0) snprintf(err, errlen, "%s", tx.error);
   return rc;
 }
 

@@ -9,7 +9,6 @@
 #include "envelope_out.h"
 #include "forward.h"
 #include "hostinfo.h"
-#include "outbox.h"
 #include "topology.h"
 
 int ctxd__fault_event_urn(char *buf, size_t len, const char *type) {
@@ -58,7 +57,7 @@ char *ctxd__fault_event_encode(const ctxd__fault_event_t *f, char *exchange, siz
   if (ctxd__fault_event_urn(fault_urn, sizeof fault_urn, f->message_type) != 0 ||
       ctxd__address_of(source, sizeof source, f->broker_url, f->endpoint) != 0)
     return NULL;
-  if (to != NULL ? ctxd__outbox_address_exchange(to, exchange, len) != 0
+  if (to != NULL ? ctxd__address_exchange(to, exchange, len) != 0
                  : ctxd__topology_fault_exchange(exchange, len, f->message_type) != 0 ||
                        ctxd__address_of(publish, sizeof publish, f->broker_url, exchange) != 0)
     return NULL;

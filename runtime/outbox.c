@@ -5,8 +5,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "address.h"
 #include "contract.h"
-#include "db.h"
 #include "dispatch.h"
 #include "envelope.h"
 #include "envelope_out.h"
@@ -41,27 +41,6 @@ static void continue_trace(json_t *headers, const ctxd__envelope_t *in) {
   json_object_set_new(headers, "traceparent", json_string(out));
 }
 
-int ctxd__outbox_address_exchange(const char *address, char *buf, size_t len) {
-  const char *start = address, *end;
-  const char *scheme = strstr(address, "://");
-  if (scheme != NULL) {
-    end = address + strcspn(address, "?#");
-    start = end;
-    while (start > scheme + 3 && start[-1] != '/') start--;
-    if (start == scheme + 3) return CTXD_EINVAL; /* only a host, no name */
-  } else {
-    end = address + strlen(address);
-  }
-  if (end == start || (size_t)(end - start) >= len) return CTXD_EINVAL;
-  memcpy(buf, start, (size_t)(end - start));
-  buf[end - start] = '\0';
-  return 0;
-}
-
-static void take_id(void *arg, const PGresult *r) {
-  ((ctxd__outrow_t *)arg)->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-}
-
 int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode) {
   if (tx->failed) return CTXD_ESTATE;
   if (msg == NULL || msg->size < sizeof(ctxd_out_msg_t) || !valid_type(msg->message_type) ||
@@ -72,8 +51,7 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
   char exchange[256];
   if (mode == CTXD__OUTBOX_RESPOND) {
     if (in == NULL || in->response_address == NULL) return CTXD_ENOENT;
-    if (ctxd__outbox_address_exchange(in->response_address, exchange, sizeof exchange) != 0)
-      return CTXD_EINVAL;
+    if (ctxd__address_exchange(in->response_address, exchange, sizeof exchange) != 0) return CTXD_EINVAL;
   } else {
     snprintf(exchange, sizeof exchange, "%s",
              mode == CTXD__OUTBOX_SEND ? msg->destination : msg->message_type);
@@ -119,36 +97,12 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
   json_decref(headers);
   /* the inputs were checked above but for UTF-8 in the caller's strings */
   if (text == NULL) return CTXD_EINVAL;
-  int rc = ctxd__outbox_insert(tx, id, exchange, msg->message_type, text, mode == CTXD__OUTBOX_PUBLISH);
+  int rc = ctxd__outrow_insert(tx->conn, &tx->msg->rows, tx->sweep_grace_ms, id, exchange, msg->message_type,
+                               text, mode == CTXD__OUTBOX_PUBLISH, tx->error, sizeof tx->error);
   free(text);
-  return rc;
-}
-
-int ctxd__outbox_insert(ctxd_tx_t *tx, const char *id, const char *exchange, const char *message_type,
-                        const char *text, int event) {
-  char lease[32];
-  snprintf(lease, sizeof lease, "%lld milliseconds", (long long)tx->sweep_grace_ms);
-  const char *params[] = {id, exchange, message_type, text, lease};
-  /* published by this host right after the commit; the sweep is only the safety net */
-  ctxd__outrow_t *row = ctxd__outrow_new(0, id, exchange, text);
-  if (row == NULL) return CTXD_ENOMEM;
-  /* queued when the batch runs pipelined: the id arrives before the commit completes.
-   * The lease runs from the insert, not from the transaction's start (now()): time a batch
-   * spent waiting before this handler ran does not count against it. Handlers after it in
-   * the batch still do: a commit later than the grace lets the sweep send a copy too,
-   * which the consumer's inbox drops. */
-  int code = ctxd__db_queue(tx->conn,
-                            "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, "
-                            "lease_until) VALUES ($1, $2, $3, $4, clock_timestamp() + $5::interval) "
-                            "RETURNING id",
-                            5, params, take_id, row, tx->error, sizeof tx->error);
-  if (code != 0) {
-    ctxd__outrow_free(row);
+  if (rc != 0 && rc != CTXD_ENOMEM) {
     tx->failed = 1;
-    tx->fail_code = code;
-    return code;
+    tx->fail_code = rc;
   }
-  row->event = event;
-  ctxd__outrows_push(&tx->msg->rows, row);
-  return 0;
+  return rc;
 }

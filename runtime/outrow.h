@@ -4,7 +4,10 @@
 #ifndef CTXD_RUNTIME_OUTROW_H
 #define CTXD_RUNTIME_OUTROW_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <libpq-fe.h>
 
 /* One row of ctxd.outbox. */
 typedef struct ctxd__outrow_s {
@@ -41,5 +44,14 @@ void ctxd__outrows_splice(ctxd__outrows_t *to, ctxd__outrows_t *from);
 
 /* Frees every row; l is left empty. */
 void ctxd__outrows_free(ctxd__outrows_t *l);
+
+/* Writes an encoded envelope (body) into ctxd.outbox in c's open transaction (queued when
+ * c is in pipeline mode), to go to exchange after the commit; its row, leased for
+ * lease_ms, is appended to rows. event: published to a type's exchange, where having no
+ * subscriber is normal. 0, CTXD_ENOMEM (nothing written), or the SQL error's code (its
+ * text in err; the transaction is aborted). */
+int ctxd__outrow_insert(PGconn *c, ctxd__outrows_t *rows, int64_t lease_ms, const char *id,
+                        const char *exchange, const char *message_type, const char *body, int event,
+                        char *err, size_t errlen);
 
 #endif
