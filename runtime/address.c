@@ -27,6 +27,8 @@ int ctxd__address_build(const char *broker_url, const char *name, char *buf, siz
   if (broker_url == NULL || name == NULL || strlen(broker_url) >= sizeof url) return CTXD_EINVAL;
   strcpy(url, broker_url); /* amqp_parse_url cuts its input up */
   if (amqp_parse_url(url, &ci) != AMQP_STATUS_OK) return CTXD_EINVAL;
+  for (char *h = ci.host; *h; h++) /* as .NET's Uri writes a host name */
+    if (*h >= 'A' && *h <= 'Z') *h = (char)(*h - 'A' + 'a');
   int default_port = ci.ssl ? 5671 : 5672;
   char port[16] = "";
   if (ci.port != default_port) snprintf(port, sizeof port, ":%d", ci.port);
@@ -46,4 +48,21 @@ int ctxd__address_is_reply_to(const char *address) {
   if (address == NULL) return 0;
   size_t end = strcspn(address, "?#"), k = strlen(CTXD__REPLY_TO);
   return end >= k && memcmp(address + end - k, CTXD__REPLY_TO, k) == 0;
+}
+
+int ctxd__address_exchange(const char *address, char *buf, size_t len) {
+  const char *start = address, *end;
+  const char *scheme = strstr(address, "://");
+  if (scheme != NULL) {
+    end = address + strcspn(address, "?#");
+    start = end;
+    while (start > scheme + 3 && start[-1] != '/') start--;
+    if (start == scheme + 3) return CTXD_EINVAL; /* only a host, no name */
+  } else {
+    end = address + strlen(address);
+  }
+  if (end == start || (size_t)(end - start) >= len) return CTXD_EINVAL;
+  memcpy(buf, start, (size_t)(end - start));
+  buf[end - start] = '\0';
+  return 0;
 }

@@ -15,6 +15,11 @@
  * when not "/". 0, CTXD_EINVAL (not an AMQP URL) or CTXD_ETOOBIG (buf too small). */
 int ctxd__address_build(const char *broker_url, const char *name, char *buf, size_t len);
 
+/* Writes the exchange a MassTransit address names into buf: the last path segment of
+ * "rabbitmq://host/vhost/name?temporary=true" ("name"), or the address itself when it is
+ * not a URI. 0, or CTXD_EINVAL when there is no name. */
+int ctxd__address_exchange(const char *address, char *buf, size_t len);
+
 /* 1 when address names Direct Reply-To (its path ends in amq.rabbitmq.reply-to), else 0. */
 int ctxd__address_is_reply_to(const char *address);
 

@@ -3,15 +3,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "address.h"
 #include "amqptable.h"
 #include "clock.h"
 #include "contract.h"
 #include "db.h"
 #include "fault.h"
+#include "faultevent.h"
+#include "forward.h"
 #include "log.h"
 #include "plugin.h"
 #include "topology.h"
+#include "uuid.h"
 #include "watch.h"
 #include "crash.h"
 
@@ -227,6 +232,81 @@ static void log_fault(const struct ctxd_msg_s *m, const struct ctxd_tx_s *tx, ct
              r == CTXD_HANDLER_RETRY ? "asked for a retry" : "failed", m->delivery->retries + 1, why);
 }
 
+/* Writes the Fault<T> of m, whose failure is final (outcome ERROR, decided about its
+ * handler), into the outbox of c's open transaction, so that the fault and the decision
+ * commit together. 0, or the SQL error's code (its text in err). MassTransit faults only
+ * the last attempt (RetryConsumeContext holds the faults of the others back). */
+static int write_fault(PGconn *c, struct ctxd_msg_s *m, char *err, size_t errlen) {
+  const ctxd__delivery_t *d = m->delivery;
+  const ctxd__config_t *cfg = d->ep->env->cfg;
+  char id[37], exchange[256], stack[768];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  ctxd__uuid_new(id);
+  ctxd__forward_stack_trace(stack, sizeof stack, d);
+  ctxd__fault_event_t f = {
+      .in = &m->env,
+      .message_type = m->handler->type,
+      .fault_id = id,
+      .exception_type = d->fault_type != NULL ? d->fault_type : "ctxd.Fault",
+      .reason = d->reason != NULL ? d->reason : "",
+      .stack_trace = stack,
+      .source = m->handler->plugin->name,
+      .broker_url = cfg->broker_urls[0],
+      .endpoint = d->ep->name,
+      .retries = d->retries,
+      .redeliveries = d->redeliveries,
+      .now = &now,
+  };
+  int event;
+  char *text = ctxd__fault_event_encode(&f, exchange, sizeof exchange, &event);
+  if (text == NULL) { /* the message itself was written once: only a name can be at fault */
+    ctxd__log_fields_t lf = ctxd__msg_log_fields(m);
+    ctxd__logf(CTXD__LOG_WARN, "host", &lf, "no Fault<%s> for this message: an address or name does not fit",
+               m->handler->type);
+    return 0;
+  }
+  char type[512];
+  ctxd__fault_event_urn(type, sizeof type, m->handler->type);
+  /* a fault or response address is the requester's: published to as it is, never
+   * declared; Direct Reply-To through the default exchange, to the request's reply_to */
+  int reply_to = !event && strcmp(exchange, CTXD__REPLY_TO) == 0;
+  ctxd__outrow_spec_t w = {.id = id,
+                           .exchange = reply_to ? "" : exchange,
+                           .message_type = type + strlen(CTXD__URN_PREFIX),
+                           .body = text,
+                           .routing_key = reply_to ? m->env.reply_to : NULL,
+                           .correlation_id = m->env.correlation_id,
+                           .no_declare = !event,
+                           .event = event};
+  int rc = reply_to && (m->env.reply_to == NULL || *m->env.reply_to == '\0')
+               ? 0 /* nowhere to answer: the request client times out, as with MassTransit */
+               : ctxd__outrow_insert(c, &m->rows, cfg->outbox_sweep_grace_ms, &w, err, errlen);
+  free(text);
+  return rc;
+}
+
+/* m's failure became final outside a transaction (its own could not commit, or it is a
+ * poison message): its Fault<T> commits in one of its own, with `also` (a statement about
+ * m's endpoint and id) when not NULL. Rows committed go to rows; a failure is logged. */
+static void commit_fault(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m, const char *also) {
+  char err[512] = "";
+  const char *params[] = {m->delivery->ep->name, m->env.message_id};
+  int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, sizeof err);
+  if (rc == 0 && also != NULL) rc = ctxd__db_run(c, also, 2, params, err, sizeof err);
+  if (rc == 0) rc = write_fault(c, m, err, sizeof err);
+  if (rc == 0) rc = ctxd__db_run(c, "COMMIT", 0, NULL, err, sizeof err);
+  if (rc == 0) {
+    ctxd__outrows_splice(rows, &m->rows);
+    return;
+  }
+  ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+  drop_rows(m);
+  ctxd__log_fields_t f = ctxd__msg_log_fields(m);
+  ctxd__logf(CTXD__LOG_WARN, "host", &f, "the Fault<%s> of this message was not written: %s",
+             m->handler->type, err);
+}
+
 /* Ends the transaction: COMMIT (with what is still queued in a pipeline), and on success
  * hands the committed outbox rows to the batch. */
 static int commit(PGconn *c, const span_t *s, char *err, size_t errlen) {
@@ -305,6 +385,7 @@ static int run_one(PGconn *c, const span_t *s, struct ctxd_msg_s *m, char *err, 
   else
     set_outcome(d, CTXD__OUTCOME_ERROR, type, why);
   blame(d, m->handler);
+  if (rc == 0 && d->outcome == CTXD__OUTCOME_ERROR) rc = write_fault(c, m, err, errlen);
   return rc;
 }
 
@@ -400,12 +481,17 @@ static int run_attempts(const span_t *s, PGconn **conn, char *err, size_t errlen
   }
 }
 
-/* Sets m aside the way a failed handler's message is: a delayed redelivery, then _error. */
-static void set_aside(struct ctxd_msg_s *m, const char *err) {
+/* Sets m aside the way a failed handler's message is: a delayed redelivery, then _error
+ * with its Fault<T> (written on c, its rows to rows). */
+static void set_aside(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m, const char *err) {
   m->fresh = 0; /* its inbox row went with the rollback */
   ctxd__log_fields_t f = ctxd__msg_log_fields(m);
   ctxd__logf(CTXD__LOG_WARN, "host", &f, "message cannot be committed (%d attempts): %s", DATA_ATTEMPTS, err);
   fail_transient(m->delivery, "ctxd.CommitFailed", err);
+  if (m->delivery->outcome == CTXD__OUTCOME_ERROR) {
+    blame(m->delivery, m->handler);
+    commit_fault(c, rows, m, NULL);
+  }
 }
 
 /* The batch's transaction keeps failing because of its data: each message runs in a
@@ -422,7 +508,7 @@ static int run_alone(const span_t *all, PGconn **conn) {
     int rc = run_attempts(&one, conn, err, sizeof err);
     if (rc != 0 && (rc == CTXD_ECLOSED || ctxd__endpoint_stopping(all->ep))) return CTXD_ECLOSED;
     if (rc != 0) {
-      set_aside(m, err);
+      set_aside(*conn, all->rows, m, err);
     } else if (m->delivery->outcome == CTXD__OUTCOME_NONE) {
       /* settled now: a stop before the next message must not abandon this one */
       set_outcome(m->delivery, CTXD__OUTCOME_ACK, NULL, NULL);
@@ -439,7 +525,7 @@ static int run_span(const span_t *s, size_t todo, PGconn **conn) {
   if (rc == 0 || rc == CTXD_ECLOSED || ctxd__endpoint_stopping(s->ep)) return rc;
   if (todo > 1) return run_alone(s, conn);
   for (size_t i = 0; i < s->n; i++) /* alone already */
-    if (s->msgs[i].handler != NULL) set_aside(&s->msgs[i], err);
+    if (s->msgs[i].handler != NULL) set_aside(*conn, s->rows, &s->msgs[i], err);
   return 0;
 }
 
@@ -476,8 +562,9 @@ static int count_attempt(PGconn **conn, struct ctxd_msg_s *m, int *handled) {
 
 /* Sets aside suspect m, which ended the host in every run it had: its handler does not run
  * again. Its count stays (and expires with the inbox): should the copy to _error not be
- * confirmed, the next delivery is set aside at once instead of running again. */
-static void set_poisoned(struct ctxd_msg_s *m) {
+ * confirmed, the next delivery is set aside at once instead of running again. Its
+ * Fault<T> is committed on its own: no transaction decided this. */
+static void set_poisoned(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m) {
   ctxd__delivery_t *d = m->delivery;
   char why[512];
   snprintf(why, sizeof why,
@@ -486,6 +573,7 @@ static void set_poisoned(struct ctxd_msg_s *m) {
            d->attempts - 1, (long long)d->ep->settings.max_attempts);
   set_outcome(d, CTXD__OUTCOME_ERROR, "ctxd.PoisonMessage", why);
   blame(d, m->handler);
+  commit_fault(c, rows, m, NULL);
   ctxd__log_fields_t f = ctxd__msg_log_fields(m);
   ctxd__logf(CTXD__LOG_WARN, m->handler->plugin->name, &f, "poison message (type %s) moved aside: %s",
              m->handler->type, why);
@@ -512,7 +600,7 @@ static int run_suspect(const span_t *one, PGconn **conn, int *poisoned) {
   int locked = suspect_lock(ep);
   int rc = count_attempt(conn, m, &handled);
   if (rc == 0 && !handled && m->delivery->attempts > ep->settings.max_attempts) {
-    set_poisoned(m);
+    set_poisoned(*conn, one->rows, m);
     *poisoned = 1;
   } else if (rc == 0 && (rc = run_span(one, 1, conn)) == 0 && m->delivery->outcome != CTXD__OUTCOME_NONE &&
              m->delivery->outcome != CTXD__OUTCOME_ACK) {

@@ -329,6 +329,7 @@ size_t ctxd__endpoint_abandon(ctxd__endpoint_t *ep) {
 void ctxd__delivery_free(ctxd__delivery_t *d) {
   if (d == NULL) return;
   ctxd__delivery_release(d);
+  free(d->routing_key);
   free(d->reason);
   free(d->fault_type);
   free(d->fault_plugin);

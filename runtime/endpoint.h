@@ -52,6 +52,7 @@ typedef struct ctxd__delivery_s {
   ctxd__endpoint_t *ep;
   uint64_t tag;
   amqp_message_t msg; /* body and properties; owned; empty once released */
+  char *routing_key;  /* it was published with; new, NULL when there was none */
   ctxd__outcome_t outcome;
   char *fault_type;         /* new, e.g. "ctxd.DecodeError", for ERROR */
   char *reason;             /* new, for ERROR, SKIPPED and DELAY */

@@ -89,8 +89,7 @@ int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_propert
 void ctxd__envelope_free(ctxd__envelope_t *env);
 
 /* 1 when an AMQP header named key (len bytes) records a failure ctxd reports: MT-Reason,
- * MT-Fault-*, MT-Redelivery-Count, MT-Host-*, ctxd-Fault-*. Copies to _error replace them; a replayed
- * message drops them. Other MT- headers (MT-MessageType...) belong to the message. */
+ * MT-Fault-*, MT-Redelivery-Count, MT-Host-*, ctxd-Fault-*. Copies to _error replace them. Other MT- headers (MT-MessageType...) belong to the message. */
 int ctxd__envelope_fault_header(const void *key, size_t len);
 
 /* Looks a key up in a JSON object ignoring ASCII case (exact match preferred). Returns

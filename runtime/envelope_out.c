@@ -1,18 +1,15 @@
 /* Encoding MassTransit envelopes. See envelope_out.h. */
 #include "envelope_out.h"
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <ctxd/errno.h>
-#include <ctxd/version.h>
 
 #include "envelope.h"
+#include "hostinfo.h"
 #include "uuid.h"
 
 /* String members before messageType, in the order MassTransit writes them. */
@@ -32,31 +29,6 @@ static const struct {
 
 /* A string member's value: null when unset (MassTransit writes every member). */
 static json_t *string_or_null(const char *v) { return v != NULL ? json_string(v) : json_null(); }
-
-/* The host description never changes: computed once, read by every publishing thread. */
-static pthread_once_t host_once = PTHREAD_ONCE_INIT;
-static char host_machine[256];
-static char host_os[sizeof((struct utsname *)0)->sysname + sizeof((struct utsname *)0)->release];
-
-static void host_init(void) {
-  struct utsname u;
-  if (gethostname(host_machine, sizeof host_machine) != 0) strcpy(host_machine, "unknown");
-  host_machine[sizeof host_machine - 1] = '\0'; /* gethostname may not terminate */
-  if (uname(&u) == 0)
-    snprintf(host_os, sizeof host_os, "%s %s", u.sysname, u.release);
-  else
-    strcpy(host_os, "unknown");
-}
-
-/* Returns a new reference. Built per call from the cached strings so nothing allocated
- * outlives the caller (no leak reported at exit). */
-static json_t *host_json(void) {
-  pthread_once(&host_once, host_init);
-  return json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "machineName", host_machine, "processName",
-                   "ctxd", "processId", (json_int_t)getpid(), "assembly", "ctxd", "assemblyVersion",
-                   CTXD_VERSION_STRING, "frameworkVersion", "C11", "massTransitVersion", "ctxd",
-                   "operatingSystemVersion", host_os);
-}
 
 void ctxd__iso8601_ms(int64_t ms, char out[32]) {
   time_t s = (time_t)(ms / 1000);
@@ -116,9 +88,12 @@ char *ctxd__envelope_encode(const ctxd__envelope_out_t *out) {
   if (!out->sent_time) now_iso8601(now);
   /* Deep copies: the caller's message and headers are const and may be shared between
    * publishing threads, so they are never referenced from this tree. */
-  /* the type, then every type it implements: a consumer of any of them matches */
-  json_t *types = json_pack("[s+]", CTXD__URN_PREFIX, out->message_type);
-  for (size_t i = 0; types && out->contract && i < ctxd__contract_nbases(out->contract); i++)
+  /* as given (Fault<T>'s URNs), else the type, then every type it implements: a consumer
+   * of any of them matches */
+  json_t *types = out->urns != NULL ? json_array() : json_pack("[s+]", CTXD__URN_PREFIX, out->message_type);
+  for (size_t i = 0; out->urns != NULL && out->urns[i] != NULL; i++)
+    bad |= json_array_append_new(types, json_string(out->urns[i]));
+  for (size_t i = 0; types && !out->urns && out->contract && i < ctxd__contract_nbases(out->contract); i++)
     bad |= json_array_append_new(types,
                                  json_pack("s+", CTXD__URN_PREFIX, ctxd__contract_base(out->contract, i)));
   bad |= json_object_set_new(root, "messageType", types);
@@ -126,7 +101,7 @@ char *ctxd__envelope_encode(const ctxd__envelope_out_t *out) {
   bad |= json_object_set_new(root, "expirationTime", string_or_null(out->expiration_time));
   bad |= json_object_set_new(root, "sentTime", json_string(out->sent_time ? out->sent_time : now));
   bad |= json_object_set_new(root, "headers", out->headers ? json_deep_copy(out->headers) : json_object());
-  bad |= json_object_set_new(root, "host", host_json());
+  bad |= json_object_set_new(root, "host", ctxd__host_info_json());
   /* json_dumps allocates with malloc unless json_set_alloc_funcs says otherwise, which
    * ctxd never calls: the caller's free() matches. */
   char *text = bad ? NULL : json_dumps(root, JSON_COMPACT);

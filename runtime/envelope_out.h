@@ -15,6 +15,9 @@ typedef struct {
   const char *message_type;         /* "Namespace:Type", required */
   const ctxd__contract_t *contract; /* optional: message_type's; the URNs of the types it
                                        implements follow message_type's in messageType */
+  const char *const *urns;          /* NULL, or the messageType list as is (NULL-terminated,
+                                       not empty): a type whose URN is not "urn:message:" +
+                                       its name; replaces the two above in messageType */
   const char *correlation_id;       /* optional */
   const char *conversation_id;
   const char *initiator_id;

@@ -161,6 +161,11 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
   }
   d->tag = m->delivery_tag;
   d->redelivered = m->redelivered;
+  if (m->routing_key.len > 0 &&
+      (d->routing_key = strndup(m->routing_key.bytes, m->routing_key.len)) == NULL) {
+    ctxd__delivery_free(d);
+    return CTXD_ENOMEM;
+  }
   return ctxd__endpoint_receive(ep, d, h->session.gen);
 }
 

@@ -9,7 +9,6 @@
 
 #include "address.h"
 #include "contract.h"
-#include "db.h"
 #include "dispatch.h"
 #include "envelope.h"
 #include "envelope_out.h"
@@ -64,27 +63,6 @@ static void continue_trace(json_t *headers, const ctxd__envelope_t *in) {
     json_object_set_new(headers, CTXD__ACTIVITY_HEADER, json_string(out));
   if (w3c_id(tp) && json_object_get(headers, "traceparent") == NULL && trace_child(tp, out) == 0)
     json_object_set_new(headers, "traceparent", json_string(out));
-}
-
-int ctxd__outbox_address_exchange(const char *address, char *buf, size_t len) {
-  const char *start = address, *end;
-  const char *scheme = strstr(address, "://");
-  if (scheme != NULL) {
-    end = address + strcspn(address, "?#");
-    start = end;
-    while (start > scheme + 3 && start[-1] != '/') start--;
-    if (start == scheme + 3) return CTXD_EINVAL; /* only a host, no name */
-  } else {
-    end = address + strlen(address);
-  }
-  if (end == start || (size_t)(end - start) >= len) return CTXD_EINVAL;
-  memcpy(buf, start, (size_t)(end - start));
-  buf[end - start] = '\0';
-  return 0;
-}
-
-static void take_id(void *arg, const PGresult *r) {
-  ((ctxd__outrow_t *)arg)->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 }
 
 /* The fields of msg a plugin of ABI 1.0 did not have are read only when its size covers
@@ -145,7 +123,7 @@ static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t m
     r->routing_key = in->reply_to;
     return 0;
   }
-  return ctxd__outbox_address_exchange(in->response_address, r->exchange, sizeof r->exchange);
+  return ctxd__address_exchange(in->response_address, r->exchange, sizeof r->exchange);
 }
 
 int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode) {
@@ -211,48 +189,22 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
     free(amqp_headers);
     return CTXD_EINVAL;
   }
-  char lease[32], expires_ms[24];
-  snprintf(lease, sizeof lease, "%lld milliseconds", (long long)tx->sweep_grace_ms);
-  snprintf(expires_ms, sizeof expires_ms, "%lld", (long long)r.expires_ms);
-  const char *params[] = {id,
-                          r.exchange,
-                          msg->message_type,
-                          text,
-                          lease,
-                          r.routing_key != NULL ? r.routing_key : "",
-                          msg->correlation_id,
-                          amqp_headers,
-                          r.expires_ms != 0 ? expires_ms : NULL,
-                          r.no_declare ? "t" : "f"};
-  /* published by this host right after the commit; the sweep is only the safety net */
-  ctxd__outrow_t *row = ctxd__outrow_new(0, id, r.exchange, text);
-  if (row == NULL || ctxd__outrow_set(row, r.routing_key, msg->correlation_id, amqp_headers, r.expires_ms,
-                                      r.no_declare) != 0) {
-    ctxd__outrow_free(row);
-    free(text);
-    free(amqp_headers);
-    return CTXD_ENOMEM;
-  }
-  /* queued when the batch runs pipelined: the id arrives before the commit completes.
-   * The lease runs from the insert, not from the transaction's start (now()): time a batch
-   * spent waiting before this handler ran does not count against it. Handlers after it in
-   * the batch still do: a commit later than the grace lets the sweep send a copy too,
-   * which the consumer's inbox drops. */
-  int code = ctxd__db_queue(tx->conn,
-                            "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, "
-                            "lease_until, routing_key, correlation_id, headers, expires_at, no_declare) "
-                            "VALUES ($1, $2, $3, $4, clock_timestamp() + $5::interval, $6, $7, $8, "
-                            "to_timestamp($9::bigint / 1000.0), $10::boolean) RETURNING id",
-                            10, params, take_id, row, tx->error, sizeof tx->error);
+  ctxd__outrow_spec_t w = {.id = id,
+                           .exchange = r.exchange,
+                           .message_type = msg->message_type,
+                           .body = text,
+                           .routing_key = r.routing_key,
+                           .correlation_id = msg->correlation_id,
+                           .headers = amqp_headers,
+                           .expires_ms = r.expires_ms,
+                           .no_declare = r.no_declare,
+                           .event = mode == CTXD__OUTBOX_PUBLISH};
+  rc = ctxd__outrow_insert(tx->conn, &tx->msg->rows, tx->sweep_grace_ms, &w, tx->error, sizeof tx->error);
   free(text);
   free(amqp_headers);
-  if (code != 0) {
-    ctxd__outrow_free(row);
+  if (rc != 0 && rc != CTXD_ENOMEM) {
     tx->failed = 1;
-    tx->fail_code = code;
-    return code;
+    tx->fail_code = rc;
   }
-  row->event = mode == CTXD__OUTBOX_PUBLISH;
-  ctxd__outrows_push(&tx->msg->rows, row);
-  return 0;
+  return rc;
 }

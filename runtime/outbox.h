@@ -20,9 +20,4 @@ typedef enum {
  * responseAddress), or the SQL error's code. */
 int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode);
 
-/* Writes the exchange a MassTransit address names into buf: the last path segment of
- * "rabbitmq://host/vhost/name?temporary=true" ("name"), or the address itself when it is
- * not a URI. 0, or CTXD_EINVAL when there is no name. */
-int ctxd__outbox_address_exchange(const char *address, char *buf, size_t len);
-
 #endif

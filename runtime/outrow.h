@@ -4,7 +4,10 @@
 #ifndef CTXD_RUNTIME_OUTROW_H
 #define CTXD_RUNTIME_OUTROW_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <libpq-fe.h>
 
 /* One row of ctxd.outbox. */
 typedef struct ctxd__outrow_s {
@@ -53,5 +56,23 @@ void ctxd__outrows_splice(ctxd__outrows_t *to, ctxd__outrows_t *from);
 
 /* Frees every row; l is left empty. */
 void ctxd__outrows_free(ctxd__outrows_t *l);
+
+/* A row to write: an encoded envelope and how to publish it. Strings borrowed. */
+typedef struct {
+  const char *id, *exchange, *message_type, *body;
+  const char *routing_key;    /* NULL: "" */
+  const char *correlation_id; /* the AMQP property; NULL: none */
+  const char *headers;        /* the AMQP headers as a JSON object's text; NULL: none */
+  int64_t expires_ms;         /* Unix time in ms it expires at; 0: never */
+  int no_declare;             /* a reply or fault target is the requester's: never declared */
+  int event;                  /* published to a type's exchange: no subscriber is normal */
+} ctxd__outrow_spec_t;
+
+/* Writes row w into ctxd.outbox in c's open transaction (queued when c is in pipeline
+ * mode), to go out after the commit; its row, leased for lease_ms, is appended to rows.
+ * 0, CTXD_ENOMEM (nothing written), or the SQL error's code (its text in err; the
+ * transaction is aborted). */
+int ctxd__outrow_insert(PGconn *c, ctxd__outrows_t *rows, int64_t lease_ms, const ctxd__outrow_spec_t *w,
+                        char *err, size_t errlen);
 
 #endif

@@ -3,23 +3,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amqptable.h"
 #include "broker.h"
 #include "cli.h"
-#include "envelope.h"
+#include "endpoint.h"
 #include "topology.h"
 
-/* Publishes a copy of msg to exchange and waits for its confirm. */
+static int named(const amqp_table_entry_t *e, const char *key) {
+  return e->key.len == strlen(key) && memcmp(e->key.bytes, key, e->key.len) == 0;
+}
+
+/* Publishes a copy of msg to exchange and waits for its confirm. The fault headers stay,
+ * as a move with MassTransit's tools (a shovel, the management UI) keeps them; the
+ * redelivery count starts again at 0 (the envelope may carry an older one, which this
+ * one comes before), and the attempts that ended a host are forgotten. */
 static int move_one(ctxd__broker_t *b, const char *exchange, amqp_message_t *msg, int timeout_ms) {
   amqp_basic_properties_t props = msg->properties;
   amqp_table_t orig = (props._flags & AMQP_BASIC_HEADERS_FLAG) ? props.headers : amqp_empty_table;
   amqp_table_entry_t *kept = calloc((size_t)orig.num_entries + 1, sizeof *kept);
   if (kept == NULL) return CTXD_ENOMEM;
   int n = 0;
-  for (int i = 0; i < orig.num_entries; i++) /* the replayed message starts afresh */
-    if (!ctxd__envelope_fault_header(orig.entries[i].key.bytes, orig.entries[i].key.len))
+  for (int i = 0; i < orig.num_entries; i++)
+    if (!named(&orig.entries[i], CTXD__REDELIVERY_HEADER) && !named(&orig.entries[i], CTXD__ATTEMPTS_HEADER))
       kept[n++] = orig.entries[i];
+  ctxd__amqptable_set_i32(&kept[n++], CTXD__REDELIVERY_HEADER, 0);
   props.headers.entries = kept;
   props.headers.num_entries = n;
+  props._flags |= AMQP_BASIC_HEADERS_FLAG;
   uint64_t seq;
   int rc = ctxd__broker_publish(b, exchange, "", 0, &props, msg->body, &seq);
   free(kept);

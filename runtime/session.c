@@ -28,10 +28,14 @@ int ctxd__session_settle(ctxd__session_t *s, ctxd__endpoint_t *ep) {
  * the broker confirmed the copy, and until then the confirms hold it. */
 static int forward(ctxd__session_t *s, ctxd__delivery_t *d) {
   ctxd__forward_t f;
-  int rc = ctxd__forward_build(&f, d, time(NULL));
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int rc = ctxd__forward_build(&f, d, &now);
   if (rc != 0) return rc;
   uint64_t seq;
-  rc = ctxd__broker_publish(&s->broker, f.exchange, "", 0, &f.props, d->msg.body, &seq);
+  /* as RabbitMqMoveTransport publishes: mandatory, with the routing key it came with */
+  rc = ctxd__broker_publish(&s->broker, f.exchange, d->routing_key != NULL ? d->routing_key : "", 1, &f.props,
+                            d->msg.body, &seq);
   ctxd__forward_free(&f);
   /* the copy is sent: only d's tag waits for the confirm, which is read from a socket the
    * host stops reading while it holds too many bytes */
@@ -146,7 +150,9 @@ static void refuse(ctxd__session_t *s, ctxd__outrow_t *row, int code, const char
 /* 1 when the copy d's outcome asks for goes to exchange name. */
 static int copy_goes_to(const ctxd__delivery_t *d, const char *name) {
   ctxd__forward_t f;
-  if (ctxd__forward_build(&f, d, time(NULL)) != 0) return 0;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  if (ctxd__forward_build(&f, d, &now) != 0) return 0;
   int hit = strcmp(f.exchange, name) == 0;
   ctxd__forward_free(&f);
   return hit;
@@ -174,8 +180,7 @@ static int recover(ctxd__session_t *s, int code, const char *reason, ctxd__outro
     any = p->row != NULL ? strcmp(p->row->exchange, name) == 0 : copy_goes_to(p->copy_of, name);
   }
   any = any || (named && current != NULL && strcmp(current->exchange, name) == 0);
-  int rc = 0;
-  size_t resent = 0, refused = 0;
+  size_t resent = 0, refused = 0, requeued = 0;
   for (size_t i = 0; i < pending.n; i++) {
     ctxd__pending_t *p = &pending.v[pending.head + i];
     int at_fault =
@@ -192,14 +197,11 @@ static int recover(ctxd__session_t *s, int code, const char *reason, ctxd__outro
       }
       continue;
     }
+    /* a copy cannot be sent again: its body was released once it was sent (the bytes held
+     * bound the host's memory). The original goes back to its queue and runs again */
     ctxd__delivery_t *d = p->copy_of;
-    if (!at_fault && rc == 0 && forward(s, d) == 0) {
-      resent++;
-      continue;
-    }
-    /* its copy cannot go: the original goes back to its queue */
-    if (!at_fault) rc = CTXD_EBROKER;
     ctxd__ledger_mark(&d->ep->ledger, d->tag, CTXD__TAG_REQUEUE);
+    requeued++;
     ctxd__delivery_free(d);
   }
   ctxd__confirms_free(&pending);
@@ -209,12 +211,11 @@ static int recover(ctxd__session_t *s, int code, const char *reason, ctxd__outro
   } else if (current != NULL) {
     ctxd__outrows_push(again, current);
   }
-  ctxd__log(
-      CTXD__LOG_WARN, "host",
-      "broker: the publish channel was closed (%d %s); reopened, %zu pending publishes sent again, %zu set "
-      "aside",
-      code, text, resent, refused);
-  return rc;
+  ctxd__log(CTXD__LOG_WARN, "host",
+            "broker: the publish channel was closed (%d %s); reopened, %zu pending rows sent again, %zu set "
+            "aside, %zu failed deliveries back to their queue",
+            code, text, resent, refused, requeued);
+  return 0;
 }
 
 int ctxd__session_publish_closed(ctxd__session_t *s, int code, const char *text, ctxd__outrows_t *again) {
@@ -288,7 +289,12 @@ void ctxd__session_returned(ctxd__session_t *s, const amqp_basic_return_t *ret, 
   amqp_bytes_t id =
       (msg->properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? msg->properties.message_id : amqp_empty_bytes;
   ctxd__outrow_t *row = ctxd__confirms_find_row(&s->confirms, id.bytes, id.len);
-  if (row == NULL) return;
+  if (row == NULL) { /* a copy to a side queue someone unbound: its original is gone */
+    ctxd__log(CTXD__LOG_ERROR, "host", "a copy of message %.*s to '%.*s' was unroutable (%.*s)", (int)id.len,
+              (char *)id.bytes, (int)ret->exchange.len, (char *)ret->exchange.bytes, (int)ret->reply_text.len,
+              (char *)ret->reply_text.bytes);
+    return;
+  }
   row->unroutable = 1;
   if (row->event && !ctxd__exchanges_note_unroutable(&s->exchanges, row->exchange)) return;
   ctxd__logf(row->event ? CTXD__LOG_INFO : CTXD__LOG_WARN, "host",

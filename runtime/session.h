@@ -60,8 +60,8 @@ void ctxd__session_returned(ctxd__session_t *s, const amqp_basic_return_t *ret, 
  * resolved: rows to that exchange are set aside in s->refused with the reason (logged,
  * counted, never sent again), unless it is an exchange ctxd declares that went missing
  * (404: declared again and sent); the other rows are appended to again, in order, for
- * the caller to publish; copies of deliveries are published again (a copy to the exchange
- * at fault sends its original back to the queue). When the reason names nothing pending,
+ * the caller to publish; a pending copy of a delivery cannot be sent again (its body was
+ * released once sent): its original goes back to the queue and runs again. When the reason names nothing pending,
  * the oldest publish is the one set aside, so nothing is refused forever in a loop. 0,
  * or CTXD_EBROKER (the channel could not be reopened: drop the connection). */
 int ctxd__session_publish_closed(ctxd__session_t *s, int code, const char *text, ctxd__outrows_t *again);

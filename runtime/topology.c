@@ -147,11 +147,24 @@ static int exchange_index(const ctxd__exchanges_t *x, const char *name) {
   return -1;
 }
 
+#define FAULT_PREFIX CTXD__FAULT_EXCHANGE "--"
+
+int ctxd__topology_fault_exchange(char *buf, size_t len, const char *type) {
+  const char *own = "MassTransit:";
+  if (strncmp(type, own, strlen(own)) == 0) type += strlen(own);
+  int n = snprintf(buf, len, FAULT_PREFIX "%s--", type);
+  return n >= 0 && (size_t)n < len ? 0 : CTXD_ETOOBIG;
+}
+
 int ctxd__exchanges_ensure(ctxd__exchanges_t *x, ctxd__broker_t *b, const char *name) {
   if (exchange_index(x, name) >= 0) return 0;
   char err[512];
+  int fault = strncmp(name, FAULT_PREFIX, strlen(FAULT_PREFIX)) == 0;
   /* synchronous RPCs, but rare: once per exchange and connection */
-  if (ctxd__topology_publish_exchange(b, x->contracts, name, err, sizeof err) != 0) {
+  if (ctxd__topology_publish_exchange(b, x->contracts, name, err, sizeof err) != 0 ||
+      (fault &&
+       (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, CTXD__FAULT_EXCHANGE, err, sizeof err) != 0 ||
+        ctxd__broker_bind(b, CTXD__PUBLISH_CHANNEL, name, CTXD__FAULT_EXCHANGE, err, sizeof err) != 0))) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox: %s", err);
     return CTXD_EBROKER;
   }

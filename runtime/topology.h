@@ -50,8 +50,17 @@ typedef struct {
   size_t n;
 } ctxd__exchanges_t;
 
-/* Declares exchange name unless it was on this connection. 0, CTXD_EBROKER (logged) or
- * CTXD_ENOMEM. */
+/* The exchange Fault<T> events of every type are bound to, as MassTransit's publish
+ * topology binds a type's exchange to those of the interfaces it implements. */
+#define CTXD__FAULT_EXCHANGE "MassTransit:Fault"
+
+/* Writes the exchange of Fault<T> for message type "Ns:Type" into buf, as MassTransit's
+ * message name formatter does: "MassTransit:Fault--Ns:Type--" (the namespace left out
+ * when it is MassTransit's own). 0, or CTXD_ETOOBIG. */
+int ctxd__topology_fault_exchange(char *buf, size_t len, const char *type);
+
+/* Declares exchange name unless it was on this connection; a Fault<T> exchange is bound to
+ * CTXD__FAULT_EXCHANGE too. 0, CTXD_EBROKER (logged) or CTXD_ENOMEM. */
 int ctxd__exchanges_ensure(ctxd__exchanges_t *x, ctxd__broker_t *b, const char *name);
 
 /* Whether to say that events on exchange name have no subscriber: said once per exchange

@@ -40,7 +40,26 @@ static void assert_int(const ctxd__forward_t *f, const char *key, int want) {
   assert_int_equal(v->value.i32, want);
 }
 
+/* The eight MT-Host-* headers, all text (the SendHeaders overload a move uses). */
+static void assert_host(const ctxd__forward_t *f) {
+  static const char *const keys[] = {"MT-Host-MachineName",      "MT-Host-ProcessName",
+                                     "MT-Host-ProcessId",        "MT-Host-Assembly",
+                                     "MT-Host-AssemblyVersion",  "MT-Host-MassTransitVersion",
+                                     "MT-Host-FrameworkVersion", "MT-Host-OperatingSystemVersion"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    const amqp_field_value_t *v = header(f, keys[i]);
+    assert_non_null(v);
+    assert_int_equal(v->kind, AMQP_FIELD_KIND_UTF8);
+  }
+  assert_text(f, "MT-Host-ProcessName", "ctxd");
+}
+
+static const struct timespec when = {1, 234567890};
+
 typedef struct {
+  ctxd__config_t cfg;
+  char *urls[1];
+  ctxd__endpoint_env_t env;
   ctxd__endpoint_t ep;
   ctxd__delivery_t d;
   amqp_table_entry_t orig[3];
@@ -50,6 +69,11 @@ typedef struct {
  * earlier failure (a replayed or redelivered message). */
 static int setup(void **state) {
   world_t *w = calloc(1, sizeof *w);
+  w->urls[0] = "amqp://guest:guest@Broker.example:5673/prod";
+  w->cfg.broker_urls = w->urls;
+  w->cfg.nbroker_urls = 1;
+  w->env.cfg = &w->cfg;
+  w->ep.env = &w->env;
   w->ep.name = "orders";
   w->ep.redelivery_ms[0] = 5000;
   w->ep.redelivery_ms[1] = 30000;
@@ -62,7 +86,9 @@ static int setup(void **state) {
     w->orig[i].value.kind = AMQP_FIELD_KIND_UTF8;
     w->orig[i].value.value.bytes = amqp_cstring_bytes(kv[i][1]);
   }
-  w->d.msg.properties._flags = AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+  w->d.msg.properties._flags =
+      AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_EXPIRATION_FLAG;
+  w->d.msg.properties.expiration = amqp_cstring_bytes("30000");
   w->d.msg.properties.headers = (amqp_table_t){3, w->orig};
   w->d.msg.properties.message_id = amqp_cstring_bytes("id");
   *state = w;
@@ -81,8 +107,10 @@ static void to_error(void **state) {
   w->d.reason = "no";
   w->d.redeliveries = 2;
   w->d.retries = 3;
+  w->d.fault_plugin = "orders-plugin";
+  w->d.fault_message_type = "A:B";
   ctxd__forward_t f;
-  assert_int_equal(ctxd__forward_build(&f, &w->d, 0), 0);
+  assert_int_equal(ctxd__forward_build(&f, &w->d, &when), 0);
   assert_string_equal(f.exchange, "orders_error");
   assert_int_equal(f.props.delivery_mode, AMQP_DELIVERY_PERSISTENT);
   assert_true(f.props._flags & AMQP_BASIC_MESSAGE_ID_FLAG); /* the rest of the properties kept */
@@ -90,15 +118,21 @@ static void to_error(void **state) {
   assert_text(&f, "MT-Reason", "fault");
   assert_text(&f, "MT-Fault-ExceptionType", "Testkit.Refused");
   assert_text(&f, "MT-Fault-Message", "no");
-  assert_text(&f, "MT-Fault-Timestamp", "1970-01-01T00:00:00Z");
-  assert_text(&f, "MT-Host-ProcessName", "ctxd");
+  /* DateTime.ToString("O"): 100 ns ticks */
+  assert_text(&f, "MT-Fault-Timestamp", "1970-01-01T00:00:01.2345678Z");
+  assert_text(&f, "MT-Fault-InputAddress", "rabbitmq://broker.example:5673/prod/orders");
+  assert_text(&f, "MT-Fault-StackTrace", "   at plugin orders-plugin, handler of A:B, endpoint orders");
+  assert_text(&f, "MT-Fault-ConsumerType", "orders-plugin");
+  assert_text(&f, "MT-Fault-MessageType", "A:B");
+  assert_host(&f);
+  assert_false(f.props._flags & AMQP_BASIC_EXPIRATION_FLAG); /* a kept copy does not expire */
   assert_int(&f, "MT-Fault-RetryCount", 3);
   assert_int(&f, "MT-Fault-RedeliveryCount", 2);
   assert_int(&f, "MT-Redelivery-Count", 2);
   ctxd__forward_free(&f);
   /* no retries: MassTransit leaves the count out */
   w->d.retries = 0;
-  assert_int_equal(ctxd__forward_build(&f, &w->d, 0), 0);
+  assert_int_equal(ctxd__forward_build(&f, &w->d, &when), 0);
   assert_null(header(&f, "MT-Fault-RetryCount"));
   ctxd__forward_free(&f);
 }
@@ -110,11 +144,12 @@ static void to_a_delay_queue(void **state) {
   w->d.outcome = CTXD__OUTCOME_DELAY;
   w->d.redeliveries = 1;
   ctxd__forward_t f;
-  assert_int_equal(ctxd__forward_build(&f, &w->d, 0), 0);
+  assert_int_equal(ctxd__forward_build(&f, &w->d, &when), 0);
   assert_string_equal(f.exchange, "orders_delay_30000");
   assert_int(&f, "MT-Redelivery-Count", 2);
   assert_null(header(&f, "MT-Reason"));
   assert_null(header(&f, "MT-Fault-Message"));
+  assert_null(header(&f, "MT-Host-ProcessName")); /* a redelivery is no move */
   assert_text(&f, "MT-MessageType", "urn:message:A:B");
   ctxd__forward_free(&f);
 }
@@ -123,10 +158,11 @@ static void to_skipped(void **state) {
   world_t *w = *state;
   w->d.outcome = CTXD__OUTCOME_SKIPPED;
   ctxd__forward_t f;
-  assert_int_equal(ctxd__forward_build(&f, &w->d, 0), 0);
+  assert_int_equal(ctxd__forward_build(&f, &w->d, &when), 0);
   assert_string_equal(f.exchange, "orders_skipped");
   assert_text(&f, "MT-Reason", "dead-letter");
-  assert_text(&f, "MT-Host-ProcessName", "ctxd");
+  assert_host(&f);
+  assert_true(f.props._flags & AMQP_BASIC_EXPIRATION_FLAG); /* only _error copies lose it */
   assert_null(header(&f, "MT-Fault-ExceptionType"));
   ctxd__forward_free(&f);
 }
