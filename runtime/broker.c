@@ -18,7 +18,7 @@ static int rpc_failed(ctxd__broker_t *b, int channel, const char *what, char *er
     amqp_channel_close_t *c = r.reply.decoded;
     snprintf(err, errlen, "%s: channel closed by the broker: %d %.*s", what, c->reply_code,
              (int)c->reply_text.len, (char *)c->reply_text.bytes);
-    if (channel == CTXD__PUBLISH_CHANNEL) { /* its owner must reopen it */
+    if (channel == b->publish_channel) { /* its owner must reopen it */
       b->publish_closed = 1;
       b->close_code = c->reply_code;
       snprintf(b->close_text, sizeof b->close_text, "%.*s", (int)c->reply_text.len,
@@ -35,11 +35,12 @@ static int rpc_failed(ctxd__broker_t *b, int channel, const char *what, char *er
 }
 
 /* Opens the publish channel in confirm mode; its publishes are numbered from 1. */
-static int open_publish_channel(ctxd__broker_t *b, char *err, size_t errlen) {
+static int open_publish_channel(ctxd__broker_t *b, int channel, char *err, size_t errlen) {
   b->publish_closed = 0;
-  if (ctxd__broker_channel_open(b, CTXD__PUBLISH_CHANNEL, err, errlen) != 0) return CTXD_EBROKER;
-  amqp_confirm_select(b->conn, CTXD__PUBLISH_CHANNEL);
-  if (rpc_failed(b, CTXD__PUBLISH_CHANNEL, "confirm.select", err, errlen) != 0) return CTXD_EBROKER;
+  b->publish_channel = channel;
+  if (ctxd__broker_channel_open(b, channel, err, errlen) != 0) return CTXD_EBROKER;
+  amqp_confirm_select(b->conn, (amqp_channel_t)channel);
+  if (rpc_failed(b, channel, "confirm.select", err, errlen) != 0) return CTXD_EBROKER;
   b->next_seq = 1;
   return 0;
 }
@@ -80,7 +81,7 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, in
     return CTXD_EBROKER;
   }
   b->fd = amqp_get_sockfd(b->conn);
-  if (open_publish_channel(b, err, errlen) != 0) {
+  if (open_publish_channel(b, CTXD__PUBLISH_CHANNEL, err, errlen) != 0) {
     ctxd__broker_close(b, 0);
     return CTXD_EBROKER;
   }
@@ -89,11 +90,15 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, in
 
 int ctxd__broker_publish_reopen(ctxd__broker_t *b, char *err, size_t errlen) {
   amqp_channel_close_ok_t ok = {0};
-  if (amqp_send_method(b->conn, CTXD__PUBLISH_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK) {
+  if (amqp_send_method(b->conn, (amqp_channel_t)b->publish_channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) !=
+      AMQP_STATUS_OK) {
     snprintf(err, errlen, "channel.close-ok could not be sent");
     return CTXD_EBROKER;
   }
-  return open_publish_channel(b, err, errlen);
+  int next = b->publish_channel < CTXD__PUBLISH_REOPENED || b->publish_channel >= CTXD__PUBLISH_REOPENED_LAST
+                 ? CTXD__PUBLISH_REOPENED
+                 : b->publish_channel + 1;
+  return open_publish_channel(b, next, err, errlen);
 }
 
 int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, int heartbeat_s,
@@ -177,7 +182,7 @@ int ctxd__broker_nack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple
 
 int ctxd__broker_publish(ctxd__broker_t *b, const char *exchange, const char *routing_key, int mandatory,
                          const amqp_basic_properties_t *props, amqp_bytes_t body, uint64_t *seq) {
-  int st = amqp_basic_publish(b->conn, CTXD__PUBLISH_CHANNEL, amqp_cstring_bytes(exchange),
+  int st = amqp_basic_publish(b->conn, (amqp_channel_t)b->publish_channel, amqp_cstring_bytes(exchange),
                               amqp_cstring_bytes(routing_key), mandatory, 0, props, body);
   if (st != AMQP_STATUS_OK) return CTXD_EBROKER;
   *seq = b->next_seq++;
@@ -217,7 +222,7 @@ int ctxd__broker_wait_confirm(ctxd__broker_t *b, uint64_t seq, int timeout_ms) {
     int st = amqp_simple_wait_frame_noblock(b->conn, &f, &tv);
     if (st == AMQP_STATUS_TIMEOUT) return CTXD_ETIMEDOUT;
     if (st != AMQP_STATUS_OK) return CTXD_ECLOSED;
-    if (f.frame_type != AMQP_FRAME_METHOD || f.channel != CTXD__PUBLISH_CHANNEL) continue;
+    if (f.frame_type != AMQP_FRAME_METHOD || f.channel != b->publish_channel) continue;
     if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
       amqp_basic_ack_t *a = f.payload.method.decoded;
       if (a->delivery_tag == seq || (a->multiple && a->delivery_tag > seq)) return 0;

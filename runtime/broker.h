@@ -11,7 +11,8 @@
 typedef struct {
   amqp_connection_state_t conn; /* NULL when not connected */
   int fd;
-  uint64_t next_seq; /* publisher-confirm sequence number of the next publish */
+  int publish_channel; /* the publish channel's number now (see CTXD__PUBLISH_CHANNEL) */
+  uint64_t next_seq;   /* publisher-confirm sequence number of the next publish */
   /* the broker closed the publish channel in answer to an RPC on it (a declare), with
    * this reason; cleared by ctxd__broker_publish_reopen */
   int publish_closed;
@@ -19,8 +20,13 @@ typedef struct {
   char close_text[256];
 } ctxd__broker_t;
 
-/* The channel every publish uses; it is in confirm mode. Endpoints use 2, 3, ... */
+/* The channel every publish uses, in confirm mode; endpoints use 2, 3, ... A publish
+ * channel the broker closed is reopened under a new number, from CTXD__PUBLISH_REOPENED
+ * on (below RabbitMQ's default channel_max, 2047): confirms of the closed one that were
+ * already read and queued then cannot settle the new one's publishes. */
 #define CTXD__PUBLISH_CHANNEL 1
+#define CTXD__PUBLISH_REOPENED 1024
+#define CTXD__PUBLISH_REOPENED_LAST 2046
 
 /* Connects, logs in, opens the publish channel in confirm mode. 0, or CTXD_EBROKER with
  * the reason in err (no password in it). */

@@ -242,7 +242,11 @@ static int write_fault(PGconn *c, struct ctxd_msg_s *m, char *err, size_t errlen
   char id[37], exchange[256], stack[768];
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
-  ctxd__uuid_new(id);
+  /* the same failure decided again (its original came back: a copy not confirmed, a
+   * stale batch) writes the same Fault<T>, which consumers' inboxes drop */
+  char name[512];
+  snprintf(name, sizeof name, "fault:%s:%s:%d", d->ep->name, m->env.message_id, d->redeliveries);
+  ctxd__uuid_derive(name, id);
   ctxd__forward_stack_trace(stack, sizeof stack, d);
   ctxd__fault_event_t f = {
       .in = &m->env,

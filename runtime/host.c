@@ -98,6 +98,7 @@ static void on_confirm(host_t *h, uint64_t tag, int multiple, int ok) {
 static void publish_rows(host_t *h, ctxd__outrows_t *rows, const char *why) {
   if (ctxd__session_publish_rows(&h->session, rows) != 0) connection_lost(h, why);
   ctxd__relay_archive(h->relay, &h->session.refused);
+  settle_all(h); /* a channel recovered meanwhile sent originals of any endpoint back */
 }
 
 /* The broker closed the publish channel (a publish or a declare it refused): the session
@@ -112,8 +113,7 @@ static void on_publish_closed(host_t *h, const amqp_channel_close_t *c) {
     connection_lost(h, "the publish channel could not be reopened");
     return;
   }
-  publish_rows(h, &again, "publishing an outbox row failed");
-  settle_all(h); /* originals whose copy could not go back to their queue */
+  publish_rows(h, &again, "publishing an outbox row failed"); /* settles what went back too */
 }
 
 /* The mailbox's items: a batch the workers finished, rows the relay swept. What comes
@@ -129,6 +129,7 @@ static void on_batch(void *arg, ctxd__mail_t *m, int status) {
   if (ctxd__session_finish_batch(&h->session, b) != 0)
     connection_lost(h, "publishing an outbox row, or to an error or delay queue, failed");
   ctxd__relay_archive(h->relay, &h->session.refused);
+  settle_all(h); /* a channel recovered meanwhile sent originals of any endpoint back */
   pace(h);
   progressed(h);
 }
@@ -184,14 +185,16 @@ static void drain(host_t *h) {
     if (f.frame_type != AMQP_FRAME_METHOD) continue;
     switch (f.payload.method.id) {
     case AMQP_BASIC_DELIVER_METHOD: rc = on_deliver(h, f.channel, f.payload.method.decoded); break;
+    /* a confirm of a publish channel the broker closed numbers another channel's
+     * publishes: only the open one's count */
     case AMQP_BASIC_ACK_METHOD: {
       amqp_basic_ack_t *a = f.payload.method.decoded;
-      on_confirm(h, a->delivery_tag, a->multiple, 1);
+      if (f.channel == h->session.broker.publish_channel) on_confirm(h, a->delivery_tag, a->multiple, 1);
       break;
     }
     case AMQP_BASIC_NACK_METHOD: {
       amqp_basic_nack_t *a = f.payload.method.decoded;
-      on_confirm(h, a->delivery_tag, a->multiple, 0);
+      if (f.channel == h->session.broker.publish_channel) on_confirm(h, a->delivery_tag, a->multiple, 0);
       break;
     }
     case AMQP_BASIC_RETURN_METHOD: {
@@ -213,7 +216,7 @@ static void drain(host_t *h) {
       connection_lost(h, "the broker cancelled a consumer (queue deleted?)");
       return;
     case AMQP_CHANNEL_CLOSE_METHOD:
-      if (f.channel == CTXD__PUBLISH_CHANNEL) {
+      if (f.channel == h->session.broker.publish_channel) {
         on_publish_closed(h, f.payload.method.decoded);
         break;
       }

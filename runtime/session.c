@@ -164,12 +164,23 @@ static int recover(ctxd__session_t *s, int code, const char *reason, ctxd__outro
                    ctxd__outrows_t *again) {
   char text[256], name[256], err[512];
   snprintf(text, sizeof text, "%s", reason);
+  int named = named_exchange(text, name, sizeof name) == 0;
+  /* a side queue's exchange (_error, _skipped, a delay) is declared with the topology, at
+   * connect: one that went missing comes back with a new connection */
+  for (size_t i = 0; named && i < s->confirms.n; i++) {
+    const ctxd__pending_t *p = &s->confirms.v[s->confirms.head + i];
+    if (p->copy_of != NULL && copy_goes_to(p->copy_of, name)) {
+      ctxd__log(CTXD__LOG_WARN, "host",
+                "broker: side exchange '%s' refused (%d %s): reconnecting to declare it", name, code, text);
+      ctxd__outrow_free(current);
+      return CTXD_EBROKER;
+    }
+  }
   if (ctxd__broker_publish_reopen(&s->broker, err, sizeof err) != 0) {
     ctxd__log(CTXD__LOG_WARN, "host", "broker: reopening the publish channel failed: %s", err);
     ctxd__outrow_free(current); /* it stays in the outbox; the pending ones go with the connection */
     return CTXD_EBROKER;
   }
-  int named = named_exchange(text, name, sizeof name) == 0;
   /* not poisoned: whatever the broker said about it, it is declared again before use */
   if (named) ctxd__exchanges_forget_one(&s->exchanges, name);
   ctxd__confirms_t pending = s->confirms; /* the new channel numbers its publishes from 1 */

@@ -54,8 +54,8 @@ int ctxd__topology_bind_types(ctxd__broker_t *b, const ctxd__endpoint_t *ep, cha
       snprintf(err, errlen, "message type '%s' has no RabbitMQ exchange name", type);
       return CTXD_EBROKER;
     }
-    if (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, exchange, err, errlen) != 0 ||
-        ctxd__broker_bind(b, CTXD__PUBLISH_CHANNEL, exchange, ep->name, err, errlen) != 0)
+    if (ctxd__broker_exchange(b, b->publish_channel, exchange, err, errlen) != 0 ||
+        ctxd__broker_bind(b, b->publish_channel, exchange, ep->name, err, errlen) != 0)
       return CTXD_EBROKER;
   }
   return 0;
@@ -79,8 +79,8 @@ int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *
   }
   /* _error and _skipped: the endpoint's flags and a copy of its queue arguments, as
    * MassTransit's error and dead-letter settings copy them */
-  if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, error, qargs_table(&base), err, errlen) != 0 ||
-      ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, qargs_table(&base), err, errlen) != 0)
+  if (ctxd__broker_queue(b, b->publish_channel, error, qargs_table(&base), err, errlen) != 0 ||
+      ctxd__broker_queue(b, b->publish_channel, side, qargs_table(&base), err, errlen) != 0)
     return CTXD_EBROKER;
   for (int k = 0; k < ep->nredelivery; k++) {
     /* a delay queue: its messages expire after the interval and dead-letter back to the
@@ -92,10 +92,10 @@ int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *
     else
       add_text(&d, "x-dead-letter-exchange", ep->name);
     ctxd__topology_side(side, sizeof side, ep->name, CTXD__SIDE_DELAY, ep->redelivery_ms[k]);
-    if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, side, qargs_table(&d), err, errlen) != 0)
+    if (ctxd__broker_queue(b, b->publish_channel, side, qargs_table(&d), err, errlen) != 0)
       return CTXD_EBROKER;
   }
-  if (ctxd__broker_queue(b, CTXD__PUBLISH_CHANNEL, ep->name, qargs_table(&base), err, errlen) != 0)
+  if (ctxd__broker_queue(b, b->publish_channel, ep->name, qargs_table(&base), err, errlen) != 0)
     return CTXD_EBROKER;
   return ctxd__topology_bind_types(b, ep, err, errlen);
 }
@@ -122,13 +122,13 @@ static int publish_exchange(ctxd__broker_t *b, const ctxd__contracts_t *c, const
     snprintf(err, errlen, "exchange '%s': implements nests deeper than %d", exchange, PUBLISH_DEPTH_MAX);
     return CTXD_EBROKER;
   }
-  if (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, exchange, err, errlen) != 0) return CTXD_EBROKER;
+  if (ctxd__broker_exchange(b, b->publish_channel, exchange, err, errlen) != 0) return CTXD_EBROKER;
   const ctxd__contract_t *k = ctxd__contracts_of_exchange(c, exchange);
   for (size_t i = 0; k && i < ctxd__contract_nbases(k); i++) {
     const char *base = ctxd__contract_base_exchange(k, i);
     if (indirect_base(c, k, i)) continue;
     if (publish_exchange(b, c, base, depth + 1, err, errlen) != 0 ||
-        ctxd__broker_bind(b, CTXD__PUBLISH_CHANNEL, exchange, base, err, errlen) != 0)
+        ctxd__broker_bind(b, b->publish_channel, exchange, base, err, errlen) != 0)
       return CTXD_EBROKER;
   }
   return 0;
@@ -150,10 +150,10 @@ static int exchange_index(const ctxd__exchanges_t *x, const char *name) {
 #define FAULT_PREFIX CTXD__FAULT_EXCHANGE "--"
 
 int ctxd__topology_fault_exchange(char *buf, size_t len, const char *type) {
-  const char *own = "MassTransit:";
-  if (strncmp(type, own, strlen(own)) == 0) type += strlen(own);
-  int n = snprintf(buf, len, FAULT_PREFIX "%s--", type);
-  return n >= 0 && (size_t)n < len ? 0 : CTXD_ETOOBIG;
+  char generic[512]; /* Fault<T>'s URN name; the formatter does the rest (nested T, generic T) */
+  int n = snprintf(generic, sizeof generic, CTXD__FAULT_EXCHANGE "[[%s]]", type);
+  if (n < 0 || (size_t)n >= sizeof generic) return CTXD_ETOOBIG;
+  return ctxd__msgname_exchange(generic, buf, len) == 0 ? 0 : CTXD_ETOOBIG;
 }
 
 int ctxd__exchanges_ensure(ctxd__exchanges_t *x, ctxd__broker_t *b, const char *name) {
@@ -163,8 +163,8 @@ int ctxd__exchanges_ensure(ctxd__exchanges_t *x, ctxd__broker_t *b, const char *
   /* synchronous RPCs, but rare: once per exchange and connection */
   if (ctxd__topology_publish_exchange(b, x->contracts, name, err, sizeof err) != 0 ||
       (fault &&
-       (ctxd__broker_exchange(b, CTXD__PUBLISH_CHANNEL, CTXD__FAULT_EXCHANGE, err, sizeof err) != 0 ||
-        ctxd__broker_bind(b, CTXD__PUBLISH_CHANNEL, name, CTXD__FAULT_EXCHANGE, err, sizeof err) != 0))) {
+       (ctxd__broker_exchange(b, b->publish_channel, CTXD__FAULT_EXCHANGE, err, sizeof err) != 0 ||
+        ctxd__broker_bind(b, b->publish_channel, name, CTXD__FAULT_EXCHANGE, err, sizeof err) != 0))) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox: %s", err);
     return CTXD_EBROKER;
   }

@@ -1,6 +1,7 @@
 #include "uuid.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,29 @@ void ctxd__uuid_new(char out[37]) {
     got += (size_t)n;
   }
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  uuid_format(b, out);
+}
+
+/* splitmix64's finaliser: spreads FNV-1a's weak low bits over the whole word */
+static uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void ctxd__uuid_derive(const char *name, char out[37]) {
+  uint64_t h[2] = {1469598103934665603ULL, 0x6c62272e07bb0142ULL};
+  for (int k = 0; k < 2; k++) {
+    for (const char *p = name; *p; p++) h[k] = (h[k] ^ (unsigned char)*p) * 1099511628211ULL;
+    h[k] = mix(h[k] + (uint64_t)k);
+  }
+  unsigned char b[16];
+  for (int i = 0; i < 8; i++) {
+    b[i] = (unsigned char)(h[0] >> (56 - 8 * i));
+    b[8 + i] = (unsigned char)(h[1] >> (56 - 8 * i));
+  }
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x80); /* version 8: vendor-defined (RFC 9562) */
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
   uuid_format(b, out);
 }

@@ -351,6 +351,26 @@ static void failing_statement_in_a_pipelined_batch(void **state) {
   assert_int_equal(syntax, 10);
 }
 
+/* A side queue's exchange deleted under a running host (an operator in the management
+ * UI): the copy is refused, the host reconnects, declares its topology again, and the
+ * failed message still ends in _error, once. */
+static void deleted_error_exchange_is_declared_again(void **state) {
+  ctxt_world_t *w = *state;
+  ctxt_host_start(w, NULL);
+  char id[37], q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  amqp_exchange_delete(w->amqp, 1, amqp_cstring_bytes(q), 0);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+  ctxt_make_id(id, 21);
+  ctxt_publish(w, id, "{\"action\":\"fail\"}");
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
+  assert_true(ctxt_proc_wait_output(&w->host, "consuming again", CTXT_EFFECT_MS) ||
+              strstr(w->host.out, "consuming again") != NULL);
+  assert_non_null(strstr(w->host.out, "reconnecting to declare it"));
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, q), 1);
+}
+
 /* `ctxd errors replay` moves messages back to their queue (their fault headers kept, the
  * redelivery count reset: tests/interop/test_faults.c). */
 static void error_replay_moves_messages_back(void **state) {
@@ -432,6 +452,8 @@ int main(void) {
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(fault_headers, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(failing_statement_in_a_pipelined_batch, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(deleted_error_exchange_is_declared_again, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(error_replay_moves_messages_back, ctxt_world_setup,
                                       ctxt_world_teardown),

@@ -861,6 +861,28 @@ static void test_uuid_new(void **state) {
   free(ids);
 }
 
+/* The same name gives the same id, other names other ids; all valid version 8 UUIDs. */
+static void test_uuid_derive(void **state) {
+  (void)state;
+  enum { N = 1000 };
+  char(*ids)[37] = malloc(N * sizeof *ids);
+  char again[37], name[64];
+  for (int i = 0; i < N; i++) {
+    snprintf(name, sizeof name, "fault:orders:%d:0", i);
+    ctxd__uuid_derive(name, ids[i]);
+    ctxd__uuid_derive(name, again);
+    assert_string_equal(again, ids[i]);
+    char canonical[37];
+    assert_int_equal(ctxd__uuid_canonical(ids[i], canonical), 0);
+    assert_string_equal(canonical, ids[i]);
+    assert_int_equal(ids[i][14], '8');
+    assert_non_null(strchr("89ab", ids[i][19]));
+  }
+  qsort(ids, N, sizeof *ids, compare_ids);
+  for (int i = 1; i < N; i++) assert_string_not_equal(ids[i - 1], ids[i]);
+  free(ids);
+}
+
 /* ---- helpers ------------------------------------------------------------------------ */
 
 static void test_json_get_ci(void **state) {
@@ -1081,6 +1103,7 @@ int main(void) {
       cmocka_unit_test(test_encode_concurrent),
       cmocka_unit_test(test_uuid_canonical),
       cmocka_unit_test(test_uuid_new),
+      cmocka_unit_test(test_uuid_derive),
       cmocka_unit_test(test_json_get_ci),
       cmocka_unit_test(test_amqp_table_get_int),
       cmocka_unit_test(test_amqp_table_to_json),
