@@ -9,17 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms) {
-  char body[4096];
-  int64_t end = ctxt_now_ms() + timeout_ms;
-  int st;
-  while ((st = ctxt_http_get(w->admin_port, path, body, sizeof body)) != want && ctxt_now_ms() < end) {
-    /* polling a URL: the deadline bounds it */
-    usleep(50000);
-  }
-  return st;
-}
-
 /* Waits for the endpoint to settle `received` deliveries, `errors` of them in _error and
  * `handled` with an effect, then checks its counters: one handler time per message its
  * handler settled. */
@@ -74,12 +63,12 @@ static void health_readiness_metrics(void **state) {
   ctxt_amqp_close(w->amqp);
   w->amqp = NULL;
   stack("stop-broker");
-  assert_int_equal(wait_status(w, "/readyz", 503, 30000), 503);
+  assert_int_equal(ctxt_wait_status(w, "/readyz", 503, 30000), 503);
   assert_int_equal(ctxt_http_get(port, "/readyz", body, sizeof body), 503);
   assert_non_null(strstr(body, "broker: not connected"));
   assert_int_equal(ctxt_http_get(port, "/healthz", body, sizeof body), 200);
   stack("start-broker");
-  assert_int_equal(wait_status(w, "/readyz", 200, 60000), 200);
+  assert_int_equal(ctxt_wait_status(w, "/readyz", 200, 60000), 200);
   w->amqp = ctxt_amqp_connect();
   assert_int_equal(ctxt_metric(w, NULL, "ctxd_broker_reconnects_total"), 1);
   ctxt_host_stop(w, SIGTERM);

@@ -29,18 +29,6 @@ static int connect_idle(int port) {
   return fd;
 }
 
-/* Waits until path answers want; returns the last status. */
-static int wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms) {
-  char body[4096];
-  int64_t end = ctxt_now_ms() + timeout_ms;
-  int st;
-  while ((st = ctxt_http_get(w->admin_port, path, body, sizeof body)) != want && ctxt_now_ms() < end) {
-    /* polling a URL: the deadline bounds it */
-    usleep(50000);
-  }
-  return st;
-}
-
 static void idle_connections_do_not_starve_the_host(void **state) {
   ctxt_world_t *w = *state;
   /* this process holds the 2,000 client sockets itself */
@@ -86,7 +74,7 @@ static void idle_connections_do_not_starve_the_host(void **state) {
   ctxt_amqp_close(w->amqp);
   ctxt_restart("broker");
   w->amqp = ctxt_amqp_connect();
-  assert_int_equal(wait_status(w, "/readyz", 200, 60000), 200);
+  assert_int_equal(ctxt_wait_status(w, "/readyz", 200, 60000), 200);
   assert_true(ctxt_proc_wait_output(&w->host, "consuming again", CTXT_READY_MS));
   char id[37];
   ctxt_make_id(id, 1);

@@ -184,3 +184,14 @@ void ctxt_restart(const char *which) {
   snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh restart-%s", CTXD_TEST_SOURCE_DIR, which);
   assert_int_equal(system(cmd), 0);
 }
+
+int ctxt_wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms) {
+  char body[4096];
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  int st;
+  while ((st = ctxt_http_get(w->admin_port, path, body, sizeof body)) != want && ctxt_now_ms() < end) {
+    /* polling a URL: the deadline bounds it */
+    usleep(50000);
+  }
+  return st;
+}

@@ -71,6 +71,9 @@ void ctxt_make_id(char *id, int n);
 /* Rows in testkit.effects (optionally with `where`), and waiting for a count. */
 long ctxt_effects(ctxt_world_t *w, const char *where);
 long ctxt_wait_effects(ctxt_world_t *w, const char *where, long want);
+/* Waits until the host's admin endpoint answers path with status want; returns the last
+ * status seen. */
+int ctxt_wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms);
 /* Restarts the private "broker" or "db". */
 void ctxt_restart(const char *which);
 
