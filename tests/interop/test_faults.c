@@ -328,8 +328,10 @@ static void row22_fault_to_response_address(void **state) {
   ctxt_host_start(w, NULL);
   char replies[128], ra[512], extra[1024], id[37], body[4096], q[128];
   snprintf(replies, sizeof replies, "mt-replies-%s", ctxt_unique());
-  mt_endpoint(w->amqp, replies, NULL);
+  /* the request client's temporary endpoint: declared again durable, it would be refused */
+  ctxt_amqp_temporary_endpoint(w->amqp, replies);
   mt_address(ra, sizeof ra, replies);
+  strncat(ra, "?temporary=true", sizeof ra - strlen(ra) - 1);
   const char *request = "5a3c0000-1111-2222-3333-444455550022";
   snprintf(extra, sizeof extra, "\"RequestId\":\"%s\",\"ResponseAddress\":\"%s\",", request, ra);
   ctxt_make_id(id, 2202);

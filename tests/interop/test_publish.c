@@ -45,21 +45,6 @@ static void listen_on(amqp_connection_state_t c, const char *queue, const char *
   ok(c, "queue.bind");
 }
 
-/* The default request client's bus endpoint: exchange and queue durable=false,
- * auto-delete=true, the queue with x-expires 60000 (RabbitMqBusFactoryConfigurator). */
-static void temporary_endpoint(amqp_connection_state_t c, const char *name) {
-  amqp_exchange_declare(c, 1, amqp_cstring_bytes(name), amqp_cstring_bytes("fanout"), 0, 0, 1, 0,
-                        amqp_empty_table);
-  ok(c, "exchange.declare (temporary)");
-  amqp_table_entry_t e = {.key = amqp_cstring_bytes("x-expires"),
-                          .value = {.kind = AMQP_FIELD_KIND_I32, .value.i32 = 60000}};
-  amqp_queue_declare(c, 1, amqp_cstring_bytes(name), 0, 0, 0, 1, (amqp_table_t){1, &e});
-  ok(c, "queue.declare (temporary)");
-  amqp_queue_bind(c, 1, amqp_cstring_bytes(name), amqp_cstring_bytes(name), amqp_empty_bytes,
-                  amqp_empty_table);
-  ok(c, "queue.bind (temporary)");
-}
-
 /* Publishes body on `channel` with props (content type and persistence added) and, on the
  * confirm channel 1, waits for its confirm. */
 static void mt_publish(amqp_connection_state_t c, int channel, const char *exchange,
@@ -210,7 +195,7 @@ static void row8_raw_json_request_reads_mt_headers(void **state) {
   ctxt_world_t *w = *state;
   char reply[96], address[256], urn[160], id[37];
   snprintf(reply, sizeof reply, "%s-bus", w->endpoint);
-  temporary_endpoint(w->amqp, reply);
+  ctxt_amqp_temporary_endpoint(w->amqp, reply);
   address_of(address, sizeof address, reply);
   strcat(address, "?temporary=true");
   snprintf(urn, sizeof urn, "urn:message:%s", w->type);
@@ -242,7 +227,7 @@ static void row9_amqp_properties_written(void **state) {
   ctxt_world_t *w = *state;
   char reply[96], more[512];
   snprintf(reply, sizeof reply, "%s-bus", w->endpoint);
-  temporary_endpoint(w->amqp, reply);
+  ctxt_amqp_temporary_endpoint(w->amqp, reply);
   ctxt_host_start(w, NULL);
   snprintf(more, sizeof more,
            ",\n  \"requestId\": \"00000000-0000-4000-8000-0000000009aa\",\n"
@@ -326,7 +311,7 @@ static void row25_temporary_reply_endpoint_not_redeclared(void **state) {
   char reply[96], events[96], more[512];
   snprintf(reply, sizeof reply, "%s-bus", w->endpoint);
   snprintf(events, sizeof events, "%s-events", w->endpoint);
-  temporary_endpoint(w->amqp, reply);
+  ctxt_amqp_temporary_endpoint(w->amqp, reply);
   listen_on(w->amqp, events, w->echo_type);
   ctxt_host_start(w, NULL);
   snprintf(more, sizeof more,
@@ -387,7 +372,7 @@ static void row27_response_envelope(void **state) {
   ctxt_world_t *w = *state;
   char reply[96], more[512], source[256], expires[32];
   snprintf(reply, sizeof reply, "%s-bus", w->endpoint);
-  temporary_endpoint(w->amqp, reply);
+  ctxt_amqp_temporary_endpoint(w->amqp, reply);
   address_of(source, sizeof source, w->endpoint);
   ctxt_host_start(w, NULL);
   time_t at = time(NULL) + 30;
@@ -413,7 +398,7 @@ static void row28_ttl_sets_expiration_time_and_amqp_expiration(void **state) {
   ctxt_world_t *w = *state;
   char reply[96], more[512], body[2048];
   snprintf(reply, sizeof reply, "%s-bus", w->endpoint);
-  temporary_endpoint(w->amqp, reply);
+  ctxt_amqp_temporary_endpoint(w->amqp, reply);
   ctxt_host_start(w, NULL);
   snprintf(more, sizeof more,
            ",\n  \"requestId\": \"00000000-0000-4000-8000-0000000028aa\",\n"

@@ -464,3 +464,16 @@ int ctxt_http_get(int port, const char *path, char *body, size_t len) {
   snprintf(body, len, "%s", b != NULL ? b + 4 : "");
   return status;
 }
+
+void ctxt_amqp_temporary_endpoint(amqp_connection_state_t c, const char *name) {
+  amqp_exchange_declare(c, 1, amqp_cstring_bytes(name), amqp_cstring_bytes("fanout"), 0, 0, 1, 0,
+                        amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
+  amqp_table_entry_t e = {.key = amqp_cstring_bytes("x-expires"),
+                          .value = {.kind = AMQP_FIELD_KIND_I32, .value.i32 = 60000}};
+  amqp_queue_declare(c, 1, amqp_cstring_bytes(name), 0, 0, 0, 1, (amqp_table_t){1, &e});
+  assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
+  amqp_queue_bind(c, 1, amqp_cstring_bytes(name), amqp_cstring_bytes(name), amqp_empty_bytes,
+                  amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(c).reply_type, AMQP_RESPONSE_NORMAL);
+}

@@ -100,6 +100,10 @@ int ctxt_amqp_peek_header(amqp_connection_state_t c, const char *queue, const ch
 /* The same for a header that must be an AMQP integer: 1 with its value in *value; 0 when
  * the header is absent or of another type; -1 when the queue is empty. */
 int ctxt_amqp_peek_header_int(amqp_connection_state_t c, const char *queue, const char *header, long *value);
+/* Declares what MassTransit's default request client replies to, its bus endpoint: exchange
+ * and queue `name`, durable=false, auto-delete=true, the queue with x-expires 60000
+ * (RabbitMqBusFactoryConfigurator); bound. Fails the test when the broker refuses. */
+void ctxt_amqp_temporary_endpoint(amqp_connection_state_t c, const char *name);
 void ctxt_amqp_close(amqp_connection_state_t c);
 
 /* GET http://127.0.0.1:port/path; returns the status (-1 when unreachable) and the body. */
