@@ -69,6 +69,11 @@ static void assert_load_error(const char *text, const char *tail) {
   assert_string_equal(r.err, want);
 }
 
+/* The error for a broker URL's node that does not parse: it never quotes the node. */
+#define NODE_ERROR(i, n)                                                                                     \
+  "node " #i " of " #n " is not an amqp:// or amqps:// URL naming a host (nodes are separated by ','; "      \
+  "write a ',' in a password as %2C, a '@' as %40)"
+
 /* The smallest valid file. */
 #define URLS "\"broker\": {\"url\": \"amqp://localhost\"}, \"database\": {\"url\": \"postgresql:///ctxd\"}"
 
@@ -85,7 +90,7 @@ static void test_cluster_urls(void **state) {
   assert_string_equal(cfg->broker_urls[2], "amqps://c");
   ctxd__config_free(cfg);
   assert_load_error("{\"broker\": {\"url\": \"amqp://a,http://u:secret@b\"}, \"database\": {\"url\": \"p\"}}",
-                    ":1:20: broker.url: expected an amqp:// or amqps:// URL, got 'http://u:***@b'");
+                    ":1:20: broker.url: " NODE_ERROR(2, 2));
 }
 
 static const char full[] =
@@ -290,8 +295,7 @@ static void test_env_errors(void **state) {
   setenv("CTXD_AMQP_URL", "http://guest:hunter2@rabbit/", 1);
   load_text(&r, "{" URLS "}");
   assert_int_equal(r.rc, CTXD_ECONFIG);
-  assert_string_equal(r.err, "CTXD_AMQP_URL: expected an amqp:// or amqps:// URL, got "
-                             "'http://guest:***@rabbit/'");
+  assert_string_equal(r.err, "CTXD_AMQP_URL: " NODE_ERROR(1, 1));
 }
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -556,8 +560,24 @@ static void assert_secret_hidden(const char *text, const char *tail) {
 static void test_error_secrets(void **state) {
   (void)state;
   assert_secret_hidden("{\"broker\": {\"url\": \"http://guest:hunter2@rabbit/\"}}",
-                       ":1:20: broker.url: expected an amqp:// or amqps:// URL, got "
-                       "'http://guest:***@rabbit/'");
+                       ":1:20: broker.url: " NODE_ERROR(1, 1));
+  /* the typos of issue 18: a ',' in the broker's password cuts the URL in two nodes, of
+   * which the second is the password's tail */
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://guest:hun,hunter2@rabbit/\"}}",
+                       ":1:20: broker.url: " NODE_ERROR(1, 2));
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://guest@rabbit/,hunter2@x\"}}",
+                       ":1:20: broker.url: " NODE_ERROR(2, 2));
+  /* libpq quotes the token it could not decode */
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": "
+                       "\"postgresql://u:hunter2%zz@db/x\"}}",
+                       ":1:53: database.url: invalid percent-encoded token: \"***\"");
+  /* a keyword string without its '=': libpq names the keyword, or quotes the word */
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": "
+                       "\"host=db password hunter2 dbname=x\"}}",
+                       ":1:53: database.url: missing \"=\" after \"password\" in connection info string");
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": "
+                       "\"host=db hunter2 dbname=x\"}}",
+                       ":1:53: database.url: missing \"=\" after \"***\" in connection info string");
   /* jansson quotes the token it stopped at (up to 20 characters): a half-written URL */
   assert_secret_hidden("{\"broker\": {\"url\": \"amqp://u:hunter2@h/",
                        ":1:39: malformed JSON: premature end of input near '\"amqp://u:***@h/'");
