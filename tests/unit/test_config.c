@@ -18,7 +18,8 @@
 #include "redact.h"
 #include "plugindir.h"
 
-static const char *const env_vars[] = {"CTXD_AMQP_URL", "CTXD_PG_URL", "CTXD_PLUGIN_DIR", "CTXD_LOG_LEVEL"};
+static const char *const env_vars[] = {"CTXD_AMQP_URL", "CTXD_PG_URL", "CTXD_PLUGIN_DIR", "CTXD_LOG_LEVEL",
+                                       "CREDENTIALS_DIRECTORY"};
 
 /* The environment of a developer or CI run must not leak into these tests, nor one test's
  * variables into the next. */
@@ -193,6 +194,9 @@ static void test_defaults(void **state) {
   assert_true(cfg->reconnect_max_ms == 10000);
   assert_string_equal(cfg->database_url, "postgresql:///ctxd");
   assert_true(cfg->db_connect_timeout_s == 10);
+  assert_int_equal(cfg->db_migrate_auto, 1);
+  assert_null(cfg->database_password);
+  assert_null(cfg->broker_password);
   assert_true(cfg->outbox_sweep_grace_ms == 10000);
   assert_true(cfg->outbox_sweep_interval_ms == 1000);
   assert_true(cfg->outbox_archive_retention_s == 604800);
@@ -591,6 +595,58 @@ static void test_error_secrets(void **state) {
                        "'amqp://u:***@h'");
 }
 
+/* ---- secrets from files, migrations ---------------------------------------------------- */
+
+static void test_password_file(void **state) {
+  (void)state;
+  char dir[] = "/tmp/ctxd-test-cred-XXXXXX", file[128], text[512];
+  assert_non_null(mkdtemp(dir));
+  snprintf(file, sizeof file, "%s/pg", dir);
+  FILE *f = fopen(file, "w");
+  assert_non_null(f);
+  fputs("hunter2\n", f); /* echo and editors end the file with a newline: not part of it */
+  fclose(f);
+  snprintf(
+      text, sizeof text,
+      "{\"broker\": {\"url\": \"amqp://h\", \"password_file\": \"pg\"},"
+      " \"database\": {\"url\": \"postgresql:///x\", \"password_file\": \"%s\", \"migrate\": \"check\"}}",
+      file);
+  /* a relative name is a systemd credential: without CREDENTIALS_DIRECTORY it is an error */
+  loaded_t r;
+  load_text(&r, text);
+  assert_int_equal(r.rc, CTXD_ECONFIG);
+  assert_non_null(
+      strstr(r.err, "broker.password_file: 'pg' is not an absolute path, and CREDENTIALS_DIRECTORY"));
+  setenv("CREDENTIALS_DIRECTORY", dir, 1);
+  ctxd__config_t *cfg = load_ok(text);
+  assert_string_equal(cfg->broker_password, "hunter2");
+  assert_string_equal(cfg->database_password, "hunter2");
+  assert_int_equal(cfg->db_migrate_auto, 0);
+  ctxd__config_free(cfg);
+  /* an unreadable or empty file names the file, never a content */
+  unlink(file);
+  load_text(&r, text);
+  assert_int_equal(r.rc, CTXD_ECONFIG);
+  assert_non_null(strstr(r.err, "broker.password_file: cannot read "));
+  assert_non_null(strstr(r.err, "/pg: No such file or directory"));
+  f = fopen(file, "w");
+  assert_non_null(f);
+  fclose(f);
+  load_text(&r, text);
+  assert_int_equal(r.rc, CTXD_ECONFIG);
+  assert_non_null(strstr(r.err, "holds no password"));
+  unlink(file);
+  rmdir(dir);
+  unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void test_migrate_setting(void **state) {
+  (void)state;
+  assert_load_error("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": \"postgresql:///x\", "
+                    "\"migrate\": \"sometimes\"}}",
+                    ":1:83: database.migrate: expected \"auto\" or \"check\", got \"sometimes\"");
+}
+
 /* ---- format_error --------------------------------------------------------------------- */
 
 static void test_format_error(void **state) {
@@ -630,6 +686,7 @@ int main(void) {
       T(test_error_range),    T(test_error_batch_size),   T(test_error_unknown_key), T(test_error_json),
       T(test_error_required), T(test_error_plugins),      T(test_error_values),      T(test_error_file),
       T(test_redact_url),     T(test_error_secrets),      T(test_format_error),      T(test_limits),
+      T(test_password_file),  T(test_migrate_setting),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
