@@ -20,14 +20,14 @@ static int reply_failed(ctxd__broker_t *b, amqp_rpc_reply_t r, int channel, cons
     snprintf(raw, sizeof raw, "%s: %s", what, amqp_error_string2(r.library_error));
   } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
     amqp_channel_close_t *c = r.reply.decoded;
-    snprintf(raw, sizeof raw, "%s: channel closed by the broker: %d %.*s", what, c->reply_code,
-             (int)c->reply_text.len, (char *)c->reply_text.bytes);
     if (channel == b->publish_channel) { /* its owner must reopen it */
       b->publish_closed = 1;
       b->close_code = c->reply_code;
-      snprintf(b->close_text, sizeof b->close_text, "%.*s", (int)c->reply_text.len,
-               (char *)c->reply_text.bytes);
+      snprintf(raw, sizeof raw, "%.*s", (int)c->reply_text.len, (char *)c->reply_text.bytes);
+      ctxd__redact(raw, b->close_text, sizeof b->close_text);
     }
+    snprintf(raw, sizeof raw, "%s: channel closed by the broker: %d %.*s", what, c->reply_code,
+             (int)c->reply_text.len, (char *)c->reply_text.bytes);
   } else if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
     amqp_connection_close_t *c = r.reply.decoded;
     snprintf(raw, sizeof raw, "%s: connection closed by the broker: %d %.*s", what, c->reply_code,

@@ -104,8 +104,9 @@ static void publish_rows(host_t *h, ctxd__outrows_t *rows, const char *why) {
 /* The broker closed the publish channel (a publish or a declare it refused): the session
  * reopens it, sets the refused rows aside and everything else is sent again at once. */
 static void on_publish_closed(host_t *h, const amqp_channel_close_t *c) {
-  char text[256];
-  snprintf(text, sizeof text, "%.*s", (int)c->reply_text.len, (char *)c->reply_text.bytes);
+  char raw[256], text[256];
+  snprintf(raw, sizeof raw, "%.*s", (int)c->reply_text.len, (char *)c->reply_text.bytes);
+  ctxd__redact(raw, text, sizeof text); /* the broker's text may quote what it was sent */
   ctxd__outrows_t again = {0};
   if (ctxd__session_publish_closed(&h->session, c->reply_code, text, &again) != 0) {
     ctxd__outrows_free(&again);
