@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "db.h"
 #include "hostfixture.h"
 
 /* Runs sql on c or fails the test. */
@@ -186,6 +187,22 @@ static void broker_password_from_file(void **state) {
   rmdir(dir);
 }
 
+/* database.password_file's password reaches libpq and wins over the URL's (the stack's
+ * server trusts every local connection, so libpq's view of it is what can be checked). */
+static void database_password_replaces_the_urls(void **state) {
+  ctxt_world_t *w = *state;
+  char url[256], err[512];
+  const char *at = strchr(w->db, '@');
+  snprintf(url, sizeof url, "postgresql://postgres:wrong%s", at);
+  PGconn *c = NULL;
+  assert_int_equal(ctxd__db_connect(url, "hunter2", 5, &c, err, sizeof err), 0);
+  assert_string_equal(PQpass(c), "hunter2");
+  PQfinish(c);
+  assert_int_equal(ctxd__db_connect(url, NULL, 5, &c, err, sizeof err), 0);
+  assert_string_equal(PQpass(c), "wrong");
+  PQfinish(c);
+}
+
 /* `ctxd check-config` and `ctxd run` on the typos of issue 18: each refused, the secret in
  * no output. */
 static void secrets_in_no_output(void **state) {
@@ -219,8 +236,9 @@ static void secrets_in_no_output(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, ctxt_world_setup, ctxt_world_teardown)
-      T(dml_role_runs_after_migrate),   T(unmigrated_database_refused), T(superuser_warned),
-      T(wrong_broker_password_refused), T(broker_password_from_file),   T(secrets_in_no_output),
+      T(dml_role_runs_after_migrate),         T(unmigrated_database_refused), T(superuser_warned),
+      T(wrong_broker_password_refused),       T(broker_password_from_file),   T(secrets_in_no_output),
+      T(database_password_replaces_the_urls),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
