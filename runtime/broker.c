@@ -8,30 +8,40 @@
 
 #include <ctxd/errno.h>
 
-/* 0 when the last RPC on channel succeeded, else CTXD_EBROKER with the reason in err. */
-static int rpc_failed(ctxd__broker_t *b, int channel, const char *what, char *err, size_t errlen) {
-  amqp_rpc_reply_t r = amqp_get_rpc_reply(b->conn);
+#include "redact.h"
+
+/* 0 when reply r (of an RPC on channel) is normal, else CTXD_EBROKER with the reason in err,
+ * redacted: the broker's text may quote what it was sent. */
+static int reply_failed(ctxd__broker_t *b, amqp_rpc_reply_t r, int channel, const char *what, char *err,
+                        size_t errlen) {
+  char raw[1024];
   if (r.reply_type == AMQP_RESPONSE_NORMAL) return 0;
   if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
-    snprintf(err, errlen, "%s: %s", what, amqp_error_string2(r.library_error));
+    snprintf(raw, sizeof raw, "%s: %s", what, amqp_error_string2(r.library_error));
   } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
     amqp_channel_close_t *c = r.reply.decoded;
-    snprintf(err, errlen, "%s: channel closed by the broker: %d %.*s", what, c->reply_code,
-             (int)c->reply_text.len, (char *)c->reply_text.bytes);
     if (channel == b->publish_channel) { /* its owner must reopen it */
       b->publish_closed = 1;
       b->close_code = c->reply_code;
-      snprintf(b->close_text, sizeof b->close_text, "%.*s", (int)c->reply_text.len,
-               (char *)c->reply_text.bytes);
+      snprintf(raw, sizeof raw, "%.*s", (int)c->reply_text.len, (char *)c->reply_text.bytes);
+      ctxd__redact(raw, b->close_text, sizeof b->close_text);
     }
+    snprintf(raw, sizeof raw, "%s: channel closed by the broker: %d %.*s", what, c->reply_code,
+             (int)c->reply_text.len, (char *)c->reply_text.bytes);
   } else if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
     amqp_connection_close_t *c = r.reply.decoded;
-    snprintf(err, errlen, "%s: connection closed by the broker: %d %.*s", what, c->reply_code,
+    snprintf(raw, sizeof raw, "%s: connection closed by the broker: %d %.*s", what, c->reply_code,
              (int)c->reply_text.len, (char *)c->reply_text.bytes);
   } else {
-    snprintf(err, errlen, "%s: unexpected reply 0x%08x", what, r.reply.id);
+    snprintf(raw, sizeof raw, "%s: unexpected reply 0x%08x", what, r.reply.id);
   }
+  ctxd__redact(raw, err, errlen);
   return CTXD_EBROKER;
+}
+
+/* 0 when the last RPC on channel succeeded, else CTXD_EBROKER with the reason in err. */
+static int rpc_failed(ctxd__broker_t *b, int channel, const char *what, char *err, size_t errlen) {
+  return reply_failed(b, amqp_get_rpc_reply(b->conn), channel, what, err, errlen);
 }
 
 /* Opens the publish channel in confirm mode; its publishes are numbered from 1. */
@@ -45,8 +55,8 @@ static int open_publish_channel(ctxd__broker_t *b, int channel, char *err, size_
   return 0;
 }
 
-int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms, char *err,
-                         size_t errlen) {
+int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *password, int heartbeat_s,
+                         int rpc_timeout_ms, char *err, size_t errlen) {
   char buf[1024];
   struct amqp_connection_info ci;
   memset(b, 0, sizeof *b);
@@ -66,17 +76,20 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, in
   struct timeval tv = {rpc_timeout_ms / 1000, (rpc_timeout_ms % 1000) * 1000};
   int st = amqp_socket_open_noblock(s, ci.host, ci.port, &tv);
   if (st != AMQP_STATUS_OK) {
-    snprintf(err, errlen, "cannot connect to %s:%d: %s", ci.host, ci.port, amqp_error_string2(st));
+    char raw[512];
+    snprintf(raw, sizeof raw, "cannot connect to %s:%d: %s", ci.host, ci.port, amqp_error_string2(st));
+    ctxd__redact(raw, err, errlen);
     ctxd__broker_close(b, 0);
     return CTXD_EBROKER;
   }
   amqp_set_rpc_timeout(b->conn, &tv);
-  amqp_rpc_reply_t r =
-      amqp_login(b->conn, ci.vhost, 0, 131072, heartbeat_s, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+  amqp_rpc_reply_t r = amqp_login(b->conn, ci.vhost, 0, 131072, heartbeat_s, AMQP_SASL_METHOD_PLAIN, ci.user,
+                                  password != NULL ? password : ci.password);
   if (r.reply_type != AMQP_RESPONSE_NORMAL) {
     char what[256];
     snprintf(what, sizeof what, "login to %s:%d vhost '%s' as '%s'", ci.host, ci.port, ci.vhost, ci.user);
-    rpc_failed(b, 0, what, err, errlen);
+    /* the refusal is in login's own reply (a connection.close), not in amqp_get_rpc_reply */
+    reply_failed(b, r, 0, what, err, errlen);
     ctxd__broker_close(b, 0);
     return CTXD_EBROKER;
   }
@@ -101,11 +114,11 @@ int ctxd__broker_publish_reopen(ctxd__broker_t *b, char *err, size_t errlen) {
   return open_publish_channel(b, next, err, errlen);
 }
 
-int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, int heartbeat_s,
-                             int rpc_timeout_ms, char *err, size_t errlen) {
+int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, const char *password,
+                             int heartbeat_s, int rpc_timeout_ms, char *err, size_t errlen) {
   int rc = CTXD_EBROKER;
   for (size_t i = 0; i < n && rc != 0; i++)
-    rc = ctxd__broker_connect(b, urls[i], heartbeat_s, rpc_timeout_ms, err, errlen);
+    rc = ctxd__broker_connect(b, urls[i], password, heartbeat_s, rpc_timeout_ms, err, errlen);
   return rc;
 }
 

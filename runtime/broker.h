@@ -28,15 +28,16 @@ typedef struct {
 #define CTXD__PUBLISH_REOPENED 1024
 #define CTXD__PUBLISH_REOPENED_LAST 2046
 
-/* Connects, logs in, opens the publish channel in confirm mode. 0, or CTXD_EBROKER with
- * the reason in err (no password in it). */
-int ctxd__broker_connect(ctxd__broker_t *b, const char *url, int heartbeat_s, int rpc_timeout_ms, char *err,
-                         size_t errlen);
+/* Connects, logs in (with password instead of the URL's when not NULL), opens the publish
+ * channel in confirm mode. 0, or CTXD_EBROKER with the reason in err, redacted (redact.h);
+ * a refused login says so as the broker does ("ACCESS_REFUSED - Login was refused ..."). */
+int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *password, int heartbeat_s,
+                         int rpc_timeout_ms, char *err, size_t errlen);
 
 /* Connects to the first of urls that answers (the nodes of a cluster). As
  * ctxd__broker_connect; err holds the last node's reason. */
-int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, int heartbeat_s,
-                             int rpc_timeout_ms, char *err, size_t errlen);
+int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, const char *password,
+                             int heartbeat_s, int rpc_timeout_ms, char *err, size_t errlen);
 
 /* Closes politely when `polite`, else drops the socket (after a connection error). */
 void ctxd__broker_close(ctxd__broker_t *b, int polite);

@@ -50,15 +50,17 @@ static const struct {
 } commands[] = {
     {"run", NULL, CTXD__CMD_RUN, BIT(O_CONFIG), BIT(O_CONFIG),
      "usage: ctxd run --config FILE\n"
-     "  Runs the host: loads the plugins FILE names, applies migrations, declares the\n"
-     "  topology, consumes until SIGINT or SIGTERM, then drains and exits 0.\n"},
+     "  Runs the host: loads the plugins FILE names, applies lacking migrations (with\n"
+     "  database.migrate \"check\": refuses to start when any lacks), declares the topology,\n"
+     "  consumes until SIGINT or SIGTERM, then drains and exits 0.\n"},
     {"check-config", NULL, CTXD__CMD_CHECK_CONFIG, BIT(O_CONFIG), BIT(O_CONFIG),
      "usage: ctxd check-config --config FILE\n"
      "  Validates FILE, loads and checks its plugins and prints the topology. Connects to\n"
      "  nothing.\n"},
     {"migrate", NULL, CTXD__CMD_MIGRATE, BIT(O_CONFIG), BIT(O_CONFIG),
      "usage: ctxd migrate --config FILE\n"
-     "  Applies the runtime's and the plugins' migrations to the database, then exits.\n"},
+     "  Applies the runtime's and the plugins' migrations to the database, then exits.\n"
+     "  Run it as the role that owns the schemas.\n"},
     {"topology", NULL, CTXD__CMD_TOPOLOGY, BIT(O_CONFIG) | BIT(O_DOT), BIT(O_CONFIG) | BIT(O_DOT),
      "usage: ctxd topology --dot --config FILE\n"
      "  Prints the exchanges, queues and bindings the host declares, as Graphviz (--dot,\n"

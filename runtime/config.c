@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <amqp.h>
+#include <libpq-fe.h>
+
 #include <ctxd/errno.h>
 
 #include "admin.h"
@@ -182,10 +185,71 @@ static const ctxd_conf_entry_t root_map[] = {
 static const range_t root_ranges[] = {{"cleanup_interval_s", offsetof(root_t, cleanup_interval_s), 1, 86400},
                                       {NULL, 0, 0, 0}};
 
+/* ---- secrets ------------------------------------------------------------------------- */
+
+/* Longest password file read; a longer one is refused rather than cut. */
+#define SECRET_MAX 4096
+
+/* Reads the password in `file` into *dst (new, freed with the config): an absolute path as
+ * it is, else a systemd credential's name under $CREDENTIALS_DIRECTORY (LoadCredential=).
+ * One trailing newline is dropped. Errors name the file, never its content. */
+static int read_secret(load_t *l, const char *file, char **dst, const char *path) {
+  char full[PATH_MAX], buf[SECRET_MAX + 2];
+  const char *dir = env_get("CREDENTIALS_DIRECTORY");
+  if (file[0] == '\0') return 0;
+  if (file[0] != '/' && dir == NULL)
+    return fail_at(l, path,
+                   "'%s' is not an absolute path, and CREDENTIALS_DIRECTORY (systemd's LoadCredential=) "
+                   "is not set",
+                   file);
+  int n = file[0] == '/' ? snprintf(full, sizeof full, "%s", file)
+                         : snprintf(full, sizeof full, "%s/%s", dir, file);
+  if (n < 0 || (size_t)n >= sizeof full) return fail_at(l, path, "path too long");
+  FILE *f = fopen(full, "r");
+  if (f == NULL) return fail_at(l, path, "cannot read %s: %s", full, strerror(errno));
+  size_t len = fread(buf, 1, sizeof buf - 1, f);
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) return fail_at(l, path, "cannot read %s", full);
+  buf[len] = '\0';
+  if (len > 0 && buf[len - 1] == '\n') buf[--len] = '\0';
+  if (len > 0 && buf[len - 1] == '\r') buf[--len] = '\0';
+  if (len > SECRET_MAX) return fail_at(l, path, "%s is longer than %d bytes", full, SECRET_MAX);
+  if (len == 0 || strlen(buf) != len)
+    return fail_at(l, path, "%s holds no password (empty, or a NUL byte)", full);
+  return copy(l, dst, buf);
+}
+
+/* Copies libpq's message about a connection string into out, each "quoted" piece that is
+ * not a libpq keyword (or "=") replaced by "***": libpq quotes the text it could not parse, and that
+ * may be the password ('invalid percent-encoded token: "S3cr%zzet"'). */
+static void conninfo_error(const char *msg, char *out, size_t outlen) {
+  PQconninfoOption *known = PQconndefaults();
+  size_t len = 0;
+  for (const char *p = msg; *p != '\0' && *p != '\n' && len + 1 < outlen;) {
+    const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+    if (end == NULL) {
+      out[len++] = *p++;
+      continue;
+    }
+    int keyword = end == p + 2 && p[1] == '='; /* 'missing "=" after ...' */
+    for (PQconninfoOption *o = known; o != NULL && o->keyword != NULL && !keyword; o++)
+      keyword = strlen(o->keyword) == (size_t)(end - p - 1) &&
+                strncmp(o->keyword, p + 1, (size_t)(end - p - 1)) == 0;
+    int w = snprintf(out + len, outlen - len, "\"%.*s\"", keyword ? (int)(end - p - 1) : 3,
+                     keyword ? p + 1 : "***");
+    len = w < 0 || (size_t)w >= outlen - len ? outlen - 1 : len + (size_t)w;
+    p = end + 1;
+  }
+  out[len] = '\0';
+  PQconninfoFree(known);
+}
+
 /* ---- broker and database ------------------------------------------------------------- */
 
 typedef struct {
   const char *url;
+  const char *password_file;
   int64_t heartbeat_s;
   int64_t rpc_timeout_ms;
   int64_t reconnect_max_ms;
@@ -195,6 +259,9 @@ static const ctxd_conf_entry_t broker_map[] = {
     {CTXD_CONF_STR, "url", "", offsetof(broker_t, url),
      "amqp://user:password@host:port/vhost, or the nodes of a cluster separated by commas; "
      "required unless CTXD_AMQP_URL is set"},
+    {CTXD_CONF_STR, "password_file", "", offsetof(broker_t, password_file),
+     "file holding the password, used instead of the URLs' (absolute, or a systemd credential's "
+     "name under $CREDENTIALS_DIRECTORY)"},
     {CTXD_CONF_INT, "heartbeat_s", "30", offsetof(broker_t, heartbeat_s),
      "AMQP heartbeat in seconds, 0 to disable"},
     {CTXD_CONF_INT, "rpc_timeout_ms", "10000", offsetof(broker_t, rpc_timeout_ms),
@@ -227,14 +294,24 @@ static int load_broker(load_t *l, const json_t *section) {
     char *url = strndup(p, len);
     if (url == NULL) return nomem(l);
     cfg->broker_urls[cfg->nbroker_urls++] = url;
-    if (strncmp(url, "amqp://", 7) != 0 && strncmp(url, "amqps://", 8) != 0) {
-      char reason[1024];
-      snprintf(reason, sizeof reason, "expected an amqp:// or amqps:// URL, got '%s'", url);
+    /* the node's text is never quoted: a ',' in a password cuts it, and either piece may
+     * be a piece of the password */
+    char parsed[1024];
+    struct amqp_connection_info ci;
+    snprintf(parsed, sizeof parsed, "%s", url); /* amqp_parse_url cuts its input up */
+    if ((strncmp(url, "amqp://", 7) != 0 && strncmp(url, "amqps://", 8) != 0) ||
+        strlen(url) >= sizeof parsed || amqp_parse_url(parsed, &ci) != AMQP_STATUS_OK) {
+      char reason[256];
+      snprintf(reason, sizeof reason,
+               "node %zu of %zu is not an amqp:// or amqps:// URL naming a host (nodes are "
+               "separated by ','; write a ',' in a password as %%2C, a '@' as %%40)",
+               cfg->nbroker_urls, n);
       return report(l, env_get("CTXD_AMQP_URL") != NULL ? "CTXD_AMQP_URL" : NULL, "broker.url", reason);
     }
     p += strcspn(p, ",");
     if (*p == ',') p++;
   }
+  if ((rc = read_secret(l, b.password_file, &cfg->broker_password, "broker.password_file")) != 0) return rc;
   cfg->heartbeat_s = b.heartbeat_s;
   cfg->rpc_timeout_ms = b.rpc_timeout_ms;
   cfg->reconnect_max_ms = b.reconnect_max_ms;
@@ -243,12 +320,20 @@ static int load_broker(load_t *l, const json_t *section) {
 
 typedef struct {
   const char *url;
+  const char *password_file;
+  const char *migrate;
   int64_t connect_timeout_s;
 } database_t;
 
 static const ctxd_conf_entry_t database_map[] = {
     {CTXD_CONF_STR, "url", "", offsetof(database_t, url),
      "libpq connection URI or keyword string; required unless CTXD_PG_URL is set"},
+    {CTXD_CONF_STR, "password_file", "", offsetof(database_t, password_file),
+     "file holding the password, used instead of the URL's (absolute, or a systemd credential's "
+     "name under $CREDENTIALS_DIRECTORY)"},
+    {CTXD_CONF_STR, "migrate", "auto", offsetof(database_t, migrate),
+     "\"auto\": `ctxd run` applies lacking migrations (needs CREATE); \"check\": it only checks "
+     "that `ctxd migrate` applied them all, and refuses to start if not"},
     {CTXD_CONF_INT, "connect_timeout_s", "10", offsetof(database_t, connect_timeout_s),
      "connection timeout in seconds"},
     {.name = NULL}};
@@ -261,8 +346,21 @@ static int load_database(load_t *l, const json_t *section) {
   int rc = apply(l, database_map, section, &d, "database");
   if (rc == 0) rc = check_ranges(l, database_ranges, &d, "database");
   if (rc == 0) rc = take_url(l, &l->cfg->database_url, "CTXD_PG_URL", section, d.url, "database.url");
-  if (rc == 0) l->cfg->db_connect_timeout_s = d.connect_timeout_s;
-  return rc;
+  if (rc != 0) return rc;
+  char *msg = NULL;
+  PQconninfoOption *opts = PQconninfoParse(l->cfg->database_url, &msg);
+  PQconninfoFree(opts);
+  if (opts == NULL) {
+    char reason[512];
+    conninfo_error(msg != NULL ? msg : "out of memory", reason, sizeof reason);
+    PQfreemem(msg);
+    return report(l, env_get("CTXD_PG_URL") != NULL ? "CTXD_PG_URL" : NULL, "database.url", reason);
+  }
+  if (strcmp(d.migrate, "auto") != 0 && strcmp(d.migrate, "check") != 0)
+    return fail_at(l, "database.migrate", "expected \"auto\" or \"check\", got \"%s\"", d.migrate);
+  l->cfg->db_migrate_auto = strcmp(d.migrate, "auto") == 0;
+  l->cfg->db_connect_timeout_s = d.connect_timeout_s;
+  return read_secret(l, d.password_file, &l->cfg->database_password, "database.password_file");
 }
 
 /* ---- outbox and inbox: plain integers, applied straight onto the config ---------------- */
@@ -748,6 +846,8 @@ void ctxd__config_free(ctxd__config_t *cfg) {
   free(cfg->plugin_dir);
   free(cfg->admin_listen);
   free(cfg->database_url);
+  free(cfg->database_password);
+  free(cfg->broker_password);
   free(cfg->broker_url);
   for (size_t i = 0; i < cfg->nbroker_urls; i++) free(cfg->broker_urls[i]);
   free(cfg->broker_urls);

@@ -2,8 +2,10 @@
  *
  * {
  *   "broker":   {"url": "amqp://user:pass@host:port/vhost[,amqp://...]", "heartbeat_s": 30,
- *                "rpc_timeout_ms": 10000, "reconnect_max_ms": 10000},
- *   "database": {"url": "postgresql://...", "connect_timeout_s": 10},
+ *                "rpc_timeout_ms": 10000, "reconnect_max_ms": 10000,
+ *                "password_file": "/path or credential name"},
+ *   "database": {"url": "postgresql://...", "connect_timeout_s": 10, "migrate": "auto",
+ *                "password_file": "/path or credential name"},
  *   "outbox":   {"sweep_grace_ms": 10000, "sweep_interval_ms": 1000,
  *                "archive_retention_s": 604800},
  *   "inbox":    {"retention_s": 604800},
@@ -87,8 +89,11 @@ typedef struct {
   int64_t heartbeat_s;
   int64_t rpc_timeout_ms;
   int64_t reconnect_max_ms;
+  char *broker_password; /* from broker.password_file, replacing the URLs'; NULL: none */
 
   char *database_url;
+  char *database_password; /* from database.password_file, replacing the URL's; NULL: none */
+  int db_migrate_auto;     /* database.migrate "auto" (1) or "check" (0) */
   int64_t db_connect_timeout_s;
 
   int64_t outbox_sweep_grace_ms;      /* a row is swept once unconfirmed this long; default 10000 */

@@ -9,6 +9,8 @@
 
 #include <ctxd/errno.h>
 
+#include "redact.h"
+
 /* NOTICEs ("schema already exists, skipping") are not for operators, and libpq's default
  * would print them to stderr in the middle of the JSON log lines. */
 static void quiet(void *arg, const char *message) {
@@ -105,22 +107,23 @@ static conn_state_t *state(PGconn *c) { return PQinstanceData(c, stmt_events); }
 
 static int pipelined(PGconn *c) { return PQpipelineStatus(c) != PQ_PIPELINE_OFF; }
 
-int ctxd__db_connect(const char *url, int timeout_s, PGconn **out, char *err, size_t errlen) {
+static void copy_error(char *err, size_t errlen, const char *text);
+
+int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGconn **out, char *err,
+                     size_t errlen) {
   char timeout[16];
   snprintf(timeout, sizeof timeout, "%d", timeout_s);
-  const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
-  const char *vals[] = {url, timeout, "ctxd", NULL};
-  /* expand_dbname: the URL supplies everything, the later keys only fill gaps */
+  const char *keys[] = {"dbname", "connect_timeout", "application_name", password != NULL ? "password" : NULL,
+                        NULL};
+  const char *vals[] = {url, timeout, "ctxd", password, NULL};
+  /* expand_dbname: the URL is expanded in place, and later keys override what it says */
   PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (c == NULL) {
     snprintf(err, errlen, "out of memory");
     return CTXD_ENOMEM;
   }
   if (PQstatus(c) != CONNECTION_OK) {
-    /* libpq's message names host and port, never the password */
-    snprintf(err, errlen, "%s", PQerrorMessage(c));
-    size_t n = strlen(err);
-    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
+    copy_error(err, errlen, PQerrorMessage(c));
     PQfinish(c);
     return CTXD_EDB;
   }
@@ -146,9 +149,10 @@ static int classify(PGconn *c, const PGresult *r) {
   return CTXD_EDB;
 }
 
+/* libpq's texts may quote the connection string or a statement's parameters: redacted */
 static void copy_error(char *err, size_t errlen, const char *text) {
   if (err == NULL || errlen == 0) return;
-  snprintf(err, errlen, "%s", text);
+  ctxd__redact(text, err, errlen);
   size_t n = strlen(err);
   while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
 }

@@ -7,9 +7,11 @@
 
 #include <libpq-fe.h>
 
-/* Connects to url (connect_timeout applied). Returns 0 and *out (new, close with
- * PQfinish) or CTXD_EDB with the reason in err (no password in it). */
-int ctxd__db_connect(const char *url, int timeout_s, PGconn **out, char *err, size_t errlen);
+/* Connects to url (connect_timeout applied), with password instead of the URL's when not
+ * NULL. Returns 0 and *out (new, close with PQfinish) or CTXD_EDB with the reason in err.
+ * Every error text of this file is redacted (redact.h): no password in it. */
+int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGconn **out, char *err,
+                     size_t errlen);
 
 /* Runs sql with text params, as a statement prepared once per connection (connections of
  * ctxd__db_connect cache up to 192 statements; more run unprepared). Returns the result

@@ -412,7 +412,8 @@ static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep) {
       *conn = NULL;
     }
     char err[512];
-    if (ctxd__db_connect(cfg->database_url, (int)cfg->db_connect_timeout_s, conn, err, sizeof err) == 0)
+    if (ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, conn, err,
+                         sizeof err) == 0)
       return 0;
     if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
     ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': database unreachable, retrying in %d ms: %s", ep->name,

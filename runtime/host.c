@@ -104,8 +104,9 @@ static void publish_rows(host_t *h, ctxd__outrows_t *rows, const char *why) {
 /* The broker closed the publish channel (a publish or a declare it refused): the session
  * reopens it, sets the refused rows aside and everything else is sent again at once. */
 static void on_publish_closed(host_t *h, const amqp_channel_close_t *c) {
-  char text[256];
-  snprintf(text, sizeof text, "%.*s", (int)c->reply_text.len, (char *)c->reply_text.bytes);
+  char raw[256], text[256];
+  snprintf(raw, sizeof raw, "%.*s", (int)c->reply_text.len, (char *)c->reply_text.bytes);
+  ctxd__redact(raw, text, sizeof text); /* the broker's text may quote what it was sent */
   ctxd__outrows_t again = {0};
   if (ctxd__session_publish_closed(&h->session, c->reply_code, text, &again) != 0) {
     ctxd__outrows_free(&again);
@@ -321,7 +322,7 @@ static void log_ready(host_t *h, const char *url) {
 static void connect_broker(host_t *h) {
   char err[512], safe[512];
   const char *url = h->cfg->broker_urls[h->node];
-  int rc = ctxd__broker_connect(&h->session.broker, url, (int)h->cfg->heartbeat_s,
+  int rc = ctxd__broker_connect(&h->session.broker, url, h->cfg->broker_password, (int)h->cfg->heartbeat_s,
                                 (int)h->cfg->rpc_timeout_ms, err, sizeof err);
   if (rc == 0) rc = start_consuming(h, err, sizeof err);
   if (rc == 0 && uv_poll_init(&h->loop, &h->poll, h->session.broker.fd) == 0) {
@@ -648,25 +649,66 @@ static int load_plugins(host_t *h) {
   return 0;
 }
 
-static int migrate_all(host_t *h) {
+/* Warns when the host's database role is a superuser: a bug or a hostile message in any
+ * plugin could then do anything to the whole cluster. */
+static void warn_superuser(PGconn *c) {
+  char err[256];
+  int code;
+  PGresult *r = ctxd__db_exec(c, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user", 0, NULL, &code,
+                              err, sizeof err);
+  if (r != NULL && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+    ctxd__log(CTXD__LOG_WARN, "host",
+              "connected to the database as '%s', a superuser: give the host a role with only the rights "
+              "its statements need (docs/operations.md, \"Roles and secrets\")",
+              PQuser(c));
+  PQclear(r);
+}
+
+/* Applies the runtime's and every plugin's lacking migrations (apply 1), or checks that none
+ * is lacking (apply 0), naming every one that is. */
+static int migrate_all(host_t *h, int apply, int run) {
   PGconn *c;
-  char err[1024], safe[512];
-  if (ctxd__db_connect(h->cfg->database_url, (int)h->cfg->db_connect_timeout_s, &c, err, sizeof err) != 0) {
+  char err[1024], safe[512], lacking[2048] = "";
+  size_t len = 0;
+  if (ctxd__db_connect(h->cfg->database_url, h->cfg->database_password, (int)h->cfg->db_connect_timeout_s, &c,
+                       err, sizeof err) != 0) {
     ctxd__redact(h->cfg->database_url, safe, sizeof safe);
     ctxd__log(CTXD__LOG_ERROR, "host", "database %s: %s", safe, err);
     return CTXD_EDB;
   }
-  int rc = ctxd__migrate(c, "ctxd", ctxd__runtime_migrations, err, sizeof err);
-  for (size_t i = 0; rc == 0 && i < h->nplugins; i++)
-    if (h->plugins[i]->desc->migrations != NULL)
-      rc = ctxd__migrate(c, h->plugins[i]->name, h->plugins[i]->desc->migrations, err, sizeof err);
-  if (rc != 0) ctxd__log(CTXD__LOG_ERROR, "host", "%s", err);
+  if (run) warn_superuser(c);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i <= h->nplugins; i++) {
+    const char *scope = i == 0 ? "ctxd" : h->plugins[i - 1]->name;
+    const ctxd_migration_t *list = i == 0 ? ctxd__runtime_migrations : h->plugins[i - 1]->desc->migrations;
+    if (list == NULL) continue;
+    rc = ctxd__migrate(c, scope, list, apply, err, sizeof err);
+    if (rc == CTXD_ENOENT && len < sizeof lacking) { /* lacking: name them all, then refuse */
+      len += (size_t)snprintf(lacking + len, sizeof lacking - len, "%s%s", len > 0 ? "; " : "", err);
+      rc = 0;
+    }
+  }
+  if (rc != 0 && strcmp(ctxd__db_sqlstate(c), "42501") == 0) /* insufficient_privilege */
+    ctxd__log(CTXD__LOG_ERROR, "host",
+              "%s; this role may not change the schema: run `ctxd migrate` as the database owner, and set "
+              "database.migrate to \"check\"",
+              err);
+  else if (rc != 0)
+    ctxd__log(CTXD__LOG_ERROR, "host", "%s", err);
+  if (rc == 0 && lacking[0] != '\0') {
+    ctxd__log(
+        CTXD__LOG_ERROR, "host",
+        "the database lacks migrations: %s; run `ctxd migrate` as the database owner (database.migrate is "
+        "\"check\": `ctxd run` does not apply them)",
+        lacking);
+    rc = CTXD_EMIGRATION;
+  }
   PQfinish(c);
   return rc;
 }
 
 static int start(host_t *h) {
-  int rc = migrate_all(h);
+  int rc = migrate_all(h, h->cfg->db_migrate_auto, 1);
   if (rc != 0) return CTXD__EXIT_FAILURE;
   if (ctxd__relay_start(&h->relay, h->cfg, &h->mailbox, on_swept) != 0) return CTXD__EXIT_FAILURE;
   for (size_t i = 0; i < h->endpoints.n; i++) {
@@ -815,7 +857,7 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     int rc = CTXD__EXIT_OK;
     if (mode == CTXD__HOST_CHECK) ctxd__topology_print(stdout, &h.endpoints);
     if (mode == CTXD__HOST_DOT) ctxd__topology_dot(stdout, &h.endpoints);
-    if (mode == CTXD__HOST_MIGRATE && migrate_all(&h) != 0) rc = CTXD__EXIT_FAILURE;
+    if (mode == CTXD__HOST_MIGRATE && migrate_all(&h, 1, 0) != 0) rc = CTXD__EXIT_FAILURE;
     if (mode == CTXD__HOST_MIGRATE && rc == 0) ctxd__log(CTXD__LOG_INFO, "host", "migrations applied");
     host_free(&h);
     return rc;

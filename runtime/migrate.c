@@ -119,69 +119,106 @@ failed:
   return CTXD_EMIGRATION;
 }
 
-static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *list, char *err,
-                          size_t errlen) {
-  char dberr[512], what[768];
-  int code;
+/* Creates the schema and the migrations table: only for a run that applies something,
+ * since a role with only DML rights may not run CREATE, even with IF NOT EXISTS. */
+static int create_bookkeeping(PGconn *c, char *err, size_t errlen) {
+  char dberr[512];
   if (ctxd__db_run(c, "CREATE SCHEMA IF NOT EXISTS ctxd", 0, NULL, dberr, sizeof dberr) != 0 ||
       ctxd__db_run(c,
                    "CREATE TABLE IF NOT EXISTS ctxd.migrations ("
                    " scope text NOT NULL, version int NOT NULL, name text NOT NULL,"
                    " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
                    " PRIMARY KEY (scope, version))",
-                   0, NULL, dberr, sizeof dberr) != 0) {
-    snprintf(what, sizeof what, "cannot create ctxd.migrations: %s", dberr);
-    return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
-  }
-  const char *params[] = {scope};
-  PGresult *r = ctxd__db_exec(c,
-                              "SELECT version, checksum, name FROM ctxd.migrations "
-                              "WHERE scope = $1 ORDER BY version",
-                              1, params, &code, dberr, sizeof dberr);
-  if (r == NULL) return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, dberr);
+                   0, NULL, dberr, sizeof dberr) != 0)
+    return ctxd__fail(err, errlen, CTXD_EMIGRATION, "cannot create ctxd.migrations: %s", dberr);
+  return 0;
+}
 
-  int n = 0;
-  while (list != NULL && list[n].sql != NULL) {
-    if (list[n].version != n + 1) {
-      snprintf(what, sizeof what, "versions must run 1, 2, 3, ...: entry %d has version %d", n,
-               list[n].version);
-      PQclear(r);
-      return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
-    }
-    n++;
-  }
-  int applied = PQntuples(r);
+/* Sets *applied to how many of the scope's migrations the database holds (0 when it has no
+ * ctxd.migrations yet), after checking them against list (n entries). Reads only. */
+static int read_applied(PGconn *c, const char *scope, const ctxd_migration_t *list, int n, int *applied,
+                        char *err, size_t errlen) {
+  char dberr[512];
+  int code;
+  *applied = 0;
+  PGresult *r = ctxd__db_exec(c, "SELECT to_regclass('ctxd.migrations') IS NOT NULL", 0, NULL, &code, dberr,
+                              sizeof dberr);
+  if (r == NULL) return ctxd__fail(err, errlen, CTXD_EMIGRATION, "%s", dberr);
+  int exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  PQclear(r);
+  if (!exists) return 0;
+  const char *params[] = {scope};
+  r = ctxd__db_exec(c,
+                    "SELECT version, checksum, name FROM ctxd.migrations "
+                    "WHERE scope = $1 ORDER BY version",
+                    1, params, &code, dberr, sizeof dberr);
+  if (r == NULL) return ctxd__fail(err, errlen, CTXD_EMIGRATION, "%s", dberr);
   int rc = 0;
-  for (int i = 0; i < applied && rc == 0; i++) {
+  *applied = PQntuples(r);
+  for (int i = 0; i < *applied && rc == 0; i++) {
     int v = atoi(PQgetvalue(r, i, 0));
+    char sum[17];
     if (v > n) {
-      snprintf(what, sizeof what,
-               "the database has v%d (%s), which this build does not know: a newer build "
-               "migrated it",
-               v, PQgetvalue(r, i, 2));
-      rc = ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
+      rc = ctxd__fail(err, errlen, CTXD_EMIGRATION,
+                      "the database has v%d (%s), which this build does not know: a newer build "
+                      "migrated it",
+                      v, PQgetvalue(r, i, 2));
       break;
     }
-    char sum[17];
     ctxd__migration_checksum(list[v - 1].sql, sum);
-    if (strcmp(sum, PQgetvalue(r, i, 1)) != 0) {
-      snprintf(what, sizeof what,
-               "v%d (%s) was changed after it was applied (checksum %s, applied %s); add a "
-               "new migration instead",
-               v, list[v - 1].name, sum, PQgetvalue(r, i, 1));
-      rc = ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
-    }
+    if (strcmp(sum, PQgetvalue(r, i, 1)) != 0)
+      rc = ctxd__fail(err, errlen, CTXD_EMIGRATION,
+                      "v%d (%s) was changed after it was applied (checksum %s, applied %s); add a "
+                      "new migration instead",
+                      v, list[v - 1].name, sum, PQgetvalue(r, i, 1));
   }
   PQclear(r);
+  return rc;
+}
+
+/* Lists the versions from..n of list into buf ("v6 (attempts), v7 (...)"). */
+static void name_missing(const ctxd_migration_t *list, int from, int n, char *buf, size_t buflen) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int v = from; v <= n && len < buflen; v++) {
+    int w = snprintf(buf + len, buflen - len, "%sv%d (%s)", v > from ? ", " : "", v,
+                     list[v - 1].name != NULL ? list[v - 1].name : "");
+    if (w < 0) break;
+    len += (size_t)w;
+  }
+}
+
+static int migrate_locked(PGconn *c, const char *scope, const ctxd_migration_t *list, int apply, char *err,
+                          size_t errlen) {
+  char what[768], missing[512];
+  int n = 0, applied;
+  while (list != NULL && list[n].sql != NULL) {
+    if (list[n].version != n + 1)
+      return ctxd__fail(err, errlen, CTXD_EMIGRATION,
+                        "migrations of '%s': versions must run 1, 2, 3, ...: entry %d has version %d", scope,
+                        n, list[n].version);
+    n++;
+  }
+  if (read_applied(c, scope, list, n, &applied, what, sizeof what) != 0)
+    return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
+  if (applied == n) return 0;
+  if (!apply) {
+    name_missing(list, applied + 1, n, missing, sizeof missing);
+    return ctxd__fail(err, errlen, CTXD_ENOENT, "'%s' lacks %s", scope, missing);
+  }
+  if (create_bookkeeping(c, what, sizeof what) != 0)
+    return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, what);
+  int rc = 0;
   for (int v = applied + 1; v <= n && rc == 0; v++) rc = apply_one(c, scope, &list[v - 1], err, errlen);
   return rc;
 }
 
-int ctxd__migrate(PGconn *c, const char *scope, const ctxd_migration_t *list, char *err, size_t errlen) {
+int ctxd__migrate(PGconn *c, const char *scope, const ctxd_migration_t *list, int apply, char *err,
+                  size_t errlen) {
   char dberr[512];
   if (ctxd__db_run(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, dberr, sizeof dberr) != 0)
     return ctxd__fail(err, errlen, CTXD_EMIGRATION, "migrations of '%s': %s", scope, dberr);
-  int rc = migrate_locked(c, scope, list, err, errlen);
+  int rc = migrate_locked(c, scope, list, apply, err, errlen);
   ctxd__db_run(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL, 0);
   return rc;
 }

@@ -50,13 +50,15 @@ static void migrate_work(uv_work_t *w) {
   const char *params[] = {timeout};
   s->status = 0;
   if (list == NULL) return;
-  s->status = ctxd__db_connect(cfg->database_url, (int)cfg->db_connect_timeout_s, &c, s->err, sizeof s->err);
+  s->status = ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, &c,
+                               s->err, sizeof s->err);
   /* the advisory lock, and a table lock a migration takes while the old version's
    * transactions hold the table, both wait at most this long */
   if (s->status == 0)
     s->status =
         ctxd__db_run(c, "SELECT set_config('lock_timeout', $1, false)", 1, params, s->err, sizeof s->err);
-  if (s->status == 0) s->status = ctxd__migrate(c, s->fresh->name, list, s->err, sizeof s->err);
+  if (s->status == 0)
+    s->status = ctxd__migrate(c, s->fresh->name, list, cfg->db_migrate_auto, s->err, sizeof s->err);
   if (s->status != 0 && c != NULL && strcmp(ctxd__db_sqlstate(c), LOCK_TIMEOUT_STATE) == 0) {
     char db[512];
     snprintf(db, sizeof db, "%.500s", s->err);

@@ -21,14 +21,15 @@ void ctxt_world_write_config(ctxt_world_t *w) {
              w->endpoint, w->type, w->echo_type, w->plugin_settings);
   snprintf(text, sizeof text,
            "{\n"
-           "  \"broker\": {\"url\": \"%s\", \"heartbeat_s\": 10},\n"
-           "  \"database\": {\"url\": \"%s\"},\n"
+           "  \"broker\": {\"url\": \"%s\", \"heartbeat_s\": 10%s},\n"
+           "  \"database\": {\"url\": \"%s\"%s},\n"
            "  \"plugin_dir\": \"%s\",\n"
            "  \"plugins\": %s,\n"
            "  \"endpoints\": {\"%s\": {%s}%s}%s%s\n"
            "}\n",
-           w->broker_url[0] ? w->broker_url : ctxt_amqp_url(), w->db, w->plugin_dir, plugins, w->endpoint,
-           w->endpoint_settings, w->more_endpoints, w->host_settings, admin);
+           w->broker_url[0] ? w->broker_url : ctxt_amqp_url(), w->broker_settings, w->db,
+           w->database_settings, w->plugin_dir, plugins, w->endpoint, w->endpoint_settings, w->more_endpoints,
+           w->host_settings, admin);
   if (w->config[0]) unlink(w->config);
   ctxt_write_file(w->config, sizeof w->config, text);
 }

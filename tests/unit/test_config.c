@@ -18,7 +18,8 @@
 #include "redact.h"
 #include "plugindir.h"
 
-static const char *const env_vars[] = {"CTXD_AMQP_URL", "CTXD_PG_URL", "CTXD_PLUGIN_DIR", "CTXD_LOG_LEVEL"};
+static const char *const env_vars[] = {"CTXD_AMQP_URL", "CTXD_PG_URL", "CTXD_PLUGIN_DIR", "CTXD_LOG_LEVEL",
+                                       "CREDENTIALS_DIRECTORY"};
 
 /* The environment of a developer or CI run must not leak into these tests, nor one test's
  * variables into the next. */
@@ -69,6 +70,11 @@ static void assert_load_error(const char *text, const char *tail) {
   assert_string_equal(r.err, want);
 }
 
+/* The error for a broker URL's node that does not parse: it never quotes the node. */
+#define NODE_ERROR(i, n)                                                                                     \
+  "node " #i " of " #n " is not an amqp:// or amqps:// URL naming a host (nodes are separated by ','; "      \
+  "write a ',' in a password as %2C, a '@' as %40)"
+
 /* The smallest valid file. */
 #define URLS "\"broker\": {\"url\": \"amqp://localhost\"}, \"database\": {\"url\": \"postgresql:///ctxd\"}"
 
@@ -85,7 +91,7 @@ static void test_cluster_urls(void **state) {
   assert_string_equal(cfg->broker_urls[2], "amqps://c");
   ctxd__config_free(cfg);
   assert_load_error("{\"broker\": {\"url\": \"amqp://a,http://u:secret@b\"}, \"database\": {\"url\": \"p\"}}",
-                    ":1:20: broker.url: expected an amqp:// or amqps:// URL, got 'http://u:***@b'");
+                    ":1:20: broker.url: " NODE_ERROR(2, 2));
 }
 
 static const char full[] =
@@ -188,6 +194,9 @@ static void test_defaults(void **state) {
   assert_true(cfg->reconnect_max_ms == 10000);
   assert_string_equal(cfg->database_url, "postgresql:///ctxd");
   assert_true(cfg->db_connect_timeout_s == 10);
+  assert_int_equal(cfg->db_migrate_auto, 1);
+  assert_null(cfg->database_password);
+  assert_null(cfg->broker_password);
   assert_true(cfg->outbox_sweep_grace_ms == 10000);
   assert_true(cfg->outbox_sweep_interval_ms == 1000);
   assert_true(cfg->outbox_archive_retention_s == 604800);
@@ -290,8 +299,7 @@ static void test_env_errors(void **state) {
   setenv("CTXD_AMQP_URL", "http://guest:hunter2@rabbit/", 1);
   load_text(&r, "{" URLS "}");
   assert_int_equal(r.rc, CTXD_ECONFIG);
-  assert_string_equal(r.err, "CTXD_AMQP_URL: expected an amqp:// or amqps:// URL, got "
-                             "'http://guest:***@rabbit/'");
+  assert_string_equal(r.err, "CTXD_AMQP_URL: " NODE_ERROR(1, 1));
 }
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -556,8 +564,24 @@ static void assert_secret_hidden(const char *text, const char *tail) {
 static void test_error_secrets(void **state) {
   (void)state;
   assert_secret_hidden("{\"broker\": {\"url\": \"http://guest:hunter2@rabbit/\"}}",
-                       ":1:20: broker.url: expected an amqp:// or amqps:// URL, got "
-                       "'http://guest:***@rabbit/'");
+                       ":1:20: broker.url: " NODE_ERROR(1, 1));
+  /* the typos of issue 18: a ',' in the broker's password cuts the URL in two nodes, of
+   * which the second is the password's tail */
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://guest:hun,hunter2@rabbit/\"}}",
+                       ":1:20: broker.url: " NODE_ERROR(1, 2));
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://guest@rabbit/,hunter2@x\"}}",
+                       ":1:20: broker.url: " NODE_ERROR(2, 2));
+  /* libpq quotes the token it could not decode */
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": "
+                       "\"postgresql://u:hunter2%zz@db/x\"}}",
+                       ":1:53: database.url: invalid percent-encoded token: \"***\"");
+  /* a keyword string without its '=': libpq names the keyword, or quotes the word */
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": "
+                       "\"host=db password hunter2 dbname=x\"}}",
+                       ":1:53: database.url: missing \"=\" after \"password\" in connection info string");
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": "
+                       "\"host=db hunter2 dbname=x\"}}",
+                       ":1:53: database.url: missing \"=\" after \"***\" in connection info string");
   /* jansson quotes the token it stopped at (up to 20 characters): a half-written URL */
   assert_secret_hidden("{\"broker\": {\"url\": \"amqp://u:hunter2@h/",
                        ":1:39: malformed JSON: premature end of input near '\"amqp://u:***@h/'");
@@ -569,6 +593,58 @@ static void test_error_secrets(void **state) {
   assert_secret_hidden("{" URLS ",\n \"plugins\": [{\"name\": \"amqp://u:hunter2@h\"}]}",
                        ":2:23: plugins[0].name: expected 1-64 characters of [a-z0-9_-], got "
                        "'amqp://u:***@h'");
+}
+
+/* ---- secrets from files, migrations ---------------------------------------------------- */
+
+static void test_password_file(void **state) {
+  (void)state;
+  char dir[] = "/tmp/ctxd-test-cred-XXXXXX", file[128], text[512];
+  assert_non_null(mkdtemp(dir));
+  snprintf(file, sizeof file, "%s/pg", dir);
+  FILE *f = fopen(file, "w");
+  assert_non_null(f);
+  fputs("hunter2\n", f); /* echo and editors end the file with a newline: not part of it */
+  fclose(f);
+  snprintf(
+      text, sizeof text,
+      "{\"broker\": {\"url\": \"amqp://h\", \"password_file\": \"pg\"},"
+      " \"database\": {\"url\": \"postgresql:///x\", \"password_file\": \"%s\", \"migrate\": \"check\"}}",
+      file);
+  /* a relative name is a systemd credential: without CREDENTIALS_DIRECTORY it is an error */
+  loaded_t r;
+  load_text(&r, text);
+  assert_int_equal(r.rc, CTXD_ECONFIG);
+  assert_non_null(
+      strstr(r.err, "broker.password_file: 'pg' is not an absolute path, and CREDENTIALS_DIRECTORY"));
+  setenv("CREDENTIALS_DIRECTORY", dir, 1);
+  ctxd__config_t *cfg = load_ok(text);
+  assert_string_equal(cfg->broker_password, "hunter2");
+  assert_string_equal(cfg->database_password, "hunter2");
+  assert_int_equal(cfg->db_migrate_auto, 0);
+  ctxd__config_free(cfg);
+  /* an unreadable or empty file names the file, never a content */
+  unlink(file);
+  load_text(&r, text);
+  assert_int_equal(r.rc, CTXD_ECONFIG);
+  assert_non_null(strstr(r.err, "broker.password_file: cannot read "));
+  assert_non_null(strstr(r.err, "/pg: No such file or directory"));
+  f = fopen(file, "w");
+  assert_non_null(f);
+  fclose(f);
+  load_text(&r, text);
+  assert_int_equal(r.rc, CTXD_ECONFIG);
+  assert_non_null(strstr(r.err, "holds no password"));
+  unlink(file);
+  rmdir(dir);
+  unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void test_migrate_setting(void **state) {
+  (void)state;
+  assert_load_error("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": \"postgresql:///x\", "
+                    "\"migrate\": \"sometimes\"}}",
+                    ":1:83: database.migrate: expected \"auto\" or \"check\", got \"sometimes\"");
 }
 
 /* ---- format_error --------------------------------------------------------------------- */
@@ -610,6 +686,7 @@ int main(void) {
       T(test_error_range),    T(test_error_batch_size),   T(test_error_unknown_key), T(test_error_json),
       T(test_error_required), T(test_error_plugins),      T(test_error_values),      T(test_error_file),
       T(test_redact_url),     T(test_error_secrets),      T(test_format_error),      T(test_limits),
+      T(test_password_file),  T(test_migrate_setting),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
