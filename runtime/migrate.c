@@ -81,6 +81,10 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "ALTER TABLE ctxd.outbox_archive\n"
      "  ADD COLUMN routing_key text NOT NULL DEFAULT '',\n"
      "  ADD COLUMN refused text;\n"},
+    {8, "outbox event flag",
+     /* the writer knows whether a row is an event (no subscriber is normal): the sweep
+      * cannot tell from the names once an exchange is not the type's URN name */
+     "ALTER TABLE ctxd.outbox ADD COLUMN event boolean NOT NULL DEFAULT false;\n"},
     {0, NULL, NULL},
 };
 

@@ -102,7 +102,8 @@ int ctxd__outrow_insert(PGconn *c, ctxd__outrows_t *rows, int64_t lease_ms, cons
                           w->correlation_id,
                           w->headers,
                           w->expires_ms != 0 ? expires_ms : NULL,
-                          w->no_declare ? "t" : "f"};
+                          w->no_declare ? "t" : "f",
+                          w->event ? "t" : "f"};
   /* published by this host right after the commit; the sweep is only the safety net */
   ctxd__outrow_t *row = ctxd__outrow_new(0, w->id, w->exchange, w->body);
   if (row == NULL || ctxd__outrow_set(row, w->routing_key, w->correlation_id, w->headers, w->expires_ms,
@@ -117,10 +118,10 @@ int ctxd__outrow_insert(PGconn *c, ctxd__outrows_t *rows, int64_t lease_ms, cons
    * which the consumer's inbox drops. */
   int code = ctxd__db_queue(c,
                             "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, "
-                            "lease_until, routing_key, correlation_id, headers, expires_at, no_declare) "
-                            "VALUES ($1, $2, $3, $4, clock_timestamp() + $5::interval, $6, $7, $8, "
-                            "to_timestamp($9::bigint / 1000.0), $10::boolean) RETURNING id",
-                            10, params, take_id, row, err, errlen);
+                            "lease_until, routing_key, correlation_id, headers, expires_at, no_declare, "
+                            "event) VALUES ($1, $2, $3, $4, clock_timestamp() + $5::interval, $6, $7, $8, "
+                            "to_timestamp($9::bigint / 1000.0), $10::boolean, $11::boolean) RETURNING id",
+                            11, params, take_id, row, err, errlen);
   if (code != 0) {
     ctxd__outrow_free(row);
     return code;

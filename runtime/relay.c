@@ -123,7 +123,7 @@ static int sweep(ctxd__relay_t *r) {
       "WITH claimed AS (UPDATE ctxd.outbox SET lease_until = now() + $1::interval, "
       "attempts = attempts + 1 WHERE id IN (SELECT id FROM ctxd.outbox WHERE lease_until < now() "
       "ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED) "
-      "RETURNING id, message_id, exchange, body, exchange = message_type, routing_key, correlation_id, "
+      "RETURNING id, message_id, exchange, body, event, routing_key, correlation_id, "
       "headers, coalesce((extract(epoch FROM expires_at) * 1000)::bigint, 0), no_declare) "
       "SELECT * FROM claimed ORDER BY id",
       2, params, &code, err, sizeof err);
