@@ -14,6 +14,7 @@
 #include "faultevent.h"
 #include "forward.h"
 #include "log.h"
+#include "notify.h"
 #include "plugin.h"
 #include "topology.h"
 #include "uuid.h"
@@ -405,7 +406,7 @@ static int run_careful(PGconn *c, const span_t *s, char *err, size_t errlen) {
 
 static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep) {
   const ctxd__config_t *cfg = ep->env->cfg;
-  int backoff = 100;
+  int backoff = 100, failed = 0;
   while (*conn == NULL || PQstatus(*conn) != CONNECTION_OK) {
     if (*conn != NULL) {
       PQfinish(*conn);
@@ -413,11 +414,15 @@ static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep) {
     }
     char err[512];
     if (ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, conn, err,
-                         sizeof err) == 0)
+                         sizeof err) == 0) {
+      if (failed) ctxd__notify("STATUS=consuming");
       return 0;
+    }
+    failed = 1;
     if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
     ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': database unreachable, retrying in %d ms: %s", ep->name,
               backoff, err);
+    ctxd__notify("STATUS=database unreachable; retrying");
     ctxd__endpoint_pause(ep, backoff);
     if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
     backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;

@@ -317,6 +317,7 @@ static void log_ready(host_t *h, const char *url) {
   h->reconnects++;
   ctxd__redact(url, safe, sizeof safe);
   ctxd__log(CTXD__LOG_INFO, "host", "reconnected to the broker (%s); consuming again", safe);
+  ctxd__notify("STATUS=consuming");
 }
 
 static void connect_broker(host_t *h) {
@@ -337,6 +338,7 @@ static void connect_broker(host_t *h) {
     ctxd__broker_close(&h->session.broker, 0);
     ctxd__redact(url, safe, sizeof safe);
     ctxd__log(CTXD__LOG_WARN, "host", "broker %s: %s; retrying", safe, err);
+    ctxd__notify("STATUS=broker unreachable; retrying");
     h->node = (h->node + 1) % h->cfg->nbroker_urls; /* a cluster: the next node */
     schedule_reconnect(h);
     return;
@@ -355,6 +357,7 @@ static void on_poll_closed(uv_handle_t *handle) { (void)handle; }
 static void connection_lost(host_t *h, const char *why) {
   if (h->session.broker.conn == NULL) return;
   ctxd__log(CTXD__LOG_WARN, "host", "broker: %s; reconnecting", why);
+  ctxd__notify("STATUS=broker connection lost; reconnecting");
   /* the node may be gone: in a cluster, try the next one first */
   h->node = (h->node + 1) % h->cfg->nbroker_urls;
   if (h->poll_active) {
@@ -526,11 +529,15 @@ static int on_admin(void *data, const char *method, const char *path, ctxd__prom
 
 static void reload(host_t *h);
 
+/* systemd was told RELOADING=1 when the swap began (replaced or refused, the host serves) */
+static void swap_ended(void) { ctxd__notify("READY=1\nSTATUS=consuming"); }
+
 static void finish_swap(host_t *h) {
   for (size_t e = 0; e < h->endpoints.n; e++)
     if (h->endpoints.v[e]->draining) ctxd__workers_stop(h->endpoints.v[e]);
   h->plugins[h->swap_index] = ctxd__swap_finish(&h->swap, &h->endpoints);
   h->swap_phase = SWAP_NONE;
+  swap_ended();
   char err[512];
   for (size_t e = 0; e < h->endpoints.n; e++) {
     ctxd__endpoint_t *ep = h->endpoints.v[e];
@@ -568,6 +575,7 @@ static void on_swap_migrated(ctxd__swap_t *s, int status) {
   host_t *h = s->data;
   h->swap_phase = SWAP_NONE;
   if (status != 0) {
+    swap_ended();
     reload(h); /* refused: the next changed plugin, if any */
     return;
   }
@@ -607,6 +615,7 @@ static void reload(host_t *h) {
     if (ctxd__swap_begin(&h->swap, &h->loop, h->cfg, h->plugins[i], &h->endpoints, on_swap_migrated) == 0) {
       h->swap_phase = SWAP_MIGRATING;
       h->swap_index = i;
+      ctxd__notify("RELOADING=1\nSTATUS=replacing a plugin");
       return;
     }
   }
@@ -707,8 +716,15 @@ static int migrate_all(host_t *h, int apply, int run) {
   return rc;
 }
 
+/* systemd's start timeout is extended by twice this while start-up migrations run */
+#define MIGRATE_EXTEND_MS 10000
+
 static int start(host_t *h) {
+  ctxd__notify_extend_t extend;
+  ctxd__notify("STATUS=migrating the database");
+  ctxd__notify_extend_start(&extend, MIGRATE_EXTEND_MS);
   int rc = migrate_all(h, h->cfg->db_migrate_auto, 1);
+  ctxd__notify_extend_stop(&extend);
   if (rc != 0) return CTXD__EXIT_FAILURE;
   if (ctxd__relay_start(&h->relay, h->cfg, &h->mailbox, on_swept) != 0) return CTXD__EXIT_FAILURE;
   for (size_t i = 0; i < h->endpoints.n; i++) {

@@ -1,6 +1,7 @@
 #include "notify.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -32,4 +33,47 @@ uint64_t ctxd__notify_watchdog_ms(void) {
   if (usec == NULL) return 0;
   if (pid != NULL && strtol(pid, NULL, 10) != (long)getpid()) return 0;
   return strtoull(usec, NULL, 10) / 1000;
+}
+
+static void extend_loop(void *arg) {
+  ctxd__notify_extend_t *x = arg;
+  char msg[64];
+  snprintf(msg, sizeof msg, "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)(x->interval_ms * 2000));
+  uv_mutex_lock(&x->mutex);
+  while (!x->stop) {
+    ctxd__notify(msg);
+    /* a spurious or early wake-up only sends once more */
+    uv_cond_timedwait(&x->cond, &x->mutex, x->interval_ms * 1000000);
+  }
+  uv_mutex_unlock(&x->mutex);
+}
+
+void ctxd__notify_extend_start(ctxd__notify_extend_t *x, uint64_t interval_ms) {
+  memset(x, 0, sizeof *x);
+  const char *path = getenv("NOTIFY_SOCKET");
+  if (path == NULL || path[0] == '\0') return;
+  x->interval_ms = interval_ms;
+  if (uv_mutex_init(&x->mutex) != 0) return;
+  if (uv_cond_init(&x->cond) != 0) {
+    uv_mutex_destroy(&x->mutex);
+    return;
+  }
+  if (uv_thread_create(&x->thread, extend_loop, x) != 0) {
+    uv_cond_destroy(&x->cond);
+    uv_mutex_destroy(&x->mutex);
+    return;
+  }
+  x->running = 1;
+}
+
+void ctxd__notify_extend_stop(ctxd__notify_extend_t *x) {
+  if (!x->running) return;
+  uv_mutex_lock(&x->mutex);
+  x->stop = 1;
+  uv_cond_signal(&x->cond);
+  uv_mutex_unlock(&x->mutex);
+  uv_thread_join(&x->thread);
+  uv_cond_destroy(&x->cond);
+  uv_mutex_destroy(&x->mutex);
+  x->running = 0;
 }

@@ -9,15 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Puts build/plugins/<from> at <dir>/ctxd_testkit.so the way deployments do: a new file
- * renamed over the old one. */
-static void install(const char *dir, const char *from) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "cp %s/%s %s/.incoming.so && mv -f %s/.incoming.so %s/ctxd_testkit.so",
-           ctxt_plugin_dir(), from, dir, dir, dir);
-  assert_int_equal(system(cmd), 0);
-}
-
 static void publish_range(ctxt_world_t *w, int from, int n, const char *message) {
   char id[37];
   for (int i = from; i < from + n; i++) {
@@ -31,12 +22,12 @@ static void replace_under_traffic_exact_counts(void **state) {
   char dir[] = "/tmp/ctxd-plugins-XXXXXX";
   assert_non_null(mkdtemp(dir));
   snprintf(w->plugin_dir, sizeof w->plugin_dir, "%s", dir);
-  install(dir, "ctxd_testkit.so");
+  ctxt_plugin_install(dir, "ctxd_testkit.so");
   ctxt_host_start(w, NULL);
 
   publish_range(w, 0, 300, "{\"action\":\"ok\",\"sleep_ms\":3}");
   ctxt_pg_wait_long(w->pg, "SELECT least(count(*), 30) FROM testkit.effects", 30, CTXT_EFFECT_MS);
-  install(dir, "ctxd_testkit_v2.so");
+  ctxt_plugin_install(dir, "ctxd_testkit_v2.so");
   ctxt_proc_signal(&w->host, SIGHUP);
   /* traffic goes on while the swap happens */
   publish_range(w, 300, 200, "{\"action\":\"ok\"}");
@@ -45,7 +36,7 @@ static void replace_under_traffic_exact_counts(void **state) {
   assert_int_equal(ctxt_wait_effects(w, NULL, 600), 600);
 
   /* a broken replacement is refused; version 2 keeps consuming */
-  install(dir, "ctxd_testkit_badabi.so");
+  ctxt_plugin_install(dir, "ctxd_testkit_badabi.so");
   ctxt_proc_signal(&w->host, SIGHUP);
   assert_true(ctxt_proc_wait_output(
       &w->host, "reload of plugin 'testkit' refused, version 2.0.0 keeps running", CTXT_EFFECT_MS));
@@ -88,7 +79,7 @@ static void replacement_waits_for_the_migration_lock_off_the_loop(void **state) 
   char dir[] = "/tmp/ctxd-plugins-XXXXXX", dc[96], cmd[1024];
   assert_non_null(mkdtemp(dir));
   snprintf(w->plugin_dir, sizeof w->plugin_dir, "%s", dir);
-  install(dir, "ctxd_testkit.so");
+  ctxt_plugin_install(dir, "ctxd_testkit.so");
   snprintf(cmd, sizeof cmd, "cp %s/ctxd_datacatalog.so %s/", ctxt_plugin_dir(), dir);
   assert_int_equal(system(cmd), 0);
   snprintf(dc, sizeof dc, "%s-dc", w->endpoint);
@@ -101,7 +92,7 @@ static void replacement_waits_for_the_migration_lock_off_the_loop(void **state) 
 
   PGconn *holder = ctxt_pg_connect(w->db);
   assert_int_equal(ctxt_pg_long(holder, "SELECT 1 FROM (SELECT pg_advisory_lock(7274640001)) l"), 1);
-  install(dir, "ctxd_testkit_v2.so");
+  ctxt_plugin_install(dir, "ctxd_testkit_v2.so");
   ctxt_proc_signal(&w->host, SIGHUP);
   int64_t signalled = ctxt_now_ms();
   for (int i = 1; i <= 100; i++) material(w, dc, i);
@@ -128,7 +119,7 @@ static void replacement_waits_for_the_migration_lock_off_the_loop(void **state) 
 
   /* the lock is free: a new file replaces version 1 */
   PQfinish(holder);
-  install(dir, "ctxd_testkit_v2.so");
+  ctxt_plugin_install(dir, "ctxd_testkit_v2.so");
   ctxt_proc_signal(&w->host, SIGHUP);
   assert_true(ctxt_proc_wait_output(&w->host, "replaced plugin 'testkit' 1.0.0 with 2.0.0", CTXT_EFFECT_MS));
   publish_range(w, 30, 10, "{\"action\":\"ok\"}");

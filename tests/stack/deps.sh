@@ -10,6 +10,7 @@ packages=(
   amqp-tools procps
   gnuplot-nox
   clang libclang-rt-14-dev clang-format
+  binutils dpkg-dev systemd
 )
 
 missing=()

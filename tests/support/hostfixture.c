@@ -196,3 +196,10 @@ int ctxt_wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms
   }
   return st;
 }
+
+void ctxt_plugin_install(const char *dir, const char *from) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "cp %s/%s %s/.incoming.so && mv -f %s/.incoming.so %s/ctxd_testkit.so",
+           ctxt_plugin_dir(), from, dir, dir, dir);
+  assert_int_equal(system(cmd), 0);
+}

@@ -41,6 +41,10 @@ int ctxt_world_teardown(void **state);
 /* Writes the world's configuration file (w->config) from its fields. */
 void ctxt_world_write_config(ctxt_world_t *w);
 
+/* Puts build/plugins/<from> at <dir>/ctxd_testkit.so the way deployments do: a new file
+ * renamed over the old one. */
+void ctxt_plugin_install(const char *dir, const char *from);
+
 /* Writes the configuration and starts the host (extra: one more environment entry, or
  * NULL); returns once it logged that it is ready. */
 void ctxt_host_start(ctxt_world_t *w, char *extra);
