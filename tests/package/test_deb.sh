@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Debian packages (packaging/ctxd_package.cmake): builds a Release tree for /usr under
+# The Debian packages (config/packaging/ctxd_package.cmake): builds a Release tree for /usr under
 # the test build's folder, checks its hardening (with _FORTIFY_SOURCE, which the Debug
 # test build lacks), makes the packages with `cpack -G DEB`, checks their contents,
 # dependencies and conffiles, unpacks them into a scratch root and runs the unpacked host.

@@ -14,7 +14,7 @@ configure_file(${PROJECT_SOURCE_DIR}/config/systemd/ctxd@.service.in
   ${PROJECT_BINARY_DIR}/systemd/ctxd@.service @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/systemd/ctxd@.service DESTINATION ${CTXD_SYSTEMD_UNIT_DIR}
   COMPONENT runtime)
-install(FILES ${PROJECT_SOURCE_DIR}/packaging/example.json DESTINATION ${CTXD_INSTALL_FULL_CONFDIR}
+install(FILES ${PROJECT_SOURCE_DIR}/config/packaging/example.json DESTINATION ${CTXD_INSTALL_FULL_CONFDIR}
   COMPONENT runtime)
 
 set(CPACK_PACKAGE_NAME ctxd)
