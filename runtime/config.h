@@ -2,7 +2,9 @@
  *
  * {
  *   "broker":   {"url": "amqp://user:pass@host:port/vhost[,amqp://...]", "heartbeat_s": 30,
- *                "rpc_timeout_ms": 10000, "reconnect_max_ms": 10000},
+ *                "rpc_timeout_ms": 10000, "reconnect_max_ms": 10000,
+ *                "tls": {"ca_file": "", "cert_file": "", "key_file": "", "server_name": "",
+ *                        "verify": true}},
  *   "database": {"url": "postgresql://...", "connect_timeout_s": 10},
  *   "outbox":   {"sweep_grace_ms": 10000, "sweep_interval_ms": 1000,
  *                "archive_retention_s": 604800},
@@ -32,6 +34,7 @@
 
 #include <ctxd/ctxd.h>
 
+#include "broker.h"
 #include "log.h"
 
 /* Most delayed-redelivery intervals an endpoint takes. */
@@ -87,6 +90,8 @@ typedef struct {
   int64_t heartbeat_s;
   int64_t rpc_timeout_ms;
   int64_t reconnect_max_ms;
+  /* for amqps:// URLs; its strings are owned by the config (NULL when not set) */
+  ctxd__broker_tls_t broker_tls;
 
   char *database_url;
   int64_t db_connect_timeout_s;
