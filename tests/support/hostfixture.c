@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 void ctxt_world_write_config(ctxt_world_t *w) {
-  char plugins[4096], text[8192];
+  char plugins[4096], text[10240];
   /* every host serves /metrics on a port of its choosing: tests wait on its counters */
   const char *admin =
       strstr(w->host_settings, "\"admin\"") ? "" : ", \"admin\": {\"listen\": \"127.0.0.1:0\"}";
@@ -21,14 +21,14 @@ void ctxt_world_write_config(ctxt_world_t *w) {
              w->endpoint, w->type, w->echo_type, w->plugin_settings);
   snprintf(text, sizeof text,
            "{\n"
-           "  \"broker\": {\"url\": \"%s\", \"heartbeat_s\": 10},\n"
+           "  \"broker\": {\"url\": \"%s\", \"heartbeat_s\": 10%s},\n"
            "  \"database\": {\"url\": \"%s\"},\n"
            "  \"plugin_dir\": \"%s\",\n"
            "  \"plugins\": %s,\n"
            "  \"endpoints\": {\"%s\": {%s}%s}%s%s\n"
            "}\n",
-           w->broker_url[0] ? w->broker_url : ctxt_amqp_url(), w->db, w->plugin_dir, plugins, w->endpoint,
-           w->endpoint_settings, w->more_endpoints, w->host_settings, admin);
+           w->broker_url[0] ? w->broker_url : ctxt_amqp_url(), w->broker_settings, w->db, w->plugin_dir,
+           plugins, w->endpoint, w->endpoint_settings, w->more_endpoints, w->host_settings, admin);
   if (w->config[0]) unlink(w->config);
   ctxt_write_file(w->config, sizeof w->config, text);
 }
