@@ -40,6 +40,13 @@ static int on_verify(int ok, X509_STORE_CTX *x) {
   return ok;
 }
 
+/* Gives no passphrase: an encrypted key fails to load instead of OpenSSL's default
+ * prompting on the terminal (a service would hang there). */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+  (void)buf, (void)size, (void)rwflag, (void)u;
+  return 0;
+}
+
 /* 1 for the library's TLS failures, whose reason OpenSSL holds. */
 static int tls_status(int st) {
   return st == AMQP_STATUS_SSL_ERROR || st == AMQP_STATUS_SSL_CONNECTION_FAILED ||
@@ -116,6 +123,7 @@ static int tls_setup(ctxd__broker_t *b, amqp_socket_t *s, const ctxd__broker_tls
              reason);
     return CTXD_EBROKER;
   }
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
   if (given(tls->cert_file) && amqp_ssl_socket_set_key(s, tls->cert_file, tls->key_file) != AMQP_STATUS_OK) {
     tls_reason(reason, sizeof reason, "unreadable");
     snprintf(err, errlen, "TLS client certificate %s / key %s: %s", tls->cert_file, tls->key_file, reason);
