@@ -197,13 +197,27 @@ static void verify_off_warns(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* An encrypted client key is refused at once with OpenSSL's reason: nothing prompts for a
+ * passphrase on a terminal. */
+static void encrypted_key_refused(void **state) {
+  ctxt_world_t *w = *state;
+  char tls[1024];
+  snprintf(tls, sizeof tls,
+           CA("ca") ", \"cert_file\": \"%s/client.pem\", \"key_file\": \"%s/client-encrypted.key\"", certs,
+           certs, certs);
+  use_tls(w, tls, "sslmode=disable");
+  ctxt_world_write_config(w);
+  ctxt_proc_t p = {0};
+  assert_int_equal(send_message(w, &p, "ok"), 1);
+  assert_non_null(strstr(p.out, "client-encrypted.key: bad decrypt"));
+  ctxt_proc_free(&p);
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, ctxt_world_setup, ctxt_world_teardown)
   const struct CMUnitTest tests[] = {
-      T(verified_mutual_tls),
-      T(wrong_ca_refused),
-      T(client_certificate_required),
-      T(verify_off_warns),
+      T(verified_mutual_tls), T(wrong_ca_refused),      T(client_certificate_required),
+      T(verify_off_warns),    T(encrypted_key_refused),
   };
 #undef T
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

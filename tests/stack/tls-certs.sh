@@ -3,6 +3,7 @@
 #   ca.pem ca.key           a CA
 #   server.pem server.key   the servers' certificate, signed by it, for localhost and 127.0.0.1
 #   client.pem client.key   a client certificate signed by it (mutual TLS)
+#   client-encrypted.key    client.key encrypted with the passphrase "secret"
 #   other-ca.pem            an unrelated CA (a "wrong CA" for the client side)
 # Keys are unencrypted RSA 2048 (fast to make), certificates valid for a day.
 #
@@ -33,4 +34,5 @@ ca other-ca "/CN=ctxd unrelated CA"
 leaf server "/CN=localhost" "subjectAltName=DNS:localhost,IP:127.0.0.1
 extendedKeyUsage=serverAuth"
 leaf client "/CN=ctxd-client" "extendedKeyUsage=clientAuth"
+openssl pkey -in client.key -aes256 -passout pass:secret -out client-encrypted.key
 chmod 600 ./*.key
