@@ -6,6 +6,8 @@
  * certificate are refused with reasons an operator can act on. */
 #include "hostfixture.h"
 
+#include "broker.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +142,45 @@ static void verified_mutual_tls(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* A backlog read over TLS: hundreds of deliveries arrive as a burst of TLS records, all
+ * handled (rabbitmq-c reads what OpenSSL holds before it waits on the socket, so records
+ * OpenSSL read ahead never wait for the next readable event). */
+static void backlog_over_tls(void **state) {
+  ctxt_world_t *w = *state;
+  enum { N = 400 };
+  char tls[1024], pg[512], err[512], ca[128], cert[128], key[128];
+  snprintf(tls, sizeof tls, CA("ca") CLIENT, certs, certs, certs);
+  snprintf(pg, sizeof pg, PG_VERIFIED, certs);
+  use_tls(w, tls, pg);
+  ctxt_host_start(w, NULL); /* declares the topology */
+  ctxt_host_stop(w, SIGTERM);
+  snprintf(ca, sizeof ca, "%s/ca.pem", certs);
+  snprintf(cert, sizeof cert, "%s/client.pem", certs);
+  snprintf(key, sizeof key, "%s/client.key", certs);
+  ctxd__broker_tls_t t = {.ca_file = ca, .cert_file = cert, .key_file = key, .verify = 1};
+  ctxd__broker_t b;
+  if (ctxd__broker_connect(&b, amqps_url, &t, 0, 10000, err, sizeof err) != 0) fail_msg("%s", err);
+  amqp_basic_properties_t props = {._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG,
+                                   .content_type = amqp_cstring_bytes("application/vnd.masstransit+json"),
+                                   .delivery_mode = AMQP_DELIVERY_PERSISTENT};
+  uint64_t seq = 0;
+  for (int i = 0; i < N; i++) {
+    char id[37], body[4096];
+    ctxt_make_id(id, i + 1);
+    /* about 3 KiB each: the backlog spans hundreds of TLS records */
+    snprintf(body, sizeof body,
+             "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],"
+             "\"message\":{\"action\":\"ok\",\"pad\":\"%03000d\"}}",
+             id, w->type, i);
+    assert_int_equal(ctxd__broker_publish(&b, w->type, "", 0, &props, amqp_cstring_bytes(body), &seq), 0);
+  }
+  assert_int_equal(ctxd__broker_wait_confirm(&b, seq, 30000), 0);
+  ctxd__broker_close(&b, 1);
+  ctxt_host_start(w, NULL);
+  assert_int_equal(ctxt_wait_effects(w, NULL, N), N);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 /* A broker certificate from another CA: the host keeps retrying and says why; a database
  * certificate from another CA: the host does not start, and says why. */
 static void wrong_ca_refused(void **state) {
@@ -216,8 +257,8 @@ static void encrypted_key_refused(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, ctxt_world_setup, ctxt_world_teardown)
   const struct CMUnitTest tests[] = {
-      T(verified_mutual_tls), T(wrong_ca_refused),      T(client_certificate_required),
-      T(verify_off_warns),    T(encrypted_key_refused),
+      T(verified_mutual_tls), T(wrong_ca_refused), T(client_certificate_required),
+      T(backlog_over_tls),    T(verify_off_warns), T(encrypted_key_refused),
   };
 #undef T
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
