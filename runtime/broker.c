@@ -15,7 +15,7 @@
 #include <ctxd/errno.h>
 
 /* Writes the first failure OpenSSL recorded on this thread, with its detail, e.g.
- * "certificate verify failed (Verify error:unable to get local issuer certificate)", or
+ * "tlsv13 alert certificate required (SSL alert number 116)", or
  * `fallback` when it recorded none; empties the thread's error queue. */
 static void tls_reason(char *buf, size_t len, const char *fallback) {
   const char *data = NULL;
