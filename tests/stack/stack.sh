@@ -3,7 +3,7 @@
 # demo, the tests and the benchmarks.
 #
 #   stack.sh start    start both (reuses servers this folder already runs), write env file
-#   stack.sh stop     stop both, by the PIDs this script recorded
+#   stack.sh stop     stop both (and the TLS node below), by the PIDs this script recorded
 #   stack.sh status   exit 0 when both run, 1 otherwise
 #   stack.sh env      print the env file: the URLs (CTXD_AMQP_URL, CTXD_PG_URL) and the
 #                     settings below, so that with it sourced this script finds these servers
@@ -463,6 +463,7 @@ case "$cmd" in
     ;;
   stop)
     [[ -d "$DIR" ]] || exit 0
+    tls_stop # left running by a TLS test that did not finish
     rabbit_stop
     pg_stop
     rm -f "$DIR/env"
