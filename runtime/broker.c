@@ -4,11 +4,57 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include <arpa/inet.h>
+
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <ctxd/errno.h>
 
 #include "redact.h"
+
+/* Writes the first failure OpenSSL recorded on this thread, with its detail, e.g.
+ * "tlsv13 alert certificate required (SSL alert number 116)", or
+ * `fallback` when it recorded none; empties the thread's error queue. */
+static void tls_reason(char *buf, size_t len, const char *fallback) {
+  const char *data = NULL;
+  int flags = 0;
+  unsigned long e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags);
+  const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+  if (reason == NULL)
+    snprintf(buf, len, "%s", fallback);
+  else if ((flags & ERR_TXT_STRING) && data != NULL && data[0] != '\0')
+    snprintf(buf, len, "%s (%s)", reason, data);
+  else
+    snprintf(buf, len, "%s", reason);
+  ERR_clear_error();
+}
+
+/* Keeps the first certificate error of a handshake in the ctxd__broker_t the context
+ * points to (rabbitmq-c frees the SSL object before it reports the failure). */
+static int on_verify(int ok, X509_STORE_CTX *x) {
+  SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+  ctxd__broker_t *b = ssl != NULL ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+  if (!ok && b != NULL && b->verify_error == 0) b->verify_error = X509_STORE_CTX_get_error(x);
+  return ok;
+}
+
+/* Gives no passphrase: an encrypted key fails to load instead of OpenSSL's default
+ * prompting on the terminal (a service would hang there). */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+  (void)buf, (void)size, (void)rwflag, (void)u;
+  return 0;
+}
+
+/* 1 for the library's TLS failures, whose reason OpenSSL holds. */
+static int tls_status(int st) {
+  return st == AMQP_STATUS_SSL_ERROR || st == AMQP_STATUS_SSL_CONNECTION_FAILED ||
+         st == AMQP_STATUS_SSL_PEER_VERIFY_FAILED || st == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ||
+         st == AMQP_STATUS_SSL_SET_ENGINE_FAILED;
+}
 
 /* 0 when reply r (of an RPC on channel) is normal, else CTXD_EBROKER with the reason in err,
  * redacted: the broker's text may quote what it was sent. */
@@ -16,7 +62,15 @@ static int reply_failed(ctxd__broker_t *b, amqp_rpc_reply_t r, int channel, cons
                         size_t errlen) {
   char raw[1024];
   if (r.reply_type == AMQP_RESPONSE_NORMAL) return 0;
-  if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+  if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && b->tls && tls_status(r.library_error)) {
+    /* e.g. a broker that wants a client certificate ends the session after the handshake:
+     * its alert, when it arrived before the socket closed under a write */
+    char reason[256];
+    tls_reason(reason, sizeof reason,
+               "the broker ended it (as one does that requires a client certificate and got none, or "
+               "one it does not trust)");
+    snprintf(raw, sizeof raw, "%s: the TLS session failed: %s", what, reason);
+  } else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
     snprintf(raw, sizeof raw, "%s: %s", what, amqp_error_string2(r.library_error));
   } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
     amqp_channel_close_t *c = r.reply.decoded;
@@ -55,29 +109,93 @@ static int open_publish_channel(ctxd__broker_t *b, int channel, char *err, size_
   return 0;
 }
 
-int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *password, int heartbeat_s,
-                         int rpc_timeout_ms, char *err, size_t errlen) {
+static int given(const char *s) { return s != NULL && s[0] != '\0'; }
+
+/* Sets up the TLS socket of an amqps:// connection to `host`. 0, or CTXD_EBROKER with the
+ * reason in err. The socket belongs to conn. */
+static int tls_setup(ctxd__broker_t *b, amqp_socket_t *s, const ctxd__broker_tls_t *tls, const char *host,
+                     char *err, size_t errlen) {
+  static const ctxd__broker_tls_t defaults = {.verify = 1};
+  char reason[256];
+  if (tls == NULL) tls = &defaults;
+  SSL_CTX *ctx = amqp_ssl_socket_get_context(s);
+  ERR_clear_error();
+  if (given(tls->ca_file) ? amqp_ssl_socket_set_cacert(s, tls->ca_file) != AMQP_STATUS_OK
+                          : SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    tls_reason(reason, sizeof reason, "unreadable");
+    snprintf(err, errlen, "TLS CA file %s: %s", given(tls->ca_file) ? tls->ca_file : "(system store)",
+             reason);
+    return CTXD_EBROKER;
+  }
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+  if (given(tls->cert_file) && amqp_ssl_socket_set_key(s, tls->cert_file, tls->key_file) != AMQP_STATUS_OK) {
+    tls_reason(reason, sizeof reason, "unreadable");
+    snprintf(err, errlen, "TLS client certificate %s / key %s: %s", tls->cert_file, tls->key_file, reason);
+    return CTXD_EBROKER;
+  }
+  amqp_ssl_socket_set_verify_peer(s, tls->verify != 0);
+  /* OpenSSL checks the name during the handshake (rabbitmq-c's own check knows no IP SANs),
+   * so a failure names its reason */
+  amqp_ssl_socket_set_verify_hostname(s, 0);
+  if (!tls->verify) return 0;
+  /* fail in the handshake, so OpenSSL records why */
+  SSL_CTX_set_app_data(ctx, b);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, on_verify);
+  const char *name = given(tls->server_name) ? tls->server_name : host;
+  unsigned char ip[16];
+  X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
+  int ok = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1
+               ? X509_VERIFY_PARAM_set1_ip_asc(param, name)
+               : X509_VERIFY_PARAM_set1_host(param, name, 0);
+  if (ok != 1) {
+    snprintf(err, errlen, "TLS server name '%s' cannot be checked", name);
+    return CTXD_EBROKER;
+  }
+  return 0;
+}
+
+int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *password,
+                         const ctxd__broker_tls_t *tls, int heartbeat_s, int rpc_timeout_ms, char *err,
+                         size_t errlen) {
   char buf[1024];
   struct amqp_connection_info ci;
   memset(b, 0, sizeof *b);
   b->fd = -1;
   snprintf(buf, sizeof buf, "%s", url);
   if (amqp_parse_url(buf, &ci) != AMQP_STATUS_OK) {
-    snprintf(err, errlen, "broker url is not an amqp:// URL");
+    snprintf(err, errlen, "broker url is not an amqp:// or amqps:// URL");
     return CTXD_EBROKER;
   }
+  b->tls = ci.ssl;
   b->conn = amqp_new_connection();
-  amqp_socket_t *s = b->conn != NULL ? amqp_tcp_socket_new(b->conn) : NULL;
+  amqp_socket_t *s = b->conn == NULL ? NULL
+                     : ci.ssl        ? amqp_ssl_socket_new(b->conn)
+                                     : amqp_tcp_socket_new(b->conn);
   if (s == NULL) {
     snprintf(err, errlen, "out of memory");
     ctxd__broker_close(b, 0);
     return CTXD_ENOMEM;
   }
+  if (ci.ssl && tls_setup(b, s, tls, ci.host, err, errlen) != 0) {
+    ctxd__broker_close(b, 0);
+    return CTXD_EBROKER;
+  }
   struct timeval tv = {rpc_timeout_ms / 1000, (rpc_timeout_ms % 1000) * 1000};
+  ERR_clear_error();
   int st = amqp_socket_open_noblock(s, ci.host, ci.port, &tv);
-  if (st != AMQP_STATUS_OK) {
-    char raw[512];
+  char raw[512] = "";
+  if (st != AMQP_STATUS_OK && ci.ssl && b->verify_error != 0) {
+    ERR_clear_error();
+    snprintf(raw, sizeof raw, "TLS handshake with %s:%d failed: certificate verify failed: %s", ci.host,
+             ci.port, X509_verify_cert_error_string(b->verify_error));
+  } else if (st != AMQP_STATUS_OK && ci.ssl && tls_status(st)) {
+    char reason[256];
+    tls_reason(reason, sizeof reason, amqp_error_string2(st));
+    snprintf(raw, sizeof raw, "TLS handshake with %s:%d failed: %s", ci.host, ci.port, reason);
+  } else if (st != AMQP_STATUS_OK) {
     snprintf(raw, sizeof raw, "cannot connect to %s:%d: %s", ci.host, ci.port, amqp_error_string2(st));
+  }
+  if (st != AMQP_STATUS_OK) {
     ctxd__redact(raw, err, errlen);
     ctxd__broker_close(b, 0);
     return CTXD_EBROKER;
@@ -115,10 +233,11 @@ int ctxd__broker_publish_reopen(ctxd__broker_t *b, char *err, size_t errlen) {
 }
 
 int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, const char *password,
-                             int heartbeat_s, int rpc_timeout_ms, char *err, size_t errlen) {
+                             const ctxd__broker_tls_t *tls, int heartbeat_s, int rpc_timeout_ms, char *err,
+                             size_t errlen) {
   int rc = CTXD_EBROKER;
   for (size_t i = 0; i < n && rc != 0; i++)
-    rc = ctxd__broker_connect(b, urls[i], password, heartbeat_s, rpc_timeout_ms, err, errlen);
+    rc = ctxd__broker_connect(b, urls[i], password, tls, heartbeat_s, rpc_timeout_ms, err, errlen);
   return rc;
 }
 

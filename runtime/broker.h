@@ -8,8 +8,21 @@
 
 #include <amqp.h>
 
+/* TLS settings for amqps:// URLs (broker.tls); amqp:// URLs ignore them. Strings are
+ * borrowed; NULL or "" means not set. */
+typedef struct {
+  const char *ca_file;     /* PEM CA bundle; not set: the system's trust store */
+  const char *cert_file;   /* client certificate chain, for mutual TLS (with key_file) */
+  const char *key_file;    /* its unencrypted PEM private key */
+  const char *server_name; /* the name the broker's certificate must carry; not set: the
+                              URL's host (an IP address is matched against IP SANs) */
+  int verify;              /* check the certificate chain and name; 0 only by explicit configuration */
+} ctxd__broker_tls_t;
+
 typedef struct {
   amqp_connection_state_t conn; /* NULL when not connected */
+  int tls;                      /* the connection is amqps:// */
+  long verify_error;            /* X509_V_ERR_* of a failed TLS handshake, else 0 */
   int fd;
   int publish_channel; /* the publish channel's number now (see CTXD__PUBLISH_CHANNEL) */
   uint64_t next_seq;   /* publisher-confirm sequence number of the next publish */
@@ -28,16 +41,20 @@ typedef struct {
 #define CTXD__PUBLISH_REOPENED 1024
 #define CTXD__PUBLISH_REOPENED_LAST 2046
 
-/* Connects, logs in (with password instead of the URL's when not NULL), opens the publish
- * channel in confirm mode. 0, or CTXD_EBROKER with the reason in err, redacted (redact.h);
+/* Connects (over TLS with `tls` for an amqps:// URL; tls NULL: verified against the
+ * system's trust store), logs in (with password instead of the URL's when not NULL), opens
+ * the publish channel in confirm mode. 0, or CTXD_EBROKER with the reason in err, redacted
+ * (redact.h), e.g. "TLS handshake with host:port failed: certificate verify failed (...)";
  * a refused login says so as the broker does ("ACCESS_REFUSED - Login was refused ..."). */
-int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *password, int heartbeat_s,
-                         int rpc_timeout_ms, char *err, size_t errlen);
+int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *password,
+                         const ctxd__broker_tls_t *tls, int heartbeat_s, int rpc_timeout_ms, char *err,
+                         size_t errlen);
 
 /* Connects to the first of urls that answers (the nodes of a cluster). As
  * ctxd__broker_connect; err holds the last node's reason. */
 int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, const char *password,
-                             int heartbeat_s, int rpc_timeout_ms, char *err, size_t errlen);
+                             const ctxd__broker_tls_t *tls, int heartbeat_s, int rpc_timeout_ms, char *err,
+                             size_t errlen);
 
 /* Closes politely when `polite`, else drops the socket (after a connection error). */
 void ctxd__broker_close(ctxd__broker_t *b, int polite);

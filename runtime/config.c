@@ -253,8 +253,29 @@ typedef struct {
   int64_t heartbeat_s;
   int64_t rpc_timeout_ms;
   int64_t reconnect_max_ms;
+  const json_t *tls;
 } broker_t;
 
+typedef struct {
+  const char *ca_file;
+  const char *cert_file;
+  const char *key_file;
+  const char *server_name;
+  int verify;
+} tls_t;
+
+static const ctxd_conf_entry_t tls_map[] = {
+    {CTXD_CONF_STR, "ca_file", "", offsetof(tls_t, ca_file),
+     "PEM file of the CA certificates the broker's certificate must chain to; empty: the "
+     "system's trust store"},
+    {CTXD_CONF_STR, "cert_file", "", offsetof(tls_t, cert_file),
+     "PEM client certificate (chain) for mutual TLS; needs key_file"},
+    {CTXD_CONF_STR, "key_file", "", offsetof(tls_t, key_file), "unencrypted PEM private key of cert_file"},
+    {CTXD_CONF_STR, "server_name", "", offsetof(tls_t, server_name),
+     "host name (or IP address) the broker's certificate must carry; empty: the URL's host"},
+    {CTXD_CONF_BOOL, "verify", "true", offsetof(tls_t, verify),
+     "check the broker's certificate and name; false is logged as a warning at start"},
+    {.name = NULL}};
 static const ctxd_conf_entry_t broker_map[] = {
     {CTXD_CONF_STR, "url", "", offsetof(broker_t, url),
      "amqp://user:password@host:port/vhost, or the nodes of a cluster separated by commas; "
@@ -268,6 +289,8 @@ static const ctxd_conf_entry_t broker_map[] = {
      "how long to wait for the broker's reply to a request"},
     {CTXD_CONF_INT, "reconnect_max_ms", "10000", offsetof(broker_t, reconnect_max_ms),
      "longest pause between reconnection attempts"},
+    {CTXD__CONF_OBJECT, "tls", "", offsetof(broker_t, tls),
+     "TLS for amqps:// URLs (verified against the system's trust store without it)"},
     {.name = NULL}};
 
 static const range_t broker_ranges[] = {
@@ -275,6 +298,49 @@ static const range_t broker_ranges[] = {
     {"rpc_timeout_ms", offsetof(broker_t, rpc_timeout_ms), 100, 600000},
     {"reconnect_max_ms", offsetof(broker_t, reconnect_max_ms), 100, 600000},
     {NULL, 0, 0, 0}};
+
+/* A file setting `key` of broker.tls must be readable now: a host that could not read it
+ * would only say so at its first connection. */
+static int tls_file(load_t *l, const char *key, const char *file, const char **dst) {
+  char at[64];
+  if (file[0] == '\0') return 0;
+  join(at, sizeof at, "broker.tls", key);
+  FILE *f = fopen(file, "r");
+  if (f == NULL) return fail_at(l, at, "cannot read '%s': %s", file, strerror(errno));
+  fclose(f);
+  return copy(l, (char **)dst, file);
+}
+
+/* broker.tls: only with an amqps:// URL (settings that would not be used are a mistake),
+ * and whole (a certificate without its key cannot be honoured). */
+static int load_broker_tls(load_t *l, const json_t *section) {
+  ctxd__broker_tls_t *t = &l->cfg->broker_tls;
+  int tls_urls = 0;
+  tls_t s;
+  for (size_t i = 0; i < l->cfg->nbroker_urls; i++)
+    tls_urls += strncmp(l->cfg->broker_urls[i], "amqps://", 8) == 0;
+  int rc = apply(l, tls_map, section, &s, "broker.tls");
+  if (rc != 0) return rc;
+  if (tls_urls != 0 && tls_urls != (int)l->cfg->nbroker_urls)
+    return report(l, env_get("CTXD_AMQP_URL") != NULL ? "CTXD_AMQP_URL" : NULL, "broker.url",
+                  "mixes amqp:// and amqps:// nodes: some would be reached without TLS");
+  t->verify = s.verify;
+  if (section == NULL) return 0;
+  if (tls_urls == 0)
+    return fail_at(l, "broker.tls", "set, but no broker URL is amqps://: TLS settings would not be used");
+  if ((s.cert_file[0] == '\0') != (s.key_file[0] == '\0'))
+    return fail_at(l, s.cert_file[0] == '\0' ? "broker.tls.key_file" : "broker.tls.cert_file",
+                   "cert_file and key_file go together (mutual TLS)");
+  if ((rc = tls_file(l, "ca_file", s.ca_file, &t->ca_file)) != 0) return rc;
+  if ((rc = tls_file(l, "cert_file", s.cert_file, &t->cert_file)) != 0) return rc;
+  if ((rc = tls_file(l, "key_file", s.key_file, &t->key_file)) != 0) return rc;
+  if (s.server_name[0] != '\0' && (rc = copy(l, (char **)&t->server_name, s.server_name)) != 0) return rc;
+  if (!s.verify)
+    ctxd__log(CTXD__LOG_WARN, "config",
+              "broker.tls.verify is false: the broker's certificate and name are not checked, "
+              "so anyone between this host and the broker can read and change its traffic");
+  return 0;
+}
 
 static int load_broker(load_t *l, const json_t *section) {
   ctxd__config_t *cfg = l->cfg;
@@ -315,7 +381,7 @@ static int load_broker(load_t *l, const json_t *section) {
   cfg->heartbeat_s = b.heartbeat_s;
   cfg->rpc_timeout_ms = b.rpc_timeout_ms;
   cfg->reconnect_max_ms = b.reconnect_max_ms;
-  return 0;
+  return load_broker_tls(l, b.tls);
 }
 
 typedef struct {
@@ -849,6 +915,11 @@ void ctxd__config_free(ctxd__config_t *cfg) {
   free(cfg->database_password);
   free(cfg->broker_password);
   free(cfg->broker_url);
+  /* const for the broker layer, owned here */
+  free((char *)cfg->broker_tls.ca_file);
+  free((char *)cfg->broker_tls.cert_file);
+  free((char *)cfg->broker_tls.key_file);
+  free((char *)cfg->broker_tls.server_name);
   for (size_t i = 0; i < cfg->nbroker_urls; i++) free(cfg->broker_urls[i]);
   free(cfg->broker_urls);
   free(cfg->text);

@@ -3,7 +3,9 @@
  * {
  *   "broker":   {"url": "amqp://user:pass@host:port/vhost[,amqp://...]", "heartbeat_s": 30,
  *                "rpc_timeout_ms": 10000, "reconnect_max_ms": 10000,
- *                "password_file": "/path or credential name"},
+ *                "password_file": "/path or credential name",
+ *                "tls": {"ca_file": "", "cert_file": "", "key_file": "", "server_name": "",
+ *                        "verify": true}},
  *   "database": {"url": "postgresql://...", "connect_timeout_s": 10, "migrate": "auto",
  *                "password_file": "/path or credential name"},
  *   "outbox":   {"sweep_grace_ms": 10000, "sweep_interval_ms": 1000,
@@ -34,6 +36,7 @@
 
 #include <ctxd/ctxd.h>
 
+#include "broker.h"
 #include "log.h"
 
 /* Most delayed-redelivery intervals an endpoint takes. */
@@ -90,6 +93,8 @@ typedef struct {
   int64_t rpc_timeout_ms;
   int64_t reconnect_max_ms;
   char *broker_password; /* from broker.password_file, replacing the URLs'; NULL: none */
+  /* for amqps:// URLs; its strings are owned by the config (NULL when not set) */
+  ctxd__broker_tls_t broker_tls;
 
   char *database_url;
   char *database_password; /* from database.password_file, replacing the URL's; NULL: none */

@@ -323,8 +323,8 @@ static void log_ready(host_t *h, const char *url) {
 static void connect_broker(host_t *h) {
   char err[512], safe[512];
   const char *url = h->cfg->broker_urls[h->node];
-  int rc = ctxd__broker_connect(&h->session.broker, url, h->cfg->broker_password, (int)h->cfg->heartbeat_s,
-                                (int)h->cfg->rpc_timeout_ms, err, sizeof err);
+  int rc = ctxd__broker_connect(&h->session.broker, url, h->cfg->broker_password, &h->cfg->broker_tls,
+                                (int)h->cfg->heartbeat_s, (int)h->cfg->rpc_timeout_ms, err, sizeof err);
   if (rc == 0) rc = start_consuming(h, err, sizeof err);
   if (rc == 0 && uv_poll_init(&h->loop, &h->poll, h->session.broker.fd) == 0) {
     h->poll.data = h;

@@ -43,8 +43,8 @@ int ctxd__errors_replay(const ctxd__config_t *cfg, const char *endpoint, long li
     fprintf(stderr, "ctxd: endpoint name too long: %s\n", endpoint);
     return CTXD__EXIT_USAGE;
   }
-  if (ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, cfg->broker_password, 0,
-                               (int)cfg->rpc_timeout_ms, err, sizeof err) != 0) {
+  if (ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, cfg->broker_password,
+                               &cfg->broker_tls, 0, (int)cfg->rpc_timeout_ms, err, sizeof err) != 0) {
     fprintf(stderr, "ctxd: %s\n", err);
     return CTXD__EXIT_FAILURE;
   }

@@ -56,8 +56,8 @@ int ctxd__send(const ctxd__config_t *cfg, const char *type, const char *message,
   ctxd__broker_t b;
   int rc = text == NULL
                ? CTXD_EINVAL
-               : ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, cfg->broker_password, 0,
-                                          (int)cfg->rpc_timeout_ms, err, sizeof err);
+               : ctxd__broker_connect_any(&b, cfg->broker_urls, cfg->nbroker_urls, cfg->broker_password,
+                                          &cfg->broker_tls, 0, (int)cfg->rpc_timeout_ms, err, sizeof err);
   if (rc == 0) {
     amqp_basic_properties_t props = {0};
     props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;

@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   gcc make cmake pkg-config
-  librabbitmq-dev libuv1-dev libjansson-dev libpq-dev libcmocka-dev libhttp-parser-dev
+  librabbitmq-dev libuv1-dev libjansson-dev libpq-dev libcmocka-dev libhttp-parser-dev libssl-dev
+  openssl
   rabbitmq-server postgresql
   amqp-tools procps
   gnuplot-nox

@@ -3,7 +3,7 @@
 # demo, the tests and the benchmarks.
 #
 #   stack.sh start    start both (reuses servers this folder already runs), write env file
-#   stack.sh stop     stop both, by the PIDs this script recorded
+#   stack.sh stop     stop both (and the TLS node below), by the PIDs this script recorded
 #   stack.sh status   exit 0 when both run, 1 otherwise
 #   stack.sh env      print the env file: the URLs (CTXD_AMQP_URL, CTXD_PG_URL) and the
 #                     settings below, so that with it sourced this script finds these servers
@@ -24,6 +24,18 @@
 #   stack.sh cluster-ctl N ARGS...   rabbitmqctl against node N, with its environment
 #   stack.sh cluster-wipe     cluster-stop, then delete the cluster's data (a fresh cluster next)
 #
+# A RabbitMQ node with only a TLS listener, for the TLS tests (separate from the others):
+#   stack.sh tls-start CERTS  start node ctxd-tls-<port>@localhost with the certificates in
+#                             folder CERTS (ca.pem, server.pem, server.key, as
+#                             tests/stack/tls-certs.sh makes them); it requires a client
+#                             certificate signed by that CA (verify_peer,
+#                             fail_if_no_peer_cert); write tls/env (CTXD_AMQPS_URL)
+#   stack.sh tls-stop         stop it and its epmd
+# PostgreSQL's TLS, on the single cluster (plain connections keep working):
+#   stack.sh pg-tls CERTS     ssl = on with CERTS' server.pem, server.key and ca.pem (copied
+#                             beside the cluster: the server reads them at every reload)
+#   stack.sh pg-tls off       ssl = off again
+#
 # Settings (environment): CTXD_STACK_DIR (default <repo>/.run/stack), CTXD_AMQP_PORT (5682),
 # CTXD_RABBIT_DIST_PORT (25682), CTXD_EPMD_PORT (4382), CTXD_PG_PORT (5442). The defaults
 # stay clear of the system servers' ports (5672, 25672, 4369, 5432).
@@ -31,6 +43,8 @@
 # + 20000 = 25722, +1, +2), CTXD_CLUSTER_EPMD_PORT (port - 1300 = 4422), CTXD_CLUSTER_DIR
 # (<stack dir>/cluster). Another cluster can run beside it with another CTXD_CLUSTER_PORT
 # and CTXD_CLUSTER_DIR.
+# TLS node: CTXD_TLS_PORT (AMQP port + 1 = 5683), CTXD_TLS_DIST_PORT (port + 20000),
+# CTXD_TLS_EPMD_PORT (port - 1300); its files in <stack dir>/tls.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,6 +61,10 @@ CLUSTER_PORT=${CTXD_CLUSTER_PORT:-5722}
 CLUSTER_DIST=${CTXD_CLUSTER_DIST_PORT:-$((CLUSTER_PORT + 20000))}
 CLUSTER_EPMD=${CTXD_CLUSTER_EPMD_PORT:-$((CLUSTER_PORT - 1300))}
 CDIR=${CTXD_CLUSTER_DIR:-$DIR/cluster}
+TLS_PORT=${CTXD_TLS_PORT:-$((AMQP_PORT + 1))}
+TLS_DIST=${CTXD_TLS_DIST_PORT:-$((TLS_PORT + 20000))}
+TLS_EPMD=${CTXD_TLS_EPMD_PORT:-$((TLS_PORT - 1300))}
+TLS_CERTS= # set by tls-start: node_launch then writes a TLS-only listener
 
 die() { echo "stack: $*" >&2; exit 1; }
 log() { echo "stack: $*" >&2; }
@@ -127,7 +145,20 @@ node_launch() {
   : >"$base/rabbitmq-env.conf"
   echo '[].' >"$base/enabled_plugins"
   # listeners.tcp.default would bind every interface
-  printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users = none\n' "$port" >"$base/rabbitmq.conf"
+  if [[ -n "$TLS_CERTS" ]]; then
+    cat >"$base/rabbitmq.conf" <<EOF
+listeners.tcp = none
+listeners.ssl.1 = 127.0.0.1:$port
+loopback_users = none
+ssl_options.cacertfile = $TLS_CERTS/ca.pem
+ssl_options.certfile = $TLS_CERTS/server.pem
+ssl_options.keyfile = $TLS_CERTS/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = true
+EOF
+  else
+    printf 'listeners.tcp.1 = 127.0.0.1:%s\nloopback_users = none\n' "$port" >"$base/rabbitmq.conf"
+  fi
   epmd_start "$4" "$7" "$base/log/epmd.log" "${9:-CTXD_EPMD_PORT}"
   (node_env "${@:1:6}"; exec setsid rabbitmq-server </dev/null >"$base/log/server.out" 2>&1) &
   echo $! >"$base/server.pid"
@@ -179,6 +210,31 @@ rabbit_start() { single node_start "$DIR/rabbit/epmd.pid" CTXD_AMQP_PORT; }
 rabbit_stop() {
   single node_stop
   epmd_stop "$DIR/rabbit/epmd.pid"
+}
+
+# The TLS node, on its own epmd
+tls_node() { "$1" "ctxd-tls-$TLS_PORT@localhost" "$TLS_PORT" "$TLS_DIST" "$TLS_EPMD" "$DIR/tls" "$DIR/tls/home" "${@:2}"; }
+
+tls_start() {
+  local certs f
+  [[ -n "${1:-}" ]] || die "usage: stack.sh tls-start CERTS"
+  certs=$(cd "$1" && pwd) || die "no folder $1"
+  for f in ca.pem server.pem server.key; do
+    [[ -r "$certs/$f" ]] || die "$certs/$f is missing (tests/stack/tls-certs.sh makes it)"
+  done
+  # a running node may hold other certificates: start afresh
+  tls_node node_stop
+  TLS_CERTS=$certs
+  tls_node node_start "$DIR/tls/epmd.pid" CTXD_TLS_PORT CTXD_TLS_EPMD_PORT
+  echo "CTXD_AMQPS_URL=amqps://guest:guest@127.0.0.1:$TLS_PORT" >"$DIR/tls/env"
+  log "TLS node ready; its URL in $DIR/tls/env"
+}
+
+tls_stop() {
+  [[ -d "$DIR/tls" ]] || return 0
+  tls_node node_stop
+  epmd_stop "$DIR/tls/epmd.pid"
+  rm -f "$DIR/tls/env"
 }
 
 # The cluster: three nodes on one private epmd, sharing one HOME and so one Erlang cookie.
@@ -347,6 +403,31 @@ pg_start() {
     || psql_q -qc "CREATE DATABASE ctxd" >/dev/null
 }
 
+# pg_tls CERTS|off: TLS settings are reloaded without a restart
+pg_tls() {
+  local d; d=$(pg_dir)
+  pg_running || die "PostgreSQL is not running (stack.sh start)"
+  if [[ "${1:-}" == off ]]; then
+    psql_q -q -c "ALTER SYSTEM SET ssl = off" -c "SELECT pg_reload_conf()" >/dev/null
+    return
+  fi
+  [[ -n "${1:-}" ]] || die "usage: stack.sh pg-tls CERTS|off"
+  mkdir -p "$d/tls"
+  cp "$1/server.pem" "$1/server.key" "$1/ca.pem" "$d/tls/"
+  chmod 600 "$d/tls/server.key"
+  if [[ $(id -u) -eq 0 ]]; then chown -R postgres: "$d/tls"; fi
+  psql_q -q -c "ALTER SYSTEM SET ssl_cert_file = '$d/tls/server.pem'" \
+    -c "ALTER SYSTEM SET ssl_key_file = '$d/tls/server.key'" \
+    -c "ALTER SYSTEM SET ssl_ca_file = '$d/tls/ca.pem'" -c "ALTER SYSTEM SET ssl = on" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+  # the reload is asynchronous: wait until the server offers TLS
+  local end=$((SECONDS + 10))
+  until psql -X "postgresql://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=require" -tAc "SELECT 1" >/dev/null 2>&1; do
+    ((SECONDS < end)) || die "PostgreSQL did not offer TLS within 10s (see $d/server.log)"
+    sleep 0.1
+  done
+}
+
 psql_q() { psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"; }
 
 pg_stop() {
@@ -382,6 +463,7 @@ case "$cmd" in
     ;;
   stop)
     [[ -d "$DIR" ]] || exit 0
+    tls_stop # left running by a TLS test that did not finish
     rabbit_stop
     pg_stop
     rm -f "$DIR/env"
@@ -434,6 +516,17 @@ case "$cmd" in
     cnode_start "$2"
     # it remembers the cluster in its mnesia; wait until it is back in it
     cluster_wait_all "$2"
+    ;;
+  tls-start)
+    mkdir -p "$DIR"
+    DIR=$(cd "$DIR" && pwd)
+    tls_start "${2:-}"
+    ;;
+  tls-stop)
+    tls_stop
+    ;;
+  pg-tls)
+    pg_tls "${2:-}"
     ;;
   ctl)
     ctl_check "$EPMD_PORT" "$NODE"

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 void ctxt_world_write_config(ctxt_world_t *w) {
-  char plugins[4096], text[8192];
+  char plugins[4096], text[10240];
   /* every host serves /metrics on a port of its choosing: tests wait on its counters */
   const char *admin =
       strstr(w->host_settings, "\"admin\"") ? "" : ", \"admin\": {\"listen\": \"127.0.0.1:0\"}";

@@ -20,10 +20,10 @@ typedef struct {
   char plugin_settings[512];   /* more testkit settings, starting with ", " */
   char endpoint_settings[512]; /* the endpoint's own section, without braces */
   char host_settings[512];     /* more top-level keys, starting with ", " */
-  char broker_settings[256];   /* more keys of "broker", starting with ", " */
   char database_settings[256]; /* more keys of "database", starting with ", " */
   char plugins[4096];          /* the "plugins" array; empty: testkit on the world's endpoint */
   char broker_url[512];        /* empty: the private single node */
+  char broker_settings[1024];  /* more keys of the broker section, starting with ", " */
   char more_endpoints[512];    /* more endpoint sections, starting with ", " */
   unsigned long nofile;        /* not 0: the host's open-file limit (soft and hard) */
   ctxt_proc_t host;

@@ -83,15 +83,57 @@ static void assert_load_error(const char *text, const char *tail) {
 /* Several URLs are the nodes of one cluster, tried in turn. */
 static void test_cluster_urls(void **state) {
   (void)state;
-  ctxd__config_t *cfg = load_ok("{\"broker\": {\"url\": \"amqp://a:5722, amqp://b:5723 ,amqps://c\"},"
+  ctxd__config_t *cfg = load_ok("{\"broker\": {\"url\": \"amqps://a:5722, amqps://b:5723 ,amqps://c\"},"
                                 " \"database\": {\"url\": \"postgresql:///ctxd\"}}");
   assert_int_equal(cfg->nbroker_urls, 3);
-  assert_string_equal(cfg->broker_urls[0], "amqp://a:5722");
-  assert_string_equal(cfg->broker_urls[1], "amqp://b:5723");
+  assert_string_equal(cfg->broker_urls[0], "amqps://a:5722");
+  assert_string_equal(cfg->broker_urls[1], "amqps://b:5723");
   assert_string_equal(cfg->broker_urls[2], "amqps://c");
   ctxd__config_free(cfg);
   assert_load_error("{\"broker\": {\"url\": \"amqp://a,http://u:secret@b\"}, \"database\": {\"url\": \"p\"}}",
                     ":1:20: broker.url: " NODE_ERROR(2, 2));
+}
+
+/* broker.tls: verification on unless turned off by name; settings that cannot be honoured
+ * (TLS for plaintext URLs, plaintext nodes beside TLS ones, half a client certificate, an
+ * unreadable file) refused at load. */
+static void test_broker_tls(void **state) {
+  (void)state;
+#define DB ", \"database\": {\"url\": \"postgresql://h/db\"}}"
+  ctxd__config_t *cfg = load_ok("{\"broker\": {\"url\": \"amqps://h\"}" DB);
+  assert_int_equal(cfg->broker_tls.verify, 1);
+  assert_null(cfg->broker_tls.ca_file);
+  assert_null(cfg->broker_tls.cert_file);
+  assert_null(cfg->broker_tls.server_name);
+  ctxd__config_free(cfg);
+  cfg = load_ok("{\"broker\": {\"url\": \"amqps://h\", \"tls\": {\"ca_file\": \"/dev/null\", "
+                "\"cert_file\": \"/dev/null\", \"key_file\": \"/dev/null\", \"server_name\": \"rabbit\", "
+                "\"verify\": false}}" DB);
+  assert_int_equal(cfg->broker_tls.verify, 0);
+  assert_string_equal(cfg->broker_tls.ca_file, "/dev/null");
+  assert_string_equal(cfg->broker_tls.cert_file, "/dev/null");
+  assert_string_equal(cfg->broker_tls.key_file, "/dev/null");
+  assert_string_equal(cfg->broker_tls.server_name, "rabbit");
+  ctxd__config_free(cfg);
+  assert_load_error("{\"broker\": {\"url\": \"amqp://h\", \"tls\": {}}" DB,
+                    ":1:39: broker.tls: set, but no broker URL is amqps://: TLS settings would not be used");
+  assert_load_error("{\"broker\": {\"url\": \"amqps://a,amqp://b\"}" DB,
+                    ":1:20: broker.url: mixes amqp:// and amqps:// nodes: some would be reached without TLS");
+  loaded_t r;
+  setenv("CTXD_AMQP_URL", "amqp://a,amqps://b", 1);
+  load_text(&r, "{\"broker\": {\"url\": \"amqps://a\"}" DB);
+  assert_string_equal(r.err,
+                      "CTXD_AMQP_URL: mixes amqp:// and amqps:// nodes: some would be reached without TLS");
+  unsetenv("CTXD_AMQP_URL");
+  assert_load_error("{\"broker\": {\"url\": \"amqps://h\", \"tls\": {\"cert_file\": \"/dev/null\"}}" DB,
+                    ":1:54: broker.tls.cert_file: cert_file and key_file go together (mutual TLS)");
+  assert_load_error("{\"broker\": {\"url\": \"amqps://h\", \"tls\": {\"key_file\": \"/dev/null\"}}" DB,
+                    ":1:53: broker.tls.key_file: cert_file and key_file go together (mutual TLS)");
+  assert_load_error("{\"broker\": {\"url\": \"amqps://h\", \"tls\": {\"ca_file\": \"/no/ca.pem\"}}" DB,
+                    ":1:52: broker.tls.ca_file: cannot read '/no/ca.pem': No such file or directory");
+  assert_load_error("{\"broker\": {\"url\": \"amqps://h\", \"tls\": {\"verify\": \"no\"}}" DB,
+                    ":1:51: broker.tls.verify: expected a boolean, got a string");
+#undef DB
 }
 
 static const char full[] =
@@ -686,7 +728,7 @@ int main(void) {
       T(test_error_range),    T(test_error_batch_size),   T(test_error_unknown_key), T(test_error_json),
       T(test_error_required), T(test_error_plugins),      T(test_error_values),      T(test_error_file),
       T(test_redact_url),     T(test_error_secrets),      T(test_format_error),      T(test_limits),
-      T(test_password_file),  T(test_migrate_setting),
+      T(test_password_file),  T(test_migrate_setting),    T(test_broker_tls),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
