@@ -69,7 +69,7 @@ static int reply_failed(ctxd__broker_t *b, amqp_rpc_reply_t r, int channel, cons
     tls_reason(reason, sizeof reason,
                "the broker ended it (as one does that requires a client certificate and got none, or "
                "one it does not trust)");
-    snprintf(raw, sizeof raw, "%s: the TLS session failed: %s", what, reason);
+    snprintf(raw, sizeof raw, "%.700s: the TLS session failed: %.255s", what, reason);
   } else if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
     snprintf(raw, sizeof raw, "%s: %s", what, amqp_error_string2(r.library_error));
   } else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
