@@ -239,6 +239,8 @@ static void conninfo_error(const char *msg, char *out, size_t outlen) {
     int w = snprintf(out + len, outlen - len, "\"%.*s\"", keyword ? (int)(end - p - 1) : 3,
                      keyword ? p + 1 : "***");
     len = w < 0 || (size_t)w >= outlen - len ? outlen - 1 : len + (size_t)w;
+    /* a quoted piece of the value may hold a '"' of its own: nothing after it is safe */
+    if (!keyword) break;
     p = end + 1;
   }
   out[len] = '\0';

@@ -530,14 +530,18 @@ static int on_admin(void *data, const char *method, const char *path, ctxd__prom
 static void reload(host_t *h);
 
 /* systemd was told RELOADING=1 when the swap began (replaced or refused, the host serves) */
-static void swap_ended(void) { ctxd__notify("READY=1\nSTATUS=consuming"); }
+/* READY=1 again after RELOADING=1; the status says what the connection is now */
+static void swap_ended(const host_t *h) {
+  ctxd__notify(h->session.broker.conn != NULL ? "READY=1\nSTATUS=consuming"
+                                              : "READY=1\nSTATUS=broker connection lost; reconnecting");
+}
 
 static void finish_swap(host_t *h) {
   for (size_t e = 0; e < h->endpoints.n; e++)
     if (h->endpoints.v[e]->draining) ctxd__workers_stop(h->endpoints.v[e]);
   h->plugins[h->swap_index] = ctxd__swap_finish(&h->swap, &h->endpoints);
   h->swap_phase = SWAP_NONE;
-  swap_ended();
+  swap_ended(h);
   char err[512];
   for (size_t e = 0; e < h->endpoints.n; e++) {
     ctxd__endpoint_t *ep = h->endpoints.v[e];
@@ -575,7 +579,7 @@ static void on_swap_migrated(ctxd__swap_t *s, int status) {
   host_t *h = s->data;
   h->swap_phase = SWAP_NONE;
   if (status != 0) {
-    swap_ended();
+    swap_ended(h);
     reload(h); /* refused: the next changed plugin, if any */
     return;
   }
@@ -716,13 +720,16 @@ static int migrate_all(host_t *h, int apply, int run) {
   return rc;
 }
 
-/* systemd's start timeout is extended by twice this while start-up migrations run */
+/* systemd's start timeout is extended by twice this while start-up migrations run, for
+ * at most MIGRATE_EXTEND_LIMIT_MS: migrations that take longer wait on a lock nobody
+ * releases, and the supervisor's timeout ends such a start */
 #define MIGRATE_EXTEND_MS 10000
+#define MIGRATE_EXTEND_LIMIT_MS (15 * 60 * 1000)
 
 static int start(host_t *h) {
   ctxd__notify_extend_t extend;
   ctxd__notify("STATUS=migrating the database");
-  ctxd__notify_extend_start(&extend, MIGRATE_EXTEND_MS);
+  ctxd__notify_extend_start(&extend, MIGRATE_EXTEND_MS, MIGRATE_EXTEND_LIMIT_MS);
   int rc = migrate_all(h, h->cfg->db_migrate_auto, 1);
   ctxd__notify_extend_stop(&extend);
   if (rc != 0) return CTXD__EXIT_FAILURE;

@@ -40,19 +40,21 @@ static void extend_loop(void *arg) {
   char msg[64];
   snprintf(msg, sizeof msg, "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)(x->interval_ms * 2000));
   uv_mutex_lock(&x->mutex);
-  while (!x->stop) {
-    ctxd__notify(msg);
+  for (uint64_t asked = 0; !x->stop; asked += x->interval_ms) {
+    /* a start-up that waits this long is stuck (a lock held): let systemd's timeout end it */
+    if (asked < x->limit_ms) ctxd__notify(msg);
     /* a spurious or early wake-up only sends once more */
     uv_cond_timedwait(&x->cond, &x->mutex, x->interval_ms * 1000000);
   }
   uv_mutex_unlock(&x->mutex);
 }
 
-void ctxd__notify_extend_start(ctxd__notify_extend_t *x, uint64_t interval_ms) {
+void ctxd__notify_extend_start(ctxd__notify_extend_t *x, uint64_t interval_ms, uint64_t limit_ms) {
   memset(x, 0, sizeof *x);
   const char *path = getenv("NOTIFY_SOCKET");
   if (path == NULL || path[0] == '\0') return;
   x->interval_ms = interval_ms;
+  x->limit_ms = limit_ms;
   if (uv_mutex_init(&x->mutex) != 0) return;
   if (uv_cond_init(&x->cond) != 0) {
     uv_mutex_destroy(&x->mutex);

@@ -17,17 +17,18 @@ uint64_t ctxd__notify_watchdog_ms(void);
 
 /* Asks systemd for more start-up time while work that blocks the loop runs (migrations):
  * a thread sends EXTEND_TIMEOUT_USEC= (twice the interval) at once and then every
- * interval_ms, until stopped. Without $NOTIFY_SOCKET nothing starts. */
+ * interval_ms, until stopped or for limit_ms in all (then systemd's own timeout runs out,
+ * and a start that waits on a stuck lock ends). Without $NOTIFY_SOCKET nothing starts. */
 typedef struct {
   uv_thread_t thread;
   uv_mutex_t mutex;
   uv_cond_t cond;
-  uint64_t interval_ms;
+  uint64_t interval_ms, limit_ms;
   int stop;
   int running;
 } ctxd__notify_extend_t;
 
-void ctxd__notify_extend_start(ctxd__notify_extend_t *x, uint64_t interval_ms);
+void ctxd__notify_extend_start(ctxd__notify_extend_t *x, uint64_t interval_ms, uint64_t limit_ms);
 void ctxd__notify_extend_stop(ctxd__notify_extend_t *x);
 
 #endif

@@ -30,8 +30,9 @@ static const char *keyword_value_end(const char *v) {
 
 /* Works on any text, not just a lone URL, so whole error messages (which may quote a piece
  * of the file) go through it. Errs towards hiding: a password is everything between the
- * first ':' after "://" and the last '@' before a blank, since generated passwords often
- * hold unescaped '/' or '@'. */
+ * first ':' after "://" (the user name holds no blank) and the last '@' before the next
+ * URL or the end of the text, since passwords may hold '/', '@' and even blanks, which
+ * libpq and rabbitmq-c accept unescaped. */
 void ctxd__redact(const char *text, char *buf, size_t buflen) {
   if (buflen == 0) return;
   out_t o = {buf, buflen, 0};
@@ -39,10 +40,10 @@ void ctxd__redact(const char *text, char *buf, size_t buflen) {
   while (*p != '\0') {
     if (strncmp(p, "://", 3) == 0) {
       const char *at = NULL, *colon = NULL;
-      for (const char *q = p + 3; *q != '\0' && !isspace((unsigned char)*q); q++) {
+      for (const char *q = p + 3; *q != '\0' && !isspace((unsigned char)*q) && colon == NULL; q++)
+        if (*q == ':') colon = q;
+      for (const char *q = colon; q != NULL && *q != '\0' && strncmp(q, "://", 3) != 0; q++)
         if (*q == '@') at = q;
-        if (*q == ':' && colon == NULL) colon = q;
-      }
       if (at != NULL && colon != NULL && colon < at) {
         put(&o, p, (size_t)(colon + 1 - p));
         put(&o, "***", 3);

@@ -39,7 +39,6 @@ file(WRITE ${PROJECT_BINARY_DIR}/packaging/conffiles "${CTXD_INSTALL_FULL_CONFDI
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA ${PROJECT_BINARY_DIR}/packaging/conffiles)
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME ctxd-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEV_PACKAGE_ARCHITECTURE all)
 set(CPACK_COMPONENT_DEV_DESCRIPTION
   "ctxd plugin SDK\n Headers of the plugin ABI, a pkg-config file and a CMake package\n (find_package(ctxd)) to build plugins for an installed ctxd.")
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "ctxd (= ${PROJECT_VERSION})")

@@ -583,6 +583,9 @@ static void test_redact_url(void **state) {
   assert_redacted("", "");
   /* in running text, every URL */
   assert_redacted("got 'amqp://a:b@h' and 'amqp://c:d@i'", "got 'amqp://a:***@h' and 'amqp://c:***@i'");
+  /* a password with blanks, which libpq and rabbitmq-c take unescaped */
+  assert_redacted("broker amqp://u:correct horse@h:5672/: refused", "broker amqp://u:***@h:5672/: refused");
+  assert_redacted("postgresql://u:my pass word@h/db unreachable", "postgresql://u:***@h/db unreachable");
 
   /* truncation keeps the NUL and never the secret */
   char small[16];
@@ -623,7 +626,11 @@ static void test_error_secrets(void **state) {
                        ":1:53: database.url: missing \"=\" after \"password\" in connection info string");
   assert_secret_hidden("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": "
                        "\"host=db hunter2 dbname=x\"}}",
-                       ":1:53: database.url: missing \"=\" after \"***\" in connection info string");
+                       ":1:53: database.url: missing \"=\" after \"***\"");
+  /* a '"' inside the password: libpq's quoted piece ends early, nothing after it shows */
+  assert_secret_hidden("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": "
+                       "\"postgresql://u:ab\\\"cd%zzhunter2@db/x\"}}",
+                       ":1:53: database.url: invalid percent-encoded token: \"***\"");
   /* jansson quotes the token it stopped at (up to 20 characters): a half-written URL */
   assert_secret_hidden("{\"broker\": {\"url\": \"amqp://u:hunter2@h/",
                        ":1:39: malformed JSON: premature end of input near '\"amqp://u:***@h/'");
