@@ -9,6 +9,7 @@
 #include "fault.h"
 #include "forward.h"
 #include "log.h"
+#include "redact.h"
 
 /* Confirms handled per call of ctxd__confirms_settle. */
 #define SETTLE_CHUNK 64
@@ -299,21 +300,23 @@ void ctxd__session_confirmed(ctxd__session_t *s, uint64_t tag, int multiple, int
 void ctxd__session_returned(ctxd__session_t *s, const amqp_basic_return_t *ret, const amqp_message_t *msg) {
   amqp_bytes_t id =
       (msg->properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) ? msg->properties.message_id : amqp_empty_bytes;
+  /* the broker's text, like every text it sends, is logged redacted */
+  char raw[256], why[256];
+  snprintf(raw, sizeof raw, "%.*s", (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
+  ctxd__redact(raw, why, sizeof why);
   ctxd__outrow_t *row = ctxd__confirms_find_row(&s->confirms, id.bytes, id.len);
   if (row == NULL) { /* a copy to a side queue someone unbound: its original is gone */
-    ctxd__log(CTXD__LOG_ERROR, "host", "a copy of message %.*s to '%.*s' was unroutable (%.*s)", (int)id.len,
-              (char *)id.bytes, (int)ret->exchange.len, (char *)ret->exchange.bytes, (int)ret->reply_text.len,
-              (char *)ret->reply_text.bytes);
+    ctxd__log(CTXD__LOG_ERROR, "host", "a copy of message %.*s to '%.*s' was unroutable (%s)", (int)id.len,
+              (char *)id.bytes, (int)ret->exchange.len, (char *)ret->exchange.bytes, why);
     return;
   }
   row->unroutable = 1;
   if (row->event && !ctxd__exchanges_note_unroutable(&s->exchanges, row->exchange)) return;
   ctxd__logf(row->event ? CTXD__LOG_INFO : CTXD__LOG_WARN, "host",
              &(ctxd__log_fields_t){.message_id = row->message_id},
-             row->event
-                 ? "outbox: no subscriber for events on '%s' yet (%.*s); they are archived as unroutable"
-                 : "outbox: message to exchange '%s' was unroutable (%.*s): no queue is bound to it",
-             row->exchange, (int)ret->reply_text.len, (char *)ret->reply_text.bytes);
+             row->event ? "outbox: no subscriber for events on '%s' yet (%s); they are archived as unroutable"
+                        : "outbox: message to exchange '%s' was unroutable (%s): no queue is bound to it",
+             row->exchange, why);
 }
 
 void ctxd__session_drop(ctxd__session_t *s) {
