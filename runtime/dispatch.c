@@ -264,7 +264,8 @@ static int write_fault(PGconn *c, struct ctxd_msg_s *m, char *err, size_t errlen
       .now = &now,
   };
   int event;
-  char *text = ctxd__fault_event_encode(&f, exchange, sizeof exchange, &event);
+  char *amqp_headers;
+  char *text = ctxd__fault_event_encode(&f, exchange, sizeof exchange, &event, &amqp_headers);
   if (text == NULL) { /* the message itself was written once: only a name can be at fault */
     ctxd__log_fields_t lf = ctxd__msg_log_fields(m);
     ctxd__logf(CTXD__LOG_WARN, "host", &lf, "no Fault<%s> for this message: an address or name does not fit",
@@ -282,12 +283,14 @@ static int write_fault(PGconn *c, struct ctxd_msg_s *m, char *err, size_t errlen
                            .body = text,
                            .routing_key = reply_to ? m->env.reply_to : NULL,
                            .correlation_id = m->env.correlation_id,
+                           .headers = amqp_headers,
                            .no_declare = !event,
                            .event = event};
   int rc = reply_to && (m->env.reply_to == NULL || *m->env.reply_to == '\0')
                ? 0 /* nowhere to answer: the request client times out, as with MassTransit */
                : ctxd__outrow_insert(c, &m->rows, cfg->outbox_sweep_grace_ms, &w, err, errlen);
   free(text);
+  free(amqp_headers);
   return rc;
 }
 

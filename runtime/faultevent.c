@@ -10,6 +10,7 @@
 #include "forward.h"
 #include "hostinfo.h"
 #include "topology.h"
+#include "trace.h"
 
 int ctxd__fault_event_urn(char *buf, size_t len, const char *type) {
   int n = snprintf(buf, len, CTXD__URN_PREFIX "MassTransit:Fault[[%s]]", type);
@@ -46,10 +47,15 @@ static json_t *fault_headers(const ctxd__fault_event_t *f) {
   if (f->retries > 0) json_object_set_new(h, "MT-Fault-RetryCount", json_integer(f->retries));
   if (ctxd__json_get_ci(f->in->headers, CTXD__REDELIVERY_HEADER) != NULL)
     json_object_set_new(h, "MT-Fault-RedeliveryCount", json_integer(f->redeliveries));
+  /* the fault continues the failed message's trace as a child span, as a send does */
+  json_object_del(h, "traceparent");
+  ctxd__trace_continue(h, f->in);
   return h;
 }
 
-char *ctxd__fault_event_encode(const ctxd__fault_event_t *f, char *exchange, size_t len, int *event) {
+char *ctxd__fault_event_encode(const ctxd__fault_event_t *f, char *exchange, size_t len, int *event,
+                               char **amqp_headers) {
+  *amqp_headers = NULL;
   const ctxd__envelope_t *in = f->in;
   char source[512], publish[512], fault_urn[512];
   const char *to = in->fault_address != NULL ? in->fault_address : in->response_address;
@@ -78,6 +84,12 @@ char *ctxd__fault_event_encode(const ctxd__fault_event_t *f, char *exchange, siz
       .headers = headers,
   };
   char *text = body != NULL && headers != NULL ? ctxd__envelope_encode(&out) : NULL;
+  /* the send headers go to the AMQP headers too, as RabbitMqSendTransportContext copies them */
+  if (text != NULL && json_object_size(headers) > 0 &&
+      (*amqp_headers = json_dumps(headers, JSON_COMPACT)) == NULL) {
+    free(text);
+    text = NULL;
+  }
   json_decref(body);
   json_decref(headers);
   return text;

@@ -30,10 +30,13 @@ typedef struct {
  * written into buf. 0, or CTXD_ETOOBIG. */
 int ctxd__fault_event_urn(char *buf, size_t len, const char *type);
 
-/* Builds f's envelope; writes into exchange (len bytes) where it goes and into *event
- * whether it is published (1) or sent to the message's fault or response address (0).
- * Returns the envelope text (new, free with free()), or NULL when an address or a name
- * does not fit, a text is not UTF-8, or memory runs out. */
-char *ctxd__fault_event_encode(const ctxd__fault_event_t *f, char *exchange, size_t len, int *event);
+/* Builds f's envelope; writes into exchange (len bytes) where it goes, into *event
+ * whether it is published (1) or sent to the message's fault or response address (0), and
+ * into *amqp_headers its headers as a JSON object's text for the AMQP headers (new, free
+ * with free(); NULL when there are none). Returns the envelope text (new, free with
+ * free()), or NULL (and *amqp_headers NULL) when an address or a name does not fit, a
+ * text is not UTF-8, or memory runs out. */
+char *ctxd__fault_event_encode(const ctxd__fault_event_t *f, char *exchange, size_t len, int *event,
+                               char **amqp_headers);
 
 #endif

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "address.h"
@@ -13,6 +12,7 @@
 #include "envelope.h"
 #include "envelope_out.h"
 #include "outrow.h"
+#include "trace.h"
 #include "uuid.h"
 
 static int valid_type(const char *t) {
@@ -25,44 +25,6 @@ static json_t *headers_object(const char *const *kv) {
   for (size_t i = 0; kv != NULL && kv[i] != NULL && kv[i + 1] != NULL; i += 2)
     json_object_set_new(h, kv[i], json_string(kv[i + 1]));
   return h;
-}
-
-/* W3C trace context "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>": writes into out
- * a child of parent (same trace id and flags, a new span id), or, when parent is not such
- * an id, the first span of a new trace. 0, or -1 when no random bytes could be had. */
-static int w3c_id(const char *v) {
-  return v != NULL && strlen(v) == 55 && v[2] == '-' && v[35] == '-' && v[52] == '-';
-}
-
-static int trace_child(const char *parent, char out[56]) {
-  unsigned char id[24];
-  if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id) return -1;
-  if (w3c_id(parent)) {
-    memcpy(out, parent, 56);
-  } else {
-    memcpy(out, "00-", 3);
-    for (int i = 0; i < 16; i++) snprintf(out + 3 + 2 * i, 3, "%02x", id[8 + i]);
-    memcpy(out + 35, "-0000000000000000-01", 21);
-  }
-  for (int i = 0; i < 8; i++) snprintf(out + 36 + 2 * i, 3, "%02x", id[i]);
-  out[52] = '-'; /* snprintf wrote its NUL there */
-  return 0;
-}
-
-/* The outgoing message continues the incoming trace as a child span, unless the handler
- * set its own: MT-Activity-Id (MassTransit's, parent from the incoming MT-Activity-Id,
- * else its traceparent; a new trace when it has neither) and traceparent (when the
- * incoming message had one). */
-static void continue_trace(json_t *headers, const ctxd__envelope_t *in) {
-  const char *tp = in != NULL ? json_string_value(ctxd__json_get_ci(in->headers, "traceparent")) : NULL;
-  const char *activity =
-      in != NULL ? json_string_value(ctxd__json_get_ci(in->headers, CTXD__ACTIVITY_HEADER)) : NULL;
-  char out[56];
-  if (ctxd__json_get_ci(headers, CTXD__ACTIVITY_HEADER) == NULL &&
-      trace_child(w3c_id(activity) ? activity : tp, out) == 0)
-    json_object_set_new(headers, CTXD__ACTIVITY_HEADER, json_string(out));
-  if (w3c_id(tp) && json_object_get(headers, "traceparent") == NULL && trace_child(tp, out) == 0)
-    json_object_set_new(headers, "traceparent", json_string(out));
 }
 
 /* The fields of msg a plugin of ABI 1.0 did not have are read only when its size covers
@@ -156,7 +118,7 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
     return CTXD_EVALIDATION;
   }
   json_t *headers = headers_object(msg->headers);
-  continue_trace(headers, in);
+  ctxd__trace_continue(headers, in);
   char expires[32];
   if (r.expires_ms != 0) ctxd__iso8601_ms(r.expires_ms, expires);
   /* from a consumer, as MassTransit's TransferConsumeContextHeaders: the conversation goes

@@ -318,6 +318,41 @@ static void row22_fault_to_fault_address(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* Rows 9 and 30 for Fault<T>: the fault continues the failed message's trace (its
+ * MT-Activity-Id, read from the AMQP headers) as a child span, in the envelope headers and
+ * in the AMQP headers, as any send does. */
+static void row30_fault_continues_the_trace(void **state) {
+  ctxt_world_t *w = *state;
+  ctxt_host_start(w, NULL);
+  char faults[128], fa[512], extra[1024], id[37], body[4096], rk[64];
+  snprintf(faults, sizeof faults, "mt-faults-%s", ctxt_unique());
+  mt_endpoint(w->amqp, faults, NULL);
+  mt_address(fa, sizeof fa, faults);
+  snprintf(extra, sizeof extra, "\"faultAddress\":\"%s\",", fa);
+  ctxt_make_id(id, 2230);
+  mt_envelope(body, sizeof body, 0, id, w->type, extra, "{\"action\":\"fail\"}");
+  const char *parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  amqp_table_entry_t e = {.key = amqp_cstring_bytes("MT-Activity-Id"),
+                          .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(parent)}};
+  mt_publish(w->amqp, w->type, "", body, id, NULL, (amqp_table_t){1, &e});
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, faults, 1, CTXT_EFFECT_MS), 1);
+  amqp_message_t m;
+  assert_int_equal(mt_get(w->amqp, faults, &m, rk, sizeof rk), 1);
+  char amqp_activity[64];
+  snprintf(amqp_activity, sizeof amqp_activity, "%s", text(&m, "MT-Activity-Id"));
+  json_error_t err;
+  json_t *env = json_loadb(m.body.bytes, m.body.len, 0, &err);
+  amqp_destroy_message(&m);
+  assert_non_null(env);
+  const char *activity = field(env, "headers.MT-Activity-Id");
+  assert_string_equal(activity, amqp_activity);
+  assert_int_equal(strlen(activity), 55);
+  assert_memory_equal(activity, parent, 36);               /* the same trace */
+  assert_memory_not_equal(activity + 36, parent + 36, 16); /* a span of its own */
+  json_decref(env);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 /* Row 22: without faultAddress the fault goes to the response address, with the requestId
  * (the request client fails at once), written once: for the last of the redeliveries, not
  * for each. The request is PascalCase. */
@@ -497,6 +532,7 @@ int main(void) {
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(row21_skipped_copy_headers, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(row22_fault_to_fault_address, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(row30_fault_continues_the_trace, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(row22_fault_to_response_address, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(row22_fault_published_to_fault_exchange, ctxt_world_setup,
                                       ctxt_world_teardown),
