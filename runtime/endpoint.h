@@ -101,6 +101,8 @@ typedef struct {
   ctxd__mail_cb batch_done;    /* finishes such a batch on the loop thread */
   ctxd__intake_t *intake;      /* counts the bodies received until released (loop thread) */
   pthread_mutex_t *suspect_mu; /* held while a suspect (a redelivered message) runs */
+  const char *address_base;    /* "rabbitmq://host[:port]/[vhost/]": an exchange's address is
+                                  this and its name (address.h); "" when unknown */
 } ctxd__endpoint_env_t;
 
 struct ctxd__endpoint_s {

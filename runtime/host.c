@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "address.h"
 #include "admin.h"
 #include "api.h"
 #include "broker.h"
@@ -870,7 +871,11 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   ctxd__intake_init(&h.intake, (uint64_t)cfg->max_message_bytes, (uint64_t)cfg->max_inflight_bytes);
   h.session.exchanges.contracts = h.contracts;            /* publishing a type binds its base types */
   pthread_mutex_t suspect_mu = PTHREAD_MUTEX_INITIALIZER; /* outlives every worker: joined in serve */
-  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake, &suspect_mu};
+  /* built once: every message sent carries addresses, and the broker URL does not change */
+  char address_base[512];
+  if (ctxd__address_build(cfg->broker_urls[0], "", address_base, sizeof address_base) != 0)
+    address_base[0] = '\0';
+  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake, &suspect_mu, address_base};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);
   if (load_plugins(&h) != 0) {
     host_free(&h);

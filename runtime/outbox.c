@@ -54,13 +54,13 @@ static int64_t reply_expiry(const ctxd__envelope_t *in, int64_t now) {
 static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode, route_t *r) {
   const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
   const ctxd__endpoint_t *ep = tx->msg != NULL && tx->msg->delivery != NULL ? tx->msg->delivery->ep : NULL;
-  const char *url = ep != NULL ? ep->env->cfg->broker_urls[0] : NULL;
+  const char *base = ep != NULL ? ep->env->address_base : "";
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
   memset(r, 0, sizeof *r);
-  if (ep == NULL || ctxd__address_build(url, ep->name, r->source_address, sizeof r->source_address) != 0)
-    r->source_address[0] = '\0';
+  if (ep != NULL && base[0] != '\0')
+    snprintf(r->source_address, sizeof r->source_address, "%s%s", base, ep->name);
   int64_t ttl = OUT_MSG_HAS(msg, time_to_live_ms) ? msg->time_to_live_ms : 0;
   if (ttl < 0) return CTXD_EINVAL;
   r->expires_ms = ttl > 0 ? now + ttl : 0;
@@ -69,9 +69,7 @@ static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t m
       snprintf(r->exchange, sizeof r->exchange, "%s", msg->destination);
     else if (ctxd__contracts_exchange(tx->contracts, msg->message_type, r->exchange, sizeof r->exchange) != 0)
       return CTXD_EINVAL;
-    if (url == NULL ||
-        ctxd__address_build(url, r->exchange, r->destination_address, sizeof r->destination_address) != 0)
-      snprintf(r->destination_address, sizeof r->destination_address, "%s", r->exchange);
+    snprintf(r->destination_address, sizeof r->destination_address, "%s%s", base, r->exchange);
     return 0;
   }
   if (in == NULL || in->response_address == NULL) return CTXD_ENOENT;
