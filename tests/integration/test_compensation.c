@@ -209,31 +209,6 @@ static void commands_answer_at_the_response_address(void **state) {
       1);
 }
 
-/* Records the columns each UPDATE of compensation.orders names in its SET list. */
-static void trace_updates(ctxt_world_t *w) {
-  PGresult *r = PQexec(
-      w->pg, "CREATE TABLE public.touched (col text NOT NULL);\n"
-             "CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS\n"
-             "  $$BEGIN INSERT INTO public.touched VALUES (TG_ARGV[0]); RETURN NULL; END$$;\n"
-             "DO $$DECLARE c text; BEGIN\n"
-             "  FOR c IN SELECT column_name FROM information_schema.columns\n"
-             "           WHERE table_schema = 'compensation' AND table_name = 'orders' LOOP\n"
-             "    EXECUTE format('CREATE TRIGGER %I AFTER UPDATE OF %I ON compensation.orders\n"
-             "                    FOR EACH ROW EXECUTE FUNCTION public.touch(%L)', 'touch_' || c, c, c);\n"
-             "  END LOOP; END$$;");
-  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-  PQclear(r);
-}
-
-static void assert_touched(ctxt_world_t *w, const char *want) {
-  PGresult *r = PQexec(w->pg, "SELECT coalesce(string_agg(col, ',' ORDER BY col), '') FROM public.touched");
-  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-  if (strcmp(PQgetvalue(r, 0, 0), want) != 0)
-    fail_msg("columns written: %s, want %s", PQgetvalue(r, 0, 0), want);
-  PQclear(r);
-  PQclear(PQexec(w->pg, "TRUNCATE public.touched"));
-}
-
 static void modify_writes_only_changed_columns(void **state) {
   ctxt_world_t *w = *state;
   static char replies[MAX_REPLIES][2048];
@@ -241,7 +216,7 @@ static void modify_writes_only_changed_columns(void **state) {
   setup_compensation(w);
   apply_refund(w, C1);
   wait_handled(w);
-  trace_updates(w);
+  ctxt_trace_updates(w->pg, "compensation", "orders");
   /* a column the Modify does not change, set behind the plugin's back: it must survive */
   PQclear(PQexec(w->pg, "UPDATE compensation.orders SET applicant = 'set-by-sql'"));
   PQclear(PQexec(w->pg, "TRUNCATE public.touched"));
@@ -254,7 +229,7 @@ static void modify_writes_only_changed_columns(void **state) {
           "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":"
           "\"CNY\"}");
   wait_handled(w);
-  assert_touched(w, "reason,updated_at,version");
+  ctxt_assert_touched(w->pg, "reason,updated_at,version");
   assert_int_equal(pg_long(w,
                            "SELECT count(*) FROM compensation.orders WHERE applicant = '%s' AND version = 2"
                            " AND reason = 'Pizza arrived cold and late'",
@@ -269,7 +244,7 @@ static void modify_writes_only_changed_columns(void **state) {
           "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":"
           "\"CNY\"}");
   wait_handled(w);
-  assert_touched(w, "strategy_detail,total_amount,updated_at,version");
+  ctxt_assert_touched(w->pg, "strategy_detail,total_amount,updated_at,version");
 
   /* nothing different: nothing written, still accepted */
   command(w, "ModifyCompensation",
@@ -279,12 +254,12 @@ static void modify_writes_only_changed_columns(void **state) {
           "{\"sku\":\"SKU-2\",\"name\":\"Cola\",\"quantity\":1,\"refundAmountMinor\":300}],\"currency\":"
           "\"CNY\"}");
   wait_handled(w);
-  assert_touched(w, "");
+  ctxt_assert_touched(w->pg, "");
 
   /* submitting: the status (its reason is "" already) */
   simple(w, "SubmitCompensation", C1, ",\"submittedBy\":\"staff-1\"");
   wait_handled(w);
-  assert_touched(w, "status,updated_at,version");
+  ctxt_assert_touched(w->pg, "status,updated_at,version");
 
   take_replies(w, 5, replies);
   assert_reply(replies[3], "CompensationCommandAccepted", "\"Status\":1,\"Version\":3");

@@ -203,3 +203,30 @@ void ctxt_plugin_install(const char *dir, const char *from) {
            ctxt_plugin_dir(), from, dir, dir, dir);
   assert_int_equal(system(cmd), 0);
 }
+
+void ctxt_trace_updates(PGconn *pg, const char *schema, const char *table) {
+  char sql[2048];
+  snprintf(sql, sizeof sql,
+           "CREATE TABLE public.touched (col text NOT NULL);\n"
+           "CREATE FUNCTION public.touch() RETURNS trigger LANGUAGE plpgsql AS\n"
+           "  $$BEGIN INSERT INTO public.touched VALUES (TG_ARGV[0]); RETURN NULL; END$$;\n"
+           "DO $$DECLARE c text; BEGIN\n"
+           "  FOR c IN SELECT column_name FROM information_schema.columns\n"
+           "           WHERE table_schema = '%s' AND table_name = '%s' LOOP\n"
+           "    EXECUTE format('CREATE TRIGGER %%I AFTER UPDATE OF %%I ON %s.%s\n"
+           "                    FOR EACH ROW EXECUTE FUNCTION public.touch(%%L)', 'touch_' || c, c, c);\n"
+           "  END LOOP; END$$;",
+           schema, table, schema, table);
+  PGresult *r = PQexec(pg, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+}
+
+void ctxt_assert_touched(PGconn *pg, const char *want) {
+  PGresult *r = PQexec(pg, "SELECT coalesce(string_agg(col, ',' ORDER BY col), '') FROM public.touched");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  if (strcmp(PQgetvalue(r, 0, 0), want) != 0)
+    fail_msg("columns written: %s, want %s", PQgetvalue(r, 0, 0), want);
+  PQclear(r);
+  PQclear(PQexec(pg, "TRUNCATE public.touched"));
+}

@@ -80,6 +80,12 @@ long ctxt_wait_effects(ctxt_world_t *w, const char *where, long want);
 /* Waits until the host's admin endpoint answers path with status want; returns the last
  * status seen. */
 int ctxt_wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms);
+/* Records, in public.touched, the columns each UPDATE of schema.table names in its SET
+ * list (a trigger per column: AFTER UPDATE OF col). */
+void ctxt_trace_updates(PGconn *pg, const char *schema, const char *table);
+/* Asserts the columns recorded since the last call, sorted and comma-separated ("" for
+ * none), and forgets them. */
+void ctxt_assert_touched(PGconn *pg, const char *want);
 /* Restarts the private "broker" or "db". */
 void ctxt_restart(const char *which);
 
