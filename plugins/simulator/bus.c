@@ -151,6 +151,7 @@ int sim_bus_connect(sim_t *sim) {
   /* the endpoints' exchanges may not exist yet: their context may run later, or nowhere */
   if (rc == 0) rc = declare_exchange(sim, sim->s->inventory_endpoint);
   if (rc == 0) rc = declare_exchange(sim, sim->s->compensation_endpoint);
+  if (rc == 0 && sim->s->feeds[SIM_FEED_PAYING].on) rc = declare_exchange(sim, sim->s->paying_endpoint);
   if (rc == 0 && sim->s->feed_agents) rc = declare_exchange(sim, sim->s->case_endpoint);
   for (int i = 0; i < SIM_SYSTEMS && rc == 0; i++)
     if (i != SIM_AGENT_DESK || sim->s->feed_agents) rc = consume(sim, i);

@@ -8,6 +8,9 @@
  *    inventory endpoint one delay apart (so they arrive in order).
  *  - compensation: back office, customer service and the app. ApplyCompensation with each
  *    strategy in turn, then SubmitCompensation and ApproveCompensation.
+ *  - paying: the order system opens a paying order, the payment system calls back for each
+ *    payment (once more for some: gateways repeat callbacks), a customer cancels; one flow
+ *    per tick, each kind and each of the context's rules in turn.
  * The audited materials are the template's (config/inventory-templates.json unless
  * templates_file names another), so the inventory knows them from the materials feed. */
 #include <inttypes.h>
@@ -21,7 +24,7 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-const char *const sim_feed_names[SIM_FEEDS] = {"materials", "inventory", "compensation"};
+const char *const sim_feed_names[SIM_FEEDS] = {"materials", "inventory", "compensation", "paying"};
 
 /* config/inventory-templates.json's template, used when templates_file is not set */
 static const char builtin_templates[] =
@@ -328,7 +331,85 @@ static int feed_compensation(sim_t *sim, int64_t now) {
   return rc;
 }
 
+/* ---- paying ---------------------------------------------------------------------------------- */
+
+/* A step of a paying flow: 'p' a payment (n: the flow's payment number: the same number
+ * again is a repeated callback), 'f' a free pay, 'c' a cancel. */
+typedef struct {
+  char op;
+  int n;
+  int64_t amount_minor;
+} paying_step_t;
+
+static const struct {
+  int32_t kind;
+  int64_t amount_minor;
+  const char *what;
+  paying_step_t steps[3];
+} paying_flows[] = {
+    {CTXD_C_PAYING_V1_OPEN_PAYING_ORDER_KIND_NORMAL,
+     7180,
+     "paid in two payments, the last callback repeated",
+     {{'p', 1, 2990}, {'p', 2, 4190}, {'p', 2, 4190}}},
+    {CTXD_C_PAYING_V1_OPEN_PAYING_ORDER_KIND_NORMAL, 2990, "over-paid", {{'p', 1, 3000}}},
+    {CTXD_C_PAYING_V1_OPEN_PAYING_ORDER_KIND_NORMAL,
+     7180,
+     "canceled after a payment, then paid again",
+     {{'p', 1, 2990}, {'c', 0, 0}, {'p', 2, 4190}}},
+    {CTXD_C_PAYING_V1_OPEN_PAYING_ORDER_KIND_GROUP_BUY, 2990, "a group-buy order paid", {{'p', 1, 2990}}},
+    {CTXD_C_PAYING_V1_OPEN_PAYING_ORDER_KIND_FREE, 0, "a free order", {{'f', 1, 0}}},
+};
+
+static int feed_paying(sim_t *sim, int64_t now) {
+  size_t k = sim->payings++ % COUNT(paying_flows);
+  char order[32], group[40], correlation[37], at[32];
+  snprintf(order, sizeof order, "PO%010" PRId64, sim_random(0, 9999999999));
+  snprintf(group, sizeof group, "GB-%s", order);
+  sim_uuid_derive(order, "paying", correlation);
+  sim_out_t out = {.exchange = sim->s->paying_endpoint,
+                   .type = CTXD_C_PAYING_V1_OPEN_PAYING_ORDER_TYPE,
+                   .correlation_id = correlation};
+  ctxd_c_paying_v1_open_paying_order_t open = {
+      .order_number = order,
+      .kind = paying_flows[k].kind,
+      .group_id = paying_flows[k].kind == CTXD_C_PAYING_V1_OPEN_PAYING_ORDER_KIND_GROUP_BUY ? group : NULL,
+      .amount_minor = paying_flows[k].amount_minor,
+      .currency = "CNY"};
+  int rc = sim_later(sim, now, &out, ctxd_c_paying_v1_open_paying_order_encode(&open),
+                     "ordering: paying order %s opened for %" PRId64 " (%s)", order,
+                     paying_flows[k].amount_minor, paying_flows[k].what);
+  int64_t due = now;
+  for (size_t i = 0; rc == 0 && i < COUNT(paying_flows[k].steps) && paying_flows[k].steps[i].op; i++) {
+    const paying_step_t *st = &paying_flows[k].steps[i];
+    due += sim_delay(sim);
+    if (st->op == 'c') {
+      ctxd_c_paying_v1_cancel_order_t c = {
+          .order_number = order, .reason = "customer changed their mind", .canceled_by = "customer"};
+      out.type = CTXD_C_PAYING_V1_CANCEL_ORDER_TYPE;
+      rc = sim_later(sim, due, &out, ctxd_c_paying_v1_cancel_order_encode(&c), "customer: order %s canceled",
+                     order);
+      continue;
+    }
+    char payment[48];
+    snprintf(payment, sizeof payment, "PAY-%s-%d", order, st->n);
+    sim_iso_at(due, at);
+    ctxd_c_paying_v1_pay_order_t p = {.order_number = order,
+                                      .payment_id = payment,
+                                      .amount_minor = st->amount_minor,
+                                      .currency = "CNY",
+                                      .has_free_pay = st->op == 'f',
+                                      .free_pay = st->op == 'f',
+                                      .paid_at = at};
+    out.type = CTXD_C_PAYING_V1_PAY_ORDER_TYPE;
+    rc = sim_later(sim, due, &out, ctxd_c_paying_v1_pay_order_encode(&p),
+                   "payment: callback for order %s: payment %s of %" PRId64 "%s", order, payment,
+                   st->amount_minor, st->op == 'f' ? " (free pay)" : "");
+  }
+  return rc;
+}
+
 int sim_feed_tick(sim_t *sim, int feed, int64_t now_ms) {
-  static int (*const run[SIM_FEEDS])(sim_t *, int64_t) = {feed_materials, feed_inventory, feed_compensation};
+  static int (*const run[SIM_FEEDS])(sim_t *, int64_t) = {feed_materials, feed_inventory, feed_compensation,
+                                                          feed_paying};
   return run[feed](sim, now_ms);
 }

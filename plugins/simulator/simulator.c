@@ -3,7 +3,8 @@
  * It plays the payment system (RefundRequested -> RefundCompleted or RefundFailed), the
  * order system (ReshipOrderRequested -> ReshipOrderCreated, then ReshipOrderShipped or
  * ReshipOrderFailed), DataCatalog (MaterialType updates), an auditor's tablet (inventory
- * audits) and the compensation desks (apply, submit, approve), so that every context has
+ * audits), the compensation desks (apply, submit, approve) and the payment system's
+ * callbacks of paying orders (open, pay, cancel), so that every context has
  * work and a new user sees it in the logs.
  *
  * An outside system does not share the host's inbox and outbox: start() starts one
@@ -60,6 +61,15 @@ static const ctxd_conf_entry_t config_map[] = {
      "to compensation_endpoint"},
     {CTXD_CONF_INT, "compensation_interval_ms", "15000", S(feeds[SIM_FEED_COMPENSATION].interval_ms),
      "time between two compensations"},
+    {CTXD_CONF_BOOL, "feed_paying", "true", S(feeds[SIM_FEED_PAYING].on),
+     "send paying orders to paying_endpoint, one flow per tick in turn: a partial payment, the rest and its "
+     "callback again; an over-payment; a cancel after a partial payment, then a payment of the canceled "
+     "order; a "
+     "group-buy order; a free order's free pay"},
+    {CTXD_CONF_INT, "paying_interval_ms", "10000", S(feeds[SIM_FEED_PAYING].interval_ms),
+     "time between two paying flows"},
+    {CTXD_CONF_STR, "paying_endpoint", "paying", S(paying_endpoint),
+     "endpoint receiving OpenPayingOrder, PayOrder and CancelOrder"},
     {CTXD_CONF_STR, "inventory_endpoint", "inventory", S(inventory_endpoint),
      "endpoint receiving the audits"},
     {CTXD_CONF_STR, "compensation_endpoint", "compensation", S(compensation_endpoint),
@@ -102,6 +112,7 @@ static const struct {
     {"materials_interval_ms", S(feeds[SIM_FEED_MATERIALS].interval_ms), 1, 86400000},
     {"inventory_interval_ms", S(feeds[SIM_FEED_INVENTORY].interval_ms), 1, 86400000},
     {"compensation_interval_ms", S(feeds[SIM_FEED_COMPENSATION].interval_ms), 1, 86400000},
+    {"paying_interval_ms", S(feeds[SIM_FEED_PAYING].interval_ms), 1, 86400000},
     {"reject_back_percent", S(reject_back_percent), 0, 100},
 };
 
@@ -292,6 +303,7 @@ static int check_settings(const sim_t *sim) {
     const char *name, *value;
   } endpoints[] = {{"inventory_endpoint", s->inventory_endpoint},
                    {"compensation_endpoint", s->compensation_endpoint},
+                   {"paying_endpoint", s->paying_endpoint},
                    {"case_endpoint", s->case_endpoint}};
   for (size_t i = 0; i < COUNT(endpoints) && !why[0]; i++)
     if (!endpoints[i].value[0] || strlen(endpoints[i].value) >= sizeof((sim_job_t *)0)->exchange)

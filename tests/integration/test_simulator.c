@@ -65,9 +65,9 @@ static ctxd__contracts_t *contracts;
 
 typedef struct {
   ctxt_world_t *w;
-  char pay[96], ord[96], inv[96], comp[96], desk[96], cas[96]; /* the simulator's queues and endpoints */
-  char watch[96];                                              /* the test's queue */
-  char correlation[37];                                        /* of the requests this test sends */
+  char pay[96], ord[96], inv[96], comp[96], desk[96], cas[96], paying[96]; /* its queues and endpoints */
+  char watch[96];                                                          /* the test's queue */
+  char correlation[37]; /* of the requests this test sends */
 } sim_test_t;
 
 static int group_setup(void **state) {
@@ -93,6 +93,7 @@ static int setup(void **state) {
   snprintf(t->comp, sizeof t->comp, "%s-compensation", w->endpoint);
   snprintf(t->desk, sizeof t->desk, "%s-desk", w->endpoint);
   snprintf(t->cas, sizeof t->cas, "%s-case", w->endpoint);
+  snprintf(t->paying, sizeof t->paying, "%s-paying", w->endpoint);
   snprintf(t->watch, sizeof t->watch, "%s-watch", w->endpoint);
   static unsigned tests;
   snprintf(t->correlation, sizeof t->correlation, "c%07x-0000-4000-8000-%012x", tests++, (unsigned)getpid());
@@ -110,13 +111,14 @@ static int teardown(void **state) {
   amqp_exchange_delete(t->w->amqp, 1, amqp_cstring_bytes(t->comp), 0);
   amqp_queue_delete(t->w->amqp, 1, amqp_cstring_bytes(t->desk), 0, 0);
   amqp_exchange_delete(t->w->amqp, 1, amqp_cstring_bytes(t->cas), 0);
+  amqp_exchange_delete(t->w->amqp, 1, amqp_cstring_bytes(t->paying), 0);
   void *w = t->w;
   ctxt_world_teardown(&w);
   free(t);
   return 0;
 }
 
-enum { FEED_MATERIALS = 1, FEED_INVENTORY = 2, FEED_COMPENSATION = 4, FEED_AGENTS = 8 };
+enum { FEED_MATERIALS = 1, FEED_INVENTORY = 2, FEED_COMPENSATION = 4, FEED_AGENTS = 8, FEED_PAYING = 16 };
 /* delays short enough for a test, long enough that answers interleave with requests */
 #define QUICK ", \"delay_min_ms\": 5, \"delay_max_ms\": 30"
 
@@ -129,12 +131,13 @@ static void start_simulator(sim_test_t *t, int feeds, const char *settings) {
   snprintf(w->plugins, sizeof w->plugins,
            "[{\"name\": \"simulator\", \"settings\": {\"amqp_url\": \"%s\", \"payment_queue\": \"%s\","
            " \"ordering_queue\": \"%s\", \"inventory_endpoint\": \"%s\", \"compensation_endpoint\": \"%s\","
-           " \"agent_desk_queue\": \"%s\", \"case_endpoint\": \"%s\","
+           " \"agent_desk_queue\": \"%s\", \"case_endpoint\": \"%s\", \"paying_endpoint\": \"%s\","
            " \"feed_materials\": %s, \"feed_inventory\": %s,"
-           " \"feed_compensation\": %s, \"feed_agents\": %s%s}}]",
-           ctxt_amqp_url(), t->pay, t->ord, t->inv, t->comp, t->desk, t->cas,
+           " \"feed_compensation\": %s, \"feed_agents\": %s, \"feed_paying\": %s%s}}]",
+           ctxt_amqp_url(), t->pay, t->ord, t->inv, t->comp, t->desk, t->cas, t->paying,
            feeds & FEED_MATERIALS ? "true" : "false", feeds & FEED_INVENTORY ? "true" : "false",
-           feeds & FEED_COMPENSATION ? "true" : "false", feeds & FEED_AGENTS ? "true" : "false", settings);
+           feeds & FEED_COMPENSATION ? "true" : "false", feeds & FEED_AGENTS ? "true" : "false",
+           feeds & FEED_PAYING ? "true" : "false", settings);
   ctxt_host_start(w, NULL);
   snprintf(ready, sizeof ready, "consuming '%s' (payment) and '%s' (ordering)", t->pay, t->ord);
   if (strstr(w->host.out, ready) == NULL) assert_true(ctxt_proc_wait_output(&w->host, ready, CTXT_READY_MS));
@@ -485,6 +488,39 @@ static void inventory_and_compensation_feeds(void **state) {
   free_all(seen, 9);
 }
 
+/* The paying flows in turn, each in order, each message valid: a partial payment, the rest
+ * and its repeated callback; an over-payment; a cancel between two payments; a group-buy
+ * order with its group; a free order's free pay. */
+static void paying_feed(void **state) {
+  sim_test_t *t = *state;
+  static const char *const types[] = {"OpenPayingOrder", "PayOrder", "PayOrder",        "PayOrder",
+                                      "OpenPayingOrder", "PayOrder", "OpenPayingOrder", "PayOrder",
+                                      "CancelOrder",     "PayOrder", "OpenPayingOrder", "PayOrder",
+                                      "OpenPayingOrder", "PayOrder"};
+  enum { N = sizeof types / sizeof types[0] };
+  watch(t, (const char *const[]){t->paying, NULL});
+  start_simulator(t, FEED_PAYING, QUICK ", \"paying_interval_ms\": 300");
+  json_t *seen[MAX_SEEN];
+  assert_int_equal(collect(t, NULL, seen, N), N);
+  ctxt_host_stop(t->w, SIGTERM);
+  const char *order = NULL;
+  for (int i = 0; i < N; i++) {
+    char type[96];
+    snprintf(type, sizeof type, "Ctxd.Paying.Contracts.v1:%s", types[i]);
+    assert_string_equal(type_of(seen[i]), type);
+    if (strcmp(types[i], "OpenPayingOrder") == 0) order = str(seen[i], "OrderNumber");
+    assert_string_equal(str(seen[i], "OrderNumber"), order);
+  }
+  /* the repeated callback is the same payment; the group-buy order has its group */
+  assert_string_equal(str(seen[3], "PaymentId"), str(seen[2], "PaymentId"));
+  assert_int_equal(num(seen[5], "AmountMinor"), num(seen[4], "AmountMinor") + 10);
+  assert_int_equal(num(seen[10], "Kind"), 2);
+  assert_non_null(str(seen[10], "GroupId"));
+  assert_int_equal(num(seen[12], "AmountMinor"), 0);
+  assert_true(json_is_true(json_object_get(json_object_get(seen[13], "message"), "FreePay")));
+  free_all(seen, N);
+}
+
 /* ---- the agent desk ---------------------------------------------------------------------- */
 
 #define GROUP_ID "d1000000-0000-4000-8000-000000000001"
@@ -607,6 +643,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(reconnects_when_its_queue_is_deleted, setup, teardown),
       cmocka_unit_test_setup_teardown(materials_feed, setup, teardown),
       cmocka_unit_test_setup_teardown(inventory_and_compensation_feeds, setup, teardown),
+      cmocka_unit_test_setup_teardown(paying_feed, setup, teardown),
       cmocka_unit_test_setup_teardown(agent_desk_works_its_cases, setup, teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
