@@ -31,19 +31,7 @@ const char *paying_event_name(paying_event_t e) { return NAME_OF(event_names, e)
 
 /* ---- decisions ------------------------------------------------------------------------ */
 
-static int refuse(paying_decision_t *d, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int refuse(paying_decision_t *d, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(d->why, sizeof d->why, fmt, ap);
-  va_end(ap);
-  d->outcome = PAYING_OUTCOME_REJECTED;
-  d->n_events = 0;
-  d->record_payment = false;
-  return code;
-}
-
+/* Says why (a warning, a remark) with the outcome. */
 static void remark(paying_decision_t *d, paying_outcome_t outcome, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -54,6 +42,10 @@ static void remark(paying_decision_t *d, paying_outcome_t outcome, const char *f
   va_end(ap);
   d->outcome = outcome;
 }
+
+/* Refuses with code and why: nothing to store or publish. Evaluates to code. */
+#define refuse(d, code, ...)                                                                                 \
+  (remark((d), PAYING_OUTCOME_REJECTED, __VA_ARGS__), (d)->n_events = 0, (d)->record_payment = false, (code))
 
 static void emit(paying_decision_t *d, paying_event_t e) {
   if (d->n_events < PAYING_MAX_EVENTS) d->events[d->n_events++] = e;

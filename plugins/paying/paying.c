@@ -148,22 +148,13 @@ static int paying_read_cancel(const char *body, size_t len, paying_input_t *in, 
   return rc;
 }
 
-/* Both queries carry the order number only (two generated types of one shape). */
-static int paying_read_amount_query(const char *body, size_t len, paying_input_t *in, char *err,
-                                    size_t errlen) {
+/* Both queries are {OrderNumber} alone, with the same limits (two generated types of one
+ * shape): GetAmountToPay's decoder reads either. */
+static int paying_read_query(const char *body, size_t len, paying_input_t *in, char *err, size_t errlen) {
   ctxd_c_paying_v1_get_amount_to_pay_t c;
   int rc = ctxd_c_paying_v1_get_amount_to_pay_decode(body, len, &c, err, errlen);
   paying_copy(in->order_number, sizeof in->order_number, c.order_number);
   ctxd_c_paying_v1_get_amount_to_pay_free(&c);
-  return rc;
-}
-
-static int paying_read_result_query(const char *body, size_t len, paying_input_t *in, char *err,
-                                    size_t errlen) {
-  ctxd_c_paying_v1_get_payment_result_t c;
-  int rc = ctxd_c_paying_v1_get_payment_result_decode(body, len, &c, err, errlen);
-  paying_copy(in->order_number, sizeof in->order_number, c.order_number);
-  ctxd_c_paying_v1_get_payment_result_free(&c);
   return rc;
 }
 
@@ -342,8 +333,8 @@ static const paying_route_t paying_routes[PAYING_ROUTES] = {
     {CTXD_C_PAYING_V1_OPEN_PAYING_ORDER_TYPE, paying_read_open, paying_handle_command, 0},
     {CTXD_C_PAYING_V1_PAY_ORDER_TYPE, paying_read_pay, paying_handle_command, 0},
     {CTXD_C_PAYING_V1_CANCEL_ORDER_TYPE, paying_read_cancel, paying_handle_command, 0},
-    {CTXD_C_PAYING_V1_GET_AMOUNT_TO_PAY_TYPE, paying_read_amount_query, paying_answer_amount, 1},
-    {CTXD_C_PAYING_V1_GET_PAYMENT_RESULT_TYPE, paying_read_result_query, paying_answer_result, 1},
+    {CTXD_C_PAYING_V1_GET_AMOUNT_TO_PAY_TYPE, paying_read_query, paying_answer_amount, 1},
+    {CTXD_C_PAYING_V1_GET_PAYMENT_RESULT_TYPE, paying_read_query, paying_answer_result, 1},
 };
 
 /* ---- the handler --------------------------------------------------------------------------- */
