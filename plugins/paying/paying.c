@@ -275,9 +275,10 @@ static int paying_handle_command(const paying_plugin_t *st, ctxd_tx_t *tx, const
     rc = paying_store_save(st->api, tx, found ? &current : NULL, &d.order, &cause);
     for (size_t i = 0; rc == 0 && i < d.n_events; i++) rc = paying_publish(st, tx, d.events[i], &d.order);
     if (rc == 0 && d.n_events > 0)
-      st->api->log(st->plugin, msg, CTXD_LOG_INFO, "order %s %s: paid %lld of %lld %s", d.order.order_number,
-                   paying_event_name(d.events[0]), (long long)d.order.paid, (long long)d.order.amount,
-                   d.order.currency);
+      st->api->log(st->plugin, msg, CTXD_LOG_INFO, "order %s %s%s%s: paid %lld of %lld %s",
+                   d.order.order_number, paying_event_name(d.events[0]), d.n_events > 1 ? ", " : "",
+                   d.n_events > 1 ? paying_event_name(d.events[1]) : "", (long long)d.order.paid,
+                   (long long)d.order.amount, d.order.currency);
   }
   if (rc == 0) rc = paying_reply(st, tx, in, code == 0 ? &d.order : found ? &current : NULL, code, &d);
   return rc;
