@@ -29,17 +29,52 @@ const char *paying_state_name(paying_state_t s) { return NAME_OF(state_names, s)
 const char *paying_op_name(paying_op_t op) { return NAME_OF(op_names, op); }
 const char *paying_event_name(paying_event_t e) { return NAME_OF(event_names, e); }
 
+/* ---- texts ---------------------------------------------------------------------------- */
+
+static bool utf8_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+/* The byte length of a UTF-8 sequence led by c (1 for a stray byte). */
+static size_t utf8_sequence(unsigned char c) { return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1; }
+
+/* Cuts s (of n bytes) back to whole characters: drops a last sequence that is not complete. */
+static void utf8_trim(char *s, size_t n) {
+  size_t lead = n;
+  while (lead > 0 && utf8_continuation((unsigned char)s[lead - 1])) lead--;
+  if (lead > 0 && lead - 1 + utf8_sequence((unsigned char)s[lead - 1]) > n)
+    s[lead - 1] = '\0';
+  else if (lead == 0)
+    s[0] = '\0';
+}
+
+size_t paying_text_copy(char *dst, size_t cap, const char *src) {
+  if (cap == 0) return 0;
+  size_t n = strnlen(src != NULL ? src : "", cap);
+  if (n >= cap) n = cap - 1;
+  memcpy(dst, src != NULL ? src : "", n);
+  dst[n] = '\0';
+  utf8_trim(dst, n);
+  return strlen(dst);
+}
+
+size_t paying_text_chars(const char *s, size_t max) {
+  size_t chars = 0;
+  for (; *s != '\0' && chars <= max; s++)
+    if (!utf8_continuation((unsigned char)*s)) chars++;
+  return chars;
+}
+
 /* ---- decisions ------------------------------------------------------------------------ */
 
-/* Says why (a warning, a remark) with the outcome. */
+/* Says why (a warning, a remark) with the outcome: whole characters, even when cut. */
 static void remark(paying_decision_t *d, paying_outcome_t outcome, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void remark(paying_decision_t *d, paying_outcome_t outcome, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(d->why, sizeof d->why, fmt, ap);
+  int n = vsnprintf(d->why, sizeof d->why, fmt, ap);
   va_end(ap);
+  if (n >= (int)sizeof d->why) utf8_trim(d->why, sizeof d->why - 1);
   d->outcome = outcome;
 }
 
@@ -54,7 +89,8 @@ static void emit(paying_decision_t *d, paying_event_t e) {
 /* Checks a required (or optional, when may_be_empty) text against its limit. */
 static int check_text(paying_decision_t *d, const char *what, const char *s, size_t max, bool may_be_empty) {
   if (s == NULL || s[0] == '\0') return may_be_empty ? 0 : refuse(d, CTXD_EINVAL, "%s is empty", what);
-  if (strnlen(s, max + 1) > max) return refuse(d, CTXD_ETOOBIG, "%s is longer than %zu bytes", what, max);
+  if (paying_text_chars(s, max) > max || strnlen(s, PAYING_UTF8_MAX * max + 1) > PAYING_UTF8_MAX * max)
+    return refuse(d, CTXD_ETOOBIG, "%s is longer than %zu characters", what, max);
   return 0;
 }
 
@@ -66,8 +102,10 @@ static bool currency_valid(const char *c) {
 }
 
 static int check_currency(paying_decision_t *d, const char *c) {
-  return currency_valid(c) ? 0
-                           : refuse(d, CTXD_EINVAL, "currency '%.8s' is not an ISO 4217 code", c ? c : "");
+  if (currency_valid(c)) return 0;
+  /* said back whole when short (a contract allows 3 characters: 12 bytes at most) */
+  bool say = c != NULL && strnlen(c, 13) <= 12;
+  return refuse(d, CTXD_EINVAL, "currency '%s' is not an ISO 4217 code", say ? c : "(a longer text)");
 }
 
 /* The order after a change: stamped with the time and the next version. */
@@ -103,9 +141,9 @@ static int decide_open(const paying_order_t *state, const paying_command_t *c, p
   }
   paying_order_t *o = &d->order;
   memset(o, 0, sizeof *o);
-  snprintf(o->order_number, sizeof o->order_number, "%s", c->order_number);
+  paying_text_copy(o->order_number, sizeof o->order_number, c->order_number);
   o->kind = c->kind;
-  snprintf(o->group_id, sizeof o->group_id, "%s", has_group ? c->group_id : "");
+  paying_text_copy(o->group_id, sizeof o->group_id, has_group ? c->group_id : "");
   memcpy(o->currency, c->currency, 4);
   o->amount = c->amount;
   o->state = PAYING_STATE_PAYING;
@@ -137,33 +175,52 @@ static int decide_pay(const paying_order_t *state, const paying_command_t *c, pa
   if (c->free_pay && state->kind != PAYING_KIND_FREE)
     return refuse(d, CTXD_EINVAL, "a free pay of a %s order", paying_kind_name(state->kind));
   paying_order_t *o = &d->order;
+  if (c->payment_known != PAYING_PAYMENT_NEW) {
+    /* a repeated callback: never counted nor refused again, whatever the state */
+    bool refused = c->payment_known == PAYING_PAYMENT_REFUSED;
+    if (c->known_amount != c->amount)
+      return refuse(d, CTXD_EINVAL, "payment %s was %s with %" PRId64 ", not %" PRId64, c->payment_id,
+                    refused ? "refused" : "counted", c->known_amount, c->amount);
+    if (refused) {
+      remark(d, PAYING_OUTCOME_REPEATED, "payment %s was refused already: order %s is canceled",
+             c->payment_id, state->order_number);
+      return 0;
+    }
+    remark(d, PAYING_OUTCOME_REPEATED, "payment %s was counted already", c->payment_id);
+    if (o->state == PAYING_STATE_PAID) {
+      emit(d, PAYING_EVENT_PAY_FINISHED); /* idempotent: the paid order says so again */
+      d->outcome = PAYING_OUTCOME_APPLIED;
+    }
+    return 0;
+  }
   if (state->state == PAYING_STATE_CANCELED) {
     remark(d, PAYING_OUTCOME_IGNORED, "order %s is canceled: payment %s of %" PRId64 " not taken",
            state->order_number, c->payment_id, c->amount);
+    d->record_refusal = true;
     return 0;
   }
-  bool changed = false;
-  if (c->payment_known) {
-    remark(d, PAYING_OUTCOME_REPEATED, "payment %s was counted already", c->payment_id);
-  } else {
-    if (c->amount > INT64_MAX - o->paid)
-      return refuse(d, CTXD_ERANGE, "paid total of order %s would overflow", state->order_number);
-    o->paid += c->amount;
-    o->payments++;
-    d->record_payment = changed = true;
+  int64_t paid_before = o->paid;
+  if (__builtin_add_overflow(o->paid, c->amount, &o->paid)) {
+    o->paid = paid_before;
+    return refuse(d, CTXD_ERANGE, "paid total of order %s would overflow", state->order_number);
   }
+  o->payments++;
+  d->record_payment = true;
   if (o->state == PAYING_STATE_PAID) {
     emit(d, PAYING_EVENT_PAY_FINISHED); /* idempotent: the paid order says so again */
   } else if (o->paid >= o->amount) {
     o->state = PAYING_STATE_PAID;
     o->paid_at = c->at;
     emit(d, PAYING_EVENT_PAY_FINISHED);
-    changed = true;
   }
   /* partial: recorded above, nothing to say */
-  if (o->paid > o->amount) emit(d, PAYING_EVENT_OVER_PAID);
-  if (changed) touch(o, c->at);
-  if (changed || d->n_events > 0) d->outcome = PAYING_OUTCOME_APPLIED;
+  int64_t over_from = paid_before > o->amount ? paid_before : o->amount;
+  if (o->paid > over_from) {
+    d->over_paid = o->paid - over_from; /* this payment's part past the amount */
+    emit(d, PAYING_EVENT_OVER_PAID);
+  }
+  touch(o, c->at);
+  d->outcome = PAYING_OUTCOME_APPLIED;
   return 0;
 }
 
@@ -188,8 +245,8 @@ static int decide_cancel(const paying_order_t *state, const paying_command_t *c,
                   o->order_number);
   o->state = PAYING_STATE_CANCELED;
   o->canceled_at = c->at;
-  snprintf(o->cancel_reason, sizeof o->cancel_reason, "%s", c->reason ? c->reason : "");
-  snprintf(o->canceled_by, sizeof o->canceled_by, "%s", c->actor ? c->actor : "");
+  paying_text_copy(o->cancel_reason, sizeof o->cancel_reason, c->reason);
+  paying_text_copy(o->canceled_by, sizeof o->canceled_by, c->actor);
   touch(o, c->at);
   d->outcome = PAYING_OUTCOME_APPLIED;
   emit(d, PAYING_EVENT_CANCELED);
@@ -327,7 +384,7 @@ int paying_field_parse(paying_order_t *o, paying_field_t f, const char *text) {
   char *end;
   errno = 0;
   long long v = strtoll(text, &end, 10);
-  if (text[0] == '\0' || *end != '\0' || errno == ERANGE) return CTXD_EDECODE;
+  if (text[0] == '\0' || *end != '\0' || errno == ERANGE || v < 0) return CTXD_EDECODE;
   *r.number = v;
   return 0;
 }

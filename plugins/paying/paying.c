@@ -7,7 +7,12 @@
  * with the inbox row. Answers: PayingCommandAccepted at the response address (none without
  * one); PayingCommandRejected there, or published when the command has none, so that a
  * refused payment (a canceled order's, which the seed ignores with a warning) reaches the
- * payment system, which refunds it.
+ * payment system, which refunds it. A refused payment is recorded (paying.payments, status
+ * 'refused'): its repeated callback is answered again at its response address (Repeated)
+ * and never published again. A payment for an order not opened yet (the callback overtook
+ * OpenPayingOrder) asks for a retry: the endpoint's immediate retries and delayed
+ * redeliveries (redelivery_ms) give the order time to open; after the last it goes to
+ * <endpoint>_error, from where an operator can replay it.
  *
  * The read-only model, on `read_endpoint`: GetAmountToPay (the cashier) and
  * GetPaymentResult (the result page), answered with AmountToPay and PaymentResult by
@@ -39,6 +44,7 @@ static const ctxd_conf_entry_t paying_config_map[] = {
 
 static const ctxd_migration_t paying_migrations[] = {
     {1, "paying orders, payments, change log", PAYING_STORE_DDL},
+    {2, "checks, refused payments, the payment system's time", PAYING_STORE_DDL_2},
     {0, NULL, NULL},
 };
 
@@ -53,15 +59,18 @@ _Static_assert((int)CTXD_C_PAYING_V1_PAYING_COMMAND_ACCEPTED_STATE_PAYING == (in
 
 typedef struct paying_plugin paying_plugin_t;
 
-/* A command as read from its contract: the texts the domain command points into. */
+/* A command as read from its contract: the texts the domain command points into. The host
+ * checked each against its contract's max_length (characters), so each fits whole: a
+ * character is at most PAYING_UTF8_MAX bytes. */
 typedef struct {
   paying_command_t cmd;
-  char order_number[PAYING_ID_MAX * 2 + 2]; /* past the limit: the domain refuses with its text */
-  char group_id[PAYING_ID_MAX * 2 + 2];
-  char payment_id[PAYING_ID_MAX * 2 + 2];
-  char currency[8];
-  char reason[PAYING_TEXT_MAX * 2 + 2];
-  char actor[PAYING_ID_MAX * 2 + 2];
+  char order_number[PAYING_ID_SIZE];
+  char group_id[PAYING_ID_SIZE];
+  char payment_id[PAYING_ID_SIZE];
+  char currency[PAYING_UTF8_MAX * 3 + 1]; /* 3 characters: the domain wants 3 capital letters */
+  char reason[PAYING_TEXT_SIZE];
+  char actor[PAYING_ID_SIZE];
+  char paid_at[64]; /* PayOrder.PaidAt as sent; "" when not */
 } paying_input_t;
 
 typedef int (*paying_read_fn)(const char *body, size_t len, paying_input_t *in, char *err, size_t errlen);
@@ -109,7 +118,9 @@ static const char *paying_iso(int64_t ms, char out[64]) {
 
 /* ---- reading the contracts --------------------------------------------------------------- */
 
-static void paying_copy(char *dst, size_t cap, const char *src) { snprintf(dst, cap, "%s", src ? src : ""); }
+/* Never cut inside a character (a text past its buffer is past its limit: the domain
+ * refuses it by its characters). */
+static void paying_copy(char *dst, size_t cap, const char *src) { paying_text_copy(dst, cap, src); }
 
 static int paying_read_open(const char *body, size_t len, paying_input_t *in, char *err, size_t errlen) {
   ctxd_c_paying_v1_open_paying_order_t c;
@@ -133,6 +144,7 @@ static int paying_read_pay(const char *body, size_t len, paying_input_t *in, cha
   in->cmd.op = PAYING_OP_PAY;
   in->cmd.amount = c.amount_minor;
   in->cmd.free_pay = c.has_free_pay && c.free_pay;
+  paying_copy(in->paid_at, sizeof in->paid_at, c.paid_at);
   ctxd_c_paying_v1_pay_order_free(&c);
   return rc;
 }
@@ -175,8 +187,16 @@ static int paying_out(const paying_plugin_t *st, ctxd_tx_t *tx, const char *type
   return rc;
 }
 
-static int32_t paying_reject_reason(int code, paying_outcome_t outcome) {
-  if (outcome == PAYING_OUTCOME_IGNORED)
+/* A payment refused: new (IGNORED, said once, published without a response address) or
+ * its callback again (REPEATED with the refused payment's text: answered, never published). */
+static bool paying_refused(int code, const paying_decision_t *d, const paying_command_t *cmd) {
+  return code == 0 && cmd->op == PAYING_OP_PAY &&
+         (d->outcome == PAYING_OUTCOME_IGNORED ||
+          (d->outcome == PAYING_OUTCOME_REPEATED && cmd->payment_known == PAYING_PAYMENT_REFUSED));
+}
+
+static int32_t paying_reject_reason(int code) {
+  if (code == 0) /* a refused payment: the order is canceled */
     return CTXD_C_PAYING_V1_PAYING_COMMAND_REJECTED_REASON_ORDER_CANCELED;
   switch (code) {
   case CTXD_ENOENT: return CTXD_C_PAYING_V1_PAYING_COMMAND_REJECTED_REASON_NOT_FOUND;
@@ -186,16 +206,27 @@ static int32_t paying_reject_reason(int code, paying_outcome_t outcome) {
   }
 }
 
+/* cmd: the command as decided (with what the repository knew of its payment). */
 static int paying_reply(const paying_plugin_t *st, ctxd_tx_t *tx, const paying_input_t *in,
-                        const paying_order_t *o, int code, const paying_decision_t *d) {
-  if (code != 0 || d->outcome == PAYING_OUTCOME_IGNORED) {
+                        const paying_command_t *cmd, const paying_order_t *o, int code,
+                        const paying_decision_t *d) {
+  bool refused = paying_refused(code, d, cmd);
+  if (code != 0 || refused) {
+    bool pay = in->cmd.op == PAYING_OP_PAY, again = refused && d->outcome == PAYING_OUTCOME_REPEATED;
     ctxd_c_paying_v1_paying_command_rejected_t r = {.order_number = (char *)in->order_number,
-                                                    .reason = paying_reject_reason(code, d->outcome),
+                                                    .reason = paying_reject_reason(code),
                                                     .message = (char *)d->why,
                                                     .has_state = o != NULL,
-                                                    .state = o != NULL ? (int32_t)o->state : 0};
+                                                    .state = o != NULL ? (int32_t)o->state : 0,
+                                                    .payment_id = pay ? (char *)in->payment_id : NULL,
+                                                    .has_amount_minor = pay && in->cmd.amount >= 0,
+                                                    .amount_minor = in->cmd.amount,
+                                                    .currency = pay ? (char *)in->currency : NULL,
+                                                    .has_repeated = again,
+                                                    .repeated = again};
     return paying_out(st, tx, CTXD_C_PAYING_V1_PAYING_COMMAND_REJECTED_TYPE,
-                      ctxd_c_paying_v1_paying_command_rejected_encode(&r), PAYING_REPLY_OR_PUBLISH);
+                      ctxd_c_paying_v1_paying_command_rejected_encode(&r),
+                      again ? PAYING_REPLY_ONLY : PAYING_REPLY_OR_PUBLISH);
   }
   ctxd_c_paying_v1_paying_command_accepted_t a = {.order_number = (char *)o->order_number,
                                                   .state = (int32_t)o->state,
@@ -207,7 +238,8 @@ static int paying_reply(const paying_plugin_t *st, ctxd_tx_t *tx, const paying_i
 }
 
 static int paying_publish(const paying_plugin_t *st, ctxd_tx_t *tx, paying_event_t e,
-                          const paying_order_t *o) {
+                          const paying_decision_t *d, const paying_input_t *in) {
+  const paying_order_t *o = &d->order;
   char at[64];
   char *group = o->group_id[0] ? (char *)o->group_id : NULL;
   switch (e) {
@@ -224,9 +256,10 @@ static int paying_publish(const paying_plugin_t *st, ctxd_tx_t *tx, paying_event
   }
   case PAYING_EVENT_OVER_PAID: {
     ctxd_c_paying_v1_over_paid_t m = {.order_number = (char *)o->order_number,
+                                      .payment_id = (char *)in->payment_id,
                                       .amount_minor = o->amount,
                                       .paid_amount_minor = o->paid,
-                                      .over_paid_amount_minor = paying_order_view(o).over_paid,
+                                      .over_paid_amount_minor = d->over_paid, /* this payment's */
                                       .currency = (char *)o->currency};
     return paying_out(st, tx, CTXD_C_PAYING_V1_OVER_PAID_TYPE, ctxd_c_paying_v1_over_paid_encode(&m),
                       PAYING_PUBLISH);
@@ -251,43 +284,52 @@ static int paying_handle_command(const paying_plugin_t *st, ctxd_tx_t *tx, const
   const ctxd_msg_t *msg = st->api->tx_msg(tx);
   paying_order_t current;
   paying_decision_t d;
-  bool found = false, known = false;
+  bool found = false;
+  paying_command_t cmd = in->cmd;
   int rc = paying_store_load(st->api, tx, in->order_number, true, &current, &found);
   if (rc == 0 && found && in->cmd.op == PAYING_OP_PAY)
-    rc = paying_store_payment_known(st->api, tx, in->order_number, in->payment_id, &known);
+    rc = paying_store_payment_find(st->api, tx, in->order_number, in->payment_id, &cmd.payment_known,
+                                   &cmd.known_amount);
   if (rc != 0) return rc;
-  paying_command_t cmd = in->cmd;
-  cmd.payment_known = known;
   int code = paying_order_decide(found ? &current : NULL, &cmd, &d);
   const char *op = paying_op_name(cmd.op);
+  if (code == CTXD_ENOENT && cmd.op == PAYING_OP_PAY) {
+    /* the callback overtook OpenPayingOrder: delivered again later (the endpoint's retries) */
+    st->api->log(st->plugin, msg, CTXD_LOG_INFO, "pay of order %s: not open yet, delivered again later",
+                 in->order_number);
+    return CTXD_ENOENT;
+  }
   if (code != 0)
     st->api->log(st->plugin, msg, CTXD_LOG_INFO, "%s of order %s refused: %s", op, in->order_number, d.why);
   else if (d.outcome == PAYING_OUTCOME_IGNORED)
     st->api->log(st->plugin, msg, CTXD_LOG_WARN, "%s", d.why); /* the seed's log.warn */
   else if (d.why[0])
     st->api->log(st->plugin, msg, CTXD_LOG_INFO, "%s of order %s: %s", op, in->order_number, d.why);
-  if (code == 0 && d.outcome == PAYING_OUTCOME_APPLIED) {
+  if (code == 0 && (d.outcome == PAYING_OUTCOME_APPLIED || d.record_refusal)) {
     paying_cause_t cause = {.operation = op,
                             .message_id = st->api->msg_field(msg, CTXD_MSG_ID),
-                            .payment_id = d.record_payment ? in->payment_id : NULL,
+                            .payment_id = d.record_payment || d.record_refusal ? in->payment_id : NULL,
+                            .refused = d.record_refusal,
                             .payment_amount = cmd.amount,
-                            .free_pay = cmd.free_pay};
+                            .free_pay = cmd.free_pay,
+                            .paid_at = in->paid_at[0] ? in->paid_at : NULL,
+                            .at = cmd.at};
     rc = paying_store_save(st->api, tx, found ? &current : NULL, &d.order, &cause);
-    for (size_t i = 0; rc == 0 && i < d.n_events; i++) rc = paying_publish(st, tx, d.events[i], &d.order);
+    for (size_t i = 0; rc == 0 && i < d.n_events; i++) rc = paying_publish(st, tx, d.events[i], &d, in);
     if (rc == 0 && d.n_events > 0)
       st->api->log(st->plugin, msg, CTXD_LOG_INFO, "order %s %s%s%s: paid %lld of %lld %s",
                    d.order.order_number, paying_event_name(d.events[0]), d.n_events > 1 ? ", " : "",
                    d.n_events > 1 ? paying_event_name(d.events[1]) : "", (long long)d.order.paid,
                    (long long)d.order.amount, d.order.currency);
   }
-  if (rc == 0) rc = paying_reply(st, tx, in, code == 0 ? &d.order : found ? &current : NULL, code, &d);
+  if (rc == 0) rc = paying_reply(st, tx, in, &cmd, code == 0 ? &d.order : found ? &current : NULL, code, &d);
   return rc;
 }
 
 /* ---- the read-only model ------------------------------------------------------------------- */
 
 static int paying_answer_amount(const paying_plugin_t *st, ctxd_tx_t *tx, const paying_input_t *in) {
-  paying_order_t o;
+  paying_order_t o = {0}; /* not found: the view of nothing, unused */
   bool found;
   int rc = paying_store_load(st->api, tx, in->order_number, false, &o, &found);
   if (rc != 0) return rc;
@@ -306,7 +348,7 @@ static int paying_answer_amount(const paying_plugin_t *st, ctxd_tx_t *tx, const 
 }
 
 static int paying_answer_result(const paying_plugin_t *st, ctxd_tx_t *tx, const paying_input_t *in) {
-  paying_order_t o;
+  paying_order_t o = {0}; /* not found: the view of nothing, unused */
   bool found;
   char paid_at[64], canceled_at[64];
   int rc = paying_store_load(st->api, tx, in->order_number, false, &o, &found);
@@ -366,6 +408,7 @@ static ctxd_handler_result_t paying_on_message(ctxd_tx_t *tx, const ctxd_msg_t *
   free(in);
   if (rc == 0) return CTXD_HANDLER_OK;
   if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY; /* another writer of this order */
+  if (rc == CTXD_ENOENT) return CTXD_HANDLER_RETRY;    /* a payment before its order: later */
   const char *why = st->api->tx_error(tx);
   st->api->tx_fault(tx, "Paying.Failed", why[0] ? why : ctxd_strerror(rc));
   return CTXD_HANDLER_FAIL;

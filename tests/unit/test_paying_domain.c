@@ -64,13 +64,23 @@ static const fixture_t fixtures[] = {
 };
 #define N_FIXTURES (sizeof fixtures / sizeof fixtures[0])
 
-/* A scenario's order and what its repository would hold: the counted payment ids. */
+/* A payment the repository would hold. */
+typedef struct {
+  char id[16];
+  int64_t amount;
+  bool free_pay;
+  bool refused;
+} stored_payment_t;
+
+/* A scenario's order and what its repository would hold: the payments recorded (counted or
+ * refused), and what OverPaid events told the payment system to refund in all. */
 typedef struct {
   bool exists;
   paying_order_t order;
   int n_ids;
-  char ids[MAX_PAYMENTS + 8][16];
+  stored_payment_t ids[MAX_PAYMENTS + 8];
   int next_id;
+  int64_t refunded_over;
 } world_t;
 
 static paying_command_t pay_cmd(const char *id, int64_t amount) {
@@ -100,21 +110,41 @@ static paying_command_t cancel_cmd(void) {
                             .actor = "u-1"};
 }
 
-static bool known(const world_t *w, const char *id) {
+static const stored_payment_t *known(const world_t *w, const char *id) {
   for (int i = 0; i < w->n_ids; i++)
-    if (strcmp(w->ids[i], id) == 0) return true;
-  return false;
+    if (strcmp(w->ids[i].id, id) == 0) return &w->ids[i];
+  return NULL;
+}
+
+/* The first stored payment, counted or refused as asked; NULL: none. */
+static const stored_payment_t *first_stored(const world_t *w, bool refused) {
+  for (int i = 0; i < w->n_ids; i++)
+    if (w->ids[i].refused == refused) return &w->ids[i];
+  return NULL;
 }
 
 /* Decides c on the world (as the plugin does: the repository says whether the payment id is
- * known) and applies an accepted decision. Returns the code. */
+ * known, and with what amount) and applies an accepted decision. Returns the code. */
 static int run(world_t *w, paying_command_t *c, paying_decision_t *d) {
-  if (c->op == PAYING_OP_PAY) c->payment_known = known(w, c->payment_id);
+  const stored_payment_t *p = c->op == PAYING_OP_PAY ? known(w, c->payment_id) : NULL;
+  if (c->op == PAYING_OP_PAY) {
+    c->payment_known = p == NULL    ? PAYING_PAYMENT_NEW
+                       : p->refused ? PAYING_PAYMENT_REFUSED
+                                    : PAYING_PAYMENT_COUNTED;
+    c->known_amount = p != NULL ? p->amount : 0;
+  }
   int rc = paying_order_decide(w->exists ? &w->order : NULL, c, d);
   if (rc == 0) {
     w->exists = true;
     w->order = d->order;
-    if (d->record_payment) snprintf(w->ids[w->n_ids++], sizeof w->ids[0], "%s", c->payment_id);
+    if (d->record_payment || d->record_refusal) {
+      stored_payment_t *s = &w->ids[w->n_ids++];
+      snprintf(s->id, sizeof s->id, "%s", c->payment_id);
+      s->amount = c->amount;
+      s->free_pay = c->free_pay;
+      s->refused = d->record_refusal;
+    }
+    w->refunded_over += d->over_paid;
   }
   return rc;
 }
@@ -139,28 +169,43 @@ static world_t make_fixture(const fixture_t *f) {
 /* ---- operations ----------------------------------------------------------------------- */
 
 typedef enum {
-  OP_PAY_ONE,         /* a new payment of 1 */
-  OP_PAY_BELOW,       /* due - 1 (due >= 2) */
-  OP_PAY_DUE,         /* exactly what is due (due >= 1) */
-  OP_PAY_ABOVE,       /* due + 1 */
-  OP_PAY_BIG,         /* far more than the amount */
-  OP_PAY_FREE,        /* a free pay of 0 */
-  OP_PAY_REPEAT,      /* the first counted payment's callback again (there is one) */
-  OP_PAY_ZERO,        /* 0 without free pay */
-  OP_PAY_NEGATIVE,    /* -5 */
-  OP_PAY_FREE_AMOUNT, /* a free pay of 5 */
-  OP_PAY_NO_ID,       /* an empty payment id */
-  OP_PAY_USD,         /* another currency */
+  OP_PAY_ONE,            /* a new payment of 1 */
+  OP_PAY_BELOW,          /* due - 1 (due >= 2) */
+  OP_PAY_DUE,            /* exactly what is due (due >= 1) */
+  OP_PAY_ABOVE,          /* due + 1 */
+  OP_PAY_BIG,            /* far more than the amount */
+  OP_PAY_FREE,           /* a free pay of 0 */
+  OP_PAY_REPEAT,         /* the first counted payment's callback again (there is one) */
+  OP_PAY_REPEAT_REFUSED, /* the first refused payment's callback again (there is one) */
+  OP_PAY_REPEAT_OTHER,   /* the first recorded payment's id with another amount */
+  OP_PAY_ZERO,           /* 0 without free pay */
+  OP_PAY_NEGATIVE,       /* -5 */
+  OP_PAY_FREE_AMOUNT,    /* a free pay of 5 */
+  OP_PAY_NO_ID,          /* an empty payment id */
+  OP_PAY_USD,            /* another currency */
   OP_CANCEL,
   OP_OPEN_SAME,
   OP_OPEN_OTHER, /* the same number, another amount */
   OP_COUNT
 } op_t;
 
-static const char *const op_names[OP_COUNT] = {"pay 1",   "pay below due", "pay due",         "pay above due",
-                                               "pay big", "free pay",      "repeat callback", "pay 0",
-                                               "pay -5",  "free pay of 5", "pay without id",  "pay in USD",
-                                               "cancel",  "open same",     "open other"};
+static const char *const op_names[OP_COUNT] = {"pay 1",
+                                               "pay below due",
+                                               "pay due",
+                                               "pay above due",
+                                               "pay big",
+                                               "free pay",
+                                               "repeat callback",
+                                               "repeat refused callback",
+                                               "repeat callback, other amount",
+                                               "pay 0",
+                                               "pay -5",
+                                               "free pay of 5",
+                                               "pay without id",
+                                               "pay in USD",
+                                               "cancel",
+                                               "open same",
+                                               "open other"};
 
 static int64_t due_of(const world_t *w) {
   return w->exists && w->order.state == PAYING_STATE_PAYING ? w->order.amount - w->order.paid : 0;
@@ -171,6 +216,7 @@ static bool make_op(world_t *w, op_t op, paying_command_t *c, char id[16]) {
   int64_t due = due_of(w);
   new_payment_id(w, id);
   int64_t amount = 1;
+  const stored_payment_t *again = NULL;
   switch (op) {
   case OP_PAY_ONE: break;
   case OP_PAY_BELOW:
@@ -185,9 +231,13 @@ static bool make_op(world_t *w, op_t op, paying_command_t *c, char id[16]) {
   case OP_PAY_BIG: amount = 1000000; break;
   case OP_PAY_FREE: amount = 0; break;
   case OP_PAY_REPEAT:
-    if (w->n_ids == 0) return false;
-    snprintf(id, 16, "%s", w->ids[0]);
-    amount = 123; /* a repeated callback is not counted, whatever it says */
+  case OP_PAY_REPEAT_REFUSED:
+  case OP_PAY_REPEAT_OTHER:
+    again = op == OP_PAY_REPEAT_OTHER ? (w->n_ids > 0 ? &w->ids[0] : NULL)
+                                      : first_stored(w, op == OP_PAY_REPEAT_REFUSED);
+    if (again == NULL) return false;
+    snprintf(id, 16, "%s", again->id);
+    amount = again->amount + (op == OP_PAY_REPEAT_OTHER); /* the callback says it again */
     break;
   case OP_PAY_ZERO: amount = 0; break;
   case OP_PAY_NEGATIVE: amount = -5; break;
@@ -203,7 +253,7 @@ static bool make_op(world_t *w, op_t op, paying_command_t *c, char id[16]) {
   default: return false;
   }
   *c = pay_cmd(id, amount);
-  c->free_pay = op == OP_PAY_FREE || op == OP_PAY_FREE_AMOUNT;
+  c->free_pay = op == OP_PAY_FREE || op == OP_PAY_FREE_AMOUNT || (again != NULL && again->free_pay);
   if (op == OP_PAY_USD) c->currency = "USD";
   return true;
 }
@@ -241,7 +291,8 @@ typedef enum {
   (1u << OP_PAY_ONE | 1u << OP_PAY_BELOW | 1u << OP_PAY_DUE | 1u << OP_PAY_ABOVE | 1u << OP_PAY_BIG)
 #define OPS_INVALID_PAY                                                                                      \
   (1u << OP_PAY_ZERO | 1u << OP_PAY_NEGATIVE | 1u << OP_PAY_FREE_AMOUNT | 1u << OP_PAY_NO_ID)
-#define OPS_PAY (OPS_NEW_PAY | OPS_INVALID_PAY | 1u << OP_PAY_FREE | 1u << OP_PAY_REPEAT | 1u << OP_PAY_USD)
+#define OPS_REPEAT (1u << OP_PAY_REPEAT | 1u << OP_PAY_REPEAT_REFUSED | 1u << OP_PAY_REPEAT_OTHER)
+#define OPS_PAY (OPS_NEW_PAY | OPS_INVALID_PAY | OPS_REPEAT | 1u << OP_PAY_FREE | 1u << OP_PAY_USD)
 #define OPS_OPEN (1u << OP_OPEN_SAME | 1u << OP_OPEN_OTHER)
 
 #define F(x) (1u << PAYING_FIELD_##x)
@@ -250,7 +301,7 @@ typedef enum {
 #define F_PAID (F_COUNT | F(STATE) | F(PAID_AT))
 #define F_CANCEL (F(STATE) | F(CANCEL_REASON) | F(CANCELED_BY) | F(CANCELED_AT) | F_TOUCH)
 
-enum { E_FIN = 1, E_OVER = 2, E_CANCELED = 4, E_FIN_OVER_IF_OVER = 8 };
+enum { E_FIN = 1, E_OVER = 2, E_CANCELED = 4 };
 
 typedef struct {
   uint32_t ops;   /* op bits */
@@ -278,13 +329,19 @@ static const rule_t rules[] = {
      "payment in USD for an order in CNY"},
     {1u << OP_PAY_FREE, S_EXISTS, K_NORMAL | K_GROUP, A_ANY, -1, CTXD_EINVAL, PAYING_OUTCOME_REJECTED, 0, 0,
      0, "a free pay of a"},
-    /* canceled: ignored with a warning */
-    {OPS_PAY, S_CANCELED, K_ANY, A_ANY, -1, 0, PAYING_OUTCOME_IGNORED, 0, 0, 0, "is canceled: payment"},
-    /* a repeated callback: not counted; a paid order says it is paid again */
-    {1u << OP_PAY_REPEAT, S_PAYING, K_ANY, A_ANY, -1, 0, PAYING_OUTCOME_REPEATED, 0, 0, 0,
+    /* a repeated callback, before the state is looked at: never counted nor refused again,
+     * no refund signal; another amount than the stored one is refused; a paid order says
+     * it is paid again */
+    {1u << OP_PAY_REPEAT_OTHER, S_EXISTS, K_ANY, A_ANY, -1, CTXD_EINVAL, PAYING_OUTCOME_REJECTED, 0, 0, 0,
+     ", not "},
+    {1u << OP_PAY_REPEAT, S_PAYING | S_CANCELED, K_ANY, A_ANY, -1, 0, PAYING_OUTCOME_REPEATED, 0, 0, 0,
      "was counted already"},
-    {1u << OP_PAY_REPEAT, S_PAID, K_ANY, A_ANY, -1, 0, PAYING_OUTCOME_APPLIED, 0, E_FIN | E_FIN_OVER_IF_OVER,
-     0, "was counted already"},
+    {1u << OP_PAY_REPEAT, S_PAID, K_ANY, A_ANY, -1, 0, PAYING_OUTCOME_APPLIED, 0, E_FIN, 0,
+     "was counted already"},
+    {1u << OP_PAY_REPEAT_REFUSED, S_CANCELED, K_ANY, A_ANY, -1, 0, PAYING_OUTCOME_REPEATED, 0, 0, 0,
+     "was refused already: order SO-1 is canceled"},
+    /* canceled: a new payment is ignored with a warning, and recorded as refused */
+    {OPS_PAY, S_CANCELED, K_ANY, A_ANY, -1, 0, PAYING_OUTCOME_IGNORED, 0, 0, 0, "is canceled: payment"},
     /* a new payment while paying */
     {OPS_NEW_PAY, S_PAYING, K_ANY, A_BELOW, -1, 0, PAYING_OUTCOME_APPLIED, 0, 0, F_COUNT, ""},
     {OPS_NEW_PAY, S_PAYING, K_ANY, A_AT, -1, 0, PAYING_OUTCOME_APPLIED, PAYING_STATE_PAID, E_FIN, F_PAID, ""},
@@ -292,9 +349,10 @@ static const rule_t rules[] = {
      F_PAID & ~F(PAID), ""}, /* 0 more paid: the column stays */
     {OPS_NEW_PAY, S_PAYING, K_ANY, A_ABOVE, -1, 0, PAYING_OUTCOME_APPLIED, PAYING_STATE_PAID, E_FIN | E_OVER,
      F_PAID, ""},
-    /* a new payment of a paid order: counted, paid again, over-paid */
-    {1u << OP_PAY_FREE, S_PAID, K_FREE, A_ANY, -1, 0, PAYING_OUTCOME_APPLIED, 0, E_FIN | E_FIN_OVER_IF_OVER,
-     F(PAYMENTS) | F_TOUCH, ""},
+    /* a new payment of a paid order: counted, paid again, over-paid by what it adds (a free
+     * pay adds nothing: no OverPaid, even for an over-paid order) */
+    {1u << OP_PAY_FREE, S_PAID, K_FREE, A_ANY, -1, 0, PAYING_OUTCOME_APPLIED, 0, E_FIN, F(PAYMENTS) | F_TOUCH,
+     ""},
     {OPS_NEW_PAY, S_PAID, K_ANY, A_ABOVE, -1, 0, PAYING_OUTCOME_APPLIED, 0, E_FIN | E_OVER, F_COUNT, ""},
     /* cancel */
     {1u << OP_CANCEL, S_CANCELED, K_ANY, A_ANY, -1, 0, PAYING_OUTCOME_APPLIED, 0, E_CANCELED, 0,
@@ -369,8 +427,7 @@ static bool step(world_t *w, op_t op, const char *trail) {
     fail_msg("%s / %s: state %s, want %s", trail, op_names[op], paying_state_name(w->order.state),
              paying_state_name(want_state));
   /* the events */
-  unsigned want = r->events & (E_FIN | E_OVER | E_CANCELED);
-  if ((r->events & E_FIN_OVER_IF_OVER) && w->order.paid > w->order.amount) want |= E_OVER;
+  unsigned want = r->events;
   unsigned got = 0;
   for (size_t i = 0; i < d.n_events; i++)
     got |= d.events[i] == PAYING_EVENT_PAY_FINISHED ? E_FIN
@@ -394,6 +451,19 @@ static bool step(world_t *w, op_t op, const char *trail) {
     assert_int_equal(w->order.updated_at, c.at);
   }
   assert_int_equal(d.record_payment, (fields & F(PAYMENTS)) != 0);
+  /* a refused payment is recorded exactly when a new one is ignored, and changes nothing */
+  assert_int_equal(d.record_refusal, rc == 0 && d.outcome == PAYING_OUTCOME_IGNORED);
+  assert_false(d.record_refusal && d.record_payment);
+  /* OverPaid carries this payment's own excess; the excesses told add up to the excess */
+  if (got & E_OVER) {
+    int64_t from = before.order.paid > before.order.amount ? before.order.paid : before.order.amount;
+    assert_int_equal(d.over_paid, w->order.paid - from);
+    assert_true(d.over_paid > 0 && d.over_paid <= c.amount);
+  } else {
+    assert_int_equal(d.over_paid, 0);
+  }
+  if (w->exists)
+    assert_int_equal(w->refunded_over, w->order.paid > w->order.amount ? w->order.paid - w->order.amount : 0);
   if (d.record_payment) {
     assert_int_equal(w->order.paid, before.order.paid + c.amount); /* counted once */
     assert_int_equal(w->order.payments, before.order.payments + 1);
@@ -477,7 +547,7 @@ static void validation_texts_and_limits(void **state) {
   paying_command_t c = open_cmd(PAYING_KIND_NORMAL, 100);
   c.order_number = long_id;
   assert_int_equal(paying_order_decide(NULL, &c, &d), CTXD_ETOOBIG);
-  assert_string_equal(d.why, "order number is longer than 64 bytes");
+  assert_string_equal(d.why, "order number is longer than 64 characters");
   long_id[PAYING_ID_MAX] = '\0'; /* exactly the limit */
   assert_int_equal(paying_order_decide(NULL, &c, &d), 0);
   c = open_cmd(PAYING_KIND_NORMAL, 100);
@@ -526,6 +596,147 @@ static void validation_texts_and_limits(void **state) {
   assert_int_equal(paying_order_decide(&w.order, &c, &d), 0);
 }
 
+/* Seed 003's canceled order with repeated callbacks: a payment counted before the cancel
+ * was refunded through PayingOrderCanceled; its callback again is neither refused nor
+ * signalled again. A new payment is refused once: its callback again is recognised. */
+static void canceled_order_repeated_callbacks(void **state) {
+  (void)state;
+  world_t w = make_fixture(&fixtures[0]);
+  paying_decision_t d;
+  paying_command_t c = pay_cmd("P1", 400);
+  assert_int_equal(run(&w, &c, &d), 0);
+  c = cancel_cmd();
+  assert_int_equal(run(&w, &c, &d), 0);
+  assert_int_equal(d.events[0], PAYING_EVENT_CANCELED); /* PaidAmountMinor 400: refund it */
+  c = pay_cmd("P1", 400);                               /* P1's callback again */
+  assert_int_equal(run(&w, &c, &d), 0);
+  assert_int_equal(d.outcome, PAYING_OUTCOME_REPEATED);
+  assert_int_equal(d.n_events, 0);
+  assert_false(d.record_refusal);
+  assert_string_equal(d.why, "payment P1 was counted already");
+  c = pay_cmd("P2", 600); /* a new payment: refused, recorded as refused */
+  assert_int_equal(run(&w, &c, &d), 0);
+  assert_int_equal(d.outcome, PAYING_OUTCOME_IGNORED);
+  assert_true(d.record_refusal);
+  assert_int_equal(w.n_ids, 2);
+  c = pay_cmd("P2", 600); /* its callback again: refused already, not again */
+  assert_int_equal(run(&w, &c, &d), 0);
+  assert_int_equal(d.outcome, PAYING_OUTCOME_REPEATED);
+  assert_false(d.record_refusal);
+  assert_string_equal(d.why, "payment P2 was refused already: order SO-1 is canceled");
+  c = pay_cmd("P2", 700); /* the same id with another amount */
+  assert_int_equal(run(&w, &c, &d), CTXD_EINVAL);
+  assert_string_equal(d.why, "payment P2 was refused with 600, not 700");
+  c = pay_cmd("P1", 401);
+  assert_int_equal(run(&w, &c, &d), CTXD_EINVAL);
+  assert_string_equal(d.why, "payment P1 was counted with 400, not 401");
+  assert_int_equal(w.order.paid, 400);
+  assert_int_equal(w.order.version, 3);
+}
+
+/* OverPaid says each payment's own excess, once: P1 1200 of 1000 is 200 over; P1 again
+ * says nothing; P2 50 is 50 over: 250 refunded in all, as paid - amount. */
+static void over_paid_once_per_payment(void **state) {
+  (void)state;
+  world_t w = make_fixture(&fixtures[0]);
+  paying_decision_t d;
+  paying_command_t c = pay_cmd("P1", 1200);
+  assert_int_equal(run(&w, &c, &d), 0);
+  assert_int_equal(d.n_events, 2);
+  assert_int_equal(d.events[1], PAYING_EVENT_OVER_PAID);
+  assert_int_equal(d.over_paid, 200);
+  c = pay_cmd("P1", 1200);
+  assert_int_equal(run(&w, &c, &d), 0);
+  assert_int_equal(d.n_events, 1); /* OrderPayFinished again, no OverPaid */
+  assert_int_equal(d.events[0], PAYING_EVENT_PAY_FINISHED);
+  assert_int_equal(d.over_paid, 0);
+  c = pay_cmd("P2", 50);
+  assert_int_equal(run(&w, &c, &d), 0);
+  assert_int_equal(d.events[1], PAYING_EVENT_OVER_PAID);
+  assert_int_equal(d.over_paid, 50);
+  assert_int_equal(w.refunded_over, 250);
+  assert_int_equal(paying_order_view(&w.order).over_paid, 250);
+}
+
+/* Whether s is whole UTF-8 (no sequence cut or stray). */
+static bool utf8_whole(const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    int n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0) return false;
+    for (int i = 1; i < n; i++)
+      if ((p[i] & 0xC0) != 0x80) return false;
+    p += n;
+  }
+  return true;
+}
+
+/* Limits are characters, as the contracts count them; texts said back stay whole. */
+static void limits_in_characters(void **state) {
+  (void)state;
+  paying_decision_t d;
+  char id[PAYING_ID_SIZE + 8] = "";
+  for (int i = 0; i < PAYING_ID_MAX; i++) strcat(id, "\xe2\x82\xac"); /* 64 x EURO SIGN: 192 bytes */
+  paying_command_t c = open_cmd(PAYING_KIND_NORMAL, 100);
+  c.order_number = id;
+  assert_int_equal(paying_order_decide(NULL, &c, &d), 0);
+  assert_string_equal(d.order.order_number, id);
+  world_t w = {.exists = true, .order = d.order};
+  c = pay_cmd(id, 40); /* payment id and order number at their limit, said back whole */
+  c.order_number = id;
+  w.order.state = PAYING_STATE_CANCELED;
+  assert_int_equal(paying_order_decide(&w.order, &c, &d), 0);
+  assert_int_equal(d.outcome, PAYING_OUTCOME_IGNORED);
+  assert_non_null(strstr(d.why, id));
+  assert_non_null(strstr(d.why, "of 40 not taken"));
+  strcat(id, "x"); /* 65 characters */
+  c = open_cmd(PAYING_KIND_NORMAL, 100);
+  c.order_number = id;
+  assert_int_equal(paying_order_decide(NULL, &c, &d), CTXD_ETOOBIG);
+  /* 256 Chinese characters of reason (768 bytes) fit; the reason is kept whole */
+  char reason[PAYING_TEXT_SIZE] = "";
+  for (int i = 0; i < PAYING_TEXT_MAX; i++) strcat(reason, "\xe4\xb8\xad");
+  w = make_fixture(&fixtures[0]);
+  c = cancel_cmd();
+  c.reason = reason;
+  assert_int_equal(paying_order_decide(&w.order, &c, &d), 0);
+  assert_string_equal(d.order.cancel_reason, reason);
+  /* a currency of three characters the contract lets through: refused, said back whole */
+  c = open_cmd(PAYING_KIND_NORMAL, 100);
+  c.currency = "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac";
+  assert_int_equal(paying_order_decide(NULL, &c, &d), CTXD_EINVAL);
+  assert_string_equal(d.why, "currency '\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac' is not an ISO 4217 code");
+  assert_true(utf8_whole(d.why));
+  /* stray continuation bytes are not characters: bounded by bytes too */
+  char stray[PAYING_UTF8_MAX * PAYING_ID_MAX + 2];
+  memset(stray, 0x80, sizeof stray - 1);
+  stray[sizeof stray - 1] = '\0';
+  c = open_cmd(PAYING_KIND_NORMAL, 100);
+  c.order_number = stray;
+  assert_int_equal(paying_order_decide(NULL, &c, &d), CTXD_ETOOBIG);
+  /* copies cut at a character, never inside one */
+  char small[5];
+  assert_int_equal(paying_text_copy(small, sizeof small, "\xe4\xb8\xad\xe6\x96\x87"), 3);
+  assert_string_equal(small, "\xe4\xb8\xad");
+  assert_int_equal(paying_text_copy(small, sizeof small, "ab\xe4\xb8\xad"), 2);
+  assert_int_equal(paying_text_copy(small, sizeof small, NULL), 0);
+  assert_int_equal(paying_text_chars("\xe4\xb8\xad\xe6\x96\x87", 10), 2);
+}
+
+/* A stored paid total below 0 (which paying_field_parse now refuses) cannot make the
+ * overflow check itself overflow. */
+static void overflow_check_never_overflows(void **state) {
+  (void)state;
+  world_t w = make_fixture(&fixtures[0]);
+  paying_decision_t d;
+  w.order.paid = -1;
+  paying_command_t c = pay_cmd("X", INT64_MAX);
+  assert_int_equal(paying_order_decide(&w.order, &c, &d), 0);
+  assert_int_equal(d.order.paid, INT64_MAX - 1);
+  w.order.paid = 1;
+  assert_int_equal(paying_order_decide(&w.order, &c, &d), CTXD_ERANGE);
+  assert_int_equal(d.order.paid, 1);
+}
+
 /* Each column's text reads back into the same order; names are total. */
 static void column_texts_round_trip(void **state) {
   (void)state;
@@ -547,6 +758,8 @@ static void column_texts_round_trip(void **state) {
   assert_string_equal(text, "400");
   assert_int_equal(paying_field_parse(&back, PAYING_FIELD_STATE, "refunded"), CTXD_EDECODE);
   assert_int_equal(paying_field_parse(&back, PAYING_FIELD_PAID, "12x"), CTXD_EDECODE);
+  assert_int_equal(paying_field_parse(&back, PAYING_FIELD_PAID, "-1"), CTXD_EDECODE); /* never negative */
+  assert_int_equal(paying_field_parse(&back, PAYING_FIELD_AMOUNT, "-1000"), CTXD_EDECODE);
   assert_int_equal(paying_field_parse(&back, PAYING_FIELD_PAID, "99999999999999999999"), CTXD_EDECODE);
   assert_int_equal(paying_field_parse(&back, PAYING_FIELD_CURRENCY, "EURO"), CTXD_EDECODE);
   assert_int_equal(paying_field_parse(&back, PAYING_FIELD_COUNT, "1"), CTXD_EDECODE);
@@ -567,6 +780,10 @@ int main(void) {
       cmocka_unit_test(every_fixture_every_operation_twice),
       cmocka_unit_test(callbacks_in_sequence),
       cmocka_unit_test(validation_texts_and_limits),
+      cmocka_unit_test(canceled_order_repeated_callbacks),
+      cmocka_unit_test(over_paid_once_per_payment),
+      cmocka_unit_test(limits_in_characters),
+      cmocka_unit_test(overflow_check_never_overflows),
       cmocka_unit_test(column_texts_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
