@@ -420,6 +420,8 @@ static void resolved_rows_expire(void **state) {
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages WHERE status = 'resolved'"),
                    1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages WHERE status = 'unresolved'"), 1);
 }
 
 /* Runs `ctxd errors ARGS --config <w's>` on w's database; returns its exit code and its
