@@ -188,6 +188,8 @@ static void store_queries_and_actions(void **state) {
 
 /* The store on: the host ingests _error copies. */
 #define STORE_ON ", \"errors\": {\"store\": true}"
+/* An endpoint whose failures go to _error at once. */
+#define FAIL_AT_ONCE "\"immediate_retries\": 0, \"redelivery_ms\": \"\""
 
 static void publish_action(ctxt_world_t *w, int n, const char *action) {
   char id[37], body[64];
@@ -210,8 +212,7 @@ static long wait_failed(ctxt_world_t *w, const char *where, long want) {
  * service's copy (no ctxd-Fault-Id) is stored under a derived id, once. */
 static void failures_are_stored_once_and_grouped(void **state) {
   ctxt_world_t *w = *state;
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
-           "\"immediate_retries\": 0, \"redelivery_ms\": \"\"");
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, FAIL_AT_ONCE);
   snprintf(w->host_settings, sizeof w->host_settings, STORE_ON);
   ctxt_host_start(w, NULL);
   for (int n = 1; n <= 3; n++) publish_action(w, n, "fail");
@@ -305,6 +306,13 @@ static void two_hosts_store_each_failure_once(void **state) {
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT actor) FROM ctxd.failed_actions"), 2);
 }
 
+/* Starts a host that stores failures at once (no retries) and sends retries quickly. */
+static void start_retrying_host(ctxt_world_t *w) {
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, FAIL_AT_ONCE);
+  snprintf(w->host_settings, sizeof w->host_settings, STORE_ON ", \"outbox\": {\"sweep_interval_ms\": 100}");
+  ctxt_host_start(w, NULL);
+}
+
 /* The status of the failed message with id message_id, waited for. */
 static void wait_status(ctxt_world_t *w, const char *message_id, const char *status, int failures) {
   char sql[512];
@@ -328,10 +336,7 @@ static int64_t failed_id(ctxt_world_t *w, const char *message_id) {
  * all. */
 static void retry_until_the_handler_succeeds(void **state) {
   ctxt_world_t *w = *state;
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
-           "\"immediate_retries\": 0, \"redelivery_ms\": \"\"");
-  snprintf(w->host_settings, sizeof w->host_settings, STORE_ON ", \"outbox\": {\"sweep_interval_ms\": 100}");
-  ctxt_host_start(w, NULL);
+  start_retrying_host(w);
   char flaky[37], failing[37];
   ctxt_make_id(flaky, 1);
   ctxt_make_id(failing, 2);
@@ -388,8 +393,7 @@ static void retry_until_the_handler_succeeds(void **state) {
 /* keep_in_queue: every copy stays in <E>_error for other tools and is stored too. */
 static void keep_in_queue_stores_and_keeps(void **state) {
   ctxt_world_t *w = *state;
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
-           "\"immediate_retries\": 0, \"redelivery_ms\": \"\"");
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, FAIL_AT_ONCE);
   snprintf(w->host_settings, sizeof w->host_settings, ", \"errors\": {\"keep_in_queue\": true}");
   ctxt_host_start(w, NULL);
   publish_action(w, 1, "fail");
@@ -452,10 +456,7 @@ static json_t *cli_json(ctxt_world_t *w, const char *args, int want) {
  * with their exit codes and --json answers. */
 static void cli_on_the_store(void **state) {
   ctxt_world_t *w = *state;
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
-           "\"immediate_retries\": 0, \"redelivery_ms\": \"\"");
-  snprintf(w->host_settings, sizeof w->host_settings, STORE_ON ", \"outbox\": {\"sweep_interval_ms\": 100}");
-  ctxt_host_start(w, NULL);
+  start_retrying_host(w);
   publish_action(w, 1, "fail");
   publish_action(w, 2, "fail");
   publish_action(w, 3, "retry");
