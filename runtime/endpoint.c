@@ -105,6 +105,8 @@ int ctxd__consumer_check(const ctxd_consumer_t *c) {
   if (c->queue_type != NULL && strcmp(c->queue_type, "classic") != 0 && strcmp(c->queue_type, "quorum") != 0)
     return CTXD_EINVAL;
   if (c->prefetch > 65535 || c->workers > 64) return CTXD_EINVAL;
+  /* the host's own endpoints (CTXD__INGEST_ENDPOINT) have these names */
+  if (strncmp(c->endpoint, "ctxd.", 5) == 0) return CTXD_EINVAL;
   return 0;
 }
 
