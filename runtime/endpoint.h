@@ -95,6 +95,7 @@ typedef struct {
 typedef struct {
   uint64_t handled, duplicates, retried, redelivered, requeued, errored, skipped;
   uint64_t poisoned; /* suspects that reached max_attempts */
+  uint64_t unstored; /* the ingest endpoint's: copies the store refused even reduced */
   uint64_t timeouts; /* handler calls found past handler_timeout_ms */
   ctxd__histogram_t handler_seconds, batch_seconds, batch_size;
   int db_ok; /* the last attempt to reach the database succeeded */
@@ -178,7 +179,8 @@ ctxd__endpoint_t *ctxd__endpoints_of_channel(const ctxd__endpoints_t *set, int c
  * registered. */
 int ctxd__endpoints_add_ingest(ctxd__endpoints_t *set);
 
-/* Checks a registration (size, handler, endpoint and type names). 0 or CTXD_EINVAL. */
+/* Checks a registration (size, handler, endpoint and type names; a name beginning
+ * "ctxd." is the host's). 0 or CTXD_EINVAL. */
 int ctxd__consumer_check(const ctxd_consumer_t *c);
 
 /* Registers consumer c of plugin p: its endpoint is created on first use, takes the

@@ -49,8 +49,11 @@ static void print_rows(FILE *out, ctxd__cmd_t cmd, const json_t *answer) {
               num(r, "failures"), str(r, "last_failed_at"), str(r, "endpoint"), str(r, "message_type"),
               str(r, "exception_type"), str(r, "exception_message"));
   }
-  fprintf(out, "%zu of %lld%s\n", json_array_size(rows), num(answer, "total"),
-          groups ? " failed messages in these groups" : "");
+  if (groups)
+    fprintf(out, "%zu of %lld groups (%lld failed messages)\n", json_array_size(rows),
+            num(answer, "groups_total"), num(answer, "total"));
+  else
+    fprintf(out, "%zu of %lld\n", json_array_size(rows), num(answer, "total"));
 }
 
 /* One member of a shown message as an indented JSON block. */

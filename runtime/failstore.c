@@ -8,6 +8,7 @@
 #include <ctxd/errno.h>
 
 #include "db.h"
+#include "envelope.h"
 #include "fail.h"
 #include "outrow.h"
 #include "uuid.h"
@@ -85,6 +86,14 @@ static PGresult *query(PGconn *c, const char *sql, int n, const char *const *par
   return r;
 }
 
+/* JSON text of a jsonb column. Large numbers (a u64 header above INT64_MAX, a big double)
+ * are printed with all their digits, which jansson refuses as integers: they are read
+ * as reals then. New, NULL when it does not parse. */
+static json_t *parse_jsonb(const char *text) {
+  json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+  return j != NULL ? j : json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+}
+
 /* Row `row` of r as an object whose members are r's columns, of the kinds kinds[i]: 's'
  * text, 'i' integer, 'j' JSON text. New, NULL when memory runs out. */
 static json_t *row_object(const PGresult *r, int row, const char *kinds) {
@@ -92,7 +101,7 @@ static json_t *row_object(const PGresult *r, int row, const char *kinds) {
   for (int i = 0; o != NULL && kinds[i] != '\0'; i++) {
     const char *v = PQgetvalue(r, row, i);
     json_t *value = kinds[i] == 'i'   ? json_integer(strtoll(v, NULL, 10))
-                    : kinds[i] == 'j' ? json_loads(v, JSON_DECODE_ANY, NULL)
+                    : kinds[i] == 'j' ? parse_jsonb(v)
                                       : json_string(v);
     if (value == NULL || json_object_set_new(o, PQfname(r, i), value) != 0) {
       json_decref(o);
@@ -118,28 +127,57 @@ static json_t *no_memory(int *code, char *err, size_t errlen) {
   return NULL;
 }
 
+/* Starts a transaction whose times are read and written in UTC: a filter's time without
+ * a zone ("--since 2026-12-03") means UTC, whatever the server's or the session's zone. */
+static int begin_utc(PGconn *c, const char *begin, char *err, size_t errlen) {
+  int rc = ctxd__db_run(c, begin, 0, NULL, err, errlen);
+  if (rc == 0) rc = ctxd__db_run(c, "SET LOCAL TIME ZONE 'UTC'", 0, NULL, err, errlen);
+  return rc;
+}
+
 /* Runs the statement `select` made for f (a format with the WHERE conditions, LIMIT and
  * OFFSET in that order) and hands back its rows as rows_array makes them, under `member`,
- * with the number of rows the count statement `count` (a format with the conditions)
- * finds, as "total". */
+ * with the numbers the count statement `count` (a format with the conditions; integer
+ * columns named as the members, "total" first) finds. One read-only snapshot: the
+ * numbers agree with the rows. */
 static json_t *paged(PGconn *c, const ctxd__failfilter_t *f, const char *select, const char *count,
                      const char *member, const char *kinds, int *code, char *err, size_t errlen) {
   ctxd__failsql_t q;
   if ((*code = ctxd__failfilter_sql(f, &q, err, errlen)) != 0) return NULL;
+  if ((*code = begin_utc(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen)) != 0) {
+    ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+    return NULL;
+  }
   char sql[4096];
   snprintf(sql, sizeof sql, count, q.where);
+  json_t *out = NULL, *rows = NULL;
   PGresult *r = query(c, sql, q.n, q.params, code, err, errlen);
-  if (r == NULL) return NULL;
-  long long total = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  PQclear(r);
-  snprintf(sql, sizeof sql, select, q.where, (long long)q.limit, (long long)q.offset);
-  if ((r = query(c, sql, q.n, q.params, code, err, errlen)) == NULL) return NULL;
-  json_t *rows = rows_array(r, kinds);
-  PQclear(r);
-  json_t *out = rows != NULL ? json_pack("{s:o,s:I,s:I,s:I}", member, rows, "total", (json_int_t)total,
-                                         "limit", (json_int_t)q.limit, "offset", (json_int_t)q.offset)
-                             : NULL;
-  return out != NULL ? out : no_memory(code, err, errlen);
+  if (r != NULL) {
+    out = row_object(r, 0, PQnfields(r) == 2 ? "ii" : "i");
+    PQclear(r);
+    snprintf(sql, sizeof sql, select, q.where, (long long)q.limit, (long long)q.offset);
+    if (out != NULL && (r = query(c, sql, q.n, q.params, code, err, errlen)) != NULL) {
+      rows = rows_array(r, kinds);
+      PQclear(r);
+      if (rows == NULL || json_object_set_new(out, member, rows) != 0 ||
+          json_object_set_new(out, "limit", json_integer(q.limit)) != 0 ||
+          json_object_set_new(out, "offset", json_integer(q.offset)) != 0)
+        rows = NULL;
+    } else if (out == NULL) {
+      no_memory(code, err, errlen);
+    }
+  }
+  if (rows == NULL) {
+    ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+    json_decref(out);
+    if (*code == 0) no_memory(code, err, errlen);
+    return NULL;
+  }
+  if ((*code = ctxd__db_run(c, "COMMIT", 0, NULL, err, errlen)) != 0) {
+    json_decref(out);
+    return NULL;
+  }
+  return out;
 }
 
 json_t *ctxd__failstore_groups(PGconn *c, const ctxd__failfilter_t *f, int *code, char *err, size_t errlen) {
@@ -165,15 +203,16 @@ json_t *ctxd__failstore_groups(PGconn *c, const ctxd__failfilter_t *f, int *code
                                                                                      "max(last_failed_at) "
                                                                                      "DESC, group_id LIMIT "
                                                                                      "%lld OFFSET %lld",
-      "SELECT count(*) FROM ctxd.failed_messages WHERE %s", "groups", "ssssiiisss", code, err, errlen);
+      "SELECT count(*) AS total, count(DISTINCT group_id) AS groups_total FROM ctxd.failed_messages WHERE %s",
+      "groups", "ssssiiisss", code, err, errlen);
 }
 
 json_t *ctxd__failstore_list(PGconn *c, const ctxd__failfilter_t *f, int *code, char *err, size_t errlen) {
   return paged(c, f,
                "SELECT " ITEM_COLUMNS " FROM ctxd.failed_messages WHERE %s "
                "ORDER BY last_failed_at DESC, id DESC LIMIT %lld OFFSET %lld",
-               "SELECT count(*) FROM ctxd.failed_messages WHERE %s", "messages", ITEM_KINDS, code, err,
-               errlen);
+               "SELECT count(*) AS total FROM ctxd.failed_messages WHERE %s", "messages", ITEM_KINDS, code,
+               err, errlen);
 }
 
 /* len bytes of data in base64 (RFC 4648, padded). New, NULL when memory runs out. */
@@ -289,51 +328,73 @@ oom:
 
 /* ---- actions ----------------------------------------------------------------------------- */
 
-/* One selected row, as an action needs it. */
-#define ACT_COLUMNS                                                                                          \
-  "id, status, endpoint, message_id::text, message_type, operator_retries, headers::text, "                  \
-  "properties->>'correlation_id', body"
+/* A row a retry sends, as send_retry needs it. */
+#define RETRY_COLUMNS                                                                                        \
+  "id, endpoint, message_id::text, message_type, operator_retries, headers::text, "                          \
+  "properties->>'correlation_id', properties->>'content_type', body"
 
-enum { A_ID, A_STATUS, A_ENDPOINT, A_MESSAGE_ID, A_TYPE, A_RETRIES, A_HEADERS, A_CORRELATION, A_BODY };
+enum { R_ID, R_ENDPOINT, R_MESSAGE_ID, R_TYPE, R_RETRIES, R_HEADERS, R_CORRELATION, R_CONTENT_TYPE, R_BODY };
 
 static const char *const action_names[] = {"retry", "archive", "unarchive"};
 
-/* Why action a does not apply to a row in status, or NULL when it does. */
+/* Why action a does not apply to a row in status, or NULL when it does. A row whose retry
+ * is requested may be retried again: that retry may never have reached a handler (refused,
+ * unroutable, its type no longer handled), and a copy that did is dropped as a duplicate
+ * by the endpoint's inbox, which resolves the row. */
 static const char *refusal(ctxd__failaction_t a, const char *status) {
   if (a == CTXD__FAIL_UNARCHIVE) return strcmp(status, "archived") == 0 ? NULL : "not archived";
   if (strcmp(status, "resolved") == 0) return "already resolved";
   if (a == CTXD__FAIL_ARCHIVE && strcmp(status, "archived") == 0) return "already archived";
-  if (a == CTXD__FAIL_RETRY && strcmp(status, "retry_requested") == 0) return "a retry is already requested";
   return NULL;
 }
 
-/* Sends row `row` of r back to its endpoint through the outbox: the body as it was, the
- * headers of a retry. 0, 1 when its body cannot go as text (*why says so), or the SQL
- * error's code. */
+/* Whether a body with this content type (NULL: none recorded) goes back as the envelope
+ * the outbox sends: a raw JSON message would arrive as an envelope without its metadata,
+ * fail to decode, and come back to _error at every retry. */
+static int envelope_body(const char *content_type, const json_t *body) {
+  if (content_type != NULL) return strcasecmp(content_type, CTXD__ENVELOPE_CONTENT_TYPE) == 0;
+  json_t *j = json_loads(json_string_value(body), 0, NULL);
+  int shaped =
+      json_is_object(j) && json_object_get(j, "messageType") != NULL && json_object_get(j, "message");
+  json_decref(j);
+  return shaped;
+}
+
+/* Sends row `row` of r (RETRY_COLUMNS) back to its endpoint through the outbox: the body
+ * as it was, the headers of a retry. 0, 1 when it cannot go back so (*why says why), or
+ * the SQL error's code. */
 static int send_retry(PGconn *c, const PGresult *r, int row, const char **why, char *err, size_t errlen) {
   size_t blen = 0;
-  unsigned char *body = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, A_BODY), &blen);
+  unsigned char *body = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, R_BODY), &blen);
   if (body == NULL) return CTXD_ENOMEM;
   /* the outbox holds text: a body that is not UTF-8 goes back byte for byte with replay */
   json_t *text = memchr(body, 0, blen) == NULL ? json_stringn((const char *)body, blen) : NULL;
   PQfreemem(body);
-  if (text == NULL) {
+  json_t *stored = text != NULL ? parse_jsonb(PQgetvalue(r, row, R_HEADERS)) : NULL;
+  if (text == NULL)
     *why = "the body is not UTF-8 text: move it with `ctxd errors replay`";
+  else if (!envelope_body(PQgetisnull(r, row, R_CONTENT_TYPE) ? NULL : PQgetvalue(r, row, R_CONTENT_TYPE),
+                          text))
+    *why = "raw JSON: use ctxd errors replay";
+  else if (stored == NULL) /* never sent without the message's own headers */
+    *why = "its stored headers cannot be read: move it with `ctxd errors replay`";
+  if (*why != NULL) {
+    json_decref(stored);
+    json_decref(text);
     return 1;
   }
-  json_t *stored = json_loads(PQgetvalue(r, row, A_HEADERS), 0, NULL);
-  json_t *headers = ctxd__failstore_retry_headers(stored, strtoll(PQgetvalue(r, row, A_ID), NULL, 10),
-                                                  strtoll(PQgetvalue(r, row, A_RETRIES), NULL, 10) + 1);
+  json_t *headers = ctxd__failstore_retry_headers(stored, strtoll(PQgetvalue(r, row, R_ID), NULL, 10),
+                                                  strtoll(PQgetvalue(r, row, R_RETRIES), NULL, 10) + 1);
   char *htext = headers != NULL ? json_dumps(headers, JSON_COMPACT) : NULL;
   int rc = CTXD_ENOMEM;
   if (htext != NULL) {
-    const char *endpoint = PQgetvalue(r, row, A_ENDPOINT);
+    const char *endpoint = PQgetvalue(r, row, R_ENDPOINT);
     ctxd__outrow_spec_t w = {
-        .id = PQgetvalue(r, row, A_MESSAGE_ID),
+        .id = PQgetvalue(r, row, R_MESSAGE_ID),
         .exchange = endpoint, /* the endpoint's own exchange, bound to its queue alone */
-        .message_type = PQgetvalue(r, row, A_TYPE),
+        .message_type = PQgetvalue(r, row, R_TYPE),
         .body = json_string_value(text),
-        .correlation_id = PQgetisnull(r, row, A_CORRELATION) ? NULL : PQgetvalue(r, row, A_CORRELATION),
+        .correlation_id = PQgetisnull(r, row, R_CORRELATION) ? NULL : PQgetvalue(r, row, R_CORRELATION),
         .headers = htext,
     };
     ctxd__outrows_t rows = {0}; /* the relay's sweep sends it: lease 0 */
@@ -356,25 +417,56 @@ static int send_retry(PGconn *c, const PGresult *r, int row, const char **why, c
   "operator_retries = operator_retries + $4::int WHERE id = $1::bigint RETURNING id) "                       \
   "INSERT INTO ctxd.failed_actions (failed_id, action, actor) SELECT id, $5, $3 FROM u"
 
-/* Applies a to the rows of r (selected FOR UPDATE) in c's open transaction; counts what
- * was done in *done and appends what was skipped to skipped. 0 or the SQL error's code. */
+/* Rows a retry reads at a time: a group's bodies are never all in memory at once. */
+#define RETRY_CHUNK 100
+
+/* The rows of r (id, status) from..to, with RETRY_COLUMNS, in the same order (by id; they
+ * are locked: none went away). NULL with *code on failure. */
+static PGresult *retry_rows(PGconn *c, const PGresult *r, int from, int to, int *code, char *err,
+                            size_t errlen) {
+  char *array = malloc((size_t)(to - from) * 21 + 3), *o = array;
+  if (array == NULL) {
+    *code = ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
+    return NULL;
+  }
+  *o++ = '{';
+  for (int row = from; row < to; row++) o += sprintf(o, "%s%s", row > from ? "," : "", PQgetvalue(r, row, 0));
+  strcpy(o, "}");
+  const char *params[] = {array};
+  PGresult *full = query(c,
+                         "SELECT " RETRY_COLUMNS " FROM ctxd.failed_messages WHERE id = ANY($1::bigint[]) "
+                         "ORDER BY id",
+                         1, params, code, err, errlen);
+  free(array);
+  return full;
+}
+
+/* Applies a to the rows of r (id, status; selected FOR UPDATE, by id) in c's open
+ * transaction; counts what was done in *done and appends what was skipped to skipped. 0 or
+ * the SQL error's code. */
 static int act_rows(PGconn *c, ctxd__failaction_t a, const PGresult *r, const char *actor, int64_t *done,
                     json_t *skipped, char *err, size_t errlen) {
   static const char *const to[] = {"retry_requested", "archived", "unresolved"};
-  for (int row = 0; row < PQntuples(r); row++) {
-    const char *id = PQgetvalue(r, row, A_ID), *why = refusal(a, PQgetvalue(r, row, A_STATUS));
-    int rc = 0;
-    if (why == NULL && a == CTXD__FAIL_RETRY) rc = send_retry(c, r, row, &why, err, errlen);
-    if (rc < 0) return rc;
-    if (why != NULL) {
-      if (json_array_append_new(
-              skipped, json_pack("{s:I,s:s}", "id", (json_int_t)strtoll(id, NULL, 10), "reason", why)) != 0)
-        return CTXD_ENOMEM;
-      continue;
+  for (int from = 0; from < PQntuples(r); from += RETRY_CHUNK) {
+    int end = from + RETRY_CHUNK < PQntuples(r) ? from + RETRY_CHUNK : PQntuples(r), rc = 0;
+    PGresult *full = a == CTXD__FAIL_RETRY ? retry_rows(c, r, from, end, &rc, err, errlen) : NULL;
+    if (rc != 0) return rc;
+    for (int row = from; rc == 0 && row < end; row++) {
+      const char *id = PQgetvalue(r, row, 0), *why = refusal(a, PQgetvalue(r, row, 1));
+      if (why == NULL && a == CTXD__FAIL_RETRY) rc = send_retry(c, full, row - from, &why, err, errlen);
+      if (rc < 0) break;
+      rc = 0;
+      if (why != NULL) {
+        if (json_array_append_new(
+                skipped, json_pack("{s:I,s:s}", "id", (json_int_t)strtoll(id, NULL, 10), "reason", why)) != 0)
+          rc = CTXD_ENOMEM;
+        continue;
+      }
+      const char *params[] = {id, to[a], actor, a == CTXD__FAIL_RETRY ? "1" : "0", action_names[a]};
+      if ((rc = ctxd__db_run(c, SET_STATUS, 5, params, err, errlen)) == 0) (*done)++;
     }
-    const char *params[] = {id, to[a], actor, a == CTXD__FAIL_RETRY ? "1" : "0", action_names[a]};
-    if ((rc = ctxd__db_run(c, SET_STATUS, 5, params, err, errlen)) != 0) return rc;
-    (*done)++;
+    PQclear(full);
+    if (rc != 0) return rc;
   }
   return 0;
 }
@@ -394,7 +486,7 @@ static int skip_missing(const int64_t *ids, size_t n, const PGresult *r, json_t 
   for (size_t i = 0; i < n; i++) {
     int found = 0;
     for (int row = 0; row < PQntuples(r) && !found; row++)
-      found = strtoll(PQgetvalue(r, row, A_ID), NULL, 10) == ids[i];
+      found = strtoll(PQgetvalue(r, row, 0), NULL, 10) == ids[i];
     if (!found && json_array_append_new(skipped, json_pack("{s:I,s:s}", "id", (json_int_t)ids[i], "reason",
                                                            "no such failed message")) != 0)
       return CTXD_ENOMEM;
@@ -402,8 +494,8 @@ static int skip_missing(const int64_t *ids, size_t n, const PGresult *r, json_t 
   return 0;
 }
 
-/* Selects the rows of an action, locked: ids, or every row f selects (its paging is not
- * applied: a group is acted on whole). */
+/* Selects the rows of an action (id, status), locked, by id: ids, or every row f selects
+ * (its paging is not applied: a group is acted on whole). */
 static PGresult *select_rows(PGconn *c, const int64_t *ids, size_t n, const ctxd__failfilter_t *f, int *code,
                              char *err, size_t errlen) {
   char sql[2048];
@@ -415,7 +507,7 @@ static PGresult *select_rows(PGconn *c, const int64_t *ids, size_t n, const ctxd
     }
     const char *params[] = {array};
     PGresult *r = query(c,
-                        "SELECT " ACT_COLUMNS " FROM ctxd.failed_messages WHERE id = ANY($1::bigint[]) "
+                        "SELECT id, status FROM ctxd.failed_messages WHERE id = ANY($1::bigint[]) "
                         "ORDER BY id FOR UPDATE",
                         1, params, code, err, errlen);
     free(array);
@@ -423,8 +515,8 @@ static PGresult *select_rows(PGconn *c, const int64_t *ids, size_t n, const ctxd
   }
   ctxd__failsql_t q;
   if ((*code = ctxd__failfilter_sql(f, &q, err, errlen)) != 0) return NULL;
-  snprintf(sql, sizeof sql,
-           "SELECT " ACT_COLUMNS " FROM ctxd.failed_messages WHERE %s ORDER BY id FOR UPDATE", q.where);
+  snprintf(sql, sizeof sql, "SELECT id, status FROM ctxd.failed_messages WHERE %s ORDER BY id FOR UPDATE",
+           q.where);
   return query(c, sql, q.n, q.params, code, err, errlen);
 }
 
@@ -435,7 +527,17 @@ json_t *ctxd__failstore_act(PGconn *c, ctxd__failaction_t a, const int64_t *ids,
     *code = ctxd__fail(err, errlen, CTXD_EINVAL, "an action needs a known kind and an actor");
     return NULL;
   }
-  if ((*code = ctxd__db_run(c, "BEGIN", 0, NULL, err, errlen)) != 0) return NULL;
+  ctxd__failfilter_t archived;
+  if (a == CTXD__FAIL_UNARCHIVE && n == 0 && (f == NULL || f->status == NULL)) {
+    /* what unarchive can apply to, not the open rows a filter selects by default */
+    archived = f != NULL ? *f : (ctxd__failfilter_t){0};
+    archived.status = "archived";
+    f = &archived;
+  }
+  if ((*code = begin_utc(c, "BEGIN", err, errlen)) != 0) {
+    ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);
+    return NULL;
+  }
   json_t *skipped = json_array(), *out = NULL;
   int64_t done = 0;
   PGresult *r = NULL;

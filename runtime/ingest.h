@@ -15,25 +15,31 @@
 #include <libpq-fe.h>
 
 #include "endpoint.h"
+#include "envelope.h"
 
 /* Writes the endpoint a failed copy came from into out: queue without its "_error" or
  * "_error_store" suffix. 0, or CTXD_EINVAL (no such suffix) / CTXD_ETOOBIG. Pure. */
 int ctxd__ingest_endpoint_of(const char *queue, char *out, size_t len);
 
-/* Writes the copy's fault id into out[37]: its ctxd-Fault-Id header (headers: the copy's
- * AMQP headers as JSON) when it is a UUID, else one derived from "error:<endpoint>:
- * <message id>:<MT-Fault-Timestamp>:<body length>" (a copy of an older host, of a
- * MassTransit service, or one moved by hand), the same for the same copy. Pure. */
+/* Writes the copy's fault id into out[37], the same for the same copy: derived from its
+ * ctxd-Fault-Id header (headers: the copy's AMQP headers as JSON) when that is a UUID,
+ * with its MT-Fault-Timestamp (another tool may move a copy back with its headers, and a
+ * MassTransit consumer fail it again: a new failure with the old ctxd-Fault-Id); else
+ * from "error:<endpoint>:<message id>:<MT-Fault-Timestamp>:<body length>:<body hash>" (a
+ * copy of an older host, of a MassTransit service, or one moved by hand). Pure. */
 void ctxd__ingest_fault_id(const json_t *headers, const char *endpoint, const char *message_id,
-                           size_t body_len, char out[37]);
+                           const void *body, size_t body_len, char out[37]);
 
 /* Writes who this host is in the action log into buf: "host <machine>/<pid>". */
 void ctxd__ingest_actor(char *buf, size_t len);
 
-/* Stores the copies of batch b (of the ingest endpoint; each delivery's queue set) on c in
- * one transaction; *fresh counts the copies not stored before. 0 once committed (every
- * delivery may then be acknowledged), or the failure's code with its text in err: nothing
- * was stored, run it again. */
-int ctxd__ingest_run(PGconn *c, const ctxd__batch_t *b, size_t *fresh, char *err, size_t errlen);
+/* Stores the copies items[0..n) (of the ingest endpoint; each delivery's queue set) on c
+ * in one transaction, each copy's id and type read within limits; *fresh counts the copies
+ * not stored before. reduced NULL: each copy whole; else (a copy the database refused
+ * alone) without its headers, properties, fault text, attempts and time, reduced being
+ * its action's detail. 0 once committed (every delivery may then be acknowledged), or the
+ * failure's code with its text in err (its SQLSTATE kept on c): nothing was stored. */
+int ctxd__ingest_run(PGconn *c, ctxd__delivery_t *const *items, size_t n, const ctxd__decode_limits_t *limits,
+                     const char *reduced, size_t *fresh, char *err, size_t errlen);
 
 #endif

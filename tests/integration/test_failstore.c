@@ -40,7 +40,8 @@ static void insert_failed(ctxt_world_t *w, const char *ep, int n, const char *ty
            "status) VALUES ('%s', '%s', '%s', '%s', 'failure %d', 'testkit', %d, "
            "'{\"MT-Fault-Message\": \"x\", \"MT-Reason\": \"fault\", \"MT-Host-MachineName\": \"m\", "
            "\"MT-Redelivery-Count\": 1, \"ctxd-Fault-Id\": \"f\", \"traceparent\": \"tp\"}', "
-           "'{\"correlation_id\": \"corr-%d\"}', %s, now() - interval '%d minutes', "
+           "'{\"correlation_id\": \"corr-%d\", \"content_type\": \"application/vnd.masstransit+json\"}', %s, "
+           "now() - interval '%d minutes', "
            "now() - interval '%d minutes', '%s')",
            ep, id, type, exception, n, failures, n, body_hex, 100 - n, 100 - n, status);
   PGresult *r = PQexec(w->pg, sql);
@@ -186,6 +187,97 @@ static void store_queries_and_actions(void **state) {
   PQfinish(c);
 }
 
+/* Runs sql (statements without rows) on w's database, or the test fails. */
+static void pg_do(ctxt_world_t *w, const char *sql) {
+  PGresult *r = PQexec(w->pg, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQerrorMessage(w->pg));
+  PQclear(r);
+}
+
+/* What the review of the store found, on rows written here: a retry may be asked again
+ * while one is requested; a raw JSON message is not retried (it would come back as an
+ * envelope without its metadata); headers with numbers jansson cannot hold as integers
+ * are shown and kept in a retry; unarchive by a filter finds archived rows; groups count
+ * their groups; a time without a zone is UTC whatever the session's zone. */
+static void store_edge_cases(void **state) {
+  ctxt_world_t *w = *state;
+  PGconn *c = store_connect(w);
+  const char *ep = w->endpoint;
+  int code = 0;
+  char err[512] = "";
+  for (int n = 1; n <= 3; n++) insert_failed(w, ep, n, "Ns:A", "X", "'\\x7b7d'", "unresolved", 1);
+  insert_failed(w, ep, 4, "Ns:B", "Y", "'\\x7b7d'", "unresolved", 1);
+  pg_do(w, "UPDATE ctxd.failed_messages SET headers = '{\"big\": 18446744073709551615, \"ctxd-Fault-Id\": "
+           "\"f\"}' WHERE message_id = '00000000-0000-4000-8000-000000000001'");
+  pg_do(w, "UPDATE ctxd.failed_messages SET properties = '{\"content_type\": \"application/json\"}' "
+           "WHERE message_id = '00000000-0000-4000-8000-000000000002'");
+  pg_do(w, "UPDATE ctxd.failed_messages SET last_failed_at = '2026-11-03 05:00Z' "
+           "WHERE message_id = '00000000-0000-4000-8000-000000000004'");
+  char sql[256];
+  int64_t row[5];
+  for (int n = 1; n <= 4; n++) {
+    snprintf(sql, sizeof sql,
+             "SELECT id FROM ctxd.failed_messages WHERE message_id = '00000000-0000-4000-8000-%012d'", n);
+    row[n] = ctxt_pg_long(w->pg, sql);
+  }
+
+  /* a header above INT64_MAX: shown (as a real), and the retry keeps it */
+  json_t *one = ok(ctxd__failstore_show(c, row[1], &code, err, sizeof err), code, err);
+  assert_true(json_is_real(json_object_get(json_object_get(one, "headers"), "big")));
+  json_decref(one);
+  for (int k = 1; k <= 2; k++) { /* the second while the first is requested */
+    json_t *act = ok(
+        ctxd__failstore_act(c, CTXD__FAIL_RETRY, &row[1], 1, NULL, "ops", &code, err, sizeof err), code, err);
+    assert_int_equal(member(act, "done"), 1);
+    json_decref(act);
+  }
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox WHERE headers::jsonb ? 'big' AND "
+                                       "headers::jsonb->>'ctxd-Retry-Count' = '2'"),
+                   1);
+  snprintf(sql, sizeof sql, "SELECT operator_retries FROM ctxd.failed_messages WHERE id = %lld",
+           (long long)row[1]);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 2);
+
+  /* raw JSON: skipped with the way to move it */
+  json_t *act = ok(ctxd__failstore_act(c, CTXD__FAIL_RETRY, &row[2], 1, NULL, "ops", &code, err, sizeof err),
+                   code, err);
+  assert_int_equal(member(act, "done"), 0);
+  assert_string_equal(text(json_array_get(json_object_get(act, "skipped"), 0), "reason"),
+                      "raw JSON: use ctxd errors replay");
+  json_decref(act);
+
+  /* archive one, then unarchive by filter: the filter's default status is not "open" then */
+  act = ok(ctxd__failstore_act(c, CTXD__FAIL_ARCHIVE, &row[3], 1, NULL, "ops", &code, err, sizeof err), code,
+           err);
+  json_decref(act);
+  ctxd__failfilter_t of_a = {.endpoint = ep, .message_type = "Ns:A"};
+  act = ok(ctxd__failstore_act(c, CTXD__FAIL_UNARCHIVE, NULL, 0, &of_a, "ops", &code, err, sizeof err), code,
+           err);
+  assert_int_equal(member(act, "requested"), 1);
+  assert_int_equal(member(act, "done"), 1);
+  json_decref(act);
+
+  /* two groups of four messages */
+  ctxd__failfilter_t all = {.status = "all", .limit = 1};
+  json_t *g = ok(ctxd__failstore_groups(c, &all, &code, err, sizeof err), code, err);
+  assert_int_equal(member(g, "total"), 4);
+  assert_int_equal(member(g, "groups_total"), 2);
+  assert_int_equal(json_array_size(json_object_get(g, "groups")), 1);
+  json_decref(g);
+
+  /* the session in Tokyo: 05:00Z is inside [04:30, 06:00) UTC, outside it in Tokyo time */
+  PQclear(PQexec(c, "SET TIME ZONE 'Asia/Tokyo'"));
+  ctxd__failfilter_t window = {.status = "all", .since = "2026-11-03T04:30", .until = "2026-11-03 06:00"};
+  json_t *l = ok(ctxd__failstore_list(c, &window, &code, err, sizeof err), code, err);
+  assert_int_equal(member(l, "total"), 1);
+  json_decref(l);
+  act = ok(ctxd__failstore_act(c, CTXD__FAIL_ARCHIVE, NULL, 0, &window, "ops", &code, err, sizeof err), code,
+           err);
+  assert_int_equal(member(act, "done"), 1);
+  json_decref(act);
+  PQfinish(c);
+}
+
 /* The store on: the host ingests _error copies. */
 #define STORE_ON ", \"errors\": {\"store\": true}"
 /* An endpoint whose failures go to _error at once. */
@@ -227,14 +319,22 @@ static void failures_are_stored_once_and_grouped(void **state) {
 
   /* copies of the first failure again, by hand: its own (same fault id), and one as a
    * MassTransit service writes it (no fault id), twice */
-  char fault_id[64], id[37];
-  PGresult *r = PQexec(w->pg, "SELECT headers->>'ctxd-Fault-Id', message_id FROM ctxd.failed_messages "
-                              "WHERE exception_type = 'Testkit.Refused' ORDER BY message_id LIMIT 1");
+  char fault_id[64], id[37], when[64];
+  PGresult *r = PQexec(w->pg, "SELECT headers->>'ctxd-Fault-Id', message_id, headers->>'MT-Fault-Timestamp' "
+                              "FROM ctxd.failed_messages WHERE exception_type = 'Testkit.Refused' "
+                              "ORDER BY message_id LIMIT 1");
   snprintf(fault_id, sizeof fault_id, "%s", PQgetvalue(r, 0, 0));
   snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 1));
+  snprintf(when, sizeof when, "%s", PQgetvalue(r, 0, 2));
   PQclear(r);
   assert_int_equal(strlen(fault_id), 36);
-  const char *again[] = {"ctxd-Fault-Id", fault_id, "MT-Fault-ExceptionType", "Testkit.Refused", NULL};
+  const char *again[] = {"ctxd-Fault-Id",
+                         fault_id,
+                         "MT-Fault-ExceptionType",
+                         "Testkit.Refused",
+                         "MT-Fault-Timestamp",
+                         when,
+                         NULL};
   const char *mt[] = {"MT-Fault-ExceptionType", "Testkit.Refused", "MT-Fault-Timestamp",
                       "2026-01-02T03:04:05.1234567Z", NULL};
   ctxt_amqp_publish(w->amqp, q, "application/vnd.masstransit+json", "{}", id, again);
@@ -390,6 +490,124 @@ static void retry_until_the_handler_succeeds(void **state) {
   PQfinish(c);
 }
 
+/* The database refuses copies (a trigger here; in life a value the server rejects): the
+ * other copies are stored all the same; one refused whole is stored without its headers,
+ * its action saying why; one refused even so is acknowledged and counted in
+ * ctxd_errors_unstored_total. No copy holds the ingest endpoint up. */
+static void a_refused_copy_blocks_nothing(void **state) {
+  ctxt_world_t *w = *state;
+  PQfinish(store_connect(w)); /* the table, for the trigger */
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "CREATE FUNCTION ctxd.refuse_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+           "IF (NEW.message_id = '00000000-0000-4000-8000-000000000002' AND NEW.headers <> '{}') "
+           "OR NEW.message_id = '00000000-0000-4000-8000-000000000003' THEN "
+           "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$; "
+           "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON ctxd.failed_messages "
+           "FOR EACH ROW EXECUTE FUNCTION ctxd.refuse_test()");
+  pg_do(w, sql);
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, FAIL_AT_ONCE);
+  snprintf(w->host_settings, sizeof w->host_settings, STORE_ON);
+  ctxt_host_start(w, NULL);
+  for (int n = 1; n <= 4; n++) publish_action(w, n, "fail");
+  assert_int_equal(wait_failed(w, NULL, 3), 3);
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 0, CTXT_EFFECT_MS), 0);
+  ctxt_wait_settled(w, CTXD__INGEST_ENDPOINT, 4);
+  assert_int_equal(ctxt_metric(w, NULL, "ctxd_errors_unstored_total"), 1);
+  assert_int_equal(ctxt_metric(w, CTXD__INGEST_ENDPOINT, "ctxd_messages_handled_total"), 3);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM ctxd.failed_messages f JOIN ctxd.failed_actions a "
+                                "ON a.failed_id = f.id WHERE f.message_id = "
+                                "'00000000-0000-4000-8000-000000000002' AND f.headers = '{}' AND "
+                                "f.attempts = 0 AND f.exception_type = 'Testkit.Refused' AND a.detail "
+                                "LIKE 'stored without headers: P0001 %refused by the test%'"),
+                   1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages WHERE headers <> '{}'"), 2);
+  assert_non_null(strstr(w->host.out, "cannot be stored, acknowledged"));
+}
+
+/* A copy that failed before the row's last status change (a backlog, another host's late
+ * batch) counts a failure and leaves the status as the operator left it; a later failure
+ * opens the row again. */
+static void a_late_copy_does_not_reopen(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, FAIL_AT_ONCE);
+  snprintf(w->host_settings, sizeof w->host_settings, STORE_ON);
+  ctxt_host_start(w, NULL);
+  char id[37], q[128];
+  ctxt_make_id(id, 1);
+  publish_action(w, 1, "fail");
+  wait_status(w, id, "unresolved", 1);
+  pg_do(w, "UPDATE ctxd.failed_messages SET status = 'resolved', status_at = now()");
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  const char *late[] = {"MT-Fault-ExceptionType", "Testkit.Refused", "MT-Fault-Timestamp",
+                        "2026-01-02T03:04:05Z", NULL};
+  ctxt_amqp_publish(w->amqp, q, "application/vnd.masstransit+json", "{}", id, late);
+  wait_status(w, id, "resolved", 2);
+  const char *now[] = {"MT-Fault-ExceptionType", "Testkit.Refused", NULL}; /* dated when stored */
+  ctxt_amqp_publish(w->amqp, q, "application/vnd.masstransit+json", "{}", id, now);
+  wait_status(w, id, "unresolved", 3);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* The store and the workers read a message's id alike: an envelope's messageId, not the
+ * AMQP message_id beside it. And a retry resolves the row its ctxd-Retry-Of names, even
+ * when the message it sends has another id than the row (a row stored by an older host). */
+static void ids_as_the_workers_read_them(void **state) {
+  ctxt_world_t *w = *state;
+  start_retrying_host(w);
+  char amqp_id[37], env_id[37], body[512], q[128];
+  ctxt_make_id(amqp_id, 7);
+  ctxt_make_id(env_id, 8);
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"%s\",\"messageType\":[\"urn:message:%s\"],\"message\":{\"action\":\"ok\"}}",
+           env_id, w->type);
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  const char *fault[] = {"MT-Fault-ExceptionType", "Testkit.Refused", NULL};
+  ctxt_amqp_publish(w->amqp, q, "application/vnd.masstransit+json", body, amqp_id, fault);
+  wait_status(w, env_id, "unresolved", 1);
+  /* an older host's row under the AMQP id, with the same body: its retry sends env_id */
+  pg_do(w, "UPDATE ctxd.failed_messages SET message_id = '00000000-0000-4000-8000-000000000007'");
+  PGconn *c = store_connect(w);
+  int code = 0;
+  char err[512] = "";
+  int64_t row = failed_id(w, amqp_id);
+  json_t *act =
+      ok(ctxd__failstore_act(c, CTXD__FAIL_RETRY, &row, 1, NULL, "ops", &code, err, sizeof err), code, err);
+  assert_int_equal(member(act, "done"), 1);
+  json_decref(act);
+  wait_status(w, amqp_id, "resolved", 1);
+  assert_int_equal(ctxt_wait_effects(w, NULL, 1), 1);
+  ctxt_host_stop(w, SIGTERM);
+  PQfinish(c);
+}
+
+/* The host dies between the commit of ingested copies and their acknowledgement: the
+ * copies come again and are not stored twice. */
+static void kill9_between_commit_and_ack(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, FAIL_AT_ONCE);
+  snprintf(w->host_settings, sizeof w->host_settings, STORE_ON);
+  ctxt_host_start(w, "CTXD_FAULT=after-commit");
+  publish_action(w, 1, "fail");
+  assert_true(ctxt_proc_wait_exit(&w->host, CTXT_EFFECT_MS));
+  assert_true(WIFSIGNALED(w->host.status) && WTERMSIG(w->host.status) == SIGKILL);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages"), 1);
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
+  ctxt_host_start(w, NULL);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 0, CTXT_EFFECT_MS), 0);
+  ctxt_wait_settled(w, CTXD__INGEST_ENDPOINT, 1);
+  assert_int_equal(ctxt_metric(w, CTXD__INGEST_ENDPOINT, "ctxd_messages_duplicate_total"), 1);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT failures FROM ctxd.failed_messages"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_actions"), 1);
+}
+
 /* keep_in_queue: every copy stays in <E>_error for other tools and is stored too. */
 static void keep_in_queue_stores_and_keeps(void **state) {
   ctxt_world_t *w = *state;
@@ -535,6 +753,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(keep_in_queue_stores_and_keeps, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(resolved_rows_expire, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(cli_on_the_store, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(store_edge_cases, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(a_refused_copy_blocks_nothing, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(a_late_copy_does_not_reopen, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(ids_as_the_workers_read_them, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(kill9_between_commit_and_ack, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

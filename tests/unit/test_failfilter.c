@@ -75,28 +75,45 @@ static void retry_headers_leave_the_fault_out(void **state) {
   json_decref(h);
 }
 
-/* The copy's own fault id when it has one; else one derived from what identifies the
- * copy, the same each time, different for another failure of the same message. */
+/* A fault id is the same for the same copy, and different for another failure: of the
+ * same message later, of another endpoint, of another message without an id whose body
+ * has the same length, or of a copy another tool moved back with its ctxd-Fault-Id that a
+ * MassTransit consumer failed again. */
 static void fault_id_of_a_copy(void **state) {
   (void)state;
+  const char *id = "00000000-0000-4000-8000-000000000001";
   char a[37], b[37], c[37];
-  json_t *own = json_pack("{s:s}", "ctxd-Fault-Id", "6F9619FF-8B86-D011-B42D-00C04FC964FF");
-  ctxd__ingest_fault_id(own, "inv", "00000000-0000-4000-8000-000000000001", 10, a);
-  assert_string_equal(a, "6f9619ff-8b86-d011-b42d-00c04fc964ff");
+  json_t *own = json_pack("{s:s,s:s}", "ctxd-Fault-Id", "6F9619FF-8B86-D011-B42D-00C04FC964FF",
+                          "MT-Fault-Timestamp", "2026-01-02T03:04:05.1234567Z");
+  json_t *own_lower = json_pack("{s:s,s:s}", "ctxd-Fault-Id", "6f9619ff-8b86-d011-b42d-00c04fc964ff",
+                                "MT-Fault-Timestamp", "2026-01-02T03:04:05.1234567Z");
+  ctxd__ingest_fault_id(own, "inv", id, "0123456789", 10, a);
+  ctxd__ingest_fault_id(own_lower, "other", "", "x", 1, b);
+  assert_string_equal(a, b); /* the fault id and its time alone count */
+  json_object_set_new(own, "MT-Fault-Timestamp", json_string("2026-01-02T03:09:00.0000000Z"));
+  ctxd__ingest_fault_id(own, "inv", id, "0123456789", 10, b);
+  assert_string_not_equal(a, b);
   json_t *mt = json_pack("{s:s}", "MT-Fault-Timestamp", "2026-01-02T03:04:05.1234567Z");
-  ctxd__ingest_fault_id(mt, "inv", "00000000-0000-4000-8000-000000000001", 10, a);
-  ctxd__ingest_fault_id(mt, "inv", "00000000-0000-4000-8000-000000000001", 10, b);
+  ctxd__ingest_fault_id(mt, "inv", id, "0123456789", 10, a);
+  ctxd__ingest_fault_id(mt, "inv", id, "0123456789", 10, b);
   assert_string_equal(a, b);
   json_object_set_new(mt, "MT-Fault-Timestamp", json_string("2026-01-02T03:04:06.0000000Z"));
-  ctxd__ingest_fault_id(mt, "inv", "00000000-0000-4000-8000-000000000001", 10, c);
+  ctxd__ingest_fault_id(mt, "inv", id, "0123456789", 10, c);
   assert_string_not_equal(a, c);
-  ctxd__ingest_fault_id(mt, "other", "00000000-0000-4000-8000-000000000001", 10, b);
+  ctxd__ingest_fault_id(mt, "other", id, "0123456789", 10, b);
   assert_string_not_equal(b, c);
   /* a fault id that is no UUID does not count */
   json_object_set_new(mt, "ctxd-Fault-Id", json_string("nope"));
-  ctxd__ingest_fault_id(mt, "inv", "00000000-0000-4000-8000-000000000001", 10, b);
+  ctxd__ingest_fault_id(mt, "inv", id, "0123456789", 10, b);
   assert_string_equal(b, c);
+  /* no message id, no time: bodies of one length tell the copies apart */
+  json_t *bare = json_object();
+  ctxd__ingest_fault_id(bare, "inv", "", "{\"a\":1}", 7, a);
+  ctxd__ingest_fault_id(bare, "inv", "", "{\"a\":2}", 7, b);
+  assert_string_not_equal(a, b);
+  json_decref(bare);
   json_decref(own);
+  json_decref(own_lower);
   json_decref(mt);
 }
 
