@@ -921,8 +921,8 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     host_free(&h);
     return CTXD__EXIT_CONFIG;
   }
-  /* a host that runs takes in its endpoints' failed copies (an endpoint added by a plugin
-   * replacement later is not among them until the host restarts) */
+  /* a host that runs takes in its endpoints' failed copies (a plugin replacement cannot
+   * add an endpoint: swap.c refuses one that needs a restart) */
   if (mode == CTXD__HOST_RUN && cfg->errors_store && h.endpoints.n > 0 &&
       ctxd__endpoints_add_ingest(&h.endpoints) != 0) {
     host_free(&h);
