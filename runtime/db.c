@@ -169,39 +169,46 @@ static void pipeline_fail(PGconn *c, conn_state_t *st, const PGresult *r) {
   copy_error(st->err, sizeof st->err, error_text(c, r));
 }
 
-static PGresult *exec_now(PGconn *c, conn_state_t *st, const char *sql, int nparams,
-                          const char *const *params) {
+/* A statement's parameters: text, or as lengths[i] bytes in formats[i] (1: binary); both
+ * NULL for text only. */
+typedef struct {
+  int n;
+  const char *const *values;
+  const int *lengths, *formats;
+} params_t;
+
+static PGresult *exec_now(PGconn *c, conn_state_t *st, const char *sql, const params_t *p) {
   char name[16];
   int fresh;
   const char *stmt = cache_find(st, sql, name, &fresh);
   if (fresh >= 0) {
-    PGresult *r = PQprepare(c, stmt, sql, nparams, NULL);
+    PGresult *r = PQprepare(c, stmt, sql, p->n, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
       cache_release(st, fresh);
       return r; /* the statement's own error, as executing it would have said */
     }
     PQclear(r);
   }
-  return stmt != NULL ? PQexecPrepared(c, stmt, nparams, params, NULL, NULL, 0)
-                      : PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+  return stmt != NULL ? PQexecPrepared(c, stmt, p->n, p->values, p->lengths, p->formats, 0)
+                      : PQexecParams(c, sql, p->n, NULL, p->values, p->lengths, p->formats, 0);
 }
 
 /* Queues sql in the pipeline (a PREPARE first when it is new to the cache). */
-static void send_stmt(PGconn *c, conn_state_t *st, const char *sql, int nparams, const char *const *params,
-                      ctxd__db_result_cb cb, void *arg, PGresult **keep) {
+static void send_stmt(PGconn *c, conn_state_t *st, const char *sql, const params_t *p, ctxd__db_result_cb cb,
+                      void *arg, PGresult **keep) {
   char name[16];
   int fresh;
   const char *stmt = cache_find(st, sql, name, &fresh);
   if (fresh >= 0) {
-    if (!PQsendPrepare(c, stmt, sql, nparams, NULL)) {
+    if (!PQsendPrepare(c, stmt, sql, p->n, NULL)) {
       cache_release(st, fresh);
       pipeline_fail(c, st, NULL);
       return;
     }
     st->pending[st->npending++] = (pending_t){.slot = fresh};
   }
-  int sent = stmt != NULL ? PQsendQueryPrepared(c, stmt, nparams, params, NULL, NULL, 0)
-                          : PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+  int sent = stmt != NULL ? PQsendQueryPrepared(c, stmt, p->n, p->values, p->lengths, p->formats, 0)
+                          : PQsendQueryParams(c, sql, p->n, NULL, p->values, p->lengths, p->formats, 0);
   if (!sent) {
     pipeline_fail(c, st, NULL);
     return;
@@ -251,14 +258,14 @@ static PGresult *report(PGconn *c, PGresult *r, int *code, char *err, size_t err
   return NULL;
 }
 
-PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, int *code,
-                        char *err, size_t errlen) {
+static PGresult *exec_params(PGconn *c, const char *sql, const params_t *p, int *code, char *err,
+                             size_t errlen) {
   conn_state_t *st = state(c);
-  if (st == NULL || !pipelined(c)) return report(c, exec_now(c, st, sql, nparams, params), code, err, errlen);
+  if (st == NULL || !pipelined(c)) return report(c, exec_now(c, st, sql, p), code, err, errlen);
   /* pipelined: every queued statement's result comes before this one's */
   PGresult *mine = NULL;
   if (st->code == 0) {
-    send_stmt(c, st, sql, nparams, params, NULL, NULL, &mine);
+    send_stmt(c, st, sql, p, NULL, NULL, &mine);
     flush_and_drain(c, st);
   }
   if (st->code != 0) {
@@ -271,27 +278,46 @@ PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *con
   return mine;
 }
 
+PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, int *code,
+                        char *err, size_t errlen) {
+  params_t p = {nparams, params, NULL, NULL};
+  return exec_params(c, sql, &p, code, err, errlen);
+}
+
 void ctxd__db_pipeline_begin(PGconn *c) {
   if (state(c) != NULL) PQenterPipelineMode(c);
 }
 
-int ctxd__db_queue(PGconn *c, const char *sql, int nparams, const char *const *params, ctxd__db_result_cb cb,
-                   void *arg, char *err, size_t errlen) {
+static int queue_params(PGconn *c, const char *sql, const params_t *p, ctxd__db_result_cb cb, void *arg,
+                        char *err, size_t errlen) {
   conn_state_t *st = state(c);
   if (st == NULL || !pipelined(c)) {
     int code;
-    PGresult *r = ctxd__db_exec(c, sql, nparams, params, &code, err, errlen);
+    PGresult *r = exec_params(c, sql, p, &code, err, errlen);
     if (r != NULL && cb != NULL) cb(arg, r);
     PQclear(r);
     return code;
   }
-  if (st->code == 0) send_stmt(c, st, sql, nparams, params, cb, arg, NULL);
+  if (st->code == 0) send_stmt(c, st, sql, p, cb, arg, NULL);
   if (st->npending >= PIPELINE_MAX) flush_and_drain(c, st);
   if (st->code != 0) {
     copy_error(err, errlen, st->err);
     return st->code;
   }
   return 0;
+}
+
+int ctxd__db_queue(PGconn *c, const char *sql, int nparams, const char *const *params, ctxd__db_result_cb cb,
+                   void *arg, char *err, size_t errlen) {
+  params_t p = {nparams, params, NULL, NULL};
+  return queue_params(c, sql, &p, cb, arg, err, errlen);
+}
+
+int ctxd__db_queue_binary(PGconn *c, const char *sql, int nparams, const char *const *params,
+                          const int *lengths, const int *formats, ctxd__db_result_cb cb, void *arg, char *err,
+                          size_t errlen) {
+  params_t p = {nparams, params, lengths, formats};
+  return queue_params(c, sql, &p, cb, arg, err, errlen);
 }
 
 int ctxd__db_pipeline_end(PGconn *c, char *err, size_t errlen) {

@@ -48,6 +48,12 @@ int ctxd__db_queue(PGconn *c, const char *sql, int nparams, const char *const *p
                    void *arg, char *err, size_t errlen);
 int ctxd__db_pipeline_end(PGconn *c, char *err, size_t errlen);
 
+/* Like ctxd__db_queue, with parameter i sent as lengths[i] bytes in format formats[i]
+ * (0 text, 1 binary): a bytea goes as it is, not as hex text twice its size. */
+int ctxd__db_queue_binary(PGconn *c, const char *sql, int nparams, const char *const *params,
+                          const int *lengths, const int *formats, ctxd__db_result_cb cb, void *arg, char *err,
+                          size_t errlen);
+
 /* The SQLSTATE of the last error on c ("" when it had none, when there was none yet, or
  * when c was not made by ctxd__db_connect); borrowed until the next statement on c. */
 const char *ctxd__db_sqlstate(PGconn *c);

@@ -11,8 +11,10 @@
 #include "contract.h"
 #include "db.h"
 #include "fault.h"
+#include "failstore.h"
 #include "faultevent.h"
 #include "forward.h"
+#include "ingest.h"
 #include "log.h"
 #include "notify.h"
 #include "plugin.h"
@@ -315,10 +317,40 @@ static void commit_fault(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m,
              m->handler->type, err);
 }
 
+#define RETRY_RESOLVED                                                                                       \
+  "WITH u AS (UPDATE ctxd.failed_messages SET status = 'resolved', status_at = now(), status_by = $3 "       \
+  "WHERE id = $2::bigint AND endpoint = $1 AND status = 'retry_requested' RETURNING id) "                    \
+  "INSERT INTO ctxd.failed_actions (failed_id, action, actor) SELECT id, 'resolved', $3 FROM u"
+
+/* Marks resolved, in s's transaction, the failed message an operator's retry of which
+ * commits now without failing: handled, or a duplicate (handled by an earlier copy). The
+ * row is the one ctxd-Retry-Of names: the store and the workers may read a message's id
+ * differently (a raw JSON message's AMQP id or MessageId header). */
+static int resolve_retries(PGconn *c, const span_t *s, char *err, size_t errlen) {
+  char actor[300] = "";
+  for (size_t i = 0; i < s->n; i++) {
+    const struct ctxd_msg_s *m = &s->msgs[i];
+    const amqp_basic_properties_t *p = &m->delivery->msg.properties;
+    int64_t of;
+    if (m->handler == NULL || m->delivery->outcome != CTXD__OUTCOME_NONE ||
+        !(p->_flags & AMQP_BASIC_HEADERS_FLAG) ||
+        !ctxd__amqptable_get_int(&p->headers, CTXD__RETRY_OF_HEADER, &of))
+      continue;
+    if (actor[0] == '\0') ctxd__ingest_actor(actor, sizeof actor);
+    char row[24];
+    snprintf(row, sizeof row, "%lld", (long long)of);
+    const char *params[] = {s->ep->name, row, actor};
+    int rc = ctxd__db_queue(c, RETRY_RESOLVED, 3, params, NULL, NULL, err, errlen);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
 /* Ends the transaction: COMMIT (with what is still queued in a pipeline), and on success
  * hands the committed outbox rows to the batch. */
 static int commit(PGconn *c, const span_t *s, char *err, size_t errlen) {
-  int rc = ctxd__db_queue(c, "COMMIT", 0, NULL, NULL, NULL, err, errlen);
+  int rc = resolve_retries(c, s, err, errlen);
+  if (rc == 0) rc = ctxd__db_queue(c, "COMMIT", 0, NULL, NULL, NULL, err, errlen);
   int end = ctxd__db_pipeline_end(c, err, errlen);
   if (rc == 0) rc = end;
   if (rc != 0) return rc;
@@ -708,6 +740,100 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, ctxd__watch_t *watch) {
   free(msgs);
 }
 
+/* ---- the ingest endpoint's batches -------------------------------------------------------- */
+
+/* Runs ctxd__ingest_run on items[0..n) until it commits, as run_attempts runs a
+ * transaction: a lost connection or a failure of the server is waited for, a refusal for
+ * the data ends after DATA_ATTEMPTS. 0, CTXD_ENOMEM, CTXD_ECLOSED when the endpoint stops
+ * first, or the refusal's code with its text in err and its SQLSTATE kept on *conn. */
+static int ingest_attempts(ctxd__endpoint_t *ep, ctxd__delivery_t **items, size_t n, const char *reduced,
+                           PGconn **conn, size_t *fresh, char *err, size_t errlen) {
+  ctxd__decode_limits_t limits = CTXD__DECODE_LIMITS(ep->env->cfg->max_message_bytes);
+  for (int data_failures = 0;;) {
+    if (ensure_conn(conn, ep) != 0) return CTXD_ECLOSED;
+    int rc = ctxd__ingest_run(*conn, items, n, &limits, reduced, fresh, err, errlen);
+    if (rc == 0 || rc == CTXD_ENOMEM) return rc;
+    if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
+    if (rc != CTXD_ECLOSED && data_failure(*conn, rc) && ++data_failures >= DATA_ATTEMPTS) return rc;
+    ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': storing %zu failed message(s) failed, will retry: %s",
+              ep->name, n, err);
+    ctxd__endpoint_pause(ep, 200); /* a connection lost in every attempt: no busy loop */
+  }
+}
+
+/* What became of an ingest batch's copies, for its endpoint's numbers. */
+typedef struct {
+  size_t fresh, stored, unstored;
+} ingest_count_t;
+
+/* Stores items[0..n) (ingest.h) and sets their outcomes. Copies the database keeps
+ * refusing together run alone; one refused alone is stored without its headers and
+ * properties; one refused even so is acknowledged, logged as an ERROR and counted
+ * unstored. So no copy blocks the others, and none goes to an _error queue: ctxd.errors
+ * has none. */
+static void ingest_span(ctxd__endpoint_t *ep, ctxd__delivery_t **items, size_t n, PGconn **conn,
+                        ingest_count_t *k) {
+  char err[512] = "";
+  size_t fresh = 0;
+  int rc = ingest_attempts(ep, items, n, NULL, conn, &fresh, err, sizeof err);
+  int refused = rc != 0 && rc != CTXD_ENOMEM && rc != CTXD_ECLOSED;
+  if (refused && n > 1) {
+    ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': storing the %zu copies of a failing batch one by one",
+              ep->name, n);
+    for (size_t i = 0; i < n; i++) ingest_span(ep, &items[i], 1, conn, k);
+    return;
+  }
+  if (refused) {
+    char why[600];
+    snprintf(why, sizeof why, "stored without headers: %s %s", ctxd__db_sqlstate(*conn), err);
+    ctxd__log(CTXD__LOG_WARN, "host",
+              "endpoint '%s': a copy from %s refused (%s): storing it without headers", ep->name,
+              items[0]->queue, err);
+    rc = ingest_attempts(ep, items, 1, why, conn, &fresh, err, sizeof err);
+    if (rc != 0 && rc != CTXD_ENOMEM && rc != CTXD_ECLOSED) {
+      ctxd__log(CTXD__LOG_ERROR, "host", "endpoint '%s': a copy from %s cannot be stored, acknowledged: %s",
+                ep->name, items[0]->queue, err);
+      k->unstored++;
+      set_outcome(items[0], CTXD__OUTCOME_ACK, NULL, NULL);
+      return;
+    }
+  }
+  ctxd__outcome_t outcome = rc == 0             ? CTXD__OUTCOME_ACK
+                            : rc == CTXD_ENOMEM ? CTXD__OUTCOME_REQUEUE
+                                                : CTXD__OUTCOME_ABANDON; /* the endpoint stops */
+  for (size_t i = 0; i < n; i++) set_outcome(items[i], outcome, NULL, NULL);
+  if (rc == 0) {
+    k->fresh += fresh;
+    k->stored += n;
+  }
+}
+
+/* Stores the failed copies of b, like a batch of messages: a lost database is waited for,
+ * nothing is acknowledged before its commit. A copy over limits.max_message_bytes is
+ * stored in a transaction of its own: a batch holds one such body at a time. */
+static void ingest_batch(ctxd__batch_t *b, PGconn **conn) {
+  ctxd__endpoint_t *ep = b->ep;
+  int64_t started = ctxd__clock_us();
+  ingest_count_t k = {0};
+  size_t max = (size_t)ep->env->cfg->max_message_bytes;
+  for (size_t i = 0; i < b->n;) {
+    size_t n = 1;
+    if (b->items[i]->msg.body.len <= max)
+      while (i + n < b->n && b->items[i + n]->msg.body.len <= max) n++;
+    ingest_span(ep, &b->items[i], n, conn, &k);
+    i += n;
+  }
+  pthread_mutex_lock(&ep->mu);
+  ctxd__histogram_observe(&ep->stats.batch_seconds, (double)(ctxd__clock_us() - started) / 1e6);
+  ctxd__histogram_observe(&ep->stats.batch_size, (double)b->n);
+  ep->stats.db_ok = *conn != NULL && PQstatus(*conn) == CONNECTION_OK;
+  ep->stats.handled += k.fresh;
+  ep->stats.duplicates += k.stored - k.fresh;
+  ep->stats.unstored += k.unstored;
+  for (size_t i = 0; i < b->n; i++) ep->stats.requeued += b->items[i]->outcome == CTXD__OUTCOME_REQUEUE;
+  pthread_mutex_unlock(&ep->mu);
+}
+
 /* ---- the worker threads ------------------------------------------------------------------ */
 
 static void *worker_main(void *arg) {
@@ -724,7 +850,10 @@ static void *worker_main(void *arg) {
     self->busy = b != NULL;
     pthread_mutex_unlock(&ep->mu);
     if (b == NULL) break;
-    ctxd__batch_run(b, &conn, &self->watch);
+    if (ep->ingest)
+      ingest_batch(b, &conn);
+    else
+      ctxd__batch_run(b, &conn, &self->watch);
     ctxd__mailbox_post(ep->env->mailbox, &b->mail);
   }
   if (conn != NULL) PQfinish(conn);

@@ -126,7 +126,13 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
   ep_sample_t *samples = calloc(s->endpoints->n + 1, sizeof *samples);
   if (samples == NULL) return 500;
   endpoint_families(s->endpoints, samples, p);
+  uint64_t unstored = 0; /* the ingest endpoint's alone: a number of the host */
+  for (size_t i = 0; i < s->endpoints->n; i++) unstored += samples[i].s.unstored;
   free(samples);
+  ctxd__prom_help_type(p, "ctxd_errors_unstored_total",
+                       "_error copies acknowledged without a row: the failed-message store refused them.",
+                       "counter");
+  ctxd__prom_counter(p, "ctxd_errors_unstored_total", NULL, unstored);
   int64_t backlog = 0, inbox = 0;
   double oldest = 0;
   if (s->relay != NULL) ctxd__relay_gauges(s->relay, &backlog, &oldest, &inbox);

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include <ctxd/errno.h>
+
 #include "clock.h"
 #include "endpoint.h"
 
@@ -146,10 +148,29 @@ static void one_partial_batch_at_a_time(void **state) {
   assert_null(b);
 }
 
+static ctxd_handler_result_t handler(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  (void)tx, (void)msg, (void)data;
+  return CTXD_HANDLER_OK;
+}
+
+/* A plugin's endpoint cannot take a name of the host's own: "ctxd.errors" is the ingest
+ * endpoint's, and every "ctxd." name is kept for the host. */
+static void host_names_are_reserved(void **state) {
+  (void)state;
+  ctxd_consumer_t c = {
+      .size = sizeof c, .endpoint = "inventory.v1", .message_type = "Ns:T", .handler = handler};
+  assert_int_equal(ctxd__consumer_check(&c), 0);
+  c.endpoint = CTXD__INGEST_ENDPOINT;
+  assert_int_equal(ctxd__consumer_check(&c), CTXD_EINVAL);
+  c.endpoint = "ctxd.mine";
+  assert_int_equal(ctxd__consumer_check(&c), CTXD_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(waiting_batches_fill_up, setup, teardown),
       cmocka_unit_test_setup_teardown(one_partial_batch_at_a_time, setup, teardown),
+      cmocka_unit_test(host_names_are_reserved),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
