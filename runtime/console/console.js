@@ -67,10 +67,14 @@
   // a relative time with the exact one on hover
   const when = (iso) => (iso ? h('time', { datetime: iso, title: iso, text: ago(iso) }) : '—');
 
-  // "Ns.Sub.v1:Type" → ["Type", "Ns.Sub.v1"]
+  // "Ns.Sub.v1:Type" → ["Type", "Ns.Sub.v1"]; a generic one,
+  // "MassTransit:Fault[[Ns.Sub.v1:Type]]" → ["Fault<Type>", "MassTransit"]
   function typeParts(t) {
-    const i = (t || '').lastIndexOf(':');
-    return i < 0 ? [t || '(unknown type)', ''] : [t.slice(i + 1), t.slice(0, i)];
+    if (!t) return ['(unknown type)', ''];
+    const i = t.indexOf(':');
+    if (i < 0) return [t, ''];
+    const name = t.slice(i + 1).replace(/[\w.]+:/g, '').replaceAll('[[', '<').replaceAll(']]', '>').replaceAll('],[', ', ');
+    return [name, t.slice(0, i)];
   }
   const typeCell = (t) => {
     const [name, ns] = typeParts(t);
@@ -151,7 +155,7 @@
     close.addEventListener('click', () => el.remove());
     $('toasts').append(el);
     // results stay long enough to read; errors stay until dismissed
-    if (kind !== 'error') setTimeout(() => el.remove(), 10000);
+    if (kind !== 'error') setTimeout(() => el.remove(), kind === 'info' ? 4000 : 10000);
   }
 
   // Why the last poll failed, in one banner that the next good poll removes (a toast per
@@ -270,7 +274,12 @@
     box.append(
       pill(host.connected ? 'good' : 'bad', host.connected ? 'broker connected' : 'broker disconnected'),
       pill(host.ready ? 'good' : 'warn', host.ready ? 'ready' : 'not ready', host.readiness),
-      h('span', { class: 'meta', title: host.started_at, text: `v${host.version} · up ${duration((Date.now() - Date.parse(host.started_at)) / 1000)}` }),
+    );
+    const up = duration((Date.now() - Date.parse(host.started_at)) / 1000);
+    $('host-facts').replaceChildren(
+      h('span', { text: `ctxd ${host.version}` }),
+      h('span', { title: host.started_at, text: `up ${up}` }),
+      ...(host.plugins || []).map((p) => h('span', { class: 'chip', title: `plugin ${p.name} ${p.version}` }, h('b', { text: p.name }), ` ${p.version}`)),
     );
     $('access').hidden = !host.actions_enabled;
     $('readonly').hidden = !!host.actions_enabled;
@@ -287,7 +296,7 @@
       if (name) session.setItem('ctxd.operator', name);
       else session.removeItem('ctxd.operator');
       gateAll();
-      toast(token() ? 'Token kept for this tab; actions are enabled' : 'No token: actions stay disabled', 'ok');
+      toast(token() ? 'Token kept for this tab; actions are enabled' : 'No token: actions stay disabled', 'info');
     });
     $('token-forget').addEventListener('click', () => {
       session.removeItem('ctxd.token');
@@ -300,7 +309,7 @@
 
   // A small line chart of values (the last minutes); the title tells now and max.
   function spark(values, kind, label, fmt) {
-    const W = 84;
+    const W = 64;
     const H = 22;
     const vals = (values || []).map((v) => (typeof v === 'number' && isFinite(v) ? v : 0));
     const el = svg('svg', { class: `spark ${kind}`, viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img' });
@@ -328,13 +337,11 @@
   function renderEndpoints(data) {
     const rows = (data.endpoints || []).map((e) => {
       const s = e.series || {};
-      const name = e.name === 'ctxd.errors'
-        ? h('span', { class: 'ep' }, h('b', { text: e.name }), h('small', { text: 'failed-message store' }))
-        : h('span', { class: 'ep' }, h('b', { text: e.name }), h('small', { text: `${e.workers} worker${e.workers === 1 ? '' : 's'}` }));
+      const plural = (n, w) => `${count(n)} ${w}${n === 1 ? '' : 's'}`;
+      const sub = e.name === 'ctxd.errors' ? 'failed-message store' : `${plural(e.workers, 'worker')} · ${plural(e.consumers, 'consumer')}`;
       return h('tr', { 'data-endpoint': e.name },
-        h('th', { scope: 'row' }, name),
+        h('th', { scope: 'row' }, h('span', { class: 'ep', title: `${plural(e.workers, 'worker')} on this host, ${plural(e.consumers, 'consumer')} on the queue (all hosts)` }, h('b', { text: e.name }), h('small', { text: sub }))),
         h('td', {}, pill(STATE_KIND[e.state] || 'idle', e.state)),
-        h('td', { class: 'num', text: count(e.consumers) }),
         h('td', { class: 'num chart' }, h('span', { class: 'queue', text: count(e.queue_depth) }), spark(s.queue_depth, 'depth', 'queue depth', count)),
         h('td', { class: 'num', text: count(e.in_flight) }),
         h('td', { class: 'num chart' }, h('span', { class: 'rate', text: rate(e.rate) }), spark(s.rate, 'rate', 'handled per second', rate)),
@@ -382,7 +389,6 @@
   function setStatus(s) {
     state.status = s;
     session.setItem('ctxd.status', s);
-    $('status-filter').value = s;
     state.selected.clear();
     state.offset = 0;
     refresh(true);
@@ -394,7 +400,7 @@
     const nav = $('failed-crumbs');
     nav.replaceChildren(
       ...items.flatMap((it, i) => [
-        i ? h('span', { class: 'sep', 'aria-hidden': 'true', text: '›' }) : null,
+        ...(i ? [h('span', { class: 'sep', 'aria-hidden': 'true', text: '›' })] : []),
         it.href ? h('a', { href: it.href, text: it.text }) : h('span', { 'aria-current': 'page', text: it.text }),
       ]),
     );
@@ -419,8 +425,7 @@
         h('td', {}, h('span', { class: 'exc', text: g.exception_type || 'dead letter' }), h('small', { class: 'example', title: g.example_message, text: g.example_message })),
         h('td', { class: 'num count' }, h('b', { text: count(g.count) })),
         h('td', { class: 'num' }, g.repeated ? pill('warn', count(g.repeated), 'failed again after a retry') : '0'),
-        h('td', {}, when(g.first_failed_at)),
-        h('td', {}, when(g.last_failed_at)),
+        h('td', { class: 'when' }, when(g.last_failed_at), h('small', {}, 'first ', when(g.first_failed_at))),
         h('td', { class: 'actions' },
           state.status === 'archived'
             ? actButton('unarchive', `the ${count(g.count)} messages of ${where}`, { group: g.group }, { small: true, label: 'Unarchive all' })
@@ -442,9 +447,8 @@
           h('th', { scope: 'col', text: 'Exception' }),
           h('th', { scope: 'col', class: 'num', text: 'Messages' }),
           h('th', { scope: 'col', class: 'num', text: 'Repeated', title: 'Messages that failed again after a retry' }),
-          h('th', { scope: 'col', text: 'First failed' }),
           h('th', { scope: 'col', text: 'Last failed' }),
-          h('th', { scope: 'col', class: 'actions', text: '' }))),
+          h('th', { scope: 'col', class: 'actions' }, h('span', { class: 'sr', text: 'Actions' })))),
         h('tbody', {}, rows)),
       h('p', { class: 'foot hint', text: `${count(data.total)} message${data.total === 1 ? '' : 's'} in ${groups.length} group${groups.length === 1 ? '' : 's'}. Click a group to see its messages.` }));
   }
@@ -581,7 +585,9 @@
     return h('div', { class: 'message', id: 'message', 'data-id': m.id },
       h('div', { class: 'card' },
         h('div', { class: 'card-head' },
-          h('div', {}, h('h2', {}, 'Message ', h('code', { text: m.message_id })), h('p', { class: 'hint' }, typeCell(m.message_type), ' on ', h('b', { text: m.endpoint }))),
+          h('div', {},
+            h('h2', {}, 'Message ', h('code', { text: m.message_id })),
+            h('p', { class: 'hint', title: m.message_type }, h('b', { text: typeParts(m.message_type)[0] }), ` (${typeParts(m.message_type)[1]}) on endpoint `, h('b', { text: m.endpoint }))),
           h('div', { class: 'buttons' }, pill(m.status, STATUS_TEXT[m.status] || m.status), buttons)),
         h('div', { class: 'fault', id: 'message-fault' },
           h('p', { class: 'exc-line' }, h('span', { class: 'exc', text: m.exception_type || 'dead letter' }), h('span', { class: 'exc-msg', text: m.exception_message || '' })),
@@ -813,8 +819,6 @@
   }
 
   function setupFilters() {
-    $('status-filter').value = state.status;
-    $('status-filter').addEventListener('change', (ev) => setStatus(ev.target.value));
     $('endpoint-filter').addEventListener('change', (ev) => {
       state.endpoint = ev.target.value;
       state.offset = 0;
