@@ -26,6 +26,7 @@
 #include "ledger.h"
 #include "mailbox.h"
 #include "metrics.h"
+#include "observed.h"
 #include "outrow.h"
 #include "watch.h"
 
@@ -103,6 +104,8 @@ typedef struct {
   pthread_mutex_t *suspect_mu; /* held while a suspect (a redelivered message) runs */
   const char *address_base;    /* "rabbitmq://host[:port]/[vhost/]": an exchange's address is
                                   this and its name (address.h); "" when unknown */
+  ctxd__observed_t *observed;  /* what the plugins publish and send (the console's topology);
+                                  NULL: not recorded */
 } ctxd__endpoint_env_t;
 
 struct ctxd__endpoint_s {

@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "cli.h"
 #include "clock.h"
+#include "console.h"
 #include "contract.h"
 #include "crash.h"
 #include "db.h"
@@ -65,7 +66,11 @@ typedef struct {
   ctxd__endpoints_t endpoints;
   ctxd__contracts_t *contracts;
   ctxd__admin_t *admin;
-  uint64_t nofile; /* the soft open-file limit in force */
+  ctxd__console_t *console; /* the admin endpoint's page and API */
+  uv_timer_t sample;        /* the console's history, every CTXD__SERIES_INTERVAL_MS */
+  ctxd__series_t series;
+  ctxd__observed_t observed; /* what plugins send, for the console's topology */
+  uint64_t nofile;           /* the soft open-file limit in force */
 
   ctxd__swap_t swap;
   swap_phase_t swap_phase;
@@ -497,9 +502,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 /* ---- the admin endpoint --------------------------------------------------------------- */
 
-static int on_admin(void *data, const char *method, const char *path, ctxd__prom_t *body,
-                    const char **content_type) {
-  (void)method;
+static int on_admin(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp) {
   host_t *h = data;
   ctxd__admin_stats_t admin;
   ctxd__admin_stats(h->admin, &admin);
@@ -510,15 +513,60 @@ static int on_admin(void *data, const char *method, const char *path, ctxd__prom
                       .endpoints = &h->endpoints,
                       .intake = &h->intake,
                       .relay = h->relay,
-                      .admin = &admin};
+                      .admin = &admin,
+                      .plugins = h->plugins,
+                      .nplugins = h->nplugins,
+                      .series = &h->series,
+                      .observed = &h->observed};
+  const char *path = ctxd__admin_path(req);
+  ctxd__prom_t *body = &resp->body;
+  int probe = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
+  if (probe && strcmp(ctxd__admin_method(req), "POST") == 0) {
+    resp->headers = "Allow: GET, HEAD\r\n";
+    return ctxd__prom_printf(body, "Method Not Allowed\n") == 0 ? 405 : 500;
+  }
   if (strcmp(path, "/healthz") == 0) return ctxd__prom_printf(body, "ok\n") == 0 ? 200 : 500;
   if (strcmp(path, "/readyz") == 0) return ctxd__status_readiness(&s, body);
   if (strcmp(path, "/metrics") == 0) {
-    *content_type = CTXD__PROM_CONTENT_TYPE;
+    resp->content_type = CTXD__PROM_CONTENT_TYPE;
     return ctxd__status_metrics(&s, body);
   }
-  ctxd__prom_printf(body, "not found: try /healthz, /readyz or /metrics\n");
+  int status = h->console != NULL ? ctxd__console_handle(h->console, &s, req, resp) : CTXD_ENOENT;
+  if (status != CTXD_ENOENT) return status;
+  ctxd__prom_printf(body, "not found: try /healthz, /readyz, /metrics or / (the console)\n");
   return 404;
+}
+
+/* The console's history: each endpoint's counters and, when connected, its queue's depth
+ * and consumers (a passive queue.declare on its channel, bounded by the RPC timeout). */
+static void on_sample(uv_timer_t *t) {
+  host_t *h = t->data;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  int asked = 0;
+  for (size_t i = 0; i < h->endpoints.n; i++) {
+    ctxd__endpoint_t *ep = h->endpoints.v[i];
+    ctxd__sample_t sample;
+    ctxd__status_sample(ep, now, &sample);
+    uint32_t messages, consumers;
+    char err[512];
+    if (h->poll_active && h->session.broker.conn != NULL) {
+      asked = 1;
+      if (ctxd__broker_queue_inspect(&h->session.broker, ep->channel, ep->name, &messages, &consumers, err,
+                                     sizeof err) != 0) {
+        connection_lost(h, err);
+      } else {
+        sample.queue_depth = messages;
+        sample.consumers = consumers;
+      }
+    }
+    ctxd__ring_t *r = ctxd__series_ring(&h->series, ep->name);
+    if (r != NULL) ctxd__ring_add(r, &sample);
+  }
+  /* the replies' wait may have buffered deliveries and confirms: they never make the
+   * socket readable again */
+  if (asked && h->session.broker.conn != NULL) drain(h);
 }
 
 /* ---- replacing a plugin -------------------------------------------------------------- */
@@ -801,6 +849,11 @@ static void run(host_t *h) {
     begin_stop(h, "admin endpoint");
   } else if (h->admin != NULL) {
     admin_bound(h);
+    if ((h->console = ctxd__console_new(&h->loop, cfg)) == NULL)
+      ctxd__log(CTXD__LOG_WARN, "host", "admin: out of memory: no console");
+    uv_timer_init(&h->loop, &h->sample);
+    h->sample.data = h;
+    uv_timer_start(&h->sample, on_sample, CTXD__SERIES_INTERVAL_MS, CTXD__SERIES_INTERVAL_MS);
     ctxd__log(CTXD__LOG_INFO, "host", "admin endpoint on %s, port %d (/healthz, /readyz, /metrics)",
               cfg->admin_listen, ctxd__admin_port(h->admin));
   }
@@ -815,6 +868,9 @@ static void host_free(host_t *h) {
   ctxd__confirms_free(&h->session.confirms);
   ctxd__outrows_free(&h->session.refused); /* the relay is gone: they stay in the outbox */
   ctxd__contracts_free(h->contracts);
+  ctxd__console_free(h->console); /* the loop ended: no query of it runs */
+  ctxd__series_free(&h->series);
+  ctxd__observed_free(&h->observed);
 }
 
 /* Runs the loop; returns once it ended and every thread is joined. */
@@ -875,7 +931,9 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   char address_base[512];
   if (ctxd__address_build(cfg->broker_urls[0], "", address_base, sizeof address_base) != 0)
     address_base[0] = '\0';
-  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake, &suspect_mu, address_base};
+  ctxd__observed_init(&h.observed);
+  ctxd__endpoint_env_t env = {cfg,       h.contracts, &h.mailbox,   on_batch,
+                              &h.intake, &suspect_mu, address_base, &h.observed};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);
   if (load_plugins(&h) != 0) {
     host_free(&h);
