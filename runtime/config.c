@@ -155,6 +155,7 @@ typedef struct {
   const json_t *inbox;
   const json_t *reload;
   const json_t *limits;
+  const json_t *errors;
   int64_t cleanup_interval_s;
   const json_t *log;
   const json_t *admin;
@@ -170,6 +171,7 @@ static const ctxd_conf_entry_t root_map[] = {
     {CTXD__CONF_OBJECT, "inbox", "", offsetof(root_t, inbox), "inbox (duplicate detection)"},
     {CTXD__CONF_OBJECT, "reload", "", offsetof(root_t, reload), "replacing plugins on SIGHUP"},
     {CTXD__CONF_OBJECT, "limits", "", offsetof(root_t, limits), "memory bounds of message bodies"},
+    {CTXD__CONF_OBJECT, "errors", "", offsetof(root_t, errors), "the failed-message store"},
     {CTXD_CONF_INT, "cleanup_interval_s", "60", offsetof(root_t, cleanup_interval_s),
      "how often expired inbox and outbox archive rows are deleted"},
     {CTXD__CONF_OBJECT, "log", "", offsetof(root_t, log), "logging"},
@@ -464,6 +466,18 @@ static const ctxd_conf_entry_t reload_map[] = {
 
 static const range_t reload_ranges[] = {
     {"lock_timeout_ms", offsetof(ctxd__config_t, reload_lock_timeout_ms), 1, 3600000}, {NULL, 0, 0, 0}};
+
+static const ctxd_conf_entry_t errors_map[] = {
+    {CTXD_CONF_BOOL, "store", "true", offsetof(ctxd__config_t, errors_store),
+     "ingest the endpoints' _error queues into ctxd.failed_messages; false: leave them alone"},
+    {CTXD_CONF_BOOL, "keep_in_queue", "false", offsetof(ctxd__config_t, errors_keep_in_queue),
+     "ingest from <endpoint>_error_store, a queue bound beside <endpoint>_error, which keeps its copies"},
+    {CTXD_CONF_INT, "retention_s", "2592000", offsetof(ctxd__config_t, errors_retention_s),
+     "how long a resolved failed message is kept"},
+    {.name = NULL}};
+
+static const range_t errors_ranges[] = {
+    {"retention_s", offsetof(ctxd__config_t, errors_retention_s), 1, 315360000}, {NULL, 0, 0, 0}};
 
 /* ---- limits -------------------------------------------------------------------------- */
 
@@ -875,6 +889,8 @@ static int load_root(load_t *l) {
   if (rc == 0) rc = apply(l, reload_map, r.reload, cfg, "reload");
   if (rc == 0) rc = check_ranges(l, reload_ranges, cfg, "reload");
   if (rc == 0) rc = load_limits(l, r.limits);
+  if (rc == 0) rc = apply(l, errors_map, r.errors, cfg, "errors");
+  if (rc == 0) rc = check_ranges(l, errors_ranges, cfg, "errors");
   if (rc == 0) rc = check_ranges(l, root_ranges, &r, "");
   if (rc == 0) cfg->cleanup_interval_s = r.cleanup_interval_s;
   if (rc == 0) rc = load_log(l, r.log);

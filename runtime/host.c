@@ -169,6 +169,10 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
   }
   d->tag = m->delivery_tag;
   d->redelivered = m->redelivered;
+  if (ep->ingest && (d->queue = strndup(m->consumer_tag.bytes, m->consumer_tag.len)) == NULL) {
+    ctxd__delivery_free(d);
+    return CTXD_ENOMEM;
+  }
   if (m->routing_key.len > 0 &&
       (d->routing_key = strndup(m->routing_key.bytes, m->routing_key.len)) == NULL) {
     ctxd__delivery_free(d);
@@ -283,17 +287,54 @@ static void on_heartbeat(uv_timer_t *t) {
 
 /* ---- connection ---------------------------------------------------------------------- */
 
+/* Calls f with each queue ep consumes: its own, or for the ingest endpoint every other
+ * endpoint's source of failed copies (the consumer tag names the queue: a delivery says
+ * which endpoint it failed on). 0 or the first failure. */
+static int each_queue(host_t *h, const ctxd__endpoint_t *ep,
+                      int (*f)(host_t *, const ctxd__endpoint_t *, const char *, char *, size_t), char *err,
+                      size_t errlen) {
+  if (!ep->ingest) return f(h, ep, ep->name, err, errlen);
+  char queue[256];
+  for (size_t i = 0; i < h->endpoints.n; i++) {
+    if (h->endpoints.v[i]->ingest) continue;
+    if (ctxd__topology_error_source(queue, sizeof queue, h->endpoints.v[i]->name,
+                                    h->cfg->errors_keep_in_queue) != 0)
+      return CTXD_ETOOBIG;
+    int rc = f(h, ep, queue, err, errlen);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+static int consume_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
+  /* the ingest endpoint's consumers share its prefetch, the size of its one ledger (a
+   * channel-wide limit is refused by quorum queues) */
+  int64_t prefetch =
+      ep->ingest ? ep->settings.prefetch / (int64_t)(h->endpoints.n - 1) : ep->settings.prefetch;
+  return ctxd__broker_consume(&h->session.broker, ep->channel, queue, (int)prefetch, err, errlen);
+}
+
+static int cancel_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  return ctxd__broker_cancel(&h->session.broker, ep->channel, queue);
+}
+
+/* Cancels ep's consumers. 0 or CTXD_EBROKER. */
+static int cancel(host_t *h, const ctxd__endpoint_t *ep) { return each_queue(h, ep, cancel_queue, NULL, 0); }
+
 static int start_consuming(host_t *h, char *err, size_t errlen) {
   for (size_t i = 0; i < h->endpoints.n; i++) {
     ctxd__endpoint_t *ep = h->endpoints.v[i];
-    if (ctxd__topology_declare(&h->session.broker, ep, err, errlen) != 0 ||
-        ctxd__broker_channel_open(&h->session.broker, ep->channel, err, errlen) != 0)
+    /* the ingest endpoint comes last: the queues it reads are declared by then */
+    int rc = ep->ingest ? ctxd__topology_declare_ingest(&h->session.broker, &h->endpoints,
+                                                        h->cfg->errors_keep_in_queue, err, errlen)
+                        : ctxd__topology_declare(&h->session.broker, ep, err, errlen);
+    if (rc != 0 || ctxd__broker_channel_open(&h->session.broker, ep->channel, err, errlen) != 0)
       return CTXD_EBROKER;
     /* a draining endpoint consumes again when its plugin's swap completes */
     if (ep->draining) continue;
-    if (ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err,
-                             errlen) != 0)
-      return CTXD_EBROKER;
+    if (each_queue(h, ep, consume_queue, err, errlen) != 0) return CTXD_EBROKER;
     ep->consuming = 1;
   }
   return 0;
@@ -436,8 +477,7 @@ static void begin_stop(host_t *h, const char *why) {
   ctxd__notify("STOPPING=1");
   uv_timer_stop(&h->reconnect);
   for (size_t i = 0; i < h->endpoints.n && h->session.broker.conn != NULL; i++)
-    if (h->endpoints.v[i]->consuming)
-      ctxd__broker_cancel(&h->session.broker, h->endpoints.v[i]->channel, h->endpoints.v[i]->name);
+    if (h->endpoints.v[i]->consuming) cancel(h, h->endpoints.v[i]);
   flush_batches(h);
   /* a deadline, so a wedged database cannot hold the process forever */
   uv_timer_start(&h->drain_deadline, on_drain_deadline, STOP_DEADLINE_MS, 0);
@@ -938,6 +978,13 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   if (load_plugins(&h) != 0) {
     host_free(&h);
     return CTXD__EXIT_CONFIG;
+  }
+  /* a host that runs takes in its endpoints' failed copies (an endpoint added by a plugin
+   * replacement later is not among them until the host restarts) */
+  if (mode == CTXD__HOST_RUN && cfg->errors_store && h.endpoints.n > 0 &&
+      ctxd__endpoints_add_ingest(&h.endpoints) != 0) {
+    host_free(&h);
+    return CTXD__EXIT_FAILURE;
   }
   if (mode != CTXD__HOST_RUN) {
     int rc = CTXD__EXIT_OK;

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "endpoint.h"
 #include "failstore.h"
 #include "migrate.h"
 
@@ -21,7 +22,7 @@ static PGconn *store_connect(ctxt_world_t *w) {
   PGconn *c = NULL;
   char err[512];
   assert_int_equal(ctxd__db_connect(w->db, NULL, 5, &c, err, sizeof err), 0);
-  assert_int_equal(ctxd__migrate(c, "runtime", ctxd__runtime_migrations, 1, err, sizeof err), 0);
+  assert_int_equal(ctxd__migrate(c, "ctxd", ctxd__runtime_migrations, 1, err, sizeof err), 0);
   if (w->pg == NULL) w->pg = ctxt_pg_connect(w->db);
   return c;
 }
@@ -184,9 +185,132 @@ static void store_queries_and_actions(void **state) {
   PQfinish(c);
 }
 
+/* The store on: the host ingests _error copies. */
+#define STORE_ON ", \"errors\": {\"store\": true}"
+
+static void publish_action(ctxt_world_t *w, int n, const char *action) {
+  char id[37], body[64];
+  ctxt_make_id(id, n);
+  snprintf(body, sizeof body, "{\"action\":\"%s\"}", action);
+  ctxt_publish(w, id, body);
+}
+
+/* Rows of ctxd.failed_messages (where: a condition, or NULL), waited for. */
+static long wait_failed(ctxt_world_t *w, const char *where, long want) {
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM ctxd.failed_messages%s%s", where ? " WHERE " : "",
+           where ? where : "");
+  return ctxt_pg_wait_long(w->pg, sql, want, CTXT_EFFECT_MS);
+}
+
+/* Failures land in the store once each and group by endpoint, type and exception: three
+ * refusals and two transient failures out of retries make two groups, 3 and 2. A copy
+ * put back into _error by hand (same ctxd-Fault-Id) is not stored again; a MassTransit
+ * service's copy (no ctxd-Fault-Id) is stored under a derived id, once. */
+static void failures_are_stored_once_and_grouped(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
+           "\"immediate_retries\": 0, \"redelivery_ms\": \"\"");
+  snprintf(w->host_settings, sizeof w->host_settings, STORE_ON);
+  ctxt_host_start(w, NULL);
+  for (int n = 1; n <= 3; n++) publish_action(w, n, "fail");
+  for (int n = 4; n <= 5; n++) publish_action(w, n, "retry");
+  publish_action(w, 6, "ok");
+  assert_int_equal(wait_failed(w, NULL, 5), 5);
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 0, CTXT_EFFECT_MS), 0);
+  ctxt_wait_settled(w, CTXD__INGEST_ENDPOINT, 5);
+  assert_int_equal(ctxt_metric(w, CTXD__INGEST_ENDPOINT, "ctxd_messages_handled_total"), 5);
+
+  /* copies of the first failure again, by hand: its own (same fault id), and one as a
+   * MassTransit service writes it (no fault id), twice */
+  char fault_id[64], id[37];
+  PGresult *r = PQexec(w->pg, "SELECT headers->>'ctxd-Fault-Id', message_id FROM ctxd.failed_messages "
+                              "WHERE exception_type = 'Testkit.Refused' ORDER BY message_id LIMIT 1");
+  snprintf(fault_id, sizeof fault_id, "%s", PQgetvalue(r, 0, 0));
+  snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 1));
+  PQclear(r);
+  assert_int_equal(strlen(fault_id), 36);
+  const char *again[] = {"ctxd-Fault-Id", fault_id, "MT-Fault-ExceptionType", "Testkit.Refused", NULL};
+  const char *mt[] = {"MT-Fault-ExceptionType", "Testkit.Refused", "MT-Fault-Timestamp",
+                      "2026-01-02T03:04:05.1234567Z", NULL};
+  ctxt_amqp_publish(w->amqp, q, "application/vnd.masstransit+json", "{}", id, again);
+  ctxt_amqp_publish(w->amqp, q, "application/vnd.masstransit+json", "{}", id, mt);
+  ctxt_amqp_publish(w->amqp, q, "application/vnd.masstransit+json", "{}", id, mt);
+  ctxt_wait_settled(w, CTXD__INGEST_ENDPOINT, 8);
+  assert_int_equal(ctxt_metric(w, CTXD__INGEST_ENDPOINT, "ctxd_messages_duplicate_total"), 2);
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT failures FROM ctxd.failed_messages WHERE message_id = '%s'", id);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 2);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages"), 5);
+  /* the MassTransit copy is older than the host's: the newer fault stays, the first time
+   * moves back */
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM ctxd.failed_messages WHERE message_id = '%s' AND first_failed_at = "
+           "'2026-01-02T03:04:05.123457Z' AND last_failed_at > first_failed_at AND stack_trace <> ''",
+           id);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
+  ctxt_host_stop(w, SIGTERM);
+
+  PGconn *c = store_connect(w);
+  int code = 0;
+  char err[512] = "";
+  json_t *g = ok(ctxd__failstore_groups(c, NULL, &code, err, sizeof err), code, err);
+  json_t *groups = json_object_get(g, "groups");
+  assert_int_equal(json_array_size(groups), 2);
+  long counts[2] = {0, 0};
+  for (size_t i = 0; i < 2; i++) {
+    json_t *one = json_array_get(groups, i);
+    assert_string_equal(text(one, "endpoint"), w->endpoint);
+    assert_string_equal(text(one, "message_type"), w->type);
+    counts[strcmp(text(one, "exception_type"), "Testkit.Refused") == 0 ? 0 : 1] = member(one, "count");
+    if (strcmp(text(one, "exception_type"), "Testkit.Refused") == 0)
+      assert_int_equal(member(one, "repeated"), 1);
+  }
+  assert_int_equal(counts[0], 3);
+  assert_int_equal(counts[1], 2);
+  json_decref(g);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_actions WHERE action = 'failed' AND "
+                                       "actor LIKE 'host %/%'"),
+                   5);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_actions WHERE action = 'failed again'"), 1);
+  PQfinish(c);
+}
+
+/* Two hosts on one database and broker: each failure is stored once, whichever host took
+ * its copy. */
+static void two_hosts_store_each_failure_once(void **state) {
+  ctxt_world_t *w = *state;
+  enum { FAILURES = 20 };
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
+           "\"immediate_retries\": 0, \"redelivery_ms\": \"\", \"workers\": 2, \"prefetch\": 4, "
+           "\"batch_size\": 2");
+  snprintf(w->host_settings, sizeof w->host_settings, STORE_ON);
+  ctxt_host_start(w, NULL);
+  ctxt_peer_start(w, NULL);
+  for (int n = 1; n <= FAILURES; n++) publish_action(w, n, "fail");
+  assert_int_equal(wait_failed(w, NULL, FAILURES), FAILURES);
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 0, CTXT_EFFECT_MS), 0);
+  ctxt_peer_stop(w, SIGTERM);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages WHERE failures = 1"),
+                   FAILURES);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_actions"), FAILURES);
+  /* both took part: each stored some (the actor names the host) */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT actor) FROM ctxd.failed_actions"), 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(store_queries_and_actions, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(failures_are_stored_once_and_grouped, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(two_hosts_store_each_failure_once, ctxt_world_setup,
+                                      ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
