@@ -69,8 +69,9 @@ typedef struct {
   ctxd__console_t *console; /* the admin endpoint's page and API */
   uv_timer_t sample;        /* the console's history, every CTXD__SERIES_INTERVAL_MS */
   ctxd__series_t series;
-  ctxd__observed_t observed; /* what plugins send, for the console's topology */
-  uint64_t nofile;           /* the soft open-file limit in force */
+  int64_t inspected_messages, inspected_consumers; /* summed by inspect_queue */
+  ctxd__observed_t observed;                       /* what plugins send, for the console's topology */
+  uint64_t nofile;                                 /* the soft open-file limit in force */
 
   ctxd__swap_t swap;
   swap_phase_t swap_phase;
@@ -577,8 +578,19 @@ static int on_admin(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp
   return 404;
 }
 
+static int inspect_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
+  uint32_t messages, consumers;
+  int rc =
+      ctxd__broker_queue_inspect(&h->session.broker, ep->channel, queue, &messages, &consumers, err, errlen);
+  if (rc != 0) return rc;
+  h->inspected_messages += messages;
+  h->inspected_consumers += consumers;
+  return 0;
+}
+
 /* The console's history: each endpoint's counters and, when connected, its queue's depth
- * and consumers (a passive queue.declare on its channel, bounded by the RPC timeout). */
+ * and consumers (a passive queue.declare on its channel per queue it consumes, each
+ * bounded by the RPC timeout; the ingest endpoint's are its queues' sums). */
 static void on_sample(uv_timer_t *t) {
   host_t *h = t->data;
   struct timespec ts;
@@ -589,16 +601,15 @@ static void on_sample(uv_timer_t *t) {
     ctxd__endpoint_t *ep = h->endpoints.v[i];
     ctxd__sample_t sample;
     ctxd__status_sample(ep, now, &sample);
-    uint32_t messages, consumers;
-    char err[512];
+    char err[512] = "inspecting a queue failed";
     if (h->poll_active && h->session.broker.conn != NULL) {
       asked = 1;
-      if (ctxd__broker_queue_inspect(&h->session.broker, ep->channel, ep->name, &messages, &consumers, err,
-                                     sizeof err) != 0) {
+      h->inspected_messages = h->inspected_consumers = 0;
+      if (each_queue(h, ep, inspect_queue, err, sizeof err) != 0) {
         connection_lost(h, err);
       } else {
-        sample.queue_depth = messages;
-        sample.consumers = consumers;
+        sample.queue_depth = h->inspected_messages;
+        sample.consumers = h->inspected_consumers;
       }
     }
     ctxd__ring_t *r = ctxd__series_ring(&h->series, ep->name);
