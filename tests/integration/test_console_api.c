@@ -1,7 +1,9 @@
 /* The console's JSON API on a running host against the real broker and database: every
  * route's shape, rates while messages flow, actions refused without the token, with a
  * wrong one, cross-site or as a form, and done once with it; read-only without a token;
- * deferred database queries at a small connection bound while the loop stays free. */
+ * deferred database queries at a small connection bound while the loop stays free; the
+ * console's connection made again after the database restarted. Restarts the shared
+ * database: run alone. */
 #include "hostfixture.h"
 
 #include <arpa/inet.h>
@@ -255,28 +257,25 @@ static void routes_answer_json_and_rates_follow_the_load(void **state) {
   assert_true(json_is_object(at(r.json, "headers")) && json_is_array(at(r.json, "actions")));
   http_free(&r);
 
-  /* errors are JSON too */
-  r = http(w, "GET", "/api/failed/987654", NULL, NULL);
-  assert_int_equal(r.status, 404);
-  assert_non_null(str(r.json, "error"));
-  http_free(&r);
-  r = http(w, "GET", "/api/failed?colour=red", NULL, NULL);
-  assert_int_equal(r.status, 400);
-  assert_non_null(strstr(str(r.json, "error"), "colour"));
-  http_free(&r);
-  r = http(w, "GET", "/api/failed?status=lost", NULL, NULL);
-  assert_int_equal(r.status, 400);
-  http_free(&r);
-  r = http(w, "GET", "/api/nothing", NULL, NULL);
-  assert_int_equal(r.status, 404);
-  assert_non_null(str(r.json, "error"));
-  http_free(&r);
-  r = http(w, "POST", "/api/host", "Content-Type: application/json\r\n", "{}");
-  assert_int_equal(r.status, 405);
-  http_free(&r);
-  r = http(w, "GET", "/api/failed/retry", NULL, NULL);
-  assert_int_equal(r.status, 405);
-  http_free(&r);
+  /* errors are JSON too, with their reason */
+  static const struct {
+    const char *method, *path, *headers, *reason;
+    int status;
+  } bad[] = {
+      {"GET", "/api/failed/987654", NULL, "", 404},
+      {"GET", "/api/failed?colour=red", NULL, "colour", 400},
+      {"GET", "/api/failed?status=lost", NULL, "", 400},
+      {"GET", "/api/failed?endpoint=%zz", NULL, "malformed", 400},
+      {"GET", "/api/nothing", NULL, "not found", 404},
+      {"POST", "/api/host", "Content-Type: application/json\r\n", "method", 405},
+      {"GET", "/api/failed/retry", NULL, "method", 405},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    r = http(w, bad[i].method, bad[i].path, bad[i].headers, bad[i].method[0] == 'P' ? "{}" : NULL);
+    if (r.status != bad[i].status || strstr(str(r.json, "error"), bad[i].reason) == NULL)
+      fail_msg("%s %s: %s", bad[i].method, bad[i].path, r.text);
+    http_free(&r);
+  }
 
   /* the page and its files, under a strict policy */
   r = http(w, "GET", "/", NULL, NULL);
@@ -506,6 +505,31 @@ static void deferred_queries_at_a_small_connection_bound(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* The console's connection is made again after the database restarted (the query that
+ * finds it broken runs once more on a new one, or a later one does). */
+static void console_reconnects_after_the_database_restarts(void **state) {
+  ctxt_world_t *w = *state;
+  start_with_token(w, "");
+  http_t r = get_json(w, "/api/failed/summary");
+  http_free(&r);
+  PQfinish(w->pg);
+  w->pg = NULL;
+  ctxt_restart("db");
+  int status = 0;
+  int64_t deadline = ctxt_now_ms() + 60000;
+  while (status != 200 && ctxt_now_ms() < deadline) {
+    r = http(w, "GET", "/api/failed/summary", NULL, NULL);
+    status = r.status;
+    assert_true(status == 200 || status == 503); /* 503: the database is not back yet */
+    assert_non_null(r.json);
+    http_free(&r);
+  }
+  assert_int_equal(status, 200);
+  w->pg = ctxt_pg_connect(w->db);
+  assert_int_equal(ctxt_wait_status(w, "/readyz", 200, 60000), 200);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(routes_answer_json_and_rates_follow_the_load, ctxt_world_setup,
@@ -514,6 +538,8 @@ int main(void) {
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(read_only_without_a_token, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(deferred_queries_at_a_small_connection_bound, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(console_reconnects_after_the_database_restarts, ctxt_world_setup,
                                       ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
