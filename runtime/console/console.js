@@ -419,7 +419,7 @@
     }
     const rows = groups.map((g) => {
       const where = `group ${g.endpoint} · ${typeParts(g.message_type)[0]}`;
-      const tr = h('tr', { class: 'link', 'data-group': g.group, tabindex: '0' },
+      const tr = h('tr', { class: 'link', 'data-group': g.group, 'data-endpoint': g.endpoint, 'data-exception': g.exception_type, tabindex: '0' },
         h('td', {}, h('b', { text: g.endpoint })),
         h('td', {}, typeCell(g.message_type)),
         h('td', {}, h('span', { class: 'exc', text: g.exception_type || 'dead letter' }), h('small', { class: 'example', title: g.example_message, text: g.example_message })),
@@ -496,7 +496,7 @@
         markBulk();
       });
       boxes.push(box);
-      const tr = h('tr', { class: 'link', 'data-id': m.id, tabindex: '0' },
+      const tr = h('tr', { class: 'link', 'data-id': m.id, 'data-message-id': m.message_id, tabindex: '0' },
         h('td', { class: 'check' }, box),
         h('td', {}, h('code', { class: 'mid', text: m.message_id })),
         groupId ? null : h('td', {}, h('b', { text: m.endpoint }), h('br'), typeCell(m.message_type)),
@@ -582,7 +582,7 @@
     const props = Object.keys(m.properties || {}).sort().map((k) => [k, show(m.properties[k])]);
     const actions = (m.actions || []).map((a) => h('tr', {}, h('td', {}, when(a.at)), h('td', { text: a.action }), h('td', { text: a.actor }), h('td', { text: a.detail || '' })));
 
-    return h('div', { class: 'message', id: 'message', 'data-id': m.id },
+    return h('div', { class: 'message', id: 'message', 'data-id': m.id, 'data-status': m.status },
       h('div', { class: 'card' },
         h('div', { class: 'card-head' },
           h('div', {},
