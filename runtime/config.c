@@ -155,6 +155,7 @@ typedef struct {
   const json_t *inbox;
   const json_t *reload;
   const json_t *limits;
+  const json_t *errors;
   int64_t cleanup_interval_s;
   const json_t *log;
   const json_t *admin;
@@ -170,6 +171,7 @@ static const ctxd_conf_entry_t root_map[] = {
     {CTXD__CONF_OBJECT, "inbox", "", offsetof(root_t, inbox), "inbox (duplicate detection)"},
     {CTXD__CONF_OBJECT, "reload", "", offsetof(root_t, reload), "replacing plugins on SIGHUP"},
     {CTXD__CONF_OBJECT, "limits", "", offsetof(root_t, limits), "memory bounds of message bodies"},
+    {CTXD__CONF_OBJECT, "errors", "", offsetof(root_t, errors), "the failed-message store"},
     {CTXD_CONF_INT, "cleanup_interval_s", "60", offsetof(root_t, cleanup_interval_s),
      "how often expired inbox and outbox archive rows are deleted"},
     {CTXD__CONF_OBJECT, "log", "", offsetof(root_t, log), "logging"},
@@ -465,6 +467,18 @@ static const ctxd_conf_entry_t reload_map[] = {
 static const range_t reload_ranges[] = {
     {"lock_timeout_ms", offsetof(ctxd__config_t, reload_lock_timeout_ms), 1, 3600000}, {NULL, 0, 0, 0}};
 
+static const ctxd_conf_entry_t errors_map[] = {
+    {CTXD_CONF_BOOL, "store", "true", offsetof(ctxd__config_t, errors_store),
+     "ingest the endpoints' _error queues into ctxd.failed_messages; false: leave them alone"},
+    {CTXD_CONF_BOOL, "keep_in_queue", "false", offsetof(ctxd__config_t, errors_keep_in_queue),
+     "ingest from <endpoint>_error_store, a queue bound beside <endpoint>_error, which keeps its copies"},
+    {CTXD_CONF_INT, "retention_s", "2592000", offsetof(ctxd__config_t, errors_retention_s),
+     "how long a resolved failed message is kept"},
+    {.name = NULL}};
+
+static const range_t errors_ranges[] = {
+    {"retention_s", offsetof(ctxd__config_t, errors_retention_s), 1, 315360000}, {NULL, 0, 0, 0}};
+
 /* ---- limits -------------------------------------------------------------------------- */
 
 static const ctxd_conf_entry_t limits_map[] = {
@@ -528,6 +542,7 @@ typedef struct {
   const char *listen;
   int64_t max_connections;
   int64_t idle_timeout_ms;
+  const char *token, *token_file;
 } admin_t;
 
 /* The map takes its defaults as text: admin.h's numbers, spelled. */
@@ -545,6 +560,11 @@ static const ctxd_conf_entry_t admin_map[] = {
     {CTXD_CONF_INT, "idle_timeout_ms", SPELL_VALUE(CTXD__ADMIN_IDLE_TIMEOUT_MS),
      offsetof(admin_t, idle_timeout_ms),
      "how long a connection may take to send its request, and again to take the response"},
+    {CTXD_CONF_STR, "token", "", offsetof(admin_t, token),
+     "the console's actions need it as \"Authorization: Bearer <token>\"; absent: the console is "
+     "read-only"},
+    {CTXD_CONF_STR, "token_file", "", offsetof(admin_t, token_file),
+     "file holding admin.token (absolute, or a systemd credential's name)"},
     {.name = NULL}};
 
 static const range_t admin_ranges[] = {{"max_connections", offsetof(admin_t, max_connections), 1, 65536},
@@ -558,6 +578,10 @@ static int load_admin(load_t *l, const json_t *section) {
   if (rc != 0) return rc;
   l->cfg->admin_max_connections = a.max_connections;
   l->cfg->admin_idle_timeout_ms = a.idle_timeout_ms;
+  if (a.token[0] != '\0' && a.token_file[0] != '\0')
+    return fail_at(l, "admin.token", "set admin.token or admin.token_file, not both");
+  if (a.token[0] != '\0' && (rc = copy(l, &l->cfg->admin_token, a.token)) != 0) return rc;
+  if ((rc = read_secret(l, a.token_file, &l->cfg->admin_token, "admin.token_file")) != 0) return rc;
   /* the map's "" default stands for "absent": no admin endpoint */
   if (json_object_get(section, "listen") == NULL) return 0;
   /* the admin endpoint's own parser: check-config and ctxd run accept the same addresses */
@@ -865,6 +889,8 @@ static int load_root(load_t *l) {
   if (rc == 0) rc = apply(l, reload_map, r.reload, cfg, "reload");
   if (rc == 0) rc = check_ranges(l, reload_ranges, cfg, "reload");
   if (rc == 0) rc = load_limits(l, r.limits);
+  if (rc == 0) rc = apply(l, errors_map, r.errors, cfg, "errors");
+  if (rc == 0) rc = check_ranges(l, errors_ranges, cfg, "errors");
   if (rc == 0) rc = check_ranges(l, root_ranges, &r, "");
   if (rc == 0) cfg->cleanup_interval_s = r.cleanup_interval_s;
   if (rc == 0) rc = load_log(l, r.log);
@@ -913,6 +939,7 @@ void ctxd__config_free(ctxd__config_t *cfg) {
   free(cfg->endpoints);
   free(cfg->plugin_dir);
   free(cfg->admin_listen);
+  free(cfg->admin_token);
   free(cfg->database_url);
   free(cfg->database_password);
   free(cfg->broker_password);

@@ -13,9 +13,11 @@
  *   "inbox":    {"retention_s": 604800},
  *   "reload":   {"lock_timeout_ms": 10000},
  *   "limits":   {"max_message_bytes": 1048576, "max_inflight_bytes": 67108864},
+ *   "errors":   {"store": true, "keep_in_queue": false, "retention_s": 2592000},
  *   "cleanup_interval_s": 60,
  *   "log":      {"level": "info"},
- *   "admin":    {"listen": "127.0.0.1:9464", "max_connections": 128, "idle_timeout_ms": 5000},
+ *   "admin":    {"listen": "127.0.0.1:9464", "max_connections": 128, "idle_timeout_ms": 5000,
+ *                "token": "...", "token_file": "/path or credential name"},
  *   "plugin_dir": "/usr/lib/ctxd/plugins",
  *   "plugins":  [{"name": "inventory", "path": "ctxd_inventory.so", "enabled": true,
  *                 "settings": {...}}],
@@ -109,11 +111,15 @@ typedef struct {
   int64_t reload_lock_timeout_ms;     /* a plugin replacement's wait for a lock; default 10000 */
   int64_t max_message_bytes;          /* larger bodies go to <queue>_error; default 1 MiB */
   int64_t max_inflight_bytes;         /* bodies held host-wide before reading stops; default 64 MiB */
+  int errors_store;           /* ingest the _error queues into ctxd.failed_messages (ingest.h); default 1 */
+  int errors_keep_in_queue;   /* ... from <E>_error_store, leaving <E>_error its copies; default 0 */
+  int64_t errors_retention_s; /* resolved failed messages are deleted after; default 2592000 (30 days) */
 
   ctxd__log_level_t log_level;
   char *admin_listen;            /* NULL: no admin endpoint */
   int64_t admin_max_connections; /* 1-65536, default 128; the host uses at most half its file limit */
   int64_t admin_idle_timeout_ms; /* 100-600000, default 5000 */
+  char *admin_token;             /* the console's actions need it; NULL: read-only. Never logged */
   char *plugin_dir;              /* as configured, or found from the executable's place */
 
   ctxd__plugin_config_t *plugins;

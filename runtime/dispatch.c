@@ -11,8 +11,10 @@
 #include "contract.h"
 #include "db.h"
 #include "fault.h"
+#include "failstore.h"
 #include "faultevent.h"
 #include "forward.h"
+#include "ingest.h"
 #include "log.h"
 #include "notify.h"
 #include "plugin.h"
@@ -317,8 +319,34 @@ static void commit_fault(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m,
 
 /* Ends the transaction: COMMIT (with what is still queued in a pipeline), and on success
  * hands the committed outbox rows to the batch. */
+#define RETRY_RESOLVED                                                                                       \
+  "WITH u AS (UPDATE ctxd.failed_messages SET status = 'resolved', status_at = now(), status_by = $3 "       \
+  "WHERE endpoint = $1 AND message_id = $2::uuid AND status = 'retry_requested' RETURNING id) "              \
+  "INSERT INTO ctxd.failed_actions (failed_id, action, actor) SELECT id, 'resolved', $3 FROM u"
+
+/* Marks resolved, in s's transaction, the failed message an operator's retry of which
+ * commits now without failing: handled, or a duplicate (handled by an earlier copy). */
+static int resolve_retries(PGconn *c, const span_t *s, char *err, size_t errlen) {
+  char actor[300] = "";
+  for (size_t i = 0; i < s->n; i++) {
+    const struct ctxd_msg_s *m = &s->msgs[i];
+    const amqp_basic_properties_t *p = &m->delivery->msg.properties;
+    int64_t of;
+    if (m->handler == NULL || m->delivery->outcome != CTXD__OUTCOME_NONE ||
+        !(p->_flags & AMQP_BASIC_HEADERS_FLAG) ||
+        !ctxd__amqptable_get_int(&p->headers, CTXD__RETRY_OF_HEADER, &of))
+      continue;
+    if (actor[0] == '\0') ctxd__ingest_actor(actor, sizeof actor);
+    const char *params[] = {s->ep->name, m->env.message_id, actor};
+    int rc = ctxd__db_queue(c, RETRY_RESOLVED, 3, params, NULL, NULL, err, errlen);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
 static int commit(PGconn *c, const span_t *s, char *err, size_t errlen) {
-  int rc = ctxd__db_queue(c, "COMMIT", 0, NULL, NULL, NULL, err, errlen);
+  int rc = resolve_retries(c, s, err, errlen);
+  if (rc == 0) rc = ctxd__db_queue(c, "COMMIT", 0, NULL, NULL, NULL, err, errlen);
   int end = ctxd__db_pipeline_end(c, err, errlen);
   if (rc == 0) rc = end;
   if (rc != 0) return rc;
@@ -708,6 +736,41 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, ctxd__watch_t *watch) {
   free(msgs);
 }
 
+/* ---- the ingest endpoint's batches -------------------------------------------------------- */
+
+/* Stores the failed copies of b (ingest.h) until its transaction commits, like a batch of
+ * messages: a lost database is waited for, nothing is acknowledged before the commit. */
+static void ingest_batch(ctxd__batch_t *b, PGconn **conn) {
+  ctxd__endpoint_t *ep = b->ep;
+  int64_t started = ctxd__clock_us();
+  size_t fresh = 0;
+  ctxd__outcome_t outcome = CTXD__OUTCOME_ABANDON; /* the endpoint stops first */
+  while (ensure_conn(conn, ep) == 0) {
+    char err[512] = "";
+    int rc = ctxd__ingest_run(*conn, b, &fresh, err, sizeof err);
+    if (rc == 0 || rc == CTXD_ENOMEM) {
+      outcome = rc == 0 ? CTXD__OUTCOME_ACK : CTXD__OUTCOME_REQUEUE;
+      break;
+    }
+    if (ctxd__endpoint_stopping(ep)) break;
+    ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': storing %zu failed message(s) failed, will retry: %s",
+              ep->name, b->n, err);
+    ctxd__endpoint_pause(ep, 200);
+  }
+  for (size_t i = 0; i < b->n; i++) set_outcome(b->items[i], outcome, NULL, NULL);
+  pthread_mutex_lock(&ep->mu);
+  ctxd__histogram_observe(&ep->stats.batch_seconds, (double)(ctxd__clock_us() - started) / 1e6);
+  ctxd__histogram_observe(&ep->stats.batch_size, (double)b->n);
+  ep->stats.db_ok = *conn != NULL && PQstatus(*conn) == CONNECTION_OK;
+  if (outcome == CTXD__OUTCOME_ACK) {
+    ep->stats.handled += fresh;
+    ep->stats.duplicates += b->n - fresh;
+  } else if (outcome == CTXD__OUTCOME_REQUEUE) {
+    ep->stats.requeued += b->n;
+  }
+  pthread_mutex_unlock(&ep->mu);
+}
+
 /* ---- the worker threads ------------------------------------------------------------------ */
 
 static void *worker_main(void *arg) {
@@ -724,7 +787,10 @@ static void *worker_main(void *arg) {
     self->busy = b != NULL;
     pthread_mutex_unlock(&ep->mu);
     if (b == NULL) break;
-    ctxd__batch_run(b, &conn, &self->watch);
+    if (ep->ingest)
+      ingest_batch(b, &conn);
+    else
+      ctxd__batch_run(b, &conn, &self->watch);
     ctxd__mailbox_post(ep->env->mailbox, &b->mail);
   }
   if (conn != NULL) PQfinish(conn);

@@ -75,6 +75,20 @@ static ctxd__endpoint_t *endpoint_new(ctxd__endpoints_t *set, const char *name) 
   return ep;
 }
 
+int ctxd__endpoints_add_ingest(ctxd__endpoints_t *set) {
+  int64_t sources = (int64_t)set->n;
+  ctxd__endpoint_t *ep = endpoint_new(set, CTXD__INGEST_ENDPOINT);
+  if (ep == NULL) return CTXD_ENOMEM;
+  ep->ingest = 1;
+  /* one worker, one connection, however many endpoints there are; its consumers share
+   * the prefetch, at least one delivery each */
+  ep->settings.workers = 1;
+  if (ep->settings.prefetch < sources) ep->settings.prefetch = sources;
+  if (ep->settings.batch_size > ep->settings.prefetch) ep->settings.batch_size = ep->settings.prefetch;
+  ep->nredelivery = 0;
+  return 0;
+}
+
 static int valid_endpoint_name(const char *s) {
   if (s == NULL || *s == '\0' || strlen(s) > 200) return 0;
   for (; *s; s++)
@@ -330,6 +344,7 @@ void ctxd__delivery_free(ctxd__delivery_t *d) {
   if (d == NULL) return;
   ctxd__delivery_release(d);
   free(d->routing_key);
+  free(d->queue);
   free(d->reason);
   free(d->fault_type);
   free(d->fault_plugin);

@@ -26,6 +26,7 @@
 #include "ledger.h"
 #include "mailbox.h"
 #include "metrics.h"
+#include "observed.h"
 #include "outrow.h"
 #include "watch.h"
 
@@ -34,6 +35,12 @@
 
 /* Header of an _error copy that ran as a suspect: the attempts that ended the host. */
 #define CTXD__ATTEMPTS_HEADER "ctxd-Fault-Attempts"
+
+/* Header of an _error copy: a new UUID per copy, what ingestion keeps it once by. */
+#define CTXD__FAULT_ID_HEADER "ctxd-Fault-Id"
+
+/* The host's ingest endpoint: it consumes every endpoint's _error queue (ingest.h). */
+#define CTXD__INGEST_ENDPOINT "ctxd.errors"
 
 /* What becomes of a delivery; decided once, by the worker. */
 typedef enum {
@@ -53,6 +60,7 @@ typedef struct ctxd__delivery_s {
   uint64_t tag;
   amqp_message_t msg; /* body and properties; owned; empty once released */
   char *routing_key;  /* it was published with; new, NULL when there was none */
+  char *queue;        /* the ingest endpoint's: the queue it came from (its consumer tag); new */
   ctxd__outcome_t outcome;
   char *fault_type;         /* new, e.g. "ctxd.DecodeError", for ERROR */
   char *reason;             /* new, for ERROR, SKIPPED and DELAY */
@@ -103,10 +111,13 @@ typedef struct {
   pthread_mutex_t *suspect_mu; /* held while a suspect (a redelivered message) runs */
   const char *address_base;    /* "rabbitmq://host[:port]/[vhost/]": an exchange's address is
                                   this and its name (address.h); "" when unknown */
+  ctxd__observed_t *observed;  /* what the plugins publish and send (the console's topology);
+                                  NULL: not recorded */
 } ctxd__endpoint_env_t;
 
 struct ctxd__endpoint_s {
   char *name;
+  int ingest; /* the ingest endpoint: no handlers, its batches are stored (ingest.h) */
   const ctxd__endpoint_env_t *env;
   ctxd__endpoint_settings_t settings;            /* the configuration's, with the plugin's suggestions */
   unsigned own;                                  /* CTXD__EP_* settings fixed so far */
@@ -164,6 +175,11 @@ void ctxd__endpoints_free(ctxd__endpoints_t *set);
  * borrowed until ctxd__endpoints_free. */
 ctxd__endpoint_t *ctxd__endpoints_find(const ctxd__endpoints_t *set, const char *name);
 ctxd__endpoint_t *ctxd__endpoints_of_channel(const ctxd__endpoints_t *set, int channel);
+
+/* Adds the ingest endpoint (CTXD__INGEST_ENDPOINT, one worker), which consumes the _error
+ * queues of the endpoints before it. 0 or CTXD_ENOMEM. Loop thread, once every plugin
+ * registered. */
+int ctxd__endpoints_add_ingest(ctxd__endpoints_t *set);
 
 /* Checks a registration (size, handler, endpoint and type names). 0 or CTXD_EINVAL. */
 int ctxd__consumer_check(const ctxd_consumer_t *c);

@@ -41,4 +41,30 @@ json_t *ctxd__failstore_act(PGconn *c, ctxd__failaction_t a, const int64_t *ids,
                             const ctxd__failfilter_t *f, const char *actor, int *code, char *err,
                             size_t errlen);
 
+/* A filter as SQL: the conditions on ctxd.failed_messages (after WHERE; "true" when f
+ * selects every row) with their text parameters $1..$n, borrowed from f, and the paging
+ * f asks for (limit 0 means 100, above 1000 means 1000). */
+typedef struct {
+  char where[768];
+  const char *params[10];
+  int n;
+  int64_t limit, offset;
+} ctxd__failsql_t;
+
+/* Builds q from f. 0, or CTXD_EINVAL with the reason in err (an unknown status, a message
+ * id that is no UUID, a negative limit or offset). Pure. */
+int ctxd__failfilter_sql(const ctxd__failfilter_t *f, ctxd__failsql_t *q, char *err, size_t errlen);
+
+/* The AMQP headers of a retry of a message whose _error copy had `stored` (a JSON object):
+ * the message's own headers, without what its failures added (MT-Fault-*, MT-Reason,
+ * MT-Host-*, MT-Redelivery-Count, ctxd-Fault-*) and any earlier retry's marks, plus
+ * ctxd-Retry-Of (the row's id, as text) and ctxd-Retry-Count. New (json_decref), NULL when
+ * memory runs out. Pure. */
+json_t *ctxd__failstore_retry_headers(const json_t *stored, int64_t retry_of, int64_t count);
+
+/* Header of a retry sent by an operator: the failed_messages id it retries, as text; and
+ * how many retries were asked for. */
+#define CTXD__RETRY_OF_HEADER "ctxd-Retry-Of"
+#define CTXD__RETRY_COUNT_HEADER "ctxd-Retry-Count"
+
 #endif

@@ -9,6 +9,7 @@
 #include "envelope.h"
 #include "hostinfo.h"
 #include "topology.h"
+#include "uuid.h"
 
 /* Headers this adds at most (see ctxd__forward_build). */
 #define NEW_HEADERS 24
@@ -94,6 +95,10 @@ int ctxd__forward_build(ctxd__forward_t *f, const ctxd__delivery_t *d, const str
     if (d->retries > 0) add_int(&t, "MT-Fault-RetryCount", d->retries);
     add_int(&t, "MT-Fault-RedeliveryCount", redeliveries);
     if (d->attempts > 0) add_int(&t, CTXD__ATTEMPTS_HEADER, d->attempts - 1);
+    /* this copy's own id: ingestion stores each copy once (ingest.h), and a message that
+     * fails again makes a new copy, a repeated failure */
+    ctxd__uuid_new(f->fault_id);
+    add_text(&t, CTXD__FAULT_ID_HEADER, f->fault_id);
     /* RabbitMqErrorTransport clears it: a copy kept for an operator must not expire */
     f->props._flags &= ~AMQP_BASIC_EXPIRATION_FLAG;
   }

@@ -18,6 +18,7 @@ typedef struct {
   char when[40];                 /* MT-Fault-Timestamp's text */
   char address[512];             /* MT-Fault-InputAddress's */
   char stack[768];               /* MT-Fault-StackTrace's */
+  char fault_id[37];             /* ctxd-Fault-Id's, an _error copy's */
 } ctxd__forward_t;
 
 /* Builds the copy of d, whose outcome is CTXD__OUTCOME_DELAY, _ERROR or _SKIPPED, failed

@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "cli.h"
 #include "clock.h"
+#include "console.h"
 #include "contract.h"
 #include "crash.h"
 #include "db.h"
@@ -65,7 +66,11 @@ typedef struct {
   ctxd__endpoints_t endpoints;
   ctxd__contracts_t *contracts;
   ctxd__admin_t *admin;
-  uint64_t nofile; /* the soft open-file limit in force */
+  ctxd__console_t *console; /* the admin endpoint's page and API */
+  uv_timer_t sample;        /* the console's history, every CTXD__SERIES_INTERVAL_MS */
+  ctxd__series_t series;
+  ctxd__observed_t observed; /* what plugins send, for the console's topology */
+  uint64_t nofile;           /* the soft open-file limit in force */
 
   ctxd__swap_t swap;
   swap_phase_t swap_phase;
@@ -164,6 +169,10 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
   }
   d->tag = m->delivery_tag;
   d->redelivered = m->redelivered;
+  if (ep->ingest && (d->queue = strndup(m->consumer_tag.bytes, m->consumer_tag.len)) == NULL) {
+    ctxd__delivery_free(d);
+    return CTXD_ENOMEM;
+  }
   if (m->routing_key.len > 0 &&
       (d->routing_key = strndup(m->routing_key.bytes, m->routing_key.len)) == NULL) {
     ctxd__delivery_free(d);
@@ -278,17 +287,54 @@ static void on_heartbeat(uv_timer_t *t) {
 
 /* ---- connection ---------------------------------------------------------------------- */
 
+/* Calls f with each queue ep consumes: its own, or for the ingest endpoint every other
+ * endpoint's source of failed copies (the consumer tag names the queue: a delivery says
+ * which endpoint it failed on). 0 or the first failure. */
+static int each_queue(host_t *h, const ctxd__endpoint_t *ep,
+                      int (*f)(host_t *, const ctxd__endpoint_t *, const char *, char *, size_t), char *err,
+                      size_t errlen) {
+  if (!ep->ingest) return f(h, ep, ep->name, err, errlen);
+  char queue[256];
+  for (size_t i = 0; i < h->endpoints.n; i++) {
+    if (h->endpoints.v[i]->ingest) continue;
+    if (ctxd__topology_error_source(queue, sizeof queue, h->endpoints.v[i]->name,
+                                    h->cfg->errors_keep_in_queue) != 0)
+      return CTXD_ETOOBIG;
+    int rc = f(h, ep, queue, err, errlen);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+static int consume_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
+  /* the ingest endpoint's consumers share its prefetch, the size of its one ledger (a
+   * channel-wide limit is refused by quorum queues) */
+  int64_t prefetch =
+      ep->ingest ? ep->settings.prefetch / (int64_t)(h->endpoints.n - 1) : ep->settings.prefetch;
+  return ctxd__broker_consume(&h->session.broker, ep->channel, queue, (int)prefetch, err, errlen);
+}
+
+static int cancel_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  return ctxd__broker_cancel(&h->session.broker, ep->channel, queue);
+}
+
+/* Cancels ep's consumers. 0 or CTXD_EBROKER. */
+static int cancel(host_t *h, const ctxd__endpoint_t *ep) { return each_queue(h, ep, cancel_queue, NULL, 0); }
+
 static int start_consuming(host_t *h, char *err, size_t errlen) {
   for (size_t i = 0; i < h->endpoints.n; i++) {
     ctxd__endpoint_t *ep = h->endpoints.v[i];
-    if (ctxd__topology_declare(&h->session.broker, ep, err, errlen) != 0 ||
-        ctxd__broker_channel_open(&h->session.broker, ep->channel, err, errlen) != 0)
+    /* the ingest endpoint comes last: the queues it reads are declared by then */
+    int rc = ep->ingest ? ctxd__topology_declare_ingest(&h->session.broker, &h->endpoints,
+                                                        h->cfg->errors_keep_in_queue, err, errlen)
+                        : ctxd__topology_declare(&h->session.broker, ep, err, errlen);
+    if (rc != 0 || ctxd__broker_channel_open(&h->session.broker, ep->channel, err, errlen) != 0)
       return CTXD_EBROKER;
     /* a draining endpoint consumes again when its plugin's swap completes */
     if (ep->draining) continue;
-    if (ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err,
-                             errlen) != 0)
-      return CTXD_EBROKER;
+    if (each_queue(h, ep, consume_queue, err, errlen) != 0) return CTXD_EBROKER;
     ep->consuming = 1;
   }
   return 0;
@@ -431,8 +477,7 @@ static void begin_stop(host_t *h, const char *why) {
   ctxd__notify("STOPPING=1");
   uv_timer_stop(&h->reconnect);
   for (size_t i = 0; i < h->endpoints.n && h->session.broker.conn != NULL; i++)
-    if (h->endpoints.v[i]->consuming)
-      ctxd__broker_cancel(&h->session.broker, h->endpoints.v[i]->channel, h->endpoints.v[i]->name);
+    if (h->endpoints.v[i]->consuming) cancel(h, h->endpoints.v[i]);
   flush_batches(h);
   /* a deadline, so a wedged database cannot hold the process forever */
   uv_timer_start(&h->drain_deadline, on_drain_deadline, STOP_DEADLINE_MS, 0);
@@ -497,9 +542,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 /* ---- the admin endpoint --------------------------------------------------------------- */
 
-static int on_admin(void *data, const char *method, const char *path, ctxd__prom_t *body,
-                    const char **content_type) {
-  (void)method;
+static int on_admin(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp) {
   host_t *h = data;
   ctxd__admin_stats_t admin;
   ctxd__admin_stats(h->admin, &admin);
@@ -510,15 +553,60 @@ static int on_admin(void *data, const char *method, const char *path, ctxd__prom
                       .endpoints = &h->endpoints,
                       .intake = &h->intake,
                       .relay = h->relay,
-                      .admin = &admin};
+                      .admin = &admin,
+                      .plugins = h->plugins,
+                      .nplugins = h->nplugins,
+                      .series = &h->series,
+                      .observed = &h->observed};
+  const char *path = ctxd__admin_path(req);
+  ctxd__prom_t *body = &resp->body;
+  int probe = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
+  if (probe && strcmp(ctxd__admin_method(req), "POST") == 0) {
+    resp->headers = "Allow: GET, HEAD\r\n";
+    return ctxd__prom_printf(body, "Method Not Allowed\n") == 0 ? 405 : 500;
+  }
   if (strcmp(path, "/healthz") == 0) return ctxd__prom_printf(body, "ok\n") == 0 ? 200 : 500;
   if (strcmp(path, "/readyz") == 0) return ctxd__status_readiness(&s, body);
   if (strcmp(path, "/metrics") == 0) {
-    *content_type = CTXD__PROM_CONTENT_TYPE;
+    resp->content_type = CTXD__PROM_CONTENT_TYPE;
     return ctxd__status_metrics(&s, body);
   }
-  ctxd__prom_printf(body, "not found: try /healthz, /readyz or /metrics\n");
+  int status = h->console != NULL ? ctxd__console_handle(h->console, &s, req, resp) : CTXD_ENOENT;
+  if (status != CTXD_ENOENT) return status;
+  ctxd__prom_printf(body, "not found: try /healthz, /readyz, /metrics or / (the console)\n");
   return 404;
+}
+
+/* The console's history: each endpoint's counters and, when connected, its queue's depth
+ * and consumers (a passive queue.declare on its channel, bounded by the RPC timeout). */
+static void on_sample(uv_timer_t *t) {
+  host_t *h = t->data;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  int asked = 0;
+  for (size_t i = 0; i < h->endpoints.n; i++) {
+    ctxd__endpoint_t *ep = h->endpoints.v[i];
+    ctxd__sample_t sample;
+    ctxd__status_sample(ep, now, &sample);
+    uint32_t messages, consumers;
+    char err[512];
+    if (h->poll_active && h->session.broker.conn != NULL) {
+      asked = 1;
+      if (ctxd__broker_queue_inspect(&h->session.broker, ep->channel, ep->name, &messages, &consumers, err,
+                                     sizeof err) != 0) {
+        connection_lost(h, err);
+      } else {
+        sample.queue_depth = messages;
+        sample.consumers = consumers;
+      }
+    }
+    ctxd__ring_t *r = ctxd__series_ring(&h->series, ep->name);
+    if (r != NULL) ctxd__ring_add(r, &sample);
+  }
+  /* the replies' wait may have buffered deliveries and confirms: they never make the
+   * socket readable again */
+  if (asked && h->session.broker.conn != NULL) drain(h);
 }
 
 /* ---- replacing a plugin -------------------------------------------------------------- */
@@ -801,6 +889,11 @@ static void run(host_t *h) {
     begin_stop(h, "admin endpoint");
   } else if (h->admin != NULL) {
     admin_bound(h);
+    if ((h->console = ctxd__console_new(&h->loop, cfg)) == NULL)
+      ctxd__log(CTXD__LOG_WARN, "host", "admin: out of memory: no console");
+    uv_timer_init(&h->loop, &h->sample);
+    h->sample.data = h;
+    uv_timer_start(&h->sample, on_sample, CTXD__SERIES_INTERVAL_MS, CTXD__SERIES_INTERVAL_MS);
     ctxd__log(CTXD__LOG_INFO, "host", "admin endpoint on %s, port %d (/healthz, /readyz, /metrics)",
               cfg->admin_listen, ctxd__admin_port(h->admin));
   }
@@ -815,6 +908,9 @@ static void host_free(host_t *h) {
   ctxd__confirms_free(&h->session.confirms);
   ctxd__outrows_free(&h->session.refused); /* the relay is gone: they stay in the outbox */
   ctxd__contracts_free(h->contracts);
+  ctxd__console_free(h->console); /* the loop ended: no query of it runs */
+  ctxd__series_free(&h->series);
+  ctxd__observed_free(&h->observed);
 }
 
 /* Runs the loop; returns once it ended and every thread is joined. */
@@ -875,11 +971,20 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   char address_base[512];
   if (ctxd__address_build(cfg->broker_urls[0], "", address_base, sizeof address_base) != 0)
     address_base[0] = '\0';
-  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake, &suspect_mu, address_base};
+  ctxd__observed_init(&h.observed);
+  ctxd__endpoint_env_t env = {cfg,       h.contracts, &h.mailbox,   on_batch,
+                              &h.intake, &suspect_mu, address_base, &h.observed};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);
   if (load_plugins(&h) != 0) {
     host_free(&h);
     return CTXD__EXIT_CONFIG;
+  }
+  /* a host that runs takes in its endpoints' failed copies (an endpoint added by a plugin
+   * replacement later is not among them until the host restarts) */
+  if (mode == CTXD__HOST_RUN && cfg->errors_store && h.endpoints.n > 0 &&
+      ctxd__endpoints_add_ingest(&h.endpoints) != 0) {
+    host_free(&h);
+    return CTXD__EXIT_FAILURE;
   }
   if (mode != CTXD__HOST_RUN) {
     int rc = CTXD__EXIT_OK;

@@ -85,6 +85,46 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      /* the writer knows whether a row is an event (no subscriber is normal): the sweep
       * cannot tell from the names once an exchange is not the type's URN name */
      "ALTER TABLE ctxd.outbox ADD COLUMN event boolean NOT NULL DEFAULT false;\n"},
+    {9, "failed messages",
+     /* what the host ingests from its endpoints' _error queues (failstore.h, ingest.h):
+      * one row per endpoint and message id, however often it failed, grouped by where and
+      * how it failed; the action log says who did what to it */
+     "CREATE TABLE ctxd.failed_messages (\n"
+     "  id bigserial PRIMARY KEY,\n"
+     "  endpoint text NOT NULL,\n"
+     "  message_id uuid NOT NULL,\n"
+     "  message_type text NOT NULL DEFAULT '',\n"
+     "  exception_type text NOT NULL DEFAULT '',\n"
+     "  exception_message text NOT NULL DEFAULT '',\n"
+     "  stack_trace text NOT NULL DEFAULT '',\n"
+     "  plugin text NOT NULL DEFAULT '',\n"
+     "  attempts int NOT NULL DEFAULT 0,\n"
+     "  failures int NOT NULL DEFAULT 1,\n"
+     "  operator_retries int NOT NULL DEFAULT 0,\n"
+     "  headers jsonb NOT NULL DEFAULT '{}',\n"
+     "  properties jsonb NOT NULL DEFAULT '{}',\n"
+     "  body bytea NOT NULL,\n"
+     "  first_failed_at timestamptz NOT NULL,\n"
+     "  last_failed_at timestamptz NOT NULL,\n"
+     "  status text NOT NULL DEFAULT 'unresolved'\n"
+     "    CHECK (status IN ('unresolved', 'retry_requested', 'resolved', 'archived')),\n"
+     "  status_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  status_by text NOT NULL DEFAULT '',\n"
+     "  group_id text GENERATED ALWAYS AS (left(md5(endpoint || E'\\n' || message_type || E'\\n' ||\n"
+     "    exception_type), 16)) STORED,\n"
+     "  UNIQUE (endpoint, message_id)\n"
+     ");\n"
+     "CREATE INDEX failed_messages_group ON ctxd.failed_messages (group_id, status);\n"
+     "CREATE INDEX failed_messages_last ON ctxd.failed_messages (last_failed_at);\n"
+     "CREATE TABLE ctxd.failed_actions (\n"
+     "  id bigserial PRIMARY KEY,\n"
+     "  failed_id bigint NOT NULL REFERENCES ctxd.failed_messages (id) ON DELETE CASCADE,\n"
+     "  action text NOT NULL,\n"
+     "  actor text NOT NULL,\n"
+     "  at timestamptz NOT NULL DEFAULT now(),\n"
+     "  detail text NOT NULL DEFAULT ''\n"
+     ");\n"
+     "CREATE INDEX failed_actions_failed ON ctxd.failed_actions (failed_id, at);\n"},
     {0, NULL, NULL},
 };
 

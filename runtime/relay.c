@@ -160,7 +160,8 @@ static int sweep(ctxd__relay_t *r) {
   return n;
 }
 
-/* Deletes rows older than `interval` from `table` in small batches. */
+/* Deletes rows older than `interval` from `table` in small batches: rows whose `column`
+ * (which may start with a condition: "status = 'resolved' AND status_at") is older. */
 static void expire(ctxd__relay_t *r, const char *table, const char *column, int64_t seconds) {
   char sql[512], interval[32], err[512];
   snprintf(sql, sizeof sql,
@@ -194,6 +195,8 @@ static void cleanup(ctxd__relay_t *r) {
   expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s);
   /* counts of messages that left otherwise (purged, replayed); few rows, no index needed */
   expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s);
+  /* failed messages only once resolved: an open one waits for its operator however old */
+  expire(r, "ctxd.failed_messages", "status = 'resolved' AND status_at", r->cfg->errors_retention_s);
   ctxd__db_run(r->conn, "SELECT pg_advisory_unlock(" CLEANUP_LOCK_KEY ")", 0, NULL, NULL, 0);
 }
 

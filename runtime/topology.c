@@ -100,6 +100,32 @@ int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *
   return ctxd__topology_bind_types(b, ep, err, errlen);
 }
 
+int ctxd__topology_error_source(char *buf, size_t len, const char *endpoint, int keep_in_queue) {
+  int n = snprintf(buf, len, keep_in_queue ? "%s_error_store" : "%s_error", endpoint);
+  return n >= 0 && (size_t)n < len ? 0 : CTXD_ETOOBIG;
+}
+
+int ctxd__topology_declare_ingest(ctxd__broker_t *b, const ctxd__endpoints_t *set, int keep_in_queue,
+                                  char *err, size_t errlen) {
+  char error[256], store[256];
+  for (size_t i = 0; keep_in_queue && i < set->n; i++) {
+    const ctxd__endpoint_t *ep = set->v[i];
+    if (ep->ingest) continue;
+    /* beside <E>_error, with its queue type: every copy reaches both */
+    qargs_t base = {.n = 0};
+    if (strcmp(ep->settings.queue_type, "quorum") == 0) add_text(&base, "x-queue-type", "quorum");
+    if (ctxd__topology_side(error, sizeof error, ep->name, CTXD__SIDE_ERROR, 0) != 0 ||
+        ctxd__topology_error_source(store, sizeof store, ep->name, 1) != 0) {
+      snprintf(err, errlen, "endpoint name '%s' too long", ep->name);
+      return CTXD_EBROKER;
+    }
+    if (ctxd__broker_queue(b, b->publish_channel, store, qargs_table(&base), err, errlen) != 0 ||
+        ctxd__broker_bind(b, b->publish_channel, error, store, err, errlen) != 0)
+      return CTXD_EBROKER;
+  }
+  return 0;
+}
+
 /* 1 when k's base i is reached through another base of k that is a contract listing it:
  * MassTransit binds a type's exchange to the exchanges of the types it implements
  * directly, and those to theirs; a second, direct path would deliver twice. */

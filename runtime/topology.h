@@ -27,6 +27,17 @@ int ctxd__topology_side(char *buf, size_t len, const char *endpoint, ctxd__side_
  * bounded by the broker's RPC timeout). 0, or CTXD_EBROKER with the reason in err. */
 int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *err, size_t errlen);
 
+/* Writes the queue the ingest endpoint reads endpoint's failed copies from into buf:
+ * <endpoint>_error, or with keep_in_queue <endpoint>_error_store. 0 or CTXD_ETOOBIG. */
+int ctxd__topology_error_source(char *buf, size_t len, const char *endpoint, int keep_in_queue);
+
+/* Declares what the ingest endpoint reads besides the endpoints' own declarations: with
+ * keep_in_queue, per endpoint of set (but the ingest endpoint) a queue
+ * <endpoint>_error_store (its endpoint's queue type) whose exchange is bound to the
+ * <endpoint>_error exchange. 0, or CTXD_EBROKER with the reason in err. */
+int ctxd__topology_declare_ingest(ctxd__broker_t *b, const ctxd__endpoints_t *set, int keep_in_queue,
+                                  char *err, size_t errlen);
+
 /* Declares and binds the exchanges of ep's message types only (after a plugin replacement
  * changed its handlers). 0, or CTXD_EBROKER with the reason in err. */
 int ctxd__topology_bind_types(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *err, size_t errlen);

@@ -39,7 +39,8 @@ static void spawn_host(ctxt_world_t *w, ctxt_proc_t *p, char *config, size_t con
   snprintf(text, sizeof text,
            "{\"broker\": {\"url\": \"%s\"}, \"database\": {\"url\": \"%s\"}, \"plugin_dir\": \"%s\", "
            "\"plugins\": [%s],"
-           " \"endpoints\": {\"defaults\": {\"workers\": 1, \"immediate_retries\": 10}}}",
+           " \"endpoints\": {\"defaults\": {\"workers\": 1, \"immediate_retries\": 10}},"
+           " \"errors\": {\"store\": false}}", /* no_errors reads the _error queues */
            ctxt_amqp_url(), w->db, w->plugin_dir, plugins);
   ctxt_write_file(config, configlen, text);
   char *argv[] = {(char *)ctxt_ctxd_path(), "run", "--config", config, NULL};

@@ -12,6 +12,8 @@ void ctxt_world_write_config(ctxt_world_t *w) {
   /* every host serves /metrics on a port of its choosing: tests wait on its counters */
   const char *admin =
       strstr(w->host_settings, "\"admin\"") ? "" : ", \"admin\": {\"listen\": \"127.0.0.1:0\"}";
+  /* the tests read the _error queues themselves unless they ask for the store */
+  const char *errors = strstr(w->host_settings, "\"errors\"") ? "" : ", \"errors\": {\"store\": false}";
   if (w->plugins[0])
     snprintf(plugins, sizeof plugins, "%s", w->plugins);
   else
@@ -25,11 +27,11 @@ void ctxt_world_write_config(ctxt_world_t *w) {
            "  \"database\": {\"url\": \"%s\"%s},\n"
            "  \"plugin_dir\": \"%s\",\n"
            "  \"plugins\": %s,\n"
-           "  \"endpoints\": {\"%s\": {%s}%s}%s%s\n"
+           "  \"endpoints\": {\"%s\": {%s}%s}%s%s%s\n"
            "}\n",
            w->broker_url[0] ? w->broker_url : ctxt_amqp_url(), w->broker_settings, w->db,
            w->database_settings, w->plugin_dir, plugins, w->endpoint, w->endpoint_settings, w->more_endpoints,
-           w->host_settings, admin);
+           w->host_settings, admin, errors);
   if (w->config[0]) unlink(w->config);
   ctxt_write_file(w->config, sizeof w->config, text);
 }
