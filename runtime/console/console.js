@@ -395,6 +395,9 @@
   }
 
   const filterParams = () => ({ status: state.status, endpoint: state.endpoint });
+  // A whole group as shown: its messages of the status on screen (a group holds every
+  // status; "Retry all" under Unresolved must not touch the archived ones).
+  const groupSelection = (group) => ({ filter: { group, status: state.status } });
 
   function crumbs(items) {
     const nav = $('failed-crumbs');
@@ -419,6 +422,7 @@
     }
     const rows = groups.map((g) => {
       const where = `group ${g.endpoint} · ${typeParts(g.message_type)[0]}`;
+      const whole = groupSelection(g.group);
       const tr = h('tr', { class: 'link', 'data-group': g.group, 'data-endpoint': g.endpoint, 'data-exception': g.exception_type, tabindex: '0' },
         h('td', {}, h('b', { text: g.endpoint })),
         h('td', {}, typeCell(g.message_type)),
@@ -428,10 +432,10 @@
         h('td', { class: 'when' }, when(g.last_failed_at), h('small', {}, 'first ', when(g.first_failed_at))),
         h('td', { class: 'actions' },
           state.status === 'archived'
-            ? actButton('unarchive', `the ${count(g.count)} messages of ${where}`, { group: g.group }, { small: true, label: 'Unarchive all' })
+            ? actButton('unarchive', `the ${count(g.count)} messages of ${where}`, whole, { small: true, label: 'Unarchive all' })
             : [
-                actButton('retry', `the ${count(g.count)} messages of ${where}`, { group: g.group }, { small: true, label: 'Retry all' }),
-                actButton('archive', `the ${count(g.count)} messages of ${where}`, { group: g.group }, { small: true, label: 'Archive all' }),
+                actButton('retry', `the ${count(g.count)} messages of ${where}`, whole, { small: true, label: 'Retry all' }),
+                actButton('archive', `the ${count(g.count)} messages of ${where}`, whole, { small: true, label: 'Archive all' }),
               ]),
       );
       const open = () => (location.hash = `#failed/group/${encodeURIComponent(g.group)}`);
@@ -465,11 +469,12 @@
     const selWhat = () => `${state.selected.size} selected message${state.selected.size === 1 ? '' : 's'}`;
     const bulk = state.status === 'archived' ? [actButton('unarchive', selWhat, selection, { label: 'Unarchive selected' })]
       : [actButton('retry', selWhat, selection, { label: 'Retry selected' }), actButton('archive', selWhat, selection, { label: 'Archive selected' })];
+    const whole = groupSelection(groupId);
     const groupWide = groupId
       ? (state.status === 'archived'
-          ? [actButton('unarchive', `all ${count(data.total)} messages of this group`, { group: groupId }, { label: 'Unarchive group' })]
-          : [actButton('retry', `all ${count(data.total)} messages of this group`, { group: groupId }, { label: 'Retry group' }),
-             actButton('archive', `all ${count(data.total)} messages of this group`, { group: groupId }, { label: 'Archive group' })])
+          ? [actButton('unarchive', `all ${count(data.total)} messages of this group`, whole, { label: 'Unarchive group' })]
+          : [actButton('retry', `all ${count(data.total)} messages of this group`, whole, { label: 'Retry group' }),
+             actButton('archive', `all ${count(data.total)} messages of this group`, whole, { label: 'Archive group' })])
       : [];
     const markBulk = () => bulk.forEach((b) => {
       b.dataset.empty = state.selected.size ? 'false' : 'true';

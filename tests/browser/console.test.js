@@ -98,8 +98,12 @@ const scenarios = {
         const el = document.querySelector(`#endpoints tr[data-endpoint="${ep}"] .rate`);
         return !!el && parseFloat(el.textContent) > 0;
       }, arg.endpoint);
-    await until(page, 'the rate chart has a line',
-      (ep) => !!document.querySelector(`#endpoints tr[data-endpoint="${ep}"] svg.spark.rate polyline`), arg.endpoint);
+    // a chart of a few samples at least (samples=N; 2 s each), for a telling screenshot
+    await until(page, `the rate chart has ${arg.samples || 2} points`,
+      ([ep, n]) => {
+        const line = document.querySelector(`#endpoints tr[data-endpoint="${ep}"] svg.spark.rate polyline`);
+        return !!line && line.getAttribute('points').split(' ').length >= n;
+      }, [arg.endpoint, +(arg.samples || 2)]);
     await until(page, 'the host is connected and ready',
       () => /broker connected/.test(document.getElementById('host-state').textContent) && /ready/.test(document.getElementById('host-state').textContent));
     await shot(page, 'endpoints');
@@ -208,6 +212,7 @@ async function main() {
     viewport: { width: 1280, height: 800 },
   });
   const problems = [];
+  const toasts = [];
   try {
     const page = context.pages()[0] || (await context.newPage());
     page.on('console', (m) => m.type() === 'error' && problems.push(`console error: ${m.text()}`));
@@ -215,10 +220,15 @@ async function main() {
     page.on('requestfailed', (r) => problems.push(`request failed: ${r.method()} ${r.url()}: ${r.failure().errorText}`));
     page.on('request', (r) => new URL(r.url()).origin !== origin && !r.url().startsWith('data:') && problems.push(`request elsewhere: ${r.url()}`));
     page.on('response', (r) => r.status() >= 400 && problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`));
+    // what the page told the operator, for the failure message (toasts go away)
+    await page.exposeBinding('ctxdToast', (source, text) => toasts.push(text));
+    await page.addInitScript(() => new MutationObserver((changes) => changes.forEach((c) => c.addedNodes.forEach((n) => n.classList && n.classList.contains('toast') && window.ctxdToast(n.textContent))))
+      .observe(document, { childList: true, subtree: true }));
     await run(page);
     if (problems.length) throw new Error(problems.join('\n'));
   } catch (e) {
     if (problems.length && !e.message.includes(problems[0])) e.message += `\nalso seen:\n${problems.join('\n')}`;
+    if (toasts.length) e.message += `\nresults shown:\n${toasts.join('\n')}`;
     try {
       const page = context.pages()[0];
       if (page) await page.screenshot({ path: path.join(shots, `failed-${scenario}.png`) });

@@ -54,31 +54,32 @@ static void browser_start(ctxt_proc_t *p, ctxt_world_t *w, const char *scenario,
   ctxt_proc_spawn(p, argv, env);
 }
 
-/* Fails the test with the scenario's output unless it passed. */
+/* Fails the test with the scenario's output unless it passed; frees p when it did. */
 static void browser_passed(ctxt_proc_t *p, const char *scenario) {
   int ok = p->exited && WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0;
   if (!ok) fail_msg("browser scenario %s failed:\n%s", scenario, p->out);
   ctxt_proc_free(p);
 }
 
+/* The browser's node process is the world's (w->more[0]): a failed test's teardown ends it. */
 static void browser(ctxt_world_t *w, const char *scenario, const char *const *args) {
-  ctxt_proc_t p;
-  browser_start(&p, w, scenario, args);
-  if (!ctxt_proc_wait_exit(&p, SCENARIO_MS))
-    fail_msg("browser scenario %s did not end:\n%s", scenario, p.out);
-  browser_passed(&p, scenario);
+  ctxt_proc_t *p = &w->more[0];
+  browser_start(p, w, scenario, args);
+  if (!ctxt_proc_wait_exit(p, SCENARIO_MS))
+    fail_msg("browser scenario %s did not end:\n%s", scenario, p->out);
+  browser_passed(p, scenario);
 }
 
 /* The same while messages flow: one published between looks at the browser. */
 static void browser_under_traffic(ctxt_world_t *w, const char *scenario, const char *const *args) {
-  ctxt_proc_t p;
-  browser_start(&p, w, scenario, args);
+  ctxt_proc_t *p = &w->more[0];
+  browser_start(p, w, scenario, args);
   int64_t end = ctxt_now_ms() + SCENARIO_MS;
-  for (int n = 1000; !ctxt_proc_wait_exit(&p, 20); n++) {
-    if (ctxt_now_ms() > end) fail_msg("browser scenario %s did not end:\n%s", scenario, p.out);
+  for (int n = 1000; !ctxt_proc_wait_exit(p, 20); n++) {
+    if (ctxt_now_ms() > end) fail_msg("browser scenario %s did not end:\n%s", scenario, p->out);
     publish_action(w, n, "publish");
   }
-  browser_passed(&p, scenario);
+  browser_passed(p, scenario);
 }
 
 static long failed_rows(ctxt_world_t *w, const char *where, long want) {
@@ -96,7 +97,8 @@ static void console_with_token(void **state) {
   ctxt_host_start(w, NULL);
   char endpoint[80], plugin[] = "plugin=testkit";
   snprintf(endpoint, sizeof endpoint, "endpoint=%s", w->endpoint);
-  const char *traffic[] = {endpoint, plugin, NULL};
+  /* ten samples of the rate: 20 s of traffic on the screenshot */
+  const char *traffic[] = {endpoint, plugin, "samples=10", NULL};
   browser_under_traffic(w, "traffic", traffic);
 
   /* three messages whose commit fails (a row they refer to is missing) and two the
