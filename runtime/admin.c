@@ -318,6 +318,10 @@ static void handle_request(conn_t *c) {
     uv_timer_start(&c->timer, on_timeout, a->idle_ms, 0);
     return;
   }
+  if (c->pending != NULL) { /* deferred, yet answered now: the late answer is dropped */
+    c->pending->c = NULL;
+    c->pending = NULL;
+  }
   respond_with(c, status, &resp);
 }
 

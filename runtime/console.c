@@ -16,6 +16,7 @@
 #include <ctxd/errno.h>
 #include <ctxd/version.h>
 
+#include "clock.h"
 #include "console_assets.h"
 #include "db.h"
 #include "envelope_out.h"
@@ -36,6 +37,12 @@
 #define MAX_IDS 1000
 #define MAX_OPERATOR 64
 #define SET_ASIDE_ROWS 20
+/* queries queued or running at most: a page polling a database that does not answer must
+ * not pile them up on the thread pool (the swap's migrations run there too) */
+#define MAX_QUEUED 8
+/* after a failed connection, queries fail at once for this long instead of each waiting
+ * for database.connect_timeout_s */
+#define RETRY_CONNECT_US 2000000
 
 struct ctxd__console_s {
   uv_loop_t *loop;
@@ -43,8 +50,11 @@ struct ctxd__console_s {
   int64_t started_ms;
   int has_token;
   unsigned char token_hash[SHA256_DIGEST_LENGTH];
-  pthread_mutex_t mu; /* one query at a time on conn */
-  PGconn *conn;       /* under mu; NULL until needed, and after a failure */
+  size_t queued;            /* queries on the thread pool (loop thread) */
+  pthread_mutex_t mu;       /* one query at a time on conn */
+  PGconn *conn;             /* under mu; NULL until needed, and after a failure */
+  int64_t connect_after_us; /* under mu: no new connection before (ctxd__clock_us) */
+  char connect_error[512];  /* under mu: why the last one failed */
 };
 
 typedef enum { JOB_SUMMARY, JOB_GROUPS, JOB_LIST, JOB_SHOW, JOB_ACT, JOB_OUTBOX } job_kind_t;
@@ -136,11 +146,12 @@ static json_t *iso_time(int64_t ms) {
 /* ---- the host's state ---------------------------------------------------------------- */
 
 static int host_route(ctxd__console_t *k, const ctxd__status_t *s, ctxd__admin_resp_t *resp) {
-  ctxd__prom_t why = {0};
-  int ready = ctxd__status_readiness(s, &why) == 200;
+  ctxd__prom_t lines = {0}, why = {0};
+  int ready = ctxd__status_readiness(s, &lines) == 200;
   /* its lines, joined */
-  for (size_t i = 0; why.buf != NULL && i < why.len; i++)
-    if (why.buf[i] == '\n') why.buf[i] = i + 1 < why.len ? ';' : '\0';
+  for (char *line = lines.buf, *end; line != NULL && (end = strchr(line, '\n')) != NULL; line = end + 1)
+    ctxd__prom_printf(&why, "%s%.*s", why.len > 0 ? "; " : "", (int)(end - line), line);
+  ctxd__prom_free(&lines);
   const ctxd__host_info_t *info = ctxd__host_info();
   char host[300];
   snprintf(host, sizeof host, "%s/%s", info->machine_name, info->process_id);
@@ -193,9 +204,8 @@ static int endpoints_route(const ctxd__status_t *s, ctxd__admin_resp_t *resp) {
     const ctxd__point_t *now = r != NULL && r->n > 0 ? ctxd__ring_at(r, r->n - 1) : NULL;
     json_t *e = json_pack(
         "{s:s,s:s,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o}", "name", ep->name, "state",
-        endpoint_state(s, ep), "consumers", known(r != NULL && r->has_last ? r->last.consumers : -1),
-        "queue_depth", known(r != NULL && r->has_last ? r->last.queue_depth : -1), "in_flight",
-        (json_int_t)ep->inflight, "workers", (json_int_t)ep->settings.workers, "handled",
+        endpoint_state(s, ep), "consumers", known(ep->consumers), "queue_depth", known(ep->queue_depth),
+        "in_flight", (json_int_t)ep->inflight, "workers", (json_int_t)ep->settings.workers, "handled",
         (json_int_t)st.handled, "duplicates", (json_int_t)st.duplicates, "retried", (json_int_t)st.retried,
         "errored", (json_int_t)st.errored, "skipped", (json_int_t)st.skipped, "poisoned",
         (json_int_t)st.poisoned, "rate", now != NULL ? now->rate : 0.0, "p50_ms",
@@ -279,6 +289,11 @@ static void job_run(uv_work_t *w) {
   ctxd__console_t *k = j->k;
   pthread_mutex_lock(&k->mu);
   for (int attempt = 0; attempt < 2 && j->out == NULL; attempt++) {
+    if (k->conn == NULL && ctxd__clock_us() < k->connect_after_us) {
+      j->code = CTXD_EDB;
+      snprintf(j->err, sizeof j->err, "%s", k->connect_error);
+      break;
+    }
     if (k->conn == NULL) {
       const ctxd__config_t *cfg = k->cfg;
       j->code = ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s,
@@ -287,6 +302,8 @@ static void job_run(uv_work_t *w) {
       if (j->code != 0) {
         if (k->conn != NULL) PQfinish(k->conn);
         k->conn = NULL;
+        k->connect_after_us = ctxd__clock_us() + RETRY_CONNECT_US;
+        snprintf(k->connect_error, sizeof k->connect_error, "%s", j->err);
         break;
       }
     }
@@ -310,6 +327,7 @@ static void job_free(job_t *j) {
 /* Loop thread: answers the request the job was for. */
 static void job_done(uv_work_t *w, int status) {
   job_t *j = w->data;
+  j->k->queued--;
   ctxd__admin_resp_t resp = {0};
   int http;
   if (status != 0 || (j->out == NULL && j->code == 0)) {
@@ -336,11 +354,16 @@ static void job_done(uv_work_t *w, int status) {
 static int job_start(ctxd__console_t *k, job_t *j, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp) {
   j->k = k;
   j->work.data = j;
+  if (k->queued >= MAX_QUEUED) {
+    job_free(j);
+    return json_error(resp, 503, "the database is slow to answer: %d queries wait already", MAX_QUEUED);
+  }
   int rc = uv_queue_work(k->loop, &j->work, job_run, job_done);
   if (rc != 0) {
     job_free(j);
     return json_error(resp, 500, "cannot queue the query: %s", uv_strerror(rc));
   }
+  k->queued++;
   /* job_done runs on a later turn of the loop: the request is deferred by then */
   j->pending = ctxd__admin_defer(req);
   return j->pending != NULL ? CTXD__ADMIN_DEFERRED : json_error(resp, 500, "out of memory");

@@ -132,6 +132,10 @@ struct ctxd__endpoint_s {
   int draining;    /* its plugin is being replaced; not consuming */
   int cancelling;  /* basic.cancel sent, its cancel-ok not read yet */
   size_t inflight; /* deliveries received, not yet settled or dropped */
+  /* its queues as the broker last told (passive queue.declare; the console): -1 unknown */
+  int64_t queue_depth, consumers;
+  size_t inspecting;                            /* declare-oks still to read for the round under way */
+  uint64_t inspect_messages, inspect_consumers; /* summed over the round so far */
   uint64_t received;
   ctxd__ledger_t ledger;
   ctxd__batch_t *filling;

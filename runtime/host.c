@@ -181,6 +181,18 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
   return ctxd__endpoint_receive(ep, d, h->session.gen);
 }
 
+/* A queue.declare-ok of a round the sample timer began (on_sample): the round's sums are the endpoint's
+ * once its last one is read. */
+static void inspected(ctxd__endpoint_t *ep, const amqp_queue_declare_ok_t *ok) {
+  if (ep == NULL || ep->inspecting == 0) return;
+  ep->inspect_messages += ok->message_count;
+  ep->inspect_consumers += ok->consumer_count;
+  if (--ep->inspecting > 0) return;
+  ep->queue_depth = (int64_t)ep->inspect_messages;
+  ep->consumers = (int64_t)ep->inspect_consumers;
+  ep->inspect_messages = ep->inspect_consumers = 0;
+}
+
 /* Reads every frame available now, or until the intake is full. Buffered frames never make
  * the socket readable again, so stop only when the library says nothing is left (a full
  * intake drains them when it resumes). */
@@ -218,6 +230,9 @@ static void drain(host_t *h) {
       }
       break;
     }
+    case AMQP_QUEUE_DECLARE_OK_METHOD:
+      inspected(ctxd__endpoints_of_channel(&h->endpoints, f.channel), f.payload.method.decoded);
+      break;
     case AMQP_BASIC_CANCEL_OK_METHOD: {
       ctxd__endpoint_t *ep = ctxd__endpoints_of_channel(&h->endpoints, f.channel);
       if (ep != NULL) ep->cancelling = 0;
@@ -577,36 +592,35 @@ static int on_admin(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp
   return 404;
 }
 
-/* The console's history: each endpoint's counters and, when connected, its queue's depth
- * and consumers (a passive queue.declare on its channel, bounded by the RPC timeout). */
+static int inspect_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  if (ctxd__broker_queue_inspect(&h->session.broker, ep->channel, queue) != 0) return CTXD_ECLOSED;
+  ((ctxd__endpoint_t *)ep)->inspecting++;
+  return 0;
+}
+
+/* The console's history: each endpoint's counters, and its queue's depth and consumers as
+ * the broker last told. While connected, a passive queue.declare per queue it consumes is
+ * sent without waiting (the replies are read with the deliveries, and never make the loop
+ * wait or read past a full intake); a round still unanswered is not repeated. */
 static void on_sample(uv_timer_t *t) {
   host_t *h = t->data;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-  int asked = 0;
   for (size_t i = 0; i < h->endpoints.n; i++) {
     ctxd__endpoint_t *ep = h->endpoints.v[i];
     ctxd__sample_t sample;
     ctxd__status_sample(ep, now, &sample);
-    uint32_t messages, consumers;
-    char err[512];
-    if (h->poll_active && h->session.broker.conn != NULL) {
-      asked = 1;
-      if (ctxd__broker_queue_inspect(&h->session.broker, ep->channel, ep->name, &messages, &consumers, err,
-                                     sizeof err) != 0) {
-        connection_lost(h, err);
-      } else {
-        sample.queue_depth = messages;
-        sample.consumers = consumers;
-      }
-    }
+    sample.queue_depth = ep->queue_depth;
+    sample.consumers = ep->consumers;
     ctxd__ring_t *r = ctxd__series_ring(&h->series, ep->name);
     if (r != NULL) ctxd__ring_add(r, &sample);
+    if (h->poll_active && h->session.broker.conn != NULL && ep->inspecting == 0 &&
+        each_queue(h, ep, inspect_queue, NULL, 0) != 0)
+      connection_lost(h, "sending a queue.declare failed");
   }
-  /* the replies' wait may have buffered deliveries and confirms: they never make the
-   * socket readable again */
-  if (asked && h->session.broker.conn != NULL) drain(h);
 }
 
 /* ---- replacing a plugin -------------------------------------------------------------- */

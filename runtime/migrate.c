@@ -125,6 +125,10 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "  detail text NOT NULL DEFAULT ''\n"
      ");\n"
      "CREATE INDEX failed_actions_failed ON ctxd.failed_actions (failed_id, at);\n"},
+    {10, "set-aside outbox rows",
+     /* the console counts and lists the rows the broker refused, a few among days of
+      * archived ones: found without reading the archive */
+     "CREATE INDEX outbox_archive_refused ON ctxd.outbox_archive (id) WHERE refused IS NOT NULL;\n"},
     {0, NULL, NULL},
 };
 

@@ -1,7 +1,9 @@
 /* The console's JSON API on a running host against the real broker and database: every
  * route's shape, rates while messages flow, actions refused without the token, with a
  * wrong one, cross-site or as a form, and done once with it; read-only without a token;
- * deferred database queries at a small connection bound while the loop stays free. */
+ * deferred database queries at a small connection bound while the loop stays free; the
+ * console's connection made again after the database restarted. Restarts the shared
+ * database: run alone. */
 #include "hostfixture.h"
 
 #include <arpa/inet.h>
@@ -96,9 +98,19 @@ static json_t *at(json_t *o, const char *key) {
 static long num(json_t *o, const char *key) { return (long)json_integer_value(at(o, key)); }
 static const char *str(json_t *o, const char *key) { return json_string_value(at(o, key)); }
 
+/* The endpoint named name in an /api/endpoints answer (the host's ingest endpoint,
+ * ctxd.errors, is listed too). */
+static json_t *endpoint_named(json_t *answer, const char *name) {
+  json_t *list = at(answer, "endpoints");
+  for (size_t i = 0; i < json_array_size(list); i++)
+    if (strcmp(str(json_array_get(list, i), "name"), name) == 0) return json_array_get(list, i);
+  fail_msg("no endpoint %s", name);
+  return NULL;
+}
+
 static void start_with_token(ctxt_world_t *w, const char *admin_extra) {
-  snprintf(w->host_settings, sizeof w->host_settings, ", \"admin\": {\"listen\": \"127.0.0.1:0\"%s}",
-           admin_extra);
+  snprintf(w->host_settings, sizeof w->host_settings,
+           ", \"errors\": {\"store\": true}, \"admin\": {\"listen\": \"127.0.0.1:0\"%s}", admin_extra);
   ctxt_host_start(w, NULL);
 }
 
@@ -150,7 +162,7 @@ static void routes_answer_json_and_rates_follow_the_load(void **state) {
     r = get_json(w, "/api/endpoints");
     int64_t took = ctxt_now_ms() - t0;
     worst_ms = took > worst_ms ? took : worst_ms;
-    json_t *e = json_array_get(at(r.json, "endpoints"), 0);
+    json_t *e = endpoint_named(r.json, w->endpoint);
     rate = json_number_value(at(e, "rate"));
     http_free(&r);
   }
@@ -162,7 +174,7 @@ static void routes_answer_json_and_rates_follow_the_load(void **state) {
 
   r = get_json(w, "/api/endpoints");
   assert_int_equal(num(r.json, "interval_s"), 2);
-  json_t *e = json_array_get(at(r.json, "endpoints"), 0);
+  json_t *e = endpoint_named(r.json, w->endpoint);
   assert_string_equal(str(e, "name"), w->endpoint);
   assert_string_equal(str(e, "state"), "consuming");
   assert_int_equal(num(e, "handled"), sent);
@@ -183,7 +195,7 @@ static void routes_answer_json_and_rates_follow_the_load(void **state) {
   long consumers = -1;
   while (consumers != 1 && ctxt_now_ms() < deadline) {
     r = get_json(w, "/api/endpoints");
-    e = json_array_get(at(r.json, "endpoints"), 0);
+    e = endpoint_named(r.json, w->endpoint);
     consumers = json_is_integer(at(e, "consumers")) ? num(e, "consumers") : -1;
     if (consumers == 1) assert_int_equal(num(e, "queue_depth"), 0);
     http_free(&r);
@@ -211,11 +223,19 @@ static void routes_answer_json_and_rates_follow_the_load(void **state) {
   assert_int_equal(json_array_size(at(r.json, "set_aside_rows")), 0);
   http_free(&r);
 
-  long row = insert_failed(w, 1, "{\"action\":\"ok\"}");
-  r = get_json(w, "/api/failed/summary");
-  assert_int_equal(num(r.json, "unresolved"), 1);
-  assert_int_equal(num(r.json, "groups"), 1);
-  http_free(&r);
+  /* a message the handler refuses reaches _error, is ingested and listed */
+  ctxt_make_id(id, 1);
+  ctxt_publish(w, id, "{\"action\":\"fail\"}");
+  long unresolved = 0;
+  deadline = ctxt_now_ms() + CTXT_EFFECT_MS;
+  while (unresolved != 1 && ctxt_now_ms() < deadline) {
+    r = get_json(w, "/api/failed/summary");
+    unresolved = num(r.json, "unresolved");
+    if (unresolved == 1) assert_int_equal(num(r.json, "groups"), 1);
+    http_free(&r);
+  }
+  assert_int_equal(unresolved, 1);
+  long row = ctxt_pg_long(w->pg, "SELECT id FROM ctxd.failed_messages");
   r = get_json(w, "/api/failed/groups?status=open");
   json_t *g = json_array_get(at(r.json, "groups"), 0);
   assert_string_equal(str(g, "endpoint"), w->endpoint);
@@ -231,33 +251,31 @@ static void routes_answer_json_and_rates_follow_the_load(void **state) {
   http_free(&r);
   snprintf(path, sizeof path, "/api/failed/%ld", row);
   r = get_json(w, path);
-  assert_string_equal(str(r.json, "exception_type"), "ctxd.HandlerFailed");
-  assert_non_null(strstr(str(r.json, "body"), "\"action\":\"ok\""));
+  assert_string_equal(str(r.json, "message_id"), id);
+  assert_string_equal(str(r.json, "plugin"), "testkit");
+  assert_non_null(strstr(str(r.json, "body"), "\"action\":\"fail\""));
   assert_true(json_is_object(at(r.json, "headers")) && json_is_array(at(r.json, "actions")));
   http_free(&r);
 
-  /* errors are JSON too */
-  r = http(w, "GET", "/api/failed/987654", NULL, NULL);
-  assert_int_equal(r.status, 404);
-  assert_non_null(str(r.json, "error"));
-  http_free(&r);
-  r = http(w, "GET", "/api/failed?colour=red", NULL, NULL);
-  assert_int_equal(r.status, 400);
-  assert_non_null(strstr(str(r.json, "error"), "colour"));
-  http_free(&r);
-  r = http(w, "GET", "/api/failed?status=lost", NULL, NULL);
-  assert_int_equal(r.status, 400);
-  http_free(&r);
-  r = http(w, "GET", "/api/nothing", NULL, NULL);
-  assert_int_equal(r.status, 404);
-  assert_non_null(str(r.json, "error"));
-  http_free(&r);
-  r = http(w, "POST", "/api/host", "Content-Type: application/json\r\n", "{}");
-  assert_int_equal(r.status, 405);
-  http_free(&r);
-  r = http(w, "GET", "/api/failed/retry", NULL, NULL);
-  assert_int_equal(r.status, 405);
-  http_free(&r);
+  /* errors are JSON too, with their reason */
+  static const struct {
+    const char *method, *path, *headers, *reason;
+    int status;
+  } bad[] = {
+      {"GET", "/api/failed/987654", NULL, "", 404},
+      {"GET", "/api/failed?colour=red", NULL, "colour", 400},
+      {"GET", "/api/failed?status=lost", NULL, "", 400},
+      {"GET", "/api/failed?endpoint=%zz", NULL, "malformed", 400},
+      {"GET", "/api/nothing", NULL, "not found", 404},
+      {"POST", "/api/host", "Content-Type: application/json\r\n", "method", 405},
+      {"GET", "/api/failed/retry", NULL, "method", 405},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    r = http(w, bad[i].method, bad[i].path, bad[i].headers, bad[i].method[0] == 'P' ? "{}" : NULL);
+    if (r.status != bad[i].status || strstr(str(r.json, "error"), bad[i].reason) == NULL)
+      fail_msg("%s %s: %s", bad[i].method, bad[i].path, r.text);
+    http_free(&r);
+  }
 
   /* the page and its files, under a strict policy */
   r = http(w, "GET", "/", NULL, NULL);
@@ -346,18 +364,29 @@ static void actions_need_the_token_and_the_same_origin(void **state) {
   ctxt_make_id(id, 1);
   snprintf(where, sizeof where, "message_id = '%s'", id);
   assert_int_equal(ctxt_wait_effects(w, where, 1), 1);
+  /* the retry committed: its failed message is resolved */
+  char resolved[128];
+  snprintf(resolved, sizeof resolved,
+           "SELECT count(*) FROM ctxd.failed_messages WHERE id = %ld AND status = 'resolved'", row);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, resolved, 1, CTXT_EFFECT_MS), 1);
   char path[64];
   snprintf(path, sizeof path, "/api/failed/%ld", row);
   r = get_json(w, path);
+  /* the log: the operator's retry, then the host's "resolved" */
   json_t *actions = at(r.json, "actions");
-  json_t *last = json_array_get(actions, json_array_size(actions) - 1);
-  assert_string_equal(str(last, "action"), "retry");
-  assert_string_equal(str(last, "actor"), "ops");
+  size_t nactions = json_array_size(actions);
+  assert_true(nactions >= 2);
+  assert_string_equal(str(json_array_get(actions, nactions - 2), "action"), "retry");
+  assert_string_equal(str(json_array_get(actions, nactions - 2), "actor"), "ops");
+  assert_string_equal(str(json_array_get(actions, nactions - 1), "action"), "resolved");
+  assert_string_equal(str(r.json, "status"), "resolved");
   assert_int_equal(num(r.json, "operator_retries"), 1);
   http_free(&r);
-  /* the same retry again: already requested or resolved, never applied twice */
+  /* the same retry again: refused, resolved already */
   r = http(w, "POST", "/api/failed/retry", JSON BEARER, body);
   assert_int_equal(r.status, 200);
+  assert_int_equal(num(r.json, "done"), 0);
+  assert_string_equal(str(json_array_get(at(r.json, "skipped"), 0), "reason"), "already resolved");
   http_free(&r);
   /* both retries' rows sent and confirmed, whatever they carried handled */
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
@@ -476,6 +505,31 @@ static void deferred_queries_at_a_small_connection_bound(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* The console's connection is made again after the database restarted (the query that
+ * finds it broken runs once more on a new one, or a later one does). */
+static void console_reconnects_after_the_database_restarts(void **state) {
+  ctxt_world_t *w = *state;
+  start_with_token(w, "");
+  http_t r = get_json(w, "/api/failed/summary");
+  http_free(&r);
+  PQfinish(w->pg);
+  w->pg = NULL;
+  ctxt_restart("db");
+  int status = 0;
+  int64_t deadline = ctxt_now_ms() + 60000;
+  while (status != 200 && ctxt_now_ms() < deadline) {
+    r = http(w, "GET", "/api/failed/summary", NULL, NULL);
+    status = r.status;
+    assert_true(status == 200 || status == 503); /* 503: the database is not back yet */
+    assert_non_null(r.json);
+    http_free(&r);
+  }
+  assert_int_equal(status, 200);
+  w->pg = ctxt_pg_connect(w->db);
+  assert_int_equal(ctxt_wait_status(w, "/readyz", 200, 60000), 200);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(routes_answer_json_and_rates_follow_the_load, ctxt_world_setup,
@@ -484,6 +538,8 @@ int main(void) {
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(read_only_without_a_token, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(deferred_queries_at_a_small_connection_bound, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(console_reconnects_after_the_database_restarts, ctxt_world_setup,
                                       ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
