@@ -11,7 +11,28 @@
 #include "fail.h"
 
 /* Every option, in the order errors name them; a command's table row says which it takes. */
-enum { O_CONFIG, O_TYPE, O_MESSAGE, O_ENDPOINT, O_LIMIT, O_DOT, O_OUTPUT, O_HELP, O_VERSION, NOPTIONS };
+enum {
+  O_CONFIG,
+  O_TYPE,
+  O_MESSAGE,
+  O_ENDPOINT,
+  O_LIMIT,
+  O_DOT,
+  O_OUTPUT,
+  O_MESSAGE_TYPE,
+  O_EXCEPTION_TYPE,
+  O_STATUS,
+  O_SINCE,
+  O_UNTIL,
+  O_MESSAGE_ID,
+  O_GROUP,
+  O_OFFSET,
+  O_BY,
+  O_JSON,
+  O_HELP,
+  O_VERSION,
+  NOPTIONS
+};
 
 /* Long-only options return 256 + their index, above any short option's character. */
 static const struct option options[NOPTIONS + 1] = {
@@ -22,14 +43,36 @@ static const struct option options[NOPTIONS + 1] = {
     [O_LIMIT] = {"limit", required_argument, NULL, 256 + O_LIMIT},
     [O_DOT] = {"dot", no_argument, NULL, 256 + O_DOT},
     [O_OUTPUT] = {"output", required_argument, NULL, 256 + O_OUTPUT},
+    [O_MESSAGE_TYPE] = {"message-type", required_argument, NULL, 256 + O_MESSAGE_TYPE},
+    [O_EXCEPTION_TYPE] = {"exception-type", required_argument, NULL, 256 + O_EXCEPTION_TYPE},
+    [O_STATUS] = {"status", required_argument, NULL, 256 + O_STATUS},
+    [O_SINCE] = {"since", required_argument, NULL, 256 + O_SINCE},
+    [O_UNTIL] = {"until", required_argument, NULL, 256 + O_UNTIL},
+    [O_MESSAGE_ID] = {"message-id", required_argument, NULL, 256 + O_MESSAGE_ID},
+    [O_GROUP] = {"group", required_argument, NULL, 256 + O_GROUP},
+    [O_OFFSET] = {"offset", required_argument, NULL, 256 + O_OFFSET},
+    [O_BY] = {"by", required_argument, NULL, 256 + O_BY},
+    [O_JSON] = {"json", no_argument, NULL, 256 + O_JSON},
     [O_HELP] = {"help", no_argument, NULL, 'h'},
     [O_VERSION] = {"version", no_argument, NULL, 'V'},
     [NOPTIONS] = {NULL, 0, NULL, 0}};
 
 /* What the value of an option is, as the usage texts call it. */
-static const char *const value_names[NOPTIONS] = {
-    [O_CONFIG] = "FILE",   [O_TYPE] = "NS.vN:TYPE", [O_MESSAGE] = "JSON|@FILE",
-    [O_ENDPOINT] = "NAME", [O_LIMIT] = "N",         [O_OUTPUT] = "FILE"};
+static const char *const value_names[NOPTIONS] = {[O_CONFIG] = "FILE",
+                                                  [O_TYPE] = "NS.vN:TYPE",
+                                                  [O_MESSAGE] = "JSON|@FILE",
+                                                  [O_ENDPOINT] = "NAME",
+                                                  [O_LIMIT] = "N",
+                                                  [O_OUTPUT] = "FILE",
+                                                  [O_MESSAGE_TYPE] = "NS:TYPE",
+                                                  [O_EXCEPTION_TYPE] = "TYPE",
+                                                  [O_STATUS] = "STATUS",
+                                                  [O_SINCE] = "TIME",
+                                                  [O_UNTIL] = "TIME",
+                                                  [O_MESSAGE_ID] = "UUID",
+                                                  [O_GROUP] = "GROUP",
+                                                  [O_OFFSET] = "N",
+                                                  [O_BY] = "NAME"};
 
 /* "-" returns the command words in place, even with POSIXLY_CORRECT set, so options may
  * come before and after them; ":" reports a missing value as ':' and silences getopt. */
@@ -39,6 +82,28 @@ static const char *const value_names[NOPTIONS] = {
 
 #define EXIT_CODES "exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 configuration refused\n"
 
+/* The options that select failed messages, and what every errors command says about them. */
+#define FILTERS                                                                                              \
+  (BIT(O_ENDPOINT) | BIT(O_MESSAGE_TYPE) | BIT(O_EXCEPTION_TYPE) | BIT(O_STATUS) | BIT(O_SINCE) |            \
+   BIT(O_UNTIL) | BIT(O_MESSAGE_ID) | BIT(O_GROUP))
+#define ERRORS_USAGE                                                                                         \
+  "usage: ctxd errors list|groups --config FILE [FILTERS] [--limit N] [--offset N] [--json]\n"               \
+  "       ctxd errors show ID --config FILE [--json]\n"                                                      \
+  "       ctxd errors retry|archive|unarchive (ID... | FILTERS) --config FILE [--by NAME] [--json]\n"        \
+  "       ctxd errors replay --config FILE --endpoint NAME [--limit N]\n"                                    \
+  "  The failed-message store (ctxd.failed_messages, what the hosts ingest from the _error\n"                \
+  "  queues): list its messages, newest failure first, or their groups (endpoint, message\n"                 \
+  "  type, exception type); show one with its headers, body and action log; retry (back\n"                   \
+  "  to its endpoint through the outbox), archive or unarchive the ones given by id or\n"                    \
+  "  selected by FILTERS, recorded as done by NAME (default $USER@cli).\n"                                   \
+  "  FILTERS: --endpoint NAME --message-type NS:TYPE --exception-type TYPE --message-id UUID\n"              \
+  "  --group GROUP --since TIME --until TIME (ISO 8601, on the last failure) --status STATUS\n"              \
+  "  (open (the default: unresolved and retry_requested), unresolved, retry_requested,\n"                    \
+  "  resolved, archived or all). --json prints the JSON the admin API answers.\n"                            \
+  "  replay moves messages from NAME_error back to NAME without their fault headers (all,\n"                 \
+  "  or at most N), each removed from NAME_error only once the broker confirmed its copy,\n"                 \
+  "  and prints how many it moved.\n"
+
 /* -h and -V go with every command, so no row names them. */
 static const struct {
   const char *name;
@@ -47,48 +112,64 @@ static const struct {
   unsigned takes; /* BIT(O_...) of the options it takes */
   unsigned needs; /* of those, the ones it cannot do without */
   const char *usage;
+  int ids; /* ids after the verb: 0 none, 1 exactly one, 2 any number */
 } commands[] = {
     {"run", NULL, CTXD__CMD_RUN, BIT(O_CONFIG), BIT(O_CONFIG),
      "usage: ctxd run --config FILE\n"
      "  Runs the host: loads the plugins FILE names, applies lacking migrations (with\n"
      "  database.migrate \"check\": refuses to start when any lacks), declares the topology,\n"
-     "  consumes until SIGINT or SIGTERM, then drains and exits 0.\n"},
+     "  consumes until SIGINT or SIGTERM, then drains and exits 0.\n",
+     0},
     {"check-config", NULL, CTXD__CMD_CHECK_CONFIG, BIT(O_CONFIG), BIT(O_CONFIG),
      "usage: ctxd check-config --config FILE\n"
      "  Validates FILE, loads and checks its plugins and prints the topology. Connects to\n"
-     "  nothing.\n"},
+     "  nothing.\n",
+     0},
     {"migrate", NULL, CTXD__CMD_MIGRATE, BIT(O_CONFIG), BIT(O_CONFIG),
      "usage: ctxd migrate --config FILE\n"
      "  Applies the runtime's and the plugins' migrations to the database, then exits.\n"
-     "  Run it as the role that owns the schemas.\n"},
+     "  Run it as the role that owns the schemas.\n",
+     0},
     {"topology", NULL, CTXD__CMD_TOPOLOGY, BIT(O_CONFIG) | BIT(O_DOT), BIT(O_CONFIG) | BIT(O_DOT),
      "usage: ctxd topology --dot --config FILE\n"
      "  Prints the exchanges, queues and bindings the host declares, as Graphviz (--dot,\n"
      "  the only format so far): ctxd topology --dot -c FILE | dot -Tsvg > topology.svg.\n"
-     "  Connects to nothing.\n"},
+     "  Connects to nothing.\n",
+     0},
     {"send", NULL, CTXD__CMD_SEND, BIT(O_CONFIG) | BIT(O_TYPE) | BIT(O_MESSAGE) | BIT(O_ENDPOINT),
      BIT(O_CONFIG) | BIT(O_TYPE) | BIT(O_MESSAGE),
      "usage: ctxd send --config FILE --type NS.vN:TYPE --message JSON|@FILE [--endpoint NAME]\n"
      "  Validates the message against its contract and publishes it in a MassTransit\n"
      "  envelope to the type's exchange (or sends it to endpoint NAME), waiting for the\n"
-     "  broker's confirm. Prints the new message id.\n"},
+     "  broker's confirm. Prints the new message id.\n",
+     0},
     {"errors", "replay", CTXD__CMD_ERRORS_REPLAY, BIT(O_CONFIG) | BIT(O_ENDPOINT) | BIT(O_LIMIT),
-     BIT(O_CONFIG) | BIT(O_ENDPOINT),
-     "usage: ctxd errors replay --config FILE --endpoint NAME [--limit N]\n"
-     "  Moves messages from NAME_error back to NAME without their fault headers (all, or\n"
-     "  at most N), each removed from NAME_error only once the broker confirmed its copy.\n"
-     "  Prints how many it moved.\n"},
+     BIT(O_CONFIG) | BIT(O_ENDPOINT), ERRORS_USAGE, 0},
+    {"errors", "list", CTXD__CMD_ERRORS_LIST,
+     BIT(O_CONFIG) | FILTERS | BIT(O_LIMIT) | BIT(O_OFFSET) | BIT(O_JSON), BIT(O_CONFIG), ERRORS_USAGE, 0},
+    {"errors", "groups", CTXD__CMD_ERRORS_GROUPS,
+     BIT(O_CONFIG) | FILTERS | BIT(O_LIMIT) | BIT(O_OFFSET) | BIT(O_JSON), BIT(O_CONFIG), ERRORS_USAGE, 0},
+    {"errors", "show", CTXD__CMD_ERRORS_SHOW, BIT(O_CONFIG) | BIT(O_JSON), BIT(O_CONFIG), ERRORS_USAGE, 1},
+    {"errors", "retry", CTXD__CMD_ERRORS_RETRY, BIT(O_CONFIG) | FILTERS | BIT(O_BY) | BIT(O_JSON),
+     BIT(O_CONFIG), ERRORS_USAGE, 2},
+    {"errors", "archive", CTXD__CMD_ERRORS_ARCHIVE, BIT(O_CONFIG) | FILTERS | BIT(O_BY) | BIT(O_JSON),
+     BIT(O_CONFIG), ERRORS_USAGE, 2},
+    {"errors", "unarchive", CTXD__CMD_ERRORS_UNARCHIVE, BIT(O_CONFIG) | FILTERS | BIT(O_BY) | BIT(O_JSON),
+     BIT(O_CONFIG), ERRORS_USAGE, 2},
     {"contracts", "export", CTXD__CMD_CONTRACTS_EXPORT, BIT(O_OUTPUT), 0,
      "usage: ctxd contracts export [--output FILE]\n"
      "  Writes every contract and version built into this host as an AsyncAPI 2.6.0\n"
      "  document (JSON) to FILE, or to stdout: one channel per RabbitMQ exchange, each\n"
-     "  message with its JSON Schema, URNs and content type. Connects to nothing.\n"},
+     "  message with its JSON Schema, URNs and content type. Connects to nothing.\n",
+     0},
     {"version", NULL, CTXD__CMD_VERSION, 0, 0,
      "usage: ctxd version\n"
-     "  Prints the host version and the plugin ABI version (as ctxd -V does).\n"},
+     "  Prints the host version and the plugin ABI version (as ctxd -V does).\n",
+     0},
     {"help", NULL, CTXD__CMD_HELP, 0, 0,
      "usage: ctxd help [COMMAND]\n"
-     "  Prints the commands, or COMMAND's usage (as ctxd COMMAND -h does).\n"},
+     "  Prints the commands, or COMMAND's usage (as ctxd COMMAND -h does).\n",
+     0},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -106,6 +187,12 @@ const char *ctxd__cli_usage(const char *command) {
          "  topology --dot --config FILE  print the topology as Graphviz\n"
          "  send --config FILE --type NS.vN:TYPE --message JSON|@FILE [--endpoint NAME]\n"
          "                                validate and publish a message\n"
+         "  errors list|groups --config FILE [FILTERS] [--limit N] [--offset N] [--json]\n"
+         "                                failed messages in the store, or their groups\n"
+         "  errors show ID --config FILE [--json]\n"
+         "                                one failed message: headers, body, action log\n"
+         "  errors retry|archive|unarchive (ID... | FILTERS) --config FILE [--by NAME] [--json]\n"
+         "                                act on failed messages (see 'ctxd help errors')\n"
          "  errors replay --config FILE --endpoint NAME [--limit N]\n"
          "                                move messages from NAME_error back to NAME\n"
          "  contracts export [--output FILE]\n"
@@ -141,10 +228,24 @@ static int take_word(words_t *w, ctxd__cli_t *out, const char *a, char *err, siz
     if (w->k == NCOMMANDS)
       return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown command '%s' (see 'ctxd help')", a);
   } else if (w->words == 1 && commands[w->k].verb != NULL) {
-    if (strcmp(a, commands[w->k].verb) != 0)
+    /* the rows of one command are next to each other: find its row for this verb */
+    const char *name = commands[w->k].name;
+    size_t k = w->k;
+    while (k < NCOMMANDS && strcmp(commands[k].name, name) == 0 && strcmp(commands[k].verb, a) != 0) k++;
+    if (k == NCOMMANDS || strcmp(commands[k].name, name) != 0)
       return ctxd__fail(err, errlen, CTXD_EINVAL, "unknown subcommand '%s' (see 'ctxd help')", a);
+    w->k = k;
   } else if (w->words == 1 && commands[w->k].cmd == CTXD__CMD_HELP) {
     out->help_for = a;
+  } else if (w->words >= 2 && commands[w->k].ids > 0) {
+    char *end;
+    long long id = strtoll(a, &end, 10);
+    if (*end != '\0' || id < 1)
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' is not the id of a failed message", a);
+    if (out->nids == (commands[w->k].ids == 1 ? 1 : CTXD__CLI_MAX_IDS))
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "too many ids (at most %d; select by a filter instead)",
+                        commands[w->k].ids == 1 ? 1 : CTXD__CLI_MAX_IDS);
+    out->ids[out->nids++] = id;
   } else {
     return ctxd__fail(err, errlen, CTXD_EINVAL, "unexpected argument '%s' (see 'ctxd help')", a);
   }
@@ -167,6 +268,19 @@ static int take_value(ctxd__cli_t *out, int o, const char *v, char *err, size_t 
   case O_MESSAGE: out->message = v; break;
   case O_ENDPOINT: out->endpoint = v; break;
   case O_OUTPUT: out->output = v; break;
+  case O_MESSAGE_TYPE: out->message_type = v; break;
+  case O_EXCEPTION_TYPE: out->exception_type = v; break;
+  case O_STATUS: out->status = v; break;
+  case O_SINCE: out->since = v; break;
+  case O_UNTIL: out->until = v; break;
+  case O_MESSAGE_ID: out->message_id = v; break;
+  case O_GROUP: out->group = v; break;
+  case O_BY: out->by = v; break;
+  case O_OFFSET:
+    out->offset = strtol(v, &end, 10);
+    if (*end != '\0' || out->offset < 0)
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "--offset takes a whole number, not '%s'", v);
+    break;
   default: /* O_LIMIT */
     out->limit = strtol(v, &end, 10);
     if (*end != '\0' || out->limit < 1)
@@ -224,6 +338,8 @@ int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t e
     seen |= BIT(o);
     if (o == O_DOT)
       out->dot = 1;
+    else if (o == O_JSON)
+      out->json = 1;
     else if (take_value(out, o, optarg, err, errlen) != 0)
       return CTXD_EINVAL;
   }
@@ -252,5 +368,15 @@ int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t e
       return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs --%s%s%s (see 'ctxd help %s')", full,
                         options[o].name, value_names[o] ? " " : "", value_names[o] ? value_names[o] : "",
                         name);
+  if (commands[w.k].ids == 1 && out->nids == 0)
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs the ID of a failed message (see 'ctxd help %s')",
+                      full, name);
+  /* an action on everything open is never what an empty command line meant */
+  if (commands[w.k].ids == 2 && out->nids == 0 && !(seen & FILTERS))
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs IDs, --group or a filter (see 'ctxd help %s')",
+                      full, name);
+  if (commands[w.k].ids == 2 && out->nids > 0 && (seen & FILTERS))
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' takes IDs or filters, not both (see 'ctxd help %s')",
+                      full, name);
   return 0;
 }

@@ -13,19 +13,35 @@ typedef enum {
   CTXD__CMD_MIGRATE,
   CTXD__CMD_TOPOLOGY,
   CTXD__CMD_SEND,
-  CTXD__CMD_CONTRACTS_EXPORT
+  CTXD__CMD_CONTRACTS_EXPORT,
+  CTXD__CMD_ERRORS_LIST,
+  CTXD__CMD_ERRORS_GROUPS,
+  CTXD__CMD_ERRORS_SHOW,
+  CTXD__CMD_ERRORS_RETRY,
+  CTXD__CMD_ERRORS_ARCHIVE,
+  CTXD__CMD_ERRORS_UNARCHIVE
 } ctxd__cmd_t;
+
+/* Most ids one `ctxd errors retry|archive|unarchive` takes; more: select by a filter. */
+#define CTXD__CLI_MAX_IDS 256
 
 typedef struct {
   ctxd__cmd_t cmd;
   const char *config_path; /* borrowed from argv */
-  const char *endpoint;    /* errors replay: borrowed from argv */
-  long limit;              /* errors replay: 0 = all */
-  int dot;                 /* topology: Graphviz (the only format so far) */
-  const char *type;        /* send: message type; borrowed from argv */
-  const char *message;     /* send: the message JSON or @FILE; borrowed from argv */
-  const char *help_for;    /* help: the command asked about, NULL for all */
-  const char *output;      /* contracts export: the file, NULL for stdout; borrowed from argv */
+  const char *endpoint;    /* errors replay, the errors filters: borrowed from argv */
+  long limit;              /* errors replay: 0 = all; errors list, groups: 0 = the default */
+  /* the errors filters, --by and --json (borrowed from argv, NULL when not given), and the
+   * ids of errors show (one), retry, archive and unarchive */
+  const char *message_type, *exception_type, *status, *since, *until, *message_id, *group, *by;
+  long offset;
+  int json;
+  long long ids[CTXD__CLI_MAX_IDS];
+  size_t nids;
+  int dot;              /* topology: Graphviz (the only format so far) */
+  const char *type;     /* send: message type; borrowed from argv */
+  const char *message;  /* send: the message JSON or @FILE; borrowed from argv */
+  const char *help_for; /* help: the command asked about, NULL for all */
+  const char *output;   /* contracts export: the file, NULL for stdout; borrowed from argv */
 } ctxd__cli_t;
 
 /* Exit codes of the ctxd executable (documented in docs/operations.md). */

@@ -24,6 +24,10 @@
  *   "endpoints": {"defaults": {...}, "<endpoint name>": {"prefetch": 200, ...}}
  * }
  *
+ * "errors": with store (default) the host ingests its endpoints' _error queues into
+ * ctxd.failed_messages (ingest.h), draining them; keep_in_queue reads <E>_error_store
+ * instead and leaves <E>_error its copies; resolved rows are deleted after retention_s.
+ *
  * Environment: CTXD_AMQP_URL overrides broker.url, CTXD_PG_URL overrides database.url,
  * CTXD_PLUGIN_DIR overrides plugin_dir, CTXD_LOG_LEVEL overrides log.level. Without either
  * (or empty), plugins load from the folder beside the executable (plugindir.h).

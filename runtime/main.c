@@ -6,6 +6,7 @@
 #include "asyncapi.h"
 #include "cli.h"
 #include "config.h"
+#include "errors_cli.h"
 #include "host.h"
 #include "log.h"
 #include "replay.h"
@@ -31,6 +32,12 @@ static int run(const ctxd__cli_t *cli) {
   case CTXD__CMD_TOPOLOGY: rc = ctxd__host_main(cfg, CTXD__HOST_DOT); break;
   case CTXD__CMD_MIGRATE: rc = ctxd__host_main(cfg, CTXD__HOST_MIGRATE); break;
   case CTXD__CMD_SEND: rc = ctxd__send(cfg, cli->type, cli->message, cli->endpoint, stdout); break;
+  case CTXD__CMD_ERRORS_LIST:
+  case CTXD__CMD_ERRORS_GROUPS:
+  case CTXD__CMD_ERRORS_SHOW:
+  case CTXD__CMD_ERRORS_RETRY:
+  case CTXD__CMD_ERRORS_ARCHIVE:
+  case CTXD__CMD_ERRORS_UNARCHIVE: rc = ctxd__errors_cli(cfg, cli, stdout); break;
   default: rc = ctxd__host_main(cfg, CTXD__HOST_RUN); break;
   }
   ctxd__config_free(cfg);

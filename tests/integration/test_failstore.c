@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <jansson.h>
 
@@ -187,6 +188,8 @@ static void store_queries_and_actions(void **state) {
 
 /* The store on: the host ingests _error copies. */
 #define STORE_ON ", \"errors\": {\"store\": true}"
+/* An endpoint whose failures go to _error at once. */
+#define FAIL_AT_ONCE "\"immediate_retries\": 0, \"redelivery_ms\": \"\""
 
 static void publish_action(ctxt_world_t *w, int n, const char *action) {
   char id[37], body[64];
@@ -209,8 +212,7 @@ static long wait_failed(ctxt_world_t *w, const char *where, long want) {
  * service's copy (no ctxd-Fault-Id) is stored under a derived id, once. */
 static void failures_are_stored_once_and_grouped(void **state) {
   ctxt_world_t *w = *state;
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
-           "\"immediate_retries\": 0, \"redelivery_ms\": \"\"");
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, FAIL_AT_ONCE);
   snprintf(w->host_settings, sizeof w->host_settings, STORE_ON);
   ctxt_host_start(w, NULL);
   for (int n = 1; n <= 3; n++) publish_action(w, n, "fail");
@@ -304,6 +306,223 @@ static void two_hosts_store_each_failure_once(void **state) {
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(DISTINCT actor) FROM ctxd.failed_actions"), 2);
 }
 
+/* Starts a host that stores failures at once (no retries) and sends retries quickly. */
+static void start_retrying_host(ctxt_world_t *w) {
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, FAIL_AT_ONCE);
+  snprintf(w->host_settings, sizeof w->host_settings, STORE_ON ", \"outbox\": {\"sweep_interval_ms\": 100}");
+  ctxt_host_start(w, NULL);
+}
+
+/* The status of the failed message with id message_id, waited for. */
+static void wait_status(ctxt_world_t *w, const char *message_id, const char *status, int failures) {
+  char sql[512];
+  snprintf(
+      sql, sizeof sql,
+      "SELECT count(*) FROM ctxd.failed_messages WHERE message_id = '%s' AND status = '%s' AND failures = %d",
+      message_id, status, failures);
+  if (ctxt_pg_wait_long(w->pg, sql, 1, CTXT_EFFECT_MS) != 1)
+    fail_msg("message %s never became %s with %d failure(s)", message_id, status, failures);
+}
+
+static int64_t failed_id(ctxt_world_t *w, const char *message_id) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT id FROM ctxd.failed_messages WHERE message_id = '%s'", message_id);
+  return ctxt_pg_long(w->pg, sql);
+}
+
+/* A retry goes back through the outbox: one whose handler now succeeds applies its effect
+ * once and marks the row resolved; one that fails again is a repeated failure of the same
+ * row (failures 2, unresolved again, "repeated" in its group). The action log tells it
+ * all. */
+static void retry_until_the_handler_succeeds(void **state) {
+  ctxt_world_t *w = *state;
+  start_retrying_host(w);
+  char flaky[37], failing[37];
+  ctxt_make_id(flaky, 1);
+  ctxt_make_id(failing, 2);
+  /* flaky fails in its first delivery (the batch and its careful run count two attempts)
+   * and succeeds from the third */
+  publish_action(w, 1, "flaky");
+  publish_action(w, 2, "fail");
+  wait_status(w, flaky, "unresolved", 1);
+  wait_status(w, failing, "unresolved", 1);
+  PGconn *c = store_connect(w);
+  int code = 0;
+  char err[512] = "";
+  int64_t rows[2] = {failed_id(w, flaky), failed_id(w, failing)};
+  json_t *act =
+      ok(ctxd__failstore_act(c, CTXD__FAIL_RETRY, rows, 2, NULL, "ops", &code, err, sizeof err), code, err);
+  assert_int_equal(member(act, "done"), 2);
+  json_decref(act);
+  wait_status(w, flaky, "resolved", 1);
+  wait_status(w, failing, "unresolved", 2);
+  assert_int_equal(ctxt_wait_effects(w, NULL, 1), 1);
+  ctxt_wait_settled(w, w->endpoint, 4);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_effects(w, NULL), 1);
+
+  ctxd__failfilter_t all = {.status = "all"};
+  json_t *g = ok(ctxd__failstore_groups(c, &all, &code, err, sizeof err), code, err);
+  json_t *groups = json_object_get(g, "groups");
+  assert_int_equal(json_array_size(groups), 2);
+  for (size_t i = 0; i < 2; i++) {
+    json_t *one = json_array_get(groups, i);
+    assert_int_equal(member(one, "repeated"), strcmp(text(one, "exception_type"), "Testkit.Refused") == 0);
+  }
+  json_decref(g);
+  const char *want[2][3] = {{"failed", "retry", "resolved"}, {"failed", "retry", "failed again"}};
+  for (int k = 0; k < 2; k++) {
+    json_t *one = ok(ctxd__failstore_show(c, rows[k], &code, err, sizeof err), code, err);
+    assert_int_equal(member(one, "operator_retries"), 1);
+    json_t *actions = json_object_get(one, "actions");
+    assert_int_equal(json_array_size(actions), 3);
+    for (size_t i = 0; i < 3; i++)
+      assert_string_equal(text(json_array_get(actions, i), "action"), want[k][i]);
+    assert_string_equal(text(json_array_get(actions, 1), "actor"), "ops");
+    assert_non_null(strstr(text(json_array_get(actions, 2), "actor"), "host "));
+    json_decref(one);
+  }
+  /* a resolved message is not retried again */
+  act = ok(ctxd__failstore_act(c, CTXD__FAIL_RETRY, rows, 1, NULL, "ops", &code, err, sizeof err), code, err);
+  assert_int_equal(member(act, "done"), 0);
+  assert_string_equal(text(json_array_get(json_object_get(act, "skipped"), 0), "reason"), "already resolved");
+  json_decref(act);
+  PQfinish(c);
+}
+
+/* keep_in_queue: every copy stays in <E>_error for other tools and is stored too. */
+static void keep_in_queue_stores_and_keeps(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, FAIL_AT_ONCE);
+  snprintf(w->host_settings, sizeof w->host_settings, ", \"errors\": {\"keep_in_queue\": true}");
+  ctxt_host_start(w, NULL);
+  publish_action(w, 1, "fail");
+  publish_action(w, 2, "fail");
+  assert_int_equal(wait_failed(w, NULL, 2), 2);
+  char q[128], store[160];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  snprintf(store, sizeof store, "%s_error_store", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, store, 0, CTXT_EFFECT_MS), 0);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, q), 2);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages"), 2);
+}
+
+/* Resolved rows expire errors.retention_s after they were resolved; open ones stay,
+ * however old. */
+static void resolved_rows_expire(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->host_settings, sizeof w->host_settings,
+           ", \"errors\": {\"retention_s\": 60}, \"cleanup_interval_s\": 1");
+  ctxt_host_start(w, NULL);
+  insert_failed(w, w->endpoint, 1, "Ns:A", "X", "'\\x7b7d'", "resolved", 1);
+  insert_failed(w, w->endpoint, 2, "Ns:A", "X", "'\\x7b7d'", "resolved", 1);
+  insert_failed(w, w->endpoint, 3, "Ns:A", "X", "'\\x7b7d'", "unresolved", 1);
+  PQclear(PQexec(w->pg,
+                 "UPDATE ctxd.failed_messages SET status_at = now() - interval '2 minutes' WHERE id <> 2"));
+  assert_int_equal(wait_failed(w, NULL, 2), 2);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages WHERE status = 'resolved'"),
+                   1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages WHERE status = 'unresolved'"), 1);
+}
+
+/* Runs `ctxd errors ARGS --config <w's>` on w's database; returns its exit code and its
+ * standard output in out. */
+static int ctxd_errors(ctxt_world_t *w, char *out, size_t len, const char *args) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "CTXD_PG_URL='%s' '%s' errors %s --config '%s' 2>/dev/null", w->db,
+           ctxt_ctxd_path(), args, w->config);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, len - 1, p);
+  out[n] = '\0';
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* `ctxd errors ...` as JSON parsed, after exit code want. */
+static json_t *cli_json(ctxt_world_t *w, const char *args, int want) {
+  static char out[1 << 16];
+  assert_int_equal(ctxd_errors(w, out, sizeof out, args), want);
+  json_error_t je;
+  json_t *j = json_loads(out, 0, &je);
+  if (j == NULL) fail_msg("ctxd errors %s: not JSON (%s): %s", args, je.text, out);
+  return j;
+}
+
+/* The command line on the same data: list, groups, show, archive, unarchive and retry,
+ * with their exit codes and --json answers. */
+static void cli_on_the_store(void **state) {
+  ctxt_world_t *w = *state;
+  start_retrying_host(w);
+  publish_action(w, 1, "fail");
+  publish_action(w, 2, "fail");
+  publish_action(w, 3, "retry");
+  assert_int_equal(wait_failed(w, NULL, 3), 3);
+
+  json_t *j = cli_json(w, "list --json", 0);
+  assert_int_equal(member(j, "total"), 3);
+  assert_int_equal(json_array_size(json_object_get(j, "messages")), 3);
+  json_decref(j);
+  j = cli_json(w, "groups --json", 0);
+  json_t *groups = json_object_get(j, "groups");
+  assert_int_equal(json_array_size(groups), 2);
+  char refused[17] = "";
+  for (size_t i = 0; i < 2; i++)
+    if (strcmp(text(json_array_get(groups, i), "exception_type"), "Testkit.Refused") == 0)
+      snprintf(refused, sizeof refused, "%s", text(json_array_get(groups, i), "group"));
+  assert_int_equal(strlen(refused), 16);
+  json_decref(j);
+  char out[8192], args[256], id[37];
+  assert_int_equal(ctxd_errors(w, out, sizeof out, "list --exception-type Testkit.Refused"), 0);
+  assert_non_null(strstr(out, "2 of 2"));
+  assert_non_null(strstr(out, "Testkit.Refused"));
+  ctxt_make_id(id, 3);
+  int64_t row = failed_id(w, id);
+  snprintf(args, sizeof args, "show %lld --json", (long long)row);
+  j = cli_json(w, args, 0);
+  assert_string_equal(text(j, "message_id"), id);
+  assert_non_null(strstr(text(j, "body"), "\"retry\""));
+  assert_string_equal(text(json_array_get(json_object_get(j, "actions"), 0), "action"), "failed");
+  json_decref(j);
+  assert_int_equal(ctxd_errors(w, out, sizeof out, "show 999999"), 1);
+  assert_int_equal(ctxd_errors(w, out, sizeof out, "list --status lost"), 2);
+  assert_int_equal(ctxd_errors(w, out, sizeof out, "list --since yesterday-ish"), 2);
+  assert_int_equal(ctxd_errors(w, out, sizeof out, "retry"), 2);
+
+  snprintf(args, sizeof args, "archive %lld --by ops --json", (long long)row);
+  j = cli_json(w, args, 0);
+  assert_int_equal(member(j, "done"), 1);
+  json_decref(j);
+  j = cli_json(w, "list --json", 0);
+  assert_int_equal(member(j, "total"), 2);
+  json_decref(j);
+  j = cli_json(w, "list --status archived --json", 0);
+  assert_int_equal(member(j, "total"), 1);
+  json_decref(j);
+  snprintf(args, sizeof args, "unarchive %lld", (long long)row);
+  assert_int_equal(ctxd_errors(w, out, sizeof out, args), 0);
+  assert_non_null(strstr(out, "unarchive: 1 requested, 1 done"));
+  j = cli_json(w, "list --json", 0);
+  assert_int_equal(member(j, "total"), 3);
+  json_decref(j);
+
+  /* the refused group again: both fail again, each a repeated failure */
+  snprintf(args, sizeof args, "retry --group %s --json", refused);
+  j = cli_json(w, args, 0);
+  assert_int_equal(member(j, "requested"), 2);
+  assert_int_equal(member(j, "done"), 2);
+  json_decref(j);
+  assert_int_equal(wait_failed(w, "failures = 2 AND status = 'unresolved'", 2), 2);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_actions WHERE action = 'retry' AND "
+                                       "actor LIKE '%@cli'"),
+                   2);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_actions WHERE actor = 'ops'"), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(store_queries_and_actions, ctxt_world_setup, ctxt_world_teardown),
@@ -311,6 +530,11 @@ int main(void) {
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(two_hosts_store_each_failure_once, ctxt_world_setup,
                                       ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(retry_until_the_handler_succeeds, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(keep_in_queue_stores_and_keeps, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(resolved_rows_expire, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(cli_on_the_store, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

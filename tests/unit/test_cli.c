@@ -170,7 +170,8 @@ static void unknown_options_and_words(void **state) {
   assert_refused("unknown command 'runn' (see 'ctxd help')", 2, "ctxd", "runn");
   assert_refused("unexpected argument 'extra' (see 'ctxd help')", 5, "ctxd", "run", "-c", "x", "extra");
   assert_refused("'errors' needs a subcommand (see 'ctxd help')", 4, "ctxd", "errors", "-c", "a.json");
-  assert_refused("unknown subcommand 'list' (see 'ctxd help')", 5, "ctxd", "errors", "list", "-c", "a.json");
+  assert_refused("unknown subcommand 'purge' (see 'ctxd help')", 5, "ctxd", "errors", "purge", "-c",
+                 "a.json");
   /* after "--" everything is a word */
   assert_refused("unexpected argument '--limit' (see 'ctxd help')", 6, "ctxd", "run", "-c", "x", "--",
                  "--limit");
@@ -241,6 +242,53 @@ static void repeated_calls(void **state) {
 /* Every command's synopsis (the first line of its usage) is in the overview 'ctxd help'
  * prints and, as an indented line, in docs/operations.md: a command added to the table
  * and not documented, or a usage changed in one place only, fails here. */
+/* The failed-message store's commands: filters, ids after the verb, --by and --json. */
+static void errors_store_commands(void **state) {
+  (void)state;
+  ctxd__cli_t cli;
+  char err[256];
+  assert_int_equal(parse(&cli, err, sizeof err, 12, "ctxd", "errors", "list", "-c", "a", "--endpoint=e",
+                         "--message-type=Ns:T", "--exception-type", "X", "--status=all", "--since=2026-01-01",
+                         "--json"),
+                   0);
+  assert_int_equal(cli.cmd, CTXD__CMD_ERRORS_LIST);
+  assert_string_equal(cli.message_type, "Ns:T");
+  assert_string_equal(cli.exception_type, "X");
+  assert_string_equal(cli.status, "all");
+  assert_string_equal(cli.since, "2026-01-01");
+  assert_int_equal(cli.json, 1);
+  assert_int_equal(parse(&cli, err, sizeof err, 6, "ctxd", "errors", "show", "12", "-c", "a"), 0);
+  assert_int_equal(cli.cmd, CTXD__CMD_ERRORS_SHOW);
+  assert_int_equal(cli.nids, 1);
+  assert_int_equal(cli.ids[0], 12);
+  assert_int_equal(
+      parse(&cli, err, sizeof err, 9, "ctxd", "errors", "retry", "3", "4", "-c", "a", "--by", "ops"), 0);
+  assert_int_equal(cli.cmd, CTXD__CMD_ERRORS_RETRY);
+  assert_int_equal(cli.nids, 2);
+  assert_int_equal(cli.ids[1], 4);
+  assert_string_equal(cli.by, "ops");
+  assert_int_equal(parse(&cli, err, sizeof err, 6, "ctxd", "errors", "archive", "--group=ab12", "-c", "a"),
+                   0);
+  assert_int_equal(cli.cmd, CTXD__CMD_ERRORS_ARCHIVE);
+  assert_string_equal(cli.group, "ab12");
+  assert_refused("'errors show' needs the ID of a failed message (see 'ctxd help errors')", 5, "ctxd",
+                 "errors", "show", "-c", "a");
+  assert_refused("too many ids (at most 1; select by a filter instead)", 7, "ctxd", "errors", "show", "1",
+                 "2", "-c", "a");
+  assert_refused("'x' is not the id of a failed message", 6, "ctxd", "errors", "unarchive", "x", "-c", "a");
+  assert_refused("'errors retry' needs IDs, --group or a filter (see 'ctxd help errors')", 5, "ctxd",
+                 "errors", "retry", "-c", "a");
+  assert_refused("'errors retry' takes IDs or filters, not both (see 'ctxd help errors')", 7, "ctxd",
+                 "errors", "retry", "1", "--group=g", "-c", "a");
+  assert_refused("'errors show' does not take --by (see 'ctxd help errors')", 8, "ctxd", "errors", "show",
+                 "1", "-c", "a", "--by", "me");
+  assert_refused("'errors list' does not take --by (see 'ctxd help errors')", 6, "ctxd", "errors", "list",
+                 "-c", "a", "--by=me");
+  assert_refused("--offset takes a whole number, not '-2'", 6, "ctxd", "errors", "list", "-c", "a",
+                 "--offset=-2");
+  assert_refused("unexpected argument '7' (see 'ctxd help')", 6, "ctxd", "errors", "list", "7", "-c", "a");
+}
+
 static void usages_and_docs_agree(void **state) {
   (void)state;
   char *doc = ctxt_read_file(CTXD_TEST_SOURCE_DIR "/docs/operations.md");
@@ -273,6 +321,7 @@ int main(void) {
       cmocka_unit_test(unknown_options_and_words),
       cmocka_unit_test(version_and_help),
       cmocka_unit_test(repeated_calls),
+      cmocka_unit_test(errors_store_commands),
       cmocka_unit_test(usages_and_docs_agree),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
