@@ -395,6 +395,9 @@
   }
 
   const filterParams = () => ({ status: state.status, endpoint: state.endpoint });
+  // A whole group as shown: its messages of the status on screen (a group holds every
+  // status; "Retry all" under Unresolved must not touch the archived ones).
+  const groupSelection = (group) => ({ filter: { group, status: state.status } });
 
   function crumbs(items) {
     const nav = $('failed-crumbs');
@@ -419,7 +422,8 @@
     }
     const rows = groups.map((g) => {
       const where = `group ${g.endpoint} · ${typeParts(g.message_type)[0]}`;
-      const tr = h('tr', { class: 'link', 'data-group': g.group, tabindex: '0' },
+      const whole = groupSelection(g.group);
+      const tr = h('tr', { class: 'link', 'data-group': g.group, 'data-endpoint': g.endpoint, 'data-exception': g.exception_type, tabindex: '0' },
         h('td', {}, h('b', { text: g.endpoint })),
         h('td', {}, typeCell(g.message_type)),
         h('td', {}, h('span', { class: 'exc', text: g.exception_type || 'dead letter' }), h('small', { class: 'example', title: g.example_message, text: g.example_message })),
@@ -428,10 +432,10 @@
         h('td', { class: 'when' }, when(g.last_failed_at), h('small', {}, 'first ', when(g.first_failed_at))),
         h('td', { class: 'actions' },
           state.status === 'archived'
-            ? actButton('unarchive', `the ${count(g.count)} messages of ${where}`, { group: g.group }, { small: true, label: 'Unarchive all' })
+            ? actButton('unarchive', `the ${count(g.count)} messages of ${where}`, whole, { small: true, label: 'Unarchive all' })
             : [
-                actButton('retry', `the ${count(g.count)} messages of ${where}`, { group: g.group }, { small: true, label: 'Retry all' }),
-                actButton('archive', `the ${count(g.count)} messages of ${where}`, { group: g.group }, { small: true, label: 'Archive all' }),
+                actButton('retry', `the ${count(g.count)} messages of ${where}`, whole, { small: true, label: 'Retry all' }),
+                actButton('archive', `the ${count(g.count)} messages of ${where}`, whole, { small: true, label: 'Archive all' }),
               ]),
       );
       const open = () => (location.hash = `#failed/group/${encodeURIComponent(g.group)}`);
@@ -465,11 +469,12 @@
     const selWhat = () => `${state.selected.size} selected message${state.selected.size === 1 ? '' : 's'}`;
     const bulk = state.status === 'archived' ? [actButton('unarchive', selWhat, selection, { label: 'Unarchive selected' })]
       : [actButton('retry', selWhat, selection, { label: 'Retry selected' }), actButton('archive', selWhat, selection, { label: 'Archive selected' })];
+    const whole = groupSelection(groupId);
     const groupWide = groupId
       ? (state.status === 'archived'
-          ? [actButton('unarchive', `all ${count(data.total)} messages of this group`, { group: groupId }, { label: 'Unarchive group' })]
-          : [actButton('retry', `all ${count(data.total)} messages of this group`, { group: groupId }, { label: 'Retry group' }),
-             actButton('archive', `all ${count(data.total)} messages of this group`, { group: groupId }, { label: 'Archive group' })])
+          ? [actButton('unarchive', `all ${count(data.total)} messages of this group`, whole, { label: 'Unarchive group' })]
+          : [actButton('retry', `all ${count(data.total)} messages of this group`, whole, { label: 'Retry group' }),
+             actButton('archive', `all ${count(data.total)} messages of this group`, whole, { label: 'Archive group' })])
       : [];
     const markBulk = () => bulk.forEach((b) => {
       b.dataset.empty = state.selected.size ? 'false' : 'true';
@@ -496,7 +501,7 @@
         markBulk();
       });
       boxes.push(box);
-      const tr = h('tr', { class: 'link', 'data-id': m.id, tabindex: '0' },
+      const tr = h('tr', { class: 'link', 'data-id': m.id, 'data-message-id': m.message_id, tabindex: '0' },
         h('td', { class: 'check' }, box),
         h('td', {}, h('code', { class: 'mid', text: m.message_id })),
         groupId ? null : h('td', {}, h('b', { text: m.endpoint }), h('br'), typeCell(m.message_type)),
@@ -582,7 +587,7 @@
     const props = Object.keys(m.properties || {}).sort().map((k) => [k, show(m.properties[k])]);
     const actions = (m.actions || []).map((a) => h('tr', {}, h('td', {}, when(a.at)), h('td', { text: a.action }), h('td', { text: a.actor }), h('td', { text: a.detail || '' })));
 
-    return h('div', { class: 'message', id: 'message', 'data-id': m.id },
+    return h('div', { class: 'message', id: 'message', 'data-id': m.id, 'data-status': m.status },
       h('div', { class: 'card' },
         h('div', { class: 'card-head' },
           h('div', {},
