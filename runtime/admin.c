@@ -48,10 +48,14 @@ typedef struct ctxd__admin_conn_s {
   int kept;         /* index in kept_headers of the header being read, or -1 */
   int eof;          /* the client finished sending */
   int head_only;    /* HEAD: the body is measured, not sent */
+  int in_callback;  /* the callback runs: a reply now is kept for handle_request */
+  int early_status; /* a reply given during the callback, its body in body */
   uint64_t wakeup;  /* the listener's wakeup that accepted it */
   size_t received;
   const char *path, *query; /* in url, once parsed */
   const char *content_type, *extra_headers;
+  const char *late;               /* the reason a deferred request past its deadline is answered with */
+  uint64_t deadline_ms;           /* a deferred request's; 0: the idle timeout */
   ctxd__admin_pending_t *pending; /* while deferred */
   ctxd__prom_t url, head, body, field, reqbody;
   ctxd__prom_t headers[NKEPT];
@@ -140,7 +144,7 @@ static void conn_close(conn_t *c) {
   if (a->paused && !a->closing) resume_accepting(a);
 }
 
-static void respond_error(conn_t *c, int status);
+static void respond_error_why(conn_t *c, int status, const char *why);
 
 /* A deferred request past its deadline is told so; any other connection just closes. */
 static void on_timeout(uv_timer_t *t) {
@@ -151,7 +155,7 @@ static void on_timeout(uv_timer_t *t) {
   }
   c->pending->c = NULL;
   c->pending = NULL;
-  respond_error(c, 503);
+  respond_error_why(c, 503, c->late);
 }
 
 static const char *reason(int status) {
@@ -165,6 +169,7 @@ static const char *reason(int status) {
   case 405: return "Method Not Allowed";
   case 413: return "Payload Too Large";
   case 415: return "Unsupported Media Type";
+  case 421: return "Misdirected Request";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
   case 503: return "Service Unavailable";
@@ -178,6 +183,8 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 static void on_written(uv_write_t *req, int status) {
   conn_t *c = req->data;
+  /* written before the connection was closed (the server's close): its callback comes after */
+  if (c->state == CONN_CLOSING) return;
   if (status < 0 || c->eof) {
     conn_close(c);
     return;
@@ -215,17 +222,23 @@ static void respond(conn_t *c, int status) {
   if (uv_write(&c->write, (uv_stream_t *)&c->tcp, bufs, nbufs, on_written) != 0) conn_close(c);
 }
 
-static void respond_error(conn_t *c, int status) {
+/* Answers status with why (NULL: the status's reason phrase): {"error":why} for the API's
+ * paths (under /api/), the text elsewhere. why holds no '"' or '\\'. */
+static void respond_error_why(conn_t *c, int status, const char *why) {
+  int json = c->url.buf != NULL && strncmp(c->url.buf, "/api/", 5) == 0;
+  if (why == NULL) why = reason(status);
   c->body.len = 0;
-  c->content_type = NULL;
+  c->content_type = json ? "application/json; charset=utf-8" : NULL;
   c->extra_headers = status == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL;
   c->head_only = 0;
-  if (ctxd__prom_printf(&c->body, "%s\n", reason(status)) != 0) {
+  if (ctxd__prom_printf(&c->body, json ? "{\"error\":\"%s\"}" : "%s\n", why) != 0) {
     conn_close(c);
     return;
   }
   respond(c, status);
 }
+
+static void respond_error(conn_t *c, int status) { respond_error_why(c, status, NULL); }
 
 /* Sends what the callback (or a deferred answer) put in resp, taking its body. */
 static void respond_with(conn_t *c, int status, ctxd__admin_resp_t *resp) {
@@ -257,13 +270,17 @@ const char *ctxd__admin_body(const ctxd__admin_req_t *r, size_t *len) {
   return r->reqbody.buf != NULL ? r->reqbody.buf : "";
 }
 
-ctxd__admin_pending_t *ctxd__admin_defer(ctxd__admin_req_t *c) {
+ctxd__admin_pending_t *ctxd__admin_defer(ctxd__admin_req_t *c, uint64_t deadline_ms, const char *late) {
   ctxd__admin_pending_t *p = calloc(1, sizeof *p);
   if (p == NULL) return NULL;
   p->c = c;
   c->pending = p;
+  c->deadline_ms = deadline_ms;
+  c->late = late;
   return p;
 }
+
+int ctxd__admin_pending_gone(const ctxd__admin_pending_t *p) { return p->c == NULL; }
 
 void ctxd__admin_reply(ctxd__admin_pending_t *p, int status, ctxd__admin_resp_t *resp) {
   conn_t *c = p->c;
@@ -273,6 +290,15 @@ void ctxd__admin_reply(ctxd__admin_pending_t *p, int status, ctxd__admin_resp_t 
     return;
   }
   c->pending = NULL;
+  if (c->in_callback) { /* handle_request answers with it once the callback returns */
+    ctxd__prom_free(&c->body);
+    c->body = resp->body;
+    resp->body = (ctxd__prom_t){0};
+    c->content_type = resp->content_type;
+    c->extra_headers = resp->headers;
+    c->early_status = status;
+    return;
+  }
   respond_with(c, status, resp);
 }
 
@@ -310,12 +336,20 @@ static void handle_request(conn_t *c) {
   c->head_only = method == HTTP_HEAD;
   ctxd__admin_t *a = c->admin;
   ctxd__admin_resp_t resp = {0};
+  c->in_callback = 1;
   int status = a->cb(a->data, c, &resp);
-  if (status == CTXD__ADMIN_DEFERRED && c->pending != NULL) {
+  c->in_callback = 0;
+  if (status == CTXD__ADMIN_DEFERRED && c->early_status != 0) { /* deferred and answered at once */
+    ctxd__prom_free(&resp.body);
+    resp =
+        (ctxd__admin_resp_t){.body = c->body, .content_type = c->content_type, .headers = c->extra_headers};
+    c->body = (ctxd__prom_t){0};
+    status = c->early_status;
+  } else if (status == CTXD__ADMIN_DEFERRED && c->pending != NULL) {
     ctxd__prom_free(&resp.body);
     c->state = CONN_DEFERRED;
     /* the answer gets a deadline of its own */
-    uv_timer_start(&c->timer, on_timeout, a->idle_ms, 0);
+    uv_timer_start(&c->timer, on_timeout, c->deadline_ms > 0 ? c->deadline_ms : a->idle_ms, 0);
     return;
   }
   if (c->pending != NULL) { /* deferred, yet answered now: the late answer is dropped */
@@ -341,6 +375,7 @@ static int on_message_complete(http_parser *p) {
 /* A header name may come in pieces; a value's first piece ends it. */
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   conn_t *c = p->data;
+  if (c->headers_done) return 0; /* a chunked body's trailer: not a request header */
   if (c->in_value) c->field.len = 0;
   c->in_value = 0;
   return ctxd__prom_append(&c->field, at, len) == 0 ? 0 : -1;
@@ -348,6 +383,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   conn_t *c = p->data;
+  if (c->headers_done) return 0;
   if (!c->in_value) {
     c->in_value = 1;
     c->kept = -1;
@@ -364,6 +400,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 static int on_headers_complete(http_parser *p) {
   conn_t *c = p->data;
   c->headers_done = 1;
+  /* a value's trailing blanks are not part of it (RFC 9110, 5.5); http-parser keeps them */
+  for (size_t i = 0; i < NKEPT; i++) {
+    ctxd__prom_t *v = &c->headers[i];
+    while (v->len > 0 && (v->buf[v->len - 1] == ' ' || v->buf[v->len - 1] == '\t')) v->buf[--v->len] = '\0';
+  }
   if ((p->flags & F_CONTENTLENGTH) && p->content_length > CTXD__ADMIN_MAX_BODY) {
     c->too_large = 1;
     return -1;
@@ -401,8 +442,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     c->eof = 1;
     if (c->state == CONN_READING && c->received > 0)
       respond_error(c, 400); /* cut short */
-    else if (c->state != CONN_WRITING)
-      conn_close(c); /* on_written closes; a deferred request's client left: its answer is dropped */
+    else if (c->state != CONN_WRITING && c->state != CONN_DEFERRED)
+      conn_close(c); /* on_written closes; so does a deferred request's, answered (or its deadline) */
     return;
   }
   if (nread < 0) {

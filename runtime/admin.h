@@ -7,9 +7,12 @@
  * response, then it is closed. Every function here runs on the loop's thread.
  *
  * The callback may defer its answer (work on libuv's thread pool, say): the request is
- * then in progress, never evicted as idle, and gets the idle timeout again for its
- * answer, after which it is answered 503. A connection closed or timed out meanwhile
- * drops the late answer. Starting the server sets
+ * then in progress, never evicted as idle, and gets a deadline for its answer (the
+ * callback's choice), after which it is answered 503. A connection closed or timed out
+ * meanwhile drops the late answer; a client that only finished sending (half-closed)
+ * still gets it. Errors of the server itself (400, 405, 413, 431, a deadline's 503) are
+ * {"error":...} JSON under /api/, text elsewhere. Request headers' trailing blanks are
+ * trimmed; a chunked body's trailers are ignored. Starting the server sets
  * SIGPIPE to SIG_IGN unless the process handles it already (libuv writes with writev).
  *
  * Descriptors are bounded: at most max_connections sockets are open (one more for the
@@ -76,9 +79,16 @@ typedef struct ctxd__admin_pending_s ctxd__admin_pending_t;
 
 /* Called by the callback to answer later: returns a handle (new; ctxd__admin_reply frees
  * it, and must be called exactly once, on the loop's thread) and the callback returns
- * CTXD__ADMIN_DEFERRED; NULL when out of memory (then answer now). The request's
- * accessors are valid only during the callback: copy what the answer needs. */
-ctxd__admin_pending_t *ctxd__admin_defer(ctxd__admin_req_t *req);
+ * CTXD__ADMIN_DEFERRED; NULL when out of memory (then answer now). A reply given before
+ * the callback returned is sent once it has. The answer is due within deadline_ms (0: the
+ * idle timeout); past it the request is answered 503 with late (a string constant without
+ * '"' or '\\'; NULL: the reason phrase) and the reply is dropped. The request's accessors
+ * are valid only during the callback: copy what the answer needs. */
+ctxd__admin_pending_t *ctxd__admin_defer(ctxd__admin_req_t *req, uint64_t deadline_ms, const char *late);
+
+/* 1 when a deferred request's answer would be dropped (its connection closed or its
+ * deadline passed): the work for it may be skipped. */
+int ctxd__admin_pending_gone(const ctxd__admin_pending_t *p);
 
 /* Answers a deferred request with status and resp (its body is taken, left empty), or
  * drops the answer when the connection closed or timed out meanwhile; frees p. Valid

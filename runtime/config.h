@@ -124,7 +124,9 @@ typedef struct {
   int64_t admin_max_connections; /* 1-65536, default 128; the host uses at most half its file limit */
   int64_t admin_idle_timeout_ms; /* 100-600000, default 5000 */
   char *admin_token;             /* the console's actions need it; NULL: read-only. Never logged */
-  char *plugin_dir;              /* as configured, or found from the executable's place */
+  char **admin_allowed_hosts;    /* Host values the console also answers (host or host:port) */
+  size_t nadmin_allowed_hosts;
+  char *plugin_dir; /* as configured, or found from the executable's place */
 
   ctxd__plugin_config_t *plugins;
   size_t nplugins;

@@ -1,5 +1,6 @@
 #include "console.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,14 +33,20 @@
   "'self'; "                                                                                                 \
   "script-src 'self'; frame-ancestors 'none'\r\n"                                                            \
   "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n"
-/* a console query waits at most this long on the database: a stop waits for it */
+/* a console statement waits at most this long on the database */
+#define STATEMENT_TIMEOUT_MS 10000
 #define STATEMENT_TIMEOUT "SET statement_timeout = 10000"
+/* an action's answer is due within this: it runs a few statements per row */
+#define ACTION_DEADLINE_MS 120000
+#define ACTION_LATE "the action is still running: see the action log before acting again"
+#define READ_LATE "the database is slow to answer"
+/* the most messages one action takes (ids given, or selected by a group or a filter) */
 #define MAX_IDS 1000
 #define MAX_OPERATOR 64
-#define SET_ASIDE_ROWS 20
-/* queries queued or running at most: a page polling a database that does not answer must
- * not pile them up on the thread pool (the swap's migrations run there too) */
-#define MAX_QUEUED 8
+/* queries waiting for their turn at most: one runs on the thread pool at a time, so a page
+ * polling a database that does not answer neither piles them up nor takes the pool's
+ * threads from the swap's migrations */
+#define MAX_WAITING 8
 /* after a failed connection, queries fail at once for this long instead of each waiting
  * for database.connect_timeout_s */
 #define RETRY_CONNECT_US 2000000
@@ -50,18 +57,24 @@ struct ctxd__console_s {
   int64_t started_ms;
   int has_token;
   unsigned char token_hash[SHA256_DIGEST_LENGTH];
-  size_t queued;            /* queries on the thread pool (loop thread) */
-  pthread_mutex_t mu;       /* one query at a time on conn */
-  PGconn *conn;             /* under mu; NULL until needed, and after a failure */
-  int64_t connect_after_us; /* under mu: no new connection before (ctxd__clock_us) */
-  char connect_error[512];  /* under mu: why the last one failed */
+  struct job_s *running;      /* the query on the thread pool, or NULL (loop thread) */
+  struct job_s *first, *last; /* the queries waiting for their turn, oldest first (loop) */
+  size_t waiting;
+  int stopping;              /* the host stops: no query starts any more (loop) */
+  pthread_mutex_t mu;        /* the job on the pool holds it while it uses conn */
+  PGconn *conn;              /* under mu; NULL until needed, and after a failure */
+  pthread_mutex_t cancel_mu; /* cancel may be used from the loop while conn is in use */
+  PGcancel *cancel;          /* under cancel_mu: conn's, while it exists */
+  int64_t connect_after_us;  /* under mu: no new connection before (ctxd__clock_us) */
+  char connect_error[512];   /* under mu: why the last one failed */
 };
 
 typedef enum { JOB_SUMMARY, JOB_GROUPS, JOB_LIST, JOB_SHOW, JOB_ACT, JOB_OUTBOX } job_kind_t;
 
 /* A query for the thread pool; the loop thread makes it and answers with it. */
-typedef struct {
+typedef struct job_s {
   uv_work_t work;
+  struct job_s *next; /* while waiting */
   ctxd__console_t *k;
   ctxd__admin_pending_t *pending;
   job_kind_t kind;
@@ -76,6 +89,7 @@ typedef struct {
   double oldest_s;
   json_t *out;
   int code;
+  int64_t remaining; /* JOB_ACT on a group or filter: what the capped action left */
   char err[512];
 } job_t;
 
@@ -91,13 +105,16 @@ ctxd__console_t *ctxd__console_new(uv_loop_t *loop, const ctxd__config_t *cfg) {
   k->has_token = cfg->admin_token != NULL;
   if (k->has_token) SHA256((const unsigned char *)cfg->admin_token, strlen(cfg->admin_token), k->token_hash);
   pthread_mutex_init(&k->mu, NULL);
+  pthread_mutex_init(&k->cancel_mu, NULL);
   return k;
 }
 
 void ctxd__console_free(ctxd__console_t *k) {
   if (k == NULL) return;
   if (k->conn != NULL) PQfinish(k->conn);
+  if (k->cancel != NULL) PQfreeCancel(k->cancel);
   pthread_mutex_destroy(&k->mu);
+  pthread_mutex_destroy(&k->cancel_mu);
   OPENSSL_cleanse(k->token_hash, sizeof k->token_hash);
   free(k);
 }
@@ -119,6 +136,44 @@ static int json_answer(ctxd__admin_resp_t *resp, int status, json_t *j) {
   return 500;
 }
 
+/* The length of the valid UTF-8 sequence at s (1-4), or 0 when there is none. */
+static size_t utf8_char(const unsigned char *s) {
+  if (s[0] < 0x80) return 1;
+  size_t n = s[0] >= 0xc2 && s[0] <= 0xdf   ? 2
+             : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+             : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+                                            : 0;
+  for (size_t i = 1; i < n; i++)
+    if ((s[i] & 0xc0) != 0x80) return 0;
+  /* overlong forms, surrogates and code points past U+10FFFF */
+  if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) || (s[0] == 0xf0 && s[1] < 0x90) ||
+      (s[0] == 0xf4 && s[1] >= 0x90))
+    return 0;
+  return n;
+}
+
+/* Makes s valid UTF-8 in place: a byte that starts no valid character becomes '?', a
+ * character cut at the end (a bounded format) is dropped. */
+static void utf8_clean(char *s) {
+  unsigned char *p = (unsigned char *)s;
+  while (*p != '\0') {
+    size_t n = utf8_char(p);
+    if (n > 0) {
+      p += n;
+      continue;
+    }
+    if (*p >= 0xc2 && *p <= 0xf4 && strlen((char *)p) < 4) {
+      int cut = 1; /* a prefix of a character: only continuation bytes follow, then the end */
+      for (unsigned char *q = p + 1; *q != '\0'; q++) cut &= (*q & 0xc0) == 0x80;
+      if (cut) {
+        *p = '\0';
+        return;
+      }
+    }
+    *p++ = '?';
+  }
+}
+
 static int json_error(ctxd__admin_resp_t *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int json_error(ctxd__admin_resp_t *resp, int status, const char *fmt, ...) {
@@ -127,6 +182,7 @@ static int json_error(ctxd__admin_resp_t *resp, int status, const char *fmt, ...
   va_start(ap, fmt);
   vsnprintf(reason, sizeof reason, fmt, ap);
   va_end(ap);
+  utf8_clean(reason); /* a path, a parameter or the database's text, cut at any byte */
   return json_answer(resp, status, json_pack("{s:s}", "error", reason));
 }
 
@@ -242,11 +298,10 @@ static int topology_route(const ctxd__status_t *s, ctxd__admin_resp_t *resp) {
 
 /* ---- queries on the thread pool -------------------------------------------------------- */
 
-static const char set_aside_count[] = "SELECT count(*) FROM ctxd.outbox_archive WHERE refused IS NOT NULL";
-static const char set_aside_rows[] =
-    "SELECT id, message_type, exchange, refused,"
-    " to_char(dispatched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-    " FROM ctxd.outbox_archive WHERE refused IS NOT NULL ORDER BY id DESC LIMIT 20";
+static const char set_aside_count[] = "SELECT count(*) FROM ctxd.outbox_set_aside";
+static const char set_aside_rows[] = "SELECT id, message_type, exchange, refused,"
+                                     " to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                                     " FROM ctxd.outbox_set_aside ORDER BY id DESC LIMIT 20";
 
 /* The outbox's set-aside rows: {"set_aside":N,"set_aside_rows":[...]}. */
 static json_t *set_aside(PGconn *c, int *code, char *err, size_t errlen) {
@@ -268,6 +323,48 @@ static json_t *set_aside(PGconn *c, int *code, char *err, size_t errlen) {
   return out;
 }
 
+/* Each action's name, and the statuses it applies to as SQL (failstore.c's refusal()
+ * refuses the others). */
+static const struct {
+  const char *name, *applies;
+} acts[] = {{"retry", "status IN ('unresolved', 'archived')"},
+            {"archive", "status IN ('unresolved', 'retry_requested')"},
+            {"unarchive", "status = 'archived'"}};
+
+/* An action on a group or a filter: on the first MAX_IDS rows it applies to (a bounded
+ * transaction: its answer stays within the deadline), the rest counted in j->remaining:
+ * the same request again takes the next ones, as the rows done no longer qualify. */
+static json_t *act_capped(job_t *j, PGconn *c) {
+  ctxd__failsql_t q;
+  char sql[1200];
+  if ((j->code = ctxd__failfilter_sql(&j->f, &q, j->err, sizeof j->err)) != 0) return NULL;
+  snprintf(sql, sizeof sql, "SELECT id FROM ctxd.failed_messages WHERE (%s) AND %s ORDER BY id LIMIT %d",
+           q.where, acts[j->action].applies, MAX_IDS);
+  PGresult *r = ctxd__db_exec(c, sql, q.n, q.params, &j->code, j->err, sizeof j->err);
+  if (r == NULL) return NULL;
+  j->nids = (size_t)PQntuples(r);
+  j->ids = calloc(j->nids + 1, sizeof *j->ids);
+  for (size_t i = 0; j->ids != NULL && i < j->nids; i++)
+    j->ids[i] = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+  PQclear(r);
+  if (j->ids == NULL) {
+    j->code = CTXD_ENOMEM;
+    snprintf(j->err, sizeof j->err, "out of memory");
+    return NULL;
+  }
+  json_t *out = j->nids > 0 ? ctxd__failstore_act(c, j->action, j->ids, j->nids, &j->f, j->actor, &j->code,
+                                                  j->err, sizeof j->err)
+                            : json_pack("{s:s,s:i,s:i,s:[]}", "action", acts[j->action].name, "requested", 0,
+                                        "done", 0, "skipped");
+  if (out == NULL || j->nids < MAX_IDS) return out;
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM ctxd.failed_messages WHERE (%s) AND %s", q.where,
+           acts[j->action].applies);
+  r = ctxd__db_exec(c, sql, q.n, q.params, &j->code, j->err, sizeof j->err);
+  if (r != NULL) j->remaining = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  return out; /* the action committed: its answer stands even when the count failed */
+}
+
 static json_t *job_call(job_t *j, PGconn *c) {
   switch (j->kind) {
   case JOB_SUMMARY: return ctxd__failstore_summary(c, &j->code, j->err, sizeof j->err);
@@ -275,11 +372,22 @@ static json_t *job_call(job_t *j, PGconn *c) {
   case JOB_LIST: return ctxd__failstore_list(c, &j->f, &j->code, j->err, sizeof j->err);
   case JOB_SHOW: return ctxd__failstore_show(c, j->id, &j->code, j->err, sizeof j->err);
   case JOB_ACT:
+    if (j->nids == 0) return act_capped(j, c);
     return ctxd__failstore_act(c, j->action, j->ids, j->nids, &j->f, j->actor, &j->code, j->err,
                                sizeof j->err);
   case JOB_OUTBOX: return set_aside(c, &j->code, j->err, sizeof j->err);
   }
   return NULL;
+}
+
+/* Under mu: closes the connection, its cancel handle first. */
+static void conn_drop(ctxd__console_t *k) {
+  pthread_mutex_lock(&k->cancel_mu);
+  if (k->cancel != NULL) PQfreeCancel(k->cancel);
+  k->cancel = NULL;
+  pthread_mutex_unlock(&k->cancel_mu);
+  if (k->conn != NULL) PQfinish(k->conn);
+  k->conn = NULL;
 }
 
 /* Thread pool: connects when needed and runs the job; a query that failed on a broken
@@ -300,18 +408,19 @@ static void job_run(uv_work_t *w) {
                                  &k->conn, j->err, sizeof j->err);
       if (j->code == 0) j->code = ctxd__db_run(k->conn, STATEMENT_TIMEOUT, 0, NULL, j->err, sizeof j->err);
       if (j->code != 0) {
-        if (k->conn != NULL) PQfinish(k->conn);
-        k->conn = NULL;
+        conn_drop(k);
         k->connect_after_us = ctxd__clock_us() + RETRY_CONNECT_US;
         snprintf(k->connect_error, sizeof k->connect_error, "%s", j->err);
         break;
       }
+      pthread_mutex_lock(&k->cancel_mu);
+      k->cancel = PQgetCancel(k->conn); /* NULL (out of memory): a stop waits for the query */
+      pthread_mutex_unlock(&k->cancel_mu);
     }
     j->code = 0;
     j->out = job_call(j, k->conn);
     if (j->out != NULL || PQstatus(k->conn) == CONNECTION_OK) break;
-    PQfinish(k->conn);
-    k->conn = NULL;
+    conn_drop(k);
     if (j->kind == JOB_ACT) break;
   }
   pthread_mutex_unlock(&k->mu);
@@ -324,10 +433,44 @@ static void job_free(job_t *j) {
   free(j);
 }
 
-/* Loop thread: answers the request the job was for. */
+/* Loop thread: answers j's request with a JSON error. */
+static void job_refuse(job_t *j, int http, const char *why) {
+  ctxd__admin_resp_t resp = {0};
+  http = json_error(&resp, http, "%s", why);
+  ctxd__admin_reply(j->pending, http, &resp);
+  job_free(j);
+}
+
+static void job_done(uv_work_t *w, int status);
+
+/* Loop thread: puts the oldest waiting job on the thread pool, unless one runs. A read
+ * whose answer would be dropped (its client left, its deadline passed) is skipped; an
+ * action is not: its operator was told it may be running. */
+static void job_next(ctxd__console_t *k) {
+  while (k->running == NULL && k->first != NULL) {
+    job_t *j = k->first;
+    if ((k->first = j->next) == NULL) k->last = NULL;
+    k->waiting--;
+    if (j->kind != JOB_ACT && ctxd__admin_pending_gone(j->pending)) {
+      job_refuse(j, 503, READ_LATE);
+      continue;
+    }
+    int rc = uv_queue_work(k->loop, &j->work, job_run, job_done);
+    if (rc != 0) {
+      char why[128];
+      snprintf(why, sizeof why, "cannot queue the query: %s", uv_strerror(rc));
+      job_refuse(j, 500, why);
+      continue;
+    }
+    k->running = j;
+  }
+}
+
+/* Loop thread: answers the request the job was for, and starts the next. */
 static void job_done(uv_work_t *w, int status) {
   job_t *j = w->data;
-  j->k->queued--;
+  ctxd__console_t *k = j->k;
+  k->running = NULL;
   ctxd__admin_resp_t resp = {0};
   int http;
   if (status != 0 || (j->out == NULL && j->code == 0)) {
@@ -341,32 +484,56 @@ static void job_done(uv_work_t *w, int status) {
       json_object_set_new(j->out, "backlog", json_integer(j->backlog));
       json_object_set_new(j->out, "oldest_s", json_real(j->oldest_s));
     }
+    if (j->kind == JOB_ACT) json_object_set_new(j->out, "remaining", json_integer(j->remaining));
     http = json_answer(&resp, 200, json_incref(j->out));
   }
-  if (j->pending != NULL)
-    ctxd__admin_reply(j->pending, http, &resp);
-  else /* out of memory when it was deferred: answered then */
-    ctxd__prom_free(&resp.body);
+  ctxd__admin_reply(j->pending, http, &resp);
   job_free(j);
+  if (!k->stopping) job_next(k);
 }
 
-/* Queues j (taken) and defers the request. */
+/* Defers the request and queues j (taken) for its turn. */
 static int job_start(ctxd__console_t *k, job_t *j, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp) {
   j->k = k;
   j->work.data = j;
-  if (k->queued >= MAX_QUEUED) {
+  if (k->stopping || k->waiting >= MAX_WAITING) {
     job_free(j);
-    return json_error(resp, 503, "the database is slow to answer: %d queries wait already", MAX_QUEUED);
+    return k->stopping ? json_error(resp, 503, "the host is stopping")
+                       : json_error(resp, 503, "the database is slow to answer: %d queries wait already",
+                                    MAX_WAITING);
   }
-  int rc = uv_queue_work(k->loop, &j->work, job_run, job_done);
-  if (rc != 0) {
+  /* reads: the statement timeout, after a connection's; actions: a few statements per row */
+  uint64_t deadline = j->kind == JOB_ACT
+                          ? ACTION_DEADLINE_MS
+                          : STATEMENT_TIMEOUT_MS + (uint64_t)k->cfg->db_connect_timeout_s * 1000 + 1000;
+  if ((j->pending = ctxd__admin_defer(req, deadline, j->kind == JOB_ACT ? ACTION_LATE : READ_LATE)) == NULL) {
     job_free(j);
-    return json_error(resp, 500, "cannot queue the query: %s", uv_strerror(rc));
+    return json_error(resp, 500, "out of memory");
   }
-  k->queued++;
-  /* job_done runs on a later turn of the loop: the request is deferred by then */
-  j->pending = ctxd__admin_defer(req);
-  return j->pending != NULL ? CTXD__ADMIN_DEFERRED : json_error(resp, 500, "out of memory");
+  if (k->last != NULL)
+    k->last->next = j;
+  else
+    k->first = j;
+  k->last = j;
+  k->waiting++;
+  job_next(k); /* a failure to queue answers through pending, once this callback returned */
+  return CTXD__ADMIN_DEFERRED;
+}
+
+void ctxd__console_stop(ctxd__console_t *k) {
+  if (k == NULL) return;
+  k->stopping = 1;
+  while (k->first != NULL) {
+    job_t *j = k->first;
+    k->first = j->next;
+    job_refuse(j, 503, "the host is stopping");
+  }
+  k->last = NULL;
+  k->waiting = 0;
+  char err[256];
+  pthread_mutex_lock(&k->cancel_mu);
+  if (k->running != NULL && k->cancel != NULL) PQcancel(k->cancel, err, sizeof err);
+  pthread_mutex_unlock(&k->cancel_mu);
 }
 
 static job_t *job_new(job_kind_t kind) {
@@ -525,6 +692,45 @@ static const char *cross_site(ctxd__admin_req_t *req) {
   return NULL;
 }
 
+/* 1 when the request's Host names this console: an IP address or localhost, any port, or
+ * one of admin.allowed_hosts (host:port exactly, or host with any port). Another name
+ * may be a page's own that its DNS now points here (DNS rebinding): it would read the API
+ * as same-origin. No Host: not a browser. */
+static int host_ok(const ctxd__console_t *k, ctxd__admin_req_t *req) {
+  const char *host = ctxd__admin_header(req, "Host");
+  if (host == NULL) return 1;
+  const char *name = host, *port;
+  size_t len;
+  if (host[0] == '[') {
+    const char *end = strchr(host, ']');
+    if (end == NULL) return 0;
+    name = host + 1;
+    len = (size_t)(end - name);
+    port = end + 1;
+  } else {
+    len = strcspn(host, ":");
+    port = host + len;
+  }
+  if (*port != '\0' &&
+      (*port != ':' || port[1] == '\0' || strspn(port + 1, "0123456789") != strlen(port + 1)))
+    return 0;
+  char text[256];
+  if (len >= sizeof text) return 0;
+  memcpy(text, name, len);
+  text[len] = '\0';
+  unsigned char addr[sizeof(struct in6_addr)];
+  if (host[0] == '[' ? inet_pton(AF_INET6, text, addr) == 1
+                     : inet_pton(AF_INET, text, addr) == 1 || strcasecmp(text, "localhost") == 0)
+    return 1;
+  const ctxd__config_t *cfg = k->cfg;
+  for (size_t i = 0; i < cfg->nadmin_allowed_hosts; i++) {
+    const char *allowed = cfg->admin_allowed_hosts[i];
+    if (strcasecmp(allowed, host) == 0 || (strchr(allowed, ':') == NULL && strcasecmp(allowed, text) == 0))
+      return 1;
+  }
+  return 0;
+}
+
 /* 1 when the request carries the token as "Authorization: Bearer <token>". */
 static int token_ok(const ctxd__console_t *k, ctxd__admin_req_t *req) {
   const char *auth = ctxd__admin_header(req, "Authorization");
@@ -541,15 +747,39 @@ static int json_content(ctxd__admin_req_t *req) {
   return n == 16 && strncasecmp(t, "application/json", 16) == 0;
 }
 
-/* The operator's name for the action log, into out; -1 when it is not printable text. */
+/* The operator's name for the action log, into out; -1 when it is not printable UTF-8
+ * text (the database refuses invalid UTF-8). */
 static int operator_name(ctxd__admin_req_t *req, char *out, size_t outlen) {
   const char *name = ctxd__admin_header(req, "X-Ctxd-Operator");
   if (name == NULL) name = "console";
   size_t n = strlen(name);
   if (n == 0 || n > MAX_OPERATOR) return -1;
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return -1;
+  for (size_t i = 0, len; i < n; i += len)
+    if ((len = utf8_char((const unsigned char *)name + i)) == 0 || (unsigned char)name[i] < 0x20 ||
+        name[i] == 0x7f)
+      return -1;
   snprintf(out, outlen, "%s", name);
+  return 0;
+}
+
+/* An action's filter into j: it must narrow (a key other than status, limit and offset),
+ * or say "all": true, so that {} never acts on every open message. 0, or -1 with why. */
+static int act_filter(job_t *j, json_t *filter, char *why, size_t whylen) {
+  json_t *all = json_object_get(filter, "all");
+  if (all != NULL && !json_is_true(all)) {
+    snprintf(why, whylen, "filter.all: expected true");
+    return -1;
+  }
+  json_object_del(filter, "all");
+  if (filter_from(filter, &j->f, why, whylen) != 0) return -1;
+  const ctxd__failfilter_t *f = &j->f;
+  if (all == NULL && f->endpoint == NULL && f->message_type == NULL && f->exception_type == NULL &&
+      f->message_id == NULL && f->group == NULL && f->since == NULL && f->until == NULL) {
+    snprintf(why, whylen,
+             "filter: name the messages (endpoint, message_type, exception_type, message_id, group, "
+             "since or until), or say \"all\": true");
+    return -1;
+  }
   return 0;
 }
 
@@ -574,7 +804,7 @@ static int act_body(job_t *j, char *why, size_t whylen) {
     snprintf(why, whylen, "filter: expected an object");
     return -1;
   }
-  if (filter != NULL) return filter_from(filter, &j->f, why, whylen);
+  if (filter != NULL) return act_filter(j, filter, why, whylen);
   size_t n = json_array_size(ids);
   if (!json_is_array(ids) || n == 0 || n > MAX_IDS || (j->ids = calloc(n, sizeof *j->ids)) == NULL) {
     snprintf(why, whylen, "ids: expected 1 to %d message ids", MAX_IDS);
@@ -611,8 +841,8 @@ static int act_route(ctxd__console_t *k, ctxd__failaction_t action, ctxd__admin_
   if (j->args == NULL) snprintf(reason, sizeof reason, "the body is not JSON: %s", jerr.text);
   if (j->args == NULL || act_body(j, reason, sizeof reason) != 0 ||
       (operator_name(req, j->actor, sizeof j->actor) != 0 &&
-       snprintf(reason, sizeof reason, "X-Ctxd-Operator: expected 1 to %d printable bytes", MAX_OPERATOR) >
-           0)) {
+       snprintf(reason, sizeof reason, "X-Ctxd-Operator: expected 1 to %d bytes of printable UTF-8 text",
+                MAX_OPERATOR) > 0)) {
     job_free(j);
     return json_error(resp, 400, "%s", reason[0] != '\0' ? reason : "bad request");
   }
@@ -658,11 +888,14 @@ int ctxd__console_handle(ctxd__console_t *k, const ctxd__status_t *s, ctxd__admi
                          ctxd__admin_resp_t *resp) {
   const char *path = ctxd__admin_path(req);
   int post = strcmp(ctxd__admin_method(req), "POST") == 0;
-  if (strncmp(path, "/api/", 5) != 0) {
-    if (strcmp(path, "/") != 0 && strcmp(path, "/console.js") != 0 && strcmp(path, "/console.css") != 0)
-      return CTXD_ENOENT;
-    return post ? not_allowed(resp, "GET") : asset_route(path, resp);
-  }
+  int api = strncmp(path, "/api/", 5) == 0;
+  if (!api && strcmp(path, "/") != 0 && strcmp(path, "/console.js") != 0 && strcmp(path, "/console.css") != 0)
+    return CTXD_ENOENT;
+  if (!host_ok(k, req))
+    return json_error(resp, 421,
+                      "refused: the console answers to an IP address, localhost or admin.allowed_hosts, "
+                      "not to this Host");
+  if (!api) return post ? not_allowed(resp, "GET") : asset_route(path, resp);
   static const struct {
     const char *path;
     ctxd__failaction_t action;

@@ -26,6 +26,10 @@ ctxd__console_t *ctxd__console_new(uv_loop_t *loop, const ctxd__config_t *cfg);
 int ctxd__console_handle(ctxd__console_t *k, const ctxd__status_t *s, ctxd__admin_req_t *req,
                          ctxd__admin_resp_t *resp);
 
+/* The host stops: the queries waiting for their turn are answered 503 at once, the one
+ * running is cancelled (its answer comes as it ends), and none starts any more. */
+void ctxd__console_stop(ctxd__console_t *k);
+
 /* Once the loop ended (no query of it still runs): closes its connection, frees k. */
 void ctxd__console_free(ctxd__console_t *k);
 

@@ -490,6 +490,8 @@ static void begin_stop(host_t *h, const char *why) {
    * migrating is dropped when its migrations end) */
   if (h->swap_phase == SWAP_DRAINING) abandon_swap(h);
   ctxd__notify("STOPPING=1");
+  /* its queries end now: the loop (and the process) waits for the running one */
+  ctxd__console_stop(h->console);
   uv_timer_stop(&h->reconnect);
   for (size_t i = 0; i < h->endpoints.n && h->session.broker.conn != NULL; i++)
     if (h->endpoints.v[i]->consuming) cancel(h, h->endpoints.v[i]);

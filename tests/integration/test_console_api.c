@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,20 @@ static http_t http(ctxt_world_t *w, const char *method, const char *path, const 
                    const char *body) {
   int fd = http_open(w->admin_port);
   http_send(fd, method, path, headers, body);
+  return http_read(fd);
+}
+
+/* A request written as given (its own Host, if any) on a new connection. */
+static http_t http_raw(ctxt_world_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static http_t http_raw(ctxt_world_t *w, const char *fmt, ...) {
+  char req[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(req, sizeof req, fmt, ap);
+  va_end(ap);
+  assert_true(n > 0 && (size_t)n < sizeof req);
+  int fd = http_open(w->admin_port);
+  assert_int_equal(write(fd, req, (size_t)n), n);
   return http_read(fd);
 }
 
@@ -450,7 +465,7 @@ static void deferred_queries_at_a_small_connection_bound(void **state) {
   http_free(&r);
   PGconn *locker = ctxt_pg_connect(w->db);
   PQclear(PQexec(locker, "BEGIN"));
-  PQclear(PQexec(locker, "LOCK TABLE ctxd.outbox_archive IN ACCESS EXCLUSIVE MODE"));
+  PQclear(PQexec(locker, "LOCK TABLE ctxd.outbox_set_aside IN ACCESS EXCLUSIVE MODE"));
   int slow[3];
   for (int i = 0; i < 3; i++) {
     slow[i] = http_open(w->admin_port);
@@ -530,6 +545,135 @@ static void console_reconnects_after_the_database_restarts(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* GET path with Host: host; the status. */
+static int get_as(ctxt_world_t *w, const char *path, const char *host) {
+  http_t r = http_raw(w, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host);
+  int status = r.status;
+  if (status == 421) {
+    assert_non_null(r.json);
+    assert_non_null(strstr(str(r.json, "error"), "admin.allowed_hosts"));
+  }
+  http_free(&r);
+  return status;
+}
+
+/* The console answers to an IP address, localhost or admin.allowed_hosts only: a page of
+ * another name pointed here by its DNS (rebinding) reads nothing, while /metrics and the
+ * probes answer any Host. An invalid UTF-8 path still gets a JSON 404. */
+static void host_header_names_this_console(void **state) {
+  ctxt_world_t *w = *state;
+  start_with_token(w, ", \"allowed_hosts\": [\"console.example\", \"proxy.example:8443\"]");
+  char evil[64];
+  snprintf(evil, sizeof evil, "evil.example:%d", w->admin_port);
+  assert_int_equal(get_as(w, "/api/failed", evil), 421);
+  assert_int_equal(get_as(w, "/api/host", "127.0.0.1.evil.example"), 421);
+  assert_int_equal(get_as(w, "/", evil), 421);
+  assert_int_equal(get_as(w, "/console.js", "proxy.example:8444"), 421);
+  assert_int_equal(get_as(w, "/api/host", "localhost:1"), 200);
+  assert_int_equal(get_as(w, "/api/host", "[::1]:9464"), 200);
+  assert_int_equal(get_as(w, "/api/host", "10.1.2.3"), 200);
+  assert_int_equal(get_as(w, "/api/host", "CONSOLE.example:443"), 200);
+  assert_int_equal(get_as(w, "/api/host", "proxy.example:8443"), 200);
+  assert_int_equal(get_as(w, "/metrics", evil), 200);
+  assert_int_equal(get_as(w, "/readyz", evil), 200);
+  /* the path is not UTF-8: still a JSON answer */
+  http_t r = http_raw(w, "GET /api/x\xff HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  if (r.status != 404 || r.json == NULL) fail_msg("GET /api/x\\xff: %s", r.text);
+  assert_string_equal(str(r.json, "error"), "not found: /api/x?");
+  http_free(&r);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* An action on a filter must name its messages (or say "all"); one takes at most 1000 and
+ * says how many remain, and the same request again takes them. The operator's name must be
+ * UTF-8. */
+static void filter_actions_are_bounded(void **state) {
+  ctxt_world_t *w = *state;
+  start_with_token(w, ", \"token\": \"" TOKEN "\"");
+  char sql[1024];
+  snprintf(
+      sql, sizeof sql,
+      "WITH n AS (INSERT INTO ctxd.failed_messages (endpoint, message_id, message_type, body, "
+      "first_failed_at, last_failed_at) SELECT '%s', md5(i::text)::uuid, 'Ns:T', '\\x7b7d', now(), now() "
+      "FROM generate_series(1, 1003) i RETURNING 1) SELECT count(*) FROM n",
+      w->endpoint);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1003);
+  static const char *const vague[] = {"{\"filter\":{}}", "{\"filter\":{\"status\":\"open\",\"limit\":5}}",
+                                      "{\"filter\":{\"all\":false,\"endpoint\":\"x\"}}"};
+  for (size_t i = 0; i < sizeof vague / sizeof vague[0]; i++) {
+    http_t r = http(w, "POST", "/api/failed/archive", JSON BEARER, vague[i]);
+    if (r.status != 400) fail_msg("%s: %d %s", vague[i], r.status, r.text);
+    http_free(&r);
+  }
+  http_t r =
+      http(w, "POST", "/api/failed/archive", JSON BEARER "X-Ctxd-Operator: op\xff\r\n", "{\"ids\":[1]}");
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(str(r.json, "error"), "UTF-8"));
+  http_free(&r);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages WHERE status = 'archived'"),
+                   0);
+  char body[256];
+  snprintf(body, sizeof body, "{\"filter\":{\"endpoint\":\"%s\"}}", w->endpoint);
+  long remaining[] = {3, 0}, done[] = {1000, 3};
+  for (int round = 0; round < 2; round++) {
+    r = http(w, "POST", "/api/failed/archive", JSON BEARER, body);
+    if (r.status != 200) fail_msg("archive: %d %s", r.status, r.text);
+    assert_int_equal(num(r.json, "done"), done[round]);
+    assert_int_equal(num(r.json, "remaining"), remaining[round]);
+    http_free(&r);
+  }
+  r = http(w, "POST", "/api/failed/unarchive", JSON BEARER, "{\"filter\":{\"all\":true,\"status\":\"all\"}}");
+  if (r.status != 200) fail_msg("unarchive: %d %s", r.status, r.text);
+  assert_int_equal(num(r.json, "done"), 1000);
+  assert_int_equal(num(r.json, "remaining"), 3);
+  http_free(&r);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* One console query runs at a time, eight wait, the next is refused at once; a stop
+ * answers the waiting ones and cancels the running one instead of waiting for each. */
+static void stop_cancels_the_console_queries(void **state) {
+  ctxt_world_t *w = *state;
+  start_with_token(w, ", \"idle_timeout_ms\": 30000");
+  http_t r = get_json(w, "/api/outbox");
+  http_free(&r);
+  PGconn *locker = ctxt_pg_connect(w->db);
+  PQclear(PQexec(locker, "BEGIN"));
+  PQclear(PQexec(locker, "LOCK TABLE ctxd.outbox_set_aside IN ACCESS EXCLUSIVE MODE"));
+  int fds[9];
+  fds[0] = http_open(w->admin_port);
+  http_send(fds[0], "GET", "/api/outbox", NULL, NULL);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM pg_locks WHERE NOT granted", 1, 10000), 1);
+  for (int i = 1; i < 9; i++) {
+    fds[i] = http_open(w->admin_port);
+    http_send(fds[i], "GET", "/api/failed/summary", NULL, NULL);
+  }
+  /* the tenth: the host answers it at once (the others are answered in order, so once
+   * this one is, the eight before it were queued) */
+  int64_t t0 = ctxt_now_ms();
+  r = http(w, "GET", "/api/failed/summary", NULL, NULL);
+  assert_int_equal(r.status, 503);
+  assert_non_null(strstr(str(r.json, "error"), "wait already"));
+  http_free(&r);
+  assert_true(ctxt_now_ms() - t0 < 2000);
+  t0 = ctxt_now_ms();
+  ctxt_host_stop(w, SIGTERM);
+  int64_t took = ctxt_now_ms() - t0;
+  print_message("stopped in %lld ms with one console query blocked and eight waiting\n", (long long)took);
+  assert_true(took < 5000); /* not the blocked query's 10 s statement timeout, nor eight more */
+  for (int i = 1; i < 9; i++) {
+    r = http_read(fds[i]);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(str(r.json, "error"), "the host is stopping");
+    http_free(&r);
+  }
+  r = http_read(fds[0]); /* cancelled: a 503 if it came before the admin endpoint closed */
+  assert_true(r.status == 503 || r.status == -1);
+  http_free(&r);
+  PQclear(PQexec(locker, "COMMIT"));
+  PQfinish(locker);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(routes_answer_json_and_rates_follow_the_load, ctxt_world_setup,
@@ -540,6 +684,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(deferred_queries_at_a_small_connection_bound, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(console_reconnects_after_the_database_restarts, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(host_header_names_this_console, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(filter_actions_are_bounded, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(stop_cancels_the_console_queries, ctxt_world_setup,
                                       ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

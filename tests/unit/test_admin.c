@@ -32,6 +32,9 @@ typedef struct {
   size_t big;        /* or this many bytes of 'x' */
   const char *ctype; /* and the content type it sets, when not NULL */
   int defer;         /* it defers its answer instead, keeping the handle in pending */
+  uint64_t defer_ms; /* with this deadline (0: the idle timeout) */
+  const char *late;  /* and this reason past it */
+  int reply_now;     /* and answers at once, before it returns */
   ctxd__admin_pending_t *pending[8];
   int npending;
   char query[256], body_in[256], origin[64], auth[64];
@@ -51,8 +54,14 @@ static int handler(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp)
   snprintf(f->auth, sizeof f->auth, "%s", auth != NULL ? auth : "(none)");
   if (f->defer) {
     assert_true(f->npending < 8);
-    f->pending[f->npending] = ctxd__admin_defer(req);
+    f->pending[f->npending] = ctxd__admin_defer(req, f->defer_ms, f->late);
     assert_non_null(f->pending[f->npending++]);
+    if (f->reply_now) {
+      ctxd__admin_resp_t r = {0};
+      assert_int_equal(ctxd__prom_printf(&r.body, "now"), 0);
+      ctxd__admin_reply(f->pending[f->npending - 1], 202, &r);
+      f->pending[f->npending - 1] = NULL;
+    }
     return CTXD__ADMIN_DEFERRED;
   }
   if (f->ctype) resp->content_type = f->ctype;
@@ -457,7 +466,7 @@ static void reply(fx_t *f, int i, int status, const char *body) {
 }
 
 /* A deferred answer is sent when given, with its type and headers; given after its client
- * left, it is dropped (ASan: no use after free). */
+ * left, it goes nowhere harmlessly (ASan: no use after free). */
 static void deferred_answers(void **state) {
   fx_t *f = *state;
   f->defer = 1;
@@ -466,10 +475,10 @@ static void deferred_answers(void **state) {
   client_send(f, b, "GET /b HTTP/1.1\r\n\r\n", 20);
   wait_deferred(f, 2);
   assert_false(closed_by_server(a));
-  /* b's client leaves: the connection closes at once, its answer comes later */
+  /* b's client leaves (a FIN, as a half-close): its answer is written into the void */
   close(b);
-  wait_connections(f, 1);
   reply(f, 1, 200, "late");
+  wait_connections(f, 1);
   reply(f, 0, 201, "{}");
   char resp[4096];
   client_read_all(f, a, resp, sizeof resp);
@@ -530,6 +539,87 @@ static void deferred_requests_hold_their_slots(void **state) {
   close(c);
   close(d);
   wait_connections(f, 0);
+}
+
+/* A deferred request's deadline is the callback's, not the idle timeout, and past it the
+ * answer says the callback's reason: JSON under /api/, text elsewhere. */
+static void deferred_deadline_and_reason(void **state) {
+  fx_t *f = *state;
+  f->defer = 1;
+  f->defer_ms = 100;
+  f->late = "still running; see the action log";
+  char resp[4096];
+  int64_t t0 = ctxt_now_ms();
+  exchange(f, "POST /api/act HTTP/1.1\r\nContent-Length: 0\r\n\r\n", resp, sizeof resp);
+  assert_true(ctxt_now_ms() - t0 < 4000); /* not the idle timeout's 5 s */
+  assert_non_null(strstr(resp, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; "
+                               "charset=utf-8\r\n"));
+  assert_non_null(strstr(resp, "\r\n\r\n{\"error\":\"still running; see the action log\"}"));
+  f->late = NULL;
+  exchange(f, "GET /x HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "Content-Type: text/plain; charset=utf-8\r\n"));
+  assert_non_null(strstr(resp, "\r\n\r\nService Unavailable\n"));
+  reply(f, 0, 200, "dropped");
+  reply(f, 1, 200, "dropped");
+  /* the server's own errors under /api/ are JSON too */
+  f->defer = 0;
+  exchange(f, "GET /api/x HTTP/1.1\r\nOrigin: a\r\nOrigin: b\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json"));
+  assert_non_null(strstr(resp, "\r\n\r\n{\"error\":\"Bad Request\"}"));
+}
+
+/* An answer given while the callback still runs is sent once, after it returned. */
+static void reply_during_the_callback(void **state) {
+  fx_t *f = *state;
+  f->defer = 1;
+  f->reply_now = 1;
+  char resp[4096];
+  exchange(f, "GET /a HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(resp, "HTTP/1.1 202 \r\n"
+                            "Content-Type: text/plain; charset=utf-8\r\n"
+                            "Content-Length: 3\r\n"
+                            "Connection: close\r\n"
+                            "\r\n"
+                            "now");
+  wait_connections(f, 0);
+}
+
+/* A client that finished sending (shutdown for writing, as nc -N does) still gets the
+ * deferred answer. */
+static void half_closed_client_gets_the_deferred_answer(void **state) {
+  fx_t *f = *state;
+  f->defer = 1;
+  int a = client_connect(f);
+  client_send(f, a, "GET /a HTTP/1.1\r\n\r\n", 20);
+  assert_int_equal(shutdown(a, SHUT_WR), 0);
+  wait_deferred(f, 1);
+  for (int i = 0; i < 20; i++) step(f, -1, 0, ctxt_now_ms() + 10); /* the EOF is read */
+  assert_int_equal(ctxd__admin_connections(f->admin), 1);
+  reply(f, 0, 200, "kept");
+  char resp[4096];
+  client_read_all(f, a, resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  assert_non_null(strstr(resp, "\r\n\r\nkept"));
+  close(a);
+  wait_connections(f, 0);
+}
+
+/* A header value's trailing blanks are trimmed; a chunked body's trailers are no headers. */
+static void header_values_trimmed_and_trailers_ignored(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  exchange(f, "GET /t HTTP/1.1\r\nAuthorization: Bearer tok \t \r\nOrigin:  http://h\t\r\n\r\n", resp,
+           sizeof resp);
+  assert_string_equal(f->auth, "Bearer tok");
+  assert_string_equal(f->origin, "http://h");
+  exchange(f,
+           "POST /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n"
+           "Origin: http://evil\r\nAuthorization: Bearer t\r\n\r\n",
+           resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  assert_string_equal(f->body_in, "2:ab");
+  assert_string_equal(f->origin, "(none)");
+  assert_string_equal(f->auth, "(none)");
 }
 
 /* Closing the server with a deferred request: the answer that comes afterwards is dropped. */
@@ -815,6 +905,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(deferred_answers, setup, teardown),
       cmocka_unit_test_setup_teardown(deferred_requests_hold_their_slots, setup, teardown),
       cmocka_unit_test_setup_teardown(deferred_answer_after_close, setup, teardown),
+      cmocka_unit_test_setup_teardown(deferred_deadline_and_reason, setup, teardown),
+      cmocka_unit_test_setup_teardown(reply_during_the_callback, setup, teardown),
+      cmocka_unit_test_setup_teardown(half_closed_client_gets_the_deferred_answer, setup, teardown),
+      cmocka_unit_test_setup_teardown(header_values_trimmed_and_trailers_ignored, setup, teardown),
       cmocka_unit_test_setup_teardown(malformed_requests_get_400, setup, teardown),
       cmocka_unit_test_setup_teardown(handler_status_is_passed_on, setup, teardown),
       cmocka_unit_test_setup_teardown(oversized_request_gets_431, setup, teardown),
