@@ -615,6 +615,7 @@ static void on_sample(uv_timer_t *t) {
     ctxd__endpoint_t *ep = h->endpoints.v[i];
     ctxd__sample_t sample;
     ctxd__status_sample(ep, now, &sample);
+    sample.mono_ms = (int64_t)uv_now(&h->loop);
     sample.queue_depth = ep->queue_depth;
     sample.consumers = ep->consumers;
     ctxd__ring_t *r = ctxd__series_ring(&h->series, ep->name);

@@ -56,8 +56,8 @@ double ctxd__histogram_quantile(const ctxd__histogram_t *h, double q) {
 
 void ctxd__ring_add(ctxd__ring_t *r, const ctxd__sample_t *s) {
   const ctxd__sample_t *p = &r->last;
-  if (r->has_last && s->t_ms > p->t_ms) {
-    double dt = (double)(s->t_ms - p->t_ms) / 1000.0;
+  if (r->has_last && s->mono_ms > p->mono_ms) {
+    double dt = (double)(s->mono_ms - p->mono_ms) / 1000.0;
     ctxd__histogram_t d = s->handler;
     int reset = s->handler.count < p->handler.count;
     d.count = reset ? s->handler.count : s->handler.count - p->handler.count;

@@ -15,7 +15,8 @@
 
 /* One endpoint's numbers as read at a sample. */
 typedef struct {
-  int64_t t_ms; /* Unix time */
+  int64_t t_ms;    /* Unix time: when, for the page */
+  int64_t mono_ms; /* a monotonic clock: the interval, whatever the wall clock does */
   uint64_t handled, duplicates, retried, errored;
   uint64_t in_flight;
   int64_t queue_depth, consumers; /* -1: unknown (not connected) */

@@ -8,7 +8,12 @@
 #include "series.h"
 
 static ctxd__sample_t sample_at(int64_t t_ms, uint64_t handled, uint64_t errored) {
-  ctxd__sample_t s = {.t_ms = t_ms, .handled = handled, .errored = errored, .queue_depth = 7, .consumers = 1};
+  ctxd__sample_t s = {.t_ms = t_ms,
+                      .mono_ms = t_ms,
+                      .handled = handled,
+                      .errored = errored,
+                      .queue_depth = 7,
+                      .consumers = 1};
   ctxd__histogram_init(&s.handler, &ctxd__buckets_seconds);
   return s;
 }
@@ -38,6 +43,7 @@ static void rates_from_differences(void **state) {
   /* nothing handled since: rate 0 and no handler time; the histogram stays cumulative */
   ctxd__sample_t quiet = s;
   quiet.t_ms += 2000;
+  quiet.mono_ms += 2000;
   ctxd__ring_add(r, &quiet);
   p = ctxd__ring_at(r, 1);
   assert_true(p->rate == 0 && p->p50_ms == 0 && p->p99_ms == 0);
@@ -48,6 +54,12 @@ static void rates_from_differences(void **state) {
   /* a sample no later than the last is only a baseline */
   ctxd__ring_add(r, &reset);
   assert_int_equal(r->n, 3);
+  /* the wall clock set back an hour: the interval is still the monotonic clock's 2 s */
+  ctxd__sample_t back = sample_at(reset.t_ms - 3600000, 8, 0);
+  back.mono_ms = reset.mono_ms + 2000;
+  ctxd__ring_add(r, &back);
+  assert_int_equal(r->n, 4);
+  assert_true(fabs(ctxd__ring_at(r, 3)->rate - 2.0) < 1e-9);
   ctxd__series_free(&set);
   assert_int_equal(set.n, 0);
 }
