@@ -317,8 +317,6 @@ static void commit_fault(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m,
              m->handler->type, err);
 }
 
-/* Ends the transaction: COMMIT (with what is still queued in a pipeline), and on success
- * hands the committed outbox rows to the batch. */
 #define RETRY_RESOLVED                                                                                       \
   "WITH u AS (UPDATE ctxd.failed_messages SET status = 'resolved', status_at = now(), status_by = $3 "       \
   "WHERE endpoint = $1 AND message_id = $2::uuid AND status = 'retry_requested' RETURNING id) "              \
@@ -344,6 +342,8 @@ static int resolve_retries(PGconn *c, const span_t *s, char *err, size_t errlen)
   return 0;
 }
 
+/* Ends the transaction: COMMIT (with what is still queued in a pipeline), and on success
+ * hands the committed outbox rows to the batch. */
 static int commit(PGconn *c, const span_t *s, char *err, size_t errlen) {
   int rc = resolve_retries(c, s, err, errlen);
   if (rc == 0) rc = ctxd__db_queue(c, "COMMIT", 0, NULL, NULL, NULL, err, errlen);
