@@ -144,6 +144,7 @@
     endpoint: '',
     selected: new Set(), // message ids ticked in a group's list
     offset: 0,
+    lastGroup: '', // the group whose list the selection and page belong to
     seq: 0, // bumped on every navigation: answers for an older view are dropped
   };
 
@@ -596,14 +597,15 @@
           h('div', { class: 'buttons' }, pill(m.status, STATUS_TEXT[m.status] || m.status), buttons)),
         h('div', { class: 'fault', id: 'message-fault' },
           h('p', { class: 'exc-line' }, h('span', { class: 'exc', text: m.exception_type || 'dead letter' }), h('span', { class: 'exc-msg', text: m.exception_message || '' })),
-          kv([
-            ['Plugin', show(m.plugin)],
-            ['Attempts', count(m.attempts)],
-            ['Failures', count(m.failures)],
-            ['Operator retries', count(m.operator_retries)],
-            ['First failed', when(m.first_failed_at)],
-            ['Last failed', when(m.last_failed_at)],
-          ]),
+          h('dl', { class: 'strip' },
+            [
+              ['Plugin', show(m.plugin)],
+              ['Attempts', count(m.attempts)],
+              ['Failures', m.failures > 1 ? pill('warn', count(m.failures), 'failed again after a retry') : count(m.failures)],
+              ['Operator retries', count(m.operator_retries)],
+              ['First failed', when(m.first_failed_at)],
+              ['Last failed', when(m.last_failed_at)],
+            ].map(([k, v]) => h('div', {}, h('dt', { text: k }), h('dd', {}, v)))),
           m.stack_trace ? h('details', {}, h('summary', { text: 'Stack trace / reason' }), h('pre', { class: 'code', text: m.stack_trace })) : null)),
       h('div', { class: 'cols' },
         h('div', { class: 'card' }, h('h2', { text: 'Body' }), prettyBody(m)),
@@ -784,10 +786,8 @@
           const data = await api('/api/endpoints');
           if (seq === state.seq) renderEndpoints(data);
         } else if (route.tab === 'failed') {
-          if (!$('endpoint-filter').options.length || $('endpoint-filter').options.length === 1) {
-            const data = await api('/api/endpoints');
-            renderEndpoints(data);
-          }
+          // the endpoint filter's choices, until the endpoints are known
+          if ($('endpoint-filter').options.length <= 1) renderEndpoints(await api('/api/endpoints'));
           await loadFailed(route, seq);
         } else if (route.tab === 'outbox') {
           const data = await api('/api/outbox');
@@ -832,6 +832,10 @@
     $('find-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const id = $('find-id').value.trim();
+      if (id && !/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(id)) {
+        toast(`${id} is not a message id (a UUID)`, 'error');
+        return;
+      }
       location.hash = id ? `#failed/find/${encodeURIComponent(id)}` : '#failed';
     });
   }
