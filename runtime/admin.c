@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,13 +19,19 @@
 
 typedef enum {
   CONN_READING,   /* the request is arriving */
+  CONN_DEFERRED,  /* the callback answers later (in progress: never evicted) */
   CONN_WRITING,   /* the response is being written */
   CONN_LINGERING, /* answered and shut down for writing; waiting for the client's EOF */
   CONN_CLOSING
 } conn_state_t;
 
-typedef struct conn_s {
-  struct conn_s *prev, *next;
+/* The request headers the console reads; each kept once (a repeat is a 400). */
+static const char *const kept_headers[] = {"Host",         "Origin",        "Sec-Fetch-Site",
+                                           "Content-Type", "Authorization", "X-Ctxd-Operator"};
+#define NKEPT (sizeof kept_headers / sizeof kept_headers[0])
+
+typedef struct ctxd__admin_conn_s {
+  struct ctxd__admin_conn_s *prev, *next;
   ctxd__admin_t *admin;
   uv_tcp_t tcp;
   uv_timer_t timer;
@@ -32,13 +39,31 @@ typedef struct conn_s {
   uv_shutdown_t shutdown;
   http_parser parser;
   conn_state_t state;
-  int handles;     /* not yet closed; the connection is freed at 0 */
-  int complete;    /* http-parser saw the whole request */
-  int eof;         /* the client finished sending */
-  uint64_t wakeup; /* the listener's wakeup that accepted it */
+  int handles;      /* not yet closed; the connection is freed at 0 */
+  int complete;     /* http-parser saw the whole request */
+  int headers_done; /* http-parser saw the end of the headers: the body is bounded alone */
+  int too_large;    /* the body is over CTXD__ADMIN_MAX_BODY */
+  int repeated;     /* a kept header came twice */
+  int in_value;     /* the last header piece was a value */
+  int kept;         /* index in kept_headers of the header being read, or -1 */
+  int eof;          /* the client finished sending */
+  int head_only;    /* HEAD: the body is measured, not sent */
+  int in_callback;  /* the callback runs: a reply now is kept for handle_request */
+  int early_status; /* a reply given during the callback, its body in body */
+  uint64_t wakeup;  /* the listener's wakeup that accepted it */
   size_t received;
-  ctxd__prom_t url, head, body;
+  const char *path, *query; /* in url, once parsed */
+  const char *content_type, *extra_headers;
+  const char *late;               /* the reason a deferred request past its deadline is answered with */
+  uint64_t deadline_ms;           /* a deferred request's; 0: the idle timeout */
+  ctxd__admin_pending_t *pending; /* while deferred */
+  ctxd__prom_t url, head, body, field, reqbody;
+  ctxd__prom_t headers[NKEPT];
 } conn_t;
+
+struct ctxd__admin_pending_s {
+  conn_t *c; /* NULL once the connection closed: the answer is dropped */
+};
 
 struct ctxd__admin_s {
   uv_loop_t *loop;
@@ -98,6 +123,9 @@ static void conn_closed(uv_handle_t *h) {
   ctxd__prom_free(&c->url);
   ctxd__prom_free(&c->head);
   ctxd__prom_free(&c->body);
+  ctxd__prom_free(&c->field);
+  ctxd__prom_free(&c->reqbody);
+  for (size_t i = 0; i < NKEPT; i++) ctxd__prom_free(&c->headers[i]);
   free(c);
   admin_unref(a);
 }
@@ -107,6 +135,8 @@ static void conn_closed(uv_handle_t *h) {
 static void conn_close(conn_t *c) {
   if (c->state == CONN_CLOSING) return;
   c->state = CONN_CLOSING;
+  if (c->pending != NULL) c->pending->c = NULL; /* its answer, when it comes, is dropped */
+  c->pending = NULL;
   uv_close((uv_handle_t *)&c->tcp, conn_closed);
   uv_close((uv_handle_t *)&c->timer, conn_closed);
   ctxd__admin_t *a = c->admin;
@@ -114,7 +144,19 @@ static void conn_close(conn_t *c) {
   if (a->paused && !a->closing) resume_accepting(a);
 }
 
-static void on_timeout(uv_timer_t *t) { conn_close(t->data); }
+static void respond_error_why(conn_t *c, int status, const char *why);
+
+/* A deferred request past its deadline is told so; any other connection just closes. */
+static void on_timeout(uv_timer_t *t) {
+  conn_t *c = t->data;
+  if (c->state != CONN_DEFERRED) {
+    conn_close(c);
+    return;
+  }
+  c->pending->c = NULL;
+  c->pending = NULL;
+  respond_error_why(c, 503, c->late);
+}
 
 static const char *reason(int status) {
   switch (status) {
@@ -122,7 +164,12 @@ static const char *reason(int status) {
   case 204: return "No Content";
   case 400: return "Bad Request";
   case 404: return "Not Found";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
   case 405: return "Method Not Allowed";
+  case 413: return "Payload Too Large";
+  case 415: return "Unsupported Media Type";
+  case 421: return "Misdirected Request";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
   case 503: return "Service Unavailable";
@@ -136,6 +183,8 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 
 static void on_written(uv_write_t *req, int status) {
   conn_t *c = req->data;
+  /* written before the connection was closed (the server's close): its callback comes after */
+  if (c->state == CONN_CLOSING) return;
   if (status < 0 || c->eof) {
     conn_close(c);
     return;
@@ -144,41 +193,123 @@ static void on_written(uv_write_t *req, int status) {
    * oversized request), and a reset can destroy the response before the client read it.
    * So: FIN first, then read and discard until the client's EOF or the timer. */
   c->state = CONN_LINGERING;
-  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close(c);
+  if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    conn_close(c);
+    return;
+  }
+  /* idle now: a connection waiting for a slot may take its place */
+  ctxd__admin_t *a = c->admin;
+  if (a->paused && !a->closing) resume_accepting(a);
 }
 
-/* Sends the status line, headers and (unless head_only) c->body. */
-static void respond(conn_t *c, int status, const char *content_type, int head_only) {
+/* Sends the status line, headers and (unless the request was HEAD) c->body. */
+static void respond(conn_t *c, int status) {
   c->state = CONN_WRITING;
   if (ctxd__prom_printf(&c->head,
                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
                         "Connection: close\r\n\r\n",
-                        status, reason(status), content_type ? content_type : "text/plain; charset=utf-8",
-                        c->body.len, status == 405 ? "Allow: GET, HEAD\r\n" : "") != 0) {
+                        status, reason(status),
+                        c->content_type ? c->content_type : "text/plain; charset=utf-8", c->body.len,
+                        c->extra_headers ? c->extra_headers : "") != 0) {
     conn_close(c);
     return;
   }
   uv_buf_t bufs[2] = {uv_buf_init(c->head.buf, (unsigned)c->head.len),
                       uv_buf_init(c->body.buf, (unsigned)c->body.len)};
-  unsigned nbufs = head_only || c->body.len == 0 ? 1 : 2;
+  unsigned nbufs = c->head_only || c->body.len == 0 ? 1 : 2;
   /* The response gets its own deadline: a client that does not read is dropped. */
   uv_timer_start(&c->timer, on_timeout, c->admin->idle_ms, 0);
   if (uv_write(&c->write, (uv_stream_t *)&c->tcp, bufs, nbufs, on_written) != 0) conn_close(c);
 }
 
-static void respond_error(conn_t *c, int status) {
+/* Answers status with why (NULL: the status's reason phrase): {"error":why} for the API's
+ * paths (under /api/), the text elsewhere. why holds no '"' or '\\'. */
+static void respond_error_why(conn_t *c, int status, const char *why) {
+  int json = c->url.buf != NULL && strncmp(c->url.buf, "/api/", 5) == 0;
+  if (why == NULL) why = reason(status);
   c->body.len = 0;
-  if (ctxd__prom_printf(&c->body, "%s\n", reason(status)) != 0) {
+  c->content_type = json ? "application/json; charset=utf-8" : NULL;
+  c->extra_headers = status == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL;
+  c->head_only = 0;
+  if (ctxd__prom_printf(&c->body, json ? "{\"error\":\"%s\"}" : "%s\n", why) != 0) {
     conn_close(c);
     return;
   }
-  respond(c, status, NULL, 0);
+  respond(c, status);
+}
+
+static void respond_error(conn_t *c, int status) { respond_error_why(c, status, NULL); }
+
+/* Sends what the callback (or a deferred answer) put in resp, taking its body. */
+static void respond_with(conn_t *c, int status, ctxd__admin_resp_t *resp) {
+  ctxd__prom_free(&c->body);
+  c->body = resp->body;
+  resp->body = (ctxd__prom_t){0};
+  c->content_type = resp->content_type;
+  c->extra_headers = resp->headers;
+  if (status < 100 || status > 599) {
+    ctxd__log(CTXD__LOG_WARN, "host", "admin: the handler of %s returned status %d", c->path, status);
+    respond_error(c, 500);
+    return;
+  }
+  respond(c, status);
+}
+
+const char *ctxd__admin_method(const ctxd__admin_req_t *r) { return http_method_str(r->parser.method); }
+const char *ctxd__admin_path(const ctxd__admin_req_t *r) { return r->path; }
+const char *ctxd__admin_query(const ctxd__admin_req_t *r) { return r->query; }
+
+const char *ctxd__admin_header(const ctxd__admin_req_t *r, const char *name) {
+  for (size_t i = 0; i < NKEPT; i++)
+    if (strcasecmp(kept_headers[i], name) == 0) return r->headers[i].buf;
+  return NULL;
+}
+
+const char *ctxd__admin_body(const ctxd__admin_req_t *r, size_t *len) {
+  if (len != NULL) *len = r->reqbody.len;
+  return r->reqbody.buf != NULL ? r->reqbody.buf : "";
+}
+
+ctxd__admin_pending_t *ctxd__admin_defer(ctxd__admin_req_t *c, uint64_t deadline_ms, const char *late) {
+  ctxd__admin_pending_t *p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  p->c = c;
+  c->pending = p;
+  c->deadline_ms = deadline_ms;
+  c->late = late;
+  return p;
+}
+
+int ctxd__admin_pending_gone(const ctxd__admin_pending_t *p) { return p->c == NULL; }
+
+void ctxd__admin_reply(ctxd__admin_pending_t *p, int status, ctxd__admin_resp_t *resp) {
+  conn_t *c = p->c;
+  free(p);
+  if (c == NULL) {
+    ctxd__prom_free(&resp->body);
+    return;
+  }
+  c->pending = NULL;
+  if (c->in_callback) { /* handle_request answers with it once the callback returns */
+    ctxd__prom_free(&c->body);
+    c->body = resp->body;
+    resp->body = (ctxd__prom_t){0};
+    c->content_type = resp->content_type;
+    c->extra_headers = resp->headers;
+    c->early_status = status;
+    return;
+  }
+  respond_with(c, status, resp);
 }
 
 static void handle_request(conn_t *c) {
   enum http_method method = (enum http_method)c->parser.method;
-  if (method != HTTP_GET && method != HTTP_HEAD) {
+  if (method != HTTP_GET && method != HTTP_HEAD && method != HTTP_POST) {
     respond_error(c, 405);
+    return;
+  }
+  if (c->repeated) {
+    respond_error(c, 400);
     return;
   }
   struct http_parser_url u;
@@ -187,25 +318,45 @@ static void handle_request(conn_t *c) {
     respond_error(c, 400);
     return;
   }
-  /* Cutting the URL after its path drops the query string and fragment. */
-  const char *path = "/"; /* absolute form without a path: "http://host" */
+  /* The path and the query are cut out of the URL in place; the fragment is dropped. */
+  c->path = "/"; /* absolute form without a path: "http://host" */
+  c->query = "";
+  if (u.field_set & (1 << UF_QUERY)) {
+    c->query = c->url.buf + u.field_data[UF_QUERY].off;
+    c->url.buf[u.field_data[UF_QUERY].off + u.field_data[UF_QUERY].len] = '\0';
+  }
   if (u.field_set & (1 << UF_PATH)) {
-    path = c->url.buf + u.field_data[UF_PATH].off;
+    c->path = c->url.buf + u.field_data[UF_PATH].off;
     c->url.buf[u.field_data[UF_PATH].off + u.field_data[UF_PATH].len] = '\0';
   }
-  if (path[0] != '/') { /* "*", which http-parser lets through as a path */
+  if (c->path[0] != '/') { /* "*", which http-parser lets through as a path */
     respond_error(c, 400);
     return;
   }
+  c->head_only = method == HTTP_HEAD;
   ctxd__admin_t *a = c->admin;
-  const char *content_type = NULL;
-  int status = a->cb(a->data, http_method_str(method), path, &c->body, &content_type);
-  if (status < 100 || status > 599) {
-    ctxd__log(CTXD__LOG_WARN, "host", "admin: the handler of %s returned status %d", path, status);
-    respond_error(c, 500);
+  ctxd__admin_resp_t resp = {0};
+  c->in_callback = 1;
+  int status = a->cb(a->data, c, &resp);
+  c->in_callback = 0;
+  if (status == CTXD__ADMIN_DEFERRED && c->early_status != 0) { /* deferred and answered at once */
+    ctxd__prom_free(&resp.body);
+    resp =
+        (ctxd__admin_resp_t){.body = c->body, .content_type = c->content_type, .headers = c->extra_headers};
+    c->body = (ctxd__prom_t){0};
+    status = c->early_status;
+  } else if (status == CTXD__ADMIN_DEFERRED && c->pending != NULL) {
+    ctxd__prom_free(&resp.body);
+    c->state = CONN_DEFERRED;
+    /* the answer gets a deadline of its own */
+    uv_timer_start(&c->timer, on_timeout, c->deadline_ms > 0 ? c->deadline_ms : a->idle_ms, 0);
     return;
   }
-  respond(c, status, content_type, method == HTTP_HEAD);
+  if (c->pending != NULL) { /* deferred, yet answered now: the late answer is dropped */
+    c->pending->c = NULL;
+    c->pending = NULL;
+  }
+  respond_with(c, status, &resp);
 }
 
 static int on_url(http_parser *p, const char *at, size_t len) {
@@ -221,8 +372,61 @@ static int on_message_complete(http_parser *p) {
   return 0;
 }
 
+/* A header name may come in pieces; a value's first piece ends it. */
+static int on_header_field(http_parser *p, const char *at, size_t len) {
+  conn_t *c = p->data;
+  if (c->headers_done) return 0; /* a chunked body's trailer: not a request header */
+  if (c->in_value) c->field.len = 0;
+  c->in_value = 0;
+  return ctxd__prom_append(&c->field, at, len) == 0 ? 0 : -1;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len) {
+  conn_t *c = p->data;
+  if (c->headers_done) return 0;
+  if (!c->in_value) {
+    c->in_value = 1;
+    c->kept = -1;
+    for (size_t i = 0; c->field.buf != NULL && i < NKEPT; i++)
+      if (strcasecmp(kept_headers[i], c->field.buf) == 0) c->kept = (int)i;
+    if (c->kept >= 0 && c->headers[c->kept].buf != NULL) c->repeated = 1;
+    /* an empty value still counts as present */
+    if (c->kept >= 0 && ctxd__prom_append(&c->headers[c->kept], "", 0) != 0) return -1;
+  }
+  return c->kept < 0 || ctxd__prom_append(&c->headers[c->kept], at, len) == 0 ? 0 : -1;
+}
+
+/* A declared length over the bound is refused before any of the body is read. */
+static int on_headers_complete(http_parser *p) {
+  conn_t *c = p->data;
+  c->headers_done = 1;
+  /* a value's trailing blanks are not part of it (RFC 9110, 5.5); http-parser keeps them */
+  for (size_t i = 0; i < NKEPT; i++) {
+    ctxd__prom_t *v = &c->headers[i];
+    while (v->len > 0 && (v->buf[v->len - 1] == ' ' || v->buf[v->len - 1] == '\t')) v->buf[--v->len] = '\0';
+  }
+  if ((p->flags & F_CONTENTLENGTH) && p->content_length > CTXD__ADMIN_MAX_BODY) {
+    c->too_large = 1;
+    return -1;
+  }
+  return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len) {
+  conn_t *c = p->data;
+  if (c->reqbody.len + len > CTXD__ADMIN_MAX_BODY) {
+    c->too_large = 1;
+    return -1;
+  }
+  return ctxd__prom_append(&c->reqbody, at, len) == 0 ? 0 : -1;
+}
+
 static const http_parser_settings parser_settings = {
     .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
 
@@ -238,8 +442,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     c->eof = 1;
     if (c->state == CONN_READING && c->received > 0)
       respond_error(c, 400); /* cut short */
-    else if (c->state != CONN_WRITING)
-      conn_close(c); /* on_written closes */
+    else if (c->state != CONN_WRITING && c->state != CONN_DEFERRED)
+      conn_close(c); /* on_written closes; so does a deferred request's, answered (or its deadline) */
     return;
   }
   if (nread < 0) {
@@ -249,15 +453,27 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   /* nread == 0 is libuv's "try again"; it must not reach http-parser, where it means EOF.
    * Past the request, data is discarded (see on_written). */
   if (nread == 0 || c->state != CONN_READING) return;
-  size_t room = CTXD__ADMIN_MAX_REQUEST - c->received;
-  size_t n = (size_t)nread < room ? (size_t)nread : room;
-  c->received += n;
-  http_parser_execute(&c->parser, &parser_settings, buf->base, n);
-  if (c->complete)
+  const char *at = buf->base;
+  size_t left = (size_t)nread;
+  /* The request line and headers are bounded by CTXD__ADMIN_MAX_REQUEST, the body by
+   * CTXD__ADMIN_MAX_BODY (on_body): once the headers ended, the rest of a read is the body's. */
+  while (left > 0 && !c->complete) {
+    size_t room = c->headers_done ? left : CTXD__ADMIN_MAX_REQUEST - c->received;
+    size_t n = left < room ? left : room;
+    if (n == 0) break;
+    http_parser_execute(&c->parser, &parser_settings, at, n);
+    c->received += n;
+    at += n;
+    left -= n;
+    if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) break;
+  }
+  if (c->too_large)
+    respond_error(c, 413);
+  else if (c->complete)
     handle_request(c);
   else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK)
     respond_error(c, 400);
-  else if (c->received == CTXD__ADMIN_MAX_REQUEST)
+  else if (!c->headers_done && c->received == CTXD__ADMIN_MAX_REQUEST)
     respond_error(c, 431);
 }
 

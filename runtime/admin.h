@@ -1,9 +1,18 @@
-/* The admin endpoint: a small HTTP/1.1 server on the loop for health checks and metrics.
- * One request per connection (answered with Content-Length and "Connection: close"),
- * parsed by http-parser. GET and HEAD reach the callback; other methods get 405, a
- * malformed request 400, a request over CTXD__ADMIN_MAX_REQUEST bytes 431. A connection
- * gets the idle timeout to deliver its request, and again to take its response, then it
- * is closed. Every function here runs on the loop's thread. Starting the server sets
+/* The admin endpoint: a small HTTP/1.1 server on the loop for health checks, metrics and
+ * the operator console. One request per connection (answered with Content-Length and
+ * "Connection: close"), parsed by http-parser. GET, HEAD and POST reach the callback;
+ * other methods get 405, a malformed request 400, a request line and headers over
+ * CTXD__ADMIN_MAX_REQUEST bytes 431, a body over CTXD__ADMIN_MAX_BODY bytes 413. A
+ * connection gets the idle timeout to deliver its request, and again to take its
+ * response, then it is closed. Every function here runs on the loop's thread.
+ *
+ * The callback may defer its answer (work on libuv's thread pool, say): the request is
+ * then in progress, never evicted as idle, and gets a deadline for its answer (the
+ * callback's choice), after which it is answered 503. A connection closed or timed out
+ * meanwhile drops the late answer; a client that only finished sending (half-closed)
+ * still gets it. Errors of the server itself (400, 405, 413, 431, a deadline's 503) are
+ * {"error":...} JSON under /api/, text elsewhere. Request headers' trailing blanks are
+ * trimmed; a chunked body's trailers are ignored. Starting the server sets
  * SIGPIPE to SIG_IGN unless the process handles it already (libuv writes with writev).
  *
  * Descriptors are bounded: at most max_connections sockets are open (one more for the
@@ -25,20 +34,66 @@
 #include "metrics.h"
 
 #define CTXD__ADMIN_MAX_REQUEST 8192
+#define CTXD__ADMIN_MAX_BODY 65536
 #define CTXD__ADMIN_IDLE_TIMEOUT_MS 5000
 #define CTXD__ADMIN_MAX_CONNECTIONS 128
 #define CTXD__ADMIN_ACCEPT_RETRY_MS 500
 
 typedef struct ctxd__admin_s ctxd__admin_t;
 
-/* Answers one request, on the loop's thread, so it must be quick. method is "GET" or
- * "HEAD" (for HEAD the body is measured but not sent); path is the request target without
- * query string or fragment, not percent-decoded. Writes the body into body (owned by the
- * server) and may point *content_type at a string that lives until the call returns
- * ("text/plain; charset=utf-8" when left NULL). Returns the HTTP status; anything outside
- * 100..599 is answered as 500. Must not call ctxd__admin_close. */
-typedef int (*ctxd__admin_cb)(void *data, const char *method, const char *path, ctxd__prom_t *body,
-                              const char **content_type);
+/* A request while the callback runs (borrowed for the call). */
+typedef struct ctxd__admin_conn_s ctxd__admin_req_t;
+
+/* "GET", "HEAD" or "POST". */
+const char *ctxd__admin_method(const ctxd__admin_req_t *r);
+/* The request target's path, not percent-decoded; never NULL. */
+const char *ctxd__admin_path(const ctxd__admin_req_t *r);
+/* The query string without '?', not decoded; "" when there is none. */
+const char *ctxd__admin_query(const ctxd__admin_req_t *r);
+/* The value of header name, or NULL when absent. Only the headers the console needs are
+ * kept (Host, Origin, Sec-Fetch-Site, Content-Type, Authorization, X-Ctxd-Operator; any
+ * other name gives NULL); a repeated one of them makes the request a 400. */
+const char *ctxd__admin_header(const ctxd__admin_req_t *r, const char *name);
+/* The body (at most CTXD__ADMIN_MAX_BODY bytes, NUL-terminated; "" when none). */
+const char *ctxd__admin_body(const ctxd__admin_req_t *r, size_t *len);
+
+/* What the callback answers. content_type and headers must live until the response is
+ * written (string constants): NULL type is "text/plain; charset=utf-8"; headers are extra
+ * header lines, each ending in "\r\n", or NULL. */
+typedef struct {
+  ctxd__prom_t body; /* owned by the server */
+  const char *content_type;
+  const char *headers;
+} ctxd__admin_resp_t;
+
+/* What a callback returns after ctxd__admin_defer. */
+#define CTXD__ADMIN_DEFERRED 0
+
+/* Answers one request, on the loop's thread, so it must be quick: it fills resp and
+ * returns the HTTP status (anything outside 100..599 but CTXD__ADMIN_DEFERRED is answered
+ * as 500), or defers. For HEAD the body is measured but not sent. Must not call
+ * ctxd__admin_close. */
+typedef int (*ctxd__admin_cb)(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp);
+
+typedef struct ctxd__admin_pending_s ctxd__admin_pending_t;
+
+/* Called by the callback to answer later: returns a handle (new; ctxd__admin_reply frees
+ * it, and must be called exactly once, on the loop's thread) and the callback returns
+ * CTXD__ADMIN_DEFERRED; NULL when out of memory (then answer now). A reply given before
+ * the callback returned is sent once it has. The answer is due within deadline_ms (0: the
+ * idle timeout); past it the request is answered 503 with late (a string constant without
+ * '"' or '\\'; NULL: the reason phrase) and the reply is dropped. The request's accessors
+ * are valid only during the callback: copy what the answer needs. */
+ctxd__admin_pending_t *ctxd__admin_defer(ctxd__admin_req_t *req, uint64_t deadline_ms, const char *late);
+
+/* 1 when a deferred request's answer would be dropped (its connection closed or its
+ * deadline passed): the work for it may be skipped. */
+int ctxd__admin_pending_gone(const ctxd__admin_pending_t *p);
+
+/* Answers a deferred request with status and resp (its body is taken, left empty), or
+ * drops the answer when the connection closed or timed out meanwhile; frees p. Valid
+ * after ctxd__admin_close too. */
+void ctxd__admin_reply(ctxd__admin_pending_t *p, int status, ctxd__admin_resp_t *resp);
 
 /* What ctxd__admin_address_parse takes, for error messages. */
 #define CTXD__ADMIN_ADDRESS_EXPECTED "a numeric a.b.c.d:PORT or [IPv6]:PORT with PORT 0-65535"

@@ -275,6 +275,13 @@ int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_ta
   return rpc_failed(b, channel, what, err, errlen);
 }
 
+int ctxd__broker_queue_inspect(ctxd__broker_t *b, int channel, const char *name) {
+  amqp_queue_declare_t m = {.queue = amqp_cstring_bytes(name), .passive = 1, .arguments = amqp_empty_table};
+  return amqp_send_method(b->conn, (amqp_channel_t)channel, AMQP_QUEUE_DECLARE_METHOD, &m) == AMQP_STATUS_OK
+             ? 0
+             : CTXD_ECLOSED;
+}
+
 int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest, char *err,
                       size_t errlen) {
   char what[768];

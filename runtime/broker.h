@@ -67,6 +67,11 @@ int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char
 int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_table_t args, char *err,
                        size_t errlen);
 
+/* Sends a passive queue.declare of `name` without waiting: its queue.declare-ok (ready
+ * messages and consumers) arrives among the frames the loop reads, and a missing queue
+ * closes the channel, as the broker does. 0 or CTXD_ECLOSED. */
+int ctxd__broker_queue_inspect(ctxd__broker_t *b, int channel, const char *name);
+
 /* Binds exchange `source` to exchange `dest` (MassTransit's type -> endpoint binding). */
 int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest, char *err,
                       size_t errlen);

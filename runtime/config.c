@@ -542,6 +542,8 @@ typedef struct {
   const char *listen;
   int64_t max_connections;
   int64_t idle_timeout_ms;
+  const char *token, *token_file;
+  const json_t *allowed_hosts;
 } admin_t;
 
 /* The map takes its defaults as text: admin.h's numbers, spelled. */
@@ -559,11 +561,37 @@ static const ctxd_conf_entry_t admin_map[] = {
     {CTXD_CONF_INT, "idle_timeout_ms", SPELL_VALUE(CTXD__ADMIN_IDLE_TIMEOUT_MS),
      offsetof(admin_t, idle_timeout_ms),
      "how long a connection may take to send its request, and again to take the response"},
+    {CTXD_CONF_STR, "token", "", offsetof(admin_t, token),
+     "the console's actions need it as \"Authorization: Bearer <token>\"; absent: the console is "
+     "read-only"},
+    {CTXD_CONF_STR, "token_file", "", offsetof(admin_t, token_file),
+     "file holding admin.token (absolute, or a systemd credential's name)"},
+    {CTXD__CONF_ARRAY, "allowed_hosts", "", offsetof(admin_t, allowed_hosts),
+     "names (host or host:port) a browser may reach the console by besides an IP address or "
+     "localhost: a reverse proxy's, which must pass the Host header on"},
     {.name = NULL}};
 
 static const range_t admin_ranges[] = {{"max_connections", offsetof(admin_t, max_connections), 1, 65536},
                                        {"idle_timeout_ms", offsetof(admin_t, idle_timeout_ms), 100, 600000},
                                        {NULL, 0, 0, 0}};
+
+/* admin.allowed_hosts (absent: none) into the configuration: names without spaces. */
+static int allowed_hosts(load_t *l, const json_t *list) {
+  size_t n = json_array_size(list);
+  if (n == 0) return 0;
+  if ((l->cfg->admin_allowed_hosts = calloc(n, sizeof(char *))) == NULL) return nomem(l);
+  size_t i;
+  const json_t *v;
+  json_array_foreach(list, i, v) {
+    const char *name = json_string_value(v);
+    if (name == NULL || *name == '\0' || strpbrk(name, " \t\r\n/,") != NULL)
+      return fail_at(l, "admin.allowed_hosts", "expected host or host:port names, got item %zu", i);
+    int rc = copy(l, &l->cfg->admin_allowed_hosts[i], name);
+    if (rc != 0) return rc;
+    l->cfg->nadmin_allowed_hosts = i + 1;
+  }
+  return 0;
+}
 
 static int load_admin(load_t *l, const json_t *section) {
   admin_t a;
@@ -572,6 +600,11 @@ static int load_admin(load_t *l, const json_t *section) {
   if (rc != 0) return rc;
   l->cfg->admin_max_connections = a.max_connections;
   l->cfg->admin_idle_timeout_ms = a.idle_timeout_ms;
+  if (a.token[0] != '\0' && a.token_file[0] != '\0')
+    return fail_at(l, "admin.token", "set admin.token or admin.token_file, not both");
+  if (a.token[0] != '\0' && (rc = copy(l, &l->cfg->admin_token, a.token)) != 0) return rc;
+  if ((rc = read_secret(l, a.token_file, &l->cfg->admin_token, "admin.token_file")) != 0) return rc;
+  if ((rc = allowed_hosts(l, a.allowed_hosts)) != 0) return rc;
   /* the map's "" default stands for "absent": no admin endpoint */
   if (json_object_get(section, "listen") == NULL) return 0;
   /* the admin endpoint's own parser: check-config and ctxd run accept the same addresses */
@@ -929,6 +962,9 @@ void ctxd__config_free(ctxd__config_t *cfg) {
   free(cfg->endpoints);
   free(cfg->plugin_dir);
   free(cfg->admin_listen);
+  free(cfg->admin_token);
+  for (size_t i = 0; i < cfg->nadmin_allowed_hosts; i++) free(cfg->admin_allowed_hosts[i]);
+  free(cfg->admin_allowed_hosts);
   free(cfg->database_url);
   free(cfg->database_password);
   free(cfg->broker_password);

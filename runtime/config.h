@@ -16,7 +16,8 @@
  *   "errors":   {"store": true, "keep_in_queue": false, "retention_s": 2592000},
  *   "cleanup_interval_s": 60,
  *   "log":      {"level": "info"},
- *   "admin":    {"listen": "127.0.0.1:9464", "max_connections": 128, "idle_timeout_ms": 5000},
+ *   "admin":    {"listen": "127.0.0.1:9464", "max_connections": 128, "idle_timeout_ms": 5000,
+ *                "token": "...", "token_file": "/path or credential name"},
  *   "plugin_dir": "/usr/lib/ctxd/plugins",
  *   "plugins":  [{"name": "inventory", "path": "ctxd_inventory.so", "enabled": true,
  *                 "settings": {...}}],
@@ -122,7 +123,10 @@ typedef struct {
   char *admin_listen;            /* NULL: no admin endpoint */
   int64_t admin_max_connections; /* 1-65536, default 128; the host uses at most half its file limit */
   int64_t admin_idle_timeout_ms; /* 100-600000, default 5000 */
-  char *plugin_dir;              /* as configured, or found from the executable's place */
+  char *admin_token;             /* the console's actions need it; NULL: read-only. Never logged */
+  char **admin_allowed_hosts;    /* Host values the console also answers (host or host:port) */
+  size_t nadmin_allowed_hosts;
+  char *plugin_dir; /* as configured, or found from the executable's place */
 
   ctxd__plugin_config_t *plugins;
   size_t nplugins;

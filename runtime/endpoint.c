@@ -64,6 +64,7 @@ static ctxd__endpoint_t *endpoint_new(ctxd__endpoints_t *set, const char *name) 
   ep->nredelivery =
       ctxd__config_intervals(ep->settings.redelivery_ms, ep->redelivery_ms, CTXD__MAX_REDELIVERIES);
   ep->channel = set->first_channel + (int)set->n;
+  ep->queue_depth = ep->consumers = -1;
   ctxd__histogram_init(&ep->stats.handler_seconds, &ctxd__buckets_seconds);
   ctxd__histogram_init(&ep->stats.batch_seconds, &ctxd__buckets_seconds);
   ctxd__histogram_init(&ep->stats.batch_size, &ctxd__buckets_sizes);
@@ -244,6 +245,8 @@ void ctxd__endpoint_flush(ctxd__endpoint_t *ep) {
 
 void ctxd__endpoint_forget(ctxd__endpoint_t *ep) {
   ep->consuming = ep->cancelling = 0;
+  ep->inspecting = 0;
+  ep->queue_depth = ep->consumers = -1;
   ep->inflight -= ctxd__ledger_reset(&ep->ledger);
   if (ep->filling != NULL) {
     ep->inflight -= ep->filling->n;

@@ -26,6 +26,7 @@
 #include "ledger.h"
 #include "mailbox.h"
 #include "metrics.h"
+#include "observed.h"
 #include "outrow.h"
 #include "watch.h"
 
@@ -111,6 +112,8 @@ typedef struct {
   pthread_mutex_t *suspect_mu; /* held while a suspect (a redelivered message) runs */
   const char *address_base;    /* "rabbitmq://host[:port]/[vhost/]": an exchange's address is
                                   this and its name (address.h); "" when unknown */
+  ctxd__observed_t *observed;  /* what the plugins publish and send (the console's topology);
+                                  NULL: not recorded */
 } ctxd__endpoint_env_t;
 
 struct ctxd__endpoint_s {
@@ -130,6 +133,10 @@ struct ctxd__endpoint_s {
   int draining;    /* its plugin is being replaced; not consuming */
   int cancelling;  /* basic.cancel sent, its cancel-ok not read yet */
   size_t inflight; /* deliveries received, not yet settled or dropped */
+  /* its queues as the broker last told (passive queue.declare; the console): -1 unknown */
+  int64_t queue_depth, consumers;
+  size_t inspecting;                            /* declare-oks still to read for the round under way */
+  uint64_t inspect_messages, inspect_consumers; /* summed over the round so far */
   uint64_t received;
   ctxd__ledger_t ledger;
   ctxd__batch_t *filling;

@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "cli.h"
 #include "clock.h"
+#include "console.h"
 #include "contract.h"
 #include "crash.h"
 #include "db.h"
@@ -65,7 +66,11 @@ typedef struct {
   ctxd__endpoints_t endpoints;
   ctxd__contracts_t *contracts;
   ctxd__admin_t *admin;
-  uint64_t nofile; /* the soft open-file limit in force */
+  ctxd__console_t *console; /* the admin endpoint's page and API */
+  uv_timer_t sample;        /* the console's history, every CTXD__SERIES_INTERVAL_MS */
+  ctxd__series_t series;
+  ctxd__observed_t observed; /* what plugins send, for the console's topology */
+  uint64_t nofile;           /* the soft open-file limit in force */
 
   ctxd__swap_t swap;
   swap_phase_t swap_phase;
@@ -176,6 +181,18 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
   return ctxd__endpoint_receive(ep, d, h->session.gen);
 }
 
+/* A queue.declare-ok of a round the sample timer began (on_sample): the round's sums are the endpoint's
+ * once its last one is read. */
+static void inspected(ctxd__endpoint_t *ep, const amqp_queue_declare_ok_t *ok) {
+  if (ep == NULL || ep->inspecting == 0) return;
+  ep->inspect_messages += ok->message_count;
+  ep->inspect_consumers += ok->consumer_count;
+  if (--ep->inspecting > 0) return;
+  ep->queue_depth = (int64_t)ep->inspect_messages;
+  ep->consumers = (int64_t)ep->inspect_consumers;
+  ep->inspect_messages = ep->inspect_consumers = 0;
+}
+
 /* Reads every frame available now, or until the intake is full. Buffered frames never make
  * the socket readable again, so stop only when the library says nothing is left (a full
  * intake drains them when it resumes). */
@@ -213,6 +230,9 @@ static void drain(host_t *h) {
       }
       break;
     }
+    case AMQP_QUEUE_DECLARE_OK_METHOD:
+      inspected(ctxd__endpoints_of_channel(&h->endpoints, f.channel), f.payload.method.decoded);
+      break;
     case AMQP_BASIC_CANCEL_OK_METHOD: {
       ctxd__endpoint_t *ep = ctxd__endpoints_of_channel(&h->endpoints, f.channel);
       if (ep != NULL) ep->cancelling = 0;
@@ -470,6 +490,8 @@ static void begin_stop(host_t *h, const char *why) {
    * migrating is dropped when its migrations end) */
   if (h->swap_phase == SWAP_DRAINING) abandon_swap(h);
   ctxd__notify("STOPPING=1");
+  /* its queries end now: the loop (and the process) waits for the running one */
+  ctxd__console_stop(h->console);
   uv_timer_stop(&h->reconnect);
   for (size_t i = 0; i < h->endpoints.n && h->session.broker.conn != NULL; i++)
     if (h->endpoints.v[i]->consuming) cancel(h, h->endpoints.v[i]);
@@ -537,9 +559,7 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 /* ---- the admin endpoint --------------------------------------------------------------- */
 
-static int on_admin(void *data, const char *method, const char *path, ctxd__prom_t *body,
-                    const char **content_type) {
-  (void)method;
+static int on_admin(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp) {
   host_t *h = data;
   ctxd__admin_stats_t admin;
   ctxd__admin_stats(h->admin, &admin);
@@ -550,15 +570,60 @@ static int on_admin(void *data, const char *method, const char *path, ctxd__prom
                       .endpoints = &h->endpoints,
                       .intake = &h->intake,
                       .relay = h->relay,
-                      .admin = &admin};
+                      .admin = &admin,
+                      .plugins = h->plugins,
+                      .nplugins = h->nplugins,
+                      .series = &h->series,
+                      .observed = &h->observed};
+  const char *path = ctxd__admin_path(req);
+  ctxd__prom_t *body = &resp->body;
+  int probe = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
+  if (probe && strcmp(ctxd__admin_method(req), "POST") == 0) {
+    resp->headers = "Allow: GET, HEAD\r\n";
+    return ctxd__prom_printf(body, "Method Not Allowed\n") == 0 ? 405 : 500;
+  }
   if (strcmp(path, "/healthz") == 0) return ctxd__prom_printf(body, "ok\n") == 0 ? 200 : 500;
   if (strcmp(path, "/readyz") == 0) return ctxd__status_readiness(&s, body);
   if (strcmp(path, "/metrics") == 0) {
-    *content_type = CTXD__PROM_CONTENT_TYPE;
+    resp->content_type = CTXD__PROM_CONTENT_TYPE;
     return ctxd__status_metrics(&s, body);
   }
-  ctxd__prom_printf(body, "not found: try /healthz, /readyz or /metrics\n");
+  int status = h->console != NULL ? ctxd__console_handle(h->console, &s, req, resp) : CTXD_ENOENT;
+  if (status != CTXD_ENOENT) return status;
+  ctxd__prom_printf(body, "not found: try /healthz, /readyz, /metrics or / (the console)\n");
   return 404;
+}
+
+static int inspect_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  if (ctxd__broker_queue_inspect(&h->session.broker, ep->channel, queue) != 0) return CTXD_ECLOSED;
+  ((ctxd__endpoint_t *)ep)->inspecting++;
+  return 0;
+}
+
+/* The console's history: each endpoint's counters, and its queue's depth and consumers as
+ * the broker last told. While connected, a passive queue.declare per queue it consumes is
+ * sent without waiting (the replies are read with the deliveries, and never make the loop
+ * wait or read past a full intake); a round still unanswered is not repeated. */
+static void on_sample(uv_timer_t *t) {
+  host_t *h = t->data;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  for (size_t i = 0; i < h->endpoints.n; i++) {
+    ctxd__endpoint_t *ep = h->endpoints.v[i];
+    ctxd__sample_t sample;
+    ctxd__status_sample(ep, now, &sample);
+    sample.mono_ms = (int64_t)uv_now(&h->loop);
+    sample.queue_depth = ep->queue_depth;
+    sample.consumers = ep->consumers;
+    ctxd__ring_t *r = ctxd__series_ring(&h->series, ep->name);
+    if (r != NULL) ctxd__ring_add(r, &sample);
+    if (h->poll_active && h->session.broker.conn != NULL && ep->inspecting == 0 &&
+        each_queue(h, ep, inspect_queue, NULL, 0) != 0)
+      connection_lost(h, "sending a queue.declare failed");
+  }
 }
 
 /* ---- replacing a plugin -------------------------------------------------------------- */
@@ -841,6 +906,11 @@ static void run(host_t *h) {
     begin_stop(h, "admin endpoint");
   } else if (h->admin != NULL) {
     admin_bound(h);
+    if ((h->console = ctxd__console_new(&h->loop, cfg)) == NULL)
+      ctxd__log(CTXD__LOG_WARN, "host", "admin: out of memory: no console");
+    uv_timer_init(&h->loop, &h->sample);
+    h->sample.data = h;
+    uv_timer_start(&h->sample, on_sample, CTXD__SERIES_INTERVAL_MS, CTXD__SERIES_INTERVAL_MS);
     ctxd__log(CTXD__LOG_INFO, "host", "admin endpoint on %s, port %d (/healthz, /readyz, /metrics)",
               cfg->admin_listen, ctxd__admin_port(h->admin));
   }
@@ -855,6 +925,9 @@ static void host_free(host_t *h) {
   ctxd__confirms_free(&h->session.confirms);
   ctxd__outrows_free(&h->session.refused); /* the relay is gone: they stay in the outbox */
   ctxd__contracts_free(h->contracts);
+  ctxd__console_free(h->console); /* the loop ended: no query of it runs */
+  ctxd__series_free(&h->series);
+  ctxd__observed_free(&h->observed);
 }
 
 /* Runs the loop; returns once it ended and every thread is joined. */
@@ -915,7 +988,9 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   char address_base[512];
   if (ctxd__address_build(cfg->broker_urls[0], "", address_base, sizeof address_base) != 0)
     address_base[0] = '\0';
-  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake, &suspect_mu, address_base};
+  ctxd__observed_init(&h.observed);
+  ctxd__endpoint_env_t env = {cfg,       h.contracts, &h.mailbox,   on_batch,
+                              &h.intake, &suspect_mu, address_base, &h.observed};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);
   if (load_plugins(&h) != 0) {
     host_free(&h);

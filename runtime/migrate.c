@@ -125,6 +125,21 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "  detail text NOT NULL DEFAULT ''\n"
      ");\n"
      "CREATE INDEX failed_actions_failed ON ctxd.failed_actions (failed_id, at);\n"},
+    {10, "set-aside outbox rows",
+     /* the rows the broker refused, a few among days of archived ones, kept apart for the
+      * console (the relay writes each here with its archive row). Not an index on the
+      * archive: building one would lock out every host's archiving meanwhile; the copy of
+      * the rows refused so far is a plain read. */
+     "CREATE TABLE ctxd.outbox_set_aside (\n"
+     "  id bigint PRIMARY KEY,\n"
+     "  message_type text NOT NULL,\n"
+     "  exchange text NOT NULL,\n"
+     "  refused text NOT NULL,\n"
+     "  at timestamptz NOT NULL DEFAULT now()\n"
+     ");\n"
+     "INSERT INTO ctxd.outbox_set_aside (id, message_type, exchange, refused, at)\n"
+     "  SELECT id, message_type, exchange, refused, dispatched_at FROM ctxd.outbox_archive\n"
+     "  WHERE refused IS NOT NULL;\n"},
     {0, NULL, NULL},
 };
 

@@ -12,6 +12,7 @@
 #include "envelope.h"
 #include "envelope_out.h"
 #include "outrow.h"
+#include "plugin.h"
 #include "trace.h"
 #include "uuid.h"
 
@@ -160,6 +161,11 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
                            .no_declare = r.no_declare,
                            .event = mode == CTXD__OUTBOX_PUBLISH};
   rc = ctxd__outrow_insert(tx->conn, &tx->msg->rows, tx->sweep_grace_ms, &w, tx->error, sizeof tx->error);
+  /* a reply goes to its requester's own queue: not part of the topology */
+  const ctxd__endpoint_t *ep = tx->msg->delivery != NULL ? tx->msg->delivery->ep : NULL;
+  if (rc == 0 && mode != CTXD__OUTBOX_RESPOND && ep != NULL && ep->env->observed != NULL &&
+      tx->msg->handler != NULL && tx->msg->handler->plugin != NULL)
+    ctxd__observed_add(ep->env->observed, tx->msg->handler->plugin->name, msg->message_type, r.exchange);
   free(text);
   free(amqp_headers);
   if (rc != 0 && rc != CTXD_ENOMEM) {

@@ -63,8 +63,8 @@ static char *id_array(const ctxd__outrows_t *rows, int unroutable) {
   return buf;
 }
 
-/* Moves the rows the broker refused to the archive with its reason, one statement each
- * (they are rare). On failure a row stays in the outbox and is tried again by the sweep. */
+/* Moves the rows the broker refused to the archive with its reason, and notes them in
+ * ctxd.outbox_set_aside for the console, one statement each (they are rare). On failure a row stays in the outbox and is tried again by the sweep. */
 static void archive_refused(ctxd__relay_t *r, const ctxd__outrows_t *rows) {
   char err[512], id[24];
   for (const ctxd__outrow_t *row = rows->head; row != NULL; row = row->next) {
@@ -73,7 +73,9 @@ static void archive_refused(ctxd__relay_t *r, const ctxd__outrows_t *rows) {
     const char *params[] = {id, row->refused};
     if (ctxd__db_run(r->conn,
                      "WITH moved AS (DELETE FROM ctxd.outbox WHERE id = $1::bigint "
-                     "RETURNING id, message_id, exchange, message_type, body, created_at, routing_key) "
+                     "RETURNING id, message_id, exchange, message_type, body, created_at, routing_key), "
+                     "aside AS (INSERT INTO ctxd.outbox_set_aside (id, message_type, exchange, refused) "
+                     "SELECT id, message_type, exchange, $2 FROM moved) "
                      "INSERT INTO ctxd.outbox_archive "
                      "(id, message_id, exchange, message_type, body, created_at, routing_key, refused) "
                      "SELECT id, message_id, exchange, message_type, body, created_at, routing_key, $2 "
@@ -193,6 +195,7 @@ static void cleanup(ctxd__relay_t *r) {
   if (!locked) return;
   expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s);
   expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s);
+  expire(r, "ctxd.outbox_set_aside", "at", r->cfg->outbox_archive_retention_s);
   /* counts of messages that left otherwise (purged, replayed); few rows, no index needed */
   expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s);
   /* failed messages only once resolved: an open one waits for its operator however old */

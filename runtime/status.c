@@ -188,6 +188,19 @@ int ctxd__status_watch(const ctxd__endpoints_t *set) {
   return must_exit;
 }
 
+void ctxd__status_sample(ctxd__endpoint_t *ep, int64_t now_ms, ctxd__sample_t *out) {
+  pthread_mutex_lock(&ep->mu);
+  *out = (ctxd__sample_t){.t_ms = now_ms,
+                          .handled = ep->stats.handled,
+                          .duplicates = ep->stats.duplicates,
+                          .retried = ep->stats.retried,
+                          .errored = ep->stats.errored,
+                          .handler = ep->stats.handler_seconds};
+  pthread_mutex_unlock(&ep->mu);
+  out->in_flight = ep->inflight;
+  out->queue_depth = out->consumers = -1;
+}
+
 void ctxd__status_log(const ctxd__endpoints_t *set) {
   for (size_t i = 0; i < set->n; i++) {
     const ctxd__endpoint_t *ep = set->v[i];

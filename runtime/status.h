@@ -10,6 +10,7 @@
 #include "intake.h"
 #include "metrics.h"
 #include "relay.h"
+#include "series.h"
 
 /* The host's state as these functions read it; everything borrowed for the call. */
 typedef struct {
@@ -21,6 +22,10 @@ typedef struct {
   const ctxd__intake_t *intake;
   ctxd__relay_t *relay;             /* NULL before it started */
   const ctxd__admin_stats_t *admin; /* NULL without an admin endpoint */
+  ctxd_plugin_t *const *plugins;    /* the plugins loaded now */
+  size_t nplugins;
+  const ctxd__series_t *series; /* the endpoints' recent history (console) */
+  ctxd__observed_t *observed;   /* what the plugins were seen sending (console) */
 } ctxd__status_t;
 
 /* Ready: connected to the broker, not stopping, every endpoint consuming (or draining for
@@ -37,6 +42,10 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *body);
  * call is logged and counted once. Returns 1 when one of them is on an endpoint with
  * handler_timeout_exit, so the host must exit, else 0. */
 int ctxd__status_watch(const ctxd__endpoints_t *set);
+
+/* Reads ep's counters, in flight and handler times into *out at Unix time now_ms (loop
+ * thread); queue depth and consumers are left unknown (-1): the broker tells them. */
+void ctxd__status_sample(ctxd__endpoint_t *ep, int64_t now_ms, ctxd__sample_t *out);
 
 /* Logs each endpoint's counts, one line per endpoint (the workers must be stopped). */
 void ctxd__status_log(const ctxd__endpoints_t *set);

@@ -260,7 +260,7 @@ static void migrate_command_applies_everything(void **state) {
   assert_true(WIFEXITED(w->host.status));
   assert_int_equal(WEXITSTATUS(w->host.status), 0);
   w->pg = ctxt_pg_connect(w->db);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.migrations WHERE scope = 'ctxd'"), 9);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.migrations WHERE scope = 'ctxd'"), 10);
   /* migration 5 dropped the column nothing read */
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
                                        "'ctxd' AND table_name = 'outbox' AND column_name = 'xid'"),

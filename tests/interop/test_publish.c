@@ -493,6 +493,11 @@ static void publish_channel_refusal_keeps_other_publishes_flowing(void **state) 
                         " AND (body::json->>'requestId') = '00000000-0000-4000-8000-00000000ffaa'",
                         1, CTXT_EFFECT_MS),
       1);
+  /* noted for the console in the same statement */
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM ctxd.outbox_set_aside s JOIN ctxd.outbox_archive a"
+                                " USING (id) WHERE s.refused = a.refused AND s.exchange = a.exchange"),
+                   1);
   assert_int_equal(ctxt_metric(w, NULL, "ctxd_outbox_refused_total"), 1);
   /* a few sweeps later: nothing left to send, nothing refused again */
   send_ping(w, 3, "publish", "");

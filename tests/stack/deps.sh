@@ -12,7 +12,10 @@ packages=(
   gnuplot-nox
   clang libclang-rt-14-dev clang-format
   binutils dpkg-dev systemd
+  chromium
 )
+# the browser tests (tests/browser) run on node; Debian's own only when there is none
+command -v node >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

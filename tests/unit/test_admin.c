@@ -31,23 +31,48 @@ typedef struct {
   const char *body;  /* what it writes */
   size_t big;        /* or this many bytes of 'x' */
   const char *ctype; /* and the content type it sets, when not NULL */
+  int defer;         /* it defers its answer instead, keeping the handle in pending */
+  uint64_t defer_ms; /* with this deadline (0: the idle timeout) */
+  const char *late;  /* and this reason past it */
+  int reply_now;     /* and answers at once, before it returns */
+  ctxd__admin_pending_t *pending[8];
+  int npending;
+  char query[256], body_in[256], origin[64], auth[64];
 } fx_t;
 
-static int handler(void *data, const char *method, const char *path, ctxd__prom_t *body,
-                   const char **content_type) {
+static int handler(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp) {
   fx_t *f = data;
   f->calls++;
-  snprintf(f->method, sizeof f->method, "%s", method);
-  snprintf(f->path, sizeof f->path, "%s", path);
-  if (f->ctype) *content_type = f->ctype;
+  snprintf(f->method, sizeof f->method, "%s", ctxd__admin_method(req));
+  snprintf(f->path, sizeof f->path, "%s", ctxd__admin_path(req));
+  snprintf(f->query, sizeof f->query, "%s", ctxd__admin_query(req));
+  size_t len;
+  const char *in = ctxd__admin_body(req, &len);
+  snprintf(f->body_in, sizeof f->body_in, "%zu:%.200s", len, in);
+  const char *origin = ctxd__admin_header(req, "origin"), *auth = ctxd__admin_header(req, "Authorization");
+  snprintf(f->origin, sizeof f->origin, "%s", origin != NULL ? origin : "(none)");
+  snprintf(f->auth, sizeof f->auth, "%s", auth != NULL ? auth : "(none)");
+  if (f->defer) {
+    assert_true(f->npending < 8);
+    f->pending[f->npending] = ctxd__admin_defer(req, f->defer_ms, f->late);
+    assert_non_null(f->pending[f->npending++]);
+    if (f->reply_now) {
+      ctxd__admin_resp_t r = {0};
+      assert_int_equal(ctxd__prom_printf(&r.body, "now"), 0);
+      ctxd__admin_reply(f->pending[f->npending - 1], 202, &r);
+      f->pending[f->npending - 1] = NULL;
+    }
+    return CTXD__ADMIN_DEFERRED;
+  }
+  if (f->ctype) resp->content_type = f->ctype;
   if (f->big) {
     char *x = malloc(f->big);
     assert_non_null(x);
     memset(x, 'x', f->big);
-    assert_int_equal(ctxd__prom_append(body, x, f->big), 0);
+    assert_int_equal(ctxd__prom_append(&resp->body, x, f->big), 0);
     free(x);
   } else {
-    assert_int_equal(ctxd__prom_printf(body, "%s", f->body), 0);
+    assert_int_equal(ctxd__prom_printf(&resp->body, "%s", f->body), 0);
   }
   return f->status;
 }
@@ -218,15 +243,15 @@ static void head_sends_length_without_body(void **state) {
 static void other_methods_get_405(void **state) {
   fx_t *f = *state;
   char resp[4096];
-  exchange(f, "POST /healthz HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", resp, sizeof resp);
+  exchange(f, "DELETE / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi", resp, sizeof resp);
   assert_string_equal(resp, "HTTP/1.1 405 Method Not Allowed\r\n"
                             "Content-Type: text/plain; charset=utf-8\r\n"
                             "Content-Length: 19\r\n"
-                            "Allow: GET, HEAD\r\n"
+                            "Allow: GET, HEAD, POST\r\n"
                             "Connection: close\r\n"
                             "\r\n"
                             "Method Not Allowed\n");
-  exchange(f, "DELETE / HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  exchange(f, "PUT / HTTP/1.1\r\n\r\n", resp, sizeof resp);
   assert_non_null(strstr(resp, "HTTP/1.1 405 "));
   assert_int_equal(f->calls, 0);
 }
@@ -368,6 +393,248 @@ static void wait_closed(fx_t *f, int fd) {
 }
 
 static void stats(fx_t *f, ctxd__admin_stats_t *st) { ctxd__admin_stats(f->admin, st); }
+
+/* A POST reaches the handler with its body, query string and the headers kept; the
+ * handler's extra header lines are sent. */
+static void post_with_body_headers_and_query(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  exchange(f,
+           "POST /api/x?a=1&b=%20 HTTP/1.1\r\nHost: h\r\nORIGIN: http://h\r\nX-Other: y\r\n"
+           "Authorization: Bearer t\r\nContent-Length: 11\r\n\r\n{\"ids\":[1]}",
+           resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  assert_string_equal(f->method, "POST");
+  assert_string_equal(f->path, "/api/x");
+  assert_string_equal(f->query, "a=1&b=%20");
+  assert_string_equal(f->body_in, "11:{\"ids\":[1]}");
+  assert_string_equal(f->origin, "http://h");
+  assert_string_equal(f->auth, "Bearer t");
+  /* chunked, split over reads of any size: the same body */
+  exchange(f, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", resp,
+           sizeof resp);
+  assert_string_equal(f->body_in, "5:abcde");
+  assert_string_equal(f->origin, "(none)");
+  assert_string_equal(f->query, "");
+  /* a kept header twice is refused */
+  exchange(f, "GET / HTTP/1.1\r\nOrigin: a\r\norigin: b\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 400 "));
+  assert_int_equal(f->calls, 2);
+}
+
+/* A body up to CTXD__ADMIN_MAX_BODY passes, after headers up to CTXD__ADMIN_MAX_REQUEST;
+ * one byte more is a 413, declared or chunked, and the answer arrives intact. */
+static void body_over_the_bound_gets_413(void **state) {
+  fx_t *f = *state;
+  static char req[CTXD__ADMIN_MAX_BODY + 2 * CTXD__ADMIN_MAX_REQUEST], resp[4096];
+  for (int over = 0; over <= 1; over++) {
+    size_t body = CTXD__ADMIN_MAX_BODY + (size_t)over;
+    int n = snprintf(req, sizeof req, "POST /b HTTP/1.1\r\nX-Pad: %06000d\r\nContent-Length: %zu\r\n\r\n", 0,
+                     body);
+    memset(req + n, 'b', body);
+    req[n + (int)body] = '\0';
+    exchange(f, req, resp, sizeof resp);
+    assert_non_null(strstr(resp, over ? "HTTP/1.1 413 Payload Too Large\r\n" : "HTTP/1.1 200 OK\r\n"));
+  }
+  assert_int_equal(f->calls, 1);
+  assert_true(strncmp(f->body_in, "65536:bbb", 9) == 0);
+  /* chunked: the bound is found while reading */
+  int n = snprintf(req, sizeof req, "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n",
+                   CTXD__ADMIN_MAX_BODY + 1);
+  memset(req + n, 'c', CTXD__ADMIN_MAX_BODY + 1);
+  snprintf(req + n + CTXD__ADMIN_MAX_BODY + 1, 16, "\r\n0\r\n\r\n");
+  exchange(f, req, resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 413 "));
+  assert_int_equal(f->calls, 1);
+}
+
+/* Runs the loop until the handler deferred n requests. */
+static void wait_deferred(fx_t *f, int n) {
+  int64_t deadline = ctxt_now_ms() + DEADLINE_MS;
+  while (f->npending < n) {
+    assert_true(ctxt_now_ms() < deadline);
+    step(f, -1, 0, deadline);
+  }
+}
+
+static void reply(fx_t *f, int i, int status, const char *body) {
+  ctxd__admin_resp_t r = {.content_type = "application/json", .headers = "X-A: 1\r\n"};
+  assert_int_equal(ctxd__prom_printf(&r.body, "%s", body), 0);
+  ctxd__admin_reply(f->pending[i], status, &r);
+  assert_null(r.body.buf); /* taken */
+  f->pending[i] = NULL;
+}
+
+/* A deferred answer is sent when given, with its type and headers; given after its client
+ * left, it goes nowhere harmlessly (ASan: no use after free). */
+static void deferred_answers(void **state) {
+  fx_t *f = *state;
+  f->defer = 1;
+  int a = client_connect(f), b = client_connect(f);
+  client_send(f, a, "GET /a HTTP/1.1\r\n\r\n", 20);
+  client_send(f, b, "GET /b HTTP/1.1\r\n\r\n", 20);
+  wait_deferred(f, 2);
+  assert_false(closed_by_server(a));
+  /* b's client leaves (a FIN, as a half-close): its answer is written into the void */
+  close(b);
+  reply(f, 1, 200, "late");
+  wait_connections(f, 1);
+  reply(f, 0, 201, "{}");
+  char resp[4096];
+  client_read_all(f, a, resp, sizeof resp);
+  assert_string_equal(resp, "HTTP/1.1 201 \r\n"
+                            "Content-Type: application/json\r\n"
+                            "Content-Length: 2\r\n"
+                            "X-A: 1\r\n"
+                            "Connection: close\r\n"
+                            "\r\n"
+                            "{}");
+  close(a);
+  wait_connections(f, 0);
+}
+
+/* Deferred requests are in progress: at the connection bound they are not evicted, a new
+ * connection waits until one is answered; one not answered in time gets a 503 and its
+ * late answer is dropped. */
+static void deferred_requests_hold_their_slots(void **state) {
+  fx_t *f = *state;
+  f->defer = 1;
+  ctxd__admin_set_max_connections(f->admin, 2);
+  int a = client_connect(f), b = client_connect(f);
+  client_send(f, a, "GET /a HTTP/1.1\r\n\r\n", 20);
+  client_send(f, b, "GET /b HTTP/1.1\r\n\r\n", 20);
+  wait_deferred(f, 2);
+  int c = client_connect(f);
+  client_send(f, c, "GET /c HTTP/1.1\r\n\r\n", 20);
+  /* c waits in the listen queue: a few turns of the loop do not serve it */
+  for (int i = 0; i < 20; i++) step(f, -1, 0, ctxt_now_ms() + 10);
+  assert_int_equal(f->npending, 2);
+  assert_false(closed_by_server(a));
+  assert_false(closed_by_server(b));
+  ctxd__admin_stats_t st;
+  stats(f, &st);
+  assert_int_equal(st.evicted, 0);
+  assert_int_equal(st.open, 2);
+  char resp[4096];
+  reply(f, 0, 200, "a");
+  client_read_all(f, a, resp, sizeof resp);
+  assert_non_null(strstr(resp, "\r\n\r\na"));
+  wait_deferred(f, 3); /* c got a's slot */
+  /* the answer's deadline: b and c, never answered, get 503 */
+  ctxd__admin_set_idle_timeout(f->admin, 100);
+  reply(f, 2, 200, "c"); /* c was deferred before the shorter deadline: answer it */
+  client_read_all(f, c, resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  int d = client_connect(f);
+  client_send(f, d, "GET /d HTTP/1.1\r\n\r\n", 20);
+  wait_deferred(f, 4);
+  client_read_all(f, d, resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 503 Service Unavailable\r\n"));
+  reply(f, 3, 200, "too late"); /* dropped */
+  reply(f, 1, 200, "b");
+  client_read_all(f, b, resp, sizeof resp);
+  assert_non_null(strstr(resp, "\r\n\r\nb"));
+  close(a);
+  close(b);
+  close(c);
+  close(d);
+  wait_connections(f, 0);
+}
+
+/* A deferred request's deadline is the callback's, not the idle timeout, and past it the
+ * answer says the callback's reason: JSON under /api/, text elsewhere. */
+static void deferred_deadline_and_reason(void **state) {
+  fx_t *f = *state;
+  f->defer = 1;
+  f->defer_ms = 100;
+  f->late = "still running; see the action log";
+  char resp[4096];
+  int64_t t0 = ctxt_now_ms();
+  exchange(f, "POST /api/act HTTP/1.1\r\nContent-Length: 0\r\n\r\n", resp, sizeof resp);
+  assert_true(ctxt_now_ms() - t0 < 4000); /* not the idle timeout's 5 s */
+  assert_non_null(strstr(resp, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; "
+                               "charset=utf-8\r\n"));
+  assert_non_null(strstr(resp, "\r\n\r\n{\"error\":\"still running; see the action log\"}"));
+  f->late = NULL;
+  exchange(f, "GET /x HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "Content-Type: text/plain; charset=utf-8\r\n"));
+  assert_non_null(strstr(resp, "\r\n\r\nService Unavailable\n"));
+  reply(f, 0, 200, "dropped");
+  reply(f, 1, 200, "dropped");
+  /* the server's own errors under /api/ are JSON too */
+  f->defer = 0;
+  exchange(f, "GET /api/x HTTP/1.1\r\nOrigin: a\r\nOrigin: b\r\n\r\n", resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json"));
+  assert_non_null(strstr(resp, "\r\n\r\n{\"error\":\"Bad Request\"}"));
+}
+
+/* An answer given while the callback still runs is sent once, after it returned. */
+static void reply_during_the_callback(void **state) {
+  fx_t *f = *state;
+  f->defer = 1;
+  f->reply_now = 1;
+  char resp[4096];
+  exchange(f, "GET /a HTTP/1.1\r\n\r\n", resp, sizeof resp);
+  assert_string_equal(resp, "HTTP/1.1 202 \r\n"
+                            "Content-Type: text/plain; charset=utf-8\r\n"
+                            "Content-Length: 3\r\n"
+                            "Connection: close\r\n"
+                            "\r\n"
+                            "now");
+  wait_connections(f, 0);
+}
+
+/* A client that finished sending (shutdown for writing, as nc -N does) still gets the
+ * deferred answer. */
+static void half_closed_client_gets_the_deferred_answer(void **state) {
+  fx_t *f = *state;
+  f->defer = 1;
+  int a = client_connect(f);
+  client_send(f, a, "GET /a HTTP/1.1\r\n\r\n", 20);
+  assert_int_equal(shutdown(a, SHUT_WR), 0);
+  wait_deferred(f, 1);
+  for (int i = 0; i < 20; i++) step(f, -1, 0, ctxt_now_ms() + 10); /* the EOF is read */
+  assert_int_equal(ctxd__admin_connections(f->admin), 1);
+  reply(f, 0, 200, "kept");
+  char resp[4096];
+  client_read_all(f, a, resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  assert_non_null(strstr(resp, "\r\n\r\nkept"));
+  close(a);
+  wait_connections(f, 0);
+}
+
+/* A header value's trailing blanks are trimmed; a chunked body's trailers are no headers. */
+static void header_values_trimmed_and_trailers_ignored(void **state) {
+  fx_t *f = *state;
+  char resp[4096];
+  exchange(f, "GET /t HTTP/1.1\r\nAuthorization: Bearer tok \t \r\nOrigin:  http://h\t\r\n\r\n", resp,
+           sizeof resp);
+  assert_string_equal(f->auth, "Bearer tok");
+  assert_string_equal(f->origin, "http://h");
+  exchange(f,
+           "POST /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n"
+           "Origin: http://evil\r\nAuthorization: Bearer t\r\n\r\n",
+           resp, sizeof resp);
+  assert_non_null(strstr(resp, "HTTP/1.1 200 OK\r\n"));
+  assert_string_equal(f->body_in, "2:ab");
+  assert_string_equal(f->origin, "(none)");
+  assert_string_equal(f->auth, "(none)");
+}
+
+/* Closing the server with a deferred request: the answer that comes afterwards is dropped. */
+static void deferred_answer_after_close(void **state) {
+  fx_t *f = *state;
+  f->defer = 1;
+  int a = client_connect(f);
+  client_send(f, a, "GET /a HTTP/1.1\r\n\r\n", 20);
+  wait_deferred(f, 1);
+  ctxd__admin_close(f->admin);
+  f->admin = NULL;
+  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+  reply(f, 0, 200, "gone");
+  close(a);
+}
 
 static void idle_connection_gives_way_at_the_bound(void **state) {
   fx_t *f = *state;
@@ -633,6 +900,15 @@ int main(void) {
       cmocka_unit_test_setup_teardown(query_string_and_fragment_are_stripped, setup, teardown),
       cmocka_unit_test_setup_teardown(head_sends_length_without_body, setup, teardown),
       cmocka_unit_test_setup_teardown(other_methods_get_405, setup, teardown),
+      cmocka_unit_test_setup_teardown(post_with_body_headers_and_query, setup, teardown),
+      cmocka_unit_test_setup_teardown(body_over_the_bound_gets_413, setup, teardown),
+      cmocka_unit_test_setup_teardown(deferred_answers, setup, teardown),
+      cmocka_unit_test_setup_teardown(deferred_requests_hold_their_slots, setup, teardown),
+      cmocka_unit_test_setup_teardown(deferred_answer_after_close, setup, teardown),
+      cmocka_unit_test_setup_teardown(deferred_deadline_and_reason, setup, teardown),
+      cmocka_unit_test_setup_teardown(reply_during_the_callback, setup, teardown),
+      cmocka_unit_test_setup_teardown(half_closed_client_gets_the_deferred_answer, setup, teardown),
+      cmocka_unit_test_setup_teardown(header_values_trimmed_and_trailers_ignored, setup, teardown),
       cmocka_unit_test_setup_teardown(malformed_requests_get_400, setup, teardown),
       cmocka_unit_test_setup_teardown(handler_status_is_passed_on, setup, teardown),
       cmocka_unit_test_setup_teardown(oversized_request_gets_431, setup, teardown),

@@ -689,6 +689,42 @@ static void test_password_file(void **state) {
   unsetenv("CREDENTIALS_DIRECTORY");
 }
 
+/* The console's token: inline or from a file like the passwords; not both; absent by
+ * default (read-only). */
+static void test_admin_token(void **state) {
+  (void)state;
+  ctxd__config_t *cfg = load_ok("{" URLS "}");
+  assert_null(cfg->admin_token);
+  ctxd__config_free(cfg);
+  cfg = load_ok("{" URLS ", \"admin\": {\"listen\": \"127.0.0.1:0\", \"token\": \"t0ken\"}}");
+  assert_string_equal(cfg->admin_token, "t0ken");
+  ctxd__config_free(cfg);
+  char dir[] = "/tmp/ctxd-test-token-XXXXXX", text[512];
+  assert_non_null(mkdtemp(dir));
+  setenv("CREDENTIALS_DIRECTORY", dir, 1);
+  char file[128];
+  snprintf(file, sizeof file, "%s/console", dir);
+  FILE *f = fopen(file, "w");
+  assert_non_null(f);
+  fputs("s3cret\n", f);
+  fclose(f);
+  snprintf(text, sizeof text, "{" URLS ", \"admin\": {\"token_file\": \"console\"}}");
+  cfg = load_ok(text);
+  assert_string_equal(cfg->admin_token, "s3cret");
+  ctxd__config_free(cfg);
+  loaded_t r;
+  load_text(&r, "{" URLS ", \"admin\": {\"token\": \"s3cret\", \"token_file\": \"console\"}}");
+  assert_int_equal(r.rc, CTXD_ECONFIG);
+  assert_non_null(strstr(r.err, "admin.token: set admin.token or admin.token_file, not both"));
+  assert_null(strstr(r.err, "s3cret"));
+  unlink(file);
+  load_text(&r, text);
+  assert_int_equal(r.rc, CTXD_ECONFIG);
+  assert_non_null(strstr(r.err, "admin.token_file: cannot read "));
+  rmdir(dir);
+  unsetenv("CREDENTIALS_DIRECTORY");
+}
+
 static void test_migrate_setting(void **state) {
   (void)state;
   assert_load_error("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": \"postgresql:///x\", "
@@ -735,7 +771,7 @@ int main(void) {
       T(test_error_range),    T(test_error_batch_size),   T(test_error_unknown_key), T(test_error_json),
       T(test_error_required), T(test_error_plugins),      T(test_error_values),      T(test_error_file),
       T(test_redact_url),     T(test_error_secrets),      T(test_format_error),      T(test_limits),
-      T(test_password_file),  T(test_migrate_setting),    T(test_broker_tls),
+      T(test_password_file),  T(test_admin_token),        T(test_migrate_setting),   T(test_broker_tls),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
