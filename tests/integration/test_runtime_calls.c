@@ -106,8 +106,10 @@ static void due_soon_waits_at_most_a_tick(void **state) {
     }
     assert_int_equal(wait_effects(w, "action = 'arrived'", round * 6), round * 6);
   }
-  long late = ctxt_pg_long(w->pg, "SELECT max(at_ms - due_ms) FROM runtimekit.effects WHERE action = 'arrived'");
-  print_message("lateness of messages due within a tick: at most %ld ms (tick %d ms)\n", late, SWEEP_INTERVAL_MS);
+  long late =
+      ctxt_pg_long(w->pg, "SELECT max(at_ms - due_ms) FROM runtimekit.effects WHERE action = 'arrived'");
+  print_message("lateness of messages due within a tick: at most %ld ms (tick %d ms)\n", late,
+                SWEEP_INTERVAL_MS);
   assert_true(late >= 0 && late < SWEEP_INTERVAL_MS + 300);
   ctxt_host_stop(w, SIGTERM);
 }
