@@ -26,6 +26,7 @@ struct ctxd_msg_s {
   int ran;              /* its handler was called, in any attempt */
   int64_t handler_us;   /* time in its handler, every attempt */
   ctxd__outrows_t rows; /* outbox rows its handler wrote in the current attempt */
+  int64_t scheduled_ms; /* the earliest due time (Unix ms) it scheduled in that attempt; 0: none */
 };
 
 struct ctxd_tx_s {

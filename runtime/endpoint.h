@@ -103,6 +103,10 @@ typedef struct {
   pthread_mutex_t *suspect_mu; /* held while a suspect (a redelivered message) runs */
   const char *address_base;    /* "rabbitmq://host[:port]/[vhost/]": an exchange's address is
                                   this and its name (address.h); "" when unknown */
+  /* told (on a worker) when a committed batch scheduled a message, with the earliest due
+   * time in Unix ms; NULL: nobody */
+  void (*scheduled)(void *data, int64_t at_ms);
+  void *scheduled_data;
 } ctxd__endpoint_env_t;
 
 struct ctxd__endpoint_s {

@@ -848,6 +848,10 @@ static void serve(host_t *h) {
   ctxd__status_log(&h->endpoints);
 }
 
+/* A worker committed a scheduled message due at at_ms: the relay (started before any
+ * worker) wakes for it. */
+static void on_scheduled(void *data, int64_t at_ms) { ctxd__relay_wake_at(((host_t *)data)->relay, at_ms); }
+
 /* Before anything opens files: plugins, database and broker connections. */
 static void raise_nofile(host_t *h) {
   ctxd__nofile_t lim;
@@ -880,7 +884,8 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   char address_base[512];
   if (ctxd__address_build(cfg->broker_urls[0], "", address_base, sizeof address_base) != 0)
     address_base[0] = '\0';
-  ctxd__endpoint_env_t env = {cfg, h.contracts, &h.mailbox, on_batch, &h.intake, &suspect_mu, address_base};
+  ctxd__endpoint_env_t env = {cfg,         h.contracts,  &h.mailbox,   on_batch, &h.intake,
+                              &suspect_mu, address_base, on_scheduled, &h};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);
   if (load_plugins(&h) != 0) {
     host_free(&h);

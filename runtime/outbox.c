@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "address.h"
+#include "clock.h"
 #include "contract.h"
 #include "db.h"
 #include "dispatch.h"
@@ -58,9 +59,7 @@ static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t m
   const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
   const ctxd__endpoint_t *ep = tx->msg != NULL && tx->msg->delivery != NULL ? tx->msg->delivery->ep : NULL;
   const char *base = ep != NULL ? ep->env->address_base : "";
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  int64_t now = ctxd__clock_wall_ms();
   if (at_ms > now) now = at_ms;
   memset(r, 0, sizeof *r);
   if (ep != NULL && base[0] != '\0')
@@ -230,6 +229,8 @@ int ctxd__outbox_schedule(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox
                       "to_timestamp($9::bigint / 1000.0), $10::boolean, $11::boolean)",
                       11, params, NULL, NULL, tx->error, sizeof tx->error);
   if (rc == 0) memcpy(id, e.id, 37);
+  if (rc == 0 && tx->msg != NULL && (tx->msg->scheduled_ms == 0 || at_ms < tx->msg->scheduled_ms))
+    tx->msg->scheduled_ms = at_ms;
   encoded_free(&e);
   return failed(tx, rc);
 }

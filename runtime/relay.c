@@ -15,6 +15,11 @@
 #define CLEANUP_BATCH 1000
 /* batches per table per run, so one run never holds the database for long */
 #define CLEANUP_MAX_BATCHES 50
+/* no scheduled message is pending */
+#define NO_DUE INT64_MIN
+/* a tick again this soon when a due message was not moved (it fell due during the tick, or
+ * another host's relay holds it): never a wait of a whole tick, never a busy loop */
+#define DUE_AGAIN_MS 5
 
 struct ctxd__relay_s {
   pthread_t thread;
@@ -28,6 +33,7 @@ struct ctxd__relay_s {
   PGconn *conn;
   int64_t next_cleanup_ms;
   ctxd__relay_stats_t stats; /* under mu */
+  int64_t wake_ms;           /* under mu: a tick wanted then (ctxd__clock_ms), 0: none */
 };
 
 static int connected(ctxd__relay_t *r) {
@@ -163,14 +169,15 @@ static int sweep(ctxd__relay_t *r) {
  * have no lease, so the sweep that follows publishes them in the same tick. SKIP LOCKED
  * lets every host's relay do it at once without waiting or moving a row twice. Returns how
  * many moved, -1 on error. Sets *due_in_ms to the ms until the next pending row is due, by
- * the database's clock (-1: none; 0 or less: due already, another host moving it): the index on due_at makes both cheap
+ * the database's clock (NO_DUE: none; 0 or less: due already, since the statement's now()
+ * or locked by another host's relay moving it): the index on due_at makes both cheap
  * whatever the number of pending rows. */
 static int move_due(ctxd__relay_t *r, int64_t *due_in_ms) {
   char limit[16], err[512];
   snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
   const char *params[] = {limit};
   int code;
-  *due_in_ms = -1;
+  *due_in_ms = NO_DUE;
   PGresult *res = ctxd__db_exec(
       r->conn,
       "WITH due AS (DELETE FROM ctxd.scheduled WHERE id IN (SELECT id FROM ctxd.scheduled WHERE due_at <= "
@@ -276,10 +283,16 @@ static void *relay_main(void *arg) {
   for (;;) {
     pthread_mutex_lock(&r->mu);
     while (r->confirmed.head == NULL && !r->stopping) {
-      int64_t wait = next_sweep - ctxd__clock_ms();
+      int64_t at = r->wake_ms != 0 && r->wake_ms < next_sweep ? r->wake_ms : next_sweep;
+      int64_t wait = at - ctxd__clock_ms();
       if (wait <= 0) break;
       struct timespec until = ctxd__clock_deadline(wait);
       pthread_cond_timedwait(&r->cv, &r->mu, &until);
+    }
+    if (r->wake_ms != 0 && r->wake_ms <= ctxd__clock_ms()) {
+      /* a scheduled message is due: tick now */
+      if (r->wake_ms < next_sweep) next_sweep = r->wake_ms;
+      r->wake_ms = 0;
     }
     ctxd__outrows_t rows = r->confirmed;
     r->confirmed = (ctxd__outrows_t){0};
@@ -291,16 +304,18 @@ static void *relay_main(void *arg) {
     int64_t now = ctxd__clock_ms();
     if (now >= next_sweep) {
       /* due scheduled messages first: the sweep then publishes them too */
-      int64_t due_in = -1, started_us = ctxd__clock_us();
+      int64_t due_in = NO_DUE, started_us = ctxd__clock_us();
       int moved = connected(r) ? move_due(r, &due_in) : 0;
       /* a full sweep means a backlog (after a crash): take the next rows at once */
       int full = sweep(r) == SWEEP_LIMIT || moved == SWEEP_LIMIT;
       if (r->conn != NULL) measure(r);
       count_tick(r, started_us, moved);
       next_sweep = full ? now : now + r->cfg->outbox_sweep_interval_ms;
-      /* the next pending message due before the next tick: wake for it (one scheduled
-       * later, by a handler after this tick, waits at most a tick) */
-      if (due_in > 0 && now + due_in < next_sweep) next_sweep = now + due_in;
+      /* the next pending message due before the next tick: wake for it. One a handler
+       * of this host schedules later wakes the relay through ctxd__relay_wake_at; one
+       * another host schedules waits at most a tick. */
+      int64_t after = ctxd__clock_ms() + (due_in > 0 ? due_in : DUE_AGAIN_MS);
+      if (due_in != NO_DUE && after < next_sweep) next_sweep = after;
     }
     if (now >= r->next_cleanup_ms) {
       cleanup(r);
@@ -335,6 +350,16 @@ void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
   pthread_mutex_lock(&r->mu);
   ctxd__outrows_splice(&r->confirmed, rows);
   pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms) {
+  int64_t at = ctxd__clock_ms() + (at_ms - ctxd__clock_wall_ms());
+  pthread_mutex_lock(&r->mu);
+  if (r->wake_ms == 0 || at < r->wake_ms) {
+    r->wake_ms = at;
+    pthread_cond_signal(&r->cv);
+  }
   pthread_mutex_unlock(&r->mu);
 }
 

@@ -43,6 +43,10 @@ typedef struct {
 /* Copies what the relay last measured into *out. Any thread. */
 void ctxd__relay_gauges(ctxd__relay_t *r, ctxd__relay_stats_t *out);
 
+/* Wakes the relay at Unix time at_ms (or now, if past) for a message scheduled then, when
+ * that is before its next tick. Any thread. */
+void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms);
+
 /* Archives what is queued, joins the thread, frees r. */
 void ctxd__relay_stop(ctxd__relay_t *r);
 
