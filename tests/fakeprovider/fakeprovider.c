@@ -163,13 +163,18 @@ static void post_control(conn_t *c) {
   reply(c, ok ? 200 : 400, ok ? "{}" : "{\"error\":\"expected {\\\"mode\\\": ..., \\\"count\\\": N}\"}");
 }
 
+/* Appends at[0..len) to the string buf (cap bytes) if it fits; a longer value is dropped. */
+static void append(char *buf, size_t cap, const char *at, size_t len) {
+  size_t have = strlen(buf);
+  if (have + len < cap) {
+    memcpy(buf + have, at, len);
+    buf[have + len] = '\0';
+  }
+}
+
 static int on_url(http_parser *p, const char *at, size_t len) {
   conn_t *c = p->data;
-  size_t have = strlen(c->url);
-  if (have + len < sizeof c->url) {
-    memcpy(c->url + have, at, len);
-    c->url[have + len] = '\0';
-  }
+  append(c->url, sizeof c->url, at, len);
   return 0;
 }
 
@@ -184,13 +189,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   conn_t *c = p->data;
-  if (c->header_is_key) {
-    size_t have = strlen(c->key);
-    if (have + len < sizeof c->key) {
-      memcpy(c->key + have, at, len);
-      c->key[have + len] = '\0';
-    }
-  }
+  if (c->header_is_key) append(c->key, sizeof c->key, at, len);
   return 0;
 }
 
