@@ -105,7 +105,7 @@ static int finish(ctxd__executor_t *e, PGconn *conn, const claim_t *c, int done,
   PQclear(r);
   if (rc == 0 && ours) {
     ctxd__outrows_t rows = {0};
-    ctxd_tx_t tx = {.conn = conn, .contracts = e->contracts, .rows = &rows};
+    ctxd_tx_t tx = {.conn = conn, .contracts = e->contracts, .rows = &rows, .address_base = e->address_base};
     ctxd_out_msg_t msg = {.size = sizeof msg,
                           .message_type = CTXD__CALL_COMPLETED_TYPE,
                           .body = body,
@@ -196,12 +196,13 @@ static void *executor_main(void *arg) {
 }
 
 int ctxd__executors_start(ctxd__executors_t *set, const ctxd__config_t *cfg,
-                          const struct ctxd__contracts_s *contracts) {
+                          const struct ctxd__contracts_s *contracts, const char *address_base) {
   for (size_t i = 0; i < set->n; i++) {
     ctxd__executor_t *e = set->v[i];
     if (e->running) continue;
     e->cfg = cfg;
     e->contracts = contracts;
+    e->address_base = address_base;
     e->stopping = 0;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);

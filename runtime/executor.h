@@ -36,6 +36,7 @@ typedef struct ctxd__executor_s {
   int stopping; /* under mu */
   const ctxd__config_t *cfg;
   const struct ctxd__contracts_s *contracts;
+  const char *address_base; /* of the addresses in CallCompleted's envelope */
 } ctxd__executor_t;
 
 /* A plugin's executors. Zero-initialised it is empty. */
@@ -61,7 +62,7 @@ const ctxd__executor_t *ctxd__executor_find(const ctxd__executors_t *set, const 
 /* Starts a thread (with its own database connection) per executor of set. 0 or
  * CTXD_ENOMEM (the threads that started keep running: stop them with ctxd__executors_stop). */
 int ctxd__executors_start(ctxd__executors_t *set, const ctxd__config_t *cfg,
-                          const struct ctxd__contracts_s *contracts);
+                          const struct ctxd__contracts_s *contracts, const char *address_base);
 
 /* Stops and joins the threads of set; a call being run finishes first (up to its
  * timeout). No-op for those not started. */

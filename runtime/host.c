@@ -747,7 +747,7 @@ static int start(host_t *h) {
       return CTXD__EXIT_FAILURE;
     }
     p->started = 1;
-    if (ctxd__executors_start(&p->executors, h->cfg, h->contracts) != 0) {
+    if (ctxd__executors_start(&p->executors, h->cfg, h->contracts, h->endpoints.env.address_base) != 0) {
       ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': cannot start its executors", p->name);
       return CTXD__EXIT_FAILURE;
     }

@@ -58,7 +58,7 @@ static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t m
                  route_t *r) {
   const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
   const ctxd__endpoint_t *ep = tx->msg != NULL && tx->msg->delivery != NULL ? tx->msg->delivery->ep : NULL;
-  const char *base = ep != NULL ? ep->env->address_base : "";
+  const char *base = ep != NULL ? ep->env->address_base : tx->address_base != NULL ? tx->address_base : "";
   int64_t now = ctxd__clock_wall_ms();
   if (at_ms > now) now = at_ms;
   memset(r, 0, sizeof *r);
@@ -226,7 +226,8 @@ int ctxd__outbox_schedule(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox
                       "INSERT INTO ctxd.scheduled (id, due_at, exchange, message_type, body, routing_key, "
                       "correlation_id, headers, expires_at, no_declare, event) VALUES ($1::uuid, "
                       "to_timestamp($2::bigint / 1000.0), $3, $4, $5, $6, $7, $8, "
-                      "to_timestamp($9::bigint / 1000.0), $10::boolean, $11::boolean)",
+                      "to_timestamp($9::bigint / 1000.0), $10::boolean, $11::boolean) "
+                      "ON CONFLICT (id) DO NOTHING",
                       11, params, NULL, NULL, tx->error, sizeof tx->error);
   if (rc == 0) memcpy(id, e.id, 37);
   if (rc == 0 && tx->msg != NULL && (tx->msg->scheduled_ms == 0 || at_ms < tx->msg->scheduled_ms))

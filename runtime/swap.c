@@ -138,7 +138,8 @@ ctxd_plugin_t *ctxd__swap_finish(ctxd__swap_t *s, ctxd__endpoints_t *set) {
     ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': start failed after reload: %s", fresh->name,
               ctxd_strerror(rc));
   fresh->started = rc == 0;
-  if (fresh->started && ctxd__executors_start(&fresh->executors, set->env.cfg, set->env.contracts) != 0)
+  if (fresh->started &&
+      ctxd__executors_start(&fresh->executors, set->env.cfg, set->env.contracts, set->env.address_base) != 0)
     ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': cannot start its executors after reload", fresh->name);
   ctxd__log(CTXD__LOG_INFO, "host", "replaced plugin '%s' %s with %s", fresh->name, old->desc->version,
             fresh->desc->version);

@@ -281,8 +281,9 @@ struct ctxd_api_s {
 
   /* Writes a message to leave at s->at_ms into ctxd.scheduled, in the handler's transaction
    * (nothing is scheduled if it rolls back). Its message id is written to id (the
-   * envelope's messageId when it leaves; s->msg->message_id if given). 0, CTXD_EINVAL,
-   * CTXD_EVALIDATION or CTXD_EDB, as publish(). */
+   * envelope's messageId when it leaves; s->msg->message_id if given: scheduling an id
+   * that is still pending again is a no-op). 0, CTXD_EINVAL, CTXD_EVALIDATION or CTXD_EDB,
+   * as publish(). */
   int (*schedule)(ctxd_tx_t *tx, const ctxd_schedule_t *s, char id[37]);
   /* Deletes the scheduled message `id` in the handler's transaction. 0, or CTXD_ENOENT
    * (unknown, or already due and moved to the outbox: it leaves), CTXD_EINVAL, CTXD_EDB. */
