@@ -55,6 +55,16 @@ static void accepted_plugin_prints_topology(void **state) {
       0);
 }
 
+/* A plugin of an older minor (1.1: before scheduled messages and external calls) loads. */
+static void older_minor_plugin_loads(void **state) {
+  (void)state;
+  char out[8192];
+  assert_int_equal(check_config("[{\"name\": \"testkit\", \"path\": \"ctxd_testkit_abi11.so\", \"settings\": "
+                                "{\"endpoint\": \"orders\"}}]",
+                                out, sizeof out),
+                   0);
+}
+
 /* ctxd check-config prints the topology on stdout, which the helper does not capture:
  * read it through a file. */
 static void topology_line(const char *plugins, const char *more, char *line, size_t len) {
@@ -116,6 +126,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(abi_refusals),
       cmocka_unit_test(accepted_plugin_prints_topology),
+      cmocka_unit_test(older_minor_plugin_loads),
       cmocka_unit_test(init_failure_stops_before_consuming),
       cmocka_unit_test(plugin_suggests_and_configuration_overrides),
       cmocka_unit_test(settings_errors_point_into_the_file),
