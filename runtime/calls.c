@@ -16,14 +16,12 @@
 
 /* a claim outlives the call's time-out by this much before another host may take it */
 #define LEASE_GRACE_MS 5000
+#define RECONNECT_MS 1000
 
 static int connected(ctxd__executor_t *e, PGconn **conn) {
-  if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK) return 1;
-  if (*conn != NULL) PQfinish(*conn);
-  *conn = NULL;
   char err[512];
-  if (ctxd__db_connect(e->cfg->database_url, e->cfg->database_password, (int)e->cfg->db_connect_timeout_s,
-                       conn, err, sizeof err) != 0) {
+  if (ctxd__db_keep(conn, e->cfg->database_url, e->cfg->database_password, (int)e->cfg->db_connect_timeout_s,
+                    err, sizeof err) != 0) {
     ctxd__log(CTXD__LOG_WARN, e->plugin, "executor '%s': database unreachable: %s", e->kind, err);
     return 0;
   }
@@ -185,9 +183,13 @@ static void *executor_main(void *arg) {
     int stopping = e->stopping;
     pthread_mutex_unlock(&e->mu);
     if (stopping) break;
-    if (connected(e, &conn) && run_one(e, conn)) continue;
+    int up = connected(e, &conn);
+    if (up && run_one(e, conn)) continue;
     pthread_mutex_lock(&e->mu);
-    struct timespec until = ctxd__clock_deadline(e->cfg->calls_poll_interval_ms);
+    /* the database unreachable: tried again (and logged) once a second at most */
+    int64_t wait = e->cfg->calls_poll_interval_ms;
+    if (!up && wait < RECONNECT_MS) wait = RECONNECT_MS;
+    struct timespec until = ctxd__clock_deadline(wait);
     if (!e->stopping) pthread_cond_timedwait(&e->cv, &e->mu, &until);
     pthread_mutex_unlock(&e->mu);
   }

@@ -37,12 +37,9 @@ struct ctxd__relay_s {
 };
 
 static int connected(ctxd__relay_t *r) {
-  if (r->conn != NULL && PQstatus(r->conn) == CONNECTION_OK) return 1;
-  if (r->conn != NULL) PQfinish(r->conn);
-  r->conn = NULL;
   char err[512];
-  if (ctxd__db_connect(r->cfg->database_url, r->cfg->database_password, (int)r->cfg->db_connect_timeout_s,
-                       &r->conn, err, sizeof err) != 0) {
+  if (ctxd__db_keep(&r->conn, r->cfg->database_url, r->cfg->database_password,
+                    (int)r->cfg->db_connect_timeout_s, err, sizeof err) != 0) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: database unreachable: %s", err);
     return 0;
   }
