@@ -89,6 +89,25 @@ static void scheduled_survive_restart_cancelled_never_arrive(void **state) {
                    0);
 }
 
+/* A message scheduled through one host, which then dies (kill -9), leaves through another
+ * host's relay on time: any relay moves due rows. */
+static void scheduled_leaves_through_another_host(void **state) {
+  ctxt_world_t *w = *state;
+  setup_kit(w, "");
+  ctxt_host_start(w, NULL);
+  send_action(w, "{\"action\": \"schedule\", \"tag\": \"f\", \"delay_ms\": 4000}");
+  assert_int_equal(wait_effects(w, "action = 'scheduled'", 1), 1);
+  ctxt_peer_start(w, NULL);
+  ctxt_proc_signal(&w->host, SIGKILL);
+  assert_true(ctxt_proc_wait_exit(&w->host, CTXT_EFFECT_MS));
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.scheduled"), 1);
+  assert_int_equal(wait_effects(w, "action = 'arrived' AND tag = 'f'", 1), 1);
+  long late = ctxt_pg_long(w->pg, "SELECT at_ms - due_ms FROM runtimekit.effects WHERE action = 'arrived'");
+  print_message("lateness through the other host: %ld ms\n", late);
+  assert_true(late >= 0 && late < SWEEP_INTERVAL_MS);
+  ctxt_peer_stop(w, SIGTERM);
+}
+
 /* Messages due within the current tick (scheduled for now and up to 600 ms ahead, by a
  * handler, at whatever point of the relay's tick): the worker that committed them wakes
  * its host's relay for the earliest, so they leave within milliseconds, not at the next
@@ -302,6 +321,7 @@ int main(void) {
   if (getenv("CTXT_TEST_FILTER") != NULL) cmocka_set_test_filter(getenv("CTXT_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(scheduled_survive_restart_cancelled_never_arrive, setup, teardown),
+      cmocka_unit_test_setup_teardown(scheduled_leaves_through_another_host, setup, teardown),
       cmocka_unit_test_setup_teardown(due_soon_leaves_well_within_a_tick, setup, teardown),
       cmocka_unit_test_setup_teardown(saga_concurrent_updates_never_lose_one, setup, teardown),
       cmocka_unit_test_setup_teardown(saga_finished_is_seen_finished, setup, teardown),
