@@ -251,6 +251,29 @@ static void call_retried_with_same_key_one_outcome(void **state) {
   assert_int_equal(effects(w, "action = 'outcome'"), 3);
 }
 
+/* A replaced plugin's executor is stopped before the old version is destroyed, and the new
+ * version's runs the calls recorded after the swap. */
+static void call_runs_after_the_plugin_is_replaced(void **state) {
+  ctxt_world_t *w = *state;
+  char dir[] = "/tmp/ctxd-plugins-XXXXXX", cmd[128];
+  assert_non_null(mkdtemp(dir));
+  snprintf(w->plugin_dir, sizeof w->plugin_dir, "%s", dir);
+  ctxt_plugin_install_as(dir, "ctxd_runtimekit.so", "ctxd_runtimekit.so");
+  setup_kit(w, "");
+  ctxt_host_start(w, NULL);
+  send_action(w, "{\"action\": \"call\", \"key\": \"before\", \"payload\": {}}");
+  assert_int_equal(wait_effects(w, "action = 'outcome' AND tag = 'before'", 1), 1);
+  ctxt_plugin_install_as(dir, "ctxd_runtimekit_v2.so", "ctxd_runtimekit.so");
+  ctxt_proc_signal(&w->host, SIGHUP);
+  assert_true(
+      ctxt_proc_wait_output(&w->host, "replaced plugin 'runtimekit' 1.0.0 with 2.0.0", CTXT_EFFECT_MS));
+  send_action(w, "{\"action\": \"call\", \"key\": \"after\", \"payload\": {}}");
+  assert_int_equal(wait_effects(w, "action = 'outcome' AND tag = 'after'", 1), 1);
+  ctxt_host_stop(w, SIGTERM);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* A provider that always fails: max_attempts runs, then one CallCompleted "failed". */
 static void call_fails_after_max_attempts(void **state) {
   ctxt_world_t *w = *state;
@@ -326,6 +349,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(saga_concurrent_updates_never_lose_one, setup, teardown),
       cmocka_unit_test_setup_teardown(saga_finished_is_seen_finished, setup, teardown),
       cmocka_unit_test_setup_teardown(call_retried_with_same_key_one_outcome, setup, teardown),
+      cmocka_unit_test_setup_teardown(call_runs_after_the_plugin_is_replaced, setup, teardown),
       cmocka_unit_test_setup_teardown(call_fails_after_max_attempts, setup, teardown),
       cmocka_unit_test_setup_teardown(call_host_killed_before_outcome, setup, teardown),
   };

@@ -14,7 +14,8 @@
  * Idempotency-Key: 200 is done, 4xx failed, anything else retried. A payload with
  * "hold_ms" holds the executor that long after the provider accepted it on attempt 1 (the
  * test kills the host meanwhile). CallCompleted outcomes arrive on outcome_endpoint and are
- * recorded as "outcome" rows with their body. */
+ * recorded as "outcome" rows with their body. Built with RUNTIMEKIT_V2 it is version 2.0.0
+ * (and otherwise the same). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -292,10 +293,18 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
 static void destroy(void *state) { free(state); }
 
 static const ctxd_plugin_desc_t desc = {
-    CTXD_PLUGIN_STAMP,        .name = "runtimekit",
-    .version = "1.0.0",       .description = "ABI 1.2 test handler",
-    .config_map = config_map, .settings_size = sizeof(settings_t),
-    .migrations = migrations, .init = init,
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
+    .name = "runtimekit",
+#if RUNTIMEKIT_V2
+    .version = "2.0.0",
+#else
+    .version = "1.0.0",
+#endif
+    .description = "ABI 1.2 test handler",
+    .config_map = config_map,
+    .settings_size = sizeof(settings_t),
+    .migrations = migrations,
+    .init = init,
     .destroy = destroy,
 };
 
