@@ -155,7 +155,8 @@ static int api_unschedule(ctxd_tx_t *tx, const char *id) {
 }
 
 static int api_call(ctxd_tx_t *tx, const char *kind, const char *key, const char *payload) {
-  if (tx->msg == NULL || key == NULL || *key == '\0') return CTXD_EINVAL;
+  /* the key goes into CallCompleted (IdempotencyKey: at most 255 bytes) */
+  if (tx->msg == NULL || key == NULL || *key == '\0' || strlen(key) > CTXD__CALL_KEY_MAX) return CTXD_EINVAL;
   const ctxd_plugin_t *p = tx->msg->handler->plugin;
   if (ctxd__executor_find(&p->executors, kind) == NULL) return CTXD_EINVAL;
   json_t *v = payload != NULL ? json_loads(payload, JSON_DECODE_ANY, NULL) : NULL;

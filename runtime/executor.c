@@ -6,6 +6,8 @@
 
 #include <jansson.h>
 
+#include "uuid.h"
+
 #define DEFAULT_MAX_ATTEMPTS 5
 #define DEFAULT_BACKOFF_MS 1000
 #define DEFAULT_TIMEOUT_MS 30000
@@ -83,7 +85,22 @@ int64_t ctxd__call_backoff_ms(uint32_t backoff_ms, uint32_t attempt) {
   return d < MAX_BACKOFF_MS ? d : MAX_BACKOFF_MS;
 }
 
-void ctxd__executors_stop(ctxd__executors_t *set) {
+void ctxd__call_message_id(const char *plugin, const char *kind, const char *key, char id[37]) {
+  size_t lp = strlen(plugin), lk = strlen(kind), ly = strlen(key), cap = lp + lk + ly + 80;
+  char *name = malloc(cap);
+  if (name == NULL) {
+    /* not reached in practice; still deterministic */
+    ctxd__uuid_derive("ctxd.call", id);
+    return;
+  }
+  /* "ctxd.call/<len>:<plugin><len>:<kind><len>:<key>": a '/' in a kind or a key cannot
+   * make two calls' names meet, and nothing is cut */
+  snprintf(name, cap, "ctxd.call/%zu:%s%zu:%s%zu:%s", lp, plugin, lk, kind, ly, key);
+  ctxd__uuid_derive(name, id);
+  free(name);
+}
+
+void ctxd__executors_signal(ctxd__executors_t *set) {
   for (size_t i = 0; i < set->n; i++) {
     ctxd__executor_t *e = set->v[i];
     if (!e->running) continue;
@@ -92,10 +109,28 @@ void ctxd__executors_stop(ctxd__executors_t *set) {
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
   }
+}
+
+int ctxd__executors_exited(ctxd__executors_t *set) {
+  int all = 1;
+  for (size_t i = 0; i < set->n; i++) {
+    ctxd__executor_t *e = set->v[i];
+    if (!e->running) continue;
+    pthread_mutex_lock(&e->mu);
+    if (!e->exited) all = 0;
+    pthread_mutex_unlock(&e->mu);
+  }
+  return all;
+}
+
+void ctxd__executors_stop(ctxd__executors_t *set) {
+  ctxd__executors_signal(set);
   for (size_t i = 0; i < set->n; i++) {
     ctxd__executor_t *e = set->v[i];
     if (!e->running) continue;
     pthread_join(e->thread, NULL);
+    free(e->exit_mail); /* posted unless the thread never reached its end */
+    e->exit_mail = NULL;
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     e->running = 0;

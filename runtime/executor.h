@@ -16,8 +16,13 @@
 #include <ctxd/ctxd.h>
 
 #include "config.h"
+#include "mailbox.h"
 
 struct ctxd__contracts_s;
+struct ctxd__endpoint_env_s;
+
+/* The longest idempotency key api->call takes, in bytes (CallCompleted's IdempotencyKey). */
+#define CTXD__CALL_KEY_MAX 255
 
 /* The message type of an outcome. */
 #define CTXD__CALL_COMPLETED_TYPE "Ctxd.Runtime.v1:CallCompleted"
@@ -33,10 +38,11 @@ typedef struct ctxd__executor_s {
   int running;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int stopping; /* under mu */
-  const ctxd__config_t *cfg;
-  const struct ctxd__contracts_s *contracts;
-  const char *address_base; /* of the addresses in CallCompleted's envelope */
+  int stopping;            /* under mu */
+  int exited;              /* under mu: its thread left its loop (it is joined by ctxd__executors_stop) */
+  ctxd__mail_t *exit_mail; /* under mu: posted when it leaves its loop; NULL once posted */
+  const struct ctxd__endpoint_env_s *env; /* the host's: configuration, contracts, address base,
+                                             mailbox and what it is told (ctxd__executors_start) */
 } ctxd__executor_t;
 
 /* A plugin's executors. Zero-initialised it is empty. */
@@ -59,13 +65,23 @@ int ctxd__executor_add(ctxd__executors_t *set, const char *plugin, const ctxd_ex
 /* Returns the executor of kind in set, or NULL. */
 const ctxd__executor_t *ctxd__executor_find(const ctxd__executors_t *set, const char *kind);
 
-/* Starts a thread (with its own database connection) per executor of set. 0 or
+/* Starts a thread (with its own database connection) per executor of set, with the host's
+ * env (borrowed for as long as they run): a thread that leaves its loop posts a mail whose
+ * done is env->executor_exited (when set; the mail is the callback's to free with free());
+ * one that recorded an outcome tells env->scheduled (the relay publishes it at once). 0 or
  * CTXD_ENOMEM (the threads that started keep running: stop them with ctxd__executors_stop). */
-int ctxd__executors_start(ctxd__executors_t *set, const ctxd__config_t *cfg,
-                          const struct ctxd__contracts_s *contracts, const char *address_base);
+int ctxd__executors_start(ctxd__executors_t *set, const struct ctxd__endpoint_env_s *env);
 
-/* Stops and joins the threads of set; a call being run finishes first (up to its
- * timeout). No-op for those not started. */
+/* Tells the threads of set to stop claiming calls, without waiting: a call being run
+ * finishes first. Loop thread; no-op for those not started. */
+void ctxd__executors_signal(ctxd__executors_t *set);
+
+/* 1 when no thread of set runs its loop any more (joining them does not wait). */
+int ctxd__executors_exited(ctxd__executors_t *set);
+
+/* Stops and joins the threads of set; a call being run finishes first (the thread waits
+ * for fn to return: call it after ctxd__executors_exited on the loop thread). No-op for
+ * those not started. */
 void ctxd__executors_stop(ctxd__executors_t *set);
 
 /* Stops and frees set's registrations; set is left empty. */
@@ -74,6 +90,10 @@ void ctxd__executors_free(ctxd__executors_t *set);
 /* call_field and call_outcome of the API table. */
 const char *ctxd__call_field(const ctxd_call_t *call, ctxd_call_field_t field);
 int ctxd__call_outcome(const ctxd_call_t *call, const char *outcome_json);
+
+/* The message id of the CallCompleted of (plugin, kind, key): derived from the three,
+ * length-prefixed (no two tuples share it), the same on every run. */
+void ctxd__call_message_id(const char *plugin, const char *kind, const char *key, char id[37]);
 
 /* The delay before attempt `attempt` + 1 after attempt `attempt` asked to retry: backoff_ms
  * doubled per earlier attempt, at most an hour. Pure. */

@@ -119,7 +119,8 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "CREATE INDEX sagas_finished ON ctxd.sagas (finished_at) WHERE finished_at IS NOT NULL;\n"},
     {11, "external calls",
      /* next_at is both the retry time and the claim's lease: a call whose executor died is
-      * claimed again once it passes */
+      * claimed again once it passes. attempts counts claims (runs), failures the runs that
+      * asked to retry: max_attempts bounds failures, so a run lost with its host runs again */
      "CREATE TABLE ctxd.calls (\n"
      "  id bigserial PRIMARY KEY,\n"
      "  plugin text NOT NULL,\n"
@@ -128,6 +129,7 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "  payload text NOT NULL,\n"
      "  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),\n"
      "  attempts int NOT NULL DEFAULT 0,\n"
+     "  failures int NOT NULL DEFAULT 0,\n"
      "  next_at timestamptz NOT NULL DEFAULT now(),\n"
      "  outcome text,\n"
      "  created_at timestamptz NOT NULL DEFAULT now(),\n"

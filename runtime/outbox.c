@@ -65,7 +65,7 @@ static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t m
   if (ep != NULL && base[0] != '\0')
     snprintf(r->source_address, sizeof r->source_address, "%s%s", base, ep->name);
   int64_t ttl = OUT_MSG_HAS(msg, time_to_live_ms) ? msg->time_to_live_ms : 0;
-  if (ttl < 0) return CTXD_EINVAL;
+  if (ttl < 0 || ttl > CTXD__SCHEDULE_MAX_MS) return CTXD_EINVAL; /* no overflow below */
   r->expires_ms = ttl > 0 ? now + ttl : 0;
   if (mode != CTXD__OUTBOX_RESPOND) {
     if (mode == CTXD__OUTBOX_SEND)
@@ -204,6 +204,9 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
 
 int ctxd__outbox_schedule(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode, int64_t at_ms,
                           char id[37]) {
+  /* PostgreSQL's timestamps end with year 9999; the time to live counts from at_ms */
+  int64_t ttl = msg != NULL && OUT_MSG_HAS(msg, time_to_live_ms) ? msg->time_to_live_ms : 0;
+  if (at_ms < 0 || at_ms > CTXD__SCHEDULE_MAX_MS || ttl > CTXD__SCHEDULE_MAX_MS - at_ms) return CTXD_EINVAL;
   encoded_t e;
   int rc = encode(tx, msg, mode, at_ms, &e);
   if (rc != 0) return rc;
@@ -230,8 +233,10 @@ int ctxd__outbox_schedule(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox
                       "ON CONFLICT (id) DO NOTHING",
                       11, params, NULL, NULL, tx->error, sizeof tx->error);
   if (rc == 0) memcpy(id, e.id, 37);
-  if (rc == 0 && tx->msg != NULL && (tx->msg->scheduled_ms == 0 || at_ms < tx->msg->scheduled_ms))
-    tx->msg->scheduled_ms = at_ms;
+  /* scheduled_ms 0 is "none": a message due at 0 (now) is noted as due at 1 */
+  int64_t due = at_ms > 0 ? at_ms : 1;
+  if (rc == 0 && tx->msg != NULL && (tx->msg->scheduled_ms == 0 || due < tx->msg->scheduled_ms))
+    tx->msg->scheduled_ms = due;
   encoded_free(&e);
   return failed(tx, rc);
 }

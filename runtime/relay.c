@@ -351,7 +351,9 @@ void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
 }
 
 void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms) {
-  int64_t at = ctxd__clock_ms() + (at_ms - ctxd__clock_wall_ms());
+  int64_t now = ctxd__clock_ms(), wall = ctxd__clock_wall_ms();
+  /* in the past: now (no overflow for any at_ms) */
+  int64_t at = at_ms > wall ? now + (at_ms - wall) : now;
   pthread_mutex_lock(&r->mu);
   if (r->wake_ms == 0 || at < r->wake_ms) {
     r->wake_ms = at;

@@ -98,6 +98,28 @@ static void call_fields_and_outcome(void **state) {
   free(c.outcome);
 }
 
+/* CallCompleted's message id: the same for the same call, different when a '/' moves
+ * between kind and key (which the old "plugin/kind/key" name could not tell apart) or when
+ * long keys differ only at their end. */
+static void call_message_ids_do_not_collide(void **state) {
+  (void)state;
+  char a[37], b[37], long1[256], long2[256];
+  ctxd__call_message_id("p", "a/b", "c", a);
+  ctxd__call_message_id("p", "a/b", "c", b);
+  assert_string_equal(a, b);
+  ctxd__call_message_id("p", "a", "b/c", b);
+  assert_string_not_equal(a, b);
+  ctxd__call_message_id("p/a", "b", "c", b);
+  assert_string_not_equal(a, b);
+  memset(long1, 'k', 255);
+  long1[255] = '\0';
+  memcpy(long2, long1, sizeof long2);
+  long2[254] = 'x';
+  ctxd__call_message_id(long1, long1, long1, a);
+  ctxd__call_message_id(long1, long1, long2, b);
+  assert_string_not_equal(a, b);
+}
+
 static void backoff_doubles_up_to_an_hour(void **state) {
   (void)state;
   assert_int_equal(ctxd__call_backoff_ms(100, 1), 100);
@@ -114,6 +136,7 @@ int main(void) {
       cmocka_unit_test(registration_checks_and_defaults),
       cmocka_unit_test(call_fields_and_outcome),
       cmocka_unit_test(backoff_doubles_up_to_an_hour),
+      cmocka_unit_test(call_message_ids_do_not_collide),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

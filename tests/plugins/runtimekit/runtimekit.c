@@ -1,21 +1,25 @@
 /* A plugin for the tests of ABI 1.2 (scheduled messages, sagas, external calls). Each
  * message {"action": ...} on its endpoint:
- *   "schedule"    {"tag", "delay_ms"}: schedules {"action": "arrived", "tag", "due_ms"} to its
- *                 own endpoint, due_ms = now + delay_ms; remembers the id under tag
+ *   "schedule"    {"tag", "delay_ms"} or {"tag", "at_ms"}: schedules {"action": "arrived",
+ *                 "tag", "due_ms"} to its own endpoint, due_ms = now + delay_ms (or at_ms, now
+ *                 when that is past); remembers the id under tag; records "scheduled", or
+ *                 "schedule:CTXD_EINVAL" when the host refuses it
  *   "unschedule"  {"tag"}: cancels it; records "unscheduled" or "unschedule:<error>"
  *   "arrived"     records the tag, when it was due and when it arrived (Unix ms)
  *   "saga"        {"key", "sleep_ms"}: adds one to the counter of instance key of saga
  *                 "counter" (sleeping between load and save, to widen any race); records
  *                 "saga" or, when the instance is finished, "saga-finished"
  *   "saga_finish" {"key"}: finishes it
- *   "call"        {"key", "payload"}: records an external call of kind "fake.sms"
+ *   "call"        {"key", "payload"}: records an external call of kind "fake.sms"; records
+ *                 "called", or "call:CTXD_EINVAL" when the host refuses it
  * Every action records a row in runtimekit.effects. The executor of "fake.sms" POSTs the
  * payload to the fake provider (127.0.0.1:provider_port, /sms) with the key as
  * Idempotency-Key: 200 is done, 4xx failed, anything else retried. A payload with
  * "hold_ms" holds the executor that long after the provider accepted it on attempt 1 (the
  * test kills the host meanwhile). CallCompleted outcomes arrive on outcome_endpoint and are
- * recorded as "outcome" rows with their body. Built with RUNTIMEKIT_V2 it is version 2.0.0
- * (and otherwise the same). */
+ * recorded as "outcome" rows with their body. A payload with "bad_outcome" makes the
+ * executor report an outcome that breaks CallCompleted's contract ({"Error": 42}). Built with
+ * RUNTIMEKIT_V2 it is version 2.0.0 and its executor's outcomes carry "Version": "2.0.0". */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -96,8 +100,13 @@ static int effect(state_t *st, ctxd_tx_t *tx, const char *action, const char *ta
                            5, params, NULL);
 }
 
-static int do_schedule(state_t *st, ctxd_tx_t *tx, const char *tag, json_int_t delay_ms) {
-  int64_t due = now_ms() + delay_ms;
+static int do_schedule(state_t *st, ctxd_tx_t *tx, const char *tag, json_int_t delay_ms,
+                       const json_t *at_ms) {
+  int64_t now = now_ms(), due = now + delay_ms, at = due;
+  if (at_ms != NULL) {
+    at = (int64_t)json_integer_value(at_ms);
+    due = at > now ? at : now;
+  }
   json_t *m = json_pack("{s:s, s:s, s:I}", "action", "arrived", "tag", tag, "due_ms", (json_int_t)due);
   char *body = json_dumps(m, JSON_COMPACT);
   json_decref(m);
@@ -105,10 +114,11 @@ static int do_schedule(state_t *st, ctxd_tx_t *tx, const char *tag, json_int_t d
                         .message_type = st->set->message_type,
                         .body = body,
                         .destination = st->set->endpoint};
-  ctxd_schedule_t s = {.size = sizeof s, .msg = &out, .publish = 0, .at_ms = due};
+  ctxd_schedule_t s = {.size = sizeof s, .msg = &out, .publish = 0, .at_ms = at};
   char id[37];
   int rc = st->api->schedule(tx, &s, id);
   free(body);
+  if (rc == CTXD_EINVAL) return effect(st, tx, "schedule:CTXD_EINVAL", tag, NULL, 0);
   if (rc != 0) return rc;
   const char *params[] = {tag, id};
   rc = st->api->sql_exec(tx, "INSERT INTO runtimekit.scheduled (tag, id) VALUES ($1, $2::uuid)", 2, params,
@@ -160,7 +170,8 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
   int rc = CTXD_EINVAL;
   if (action == NULL) {
   } else if (strcmp(action, "schedule") == 0 && tag != NULL) {
-    rc = do_schedule(st, tx, tag, json_integer_value(json_object_get(body, "delay_ms")));
+    rc = do_schedule(st, tx, tag, json_integer_value(json_object_get(body, "delay_ms")),
+                     json_object_get(body, "at_ms"));
   } else if (strcmp(action, "unschedule") == 0 && tag != NULL) {
     rc = do_unschedule(st, tx, tag);
   } else if (strcmp(action, "arrived") == 0) {
@@ -173,7 +184,8 @@ static ctxd_handler_result_t handle(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *
     char *payload = json_dumps(json_object_get(body, "payload"), JSON_COMPACT | JSON_ENCODE_ANY);
     rc = st->api->call(tx, "fake.sms", key, payload);
     free(payload);
-    if (rc == 0) rc = effect(st, tx, "called", key, NULL, 0);
+    if (rc == 0 || rc == CTXD_EINVAL)
+      rc = effect(st, tx, rc == 0 ? "called" : "call:CTXD_EINVAL", key, NULL, 0);
   }
   json_decref(body);
   if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY;
@@ -237,6 +249,7 @@ static ctxd_call_result_t send_sms(const ctxd_call_t *call, void *data) {
   if (status == 200) {
     json_t *p = json_loads(payload, JSON_DECODE_ANY, NULL);
     json_int_t hold = json_integer_value(json_object_get(p, "hold_ms"));
+    int bad = json_object_get(p, "bad_outcome") != NULL;
     json_decref(p);
     if (hold > 0 && attempt == 1) {
       api->log(st->plugin, NULL, CTXD_LOG_INFO, "fake.sms key %s accepted; holding before the outcome", key);
@@ -244,6 +257,10 @@ static ctxd_call_result_t send_sms(const ctxd_call_t *call, void *data) {
     }
     json_t *r = json_loads(resp, 0, NULL);
     json_t *o = json_pack("{s:i, s:O?}", "HttpStatus", status, "ProviderId", json_object_get(r, "id"));
+#if RUNTIMEKIT_V2
+    json_object_set_new(o, "Version", json_string("2.0.0"));
+#endif
+    if (bad) json_object_set_new(o, "Error", json_integer(42)); /* the contract says a string */
     char *text = json_dumps(o, JSON_COMPACT);
     api->call_outcome(call, text);
     free(text);
