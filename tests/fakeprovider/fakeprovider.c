@@ -37,9 +37,11 @@ typedef struct {
   uv_tcp_t tcp;
   http_parser parser;
   char url[256];
-  char header[64];   /* the header being read, lowercased */
+  char header[64];   /* the header being read, lowercased (fragments appended) */
   char key[256];     /* Idempotency-Key */
   int header_is_key; /* the current header's value goes to key */
+  int in_value;      /* the last callback was a header value: a field fragment starts a new one */
+  int too_long;      /* the URL, a header name or the key did not fit: answered 431 */
   char *body;
   size_t body_len;
   int done;
@@ -81,6 +83,7 @@ static void reply(conn_t *c, int status, const char *body) {
                      status == 200   ? "OK"
                      : status == 404 ? "Not Found"
                      : status == 400 ? "Bad Request"
+                     : status == 431 ? "Request Header Fields Too Large"
                                      : "Error",
                      n, body);
   uv_buf_t buf = uv_buf_init(w->text, (unsigned)len);
@@ -132,6 +135,10 @@ static void post_sms(conn_t *c) {
     snprintf(id, sizeof id, "sms-%zu", json_array_size(g.messages) + 1);
     m = json_pack("{s:s, s:s, s:s%, s:i}", "key", c->key, "id", id, "body", c->body != NULL ? c->body : "",
                   c->body_len, "hits", 0);
+    if (m == NULL) {
+      reply(c, 400, "{\"error\":\"the key or the body is not valid UTF-8\"}");
+      return;
+    }
     json_array_append_new(g.messages, m);
   }
   json_object_set_new(m, "hits", json_integer(json_integer_value(json_object_get(m, "hits")) + 1));
@@ -163,33 +170,37 @@ static void post_control(conn_t *c) {
   reply(c, ok ? 200 : 400, ok ? "{}" : "{\"error\":\"expected {\\\"mode\\\": ..., \\\"count\\\": N}\"}");
 }
 
-/* Appends at[0..len) to the string buf (cap bytes) if it fits; a longer value is dropped. */
-static void append(char *buf, size_t cap, const char *at, size_t len) {
+/* Appends at[0..len) (lowercased if asked) to the string buf (cap bytes); 0, or -1 when
+ * it does not fit (buf unchanged). Fragments of one element arrive in several calls. */
+static int append(char *buf, size_t cap, const char *at, size_t len, int lower) {
   size_t have = strlen(buf);
-  if (have + len < cap) {
-    memcpy(buf + have, at, len);
-    buf[have + len] = '\0';
-  }
+  if (have + len >= cap) return -1;
+  for (size_t i = 0; i < len; i++)
+    buf[have + i] = (char)(lower && at[i] >= 'A' && at[i] <= 'Z' ? at[i] + 32 : at[i]);
+  buf[have + len] = '\0';
+  return 0;
 }
 
 static int on_url(http_parser *p, const char *at, size_t len) {
   conn_t *c = p->data;
-  append(c->url, sizeof c->url, at, len);
+  if (append(c->url, sizeof c->url, at, len, 0) != 0) c->too_long = 1;
   return 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len) {
   conn_t *c = p->data;
-  size_t n = len < sizeof c->header - 1 ? len : sizeof c->header - 1;
-  for (size_t i = 0; i < n; i++) c->header[i] = (char)(at[i] >= 'A' && at[i] <= 'Z' ? at[i] + 32 : at[i]);
-  c->header[n] = '\0';
-  c->header_is_key = strcmp(c->header, "idempotency-key") == 0;
+  if (c->in_value) c->header[0] = '\0'; /* a new header */
+  c->in_value = 0;
+  /* a name longer than the buffer is no header this server reads: it can never match */
+  if (append(c->header, sizeof c->header, at, len, 1) != 0) snprintf(c->header, sizeof c->header, "\x7f");
   return 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   conn_t *c = p->data;
-  if (c->header_is_key) append(c->key, sizeof c->key, at, len);
+  if (!c->in_value) c->header_is_key = strcmp(c->header, "idempotency-key") == 0;
+  c->in_value = 1;
+  if (c->header_is_key && append(c->key, sizeof c->key, at, len, 0) != 0) c->too_long = 1;
   return 0;
 }
 
@@ -209,10 +220,12 @@ static int on_message_complete(http_parser *p) {
   conn_t *c = p->data;
   c->done = 1;
   int post = p->method == HTTP_POST;
-  if (post && strcmp(c->url, "/sms") == 0) {
+  if (c->too_long) {
+    reply(c, 431, "{\"error\":\"the URL or the Idempotency-Key is too long\"}");
+  } else if (post && strcmp(c->url, "/sms") == 0) {
     post_sms(c);
   } else if (p->method == HTTP_GET && strcmp(c->url, "/sms") == 0) {
-    reply_json(c, 200, json_pack("{s:i, s:O}", "requests", (json_int_t)g.requests, "messages", g.messages));
+    reply_json(c, 200, json_pack("{s:I, s:O}", "requests", (json_int_t)g.requests, "messages", g.messages));
   } else if (post && strcmp(c->url, "/control") == 0) {
     post_control(c);
   } else {
@@ -237,7 +250,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   conn_t *c = s->data;
   if (n > 0 && !c->done) {
     size_t parsed = http_parser_execute(&c->parser, &settings, buf->base, (size_t)n);
-    if (parsed != (size_t)n && !c->done) reply(c, 400, "{\"error\":\"malformed request\"}");
+    if (parsed != (size_t)n && !c->done) {
+      c->done = 1; /* answered once: later reads are dropped */
+      reply(c, 400, "{\"error\":\"malformed request\"}");
+    }
   } else if (n < 0) {
     close_conn(c);
   }

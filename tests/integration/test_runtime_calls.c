@@ -10,6 +10,12 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #define SWEEP_INTERVAL_MS 1000
 
 static int provider_port;
@@ -413,6 +419,73 @@ static void call_host_killed_before_outcome(void **state) {
   json_decref(o);
 }
 
+/* ---- the fake provider's HTTP parsing -------------------------------------------------- */
+
+/* A connection to the fake provider. */
+static int provider_connect(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)provider_port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+/* Sends part; then a whole request on another connection is answered, so the provider's
+ * single-threaded loop has read what was sent before (part arrives as its own fragment). */
+static void send_fragment(int fd, const char *part) {
+  assert_int_equal(send(fd, part, strlen(part), MSG_NOSIGNAL), (ssize_t)strlen(part));
+  json_decref(ctxt_fakeprovider_list(provider_port));
+}
+
+/* The status of the answer on fd (then closed). */
+static int answer_status(int fd) {
+  char buf[1024];
+  ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+  close(fd);
+  int status = -1;
+  if (n > 0) {
+    buf[n] = '\0';
+    sscanf(buf, "HTTP/1.1 %d", &status);
+  }
+  return status;
+}
+
+/* A header name and a key split across reads are put together; a key longer than the
+ * provider keeps is refused (431), not cut (two keys sharing their first 255 bytes would
+ * be one message); a body that is not UTF-8 is refused (400). */
+static void fakeprovider_reads_split_headers(void **state) {
+  (void)state;
+  int fd = provider_connect();
+  send_fragment(fd, "POST /sms HTTP/1.1\r\nIdempot");
+  send_fragment(fd, "ency-Key: split-");
+  send_fragment(fd, "key\r\nContent-Length: 2\r\n\r\n{}");
+  assert_int_equal(answer_status(fd), 200);
+  json_t *list = ctxt_fakeprovider_list(provider_port);
+  assert_non_null(provider_message(list, "split-key"));
+  json_decref(list);
+
+  char req[1024], key[301];
+  memset(key, 'k', 300);
+  key[300] = '\0';
+  snprintf(req, sizeof req, "POST /sms HTTP/1.1\r\nIdempotency-Key: %.200s", key);
+  fd = provider_connect();
+  send_fragment(fd, req);
+  snprintf(req, sizeof req, "%s\r\nContent-Length: 2\r\n\r\n{}", key + 200);
+  send_fragment(fd, req);
+  assert_int_equal(answer_status(fd), 431);
+
+  fd = provider_connect();
+  send_fragment(fd, "POST /sms HTTP/1.1\r\nIdempotency-Key: utf\r\nContent-Length: 2\r\n\r\n\xff\xfe");
+  assert_int_equal(answer_status(fd), 400);
+  list = ctxt_fakeprovider_list(provider_port);
+  assert_int_equal(json_array_size(json_object_get(list, "messages")), 1);
+  json_decref(list);
+}
+
 static int setup(void **state) {
   provider_port = ctxt_fakeprovider_start(&provider);
   seq = 0;
@@ -439,6 +512,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(call_runs_after_the_plugin_is_replaced, setup, teardown),
       cmocka_unit_test_setup_teardown(call_fails_after_max_attempts, setup, teardown),
       cmocka_unit_test_setup_teardown(call_host_killed_before_outcome, setup, teardown),
+      cmocka_unit_test_setup_teardown(fakeprovider_reads_split_headers, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
