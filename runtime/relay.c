@@ -200,12 +200,15 @@ static int move_due(ctxd__relay_t *r, int64_t *due_in_ms) {
 }
 
 /* Deletes rows older than `interval` from `table` in small batches. */
-static void expire(ctxd__relay_t *r, const char *table, const char *column, int64_t seconds) {
+/* skip_locked: rows a handler holds (a finished saga it loaded FOR UPDATE, say) are left
+ * for the next cleanup instead of stalling the relay's thread behind its transaction. */
+static void expire(ctxd__relay_t *r, const char *table, const char *column, int64_t seconds,
+                   int skip_locked) {
   char sql[512], interval[32], err[512];
   snprintf(sql, sizeof sql,
            "DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE %s < now() - "
-           "$1::interval LIMIT %d))",
-           table, table, column, CLEANUP_BATCH);
+           "$1::interval LIMIT %d%s))",
+           table, table, column, CLEANUP_BATCH, skip_locked ? " FOR UPDATE SKIP LOCKED" : "");
   snprintf(interval, sizeof interval, "%lld seconds", (long long)seconds);
   const char *params[] = {interval};
   for (int i = 0; i < CLEANUP_MAX_BATCHES; i++) {
@@ -229,13 +232,13 @@ static void cleanup(ctxd__relay_t *r) {
   int locked = res != NULL && PQgetvalue(res, 0, 0)[0] == 't';
   PQclear(res);
   if (!locked) return;
-  expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s);
-  expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s);
+  expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s, 0);
+  expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s, 0);
   /* counts of messages that left otherwise (purged, replayed); few rows, no index needed */
-  expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s);
+  expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s, 0);
   /* finished process managers and calls; pending ones have no finished_at */
-  expire(r, "ctxd.sagas", "finished_at", r->cfg->sagas_retention_s);
-  expire(r, "ctxd.calls", "finished_at", r->cfg->calls_retention_s);
+  expire(r, "ctxd.sagas", "finished_at", r->cfg->sagas_retention_s, 1);
+  expire(r, "ctxd.calls", "finished_at", r->cfg->calls_retention_s, 1);
   ctxd__db_run(r->conn, "SELECT pg_advisory_unlock(" CLEANUP_LOCK_KEY ")", 0, NULL, NULL, 0);
 }
 

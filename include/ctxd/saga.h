@@ -102,25 +102,41 @@ static inline int ctxd_saga_load(const ctxd_api_t *api, ctxd_tx_t *tx, const cha
   return rc;
 }
 
+/* 1 when text starts (after white space) with '{': with the jsonb cast's check of the
+ * syntax, a JSON object. */
+static inline int ctxd__saga_is_object(const char *text) {
+  while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r') text++;
+  return *text == '{';
+}
+
+/* The row lock taken by load serialises the instance's transactions: the version
+ * predicate never fails then. It is a check: an update that finds another version (the
+ * lock bypassed, the row deleted meanwhile) returns CTXD_ECONFLICT (retry the message). */
 static inline int ctxd__saga_update(ctxd_saga_t *s, const char *state_json, int finish) {
   if (s->finished) return CTXD_ESTATE;
+  if (state_json != NULL && !ctxd__saga_is_object(state_json)) return CTXD_EINVAL;
   char version[24];
   snprintf(version, sizeof version, "%lld", (long long)s->version);
   const char *params[] = {s->saga, s->key, state_json, version, finish ? "t" : "f"};
+  ctxd_rows_t *rows;
   int rc =
       s->api->sql_exec(s->tx,
                        "UPDATE ctxd.sagas SET state = coalesce($3::jsonb, state), version = version + 1, "
                        "updated_at = now(), finished_at = CASE WHEN $5::boolean THEN now() END "
                        "WHERE saga = $1 AND key = $2 AND version = $4::bigint",
-                       5, params, NULL);
+                       5, params, &rows);
   if (rc != 0) return rc;
+  int64_t n = s->api->rows_affected(rows);
+  s->api->rows_free(rows);
+  if (n != 1) return CTXD_ECONFLICT;
   s->version++;
   s->finished = finish;
   return state_json != NULL ? ctxd__saga_set_state(s, state_json) : 0;
 }
 
-/* Saves state_json (a JSON object's text) as the instance's state, in tx. 0,
- * CTXD_ESTATE (the instance is finished), CTXD_ENOMEM or sql_exec's code. */
+/* Saves state_json (a JSON object's text) as the instance's state, in tx. 0, CTXD_EINVAL
+ * (not an object), CTXD_ESTATE (the instance is finished), CTXD_ECONFLICT (the row is not
+ * the version loaded: retry the message), CTXD_ENOMEM or sql_exec's code. */
 static inline int ctxd_saga_save(ctxd_saga_t *s, const char *state_json) {
   if (state_json == NULL) return CTXD_EINVAL;
   return ctxd__saga_update(s, state_json, 0);
