@@ -8,6 +8,12 @@ int64_t ctxd__clock_us(void) {
 
 int64_t ctxd__clock_ms(void) { return ctxd__clock_us() / 1000; }
 
+int64_t ctxd__clock_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 struct timespec ctxd__clock_deadline_us(int64_t us) {
   struct timespec t;
   clock_gettime(CLOCK_REALTIME, &t);

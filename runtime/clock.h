@@ -7,6 +7,8 @@
 #include <time.h>
 
 int64_t ctxd__clock_ms(void);
+/* Unix time in ms (CLOCK_REALTIME). */
+int64_t ctxd__clock_wall_ms(void);
 int64_t ctxd__clock_us(void);
 
 /* The CLOCK_REALTIME instant ms milliseconds (us microseconds) from now. */

@@ -14,6 +14,8 @@
  *   "reload":   {"lock_timeout_ms": 10000},
  *   "limits":   {"max_message_bytes": 1048576, "max_inflight_bytes": 67108864},
  *   "errors":   {"store": true, "keep_in_queue": false, "retention_s": 2592000},
+ *   "calls":    {"poll_interval_ms": 200, "retention_s": 604800},
+ *   "sagas":    {"retention_s": 604800},
  *   "cleanup_interval_s": 60,
  *   "log":      {"level": "info"},
  *   "admin":    {"listen": "127.0.0.1:9464", "max_connections": 128, "idle_timeout_ms": 5000,
@@ -118,6 +120,9 @@ typedef struct {
   int errors_store;           /* ingest the _error queues into ctxd.failed_messages (ingest.h); default 1 */
   int errors_keep_in_queue;   /* ... from <E>_error_store, leaving <E>_error its copies; default 0 */
   int64_t errors_retention_s; /* resolved failed messages are deleted after; default 2592000 (30 days) */
+  int64_t calls_poll_interval_ms; /* an idle executor's wait; default 200 */
+  int64_t calls_retention_s;      /* finished calls kept (their keys dedupe); default 604800 */
+  int64_t sagas_retention_s;      /* finished saga instances kept; default 604800 */
 
   ctxd__log_level_t log_level;
   char *admin_listen;            /* NULL: no admin endpoint */

@@ -919,8 +919,10 @@ int ctxd__console_handle(ctxd__console_t *k, const ctxd__status_t *s, ctxd__admi
   if (strcmp(path, "/api/outbox") == 0) {
     job_t *j = job_new(JOB_OUTBOX);
     if (j == NULL) return json_error(resp, 500, "out of memory");
-    int64_t inbox;
-    if (s->relay != NULL) ctxd__relay_gauges(s->relay, &j->backlog, &j->oldest_s, &inbox);
+    ctxd__relay_stats_t rs = {0};
+    if (s->relay != NULL) ctxd__relay_gauges(s->relay, &rs);
+    j->backlog = rs.backlog;
+    j->oldest_s = rs.oldest_s;
     return job_start(k, j, req, resp);
   }
   if (strcmp(path, "/api/failed/summary") == 0) return failed_query(k, JOB_SUMMARY, 0, req, resp);

@@ -136,6 +136,14 @@ int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGcon
   return 0;
 }
 
+int ctxd__db_keep(PGconn **conn, const char *url, const char *password, int timeout_s, char *err,
+                  size_t errlen) {
+  if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK) return 0;
+  if (*conn != NULL) PQfinish(*conn);
+  *conn = NULL;
+  return ctxd__db_connect(url, password, timeout_s, conn, err, errlen);
+}
+
 static int classify(PGconn *c, const PGresult *r) {
   if (PQstatus(c) == CONNECTION_BAD) return CTXD_ECLOSED;
   const char *code = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;

@@ -13,6 +13,12 @@
 int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGconn **out, char *err,
                      size_t errlen);
 
+/* Keeps *conn usable for a thread that owns it: 0 when it is (reconnecting, after closing
+ * a broken one, with the arguments of ctxd__db_connect), else the code with the reason in
+ * err and *conn NULL. */
+int ctxd__db_keep(PGconn **conn, const char *url, const char *password, int timeout_s, char *err,
+                  size_t errlen);
+
 /* Runs sql with text params, as a statement prepared once per connection (connections of
  * ctxd__db_connect cache up to 192 statements; more run unprepared). Returns the result
  * (new, free with PQclear) when its status is COMMAND_OK or TUPLES_OK; otherwise NULL with

@@ -192,7 +192,10 @@ static int begin(PGconn *c, const span_t *s, char *err, size_t errlen) {
 }
 
 /* Frees the outbox rows a rolled-back attempt wrote. */
-static void drop_rows(struct ctxd_msg_s *m) { ctxd__outrows_free(&m->rows); }
+static void drop_rows(struct ctxd_msg_s *m) {
+  ctxd__outrows_free(&m->rows);
+  m->scheduled_ms = 0;
+}
 
 static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struct ctxd_tx_s *tx,
                                           ctxd__watch_t *watch) {
@@ -358,7 +361,16 @@ static int commit(PGconn *c, const span_t *s, char *err, size_t errlen) {
   for (size_t i = 0; i < s->n; i++) handled |= s->msgs[i].fresh;
   if (handled) ctxd__fault_point("after-commit");
   /* in the order they were written: the order the broker must see them in */
-  for (size_t i = 0; i < s->n; i++) ctxd__outrows_splice(s->rows, &s->msgs[i].rows);
+  int64_t due = 0;
+  for (size_t i = 0; i < s->n; i++) {
+    ctxd__outrows_splice(s->rows, &s->msgs[i].rows);
+    if (s->msgs[i].scheduled_ms != 0 && (due == 0 || s->msgs[i].scheduled_ms < due))
+      due = s->msgs[i].scheduled_ms;
+    s->msgs[i].scheduled_ms = 0;
+  }
+  /* a message scheduled to leave before the relay's next tick: it wakes for it */
+  const ctxd__endpoint_env_t *env = s->ep->env;
+  if (due != 0 && env->scheduled != NULL) env->scheduled(env->scheduled_data, due);
   return 0;
 }
 

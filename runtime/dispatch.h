@@ -26,6 +26,7 @@ struct ctxd_msg_s {
   int ran;              /* its handler was called, in any attempt */
   int64_t handler_us;   /* time in its handler, every attempt */
   ctxd__outrows_t rows; /* outbox rows its handler wrote in the current attempt */
+  int64_t scheduled_ms; /* the earliest due time (Unix ms) it scheduled in that attempt; 0: none */
 };
 
 struct ctxd_tx_s {
@@ -38,6 +39,9 @@ struct ctxd_tx_s {
   char fault_message[512];
   int64_t sweep_grace_ms;                    /* lease of the outbox rows it writes */
   const struct ctxd__contracts_s *contracts; /* to validate what it publishes */
+  /* an executor's transaction, which handles no message (msg NULL): */
+  ctxd__outrows_t *rows;    /* where the rows it writes go */
+  const char *address_base; /* the base of the addresses it writes ("rabbitmq://host/") */
 };
 
 /* The log fields of message m: endpoint, ids, traceparent; borrowed from m. */

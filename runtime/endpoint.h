@@ -103,7 +103,7 @@ typedef struct {
 } ctxd__endpoint_stats_t;
 
 /* What every endpoint of a host shares; given when it is created, borrowed for its life. */
-typedef struct {
+typedef struct ctxd__endpoint_env_s {
   const ctxd__config_t *cfg;
   const ctxd__contracts_t *contracts;
   ctxd__mailbox_t *mailbox;    /* where workers hand finished batches back */
@@ -114,6 +114,13 @@ typedef struct {
                                   this and its name (address.h); "" when unknown */
   ctxd__observed_t *observed;  /* what the plugins publish and send (the console's topology);
                                   NULL: not recorded */
+  /* told (on a worker) when a committed batch scheduled a message, with the earliest due
+   * time in Unix ms; NULL: nobody */
+  void (*scheduled)(void *data, int64_t at_ms);
+  void *scheduled_data;
+  /* finishes (and frees with free()) the mail an executor thread posts when it leaves its
+   * loop; NULL: none is posted */
+  ctxd__mail_cb executor_exited;
 } ctxd__endpoint_env_t;
 
 struct ctxd__endpoint_s {

@@ -496,6 +496,8 @@ static void begin_stop(host_t *h, const char *why) {
   for (size_t i = 0; i < h->endpoints.n && h->session.broker.conn != NULL; i++)
     if (h->endpoints.v[i]->consuming) cancel(h, h->endpoints.v[i]);
   flush_batches(h);
+  /* executors claim no more calls; one being run finishes and its outcome is recorded */
+  for (size_t i = 0; i < h->nplugins; i++) ctxd__executors_signal(&h->plugins[i]->executors);
   /* a deadline, so a wedged database cannot hold the process forever */
   uv_timer_start(&h->drain_deadline, on_drain_deadline, STOP_DEADLINE_MS, 0);
   maybe_finish_stop(h);
@@ -675,6 +677,9 @@ static void progressed(host_t *h) {
     for (size_t e = 0; e < h->endpoints.n; e++)
       if (h->endpoints.v[e]->draining && (h->endpoints.v[e]->inflight > 0 || h->endpoints.v[e]->cancelling))
         drained = 0;
+    /* and the old version's executors left their loops (a call being run finished): joining
+     * them does not block the loop */
+    if (!ctxd__executors_exited(&h->swap.old->executors)) drained = 0;
     if (drained) finish_swap(h);
   }
   maybe_finish_stop(h);
@@ -706,6 +711,7 @@ static void on_swap_migrated(ctxd__swap_t *s, int status) {
   }
   ctxd__log(CTXD__LOG_INFO, "host", "replacing plugin '%s' %s with %s: draining its endpoints", s->old->name,
             s->old->desc->version, s->fresh->desc->version);
+  ctxd__executors_signal(&s->old->executors); /* each posts when it has left its loop */
   flush_batches(h);
   progressed(h);
 }
@@ -852,6 +858,10 @@ static int start(host_t *h) {
       return CTXD__EXIT_FAILURE;
     }
     p->started = 1;
+    if (ctxd__executors_start(&p->executors, &h->endpoints.env) != 0) {
+      ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': cannot start its executors", p->name);
+      return CTXD__EXIT_FAILURE;
+    }
   }
   return 0;
 }
@@ -946,6 +956,8 @@ static void serve(host_t *h) {
   uv_run(&h->loop, UV_RUN_DEFAULT);
   exit_if_workers_busy(h);
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__workers_stop(h->endpoints.v[i]);
+  /* before the relay (they wake it) and the mailbox (they post when they leave) end */
+  for (size_t i = 0; i < h->nplugins; i++) ctxd__executors_stop(&h->plugins[i]->executors);
   ctxd__relay_stop(h->relay);
   ctxd__mailbox_drain(&h->mailbox);
   ctxd__broker_close(&h->session.broker, 0);
@@ -954,6 +966,16 @@ static void serve(host_t *h) {
     if (h->plugins[i]->started && h->plugins[i]->desc->stop != NULL)
       h->plugins[i]->desc->stop(h->plugins[i]->state);
   ctxd__status_log(&h->endpoints);
+}
+
+/* A worker committed a scheduled message due at at_ms: the relay (started before any
+ * worker) wakes for it. */
+static void on_scheduled(void *data, int64_t at_ms) { ctxd__relay_wake_at(((host_t *)data)->relay, at_ms); }
+
+/* An executor thread left its loop: a replacement waiting for it may go on. */
+static void on_executor_exited(void *arg, ctxd__mail_t *m, int status) {
+  free(m);
+  if (status == 0) progressed(arg);
 }
 
 /* Before anything opens files: plugins, database and broker connections. */
@@ -989,8 +1011,17 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
   if (ctxd__address_build(cfg->broker_urls[0], "", address_base, sizeof address_base) != 0)
     address_base[0] = '\0';
   ctxd__observed_init(&h.observed);
-  ctxd__endpoint_env_t env = {cfg,       h.contracts, &h.mailbox,   on_batch,
-                              &h.intake, &suspect_mu, address_base, &h.observed};
+  ctxd__endpoint_env_t env = {.cfg = cfg,
+                              .contracts = h.contracts,
+                              .mailbox = &h.mailbox,
+                              .batch_done = on_batch,
+                              .intake = &h.intake,
+                              .suspect_mu = &suspect_mu,
+                              .address_base = address_base,
+                              .observed = &h.observed,
+                              .scheduled = on_scheduled,
+                              .scheduled_data = &h,
+                              .executor_exited = on_executor_exited};
   ctxd__endpoints_init(&h.endpoints, &env, CTXD__PUBLISH_CHANNEL + 1);
   if (load_plugins(&h) != 0) {
     host_free(&h);

@@ -15,6 +15,11 @@
 #define CLEANUP_BATCH 1000
 /* batches per table per run, so one run never holds the database for long */
 #define CLEANUP_MAX_BATCHES 50
+/* no scheduled message is pending */
+#define NO_DUE INT64_MIN
+/* a tick again this soon when a due message was not moved (it fell due during the tick, or
+ * another host's relay holds it): never a wait of a whole tick, never a busy loop */
+#define DUE_AGAIN_MS 5
 
 struct ctxd__relay_s {
   pthread_t thread;
@@ -27,18 +32,14 @@ struct ctxd__relay_s {
   ctxd__mail_cb swept;
   PGconn *conn;
   int64_t next_cleanup_ms;
-  /* gauges, under mu */
-  int64_t backlog, inbox_rows;
-  double oldest_s;
+  ctxd__relay_stats_t stats; /* under mu */
+  int64_t wake_ms;           /* under mu: a tick wanted then (ctxd__clock_ms), 0: none */
 };
 
 static int connected(ctxd__relay_t *r) {
-  if (r->conn != NULL && PQstatus(r->conn) == CONNECTION_OK) return 1;
-  if (r->conn != NULL) PQfinish(r->conn);
-  r->conn = NULL;
   char err[512];
-  if (ctxd__db_connect(r->cfg->database_url, r->cfg->database_password, (int)r->cfg->db_connect_timeout_s,
-                       &r->conn, err, sizeof err) != 0) {
+  if (ctxd__db_keep(&r->conn, r->cfg->database_url, r->cfg->database_password,
+                    (int)r->cfg->db_connect_timeout_s, err, sizeof err) != 0) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: database unreachable: %s", err);
     return 0;
   }
@@ -162,14 +163,55 @@ static int sweep(ctxd__relay_t *r) {
   return n;
 }
 
+/* Moves due scheduled messages to the outbox, oldest first, in one statement (one
+ * transaction: a row leaves ctxd.scheduled exactly when it enters the outbox). Their rows
+ * have no lease, so the sweep that follows publishes them in the same tick. SKIP LOCKED
+ * lets every host's relay do it at once without waiting or moving a row twice. Returns how
+ * many moved, -1 on error. Sets *due_in_ms to the ms until the next pending row is due, by
+ * the database's clock (NO_DUE: none; 0 or less: due already, since the statement's now()
+ * or locked by another host's relay moving it): the index on due_at makes both cheap
+ * whatever the number of pending rows. */
+static int move_due(ctxd__relay_t *r, int64_t *due_in_ms) {
+  char limit[16], err[512];
+  snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
+  const char *params[] = {limit};
+  int code;
+  *due_in_ms = NO_DUE;
+  PGresult *res = ctxd__db_exec(
+      r->conn,
+      "WITH due AS (DELETE FROM ctxd.scheduled WHERE id IN (SELECT id FROM ctxd.scheduled WHERE due_at <= "
+      "now() ORDER BY due_at LIMIT $1::int FOR UPDATE SKIP LOCKED) RETURNING *) "
+      "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, lease_until, routing_key, "
+      "correlation_id, headers, expires_at, no_declare, event) SELECT id, exchange, message_type, body, "
+      "now(), "
+      "routing_key, correlation_id, headers, expires_at, no_declare, event FROM due ORDER BY due_at, id",
+      1, params, &code, err, sizeof err);
+  if (res == NULL) {
+    ctxd__log(CTXD__LOG_WARN, "host", "scheduled messages: moving due ones failed: %s", err);
+    return -1;
+  }
+  int n = (int)strtol(PQcmdTuples(res), NULL, 10);
+  PQclear(res);
+  res = ctxd__db_exec(r->conn,
+                      "SELECT ceil(extract(epoch FROM due_at - clock_timestamp()) * 1000)::bigint "
+                      "FROM ctxd.scheduled ORDER BY due_at LIMIT 1",
+                      0, NULL, &code, err, sizeof err);
+  if (res != NULL && PQntuples(res) == 1) *due_in_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  PQclear(res);
+  return n;
+}
+
 /* Deletes rows older than `interval` from `table` in small batches: rows whose `column`
- * (which may start with a condition: "status = 'resolved' AND status_at") is older. */
-static void expire(ctxd__relay_t *r, const char *table, const char *column, int64_t seconds) {
+ * (which may start with a condition: "status = 'resolved' AND status_at") is older.
+ * skip_locked: rows a handler holds (a finished saga it loaded FOR UPDATE, say) are left
+ * for the next cleanup instead of stalling the relay's thread behind its transaction. */
+static void expire(ctxd__relay_t *r, const char *table, const char *column, int64_t seconds,
+                   int skip_locked) {
   char sql[512], interval[32], err[512];
   snprintf(sql, sizeof sql,
            "DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE %s < now() - "
-           "$1::interval LIMIT %d))",
-           table, table, column, CLEANUP_BATCH);
+           "$1::interval LIMIT %d%s))",
+           table, table, column, CLEANUP_BATCH, skip_locked ? " FOR UPDATE SKIP LOCKED" : "");
   snprintf(interval, sizeof interval, "%lld seconds", (long long)seconds);
   const char *params[] = {interval};
   for (int i = 0; i < CLEANUP_MAX_BATCHES; i++) {
@@ -193,13 +235,16 @@ static void cleanup(ctxd__relay_t *r) {
   int locked = res != NULL && PQgetvalue(res, 0, 0)[0] == 't';
   PQclear(res);
   if (!locked) return;
-  expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s);
-  expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s);
-  expire(r, "ctxd.outbox_set_aside", "at", r->cfg->outbox_archive_retention_s);
+  expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s, 0);
+  expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s, 0);
+  expire(r, "ctxd.outbox_set_aside", "at", r->cfg->outbox_archive_retention_s, 0);
   /* counts of messages that left otherwise (purged, replayed); few rows, no index needed */
-  expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s);
+  expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s, 0);
   /* failed messages only once resolved: an open one waits for its operator however old */
-  expire(r, "ctxd.failed_messages", "status = 'resolved' AND status_at", r->cfg->errors_retention_s);
+  expire(r, "ctxd.failed_messages", "status = 'resolved' AND status_at", r->cfg->errors_retention_s, 1);
+  /* finished process managers and calls; pending ones have no finished_at */
+  expire(r, "ctxd.sagas", "finished_at", r->cfg->sagas_retention_s, 1);
+  expire(r, "ctxd.calls", "finished_at", r->cfg->calls_retention_s, 1);
   ctxd__db_run(r->conn, "SELECT pg_advisory_unlock(" CLEANUP_LOCK_KEY ")", 0, NULL, NULL, 0);
 }
 
@@ -214,18 +259,26 @@ static void measure(ctxd__relay_t *r) {
                                 0, NULL, &code, NULL, 0);
   if (res == NULL) return;
   pthread_mutex_lock(&r->mu);
-  r->backlog = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-  r->oldest_s = strtod(PQgetvalue(res, 0, 1), NULL);
-  r->inbox_rows = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+  r->stats.backlog = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  r->stats.oldest_s = strtod(PQgetvalue(res, 0, 1), NULL);
+  r->stats.inbox_rows = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
   pthread_mutex_unlock(&r->mu);
   PQclear(res);
 }
 
-void ctxd__relay_gauges(ctxd__relay_t *r, int64_t *backlog, double *oldest_s, int64_t *inbox_rows) {
+void ctxd__relay_gauges(ctxd__relay_t *r, ctxd__relay_stats_t *out) {
   pthread_mutex_lock(&r->mu);
-  *backlog = r->backlog;
-  *oldest_s = r->oldest_s;
-  *inbox_rows = r->inbox_rows < 0 ? 0 : r->inbox_rows;
+  *out = r->stats;
+  pthread_mutex_unlock(&r->mu);
+  if (out->inbox_rows < 0) out->inbox_rows = 0;
+}
+
+static void count_tick(ctxd__relay_t *r, int64_t started_us, int moved) {
+  double s = (double)(ctxd__clock_us() - started_us) / 1e6;
+  pthread_mutex_lock(&r->mu);
+  r->stats.tick_s = s;
+  if (s > r->stats.tick_max_s) r->stats.tick_max_s = s;
+  if (moved > 0) r->stats.scheduled_moved += moved;
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -236,10 +289,16 @@ static void *relay_main(void *arg) {
   for (;;) {
     pthread_mutex_lock(&r->mu);
     while (r->confirmed.head == NULL && !r->stopping) {
-      int64_t wait = next_sweep - ctxd__clock_ms();
+      int64_t at = r->wake_ms != 0 && r->wake_ms < next_sweep ? r->wake_ms : next_sweep;
+      int64_t wait = at - ctxd__clock_ms();
       if (wait <= 0) break;
       struct timespec until = ctxd__clock_deadline(wait);
       pthread_cond_timedwait(&r->cv, &r->mu, &until);
+    }
+    if (r->wake_ms != 0 && r->wake_ms <= ctxd__clock_ms()) {
+      /* a scheduled message is due: tick now */
+      if (r->wake_ms < next_sweep) next_sweep = r->wake_ms;
+      r->wake_ms = 0;
     }
     ctxd__outrows_t rows = r->confirmed;
     r->confirmed = (ctxd__outrows_t){0};
@@ -250,10 +309,19 @@ static void *relay_main(void *arg) {
     if (stopping) break;
     int64_t now = ctxd__clock_ms();
     if (now >= next_sweep) {
+      /* due scheduled messages first: the sweep then publishes them too */
+      int64_t due_in = NO_DUE, started_us = ctxd__clock_us();
+      int moved = connected(r) ? move_due(r, &due_in) : 0;
       /* a full sweep means a backlog (after a crash): take the next rows at once */
-      int full = sweep(r) == SWEEP_LIMIT;
+      int full = sweep(r) == SWEEP_LIMIT || moved == SWEEP_LIMIT;
       if (r->conn != NULL) measure(r);
+      count_tick(r, started_us, moved);
       next_sweep = full ? now : now + r->cfg->outbox_sweep_interval_ms;
+      /* the next pending message due before the next tick: wake for it. One a handler
+       * of this host schedules later wakes the relay through ctxd__relay_wake_at; one
+       * another host schedules waits at most a tick. */
+      int64_t after = ctxd__clock_ms() + (due_in > 0 ? due_in : DUE_AGAIN_MS);
+      if (due_in != NO_DUE && after < next_sweep) next_sweep = after;
     }
     if (now >= r->next_cleanup_ms) {
       cleanup(r);
@@ -288,6 +356,18 @@ void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
   pthread_mutex_lock(&r->mu);
   ctxd__outrows_splice(&r->confirmed, rows);
   pthread_cond_signal(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms) {
+  int64_t now = ctxd__clock_ms(), wall = ctxd__clock_wall_ms();
+  /* in the past: now (no overflow for any at_ms) */
+  int64_t at = at_ms > wall ? now + (at_ms - wall) : now;
+  pthread_mutex_lock(&r->mu);
+  if (r->wake_ms == 0 || at < r->wake_ms) {
+    r->wake_ms = at;
+    pthread_cond_signal(&r->cv);
+  }
   pthread_mutex_unlock(&r->mu);
 }
 

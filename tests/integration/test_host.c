@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "migrate.h"
+
 static void ready_and_clean_exit(void **state) {
   ctxt_world_t *w = *state;
   ctxt_host_start(w, NULL);
@@ -260,7 +262,10 @@ static void migrate_command_applies_everything(void **state) {
   assert_true(WIFEXITED(w->host.status));
   assert_int_equal(WEXITSTATUS(w->host.status), 0);
   w->pg = ctxt_pg_connect(w->db);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.migrations WHERE scope = 'ctxd'"), 10);
+  long runtime = 0; /* every runtime migration this build knows, whatever their number */
+  while (ctxd__runtime_migrations[runtime].sql != NULL) runtime++;
+  assert_true(runtime >= 8);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.migrations WHERE scope = 'ctxd'"), runtime);
   /* migration 5 dropped the column nothing read */
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
                                        "'ctxd' AND table_name = 'outbox' AND column_name = 'xid'"),

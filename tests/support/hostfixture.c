@@ -199,11 +199,15 @@ int ctxt_wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms
   return st;
 }
 
-void ctxt_plugin_install(const char *dir, const char *from) {
+void ctxt_plugin_install_as(const char *dir, const char *from, const char *as) {
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "cp %s/%s %s/.incoming.so && mv -f %s/.incoming.so %s/ctxd_testkit.so",
-           ctxt_plugin_dir(), from, dir, dir, dir);
+  snprintf(cmd, sizeof cmd, "cp %s/%s %s/.incoming.so && mv -f %s/.incoming.so %s/%s", ctxt_plugin_dir(),
+           from, dir, dir, dir, as);
   assert_int_equal(system(cmd), 0);
+}
+
+void ctxt_plugin_install(const char *dir, const char *from) {
+  ctxt_plugin_install_as(dir, from, "ctxd_testkit.so");
 }
 
 void ctxt_trace_updates(PGconn *pg, const char *schema, const char *table) {

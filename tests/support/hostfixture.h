@@ -44,6 +44,8 @@ void ctxt_world_write_config(ctxt_world_t *w);
 /* Puts build/plugins/<from> at <dir>/ctxd_testkit.so the way deployments do: a new file
  * renamed over the old one. */
 void ctxt_plugin_install(const char *dir, const char *from);
+/* The same under another name (<dir>/<as>). */
+void ctxt_plugin_install_as(const char *dir, const char *from, const char *as);
 
 /* Writes the configuration and starts the host (extra: one more environment entry, or
  * NULL); returns once it logged that it is ready. */

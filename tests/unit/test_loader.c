@@ -40,7 +40,7 @@ static void refused(const char *name, const char *want) {
 static void abi_refusals(void **state) {
   (void)state;
   refused("badabi_major", "refused: abi_major: host has 1, plugin has 2");
-  refused("badabi_minor", "refused: abi_minor: host has 1, plugin has 8 (the plugin needs a newer host)");
+  refused("badabi_minor", "refused: abi_minor: host has 2, plugin has 9 (the plugin needs a newer host)");
   refused("badabi_short", "refused: size: host needs at least 96, plugin has 16 (descriptor too short)");
   refused("badabi_flags", "refused: build_flags: host has 0x");
   refused("badabi_noentry", "refused: no entry function ctxd_plugin_entry() (not a ctxd plugin?)");
@@ -53,6 +53,16 @@ static void accepted_plugin_prints_topology(void **state) {
   assert_int_equal(
       check_config("[{\"name\": \"testkit\", \"settings\": {\"endpoint\": \"orders\"}}]", out, sizeof out),
       0);
+}
+
+/* A plugin of an older minor (1.1: before scheduled messages and external calls) loads. */
+static void older_minor_plugin_loads(void **state) {
+  (void)state;
+  char out[8192];
+  assert_int_equal(check_config("[{\"name\": \"testkit\", \"path\": \"ctxd_testkit_abi11.so\", \"settings\": "
+                                "{\"endpoint\": \"orders\"}}]",
+                                out, sizeof out),
+                   0);
 }
 
 /* ctxd check-config prints the topology on stdout, which the helper does not capture:
@@ -116,6 +126,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(abi_refusals),
       cmocka_unit_test(accepted_plugin_prints_topology),
+      cmocka_unit_test(older_minor_plugin_loads),
       cmocka_unit_test(init_failure_stops_before_consuming),
       cmocka_unit_test(plugin_suggests_and_configuration_overrides),
       cmocka_unit_test(settings_errors_point_into_the_file),

@@ -13,7 +13,8 @@
  * and "sleep_ms" delays it, so a test can stop the host with work in flight. With
  * echo_endpoint set, a second consumer records every such event as action "echoed".
  * Built as version 2 (TESTKIT_V2) it records actions as "<action>@v2"; built with
- * TESTKIT_BAD_ABI its descriptor claims another ABI major. */
+ * TESTKIT_BAD_ABI its descriptor claims another ABI major, with TESTKIT_ABI_MINOR=n the
+ * older minor n (a plugin built before that minor's additions). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -205,6 +206,9 @@ static const ctxd_plugin_desc_t desc = {
     CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
 #if TESTKIT_BAD_ABI
     .abi_major = CTXD_ABI_MAJOR + 1,
+#endif
+#ifdef TESTKIT_ABI_MINOR
+    .abi_minor = TESTKIT_ABI_MINOR,
 #endif
     .name = "testkit",
 #if TESTKIT_V2
