@@ -1,0 +1,248 @@
+/* The notification plugin's HTTP client (plugins/notification/http.c) against a loopback
+ * socket this test serves from a thread, one scripted answer per connection: what it sends
+ * (request line, Idempotency-Key, body), each response framing (length, chunked, to the
+ * close), an error status, and each failure with its code: time-out within the deadline,
+ * a connection dropped before the response, refused, not HTTP, too large, a bad URL. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <ctxd/errno.h>
+
+#include "http.h"
+
+typedef struct {
+  int listener;
+  int port;
+  const char *answer; /* sent after the request; NULL: hold until the client leaves */
+  int drop;           /* close at once after reading the request, answering nothing */
+  char request[8192]; /* what the client sent */
+  size_t request_len;
+  pthread_t thread;
+} server_t;
+
+/* Reads a whole request: the head, then Content-Length bytes. */
+static void read_request(server_t *s, int fd) {
+  size_t need = 0;
+  for (;;) {
+    ssize_t n = recv(fd, s->request + s->request_len, sizeof s->request - 1 - s->request_len, 0);
+    if (n <= 0) return;
+    s->request_len += (size_t)n;
+    s->request[s->request_len] = '\0';
+    char *end = strstr(s->request, "\r\n\r\n");
+    if (end == NULL) continue;
+    if (need == 0) {
+      const char *cl = strcasestr(s->request, "Content-Length:");
+      need = (size_t)(end + 4 - s->request) + (cl != NULL ? strtoul(cl + 15, NULL, 10) : 0);
+    }
+    if (s->request_len >= need) return;
+  }
+}
+
+static void *serve(void *arg) {
+  server_t *s = arg;
+  int fd = accept(s->listener, NULL, NULL);
+  if (fd < 0) return NULL;
+  read_request(s, fd);
+  if (s->answer != NULL && !s->drop) {
+    send(fd, s->answer, strlen(s->answer), MSG_NOSIGNAL);
+  } else if (s->answer == NULL && !s->drop) {
+    char b[64];
+    while (recv(fd, b, sizeof b, 0) > 0) {
+    } /* hold: until the client gives up */
+  }
+  close(fd);
+  return NULL;
+}
+
+static void server_start(server_t *s, const char *answer, int drop) {
+  memset(s, 0, sizeof *s);
+  s->answer = answer;
+  s->drop = drop;
+  s->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(s->listener >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(bind(s->listener, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(s->listener, 4), 0);
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(s->listener, (struct sockaddr *)&a, &len), 0);
+  s->port = ntohs(a.sin_port);
+  assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
+}
+
+static void server_join(server_t *s) {
+  pthread_join(s->thread, NULL);
+  close(s->listener);
+}
+
+static int post(server_t *s, notification_http_response_t *res, int timeout_ms) {
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/sms?x=1", s->port);
+  static const char *const headers[] = {"Idempotency-Key", "sms:order:1", NULL};
+  return notification_http_post(url, headers, "{\"to\":\"+1\"}", 11, timeout_ms, res);
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_post_with_length(void **state) {
+  (void)state;
+  server_t s;
+  server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"id\":\"p-1\"}\n", 0);
+  notification_http_response_t res;
+  assert_int_equal(post(&s, &res, 2000), 0);
+  server_join(&s);
+  assert_int_equal(res.status, 200);
+  assert_string_equal(res.body, "{\"id\":\"p-1\"}\n");
+  assert_int_equal(res.body_len, 13);
+  assert_string_equal(res.error, "");
+  /* what went out */
+  assert_non_null(strstr(s.request, "POST /sms?x=1 HTTP/1.1\r\n"));
+  assert_non_null(strstr(s.request, "\r\nIdempotency-Key: sms:order:1\r\n"));
+  assert_non_null(strstr(s.request, "\r\nContent-Type: application/json\r\n"));
+  assert_non_null(strstr(s.request, "\r\nContent-Length: 11\r\n"));
+  assert_non_null(strstr(s.request, "\r\n\r\n{\"to\":\"+1\"}"));
+  notification_http_response_free(&res);
+}
+
+static void test_chunked_and_to_the_close(void **state) {
+  (void)state;
+  server_t s;
+  server_start(
+      &s, "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 0);
+  notification_http_response_t res;
+  assert_int_equal(post(&s, &res, 2000), 0);
+  server_join(&s);
+  assert_int_equal(res.status, 201);
+  assert_string_equal(res.body, "abcde");
+  notification_http_response_free(&res);
+
+  server_start(&s, "HTTP/1.0 200 OK\r\n\r\nuntil the end", 0);
+  assert_int_equal(post(&s, &res, 2000), 0);
+  server_join(&s);
+  assert_int_equal(res.status, 200);
+  assert_string_equal(res.body, "until the end");
+  notification_http_response_free(&res);
+}
+
+static void test_error_status_is_a_response(void **state) {
+  (void)state;
+  server_t s;
+  server_start(&s, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", 0);
+  notification_http_response_t res;
+  assert_int_equal(post(&s, &res, 2000), 0);
+  server_join(&s);
+  assert_int_equal(res.status, 500);
+  assert_string_equal(res.body, "");
+  notification_http_response_free(&res);
+}
+
+static void test_timeout_within_deadline(void **state) {
+  (void)state;
+  server_t s;
+  server_start(&s, NULL, 0);
+  notification_http_response_t res;
+  long long t0 = now_ms();
+  assert_int_equal(post(&s, &res, 300), CTXD_ETIMEDOUT);
+  long long took = now_ms() - t0;
+  server_join(&s);
+  assert_true(took >= 300);
+  assert_true(took < 1300);
+  assert_int_equal(res.status, 0);
+  assert_non_null(strstr(res.error, "300 ms"));
+  notification_http_response_free(&res);
+}
+
+static void test_dropped_connection(void **state) {
+  (void)state;
+  server_t s;
+  server_start(&s, NULL, 1);
+  notification_http_response_t res;
+  int rc = post(&s, &res, 2000);
+  server_join(&s);
+  assert_int_equal(rc, CTXD_ECLOSED);
+  assert_int_equal(res.status, 0);
+  notification_http_response_free(&res);
+  /* cut in the middle of the body */
+  server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", 0);
+  assert_int_equal(post(&s, &res, 2000), CTXD_ECLOSED);
+  server_join(&s);
+  notification_http_response_free(&res);
+}
+
+static void test_refused_and_not_http(void **state) {
+  (void)state;
+  server_t s;
+  server_start(&s, "SMTP ready\r\n\r\n", 0);
+  notification_http_response_t res;
+  assert_int_equal(post(&s, &res, 2000), CTXD_EIO);
+  server_join(&s);
+  assert_non_null(strstr(res.error, "not an HTTP response"));
+  notification_http_response_free(&res);
+  /* the port is closed now */
+  assert_int_equal(post(&s, &res, 2000), CTXD_EIO);
+  assert_non_null(strstr(res.error, "connecting to 127.0.0.1"));
+  notification_http_response_free(&res);
+}
+
+static void test_too_large(void **state) {
+  (void)state;
+  size_t n = NOTIFICATION_HTTP_MAX_BODY + 1;
+  char *answer = malloc(n + 128);
+  assert_non_null(answer);
+  int head = snprintf(answer, 128, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+  memset(answer + head, 'x', n);
+  answer[head + (int)n] = '\0';
+  server_t s;
+  server_start(&s, answer, 0);
+  notification_http_response_t res;
+  assert_int_equal(post(&s, &res, 2000), CTXD_EIO);
+  server_join(&s);
+  assert_non_null(strstr(res.error, "larger than"));
+  notification_http_response_free(&res);
+  free(answer);
+}
+
+static void test_bad_arguments(void **state) {
+  (void)state;
+  notification_http_response_t res;
+  assert_int_equal(notification_http_post("https://127.0.0.1/sms", NULL, "", 0, 100, &res), CTXD_EINVAL);
+  notification_http_response_free(&res);
+  assert_int_equal(notification_http_post("not a url", NULL, "", 0, 100, &res), CTXD_EINVAL);
+  notification_http_response_free(&res);
+  assert_int_equal(notification_http_post(NULL, NULL, "", 0, 100, &res), CTXD_EINVAL);
+  notification_http_response_free(&res);
+  static const char *const evil[] = {"X", "a\r\nInjected: 1", NULL};
+  assert_int_equal(notification_http_post("http://127.0.0.1:1/", evil, "", 0, 100, &res), CTXD_EINVAL);
+  notification_http_response_free(&res);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_post_with_length),
+      cmocka_unit_test(test_chunked_and_to_the_close),
+      cmocka_unit_test(test_error_status_is_a_response),
+      cmocka_unit_test(test_timeout_within_deadline),
+      cmocka_unit_test(test_dropped_connection),
+      cmocka_unit_test(test_refused_and_not_http),
+      cmocka_unit_test(test_too_large),
+      cmocka_unit_test(test_bad_arguments),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
