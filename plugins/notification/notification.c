@@ -1,0 +1,521 @@
+/* Notification: an SMS to the customer for every order (seed 000).
+ *
+ * One process manager per order (<ctxd/saga.h>, saga "notification.sms", key = the order
+ * id; the rules in domain.h) waits for OrderCreated and CustomerCreated, in either order and
+ * either of them twice. When both are known it records one external call (api->call, kind
+ * "sms.send", idempotency key "sms:order:<order id>") in the same transaction; after the
+ * commit the host runs this plugin's executor off the loop thread, which POSTs the SMS to
+ * the provider (http.c) with that key as Idempotency-Key, and the outcome comes back as
+ * Ctxd.Runtime.v1:CallCompleted on this context's endpoint. A "done" outcome records the SMS
+ * in the read model (notification.sms) and publishes SmsSent in one transaction; "failed"
+ * ends the process manager with a warning. ListCustomerSms is answered from the read model
+ * (request/response).
+ *
+ * CustomerCreated carries no order: this context keeps its own copy of customers
+ * (store.h), whose row also serialises an order and its customer handled at the same time,
+ * and the orders waiting for a customer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include <ctxd/ctxd.h>
+#include <ctxd/saga.h>
+
+#include "ctxd_contracts.h"
+#include "domain.h"
+#include "http.h"
+#include "store.h"
+
+#define NOTIFICATION_SAGA "notification.sms"
+#define NOTIFICATION_CALL_COMPLETED_TYPE "Ctxd.Runtime.v1:CallCompleted"
+
+typedef struct {
+  const char *endpoint;
+  const char *provider_url;
+  int64_t call_timeout_ms;
+  int64_t max_attempts;
+  int64_t backoff_ms;
+  int64_t list_limit;
+} notification_settings_t;
+
+typedef struct {
+  const ctxd_api_t *api;
+  ctxd_plugin_t *plugin;
+  const notification_settings_t *settings;
+} notification_t;
+
+static const ctxd_conf_entry_t notification_config_map[] = {
+    {CTXD_CONF_STR, "endpoint", "notification", offsetof(notification_settings_t, endpoint),
+     "queue receiving OrderCreated, CustomerCreated, the calls' outcomes and ListCustomerSms"},
+    {CTXD_CONF_STR, "provider_url", "http://127.0.0.1:8025/sms", offsetof(notification_settings_t, provider_url),
+     "the SMS provider: POST with the SMS as JSON and an Idempotency-Key header"},
+    {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(notification_settings_t, call_timeout_ms),
+     "longest one POST to the provider may take (connect, send, response)"},
+    {CTXD_CONF_INT, "max_attempts", "5", offsetof(notification_settings_t, max_attempts),
+     "POSTs of one SMS before it is given up as failed"},
+    {CTXD_CONF_INT, "backoff_ms", "1000", offsetof(notification_settings_t, backoff_ms),
+     "wait before the second POST, doubled before each next one"},
+    {CTXD_CONF_INT, "list_limit", "100", offsetof(notification_settings_t, list_limit),
+     "SMS a ListCustomerSms answer holds when the request names no Limit"},
+    {0, NULL, NULL, 0, NULL},
+};
+
+static const ctxd_migration_t notification_migrations[] = {
+    {1, "customers, awaiting orders, sms read model", "CREATE SCHEMA notification;\n" NOTIFICATION_STORE_DDL},
+    {0, NULL, NULL},
+};
+
+/* ---- time -------------------------------------------------------------------------------- */
+
+static long long notification_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void notification_iso(long long ms, char out[32]) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* ---- one process manager ----------------------------------------------------------------- */
+
+/* A loaded process manager and its state. */
+typedef struct {
+  ctxd_saga_t saga;
+  notification_state_t state;
+  int changed, finish;
+} notification_pm_t;
+
+static int notification_pm_load(const notification_t *n, ctxd_tx_t *tx, const char *order_id,
+                                notification_pm_t *pm) {
+  memset(pm, 0, sizeof *pm);
+  int rc = ctxd_saga_load(n->api, tx, NOTIFICATION_SAGA, order_id, &pm->saga);
+  if (rc != 0) return rc;
+  json_t *j = json_loads(pm->saga.state, 0, NULL);
+  if (j == NULL || json_object_size(j) == 0) /* new, or cleaned up in between */
+    notification_state_init(&pm->state);
+  else
+    rc = notification_state_from_json(j, &pm->state);
+  json_decref(j);
+  if (rc != 0) ctxd_saga_release(&pm->saga);
+  return rc;
+}
+
+static int notification_pm_store(notification_pm_t *pm) {
+  int rc = 0;
+  if (pm->changed && !pm->saga.finished) {
+    json_t *j = notification_state_to_json(&pm->state);
+    char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    rc = text == NULL ? CTXD_ENOMEM : pm->finish ? ctxd_saga_finish(&pm->saga, text) : ctxd_saga_save(&pm->saga, text);
+    free(text);
+  }
+  ctxd_saga_release(&pm->saga);
+  return rc;
+}
+
+static int notification_publish_sent(const notification_t *n, ctxd_tx_t *tx, const notification_state_t *s,
+                                     const char *sent_at) {
+  ctxd_c_notification_v1_sms_sent_t e = {0};
+  snprintf(e.sms_id, sizeof e.sms_id, "%s", s->sms_id);
+  snprintf(e.customer_id, sizeof e.customer_id, "%s", s->customer_id);
+  snprintf(e.order_id, sizeof e.order_id, "%s", s->order_id);
+  e.phone_number = (char *)s->phone;
+  e.text = (char *)s->text;
+  e.provider_message_id = (char *)s->provider_message_id;
+  e.sent_at = (char *)sent_at;
+  char *body = ctxd_c_notification_v1_sms_sent_encode(&e);
+  if (body == NULL) return CTXD_ENOMEM;
+  ctxd_out_msg_t out = {.size = sizeof out, .message_type = CTXD_C_NOTIFICATION_V1_SMS_SENT_TYPE, .body = body};
+  int rc = n->api->publish(tx, &out);
+  free(body);
+  return rc;
+}
+
+/* Decides `in` on the loaded process manager and carries the decision out: the call, the
+ * SMS recorded and published, the log line. */
+static int notification_pm_apply(const notification_t *n, ctxd_tx_t *tx, notification_pm_t *pm,
+                                 const notification_input_t *in) {
+  notification_decision_t d;
+  int rc = notification_decide(&pm->state, in, &d);
+  if (rc != 0) return rc;
+  const ctxd_msg_t *msg = n->api->tx_msg(tx);
+  if (d.note != NOTIFICATION_NOTE_NONE)
+    n->api->log(n->plugin, msg, d.note == NOTIFICATION_NOTE_DUPLICATE ? CTXD_LOG_INFO : CTXD_LOG_WARN, "%s",
+                d.why);
+  if (d.call) {
+    char *payload = notification_call_payload(&d.next);
+    rc = payload == NULL ? CTXD_ENOMEM : n->api->call(tx, NOTIFICATION_CALL_KIND, d.key, payload);
+    free(payload);
+    if (rc == 0)
+      n->api->log(n->plugin, msg, CTXD_LOG_INFO, "SMS of order %s to customer %s asked for (%s)", d.next.order_id,
+                  d.next.customer_id, d.key);
+  }
+  if (rc == 0 && d.sent) {
+    char at[32];
+    notification_iso(d.next.decided_at_ms, at);
+    rc = notification_store_record_sms(n->api, tx, &d.next, at);
+    if (rc == 0) rc = notification_publish_sent(n, tx, &d.next, at);
+    if (rc == 0)
+      n->api->log(n->plugin, msg, CTXD_LOG_INFO, "SMS %s of order %s sent (provider id %s, %lld attempts)",
+                  d.next.sms_id, d.next.order_id, d.next.provider_message_id, d.next.attempts);
+  }
+  if (rc == 0) {
+    pm->state = d.next;
+    pm->changed |= d.changed;
+    pm->finish |= d.finish;
+  }
+  return rc;
+}
+
+/* ---- handlers ---------------------------------------------------------------------------- */
+
+static ctxd_handler_result_t notification_result(const notification_t *n, ctxd_tx_t *tx, int rc,
+                                                 const char *what) {
+  if (rc == 0) return CTXD_HANDLER_OK;
+  if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY; /* a deadlock between two customers' orders */
+  const char *err = n->api->tx_error(tx);
+  n->api->tx_fault(tx, what, err[0] ? err : ctxd_strerror(rc));
+  return CTXD_HANDLER_FAIL;
+}
+
+/* The customer, as the process manager's input. */
+static notification_input_t notification_customer_input(const char *customer_id,
+                                                        const notification_customer_t *c) {
+  return (notification_input_t){.kind = NOTIFICATION_IN_CUSTOMER,
+                                .at_ms = notification_now_ms(),
+                                .customer_id = customer_id,
+                                .customer_name = c->name,
+                                .phone = c->phone};
+}
+
+static ctxd_handler_result_t notification_on_order(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  const notification_t *n = data;
+  size_t len;
+  const char *body = n->api->msg_body(msg, &len);
+  char err[256];
+  ctxd_c_ordering_v1_order_created_t o;
+  int rc = ctxd_c_ordering_v1_order_created_decode(body, len, &o, err, sizeof err);
+  if (rc != 0) {
+    ctxd_c_ordering_v1_order_created_free(&o);
+    n->api->tx_fault(tx, "Notification.Malformed", err);
+    return CTXD_HANDLER_FAIL;
+  }
+  /* the customer first: the lock an order and its customer share */
+  notification_customer_t c;
+  notification_pm_t pm;
+  int sent = 0, loaded = 0;
+  rc = notification_store_lock_customer(n->api, tx, o.customer_id, &c);
+  if (rc == 0) rc = notification_store_sms_exists(n->api, tx, o.order_id, &sent);
+  if (rc == 0) rc = notification_pm_load(n, tx, o.order_id, &pm);
+  loaded = rc == 0;
+  if (rc == 0) {
+    notification_input_t in = {.kind = NOTIFICATION_IN_ORDER,
+                               .at_ms = notification_now_ms(),
+                               .order_id = o.order_id,
+                               .order_number = o.order_number,
+                               .customer_id = o.customer_id,
+                               .already_sent = sent};
+    rc = notification_pm_apply(n, tx, &pm, &in);
+  }
+  if (rc == 0 && pm.state.phase == NOTIFICATION_WAITING && pm.state.has_order && !pm.state.has_customer) {
+    if (c.known) {
+      notification_input_t in = notification_customer_input(o.customer_id, &c);
+      rc = notification_pm_apply(n, tx, &pm, &in);
+    } else {
+      rc = notification_store_await(n->api, tx, o.customer_id, o.order_id);
+    }
+  }
+  if (loaded) {
+    int src = notification_pm_store(&pm);
+    if (rc == 0) rc = src;
+  }
+  ctxd_c_ordering_v1_order_created_free(&o);
+  return notification_result(n, tx, rc, "Notification.OrderFailed");
+}
+
+/* The customer to one waiting order. */
+static int notification_customer_to_order(const notification_t *n, ctxd_tx_t *tx, const char *order_id,
+                                          const char *customer_id, const notification_customer_t *c) {
+  notification_pm_t pm;
+  int rc = notification_pm_load(n, tx, order_id, &pm);
+  if (rc != 0) return rc;
+  notification_input_t in = notification_customer_input(customer_id, c);
+  rc = notification_pm_apply(n, tx, &pm, &in);
+  int src = notification_pm_store(&pm);
+  return rc != 0 ? rc : src;
+}
+
+static ctxd_handler_result_t notification_on_customer(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  const notification_t *n = data;
+  size_t len;
+  const char *body = n->api->msg_body(msg, &len);
+  char err[256];
+  ctxd_c_customers_v1_customer_created_t m;
+  int rc = ctxd_c_customers_v1_customer_created_decode(body, len, &m, err, sizeof err);
+  if (rc != 0) {
+    ctxd_c_customers_v1_customer_created_free(&m);
+    n->api->tx_fault(tx, "Notification.Malformed", err);
+    return CTXD_HANDLER_FAIL;
+  }
+  notification_customer_t c;
+  rc = notification_store_lock_customer(n->api, tx, m.customer_id, &c);
+  if (rc == 0 && !c.known) {
+    rc = notification_store_set_customer(n->api, tx, m.customer_id, m.name, m.phone_number);
+    c.known = 1;
+    snprintf(c.name, sizeof c.name, "%s", m.name);
+    snprintf(c.phone, sizeof c.phone, "%s", m.phone_number);
+  } else if (rc == 0) {
+    int same = strcmp(c.name, m.name) == 0 && strcmp(c.phone, m.phone_number) == 0;
+    n->api->log(n->plugin, msg, same ? CTXD_LOG_INFO : CTXD_LOG_WARN, "customer %s again%s", m.customer_id,
+                same ? "" : " with other details: the first kept");
+  }
+  ctxd_rows_t *waiting = NULL;
+  if (rc == 0) rc = notification_store_take_awaiting(n->api, tx, m.customer_id, &waiting);
+  for (int i = 0; rc == 0 && i < n->api->rows_count(waiting); i++)
+    rc = notification_customer_to_order(n, tx, n->api->rows_value(waiting, i, 0), m.customer_id, &c);
+  if (waiting != NULL) n->api->rows_free(waiting);
+  ctxd_c_customers_v1_customer_created_free(&m);
+  return notification_result(n, tx, rc, "Notification.CustomerFailed");
+}
+
+/* Returns the member of obj called `name` ignoring ASCII case, an exact match first
+ * (MassTransit writes camelCase, ctxd PascalCase); borrowed, NULL when absent. */
+static json_t *notification_member(const json_t *obj, const char *name) {
+  json_t *exact = json_object_get(obj, name);
+  if (exact != NULL) return exact;
+  const char *key;
+  json_t *value;
+  json_object_foreach((json_t *)obj, key, value) {
+    if (strcasecmp(key, name) == 0) return value;
+  }
+  return NULL;
+}
+
+static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  const notification_t *n = data;
+  size_t len;
+  const char *body = n->api->msg_body(msg, &len);
+  json_t *m = json_loadb(body, len, 0, NULL);
+  const char *kind = json_string_value(notification_member(m, "Kind"));
+  const char *key = json_string_value(notification_member(m, "IdempotencyKey"));
+  const char *status = json_string_value(notification_member(m, "Status"));
+  const json_t *outcome = notification_member(m, "Outcome");
+  static const char prefix[] = "sms:order:";
+  if (kind == NULL || strcmp(kind, NOTIFICATION_CALL_KIND) != 0 || key == NULL ||
+      strncmp(key, prefix, sizeof prefix - 1) != 0 || status == NULL) {
+    n->api->tx_fault(tx, "Notification.Malformed", "CallCompleted of another kind or without key or status");
+    json_decref(m);
+    return CTXD_HANDLER_FAIL;
+  }
+  const char *order_id = key + sizeof prefix - 1;
+  notification_pm_t pm;
+  int rc = notification_pm_load(n, tx, order_id, &pm);
+  if (rc == 0) {
+    if (pm.saga.created) {
+      /* no process manager asked for it (or it was cleaned up): nothing to resume */
+      n->api->log(n->plugin, msg, CTXD_LOG_WARN, "outcome of %s without its process manager: ignored", key);
+      pm.changed = pm.finish = 1;
+    } else {
+      const char *pid = json_string_value(notification_member(outcome, "providerMessageId"));
+      const char *error = json_string_value(notification_member(outcome, "error"));
+      json_t *attempts = notification_member(m, "Attempts");
+      notification_input_t in = {.kind = strcmp(status, "done") == 0 ? NOTIFICATION_IN_CALL_DONE
+                                                                       : NOTIFICATION_IN_CALL_FAILED,
+                                 .at_ms = notification_now_ms(),
+                                 .provider_message_id = pid != NULL ? pid : key,
+                                 .reason = error,
+                                 .attempts = json_is_integer(attempts) ? json_integer_value(attempts) : 0};
+      rc = notification_pm_apply(n, tx, &pm, &in);
+    }
+    int src = notification_pm_store(&pm);
+    if (rc == 0) rc = src;
+  }
+  json_decref(m);
+  return notification_result(n, tx, rc, "Notification.OutcomeFailed");
+}
+
+static ctxd_handler_result_t notification_on_list(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  const notification_t *n = data;
+  size_t len;
+  const char *body = n->api->msg_body(msg, &len);
+  char err[256];
+  ctxd_c_notification_v1_list_customer_sms_t q;
+  int rc = ctxd_c_notification_v1_list_customer_sms_decode(body, len, &q, err, sizeof err);
+  if (rc != 0) {
+    ctxd_c_notification_v1_list_customer_sms_free(&q);
+    n->api->tx_fault(tx, "Notification.Malformed", err);
+    return CTXD_HANDLER_FAIL;
+  }
+  ctxd_rows_t *rows = NULL;
+  rc = notification_store_list(n->api, tx, q.customer_id, q.has_limit ? q.limit : n->settings->list_limit, &rows);
+  if (rc == 0) {
+    int count = n->api->rows_count(rows);
+    ctxd_c_notification_v1_customer_sms_list_messages_item_t *items = calloc((size_t)count + 1, sizeof *items);
+    ctxd_c_notification_v1_customer_sms_list_t r = {0};
+    snprintf(r.customer_id, sizeof r.customer_id, "%s", q.customer_id);
+    r.total = count > 0 ? strtoll(n->api->rows_value(rows, 0, 6), NULL, 10) : 0;
+    for (int i = 0; items != NULL && i < count; i++) {
+      snprintf(items[i].sms_id, sizeof items[i].sms_id, "%s", n->api->rows_value(rows, i, 0));
+      snprintf(items[i].order_id, sizeof items[i].order_id, "%s", n->api->rows_value(rows, i, 1));
+      items[i].phone_number = (char *)n->api->rows_value(rows, i, 2);
+      items[i].text = (char *)n->api->rows_value(rows, i, 3);
+      items[i].provider_message_id = (char *)n->api->rows_value(rows, i, 4);
+      items[i].sent_at = (char *)n->api->rows_value(rows, i, 5);
+    }
+    r.messages = items;
+    r.messages_count = (size_t)count;
+    char *reply = items != NULL ? ctxd_c_notification_v1_customer_sms_list_encode(&r) : NULL;
+    ctxd_out_msg_t out = {
+        .size = sizeof out, .message_type = CTXD_C_NOTIFICATION_V1_CUSTOMER_SMS_LIST_TYPE, .body = reply};
+    rc = reply == NULL ? CTXD_ENOMEM : n->api->respond(tx, &out);
+    if (rc == CTXD_ENOENT) {
+      n->api->log(n->plugin, msg, CTXD_LOG_WARN, "ListCustomerSms without a responseAddress: not answered");
+      rc = 0;
+    }
+    free(reply);
+    free(items);
+    n->api->rows_free(rows);
+  }
+  ctxd_c_notification_v1_list_customer_sms_free(&q);
+  return notification_result(n, tx, rc, "Notification.ListFailed");
+}
+
+/* ---- the executor: one POST to the provider ---------------------------------------------- */
+
+/* Sets the call's outcome: {"httpStatus", "providerMessageId" or "error"}. */
+static void notification_outcome(const notification_t *n, const ctxd_call_t *call, int status, const char *pid,
+                                 const char *error) {
+  json_t *o = json_object();
+  if (status > 0) json_object_set_new(o, "httpStatus", json_integer(status));
+  if (pid != NULL) json_object_set_new(o, "providerMessageId", json_string(pid));
+  if (error != NULL) json_object_set_new(o, "error", json_string(error));
+  char *text = json_dumps(o, JSON_COMPACT);
+  if (text != NULL) n->api->call_outcome(call, text);
+  free(text);
+  json_decref(o);
+}
+
+/* The provider's id of an accepted SMS: "id", "messageId" or "providerMessageId" of a JSON
+ * answer; NULL when it names none. Copied into out. */
+static const char *notification_provider_id(const char *body, char *out, size_t cap) {
+  json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
+  static const char *const names[] = {"providerMessageId", "messageId", "id"};
+  const char *found = NULL;
+  for (size_t i = 0; found == NULL && i < sizeof names / sizeof *names; i++) {
+    json_t *v = notification_member(j, names[i]);
+    if (json_is_string(v)) found = json_string_value(v);
+  }
+  if (found != NULL) snprintf(out, cap, "%s", found);
+  json_decref(j);
+  return found != NULL ? out : NULL;
+}
+
+static ctxd_call_result_t notification_send_sms(const ctxd_call_t *call, void *data) {
+  const notification_t *n = data;
+  const char *key = n->api->call_field(call, CTXD_CALL_KEY);
+  const char *payload = n->api->call_field(call, CTXD_CALL_PAYLOAD);
+  const char *attempt = n->api->call_field(call, CTXD_CALL_ATTEMPT);
+  const char *headers[] = {"Idempotency-Key", key, NULL};
+  notification_http_response_t res;
+  int rc = notification_http_post(n->settings->provider_url, headers, payload, payload != NULL ? strlen(payload) : 0,
+                                  (int)n->settings->call_timeout_ms, &res);
+  ctxd_call_result_t result;
+  char why[256], pid[NOTIFICATION_PROVIDER_MAX + 1];
+  if (rc != 0) {
+    /* timed out, dropped, refused: the provider may have taken it; the next attempt has the same key */
+    notification_outcome(n, call, 0, NULL, res.error);
+    n->api->log(n->plugin, NULL, CTXD_LOG_WARN, "SMS %s, attempt %s: %s", key, attempt, res.error);
+    result = CTXD_CALL_RETRY;
+  } else if (res.status >= 200 && res.status < 300) {
+    notification_outcome(n, call, res.status, notification_provider_id(res.body, pid, sizeof pid), NULL);
+    result = CTXD_CALL_DONE;
+  } else {
+    /* 408, 429 and 5xx pass; any other answer will never change */
+    int transient = res.status == 408 || res.status == 429 || res.status >= 500;
+    snprintf(why, sizeof why, "HTTP %d: %.200s", res.status, res.body);
+    notification_outcome(n, call, res.status, NULL, why);
+    n->api->log(n->plugin, NULL, transient ? CTXD_LOG_WARN : CTXD_LOG_ERROR, "SMS %s, attempt %s: %s", key, attempt,
+                why);
+    result = transient ? CTXD_CALL_RETRY : CTXD_CALL_FAILED;
+  }
+  notification_http_response_free(&res);
+  return result;
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
+  if (!CTXD_API_HAS(api, call_outcome)) {
+    api->log(plugin, NULL, CTXD_LOG_ERROR, "needs a host with ABI 1.2 (external calls), this one has %u.%u",
+             api->abi_major, api->abi_minor);
+    return CTXD_EABI;
+  }
+  notification_t *n = calloc(1, sizeof *n);
+  if (n == NULL) return CTXD_ENOMEM;
+  n->api = api;
+  n->plugin = plugin;
+  n->settings = api->settings(plugin);
+  *state = n;
+  const notification_settings_t *s = n->settings;
+  if (s->call_timeout_ms < 1 || s->max_attempts < 1 || s->backoff_ms < 0 || s->list_limit < 1 || s->list_limit > 500) {
+    api->log(plugin, NULL, CTXD_LOG_ERROR,
+             "settings: call_timeout_ms and max_attempts must be at least 1, backoff_ms at least 0, list_limit 1 to "
+             "500");
+    return CTXD_ECONFIG;
+  }
+  static const struct {
+    const char *type;
+    ctxd_handler_cb handler;
+  } routes[] = {
+      {CTXD_C_ORDERING_V1_ORDER_CREATED_TYPE, notification_on_order},
+      {CTXD_C_CUSTOMERS_V1_CUSTOMER_CREATED_TYPE, notification_on_customer},
+      {NOTIFICATION_CALL_COMPLETED_TYPE, notification_on_call_completed},
+      {CTXD_C_NOTIFICATION_V1_LIST_CUSTOMER_SMS_TYPE, notification_on_list},
+  };
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < sizeof routes / sizeof *routes; i++) {
+    ctxd_consumer_t c = {.size = sizeof c,
+                         .endpoint = s->endpoint,
+                         .message_type = routes[i].type,
+                         .handler = routes[i].handler,
+                         .data = n};
+    rc = api->consumer_register(plugin, &c);
+  }
+  if (rc == 0) {
+    ctxd_executor_t e = {.size = sizeof e,
+                         .kind = NOTIFICATION_CALL_KIND,
+                         .fn = notification_send_sms,
+                         .data = n,
+                         .outcome_endpoint = s->endpoint,
+                         .max_attempts = (uint32_t)s->max_attempts,
+                         .backoff_ms = (uint32_t)s->backoff_ms,
+                         .timeout_ms = (uint32_t)s->call_timeout_ms};
+    rc = api->executor_register(plugin, &e);
+  }
+  return rc;
+}
+
+static void notification_destroy(void *state) { free(state); }
+
+static const ctxd_plugin_desc_t notification_desc = {
+    CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */
+    .name = "notification",
+    .version = "1.0.0",
+    .description = "an SMS to the customer for every order, once: a process manager and an external call",
+    .config_map = notification_config_map,
+    .settings_size = sizeof(notification_settings_t),
+    .migrations = notification_migrations,
+    .init = notification_init,
+    .destroy = notification_destroy,
+};
+
+CTXD_PLUGIN_DEFINE(notification_desc)
