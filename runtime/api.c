@@ -11,6 +11,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "plugin.h"
+#include "uuid.h"
 
 static void api_log(ctxd_plugin_t *p, const ctxd_msg_t *msg, ctxd_log_level_t level, const char *fmt, ...) {
   ctxd__log_fields_t f = {0};
@@ -131,6 +132,49 @@ static int api_respond(ctxd_tx_t *tx, const ctxd_out_msg_t *msg) {
   return ctxd__outbox_write(tx, msg, CTXD__OUTBOX_RESPOND);
 }
 
+/* ---- ABI 1.2 ---- */
+
+static int api_schedule(ctxd_tx_t *tx, const ctxd_schedule_t *s, char id[37]) {
+  if (s == NULL || id == NULL || s->size < offsetof(ctxd_schedule_t, at_ms) + sizeof s->at_ms)
+    return CTXD_EINVAL;
+  return ctxd__outbox_schedule(tx, s->msg, s->publish ? CTXD__OUTBOX_PUBLISH : CTXD__OUTBOX_SEND, s->at_ms,
+                               id);
+}
+
+static int api_unschedule(ctxd_tx_t *tx, const char *id) {
+  char canonical[37];
+  if (id == NULL || ctxd__uuid_canonical(id, canonical) != 0) return CTXD_EINVAL;
+  const char *params[] = {canonical};
+  ctxd_rows_t *rows;
+  /* a row the relay is moving is locked: this waits, then finds it gone */
+  int rc = api_sql_exec(tx, "DELETE FROM ctxd.scheduled WHERE id = $1::uuid", 1, params, &rows);
+  if (rc != 0) return rc;
+  int64_t n = api_rows_affected(rows);
+  api_rows_free(rows);
+  return n > 0 ? 0 : CTXD_ENOENT;
+}
+
+static int api_call(ctxd_tx_t *tx, const char *kind, const char *key, const char *payload) {
+  if (tx->msg == NULL || key == NULL || *key == '\0') return CTXD_EINVAL;
+  const ctxd_plugin_t *p = tx->msg->handler->plugin;
+  if (ctxd__executor_find(&p->executors, kind) == NULL) return CTXD_EINVAL;
+  json_t *v = payload != NULL ? json_loads(payload, JSON_DECODE_ANY, NULL) : NULL;
+  if (payload != NULL && v == NULL) return CTXD_EINVAL;
+  json_decref(v);
+  const char *params[] = {p->name, kind, key, payload != NULL ? payload : "null"};
+  /* recorded once per key: a handler run again, or a second message asking the same, adds nothing */
+  return api_sql_exec(
+      tx,
+      "INSERT INTO ctxd.calls (plugin, kind, idempotency_key, payload) VALUES ($1, $2, $3, $4) "
+      "ON CONFLICT (plugin, kind, idempotency_key) DO NOTHING",
+      4, params, NULL);
+}
+
+static int api_executor_register(ctxd_plugin_t *p, const ctxd_executor_t *e) {
+  if (!p->in_init) return CTXD_ESTATE;
+  return ctxd__executor_add(&p->executors, p->name, e);
+}
+
 const ctxd_api_t ctxd__api = {
     .size = sizeof(ctxd_api_t),
     .abi_major = CTXD_ABI_MAJOR,
@@ -152,4 +196,10 @@ const ctxd_api_t ctxd__api = {
     .tx_msg = api_tx_msg,
     .tx_fault = api_tx_fault,
     .respond = api_respond,
+    .schedule = api_schedule,
+    .unschedule = api_unschedule,
+    .call = api_call,
+    .executor_register = api_executor_register,
+    .call_field = ctxd__call_field,
+    .call_outcome = ctxd__call_outcome,
 };

@@ -155,6 +155,8 @@ typedef struct {
   const json_t *inbox;
   const json_t *reload;
   const json_t *limits;
+  const json_t *calls;
+  const json_t *sagas;
   int64_t cleanup_interval_s;
   const json_t *log;
   const json_t *admin;
@@ -170,6 +172,8 @@ static const ctxd_conf_entry_t root_map[] = {
     {CTXD__CONF_OBJECT, "inbox", "", offsetof(root_t, inbox), "inbox (duplicate detection)"},
     {CTXD__CONF_OBJECT, "reload", "", offsetof(root_t, reload), "replacing plugins on SIGHUP"},
     {CTXD__CONF_OBJECT, "limits", "", offsetof(root_t, limits), "memory bounds of message bodies"},
+    {CTXD__CONF_OBJECT, "calls", "", offsetof(root_t, calls), "external calls (executors)"},
+    {CTXD__CONF_OBJECT, "sagas", "", offsetof(root_t, sagas), "process manager instances"},
     {CTXD_CONF_INT, "cleanup_interval_s", "60", offsetof(root_t, cleanup_interval_s),
      "how often expired inbox and outbox archive rows are deleted"},
     {CTXD__CONF_OBJECT, "log", "", offsetof(root_t, log), "logging"},
@@ -464,6 +468,26 @@ static const ctxd_conf_entry_t reload_map[] = {
 
 static const range_t reload_ranges[] = {
     {"lock_timeout_ms", offsetof(ctxd__config_t, reload_lock_timeout_ms), 1, 3600000}, {NULL, 0, 0, 0}};
+
+static const ctxd_conf_entry_t calls_map[] = {
+    {CTXD_CONF_INT, "poll_interval_ms", "200", offsetof(ctxd__config_t, calls_poll_interval_ms),
+     "how often an idle executor looks for calls to run"},
+    {CTXD_CONF_INT, "retention_s", "604800", offsetof(ctxd__config_t, calls_retention_s),
+     "how long a finished call is kept: recording its key again within it is a no-op"},
+    {.name = NULL}};
+
+static const range_t calls_ranges[] = {
+    {"poll_interval_ms", offsetof(ctxd__config_t, calls_poll_interval_ms), 10, 600000},
+    {"retention_s", offsetof(ctxd__config_t, calls_retention_s), 1, 31536000},
+    {NULL, 0, 0, 0}};
+
+static const ctxd_conf_entry_t sagas_map[] = {
+    {CTXD_CONF_INT, "retention_s", "604800", offsetof(ctxd__config_t, sagas_retention_s),
+     "how long a finished process manager instance is kept (later messages see it finished)"},
+    {.name = NULL}};
+
+static const range_t sagas_ranges[] = {
+    {"retention_s", offsetof(ctxd__config_t, sagas_retention_s), 1, 31536000}, {NULL, 0, 0, 0}};
 
 /* ---- limits -------------------------------------------------------------------------- */
 
@@ -865,6 +889,10 @@ static int load_root(load_t *l) {
   if (rc == 0) rc = apply(l, reload_map, r.reload, cfg, "reload");
   if (rc == 0) rc = check_ranges(l, reload_ranges, cfg, "reload");
   if (rc == 0) rc = load_limits(l, r.limits);
+  if (rc == 0) rc = apply(l, calls_map, r.calls, cfg, "calls");
+  if (rc == 0) rc = check_ranges(l, calls_ranges, cfg, "calls");
+  if (rc == 0) rc = apply(l, sagas_map, r.sagas, cfg, "sagas");
+  if (rc == 0) rc = check_ranges(l, sagas_ranges, cfg, "sagas");
   if (rc == 0) rc = check_ranges(l, root_ranges, &r, "");
   if (rc == 0) cfg->cleanup_interval_s = r.cleanup_interval_s;
   if (rc == 0) rc = load_log(l, r.log);

@@ -13,6 +13,8 @@
  *   "inbox":    {"retention_s": 604800},
  *   "reload":   {"lock_timeout_ms": 10000},
  *   "limits":   {"max_message_bytes": 1048576, "max_inflight_bytes": 67108864},
+ *   "calls":    {"poll_interval_ms": 200, "retention_s": 604800},
+ *   "sagas":    {"retention_s": 604800},
  *   "cleanup_interval_s": 60,
  *   "log":      {"level": "info"},
  *   "admin":    {"listen": "127.0.0.1:9464", "max_connections": 128, "idle_timeout_ms": 5000},
@@ -109,6 +111,9 @@ typedef struct {
   int64_t reload_lock_timeout_ms;     /* a plugin replacement's wait for a lock; default 10000 */
   int64_t max_message_bytes;          /* larger bodies go to <queue>_error; default 1 MiB */
   int64_t max_inflight_bytes;         /* bodies held host-wide before reading stops; default 64 MiB */
+  int64_t calls_poll_interval_ms;     /* an idle executor's wait; default 200 */
+  int64_t calls_retention_s;          /* finished calls kept (their keys dedupe); default 604800 */
+  int64_t sagas_retention_s;          /* finished saga instances kept; default 604800 */
 
   ctxd__log_level_t log_level;
   char *admin_listen;            /* NULL: no admin endpoint */

@@ -38,6 +38,7 @@ struct ctxd_tx_s {
   char fault_message[512];
   int64_t sweep_grace_ms;                    /* lease of the outbox rows it writes */
   const struct ctxd__contracts_s *contracts; /* to validate what it publishes */
+  ctxd__outrows_t *rows; /* where the rows it writes go when msg is NULL (an executor's) */
 };
 
 /* The log fields of message m: endpoint, ids, traceparent; borrowed from m. */

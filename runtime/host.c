@@ -747,6 +747,10 @@ static int start(host_t *h) {
       return CTXD__EXIT_FAILURE;
     }
     p->started = 1;
+    if (ctxd__executors_start(&p->executors, h->cfg, h->contracts) != 0) {
+      ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': cannot start its executors", p->name);
+      return CTXD__EXIT_FAILURE;
+    }
   }
   return 0;
 }
@@ -837,6 +841,7 @@ static void serve(host_t *h) {
   ctxd__mailbox_drain(&h->mailbox);
   ctxd__broker_close(&h->session.broker, 0);
   ctxd__session_drop(&h->session);
+  for (size_t i = 0; i < h->nplugins; i++) ctxd__executors_stop(&h->plugins[i]->executors);
   for (size_t i = h->nplugins; i-- > 0;)
     if (h->plugins[i]->started && h->plugins[i]->desc->stop != NULL)
       h->plugins[i]->desc->stop(h->plugins[i]->state);

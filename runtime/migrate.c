@@ -85,6 +85,57 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      /* the writer knows whether a row is an event (no subscriber is normal): the sweep
       * cannot tell from the names once an exchange is not the type's URN name */
      "ALTER TABLE ctxd.outbox ADD COLUMN event boolean NOT NULL DEFAULT false;\n"},
+    /* issue 20: scheduled messages, process managers, external calls (one block: renumbered
+     * when merged after issue 19's) */
+    {9, "scheduled messages",
+     /* encoded when scheduled; the relay moves due rows to the outbox, oldest first, by the
+      * index on due_at: pending rows far in the future are never read */
+     "CREATE TABLE ctxd.scheduled (\n"
+     "  id uuid PRIMARY KEY,\n"
+     "  due_at timestamptz NOT NULL,\n"
+     "  exchange text NOT NULL,\n"
+     "  message_type text NOT NULL,\n"
+     "  body text NOT NULL,\n"
+     "  routing_key text NOT NULL DEFAULT '',\n"
+     "  correlation_id text,\n"
+     "  headers text,\n"
+     "  expires_at timestamptz,\n"
+     "  no_declare boolean NOT NULL DEFAULT false,\n"
+     "  event boolean NOT NULL DEFAULT false,\n"
+     "  created_at timestamptz NOT NULL DEFAULT now()\n"
+     ");\n"
+     "CREATE INDEX scheduled_due ON ctxd.scheduled (due_at);\n"},
+    {10, "sagas",
+     "CREATE TABLE ctxd.sagas (\n"
+     "  saga text NOT NULL,\n"
+     "  key text NOT NULL,\n"
+     "  state jsonb NOT NULL DEFAULT '{}',\n"
+     "  version bigint NOT NULL DEFAULT 0,\n"
+     "  created_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  updated_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  finished_at timestamptz,\n"
+     "  PRIMARY KEY (saga, key)\n"
+     ");\n"
+     "CREATE INDEX sagas_finished ON ctxd.sagas (finished_at) WHERE finished_at IS NOT NULL;\n"},
+    {11, "external calls",
+     /* next_at is both the retry time and the claim's lease: a call whose executor died is
+      * claimed again once it passes */
+     "CREATE TABLE ctxd.calls (\n"
+     "  id bigserial PRIMARY KEY,\n"
+     "  plugin text NOT NULL,\n"
+     "  kind text NOT NULL,\n"
+     "  idempotency_key text NOT NULL,\n"
+     "  payload text NOT NULL,\n"
+     "  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),\n"
+     "  attempts int NOT NULL DEFAULT 0,\n"
+     "  next_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  outcome text,\n"
+     "  created_at timestamptz NOT NULL DEFAULT now(),\n"
+     "  finished_at timestamptz,\n"
+     "  UNIQUE (plugin, kind, idempotency_key)\n"
+     ");\n"
+     "CREATE INDEX calls_pending ON ctxd.calls (plugin, kind, next_at) WHERE status = 'pending';\n"
+     "CREATE INDEX calls_finished ON ctxd.calls (finished_at) WHERE finished_at IS NOT NULL;\n"},
     {0, NULL, NULL},
 };
 

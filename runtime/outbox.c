@@ -8,6 +8,7 @@
 
 #include "address.h"
 #include "contract.h"
+#include "db.h"
 #include "dispatch.h"
 #include "envelope.h"
 #include "envelope_out.h"
@@ -51,13 +52,16 @@ static int64_t reply_expiry(const ctxd__envelope_t *in, int64_t now) {
   return at != 0 && at - now < 1000 ? now + 1000 : at;
 }
 
-static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode, route_t *r) {
+/* at_ms: when the message leaves (0: now); its time to live counts from then. */
+static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode, int64_t at_ms,
+                 route_t *r) {
   const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
   const ctxd__endpoint_t *ep = tx->msg != NULL && tx->msg->delivery != NULL ? tx->msg->delivery->ep : NULL;
   const char *base = ep != NULL ? ep->env->address_base : "";
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  if (at_ms > now) now = at_ms;
   memset(r, 0, sizeof *r);
   if (ep != NULL && base[0] != '\0')
     snprintf(r->source_address, sizeof r->source_address, "%s%s", base, ep->name);
@@ -86,17 +90,35 @@ static int route(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t m
   return ctxd__address_exchange(in->response_address, r->exchange, sizeof r->exchange);
 }
 
-int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode) {
+/* A message checked and encoded, ready for a row of the outbox or of ctxd.scheduled. */
+typedef struct {
+  char id[37];
+  route_t r;
+  char *text;         /* the envelope; new */
+  char *amqp_headers; /* NULL or new */
+  ctxd__outrow_spec_t w;
+} encoded_t;
+
+static void encoded_free(encoded_t *e) {
+  free(e->text);
+  free(e->amqp_headers);
+}
+
+/* Checks msg and encodes it as leaving at at_ms (0: now) into *e (free with
+ * encoded_free on success). 0 or CTXD_E* as ctxd__outbox_write. */
+static int encode(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode, int64_t at_ms,
+                  encoded_t *e) {
+  memset(e, 0, sizeof *e);
   if (tx->failed) return CTXD_ESTATE;
   if (msg == NULL || !OUT_MSG_HAS(msg, headers) || !valid_type(msg->message_type) || msg->body == NULL ||
       (mode == CTXD__OUTBOX_SEND && (msg->destination == NULL || *msg->destination == '\0')))
     return CTXD_EINVAL;
   const ctxd__envelope_t *in = tx->msg != NULL ? &tx->msg->env : NULL;
-  route_t r;
-  int rc = route(tx, msg, mode, &r);
+  route_t *r = &e->r;
+  int rc = route(tx, msg, mode, at_ms, r);
   if (rc != 0) return rc;
 
-  char id[37];
+  char *id = e->id;
   if (msg->message_id != NULL) {
     if (ctxd__uuid_canonical(msg->message_id, id) != 0) return CTXD_EINVAL;
   } else {
@@ -118,7 +140,7 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
   json_t *headers = headers_object(msg->headers);
   ctxd__trace_continue(headers, in);
   char expires[32];
-  if (r.expires_ms != 0) ctxd__iso8601_ms(r.expires_ms, expires);
+  if (r->expires_ms != 0) ctxd__iso8601_ms(r->expires_ms, expires);
   /* from a consumer, as MassTransit's TransferConsumeContextHeaders: the conversation goes
    * on, the initiator is the consumed message's correlation (else its request), the
    * correlation itself is the handler's to set */
@@ -131,40 +153,83 @@ int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mo
           in != NULL ? (in->conversation_id != NULL ? in->conversation_id : in->message_id) : NULL,
       .initiator_id = in != NULL ? (in->correlation_id != NULL ? in->correlation_id : in->request_id) : NULL,
       .request_id = mode == CTXD__OUTBOX_RESPOND ? in->request_id : NULL,
-      .source_address = r.source_address[0] != '\0' ? r.source_address : NULL,
-      .destination_address = r.destination_address,
+      .source_address = r->source_address[0] != '\0' ? r->source_address : NULL,
+      .destination_address = r->destination_address,
       .response_address = OUT_MSG_HAS(msg, response_address) ? msg->response_address : NULL,
       .fault_address = OUT_MSG_HAS(msg, fault_address) ? msg->fault_address : NULL,
       .message = body,
-      .expiration_time = r.expires_ms != 0 ? expires : NULL,
+      .expiration_time = r->expires_ms != 0 ? expires : NULL,
       .headers = headers,
   };
-  char *text = ctxd__envelope_encode(&out);
+  e->text = ctxd__envelope_encode(&out);
   /* MassTransit copies every send header to the AMQP headers */
-  char *amqp_headers = json_object_size(headers) > 0 ? json_dumps(headers, JSON_COMPACT) : NULL;
+  e->amqp_headers = json_object_size(headers) > 0 ? json_dumps(headers, JSON_COMPACT) : NULL;
   json_decref(body);
   json_decref(headers);
   /* the inputs were checked above but for UTF-8 in the caller's strings */
-  if (text == NULL) {
-    free(amqp_headers);
+  if (e->text == NULL) {
+    encoded_free(e);
     return CTXD_EINVAL;
   }
-  ctxd__outrow_spec_t w = {.id = id,
-                           .exchange = r.exchange,
-                           .message_type = msg->message_type,
-                           .body = text,
-                           .routing_key = r.routing_key,
-                           .correlation_id = msg->correlation_id,
-                           .headers = amqp_headers,
-                           .expires_ms = r.expires_ms,
-                           .no_declare = r.no_declare,
-                           .event = mode == CTXD__OUTBOX_PUBLISH};
-  rc = ctxd__outrow_insert(tx->conn, &tx->msg->rows, tx->sweep_grace_ms, &w, tx->error, sizeof tx->error);
-  free(text);
-  free(amqp_headers);
+  e->w = (ctxd__outrow_spec_t){.id = id,
+                               .exchange = r->exchange,
+                               .message_type = msg->message_type,
+                               .body = e->text,
+                               .routing_key = r->routing_key,
+                               .correlation_id = msg->correlation_id,
+                               .headers = e->amqp_headers,
+                               .expires_ms = r->expires_ms,
+                               .no_declare = r->no_declare,
+                               .event = mode == CTXD__OUTBOX_PUBLISH};
+  return 0;
+}
+
+/* Marks tx failed after a statement's error rc (not for CTXD_ENOMEM: nothing was sent). */
+static int failed(ctxd_tx_t *tx, int rc) {
   if (rc != 0 && rc != CTXD_ENOMEM) {
     tx->failed = 1;
     tx->fail_code = rc;
   }
   return rc;
+}
+
+int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode) {
+  encoded_t e;
+  int rc = encode(tx, msg, mode, 0, &e);
+  if (rc != 0) return rc;
+  ctxd__outrows_t *rows = tx->msg != NULL ? &tx->msg->rows : tx->rows;
+  rc = ctxd__outrow_insert(tx->conn, rows, tx->sweep_grace_ms, &e.w, tx->error, sizeof tx->error);
+  encoded_free(&e);
+  return failed(tx, rc);
+}
+
+int ctxd__outbox_schedule(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode, int64_t at_ms,
+                          char id[37]) {
+  encoded_t e;
+  int rc = encode(tx, msg, mode, at_ms, &e);
+  if (rc != 0) return rc;
+  char at[24], expires_ms[24];
+  snprintf(at, sizeof at, "%lld", (long long)at_ms);
+  snprintf(expires_ms, sizeof expires_ms, "%lld", (long long)e.w.expires_ms);
+  const char *params[] = {e.w.id,
+                          at,
+                          e.w.exchange,
+                          e.w.message_type,
+                          e.w.body,
+                          e.w.routing_key != NULL ? e.w.routing_key : "",
+                          e.w.correlation_id,
+                          e.w.headers,
+                          e.w.expires_ms != 0 ? expires_ms : NULL,
+                          e.w.no_declare ? "t" : "f",
+                          e.w.event ? "t" : "f"};
+  /* due_at in the past or now: the next tick of any relay moves it */
+  rc = ctxd__db_queue(tx->conn,
+                      "INSERT INTO ctxd.scheduled (id, due_at, exchange, message_type, body, routing_key, "
+                      "correlation_id, headers, expires_at, no_declare, event) VALUES ($1::uuid, "
+                      "to_timestamp($2::bigint / 1000.0), $3, $4, $5, $6, $7, $8, "
+                      "to_timestamp($9::bigint / 1000.0), $10::boolean, $11::boolean)",
+                      11, params, NULL, NULL, tx->error, sizeof tx->error);
+  if (rc == 0) memcpy(id, e.id, 37);
+  encoded_free(&e);
+  return failed(tx, rc);
 }

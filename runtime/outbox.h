@@ -2,6 +2,8 @@
 #ifndef CTXD_RUNTIME_OUTBOX_H
 #define CTXD_RUNTIME_OUTBOX_H
 
+#include <stdint.h>
+
 #include <ctxd/ctxd.h>
 
 typedef enum {
@@ -19,5 +21,11 @@ typedef enum {
  * CTXD_EINVAL (bad message: tx stays usable), CTXD_ENOENT (respond to a message without
  * responseAddress), or the SQL error's code. */
 int ctxd__outbox_write(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode);
+
+/* Checks and encodes msg like ctxd__outbox_write, as leaving at at_ms (Unix ms; its time
+ * to live counts from then), and writes it into ctxd.scheduled in tx's transaction; its
+ * message id goes to id. The relay moves it to the outbox once due (ctxd__sched_move). */
+int ctxd__outbox_schedule(ctxd_tx_t *tx, const ctxd_out_msg_t *msg, ctxd__outbox_mode_t mode, int64_t at_ms,
+                          char id[37]);
 
 #endif

@@ -21,6 +21,7 @@
 static const size_t desc_sizes[] = {
     DESC_SIZE_TO(destroy), /* 1.0 */
     DESC_SIZE_TO(destroy), /* 1.1: ctxd_out_msg_t addressing and time to live */
+    DESC_SIZE_TO(destroy), /* 1.2: scheduled messages, external calls (api slots only) */
 };
 _Static_assert(sizeof desc_sizes / sizeof desc_sizes[0] == CTXD_ABI_MINOR + 1,
                "one descriptor size per ABI minor");
@@ -172,7 +173,9 @@ int ctxd__plugin_stage(ctxd_plugin_t *p, const ctxd_consumer_t *c) {
 
 void ctxd__plugin_free(ctxd_plugin_t *p) {
   if (p == NULL) return;
+  ctxd__executors_stop(&p->executors); /* before destroy: they call into the plugin */
   if (p->state != NULL && p->desc->destroy != NULL) p->desc->destroy(p->state);
+  ctxd__executors_free(&p->executors);
   free(p->settings);
   for (size_t i = 0; i < p->nstaged; i++) {
     free((char *)p->staged[i].endpoint);

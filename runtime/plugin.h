@@ -9,6 +9,7 @@
 #include <ctxd/ctxd.h>
 
 #include "config.h"
+#include "executor.h"
 
 struct ctxd__endpoints_s;
 
@@ -27,6 +28,8 @@ struct ctxd_plugin_s {
   /* a replacement being prepared: its registrations wait here until the swap */
   ctxd_consumer_t *staged;
   size_t nstaged;
+  /* ABI 1.2: the executors of its external calls (executor.h) */
+  ctxd__executors_t executors;
 };
 
 /* Checks a descriptor against this host (ABI major and minor, size, build flags, name,

@@ -121,6 +121,7 @@ int ctxd__swap_begin(ctxd__swap_t *s, uv_loop_t *loop, const ctxd__config_t *cfg
 
 ctxd_plugin_t *ctxd__swap_finish(ctxd__swap_t *s, ctxd__endpoints_t *set) {
   ctxd_plugin_t *old = s->old, *fresh = s->fresh;
+  ctxd__executors_stop(&old->executors); /* a call being run finishes first */
   if (old->started && old->desc->stop != NULL) old->desc->stop(old->state);
   if (old->desc->destroy != NULL && old->state != NULL) old->desc->destroy(old->state);
   old->state = NULL;
@@ -137,6 +138,8 @@ ctxd_plugin_t *ctxd__swap_finish(ctxd__swap_t *s, ctxd__endpoints_t *set) {
     ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': start failed after reload: %s", fresh->name,
               ctxd_strerror(rc));
   fresh->started = rc == 0;
+  if (fresh->started && ctxd__executors_start(&fresh->executors, set->env.cfg, set->env.contracts) != 0)
+    ctxd__log(CTXD__LOG_ERROR, "host", "plugin '%s': cannot start its executors after reload", fresh->name);
   ctxd__log(CTXD__LOG_INFO, "host", "replaced plugin '%s' %s with %s", fresh->name, old->desc->version,
             fresh->desc->version);
   ctxd__plugin_free(old);

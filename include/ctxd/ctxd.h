@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define CTXD_ABI_MAJOR 1
-#define CTXD_ABI_MINOR 1
+#define CTXD_ABI_MINOR 2
 
 /* Build flags: a plugin must match the host in each, or it is refused. */
 #define CTXD_BUILD_PTR64 (1u << 0) /* 64-bit pointers */
@@ -52,6 +52,7 @@ typedef struct ctxd_msg_s ctxd_msg_t;       /* an incoming message, valid during
 typedef struct ctxd_tx_s ctxd_tx_t;         /* the handler's database transaction */
 typedef struct ctxd_rows_s ctxd_rows_t;     /* the rows a SQL statement returned */
 typedef struct ctxd_api_s ctxd_api_t;
+typedef struct ctxd_call_s ctxd_call_t; /* an external call an executor runs (ABI 1.2) */
 
 typedef enum {
   CTXD_LOG_ERROR = 0,
@@ -158,6 +159,48 @@ typedef struct {
   int64_t time_to_live_ms;
 } ctxd_out_msg_t;
 
+/* ---- ABI 1.2: scheduled messages, external calls ------------------------------------- */
+
+/* A message to leave later. It is checked and encoded like publish()/send() at schedule
+ * time, and kept in ctxd.scheduled until at_ms: then any host's relay moves it to the
+ * outbox (once) and publishes it, at most about outbox.sweep_interval_ms late. */
+typedef struct {
+  uint32_t size;             /* sizeof(ctxd_schedule_t) */
+  const ctxd_out_msg_t *msg; /* as for publish()/send(); its time to live counts from at_ms */
+  int publish;               /* 1: publish (its type's exchange); 0: send to msg->destination */
+  int64_t at_ms;             /* when, as Unix time in ms; now or in the past: at the next tick */
+} ctxd_schedule_t;
+
+/* What an executor's fn returns. */
+typedef enum {
+  CTXD_CALL_DONE = 0,  /* the call happened: its outcome goes back to the plugin */
+  CTXD_CALL_RETRY = 1, /* transient failure: run again after the backoff, up to max_attempts */
+  CTXD_CALL_FAILED = 2 /* permanent failure: reported as "failed" */
+} ctxd_call_result_t;
+
+typedef enum {
+  CTXD_CALL_KIND = 0,    /* the kind the plugin recorded, e.g. "sms.send" */
+  CTXD_CALL_KEY = 1,     /* the idempotency key: the same on every attempt and every host */
+  CTXD_CALL_PAYLOAD = 2, /* the JSON text recorded with call() */
+  CTXD_CALL_ATTEMPT = 3  /* "1" on the first run, "2" on the next, ... */
+} ctxd_call_field_t;
+
+/* Runs one external call on an executor thread of the host (never the loop thread, never
+ * in a transaction). It may block up to the executor's timeout_ms. */
+typedef ctxd_call_result_t (*ctxd_call_cb)(const ctxd_call_t *call, void *data);
+
+/* Who runs the calls of one kind of a plugin (executor_register). */
+typedef struct {
+  uint32_t size;    /* sizeof(ctxd_executor_t) */
+  const char *kind; /* the kind call() records; copied */
+  ctxd_call_cb fn;
+  void *data;                   /* handed to fn; the plugin owns it (valid until stop() returns) */
+  const char *outcome_endpoint; /* where Ctxd.Runtime.v1:CallCompleted is sent; copied */
+  uint32_t max_attempts;        /* runs before a call is failed; 0: 5 */
+  uint32_t backoff_ms;          /* wait after the first retry, doubled each time; 0: 1000 */
+  uint32_t timeout_ms;          /* longest fn may take; its claim lasts longer; 0: 30000 */
+} ctxd_executor_t;
+
 /* ---- the host function table --------------------------------------------------------- */
 
 /* Slots are only ever appended. Test a slot newer than ABI 1.0 with CTXD_API_HAS. */
@@ -233,6 +276,32 @@ struct ctxd_api_s {
    * (the request has no responseAddress: reply some other way, e.g. publish), CTXD_EINVAL
    * or CTXD_EDB. msg->destination is ignored. */
   int (*respond)(ctxd_tx_t *tx, const ctxd_out_msg_t *msg);
+
+  /* ---- ABI 1.2 (test with CTXD_API_HAS) ---- */
+
+  /* Writes a message to leave at s->at_ms into ctxd.scheduled, in the handler's transaction
+   * (nothing is scheduled if it rolls back). Its message id is written to id (the
+   * envelope's messageId when it leaves; s->msg->message_id if given). 0, CTXD_EINVAL,
+   * CTXD_EVALIDATION or CTXD_EDB, as publish(). */
+  int (*schedule)(ctxd_tx_t *tx, const ctxd_schedule_t *s, char id[37]);
+  /* Deletes the scheduled message `id` in the handler's transaction. 0, or CTXD_ENOENT
+   * (unknown, or already due and moved to the outbox: it leaves), CTXD_EINVAL, CTXD_EDB. */
+  int (*unschedule)(ctxd_tx_t *tx, const char *id);
+
+  /* Records an external call of `kind` (an executor of this plugin runs it after the
+   * commit) in the handler's transaction. Recording the same (kind, idempotency_key)
+   * again is a no-op returning 0: a call runs to its outcome once per key. payload_json
+   * (a JSON value's text, NULL: null) is handed to the executor. 0, CTXD_EINVAL (no such
+   * executor kind for this plugin, bad key or payload) or CTXD_EDB. */
+  int (*call)(ctxd_tx_t *tx, const char *kind, const char *idempotency_key, const char *payload_json);
+  /* Registers the executor of one kind of call; init() only. 0, CTXD_EINVAL, CTXD_EEXIST
+   * (this plugin already has that kind) or CTXD_ESTATE (after init). */
+  int (*executor_register)(ctxd_plugin_t *plugin, const ctxd_executor_t *executor);
+  /* Returns a field of the call being run; borrowed until fn returns. */
+  const char *(*call_field)(const ctxd_call_t *call, ctxd_call_field_t field);
+  /* Sets the outcome (a JSON object's text, copied) sent back with CallCompleted; the last
+   * one set before fn returns counts. 0 or CTXD_EINVAL (not a JSON object). */
+  int (*call_outcome)(const ctxd_call_t *call, const char *outcome_json);
 };
 
 #define CTXD_API_HAS(api, slot)                                                                              \

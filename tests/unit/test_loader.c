@@ -40,7 +40,7 @@ static void refused(const char *name, const char *want) {
 static void abi_refusals(void **state) {
   (void)state;
   refused("badabi_major", "refused: abi_major: host has 1, plugin has 2");
-  refused("badabi_minor", "refused: abi_minor: host has 1, plugin has 8 (the plugin needs a newer host)");
+  refused("badabi_minor", "refused: abi_minor: host has 2, plugin has 9 (the plugin needs a newer host)");
   refused("badabi_short", "refused: size: host needs at least 96, plugin has 16 (descriptor too short)");
   refused("badabi_flags", "refused: build_flags: host has 0x");
   refused("badabi_noentry", "refused: no entry function ctxd_plugin_entry() (not a ctxd plugin?)");
