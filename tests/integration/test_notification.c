@@ -1,0 +1,394 @@
+/* Notification against the real servers and the fake SMS provider (tests/fakeprovider): the
+ * test plays Ordering and Customers (OrderCreated, CustomerCreated, published to their
+ * exchanges) and a customer asking for their SMS (ListCustomerSms, request/response).
+ *
+ * Every case ends in the same counts, each waited for, never slept on: the provider holds
+ * exactly one SMS per order (GET /sms), reached with its order's idempotency key; exactly one
+ * SmsSent per order reached a queue bound to its exchange; the read model lists it; nothing
+ * went to _error. Orders of arrival: order first, customer first, each twice, and many
+ * orders at once on several workers. The provider fails (500) twice first; it accepts and
+ * drops the connection; and the host is killed -9 after the provider accepted the SMS and
+ * before the outcome was committed: the next host calls again with the same key, the
+ * provider deduplicates, one SmsSent. */
+#include "hostfixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "http.h"
+
+#define FAKE_PROVIDER CTXD_TEST_BINARY_DIR "/tests/fakeprovider/ctxd_fakeprovider"
+#define ORDERING "Ctxd.Ordering.Contracts.v1:OrderCreated"
+#define CUSTOMERS "Ctxd.Customers.Contracts.v1:CustomerCreated"
+#define SMS_SENT "Ctxd.Notification.Contracts.v1:SmsSent"
+#define LIST "Ctxd.Notification.Contracts.v1:ListCustomerSms"
+
+/* The test's side: the fake provider, the SmsSent queue, the reply queue, what was sent. */
+typedef struct {
+  ctxt_proc_t provider;
+  int port;
+  char sent_queue[96], reply_queue[96];
+  int seq;     /* messages published to the context */
+  int orders;  /* distinct orders among them */
+  long extra;  /* messages the endpoint handles besides those: the calls' outcomes */
+} side_t;
+
+static side_t side;
+
+static void provider_start(void) {
+  char *argv[] = {FAKE_PROVIDER, "0", NULL};
+  ctxt_proc_spawn(&side.provider, argv, NULL);
+  assert_true(ctxt_proc_wait_output(&side.provider, "listening on ", CTXT_READY_MS));
+  const char *at = strstr(side.provider.out, "listening on ");
+  side.port = atoi(at + strlen("listening on "));
+  assert_true(side.port > 0);
+}
+
+/* GET /sms as JSON (new reference). */
+static json_t *provider_list(void) {
+  static char body[1 << 20];
+  assert_int_equal(ctxt_http_get(side.port, "/sms", body, sizeof body), 200);
+  json_t *j = json_loads(body, 0, NULL);
+  assert_non_null(j);
+  return j;
+}
+
+/* The provider's messages with key, and the POSTs that carried it (hits); 0 when none. */
+static long provider_hits(const char *key) {
+  json_t *j = provider_list();
+  size_t i;
+  json_t *m;
+  long hits = 0;
+  json_array_foreach(json_object_get(j, "messages"), i, m) {
+    if (strcmp(json_string_value(json_object_get(m, "key")), key) == 0)
+      hits = (long)json_integer_value(json_object_get(m, "hits"));
+  }
+  json_decref(j);
+  return hits;
+}
+
+static long provider_count(void) {
+  json_t *j = provider_list();
+  long n = (long)json_array_size(json_object_get(j, "messages"));
+  json_decref(j);
+  return n;
+}
+
+/* Waits until the provider holds `want` messages with key hit `hits` times (hits 0: any). */
+static void provider_wait(const char *key, long hits) {
+  int64_t until = ctxt_now_ms() + CTXT_EFFECT_MS;
+  long got;
+  while ((got = provider_hits(key)) < (hits ? hits : 1)) {
+    if (ctxt_now_ms() > until) fail_msg("provider: key %s hit %ld times, want %ld", key, got, hits);
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL); /* polling an outside process: no event to wait on */
+  }
+}
+
+static void provider_control(const char *mode, int count) {
+  char url[64], body[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/control", side.port);
+  snprintf(body, sizeof body, "{\"mode\":\"%s\",\"count\":%d}", mode, count);
+  notification_http_response_t res;
+  assert_int_equal(notification_http_post(url, NULL, body, strlen(body), 5000, &res), 0);
+  assert_int_equal(res.status, 200);
+  notification_http_response_free(&res);
+}
+
+static void declare_queue(ctxt_world_t *w, const char *queue, const char *exchange) {
+  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(exchange), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
+                        amqp_empty_table);
+  amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(queue), 0, 0, 0, 1, amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange), amqp_empty_bytes,
+                  amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+}
+
+/* The host with the notification plugin on the world's endpoint, talking to the provider.
+ * Timings are short so the test runs fast: the relay sweeps every 100 ms, executors look
+ * for calls every 50 ms, a POST may take 2 s, a retry waits backoff_ms (doubled each time). */
+static void start_host_backoff(ctxt_world_t *w, int workers, int backoff_ms) {
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"notification\", \"settings\": {\"endpoint\": \"%s\", "
+           "\"provider_url\": \"http://127.0.0.1:%d/sms\", \"call_timeout_ms\": 2000, \"backoff_ms\": %d, "
+           "\"max_attempts\": 5}}]",
+           w->endpoint, side.port, backoff_ms);
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": %d, \"immediate_retries\": 10",
+           workers);
+  snprintf(w->host_settings, sizeof w->host_settings,
+           ", \"outbox\": {\"sweep_interval_ms\": 100, \"sweep_grace_ms\": 500}, "
+           "\"calls\": {\"poll_interval_ms\": 50}");
+  ctxt_host_start(w, NULL);
+}
+
+static void start_host(ctxt_world_t *w, int workers) { start_host_backoff(w, workers, 200); }
+
+static int setup(void **state) {
+  ctxt_world_setup(state);
+  ctxt_world_t *w = *state;
+  memset(&side, 0, sizeof side);
+  provider_start();
+  snprintf(side.sent_queue, sizeof side.sent_queue, "%s-sms-sent", w->endpoint);
+  snprintf(side.reply_queue, sizeof side.reply_queue, "%s-reply", w->endpoint);
+  declare_queue(w, side.sent_queue, SMS_SENT);
+  declare_queue(w, side.reply_queue, side.reply_queue);
+  return 0;
+}
+
+static int teardown(void **state) {
+  ctxt_world_t *w = *state;
+  amqp_queue_delete(w->amqp, 1, amqp_cstring_bytes(side.sent_queue), 0, 0);
+  amqp_queue_delete(w->amqp, 1, amqp_cstring_bytes(side.reply_queue), 0, 0);
+  ctxt_proc_signal(&side.provider, SIGTERM);
+  ctxt_proc_wait_exit(&side.provider, 5000);
+  ctxt_proc_free(&side.provider);
+  return ctxt_world_teardown(state);
+}
+
+/* ---- what the test sends ------------------------------------------------------------------ */
+
+static void order_id(char id[37], int n) { snprintf(id, 37, "0a000000-0000-4000-8000-%012d", n); }
+static void customer_id(char id[37], int n) { snprintf(id, 37, "c0000000-0000-4000-8000-%012d", n); }
+
+static void publish(ctxt_world_t *w, const char *type, const char *message) {
+  char id[37];
+  snprintf(id, sizeof id, "00000000-0000-4000-9000-%012d", side.seq++);
+  ctxt_publish_type(w, type, id, message);
+}
+
+static void order_created(ctxt_world_t *w, int order, int customer) {
+  char o[37], c[37], m[512];
+  order_id(o, order);
+  customer_id(c, customer);
+  snprintf(m, sizeof m,
+           "{\"orderId\":\"%s\",\"orderNumber\":\"SO-%d\",\"customerId\":\"%s\",\"totalAmountMinor\":4590,"
+           "\"currency\":\"CNY\",\"createdAt\":\"2026-05-01T09:00:00Z\"}",
+           o, order, c);
+  publish(w, ORDERING, m);
+}
+
+static void customer_created(ctxt_world_t *w, int customer) {
+  char c[37], m[512];
+  customer_id(c, customer);
+  snprintf(m, sizeof m,
+           "{\"customerId\":\"%s\",\"name\":\"Customer %d\",\"phoneNumber\":\"+86138%08d\","
+           "\"createdAt\":\"2026-05-01T09:00:00Z\"}",
+           c, customer, customer);
+  publish(w, CUSTOMERS, m);
+}
+
+/* Waits until every message published and every call's outcome was handled, and what they
+ * published left the outbox. */
+static void settle(ctxt_world_t *w) {
+  char sql[256];
+  long want = side.seq + side.orders + side.extra;
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM ctxd.inbox WHERE endpoint = '%s'", w->endpoint);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, sql, want, CTXT_EFFECT_MS), want);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.calls WHERE status = 'pending'", 0,
+                                     CTXT_EFFECT_MS),
+                   0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+}
+
+/* The counts every case ends with: one SMS per order at the provider, each with its order's
+ * key; one SmsSent per order; the read model lists them; nothing failed. */
+static void assert_one_sms_per_order(ctxt_world_t *w, int first_order, int orders) {
+  settle(w);
+  assert_int_equal(provider_count(), orders);
+  for (int i = 0; i < orders; i++) {
+    char o[37], key[64];
+    order_id(o, first_order + i);
+    snprintf(key, sizeof key, "sms:order:%s", o);
+    assert_true(provider_hits(key) >= 1);
+  }
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, side.sent_queue, orders, CTXT_EFFECT_MS), orders);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, side.sent_queue), orders);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM notification.sms"), orders);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.sagas WHERE finished_at IS NULL"), 0);
+  char error_queue[96];
+  snprintf(error_queue, sizeof error_queue, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, error_queue), 0);
+}
+
+/* Asks for customer's SMS and returns the reply's message (new reference). */
+static json_t *list_sms(ctxt_world_t *w, int customer) {
+  char c[37], body[1024];
+  customer_id(c, customer);
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"00000000-0000-4000-9000-%012d\",\"requestId\":\"00000000-0000-4000-a000-%012d\","
+           "\"responseAddress\":\"rabbitmq://localhost/%s\",\"messageType\":[\"urn:message:" LIST "\"],"
+           "\"message\":{\"customerId\":\"%s\"}}",
+           side.seq, side.seq, side.reply_queue, c);
+  side.seq++;
+  ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, side.reply_queue, 1, CTXT_EFFECT_MS), 1);
+  static char reply[1 << 16];
+  char hv[8];
+  assert_int_equal(ctxt_amqp_get(w->amqp, side.reply_queue, reply, sizeof reply, NULL, hv, sizeof hv), 1);
+  json_t *envelope = json_loads(reply, 0, NULL);
+  assert_non_null(envelope);
+  json_t *m = json_incref(json_object_get(envelope, "message"));
+  json_decref(envelope);
+  assert_non_null(m);
+  return m;
+}
+
+/* ---- the cases ---------------------------------------------------------------------------- */
+
+static void check_listed(ctxt_world_t *w, int customer, int order, long attempts) {
+  json_t *l = list_sms(w, customer);
+  char c[37], o[37], text[64];
+  customer_id(c, customer);
+  order_id(o, order);
+  snprintf(text, sizeof text, "Customer %d, we received your order SO-%d.", customer, order);
+  assert_string_equal(json_string_value(json_object_get(l, "CustomerId")), c);
+  assert_int_equal(json_integer_value(json_object_get(l, "Total")), 1);
+  json_t *m = json_array_get(json_object_get(l, "Messages"), 0);
+  assert_string_equal(json_string_value(json_object_get(m, "OrderId")), o);
+  assert_string_equal(json_string_value(json_object_get(m, "Text")), text);
+  assert_string_equal(json_string_value(json_object_get(m, "ProviderMessageId")), "sms-1");
+  json_decref(l);
+  char sql[160];
+  snprintf(sql, sizeof sql, "SELECT attempts FROM notification.sms WHERE order_id = '%s'", o);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), attempts);
+}
+
+static void order_first_each_twice(void **state) {
+  ctxt_world_t *w = *state;
+  start_host(w, 1);
+  side.orders = 1;
+  order_created(w, 1, 1);
+  order_created(w, 1, 1);
+  customer_created(w, 1);
+  customer_created(w, 1);
+  assert_one_sms_per_order(w, 1, 1);
+  /* a late copy of the order once the SMS was sent: still one */
+  order_created(w, 1, 1);
+  assert_one_sms_per_order(w, 1, 1);
+  check_listed(w, 1, 1, 1);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+static void customer_first_each_twice(void **state) {
+  ctxt_world_t *w = *state;
+  start_host(w, 1);
+  side.orders = 1;
+  customer_created(w, 2);
+  customer_created(w, 2);
+  order_created(w, 2, 2);
+  order_created(w, 2, 2);
+  assert_one_sms_per_order(w, 2, 1);
+  check_listed(w, 2, 2, 1);
+  /* another customer has none */
+  json_t *l = list_sms(w, 3);
+  assert_int_equal(json_integer_value(json_object_get(l, "Total")), 0);
+  assert_int_equal(json_array_size(json_object_get(l, "Messages")), 0);
+  json_decref(l);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* Forty orders of twenty customers on four workers, each message twice, orders and
+ * customers interleaved both ways: the customer's row orders them, none is missed. */
+static void many_orders_at_once(void **state) {
+  ctxt_world_t *w = *state;
+  start_host(w, 4);
+  enum { CUSTOMERS_N = 20 };
+  side.orders = 2 * CUSTOMERS_N;
+  for (int copy = 0; copy < 2; copy++) {
+    for (int c = 0; c < CUSTOMERS_N; c++) {
+      if (c % 2) customer_created(w, 100 + c);
+      order_created(w, 100 + 2 * c, 100 + c);
+      order_created(w, 101 + 2 * c, 100 + c);
+      if (c % 2 == 0) customer_created(w, 100 + c);
+    }
+  }
+  assert_one_sms_per_order(w, 100, 2 * CUSTOMERS_N);
+  for (int i = 0; i < 2 * CUSTOMERS_N; i++) {
+    char o[37], key[64];
+    order_id(o, 100 + i);
+    snprintf(key, sizeof key, "sms:order:%s", o);
+    assert_int_equal(provider_hits(key), 1);
+  }
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* The provider fails twice (500): the third attempt, with the same key, is the one. */
+static void provider_fails_then_accepts(void **state) {
+  ctxt_world_t *w = *state;
+  provider_control("fail", 2);
+  start_host(w, 1);
+  side.orders = 1;
+  order_created(w, 4, 4);
+  customer_created(w, 4);
+  assert_one_sms_per_order(w, 4, 1);
+  char key[64], o[37];
+  order_id(o, 4);
+  snprintf(key, sizeof key, "sms:order:%s", o);
+  assert_int_equal(provider_hits(key), 1);
+  check_listed(w, 4, 4, 3);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* The provider accepts, then drops the connection: the outcome is lost on the wire. The
+ * call runs again with the same key; the provider answers it as a duplicate; one SmsSent. */
+static void accepted_then_dropped(void **state) {
+  ctxt_world_t *w = *state;
+  provider_control("drop", 1);
+  start_host(w, 1);
+  side.orders = 1;
+  order_created(w, 5, 5);
+  customer_created(w, 5);
+  assert_one_sms_per_order(w, 5, 1);
+  char key[64], o[37];
+  order_id(o, 5);
+  snprintf(key, sizeof key, "sms:order:%s", o);
+  assert_int_equal(provider_hits(key), 2);
+  check_listed(w, 5, 5, 2);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* The provider accepted the SMS (and the answer was lost), and the host is killed -9 before
+ * the outcome is committed: the call is still pending in ctxd.calls. The next host runs it
+ * again with the same key: the provider holds one SMS (two hits), one SmsSent. */
+static void kill9_after_provider_accepted(void **state) {
+  ctxt_world_t *w = *state;
+  provider_control("drop", 1);
+  /* the retry waits 3 s: the host is killed before it, as soon as the provider holds the SMS */
+  start_host_backoff(w, 1, 3000);
+  side.orders = 1;
+  order_created(w, 6, 6);
+  customer_created(w, 6);
+  char key[64], o[37];
+  order_id(o, 6);
+  snprintf(key, sizeof key, "sms:order:%s", o);
+  provider_wait(key, 1);
+  ctxt_proc_signal(&w->host, SIGKILL);
+  assert_true(ctxt_proc_wait_exit(&w->host, CTXT_EFFECT_MS));
+  ctxt_proc_free(&w->host);
+  /* accepted by the provider, not done here: no outcome, no SMS recorded */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.calls WHERE status = 'pending'"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM notification.sms"), 0);
+  assert_int_equal(provider_hits(key), 1);
+  ctxt_host_start(w, NULL);
+  assert_one_sms_per_order(w, 6, 1);
+  assert_int_equal(provider_hits(key), 2);
+  check_listed(w, 6, 6, 2);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(order_first_each_twice, setup, teardown),
+      cmocka_unit_test_setup_teardown(customer_first_each_twice, setup, teardown),
+      cmocka_unit_test_setup_teardown(many_orders_at_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(provider_fails_then_accepts, setup, teardown),
+      cmocka_unit_test_setup_teardown(accepted_then_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(kill9_after_provider_accepted, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
