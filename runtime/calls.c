@@ -72,8 +72,8 @@ static int claim(ctxd__executor_t *e, PGconn *conn, claim_t *c) {
 /* The CallCompleted message of a finished call (new, free with free()), or NULL. */
 static char *completed_body(const ctxd__executor_t *e, const claim_t *c, int done, const char *outcome) {
   json_t *o = outcome != NULL ? json_loads(outcome, 0, NULL) : NULL;
-  json_t *m = json_pack("{s:s, s:s, s:s, s:i, s:o}", "kind", e->kind, "idempotencyKey", c->key, "status",
-                        done ? "done" : "failed", "attempts", c->attempts, "outcome",
+  json_t *m = json_pack("{s:s, s:s, s:s, s:i, s:o}", "Kind", e->kind, "IdempotencyKey", c->key, "Status",
+                        done ? "done" : "failed", "Attempts", c->attempts, "Outcome",
                         json_is_object(o) ? o : json_object());
   if (o != NULL && !json_is_object(o)) json_decref(o);
   char *text = m != NULL ? json_dumps(m, JSON_COMPACT) : NULL;

@@ -160,6 +160,43 @@ static int sweep(ctxd__relay_t *r) {
   return n;
 }
 
+/* Moves due scheduled messages to the outbox, oldest first, in one statement (one
+ * transaction: a row leaves ctxd.scheduled exactly when it enters the outbox). Their rows
+ * have no lease, so the sweep that follows publishes them in the same tick. SKIP LOCKED
+ * lets every host's relay do it at once without waiting or moving a row twice. Returns how
+ * many moved, -1 on error. Sets *due_in_ms to the ms until the next pending row is due, by
+ * the database's clock (-1: none; 0 or less: due already, another host moving it): the index on due_at makes both cheap
+ * whatever the number of pending rows. */
+static int move_due(ctxd__relay_t *r, int64_t *due_in_ms) {
+  char limit[16], err[512];
+  snprintf(limit, sizeof limit, "%d", SWEEP_LIMIT);
+  const char *params[] = {limit};
+  int code;
+  *due_in_ms = -1;
+  PGresult *res = ctxd__db_exec(
+      r->conn,
+      "WITH due AS (DELETE FROM ctxd.scheduled WHERE id IN (SELECT id FROM ctxd.scheduled WHERE due_at <= "
+      "now() ORDER BY due_at LIMIT $1::int FOR UPDATE SKIP LOCKED) RETURNING *) "
+      "INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, lease_until, routing_key, "
+      "correlation_id, headers, expires_at, no_declare, event) SELECT id, exchange, message_type, body, "
+      "now(), "
+      "routing_key, correlation_id, headers, expires_at, no_declare, event FROM due ORDER BY due_at, id",
+      1, params, &code, err, sizeof err);
+  if (res == NULL) {
+    ctxd__log(CTXD__LOG_WARN, "host", "scheduled messages: moving due ones failed: %s", err);
+    return -1;
+  }
+  int n = (int)strtol(PQcmdTuples(res), NULL, 10);
+  PQclear(res);
+  res = ctxd__db_exec(r->conn,
+                      "SELECT ceil(extract(epoch FROM due_at - clock_timestamp()) * 1000)::bigint "
+                      "FROM ctxd.scheduled ORDER BY due_at LIMIT 1",
+                      0, NULL, &code, err, sizeof err);
+  if (res != NULL && PQntuples(res) == 1) *due_in_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  PQclear(res);
+  return n;
+}
+
 /* Deletes rows older than `interval` from `table` in small batches. */
 static void expire(ctxd__relay_t *r, const char *table, const char *column, int64_t seconds) {
   char sql[512], interval[32], err[512];
@@ -194,6 +231,9 @@ static void cleanup(ctxd__relay_t *r) {
   expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s);
   /* counts of messages that left otherwise (purged, replayed); few rows, no index needed */
   expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s);
+  /* finished process managers and calls; pending ones have no finished_at */
+  expire(r, "ctxd.sagas", "finished_at", r->cfg->sagas_retention_s);
+  expire(r, "ctxd.calls", "finished_at", r->cfg->calls_retention_s);
   ctxd__db_run(r->conn, "SELECT pg_advisory_unlock(" CLEANUP_LOCK_KEY ")", 0, NULL, NULL, 0);
 }
 
@@ -244,10 +284,16 @@ static void *relay_main(void *arg) {
     if (stopping) break;
     int64_t now = ctxd__clock_ms();
     if (now >= next_sweep) {
+      /* due scheduled messages first: the sweep then publishes them too */
+      int64_t due_in = -1;
+      int moved = connected(r) ? move_due(r, &due_in) : 0;
       /* a full sweep means a backlog (after a crash): take the next rows at once */
-      int full = sweep(r) == SWEEP_LIMIT;
+      int full = sweep(r) == SWEEP_LIMIT || moved == SWEEP_LIMIT;
       if (r->conn != NULL) measure(r);
       next_sweep = full ? now : now + r->cfg->outbox_sweep_interval_ms;
+      /* the next pending message due before the next tick: wake for it (one scheduled
+       * later, by a handler after this tick, waits at most a tick) */
+      if (due_in > 0 && now + due_in < next_sweep) next_sweep = now + due_in;
     }
     if (now >= r->next_cleanup_ms) {
       cleanup(r);
