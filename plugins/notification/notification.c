@@ -51,7 +51,8 @@ typedef struct {
 static const ctxd_conf_entry_t notification_config_map[] = {
     {CTXD_CONF_STR, "endpoint", "notification", offsetof(notification_settings_t, endpoint),
      "queue receiving OrderCreated, CustomerCreated, the calls' outcomes and ListCustomerSms"},
-    {CTXD_CONF_STR, "provider_url", "http://127.0.0.1:8025/sms", offsetof(notification_settings_t, provider_url),
+    {CTXD_CONF_STR, "provider_url", "http://127.0.0.1:8025/sms",
+     offsetof(notification_settings_t, provider_url),
      "the SMS provider: POST with the SMS as JSON and an Idempotency-Key header"},
     {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(notification_settings_t, call_timeout_ms),
      "longest one POST to the provider may take (connect, send, response)"},
@@ -115,7 +116,9 @@ static int notification_pm_store(notification_pm_t *pm) {
     json_t *j = notification_state_to_json(&pm->state);
     char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    rc = text == NULL ? CTXD_ENOMEM : pm->finish ? ctxd_saga_finish(&pm->saga, text) : ctxd_saga_save(&pm->saga, text);
+    rc = text == NULL ? CTXD_ENOMEM
+         : pm->finish ? ctxd_saga_finish(&pm->saga, text)
+                      : ctxd_saga_save(&pm->saga, text);
     free(text);
   }
   ctxd_saga_release(&pm->saga);
@@ -134,7 +137,8 @@ static int notification_publish_sent(const notification_t *n, ctxd_tx_t *tx, con
   e.sent_at = (char *)sent_at;
   char *body = ctxd_c_notification_v1_sms_sent_encode(&e);
   if (body == NULL) return CTXD_ENOMEM;
-  ctxd_out_msg_t out = {.size = sizeof out, .message_type = CTXD_C_NOTIFICATION_V1_SMS_SENT_TYPE, .body = body};
+  ctxd_out_msg_t out = {
+      .size = sizeof out, .message_type = CTXD_C_NOTIFICATION_V1_SMS_SENT_TYPE, .body = body};
   int rc = n->api->publish(tx, &out);
   free(body);
   return rc;
@@ -156,8 +160,8 @@ static int notification_pm_apply(const notification_t *n, ctxd_tx_t *tx, notific
     rc = payload == NULL ? CTXD_ENOMEM : n->api->call(tx, NOTIFICATION_CALL_KIND, d.key, payload);
     free(payload);
     if (rc == 0)
-      n->api->log(n->plugin, msg, CTXD_LOG_INFO, "SMS of order %s to customer %s asked for (%s)", d.next.order_id,
-                  d.next.customer_id, d.key);
+      n->api->log(n->plugin, msg, CTXD_LOG_INFO, "SMS of order %s to customer %s asked for (%s)",
+                  d.next.order_id, d.next.customer_id, d.key);
   }
   if (rc == 0 && d.sent) {
     char at[32];
@@ -300,7 +304,8 @@ static json_t *notification_member(const json_t *obj, const char *name) {
   return NULL;
 }
 
-static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const ctxd_msg_t *msg,
+                                                            void *data) {
   const notification_t *n = data;
   size_t len;
   const char *body = n->api->msg_body(msg, &len);
@@ -329,7 +334,7 @@ static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const
       const char *error = json_string_value(notification_member(outcome, "error"));
       json_t *attempts = notification_member(m, "Attempts");
       notification_input_t in = {.kind = strcmp(status, "done") == 0 ? NOTIFICATION_IN_CALL_DONE
-                                                                       : NOTIFICATION_IN_CALL_FAILED,
+                                                                     : NOTIFICATION_IN_CALL_FAILED,
                                  .at_ms = notification_now_ms(),
                                  .provider_message_id = pid != NULL ? pid : key,
                                  .reason = error,
@@ -356,10 +361,12 @@ static ctxd_handler_result_t notification_on_list(ctxd_tx_t *tx, const ctxd_msg_
     return CTXD_HANDLER_FAIL;
   }
   ctxd_rows_t *rows = NULL;
-  rc = notification_store_list(n->api, tx, q.customer_id, q.has_limit ? q.limit : n->settings->list_limit, &rows);
+  rc = notification_store_list(n->api, tx, q.customer_id, q.has_limit ? q.limit : n->settings->list_limit,
+                               &rows);
   if (rc == 0) {
     int count = n->api->rows_count(rows);
-    ctxd_c_notification_v1_customer_sms_list_messages_item_t *items = calloc((size_t)count + 1, sizeof *items);
+    ctxd_c_notification_v1_customer_sms_list_messages_item_t *items =
+        calloc((size_t)count + 1, sizeof *items);
     ctxd_c_notification_v1_customer_sms_list_t r = {0};
     snprintf(r.customer_id, sizeof r.customer_id, "%s", q.customer_id);
     r.total = count > 0 ? strtoll(n->api->rows_value(rows, 0, 6), NULL, 10) : 0;
@@ -392,8 +399,8 @@ static ctxd_handler_result_t notification_on_list(ctxd_tx_t *tx, const ctxd_msg_
 /* ---- the executor: one POST to the provider ---------------------------------------------- */
 
 /* Sets the call's outcome: {"httpStatus", "providerMessageId" or "error"}. */
-static void notification_outcome(const notification_t *n, const ctxd_call_t *call, int status, const char *pid,
-                                 const char *error) {
+static void notification_outcome(const notification_t *n, const ctxd_call_t *call, int status,
+                                 const char *pid, const char *error) {
   json_t *o = json_object();
   if (status > 0) json_object_set_new(o, "httpStatus", json_integer(status));
   if (pid != NULL) json_object_set_new(o, "providerMessageId", json_string(pid));
@@ -426,8 +433,9 @@ static ctxd_call_result_t notification_send_sms(const ctxd_call_t *call, void *d
   const char *attempt = n->api->call_field(call, CTXD_CALL_ATTEMPT);
   const char *headers[] = {"Idempotency-Key", key, NULL};
   notification_http_response_t res;
-  int rc = notification_http_post(n->settings->provider_url, headers, payload, payload != NULL ? strlen(payload) : 0,
-                                  (int)n->settings->call_timeout_ms, &res);
+  int rc =
+      notification_http_post(n->settings->provider_url, headers, payload,
+                             payload != NULL ? strlen(payload) : 0, (int)n->settings->call_timeout_ms, &res);
   ctxd_call_result_t result;
   char why[256], pid[NOTIFICATION_PROVIDER_MAX + 1];
   if (rc != 0) {
@@ -443,8 +451,8 @@ static ctxd_call_result_t notification_send_sms(const ctxd_call_t *call, void *d
     int transient = res.status == 408 || res.status == 429 || res.status >= 500;
     snprintf(why, sizeof why, "HTTP %d: %.200s", res.status, res.body);
     notification_outcome(n, call, res.status, NULL, why);
-    n->api->log(n->plugin, NULL, transient ? CTXD_LOG_WARN : CTXD_LOG_ERROR, "SMS %s, attempt %s: %s", key, attempt,
-                why);
+    n->api->log(n->plugin, NULL, transient ? CTXD_LOG_WARN : CTXD_LOG_ERROR, "SMS %s, attempt %s: %s", key,
+                attempt, why);
     result = transient ? CTXD_CALL_RETRY : CTXD_CALL_FAILED;
   }
   notification_http_response_free(&res);
@@ -466,9 +474,11 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   n->settings = api->settings(plugin);
   *state = n;
   const notification_settings_t *s = n->settings;
-  if (s->call_timeout_ms < 1 || s->max_attempts < 1 || s->backoff_ms < 0 || s->list_limit < 1 || s->list_limit > 500) {
+  if (s->call_timeout_ms < 1 || s->max_attempts < 1 || s->backoff_ms < 0 || s->list_limit < 1 ||
+      s->list_limit > 500) {
     api->log(plugin, NULL, CTXD_LOG_ERROR,
-             "settings: call_timeout_ms and max_attempts must be at least 1, backoff_ms at least 0, list_limit 1 to "
+             "settings: call_timeout_ms and max_attempts must be at least 1, backoff_ms at least 0, "
+             "list_limit 1 to "
              "500");
     return CTXD_ECONFIG;
   }
@@ -483,11 +493,16 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   };
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < sizeof routes / sizeof *routes; i++) {
+    /* One message per transaction: a handler locks its customer's row, then process
+     * managers in order; two messages of a batch would hold two customers' rows in the
+     * order they came, and two batches could deadlock on them (then retry and deadlock
+     * again). The configuration's endpoint section may still say otherwise. */
     ctxd_consumer_t c = {.size = sizeof c,
                          .endpoint = s->endpoint,
                          .message_type = routes[i].type,
                          .handler = routes[i].handler,
-                         .data = n};
+                         .data = n,
+                         .batch_size = 1};
     rc = api->consumer_register(plugin, &c);
   }
   if (rc == 0) {

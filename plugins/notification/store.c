@@ -9,8 +9,8 @@ int notification_store_lock_customer(const ctxd_api_t *api, ctxd_tx_t *tx, const
   memset(c, 0, sizeof *c);
   const char *params[] = {id};
   int rc = api->sql_exec(
-      tx, "INSERT INTO notification.customers (customer_id) VALUES ($1) ON CONFLICT (customer_id) DO NOTHING", 1,
-      params, NULL);
+      tx, "INSERT INTO notification.customers (customer_id) VALUES ($1) ON CONFLICT (customer_id) DO NOTHING",
+      1, params, NULL);
   ctxd_rows_t *rows = NULL;
   if (rc == 0)
     rc = api->sql_exec(tx,
@@ -30,10 +30,11 @@ int notification_store_lock_customer(const ctxd_api_t *api, ctxd_tx_t *tx, const
 int notification_store_set_customer(const ctxd_api_t *api, ctxd_tx_t *tx, const char *id, const char *name,
                                     const char *phone) {
   const char *params[] = {id, name, phone};
-  return api->sql_exec(tx,
-                       "UPDATE notification.customers SET known = true, name = $2, phone = $3, updated_at = now() "
-                       "WHERE customer_id = $1 AND NOT known",
-                       3, params, NULL);
+  return api->sql_exec(
+      tx,
+      "UPDATE notification.customers SET known = true, name = $2, phone = $3, updated_at = now() "
+      "WHERE customer_id = $1 AND NOT known",
+      3, params, NULL);
 }
 
 int notification_store_await(const ctxd_api_t *api, ctxd_tx_t *tx, const char *customer_id,
@@ -48,10 +49,11 @@ int notification_store_await(const ctxd_api_t *api, ctxd_tx_t *tx, const char *c
 int notification_store_take_awaiting(const ctxd_api_t *api, ctxd_tx_t *tx, const char *customer_id,
                                      ctxd_rows_t **rows) {
   const char *params[] = {customer_id};
-  return api->sql_exec(tx,
-                       "WITH taken AS (DELETE FROM notification.awaiting WHERE customer_id = $1 RETURNING order_id) "
-                       "SELECT order_id FROM taken ORDER BY order_id",
-                       1, params, rows);
+  return api->sql_exec(
+      tx,
+      "WITH taken AS (DELETE FROM notification.awaiting WHERE customer_id = $1 RETURNING order_id) "
+      "SELECT order_id FROM taken ORDER BY order_id",
+      1, params, rows);
 }
 
 int notification_store_sms_exists(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int *exists) {
@@ -69,7 +71,7 @@ int notification_store_record_sms(const ctxd_api_t *api, ctxd_tx_t *tx, const no
   char attempts[24];
   snprintf(attempts, sizeof attempts, "%lld", s->attempts);
   const char *params[] = {s->sms_id, s->order_id, s->customer_id, s->phone, s->text, s->provider_message_id,
-                          attempts, sent_at};
+                          attempts,  sent_at};
   return api->sql_exec(tx,
                        "INSERT INTO notification.sms (sms_id, order_id, customer_id, phone, text, "
                        "provider_message_id, attempts, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "

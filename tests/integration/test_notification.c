@@ -22,7 +22,7 @@
 
 #include "http.h"
 
-#define FAKE_PROVIDER CTXD_TEST_BINARY_DIR "/tests/fakeprovider/ctxd_fakeprovider"
+#define FAKE_PROVIDER CTXD_TEST_BINARY_DIR "/tests/ctxd_fakeprovider"
 #define ORDERING "Ctxd.Ordering.Contracts.v1:OrderCreated"
 #define CUSTOMERS "Ctxd.Customers.Contracts.v1:CustomerCreated"
 #define SMS_SENT "Ctxd.Notification.Contracts.v1:SmsSent"
@@ -33,9 +33,9 @@ typedef struct {
   ctxt_proc_t provider;
   int port;
   char sent_queue[96], reply_queue[96];
-  int seq;     /* messages published to the context */
-  int orders;  /* distinct orders among them */
-  long extra;  /* messages the endpoint handles besides those: the calls' outcomes */
+  int seq;    /* messages published to the context */
+  int orders; /* distinct orders among them */
+  long extra; /* messages the endpoint handles besides those: the calls' outcomes */
 } side_t;
 
 static side_t side;
@@ -118,8 +118,8 @@ static void start_host_backoff(ctxt_world_t *w, int workers, int backoff_ms) {
            "\"provider_url\": \"http://127.0.0.1:%d/sms\", \"call_timeout_ms\": 2000, \"backoff_ms\": %d, "
            "\"max_attempts\": 5}}]",
            w->endpoint, side.port, backoff_ms);
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": %d, \"immediate_retries\": 10",
-           workers);
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": %d, \"immediate_retries\": 10%s",
+           workers, getenv("NOTIFY_BATCH16") ? ", \"batch_size\": 16" : "");
   snprintf(w->host_settings, sizeof w->host_settings,
            ", \"outbox\": {\"sweep_interval_ms\": 100, \"sweep_grace_ms\": 500}, "
            "\"calls\": {\"poll_interval_ms\": 50}");
@@ -189,9 +189,9 @@ static void settle(ctxt_world_t *w) {
   long want = side.seq + side.orders + side.extra;
   snprintf(sql, sizeof sql, "SELECT count(*) FROM ctxd.inbox WHERE endpoint = '%s'", w->endpoint);
   assert_int_equal(ctxt_pg_wait_long(w->pg, sql, want, CTXT_EFFECT_MS), want);
-  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.calls WHERE status = 'pending'", 0,
-                                     CTXT_EFFECT_MS),
-                   0);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.calls WHERE status = 'pending'", 0, CTXT_EFFECT_MS),
+      0);
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
 }
 
@@ -382,6 +382,8 @@ static void kill9_after_provider_accepted(void **state) {
 }
 
 int main(void) {
+  /* CTXD_TEST_FILTER=name runs one case (cmocka's pattern) */
+  if (getenv("CTXD_TEST_FILTER") != NULL) cmocka_set_test_filter(getenv("CTXD_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(order_first_each_twice, setup, teardown),
       cmocka_unit_test_setup_teardown(customer_first_each_twice, setup, teardown),
