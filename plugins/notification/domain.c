@@ -64,6 +64,13 @@ static void maybe_call(notification_decision_t *d) {
   d->call = 1;
 }
 
+static void take_order(notification_state_t *n, const notification_input_t *in) {
+  n->has_order = 1;
+  COPY(n->order_id, in->order_id);
+  COPY(n->order_number, in->order_number);
+  COPY(n->customer_id, in->customer_id);
+}
+
 static void on_order(const notification_input_t *in, notification_decision_t *d) {
   notification_state_t *n = &d->next;
   if (n->phase != NOTIFICATION_WAITING) {
@@ -79,18 +86,12 @@ static void on_order(const notification_input_t *in, notification_decision_t *d)
     note(d, NOTIFICATION_NOTE_CONFLICT, "order %s is of customer %s, not of the one this order waited for",
          in->order_id, in->customer_id);
   } else if (in->already_sent) {
-    n->has_order = 1;
-    COPY(n->order_id, in->order_id);
-    COPY(n->order_number, in->order_number);
-    COPY(n->customer_id, in->customer_id);
+    take_order(n, in);
     n->phase = NOTIFICATION_SENT;
     d->changed = d->finish = 1;
     note(d, NOTIFICATION_NOTE_DUPLICATE, "order %s again: its SMS was sent before%s", in->order_id, "");
   } else {
-    n->has_order = 1;
-    COPY(n->order_id, in->order_id);
-    COPY(n->order_number, in->order_number);
-    COPY(n->customer_id, in->customer_id);
+    take_order(n, in);
     d->changed = 1;
     maybe_call(d);
   }

@@ -201,23 +201,29 @@ static notification_input_t notification_customer_input(const char *customer_id,
                                 .phone = c->phone};
 }
 
+/* Decodes the handler's message as contract `c` (ctxd_c_<c>_t) into *m, or frees m, says why
+ * and fails the message (the host validated the body: only memory can fail here). */
+#define NOTIFICATION_DECODE(n, tx, msg, c, m)                                                                \
+  do {                                                                                                       \
+    size_t len_;                                                                                             \
+    char err_[256];                                                                                          \
+    const char *body_ = (n)->api->msg_body((msg), &len_);                                                    \
+    if (ctxd_c_##c##_decode(body_, len_, (m), err_, sizeof err_) != 0) {                                     \
+      ctxd_c_##c##_free(m);                                                                                  \
+      (n)->api->tx_fault((tx), "Notification.Malformed", err_);                                              \
+      return CTXD_HANDLER_FAIL;                                                                              \
+    }                                                                                                        \
+  } while (0)
+
 static ctxd_handler_result_t notification_on_order(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   const notification_t *n = data;
-  size_t len;
-  const char *body = n->api->msg_body(msg, &len);
-  char err[256];
   ctxd_c_ordering_v1_order_created_t o;
-  int rc = ctxd_c_ordering_v1_order_created_decode(body, len, &o, err, sizeof err);
-  if (rc != 0) {
-    ctxd_c_ordering_v1_order_created_free(&o);
-    n->api->tx_fault(tx, "Notification.Malformed", err);
-    return CTXD_HANDLER_FAIL;
-  }
+  NOTIFICATION_DECODE(n, tx, msg, ordering_v1_order_created, &o);
   /* the customer first: the lock an order and its customer share */
   notification_customer_t c;
   notification_pm_t pm;
   int sent = 0, loaded = 0;
-  rc = notification_store_lock_customer(n->api, tx, o.customer_id, &c);
+  int rc = notification_store_lock_customer(n->api, tx, o.customer_id, &c);
   if (rc == 0) rc = notification_store_sms_exists(n->api, tx, o.order_id, &sent);
   if (rc == 0) rc = notification_pm_load(n, tx, o.order_id, &pm);
   loaded = rc == 0;
@@ -260,18 +266,10 @@ static int notification_customer_to_order(const notification_t *n, ctxd_tx_t *tx
 
 static ctxd_handler_result_t notification_on_customer(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   const notification_t *n = data;
-  size_t len;
-  const char *body = n->api->msg_body(msg, &len);
-  char err[256];
   ctxd_c_customers_v1_customer_created_t m;
-  int rc = ctxd_c_customers_v1_customer_created_decode(body, len, &m, err, sizeof err);
-  if (rc != 0) {
-    ctxd_c_customers_v1_customer_created_free(&m);
-    n->api->tx_fault(tx, "Notification.Malformed", err);
-    return CTXD_HANDLER_FAIL;
-  }
+  NOTIFICATION_DECODE(n, tx, msg, customers_v1_customer_created, &m);
   notification_customer_t c;
-  rc = notification_store_lock_customer(n->api, tx, m.customer_id, &c);
+  int rc = notification_store_lock_customer(n->api, tx, m.customer_id, &c);
   if (rc == 0 && !c.known) {
     rc = notification_store_set_customer(n->api, tx, m.customer_id, m.name, m.phone_number);
     c.known = 1;
@@ -350,19 +348,11 @@ static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const
 
 static ctxd_handler_result_t notification_on_list(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   const notification_t *n = data;
-  size_t len;
-  const char *body = n->api->msg_body(msg, &len);
-  char err[256];
   ctxd_c_notification_v1_list_customer_sms_t q;
-  int rc = ctxd_c_notification_v1_list_customer_sms_decode(body, len, &q, err, sizeof err);
-  if (rc != 0) {
-    ctxd_c_notification_v1_list_customer_sms_free(&q);
-    n->api->tx_fault(tx, "Notification.Malformed", err);
-    return CTXD_HANDLER_FAIL;
-  }
+  NOTIFICATION_DECODE(n, tx, msg, notification_v1_list_customer_sms, &q);
   ctxd_rows_t *rows = NULL;
-  rc = notification_store_list(n->api, tx, q.customer_id, q.has_limit ? q.limit : n->settings->list_limit,
-                               &rows);
+  int rc = notification_store_list(n->api, tx, q.customer_id, q.has_limit ? q.limit : n->settings->list_limit,
+                                   &rows);
   if (rc == 0) {
     int count = n->api->rows_count(rows);
     ctxd_c_notification_v1_customer_sms_list_messages_item_t *items =

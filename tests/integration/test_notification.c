@@ -118,8 +118,8 @@ static void start_host_backoff(ctxt_world_t *w, int workers, int backoff_ms) {
            "\"provider_url\": \"http://127.0.0.1:%d/sms\", \"call_timeout_ms\": 2000, \"backoff_ms\": %d, "
            "\"max_attempts\": 5}}]",
            w->endpoint, side.port, backoff_ms);
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": %d, \"immediate_retries\": 10%s",
-           workers, getenv("NOTIFY_BATCH16") ? ", \"batch_size\": 16" : "");
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": %d, \"immediate_retries\": 10",
+           workers);
   snprintf(w->host_settings, sizeof w->host_settings,
            ", \"outbox\": {\"sweep_interval_ms\": 100, \"sweep_grace_ms\": 500}, "
            "\"calls\": {\"poll_interval_ms\": 50}");
@@ -154,6 +154,12 @@ static int teardown(void **state) {
 
 static void order_id(char id[37], int n) { snprintf(id, 37, "0a000000-0000-4000-8000-%012d", n); }
 static void customer_id(char id[37], int n) { snprintf(id, 37, "c0000000-0000-4000-8000-%012d", n); }
+/* The idempotency key of order n's SMS. */
+static void order_key(char key[64], int n) {
+  char o[37];
+  order_id(o, n);
+  snprintf(key, 64, "sms:order:%s", o);
+}
 
 static void publish(ctxt_world_t *w, const char *type, const char *message) {
   char id[37];
@@ -201,9 +207,8 @@ static void assert_one_sms_per_order(ctxt_world_t *w, int first_order, int order
   settle(w);
   assert_int_equal(provider_count(), orders);
   for (int i = 0; i < orders; i++) {
-    char o[37], key[64];
-    order_id(o, first_order + i);
-    snprintf(key, sizeof key, "sms:order:%s", o);
+    char key[64];
+    order_key(key, first_order + i);
     assert_true(provider_hits(key) >= 1);
   }
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, side.sent_queue, orders, CTXT_EFFECT_MS), orders);
@@ -309,48 +314,36 @@ static void many_orders_at_once(void **state) {
   }
   assert_one_sms_per_order(w, 100, 2 * CUSTOMERS_N);
   for (int i = 0; i < 2 * CUSTOMERS_N; i++) {
-    char o[37], key[64];
-    order_id(o, 100 + i);
-    snprintf(key, sizeof key, "sms:order:%s", o);
+    char key[64];
+    order_key(key, 100 + i);
     assert_int_equal(provider_hits(key), 1);
   }
   ctxt_host_stop(w, SIGTERM);
 }
 
-/* The provider fails twice (500): the third attempt, with the same key, is the one. */
-static void provider_fails_then_accepts(void **state) {
-  ctxt_world_t *w = *state;
-  provider_control("fail", 2);
+/* One order and its customer while the provider misbehaves as told (mode, count): one SMS
+ * at the provider, `hits` POSTs with its key, `attempts` runs of the call. */
+static void one_order_with_provider(ctxt_world_t *w, const char *mode, int count, int n, long hits,
+                                    long attempts) {
+  provider_control(mode, count);
   start_host(w, 1);
   side.orders = 1;
-  order_created(w, 4, 4);
-  customer_created(w, 4);
-  assert_one_sms_per_order(w, 4, 1);
-  char key[64], o[37];
-  order_id(o, 4);
-  snprintf(key, sizeof key, "sms:order:%s", o);
-  assert_int_equal(provider_hits(key), 1);
-  check_listed(w, 4, 4, 3);
+  order_created(w, n, n);
+  customer_created(w, n);
+  assert_one_sms_per_order(w, n, 1);
+  char key[64];
+  order_key(key, n);
+  assert_int_equal(provider_hits(key), hits);
+  check_listed(w, n, n, attempts);
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* The provider fails twice (500): the third attempt, with the same key, is the one. */
+static void provider_fails_then_accepts(void **state) { one_order_with_provider(*state, "fail", 2, 4, 1, 3); }
+
 /* The provider accepts, then drops the connection: the outcome is lost on the wire. The
  * call runs again with the same key; the provider answers it as a duplicate; one SmsSent. */
-static void accepted_then_dropped(void **state) {
-  ctxt_world_t *w = *state;
-  provider_control("drop", 1);
-  start_host(w, 1);
-  side.orders = 1;
-  order_created(w, 5, 5);
-  customer_created(w, 5);
-  assert_one_sms_per_order(w, 5, 1);
-  char key[64], o[37];
-  order_id(o, 5);
-  snprintf(key, sizeof key, "sms:order:%s", o);
-  assert_int_equal(provider_hits(key), 2);
-  check_listed(w, 5, 5, 2);
-  ctxt_host_stop(w, SIGTERM);
-}
+static void accepted_then_dropped(void **state) { one_order_with_provider(*state, "drop", 1, 5, 2, 2); }
 
 /* The provider accepted the SMS (and the answer was lost), and the host is killed -9 before
  * the outcome is committed: the call is still pending in ctxd.calls. The next host runs it
@@ -363,9 +356,8 @@ static void kill9_after_provider_accepted(void **state) {
   side.orders = 1;
   order_created(w, 6, 6);
   customer_created(w, 6);
-  char key[64], o[37];
-  order_id(o, 6);
-  snprintf(key, sizeof key, "sms:order:%s", o);
+  char key[64];
+  order_key(key, 6);
   provider_wait(key, 1);
   ctxt_proc_signal(&w->host, SIGKILL);
   assert_true(ctxt_proc_wait_exit(&w->host, CTXT_EFFECT_MS));

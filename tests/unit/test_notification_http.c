@@ -101,98 +101,88 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Serves one connection with (answer, drop), POSTs to it and returns the client's code; the
+ * request the server read stays in *s. */
+static int exchange(server_t *s, const char *answer, int drop, int timeout_ms,
+                    notification_http_response_t *res) {
+  server_start(s, answer, drop);
+  int rc = post(s, res, timeout_ms);
+  server_join(s);
+  return rc;
+}
+
+/* A response the client must read whole: its status and body. */
+static void expect_response(const char *answer, int status, const char *body) {
+  server_t s;
+  notification_http_response_t res;
+  assert_int_equal(exchange(&s, answer, 0, 2000, &res), 0);
+  assert_int_equal(res.status, status);
+  assert_string_equal(res.body, body);
+  assert_int_equal(res.body_len, strlen(body));
+  assert_string_equal(res.error, "");
+  notification_http_response_free(&res);
+}
+
+/* A failure with its code and a part of its reason. */
+static void expect_failure(const char *answer, int drop, int timeout_ms, int code, const char *why) {
+  server_t s;
+  notification_http_response_t res;
+  assert_int_equal(exchange(&s, answer, drop, timeout_ms, &res), code);
+  assert_int_equal(res.status, 0);
+  if (why != NULL) assert_non_null(strstr(res.error, why));
+  notification_http_response_free(&res);
+}
+
 static void test_post_with_length(void **state) {
   (void)state;
-  server_t s;
-  server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"id\":\"p-1\"}\n", 0);
-  notification_http_response_t res;
-  assert_int_equal(post(&s, &res, 2000), 0);
-  server_join(&s);
-  assert_int_equal(res.status, 200);
-  assert_string_equal(res.body, "{\"id\":\"p-1\"}\n");
-  assert_int_equal(res.body_len, 13);
-  assert_string_equal(res.error, "");
+  expect_response("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"id\":\"p-1\"}\n", 200,
+                  "{\"id\":\"p-1\"}\n");
   /* what went out */
+  server_t s;
+  notification_http_response_t res;
+  assert_int_equal(exchange(&s, "HTTP/1.1 204 No Content\r\n\r\n", 0, 2000, &res), 0);
+  notification_http_response_free(&res);
   assert_non_null(strstr(s.request, "POST /sms?x=1 HTTP/1.1\r\n"));
   assert_non_null(strstr(s.request, "\r\nIdempotency-Key: sms:order:1\r\n"));
   assert_non_null(strstr(s.request, "\r\nContent-Type: application/json\r\n"));
   assert_non_null(strstr(s.request, "\r\nContent-Length: 11\r\n"));
   assert_non_null(strstr(s.request, "\r\n\r\n{\"to\":\"+1\"}"));
-  notification_http_response_free(&res);
 }
 
 static void test_chunked_and_to_the_close(void **state) {
   (void)state;
-  server_t s;
-  server_start(
-      &s, "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 0);
-  notification_http_response_t res;
-  assert_int_equal(post(&s, &res, 2000), 0);
-  server_join(&s);
-  assert_int_equal(res.status, 201);
-  assert_string_equal(res.body, "abcde");
-  notification_http_response_free(&res);
-
-  server_start(&s, "HTTP/1.0 200 OK\r\n\r\nuntil the end", 0);
-  assert_int_equal(post(&s, &res, 2000), 0);
-  server_join(&s);
-  assert_int_equal(res.status, 200);
-  assert_string_equal(res.body, "until the end");
-  notification_http_response_free(&res);
+  expect_response(
+      "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 201,
+      "abcde");
+  expect_response("HTTP/1.0 200 OK\r\n\r\nuntil the end", 200, "until the end");
 }
 
 static void test_error_status_is_a_response(void **state) {
   (void)state;
-  server_t s;
-  server_start(&s, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", 0);
-  notification_http_response_t res;
-  assert_int_equal(post(&s, &res, 2000), 0);
-  server_join(&s);
-  assert_int_equal(res.status, 500);
-  assert_string_equal(res.body, "");
-  notification_http_response_free(&res);
+  expect_response("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", 500, "");
 }
 
 static void test_timeout_within_deadline(void **state) {
   (void)state;
-  server_t s;
-  server_start(&s, NULL, 0);
-  notification_http_response_t res;
   long long t0 = now_ms();
-  assert_int_equal(post(&s, &res, 300), CTXD_ETIMEDOUT);
+  expect_failure(NULL, 0, 300, CTXD_ETIMEDOUT, "300 ms");
   long long took = now_ms() - t0;
-  server_join(&s);
   assert_true(took >= 300);
   assert_true(took < 1300);
-  assert_int_equal(res.status, 0);
-  assert_non_null(strstr(res.error, "300 ms"));
-  notification_http_response_free(&res);
 }
 
 static void test_dropped_connection(void **state) {
   (void)state;
-  server_t s;
-  server_start(&s, NULL, 1);
-  notification_http_response_t res;
-  int rc = post(&s, &res, 2000);
-  server_join(&s);
-  assert_int_equal(rc, CTXD_ECLOSED);
-  assert_int_equal(res.status, 0);
-  notification_http_response_free(&res);
+  expect_failure(NULL, 1, 2000, CTXD_ECLOSED, "closed before the response ended");
   /* cut in the middle of the body */
-  server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", 0);
-  assert_int_equal(post(&s, &res, 2000), CTXD_ECLOSED);
-  server_join(&s);
-  notification_http_response_free(&res);
+  expect_failure("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", 0, 2000, CTXD_ECLOSED, NULL);
 }
 
 static void test_refused_and_not_http(void **state) {
   (void)state;
   server_t s;
-  server_start(&s, "SMTP ready\r\n\r\n", 0);
   notification_http_response_t res;
-  assert_int_equal(post(&s, &res, 2000), CTXD_EIO);
-  server_join(&s);
+  assert_int_equal(exchange(&s, "SMTP ready\r\n\r\n", 0, 2000, &res), CTXD_EIO);
   assert_non_null(strstr(res.error, "not an HTTP response"));
   notification_http_response_free(&res);
   /* the port is closed now */
@@ -209,13 +199,7 @@ static void test_too_large(void **state) {
   int head = snprintf(answer, 128, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
   memset(answer + head, 'x', n);
   answer[head + (int)n] = '\0';
-  server_t s;
-  server_start(&s, answer, 0);
-  notification_http_response_t res;
-  assert_int_equal(post(&s, &res, 2000), CTXD_EIO);
-  server_join(&s);
-  assert_non_null(strstr(res.error, "larger than"));
-  notification_http_response_free(&res);
+  expect_failure(answer, 0, 2000, CTXD_EIO, "larger than");
   free(answer);
 }
 
