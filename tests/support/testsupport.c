@@ -440,7 +440,8 @@ void ctxt_amqp_close(amqp_connection_state_t c) {
   amqp_destroy_connection(c);
 }
 
-int ctxt_http_get(int port, const char *path, char *body, size_t len) {
+int ctxt_http_request(int port, const char *method, const char *path, const char *req_body, char *body,
+                      size_t len) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
@@ -450,8 +451,14 @@ int ctxt_http_get(int port, const char *path, char *body, size_t len) {
     close(fd);
     return -1;
   }
-  char req[512], resp[65536];
-  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+  char req[4096], resp[65536];
+  int n = req_body == NULL
+              ? snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path)
+              : snprintf(req, sizeof req,
+                         "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         method, path, strlen(req_body), req_body);
+  if (n < 0 || (size_t)n >= sizeof req) fail_msg("http request too long");
   if (write(fd, req, (size_t)n) != n) fail_msg("http write failed");
   size_t got = 0;
   ssize_t r;
@@ -463,6 +470,34 @@ int ctxt_http_get(int port, const char *path, char *body, size_t len) {
   const char *b = strstr(resp, "\r\n\r\n");
   snprintf(body, len, "%s", b != NULL ? b + 4 : "");
   return status;
+}
+
+int ctxt_http_get(int port, const char *path, char *body, size_t len) {
+  return ctxt_http_request(port, "GET", path, NULL, body, len);
+}
+
+int ctxt_fakeprovider_start(ctxt_proc_t *p) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/tests/ctxd_fakeprovider", CTXD_TEST_BINARY_DIR);
+  char *argv[] = {path, "0", NULL};
+  ctxt_proc_spawn(p, argv, NULL);
+  if (!ctxt_proc_wait_output(p, "listening on ", 10000))
+    fail_msg("the fake provider did not start: %s", p->out);
+  return atoi(strstr(p->out, "listening on ") + strlen("listening on "));
+}
+
+void ctxt_fakeprovider_control(int port, const char *mode, int count) {
+  char req[128], body[256];
+  snprintf(req, sizeof req, "{\"mode\": \"%s\", \"count\": %d}", mode, count);
+  assert_int_equal(ctxt_http_request(port, "POST", "/control", req, body, sizeof body), 200);
+}
+
+json_t *ctxt_fakeprovider_list(int port) {
+  char body[65536];
+  assert_int_equal(ctxt_http_get(port, "/sms", body, sizeof body), 200);
+  json_t *j = json_loads(body, 0, NULL);
+  assert_non_null(j);
+  return j;
 }
 
 void ctxt_amqp_temporary_endpoint(amqp_connection_state_t c, const char *name) {

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <amqp.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 
 /* The env file tests/stack/stack.sh writes (CTXD_STACK_ENV names another). Static string. */
@@ -108,6 +109,16 @@ void ctxt_amqp_close(amqp_connection_state_t c);
 
 /* GET http://127.0.0.1:port/path; returns the status (-1 when unreachable) and the body. */
 int ctxt_http_get(int port, const char *path, char *body, size_t len);
+/* The same with any method, and a JSON request body when req_body is not NULL. */
+int ctxt_http_request(int port, const char *method, const char *path, const char *req_body, char *body,
+                      size_t len);
+
+/* The fake SMS provider (tests/fakeprovider): starts it as p on a free port and returns the
+ * port; POST /control {"mode", "count"}; GET /sms as JSON (new, json_decref). The caller
+ * frees p with ctxt_proc_free. */
+int ctxt_fakeprovider_start(ctxt_proc_t *p);
+void ctxt_fakeprovider_control(int port, const char *mode, int count);
+json_t *ctxt_fakeprovider_list(int port);
 
 /* Milliseconds of a monotonic clock. */
 int64_t ctxt_now_ms(void);
