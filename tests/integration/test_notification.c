@@ -20,9 +20,6 @@
 
 #include <jansson.h>
 
-#include "http.h"
-
-#define FAKE_PROVIDER CTXD_TEST_BINARY_DIR "/tests/ctxd_fakeprovider"
 #define ORDERING "Ctxd.Ordering.Contracts.v1:OrderCreated"
 #define CUSTOMERS "Ctxd.Customers.Contracts.v1:CustomerCreated"
 #define SMS_SENT "Ctxd.Notification.Contracts.v1:SmsSent"
@@ -40,27 +37,9 @@ typedef struct {
 
 static side_t side;
 
-static void provider_start(void) {
-  char *argv[] = {FAKE_PROVIDER, "0", NULL};
-  ctxt_proc_spawn(&side.provider, argv, NULL);
-  assert_true(ctxt_proc_wait_output(&side.provider, "listening on ", CTXT_READY_MS));
-  const char *at = strstr(side.provider.out, "listening on ");
-  side.port = atoi(at + strlen("listening on "));
-  assert_true(side.port > 0);
-}
-
-/* GET /sms as JSON (new reference). */
-static json_t *provider_list(void) {
-  static char body[1 << 20];
-  assert_int_equal(ctxt_http_get(side.port, "/sms", body, sizeof body), 200);
-  json_t *j = json_loads(body, 0, NULL);
-  assert_non_null(j);
-  return j;
-}
-
 /* The provider's messages with key, and the POSTs that carried it (hits); 0 when none. */
 static long provider_hits(const char *key) {
-  json_t *j = provider_list();
+  json_t *j = ctxt_fakeprovider_list(side.port);
   size_t i;
   json_t *m;
   long hits = 0;
@@ -73,7 +52,7 @@ static long provider_hits(const char *key) {
 }
 
 static long provider_count(void) {
-  json_t *j = provider_list();
+  json_t *j = ctxt_fakeprovider_list(side.port);
   long n = (long)json_array_size(json_object_get(j, "messages"));
   json_decref(j);
   return n;
@@ -88,16 +67,6 @@ static void provider_wait(const char *key, long hits) {
     struct timespec ts = {0, 20 * 1000000};
     nanosleep(&ts, NULL); /* polling an outside process: no event to wait on */
   }
-}
-
-static void provider_control(const char *mode, int count) {
-  char url[64], body[64];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d/control", side.port);
-  snprintf(body, sizeof body, "{\"mode\":\"%s\",\"count\":%d}", mode, count);
-  notification_http_response_t res;
-  assert_int_equal(notification_http_post(url, NULL, body, strlen(body), 5000, &res), 0);
-  assert_int_equal(res.status, 200);
-  notification_http_response_free(&res);
 }
 
 static void declare_queue(ctxt_world_t *w, const char *queue, const char *exchange) {
@@ -132,7 +101,7 @@ static int setup(void **state) {
   ctxt_world_setup(state);
   ctxt_world_t *w = *state;
   memset(&side, 0, sizeof side);
-  provider_start();
+  side.port = ctxt_fakeprovider_start(&side.provider);
   snprintf(side.sent_queue, sizeof side.sent_queue, "%s-sms-sent", w->endpoint);
   snprintf(side.reply_queue, sizeof side.reply_queue, "%s-reply", w->endpoint);
   declare_queue(w, side.sent_queue, SMS_SENT);
@@ -325,7 +294,7 @@ static void many_orders_at_once(void **state) {
  * at the provider, `hits` POSTs with its key, `attempts` runs of the call. */
 static void one_order_with_provider(ctxt_world_t *w, const char *mode, int count, int n, long hits,
                                     long attempts) {
-  provider_control(mode, count);
+  ctxt_fakeprovider_control(side.port, mode, count);
   start_host(w, 1);
   side.orders = 1;
   order_created(w, n, n);
@@ -350,7 +319,7 @@ static void accepted_then_dropped(void **state) { one_order_with_provider(*state
  * again with the same key: the provider holds one SMS (two hits), one SmsSent. */
 static void kill9_after_provider_accepted(void **state) {
   ctxt_world_t *w = *state;
-  provider_control("drop", 1);
+  ctxt_fakeprovider_control(side.port, "drop", 1);
   /* the retry waits 3 s: the host is killed before it, as soon as the provider holds the SMS */
   start_host_backoff(w, 1, 3000);
   side.orders = 1;
