@@ -60,6 +60,11 @@ static const ctxd_conf_entry_t config_map[] = {
      "to compensation_endpoint"},
     {CTXD_CONF_INT, "compensation_interval_ms", "15000", S(feeds[SIM_FEED_COMPENSATION].interval_ms),
      "time between two compensations"},
+    {CTXD_CONF_BOOL, "feed_orders", "true", S(feeds[SIM_FEED_ORDERS].on),
+     "publish customers and their orders (CustomerCreated and OrderCreated, in either order, every third "
+     "order twice), for the notification context's SMS"},
+    {CTXD_CONF_INT, "orders_interval_ms", "10000", S(feeds[SIM_FEED_ORDERS].interval_ms),
+     "time between two orders"},
     {CTXD_CONF_STR, "inventory_endpoint", "inventory", S(inventory_endpoint),
      "endpoint receiving the audits"},
     {CTXD_CONF_STR, "compensation_endpoint", "compensation", S(compensation_endpoint),
@@ -102,6 +107,7 @@ static const struct {
     {"materials_interval_ms", S(feeds[SIM_FEED_MATERIALS].interval_ms), 1, 86400000},
     {"inventory_interval_ms", S(feeds[SIM_FEED_INVENTORY].interval_ms), 1, 86400000},
     {"compensation_interval_ms", S(feeds[SIM_FEED_COMPENSATION].interval_ms), 1, 86400000},
+    {"orders_interval_ms", S(feeds[SIM_FEED_ORDERS].interval_ms), 1, 86400000},
     {"reject_back_percent", S(reject_back_percent), 0, 100},
 };
 
