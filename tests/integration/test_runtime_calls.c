@@ -89,24 +89,28 @@ static void scheduled_survive_restart_cancelled_never_arrive(void **state) {
                    0);
 }
 
-/* Messages due within the current tick (scheduled for now and 300 ms ahead) wait at most
+/* Messages due within the current tick (scheduled for now and up to 600 ms ahead, by a
+ * handler, at whatever point of the relay's tick) leave at that tick or the next one:
+ * at most a tick late. Three rounds, each after the last arrived, land at other points of
  * the tick. */
 static void due_soon_waits_at_most_a_tick(void **state) {
   ctxt_world_t *w = *state;
   setup_kit(w, "");
   ctxt_host_start(w, NULL);
-  for (int i = 0; i < 10; i++) {
-    char m[128];
-    snprintf(m, sizeof m, "{\"action\": \"schedule\", \"tag\": \"n%d\", \"delay_ms\": %d}", i,
-             i % 2 ? 300 : 0);
-    send_action(w, m);
+  for (int round = 1; round <= 3; round++) {
+    for (int i = 0; i < 6; i++) {
+      char m[128];
+      snprintf(m, sizeof m, "{\"action\": \"schedule\", \"tag\": \"r%d-%d\", \"delay_ms\": %d}", round, i,
+               (i % 3) * 300);
+      send_action(w, m);
+    }
+    assert_int_equal(wait_effects(w, "action = 'arrived'", round * 6), round * 6);
   }
-  assert_int_equal(wait_effects(w, "action = 'arrived'", 10), 10);
   long late =
       ctxt_pg_long(w->pg, "SELECT max(at_ms - due_ms) FROM runtimekit.effects WHERE action = 'arrived'");
   print_message("lateness of messages due within a tick: at most %ld ms (tick %d ms)\n", late,
                 SWEEP_INTERVAL_MS);
-  assert_true(late >= 0 && late < SWEEP_INTERVAL_MS + 500);
+  assert_true(late >= 0 && late < SWEEP_INTERVAL_MS + 300);
   ctxt_host_stop(w, SIGTERM);
 }
 
@@ -293,6 +297,8 @@ static int teardown(void **state) {
 }
 
 int main(void) {
+  /* CTXT_TEST_FILTER=name runs one test (a mutation check, say) */
+  if (getenv("CTXT_TEST_FILTER") != NULL) cmocka_set_test_filter(getenv("CTXT_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(scheduled_survive_restart_cancelled_never_arrive, setup, teardown),
       cmocka_unit_test_setup_teardown(due_soon_waits_at_most_a_tick, setup, teardown),
