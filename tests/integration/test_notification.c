@@ -343,8 +343,8 @@ static void kill9_after_provider_accepted(void **state) {
 }
 
 int main(void) {
-  /* CTXD_TEST_FILTER=name runs one case (cmocka's pattern) */
-  if (getenv("CTXD_TEST_FILTER") != NULL) cmocka_set_test_filter(getenv("CTXD_TEST_FILTER"));
+  /* CTXT_TEST_FILTER=name runs one case (cmocka's pattern) */
+  if (getenv("CTXT_TEST_FILTER") != NULL) cmocka_set_test_filter(getenv("CTXT_TEST_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(order_first_each_twice, setup, teardown),
       cmocka_unit_test_setup_teardown(customer_first_each_twice, setup, teardown),
