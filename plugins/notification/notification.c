@@ -464,12 +464,11 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   n->settings = api->settings(plugin);
   *state = n;
   const notification_settings_t *s = n->settings;
-  if (s->call_timeout_ms < 1 || s->max_attempts < 1 || s->backoff_ms < 0 || s->list_limit < 1 ||
-      s->list_limit > 500) {
+  if (s->call_timeout_ms < 1 || s->call_timeout_ms > 600000 || s->max_attempts < 1 || s->max_attempts > 100 ||
+      s->backoff_ms < 1 || s->backoff_ms > 3600000 || s->list_limit < 1 || s->list_limit > 500) {
     api->log(plugin, NULL, CTXD_LOG_ERROR,
-             "settings: call_timeout_ms and max_attempts must be at least 1, backoff_ms at least 0, "
-             "list_limit 1 to "
-             "500");
+             "settings: call_timeout_ms must be 1 to 600000, max_attempts 1 to 100, backoff_ms 1 to 3600000, "
+             "list_limit 1 to 500");
     return CTXD_ECONFIG;
   }
   static const struct {
