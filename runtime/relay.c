@@ -27,9 +27,7 @@ struct ctxd__relay_s {
   ctxd__mail_cb swept;
   PGconn *conn;
   int64_t next_cleanup_ms;
-  /* gauges, under mu */
-  int64_t backlog, inbox_rows;
-  double oldest_s;
+  ctxd__relay_stats_t stats; /* under mu */
 };
 
 static int connected(ctxd__relay_t *r) {
@@ -248,18 +246,26 @@ static void measure(ctxd__relay_t *r) {
                                 0, NULL, &code, NULL, 0);
   if (res == NULL) return;
   pthread_mutex_lock(&r->mu);
-  r->backlog = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-  r->oldest_s = strtod(PQgetvalue(res, 0, 1), NULL);
-  r->inbox_rows = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+  r->stats.backlog = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+  r->stats.oldest_s = strtod(PQgetvalue(res, 0, 1), NULL);
+  r->stats.inbox_rows = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
   pthread_mutex_unlock(&r->mu);
   PQclear(res);
 }
 
-void ctxd__relay_gauges(ctxd__relay_t *r, int64_t *backlog, double *oldest_s, int64_t *inbox_rows) {
+void ctxd__relay_gauges(ctxd__relay_t *r, ctxd__relay_stats_t *out) {
   pthread_mutex_lock(&r->mu);
-  *backlog = r->backlog;
-  *oldest_s = r->oldest_s;
-  *inbox_rows = r->inbox_rows < 0 ? 0 : r->inbox_rows;
+  *out = r->stats;
+  pthread_mutex_unlock(&r->mu);
+  if (out->inbox_rows < 0) out->inbox_rows = 0;
+}
+
+static void count_tick(ctxd__relay_t *r, int64_t started_us, int moved) {
+  double s = (double)(ctxd__clock_us() - started_us) / 1e6;
+  pthread_mutex_lock(&r->mu);
+  r->stats.tick_s = s;
+  if (s > r->stats.tick_max_s) r->stats.tick_max_s = s;
+  if (moved > 0) r->stats.scheduled_moved += moved;
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -285,11 +291,12 @@ static void *relay_main(void *arg) {
     int64_t now = ctxd__clock_ms();
     if (now >= next_sweep) {
       /* due scheduled messages first: the sweep then publishes them too */
-      int64_t due_in = -1;
+      int64_t due_in = -1, started_us = ctxd__clock_us();
       int moved = connected(r) ? move_due(r, &due_in) : 0;
       /* a full sweep means a backlog (after a crash): take the next rows at once */
       int full = sweep(r) == SWEEP_LIMIT || moved == SWEEP_LIMIT;
       if (r->conn != NULL) measure(r);
+      count_tick(r, started_us, moved);
       next_sweep = full ? now : now + r->cfg->outbox_sweep_interval_ms;
       /* the next pending message due before the next tick: wake for it (one scheduled
        * later, by a handler after this tick, waits at most a tick) */

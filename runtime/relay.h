@@ -30,9 +30,18 @@ int ctxd__relay_start(ctxd__relay_t **out, const ctxd__config_t *cfg, ctxd__mail
  * which is left empty. */
 void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrows_t *rows);
 
-/* What the relay last measured (every sweep): rows in the outbox, the age in seconds of
- * the oldest, and the estimated rows of the inbox. Any thread. */
-void ctxd__relay_gauges(ctxd__relay_t *r, int64_t *backlog, double *oldest_s, int64_t *inbox_rows);
+/* What the relay measured. */
+typedef struct {
+  int64_t backlog;    /* rows in the outbox (every tick) */
+  double oldest_s;    /* the age of the oldest */
+  int64_t inbox_rows; /* the inbox's estimated rows */
+  double tick_s;      /* how long its last tick took: due scheduled rows moved, the sweep, these gauges */
+  double tick_max_s;  /* the longest tick since start */
+  int64_t scheduled_moved; /* scheduled messages it moved to the outbox since start */
+} ctxd__relay_stats_t;
+
+/* Copies what the relay last measured into *out. Any thread. */
+void ctxd__relay_gauges(ctxd__relay_t *r, ctxd__relay_stats_t *out);
 
 /* Archives what is queued, joins the thread, frees r. */
 void ctxd__relay_stop(ctxd__relay_t *r);

@@ -127,16 +127,19 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
   if (samples == NULL) return 500;
   endpoint_families(s->endpoints, samples, p);
   free(samples);
-  int64_t backlog = 0, inbox = 0;
-  double oldest = 0;
-  if (s->relay != NULL) ctxd__relay_gauges(s->relay, &backlog, &oldest, &inbox);
+  ctxd__relay_stats_t rs = {0};
+  if (s->relay != NULL) ctxd__relay_gauges(s->relay, &rs);
   const struct {
     const char *name, *help;
     double value;
   } gauges[] = {
-      {"ctxd_outbox_backlog", "Outbox rows not yet confirmed by the broker.", (double)backlog},
-      {"ctxd_outbox_oldest_seconds", "Age of the oldest outbox row.", oldest},
-      {"ctxd_inbox_rows", "Rows in the inbox (the planner's estimate).", (double)inbox},
+      {"ctxd_outbox_backlog", "Outbox rows not yet confirmed by the broker.", (double)rs.backlog},
+      {"ctxd_outbox_oldest_seconds", "Age of the oldest outbox row.", rs.oldest_s},
+      {"ctxd_inbox_rows", "Rows in the inbox (the planner's estimate).", (double)rs.inbox_rows},
+      {"ctxd_relay_tick_seconds",
+       "How long the relay's last tick took (due scheduled messages moved, the sweep, the gauges).",
+       rs.tick_s},
+      {"ctxd_relay_tick_max_seconds", "The longest relay tick since start.", rs.tick_max_s},
       {"ctxd_broker_connected", "1 while connected to the broker.", s->connected},
       {"ctxd_inflight_bytes", "Bytes of message bodies held, from receipt until settled or copied.",
        (double)s->intake->held},
@@ -150,6 +153,9 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
   ctxd__prom_help_type(p, "ctxd_broker_read_paused_total",
                        "Times the host stopped reading from the broker: too many bytes held.", "counter");
   ctxd__prom_counter(p, "ctxd_broker_read_paused_total", NULL, s->intake->pauses);
+  ctxd__prom_help_type(p, "ctxd_scheduled_moved_total",
+                       "Scheduled messages this host's relay moved to the outbox once due.", "counter");
+  ctxd__prom_counter(p, "ctxd_scheduled_moved_total", NULL, (uint64_t)rs.scheduled_moved);
   ctxd__prom_help_type(p, "ctxd_broker_reconnects_total", "Reconnections to the broker.", "counter");
   int rc = ctxd__prom_counter(p, "ctxd_broker_reconnects_total", NULL, s->reconnects);
   ctxd__prom_help_type(p, "ctxd_outbox_refused_total",
