@@ -14,6 +14,7 @@
  *   waiting   order, customer again          waiting   ignored (a duplicate; another customer or
  *                                                       other details: the first is kept, warned)
  *   waiting   order already sent earlier     sent      finished (the read model has its SMS)
+ *   waiting   order already failed earlier   failed    finished (its outcome is on record)
  *   calling   call done                      sent      record + SmsSent + finish
  *   calling   call failed                    failed    finish (warned)
  *   calling/sent/failed  order, customer     same      ignored (a duplicate)
@@ -36,6 +37,7 @@
 #define NOTIFICATION_PHONE_MAX 128    /* PhoneNumber: 32 code points */
 #define NOTIFICATION_TEXT_MAX 1920    /* Text: 480 code points */
 #define NOTIFICATION_PROVIDER_MAX 512 /* ProviderMessageId: 128 code points */
+#define NOTIFICATION_PROVIDER_CP 128  /* ProviderMessageId's limit in code points */
 #define NOTIFICATION_KEY_MAX 64       /* the idempotency key */
 #define NOTIFICATION_WHY_SIZE 256
 
@@ -85,6 +87,8 @@ typedef struct {
   /* order: the read model already lists this order's SMS (the process manager was cleaned
    * up after its retention, and the order came once more) */
   int already_sent;
+  /* order: its SMS was given up as failed before (the process manager was cleaned up) */
+  int already_failed;
   /* call outcome */
   const char *provider_message_id;
   const char *reason;
@@ -134,5 +138,28 @@ json_t *notification_state_to_json(const notification_state_t *s);
 int notification_state_from_json(const json_t *j, notification_state_t *s);
 
 const char *notification_phase_name(notification_phase_t p);
+
+/* ---- the executor's rules ----------------------------------------------------------------- */
+
+typedef enum {
+  NOTIFICATION_VERDICT_DONE = 0,  /* the provider accepted the SMS */
+  NOTIFICATION_VERDICT_RETRY = 1, /* unclear or passing: POST again with the same key */
+  NOTIFICATION_VERDICT_FAILED = 2 /* refused for good */
+} notification_verdict_t;
+
+/* What one POST's result means: http_rc is notification_http_post's code, status the HTTP
+ * status when http_rc is 0. Only a clear refusal fails: a 4xx other than 408 (time-out), 409
+ * (the key is in use by a concurrent request), 425 and 429 (too early, too many), or
+ * CTXD_EINVAL (a request this client will never be able to make). Every other failure may
+ * pass, and may even have reached the provider (time-outs, drops): retried, which the
+ * idempotency key makes safe. */
+notification_verdict_t notification_call_verdict(int http_rc, int status);
+
+/* 1 when s can be the SMS's ProviderMessageId: 1 to 128 code points of valid UTF-8. */
+int notification_provider_id_ok(const char *s);
+
+/* Copies at most cap - 1 bytes of s into out, NUL-terminated, cut on a character boundary,
+ * every byte that is not part of valid UTF-8 written as '?': a provider's text fit for JSON. */
+void notification_excerpt(const char *s, char *out, size_t cap);
 
 #endif

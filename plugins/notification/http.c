@@ -20,15 +20,10 @@
 #include <ctxd/errno.h>
 
 typedef struct {
-  char host[256];
-  char port[8];
-  char path[1024];
-} url_t;
-
-typedef struct {
   notification_http_response_t *res;
   size_t cap;
   int complete;
+  int interim; /* a 1xx response ended: the final one follows on the same connection */
   int too_big;
 } reader_t;
 
@@ -50,7 +45,7 @@ static int fail(notification_http_response_t *res, int rc, const char *fmt, ...)
 }
 
 /* http://host[:port][/path], host a name or an IPv4 address ([v6] too). */
-static int parse_url(const char *url, url_t *u) {
+static int parse_url(const char *url, notification_http_target_t *u) {
   struct http_parser_url p;
   http_parser_url_init(&p);
   if (url == NULL || http_parser_parse_url(url, strlen(url), 0, &p) != 0 ||
@@ -60,6 +55,9 @@ static int parse_url(const char *url, url_t *u) {
     return CTXD_EINVAL;
   snprintf(u->host, sizeof u->host, "%.*s", (int)p.field_data[UF_HOST].len, url + p.field_data[UF_HOST].off);
   snprintf(u->port, sizeof u->port, "%u", (p.field_set & (1 << UF_PORT)) ? p.port : 80u);
+  /* an IPv6 literal goes back into brackets in the Host header */
+  snprintf(u->authority, sizeof u->authority, strchr(u->host, ':') != NULL ? "[%s]:%s" : "%s:%s", u->host,
+           u->port);
   /* the path with its query: everything from the path on, fragment excluded */
   size_t from = (p.field_set & (1 << UF_PATH)) ? (size_t)p.field_data[UF_PATH].off : strlen(url);
   size_t to = (p.field_set & (1 << UF_FRAGMENT)) ? (size_t)p.field_data[UF_FRAGMENT].off - 1 : strlen(url);
@@ -67,6 +65,27 @@ static int parse_url(const char *url, url_t *u) {
   snprintf(u->path, sizeof u->path, "%.*s", (int)(to - from), url + from);
   if (u->path[0] == '\0') strcpy(u->path, "/");
   return 0;
+}
+
+int notification_http_target_init(notification_http_target_t *t, const char *url, char *err, size_t cap) {
+  memset(t, 0, sizeof *t);
+  if (parse_url(url, t) != 0) {
+    snprintf(err, cap, "not an http:// URL: %s", url != NULL ? url : "(none)");
+    return CTXD_EINVAL;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  int g = getaddrinfo(t->host, t->port, &hints, &t->addrs);
+  if (g != 0) {
+    t->addrs = NULL;
+    snprintf(err, cap, "resolving %s: %s", t->host, gai_strerror(g));
+    return CTXD_EINVAL;
+  }
+  return 0;
+}
+
+void notification_http_target_free(notification_http_target_t *t) {
+  if (t->addrs != NULL) freeaddrinfo(t->addrs);
+  t->addrs = NULL;
 }
 
 /* Waits until fd is ready for events or the deadline: 1 ready, 0 timed out, -1 error. */
@@ -83,12 +102,10 @@ static int wait_fd(int fd, short events, int64_t deadline) {
 }
 
 /* A non-blocking socket connected to u within the deadline, or a negative code. */
-static int connect_to(const url_t *u, int64_t deadline, int timeout_ms, notification_http_response_t *res) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-  int g = getaddrinfo(u->host, u->port, &hints, &ai);
-  if (g != 0) return fail(res, CTXD_EIO, "resolving %s: %s", u->host, gai_strerror(g));
+static int connect_to(const notification_http_target_t *u, int64_t deadline, int timeout_ms,
+                      notification_http_response_t *res) {
   int rc = fail(res, CTXD_EIO, "connecting to %s:%s: no address", u->host, u->port), fd = -1;
-  for (struct addrinfo *a = ai; a != NULL && fd < 0; a = a->ai_next) {
+  for (const struct addrinfo *a = u->addrs; a != NULL && fd < 0; a = a->ai_next) {
     fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) {
       rc = fail(res, CTXD_EIO, "socket: %s", strerror(errno));
@@ -107,7 +124,6 @@ static int connect_to(const url_t *u, int64_t deadline, int timeout_ms, notifica
     }
     rc = fail(res, CTXD_EIO, "connecting to %s:%s: %s", u->host, u->port, strerror(err));
   }
-  freeaddrinfo(ai);
   if (fd < 0) return rc;
   res->error[0] = '\0';
   return fd;
@@ -129,7 +145,9 @@ static int send_all(int fd, const char *p, size_t n, int64_t deadline, int timeo
       if (ready < 0) return fail(res, CTXD_EIO, "sending: %s", strerror(errno));
       continue;
     }
-    return fail(res, CTXD_EIO, "sending: %s", strerror(errno));
+    /* reset or closed by the peer: the connection ended before the response did */
+    return fail(res, errno == EPIPE || errno == ECONNRESET ? CTXD_ECLOSED : CTXD_EIO, "sending: %s",
+                strerror(errno));
   }
   return 0;
 }
@@ -155,15 +173,36 @@ static int on_body(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
+static int on_complete(http_parser *p);
+
+static const http_parser_settings reader_settings = {.on_body = on_body, .on_message_complete = on_complete};
+
 static int on_complete(http_parser *p) {
   reader_t *r = p->data;
-  r->complete = 1;
+  /* 100 Continue, 103 Early Hints...: interim, the final response follows (101 switches
+   * protocols: final, and not one this client asked for) */
+  if (p->status_code / 100 == 1 && p->status_code != 101)
+    r->interim = 1;
+  else
+    r->complete = 1;
   r->res->status = (int)p->status_code;
   http_parser_pause(p, 1);
   return 0;
 }
 
-static const http_parser_settings reader_settings = {.on_body = on_body, .on_message_complete = on_complete};
+/* Feeds n bytes to the parser, starting a new response after each interim one. */
+static void feed(http_parser *parser, reader_t *r, const char *buf, size_t n) {
+  size_t off = 0;
+  for (;;) {
+    off += http_parser_execute(parser, &reader_settings, buf + off, n - off);
+    if (!r->interim) return;
+    r->interim = 0;
+    r->res->status = 0;
+    http_parser_init(parser, HTTP_RESPONSE);
+    parser->data = r;
+    if (off >= n) return;
+  }
+}
 
 static int read_response(int fd, int64_t deadline, int timeout_ms, notification_http_response_t *res) {
   http_parser parser;
@@ -180,7 +219,7 @@ static int read_response(int fd, int64_t deadline, int timeout_ms, notification_
     if (n < 0)
       return fail(res, errno == ECONNRESET ? CTXD_ECLOSED : CTXD_EIO, "receiving: %s", strerror(errno));
     /* n == 0 is the end of the stream: http-parser completes a response read to the close */
-    http_parser_execute(&parser, &reader_settings, buf, (size_t)n);
+    feed(&parser, &r, buf, (size_t)n);
     if (r.complete) break;
     if (r.too_big)
       return fail(res, CTXD_EIO, "response body larger than %d bytes", NOTIFICATION_HTTP_MAX_BODY);
@@ -199,12 +238,12 @@ static int read_response(int fd, int64_t deadline, int timeout_ms, notification_
 static int has_line_break(const char *s) { return s != NULL && strpbrk(s, "\r\n") != NULL; }
 
 /* The request head: line, Host, the extra headers, content type and length. */
-static char *request_head(const url_t *u, const char *const *headers, size_t len) {
+static char *request_head(const notification_http_target_t *u, const char *const *headers, size_t len) {
   char *head = NULL;
   size_t size = 0;
   FILE *f = open_memstream(&head, &size);
   if (f == NULL) return NULL;
-  fprintf(f, "POST %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n", u->path, u->host, u->port);
+  fprintf(f, "POST %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", u->path, u->authority);
   for (size_t i = 0; headers != NULL && headers[i] != NULL && headers[i + 1] != NULL; i += 2)
     fprintf(f, "%s: %s\r\n", headers[i], headers[i + 1]);
   fprintf(f, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", len);
@@ -215,17 +254,16 @@ static char *request_head(const url_t *u, const char *const *headers, size_t len
   return head;
 }
 
-int notification_http_post(const char *url, const char *const *headers, const char *body, size_t len,
-                           int timeout_ms, notification_http_response_t *res) {
+int notification_http_post(const notification_http_target_t *u, const char *const *headers, const char *body,
+                           size_t len, int timeout_ms, notification_http_response_t *res) {
   memset(res, 0, sizeof *res);
   int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
-  url_t u;
-  if (parse_url(url, &u) != 0) return fail(res, CTXD_EINVAL, "not an http:// URL: %s", url ? url : "(none)");
+  if (u == NULL || u->addrs == NULL) return fail(res, CTXD_EINVAL, "no provider address");
   for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
     if (has_line_break(headers[i])) return fail(res, CTXD_EINVAL, "a header with a line break");
-  char *head = request_head(&u, headers, len);
+  char *head = request_head(u, headers, len);
   if (head == NULL) return fail(res, CTXD_ENOMEM, "out of memory");
-  int fd = connect_to(&u, deadline, timeout_ms, res);
+  int fd = connect_to(u, deadline, timeout_ms, res);
   int rc = fd < 0 ? fd : send_all(fd, head, strlen(head), deadline, timeout_ms, res);
   if (rc == 0) rc = send_all(fd, body != NULL ? body : "", body != NULL ? len : 0, deadline, timeout_ms, res);
   if (rc == 0) rc = read_response(fd, deadline, timeout_ms, res);

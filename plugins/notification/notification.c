@@ -46,6 +46,7 @@ typedef struct {
   const ctxd_api_t *api;
   ctxd_plugin_t *plugin;
   const notification_settings_t *settings;
+  notification_http_target_t provider; /* provider_url, resolved at the start */
 } notification_t;
 
 static const ctxd_conf_entry_t notification_config_map[] = {
@@ -56,10 +57,11 @@ static const ctxd_conf_entry_t notification_config_map[] = {
      "the SMS provider: POST with the SMS as JSON and an Idempotency-Key header"},
     {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(notification_settings_t, call_timeout_ms),
      "longest one POST to the provider may take (connect, send, response)"},
-    {CTXD_CONF_INT, "max_attempts", "5", offsetof(notification_settings_t, max_attempts),
-     "POSTs of one SMS before it is given up as failed"},
+    {CTXD_CONF_INT, "max_attempts", "200", offsetof(notification_settings_t, max_attempts),
+     "POSTs of one SMS without a clear answer before it is given up as failed (the default, with "
+     "backoff_ms 1000 and the host's 1 h cap on the backoff, keeps trying for about 8 days)"},
     {CTXD_CONF_INT, "backoff_ms", "1000", offsetof(notification_settings_t, backoff_ms),
-     "wait before the second POST, doubled before each next one"},
+     "wait before the second POST, doubled before each next one up to the host's cap of 1 h"},
     {CTXD_CONF_INT, "list_limit", "100", offsetof(notification_settings_t, list_limit),
      "SMS a ListCustomerSms answer holds when the request names no Limit"},
     {0, NULL, NULL, 0, NULL},
@@ -67,6 +69,7 @@ static const ctxd_conf_entry_t notification_config_map[] = {
 
 static const ctxd_migration_t notification_migrations[] = {
     {1, "customers, awaiting orders, sms read model", "CREATE SCHEMA notification;\n" NOTIFICATION_STORE_DDL},
+    {2, "outcomes of every order's SMS, kept for good", NOTIFICATION_STORE_DDL_2},
     {0, NULL, NULL},
 };
 
@@ -148,10 +151,16 @@ static int notification_publish_sent(const notification_t *n, ctxd_tx_t *tx, con
  * SMS recorded and published, the log line. */
 static int notification_pm_apply(const notification_t *n, ctxd_tx_t *tx, notification_pm_t *pm,
                                  const notification_input_t *in) {
+  const ctxd_msg_t *msg = n->api->tx_msg(tx);
+  if (pm->saga.finished) {
+    /* over (its state may be a cleaned-up {}): nothing is decided again */
+    n->api->log(n->plugin, msg, CTXD_LOG_INFO, "order %s: its process manager is finished: ignored",
+                pm->saga.key);
+    return 0;
+  }
   notification_decision_t d;
   int rc = notification_decide(&pm->state, in, &d);
   if (rc != 0) return rc;
-  const ctxd_msg_t *msg = n->api->tx_msg(tx);
   if (d.note != NOTIFICATION_NOTE_NONE)
     n->api->log(n->plugin, msg, d.note == NOTIFICATION_NOTE_DUPLICATE ? CTXD_LOG_INFO : CTXD_LOG_WARN, "%s",
                 d.why);
@@ -167,11 +176,14 @@ static int notification_pm_apply(const notification_t *n, ctxd_tx_t *tx, notific
     char at[32];
     notification_iso(d.next.decided_at_ms, at);
     rc = notification_store_record_sms(n->api, tx, &d.next, at);
+    if (rc == 0) rc = notification_store_record_outcome(n->api, tx, d.next.order_id, 1);
     if (rc == 0) rc = notification_publish_sent(n, tx, &d.next, at);
     if (rc == 0)
       n->api->log(n->plugin, msg, CTXD_LOG_INFO, "SMS %s of order %s sent (provider id %s, %lld attempts)",
                   d.next.sms_id, d.next.order_id, d.next.provider_message_id, d.next.attempts);
   }
+  if (rc == 0 && d.finish && d.next.phase == NOTIFICATION_FAILED && pm->state.phase == NOTIFICATION_CALLING)
+    rc = notification_store_record_outcome(n->api, tx, d.next.order_id, 0);
   if (rc == 0) {
     pm->state = d.next;
     pm->changed |= d.changed;
@@ -222,9 +234,9 @@ static ctxd_handler_result_t notification_on_order(ctxd_tx_t *tx, const ctxd_msg
   /* the customer first: the lock an order and its customer share */
   notification_customer_t c;
   notification_pm_t pm;
-  int sent = 0, loaded = 0;
+  int sent = 0, failed = 0, loaded = 0;
   int rc = notification_store_lock_customer(n->api, tx, o.customer_id, &c);
-  if (rc == 0) rc = notification_store_sms_exists(n->api, tx, o.order_id, &sent);
+  if (rc == 0) rc = notification_store_outcome(n->api, tx, o.order_id, &sent, &failed);
   if (rc == 0) rc = notification_pm_load(n, tx, o.order_id, &pm);
   loaded = rc == 0;
   if (rc == 0) {
@@ -233,10 +245,14 @@ static ctxd_handler_result_t notification_on_order(ctxd_tx_t *tx, const ctxd_msg
                                .order_id = o.order_id,
                                .order_number = o.order_number,
                                .customer_id = o.customer_id,
-                               .already_sent = sent};
+                               .already_sent = sent,
+                               .already_failed = failed};
     rc = notification_pm_apply(n, tx, &pm, &in);
   }
-  if (rc == 0 && pm.state.phase == NOTIFICATION_WAITING && pm.state.has_order && !pm.state.has_customer) {
+  /* still waiting for its customer: this message's customer, when it is the order's (a copy
+   * naming another customer was only warned about) */
+  if (rc == 0 && !pm.saga.finished && pm.state.phase == NOTIFICATION_WAITING && pm.state.has_order &&
+      !pm.state.has_customer && strcmp(pm.state.customer_id, o.customer_id) == 0) {
     if (c.known) {
       notification_input_t in = notification_customer_input(o.customer_id, &c);
       rc = notification_pm_apply(n, tx, &pm, &in);
@@ -324,8 +340,11 @@ static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const
   int rc = notification_pm_load(n, tx, order_id, &pm);
   if (rc == 0) {
     if (pm.saga.created) {
-      /* no process manager asked for it (or it was cleaned up): nothing to resume */
+      /* no process manager asked for it (or it was cleaned up): nothing to resume. It ends
+       * as failed, never waiting: an order coming later must not start an SMS whose outcome
+       * could no longer be recorded */
       n->api->log(n->plugin, msg, CTXD_LOG_WARN, "outcome of %s without its process manager: ignored", key);
+      pm.state.phase = NOTIFICATION_FAILED;
       pm.changed = pm.finish = 1;
     } else {
       const char *pid = json_string_value(notification_member(outcome, "providerMessageId"));
@@ -334,7 +353,7 @@ static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const
       notification_input_t in = {.kind = strcmp(status, "done") == 0 ? NOTIFICATION_IN_CALL_DONE
                                                                      : NOTIFICATION_IN_CALL_FAILED,
                                  .at_ms = notification_now_ms(),
-                                 .provider_message_id = pid != NULL ? pid : key,
+                                 .provider_message_id = notification_provider_id_ok(pid) ? pid : key,
                                  .reason = error,
                                  .attempts = json_is_integer(attempts) ? json_integer_value(attempts) : 0};
       rc = notification_pm_apply(n, tx, &pm, &in);
@@ -402,7 +421,8 @@ static void notification_outcome(const notification_t *n, const ctxd_call_t *cal
 }
 
 /* The provider's id of an accepted SMS: "id", "messageId" or "providerMessageId" of a JSON
- * answer; NULL when it names none. Copied into out. */
+ * answer; NULL when it names none, or one the contracts cannot carry (more than 128 code
+ * points, not UTF-8: the key then stands for it). Copied into out. */
 static const char *notification_provider_id(const char *body, char *out, size_t cap) {
   json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
   static const char *const names[] = {"providerMessageId", "messageId", "id"};
@@ -411,6 +431,7 @@ static const char *notification_provider_id(const char *body, char *out, size_t 
     json_t *v = notification_member(j, names[i]);
     if (json_is_string(v)) found = json_string_value(v);
   }
+  if (found != NULL && !notification_provider_id_ok(found)) found = NULL;
   if (found != NULL) snprintf(out, cap, "%s", found);
   json_decref(j);
   return found != NULL ? out : NULL;
@@ -423,27 +444,26 @@ static ctxd_call_result_t notification_send_sms(const ctxd_call_t *call, void *d
   const char *attempt = n->api->call_field(call, CTXD_CALL_ATTEMPT);
   const char *headers[] = {"Idempotency-Key", key, NULL};
   notification_http_response_t res;
-  int rc =
-      notification_http_post(n->settings->provider_url, headers, payload,
-                             payload != NULL ? strlen(payload) : 0, (int)n->settings->call_timeout_ms, &res);
-  ctxd_call_result_t result;
-  char why[256], pid[NOTIFICATION_PROVIDER_MAX + 1];
+  int rc = notification_http_post(&n->provider, headers, payload, payload != NULL ? strlen(payload) : 0,
+                                  (int)n->settings->call_timeout_ms, &res);
+  notification_verdict_t v = notification_call_verdict(rc, res.status);
+  ctxd_call_result_t result = v == NOTIFICATION_VERDICT_DONE    ? CTXD_CALL_DONE
+                              : v == NOTIFICATION_VERDICT_RETRY ? CTXD_CALL_RETRY
+                                                                : CTXD_CALL_FAILED;
+  char why[256], body[201], pid[NOTIFICATION_PROVIDER_MAX + 1];
   if (rc != 0) {
     /* timed out, dropped, refused: the provider may have taken it; the next attempt has the same key */
     notification_outcome(n, call, 0, NULL, res.error);
-    n->api->log(n->plugin, NULL, CTXD_LOG_WARN, "SMS %s, attempt %s: %s", key, attempt, res.error);
-    result = CTXD_CALL_RETRY;
-  } else if (res.status >= 200 && res.status < 300) {
+    n->api->log(n->plugin, NULL, result == CTXD_CALL_RETRY ? CTXD_LOG_WARN : CTXD_LOG_ERROR,
+                "SMS %s, attempt %s: %s", key, attempt, res.error);
+  } else if (v == NOTIFICATION_VERDICT_DONE) {
     notification_outcome(n, call, res.status, notification_provider_id(res.body, pid, sizeof pid), NULL);
-    result = CTXD_CALL_DONE;
   } else {
-    /* 408, 429 and 5xx pass; any other answer will never change */
-    int transient = res.status == 408 || res.status == 429 || res.status >= 500;
-    snprintf(why, sizeof why, "HTTP %d: %.200s", res.status, res.body);
+    notification_excerpt(res.body, body, sizeof body);
+    snprintf(why, sizeof why, "HTTP %d: %s", res.status, body);
     notification_outcome(n, call, res.status, NULL, why);
-    n->api->log(n->plugin, NULL, transient ? CTXD_LOG_WARN : CTXD_LOG_ERROR, "SMS %s, attempt %s: %s", key,
-                attempt, why);
-    result = transient ? CTXD_CALL_RETRY : CTXD_CALL_FAILED;
+    n->api->log(n->plugin, NULL, result == CTXD_CALL_RETRY ? CTXD_LOG_WARN : CTXD_LOG_ERROR,
+                "SMS %s, attempt %s: %s", key, attempt, why);
   }
   notification_http_response_free(&res);
   return result;
@@ -464,11 +484,19 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   n->settings = api->settings(plugin);
   *state = n;
   const notification_settings_t *s = n->settings;
-  if (s->call_timeout_ms < 1 || s->call_timeout_ms > 600000 || s->max_attempts < 1 || s->max_attempts > 100 ||
-      s->backoff_ms < 1 || s->backoff_ms > 3600000 || s->list_limit < 1 || s->list_limit > 500) {
+  if (s->call_timeout_ms < 1 || s->call_timeout_ms > 600000 || s->max_attempts < 1 ||
+      s->max_attempts > 100000 || s->backoff_ms < 1 || s->backoff_ms > 3600000 || s->list_limit < 1 ||
+      s->list_limit > 500) {
     api->log(plugin, NULL, CTXD_LOG_ERROR,
-             "settings: call_timeout_ms must be 1 to 600000, max_attempts 1 to 100, backoff_ms 1 to 3600000, "
-             "list_limit 1 to 500");
+             "settings: call_timeout_ms must be 1 to 600000, max_attempts 1 to 100000, backoff_ms 1 to "
+             "3600000, list_limit 1 to 500");
+    return CTXD_ECONFIG;
+  }
+  /* the provider's address, once: a bad URL is a configuration error now, not an SMS failed
+   * max_attempts times later, and no POST waits on the resolver */
+  char err[256];
+  if (notification_http_target_init(&n->provider, s->provider_url, err, sizeof err) != 0) {
+    api->log(plugin, NULL, CTXD_LOG_ERROR, "settings: provider_url: %s", err);
     return CTXD_ECONFIG;
   }
   static const struct {
@@ -482,10 +510,10 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   };
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < sizeof routes / sizeof *routes; i++) {
-    /* One message per transaction: a handler locks its customer's row, then process
-     * managers in order; two messages of a batch would hold two customers' rows in the
-     * order they came, and two batches could deadlock on them (then retry and deadlock
-     * again). The configuration's endpoint section may still say otherwise. */
+    /* One message per transaction, a hard rule (docs/contexts.md): a handler locks its
+     * customer's row, then process managers; a batch takes its messages' locks in the
+     * order they came, so two batches could deadlock (then retry and deadlock again,
+     * until _error). The configuration's endpoint section can override this: it must not. */
     ctxd_consumer_t c = {.size = sizeof c,
                          .endpoint = s->endpoint,
                          .message_type = routes[i].type,
@@ -508,7 +536,11 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   return rc;
 }
 
-static void notification_destroy(void *state) { free(state); }
+static void notification_destroy(void *state) {
+  notification_t *n = state;
+  if (n != NULL) notification_http_target_free(&n->provider);
+  free(n);
+}
 
 static const ctxd_plugin_desc_t notification_desc = {
     CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */

@@ -56,14 +56,26 @@ int notification_store_take_awaiting(const ctxd_api_t *api, ctxd_tx_t *tx, const
       1, params, rows);
 }
 
-int notification_store_sms_exists(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int *exists) {
+int notification_store_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int *sent,
+                               int *failed) {
   const char *params[] = {order_id};
   ctxd_rows_t *rows = NULL;
-  int rc = api->sql_exec(tx, "SELECT 1 FROM notification.sms WHERE order_id = $1", 1, params, &rows);
+  int rc =
+      api->sql_exec(tx, "SELECT outcome FROM notification.outcomes WHERE order_id = $1", 1, params, &rows);
   if (rc != 0) return rc;
-  *exists = api->rows_count(rows) > 0;
+  const char *o = api->rows_count(rows) > 0 ? api->rows_value(rows, 0, 0) : "";
+  *sent = strcmp(o, "sent") == 0;
+  *failed = strcmp(o, "failed") == 0;
   api->rows_free(rows);
   return 0;
+}
+
+int notification_store_record_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int sent) {
+  const char *params[] = {order_id, sent ? "sent" : "failed"};
+  return api->sql_exec(tx,
+                       "INSERT INTO notification.outcomes (order_id, outcome) VALUES ($1, $2) "
+                       "ON CONFLICT (order_id) DO NOTHING",
+                       2, params, NULL);
 }
 
 int notification_store_record_sms(const ctxd_api_t *api, ctxd_tx_t *tx, const notification_state_t *s,
@@ -75,7 +87,7 @@ int notification_store_record_sms(const ctxd_api_t *api, ctxd_tx_t *tx, const no
   return api->sql_exec(tx,
                        "INSERT INTO notification.sms (sms_id, order_id, customer_id, phone, text, "
                        "provider_message_id, attempts, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                       "ON CONFLICT DO NOTHING",
+                       "ON CONFLICT (order_id) DO NOTHING",
                        8, params, NULL);
 }
 

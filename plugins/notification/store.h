@@ -6,6 +6,9 @@
  *   never both miss each other.
  * - awaiting: orders whose process manager waits for their customer.
  * - sms: the read model, every SMS the provider accepted, one per order; never deleted.
+ * - outcomes: the end of every order's SMS, sent or failed, kept for good: an order that
+ *   comes again after the runtime cleaned up its process manager and its call
+ *   (sagas.retention_s, calls.retention_s) finds its outcome here and is not sent again.
  *
  * The process managers themselves are the runtime's (ctxd.sagas, <ctxd/saga.h>). */
 #ifndef CTXD_NOTIFICATION_STORE_H
@@ -40,10 +43,15 @@ int notification_store_await(const ctxd_api_t *api, ctxd_tx_t *tx, const char *c
 int notification_store_take_awaiting(const ctxd_api_t *api, ctxd_tx_t *tx, const char *customer_id,
                                      ctxd_rows_t **rows);
 
-/* *exists: the read model lists the SMS of order_id. */
-int notification_store_sms_exists(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int *exists);
+/* The outcome on record for order_id's SMS: *sent or *failed set to 1 (both 0: none yet). */
+int notification_store_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int *sent,
+                               int *failed);
 
-/* Records the SMS of a sent process manager, sent_at an ISO 8601 time; once per SMS id. */
+/* Records the outcome of order_id's SMS for good (sent 1, or failed), once per order. */
+int notification_store_record_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int sent);
+
+/* Records the SMS of a sent process manager, sent_at an ISO 8601 time; once per order (an SMS
+ * id derived from another order, a hash collision, is an error, never a silent skip). */
 int notification_store_record_sms(const ctxd_api_t *api, ctxd_tx_t *tx, const notification_state_t *s,
                                   const char *sent_at);
 
@@ -79,5 +87,15 @@ int notification_store_list(const ctxd_api_t *api, ctxd_tx_t *tx, const char *cu
   "  sent_at timestamptz NOT NULL\n"                                                                         \
   ");\n"                                                                                                     \
   "CREATE INDEX sms_customer ON notification.sms (customer_id, sent_at DESC);\n"
+
+/* Migration 2: the outcomes, with those of the SMS already sent. */
+#define NOTIFICATION_STORE_DDL_2                                                                             \
+  "CREATE TABLE notification.outcomes (\n"                                                                   \
+  "  order_id text PRIMARY KEY,\n"                                                                           \
+  "  outcome text NOT NULL CHECK (outcome IN ('sent', 'failed')),\n"                                         \
+  "  at timestamptz NOT NULL DEFAULT now()\n"                                                                \
+  ");\n"                                                                                                     \
+  "INSERT INTO notification.outcomes (order_id, outcome, at) SELECT order_id, 'sent', sent_at "              \
+  "FROM notification.sms;\n"
 
 #endif

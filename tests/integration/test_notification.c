@@ -7,9 +7,11 @@
  * SmsSent per order reached a queue bound to its exchange; the read model lists it; nothing
  * went to _error. Orders of arrival: order first, customer first, each twice, and many
  * orders at once on several workers. The provider fails (500) twice first; it accepts and
- * drops the connection; and the host is killed -9 after the provider accepted the SMS and
- * before the outcome was committed: the next host calls again with the same key, the
- * provider deduplicates, one SmsSent. */
+ * drops the connection; it accepts and holds its 200 while the host is killed -9 (the
+ * provider took the SMS, the host never committed the outcome): the next host calls again
+ * with the same key, the provider deduplicates, one SmsSent. And the endings without an SMS:
+ * a clear refusal (404), attempts used up, an order that comes again after its process
+ * manager and call were cleaned up, an outcome no process manager asked for. */
 #include "hostfixture.h"
 
 #include <signal.h>
@@ -31,8 +33,7 @@ typedef struct {
   int port;
   char sent_queue[96], reply_queue[96];
   int seq;    /* messages published to the context */
-  int orders; /* distinct orders among them */
-  long extra; /* messages the endpoint handles besides those: the calls' outcomes */
+  int orders; /* orders whose call ends: one CallCompleted each for the endpoint */
 } side_t;
 
 static side_t side;
@@ -58,14 +59,19 @@ static long provider_count(void) {
   return n;
 }
 
-/* Waits until the provider holds `want` messages with key hit `hits` times (hits 0: any). */
+/* Waits until the provider logged `hits` POSTs with key (its stderr line for each). */
 static void provider_wait(const char *key, long hits) {
+  char line[128];
+  snprintf(line, sizeof line, "fakeprovider: POST /sms key %s", key);
   int64_t until = ctxt_now_ms() + CTXT_EFFECT_MS;
-  long got;
-  while ((got = provider_hits(key)) < (hits ? hits : 1)) {
-    if (ctxt_now_ms() > until) fail_msg("provider: key %s hit %ld times, want %ld", key, got, hits);
-    struct timespec ts = {0, 20 * 1000000};
-    nanosleep(&ts, NULL); /* polling an outside process: no event to wait on */
+  for (;;) {
+    long seen = 0;
+    for (const char *p = side.provider.out; p != NULL && (p = strstr(p, line)) != NULL; p += strlen(line))
+      seen++;
+    if (seen >= hits) return;
+    int64_t left = until - ctxt_now_ms();
+    if (left <= 0 || !ctxt_proc_wait_output(&side.provider, line, (int)left))
+      fail_msg("provider: key %s POSTed %ld times, want %ld", key, seen, hits);
   }
 }
 
@@ -78,24 +84,42 @@ static void declare_queue(ctxt_world_t *w, const char *queue, const char *exchan
   assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
 }
 
+/* How the host runs: the plugin's settings that differ between cases. */
+typedef struct {
+  int workers;
+  int backoff_ms;   /* 0: 200 */
+  int max_attempts; /* 0: 5 */
+  int timeout_ms;   /* 0: 2000 */
+  const char *path; /* 0: "/sms" */
+  int retention_s;  /* not 0: finished sagas and calls are cleaned up after it, every second */
+} host_opts_t;
+
 /* The host with the notification plugin on the world's endpoint, talking to the provider.
  * Timings are short so the test runs fast: the relay sweeps every 100 ms, executors look
  * for calls every 50 ms, a POST may take 2 s, a retry waits backoff_ms (doubled each time). */
-static void start_host_backoff(ctxt_world_t *w, int workers, int backoff_ms) {
+static void start_host_opts(ctxt_world_t *w, host_opts_t o) {
   snprintf(w->plugins, sizeof w->plugins,
            "[{\"name\": \"notification\", \"settings\": {\"endpoint\": \"%s\", "
-           "\"provider_url\": \"http://127.0.0.1:%d/sms\", \"call_timeout_ms\": 2000, \"backoff_ms\": %d, "
-           "\"max_attempts\": 5}}]",
-           w->endpoint, side.port, backoff_ms);
-  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": %d, \"immediate_retries\": 10",
-           workers);
-  snprintf(w->host_settings, sizeof w->host_settings,
-           ", \"outbox\": {\"sweep_interval_ms\": 100, \"sweep_grace_ms\": 500}, "
-           "\"calls\": {\"poll_interval_ms\": 50}");
+           "\"provider_url\": \"http://127.0.0.1:%d%s\", \"call_timeout_ms\": %d, \"backoff_ms\": %d, "
+           "\"max_attempts\": %d}}]",
+           w->endpoint, side.port, o.path ? o.path : "/sms", o.timeout_ms ? o.timeout_ms : 2000,
+           o.backoff_ms ? o.backoff_ms : 200, o.max_attempts ? o.max_attempts : 5);
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": %d", o.workers);
+  int n = snprintf(w->host_settings, sizeof w->host_settings,
+                   ", \"outbox\": {\"sweep_interval_ms\": 100, \"sweep_grace_ms\": 500}, "
+                   "\"calls\": {\"poll_interval_ms\": 50");
+  if (o.retention_s)
+    snprintf(w->host_settings + n, sizeof w->host_settings - (size_t)n,
+             ", \"retention_s\": %d}, \"sagas\": {\"retention_s\": %d}, \"cleanup_interval_s\": 1",
+             o.retention_s, o.retention_s);
+  else
+    snprintf(w->host_settings + n, sizeof w->host_settings - (size_t)n, "}");
   ctxt_host_start(w, NULL);
 }
 
-static void start_host(ctxt_world_t *w, int workers) { start_host_backoff(w, workers, 200); }
+static void start_host(ctxt_world_t *w, int workers) {
+  start_host_opts(w, (host_opts_t){.workers = workers});
+}
 
 static int setup(void **state) {
   ctxt_world_setup(state);
@@ -161,7 +185,7 @@ static void customer_created(ctxt_world_t *w, int customer) {
  * published left the outbox. */
 static void settle(ctxt_world_t *w) {
   char sql[256];
-  long want = side.seq + side.orders + side.extra;
+  long want = side.seq + side.orders;
   snprintf(sql, sizeof sql, "SELECT count(*) FROM ctxd.inbox WHERE endpoint = '%s'", w->endpoint);
   assert_int_equal(ctxt_pg_wait_long(w->pg, sql, want, CTXT_EFFECT_MS), want);
   assert_int_equal(
@@ -244,6 +268,9 @@ static void order_first_each_twice(void **state) {
   /* a late copy of the order once the SMS was sent: still one */
   order_created(w, 1, 1);
   assert_one_sms_per_order(w, 1, 1);
+  char key[64];
+  order_key(key, 1);
+  assert_int_equal(provider_hits(key), 1); /* one POST: the provider's dedup hides any other */
   check_listed(w, 1, 1, 1);
   ctxt_host_stop(w, SIGTERM);
 }
@@ -257,6 +284,9 @@ static void customer_first_each_twice(void **state) {
   order_created(w, 2, 2);
   order_created(w, 2, 2);
   assert_one_sms_per_order(w, 2, 1);
+  char key[64];
+  order_key(key, 2);
+  assert_int_equal(provider_hits(key), 1);
   check_listed(w, 2, 2, 1);
   /* another customer has none */
   json_t *l = list_sms(w, 3);
@@ -314,14 +344,18 @@ static void provider_fails_then_accepts(void **state) { one_order_with_provider(
  * call runs again with the same key; the provider answers it as a duplicate; one SmsSent. */
 static void accepted_then_dropped(void **state) { one_order_with_provider(*state, "drop", 1, 5, 2, 2); }
 
-/* The provider accepted the SMS (and the answer was lost), and the host is killed -9 before
- * the outcome is committed: the call is still pending in ctxd.calls. The next host runs it
- * again with the same key: the provider holds one SMS (two hits), one SmsSent. */
+/* The window of a crash after the provider accepted: the provider took the SMS and holds
+ * its 200 (the call would be done), and the host is killed -9 before the answer came, so
+ * before the outcome could be committed: the call is still pending in ctxd.calls. When its
+ * claim ends the next host runs it again with the same key: the provider holds one SMS (two
+ * hits), one SmsSent, two attempts on record. */
 static void kill9_after_provider_accepted(void **state) {
   ctxt_world_t *w = *state;
-  ctxt_fakeprovider_control(side.port, "drop", 1);
-  /* the retry waits 3 s: the host is killed before it, as soon as the provider holds the SMS */
-  start_host_backoff(w, 1, 3000);
+  char reply[64];
+  assert_int_equal(ctxt_http_request(side.port, "POST", "/control",
+                                     "{\"mode\": \"hold\", \"count\": 1, \"ms\": 1500}", reply, sizeof reply),
+                   200);
+  start_host(w, 1);
   side.orders = 1;
   order_created(w, 6, 6);
   customer_created(w, 6);
@@ -342,6 +376,118 @@ static void kill9_after_provider_accepted(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* The ends without an SMS: the call failed, its outcome on record, no SmsSent, nothing
+ * listed, the process manager finished. */
+static void assert_failed(ctxt_world_t *w, int order, int customer) {
+  settle(w);
+  char sql[200], o[37];
+  order_id(o, order);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM notification.outcomes WHERE order_id = '%s' AND outcome = 'failed'", o);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.calls WHERE status = 'failed'"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM notification.sms"), 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.sagas WHERE finished_at IS NULL"), 0);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, side.sent_queue), 0);
+  json_t *l = list_sms(w, customer);
+  assert_int_equal(json_integer_value(json_object_get(l, "Total")), 0);
+  json_decref(l);
+}
+
+/* A clear refusal (404: the provider has no such path) is final at once: one POST. */
+static void provider_refuses(void **state) {
+  ctxt_world_t *w = *state;
+  start_host_opts(w, (host_opts_t){.workers = 1, .path = "/nosuch"});
+  side.orders = 1;
+  order_created(w, 7, 7);
+  customer_created(w, 7);
+  assert_failed(w, 7, 7);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT attempts FROM ctxd.calls"), 1);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* A provider failing (500) more often than max_attempts allows: given up after them. */
+static void attempts_used_up(void **state) {
+  ctxt_world_t *w = *state;
+  ctxt_fakeprovider_control(side.port, "fail", 10);
+  start_host_opts(w, (host_opts_t){.workers = 1, .backoff_ms = 50, .max_attempts = 3});
+  side.orders = 1;
+  order_created(w, 8, 8);
+  customer_created(w, 8);
+  assert_failed(w, 8, 8);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT attempts FROM ctxd.calls"), 3);
+  assert_int_equal(provider_count(), 0);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+static long provider_requests(void) {
+  json_t *j = ctxt_fakeprovider_list(side.port);
+  long n = (long)json_integer_value(json_object_get(j, "requests"));
+  json_decref(j);
+  return n;
+}
+
+/* One SMS failed (500 twice, max_attempts 2) and one sent; the runtime cleans up their
+ * process managers and calls after their retention; both orders come once more: their
+ * outcomes are on record, no POST more, no second SmsSent. */
+static void orders_again_after_cleanup(void **state) {
+  ctxt_world_t *w = *state;
+  ctxt_fakeprovider_control(side.port, "fail", 2);
+  start_host_opts(w, (host_opts_t){.workers = 1, .backoff_ms = 50, .max_attempts = 2, .retention_s = 1});
+  side.orders = 1;
+  order_created(w, 13, 13);
+  customer_created(w, 13);
+  settle(w);
+  side.orders = 2;
+  order_created(w, 9, 9);
+  customer_created(w, 9);
+  assert_one_sms_per_order(w, 9, 1);
+  assert_int_equal(provider_requests(), 3);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.sagas", 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.calls", 0, CTXT_EFFECT_MS), 0);
+  order_created(w, 13, 13);
+  order_created(w, 9, 9);
+  settle(w);
+  /* new process managers, finished at once: one as failed, one as sent */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.sagas WHERE finished_at IS NOT NULL"), 2);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.calls"), 0);
+  assert_int_equal(provider_requests(), 3);
+  assert_one_sms_per_order(w, 9, 1);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* A CallCompleted no process manager asked for ends the order's instance as failed: the
+ * order and its customer coming later start no SMS whose outcome could not be recorded. And
+ * a copy of an order naming another customer queues nothing under that customer. */
+static void outcome_without_process_manager(void **state) {
+  ctxt_world_t *w = *state;
+  start_host(w, 1);
+  char o[37], body[1024];
+  order_id(o, 10);
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"00000000-0000-4000-9000-%012d\",\"messageType\":[\"urn:message:Ctxd.Runtime.v1:"
+           "CallCompleted\"],\"message\":{\"kind\":\"sms.send\",\"idempotencyKey\":\"sms:order:%s\","
+           "\"status\":\"done\",\"attempts\":1,\"outcome\":{\"providerMessageId\":\"x\"}}}",
+           side.seq++, o);
+  ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
+  customer_created(w, 10);
+  order_created(w, 10, 10);
+  order_created(w, 11, 11);
+  order_created(w, 11, 12); /* a copy naming another customer */
+  settle(w);
+  assert_int_equal(provider_count(), 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.calls"), 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM notification.sms"), 0);
+  char sql[200], c[37];
+  customer_id(c, 12);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM notification.awaiting WHERE customer_id = '%s'", c);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 0);
+  customer_id(c, 11);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM notification.awaiting WHERE customer_id = '%s'", c);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 int main(void) {
   /* CTXT_TEST_FILTER=name runs one case (cmocka's pattern) */
   if (getenv("CTXT_TEST_FILTER") != NULL) cmocka_set_test_filter(getenv("CTXT_TEST_FILTER"));
@@ -352,6 +498,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(provider_fails_then_accepts, setup, teardown),
       cmocka_unit_test_setup_teardown(accepted_then_dropped, setup, teardown),
       cmocka_unit_test_setup_teardown(kill9_after_provider_accepted, setup, teardown),
+      cmocka_unit_test_setup_teardown(provider_refuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(attempts_used_up, setup, teardown),
+      cmocka_unit_test_setup_teardown(orders_again_after_cleanup, setup, teardown),
+      cmocka_unit_test_setup_teardown(outcome_without_process_manager, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

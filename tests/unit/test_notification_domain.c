@@ -298,6 +298,80 @@ static void test_order_already_sent_finishes(void **state) {
   assert_false(d.call || d.changed);
 }
 
+static void test_order_already_failed_finishes(void **state) {
+  (void)state;
+  notification_input_t o = order_in(CUSTOMER);
+  o.already_failed = 1;
+  notification_decision_t d;
+  assert_int_equal(notification_decide(NULL, &o, &d), 0);
+  assert_true(d.finish && d.changed);
+  assert_false(d.call || d.sent);
+  assert_int_equal(d.next.phase, NOTIFICATION_FAILED);
+  assert_int_equal(d.note, NOTIFICATION_NOTE_DUPLICATE);
+}
+
+/* Only a clear refusal fails for good; an unclear answer or none is retried. */
+static void test_call_verdict(void **state) {
+  (void)state;
+  assert_int_equal(notification_call_verdict(0, 200), NOTIFICATION_VERDICT_DONE);
+  assert_int_equal(notification_call_verdict(0, 202), NOTIFICATION_VERDICT_DONE);
+  static const int refused[] = {400, 401, 403, 404, 410, 413, 422};
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+    assert_int_equal(notification_call_verdict(0, refused[i]), NOTIFICATION_VERDICT_FAILED);
+  static const int passing[] = {101, 301, 408, 409, 425, 429, 500, 502, 503, 504};
+  for (size_t i = 0; i < sizeof passing / sizeof *passing; i++)
+    assert_int_equal(notification_call_verdict(0, passing[i]), NOTIFICATION_VERDICT_RETRY);
+  static const int unclear[] = {CTXD_ETIMEDOUT, CTXD_ECLOSED, CTXD_EIO, CTXD_ENOMEM};
+  for (size_t i = 0; i < sizeof unclear / sizeof *unclear; i++)
+    assert_int_equal(notification_call_verdict(unclear[i], 0), NOTIFICATION_VERDICT_RETRY);
+  /* a request this client can never make (the URL is checked at the start) */
+  assert_int_equal(notification_call_verdict(CTXD_EINVAL, 0), NOTIFICATION_VERDICT_FAILED);
+}
+
+static void test_provider_id_ok(void **state) {
+  (void)state;
+  assert_true(notification_provider_id_ok("sms-1"));
+  assert_false(notification_provider_id_ok(""));
+  assert_false(notification_provider_id_ok(NULL));
+  char id[4 * 130 + 1];
+  /* 128 code points of 4 bytes: 512 bytes, the limit */
+  for (int i = 0; i < 128; i++) memcpy(id + 4 * i, "\xf0\x9f\x98\x80", 4);
+  id[512] = '\0';
+  assert_true(notification_provider_id_ok(id));
+  /* 129 of 1 byte: too long */
+  memset(id, 'a', 129);
+  id[129] = '\0';
+  assert_false(notification_provider_id_ok(id));
+  id[128] = '\0';
+  assert_true(notification_provider_id_ok(id));
+  /* not UTF-8: a lone continuation, a cut sequence, overlong, a surrogate, past U+10FFFF */
+  assert_false(notification_provider_id_ok("a\x80"));
+  assert_false(notification_provider_id_ok("\xe4\xb8"));
+  assert_false(notification_provider_id_ok("\xc0\xaf"));
+  assert_false(notification_provider_id_ok("\xed\xa0\x80"));
+  assert_false(notification_provider_id_ok("\xf4\x90\x80\x80"));
+  assert_true(notification_provider_id_ok("\xe4\xb8\xad-1"));
+}
+
+static void test_excerpt(void **state) {
+  (void)state;
+  char out[8];
+  notification_excerpt("abc", out, sizeof out);
+  assert_string_equal(out, "abc");
+  /* "aaaaa" then a 3-byte character that would end past 7 bytes: cut before it */
+  notification_excerpt("aaaaa\xe4\xb8\xad", out, sizeof out);
+  assert_string_equal(out, "aaaaa");
+  notification_excerpt("aaaa\xe4\xb8\xadz", out, sizeof out);
+  assert_string_equal(out, "aaaa\xe4\xb8\xad");
+  /* bytes that are not UTF-8 become '?' */
+  notification_excerpt("a\xff\xe4\xb8"
+                       "b",
+                       out, sizeof out);
+  assert_string_equal(out, "a???b");
+  notification_excerpt(NULL, out, sizeof out);
+  assert_string_equal(out, "");
+}
+
 static void test_invalid_inputs(void **state) {
   (void)state;
   notification_decision_t d;
@@ -381,6 +455,10 @@ int main(void) {
       cmocka_unit_test(test_outcome_while_waiting_is_unexpected),
       cmocka_unit_test(test_conflicting_details_keep_the_first),
       cmocka_unit_test(test_order_already_sent_finishes),
+      cmocka_unit_test(test_order_already_failed_finishes),
+      cmocka_unit_test(test_call_verdict),
+      cmocka_unit_test(test_provider_id_ok),
+      cmocka_unit_test(test_excerpt),
       cmocka_unit_test(test_invalid_inputs),
       cmocka_unit_test(test_key_and_sms_id),
       cmocka_unit_test(test_payload),
