@@ -139,7 +139,7 @@ static void on_outcome(const notification_input_t *in, notification_decision_t *
   d->changed = d->finish = 1;
   d->sent = done;
   if (!done)
-    note(d, NOTIFICATION_NOTE_FAILED, "the provider refused the SMS of order %s: %s", n->order_id,
+    note(d, NOTIFICATION_NOTE_FAILED, "the SMS of order %s failed for good: %s", n->order_id,
          in->reason != NULL && in->reason[0] ? in->reason : "no reason given");
 }
 

@@ -47,7 +47,7 @@ typedef enum {
   NOTIFICATION_WAITING = 0, /* for the order, the customer or both */
   NOTIFICATION_CALLING = 1, /* the call is recorded; waiting for its outcome */
   NOTIFICATION_SENT = 2,    /* the provider accepted it: finished */
-  NOTIFICATION_FAILED = 3,  /* the provider refused it for good: finished */
+  NOTIFICATION_FAILED = 3,  /* refused for good, or given up after max_attempts: finished */
 } notification_phase_t;
 
 /* The state of one order's process manager. */
@@ -100,7 +100,7 @@ typedef enum {
   NOTIFICATION_NOTE_DUPLICATE,  /* seen before: nothing to do (info) */
   NOTIFICATION_NOTE_CONFLICT,   /* seen before with other details: the first kept (warning) */
   NOTIFICATION_NOTE_UNEXPECTED, /* a call outcome while not calling (warning) */
-  NOTIFICATION_NOTE_FAILED      /* the provider refused the SMS for good (warning) */
+  NOTIFICATION_NOTE_FAILED      /* the SMS failed for good (warning) */
 } notification_note_t;
 
 typedef struct {
