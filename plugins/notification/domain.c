@@ -7,7 +7,7 @@
 
 #include <ctxd/errno.h>
 
-static const char *const phase_names[] = {"waiting", "calling", "sent", "failed"};
+static const char *const phase_names[] = {"waiting", "calling", "sent", "failed", "expired"};
 
 const char *notification_phase_name(notification_phase_t p) {
   return (unsigned)p < sizeof phase_names / sizeof *phase_names ? phase_names[p] : "unknown";
@@ -62,6 +62,9 @@ static void maybe_call(notification_decision_t *d) {
   snprintf(n->text, sizeof n->text, "%s, we received your order %s.", n->customer_name, n->order_number);
   notification_call_key(n->order_id, d->key);
   d->call = 1;
+  /* no time-out while calling: the call ends it */
+  COPY(d->unschedule, n->expiry_id);
+  n->expiry_id[0] = '\0';
 }
 
 static void take_order(notification_state_t *n, const notification_input_t *in) {
@@ -85,12 +88,13 @@ static void on_order(const notification_input_t *in, notification_decision_t *d)
   } else if (n->has_customer && strcmp(n->customer_id, in->customer_id) != 0) {
     note(d, NOTIFICATION_NOTE_CONFLICT, "order %s is of customer %s, not of the one this order waited for",
          in->order_id, in->customer_id);
-  } else if (in->already_sent || in->already_failed) {
+  } else if (in->already == NOTIFICATION_SENT || in->already == NOTIFICATION_FAILED ||
+             in->already == NOTIFICATION_EXPIRED) {
     take_order(n, in);
-    n->phase = in->already_sent ? NOTIFICATION_SENT : NOTIFICATION_FAILED;
+    n->phase = in->already;
     d->changed = d->finish = 1;
-    note(d, NOTIFICATION_NOTE_DUPLICATE, "order %s again: its SMS %s before", in->order_id,
-         in->already_sent ? "was sent" : "failed");
+    note(d, NOTIFICATION_NOTE_DUPLICATE, "order %s again: its SMS ended as %s before", in->order_id,
+         notification_phase_name(in->already));
   } else {
     take_order(n, in);
     d->changed = 1;
@@ -143,13 +147,29 @@ static void on_outcome(const notification_input_t *in, notification_decision_t *
          in->reason != NULL && in->reason[0] ? in->reason : "no reason given");
 }
 
+static void on_expiry(const notification_input_t *in, notification_decision_t *d) {
+  notification_state_t *n = &d->next;
+  if (n->phase != NOTIFICATION_WAITING) {
+    /* it had left when the step to calling cancelled it */
+    note(d, NOTIFICATION_NOTE_DUPLICATE, "time-out of order %s while %s: ignored", n->order_id,
+         notification_phase_name(n->phase));
+    return;
+  }
+  n->phase = NOTIFICATION_EXPIRED;
+  n->decided_at_ms = in->at_ms;
+  d->changed = d->finish = 1;
+  note(d, NOTIFICATION_NOTE_EXPIRED, "order %s waited for its %s past its time-out: expired, no SMS",
+       n->order_id[0] ? n->order_id : "(unknown)", n->has_order ? "customer" : "order");
+}
+
 static int valid(const notification_input_t *in) {
   switch (in->kind) {
   case NOTIFICATION_IN_ORDER:
     return in->order_id != NULL && in->order_id[0] && in->customer_id && in->customer_id[0];
   case NOTIFICATION_IN_CUSTOMER: return in->customer_id != NULL && in->customer_id[0];
   case NOTIFICATION_IN_CALL_DONE:
-  case NOTIFICATION_IN_CALL_FAILED: return 1;
+  case NOTIFICATION_IN_CALL_FAILED:
+  case NOTIFICATION_IN_EXPIRY: return 1;
   }
   return 0;
 }
@@ -165,8 +185,13 @@ int notification_decide(const notification_state_t *s, const notification_input_
   switch (in->kind) {
   case NOTIFICATION_IN_ORDER: on_order(in, d); break;
   case NOTIFICATION_IN_CUSTOMER: on_customer(in, d); break;
+  case NOTIFICATION_IN_EXPIRY: on_expiry(in, d); break;
   default: on_outcome(in, d); break;
   }
+  /* waiting for something without a time-out (new, or saved before time-outs existed) */
+  const notification_state_t *n = &d->next;
+  d->schedule_expiry =
+      n->phase == NOTIFICATION_WAITING && (n->has_order || n->has_customer) && n->expiry_id[0] == '\0';
   return 0;
 }
 
@@ -180,12 +205,15 @@ char *notification_call_payload(const notification_state_t *s) {
 
 /* ---- the state as JSON ------------------------------------------------------------------ */
 
-/* The string members, with where each lives in the state. */
-#define FIELD(name, member)                                                                                  \
-  { name, offsetof(notification_state_t, member), sizeof(((notification_state_t *)0)->member) }
+/* The string members, with where each lives in the state; an optional one may be missing
+ * (a state saved before it existed): "". */
+#define FIELD_OPT(name, member, optional)                                                                    \
+  { name, offsetof(notification_state_t, member), sizeof(((notification_state_t *)0)->member), optional }
+#define FIELD(name, member) FIELD_OPT(name, member, 0)
 static const struct {
   const char *name;
   size_t offset, size;
+  int optional;
 } string_fields[] = {
     FIELD("orderId", order_id),
     FIELD("orderNumber", order_number),
@@ -195,6 +223,7 @@ static const struct {
     FIELD("smsId", sms_id),
     FIELD("text", text),
     FIELD("providerMessageId", provider_message_id),
+    FIELD_OPT("expiryId", expiry_id, 1),
 };
 
 json_t *notification_state_to_json(const notification_state_t *s) {
@@ -232,6 +261,7 @@ int notification_state_from_json(const json_t *j, notification_state_t *s) {
   s->decided_at_ms = json_integer_value(at);
   for (size_t i = 0; i < sizeof string_fields / sizeof *string_fields; i++) {
     const json_t *v = json_object_get(j, string_fields[i].name);
+    if (v == NULL && string_fields[i].optional) continue;
     if (!json_is_string(v) || json_string_length(v) >= string_fields[i].size) return CTXD_EDECODE;
     memcpy((char *)s + string_fields[i].offset, json_string_value(v), json_string_length(v) + 1);
   }

@@ -8,6 +8,11 @@
  * finish), a failure ends it as failed. Nothing is ever sent twice: every later message for a
  * finished or calling order is ignored, and says why.
  *
+ * Waiting does not last for ever: a waiting instance asks for its time-out, once (a
+ * scheduled message, SmsWaitExpired, whose id the state keeps: expiry_id); going to calling
+ * cancels it; the time-out handled while still waiting ends the instance as expired (no
+ * SMS); one coming later (it had left when it was cancelled) is ignored.
+ *
  *   phase     input                       -> phase     effects
  *   waiting   order (first)                  waiting   remember it; calling if the customer is known
  *   waiting   customer (first, its order's)  waiting   remember it; calling if the order is known
@@ -15,10 +20,17 @@
  *                                                       other details: the first is kept, warned)
  *   waiting   order already sent earlier     sent      finished (the read model has its SMS)
  *   waiting   order already failed earlier   failed    finished (its outcome is on record)
+ *   waiting   order already expired earlier  expired   finished (its outcome is on record)
+ *   waiting   time-out                       expired   finish (warned): no SMS, ever
  *   calling   call done                      sent      record + SmsSent + finish
  *   calling   call failed                    failed    finish (warned)
- *   calling/sent/failed  order, customer     same      ignored (a duplicate)
- *   waiting/sent/failed  call outcome        same      ignored (warned unless a duplicate)
+ *   calling/sent/failed/expired  order, customer  same ignored (a duplicate)
+ *   waiting/sent/failed/expired  call outcome     same ignored (warned unless a duplicate)
+ *   calling/sent/failed/expired  time-out         same ignored (it left before its cancel)
+ *
+ * Besides: any decision leaving the instance waiting, knowing the order or the customer, and
+ * without a time-out asks for one (schedule_expiry); the step to calling cancels the one it
+ * has (unschedule).
  *
  * notification_decide() turns (state, input) into the next state and what to do. No I/O, no
  * globals, no clock: times and ids come with the input. The state is plain data, copied with
@@ -48,6 +60,7 @@ typedef enum {
   NOTIFICATION_CALLING = 1, /* the call is recorded; waiting for its outcome */
   NOTIFICATION_SENT = 2,    /* the provider accepted it: finished */
   NOTIFICATION_FAILED = 3,  /* refused for good, or given up after max_attempts: finished */
+  NOTIFICATION_EXPIRED = 4, /* still waiting at its time-out: finished, no SMS */
 } notification_phase_t;
 
 /* The state of one order's process manager. */
@@ -62,7 +75,8 @@ typedef struct {
   char sms_id[NOTIFICATION_ID_MAX + 1]; /* set when calling */
   char text[NOTIFICATION_TEXT_MAX + 1]; /* set when calling */
   char provider_message_id[NOTIFICATION_PROVIDER_MAX + 1];
-  long long attempts; /* of the call, when it ended */
+  char expiry_id[NOTIFICATION_ID_MAX + 1]; /* the scheduled time-out while waiting; "" none */
+  long long attempts;                      /* of the call, when it ended */
   long long decided_at_ms;
 } notification_state_t;
 
@@ -70,7 +84,8 @@ typedef enum {
   NOTIFICATION_IN_ORDER = 1,     /* OrderCreated */
   NOTIFICATION_IN_CUSTOMER = 2,  /* CustomerCreated */
   NOTIFICATION_IN_CALL_DONE = 3, /* the provider accepted the SMS */
-  NOTIFICATION_IN_CALL_FAILED = 4
+  NOTIFICATION_IN_CALL_FAILED = 4,
+  NOTIFICATION_IN_EXPIRY = 5 /* the time-out (SmsWaitExpired) */
 } notification_input_kind_t;
 
 /* What happened. Strings are borrowed for the call; NULL reads as "". */
@@ -84,11 +99,10 @@ typedef struct {
   /* customer */
   const char *customer_name;
   const char *phone;
-  /* order: the read model already lists this order's SMS (the process manager was cleaned
-   * up after its retention, and the order came once more) */
-  int already_sent;
-  /* order: its SMS was given up as failed before (the process manager was cleaned up) */
-  int already_failed;
+  /* order: how this order's SMS ended before, on record (NOTIFICATION_SENT, _FAILED or
+   * _EXPIRED; NOTIFICATION_WAITING: it did not): the process manager was cleaned up after
+   * its retention, and the order came once more */
+  notification_phase_t already;
   /* call outcome */
   const char *provider_message_id;
   const char *reason;
@@ -100,7 +114,8 @@ typedef enum {
   NOTIFICATION_NOTE_DUPLICATE,  /* seen before: nothing to do (info) */
   NOTIFICATION_NOTE_CONFLICT,   /* seen before with other details: the first kept (warning) */
   NOTIFICATION_NOTE_UNEXPECTED, /* a call outcome while not calling (warning) */
-  NOTIFICATION_NOTE_FAILED      /* the SMS failed for good (warning) */
+  NOTIFICATION_NOTE_FAILED,     /* the SMS failed for good (warning) */
+  NOTIFICATION_NOTE_EXPIRED     /* waited past its time-out: no SMS (warning) */
 } notification_note_t;
 
 typedef struct {
@@ -109,6 +124,9 @@ typedef struct {
   int call;    /* record the external call (key, payload below) */
   int sent;    /* record the SMS in the read model and publish SmsSent */
   int finish;  /* the process manager is over */
+  /* schedule the time-out and keep its id in next.expiry_id (next is waiting without one) */
+  int schedule_expiry;
+  char unschedule[NOTIFICATION_ID_MAX + 1]; /* cancel this time-out ("": none) */
   notification_note_t note;
   char why[NOTIFICATION_WHY_SIZE]; /* for the log, with the note */
   char key[NOTIFICATION_KEY_MAX + 1];
@@ -133,7 +151,8 @@ void notification_call_key(const char *order_id, char key[NOTIFICATION_KEY_MAX +
 void notification_sms_id(const char *order_id, char id[NOTIFICATION_ID_MAX + 1]);
 
 /* The state as a JSON object (new reference) and back: 0 or CTXD_EDECODE (missing or bad
- * member; *s then undefined). */
+ * member; *s then undefined). "expiryId" may be missing (a state saved before time-outs
+ * existed): "". */
 json_t *notification_state_to_json(const notification_state_t *s);
 int notification_state_from_json(const json_t *j, notification_state_t *s);
 

@@ -11,6 +11,14 @@
  * ends the process manager with a warning. ListCustomerSms is answered from the read model
  * (request/response).
  *
+ * A process manager does not wait for ever: when it starts waiting (an order whose customer
+ * is not known yet) it schedules its time-out, SmsWaitExpired to this context's endpoint
+ * wait_timeout_s ahead (api->schedule, in the same transaction; the id is kept in its
+ * state), cancelled (api->unschedule) when the customer comes first. Handled while the order
+ * still waits, the time-out ends it as expired: recorded in notification.outcomes, the order
+ * no longer awaits its customer, no SMS ever. Handled later (it had already left when the
+ * customer's handler cancelled it) it is ignored.
+ *
  * CustomerCreated carries no order: this context keeps its own copy of customers
  * (store.h), whose row also serialises an order and its customer handled at the same time,
  * and the orders waiting for a customer. */
@@ -40,6 +48,7 @@ typedef struct {
   int64_t max_attempts;
   int64_t backoff_ms;
   int64_t list_limit;
+  int64_t wait_timeout_s;
 } notification_settings_t;
 
 typedef struct {
@@ -64,12 +73,15 @@ static const ctxd_conf_entry_t notification_config_map[] = {
      "wait before the second POST, doubled before each next one up to the host's cap of 1 h"},
     {CTXD_CONF_INT, "list_limit", "100", offsetof(notification_settings_t, list_limit),
      "SMS a ListCustomerSms answer holds when the request names no Limit"},
+    {CTXD_CONF_INT, "wait_timeout_s", "86400", offsetof(notification_settings_t, wait_timeout_s),
+     "how long an order waits for its customer before it expires without an SMS (1 to 2592000)"},
     {0, NULL, NULL, 0, NULL},
 };
 
 static const ctxd_migration_t notification_migrations[] = {
     {1, "customers, awaiting orders, sms read model", "CREATE SCHEMA notification;\n" NOTIFICATION_STORE_DDL},
     {2, "outcomes of every order's SMS, kept for good", NOTIFICATION_STORE_DDL_2},
+    {3, "an order's SMS may end as expired", NOTIFICATION_STORE_DDL_3},
     {0, NULL, NULL},
 };
 
@@ -96,6 +108,7 @@ typedef struct {
   ctxd_saga_t saga;
   notification_state_t state;
   int changed, finish;
+  int want_expiry; /* a decision asked for the time-out: scheduled on store if still waiting */
 } notification_pm_t;
 
 static int notification_pm_load(const notification_t *n, ctxd_tx_t *tx, const char *order_id,
@@ -113,9 +126,40 @@ static int notification_pm_load(const notification_t *n, ctxd_tx_t *tx, const ch
   return rc;
 }
 
-static int notification_pm_store(notification_pm_t *pm) {
+/* Schedules the time-out of a waiting process manager and keeps its id in the state. */
+static int notification_pm_schedule_expiry(const notification_t *n, notification_pm_t *pm) {
+  ctxd_c_notification_v1_sms_wait_expired_t e = {0};
+  snprintf(e.order_id, sizeof e.order_id, "%s", pm->state.order_id);
+  snprintf(e.customer_id, sizeof e.customer_id, "%s", pm->state.customer_id);
+  char *body = ctxd_c_notification_v1_sms_wait_expired_encode(&e);
+  if (body == NULL) return CTXD_ENOMEM;
+  ctxd_out_msg_t out = {.size = sizeof out,
+                        .message_type = CTXD_C_NOTIFICATION_V1_SMS_WAIT_EXPIRED_TYPE,
+                        .body = body,
+                        .destination = n->settings->endpoint};
+  ctxd_schedule_t at = {.size = sizeof at,
+                        .msg = &out,
+                        .publish = 0,
+                        .at_ms = notification_now_ms() + n->settings->wait_timeout_s * 1000};
+  int rc = n->api->schedule(pm->saga.tx, &at, pm->state.expiry_id);
+  free(body);
+  if (rc != 0) return rc;
+  pm->changed = 1;
+  n->api->log(n->plugin, n->api->tx_msg(pm->saga.tx), CTXD_LOG_INFO,
+              "order %s waits for customer %s: time-out %s in %lld s", pm->state.order_id,
+              pm->state.customer_id, pm->state.expiry_id, (long long)n->settings->wait_timeout_s);
+  return 0;
+}
+
+/* Saves the process manager's state (its time-out scheduled first when a decision asked for
+ * one and it still waits: an order whose customer is known is decided twice in one
+ * transaction, and needs none) and releases it. */
+static int notification_pm_store(const notification_t *n, notification_pm_t *pm) {
   int rc = 0;
-  if (pm->changed && !pm->saga.finished) {
+  if (pm->want_expiry && !pm->saga.finished && !pm->finish && pm->state.phase == NOTIFICATION_WAITING &&
+      pm->state.expiry_id[0] == '\0')
+    rc = notification_pm_schedule_expiry(n, pm);
+  if (rc == 0 && pm->changed && !pm->saga.finished) {
     json_t *j = notification_state_to_json(&pm->state);
     char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
@@ -172,22 +216,36 @@ static int notification_pm_apply(const notification_t *n, ctxd_tx_t *tx, notific
       n->api->log(n->plugin, msg, CTXD_LOG_INFO, "SMS of order %s to customer %s asked for (%s)",
                   d.next.order_id, d.next.customer_id, d.key);
   }
+  if (rc == 0 && d.unschedule[0] != '\0') {
+    rc = n->api->unschedule(tx, d.unschedule);
+    if (rc == CTXD_ENOENT) {
+      /* it has left: handled later, it finds the order calling or finished, and is ignored */
+      n->api->log(n->plugin, msg, CTXD_LOG_INFO, "order %s: its time-out %s has already left",
+                  d.next.order_id, d.unschedule);
+      rc = 0;
+    }
+  }
   if (rc == 0 && d.sent) {
     char at[32];
     notification_iso(d.next.decided_at_ms, at);
     rc = notification_store_record_sms(n->api, tx, &d.next, at);
-    if (rc == 0) rc = notification_store_record_outcome(n->api, tx, d.next.order_id, 1);
+    if (rc == 0) rc = notification_store_record_outcome(n->api, tx, d.next.order_id, NOTIFICATION_SENT);
     if (rc == 0) rc = notification_publish_sent(n, tx, &d.next, at);
     if (rc == 0)
       n->api->log(n->plugin, msg, CTXD_LOG_INFO, "SMS %s of order %s sent (provider id %s, %lld attempts)",
                   d.next.sms_id, d.next.order_id, d.next.provider_message_id, d.next.attempts);
   }
   if (rc == 0 && d.finish && d.next.phase == NOTIFICATION_FAILED && pm->state.phase == NOTIFICATION_CALLING)
-    rc = notification_store_record_outcome(n->api, tx, d.next.order_id, 0);
+    rc = notification_store_record_outcome(n->api, tx, d.next.order_id, NOTIFICATION_FAILED);
+  if (rc == 0 && d.finish && d.next.phase == NOTIFICATION_EXPIRED && in->kind == NOTIFICATION_IN_EXPIRY) {
+    rc = notification_store_record_outcome(n->api, tx, d.next.order_id, NOTIFICATION_EXPIRED);
+    if (rc == 0) rc = notification_store_unawait(n->api, tx, d.next.customer_id, d.next.order_id);
+  }
   if (rc == 0) {
     pm->state = d.next;
     pm->changed |= d.changed;
     pm->finish |= d.finish;
+    pm->want_expiry |= d.schedule_expiry;
   }
   return rc;
 }
@@ -227,26 +285,31 @@ static notification_input_t notification_customer_input(const char *customer_id,
     }                                                                                                        \
   } while (0)
 
+/* Locks the customer's row, then loads the order's process manager: every handler of an
+ * order takes its locks in this order (docs/contexts.md). On error pm holds nothing. */
+static int notification_open(const notification_t *n, ctxd_tx_t *tx, const char *customer_id,
+                             const char *order_id, notification_customer_t *c, notification_pm_t *pm) {
+  int rc = notification_store_lock_customer(n->api, tx, customer_id, c);
+  return rc != 0 ? rc : notification_pm_load(n, tx, order_id, pm);
+}
+
 static ctxd_handler_result_t notification_on_order(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   const notification_t *n = data;
   ctxd_c_ordering_v1_order_created_t o;
   NOTIFICATION_DECODE(n, tx, msg, ordering_v1_order_created, &o);
-  /* the customer first: the lock an order and its customer share */
   notification_customer_t c;
   notification_pm_t pm;
-  int sent = 0, failed = 0, loaded = 0;
-  int rc = notification_store_lock_customer(n->api, tx, o.customer_id, &c);
-  if (rc == 0) rc = notification_store_outcome(n->api, tx, o.order_id, &sent, &failed);
-  if (rc == 0) rc = notification_pm_load(n, tx, o.order_id, &pm);
-  loaded = rc == 0;
+  notification_phase_t ended = NOTIFICATION_WAITING;
+  int rc = notification_open(n, tx, o.customer_id, o.order_id, &c, &pm);
+  int loaded = rc == 0;
+  if (rc == 0) rc = notification_store_outcome(n->api, tx, o.order_id, &ended);
   if (rc == 0) {
     notification_input_t in = {.kind = NOTIFICATION_IN_ORDER,
                                .at_ms = notification_now_ms(),
                                .order_id = o.order_id,
                                .order_number = o.order_number,
                                .customer_id = o.customer_id,
-                               .already_sent = sent,
-                               .already_failed = failed};
+                               .already = ended};
     rc = notification_pm_apply(n, tx, &pm, &in);
   }
   /* still waiting for its customer: this message's customer, when it is the order's (a copy
@@ -261,7 +324,7 @@ static ctxd_handler_result_t notification_on_order(ctxd_tx_t *tx, const ctxd_msg
     }
   }
   if (loaded) {
-    int src = notification_pm_store(&pm);
+    int src = notification_pm_store(n, &pm);
     if (rc == 0) rc = src;
   }
   ctxd_c_ordering_v1_order_created_free(&o);
@@ -276,7 +339,7 @@ static int notification_customer_to_order(const notification_t *n, ctxd_tx_t *tx
   if (rc != 0) return rc;
   notification_input_t in = notification_customer_input(customer_id, c);
   rc = notification_pm_apply(n, tx, &pm, &in);
-  int src = notification_pm_store(&pm);
+  int src = notification_pm_store(n, &pm);
   return rc != 0 ? rc : src;
 }
 
@@ -358,11 +421,39 @@ static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const
                                  .attempts = json_is_integer(attempts) ? json_integer_value(attempts) : 0};
       rc = notification_pm_apply(n, tx, &pm, &in);
     }
-    int src = notification_pm_store(&pm);
+    int src = notification_pm_store(n, &pm);
     if (rc == 0) rc = src;
   }
   json_decref(m);
   return notification_result(n, tx, rc, "Notification.OutcomeFailed");
+}
+
+/* The time-out of an order waiting for its customer. The customer's row first, as every
+ * handler (it orders this with the customer coming at the same moment), then the order's
+ * process manager. */
+static ctxd_handler_result_t notification_on_expiry(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  const notification_t *n = data;
+  ctxd_c_notification_v1_sms_wait_expired_t m;
+  NOTIFICATION_DECODE(n, tx, msg, notification_v1_sms_wait_expired, &m);
+  notification_customer_t c;
+  notification_pm_t pm;
+  int rc = notification_open(n, tx, m.customer_id, m.order_id, &c, &pm);
+  if (rc == 0 && pm.saga.created) {
+    /* gone (cleaned up after its end) or never there: nothing waits. Finished as it is ({}),
+     * so no order starts it again before the cleanup */
+    n->api->log(n->plugin, msg, CTXD_LOG_WARN, "time-out of order %s without its process manager: ignored",
+                m.order_id);
+    rc = ctxd_saga_finish(&pm.saga, NULL);
+    ctxd_saga_release(&pm.saga);
+  } else if (rc == 0) {
+    notification_input_t in = {
+        .kind = NOTIFICATION_IN_EXPIRY, .at_ms = notification_now_ms(), .order_id = m.order_id};
+    rc = notification_pm_apply(n, tx, &pm, &in);
+    int src = notification_pm_store(n, &pm);
+    if (rc == 0) rc = src;
+  }
+  ctxd_c_notification_v1_sms_wait_expired_free(&m);
+  return notification_result(n, tx, rc, "Notification.ExpiryFailed");
 }
 
 static ctxd_handler_result_t notification_on_list(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
@@ -473,7 +564,8 @@ static ctxd_call_result_t notification_send_sms(const ctxd_call_t *call, void *d
 
 static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   if (!CTXD_API_HAS(api, call_outcome)) {
-    api->log(plugin, NULL, CTXD_LOG_ERROR, "needs a host with ABI 1.2 (external calls), this one has %u.%u",
+    api->log(plugin, NULL, CTXD_LOG_ERROR,
+             "needs a host with ABI 1.2 (scheduled messages, external calls), this one has %u.%u",
              api->abi_major, api->abi_minor);
     return CTXD_EABI;
   }
@@ -486,10 +578,10 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   const notification_settings_t *s = n->settings;
   if (s->call_timeout_ms < 1 || s->call_timeout_ms > 600000 || s->max_attempts < 1 ||
       s->max_attempts > 100000 || s->backoff_ms < 1 || s->backoff_ms > 3600000 || s->list_limit < 1 ||
-      s->list_limit > 500) {
+      s->list_limit > 500 || s->wait_timeout_s < 1 || s->wait_timeout_s > 2592000) {
     api->log(plugin, NULL, CTXD_LOG_ERROR,
              "settings: call_timeout_ms must be 1 to 600000, max_attempts 1 to 100000, backoff_ms 1 to "
-             "3600000, list_limit 1 to 500");
+             "3600000, list_limit 1 to 500, wait_timeout_s 1 to 2592000");
     return CTXD_ECONFIG;
   }
   /* the provider's address, once: a bad URL is a configuration error now, not an SMS failed
@@ -507,6 +599,7 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
       {CTXD_C_CUSTOMERS_V1_CUSTOMER_CREATED_TYPE, notification_on_customer},
       {NOTIFICATION_CALL_COMPLETED_TYPE, notification_on_call_completed},
       {CTXD_C_NOTIFICATION_V1_LIST_CUSTOMER_SMS_TYPE, notification_on_list},
+      {CTXD_C_NOTIFICATION_V1_SMS_WAIT_EXPIRED_TYPE, notification_on_expiry},
   };
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < sizeof routes / sizeof *routes; i++) {

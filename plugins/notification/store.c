@@ -46,6 +46,13 @@ int notification_store_await(const ctxd_api_t *api, ctxd_tx_t *tx, const char *c
                        2, params, NULL);
 }
 
+int notification_store_unawait(const ctxd_api_t *api, ctxd_tx_t *tx, const char *customer_id,
+                               const char *order_id) {
+  const char *params[] = {customer_id, order_id};
+  return api->sql_exec(tx, "DELETE FROM notification.awaiting WHERE customer_id = $1 AND order_id = $2", 2,
+                       params, NULL);
+}
+
 int notification_store_take_awaiting(const ctxd_api_t *api, ctxd_tx_t *tx, const char *customer_id,
                                      ctxd_rows_t **rows) {
   const char *params[] = {customer_id};
@@ -56,22 +63,25 @@ int notification_store_take_awaiting(const ctxd_api_t *api, ctxd_tx_t *tx, const
       1, params, rows);
 }
 
-int notification_store_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int *sent,
-                               int *failed) {
+int notification_store_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id,
+                               notification_phase_t *ended) {
   const char *params[] = {order_id};
   ctxd_rows_t *rows = NULL;
   int rc =
       api->sql_exec(tx, "SELECT outcome FROM notification.outcomes WHERE order_id = $1", 1, params, &rows);
   if (rc != 0) return rc;
   const char *o = api->rows_count(rows) > 0 ? api->rows_value(rows, 0, 0) : "";
-  *sent = strcmp(o, "sent") == 0;
-  *failed = strcmp(o, "failed") == 0;
+  static const notification_phase_t ends[] = {NOTIFICATION_SENT, NOTIFICATION_FAILED, NOTIFICATION_EXPIRED};
+  *ended = NOTIFICATION_WAITING;
+  for (size_t i = 0; i < sizeof ends / sizeof *ends; i++)
+    if (strcmp(o, notification_phase_name(ends[i])) == 0) *ended = ends[i];
   api->rows_free(rows);
   return 0;
 }
 
-int notification_store_record_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int sent) {
-  const char *params[] = {order_id, sent ? "sent" : "failed"};
+int notification_store_record_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id,
+                                      notification_phase_t ended) {
+  const char *params[] = {order_id, notification_phase_name(ended)};
   return api->sql_exec(tx,
                        "INSERT INTO notification.outcomes (order_id, outcome) VALUES ($1, $2) "
                        "ON CONFLICT (order_id) DO NOTHING",

@@ -4,9 +4,10 @@
  *   also the lock that orders the messages of one customer: OrderCreated and CustomerCreated
  *   both lock it first, so an order and its customer handled at the same time on two workers
  *   never both miss each other.
- * - awaiting: orders whose process manager waits for their customer.
+ * - awaiting: orders whose process manager waits for their customer (until it comes, or the
+ *   time-out expires the order).
  * - sms: the read model, every SMS the provider accepted, one per order; never deleted.
- * - outcomes: the end of every order's SMS, sent or failed, kept for good: an order that
+ * - outcomes: the end of every order's SMS, sent, failed or expired, kept for good: an order that
  *   comes again after the runtime cleaned up its process manager and its call
  *   (sagas.retention_s, calls.retention_s) finds its outcome here and is not sent again.
  *
@@ -38,17 +39,24 @@ int notification_store_set_customer(const ctxd_api_t *api, ctxd_tx_t *tx, const 
 int notification_store_await(const ctxd_api_t *api, ctxd_tx_t *tx, const char *customer_id,
                              const char *order_id);
 
+/* Order `order_id` waits for customer `customer_id` no more (its time-out expired it). */
+int notification_store_unawait(const ctxd_api_t *api, ctxd_tx_t *tx, const char *customer_id,
+                               const char *order_id);
+
 /* Removes the orders waiting for customer_id and returns them in *rows (column 0: the order
  * id, in order; free with rows_free). */
 int notification_store_take_awaiting(const ctxd_api_t *api, ctxd_tx_t *tx, const char *customer_id,
                                      ctxd_rows_t **rows);
 
-/* The outcome on record for order_id's SMS: *sent or *failed set to 1 (both 0: none yet). */
-int notification_store_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int *sent,
-                               int *failed);
+/* The outcome on record for order_id's SMS into *ended: NOTIFICATION_SENT, _FAILED or
+ * _EXPIRED, or NOTIFICATION_WAITING when there is none yet. */
+int notification_store_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id,
+                               notification_phase_t *ended);
 
-/* Records the outcome of order_id's SMS for good (sent 1, or failed), once per order. */
-int notification_store_record_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, int sent);
+/* Records the outcome of order_id's SMS for good (ended: NOTIFICATION_SENT, _FAILED or
+ * _EXPIRED), once per order. */
+int notification_store_record_outcome(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id,
+                                      notification_phase_t ended);
 
 /* Records the SMS of a sent process manager, sent_at an ISO 8601 time; once per order (an SMS
  * id derived from another order, a hash collision, is an error, never a silent skip). */
@@ -97,5 +105,10 @@ int notification_store_list(const ctxd_api_t *api, ctxd_tx_t *tx, const char *cu
   ");\n"                                                                                                     \
   "INSERT INTO notification.outcomes (order_id, outcome, at) SELECT order_id, 'sent', sent_at "              \
   "FROM notification.sms;\n"
+
+/* Migration 3: an order's SMS may also end as expired (its customer never came). */
+#define NOTIFICATION_STORE_DDL_3                                                                             \
+  "ALTER TABLE notification.outcomes DROP CONSTRAINT outcomes_outcome_check,\n"                              \
+  "  ADD CONSTRAINT outcomes_outcome_check CHECK (outcome IN ('sent', 'failed', 'expired'));\n"
 
 #endif

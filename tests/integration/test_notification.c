@@ -11,7 +11,14 @@
  * provider took the SMS, the host never committed the outcome): the next host calls again
  * with the same key, the provider deduplicates, one SmsSent. And the endings without an SMS:
  * a clear refusal (404), attempts used up, an order that comes again after its process
- * manager and call were cleaned up, an outcome no process manager asked for. */
+ * manager and call were cleaned up, an outcome no process manager asked for.
+ *
+ * Time-outs (wait_timeout_s 2): an order whose customer never comes expires when its
+ * scheduled SmsWaitExpired is handled (no call, no SMS, the customer coming later starts
+ * nothing); an order whose customer is handled in time but after its time-out already left
+ * (the customer's handler held on the customer's row until the relay published it) is sent,
+ * and the late time-out is ignored. Every other order-first case checks that the time-out
+ * was cancelled. */
 #include "hostfixture.h"
 
 #include <signal.h>
@@ -32,8 +39,9 @@ typedef struct {
   ctxt_proc_t provider;
   int port;
   char sent_queue[96], reply_queue[96];
-  int seq;    /* messages published to the context */
-  int orders; /* orders whose call ends: one CallCompleted each for the endpoint */
+  int seq;      /* messages published to the context */
+  int orders;   /* orders whose call ends: one CallCompleted each for the endpoint */
+  int expiries; /* time-outs that reach the endpoint */
 } side_t;
 
 static side_t side;
@@ -87,11 +95,12 @@ static void declare_queue(ctxt_world_t *w, const char *queue, const char *exchan
 /* How the host runs: the plugin's settings that differ between cases. */
 typedef struct {
   int workers;
-  int backoff_ms;   /* 0: 200 */
-  int max_attempts; /* 0: 5 */
-  int timeout_ms;   /* 0: 2000 */
-  const char *path; /* 0: "/sms" */
-  int retention_s;  /* not 0: finished sagas and calls are cleaned up after it, every second */
+  int backoff_ms;     /* 0: 200 */
+  int max_attempts;   /* 0: 5 */
+  int timeout_ms;     /* 0: 2000 */
+  const char *path;   /* 0: "/sms" */
+  int retention_s;    /* not 0: finished sagas and calls are cleaned up after it, every second */
+  int wait_timeout_s; /* 0: the plugin's default (a day) */
 } host_opts_t;
 
 /* The host with the notification plugin on the world's endpoint, talking to the provider.
@@ -101,9 +110,10 @@ static void start_host_opts(ctxt_world_t *w, host_opts_t o) {
   snprintf(w->plugins, sizeof w->plugins,
            "[{\"name\": \"notification\", \"settings\": {\"endpoint\": \"%s\", "
            "\"provider_url\": \"http://127.0.0.1:%d%s\", \"call_timeout_ms\": %d, \"backoff_ms\": %d, "
-           "\"max_attempts\": %d}}]",
+           "\"max_attempts\": %d, \"wait_timeout_s\": %d}}]",
            w->endpoint, side.port, o.path ? o.path : "/sms", o.timeout_ms ? o.timeout_ms : 2000,
-           o.backoff_ms ? o.backoff_ms : 200, o.max_attempts ? o.max_attempts : 5);
+           o.backoff_ms ? o.backoff_ms : 200, o.max_attempts ? o.max_attempts : 5,
+           o.wait_timeout_s ? o.wait_timeout_s : 86400);
   snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": %d", o.workers);
   int n = snprintf(w->host_settings, sizeof w->host_settings,
                    ", \"outbox\": {\"sweep_interval_ms\": 100, \"sweep_grace_ms\": 500}, "
@@ -185,7 +195,7 @@ static void customer_created(ctxt_world_t *w, int customer) {
  * published left the outbox. */
 static void settle(ctxt_world_t *w) {
   char sql[256];
-  long want = side.seq + side.orders;
+  long want = side.seq + side.orders + side.expiries;
   snprintf(sql, sizeof sql, "SELECT count(*) FROM ctxd.inbox WHERE endpoint = '%s'", w->endpoint);
   assert_int_equal(ctxt_pg_wait_long(w->pg, sql, want, CTXT_EFFECT_MS), want);
   assert_int_equal(
@@ -208,6 +218,8 @@ static void assert_one_sms_per_order(ctxt_world_t *w, int first_order, int order
   assert_int_equal(ctxt_amqp_queue_count(w->amqp, side.sent_queue), orders);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM notification.sms"), orders);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.sagas WHERE finished_at IS NULL"), 0);
+  /* the time-outs of orders that came first were cancelled (or have left and were handled) */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.scheduled"), 0);
   char error_queue[96];
   snprintf(error_queue, sizeof error_queue, "%s_error", w->endpoint);
   assert_int_equal(ctxt_amqp_queue_count(w->amqp, error_queue), 0);
@@ -488,6 +500,142 @@ static void outcome_without_process_manager(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* ---- time-outs --------------------------------------------------------------------------- */
+
+/* The id of order n's time-out, as its process manager keeps it (its message id). */
+static void expiry_id(ctxt_world_t *w, int order, char id[37]) {
+  char o[37], sql[200];
+  order_id(o, order);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM ctxd.sagas WHERE key = '%s' AND coalesce(state->>'expiryId', '') <> ''", o);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, sql, 1, CTXT_EFFECT_MS), 1);
+  snprintf(sql, sizeof sql, "SELECT state->>'expiryId' FROM ctxd.sagas WHERE key = '%s'", o);
+  PGresult *r = PQexec(w->pg, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_int_equal(PQntuples(r), 1);
+  snprintf(id, 37, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+}
+
+/* Waits until the endpoint handled message `id` (its inbox row). */
+static void wait_handled(ctxt_world_t *w, const char *id) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM ctxd.inbox WHERE endpoint = '%s' AND message_id = '%s'",
+           w->endpoint, id);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, sql, 1, CTXT_EFFECT_MS), 1);
+}
+
+/* Waits until the host logged `needle` (in what it logged so far, or later). */
+static void host_wait(ctxt_world_t *w, const char *needle) {
+  if (w->host.out != NULL && strstr(w->host.out, needle) != NULL) return;
+  if (!ctxt_proc_wait_output(&w->host, needle, CTXT_EFFECT_MS))
+    fail_msg("the host never logged '%s'", needle);
+}
+
+static long order_count(ctxt_world_t *w, int order, const char *fmt) {
+  char o[37], sql[300];
+  order_id(o, order);
+  snprintf(sql, sizeof sql, fmt, o);
+  return ctxt_pg_long(w->pg, sql);
+}
+
+/* An order whose customer never comes: its time-out, handled wait_timeout_s later, expires
+ * it. No call, no SMS; the customer coming afterwards starts nothing. */
+static void order_expires_without_customer(void **state) {
+  ctxt_world_t *w = *state;
+  start_host_opts(w, (host_opts_t){.workers = 1, .wait_timeout_s = 2});
+  order_created(w, 20, 20);
+  char id[37];
+  expiry_id(w, 20, id);
+  wait_handled(w, id);
+  assert_int_equal(order_count(w, 20,
+                               "SELECT count(*) FROM ctxd.sagas WHERE key = '%s' AND finished_at IS NOT NULL "
+                               "AND state->>'phase' = 'expired'"),
+                   1);
+  /* not before its time: handled at least wait_timeout_s after the process manager began */
+  assert_int_equal(order_count(w, 20,
+                               "SELECT count(*) FROM ctxd.sagas s JOIN ctxd.inbox i ON i.message_id::text = "
+                               "s.state->>'expiryId' WHERE s.key = '%s' AND i.received_at >= s.created_at + "
+                               "interval '2 s'"),
+                   1);
+  assert_int_equal(
+      order_count(w, 20,
+                  "SELECT count(*) FROM notification.outcomes WHERE order_id = '%s' AND outcome = 'expired'"),
+      1);
+  assert_int_equal(order_count(w, 20, "SELECT count(*) FROM notification.awaiting WHERE order_id = '%s'"), 0);
+  host_wait(w, "past its time-out: expired, no SMS");
+  /* the customer, too late */
+  customer_created(w, 20);
+  side.expiries = 1;
+  settle(w);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.calls"), 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.scheduled"), 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM notification.sms"), 0);
+  assert_int_equal(provider_requests(), 0);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, side.sent_queue), 0);
+  char error_queue[96];
+  snprintf(error_queue, sizeof error_queue, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, error_queue), 0);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+static void pg_ok(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+}
+
+/* An order whose customer comes in time, but is handled only after the time-out left: the
+ * test holds the customer's row (the lock every handler takes first) while the customer's
+ * handler waits on it, until the relay has published the time-out. The customer's handler
+ * goes first (it waited first; one worker): its cancel finds the time-out gone, the SMS is
+ * asked for; the time-out, handled next, finds the order calling and is ignored. */
+static void late_expiry_after_customer(void **state) {
+  ctxt_world_t *w = *state;
+  start_host_opts(w, (host_opts_t){.workers = 1, .wait_timeout_s = 2});
+  side.orders = 1;
+  order_created(w, 21, 21);
+  char id[37], c[37], sql[200];
+  expiry_id(w, 21, id);
+  customer_id(c, 21);
+  pg_ok(w->pg, "BEGIN");
+  snprintf(sql, sizeof sql, "SELECT 1 FROM notification.customers WHERE customer_id = '%s' FOR UPDATE", c);
+  pg_ok(w->pg, sql);
+  customer_created(w, 21);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg,
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'",
+                        1, CTXT_EFFECT_MS),
+      1);
+  /* the customer's handler waits before the time-out is due (else this case proves nothing) */
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.scheduled WHERE due_at > clock_timestamp()"), 1);
+  /* due, moved and published: too late to cancel */
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.scheduled", 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  pg_ok(w->pg, "ROLLBACK");
+  char line[160];
+  snprintf(line, sizeof line, "its time-out %s has already left", id);
+  host_wait(w, line);
+  wait_handled(w, id);
+  char o[37];
+  order_id(o, 21);
+  snprintf(line, sizeof line, "time-out of order %s while ", o);
+  host_wait(w, line);
+  side.expiries = 1;
+  assert_one_sms_per_order(w, 21, 1);
+  assert_int_equal(
+      order_count(w, 21,
+                  "SELECT count(*) FROM notification.outcomes WHERE order_id = '%s' AND outcome = 'sent'"),
+      1);
+  assert_int_equal(
+      order_count(w, 21, "SELECT count(*) FROM ctxd.sagas WHERE key = '%s' AND state->>'phase' = 'sent'"), 1);
+  check_listed(w, 21, 21, 1);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 int main(void) {
   /* CTXT_TEST_FILTER=name runs one case (cmocka's pattern) */
   if (getenv("CTXT_TEST_FILTER") != NULL) cmocka_set_test_filter(getenv("CTXT_TEST_FILTER"));
@@ -502,6 +650,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(attempts_used_up, setup, teardown),
       cmocka_unit_test_setup_teardown(orders_again_after_cleanup, setup, teardown),
       cmocka_unit_test_setup_teardown(outcome_without_process_manager, setup, teardown),
+      cmocka_unit_test_setup_teardown(order_expires_without_customer, setup, teardown),
+      cmocka_unit_test_setup_teardown(late_expiry_after_customer, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

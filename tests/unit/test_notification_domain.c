@@ -1,9 +1,10 @@
 /* Notification domain (plugins/notification): the SMS process manager. Every sequence of up
  * to six messages (order, customer, each again, each again with other details, the call's
- * success or failure) is checked against a model written here independently of domain.c:
- * one call exactly when both facts are first known, one SMS sent at most and only after the
- * call, nothing after the end. Then the cases one by one with their notes, and the JSON
- * form of the state. */
+ * success or failure, the time-out) is checked against a model written here independently
+ * of domain.c: one call exactly when both facts are first known, one SMS sent at most and
+ * only after the call, one time-out asked for once something waits and cancelled at the
+ * call, expired only while waiting, nothing after the end. Then the cases one by one with
+ * their notes, and the JSON form of the state. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #define ORDER "0a000000-0000-4000-8000-000000000001"
 #define CUSTOMER "c0000000-0000-4000-8000-000000000001"
 #define OTHER_CUSTOMER "c0000000-0000-4000-8000-000000000002"
+#define EXPIRY "e0000000-0000-4000-8000-000000000001" /* the id of a scheduled time-out */
 
 static notification_input_t order_in(const char *customer) {
   return (notification_input_t){.kind = NOTIFICATION_IN_ORDER,
@@ -46,10 +48,19 @@ static notification_input_t outcome_in(int done) {
                                 .attempts = 2};
 }
 
+static notification_input_t expiry_in(void) {
+  return (notification_input_t){.kind = NOTIFICATION_IN_EXPIRY, .at_ms = 9000, .order_id = ORDER};
+}
+
+/* What the plugin does with a decision asking for the time-out: schedules it, keeps its id. */
+static void scheduled(notification_decision_t *d, const char *id) {
+  if (d->schedule_expiry) snprintf(d->next.expiry_id, sizeof d->next.expiry_id, "%s", id);
+}
+
 /* ---- every sequence against a model ------------------------------------------------------ */
 
-enum { M_ORDER, M_CUSTOMER, M_ORDER_OTHER, M_CUSTOMER_OTHER, M_DONE, M_FAILED, M_KINDS };
-static const char *const kind_letters = "OCocDF";
+enum { M_ORDER, M_CUSTOMER, M_ORDER_OTHER, M_CUSTOMER_OTHER, M_DONE, M_FAILED, M_EXPIRY, M_KINDS };
+static const char *const kind_letters = "OCocDFX";
 
 static notification_input_t input_of(int k) {
   switch (k) {
@@ -58,7 +69,8 @@ static notification_input_t input_of(int k) {
   case M_ORDER_OTHER: return order_in(OTHER_CUSTOMER);
   case M_CUSTOMER_OTHER: return customer_in("+8613900139000");
   case M_DONE: return outcome_in(1);
-  default: return outcome_in(0);
+  case M_FAILED: return outcome_in(0);
+  default: return expiry_in();
   }
 }
 
@@ -68,13 +80,19 @@ typedef struct {
   int order_other;     /* ...with the other customer */
   int customer_known;  /* a customer taken */
   int customer_phone2; /* ...with the other phone */
-  int calling, ended, sent;
+  int calling, ended, sent, expired;
+  int expiry; /* a time-out scheduled and not cancelled */
 } model_t;
 
+/* What a decision must show. */
+typedef struct {
+  int call, sent, finish, change, schedule, unschedule;
+} want_t;
+
 /* Steps the model; says what the decision must show. */
-static void model_step(model_t *m, int k, int *want_call, int *want_sent, int *want_finish,
-                       int *want_change) {
-  *want_call = *want_sent = *want_finish = *want_change = 0;
+static void model_step(model_t *m, int k, want_t *w) {
+  memset(w, 0, sizeof *w);
+  int *want_call = &w->call, *want_sent = &w->sent, *want_finish = &w->finish, *want_change = &w->change;
   int waiting = !m->calling && !m->ended;
   switch (k) {
   case M_ORDER:
@@ -95,6 +113,13 @@ static void model_step(model_t *m, int k, int *want_call, int *want_sent, int *w
       *want_change = 1;
     }
     break;
+  case M_EXPIRY:
+    /* expires what still waits, whatever it knows; later it is too late */
+    if (waiting) {
+      m->ended = m->expired = 1;
+      *want_finish = *want_change = 1;
+    }
+    break;
   default:
     if (m->calling) {
       m->calling = 0;
@@ -103,11 +128,17 @@ static void model_step(model_t *m, int k, int *want_call, int *want_sent, int *w
       *want_sent = m->sent;
       *want_finish = *want_change = 1;
     }
-    return;
+    break;
   }
-  if (waiting && m->order_known && m->customer_known && !m->calling) {
+  waiting = !m->calling && !m->ended;
+  if (waiting && m->order_known && m->customer_known) {
     m->calling = 1;
     *want_call = 1;
+    /* the time-out it waited with is cancelled */
+    w->unschedule = m->expiry;
+    m->expiry = 0;
+  } else if (waiting && (m->order_known || m->customer_known) && !m->expiry) {
+    m->expiry = w->schedule = 1;
   }
 }
 
@@ -115,19 +146,39 @@ static int run_sequence(const int *seq, int n, char *trace, size_t tcap) {
   notification_state_t s;
   notification_state_init(&s);
   model_t m = {0};
-  int calls = 0, sents = 0, finishes = 0;
+  int calls = 0, sents = 0, finishes = 0, schedules = 0;
+  char expiry[NOTIFICATION_ID_MAX + 1] = "";
   for (int i = 0; i < n; i++) {
     notification_input_t in = input_of(seq[i]);
     notification_decision_t d;
     assert_int_equal(notification_decide(&s, &in, &d), 0);
-    int call, sent, finish, change;
-    model_step(&m, seq[i], &call, &sent, &finish, &change);
+    want_t w;
+    model_step(&m, seq[i], &w);
     snprintf(trace + i, tcap - (size_t)i, "%c", kind_letters[seq[i]]);
-    if (d.call != call || d.sent != sent || d.finish != finish || d.changed != change) {
-      print_error("sequence %s: step %d: call %d/%d sent %d/%d finish %d/%d changed %d/%d (%s)\n", trace, i,
-                  d.call, call, d.sent, sent, d.finish, finish, d.changed, change, d.why);
+    if (d.call != w.call || d.sent != w.sent || d.finish != w.finish || d.changed != w.change ||
+        d.schedule_expiry != w.schedule || (d.unschedule[0] != '\0') != w.unschedule) {
+      print_error("sequence %s: step %d: call %d/%d sent %d/%d finish %d/%d changed %d/%d schedule %d/%d "
+                  "unschedule '%s'/%d (%s)\n",
+                  trace, i, d.call, w.call, d.sent, w.sent, d.finish, w.finish, d.changed, w.change,
+                  d.schedule_expiry, w.schedule, d.unschedule, w.unschedule, d.why);
       return -1;
     }
+    /* the time-out cancelled is the one scheduled; a calling state keeps none */
+    if ((w.unschedule && strcmp(d.unschedule, expiry) != 0) || (d.call && d.next.expiry_id[0] != '\0')) {
+      print_error("sequence %s: step %d: cancels '%s' of '%s', keeps '%s'\n", trace, i, d.unschedule, expiry,
+                  d.next.expiry_id);
+      return -1;
+    }
+    /* an expiry says so, and ends in expired: the only way to it */
+    if ((d.next.phase == NOTIFICATION_EXPIRED) != m.expired ||
+        (seq[i] == M_EXPIRY && d.changed && d.note != NOTIFICATION_NOTE_EXPIRED)) {
+      print_error("sequence %s: step %d: phase %s, note %d\n", trace, i,
+                  notification_phase_name(d.next.phase), (int)d.note);
+      return -1;
+    }
+    if (d.schedule_expiry) snprintf(expiry, sizeof expiry, "e0000000-0000-4000-8000-%012d", i);
+    scheduled(&d, expiry);
+    schedules += d.schedule_expiry;
     /* nothing happens without saying why, and nothing said when something happens but a failure */
     if (!d.changed && d.note == NOTIFICATION_NOTE_NONE) {
       print_error("sequence %s: step %d: ignored without a note\n", trace, i);
@@ -148,8 +199,9 @@ static int run_sequence(const int *seq, int n, char *trace, size_t tcap) {
     finishes += d.finish;
     s = d.next;
   }
-  if (calls > 1 || sents > 1 || finishes > 1 || sents > calls) {
-    print_error("sequence %s: %d calls, %d sent, %d finished\n", trace, calls, sents, finishes);
+  if (calls > 1 || sents > 1 || finishes > 1 || sents > calls || schedules > 1 || (m.expired && calls > 0)) {
+    print_error("sequence %s: %d calls, %d sent, %d finished, %d time-outs\n", trace, calls, sents, finishes,
+                schedules);
     return -1;
   }
   return 0;
@@ -175,7 +227,7 @@ static void test_every_sequence(void **state) {
     }
   }
   assert_int_equal(failures, 0);
-  assert_int_equal(sequences, 6 + 36 + 216 + 1296 + 7776 + 46656);
+  assert_int_equal(sequences, 7 + 49 + 343 + 2401 + 16807 + 117649);
 }
 
 /* Both orders of arrival, each fact twice: one call, at the second fact. */
@@ -204,14 +256,93 @@ static void test_either_first_either_twice(void **state) {
 
 /* ---- one by one -------------------------------------------------------------------------- */
 
+/* Order first (its time-out scheduled), then the customer: calling, the time-out cancelled. */
 static notification_state_t calling_state(void) {
   notification_decision_t d;
   notification_input_t o = order_in(CUSTOMER), c = customer_in("+8613800138000");
   assert_int_equal(notification_decide(NULL, &o, &d), 0);
+  assert_true(d.schedule_expiry);
+  scheduled(&d, EXPIRY);
   notification_state_t s = d.next;
   assert_int_equal(notification_decide(&s, &c, &d), 0);
   assert_true(d.call);
+  assert_false(d.schedule_expiry);
+  assert_string_equal(d.unschedule, EXPIRY);
+  assert_string_equal(d.next.expiry_id, "");
   return d.next;
+}
+
+/* Waiting asks for one time-out, whichever fact came first, and never again. */
+static void test_waiting_asks_for_one_expiry(void **state) {
+  (void)state;
+  notification_input_t first[] = {order_in(CUSTOMER), customer_in("+1")};
+  for (size_t i = 0; i < 2; i++) {
+    notification_decision_t d;
+    assert_int_equal(notification_decide(NULL, &first[i], &d), 0);
+    assert_true(d.schedule_expiry);
+    assert_string_equal(d.unschedule, "");
+    scheduled(&d, EXPIRY);
+    notification_state_t s = d.next;
+    assert_int_equal(notification_decide(&s, &first[i], &d), 0); /* a copy */
+    assert_false(d.schedule_expiry || d.changed);
+    assert_string_equal(d.next.expiry_id, EXPIRY);
+  }
+  /* a waiting state saved before time-outs existed gets one at its next message, a copy too */
+  notification_decision_t d;
+  notification_input_t o = order_in(CUSTOMER);
+  assert_int_equal(notification_decide(NULL, &o, &d), 0);
+  notification_state_t s = d.next;
+  assert_int_equal(notification_decide(&s, &o, &d), 0);
+  assert_true(d.schedule_expiry);
+  /* nothing known, nothing to wait for: an unexpected outcome on a new state asks for none */
+  notification_input_t done = outcome_in(1);
+  assert_int_equal(notification_decide(NULL, &done, &d), 0);
+  assert_false(d.schedule_expiry);
+}
+
+/* The time-out while waiting: expired, no SMS, ever. */
+static void test_expiry_while_waiting(void **state) {
+  (void)state;
+  notification_decision_t d;
+  notification_input_t o = order_in(CUSTOMER), x = expiry_in();
+  assert_int_equal(notification_decide(NULL, &o, &d), 0);
+  scheduled(&d, EXPIRY);
+  notification_state_t s = d.next;
+  assert_int_equal(notification_decide(&s, &x, &d), 0);
+  assert_true(d.finish && d.changed);
+  assert_false(d.call || d.sent || d.schedule_expiry);
+  assert_string_equal(d.unschedule, "");
+  assert_int_equal(d.next.phase, NOTIFICATION_EXPIRED);
+  assert_int_equal(d.next.decided_at_ms, 9000);
+  assert_int_equal(d.note, NOTIFICATION_NOTE_EXPIRED);
+  assert_non_null(strstr(d.why, ORDER));
+  assert_non_null(strstr(d.why, "customer"));
+  s = d.next;
+  /* the customer coming late, the time-out again, an outcome: nothing */
+  notification_input_t late[] = {customer_in("+1"), x, outcome_in(1)};
+  for (size_t i = 0; i < 3; i++) {
+    assert_int_equal(notification_decide(&s, &late[i], &d), 0);
+    assert_false(d.call || d.changed || d.finish || d.sent || d.schedule_expiry);
+    assert_int_equal(d.next.phase, NOTIFICATION_EXPIRED);
+  }
+}
+
+/* A time-out that had left before the call cancelled it: ignored while calling and after. */
+static void test_late_expiry_is_ignored(void **state) {
+  (void)state;
+  notification_state_t s = calling_state();
+  notification_input_t x = expiry_in(), done = outcome_in(1);
+  notification_decision_t d;
+  assert_int_equal(notification_decide(&s, &x, &d), 0);
+  assert_false(d.changed || d.finish || d.call || d.schedule_expiry);
+  assert_int_equal(d.note, NOTIFICATION_NOTE_DUPLICATE);
+  assert_int_equal(d.next.phase, NOTIFICATION_CALLING);
+  assert_int_equal(notification_decide(&s, &done, &d), 0);
+  s = d.next;
+  assert_int_equal(notification_decide(&s, &x, &d), 0);
+  assert_false(d.changed || d.finish);
+  assert_int_equal(d.note, NOTIFICATION_NOTE_DUPLICATE);
+  assert_int_equal(d.next.phase, NOTIFICATION_SENT);
 }
 
 static void test_call_done_sends_once(void **state) {
@@ -284,7 +415,7 @@ static void test_conflicting_details_keep_the_first(void **state) {
 static void test_order_already_sent_finishes(void **state) {
   (void)state;
   notification_input_t o = order_in(CUSTOMER);
-  o.already_sent = 1;
+  o.already = NOTIFICATION_SENT;
   notification_decision_t d;
   assert_int_equal(notification_decide(NULL, &o, &d), 0);
   assert_true(d.finish && d.changed);
@@ -298,16 +429,20 @@ static void test_order_already_sent_finishes(void **state) {
   assert_false(d.call || d.changed);
 }
 
-static void test_order_already_failed_finishes(void **state) {
+/* Failed or expired before: finished as such, no call, no time-out. */
+static void test_order_already_failed_or_expired_finishes(void **state) {
   (void)state;
-  notification_input_t o = order_in(CUSTOMER);
-  o.already_failed = 1;
-  notification_decision_t d;
-  assert_int_equal(notification_decide(NULL, &o, &d), 0);
-  assert_true(d.finish && d.changed);
-  assert_false(d.call || d.sent);
-  assert_int_equal(d.next.phase, NOTIFICATION_FAILED);
-  assert_int_equal(d.note, NOTIFICATION_NOTE_DUPLICATE);
+  static const notification_phase_t ends[] = {NOTIFICATION_FAILED, NOTIFICATION_EXPIRED};
+  for (size_t i = 0; i < 2; i++) {
+    notification_input_t o = order_in(CUSTOMER);
+    o.already = ends[i];
+    notification_decision_t d;
+    assert_int_equal(notification_decide(NULL, &o, &d), 0);
+    assert_true(d.finish && d.changed);
+    assert_false(d.call || d.sent || d.schedule_expiry);
+    assert_int_equal(d.next.phase, ends[i]);
+    assert_int_equal(d.note, NOTIFICATION_NOTE_DUPLICATE);
+  }
 }
 
 /* Only a clear refusal fails for good; an unclear answer or none is retried. */
@@ -422,13 +557,26 @@ static void test_state_json_round_trip(void **state) {
   (void)state;
   notification_state_t s = calling_state(), back;
   s.attempts = 3;
+  snprintf(s.expiry_id, sizeof s.expiry_id, "%s", EXPIRY);
   s.decided_at_ms = 1234567890123LL;
   json_t *j = notification_state_to_json(&s);
   assert_non_null(j);
   assert_int_equal(notification_state_from_json(j, &back), 0);
   assert_memory_equal(&s, &back, sizeof s);
-  /* a member missing, a bad phase, a string too long: refused */
+  /* saved before time-outs existed: no expiryId, none */
   json_t *copy = json_deep_copy(j);
+  json_object_del(copy, "expiryId");
+  assert_int_equal(notification_state_from_json(copy, &back), 0);
+  assert_string_equal(back.expiry_id, "");
+  json_decref(copy);
+  /* expired reads back */
+  s.phase = NOTIFICATION_EXPIRED;
+  copy = notification_state_to_json(&s);
+  assert_int_equal(notification_state_from_json(copy, &back), 0);
+  assert_int_equal(back.phase, NOTIFICATION_EXPIRED);
+  json_decref(copy);
+  /* a member missing, a bad phase, a string too long: refused */
+  copy = json_deep_copy(j);
   json_object_del(copy, "phone");
   assert_int_equal(notification_state_from_json(copy, &back), CTXD_EDECODE);
   json_decref(copy);
@@ -455,7 +603,10 @@ int main(void) {
       cmocka_unit_test(test_outcome_while_waiting_is_unexpected),
       cmocka_unit_test(test_conflicting_details_keep_the_first),
       cmocka_unit_test(test_order_already_sent_finishes),
-      cmocka_unit_test(test_order_already_failed_finishes),
+      cmocka_unit_test(test_order_already_failed_or_expired_finishes),
+      cmocka_unit_test(test_waiting_asks_for_one_expiry),
+      cmocka_unit_test(test_expiry_while_waiting),
+      cmocka_unit_test(test_late_expiry_is_ignored),
       cmocka_unit_test(test_call_verdict),
       cmocka_unit_test(test_provider_id_ok),
       cmocka_unit_test(test_excerpt),
