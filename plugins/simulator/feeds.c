@@ -11,6 +11,9 @@
  *  - paying: the order system opens a paying order, the payment system calls back for each
  *    payment (once more for some: gateways repeat callbacks), a customer cancels; one flow
  *    per tick, each kind and each of the context's rules in turn.
+ *  - orders: Customers' CustomerCreated and Ordering's OrderCreated for a new customer's
+ *    order, in either order, every third order published twice (another copy, another
+ *    message id), so Notification shows both orders of arrival and a duplicate.
  * The audited materials are the template's (config/inventory-templates.json unless
  * templates_file names another), so the inventory knows them from the materials feed. */
 #include <inttypes.h>
@@ -24,7 +27,7 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-const char *const sim_feed_names[SIM_FEEDS] = {"materials", "inventory", "compensation", "paying"};
+const char *const sim_feed_names[SIM_FEEDS] = {"materials", "inventory", "compensation", "paying", "orders"};
 
 /* config/inventory-templates.json's template, used when templates_file is not set */
 static const char builtin_templates[] =
@@ -408,8 +411,45 @@ static int feed_paying(sim_t *sim, int64_t now) {
   return rc;
 }
 
+/* ---- orders and customers ---------------------------------------------------------------------- */
+
+static int feed_orders(sim_t *sim, int64_t now) {
+  unsigned n = sim->orders++;
+  char customer[37], order[37], number[32], at[32], phone[24], name[32];
+  sim_uuid_new(customer);
+  sim_uuid_new(order);
+  sim_iso_at(now, at);
+  snprintf(number, sizeof number, "SO%.4s%.2s%.2s%06" PRId64, at, at + 5, at + 8, sim_random(0, 999999));
+  snprintf(phone, sizeof phone, "+86138%08" PRId64, sim_random(0, 99999999));
+  snprintf(name, sizeof name, "Customer %u", n + 1);
+  ctxd_c_customers_v1_customer_created_t c = {.name = name, .phone_number = phone, .created_at = at};
+  memcpy(c.customer_id, customer, sizeof c.customer_id);
+  ctxd_c_ordering_v1_order_created_t o = {.order_number = number,
+                                          .total_amount_minor = 4590 + 100 * (n % 10),
+                                          .currency = "CNY",
+                                          .created_at = at};
+  memcpy(o.order_id, order, sizeof o.order_id);
+  memcpy(o.customer_id, customer, sizeof o.customer_id);
+  /* events: to their types' exchanges, each with a new message id */
+  sim_out_t customer_out = {.type = CTXD_C_CUSTOMERS_V1_CUSTOMER_CREATED_TYPE};
+  sim_out_t order_out = {.type = CTXD_C_ORDERING_V1_ORDER_CREATED_TYPE, .correlation_id = order};
+  bool order_first = n % 2 == 1;
+  int64_t first = now, second = now + sim_delay(sim);
+  int rc = sim_later(sim, order_first ? second : first, &customer_out,
+                     ctxd_c_customers_v1_customer_created_encode(&c), "customers: customer %s (%s) created",
+                     customer, phone);
+  if (rc == 0)
+    rc = sim_later(sim, order_first ? first : second, &order_out, ctxd_c_ordering_v1_order_created_encode(&o),
+                   "ordering: order %s of customer %s created%s", number, customer,
+                   order_first ? ", before its customer" : "");
+  if (rc == 0 && n % 3 == 2)
+    rc = sim_later(sim, second + sim_delay(sim), &order_out, ctxd_c_ordering_v1_order_created_encode(&o),
+                   "ordering: order %s published again", number);
+  return rc;
+}
+
 int sim_feed_tick(sim_t *sim, int feed, int64_t now_ms) {
   static int (*const run[SIM_FEEDS])(sim_t *, int64_t) = {feed_materials, feed_inventory, feed_compensation,
-                                                          feed_paying};
+                                                          feed_paying, feed_orders};
   return run[feed](sim, now_ms);
 }

@@ -20,7 +20,14 @@
 
 /* ---- settings --------------------------------------------------------------------------- */
 
-enum { SIM_FEED_MATERIALS, SIM_FEED_INVENTORY, SIM_FEED_COMPENSATION, SIM_FEED_PAYING, SIM_FEEDS };
+enum {
+  SIM_FEED_MATERIALS,
+  SIM_FEED_INVENTORY,
+  SIM_FEED_COMPENSATION,
+  SIM_FEED_PAYING,
+  SIM_FEED_ORDERS,
+  SIM_FEEDS
+};
 /* The queues the simulator consumes: the payment and order systems' requests, and the
  * agent desk's CaseStatusChanged (only with feed_agents). */
 enum { SIM_PAYMENT, SIM_ORDERING, SIM_AGENT_DESK, SIM_SYSTEMS };
@@ -147,7 +154,7 @@ typedef struct {
   sim_material_t materials[SIM_MAX_MATERIALS];
   size_t nmaterials, next_material;
   bool catalog_sent;
-  unsigned audits, compensations, payings;
+  unsigned audits, compensations, payings, orders;
   sim_desk_t desk;
 
   pthread_t thread;

@@ -70,6 +70,11 @@ static const ctxd_conf_entry_t config_map[] = {
      "time between two paying flows"},
     {CTXD_CONF_STR, "paying_endpoint", "paying", S(paying_endpoint),
      "endpoint receiving OpenPayingOrder, PayOrder and CancelOrder"},
+    {CTXD_CONF_BOOL, "feed_orders", "true", S(feeds[SIM_FEED_ORDERS].on),
+     "publish customers and their orders (CustomerCreated and OrderCreated, in either order, every third "
+     "order twice), for the notification context's SMS"},
+    {CTXD_CONF_INT, "orders_interval_ms", "10000", S(feeds[SIM_FEED_ORDERS].interval_ms),
+     "time between two orders"},
     {CTXD_CONF_STR, "inventory_endpoint", "inventory", S(inventory_endpoint),
      "endpoint receiving the audits"},
     {CTXD_CONF_STR, "compensation_endpoint", "compensation", S(compensation_endpoint),
@@ -113,6 +118,7 @@ static const struct {
     {"inventory_interval_ms", S(feeds[SIM_FEED_INVENTORY].interval_ms), 1, 86400000},
     {"compensation_interval_ms", S(feeds[SIM_FEED_COMPENSATION].interval_ms), 1, 86400000},
     {"paying_interval_ms", S(feeds[SIM_FEED_PAYING].interval_ms), 1, 86400000},
+    {"orders_interval_ms", S(feeds[SIM_FEED_ORDERS].interval_ms), 1, 86400000},
     {"reject_back_percent", S(reject_back_percent), 0, 100},
 };
 

@@ -4,9 +4,10 @@
  *                  repeated key gets the first answer again (200 {"id":..., "duplicate":true})
  *   GET /sms       {"requests": N, "messages": [{"key", "id", "body", "hits"}, ...]}: every
  *                  accepted message, with how many POSTs carried its key
- *   POST /control  {"mode": "fail" | "timeout" | "drop" | "ok", "count": N}: the next N POST
- *                  /sms fail with 500, are held open and never answered, or are accepted and
- *                  then the connection is closed without an answer
+ *   POST /control  {"mode": "fail" | "timeout" | "drop" | "hold" | "ok", "count": N, "ms": M}:
+ *                  the next N POST /sms fail with 500, are held open and never answered, are
+ *                  accepted and then the connection is closed without an answer, or are
+ *                  accepted and answered (200) only M ms later (hold; M defaults to 1000)
  *
  * Usage: ctxd_fakeprovider [port]   (0 or none: a free port). Prints "listening on PORT" to
  * stderr once it accepts connections; stops on SIGTERM or SIGINT. One request per
@@ -22,13 +23,14 @@
 
 #define MAX_BODY (64 * 1024)
 
-typedef enum { MODE_OK, MODE_FAIL, MODE_TIMEOUT, MODE_DROP } fake_mode_t;
+typedef enum { MODE_OK, MODE_FAIL, MODE_TIMEOUT, MODE_DROP, MODE_HOLD } fake_mode_t;
 
 static struct {
   json_t *messages; /* array of {"key", "id", "body", "hits"} */
   long requests;    /* POST /sms received */
   fake_mode_t mode;
   long mode_count;
+  long hold_ms; /* MODE_HOLD's delay */
   uv_tcp_t server;
   uv_signal_t sigterm, sigint;
 } g;
@@ -45,16 +47,23 @@ typedef struct {
   char *body;
   size_t body_len;
   int done;
+  uv_timer_t hold; /* MODE_HOLD: answers `held` when it fires */
+  json_t *held;
+  int handles; /* open handles (tcp, hold): freed when the last one closed */
 } conn_t;
 
 static void on_closed(uv_handle_t *h) {
   conn_t *c = h->data;
+  if (--c->handles > 0) return;
+  json_decref(c->held);
   free(c->body);
   free(c);
 }
 
 static void close_conn(conn_t *c) {
   if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_closed);
+  if (c->handles == 2 && !uv_is_closing((uv_handle_t *)&c->hold))
+    uv_close((uv_handle_t *)&c->hold, on_closed);
 }
 
 typedef struct {
@@ -116,6 +125,16 @@ static fake_mode_t next_mode(void) {
   return g.mode;
 }
 
+static void on_hold(uv_timer_t *t) {
+  conn_t *c = t->data;
+  json_t *answer = c->held;
+  c->held = NULL;
+  if (!uv_is_closing((uv_handle_t *)&c->tcp))
+    reply_json(c, 200, answer);
+  else
+    json_decref(answer);
+}
+
 static void post_sms(conn_t *c) {
   g.requests++;
   if (c->key[0] == '\0') {
@@ -147,7 +166,17 @@ static void post_sms(conn_t *c) {
     close_conn(c); /* accepted, but the caller never hears of it */
     return;
   }
-  reply_json(c, 200, json_pack("{s:O, s:b}", "id", json_object_get(m, "id"), "duplicate", duplicate));
+  json_t *answer = json_pack("{s:O, s:b}", "id", json_object_get(m, "id"), "duplicate", duplicate);
+  if (mode == MODE_HOLD) {
+    /* accepted; the answer waits (a caller killed meanwhile never hears of it) */
+    c->held = answer;
+    uv_timer_init(c->tcp.loop, &c->hold);
+    c->hold.data = c;
+    c->handles++;
+    uv_timer_start(&c->hold, on_hold, (uint64_t)g.hold_ms, 0);
+    return;
+  }
+  reply_json(c, 200, answer);
 }
 
 static void post_control(conn_t *c) {
@@ -161,11 +190,15 @@ static void post_control(conn_t *c) {
     g.mode = MODE_TIMEOUT;
   else if (ok && strcmp(mode, "drop") == 0)
     g.mode = MODE_DROP;
+  else if (ok && strcmp(mode, "hold") == 0)
+    g.mode = MODE_HOLD;
   else if (ok && strcmp(mode, "ok") == 0)
     g.mode = MODE_OK;
   else
     ok = 0;
   if (ok) g.mode_count = count > 0 ? (long)count : 1;
+  json_int_t ms = json_integer_value(json_object_get(j, "ms"));
+  if (ok) g.hold_ms = ms > 0 ? (long)ms : 1000;
   json_decref(j);
   reply(c, ok ? 200 : 400, ok ? "{}" : "{\"error\":\"expected {\\\"mode\\\": ..., \\\"count\\\": N}\"}");
 }
@@ -263,6 +296,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 static void on_connection(uv_stream_t *server, int status) {
   if (status < 0) return;
   conn_t *c = calloc(1, sizeof *c);
+  c->handles = 1;
   uv_tcp_init(server->loop, &c->tcp);
   c->tcp.data = c;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {

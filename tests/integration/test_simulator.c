@@ -118,7 +118,14 @@ static int teardown(void **state) {
   return 0;
 }
 
-enum { FEED_MATERIALS = 1, FEED_INVENTORY = 2, FEED_COMPENSATION = 4, FEED_AGENTS = 8, FEED_PAYING = 16 };
+enum {
+  FEED_MATERIALS = 1,
+  FEED_INVENTORY = 2,
+  FEED_COMPENSATION = 4,
+  FEED_AGENTS = 8,
+  FEED_PAYING = 16,
+  FEED_ORDERS = 32
+};
 /* delays short enough for a test, long enough that answers interleave with requests */
 #define QUICK ", \"delay_min_ms\": 5, \"delay_max_ms\": 30"
 
@@ -133,11 +140,11 @@ static void start_simulator(sim_test_t *t, int feeds, const char *settings) {
            " \"ordering_queue\": \"%s\", \"inventory_endpoint\": \"%s\", \"compensation_endpoint\": \"%s\","
            " \"agent_desk_queue\": \"%s\", \"case_endpoint\": \"%s\", \"paying_endpoint\": \"%s\","
            " \"feed_materials\": %s, \"feed_inventory\": %s,"
-           " \"feed_compensation\": %s, \"feed_agents\": %s, \"feed_paying\": %s%s}}]",
+           " \"feed_compensation\": %s, \"feed_agents\": %s, \"feed_paying\": %s, \"feed_orders\": %s%s}}]",
            ctxt_amqp_url(), t->pay, t->ord, t->inv, t->comp, t->desk, t->cas, t->paying,
            feeds & FEED_MATERIALS ? "true" : "false", feeds & FEED_INVENTORY ? "true" : "false",
            feeds & FEED_COMPENSATION ? "true" : "false", feeds & FEED_AGENTS ? "true" : "false",
-           feeds & FEED_PAYING ? "true" : "false", settings);
+           feeds & FEED_PAYING ? "true" : "false", feeds & FEED_ORDERS ? "true" : "false", settings);
   ctxt_host_start(w, NULL);
   snprintf(ready, sizeof ready, "consuming '%s' (payment) and '%s' (ordering)", t->pay, t->ord);
   if (strstr(w->host.out, ready) == NULL) assert_true(ctxt_proc_wait_output(&w->host, ready, CTXT_READY_MS));
@@ -521,6 +528,31 @@ static void paying_feed(void **state) {
   free_all(seen, N);
 }
 
+/* Customers and their orders for Notification: customer first, then order first, then an
+ * order published twice (same order, another message id); each order names its customer. */
+static void orders_feed(void **state) {
+  sim_test_t *t = *state;
+  watch(t, (const char *const[]){"Ctxd.Customers.Contracts.v1:CustomerCreated",
+                                 "Ctxd.Ordering.Contracts.v1:OrderCreated", NULL});
+  start_simulator(t, FEED_ORDERS, QUICK ", \"orders_interval_ms\": 300");
+  json_t *seen[7];
+  assert_int_equal(collect(t, NULL, seen, 7), 7);
+  ctxt_host_stop(t->w, SIGTERM);
+  static const char *const types[] = {"CustomerCreated", "OrderCreated", "OrderCreated", "CustomerCreated",
+                                      "CustomerCreated", "OrderCreated", "OrderCreated"};
+  for (int i = 0; i < 7; i++) assert_non_null(strstr(type_of(seen[i]), types[i]));
+  /* each order is its customer's */
+  assert_string_equal(str(seen[1], "CustomerId"), str(seen[0], "CustomerId"));
+  assert_string_equal(str(seen[2], "CustomerId"), str(seen[3], "CustomerId"));
+  assert_string_equal(str(seen[5], "CustomerId"), str(seen[4], "CustomerId"));
+  assert_string_not_equal(str(seen[0], "CustomerId"), str(seen[3], "CustomerId"));
+  /* the third order twice: another message */
+  assert_string_equal(str(seen[6], "OrderId"), str(seen[5], "OrderId"));
+  assert_string_not_equal(env_str(seen[6], "messageId"), env_str(seen[5], "messageId"));
+  assert_string_equal(str(seen[0], "Name"), "Customer 1");
+  free_all(seen, 7);
+}
+
 /* ---- the agent desk ---------------------------------------------------------------------- */
 
 #define GROUP_ID "d1000000-0000-4000-8000-000000000001"
@@ -644,6 +676,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(materials_feed, setup, teardown),
       cmocka_unit_test_setup_teardown(inventory_and_compensation_feeds, setup, teardown),
       cmocka_unit_test_setup_teardown(paying_feed, setup, teardown),
+      cmocka_unit_test_setup_teardown(orders_feed, setup, teardown),
       cmocka_unit_test_setup_teardown(agent_desk_works_its_cases, setup, teardown),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
