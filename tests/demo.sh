@@ -23,8 +23,15 @@ cc -std=c11 -D_GNU_SOURCE -O2 -o build/release/ctxd_fakeprovider tests/fakeprovi
   $(pkg-config --cflags --libs libuv jansson) -lhttp_parser
 build/release/ctxd_fakeprovider 8025 &
 provider=$!
+# The operator console (admin.listen) with actions enabled: a token of this run's own, in a
+# copy of the configuration that names its file (the checked-in file stays read-only).
+mkdir -p .run
+(umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >.run/console-token)
+sed 's|"listen": "127.0.0.1:9464"|&, "token_file": "'"$repo"'/.run/console-token"|' config/ctxd.json >.run/demo.json
+grep -q token_file .run/demo.json || { echo "demo: could not add the console token to the configuration" >&2; exit 1; }
+echo "demo: operator console at http://127.0.0.1:9464/ (token: $(cat .run/console-token))" >&2
 # not exec: the trap must run after the host exits
-build/release/runtime/ctxd run --config config/ctxd.json &
+build/release/runtime/ctxd run --config .run/demo.json &
 host=$!
 trap 'kill -TERM $host 2>/dev/null || true' INT TERM
 wait $host || true
