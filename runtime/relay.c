@@ -18,7 +18,8 @@
 /* no scheduled message is pending */
 #define NO_DUE INT64_MIN
 /* a tick again this soon when a due message was not moved (it fell due during the tick, or
- * another host's relay holds it): never a wait of a whole tick, never a busy loop */
+ * another host's relay holds it), twice as late each time it is still held, up to a tick:
+ * never a wait of a whole tick at first, never a busy loop */
 #define DUE_AGAIN_MS 5
 
 struct ctxd__relay_s {
@@ -285,6 +286,9 @@ static void count_tick(ctxd__relay_t *r, int64_t started_us, int moved) {
 static void *relay_main(void *arg) {
   ctxd__relay_t *r = arg;
   int64_t next_sweep = ctxd__clock_ms();
+  /* a due row someone holds (an unschedule in a long batch, another relay moving it) is
+   * looked at again soon, but less often each time: never a tick at 200 Hz */
+  int64_t due_again = DUE_AGAIN_MS;
   r->next_cleanup_ms = ctxd__clock_ms() + r->cfg->cleanup_interval_s * 1000;
   for (;;) {
     pthread_mutex_lock(&r->mu);
@@ -320,7 +324,12 @@ static void *relay_main(void *arg) {
       /* the next pending message due before the next tick: wake for it. One a handler
        * of this host schedules later wakes the relay through ctxd__relay_wake_at; one
        * another host schedules waits at most a tick. */
-      int64_t after = ctxd__clock_ms() + (due_in > 0 ? due_in : DUE_AGAIN_MS);
+      int64_t after = ctxd__clock_ms() + (due_in > 0 ? due_in : due_again);
+      if (due_in != NO_DUE && due_in <= 0)
+        due_again = due_again * 2 < r->cfg->outbox_sweep_interval_ms ? due_again * 2
+                                                                     : r->cfg->outbox_sweep_interval_ms;
+      else
+        due_again = DUE_AGAIN_MS;
       if (due_in != NO_DUE && after < next_sweep) next_sweep = after;
     }
     if (now >= r->next_cleanup_ms) {
