@@ -219,10 +219,16 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *passwor
   return 0;
 }
 
-int ctxd__broker_publish_reopen(ctxd__broker_t *b, char *err, size_t errlen) {
+int ctxd__broker_channel_close_ok(ctxd__broker_t *b, int channel) {
   amqp_channel_close_ok_t ok = {0};
-  if (amqp_send_method(b->conn, (amqp_channel_t)b->publish_channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) !=
-      AMQP_STATUS_OK) {
+  return amqp_send_method(b->conn, (amqp_channel_t)channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) ==
+                 AMQP_STATUS_OK
+             ? 0
+             : CTXD_ECLOSED;
+}
+
+int ctxd__broker_publish_reopen(ctxd__broker_t *b, char *err, size_t errlen) {
+  if (ctxd__broker_channel_close_ok(b, b->publish_channel) != 0) {
     snprintf(err, errlen, "channel.close-ok could not be sent");
     return CTXD_EBROKER;
   }

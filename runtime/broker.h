@@ -33,7 +33,8 @@ typedef struct {
   char close_text[256];
 } ctxd__broker_t;
 
-/* The channel every publish uses, in confirm mode; endpoints use 2, 3, ... A publish
+/* The channel every publish uses, in confirm mode; endpoints use 2, 3, ...; the console's
+ * queue figures 2047 (CTXD__INSPECT_CHANNEL, inspect.h). A publish
  * channel the broker closed is reopened under a new number, from CTXD__PUBLISH_REOPENED
  * on (below RabbitMQ's default channel_max, 2047): confirms of the closed one that were
  * already read and queued then cannot settle the new one's publishes. */
@@ -77,6 +78,10 @@ int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const 
                       size_t errlen);
 
 int ctxd__broker_channel_open(ctxd__broker_t *b, int channel, char *err, size_t errlen);
+
+/* Answers the broker's channel.close of `channel` (its number is free again). 0 or
+ * CTXD_ECLOSED. */
+int ctxd__broker_channel_close_ok(ctxd__broker_t *b, int channel);
 
 /* After the broker closed the publish channel: answers its channel.close, opens the
  * channel again in confirm mode (sequence numbers start again at 1). 0 or CTXD_EBROKER with

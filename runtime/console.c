@@ -23,6 +23,7 @@
 #include "envelope_out.h"
 #include "failstore.h"
 #include "hostinfo.h"
+#include "inspect.h"
 #include "plugin.h"
 #include "redact.h"
 
@@ -67,6 +68,11 @@ struct ctxd__console_s {
   PGcancel *cancel;          /* under cancel_mu: conn's, while it exists */
   int64_t connect_after_us;  /* under mu: no new connection before (ctxd__clock_us) */
   char connect_error[512];   /* under mu: why the last one failed */
+  /* the last /api/endpoints answer and what it was rendered from (endpoints_key; loop):
+   * open tabs poll it, one rendering a sample serves them all */
+  char *endpoints_text;
+  int64_t *endpoints_key;
+  size_t endpoints_nkey;
 };
 
 typedef enum { JOB_SUMMARY, JOB_GROUPS, JOB_LIST, JOB_SHOW, JOB_ACT, JOB_OUTBOX } job_kind_t;
@@ -116,24 +122,38 @@ void ctxd__console_free(ctxd__console_t *k) {
   pthread_mutex_destroy(&k->mu);
   pthread_mutex_destroy(&k->cancel_mu);
   OPENSSL_cleanse(k->token_hash, sizeof k->token_hash);
+  free(k->endpoints_text);
+  free(k->endpoints_key);
   free(k);
 }
 
 /* ---- answers ------------------------------------------------------------------------ */
 
 /* Writes j (taken) as the body; the status, or 500 when out of memory. */
-static int json_answer(ctxd__admin_resp_t *resp, int status, json_t *j) {
+/* j as the answer's text (j is released); new, free with free; NULL when out of memory. */
+static char *json_text(json_t *j) {
   char *text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
   json_decref(j);
+  return text;
+}
+
+/* Answers JSON text (NULL: out of memory, 500). */
+static int text_answer(ctxd__admin_resp_t *resp, int status, const char *text) {
   resp->content_type = JSON_TYPE;
   resp->headers = JSON_HEADERS;
   resp->body.len = 0;
   int rc = text != NULL ? ctxd__prom_append(&resp->body, text, strlen(text)) : CTXD_ENOMEM;
-  free(text);
   if (rc == 0) return status;
   resp->body.len = 0;
   ctxd__prom_printf(&resp->body, "{\"error\":\"out of memory\"}");
   return 500;
+}
+
+static int json_answer(ctxd__admin_resp_t *resp, int status, json_t *j) {
+  char *text = json_text(j);
+  int rc = text_answer(resp, status, text);
+  free(text);
+  return rc;
 }
 
 /* The length of the valid UTF-8 sequence at s (1-4), or 0 when there is none. */
@@ -249,7 +269,7 @@ static json_t *series_json(const ctxd__ring_t *r) {
                    "p99_ms", p99);
 }
 
-static int endpoints_route(const ctxd__status_t *s, ctxd__admin_resp_t *resp) {
+static json_t *endpoints_json(const ctxd__status_t *s) {
   json_t *list = json_array();
   for (size_t i = 0; i < s->endpoints->n; i++) {
     ctxd__endpoint_t *ep = s->endpoints->v[i];
@@ -258,18 +278,54 @@ static int endpoints_route(const ctxd__status_t *s, ctxd__admin_resp_t *resp) {
     pthread_mutex_unlock(&ep->mu);
     const ctxd__ring_t *r = s->series != NULL ? ctxd__series_find(s->series, ep->name) : NULL;
     const ctxd__point_t *now = r != NULL && r->n > 0 ? ctxd__ring_at(r, r->n - 1) : NULL;
+    int64_t depth, consumers;
+    ctxd__inspect_figures(ep, s->now_ms, &depth, &consumers);
     json_t *e = json_pack(
         "{s:s,s:s,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:o}", "name", ep->name, "state",
-        endpoint_state(s, ep), "consumers", known(ep->consumers), "queue_depth", known(ep->queue_depth),
-        "in_flight", (json_int_t)ep->inflight, "workers", (json_int_t)ep->settings.workers, "handled",
+        endpoint_state(s, ep), "consumers", known(consumers), "queue_depth", known(depth), "in_flight",
+        (json_int_t)ep->inflight, "workers", (json_int_t)ep->settings.workers, "handled",
         (json_int_t)st.handled, "duplicates", (json_int_t)st.duplicates, "retried", (json_int_t)st.retried,
         "errored", (json_int_t)st.errored, "skipped", (json_int_t)st.skipped, "poisoned",
         (json_int_t)st.poisoned, "rate", now != NULL ? now->rate : 0.0, "p50_ms",
         now != NULL ? now->p50_ms : 0.0, "p99_ms", now != NULL ? now->p99_ms : 0.0, "series", series_json(r));
     json_array_append_new(list, e);
   }
-  return json_answer(
-      resp, 200, json_pack("{s:i,s:o}", "interval_s", CTXD__SERIES_INTERVAL_MS / 1000, "endpoints", list));
+  return json_pack("{s:i,s:o}", "interval_s", CTXD__SERIES_INTERVAL_MS / 1000, "endpoints", list);
+}
+
+/* What an /api/endpoints answer shows besides the numbers read at each sample: which
+ * sample (the series counts them), the connection, each endpoint's state and queue
+ * figures (they change between samples). New, free with free; NULL when out of memory. */
+static int64_t *endpoints_key(const ctxd__status_t *s, size_t *n) {
+  *n = 2 + 3 * s->endpoints->n;
+  int64_t *key = malloc(*n * sizeof *key);
+  if (key == NULL) return NULL;
+  key[0] = s->series != NULL ? (int64_t)s->series->taken : 0;
+  key[1] = s->connected;
+  for (size_t i = 0; i < s->endpoints->n; i++) {
+    const ctxd__endpoint_t *ep = s->endpoints->v[i];
+    key[2 + 3 * i] = ep->draining * 2 + ep->consuming;
+    ctxd__inspect_figures(ep, s->now_ms, &key[3 + 3 * i], &key[4 + 3 * i]);
+  }
+  return key;
+}
+
+/* Rendered again only when its key changed: its counts are those of the first request
+ * after a sample, at most an interval old. */
+static int endpoints_route(ctxd__console_t *k, const ctxd__status_t *s, ctxd__admin_resp_t *resp) {
+  size_t n;
+  int64_t *key = endpoints_key(s, &n);
+  if (key == NULL || k->endpoints_text == NULL || n != k->endpoints_nkey ||
+      memcmp(key, k->endpoints_key, n * sizeof *key) != 0) {
+    free(k->endpoints_text);
+    free(k->endpoints_key);
+    k->endpoints_text = json_text(endpoints_json(s));
+    k->endpoints_key = key;
+    k->endpoints_nkey = key != NULL ? n : 0;
+  } else {
+    free(key);
+  }
+  return text_answer(resp, 200, k->endpoints_text);
 }
 
 static void add_sent(void *arg, const ctxd__sent_t *sent) {
@@ -914,7 +970,7 @@ int ctxd__console_handle(ctxd__console_t *k, const ctxd__status_t *s, ctxd__admi
   if (!known_path) return json_error(resp, 404, "not found: %s", path);
   if (post) return not_allowed(resp, "GET");
   if (strcmp(path, "/api/host") == 0) return host_route(k, s, resp);
-  if (strcmp(path, "/api/endpoints") == 0) return endpoints_route(s, resp);
+  if (strcmp(path, "/api/endpoints") == 0) return endpoints_route(k, s, resp);
   if (strcmp(path, "/api/topology") == 0) return topology_route(s, resp);
   if (strcmp(path, "/api/outbox") == 0) {
     job_t *j = job_new(JOB_OUTBOX);

@@ -246,6 +246,7 @@ void ctxd__endpoint_flush(ctxd__endpoint_t *ep) {
 void ctxd__endpoint_forget(ctxd__endpoint_t *ep) {
   ep->consuming = ep->cancelling = 0;
   ep->inspecting = 0;
+  ep->inspect_messages = ep->inspect_consumers = 0;
   ep->queue_depth = ep->consumers = -1;
   ep->inflight -= ctxd__ledger_reset(&ep->ledger);
   if (ep->filling != NULL) {

@@ -142,6 +142,7 @@ struct ctxd__endpoint_s {
   size_t inflight; /* deliveries received, not yet settled or dropped */
   /* its queues as the broker last told (passive queue.declare; the console): -1 unknown */
   int64_t queue_depth, consumers;
+  int64_t inspected_at;                         /* loop time (ms) they were read (inspect.h) */
   size_t inspecting;                            /* declare-oks still to read for the round under way */
   uint64_t inspect_messages, inspect_consumers; /* summed over the round so far */
   uint64_t received;

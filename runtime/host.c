@@ -20,6 +20,7 @@
 #include "db.h"
 #include "dispatch.h"
 #include "endpoint.h"
+#include "inspect.h"
 #include "log.h"
 #include "mailbox.h"
 #include "migrate.h"
@@ -69,6 +70,7 @@ typedef struct {
   ctxd__console_t *console; /* the admin endpoint's page and API */
   uv_timer_t sample;        /* the console's history, every CTXD__SERIES_INTERVAL_MS */
   ctxd__series_t series;
+  ctxd__inspect_t inspect;   /* the console's queue figures */
   ctxd__observed_t observed; /* what plugins send, for the console's topology */
   uint64_t nofile;           /* the soft open-file limit in force */
 
@@ -181,18 +183,6 @@ static int on_deliver(host_t *h, int channel, const amqp_basic_deliver_t *m) {
   return ctxd__endpoint_receive(ep, d, h->session.gen);
 }
 
-/* A queue.declare-ok of a round the sample timer began (on_sample): the round's sums are the endpoint's
- * once its last one is read. */
-static void inspected(ctxd__endpoint_t *ep, const amqp_queue_declare_ok_t *ok) {
-  if (ep == NULL || ep->inspecting == 0) return;
-  ep->inspect_messages += ok->message_count;
-  ep->inspect_consumers += ok->consumer_count;
-  if (--ep->inspecting > 0) return;
-  ep->queue_depth = (int64_t)ep->inspect_messages;
-  ep->consumers = (int64_t)ep->inspect_consumers;
-  ep->inspect_messages = ep->inspect_consumers = 0;
-}
-
 /* Reads every frame available now, or until the intake is full. Buffered frames never make
  * the socket readable again, so stop only when the library says nothing is left (a full
  * intake drains them when it resumes). */
@@ -231,7 +221,10 @@ static void drain(host_t *h) {
       break;
     }
     case AMQP_QUEUE_DECLARE_OK_METHOD:
-      inspected(ctxd__endpoints_of_channel(&h->endpoints, f.channel), f.payload.method.decoded);
+      if (f.channel == CTXD__INSPECT_CHANNEL) {
+        amqp_queue_declare_ok_t *ok = f.payload.method.decoded;
+        ctxd__inspect_answered(&h->inspect, ok->message_count, ok->consumer_count, (int64_t)uv_now(&h->loop));
+      }
       break;
     case AMQP_BASIC_CANCEL_OK_METHOD: {
       ctxd__endpoint_t *ep = ctxd__endpoints_of_channel(&h->endpoints, f.channel);
@@ -244,6 +237,11 @@ static void drain(host_t *h) {
     case AMQP_CHANNEL_CLOSE_METHOD:
       if (f.channel == h->session.broker.publish_channel) {
         on_publish_closed(h, f.payload.method.decoded);
+        break;
+      }
+      if (f.channel == CTXD__INSPECT_CHANNEL) { /* a queue asked about is missing: only its figures */
+        ctxd__inspect_refused(&h->inspect);
+        if (ctxd__broker_channel_close_ok(&h->session.broker, CTXD__INSPECT_CHANNEL) != 0) rc = CTXD_ECLOSED;
         break;
       }
       connection_lost(h, "the broker closed a channel");
@@ -432,6 +430,7 @@ static void connection_lost(host_t *h, const char *why) {
   ctxd__session_drop(&h->session);
   /* deliveries a worker still holds come back stale, and are dropped then */
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__endpoint_forget(h->endpoints.v[i]);
+  ctxd__inspect_reset(&h->inspect);
   schedule_reconnect(h);
   progressed(h);
 }
@@ -576,7 +575,8 @@ static int on_admin(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp
                       .plugins = h->plugins,
                       .nplugins = h->nplugins,
                       .series = &h->series,
-                      .observed = &h->observed};
+                      .observed = &h->observed,
+                      .now_ms = (int64_t)uv_now(&h->loop)};
   const char *path = ctxd__admin_path(req);
   ctxd__prom_t *body = &resp->body;
   int probe = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
@@ -599,33 +599,35 @@ static int on_admin(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp
 static int inspect_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
   (void)err;
   (void)errlen;
-  if (ctxd__broker_queue_inspect(&h->session.broker, ep->channel, queue) != 0) return CTXD_ECLOSED;
-  ((ctxd__endpoint_t *)ep)->inspecting++;
-  return 0;
+  return ctxd__inspect_send(&h->inspect, &h->session.broker, (ctxd__endpoint_t *)ep, queue);
 }
 
 /* The console's history: each endpoint's counters, and its queue's depth and consumers as
- * the broker last told. While connected, a passive queue.declare per queue it consumes is
- * sent without waiting (the replies are read with the deliveries, and never make the loop
- * wait or read past a full intake); a round still unanswered is not repeated. */
+ * the broker last told (inspect.h). While connected, a passive queue.declare per queue it
+ * consumes is sent without waiting (the replies are read with the deliveries, and never
+ * make the loop wait or read past a full intake); a round still unanswered is not repeated. */
 static void on_sample(uv_timer_t *t) {
   host_t *h = t->data;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  int was_open = h->inspect.open;
+  h->series.taken++;
   for (size_t i = 0; i < h->endpoints.n; i++) {
     ctxd__endpoint_t *ep = h->endpoints.v[i];
     ctxd__sample_t sample;
     ctxd__status_sample(ep, now, &sample);
     sample.mono_ms = (int64_t)uv_now(&h->loop);
-    sample.queue_depth = ep->queue_depth;
-    sample.consumers = ep->consumers;
+    ctxd__inspect_figures(ep, sample.mono_ms, &sample.queue_depth, &sample.consumers);
     ctxd__ring_t *r = ctxd__series_ring(&h->series, ep->name);
     if (r != NULL) ctxd__ring_add(r, &sample);
     if (h->poll_active && h->session.broker.conn != NULL && ep->inspecting == 0 &&
         each_queue(h, ep, inspect_queue, NULL, 0) != 0)
-      connection_lost(h, "sending a queue.declare failed");
+      connection_lost(h, "sending a queue.declare failed, or opening its channel");
   }
+  /* opening the channel waited for its reply and kept the frames read meanwhile in the
+   * library's buffer, which never makes the socket readable again */
+  if (!was_open && h->inspect.open && !h->intake.paused) drain(h);
 }
 
 /* ---- replacing a plugin -------------------------------------------------------------- */
@@ -937,6 +939,7 @@ static void host_free(host_t *h) {
   ctxd__contracts_free(h->contracts);
   ctxd__console_free(h->console); /* the loop ended: no query of it runs */
   ctxd__series_free(&h->series);
+  ctxd__inspect_free(&h->inspect);
   ctxd__observed_free(&h->observed);
 }
 

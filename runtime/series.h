@@ -42,6 +42,7 @@ typedef struct {
 typedef struct {
   ctxd__ring_t **v;
   size_t n;
+  uint64_t taken; /* samples taken so far (the owner counts them): what is new since */
 } ctxd__series_t;
 
 /* The ring of endpoint name, made when it has none yet; borrowed until

@@ -26,6 +26,7 @@ typedef struct {
   size_t nplugins;
   const ctxd__series_t *series; /* the endpoints' recent history (console) */
   ctxd__observed_t *observed;   /* what the plugins were seen sending (console) */
+  int64_t now_ms;               /* the loop's clock: the age of the queue figures (inspect.h) */
 } ctxd__status_t;
 
 /* Ready: connected to the broker, not stopping, every endpoint consuming (or draining for

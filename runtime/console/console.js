@@ -215,13 +215,22 @@
   async function act(action, selection, what) {
     const ok = await confirmAction(`${VERB[action]} ${what}?`, EXPLAIN[action], VERB[action], action === 'archive');
     if (!ok) return;
+    // a group or filter action takes at most 1000 rows a request and says how many are
+    // left: ask again (the rows done no longer qualify) until none are, or none was done
+    const total = { done: 0, skipped: [] };
     try {
-      const r = await api(`/api/failed/${action}`, selection);
-      toast(resultText(action, r), r.skipped && r.skipped.length ? 'warn' : 'ok');
+      let r;
+      do {
+        r = await api(`/api/failed/${action}`, selection);
+        total.done += r.done;
+        total.skipped.push(...(r.skipped || []));
+      } while (r.remaining > 0 && r.done > 0);
+      toast(resultText(action, total), total.skipped.length ? 'warn' : 'ok');
       state.selected.clear();
     } catch (e) {
       const hint = e.status === 401 ? ' (check the token)' : '';
-      toast(`${VERB[action]} refused: ${e.message}${hint}`, 'error');
+      const before = total.done > 0 ? `${resultText(action, total)}, then ` : '';
+      toast(`${before}${VERB[action]} refused: ${e.message}${hint}`, 'error');
     }
     state.route.fresh = true;
     refresh(true);

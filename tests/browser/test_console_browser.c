@@ -90,7 +90,8 @@ static long failed_rows(ctxt_world_t *w, const char *where, long want) {
 
 /* With a token: every view loads without an error under traffic; the failed group opens
  * down to one message; a click on retry, once the cause is fixed, applies the message's
- * effect once and resolves it; archive hides a message and unarchive brings it back. */
+ * effect once and resolves it; archive hides a message and unarchive brings it back;
+ * archiving a group of 1003 takes them all. */
 static void console_with_token(void **state) {
   ctxt_world_t *w = *state;
   console_world(w, TOKEN);
@@ -146,6 +147,21 @@ static void console_with_token(void **state) {
                    2);
   assert_int_equal(failed_rows(w, "exception_type = 'Testkit.Refused' AND status = 'unresolved'", 2), 2);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM testkit.orphans"), 1);
+
+  /* a group of 1003: more than one request of the API takes */
+  snprintf(sql, sizeof sql,
+           "INSERT INTO ctxd.failed_messages (endpoint, message_id, exception_type, body, first_failed_at, "
+           "last_failed_at) SELECT '%s', md5(i::text)::uuid, 'Testkit.Bulk', '{}', now(), now() "
+           "FROM generate_series(1, 1003) i",
+           w->endpoint);
+  r = PQexec(w->pg, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  const char *bulk[] = {endpoint, "exception=Testkit.Bulk", "count=1003", "token=" TOKEN, NULL};
+  browser(w, "bulk", bulk);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.failed_messages WHERE exception_type = "
+                                       "'Testkit.Bulk' AND status = 'archived'"),
+                   1003);
 }
 
 /* Without admin.token the page is read-only: every action button is disabled and says why. */

@@ -187,9 +187,15 @@ static void routes_answer_json_and_rates_follow_the_load(void **state) {
   assert_true(worst_ms < 1000);
   ctxt_wait_settled(w, w->endpoint, sent);
 
-  r = get_json(w, "/api/endpoints");
+  /* rendered once a sample: the counts are the next sample's */
+  deadline = ctxt_now_ms() + 10000;
+  json_t *e;
+  do {
+    http_free(&r);
+    r = get_json(w, "/api/endpoints");
+    e = endpoint_named(r.json, w->endpoint);
+  } while (num(e, "handled") != sent && ctxt_now_ms() < deadline);
   assert_int_equal(num(r.json, "interval_s"), 2);
-  json_t *e = endpoint_named(r.json, w->endpoint);
   assert_string_equal(str(e, "name"), w->endpoint);
   assert_string_equal(str(e, "state"), "consuming");
   assert_int_equal(num(e, "handled"), sent);
@@ -520,6 +526,128 @@ static void deferred_queries_at_a_small_connection_bound(void **state) {
   ctxt_host_stop(w, SIGTERM);
 }
 
+/* The world's endpoint in /api/endpoints now (new, free with json_decref). */
+static json_t *endpoint_now(ctxt_world_t *w) {
+  http_t r = get_json(w, "/api/endpoints");
+  json_t *e = json_deep_copy(endpoint_named(r.json, w->endpoint));
+  http_free(&r);
+  return e;
+}
+
+/* Waits until the world's endpoint's member key is null (want_null) or not; 1 when it was. */
+static int wait_figure(ctxt_world_t *w, const char *key, int want_null, int timeout_ms) {
+  int64_t deadline = ctxt_now_ms() + timeout_ms;
+  for (;;) {
+    json_t *e = endpoint_now(w);
+    int is_null = json_is_null(at(e, key));
+    json_decref(e);
+    if (is_null == want_null) return 1;
+    if (ctxt_now_ms() >= deadline) return 0;
+    usleep(50000); /* polling a URL: the deadline bounds it */
+  }
+}
+
+/* A queue the console asks about that nothing consumes (a draining endpoint's) is deleted:
+ * the broker refuses that passive declare and closes the channel it came on. Only the
+ * figures go (null), the connection stays: no reconnect, still ready. */
+static void a_missing_queue_costs_only_its_figures(void **state) {
+  ctxt_world_t *w = *state;
+  char dir[] = "/tmp/ctxd-plugins-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  snprintf(w->plugin_dir, sizeof w->plugin_dir, "%s", dir);
+  ctxt_plugin_install(dir, "ctxd_testkit.so");
+  start_with_token(w, "");
+  assert_true(wait_figure(w, "queue_depth", 0, 10000));
+  /* a handler waits on a lock the test holds: the replaced plugin's endpoint stays draining */
+  PGconn *locker = ctxt_pg_connect(w->db);
+  PQclear(PQexec(locker, "BEGIN"));
+  PQclear(PQexec(locker, "LOCK TABLE testkit.effects IN ACCESS EXCLUSIVE MODE"));
+  char id[37];
+  ctxt_make_id(id, 1);
+  ctxt_publish(w, id, "{\"action\":\"ok\"}");
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM pg_locks WHERE NOT granted", 1, 10000), 1);
+  ctxt_plugin_install(dir, "ctxd_testkit_v2.so");
+  ctxt_proc_signal(&w->host, SIGHUP);
+  int64_t deadline = ctxt_now_ms() + CTXT_EFFECT_MS;
+  int draining = 0;
+  while (!draining && ctxt_now_ms() < deadline) {
+    json_t *e = endpoint_now(w);
+    draining = strcmp(str(e, "state"), "draining") == 0;
+    json_decref(e);
+  }
+  assert_true(draining);
+  amqp_queue_delete(w->amqp, 1, amqp_cstring_bytes(w->endpoint), 0, 0);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+
+  assert_true(wait_figure(w, "queue_depth", 1, 10000));
+  json_t *e = endpoint_now(w);
+  assert_true(json_is_null(at(e, "consumers")));
+  assert_string_equal(str(e, "state"), "draining"); /* not "disconnected" */
+  json_decref(e);
+  ctxt_proc_wait_output(&w->host, "\001", 100); /* reads what it logged so far */
+  assert_null(strstr(w->host.out, "reconnecting"));
+  assert_int_equal(ctxt_metric(w, NULL, "ctxd_broker_reconnects_total"), 0);
+  assert_int_equal(ctxt_wait_status(w, "/readyz", 200, 1000), 200);
+
+  /* the swap then consumes from a queue that is gone: that reconnect declares it again */
+  PQclear(PQexec(locker, "COMMIT"));
+  PQfinish(locker);
+  assert_true(ctxt_proc_wait_output(&w->host, "replaced plugin 'testkit'", CTXT_EFFECT_MS));
+  assert_int_equal(ctxt_wait_effects(w, NULL, 1), 1);
+  ctxt_host_stop(w, SIGTERM);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* 1 when every endpoint of two /api/endpoints answers shows the same sample, state and
+ * queue figures: what the answer is rendered from besides the counts. */
+static int same_sample(json_t *a, json_t *b) {
+  json_t *la = at(a, "endpoints"), *lb = at(b, "endpoints");
+  if (json_array_size(la) != json_array_size(lb)) return 0;
+  const char *keys[] = {"series", "state", "consumers", "queue_depth"};
+  for (size_t i = 0; i < json_array_size(la); i++)
+    for (size_t j = 0; j < sizeof keys / sizeof keys[0]; j++)
+      if (!json_equal(at(json_array_get(la, i), keys[j]), at(json_array_get(lb, i), keys[j]))) return 0;
+  return 1;
+}
+
+/* /api/endpoints is rendered once a sample, however many tabs poll it: two answers of one
+ * sample are the same text although messages were handled between them. */
+static void endpoints_rendered_once_a_sample(void **state) {
+  ctxt_world_t *w = *state;
+  start_with_token(w, "");
+  assert_true(wait_figure(w, "queue_depth", 0, 10000));
+  char id[37];
+  int sent = 0, pairs = 0;
+  for (int attempt = 0; attempt < 20 && pairs == 0; attempt++) {
+    http_t a = get_json(w, "/api/endpoints");
+    for (int i = 0; i < 5; i++, sent++) {
+      ctxt_make_id(id, sent + 1);
+      ctxt_publish(w, id, "{\"action\":\"ok\"}");
+    }
+    ctxt_wait_settled(w, w->endpoint, sent);
+    http_t b = get_json(w, "/api/endpoints");
+    if (same_sample(a.json, b.json)) { /* else a sample came between them: again */
+      assert_string_equal(a.body, b.body);
+      pairs++;
+    }
+    http_free(&a);
+    http_free(&b);
+  }
+  assert_int_equal(pairs, 1);
+  /* the next sample shows what was handled */
+  int64_t deadline = ctxt_now_ms() + 10000;
+  long handled = -1;
+  while (handled != sent && ctxt_now_ms() < deadline) {
+    json_t *e = endpoint_now(w);
+    handled = num(e, "handled");
+    json_decref(e);
+  }
+  assert_int_equal(handled, sent);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 /* The console's connection is made again after the database restarted (the query that
  * finds it broken runs once more on a new one, or a later one does). */
 static void console_reconnects_after_the_database_restarts(void **state) {
@@ -682,6 +810,10 @@ int main(void) {
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(read_only_without_a_token, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(deferred_queries_at_a_small_connection_bound, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(a_missing_queue_costs_only_its_figures, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(endpoints_rendered_once_a_sample, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(console_reconnects_after_the_database_restarts, ctxt_world_setup,
                                       ctxt_world_teardown),
