@@ -18,8 +18,8 @@
 /* no scheduled message is pending */
 #define NO_DUE INT64_MIN
 /* a tick again this soon when a due message was not moved (it fell due during the tick, or
- * another host's relay holds it), twice as late each time it is still held, up to a tick:
- * never a wait of a whole tick at first, never a busy loop */
+ * another host's relay holds it); while a tick moves nothing and a due row is still there
+ * (someone holds it), twice as late each time, up to a tick: never a busy loop */
 #define DUE_AGAIN_MS 5
 
 struct ctxd__relay_s {
@@ -325,7 +325,7 @@ static void *relay_main(void *arg) {
        * of this host schedules later wakes the relay through ctxd__relay_wake_at; one
        * another host schedules waits at most a tick. */
       int64_t after = ctxd__clock_ms() + (due_in > 0 ? due_in : due_again);
-      if (due_in != NO_DUE && due_in <= 0)
+      if (due_in != NO_DUE && due_in <= 0 && moved == 0)
         due_again = due_again * 2 < r->cfg->outbox_sweep_interval_ms ? due_again * 2
                                                                      : r->cfg->outbox_sweep_interval_ms;
       else

@@ -16,13 +16,6 @@ if ! bash tests/stack/stack.sh ctl list_vhosts --quiet --no-table-headers name |
 fi
 bash tests/stack/stack.sh ctl set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
 export CTXD_AMQP_URL="$CTXD_AMQP_URL/$vhost"
-# The SMS provider the notification context calls (config/ctxd.json: 127.0.0.1:8025): the
-# tests' fake one (tests/fakeprovider), built here on its own since this tree leaves the
-# tests out. It logs each SMS it accepts.
-cc -std=c11 -D_GNU_SOURCE -O2 -o build/release/ctxd_fakeprovider tests/fakeprovider/fakeprovider.c \
-  $(pkg-config --cflags --libs libuv jansson) -lhttp_parser
-build/release/ctxd_fakeprovider 8025 &
-provider=$!
 # The operator console (admin.listen) with actions enabled: a token of this run's own, in a
 # copy of the configuration that names its file (the checked-in file stays read-only).
 mkdir -p .run
@@ -30,6 +23,13 @@ mkdir -p .run
 sed 's|"listen": "127.0.0.1:9464"|&, "token_file": "'"$repo"'/.run/console-token"|' config/ctxd.json >.run/demo.json
 grep -q token_file .run/demo.json || { echo "demo: could not add the console token to the configuration" >&2; exit 1; }
 echo "demo: operator console at http://127.0.0.1:9464/ (token: $(cat .run/console-token))" >&2
+# The SMS provider the notification context calls (config/ctxd.json: 127.0.0.1:8025): the
+# tests' fake one (tests/fakeprovider), built here on its own since this tree leaves the
+# tests out. It logs each SMS it accepts.
+cc -std=c11 -D_GNU_SOURCE -O2 -o build/release/ctxd_fakeprovider tests/fakeprovider/fakeprovider.c \
+  $(pkg-config --cflags --libs libuv jansson) -lhttp_parser
+build/release/ctxd_fakeprovider 8025 &
+provider=$!
 # not exec: the trap must run after the host exits
 build/release/runtime/ctxd run --config .run/demo.json &
 host=$!

@@ -4,7 +4,8 @@
  * order system (ReshipOrderRequested -> ReshipOrderCreated, then ReshipOrderShipped or
  * ReshipOrderFailed), DataCatalog (MaterialType updates), an auditor's tablet (inventory
  * audits), the compensation desks (apply, submit, approve) and the payment system's
- * callbacks of paying orders (open, pay, cancel), so that every context has
+ * callbacks of paying orders (open, pay, cancel) and the customer and order systems
+ * (CustomerCreated, OrderCreated, for Notification's SMS), so that every context has
  * work and a new user sees it in the logs.
  *
  * An outside system does not share the host's inbox and outbox: start() starts one
