@@ -3,6 +3,7 @@
 #define CTXD_RUNTIME_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum {
   CTXD__CMD_HELP = 0,
@@ -35,7 +36,7 @@ typedef struct {
   const char *message_type, *exception_type, *status, *since, *until, *message_id, *group, *by;
   long offset;
   int json;
-  long long ids[CTXD__CLI_MAX_IDS];
+  int64_t ids[CTXD__CLI_MAX_IDS];
   size_t nids;
   int dot;              /* topology: Graphviz (the only format so far) */
   const char *type;     /* send: message type; borrowed from argv */

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -104,9 +103,7 @@ ctxd__console_t *ctxd__console_new(uv_loop_t *loop, const ctxd__config_t *cfg) {
   if (k == NULL) return NULL;
   k->loop = loop;
   k->cfg = cfg;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  k->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  k->started_ms = ctxd__clock_wall_ms();
   /* compared as digests: equal lengths, and CRYPTO_memcmp takes the same time either way */
   k->has_token = cfg->admin_token != NULL;
   if (k->has_token) SHA256((const unsigned char *)cfg->admin_token, strlen(cfg->admin_token), k->token_hash);
@@ -129,7 +126,6 @@ void ctxd__console_free(ctxd__console_t *k) {
 
 /* ---- answers ------------------------------------------------------------------------ */
 
-/* Writes j (taken) as the body; the status, or 500 when out of memory. */
 /* j as the answer's text (j is released); new, free with free; NULL when out of memory. */
 static char *json_text(json_t *j) {
   char *text = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;

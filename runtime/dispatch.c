@@ -300,13 +300,11 @@ static int write_fault(PGconn *c, struct ctxd_msg_s *m, char *err, size_t errlen
 }
 
 /* m's failure became final outside a transaction (its own could not commit, or it is a
- * poison message): its Fault<T> commits in one of its own, with `also` (a statement about
- * m's endpoint and id) when not NULL. Rows committed go to rows; a failure is logged. */
-static void commit_fault(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m, const char *also) {
+ * poison message): its Fault<T> commits in one of its own. Rows committed go to rows; a
+ * failure is logged. */
+static void commit_fault(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m) {
   char err[512] = "";
-  const char *params[] = {m->delivery->ep->name, m->env.message_id};
   int rc = ctxd__db_run(c, "BEGIN", 0, NULL, err, sizeof err);
-  if (rc == 0 && also != NULL) rc = ctxd__db_run(c, also, 2, params, err, sizeof err);
   if (rc == 0) rc = write_fault(c, m, err, sizeof err);
   if (rc == 0) rc = ctxd__db_run(c, "COMMIT", 0, NULL, err, sizeof err);
   if (rc == 0) {
@@ -454,14 +452,10 @@ static int run_careful(PGconn *c, const span_t *s, char *err, size_t errlen) {
 static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep) {
   const ctxd__config_t *cfg = ep->env->cfg;
   int backoff = 100, failed = 0;
-  while (*conn == NULL || PQstatus(*conn) != CONNECTION_OK) {
-    if (*conn != NULL) {
-      PQfinish(*conn);
-      *conn = NULL;
-    }
+  for (;;) {
     char err[512];
-    if (ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, conn, err,
-                         sizeof err) == 0) {
+    if (ctxd__db_keep(conn, cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, err,
+                      sizeof err) == 0) {
       if (failed) ctxd__notify("STATUS=consuming");
       return 0;
     }
@@ -474,7 +468,6 @@ static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep) {
     if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
     backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
   }
-  return 0;
 }
 
 /* Whether m's handler decided its outcome, so that its time counts once per message. A
@@ -547,7 +540,7 @@ static void set_aside(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m, co
   fail_transient(m->delivery, "ctxd.CommitFailed", err);
   if (m->delivery->outcome == CTXD__OUTCOME_ERROR) {
     blame(m->delivery, m->handler);
-    commit_fault(c, rows, m, NULL);
+    commit_fault(c, rows, m);
   }
 }
 
@@ -630,7 +623,7 @@ static void set_poisoned(PGconn *c, ctxd__outrows_t *rows, struct ctxd_msg_s *m)
            d->attempts - 1, (long long)d->ep->settings.max_attempts);
   set_outcome(d, CTXD__OUTCOME_ERROR, "ctxd.PoisonMessage", why);
   blame(d, m->handler);
-  commit_fault(c, rows, m, NULL);
+  commit_fault(c, rows, m);
   ctxd__log_fields_t f = ctxd__msg_log_fields(m);
   ctxd__logf(CTXD__LOG_WARN, m->handler->plugin->name, &f, "poison message (type %s) moved aside: %s",
              m->handler->type, why);

@@ -121,15 +121,13 @@ static json_t *answer(PGconn *c, const ctxd__cli_t *cli, int *code, char *err, s
       [CTXD__CMD_ERRORS_UNARCHIVE] = CTXD__FAIL_UNARCHIVE,
   };
   char actor[256];
-  int64_t ids[CTXD__CLI_MAX_IDS];
   switch (cli->cmd) {
   case CTXD__CMD_ERRORS_LIST: return ctxd__failstore_list(c, &f, code, err, errlen);
   case CTXD__CMD_ERRORS_GROUPS: return ctxd__failstore_groups(c, &f, code, err, errlen);
   case CTXD__CMD_ERRORS_SHOW: return ctxd__failstore_show(c, cli->ids[0], code, err, errlen);
   default:
     actor_of(cli, actor, sizeof actor);
-    for (size_t i = 0; i < cli->nids; i++) ids[i] = cli->ids[i];
-    return ctxd__failstore_act(c, actions[cli->cmd], ids, cli->nids, &f, actor, code, err, errlen);
+    return ctxd__failstore_act(c, actions[cli->cmd], cli->ids, cli->nids, &f, actor, code, err, errlen);
   }
 }
 

@@ -86,18 +86,13 @@ int64_t ctxd__call_backoff_ms(uint32_t backoff_ms, uint32_t attempt) {
 }
 
 void ctxd__call_message_id(const char *plugin, const char *kind, const char *key, char id[37]) {
-  size_t lp = strlen(plugin), lk = strlen(kind), ly = strlen(key), cap = lp + lk + ly + 80;
-  char *name = malloc(cap);
-  if (name == NULL) {
-    /* not reached in practice; still deterministic */
-    ctxd__uuid_derive("ctxd.call", id);
-    return;
-  }
-  /* "ctxd.call/<len>:<plugin><len>:<kind><len>:<key>": a '/' in a kind or a key cannot
-   * make two calls' names meet, and nothing is cut */
-  snprintf(name, cap, "ctxd.call/%zu:%s%zu:%s%zu:%s", lp, plugin, lk, kind, ly, key);
+  /* plugin names (64), kinds (255) and keys (CTXD__CALL_KEY_MAX) are bounded: this holds
+   * the longest. "ctxd.call/<len>:<plugin><len>:<kind><len>:<key>": a '/' in a kind or a key
+   * cannot make two calls' names meet */
+  char name[1024];
+  snprintf(name, sizeof name, "ctxd.call/%zu:%s%zu:%s%zu:%s", strlen(plugin), plugin, strlen(kind), kind,
+           strlen(key), key);
   ctxd__uuid_derive(name, id);
-  free(name);
 }
 
 void ctxd__executors_signal(ctxd__executors_t *set) {

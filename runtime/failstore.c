@@ -232,10 +232,15 @@ static char *base64(const unsigned char *data, size_t len) {
   return out;
 }
 
-/* The body member of a shown row: "body" when it is text (UTF-8 without NUL), else
- * "body_base64". 0 or CTXD_ENOMEM. */
+/* body as a JSON string when it is text (UTF-8 without NUL), else NULL. New reference. */
+static json_t *body_text(const unsigned char *body, size_t len) {
+  return memchr(body, 0, len) == NULL ? json_stringn((const char *)body, len) : NULL;
+}
+
+/* The body member of a shown row: "body" when it is text, else "body_base64". 0 or
+ * CTXD_ENOMEM. */
 static int set_body(json_t *o, const unsigned char *body, size_t len) {
-  json_t *text = memchr(body, 0, len) == NULL ? json_stringn((const char *)body, len) : NULL;
+  json_t *text = body_text(body, len);
   if (text != NULL) return json_object_set_new(o, "body", text) == 0 ? 0 : CTXD_ENOMEM;
   char *b64 = base64(body, len);
   int rc = b64 != NULL && json_object_set_new(o, "body_base64", json_string(b64)) == 0 ? 0 : CTXD_ENOMEM;
@@ -368,7 +373,7 @@ static int send_retry(PGconn *c, const PGresult *r, int row, const char **why, c
   unsigned char *body = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, R_BODY), &blen);
   if (body == NULL) return CTXD_ENOMEM;
   /* the outbox holds text: a body that is not UTF-8 goes back byte for byte with replay */
-  json_t *text = memchr(body, 0, blen) == NULL ? json_stringn((const char *)body, blen) : NULL;
+  json_t *text = body_text(body, blen);
   PQfreemem(body);
   json_t *stored = text != NULL ? parse_jsonb(PQgetvalue(r, row, R_HEADERS)) : NULL;
   if (text == NULL)
@@ -417,6 +422,16 @@ static int send_retry(PGconn *c, const PGresult *r, int row, const char **why, c
   "operator_retries = operator_retries + $4::int WHERE id = $1::bigint RETURNING id) "                       \
   "INSERT INTO ctxd.failed_actions (failed_id, action, actor) SELECT id, $5, $3 FROM u"
 
+/* ids[0..n) as a PostgreSQL array literal. New, NULL when memory runs out. */
+static char *id_array(const int64_t *ids, size_t n) {
+  char *out = malloc(n * 21 + 3), *o = out;
+  if (out == NULL) return NULL;
+  *o++ = '{';
+  for (size_t i = 0; i < n; i++) o += sprintf(o, "%s%lld", i > 0 ? "," : "", (long long)ids[i]);
+  strcpy(o, "}");
+  return out;
+}
+
 /* Rows a retry reads at a time: a group's bodies are never all in memory at once. */
 #define RETRY_CHUNK 100
 
@@ -424,14 +439,13 @@ static int send_retry(PGconn *c, const PGresult *r, int row, const char **why, c
  * are locked: none went away). NULL with *code on failure. */
 static PGresult *retry_rows(PGconn *c, const PGresult *r, int from, int to, int *code, char *err,
                             size_t errlen) {
-  char *array = malloc((size_t)(to - from) * 21 + 3), *o = array;
+  int64_t ids[RETRY_CHUNK];
+  for (int row = from; row < to; row++) ids[row - from] = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+  char *array = id_array(ids, (size_t)(to - from));
   if (array == NULL) {
     *code = ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
     return NULL;
   }
-  *o++ = '{';
-  for (int row = from; row < to; row++) o += sprintf(o, "%s%s", row > from ? "," : "", PQgetvalue(r, row, 0));
-  strcpy(o, "}");
   const char *params[] = {array};
   PGresult *full = query(c,
                          "SELECT " RETRY_COLUMNS " FROM ctxd.failed_messages WHERE id = ANY($1::bigint[]) "
@@ -469,16 +483,6 @@ static int act_rows(PGconn *c, ctxd__failaction_t a, const PGresult *r, const ch
     if (rc != 0) return rc;
   }
   return 0;
-}
-
-/* ids[0..n) as a PostgreSQL array literal. New, NULL when memory runs out. */
-static char *id_array(const int64_t *ids, size_t n) {
-  char *out = malloc(n * 21 + 3), *o = out;
-  if (out == NULL) return NULL;
-  *o++ = '{';
-  for (size_t i = 0; i < n; i++) o += sprintf(o, "%s%lld", i > 0 ? "," : "", (long long)ids[i]);
-  strcpy(o, "}");
-  return out;
 }
 
 /* Adds to skipped the ids of ids[0..n) that r (the rows found) lacks. */

@@ -608,9 +608,7 @@ static int inspect_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queu
  * make the loop wait or read past a full intake); a round still unanswered is not repeated. */
 static void on_sample(uv_timer_t *t) {
   host_t *h = t->data;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  int64_t now = ctxd__clock_wall_ms();
   int was_open = h->inspect.open;
   h->series.taken++;
   for (size_t i = 0; i < h->endpoints.n; i++) {
@@ -639,8 +637,8 @@ static void on_sample(uv_timer_t *t) {
 
 static void reload(host_t *h);
 
-/* systemd was told RELOADING=1 when the swap began (replaced or refused, the host serves) */
-/* READY=1 again after RELOADING=1; the status says what the connection is now */
+/* READY=1 again after the RELOADING=1 told when the swap began (replaced or refused, the
+ * host serves); the status says what the connection is now */
 static void swap_ended(const host_t *h) {
   ctxd__notify(h->session.broker.conn != NULL ? "READY=1\nSTATUS=consuming"
                                               : "READY=1\nSTATUS=broker connection lost; reconnecting");

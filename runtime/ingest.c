@@ -197,7 +197,7 @@ static int queue_copy(PGconn *c, const ctxd__delivery_t *d, const ctxd__decode_l
                       const char *reduced, const char *actor, size_t *fresh, char *err, size_t errlen) {
   const amqp_basic_properties_t *p = &d->msg.properties;
   json_t *headers = ctxd__amqp_table_to_json((p->_flags & AMQP_BASIC_HEADERS_FLAG) ? &p->headers : NULL);
-  json_t *props = reduced == NULL ? properties_of(p) : json_object();
+  json_t *props = reduced == NULL ? properties_of(p) : NULL;
   ctxd__envelope_t env = {0};
   char why[128], attempts[24], when[32];
   int decoded =
@@ -208,9 +208,12 @@ static int queue_copy(PGconn *c, const ctxd__delivery_t *d, const ctxd__decode_l
   if (n == 0)
     n = header_count(headers, "MT-Fault-RetryCount") + header_count(headers, "MT-Fault-RedeliveryCount");
   snprintf(attempts, sizeof attempts, "%lld", reduced != NULL ? 0 : n > INT32_MAX ? INT32_MAX : n);
-  json_t *none = json_object();
-  char *htext = headers != NULL && none != NULL ? jsonb_text(reduced == NULL ? headers : none) : NULL,
-       *ptext = props != NULL ? jsonb_text(props) : NULL;
+  char *htext = reduced != NULL   ? strdup("{}")
+                : headers != NULL ? jsonb_text(headers)
+                                  : NULL,
+       *ptext = reduced != NULL ? strdup("{}")
+                : props != NULL ? jsonb_text(props)
+                                : NULL;
   const char *exception = header_text(headers, "MT-Fault-ExceptionType");
   int rc = CTXD_ENOMEM;
   if (htext != NULL && ptext != NULL) {
@@ -241,7 +244,6 @@ static int queue_copy(PGconn *c, const ctxd__delivery_t *d, const ctxd__decode_l
   }
   free(htext);
   free(ptext);
-  json_decref(none);
   ctxd__envelope_free(&env);
   json_decref(props);
   json_decref(headers);

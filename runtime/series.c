@@ -4,8 +4,8 @@
 #include <string.h>
 
 ctxd__ring_t *ctxd__series_ring(ctxd__series_t *s, const char *name) {
-  for (size_t i = 0; i < s->n; i++)
-    if (strcmp(s->v[i]->name, name) == 0) return s->v[i];
+  ctxd__ring_t *found = (ctxd__ring_t *)ctxd__series_find(s, name);
+  if (found != NULL) return found;
   ctxd__ring_t **v = realloc(s->v, (s->n + 1) * sizeof *v);
   if (v == NULL) return NULL;
   s->v = v;

@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -33,13 +32,13 @@
 #include <ctxd/ctxd.h>
 #include <ctxd/saga.h>
 
+#include "contract_schema.h"
 #include "ctxd_contracts.h"
 #include "domain.h"
 #include "http.h"
 #include "store.h"
 
 #define NOTIFICATION_SAGA "notification.sms"
-#define NOTIFICATION_CALL_COMPLETED_TYPE "Ctxd.Runtime.v1:CallCompleted"
 
 typedef struct {
   const char *endpoint;
@@ -368,29 +367,16 @@ static ctxd_handler_result_t notification_on_customer(ctxd_tx_t *tx, const ctxd_
   return notification_result(n, tx, rc, "Notification.CustomerFailed");
 }
 
-/* Returns the member of obj called `name` ignoring ASCII case, an exact match first
- * (MassTransit writes camelCase, ctxd PascalCase); borrowed, NULL when absent. */
-static json_t *notification_member(const json_t *obj, const char *name) {
-  json_t *exact = json_object_get(obj, name);
-  if (exact != NULL) return exact;
-  const char *key;
-  json_t *value;
-  json_object_foreach((json_t *)obj, key, value) {
-    if (strcasecmp(key, name) == 0) return value;
-  }
-  return NULL;
-}
-
 static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const ctxd_msg_t *msg,
                                                             void *data) {
   const notification_t *n = data;
   size_t len;
   const char *body = n->api->msg_body(msg, &len);
   json_t *m = json_loadb(body, len, 0, NULL);
-  const char *kind = json_string_value(notification_member(m, "Kind"));
-  const char *key = json_string_value(notification_member(m, "IdempotencyKey"));
-  const char *status = json_string_value(notification_member(m, "Status"));
-  const json_t *outcome = notification_member(m, "Outcome");
+  const char *kind = json_string_value(ctxd__schema_get_ci(m, "Kind"));
+  const char *key = json_string_value(ctxd__schema_get_ci(m, "IdempotencyKey"));
+  const char *status = json_string_value(ctxd__schema_get_ci(m, "Status"));
+  const json_t *outcome = ctxd__schema_get_ci(m, "Outcome");
   static const char prefix[] = "sms:order:";
   if (kind == NULL || strcmp(kind, NOTIFICATION_CALL_KIND) != 0 || key == NULL ||
       strncmp(key, prefix, sizeof prefix - 1) != 0 || status == NULL) {
@@ -410,9 +396,9 @@ static ctxd_handler_result_t notification_on_call_completed(ctxd_tx_t *tx, const
       pm.state.phase = NOTIFICATION_FAILED;
       pm.changed = pm.finish = 1;
     } else {
-      const char *pid = json_string_value(notification_member(outcome, "providerMessageId"));
-      const char *error = json_string_value(notification_member(outcome, "error"));
-      json_t *attempts = notification_member(m, "Attempts");
+      const char *pid = json_string_value(ctxd__schema_get_ci(outcome, "providerMessageId"));
+      const char *error = json_string_value(ctxd__schema_get_ci(outcome, "error"));
+      const json_t *attempts = ctxd__schema_get_ci(m, "Attempts");
       notification_input_t in = {.kind = strcmp(status, "done") == 0 ? NOTIFICATION_IN_CALL_DONE
                                                                      : NOTIFICATION_IN_CALL_FAILED,
                                  .at_ms = notification_now_ms(),
@@ -519,7 +505,7 @@ static const char *notification_provider_id(const char *body, char *out, size_t 
   static const char *const names[] = {"providerMessageId", "messageId", "id"};
   const char *found = NULL;
   for (size_t i = 0; found == NULL && i < sizeof names / sizeof *names; i++) {
-    json_t *v = notification_member(j, names[i]);
+    const json_t *v = ctxd__schema_get_ci(j, names[i]);
     if (json_is_string(v)) found = json_string_value(v);
   }
   if (found != NULL && !notification_provider_id_ok(found)) found = NULL;
@@ -597,7 +583,7 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   } routes[] = {
       {CTXD_C_ORDERING_V1_ORDER_CREATED_TYPE, notification_on_order},
       {CTXD_C_CUSTOMERS_V1_CUSTOMER_CREATED_TYPE, notification_on_customer},
-      {NOTIFICATION_CALL_COMPLETED_TYPE, notification_on_call_completed},
+      {CTXD_C_RUNTIME_V1_CALL_COMPLETED_TYPE, notification_on_call_completed},
       {CTXD_C_NOTIFICATION_V1_LIST_CUSTOMER_SMS_TYPE, notification_on_list},
       {CTXD_C_NOTIFICATION_V1_SMS_WAIT_EXPIRED_TYPE, notification_on_expiry},
   };
