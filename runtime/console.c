@@ -389,6 +389,7 @@ static const struct {
 static json_t *act_capped(job_t *j, PGconn *c) {
   ctxd__failsql_t q;
   char sql[1200];
+  if (j->f.status == NULL) j->f.status = ctxd__failstore_action_status(j->action);
   if ((j->code = ctxd__failfilter_sql(&j->f, &q, j->err, sizeof j->err)) != 0) return NULL;
   snprintf(sql, sizeof sql, "SELECT id FROM ctxd.failed_messages WHERE (%s) AND %s ORDER BY id LIMIT %d",
            q.where, acts[j->action].applies, MAX_IDS);

@@ -524,6 +524,10 @@ static PGresult *select_rows(PGconn *c, const int64_t *ids, size_t n, const ctxd
   return query(c, sql, q.n, q.params, code, err, errlen);
 }
 
+const char *ctxd__failstore_action_status(ctxd__failaction_t a) {
+  return a == CTXD__FAIL_UNARCHIVE ? "archived" : NULL;
+}
+
 json_t *ctxd__failstore_act(PGconn *c, ctxd__failaction_t a, const int64_t *ids, size_t n,
                             const ctxd__failfilter_t *f, const char *actor, int *code, char *err,
                             size_t errlen) {
@@ -531,12 +535,11 @@ json_t *ctxd__failstore_act(PGconn *c, ctxd__failaction_t a, const int64_t *ids,
     *code = ctxd__fail(err, errlen, CTXD_EINVAL, "an action needs a known kind and an actor");
     return NULL;
   }
-  ctxd__failfilter_t archived;
-  if (a == CTXD__FAIL_UNARCHIVE && n == 0 && (f == NULL || f->status == NULL)) {
-    /* what unarchive can apply to, not the open rows a filter selects by default */
-    archived = f != NULL ? *f : (ctxd__failfilter_t){0};
-    archived.status = "archived";
-    f = &archived;
+  ctxd__failfilter_t own;
+  if (n == 0 && (f == NULL || f->status == NULL) && ctxd__failstore_action_status(a) != NULL) {
+    own = f != NULL ? *f : (ctxd__failfilter_t){0};
+    own.status = ctxd__failstore_action_status(a);
+    f = &own;
   }
   if ((*code = begin_utc(c, "BEGIN", err, errlen)) != 0) {
     ctxd__db_run(c, "ROLLBACK", 0, NULL, NULL, 0);

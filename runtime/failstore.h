@@ -34,6 +34,10 @@ json_t *ctxd__failstore_summary(PGconn *c, int *code, char *err, size_t errlen);
 
 typedef enum { CTXD__FAIL_RETRY, CTXD__FAIL_ARCHIVE, CTXD__FAIL_UNARCHIVE } ctxd__failaction_t;
 
+/* The status a filter without one selects for action a: "archived" for unarchive (what it
+ * can apply to), else NULL (the open rows). Static. */
+const char *ctxd__failstore_action_status(ctxd__failaction_t a);
+
 /* Acts on the rows ids[0..n) or, when n is 0, on every row f selects, in one transaction,
  * recorded with actor. A retry goes back to its endpoint through the outbox (its row's
  * lease is 0: the relay's next sweep publishes it). */

@@ -433,6 +433,18 @@ static void actions_need_the_token_and_the_same_origin(void **state) {
   r = http(w, "POST", "/api/failed/unarchive", JSON BEARER, body);
   assert_int_equal(num(r.json, "done"), 1);
   http_free(&r);
+  /* a group named without a status: unarchive takes the archived rows, as the CLI does */
+  r = http(w, "POST", "/api/failed/archive", JSON BEARER, group_body);
+  assert_int_equal(num(r.json, "done"), 1);
+  http_free(&r);
+  snprintf(path, sizeof path, "/api/failed/%ld", other);
+  r = get_json(w, path);
+  snprintf(group_body, sizeof group_body, "{\"group\":\"%s\"}", str(r.json, "group"));
+  http_free(&r);
+  r = http(w, "POST", "/api/failed/unarchive", JSON BEARER, group_body);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(num(r.json, "done"), 1);
+  http_free(&r);
   ctxt_host_stop(w, SIGTERM);
   assert_null(strstr(w->host.out, TOKEN));
 }
