@@ -616,7 +616,8 @@ static void on_sample(uv_timer_t *t) {
     ctxd__sample_t sample;
     ctxd__status_sample(ep, now, &sample);
     sample.mono_ms = (int64_t)uv_now(&h->loop);
-    ctxd__inspect_figures(ep, sample.mono_ms, &sample.queue_depth, &sample.consumers);
+    int64_t consumers; /* the console reads them live */
+    ctxd__inspect_figures(ep, sample.mono_ms, &sample.queue_depth, &consumers);
     ctxd__ring_t *r = ctxd__series_ring(&h->series, ep->name);
     if (r != NULL) ctxd__ring_add(r, &sample);
     if (h->poll_active && h->session.broker.conn != NULL && ep->inspecting == 0 &&

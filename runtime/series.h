@@ -17,10 +17,9 @@
 typedef struct {
   int64_t t_ms;    /* Unix time: when, for the page */
   int64_t mono_ms; /* a monotonic clock: the interval, whatever the wall clock does */
-  uint64_t handled, duplicates, retried, errored;
-  uint64_t in_flight;
-  int64_t queue_depth, consumers; /* -1: unknown (not connected) */
-  ctxd__histogram_t handler;      /* handler_seconds, cumulative */
+  uint64_t handled, errored;
+  int64_t queue_depth;       /* -1: unknown (not connected, or not answered) */
+  ctxd__histogram_t handler; /* handler_seconds, cumulative */
 } ctxd__sample_t;
 
 /* What happened between a sample and the one before. */

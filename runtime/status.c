@@ -198,13 +198,9 @@ void ctxd__status_sample(ctxd__endpoint_t *ep, int64_t now_ms, ctxd__sample_t *o
   pthread_mutex_lock(&ep->mu);
   *out = (ctxd__sample_t){.t_ms = now_ms,
                           .handled = ep->stats.handled,
-                          .duplicates = ep->stats.duplicates,
-                          .retried = ep->stats.retried,
                           .errored = ep->stats.errored,
                           .handler = ep->stats.handler_seconds};
   pthread_mutex_unlock(&ep->mu);
-  out->in_flight = ep->inflight;
-  out->queue_depth = out->consumers = -1;
 }
 
 void ctxd__status_log(const ctxd__endpoints_t *set) {

@@ -44,8 +44,8 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *body);
  * handler_timeout_exit, so the host must exit, else 0. */
 int ctxd__status_watch(const ctxd__endpoints_t *set);
 
-/* Reads ep's counters, in flight and handler times into *out at Unix time now_ms (loop
- * thread); queue depth and consumers are left unknown (-1): the broker tells them. */
+/* Reads ep's counters and handler times into *out at Unix time now_ms (loop thread); the
+ * queue depth is the caller's to set: the broker tells it. */
 void ctxd__status_sample(ctxd__endpoint_t *ep, int64_t now_ms, ctxd__sample_t *out);
 
 /* Logs each endpoint's counts, one line per endpoint (the workers must be stopped). */

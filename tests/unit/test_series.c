@@ -8,12 +8,8 @@
 #include "series.h"
 
 static ctxd__sample_t sample_at(int64_t t_ms, uint64_t handled, uint64_t errored) {
-  ctxd__sample_t s = {.t_ms = t_ms,
-                      .mono_ms = t_ms,
-                      .handled = handled,
-                      .errored = errored,
-                      .queue_depth = 7,
-                      .consumers = 1};
+  ctxd__sample_t s = {
+      .t_ms = t_ms, .mono_ms = t_ms, .handled = handled, .errored = errored, .queue_depth = 7};
   ctxd__histogram_init(&s.handler, &ctxd__buckets_seconds);
   return s;
 }
