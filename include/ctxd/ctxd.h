@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define CTXD_ABI_MAJOR 1
-#define CTXD_ABI_MINOR 2
+#define CTXD_ABI_MINOR 3
 
 /* Build flags: a plugin must match the host in each, or it is refused. */
 #define CTXD_BUILD_PTR64 (1u << 0) /* 64-bit pointers */
@@ -69,6 +69,19 @@ typedef enum {
 } ctxd_handler_result_t;
 
 typedef ctxd_handler_result_t (*ctxd_handler_cb)(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data);
+
+/* ABI 1.3: a batch handler receives every message of its type in a batch at once: n >= 1
+ * messages in delivery order, none handled before, all in one transaction, so that it can
+ * run one set-based statement for them all (MassTransit's Batch<T>, inside the
+ * exactly-once transaction). CTXD_HANDLER_OK commits them all with their inbox rows. Any
+ * other result, or a failed statement, rolls the whole batch back; the host then calls the
+ * handler again with one message at a time (n == 1), each under a savepoint of its own,
+ * so that only a message that fails is retried, redelivered or set aside, exactly as with
+ * a per-message handler. msgs and the messages are borrowed until it returns. What
+ * publish(), send(), respond(), schedule(), unschedule(), call(), tx_fault() and tx_msg()
+ * do is on behalf of the message last named with tx_focus() (msgs[0] at first). */
+typedef ctxd_handler_result_t (*ctxd_batch_handler_cb)(ctxd_tx_t *tx, const ctxd_msg_t *const *msgs, size_t n,
+                                                      void *data);
 
 /* ---- configuration map: the plugin's typed settings ---------------------------------- */
 
@@ -121,6 +134,9 @@ typedef struct {
   uint32_t workers;
   uint32_t batch_size;
   const char *queue_type; /* "classic" or "quorum" */
+  /* ABI 1.3: set instead of handler (exactly one of the two) to handle the type in
+   * batches; the endpoint's batch_size bounds n. */
+  ctxd_batch_handler_cb batch_handler;
 } ctxd_consumer_t;
 
 /* ---- messages ------------------------------------------------------------------------ */
@@ -303,6 +319,14 @@ struct ctxd_api_s {
   /* Sets the outcome (a JSON object's text, copied) sent back with CallCompleted; the last
    * one set before fn returns counts. 0 or CTXD_EINVAL (not a JSON object). */
   int (*call_outcome)(const ctxd_call_t *call, const char *outcome_json);
+
+  /* ---- ABI 1.3 (test with CTXD_API_HAS) ---- */
+
+  /* In a batch handler: the message that what follows (publish, send, respond, schedule,
+   * unschedule, call, tx_fault, tx_msg) is on behalf of; its outbox rows, ids and faults
+   * are that message's. 0, or CTXD_EINVAL (msg is not in the batch being handled). In a
+   * per-message handler, focusing its own message is a no-op returning 0. */
+  int (*tx_focus)(ctxd_tx_t *tx, const ctxd_msg_t *msg);
 };
 
 #define CTXD_API_HAS(api, slot)                                                                              \
