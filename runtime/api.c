@@ -115,6 +115,19 @@ static const char *api_tx_error(const ctxd_tx_t *tx) { return tx->error; }
 
 static const ctxd_msg_t *api_tx_msg(const ctxd_tx_t *tx) { return tx->msg; }
 
+static int api_tx_focus(ctxd_tx_t *tx, const ctxd_msg_t *msg) {
+  /* from the focus on: a handler that walks its batch in order finds each next at once */
+  for (size_t k = 0; k < tx->ncall; k++) {
+    size_t i = (tx->focus + k) % tx->ncall;
+    if (tx->call[i] == msg) {
+      tx->focus = i;
+      tx->msg = tx->call[i];
+      return 0;
+    }
+  }
+  return CTXD_EINVAL;
+}
+
 static void api_tx_fault(ctxd_tx_t *tx, const char *exception_type, const char *message) {
   snprintf(tx->fault_type, sizeof tx->fault_type, "%s", exception_type != NULL ? exception_type : "");
   snprintf(tx->fault_message, sizeof tx->fault_message, "%s", message != NULL ? message : "");
@@ -203,4 +216,5 @@ const ctxd_api_t ctxd__api = {
     .executor_register = api_executor_register,
     .call_field = ctxd__call_field,
     .call_outcome = ctxd__call_outcome,
+    .tx_focus = api_tx_focus,
 };

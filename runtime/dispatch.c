@@ -197,26 +197,54 @@ static void drop_rows(struct ctxd_msg_s *m) {
   m->scheduled_ms = 0;
 }
 
-static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s *m, struct ctxd_tx_s *tx,
+/* Calls the handler of ms[0..n) (a per-message handler: n == 1; a batch handler: every
+ * message it takes in one call) in the open transaction. The call's time is shared out
+ * evenly among its messages. */
+static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s **ms, size_t n, struct ctxd_tx_s *tx,
                                           ctxd__watch_t *watch) {
+  struct ctxd_msg_s *m = ms[0];
   const ctxd__endpoint_env_t *env = m->delivery->ep->env;
-  drop_rows(m);
+  for (size_t i = 0; i < n; i++) drop_rows(ms[i]);
   memset(tx, 0, sizeof *tx);
   tx->conn = c;
   tx->msg = m;
+  tx->call = ms;
+  tx->ncall = n;
   tx->sweep_grace_ms = env->cfg->outbox_sweep_grace_ms;
   tx->contracts = env->contracts;
   const ctxd__handler_t *hd = m->handler;
   ctxd__watch_begin(watch, hd->plugin->name, m->delivery->ep->name, hd->type, m->env.message_id);
   int64_t t0 = ctxd__clock_us();
-  ctxd_handler_result_t r = hd->fn(tx, m, hd->data);
-  m->handler_us += ctxd__clock_us() - t0;
+  ctxd_handler_result_t r = hd->batch_fn != NULL
+                                ? hd->batch_fn(tx, (const ctxd_msg_t *const *)ms, n, hd->data)
+                                : hd->fn(tx, m, hd->data);
+  int64_t share = (ctxd__clock_us() - t0) / (int64_t)n;
   ctxd__watch_end(watch);
-  m->ran = 1;
+  for (size_t i = 0; i < n; i++) {
+    ms[i]->handler_us += share;
+    ms[i]->ran = ms[i]->called = 1;
+  }
   /* a handler that ignored a failed statement cannot commit: the transaction is aborted */
   if (r == CTXD_HANDLER_OK && tx->failed)
     r = tx->fail_code == CTXD_ECONFLICT ? CTXD_HANDLER_RETRY : CTXD_HANDLER_FAIL;
   return r;
+}
+
+/* The messages of s's next handler call in the fast path, from msgs[i] (fresh, its
+ * handler not called yet) into out: msgs[i] alone for a per-message handler; for a batch
+ * handler every fresh message from i on that it handles, in delivery order (older versions
+ * upcast to its type included: the same handler). How many. */
+static size_t next_call(const span_t *s, size_t i, struct ctxd_msg_s **out) {
+  const ctxd__handler_t *hd = s->msgs[i].handler;
+  out[0] = &s->msgs[i];
+  if (hd->batch_fn == NULL) return 1;
+  size_t n = 1;
+  for (size_t j = i + 1; j < s->n; j++) {
+    const ctxd__handler_t *h = s->msgs[j].handler;
+    if (s->msgs[j].fresh && h != NULL && h->batch_fn == hd->batch_fn && h->data == hd->data)
+      out[n++] = &s->msgs[j];
+  }
+  return n;
 }
 
 ctxd__log_fields_t ctxd__msg_log_fields(const struct ctxd_msg_s *m) {
@@ -388,14 +416,18 @@ static int rollback(PGconn *c, const span_t *s, int rc) {
  * when a handler did not succeed (rolled back: run the careful path). */
 static int run_fast(PGconn *c, const span_t *s) {
   char err[512];
+  struct ctxd_msg_s **call = malloc(s->n * sizeof *call);
+  if (call == NULL) return CTXD_ESTATE; /* the careful path calls one message at a time */
   ctxd__db_pipeline_begin(c);
   int rc = begin(c, s, err, sizeof err);
+  for (size_t i = 0; i < s->n; i++) s->msgs[i].called = 0;
   for (size_t i = 0; rc == 0 && i < s->n; i++) {
-    if (!s->msgs[i].fresh) continue;
+    if (!s->msgs[i].fresh || s->msgs[i].called) continue;
     struct ctxd_tx_s tx;
-    if (call_handler(c, &s->msgs[i], &tx, s->watch) != CTXD_HANDLER_OK)
+    if (call_handler(c, call, next_call(s, i, call), &tx, s->watch) != CTXD_HANDLER_OK)
       rc = tx.fail_code == CTXD_ECLOSED ? CTXD_ECLOSED : CTXD_ESTATE;
   }
+  free(call);
   if (rc == 0) rc = commit(c, s, err, sizeof err);
   if (rc != 0) {
     rc = rollback(c, s, rc);
@@ -415,7 +447,7 @@ static int run_one(PGconn *c, const span_t *s, struct ctxd_msg_s *m, char *err, 
   for (;;) {
     int rc = ctxd__db_run(c, "SAVEPOINT m", 0, NULL, err, errlen);
     if (rc != 0) return rc;
-    r = call_handler(c, m, &tx, s->watch);
+    r = call_handler(c, &m, 1, &tx, s->watch); /* a batch handler too: its messages fail alone */
     if (tx.fail_code == CTXD_ECLOSED) return CTXD_ECLOSED;
     if (r == CTXD_HANDLER_OK) return ctxd__db_run(c, "RELEASE SAVEPOINT m", 0, NULL, err, errlen);
     log_fault(m, &tx, r);

@@ -24,6 +24,7 @@ struct ctxd_msg_s {
   size_t body_len;
   int fresh;            /* its inbox row was inserted in this transaction */
   int ran;              /* its handler was called, in any attempt */
+  int called;           /* its handler was called in the current attempt's fast path */
   int64_t handler_us;   /* time in its handler, every attempt */
   ctxd__outrows_t rows; /* outbox rows its handler wrote in the current attempt */
   int64_t scheduled_ms; /* the earliest due time (Unix ms) it scheduled in that attempt; 0: none */
@@ -31,9 +32,11 @@ struct ctxd_msg_s {
 
 struct ctxd_tx_s {
   PGconn *conn;
-  struct ctxd_msg_s *msg;
-  int failed;    /* a statement failed: the transaction is aborted */
-  int fail_code; /* its CTXD_E* code */
+  struct ctxd_msg_s *msg;   /* the message it acts for: the one handled, or a batch's focus */
+  struct ctxd_msg_s **call; /* the messages of the handler call under way (tx_focus) */
+  size_t ncall, focus;      /* how many; the index of msg among them */
+  int failed;               /* a statement failed: the transaction is aborted */
+  int fail_code;            /* its CTXD_E* code */
   char error[512];
   char fault_type[128];
   char fault_message[512];

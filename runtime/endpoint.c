@@ -99,9 +99,17 @@ static int valid_endpoint_name(const char *s) {
   return 1;
 }
 
+/* The batch handler of c; NULL when c was built before ABI 1.3 (its size ends before
+ * the field, which must not be read) or has none. */
+static ctxd_batch_handler_cb batch_handler_of(const ctxd_consumer_t *c) {
+  return c->size >= offsetof(ctxd_consumer_t, batch_handler) + sizeof c->batch_handler ? c->batch_handler
+                                                                                       : NULL;
+}
+
 int ctxd__consumer_check(const ctxd_consumer_t *c) {
-  if (c == NULL || c->size < sizeof(ctxd_consumer_t) || c->handler == NULL ||
-      !valid_endpoint_name(c->endpoint) || c->message_type == NULL || strchr(c->message_type, ':') == NULL)
+  if (c == NULL || c->size < CTXD__CONSUMER_SIZE_1_0 ||
+      (c->handler == NULL) == (batch_handler_of(c) == NULL) || !valid_endpoint_name(c->endpoint) ||
+      c->message_type == NULL || strchr(c->message_type, ':') == NULL)
     return CTXD_EINVAL;
   if (c->queue_type != NULL && strcmp(c->queue_type, "classic") != 0 && strcmp(c->queue_type, "quorum") != 0)
     return CTXD_EINVAL;
@@ -136,13 +144,15 @@ static int add_entry(ctxd__endpoint_t *ep, ctxd_plugin_t *p, const ctxd_consumer
     if (upcast_to != NULL) return 0; /* the type has a handler of its own already */
     if (hd->upcast_to == NULL) return CTXD_EEXIST;
     free(hd->upcast_to);
-    *hd = (ctxd__handler_t){.type = hd->type, .fn = c->handler, .data = c->data, .plugin = p};
+    *hd = (ctxd__handler_t){
+        .type = hd->type, .fn = c->handler, .batch_fn = batch_handler_of(c), .data = c->data, .plugin = p};
     return 0;
   }
   ctxd__handler_t *grown = realloc(ep->handlers, (ep->nhandlers + 1) * sizeof *grown);
   if (grown == NULL) return CTXD_ENOMEM;
   ep->handlers = grown;
-  ctxd__handler_t hd = {.type = strdup(type), .fn = c->handler, .data = c->data, .plugin = p};
+  ctxd__handler_t hd = {
+      .type = strdup(type), .fn = c->handler, .batch_fn = batch_handler_of(c), .data = c->data, .plugin = p};
   if (upcast_to != NULL) hd.upcast_to = strdup(upcast_to);
   if (hd.type == NULL || (upcast_to != NULL && hd.upcast_to == NULL)) {
     handler_free(&hd);

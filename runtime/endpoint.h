@@ -85,10 +85,11 @@ typedef struct ctxd__batch_s {
 } ctxd__batch_t;
 
 typedef struct {
-  char *type;      /* "Namespace:Type" it receives */
-  char *upcast_to; /* NULL, or the newer version the handler asked for: messages of
+  char *type;                     /* "Namespace:Type" it receives */
+  char *upcast_to;                /* NULL, or the newer version the handler asked for: messages of
                       `type` are upcast to it first (owned) */
-  ctxd_handler_cb fn;
+  ctxd_handler_cb fn;             /* exactly one of fn and batch_fn is set */
+  ctxd_batch_handler_cb batch_fn; /* ABI 1.3: takes a batch's messages of the type at once */
   void *data;
   ctxd_plugin_t *plugin;
 } ctxd__handler_t;
@@ -194,8 +195,12 @@ ctxd__endpoint_t *ctxd__endpoints_of_channel(const ctxd__endpoints_t *set, int c
  * registered. */
 int ctxd__endpoints_add_ingest(ctxd__endpoints_t *set);
 
-/* Checks a registration (size, handler, endpoint and type names; a name beginning
- * "ctxd." is the host's). 0 or CTXD_EINVAL. */
+/* The size of a ctxd_consumer_t built before ABI 1.3 (it ended with queue_type): the
+ * least a registration has. */
+#define CTXD__CONSUMER_SIZE_1_0 offsetof(ctxd_consumer_t, batch_handler)
+
+/* Checks a registration (size, exactly one of handler and batch_handler, endpoint and
+ * type names; a name beginning "ctxd." is the host's). 0 or CTXD_EINVAL. */
 int ctxd__consumer_check(const ctxd_consumer_t *c);
 
 /* Registers consumer c of plugin p: its endpoint is created on first use, takes the

@@ -22,6 +22,7 @@ static const size_t desc_sizes[] = {
     DESC_SIZE_TO(destroy), /* 1.0 */
     DESC_SIZE_TO(destroy), /* 1.1: ctxd_out_msg_t addressing and time to live */
     DESC_SIZE_TO(destroy), /* 1.2: scheduled messages, external calls (api slots only) */
+    DESC_SIZE_TO(destroy), /* 1.3: batch handlers (ctxd_consumer_t.batch_handler, tx_focus) */
 };
 _Static_assert(sizeof desc_sizes / sizeof desc_sizes[0] == CTXD_ABI_MINOR + 1,
                "one descriptor size per ABI minor");
@@ -162,7 +163,10 @@ int ctxd__plugin_stage(ctxd_plugin_t *p, const ctxd_consumer_t *c) {
   if (grown == NULL) return CTXD_ENOMEM;
   p->staged = grown;
   ctxd_consumer_t *s = &p->staged[p->nstaged];
-  *s = *c;
+  /* only what the plugin's minor defines (ctxd__consumer_check saw at least the 1.0
+   * size): the fields it lacks stay NULL */
+  memset(s, 0, sizeof *s);
+  memcpy(s, c, c->size < sizeof *s ? c->size : sizeof *s);
   s->size = sizeof *s;
   s->endpoint = strdup(c->endpoint);
   s->message_type = strdup(c->message_type);

@@ -45,12 +45,12 @@ static void refuses_a_size_its_minor_does_not_define(void **state) {
   (void)state;
   ctxd_plugin_desc_t d = good();
   d.size = 160;
-  check(&d, CTXD_EABI, "size: abi_minor 2 defines 96 bytes, plugin has 160");
+  check(&d, CTXD_EABI, "size: abi_minor 3 defines 96 bytes, plugin has 160");
   d.size = sizeof d + 1;
-  check(&d, CTXD_EABI, "size: abi_minor 2 defines 96 bytes, plugin has 97");
+  check(&d, CTXD_EABI, "size: abi_minor 3 defines 96 bytes, plugin has 97");
   /* a newer minor's descriptor is refused for its minor, whatever its size */
   d.abi_minor = CTXD_ABI_MINOR + 1;
-  check(&d, CTXD_EABI, "abi_minor: host has 2, plugin has 3 (the plugin needs a newer host)");
+  check(&d, CTXD_EABI, "abi_minor: host has 3, plugin has 4 (the plugin needs a newer host)");
 }
 
 static void refusals_name_field_and_values(void **state) {
@@ -64,7 +64,7 @@ static void refusals_name_field_and_values(void **state) {
   check(&d, CTXD_EABI, "abi_major: host has 1, plugin has 2");
   d = good();
   d.abi_minor = CTXD_ABI_MINOR + 1;
-  check(&d, CTXD_EABI, "abi_minor: host has 2, plugin has 3 (the plugin needs a newer host)");
+  check(&d, CTXD_EABI, "abi_minor: host has 3, plugin has 4 (the plugin needs a newer host)");
   d = good();
   d.build_flags = CTXD_BUILD_PTR64 | CTXD_BUILD_ASAN;
   char err[256];

@@ -14,7 +14,8 @@
  * echo_endpoint set, a second consumer records every such event as action "echoed".
  * Built as version 2 (TESTKIT_V2) it records actions as "<action>@v2"; built with
  * TESTKIT_BAD_ABI its descriptor claims another ABI major, with TESTKIT_ABI_MINOR=n the
- * older minor n (a plugin built before that minor's additions). */
+ * older minor n (a plugin built before that minor's additions: before 1.3, its consumers
+ * end before batch_handler). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -24,6 +25,12 @@
 #include <jansson.h>
 
 #include <ctxd/ctxd.h>
+
+#if defined(TESTKIT_ABI_MINOR) && TESTKIT_ABI_MINOR < 3
+#define CONSUMER_SIZE offsetof(ctxd_consumer_t, batch_handler)
+#else
+#define CONSUMER_SIZE sizeof(ctxd_consumer_t)
+#endif
 
 typedef struct {
   const char *endpoint;
@@ -178,7 +185,7 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   st->plugin = plugin;
   *state = st;
   pthread_mutex_init(&st->mu, NULL);
-  ctxd_consumer_t c = {.size = sizeof c,
+  ctxd_consumer_t c = {.size = CONSUMER_SIZE,
                        .endpoint = s->endpoint,
                        .message_type = s->message_type,
                        .handler = handle,
@@ -186,7 +193,7 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
                        .prefetch = (uint32_t)s->suggest_prefetch};
   int rc = api->consumer_register(plugin, &c);
   if (rc == 0 && s->echo_endpoint[0]) {
-    ctxd_consumer_t e = {.size = sizeof e,
+    ctxd_consumer_t e = {.size = CONSUMER_SIZE,
                          .endpoint = s->echo_endpoint,
                          .message_type = s->echo_type,
                          .handler = handle_echo,

@@ -1,0 +1,124 @@
+/* Batch handlers (ABI 1.3) against the real servers, through the batchkit test plugin:
+ * messages arrive in batches and each is applied once; a message that fails in a batch
+ * fails alone (the others commit once, a transient failure's immediate retry works); what a
+ * batch handler publishes after tx_focus is each message's own and leaves once; a
+ * per-message handler works beside the batch handler on the same endpoint. The messages are
+ * published while the host is stopped, so that it receives them in full batches. */
+#include "hostfixture.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <ctxd/ctxd.h>
+
+static void setup_kit(ctxt_world_t *w) {
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"batchkit\", \"settings\": {\"endpoint\": \"%s\", \"message_type\": \"%s\", "
+           "\"echo_type\": \"%s\"}}]",
+           w->endpoint, w->type, w->echo_type);
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings,
+           "\"workers\": 1, \"batch_size\": 64, \"immediate_retries\": 2");
+  /* the first start declares the queue and its bindings */
+  ctxt_host_start(w, NULL);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* Publishes n messages {"action": actions[i] or "ok"} with ids 1..n. */
+static void publish_actions(ctxt_world_t *w, int n, const char *const *actions) {
+  for (int i = 0; i < n; i++) {
+    char id[37], message[64];
+    ctxt_make_id(id, i + 1);
+    snprintf(message, sizeof message, "{\"action\": \"%s\"}",
+             actions != NULL && actions[i] != NULL ? actions[i] : "ok");
+    ctxt_publish(w, id, message);
+  }
+}
+
+static long pg(ctxt_world_t *w, const char *sql) { return ctxt_pg_long(w->pg, sql); }
+
+static void every_message_once_in_batches(void **state) {
+  ctxt_world_t *w = *state;
+  setup_kit(w);
+  publish_actions(w, 200, NULL);
+  ctxt_host_start(w, NULL);
+  ctxt_wait_settled(w, w->endpoint, 200);
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects"), 200);
+  assert_int_equal(pg(w, "SELECT count(DISTINCT message_id) FROM batchkit.effects"), 200);
+  assert_int_equal(pg(w, "SELECT sum(n) FROM batchkit.calls"), 200);
+  long largest = pg(w, "SELECT max(n) FROM batchkit.calls"),
+       calls = pg(w, "SELECT count(*) FROM batchkit.calls");
+  print_message("200 messages in %ld calls, the largest of %ld\n", calls, largest);
+  assert_true(largest > 1);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), 200);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, w->endpoint), 0);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+static void a_failing_message_fails_alone(void **state) {
+  ctxt_world_t *w = *state;
+  setup_kit(w);
+  const char *actions[50] = {[19] = "fail", [34] = "flaky"};
+  publish_actions(w, 50, actions);
+  ctxt_host_start(w, NULL);
+  char q[128], hv[512], body[4096];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, q, 1, CTXT_EFFECT_MS), 1);
+  ctxt_wait_settled(w, w->endpoint, 50);
+  /* the 49 others, each once; the bad one not at all */
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects"), 49);
+  assert_int_equal(pg(w, "SELECT count(DISTINCT message_id) FROM batchkit.effects"), 49);
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE message_id = "
+                         "'00000000-0000-4000-8000-000000000020'"),
+                   0);
+  /* the transient one succeeded on its immediate retry, alone */
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE action = 'flaky' AND detail = '1'"), 1);
+  assert_true(ctxt_metric(w, w->endpoint, "ctxd_messages_retried_total") >= 1);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), 49);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 1);
+  /* the bad one in _error with its own fault */
+  assert_int_equal(ctxt_amqp_get(w->amqp, q, body, sizeof body, "MT-Fault-ExceptionType", hv, sizeof hv), 1);
+  assert_string_equal(hv, "Batchkit.Refused");
+  assert_non_null(strstr(body, "00000000-0000-4000-8000-000000000020"));
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, w->endpoint), 0);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* Ten messages publish an event each in a batch that falls back (one fails): each event
+ * names its own message (body and conversationId) and arrives once, handled by the
+ * per-message handler on the same endpoint. tx_focus refuses a pointer not in the call. */
+static void focused_events_are_each_messages_own(void **state) {
+  ctxt_world_t *w = *state;
+  setup_kit(w);
+  const char *actions[12] = {"publish", "publish", "publish", "publish", "publish", "fail",
+                             "publish", "publish", "publish", "publish", "publish", "foreign"};
+  publish_actions(w, 12, actions);
+  ctxt_host_start(w, NULL);
+  /* 12 messages and the 10 events they published */
+  ctxt_wait_settled(w, w->endpoint, 22);
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE action = 'publish'"), 10);
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE action = 'echoed'"), 10);
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects e JOIN batchkit.effects p "
+                         "ON p.action = 'publish' AND e.message_id = p.message_id "
+                         "AND e.detail = p.message_id::text WHERE e.action = 'echoed'"),
+                   10);
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM batchkit.effects WHERE action = 'foreign' AND detail = '%d'", CTXD_EINVAL);
+  assert_int_equal(pg(w, sql), 1);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), 21);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 1);
+  ctxt_host_stop(w, SIGTERM);
+  /* nothing more left: the events of the rolled-back batch were never written */
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE action = 'echoed'"), 10);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(every_message_once_in_batches, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(a_failing_message_fails_alone, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(focused_events_are_each_messages_own, ctxt_world_setup,
+                                      ctxt_world_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
