@@ -81,7 +81,7 @@ typedef ctxd_handler_result_t (*ctxd_handler_cb)(ctxd_tx_t *tx, const ctxd_msg_t
  * publish(), send(), respond(), schedule(), unschedule(), call(), tx_fault() and tx_msg()
  * do is on behalf of the message last named with tx_focus() (msgs[0] at first). */
 typedef ctxd_handler_result_t (*ctxd_batch_handler_cb)(ctxd_tx_t *tx, const ctxd_msg_t *const *msgs, size_t n,
-                                                      void *data);
+                                                       void *data);
 
 /* ---- configuration map: the plugin's typed settings ---------------------------------- */
 

@@ -2,8 +2,9 @@
  * messages arrive in batches and each is applied once; a message that fails in a batch
  * fails alone (the others commit once, a transient failure's immediate retry works); what a
  * batch handler publishes after tx_focus is each message's own and leaves once; a
- * per-message handler works beside the batch handler on the same endpoint. The messages are
- * published while the host is stopped, so that it receives them in full batches. */
+ * per-message handler works beside the batch handler on the same endpoint; benchkit's batch
+ * mode counts each message once. The messages are published while the host is stopped, so
+ * that it receives them in full batches. */
 #include "hostfixture.h"
 
 #include <signal.h>
@@ -113,11 +114,45 @@ static void focused_events_are_each_messages_own(void **state) {
   assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE action = 'echoed'"), 10);
 }
 
+/* benchkit's batch mode (the benchmark's): one upsert per batch counts every message once;
+ * a body it cannot read fails alone. */
+static void benchkit_batch_mode_counts_each_message_once(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"benchkit\", \"settings\": {\"endpoint\": \"%s\", \"message_type\": \"%s\", "
+           "\"batch\": true}}]",
+           w->endpoint, w->type);
+  ctxt_host_start(w, NULL);
+  ctxt_host_stop(w, SIGTERM);
+  for (int i = 0; i < 100; i++) {
+    char id[37], message[64];
+    ctxt_make_id(id, i + 1);
+    if (i == 57)
+      snprintf(message, sizeof message, "{\"key\": \"x\"}");
+    else
+      snprintf(message, sizeof message, "{\"key\": %d, \"sentNs\": %d}", i, 1000 + i);
+    ctxt_publish(w, id, message);
+  }
+  ctxt_host_start(w, NULL);
+  ctxt_wait_settled(w, w->endpoint, 100);
+  assert_int_equal(pg(w, "SELECT count(*) FROM benchkit.items"), 99);
+  assert_int_equal(pg(w, "SELECT sum(n) FROM benchkit.items"), 99);
+  assert_int_equal(pg(w, "SELECT count(*) FROM benchkit.items WHERE sent_ns = 1000 + key"), 99);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 1);
+  char q[128], hv[512], body[4096];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  assert_int_equal(ctxt_amqp_get(w->amqp, q, body, sizeof body, "MT-Fault-ExceptionType", hv, sizeof hv), 1);
+  assert_string_equal(hv, "Benchkit.BadBody");
+  ctxt_host_stop(w, SIGTERM);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(every_message_once_in_batches, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(a_failing_message_fails_alone, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(focused_events_are_each_messages_own, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(benchkit_batch_mode_counts_each_message_once, ctxt_world_setup,
                                       ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
