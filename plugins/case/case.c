@@ -568,7 +568,7 @@ typedef struct {
   ctxd_c_uuid_t case_id;
   char actor[CASE_REF_LEN];
   char note[CASE_TEXT_LEN];
-  char agent_id[CASE_REF_LEN]; /* who receives the case: assign and transfer */
+  char agent_id[CASE_REF_LEN]; /* who receives the case: assign, transfer, accept */
   ctxd_c_uuid_t group_id;      /* AssignCase.SkillGroupId, "" when not given */
 } case_request_t;
 
@@ -592,7 +592,8 @@ static void case_request_fill(case_request_t *r, const char *case_id, const char
   }
 CASE_REQUEST_DECODER(case_assign_decode, ctxd_c_case_v1_assign_case, m.operator_id, NULL, m.agent_id,
                      m.skill_group_id)
-CASE_REQUEST_DECODER(case_accept_decode, ctxd_c_case_v1_accept_case, m.agent_id, NULL, NULL, NULL)
+/* the taker is the actor and the agent who gets the case (the seed's followerValue) */
+CASE_REQUEST_DECODER(case_accept_decode, ctxd_c_case_v1_accept_case, m.agent_id, NULL, m.agent_id, NULL)
 CASE_REQUEST_DECODER(case_transfer_decode, ctxd_c_case_v1_transfer_case, m.operator_id, m.reason,
                      m.to_agent_id, NULL)
 CASE_REQUEST_DECODER(case_process_decode, ctxd_c_case_v1_process_case, m.agent_id, m.result, NULL, NULL)
@@ -612,7 +613,7 @@ static const struct {
 } case_commands[] = {
     /* AssignCase is the supervisor's choice: status AppointProcess (the contract says so) */
     {CTXD_C_CASE_V1_ASSIGN_CASE_TYPE, CASE_ACTION_APPOINT, case_assign_decode, 0},
-    {CTXD_C_CASE_V1_ACCEPT_CASE_TYPE, CASE_ACTION_ACCEPT, case_accept_decode, 1},
+    {CTXD_C_CASE_V1_ACCEPT_CASE_TYPE, CASE_ACTION_ACCEPT, case_accept_decode, 0},
     {CTXD_C_CASE_V1_TRANSFER_CASE_TYPE, CASE_ACTION_TRANSFER, case_transfer_decode, 0},
     {CTXD_C_CASE_V1_PROCESS_CASE_TYPE, CASE_ACTION_PROCESS, case_process_decode, 1},
     {CTXD_C_CASE_V1_REJECT_CASE_BACK_TYPE, CASE_ACTION_REJECT_BACK, case_reject_back_decode, 0},
