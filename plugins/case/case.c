@@ -3,7 +3,9 @@
  * Everything arrives on one endpoint: Fulfillment's FulfillmentFailed (opens a case, once
  * per fulfillment), OpenCase, the case commands (assign, accept, transfer, process, reject
  * back, complete, close, refuse, urge), the agent desk's AgentOnDuty / AgentOffDuty, and
- * the skill-group and distribution-rule definitions. The pure domain (domain.h) decides
+ * the skill-group and distribution-rule definitions, and what the neighbours publish for
+ * the creation checks and the pay status (CompensationStatusChanged and OrderCreated into
+ * the read model of related documents, Paying's OrderPayFinished). The pure domain (domain.h) decides
  * every change; the repository (repo.h) keeps all state in the database, so the handlers
  * may run on several workers at once. An accepted action updates the case (optimistic
  * version), appends to its operation log, publishes CaseStatusChanged (and CaseResolved
@@ -11,7 +13,7 @@
  * failed: CaseCommandRejected names the current status, at the request's responseAddress
  * or published when it has none. New cases, and waiting ones when an agent comes on
  * duty, are distributed automatically (rules by priority, round robin or least loaded,
- * on-duty agents only, the agent who handled the same order first). */
+ * on-duty agents only, the agent who handled the same order first, then the same carrier). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
