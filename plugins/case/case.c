@@ -3,7 +3,9 @@
  * Everything arrives on one endpoint: Fulfillment's FulfillmentFailed (opens a case, once
  * per fulfillment), OpenCase, the case commands (assign, accept, transfer, process, reject
  * back, complete, close, refuse, urge), the agent desk's AgentOnDuty / AgentOffDuty, and
- * the skill-group and distribution-rule definitions. The pure domain (domain.h) decides
+ * the skill-group and distribution-rule definitions, and what the neighbours publish for
+ * the creation checks and the pay status (CompensationStatusChanged and OrderCreated into
+ * the read model of related documents, Paying's OrderPayFinished). The pure domain (domain.h) decides
  * every change; the repository (repo.h) keeps all state in the database, so the handlers
  * may run on several workers at once. An accepted action updates the case (optimistic
  * version), appends to its operation log, publishes CaseStatusChanged (and CaseResolved
@@ -11,7 +13,7 @@
  * failed: CaseCommandRejected names the current status, at the request's responseAddress
  * or published when it has none. New cases, and waiting ones when an agent comes on
  * duty, are distributed automatically (rules by priority, round robin or least loaded,
- * on-duty agents only, the agent who handled the same order first). */
+ * on-duty agents only, the agent who handled the same order first, then the same carrier). */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,12 +33,18 @@ typedef struct {
   const char *endpoint;
   const char *default_skill_group;
   int64_t fulfillment_case_type;
+  const char *categories;
 } settings_t;
+
+/* Qualifying (problem category, kind of document) pairs the settings may list. */
+#define CASE_CATEGORIES_MAX 64
 
 typedef struct {
   const ctxd_api_t *api;
   ctxd_plugin_t *plugin;
   const settings_t *settings;
+  case_category_t categories[CASE_CATEGORIES_MAX];
+  size_t n_categories;
 } state_t;
 
 static const ctxd_conf_entry_t config_map[] = {
@@ -46,11 +54,15 @@ static const ctxd_conf_entry_t config_map[] = {
      "skill group id (uuid) that gets, by round robin, the cases no rule matches (\"\": they wait)"},
     {CTXD_CONF_INT, "fulfillment_case_type", "1", offsetof(settings_t, fulfillment_case_type),
      "CaseType of the cases opened for a FulfillmentFailed (rules match it as feature CaseType)"},
+    {CTXD_CONF_STR, "categories", "1:fulfillment,compensation,order", offsetof(settings_t, categories),
+     "the problem categories (CaseType) OpenCase may open for each kind of related document,"
+     " \"<CaseType>:<kind>[,<kind>...][;...]\"; kinds: fulfillment, compensation, order"},
     {0, NULL, NULL, 0, NULL},
 };
 
 static const ctxd_migration_t migrations[] = {
     {1, "cases, operation log, agents, skill groups, distribution rules", CASE_REPO_DDL},
+    {2, "pay status, auto-acceptance, carriers in the history, related documents", CASE_REPO_DDL_2},
     {0, NULL, NULL},
 };
 
@@ -196,6 +208,10 @@ static int case_opened_publish(case_call_t *x, const case_record_t *rec) {
       .subject = (char *)rec->subject,
       .opened_by = (char *)rec->opened_by,
       .opened_at = at,
+      .has_need_pay = true,
+      .need_pay = rec->agg.pay_status != CASE_PAY_NOT_REQUIRED,
+      .has_auto_accept = true,
+      .auto_accept = rec->agg.auto_accept != 0,
   };
   case_uuid_copy(e.case_id, rec->agg.case_id);
   return case_message_write(x, CTXD_C_CASE_V1_CASE_OPENED_TYPE, ctxd_c_case_v1_case_opened_encode(&e), 0);
@@ -218,6 +234,8 @@ static int case_status_changed_publish(case_call_t *x, const case_record_t *rec,
       .appoint_time = rec->appointed_at ? appointed : NULL,
       .version = rec->agg.version,
       .changed_at = changed,
+      .has_pay_status = true,
+      .pay_status = (int32_t)rec->agg.pay_status + 1, /* the contract lists them in the domain's order */
   };
   case_uuid_copy(e.case_id, ev->case_id);
   case_uuid_copy(e.follower.skill_group_id, ev->group_id);
@@ -257,7 +275,7 @@ static int case_accepted_reply(case_call_t *x, const case_record_t *rec) {
 /* A refusal, naming the case's current status when there is a case (rec non-NULL). */
 static int case_rejected_reply(case_call_t *x, const char *case_id, int32_t reason, const char *text,
                                const case_record_t *rec) {
-  ctxd_c_case_v1_case_command_rejected_t r = {
+  ctxd_c_case_v2_case_command_rejected_t r = {
       .reason = reason,
       .message = (char *)text,
       .has_status = rec != NULL,
@@ -265,8 +283,8 @@ static int case_rejected_reply(case_call_t *x, const char *case_id, int32_t reas
   };
   case_uuid_copy(r.case_id, case_id);
   x->api->log(x->st->plugin, x->msg, CTXD_LOG_INFO, "command rejected: %s", text);
-  return case_message_write(x, CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_TYPE,
-                            ctxd_c_case_v1_case_command_rejected_encode(&r), 1);
+  return case_message_write(x, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_TYPE,
+                            ctxd_c_case_v2_case_command_rejected_encode(&r), 1);
 }
 
 /* ---- recording accepted actions -------------------------------------------------------------- */
@@ -274,7 +292,8 @@ static int case_rejected_reply(case_call_t *x, const char *case_id, int32_t reas
 /* The operation log and the public events of the action that made rec's current version. */
 static int case_action_record(case_call_t *x, const case_record_t *rec, const case_outcome_t *out) {
   int rc = case_repo_log_append(x->api, x->tx, rec, &out->log);
-  if (rc == 0) rc = case_status_changed_publish(x, rec, out);
+  /* a payment changes no status: the contract has no action for it, the next event shows it */
+  if (rc == 0 && case_action_wire[out->log.action] != 0) rc = case_status_changed_publish(x, rec, out);
   if (rc == 0 && out->log.from != out->log.to && case_resolution_outcome(out->log.to) != 0)
     rc = case_resolved_publish(x, rec);
   return rc;
@@ -302,8 +321,27 @@ static int case_outcome_commit(case_call_t *x, case_record_t *rec, const case_ou
   if (rc == 0 && held && (!holds || handed)) rc = case_repo_agent_load_add(x->api, x->tx, before, -1);
   if (rc == 0 && holds && (!held || handed)) rc = case_repo_agent_load_add(x->api, x->tx, next->agent_id, 1);
   if (rc == 0 && handed && next->agent_id[0])
-    rc = case_repo_history_touch(x->api, x->tx, next->order_id, next->agent_id, out->log.at);
+    rc = case_repo_history_touch(x->api, x->tx, next->order_id, case_feature_get(next, CASE_FEATURE_CARRIER),
+                                 next->agent_id, out->log.at);
   return rc;
+}
+
+/* Auto-acceptance (autoAcceptCoordinationFlag): a case whose work is done, and paid when it
+ * needs to be, is completed at once, logged as done by "auto-acceptance". */
+static int case_auto_accept(case_call_t *x, case_record_t *rec) {
+  if (!case_auto_accept_due(&rec->agg)) return 0;
+  case_action_cmd_t cmd = {
+      .action = CASE_ACTION_COMPLETE, .actor = "auto-acceptance", .at = case_clock_now()};
+  case_outcome_t out;
+  if (case_aggregate_apply(&rec->agg, &cmd, &out) != 0)
+    return case_call_fail(x, "Case.AutoAccept", "%s", out.rejection);
+  return case_outcome_commit(x, rec, &out);
+}
+
+/* A JSON array holding the carrier of c, or empty: the history distribution loads. */
+static json_t *case_carriers(const case_aggregate_t *c) {
+  const char *carrier = case_feature_get(c, CASE_FEATURE_CARRIER);
+  return carrier != NULL && carrier[0] ? json_pack("[s]", carrier) : json_array();
 }
 
 /* ---- automatic distribution ------------------------------------------------------------------ */
@@ -339,12 +377,13 @@ static int case_distribution_run(case_call_t *x, case_record_t *rec) {
   if (rc == 0) rc = case_rule_match(&s, &rec->agg, &rule, &found);
   if (rc == 0 && found) {
     const char *group = s.rules[rule].group_id;
-    json_t *orders = json_pack("[s]", rec->agg.order_id);
-    rc = orders != NULL ? case_repo_cursor_lock(x->api, x->tx, group, &s) : CTXD_ENOMEM;
+    json_t *orders = json_pack("[s]", rec->agg.order_id), *carriers = case_carriers(&rec->agg);
+    rc = orders != NULL && carriers != NULL ? case_repo_cursor_lock(x->api, x->tx, group, &s) : CTXD_ENOMEM;
     if (rc == 0) rc = case_repo_agents_load(x->api, x->tx, group, &s);
-    if (rc == 0 && s.prefer[rule]) rc = case_repo_history_load(x->api, x->tx, orders, &s);
+    if (rc == 0 && s.prefer[rule]) rc = case_repo_history_load(x->api, x->tx, orders, carriers, &s);
     if (rc == 0) rc = case_distribution_pick(&s.roster, &rec->agg, &p);
     json_decref(orders);
+    json_decref(carriers);
   }
   if (rc == 0 && p.outcome == CASE_PICK_ASSIGNED) rc = case_agent_assign(x, rec, p.agent);
   if (rc == 0 && p.outcome == CASE_PICK_ASSIGNED && p.cursor_moved)
@@ -361,24 +400,28 @@ static int case_arrival_distribute(case_call_t *x, const char *agent_id, const c
   case_aggregate_t *cases = NULL;
   case_assignment_t *made = NULL;
   size_t n = 0, n_made = 0;
-  json_t *orders = json_array();
-  int rc = orders != NULL ? case_repo_cursor_lock(x->api, x->tx, group_id, &s) : CTXD_ENOMEM;
+  json_t *orders = json_array(), *carriers = json_array();
+  int rc =
+      orders != NULL && carriers != NULL ? case_repo_cursor_lock(x->api, x->tx, group_id, &s) : CTXD_ENOMEM;
   if (rc == 0) rc = case_repo_rules_load(x->api, x->tx, x->st->settings->default_skill_group, &s);
   if (rc == 0) rc = case_repo_agents_load(x->api, x->tx, group_id, &s);
   if (rc == 0) rc = case_repo_waiting(x->api, x->tx, &waiting, &n);
   if (rc == 0 && n > 0 &&
       ((cases = calloc(n, sizeof *cases)) == NULL || (made = calloc(n, sizeof *made)) == NULL))
     rc = CTXD_ENOMEM;
-  /* the history of the orders whose rule prefers their previous agent */
+  /* the history of the orders (and carriers) whose rule prefers their previous agent */
   for (size_t i = 0; rc == 0 && i < n; i++) {
     size_t rule;
     int found;
     cases[i] = waiting[i].agg;
     rc = case_rule_match(&s, &cases[i], &rule, &found);
-    if (rc == 0 && found && s.prefer[rule] && strcmp(s.rules[rule].group_id, group_id) == 0)
-      rc = json_array_append_new(orders, json_string(cases[i].order_id)) == 0 ? 0 : CTXD_ENOMEM;
+    const char *carrier = case_feature_get(&cases[i], CASE_FEATURE_CARRIER);
+    if (rc == 0 && found && s.prefer[rule] && strcmp(s.rules[rule].group_id, group_id) == 0 &&
+        (json_array_append_new(orders, json_string(cases[i].order_id)) != 0 ||
+         (carrier != NULL && carrier[0] && json_array_append_new(carriers, json_string(carrier)) != 0)))
+      rc = CTXD_ENOMEM;
   }
-  if (rc == 0) rc = case_repo_history_load(x->api, x->tx, orders, &s);
+  if (rc == 0) rc = case_repo_history_load(x->api, x->tx, orders, carriers, &s);
   const case_agent_t *arrived = NULL;
   for (size_t i = 0; rc == 0 && i < s.roster.n_agents; i++)
     if (strcmp(s.agents[i].id, agent_id) == 0) arrived = &s.agents[i];
@@ -390,6 +433,7 @@ static int case_arrival_distribute(case_call_t *x, const char *agent_id, const c
     rc = case_agent_assign(x, &waiting[made[i].case_index], made[i].agent);
   if (rc == 0 && moved) rc = case_repo_cursor_store(x->api, x->tx, &cursor);
   json_decref(orders);
+  json_decref(carriers);
   free(made);
   free(cases);
   free(waiting);
@@ -457,6 +501,8 @@ static int case_fulfillment_open(case_call_t *x, const ctxd_c_fulfillment_v1_ful
       .n_features = 1,
       .at = case_clock_now(),
   };
+  /* the event is the document: a later OpenCase about this fulfillment finds it */
+  if (rc == 0) rc = case_repo_document_put(x->api, x->tx, "fulfillment", m->fulfillment_id, "Failed", 1, 1);
   if (rc == 0) rc = case_record_open(x, &rec, &cmd, m->reason, &opened);
   if (rc == 0 && !opened)
     x->api->log(x->st->plugin, x->msg, CTXD_LOG_INFO, "fulfillment %s has its case already",
@@ -476,6 +522,36 @@ static ctxd_handler_result_t on_fulfillment_failed(ctxd_tx_t *tx, const ctxd_msg
     rc = case_fulfillment_open(&x, &m);
   ctxd_c_fulfillment_v1_fulfillment_failed_free(&m);
   return case_call_end(&x, rc);
+}
+
+/* The seed's creation checks (创建协同单) on what the read model knows of the related
+ * document and on the category table; a refusal is answered and *refused set. */
+static int case_open_checks(case_call_t *x, const ctxd_c_case_v1_open_case_t *m, int *refused) {
+  static const struct {
+    int rc;
+    int32_t reason;
+  } reasons[] = {
+      {CTXD_ENOENT, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_RELATED_BIZ_UNKNOWN},
+      {CTXD_ESTATE, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_RELATED_BIZ_INVALID},
+      {CTXD_ERANGE, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_CATEGORY_NOT_QUALIFIED},
+  };
+  case_open_check_t chk = {.case_type = m->case_type,
+                           .related_biz_type = m->related_biz_type,
+                           .related_biz_id = m->related_biz_id,
+                           .categories = x->st->categories,
+                           .n_categories = x->st->n_categories};
+  char status[CASE_REF_LEN], why[CASE_REJECTION_LEN + 2 * CASE_REF_LEN];
+  int rc = case_repo_document_get(x->api, x->tx, m->related_biz_type, m->related_biz_id, &chk.doc, status,
+                                  sizeof status);
+  chk.doc_status = status;
+  if (rc == 0) rc = case_open_qualify(&chk, why, sizeof why);
+  *refused = 0;
+  for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+    if (reasons[i].rc == rc) {
+      *refused = 1;
+      return case_rejected_reply(x, m->case_id, reasons[i].reason, why, NULL);
+    }
+  return rc;
 }
 
 /* OpenCase: the opener chose the case id, so a retried command finds its case and gets
@@ -529,21 +605,28 @@ static int case_open_command_decide(case_call_t *x, const ctxd_c_case_v1_open_ca
       .features = extra,
       .n_features = n,
       .at = case_clock_now(),
+      .need_pay = m->has_need_pay && m->need_pay,
+      .auto_accept = m->has_auto_accept && m->auto_accept,
   };
-  int opened = 0;
-  if (rc == 0) rc = case_record_open(x, &rec, &cmd, m->detail, &opened);
-  if (rc != 0 || opened) return rc == 0 ? case_accepted_reply(x, &rec) : rc;
+  /* a retried command finds its case: the checks were passed when it opened */
   case_record_t old;
-  int found = 0;
-  rc = case_repo_load(x->api, x->tx, m->case_id, &old, &found);
-  if (rc == 0 && !found) rc = CTXD_ECONFLICT; /* cannot be: the insert found it */
-  if (rc != 0) return rc;
+  int found = 0, opened = 0, refused = 0;
+  if (rc == 0) rc = case_repo_load(x->api, x->tx, m->case_id, &old, &found);
+  if (rc == 0 && !found) rc = case_open_checks(x, m, &refused);
+  if (rc != 0 || refused) return rc;
+  if (!found) {
+    rc = case_record_open(x, &rec, &cmd, m->detail, &opened);
+    if (rc != 0 || opened) return rc == 0 ? case_accepted_reply(x, &rec) : rc;
+    rc = case_repo_load(x->api, x->tx, m->case_id, &old, &found);
+    if (rc == 0 && !found) rc = CTXD_ECONFLICT; /* cannot be: the insert found it */
+    if (rc != 0) return rc;
+  }
   if (old.case_type == rec.case_type && strcmp(old.related_biz_type, rec.related_biz_type) == 0 &&
       strcmp(old.related_biz_id, rec.related_biz_id) == 0 && strcmp(old.order_number, rec.order_number) == 0)
     return case_accepted_reply(x, &old);
   char text[160];
   snprintf(text, sizeof text, "case %s exists with other data", m->case_id);
-  return case_rejected_reply(x, m->case_id, CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_ALREADY_EXISTS, text,
+  return case_rejected_reply(x, m->case_id, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_ALREADY_EXISTS, text,
                              &old);
 }
 
@@ -568,7 +651,7 @@ typedef struct {
   ctxd_c_uuid_t case_id;
   char actor[CASE_REF_LEN];
   char note[CASE_TEXT_LEN];
-  char agent_id[CASE_REF_LEN]; /* who receives the case: assign and transfer */
+  char agent_id[CASE_REF_LEN]; /* who receives the case: assign, transfer, accept */
   ctxd_c_uuid_t group_id;      /* AssignCase.SkillGroupId, "" when not given */
 } case_request_t;
 
@@ -592,7 +675,8 @@ static void case_request_fill(case_request_t *r, const char *case_id, const char
   }
 CASE_REQUEST_DECODER(case_assign_decode, ctxd_c_case_v1_assign_case, m.operator_id, NULL, m.agent_id,
                      m.skill_group_id)
-CASE_REQUEST_DECODER(case_accept_decode, ctxd_c_case_v1_accept_case, m.agent_id, NULL, NULL, NULL)
+/* the taker is the actor and the agent who gets the case (the seed's followerValue) */
+CASE_REQUEST_DECODER(case_accept_decode, ctxd_c_case_v1_accept_case, m.agent_id, NULL, m.agent_id, NULL)
 CASE_REQUEST_DECODER(case_transfer_decode, ctxd_c_case_v1_transfer_case, m.operator_id, m.reason,
                      m.to_agent_id, NULL)
 CASE_REQUEST_DECODER(case_process_decode, ctxd_c_case_v1_process_case, m.agent_id, m.result, NULL, NULL)
@@ -612,7 +696,7 @@ static const struct {
 } case_commands[] = {
     /* AssignCase is the supervisor's choice: status AppointProcess (the contract says so) */
     {CTXD_C_CASE_V1_ASSIGN_CASE_TYPE, CASE_ACTION_APPOINT, case_assign_decode, 0},
-    {CTXD_C_CASE_V1_ACCEPT_CASE_TYPE, CASE_ACTION_ACCEPT, case_accept_decode, 1},
+    {CTXD_C_CASE_V1_ACCEPT_CASE_TYPE, CASE_ACTION_ACCEPT, case_accept_decode, 0},
     {CTXD_C_CASE_V1_TRANSFER_CASE_TYPE, CASE_ACTION_TRANSFER, case_transfer_decode, 0},
     {CTXD_C_CASE_V1_PROCESS_CASE_TYPE, CASE_ACTION_PROCESS, case_process_decode, 1},
     {CTXD_C_CASE_V1_REJECT_CASE_BACK_TYPE, CASE_ACTION_REJECT_BACK, case_reject_back_decode, 0},
@@ -642,23 +726,27 @@ static int case_command_decide(case_call_t *x, size_t c, const case_request_t *r
   int32_t reason = 0;
   rc = case_aggregate_apply(&rec->agg, &cmd, &out);
   snprintf(text, sizeof text, "%s", out.rejection);
-  if (rc == CTXD_ESTATE) {
-    reason = CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_NOT_ALLOWED_IN_STATUS;
+  if (rc == CTXD_ESTATE && case_action_allowed(cmd.action, rec->agg.status)) {
+    /* the status table allows it: the payment does not */
+    reason = CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_PAYMENT_OUTSTANDING;
+  } else if (rc == CTXD_ESTATE) {
+    reason = CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_NOT_ALLOWED_IN_STATUS;
   } else if (rc == CTXD_EINVAL && gives && req->actor[0] != '\0') {
-    reason = facts.on_duty ? CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_AGENT_NOT_IN_GROUP
-                           : CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_AGENT_OFF_DUTY;
+    reason = facts.on_duty ? CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_AGENT_NOT_IN_GROUP
+                           : CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_AGENT_OFF_DUTY;
   } else if (rc != 0) {
     return case_call_fail(x, "Case.Invalid", "%s", out.rejection);
   } else if (case_commands[c].holder_acts && strcmp(req->actor, rec->agg.agent_id) != 0) {
-    reason = CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_NOT_ASSIGNEE;
+    reason = CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_NOT_ASSIGNEE;
     snprintf(text, sizeof text, "agent %s does not hold the case (%s does)", req->actor,
              rec->agg.agent_id[0] ? rec->agg.agent_id : "nobody");
   } else if (req->group_id[0] && !facts.in_preferred) {
-    reason = CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_AGENT_NOT_IN_GROUP;
+    reason = CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_AGENT_NOT_IN_GROUP;
     snprintf(text, sizeof text, "agent %s is not in skill group %s", req->agent_id, req->group_id);
   }
   if (reason != 0) return case_rejected_reply(x, req->case_id, reason, text, rec);
   rc = case_outcome_commit(x, rec, &out);
+  if (rc == 0) rc = case_auto_accept(x, rec);
   return rc == 0 ? case_accepted_reply(x, rec) : rc;
 }
 
@@ -681,7 +769,7 @@ static ctxd_handler_result_t on_case_command(ctxd_tx_t *tx, const ctxd_msg_t *ms
   if (rc == 0 && !found) {
     char text[96];
     snprintf(text, sizeof text, "no case %s", req.case_id);
-    rc = case_rejected_reply(&x, req.case_id, CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_REASON_NOT_FOUND, text,
+    rc = case_rejected_reply(&x, req.case_id, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_REASON_NOT_FOUND, text,
                              NULL);
   } else if (rc == 0) {
     rc = case_command_decide(&x, c, &req, &rec);
@@ -846,6 +934,90 @@ static ctxd_handler_result_t on_rule_remove(ctxd_tx_t *tx, const ctxd_msg_t *msg
   return case_call_end(&x, rc);
 }
 
+/* ---- what the neighbours publish: related documents and payments ---------------------------------- */
+
+/* Compensation orders: a case may be opened about one unless it was rejected or terminated. */
+static ctxd_handler_result_t on_compensation_changed(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  static const char *const names[] = {"",
+                                      "Draft",
+                                      "PendingApproval",
+                                      "Approved",
+                                      "Rejected",
+                                      "Terminated",
+                                      "Compensating",
+                                      "Finished",
+                                      "PendingCommunication"};
+  case_call_t x = case_call_begin(data, tx, msg);
+  size_t len;
+  ctxd_c_compensation_v1_compensation_status_changed_t m;
+  const char *body = x.api->msg_body(msg, &len);
+  int rc = ctxd_c_compensation_v1_compensation_status_changed_decode(body, len, &m, x.fault, sizeof x.fault);
+  if (rc != 0) {
+    x.fault_type = "Case.Malformed";
+  } else { /* decoding checked the status against the contract's values */
+    int closed = m.new_status == CTXD_C_COMPENSATION_V1_COMPENSATION_STATUS_CHANGED_NEW_STATUS_REJECTED ||
+                 m.new_status == CTXD_C_COMPENSATION_V1_COMPENSATION_STATUS_CHANGED_NEW_STATUS_TERMINATED;
+    rc = case_repo_document_put(x.api, tx, "compensation", m.compensation_id, names[m.new_status], !closed,
+                                m.version);
+  }
+  ctxd_c_compensation_v1_compensation_status_changed_free(&m);
+  return case_call_end(&x, rc);
+}
+
+/* Orders, by the number customers and Paying use: placed is valid (an order republished
+ * keeps its row). */
+static ctxd_handler_result_t on_order_created(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  case_call_t x = case_call_begin(data, tx, msg);
+  size_t len;
+  ctxd_c_ordering_v1_order_created_t m;
+  const char *body = x.api->msg_body(msg, &len);
+  int rc = ctxd_c_ordering_v1_order_created_decode(body, len, &m, x.fault, sizeof x.fault);
+  if (rc != 0)
+    x.fault_type = "Case.Malformed";
+  else
+    rc = case_repo_document_put(x.api, tx, "order", m.order_number, "Created", 1, 1);
+  ctxd_c_ordering_v1_order_created_free(&m);
+  return case_call_end(&x, rc);
+}
+
+/* An order paid: its cases waiting for the payment record it, and those processed with
+ * auto-acceptance complete. A repeated OrderPayFinished finds none unpaid. */
+static int case_order_paid(case_call_t *x, const char *order_number) {
+  json_t *ids = NULL;
+  int rc = case_repo_unpaid(x->api, x->tx, order_number, &ids);
+  char note[CASE_TEXT_LEN];
+  snprintf(note, sizeof note, "order %.200s paid", order_number);
+  for (size_t i = 0; rc == 0 && i < json_array_size(ids); i++) {
+    case_record_t rec;
+    int found = 0;
+    rc = case_repo_load(x->api, x->tx, json_string_value(json_array_get(ids, i)), &rec, &found);
+    case_action_cmd_t cmd = {
+        .action = CASE_ACTION_PAY, .actor = "paying", .at = case_clock_now(), .note = note};
+    case_outcome_t out;
+    /* an ended case owes nothing any more: the table refuses, and that is the answer */
+    if (rc == 0 && found && case_aggregate_apply(&rec.agg, &cmd, &out) == 0) {
+      rc = case_outcome_commit(x, &rec, &out);
+      if (rc == 0) rc = case_auto_accept(x, &rec);
+    }
+  }
+  json_decref(ids);
+  return rc;
+}
+
+static ctxd_handler_result_t on_order_paid(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  case_call_t x = case_call_begin(data, tx, msg);
+  size_t len;
+  ctxd_c_paying_v1_order_pay_finished_t m;
+  const char *body = x.api->msg_body(msg, &len);
+  int rc = ctxd_c_paying_v1_order_pay_finished_decode(body, len, &m, x.fault, sizeof x.fault);
+  if (rc != 0)
+    x.fault_type = "Case.Malformed";
+  else
+    rc = case_order_paid(&x, m.order_number);
+  ctxd_c_paying_v1_order_pay_finished_free(&m);
+  return case_call_end(&x, rc);
+}
+
 /* ---- lifecycle -------------------------------------------------------------------------------------- */
 
 /* A skill group id as the contracts write it (lowercase 8-4-4-4-12): the stored groups
@@ -872,6 +1044,13 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
              "UUID");
     return CTXD_ECONFIG;
   }
+  if (case_categories_parse(st->settings->categories, st->categories, CASE_CATEGORIES_MAX,
+                            &st->n_categories) != 0) {
+    api->log(plugin, NULL, CTXD_LOG_ERROR,
+             "settings: categories must read \"<CaseType>:<kind>[,<kind>...][;...]\", at most %d pairs",
+             CASE_CATEGORIES_MAX);
+    return CTXD_ECONFIG;
+  }
   const struct {
     const char *type;
     ctxd_handler_cb fn;
@@ -884,6 +1063,9 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
       {CTXD_C_CASE_V1_REMOVE_SKILL_GROUP_TYPE, on_group_remove},
       {CTXD_C_CASE_V1_DEFINE_DISTRIBUTION_RULE_TYPE, on_rule_define},
       {CTXD_C_CASE_V1_REMOVE_DISTRIBUTION_RULE_TYPE, on_rule_remove},
+      {CTXD_C_COMPENSATION_V1_COMPENSATION_STATUS_CHANGED_TYPE, on_compensation_changed},
+      {CTXD_C_ORDERING_V1_ORDER_CREATED_TYPE, on_order_created},
+      {CTXD_C_PAYING_V1_ORDER_PAY_FINISHED_TYPE, on_order_paid},
   };
   const size_t n_consumers = sizeof consumers / sizeof consumers[0];
   int rc = 0;

@@ -1,9 +1,11 @@
 /* Case aggregate: names, the status table, opening a case and applying actions. */
 #include "domain.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "domain_text.h"
@@ -25,6 +27,12 @@ static const char *const strategy_names[CASE_STRATEGY_COUNT] = {
     [CASE_STRATEGY_REFUND] = "refund",
     [CASE_STRATEGY_RESHIP] = "reship",
     [CASE_STRATEGY_NON_PRODUCT] = "non_product",
+};
+
+static const char *const pay_status_names[CASE_PAY_COUNT] = {
+    [CASE_PAY_NOT_REQUIRED] = "NotRequired",
+    [CASE_PAY_UNPAID] = "Unpaid",
+    [CASE_PAY_PAID] = "Paid",
 };
 
 static const char *const dispatch_names[CASE_DISPATCH_COUNT] = {
@@ -51,13 +59,20 @@ static const char *const dispatch_names[CASE_DISPATCH_COUNT] = {
  *   close       关闭 "=处理中、待处理 -> 关闭"           Processing,WaitProcess      Closed
  *   refuse      拒绝 "=处理中、待处理 -> 已拒绝"         Processing,WaitProcess      Rejected
  *   urge        催单 "=处理中、待处理", 修改催单值对象    Processing,WaitProcess      SAME
+ *   pay         payStatus (the entity's field; the seed    every status not final      SAME
+ *               lists no scenario for it)
  *
  * Readings: assign also leaves WaitDistribution because that status exists only to wait
  * for it (cases open there and distribution is what moves them on); the seed's "=待处理"
  * keeps WaitProcess, i.e. reassigning a case nobody accepted yet. The seed never says what
  * sets AppointProcess; here it is assignment by hand (指派), so accept's "验收失败" is read
  * through the seed's code, which accepts from WaitProcess or AppointProcess. Finished,
- * Closed and Rejected are final: no row lists them. */
+ * Closed and Rejected are final: no row lists them.
+ *
+ * Accept follows the seed's code, handle(followerValue): whoever takes the case becomes
+ * its follower (setFollowerValue), the assignee or not; the log records the taker.
+ * Completing waits for the payment when the case needs one (needPayFlag/payStatus), and a
+ * payment arriving after the case ended changes nothing. */
 
 #define SAME CASE_STATUS_NONE
 #define FROM(st) (1u << CASE_STATUS_##st)
@@ -65,7 +80,8 @@ static const char *const dispatch_names[CASE_DISPATCH_COUNT] = {
 typedef enum {
   TAKES_NO_AGENT = 0,
   TAKES_ON_DUTY_AGENT, /* the seed gives cases only to agents at work (上班) */
-  TAKES_GROUP_PEER     /* transfer: "同一组织下的不同人", on duty as well */
+  TAKES_GROUP_PEER,    /* transfer: "同一组织下的不同人", on duty as well */
+  TAKES_TAKER          /* accept: the taker becomes the follower (followerValue) */
 } agent_rule_t;
 
 static const struct {
@@ -75,6 +91,7 @@ static const struct {
   case_status_t to;
   agent_rule_t agent;
   int urges; /* the seed's urge value object (催单值对象): count and time */
+  int pays;  /* records the payment: pay status Unpaid -> Paid */
 } actions[CASE_ACTION_COUNT] = {
     [CASE_ACTION_OPEN] = {"open", "open", 0, CASE_STATUS_WAIT_DISTRIBUTION, TAKES_NO_AGENT, 0},
     [CASE_ACTION_ASSIGN] = {"assign", "assign", FROM(WAIT_DISTRIBUTION) | FROM(WAIT_PROCESS),
@@ -82,7 +99,7 @@ static const struct {
     [CASE_ACTION_APPOINT] = {"appoint", "appoint", FROM(WAIT_DISTRIBUTION) | FROM(WAIT_PROCESS),
                              CASE_STATUS_APPOINT_PROCESS, TAKES_ON_DUTY_AGENT, 0},
     [CASE_ACTION_ACCEPT] = {"accept", "accept", FROM(WAIT_PROCESS) | FROM(APPOINT_PROCESS),
-                            CASE_STATUS_PROCESSING, TAKES_NO_AGENT, 0},
+                            CASE_STATUS_PROCESSING, TAKES_TAKER, 0},
     [CASE_ACTION_TRANSFER] = {"transfer", "transfer", FROM(PROCESSING) | FROM(WAIT_PROCESS), SAME,
                               TAKES_GROUP_PEER, 0},
     [CASE_ACTION_PROCESS] = {"process", "process", FROM(PROCESSING), CASE_STATUS_PENDING_ACCEPTANCE,
@@ -96,6 +113,10 @@ static const struct {
     [CASE_ACTION_REFUSE] = {"refuse", "refuse", FROM(PROCESSING) | FROM(WAIT_PROCESS), CASE_STATUS_REJECTED,
                             TAKES_NO_AGENT, 0},
     [CASE_ACTION_URGE] = {"urge", "urge", FROM(PROCESSING) | FROM(WAIT_PROCESS), SAME, TAKES_NO_AGENT, 1},
+    [CASE_ACTION_PAY] = {"pay", "pay",
+                         FROM(WAIT_DISTRIBUTION) | FROM(WAIT_PROCESS) | FROM(APPOINT_PROCESS) |
+                             FROM(PROCESSING) | FROM(PENDING_ACCEPTANCE),
+                         SAME, TAKES_NO_AGENT, 0, 1},
 };
 
 /* ---- name lookup ------------------------------------------------------------------------
@@ -125,6 +146,7 @@ const char *case_status_name(case_status_t s) { return name_at(NAMES(status_name
 const char *case_action_name(case_action_t a) { return name_at(ACTION_NAMES, a); }
 const char *case_strategy_name(case_strategy_t s) { return name_at(NAMES(strategy_names), s); }
 const char *case_dispatch_name(case_dispatch_t d) { return name_at(NAMES(dispatch_names), d); }
+const char *case_pay_status_name(case_pay_status_t p) { return name_at(NAMES(pay_status_names), p); }
 
 /* Parses into an int first: writing through an enum pointer as int is not portable. */
 #define CASE_PARSE(fn, type, table)                                                                          \
@@ -138,6 +160,7 @@ CASE_PARSE(case_status_parse, case_status_t, NAMES(status_names))
 CASE_PARSE(case_action_parse, case_action_t, ACTION_NAMES)
 CASE_PARSE(case_strategy_parse, case_strategy_t, NAMES(strategy_names))
 CASE_PARSE(case_dispatch_parse, case_dispatch_t, NAMES(dispatch_names))
+CASE_PARSE(case_pay_status_parse, case_pay_status_t, NAMES(pay_status_names))
 #undef CASE_PARSE
 
 int case_action_allowed(case_action_t a, case_status_t s) {
@@ -254,6 +277,8 @@ int case_aggregate_open(const case_open_cmd_t *cmd, case_outcome_t *out) {
   }
   c->strategy = cmd->strategy;
   c->amount = cmd->amount;
+  c->pay_status = cmd->need_pay ? CASE_PAY_UNPAID : CASE_PAY_NOT_REQUIRED;
+  c->auto_accept = cmd->auto_accept != 0;
   c->status = actions[CASE_ACTION_OPEN].to;
   c->opened_at = c->updated_at = cmd->at;
   c->version = 1;
@@ -266,6 +291,62 @@ const char *case_feature_get(const case_aggregate_t *c, const char *key) {
   return NULL;
 }
 
+int case_auto_accept_due(const case_aggregate_t *c) {
+  return c && c->auto_accept && c->status == CASE_STATUS_PENDING_ACCEPTANCE &&
+         c->pay_status != CASE_PAY_UNPAID;
+}
+
+/* ---- creation checks -------------------------------------------------------------------- */
+
+int case_open_qualify(const case_open_check_t *chk, char *why, size_t cap) {
+  if (!chk || !why || !cap || (chk->n_categories && !chk->categories)) return CTXD_EINVAL;
+  const char *type = chk->related_biz_type ? chk->related_biz_type : "";
+  const char *id = chk->related_biz_id ? chk->related_biz_id : "";
+  why[0] = '\0';
+  if (chk->doc == CASE_DOC_UNKNOWN) {
+    snprintf(why, cap, "cannot open a case: %s %s is not known", type, id);
+    return CTXD_ENOENT;
+  }
+  if (chk->doc != CASE_DOC_VALID) {
+    snprintf(why, cap, "cannot open a case: %s %s is %s", type, id,
+             nonempty(chk->doc_status) ? chk->doc_status : "not valid");
+    return CTXD_ESTATE;
+  }
+  for (size_t i = 0; i < chk->n_categories; i++)
+    if (chk->categories[i].case_type == chk->case_type &&
+        strcmp(chk->categories[i].related_biz_type, type) == 0)
+      return 0;
+  snprintf(why, cap, "cannot open a case: problem category %" PRId64 " does not qualify for a %s",
+           chk->case_type, type);
+  return CTXD_ERANGE;
+}
+
+int case_categories_parse(const char *text, case_category_t *out, size_t cap, size_t *n) {
+  if (!text || !n || (cap && !out)) return CTXD_EINVAL;
+  *n = 0;
+  const char *p = text;
+  while (*p) {
+    char *end;
+    errno = 0;
+    long long type = strtoll(p, &end, 10);
+    if (end == p || *end != ':' || type < 1 || errno != 0) return CTXD_EINVAL;
+    p = end + 1;
+    for (;;) { /* the kinds of this type, up to ';' or the end */
+      size_t len = strcspn(p, ",;");
+      if (len == 0) return CTXD_EINVAL;
+      if (*n == cap || len >= CASE_ID_LEN) return CTXD_ETOOBIG;
+      out[*n].case_type = type;
+      memcpy(out[*n].related_biz_type, p, len);
+      out[(*n)++].related_biz_type[len] = '\0';
+      p += len;
+      if (*p != ',') break;
+      p++;
+    }
+    if (*p == ';') p++;
+  }
+  return 0;
+}
+
 /* ---- apply ------------------------------------------------------------------------------ */
 
 /* The agent rule of the table row: who may receive the case. */
@@ -273,6 +354,7 @@ static int agent_check(const case_aggregate_t *cur, case_action_t a, const case_
                        case_outcome_t *out) {
   const char *verb = actions[a].verb;
   if (!ag || !nonempty(ag->id)) return refuse(out, CTXD_EINVAL, "cannot %s a case without an agent", verb);
+  if (actions[a].agent == TAKES_TAKER) return 0; /* anyone may take it: the seed checks nothing */
   if (!nonempty(ag->group_id))
     return refuse(out, CTXD_EINVAL, "cannot %s a case to agent %s: no skill group", verb, ag->id);
   if (!ag->on_duty)
@@ -297,6 +379,11 @@ int case_aggregate_apply(const case_aggregate_t *cur, const case_action_cmd_t *c
   if (!nonempty(cmd->actor)) return refuse(out, CTXD_EINVAL, "cannot %s a case without an actor", verb);
   if (!case_action_allowed(cmd->action, cur->status))
     return refuse(out, CTXD_ESTATE, "cannot %s a case in status %s", verb, status);
+  int pays = actions[cmd->action].pays;
+  if ((cmd->action == CASE_ACTION_COMPLETE && cur->pay_status == CASE_PAY_UNPAID) ||
+      (pays && cur->pay_status != CASE_PAY_UNPAID))
+    return refuse(out, CTXD_ESTATE, "cannot %s a case whose pay status is %s", verb,
+                  case_pay_status_name(cur->pay_status) ? case_pay_status_name(cur->pay_status) : "unknown");
   int gives = actions[cmd->action].agent != TAKES_NO_AGENT;
   if (gives) {
     int rc = agent_check(cur, cmd->action, cmd->agent, out);
@@ -306,15 +393,26 @@ int case_aggregate_apply(const case_aggregate_t *cur, const case_action_cmd_t *c
   case_aggregate_t *n = &out->next;
   *n = *cur;
   if (actions[cmd->action].to != SAME) n->status = actions[cmd->action].to;
+  /* a taker outside every skill group keeps the case in its group */
+  const char *group = gives && nonempty(cmd->agent->group_id) ? cmd->agent->group_id : cur->group_id;
   if (gives && (case_text_copy(n->agent_id, sizeof n->agent_id, cmd->agent->id) != 0 ||
-                case_text_copy(n->group_id, sizeof n->group_id, cmd->agent->group_id) != 0))
+                case_text_copy(n->group_id, sizeof n->group_id, group) != 0))
     return refuse(out, CTXD_ETOOBIG, "cannot %s a case: agent or group id longer than %d bytes", verb,
                   CASE_ID_LEN - 1);
   if (actions[cmd->action].urges) {
     n->urge_count++;
     n->last_urged_at = cmd->at;
   }
+  if (pays) n->pay_status = CASE_PAY_PAID;
   n->updated_at = cmd->at;
   n->version++;
-  return record(out, cmd->action, cmd->actor, cmd->note, cur->status, cmd->at);
+  /* taking over someone else's case says so in the log when the taker adds no note */
+  char taken[CASE_TEXT_LEN];
+  const char *note = cmd->note;
+  if (actions[cmd->action].agent == TAKES_TAKER && !nonempty(note) && nonempty(cur->agent_id) &&
+      strcmp(cur->agent_id, n->agent_id) != 0) {
+    snprintf(taken, sizeof taken, "taken over from %s", cur->agent_id);
+    note = taken;
+  }
+  return record(out, cmd->action, cmd->actor, note, cur->status, cmd->at);
 }

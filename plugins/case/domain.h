@@ -53,6 +53,7 @@ typedef enum {
   CASE_ACTION_CLOSE,
   CASE_ACTION_REFUSE,
   CASE_ACTION_URGE, /* recorded and counted, status unchanged */
+  CASE_ACTION_PAY,  /* the payment the case waits for arrived (pay status Paid), status unchanged */
   CASE_ACTION_COUNT
 } case_action_t;
 
@@ -64,6 +65,10 @@ typedef enum {
   CASE_STRATEGY_COUNT
 } case_strategy_t;
 
+/* The seed's needPayFlag and payStatus: a case that needs a payment (the customer pays a
+ * difference, a fee) cannot be completed before it is paid. */
+typedef enum { CASE_PAY_NOT_REQUIRED = 0, CASE_PAY_UNPAID, CASE_PAY_PAID, CASE_PAY_COUNT } case_pay_status_t;
+
 /* How a distribution rule picks an agent inside its skill group. */
 typedef enum {
   CASE_DISPATCH_ROUND_ROBIN = 0,
@@ -74,13 +79,14 @@ typedef enum {
 /* Stable names used in messages and JSON: statuses "WaitDistribution", "WaitProcess",
  * "AppointProcess", "Processing", "PendingAcceptance", "Finished", "Closed", "Rejected";
  * actions "open", "assign", "appoint", "accept", "transfer", "process", "reject_back",
- * "complete", "close", "refuse", "urge"; strategies "refund", "reship", "non_product";
- * dispatch "round_robin", "least_loaded". Each returns a static string (never freed), or
+ * "complete", "close", "refuse", "urge", "pay"; strategies "refund", "reship", "non_product";
+ * dispatch "round_robin", "least_loaded"; pay statuses "NotRequired", "Unpaid", "Paid". Each returns a static string (never freed), or
  * NULL for a value without a name (CASE_STATUS_NONE, out of range): JSON null. */
 const char *case_status_name(case_status_t s);
 const char *case_action_name(case_action_t a);
 const char *case_strategy_name(case_strategy_t s);
 const char *case_dispatch_name(case_dispatch_t d);
+const char *case_pay_status_name(case_pay_status_t p);
 
 /* Parse an exact (case-sensitive) name back: 0 with *out set, or CTXD_EINVAL (NULL or
  * unknown name; *out untouched). */
@@ -88,6 +94,7 @@ int case_status_parse(const char *name, case_status_t *out);
 int case_action_parse(const char *name, case_action_t *out);
 int case_strategy_parse(const char *name, case_strategy_t *out);
 int case_dispatch_parse(const char *name, case_dispatch_t *out);
+int case_pay_status_parse(const char *name, case_pay_status_t *out);
 
 /* 1 when the status table lets action a run on a case in status s, else 0. */
 int case_action_allowed(case_action_t a, case_status_t s);
@@ -117,7 +124,9 @@ typedef struct {
   char group_id[CASE_ID_LEN]; /* that agent's skill group; "" until assigned */
   int urge_count;
   int64_t last_urged_at; /* 0 until urged */
-  int64_t opened_at;     /* times: whatever unit the caller uses (ms since epoch) */
+  int auto_accept;       /* the seed's autoAcceptCoordinationFlag: processed means accepted */
+  case_pay_status_t pay_status;
+  int64_t opened_at; /* times: whatever unit the caller uses (ms since epoch) */
   int64_t updated_at;
   int64_t version; /* 1 when opened, +1 per accepted action: optimistic-concurrency token */
 } case_aggregate_t;
@@ -178,6 +187,8 @@ typedef struct {
   const case_feature_t *features; /* extra features; keys non-empty, unique, not built-in */
   size_t n_features;
   int64_t at;
+  int need_pay;    /* 1: pay status Unpaid until CASE_ACTION_PAY; 0: NotRequired */
+  int auto_accept; /* 1: processing the case completes it (case_auto_accept_due) */
 } case_open_cmd_t;
 
 /* Opens a case in WaitDistribution, logged as action "open" by actor "system" (cases are
@@ -186,6 +197,43 @@ typedef struct {
  * (a text longer than its buffer, too many features), with out->rejection saying which. */
 int case_aggregate_open(const case_open_cmd_t *cmd, case_outcome_t *out);
 
+/* ---- creation checks (seed: 创建协同单 1. 判断关联业务单是否非法 2. 问题分类是否符合条件) -------- */
+
+/* What the case context knows of the related business document (its read model). */
+typedef enum {
+  CASE_DOC_UNKNOWN = 0, /* never heard of */
+  CASE_DOC_VALID,
+  CASE_DOC_INVALID /* known, in a state no case may be opened for (e.g. a terminated order) */
+} case_doc_state_t;
+
+/* A problem category (CaseType) and a kind of related document it may be opened for. */
+typedef struct {
+  int64_t case_type;
+  char related_biz_type[CASE_ID_LEN];
+} case_category_t;
+
+typedef struct {
+  int64_t case_type;
+  const char *related_biz_type;
+  const char *related_biz_id;
+  case_doc_state_t doc;
+  const char *doc_status;            /* the document's status as known, for the refusal; may be NULL */
+  const case_category_t *categories; /* the qualifying pairs; borrowed */
+  size_t n_categories;
+} case_open_check_t;
+
+/* The seed's two creation checks, in its order: the related document must be known and
+ * valid, then the category must qualify for that kind of document. Returns 0, CTXD_ENOENT
+ * (document unknown), CTXD_ESTATE (document invalid), CTXD_ERANGE (category does not
+ * qualify) or CTXD_EINVAL (NULL arguments), with why[cap] saying which ("" on 0). */
+int case_open_qualify(const case_open_check_t *chk, char *why, size_t cap);
+
+/* Parses the qualifying categories, "<CaseType>:<kind>[,<kind>...][;...]", e.g.
+ * "1:fulfillment;12:compensation,order", into out[cap]; *n gets the count. Returns 0,
+ * CTXD_EINVAL (syntax: a type that is not a positive integer, an empty kind) or
+ * CTXD_ETOOBIG (more than cap pairs, a kind longer than CASE_ID_LEN - 1). */
+int case_categories_parse(const char *text, case_category_t *out, size_t cap, size_t *n);
+
 /* One action on an existing case. Strings and agent are borrowed for the call only. */
 typedef struct {
   case_action_t action;
@@ -193,19 +241,31 @@ typedef struct {
   int64_t at;
   const char *note; /* may be NULL or "" */
   /* assign, appoint, transfer: the agent who receives the case (must be on duty; for a
-   * transfer also in the case's skill group and not its current agent). Else ignored. */
+   * transfer also in the case's skill group and not its current agent). accept: the
+   * agent who takes the case (接手), whoever it is: they become its follower, in their
+   * group (group_id may be "": the case keeps its group). Else ignored. */
   const case_agent_t *agent;
 } case_action_cmd_t;
 
 /* Applies cmd to cur; cur is never modified. Returns 0 with the next state, its log entry
  * and event in out; CTXD_ESTATE when the status table refuses ("cannot <verb> a case in
- * status <Status>"); CTXD_EINVAL for a malformed command (no actor, no agent where one is
+ * status <Status>"), or when the table allows it but the payment does not (complete while
+ * Unpaid, pay while not Unpaid: "cannot <verb> a case whose pay status is <PayStatus>");
+ * CTXD_EINVAL for a malformed command (no actor, no agent where one is
  * needed, unknown action) or an ineligible agent (off duty, other group, same agent);
  * CTXD_ETOOBIG for a text longer than its buffer. Every refusal fills out->rejection. */
 int case_aggregate_apply(const case_aggregate_t *cur, const case_action_cmd_t *cmd, case_outcome_t *out);
 
 /* The value of feature key, or NULL when the case has none. Borrowed from c. */
 const char *case_feature_get(const case_aggregate_t *c, const char *key);
+
+/* 1 when c should now be completed by auto-acceptance: its flag is set, it waits for
+ * acceptance and owes no payment. The caller then applies CASE_ACTION_COMPLETE. */
+int case_auto_accept_due(const case_aggregate_t *c);
+
+/* The case feature naming the carrier (航司): distribution prefers an agent who handled
+ * the same carrier before, after the same order. */
+#define CASE_FEATURE_CARRIER "Carrier"
 
 /* ---- automatic distribution ------------------------------------------------------------- */
 
@@ -234,11 +294,13 @@ typedef struct {
   case_dispatch_t dispatch;
 } case_rule_t;
 
-/* "agent_id handled a case of order_id at `at`": the same-order preference. */
+/* "agent_id handled a case of order_id (of carrier `carrier`) at `at`": the same-order
+ * and same-carrier preferences. order_id may be "" and carrier NULL or "" (not known). */
 typedef struct {
   const char *order_id;
   const char *agent_id;
   int64_t at;
+  const char *carrier;
 } case_handled_t;
 
 /* Round-robin position of one skill group: the agent who got its last round-robin case.
@@ -270,7 +332,8 @@ typedef enum {
 typedef enum {
   CASE_VIA_PREVIOUS_HANDLER = 0, /* on duty in the group and handled the same order before */
   CASE_VIA_ROUND_ROBIN,
-  CASE_VIA_LEAST_LOADED
+  CASE_VIA_LEAST_LOADED,
+  CASE_VIA_SAME_CARRIER /* on duty in the group and handled a case of the same carrier before */
 } case_via_t;
 
 typedef struct {
@@ -289,6 +352,8 @@ typedef struct {
  *  2. eligible agents: those of the rule's group with on_duty set.
  *  3. same order: among eligible agents who handled c's order before (history), the one
  *     who did so most recently (ties: smaller id, strcmp). Does not move the cursor.
+ *  3b. same carrier: when nobody handled the order, the same among those who handled a
+ *     case of c's carrier (feature CASE_FEATURE_CARRIER) before. Does not move the cursor.
  *  4. else the rule's dispatch. Round robin: eligible agents in id order (strcmp); the
  *     first id after the group's cursor, wrapping to the smallest; no cursor: the
  *     smallest. Least loaded: fewest open_cases; ties: smaller id.

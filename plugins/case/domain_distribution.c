@@ -1,6 +1,6 @@
 /* Automatic distribution (seed 002, 分单): a rule turns case features into a skill group
  * and a dispatch strategy; the group's on-duty agents are the candidates; an agent who
- * handled the same order before goes first. Pure decisions over the caller's roster. */
+ * handled the same order before goes first, then one who handled the same carrier. Pure decisions over the caller's roster. */
 #include "domain.h"
 
 #include <errno.h>
@@ -102,15 +102,19 @@ static long load_of(const case_agent_t *a, const case_assignment_t *made, size_t
   return load;
 }
 
-/* Same-order preference: the eligible agent who handled c's order last (ties: smaller id). */
+/* Same-order (by_carrier 0) or same-carrier (1) preference: the eligible agent who handled
+ * c's order, or a case of c's carrier, last (ties: smaller id). */
 static const case_agent_t *previous_handler(const case_roster_t *r, const char *group,
-                                            const case_aggregate_t *c) {
+                                            const case_aggregate_t *c, int by_carrier) {
   const case_agent_t *best = NULL;
   int64_t best_at = 0;
+  const char *carrier = case_feature_get(c, CASE_FEATURE_CARRIER);
+  if (by_carrier && (!carrier || !*carrier)) return NULL;
   for (size_t i = 0; i < r->n_history; i++) {
     const case_handled_t *h = &r->history[i];
-    const case_agent_t *a =
-        strcmp(h->order_id, c->order_id) == 0 ? eligible_find(r, group, h->agent_id) : NULL;
+    int same = by_carrier ? h->carrier && strcmp(h->carrier, carrier) == 0
+                          : *h->order_id && strcmp(h->order_id, c->order_id) == 0;
+    const case_agent_t *a = same ? eligible_find(r, group, h->agent_id) : NULL;
     if (a && (!best || h->at > best_at || (h->at == best_at && strcmp(a->id, best->id) < 0))) {
       best = a;
       best_at = h->at;
@@ -155,9 +159,11 @@ static void pick_in_group(const case_roster_t *r, const case_aggregate_t *c, siz
   const case_rule_t *k = &r->rules[rule];
   memset(out, 0, sizeof *out);
   out->rule = rule;
-  out->agent = previous_handler(r, k->group_id, c);
+  out->agent = previous_handler(r, k->group_id, c, 0);
   if (out->agent) {
     out->via = CASE_VIA_PREVIOUS_HANDLER;
+  } else if ((out->agent = previous_handler(r, k->group_id, c, 1)) != NULL) {
+    out->via = CASE_VIA_SAME_CARRIER;
   } else if (k->dispatch == CASE_DISPATCH_ROUND_ROBIN) {
     out->via = CASE_VIA_ROUND_ROBIN;
     out->agent = round_robin(r, k->group_id, last);

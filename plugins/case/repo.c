@@ -51,6 +51,7 @@ static char *case_json_text(const json_t *v) { return json_dumps(v, JSON_COMPACT
 #define CASE_COLUMNS                                                                                         \
   "case_id::text, case_type, related_biz_type, related_biz_id, coalesce(compensation_id, ''), "              \
   "order_id, coalesce(order_number, ''), strategy, amount, reason, subject, opened_by, "                     \
+  "pay_status, auto_accept::int, "                                                                           \
   "features::text, status, coalesce(agent_id, ''), coalesce(group_id, ''), urge_count, " CASE_SQL_MS(        \
       "last_urged_at") ", " CASE_SQL_MS("appointed_at") ", " CASE_SQL_MS("opened_at") ", " CASE_SQL_MS("upd" \
                                                                                                        "ate" \
@@ -88,8 +89,8 @@ static int case_features_decode(const char *text, case_aggregate_t *c) {
 static int case_row_decode(const ctxd_api_t *api, const ctxd_rows_t *rows, int row, case_record_t *rec) {
   memset(rec, 0, sizeof *rec);
   case_aggregate_t *c = &rec->agg;
-  char strategy[32], status[32];
-  int64_t urges = 0;
+  char strategy[32], status[32], pay[32];
+  int64_t urges = 0, auto_accept = 0;
   const struct {
     char *text; /* a text column into text[cap], an integer into *num, or neither: read below */
     size_t cap;
@@ -107,6 +108,8 @@ static int case_row_decode(const ctxd_api_t *api, const ctxd_rows_t *rows, int r
       {c->reason, sizeof c->reason, NULL},
       {rec->subject, sizeof rec->subject, NULL},
       {rec->opened_by, sizeof rec->opened_by, NULL},
+      {pay, sizeof pay, NULL},
+      {NULL, 0, &auto_accept},
       {NULL, 0, NULL}, /* features */
       {status, sizeof status, NULL},
       {c->agent_id, sizeof c->agent_id, NULL},
@@ -130,10 +133,12 @@ static int case_row_decode(const ctxd_api_t *api, const ctxd_rows_t *rows, int r
       features = v;
   }
   if (rc == 0 &&
-      (case_strategy_parse(strategy, &c->strategy) != 0 || case_status_parse(status, &c->status) != 0))
+      (case_strategy_parse(strategy, &c->strategy) != 0 || case_status_parse(status, &c->status) != 0 ||
+       case_pay_status_parse(pay, &c->pay_status) != 0))
     rc = CTXD_EDECODE;
   if (rc == 0) rc = case_features_decode(features, c);
   c->urge_count = (int)urges;
+  c->auto_accept = auto_accept != 0;
   /* the domain wants both ids (repo.h) */
   if (rc == 0) rc = case_str_load(c->fulfillment_id, sizeof c->fulfillment_id, rec->related_biz_id);
   if (rc == 0)
@@ -147,8 +152,11 @@ static const char case_insert_sql[] =
     "order_id,"
     " order_number, strategy, amount, reason, subject, detail, opened_by, features, status, opened_at, "
     "updated_at,"
-    " version) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, NULLIF($7, ''), $8, $9, $10, $11, $12, $13, $14, "
-    "$15, " CASE_SQL_TIME("$16") ", " CASE_SQL_TIME("$16") ", $17) ON CONFLICT (case_id) DO NOTHING";
+    " version, pay_status, auto_accept) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, NULLIF($7, ''), $8, $9, "
+    "$10,"
+    " $11, $12, $13, $14, $15, " CASE_SQL_TIME("$16") ", " CASE_SQL_TIME(
+        "$16") ", $17, $18, $19)"
+               " ON CONFLICT (case_id) DO NOTHING";
 
 int case_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *rec, const char *detail,
                      int *inserted) {
@@ -178,9 +186,11 @@ int case_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *
                           ftext,
                           case_status_name(c->status),
                           at,
-                          version};
+                          version,
+                          case_pay_status_name(c->pay_status),
+                          c->auto_accept ? "true" : "false"};
   ctxd_rows_t *rows;
-  int rc = api->sql_exec(tx, case_insert_sql, 17, params, &rows);
+  int rc = api->sql_exec(tx, case_insert_sql, 19, params, &rows);
   free(ftext);
   if (rc != 0) return rc;
   *inserted = api->rows_affected(rows) == 1;
@@ -231,22 +241,28 @@ int case_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *
   case_int_format(c->updated_at, updated);
   case_int_format(c->version, version);
   case_int_format(old_version, old);
-  const char *params[] = {c->case_id,  case_status_name(c->status),
-                          c->agent_id, c->group_id,
-                          appointed,   urges,
-                          urged,       updated,
-                          version,     old};
+  const char *params[] = {c->case_id,
+                          case_status_name(c->status),
+                          c->agent_id,
+                          c->group_id,
+                          appointed,
+                          urges,
+                          urged,
+                          updated,
+                          version,
+                          old,
+                          case_pay_status_name(c->pay_status)};
   ctxd_rows_t *rows;
   int rc = api->sql_exec(
       tx,
       "UPDATE cases.cases SET status = $2, agent_id = NULLIF($3, ''), group_id = NULLIF($4, ''),"
-      " urge_count = $6, version = $9,"
+      " urge_count = $6, version = $9, pay_status = $11,"
       " appointed_at = " CASE_SQL_TIME("$5") ","
                                              " last_urged_at = " CASE_SQL_TIME(
                                                  "$7") ","
                                                        " updated_at = " CASE_SQL_TIME(
                                                            "$8") " WHERE case_id = $1 AND version = $10",
-      10, params, &rows);
+      11, params, &rows);
   if (rc != 0) return rc;
   /* another worker changed the case since it was read: decide again on the new state */
   rc = api->rows_affected(rows) == 1 ? 0 : CTXD_ECONFLICT;
@@ -286,18 +302,19 @@ int case_repo_agent_load_add(const ctxd_api_t *api, ctxd_tx_t *tx, const char *a
                        params, NULL);
 }
 
-int case_repo_history_touch(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, const char *agent_id,
-                            int64_t at) {
+int case_repo_history_touch(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, const char *carrier,
+                            const char *agent_id, int64_t at) {
   char ms[24];
   case_int_format(at, ms);
-  const char *params[] = {order_id, agent_id, ms};
+  const char *params[] = {order_id, agent_id, ms, carrier != NULL ? carrier : ""};
   return api->sql_exec(tx,
-                       "INSERT INTO cases.order_history (order_id, agent_id, last_at)"
+                       "INSERT INTO cases.order_history (order_id, agent_id, last_at, carrier)"
                        " VALUES ($1, $2, " CASE_SQL_TIME(
-                           "$3") ")"
+                           "$3") ", NULLIF($4, ''))"
                                  " ON CONFLICT (order_id, agent_id)"
-                                 " DO UPDATE SET last_at = GREATEST(order_history.last_at, EXCLUDED.last_at)",
-                       3, params, NULL);
+                                 " DO UPDATE SET last_at = GREATEST(order_history.last_at, EXCLUDED.last_at),"
+                                 " carrier = coalesce(EXCLUDED.carrier, order_history.carrier)",
+                       4, params, NULL);
 }
 
 int case_repo_agent_duty_set(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agent_id, int on_duty,
@@ -557,17 +574,22 @@ int case_repo_agents_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *grou
 }
 
 int case_repo_history_load(const ctxd_api_t *api, ctxd_tx_t *tx, const json_t *order_ids,
-                           case_roster_store_t *s) {
-  char *ids = case_json_text(order_ids);
-  if (ids == NULL) return CTXD_ENOMEM;
-  const char *params[] = {ids};
-  int rc = case_doc_load(
-      api, tx,
-      "SELECT coalesce(json_agg(json_build_object('order', order_id, 'agent', agent_id,"
-      " 'at', " CASE_SQL_MS("last_at") ")), '[]')::text FROM cases.order_history"
-                                       " WHERE order_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
-      1, params, &s->history_doc);
+                           const json_t *carriers, case_roster_store_t *s) {
+  char *ids = case_json_text(order_ids), *names = case_json_text(carriers);
+  const char *params[] = {ids, names};
+  int rc =
+      ids != NULL && names != NULL
+          ? case_doc_load(api, tx,
+                          "SELECT coalesce(json_agg(json_build_object('order', order_id, 'agent', agent_id,"
+                          " 'at', " CASE_SQL_MS(
+                              "last_at") ", 'carrier', carrier)), '[]')::text"
+                                         " FROM cases.order_history"
+                                         " WHERE order_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
+                                         " OR carrier IN (SELECT jsonb_array_elements_text($2::jsonb))",
+                          2, params, &s->history_doc)
+          : CTXD_ENOMEM;
   free(ids);
+  free(names);
   if (rc != 0) return rc;
   size_t n = json_array_size(s->history_doc), i;
   json_t *h;
@@ -575,7 +597,8 @@ int case_repo_history_load(const ctxd_api_t *api, ctxd_tx_t *tx, const json_t *o
   json_array_foreach(s->history_doc, i, h) {
     s->history[i] = (case_handled_t){.order_id = json_string_value(json_object_get(h, "order")),
                                      .agent_id = json_string_value(json_object_get(h, "agent")),
-                                     .at = json_integer_value(json_object_get(h, "at"))};
+                                     .at = json_integer_value(json_object_get(h, "at")),
+                                     .carrier = json_string_value(json_object_get(h, "carrier"))};
   }
   s->roster.history = s->history;
   s->roster.n_history = n;
@@ -592,4 +615,46 @@ void case_roster_store_free(case_roster_store_t *s) {
   json_decref(s->agents_doc);
   json_decref(s->history_doc);
   memset(s, 0, sizeof *s);
+}
+
+/* ---- the related documents' read model ------------------------------------------------------- */
+
+int case_repo_document_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
+                           const char *status, int valid, int64_t version) {
+  char v[24];
+  case_int_format(version, v);
+  const char *params[] = {biz_type, biz_id, status, valid ? "true" : "false", v};
+  return api->sql_exec(tx,
+                       "INSERT INTO cases.related_documents (biz_type, biz_id, status, valid, version)"
+                       " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (biz_type, biz_id) DO UPDATE"
+                       " SET status = EXCLUDED.status, valid = EXCLUDED.valid, version = EXCLUDED.version"
+                       " WHERE related_documents.version < EXCLUDED.version",
+                       5, params, NULL);
+}
+
+int case_repo_document_get(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
+                           case_doc_state_t *state, char *status, size_t cap) {
+  const char *params[] = {biz_type, biz_id};
+  ctxd_rows_t *rows;
+  int rc = api->sql_exec(tx,
+                         "SELECT valid::int, status FROM cases.related_documents"
+                         " WHERE biz_type = $1 AND biz_id = $2",
+                         2, params, &rows);
+  if (rc != 0) return rc;
+  *state = CASE_DOC_UNKNOWN;
+  status[0] = '\0';
+  if (api->rows_count(rows) == 1) {
+    *state = strcmp(api->rows_value(rows, 0, 0), "1") == 0 ? CASE_DOC_VALID : CASE_DOC_INVALID;
+    rc = case_str_load(status, cap, api->rows_value(rows, 0, 1));
+  }
+  api->rows_free(rows);
+  return rc;
+}
+
+int case_repo_unpaid(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_number, json_t **case_ids) {
+  const char *params[] = {order_number};
+  return case_doc_load(api, tx,
+                       "SELECT coalesce(json_agg(case_id::text ORDER BY opened_at, case_id), '[]')::text"
+                       " FROM cases.cases WHERE order_number = $1 AND pay_status = 'Unpaid'",
+                       1, params, case_ids);
 }

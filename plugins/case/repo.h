@@ -65,9 +65,10 @@ int case_repo_log_append(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record
 /* Adds delta to the open-case count of agent_id. */
 int case_repo_agent_load_add(const ctxd_api_t *api, ctxd_tx_t *tx, const char *agent_id, int delta);
 
-/* Records that agent_id held a case of order_id at `at` (ms): the same-order preference. */
-int case_repo_history_touch(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, const char *agent_id,
-                            int64_t at);
+/* Records that agent_id held a case of order_id (of carrier `carrier`, NULL or "" when the
+ * case names none) at `at` (ms): the same-order and same-carrier preferences. */
+int case_repo_history_touch(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_id, const char *carrier,
+                            const char *agent_id, int64_t at);
 
 /* Sets agent_id on or off duty as of `at` (ISO 8601); *applied is 0 when a later change is
  * stored already (events may arrive out of order). */
@@ -146,11 +147,27 @@ int case_repo_cursor_store(const ctxd_api_t *api, ctxd_tx_t *tx, const case_curs
 /* Loads the agents of group_id (with duty and load) into the roster. */
 int case_repo_agents_load(const ctxd_api_t *api, ctxd_tx_t *tx, const char *group_id, case_roster_store_t *s);
 
-/* Loads who handled the orders listed in order_ids (a JSON array) into the roster. */
+/* Loads who handled the orders listed in order_ids, or cases of the carriers listed in
+ * carriers (JSON arrays of strings), into the roster. */
 int case_repo_history_load(const ctxd_api_t *api, ctxd_tx_t *tx, const json_t *order_ids,
-                           case_roster_store_t *s);
+                           const json_t *carriers, case_roster_store_t *s);
 
 void case_roster_store_free(case_roster_store_t *s);
+
+/* The read model of the documents cases are opened about (creation checks): the owning
+ * contexts' events say that biz_type biz_id exists, its status and whether a case may be
+ * opened for it. A put older than or as old as the stored version changes nothing. */
+int case_repo_document_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
+                           const char *status, int valid, int64_t version);
+
+/* What the read model says of biz_type biz_id: *state (CASE_DOC_UNKNOWN when absent) and
+ * its status into status[cap] ("" when absent). */
+int case_repo_document_get(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
+                           case_doc_state_t *state, char *status, size_t cap);
+
+/* The ids of the cases of order_number still waiting for their payment, oldest first, as a
+ * new JSON array (json_decref it). */
+int case_repo_unpaid(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_number, json_t **case_ids);
 
 /* The schema, for the plugin's migrations. */
 #define CASE_REPO_DDL                                                                                        \
@@ -233,6 +250,23 @@ void case_roster_store_free(case_roster_store_t *s);
   "  agent_id text NOT NULL,\n"                                                                              \
   "  last_at timestamptz NOT NULL,\n"                                                                        \
   "  PRIMARY KEY (order_id, agent_id)\n"                                                                     \
+  ");\n"
+
+/* Migration 2: pay status and auto-acceptance, the carrier of the history, and the read
+ * model of related documents for the creation checks. */
+#define CASE_REPO_DDL_2                                                                                      \
+  "ALTER TABLE cases.cases ADD COLUMN pay_status text NOT NULL DEFAULT 'NotRequired',\n"                     \
+  "  ADD COLUMN auto_accept boolean NOT NULL DEFAULT false;\n"                                               \
+  "CREATE INDEX cases_unpaid ON cases.cases (order_number) WHERE pay_status = 'Unpaid';\n"                   \
+  "ALTER TABLE cases.order_history ADD COLUMN carrier text;\n"                                               \
+  "CREATE INDEX order_history_carrier ON cases.order_history (carrier) WHERE carrier IS NOT NULL;\n"         \
+  "CREATE TABLE cases.related_documents (\n"                                                                 \
+  "  biz_type text NOT NULL,\n"                                                                              \
+  "  biz_id text NOT NULL,\n"                                                                                \
+  "  status text NOT NULL,\n"                                                                                \
+  "  valid boolean NOT NULL,\n"                                                                              \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  PRIMARY KEY (biz_type, biz_id)\n"                                                                       \
   ");\n"
 
 #endif

@@ -2,7 +2,10 @@
  * distribution assigns, and the case runs to its resolution; refused actions answer with the
  * case's status; a case without an agent on duty waits until one arrives; a duplicated
  * FulfillmentFailed opens one case; round robin alternates and the agent who handled an
- * order before gets its next case; OpenCase is idempotent. Only the case plugin runs. */
+ * order before gets its next case; OpenCase is idempotent. Seed 002's creation checks (the
+ * related document from the read model fed by Compensation's and the order system's events,
+ * the problem category), taking over a case, the pay status fed by Paying's OrderPayFinished,
+ * auto-acceptance and the carrier preference. Only the case plugin runs. */
 #include "hostfixture.h"
 
 #include <signal.h>
@@ -23,6 +26,14 @@
 #define F4 "f0000000-0000-4000-8000-000000000004"
 #define F5 "f0000000-0000-4000-8000-000000000005"
 #define MISSING "e0000000-0000-4000-8000-000000000009"
+#define COMP2 "c0000000-0000-4000-8000-000000000002"
+#define C1 "ca000000-0000-4000-8000-000000000001"
+#define C2 "ca000000-0000-4000-8000-000000000002"
+#define C3 "ca000000-0000-4000-8000-000000000003"
+#define C4 "ca000000-0000-4000-8000-000000000004"
+#define COMPENSATION_CHANGED "Ctxd.Compensation.Contracts.v1:CompensationStatusChanged"
+#define ORDER_CREATED "Ctxd.Ordering.Contracts.v1:OrderCreated"
+#define ORDER_PAID "Ctxd.Paying.Contracts.v1:OrderPayFinished"
 
 static int seq;
 static char reply[96];
@@ -126,6 +137,27 @@ static void fulfillment_failed(ctxt_world_t *w, const char *fulfillment, const c
       "\"PendingCommunicationId\":\"" PENDING "\",\"FailedAt\":\"2026-11-24T08:00:00Z\"}",
       fulfillment, compensation, strategy);
   send_message(w, FULFILLMENT_FAILED, m, 0);
+}
+
+/* Compensation's event: compensation id is in status (1 Draft .. 8 PendingCommunication). */
+static void compensation_changed(ctxt_world_t *w, const char *id, int status, int version) {
+  char m[512];
+  snprintf(m, sizeof m,
+           "{\"CompensationId\":\"%s\",\"OldStatus\":null,\"NewStatus\":%d,\"Version\":%d,"
+           "\"ChangedAt\":\"2026-11-24T08:00:00Z\"}",
+           id, status, version);
+  send_message(w, COMPENSATION_CHANGED, m, 0);
+}
+
+/* The order system's event for order `number`. */
+static void order_created(ctxt_world_t *w, const char *number) {
+  char m[512];
+  snprintf(m, sizeof m,
+           "{\"OrderId\":\"0a000000-0000-4000-8000-000000000001\",\"OrderNumber\":\"%s\","
+           "\"CustomerId\":\"0b000000-0000-4000-8000-000000000001\",\"TotalAmountMinor\":3000,"
+           "\"Currency\":\"CNY\",\"CreatedAt\":\"2026-11-24T08:00:00Z\"}",
+           number);
+  send_message(w, ORDER_CREATED, m, 0);
 }
 
 /* A reply expected for request `request`: its body holds every needle (the type first). */
@@ -276,9 +308,6 @@ static void refused_actions_answer_with_status(void **state) {
       {command(w, "RejectCaseBack", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\",\"Reason\":\"r\"}"),
        {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2",
         "cannot reject back a case in status WaitProcess", NULL}},
-      {command(w, "AcceptCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-2\"}"),
-       {"CaseCommandRejected", "\"Reason\":5", "\"Status\":2",
-        "agent agent-2 does not hold the case (agent-1 does)", NULL}},
       {command(w, "TransferCase",
                "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-off\",\"OperatorId\":\"agent-1\"}"),
        {"CaseCommandRejected", "\"Reason\":4", "\"Status\":2", "agent agent-off: not on duty", NULL}},
@@ -423,7 +452,9 @@ static void round_robin_prefers_the_orders_agent(void **state) {
 
 static void open_case_command_is_idempotent(void **state) {
   ctxt_world_t *w = *state;
-  setup_case(w, "", "\"workers\": 1");
+  setup_case(w, ", \"categories\": \"12:compensation;13:compensation\"", "\"workers\": 1");
+  compensation_changed(w, COMP, 3, 2);
+  wait_sql(w, "SELECT count(*) FROM cases.related_documents WHERE valid", 1);
   const char *open =
       "{\"CaseId\":\"" F1 "\",\"CaseType\":12,\"RelatedBizType\":\"compensation\",\"RelatedBizId\":\"" COMP
       "\","
@@ -564,6 +595,137 @@ static void default_group_takes_unmatched_cases(void **state) {
       1);
 }
 
+/* 创建协同单: the related document must be known and valid (the read model fed by the
+ * neighbours' events), then the category must qualify for its kind; a retried command finds
+ * its case whatever the document became since. */
+static void creation_checks(void **state) {
+  ctxt_world_t *w = *state;
+  setup_case(w, ", \"categories\": \"12:compensation,order\"", "\"workers\": 1");
+  compensation_changed(w, COMP, 3, 2);
+  compensation_changed(w, COMP2, 5, 4); /* terminated */
+  compensation_changed(w, COMP2, 3, 2); /* older, arriving late: ignored */
+  order_created(w, "SO-9");
+  wait_sql(w, "SELECT count(*) FROM cases.related_documents WHERE version > 1 OR biz_type = 'order'", 3);
+  static const char open_fmt[] = "{\"CaseId\":\"%s\",\"CaseType\":%d,\"RelatedBizType\":\"%s\","
+                                 "\"RelatedBizId\":\"%s\",\"Subject\":\"s\",\"OpenedBy\":\"desk\"}";
+  char m[6][512];
+  snprintf(m[0], sizeof m[0], open_fmt, C1, 12, "compensation", MISSING);
+  snprintf(m[1], sizeof m[1], open_fmt, C1, 12, "compensation", COMP2);
+  snprintf(m[2], sizeof m[2], open_fmt, C1, 99, "compensation", COMP);
+  snprintf(m[3], sizeof m[3], open_fmt, C1, 12, "fulfillment", F1); /* a kind without events of its own */
+  snprintf(m[4], sizeof m[4], open_fmt, C1, 12, "compensation", COMP);
+  snprintf(m[5], sizeof m[5], open_fmt, C2, 12, "order", "SO-9");
+  const expected_t replies[] = {
+      {command(w, "OpenCase", m[0]),
+       {"Ctxd.Case.Contracts.v2:CaseCommandRejected", "\"Reason\":7", "compensation " MISSING " is not known",
+        NULL}},
+      {command(w, "OpenCase", m[1]), {"CaseCommandRejected", "\"Reason\":8", "is Terminated", NULL}},
+      {command(w, "OpenCase", m[2]),
+       {"CaseCommandRejected", "\"Reason\":9", "problem category 99 does not qualify for a compensation",
+        NULL}},
+      {command(w, "OpenCase", m[3]), {"CaseCommandRejected", "\"Reason\":7", NULL}},
+  };
+  expect_replies(w, replies, 4);
+  const expected_t opened[] = {
+      {command(w, "OpenCase", m[4]), {"CaseCommandAccepted", "\"Status\":1", NULL}},
+      {command(w, "OpenCase", m[5]), {"CaseCommandAccepted", "\"Status\":1", NULL}},
+  };
+  expect_replies(w, opened, 2);
+  /* the compensation is terminated afterwards: the retried command still finds its case */
+  compensation_changed(w, COMP, 5, 3);
+  wait_sql(w, "SELECT count(*) FROM cases.related_documents WHERE NOT valid", 2);
+  const expected_t again[] = {{command(w, "OpenCase", m[4]), {"CaseCommandAccepted", "\"Status\":1", NULL}}};
+  expect_replies(w, again, 1);
+  wait_sql(w, "SELECT count(*) FROM ctxd.outbox", 0);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.cases"), 2);
+}
+
+/* 接手 by another agent than the assignee, the payment the case waits for, and
+ * auto-acceptance once it is paid. */
+static void take_over_pay_and_auto_accept(void **state) {
+  ctxt_world_t *w = *state;
+  setup_case(w, ", \"categories\": \"12:order\"", "\"workers\": 1");
+  refund_desk(w);
+  order_created(w, "SO-7");
+  wait_sql(w, "SELECT count(*) FROM cases.related_documents", 1);
+  const expected_t opened[] = {
+      {command(w, "OpenCase",
+               "{\"CaseId\":\"" C3
+               "\",\"CaseType\":12,\"RelatedBizType\":\"order\",\"RelatedBizId\":\"SO-7\","
+               "\"OrderNumber\":\"SO-7\",\"Subject\":\"pay the difference\",\"OpenedBy\":\"desk\","
+               "\"NeedPay\":true,\"AutoAccept\":true}"),
+       {"CaseCommandAccepted", "\"Status\":1", NULL}}};
+  expect_replies(w, opened, 1);
+  const expected_t steps[] = {
+      {command(w, "AssignCase", "{\"CaseId\":\"" C3 "\",\"AgentId\":\"agent-1\",\"OperatorId\":\"sup-1\"}"),
+       {"CaseCommandAccepted", "\"Status\":3", NULL}},
+      /* agent-2 is nobody's assignee and in no group: whoever takes the case follows it */
+      {command(w, "AcceptCase", "{\"CaseId\":\"" C3 "\",\"AgentId\":\"agent-2\"}"),
+       {"CaseCommandAccepted", "\"Status\":4", NULL}},
+      {command(w, "ProcessCase",
+               "{\"CaseId\":\"" C3 "\",\"AgentId\":\"agent-2\",\"Result\":\"asked to pay\"}"),
+       {"CaseCommandAccepted", "\"Status\":5", NULL}}, /* unpaid: auto-acceptance waits */
+      {command(w, "CompleteCase", "{\"CaseId\":\"" C3 "\",\"OperatorId\":\"sup-1\"}"),
+       {"CaseCommandRejected", "\"Reason\":10", "\"Status\":5", "whose pay status is Unpaid", NULL}},
+  };
+  expect_replies(w, steps, sizeof steps / sizeof steps[0]); /* one worker: handled in this order */
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM cases.operation_log WHERE case_id = '" C3
+                                "' AND action = 'accept' AND actor = 'agent-2' AND agent_id = 'agent-2'"
+                                " AND note = 'taken over from agent-1'"),
+                   1);
+  send_message(w, ORDER_PAID,
+               "{\"OrderNumber\":\"SO-7\",\"Kind\":1,\"AmountMinor\":3000,\"PaidAmountMinor\":3000,"
+               "\"Currency\":\"CNY\",\"PaidAt\":\"2026-11-24T09:00:00Z\"}",
+               0);
+  wait_case(w, C3, "Finished", "agent-2");
+  wait_archived(w, NS "CaseResolved", "body::json->'message'->>'CaseId' = '" C3 "'", 1);
+  wait_archived(w, NS "CaseStatusChanged",
+                "body::json->'message'->>'Action' = '7' AND body::json->'message'->>'OperatorId' = "
+                "'auto-acceptance' AND body::json->'message'->>'PayStatus' = '3'",
+                1);
+  wait_sql(w, "SELECT count(*) FROM ctxd.outbox", 0);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.cases WHERE case_id = '" C3
+                                       "' AND pay_status = 'Paid' AND auto_accept"),
+                   1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.operation_log WHERE case_id = '" C3
+                                       "' AND action = 'pay' AND actor = 'paying'"),
+                   1);
+  /* agent-1's load moved to agent-2, whose case then ended */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT open_cases FROM cases.agents WHERE agent_id = 'agent-1'"), 0);
+}
+
+/* 航司: an agent who handled a case of the same carrier gets the next one before the round
+ * robin's turn. */
+static void carrier_preference(void **state) {
+  ctxt_world_t *w = *state;
+  setup_case(w, ", \"categories\": \"12:order\"", "\"workers\": 1");
+  define_group(w, GROUP, "[\"agent-a\",\"agent-b\"]", 1);
+  define_rule(w, RULE, 10, "[{\"Feature\":\"CaseType\",\"Values\":[\"12\"]}]", GROUP, ROUND_ROBIN, 1);
+  wait_sql(w, "SELECT count(*) FROM cases.skill_group_members", 2);
+  duty(w, "agent-a", 1, "2026-11-24T07:00:00Z");
+  duty(w, "agent-b", 1, "2026-11-24T07:00:00Z");
+  order_created(w, "SO-1");
+  order_created(w, "SO-2");
+  wait_sql(w, "SELECT count(*) FROM cases.agents WHERE on_duty", 2);
+  wait_sql(w, "SELECT count(*) FROM cases.related_documents", 2);
+  static const char open_fmt[] =
+      "{\"CaseId\":\"%s\",\"CaseType\":12,\"RelatedBizType\":\"order\",\"RelatedBizId\":\"%s\","
+      "\"OrderNumber\":\"%s\",\"Subject\":\"s\",\"OpenedBy\":\"desk\","
+      "\"Features\":[{\"Name\":\"Carrier\",\"Value\":\"MU\"}]}";
+  char m[512];
+  snprintf(m, sizeof m, open_fmt, C1, "SO-1", "SO-1");
+  command(w, "OpenCase", m);
+  wait_case(w, C1, "WaitProcess", "agent-a"); /* no cursor: the smallest id */
+  snprintf(m, sizeof m, open_fmt, C4, "SO-2", "SO-2");
+  command(w, "OpenCase", m);
+  wait_case(w, C4, "WaitProcess", "agent-a"); /* round robin would say agent-b */
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM cases.order_history WHERE carrier = 'MU'"), 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(failure_path_to_resolution, ctxt_world_setup, ctxt_world_teardown),
@@ -581,6 +743,9 @@ int main(void) {
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(default_group_takes_unmatched_cases, ctxt_world_setup,
                                       ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(creation_checks, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(take_over_pay_and_auto_accept, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(carrier_preference, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,7 +60,7 @@ static void test_names_round_trip(void **state) {
   static const char *const statuses[] = {"WaitDistribution",  "WaitProcess", "AppointProcess", "Processing",
                                          "PendingAcceptance", "Finished",    "Closed",         "Rejected"};
   static const char *const acts[] = {"open",        "assign",   "appoint", "accept", "transfer", "process",
-                                     "reject_back", "complete", "close",   "refuse", "urge"};
+                                     "reject_back", "complete", "close",   "refuse", "urge",     "pay"};
   static const char *const strategies[] = {"refund", "reship", "non_product"};
   static const char *const dispatch[] = {"round_robin", "least_loaded"};
   assert_int_equal(LEN(statuses), CASE_STATUS_COUNT);
@@ -117,8 +117,8 @@ static void test_open_fills_case_log_and_event(void **state) {
   strcpy(extra[0].value, "app");
   strcpy(extra[1].key, "country");
   strcpy(extra[1].value, "CN");
-  case_open_cmd_t cmd = {"c-9", "o-9", "f-9", "cp-9", CASE_STRATEGY_RESHIP, 4200, "order system refused",
-                         extra, 2,     777};
+  case_open_cmd_t cmd = {
+      "c-9", "o-9", "f-9", "cp-9", CASE_STRATEGY_RESHIP, 4200, "order system refused", extra, 2, 777, 0, 0};
   case_outcome_t o;
   memset(&o, 0x5a, sizeof o);
   assert_int_equal(case_aggregate_open(&cmd, &o), 0);
@@ -178,7 +178,7 @@ static void test_open_refusals(void **state) {
   long_id[CASE_ID_LEN] = 0;
   case_feature_t f[7];
   memset(f, 0, sizeof f);
-  const case_open_cmd_t ok = {"c-1", "o-1", "f-1", "cp-1", CASE_STRATEGY_REFUND, 1, NULL, NULL, 0, 1};
+  const case_open_cmd_t ok = {"c-1", "o-1", "f-1", "cp-1", CASE_STRATEGY_REFUND, 1, NULL, NULL, 0, 1, 0, 0};
   case_open_cmd_t cmd = ok;
   cmd.order_id = "";
   assert_open_refused(&cmd, CTXD_EINVAL, "cannot open a case without its order id");
@@ -236,6 +236,9 @@ static const struct {
     {CASE_ACTION_CLOSE, "close", {"-", "Closed", "-", "Closed", "-", "-", "-", "-"}},
     {CASE_ACTION_REFUSE, "refuse", {"-", "Rejected", "-", "Rejected", "-", "-", "-", "-"}},
     {CASE_ACTION_URGE, "urge", {"-", "WaitProcess", "-", "Processing", "-", "-", "-", "-"}},
+    {CASE_ACTION_PAY,
+     "pay",
+     {"WaitDistribution", "WaitProcess", "AppointProcess", "Processing", "PendingAcceptance", "-", "-", "-"}},
 };
 
 static void test_every_action_from_every_status(void **state) {
@@ -245,7 +248,8 @@ static void test_every_action_from_every_status(void **state) {
   for (size_t r = 0; r < LEN(matrix); r++) {
     case_action_t a = matrix[r].action;
     for (int s = 0; s < CASE_STATUS_COUNT; s++) {
-      const case_aggregate_t cur = in_status((case_status_t)s);
+      case_aggregate_t cur = in_status((case_status_t)s);
+      if (a == CASE_ACTION_PAY) cur.pay_status = CASE_PAY_UNPAID; /* what it is for */
       const case_aggregate_t before = cur;
       case_action_cmd_t cmd = {a, "zoe", 5000, "see ticket 7", &bob_on};
       case_outcome_t o;
@@ -266,7 +270,8 @@ static void test_every_action_from_every_status(void **state) {
       assert_int_equal(case_action_allowed(a, (case_status_t)s), 1);
       assert_string_equal(o.rejection, "");
       assert_string_equal(case_status_name(o.next.status), want);
-      int gives = a == CASE_ACTION_ASSIGN || a == CASE_ACTION_APPOINT || a == CASE_ACTION_TRANSFER;
+      int gives = a == CASE_ACTION_ASSIGN || a == CASE_ACTION_APPOINT || a == CASE_ACTION_TRANSFER ||
+                  a == CASE_ACTION_ACCEPT;
       const char *agent = gives ? "bob" : cur.agent_id;
       assert_string_equal(o.next.agent_id, agent);
       assert_string_equal(o.next.group_id, gives ? "g-refund" : cur.group_id);
@@ -274,6 +279,7 @@ static void test_every_action_from_every_status(void **state) {
       assert_int_equal(o.next.updated_at, 5000);
       assert_int_equal(o.next.opened_at, 1000);
       assert_int_equal(o.next.urge_count, a == CASE_ACTION_URGE);
+      assert_int_equal(o.next.pay_status, a == CASE_ACTION_PAY ? CASE_PAY_PAID : cur.pay_status);
       assert_int_equal(o.next.last_urged_at, a == CASE_ACTION_URGE ? 5000 : 0);
       assert_string_equal(o.next.case_id, "c-1");
       assert_int_equal(o.next.amount, 1250);
@@ -292,11 +298,11 @@ static void test_every_action_from_every_status(void **state) {
       assert_int_equal(o.event.from, s);
       assert_int_equal(o.event.to, o.next.status);
       assert_string_equal(o.event.agent_id, agent);
-      assert_string_equal(o.event.group_id, "g-refund");
+      assert_string_equal(o.event.group_id, gives ? "g-refund" : cur.group_id);
       assert_int_equal(o.event.at, 5000);
     }
   }
-  assert_int_equal(accepted, 17);
+  assert_int_equal(accepted, 22);
 }
 
 static void test_unknown_status_and_action(void **state) {
@@ -305,7 +311,7 @@ static void test_unknown_status_and_action(void **state) {
   case_action_cmd_t cmd = {CASE_ACTION_COUNT, "zoe", 1, NULL, NULL};
   case_outcome_t o;
   assert_int_equal(case_aggregate_apply(&cur, &cmd, &o), CTXD_EINVAL);
-  assert_string_equal(o.rejection, "unknown action 11");
+  assert_string_equal(o.rejection, "unknown action 12");
   cmd.action = CASE_ACTION_PROCESS;
   cur.status = (case_status_t)42;
   assert_int_equal(case_aggregate_apply(&cur, &cmd, &o), CTXD_EINVAL);
@@ -392,6 +398,129 @@ static void test_transfer_only_to_on_duty_agent_of_same_group(void **state) {
   assert_string_equal(o.event.agent_id, "bob");
 }
 
+/* 接手: whoever takes the case becomes its follower (seed: handle(followerValue)). */
+static void test_accept_makes_the_taker_the_follower(void **state) {
+  (void)state;
+  const case_aggregate_t cur = in_status(CASE_STATUS_WAIT_PROCESS); /* ann, g-refund */
+  case_action_cmd_t cmd = {CASE_ACTION_ACCEPT, "bob", 30, NULL, &bob_on};
+  case_outcome_t o;
+  assert_int_equal(case_aggregate_apply(&cur, &cmd, &o), 0);
+  assert_int_equal(o.next.status, CASE_STATUS_PROCESSING);
+  assert_string_equal(o.next.agent_id, "bob");
+  assert_string_equal(o.log.actor, "bob");
+  assert_string_equal(o.log.agent_id, "bob");
+  assert_string_equal(o.log.note, "taken over from ann");
+  assert_string_equal(o.event.agent_id, "bob");
+  /* an agent of no skill group, off duty: taking is their own act; the case keeps its group */
+  const case_agent_t zed = {"zed", "", 0, 0};
+  cmd = (case_action_cmd_t){CASE_ACTION_ACCEPT, "zed", 31, "my customer", &zed};
+  assert_int_equal(case_aggregate_apply(&cur, &cmd, &o), 0);
+  assert_string_equal(o.next.agent_id, "zed");
+  assert_string_equal(o.next.group_id, "g-refund");
+  assert_string_equal(o.log.note, "my customer");
+  /* the assignee taking it: nothing taken over */
+  const case_agent_t ann = {"ann", "g-refund", 1, 1};
+  cmd = (case_action_cmd_t){CASE_ACTION_ACCEPT, "ann", 32, NULL, &ann};
+  assert_int_equal(case_aggregate_apply(&cur, &cmd, &o), 0);
+  assert_string_equal(o.next.agent_id, "ann");
+  assert_string_equal(o.log.note, "");
+  cmd.agent = NULL;
+  assert_apply_refused(&cur, &cmd, CTXD_EINVAL, "cannot accept a case without an agent");
+}
+
+/* needPayFlag/payStatus: completing waits for the payment; paying is recorded once. */
+static void test_pay_status_gates_completion(void **state) {
+  (void)state;
+  case_open_cmd_t open = {"c-2", "o-2", "f-2", "cp-2", CASE_STRATEGY_RESHIP, 0, NULL, NULL, 0, 1, 1, 0};
+  case_outcome_t o;
+  assert_int_equal(case_aggregate_open(&open, &o), 0);
+  assert_int_equal(o.next.pay_status, CASE_PAY_UNPAID);
+  case_aggregate_t c = o.next;
+  c.status = CASE_STATUS_PENDING_ACCEPTANCE;
+  strcpy(c.agent_id, "ann");
+  case_action_cmd_t cmd = {CASE_ACTION_COMPLETE, "sue", 40, NULL, NULL};
+  assert_apply_refused(&c, &cmd, CTXD_ESTATE, "cannot complete a case whose pay status is Unpaid");
+  cmd = (case_action_cmd_t){CASE_ACTION_PAY, "paying", 41, "SO-2 paid", NULL};
+  assert_int_equal(case_aggregate_apply(&c, &cmd, &o), 0);
+  assert_int_equal(o.next.pay_status, CASE_PAY_PAID);
+  assert_int_equal(o.next.status, CASE_STATUS_PENDING_ACCEPTANCE);
+  assert_int_equal(o.log.action, CASE_ACTION_PAY);
+  assert_int_equal(o.log.from, o.log.to);
+  assert_apply_refused(&o.next, &cmd, CTXD_ESTATE, "cannot pay a case whose pay status is Paid");
+  c = o.next;
+  cmd = (case_action_cmd_t){CASE_ACTION_COMPLETE, "sue", 42, NULL, NULL};
+  assert_int_equal(case_aggregate_apply(&c, &cmd, &o), 0);
+  assert_int_equal(o.next.status, CASE_STATUS_FINISHED);
+  /* a case that needs no payment: nothing to pay; an ended case: the table refuses */
+  const case_aggregate_t free_case = in_status(CASE_STATUS_PROCESSING);
+  assert_int_equal(free_case.pay_status, CASE_PAY_NOT_REQUIRED);
+  cmd = (case_action_cmd_t){CASE_ACTION_PAY, "paying", 43, NULL, NULL};
+  assert_apply_refused(&free_case, &cmd, CTXD_ESTATE, "cannot pay a case whose pay status is NotRequired");
+  assert_apply_refused(&o.next, &cmd, CTXD_ESTATE, "cannot pay a case in status Finished");
+  assert_string_equal(case_pay_status_name(CASE_PAY_UNPAID), "Unpaid");
+  case_pay_status_t ps;
+  assert_int_equal(case_pay_status_parse("Paid", &ps), 0);
+  assert_int_equal(ps, CASE_PAY_PAID);
+  assert_null(case_pay_status_name(CASE_PAY_COUNT));
+}
+
+/* autoAcceptCoordinationFlag: a processed case is accepted at once, unless it owes a payment. */
+static void test_auto_accept_due(void **state) {
+  (void)state;
+  case_open_cmd_t open = {"c-3", "o-3", "f-3", "cp-3", CASE_STRATEGY_REFUND, 0, NULL, NULL, 0, 1, 0, 1};
+  case_outcome_t o;
+  assert_int_equal(case_aggregate_open(&open, &o), 0);
+  case_aggregate_t c = o.next;
+  assert_int_equal(c.auto_accept, 1);
+  assert_int_equal(case_auto_accept_due(&c), 0); /* not processed yet */
+  c.status = CASE_STATUS_PROCESSING;
+  case_action_cmd_t cmd = {CASE_ACTION_PROCESS, "ann", 50, NULL, NULL};
+  assert_int_equal(case_aggregate_apply(&c, &cmd, &o), 0);
+  assert_int_equal(case_auto_accept_due(&o.next), 1);
+  c = o.next;
+  c.pay_status = CASE_PAY_UNPAID;
+  assert_int_equal(case_auto_accept_due(&c), 0);
+  c.pay_status = CASE_PAY_PAID;
+  assert_int_equal(case_auto_accept_due(&c), 1);
+  c.auto_accept = 0;
+  assert_int_equal(case_auto_accept_due(&c), 0);
+  assert_int_equal(case_auto_accept_due(NULL), 0);
+}
+
+/* 创建协同单: the related document first, then the problem category. */
+static void test_open_qualify(void **state) {
+  (void)state;
+  case_category_t cats[4];
+  size_t n = 0;
+  assert_int_equal(case_categories_parse("1:fulfillment;12:compensation,order", cats, 4, &n), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(cats[2].case_type, 12);
+  assert_string_equal(cats[2].related_biz_type, "order");
+  char why[CASE_REJECTION_LEN];
+  case_open_check_t chk = {12, "compensation", "cp-1", CASE_DOC_VALID, "Approved", cats, n};
+  assert_int_equal(case_open_qualify(&chk, why, sizeof why), 0);
+  assert_string_equal(why, "");
+  chk.case_type = 1;
+  assert_int_equal(case_open_qualify(&chk, why, sizeof why), CTXD_ERANGE);
+  assert_string_equal(why, "cannot open a case: problem category 1 does not qualify for a compensation");
+  chk.doc = CASE_DOC_INVALID;
+  chk.doc_status = "Terminated";
+  assert_int_equal(case_open_qualify(&chk, why, sizeof why), CTXD_ESTATE);
+  assert_string_equal(why, "cannot open a case: compensation cp-1 is Terminated");
+  chk.doc = CASE_DOC_UNKNOWN;
+  assert_int_equal(case_open_qualify(&chk, why, sizeof why), CTXD_ENOENT);
+  assert_string_equal(why, "cannot open a case: compensation cp-1 is not known");
+  assert_int_equal(case_open_qualify(NULL, why, sizeof why), CTXD_EINVAL);
+  /* the table's syntax */
+  assert_int_equal(case_categories_parse("", cats, 4, &n), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(case_categories_parse("0:order", cats, 4, &n), CTXD_EINVAL);
+  assert_int_equal(case_categories_parse("x:order", cats, 4, &n), CTXD_EINVAL);
+  assert_int_equal(case_categories_parse("1:", cats, 4, &n), CTXD_EINVAL);
+  assert_int_equal(case_categories_parse("1:a,,b", cats, 4, &n), CTXD_EINVAL);
+  assert_int_equal(case_categories_parse("1:a,b;2:c,d,e", cats, 4, &n), CTXD_ETOOBIG);
+}
+
 static void test_long_texts_are_refused(void **state) {
   (void)state;
   const case_aggregate_t cur = in_status(CASE_STATUS_PROCESSING);
@@ -431,7 +560,7 @@ static void test_lifecycle_log_and_events(void **state) {
       {CASE_ACTION_ASSIGN, "distribution", &bob_on, CASE_STATUS_WAIT_DISTRIBUTION, CASE_STATUS_WAIT_PROCESS,
        "bob"},
       {CASE_ACTION_URGE, "customer", NULL, CASE_STATUS_WAIT_PROCESS, CASE_STATUS_WAIT_PROCESS, "bob"},
-      {CASE_ACTION_ACCEPT, "bob", NULL, CASE_STATUS_WAIT_PROCESS, CASE_STATUS_PROCESSING, "bob"},
+      {CASE_ACTION_ACCEPT, "bob", &bob_on, CASE_STATUS_WAIT_PROCESS, CASE_STATUS_PROCESSING, "bob"},
       {CASE_ACTION_URGE, "customer", NULL, CASE_STATUS_PROCESSING, CASE_STATUS_PROCESSING, "bob"},
       {CASE_ACTION_PROCESS, "bob", NULL, CASE_STATUS_PROCESSING, CASE_STATUS_PENDING_ACCEPTANCE, "bob"},
       {CASE_ACTION_REJECT_BACK, "sue", NULL, CASE_STATUS_PENDING_ACCEPTANCE, CASE_STATUS_PROCESSING, "bob"},
@@ -614,10 +743,10 @@ static void test_same_order_preference(void **state) {
                            {"ben", "g-refund", 1, 0},
                            {"cid", "g-refund", 1, 0},
                            {"xav", "g-reship", 1, 0}};
-  const case_handled_t history[] = {{"o-7", "ben", 100},
-                                    {"o-8", "ali", 900}, /* another order */
-                                    {"o-7", "cid", 200},
-                                    {"o-7", "xav", 300}}; /* same order, other group */
+  const case_handled_t history[] = {{"o-7", "ben", 100, NULL},
+                                    {"o-8", "ali", 900, NULL}, /* another order */
+                                    {"o-7", "cid", 200, NULL},
+                                    {"o-7", "xav", 300, NULL}}; /* same order, other group */
   const case_rule_t rr[] = {rules[1]};
   case_cursor_t cur = {"g-refund", "ali"};
   case_roster_t roster = {rr, 1, agents, LEN(agents), history, LEN(history), &cur, 1};
@@ -638,10 +767,48 @@ static void test_same_order_preference(void **state) {
   assert_int_equal(p.cursor_moved, 1);
   /* two previous handlers at the same time: the smaller id */
   agents[1].on_duty = agents[2].on_duty = 1;
-  const case_handled_t tie[] = {{"o-7", "cid", 500}, {"o-7", "ben", 500}};
+  const case_handled_t tie[] = {{"o-7", "cid", 500, NULL}, {"o-7", "ben", 500, NULL}};
   roster.history = tie;
   roster.n_history = LEN(tie);
   assert_string_equal(pick(&roster, &c).agent->id, "ben");
+}
+
+/* 航司: with nobody who handled the order, an agent who handled the same carrier goes
+ * first; the order still wins over the carrier. */
+static void test_same_carrier_preference(void **state) {
+  (void)state;
+  case_agent_t agents[] = {{"ali", "g-refund", 1, 0}, {"ben", "g-refund", 1, 0}, {"cid", "g-refund", 1, 0}};
+  const case_handled_t history[] = {
+      {"o-1", "ben", 100, "MU"}, {"o-2", "cid", 50, "MU"}, {"o-3", "ali", 900, "CA"}}; /* another carrier */
+  const case_rule_t rr[] = {rules[1]};
+  case_cursor_t cur = {"g-refund", "ali"};
+  case_roster_t roster = {rr, 1, agents, LEN(agents), history, LEN(history), &cur, 1};
+  case_feature_t mu = {"Carrier", "MU"};
+  case_open_cmd_t cmd = {"c", "o-9", "f", "cp", CASE_STRATEGY_REFUND, 1, NULL, &mu, 1, 1, 0, 0};
+  case_outcome_t o;
+  assert_int_equal(case_aggregate_open(&cmd, &o), 0);
+  case_pick_t p = pick(&roster, &o.next);
+  assert_int_equal(p.via, CASE_VIA_SAME_CARRIER);
+  assert_string_equal(p.agent->id, "ben"); /* handled MU most recently */
+  assert_int_equal(p.cursor_moved, 0);
+  agents[1].on_duty = 0;
+  p = pick(&roster, &o.next);
+  assert_int_equal(p.via, CASE_VIA_SAME_CARRIER);
+  assert_string_equal(p.agent->id, "cid");
+  /* the same order first: cid handled o-1 */
+  agents[1].on_duty = 1;
+  cmd.order_id = "o-2";
+  assert_int_equal(case_aggregate_open(&cmd, &o), 0);
+  p = pick(&roster, &o.next);
+  assert_int_equal(p.via, CASE_VIA_PREVIOUS_HANDLER);
+  assert_string_equal(p.agent->id, "cid");
+  /* a case without a carrier: no carrier preference */
+  cmd.order_id = "o-9";
+  cmd.n_features = 0;
+  assert_int_equal(case_aggregate_open(&cmd, &o), 0);
+  p = pick(&roster, &o.next);
+  assert_int_equal(p.via, CASE_VIA_ROUND_ROBIN);
+  assert_string_equal(p.agent->id, "ben");
 }
 
 static void test_waits_then_assigned_when_agent_comes_on_duty(void **state) {
@@ -698,7 +865,7 @@ static void test_on_duty_batch_counts_load_and_preference(void **state) {
   (void)state;
   const case_agent_t agents[] = {{"kim", "g-big", 1, 1}, {"jo", "g-big", 1, 0}};
   const case_rule_t big[] = {rules[2]};
-  const case_handled_t history[] = {{"o-3", "kim", 10}};
+  const case_handled_t history[] = {{"o-3", "kim", 10, NULL}};
   case_roster_t roster = {big, 1, agents, LEN(agents), history, 1, NULL, 0};
   case_aggregate_t w[4] = {
       opened("c-1", "o-1", CASE_STRATEGY_REFUND, 10000), opened("c-2", "o-2", CASE_STRATEGY_REFUND, 10000),
@@ -774,6 +941,10 @@ int main(void) {
       cmocka_unit_test(test_unknown_status_and_action),
       cmocka_unit_test(test_assign_and_appoint_need_an_on_duty_agent),
       cmocka_unit_test(test_transfer_only_to_on_duty_agent_of_same_group),
+      cmocka_unit_test(test_accept_makes_the_taker_the_follower),
+      cmocka_unit_test(test_pay_status_gates_completion),
+      cmocka_unit_test(test_auto_accept_due),
+      cmocka_unit_test(test_open_qualify),
       cmocka_unit_test(test_long_texts_are_refused),
       cmocka_unit_test(test_lifecycle_log_and_events),
       cmocka_unit_test(test_rule_priority_order),
@@ -782,6 +953,7 @@ int main(void) {
       cmocka_unit_test(test_least_loaded_with_ties),
       cmocka_unit_test(test_only_on_duty_agents),
       cmocka_unit_test(test_same_order_preference),
+      cmocka_unit_test(test_same_carrier_preference),
       cmocka_unit_test(test_waits_then_assigned_when_agent_comes_on_duty),
       cmocka_unit_test(test_on_duty_batch_counts_load_and_preference),
       cmocka_unit_test(test_distribution_refuses_bad_input),
