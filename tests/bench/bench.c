@@ -12,8 +12,8 @@
  * the queues) and the benchmark stops at the first that is wrong. Prints a table; writes
  * DIR/results.json (every run), DIR/results.md and DIR/throughput.dat (for plot.gp).
  * Figures, not a pass/fail test, except for the counts. */
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
