@@ -734,7 +734,7 @@ static void targets_print(FILE *f, int markdown) {
     json_t *holds = json_object_get(t, "holds");
     const char *h = holds == NULL ? "n/a" : json_is_true(holds) ? "yes" : markdown ? "**no**" : "NO";
     const char *m = holds == NULL ? "" : json_string_value(json_object_get(t, "margin"));
-    fprintf(f, markdown ? "| %s | %s | %s | %s |\n" : "  %-62s %16s  holds: %-3s %s\n",
+    fprintf(f, markdown ? "| %s | %s | %s | %s |\n" : "  %-84s %14s  holds: %-3s %s\n",
             json_string_value(json_object_get(t, "target")), val, h, m);
   }
 }
@@ -900,6 +900,29 @@ static void field(const run_t *runs, int n, int f, double *out) {
     out[i] = f == F_RSS ? runs[i].rss_mib : f == F_PER_TX ? runs[i].per_tx : runs[i].cpu_us[f - F_CPU_WORKER];
 }
 
+/* The CPU table: per end-to-end phase (report_phase), the medians of µs per message of the
+ * worker, PostgreSQL and the broker; printed and written at the end. */
+static struct {
+  char phase[96];
+  double us[3];
+} cpu_rows[32];
+static int cpu_rows_n;
+
+static void cpu_table(FILE *f, int markdown) {
+  fprintf(f,
+          markdown ? "\n| CPU per message (us, medians) | worker | PostgreSQL | broker | sum |\n"
+                     "|---|---:|---:|---:|---:|\n"
+                   : "\nCPU per message (us, medians; utime+stime from /proc over each drain / N; "
+                     "-1: not found):\n  %-50s %10s %10s %10s %10s\n",
+          "phase", "worker", "PostgreSQL", "broker", "sum");
+  for (int p = 0; p < cpu_rows_n; p++) {
+    const double *m = cpu_rows[p].us;
+    double sum = (m[0] > 0 ? m[0] : 0) + (m[1] > 0 ? m[1] : 0) + (m[2] > 0 ? m[2] : 0);
+    fprintf(f, markdown ? "| %s | %.1f | %.1f | %.1f | %.1f |\n" : "  %-50s %10.1f %10.1f %10.1f %10.1f\n",
+            cpu_rows[p].phase, m[0], m[1], m[2], sum);
+  }
+}
+
 /* The lines every end-to-end phase prints besides its rate: RSS peak (ctxd), messages per
  * transaction, CPU per message of the worker, PostgreSQL and the broker. */
 static void report_phase(const char *phase, const runner_t *r, const run_t *runs, int n) {
@@ -915,30 +938,15 @@ static void report_phase(const char *phase, const runner_t *r, const run_t *runs
   snprintf(name, sizeof name, "  messages per transaction (%s)", phase);
   report(name, "msg", v, n, NULL, "-", 0);
   const char *whom[] = {who, "PostgreSQL", "broker"};
+  int row = cpu_rows_n < (int)(sizeof cpu_rows / sizeof cpu_rows[0]) ? cpu_rows_n++ : -1;
+  if (row >= 0) snprintf(cpu_rows[row].phase, sizeof cpu_rows[row].phase, "%s", phase);
   for (int k = 0; k < 3; k++) {
     field(runs, n, F_CPU_WORKER + k, v);
-    if (v[0] < 0) continue; /* not found: printed as such once */
+    if (row >= 0) cpu_rows[row].us[k] = v[0] < 0 ? -1 : median(v, n);
+    if (v[0] < 0) continue; /* not found: -1 in the table */
     snprintf(name, sizeof name, "  CPU %s per message (%s)", whom[k], phase);
     report(name, "us", v, n, NULL, "-", 0);
   }
-}
-
-/* The CPU table: µs per message of each phase's runs (medians), the worker, PostgreSQL and
- * the broker. */
-static void cpu_table(const char *const *phases, run_t *const *runs, int phases_n, int n) {
-  printf("\nCPU per message (us, medians of %d runs; utime+stime from /proc over each drain / N):\n"
-         "  %-36s %10s %10s %10s %10s\n",
-         n, "phase", "worker", "PostgreSQL", "broker", "sum");
-  for (int p = 0; p < phases_n; p++) {
-    double v[MAX_RUNS], m[3], sum = 0;
-    for (int k = 0; k < 3; k++) {
-      field(runs[p], n, F_CPU_WORKER + k, v);
-      m[k] = median(v, n);
-      sum += m[k] > 0 ? m[k] : 0;
-    }
-    printf("  %-36s %10.1f %10.1f %10.1f %10.1f\n", phases[p], m[0], m[1], m[2], sum);
-  }
-  printf("\n");
 }
 
 static void usage(void) {
@@ -1135,17 +1143,6 @@ int main(int argc, char **argv) {
       target("e2e batch handler >= 95% of the reference worker (set-based)", r, 0.95, 1, "%");
     }
   }
-  {
-    const char *names[4];
-    run_t *sets[4];
-    int k = 0;
-    if (do_per) names[k] = "ctxd per-message", sets[k++] = rp;
-    if (do_bat) names[k] = "ctxd batch", sets[k++] = rb;
-    if (do_ref) names[k] = "reference per message", sets[k++] = fp;
-    if (do_ref) names[k] = "reference set-based", sets[k++] = fs;
-    if (k > 0) cpu_table(names, sets, k, R);
-  }
-
   if (want("batch1")) {
     run_t b1[MAX_RUNS];
     for (int i = 0; i < R; i++) b1[i] = drain(&single, N1, 0, i);
@@ -1330,8 +1327,10 @@ int main(int argc, char **argv) {
                                                         : "**no**",
             json_real_value(json_object_get(r, "loadavg_1m")));
   }
+  cpu_table(md, 1);
   targets_print(md, 1);
   fclose(md);
+  cpu_table(stdout, 0);
   targets_print(stdout, 0);
 
   json_t *doc = json_pack(
