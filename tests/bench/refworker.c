@@ -110,7 +110,8 @@ static void msg_read(msg_t *m, const amqp_envelope_t *e) {
   m->id[ID_LEN] = '\0';
 }
 
-/* Appends "{a,b,...}" of field `off` of the messages selected (all, or the fresh ones) to out. */
+/* Writes "{a,b,...}", the array literal of field `off` of the messages selected (all, or the
+ * fresh ones), into out. */
 static void array_text(char *out, size_t cap, const msg_t *msgs, size_t n, size_t off, int fresh_only) {
   size_t len = 0;
   out[len++] = '{';
@@ -135,6 +136,7 @@ static PGresult *pg_result(PGconn *pg) {
   return r;
 }
 
+/* Ends a round trip: the server runs what was queued and answers it all. */
 static void pg_flush(PGconn *pg) {
   if (!PQpipelineSync(pg)) fail("PostgreSQL send", PQerrorMessage(pg));
 }
