@@ -20,6 +20,8 @@ out=${CTXD_BENCH_OUT:-$here/results}
 export CTXD_STACK_DIR=${CTXD_STACK_DIR:-$repo/.run/stack-bench}
 export CTXD_AMQP_PORT=${CTXD_AMQP_PORT:-5692} CTXD_RABBIT_DIST_PORT=${CTXD_RABBIT_DIST_PORT:-25692}
 export CTXD_EPMD_PORT=${CTXD_EPMD_PORT:-4392} CTXD_PG_PORT=${CTXD_PG_PORT:-5452}
+# commit times, so that latency is measured up to the COMMIT (pg_xact_commit_timestamp)
+export CTXD_PG_SETTINGS="${CTXD_PG_SETTINGS:-} -c track_commit_timestamp=on"
 
 do_build=1
 args=()

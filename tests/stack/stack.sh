@@ -45,6 +45,8 @@
 # and CTXD_CLUSTER_DIR.
 # TLS node: CTXD_TLS_PORT (AMQP port + 1 = 5683), CTXD_TLS_DIST_PORT (port + 20000),
 # CTXD_TLS_EPMD_PORT (port - 1300); its files in <stack dir>/tls.
+# CTXD_PG_SETTINGS: more server settings ("-c name=value ..."), e.g. the benchmark's
+# track_commit_timestamp.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -394,7 +396,7 @@ pg_start() {
   fi
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   if ! as_pg "$PGBIN/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t "$START_DEADLINE" \
-       -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $d/sock -c max_connections=200" start >/dev/null; then
+       -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $d/sock -c max_connections=200 ${CTXD_PG_SETTINGS:-}" start >/dev/null; then
     echo "stack: PostgreSQL did not come up within ${START_DEADLINE}s; last lines of its log:" >&2
     tail -n 30 "$d/server.log" >&2 || true
     exit 1
