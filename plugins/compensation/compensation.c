@@ -178,10 +178,11 @@ static void compensation_copy(char *dst, size_t cap, const char *src) {
                                                             (c)->items[i_].refund_amount_minor)              \
                     : compensation_strategy_add_reship_item(s_, (c)->items[i_].sku,                          \
                                                             (int32_t)(c)->items[i_].quantity);               \
-      if (rc_ != 0) /* the contract's 64 characters can be more bytes than the domain's 64 */                \
+      if (rc_ != 0) { /* the contract's 64 characters can be more bytes than the domain's 64 */              \
+        (in)->why_code = CTXD_ETOOBIG;                                                                       \
         snprintf((in)->why, sizeof(in)->why, "item %zu: sku is longer than %d bytes", i_ + 1,                \
                  COMPENSATION_ID_MAX);                                                                       \
-      if (rc_ != 0) (in)->why_code = CTXD_ETOOBIG;                                                           \
+      }                                                                                                      \
       json_object_set_new(names_, (c)->items[i_].sku, json_string((c)->items[i_].name));                     \
     }                                                                                                        \
     if ((c)->has_non_product && (in)->why_code == 0)                                                         \

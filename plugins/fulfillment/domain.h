@@ -4,9 +4,9 @@
  * plan (補償方案) with its own lifecycle; it never touches the compensation order, it only
  * publishes events (seed 2.2.2, 2.3). Processing depends on the strategy, behind one vtable:
  *
- *   non_product     calls the issuing system (IssueBenefit, an external call whose result
- *                   comes back at once: seed 2.1.2.3), announces nothing until it answers:
- *                                                 -> processing  -
+ *   non_product     calls the issuing system (IssueBenefit, an external call whose
+ *                   result comes back at once: seed 2.2.2, 處理通過), announces nothing
+ *                   until it answers:             -> processing  -
  *   product_refund  sends RefundRequested to the payment system,
  *                   waits for its result:         -> processing  FulfillmentProcessing
  *   reship          sends ReshipOrderRequested to the order system,
@@ -29,9 +29,10 @@
  *   resolve_manually  failed       -> succeeded   FulfillmentSucceeded  (a Case resolved it)
  *
  * A failure opens the pending-communication record (待溝通記錄) with its reason; a manual
- * resolution closes it. So does an approval whose plan cannot be carried out (處理異常): the
- * fulfillment is created failed, with the record saying why, and FulfillmentFailed. Feedback never crashes and never rejects for being unexpected; it is
- * accepted and ignored, changing nothing and yielding nothing, with a reason:
+ * resolution closes it. An approval whose plan cannot be carried out (處理異常) opens one
+ * too: the fulfillment is created failed, the record says why, FulfillmentFailed announces
+ * it. Feedback never crashes and never rejects for being unexpected; it is accepted and
+ * ignored, changing nothing and yielding nothing, with a reason:
  *   duplicate       the same feedback again (same payment reference / reship order id, a
  *                   second failure, resolving a succeeded fulfillment, creating twice)
  *   late            feedback after the fulfillment moved on (any feedback once it failed:

@@ -4,9 +4,9 @@
  * non-product compensation is an external call (api->call, kind "benefit.issue") that this
  * plugin's executor makes to the issuing system (issuing_url: one POST with an
  * Idempotency-Key, the fulfillment's id); its result comes back as CallCompleted and the
- * fulfillment succeeds or fails on it. A refund publishes RefundRequested and waits
- * for the payment system's RefundCompleted (for the amount requested) / RefundFailed; a reship publishes
- * ReshipOrderRequested and waits for the order system's ReshipOrderCreated, then
+ * fulfillment succeeds or fails on it. A refund publishes RefundRequested and waits for the
+ * payment system's RefundCompleted (for the amount requested) / RefundFailed; a reship
+ * publishes ReshipOrderRequested and waits for the order system's ReshipOrderCreated, then
  * ReshipOrderShipped (or ReshipOrderFailed). A failure opens a pending-communication record;
  * CaseResolved (a person finished the case about a failed fulfillment) makes it succeed.
  * Every rule is the pure domain's (domain.h); this file maps the contracts to it, stores the
@@ -324,7 +324,7 @@ static int fulfillment_read_call_completed(const char *body, size_t len, fulfill
   const char *error = json_string_value(ctxd__schema_get_ci(outcome, "error"));
   int rc = m == NULL ? CTXD_ENOMEM : 0;
   if (rc != 0)
-    snprintf(err, errlen, "CallCompleted: not JSON");
+    snprintf(err, errlen, "CallCompleted: out of memory"); /* validated by the host already */
   else if (kind == NULL || strcmp(kind, FULFILLMENT_CALL_KIND) != 0 || key == NULL || status == NULL)
     snprintf(in->why, sizeof in->why, "CallCompleted of kind %.64s is not a benefit issued",
              kind ? kind : "?");
@@ -695,7 +695,7 @@ static const char *fulfillment_answer_text(const char *body, const char *key, si
   return found;
 }
 
-/* Seed 2.1.2.3: the issuing system answers at once, success or failure. A 2xx issued the
+/* Seed 2.2.2 (處理通過): the issuing system answers at once, success or failure. A 2xx issued the
  * benefit; any other answer refused it, for good (the exception outcome: pending
  * communication). Only no answer at all (time-out, connection lost) is tried again, with the
  * same key, which the issuing system uses to issue once. */

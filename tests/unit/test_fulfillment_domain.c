@@ -296,7 +296,7 @@ static void test_item_limit_is_the_contracts(void **state) {
                    FULFILLMENT_MAX_ITEMS);
 }
 
-/* Seed 2.1.2.3: a non-product compensation is a call to the issuing system, whose answer
+/* Seed 2.2.2 (處理通過): a non-product compensation is a call to the issuing system, whose answer
  * comes at once: nothing is announced before it; issued succeeds, a failure is the
  * exception outcome (pending communication). */
 static void test_create_non_product_calls_the_issuing_system(void **state) {
