@@ -1,7 +1,7 @@
 /* Fulfillment against the real servers, the test playing Compensation (CompensationApproved),
  * the payment system, the order system and the Case context, the fake provider playing the
  * issuing system: a non-product compensation is one call to the issuing system, succeeding
- * or failing on its answer; a refund asks the payment system and succeeds on a
+ * or failing on its answer, tried again with the same key when none came; a refund asks the payment system and succeeds on a
  * RefundCompleted for the amount requested (another amount fails it); an approval whose
  * plan cannot be carried out is created failed with a pending communication; a
  * reship asks the order system and succeeds once shipped (also when shipped is reported
@@ -17,6 +17,7 @@
 
 #define CA "c0000000-0000-4000-8000-00000000000a"
 #define CB "c0000000-0000-4000-8000-00000000000b"
+#define CC "c0000000-0000-4000-8000-00000000000c"
 #define CUSTOMER "c5000000-0000-4000-8000-000000000001"
 #define OTHER "e0000000-0000-4000-8000-000000000001"
 #define FNS "Ctxd.Fulfillment.Contracts.v1:"
@@ -204,6 +205,18 @@ static void non_product_calls_the_issuing_system(void **state) {
                    "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%FulfillmentFailed'"
                    " AND body::json->'message'->>'CompensationId' = '" CB "'"),
       1);
+
+  /* no answer (the issuing system took it and the connection dropped): tried again with the
+   * same key, which the issuing system recognises, so one benefit is issued */
+  ctxt_fakeprovider_control(port, "drop", 1);
+  approve(w, CC, VOUCHER);
+  wait_status(w, CC, "succeeded");
+  ids_t c = ids_of(w, CC);
+  list = ctxt_fakeprovider_list(port);
+  json_t *issued = json_array_get(json_object_get(list, "messages"), 1);
+  assert_string_equal(json_string_value(json_object_get(issued, "key")), c.id);
+  assert_int_equal(json_integer_value(json_object_get(issued, "hits")), 2);
+  json_decref(list);
   ctxt_host_stop(w, SIGTERM);
   ctxt_proc_free(&issuing);
   assert_nothing_failed(w);
