@@ -23,9 +23,11 @@ mkdir -p .run
 sed 's|"listen": "127.0.0.1:9464"|&, "token_file": "'"$repo"'/.run/console-token"|' config/ctxd.json >.run/demo.json
 grep -q token_file .run/demo.json || { echo "demo: could not add the console token to the configuration" >&2; exit 1; }
 echo "demo: operator console at http://127.0.0.1:9464/ (token: $(cat .run/console-token))" >&2
-# The SMS provider the notification context calls (config/ctxd.json: 127.0.0.1:8025): the
-# tests' fake one (tests/fakeprovider), built here on its own since this tree leaves the
-# tests out. It logs each SMS it accepts.
+# The SMS provider the notification context calls and the system issuing the vouchers and
+# red packets the fulfillment context calls (config/ctxd.json: 127.0.0.1:8025, /sms and
+# /benefits): the tests' fake one (tests/fakeprovider), built here on its own since this tree
+# leaves the tests out. It logs each SMS and benefit it accepts; make it refuse the next N
+# with POST /control {"mode": "fail", "count": N}.
 cc -std=c11 -D_GNU_SOURCE -O2 -o build/release/ctxd_fakeprovider tests/fakeprovider/fakeprovider.c \
   $(pkg-config --cflags --libs libuv jansson) -lhttp_parser
 build/release/ctxd_fakeprovider 8025 &

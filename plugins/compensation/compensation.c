@@ -40,7 +40,8 @@ typedef struct {
   char reason[COMPENSATION_TEXT_MAX * 2 + 2];
   char fulfillment_id[COMPENSATION_ID_MAX * 2 + 2];
   json_t *extras;                  /* what the contracts carry and the domain does not model; NULL: none */
-  char why[COMPENSATION_WHY_SIZE]; /* a plan the domain cannot even hold (too many items) */
+  char why[COMPENSATION_WHY_SIZE]; /* a plan the domain cannot hold: a second strategy, a sku too long */
+  int why_code;                    /* the rejection code of why */
 } compensation_input_t;
 
 /* Reads a validated body into `in`; 0, or a negative code with err filled. */
@@ -76,6 +77,7 @@ static const ctxd_conf_entry_t compensation_config_map[] = {
 
 static const ctxd_migration_t compensation_migrations[] = {
     {1, "compensation orders", "CREATE SCHEMA compensation;\n" COMPENSATION_REPO_DDL},
+    {2, "the responsible party", COMPENSATION_REPO_DDL_2},
     {0, NULL, NULL},
 };
 
@@ -99,6 +101,15 @@ _Static_assert((int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_BACK_OFFIC
                    (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_CHANNEL_CUSTOMER_APP ==
                        (int)COMPENSATION_CHANNEL_APP,
                "channel numbers");
+_Static_assert((int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_RESPONSIBLE_PARTY_MERCHANT ==
+                       (int)COMPENSATION_PARTY_MERCHANT &&
+                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_RESPONSIBLE_PARTY_PLATFORM ==
+                       (int)COMPENSATION_PARTY_PLATFORM &&
+                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_RESPONSIBLE_PARTY_LOGISTICS ==
+                       (int)COMPENSATION_PARTY_LOGISTICS &&
+                   (int)CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_RESPONSIBLE_PARTY_CUSTOMER ==
+                       (int)COMPENSATION_PARTY_CUSTOMER,
+               "responsible party numbers");
 
 /* The contracts' status numbers (Draft = 1 ... PendingCommunication = 8) for the domain's. */
 static const int32_t compensation_status_numbers[COMPENSATION_STATUS_COUNT] = {
@@ -144,25 +155,37 @@ static void compensation_copy(char *dst, size_t cap, const char *src) {
 }
 
 /* Apply and Modify carry the same plan members (generated as two struct types): the
- * strategy goes to the domain; currency, item names and the note to the extras. */
+ * strategy and the responsible party go to the domain; currency, item names and the note to
+ * the extras. A second plan beside the chosen one is refused before anything is dropped. */
 #define COMPENSATION_READ_PLAN(c, in)                                                                        \
   do {                                                                                                       \
     compensation_strategy_t *s_ = &(in)->strategy;                                                           \
     json_t *names_ = json_object();                                                                          \
+    compensation_why_t why_;                                                                                 \
+    size_t amounts_ = 0;                                                                                     \
+    for (size_t i_ = 0; i_ < (c)->items_count; i_++) amounts_ += (c)->items[i_].has_refund_amount_minor;     \
+    (in)->why_code =                                                                                         \
+        compensation_strategy_conflict((compensation_strategy_kind_t)(c)->strategy, (c)->items_count,        \
+                                       amounts_, (c)->has_non_product, &why_);                               \
+    if ((in)->why_code) snprintf((in)->why, sizeof(in)->why, "%s", why_.text);                               \
+    (in)->cmd.responsible_party =                                                                            \
+        (c)->has_responsible_party ? (compensation_party_t)(c)->responsible_party : COMPENSATION_PARTY_NONE; \
     compensation_strategy_init(s_, (compensation_strategy_kind_t)(c)->strategy);                             \
-    for (size_t i_ = 0; i_ < (c)->items_count; i_++) {                                                       \
+    for (size_t i_ = 0; (in)->why_code == 0 && i_ < (c)->items_count; i_++) {                                \
       int rc_ = (c)->strategy == COMPENSATION_STRATEGY_PRODUCT_REFUND                                        \
                     ? compensation_strategy_add_refund_item(s_, (c)->items[i_].sku,                          \
                                                             (int32_t)(c)->items[i_].quantity,                \
                                                             (c)->items[i_].refund_amount_minor)              \
                     : compensation_strategy_add_reship_item(s_, (c)->items[i_].sku,                          \
                                                             (int32_t)(c)->items[i_].quantity);               \
-      if (rc_ == CTXD_ETOOBIG)                                                                               \
-        snprintf((in)->why, sizeof(in)->why, "%zu items, at most %d", (c)->items_count,                      \
-                 COMPENSATION_MAX_ITEMS);                                                                    \
+      if (rc_ != 0) { /* the contract's 64 characters can be more bytes than the domain's 64 */              \
+        (in)->why_code = CTXD_ETOOBIG;                                                                       \
+        snprintf((in)->why, sizeof(in)->why, "item %zu: sku is longer than %d bytes", i_ + 1,                \
+                 COMPENSATION_ID_MAX);                                                                       \
+      }                                                                                                      \
       json_object_set_new(names_, (c)->items[i_].sku, json_string((c)->items[i_].name));                     \
     }                                                                                                        \
-    if ((c)->has_non_product)                                                                                \
+    if ((c)->has_non_product && (in)->why_code == 0)                                                         \
       compensation_strategy_set_non_product(s_, (compensation_benefit_t)(c)->non_product.kind,               \
                                             (c)->non_product.amount_minor);                                  \
     (in)->extras = json_pack("{s:s, s:o, s:s?}", "currency", (c)->currency, "names", names_, "note",         \
@@ -366,6 +389,8 @@ static int compensation_publish_status(const compensation_state_t *st, ctxd_tx_t
   e.old_status = before != NULL ? compensation_status_number(before->status) : 0;
   e.new_status = compensation_status_number(after->status);
   e.reason = after->status_reason[0] ? (char *)after->status_reason : NULL;
+  e.has_responsible_party = after->responsible_party != COMPENSATION_PARTY_NONE;
+  e.responsible_party = (int32_t)after->responsible_party;
   e.version = after->version;
   compensation_ms_to_iso(after->updated_at, at);
   e.changed_at = at;
@@ -414,6 +439,8 @@ static int compensation_publish_approved(const compensation_state_t *st, ctxd_tx
   }
   e.currency = (char *)json_string_value(json_object_get(extras, "currency"));
   e.total_amount_minor = ev->total_amount;
+  e.has_responsible_party = ev->responsible_party != COMPENSATION_PARTY_NONE;
+  e.responsible_party = (int32_t)ev->responsible_party;
   e.approved_by = (char *)ev->approved_by;
   compensation_ms_to_iso(ev->approved_at, at);
   e.approved_at = at;
@@ -476,7 +503,7 @@ static ctxd_handler_result_t compensation_on_message(ctxd_tx_t *tx, const ctxd_m
   }
   int code = 0;
   if (rc == 0) {
-    code = in->why[0] ? CTXD_ETOOBIG : compensation_order_decide(found ? current : NULL, &in->cmd, d);
+    code = in->why_code ? in->why_code : compensation_order_decide(found ? current : NULL, &in->cmd, d);
     const char *why = in->why[0] ? in->why : d->why.text;
     if (code != 0 && b->route->reply)
       rc = compensation_reply_rejected(st, tx, in->id, found ? current : NULL, code, why);

@@ -24,11 +24,33 @@ static const char *const channel_names[] = {
     [COMPENSATION_CHANNEL_APP] = "app",
 };
 
+static const char *const party_names[] = {
+    [COMPENSATION_PARTY_NONE] = "",
+    [COMPENSATION_PARTY_MERCHANT] = "merchant",
+    [COMPENSATION_PARTY_PLATFORM] = "platform",
+    [COMPENSATION_PARTY_LOGISTICS] = "logistics",
+    [COMPENSATION_PARTY_CUSTOMER] = "customer",
+};
+
 /* Indexed by bit position; the order of compensation_field_t. */
 static const char *const field_names[COMPENSATION_FIELD_COUNT] = {
-    "id",       "order_id",       "customer_id",     "created_by",   "applicant", "created_at",
-    "reason",   "strategy_kind",  "strategy_detail", "total_amount", "status",    "status_reason",
-    "reviewer", "fulfillment_id", "updated_at",      "version",
+    "id",
+    "order_id",
+    "customer_id",
+    "created_by",
+    "applicant",
+    "created_at",
+    "reason",
+    "strategy_kind",
+    "strategy_detail",
+    "total_amount",
+    "status",
+    "status_reason",
+    "reviewer",
+    "fulfillment_id",
+    "updated_at",
+    "version",
+    "responsible_party",
 };
 
 static const char *name_of(const char *const *names, size_t n, int value) {
@@ -41,6 +63,10 @@ const char *compensation_status_name(compensation_status_t status) {
 
 const char *compensation_channel_name(compensation_channel_t channel) {
   return name_of(channel_names, countof(channel_names), (int)channel);
+}
+
+const char *compensation_party_name(compensation_party_t party) {
+  return name_of(party_names, countof(party_names), (int)party);
 }
 
 const char *compensation_field_name(uint32_t field) {
@@ -91,9 +117,8 @@ static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
     [COMPENSATION_ACTION_APPLY] = {"apply", 0, 0, COMPENSATION_STATUS_APPLIED, NEEDS_ACTOR | NEEDS_REASON,
                                    apply_order},
     [COMPENSATION_ACTION_MODIFY] = {"modify",
-                                    S(COMPENSATION_STATUS_APPLIED) | S(COMPENSATION_STATUS_PENDING_APPROVAL) |
-                                        S(COMPENSATION_STATUS_REJECTED),
-                                    0, COMPENSATION_STATUS_NONE, 0, modify_order},
+                                    S(COMPENSATION_STATUS_APPLIED) | S(COMPENSATION_STATUS_REJECTED), 0,
+                                    COMPENSATION_STATUS_NONE, 0, modify_order},
     [COMPENSATION_ACTION_SUBMIT] = {"submit",
                                     S(COMPENSATION_STATUS_APPLIED) | S(COMPENSATION_STATUS_REJECTED), 0,
                                     COMPENSATION_STATUS_PENDING_APPROVAL, 0, NULL},
@@ -106,8 +131,7 @@ static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
     [COMPENSATION_ACTION_TERMINATE] = {"terminate",
                                        S(COMPENSATION_STATUS_APPLIED) |
                                            S(COMPENSATION_STATUS_PENDING_APPROVAL) |
-                                           S(COMPENSATION_STATUS_REJECTED) |
-                                           S(COMPENSATION_STATUS_PENDING_COMMUNICATION),
+                                           S(COMPENSATION_STATUS_REJECTED),
                                        0, COMPENSATION_STATUS_TERMINATED, NEEDS_REASON | REASON_IS_STATUS,
                                        NULL},
     [COMPENSATION_ACTION_FULFILLMENT_PROCESSING] = {"fulfillment_processing", S(COMPENSATION_STATUS_APPROVED),
@@ -165,6 +189,20 @@ static void set_strategy(compensation_decision_t *d, const compensation_strategy
 
 /* ---- effects -------------------------------------------------------------------------- */
 
+/* A party named by a command: NONE (not stated) or a known one. */
+static int check_party(compensation_party_t party, compensation_why_t *why) {
+  return compensation_party_name(party)
+             ? 0
+             : compensation__why(why, CTXD_EINVAL, "unknown responsible party %d", (int)party);
+}
+
+static void set_party(compensation_decision_t *d, compensation_party_t party) {
+  if (d->order.responsible_party != party) {
+    d->order.responsible_party = party;
+    d->changed |= COMPENSATION_FIELD_RESPONSIBLE_PARTY;
+  }
+}
+
 static int apply_order(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
   compensation_order_t *o = &d->order;
   int rc;
@@ -176,8 +214,11 @@ static int apply_order(const compensation_command_t *c, const inputs_t *in, comp
     return rc;
   if (!compensation_channel_name(c->channel))
     return compensation__why(&d->why, CTXD_EINVAL, "unknown channel %d", (int)c->channel);
-  if ((rc = compensation_strategy_validate(c->strategy, &d->why))) return rc;
+  if ((rc = compensation_strategy_validate(c->strategy, &d->why)) ||
+      (rc = check_party(c->responsible_party, &d->why)))
+    return rc;
   o->created_by = c->channel;
+  o->responsible_party = c->responsible_party;
   memcpy(o->applicant, in->actor, sizeof o->applicant);
   memcpy(o->reason, in->reason, sizeof o->reason);
   o->created_at = c->at;
@@ -190,13 +231,16 @@ static int modify_order(const compensation_command_t *c, const inputs_t *in, com
   (void)in;
   compensation_text_t reason;
   int rc;
-  if (!c->reason && !c->strategy)
-    return compensation__why(&d->why, CTXD_EINVAL, "modify needs a reason or a strategy");
+  if (!c->reason && !c->strategy && c->responsible_party == COMPENSATION_PARTY_NONE)
+    return compensation__why(&d->why, CTXD_EINVAL,
+                             "modify needs a reason, a strategy or a responsible party");
+  if ((rc = check_party(c->responsible_party, &d->why))) return rc;
   if (c->reason && (rc = compensation__copy_text(reason, sizeof reason, c->reason, "reason", true, &d->why)))
     return rc;
   if (c->strategy && (rc = compensation_strategy_validate(c->strategy, &d->why))) return rc;
   if (c->reason) set_text(d, COMPENSATION_FIELD_REASON, d->order.reason, reason);
   if (c->strategy) set_strategy(d, c->strategy);
+  if (c->responsible_party != COMPENSATION_PARTY_NONE) set_party(d, c->responsible_party);
   return 0;
 }
 
@@ -209,6 +253,7 @@ static int emit_approved(const compensation_command_t *c, const inputs_t *in, co
   memcpy(e->customer_id, o->customer_id, sizeof e->customer_id);
   e->strategy = o->strategy;
   e->total_amount = o->total_amount;
+  e->responsible_party = o->responsible_party;
   memcpy(e->approved_by, in->actor, sizeof e->approved_by);
   e->approved_at = c->at;
   return 0;
@@ -316,14 +361,17 @@ json_t *compensation_order_encode(const compensation_order_t *o) {
   const char *status = compensation_status_name(o->status);
   const char *kind = compensation_strategy_kind_name(compensation_strategy_kind(&o->strategy));
   if (!channel || !status || !kind) return NULL;
+  const char *party = compensation_party_name(o->responsible_party);
+  if (!party) return NULL;
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:I, s:s, s:s, s:s, s:s, "
-                   "s:I, s:I}",
+                   "s:I, s:I, s:s}",
                    "id", o->id, "order_id", o->order_id, "customer_id", o->customer_id, "created_by", channel,
                    "applicant", o->applicant, "created_at", (json_int_t)o->created_at, "reason", o->reason,
                    "strategy_kind", kind, "strategy_detail", compensation_strategy_encode(&o->strategy),
                    "total_amount", (json_int_t)o->total_amount, "status", status, "status_reason",
                    o->status_reason, "reviewer", o->reviewer, "fulfillment_id", o->fulfillment_id,
-                   "updated_at", (json_int_t)o->updated_at, "version", (json_int_t)o->version);
+                   "updated_at", (json_int_t)o->updated_at, "version", (json_int_t)o->version,
+                   "responsible_party", party);
 }
 
 /* A decode failure of any kind is CTXD_EDECODE; the text says what. */
@@ -343,19 +391,20 @@ static int decode_strategy(const json_t *j, int64_t total, const char *total_key
 
 int compensation_order_decode(const json_t *j, compensation_order_t *out, compensation_why_t *why) {
   const char *id, *order_id, *customer_id, *channel, *applicant, *reason, *kind, *status, *status_reason,
-      *reviewer, *fulfillment_id;
+      *reviewer, *fulfillment_id, *party;
   json_t *detail;
   json_int_t created_at, total, updated_at, version;
   json_error_t je;
   if (!j || !out) return CTXD_EINVAL;
   if (json_unpack_ex((json_t *)j, &je, 0,
                      "{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:I, s:s, s:s, s:s, s:s, "
-                     "s:I, s:I}",
+                     "s:I, s:I, s:s}",
                      "id", &id, "order_id", &order_id, "customer_id", &customer_id, "created_by", &channel,
                      "applicant", &applicant, "created_at", &created_at, "reason", &reason, "strategy_kind",
                      &kind, "strategy_detail", &detail, "total_amount", &total, "status", &status,
                      "status_reason", &status_reason, "reviewer", &reviewer, "fulfillment_id",
-                     &fulfillment_id, "updated_at", &updated_at, "version", &version))
+                     &fulfillment_id, "updated_at", &updated_at, "version", &version, "responsible_party",
+                     &party))
     return compensation__why(why, CTXD_EDECODE, "%s", je.text);
   compensation_order_t o;
   memset(&o, 0, sizeof o);
@@ -374,6 +423,8 @@ int compensation_order_decode(const json_t *j, compensation_order_t *out, compen
     return decode_failed(rc);
   int c = compensation__name_index(channel_names, countof(channel_names), channel);
   int st = compensation__name_index(status_names, countof(status_names), status);
+  int rp = compensation__name_index(party_names, countof(party_names), party);
+  if (rp < 0) return compensation__why(why, CTXD_EDECODE, "unknown responsible_party '%s'", party);
   if (c < 0) return compensation__why(why, CTXD_EDECODE, "unknown created_by '%s'", channel);
   if (st < 0) return compensation__why(why, CTXD_EDECODE, "unknown status '%s'", status);
   if ((rc = decode_strategy(detail, total, "total_amount", &o.strategy, why))) return rc;
@@ -384,6 +435,7 @@ int compensation_order_decode(const json_t *j, compensation_order_t *out, compen
     return compensation__why(why, CTXD_EDECODE, "version %lld is out of range", version);
   o.created_by = (compensation_channel_t)c;
   o.status = (compensation_status_t)st;
+  o.responsible_party = (compensation_party_t)rp;
   o.created_at = created_at;
   o.total_amount = total;
   o.updated_at = updated_at;
@@ -393,26 +445,28 @@ int compensation_order_decode(const json_t *j, compensation_order_t *out, compen
 }
 
 json_t *compensation_event_encode(const compensation_event_t *e) {
-  if (!e || e->type != COMPENSATION_EVENT_APPROVED) return NULL;
-  return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:I}", "compensationId", e->compensation_id, "orderId",
-                   e->order_id, "customerId", e->customer_id, "strategy",
+  const char *party = e ? compensation_party_name(e->responsible_party) : NULL;
+  if (!e || e->type != COMPENSATION_EVENT_APPROVED || !party) return NULL;
+  return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:I}", "compensationId", e->compensation_id,
+                   "orderId", e->order_id, "customerId", e->customer_id, "strategy",
                    compensation_strategy_encode(&e->strategy), "totalAmount", (json_int_t)e->total_amount,
-                   "approvedBy", e->approved_by, "approvedAt", (json_int_t)e->approved_at);
+                   "responsibleParty", party, "approvedBy", e->approved_by, "approvedAt",
+                   (json_int_t)e->approved_at);
 }
 
 int compensation_event_decode(compensation_event_type_t type, const json_t *j, compensation_event_t *out,
                               compensation_why_t *why) {
-  const char *compensation_id, *order_id, *customer_id, *approved_by;
+  const char *compensation_id, *order_id, *customer_id, *approved_by, *party;
   json_t *strategy;
   json_int_t total, approved_at;
   json_error_t je;
   if (!j || !out) return CTXD_EINVAL;
   if (type != COMPENSATION_EVENT_APPROVED)
     return compensation__why(why, CTXD_EDECODE, "unknown event type %d", (int)type);
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:o, s:I, s:s, s:I}", "compensationId",
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:I}", "compensationId",
                      &compensation_id, "orderId", &order_id, "customerId", &customer_id, "strategy",
-                     &strategy, "totalAmount", &total, "approvedBy", &approved_by, "approvedAt",
-                     &approved_at))
+                     &strategy, "totalAmount", &total, "responsibleParty", &party, "approvedBy", &approved_by,
+                     "approvedAt", &approved_at))
     return compensation__why(why, CTXD_EDECODE, "%s", je.text);
   compensation_event_t e;
   memset(&e, 0, sizeof e);
@@ -426,6 +480,9 @@ int compensation_event_decode(compensation_event_type_t type, const json_t *j, c
                                     why)))
     return decode_failed(rc);
   if ((rc = decode_strategy(strategy, total, "totalAmount", &e.strategy, why))) return rc;
+  int rp = compensation__name_index(party_names, countof(party_names), party);
+  if (rp < 0) return compensation__why(why, CTXD_EDECODE, "unknown responsibleParty '%s'", party);
+  e.responsible_party = (compensation_party_t)rp;
   e.type = type;
   e.total_amount = total;
   e.approved_at = approved_at;

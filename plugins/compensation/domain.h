@@ -14,12 +14,11 @@
  *
  *   action                   from                                         -> to
  *   apply                    (no order yet)                               -> applied
- *   modify                   applied, pending_approval, rejected          (status kept)
+ *   modify                   applied, rejected                            (status kept)
  *   submit                   applied, rejected                            -> pending_approval
  *   approve                  pending_approval                             -> approved
  *   reject                   pending_approval                             -> rejected
- *   terminate                applied, pending_approval, rejected,
- *                            pending_communication                        -> terminated
+ *   terminate                applied, pending_approval, rejected          -> terminated
  *   fulfillment_processing   approved                                     -> compensating
  *   fulfillment_succeeded    approved, compensating, pending_communication -> finished
  *   fulfillment_failed       approved, compensating                       -> pending_communication
@@ -27,9 +26,11 @@
  * Fulfillment events that arrive after a later one already moved the order on (processing
  * after failed or finished, failed after finished, any of them twice) are accepted and
  * ignored: the decision says so and nothing changes. Any other action outside its row is
- * rejected with CTXD_ESTATE naming the current status. Approved, compensating and finished
- * cannot be terminated: a fulfillment is under way or done, and this context never changes a
- * fulfillment (seed 2.2.2); a failed fulfillment (pending_communication) can be given up. */
+ * rejected with CTXD_ESTATE naming the current status. Modify stops at submission: a reviewer
+ * decides on the plan submitted, not on one changed under them. Terminate stops at approval:
+ * from then on a fulfillment exists, which this context never changes (seed 2.2.2), and a
+ * failed one (pending_communication) is still resolved by its case; terminating it would
+ * leave a compensated customer on a terminated order once the case finishes. */
 #ifndef CTXD_COMPENSATION_DOMAIN_H
 #define CTXD_COMPENSATION_DOMAIN_H
 
@@ -41,7 +42,9 @@
 
 #define COMPENSATION_ID_MAX 64    /* bytes of an id, a sku or an actor, without the NUL */
 #define COMPENSATION_TEXT_MAX 256 /* bytes of a free text (reason), without the NUL */
-#define COMPENSATION_MAX_ITEMS 32 /* items of a refund or a reship */
+/* Items of a refund or a reship: the contracts' Items max_items (ApplyCompensation,
+ * ModifyCompensation, CompensationApproved); a unit test holds the two equal. */
+#define COMPENSATION_MAX_ITEMS 100
 #define COMPENSATION_WHY_SIZE 256 /* a rejection text, NUL included */
 #define COMPENSATION_MAX_EVENTS 1 /* events one decision can yield */
 
@@ -113,6 +116,15 @@ int compensation_strategy_add_reship_item(compensation_strategy_t *s, const char
 int compensation_strategy_set_non_product(compensation_strategy_t *s, compensation_benefit_t benefit,
                                           int64_t amount);
 
+/* Exactly one strategy (seed 2.1.1.2, 有且僅有一個): what an application carries beside its
+ * chosen kind must belong to that kind. `items` order lines, `refund_amounts` of them with a
+ * refund amount, `non_product` whether a voucher or red packet is given. 0, or CTXD_EINVAL
+ * with why naming the conflict: "exactly one strategy: a reship carries no refund amounts
+ * (2 given)", "... a product refund carries no non-product compensation", "... a
+ * non-product compensation carries no items (3 given)". why may be NULL. */
+int compensation_strategy_conflict(compensation_strategy_kind_t kind, size_t items, size_t refund_amounts,
+                                   bool non_product, compensation_why_t *why);
+
 /* The kind of s (COMPENSATION_STRATEGY_NONE when none chosen). */
 compensation_strategy_kind_t compensation_strategy_kind(const compensation_strategy_t *s);
 /* Checks the strategy's own rules. 0, or a negative code with why filled:
@@ -167,6 +179,15 @@ typedef enum {
   COMPENSATION_CHANNEL_APP = 3,              /* the customer, in the app */
 } compensation_channel_t;
 
+/* Who caused the problem (責任方), as the contracts number them; NONE: not stated. */
+typedef enum {
+  COMPENSATION_PARTY_NONE = 0,
+  COMPENSATION_PARTY_MERCHANT = 1,
+  COMPENSATION_PARTY_PLATFORM = 2,
+  COMPENSATION_PARTY_LOGISTICS = 3,
+  COMPENSATION_PARTY_CUSTOMER = 4,
+} compensation_party_t;
+
 /* Stored fields, one bit each: the unit of update tracing. compensation_field_name() gives
  * the column name, which is also the key in compensation_order_encode()'s object. */
 typedef enum {
@@ -186,8 +207,9 @@ typedef enum {
   COMPENSATION_FIELD_FULFILLMENT_ID = 1u << 13,
   COMPENSATION_FIELD_UPDATED_AT = 1u << 14,
   COMPENSATION_FIELD_VERSION = 1u << 15,
+  COMPENSATION_FIELD_RESPONSIBLE_PARTY = 1u << 16,
 } compensation_field_t;
-#define COMPENSATION_FIELD_COUNT 16
+#define COMPENSATION_FIELD_COUNT 17
 #define COMPENSATION_FIELD_ALL ((1u << COMPENSATION_FIELD_COUNT) - 1u)
 
 /* The aggregate root (補償單). */
@@ -199,6 +221,7 @@ typedef struct {
   compensation_id_t applicant; /* who applied */
   int64_t created_at;          /* ms since the epoch, from the apply command */
   compensation_text_t reason;  /* after-sales reason */
+  compensation_party_t responsible_party;
   compensation_strategy_t strategy;
   int64_t total_amount; /* the strategy's total, kept on the order (seed 2.1.1.2) */
   compensation_status_t status;
@@ -226,9 +249,10 @@ typedef enum {
 #define COMPENSATION_ACTION_COUNT 10
 
 /* One command. Strings are borrowed for the call only; unused ones may be NULL.
- *   apply      id, order_id, customer_id, channel, actor (applicant), reason, strategy
- *   modify     reason and/or strategy (NULL: keep); values equal to the current ones change
- *              nothing
+ *   apply      id, order_id, customer_id, channel, actor (applicant), reason, strategy,
+ *              responsible_party (NONE: not stated)
+ *   modify     reason, strategy (NULL: keep) and/or responsible_party (NONE: keep); values
+ *              equal to the current ones change nothing
  *   submit     -
  *   approve    actor (reviewer)
  *   reject     actor (reviewer), reason
@@ -245,6 +269,7 @@ typedef struct {
   const char *actor;
   const char *reason;
   const compensation_strategy_t *strategy;
+  compensation_party_t responsible_party;
   const char *fulfillment_id;
 } compensation_command_t;
 
@@ -260,6 +285,7 @@ typedef struct {
   compensation_id_t customer_id;
   compensation_strategy_t strategy;
   int64_t total_amount;
+  compensation_party_t responsible_party;
   compensation_id_t approved_by;
   int64_t approved_at;
 } compensation_event_t;
@@ -297,6 +323,9 @@ int compensation_order_decide(const compensation_order_t *state, const compensat
 const char *compensation_field_name(uint32_t field);
 /* "applied", "pending_approval", ...; NULL when unknown. Static strings. */
 const char *compensation_status_name(compensation_status_t status);
+/* "merchant", "platform", "logistics", "customer", "" for NONE; NULL when unknown. Static
+ * strings. */
+const char *compensation_party_name(compensation_party_t party);
 /* "back_office", "customer_service", "app"; NULL when unknown. Static strings. */
 const char *compensation_channel_name(compensation_channel_t channel);
 /* "apply", "modify", ..., "fulfillment_failed"; NULL when unknown. Static strings. */
@@ -314,7 +343,8 @@ json_t *compensation_order_encode(const compensation_order_t *o);
 int compensation_order_decode(const json_t *j, compensation_order_t *o, compensation_why_t *why);
 
 /* An event's message body: {"compensationId", "orderId", "customerId", "strategy" (as
- * compensation_strategy_encode), "totalAmount", "approvedBy", "approvedAt"}. New reference
+ * compensation_strategy_encode), "totalAmount", "responsibleParty" (a party name, "" when
+ * not stated), "approvedBy", "approvedAt"}. New reference
  * (caller json_decref's it); NULL when out of memory or the event is malformed. */
 json_t *compensation_event_encode(const compensation_event_t *e);
 /* Reads a body of the given type back and checks it (strategy valid, totalAmount equal to

@@ -277,12 +277,13 @@ static uint32_t non_product_diff(const compensation_strategy_t *a, const compens
 /* ---- the table ------------------------------------------------------------------------ */
 
 static const compensation_strategy_ops_t strategies[] = {
-    {COMPENSATION_STRATEGY_PRODUCT_REFUND, "product_refund", "product refund", refund_validate, refund_total,
+    {COMPENSATION_STRATEGY_PRODUCT_REFUND, "product_refund", "product refund",
+     COMPENSATION__CARRIES_ITEMS | COMPENSATION__CARRIES_AMOUNTS, refund_validate, refund_total,
      refund_encode, refund_decode, refund_diff},
-    {COMPENSATION_STRATEGY_RESHIP, "reship", "reship", reship_validate, reship_total, reship_encode,
-     reship_decode, reship_diff},
-    {COMPENSATION_STRATEGY_NON_PRODUCT, "non_product", "non-product", non_product_validate, non_product_total,
-     non_product_encode, non_product_decode, non_product_diff},
+    {COMPENSATION_STRATEGY_RESHIP, "reship", "reship", COMPENSATION__CARRIES_ITEMS, reship_validate,
+     reship_total, reship_encode, reship_decode, reship_diff},
+    {COMPENSATION_STRATEGY_NON_PRODUCT, "non_product", "non-product", COMPENSATION__CARRIES_NON_PRODUCT,
+     non_product_validate, non_product_total, non_product_encode, non_product_decode, non_product_diff},
 };
 #define N_STRATEGIES (sizeof strategies / sizeof strategies[0])
 
@@ -342,6 +343,25 @@ int compensation_strategy_set_non_product(compensation_strategy_t *s, compensati
 
 compensation_strategy_kind_t compensation_strategy_kind(const compensation_strategy_t *s) {
   return s && s->ops ? s->ops->kind : COMPENSATION_STRATEGY_NONE;
+}
+
+int compensation_strategy_conflict(compensation_strategy_kind_t kind, size_t items, size_t refund_amounts,
+                                   bool non_product, compensation_why_t *why) {
+  const compensation_strategy_ops_t *ops = compensation__strategy_ops(kind);
+  if (!ops) return compensation__why(why, CTXD_EINVAL, "strategy is missing");
+  const char *label = ops->label;
+  if (items && !(ops->carries & COMPENSATION__CARRIES_ITEMS))
+    return compensation__why(why, CTXD_EINVAL,
+                             "exactly one strategy: a %s compensation carries no items (%zu given)", label,
+                             items);
+  if (refund_amounts && !(ops->carries & COMPENSATION__CARRIES_AMOUNTS))
+    return compensation__why(why, CTXD_EINVAL,
+                             "exactly one strategy: a %s carries no refund amounts (%zu given)", label,
+                             refund_amounts);
+  if (non_product && !(ops->carries & COMPENSATION__CARRIES_NON_PRODUCT))
+    return compensation__why(why, CTXD_EINVAL,
+                             "exactly one strategy: a %s carries no non-product compensation", label);
+  return 0;
 }
 
 int compensation_strategy_validate(const compensation_strategy_t *s, compensation_why_t *why) {

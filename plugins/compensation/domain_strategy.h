@@ -6,11 +6,19 @@
 
 #include "domain.h"
 
+/* The parts of an application a strategy carries (compensation_strategy_conflict). */
+enum {
+  COMPENSATION__CARRIES_ITEMS = 1 << 0,       /* order lines */
+  COMPENSATION__CARRIES_AMOUNTS = 1 << 1,     /* a refund amount per line */
+  COMPENSATION__CARRIES_NON_PRODUCT = 1 << 2, /* a voucher or a red packet */
+};
+
 /* One strategy's behaviour. Every member is set for every strategy. */
 struct compensation_strategy_ops {
   compensation_strategy_kind_t kind;
   const char *name;  /* stored and wire name: "product_refund" */
   const char *label; /* for texts: "product refund" */
+  unsigned carries;  /* COMPENSATION__CARRIES_* */
   /* The strategy's own rules; fills why. */
   int (*validate)(const compensation_strategy_t *s, compensation_why_t *why);
   /* Money given back; CTXD_ERANGE on overflow. */

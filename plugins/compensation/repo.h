@@ -51,4 +51,8 @@ int compensation_repo_update(const ctxd_api_t *api, ctxd_tx_t *tx, uint32_t old_
   ");\n"                                                                                                     \
   "CREATE INDEX orders_order_id ON compensation.orders (order_id);\n"
 
+/* Migration 2: the responsible party ("": not stated), for orders of any age. */
+#define COMPENSATION_REPO_DDL_2                                                                              \
+  "ALTER TABLE compensation.orders ADD COLUMN responsible_party text NOT NULL DEFAULT '';\n"
+
 #endif

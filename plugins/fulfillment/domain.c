@@ -1,4 +1,5 @@
 /* The fulfillment order aggregate: the move table, decide(), names and JSON. */
+#include <stdio.h>
 #include <string.h>
 
 #include <ctxd/errno.h>
@@ -29,6 +30,7 @@ static const char *const field_names[FULFILLMENT_FIELD_COUNT] = {
     "pending_communication",
     "updated_at",
     "version",
+    "benefit_feedback",
 };
 
 static const char *const ignored_names[] = {
@@ -50,6 +52,8 @@ static const struct {
     [FULFILLMENT_FEEDBACK_RESHIP_CREATED] = {"reship_created", FULFILLMENT_KIND_RESHIP, "reship order id"},
     [FULFILLMENT_FEEDBACK_RESHIP_SHIPPED] = {"reship_shipped", FULFILLMENT_KIND_RESHIP, "reship order id"},
     [FULFILLMENT_FEEDBACK_RESHIP_FAILED] = {"reship_failed", FULFILLMENT_KIND_RESHIP, NULL},
+    [FULFILLMENT_FEEDBACK_BENEFIT_ISSUED] = {"benefit_issued", FULFILLMENT_KIND_NON_PRODUCT, "issue id"},
+    [FULFILLMENT_FEEDBACK_BENEFIT_FAILED] = {"benefit_failed", FULFILLMENT_KIND_NON_PRODUCT, NULL},
 };
 
 /* What a message carries beyond the common members; all derived from the order. */
@@ -72,6 +76,7 @@ static const struct {
     [FULFILLMENT_MESSAGE_FAILED] = {"FulfillmentFailed", false, M_FAILURE},
     [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {"RefundRequested", true, M_CUSTOMER | M_ITEMS | M_AMOUNT},
     [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {"ReshipOrderRequested", true, M_CUSTOMER | M_ITEMS},
+    [FULFILLMENT_MESSAGE_ISSUE_BENEFIT] = {"IssueBenefit", true, M_CUSTOMER | M_ITEMS | M_AMOUNT},
 };
 
 /* The event announcing each status. */
@@ -231,6 +236,7 @@ static int create(const fulfillment_order_t *state, const fulfillment_command_t 
   fulfillment_order_t *o = &d->order;
   int rc;
   if (!a) return fulfillment__why(&d->why, CTXD_EINVAL, "approved compensation is missing");
+  if (!a->plan.ops) return fulfillment__why(&d->why, CTXD_EINVAL, "plan is missing");
   if (state) { /* the same approval delivered again is a duplicate; another is an error */
     if (strcmp(state->compensation_id, a->compensation_id) != 0)
       return fulfillment__why(&d->why, CTXD_EEXIST, "fulfillment %s exists already", state->id);
@@ -244,15 +250,25 @@ static int create(const fulfillment_order_t *state, const fulfillment_command_t 
       (rc =
            fulfillment__copy_text(o->order_id, sizeof o->order_id, a->order_id, "order id", true, &d->why)) ||
       (rc = fulfillment__copy_text(o->customer_id, sizeof o->customer_id, a->customer_id, "customer id", true,
-                                   &d->why)) ||
-      (rc = fulfillment_plan_check(&a->plan, &d->why)))
+                                   &d->why)))
     return rc;
   o->plan = a->plan;
   o->created_at = c->at;
-  o->status = a->plan.ops->started;
   d->changed = FULFILLMENT_FIELD_ALL; /* a new row: every column is written */
+  /* a plan that cannot be carried out is a processing error (處理異常): recorded for staff
+   * to follow up, announced as a failure, never left to an error queue */
+  fulfillment_why_t unfit = a->unfit;
+  if (unfit.text[0] || fulfillment_plan_check(&a->plan, &unfit)) {
+    fulfillment__inputs_t in = {.reference = ""};
+    snprintf(in.reason, sizeof in.reason, "the plan cannot be carried out: %.200s", unfit.text);
+    open_communication(d, c, &in);
+    o->status = FULFILLMENT_STATUS_FAILED;
+    emit(d, FULFILLMENT_MESSAGE_FAILED, c->at);
+    return 0;
+  }
+  o->status = a->plan.ops->started;
   if (a->plan.ops->request) emit(d, a->plan.ops->request, c->at);
-  emit(d, status_events[o->status], c->at);
+  if (a->plan.ops->announce_start) emit(d, status_events[o->status], c->at);
   return 0;
 }
 
@@ -348,6 +364,12 @@ static json_t *reship_json(const fulfillment_reship_feedback_t *r) {
                         : json_null();
 }
 
+static json_t *benefit_json(const fulfillment_benefit_feedback_t *b) {
+  return b->issue_id[0]
+             ? json_pack("{s:s, s:I}", "issue_id", b->issue_id, "issued_at", (json_int_t)b->issued_at)
+             : json_null();
+}
+
 static json_t *communication_json(const fulfillment_communication_t *k) {
   return k->reason[0] ? json_pack("{s:s, s:I, s:s, s:s, s:I}", "reason", k->reason, "opened_at",
                                   (json_int_t)k->opened_at, "resolved_by", k->resolved_by, "resolution",
@@ -358,13 +380,14 @@ static json_t *communication_json(const fulfillment_communication_t *k) {
 json_t *fulfillment_order_encode(const fulfillment_order_t *o) {
   const char *status = o ? fulfillment_status_name(o->status) : NULL;
   if (!status || !o->plan.ops) return NULL;
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:I, s:I}", "id", o->id,
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:I, s:I, s:o}", "id", o->id,
                    "compensation_id", o->compensation_id, "order_id", o->order_id, "customer_id",
                    o->customer_id, "strategy_kind", o->plan.ops->name, "plan",
                    fulfillment_plan_encode(&o->plan), "created_at", (json_int_t)o->created_at, "status",
                    status, "refund_feedback", refund_json(&o->refund), "reship_feedback",
                    reship_json(&o->reship), "pending_communication", communication_json(&o->communication),
-                   "updated_at", (json_int_t)o->updated_at, "version", (json_int_t)o->version);
+                   "updated_at", (json_int_t)o->updated_at, "version", (json_int_t)o->version,
+                   "benefit_feedback", benefit_json(&o->benefit));
 }
 
 /* Reads a value object unless it is null; errors are prefixed with its key. */
@@ -393,6 +416,18 @@ static int decode_reship(const json_t *j, fulfillment_reship_feedback_t *r, fulf
   return fulfillment__copy_text(r->order_id, sizeof r->order_id, id, "reship_feedback.order_id", true, why);
 }
 
+/* Absent in states stored before non-product fulfillments called the issuing system. */
+static int decode_benefit(const json_t *j, fulfillment_benefit_feedback_t *b, fulfillment_why_t *why) {
+  const char *id;
+  json_int_t at;
+  json_error_t je;
+  if (!j || json_is_null(j)) return 0;
+  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:I}", "issue_id", &id, "issued_at", &at))
+    return fulfillment__why(why, CTXD_EDECODE, "benefit_feedback: %s", je.text);
+  b->issued_at = at;
+  return fulfillment__copy_text(b->issue_id, sizeof b->issue_id, id, "benefit_feedback.issue_id", true, why);
+}
+
 static int decode_communication(const json_t *j, fulfillment_communication_t *k, fulfillment_why_t *why) {
   const char *reason, *resolved_by, *resolution;
   json_int_t opened_at, resolved_at;
@@ -416,15 +451,16 @@ static int decode_communication(const json_t *j, fulfillment_communication_t *k,
 
 int fulfillment_order_decode(const json_t *j, fulfillment_order_t *out, fulfillment_why_t *why) {
   const char *id, *compensation_id, *order_id, *customer_id, *kind, *status;
-  json_t *plan, *refund, *reship, *communication;
+  json_t *plan, *refund, *reship, *communication, *benefit = NULL;
   json_int_t created_at, updated_at, version;
   json_error_t je;
   if (!j || !out) return CTXD_EINVAL;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:I, s:I}",
-                     "id", &id, "compensation_id", &compensation_id, "order_id", &order_id, "customer_id",
-                     &customer_id, "strategy_kind", &kind, "plan", &plan, "created_at", &created_at, "status",
-                     &status, "refund_feedback", &refund, "reship_feedback", &reship, "pending_communication",
-                     &communication, "updated_at", &updated_at, "version", &version))
+  if (json_unpack_ex(
+          (json_t *)j, &je, 0, "{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o, s:o, s:o, s:I, s:I, s?o}", "id",
+          &id, "compensation_id", &compensation_id, "order_id", &order_id, "customer_id", &customer_id,
+          "strategy_kind", &kind, "plan", &plan, "created_at", &created_at, "status", &status,
+          "refund_feedback", &refund, "reship_feedback", &reship, "pending_communication", &communication,
+          "updated_at", &updated_at, "version", &version, "benefit_feedback", &benefit))
     return fulfillment__why(why, CTXD_EDECODE, "%s", je.text);
   fulfillment_order_t o;
   memset(&o, 0, sizeof o);
@@ -434,8 +470,9 @@ int fulfillment_order_decode(const json_t *j, fulfillment_order_t *out, fulfillm
                              true, why) ||
       fulfillment__copy_text(o.order_id, sizeof o.order_id, order_id, "order_id", true, why) ||
       fulfillment__copy_text(o.customer_id, sizeof o.customer_id, customer_id, "customer_id", true, why) ||
-      fulfillment_plan_decode(plan, &o.plan, why) || decode_refund(refund, &o.refund, why) ||
-      decode_reship(reship, &o.reship, why) || decode_communication(communication, &o.communication, why))
+      fulfillment__plan_read(plan, &o.plan, why) || decode_refund(refund, &o.refund, why) ||
+      decode_reship(reship, &o.reship, why) || decode_benefit(benefit, &o.benefit, why) ||
+      decode_communication(communication, &o.communication, why))
     return CTXD_EDECODE;
   if (strcmp(kind, o.plan.ops->name) != 0)
     return fulfillment__why(why, CTXD_EDECODE, "strategy_kind %s does not match the plan's %s", kind,

@@ -4,7 +4,9 @@
  * plan (補償方案) with its own lifecycle; it never touches the compensation order, it only
  * publishes events (seed 2.2.2, 2.3). Processing depends on the strategy, behind one vtable:
  *
- *   non_product     completes at once:            -> succeeded   FulfillmentSucceeded
+ *   non_product     calls the issuing system (IssueBenefit, an external call whose
+ *                   result comes back at once: seed 2.2.2, 處理通過), announces nothing
+ *                   until it answers:             -> processing  -
  *   product_refund  sends RefundRequested to the payment system,
  *                   waits for its result:         -> processing  FulfillmentProcessing
  *   reship          sends ReshipOrderRequested to the order system,
@@ -15,23 +17,29 @@
  *
  *   move              from         -> to          event                 feedback
  *   record            processing   (processing)   -                     reship_created
- *   succeed           processing   -> succeeded   FulfillmentSucceeded  refund_completed,
- *                                                                       reship_shipped
+ *   succeed           processing   -> succeeded   FulfillmentSucceeded  refund_completed (the
+ *                                                                       amount requested),
+ *                                                                       reship_shipped,
+ *                                                                       benefit_issued
  *   fail              processing   -> failed      FulfillmentFailed     refund_failed,
- *                                                                       reship_failed
+ *                                                                       refund_completed for
+ *                                                                       another amount,
+ *                                                                       reship_failed,
+ *                                                                       benefit_failed
  *   resolve_manually  failed       -> succeeded   FulfillmentSucceeded  (a Case resolved it)
  *
  * A failure opens the pending-communication record (待溝通記錄) with its reason; a manual
- * resolution closes it. Feedback never crashes and never rejects for being unexpected; it is
- * accepted and ignored, changing nothing and yielding nothing, with a reason:
+ * resolution closes it. An approval whose plan cannot be carried out (處理異常) opens one
+ * too: the fulfillment is created failed, the record says why, FulfillmentFailed announces
+ * it. Feedback never crashes and never rejects for being unexpected; it is accepted and
+ * ignored, changing nothing and yielding nothing, with a reason:
  *   duplicate       the same feedback again (same payment reference / reship order id, a
  *                   second failure, resolving a succeeded fulfillment, creating twice)
  *   late            feedback after the fulfillment moved on (any feedback once it failed:
  *                   a Case resolves it; a failure after success; a success after a manual
  *                   resolution)
  *   conflict        feedback naming another payment reference or reship order than recorded
- *   wrong_strategy  refund feedback on a reship, reship feedback on a refund, any on a
- *                   non-product fulfillment (its "receive feedback" is the seed's default)
+ *   wrong_strategy  feedback of another strategy (refund feedback on a reship, ...)
  *   unknown         a feedback kind this code does not know
  * reship_shipped before reship_created is accepted: shipping implies the order was created,
  * so its order id is recorded (created_at stays 0: unknown) and the late created is then a
@@ -49,7 +57,9 @@
 
 #define FULFILLMENT_ID_MAX 64    /* bytes of an id, a sku, a reference, without the NUL */
 #define FULFILLMENT_TEXT_MAX 256 /* bytes of a free text, without the NUL */
-#define FULFILLMENT_MAX_ITEMS 32
+/* Items of a plan: the contracts' Items max_items (CompensationApproved,
+ * ReshipOrderRequested); a unit test holds the two equal. */
+#define FULFILLMENT_MAX_ITEMS 100
 #define FULFILLMENT_WHY_SIZE 256   /* a rejection or ignore text, NUL included */
 #define FULFILLMENT_MAX_MESSAGES 2 /* messages one decision can yield */
 
@@ -134,6 +144,7 @@ typedef struct {
   fulfillment_id_t order_id;
   fulfillment_id_t customer_id;
   fulfillment_plan_t plan;
+  fulfillment_why_t unfit; /* "", or why the plan received did not fit `plan` (a sku too long) */
 } fulfillment_approved_t;
 
 /* Reads a CompensationApproved body ({"compensationId", "orderId", "customerId",
@@ -164,6 +175,12 @@ typedef struct {
   int64_t shipped_at; /* 0: not shipped yet */
 } fulfillment_reship_feedback_t;
 
+/* The issuing system's answer to a non-product compensation. Empty until it issued. */
+typedef struct {
+  fulfillment_id_t issue_id; /* the voucher's or red packet's id there */
+  int64_t issued_at;
+} fulfillment_benefit_feedback_t;
+
 /* 待溝通記錄: opened by a failure, closed by a manual resolution. Empty while none. */
 typedef struct {
   fulfillment_text_t reason;
@@ -189,8 +206,9 @@ typedef enum {
   FULFILLMENT_FIELD_PENDING_COMMUNICATION = 1u << 10,
   FULFILLMENT_FIELD_UPDATED_AT = 1u << 11,
   FULFILLMENT_FIELD_VERSION = 1u << 12,
+  FULFILLMENT_FIELD_BENEFIT_FEEDBACK = 1u << 13,
 } fulfillment_field_t;
-#define FULFILLMENT_FIELD_COUNT 13
+#define FULFILLMENT_FIELD_COUNT 14
 #define FULFILLMENT_FIELD_ALL ((1u << FULFILLMENT_FIELD_COUNT) - 1u)
 
 /* The aggregate root (售後履約單). */
@@ -204,6 +222,7 @@ typedef struct {
   fulfillment_status_t status;
   fulfillment_refund_feedback_t refund;
   fulfillment_reship_feedback_t reship;
+  fulfillment_benefit_feedback_t benefit;
   fulfillment_communication_t communication;
   int64_t updated_at;
   uint32_t version; /* 1 after create, +1 per change */
@@ -224,12 +243,15 @@ typedef enum {
   FULFILLMENT_FEEDBACK_RESHIP_CREATED,   /* reference: reship order id */
   FULFILLMENT_FEEDBACK_RESHIP_SHIPPED,   /* reference: reship order id */
   FULFILLMENT_FEEDBACK_RESHIP_FAILED,    /* reason */
+  FULFILLMENT_FEEDBACK_BENEFIT_ISSUED,   /* reference: the issuing system's id */
+  FULFILLMENT_FEEDBACK_BENEFIT_FAILED,   /* reason */
 } fulfillment_feedback_t;
-#define FULFILLMENT_FEEDBACK_COUNT 6
+#define FULFILLMENT_FEEDBACK_COUNT 8
 
 /* One command. Strings are borrowed for the call only; unused ones may be NULL.
  *   create            id (the new fulfillment's), approved
- *   feedback          feedback, and reference or reason as listed above
+ *   feedback          feedback, and reference or reason as listed above; refund_completed
+ *                     also amount (what was refunded, minor units)
  *   resolve_manually  actor (who resolved: the case or its agent), reason (the note) */
 typedef struct {
   fulfillment_action_t action;
@@ -240,6 +262,7 @@ typedef struct {
   const char *reference;
   const char *reason;
   const char *actor;
+  int64_t amount;
 } fulfillment_command_t;
 
 typedef enum {
@@ -248,8 +271,9 @@ typedef enum {
   FULFILLMENT_MESSAGE_FAILED,                 /* event "FulfillmentFailed" */
   FULFILLMENT_MESSAGE_REFUND_REQUESTED,       /* command "RefundRequested" to the payment system */
   FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED, /* command "ReshipOrderRequested" to orders */
+  FULFILLMENT_MESSAGE_ISSUE_BENEFIT,          /* external call "IssueBenefit" to the issuing system */
 } fulfillment_message_type_t;
-#define FULFILLMENT_MESSAGE_COUNT 6
+#define FULFILLMENT_MESSAGE_COUNT 7
 
 /* An event to publish or a command to send. Which members a type carries: see
  * fulfillment_message_encode. */
@@ -293,7 +317,8 @@ typedef struct {
  * (d->ignored says whether it had no effect, d->why why), else the rejection code with
  * d->why:
  *   CTXD_EINVAL   unknown action, at <= 0, a missing input ("payment reference is empty"),
- *                 or fulfillment_plan_check's code for the approved plan
+ *                 an approval without a strategy (one with a plan that fails
+ *                 fulfillment_plan_check is accepted: created failed, see above)
  *   CTXD_ETOOBIG  an input longer than its limit
  *   CTXD_EEXIST   create on a fulfillment of another compensation (the same compensation's
  *                 approval again is ignored as a duplicate)
@@ -336,6 +361,7 @@ int fulfillment_order_decode(const json_t *j, fulfillment_order_t *o, fulfillmen
  *   FulfillmentFailed      "reason"
  *   RefundRequested        "customerId", "items" [{"sku", "quantity", "amount"}], "amount"
  *   ReshipOrderRequested   "customerId", "items" [{"sku", "quantity"}]
+ *   IssueBenefit           "customerId", "benefit", "amount"
  * New reference (caller json_decref's it); NULL when out of memory or m is malformed. */
 json_t *fulfillment_message_encode(const fulfillment_message_t *m);
 /* Reads a body of the given type back. 0 or CTXD_EDECODE with why (may be NULL). */

@@ -149,9 +149,10 @@ static int refund_decode(const json_t *j, fulfillment_plan_t *p, fulfillment_why
 }
 
 /* The payment system's answer. A second completion is a duplicate when it names the same
- * payment, a conflict otherwise; failures are judged by the move table alone. */
+ * payment, a conflict otherwise; failures are judged by the move table alone. A completion
+ * for another amount than requested is recorded and fails: a partial refund is no success. */
 static fulfillment__move_t refund_feedback(fulfillment_decision_t *d, const fulfillment_command_t *c,
-                                           const fulfillment__inputs_t *in) {
+                                           fulfillment__inputs_t *in) {
   fulfillment_refund_feedback_t *r = &d->order.refund;
   if (c->feedback == FULFILLMENT_FEEDBACK_REFUND_FAILED) return FULFILLMENT__MOVE_FAIL;
   if (r->payment_reference[0])
@@ -162,7 +163,12 @@ static fulfillment__move_t refund_feedback(fulfillment_decision_t *d, const fulf
                                      r->payment_reference, in->reference);
   fulfillment__set_text(d, FULFILLMENT_FIELD_REFUND_FEEDBACK, r->payment_reference, in->reference);
   r->completed_at = c->at;
-  return FULFILLMENT__MOVE_SUCCEED;
+  int64_t requested = 0;
+  refund_total(&d->order.plan, &requested);
+  if (c->amount == requested) return FULFILLMENT__MOVE_SUCCEED;
+  snprintf(in->reason, sizeof in->reason, "refund %s paid %lld of the %lld requested", in->reference,
+           (long long)c->amount, (long long)requested);
+  return FULFILLMENT__MOVE_FAIL;
 }
 
 static const char *refund_reference(const fulfillment_order_t *o) { return o->refund.payment_reference; }
@@ -189,7 +195,7 @@ static int reship_decode(const json_t *j, fulfillment_plan_t *p, fulfillment_why
 /* The order system's answers: created (recorded), shipped (succeeds; implies created when
  * it comes first), failed (judged by the move table). */
 static fulfillment__move_t reship_feedback(fulfillment_decision_t *d, const fulfillment_command_t *c,
-                                           const fulfillment__inputs_t *in) {
+                                           fulfillment__inputs_t *in) {
   fulfillment_reship_feedback_t *r = &d->order.reship;
   const char *what = c->feedback == FULFILLMENT_FEEDBACK_RESHIP_SHIPPED ? "shipped" : "created";
   if (c->feedback == FULFILLMENT_FEEDBACK_RESHIP_FAILED) return FULFILLMENT__MOVE_FAIL;
@@ -243,24 +249,37 @@ static int non_product_decode(const json_t *j, fulfillment_plan_t *p, fulfillmen
   return fulfillment_plan_set_benefit(p, (fulfillment_benefit_t)b, amount);
 }
 
-/* Nothing downstream to wait for: no request, no feedback, no reference. */
-static const char *no_reference(const fulfillment_order_t *o) {
-  (void)o;
-  return "";
+/* The issuing system's answer to the call: issued (succeeds; the same id again is a
+ * duplicate, another a conflict) or failed (judged by the move table). */
+static fulfillment__move_t non_product_feedback(fulfillment_decision_t *d, const fulfillment_command_t *c,
+                                                fulfillment__inputs_t *in) {
+  fulfillment_benefit_feedback_t *b = &d->order.benefit;
+  if (c->feedback == FULFILLMENT_FEEDBACK_BENEFIT_FAILED) return FULFILLMENT__MOVE_FAIL;
+  if (b->issue_id[0])
+    return strcmp(b->issue_id, in->reference) == 0
+               ? fulfillment__ignore(d, FULFILLMENT_IGNORED_DUPLICATE, "benefit %s is issued already",
+                                     in->reference)
+               : fulfillment__ignore(d, FULFILLMENT_IGNORED_CONFLICT, "benefit %s is issued, not %s",
+                                     b->issue_id, in->reference);
+  fulfillment__set_text(d, FULFILLMENT_FIELD_BENEFIT_FEEDBACK, b->issue_id, in->reference);
+  b->issued_at = c->at;
+  return FULFILLMENT__MOVE_SUCCEED;
 }
+
+static const char *non_product_reference(const fulfillment_order_t *o) { return o->benefit.issue_id; }
 
 /* ---- the table ------------------------------------------------------------------------ */
 
 static const fulfillment_strategy_ops_t strategies[] = {
     {FULFILLMENT_KIND_PRODUCT_REFUND, "product_refund", "product refund", FULFILLMENT_STATUS_PROCESSING,
-     FULFILLMENT_MESSAGE_REFUND_REQUESTED, refund_check, refund_total, refund_encode, refund_decode,
+     FULFILLMENT_MESSAGE_REFUND_REQUESTED, true, refund_check, refund_total, refund_encode, refund_decode,
      refund_feedback, refund_reference},
     {FULFILLMENT_KIND_RESHIP, "reship", "reship", FULFILLMENT_STATUS_PROCESSING,
-     FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED, reship_check, reship_total, reship_encode, reship_decode,
-     reship_feedback, reship_reference},
-    {FULFILLMENT_KIND_NON_PRODUCT, "non_product", "non-product", FULFILLMENT_STATUS_SUCCEEDED,
-     (fulfillment_message_type_t)0, non_product_check, non_product_total, non_product_encode,
-     non_product_decode, NULL, no_reference},
+     FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED, true, reship_check, reship_total, reship_encode,
+     reship_decode, reship_feedback, reship_reference},
+    {FULFILLMENT_KIND_NON_PRODUCT, "non_product", "non-product", FULFILLMENT_STATUS_PROCESSING,
+     FULFILLMENT_MESSAGE_ISSUE_BENEFIT, false, non_product_check, non_product_total, non_product_encode,
+     non_product_decode, non_product_feedback, non_product_reference},
 };
 #define N_STRATEGIES (sizeof strategies / sizeof strategies[0])
 
@@ -321,7 +340,7 @@ json_t *fulfillment_plan_encode(const fulfillment_plan_t *p) {
   return j;
 }
 
-int fulfillment_plan_decode(const json_t *j, fulfillment_plan_t *p, fulfillment_why_t *why) {
+int fulfillment__plan_read(const json_t *j, fulfillment_plan_t *p, fulfillment_why_t *why) {
   const char *kind;
   json_error_t je;
   if (!p) return CTXD_EINVAL;
@@ -330,9 +349,13 @@ int fulfillment_plan_decode(const json_t *j, fulfillment_plan_t *p, fulfillment_
   for (size_t i = 0; i < N_STRATEGIES; i++)
     if (strcmp(strategies[i].name, kind) == 0) {
       fulfillment_plan_init(p, strategies[i].kind);
-      return p->ops->decode(j, p, why) || p->ops->check(p, why) ? CTXD_EDECODE : 0;
+      return p->ops->decode(j, p, why) ? CTXD_EDECODE : 0;
     }
   return fulfillment__why(why, CTXD_EDECODE, "unknown strategy kind '%s'", kind);
+}
+
+int fulfillment_plan_decode(const json_t *j, fulfillment_plan_t *p, fulfillment_why_t *why) {
+  return fulfillment__plan_read(j, p, why) || p->ops->check(p, why) ? CTXD_EDECODE : 0;
 }
 
 const char *fulfillment_kind_name(fulfillment_kind_t kind) {

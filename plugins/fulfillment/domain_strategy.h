@@ -28,6 +28,8 @@ struct fulfillment_strategy_ops {
   const char *label;                  /* for texts: "product refund" */
   fulfillment_status_t started;       /* status right after creation */
   fulfillment_message_type_t request; /* command to a downstream system at creation; 0: none */
+  bool announce_start;                /* the started status is published (not when the
+                                         request is a call answered at once) */
   int (*check)(const fulfillment_plan_t *p, fulfillment_why_t *why);
   /* Money given back; CTXD_ERANGE on overflow. */
   int (*total)(const fulfillment_plan_t *p, int64_t *total);
@@ -36,9 +38,9 @@ struct fulfillment_strategy_ops {
   /* Reads those members into p (initialised to this kind); CTXD_EDECODE on shape. */
   int (*decode)(const json_t *j, fulfillment_plan_t *p, fulfillment_why_t *why);
   /* Takes feedback of this strategy into d->order's value objects (marking d->changed) and
-   * says which move follows; NULL: the strategy takes no feedback. */
+   * says which move follows; a failure it finds itself it explains in in->reason. */
   fulfillment__move_t (*feedback)(fulfillment_decision_t *d, const fulfillment_command_t *c,
-                                  const fulfillment__inputs_t *in);
+                                  fulfillment__inputs_t *in);
   /* The downstream reference a FulfillmentSucceeded carries ("" when none). */
   const char *(*reference)(const fulfillment_order_t *o);
 };
@@ -62,6 +64,11 @@ int fulfillment__copy_text(char *dst, size_t cap, const char *src, const char *w
 
 /* Sets dst (capacity checked by the caller) to src, marking `field` changed when it differs. */
 void fulfillment__set_text(fulfillment_decision_t *d, uint32_t field, char *dst, const char *src);
+
+/* Reads a plan's JSON ({"kind", ...}) into p without checking it: the stored state of a
+ * fulfillment created failed keeps the plan that could not be carried out. 0, or
+ * CTXD_EDECODE with why. */
+int fulfillment__plan_read(const json_t *j, fulfillment_plan_t *p, fulfillment_why_t *why);
 
 /* Index of name in names[0..n), or -1. */
 int fulfillment__name_index(const char *const *names, size_t n, const char *name);

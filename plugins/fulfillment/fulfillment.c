@@ -1,9 +1,12 @@
 /* Fulfillment: carrying out approved compensations (seed 004).
  *
  * CompensationApproved creates a fulfillment order (once per compensation). By strategy, a
- * non-product compensation succeeds at once; a refund publishes RefundRequested and waits
- * for the payment system's RefundCompleted / RefundFailed; a reship publishes
- * ReshipOrderRequested and waits for the order system's ReshipOrderCreated, then
+ * non-product compensation is an external call (api->call, kind "benefit.issue") that this
+ * plugin's executor makes to the issuing system (issuing_url: one POST with an
+ * Idempotency-Key, the fulfillment's id); its result comes back as CallCompleted and the
+ * fulfillment succeeds or fails on it. A refund publishes RefundRequested and waits for the
+ * payment system's RefundCompleted (for the amount requested) / RefundFailed; a reship
+ * publishes ReshipOrderRequested and waits for the order system's ReshipOrderCreated, then
  * ReshipOrderShipped (or ReshipOrderFailed). A failure opens a pending-communication record;
  * CaseResolved (a person finished the case about a failed fulfillment) makes it succeed.
  * Every rule is the pure domain's (domain.h); this file maps the contracts to it, stores the
@@ -21,11 +24,19 @@
 
 #include <ctxd/ctxd.h>
 
+#include "contract_schema.h"
 #include "ctxd_contracts.h"
 #include "domain.h"
+#include "http.h"
+
+#define FULFILLMENT_CALL_KIND "benefit.issue"
 
 typedef struct {
   const char *endpoint;
+  const char *issuing_url;
+  int64_t call_timeout_ms;
+  int64_t max_attempts;
+  int64_t backoff_ms;
 } fulfillment_settings_t;
 
 /* A message this context consumes, read into a domain command. */
@@ -60,13 +71,14 @@ typedef struct {
   const fulfillment_route_t *route;
 } fulfillment_binding_t;
 
-#define FULFILLMENT_ROUTES 7
+#define FULFILLMENT_ROUTES 8
 
 struct fulfillment_state {
   const ctxd_api_t *api;
   ctxd_plugin_t *plugin;
   const fulfillment_settings_t *settings;
   fulfillment_binding_t bindings[FULFILLMENT_ROUTES];
+  notification_http_target_t issuing; /* issuing_url, resolved at the start */
 };
 
 /* A stored fulfillment and what the contracts need beside its domain state. */
@@ -80,7 +92,17 @@ typedef struct {
 
 static const ctxd_conf_entry_t fulfillment_config_map[] = {
     {CTXD_CONF_STR, "endpoint", "fulfillment", offsetof(fulfillment_settings_t, endpoint),
-     "queue receiving approvals, downstream feedback and resolved cases"},
+     "queue receiving approvals, downstream feedback, the calls' outcomes and resolved cases"},
+    {CTXD_CONF_STR, "issuing_url", "http://127.0.0.1:8025/benefits",
+     offsetof(fulfillment_settings_t, issuing_url),
+     "the system issuing vouchers and red packets: POST with the benefit as JSON and an Idempotency-Key "
+     "header; a 2xx answer issued it (its JSON \"id\" names it), any other answer refused it"},
+    {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(fulfillment_settings_t, call_timeout_ms),
+     "longest one POST to the issuing system may take (connect, send, answer)"},
+    {CTXD_CONF_INT, "max_attempts", "5", offsetof(fulfillment_settings_t, max_attempts),
+     "POSTs without an answer (time-out, connection lost) before the benefit fails"},
+    {CTXD_CONF_INT, "backoff_ms", "1000", offsetof(fulfillment_settings_t, backoff_ms),
+     "wait before the second POST, doubled before each next one"},
     {0, NULL, NULL, 0, NULL},
 };
 
@@ -174,11 +196,12 @@ static int fulfillment_read_approved(const char *body, size_t len, fulfillment_i
     fulfillment_copy(a->customer_id, sizeof a->customer_id, c.customer_id);
     fulfillment_plan_init(&a->plan, (fulfillment_kind_t)c.strategy);
     for (size_t i = 0; i < c.items_count; i++) {
+      /* the contract's 64 characters of a sku can be more than the domain's 64 bytes */
       if (fulfillment_plan_add_item(&a->plan, c.items[i].sku, (int32_t)c.items[i].quantity,
-                                    c.items[i].refund_amount_minor) != 0)
-        snprintf(in->why, sizeof in->why,
-                 "item %zu of %zu does not fit a plan (at most %d items of %d bytes)", i + 1, c.items_count,
-                 FULFILLMENT_MAX_ITEMS, FULFILLMENT_ID_MAX);
+                                    c.items[i].refund_amount_minor) != 0 &&
+          !a->unfit.text[0])
+        snprintf(a->unfit.text, sizeof a->unfit.text, "item %zu: sku is longer than %d bytes", i + 1,
+                 FULFILLMENT_ID_MAX);
       json_object_set_new(names, c.items[i].sku, json_string(c.items[i].name));
     }
     if (c.has_non_product)
@@ -214,6 +237,7 @@ static int fulfillment_read_refund_completed(const char *body, size_t len, fulfi
   int rc = ctxd_c_payment_v1_refund_completed_decode(body, len, &c, err, errlen);
   fulfillment_feedback(in, FULFILLMENT_FEEDBACK_REFUND_COMPLETED, c.fulfillment_id, c.refund_id,
                        c.payment_reference, NULL, c.completed_at);
+  in->cmd.amount = c.amount_minor;
   ctxd_c_payment_v1_refund_completed_free(&c);
   return rc;
 }
@@ -280,6 +304,41 @@ static int fulfillment_read_case_resolved(const char *body, size_t len, fulfillm
   return rc;
 }
 
+static int64_t fulfillment_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The issuing system's answer, as the host reports the call: "done" issued the benefit (the
+ * outcome's issueId names it there), anything else failed it (the outcome's error says why).
+ * The call's key is the fulfillment's id. */
+static int fulfillment_read_call_completed(const char *body, size_t len, fulfillment_input_t *in, char *err,
+                                           size_t errlen) {
+  json_t *m = json_loadb(body, len, 0, NULL);
+  const char *kind = json_string_value(ctxd__schema_get_ci(m, "Kind"));
+  const char *key = json_string_value(ctxd__schema_get_ci(m, "IdempotencyKey"));
+  const char *status = json_string_value(ctxd__schema_get_ci(m, "Status"));
+  const json_t *outcome = ctxd__schema_get_ci(m, "Outcome");
+  const char *issue_id = json_string_value(ctxd__schema_get_ci(outcome, "issueId"));
+  const char *error = json_string_value(ctxd__schema_get_ci(outcome, "error"));
+  int rc = m == NULL ? CTXD_ENOMEM : 0;
+  if (rc != 0)
+    snprintf(err, errlen, "CallCompleted: out of memory"); /* validated by the host already */
+  else if (kind == NULL || strcmp(kind, FULFILLMENT_CALL_KIND) != 0 || key == NULL || status == NULL)
+    snprintf(in->why, sizeof in->why, "CallCompleted of kind %.64s is not a benefit issued",
+             kind ? kind : "?");
+  else if (strcmp(status, "done") == 0)
+    fulfillment_feedback(in, FULFILLMENT_FEEDBACK_BENEFIT_ISSUED, key, NULL,
+                         issue_id != NULL && issue_id[0] ? issue_id : key, NULL, NULL);
+  else
+    fulfillment_feedback(in, FULFILLMENT_FEEDBACK_BENEFIT_FAILED, key, NULL, NULL,
+                         error != NULL && error[0] ? error : "the issuing system gave no answer", NULL);
+  in->cmd.at = fulfillment_now_ms(); /* the answer came at once: now is when it was known */
+  json_decref(m);
+  return rc;
+}
+
 static const fulfillment_route_t fulfillment_routes[FULFILLMENT_ROUTES] = {
     {CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_TYPE, fulfillment_read_approved},
     {CTXD_C_PAYMENT_V1_REFUND_COMPLETED_TYPE, fulfillment_read_refund_completed},
@@ -288,6 +347,7 @@ static const fulfillment_route_t fulfillment_routes[FULFILLMENT_ROUTES] = {
     {CTXD_C_ORDERING_V1_RESHIP_ORDER_SHIPPED_TYPE, fulfillment_read_reship_shipped},
     {CTXD_C_ORDERING_V1_RESHIP_ORDER_FAILED_TYPE, fulfillment_read_reship_failed},
     {CTXD_C_CASE_V1_CASE_RESOLVED_TYPE, fulfillment_read_case_resolved},
+    {CTXD_C_RUNTIME_V1_CALL_COMPLETED_TYPE, fulfillment_read_call_completed},
 };
 
 /* ---- the store ----------------------------------------------------------------------------- */
@@ -477,8 +537,8 @@ static char *fulfillment_encode_reship(const fulfillment_message_t *m, const ful
   return ctxd_c_fulfillment_v1_reship_order_requested_encode(&e);
 }
 
-/* Every domain message is published: events to whoever listens, the requests to the
- * payment and order systems (the exchange of their type). */
+/* Every domain message but IssueBenefit (a call) is published: events to whoever listens,
+ * the requests to the payment and order systems (the exchange of their type). */
 static const struct {
   const char *type;
   fulfillment_encode_fn encode;
@@ -494,9 +554,28 @@ static const struct {
                                                     fulfillment_encode_reship},
 };
 
+/* IssueBenefit: the domain's message plus the currency and the note, as the call's payload;
+ * the executor runs it after the commit, once per fulfillment (the key). */
+static int fulfillment_issue(const fulfillment_state_t *st, ctxd_tx_t *tx, const fulfillment_message_t *m,
+                             const fulfillment_record_t *r) {
+  json_t *j = fulfillment_message_encode(m);
+  char *payload = NULL;
+  if (j != NULL && json_object_set(j, "currency", json_object_get(r->extras, "currency")) == 0 &&
+      json_object_set(j, "note",
+                      json_object_get(r->extras, "note") ? json_object_get(r->extras, "note")
+                                                         : json_null()) == 0)
+    payload = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  int rc =
+      payload == NULL ? CTXD_ENOMEM : st->api->call(tx, FULFILLMENT_CALL_KIND, m->fulfillment_id, payload);
+  free(payload);
+  return rc;
+}
+
 static int fulfillment_publish(const fulfillment_state_t *st, ctxd_tx_t *tx, const fulfillment_message_t *m,
                                const fulfillment_record_t *r) {
   char at[32];
+  if (m->type == FULFILLMENT_MESSAGE_ISSUE_BENEFIT) return fulfillment_issue(st, tx, m, r);
   fulfillment_ms_to_iso(m->at, at);
   ctxd_out_msg_t out = {.size = sizeof out,
                         .message_type = fulfillment_outputs[m->type].type,
@@ -535,7 +614,7 @@ static ctxd_handler_result_t fulfillment_handle(const fulfillment_state_t *st, c
              r->request_id);
   if (rc == 0 && in->why[0]) {
     st->api->log(st->plugin, msg, CTXD_LOG_INFO, "ignored: %s", in->why);
-    return create ? fulfillment_fail(st, tx, "Fulfillment.InvalidPlan", in->why) : CTXD_HANDLER_OK;
+    return CTXD_HANDLER_OK;
   }
   if (rc == 0 && create && !r->found) {
     rc = fulfillment_new_ids(st, tx, id, sizeof id, r->request_id, sizeof r->request_id);
@@ -589,15 +668,97 @@ static ctxd_handler_result_t fulfillment_on_message(ctxd_tx_t *tx, const ctxd_ms
   return result;
 }
 
+/* ---- the executor: one POST to the issuing system -------------------------------------------- */
+
+/* Sets the call's outcome: {"httpStatus", "issueId" or "error"}. */
+static void fulfillment_outcome(const fulfillment_state_t *st, const ctxd_call_t *call, int status,
+                                const char *issue_id, const char *error) {
+  json_t *o = json_object();
+  if (status > 0) json_object_set_new(o, "httpStatus", json_integer(status));
+  if (issue_id != NULL) json_object_set_new(o, "issueId", json_string(issue_id));
+  if (error != NULL) json_object_set_new(o, "error", json_string(error));
+  char *text = json_dumps(o, JSON_COMPACT);
+  if (text != NULL) st->api->call_outcome(call, text);
+  free(text);
+  json_decref(o);
+}
+
+/* A string member `key` of a JSON answer that fits a reason or an id (at most max bytes);
+ * NULL otherwise. Copied into out. */
+static const char *fulfillment_answer_text(const char *body, const char *key, size_t max, char *out,
+                                           size_t cap) {
+  json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
+  const char *v = json_string_value(ctxd__schema_get_ci(j, key));
+  const char *found = v != NULL && v[0] && strlen(v) <= max && strlen(v) < cap ? out : NULL;
+  if (found != NULL) snprintf(out, cap, "%s", v);
+  json_decref(j);
+  return found;
+}
+
+/* Seed 2.2.2 (處理通過): the issuing system answers at once, success or failure. A 2xx issued the
+ * benefit; any other answer refused it, for good (the exception outcome: pending
+ * communication). Only no answer at all (time-out, connection lost) is tried again, with the
+ * same key, which the issuing system uses to issue once. */
+static ctxd_call_result_t fulfillment_issue_benefit(const ctxd_call_t *call, void *data) {
+  const fulfillment_state_t *st = data;
+  const char *key = st->api->call_field(call, CTXD_CALL_KEY);
+  const char *payload = st->api->call_field(call, CTXD_CALL_PAYLOAD);
+  const char *headers[] = {"Idempotency-Key", key, NULL};
+  notification_http_response_t res;
+  int rc = notification_http_post(&st->issuing, headers, payload, payload != NULL ? strlen(payload) : 0,
+                                  (int)st->settings->call_timeout_ms, &res);
+  char id[FULFILLMENT_ID_MAX + 1], text[161], why[200];
+  ctxd_call_result_t result;
+  if (rc != 0) {
+    fulfillment_outcome(st, call, 0, NULL, res.error);
+    result = rc == CTXD_EINVAL ? CTXD_CALL_FAILED : CTXD_CALL_RETRY;
+  } else if (res.status >= 200 && res.status < 300) {
+    fulfillment_outcome(st, call, res.status,
+                        fulfillment_answer_text(res.body, "id", FULFILLMENT_ID_MAX, id, sizeof id), NULL);
+    result = CTXD_CALL_DONE;
+  } else {
+    const char *said = fulfillment_answer_text(res.body, "error", 160, text, sizeof text);
+    snprintf(why, sizeof why, "the issuing system answered HTTP %d%s%s", res.status, said ? ": " : "",
+             said ? said : "");
+    fulfillment_outcome(st, call, res.status, NULL, why);
+    result = CTXD_CALL_FAILED;
+  }
+  if (result != CTXD_CALL_DONE)
+    st->api->log(st->plugin, NULL, CTXD_LOG_WARN, "benefit of fulfillment %s, attempt %s: %s", key,
+                 st->api->call_field(call, CTXD_CALL_ATTEMPT), rc != 0 ? res.error : why);
+  notification_http_response_free(&res);
+  return result;
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
 static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
+  if (!CTXD_API_HAS(api, call_outcome)) {
+    api->log(plugin, NULL, CTXD_LOG_ERROR, "needs a host with ABI 1.2 (external calls), this one has %u.%u",
+             api->abi_major, api->abi_minor);
+    return CTXD_EABI;
+  }
   fulfillment_state_t *st = calloc(1, sizeof *st);
   if (st == NULL) return CTXD_ENOMEM;
   st->api = api;
   st->plugin = plugin;
   st->settings = api->settings(plugin);
   *state = st;
+  const fulfillment_settings_t *s = st->settings;
+  if (s->call_timeout_ms < 1 || s->call_timeout_ms > 600000 || s->max_attempts < 1 ||
+      s->max_attempts > 100000 || s->backoff_ms < 1 || s->backoff_ms > 3600000) {
+    api->log(
+        plugin, NULL, CTXD_LOG_ERROR,
+        "settings: call_timeout_ms must be 1 to 600000, max_attempts 1 to 100000, backoff_ms 1 to 3600000");
+    return CTXD_ECONFIG;
+  }
+  /* the issuing system's address, once: a bad URL is a configuration error now, and no POST
+   * waits on the resolver */
+  char err[256];
+  if (notification_http_target_init(&st->issuing, s->issuing_url, err, sizeof err) != 0) {
+    api->log(plugin, NULL, CTXD_LOG_ERROR, "settings: issuing_url: %s", err);
+    return CTXD_ECONFIG;
+  }
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < FULFILLMENT_ROUTES; i++) {
     st->bindings[i] = (fulfillment_binding_t){st, &fulfillment_routes[i]};
@@ -608,10 +769,25 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
                          .data = &st->bindings[i]};
     rc = api->consumer_register(plugin, &c);
   }
+  if (rc == 0) {
+    ctxd_executor_t e = {.size = sizeof e,
+                         .kind = FULFILLMENT_CALL_KIND,
+                         .fn = fulfillment_issue_benefit,
+                         .data = st,
+                         .outcome_endpoint = s->endpoint,
+                         .max_attempts = (uint32_t)s->max_attempts,
+                         .backoff_ms = (uint32_t)s->backoff_ms,
+                         .timeout_ms = (uint32_t)s->call_timeout_ms};
+    rc = api->executor_register(plugin, &e);
+  }
   return rc;
 }
 
-static void fulfillment_destroy(void *state) { free(state); }
+static void fulfillment_destroy(void *state) {
+  fulfillment_state_t *st = state;
+  if (st != NULL) notification_http_target_free(&st->issuing);
+  free(st);
+}
 
 static const ctxd_plugin_desc_t fulfillment_desc = {
     CTXD_PLUGIN_STAMP, /* size, ABI version, build flags */

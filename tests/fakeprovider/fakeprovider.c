@@ -1,11 +1,13 @@
-/* A fake SMS provider for tests and the demo: an HTTP/1.1 server on 127.0.0.1.
+/* A fake SMS provider and voucher issuing system for tests and the demo: an HTTP/1.1
+ * server on 127.0.0.1.
  *
  *   POST /sms      header Idempotency-Key (required), any body: accepted once per key; a
  *                  repeated key gets the first answer again (200 {"id":..., "duplicate":true})
+ *   POST /benefits the same for vouchers and red packets (ids "benefit-N" instead of "sms-N")
  *   GET /sms       {"requests": N, "messages": [{"key", "id", "body", "hits"}, ...]}: every
- *                  accepted message, with how many POSTs carried its key
+ *                  accepted message of both, with how many POSTs carried its key
  *   POST /control  {"mode": "fail" | "timeout" | "drop" | "hold" | "ok", "count": N, "ms": M}:
- *                  the next N POST /sms fail with 500, are held open and never answered, are
+ *                  the next N POSTs fail with 500, are held open and never answered, are
  *                  accepted and then the connection is closed without an answer, or are
  *                  accepted and answered (200) only M ms later (hold; M defaults to 1000)
  *
@@ -27,7 +29,7 @@ typedef enum { MODE_OK, MODE_FAIL, MODE_TIMEOUT, MODE_DROP, MODE_HOLD } fake_mod
 
 static struct {
   json_t *messages; /* array of {"key", "id", "body", "hits"} */
-  long requests;    /* POST /sms received */
+  long requests;    /* POSTs received */
   fake_mode_t mode;
   long mode_count;
   long hold_ms; /* MODE_HOLD's delay */
@@ -114,7 +116,7 @@ static json_t *find(const char *key) {
   return NULL;
 }
 
-/* The mode for the next POST /sms (and uses one of its count). */
+/* The mode for the next POST (and uses one of its count). */
 static fake_mode_t next_mode(void) {
   if (g.mode == MODE_OK || g.mode_count <= 0) return MODE_OK;
   if (--g.mode_count == 0) {
@@ -135,7 +137,8 @@ static void on_hold(uv_timer_t *t) {
     json_decref(answer);
 }
 
-static void post_sms(conn_t *c) {
+/* POST /sms or /benefits: `kind` names the ids ("sms", "benefit"). */
+static void post_message(conn_t *c, const char *kind) {
   g.requests++;
   if (c->key[0] == '\0') {
     reply(c, 400, "{\"error\":\"Idempotency-Key header missing\"}");
@@ -151,7 +154,7 @@ static void post_sms(conn_t *c) {
   int duplicate = m != NULL;
   if (m == NULL) {
     char id[32];
-    snprintf(id, sizeof id, "sms-%zu", json_array_size(g.messages) + 1);
+    snprintf(id, sizeof id, "%s-%zu", kind, json_array_size(g.messages) + 1);
     m = json_pack("{s:s, s:s, s:s%, s:i}", "key", c->key, "id", id, "body", c->body != NULL ? c->body : "",
                   c->body_len, "hits", 0);
     if (m == NULL) {
@@ -161,7 +164,7 @@ static void post_sms(conn_t *c) {
     json_array_append_new(g.messages, m);
   }
   json_object_set_new(m, "hits", json_integer(json_integer_value(json_object_get(m, "hits")) + 1));
-  fprintf(stderr, "fakeprovider: POST /sms key %s%s\n", c->key, duplicate ? " (duplicate)" : "");
+  fprintf(stderr, "fakeprovider: POST %s key %s%s\n", c->url, c->key, duplicate ? " (duplicate)" : "");
   if (mode == MODE_DROP) {
     close_conn(c); /* accepted, but the caller never hears of it */
     return;
@@ -256,13 +259,15 @@ static int on_message_complete(http_parser *p) {
   if (c->too_long) {
     reply(c, 431, "{\"error\":\"the URL or the Idempotency-Key is too long\"}");
   } else if (post && strcmp(c->url, "/sms") == 0) {
-    post_sms(c);
+    post_message(c, "sms");
+  } else if (post && strcmp(c->url, "/benefits") == 0) {
+    post_message(c, "benefit");
   } else if (p->method == HTTP_GET && strcmp(c->url, "/sms") == 0) {
     reply_json(c, 200, json_pack("{s:I, s:O}", "requests", (json_int_t)g.requests, "messages", g.messages));
   } else if (post && strcmp(c->url, "/control") == 0) {
     post_control(c);
   } else {
-    reply(c, 404, "{\"error\":\"try POST /sms, GET /sms or POST /control\"}");
+    reply(c, 404, "{\"error\":\"try POST /sms, POST /benefits, GET /sms or POST /control\"}");
   }
   return 0;
 }

@@ -318,6 +318,9 @@ static void reacts_to_fulfillment_events(void **state) {
   fulfillment_message(w, "FulfillmentFailed", F1, FAILED);
   wait_handled(w);
   assert_string_equal(status_of_c1(w, s, sizeof s), "pending_communication/5/card expired/" F1);
+  /* its case settles it: terminating under it would end with a compensated customer on a
+   * terminated order */
+  simple(w, "TerminateCompensation", C1, ",\"terminatedBy\":\"staff-1\",\"reason\":\"gave up\"");
   fulfillment_message(w, "FulfillmentFailed", F1, FAILED);         /* twice */
   fulfillment_message(w, "FulfillmentProcessing", F1, PROCESSING); /* late */
   wait_handled(w);
@@ -333,7 +336,9 @@ static void reacts_to_fulfillment_events(void **state) {
   assert_string_equal(status_of_c1(w, s, sizeof s), "finished/6//" F1);
 
   /* only the commands were answered; nothing failed */
-  take_replies(w, 3, replies);
+  take_replies(w, 4, replies);
+  assert_reply(replies[7], "CompensationCommandRejected", /* the 8th message sent */
+               "cannot terminate a compensation order that is pending_communication");
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   ctxt_host_stop(w, SIGTERM);
   char error_queue[128];
@@ -349,6 +354,79 @@ static void reacts_to_fulfillment_events(void **state) {
       1);
 }
 
+/* Exactly one strategy: a second plan is refused by name, nothing of it dropped; the
+ * responsible party is stored, changed by Modify while modifying is allowed, and carried by
+ * the approval and the status changes. */
+static void one_strategy_and_the_responsible_party(void **state) {
+  ctxt_world_t *w = *state;
+  static char replies[MAX_REPLIES][2048];
+  seq = sent = 0;
+  setup_compensation(w);
+  command(w, "ApplyCompensation", /* 0: a reship with refund amounts */
+          "{\"compensationId\":\"" C2 "\",\"orderNumber\":\"SO-2\",\"customerId\":\"" CUSTOMER
+          "\",\"channel\":1,\"appliedBy\":\"staff-1\",\"reason\":\"x\",\"strategy\":2,\"items\":["
+          "{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":1,\"refundAmountMinor\":900}],"
+          "\"currency\":\"CNY\"}");
+  command(w, "ApplyCompensation", /* 1: items plus a voucher */
+          "{\"compensationId\":\"" C2 "\",\"orderNumber\":\"SO-2\",\"customerId\":\"" CUSTOMER
+          "\",\"channel\":1,\"appliedBy\":\"staff-1\",\"reason\":\"x\",\"strategy\":1,\"items\":["
+          "{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":1,\"refundAmountMinor\":900}],"
+          "\"nonProduct\":{\"kind\":1,\"amountMinor\":500},\"currency\":\"CNY\"}");
+  command(w, "ApplyCompensation", /* 2: a voucher with items */
+          "{\"compensationId\":\"" C2 "\",\"orderNumber\":\"SO-2\",\"customerId\":\"" CUSTOMER
+          "\",\"channel\":1,\"appliedBy\":\"staff-1\",\"reason\":\"x\",\"strategy\":3,\"items\":["
+          "{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":1}],"
+          "\"nonProduct\":{\"kind\":1,\"amountMinor\":500},\"currency\":\"CNY\"}");
+  command(w, "ApplyCompensation", /* 3: the logistics company's fault */
+          "{\"compensationId\":\"" C1 "\",\"orderNumber\":\"SO-1\",\"customerId\":\"" CUSTOMER
+          "\",\"channel\":2,\"appliedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\","
+          "\"responsibleParty\":3,\"strategy\":3,\"nonProduct\":{\"kind\":1,\"amountMinor\":500},"
+          "\"currency\":\"CNY\"}");
+  command(w, "ModifyCompensation", /* 4: no, the merchant's */
+          "{\"compensationId\":\"" C1 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\","
+          "\"responsibleParty\":1,\"strategy\":3,\"nonProduct\":{\"kind\":1,\"amountMinor\":500},"
+          "\"currency\":\"CNY\"}");
+  simple(w, "SubmitCompensation", C1, ",\"submittedBy\":\"staff-1\""); /* 5 */
+  command(w, "ModifyCompensation",                                     /* 6: submitted */
+          "{\"compensationId\":\"" C1 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\","
+          "\"responsibleParty\":2,\"strategy\":3,\"nonProduct\":{\"kind\":1,\"amountMinor\":500},"
+          "\"currency\":\"CNY\"}");
+  simple(w, "ApproveCompensation", C1, ",\"approvedBy\":\"boss\""); /* 7 */
+  take_replies(w, 8, replies);
+  wait_handled(w);
+  assert_reply(replies[0], "CompensationCommandRejected", "\"Reason\":3");
+  assert_reply(replies[0], "exactly one strategy: a reship carries no refund amounts (1 given)",
+               "\"Reason\":3");
+  assert_reply(replies[1], "exactly one strategy: a product refund carries no non-product compensation",
+               "\"Reason\":3");
+  assert_reply(replies[2], "exactly one strategy: a non-product compensation carries no items (1 given)",
+               "\"Reason\":3");
+  assert_reply(replies[3], "CompensationCommandAccepted", "\"Status\":1,\"Version\":1");
+  assert_reply(replies[4], "CompensationCommandAccepted", "\"Status\":1,\"Version\":2");
+  assert_reply(replies[6], "cannot modify a compensation order that is pending_approval", "\"Reason\":2");
+  assert_reply(replies[7], "CompensationCommandAccepted", "\"Status\":3,\"Version\":4");
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(pg_long(w, "SELECT count(*) FROM compensation.orders WHERE id = '%s'", C2), 0);
+  assert_int_equal(
+      pg_long(w,
+              "SELECT count(*) FROM compensation.orders WHERE id = '%s' AND responsible_party = 'merchant'",
+              C1),
+      1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE "
+                          "'%CompensationApproved' AND body::json->'message'->>'ResponsibleParty' = '1'"),
+      1);
+  /* applied (logistics), submitted and approved (merchant) */
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE "
+                                "'%StatusChanged' AND body::json->'message'->>'ResponsibleParty' = '3'"),
+                   1);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE "
+                                "'%StatusChanged' AND body::json->'message'->>'ResponsibleParty' = '1'"),
+                   2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(commands_answer_at_the_response_address, ctxt_world_setup,
@@ -356,6 +434,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(modify_writes_only_changed_columns, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(reacts_to_fulfillment_events, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(one_strategy_and_the_responsible_party, ctxt_world_setup,
+                                      ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,9 @@
 /* Fulfillment against the real servers, the test playing Compensation (CompensationApproved),
- * the payment system, the order system and the Case context: a non-product compensation
- * succeeds at once; a refund asks the payment system and succeeds on RefundCompleted; a
+ * the payment system, the order system and the Case context, the fake provider playing the
+ * issuing system: a non-product compensation is one call to the issuing system, succeeding
+ * or failing on its answer, tried again with the same key when none came; a refund asks the payment system and succeeds on a
+ * RefundCompleted for the amount requested (another amount fails it); an approval whose
+ * plan cannot be carried out is created failed with a pending communication; a
  * reship asks the order system and succeeds once shipped (also when shipped is reported
  * before created); a failed refund opens a pending communication and a finished case
  * resolves it. Repeated, late, reordered and foreign feedback changes nothing: the events
@@ -14,6 +17,7 @@
 
 #define CA "c0000000-0000-4000-8000-00000000000a"
 #define CB "c0000000-0000-4000-8000-00000000000b"
+#define CC "c0000000-0000-4000-8000-00000000000c"
 #define CUSTOMER "c5000000-0000-4000-8000-000000000001"
 #define OTHER "e0000000-0000-4000-8000-000000000001"
 #define FNS "Ctxd.Fulfillment.Contracts.v1:"
@@ -29,14 +33,20 @@
 
 static int seq;
 
-static void setup_fulfillment(ctxt_world_t *w) {
+/* The plugin on the test's endpoint; issuing_port: the fake issuing system's port (0: the
+ * default URL, for tests that make no call). */
+static void setup_fulfillment_calling(ctxt_world_t *w, int issuing_port) {
   snprintf(w->plugins, sizeof w->plugins,
-           "[{\"name\": \"fulfillment\", \"settings\": {\"endpoint\": \"%s\"}}]", w->endpoint);
+           "[{\"name\": \"fulfillment\", \"settings\": {\"endpoint\": \"%s\", \"issuing_url\": "
+           "\"http://127.0.0.1:%d/benefits\", \"backoff_ms\": 50, \"max_attempts\": 2}}]",
+           w->endpoint, issuing_port ? issuing_port : 8025);
   /* one worker: feedback is decided in the order the test sends it */
   snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 1");
   seq = 0;
   ctxt_host_start(w, NULL);
 }
+
+static void setup_fulfillment(ctxt_world_t *w) { setup_fulfillment_calling(w, 0); }
 
 static void send_message(ctxt_world_t *w, const char *type, const char *message) {
   char body[4096];
@@ -140,20 +150,115 @@ static void assert_nothing_failed(ctxt_world_t *w) {
   assert_int_equal(ctxt_amqp_queue_count(w->amqp, q), 0);
 }
 
-static void non_product_succeeds_at_once(void **state) {
+/* Waits until the fulfillment of `compensation` has `status`. */
+static void wait_status(ctxt_world_t *w, const char *compensation, const char *status) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM fulfillment.orders WHERE compensation_id = '%s' AND status = '%s'",
+           compensation, status);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, sql, 1, CTXT_EFFECT_MS), 1);
+}
+
+static void non_product_calls_the_issuing_system(void **state) {
   ctxt_world_t *w = *state;
-  setup_fulfillment(w);
+  ctxt_proc_t issuing;
+  int port = ctxt_fakeprovider_start(&issuing);
+  setup_fulfillment_calling(w, port);
   approve(w, CA, VOUCHER);
   approve(w, CA, VOUCHER); /* the same approval again */
   settle(w);
-  assert_int_equal(status_is(w, CA, "succeeded"), 1);
+  wait_status(w, CA, "succeeded");
+  /* one POST, keyed by the fulfillment, carrying the benefit, its currency and note */
+  ids_t a = ids_of(w, CA);
+  json_t *list = ctxt_fakeprovider_list(port);
+  assert_int_equal(json_integer_value(json_object_get(list, "requests")), 1);
+  json_t *m = json_array_get(json_object_get(list, "messages"), 0);
+  assert_string_equal(json_string_value(json_object_get(m, "key")), a.id);
+  json_t *body = json_loads(json_string_value(json_object_get(m, "body")), 0, NULL);
+  assert_string_equal(json_string_value(json_object_get(body, "benefit")), "voucher");
+  assert_int_equal(json_integer_value(json_object_get(body, "amount")), 500);
+  assert_string_equal(json_string_value(json_object_get(body, "currency")), "CNY");
+  json_decref(body);
+  json_decref(list);
+  /* nothing announced before the answer; the success names what was issued */
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(archived(w, FNS "FulfillmentProcessing"), 0);
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 1);
-  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive"), 1);
   assert_int_equal(
       ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%Succeeded'"
                           " AND body::json->'message'->>'CompensationId' = '" CA "'"
-                          " AND body::json->'message'->>'Strategy' = '3'"),
+                          " AND body::json->'message'->>'Strategy' = '3'"
+                          " AND body::json->'message'->>'Reference' = 'benefit-1'"),
       1);
+
+  /* the issuing system refuses: the exception outcome, a pending communication */
+  ctxt_fakeprovider_control(port, "fail", 1);
+  approve(w, CB, VOUCHER);
+  wait_status(w, CB, "failed");
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
+                                       " WHERE resolved_at IS NULL AND reason = 'the issuing system answered"
+                                       " HTTP 500: the test asked for a failure'"),
+                   1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg,
+                   "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%FulfillmentFailed'"
+                   " AND body::json->'message'->>'CompensationId' = '" CB "'"),
+      1);
+
+  /* no answer (the issuing system took it and the connection dropped): tried again with the
+   * same key, which the issuing system recognises, so one benefit is issued */
+  ctxt_fakeprovider_control(port, "drop", 1);
+  approve(w, CC, VOUCHER);
+  wait_status(w, CC, "succeeded");
+  ids_t c = ids_of(w, CC);
+  list = ctxt_fakeprovider_list(port);
+  json_t *issued = json_array_get(json_object_get(list, "messages"), 1);
+  assert_string_equal(json_string_value(json_object_get(issued, "key")), c.id);
+  assert_int_equal(json_integer_value(json_object_get(issued, "hits")), 2);
+  json_decref(list);
+  ctxt_host_stop(w, SIGTERM);
+  ctxt_proc_free(&issuing);
+  assert_nothing_failed(w);
+}
+
+/* A partial refund is no success: the fulfillment fails with a pending communication. */
+static void refund_for_another_amount_fails(void **state) {
+  ctxt_world_t *w = *state;
+  setup_fulfillment(w);
+  approve(w, CA, REFUND_ITEMS);
+  settle(w);
+  ids_t f = ids_of(w, CA);
+  feedback(w, "Ctxd.Payment.Contracts.v1:RefundCompleted", "refundId", &f,
+           "\"amountMinor\":100,\"currency\":\"CNY\",\"paymentReference\":\"PAY-2\","
+           "\"completedAt\":\"2026-05-01T09:05:00Z\"");
+  settle(w);
+  assert_int_equal(status_is(w, CA, "failed"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
+                                       " WHERE reason = 'refund PAY-2 paid 100 of the 1800 requested'"),
+                   1);
+  assert_int_equal(archived(w, FNS "FulfillmentFailed"), 1);
+  assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 0);
+  ctxt_host_stop(w, SIGTERM);
+  assert_nothing_failed(w);
+}
+
+/* 處理異常: an approval whose plan cannot be carried out (a refund line without an amount)
+ * is created failed with a pending communication, and announced; nothing goes to _error. */
+static void plan_that_cannot_be_carried_out_fails_with_a_record(void **state) {
+  ctxt_world_t *w = *state;
+  setup_fulfillment(w);
+  approve(w, CA,
+          "\"strategy\":1,\"items\":[{\"sku\":\"SKU-1\",\"name\":\"Margherita\",\"quantity\":2}],"
+          "\"totalAmountMinor\":0");
+  settle(w);
+  assert_int_equal(status_is(w, CA, "failed"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM fulfillment.pending_communications WHERE reason ="
+                                " 'the plan cannot be carried out: item 1: amount must be positive, got 0'"),
+                   1);
+  assert_int_equal(archived(w, FNS "FulfillmentFailed"), 1);
+  assert_int_equal(archived(w, FNS "RefundRequested"), 0);
   ctxt_host_stop(w, SIGTERM);
   assert_nothing_failed(w);
 }
@@ -293,7 +398,11 @@ static void failed_refund_is_resolved_by_a_case(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(non_product_succeeds_at_once, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(non_product_calls_the_issuing_system, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(refund_for_another_amount_fails, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(plan_that_cannot_be_carried_out_fails_with_a_record, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(refund_succeeds_on_the_payment_result, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(reship_succeeds_once_shipped, ctxt_world_setup, ctxt_world_teardown),

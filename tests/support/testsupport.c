@@ -1,5 +1,7 @@
 #include "testsupport.h"
 
+#include "contract.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
@@ -498,6 +500,22 @@ json_t *ctxt_fakeprovider_list(int port) {
   json_t *j = json_loads(body, 0, NULL);
   assert_non_null(j);
   return j;
+}
+
+size_t ctxt_contract_max_items(const char *message_type, const char *field) {
+  ctxd__contracts_t *all = NULL;
+  char err[256];
+  assert_int_equal(ctxd__contracts_new(&all, err, sizeof err), 0);
+  const ctxd__contract_t *k = ctxd__contracts_find(all, message_type);
+  assert_non_null(k);
+  json_t *fields = json_object_get(ctxd__contract_definition(k), "fields");
+  json_int_t max = -1;
+  for (size_t i = 0; i < json_array_size(fields); i++)
+    if (strcmp(json_string_value(json_object_get(json_array_get(fields, i), "name")), field) == 0)
+      max = json_integer_value(json_object_get(json_array_get(fields, i), "max_items"));
+  ctxd__contracts_free(all);
+  assert_true(max >= 0);
+  return (size_t)max;
 }
 
 void ctxt_amqp_temporary_endpoint(amqp_connection_state_t c, const char *name) {

@@ -120,6 +120,11 @@ int ctxt_fakeprovider_start(ctxt_proc_t *p);
 void ctxt_fakeprovider_control(int port, const char *mode, int count);
 json_t *ctxt_fakeprovider_list(int port);
 
+/* The max_items of the top-level array field `field` of contract `message_type`, read from
+ * the contracts the host embeds: a domain's own limit is tested against it. Fails the test
+ * when the contract or the field is unknown. */
+size_t ctxt_contract_max_items(const char *message_type, const char *field);
+
 /* Milliseconds of a monotonic clock. */
 int64_t ctxt_now_ms(void);
 

@@ -12,6 +12,7 @@
 #include <ctxd/errno.h>
 
 #include "domain.h"
+#include "testsupport.h"
 
 #define T0 1700000000000LL /* the apply time used throughout */
 
@@ -131,7 +132,7 @@ static void test_refund_rules(void **state) {
 
   s = refund2();
   s.refund.n = COMPENSATION_MAX_ITEMS + 1;
-  assert_validation(&s, CTXD_ETOOBIG, "product refund has 33 items, at most 32");
+  assert_validation(&s, CTXD_ETOOBIG, "product refund has 101 items, at most 100");
 }
 
 static void test_reship_rules(void **state) {
@@ -155,8 +156,48 @@ static void test_reship_rules(void **state) {
   assert_validation(&s, CTXD_EINVAL, "item 2: sku SKU-9 is listed twice");
 
   s = reship1();
-  s.reship.n = 40;
-  assert_validation(&s, CTXD_ETOOBIG, "reship has 40 items, at most 32");
+  s.reship.n = 140;
+  assert_validation(&s, CTXD_ETOOBIG, "reship has 140 items, at most 100");
+}
+
+/* One limit on a plan's items: the contracts state it, the domain holds exactly that many. */
+static void test_item_limit_is_the_contracts(void **state) {
+  (void)state;
+  static const char *const types[] = {"Ctxd.Compensation.Contracts.v1:ApplyCompensation",
+                                      "Ctxd.Compensation.Contracts.v1:ModifyCompensation",
+                                      "Ctxd.Compensation.Contracts.v1:CompensationApproved"};
+  for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+    assert_int_equal(ctxt_contract_max_items(types[i], "Items"), COMPENSATION_MAX_ITEMS);
+}
+
+/* Exactly one strategy: what an application carries beside its kind must be that kind's. */
+static void test_strategy_conflicts(void **state) {
+  (void)state;
+  compensation_why_t why = {{0}};
+  assert_int_equal(compensation_strategy_conflict(COMPENSATION_STRATEGY_PRODUCT_REFUND, 2, 2, false, &why),
+                   0);
+  assert_int_equal(compensation_strategy_conflict(COMPENSATION_STRATEGY_RESHIP, 3, 0, false, &why), 0);
+  assert_int_equal(compensation_strategy_conflict(COMPENSATION_STRATEGY_NON_PRODUCT, 0, 0, true, &why), 0);
+  /* missing parts are the strategy's own validation, not a conflict */
+  assert_int_equal(compensation_strategy_conflict(COMPENSATION_STRATEGY_PRODUCT_REFUND, 0, 0, false, &why),
+                   0);
+
+  assert_int_equal(compensation_strategy_conflict(COMPENSATION_STRATEGY_PRODUCT_REFUND, 1, 1, true, &why),
+                   CTXD_EINVAL);
+  assert_string_equal(why.text, "exactly one strategy: a product refund carries no non-product compensation");
+  assert_int_equal(compensation_strategy_conflict(COMPENSATION_STRATEGY_RESHIP, 2, 2, false, &why),
+                   CTXD_EINVAL);
+  assert_string_equal(why.text, "exactly one strategy: a reship carries no refund amounts (2 given)");
+  assert_int_equal(compensation_strategy_conflict(COMPENSATION_STRATEGY_RESHIP, 1, 0, true, &why),
+                   CTXD_EINVAL);
+  assert_string_equal(why.text, "exactly one strategy: a reship carries no non-product compensation");
+  assert_int_equal(compensation_strategy_conflict(COMPENSATION_STRATEGY_NON_PRODUCT, 3, 0, true, &why),
+                   CTXD_EINVAL);
+  assert_string_equal(why.text,
+                      "exactly one strategy: a non-product compensation carries no items (3 given)");
+  assert_int_equal(compensation_strategy_conflict(COMPENSATION_STRATEGY_NONE, 0, 0, false, &why),
+                   CTXD_EINVAL);
+  assert_string_equal(why.text, "strategy is missing");
 }
 
 static void test_non_product_rules(void **state) {
@@ -321,12 +362,12 @@ static void test_strategy_json(void **state) {
 
   /* more items than fit are refused before any is read */
   json_t *items = json_array();
-  for (int i = 0; i < 33; i++)
+  for (int i = 0; i < COMPENSATION_MAX_ITEMS + 1; i++)
     json_array_append_new(items, json_pack("{s:s, s:i}", "sku", "A", "quantity", 1));
   json_t *j = json_pack("{s:s, s:o}", "kind", "reship", "items", items);
   compensation_why_t why = {{0}};
   assert_int_equal(compensation_strategy_decode(j, &s, &why), CTXD_ETOOBIG);
-  assert_string_equal(why.text, "reship has 33 items, at most 32");
+  assert_string_equal(why.text, "reship has 101 items, at most 100");
   json_decref(j);
 }
 
@@ -441,11 +482,11 @@ static void test_every_action_from_every_status(void **state) {
     const char *grid;
     compensation_status_t to; /* NONE: kept */
   } matrix[] = {
-      {COMPENSATION_ACTION_MODIFY, "AA-A----", COMPENSATION_STATUS_NONE},
+      {COMPENSATION_ACTION_MODIFY, "A--A----", COMPENSATION_STATUS_NONE},
       {COMPENSATION_ACTION_SUBMIT, "A--A----", COMPENSATION_STATUS_PENDING_APPROVAL},
       {COMPENSATION_ACTION_APPROVE, "-A------", COMPENSATION_STATUS_APPROVED},
       {COMPENSATION_ACTION_REJECT, "-A------", COMPENSATION_STATUS_REJECTED},
-      {COMPENSATION_ACTION_TERMINATE, "AA-A--A-", COMPENSATION_STATUS_TERMINATED},
+      {COMPENSATION_ACTION_TERMINATE, "AA-A----", COMPENSATION_STATUS_TERMINATED},
       {COMPENSATION_ACTION_FULFILLMENT_PROCESSING, "--A-III-", COMPENSATION_STATUS_COMPENSATING},
       {COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED, "--A-AIA-", COMPENSATION_STATUS_FINISHED},
       {COMPENSATION_ACTION_FULFILLMENT_FAILED, "--A-AII-", COMPENSATION_STATUS_PENDING_COMMUNICATION},
@@ -555,7 +596,8 @@ static void test_changed_fields_per_action(void **state) {
   assert_int_equal(finished.status, COMPENSATION_STATUS_FINISHED);
   assert_string_equal(finished.status_reason, "");
   step(&compensating, &c, COMPENSATION_FIELD_STATUS | VU);
-  /* a non-product fulfillment succeeds at once: approved -> finished, id learned */
+  /* a non-product fulfillment reports no processing (its call answers at once): approved ->
+   * finished, id learned */
   step(&approved, &c, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_FULFILLMENT_ID | VU);
 
   c = (compensation_command_t){
@@ -563,18 +605,20 @@ static void test_changed_fields_per_action(void **state) {
   compensation_order_t terminated =
       step(&o, &c, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON | VU);
   assert_string_equal(terminated.status_reason, "customer withdrew");
-  step(&failed, &c, COMPENSATION_FIELD_STATUS | COMPENSATION_FIELD_STATUS_REASON | VU);
+  /* a failed fulfillment is settled by its case, never terminated under it */
+  assert_rejected(&failed, &c, CTXD_ESTATE,
+                  "cannot terminate a compensation order that is pending_communication");
 }
 
 static void test_modify(void **state) {
   (void)state;
-  compensation_order_t o = order_in(COMPENSATION_STATUS_PENDING_APPROVAL);
+  compensation_order_t o = order_in(COMPENSATION_STATUS_REJECTED);
   compensation_command_t c = {.action = COMPENSATION_ACTION_MODIFY, .at = T0 + 10};
 
   c.reason = "pizza arrived cold and late";
   compensation_order_t m = step(&o, &c, COMPENSATION_FIELD_REASON | VU);
   assert_string_equal(m.reason, "pizza arrived cold and late");
-  assert_int_equal(m.status, COMPENSATION_STATUS_PENDING_APPROVAL);
+  assert_int_equal(m.status, COMPENSATION_STATUS_REJECTED);
 
   /* same values: nothing changes, not even the version */
   c.reason = "pizza arrived cold";
@@ -647,7 +691,57 @@ static void test_modify(void **state) {
   c.reason = "";
   assert_rejected(&o, &c, CTXD_EINVAL, "reason is empty");
   c.reason = NULL;
-  assert_rejected(&o, &c, CTXD_EINVAL, "modify needs a reason or a strategy");
+  assert_rejected(&o, &c, CTXD_EINVAL, "modify needs a reason, a strategy or a responsible party");
+}
+
+/* The responsible party (責任方): stated at apply, changed by modify where modifying is
+ * allowed, kept when a modify does not name it, carried by the approval. */
+static void test_responsible_party(void **state) {
+  (void)state;
+  compensation_strategy_t s = refund2();
+  compensation_command_t c = apply_cmd(&s);
+  c.responsible_party = COMPENSATION_PARTY_LOGISTICS;
+  compensation_decision_t *d = new_decision();
+  assert_int_equal(compensation_order_decide(NULL, &c, d), 0);
+  compensation_order_t o = d->order;
+  assert_int_equal(o.responsible_party, COMPENSATION_PARTY_LOGISTICS);
+
+  c = (compensation_command_t){
+      .action = COMPENSATION_ACTION_MODIFY, .at = T0 + 1, .reason = "pizza arrived cold"};
+  step(&o, &c, 0); /* not named: kept */
+  c.responsible_party = COMPENSATION_PARTY_MERCHANT;
+  compensation_order_t m = step(&o, &c, COMPENSATION_FIELD_RESPONSIBLE_PARTY | VU);
+  assert_int_equal(m.responsible_party, COMPENSATION_PARTY_MERCHANT);
+  c.reason = NULL; /* the party alone is a modification */
+  step(&o, &c, COMPENSATION_FIELD_RESPONSIBLE_PARTY | VU);
+  c.responsible_party = (compensation_party_t)9;
+  assert_rejected(&o, &c, CTXD_EINVAL, "unknown responsible party 9");
+
+  /* not where modifying is not */
+  compensation_order_t pending = m;
+  pending.status = COMPENSATION_STATUS_PENDING_APPROVAL;
+  c.responsible_party = COMPENSATION_PARTY_PLATFORM;
+  assert_rejected(&pending, &c, CTXD_ESTATE, "cannot modify a compensation order that is pending_approval");
+
+  c = (compensation_command_t){.action = COMPENSATION_ACTION_APPROVE, .at = T0 + 2, .actor = "lead-1"};
+  assert_int_equal(compensation_order_decide(&pending, &c, d), 0);
+  assert_int_equal(d->events[0].responsible_party, COMPENSATION_PARTY_MERCHANT);
+  json_t *j = compensation_event_encode(&d->events[0]);
+  assert_string_equal(json_string_value(json_object_get(j, "responsibleParty")), "merchant");
+  json_decref(j);
+  j = compensation_order_encode(&m);
+  assert_string_equal(json_string_value(json_object_get(j, "responsible_party")), "merchant");
+  compensation_order_t back;
+  assert_int_equal(compensation_order_decode(j, &back, NULL), 0);
+  assert_int_equal(back.responsible_party, COMPENSATION_PARTY_MERCHANT);
+  json_object_set_new(j, "responsible_party", json_string("weather"));
+  compensation_why_t why = {{0}};
+  assert_int_equal(compensation_order_decode(j, &back, &why), CTXD_EDECODE);
+  assert_string_equal(why.text, "unknown responsible_party 'weather'");
+  json_decref(j);
+  assert_string_equal(compensation_party_name(COMPENSATION_PARTY_NONE), "");
+  assert_null(compensation_party_name((compensation_party_t)5));
+  free(d);
 }
 
 static void test_input_rejections(void **state) {
@@ -713,11 +807,12 @@ static void test_approve_yields_event(void **state) {
   json_t *j = compensation_event_encode(e);
   assert_non_null(j);
   char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
-  assert_string_equal(text, "{\"approvedAt\":1700000000050,\"approvedBy\":\"lead-1\","
-                            "\"compensationId\":\"C-1\",\"customerId\":\"U-1\",\"orderId\":"
-                            "\"O-1\",\"strategy\":{\"items\":[{\"amount\":1500,\"quantity\":2,"
-                            "\"sku\":\"SKU-1\"},{\"amount\":250,\"quantity\":1,\"sku\":\"SKU-2\"}"
-                            "],\"kind\":\"product_refund\"},\"totalAmount\":1750}");
+  assert_string_equal(
+      text, "{\"approvedAt\":1700000000050,\"approvedBy\":\"lead-1\","
+            "\"compensationId\":\"C-1\",\"customerId\":\"U-1\",\"orderId\":"
+            "\"O-1\",\"responsibleParty\":\"\",\"strategy\":{\"items\":[{\"amount\":1500,\"quantity\":2,"
+            "\"sku\":\"SKU-1\"},{\"amount\":250,\"quantity\":1,\"sku\":\"SKU-2\"}"
+            "],\"kind\":\"product_refund\"},\"totalAmount\":1750}");
   free(text);
   compensation_event_t back;
   compensation_why_t why = {{0}};
@@ -804,7 +899,8 @@ static void test_order_json(void **state) {
   assert_string_equal(text,
                       "{\"applicant\":\"agent-7\",\"created_at\":1700000000000,\"created_by\":"
                       "\"customer_service\",\"customer_id\":\"U-1\",\"fulfillment_id\":\"F-1\",\"id\":"
-                      "\"C-1\",\"order_id\":\"O-1\",\"reason\":\"pizza arrived cold\",\"reviewer\":"
+                      "\"C-1\",\"order_id\":\"O-1\",\"reason\":\"pizza arrived "
+                      "cold\",\"responsible_party\":\"\",\"reviewer\":"
                       "\"lead-1\",\"status\":\"pending_communication\",\"status_reason\":\"refund "
                       "failed\",\"strategy_detail\":{\"items\":[{\"amount\":1500,\"quantity\":2,\"sku\":"
                       "\"SKU-1\"},{\"amount\":250,\"quantity\":1,\"sku\":\"SKU-2\"}],\"kind\":"
@@ -912,6 +1008,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_refund_rules),
       cmocka_unit_test(test_reship_rules),
+      cmocka_unit_test(test_strategy_conflicts),
+      cmocka_unit_test(test_item_limit_is_the_contracts),
       cmocka_unit_test(test_non_product_rules),
       cmocka_unit_test(test_strategy_missing_and_builders),
       cmocka_unit_test(test_strategy_totals),
@@ -921,6 +1019,7 @@ int main(void) {
       cmocka_unit_test(test_every_action_from_every_status),
       cmocka_unit_test(test_changed_fields_per_action),
       cmocka_unit_test(test_modify),
+      cmocka_unit_test(test_responsible_party),
       cmocka_unit_test(test_input_rejections),
       cmocka_unit_test(test_approve_yields_event),
       cmocka_unit_test(test_fulfillment_flows),

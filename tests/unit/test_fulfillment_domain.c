@@ -13,6 +13,7 @@
 #include <ctxd/errno.h>
 
 #include "domain.h"
+#include "testsupport.h"
 
 #define T0 1700000000000LL
 #define VU (FULFILLMENT_FIELD_VERSION | FULFILLMENT_FIELD_UPDATED_AT)
@@ -51,13 +52,15 @@ static fulfillment_order_t created(fulfillment_kind_t kind) {
   return o;
 }
 
+/* A refund completes for the 1750 the refund plan of approved() requests. */
 static fulfillment_command_t feedback(fulfillment_feedback_t kind, const char *reference, const char *reason,
                                       int64_t at) {
   return (fulfillment_command_t){.action = FULFILLMENT_ACTION_FEEDBACK,
                                  .at = at,
                                  .feedback = kind,
                                  .reference = reference,
-                                 .reason = reason};
+                                 .reason = reason,
+                                 .amount = kind == FULFILLMENT_FEEDBACK_REFUND_COMPLETED ? 1750 : 0};
 }
 
 /* Decides c on o, expects acceptance with exactly `changed` and `n_messages` messages. */
@@ -147,8 +150,8 @@ static void test_plan_rules(void **state) {
   assert_check(&p, CTXD_EINVAL, "item 2: sku is empty");
   memset(p.items[1].sku, 'z', sizeof p.items[1].sku);
   assert_check(&p, CTXD_ETOOBIG, "item 2: sku is longer than 64 bytes");
-  p.n_items = 33;
-  assert_check(&p, CTXD_ETOOBIG, "reship has 33 items, at most 32");
+  p.n_items = FULFILLMENT_MAX_ITEMS + 1;
+  assert_check(&p, CTXD_ETOOBIG, "reship has 101 items, at most 100");
   p.n_items = 0;
   assert_check(&p, CTXD_EINVAL, "reship needs at least one item");
 
@@ -284,30 +287,88 @@ static void test_plan_and_approved_json(void **state) {
 
 /* ---- creation: the three paths start -------------------------------------------------- */
 
-static void test_create_non_product_succeeds_at_once(void **state) {
+/* One limit on a plan's items: the contracts state it, the domain holds exactly that many. */
+static void test_item_limit_is_the_contracts(void **state) {
+  (void)state;
+  assert_int_equal(ctxt_contract_max_items("Ctxd.Compensation.Contracts.v1:CompensationApproved", "Items"),
+                   FULFILLMENT_MAX_ITEMS);
+  assert_int_equal(ctxt_contract_max_items("Ctxd.Fulfillment.Contracts.v1:ReshipOrderRequested", "Items"),
+                   FULFILLMENT_MAX_ITEMS);
+}
+
+/* Seed 2.2.2 (處理通過): a non-product compensation is a call to the issuing system, whose answer
+ * comes at once: nothing is announced before it; issued succeeds, a failure is the
+ * exception outcome (pending communication). */
+static void test_create_non_product_calls_the_issuing_system(void **state) {
   (void)state;
   fulfillment_approved_t a = approved(FULFILLMENT_KIND_NON_PRODUCT);
   fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
   fulfillment_decision_t *d = new_decision();
   fulfillment_order_t o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
-  assert_int_equal(o.status, FULFILLMENT_STATUS_SUCCEEDED);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_PROCESSING);
+  assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_ISSUE_BENEFIT);
+  assert_true(fulfillment_message_is_command(d->messages[0].type));
+  char *call = take_text(fulfillment_message_encode(&d->messages[0]));
+  assert_string_equal(call, "{\"amount\":800,\"at\":1700000000000,\"benefit\":\"red_packet\","
+                            "\"compensationId\":\"C-1\",\"customerId\":\"U-1\",\"fulfillmentId\":"
+                            "\"F-1\",\"orderId\":\"O-1\",\"strategy\":\"non_product\"}");
+  free(call);
+  fulfillment_message_t back;
+  json_t *j = fulfillment_message_encode(&d->messages[0]);
+  assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_ISSUE_BENEFIT, j, &back, NULL), 0);
+  assert_int_equal(back.plan.benefit, FULFILLMENT_BENEFIT_RED_PACKET);
+  assert_int_equal(back.amount, 800);
+  json_decref(j);
+
+  /* the issuing system says no: pending communication, FulfillmentFailed */
+  c = feedback(FULFILLMENT_FEEDBACK_BENEFIT_FAILED, NULL, "HTTP 500: out of vouchers", T0 + 5);
+  fulfillment_order_t failed =
+      step(&o, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(failed.status, FULFILLMENT_STATUS_FAILED);
+  assert_string_equal(failed.communication.reason, "HTTP 500: out of vouchers");
+  assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_FAILED);
+  assert_string_equal(d->messages[0].reason, "HTTP 500: out of vouchers");
+
+  /* it issued: succeeded with its id; the same answer again is a duplicate, another a conflict */
+  c = feedback(FULFILLMENT_FEEDBACK_BENEFIT_ISSUED, "V-9", NULL, T0 + 5);
+  o = step(&o, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_BENEFIT_FEEDBACK | VU, 1, d);
   assert_string_equal(o.id, "F-1");
   assert_string_equal(o.compensation_id, "C-1");
   assert_string_equal(o.order_id, "O-1");
   assert_string_equal(o.customer_id, "U-1");
-  assert_int_equal(o.version, 1);
-  assert_true(o.created_at == T0 && o.updated_at == T0);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_SUCCEEDED);
+  assert_string_equal(o.benefit.issue_id, "V-9");
+  assert_int_equal(o.version, 2);
+  assert_true(o.created_at == T0 && o.updated_at == T0 + 5);
+  assert_ignored(&o, &c, FULFILLMENT_IGNORED_DUPLICATE, "benefit V-9 is issued already");
+  c.reference = "V-10";
+  assert_ignored(&o, &c, FULFILLMENT_IGNORED_CONFLICT, "benefit V-9 is issued, not V-10");
+  c = feedback(FULFILLMENT_FEEDBACK_BENEFIT_FAILED, NULL, "late", T0 + 6);
+  assert_ignored(&o, &c, FULFILLMENT_IGNORED_LATE,
+                 "benefit_failed ignored: the fulfillment succeeded already");
+  json_t *stored = fulfillment_order_encode(&o);
+  char *text = text_of(json_object_get(stored, "benefit_feedback"));
+  assert_string_equal(text, "{\"issue_id\":\"V-9\",\"issued_at\":1700000000005}");
+  free(text);
+  fulfillment_order_t again;
+  assert_int_equal(fulfillment_order_decode(stored, &again, NULL), 0);
+  assert_string_equal(again.benefit.issue_id, "V-9");
+  /* states stored before the call existed have no benefit_feedback */
+  json_object_del(stored, "benefit_feedback");
+  assert_int_equal(fulfillment_order_decode(stored, &again, NULL), 0);
+  assert_string_equal(again.benefit.issue_id, "");
+  json_decref(stored);
   const fulfillment_message_t *m = &d->messages[0];
   assert_int_equal(m->type, FULFILLMENT_MESSAGE_SUCCEEDED);
   assert_false(fulfillment_message_is_command(m->type));
   assert_string_equal(m->fulfillment_id, "F-1");
   assert_string_equal(m->compensation_id, "C-1");
   assert_int_equal(m->kind, FULFILLMENT_KIND_NON_PRODUCT);
-  assert_string_equal(m->reference, "");
+  assert_string_equal(m->reference, "V-9");
   assert_false(m->resolved_manually);
-  char *text = take_text(fulfillment_message_encode(m));
-  assert_string_equal(text, "{\"at\":1700000000000,\"compensationId\":\"C-1\",\"fulfillmentId\":"
-                            "\"F-1\",\"orderId\":\"O-1\",\"reason\":\"\",\"reference\":\"\","
+  text = take_text(fulfillment_message_encode(m));
+  assert_string_equal(text, "{\"at\":1700000000005,\"compensationId\":\"C-1\",\"fulfillmentId\":"
+                            "\"F-1\",\"orderId\":\"O-1\",\"reason\":\"\",\"reference\":\"V-9\","
                             "\"resolvedManually\":false,\"strategy\":\"non_product\"}");
   free(text);
   free(d);
@@ -374,8 +435,8 @@ static void test_create_rejections_and_duplicates(void **state) {
   a.customer_id[0] = '\0';
   assert_rejected(NULL, &c, CTXD_EINVAL, "customer id is empty");
   a = approved(FULFILLMENT_KIND_RESHIP);
-  a.plan.items[0].quantity = -1;
-  assert_rejected(NULL, &c, CTXD_ERANGE, "item 1: quantity must be positive, got -1");
+  a.plan.ops = NULL;
+  assert_rejected(NULL, &c, CTXD_EINVAL, "plan is missing");
   a = approved(FULFILLMENT_KIND_RESHIP);
   c.at = 0;
   assert_rejected(NULL, &c, CTXD_EINVAL, "at must be positive");
@@ -399,7 +460,74 @@ static void test_create_rejections_and_duplicates(void **state) {
   free(d);
 }
 
+/* 處理異常: a plan that cannot be carried out creates the fulfillment failed, with a
+ * pending-communication record saying why, and announces the failure; never an error queue. */
+static void test_create_with_a_plan_that_cannot_be_carried_out(void **state) {
+  (void)state;
+  fulfillment_approved_t a = approved(FULFILLMENT_KIND_PRODUCT_REFUND);
+  a.plan.items[1].amount = 0;
+  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
+  fulfillment_decision_t *d = new_decision();
+  fulfillment_order_t o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_FAILED);
+  assert_string_equal(o.communication.reason,
+                      "the plan cannot be carried out: item 2: amount must be positive, got 0");
+  assert_true(o.communication.opened_at == T0);
+  assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_FAILED);
+  assert_string_equal(d->messages[0].reason, o.communication.reason);
+  /* stored and read back as it is, the plan that failed included */
+  json_t *j = fulfillment_order_encode(&o);
+  fulfillment_order_t back;
+  assert_int_equal(fulfillment_order_decode(j, &back, NULL), 0);
+  assert_int_equal(back.plan.items[1].amount, 0);
+  json_decref(j);
+  /* a case resolves it as any failure */
+  fulfillment_command_t r = {.action = FULFILLMENT_ACTION_RESOLVE_MANUALLY,
+                             .at = T0 + 1,
+                             .actor = "agent-1",
+                             .reason = "paid by hand"};
+  o = step(&o, &r, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_SUCCEEDED);
+
+  /* a plan the message could not even hold */
+  a = approved(FULFILLMENT_KIND_RESHIP);
+  strcpy(a.unfit.text, "item 3: sku is longer than 64 bytes");
+  o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_FAILED);
+  assert_string_equal(o.communication.reason,
+                      "the plan cannot be carried out: item 3: sku is longer than 64 bytes");
+  free(d);
+}
+
 /* ---- the refund path ------------------------------------------------------------------ */
+
+/* A refund result is held against the request: a partial (or any other) amount is no
+ * success; it is recorded, and the fulfillment fails with a reason naming both amounts. */
+static void test_refund_for_another_amount_fails(void **state) {
+  (void)state;
+  fulfillment_order_t o = created(FULFILLMENT_KIND_PRODUCT_REFUND);
+  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "PAY-3", NULL, T0 + 9);
+  c.amount = 100;
+  fulfillment_decision_t *d = new_decision();
+  fulfillment_order_t failed = step(&o, &c,
+                                    FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_REFUND_FEEDBACK |
+                                        FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU,
+                                    1, d);
+  assert_int_equal(failed.status, FULFILLMENT_STATUS_FAILED);
+  assert_string_equal(failed.refund.payment_reference, "PAY-3");
+  assert_string_equal(failed.communication.reason, "refund PAY-3 paid 100 of the 1750 requested");
+  assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_FAILED);
+  assert_string_equal(d->messages[0].reason, "refund PAY-3 paid 100 of the 1750 requested");
+  /* the same result again is a duplicate */
+  assert_ignored(&failed, &c, FULFILLMENT_IGNORED_DUPLICATE, "refund PAY-3 is recorded already");
+  c.amount = 2000;
+  step(&o, &c,
+       FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_REFUND_FEEDBACK |
+           FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU,
+       1, d);
+  assert_string_equal(d->order.communication.reason, "refund PAY-3 paid 2000 of the 1750 requested");
+  free(d);
+}
 
 static void test_refund_completed(void **state) {
   (void)state;
@@ -648,8 +776,7 @@ static void test_manual_resolution(void **state) {
   assert_ignored(&resolved, &c, FULFILLMENT_IGNORED_LATE,
                  "refund_completed ignored: the fulfillment succeeded already");
   fulfillment_order_t voucher = created(FULFILLMENT_KIND_NON_PRODUCT);
-  assert_ignored(&voucher, &r, FULFILLMENT_IGNORED_DUPLICATE,
-                 "resolve_manually ignored: the fulfillment succeeded already");
+  assert_rejected(&voucher, &r, CTXD_ESTATE, "cannot resolve_manually a fulfillment that is processing");
 }
 
 /* ---- JSON ----------------------------------------------------------------------------- */
@@ -692,13 +819,15 @@ static void assert_order_decode_fails(const json_t *good, const char *key, json_
 static void test_order_json(void **state) {
   (void)state;
   fulfillment_order_t o = created(FULFILLMENT_KIND_RESHIP);
-  assert_order_round_trip(&o,
-                          "{\"compensation_id\":\"C-1\",\"created_at\":1700000000000,\"customer_id\":\"U-1\","
-                          "\"id\":\"F-1\",\"order_id\":\"O-1\",\"pending_communication\":null,\"plan\":{"
-                          "\"items\":[{\"quantity\":2,\"sku\":\"SKU-1\"},{\"quantity\":1,\"sku\":\"SKU-2\"}],"
-                          "\"kind\":\"reship\"},\"refund_feedback\":null,\"reship_feedback\":null,\"status\":"
-                          "\"processing\",\"strategy_kind\":\"reship\",\"updated_at\":1700000000000,"
-                          "\"version\":1}");
+  assert_order_round_trip(
+      &o,
+      "{\"benefit_feedback\":null,\"compensation_id\":\"C-1\",\"created_at\":1700000000000,"
+      "\"customer_id\":\"U-1\",\"id\":\"F-1\",\"order_id\":\"O-1\",\"pending_communication\":null,\"plan\":{"
+      "\"items\":[{\"quantity\":2,\"sku\":\"SKU-1\"},{\"quantity\":1,\"sku\":\"SKU-2\"}],"
+      "\"kind\":\"reship\"},\"refund_feedback\":null,\"reship_"
+      "feedback\":null,\"status\":"
+      "\"processing\",\"strategy_kind\":\"reship\",\"updated_at\":1700000000000,"
+      "\"version\":1}");
 
   fulfillment_decision_t *d = new_decision();
   fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_RESHIP_SHIPPED, "R-5", NULL, T0 + 20);
@@ -866,11 +995,14 @@ int main(void) {
       cmocka_unit_test(test_plan_rules),
       cmocka_unit_test(test_plan_totals),
       cmocka_unit_test(test_plan_and_approved_json),
-      cmocka_unit_test(test_create_non_product_succeeds_at_once),
+      cmocka_unit_test(test_item_limit_is_the_contracts),
+      cmocka_unit_test(test_create_non_product_calls_the_issuing_system),
+      cmocka_unit_test(test_create_with_a_plan_that_cannot_be_carried_out),
       cmocka_unit_test(test_create_refund_requests_and_waits),
       cmocka_unit_test(test_create_reship_requests_and_waits),
       cmocka_unit_test(test_create_rejections_and_duplicates),
       cmocka_unit_test(test_refund_completed),
+      cmocka_unit_test(test_refund_for_another_amount_fails),
       cmocka_unit_test(test_refund_failed),
       cmocka_unit_test(test_reship_created_then_shipped),
       cmocka_unit_test(test_reship_shipped_before_created),
