@@ -284,6 +284,12 @@ static bool measurement_equal(const inventory_measurement_t *a, const inventory_
          measurement_same_content(a, b) && strcmp(a->user_id, b->user_id) == 0;
 }
 
+size_t inventory_state_counted(const inventory_state_t *s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->measurement_count; i++) n += !s->measurements[i].removed;
+  return n;
+}
+
 bool inventory_state_equal(const inventory_state_t *a, const inventory_state_t *b) {
   if (!a || !b) return a == b;
   if (strcmp(a->id, b->id) != 0 || a->version != b->version || a->status != b->status ||

@@ -238,6 +238,10 @@ void inventory_state_clear(inventory_state_t *s);
  * the next apply or clear on s. */
 const inventory_measurement_t *inventory_state_find(const inventory_state_t *s, const char *measurement_id);
 
+/* The measurements that count: those not removed (a removed one stays in the state, as
+ * the seed's null value, so that its later edits are refused). */
+size_t inventory_state_counted(const inventory_state_t *s);
+
 /* True when a and b hold the same aggregate (every field, every measurement). */
 bool inventory_state_equal(const inventory_state_t *a, const inventory_state_t *b);
 

@@ -172,8 +172,8 @@ static int32_t reason_value(inventory_reason_t r) {
   case INVENTORY_REASON_MATERIAL_REMOVED: return 5;
   case INVENTORY_REASON_UNIT_MISMATCH: return 6;
   case INVENTORY_REASON_MEASUREMENT_REMOVED: return 7;
-  case INVENTORY_REASON_MEASUREMENT_CONFLICT:
-  case INVENTORY_REASON_MATERIAL_CHANGED: return 8;
+  case INVENTORY_REASON_MEASUREMENT_CONFLICT: return 8;
+  case INVENTORY_REASON_MATERIAL_CHANGED: return 12;
   case INVENTORY_REASON_UNKNOWN_TEMPLATE:
   case INVENTORY_REASON_TEMPLATE_MISMATCH: return 10;
   case INVENTORY_REASON_UNKNOWN_ZONE: return 11;
@@ -215,7 +215,7 @@ static int reply_accepted(const state_t *st, ctxd_tx_t *tx, const inventory_comm
 
 static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg,
                           const inventory_command_t *cmd, const inventory_rejection_t *why) {
-  ctxd_c_inventory_v1_inventory_command_rejected_t r = {0};
+  ctxd_c_inventory_v2_inventory_command_rejected_t r = {0};
   uuid_copy(r.inventory_id, cmd->inventory_id);
   r.reason = reason_value(why->reason);
   r.message = (char *)why->text;
@@ -223,8 +223,8 @@ static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *ms
     uuid_copy(r.measurement_id, cmd->measurement.measurement_id);
   st->api->log(st->plugin, msg, CTXD_LOG_INFO, "command rejected: %s (%s)", why->text,
                inventory_reason_code(why->reason));
-  return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_COMMAND_REJECTED_TYPE,
-              ctxd_c_inventory_v1_inventory_command_rejected_encode(&r), 1);
+  return emit(st, tx, CTXD_C_INVENTORY_V2_INVENTORY_COMMAND_REJECTED_TYPE,
+              ctxd_c_inventory_v2_inventory_command_rejected_encode(&r), 1);
 }
 
 /* The public form of a new event, for reports and the accounting monolith. */
@@ -271,7 +271,7 @@ static int publish_event(const state_t *st, ctxd_tx_t *tx, const inventory_measu
     uuid_copy(e.finished_by, ev->finish.by);
     ms_to_iso(ev->finish.at_ms, at);
     e.finished_at = at;
-    e.measurement_count = (int64_t)after->measurement_count;
+    e.measurement_count = (int64_t)inventory_state_counted(after);
     return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_FINISHED_TYPE,
                 ctxd_c_inventory_v1_inventory_finished_encode(&e), 0);
   }

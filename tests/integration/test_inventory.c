@@ -1,7 +1,9 @@
 /* Inventory against the real servers: a full audit (start, measurements in several zones,
- * an edit, a removal, finish) gives the events on their exchanges and the right state;
- * rejected commands answer at the response address; two workers adding measurements to
- * one inventory at once lose nothing. */
+ * an edit, a removal, finish) gives the events on their exchanges and the right state
+ * (MeasurementCount without the removed measurement); rejected commands answer at the
+ * response address, each with its own reason (an edit naming another material type is
+ * MaterialTypeChanged, not a conflict); two workers adding measurements to one inventory
+ * at once lose nothing. */
 #include "hostfixture.h"
 
 #include <signal.h>
@@ -111,13 +113,14 @@ static void full_audit(void **state) {
   measure(w, "77777777-0000-4000-8000-000000000003", 1, GONE, "\"1\"", 5, FRIDGE);    /* removed material */
   measure(w, "77777777-0000-4000-8000-000000000004", 1, CHEESE, "\"1\"", 1, FRIDGE);  /* wrong unit */
   measure(w, "77777777-0000-4000-8000-000000000002", 3, FLOUR, "\"1\"", 5, SHELF); /* edit of a removed one */
+  measure(w, "77777777-0000-4000-8000-000000000001", 3, FLOUR, "\"1\"", 5, SHELF); /* another material */
   command(w, "FinishInventory",
           "{\"inventoryId\":\"" INV "\",\"finishedBy\":\"" USER
           "\",\"finishedAt\":\"2026-11-24T09:30:00.250+01:00\"}");
   measure(w, "77777777-0000-4000-8000-000000000005", 1, CHEESE, "\"1\"", 5, FRIDGE); /* after finish */
 
-  /* eleven commands, eleven replies */
-  assert_int_equal(ctxt_amqp_wait_count(w->amqp, reply, 11, CTXT_EFFECT_MS), 11);
+  /* twelve commands, twelve replies */
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, reply, 12, CTXT_EFFECT_MS), 12);
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   ctxt_host_stop(w, SIGTERM);
 
@@ -127,7 +130,8 @@ static void full_audit(void **state) {
   assert_int_equal(count_archive(w, "InventoryStarted"), 1);
   assert_int_equal(count_archive(w, "MeasurementChanged"), 4);
   assert_int_equal(count_archive(w, "InventoryFinished"), 1);
-  /* the edit names the value it replaced; the finish counts the measurements */
+  /* the edit names the value it replaced; the finish counts the measurements that count
+   * (the removed one does not) */
   assert_int_equal(
       ctxt_pg_long(w->pg,
                    "SELECT count(*) FROM ctxd.outbox_archive WHERE body::json->'message'->>'Value' = '13'"
@@ -136,7 +140,7 @@ static void full_audit(void **state) {
   assert_int_equal(
       ctxt_pg_long(w->pg, "SELECT (body::json->'message'->>'MeasurementCount')::int FROM ctxd.outbox_archive"
                           " WHERE message_type LIKE '%InventoryFinished'"),
-      2);
+      1);
   assert_int_equal(
       ctxt_pg_long(w->pg,
                    "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%InventoryFinished'"
@@ -146,7 +150,7 @@ static void full_audit(void **state) {
   /* replies in order: 7 accepted (one unchanged), then the rejections with their reasons */
   char body[4096], hv[8];
   int accepted = 0, unchanged = 0, reasons[16] = {0};
-  for (int i = 0; i < 11; i++) {
+  for (int i = 0; i < 12; i++) {
     assert_int_equal(ctxt_amqp_get(w->amqp, reply, body, sizeof body, NULL, hv, sizeof hv), 1);
     assert_non_null(strstr(body, "\"requestId\":\"00000000-0000-4000-9000-"));
     if (strstr(body, "InventoryCommandAccepted") != NULL) {
@@ -160,10 +164,12 @@ static void full_audit(void **state) {
   }
   assert_int_equal(accepted, 7);
   assert_int_equal(unchanged, 1);
-  assert_int_equal(reasons[5], 1); /* material removed */
-  assert_int_equal(reasons[6], 1); /* unit of measure mismatch */
-  assert_int_equal(reasons[7], 1); /* edit of a removed measurement */
-  assert_int_equal(reasons[2], 1); /* not in progress */
+  assert_int_equal(reasons[5], 1);  /* material removed */
+  assert_int_equal(reasons[6], 1);  /* unit of measure mismatch */
+  assert_int_equal(reasons[7], 1);  /* edit of a removed measurement */
+  assert_int_equal(reasons[12], 1); /* an edit naming another material type */
+  assert_int_equal(reasons[8], 0);  /* which is not a concurrency conflict */
+  assert_int_equal(reasons[2], 1);  /* not in progress */
   unlink(templates);
 }
 

@@ -1438,6 +1438,24 @@ static void test_random_sequence_snapshot_equals_replay(void **state) {
 
 /* ---- Public events ------------------------------------------------------------------ */
 
+/* InventoryFinished.MeasurementCount: a removed measurement stays in the state but does
+ * not count. */
+static void test_counted_excludes_removed(void **state) {
+  (void)state;
+  inventory_state_t s;
+  started(&s);
+  assert_int_equal(inventory_state_counted(&s), 0);
+  run(&s, cheese("m-1", 1, "50"));
+  run(&s, cheese("m-2", 1, "5"));
+  run(&s, cheese("m-3", 1, "7"));
+  run(&s, cheese("m-2", 2, NULL));
+  assert_int_equal(s.measurement_count, 3);
+  assert_int_equal(inventory_state_counted(&s), 2);
+  run(&s, cheese("m-1", 2, NULL));
+  assert_int_equal(inventory_state_counted(&s), 1);
+  inventory_state_clear(&s);
+}
+
 static void test_public_events(void **state) {
   (void)state;
   inventory_state_t s;
@@ -1522,6 +1540,7 @@ int main(void) {
       cmocka_unit_test(test_snapshot_decode_rejects),
       cmocka_unit_test(test_snapshot_plus_events_equals_replay),
       cmocka_unit_test(test_random_sequence_snapshot_equals_replay),
+      cmocka_unit_test(test_counted_excludes_removed),
       cmocka_unit_test(test_public_events),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
