@@ -7,6 +7,7 @@
 #include "hostfixture.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,17 +62,25 @@ static void command(ctxt_world_t *w, const char *type, const char *message) {
   ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
 }
 
-static void material(ctxt_world_t *w, const char *id, int unit, int removed) {
-  char body[1024], ep[128];
-  snprintf(body, sizeof body,
+/* A MaterialType envelope as DataCatalog publishes it, message id number n. */
+static void material_body(char *body, size_t size, int n, const char *id, int unit, int removed) {
+  snprintf(body, size,
            "{\"messageId\":\"00000000-0000-4000-a000-%012d\",\"messageType\":[\"urn:message:Dodo.DataCatalog."
            "Contracts.Products.v1:MaterialType\"],"
            "\"message\":{\"id\":\"%s\",\"version\":1,\"countryId\":643,\"departmentId\":\"" UNIT
            "\",\"name\":\"m\","
            "\"category\":1,\"basicUnitOfMeasure\":%d,\"isRemoved\":%s}}",
-           seq++, id, unit, removed ? "true" : "false");
+           n, id, unit, removed ? "true" : "false");
+}
+
+/* Publishes a MaterialType to Inventory's replica; returns its message id number. */
+static int material(ctxt_world_t *w, const char *id, int unit, int removed) {
+  char body[1024], ep[128];
+  int n = seq++;
+  material_body(body, sizeof body, n, id, unit, removed);
   snprintf(ep, sizeof ep, "%s-mt", w->endpoint);
   ctxt_amqp_publish(w->amqp, ep, "application/vnd.masstransit+json", body, NULL, NULL);
+  return n;
 }
 
 static void measure(ctxt_world_t *w, const char *id, int version, const char *material_id, const char *value,
@@ -204,10 +213,100 @@ static void two_workers_lose_no_update(void **state) {
   unlink(templates);
 }
 
+/* `ctxd outbox resend` of this world's configuration with args; returns its exit code. */
+static int resend(ctxt_world_t *w, char **args) {
+  char *argv[16] = {(char *)ctxt_ctxd_path(), "outbox", "resend"};
+  size_t n = 3;
+  for (; args[n - 3] != NULL; n++) argv[n] = args[n - 3];
+  argv[n++] = "--config";
+  argv[n++] = w->config;
+  argv[n] = NULL;
+  char *env[] = {w->db_env, NULL};
+  ctxt_proc_t p;
+  ctxt_proc_spawn(&p, argv, env);
+  assert_true(ctxt_proc_wait_exit(&p, 60000));
+  int rc = WIFEXITED(p.status) ? WEXITSTATUS(p.status) : -1;
+  ctxt_proc_free(&p);
+  return rc;
+}
+
+/* The seed keeps published events for good and re-sends them when needed: with
+ * archive_retention_s "keep", an operator re-sends archived events by type (and time
+ * range) or by id; they arrive again with their message ids, so a consumer that handled
+ * one drops the copy through its inbox. */
+static void resend_archived_events(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  snprintf(w->host_settings, sizeof w->host_settings, ", \"outbox\": {\"archive_retention_s\": \"keep\"}");
+  /* a subscriber of InventoryFinished, standing for accounting */
+  char sub[96];
+  snprintf(sub, sizeof sub, "%s-finished", w->endpoint);
+  amqp_bytes_t x = amqp_cstring_bytes("Ctxd.Inventory.Contracts.v1:InventoryFinished");
+  amqp_exchange_declare(w->amqp, 1, x, amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+  amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(sub), 0, 0, 0, 1, amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(sub), x, amqp_empty_bytes, amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+  ctxt_host_start(w, NULL);
+  int cheese = material(w, CHEESE, 5, 0);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 1, CTXT_EFFECT_MS), 1);
+  command(w, "StartInventory",
+          "{\"inventoryId\":\"" INV "\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"" TEMPLATE "\","
+          "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}");
+  command(w, "FinishInventory",
+          "{\"inventoryId\":\"" INV "\",\"finishedBy\":\"" USER
+          "\",\"finishedAt\":\"2026-11-24T09:00:00Z\"}");
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, sub, 1, CTXT_EFFECT_MS), 1);
+
+  /* by type and time range: the finish again, with its message id */
+  char *by_type[] = {"--message-type",
+                     "Ctxd.Inventory.Contracts.v1:InventoryFinished",
+                     "--since",
+                     "2000-01-01",
+                     "--until",
+                     "2100-01-01",
+                     NULL};
+  assert_int_equal(resend(w, by_type), 0);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, sub, 2, CTXT_EFFECT_MS), 2);
+  char first[4096], second[4096], hv[8];
+  assert_int_equal(ctxt_amqp_get(w->amqp, sub, first, sizeof first, NULL, hv, sizeof hv), 1);
+  assert_int_equal(ctxt_amqp_get(w->amqp, sub, second, sizeof second, NULL, hv, sizeof hv), 1);
+  assert_string_equal(first, second);
+  /* a time range that holds nothing re-sends nothing */
+  char *none[] = {"--message-type", "Ctxd.Inventory.Contracts.v1:InventoryFinished", "--until", "2000-01-01",
+                  NULL};
+  assert_int_equal(resend(w, none), 0);
+
+  /* by id: an event a consumer (Inventory's replica) already handled is dropped by its
+   * inbox. The archive row stands for DataCatalog's own publication of the MaterialType
+   * the test sent above: the same envelope, the same message id. */
+  char body[1024], sql[2048], ep[128];
+  material_body(body, sizeof body, cheese, CHEESE, 5, 0);
+  snprintf(
+      sql, sizeof sql,
+      "WITH a AS (INSERT INTO ctxd.outbox_archive (id, message_id, exchange, message_type, body, created_at)"
+      " VALUES (999999999, '00000000-0000-4000-a000-%012d',"
+      " 'Dodo.DataCatalog.Contracts.Products.v1:MaterialType',"
+      " 'Dodo.DataCatalog.Contracts.Products.v1:MaterialType', '%s', now()) RETURNING 1)"
+      " SELECT count(*) FROM a",
+      cheese, body);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
+  snprintf(ep, sizeof ep, "%s-mt", w->endpoint);
+  char *by_id[] = {"999999999", NULL};
+  assert_int_equal(resend(w, by_id), 0);
+  ctxt_wait_settled(w, ep, 2);
+  assert_int_equal(ctxt_metric(w, ep, "ctxd_messages_duplicate_total"), 1);
+  /* kept: re-sent rows are archived again, and nothing expired */
+  assert_int_equal(count_archive(w, "InventoryFinished"), 2);
+  ctxt_host_stop(w, SIGTERM);
+  unlink(templates);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(full_audit, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(two_workers_lose_no_update, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(resend_archived_events, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
