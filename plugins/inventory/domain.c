@@ -178,6 +178,49 @@ int inventory_template_validate(const inventory_template_t *t, inventory_rejecti
   return 0;
 }
 
+bool inventory_template_equal(const inventory_template_t *a, const inventory_template_t *b) {
+  if (!str_eq(a->id, b->id) || !str_eq(a->unit_id, b->unit_id) || !str_eq(a->name, b->name) ||
+      a->category != b->category || a->zone_count != b->zone_count)
+    return false;
+  for (size_t i = 0; i < a->zone_count; i++) {
+    const inventory_zone_t *x = &a->zones[i], *y = &b->zones[i];
+    if (!str_eq(x->id, y->id) || !str_eq(x->name, y->name) || x->material_count != y->material_count)
+      return false;
+    for (size_t k = 0; k < x->material_count; k++)
+      if (!str_eq(x->material_type_ids[k], y->material_type_ids[k])) return false;
+  }
+  return true;
+}
+
+__attribute__((format(printf, 2, 3))) static inventory_template_outcome_t
+template_refused(inventory_rejection_t *why, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  rejection_vset(why, why->reason, fmt, ap);
+  va_end(ap);
+  return INVENTORY_TEMPLATE_REJECTED;
+}
+
+inventory_template_outcome_t inventory_template_decide(const inventory_template_t *current, bool deleted,
+                                                       const inventory_template_t *next,
+                                                       inventory_rejection_t *why) {
+  memset(why, 0, sizeof *why);
+  if (next == NULL) {
+    if (current != NULL) return INVENTORY_TEMPLATE_DELETE;
+    if (deleted) return INVENTORY_TEMPLATE_UNCHANGED;
+    why->reason = INVENTORY_REASON_UNKNOWN_TEMPLATE;
+    return template_refused(why, "template does not exist");
+  }
+  if (inventory_template_validate(next, why) != 0) return INVENTORY_TEMPLATE_REJECTED;
+  if (current != NULL && !str_eq(current->unit_id, next->unit_id)) {
+    why->reason = INVENTORY_REASON_TEMPLATE_MISMATCH;
+    return template_refused(why, "template %s belongs to pizzeria %s, not %s", current->id, current->unit_id,
+                            next->unit_id);
+  }
+  return current != NULL && inventory_template_equal(current, next) ? INVENTORY_TEMPLATE_UNCHANGED
+                                                                    : INVENTORY_TEMPLATE_SAVE;
+}
+
 static bool template_has_zone(const inventory_template_t *t, const char *zone_id) {
   for (size_t i = 0; i < t->zone_count; i++)
     if (str_eq(t->zones[i].id, zone_id)) return true;

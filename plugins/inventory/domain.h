@@ -121,6 +121,28 @@ typedef struct {
  * t or why is NULL. */
 int inventory_template_validate(const inventory_template_t *t, inventory_rejection_t *why);
 
+/* True when a and b are the same template: every field, zones and materials in order. */
+bool inventory_template_equal(const inventory_template_t *a, const inventory_template_t *b);
+
+/* What the office manager's save or delete of a template does (the template's CRUD). */
+typedef enum {
+  INVENTORY_TEMPLATE_SAVE = 1,  /* store next (a new template, or a replacement) */
+  INVENTORY_TEMPLATE_DELETE,    /* mark the stored one deleted */
+  INVENTORY_TEMPLATE_UNCHANGED, /* a repeat: nothing to store, not an error */
+  INVENTORY_TEMPLATE_REJECTED,  /* why says why */
+} inventory_template_outcome_t;
+
+/* Decides a save (next not NULL) or a delete (next NULL) of a template against the
+ * stored one: current (NULL when there is none, or it is deleted; deleted tells which).
+ * Rules: save: next invalid (inventory_template_validate) -> invalid_template; current for
+ * another pizzeria -> template_mismatch (a template stays with its pizzeria: inventories
+ * started with it name both); equal to current -> UNCHANGED; else SAVE (a deleted one is
+ * created again). Delete: never existed -> unknown_template; already deleted -> UNCHANGED;
+ * else DELETE. Returns the outcome; why is set for REJECTED and cleared otherwise. */
+inventory_template_outcome_t inventory_template_decide(const inventory_template_t *current, bool deleted,
+                                                       const inventory_template_t *next,
+                                                       inventory_rejection_t *why);
+
 /* ---- Command and event payloads --------------------------------------------------- */
 
 typedef struct {

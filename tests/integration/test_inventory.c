@@ -213,6 +213,91 @@ static void two_workers_lose_no_update(void **state) {
   unlink(templates);
 }
 
+/* The next reply at the test's response address, which must contain want. */
+static void expect_reply(ctxt_world_t *w, const char *want) {
+  char body[4096], hv[8];
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, reply, 1, CTXT_EFFECT_MS) >= 1, 1);
+  assert_int_equal(ctxt_amqp_get(w->amqp, reply, body, sizeof body, NULL, hv, sizeof hv), 1);
+  if (strstr(body, want) == NULL) fail_msg("reply %s lacks %s", body, want);
+}
+
+#define TEMPLATE2 "33333333-3333-4333-8333-333333333334"
+#define INV2 "11111111-1111-4111-8111-111111111112"
+#define UNIT2 "22222222-2222-4222-8222-222222222223"
+
+static void save_template(ctxt_world_t *w, const char *unit, const char *zone2_name) {
+  char m[1024];
+  snprintf(m, sizeof m,
+           "{\"inventoryTemplateId\":\"" TEMPLATE2 "\",\"unitId\":\"%s\",\"name\":\"Daily\",\"category\":3,"
+           "\"zones\":[{\"inventoryZoneId\":\"" FRIDGE "\",\"name\":\"Fridge\",\"materialTypeIds\":[\"" CHEESE
+           "\"]},"
+           "{\"inventoryZoneId\":\"44444444-4444-4444-8444-444444444443\",\"name\":\"%s\","
+           "\"materialTypeIds\":[]}],"
+           "\"savedBy\":\"" USER "\"}",
+           unit, zone2_name);
+  command(w, "SaveInventoryTemplate", m);
+}
+
+static void start(ctxt_world_t *w, const char *inventory, const char *tmpl) {
+  char m[512];
+  snprintf(m, sizeof m,
+           "{\"inventoryId\":\"%s\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"%s\","
+           "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}",
+           inventory, tmpl);
+  command(w, "StartInventory", m);
+}
+
+/* The office manager keeps the templates over the broker (seed 001: a CRUD entity): a
+ * save creates or replaces one, a repeat changes nothing, a template stays with its
+ * pizzeria, a bad one is refused with the reason; inventories start with the saved
+ * template and check their zones against it; a deleted one (a seed of the file too) no
+ * longer starts an inventory. */
+static void office_manager_keeps_templates(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  ctxt_host_start(w, NULL);
+  material(w, CHEESE, 5, 0);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 1, CTXT_EFFECT_MS), 1);
+  save_template(w, UNIT, "Bin");
+  expect_reply(w, "\"Version\":1,\"Deleted\":false,\"Changed\":true");
+  save_template(w, UNIT, "Bin");
+  expect_reply(w, "\"Version\":1,\"Deleted\":false,\"Changed\":false");
+  save_template(w, UNIT2, "Bin");
+  expect_reply(w, "\"Reason\":3");
+  save_template(w, UNIT, "Fridge"); /* two zones named Fridge */
+  expect_reply(w, "\"Reason\":1");
+  save_template(w, UNIT, "Freezer");
+  expect_reply(w, "\"Version\":2,\"Deleted\":false,\"Changed\":true");
+
+  start(w, INV, TEMPLATE2);
+  expect_reply(w, "InventoryCommandAccepted");
+  measure(w, "77777777-0000-4000-8000-000000000001", 1, CHEESE, "\"1\"", 5, SHELF); /* not in TEMPLATE2 */
+  expect_reply(w, "\"Reason\":11");
+
+  command(w, "DeleteInventoryTemplate",
+          "{\"inventoryTemplateId\":\"" TEMPLATE2 "\",\"deletedBy\":\"" USER "\"}");
+  expect_reply(w, "\"Version\":3,\"Deleted\":true,\"Changed\":true");
+  command(w, "DeleteInventoryTemplate",
+          "{\"inventoryTemplateId\":\"" TEMPLATE2 "\",\"deletedBy\":\"" USER "\"}");
+  expect_reply(w, "\"Deleted\":true,\"Changed\":false");
+  start(w, INV2, TEMPLATE2);
+  expect_reply(w, "\"Reason\":10");
+  /* the file's template is a seed: deleting it stores the deletion */
+  command(w, "DeleteInventoryTemplate",
+          "{\"inventoryTemplateId\":\"" TEMPLATE "\",\"deletedBy\":\"" USER "\"}");
+  expect_reply(w, "\"Version\":1,\"Deleted\":true,\"Changed\":true");
+  start(w, INV2, TEMPLATE);
+  expect_reply(w, "\"Reason\":10");
+  command(w, "DeleteInventoryTemplate", "{\"inventoryTemplateId\":\"" INV2 "\",\"deletedBy\":\"" USER "\"}");
+  expect_reply(w, "\"Reason\":2");
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM inventory.templates WHERE deleted"), 2);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM inventory.templates WHERE updated_by = '" USER "'"), 2);
+  unlink(templates);
+}
+
 /* `ctxd outbox resend` of this world's configuration with args; returns its exit code. */
 static int resend(ctxt_world_t *w, char **args) {
   char *argv[16] = {(char *)ctxt_ctxd_path(), "outbox", "resend"};
@@ -307,6 +392,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(full_audit, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(two_workers_lose_no_update, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(resend_archived_events, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(office_manager_keeps_templates, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -355,6 +355,44 @@ static void test_template_invalid(void **state) {
 
 /* ---- StartInventory ----------------------------------------------------------------- */
 
+/* The office manager's CRUD of templates: create, replace, repeat, delete, the pizzeria
+ * a template stays with. */
+static void test_template_decide(void **state) {
+  (void)state;
+  inventory_rejection_t why;
+  assert_int_equal(inventory_template_decide(NULL, false, &tmpl, &why), INVENTORY_TEMPLATE_SAVE);
+  assert_int_equal(why.reason, INVENTORY_REASON_NONE);
+  assert_int_equal(inventory_template_decide(&tmpl, false, &tmpl, &why), INVENTORY_TEMPLATE_UNCHANGED);
+  inventory_template_t renamed = tmpl;
+  renamed.name = "Weekly count";
+  assert_false(inventory_template_equal(&tmpl, &renamed));
+  assert_int_equal(inventory_template_decide(&tmpl, false, &renamed, &why), INVENTORY_TEMPLATE_SAVE);
+  /* one material less in the fridge is a change */
+  inventory_zone_t z[] = {zones[0], zones[1], zones[2]};
+  z[0].material_count = 1;
+  inventory_template_t fewer = tmpl;
+  fewer.zones = z;
+  assert_false(inventory_template_equal(&tmpl, &fewer));
+  /* a deleted template is created again by a save */
+  assert_int_equal(inventory_template_decide(NULL, true, &tmpl, &why), INVENTORY_TEMPLATE_SAVE);
+
+  inventory_template_t moved = tmpl;
+  moved.unit_id = "unit-2";
+  assert_int_equal(inventory_template_decide(&tmpl, false, &moved, &why), INVENTORY_TEMPLATE_REJECTED);
+  assert_int_equal(why.reason, INVENTORY_REASON_TEMPLATE_MISMATCH);
+  assert_string_equal(why.text, "template tmpl-1 belongs to pizzeria unit-1, not unit-2");
+  inventory_template_t blank = tmpl;
+  blank.name = " ";
+  assert_int_equal(inventory_template_decide(NULL, false, &blank, &why), INVENTORY_TEMPLATE_REJECTED);
+  assert_int_equal(why.reason, INVENTORY_REASON_INVALID_TEMPLATE);
+
+  assert_int_equal(inventory_template_decide(&tmpl, false, NULL, &why), INVENTORY_TEMPLATE_DELETE);
+  assert_int_equal(inventory_template_decide(NULL, true, NULL, &why), INVENTORY_TEMPLATE_UNCHANGED);
+  assert_int_equal(inventory_template_decide(NULL, false, NULL, &why), INVENTORY_TEMPLATE_REJECTED);
+  assert_int_equal(why.reason, INVENTORY_REASON_UNKNOWN_TEMPLATE);
+  assert_string_equal(why.text, "template does not exist");
+}
+
 static void test_start_on_none(void **state) {
   (void)state;
   inventory_command_t c = start_cmd();
@@ -1541,6 +1579,7 @@ int main(void) {
       cmocka_unit_test(test_snapshot_plus_events_equals_replay),
       cmocka_unit_test(test_random_sequence_snapshot_equals_replay),
       cmocka_unit_test(test_counted_excludes_removed),
+      cmocka_unit_test(test_template_decide),
       cmocka_unit_test(test_public_events),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
