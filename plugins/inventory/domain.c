@@ -103,6 +103,7 @@ static const char *const reason_codes[] = {
     [INVENTORY_REASON_UNIT_MISMATCH] = "unit_mismatch",
     [INVENTORY_REASON_UNKNOWN_ZONE] = "unknown_zone",
     [INVENTORY_REASON_INVALID_TEMPLATE] = "invalid_template",
+    [INVENTORY_REASON_UNKNOWN_UNIT] = "unknown_unit",
 };
 
 const char *inventory_reason_code(inventory_reason_t reason) {
@@ -459,6 +460,10 @@ static int decide_start(const inventory_state_t *state, const inventory_command_
   if (exists(state))
     return reject(out, INVENTORY_REASON_ALREADY_STARTED, "inventory %s is already started",
                   cmd->inventory_id);
+  const inventory_unit_t *unit = refs ? refs->unit : NULL;
+  if (unit && (!unit->found || unit->removed))
+    return reject(out, INVENTORY_REASON_UNKNOWN_UNIT, "pizzeria %s %s", p->unit_id,
+                  unit->found ? "is removed" : "does not exist");
   const inventory_template_t *t = refs ? refs->tmpl : NULL;
   if (!t) return reject(out, INVENTORY_REASON_UNKNOWN_TEMPLATE, "template %s does not exist", p->template_id);
   if (!str_eq(t->id, p->template_id)) return CTXD_EINVAL;

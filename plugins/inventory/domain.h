@@ -76,6 +76,7 @@ typedef enum {
   INVENTORY_REASON_UNIT_MISMATCH,        /* "unit_mismatch" */
   INVENTORY_REASON_UNKNOWN_ZONE,         /* "unknown_zone" */
   INVENTORY_REASON_INVALID_TEMPLATE,     /* "invalid_template" */
+  INVENTORY_REASON_UNKNOWN_UNIT,         /* "unknown_unit" */
 } inventory_reason_t;
 
 typedef struct {
@@ -305,6 +306,12 @@ typedef struct {
 typedef int (*inventory_material_lookup_fn)(void *ctx, const char *material_type_id,
                                             inventory_material_t *out);
 
+/* The pizzeria (unit) as Inventory's own copy of DataCatalog has it. */
+typedef struct {
+  bool found;
+  bool removed;
+} inventory_unit_t;
+
 /* Reference data a decision reads. */
 typedef struct {
   inventory_material_lookup_fn material_lookup; /* needed by AddMeasurement with a value */
@@ -312,6 +319,9 @@ typedef struct {
   /* StartInventory: the template it names (NULL: it does not exist). AddMeasurement:
    * the inventory's template when it still exists, to check zones; NULL skips that. */
   const inventory_template_t *tmpl;
+  /* StartInventory: the pizzeria it names (the seed's application service checks that it
+   * exists); NULL skips the check. */
+  const inventory_unit_t *unit;
 } inventory_refs_t;
 
 typedef enum {
@@ -336,6 +346,7 @@ typedef struct {
  *  all      malformed command (ids, measurement version < 1, unknown unit, negative
  *           value, removed with a value)                       -> invalid_command
  *  Start    inventory exists (in progress or finished)         -> already_started
+ *           refs->unit given, the pizzeria unknown or removed  -> unknown_unit
  *           refs->tmpl NULL                                   -> unknown_template
  *           template id or its pizzeria differs from the command -> template_mismatch
  *  Add,     inventory does not exist                           -> unknown_inventory

@@ -29,6 +29,7 @@ typedef struct {
   const char *material_endpoint;
   const char *templates_file;
   int64_t snapshot_every;
+  int require_units;
 } settings_t;
 
 typedef struct {
@@ -41,10 +42,13 @@ typedef struct {
 static const ctxd_conf_entry_t config_map[] = {
     {CTXD_CONF_STR, "endpoint", "inventory", offsetof(settings_t, endpoint), "queue receiving the commands"},
     {CTXD_CONF_STR, "material_endpoint", "inventory-material-type", offsetof(settings_t, material_endpoint),
-     "queue receiving DataCatalog's MaterialType (Inventory's own copy)"},
+     "queue receiving DataCatalog's MaterialType and Unit (Inventory's own copies)"},
     {CTXD_CONF_STR, "templates_file", "", offsetof(settings_t, templates_file),
      "JSON file of seed inventory templates: [{id, unitId, name, category, zones: [{id, name, "
      "materialTypeIds}]}]; the office manager's saves and deletes (kept in the database) win"},
+    {CTXD_CONF_BOOL, "require_units", "false", offsetof(settings_t, require_units),
+     "StartInventory only for a pizzeria in Inventory's copy of DataCatalog's Unit (on once the "
+     "Unit feed reaches material_endpoint)"},
     {CTXD_CONF_INT, "snapshot_every", "50", offsetof(settings_t, snapshot_every),
      "a snapshot of the aggregate every N events (0: never)"},
     {0, NULL, NULL, 0, NULL},
@@ -54,6 +58,7 @@ static const ctxd_migration_t migrations[] = {
     {1, "event store and material types",
      "CREATE SCHEMA inventory;\n" INVENTORY_STORE_DDL MATERIAL_REPLICA_DDL("inventory")},
     {2, "inventory templates kept by the office manager", INVENTORY_TEMPLATES_DDL},
+    {3, "pizzerias", UNITS_DDL("inventory")},
     {0, NULL, NULL},
 };
 
@@ -112,6 +117,7 @@ static int32_t reason_value(inventory_reason_t r) {
   case INVENTORY_REASON_UNKNOWN_TEMPLATE:
   case INVENTORY_REASON_TEMPLATE_MISMATCH: return 10;
   case INVENTORY_REASON_UNKNOWN_ZONE: return 11;
+  case INVENTORY_REASON_UNKNOWN_UNIT: return 13;
   default: return 9;
   }
 }
@@ -221,6 +227,19 @@ typedef struct {
   ctxd_tx_t *tx;
 } lookup_t;
 
+/* The pizzeria as Inventory's replica has it, in the handler's transaction. */
+static int unit_lookup(const state_t *st, ctxd_tx_t *tx, const char *id, inventory_unit_t *out) {
+  ctxd_rows_t *rows;
+  const char *params[] = {id};
+  int rc =
+      st->api->sql_exec(tx, "SELECT is_removed FROM inventory.units WHERE id = $1::uuid", 1, params, &rows);
+  if (rc != 0) return rc;
+  out->found = st->api->rows_count(rows) == 1;
+  out->removed = out->found && st->api->rows_value(rows, 0, 0)[0] == 't';
+  st->api->rows_free(rows);
+  return 0;
+}
+
 /* The domain's material lookup: Inventory's own replica, in the handler's transaction. */
 static int material_lookup(void *ctx, const char *id, inventory_material_t *out) {
   lookup_t *l = ctx;
@@ -254,8 +273,13 @@ static ctxd_handler_result_t decide_and_store(state_t *st, ctxd_tx_t *tx, const 
   lookup_t lookup = {st->api, tx};
   owned_template_t own;
   bool deleted;
-  inventory_refs_t refs = {material_lookup, &lookup, NULL};
+  inventory_unit_t unit;
+  inventory_refs_t refs = {material_lookup, &lookup, NULL, NULL};
   int rc = inventory_store_load(st->api, tx, cmd->inventory_id, &state);
+  if (rc == 0 && cmd->kind == INVENTORY_CMD_START && st->settings->require_units) {
+    rc = unit_lookup(st, tx, cmd->start.unit_id, &unit);
+    refs.unit = &unit;
+  }
   const char *template_id =
       cmd->kind == INVENTORY_CMD_START ? cmd->start.template_id : state.started.template_id;
   if (rc == 0 && template_id[0] != '\0')
@@ -438,6 +462,12 @@ static ctxd_handler_result_t on_delete_template(ctxd_tx_t *tx, const ctxd_msg_t 
   return r;
 }
 
+static ctxd_handler_result_t on_unit(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  state_t *st = data;
+  int applied;
+  return org_replica_apply(st->api, tx, msg, "inventory", ORG_UNIT, &applied);
+}
+
 static ctxd_handler_result_t on_material_type(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   state_t *st = data;
   ctxd_c_data_catalog_products_v2_material_type_t m;
@@ -473,6 +503,7 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
       {st->settings->endpoint, CTXD_C_INVENTORY_V1_SAVE_INVENTORY_TEMPLATE_TYPE, on_save_template},
       {st->settings->endpoint, CTXD_C_INVENTORY_V1_DELETE_INVENTORY_TEMPLATE_TYPE, on_delete_template},
       {st->settings->material_endpoint, CTXD_C_DATA_CATALOG_PRODUCTS_V2_MATERIAL_TYPE_TYPE, on_material_type},
+      {st->settings->material_endpoint, CTXD_C_DATA_CATALOG_ORGANIZATION_V1_UNIT_TYPE, on_unit},
   };
   for (size_t i = 0; rc == 0 && i < sizeof consumers / sizeof consumers[0]; i++) {
     ctxd_consumer_t c = {.size = sizeof c,

@@ -298,6 +298,49 @@ static void office_manager_keeps_templates(void **state) {
   unlink(templates);
 }
 
+/* A pizzeria as DataCatalog publishes it, to Inventory's replica queue. */
+static void pizzeria(ctxt_world_t *w, int version, int removed) {
+  char body[1024], ep[128];
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"00000000-0000-4000-b000-%012d\",\"messageType\":[\"urn:message:Dodo.DataCatalog."
+           "Contracts.Organization.v1:Unit\"],\"message\":{\"id\":\"" UNIT
+           "\",\"version\":%d,\"countryId\":643,"
+           "\"departmentId\":\"" UNIT2 "\",\"name\":\"Syktyvkar-1\",\"isRemoved\":%s}}",
+           seq++, version, removed ? "true" : "false");
+  snprintf(ep, sizeof ep, "%s-mt", w->endpoint);
+  ctxt_amqp_publish(w->amqp, ep, "application/vnd.masstransit+json", body, NULL, NULL);
+}
+
+/* The seed's application service checks that the pizzeria exists: with require_units,
+ * StartInventory needs the pizzeria in Inventory's copy of DataCatalog's Unit, not
+ * removed. */
+static void pizzeria_must_exist(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  char *at = strstr(w->plugins, "\"snapshot_every\"");
+  assert_non_null(at);
+  char rest[1024];
+  snprintf(rest, sizeof rest, "\"require_units\": true, %s", at);
+  snprintf(at, sizeof w->plugins - (size_t)(at - w->plugins), "%s", rest);
+  ctxt_host_start(w, NULL);
+  start(w, INV, TEMPLATE);
+  expect_reply(w, "\"Reason\":13");
+  pizzeria(w, 1, 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.units", 1, CTXT_EFFECT_MS), 1);
+  start(w, INV, TEMPLATE);
+  expect_reply(w, "InventoryCommandAccepted");
+  pizzeria(w, 2, 1);
+  pizzeria(w, 1, 0); /* older: ignored */
+  assert_int_equal(ctxt_pg_wait_long(w->pg,
+                                     "SELECT count(*) FROM inventory.units WHERE is_removed AND version = 2",
+                                     1, CTXT_EFFECT_MS),
+                   1);
+  start(w, INV2, TEMPLATE);
+  expect_reply(w, "\"Reason\":13");
+  ctxt_host_stop(w, SIGTERM);
+  unlink(templates);
+}
+
 /* `ctxd outbox resend` of this world's configuration with args; returns its exit code. */
 static int resend(ctxt_world_t *w, char **args) {
   char *argv[16] = {(char *)ctxt_ctxd_path(), "outbox", "resend"};
@@ -393,6 +436,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(two_workers_lose_no_update, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(resend_archived_events, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(office_manager_keeps_templates, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(pizzeria_must_exist, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

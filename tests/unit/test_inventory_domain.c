@@ -272,7 +272,8 @@ static void test_reason_codes(void **state) {
                                       "material_removed",
                                       "unit_mismatch",
                                       "unknown_zone",
-                                      "invalid_template"};
+                                      "invalid_template",
+                                      "unknown_unit"};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
     assert_string_equal(inventory_reason_code((inventory_reason_t)i), codes[i]);
   assert_string_equal(inventory_reason_code((inventory_reason_t)99), "unknown");
@@ -391,6 +392,26 @@ static void test_template_decide(void **state) {
   assert_int_equal(inventory_template_decide(NULL, false, NULL, &why), INVENTORY_TEMPLATE_REJECTED);
   assert_int_equal(why.reason, INVENTORY_REASON_UNKNOWN_TEMPLATE);
   assert_string_equal(why.text, "template does not exist");
+}
+
+/* The application service's check: the pizzeria exists in Inventory's copy of DataCatalog
+ * and is not removed; checked before the template. */
+static void test_start_unit_check(void **state) {
+  (void)state;
+  world_t w;
+  world_init(&w);
+  inventory_unit_t unit = {.found = false};
+  w.refs.unit = &unit;
+  assert_rejected(decide_with(NULL, start_cmd(), &w.refs), INVENTORY_REASON_UNKNOWN_UNIT,
+                  "pizzeria unit-1 does not exist");
+  unit = (inventory_unit_t){.found = true, .removed = true};
+  assert_rejected(decide_with(NULL, start_cmd(), &w.refs), INVENTORY_REASON_UNKNOWN_UNIT,
+                  "pizzeria unit-1 is removed");
+  w.refs.tmpl = NULL;
+  assert_rejected(decide_with(NULL, start_cmd(), &w.refs), INVENTORY_REASON_UNKNOWN_UNIT, NULL);
+  w.refs.tmpl = &tmpl;
+  unit.removed = false;
+  assert_int_equal(decide_with(NULL, start_cmd(), &w.refs).outcome, INVENTORY_OUTCOME_ACCEPTED);
 }
 
 static void test_start_on_none(void **state) {
@@ -1580,6 +1601,7 @@ int main(void) {
       cmocka_unit_test(test_random_sequence_snapshot_equals_replay),
       cmocka_unit_test(test_counted_excludes_removed),
       cmocka_unit_test(test_template_decide),
+      cmocka_unit_test(test_start_unit_check),
       cmocka_unit_test(test_public_events),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
