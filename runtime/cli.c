@@ -104,6 +104,19 @@ static const char *const value_names[NOPTIONS] = {[O_CONFIG] = "FILE",
   "  or at most N), each removed from NAME_error only once the broker confirmed its copy,\n"                 \
   "  and prints how many it moved.\n"
 
+/* The options that select archived outbox rows. */
+#define ARCHIVE_FILTERS (BIT(O_MESSAGE_TYPE) | BIT(O_SINCE) | BIT(O_UNTIL) | BIT(O_MESSAGE_ID))
+#define OUTBOX_USAGE                                                                                         \
+  "usage: ctxd outbox resend (ID... | ARCHIVE_FILTERS) --config FILE [--limit N]\n"                          \
+  "  Sends archived outbox rows (ctxd.outbox_archive: what the hosts published) again: the\n"                \
+  "  ones given by archive row id, or selected by ARCHIVE_FILTERS (all of them, or the\n"                    \
+  "  first N). They go back into the outbox with their message ids unchanged, and a running\n"               \
+  "  host's relay publishes them: a consumer that handled one before drops the copy by its\n"                \
+  "  message id. Replies and rows the broker refused are not sent again. Prints how many\n"                  \
+  "  rows it queued.\n"                                                                                      \
+  "  ARCHIVE_FILTERS: --message-type NS.vN:TYPE --message-id UUID --since TIME --until TIME\n"               \
+  "  (ISO 8601, on when the row was sent; without a zone: UTC).\n"
+
 /* -h and -V go with every command, so no row names them. */
 static const struct {
   const char *name;
@@ -156,6 +169,8 @@ static const struct {
      BIT(O_CONFIG), ERRORS_USAGE, 2},
     {"errors", "unarchive", CTXD__CMD_ERRORS_UNARCHIVE, BIT(O_CONFIG) | FILTERS | BIT(O_BY) | BIT(O_JSON),
      BIT(O_CONFIG), ERRORS_USAGE, 2},
+    {"outbox", "resend", CTXD__CMD_OUTBOX_RESEND, BIT(O_CONFIG) | ARCHIVE_FILTERS | BIT(O_LIMIT),
+     BIT(O_CONFIG), OUTBOX_USAGE, 2},
     {"contracts", "export", CTXD__CMD_CONTRACTS_EXPORT, BIT(O_OUTPUT), 0,
      "usage: ctxd contracts export [--output FILE]\n"
      "  Writes every contract and version built into this host as an AsyncAPI 2.6.0\n"
@@ -195,6 +210,8 @@ const char *ctxd__cli_usage(const char *command) {
          "                                act on failed messages (see 'ctxd help errors')\n"
          "  errors replay --config FILE --endpoint NAME [--limit N]\n"
          "                                move messages from NAME_error back to NAME\n"
+         "  outbox resend (ID... | ARCHIVE_FILTERS) --config FILE [--limit N]\n"
+         "                                send archived events again (same message ids)\n"
          "  contracts export [--output FILE]\n"
          "                                write the contracts as an AsyncAPI document\n"
          "  version                       print the host and plugin ABI versions\n"
@@ -241,7 +258,9 @@ static int take_word(words_t *w, ctxd__cli_t *out, const char *a, char *err, siz
     char *end;
     long long id = strtoll(a, &end, 10);
     if (*end != '\0' || id < 1)
-      return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' is not the id of a failed message", a);
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' is not the id of a %s", a,
+                        commands[w->k].cmd == CTXD__CMD_OUTBOX_RESEND ? "row of the outbox archive"
+                                                                      : "failed message");
     if (out->nids == (commands[w->k].ids == 1 ? 1 : CTXD__CLI_MAX_IDS))
       return ctxd__fail(err, errlen, CTXD_EINVAL, "too many ids (at most %d; select by a filter instead)",
                         commands[w->k].ids == 1 ? 1 : CTXD__CLI_MAX_IDS);
@@ -372,10 +391,10 @@ int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t e
     return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs the ID of a failed message (see 'ctxd help %s')",
                       full, name);
   /* an action on everything open is never what an empty command line meant */
-  if (commands[w.k].ids == 2 && out->nids == 0 && !(seen & FILTERS))
-    return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs IDs, --group or a filter (see 'ctxd help %s')",
-                      full, name);
-  if (commands[w.k].ids == 2 && out->nids > 0 && (seen & FILTERS))
+  if (commands[w.k].ids == 2 && out->nids == 0 && !(seen & (FILTERS | ARCHIVE_FILTERS)))
+    return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' needs IDs%s or a filter (see 'ctxd help %s')", full,
+                      out->cmd == CTXD__CMD_OUTBOX_RESEND ? "" : ", --group", name);
+  if (commands[w.k].ids == 2 && out->nids > 0 && (seen & (FILTERS | ARCHIVE_FILTERS)))
     return ctxd__fail(err, errlen, CTXD_EINVAL, "'%s' takes IDs or filters, not both (see 'ctxd help %s')",
                       full, name);
   return 0;

@@ -20,19 +20,22 @@ typedef enum {
   CTXD__CMD_ERRORS_SHOW,
   CTXD__CMD_ERRORS_RETRY,
   CTXD__CMD_ERRORS_ARCHIVE,
-  CTXD__CMD_ERRORS_UNARCHIVE
+  CTXD__CMD_ERRORS_UNARCHIVE,
+  CTXD__CMD_OUTBOX_RESEND
 } ctxd__cmd_t;
 
-/* Most ids one `ctxd errors retry|archive|unarchive` takes; more: select by a filter. */
+/* Most ids one `ctxd errors retry|archive|unarchive` or `ctxd outbox resend` takes; more:
+ * select by a filter. */
 #define CTXD__CLI_MAX_IDS 256
 
 typedef struct {
   ctxd__cmd_t cmd;
   const char *config_path; /* borrowed from argv */
   const char *endpoint;    /* errors replay, the errors filters: borrowed from argv */
-  long limit;              /* errors replay: 0 = all; errors list, groups: 0 = the default */
+  long limit;              /* errors replay, outbox resend: 0 = all; errors list, groups: 0 = the default */
   /* the errors filters, --by and --json (borrowed from argv, NULL when not given), and the
-   * ids of errors show (one), retry, archive and unarchive */
+   * ids of errors show (one), retry, archive and unarchive, and of outbox resend (archive
+   * rows) */
   const char *message_type, *exception_type, *status, *since, *until, *message_id, *group, *by;
   long offset;
   int json;

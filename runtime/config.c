@@ -445,7 +445,7 @@ static const ctxd_conf_entry_t outbox_map[] = {
     {CTXD_CONF_INT, "sweep_interval_ms", "1000", offsetof(ctxd__config_t, outbox_sweep_interval_ms),
      "how often the sweep looks for such rows"},
     {CTXD_CONF_INT, "archive_retention_s", "604800", offsetof(ctxd__config_t, outbox_archive_retention_s),
-     "how long sent rows are archived"},
+     "how long sent rows are archived (seconds, or \"keep\": for good)"},
     {.name = NULL}};
 
 static const range_t outbox_ranges[] = {
@@ -453,6 +453,23 @@ static const range_t outbox_ranges[] = {
     {"sweep_interval_ms", offsetof(ctxd__config_t, outbox_sweep_interval_ms), 10, 600000},
     {"archive_retention_s", offsetof(ctxd__config_t, outbox_archive_retention_s), 0, 31536000},
     {NULL, 0, 0, 0}};
+
+/* outbox: archive_retention_s is seconds or "keep" (the seed keeps published events for
+ * good, for re-sending: ctxd outbox resend); the map reads the rest. */
+static int load_outbox(load_t *l, const json_t *outbox) {
+  const json_t *v = json_object_get(outbox, "archive_retention_s");
+  int keep = json_is_string(v) && strcmp(json_string_value(v), "keep") == 0;
+  json_t *rest = keep ? json_deep_copy(outbox) : NULL;
+  if (keep && (rest == NULL || json_object_del(rest, "archive_retention_s") != 0)) {
+    json_decref(rest);
+    return fail_at(l, "outbox", "out of memory");
+  }
+  int rc = apply(l, outbox_map, keep ? rest : outbox, l->cfg, "outbox");
+  json_decref(rest);
+  if (rc == 0) rc = check_ranges(l, outbox_ranges, l->cfg, "outbox");
+  if (rc == 0 && keep) l->cfg->outbox_archive_retention_s = CTXD__RETENTION_KEEP;
+  return rc;
+}
 
 static const ctxd_conf_entry_t inbox_map[] = {
     {CTXD_CONF_INT, "retention_s", "604800", offsetof(ctxd__config_t, inbox_retention_s),
@@ -928,8 +945,7 @@ static int load_root(load_t *l) {
   int rc = apply(l, root_map, doc, &r, "");
   if (rc == 0) rc = load_broker(l, r.broker);
   if (rc == 0) rc = load_database(l, r.database);
-  if (rc == 0) rc = apply(l, outbox_map, r.outbox, cfg, "outbox");
-  if (rc == 0) rc = check_ranges(l, outbox_ranges, cfg, "outbox");
+  if (rc == 0) rc = load_outbox(l, r.outbox);
   if (rc == 0) rc = apply(l, inbox_map, r.inbox, cfg, "inbox");
   if (rc == 0) rc = check_ranges(l, inbox_ranges, cfg, "inbox");
   if (rc == 0) rc = apply(l, reload_map, r.reload, cfg, "reload");

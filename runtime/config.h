@@ -50,6 +50,9 @@
 /* Most delayed-redelivery intervals an endpoint takes. */
 #define CTXD__MAX_REDELIVERIES 16
 
+/* outbox.archive_retention_s "keep": the archive is never cleaned up. */
+#define CTXD__RETENTION_KEEP (-1)
+
 /* Settings of one receive endpoint. Members are int64_t so the config map fills them. */
 typedef struct {
   int64_t prefetch;           /* unacknowledged deliveries the broker may hand over; default 256 */
@@ -111,7 +114,7 @@ typedef struct {
 
   int64_t outbox_sweep_grace_ms;      /* a row is swept once unconfirmed this long; default 10000 */
   int64_t outbox_sweep_interval_ms;   /* default 1000 */
-  int64_t outbox_archive_retention_s; /* default 604800 (7 days) */
+  int64_t outbox_archive_retention_s; /* default 604800 (7 days); CTXD__RETENTION_KEEP: for good */
   int64_t inbox_retention_s;          /* duplicate-detection window; default 604800 */
   int64_t cleanup_interval_s;         /* default 60 */
   int64_t reload_lock_timeout_ms;     /* a plugin replacement's wait for a lock; default 10000 */

@@ -10,6 +10,7 @@
 #include "host.h"
 #include "log.h"
 #include "replay.h"
+#include "resend.h"
 #include "send.h"
 
 static int load_config(const char *path, ctxd__config_t **cfg) {
@@ -38,6 +39,7 @@ static int run(const ctxd__cli_t *cli) {
   case CTXD__CMD_ERRORS_RETRY:
   case CTXD__CMD_ERRORS_ARCHIVE:
   case CTXD__CMD_ERRORS_UNARCHIVE: rc = ctxd__errors_cli(cfg, cli, stdout); break;
+  case CTXD__CMD_OUTBOX_RESEND: rc = ctxd__outbox_resend(cfg, cli, stdout); break;
   default: rc = ctxd__host_main(cfg, CTXD__HOST_RUN); break;
   }
   ctxd__config_free(cfg);

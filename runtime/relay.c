@@ -237,8 +237,10 @@ static void cleanup(ctxd__relay_t *r) {
   PQclear(res);
   if (!locked) return;
   expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s, 0);
-  expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s, 0);
-  expire(r, "ctxd.outbox_set_aside", "at", r->cfg->outbox_archive_retention_s, 0);
+  if (r->cfg->outbox_archive_retention_s != CTXD__RETENTION_KEEP) {
+    expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s, 0);
+    expire(r, "ctxd.outbox_set_aside", "at", r->cfg->outbox_archive_retention_s, 0);
+  }
   /* counts of messages that left otherwise (purged, replayed); few rows, no index needed */
   expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s, 0);
   /* failed messages only once resolved: an open one waits for its operator however old */

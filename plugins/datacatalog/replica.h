@@ -43,4 +43,48 @@ ctxd_handler_result_t material_replica_apply(const ctxd_api_t *api, ctxd_tx_t *t
                                              ctxd_c_data_catalog_products_v2_material_type_t *m,
                                              material_change_t *change);
 
+/* ---- Countries, departments, pizzerias (units) ------------------------------------------ */
+
+/* The tables, for a plugin's migration: COUNTRIES_DDL("datacatalog"), ... A context keeps
+ * copies of those it reads (Inventory: the pizzerias). */
+#define COUNTRIES_DDL(schema)                                                                                \
+  "CREATE TABLE " schema ".countries (\n"                                                                    \
+  "  id int PRIMARY KEY,\n"                                                                                  \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  name text NOT NULL,\n"                                                                                  \
+  "  code text NOT NULL,\n"                                                                                  \
+  "  is_removed boolean NOT NULL,\n"                                                                         \
+  "  updated_at timestamptz NOT NULL DEFAULT now()\n"                                                        \
+  ");\n"
+#define DEPARTMENTS_DDL(schema)                                                                              \
+  "CREATE TABLE " schema ".departments (\n"                                                                  \
+  "  id uuid PRIMARY KEY,\n"                                                                                 \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  country_id int NOT NULL,\n"                                                                             \
+  "  name text NOT NULL,\n"                                                                                  \
+  "  is_removed boolean NOT NULL,\n"                                                                         \
+  "  updated_at timestamptz NOT NULL DEFAULT now()\n"                                                        \
+  ");\n"
+#define UNITS_DDL(schema)                                                                                    \
+  "CREATE TABLE " schema ".units (\n"                                                                        \
+  "  id uuid PRIMARY KEY,\n"                                                                                 \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  country_id int NOT NULL,\n"                                                                             \
+  "  department_id uuid NOT NULL,\n"                                                                         \
+  "  name text NOT NULL,\n"                                                                                  \
+  "  is_removed boolean NOT NULL,\n"                                                                         \
+  "  updated_at timestamptz NOT NULL DEFAULT now()\n"                                                        \
+  ");\n"
+
+/* The entities of those tables, and the message type of each. */
+typedef enum { ORG_COUNTRY, ORG_DEPARTMENT, ORG_UNIT, ORG_KINDS } org_kind_t;
+extern const char *const org_message_types[ORG_KINDS];
+
+/* Applies a Country, Department or Unit message (kind) to the replica in `schema` (a
+ * constant of the calling plugin), by the rule of material_replica_apply: a newer Version
+ * replaces the row, an older or equal one changes nothing, IsRemoved stays as a
+ * tombstone. Returns the handler result; *applied is 1 when the row changed. */
+ctxd_handler_result_t org_replica_apply(const ctxd_api_t *api, ctxd_tx_t *tx, const ctxd_msg_t *msg,
+                                        const char *schema, org_kind_t kind, int *applied);
+
 #endif

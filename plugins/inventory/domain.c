@@ -103,6 +103,7 @@ static const char *const reason_codes[] = {
     [INVENTORY_REASON_UNIT_MISMATCH] = "unit_mismatch",
     [INVENTORY_REASON_UNKNOWN_ZONE] = "unknown_zone",
     [INVENTORY_REASON_INVALID_TEMPLATE] = "invalid_template",
+    [INVENTORY_REASON_UNKNOWN_UNIT] = "unknown_unit",
 };
 
 const char *inventory_reason_code(inventory_reason_t reason) {
@@ -176,6 +177,49 @@ int inventory_template_validate(const inventory_template_t *t, inventory_rejecti
     }
   }
   return 0;
+}
+
+bool inventory_template_equal(const inventory_template_t *a, const inventory_template_t *b) {
+  if (!str_eq(a->id, b->id) || !str_eq(a->unit_id, b->unit_id) || !str_eq(a->name, b->name) ||
+      a->category != b->category || a->zone_count != b->zone_count)
+    return false;
+  for (size_t i = 0; i < a->zone_count; i++) {
+    const inventory_zone_t *x = &a->zones[i], *y = &b->zones[i];
+    if (!str_eq(x->id, y->id) || !str_eq(x->name, y->name) || x->material_count != y->material_count)
+      return false;
+    for (size_t k = 0; k < x->material_count; k++)
+      if (!str_eq(x->material_type_ids[k], y->material_type_ids[k])) return false;
+  }
+  return true;
+}
+
+__attribute__((format(printf, 2, 3))) static inventory_template_outcome_t
+template_refused(inventory_rejection_t *why, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  rejection_vset(why, why->reason, fmt, ap);
+  va_end(ap);
+  return INVENTORY_TEMPLATE_REJECTED;
+}
+
+inventory_template_outcome_t inventory_template_decide(const inventory_template_t *current, bool deleted,
+                                                       const inventory_template_t *next,
+                                                       inventory_rejection_t *why) {
+  memset(why, 0, sizeof *why);
+  if (next == NULL) {
+    if (current != NULL) return INVENTORY_TEMPLATE_DELETE;
+    if (deleted) return INVENTORY_TEMPLATE_UNCHANGED;
+    why->reason = INVENTORY_REASON_UNKNOWN_TEMPLATE;
+    return template_refused(why, "template does not exist");
+  }
+  if (inventory_template_validate(next, why) != 0) return INVENTORY_TEMPLATE_REJECTED;
+  if (current != NULL && !str_eq(current->unit_id, next->unit_id)) {
+    why->reason = INVENTORY_REASON_TEMPLATE_MISMATCH;
+    return template_refused(why, "template %s belongs to pizzeria %s, not %s", current->id, current->unit_id,
+                            next->unit_id);
+  }
+  return current != NULL && inventory_template_equal(current, next) ? INVENTORY_TEMPLATE_UNCHANGED
+                                                                    : INVENTORY_TEMPLATE_SAVE;
 }
 
 static bool template_has_zone(const inventory_template_t *t, const char *zone_id) {
@@ -282,6 +326,12 @@ static bool measurement_same_content(const inventory_measurement_t *a, const inv
 static bool measurement_equal(const inventory_measurement_t *a, const inventory_measurement_t *b) {
   return strcmp(a->measurement_id, b->measurement_id) == 0 && a->version == b->version &&
          measurement_same_content(a, b) && strcmp(a->user_id, b->user_id) == 0;
+}
+
+size_t inventory_state_counted(const inventory_state_t *s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->measurement_count; i++) n += !s->measurements[i].removed;
+  return n;
 }
 
 bool inventory_state_equal(const inventory_state_t *a, const inventory_state_t *b) {
@@ -410,6 +460,10 @@ static int decide_start(const inventory_state_t *state, const inventory_command_
   if (exists(state))
     return reject(out, INVENTORY_REASON_ALREADY_STARTED, "inventory %s is already started",
                   cmd->inventory_id);
+  const inventory_unit_t *unit = refs ? refs->unit : NULL;
+  if (unit && (!unit->found || unit->removed))
+    return reject(out, INVENTORY_REASON_UNKNOWN_UNIT, "pizzeria %s %s", p->unit_id,
+                  unit->found ? "is removed" : "does not exist");
   const inventory_template_t *t = refs ? refs->tmpl : NULL;
   if (!t) return reject(out, INVENTORY_REASON_UNKNOWN_TEMPLATE, "template %s does not exist", p->template_id);
   if (!str_eq(t->id, p->template_id)) return CTXD_EINVAL;

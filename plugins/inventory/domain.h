@@ -76,6 +76,7 @@ typedef enum {
   INVENTORY_REASON_UNIT_MISMATCH,        /* "unit_mismatch" */
   INVENTORY_REASON_UNKNOWN_ZONE,         /* "unknown_zone" */
   INVENTORY_REASON_INVALID_TEMPLATE,     /* "invalid_template" */
+  INVENTORY_REASON_UNKNOWN_UNIT,         /* "unknown_unit" */
 } inventory_reason_t;
 
 typedef struct {
@@ -120,6 +121,28 @@ typedef struct {
  * INVENTORY_REASON_INVALID_TEMPLATE and a text naming the first problem; CTXD_EINVAL when
  * t or why is NULL. */
 int inventory_template_validate(const inventory_template_t *t, inventory_rejection_t *why);
+
+/* True when a and b are the same template: every field, zones and materials in order. */
+bool inventory_template_equal(const inventory_template_t *a, const inventory_template_t *b);
+
+/* What the office manager's save or delete of a template does (the template's CRUD). */
+typedef enum {
+  INVENTORY_TEMPLATE_SAVE = 1,  /* store next (a new template, or a replacement) */
+  INVENTORY_TEMPLATE_DELETE,    /* mark the stored one deleted */
+  INVENTORY_TEMPLATE_UNCHANGED, /* a repeat: nothing to store, not an error */
+  INVENTORY_TEMPLATE_REJECTED,  /* why says why */
+} inventory_template_outcome_t;
+
+/* Decides a save (next not NULL) or a delete (next NULL) of a template against the
+ * stored one: current (NULL when there is none, or it is deleted; deleted tells which).
+ * Rules: save: next invalid (inventory_template_validate) -> invalid_template; current for
+ * another pizzeria -> template_mismatch (a template stays with its pizzeria: inventories
+ * started with it name both); equal to current -> UNCHANGED; else SAVE (a deleted one is
+ * created again). Delete: never existed -> unknown_template; already deleted -> UNCHANGED;
+ * else DELETE. Returns the outcome; why is set for REJECTED and cleared otherwise. */
+inventory_template_outcome_t inventory_template_decide(const inventory_template_t *current, bool deleted,
+                                                       const inventory_template_t *next,
+                                                       inventory_rejection_t *why);
 
 /* ---- Command and event payloads --------------------------------------------------- */
 
@@ -238,6 +261,10 @@ void inventory_state_clear(inventory_state_t *s);
  * the next apply or clear on s. */
 const inventory_measurement_t *inventory_state_find(const inventory_state_t *s, const char *measurement_id);
 
+/* The measurements that count: those not removed (a removed one stays in the state, as
+ * the seed's null value, so that its later edits are refused). */
+size_t inventory_state_counted(const inventory_state_t *s);
+
 /* True when a and b hold the same aggregate (every field, every measurement). */
 bool inventory_state_equal(const inventory_state_t *a, const inventory_state_t *b);
 
@@ -279,6 +306,12 @@ typedef struct {
 typedef int (*inventory_material_lookup_fn)(void *ctx, const char *material_type_id,
                                             inventory_material_t *out);
 
+/* The pizzeria (unit) as Inventory's own copy of DataCatalog has it. */
+typedef struct {
+  bool found;
+  bool removed;
+} inventory_unit_t;
+
 /* Reference data a decision reads. */
 typedef struct {
   inventory_material_lookup_fn material_lookup; /* needed by AddMeasurement with a value */
@@ -286,6 +319,9 @@ typedef struct {
   /* StartInventory: the template it names (NULL: it does not exist). AddMeasurement:
    * the inventory's template when it still exists, to check zones; NULL skips that. */
   const inventory_template_t *tmpl;
+  /* StartInventory: the pizzeria it names (the seed's application service checks that it
+   * exists); NULL skips the check. */
+  const inventory_unit_t *unit;
 } inventory_refs_t;
 
 typedef enum {
@@ -310,6 +346,7 @@ typedef struct {
  *  all      malformed command (ids, measurement version < 1, unknown unit, negative
  *           value, removed with a value)                       -> invalid_command
  *  Start    inventory exists (in progress or finished)         -> already_started
+ *           refs->unit given, the pizzeria unknown or removed  -> unknown_unit
  *           refs->tmpl NULL                                   -> unknown_template
  *           template id or its pizzeria differs from the command -> template_mismatch
  *  Add,     inventory does not exist                           -> unknown_inventory

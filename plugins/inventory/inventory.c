@@ -22,31 +22,33 @@
 #include "domain.h"
 #include "replica.h"
 #include "store.h"
+#include "templates.h"
 
 typedef struct {
   const char *endpoint;
   const char *material_endpoint;
   const char *templates_file;
   int64_t snapshot_every;
+  int require_units;
 } settings_t;
 
 typedef struct {
   const ctxd_api_t *api;
   ctxd_plugin_t *plugin;
   const settings_t *settings;
-  /* the templates, read once at init: immutable, so every worker may read them */
-  json_t *templates_json; /* owns the strings the templates point into */
-  inventory_template_t *templates;
-  size_t ntemplates;
+  template_seeds_t seeds; /* templates_file, read once at init: immutable, shared */
 } state_t;
 
 static const ctxd_conf_entry_t config_map[] = {
     {CTXD_CONF_STR, "endpoint", "inventory", offsetof(settings_t, endpoint), "queue receiving the commands"},
     {CTXD_CONF_STR, "material_endpoint", "inventory-material-type", offsetof(settings_t, material_endpoint),
-     "queue receiving DataCatalog's MaterialType (Inventory's own copy)"},
+     "queue receiving DataCatalog's MaterialType and Unit (Inventory's own copies)"},
     {CTXD_CONF_STR, "templates_file", "", offsetof(settings_t, templates_file),
-     "JSON file of inventory templates: [{id, unitId, name, category, zones: [{id, name, "
-     "materialTypeIds}]}]"},
+     "JSON file of seed inventory templates: [{id, unitId, name, category, zones: [{id, name, "
+     "materialTypeIds}]}]; the office manager's saves and deletes (kept in the database) win"},
+    {CTXD_CONF_BOOL, "require_units", "false", offsetof(settings_t, require_units),
+     "StartInventory only for a pizzeria in Inventory's copy of DataCatalog's Unit (on once the "
+     "Unit feed reaches material_endpoint)"},
     {CTXD_CONF_INT, "snapshot_every", "50", offsetof(settings_t, snapshot_every),
      "a snapshot of the aggregate every N events (0: never)"},
     {0, NULL, NULL, 0, NULL},
@@ -55,6 +57,8 @@ static const ctxd_conf_entry_t config_map[] = {
 static const ctxd_migration_t migrations[] = {
     {1, "event store and material types",
      "CREATE SCHEMA inventory;\n" INVENTORY_STORE_DDL MATERIAL_REPLICA_DDL("inventory")},
+    {2, "inventory templates kept by the office manager", INVENTORY_TEMPLATES_DDL},
+    {3, "pizzerias", UNITS_DDL("inventory")},
     {0, NULL, NULL},
 };
 
@@ -89,70 +93,6 @@ static void ms_to_iso(int64_t ms, char out[32]) {
   snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
-/* ---- templates ------------------------------------------------------------------------ */
-
-static const inventory_template_t *template_find(const state_t *st, const char *id) {
-  for (size_t i = 0; id != NULL && i < st->ntemplates; i++)
-    if (strcmp(st->templates[i].id, id) == 0) return &st->templates[i];
-  return NULL;
-}
-
-static void templates_free(state_t *st) {
-  for (size_t i = 0; i < st->ntemplates; i++) {
-    for (size_t z = 0; z < st->templates[i].zone_count; z++)
-      free((void *)st->templates[i].zones[z].material_type_ids);
-    free((void *)st->templates[i].zones);
-  }
-  free(st->templates);
-  json_decref(st->templates_json);
-}
-
-static int templates_load(state_t *st, const char *path) {
-  json_error_t e;
-  st->templates_json = json_load_file(path, 0, &e);
-  if (!json_is_array(st->templates_json)) {
-    st->api->log(st->plugin, NULL, CTXD_LOG_ERROR, "templates_file %s: %s (line %d)", path,
-                 st->templates_json == NULL ? e.text : "not an array", e.line);
-    return CTXD_ECONFIG;
-  }
-  size_t n = json_array_size(st->templates_json);
-  st->templates = calloc(n ? n : 1, sizeof *st->templates);
-  if (st->templates == NULL) return CTXD_ENOMEM;
-  static const char *const categories[] = {"monthly", "weekly", "daily"};
-  for (size_t i = 0; i < n; i++, st->ntemplates++) {
-    json_t *t = json_array_get(st->templates_json, i), *zones = json_object_get(t, "zones");
-    inventory_template_t *tp = &st->templates[i];
-    tp->id = json_string_value(json_object_get(t, "id"));
-    tp->unit_id = json_string_value(json_object_get(t, "unitId"));
-    tp->name = json_string_value(json_object_get(t, "name"));
-    const char *category = json_string_value(json_object_get(t, "category"));
-    for (int c = 0; category != NULL && c < 3; c++)
-      if (strcmp(category, categories[c]) == 0) tp->category = (inventory_category_t)(c + 1);
-    tp->zone_count = json_array_size(zones);
-    inventory_zone_t *zs = calloc(tp->zone_count ? tp->zone_count : 1, sizeof *zs);
-    tp->zones = zs;
-    if (zs == NULL) return CTXD_ENOMEM;
-    for (size_t z = 0; z < tp->zone_count; z++) {
-      json_t *zone = json_array_get(zones, z), *mats = json_object_get(zone, "materialTypeIds");
-      zs[z].id = json_string_value(json_object_get(zone, "id"));
-      zs[z].name = json_string_value(json_object_get(zone, "name"));
-      zs[z].material_count = json_array_size(mats);
-      const char **ids = calloc(zs[z].material_count ? zs[z].material_count : 1, sizeof *ids);
-      if (ids == NULL) return CTXD_ENOMEM;
-      for (size_t m = 0; m < zs[z].material_count; m++) ids[m] = json_string_value(json_array_get(mats, m));
-      zs[z].material_type_ids = ids;
-    }
-    inventory_rejection_t why;
-    if (inventory_template_validate(tp, &why) != 0) {
-      st->api->log(st->plugin, NULL, CTXD_LOG_ERROR, "templates_file %s: template %zu: %s", path, i,
-                   why.text);
-      st->ntemplates++;
-      return CTXD_ECONFIG;
-    }
-  }
-  return 0;
-}
-
 /* ---- replies and public events ---------------------------------------------------------- */
 
 /* Domain ids came from the contracts' UUIDs: they fit a UUID field. */
@@ -172,11 +112,12 @@ static int32_t reason_value(inventory_reason_t r) {
   case INVENTORY_REASON_MATERIAL_REMOVED: return 5;
   case INVENTORY_REASON_UNIT_MISMATCH: return 6;
   case INVENTORY_REASON_MEASUREMENT_REMOVED: return 7;
-  case INVENTORY_REASON_MEASUREMENT_CONFLICT:
-  case INVENTORY_REASON_MATERIAL_CHANGED: return 8;
+  case INVENTORY_REASON_MEASUREMENT_CONFLICT: return 8;
+  case INVENTORY_REASON_MATERIAL_CHANGED: return 12;
   case INVENTORY_REASON_UNKNOWN_TEMPLATE:
   case INVENTORY_REASON_TEMPLATE_MISMATCH: return 10;
   case INVENTORY_REASON_UNKNOWN_ZONE: return 11;
+  case INVENTORY_REASON_UNKNOWN_UNIT: return 13;
   default: return 9;
   }
 }
@@ -215,7 +156,7 @@ static int reply_accepted(const state_t *st, ctxd_tx_t *tx, const inventory_comm
 
 static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg,
                           const inventory_command_t *cmd, const inventory_rejection_t *why) {
-  ctxd_c_inventory_v1_inventory_command_rejected_t r = {0};
+  ctxd_c_inventory_v2_inventory_command_rejected_t r = {0};
   uuid_copy(r.inventory_id, cmd->inventory_id);
   r.reason = reason_value(why->reason);
   r.message = (char *)why->text;
@@ -223,8 +164,8 @@ static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *ms
     uuid_copy(r.measurement_id, cmd->measurement.measurement_id);
   st->api->log(st->plugin, msg, CTXD_LOG_INFO, "command rejected: %s (%s)", why->text,
                inventory_reason_code(why->reason));
-  return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_COMMAND_REJECTED_TYPE,
-              ctxd_c_inventory_v1_inventory_command_rejected_encode(&r), 1);
+  return emit(st, tx, CTXD_C_INVENTORY_V2_INVENTORY_COMMAND_REJECTED_TYPE,
+              ctxd_c_inventory_v2_inventory_command_rejected_encode(&r), 1);
 }
 
 /* The public form of a new event, for reports and the accounting monolith. */
@@ -271,7 +212,7 @@ static int publish_event(const state_t *st, ctxd_tx_t *tx, const inventory_measu
     uuid_copy(e.finished_by, ev->finish.by);
     ms_to_iso(ev->finish.at_ms, at);
     e.finished_at = at;
-    e.measurement_count = (int64_t)after->measurement_count;
+    e.measurement_count = (int64_t)inventory_state_counted(after);
     return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_FINISHED_TYPE,
                 ctxd_c_inventory_v1_inventory_finished_encode(&e), 0);
   }
@@ -285,6 +226,19 @@ typedef struct {
   const ctxd_api_t *api;
   ctxd_tx_t *tx;
 } lookup_t;
+
+/* The pizzeria as Inventory's replica has it, in the handler's transaction. */
+static int unit_lookup(const state_t *st, ctxd_tx_t *tx, const char *id, inventory_unit_t *out) {
+  ctxd_rows_t *rows;
+  const char *params[] = {id};
+  int rc =
+      st->api->sql_exec(tx, "SELECT is_removed FROM inventory.units WHERE id = $1::uuid", 1, params, &rows);
+  if (rc != 0) return rc;
+  out->found = st->api->rows_count(rows) == 1;
+  out->removed = out->found && st->api->rows_value(rows, 0, 0)[0] == 't';
+  st->api->rows_free(rows);
+  return 0;
+}
 
 /* The domain's material lookup: Inventory's own replica, in the handler's transaction. */
 static int material_lookup(void *ctx, const char *id, inventory_material_t *out) {
@@ -317,10 +271,21 @@ static ctxd_handler_result_t decide_and_store(state_t *st, ctxd_tx_t *tx, const 
   inventory_state_t state;
   inventory_state_init(&state);
   lookup_t lookup = {st->api, tx};
+  owned_template_t own;
+  bool deleted;
+  inventory_unit_t unit;
+  inventory_refs_t refs = {material_lookup, &lookup, NULL, NULL};
   int rc = inventory_store_load(st->api, tx, cmd->inventory_id, &state);
+  if (rc == 0 && cmd->kind == INVENTORY_CMD_START && st->settings->require_units) {
+    rc = unit_lookup(st, tx, cmd->start.unit_id, &unit);
+    refs.unit = &unit;
+  }
   const char *template_id =
       cmd->kind == INVENTORY_CMD_START ? cmd->start.template_id : state.started.template_id;
-  inventory_refs_t refs = {material_lookup, &lookup, template_find(st, template_id)};
+  if (rc == 0 && template_id[0] != '\0')
+    rc = template_get(st->api, tx, &st->seeds, template_id, &own, &refs.tmpl, &deleted);
+  else
+    memset(&own, 0, sizeof own);
   inventory_decision_t d;
   if (rc == 0) rc = inventory_decide(state.status == INVENTORY_STATUS_NONE ? NULL : &state, cmd, &refs, &d);
   if (rc == 0 && d.outcome == INVENTORY_OUTCOME_REJECTED) rc = reply_rejected(st, tx, msg, cmd, &d.rejection);
@@ -338,6 +303,7 @@ static ctxd_handler_result_t decide_and_store(state_t *st, ctxd_tx_t *tx, const 
     if (rc == 0) rc = publish_event(st, tx, found != NULL ? &old : NULL, &state, &d.event);
     if (rc == 0) rc = reply_accepted(st, tx, cmd, d.event.version, 1);
   }
+  template_release(&own);
   inventory_state_clear(&state);
   return result_of(st, tx, rc);
 }
@@ -410,6 +376,98 @@ static ctxd_handler_result_t on_finish(ctxd_tx_t *tx, const ctxd_msg_t *msg, voi
   return rc != 0 ? refuse_malformed(st, tx, "FinishedAt is not a time") : decide_and_store(st, tx, msg, &cmd);
 }
 
+/* ---- templates: the office manager's CRUD ---------------------------------------------- */
+
+static int template_reply(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg, const char *id,
+                          inventory_template_outcome_t outcome, const inventory_rejection_t *why,
+                          int64_t version, bool deleted) {
+  if (outcome == INVENTORY_TEMPLATE_REJECTED) {
+    ctxd_c_inventory_v1_inventory_template_rejected_t r = {0};
+    uuid_copy(r.inventory_template_id, id);
+    r.reason = why->reason == INVENTORY_REASON_UNKNOWN_TEMPLATE    ? 2
+               : why->reason == INVENTORY_REASON_TEMPLATE_MISMATCH ? 3
+                                                                   : 1;
+    r.message = (char *)why->text;
+    st->api->log(st->plugin, msg, CTXD_LOG_INFO, "template %s refused: %s", id, why->text);
+    return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_TEMPLATE_REJECTED_TYPE,
+                ctxd_c_inventory_v1_inventory_template_rejected_encode(&r), 1);
+  }
+  ctxd_c_inventory_v1_inventory_template_accepted_t a = {0};
+  uuid_copy(a.inventory_template_id, id);
+  a.version = version > 0 ? version : 1;
+  a.deleted = deleted;
+  a.changed = outcome != INVENTORY_TEMPLATE_UNCHANGED;
+  return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_TEMPLATE_ACCEPTED_TYPE,
+              ctxd_c_inventory_v1_inventory_template_accepted_encode(&a), 1);
+}
+
+/* Decides a save (next) or delete (NULL) of template `id` on what is stored, stores the
+ * result and replies. */
+static ctxd_handler_result_t template_command(state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg,
+                                              const char *id, const inventory_template_t *next,
+                                              const char *by) {
+  owned_template_t own;
+  const inventory_template_t *current;
+  bool deleted;
+  inventory_rejection_t why;
+  int64_t version = 0;
+  int rc = template_get(st->api, tx, &st->seeds, id, &own, &current, &deleted);
+  inventory_template_outcome_t outcome =
+      rc == 0 ? inventory_template_decide(current, deleted, next, &why) : INVENTORY_TEMPLATE_REJECTED;
+  if (rc == 0 && (outcome == INVENTORY_TEMPLATE_SAVE || outcome == INVENTORY_TEMPLATE_DELETE))
+    rc = template_put(st->api, tx, next != NULL ? next : current, next == NULL, by, &version);
+  if (rc == 0) rc = template_reply(st, tx, msg, id, outcome, &why, version, next == NULL);
+  template_release(&own);
+  return result_of(st, tx, rc);
+}
+
+static ctxd_handler_result_t on_save_template(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  state_t *st = data;
+  size_t len;
+  char err[256];
+  ctxd_c_inventory_v1_save_inventory_template_t c;
+  const char *body = st->api->msg_body(msg, &len);
+  if (ctxd_c_inventory_v1_save_inventory_template_decode(body, len, &c, err, sizeof err) != 0)
+    return refuse_malformed(st, tx, err);
+  /* the domain's view borrows the command's strings */
+  inventory_zone_t *zones = calloc(c.zones_count ? c.zones_count : 1, sizeof *zones);
+  int ok = zones != NULL;
+  for (size_t z = 0; ok && z < c.zones_count; z++) {
+    const ctxd_c_inventory_v1_save_inventory_template_zones_item_t *in = &c.zones[z];
+    const char **ids = calloc(in->material_type_ids_count ? in->material_type_ids_count : 1, sizeof *ids);
+    ok = ids != NULL;
+    for (size_t m = 0; ok && m < in->material_type_ids_count; m++) ids[m] = in->material_type_ids[m];
+    zones[z] = (inventory_zone_t){in->inventory_zone_id, in->name, ids, in->material_type_ids_count};
+  }
+  inventory_template_t t = {c.inventory_template_id,          c.unit_id, c.name,
+                            (inventory_category_t)c.category, zones,     c.zones_count};
+  ctxd_handler_result_t r = ok ? template_command(st, tx, msg, c.inventory_template_id, &t, c.saved_by)
+                               : result_of(st, tx, CTXD_ENOMEM);
+  for (size_t z = 0; zones != NULL && z < c.zones_count; z++) free((void *)zones[z].material_type_ids);
+  free(zones);
+  ctxd_c_inventory_v1_save_inventory_template_free(&c);
+  return r;
+}
+
+static ctxd_handler_result_t on_delete_template(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  state_t *st = data;
+  size_t len;
+  char err[256];
+  ctxd_c_inventory_v1_delete_inventory_template_t c;
+  const char *body = st->api->msg_body(msg, &len);
+  if (ctxd_c_inventory_v1_delete_inventory_template_decode(body, len, &c, err, sizeof err) != 0)
+    return refuse_malformed(st, tx, err);
+  ctxd_handler_result_t r = template_command(st, tx, msg, c.inventory_template_id, NULL, c.deleted_by);
+  ctxd_c_inventory_v1_delete_inventory_template_free(&c);
+  return r;
+}
+
+static ctxd_handler_result_t on_unit(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  state_t *st = data;
+  int applied;
+  return org_replica_apply(st->api, tx, msg, "inventory", ORG_UNIT, &applied);
+}
+
 static ctxd_handler_result_t on_material_type(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   state_t *st = data;
   ctxd_c_data_catalog_products_v2_material_type_t m;
@@ -428,7 +486,13 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
   st->plugin = plugin;
   st->settings = api->settings(plugin);
   *state = st;
-  int rc = st->settings->templates_file[0] ? templates_load(st, st->settings->templates_file) : 0;
+  char why[INVENTORY_TEXT_SIZE];
+  int rc = st->settings->templates_file[0]
+               ? template_seeds_load(st->settings->templates_file, &st->seeds, why, sizeof why)
+               : 0;
+  if (rc != 0)
+    api->log(plugin, NULL, CTXD_LOG_ERROR, "templates_file %s: %s", st->settings->templates_file,
+             rc == CTXD_ENOMEM ? "out of memory" : why);
   const struct {
     const char *endpoint, *type;
     ctxd_handler_cb fn;
@@ -436,7 +500,10 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
       {st->settings->endpoint, CTXD_C_INVENTORY_V1_START_INVENTORY_TYPE, on_start},
       {st->settings->endpoint, CTXD_C_INVENTORY_V1_ADD_MEASUREMENT_TYPE, on_add},
       {st->settings->endpoint, CTXD_C_INVENTORY_V1_FINISH_INVENTORY_TYPE, on_finish},
+      {st->settings->endpoint, CTXD_C_INVENTORY_V1_SAVE_INVENTORY_TEMPLATE_TYPE, on_save_template},
+      {st->settings->endpoint, CTXD_C_INVENTORY_V1_DELETE_INVENTORY_TEMPLATE_TYPE, on_delete_template},
       {st->settings->material_endpoint, CTXD_C_DATA_CATALOG_PRODUCTS_V2_MATERIAL_TYPE_TYPE, on_material_type},
+      {st->settings->material_endpoint, CTXD_C_DATA_CATALOG_ORGANIZATION_V1_UNIT_TYPE, on_unit},
   };
   for (size_t i = 0; rc == 0 && i < sizeof consumers / sizeof consumers[0]; i++) {
     ctxd_consumer_t c = {.size = sizeof c,
@@ -451,7 +518,7 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
 
 static void destroy(void *state) {
   state_t *st = state;
-  templates_free(st);
+  template_seeds_free(&st->seeds);
   free(st);
 }
 

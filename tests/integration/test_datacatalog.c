@@ -1,6 +1,7 @@
 /* The DataCatalog consumer against the real servers: MaterialType as DataCatalog's
  * MassTransit publishes it (camelCase) and as older publishers did (PascalCase), out of
- * order, duplicated, and deleted (a tombstone): the replica ends right. */
+ * order, duplicated, and deleted (a tombstone): the replica ends right. Countries,
+ * departments and pizzerias follow the same version rule. */
 #include "hostfixture.h"
 
 #include <signal.h>
@@ -57,6 +58,48 @@ static void replica_follows_versions(void **state) {
                    " AND NOT is_removed AND name = 'Box' AND category = 1 AND basic_unit_of_measure = 5"
                    " AND country_id = 643"),
       5);
+}
+
+static void organization(ctxt_world_t *w, const char *type, const char *message) {
+  char body[2048];
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"00000000-0000-4000-8000-0000000002%02d\",\"messageType\":[\"urn:message:"
+           "Dodo.DataCatalog.Contracts.Organization.v1:%s\"],\"message\":%s}",
+           sent++, type, message);
+  ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
+}
+
+/* Seed 001: DataCatalog provides the materials, countries, departments and pizzerias. */
+static void organization_replicas_follow_versions(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"datacatalog\", \"settings\": {\"endpoint\": \"%s\"}}]", w->endpoint);
+  ctxt_host_start(w, NULL);
+  organization(w, "Country",
+               "{\"id\":643,\"version\":2,\"name\":\"Russia\",\"code\":\"RU\",\"isRemoved\":false}");
+  organization(w, "Country",
+               "{\"id\":643,\"version\":1,\"name\":\"Rossiya\",\"code\":\"RU\",\"isRemoved\":false}");
+  organization(w, "Department",
+               "{\"id\":\"" B
+               "\",\"version\":1,\"countryId\":643,\"name\":\"Syktyvkar\",\"isRemoved\":false}");
+  organization(w, "Unit",
+               "{\"id\":\"" A "\",\"version\":1,\"countryId\":643,\"departmentId\":\"" B
+               "\",\"name\":\"Syktyvkar-1\",\"isRemoved\":false}");
+  organization(w, "Unit",
+               "{\"id\":\"" A "\",\"version\":4,\"countryId\":643,\"departmentId\":\"" B
+               "\",\"name\":\"Syktyvkar-1\",\"isRemoved\":true}");
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.inbox", 5, CTXT_EFFECT_MS), 5);
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM datacatalog.countries WHERE id = 643 AND version = 2"
+                                " AND name = 'Russia' AND code = 'RU'"),
+                   1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM datacatalog.departments WHERE country_id = 643"),
+                   1);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT version FROM datacatalog.units WHERE id = '" A "' AND is_removed"
+                                " AND department_id = '" B "'"),
+                   4);
 }
 
 /* The same message twice (a redelivery, or DataCatalog's outbox sending again) changes
@@ -121,6 +164,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(replica_follows_versions, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(duplicate_message_is_dropped, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(organization_replicas_follow_versions, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(applied_changes_are_logged, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

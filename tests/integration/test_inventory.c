@@ -1,10 +1,13 @@
 /* Inventory against the real servers: a full audit (start, measurements in several zones,
- * an edit, a removal, finish) gives the events on their exchanges and the right state;
- * rejected commands answer at the response address; two workers adding measurements to
- * one inventory at once lose nothing. */
+ * an edit, a removal, finish) gives the events on their exchanges and the right state
+ * (MeasurementCount without the removed measurement); rejected commands answer at the
+ * response address, each with its own reason (an edit naming another material type is
+ * MaterialTypeChanged, not a conflict); two workers adding measurements to one inventory
+ * at once lose nothing. */
 #include "hostfixture.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,17 +62,25 @@ static void command(ctxt_world_t *w, const char *type, const char *message) {
   ctxt_amqp_publish(w->amqp, w->endpoint, "application/vnd.masstransit+json", body, NULL, NULL);
 }
 
-static void material(ctxt_world_t *w, const char *id, int unit, int removed) {
-  char body[1024], ep[128];
-  snprintf(body, sizeof body,
+/* A MaterialType envelope as DataCatalog publishes it, message id number n. */
+static void material_body(char *body, size_t size, int n, const char *id, int unit, int removed) {
+  snprintf(body, size,
            "{\"messageId\":\"00000000-0000-4000-a000-%012d\",\"messageType\":[\"urn:message:Dodo.DataCatalog."
            "Contracts.Products.v1:MaterialType\"],"
            "\"message\":{\"id\":\"%s\",\"version\":1,\"countryId\":643,\"departmentId\":\"" UNIT
            "\",\"name\":\"m\","
            "\"category\":1,\"basicUnitOfMeasure\":%d,\"isRemoved\":%s}}",
-           seq++, id, unit, removed ? "true" : "false");
+           n, id, unit, removed ? "true" : "false");
+}
+
+/* Publishes a MaterialType to Inventory's replica; returns its message id number. */
+static int material(ctxt_world_t *w, const char *id, int unit, int removed) {
+  char body[1024], ep[128];
+  int n = seq++;
+  material_body(body, sizeof body, n, id, unit, removed);
   snprintf(ep, sizeof ep, "%s-mt", w->endpoint);
   ctxt_amqp_publish(w->amqp, ep, "application/vnd.masstransit+json", body, NULL, NULL);
+  return n;
 }
 
 static void measure(ctxt_world_t *w, const char *id, int version, const char *material_id, const char *value,
@@ -111,13 +122,14 @@ static void full_audit(void **state) {
   measure(w, "77777777-0000-4000-8000-000000000003", 1, GONE, "\"1\"", 5, FRIDGE);    /* removed material */
   measure(w, "77777777-0000-4000-8000-000000000004", 1, CHEESE, "\"1\"", 1, FRIDGE);  /* wrong unit */
   measure(w, "77777777-0000-4000-8000-000000000002", 3, FLOUR, "\"1\"", 5, SHELF); /* edit of a removed one */
+  measure(w, "77777777-0000-4000-8000-000000000001", 3, FLOUR, "\"1\"", 5, SHELF); /* another material */
   command(w, "FinishInventory",
           "{\"inventoryId\":\"" INV "\",\"finishedBy\":\"" USER
           "\",\"finishedAt\":\"2026-11-24T09:30:00.250+01:00\"}");
   measure(w, "77777777-0000-4000-8000-000000000005", 1, CHEESE, "\"1\"", 5, FRIDGE); /* after finish */
 
-  /* eleven commands, eleven replies */
-  assert_int_equal(ctxt_amqp_wait_count(w->amqp, reply, 11, CTXT_EFFECT_MS), 11);
+  /* twelve commands, twelve replies */
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, reply, 12, CTXT_EFFECT_MS), 12);
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   ctxt_host_stop(w, SIGTERM);
 
@@ -127,7 +139,8 @@ static void full_audit(void **state) {
   assert_int_equal(count_archive(w, "InventoryStarted"), 1);
   assert_int_equal(count_archive(w, "MeasurementChanged"), 4);
   assert_int_equal(count_archive(w, "InventoryFinished"), 1);
-  /* the edit names the value it replaced; the finish counts the measurements */
+  /* the edit names the value it replaced; the finish counts the measurements that count
+   * (the removed one does not) */
   assert_int_equal(
       ctxt_pg_long(w->pg,
                    "SELECT count(*) FROM ctxd.outbox_archive WHERE body::json->'message'->>'Value' = '13'"
@@ -136,7 +149,7 @@ static void full_audit(void **state) {
   assert_int_equal(
       ctxt_pg_long(w->pg, "SELECT (body::json->'message'->>'MeasurementCount')::int FROM ctxd.outbox_archive"
                           " WHERE message_type LIKE '%InventoryFinished'"),
-      2);
+      1);
   assert_int_equal(
       ctxt_pg_long(w->pg,
                    "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%InventoryFinished'"
@@ -146,7 +159,7 @@ static void full_audit(void **state) {
   /* replies in order: 7 accepted (one unchanged), then the rejections with their reasons */
   char body[4096], hv[8];
   int accepted = 0, unchanged = 0, reasons[16] = {0};
-  for (int i = 0; i < 11; i++) {
+  for (int i = 0; i < 12; i++) {
     assert_int_equal(ctxt_amqp_get(w->amqp, reply, body, sizeof body, NULL, hv, sizeof hv), 1);
     assert_non_null(strstr(body, "\"requestId\":\"00000000-0000-4000-9000-"));
     if (strstr(body, "InventoryCommandAccepted") != NULL) {
@@ -160,10 +173,12 @@ static void full_audit(void **state) {
   }
   assert_int_equal(accepted, 7);
   assert_int_equal(unchanged, 1);
-  assert_int_equal(reasons[5], 1); /* material removed */
-  assert_int_equal(reasons[6], 1); /* unit of measure mismatch */
-  assert_int_equal(reasons[7], 1); /* edit of a removed measurement */
-  assert_int_equal(reasons[2], 1); /* not in progress */
+  assert_int_equal(reasons[5], 1);  /* material removed */
+  assert_int_equal(reasons[6], 1);  /* unit of measure mismatch */
+  assert_int_equal(reasons[7], 1);  /* edit of a removed measurement */
+  assert_int_equal(reasons[12], 1); /* an edit naming another material type */
+  assert_int_equal(reasons[8], 0);  /* which is not a concurrency conflict */
+  assert_int_equal(reasons[2], 1);  /* not in progress */
   unlink(templates);
 }
 
@@ -198,10 +213,230 @@ static void two_workers_lose_no_update(void **state) {
   unlink(templates);
 }
 
+/* The next reply at the test's response address, which must contain want. */
+static void expect_reply(ctxt_world_t *w, const char *want) {
+  char body[4096], hv[8];
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, reply, 1, CTXT_EFFECT_MS) >= 1, 1);
+  assert_int_equal(ctxt_amqp_get(w->amqp, reply, body, sizeof body, NULL, hv, sizeof hv), 1);
+  if (strstr(body, want) == NULL) fail_msg("reply %s lacks %s", body, want);
+}
+
+#define TEMPLATE2 "33333333-3333-4333-8333-333333333334"
+#define INV2 "11111111-1111-4111-8111-111111111112"
+#define UNIT2 "22222222-2222-4222-8222-222222222223"
+
+static void save_template(ctxt_world_t *w, const char *unit, const char *zone2_name) {
+  char m[1024];
+  snprintf(m, sizeof m,
+           "{\"inventoryTemplateId\":\"" TEMPLATE2 "\",\"unitId\":\"%s\",\"name\":\"Daily\",\"category\":3,"
+           "\"zones\":[{\"inventoryZoneId\":\"" FRIDGE "\",\"name\":\"Fridge\",\"materialTypeIds\":[\"" CHEESE
+           "\"]},"
+           "{\"inventoryZoneId\":\"44444444-4444-4444-8444-444444444443\",\"name\":\"%s\","
+           "\"materialTypeIds\":[]}],"
+           "\"savedBy\":\"" USER "\"}",
+           unit, zone2_name);
+  command(w, "SaveInventoryTemplate", m);
+}
+
+static void start(ctxt_world_t *w, const char *inventory, const char *tmpl) {
+  char m[512];
+  snprintf(m, sizeof m,
+           "{\"inventoryId\":\"%s\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"%s\","
+           "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}",
+           inventory, tmpl);
+  command(w, "StartInventory", m);
+}
+
+/* The office manager keeps the templates over the broker (seed 001: a CRUD entity): a
+ * save creates or replaces one, a repeat changes nothing, a template stays with its
+ * pizzeria, a bad one is refused with the reason; inventories start with the saved
+ * template and check their zones against it; a deleted one (a seed of the file too) no
+ * longer starts an inventory. */
+static void office_manager_keeps_templates(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  ctxt_host_start(w, NULL);
+  material(w, CHEESE, 5, 0);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 1, CTXT_EFFECT_MS), 1);
+  save_template(w, UNIT, "Bin");
+  expect_reply(w, "\"Version\":1,\"Deleted\":false,\"Changed\":true");
+  save_template(w, UNIT, "Bin");
+  expect_reply(w, "\"Version\":1,\"Deleted\":false,\"Changed\":false");
+  save_template(w, UNIT2, "Bin");
+  expect_reply(w, "\"Reason\":3");
+  save_template(w, UNIT, "Fridge"); /* two zones named Fridge */
+  expect_reply(w, "\"Reason\":1");
+  save_template(w, UNIT, "Freezer");
+  expect_reply(w, "\"Version\":2,\"Deleted\":false,\"Changed\":true");
+
+  start(w, INV, TEMPLATE2);
+  expect_reply(w, "InventoryCommandAccepted");
+  measure(w, "77777777-0000-4000-8000-000000000001", 1, CHEESE, "\"1\"", 5, SHELF); /* not in TEMPLATE2 */
+  expect_reply(w, "\"Reason\":11");
+
+  command(w, "DeleteInventoryTemplate",
+          "{\"inventoryTemplateId\":\"" TEMPLATE2 "\",\"deletedBy\":\"" USER "\"}");
+  expect_reply(w, "\"Version\":3,\"Deleted\":true,\"Changed\":true");
+  command(w, "DeleteInventoryTemplate",
+          "{\"inventoryTemplateId\":\"" TEMPLATE2 "\",\"deletedBy\":\"" USER "\"}");
+  expect_reply(w, "\"Deleted\":true,\"Changed\":false");
+  start(w, INV2, TEMPLATE2);
+  expect_reply(w, "\"Reason\":10");
+  /* the file's template is a seed: deleting it stores the deletion */
+  command(w, "DeleteInventoryTemplate",
+          "{\"inventoryTemplateId\":\"" TEMPLATE "\",\"deletedBy\":\"" USER "\"}");
+  expect_reply(w, "\"Version\":1,\"Deleted\":true,\"Changed\":true");
+  start(w, INV2, TEMPLATE);
+  expect_reply(w, "\"Reason\":10");
+  command(w, "DeleteInventoryTemplate", "{\"inventoryTemplateId\":\"" INV2 "\",\"deletedBy\":\"" USER "\"}");
+  expect_reply(w, "\"Reason\":2");
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM inventory.templates WHERE deleted"), 2);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM inventory.templates WHERE updated_by = '" USER "'"), 2);
+  unlink(templates);
+}
+
+/* A pizzeria as DataCatalog publishes it, to Inventory's replica queue. */
+static void pizzeria(ctxt_world_t *w, int version, int removed) {
+  char body[1024], ep[128];
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"00000000-0000-4000-b000-%012d\",\"messageType\":[\"urn:message:Dodo.DataCatalog."
+           "Contracts.Organization.v1:Unit\"],\"message\":{\"id\":\"" UNIT
+           "\",\"version\":%d,\"countryId\":643,"
+           "\"departmentId\":\"" UNIT2 "\",\"name\":\"Syktyvkar-1\",\"isRemoved\":%s}}",
+           seq++, version, removed ? "true" : "false");
+  snprintf(ep, sizeof ep, "%s-mt", w->endpoint);
+  ctxt_amqp_publish(w->amqp, ep, "application/vnd.masstransit+json", body, NULL, NULL);
+}
+
+/* The seed's application service checks that the pizzeria exists: with require_units,
+ * StartInventory needs the pizzeria in Inventory's copy of DataCatalog's Unit, not
+ * removed. */
+static void pizzeria_must_exist(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  char *at = strstr(w->plugins, "\"snapshot_every\"");
+  assert_non_null(at);
+  char rest[1024];
+  snprintf(rest, sizeof rest, "\"require_units\": true, %s", at);
+  snprintf(at, sizeof w->plugins - (size_t)(at - w->plugins), "%s", rest);
+  ctxt_host_start(w, NULL);
+  start(w, INV, TEMPLATE);
+  expect_reply(w, "\"Reason\":13");
+  pizzeria(w, 1, 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.units", 1, CTXT_EFFECT_MS), 1);
+  start(w, INV, TEMPLATE);
+  expect_reply(w, "InventoryCommandAccepted");
+  pizzeria(w, 2, 1);
+  pizzeria(w, 1, 0); /* older: ignored */
+  assert_int_equal(ctxt_pg_wait_long(w->pg,
+                                     "SELECT count(*) FROM inventory.units WHERE is_removed AND version = 2",
+                                     1, CTXT_EFFECT_MS),
+                   1);
+  start(w, INV2, TEMPLATE);
+  expect_reply(w, "\"Reason\":13");
+  ctxt_host_stop(w, SIGTERM);
+  unlink(templates);
+}
+
+/* `ctxd outbox resend` of this world's configuration with args; returns its exit code. */
+static int resend(ctxt_world_t *w, char **args) {
+  char *argv[16] = {(char *)ctxt_ctxd_path(), "outbox", "resend"};
+  size_t n = 3;
+  for (; args[n - 3] != NULL; n++) argv[n] = args[n - 3];
+  argv[n++] = "--config";
+  argv[n++] = w->config;
+  argv[n] = NULL;
+  char *env[] = {w->db_env, NULL};
+  ctxt_proc_t p;
+  ctxt_proc_spawn(&p, argv, env);
+  assert_true(ctxt_proc_wait_exit(&p, 60000));
+  int rc = WIFEXITED(p.status) ? WEXITSTATUS(p.status) : -1;
+  ctxt_proc_free(&p);
+  return rc;
+}
+
+/* The seed keeps published events for good and re-sends them when needed: with
+ * archive_retention_s "keep", an operator re-sends archived events by type (and time
+ * range) or by id; they arrive again with their message ids, so a consumer that handled
+ * one drops the copy through its inbox. */
+static void resend_archived_events(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  snprintf(w->host_settings, sizeof w->host_settings, ", \"outbox\": {\"archive_retention_s\": \"keep\"}");
+  /* a subscriber of InventoryFinished, standing for accounting */
+  char sub[96];
+  snprintf(sub, sizeof sub, "%s-finished", w->endpoint);
+  amqp_bytes_t x = amqp_cstring_bytes("Ctxd.Inventory.Contracts.v1:InventoryFinished");
+  amqp_exchange_declare(w->amqp, 1, x, amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+  amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(sub), 0, 0, 0, 1, amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(sub), x, amqp_empty_bytes, amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+  ctxt_host_start(w, NULL);
+  int cheese = material(w, CHEESE, 5, 0);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 1, CTXT_EFFECT_MS), 1);
+  command(w, "StartInventory",
+          "{\"inventoryId\":\"" INV "\",\"unitId\":\"" UNIT "\",\"inventoryTemplateId\":\"" TEMPLATE "\","
+          "\"startedBy\":\"" USER "\",\"startedAt\":\"2026-11-24T08:00:00Z\"}");
+  command(w, "FinishInventory",
+          "{\"inventoryId\":\"" INV "\",\"finishedBy\":\"" USER
+          "\",\"finishedAt\":\"2026-11-24T09:00:00Z\"}");
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, sub, 1, CTXT_EFFECT_MS), 1);
+
+  /* by type and time range: the finish again, with its message id */
+  char *by_type[] = {"--message-type",
+                     "Ctxd.Inventory.Contracts.v1:InventoryFinished",
+                     "--since",
+                     "2000-01-01",
+                     "--until",
+                     "2100-01-01",
+                     NULL};
+  assert_int_equal(resend(w, by_type), 0);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, sub, 2, CTXT_EFFECT_MS), 2);
+  char first[4096], second[4096], hv[8];
+  assert_int_equal(ctxt_amqp_get(w->amqp, sub, first, sizeof first, NULL, hv, sizeof hv), 1);
+  assert_int_equal(ctxt_amqp_get(w->amqp, sub, second, sizeof second, NULL, hv, sizeof hv), 1);
+  assert_string_equal(first, second);
+  /* a time range that holds nothing re-sends nothing */
+  char *none[] = {"--message-type", "Ctxd.Inventory.Contracts.v1:InventoryFinished", "--until", "2000-01-01",
+                  NULL};
+  assert_int_equal(resend(w, none), 0);
+
+  /* by id: an event a consumer (Inventory's replica) already handled is dropped by its
+   * inbox. The archive row stands for DataCatalog's own publication of the MaterialType
+   * the test sent above: the same envelope, the same message id. */
+  char body[1024], sql[2048], ep[128];
+  material_body(body, sizeof body, cheese, CHEESE, 5, 0);
+  snprintf(
+      sql, sizeof sql,
+      "WITH a AS (INSERT INTO ctxd.outbox_archive (id, message_id, exchange, message_type, body, created_at)"
+      " VALUES (999999999, '00000000-0000-4000-a000-%012d',"
+      " 'Dodo.DataCatalog.Contracts.Products.v1:MaterialType',"
+      " 'Dodo.DataCatalog.Contracts.Products.v1:MaterialType', '%s', now()) RETURNING 1)"
+      " SELECT count(*) FROM a",
+      cheese, body);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
+  snprintf(ep, sizeof ep, "%s-mt", w->endpoint);
+  char *by_id[] = {"999999999", NULL};
+  assert_int_equal(resend(w, by_id), 0);
+  ctxt_wait_settled(w, ep, 2);
+  assert_int_equal(ctxt_metric(w, ep, "ctxd_messages_duplicate_total"), 1);
+  /* kept: re-sent rows are archived again, and nothing expired */
+  assert_int_equal(count_archive(w, "InventoryFinished"), 2);
+  ctxt_host_stop(w, SIGTERM);
+  unlink(templates);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(full_audit, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(two_workers_lose_no_update, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(resend_archived_events, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(office_manager_keeps_templates, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(pizzeria_must_exist, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,6 +289,31 @@ static void errors_store_commands(void **state) {
   assert_refused("unexpected argument '7' (see 'ctxd help')", 6, "ctxd", "errors", "list", "7", "-c", "a");
 }
 
+/* ctxd outbox resend: archive row ids, or the archive's filters (type and time range). */
+static void outbox_resend_command(void **state) {
+  (void)state;
+  ctxd__cli_t cli;
+  char err[256];
+  assert_int_equal(parse(&cli, err, sizeof err, 7, "ctxd", "outbox", "resend", "5", "9", "-c", "a"), 0);
+  assert_int_equal(cli.cmd, CTXD__CMD_OUTBOX_RESEND);
+  assert_int_equal(cli.nids, 2);
+  assert_int_equal(cli.ids[1], 9);
+  assert_int_equal(parse(&cli, err, sizeof err, 9, "ctxd", "outbox", "resend", "--message-type=Ns.v1:T",
+                         "--since", "2026-12-01", "--until=2026-12-02", "-c", "a"),
+                   0);
+  assert_string_equal(cli.message_type, "Ns.v1:T");
+  assert_string_equal(cli.since, "2026-12-01");
+  assert_string_equal(cli.until, "2026-12-02");
+  assert_refused("'outbox resend' needs IDs or a filter (see 'ctxd help outbox')", 5, "ctxd", "outbox",
+                 "resend", "-c", "a");
+  assert_refused("'outbox resend' takes IDs or filters, not both (see 'ctxd help outbox')", 7, "ctxd",
+                 "outbox", "resend", "1", "--message-id=x", "-c", "a");
+  assert_refused("'outbox resend' does not take --group (see 'ctxd help outbox')", 6, "ctxd", "outbox",
+                 "resend", "--group=g", "-c", "a");
+  assert_refused("'x' is not the id of a row of the outbox archive", 6, "ctxd", "outbox", "resend", "x", "-c",
+                 "a");
+}
+
 static void usages_and_docs_agree(void **state) {
   (void)state;
   char *doc = ctxt_read_file(CTXD_TEST_SOURCE_DIR "/docs/operations.md");
@@ -322,6 +347,7 @@ int main(void) {
       cmocka_unit_test(version_and_help),
       cmocka_unit_test(repeated_calls),
       cmocka_unit_test(errors_store_commands),
+      cmocka_unit_test(outbox_resend_command),
       cmocka_unit_test(usages_and_docs_agree),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

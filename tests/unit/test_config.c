@@ -367,6 +367,20 @@ static void test_error_wrong_type(void **state) {
   assert_load_error("[1]", ":1:1: expected an object, got an array");
 }
 
+/* The archive kept for good: "keep" instead of seconds; any other word is refused. */
+static void test_archive_keep(void **state) {
+  (void)state;
+  ctxd__config_t *cfg =
+      load_ok("{" URLS ", \"outbox\": {\"archive_retention_s\": \"keep\", \"sweep_grace_ms\": 200}}");
+  assert_true(cfg->outbox_archive_retention_s == CTXD__RETENTION_KEEP);
+  assert_true(cfg->outbox_sweep_grace_ms == 200);
+  ctxd__config_free(cfg);
+  loaded_t r;
+  load_text(&r, "{" URLS ", \"outbox\": {\"archive_retention_s\": \"forever\"}}");
+  assert_int_equal(r.rc, CTXD_ECONFIG);
+  assert_non_null(strstr(r.err, "outbox.archive_retention_s"));
+}
+
 static void test_error_range(void **state) {
   (void)state;
   assert_load_error("{\"broker\": {\"url\": \"amqp://h\",\n"
@@ -766,12 +780,13 @@ static void test_format_error(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, clear_env, clear_env)
   const struct CMUnitTest tests[] = {
-      T(test_full),           T(test_defaults),           T(test_cluster_urls),      T(test_plugin_path),
-      T(test_env_overrides),  T(test_env_empty_is_unset), T(test_env_errors),        T(test_error_wrong_type),
-      T(test_error_range),    T(test_error_batch_size),   T(test_error_unknown_key), T(test_error_json),
-      T(test_error_required), T(test_error_plugins),      T(test_error_values),      T(test_error_file),
-      T(test_redact_url),     T(test_error_secrets),      T(test_format_error),      T(test_limits),
-      T(test_password_file),  T(test_admin_token),        T(test_migrate_setting),   T(test_broker_tls),
+      T(test_full),          T(test_defaults),           T(test_cluster_urls),     T(test_plugin_path),
+      T(test_env_overrides), T(test_env_empty_is_unset), T(test_env_errors),       T(test_error_wrong_type),
+      T(test_archive_keep),  T(test_error_range),        T(test_error_batch_size), T(test_error_unknown_key),
+      T(test_error_json),    T(test_error_required),     T(test_error_plugins),    T(test_error_values),
+      T(test_error_file),    T(test_redact_url),         T(test_error_secrets),    T(test_format_error),
+      T(test_limits),        T(test_password_file),      T(test_admin_token),      T(test_migrate_setting),
+      T(test_broker_tls),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -272,7 +272,8 @@ static void test_reason_codes(void **state) {
                                       "material_removed",
                                       "unit_mismatch",
                                       "unknown_zone",
-                                      "invalid_template"};
+                                      "invalid_template",
+                                      "unknown_unit"};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
     assert_string_equal(inventory_reason_code((inventory_reason_t)i), codes[i]);
   assert_string_equal(inventory_reason_code((inventory_reason_t)99), "unknown");
@@ -354,6 +355,64 @@ static void test_template_invalid(void **state) {
 }
 
 /* ---- StartInventory ----------------------------------------------------------------- */
+
+/* The office manager's CRUD of templates: create, replace, repeat, delete, the pizzeria
+ * a template stays with. */
+static void test_template_decide(void **state) {
+  (void)state;
+  inventory_rejection_t why;
+  assert_int_equal(inventory_template_decide(NULL, false, &tmpl, &why), INVENTORY_TEMPLATE_SAVE);
+  assert_int_equal(why.reason, INVENTORY_REASON_NONE);
+  assert_int_equal(inventory_template_decide(&tmpl, false, &tmpl, &why), INVENTORY_TEMPLATE_UNCHANGED);
+  inventory_template_t renamed = tmpl;
+  renamed.name = "Weekly count";
+  assert_false(inventory_template_equal(&tmpl, &renamed));
+  assert_int_equal(inventory_template_decide(&tmpl, false, &renamed, &why), INVENTORY_TEMPLATE_SAVE);
+  /* one material less in the fridge is a change */
+  inventory_zone_t z[] = {zones[0], zones[1], zones[2]};
+  z[0].material_count = 1;
+  inventory_template_t fewer = tmpl;
+  fewer.zones = z;
+  assert_false(inventory_template_equal(&tmpl, &fewer));
+  /* a deleted template is created again by a save */
+  assert_int_equal(inventory_template_decide(NULL, true, &tmpl, &why), INVENTORY_TEMPLATE_SAVE);
+
+  inventory_template_t moved = tmpl;
+  moved.unit_id = "unit-2";
+  assert_int_equal(inventory_template_decide(&tmpl, false, &moved, &why), INVENTORY_TEMPLATE_REJECTED);
+  assert_int_equal(why.reason, INVENTORY_REASON_TEMPLATE_MISMATCH);
+  assert_string_equal(why.text, "template tmpl-1 belongs to pizzeria unit-1, not unit-2");
+  inventory_template_t blank = tmpl;
+  blank.name = " ";
+  assert_int_equal(inventory_template_decide(NULL, false, &blank, &why), INVENTORY_TEMPLATE_REJECTED);
+  assert_int_equal(why.reason, INVENTORY_REASON_INVALID_TEMPLATE);
+
+  assert_int_equal(inventory_template_decide(&tmpl, false, NULL, &why), INVENTORY_TEMPLATE_DELETE);
+  assert_int_equal(inventory_template_decide(NULL, true, NULL, &why), INVENTORY_TEMPLATE_UNCHANGED);
+  assert_int_equal(inventory_template_decide(NULL, false, NULL, &why), INVENTORY_TEMPLATE_REJECTED);
+  assert_int_equal(why.reason, INVENTORY_REASON_UNKNOWN_TEMPLATE);
+  assert_string_equal(why.text, "template does not exist");
+}
+
+/* The application service's check: the pizzeria exists in Inventory's copy of DataCatalog
+ * and is not removed; checked before the template. */
+static void test_start_unit_check(void **state) {
+  (void)state;
+  world_t w;
+  world_init(&w);
+  inventory_unit_t unit = {.found = false};
+  w.refs.unit = &unit;
+  assert_rejected(decide_with(NULL, start_cmd(), &w.refs), INVENTORY_REASON_UNKNOWN_UNIT,
+                  "pizzeria unit-1 does not exist");
+  unit = (inventory_unit_t){.found = true, .removed = true};
+  assert_rejected(decide_with(NULL, start_cmd(), &w.refs), INVENTORY_REASON_UNKNOWN_UNIT,
+                  "pizzeria unit-1 is removed");
+  w.refs.tmpl = NULL;
+  assert_rejected(decide_with(NULL, start_cmd(), &w.refs), INVENTORY_REASON_UNKNOWN_UNIT, NULL);
+  w.refs.tmpl = &tmpl;
+  unit.removed = false;
+  assert_int_equal(decide_with(NULL, start_cmd(), &w.refs).outcome, INVENTORY_OUTCOME_ACCEPTED);
+}
 
 static void test_start_on_none(void **state) {
   (void)state;
@@ -1438,6 +1497,24 @@ static void test_random_sequence_snapshot_equals_replay(void **state) {
 
 /* ---- Public events ------------------------------------------------------------------ */
 
+/* InventoryFinished.MeasurementCount: a removed measurement stays in the state but does
+ * not count. */
+static void test_counted_excludes_removed(void **state) {
+  (void)state;
+  inventory_state_t s;
+  started(&s);
+  assert_int_equal(inventory_state_counted(&s), 0);
+  run(&s, cheese("m-1", 1, "50"));
+  run(&s, cheese("m-2", 1, "5"));
+  run(&s, cheese("m-3", 1, "7"));
+  run(&s, cheese("m-2", 2, NULL));
+  assert_int_equal(s.measurement_count, 3);
+  assert_int_equal(inventory_state_counted(&s), 2);
+  run(&s, cheese("m-1", 2, NULL));
+  assert_int_equal(inventory_state_counted(&s), 1);
+  inventory_state_clear(&s);
+}
+
 static void test_public_events(void **state) {
   (void)state;
   inventory_state_t s;
@@ -1522,6 +1599,9 @@ int main(void) {
       cmocka_unit_test(test_snapshot_decode_rejects),
       cmocka_unit_test(test_snapshot_plus_events_equals_replay),
       cmocka_unit_test(test_random_sequence_snapshot_equals_replay),
+      cmocka_unit_test(test_counted_excludes_removed),
+      cmocka_unit_test(test_template_decide),
+      cmocka_unit_test(test_start_unit_check),
       cmocka_unit_test(test_public_events),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
