@@ -324,6 +324,14 @@ static json_t *member_object(const char *body, const member_t *v, int *rc, char 
   return o;
 }
 
+/* Whether v is an object without members: nothing to parse. */
+static int empty_object(const member_t *v) {
+  if (!v || *v->value != '{') return 0;
+  ctxd__jscan_t s = {v->value + 1, v->end};
+  ctxd__jscan_ws(&s);
+  return *s.p == '}';
+}
+
 /* Returns the property selected by flag when flagged and non-empty (an empty id or type
  * carries nothing), else NULL. */
 static const amqp_bytes_t *prop(const amqp_basic_properties_t *props, amqp_flags_t flag) {
@@ -444,7 +452,9 @@ static int decode_envelope(ctxd__envelope_t *env, const char *body, const member
   env->message = member_object(body, member_get(m, "message"), &rc, err, errlen);
   if (rc) return rc;
   if (!env->message) return ctxd__fail(err, errlen, CTXD_EDECODE, "message is not a JSON object");
-  json_t *headers = member_object(body, member_get(m, "headers"), &rc, err, errlen);
+  /* empty headers ({}, as MassTransit writes them) add nothing: not parsed */
+  const member_t *hv = member_get(m, "headers");
+  json_t *headers = empty_object(hv) ? NULL : member_object(body, hv, &rc, err, errlen);
   if (rc == 0 && headers && json_object_update(env->headers, headers))
     rc = ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   json_decref(headers);
@@ -531,8 +541,11 @@ static void set_message_text(ctxd__envelope_t *env, const char *p, size_t len, c
     len = (size_t)(message->end - message->value);
   }
   if (text_members(p, len) != tree_members(env->message)) return;
-  env->message_text = p;
-  env->message_len = len;
+  /* a copy among the envelope's strings, NUL-terminated: msg_body hands it out as it is,
+   * without an allocation of its own per message (out of memory: no text, msg_body
+   * serialises the tree instead) */
+  env->message_text = strings_copy(env, p, len);
+  env->message_len = env->message_text != NULL ? len : 0;
 }
 
 int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_properties_t *props,
