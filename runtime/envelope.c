@@ -1,6 +1,7 @@
 /* Decoding MassTransit envelopes. See envelope.h. */
 #include "envelope.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -306,12 +307,107 @@ static const char *member_string(ctxd__envelope_t *env, const members_t *m, cons
   return v && *v->value == '"' ? decode_string(env, v->value, v->end, n) : NULL;
 }
 
+/* Containers nested deeper than this are left to jansson's parser: the builder recurses. */
+#define BUILD_DEPTH 32
+
+static json_t *build_value(ctxd__jscan_t *s, int depth);
+
+/* The string token at s->p (checked) as jansson's string, s past it. */
+static json_t *build_string(ctxd__jscan_t *s) {
+  const char *start = s->p + 1;
+  ctxd__jscan_t token = *s;
+  ctxd__jscan_value(&token, 0);
+  size_t max = (size_t)(token.p - start - 1);
+  if (memchr(start, '\\', max) == NULL) { /* no escape: the text is the string */
+    s->p = token.p;
+    return json_stringn_nocheck(start, max);
+  }
+  char small[256], *buf = max < sizeof small ? small : malloc(max + 1);
+  size_t n;
+  json_t *v = buf != NULL && ctxd__jscan_string(s, buf, &n) == 0 ? json_stringn_nocheck(buf, n) : NULL;
+  if (buf != small) free(buf);
+  return v;
+}
+
+/* The number token at s->p (checked) as jansson reads it, s past it; NULL when jansson
+ * must judge it (out of range, or too long to copy here). */
+static json_t *build_number(ctxd__jscan_t *s) {
+  ctxd__jscan_t token = *s;
+  ctxd__jscan_value(&token, 0);
+  size_t len = (size_t)(token.p - s->p);
+  char text[64], *end;
+  if (len >= sizeof text) return NULL;
+  memcpy(text, s->p, len);
+  text[len] = '\0';
+  s->p = token.p;
+  errno = 0;
+  if (strpbrk(text, ".eE") == NULL) {
+    long long i = strtoll(text, &end, 10);
+    return errno == 0 ? json_integer(i) : NULL;
+  }
+  double d = strtod(text, &end);
+  return errno == 0 ? json_real(d) : NULL;
+}
+
+static json_t *build_object(ctxd__jscan_t *s, int depth) {
+  json_t *o = json_object();
+  s->p++;
+  if (ctxd__jscan_expect(s, '}') == 0) return o;
+  while (o != NULL) {
+    ctxd__jscan_ws(s);
+    json_t *key = build_string(s);
+    json_t *v = key != NULL && ctxd__jscan_expect(s, ':') == 0 ? build_value(s, depth) : NULL;
+    /* a repeated key replaces the earlier one, as in jansson's parser */
+    if (v == NULL || json_object_setn_new_nocheck(o, json_string_value(key), json_string_length(key), v)) {
+      json_decref(o);
+      o = NULL;
+    }
+    json_decref(key);
+    if (o != NULL && ctxd__jscan_expect(s, ',') != 0) break;
+  }
+  if (o != NULL) ctxd__jscan_expect(s, '}');
+  return o;
+}
+
+static json_t *build_array(ctxd__jscan_t *s, int depth) {
+  json_t *a = json_array();
+  s->p++;
+  if (ctxd__jscan_expect(s, ']') == 0) return a;
+  while (a != NULL) {
+    if (json_array_append_new(a, build_value(s, depth))) {
+      json_decref(a);
+      a = NULL;
+    }
+    if (a != NULL && ctxd__jscan_expect(s, ',') != 0) break;
+  }
+  if (a != NULL) ctxd__jscan_expect(s, ']');
+  return a;
+}
+
+static json_t *build_value(ctxd__jscan_t *s, int depth) {
+  ctxd__jscan_ws(s);
+  switch (*s->p) {
+  case '{': return depth < BUILD_DEPTH ? build_object(s, depth + 1) : NULL;
+  case '[': return depth < BUILD_DEPTH ? build_array(s, depth + 1) : NULL;
+  case '"': return build_string(s);
+  case 't': s->p += 4; return json_true();
+  case 'f': s->p += 5; return json_false();
+  case 'n': s->p += 4; return json_null();
+  default: return build_number(s);
+  }
+}
+
 /* A member's value parsed into a new tree (json_decref) when it is an object, else NULL
  * (*rc 0); *rc is CTXD_EDECODE when jansson refuses what the scanner let through (an
- * integer beyond 64 bits, a real that overflows), CTXD_ENOMEM when memory runs out. */
+ * integer beyond 64 bits, a real that overflows), CTXD_ENOMEM when memory runs out. The
+ * tree is built from the text the scanner checked; what the builder leaves (those
+ * numbers, deep nesting, no memory) is parsed by jansson, for its verdict and message. */
 static json_t *member_object(const char *body, const member_t *v, int *rc, char *err, size_t errlen) {
   *rc = 0;
   if (!v || *v->value != '{') return NULL;
+  ctxd__jscan_t s = {v->value, v->end};
+  json_t *built = build_value(&s, 0);
+  if (built != NULL) return built;
   json_error_t jerr;
   json_t *o = json_loadb(v->value, (size_t)(v->end - v->value), 0, &jerr);
   if (!o) {
