@@ -17,6 +17,7 @@
 # plenty) and prints ctxd's instructions per message: those of the draining host minus
 # those of a start-up run (start, 1 s idle, stop), divided by N; exact, whatever else runs
 # on the machine. Read a profile with `callgrind_annotate <file>`.
+# --ctxd PATH profiles another build of the host (an older commit's, to compare).
 # Output in CTXD_BENCH_OUT (tests/bench/results/profile).
 set -euo pipefail
 
@@ -26,12 +27,13 @@ build=${CTXD_BENCH_BUILD:-$repo/build/bench}
 out=${CTXD_BENCH_OUT:-$here/results/profile}
 export CTXD_STACK_DIR=${CTXD_STACK_DIR:-$repo/.run/stack-bench}
 
-messages=300000 window=3 perf=0 stat=0 callgrind=0
+messages=300000 window=3 perf=0 stat=0 callgrind=0 ctxd=$(readlink -f "$build/runtime/ctxd")
 args=()
 while (($#)); do
   case "$1" in
     --messages) messages=$2; shift ;;
     --callgrind) callgrind=1 ;;
+    --ctxd) ctxd=$(readlink -f "$2"); shift ;;
     --window) window=$2; shift ;;
     --perf) perf=1 ;;
     --stat) stat=1 ;;
@@ -42,7 +44,6 @@ done
 # shellcheck disable=SC1091
 source "$CTXD_STACK_DIR/env"
 mkdir -p "$out"
-ctxd=$(readlink -f "$build/runtime/ctxd")
 hz=$(getconf CLK_TCK)
 
 # utime+stime (+ cutime+cstime when $2) of pid $1, in ticks; 0 once it is gone
@@ -89,7 +90,7 @@ if ((callgrind)); then
 fi
 
 CTXD_BENCH_OUT=$out bash "$here/run.sh" --no-build --only e2e --runs 1 --messages "$messages" "${args[@]}" \
-  >"$out/bench.txt" 2>&1 &
+  --ctxd "$ctxd" >"$out/bench.txt" 2>&1 &
 bench=$!
 host=""
 declare -A seen
@@ -126,7 +127,7 @@ awk -v n="$n" -v hz="$hz" -v c=$((c1 - c0)) -v g=$((g1 - g0)) -v b=$((b1 - b0)) 
             c * us, g * us, b * us, 1000 / hz
    }' | tee "$out/profile.txt"
 if ((stat)); then
-  awk -v n="$n" '/instructions/ {gsub(",", "", $1); printf "ctxd instructions per message: %.0f\n", $1 / n}' \
+  awk -v n="$n" '/instructions/ && $1 ~ /^[0-9,]+$/ {gsub(",", "", $1); printf "ctxd instructions per message: %.0f\n", $1 / n}' \
     "$out/perf-stat.txt" | tee -a "$out/profile.txt"
 fi
 grep -E "e2e|per transaction" "$out/bench.txt" | tee -a "$out/profile.txt" || true
