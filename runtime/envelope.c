@@ -293,8 +293,9 @@ static const member_t *member_get(const members_t *m, const char *key) {
   const member_t *found = NULL;
   for (size_t i = 0; i < m->n; i++)
     if (m->at[i].klen == klen && memcmp(m->at[i].key, key, klen) == 0) found = &m->at[i];
-  for (size_t i = 0; !found && i < m->n; i++)
-    if (ctxd__schema_ascii_ieq(m->at[i].key, m->at[i].klen, key, klen)) found = &m->at[i];
+  for (size_t i = 0; !found && i < m->n; i++) /* the length first: most keys differ in it */
+    if (m->at[i].klen == klen && ctxd__schema_ascii_ieq(m->at[i].key, m->at[i].klen, key, klen))
+      found = &m->at[i];
   for (const member_t *later = found ? found + 1 : NULL; later && later < m->at + m->n; later++)
     if (later->klen == found->klen && memcmp(later->key, found->key, found->klen) == 0) found = later;
   return found;

@@ -113,8 +113,10 @@ elif ((stat)); then
 else
   sleep "$window"
 fi
+alive=$(kill -0 "$host" 2>/dev/null && echo 1 || echo 0)
 i1=$(items) c1=$(ticks "$host") g1=$(pg_ticks) b1=$(ticks "$broker_pid")
 t1=$(date +%s.%N)
+((alive)) || { echo "profile: the drain ended inside the window: more --messages" >&2; wait "$bench"; exit 1; }
 wait "$bench" || { echo "profile: the benchmark failed; see $out/bench.txt" >&2; exit 1; }
 
 n=$((i1 - i0))
