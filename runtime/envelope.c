@@ -308,30 +308,43 @@ static const char *member_string(ctxd__envelope_t *env, const members_t *m, cons
   return v && *v->value == '"' ? decode_string(env, v->value, v->end, n) : NULL;
 }
 
-/* Containers nested deeper than this are left to jansson's parser: the builder recurses. */
+/* The tree of a value the scanner checked, built without jansson's parser. Each build_*
+ * returns a new reference (json_decref), s past the value, or NULL: out of memory, or
+ * what jansson's parser must judge. Containers nested deeper than BUILD_DEPTH are left to
+ * it too: the builder recurses. */
 #define BUILD_DEPTH 32
+#define SHORT_STRING 256
 
 static json_t *build_value(ctxd__jscan_t *s, int depth);
 
-/* The string token at s->p (checked) as jansson's string, s past it. */
-static json_t *build_string(ctxd__jscan_t *s) {
+/* The contents of the string token at s->p (checked), s past it, *n bytes: the text
+ * itself when it has no escape, else decoded into buf (SHORT_STRING bytes) or, longer,
+ * into *heap (new: free it; NULL otherwise). NULL when memory runs out. */
+static const char *string_text(ctxd__jscan_t *s, char *buf, char **heap, size_t *n) {
   const char *start = s->p + 1;
   ctxd__jscan_t token = *s;
   ctxd__jscan_value(&token, 0);
   size_t max = (size_t)(token.p - start - 1);
-  if (memchr(start, '\\', max) == NULL) { /* no escape: the text is the string */
+  *heap = NULL;
+  if (memchr(start, '\\', max) == NULL) {
     s->p = token.p;
-    return json_stringn_nocheck(start, max);
+    *n = max;
+    return start;
   }
-  char small[256], *buf = max < sizeof small ? small : malloc(max + 1);
+  char *out = max < SHORT_STRING ? buf : (*heap = malloc(max + 1));
+  return out != NULL && ctxd__jscan_string(s, out, n) == 0 ? out : NULL;
+}
+
+static json_t *build_string(ctxd__jscan_t *s) {
+  char buf[SHORT_STRING], *heap;
   size_t n;
-  json_t *v = buf != NULL && ctxd__jscan_string(s, buf, &n) == 0 ? json_stringn_nocheck(buf, n) : NULL;
-  if (buf != small) free(buf);
+  const char *text = string_text(s, buf, &heap, &n);
+  json_t *v = text != NULL ? json_stringn_nocheck(text, n) : NULL;
+  free(heap);
   return v;
 }
 
-/* The number token at s->p (checked) as jansson reads it, s past it; NULL when jansson
- * must judge it (out of range, or too long to copy here). */
+/* A number as jansson reads it; left to jansson when out of range or too long to copy. */
 static json_t *build_number(ctxd__jscan_t *s) {
   ctxd__jscan_t token = *s;
   ctxd__jscan_value(&token, 0);
@@ -355,15 +368,17 @@ static json_t *build_object(ctxd__jscan_t *s, int depth) {
   s->p++;
   if (ctxd__jscan_expect(s, '}') == 0) return o;
   while (o != NULL) {
+    char buf[SHORT_STRING], *heap;
+    size_t klen;
     ctxd__jscan_ws(s);
-    json_t *key = build_string(s);
+    const char *key = string_text(s, buf, &heap, &klen);
     json_t *v = key != NULL && ctxd__jscan_expect(s, ':') == 0 ? build_value(s, depth) : NULL;
     /* a repeated key replaces the earlier one, as in jansson's parser */
-    if (v == NULL || json_object_setn_new_nocheck(o, json_string_value(key), json_string_length(key), v)) {
+    if (v == NULL || json_object_setn_new_nocheck(o, key, klen, v)) {
       json_decref(o);
       o = NULL;
     }
-    json_decref(key);
+    free(heap);
     if (o != NULL && ctxd__jscan_expect(s, ',') != 0) break;
   }
   if (o != NULL) ctxd__jscan_expect(s, '}');

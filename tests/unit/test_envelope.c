@@ -267,6 +267,11 @@ static void test_decode_message_text(void **state) {
 
 /* The message's tree is built from the scanned text: it must be the tree jansson's parser
  * makes of it, numbers, escapes, repeated keys and deep nesting included. */
+#define LONG                                                                                                 \
+  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"     \
+  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"     \
+  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+
 static void test_decode_message_tree(void **state) {
   (void)state;
   static const char *const messages[] = {
@@ -275,11 +280,13 @@ static void test_decode_message_tree(void **state) {
       "{\"r\":0.1,\"e\":-1.5E-3,\"big\":1e308,\"tiny\":1e-400,\"t\":true,\"f\":false,\"z\":null}",
       "{\"s\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\\\ \\/ \\b\\f\\n\\r\\t\",\"u\":\"\xc3\xa9\",\"\":\"\"}",
       "{\"n\":1,\"n\":{\"a\":[1,2]},\"k\\u0065y\":[],\"a\":[[],{},[{\"b\":[null]}]]}",
+      /* escaped strings longer than the builder's buffer on the stack */
+      "{\"k\\n" LONG "\":\"\\t" LONG "\"}",
       /* deeper than the builder goes: jansson's parser builds it */
       "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
   };
   for (size_t i = 0; i < sizeof messages / sizeof messages[0]; i++) {
-    char body[1024];
+    char body[2048];
     snprintf(body, sizeof body,
              "{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\":%s}",
              messages[i]);
