@@ -53,14 +53,15 @@ static const char *api_msg_field(const ctxd_msg_t *m, ctxd_msg_field_t field) {
 }
 
 static const char *api_msg_body(const ctxd_msg_t *cm, size_t *len) {
-  /* made on first use: most handlers ask once, some never. The publisher's own text when
-   * it says what was validated: a number keeps its digits (jansson would print 0.1 as
-   * 0.10000000000000001), and a copy is cheaper than serialising the object again. */
+  /* The publisher's own text when it says what was validated: a number keeps its digits
+   * (jansson would print 0.1 as 0.10000000000000001), and the decoder's copy costs less
+   * than serialising the object again. Else serialised on first use (an upcast message). */
   ctxd_msg_t *m = (ctxd_msg_t *)cm;
-  if (m->body == NULL && m->message == m->env.message && m->env.message_text != NULL) {
-    m->body = strndup(m->env.message_text, m->env.message_len);
-    m->body_len = m->env.message_len;
-  } else if (m->body == NULL) {
+  if (m->message == m->env.message && m->env.message_text != NULL) {
+    if (len != NULL) *len = m->env.message_len;
+    return m->env.message_text;
+  }
+  if (m->body == NULL) {
     m->body = json_dumps(m->message, JSON_COMPACT | JSON_ENCODE_ANY);
     m->body_len = m->body != NULL ? strlen(m->body) : 0;
   }

@@ -40,8 +40,19 @@ typedef struct {
   PGresult **keep; /* the result itself, for ctxd__db_exec */
 } pending_t;
 
+/* the slots of the statements last seen, by the address of their text: a handler passes
+ * the same string constant for every message, and a match is confirmed by strcmp, cheaper
+ * than hashing the text again */
+#define MEMO_SLOTS 64
+
+typedef struct {
+  const char *sql;
+  int slot;
+} memo_t;
+
 typedef struct {
   stmt_t slots[STMT_SLOTS];
+  memo_t memo[MEMO_SLOTS];
   int used;
   pending_t pending[PIPELINE_MAX + 2];
   size_t npending;
@@ -79,6 +90,11 @@ static uint64_t fnv(const char *s) {
 static const char *cache_find(conn_state_t *st, const char *sql, char name[16], int *fresh) {
   *fresh = -1;
   if (st == NULL) return NULL;
+  memo_t *memo = &st->memo[((uintptr_t)sql >> 3) % MEMO_SLOTS];
+  if (memo->sql == sql && st->slots[memo->slot].sql != NULL && strcmp(st->slots[memo->slot].sql, sql) == 0) {
+    snprintf(name, 16, "s%d", memo->slot);
+    return name;
+  }
   uint64_t h = fnv(sql);
   size_t i = (size_t)(h % STMT_SLOTS);
   for (int probe = 0; probe < STMT_SLOTS; probe++, i = (i + 1) % STMT_SLOTS) {
@@ -92,6 +108,7 @@ static const char *cache_find(conn_state_t *st, const char *sql, char name[16], 
     *fresh = (int)i;
     break;
   }
+  *memo = (memo_t){sql, (int)i};
   snprintf(name, 16, "s%zu", i);
   return name;
 }

@@ -166,11 +166,16 @@ static int inbox_insert(PGconn *c, const span_t *s, char *err, size_t errlen) {
   PGresult *r = ctxd__db_exec(c, INBOX_INSERT, 2, params, &code, err, errlen);
   free(ids);
   if (r == NULL) return code;
+  /* the rows come back in the order of the array (not a promise of the server's: any
+   * order is matched, the usual one in a single pass) */
+  size_t at = 0;
   for (int row = 0; row < PQntuples(r); row++) {
     const char *id = PQgetvalue(r, row, 0);
-    for (size_t i = 0; i < s->n; i++) {
-      if (msgs[i].handler != NULL && !msgs[i].fresh && strcmp(msgs[i].env.message_id, id) == 0) {
+    for (size_t k = 0; k < s->n; k++) {
+      size_t i = (at + k) % s->n;
+      if (msgs[i].handler != NULL && !msgs[i].fresh && memcmp(msgs[i].env.message_id, id, 37) == 0) {
         msgs[i].fresh = 1;
+        at = i + 1;
         break;
       }
     }

@@ -20,7 +20,7 @@ struct ctxd_msg_s {
   ctxd__delivery_t *delivery;
   json_t *message; /* what the handler sees: the envelope's message, or its upcast to the
                       version the handler asked for; a reference of its own */
-  char *body;      /* lazily serialised message object; new */
+  char *body;      /* lazily serialised message object, when there is no message_text; new */
   size_t body_len;
   int fresh;            /* its inbox row was inserted in this transaction */
   int ran;              /* its handler was called, in any attempt */

@@ -222,9 +222,9 @@ int ctxd__endpoint_open(ctxd__endpoint_t *ep) {
 
 int ctxd__endpoint_receive(ctxd__endpoint_t *ep, ctxd__delivery_t *d, uint64_t gen) {
   int rc = ctxd__ledger_receive(&ep->ledger, d->tag);
-  size_t cap = (size_t)ep->settings.batch_size;
+  size_t cap = (size_t)ep->settings.batch_size, room = cap > 1 ? cap * CTXD__BATCH_GROWTH : cap;
   if (rc == 0 && ep->filling == NULL) {
-    ep->filling = calloc(1, sizeof *ep->filling + cap * sizeof(ctxd__delivery_t *));
+    ep->filling = calloc(1, sizeof *ep->filling + room * sizeof(ctxd__delivery_t *));
     if (ep->filling == NULL) {
       rc = CTXD_ENOMEM;
     } else {
@@ -232,6 +232,7 @@ int ctxd__endpoint_receive(ctxd__endpoint_t *ep, ctxd__delivery_t *d, uint64_t g
       ep->filling->ep = ep;
       ep->filling->gen = gen;
       ep->filling->cap = cap;
+      ep->filling->room = room;
     }
   }
   if (rc != 0) {
@@ -289,8 +290,9 @@ void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b) {
   pthread_mutex_lock(&ep->mu);
   ctxd__batch_t *tail = ep->queue_tail;
   /* a batch of an older connection must stay apart: its completion is dropped whole */
-  if (tail != NULL && tail->gen == b->gen && tail->n < tail->cap) {
-    size_t k = tail->cap - tail->n < b->n ? tail->cap - tail->n : b->n;
+  size_t room = tail == NULL ? 0 : tail->room > tail->cap ? tail->room : tail->cap;
+  if (tail != NULL && tail->gen == b->gen && tail->n < room) {
+    size_t k = room - tail->n < b->n ? room - tail->n : b->n;
     memcpy(tail->items + tail->n, b->items, k * sizeof *b->items);
     tail->n += k;
     b->n -= k;

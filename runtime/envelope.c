@@ -1,6 +1,7 @@
 /* Decoding MassTransit envelopes. See envelope.h. */
 #include "envelope.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -292,8 +293,9 @@ static const member_t *member_get(const members_t *m, const char *key) {
   const member_t *found = NULL;
   for (size_t i = 0; i < m->n; i++)
     if (m->at[i].klen == klen && memcmp(m->at[i].key, key, klen) == 0) found = &m->at[i];
-  for (size_t i = 0; !found && i < m->n; i++)
-    if (ctxd__schema_ascii_ieq(m->at[i].key, m->at[i].klen, key, klen)) found = &m->at[i];
+  for (size_t i = 0; !found && i < m->n; i++) /* the length first: most keys differ in it */
+    if (m->at[i].klen == klen && ctxd__schema_ascii_ieq(m->at[i].key, m->at[i].klen, key, klen))
+      found = &m->at[i];
   for (const member_t *later = found ? found + 1 : NULL; later && later < m->at + m->n; later++)
     if (later->klen == found->klen && memcmp(later->key, found->key, found->klen) == 0) found = later;
   return found;
@@ -306,12 +308,122 @@ static const char *member_string(ctxd__envelope_t *env, const members_t *m, cons
   return v && *v->value == '"' ? decode_string(env, v->value, v->end, n) : NULL;
 }
 
+/* The tree of a value the scanner checked, built without jansson's parser. Each build_*
+ * returns a new reference (json_decref), s past the value, or NULL: out of memory, or
+ * what jansson's parser must judge. Containers nested deeper than BUILD_DEPTH are left to
+ * it too: the builder recurses. */
+#define BUILD_DEPTH 32
+#define SHORT_STRING 256
+
+static json_t *build_value(ctxd__jscan_t *s, int depth);
+
+/* The contents of the string token at s->p (checked), s past it, *n bytes: the text
+ * itself when it has no escape, else decoded into buf (SHORT_STRING bytes) or, longer,
+ * into *heap (new: free it; NULL otherwise). NULL when memory runs out. */
+static const char *string_text(ctxd__jscan_t *s, char *buf, char **heap, size_t *n) {
+  const char *start = s->p + 1;
+  ctxd__jscan_t token = *s;
+  ctxd__jscan_value(&token, 0);
+  size_t max = (size_t)(token.p - start - 1);
+  *heap = NULL;
+  if (memchr(start, '\\', max) == NULL) {
+    s->p = token.p;
+    *n = max;
+    return start;
+  }
+  char *out = max < SHORT_STRING ? buf : (*heap = malloc(max + 1));
+  return out != NULL && ctxd__jscan_string(s, out, n) == 0 ? out : NULL;
+}
+
+static json_t *build_string(ctxd__jscan_t *s) {
+  char buf[SHORT_STRING], *heap;
+  size_t n;
+  const char *text = string_text(s, buf, &heap, &n);
+  json_t *v = text != NULL ? json_stringn_nocheck(text, n) : NULL;
+  free(heap);
+  return v;
+}
+
+/* A number as jansson reads it; left to jansson when out of range or too long to copy. */
+static json_t *build_number(ctxd__jscan_t *s) {
+  ctxd__jscan_t token = *s;
+  ctxd__jscan_value(&token, 0);
+  size_t len = (size_t)(token.p - s->p);
+  char text[64], *end;
+  if (len >= sizeof text) return NULL;
+  memcpy(text, s->p, len);
+  text[len] = '\0';
+  s->p = token.p;
+  errno = 0;
+  if (strpbrk(text, ".eE") == NULL) {
+    long long i = strtoll(text, &end, 10);
+    return errno == 0 ? json_integer(i) : NULL;
+  }
+  double d = strtod(text, &end);
+  return errno == 0 ? json_real(d) : NULL;
+}
+
+static json_t *build_object(ctxd__jscan_t *s, int depth) {
+  json_t *o = json_object();
+  s->p++;
+  if (ctxd__jscan_expect(s, '}') == 0) return o;
+  while (o != NULL) {
+    char buf[SHORT_STRING], *heap;
+    size_t klen;
+    ctxd__jscan_ws(s);
+    const char *key = string_text(s, buf, &heap, &klen);
+    json_t *v = key != NULL && ctxd__jscan_expect(s, ':') == 0 ? build_value(s, depth) : NULL;
+    /* a repeated key replaces the earlier one, as in jansson's parser */
+    if (v == NULL || json_object_setn_new_nocheck(o, key, klen, v)) {
+      json_decref(o);
+      o = NULL;
+    }
+    free(heap);
+    if (o != NULL && ctxd__jscan_expect(s, ',') != 0) break;
+  }
+  if (o != NULL) ctxd__jscan_expect(s, '}');
+  return o;
+}
+
+static json_t *build_array(ctxd__jscan_t *s, int depth) {
+  json_t *a = json_array();
+  s->p++;
+  if (ctxd__jscan_expect(s, ']') == 0) return a;
+  while (a != NULL) {
+    if (json_array_append_new(a, build_value(s, depth))) {
+      json_decref(a);
+      a = NULL;
+    }
+    if (a != NULL && ctxd__jscan_expect(s, ',') != 0) break;
+  }
+  if (a != NULL) ctxd__jscan_expect(s, ']');
+  return a;
+}
+
+static json_t *build_value(ctxd__jscan_t *s, int depth) {
+  ctxd__jscan_ws(s);
+  switch (*s->p) {
+  case '{': return depth < BUILD_DEPTH ? build_object(s, depth + 1) : NULL;
+  case '[': return depth < BUILD_DEPTH ? build_array(s, depth + 1) : NULL;
+  case '"': return build_string(s);
+  case 't': s->p += 4; return json_true();
+  case 'f': s->p += 5; return json_false();
+  case 'n': s->p += 4; return json_null();
+  default: return build_number(s);
+  }
+}
+
 /* A member's value parsed into a new tree (json_decref) when it is an object, else NULL
  * (*rc 0); *rc is CTXD_EDECODE when jansson refuses what the scanner let through (an
- * integer beyond 64 bits, a real that overflows), CTXD_ENOMEM when memory runs out. */
+ * integer beyond 64 bits, a real that overflows), CTXD_ENOMEM when memory runs out. The
+ * tree is built from the text the scanner checked; what the builder leaves (those
+ * numbers, deep nesting, no memory) is parsed by jansson, for its verdict and message. */
 static json_t *member_object(const char *body, const member_t *v, int *rc, char *err, size_t errlen) {
   *rc = 0;
   if (!v || *v->value != '{') return NULL;
+  ctxd__jscan_t s = {v->value, v->end};
+  json_t *built = build_value(&s, 0);
+  if (built != NULL) return built;
   json_error_t jerr;
   json_t *o = json_loadb(v->value, (size_t)(v->end - v->value), 0, &jerr);
   if (!o) {
@@ -322,6 +434,14 @@ static json_t *member_object(const char *body, const member_t *v, int *rc, char 
                      "malformed JSON at line %d column %d: %s", line, col, jerr.text);
   }
   return o;
+}
+
+/* Whether v is an object without members: nothing to parse. */
+static int empty_object(const member_t *v) {
+  if (!v || *v->value != '{') return 0;
+  ctxd__jscan_t s = {v->value + 1, v->end};
+  ctxd__jscan_ws(&s);
+  return *s.p == '}';
 }
 
 /* Returns the property selected by flag when flagged and non-empty (an empty id or type
@@ -444,7 +564,9 @@ static int decode_envelope(ctxd__envelope_t *env, const char *body, const member
   env->message = member_object(body, member_get(m, "message"), &rc, err, errlen);
   if (rc) return rc;
   if (!env->message) return ctxd__fail(err, errlen, CTXD_EDECODE, "message is not a JSON object");
-  json_t *headers = member_object(body, member_get(m, "headers"), &rc, err, errlen);
+  /* empty headers ({}, as MassTransit writes them) add nothing: not parsed */
+  const member_t *hv = member_get(m, "headers");
+  json_t *headers = empty_object(hv) ? NULL : member_object(body, hv, &rc, err, errlen);
   if (rc == 0 && headers && json_object_update(env->headers, headers))
     rc = ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
   json_decref(headers);
@@ -531,8 +653,11 @@ static void set_message_text(ctxd__envelope_t *env, const char *p, size_t len, c
     len = (size_t)(message->end - message->value);
   }
   if (text_members(p, len) != tree_members(env->message)) return;
-  env->message_text = p;
-  env->message_len = len;
+  /* a copy among the envelope's strings, NUL-terminated: msg_body hands it out as it is,
+   * without an allocation of its own per message (out of memory: no text, msg_body
+   * serialises the tree instead) */
+  env->message_text = strings_copy(env, p, len);
+  env->message_len = env->message_text != NULL ? len : 0;
 }
 
 int ctxd__envelope_decode(const void *body, size_t len, const amqp_basic_properties_t *props,

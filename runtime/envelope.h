@@ -67,8 +67,8 @@ typedef struct {
   json_t *headers; /* envelope headers merged with AMQP headers (envelope wins); an object,
                       never NULL on success; borrowed */
   /* The message object's text exactly as it came, when it means the same as `message`
-   * (no repeated keys, no escaped key naming it); else NULL. Borrowed from the decoded
-   * body, not NUL-terminated: handlers get it instead of a re-serialisation. */
+   * (no repeated keys, no escaped key naming it); else NULL. A NUL-terminated copy
+   * among the envelope's strings: handlers get it instead of a re-serialisation. */
   const char *message_text;
   size_t message_len;
 

@@ -18,17 +18,23 @@
 
 enum { CAP = 8 };
 
-/* A batch of n deliveries tagged from `first` on, for connection generation gen. */
-static ctxd__batch_t *batch(ctxd__delivery_t *d, uint64_t first, size_t n, uint64_t gen) {
-  ctxd__batch_t *b = calloc(1, sizeof *b + CAP * sizeof b->items[0]);
+/* A batch of n deliveries tagged from `first` on, for connection generation gen, with
+ * slots for `room` (its size CAP). */
+static ctxd__batch_t *batch_in(ctxd__delivery_t *d, uint64_t first, size_t n, uint64_t gen, size_t room) {
+  ctxd__batch_t *b = calloc(1, sizeof *b + room * sizeof b->items[0]);
   assert_non_null(b);
   b->cap = CAP;
+  b->room = room;
   b->gen = gen;
   for (size_t i = 0; i < n; i++) {
     d[first + i].tag = first + i;
     b->items[b->n++] = &d[first + i];
   }
   return b;
+}
+
+static ctxd__batch_t *batch(ctxd__delivery_t *d, uint64_t first, size_t n, uint64_t gen) {
+  return batch_in(d, first, n, gen, CAP);
 }
 
 /* The queued batches' sizes, head first, into sizes; returns how many batches. Checks that
@@ -100,6 +106,22 @@ static void waiting_batches_fill_up(void **state) {
   assert_int_equal(sizes[3], 2);
 }
 
+/* While every worker is busy, a waiting batch keeps taking in what arrives, past its size
+ * up to its room: a deep queue is drained in fewer, larger transactions. */
+static void waiting_batches_grow_to_their_room(void **state) {
+  ctxd__endpoint_t *ep = *state;
+  ctxd__delivery_t d[64];
+  size_t sizes[8];
+  ctxd__endpoint_submit(ep, batch_in(d, 0, CAP, 1, 3 * CAP));
+  ctxd__endpoint_submit(ep, batch_in(d, CAP, CAP, 1, 3 * CAP)); /* joins the full one */
+  assert_int_equal(queued(ep, sizes, 8), 1);
+  assert_int_equal(sizes[0], 2 * CAP);
+  ctxd__endpoint_submit(ep, batch_in(d, 2 * CAP, CAP + 2, 1, 3 * CAP)); /* 2 are left over */
+  assert_int_equal(queued(ep, sizes, 8), 2);
+  assert_int_equal(sizes[0], 3 * CAP);
+  assert_int_equal(sizes[1], 2);
+}
+
 /* Takes the head batch as a worker would; returns how long that took, in microseconds. */
 static int64_t take(ctxd__endpoint_t *ep, ctxd__batch_t **b, int *partial) {
   int64_t t0 = ctxd__clock_us();
@@ -169,6 +191,7 @@ static void host_names_are_reserved(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(waiting_batches_fill_up, setup, teardown),
+      cmocka_unit_test_setup_teardown(waiting_batches_grow_to_their_room, setup, teardown),
       cmocka_unit_test_setup_teardown(one_partial_batch_at_a_time, setup, teardown),
       cmocka_unit_test(host_names_are_reserved),
   };

@@ -265,6 +265,42 @@ static void test_decode_message_text(void **state) {
   }
 }
 
+/* The message's tree is built from the scanned text: it must be the tree jansson's parser
+ * makes of it, numbers, escapes, repeated keys and deep nesting included. */
+#define LONG                                                                                                 \
+  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"     \
+  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"     \
+  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+
+static void test_decode_message_tree(void **state) {
+  (void)state;
+  static const char *const messages[] = {
+      "{}",
+      "{\"key\":12,\"sentNs\":1733000000000000000,\"neg\":-0,\"min\":-9223372036854775808}",
+      "{\"r\":0.1,\"e\":-1.5E-3,\"big\":1e308,\"tiny\":1e-400,\"t\":true,\"f\":false,\"z\":null}",
+      "{\"s\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\\\ \\/ \\b\\f\\n\\r\\t\",\"u\":\"\xc3\xa9\",\"\":\"\"}",
+      "{\"n\":1,\"n\":{\"a\":[1,2]},\"k\\u0065y\":[],\"a\":[[],{},[{\"b\":[null]}]]}",
+      /* escaped strings longer than the builder's buffer on the stack */
+      "{\"k\\n" LONG "\":\"\\t" LONG "\"}",
+      /* deeper than the builder goes: jansson's parser builds it */
+      "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+  };
+  for (size_t i = 0; i < sizeof messages / sizeof messages[0]; i++) {
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"messageId\":\"" UUID_A "\",\"messageType\":[\"urn:message:A:B\"],\"message\":%s}",
+             messages[i]);
+    ctxd__envelope_t env;
+    char err[ERRLEN];
+    assert_int_equal(decode(body, NULL, &env, err), 0);
+    json_t *want = json_loads(messages[i], 0, NULL);
+    assert_non_null(want);
+    assert_true(json_equal(env.message, want));
+    json_decref(want);
+    ctxd__envelope_free(&env);
+  }
+}
+
 /* The body is read in place: keys and strings are matched and decoded as jansson would
  * read them, without a tree for anything but the message. */
 static void test_decode_in_place(void **state) {
@@ -1087,6 +1123,7 @@ int main(void) {
       cmocka_unit_test(test_decode_duplicate_keys_tolerated),
       cmocka_unit_test(test_decode_in_place),
       cmocka_unit_test(test_decode_message_text),
+      cmocka_unit_test(test_decode_message_tree),
       cmocka_unit_test(test_decode_plain_from_headers),
       cmocka_unit_test(test_decode_plain_from_properties),
       cmocka_unit_test(test_decode_plain_properties_not_terminated),
