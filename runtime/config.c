@@ -740,6 +740,9 @@ static const ctxd_conf_entry_t endpoint_map[] = {
      "worker threads, each with its own database connection"},
     {CTXD_CONF_INT, "batch_size", "64", offsetof(ctxd__endpoint_settings_t, batch_size),
      "deliveries per transaction, at most prefetch"},
+    {CTXD_CONF_INT, "batch_growth", "4", offsetof(ctxd__endpoint_settings_t, batch_growth),
+     "while every worker is busy, a waiting batch grows up to batch_growth x batch_size "
+     "(never with batch_size 1); 1: never past batch_size"},
     {CTXD_CONF_STR, "queue_type", "classic", offsetof(ctxd__endpoint_settings_t, queue_type),
      "classic or quorum"},
     {CTXD_CONF_INT, "delivery_limit", "5", offsetof(ctxd__endpoint_settings_t, delivery_limit),
@@ -764,6 +767,7 @@ static const range_t endpoint_ranges[] = {
     {"prefetch", offsetof(ctxd__endpoint_settings_t, prefetch), 1, 65535},
     {"workers", offsetof(ctxd__endpoint_settings_t, workers), 1, 64},
     {"batch_size", offsetof(ctxd__endpoint_settings_t, batch_size), 1, 65535},
+    {"batch_growth", offsetof(ctxd__endpoint_settings_t, batch_growth), 1, 64},
     {"immediate_retries", offsetof(ctxd__endpoint_settings_t, immediate_retries), 0, 100},
     {"max_attempts", offsetof(ctxd__endpoint_settings_t, max_attempts), 1, 1000},
     {"handler_timeout_ms", offsetof(ctxd__endpoint_settings_t, handler_timeout_ms), 0, 86400000},

@@ -58,6 +58,9 @@ typedef struct {
   int64_t prefetch;           /* unacknowledged deliveries the broker may hand over; default 256 */
   int64_t workers;            /* worker threads (each with its own database connection); default 2 */
   int64_t batch_size;         /* deliveries per transaction; default 64 */
+  int64_t batch_growth;       /* a waiting batch grows up to this x batch_size while every worker
+                                 is busy (a deep queue drains in fewer, larger transactions);
+                                 default 4; 1 = never; no effect at batch_size 1 */
   const char *queue_type;     /* "classic" or "quorum"; default "classic" */
   int64_t delivery_limit;     /* deprecated: read (older configurations load) and ignored */
   int64_t immediate_retries;  /* handler re-runs in the worker before a delayed redelivery; default 2 */

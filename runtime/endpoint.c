@@ -222,7 +222,8 @@ int ctxd__endpoint_open(ctxd__endpoint_t *ep) {
 
 int ctxd__endpoint_receive(ctxd__endpoint_t *ep, ctxd__delivery_t *d, uint64_t gen) {
   int rc = ctxd__ledger_receive(&ep->ledger, d->tag);
-  size_t cap = (size_t)ep->settings.batch_size, room = cap > 1 ? cap * CTXD__BATCH_GROWTH : cap;
+  size_t cap = (size_t)ep->settings.batch_size,
+         room = cap > 1 ? cap * (size_t)ep->settings.batch_growth : cap;
   if (rc == 0 && ep->filling == NULL) {
     ep->filling = calloc(1, sizeof *ep->filling + room * sizeof(ctxd__delivery_t *));
     if (ep->filling == NULL) {

@@ -253,14 +253,8 @@ void ctxd__endpoint_pause(ctxd__endpoint_t *ep, int ms);
  * takes in as many of b's deliveries as it has room for (b is freed when it gives them
  * all): under load, batches grow to full size while they wait instead of queueing up as
  * many small ones, each with its own transaction, and past it, up to
- * CTXD__BATCH_GROWTH times, while every worker is busy and deliveries keep coming. */
+ * the endpoint's batch_growth times, while every worker is busy and deliveries keep coming. */
 void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b);
-
-/* How many times batch_size a batch waiting for a busy worker may grow to (not an
- * endpoint with batch_size 1: one message per transaction is a rule there). A deep queue
- * is drained in fewer, larger transactions: the database's work per message (the commit,
- * the inbox statement) is about a third lower at 4 x 64 than at 64. */
-#define CTXD__BATCH_GROWTH 4
 
 /* How long a batch that is not full waits for a worker while another such batch runs. */
 #define CTXD__PARTIAL_WAIT_US 2000

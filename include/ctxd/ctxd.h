@@ -135,7 +135,8 @@ typedef struct {
   uint32_t batch_size;
   const char *queue_type; /* "classic" or "quorum" */
   /* ABI 1.3: set instead of handler (exactly one of the two) to handle the type in
-   * batches; the endpoint's batch_size bounds n. */
+   * batches; n is at most the endpoint's batch_size times its batch_growth (a batch grows
+   * while the queue is deep and every worker is busy). */
   ctxd_batch_handler_cb batch_handler;
 } ctxd_consumer_t;
 

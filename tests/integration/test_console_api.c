@@ -124,8 +124,10 @@ static json_t *endpoint_named(json_t *answer, const char *name) {
 }
 
 static void start_with_token(ctxt_world_t *w, const char *admin_extra) {
-  snprintf(w->host_settings, sizeof w->host_settings,
-           ", \"errors\": {\"store\": true}, \"admin\": {\"listen\": \"127.0.0.1:0\"%s}", admin_extra);
+  int n =
+      snprintf(w->host_settings, sizeof w->host_settings,
+               ", \"errors\": {\"store\": true}, \"admin\": {\"listen\": \"127.0.0.1:0\"%s}", admin_extra);
+  assert_true(n > 0 && (size_t)n < sizeof w->host_settings);
   ctxt_host_start(w, NULL);
 }
 
