@@ -22,6 +22,7 @@ static const size_t desc_sizes[] = {
     DESC_SIZE_TO(destroy), /* 1.0 */
     DESC_SIZE_TO(destroy), /* 1.1: ctxd_out_msg_t addressing and time to live */
     DESC_SIZE_TO(destroy), /* 1.2: scheduled messages, external calls (api slots only) */
+    DESC_SIZE_TO(destroy), /* 1.3: batch handlers (a consumer field and an api slot only) */
 };
 _Static_assert(sizeof desc_sizes / sizeof desc_sizes[0] == CTXD_ABI_MINOR + 1,
                "one descriptor size per ABI minor");

@@ -4,6 +4,8 @@
  * rows afterwards. With "publish" set it also publishes one event per message through the
  * outbox (the relay benchmark). No JSON library: the body is the benchmark's own, a flat
  * object of integers, and the plugin must stay as cheap as a real handler's SQL. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@ typedef struct {
   const char *message_type;
   int publish;
   const char *event_type;
+  int64_t endpoints;
 } settings_t;
 
 typedef struct {
@@ -29,6 +32,9 @@ static const ctxd_conf_entry_t config_map[] = {
      "also publish one event_type event per message through the outbox"},
     {CTXD_CONF_STR, "event_type", "Ctxd.Bench.v1:WorkDone", offsetof(settings_t, event_type),
      "type of the published event"},
+    {CTXD_CONF_INT, "endpoints", "1", offsetof(settings_t, endpoints),
+     "1: consume `endpoint`; N > 1: the same handler on endpoints <endpoint>-0 .. <endpoint>-<N-1> "
+     "(the many-endpoints benchmark)"},
     {0, NULL, NULL, 0, NULL},
 };
 
@@ -89,7 +95,16 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
                        .message_type = st->set->message_type,
                        .handler = handle,
                        .data = st};
-  return api->consumer_register(plugin, &c);
+  if (st->set->endpoints <= 1) return api->consumer_register(plugin, &c);
+  char name[256]; /* the host copies the endpoint name */
+  for (int64_t i = 0; i < st->set->endpoints; i++) {
+    if (snprintf(name, sizeof name, "%s-%lld", st->set->endpoint, (long long)i) >= (int)sizeof name)
+      return CTXD_EINVAL;
+    c.endpoint = name;
+    int rc = api->consumer_register(plugin, &c);
+    if (rc != 0) return rc;
+  }
+  return 0;
 }
 
 static void destroy(void *state) { free(state); }
