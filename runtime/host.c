@@ -332,9 +332,10 @@ static int cancel_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue
 /* Cancels ep's consumers. 0 or CTXD_EBROKER. */
 static int cancel(host_t *h, const ctxd__endpoint_t *ep) { return each_queue(h, ep, cancel_queue, NULL, 0); }
 
-/* Declares ep's topology, opens its channel and sets its prefetch. */
+/* Opens ep's channel, declares ep's topology and sets its prefetch. */
 static int prepare(host_t *h, const ctxd__endpoint_t *ep, char *err, size_t errlen) {
   ctxd__broker_t *b = &h->session.broker;
+  if (ctxd__broker_channel_open(b, ep->channel, err, errlen) != 0) return CTXD_EBROKER;
   /* the ingest endpoint comes last: the queues it reads are declared by then */
   int rc = ep->ingest
                ? ctxd__topology_declare_ingest(b, &h->endpoints, h->cfg->errors_keep_in_queue, err, errlen)
@@ -344,10 +345,7 @@ static int prepare(host_t *h, const ctxd__endpoint_t *ep, char *err, size_t errl
    * every consumer of its channel */
   int64_t prefetch =
       ep->ingest ? ep->settings.prefetch / (int64_t)(h->endpoints.n - 1) : ep->settings.prefetch;
-  if (rc != 0 || ctxd__broker_channel_open(b, ep->channel, err, errlen) != 0 ||
-      ctxd__broker_qos(b, ep->channel, (int)prefetch, err, errlen) != 0)
-    return CTXD_EBROKER;
-  return 0;
+  return rc != 0 ? rc : ctxd__broker_qos(b, ep->channel, (int)prefetch, err, errlen);
 }
 
 static int start_consuming(host_t *h, char *err, size_t errlen) {
