@@ -1049,6 +1049,14 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
     host_free(&h);
     return CTXD__EXIT_FAILURE;
   }
+  /* a channel each, numbered up from the first endpoint's: past the reopened publish
+   * channels' numbers two would share one */
+  if (h.endpoints.n > (size_t)(CTXD__PUBLISH_REOPENED - h.endpoints.first_channel)) {
+    ctxd__log(CTXD__LOG_ERROR, "host", "%zu endpoints: a host serves at most %d (one broker channel each)",
+              h.endpoints.n, CTXD__PUBLISH_REOPENED - h.endpoints.first_channel);
+    host_free(&h);
+    return CTXD__EXIT_CONFIG;
+  }
   if (mode != CTXD__HOST_RUN) {
     int rc = CTXD__EXIT_OK;
     if (mode == CTXD__HOST_CHECK) ctxd__topology_print(stdout, &h.endpoints);
