@@ -254,7 +254,10 @@ static void drain(host_t *h) {
     if (rc != 0) connection_lost(h, "reading a delivery failed");
     /* settling what a confirm covered may have lost the connection too */
     if (h->session.broker.conn == NULL) return;
-    amqp_maybe_release_buffers(h->session.broker.conn);
+    /* the frame's channel only: releasing them all walks every channel's pool (the
+     * library keeps them in 16 lists), which with hundreds of endpoints was most of an idle
+     * host's CPU */
+    amqp_maybe_release_buffers_on_channel(h->session.broker.conn, f.channel);
   }
   flush_batches(h); /* before a pause too: the workers' results are what empties the intake */
   pace(h);

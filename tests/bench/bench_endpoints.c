@@ -11,7 +11,8 @@
  * a rabbitmqctl, `list_channels`: the private stack has no other client then); then its
  * idle CPU over the next 10 s (utime + stime, % of one core). With --plugins (the context
  * plugins, as tests/bench/run.sh writes them) a reference row runs every context beside
- * one benchkit endpoint. Prints a table (medians), writes DIR/endpoints.{md,json,dat}.
+ * one benchkit endpoint. Hosts run on the default endpoint settings with the admin endpoint
+ * on. Prints a table (medians), writes DIR/endpoints.{md,json,dat}.
  * Figures, not a pass/fail test. */
 #include <dirent.h>
 #include <errno.h>
@@ -189,9 +190,11 @@ static const char *write_config(const char *label, long endpoints, int contexts)
   }
   json_array_append_new(plugins, json_pack("{s:s, s:{s:s, s:I}}", "name", "benchkit", "settings", "endpoint",
                                            ENDPOINT, "endpoints", (json_int_t)endpoints));
-  /* the endpoints keep the host's defaults: what an operator gets */
-  json_t *cfg = json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:o}", "broker", "url", O.amqp, "database", "url",
-                          O.pg, "log", "level", "info", "plugin_dir", O.plugin_dir, "plugins", plugins);
+  /* the endpoints keep the host's defaults, and the admin endpoint is on (its console
+   * samples every endpoint every 2 s): what an operator runs */
+  json_t *cfg = json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:o, s:{s:s}}", "broker", "url", O.amqp,
+                          "database", "url", O.pg, "log", "level", "info", "plugin_dir", O.plugin_dir,
+                          "plugins", plugins, "admin", "listen", "127.0.0.1:0");
   snprintf(path, sizeof path, "%s/ctxd-endpoints-%s.json", O.out, label);
   if (cfg == NULL || json_dump_file(cfg, path, JSON_INDENT(2)) != 0) die("cannot write a configuration");
   json_decref(cfg);
