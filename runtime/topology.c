@@ -92,11 +92,9 @@ int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *
     else
       add_text(&d, "x-dead-letter-exchange", ep->name);
     ctxd__topology_side(side, sizeof side, ep->name, CTXD__SIDE_DELAY, ep->redelivery_ms[k]);
-    if (ctxd__broker_queue(b, ep->channel, side, qargs_table(&d), err, errlen) != 0)
-      return CTXD_EBROKER;
+    if (ctxd__broker_queue(b, ep->channel, side, qargs_table(&d), err, errlen) != 0) return CTXD_EBROKER;
   }
-  if (ctxd__broker_queue(b, ep->channel, ep->name, qargs_table(&base), err, errlen) != 0)
-    return CTXD_EBROKER;
+  if (ctxd__broker_queue(b, ep->channel, ep->name, qargs_table(&base), err, errlen) != 0) return CTXD_EBROKER;
   return ctxd__topology_bind_types(b, ep, err, errlen);
 }
 
