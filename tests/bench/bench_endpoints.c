@@ -294,7 +294,7 @@ typedef struct {
 } row_t;
 
 static void print_row(FILE *f, const row_t *r, const char *sep, const char *end) {
-  fprintf(f, "%s%s%s%ld%s%.0f", sep[0] == '|' ? "| " : "", r->label, sep, r->endpoints, sep,
+  fprintf(f, "%s%s%s%ld%s%.0f", end[0] != '\0' ? "| " : "", r->label, sep, r->endpoints, sep,
           r->first_ready_ms);
   for (int k = 0; k < NFIG; k++) {
     if (r->med[k] < 0)
