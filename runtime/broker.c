@@ -253,32 +253,95 @@ void ctxd__broker_close(ctxd__broker_t *b, int polite) {
   amqp_destroy_connection(b->conn);
   b->conn = NULL;
   b->fd = -1;
+  b->pipelined = 0;
+  b->unread = 0;
+}
+
+/* Replies outstanding before the oldest are read: enough to hide the round trips, few
+ * enough that neither side's socket buffers fill with them. */
+#define PIPELINE_WINDOW 256
+
+void ctxd__broker_pipeline_begin(ctxd__broker_t *b) { b->pipelined = 1; }
+
+/* Reads replies until at most `left` are due. Every frame is a reply: only the host's
+ * own pipelined methods are outstanding (no consumer runs yet), and the broker answers
+ * a refusal with a channel.close or connection.close instead. */
+static int read_replies(ctxd__broker_t *b, size_t left, char *err, size_t errlen) {
+  while (b->unread > left) {
+    amqp_frame_t f;
+    int st = amqp_simple_wait_frame_noblock(b->conn, &f, amqp_get_rpc_timeout(b->conn));
+    amqp_rpc_reply_t r = {.reply_type = AMQP_RESPONSE_NORMAL};
+    if (st != AMQP_STATUS_OK)
+      r = (amqp_rpc_reply_t){.reply_type = AMQP_RESPONSE_LIBRARY_EXCEPTION, .library_error = st};
+    else if (f.frame_type != AMQP_FRAME_METHOD)
+      continue;
+    else if (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+             f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)
+      r = (amqp_rpc_reply_t){.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION, .reply = f.payload.method};
+    if (reply_failed(b, r, st == AMQP_STATUS_OK ? f.channel : 0, "declaring the topology", err, errlen) != 0)
+      return CTXD_EBROKER;
+    b->unread--;
+  }
+  return 0;
+}
+
+int ctxd__broker_pipeline_end(ctxd__broker_t *b, char *err, size_t errlen) {
+  int rc = read_replies(b, 0, err, errlen);
+  b->pipelined = 0;
+  b->unread = 0;
+  amqp_maybe_release_buffers(b->conn);
+  return rc;
+}
+
+/* Sends method `id` (m) on channel and, unless pipelined, waits for its reply `reply`.
+ * 0 or CTXD_EBROKER with the reason in err. */
+static int call(ctxd__broker_t *b, int channel, amqp_method_number_t id, void *m, amqp_method_number_t reply,
+                const char *what, char *err, size_t errlen) {
+  if (!b->pipelined) {
+    amqp_method_number_t replies[] = {reply, 0};
+    return reply_failed(b, amqp_simple_rpc(b->conn, (amqp_channel_t)channel, id, replies, m), channel, what,
+                        err, errlen);
+  }
+  int st = amqp_send_method(b->conn, (amqp_channel_t)channel, id, m);
+  if (st != AMQP_STATUS_OK) {
+    snprintf(err, errlen, "%s: %s", what, amqp_error_string2(st));
+    return CTXD_EBROKER;
+  }
+  b->unread++;
+  return b->unread >= PIPELINE_WINDOW ? read_replies(b, PIPELINE_WINDOW / 2, err, errlen) : 0;
 }
 
 int ctxd__broker_channel_open(ctxd__broker_t *b, int channel, char *err, size_t errlen) {
-  amqp_channel_open(b->conn, (amqp_channel_t)channel);
-  return rpc_failed(b, channel, "channel.open", err, errlen);
+  amqp_channel_open_t m = {.out_of_band = amqp_empty_bytes};
+  return call(b, channel, AMQP_CHANNEL_OPEN_METHOD, &m, AMQP_CHANNEL_OPEN_OK_METHOD, "channel.open", err,
+              errlen);
 }
 
 int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char *err, size_t errlen) {
   char what[512];
-  amqp_exchange_declare(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name),
-                        amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+  amqp_exchange_declare_t m = {.exchange = amqp_cstring_bytes(name),
+                               .type = amqp_cstring_bytes("fanout"),
+                               .durable = 1,
+                               .arguments = amqp_empty_table};
   snprintf(what, sizeof what, "declare exchange '%s'", name);
-  return rpc_failed(b, channel, what, err, errlen);
+  return call(b, channel, AMQP_EXCHANGE_DECLARE_METHOD, &m, AMQP_EXCHANGE_DECLARE_OK_METHOD, what, err,
+              errlen);
 }
 
 int ctxd__broker_queue(ctxd__broker_t *b, int channel, const char *name, amqp_table_t args, char *err,
                        size_t errlen) {
   char what[512];
   if (ctxd__broker_exchange(b, channel, name, err, errlen) != 0) return CTXD_EBROKER;
-  amqp_queue_declare(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+  amqp_queue_declare_t q = {.queue = amqp_cstring_bytes(name), .durable = 1, .arguments = args};
   snprintf(what, sizeof what, "declare queue '%s'", name);
-  if (rpc_failed(b, channel, what, err, errlen) != 0) return CTXD_EBROKER;
-  amqp_queue_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(name), amqp_cstring_bytes(name),
-                  amqp_empty_bytes, amqp_empty_table);
+  if (call(b, channel, AMQP_QUEUE_DECLARE_METHOD, &q, AMQP_QUEUE_DECLARE_OK_METHOD, what, err, errlen) != 0)
+    return CTXD_EBROKER;
+  amqp_queue_bind_t m = {.queue = amqp_cstring_bytes(name),
+                         .exchange = amqp_cstring_bytes(name),
+                         .routing_key = amqp_empty_bytes,
+                         .arguments = amqp_empty_table};
   snprintf(what, sizeof what, "bind queue '%s'", name);
-  return rpc_failed(b, channel, what, err, errlen);
+  return call(b, channel, AMQP_QUEUE_BIND_METHOD, &m, AMQP_QUEUE_BIND_OK_METHOD, what, err, errlen);
 }
 
 int ctxd__broker_queue_inspect(ctxd__broker_t *b, int channel, const char *name) {
@@ -291,17 +354,21 @@ int ctxd__broker_queue_inspect(ctxd__broker_t *b, int channel, const char *name)
 int ctxd__broker_bind(ctxd__broker_t *b, int channel, const char *source, const char *dest, char *err,
                       size_t errlen) {
   char what[768];
-  amqp_exchange_bind(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(dest), amqp_cstring_bytes(source),
-                     amqp_empty_bytes, amqp_empty_table);
+  amqp_exchange_bind_t m = {.destination = amqp_cstring_bytes(dest),
+                            .source = amqp_cstring_bytes(source),
+                            .routing_key = amqp_empty_bytes,
+                            .arguments = amqp_empty_table};
   snprintf(what, sizeof what, "bind exchange '%s' to '%s'", source, dest);
-  return rpc_failed(b, channel, what, err, errlen);
+  return call(b, channel, AMQP_EXCHANGE_BIND_METHOD, &m, AMQP_EXCHANGE_BIND_OK_METHOD, what, err, errlen);
 }
 
-int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch, char *err,
-                         size_t errlen) {
+int ctxd__broker_qos(ctxd__broker_t *b, int channel, int prefetch, char *err, size_t errlen) {
+  amqp_basic_qos_t m = {.prefetch_count = (uint16_t)prefetch};
+  return call(b, channel, AMQP_BASIC_QOS_METHOD, &m, AMQP_BASIC_QOS_OK_METHOD, "basic.qos", err, errlen);
+}
+
+int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, char *err, size_t errlen) {
   char what[512];
-  amqp_basic_qos(b->conn, (amqp_channel_t)channel, 0, (uint16_t)prefetch, 0);
-  if (rpc_failed(b, channel, "basic.qos", err, errlen) != 0) return CTXD_EBROKER;
   amqp_basic_consume(b->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue), amqp_cstring_bytes(queue),
                      0, 0, 0, amqp_empty_table);
   snprintf(what, sizeof what, "consume '%s'", queue);

@@ -31,6 +31,10 @@ typedef struct {
   int publish_closed;
   int close_code;
   char close_text[256];
+  /* between ctxd__broker_pipeline_begin and _end: declares, binds, channel.open and
+   * basic.qos are sent without waiting, and `unread` of their replies are still due */
+  int pipelined;
+  size_t unread;
 } ctxd__broker_t;
 
 /* The channel every publish uses, in confirm mode; endpoints use 2, 3, ...; the console's
@@ -60,6 +64,17 @@ int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, con
 /* Closes politely when `polite`, else drops the socket (after a connection error). */
 void ctxd__broker_close(ctxd__broker_t *b, int polite);
 
+/* From here on ctxd__broker_exchange, _queue, _bind, _channel_open and _qos send their
+ * method without waiting for its reply (a few hundred at most are outstanding): a host
+ * of 500 endpoints declares thousands of objects at connect, and one round trip each was
+ * most of its start-up. Nothing else may read the connection until
+ * ctxd__broker_pipeline_end. */
+void ctxd__broker_pipeline_begin(ctxd__broker_t *b);
+
+/* Reads every reply still due and sends methods one round trip at a time again. 0, or
+ * CTXD_EBROKER with the broker's reason (which names the object it refused) in err. */
+int ctxd__broker_pipeline_end(ctxd__broker_t *b, char *err, size_t errlen);
+
 /* Declares a durable fanout exchange. 0 or CTXD_EBROKER. */
 int ctxd__broker_exchange(ctxd__broker_t *b, int channel, const char *name, char *err, size_t errlen);
 
@@ -88,9 +103,12 @@ int ctxd__broker_channel_close_ok(ctxd__broker_t *b, int channel);
  * the reason in err (the connection is then unusable). */
 int ctxd__broker_publish_reopen(ctxd__broker_t *b, char *err, size_t errlen);
 
-/* basic.qos + basic.consume on `queue`; the consumer tag is the queue name. */
-int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, int prefetch, char *err,
-                         size_t errlen);
+/* basic.qos: at most `prefetch` unacknowledged deliveries for each consumer started on
+ * `channel` after it. 0 or CTXD_EBROKER. */
+int ctxd__broker_qos(ctxd__broker_t *b, int channel, int prefetch, char *err, size_t errlen);
+
+/* basic.consume on `queue`, waiting for its consume-ok; the consumer tag is the queue name. */
+int ctxd__broker_consume(ctxd__broker_t *b, int channel, const char *queue, char *err, size_t errlen);
 int ctxd__broker_cancel(ctxd__broker_t *b, int channel, const char *queue);
 
 int ctxd__broker_ack(ctxd__broker_t *b, int channel, uint64_t tag, int multiple);

@@ -397,6 +397,7 @@ typedef struct {
   const char *password_file;
   const char *migrate;
   int64_t connect_timeout_s;
+  int64_t idle_close_ms;
 } database_t;
 
 static const ctxd_conf_entry_t database_map[] = {
@@ -410,10 +411,15 @@ static const ctxd_conf_entry_t database_map[] = {
      "that `ctxd migrate` applied them all, and refuses to start if not"},
     {CTXD_CONF_INT, "connect_timeout_s", "10", offsetof(database_t, connect_timeout_s),
      "connection timeout in seconds"},
+    {CTXD_CONF_INT, "idle_close_ms", "30000", offsetof(database_t, idle_close_ms),
+     "a worker closes its database connection after this long without a batch (and connects "
+     "again for the next): idle endpoints hold none"},
     {.name = NULL}};
 
 static const range_t database_ranges[] = {
-    {"connect_timeout_s", offsetof(database_t, connect_timeout_s), 1, 600}, {NULL, 0, 0, 0}};
+    {"connect_timeout_s", offsetof(database_t, connect_timeout_s), 1, 600},
+    {"idle_close_ms", offsetof(database_t, idle_close_ms), 10, 86400000},
+    {NULL, 0, 0, 0}};
 
 static int load_database(load_t *l, const json_t *section) {
   database_t d;
@@ -434,6 +440,7 @@ static int load_database(load_t *l, const json_t *section) {
     return fail_at(l, "database.migrate", "expected \"auto\" or \"check\", got \"%s\"", d.migrate);
   l->cfg->db_migrate_auto = strcmp(d.migrate, "auto") == 0;
   l->cfg->db_connect_timeout_s = d.connect_timeout_s;
+  l->cfg->db_idle_close_ms = d.idle_close_ms;
   return read_secret(l, d.password_file, &l->cfg->database_password, "database.password_file");
 }
 

@@ -114,6 +114,7 @@ typedef struct {
   char *database_password; /* from database.password_file, replacing the URL's; NULL: none */
   int db_migrate_auto;     /* database.migrate "auto" (1) or "check" (0) */
   int64_t db_connect_timeout_s;
+  int64_t db_idle_close_ms; /* a worker's connection idle this long is closed; default 30000 */
 
   int64_t outbox_sweep_grace_ms;      /* a row is swept once unconfirmed this long; default 10000 */
   int64_t outbox_sweep_interval_ms;   /* default 1000 */

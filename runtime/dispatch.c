@@ -888,10 +888,19 @@ static void *worker_main(void *arg) {
     pthread_mutex_lock(&ep->mu);
     ep->partial_running -= partial;
     self->busy = 0;
-    ctxd__batch_t *b = ctxd__endpoint_take(ep, &partial);
+    /* an idle worker lets go of its connection: hundreds of endpoints with two workers
+     * each would otherwise hold more connections than the server allows, most of them
+     * for endpoints that see a message now and then */
+    ctxd__batch_t *b = ctxd__endpoint_take(ep, &partial, conn != NULL ? ep->env->cfg->db_idle_close_ms : 0);
     self->busy = b != NULL;
+    int stop = b == NULL && ep->stopping;
     pthread_mutex_unlock(&ep->mu);
-    if (b == NULL) break;
+    if (stop) break;
+    if (b == NULL) {
+      PQfinish(conn);
+      conn = NULL;
+      continue;
+    }
     if (ep->ingest)
       ingest_batch(b, &conn);
     else

@@ -1,5 +1,6 @@
 #include "endpoint.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -313,14 +314,22 @@ void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b) {
   pthread_mutex_unlock(&ep->mu);
 }
 
-ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial) {
+ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial, int64_t idle_ms) {
+  struct timespec idle_until = {0, 0}; /* set when the first wait begins */
   for (;;) {
     ctxd__batch_t *b = ep->queue_head;
     *partial = 0;
     /* queued batches are finished even when stopping: they are already received */
     if (b == NULL && ep->stopping) return NULL;
-    if (b == NULL) {
+    if (b == NULL && idle_ms <= 0) {
       pthread_cond_wait(&ep->cv, &ep->mu);
+      continue;
+    }
+    if (b == NULL) {
+      if (idle_until.tv_sec == 0) idle_until = ctxd__clock_deadline(idle_ms);
+      if (pthread_cond_timedwait(&ep->cv, &ep->mu, &idle_until) == ETIMEDOUT && ep->queue_head == NULL &&
+          !ep->stopping)
+        return NULL;
       continue;
     }
     int64_t waited = ctxd__clock_us() - b->queued_us;

@@ -264,8 +264,9 @@ void ctxd__endpoint_submit(ctxd__endpoint_t *ep, ctxd__batch_t *b);
  * is running, else when it fills up or after CTXD__PARTIAL_WAIT_US: under load batches
  * fill up while one runs (fewer, larger transactions), and a slow handler delays the next
  * messages by at most that much. *partial says which kind it took (1: end it with
- * ep->partial_running--). NULL (*partial 0) when the endpoint stops with nothing queued. */
-ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial);
+ * ep->partial_running--). NULL (*partial 0) when the endpoint stops with nothing queued, or
+ * when idle_ms > 0 and nothing came for that long (ep->stopping tells which). */
+ctxd__batch_t *ctxd__endpoint_take(ctxd__endpoint_t *ep, int *partial, int64_t idle_ms);
 
 /* Frees d's message (body and properties), which leaves the intake; d keeps its tag and
  * outcome. Loop thread; again is harmless. */

@@ -255,8 +255,9 @@ static void drain(host_t *h) {
     /* settling what a confirm covered may have lost the connection too */
     if (h->session.broker.conn == NULL) return;
     /* the frame (and its content's frames) came into its channel's pool: only that one is
-     * released, kept small; releasing every channel's after each frame was 12,000
-     * instructions a delivery with 13 channels */
+     * released. Releasing every channel's after each frame walks them all (the library
+     * keeps them in 16 lists): 12,000 instructions a delivery with 13 channels, and most of
+     * an idle host's CPU with hundreds of endpoints */
     amqp_maybe_release_buffers_on_channel(h->session.broker.conn, f.channel);
   }
   flush_batches(h); /* before a pause too: the workers' results are what empties the intake */
@@ -323,11 +324,7 @@ static int each_queue(host_t *h, const ctxd__endpoint_t *ep,
 }
 
 static int consume_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
-  /* the ingest endpoint's consumers share its prefetch, the size of its one ledger (a
-   * channel-wide limit is refused by quorum queues) */
-  int64_t prefetch =
-      ep->ingest ? ep->settings.prefetch / (int64_t)(h->endpoints.n - 1) : ep->settings.prefetch;
-  return ctxd__broker_consume(&h->session.broker, ep->channel, queue, (int)prefetch, err, errlen);
+  return ctxd__broker_consume(&h->session.broker, ep->channel, queue, err, errlen);
 }
 
 static int cancel_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue, char *err, size_t errlen) {
@@ -339,15 +336,32 @@ static int cancel_queue(host_t *h, const ctxd__endpoint_t *ep, const char *queue
 /* Cancels ep's consumers. 0 or CTXD_EBROKER. */
 static int cancel(host_t *h, const ctxd__endpoint_t *ep) { return each_queue(h, ep, cancel_queue, NULL, 0); }
 
+/* Opens ep's channel, declares ep's topology and sets its prefetch. */
+static int prepare(host_t *h, const ctxd__endpoint_t *ep, char *err, size_t errlen) {
+  ctxd__broker_t *b = &h->session.broker;
+  if (ctxd__broker_channel_open(b, ep->channel, err, errlen) != 0) return CTXD_EBROKER;
+  /* the ingest endpoint comes last: the queues it reads are declared by then */
+  int rc = ep->ingest
+               ? ctxd__topology_declare_ingest(b, &h->endpoints, h->cfg->errors_keep_in_queue, err, errlen)
+               : ctxd__topology_declare(b, ep, err, errlen);
+  /* the ingest endpoint's consumers share its prefetch, the size of its one ledger (a
+   * channel-wide limit is refused by quorum queues): a per-consumer limit, set once for
+   * every consumer of its channel */
+  int64_t prefetch =
+      ep->ingest ? ep->settings.prefetch / (int64_t)(h->endpoints.n - 1) : ep->settings.prefetch;
+  return rc != 0 ? rc : ctxd__broker_qos(b, ep->channel, (int)prefetch, err, errlen);
+}
+
 static int start_consuming(host_t *h, char *err, size_t errlen) {
+  /* every declare, channel and prefetch first, without a round trip each; then the
+   * consumers, whose deliveries may come at once */
+  ctxd__broker_pipeline_begin(&h->session.broker);
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < h->endpoints.n; i++) rc = prepare(h, h->endpoints.v[i], err, errlen);
+  /* after a failure the replies still due never come: the caller drops the connection */
+  if (rc != 0 || ctxd__broker_pipeline_end(&h->session.broker, err, errlen) != 0) return CTXD_EBROKER;
   for (size_t i = 0; i < h->endpoints.n; i++) {
     ctxd__endpoint_t *ep = h->endpoints.v[i];
-    /* the ingest endpoint comes last: the queues it reads are declared by then */
-    int rc = ep->ingest ? ctxd__topology_declare_ingest(&h->session.broker, &h->endpoints,
-                                                        h->cfg->errors_keep_in_queue, err, errlen)
-                        : ctxd__topology_declare(&h->session.broker, ep, err, errlen);
-    if (rc != 0 || ctxd__broker_channel_open(&h->session.broker, ep->channel, err, errlen) != 0)
-      return CTXD_EBROKER;
     /* a draining endpoint consumes again when its plugin's swap completes */
     if (ep->draining) continue;
     if (each_queue(h, ep, consume_queue, err, errlen) != 0) return CTXD_EBROKER;
@@ -663,8 +677,8 @@ static void finish_swap(host_t *h) {
       ctxd__log(CTXD__LOG_ERROR, "host", "cannot start workers of '%s'", ep->name);
     if (h->session.broker.conn == NULL) continue; /* the reconnect consumes */
     if (ctxd__topology_bind_types(&h->session.broker, ep, err, sizeof err) != 0 ||
-        ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, (int)ep->settings.prefetch, err,
-                             sizeof err) != 0) {
+        ctxd__broker_qos(&h->session.broker, ep->channel, (int)ep->settings.prefetch, err, sizeof err) != 0 ||
+        ctxd__broker_consume(&h->session.broker, ep->channel, ep->name, err, sizeof err) != 0) {
       connection_lost(h, err); /* the other endpoints still get their workers; the reconnect consumes */
       continue;
     }
@@ -1038,6 +1052,14 @@ int ctxd__host_main(const ctxd__config_t *cfg, ctxd__host_mode_t mode) {
       ctxd__endpoints_add_ingest(&h.endpoints) != 0) {
     host_free(&h);
     return CTXD__EXIT_FAILURE;
+  }
+  /* a channel each, numbered up from the first endpoint's: past the reopened publish
+   * channels' numbers two would share one */
+  if (h.endpoints.n > (size_t)(CTXD__PUBLISH_REOPENED - h.endpoints.first_channel)) {
+    ctxd__log(CTXD__LOG_ERROR, "host", "%zu endpoints: a host serves at most %d (one broker channel each)",
+              h.endpoints.n, CTXD__PUBLISH_REOPENED - h.endpoints.first_channel);
+    host_free(&h);
+    return CTXD__EXIT_CONFIG;
   }
   if (mode != CTXD__HOST_RUN) {
     int rc = CTXD__EXIT_OK;

@@ -54,8 +54,8 @@ int ctxd__topology_bind_types(ctxd__broker_t *b, const ctxd__endpoint_t *ep, cha
       snprintf(err, errlen, "message type '%s' has no RabbitMQ exchange name", type);
       return CTXD_EBROKER;
     }
-    if (ctxd__broker_exchange(b, b->publish_channel, exchange, err, errlen) != 0 ||
-        ctxd__broker_bind(b, b->publish_channel, exchange, ep->name, err, errlen) != 0)
+    if (ctxd__broker_exchange(b, ep->channel, exchange, err, errlen) != 0 ||
+        ctxd__broker_bind(b, ep->channel, exchange, ep->name, err, errlen) != 0)
       return CTXD_EBROKER;
   }
   return 0;
@@ -79,8 +79,8 @@ int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *
   }
   /* _error and _skipped: the endpoint's flags and a copy of its queue arguments, as
    * MassTransit's error and dead-letter settings copy them */
-  if (ctxd__broker_queue(b, b->publish_channel, error, qargs_table(&base), err, errlen) != 0 ||
-      ctxd__broker_queue(b, b->publish_channel, side, qargs_table(&base), err, errlen) != 0)
+  if (ctxd__broker_queue(b, ep->channel, error, qargs_table(&base), err, errlen) != 0 ||
+      ctxd__broker_queue(b, ep->channel, side, qargs_table(&base), err, errlen) != 0)
     return CTXD_EBROKER;
   for (int k = 0; k < ep->nredelivery; k++) {
     /* a delay queue: its messages expire after the interval and dead-letter back to the
@@ -92,11 +92,9 @@ int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *
     else
       add_text(&d, "x-dead-letter-exchange", ep->name);
     ctxd__topology_side(side, sizeof side, ep->name, CTXD__SIDE_DELAY, ep->redelivery_ms[k]);
-    if (ctxd__broker_queue(b, b->publish_channel, side, qargs_table(&d), err, errlen) != 0)
-      return CTXD_EBROKER;
+    if (ctxd__broker_queue(b, ep->channel, side, qargs_table(&d), err, errlen) != 0) return CTXD_EBROKER;
   }
-  if (ctxd__broker_queue(b, b->publish_channel, ep->name, qargs_table(&base), err, errlen) != 0)
-    return CTXD_EBROKER;
+  if (ctxd__broker_queue(b, ep->channel, ep->name, qargs_table(&base), err, errlen) != 0) return CTXD_EBROKER;
   return ctxd__topology_bind_types(b, ep, err, errlen);
 }
 

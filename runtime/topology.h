@@ -23,8 +23,10 @@ typedef enum {
  * queue's interval, ignored for the others. 0, or CTXD_ETOOBIG when buf is too small. */
 int ctxd__topology_side(char *buf, size_t len, const char *endpoint, ctxd__side_t side, int64_t delay_ms);
 
-/* Declares ep's queues and exchanges and binds its message types (a synchronous RPC each,
- * bounded by the broker's RPC timeout). 0, or CTXD_EBROKER with the reason in err. */
+/* Declares ep's queues and exchanges and binds its message types, on ep's channel (open):
+ * the broker runs each channel's methods in a process of their own, so hundreds of
+ * endpoints declare on all its cores (a synchronous RPC each, bounded by the broker's RPC
+ * timeout, unless pipelined: broker.h). 0, or CTXD_EBROKER with the reason in err. */
 int ctxd__topology_declare(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *err, size_t errlen);
 
 /* Writes the queue the ingest endpoint reads endpoint's failed copies from into buf:
@@ -39,7 +41,7 @@ int ctxd__topology_declare_ingest(ctxd__broker_t *b, const ctxd__endpoints_t *se
                                   char *err, size_t errlen);
 
 /* Declares and binds the exchanges of ep's message types only (after a plugin replacement
- * changed its handlers). 0, or CTXD_EBROKER with the reason in err. */
+ * changed its handlers), on ep's channel. 0, or CTXD_EBROKER with the reason in err. */
 int ctxd__topology_bind_types(ctxd__broker_t *b, const ctxd__endpoint_t *ep, char *err, size_t errlen);
 
 /* Declares the exchange a message type is published to and, when it is a contract's

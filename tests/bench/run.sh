@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every ctxd benchmark in one go (docs/performance.md):
 #
-#   bash tests/bench/run.sh [--no-build] [--full-inbox] [bench options...]
+#   bash tests/bench/run.sh [--no-build] [--full-inbox] [--endpoints] [bench options...]
 #
 # builds a RelWithDebInfo tree (build/bench, no sanitizers), starts a private RabbitMQ and
 # PostgreSQL on their own ports (unless that stack already runs), runs tests/bench/bench.c,
 # stops the stack it started, and writes tests/bench/results/{results.md,results.json,
 # throughput.svg} (or CTXD_BENCH_OUT). --full-inbox fills the inbox with 10 million rows instead of 1 million.
 # Other options go to the benchmark (--messages N, --runs R, --rate N, --inbox-rows N, --no-batch,
-# --only ..., ...). A failing plot step is a warning only.
+# --only ..., ...). Then tests/bench/bench_endpoints.c measures hosts of 1 to 500 endpoints
+# (endpoints.{md,json,svg}); --endpoints runs only that one. A failing plot step is a warning only.
 # Ports: CTXD_AMQP_PORT (5692), CTXD_RABBIT_DIST_PORT (25692), CTXD_EPMD_PORT (4392),
 # CTXD_PG_PORT (5452); folder CTXD_STACK_DIR (.run/stack-bench).
 set -euo pipefail
@@ -23,11 +24,12 @@ export CTXD_EPMD_PORT=${CTXD_EPMD_PORT:-4392} CTXD_PG_PORT=${CTXD_PG_PORT:-5452}
 # commit times, so that latency is measured up to the COMMIT (pg_xact_commit_timestamp)
 export CTXD_PG_SETTINGS="${CTXD_PG_SETTINGS:-} -c track_commit_timestamp=on"
 
-do_build=1
+do_build=1 only_endpoints=0
 args=()
 for a in "$@"; do
   case "$a" in
     --no-build) do_build=0 ;;
+    --endpoints) only_endpoints=1 ;;
     --full-inbox) args+=(--inbox-rows 10000000) ;;
     *) args+=("$a") ;;
   esac
@@ -66,17 +68,24 @@ PY
 echo "bench: contexts loaded: $(/usr/bin/python3 -c 'import json,sys; print(", ".join(p["name"] for p in json.load(open(sys.argv[1]))))' "$out/plugins.json")"
 
 cd "$repo"  # plugin settings name files relative to the repository
-"$build/tests/bench/ctxd_bench" --amqp "$CTXD_AMQP_URL" --pg "$CTXD_PG_URL" --ctxd "$build/runtime/ctxd" \
-  --refworker "$build/tests/bench/ctxd_refworker" --plugin-dir "$build/plugins" --plugins "$out/plugins.json" \
-  --out "$out" "${args[@]}" | tee "$out/results.txt"
-
-# the figures are what counts: a plot that fails is a warning, not a failed run
-if command -v gnuplot >/dev/null; then
-  if gnuplot -e "datafile='$out/throughput.dat'; outfile='$out/throughput.svg'" "$here/plot.gp"; then
-    echo "bench: plot in $out/throughput.svg"
+# plot DAT SVG SCRIPT: a plot that fails does not fail the benchmark
+plot() {
+  if ! command -v gnuplot >/dev/null; then
+    echo "bench: gnuplot not installed (tests/stack/deps.sh installs gnuplot-nox); no plot" >&2
+  elif gnuplot -e "datafile='$1'; outfile='$2'" "$3"; then
+    echo "bench: plot in $2"
   else
-    echo "bench: warning: the plot failed (gnuplot error above); the figures are in $out" >&2
+    echo "bench: the plot $2 failed" >&2
   fi
-else
-  echo "bench: gnuplot not installed (tests/stack/deps.sh installs gnuplot-nox); no plot" >&2
+}
+if ((only_endpoints == 0)); then
+  "$build/tests/bench/ctxd_bench" --amqp "$CTXD_AMQP_URL" --pg "$CTXD_PG_URL" --ctxd "$build/runtime/ctxd" \
+    --refworker "$build/tests/bench/ctxd_refworker" --plugin-dir "$build/plugins" --plugins "$out/plugins.json" --out "$out" "${args[@]}" | tee "$out/results.txt"
+
+  plot "$out/throughput.dat" "$out/throughput.svg" "$here/plot.gp"
 fi
+# the rabbitmqctl of the stack counts the host's channels
+"$build/tests/bench/ctxd_bench_endpoints" --amqp "$CTXD_AMQP_URL" --pg "$CTXD_PG_URL" --ctxd "$build/runtime/ctxd" \
+  --plugin-dir "$build/plugins" --plugins "$out/plugins.json" --out "$out" \
+  --ctl "bash $repo/tests/stack/stack.sh ctl" | tee "$out/endpoints.txt"
+plot "$out/endpoints.dat" "$out/endpoints.svg" "$here/plot_endpoints.gp"

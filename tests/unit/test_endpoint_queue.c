@@ -126,7 +126,7 @@ static void waiting_batches_grow_to_their_room(void **state) {
 static int64_t take(ctxd__endpoint_t *ep, ctxd__batch_t **b, int *partial) {
   int64_t t0 = ctxd__clock_us();
   pthread_mutex_lock(&ep->mu);
-  *b = ctxd__endpoint_take(ep, partial);
+  *b = ctxd__endpoint_take(ep, partial, 0);
   pthread_mutex_unlock(&ep->mu);
   return ctxd__clock_us() - t0;
 }

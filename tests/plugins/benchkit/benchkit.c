@@ -5,6 +5,8 @@
  * outbox (the relay benchmark). With "batch" set it is a batch handler (ABI 1.3): one
  * set-based upsert for all the messages of a batch. No JSON library: the body is the benchmark's own, a flat
  * object of integers, and the plugin must stay as cheap as a real handler's SQL. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@ typedef struct {
   int publish;
   const char *event_type;
   int batch;
+  int64_t endpoints;
 } settings_t;
 
 typedef struct {
@@ -33,6 +36,9 @@ static const ctxd_conf_entry_t config_map[] = {
      "type of the published event"},
     {CTXD_CONF_BOOL, "batch", "false", offsetof(settings_t, batch),
      "a batch handler: one upsert statement for the whole batch"},
+    {CTXD_CONF_INT, "endpoints", "1", offsetof(settings_t, endpoints),
+     "1: consume `endpoint`; N > 1: the same handler on endpoints <endpoint>-0 .. <endpoint>-<N-1> "
+     "(the many-endpoints benchmark)"},
     {0, NULL, NULL, 0, NULL},
 };
 
@@ -146,7 +152,16 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
                        .handler = st->set->batch ? NULL : handle,
                        .batch_handler = st->set->batch ? handle_batch : NULL,
                        .data = st};
-  return api->consumer_register(plugin, &c);
+  if (st->set->endpoints <= 1) return api->consumer_register(plugin, &c);
+  char name[256]; /* the host copies the endpoint name */
+  for (int64_t i = 0; i < st->set->endpoints; i++) {
+    if (snprintf(name, sizeof name, "%s-%lld", st->set->endpoint, (long long)i) >= (int)sizeof name)
+      return CTXD_EINVAL;
+    c.endpoint = name;
+    int rc = api->consumer_register(plugin, &c);
+    if (rc != 0) return rc;
+  }
+  return 0;
 }
 
 static void destroy(void *state) { free(state); }
