@@ -1,7 +1,8 @@
 /* Batch handlers (ABI 1.3) against the real servers, through the batchkit test plugin:
  * messages arrive in batches and each is applied once; a message that fails in a batch
  * fails alone (the others commit once, a transient failure's immediate retry works); what a
- * batch handler publishes after tx_focus is each message's own and leaves once; a per-message handler works
+ * batch handler publishes after tx_focus is each message's own and leaves once, from a
+ * batch that falls back and from one that commits as it is; a per-message handler works
  * beside the batch handler on the same endpoint; one call never mixes two types of one
  * callback, older versions upcast to its type excepted; benchkit's batch
  * mode counts each message once. The messages are published while the host is stopped, so
@@ -115,6 +116,47 @@ static void focused_events_are_each_messages_own(void **state) {
   assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE action = 'echoed'"), 10);
 }
 
+/* Twenty messages publish an event each in batches that commit as they are (no
+ * fallback: their effects record the size of a call of more than one), each event naming
+ * its own message; a message of the per-message handler, published between them, is
+ * handled beside them and does not split the call. */
+static void a_committed_batch_publishes_each_messages_own(void **state) {
+  ctxt_world_t *w = *state;
+  setup_kit(w);
+  char id[37];
+  for (int i = 1; i <= 21; i++) {
+    ctxt_make_id(id, i);
+    if (i == 11)
+      ctxt_publish_type(w, w->echo_type, id, "{\"of\": \"direct\"}");
+    else
+      ctxt_publish(w, id, "{\"action\": \"publish\"}");
+  }
+  ctxt_host_start(w, NULL);
+  /* 21 messages and the 20 events they published */
+  ctxt_wait_settled(w, w->endpoint, 41);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_retried_total"), 0);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 0);
+  assert_int_equal(pg(w, "SELECT sum(n) FROM batchkit.calls"), 20);
+  long largest = pg(w, "SELECT max(n) FROM batchkit.calls");
+  print_message("20 publishing messages, the largest call of %ld\n", largest);
+  assert_true(largest > 1);
+  /* every message of a call of more than one committed in it, its event its own */
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects e JOIN batchkit.effects p "
+                         "ON p.action = 'publish' AND e.message_id = p.message_id "
+                         "AND e.detail = p.message_id::text WHERE e.action = 'echoed' AND p.detail <> '1'"),
+                   pg(w, "SELECT sum(n) FROM batchkit.calls WHERE n > 1"));
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE action = 'echoed'"), 21);
+  assert_int_equal(pg(w,
+                      "SELECT count(*) FROM batchkit.effects WHERE action = 'echoed' AND detail = 'direct' "
+                      "AND message_id = '00000000-0000-4000-8000-000000000011'"),
+                   1);
+  /* a call took messages from both sides of the per-message one */
+  assert_true(pg(w, "SELECT count(*) FROM batchkit.calls "
+                    "WHERE ids && '{00000000-0000-4000-8000-000000000010}'::uuid[] "
+                    "AND ids && '{00000000-0000-4000-8000-000000000012}'::uuid[]") > 0);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 #define V1 "Dodo.DataCatalog.Contracts.Products.v1:MaterialType"
 #define V2 "Dodo.DataCatalog.Contracts.Products.v2:MaterialType"
 #define MATERIAL                                                                                             \
@@ -198,6 +240,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(every_message_once_in_batches, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(a_failing_message_fails_alone, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(focused_events_are_each_messages_own, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(a_committed_batch_publishes_each_messages_own, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(a_call_takes_one_type_and_its_older_versions, ctxt_world_setup,
                                       ctxt_world_teardown),
