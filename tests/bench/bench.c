@@ -321,8 +321,9 @@ static void prefill(long n) {
 
 /* ---- CPU time from /proc -------------------------------------------------------------- */
 
-/* utime + stime of pid in seconds (its threads included), -1 when unreadable; *ppid its parent. */
-static double proc_cpu_s(pid_t pid, pid_t *ppid) {
+/* utime + stime of pid in seconds (its threads included), with reaped: plus cutime + cstime
+ * (its children that exited and were waited for); -1 when unreadable; *ppid its parent. */
+static double proc_cpu_s(pid_t pid, pid_t *ppid, int reaped) {
   char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   FILE *f = fopen(path, "r");
@@ -333,11 +334,13 @@ static double proc_cpu_s(pid_t pid, pid_t *ppid) {
   const char *p = strrchr(buf, ')');
   int parent;
   unsigned long long ut, st;
-  if (p == NULL ||
-      sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &parent, &ut, &st) != 3)
+  long long cut, cst;
+  if (p == NULL || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &parent,
+                          &ut, &st, &cut, &cst) != 5)
     return -1;
   if (ppid != NULL) *ppid = parent;
-  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+  double ticks = (double)(ut + st) + (reaped ? (double)(cut + cst) : 0);
+  return ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* The pid in the first line of file `name` under the stack's folder (or of the folder that
@@ -362,8 +365,18 @@ static pid_t stack_pid(const char *indirect, const char *name) {
   return (pid_t)pid;
 }
 
+/* CPU seconds of a running process by its CPU-time clock (ns, not the tick of /proc), -1
+ * when it cannot be read. */
+static double clock_cpu_s(pid_t pid) {
+  clockid_t id;
+  struct timespec ts;
+  if (clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0) return -1;
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* CPU seconds so far of the worker (ctxd or the reference worker), PostgreSQL (the
- * postmaster and every process it started but the benchmark's own backend) and the broker
+ * postmaster, every process it started but the benchmark's own backend, and those that
+ * exited meanwhile, autovacuum workers say: the postmaster reaped them) and the broker
  * (its Erlang VM); -1 for what cannot be found. */
 typedef struct {
   double worker, pg, broker;
@@ -373,14 +386,15 @@ static cpu_t cpu_now(pid_t worker) {
   static pid_t postmaster = -1, broker = -1;
   if (postmaster < 0) postmaster = stack_pid("pg.path", "data/postmaster.pid");
   if (broker < 0) broker = stack_pid(NULL, "rabbit/rabbit.pid");
-  cpu_t c = {proc_cpu_s(worker, NULL), -1, broker > 0 ? proc_cpu_s(broker, NULL) : -1};
+  cpu_t c = {clock_cpu_s(worker), -1, broker > 0 ? proc_cpu_s(broker, NULL, 0) : -1};
+  if (c.worker < 0) c.worker = proc_cpu_s(worker, NULL, 0);
   DIR *d = postmaster > 0 ? opendir("/proc") : NULL;
-  if (d != NULL) c.pg = proc_cpu_s(postmaster, NULL);
+  if (d != NULL) c.pg = proc_cpu_s(postmaster, NULL, 1);
   pid_t own = PQbackendPID(pg);
   for (struct dirent *e; d != NULL && c.pg >= 0 && (e = readdir(d)) != NULL;) {
     pid_t pid = (pid_t)atol(e->d_name), parent = 0;
     double s;
-    if (pid > 0 && pid != own && (s = proc_cpu_s(pid, &parent)) >= 0 && parent == postmaster) c.pg += s;
+    if (pid > 0 && pid != own && (s = proc_cpu_s(pid, &parent, 0)) >= 0 && parent == postmaster) c.pg += s;
   }
   if (d != NULL) closedir(d);
   return c;
