@@ -309,13 +309,17 @@ static double publish(publisher_t *p, const char *exchange, const char *type, lo
 static void publisher_close(publisher_t *p) { amqp_done(p->c); }
 
 /* Fills QUEUE with n work messages (keys 0..n-1), without confirms (the fastest way), and
- * waits until the broker holds them all. */
+ * waits until the broker holds them all (a minute at most: unconfirmed messages the broker
+ * dropped would never come). */
 static void prefill(long n) {
   purge(QUEUE);
   publisher_t p;
   publisher_open(&p, 0);
   publish(&p, WORK_TYPE, WORK_TYPE, n, 0, 0, 0);
-  while (queue_count(p.c, QUEUE) < n) sleep_s(0.02);
+  long got;
+  for (double t0 = now_s(); (got = queue_count(p.c, QUEUE)) < n; sleep_s(0.02))
+    if (now_s() - t0 > 60)
+      die("prefill: the queue holds %ld of the %ld messages published after 60 s", got, n);
   publisher_close(&p);
 }
 
@@ -548,19 +552,34 @@ static long items_count(const runner_t *r) {
   return (long)sql_double(q);
 }
 
+/* Gives up at once, with the reason, when the host exited or a message landed in _error
+ * (the run can never complete): waiting for the deadline would only hide why. c: a
+ * connection of the caller's. */
+static void host_check(const host_t *h, amqp_connection_state_t c) {
+  int st;
+  if (waitpid(h->pid, &st, WNOHANG) == h->pid) {
+    running_host = 0; /* reaped: its pid is no longer ours to kill */
+    die("%s exited during the run (%s %d); see %s", h->log, WIFEXITED(st) ? "code" : "signal",
+        WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), h->log);
+  }
+  long failed = queue_count(c, QUEUE "_error");
+  if (failed > 0) die("%ld messages in " QUEUE "_error during the run; see %s", failed, h->log);
+}
+
 /* Waits until the runner's items hold n rows. It watches the queue until it is empty first:
  * a count(*) every few ms would itself load the database. */
 static void wait_items(const host_t *h, const runner_t *r, long n, double timeout_s) {
   double t0 = now_s();
   amqp_connection_state_t c = amqp_open();
-  while (queue_count(c, QUEUE) > 0 && now_s() - t0 < timeout_s) sleep_s(0.02);
-  amqp_done(c);
+  for (; queue_count(c, QUEUE) > 0 && now_s() - t0 < timeout_s; sleep_s(0.02)) host_check(h, c);
   long got;
   while ((got = items_count(r)) < n) {
     if (now_s() - t0 > timeout_s)
       die("only %ld of %ld messages handled after %.0f s; see %s", got, n, timeout_s, h->log);
+    host_check(h, c);
     sleep_s(0.02);
   }
+  amqp_done(c);
 }
 
 /* Empties everything a run of r leaves behind; ctxd's inbox too unless keep_inbox (the
@@ -796,6 +815,7 @@ static double sink_rate(const host_t *h, long n) {
   amqp_connection_state_t c = amqp_open();
   while (queue_count(c, SINK) < n) {
     if (now_s() - t0 > 600) die("events missing after 600 s; see %s", h->log);
+    host_check(h, c);
     sleep_s(0.01);
   }
   double t = now_s() - t0;
