@@ -409,7 +409,8 @@ static cpu_t cpu_now(pid_t worker) {
 typedef struct {
   pid_t pid;
   char log[512];
-  double ready_s; /* exec -> "ready" log line */
+  double ready_s;     /* exec -> "ready" log line */
+  long long ready_ns; /* CLOCK_REALTIME when "ready" was seen: the database's clock too */
   /* the load phase: from ready to host_stop, RSS sampled every 20 ms by a thread */
   pthread_t sampler;
   atomic_int sampling;
@@ -520,6 +521,7 @@ static void host_start(host_t *h, const runner_t *r) {
     sleep_s(0.0005);
   }
   h->ready_s = now_s() - t0;
+  h->ready_ns = realtime_ns();
   h->cpu_ready = cpu_now(h->pid);
   atomic_store(&h->sampling, 1);
   if (pthread_create(&h->sampler, NULL, host_sampler, h) != 0) die("pthread_create failed");
@@ -653,8 +655,45 @@ static void honest_counts(const runner_t *r, const run_t *run, int round, long n
   if (len > 0) die("honest counts failed: %s, run %d%s", r->label, round + 1, bad);
 }
 
-/* A runner on a full queue of n messages: messages per second between the first and the
- * last handled row, and the rest of run_t. */
+/* 1 when the server records commit times (track_commit_timestamp = on; run.sh starts it so). */
+static int commit_times(void) {
+  static int on = -1;
+  char v[16];
+  if (on < 0) {
+    sql_text("SHOW track_commit_timestamp", v, sizeof v);
+    on = strcmp(v, "on") == 0;
+  }
+  return on;
+}
+
+/* Where a message's latency ends: its transaction's commit when the server records commit
+ * times, else the handler's upsert, just before the commit. Static, never freed. */
+static const char *latency_end(void) {
+  return commit_times() ? "pg_xact_commit_timestamp(xmin)" : "handled_at";
+}
+
+/* How an end-to-end rate is measured, for the output. Static, never freed. */
+static const char *e2e_window(void) {
+  return commit_times() ? "N / (last commit - ready)"
+                        : "(N - 1) / (last - first handler upsert; track_commit_timestamp is off)";
+}
+
+/* The rate of an end-to-end run of n messages that h handled, the raw consume's way: from
+ * the start of consuming ("ready") to the last commit (the effect rows' newest commit
+ * time). A server without commit times: between the first and the last handler upsert. */
+static double e2e_rate(const runner_t *r, const host_t *h, long n) {
+  char q[256];
+  if (commit_times()) {
+    snprintf(q, sizeof q, "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM %s.items",
+             schema(r));
+    return (double)n / (sql_double(q) - (double)h->ready_ns / 1e9);
+  }
+  snprintf(q, sizeof q, "SELECT extract(epoch FROM max(handled_at) - min(handled_at)) FROM %s.items",
+           schema(r));
+  return (double)(n - 1) / sql_double(q);
+}
+
+/* A runner on a full queue of n messages: its rate (e2e_rate) and the rest of run_t. */
 static run_t drain(const runner_t *r, long n, int keep_inbox, int round) {
   run_t run = {0};
   reset_db(r, keep_inbox);
@@ -666,10 +705,7 @@ static run_t drain(const runner_t *r, long n, int keep_inbox, int round) {
   run_measure(&h, r, n, &run);
   host_stop(&h);
   honest_counts(r, &run, round, n);
-  char q[256];
-  snprintf(q, sizeof q, "SELECT extract(epoch FROM max(handled_at) - min(handled_at)) FROM %s.items",
-           schema(r));
-  run.rate = (double)(n - 1) / sql_double(q);
+  run.rate = e2e_rate(r, &h, n);
   return run;
 }
 
@@ -774,13 +810,15 @@ static void targets_print(FILE *f, int markdown) {
 
 /* ---- the benchmarks --------------------------------------------------------------------- */
 
-/* Minimal consumer: prefetch as ctxd's endpoint, a multiple-ack every batch. */
+/* Minimal consumer: prefetch as ctxd's endpoint, a multiple-ack every batch. The rate is
+ * N / (the last ack - the start of consuming), the window of the end-to-end runs. */
 static double raw_consume(long n) {
   amqp_connection_state_t c = amqp_open();
   amqp_basic_qos(c, 1, 0, (uint16_t)O.prefetch, 0);
+  amqp_check(amqp_get_rpc_reply(c), "basic.qos");
+  double t0 = now_s(), t = 0;
   amqp_basic_consume(c, 1, amqp_cstring_bytes(QUEUE), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
   amqp_check(amqp_get_rpc_reply(c), "basic.consume");
-  double t0 = now_s();
   for (long got = 0; got < n;) {
     amqp_envelope_t e;
     amqp_maybe_release_buffers(c);
@@ -788,8 +826,8 @@ static double raw_consume(long n) {
     got++;
     if (got % O.batch == 0 || got == n) amqp_basic_ack(c, 1, e.delivery_tag, 1);
     amqp_destroy_envelope(&e);
+    if (got == n) t = now_s() - t0;
   }
-  double t = now_s() - t0;
   amqp_done(c);
   return (double)n / t;
 }
@@ -862,14 +900,6 @@ static double relay_backlog(const runner_t *r, long n, double *rss_mib) {
   *rss_mib = (double)atomic_load(&h.rss_peak_kb) / 1024;
   host_stop(&h);
   return rate;
-}
-
-/* Where a message's latency ends: its transaction's commit when the server records commit
- * times (track_commit_timestamp = on), else the handler's upsert, just before the commit. */
-static const char *latency_end(void) {
-  char on[16];
-  sql_text("SHOW track_commit_timestamp", on, sizeof on);
-  return strcmp(on, "on") == 0 ? "pg_xact_commit_timestamp(xmin)" : "handled_at";
 }
 
 /* Publishes at a fixed rate into a running ctxd; p50/p95/p99/max of publish -> committed
@@ -1093,8 +1123,10 @@ int main(int argc, char **argv) {
   const int B = !O.no_batch, REF = O.refworker != NULL;
   printf("ctxd benchmarks: %ld messages per throughput run (%ld at batch size 1), %d alternating rounds,\n"
          "medians; ratios are medians of the per-round ratios. endpoint: prefetch %ld, workers %ld,\n"
-         "batch_size %ld; batch handler runs: %s; reference worker: %s\n\n",
-         N, N1, R, O.prefetch, O.workers, O.batch, B ? "yes" : "no", REF ? "yes" : "no (no --refworker)");
+         "batch_size %ld; batch handler runs: %s; reference worker: %s\n"
+         "rates: raw consume N / (last ack - consume start); end to end %s\n\n",
+         N, N1, R, O.prefetch, O.workers, O.batch, B ? "yes" : "no", REF ? "yes" : "no (no --refworker)",
+         e2e_window());
 
   /* start-up first: the first start also applies every migration (benchkit's schema) */
   purge(QUEUE);
@@ -1336,6 +1368,7 @@ int main(int argc, char **argv) {
   snprintf(q, sizeof q, "%s/results.md", O.out);
   FILE *md = fopen(q, "w");
   if (md == NULL) die("cannot write %s", q);
+  fprintf(md, "Rates: raw consume N / (last ack - consume start); end to end %s.\n\n", e2e_window());
   fprintf(md, "| benchmark | median | unit | ratio to reference | runs | target | holds | load (1 min) |\n"
               "|---|---:|---|---:|---|---|---|---:|\n");
   size_t i;
@@ -1367,12 +1400,13 @@ int main(int argc, char **argv) {
   cpu_table(stdout, 0);
   targets_print(stdout, 0);
 
-  json_t *doc = json_pack(
-      "{s:I, s:I, s:i, s:f, s:i, s:I, s:f, s:{s:I, s:I, s:I}, s:b, s:b, s:o, s:o}", "messages", (json_int_t)N,
-      "messages_batch1", (json_int_t)N1, "runs", R, "rate", O.rate, "latency_s", O.latency_s, "inbox_rows",
-      (json_int_t)O.inbox_rows, "message_bytes", mean_body, "endpoint", "prefetch", (json_int_t)O.prefetch,
-      "workers", (json_int_t)O.workers, "batch_size", (json_int_t)O.batch, "batch_handler", B,
-      "reference_worker", REF, "results", results, "targets", targets);
+  json_t *doc =
+      json_pack("{s:I, s:I, s:i, s:f, s:i, s:I, s:f, s:{s:I, s:I, s:I}, s:b, s:b, s:s, s:o, s:o}", "messages",
+                (json_int_t)N, "messages_batch1", (json_int_t)N1, "runs", R, "rate", O.rate, "latency_s",
+                O.latency_s, "inbox_rows", (json_int_t)O.inbox_rows, "message_bytes", mean_body, "endpoint",
+                "prefetch", (json_int_t)O.prefetch, "workers", (json_int_t)O.workers, "batch_size",
+                (json_int_t)O.batch, "batch_handler", B, "reference_worker", REF, "e2e_window", e2e_window(),
+                "results", results, "targets", targets);
   snprintf(q, sizeof q, "%s/results.json", O.out);
   if (doc == NULL || json_dump_file(doc, q, JSON_INDENT(2)) != 0) die("cannot write %s", q);
   json_decref(doc);
