@@ -861,8 +861,18 @@ static double sink_rate(const host_t *h, long n) {
   return (double)n / t;
 }
 
+/* Honest counts of a relay, after its host stopped: exactly n events in the sink, none
+ * missing and none published twice (sink_rate only waited for at least n). */
+static void sink_exact(const char *label, int round, long n) {
+  amqp_connection_state_t c = amqp_open();
+  long got = queue_count(c, SINK);
+  amqp_done(c);
+  if (got != n)
+    die("honest counts failed: %s, run %d; %ld events in " SINK ", not %ld", label, round + 1, got, n);
+}
+
 /* ctxd consuming a full queue, each handler publishing one event through the outbox; the
- * counts are checked as for any end-to-end run. */
+ * counts are checked as for any end-to-end run, and the events' too. */
 static run_t relay(const runner_t *r, long n, int round) {
   run_t run = {0};
   reset_db(r, 0);
@@ -876,12 +886,13 @@ static run_t relay(const runner_t *r, long n, int round) {
   run_measure(&h, r, n, &run);
   host_stop(&h);
   honest_counts(r, &run, round, n);
+  sink_exact(r->label, round, n);
   return run;
 }
 
 /* The relay alone: n committed rows wait in the outbox (their writer's lease ended, as
  * after a crash), and a host publishes them with confirms and archives them. */
-static double relay_backlog(const runner_t *r, long n, double *rss_mib) {
+static double relay_backlog(const runner_t *r, long n, int round, double *rss_mib) {
   reset_db(r, 0);
   purge(SINK);
   char q[1024];
@@ -899,6 +910,7 @@ static double relay_backlog(const runner_t *r, long n, double *rss_mib) {
   double rate = sink_rate(&h, n);
   *rss_mib = (double)atomic_load(&h.rss_peak_kb) / 1024;
   host_stop(&h);
+  sink_exact("outbox relay", round, n);
   return rate;
 }
 
@@ -1223,7 +1235,7 @@ int main(int argc, char **argv) {
     run_t op[MAX_RUNS], ob[MAX_RUNS];
     for (int i = 0; i < R; i++) {
       pub[i] = confirmed_publish(N);
-      backlog[i] = relay_backlog(&per, N, &rss[i]);
+      backlog[i] = relay_backlog(&per, N, i, &rss[i]);
       op[i] = relay(&outp, N, i);
       if (B) ob[i] = relay(&outb, N, i);
     }
