@@ -968,6 +968,11 @@ static int batch_supported(const char *config) {
   return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* The step that comes j-th in round `round` of m steps: round k starts at step k mod m, so
+ * that no step always runs first (after the previous phase, a cold cache) or always
+ * after the same one. */
+static int rotated(int round, int j, int m) { return (round + j) % m; }
+
 /* A run_t field over the rounds, for report(). */
 enum { F_RSS, F_PER_TX, F_CPU_WORKER, F_CPU_PG, F_CPU_BROKER };
 
@@ -1167,21 +1172,32 @@ int main(int argc, char **argv) {
   report("memory: RSS idle", "MiB", w, R, NULL, "< 20 MiB", idle < 20);
 
   /* Rounds: the ceiling, ctxd per message, ctxd batch, the reference worker per message and
-   * set-based, one after the other in each round. The broker's speed drifts (its garbage
-   * collector, the machine), and the figures a ratio compares should see the same drift. */
+   * set-based, one after the other in each round (rotated). The broker's speed drifts (its
+   * garbage collector, the machine), and the figures a ratio compares should see the same
+   * drift. */
   const int do_raw = want("consume"), do_per = want("e2e"), do_bat = B && want("batch"),
             do_ref = REF && want("ref");
   double raw[MAX_RUNS] = {0}, dat_classic[5] = {0};
   run_t rp[MAX_RUNS], rb[MAX_RUNS], fp[MAX_RUNS], fs[MAX_RUNS];
-  for (int i = 0; i < R && (do_raw || do_per || do_bat || do_ref); i++) {
-    if (do_raw) raw[i] = ceiling_consume(N);
-    if (do_per) rp[i] = drain(&per, N, 0, i);
-    if (do_bat) rb[i] = drain(&bat, N, 0, i);
-    if (do_ref) {
-      fp[i] = drain(&refp, N, 0, i);
-      fs[i] = drain(&refs, N, 0, i);
-    }
+  enum { S_RAW, S_PER, S_BAT, S_REFP, S_REFS };
+  int steps[5], m = 0;
+  if (do_raw) steps[m++] = S_RAW;
+  if (do_per) steps[m++] = S_PER;
+  if (do_bat) steps[m++] = S_BAT;
+  if (do_ref) {
+    steps[m++] = S_REFP;
+    steps[m++] = S_REFS;
   }
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < m; j++) {
+      switch (steps[rotated(i, j, m)]) {
+      case S_RAW: raw[i] = ceiling_consume(N); break;
+      case S_PER: rp[i] = drain(&per, N, 0, i); break;
+      case S_BAT: rb[i] = drain(&bat, N, 0, i); break;
+      case S_REFP: fp[i] = drain(&refp, N, 0, i); break;
+      default: fs[i] = drain(&refs, N, 0, i); break;
+      }
+    }
   const double *ceil = do_raw ? raw : NULL;
   double d[MAX_RUNS], e[MAX_RUNS];
   if (do_raw) dat_classic[0] = report("ceiling: raw consume + ack", "msg/s", raw, R, NULL, "-", 0);
@@ -1233,12 +1249,15 @@ int main(int argc, char **argv) {
   if (want("outbox")) {
     double pub[MAX_RUNS], backlog[MAX_RUNS], rss[MAX_RUNS];
     run_t op[MAX_RUNS], ob[MAX_RUNS];
-    for (int i = 0; i < R; i++) {
-      pub[i] = confirmed_publish(N);
-      backlog[i] = relay_backlog(&per, N, i, &rss[i]);
-      op[i] = relay(&outp, N, i);
-      if (B) ob[i] = relay(&outb, N, i);
-    }
+    for (int i = 0; i < R; i++)
+      for (int j = 0, mo = B ? 4 : 3; j < mo; j++) {
+        switch (rotated(i, j, mo)) {
+        case 0: pub[i] = confirmed_publish(N); break;
+        case 1: backlog[i] = relay_backlog(&per, N, i, &rss[i]); break;
+        case 2: op[i] = relay(&outp, N, i); break;
+        default: ob[i] = relay(&outb, N, i); break;
+        }
+      }
     dat_outbox[0] = report("ceiling: confirmed publish", "msg/s", pub, R, NULL, "-", 0);
     double rel = ratio_median(backlog, pub, R);
     report("outbox relay (committed rows -> confirmed)", "msg/s", backlog, R, pub, ">= 80%", rel >= 0.8);
@@ -1305,12 +1324,15 @@ int main(int argc, char **argv) {
     sql("CHECKPOINT");
     printf("(inbox filled with %ld rows in %.1f s)\n", O.inbox_rows, now_s() - t0);
     run_t re[MAX_RUNS], rf[MAX_RUNS];
-    for (int i = 0; i < R; i++) {
-      pg = empty_db;
-      re[i] = drain(&per, N, 0, i);
-      pg = full_db;
-      rf[i] = drain(&full, N, 1, i);
-    }
+    for (int i = 0; i < R; i++)
+      for (int j = 0; j < 2; j++)
+        if (rotated(i, j, 2) == 0) {
+          pg = empty_db;
+          re[i] = drain(&per, N, 0, i);
+        } else {
+          pg = full_db;
+          rf[i] = drain(&full, N, 1, i);
+        }
     pg = empty_db;
     PQfinish(full_db);
     sql("DROP DATABASE " FULL_DB);
@@ -1334,11 +1356,14 @@ int main(int argc, char **argv) {
     host_stop(&h);
     run_t qp[MAX_RUNS], qb[MAX_RUNS];
     double qraw[MAX_RUNS];
-    for (int i = 0; i < R; i++) {
-      qraw[i] = ceiling_consume(N);
-      qp[i] = drain(&qper, N, 0, i);
-      if (B) qb[i] = drain(&qbat, N, 0, i);
-    }
+    for (int i = 0; i < R; i++)
+      for (int j = 0, mq = B ? 3 : 2; j < mq; j++) {
+        switch (rotated(i, j, mq)) {
+        case 0: qraw[i] = ceiling_consume(N); break;
+        case 1: qp[i] = drain(&qper, N, 0, i); break;
+        default: qb[i] = drain(&qbat, N, 0, i); break;
+        }
+      }
     dat_quorum[0] = report("quorum queue: ceiling raw consume + ack", "msg/s", qraw, R, NULL, "-", 0);
     report_e2e("quorum queue: ctxd e2e, per-message handler", &qper, qp, R, qraw, 0);
     rates(qp, R, d);
