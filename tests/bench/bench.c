@@ -216,12 +216,17 @@ static void purge(const char *queue) {
   amqp_done(c);
 }
 
+/* How far past the oldest unconfirmed message a confirm may come. */
+#define CONFIRM_SPAN 65536
+
 /* A publisher: unique message ids (a random prefix per publisher and a counter). */
 typedef struct {
   amqp_connection_state_t c;
   char prefix[32]; /* "xxxxxxxx-xxxx-4xxx-8xxx-" */
   unsigned long long seq;
-  uint64_t published, confirmed;
+  uint64_t published, confirmed;     /* messages */
+  uint64_t upto;                     /* every delivery tag up to it is confirmed */
+  unsigned char acked[CONFIRM_SPAN]; /* tags above upto confirmed alone, by tag % CONFIRM_SPAN */
   int confirms;
 } publisher_t;
 
@@ -246,6 +251,22 @@ static void publisher_open(publisher_t *p, int confirms) {
   }
 }
 
+/* Counts the messages a confirm covers: with multiple, every tag up to `tag` not counted
+ * yet; else that tag alone (the broker may confirm singly, and in any order). */
+static void confirm(publisher_t *p, uint64_t tag, int multiple) {
+  if (tag <= p->upto) return;
+  if (tag - p->upto >= CONFIRM_SPAN)
+    die("amqp: confirm of tag %llu while %llu is not confirmed yet", (unsigned long long)tag,
+        (unsigned long long)p->upto + 1);
+  for (uint64_t t = multiple ? p->upto + 1 : tag; t <= tag; t++) {
+    unsigned char *b = &p->acked[t % CONFIRM_SPAN];
+    if (!*b) p->confirmed++;
+    *b = 1;
+  }
+  /* the mark moves over every tag confirmed in a row, freeing their slots */
+  for (unsigned char *b; *(b = &p->acked[(p->upto + 1) % CONFIRM_SPAN]); p->upto++) *b = 0;
+}
+
 /* Reads confirms for up to timeout_s (< 0: until one frame came). */
 static void read_confirms(publisher_t *p, double timeout_s) {
   amqp_frame_t f;
@@ -256,9 +277,8 @@ static void read_confirms(publisher_t *p, double timeout_s) {
   if (f.frame_type != AMQP_FRAME_METHOD) return;
   if (f.payload.method.id == AMQP_BASIC_NACK_METHOD) die("amqp: the broker refused a message");
   if (f.payload.method.id != AMQP_BASIC_ACK_METHOD) die("amqp: unexpected method 0x%x", f.payload.method.id);
-  /* RabbitMQ confirms in publish order: the highest tag counts every earlier one */
   amqp_basic_ack_t *a = f.payload.method.decoded;
-  if (a->delivery_tag > p->confirmed) p->confirmed = a->delivery_tag;
+  confirm(p, a->delivery_tag, a->multiple);
   amqp_maybe_release_buffers(p->c);
 }
 
