@@ -1046,8 +1046,10 @@ static void report_phase(const char *phase, const runner_t *r, const run_t *runs
   if (row >= 0) snprintf(cpu_rows[row].phase, sizeof cpu_rows[row].phase, "%s", phase);
   for (int k = 0; k < 3; k++) {
     field(runs, n, F_CPU_WORKER + k, v);
-    if (row >= 0) cpu_rows[row].us[k] = v[0] < 0 ? -1 : median(v, n);
-    if (v[0] < 0) continue; /* not found: -1 in the table */
+    int found = 1;
+    for (int i = 0; i < n; i++) found = found && v[i] >= 0;
+    if (row >= 0) cpu_rows[row].us[k] = found ? median(v, n) : -1;
+    if (!found) continue; /* not found in some run: -1 in the table, no median of a mix */
     snprintf(name, sizeof name, "  CPU %s per message (%s)", whom[k], phase);
     report(name, "us", v, n, NULL, "-", 0);
   }
