@@ -156,6 +156,7 @@ static void amqp_check(amqp_rpc_reply_t r, const char *what) {
   if (r.reply_type != AMQP_RESPONSE_NORMAL) die("amqp: %s failed (reply type %d)", what, r.reply_type);
 }
 
+/* A connection on channel 1 to --amqp; the caller ends it with amqp_done(). */
 static amqp_connection_state_t amqp_open(void) {
   char *url = strdup(O.amqp);
   struct amqp_connection_info ci;
@@ -568,7 +569,8 @@ static void host_stop(host_t *h) {
   die("%s did not stop within 40 s", h->log);
 }
 
-/* The runner's schema: benchkit's or the reference worker's, the same shape. */
+/* The runner's schema: benchkit's or the reference worker's, the same shape. Static, never
+ * freed. */
 static const char *schema(const runner_t *r) { return r->config != NULL ? "benchkit" : "refworker"; }
 
 static long items_count(const runner_t *r) {
@@ -743,6 +745,18 @@ static double loadavg(void) {
   return l;
 }
 
+/* The per-round ratios of v to ref into out (0 where the reference was not measured). */
+static void ratios_of(const double *v, const double *ref, int n, double *out) {
+  for (int i = 0; i < n; i++) out[i] = ref[i] > 0 ? v[i] / ref[i] : 0;
+}
+
+/* The median ratio of v to ref over the rounds (what report() prints). */
+static double ratio_median(const double *v, const double *ref, int n) {
+  double r[MAX_RUNS];
+  ratios_of(v, ref, n, r);
+  return median(r, n);
+}
+
 /* Records a figure (median of v, every run kept) and, with ref (the reference's runs of the
  * same rounds, or NULL), its ratio: the median of the per-round ratios, so that each ratio
  * compares runs that saw the same drift of the machine. Prints a line, returns the median.
@@ -751,15 +765,16 @@ static double report(const char *name, const char *unit, const double *v, int n,
                      const char *target, int holds) {
   double m = median(v, n), ratios[MAX_RUNS], ratio = 0;
   json_t *runs = json_array(), *rr = json_array();
+  if (ref != NULL) ratios_of(v, ref, n, ratios);
   for (int i = 0; i < n; i++) {
     json_array_append_new(runs, json_real(v[i]));
-    if (ref != NULL) json_array_append_new(rr, json_real(ratios[i] = ref[i] > 0 ? v[i] / ref[i] : 0));
+    if (ref != NULL) json_array_append_new(rr, json_real(ratios[i]));
   }
   json_t *o = json_pack("{s:s, s:s, s:f, s:o, s:s}", "name", name, "unit", unit, "median", m, "runs", runs,
                         "target", target);
   if (holds >= 0) json_object_set_new(o, "holds", json_boolean(holds));
   if (ref != NULL) {
-    ratio = median(ratios, n);
+    ratio = ratio_median(v, ref, n);
     json_object_set_new(o, "ratio", json_real(ratio));
     json_object_set_new(o, "ratio_runs", rr);
     json_object_set_new(o, "reference_median", json_real(median(ref, n)));
@@ -779,13 +794,6 @@ static double report(const char *name, const char *unit, const double *v, int n,
   for (int i = 0; i < n; i++) printf(" %.1f%s", v[i], i + 1 < n ? "," : "\n");
   fflush(stdout);
   return m;
-}
-
-/* The median ratio of v to ref over the rounds (what report() prints). */
-static double ratio_median(const double *v, const double *ref, int n) {
-  double r[MAX_RUNS];
-  for (int i = 0; i < n; i++) r[i] = ref[i] > 0 ? v[i] / ref[i] : 0;
-  return median(r, n);
 }
 
 /* The targets: each with whether it holds and by how much. */
