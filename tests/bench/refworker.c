@@ -21,6 +21,7 @@
  * Prints "ready: ..." once every thread consumes; SIGTERM finishes the batches in flight. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,9 @@
 static const char *amqp_url, *pg_url, *queue = "bench";
 static long prefetch = 1024, workers = 4, batch_max = 64;
 static int set_mode = -1;
-static volatile sig_atomic_t stopping;
+/* set by the signal handler, read by every worker thread: an atomic (lock-free, so
+ * async-signal-safe), which a volatile sig_atomic_t is not between threads */
+static atomic_int stopping;
 static pthread_barrier_t consuming;
 
 static const char schema_sql[] =
@@ -241,7 +244,7 @@ static void *worker(void *arg) {
   PGconn *pg = pg_connect();
   pthread_barrier_wait(&consuming);
   msg_t msgs[MAX_BATCH];
-  while (!stopping) {
+  while (!atomic_load(&stopping)) {
     /* the first delivery waits (a while, to see SIGTERM); the rest are what already came */
     struct timeval wait = {0, 100000}, none = {0, 0};
     uint64_t tag = 0;
@@ -267,7 +270,7 @@ static void quiet(void *arg, const char *message) {
 
 static void on_term(int sig) {
   (void)sig;
-  stopping = 1;
+  atomic_store(&stopping, 1);
 }
 
 static void usage(void) {
