@@ -18,7 +18,12 @@
  * overlap is what ctxd's workers get too. --mode per-message runs one pipelined upsert
  * per message (a per-message handler); --mode set one unnest upsert for the batch (a
  * batch handler). Any error ends the process without acking what was not committed.
- * Prints "ready: ..." once every thread consumes; SIGTERM finishes the batches in flight. */
+ * Prints "ready: ..." once every thread consumes; SIGTERM finishes the batches in flight.
+ *
+ * Deliberately standalone: no project code (nor the benchmark's), only librabbitmq, libpq
+ * and libc, so that it measures what the work costs without ctxd; the few helpers that
+ * look like benchkit's or bench.c's (an integer field of the body, a silent notice
+ * processor) are its own copies on purpose. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -191,6 +196,8 @@ static void batch_commit(PGconn *pg, msg_t *msgs, size_t n) {
   pg_sync(pg);
 }
 
+/* A consuming connection to --amqp (channel 1 on the queue); the caller closes and
+ * destroys it. */
 static amqp_connection_state_t amqp_connect(void) {
   char *url = strdup(amqp_url);
   struct amqp_connection_info ci;
@@ -211,6 +218,8 @@ static amqp_connection_state_t amqp_connect(void) {
   return c;
 }
 
+/* A connection to --pg with the statements prepared, in pipeline mode; the caller ends it
+ * with PQfinish(). */
 static PGconn *pg_connect(void) {
   PGconn *pg = PQconnectdb(pg_url);
   if (PQstatus(pg) != CONNECTION_OK) fail("PostgreSQL", PQerrorMessage(pg));
