@@ -1024,8 +1024,8 @@ static void cpu_table(FILE *f, int markdown) {
   fprintf(f,
           markdown ? "\n| CPU per message (us, medians) | worker | PostgreSQL | broker | sum |\n"
                      "|---|---:|---:|---:|---:|\n"
-                   : "\nCPU per message (us, medians; utime+stime from /proc over each drain / N; "
-                     "-1: not found):\n  %-50s %10s %10s %10s %10s\n",
+                   : "\nCPU per message (us, medians over each drain / N: the worker's CPU clock, "
+                     "utime+stime from /proc for the others; -1: not found):\n  %-50s %10s %10s %10s %10s\n",
           "phase", "worker", "PostgreSQL", "broker", "sum");
   for (int p = 0; p < cpu_rows_n; p++) {
     const double *m = cpu_rows[p].us;
