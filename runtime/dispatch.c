@@ -235,10 +235,16 @@ static ctxd_handler_result_t call_handler(PGconn *c, struct ctxd_msg_s **ms, siz
   return r;
 }
 
+/* The type a handler's messages reach it as: older versions arrive upcast. */
+static const char *target_type(const ctxd__handler_t *hd) {
+  return hd->upcast_to != NULL ? hd->upcast_to : hd->type;
+}
+
 /* The messages of s's next handler call in the fast path, from msgs[i] (fresh, its
  * handler not called yet) into out: msgs[i] alone for a per-message handler; for a batch
- * handler every fresh message from i on that it handles, in delivery order (older versions
- * upcast to its type included: the same handler). How many. */
+ * handler every fresh message from i on that it handles as the same type, in delivery
+ * order (older versions upcast to it included). A plugin may register one callback for
+ * several types: one call never mixes them, as the ABI promises. How many. */
 static size_t next_call(const span_t *s, size_t i, struct ctxd_msg_s **out) {
   const ctxd__handler_t *hd = s->msgs[i].handler;
   out[0] = &s->msgs[i];
@@ -246,7 +252,8 @@ static size_t next_call(const span_t *s, size_t i, struct ctxd_msg_s **out) {
   size_t n = 1;
   for (size_t j = i + 1; j < s->n; j++) {
     const ctxd__handler_t *h = s->msgs[j].handler;
-    if (s->msgs[j].fresh && h != NULL && h->batch_fn == hd->batch_fn && h->data == hd->data)
+    if (s->msgs[j].fresh && h != NULL && h->batch_fn == hd->batch_fn && h->data == hd->data &&
+        strcmp(target_type(h), target_type(hd)) == 0)
       out[n++] = &s->msgs[j];
   }
   return n;

@@ -156,6 +156,7 @@ static void amqp_check(amqp_rpc_reply_t r, const char *what) {
   if (r.reply_type != AMQP_RESPONSE_NORMAL) die("amqp: %s failed (reply type %d)", what, r.reply_type);
 }
 
+/* A connection on channel 1 to --amqp; the caller ends it with amqp_done(). */
 static amqp_connection_state_t amqp_open(void) {
   char *url = strdup(O.amqp);
   struct amqp_connection_info ci;
@@ -216,16 +217,22 @@ static void purge(const char *queue) {
   amqp_done(c);
 }
 
+/* How far past the oldest unconfirmed message a confirm may come. */
+#define CONFIRM_SPAN 65536
+
 /* A publisher: unique message ids (a random prefix per publisher and a counter). */
 typedef struct {
   amqp_connection_state_t c;
   char prefix[32]; /* "xxxxxxxx-xxxx-4xxx-8xxx-" */
   unsigned long long seq;
-  uint64_t published, confirmed;
+  uint64_t published, confirmed;     /* messages */
+  uint64_t upto;                     /* every delivery tag up to it is confirmed */
+  unsigned char acked[CONFIRM_SPAN]; /* tags above upto confirmed alone, by tag % CONFIRM_SPAN */
   int confirms;
 } publisher_t;
 
-/* The bodies every publisher sent: the message size printed is theirs, measured. */
+/* The bodies of the work messages sent (what ctxd consumes; not the confirmed-publish
+ * ceiling's events): the message size printed is theirs, measured. */
 static struct {
   long long bodies, bytes;
   int min, max;
@@ -245,6 +252,22 @@ static void publisher_open(publisher_t *p, int confirms) {
   }
 }
 
+/* Counts the messages a confirm covers: with multiple, every tag up to `tag` not counted
+ * yet; else that tag alone (the broker may confirm singly, and in any order). */
+static void confirm(publisher_t *p, uint64_t tag, int multiple) {
+  if (tag <= p->upto) return;
+  if (tag - p->upto >= CONFIRM_SPAN)
+    die("amqp: confirm of tag %llu while %llu is not confirmed yet", (unsigned long long)tag,
+        (unsigned long long)p->upto + 1);
+  for (uint64_t t = multiple ? p->upto + 1 : tag; t <= tag; t++) {
+    unsigned char *b = &p->acked[t % CONFIRM_SPAN];
+    if (!*b) p->confirmed++;
+    *b = 1;
+  }
+  /* the mark moves over every tag confirmed in a row, freeing their slots */
+  for (unsigned char *b; *(b = &p->acked[(p->upto + 1) % CONFIRM_SPAN]); p->upto++) *b = 0;
+}
+
 /* Reads confirms for up to timeout_s (< 0: until one frame came). */
 static void read_confirms(publisher_t *p, double timeout_s) {
   amqp_frame_t f;
@@ -255,9 +278,8 @@ static void read_confirms(publisher_t *p, double timeout_s) {
   if (f.frame_type != AMQP_FRAME_METHOD) return;
   if (f.payload.method.id == AMQP_BASIC_NACK_METHOD) die("amqp: the broker refused a message");
   if (f.payload.method.id != AMQP_BASIC_ACK_METHOD) die("amqp: unexpected method 0x%x", f.payload.method.id);
-  /* RabbitMQ confirms in publish order: the highest tag counts every earlier one */
   amqp_basic_ack_t *a = f.payload.method.decoded;
-  if (a->delivery_tag > p->confirmed) p->confirmed = a->delivery_tag;
+  confirm(p, a->delivery_tag, a->multiple);
   amqp_maybe_release_buffers(p->c);
 }
 
@@ -295,10 +317,12 @@ static double publish(publisher_t *p, const char *exchange, const char *type, lo
     if (amqp_basic_publish(p->c, 1, amqp_cstring_bytes(exchange), amqp_empty_bytes, 0, 0, &props,
                            (amqp_bytes_t){(size_t)len, body}) != AMQP_STATUS_OK)
       die("amqp: publish failed");
-    sent_bodies.bodies++;
-    sent_bodies.bytes += len;
-    if (len < sent_bodies.min) sent_bodies.min = len;
-    if (len > sent_bodies.max) sent_bodies.max = len;
+    if (strcmp(type, WORK_TYPE) == 0) {
+      sent_bodies.bodies++;
+      sent_bodies.bytes += len;
+      if (len < sent_bodies.min) sent_bodies.min = len;
+      if (len > sent_bodies.max) sent_bodies.max = len;
+    }
     p->published++;
     while (p->confirms && p->published - p->confirmed >= window) read_confirms(p, -1);
   }
@@ -309,20 +333,25 @@ static double publish(publisher_t *p, const char *exchange, const char *type, lo
 static void publisher_close(publisher_t *p) { amqp_done(p->c); }
 
 /* Fills QUEUE with n work messages (keys 0..n-1), without confirms (the fastest way), and
- * waits until the broker holds them all. */
+ * waits until the broker holds them all (a minute at most: unconfirmed messages the broker
+ * dropped would never come). */
 static void prefill(long n) {
   purge(QUEUE);
   publisher_t p;
   publisher_open(&p, 0);
   publish(&p, WORK_TYPE, WORK_TYPE, n, 0, 0, 0);
-  while (queue_count(p.c, QUEUE) < n) sleep_s(0.02);
+  long got;
+  for (double t0 = now_s(); (got = queue_count(p.c, QUEUE)) < n; sleep_s(0.02))
+    if (now_s() - t0 > 60)
+      die("prefill: the queue holds %ld of the %ld messages published after 60 s", got, n);
   publisher_close(&p);
 }
 
 /* ---- CPU time from /proc -------------------------------------------------------------- */
 
-/* utime + stime of pid in seconds (its threads included), -1 when unreadable; *ppid its parent. */
-static double proc_cpu_s(pid_t pid, pid_t *ppid) {
+/* utime + stime of pid in seconds (its threads included), with reaped: plus cutime + cstime
+ * (its children that exited and were waited for); -1 when unreadable; *ppid its parent. */
+static double proc_cpu_s(pid_t pid, pid_t *ppid, int reaped) {
   char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
   FILE *f = fopen(path, "r");
@@ -333,11 +362,13 @@ static double proc_cpu_s(pid_t pid, pid_t *ppid) {
   const char *p = strrchr(buf, ')');
   int parent;
   unsigned long long ut, st;
-  if (p == NULL ||
-      sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &parent, &ut, &st) != 3)
+  long long cut, cst;
+  if (p == NULL || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &parent,
+                          &ut, &st, &cut, &cst) != 5)
     return -1;
   if (ppid != NULL) *ppid = parent;
-  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+  double ticks = (double)(ut + st) + (reaped ? (double)(cut + cst) : 0);
+  return ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* The pid in the first line of file `name` under the stack's folder (or of the folder that
@@ -362,8 +393,18 @@ static pid_t stack_pid(const char *indirect, const char *name) {
   return (pid_t)pid;
 }
 
+/* CPU seconds of a running process by its CPU-time clock (ns, not the tick of /proc), -1
+ * when it cannot be read. */
+static double clock_cpu_s(pid_t pid) {
+  clockid_t id;
+  struct timespec ts;
+  if (clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0) return -1;
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* CPU seconds so far of the worker (ctxd or the reference worker), PostgreSQL (the
- * postmaster and every process it started but the benchmark's own backend) and the broker
+ * postmaster, every process it started but the benchmark's own backend, and those that
+ * exited meanwhile, autovacuum workers say: the postmaster reaped them) and the broker
  * (its Erlang VM); -1 for what cannot be found. */
 typedef struct {
   double worker, pg, broker;
@@ -373,14 +414,15 @@ static cpu_t cpu_now(pid_t worker) {
   static pid_t postmaster = -1, broker = -1;
   if (postmaster < 0) postmaster = stack_pid("pg.path", "data/postmaster.pid");
   if (broker < 0) broker = stack_pid(NULL, "rabbit/rabbit.pid");
-  cpu_t c = {proc_cpu_s(worker, NULL), -1, broker > 0 ? proc_cpu_s(broker, NULL) : -1};
+  cpu_t c = {clock_cpu_s(worker), -1, broker > 0 ? proc_cpu_s(broker, NULL, 0) : -1};
+  if (c.worker < 0) c.worker = proc_cpu_s(worker, NULL, 0);
   DIR *d = postmaster > 0 ? opendir("/proc") : NULL;
-  if (d != NULL) c.pg = proc_cpu_s(postmaster, NULL);
+  if (d != NULL) c.pg = proc_cpu_s(postmaster, NULL, 1);
   pid_t own = PQbackendPID(pg);
   for (struct dirent *e; d != NULL && c.pg >= 0 && (e = readdir(d)) != NULL;) {
     pid_t pid = (pid_t)atol(e->d_name), parent = 0;
     double s;
-    if (pid > 0 && pid != own && (s = proc_cpu_s(pid, &parent)) >= 0 && parent == postmaster) c.pg += s;
+    if (pid > 0 && pid != own && (s = proc_cpu_s(pid, &parent, 0)) >= 0 && parent == postmaster) c.pg += s;
   }
   if (d != NULL) closedir(d);
   return c;
@@ -391,7 +433,8 @@ static cpu_t cpu_now(pid_t worker) {
 typedef struct {
   pid_t pid;
   char log[512];
-  double ready_s; /* exec -> "ready" log line */
+  double ready_s;     /* exec -> "ready" log line */
+  long long ready_ns; /* CLOCK_REALTIME when "ready" was seen: the database's clock too */
   /* the load phase: from ready to host_stop, RSS sampled every 20 ms by a thread */
   pthread_t sampler;
   atomic_int sampling;
@@ -502,6 +545,7 @@ static void host_start(host_t *h, const runner_t *r) {
     sleep_s(0.0005);
   }
   h->ready_s = now_s() - t0;
+  h->ready_ns = realtime_ns();
   h->cpu_ready = cpu_now(h->pid);
   atomic_store(&h->sampling, 1);
   if (pthread_create(&h->sampler, NULL, host_sampler, h) != 0) die("pthread_create failed");
@@ -525,7 +569,8 @@ static void host_stop(host_t *h) {
   die("%s did not stop within 40 s", h->log);
 }
 
-/* The runner's schema: benchkit's or the reference worker's, the same shape. */
+/* The runner's schema: benchkit's or the reference worker's, the same shape. Static, never
+ * freed. */
 static const char *schema(const runner_t *r) { return r->config != NULL ? "benchkit" : "refworker"; }
 
 static long items_count(const runner_t *r) {
@@ -534,19 +579,34 @@ static long items_count(const runner_t *r) {
   return (long)sql_double(q);
 }
 
+/* Gives up at once, with the reason, when the host exited or a message landed in _error
+ * (the run can never complete): waiting for the deadline would only hide why. c: a
+ * connection of the caller's. */
+static void host_check(const host_t *h, amqp_connection_state_t c) {
+  int st;
+  if (waitpid(h->pid, &st, WNOHANG) == h->pid) {
+    running_host = 0; /* reaped: its pid is no longer ours to kill */
+    die("%s exited during the run (%s %d); see %s", h->log, WIFEXITED(st) ? "code" : "signal",
+        WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), h->log);
+  }
+  long failed = queue_count(c, QUEUE "_error");
+  if (failed > 0) die("%ld messages in " QUEUE "_error during the run; see %s", failed, h->log);
+}
+
 /* Waits until the runner's items hold n rows. It watches the queue until it is empty first:
  * a count(*) every few ms would itself load the database. */
 static void wait_items(const host_t *h, const runner_t *r, long n, double timeout_s) {
   double t0 = now_s();
   amqp_connection_state_t c = amqp_open();
-  while (queue_count(c, QUEUE) > 0 && now_s() - t0 < timeout_s) sleep_s(0.02);
-  amqp_done(c);
+  for (; queue_count(c, QUEUE) > 0 && now_s() - t0 < timeout_s; sleep_s(0.02)) host_check(h, c);
   long got;
   while ((got = items_count(r)) < n) {
     if (now_s() - t0 > timeout_s)
       die("only %ld of %ld messages handled after %.0f s; see %s", got, n, timeout_s, h->log);
+    host_check(h, c);
     sleep_s(0.02);
   }
+  amqp_done(c);
 }
 
 /* Empties everything a run of r leaves behind; ctxd's inbox too unless keep_inbox (the
@@ -620,8 +680,45 @@ static void honest_counts(const runner_t *r, const run_t *run, int round, long n
   if (len > 0) die("honest counts failed: %s, run %d%s", r->label, round + 1, bad);
 }
 
-/* A runner on a full queue of n messages: messages per second between the first and the
- * last handled row, and the rest of run_t. */
+/* 1 when the server records commit times (track_commit_timestamp = on; run.sh starts it so). */
+static int commit_times(void) {
+  static int on = -1;
+  char v[16];
+  if (on < 0) {
+    sql_text("SHOW track_commit_timestamp", v, sizeof v);
+    on = strcmp(v, "on") == 0;
+  }
+  return on;
+}
+
+/* Where a message's latency ends: its transaction's commit when the server records commit
+ * times, else the handler's upsert, just before the commit. Static, never freed. */
+static const char *latency_end(void) {
+  return commit_times() ? "pg_xact_commit_timestamp(xmin)" : "handled_at";
+}
+
+/* How an end-to-end rate is measured, for the output. Static, never freed. */
+static const char *e2e_window(void) {
+  return commit_times() ? "N / (last commit - ready)"
+                        : "(N - 1) / (last - first handler upsert; track_commit_timestamp is off)";
+}
+
+/* The rate of an end-to-end run of n messages that h handled, the raw consume's way: from
+ * the start of consuming ("ready") to the last commit (the effect rows' newest commit
+ * time). A server without commit times: between the first and the last handler upsert. */
+static double e2e_rate(const runner_t *r, const host_t *h, long n) {
+  char q[256];
+  if (commit_times()) {
+    snprintf(q, sizeof q, "SELECT extract(epoch FROM max(pg_xact_commit_timestamp(xmin))) FROM %s.items",
+             schema(r));
+    return (double)n / (sql_double(q) - (double)h->ready_ns / 1e9);
+  }
+  snprintf(q, sizeof q, "SELECT extract(epoch FROM max(handled_at) - min(handled_at)) FROM %s.items",
+           schema(r));
+  return (double)(n - 1) / sql_double(q);
+}
+
+/* A runner on a full queue of n messages: its rate (e2e_rate) and the rest of run_t. */
 static run_t drain(const runner_t *r, long n, int keep_inbox, int round) {
   run_t run = {0};
   reset_db(r, keep_inbox);
@@ -633,10 +730,7 @@ static run_t drain(const runner_t *r, long n, int keep_inbox, int round) {
   run_measure(&h, r, n, &run);
   host_stop(&h);
   honest_counts(r, &run, round, n);
-  char q[256];
-  snprintf(q, sizeof q, "SELECT extract(epoch FROM max(handled_at) - min(handled_at)) FROM %s.items",
-           schema(r));
-  run.rate = (double)(n - 1) / sql_double(q);
+  run.rate = e2e_rate(r, &h, n);
   return run;
 }
 
@@ -651,6 +745,18 @@ static double loadavg(void) {
   return l;
 }
 
+/* The per-round ratios of v to ref into out (0 where the reference was not measured). */
+static void ratios_of(const double *v, const double *ref, int n, double *out) {
+  for (int i = 0; i < n; i++) out[i] = ref[i] > 0 ? v[i] / ref[i] : 0;
+}
+
+/* The median ratio of v to ref over the rounds (what report() prints). */
+static double ratio_median(const double *v, const double *ref, int n) {
+  double r[MAX_RUNS];
+  ratios_of(v, ref, n, r);
+  return median(r, n);
+}
+
 /* Records a figure (median of v, every run kept) and, with ref (the reference's runs of the
  * same rounds, or NULL), its ratio: the median of the per-round ratios, so that each ratio
  * compares runs that saw the same drift of the machine. Prints a line, returns the median.
@@ -659,15 +765,16 @@ static double report(const char *name, const char *unit, const double *v, int n,
                      const char *target, int holds) {
   double m = median(v, n), ratios[MAX_RUNS], ratio = 0;
   json_t *runs = json_array(), *rr = json_array();
+  if (ref != NULL) ratios_of(v, ref, n, ratios);
   for (int i = 0; i < n; i++) {
     json_array_append_new(runs, json_real(v[i]));
-    if (ref != NULL) json_array_append_new(rr, json_real(ratios[i] = ref[i] > 0 ? v[i] / ref[i] : 0));
+    if (ref != NULL) json_array_append_new(rr, json_real(ratios[i]));
   }
   json_t *o = json_pack("{s:s, s:s, s:f, s:o, s:s}", "name", name, "unit", unit, "median", m, "runs", runs,
                         "target", target);
   if (holds >= 0) json_object_set_new(o, "holds", json_boolean(holds));
   if (ref != NULL) {
-    ratio = median(ratios, n);
+    ratio = ratio_median(v, ref, n);
     json_object_set_new(o, "ratio", json_real(ratio));
     json_object_set_new(o, "ratio_runs", rr);
     json_object_set_new(o, "reference_median", json_real(median(ref, n)));
@@ -687,13 +794,6 @@ static double report(const char *name, const char *unit, const double *v, int n,
   for (int i = 0; i < n; i++) printf(" %.1f%s", v[i], i + 1 < n ? "," : "\n");
   fflush(stdout);
   return m;
-}
-
-/* The median ratio of v to ref over the rounds (what report() prints). */
-static double ratio_median(const double *v, const double *ref, int n) {
-  double r[MAX_RUNS];
-  for (int i = 0; i < n; i++) r[i] = ref[i] > 0 ? v[i] / ref[i] : 0;
-  return median(r, n);
 }
 
 /* The targets: each with whether it holds and by how much. */
@@ -741,13 +841,15 @@ static void targets_print(FILE *f, int markdown) {
 
 /* ---- the benchmarks --------------------------------------------------------------------- */
 
-/* Minimal consumer: prefetch as ctxd's endpoint, a multiple-ack every batch. */
+/* Minimal consumer: prefetch as ctxd's endpoint, a multiple-ack every batch. The rate is
+ * N / (the last ack - the start of consuming), the window of the end-to-end runs. */
 static double raw_consume(long n) {
   amqp_connection_state_t c = amqp_open();
   amqp_basic_qos(c, 1, 0, (uint16_t)O.prefetch, 0);
+  amqp_check(amqp_get_rpc_reply(c), "basic.qos");
+  double t0 = now_s(), t = 0;
   amqp_basic_consume(c, 1, amqp_cstring_bytes(QUEUE), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
   amqp_check(amqp_get_rpc_reply(c), "basic.consume");
-  double t0 = now_s();
   for (long got = 0; got < n;) {
     amqp_envelope_t e;
     amqp_maybe_release_buffers(c);
@@ -755,8 +857,8 @@ static double raw_consume(long n) {
     got++;
     if (got % O.batch == 0 || got == n) amqp_basic_ack(c, 1, e.delivery_tag, 1);
     amqp_destroy_envelope(&e);
+    if (got == n) t = now_s() - t0;
   }
-  double t = now_s() - t0;
   amqp_done(c);
   return (double)n / t;
 }
@@ -782,6 +884,7 @@ static double sink_rate(const host_t *h, long n) {
   amqp_connection_state_t c = amqp_open();
   while (queue_count(c, SINK) < n) {
     if (now_s() - t0 > 600) die("events missing after 600 s; see %s", h->log);
+    host_check(h, c);
     sleep_s(0.01);
   }
   double t = now_s() - t0;
@@ -789,8 +892,18 @@ static double sink_rate(const host_t *h, long n) {
   return (double)n / t;
 }
 
+/* Honest counts of a relay, after its host stopped: exactly n events in the sink, none
+ * missing and none published twice (sink_rate only waited for at least n). */
+static void sink_exact(const char *label, int round, long n) {
+  amqp_connection_state_t c = amqp_open();
+  long got = queue_count(c, SINK);
+  amqp_done(c);
+  if (got != n)
+    die("honest counts failed: %s, run %d; %ld events in " SINK ", not %ld", label, round + 1, got, n);
+}
+
 /* ctxd consuming a full queue, each handler publishing one event through the outbox; the
- * counts are checked as for any end-to-end run. */
+ * counts are checked as for any end-to-end run, and the events' too. */
 static run_t relay(const runner_t *r, long n, int round) {
   run_t run = {0};
   reset_db(r, 0);
@@ -804,12 +917,13 @@ static run_t relay(const runner_t *r, long n, int round) {
   run_measure(&h, r, n, &run);
   host_stop(&h);
   honest_counts(r, &run, round, n);
+  sink_exact(r->label, round, n);
   return run;
 }
 
 /* The relay alone: n committed rows wait in the outbox (their writer's lease ended, as
  * after a crash), and a host publishes them with confirms and archives them. */
-static double relay_backlog(const runner_t *r, long n, double *rss_mib) {
+static double relay_backlog(const runner_t *r, long n, int round, double *rss_mib) {
   reset_db(r, 0);
   purge(SINK);
   char q[1024];
@@ -827,15 +941,8 @@ static double relay_backlog(const runner_t *r, long n, double *rss_mib) {
   double rate = sink_rate(&h, n);
   *rss_mib = (double)atomic_load(&h.rss_peak_kb) / 1024;
   host_stop(&h);
+  sink_exact("outbox relay", round, n);
   return rate;
-}
-
-/* Where a message's latency ends: its transaction's commit when the server records commit
- * times (track_commit_timestamp = on), else the handler's upsert, just before the commit. */
-static const char *latency_end(void) {
-  char on[16];
-  sql_text("SHOW track_commit_timestamp", on, sizeof on);
-  return strcmp(on, "on") == 0 ? "pg_xact_commit_timestamp(xmin)" : "handled_at";
 }
 
 /* Publishes at a fixed rate into a running ctxd; p50/p95/p99/max of publish -> committed
@@ -892,6 +999,11 @@ static int batch_supported(const char *config) {
   return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* The step that comes j-th in round `round` of m steps: round k starts at step k mod m, so
+ * that no step always runs first (after the previous phase, a cold cache) or always
+ * after the same one. */
+static int rotated(int round, int j, int m) { return (round + j) % m; }
+
 /* A run_t field over the rounds, for report(). */
 enum { F_RSS, F_PER_TX, F_CPU_WORKER, F_CPU_PG, F_CPU_BROKER };
 
@@ -912,8 +1024,8 @@ static void cpu_table(FILE *f, int markdown) {
   fprintf(f,
           markdown ? "\n| CPU per message (us, medians) | worker | PostgreSQL | broker | sum |\n"
                      "|---|---:|---:|---:|---:|\n"
-                   : "\nCPU per message (us, medians; utime+stime from /proc over each drain / N; "
-                     "-1: not found):\n  %-50s %10s %10s %10s %10s\n",
+                   : "\nCPU per message (us, medians over each drain / N: the worker's CPU clock, "
+                     "utime+stime from /proc for the others; -1: not found):\n  %-50s %10s %10s %10s %10s\n",
           "phase", "worker", "PostgreSQL", "broker", "sum");
   for (int p = 0; p < cpu_rows_n; p++) {
     const double *m = cpu_rows[p].us;
@@ -942,8 +1054,10 @@ static void report_phase(const char *phase, const runner_t *r, const run_t *runs
   if (row >= 0) snprintf(cpu_rows[row].phase, sizeof cpu_rows[row].phase, "%s", phase);
   for (int k = 0; k < 3; k++) {
     field(runs, n, F_CPU_WORKER + k, v);
-    if (row >= 0) cpu_rows[row].us[k] = v[0] < 0 ? -1 : median(v, n);
-    if (v[0] < 0) continue; /* not found: -1 in the table */
+    int found = 1;
+    for (int i = 0; i < n; i++) found = found && v[i] >= 0;
+    if (row >= 0) cpu_rows[row].us[k] = found ? median(v, n) : -1;
+    if (!found) continue; /* not found in some run: -1 in the table, no median of a mix */
     snprintf(name, sizeof name, "  CPU %s per message (%s)", whom[k], phase);
     report(name, "us", v, n, NULL, "-", 0);
   }
@@ -1059,8 +1173,10 @@ int main(int argc, char **argv) {
   const int B = !O.no_batch, REF = O.refworker != NULL;
   printf("ctxd benchmarks: %ld messages per throughput run (%ld at batch size 1), %d alternating rounds,\n"
          "medians; ratios are medians of the per-round ratios. endpoint: prefetch %ld, workers %ld,\n"
-         "batch_size %ld; batch handler runs: %s; reference worker: %s\n\n",
-         N, N1, R, O.prefetch, O.workers, O.batch, B ? "yes" : "no", REF ? "yes" : "no (no --refworker)");
+         "batch_size %ld; batch handler runs: %s; reference worker: %s\n"
+         "rates: raw consume N / (last ack - consume start); end to end %s\n\n",
+         N, N1, R, O.prefetch, O.workers, O.batch, B ? "yes" : "no", REF ? "yes" : "no (no --refworker)",
+         e2e_window());
 
   /* start-up first: the first start also applies every migration (benchkit's schema) */
   purge(QUEUE);
@@ -1089,21 +1205,32 @@ int main(int argc, char **argv) {
   report("memory: RSS idle", "MiB", w, R, NULL, "< 20 MiB", idle < 20);
 
   /* Rounds: the ceiling, ctxd per message, ctxd batch, the reference worker per message and
-   * set-based, one after the other in each round. The broker's speed drifts (its garbage
-   * collector, the machine), and the figures a ratio compares should see the same drift. */
+   * set-based, one after the other in each round (rotated). The broker's speed drifts (its
+   * garbage collector, the machine), and the figures a ratio compares should see the same
+   * drift. */
   const int do_raw = want("consume"), do_per = want("e2e"), do_bat = B && want("batch"),
             do_ref = REF && want("ref");
   double raw[MAX_RUNS] = {0}, dat_classic[5] = {0};
   run_t rp[MAX_RUNS], rb[MAX_RUNS], fp[MAX_RUNS], fs[MAX_RUNS];
-  for (int i = 0; i < R && (do_raw || do_per || do_bat || do_ref); i++) {
-    if (do_raw) raw[i] = ceiling_consume(N);
-    if (do_per) rp[i] = drain(&per, N, 0, i);
-    if (do_bat) rb[i] = drain(&bat, N, 0, i);
-    if (do_ref) {
-      fp[i] = drain(&refp, N, 0, i);
-      fs[i] = drain(&refs, N, 0, i);
-    }
+  enum { S_RAW, S_PER, S_BAT, S_REFP, S_REFS };
+  int steps[5], m = 0;
+  if (do_raw) steps[m++] = S_RAW;
+  if (do_per) steps[m++] = S_PER;
+  if (do_bat) steps[m++] = S_BAT;
+  if (do_ref) {
+    steps[m++] = S_REFP;
+    steps[m++] = S_REFS;
   }
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < m; j++) {
+      switch (steps[rotated(i, j, m)]) {
+      case S_RAW: raw[i] = ceiling_consume(N); break;
+      case S_PER: rp[i] = drain(&per, N, 0, i); break;
+      case S_BAT: rb[i] = drain(&bat, N, 0, i); break;
+      case S_REFP: fp[i] = drain(&refp, N, 0, i); break;
+      default: fs[i] = drain(&refs, N, 0, i); break;
+      }
+    }
   const double *ceil = do_raw ? raw : NULL;
   double d[MAX_RUNS], e[MAX_RUNS];
   if (do_raw) dat_classic[0] = report("ceiling: raw consume + ack", "msg/s", raw, R, NULL, "-", 0);
@@ -1155,12 +1282,15 @@ int main(int argc, char **argv) {
   if (want("outbox")) {
     double pub[MAX_RUNS], backlog[MAX_RUNS], rss[MAX_RUNS];
     run_t op[MAX_RUNS], ob[MAX_RUNS];
-    for (int i = 0; i < R; i++) {
-      pub[i] = confirmed_publish(N);
-      backlog[i] = relay_backlog(&per, N, &rss[i]);
-      op[i] = relay(&outp, N, i);
-      if (B) ob[i] = relay(&outb, N, i);
-    }
+    for (int i = 0; i < R; i++)
+      for (int j = 0, mo = B ? 4 : 3; j < mo; j++) {
+        switch (rotated(i, j, mo)) {
+        case 0: pub[i] = confirmed_publish(N); break;
+        case 1: backlog[i] = relay_backlog(&per, N, i, &rss[i]); break;
+        case 2: op[i] = relay(&outp, N, i); break;
+        default: ob[i] = relay(&outb, N, i); break;
+        }
+      }
     dat_outbox[0] = report("ceiling: confirmed publish", "msg/s", pub, R, NULL, "-", 0);
     double rel = ratio_median(backlog, pub, R);
     report("outbox relay (committed rows -> confirmed)", "msg/s", backlog, R, pub, ">= 80%", rel >= 0.8);
@@ -1227,12 +1357,15 @@ int main(int argc, char **argv) {
     sql("CHECKPOINT");
     printf("(inbox filled with %ld rows in %.1f s)\n", O.inbox_rows, now_s() - t0);
     run_t re[MAX_RUNS], rf[MAX_RUNS];
-    for (int i = 0; i < R; i++) {
-      pg = empty_db;
-      re[i] = drain(&per, N, 0, i);
-      pg = full_db;
-      rf[i] = drain(&full, N, 1, i);
-    }
+    for (int i = 0; i < R; i++)
+      for (int j = 0; j < 2; j++)
+        if (rotated(i, j, 2) == 0) {
+          pg = empty_db;
+          re[i] = drain(&per, N, 0, i);
+        } else {
+          pg = full_db;
+          rf[i] = drain(&full, N, 1, i);
+        }
     pg = empty_db;
     PQfinish(full_db);
     sql("DROP DATABASE " FULL_DB);
@@ -1256,11 +1389,14 @@ int main(int argc, char **argv) {
     host_stop(&h);
     run_t qp[MAX_RUNS], qb[MAX_RUNS];
     double qraw[MAX_RUNS];
-    for (int i = 0; i < R; i++) {
-      qraw[i] = ceiling_consume(N);
-      qp[i] = drain(&qper, N, 0, i);
-      if (B) qb[i] = drain(&qbat, N, 0, i);
-    }
+    for (int i = 0; i < R; i++)
+      for (int j = 0, mq = B ? 3 : 2; j < mq; j++) {
+        switch (rotated(i, j, mq)) {
+        case 0: qraw[i] = ceiling_consume(N); break;
+        case 1: qp[i] = drain(&qper, N, 0, i); break;
+        default: qb[i] = drain(&qbat, N, 0, i); break;
+        }
+      }
     dat_quorum[0] = report("quorum queue: ceiling raw consume + ack", "msg/s", qraw, R, NULL, "-", 0);
     report_e2e("quorum queue: ctxd e2e, per-message handler", &qper, qp, R, qraw, 0);
     rates(qp, R, d);
@@ -1276,7 +1412,8 @@ int main(int argc, char **argv) {
 
   /* the size of what was actually published, not what the envelope was meant to be */
   double mean_body = sent_bodies.bodies > 0 ? (double)sent_bodies.bytes / (double)sent_bodies.bodies : 0;
-  report("message body size (measured: mean of every body published)", "bytes", &mean_body, 1, NULL, "-", 0);
+  report("message body size (measured: mean of every work message published)", "bytes", &mean_body, 1, NULL,
+         "-", 0);
   printf("    %lld bodies, %d to %d bytes\n", sent_bodies.bodies, sent_bodies.bodies ? sent_bodies.min : 0,
          sent_bodies.max);
 
@@ -1302,6 +1439,7 @@ int main(int argc, char **argv) {
   snprintf(q, sizeof q, "%s/results.md", O.out);
   FILE *md = fopen(q, "w");
   if (md == NULL) die("cannot write %s", q);
+  fprintf(md, "Rates: raw consume N / (last ack - consume start); end to end %s.\n\n", e2e_window());
   fprintf(md, "| benchmark | median | unit | ratio to reference | runs | target | holds | load (1 min) |\n"
               "|---|---:|---|---:|---|---|---|---:|\n");
   size_t i;
@@ -1333,12 +1471,13 @@ int main(int argc, char **argv) {
   cpu_table(stdout, 0);
   targets_print(stdout, 0);
 
-  json_t *doc = json_pack(
-      "{s:I, s:I, s:i, s:f, s:i, s:I, s:f, s:{s:I, s:I, s:I}, s:b, s:b, s:o, s:o}", "messages", (json_int_t)N,
-      "messages_batch1", (json_int_t)N1, "runs", R, "rate", O.rate, "latency_s", O.latency_s, "inbox_rows",
-      (json_int_t)O.inbox_rows, "message_bytes", mean_body, "endpoint", "prefetch", (json_int_t)O.prefetch,
-      "workers", (json_int_t)O.workers, "batch_size", (json_int_t)O.batch, "batch_handler", B,
-      "reference_worker", REF, "results", results, "targets", targets);
+  json_t *doc =
+      json_pack("{s:I, s:I, s:i, s:f, s:i, s:I, s:f, s:{s:I, s:I, s:I}, s:b, s:b, s:s, s:o, s:o}", "messages",
+                (json_int_t)N, "messages_batch1", (json_int_t)N1, "runs", R, "rate", O.rate, "latency_s",
+                O.latency_s, "inbox_rows", (json_int_t)O.inbox_rows, "message_bytes", mean_body, "endpoint",
+                "prefetch", (json_int_t)O.prefetch, "workers", (json_int_t)O.workers, "batch_size",
+                (json_int_t)O.batch, "batch_handler", B, "reference_worker", REF, "e2e_window", e2e_window(),
+                "results", results, "targets", targets);
   snprintf(q, sizeof q, "%s/results.json", O.out);
   if (doc == NULL || json_dump_file(doc, q, JSON_INDENT(2)) != 0) die("cannot write %s", q);
   json_decref(doc);

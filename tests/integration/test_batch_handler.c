@@ -1,8 +1,10 @@
 /* Batch handlers (ABI 1.3) against the real servers, through the batchkit test plugin:
  * messages arrive in batches and each is applied once; a message that fails in a batch
  * fails alone (the others commit once, a transient failure's immediate retry works); what a
- * batch handler publishes after tx_focus is each message's own and leaves once; a
- * per-message handler works beside the batch handler on the same endpoint; benchkit's batch
+ * batch handler publishes after tx_focus is each message's own and leaves once, from a
+ * batch that falls back and from one that commits as it is; a per-message handler works
+ * beside the batch handler on the same endpoint; one call never mixes two types of one
+ * callback, older versions upcast to its type excepted; benchkit's batch
  * mode counts each message once. The messages are published while the host is stopped, so
  * that it receives them in full batches. */
 #include "hostfixture.h"
@@ -114,6 +116,93 @@ static void focused_events_are_each_messages_own(void **state) {
   assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE action = 'echoed'"), 10);
 }
 
+/* Twenty messages publish an event each in batches that commit as they are (no
+ * fallback: their effects record the size of a call of more than one), each event naming
+ * its own message; a message of the per-message handler, published between them, is
+ * handled beside them and does not split the call. */
+static void a_committed_batch_publishes_each_messages_own(void **state) {
+  ctxt_world_t *w = *state;
+  setup_kit(w);
+  char id[37];
+  for (int i = 1; i <= 21; i++) {
+    ctxt_make_id(id, i);
+    if (i == 11)
+      ctxt_publish_type(w, w->echo_type, id, "{\"of\": \"direct\"}");
+    else
+      ctxt_publish(w, id, "{\"action\": \"publish\"}");
+  }
+  ctxt_host_start(w, NULL);
+  /* 21 messages and the 20 events they published */
+  ctxt_wait_settled(w, w->endpoint, 41);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_retried_total"), 0);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_error_total"), 0);
+  assert_int_equal(pg(w, "SELECT sum(n) FROM batchkit.calls"), 20);
+  long largest = pg(w, "SELECT max(n) FROM batchkit.calls");
+  print_message("20 publishing messages, the largest call of %ld\n", largest);
+  assert_true(largest > 1);
+  /* every message of a call of more than one committed in it, its event its own */
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects e JOIN batchkit.effects p "
+                         "ON p.action = 'publish' AND e.message_id = p.message_id "
+                         "AND e.detail = p.message_id::text WHERE e.action = 'echoed' AND p.detail <> '1'"),
+                   pg(w, "SELECT sum(n) FROM batchkit.calls WHERE n > 1"));
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.effects WHERE action = 'echoed'"), 21);
+  assert_int_equal(pg(w,
+                      "SELECT count(*) FROM batchkit.effects WHERE action = 'echoed' AND detail = 'direct' "
+                      "AND message_id = '00000000-0000-4000-8000-000000000011'"),
+                   1);
+  /* a call took messages from both sides of the per-message one */
+  assert_true(pg(w, "SELECT count(*) FROM batchkit.calls "
+                    "WHERE ids && '{00000000-0000-4000-8000-000000000010}'::uuid[] "
+                    "AND ids && '{00000000-0000-4000-8000-000000000012}'::uuid[]") > 0);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+#define V1 "Dodo.DataCatalog.Contracts.Products.v1:MaterialType"
+#define V2 "Dodo.DataCatalog.Contracts.Products.v2:MaterialType"
+#define MATERIAL                                                                                             \
+  "\"Id\":\"6f1e3a52-3a55-4d47-9a0e-2b1c6f3d9a10\",\"Version\":3,\"CountryId\":643,"                         \
+  "\"DepartmentId\":\"0d5b0000-8f0e-4c2a-b2f1-1a2b3c4d5e6f\",\"Name\":\"Mozzarella\",\"Category\":1,"        \
+  "\"BasicUnitOfMeasure\":5,\"IsRemoved\":false"
+/* The ids of kind k (0: v1, 1: the other type, 2: v2) among messages 1..30, as a uuid[]. */
+#define KIND(k)                                                                                              \
+  "ARRAY(SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid "                               \
+  "FROM generate_series(1, 30) g WHERE (g - 1) % 3 = " #k ")"
+
+/* One batch callback registered for two types (MaterialType v2, with v1 upcast to it, and
+ * another): a call never mixes the types, and v1 messages share the call of v2 ones. Sent
+ * to the endpoint's own exchange: the MaterialType exchanges are shared between tests. */
+static void a_call_takes_one_type_and_its_older_versions(void **state) {
+  ctxt_world_t *w = *state;
+  snprintf(w->plugins, sizeof w->plugins,
+           "[{\"name\": \"batchkit\", \"settings\": {\"endpoint\": \"%s\", \"message_type\": \"%s\", "
+           "\"other_type\": \"%s\", \"echo_type\": \"%s\"}}]",
+           w->endpoint, V2, w->type, w->echo_type);
+  snprintf(w->endpoint_settings, sizeof w->endpoint_settings, "\"workers\": 1, \"batch_size\": 64");
+  ctxt_host_start(w, NULL);
+  ctxt_host_stop(w, SIGTERM);
+  for (int i = 0; i < 30; i++) {
+    char id[37];
+    ctxt_make_id(id, i + 1);
+    if (i % 3 == 0)
+      ctxt_publish_to(w, w->endpoint, V1, id, "{" MATERIAL "}");
+    else if (i % 3 == 1)
+      ctxt_publish_to(w, w->endpoint, w->type, id, "{\"action\": \"ok\"}");
+    else
+      ctxt_publish_to(w, w->endpoint, V2, id, "{" MATERIAL ",\"ExternalCode\":\"M-1\"}");
+  }
+  ctxt_host_start(w, NULL);
+  ctxt_wait_settled(w, w->endpoint, 30);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_handled_total"), 30);
+  assert_int_equal(pg(w, "SELECT count(DISTINCT message_id) FROM batchkit.effects"), 30);
+  assert_int_equal(pg(w, "SELECT sum(n) FROM batchkit.calls"), 30);
+  assert_int_equal(pg(w, "SELECT count(*) FROM batchkit.calls WHERE ids && " KIND(1) " AND (ids && " KIND(
+                             0) " OR ids && " KIND(2) ")"),
+                   0);
+  assert_true(pg(w, "SELECT count(*) FROM batchkit.calls WHERE ids && " KIND(0) " AND ids && " KIND(2)) > 0);
+  assert_true(pg(w, "SELECT max(n) FROM batchkit.calls WHERE ids && " KIND(1)) > 1);
+  ctxt_host_stop(w, SIGTERM);
+}
+
 /* benchkit's batch mode (the benchmark's): one upsert per batch counts every message once;
  * a body it cannot read fails alone. */
 static void benchkit_batch_mode_counts_each_message_once(void **state) {
@@ -151,6 +240,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(every_message_once_in_batches, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(a_failing_message_fails_alone, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(focused_events_are_each_messages_own, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(a_committed_batch_publishes_each_messages_own, ctxt_world_setup,
+                                      ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(a_call_takes_one_type_and_its_older_versions, ctxt_world_setup,
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(benchkit_batch_mode_counts_each_message_once, ctxt_world_setup,
                                       ctxt_world_teardown),

@@ -156,12 +156,17 @@ void ctxt_publish(ctxt_world_t *w, const char *id, const char *message) {
 }
 
 void ctxt_publish_type(ctxt_world_t *w, const char *type, const char *id, const char *message) {
-  char body[1024];
+  ctxt_publish_to(w, type, type, id, message);
+}
+
+void ctxt_publish_to(ctxt_world_t *w, const char *exchange, const char *type, const char *id,
+                     const char *message) {
+  char body[2048];
   snprintf(body, sizeof body,
            "{\"messageId\":\"%s\",\"conversationId\":\"%s\",\"messageType\":[\"urn:message:%s\"],"
            "\"message\":%s}",
            id, id, type, message);
-  ctxt_amqp_publish(w->amqp, type, "application/vnd.masstransit+json", body, NULL, NULL);
+  ctxt_amqp_publish(w->amqp, exchange, "application/vnd.masstransit+json", body, NULL, NULL);
 }
 
 void ctxt_make_id(char *id, int n) { snprintf(id, 37, "00000000-0000-4000-8000-%012d", n); }

@@ -74,6 +74,9 @@ void ctxt_wait_settled(ctxt_world_t *w, const char *endpoint, long received);
 void ctxt_publish(ctxt_world_t *w, const char *id, const char *message);
 /* The same with a type of the test's choosing (w->echo_type, say). */
 void ctxt_publish_type(ctxt_world_t *w, const char *type, const char *id, const char *message);
+/* The same to another exchange (w->endpoint's own, say: a type exchange other tests share). */
+void ctxt_publish_to(ctxt_world_t *w, const char *exchange, const char *type, const char *id,
+                     const char *message);
 /* Writes a UUID made from n into id[37]. */
 void ctxt_make_id(char *id, int n);
 /* Rows in testkit.effects (optionally with `where`), and waiting for a count. */

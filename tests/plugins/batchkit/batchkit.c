@@ -1,7 +1,8 @@
 /* A plugin for the tests of batch handlers (ABI 1.3). Its batch handler takes messages
- * {"action": ...} of message_type and records, in one statement per call, an effect row
- * per message (no unique key: a message applied twice shows as two rows) and the call's
- * size in batchkit.calls. Per message (tx_focus first):
+ * {"action": ...} of message_type (and of other_type, when set: the same callback and
+ * data for a second type) and records, in one statement per call, an effect row per
+ * message (no unique key: a message applied twice shows as two rows) and the call's size
+ * and message ids in batchkit.calls. Per message (tx_focus first):
  *   "ok"       nothing more
  *   "fail"     refuses (permanent failure) with fault Batchkit.Refused
  *   "flaky"    asks for a retry in a batch of more than one, and the first time it runs
@@ -23,6 +24,7 @@ typedef struct {
   const char *endpoint;
   const char *message_type;
   const char *echo_type;
+  const char *other_type;
 } settings_t;
 
 #define MAX_FLAKY 16
@@ -41,6 +43,8 @@ static const ctxd_conf_entry_t config_map[] = {
      "type the batch handler takes"},
     {CTXD_CONF_STR, "echo_type", "Ctxd.Tests.v1:BatchEcho", offsetof(settings_t, echo_type),
      "type of the events it publishes, which a per-message handler records"},
+    {CTXD_CONF_STR, "other_type", "", offsetof(settings_t, other_type),
+     "a second type the batch handler takes (empty: none)"},
     {0, NULL, NULL, 0, NULL},
 };
 
@@ -49,6 +53,8 @@ static const ctxd_migration_t migrations[] = {
      "CREATE SCHEMA batchkit;\n"
      "CREATE TABLE batchkit.effects (message_id uuid NOT NULL, action text NOT NULL, detail text);\n"
      "CREATE TABLE batchkit.calls (n int NOT NULL);\n"},
+    /* which messages shared a call: the tests look for types mixed or kept together */
+    {2, "call ids", "ALTER TABLE batchkit.calls ADD COLUMN ids uuid[];\n"},
     {0, NULL, NULL},
 };
 
@@ -127,13 +133,14 @@ static ctxd_handler_result_t handle_batch(ctxd_tx_t *tx, const ctxd_msg_t *const
     else
       snprintf(arrays[k], lens[k] + 3, "{%s}", lists[k]);
   snprintf(count, sizeof count, "%zu", n);
-  const char *params[] = {arrays[0], arrays[1], arrays[2]}, *np[] = {count};
+  const char *params[] = {arrays[0], arrays[1], arrays[2]}, *np[] = {count, arrays[0]};
   if (r == CTXD_HANDLER_OK &&
       (api->sql_exec(tx,
                      "INSERT INTO batchkit.effects (message_id, action, detail) "
                      "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])",
                      3, params, NULL) != 0 ||
-       api->sql_exec(tx, "INSERT INTO batchkit.calls (n) VALUES ($1::int)", 1, np, NULL) != 0))
+       api->sql_exec(tx, "INSERT INTO batchkit.calls (n, ids) VALUES ($1::int, $2::uuid[])", 2, np, NULL) !=
+           0))
     r = CTXD_HANDLER_RETRY;
   for (size_t k = 0; k < 3; k++) {
     free(lists[k]);
@@ -175,6 +182,10 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
                        .handler = handle_echo,
                        .data = st};
   int rc = api->consumer_register(plugin, &c);
+  if (rc == 0 && st->set->other_type[0] != '\0') {
+    c.message_type = st->set->other_type;
+    rc = api->consumer_register(plugin, &c);
+  }
   return rc != 0 ? rc : api->consumer_register(plugin, &e);
 }
 
