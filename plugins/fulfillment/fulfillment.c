@@ -27,16 +27,14 @@
 #include "contract_schema.h"
 #include "ctxd_contracts.h"
 #include "domain.h"
-#include "http.h"
+#include "call.h"
 
 #define FULFILLMENT_CALL_KIND "benefit.issue"
 
 typedef struct {
   const char *endpoint;
   const char *issuing_url;
-  int64_t call_timeout_ms;
-  int64_t max_attempts;
-  int64_t backoff_ms;
+  plugin_http_call_settings_t call;
 } fulfillment_settings_t;
 
 /* A message this context consumes, read into a domain command. */
@@ -78,7 +76,7 @@ struct fulfillment_state {
   ctxd_plugin_t *plugin;
   const fulfillment_settings_t *settings;
   fulfillment_binding_t bindings[FULFILLMENT_ROUTES];
-  notification_http_target_t issuing; /* issuing_url, resolved at the start */
+  plugin_http_target_t issuing; /* issuing_url, resolved at the start */
 };
 
 /* A stored fulfillment and what the contracts need beside its domain state. */
@@ -96,12 +94,13 @@ static const ctxd_conf_entry_t fulfillment_config_map[] = {
     {CTXD_CONF_STR, "issuing_url", "http://127.0.0.1:8025/benefits",
      offsetof(fulfillment_settings_t, issuing_url),
      "the system issuing vouchers and red packets: POST with the benefit as JSON and an Idempotency-Key "
-     "header; a 2xx answer issued it (its JSON \"id\" names it), any other answer refused it"},
-    {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(fulfillment_settings_t, call_timeout_ms),
+     "header; a 2xx answer issued it (its JSON \"id\" names it), a 4xx (but 408, 409, 425, 429) refused "
+     "it, anything else is tried again"},
+    {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(fulfillment_settings_t, call.call_timeout_ms),
      "longest one POST to the issuing system may take (connect, send, answer)"},
-    {CTXD_CONF_INT, "max_attempts", "5", offsetof(fulfillment_settings_t, max_attempts),
-     "POSTs without an answer (time-out, connection lost) before the benefit fails"},
-    {CTXD_CONF_INT, "backoff_ms", "1000", offsetof(fulfillment_settings_t, backoff_ms),
+    {CTXD_CONF_INT, "max_attempts", "5", offsetof(fulfillment_settings_t, call.max_attempts),
+     "POSTs without a clear answer (time-out, connection lost, 5xx, 429) before the benefit fails"},
+    {CTXD_CONF_INT, "backoff_ms", "1000", offsetof(fulfillment_settings_t, call.backoff_ms),
      "wait before the second POST, doubled before each next one"},
     {0, NULL, NULL, 0, NULL},
 };
@@ -670,64 +669,28 @@ static ctxd_handler_result_t fulfillment_on_message(ctxd_tx_t *tx, const ctxd_ms
 
 /* ---- the executor: one POST to the issuing system -------------------------------------------- */
 
-/* Sets the call's outcome: {"httpStatus", "issueId" or "error"}. */
-static void fulfillment_outcome(const fulfillment_state_t *st, const ctxd_call_t *call, int status,
-                                const char *issue_id, const char *error) {
-  json_t *o = json_object();
-  if (status > 0) json_object_set_new(o, "httpStatus", json_integer(status));
-  if (issue_id != NULL) json_object_set_new(o, "issueId", json_string(issue_id));
-  if (error != NULL) json_object_set_new(o, "error", json_string(error));
-  char *text = json_dumps(o, JSON_COMPACT);
-  if (text != NULL) st->api->call_outcome(call, text);
-  free(text);
-  json_decref(o);
+/* The issuing system's id of what it issued: "id" of its answer, when the domain can keep it. */
+static int fulfillment_issue_id_ok(const char *id) {
+  return id[0] != '\0' && strlen(id) <= FULFILLMENT_ID_MAX;
 }
 
-/* A string member `key` of a JSON answer that fits a reason or an id (at most max bytes);
- * NULL otherwise. Copied into out. */
-static const char *fulfillment_answer_text(const char *body, const char *key, size_t max, char *out,
-                                           size_t cap) {
-  json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
-  const char *v = json_string_value(ctxd__schema_get_ci(j, key));
-  const char *found = v != NULL && v[0] && strlen(v) <= max && strlen(v) < cap ? out : NULL;
-  if (found != NULL) snprintf(out, cap, "%s", v);
-  json_decref(j);
-  return found;
-}
+static const char *const fulfillment_id_names[] = {"id", NULL};
+static const plugin_http_answers_t fulfillment_answers = {
+    .peer = "the issuing system",
+    .outcome_id = "issueId",
+    .id_names = fulfillment_id_names,
+    .id_ok = fulfillment_issue_id_ok,
+};
 
-/* Seed 2.2.2 (處理通過): the issuing system answers at once, success or failure. A 2xx issued the
- * benefit; any other answer refused it, for good (the exception outcome: pending
- * communication). Only no answer at all (time-out, connection lost) is tried again, with the
- * same key, which the issuing system uses to issue once. */
+/* Seed 2.2.2 (處理通過): the issuing system answers at once, success or failure. A 2xx issued
+ * the benefit; a business refusal (a 4xx but 408, 409, 425, 429) refused it for good (the
+ * exception outcome: pending communication). Everything else (no answer, 5xx, "too many") is
+ * tried again with the same key, which the issuing system uses to issue once; when the
+ * attempts run out, the benefit fails with the last reason. */
 static ctxd_call_result_t fulfillment_issue_benefit(const ctxd_call_t *call, void *data) {
   const fulfillment_state_t *st = data;
-  const char *key = st->api->call_field(call, CTXD_CALL_KEY);
-  const char *payload = st->api->call_field(call, CTXD_CALL_PAYLOAD);
-  const char *headers[] = {"Idempotency-Key", key, NULL};
-  notification_http_response_t res;
-  int rc = notification_http_post(&st->issuing, headers, payload, payload != NULL ? strlen(payload) : 0,
-                                  (int)st->settings->call_timeout_ms, &res);
-  char id[FULFILLMENT_ID_MAX + 1], text[161], why[200];
-  ctxd_call_result_t result;
-  if (rc != 0) {
-    fulfillment_outcome(st, call, 0, NULL, res.error);
-    result = rc == CTXD_EINVAL ? CTXD_CALL_FAILED : CTXD_CALL_RETRY;
-  } else if (res.status >= 200 && res.status < 300) {
-    fulfillment_outcome(st, call, res.status,
-                        fulfillment_answer_text(res.body, "id", FULFILLMENT_ID_MAX, id, sizeof id), NULL);
-    result = CTXD_CALL_DONE;
-  } else {
-    const char *said = fulfillment_answer_text(res.body, "error", 160, text, sizeof text);
-    snprintf(why, sizeof why, "the issuing system answered HTTP %d%s%s", res.status, said ? ": " : "",
-             said ? said : "");
-    fulfillment_outcome(st, call, res.status, NULL, why);
-    result = CTXD_CALL_FAILED;
-  }
-  if (result != CTXD_CALL_DONE)
-    st->api->log(st->plugin, NULL, CTXD_LOG_WARN, "benefit of fulfillment %s, attempt %s: %s", key,
-                 st->api->call_field(call, CTXD_CALL_ATTEMPT), rc != 0 ? res.error : why);
-  notification_http_response_free(&res);
-  return result;
+  return plugin_http_call(st->api, st->plugin, call, &st->issuing, (int)st->settings->call.call_timeout_ms,
+                          &fulfillment_answers);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -745,17 +708,14 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
   st->settings = api->settings(plugin);
   *state = st;
   const fulfillment_settings_t *s = st->settings;
-  if (s->call_timeout_ms < 1 || s->call_timeout_ms > 600000 || s->max_attempts < 1 ||
-      s->max_attempts > 100000 || s->backoff_ms < 1 || s->backoff_ms > 3600000) {
-    api->log(
-        plugin, NULL, CTXD_LOG_ERROR,
-        "settings: call_timeout_ms must be 1 to 600000, max_attempts 1 to 100000, backoff_ms 1 to 3600000");
+  char err[256];
+  if (plugin_http_call_settings_check(&s->call, err, sizeof err) != 0) {
+    api->log(plugin, NULL, CTXD_LOG_ERROR, "settings: %s", err);
     return CTXD_ECONFIG;
   }
   /* the issuing system's address, once: a bad URL is a configuration error now, and no POST
    * waits on the resolver */
-  char err[256];
-  if (notification_http_target_init(&st->issuing, s->issuing_url, err, sizeof err) != 0) {
+  if (plugin_http_target_init(&st->issuing, s->issuing_url, err, sizeof err) != 0) {
     api->log(plugin, NULL, CTXD_LOG_ERROR, "settings: issuing_url: %s", err);
     return CTXD_ECONFIG;
   }
@@ -775,9 +735,9 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
                          .fn = fulfillment_issue_benefit,
                          .data = st,
                          .outcome_endpoint = s->endpoint,
-                         .max_attempts = (uint32_t)s->max_attempts,
-                         .backoff_ms = (uint32_t)s->backoff_ms,
-                         .timeout_ms = (uint32_t)s->call_timeout_ms};
+                         .max_attempts = (uint32_t)s->call.max_attempts,
+                         .backoff_ms = (uint32_t)s->call.backoff_ms,
+                         .timeout_ms = (uint32_t)s->call.call_timeout_ms};
     rc = api->executor_register(plugin, &e);
   }
   return rc;
@@ -785,7 +745,7 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
 
 static void fulfillment_destroy(void *state) {
   fulfillment_state_t *st = state;
-  if (st != NULL) notification_http_target_free(&st->issuing);
+  if (st != NULL) plugin_http_target_free(&st->issuing);
   free(st);
 }
 

@@ -1,7 +1,8 @@
 /* Fulfillment against the real servers, the test playing Compensation (CompensationApproved),
  * the payment system, the order system and the Case context, the fake provider playing the
  * issuing system: a non-product compensation is one call to the issuing system, succeeding
- * or failing on its answer, tried again with the same key when none came; a refund asks the payment system and succeeds on a
+ * on a 2xx, failing on a business refusal (422), tried again with the same key when no
+ * answer or a passing failure (503) came; a refund asks the payment system and succeeds on a
  * RefundCompleted for the amount requested (another amount fails it); an approval whose
  * plan cannot be carried out is created failed with a pending communication; a
  * reship asks the order system and succeeds once shipped (also when shipped is reported
@@ -18,6 +19,7 @@
 #define CA "c0000000-0000-4000-8000-00000000000a"
 #define CB "c0000000-0000-4000-8000-00000000000b"
 #define CC "c0000000-0000-4000-8000-00000000000c"
+#define CD "c0000000-0000-4000-8000-00000000000d"
 #define CUSTOMER "c5000000-0000-4000-8000-000000000001"
 #define OTHER "e0000000-0000-4000-8000-000000000001"
 #define FNS "Ctxd.Fulfillment.Contracts.v1:"
@@ -191,20 +193,24 @@ static void non_product_calls_the_issuing_system(void **state) {
                           " AND body::json->'message'->>'Reference' = 'benefit-1'"),
       1);
 
-  /* the issuing system refuses: the exception outcome, a pending communication */
-  ctxt_fakeprovider_control(port, "fail", 1);
+  /* the issuing system refuses (a business refusal, 422): the exception outcome, a pending
+   * communication, after one POST */
+  ctxt_fakeprovider_control(port, "refuse", 1);
   approve(w, CB, VOUCHER);
   wait_status(w, CB, "failed");
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
                                        " WHERE resolved_at IS NULL AND reason = 'the issuing system answered"
-                                       " HTTP 500: the test asked for a failure'"),
+                                       " HTTP 422: the test asked for a refusal'"),
                    1);
   assert_int_equal(
       ctxt_pg_long(w->pg,
                    "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%FulfillmentFailed'"
                    " AND body::json->'message'->>'CompensationId' = '" CB "'"),
       1);
+  list = ctxt_fakeprovider_list(port);
+  assert_int_equal(json_integer_value(json_object_get(list, "requests")), 2);
+  json_decref(list);
 
   /* no answer (the issuing system took it and the connection dropped): tried again with the
    * same key, which the issuing system recognises, so one benefit is issued */
@@ -217,6 +223,22 @@ static void non_product_calls_the_issuing_system(void **state) {
   assert_string_equal(json_string_value(json_object_get(issued, "key")), c.id);
   assert_int_equal(json_integer_value(json_object_get(issued, "hits")), 2);
   json_decref(list);
+
+  /* the issuing system is unavailable for a moment (503): no refusal, tried again with the
+   * same key, issued once, succeeded */
+  ctxt_fakeprovider_fail(port, 503, 1);
+  approve(w, CD, VOUCHER);
+  wait_status(w, CD, "succeeded");
+  ids_t dd = ids_of(w, CD);
+  list = ctxt_fakeprovider_list(port);
+  assert_int_equal(json_integer_value(json_object_get(list, "requests")), 6); /* 1 + 1 + 2 + 2 */
+  json_t *again = json_array_get(json_object_get(list, "messages"), 2);
+  assert_string_equal(json_string_value(json_object_get(again, "key")), dd.id);
+  assert_int_equal(json_integer_value(json_object_get(again, "hits")), 1); /* the 503 took nothing */
+  json_decref(list);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
+                                       " WHERE compensation_id = '" CD "'"),
+                   0);
   ctxt_host_stop(w, SIGTERM);
   ctxt_proc_free(&issuing);
   assert_nothing_failed(w);
