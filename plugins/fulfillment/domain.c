@@ -5,6 +5,7 @@
 #include <ctxd/errno.h>
 
 #include "domain_strategy.h"
+#include "text.h"
 
 #define countof(a) (sizeof(a) / sizeof((a)[0]))
 #define S(status) (1u << (status))
@@ -246,18 +247,20 @@ static int create(const fulfillment_order_t *state, const fulfillment_command_t 
   }
   if ((rc = fulfillment__copy_text(o->id, sizeof o->id, c->id, "id", true, &d->why)) ||
       (rc = fulfillment__copy_text(o->compensation_id, sizeof o->compensation_id, a->compensation_id,
-                                   "compensation id", true, &d->why)) ||
-      (rc =
-           fulfillment__copy_text(o->order_id, sizeof o->order_id, a->order_id, "order id", true, &d->why)) ||
-      (rc = fulfillment__copy_text(o->customer_id, sizeof o->customer_id, a->customer_id, "customer id", true,
-                                   &d->why)))
+                                   "compensation id", true, &d->why)))
     return rc;
+  /* the order and the customer as the approval names them (they fit: same types); one
+   * missing is a processing error like an unfit plan, below */
+  fulfillment_why_t unfit = a->unfit;
+  memcpy(o->order_id, a->order_id, sizeof o->order_id);
+  memcpy(o->customer_id, a->customer_id, sizeof o->customer_id);
+  if (!unfit.text[0] && !o->order_id[0]) fulfillment__why(&unfit, CTXD_EINVAL, "order id is empty");
+  if (!unfit.text[0] && !o->customer_id[0]) fulfillment__why(&unfit, CTXD_EINVAL, "customer id is empty");
   o->plan = a->plan;
   o->created_at = c->at;
   d->changed = FULFILLMENT_FIELD_ALL; /* a new row: every column is written */
   /* a plan that cannot be carried out is a processing error (處理異常): recorded for staff
    * to follow up, announced as a failure, never left to an error queue */
-  fulfillment_why_t unfit = a->unfit;
   if (unfit.text[0] || fulfillment_plan_check(&a->plan, &unfit)) {
     fulfillment__inputs_t in = {.reference = ""};
     snprintf(in.reason, sizeof in.reason, "the plan cannot be carried out: %.200s", unfit.text);
@@ -275,7 +278,6 @@ static int create(const fulfillment_order_t *state, const fulfillment_command_t 
 static int take_feedback(const fulfillment_order_t *state, const fulfillment_command_t *c,
                          fulfillment_decision_t *d) {
   fulfillment__inputs_t in;
-  int rc;
   if (!state) return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment for this feedback");
   const char *name = fulfillment_feedback_name(c->feedback);
   if (!name) {
@@ -289,11 +291,22 @@ static int take_feedback(const fulfillment_order_t *state, const fulfillment_com
     return 0;
   }
   const char *ref = feedbacks[c->feedback].reference;
-  if ((rc = fulfillment__copy_text(in.reference, sizeof in.reference, c->reference, ref ? ref : "reference",
-                                   ref != NULL, &d->why)) ||
-      (rc = fulfillment__copy_text(in.reason, sizeof in.reason, c->reason, "reason", ref == NULL, &d->why)))
-    return rc;
   in.actor[0] = '\0';
+  in.reference[0] = '\0';
+  /* a reason is free text from another system: cut to what the order keeps, never refused */
+  plugin_text_excerpt(c->reason, in.reason, sizeof in.reason);
+  if (!ref) {
+    if (!in.reason[0]) snprintf(in.reason, sizeof in.reason, "%s without a reason", name);
+    return run_move(ops->feedback(d, c, &in), name, true, state, c, &in, d);
+  }
+  /* the downstream system answered, with a reference this order cannot keep (empty, longer
+   * than it holds): what happened cannot be recorded, so it is a processing error, a failure
+   * with a pending communication for staff to follow up, as a refused answer is */
+  fulfillment_why_t unusable;
+  if (fulfillment__copy_text(in.reference, sizeof in.reference, c->reference, ref, true, &unusable)) {
+    snprintf(in.reason, sizeof in.reason, "%s: %.200s", name, unusable.text);
+    return run_move(FULFILLMENT__MOVE_FAIL, name, true, state, c, &in, d);
+  }
   return run_move(ops->feedback(d, c, &in), name, true, state, c, &in, d);
 }
 
@@ -303,9 +316,8 @@ static int resolve_manually(const fulfillment_order_t *state, const fulfillment_
   int rc;
   if (!state) return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment to resolve");
   in.reference[0] = '\0';
-  if ((rc = fulfillment__copy_text(in.actor, sizeof in.actor, c->actor, "actor", true, &d->why)) ||
-      (rc = fulfillment__copy_text(in.reason, sizeof in.reason, c->reason, "reason", false, &d->why)))
-    return rc;
+  if ((rc = fulfillment__copy_text(in.actor, sizeof in.actor, c->actor, "actor", true, &d->why))) return rc;
+  plugin_text_excerpt(c->reason, in.reason, sizeof in.reason); /* a note: cut, never refused */
   return run_move(FULFILLMENT__MOVE_RESOLVE, "resolve_manually", false, state, c, &in, d);
 }
 

@@ -316,10 +316,15 @@ typedef struct {
 /* Decides a command against the current state (NULL for create). Returns 0 when accepted
  * (d->ignored says whether it had no effect, d->why why), else the rejection code with
  * d->why:
- *   CTXD_EINVAL   unknown action, at <= 0, a missing input ("payment reference is empty"),
- *                 an approval without a strategy (one with a plan that fails
- *                 fulfillment_plan_check is accepted: created failed, see above)
- *   CTXD_ETOOBIG  an input longer than its limit
+ *   CTXD_EINVAL   unknown action, at <= 0, create without its id, compensation id or
+ *                 strategy, resolve_manually without an actor
+ *   CTXD_ETOOBIG  those longer than their limit
+ * What another system says is never refused: an approval with a plan that fails
+ * fulfillment_plan_check, or without order or customer, is created failed (see above);
+ * feedback whose reference is empty or longer than FULFILLMENT_ID_MAX fails the
+ * fulfillment (reason "refund_completed: payment reference is longer than 64 bytes"); a
+ * reason or a note longer than FULFILLMENT_TEXT_MAX is cut on a UTF-8 character boundary,
+ * an empty failure reason becomes "refund_failed without a reason".
  *   CTXD_EEXIST   create on a fulfillment of another compensation (the same compensation's
  *                 approval again is ignored as a duplicate)
  *   CTXD_ENOENT   feedback or resolve_manually without a fulfillment

@@ -28,6 +28,7 @@
 #include "ctxd_contracts.h"
 #include "domain.h"
 #include "call.h"
+#include "text.h"
 
 #define FULFILLMENT_CALL_KIND "benefit.issue"
 
@@ -179,9 +180,9 @@ static void fulfillment_ms_to_iso(int64_t ms, char out[32]) {
 
 /* ---- reading the contracts ----------------------------------------------------------------- */
 
-static void fulfillment_copy(char *dst, size_t cap, const char *src) {
-  snprintf(dst, cap, "%s", src != NULL ? src : "");
-}
+/* Copies src, cut on a character boundary when it does not fit (NULL: ""): the domain then
+ * sees text longer than it takes, never a broken character. */
+static void fulfillment_copy(char *dst, size_t cap, const char *src) { plugin_text_excerpt(src, dst, cap); }
 
 static int fulfillment_read_approved(const char *body, size_t len, fulfillment_input_t *in, char *err,
                                      size_t errlen) {
@@ -192,6 +193,10 @@ static int fulfillment_read_approved(const char *body, size_t len, fulfillment_i
   if (rc == 0) {
     fulfillment_copy(a->compensation_id, sizeof a->compensation_id, c.compensation_id);
     fulfillment_copy(a->order_id, sizeof a->order_id, c.order_number);
+    /* the contract's 64 characters of an order number can be more than the domain's 64 bytes */
+    if (strlen(c.order_number) > FULFILLMENT_ID_MAX)
+      snprintf(a->unfit.text, sizeof a->unfit.text, "order number is longer than %d bytes",
+               FULFILLMENT_ID_MAX);
     fulfillment_copy(a->customer_id, sizeof a->customer_id, c.customer_id);
     fulfillment_plan_init(&a->plan, (fulfillment_kind_t)c.strategy);
     for (size_t i = 0; i < c.items_count; i++) {
@@ -625,8 +630,9 @@ static ctxd_handler_result_t fulfillment_handle(const fulfillment_state_t *st, c
   in->cmd.reason = in->reason;
   in->cmd.actor = in->actor;
   int code = fulfillment_order_decide(r->found ? &r->order : NULL, &in->cmd, d);
-  if (code != 0 && create) /* an approval whose plan cannot be carried out: for an operator */
-    return fulfillment_fail(st, tx, "Fulfillment.InvalidPlan", d->why.text);
+  /* a valid approval is always created (failed, with a record, when it cannot be carried
+   * out): a refusal here is a defect, for an operator */
+  if (code != 0 && create) return fulfillment_fail(st, tx, "Fulfillment.Rejected", d->why.text);
   if (code != 0 || d->ignored) {
     st->api->log(st->plugin, msg, code ? CTXD_LOG_WARN : CTXD_LOG_INFO, "fulfillment %s: %s (%s)",
                  r->found ? r->order.id : in->fulfillment_id, d->why.text,

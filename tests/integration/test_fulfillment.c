@@ -261,6 +261,23 @@ static void refund_for_another_amount_fails(void **state) {
                    1);
   assert_int_equal(archived(w, FNS "FulfillmentFailed"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 0);
+
+  /* a payment reference of 64 CJK characters (192 bytes: the contract's 64 characters, more
+   * than the 64 bytes the fulfillment keeps) fails it with a record too, never a log line */
+  approve(w, CB, REFUND_ITEMS);
+  settle(w);
+  ids_t b = ids_of(w, CB);
+  char rest[512] = "\"amountMinor\":1800,\"currency\":\"CNY\",\"paymentReference\":\"";
+  for (int i = 0; i < 64; i++) strcat(rest, "\xe9\x80\x80");
+  strcat(rest, "\",\"completedAt\":\"2026-05-01T09:05:00Z\"");
+  feedback(w, "Ctxd.Payment.Contracts.v1:RefundCompleted", "refundId", &b, rest);
+  settle(w);
+  assert_int_equal(status_is(w, CB, "failed"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM fulfillment.pending_communications WHERE"
+                                " reason = 'refund_completed: payment reference is longer than 64 bytes'"),
+                   1);
+  assert_int_equal(archived(w, FNS "FulfillmentFailed"), 2);
   ctxt_host_stop(w, SIGTERM);
   assert_nothing_failed(w);
 }

@@ -432,8 +432,8 @@ static void test_create_rejections_and_duplicates(void **state) {
   c.approved = NULL;
   assert_rejected(NULL, &c, CTXD_EINVAL, "approved compensation is missing");
   c.approved = &a;
-  a.customer_id[0] = '\0';
-  assert_rejected(NULL, &c, CTXD_EINVAL, "customer id is empty");
+  a.compensation_id[0] = '\0';
+  assert_rejected(NULL, &c, CTXD_EINVAL, "compensation id is empty");
   a = approved(FULFILLMENT_KIND_RESHIP);
   a.plan.ops = NULL;
   assert_rejected(NULL, &c, CTXD_EINVAL, "plan is missing");
@@ -705,22 +705,80 @@ static void test_wrong_strategy_and_unknown_feedback(void **state) {
   c.feedback = fulfillment_feedback_parse("refund_teleported");
   assert_ignored(&voucher, &c, FULFILLMENT_IGNORED_UNKNOWN, "unknown feedback 0");
 
-  /* well-addressed but malformed feedback is an error, not a guess */
-  c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "", NULL, T0 + 1);
-  assert_rejected(&refund, &c, CTXD_EINVAL, "payment reference is empty");
-  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_CREATED, NULL, NULL, T0 + 1);
-  assert_rejected(&reship, &c, CTXD_EINVAL, "reship order id is empty");
-  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, NULL, T0 + 1);
-  assert_rejected(&reship, &c, CTXD_EINVAL, "reason is empty");
-  char long_ref[80];
-  memset(long_ref, 'p', 65);
-  long_ref[65] = '\0';
-  c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, long_ref, NULL, T0 + 1);
-  assert_rejected(&refund, &c, CTXD_ETOOBIG, "payment reference is longer than 64 bytes");
   c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "P-1", NULL, 0);
   assert_rejected(&refund, &c, CTXD_EINVAL, "at must be positive");
   c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "P-1", NULL, T0);
   assert_rejected(NULL, &c, CTXD_ENOENT, "no fulfillment for this feedback");
+}
+
+/* What a downstream system says is never refused: a reference the order cannot keep (empty,
+ * 192 bytes of 64 CJK characters) fails the fulfillment with a pending communication; a
+ * reason longer than the order keeps is cut on a character boundary; none is named. */
+static void test_unusable_feedback_fails_with_a_record(void **state) {
+  (void)state;
+  fulfillment_order_t refund = created(FULFILLMENT_KIND_PRODUCT_REFUND);
+  fulfillment_order_t reship = created(FULFILLMENT_KIND_RESHIP);
+  fulfillment_decision_t *d = new_decision();
+  char cjk[64 * 3 + 1] = "";
+  for (int i = 0; i < 64; i++) strcat(cjk, "\xe9\x80\x80"); /* 退 */
+  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, cjk, NULL, T0 + 1);
+  fulfillment_order_t o =
+      step(&refund, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_FAILED);
+  assert_string_equal(o.refund.payment_reference, "");
+  assert_string_equal(o.communication.reason, "refund_completed: payment reference is longer than 64 bytes");
+  assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_FAILED);
+  /* the same answer again: the failure stands */
+  assert_ignored(&o, &c, FULFILLMENT_IGNORED_DUPLICATE,
+                 "refund_completed ignored: the fulfillment failed already");
+  c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "", NULL, T0 + 1);
+  o = step(&refund, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_string_equal(o.communication.reason, "refund_completed: payment reference is empty");
+  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_CREATED, NULL, NULL, T0 + 1);
+  o = step(&reship, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_string_equal(o.communication.reason, "reship_created: reship order id is empty");
+  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, NULL, T0 + 1);
+  o = step(&reship, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_string_equal(o.communication.reason, "reship_failed without a reason");
+
+  /* ReshipOrderFailed.Reason may be 1000 characters: the first ones the order keeps, whole */
+  char reason[1000 * 3 + 1] = "x";
+  for (int i = 0; i < 999; i++) strcat(reason, "\xe7\xbc\xba"); /* 缺 */
+  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, reason, T0 + 1);
+  o = step(&reship, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_FAILED);
+  size_t n = strlen(o.communication.reason);
+  assert_int_equal(n, 1 + 85 * 3); /* 256 bytes would split the 86th character */
+  assert_memory_equal(o.communication.reason, reason, n);
+  assert_string_equal(d->messages[0].reason, o.communication.reason);
+  /* a case's note too */
+  fulfillment_command_t r = {
+      .action = FULFILLMENT_ACTION_RESOLVE_MANUALLY, .at = T0 + 2, .actor = "agent-1", .reason = reason};
+  o = step(&o, &r, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(strlen(o.communication.resolution), 1 + 85 * 3);
+  free(d);
+}
+
+/* An approval without the order or the customer is created failed, like an unfit plan. */
+static void test_create_without_order_fails_with_a_record(void **state) {
+  (void)state;
+  fulfillment_approved_t a = approved(FULFILLMENT_KIND_RESHIP);
+  a.order_id[0] = '\0';
+  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
+  fulfillment_decision_t *d = new_decision();
+  fulfillment_order_t o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_FAILED);
+  assert_string_equal(o.communication.reason, "the plan cannot be carried out: order id is empty");
+  a = approved(FULFILLMENT_KIND_RESHIP);
+  a.customer_id[0] = '\0';
+  o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
+  assert_string_equal(o.communication.reason, "the plan cannot be carried out: customer id is empty");
+  a = approved(FULFILLMENT_KIND_RESHIP);
+  strcpy(a.unfit.text, "order number is longer than 64 bytes");
+  o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
+  assert_string_equal(o.communication.reason,
+                      "the plan cannot be carried out: order number is longer than 64 bytes");
+  free(d);
 }
 
 /* ---- manual resolution ---------------------------------------------------------------- */
@@ -1008,6 +1066,8 @@ int main(void) {
       cmocka_unit_test(test_reship_shipped_before_created),
       cmocka_unit_test(test_reship_failed),
       cmocka_unit_test(test_wrong_strategy_and_unknown_feedback),
+      cmocka_unit_test(test_unusable_feedback_fails_with_a_record),
+      cmocka_unit_test(test_create_without_order_fails_with_a_record),
       cmocka_unit_test(test_manual_resolution),
       cmocka_unit_test(test_order_json),
       cmocka_unit_test(test_message_json),
