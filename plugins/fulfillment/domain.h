@@ -18,12 +18,14 @@
  *   move              from         -> to          event                 feedback
  *   record            processing   (processing)   -                     reship_created
  *   succeed           processing   -> succeeded   FulfillmentSucceeded  refund_completed (the
- *                                                                       amount requested),
+ *                                                                       amount and currency
+ *                                                                       requested),
  *                                                                       reship_shipped,
  *                                                                       benefit_issued
  *   fail              processing   -> failed      FulfillmentFailed     refund_failed,
  *                                                                       refund_completed for
- *                                                                       another amount,
+ *                                                                       another amount or
+ *                                                                       currency,
  *                                                                       reship_failed,
  *                                                                       benefit_failed
  *   resolve_manually  failed       -> succeeded   FulfillmentSucceeded  (a Case resolved it)
@@ -251,7 +253,9 @@ typedef enum {
 /* One command. Strings are borrowed for the call only; unused ones may be NULL.
  *   create            id (the new fulfillment's), approved
  *   feedback          feedback, and reference or reason as listed above; refund_completed
- *                     also amount (what was refunded, minor units)
+ *                     also amount and currency (what was refunded) and requested_currency
+ *                     (what the refund was requested in: the plugin keeps it beside the
+ *                     order); it succeeds only for the plan's total in that currency
  *   resolve_manually  actor (who resolved: the case or its agent), reason (the note) */
 typedef struct {
   fulfillment_action_t action;
@@ -263,6 +267,8 @@ typedef struct {
   const char *reason;
   const char *actor;
   int64_t amount;
+  const char *currency;           /* NULL: "" */
+  const char *requested_currency; /* NULL: "" */
 } fulfillment_command_t;
 
 typedef enum {

@@ -5,7 +5,7 @@
  * plugin's executor makes to the issuing system (issuing_url: one POST with an
  * Idempotency-Key, the fulfillment's id); its result comes back as CallCompleted and the
  * fulfillment succeeds or fails on it. A refund publishes RefundRequested and waits for the
- * payment system's RefundCompleted (for the amount requested) / RefundFailed; a reship
+ * payment system's RefundCompleted (for the amount and currency requested) / RefundFailed; a reship
  * publishes ReshipOrderRequested and waits for the order system's ReshipOrderCreated, then
  * ReshipOrderShipped (or ReshipOrderFailed). A failure opens a pending-communication record;
  * CaseResolved (a person finished the case about a failed fulfillment) makes it succeed.
@@ -50,6 +50,7 @@ typedef struct {
   char reference[FULFILLMENT_ID_MAX * 2 + 2];
   char reason[FULFILLMENT_TEXT_MAX * 2 + 2];
   char actor[FULFILLMENT_ID_MAX * 2 + 2];
+  char currency[16];              /* RefundCompleted: ISO 4217, 3 characters */
   char why[FULFILLMENT_WHY_SIZE]; /* "": for the domain; otherwise why it is not */
   json_t *extras;                 /* create: currency, item names, note */
 } fulfillment_input_t;
@@ -242,6 +243,7 @@ static int fulfillment_read_refund_completed(const char *body, size_t len, fulfi
   fulfillment_feedback(in, FULFILLMENT_FEEDBACK_REFUND_COMPLETED, c.fulfillment_id, c.refund_id,
                        c.payment_reference, NULL, c.completed_at);
   in->cmd.amount = c.amount_minor;
+  fulfillment_copy(in->currency, sizeof in->currency, c.currency);
   ctxd_c_payment_v1_refund_completed_free(&c);
   return rc;
 }
@@ -629,6 +631,8 @@ static ctxd_handler_result_t fulfillment_handle(const fulfillment_state_t *st, c
   in->cmd.reference = in->reference;
   in->cmd.reason = in->reason;
   in->cmd.actor = in->actor;
+  in->cmd.currency = in->currency;
+  in->cmd.requested_currency = json_string_value(json_object_get(r->extras, "currency"));
   int code = fulfillment_order_decide(r->found ? &r->order : NULL, &in->cmd, d);
   /* a valid approval is always created (failed, with a record, when it cannot be carried
    * out): a refusal here is a defect, for an operator */

@@ -244,7 +244,8 @@ static void non_product_calls_the_issuing_system(void **state) {
   assert_nothing_failed(w);
 }
 
-/* A partial refund is no success: the fulfillment fails with a pending communication. */
+/* A partial refund, or one in another currency, is no success: the fulfillment fails with a
+ * pending communication. */
 static void refund_for_another_amount_fails(void **state) {
   ctxt_world_t *w = *state;
   setup_fulfillment(w);
@@ -278,6 +279,21 @@ static void refund_for_another_amount_fails(void **state) {
                                 " reason = 'refund_completed: payment reference is longer than 64 bytes'"),
                    1);
   assert_int_equal(archived(w, FNS "FulfillmentFailed"), 2);
+
+  /* the amount requested, in another currency than requested (CNY) */
+  approve(w, CC, REFUND_ITEMS);
+  settle(w);
+  ids_t c = ids_of(w, CC);
+  feedback(w, "Ctxd.Payment.Contracts.v1:RefundCompleted", "refundId", &c,
+           "\"amountMinor\":1800,\"currency\":\"USD\",\"paymentReference\":\"PAY-4\","
+           "\"completedAt\":\"2026-05-01T09:05:00Z\"");
+  settle(w);
+  assert_int_equal(status_is(w, CC, "failed"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM fulfillment.pending_communications"
+                                " WHERE reason = 'refund PAY-4 paid 1800 USD, the request was 1800 CNY'"),
+                   1);
+  assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 0);
   ctxt_host_stop(w, SIGTERM);
   assert_nothing_failed(w);
 }

@@ -501,8 +501,9 @@ static void test_create_with_a_plan_that_cannot_be_carried_out(void **state) {
 
 /* ---- the refund path ------------------------------------------------------------------ */
 
-/* A refund result is held against the request: a partial (or any other) amount is no
- * success; it is recorded, and the fulfillment fails with a reason naming both amounts. */
+/* A refund result is held against the request: a partial (or any other) amount, or another
+ * currency, is no success; it is recorded, and the fulfillment fails with a reason naming
+ * both. One completion per request: a later part is not added to an earlier one. */
 static void test_refund_for_another_amount_fails(void **state) {
   (void)state;
   fulfillment_order_t o = created(FULFILLMENT_KIND_PRODUCT_REFUND);
@@ -526,6 +527,19 @@ static void test_refund_for_another_amount_fails(void **state) {
            FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU,
        1, d);
   assert_string_equal(d->order.communication.reason, "refund PAY-3 paid 2000 of the 1750 requested");
+  /* the amount requested in another currency is no success either */
+  c.amount = 1750;
+  c.currency = "USD";
+  c.requested_currency = "CNY";
+  step(&o, &c,
+       FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_REFUND_FEEDBACK |
+           FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU,
+       1, d);
+  assert_string_equal(d->order.communication.reason, "refund PAY-3 paid 1750 USD, the request was 1750 CNY");
+  c.currency = "CNY";
+  fulfillment_order_t done =
+      step(&o, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_REFUND_FEEDBACK | VU, 1, d);
+  assert_int_equal(done.status, FULFILLMENT_STATUS_SUCCEEDED);
   free(d);
 }
 
