@@ -342,14 +342,4 @@ json_t *compensation_order_encode(const compensation_order_t *o);
  * total_amount equal to the strategy's total). 0 or CTXD_EDECODE with why (may be NULL). */
 int compensation_order_decode(const json_t *j, compensation_order_t *o, compensation_why_t *why);
 
-/* An event's message body: {"compensationId", "orderId", "customerId", "strategy" (as
- * compensation_strategy_encode), "totalAmount", "responsibleParty" (a party name, "" when
- * not stated), "approvedBy", "approvedAt"}. New reference
- * (caller json_decref's it); NULL when out of memory or the event is malformed. */
-json_t *compensation_event_encode(const compensation_event_t *e);
-/* Reads a body of the given type back and checks it (strategy valid, totalAmount equal to
- * its total). 0 or CTXD_EDECODE with why (may be NULL). */
-int compensation_event_decode(compensation_event_type_t type, const json_t *j, compensation_event_t *e,
-                              compensation_why_t *why);
-
 #endif

@@ -363,7 +363,9 @@ static const fulfillment_strategy_ops_t *ops_named(const char *name) {
   return NULL;
 }
 
-/* Value objects are null while empty. */
+/* Value objects are null while empty. Each returns a new reference (json_null() too), or
+ * NULL when out of memory; fulfillment_order_encode's json_pack "o" takes it over, also when
+ * the pack fails. */
 static json_t *refund_json(const fulfillment_refund_feedback_t *r) {
   return r->payment_reference[0] ? json_pack("{s:s, s:I}", "payment_reference", r->payment_reference,
                                              "completed_at", (json_int_t)r->completed_at)

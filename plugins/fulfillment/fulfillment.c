@@ -52,6 +52,7 @@ typedef struct {
   char actor[FULFILLMENT_ID_MAX * 2 + 2];
   char currency[16];              /* RefundCompleted: ISO 4217, 3 characters */
   char why[FULFILLMENT_WHY_SIZE]; /* "": for the domain; otherwise why it is not */
+  int64_t sent_at;                /* the envelope's sentTime; 0 when it has none */
   json_t *extras;                 /* create: currency, item names, note */
 } fulfillment_input_t;
 
@@ -340,7 +341,9 @@ static int fulfillment_read_call_completed(const char *body, size_t len, fulfill
   else
     fulfillment_feedback(in, FULFILLMENT_FEEDBACK_BENEFIT_FAILED, key, NULL, NULL,
                          error != NULL && error[0] ? error : "the issuing system gave no answer", NULL);
-  in->cmd.at = fulfillment_now_ms(); /* the answer came at once: now is when it was known */
+  /* the answer came at once: it is known since the host sent its outcome, a time a redelivered
+   * copy carries too (it is written once, in the outbox); no time at all: now */
+  in->cmd.at = in->sent_at > 0 ? in->sent_at : fulfillment_now_ms();
   json_decref(m);
   return rc;
 }
@@ -663,12 +666,15 @@ static ctxd_handler_result_t fulfillment_on_message(ctxd_tx_t *tx, const ctxd_ms
   fulfillment_record_t *r = calloc(1, sizeof *r);
   fulfillment_decision_t *d = calloc(1, sizeof *d);
   ctxd_handler_result_t result;
-  if (in == NULL || r == NULL || d == NULL)
+  if (in == NULL || r == NULL || d == NULL) {
     result = CTXD_HANDLER_RETRY;
-  else if (b->route->read(body, len, in, err, sizeof err) != 0) /* validated: only memory fails */
-    result = fulfillment_fail(st, tx, "Fulfillment.Malformed", err);
-  else
-    result = fulfillment_handle(st, tx, msg, in, r, d);
+  } else {
+    in->sent_at = fulfillment_iso_to_ms(st->api->msg_field(msg, CTXD_MSG_SENT_TIME));
+    if (b->route->read(body, len, in, err, sizeof err) != 0) /* validated: only memory fails */
+      result = fulfillment_fail(st, tx, "Fulfillment.Malformed", err);
+    else
+      result = fulfillment_handle(st, tx, msg, in, r, d);
+  }
   if (in != NULL) json_decref(in->extras);
   if (r != NULL) json_decref(r->extras);
   free(in);

@@ -182,6 +182,16 @@ static void non_product_calls_the_issuing_system(void **state) {
   assert_string_equal(json_string_value(json_object_get(body, "currency")), "CNY");
   json_decref(body);
   json_decref(list);
+  /* issued when the host sent the answer (its envelope's sentTime, the same in a redelivered
+   * copy), not when the handler happened to run */
+  assert_int_equal(
+      ctxt_pg_long(
+          w->pg,
+          "SELECT count(*) FROM fulfillment.orders o JOIN ctxd.outbox_archive a"
+          " ON a.message_type LIKE '%CallCompleted' AND a.body::json->'message'->>'IdempotencyKey' = o.id"
+          " WHERE o.compensation_id = '" CA "' AND (o.state->'benefit_feedback'->>'issued_at')::bigint ="
+          " floor(extract(epoch FROM (a.body::json->>'sentTime')::timestamptz) * 1000)::bigint"),
+      1);
   /* nothing announced before the answer; the success names what was issued */
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   assert_int_equal(archived(w, FNS "FulfillmentProcessing"), 0);

@@ -726,10 +726,7 @@ static void test_responsible_party(void **state) {
   c = (compensation_command_t){.action = COMPENSATION_ACTION_APPROVE, .at = T0 + 2, .actor = "lead-1"};
   assert_int_equal(compensation_order_decide(&pending, &c, d), 0);
   assert_int_equal(d->events[0].responsible_party, COMPENSATION_PARTY_MERCHANT);
-  json_t *j = compensation_event_encode(&d->events[0]);
-  assert_string_equal(json_string_value(json_object_get(j, "responsibleParty")), "merchant");
-  json_decref(j);
-  j = compensation_order_encode(&m);
+  json_t *j = compensation_order_encode(&m);
   assert_string_equal(json_string_value(json_object_get(j, "responsible_party")), "merchant");
   compensation_order_t back;
   assert_int_equal(compensation_order_decode(j, &back, NULL), 0);
@@ -803,32 +800,6 @@ static void test_approve_yields_event(void **state) {
   assert_string_equal(e->approved_by, "lead-1");
   assert_true(e->approved_at == T0 + 50);
   assert_string_equal(compensation_event_type_name(e->type), "CompensationApproved");
-
-  json_t *j = compensation_event_encode(e);
-  assert_non_null(j);
-  char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
-  assert_string_equal(
-      text, "{\"approvedAt\":1700000000050,\"approvedBy\":\"lead-1\","
-            "\"compensationId\":\"C-1\",\"customerId\":\"U-1\",\"orderId\":"
-            "\"O-1\",\"responsibleParty\":\"\",\"strategy\":{\"items\":[{\"amount\":1500,\"quantity\":2,"
-            "\"sku\":\"SKU-1\"},{\"amount\":250,\"quantity\":1,\"sku\":\"SKU-2\"}"
-            "],\"kind\":\"product_refund\"},\"totalAmount\":1750}");
-  free(text);
-  compensation_event_t back;
-  compensation_why_t why = {{0}};
-  assert_int_equal(compensation_event_decode(COMPENSATION_EVENT_APPROVED, j, &back, &why), 0);
-  json_t *again = compensation_event_encode(&back);
-  assert_true(json_equal(j, again));
-  json_decref(again);
-  assert_int_equal(compensation_event_decode((compensation_event_type_t)2, j, &back, &why), CTXD_EDECODE);
-  assert_string_equal(why.text, "unknown event type 2");
-  json_object_set_new(j, "totalAmount", json_integer(1));
-  assert_int_equal(compensation_event_decode(COMPENSATION_EVENT_APPROVED, j, &back, &why), CTXD_EDECODE);
-  assert_string_equal(why.text, "totalAmount 1 does not match the strategy's 1750");
-  json_object_del(j, "approvedBy");
-  assert_int_equal(compensation_event_decode(COMPENSATION_EVENT_APPROVED, j, &back, &why), CTXD_EDECODE);
-  assert_string_equal(why.text, "Object item not found: approvedBy");
-  json_decref(j);
 
   /* only approve yields an event */
   compensation_order_t applied = order_in(COMPENSATION_STATUS_APPLIED);
