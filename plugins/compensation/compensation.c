@@ -1,7 +1,8 @@
 /* Compensation: after-sales compensation orders (seed 004).
  *
  * Commands (Apply, Modify, Submit, Approve, Reject, TerminateCompensation) are sent to this
- * context's endpoint; the fulfillment events (FulfillmentProcessing, -Succeeded, -Failed)
+ * context's endpoint; the fulfillment events (FulfillmentProcessing, -Succeeded, -Failed,
+ * -Abandoned)
  * reach the same endpoint through their exchanges. Each message is mapped to a domain
  * command (domain.h) and decided on the order loaded from compensation.orders (repo.h);
  * the changed columns, the events (CompensationApproved, CompensationStatusChanged) and the
@@ -60,7 +61,7 @@ typedef struct {
   const compensation_route_t *route;
 } compensation_binding_t;
 
-#define COMPENSATION_ROUTES 9
+#define COMPENSATION_ROUTES 10
 
 struct compensation_state {
   const ctxd_api_t *api;
@@ -299,6 +300,17 @@ static int compensation_read_failed(const char *body, size_t len, compensation_i
   return rc;
 }
 
+static int compensation_read_abandoned(const char *body, size_t len, compensation_input_t *in, char *err,
+                                       size_t errlen) {
+  ctxd_c_fulfillment_v1_fulfillment_abandoned_t c;
+  int rc = ctxd_c_fulfillment_v1_fulfillment_abandoned_decode(body, len, &c, err, errlen);
+  compensation_copy(in->id, sizeof in->id, c.compensation_id);
+  compensation_copy(in->fulfillment_id, sizeof in->fulfillment_id, c.fulfillment_id);
+  compensation_copy(in->reason, sizeof in->reason, c.reason);
+  ctxd_c_fulfillment_v1_fulfillment_abandoned_free(&c);
+  return rc;
+}
+
 static const compensation_route_t compensation_routes[COMPENSATION_ROUTES] = {
     {CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_TYPE, COMPENSATION_ACTION_APPLY, compensation_read_apply, 1},
     {CTXD_C_COMPENSATION_V1_MODIFY_COMPENSATION_TYPE, COMPENSATION_ACTION_MODIFY, compensation_read_modify,
@@ -317,6 +329,8 @@ static const compensation_route_t compensation_routes[COMPENSATION_ROUTES] = {
      compensation_read_succeeded, 0},
     {CTXD_C_FULFILLMENT_V1_FULFILLMENT_FAILED_TYPE, COMPENSATION_ACTION_FULFILLMENT_FAILED,
      compensation_read_failed, 0},
+    {CTXD_C_FULFILLMENT_V1_FULFILLMENT_ABANDONED_TYPE, COMPENSATION_ACTION_FULFILLMENT_ABANDONED,
+     compensation_read_abandoned, 0},
 };
 
 /* ---- writing the contracts --------------------------------------------------------------- */

@@ -137,7 +137,8 @@ static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
     [COMPENSATION_ACTION_FULFILLMENT_PROCESSING] = {"fulfillment_processing", S(COMPENSATION_STATUS_APPROVED),
                                                     S(COMPENSATION_STATUS_COMPENSATING) |
                                                         S(COMPENSATION_STATUS_PENDING_COMMUNICATION) |
-                                                        S(COMPENSATION_STATUS_FINISHED),
+                                                        S(COMPENSATION_STATUS_FINISHED) |
+                                                        S(COMPENSATION_STATUS_TERMINATED),
                                                     COMPENSATION_STATUS_COMPENSATING, NEEDS_FULFILLMENT,
                                                     NULL},
     [COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED] = {"fulfillment_succeeded",
@@ -146,11 +147,23 @@ static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
                                                        S(COMPENSATION_STATUS_PENDING_COMMUNICATION),
                                                    S(COMPENSATION_STATUS_FINISHED),
                                                    COMPENSATION_STATUS_FINISHED, NEEDS_FULFILLMENT, NULL},
-    [COMPENSATION_ACTION_FULFILLMENT_FAILED] =
-        {"fulfillment_failed", S(COMPENSATION_STATUS_APPROVED) | S(COMPENSATION_STATUS_COMPENSATING),
-         S(COMPENSATION_STATUS_PENDING_COMMUNICATION) | S(COMPENSATION_STATUS_FINISHED),
-         COMPENSATION_STATUS_PENDING_COMMUNICATION, NEEDS_FULFILLMENT | NEEDS_REASON | REASON_IS_STATUS,
-         NULL},
+    [COMPENSATION_ACTION_FULFILLMENT_FAILED] = {"fulfillment_failed",
+                                                S(COMPENSATION_STATUS_APPROVED) |
+                                                    S(COMPENSATION_STATUS_COMPENSATING),
+                                                S(COMPENSATION_STATUS_PENDING_COMMUNICATION) |
+                                                    S(COMPENSATION_STATUS_FINISHED) |
+                                                    S(COMPENSATION_STATUS_TERMINATED),
+                                                COMPENSATION_STATUS_PENDING_COMMUNICATION,
+                                                NEEDS_FULFILLMENT | NEEDS_REASON | REASON_IS_STATUS, NULL},
+    /* abandoned implies failed first: taken also when the failure is still on its way */
+    [COMPENSATION_ACTION_FULFILLMENT_ABANDONED] = {"fulfillment_abandoned",
+                                                   S(COMPENSATION_STATUS_APPROVED) |
+                                                       S(COMPENSATION_STATUS_COMPENSATING) |
+                                                       S(COMPENSATION_STATUS_PENDING_COMMUNICATION),
+                                                   S(COMPENSATION_STATUS_TERMINATED) |
+                                                       S(COMPENSATION_STATUS_FINISHED),
+                                                   COMPENSATION_STATUS_TERMINATED,
+                                                   NEEDS_FULFILLMENT | NEEDS_REASON | REASON_IS_STATUS, NULL},
 };
 
 const char *compensation_action_name(compensation_action_t action) {

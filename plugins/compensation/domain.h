@@ -22,6 +22,7 @@
  *   fulfillment_processing   approved                                     -> compensating
  *   fulfillment_succeeded    approved, compensating, pending_communication -> finished
  *   fulfillment_failed       approved, compensating                       -> pending_communication
+ *   fulfillment_abandoned    approved, compensating, pending_communication -> terminated
  *
  * Fulfillment events that arrive after a later one already moved the order on (processing
  * after failed or finished, failed after finished, any of them twice) are accepted and
@@ -30,7 +31,11 @@
  * decides on the plan submitted, not on one changed under them. Terminate stops at approval:
  * from then on a fulfillment exists, which this context never changes (seed 2.2.2), and a
  * failed one (pending_communication) is still resolved by its case; terminating it would
- * leave a compensated customer on a terminated order once the case finishes. */
+ * leave a compensated customer on a terminated order once the case finishes. The way out of
+ * pending_communication besides a finished case is the fulfillment's: its case closed or
+ * rejected abandons it (FulfillmentAbandoned), and the order ends terminated with the reason,
+ * so the two contexts agree that nothing was compensated. A failure or processing event
+ * arriving after that changes nothing. */
 #ifndef CTXD_COMPENSATION_DOMAIN_H
 #define CTXD_COMPENSATION_DOMAIN_H
 
@@ -245,8 +250,9 @@ typedef enum {
   COMPENSATION_ACTION_FULFILLMENT_PROCESSING, /* FulfillmentProcessing arrived */
   COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED,  /* FulfillmentSucceeded arrived */
   COMPENSATION_ACTION_FULFILLMENT_FAILED,     /* FulfillmentFailed arrived */
+  COMPENSATION_ACTION_FULFILLMENT_ABANDONED,  /* FulfillmentAbandoned arrived */
 } compensation_action_t;
-#define COMPENSATION_ACTION_COUNT 10
+#define COMPENSATION_ACTION_COUNT 11
 
 /* One command. Strings are borrowed for the call only; unused ones may be NULL.
  *   apply      id, order_id, customer_id, channel, actor (applicant), reason, strategy,
@@ -258,7 +264,8 @@ typedef enum {
  *   reject     actor (reviewer), reason
  *   terminate  reason
  *   fulfillment_processing / _succeeded   fulfillment_id
- *   fulfillment_failed                    fulfillment_id, reason (the failure) */
+ *   fulfillment_failed / _abandoned       fulfillment_id, reason (the failure, how its case
+ *                                         ended) */
 typedef struct {
   compensation_action_t action;
   int64_t at; /* ms since the epoch, > 0: the domain reads no clock */

@@ -14,6 +14,7 @@ static const char *const status_names[FULFILLMENT_STATUS_COUNT] = {
     [FULFILLMENT_STATUS_PROCESSING] = "processing",
     [FULFILLMENT_STATUS_SUCCEEDED] = "succeeded",
     [FULFILLMENT_STATUS_FAILED] = "failed",
+    [FULFILLMENT_STATUS_ABANDONED] = "abandoned",
 };
 
 /* Indexed by bit position; the order of fulfillment_field_t. */
@@ -78,6 +79,7 @@ static const struct {
     [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {"RefundRequested", true, M_CUSTOMER | M_ITEMS | M_AMOUNT},
     [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {"ReshipOrderRequested", true, M_CUSTOMER | M_ITEMS},
     [FULFILLMENT_MESSAGE_ISSUE_BENEFIT] = {"IssueBenefit", true, M_CUSTOMER | M_ITEMS | M_AMOUNT},
+    [FULFILLMENT_MESSAGE_ABANDONED] = {"FulfillmentAbandoned", false, M_RESOLUTION},
 };
 
 /* The event announcing each status. */
@@ -85,6 +87,7 @@ static const fulfillment_message_type_t status_events[FULFILLMENT_STATUS_COUNT] 
     [FULFILLMENT_STATUS_PROCESSING] = FULFILLMENT_MESSAGE_PROCESSING,
     [FULFILLMENT_STATUS_SUCCEEDED] = FULFILLMENT_MESSAGE_SUCCEEDED,
     [FULFILLMENT_STATUS_FAILED] = FULFILLMENT_MESSAGE_FAILED,
+    [FULFILLMENT_STATUS_ABANDONED] = FULFILLMENT_MESSAGE_ABANDONED,
 };
 
 static const char *name_of(const char *const *names, size_t n, int value) {
@@ -200,6 +203,8 @@ static const struct {
                                 FULFILLMENT_IGNORED_DUPLICATE, open_communication},
     [FULFILLMENT__MOVE_RESOLVE] = {S(FULFILLMENT_STATUS_FAILED), FULFILLMENT_STATUS_SUCCEEDED,
                                    FULFILLMENT_IGNORED_DUPLICATE, close_communication},
+    [FULFILLMENT__MOVE_ABANDON] = {S(FULFILLMENT_STATUS_FAILED), FULFILLMENT_STATUS_ABANDONED,
+                                   FULFILLMENT_IGNORED_DUPLICATE, close_communication},
 };
 
 /* Runs a move for `what` (a feedback or an action name). Outside its source statuses: when
@@ -310,15 +315,28 @@ static int take_feedback(const fulfillment_order_t *state, const fulfillment_com
   return run_move(ops->feedback(d, c, &in), name, true, state, c, &in, d);
 }
 
-static int resolve_manually(const fulfillment_order_t *state, const fulfillment_command_t *c,
-                            fulfillment_decision_t *d) {
+/* A case ended about a failed fulfillment: finished resolves it (succeeded), closed or
+ * rejected abandons it. Abandoning is news from another context, so outside failed it is
+ * ignored, not refused. */
+static int end_case(const fulfillment_order_t *state, const fulfillment_command_t *c,
+                    fulfillment_decision_t *d, fulfillment__move_t move, const char *what) {
   fulfillment__inputs_t in;
   int rc;
-  if (!state) return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment to resolve");
+  if (!state) return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment to %s", what);
   in.reference[0] = '\0';
   if ((rc = fulfillment__copy_text(in.actor, sizeof in.actor, c->actor, "actor", true, &d->why))) return rc;
   plugin_text_excerpt(c->reason, in.reason, sizeof in.reason); /* a note: cut, never refused */
-  return run_move(FULFILLMENT__MOVE_RESOLVE, "resolve_manually", false, state, c, &in, d);
+  return run_move(move, what, move == FULFILLMENT__MOVE_ABANDON, state, c, &in, d);
+}
+
+static int resolve_manually(const fulfillment_order_t *state, const fulfillment_command_t *c,
+                            fulfillment_decision_t *d) {
+  return end_case(state, c, d, FULFILLMENT__MOVE_RESOLVE, "resolve_manually");
+}
+
+static int abandon(const fulfillment_order_t *state, const fulfillment_command_t *c,
+                   fulfillment_decision_t *d) {
+  return end_case(state, c, d, FULFILLMENT__MOVE_ABANDON, "abandon");
 }
 
 static int (*const actions[])(const fulfillment_order_t *state, const fulfillment_command_t *c,
@@ -326,6 +344,7 @@ static int (*const actions[])(const fulfillment_order_t *state, const fulfillmen
     [FULFILLMENT_ACTION_CREATE] = create,
     [FULFILLMENT_ACTION_FEEDBACK] = take_feedback,
     [FULFILLMENT_ACTION_RESOLVE_MANUALLY] = resolve_manually,
+    [FULFILLMENT_ACTION_ABANDON] = abandon,
 };
 
 int fulfillment_order_decide(const fulfillment_order_t *state, const fulfillment_command_t *cmd,

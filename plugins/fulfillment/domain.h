@@ -29,9 +29,14 @@
  *                                                                       reship_failed,
  *                                                                       benefit_failed
  *   resolve_manually  failed       -> succeeded   FulfillmentSucceeded  (a Case resolved it)
+ *   abandon           failed       -> abandoned   FulfillmentAbandoned  (its Case ended
+ *                                                                       without finishing)
  *
  * A failure opens the pending-communication record (待溝通記錄) with its reason; a manual
- * resolution closes it. An approval whose plan cannot be carried out (處理異常) opens one
+ * resolution closes it, and so does abandoning: a case about a failed fulfillment that is
+ * closed or rejected means nothing more will be tried, and the compensation ends (Terminated)
+ * instead of waiting for ever. Abandon outside failed is ignored (late; duplicate once
+ * abandoned): only a failure waits for its case. An approval whose plan cannot be carried out (處理異常) opens one
  * too: the fulfillment is created failed, the record says why, FulfillmentFailed announces
  * it. Feedback never crashes and never rejects for being unexpected; it is accepted and
  * ignored, changing nothing and yielding nothing, with a reason:
@@ -161,8 +166,9 @@ typedef enum {
   FULFILLMENT_STATUS_PROCESSING = 1, /* 處理中: waits for downstream feedback */
   FULFILLMENT_STATUS_SUCCEEDED = 2,  /* 處理通過 */
   FULFILLMENT_STATUS_FAILED = 3,     /* 處理異常: pending communication */
+  FULFILLMENT_STATUS_ABANDONED = 4,  /* failed, and its case ended without finishing: final */
 } fulfillment_status_t;
-#define FULFILLMENT_STATUS_COUNT 4
+#define FULFILLMENT_STATUS_COUNT 5
 
 /* 創建退款回饋值對象: the payment system's refund result. Empty until it completes. */
 typedef struct {
@@ -236,6 +242,7 @@ typedef enum {
   FULFILLMENT_ACTION_CREATE = 1,       /* from CompensationApproved */
   FULFILLMENT_ACTION_FEEDBACK,         /* a downstream system answered */
   FULFILLMENT_ACTION_RESOLVE_MANUALLY, /* a Case resolved a failed fulfillment by hand */
+  FULFILLMENT_ACTION_ABANDON,          /* its Case ended without finishing (closed, rejected) */
 } fulfillment_action_t;
 
 typedef enum {
@@ -256,7 +263,8 @@ typedef enum {
  *                     also amount and currency (what was refunded) and requested_currency
  *                     (what the refund was requested in: the plugin keeps it beside the
  *                     order); it succeeds only for the plan's total in that currency
- *   resolve_manually  actor (who resolved: the case or its agent), reason (the note) */
+ *   resolve_manually  actor (who resolved: the case or its agent), reason (the note)
+ *   abandon           actor (the case's agent or the case), reason (how the case ended) */
 typedef struct {
   fulfillment_action_t action;
   int64_t at; /* ms since the epoch, > 0: when it happened (the feedback's own time) */
@@ -278,8 +286,9 @@ typedef enum {
   FULFILLMENT_MESSAGE_REFUND_REQUESTED,       /* command "RefundRequested" to the payment system */
   FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED, /* command "ReshipOrderRequested" to orders */
   FULFILLMENT_MESSAGE_ISSUE_BENEFIT,          /* external call "IssueBenefit" to the issuing system */
+  FULFILLMENT_MESSAGE_ABANDONED,              /* event "FulfillmentAbandoned" */
 } fulfillment_message_type_t;
-#define FULFILLMENT_MESSAGE_COUNT 7
+#define FULFILLMENT_MESSAGE_COUNT 8
 
 /* An event to publish or a command to send. Which members a type carries: see
  * fulfillment_message_encode. */
@@ -369,6 +378,7 @@ int fulfillment_order_decode(const json_t *j, fulfillment_order_t *o, fulfillmen
 /* A message body. Every type: {"fulfillmentId", "compensationId", "orderId", "strategy"
  * (kind name), "at"}; plus
  *   FulfillmentSucceeded   "reference", "reason", "resolvedManually"
+ *   FulfillmentAbandoned   "reason" (how the case ended), "resolvedManually"
  *   FulfillmentFailed      "reason"
  *   RefundRequested        "customerId", "items" [{"sku", "quantity", "amount"}], "amount"
  *   ReshipOrderRequested   "customerId", "items" [{"sku", "quantity"}]

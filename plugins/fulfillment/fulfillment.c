@@ -8,7 +8,8 @@
  * payment system's RefundCompleted (for the amount and currency requested) / RefundFailed; a reship
  * publishes ReshipOrderRequested and waits for the order system's ReshipOrderCreated, then
  * ReshipOrderShipped (or ReshipOrderFailed). A failure opens a pending-communication record;
- * CaseResolved (a person finished the case about a failed fulfillment) makes it succeed.
+ * CaseResolved (a person finished the case about a failed fulfillment) makes it succeed, a
+ * case closed or rejected abandons it (FulfillmentAbandoned).
  * Every rule is the pure domain's (domain.h); this file maps the contracts to it, stores the
  * order (its domain state as JSON plus indexed columns, optimistic concurrency) and
  * publishes FulfillmentProcessing / -Succeeded / -Failed and the requests. Feedback that is
@@ -289,23 +290,25 @@ static int fulfillment_read_reship_failed(const char *body, size_t len, fulfillm
   return rc;
 }
 
-/* A finished case about a fulfillment resolves it by hand; other cases are not ours, and a
- * closed or rejected case leaves the failure standing for staff to follow up. */
+/* A case about a fulfillment that ends resolves it: finished, by hand (it succeeds); closed
+ * or rejected, it is given up (abandoned: the compensation ends Terminated instead of waiting
+ * for ever). Other cases are not ours. */
 static int fulfillment_read_case_resolved(const char *body, size_t len, fulfillment_input_t *in, char *err,
                                           size_t errlen) {
   ctxd_c_case_v1_case_resolved_t c;
   int rc = ctxd_c_case_v1_case_resolved_decode(body, len, &c, err, errlen);
   if (rc == 0) {
-    in->cmd.action = FULFILLMENT_ACTION_RESOLVE_MANUALLY;
+    int finished = c.outcome == CTXD_C_CASE_V1_CASE_RESOLVED_OUTCOME_FINISHED;
+    in->cmd.action = finished ? FULFILLMENT_ACTION_RESOLVE_MANUALLY : FULFILLMENT_ACTION_ABANDON;
     fulfillment_copy(in->fulfillment_id, sizeof in->fulfillment_id, c.related_biz_id);
     fulfillment_copy(in->actor, sizeof in->actor, c.agent_id != NULL ? c.agent_id : c.case_id);
-    snprintf(in->reason, sizeof in->reason, "case %s finished", c.case_id);
+    snprintf(in->reason, sizeof in->reason, "case %s %s", c.case_id,
+             finished                                                   ? "finished"
+             : c.outcome == CTXD_C_CASE_V1_CASE_RESOLVED_OUTCOME_CLOSED ? "closed without finishing"
+                                                                        : "rejected without finishing");
     in->cmd.at = fulfillment_iso_to_ms(c.resolved_at);
     if (strcmp(c.related_biz_type, "fulfillment") != 0)
       snprintf(in->why, sizeof in->why, "case %s is about a %.64s", c.case_id, c.related_biz_type);
-    else if (c.outcome != CTXD_C_CASE_V1_CASE_RESOLVED_OUTCOME_FINISHED)
-      snprintf(in->why, sizeof in->why, "case %s ended without finishing (outcome %d)", c.case_id,
-               (int)c.outcome);
   }
   ctxd_c_case_v1_case_resolved_free(&c);
   return rc;
@@ -511,6 +514,16 @@ static char *fulfillment_encode_failed(const fulfillment_message_t *m, const ful
   return ctxd_c_fulfillment_v1_fulfillment_failed_encode(&e);
 }
 
+static char *fulfillment_encode_abandoned(const fulfillment_message_t *m, const fulfillment_record_t *r,
+                                          const char *at) {
+  (void)r;
+  ctxd_c_fulfillment_v1_fulfillment_abandoned_t e = {
+      .strategy = (int32_t)m->kind, .reason = (char *)m->reason, .abandoned_at = (char *)at};
+  fulfillment_uuid(e.fulfillment_id, m->fulfillment_id);
+  fulfillment_uuid(e.compensation_id, m->compensation_id);
+  return ctxd_c_fulfillment_v1_fulfillment_abandoned_encode(&e);
+}
+
 static char *fulfillment_encode_refund(const fulfillment_message_t *m, const fulfillment_record_t *r,
                                        const char *at) {
   ctxd_c_fulfillment_v1_refund_requested_t e = {
@@ -557,6 +570,8 @@ static const struct {
     [FULFILLMENT_MESSAGE_SUCCEEDED] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_SUCCEEDED_TYPE,
                                        fulfillment_encode_succeeded},
     [FULFILLMENT_MESSAGE_FAILED] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_FAILED_TYPE, fulfillment_encode_failed},
+    [FULFILLMENT_MESSAGE_ABANDONED] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_ABANDONED_TYPE,
+                                       fulfillment_encode_abandoned},
     [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {CTXD_C_FULFILLMENT_V1_REFUND_REQUESTED_TYPE,
                                               fulfillment_encode_refund},
     [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {CTXD_C_FULFILLMENT_V1_RESHIP_ORDER_REQUESTED_TYPE,

@@ -441,7 +441,6 @@ static void failed_refund_is_resolved_by_a_case(void **state) {
   REFUND_FAILED(w, &f);                      /* twice */
   REFUND_COMPLETED(w, &f, "PAY-1");          /* late: a case decides now */
   case_resolved(w, "compensation", f.id, 1); /* about something else */
-  case_resolved(w, "fulfillment", f.id, 2);  /* closed, not finished */
   case_resolved(w, "fulfillment", OTHER, 1); /* an unknown fulfillment */
   settle(w);
   assert_int_equal(status_is(w, CA, "failed"), 1);
@@ -456,6 +455,24 @@ static void failed_refund_is_resolved_by_a_case(void **state) {
   assert_int_equal(archived(w, FNS "RefundRequested"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentProcessing"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentFailed"), 1);
+  assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 1);
+
+  /* a case closed without finishing gives the failure up: abandoned for good, its record
+   * closed, FulfillmentAbandoned; a finished case after that changes nothing */
+  approve(w, CB, REFUND_ITEMS);
+  settle(w);
+  ids_t b = ids_of(w, CB);
+  REFUND_FAILED(w, &b);
+  case_resolved(w, "fulfillment", b.id, 2); /* closed */
+  case_resolved(w, "fulfillment", b.id, 3); /* rejected, after: a duplicate */
+  case_resolved(w, "fulfillment", b.id, 1); /* finished, after: late */
+  settle(w);
+  assert_int_equal(status_is(w, CB, "abandoned"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
+                                       " WHERE compensation_id = '" CB "' AND resolved_at IS NOT NULL"
+                                       " AND resolution LIKE 'case % closed without finishing'"),
+                   1);
+  assert_int_equal(archived(w, FNS "FulfillmentAbandoned"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 1);
   ctxt_host_stop(w, SIGTERM);
   assert_nothing_failed(w);

@@ -487,9 +487,10 @@ static void test_every_action_from_every_status(void **state) {
       {COMPENSATION_ACTION_APPROVE, "-A------", COMPENSATION_STATUS_APPROVED},
       {COMPENSATION_ACTION_REJECT, "-A------", COMPENSATION_STATUS_REJECTED},
       {COMPENSATION_ACTION_TERMINATE, "AA-A----", COMPENSATION_STATUS_TERMINATED},
-      {COMPENSATION_ACTION_FULFILLMENT_PROCESSING, "--A-III-", COMPENSATION_STATUS_COMPENSATING},
+      {COMPENSATION_ACTION_FULFILLMENT_PROCESSING, "--A-IIII", COMPENSATION_STATUS_COMPENSATING},
       {COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED, "--A-AIA-", COMPENSATION_STATUS_FINISHED},
-      {COMPENSATION_ACTION_FULFILLMENT_FAILED, "--A-AII-", COMPENSATION_STATUS_PENDING_COMMUNICATION},
+      {COMPENSATION_ACTION_FULFILLMENT_FAILED, "--A-AIII", COMPENSATION_STATUS_PENDING_COMMUNICATION},
+      {COMPENSATION_ACTION_FULFILLMENT_ABANDONED, "--A-AIAI", COMPENSATION_STATUS_TERMINATED},
   };
   compensation_strategy_t s = reship1();
   compensation_decision_t *d = new_decision();
@@ -969,7 +970,9 @@ static void test_names(void **state) {
   assert_null(compensation_channel_name((compensation_channel_t)4));
   assert_string_equal(compensation_action_name(COMPENSATION_ACTION_TERMINATE), "terminate");
   assert_null(compensation_action_name((compensation_action_t)0));
-  assert_null(compensation_action_name((compensation_action_t)10));
+  assert_string_equal(compensation_action_name(COMPENSATION_ACTION_FULFILLMENT_ABANDONED),
+                      "fulfillment_abandoned");
+  assert_null(compensation_action_name((compensation_action_t)11));
   assert_string_equal(compensation_strategy_kind_name(COMPENSATION_STRATEGY_NON_PRODUCT), "non_product");
   assert_null(compensation_strategy_kind_name(COMPENSATION_STRATEGY_NONE));
   assert_null(compensation_event_type_name((compensation_event_type_t)0));

@@ -443,8 +443,8 @@ static void test_create_rejections_and_duplicates(void **state) {
   c.at = T0;
   c.action = (fulfillment_action_t)0;
   assert_rejected(NULL, &c, CTXD_EINVAL, "unknown action 0");
-  c.action = (fulfillment_action_t)4;
-  assert_rejected(NULL, &c, CTXD_EINVAL, "unknown action 4");
+  c.action = (fulfillment_action_t)5;
+  assert_rejected(NULL, &c, CTXD_EINVAL, "unknown action 5");
   c.action = FULFILLMENT_ACTION_CREATE;
 
   /* the same approval again (redelivered, republished) is a duplicate */
@@ -797,6 +797,50 @@ static void test_create_without_order_fails_with_a_record(void **state) {
 
 /* ---- manual resolution ---------------------------------------------------------------- */
 
+/* A case closed or rejected about a failed fulfillment gives it up: abandoned for good, the
+ * record closed with how the case ended, FulfillmentAbandoned announced. Anywhere else it
+ * is news that changes nothing. */
+static void test_abandon_when_the_case_ends_unfinished(void **state) {
+  (void)state;
+  fulfillment_order_t o = created(FULFILLMENT_KIND_RESHIP);
+  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, "out of stock", T0 + 5);
+  fulfillment_decision_t *d = new_decision();
+  fulfillment_order_t failed =
+      step(&o, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  fulfillment_command_t a = {
+      .action = FULFILLMENT_ACTION_ABANDON, .at = T0 + 9, .actor = "agent-7", .reason = "case 9 closed"};
+  assert_ignored(&o, &a, FULFILLMENT_IGNORED_LATE, "abandon ignored: the fulfillment processing already");
+  fulfillment_order_t gone =
+      step(&failed, &a, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(gone.status, FULFILLMENT_STATUS_ABANDONED);
+  assert_string_equal(gone.communication.reason, "out of stock");
+  assert_string_equal(gone.communication.resolved_by, "agent-7");
+  assert_string_equal(gone.communication.resolution, "case 9 closed");
+  assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_ABANDONED);
+  assert_string_equal(d->messages[0].reason, "case 9 closed");
+  assert_string_equal(fulfillment_message_type_name(FULFILLMENT_MESSAGE_ABANDONED), "FulfillmentAbandoned");
+  /* final: the same again is a duplicate; a finished case or late feedback changes nothing */
+  assert_ignored(&gone, &a, FULFILLMENT_IGNORED_DUPLICATE,
+                 "abandon ignored: the fulfillment abandoned already");
+  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_SHIPPED, "RS-1", NULL, T0 + 10);
+  assert_ignored(&gone, &c, FULFILLMENT_IGNORED_LATE,
+                 "reship_shipped ignored: the fulfillment abandoned already");
+  fulfillment_command_t r = {
+      .action = FULFILLMENT_ACTION_RESOLVE_MANUALLY, .at = T0 + 11, .actor = "agent-7", .reason = "done"};
+  assert_rejected(&gone, &r, CTXD_ESTATE, "cannot resolve_manually a fulfillment that is abandoned");
+  /* stored and read back */
+  json_t *j = fulfillment_order_encode(&gone);
+  fulfillment_order_t back;
+  assert_int_equal(fulfillment_order_decode(j, &back, NULL), 0);
+  assert_int_equal(back.status, FULFILLMENT_STATUS_ABANDONED);
+  json_decref(j);
+  fulfillment_order_t succeeded = created(FULFILLMENT_KIND_RESHIP);
+  succeeded.status = FULFILLMENT_STATUS_SUCCEEDED;
+  assert_ignored(&succeeded, &a, FULFILLMENT_IGNORED_LATE,
+                 "abandon ignored: the fulfillment succeeded already");
+  free(d);
+}
+
 static void test_manual_resolution(void **state) {
   (void)state;
   fulfillment_order_t o = created(FULFILLMENT_KIND_PRODUCT_REFUND);
@@ -812,7 +856,7 @@ static void test_manual_resolution(void **state) {
   assert_rejected(&o, &r, CTXD_ESTATE, "cannot resolve_manually a fulfillment that is processing");
   r.actor = NULL;
   assert_rejected(&failed, &r, CTXD_EINVAL, "actor is empty");
-  assert_rejected(NULL, &r, CTXD_ENOENT, "no fulfillment to resolve");
+  assert_rejected(NULL, &r, CTXD_ENOENT, "no fulfillment to resolve_manually");
   r.actor = "case-12";
 
   fulfillment_order_t resolved =
@@ -1083,6 +1127,7 @@ int main(void) {
       cmocka_unit_test(test_unusable_feedback_fails_with_a_record),
       cmocka_unit_test(test_create_without_order_fails_with_a_record),
       cmocka_unit_test(test_manual_resolution),
+      cmocka_unit_test(test_abandon_when_the_case_ends_unfinished),
       cmocka_unit_test(test_order_json),
       cmocka_unit_test(test_message_json),
       cmocka_unit_test(test_names),
