@@ -75,7 +75,9 @@ const char *compensation_field_name(uint32_t field) {
 }
 
 const char *compensation_event_type_name(compensation_event_type_t type) {
-  return type == COMPENSATION_EVENT_APPROVED ? "CompensationApproved" : NULL;
+  return type == COMPENSATION_EVENT_APPROVED   ? "CompensationApproved"
+         : type == COMPENSATION_EVENT_MODIFIED ? "CompensationModified"
+                                               : NULL;
 }
 
 /* ---- the action table ----------------------------------------------------------------- */
@@ -118,7 +120,7 @@ static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
                                    apply_order},
     [COMPENSATION_ACTION_MODIFY] = {"modify",
                                     S(COMPENSATION_STATUS_APPLIED) | S(COMPENSATION_STATUS_REJECTED), 0,
-                                    COMPENSATION_STATUS_NONE, 0, modify_order},
+                                    COMPENSATION_STATUS_NONE, NEEDS_ACTOR, modify_order},
     [COMPENSATION_ACTION_SUBMIT] = {"submit",
                                     S(COMPENSATION_STATUS_APPLIED) | S(COMPENSATION_STATUS_REJECTED), 0,
                                     COMPENSATION_STATUS_PENDING_APPROVAL, 0, NULL},
@@ -240,35 +242,46 @@ static int apply_order(const compensation_command_t *c, const inputs_t *in, comp
   return 0;
 }
 
-static int modify_order(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
-  (void)in;
-  compensation_text_t reason;
-  int rc;
-  if (!c->reason && !c->strategy && c->responsible_party == COMPENSATION_PARTY_NONE)
-    return compensation__why(&d->why, CTXD_EINVAL,
-                             "modify needs a reason, a strategy or a responsible party");
-  if ((rc = check_party(c->responsible_party, &d->why))) return rc;
-  if (c->reason && (rc = compensation__copy_text(reason, sizeof reason, c->reason, "reason", true, &d->why)))
-    return rc;
-  if (c->strategy && (rc = compensation_strategy_validate(c->strategy, &d->why))) return rc;
-  if (c->reason) set_text(d, COMPENSATION_FIELD_REASON, d->order.reason, reason);
-  if (c->strategy) set_strategy(d, c->strategy);
-  if (c->responsible_party != COMPENSATION_PARTY_NONE) set_party(d, c->responsible_party);
-  return 0;
-}
-
-static int emit_approved(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
+/* An event describing the order as it now is. */
+static void emit(compensation_event_type_t type, const compensation_command_t *c, const inputs_t *in,
+                 compensation_decision_t *d) {
   const compensation_order_t *o = &d->order;
   compensation_event_t *e = &d->events[d->n_events++];
-  e->type = COMPENSATION_EVENT_APPROVED;
+  e->type = type;
   memcpy(e->compensation_id, o->id, sizeof e->compensation_id);
   memcpy(e->order_id, o->order_id, sizeof e->order_id);
   memcpy(e->customer_id, o->customer_id, sizeof e->customer_id);
   e->strategy = o->strategy;
   e->total_amount = o->total_amount;
   e->responsible_party = o->responsible_party;
-  memcpy(e->approved_by, in->actor, sizeof e->approved_by);
-  e->approved_at = c->at;
+  memcpy(e->actor, in->actor, sizeof e->actor);
+  e->at = c->at;
+}
+
+static int modify_order(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
+  compensation_text_t reason;
+  int rc;
+  if (!c->reason && !c->strategy && c->responsible_party == COMPENSATION_PARTY_NONE &&
+      !c->clear_responsible_party)
+    return compensation__why(&d->why, CTXD_EINVAL,
+                             "modify needs a reason, a strategy or a responsible party");
+  if (c->clear_responsible_party && c->responsible_party != COMPENSATION_PARTY_NONE)
+    return compensation__why(&d->why, CTXD_EINVAL, "a responsible party cannot be set and cleared at once");
+  if ((rc = check_party(c->responsible_party, &d->why))) return rc;
+  if (c->reason && (rc = compensation__copy_text(reason, sizeof reason, c->reason, "reason", true, &d->why)))
+    return rc;
+  if (c->strategy && (rc = compensation_strategy_validate(c->strategy, &d->why))) return rc;
+  if (c->reason) set_text(d, COMPENSATION_FIELD_REASON, d->order.reason, reason);
+  if (c->strategy) set_strategy(d, c->strategy);
+  if (c->responsible_party != COMPENSATION_PARTY_NONE || c->clear_responsible_party)
+    set_party(d, c->responsible_party);
+  /* whatever changed, consumers see the order as it now is (a party changed alone included) */
+  if (d->changed) emit(COMPENSATION_EVENT_MODIFIED, c, in, d);
+  return 0;
+}
+
+static int emit_approved(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
+  emit(COMPENSATION_EVENT_APPROVED, c, in, d);
   return 0;
 }
 

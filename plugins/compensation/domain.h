@@ -257,8 +257,9 @@ typedef enum {
 /* One command. Strings are borrowed for the call only; unused ones may be NULL.
  *   apply      id, order_id, customer_id, channel, actor (applicant), reason, strategy,
  *              responsible_party (NONE: not stated)
- *   modify     reason, strategy (NULL: keep) and/or responsible_party (NONE: keep); values
- *              equal to the current ones change nothing
+ *   modify     reason, strategy (NULL: keep) and/or responsible_party (NONE: keep) or
+ *              clear_responsible_party (not both); actor (who); values equal to the current
+ *              ones change nothing; a change yields CompensationModified
  *   submit     -
  *   approve    actor (reviewer)
  *   reject     actor (reviewer), reason
@@ -277,14 +278,16 @@ typedef struct {
   const char *reason;
   const compensation_strategy_t *strategy;
   compensation_party_t responsible_party;
+  bool clear_responsible_party; /* modify: the order no longer names one */
   const char *fulfillment_id;
 } compensation_command_t;
 
 typedef enum {
-  COMPENSATION_EVENT_APPROVED = 1, /* "CompensationApproved" */
+  COMPENSATION_EVENT_APPROVED = 1, /* "CompensationApproved": what Fulfillment needs to start */
+  COMPENSATION_EVENT_MODIFIED = 2, /* "CompensationModified": a Modify changed the order */
 } compensation_event_type_t;
 
-/* CompensationApproved: what Fulfillment needs to start. */
+/* An event: the order as it is after the command. */
 typedef struct {
   compensation_event_type_t type;
   compensation_id_t compensation_id;
@@ -293,8 +296,8 @@ typedef struct {
   compensation_strategy_t strategy;
   int64_t total_amount;
   compensation_party_t responsible_party;
-  compensation_id_t approved_by;
-  int64_t approved_at;
+  compensation_id_t actor; /* who approved, who modified */
+  int64_t at;
 } compensation_event_t;
 
 /* The outcome of compensation_order_decide(). */

@@ -614,7 +614,7 @@ static void test_changed_fields_per_action(void **state) {
 static void test_modify(void **state) {
   (void)state;
   compensation_order_t o = order_in(COMPENSATION_STATUS_REJECTED);
-  compensation_command_t c = {.action = COMPENSATION_ACTION_MODIFY, .at = T0 + 10};
+  compensation_command_t c = {.action = COMPENSATION_ACTION_MODIFY, .at = T0 + 10, .actor = "staff-1"};
 
   c.reason = "pizza arrived cold and late";
   compensation_order_t m = step(&o, &c, COMPENSATION_FIELD_REASON | VU);
@@ -708,15 +708,40 @@ static void test_responsible_party(void **state) {
   assert_int_equal(o.responsible_party, COMPENSATION_PARTY_LOGISTICS);
 
   c = (compensation_command_t){
-      .action = COMPENSATION_ACTION_MODIFY, .at = T0 + 1, .reason = "pizza arrived cold"};
+      .action = COMPENSATION_ACTION_MODIFY, .at = T0 + 1, .actor = "staff-1", .reason = "pizza arrived cold"};
   step(&o, &c, 0); /* not named: kept */
   c.responsible_party = COMPENSATION_PARTY_MERCHANT;
   compensation_order_t m = step(&o, &c, COMPENSATION_FIELD_RESPONSIBLE_PARTY | VU);
   assert_int_equal(m.responsible_party, COMPENSATION_PARTY_MERCHANT);
-  c.reason = NULL; /* the party alone is a modification */
-  step(&o, &c, COMPENSATION_FIELD_RESPONSIBLE_PARTY | VU);
+  c.reason = NULL; /* the party alone is a modification, which consumers see */
+  c.actor = "staff-2";
+  assert_int_equal(compensation_order_decide(&o, &c, d), 0);
+  assert_int_equal(d->changed, COMPENSATION_FIELD_RESPONSIBLE_PARTY | VU);
+  assert_int_equal(d->n_events, 1);
+  assert_int_equal(d->events[0].type, COMPENSATION_EVENT_MODIFIED);
+  assert_string_equal(compensation_event_type_name(d->events[0].type), "CompensationModified");
+  assert_int_equal(d->events[0].responsible_party, COMPENSATION_PARTY_MERCHANT);
+  assert_string_equal(d->events[0].actor, "staff-2");
+  assert_true(d->events[0].at == T0 + 1);
+  assert_int_equal(d->events[0].total_amount, o.total_amount);
   c.responsible_party = (compensation_party_t)9;
   assert_rejected(&o, &c, CTXD_EINVAL, "unknown responsible party 9");
+  /* cleared: the order names none any more, and says so */
+  c.responsible_party = COMPENSATION_PARTY_NONE;
+  c.clear_responsible_party = true;
+  assert_int_equal(compensation_order_decide(&m, &c, d), 0);
+  assert_int_equal(d->changed, COMPENSATION_FIELD_RESPONSIBLE_PARTY | VU);
+  assert_int_equal(d->order.responsible_party, COMPENSATION_PARTY_NONE);
+  assert_int_equal(d->n_events, 1);
+  assert_int_equal(d->events[0].responsible_party, COMPENSATION_PARTY_NONE);
+  compensation_order_t cleared = d->order;
+  assert_int_equal(compensation_order_decide(&cleared, &c, d), 0); /* nothing left to clear */
+  assert_int_equal(d->changed, 0);
+  assert_int_equal(d->n_events, 0);
+  c.responsible_party = COMPENSATION_PARTY_PLATFORM;
+  assert_rejected(&m, &c, CTXD_EINVAL, "a responsible party cannot be set and cleared at once");
+  c = (compensation_command_t){
+      .action = COMPENSATION_ACTION_MODIFY, .at = T0 + 1, .actor = "staff-1", .reason = "pizza arrived cold"};
 
   /* not where modifying is not */
   compensation_order_t pending = m;
@@ -798,8 +823,8 @@ static void test_approve_yields_event(void **state) {
   assert_int_equal(e->strategy.refund.items[0].line.quantity, 2);
   assert_int_equal(e->strategy.refund.items[0].amount, 1500);
   assert_int_equal(e->total_amount, 1750);
-  assert_string_equal(e->approved_by, "lead-1");
-  assert_true(e->approved_at == T0 + 50);
+  assert_string_equal(e->actor, "lead-1");
+  assert_true(e->at == T0 + 50);
   assert_string_equal(compensation_event_type_name(e->type), "CompensationApproved");
 
   /* only approve yields an event */
