@@ -48,7 +48,9 @@
 #define COMPENSATION_ID_MAX 64    /* bytes of an id, a sku or an actor, without the NUL */
 #define COMPENSATION_TEXT_MAX 256 /* bytes of a free text (reason), without the NUL */
 /* Items of a refund or a reship: the contracts' Items max_items (ApplyCompensation,
- * ModifyCompensation, CompensationApproved); a unit test holds the two equal. */
+ * ModifyCompensation, CompensationApproved); a unit test reads each of them and holds them
+ * equal to this. Not the generated code's: the pure domain stays free of the generated
+ * contracts, whose generator emits no limits, and the contracts state it three times anyway. */
 #define COMPENSATION_MAX_ITEMS 100
 #define COMPENSATION_WHY_SIZE 256 /* a rejection text, NUL included */
 #define COMPENSATION_MAX_EVENTS 1 /* events one decision can yield */

@@ -65,7 +65,8 @@
 #define FULFILLMENT_ID_MAX 64    /* bytes of an id, a sku, a reference, without the NUL */
 #define FULFILLMENT_TEXT_MAX 256 /* bytes of a free text, without the NUL */
 /* Items of a plan: the contracts' Items max_items (CompensationApproved,
- * ReshipOrderRequested); a unit test holds the two equal. */
+ * ReshipOrderRequested); a unit test reads each of them and holds them equal to this (why
+ * not the generated code's: see COMPENSATION_MAX_ITEMS). */
 #define FULFILLMENT_MAX_ITEMS 100
 #define FULFILLMENT_WHY_SIZE 256   /* a rejection or ignore text, NUL included */
 #define FULFILLMENT_MAX_MESSAGES 2 /* messages one decision can yield */
