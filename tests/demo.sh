@@ -27,7 +27,8 @@ echo "demo: operator console at http://127.0.0.1:9464/ (token: $(cat .run/consol
 # red packets the fulfillment context calls (config/ctxd.json: 127.0.0.1:8025, /sms and
 # /benefits): the tests' fake one (tests/fakeprovider), built here on its own since this tree
 # leaves the tests out. It logs each SMS and benefit it accepts; make it refuse the next N
-# with POST /control {"mode": "fail", "count": N}.
+# for good with POST /control {"mode": "refuse", "count": N} (422), or fail them for a
+# moment, tried again, with {"mode": "fail", "count": N} (500).
 cc -std=c11 -D_GNU_SOURCE -O2 -o build/release/ctxd_fakeprovider tests/fakeprovider/fakeprovider.c \
   $(pkg-config --cflags --libs libuv jansson) -lhttp_parser
 build/release/ctxd_fakeprovider 8025 &

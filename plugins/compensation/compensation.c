@@ -1,10 +1,12 @@
 /* Compensation: after-sales compensation orders (seed 004).
  *
  * Commands (Apply, Modify, Submit, Approve, Reject, TerminateCompensation) are sent to this
- * context's endpoint; the fulfillment events (FulfillmentProcessing, -Succeeded, -Failed)
+ * context's endpoint; the fulfillment events (FulfillmentProcessing, -Succeeded, -Failed,
+ * -Abandoned)
  * reach the same endpoint through their exchanges. Each message is mapped to a domain
  * command (domain.h) and decided on the order loaded from compensation.orders (repo.h);
- * the changed columns, the events (CompensationApproved, CompensationStatusChanged) and the
+ * the changed columns, the events (CompensationApproved, CompensationModified,
+ * CompensationStatusChanged) and the
  * reply commit with the inbox row. A command the domain refuses is handled, not failed: the
  * sender gets CompensationCommandRejected at the request's responseAddress, or published
  * when it has none. Fulfillment events are never answered; stale ones change nothing. */
@@ -60,7 +62,7 @@ typedef struct {
   const compensation_route_t *route;
 } compensation_binding_t;
 
-#define COMPENSATION_ROUTES 9
+#define COMPENSATION_ROUTES 10
 
 struct compensation_state {
   const ctxd_api_t *api;
@@ -221,6 +223,7 @@ static int compensation_read_modify(const char *body, size_t len, compensation_i
     compensation_copy(in->actor, sizeof in->actor, c.modified_by);
     compensation_copy(in->reason, sizeof in->reason, c.reason);
     COMPENSATION_READ_PLAN(&c, in);
+    in->cmd.clear_responsible_party = c.has_clear_responsible_party && c.clear_responsible_party;
   }
   ctxd_c_compensation_v1_modify_compensation_free(&c);
   return rc;
@@ -299,6 +302,17 @@ static int compensation_read_failed(const char *body, size_t len, compensation_i
   return rc;
 }
 
+static int compensation_read_abandoned(const char *body, size_t len, compensation_input_t *in, char *err,
+                                       size_t errlen) {
+  ctxd_c_fulfillment_v1_fulfillment_abandoned_t c;
+  int rc = ctxd_c_fulfillment_v1_fulfillment_abandoned_decode(body, len, &c, err, errlen);
+  compensation_copy(in->id, sizeof in->id, c.compensation_id);
+  compensation_copy(in->fulfillment_id, sizeof in->fulfillment_id, c.fulfillment_id);
+  compensation_copy(in->reason, sizeof in->reason, c.reason);
+  ctxd_c_fulfillment_v1_fulfillment_abandoned_free(&c);
+  return rc;
+}
+
 static const compensation_route_t compensation_routes[COMPENSATION_ROUTES] = {
     {CTXD_C_COMPENSATION_V1_APPLY_COMPENSATION_TYPE, COMPENSATION_ACTION_APPLY, compensation_read_apply, 1},
     {CTXD_C_COMPENSATION_V1_MODIFY_COMPENSATION_TYPE, COMPENSATION_ACTION_MODIFY, compensation_read_modify,
@@ -317,6 +331,8 @@ static const compensation_route_t compensation_routes[COMPENSATION_ROUTES] = {
      compensation_read_succeeded, 0},
     {CTXD_C_FULFILLMENT_V1_FULFILLMENT_FAILED_TYPE, COMPENSATION_ACTION_FULFILLMENT_FAILED,
      compensation_read_failed, 0},
+    {CTXD_C_FULFILLMENT_V1_FULFILLMENT_ABANDONED_TYPE, COMPENSATION_ACTION_FULFILLMENT_ABANDONED,
+     compensation_read_abandoned, 0},
 };
 
 /* ---- writing the contracts --------------------------------------------------------------- */
@@ -441,11 +457,31 @@ static int compensation_publish_approved(const compensation_state_t *st, ctxd_tx
   e.total_amount_minor = ev->total_amount;
   e.has_responsible_party = ev->responsible_party != COMPENSATION_PARTY_NONE;
   e.responsible_party = (int32_t)ev->responsible_party;
-  e.approved_by = (char *)ev->approved_by;
-  compensation_ms_to_iso(ev->approved_at, at);
+  e.approved_by = (char *)ev->actor;
+  compensation_ms_to_iso(ev->at, at);
   e.approved_at = at;
   return compensation_emit(st, tx, CTXD_C_COMPENSATION_V1_COMPENSATION_APPROVED_TYPE,
                            ctxd_c_compensation_v1_compensation_approved_encode(&e), COMPENSATION_EVENT);
+}
+
+/* CompensationModified: the order as a Modify left it (the reason and the version are the
+ * order's, the rest the event's). */
+static int compensation_publish_modified(const compensation_state_t *st, ctxd_tx_t *tx,
+                                         const compensation_event_t *ev, const compensation_order_t *o) {
+  char at[32];
+  ctxd_c_compensation_v1_compensation_modified_t e = {0};
+  compensation_uuid(e.compensation_id, ev->compensation_id);
+  e.reason = (char *)o->reason;
+  e.has_responsible_party = ev->responsible_party != COMPENSATION_PARTY_NONE;
+  e.responsible_party = (int32_t)ev->responsible_party;
+  e.strategy = (int32_t)compensation_strategy_kind(&ev->strategy);
+  e.total_amount_minor = ev->total_amount;
+  e.version = o->version;
+  e.modified_by = (char *)ev->actor;
+  compensation_ms_to_iso(ev->at, at);
+  e.modified_at = at;
+  return compensation_emit(st, tx, CTXD_C_COMPENSATION_V1_COMPENSATION_MODIFIED_TYPE,
+                           ctxd_c_compensation_v1_compensation_modified_encode(&e), COMPENSATION_EVENT);
 }
 
 /* ---- deciding ------------------------------------------------------------------------------ */
@@ -469,7 +505,9 @@ static int compensation_commit(const compensation_state_t *st, ctxd_tx_t *tx,
                           : compensation_repo_update(st->api, tx, before->version, &d->order, d->changed,
                                                      extras_changed ? extras : NULL);
   for (size_t i = 0; rc == 0 && i < d->n_events; i++)
-    rc = compensation_publish_approved(st, tx, &d->events[i], extras);
+    rc = d->events[i].type == COMPENSATION_EVENT_MODIFIED
+             ? compensation_publish_modified(st, tx, &d->events[i], &d->order)
+             : compensation_publish_approved(st, tx, &d->events[i], extras);
   if (rc == 0 && (d->changed & COMPENSATION_FIELD_STATUS))
     rc = compensation_publish_status(st, tx, before, &d->order);
   return rc;

@@ -75,7 +75,9 @@ const char *compensation_field_name(uint32_t field) {
 }
 
 const char *compensation_event_type_name(compensation_event_type_t type) {
-  return type == COMPENSATION_EVENT_APPROVED ? "CompensationApproved" : NULL;
+  return type == COMPENSATION_EVENT_APPROVED   ? "CompensationApproved"
+         : type == COMPENSATION_EVENT_MODIFIED ? "CompensationModified"
+                                               : NULL;
 }
 
 /* ---- the action table ----------------------------------------------------------------- */
@@ -118,7 +120,7 @@ static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
                                    apply_order},
     [COMPENSATION_ACTION_MODIFY] = {"modify",
                                     S(COMPENSATION_STATUS_APPLIED) | S(COMPENSATION_STATUS_REJECTED), 0,
-                                    COMPENSATION_STATUS_NONE, 0, modify_order},
+                                    COMPENSATION_STATUS_NONE, NEEDS_ACTOR, modify_order},
     [COMPENSATION_ACTION_SUBMIT] = {"submit",
                                     S(COMPENSATION_STATUS_APPLIED) | S(COMPENSATION_STATUS_REJECTED), 0,
                                     COMPENSATION_STATUS_PENDING_APPROVAL, 0, NULL},
@@ -137,7 +139,8 @@ static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
     [COMPENSATION_ACTION_FULFILLMENT_PROCESSING] = {"fulfillment_processing", S(COMPENSATION_STATUS_APPROVED),
                                                     S(COMPENSATION_STATUS_COMPENSATING) |
                                                         S(COMPENSATION_STATUS_PENDING_COMMUNICATION) |
-                                                        S(COMPENSATION_STATUS_FINISHED),
+                                                        S(COMPENSATION_STATUS_FINISHED) |
+                                                        S(COMPENSATION_STATUS_TERMINATED),
                                                     COMPENSATION_STATUS_COMPENSATING, NEEDS_FULFILLMENT,
                                                     NULL},
     [COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED] = {"fulfillment_succeeded",
@@ -146,11 +149,23 @@ static const rule_t rules[COMPENSATION_ACTION_COUNT] = {
                                                        S(COMPENSATION_STATUS_PENDING_COMMUNICATION),
                                                    S(COMPENSATION_STATUS_FINISHED),
                                                    COMPENSATION_STATUS_FINISHED, NEEDS_FULFILLMENT, NULL},
-    [COMPENSATION_ACTION_FULFILLMENT_FAILED] =
-        {"fulfillment_failed", S(COMPENSATION_STATUS_APPROVED) | S(COMPENSATION_STATUS_COMPENSATING),
-         S(COMPENSATION_STATUS_PENDING_COMMUNICATION) | S(COMPENSATION_STATUS_FINISHED),
-         COMPENSATION_STATUS_PENDING_COMMUNICATION, NEEDS_FULFILLMENT | NEEDS_REASON | REASON_IS_STATUS,
-         NULL},
+    [COMPENSATION_ACTION_FULFILLMENT_FAILED] = {"fulfillment_failed",
+                                                S(COMPENSATION_STATUS_APPROVED) |
+                                                    S(COMPENSATION_STATUS_COMPENSATING),
+                                                S(COMPENSATION_STATUS_PENDING_COMMUNICATION) |
+                                                    S(COMPENSATION_STATUS_FINISHED) |
+                                                    S(COMPENSATION_STATUS_TERMINATED),
+                                                COMPENSATION_STATUS_PENDING_COMMUNICATION,
+                                                NEEDS_FULFILLMENT | NEEDS_REASON | REASON_IS_STATUS, NULL},
+    /* abandoned implies failed first: taken also when the failure is still on its way */
+    [COMPENSATION_ACTION_FULFILLMENT_ABANDONED] = {"fulfillment_abandoned",
+                                                   S(COMPENSATION_STATUS_APPROVED) |
+                                                       S(COMPENSATION_STATUS_COMPENSATING) |
+                                                       S(COMPENSATION_STATUS_PENDING_COMMUNICATION),
+                                                   S(COMPENSATION_STATUS_TERMINATED) |
+                                                       S(COMPENSATION_STATUS_FINISHED),
+                                                   COMPENSATION_STATUS_TERMINATED,
+                                                   NEEDS_FULFILLMENT | NEEDS_REASON | REASON_IS_STATUS, NULL},
 };
 
 const char *compensation_action_name(compensation_action_t action) {
@@ -227,35 +242,46 @@ static int apply_order(const compensation_command_t *c, const inputs_t *in, comp
   return 0;
 }
 
-static int modify_order(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
-  (void)in;
-  compensation_text_t reason;
-  int rc;
-  if (!c->reason && !c->strategy && c->responsible_party == COMPENSATION_PARTY_NONE)
-    return compensation__why(&d->why, CTXD_EINVAL,
-                             "modify needs a reason, a strategy or a responsible party");
-  if ((rc = check_party(c->responsible_party, &d->why))) return rc;
-  if (c->reason && (rc = compensation__copy_text(reason, sizeof reason, c->reason, "reason", true, &d->why)))
-    return rc;
-  if (c->strategy && (rc = compensation_strategy_validate(c->strategy, &d->why))) return rc;
-  if (c->reason) set_text(d, COMPENSATION_FIELD_REASON, d->order.reason, reason);
-  if (c->strategy) set_strategy(d, c->strategy);
-  if (c->responsible_party != COMPENSATION_PARTY_NONE) set_party(d, c->responsible_party);
-  return 0;
-}
-
-static int emit_approved(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
+/* An event describing the order as it now is. */
+static void emit(compensation_event_type_t type, const compensation_command_t *c, const inputs_t *in,
+                 compensation_decision_t *d) {
   const compensation_order_t *o = &d->order;
   compensation_event_t *e = &d->events[d->n_events++];
-  e->type = COMPENSATION_EVENT_APPROVED;
+  e->type = type;
   memcpy(e->compensation_id, o->id, sizeof e->compensation_id);
   memcpy(e->order_id, o->order_id, sizeof e->order_id);
   memcpy(e->customer_id, o->customer_id, sizeof e->customer_id);
   e->strategy = o->strategy;
   e->total_amount = o->total_amount;
   e->responsible_party = o->responsible_party;
-  memcpy(e->approved_by, in->actor, sizeof e->approved_by);
-  e->approved_at = c->at;
+  memcpy(e->actor, in->actor, sizeof e->actor);
+  e->at = c->at;
+}
+
+static int modify_order(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
+  compensation_text_t reason;
+  int rc;
+  if (!c->reason && !c->strategy && c->responsible_party == COMPENSATION_PARTY_NONE &&
+      !c->clear_responsible_party)
+    return compensation__why(&d->why, CTXD_EINVAL,
+                             "modify needs a reason, a strategy or a responsible party");
+  if (c->clear_responsible_party && c->responsible_party != COMPENSATION_PARTY_NONE)
+    return compensation__why(&d->why, CTXD_EINVAL, "a responsible party cannot be set and cleared at once");
+  if ((rc = check_party(c->responsible_party, &d->why))) return rc;
+  if (c->reason && (rc = compensation__copy_text(reason, sizeof reason, c->reason, "reason", true, &d->why)))
+    return rc;
+  if (c->strategy && (rc = compensation_strategy_validate(c->strategy, &d->why))) return rc;
+  if (c->reason) set_text(d, COMPENSATION_FIELD_REASON, d->order.reason, reason);
+  if (c->strategy) set_strategy(d, c->strategy);
+  if (c->responsible_party != COMPENSATION_PARTY_NONE || c->clear_responsible_party)
+    set_party(d, c->responsible_party);
+  /* whatever changed, consumers see the order as it now is (a party changed alone included) */
+  if (d->changed) emit(COMPENSATION_EVENT_MODIFIED, c, in, d);
+  return 0;
+}
+
+static int emit_approved(const compensation_command_t *c, const inputs_t *in, compensation_decision_t *d) {
+  emit(COMPENSATION_EVENT_APPROVED, c, in, d);
   return 0;
 }
 
@@ -441,51 +467,5 @@ int compensation_order_decode(const json_t *j, compensation_order_t *out, compen
   o.updated_at = updated_at;
   o.version = (uint32_t)version;
   *out = o;
-  return 0;
-}
-
-json_t *compensation_event_encode(const compensation_event_t *e) {
-  const char *party = e ? compensation_party_name(e->responsible_party) : NULL;
-  if (!e || e->type != COMPENSATION_EVENT_APPROVED || !party) return NULL;
-  return json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:I}", "compensationId", e->compensation_id,
-                   "orderId", e->order_id, "customerId", e->customer_id, "strategy",
-                   compensation_strategy_encode(&e->strategy), "totalAmount", (json_int_t)e->total_amount,
-                   "responsibleParty", party, "approvedBy", e->approved_by, "approvedAt",
-                   (json_int_t)e->approved_at);
-}
-
-int compensation_event_decode(compensation_event_type_t type, const json_t *j, compensation_event_t *out,
-                              compensation_why_t *why) {
-  const char *compensation_id, *order_id, *customer_id, *approved_by, *party;
-  json_t *strategy;
-  json_int_t total, approved_at;
-  json_error_t je;
-  if (!j || !out) return CTXD_EINVAL;
-  if (type != COMPENSATION_EVENT_APPROVED)
-    return compensation__why(why, CTXD_EDECODE, "unknown event type %d", (int)type);
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:I}", "compensationId",
-                     &compensation_id, "orderId", &order_id, "customerId", &customer_id, "strategy",
-                     &strategy, "totalAmount", &total, "responsibleParty", &party, "approvedBy", &approved_by,
-                     "approvedAt", &approved_at))
-    return compensation__why(why, CTXD_EDECODE, "%s", je.text);
-  compensation_event_t e;
-  memset(&e, 0, sizeof e);
-  int rc;
-  if ((rc = compensation__copy_text(e.compensation_id, sizeof e.compensation_id, compensation_id,
-                                    "compensationId", true, why)) ||
-      (rc = compensation__copy_text(e.order_id, sizeof e.order_id, order_id, "orderId", true, why)) ||
-      (rc = compensation__copy_text(e.customer_id, sizeof e.customer_id, customer_id, "customerId", true,
-                                    why)) ||
-      (rc = compensation__copy_text(e.approved_by, sizeof e.approved_by, approved_by, "approvedBy", true,
-                                    why)))
-    return decode_failed(rc);
-  if ((rc = decode_strategy(strategy, total, "totalAmount", &e.strategy, why))) return rc;
-  int rp = compensation__name_index(party_names, countof(party_names), party);
-  if (rp < 0) return compensation__why(why, CTXD_EDECODE, "unknown responsibleParty '%s'", party);
-  e.responsible_party = (compensation_party_t)rp;
-  e.type = type;
-  e.total_amount = total;
-  e.approved_at = approved_at;
-  *out = e;
   return 0;
 }

@@ -22,6 +22,7 @@
  *   fulfillment_processing   approved                                     -> compensating
  *   fulfillment_succeeded    approved, compensating, pending_communication -> finished
  *   fulfillment_failed       approved, compensating                       -> pending_communication
+ *   fulfillment_abandoned    approved, compensating, pending_communication -> terminated
  *
  * Fulfillment events that arrive after a later one already moved the order on (processing
  * after failed or finished, failed after finished, any of them twice) are accepted and
@@ -30,7 +31,11 @@
  * decides on the plan submitted, not on one changed under them. Terminate stops at approval:
  * from then on a fulfillment exists, which this context never changes (seed 2.2.2), and a
  * failed one (pending_communication) is still resolved by its case; terminating it would
- * leave a compensated customer on a terminated order once the case finishes. */
+ * leave a compensated customer on a terminated order once the case finishes. The way out of
+ * pending_communication besides a finished case is the fulfillment's: its case closed or
+ * rejected abandons it (FulfillmentAbandoned), and the order ends terminated with the reason,
+ * so the two contexts agree that nothing was compensated. A failure or processing event
+ * arriving after that changes nothing. */
 #ifndef CTXD_COMPENSATION_DOMAIN_H
 #define CTXD_COMPENSATION_DOMAIN_H
 
@@ -43,7 +48,9 @@
 #define COMPENSATION_ID_MAX 64    /* bytes of an id, a sku or an actor, without the NUL */
 #define COMPENSATION_TEXT_MAX 256 /* bytes of a free text (reason), without the NUL */
 /* Items of a refund or a reship: the contracts' Items max_items (ApplyCompensation,
- * ModifyCompensation, CompensationApproved); a unit test holds the two equal. */
+ * ModifyCompensation, CompensationApproved); a unit test reads each of them and holds them
+ * equal to this. Not the generated code's: the pure domain stays free of the generated
+ * contracts, whose generator emits no limits, and the contracts state it three times anyway. */
 #define COMPENSATION_MAX_ITEMS 100
 #define COMPENSATION_WHY_SIZE 256 /* a rejection text, NUL included */
 #define COMPENSATION_MAX_EVENTS 1 /* events one decision can yield */
@@ -245,20 +252,23 @@ typedef enum {
   COMPENSATION_ACTION_FULFILLMENT_PROCESSING, /* FulfillmentProcessing arrived */
   COMPENSATION_ACTION_FULFILLMENT_SUCCEEDED,  /* FulfillmentSucceeded arrived */
   COMPENSATION_ACTION_FULFILLMENT_FAILED,     /* FulfillmentFailed arrived */
+  COMPENSATION_ACTION_FULFILLMENT_ABANDONED,  /* FulfillmentAbandoned arrived */
 } compensation_action_t;
-#define COMPENSATION_ACTION_COUNT 10
+#define COMPENSATION_ACTION_COUNT 11
 
 /* One command. Strings are borrowed for the call only; unused ones may be NULL.
  *   apply      id, order_id, customer_id, channel, actor (applicant), reason, strategy,
  *              responsible_party (NONE: not stated)
- *   modify     reason, strategy (NULL: keep) and/or responsible_party (NONE: keep); values
- *              equal to the current ones change nothing
+ *   modify     reason, strategy (NULL: keep) and/or responsible_party (NONE: keep) or
+ *              clear_responsible_party (not both); actor (who); values equal to the current
+ *              ones change nothing; a change yields CompensationModified
  *   submit     -
  *   approve    actor (reviewer)
  *   reject     actor (reviewer), reason
  *   terminate  reason
  *   fulfillment_processing / _succeeded   fulfillment_id
- *   fulfillment_failed                    fulfillment_id, reason (the failure) */
+ *   fulfillment_failed / _abandoned       fulfillment_id, reason (the failure, how its case
+ *                                         ended) */
 typedef struct {
   compensation_action_t action;
   int64_t at; /* ms since the epoch, > 0: the domain reads no clock */
@@ -270,14 +280,16 @@ typedef struct {
   const char *reason;
   const compensation_strategy_t *strategy;
   compensation_party_t responsible_party;
+  bool clear_responsible_party; /* modify: the order no longer names one */
   const char *fulfillment_id;
 } compensation_command_t;
 
 typedef enum {
-  COMPENSATION_EVENT_APPROVED = 1, /* "CompensationApproved" */
+  COMPENSATION_EVENT_APPROVED = 1, /* "CompensationApproved": what Fulfillment needs to start */
+  COMPENSATION_EVENT_MODIFIED = 2, /* "CompensationModified": a Modify changed the order */
 } compensation_event_type_t;
 
-/* CompensationApproved: what Fulfillment needs to start. */
+/* An event: the order as it is after the command. */
 typedef struct {
   compensation_event_type_t type;
   compensation_id_t compensation_id;
@@ -286,8 +298,8 @@ typedef struct {
   compensation_strategy_t strategy;
   int64_t total_amount;
   compensation_party_t responsible_party;
-  compensation_id_t approved_by;
-  int64_t approved_at;
+  compensation_id_t actor; /* who approved, who modified */
+  int64_t at;
 } compensation_event_t;
 
 /* The outcome of compensation_order_decide(). */
@@ -341,15 +353,5 @@ json_t *compensation_order_encode(const compensation_order_t *o);
 /* Reads that object back and checks it (every key present, names known, strategy valid,
  * total_amount equal to the strategy's total). 0 or CTXD_EDECODE with why (may be NULL). */
 int compensation_order_decode(const json_t *j, compensation_order_t *o, compensation_why_t *why);
-
-/* An event's message body: {"compensationId", "orderId", "customerId", "strategy" (as
- * compensation_strategy_encode), "totalAmount", "responsibleParty" (a party name, "" when
- * not stated), "approvedBy", "approvedAt"}. New reference
- * (caller json_decref's it); NULL when out of memory or the event is malformed. */
-json_t *compensation_event_encode(const compensation_event_t *e);
-/* Reads a body of the given type back and checks it (strategy valid, totalAmount equal to
- * its total). 0 or CTXD_EDECODE with why (may be NULL). */
-int compensation_event_decode(compensation_event_type_t type, const json_t *j, compensation_event_t *e,
-                              compensation_why_t *why);
 
 #endif

@@ -5,6 +5,7 @@
 #include <ctxd/errno.h>
 
 #include "domain_strategy.h"
+#include "text.h"
 
 #define countof(a) (sizeof(a) / sizeof((a)[0]))
 #define S(status) (1u << (status))
@@ -13,6 +14,7 @@ static const char *const status_names[FULFILLMENT_STATUS_COUNT] = {
     [FULFILLMENT_STATUS_PROCESSING] = "processing",
     [FULFILLMENT_STATUS_SUCCEEDED] = "succeeded",
     [FULFILLMENT_STATUS_FAILED] = "failed",
+    [FULFILLMENT_STATUS_ABANDONED] = "abandoned",
 };
 
 /* Indexed by bit position; the order of fulfillment_field_t. */
@@ -77,6 +79,7 @@ static const struct {
     [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {"RefundRequested", true, M_CUSTOMER | M_ITEMS | M_AMOUNT},
     [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {"ReshipOrderRequested", true, M_CUSTOMER | M_ITEMS},
     [FULFILLMENT_MESSAGE_ISSUE_BENEFIT] = {"IssueBenefit", true, M_CUSTOMER | M_ITEMS | M_AMOUNT},
+    [FULFILLMENT_MESSAGE_ABANDONED] = {"FulfillmentAbandoned", false, M_RESOLUTION},
 };
 
 /* The event announcing each status. */
@@ -84,6 +87,7 @@ static const fulfillment_message_type_t status_events[FULFILLMENT_STATUS_COUNT] 
     [FULFILLMENT_STATUS_PROCESSING] = FULFILLMENT_MESSAGE_PROCESSING,
     [FULFILLMENT_STATUS_SUCCEEDED] = FULFILLMENT_MESSAGE_SUCCEEDED,
     [FULFILLMENT_STATUS_FAILED] = FULFILLMENT_MESSAGE_FAILED,
+    [FULFILLMENT_STATUS_ABANDONED] = FULFILLMENT_MESSAGE_ABANDONED,
 };
 
 static const char *name_of(const char *const *names, size_t n, int value) {
@@ -199,6 +203,8 @@ static const struct {
                                 FULFILLMENT_IGNORED_DUPLICATE, open_communication},
     [FULFILLMENT__MOVE_RESOLVE] = {S(FULFILLMENT_STATUS_FAILED), FULFILLMENT_STATUS_SUCCEEDED,
                                    FULFILLMENT_IGNORED_DUPLICATE, close_communication},
+    [FULFILLMENT__MOVE_ABANDON] = {S(FULFILLMENT_STATUS_FAILED), FULFILLMENT_STATUS_ABANDONED,
+                                   FULFILLMENT_IGNORED_DUPLICATE, close_communication},
 };
 
 /* Runs a move for `what` (a feedback or an action name). Outside its source statuses: when
@@ -246,18 +252,20 @@ static int create(const fulfillment_order_t *state, const fulfillment_command_t 
   }
   if ((rc = fulfillment__copy_text(o->id, sizeof o->id, c->id, "id", true, &d->why)) ||
       (rc = fulfillment__copy_text(o->compensation_id, sizeof o->compensation_id, a->compensation_id,
-                                   "compensation id", true, &d->why)) ||
-      (rc =
-           fulfillment__copy_text(o->order_id, sizeof o->order_id, a->order_id, "order id", true, &d->why)) ||
-      (rc = fulfillment__copy_text(o->customer_id, sizeof o->customer_id, a->customer_id, "customer id", true,
-                                   &d->why)))
+                                   "compensation id", true, &d->why)))
     return rc;
+  /* the order and the customer as the approval names them (they fit: same types); one
+   * missing is a processing error like an unfit plan, below */
+  fulfillment_why_t unfit = a->unfit;
+  memcpy(o->order_id, a->order_id, sizeof o->order_id);
+  memcpy(o->customer_id, a->customer_id, sizeof o->customer_id);
+  if (!unfit.text[0] && !o->order_id[0]) fulfillment__why(&unfit, CTXD_EINVAL, "order id is empty");
+  if (!unfit.text[0] && !o->customer_id[0]) fulfillment__why(&unfit, CTXD_EINVAL, "customer id is empty");
   o->plan = a->plan;
   o->created_at = c->at;
   d->changed = FULFILLMENT_FIELD_ALL; /* a new row: every column is written */
   /* a plan that cannot be carried out is a processing error (處理異常): recorded for staff
    * to follow up, announced as a failure, never left to an error queue */
-  fulfillment_why_t unfit = a->unfit;
   if (unfit.text[0] || fulfillment_plan_check(&a->plan, &unfit)) {
     fulfillment__inputs_t in = {.reference = ""};
     snprintf(in.reason, sizeof in.reason, "the plan cannot be carried out: %.200s", unfit.text);
@@ -275,7 +283,6 @@ static int create(const fulfillment_order_t *state, const fulfillment_command_t 
 static int take_feedback(const fulfillment_order_t *state, const fulfillment_command_t *c,
                          fulfillment_decision_t *d) {
   fulfillment__inputs_t in;
-  int rc;
   if (!state) return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment for this feedback");
   const char *name = fulfillment_feedback_name(c->feedback);
   if (!name) {
@@ -289,24 +296,47 @@ static int take_feedback(const fulfillment_order_t *state, const fulfillment_com
     return 0;
   }
   const char *ref = feedbacks[c->feedback].reference;
-  if ((rc = fulfillment__copy_text(in.reference, sizeof in.reference, c->reference, ref ? ref : "reference",
-                                   ref != NULL, &d->why)) ||
-      (rc = fulfillment__copy_text(in.reason, sizeof in.reason, c->reason, "reason", ref == NULL, &d->why)))
-    return rc;
   in.actor[0] = '\0';
+  in.reference[0] = '\0';
+  /* a reason is free text from another system: cut to what the order keeps, never refused */
+  plugin_text_excerpt(c->reason, in.reason, sizeof in.reason);
+  if (!ref) {
+    if (!in.reason[0]) snprintf(in.reason, sizeof in.reason, "%s without a reason", name);
+    return run_move(ops->feedback(d, c, &in), name, true, state, c, &in, d);
+  }
+  /* the downstream system answered, with a reference this order cannot keep (empty, longer
+   * than it holds): what happened cannot be recorded, so it is a processing error, a failure
+   * with a pending communication for staff to follow up, as a refused answer is */
+  fulfillment_why_t unusable;
+  if (fulfillment__copy_text(in.reference, sizeof in.reference, c->reference, ref, true, &unusable)) {
+    snprintf(in.reason, sizeof in.reason, "%s: %.200s", name, unusable.text);
+    return run_move(FULFILLMENT__MOVE_FAIL, name, true, state, c, &in, d);
+  }
   return run_move(ops->feedback(d, c, &in), name, true, state, c, &in, d);
+}
+
+/* A case ended about a failed fulfillment: finished resolves it (succeeded), closed or
+ * rejected abandons it. Abandoning is news from another context, so outside failed it is
+ * ignored, not refused. */
+static int end_case(const fulfillment_order_t *state, const fulfillment_command_t *c,
+                    fulfillment_decision_t *d, fulfillment__move_t move, const char *what) {
+  fulfillment__inputs_t in;
+  int rc;
+  if (!state) return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment to %s", what);
+  in.reference[0] = '\0';
+  if ((rc = fulfillment__copy_text(in.actor, sizeof in.actor, c->actor, "actor", true, &d->why))) return rc;
+  plugin_text_excerpt(c->reason, in.reason, sizeof in.reason); /* a note: cut, never refused */
+  return run_move(move, what, move == FULFILLMENT__MOVE_ABANDON, state, c, &in, d);
 }
 
 static int resolve_manually(const fulfillment_order_t *state, const fulfillment_command_t *c,
                             fulfillment_decision_t *d) {
-  fulfillment__inputs_t in;
-  int rc;
-  if (!state) return fulfillment__why(&d->why, CTXD_ENOENT, "no fulfillment to resolve");
-  in.reference[0] = '\0';
-  if ((rc = fulfillment__copy_text(in.actor, sizeof in.actor, c->actor, "actor", true, &d->why)) ||
-      (rc = fulfillment__copy_text(in.reason, sizeof in.reason, c->reason, "reason", false, &d->why)))
-    return rc;
-  return run_move(FULFILLMENT__MOVE_RESOLVE, "resolve_manually", false, state, c, &in, d);
+  return end_case(state, c, d, FULFILLMENT__MOVE_RESOLVE, "resolve_manually");
+}
+
+static int abandon(const fulfillment_order_t *state, const fulfillment_command_t *c,
+                   fulfillment_decision_t *d) {
+  return end_case(state, c, d, FULFILLMENT__MOVE_ABANDON, "abandon");
 }
 
 static int (*const actions[])(const fulfillment_order_t *state, const fulfillment_command_t *c,
@@ -314,6 +344,7 @@ static int (*const actions[])(const fulfillment_order_t *state, const fulfillmen
     [FULFILLMENT_ACTION_CREATE] = create,
     [FULFILLMENT_ACTION_FEEDBACK] = take_feedback,
     [FULFILLMENT_ACTION_RESOLVE_MANUALLY] = resolve_manually,
+    [FULFILLMENT_ACTION_ABANDON] = abandon,
 };
 
 int fulfillment_order_decide(const fulfillment_order_t *state, const fulfillment_command_t *cmd,
@@ -351,7 +382,9 @@ static const fulfillment_strategy_ops_t *ops_named(const char *name) {
   return NULL;
 }
 
-/* Value objects are null while empty. */
+/* Value objects are null while empty. Each returns a new reference (json_null() too), or
+ * NULL when out of memory; fulfillment_order_encode's json_pack "o" takes it over, also when
+ * the pack fails. */
 static json_t *refund_json(const fulfillment_refund_feedback_t *r) {
   return r->payment_reference[0] ? json_pack("{s:s, s:I}", "payment_reference", r->payment_reference,
                                              "completed_at", (json_int_t)r->completed_at)

@@ -18,18 +18,25 @@
  *   move              from         -> to          event                 feedback
  *   record            processing   (processing)   -                     reship_created
  *   succeed           processing   -> succeeded   FulfillmentSucceeded  refund_completed (the
- *                                                                       amount requested),
+ *                                                                       amount and currency
+ *                                                                       requested),
  *                                                                       reship_shipped,
  *                                                                       benefit_issued
  *   fail              processing   -> failed      FulfillmentFailed     refund_failed,
  *                                                                       refund_completed for
- *                                                                       another amount,
+ *                                                                       another amount or
+ *                                                                       currency,
  *                                                                       reship_failed,
  *                                                                       benefit_failed
  *   resolve_manually  failed       -> succeeded   FulfillmentSucceeded  (a Case resolved it)
+ *   abandon           failed       -> abandoned   FulfillmentAbandoned  (its Case ended
+ *                                                                       without finishing)
  *
  * A failure opens the pending-communication record (待溝通記錄) with its reason; a manual
- * resolution closes it. An approval whose plan cannot be carried out (處理異常) opens one
+ * resolution closes it, and so does abandoning: a case about a failed fulfillment that is
+ * closed or rejected means nothing more will be tried, and the compensation ends (Terminated)
+ * instead of waiting for ever. Abandon outside failed is ignored (late; duplicate once
+ * abandoned): only a failure waits for its case. An approval whose plan cannot be carried out (處理異常) opens one
  * too: the fulfillment is created failed, the record says why, FulfillmentFailed announces
  * it. Feedback never crashes and never rejects for being unexpected; it is accepted and
  * ignored, changing nothing and yielding nothing, with a reason:
@@ -58,7 +65,8 @@
 #define FULFILLMENT_ID_MAX 64    /* bytes of an id, a sku, a reference, without the NUL */
 #define FULFILLMENT_TEXT_MAX 256 /* bytes of a free text, without the NUL */
 /* Items of a plan: the contracts' Items max_items (CompensationApproved,
- * ReshipOrderRequested); a unit test holds the two equal. */
+ * ReshipOrderRequested); a unit test reads each of them and holds them equal to this (why
+ * not the generated code's: see COMPENSATION_MAX_ITEMS). */
 #define FULFILLMENT_MAX_ITEMS 100
 #define FULFILLMENT_WHY_SIZE 256   /* a rejection or ignore text, NUL included */
 #define FULFILLMENT_MAX_MESSAGES 2 /* messages one decision can yield */
@@ -159,8 +167,9 @@ typedef enum {
   FULFILLMENT_STATUS_PROCESSING = 1, /* 處理中: waits for downstream feedback */
   FULFILLMENT_STATUS_SUCCEEDED = 2,  /* 處理通過 */
   FULFILLMENT_STATUS_FAILED = 3,     /* 處理異常: pending communication */
+  FULFILLMENT_STATUS_ABANDONED = 4,  /* failed, and its case ended without finishing: final */
 } fulfillment_status_t;
-#define FULFILLMENT_STATUS_COUNT 4
+#define FULFILLMENT_STATUS_COUNT 5
 
 /* 創建退款回饋值對象: the payment system's refund result. Empty until it completes. */
 typedef struct {
@@ -234,6 +243,7 @@ typedef enum {
   FULFILLMENT_ACTION_CREATE = 1,       /* from CompensationApproved */
   FULFILLMENT_ACTION_FEEDBACK,         /* a downstream system answered */
   FULFILLMENT_ACTION_RESOLVE_MANUALLY, /* a Case resolved a failed fulfillment by hand */
+  FULFILLMENT_ACTION_ABANDON,          /* its Case ended without finishing (closed, rejected) */
 } fulfillment_action_t;
 
 typedef enum {
@@ -251,8 +261,11 @@ typedef enum {
 /* One command. Strings are borrowed for the call only; unused ones may be NULL.
  *   create            id (the new fulfillment's), approved
  *   feedback          feedback, and reference or reason as listed above; refund_completed
- *                     also amount (what was refunded, minor units)
- *   resolve_manually  actor (who resolved: the case or its agent), reason (the note) */
+ *                     also amount and currency (what was refunded) and requested_currency
+ *                     (what the refund was requested in: the plugin keeps it beside the
+ *                     order); it succeeds only for the plan's total in that currency
+ *   resolve_manually  actor (who resolved: the case or its agent), reason (the note)
+ *   abandon           actor (the case's agent or the case), reason (how the case ended) */
 typedef struct {
   fulfillment_action_t action;
   int64_t at; /* ms since the epoch, > 0: when it happened (the feedback's own time) */
@@ -263,6 +276,8 @@ typedef struct {
   const char *reason;
   const char *actor;
   int64_t amount;
+  const char *currency;           /* NULL: "" */
+  const char *requested_currency; /* NULL: "" */
 } fulfillment_command_t;
 
 typedef enum {
@@ -272,8 +287,9 @@ typedef enum {
   FULFILLMENT_MESSAGE_REFUND_REQUESTED,       /* command "RefundRequested" to the payment system */
   FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED, /* command "ReshipOrderRequested" to orders */
   FULFILLMENT_MESSAGE_ISSUE_BENEFIT,          /* external call "IssueBenefit" to the issuing system */
+  FULFILLMENT_MESSAGE_ABANDONED,              /* event "FulfillmentAbandoned" */
 } fulfillment_message_type_t;
-#define FULFILLMENT_MESSAGE_COUNT 7
+#define FULFILLMENT_MESSAGE_COUNT 8
 
 /* An event to publish or a command to send. Which members a type carries: see
  * fulfillment_message_encode. */
@@ -316,10 +332,15 @@ typedef struct {
 /* Decides a command against the current state (NULL for create). Returns 0 when accepted
  * (d->ignored says whether it had no effect, d->why why), else the rejection code with
  * d->why:
- *   CTXD_EINVAL   unknown action, at <= 0, a missing input ("payment reference is empty"),
- *                 an approval without a strategy (one with a plan that fails
- *                 fulfillment_plan_check is accepted: created failed, see above)
- *   CTXD_ETOOBIG  an input longer than its limit
+ *   CTXD_EINVAL   unknown action, at <= 0, create without its id, compensation id or
+ *                 strategy, resolve_manually without an actor
+ *   CTXD_ETOOBIG  those longer than their limit
+ * What another system says is never refused: an approval with a plan that fails
+ * fulfillment_plan_check, or without order or customer, is created failed (see above);
+ * feedback whose reference is empty or longer than FULFILLMENT_ID_MAX fails the
+ * fulfillment (reason "refund_completed: payment reference is longer than 64 bytes"); a
+ * reason or a note longer than FULFILLMENT_TEXT_MAX is cut on a UTF-8 character boundary,
+ * an empty failure reason becomes "refund_failed without a reason".
  *   CTXD_EEXIST   create on a fulfillment of another compensation (the same compensation's
  *                 approval again is ignored as a duplicate)
  *   CTXD_ENOENT   feedback or resolve_manually without a fulfillment
@@ -358,6 +379,7 @@ int fulfillment_order_decode(const json_t *j, fulfillment_order_t *o, fulfillmen
 /* A message body. Every type: {"fulfillmentId", "compensationId", "orderId", "strategy"
  * (kind name), "at"}; plus
  *   FulfillmentSucceeded   "reference", "reason", "resolvedManually"
+ *   FulfillmentAbandoned   "reason" (how the case ended), "resolvedManually"
  *   FulfillmentFailed      "reason"
  *   RefundRequested        "customerId", "items" [{"sku", "quantity", "amount"}], "amount"
  *   ReshipOrderRequested   "customerId", "items" [{"sku", "quantity"}]

@@ -165,9 +165,18 @@ static fulfillment__move_t refund_feedback(fulfillment_decision_t *d, const fulf
   r->completed_at = c->at;
   int64_t requested = 0;
   refund_total(&d->order.plan, &requested);
-  if (c->amount == requested) return FULFILLMENT__MOVE_SUCCEED;
-  snprintf(in->reason, sizeof in->reason, "refund %s paid %lld of the %lld requested", in->reference,
-           (long long)c->amount, (long long)requested);
+  /* one completion per request: any other amount or currency is no success (a partial
+   * refund is not summed with a later one), it fails for staff to follow up */
+  const char *paid_in = c->currency ? c->currency : "",
+             *asked_in = c->requested_currency ? c->requested_currency : "";
+  if (strcmp(paid_in, asked_in) != 0)
+    snprintf(in->reason, sizeof in->reason, "refund %s paid %lld %.8s, the request was %lld %.8s",
+             in->reference, (long long)c->amount, paid_in, (long long)requested, asked_in);
+  else if (c->amount != requested)
+    snprintf(in->reason, sizeof in->reason, "refund %s paid %lld of the %lld requested", in->reference,
+             (long long)c->amount, (long long)requested);
+  else
+    return FULFILLMENT__MOVE_SUCCEED;
   return FULFILLMENT__MOVE_FAIL;
 }
 

@@ -13,6 +13,7 @@ typedef enum {
   FULFILLMENT__MOVE_SUCCEED,
   FULFILLMENT__MOVE_FAIL,
   FULFILLMENT__MOVE_RESOLVE,
+  FULFILLMENT__MOVE_ABANDON,
 } fulfillment__move_t;
 
 /* A command's inputs, checked and copied by decide(). */

@@ -5,10 +5,11 @@
  * plugin's executor makes to the issuing system (issuing_url: one POST with an
  * Idempotency-Key, the fulfillment's id); its result comes back as CallCompleted and the
  * fulfillment succeeds or fails on it. A refund publishes RefundRequested and waits for the
- * payment system's RefundCompleted (for the amount requested) / RefundFailed; a reship
+ * payment system's RefundCompleted (for the amount and currency requested) / RefundFailed; a reship
  * publishes ReshipOrderRequested and waits for the order system's ReshipOrderCreated, then
  * ReshipOrderShipped (or ReshipOrderFailed). A failure opens a pending-communication record;
- * CaseResolved (a person finished the case about a failed fulfillment) makes it succeed.
+ * CaseResolved (a person finished the case about a failed fulfillment) makes it succeed, a
+ * case closed or rejected abandons it (FulfillmentAbandoned).
  * Every rule is the pure domain's (domain.h); this file maps the contracts to it, stores the
  * order (its domain state as JSON plus indexed columns, optimistic concurrency) and
  * publishes FulfillmentProcessing / -Succeeded / -Failed and the requests. Feedback that is
@@ -27,16 +28,15 @@
 #include "contract_schema.h"
 #include "ctxd_contracts.h"
 #include "domain.h"
-#include "http.h"
+#include "call.h"
+#include "text.h"
 
 #define FULFILLMENT_CALL_KIND "benefit.issue"
 
 typedef struct {
   const char *endpoint;
   const char *issuing_url;
-  int64_t call_timeout_ms;
-  int64_t max_attempts;
-  int64_t backoff_ms;
+  plugin_http_call_settings_t call;
 } fulfillment_settings_t;
 
 /* A message this context consumes, read into a domain command. */
@@ -51,7 +51,9 @@ typedef struct {
   char reference[FULFILLMENT_ID_MAX * 2 + 2];
   char reason[FULFILLMENT_TEXT_MAX * 2 + 2];
   char actor[FULFILLMENT_ID_MAX * 2 + 2];
+  char currency[16];              /* RefundCompleted: ISO 4217, 3 characters */
   char why[FULFILLMENT_WHY_SIZE]; /* "": for the domain; otherwise why it is not */
+  int64_t sent_at;                /* the envelope's sentTime; 0 when it has none */
   json_t *extras;                 /* create: currency, item names, note */
 } fulfillment_input_t;
 
@@ -78,7 +80,7 @@ struct fulfillment_state {
   ctxd_plugin_t *plugin;
   const fulfillment_settings_t *settings;
   fulfillment_binding_t bindings[FULFILLMENT_ROUTES];
-  notification_http_target_t issuing; /* issuing_url, resolved at the start */
+  plugin_http_target_t issuing; /* issuing_url, resolved at the start */
 };
 
 /* A stored fulfillment and what the contracts need beside its domain state. */
@@ -96,12 +98,13 @@ static const ctxd_conf_entry_t fulfillment_config_map[] = {
     {CTXD_CONF_STR, "issuing_url", "http://127.0.0.1:8025/benefits",
      offsetof(fulfillment_settings_t, issuing_url),
      "the system issuing vouchers and red packets: POST with the benefit as JSON and an Idempotency-Key "
-     "header; a 2xx answer issued it (its JSON \"id\" names it), any other answer refused it"},
-    {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(fulfillment_settings_t, call_timeout_ms),
+     "header; a 2xx answer issued it (its JSON \"id\" names it), a 4xx (but 408, 409, 425, 429) refused "
+     "it, anything else is tried again"},
+    {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(fulfillment_settings_t, call.call_timeout_ms),
      "longest one POST to the issuing system may take (connect, send, answer)"},
-    {CTXD_CONF_INT, "max_attempts", "5", offsetof(fulfillment_settings_t, max_attempts),
-     "POSTs without an answer (time-out, connection lost) before the benefit fails"},
-    {CTXD_CONF_INT, "backoff_ms", "1000", offsetof(fulfillment_settings_t, backoff_ms),
+    {CTXD_CONF_INT, "max_attempts", "5", offsetof(fulfillment_settings_t, call.max_attempts),
+     "POSTs without a clear answer (time-out, connection lost, 5xx, 429) before the benefit fails"},
+    {CTXD_CONF_INT, "backoff_ms", "1000", offsetof(fulfillment_settings_t, call.backoff_ms),
      "wait before the second POST, doubled before each next one"},
     {0, NULL, NULL, 0, NULL},
 };
@@ -180,9 +183,9 @@ static void fulfillment_ms_to_iso(int64_t ms, char out[32]) {
 
 /* ---- reading the contracts ----------------------------------------------------------------- */
 
-static void fulfillment_copy(char *dst, size_t cap, const char *src) {
-  snprintf(dst, cap, "%s", src != NULL ? src : "");
-}
+/* Copies src, cut on a character boundary when it does not fit (NULL: ""): the domain then
+ * sees text longer than it takes, never a broken character. */
+static void fulfillment_copy(char *dst, size_t cap, const char *src) { plugin_text_excerpt(src, dst, cap); }
 
 static int fulfillment_read_approved(const char *body, size_t len, fulfillment_input_t *in, char *err,
                                      size_t errlen) {
@@ -193,6 +196,10 @@ static int fulfillment_read_approved(const char *body, size_t len, fulfillment_i
   if (rc == 0) {
     fulfillment_copy(a->compensation_id, sizeof a->compensation_id, c.compensation_id);
     fulfillment_copy(a->order_id, sizeof a->order_id, c.order_number);
+    /* the contract's 64 characters of an order number can be more than the domain's 64 bytes */
+    if (strlen(c.order_number) > FULFILLMENT_ID_MAX)
+      snprintf(a->unfit.text, sizeof a->unfit.text, "order number is longer than %d bytes",
+               FULFILLMENT_ID_MAX);
     fulfillment_copy(a->customer_id, sizeof a->customer_id, c.customer_id);
     fulfillment_plan_init(&a->plan, (fulfillment_kind_t)c.strategy);
     for (size_t i = 0; i < c.items_count; i++) {
@@ -238,6 +245,7 @@ static int fulfillment_read_refund_completed(const char *body, size_t len, fulfi
   fulfillment_feedback(in, FULFILLMENT_FEEDBACK_REFUND_COMPLETED, c.fulfillment_id, c.refund_id,
                        c.payment_reference, NULL, c.completed_at);
   in->cmd.amount = c.amount_minor;
+  fulfillment_copy(in->currency, sizeof in->currency, c.currency);
   ctxd_c_payment_v1_refund_completed_free(&c);
   return rc;
 }
@@ -282,23 +290,25 @@ static int fulfillment_read_reship_failed(const char *body, size_t len, fulfillm
   return rc;
 }
 
-/* A finished case about a fulfillment resolves it by hand; other cases are not ours, and a
- * closed or rejected case leaves the failure standing for staff to follow up. */
+/* A case about a fulfillment that ends resolves it: finished, by hand (it succeeds); closed
+ * or rejected, it is given up (abandoned: the compensation ends Terminated instead of waiting
+ * for ever). Other cases are not ours. */
 static int fulfillment_read_case_resolved(const char *body, size_t len, fulfillment_input_t *in, char *err,
                                           size_t errlen) {
   ctxd_c_case_v1_case_resolved_t c;
   int rc = ctxd_c_case_v1_case_resolved_decode(body, len, &c, err, errlen);
   if (rc == 0) {
-    in->cmd.action = FULFILLMENT_ACTION_RESOLVE_MANUALLY;
+    int finished = c.outcome == CTXD_C_CASE_V1_CASE_RESOLVED_OUTCOME_FINISHED;
+    in->cmd.action = finished ? FULFILLMENT_ACTION_RESOLVE_MANUALLY : FULFILLMENT_ACTION_ABANDON;
     fulfillment_copy(in->fulfillment_id, sizeof in->fulfillment_id, c.related_biz_id);
     fulfillment_copy(in->actor, sizeof in->actor, c.agent_id != NULL ? c.agent_id : c.case_id);
-    snprintf(in->reason, sizeof in->reason, "case %s finished", c.case_id);
+    snprintf(in->reason, sizeof in->reason, "case %s %s", c.case_id,
+             finished                                                   ? "finished"
+             : c.outcome == CTXD_C_CASE_V1_CASE_RESOLVED_OUTCOME_CLOSED ? "closed without finishing"
+                                                                        : "rejected without finishing");
     in->cmd.at = fulfillment_iso_to_ms(c.resolved_at);
     if (strcmp(c.related_biz_type, "fulfillment") != 0)
       snprintf(in->why, sizeof in->why, "case %s is about a %.64s", c.case_id, c.related_biz_type);
-    else if (c.outcome != CTXD_C_CASE_V1_CASE_RESOLVED_OUTCOME_FINISHED)
-      snprintf(in->why, sizeof in->why, "case %s ended without finishing (outcome %d)", c.case_id,
-               (int)c.outcome);
   }
   ctxd_c_case_v1_case_resolved_free(&c);
   return rc;
@@ -334,7 +344,9 @@ static int fulfillment_read_call_completed(const char *body, size_t len, fulfill
   else
     fulfillment_feedback(in, FULFILLMENT_FEEDBACK_BENEFIT_FAILED, key, NULL, NULL,
                          error != NULL && error[0] ? error : "the issuing system gave no answer", NULL);
-  in->cmd.at = fulfillment_now_ms(); /* the answer came at once: now is when it was known */
+  /* the answer came at once: it is known since the host sent its outcome, a time a redelivered
+   * copy carries too (it is written once, in the outbox); no time at all: now */
+  in->cmd.at = in->sent_at > 0 ? in->sent_at : fulfillment_now_ms();
   json_decref(m);
   return rc;
 }
@@ -502,6 +514,16 @@ static char *fulfillment_encode_failed(const fulfillment_message_t *m, const ful
   return ctxd_c_fulfillment_v1_fulfillment_failed_encode(&e);
 }
 
+static char *fulfillment_encode_abandoned(const fulfillment_message_t *m, const fulfillment_record_t *r,
+                                          const char *at) {
+  (void)r;
+  ctxd_c_fulfillment_v1_fulfillment_abandoned_t e = {
+      .strategy = (int32_t)m->kind, .reason = (char *)m->reason, .abandoned_at = (char *)at};
+  fulfillment_uuid(e.fulfillment_id, m->fulfillment_id);
+  fulfillment_uuid(e.compensation_id, m->compensation_id);
+  return ctxd_c_fulfillment_v1_fulfillment_abandoned_encode(&e);
+}
+
 static char *fulfillment_encode_refund(const fulfillment_message_t *m, const fulfillment_record_t *r,
                                        const char *at) {
   ctxd_c_fulfillment_v1_refund_requested_t e = {
@@ -548,6 +570,8 @@ static const struct {
     [FULFILLMENT_MESSAGE_SUCCEEDED] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_SUCCEEDED_TYPE,
                                        fulfillment_encode_succeeded},
     [FULFILLMENT_MESSAGE_FAILED] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_FAILED_TYPE, fulfillment_encode_failed},
+    [FULFILLMENT_MESSAGE_ABANDONED] = {CTXD_C_FULFILLMENT_V1_FULFILLMENT_ABANDONED_TYPE,
+                                       fulfillment_encode_abandoned},
     [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {CTXD_C_FULFILLMENT_V1_REFUND_REQUESTED_TYPE,
                                               fulfillment_encode_refund},
     [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {CTXD_C_FULFILLMENT_V1_RESHIP_ORDER_REQUESTED_TYPE,
@@ -625,9 +649,12 @@ static ctxd_handler_result_t fulfillment_handle(const fulfillment_state_t *st, c
   in->cmd.reference = in->reference;
   in->cmd.reason = in->reason;
   in->cmd.actor = in->actor;
+  in->cmd.currency = in->currency;
+  in->cmd.requested_currency = json_string_value(json_object_get(r->extras, "currency"));
   int code = fulfillment_order_decide(r->found ? &r->order : NULL, &in->cmd, d);
-  if (code != 0 && create) /* an approval whose plan cannot be carried out: for an operator */
-    return fulfillment_fail(st, tx, "Fulfillment.InvalidPlan", d->why.text);
+  /* a valid approval is always created (failed, with a record, when it cannot be carried
+   * out): a refusal here is a defect, for an operator */
+  if (code != 0 && create) return fulfillment_fail(st, tx, "Fulfillment.Rejected", d->why.text);
   if (code != 0 || d->ignored) {
     st->api->log(st->plugin, msg, code ? CTXD_LOG_WARN : CTXD_LOG_INFO, "fulfillment %s: %s (%s)",
                  r->found ? r->order.id : in->fulfillment_id, d->why.text,
@@ -654,12 +681,15 @@ static ctxd_handler_result_t fulfillment_on_message(ctxd_tx_t *tx, const ctxd_ms
   fulfillment_record_t *r = calloc(1, sizeof *r);
   fulfillment_decision_t *d = calloc(1, sizeof *d);
   ctxd_handler_result_t result;
-  if (in == NULL || r == NULL || d == NULL)
+  if (in == NULL || r == NULL || d == NULL) {
     result = CTXD_HANDLER_RETRY;
-  else if (b->route->read(body, len, in, err, sizeof err) != 0) /* validated: only memory fails */
-    result = fulfillment_fail(st, tx, "Fulfillment.Malformed", err);
-  else
-    result = fulfillment_handle(st, tx, msg, in, r, d);
+  } else {
+    in->sent_at = fulfillment_iso_to_ms(st->api->msg_field(msg, CTXD_MSG_SENT_TIME));
+    if (b->route->read(body, len, in, err, sizeof err) != 0) /* validated: only memory fails */
+      result = fulfillment_fail(st, tx, "Fulfillment.Malformed", err);
+    else
+      result = fulfillment_handle(st, tx, msg, in, r, d);
+  }
   if (in != NULL) json_decref(in->extras);
   if (r != NULL) json_decref(r->extras);
   free(in);
@@ -670,64 +700,28 @@ static ctxd_handler_result_t fulfillment_on_message(ctxd_tx_t *tx, const ctxd_ms
 
 /* ---- the executor: one POST to the issuing system -------------------------------------------- */
 
-/* Sets the call's outcome: {"httpStatus", "issueId" or "error"}. */
-static void fulfillment_outcome(const fulfillment_state_t *st, const ctxd_call_t *call, int status,
-                                const char *issue_id, const char *error) {
-  json_t *o = json_object();
-  if (status > 0) json_object_set_new(o, "httpStatus", json_integer(status));
-  if (issue_id != NULL) json_object_set_new(o, "issueId", json_string(issue_id));
-  if (error != NULL) json_object_set_new(o, "error", json_string(error));
-  char *text = json_dumps(o, JSON_COMPACT);
-  if (text != NULL) st->api->call_outcome(call, text);
-  free(text);
-  json_decref(o);
+/* The issuing system's id of what it issued: "id" of its answer, when the domain can keep it. */
+static int fulfillment_issue_id_ok(const char *id) {
+  return id[0] != '\0' && strlen(id) <= FULFILLMENT_ID_MAX;
 }
 
-/* A string member `key` of a JSON answer that fits a reason or an id (at most max bytes);
- * NULL otherwise. Copied into out. */
-static const char *fulfillment_answer_text(const char *body, const char *key, size_t max, char *out,
-                                           size_t cap) {
-  json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
-  const char *v = json_string_value(ctxd__schema_get_ci(j, key));
-  const char *found = v != NULL && v[0] && strlen(v) <= max && strlen(v) < cap ? out : NULL;
-  if (found != NULL) snprintf(out, cap, "%s", v);
-  json_decref(j);
-  return found;
-}
+static const char *const fulfillment_id_names[] = {"id", NULL};
+static const plugin_http_answers_t fulfillment_answers = {
+    .peer = "the issuing system",
+    .outcome_id = "issueId",
+    .id_names = fulfillment_id_names,
+    .id_ok = fulfillment_issue_id_ok,
+};
 
-/* Seed 2.2.2 (處理通過): the issuing system answers at once, success or failure. A 2xx issued the
- * benefit; any other answer refused it, for good (the exception outcome: pending
- * communication). Only no answer at all (time-out, connection lost) is tried again, with the
- * same key, which the issuing system uses to issue once. */
+/* Seed 2.2.2 (處理通過): the issuing system answers at once, success or failure. A 2xx issued
+ * the benefit; a business refusal (a 4xx but 408, 409, 425, 429) refused it for good (the
+ * exception outcome: pending communication). Everything else (no answer, 5xx, "too many") is
+ * tried again with the same key, which the issuing system uses to issue once; when the
+ * attempts run out, the benefit fails with the last reason. */
 static ctxd_call_result_t fulfillment_issue_benefit(const ctxd_call_t *call, void *data) {
   const fulfillment_state_t *st = data;
-  const char *key = st->api->call_field(call, CTXD_CALL_KEY);
-  const char *payload = st->api->call_field(call, CTXD_CALL_PAYLOAD);
-  const char *headers[] = {"Idempotency-Key", key, NULL};
-  notification_http_response_t res;
-  int rc = notification_http_post(&st->issuing, headers, payload, payload != NULL ? strlen(payload) : 0,
-                                  (int)st->settings->call_timeout_ms, &res);
-  char id[FULFILLMENT_ID_MAX + 1], text[161], why[200];
-  ctxd_call_result_t result;
-  if (rc != 0) {
-    fulfillment_outcome(st, call, 0, NULL, res.error);
-    result = rc == CTXD_EINVAL ? CTXD_CALL_FAILED : CTXD_CALL_RETRY;
-  } else if (res.status >= 200 && res.status < 300) {
-    fulfillment_outcome(st, call, res.status,
-                        fulfillment_answer_text(res.body, "id", FULFILLMENT_ID_MAX, id, sizeof id), NULL);
-    result = CTXD_CALL_DONE;
-  } else {
-    const char *said = fulfillment_answer_text(res.body, "error", 160, text, sizeof text);
-    snprintf(why, sizeof why, "the issuing system answered HTTP %d%s%s", res.status, said ? ": " : "",
-             said ? said : "");
-    fulfillment_outcome(st, call, res.status, NULL, why);
-    result = CTXD_CALL_FAILED;
-  }
-  if (result != CTXD_CALL_DONE)
-    st->api->log(st->plugin, NULL, CTXD_LOG_WARN, "benefit of fulfillment %s, attempt %s: %s", key,
-                 st->api->call_field(call, CTXD_CALL_ATTEMPT), rc != 0 ? res.error : why);
-  notification_http_response_free(&res);
-  return result;
+  return plugin_http_call(st->api, st->plugin, call, &st->issuing, (int)st->settings->call.call_timeout_ms,
+                          &fulfillment_answers);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -745,17 +739,14 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
   st->settings = api->settings(plugin);
   *state = st;
   const fulfillment_settings_t *s = st->settings;
-  if (s->call_timeout_ms < 1 || s->call_timeout_ms > 600000 || s->max_attempts < 1 ||
-      s->max_attempts > 100000 || s->backoff_ms < 1 || s->backoff_ms > 3600000) {
-    api->log(
-        plugin, NULL, CTXD_LOG_ERROR,
-        "settings: call_timeout_ms must be 1 to 600000, max_attempts 1 to 100000, backoff_ms 1 to 3600000");
+  char err[256];
+  if (plugin_http_call_settings_check(&s->call, err, sizeof err) != 0) {
+    api->log(plugin, NULL, CTXD_LOG_ERROR, "settings: %s", err);
     return CTXD_ECONFIG;
   }
   /* the issuing system's address, once: a bad URL is a configuration error now, and no POST
    * waits on the resolver */
-  char err[256];
-  if (notification_http_target_init(&st->issuing, s->issuing_url, err, sizeof err) != 0) {
+  if (plugin_http_target_init(&st->issuing, s->issuing_url, err, sizeof err) != 0) {
     api->log(plugin, NULL, CTXD_LOG_ERROR, "settings: issuing_url: %s", err);
     return CTXD_ECONFIG;
   }
@@ -775,9 +766,9 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
                          .fn = fulfillment_issue_benefit,
                          .data = st,
                          .outcome_endpoint = s->endpoint,
-                         .max_attempts = (uint32_t)s->max_attempts,
-                         .backoff_ms = (uint32_t)s->backoff_ms,
-                         .timeout_ms = (uint32_t)s->call_timeout_ms};
+                         .max_attempts = (uint32_t)s->call.max_attempts,
+                         .backoff_ms = (uint32_t)s->call.backoff_ms,
+                         .timeout_ms = (uint32_t)s->call.call_timeout_ms};
     rc = api->executor_register(plugin, &e);
   }
   return rc;
@@ -785,7 +776,7 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
 
 static void fulfillment_destroy(void *state) {
   fulfillment_state_t *st = state;
-  if (st != NULL) notification_http_target_free(&st->issuing);
+  if (st != NULL) plugin_http_target_free(&st->issuing);
   free(st);
 }
 

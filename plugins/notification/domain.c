@@ -7,6 +7,8 @@
 
 #include <ctxd/errno.h>
 
+#include "text.h"
+
 static const char *const phase_names[] = {"waiting", "calling", "sent", "failed", "expired"};
 
 const char *notification_phase_name(notification_phase_t p) {
@@ -270,60 +272,13 @@ int notification_state_from_json(const json_t *j, notification_state_t *s) {
 
 /* ---- the executor's rules ------------------------------------------------------------------ */
 
-notification_verdict_t notification_call_verdict(int http_rc, int status) {
-  if (http_rc == CTXD_EINVAL) return NOTIFICATION_VERDICT_FAILED;
-  if (http_rc != 0) return NOTIFICATION_VERDICT_RETRY;
-  if (status >= 200 && status < 300) return NOTIFICATION_VERDICT_DONE;
-  if (status >= 400 && status < 500 && status != 408 && status != 409 && status != 425 && status != 429)
-    return NOTIFICATION_VERDICT_FAILED;
-  return NOTIFICATION_VERDICT_RETRY;
-}
-
-/* The length of the valid UTF-8 sequence at s (1 to 4), or 0 when there is none. */
-static size_t utf8_len(const unsigned char *s) {
-  size_t n;
-  uint32_t cp;
-  if (s[0] < 0x80) return s[0] != 0;
-  if (s[0] >= 0xc2 && s[0] <= 0xdf)
-    n = 2, cp = s[0] & 0x1f;
-  else if (s[0] >= 0xe0 && s[0] <= 0xef)
-    n = 3, cp = s[0] & 0x0f;
-  else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-    n = 4, cp = s[0] & 0x07;
-  else
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((s[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  /* no overlong forms, no surrogates, nothing past U+10FFFF */
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
-
 int notification_provider_id_ok(const char *s) {
   if (s == NULL || s[0] == '\0') return 0;
   size_t cps = 0;
-  for (const unsigned char *p = (const unsigned char *)s; *p; cps++) {
-    size_t n = utf8_len(p);
+  for (const char *p = s; *p; cps++) {
+    size_t n = plugin_utf8_len(p);
     if (n == 0 || cps == NOTIFICATION_PROVIDER_CP) return 0;
     p += n;
   }
   return 1;
-}
-
-void notification_excerpt(const char *s, char *out, size_t cap) {
-  if (cap == 0) return;
-  size_t o = 0;
-  for (const unsigned char *p = (const unsigned char *)str(s); *p;) {
-    size_t n = utf8_len(p);
-    const char *from = n > 0 ? (const char *)p : "?";
-    size_t take = n > 0 ? n : 1;
-    if (o + take > cap - 1) break;
-    memcpy(out + o, from, take);
-    o += take;
-    p += take;
-  }
-  out[o] = '\0';
 }

@@ -160,25 +160,7 @@ const char *notification_phase_name(notification_phase_t p);
 
 /* ---- the executor's rules ----------------------------------------------------------------- */
 
-typedef enum {
-  NOTIFICATION_VERDICT_DONE = 0,  /* the provider accepted the SMS */
-  NOTIFICATION_VERDICT_RETRY = 1, /* unclear or passing: POST again with the same key */
-  NOTIFICATION_VERDICT_FAILED = 2 /* refused for good */
-} notification_verdict_t;
-
-/* What one POST's result means: http_rc is notification_http_post's code, status the HTTP
- * status when http_rc is 0. Only a clear refusal fails: a 4xx other than 408 (time-out), 409
- * (the key is in use by a concurrent request), 425 and 429 (too early, too many), or
- * CTXD_EINVAL (a request this client will never be able to make). Every other failure may
- * pass, and may even have reached the provider (time-outs, drops): retried, which the
- * idempotency key makes safe. */
-notification_verdict_t notification_call_verdict(int http_rc, int status);
-
 /* 1 when s can be the SMS's ProviderMessageId: 1 to 128 code points of valid UTF-8. */
 int notification_provider_id_ok(const char *s);
-
-/* Copies at most cap - 1 bytes of s into out, NUL-terminated, cut on a character boundary,
- * every byte that is not part of valid UTF-8 written as '?': a provider's text fit for JSON. */
-void notification_excerpt(const char *s, char *out, size_t cap);
 
 #endif

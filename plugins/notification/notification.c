@@ -5,7 +5,7 @@
  * either of them twice. When both are known it records one external call (api->call, kind
  * "sms.send", idempotency key "sms:order:<order id>") in the same transaction; after the
  * commit the host runs this plugin's executor off the loop thread, which POSTs the SMS to
- * the provider (http.c) with that key as Idempotency-Key, and the outcome comes back as
+ * the provider (plugins/lib: call.c, http.c) with that key as Idempotency-Key, and the outcome comes back as
  * Ctxd.Runtime.v1:CallCompleted on this context's endpoint. A "done" outcome records the SMS
  * in the read model (notification.sms) and publishes SmsSent in one transaction; "failed"
  * ends the process manager with a warning. ListCustomerSms is answered from the read model
@@ -35,7 +35,7 @@
 #include "contract_schema.h"
 #include "ctxd_contracts.h"
 #include "domain.h"
-#include "http.h"
+#include "call.h"
 #include "store.h"
 
 #define NOTIFICATION_SAGA "notification.sms"
@@ -43,9 +43,7 @@
 typedef struct {
   const char *endpoint;
   const char *provider_url;
-  int64_t call_timeout_ms;
-  int64_t max_attempts;
-  int64_t backoff_ms;
+  plugin_http_call_settings_t call;
   int64_t list_limit;
   int64_t wait_timeout_s;
 } notification_settings_t;
@@ -54,7 +52,7 @@ typedef struct {
   const ctxd_api_t *api;
   ctxd_plugin_t *plugin;
   const notification_settings_t *settings;
-  notification_http_target_t provider; /* provider_url, resolved at the start */
+  plugin_http_target_t provider; /* provider_url, resolved at the start */
 } notification_t;
 
 static const ctxd_conf_entry_t notification_config_map[] = {
@@ -63,12 +61,12 @@ static const ctxd_conf_entry_t notification_config_map[] = {
     {CTXD_CONF_STR, "provider_url", "http://127.0.0.1:8025/sms",
      offsetof(notification_settings_t, provider_url),
      "the SMS provider: POST with the SMS as JSON and an Idempotency-Key header"},
-    {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(notification_settings_t, call_timeout_ms),
+    {CTXD_CONF_INT, "call_timeout_ms", "5000", offsetof(notification_settings_t, call.call_timeout_ms),
      "longest one POST to the provider may take (connect, send, response)"},
-    {CTXD_CONF_INT, "max_attempts", "200", offsetof(notification_settings_t, max_attempts),
+    {CTXD_CONF_INT, "max_attempts", "200", offsetof(notification_settings_t, call.max_attempts),
      "POSTs of one SMS without a clear answer before it is given up as failed (the default, with "
      "backoff_ms 1000 and the host's 1 h cap on the backoff, keeps trying for about 8 days)"},
-    {CTXD_CONF_INT, "backoff_ms", "1000", offsetof(notification_settings_t, backoff_ms),
+    {CTXD_CONF_INT, "backoff_ms", "1000", offsetof(notification_settings_t, call.backoff_ms),
      "wait before the second POST, doubled before each next one up to the host's cap of 1 h"},
     {CTXD_CONF_INT, "list_limit", "100", offsetof(notification_settings_t, list_limit),
      "SMS a ListCustomerSms answer holds when the request names no Limit"},
@@ -484,66 +482,20 @@ static ctxd_handler_result_t notification_on_list(ctxd_tx_t *tx, const ctxd_msg_
 
 /* ---- the executor: one POST to the provider ---------------------------------------------- */
 
-/* Sets the call's outcome: {"httpStatus", "providerMessageId" or "error"}. */
-static void notification_outcome(const notification_t *n, const ctxd_call_t *call, int status,
-                                 const char *pid, const char *error) {
-  json_t *o = json_object();
-  if (status > 0) json_object_set_new(o, "httpStatus", json_integer(status));
-  if (pid != NULL) json_object_set_new(o, "providerMessageId", json_string(pid));
-  if (error != NULL) json_object_set_new(o, "error", json_string(error));
-  char *text = json_dumps(o, JSON_COMPACT);
-  if (text != NULL) n->api->call_outcome(call, text);
-  free(text);
-  json_decref(o);
-}
-
-/* The provider's id of an accepted SMS: "id", "messageId" or "providerMessageId" of a JSON
- * answer; NULL when it names none, or one the contracts cannot carry (more than 128 code
- * points, not UTF-8: the key then stands for it). Copied into out. */
-static const char *notification_provider_id(const char *body, char *out, size_t cap) {
-  json_t *j = body != NULL ? json_loads(body, 0, NULL) : NULL;
-  static const char *const names[] = {"providerMessageId", "messageId", "id"};
-  const char *found = NULL;
-  for (size_t i = 0; found == NULL && i < sizeof names / sizeof *names; i++) {
-    const json_t *v = ctxd__schema_get_ci(j, names[i]);
-    if (json_is_string(v)) found = json_string_value(v);
-  }
-  if (found != NULL && !notification_provider_id_ok(found)) found = NULL;
-  if (found != NULL) snprintf(out, cap, "%s", found);
-  json_decref(j);
-  return found != NULL ? out : NULL;
-}
+/* The provider's id of an accepted SMS: "id", "messageId" or "providerMessageId" of its
+ * answer, unless the contracts cannot carry it (the key then stands for it). */
+static const char *const notification_id_names[] = {"providerMessageId", "messageId", "id", NULL};
+static const plugin_http_answers_t notification_answers = {
+    .peer = "the provider",
+    .outcome_id = "providerMessageId",
+    .id_names = notification_id_names,
+    .id_ok = notification_provider_id_ok,
+};
 
 static ctxd_call_result_t notification_send_sms(const ctxd_call_t *call, void *data) {
   const notification_t *n = data;
-  const char *key = n->api->call_field(call, CTXD_CALL_KEY);
-  const char *payload = n->api->call_field(call, CTXD_CALL_PAYLOAD);
-  const char *attempt = n->api->call_field(call, CTXD_CALL_ATTEMPT);
-  const char *headers[] = {"Idempotency-Key", key, NULL};
-  notification_http_response_t res;
-  int rc = notification_http_post(&n->provider, headers, payload, payload != NULL ? strlen(payload) : 0,
-                                  (int)n->settings->call_timeout_ms, &res);
-  notification_verdict_t v = notification_call_verdict(rc, res.status);
-  ctxd_call_result_t result = v == NOTIFICATION_VERDICT_DONE    ? CTXD_CALL_DONE
-                              : v == NOTIFICATION_VERDICT_RETRY ? CTXD_CALL_RETRY
-                                                                : CTXD_CALL_FAILED;
-  char why[256], body[201], pid[NOTIFICATION_PROVIDER_MAX + 1];
-  if (rc != 0) {
-    /* timed out, dropped, refused: the provider may have taken it; the next attempt has the same key */
-    notification_outcome(n, call, 0, NULL, res.error);
-    n->api->log(n->plugin, NULL, result == CTXD_CALL_RETRY ? CTXD_LOG_WARN : CTXD_LOG_ERROR,
-                "SMS %s, attempt %s: %s", key, attempt, res.error);
-  } else if (v == NOTIFICATION_VERDICT_DONE) {
-    notification_outcome(n, call, res.status, notification_provider_id(res.body, pid, sizeof pid), NULL);
-  } else {
-    notification_excerpt(res.body, body, sizeof body);
-    snprintf(why, sizeof why, "HTTP %d: %s", res.status, body);
-    notification_outcome(n, call, res.status, NULL, why);
-    n->api->log(n->plugin, NULL, result == CTXD_CALL_RETRY ? CTXD_LOG_WARN : CTXD_LOG_ERROR,
-                "SMS %s, attempt %s: %s", key, attempt, why);
-  }
-  notification_http_response_free(&res);
-  return result;
+  return plugin_http_call(n->api, n->plugin, call, &n->provider, (int)n->settings->call.call_timeout_ms,
+                          &notification_answers);
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
@@ -562,18 +514,19 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
   n->settings = api->settings(plugin);
   *state = n;
   const notification_settings_t *s = n->settings;
-  if (s->call_timeout_ms < 1 || s->call_timeout_ms > 600000 || s->max_attempts < 1 ||
-      s->max_attempts > 100000 || s->backoff_ms < 1 || s->backoff_ms > 3600000 || s->list_limit < 1 ||
-      s->list_limit > 500 || s->wait_timeout_s < 1 || s->wait_timeout_s > 2592000) {
+  char err[256];
+  if (plugin_http_call_settings_check(&s->call, err, sizeof err) != 0) {
+    api->log(plugin, NULL, CTXD_LOG_ERROR, "settings: %s", err);
+    return CTXD_ECONFIG;
+  }
+  if (s->list_limit < 1 || s->list_limit > 500 || s->wait_timeout_s < 1 || s->wait_timeout_s > 2592000) {
     api->log(plugin, NULL, CTXD_LOG_ERROR,
-             "settings: call_timeout_ms must be 1 to 600000, max_attempts 1 to 100000, backoff_ms 1 to "
-             "3600000, list_limit 1 to 500, wait_timeout_s 1 to 2592000");
+             "settings: list_limit must be 1 to 500, wait_timeout_s 1 to 2592000");
     return CTXD_ECONFIG;
   }
   /* the provider's address, once: a bad URL is a configuration error now, not an SMS failed
    * max_attempts times later, and no POST waits on the resolver */
-  char err[256];
-  if (notification_http_target_init(&n->provider, s->provider_url, err, sizeof err) != 0) {
+  if (plugin_http_target_init(&n->provider, s->provider_url, err, sizeof err) != 0) {
     api->log(plugin, NULL, CTXD_LOG_ERROR, "settings: provider_url: %s", err);
     return CTXD_ECONFIG;
   }
@@ -607,9 +560,9 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
                          .fn = notification_send_sms,
                          .data = n,
                          .outcome_endpoint = s->endpoint,
-                         .max_attempts = (uint32_t)s->max_attempts,
-                         .backoff_ms = (uint32_t)s->backoff_ms,
-                         .timeout_ms = (uint32_t)s->call_timeout_ms};
+                         .max_attempts = (uint32_t)s->call.max_attempts,
+                         .backoff_ms = (uint32_t)s->call.backoff_ms,
+                         .timeout_ms = (uint32_t)s->call.call_timeout_ms};
     rc = api->executor_register(plugin, &e);
   }
   return rc;
@@ -617,7 +570,7 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
 
 static void notification_destroy(void *state) {
   notification_t *n = state;
-  if (n != NULL) notification_http_target_free(&n->provider);
+  if (n != NULL) plugin_http_target_free(&n->provider);
   free(n);
 }
 

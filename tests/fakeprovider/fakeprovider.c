@@ -6,10 +6,12 @@
  *   POST /benefits the same for vouchers and red packets (ids "benefit-N" instead of "sms-N")
  *   GET /sms       {"requests": N, "messages": [{"key", "id", "body", "hits"}, ...]}: every
  *                  accepted message of both, with how many POSTs carried its key
- *   POST /control  {"mode": "fail" | "timeout" | "drop" | "hold" | "ok", "count": N, "ms": M}:
- *                  the next N POSTs fail with 500, are held open and never answered, are
- *                  accepted and then the connection is closed without an answer, or are
- *                  accepted and answered (200) only M ms later (hold; M defaults to 1000)
+ *   POST /control  {"mode": "fail" | "refuse" | "timeout" | "drop" | "hold" | "ok", "count": N,
+ *                  "ms": M, "status": S}: the next N POSTs fail with S (default 500: a passing
+ *                  failure), are refused for good with 422 (a business refusal: "refuse"), are
+ *                  held open and never answered, are accepted and then the connection is
+ *                  closed without an answer, or are accepted and answered (200) only M ms
+ *                  later (hold; M defaults to 1000)
  *
  * Usage: ctxd_fakeprovider [port]   (0 or none: a free port). Prints "listening on PORT" to
  * stderr once it accepts connections; stops on SIGTERM or SIGINT. One request per
@@ -25,14 +27,15 @@
 
 #define MAX_BODY (64 * 1024)
 
-typedef enum { MODE_OK, MODE_FAIL, MODE_TIMEOUT, MODE_DROP, MODE_HOLD } fake_mode_t;
+typedef enum { MODE_OK, MODE_FAIL, MODE_REFUSE, MODE_TIMEOUT, MODE_DROP, MODE_HOLD } fake_mode_t;
 
 static struct {
   json_t *messages; /* array of {"key", "id", "body", "hits"} */
   long requests;    /* POSTs received */
   fake_mode_t mode;
   long mode_count;
-  long hold_ms; /* MODE_HOLD's delay */
+  long hold_ms;     /* MODE_HOLD's delay */
+  long fail_status; /* MODE_FAIL's status */
   uv_tcp_t server;
   uv_signal_t sigterm, sigint;
 } g;
@@ -95,6 +98,7 @@ static void reply(conn_t *c, int status, const char *body) {
                      : status == 404 ? "Not Found"
                      : status == 400 ? "Bad Request"
                      : status == 431 ? "Request Header Fields Too Large"
+                     : status == 422 ? "Unprocessable Content"
                                      : "Error",
                      n, body);
   uv_buf_t buf = uv_buf_init(w->text, (unsigned)len);
@@ -146,7 +150,11 @@ static void post_message(conn_t *c, const char *kind) {
   }
   fake_mode_t mode = next_mode();
   if (mode == MODE_FAIL) {
-    reply(c, 500, "{\"error\":\"the test asked for a failure\"}");
+    reply(c, (int)g.fail_status, "{\"error\":\"the test asked for a failure\"}");
+    return;
+  }
+  if (mode == MODE_REFUSE) {
+    reply(c, 422, "{\"error\":\"the test asked for a refusal\"}");
     return;
   }
   if (mode == MODE_TIMEOUT) return; /* held open: the client's time-out ends it */
@@ -189,6 +197,8 @@ static void post_control(conn_t *c) {
   int ok = mode != NULL;
   if (ok && strcmp(mode, "fail") == 0)
     g.mode = MODE_FAIL;
+  else if (ok && strcmp(mode, "refuse") == 0)
+    g.mode = MODE_REFUSE;
   else if (ok && strcmp(mode, "timeout") == 0)
     g.mode = MODE_TIMEOUT;
   else if (ok && strcmp(mode, "drop") == 0)
@@ -202,6 +212,8 @@ static void post_control(conn_t *c) {
   if (ok) g.mode_count = count > 0 ? (long)count : 1;
   json_int_t ms = json_integer_value(json_object_get(j, "ms"));
   if (ok) g.hold_ms = ms > 0 ? (long)ms : 1000;
+  json_int_t status = json_integer_value(json_object_get(j, "status"));
+  if (ok) g.fail_status = status >= 400 && status <= 599 ? (long)status : 500;
   json_decref(j);
   reply(c, ok ? 200 : 400, ok ? "{}" : "{\"error\":\"expected {\\\"mode\\\": ..., \\\"count\\\": N}\"}");
 }

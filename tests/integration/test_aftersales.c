@@ -188,13 +188,13 @@ static void refused_benefit_waits_for_a_case(void **state) {
   ctxt_world_t *w = *state;
   ctxt_proc_t issuing;
   int port = ctxt_fakeprovider_start(&issuing);
-  ctxt_fakeprovider_control(port, "fail", 1);
+  ctxt_fakeprovider_control(port, "refuse", 1);
   setup_calling(w, port);
   approved_compensation(w, "\"strategy\":3,\"nonProduct\":{\"kind\":1,\"amountMinor\":500}");
   wait_compensation(w, "pending_communication", 4);
   assert_int_equal(ctxt_pg_long(w->pg,
                                 "SELECT count(*) FROM compensation.orders WHERE status_reason ="
-                                " 'the issuing system answered HTTP 500: the test asked for a failure'"),
+                                " 'the issuing system answered HTTP 422: the test asked for a refusal'"),
                    1);
   ids_t f = fulfillment_of_c1(w);
   char m[512];

@@ -2,7 +2,8 @@
  * through the broker: a refund fails -> a case is opened and assigned to the on-duty agent
  * -> the agent accepts, processes, and the case completes -> the fulfillment succeeds ->
  * the compensation order is Finished. Once with the three plugins in one host, once in
- * three hosts. The test plays the payment system and the agent; it never publishes the
+ * three hosts. And the other way out: the case is closed without finishing -> the
+ * fulfillment is abandoned -> the compensation order is Terminated. The test plays the payment system and the agent; it never publishes the
  * contexts' own events. */
 #include "hostfixture.h"
 
@@ -53,7 +54,10 @@ static void wait_sql(ctxt_world_t *w, const char *sql) {
   assert_int_equal(ctxt_pg_wait_long(w->pg, sql, 1, CTXT_EFFECT_MS), 1);
 }
 
-static void failure_path(ctxt_world_t *w) {
+/* The desk set up, a refund approved and refused by the payment system: the compensation
+ * waits in PendingCommunication, a case for the failed fulfillment (its id in fid) waits for
+ * agent-1. */
+static void failed_refund(ctxt_world_t *w, char fid[64]) {
   /* the desk: one group, one rule for every case, one agent on duty */
   send_to(w, case_ep, "Ctxd.Case.Contracts.v1:DefineSkillGroup",
           "{\"SkillGroupId\":\"" GROUP
@@ -86,8 +90,8 @@ static void failure_path(ctxt_world_t *w) {
               "' AND status = 'processing'");
   PGresult *r =
       PQexec(w->pg, "SELECT id, request_id FROM fulfillment.orders WHERE compensation_id = '" C1 "'");
-  char fid[64], rid[64], m[1024];
-  snprintf(fid, sizeof fid, "%s", PQgetvalue(r, 0, 0));
+  char rid[64], m[1024];
+  snprintf(fid, 64, "%s", PQgetvalue(r, 0, 0));
   snprintf(rid, sizeof rid, "%s", PQgetvalue(r, 0, 1));
   PQclear(r);
   snprintf(m, sizeof m,
@@ -105,6 +109,11 @@ static void failure_path(ctxt_world_t *w) {
            "'WaitProcess'",
            fid);
   wait_sql(w, sql);
+}
+
+static void failure_path(ctxt_world_t *w) {
+  char fid[64], sql[512], m[1024];
+  failed_refund(w, fid);
   snprintf(m, sizeof m, "{\"CaseId\":\"%s\",\"AgentId\":\"agent-1\"}", fid);
   send_to(w, case_ep, "Ctxd.Case.Contracts.v1:AcceptCase", m);
   snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.cases WHERE case_id = '%s' AND status = 'Processing'",
@@ -138,6 +147,45 @@ static void failure_path(ctxt_world_t *w) {
   assert_true(ctxt_pg_long(w->pg, sql) >= 5); /* opened, assigned, accepted, processed, completed */
 }
 
+/* The agent closes the case without finishing it: the fulfillment is given up
+ * (FulfillmentAbandoned, its record closed) and the compensation ends Terminated, never
+ * waiting in PendingCommunication for ever and never Finished: the contexts agree that
+ * nothing was compensated. */
+static void abandoned_path(ctxt_world_t *w, const char *command) {
+  char fid[64], sql[512], m[1024];
+  failed_refund(w, fid);
+  snprintf(m, sizeof m, "{\"CaseId\":\"%s\",\"OperatorId\":\"agent-1\",\"Reason\":\"customer unreachable\"}",
+           fid);
+  send_to(w, case_ep, command, m);
+  wait_sql(w, "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status = 'terminated'");
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM fulfillment.orders WHERE id = '%s' AND status = 'abandoned'"
+           " AND state->>'status' = 'abandoned'",
+           fid);
+  wait_sql(w, sql);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM compensation.orders WHERE id = '" C1 "' AND status_reason LIKE"
+           " 'case %% without finishing'");
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
+                          " WHERE resolved_at IS NOT NULL AND resolution LIKE 'case % without finishing'"),
+      1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = "
+                                       "'Ctxd.Fulfillment.Contracts.v1:FulfillmentAbandoned'"),
+                   1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = "
+                                       "'Ctxd.Fulfillment.Contracts.v1:FulfillmentSucceeded'"),
+                   0);
+  /* the last status change says so: PendingCommunication (8) -> Terminated (5) */
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE"
+                                " '%CompensationStatusChanged' AND body::json->'message'->>'OldStatus' = '8'"
+                                " AND body::json->'message'->>'NewStatus' = '5'"),
+                   1);
+}
+
 static void endpoints(ctxt_world_t *w) {
   snprintf(comp_ep, sizeof comp_ep, "%s-comp", w->endpoint);
   snprintf(ful_ep, sizeof ful_ep, "%s-ful", w->endpoint);
@@ -168,6 +216,19 @@ static void three_plugins_in_one_host(void **state) {
   no_errors(w);
 }
 
+static void case_closed_unfinished_terminates(void **state) {
+  ctxt_world_t *w = *state;
+  endpoints(w);
+  char a[256], b[256], c[256];
+  snprintf(w->plugins, sizeof w->plugins, "[%s, %s, %s]", plugin(a, sizeof a, "compensation", comp_ep),
+           plugin(b, sizeof b, "fulfillment", ful_ep), plugin(c, sizeof c, "case", case_ep));
+  snprintf(w->host_settings, sizeof w->host_settings, ", \"cleanup_interval_s\": 60");
+  ctxt_host_start(w, NULL);
+  abandoned_path(w, "Ctxd.Case.Contracts.v1:CloseCase");
+  ctxt_host_stop(w, SIGTERM);
+  no_errors(w);
+}
+
 static void three_plugins_in_three_hosts(void **state) {
   ctxt_world_t *w = *state;
   endpoints(w);
@@ -192,6 +253,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(three_plugins_in_one_host, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(three_plugins_in_three_hosts, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(case_closed_unfinished_terminates, ctxt_world_setup,
+                                      ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

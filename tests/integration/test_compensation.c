@@ -355,8 +355,8 @@ static void reacts_to_fulfillment_events(void **state) {
 }
 
 /* Exactly one strategy: a second plan is refused by name, nothing of it dropped; the
- * responsible party is stored, changed by Modify while modifying is allowed, and carried by
- * the approval and the status changes. */
+ * responsible party is stored, changed or cleared by Modify while modifying is allowed, each
+ * change seen in CompensationModified, and carried by the approval and the status changes. */
 static void one_strategy_and_the_responsible_party(void **state) {
   ctxt_world_t *w = *state;
   static char replies[MAX_REPLIES][2048];
@@ -386,13 +386,21 @@ static void one_strategy_and_the_responsible_party(void **state) {
           "{\"compensationId\":\"" C1 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\","
           "\"responsibleParty\":1,\"strategy\":3,\"nonProduct\":{\"kind\":1,\"amountMinor\":500},"
           "\"currency\":\"CNY\"}");
-  simple(w, "SubmitCompensation", C1, ",\"submittedBy\":\"staff-1\""); /* 5 */
-  command(w, "ModifyCompensation",                                     /* 6: submitted */
+  command(w, "ModifyCompensation", /* 5: nobody's, after all */
+          "{\"compensationId\":\"" C1 "\",\"modifiedBy\":\"staff-2\",\"reason\":\"Pizza arrived cold\","
+          "\"clearResponsibleParty\":true,\"strategy\":3,\"nonProduct\":{\"kind\":1,\"amountMinor\":500},"
+          "\"currency\":\"CNY\"}");
+  command(w, "ModifyCompensation", /* 6: the merchant's again */
+          "{\"compensationId\":\"" C1 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\","
+          "\"responsibleParty\":1,\"strategy\":3,\"nonProduct\":{\"kind\":1,\"amountMinor\":500},"
+          "\"currency\":\"CNY\"}");
+  simple(w, "SubmitCompensation", C1, ",\"submittedBy\":\"staff-1\""); /* 7 */
+  command(w, "ModifyCompensation",                                     /* 8: submitted */
           "{\"compensationId\":\"" C1 "\",\"modifiedBy\":\"staff-1\",\"reason\":\"Pizza arrived cold\","
           "\"responsibleParty\":2,\"strategy\":3,\"nonProduct\":{\"kind\":1,\"amountMinor\":500},"
           "\"currency\":\"CNY\"}");
-  simple(w, "ApproveCompensation", C1, ",\"approvedBy\":\"boss\""); /* 7 */
-  take_replies(w, 8, replies);
+  simple(w, "ApproveCompensation", C1, ",\"approvedBy\":\"boss\""); /* 9 */
+  take_replies(w, 10, replies);
   wait_handled(w);
   assert_reply(replies[0], "CompensationCommandRejected", "\"Reason\":3");
   assert_reply(replies[0], "exactly one strategy: a reship carries no refund amounts (1 given)",
@@ -403,8 +411,10 @@ static void one_strategy_and_the_responsible_party(void **state) {
                "\"Reason\":3");
   assert_reply(replies[3], "CompensationCommandAccepted", "\"Status\":1,\"Version\":1");
   assert_reply(replies[4], "CompensationCommandAccepted", "\"Status\":1,\"Version\":2");
-  assert_reply(replies[6], "cannot modify a compensation order that is pending_approval", "\"Reason\":2");
-  assert_reply(replies[7], "CompensationCommandAccepted", "\"Status\":3,\"Version\":4");
+  assert_reply(replies[5], "CompensationCommandAccepted", "\"Status\":1,\"Version\":3");
+  assert_reply(replies[6], "CompensationCommandAccepted", "\"Status\":1,\"Version\":4");
+  assert_reply(replies[8], "cannot modify a compensation order that is pending_approval", "\"Reason\":2");
+  assert_reply(replies[9], "CompensationCommandAccepted", "\"Status\":3,\"Version\":6");
   ctxt_host_stop(w, SIGTERM);
   assert_int_equal(pg_long(w, "SELECT count(*) FROM compensation.orders WHERE id = '%s'", C2), 0);
   assert_int_equal(
@@ -425,6 +435,20 @@ static void one_strategy_and_the_responsible_party(void **state) {
                                 "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE "
                                 "'%StatusChanged' AND body::json->'message'->>'ResponsibleParty' = '1'"),
                    2);
+  /* each Modify that changed the party alone is seen: merchant, none (cleared), merchant */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = "
+                                       "'" NS "CompensationModified'"),
+                   3);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE"
+                          " '%CompensationModified' AND body::json->'message'->>'ResponsibleParty' = '1'"
+                          " AND body::json->'message'->>'ModifiedBy' = 'staff-1'"),
+      2);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE"
+                          " '%CompensationModified' AND body::json->'message'->'ResponsibleParty' IS NULL"
+                          " AND body::json->'message'->>'Version' = '3'"),
+      1);
 }
 
 int main(void) {

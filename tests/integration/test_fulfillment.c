@@ -1,7 +1,8 @@
 /* Fulfillment against the real servers, the test playing Compensation (CompensationApproved),
  * the payment system, the order system and the Case context, the fake provider playing the
  * issuing system: a non-product compensation is one call to the issuing system, succeeding
- * or failing on its answer, tried again with the same key when none came; a refund asks the payment system and succeeds on a
+ * on a 2xx, failing on a business refusal (422), tried again with the same key when no
+ * answer or a passing failure (503) came; a refund asks the payment system and succeeds on a
  * RefundCompleted for the amount requested (another amount fails it); an approval whose
  * plan cannot be carried out is created failed with a pending communication; a
  * reship asks the order system and succeeds once shipped (also when shipped is reported
@@ -18,6 +19,7 @@
 #define CA "c0000000-0000-4000-8000-00000000000a"
 #define CB "c0000000-0000-4000-8000-00000000000b"
 #define CC "c0000000-0000-4000-8000-00000000000c"
+#define CD "c0000000-0000-4000-8000-00000000000d"
 #define CUSTOMER "c5000000-0000-4000-8000-000000000001"
 #define OTHER "e0000000-0000-4000-8000-000000000001"
 #define FNS "Ctxd.Fulfillment.Contracts.v1:"
@@ -180,6 +182,16 @@ static void non_product_calls_the_issuing_system(void **state) {
   assert_string_equal(json_string_value(json_object_get(body, "currency")), "CNY");
   json_decref(body);
   json_decref(list);
+  /* issued when the host sent the answer (its envelope's sentTime, the same in a redelivered
+   * copy), not when the handler happened to run */
+  assert_int_equal(
+      ctxt_pg_long(
+          w->pg,
+          "SELECT count(*) FROM fulfillment.orders o JOIN ctxd.outbox_archive a"
+          " ON a.message_type LIKE '%CallCompleted' AND a.body::json->'message'->>'IdempotencyKey' = o.id"
+          " WHERE o.compensation_id = '" CA "' AND (o.state->'benefit_feedback'->>'issued_at')::bigint ="
+          " floor(extract(epoch FROM (a.body::json->>'sentTime')::timestamptz) * 1000)::bigint"),
+      1);
   /* nothing announced before the answer; the success names what was issued */
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   assert_int_equal(archived(w, FNS "FulfillmentProcessing"), 0);
@@ -191,20 +203,24 @@ static void non_product_calls_the_issuing_system(void **state) {
                           " AND body::json->'message'->>'Reference' = 'benefit-1'"),
       1);
 
-  /* the issuing system refuses: the exception outcome, a pending communication */
-  ctxt_fakeprovider_control(port, "fail", 1);
+  /* the issuing system refuses (a business refusal, 422): the exception outcome, a pending
+   * communication, after one POST */
+  ctxt_fakeprovider_control(port, "refuse", 1);
   approve(w, CB, VOUCHER);
   wait_status(w, CB, "failed");
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
                                        " WHERE resolved_at IS NULL AND reason = 'the issuing system answered"
-                                       " HTTP 500: the test asked for a failure'"),
+                                       " HTTP 422: the test asked for a refusal'"),
                    1);
   assert_int_equal(
       ctxt_pg_long(w->pg,
                    "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE '%FulfillmentFailed'"
                    " AND body::json->'message'->>'CompensationId' = '" CB "'"),
       1);
+  list = ctxt_fakeprovider_list(port);
+  assert_int_equal(json_integer_value(json_object_get(list, "requests")), 2);
+  json_decref(list);
 
   /* no answer (the issuing system took it and the connection dropped): tried again with the
    * same key, which the issuing system recognises, so one benefit is issued */
@@ -217,12 +233,29 @@ static void non_product_calls_the_issuing_system(void **state) {
   assert_string_equal(json_string_value(json_object_get(issued, "key")), c.id);
   assert_int_equal(json_integer_value(json_object_get(issued, "hits")), 2);
   json_decref(list);
+
+  /* the issuing system is unavailable for a moment (503): no refusal, tried again with the
+   * same key, issued once, succeeded */
+  ctxt_fakeprovider_fail(port, 503, 1);
+  approve(w, CD, VOUCHER);
+  wait_status(w, CD, "succeeded");
+  ids_t dd = ids_of(w, CD);
+  list = ctxt_fakeprovider_list(port);
+  assert_int_equal(json_integer_value(json_object_get(list, "requests")), 6); /* 1 + 1 + 2 + 2 */
+  json_t *again = json_array_get(json_object_get(list, "messages"), 2);
+  assert_string_equal(json_string_value(json_object_get(again, "key")), dd.id);
+  assert_int_equal(json_integer_value(json_object_get(again, "hits")), 1); /* the 503 took nothing */
+  json_decref(list);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
+                                       " WHERE compensation_id = '" CD "'"),
+                   0);
   ctxt_host_stop(w, SIGTERM);
   ctxt_proc_free(&issuing);
   assert_nothing_failed(w);
 }
 
-/* A partial refund is no success: the fulfillment fails with a pending communication. */
+/* A partial refund, or one in another currency, is no success: the fulfillment fails with a
+ * pending communication. */
 static void refund_for_another_amount_fails(void **state) {
   ctxt_world_t *w = *state;
   setup_fulfillment(w);
@@ -238,6 +271,38 @@ static void refund_for_another_amount_fails(void **state) {
                                        " WHERE reason = 'refund PAY-2 paid 100 of the 1800 requested'"),
                    1);
   assert_int_equal(archived(w, FNS "FulfillmentFailed"), 1);
+  assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 0);
+
+  /* a payment reference of 64 CJK characters (192 bytes: the contract's 64 characters, more
+   * than the 64 bytes the fulfillment keeps) fails it with a record too, never a log line */
+  approve(w, CB, REFUND_ITEMS);
+  settle(w);
+  ids_t b = ids_of(w, CB);
+  char rest[512] = "\"amountMinor\":1800,\"currency\":\"CNY\",\"paymentReference\":\"";
+  for (int i = 0; i < 64; i++) strcat(rest, "\xe9\x80\x80");
+  strcat(rest, "\",\"completedAt\":\"2026-05-01T09:05:00Z\"");
+  feedback(w, "Ctxd.Payment.Contracts.v1:RefundCompleted", "refundId", &b, rest);
+  settle(w);
+  assert_int_equal(status_is(w, CB, "failed"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM fulfillment.pending_communications WHERE"
+                                " reason = 'refund_completed: payment reference is longer than 64 bytes'"),
+                   1);
+  assert_int_equal(archived(w, FNS "FulfillmentFailed"), 2);
+
+  /* the amount requested, in another currency than requested (CNY) */
+  approve(w, CC, REFUND_ITEMS);
+  settle(w);
+  ids_t c = ids_of(w, CC);
+  feedback(w, "Ctxd.Payment.Contracts.v1:RefundCompleted", "refundId", &c,
+           "\"amountMinor\":1800,\"currency\":\"USD\",\"paymentReference\":\"PAY-4\","
+           "\"completedAt\":\"2026-05-01T09:05:00Z\"");
+  settle(w);
+  assert_int_equal(status_is(w, CC, "failed"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM fulfillment.pending_communications"
+                                " WHERE reason = 'refund PAY-4 paid 1800 USD, the request was 1800 CNY'"),
+                   1);
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 0);
   ctxt_host_stop(w, SIGTERM);
   assert_nothing_failed(w);
@@ -376,7 +441,6 @@ static void failed_refund_is_resolved_by_a_case(void **state) {
   REFUND_FAILED(w, &f);                      /* twice */
   REFUND_COMPLETED(w, &f, "PAY-1");          /* late: a case decides now */
   case_resolved(w, "compensation", f.id, 1); /* about something else */
-  case_resolved(w, "fulfillment", f.id, 2);  /* closed, not finished */
   case_resolved(w, "fulfillment", OTHER, 1); /* an unknown fulfillment */
   settle(w);
   assert_int_equal(status_is(w, CA, "failed"), 1);
@@ -391,6 +455,24 @@ static void failed_refund_is_resolved_by_a_case(void **state) {
   assert_int_equal(archived(w, FNS "RefundRequested"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentProcessing"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentFailed"), 1);
+  assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 1);
+
+  /* a case closed without finishing gives the failure up: abandoned for good, its record
+   * closed, FulfillmentAbandoned; a finished case after that changes nothing */
+  approve(w, CB, REFUND_ITEMS);
+  settle(w);
+  ids_t b = ids_of(w, CB);
+  REFUND_FAILED(w, &b);
+  case_resolved(w, "fulfillment", b.id, 2); /* closed */
+  case_resolved(w, "fulfillment", b.id, 3); /* rejected, after: a duplicate */
+  case_resolved(w, "fulfillment", b.id, 1); /* finished, after: late */
+  settle(w);
+  assert_int_equal(status_is(w, CB, "abandoned"), 1);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"
+                                       " WHERE compensation_id = '" CB "' AND resolved_at IS NOT NULL"
+                                       " AND resolution LIKE 'case % closed without finishing'"),
+                   1);
+  assert_int_equal(archived(w, FNS "FulfillmentAbandoned"), 1);
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 1);
   ctxt_host_stop(w, SIGTERM);
   assert_nothing_failed(w);

@@ -494,6 +494,12 @@ void ctxt_fakeprovider_control(int port, const char *mode, int count) {
   assert_int_equal(ctxt_http_request(port, "POST", "/control", req, body, sizeof body), 200);
 }
 
+void ctxt_fakeprovider_fail(int port, int status, int count) {
+  char req[128], body[256];
+  snprintf(req, sizeof req, "{\"mode\": \"fail\", \"count\": %d, \"status\": %d}", count, status);
+  assert_int_equal(ctxt_http_request(port, "POST", "/control", req, body, sizeof body), 200);
+}
+
 json_t *ctxt_fakeprovider_list(int port) {
   char body[65536];
   assert_int_equal(ctxt_http_get(port, "/sms", body, sizeof body), 200);

@@ -114,10 +114,11 @@ int ctxt_http_request(int port, const char *method, const char *path, const char
                       size_t len);
 
 /* The fake SMS provider (tests/fakeprovider): starts it as p on a free port and returns the
- * port; POST /control {"mode", "count"}; GET /sms as JSON (new, json_decref). The caller
- * frees p with ctxt_proc_free. */
+ * port; POST /control {"mode", "count"} (fail: the next count POSTs answer `status`); GET /sms
+ * as JSON (new, json_decref). The caller frees p with ctxt_proc_free. */
 int ctxt_fakeprovider_start(ctxt_proc_t *p);
 void ctxt_fakeprovider_control(int port, const char *mode, int count);
+void ctxt_fakeprovider_fail(int port, int status, int count);
 json_t *ctxt_fakeprovider_list(int port);
 
 /* The max_items of the top-level array field `field` of contract `message_type`, read from

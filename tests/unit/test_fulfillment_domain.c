@@ -432,8 +432,8 @@ static void test_create_rejections_and_duplicates(void **state) {
   c.approved = NULL;
   assert_rejected(NULL, &c, CTXD_EINVAL, "approved compensation is missing");
   c.approved = &a;
-  a.customer_id[0] = '\0';
-  assert_rejected(NULL, &c, CTXD_EINVAL, "customer id is empty");
+  a.compensation_id[0] = '\0';
+  assert_rejected(NULL, &c, CTXD_EINVAL, "compensation id is empty");
   a = approved(FULFILLMENT_KIND_RESHIP);
   a.plan.ops = NULL;
   assert_rejected(NULL, &c, CTXD_EINVAL, "plan is missing");
@@ -443,8 +443,8 @@ static void test_create_rejections_and_duplicates(void **state) {
   c.at = T0;
   c.action = (fulfillment_action_t)0;
   assert_rejected(NULL, &c, CTXD_EINVAL, "unknown action 0");
-  c.action = (fulfillment_action_t)4;
-  assert_rejected(NULL, &c, CTXD_EINVAL, "unknown action 4");
+  c.action = (fulfillment_action_t)5;
+  assert_rejected(NULL, &c, CTXD_EINVAL, "unknown action 5");
   c.action = FULFILLMENT_ACTION_CREATE;
 
   /* the same approval again (redelivered, republished) is a duplicate */
@@ -501,8 +501,9 @@ static void test_create_with_a_plan_that_cannot_be_carried_out(void **state) {
 
 /* ---- the refund path ------------------------------------------------------------------ */
 
-/* A refund result is held against the request: a partial (or any other) amount is no
- * success; it is recorded, and the fulfillment fails with a reason naming both amounts. */
+/* A refund result is held against the request: a partial (or any other) amount, or another
+ * currency, is no success; it is recorded, and the fulfillment fails with a reason naming
+ * both. One completion per request: a later part is not added to an earlier one. */
 static void test_refund_for_another_amount_fails(void **state) {
   (void)state;
   fulfillment_order_t o = created(FULFILLMENT_KIND_PRODUCT_REFUND);
@@ -526,6 +527,19 @@ static void test_refund_for_another_amount_fails(void **state) {
            FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU,
        1, d);
   assert_string_equal(d->order.communication.reason, "refund PAY-3 paid 2000 of the 1750 requested");
+  /* the amount requested in another currency is no success either */
+  c.amount = 1750;
+  c.currency = "USD";
+  c.requested_currency = "CNY";
+  step(&o, &c,
+       FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_REFUND_FEEDBACK |
+           FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU,
+       1, d);
+  assert_string_equal(d->order.communication.reason, "refund PAY-3 paid 1750 USD, the request was 1750 CNY");
+  c.currency = "CNY";
+  fulfillment_order_t done =
+      step(&o, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_REFUND_FEEDBACK | VU, 1, d);
+  assert_int_equal(done.status, FULFILLMENT_STATUS_SUCCEEDED);
   free(d);
 }
 
@@ -705,25 +719,127 @@ static void test_wrong_strategy_and_unknown_feedback(void **state) {
   c.feedback = fulfillment_feedback_parse("refund_teleported");
   assert_ignored(&voucher, &c, FULFILLMENT_IGNORED_UNKNOWN, "unknown feedback 0");
 
-  /* well-addressed but malformed feedback is an error, not a guess */
-  c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "", NULL, T0 + 1);
-  assert_rejected(&refund, &c, CTXD_EINVAL, "payment reference is empty");
-  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_CREATED, NULL, NULL, T0 + 1);
-  assert_rejected(&reship, &c, CTXD_EINVAL, "reship order id is empty");
-  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, NULL, T0 + 1);
-  assert_rejected(&reship, &c, CTXD_EINVAL, "reason is empty");
-  char long_ref[80];
-  memset(long_ref, 'p', 65);
-  long_ref[65] = '\0';
-  c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, long_ref, NULL, T0 + 1);
-  assert_rejected(&refund, &c, CTXD_ETOOBIG, "payment reference is longer than 64 bytes");
   c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "P-1", NULL, 0);
   assert_rejected(&refund, &c, CTXD_EINVAL, "at must be positive");
   c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "P-1", NULL, T0);
   assert_rejected(NULL, &c, CTXD_ENOENT, "no fulfillment for this feedback");
 }
 
+/* What a downstream system says is never refused: a reference the order cannot keep (empty,
+ * 192 bytes of 64 CJK characters) fails the fulfillment with a pending communication; a
+ * reason longer than the order keeps is cut on a character boundary; none is named. */
+static void test_unusable_feedback_fails_with_a_record(void **state) {
+  (void)state;
+  fulfillment_order_t refund = created(FULFILLMENT_KIND_PRODUCT_REFUND);
+  fulfillment_order_t reship = created(FULFILLMENT_KIND_RESHIP);
+  fulfillment_decision_t *d = new_decision();
+  char cjk[64 * 3 + 1] = "";
+  for (int i = 0; i < 64; i++) strcat(cjk, "\xe9\x80\x80"); /* 退 */
+  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, cjk, NULL, T0 + 1);
+  fulfillment_order_t o =
+      step(&refund, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_FAILED);
+  assert_string_equal(o.refund.payment_reference, "");
+  assert_string_equal(o.communication.reason, "refund_completed: payment reference is longer than 64 bytes");
+  assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_FAILED);
+  /* the same answer again: the failure stands */
+  assert_ignored(&o, &c, FULFILLMENT_IGNORED_DUPLICATE,
+                 "refund_completed ignored: the fulfillment failed already");
+  c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "", NULL, T0 + 1);
+  o = step(&refund, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_string_equal(o.communication.reason, "refund_completed: payment reference is empty");
+  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_CREATED, NULL, NULL, T0 + 1);
+  o = step(&reship, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_string_equal(o.communication.reason, "reship_created: reship order id is empty");
+  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, NULL, T0 + 1);
+  o = step(&reship, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_string_equal(o.communication.reason, "reship_failed without a reason");
+
+  /* ReshipOrderFailed.Reason may be 1000 characters: the first ones the order keeps, whole */
+  char reason[1000 * 3 + 1] = "x";
+  for (int i = 0; i < 999; i++) strcat(reason, "\xe7\xbc\xba"); /* 缺 */
+  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, reason, T0 + 1);
+  o = step(&reship, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_FAILED);
+  size_t n = strlen(o.communication.reason);
+  assert_int_equal(n, 1 + 85 * 3); /* 256 bytes would split the 86th character */
+  assert_memory_equal(o.communication.reason, reason, n);
+  assert_string_equal(d->messages[0].reason, o.communication.reason);
+  /* a case's note too */
+  fulfillment_command_t r = {
+      .action = FULFILLMENT_ACTION_RESOLVE_MANUALLY, .at = T0 + 2, .actor = "agent-1", .reason = reason};
+  o = step(&o, &r, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(strlen(o.communication.resolution), 1 + 85 * 3);
+  free(d);
+}
+
+/* An approval without the order or the customer is created failed, like an unfit plan. */
+static void test_create_without_order_fails_with_a_record(void **state) {
+  (void)state;
+  fulfillment_approved_t a = approved(FULFILLMENT_KIND_RESHIP);
+  a.order_id[0] = '\0';
+  fulfillment_command_t c = {.action = FULFILLMENT_ACTION_CREATE, .at = T0, .id = "F-1", .approved = &a};
+  fulfillment_decision_t *d = new_decision();
+  fulfillment_order_t o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
+  assert_int_equal(o.status, FULFILLMENT_STATUS_FAILED);
+  assert_string_equal(o.communication.reason, "the plan cannot be carried out: order id is empty");
+  a = approved(FULFILLMENT_KIND_RESHIP);
+  a.customer_id[0] = '\0';
+  o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
+  assert_string_equal(o.communication.reason, "the plan cannot be carried out: customer id is empty");
+  a = approved(FULFILLMENT_KIND_RESHIP);
+  strcpy(a.unfit.text, "order number is longer than 64 bytes");
+  o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
+  assert_string_equal(o.communication.reason,
+                      "the plan cannot be carried out: order number is longer than 64 bytes");
+  free(d);
+}
+
 /* ---- manual resolution ---------------------------------------------------------------- */
+
+/* A case closed or rejected about a failed fulfillment gives it up: abandoned for good, the
+ * record closed with how the case ended, FulfillmentAbandoned announced. Anywhere else it
+ * is news that changes nothing. */
+static void test_abandon_when_the_case_ends_unfinished(void **state) {
+  (void)state;
+  fulfillment_order_t o = created(FULFILLMENT_KIND_RESHIP);
+  fulfillment_command_t c = feedback(FULFILLMENT_FEEDBACK_RESHIP_FAILED, NULL, "out of stock", T0 + 5);
+  fulfillment_decision_t *d = new_decision();
+  fulfillment_order_t failed =
+      step(&o, &c, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  fulfillment_command_t a = {
+      .action = FULFILLMENT_ACTION_ABANDON, .at = T0 + 9, .actor = "agent-7", .reason = "case 9 closed"};
+  assert_ignored(&o, &a, FULFILLMENT_IGNORED_LATE, "abandon ignored: the fulfillment processing already");
+  fulfillment_order_t gone =
+      step(&failed, &a, FULFILLMENT_FIELD_STATUS | FULFILLMENT_FIELD_PENDING_COMMUNICATION | VU, 1, d);
+  assert_int_equal(gone.status, FULFILLMENT_STATUS_ABANDONED);
+  assert_string_equal(gone.communication.reason, "out of stock");
+  assert_string_equal(gone.communication.resolved_by, "agent-7");
+  assert_string_equal(gone.communication.resolution, "case 9 closed");
+  assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_ABANDONED);
+  assert_string_equal(d->messages[0].reason, "case 9 closed");
+  assert_string_equal(fulfillment_message_type_name(FULFILLMENT_MESSAGE_ABANDONED), "FulfillmentAbandoned");
+  /* final: the same again is a duplicate; a finished case or late feedback changes nothing */
+  assert_ignored(&gone, &a, FULFILLMENT_IGNORED_DUPLICATE,
+                 "abandon ignored: the fulfillment abandoned already");
+  c = feedback(FULFILLMENT_FEEDBACK_RESHIP_SHIPPED, "RS-1", NULL, T0 + 10);
+  assert_ignored(&gone, &c, FULFILLMENT_IGNORED_LATE,
+                 "reship_shipped ignored: the fulfillment abandoned already");
+  fulfillment_command_t r = {
+      .action = FULFILLMENT_ACTION_RESOLVE_MANUALLY, .at = T0 + 11, .actor = "agent-7", .reason = "done"};
+  assert_rejected(&gone, &r, CTXD_ESTATE, "cannot resolve_manually a fulfillment that is abandoned");
+  /* stored and read back */
+  json_t *j = fulfillment_order_encode(&gone);
+  fulfillment_order_t back;
+  assert_int_equal(fulfillment_order_decode(j, &back, NULL), 0);
+  assert_int_equal(back.status, FULFILLMENT_STATUS_ABANDONED);
+  json_decref(j);
+  fulfillment_order_t succeeded = created(FULFILLMENT_KIND_RESHIP);
+  succeeded.status = FULFILLMENT_STATUS_SUCCEEDED;
+  assert_ignored(&succeeded, &a, FULFILLMENT_IGNORED_LATE,
+                 "abandon ignored: the fulfillment succeeded already");
+  free(d);
+}
 
 static void test_manual_resolution(void **state) {
   (void)state;
@@ -740,7 +856,7 @@ static void test_manual_resolution(void **state) {
   assert_rejected(&o, &r, CTXD_ESTATE, "cannot resolve_manually a fulfillment that is processing");
   r.actor = NULL;
   assert_rejected(&failed, &r, CTXD_EINVAL, "actor is empty");
-  assert_rejected(NULL, &r, CTXD_ENOENT, "no fulfillment to resolve");
+  assert_rejected(NULL, &r, CTXD_ENOENT, "no fulfillment to resolve_manually");
   r.actor = "case-12";
 
   fulfillment_order_t resolved =
@@ -1008,7 +1124,10 @@ int main(void) {
       cmocka_unit_test(test_reship_shipped_before_created),
       cmocka_unit_test(test_reship_failed),
       cmocka_unit_test(test_wrong_strategy_and_unknown_feedback),
+      cmocka_unit_test(test_unusable_feedback_fails_with_a_record),
+      cmocka_unit_test(test_create_without_order_fails_with_a_record),
       cmocka_unit_test(test_manual_resolution),
+      cmocka_unit_test(test_abandon_when_the_case_ends_unfinished),
       cmocka_unit_test(test_order_json),
       cmocka_unit_test(test_message_json),
       cmocka_unit_test(test_names),

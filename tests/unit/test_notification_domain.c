@@ -445,24 +445,6 @@ static void test_order_already_failed_or_expired_finishes(void **state) {
   }
 }
 
-/* Only a clear refusal fails for good; an unclear answer or none is retried. */
-static void test_call_verdict(void **state) {
-  (void)state;
-  assert_int_equal(notification_call_verdict(0, 200), NOTIFICATION_VERDICT_DONE);
-  assert_int_equal(notification_call_verdict(0, 202), NOTIFICATION_VERDICT_DONE);
-  static const int refused[] = {400, 401, 403, 404, 410, 413, 422};
-  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
-    assert_int_equal(notification_call_verdict(0, refused[i]), NOTIFICATION_VERDICT_FAILED);
-  static const int passing[] = {101, 301, 408, 409, 425, 429, 500, 502, 503, 504};
-  for (size_t i = 0; i < sizeof passing / sizeof *passing; i++)
-    assert_int_equal(notification_call_verdict(0, passing[i]), NOTIFICATION_VERDICT_RETRY);
-  static const int unclear[] = {CTXD_ETIMEDOUT, CTXD_ECLOSED, CTXD_EIO, CTXD_ENOMEM};
-  for (size_t i = 0; i < sizeof unclear / sizeof *unclear; i++)
-    assert_int_equal(notification_call_verdict(unclear[i], 0), NOTIFICATION_VERDICT_RETRY);
-  /* a request this client can never make (the URL is checked at the start) */
-  assert_int_equal(notification_call_verdict(CTXD_EINVAL, 0), NOTIFICATION_VERDICT_FAILED);
-}
-
 static void test_provider_id_ok(void **state) {
   (void)state;
   assert_true(notification_provider_id_ok("sms-1"));
@@ -486,25 +468,6 @@ static void test_provider_id_ok(void **state) {
   assert_false(notification_provider_id_ok("\xed\xa0\x80"));
   assert_false(notification_provider_id_ok("\xf4\x90\x80\x80"));
   assert_true(notification_provider_id_ok("\xe4\xb8\xad-1"));
-}
-
-static void test_excerpt(void **state) {
-  (void)state;
-  char out[8];
-  notification_excerpt("abc", out, sizeof out);
-  assert_string_equal(out, "abc");
-  /* "aaaaa" then a 3-byte character that would end past 7 bytes: cut before it */
-  notification_excerpt("aaaaa\xe4\xb8\xad", out, sizeof out);
-  assert_string_equal(out, "aaaaa");
-  notification_excerpt("aaaa\xe4\xb8\xadz", out, sizeof out);
-  assert_string_equal(out, "aaaa\xe4\xb8\xad");
-  /* bytes that are not UTF-8 become '?' */
-  notification_excerpt("a\xff\xe4\xb8"
-                       "b",
-                       out, sizeof out);
-  assert_string_equal(out, "a???b");
-  notification_excerpt(NULL, out, sizeof out);
-  assert_string_equal(out, "");
 }
 
 static void test_invalid_inputs(void **state) {
@@ -607,9 +570,7 @@ int main(void) {
       cmocka_unit_test(test_waiting_asks_for_one_expiry),
       cmocka_unit_test(test_expiry_while_waiting),
       cmocka_unit_test(test_late_expiry_is_ignored),
-      cmocka_unit_test(test_call_verdict),
       cmocka_unit_test(test_provider_id_ok),
-      cmocka_unit_test(test_excerpt),
       cmocka_unit_test(test_invalid_inputs),
       cmocka_unit_test(test_key_and_sms_id),
       cmocka_unit_test(test_payload),

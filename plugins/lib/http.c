@@ -1,4 +1,4 @@
-/* The provider's HTTP client: see http.h. */
+/* The plugins' HTTP client: see http.h. */
 #include "http.h"
 
 #include <errno.h>
@@ -20,7 +20,7 @@
 #include <ctxd/errno.h>
 
 typedef struct {
-  notification_http_response_t *res;
+  plugin_http_response_t *res;
   size_t cap;
   int complete;
   int interim; /* a 1xx response ended: the final one follows on the same connection */
@@ -33,9 +33,9 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int fail(notification_http_response_t *res, int rc, const char *fmt, ...)
+static int fail(plugin_http_response_t *res, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int fail(notification_http_response_t *res, int rc, const char *fmt, ...) {
+static int fail(plugin_http_response_t *res, int rc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(res->error, sizeof res->error, fmt, ap);
@@ -45,7 +45,7 @@ static int fail(notification_http_response_t *res, int rc, const char *fmt, ...)
 }
 
 /* http://host[:port][/path], host a name or an IPv4 address ([v6] too). */
-static int parse_url(const char *url, notification_http_target_t *u) {
+static int parse_url(const char *url, plugin_http_target_t *u) {
   struct http_parser_url p;
   http_parser_url_init(&p);
   if (url == NULL || http_parser_parse_url(url, strlen(url), 0, &p) != 0 ||
@@ -67,7 +67,7 @@ static int parse_url(const char *url, notification_http_target_t *u) {
   return 0;
 }
 
-int notification_http_target_init(notification_http_target_t *t, const char *url, char *err, size_t cap) {
+int plugin_http_target_init(plugin_http_target_t *t, const char *url, char *err, size_t cap) {
   memset(t, 0, sizeof *t);
   if (parse_url(url, t) != 0) {
     snprintf(err, cap, "not an http:// URL: %s", url != NULL ? url : "(none)");
@@ -83,7 +83,7 @@ int notification_http_target_init(notification_http_target_t *t, const char *url
   return 0;
 }
 
-void notification_http_target_free(notification_http_target_t *t) {
+void plugin_http_target_free(plugin_http_target_t *t) {
   if (t->addrs != NULL) freeaddrinfo(t->addrs);
   t->addrs = NULL;
 }
@@ -102,8 +102,8 @@ static int wait_fd(int fd, short events, int64_t deadline) {
 }
 
 /* A non-blocking socket connected to u within the deadline, or a negative code. */
-static int connect_to(const notification_http_target_t *u, int64_t deadline, int timeout_ms,
-                      notification_http_response_t *res) {
+static int connect_to(const plugin_http_target_t *u, int64_t deadline, int timeout_ms,
+                      plugin_http_response_t *res) {
   int rc = fail(res, CTXD_EIO, "connecting to %s:%s: no address", u->host, u->port), fd = -1;
   for (const struct addrinfo *a = u->addrs; a != NULL && fd < 0; a = a->ai_next) {
     fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
@@ -130,7 +130,7 @@ static int connect_to(const notification_http_target_t *u, int64_t deadline, int
 }
 
 static int send_all(int fd, const char *p, size_t n, int64_t deadline, int timeout_ms,
-                    notification_http_response_t *res) {
+                    plugin_http_response_t *res) {
   while (n > 0) {
     ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
     if (w > 0) {
@@ -154,8 +154,8 @@ static int send_all(int fd, const char *p, size_t n, int64_t deadline, int timeo
 
 static int on_body(http_parser *p, const char *at, size_t len) {
   reader_t *r = p->data;
-  notification_http_response_t *res = r->res;
-  if (res->body_len + len > NOTIFICATION_HTTP_MAX_BODY) {
+  plugin_http_response_t *res = r->res;
+  if (res->body_len + len > PLUGIN_HTTP_MAX_BODY) {
     r->too_big = 1;
     return -1;
   }
@@ -204,7 +204,7 @@ static void feed(http_parser *parser, reader_t *r, const char *buf, size_t n) {
   }
 }
 
-static int read_response(int fd, int64_t deadline, int timeout_ms, notification_http_response_t *res) {
+static int read_response(int fd, int64_t deadline, int timeout_ms, plugin_http_response_t *res) {
   http_parser parser;
   reader_t r = {.res = res};
   http_parser_init(&parser, HTTP_RESPONSE);
@@ -221,8 +221,7 @@ static int read_response(int fd, int64_t deadline, int timeout_ms, notification_
     /* n == 0 is the end of the stream: http-parser completes a response read to the close */
     feed(&parser, &r, buf, (size_t)n);
     if (r.complete) break;
-    if (r.too_big)
-      return fail(res, CTXD_EIO, "response body larger than %d bytes", NOTIFICATION_HTTP_MAX_BODY);
+    if (r.too_big) return fail(res, CTXD_EIO, "response body larger than %d bytes", PLUGIN_HTTP_MAX_BODY);
     if (n == 0) return fail(res, CTXD_ECLOSED, "the connection closed before the response ended");
     if (HTTP_PARSER_ERRNO(&parser) != HPE_OK)
       return fail(res, HTTP_PARSER_ERRNO(&parser) == HPE_CB_body ? CTXD_ENOMEM : CTXD_EIO,
@@ -238,7 +237,7 @@ static int read_response(int fd, int64_t deadline, int timeout_ms, notification_
 static int has_line_break(const char *s) { return s != NULL && strpbrk(s, "\r\n") != NULL; }
 
 /* The request head: line, Host, the extra headers, content type and length. */
-static char *request_head(const notification_http_target_t *u, const char *const *headers, size_t len) {
+static char *request_head(const plugin_http_target_t *u, const char *const *headers, size_t len) {
   char *head = NULL;
   size_t size = 0;
   FILE *f = open_memstream(&head, &size);
@@ -254,11 +253,11 @@ static char *request_head(const notification_http_target_t *u, const char *const
   return head;
 }
 
-int notification_http_post(const notification_http_target_t *u, const char *const *headers, const char *body,
-                           size_t len, int timeout_ms, notification_http_response_t *res) {
+int plugin_http_post(const plugin_http_target_t *u, const char *const *headers, const char *body, size_t len,
+                     int timeout_ms, plugin_http_response_t *res) {
   memset(res, 0, sizeof *res);
   int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
-  if (u == NULL || u->addrs == NULL) return fail(res, CTXD_EINVAL, "no provider address");
+  if (u == NULL || u->addrs == NULL) return fail(res, CTXD_EINVAL, "no address to POST to");
   for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
     if (has_line_break(headers[i])) return fail(res, CTXD_EINVAL, "a header with a line break");
   char *head = request_head(u, headers, len);
@@ -272,7 +271,7 @@ int notification_http_post(const notification_http_target_t *u, const char *cons
   return rc;
 }
 
-void notification_http_response_free(notification_http_response_t *res) {
+void plugin_http_response_free(plugin_http_response_t *res) {
   free(res->body);
   res->body = NULL;
   res->body_len = 0;

@@ -1,4 +1,5 @@
-/* The notification plugin's HTTP client (plugins/notification/http.c) against a loopback
+/* The plugins' shared call rules (plugins/lib: which answers are retried, text excerpts) and
+ * their HTTP client (plugins/lib/http.c) against a loopback
  * socket this test serves from a thread, one scripted answer per connection: what it sends
  * (request line, Idempotency-Key, body), each response framing (length, chunked, to the
  * close), an error status, and each failure with its code: time-out within the deadline,
@@ -22,7 +23,9 @@
 
 #include <ctxd/errno.h>
 
+#include "call.h"
 #include "http.h"
+#include "text.h"
 
 typedef struct {
   int listener;
@@ -88,18 +91,18 @@ static void server_join(server_t *s) {
   close(s->listener);
 }
 
-static int post_port(int port, notification_http_response_t *res, int timeout_ms) {
+static int post_port(int port, plugin_http_response_t *res, int timeout_ms) {
   char url[64], err[160];
   snprintf(url, sizeof url, "http://127.0.0.1:%d/sms?x=1", port);
-  notification_http_target_t t;
-  assert_int_equal(notification_http_target_init(&t, url, err, sizeof err), 0);
+  plugin_http_target_t t;
+  assert_int_equal(plugin_http_target_init(&t, url, err, sizeof err), 0);
   static const char *const headers[] = {"Idempotency-Key", "sms:order:1", NULL};
-  int rc = notification_http_post(&t, headers, "{\"to\":\"+1\"}", 11, timeout_ms, res);
-  notification_http_target_free(&t);
+  int rc = plugin_http_post(&t, headers, "{\"to\":\"+1\"}", 11, timeout_ms, res);
+  plugin_http_target_free(&t);
   return rc;
 }
 
-static int post(server_t *s, notification_http_response_t *res, int timeout_ms) {
+static int post(server_t *s, plugin_http_response_t *res, int timeout_ms) {
   return post_port(s->port, res, timeout_ms);
 }
 
@@ -111,8 +114,7 @@ static long long now_ms(void) {
 
 /* Serves one connection with (answer, drop), POSTs to it and returns the client's code; the
  * request the server read stays in *s. */
-static int exchange(server_t *s, const char *answer, int drop, int timeout_ms,
-                    notification_http_response_t *res) {
+static int exchange(server_t *s, const char *answer, int drop, int timeout_ms, plugin_http_response_t *res) {
   server_start(s, answer, drop);
   int rc = post(s, res, timeout_ms);
   server_join(s);
@@ -122,23 +124,23 @@ static int exchange(server_t *s, const char *answer, int drop, int timeout_ms,
 /* A response the client must read whole: its status and body. */
 static void expect_response(const char *answer, int status, const char *body) {
   server_t s;
-  notification_http_response_t res;
+  plugin_http_response_t res;
   assert_int_equal(exchange(&s, answer, 0, 2000, &res), 0);
   assert_int_equal(res.status, status);
   assert_string_equal(res.body, body);
   assert_int_equal(res.body_len, strlen(body));
   assert_string_equal(res.error, "");
-  notification_http_response_free(&res);
+  plugin_http_response_free(&res);
 }
 
 /* A failure with its code and a part of its reason. */
 static void expect_failure(const char *answer, int drop, int timeout_ms, int code, const char *why) {
   server_t s;
-  notification_http_response_t res;
+  plugin_http_response_t res;
   assert_int_equal(exchange(&s, answer, drop, timeout_ms, &res), code);
   assert_int_equal(res.status, 0);
   if (why != NULL) assert_non_null(strstr(res.error, why));
-  notification_http_response_free(&res);
+  plugin_http_response_free(&res);
 }
 
 static void test_post_with_length(void **state) {
@@ -147,9 +149,9 @@ static void test_post_with_length(void **state) {
                   "{\"id\":\"p-1\"}\n");
   /* what went out */
   server_t s;
-  notification_http_response_t res;
+  plugin_http_response_t res;
   assert_int_equal(exchange(&s, "HTTP/1.1 204 No Content\r\n\r\n", 0, 2000, &res), 0);
-  notification_http_response_free(&res);
+  plugin_http_response_free(&res);
   assert_non_null(strstr(s.request, "POST /sms?x=1 HTTP/1.1\r\n"));
   assert_non_null(strstr(s.request, "\r\nIdempotency-Key: sms:order:1\r\n"));
   assert_non_null(strstr(s.request, "\r\nContent-Type: application/json\r\n"));
@@ -189,10 +191,10 @@ static void test_dropped_connection(void **state) {
 static void test_refused_and_not_http(void **state) {
   (void)state;
   server_t s;
-  notification_http_response_t res;
+  plugin_http_response_t res;
   assert_int_equal(exchange(&s, "SMTP ready\r\n\r\n", 0, 2000, &res), CTXD_EIO);
   assert_non_null(strstr(res.error, "not an HTTP response"));
-  notification_http_response_free(&res);
+  plugin_http_response_free(&res);
   /* a port held bound but not listening: refused, and no other test can take it meanwhile */
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -201,7 +203,7 @@ static void test_refused_and_not_http(void **state) {
   assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
   assert_int_equal(post_port(ntohs(a.sin_port), &res, 2000), CTXD_EIO);
   assert_non_null(strstr(res.error, "connecting to 127.0.0.1"));
-  notification_http_response_free(&res);
+  plugin_http_response_free(&res);
   close(fd);
 }
 
@@ -221,7 +223,7 @@ static void test_interim_responses_skipped(void **state) {
 
 static void test_too_large(void **state) {
   (void)state;
-  size_t n = NOTIFICATION_HTTP_MAX_BODY + 1;
+  size_t n = PLUGIN_HTTP_MAX_BODY + 1;
   char *answer = malloc(n + 128);
   assert_non_null(answer);
   int head = snprintf(answer, 128, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
@@ -232,11 +234,11 @@ static void test_too_large(void **state) {
 }
 
 static void expect_bad_url(const char *url, const char *why) {
-  notification_http_target_t t;
+  plugin_http_target_t t;
   char err[160];
-  assert_int_equal(notification_http_target_init(&t, url, err, sizeof err), CTXD_EINVAL);
+  assert_int_equal(plugin_http_target_init(&t, url, err, sizeof err), CTXD_EINVAL);
   assert_non_null(strstr(err, why));
-  notification_http_target_free(&t);
+  plugin_http_target_free(&t);
 }
 
 static void test_bad_arguments(void **state) {
@@ -245,16 +247,16 @@ static void test_bad_arguments(void **state) {
   expect_bad_url("not a url", "not an http:// URL");
   expect_bad_url(NULL, "not an http:// URL");
   expect_bad_url("http://no-such-host.invalid/sms", "resolving no-such-host.invalid");
-  notification_http_response_t res;
-  assert_int_equal(notification_http_post(NULL, NULL, "", 0, 100, &res), CTXD_EINVAL);
-  notification_http_response_free(&res);
-  notification_http_target_t t;
+  plugin_http_response_t res;
+  assert_int_equal(plugin_http_post(NULL, NULL, "", 0, 100, &res), CTXD_EINVAL);
+  plugin_http_response_free(&res);
+  plugin_http_target_t t;
   char err[160];
-  assert_int_equal(notification_http_target_init(&t, "http://127.0.0.1:1/", err, sizeof err), 0);
+  assert_int_equal(plugin_http_target_init(&t, "http://127.0.0.1:1/", err, sizeof err), 0);
   static const char *const evil[] = {"X", "a\r\nInjected: 1", NULL};
-  assert_int_equal(notification_http_post(&t, evil, "", 0, 100, &res), CTXD_EINVAL);
-  notification_http_response_free(&res);
-  notification_http_target_free(&t);
+  assert_int_equal(plugin_http_post(&t, evil, "", 0, 100, &res), CTXD_EINVAL);
+  plugin_http_response_free(&res);
+  plugin_http_target_free(&t);
 }
 
 /* An IPv6 literal: connected, and named in brackets in the Host header. */
@@ -271,22 +273,61 @@ static void test_ipv6_host_header(void **state) {
   assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
   char url[64], err[160];
   snprintf(url, sizeof url, "http://[::1]:%d/sms", ntohs(a.sin6_port));
-  notification_http_target_t t;
-  assert_int_equal(notification_http_target_init(&t, url, err, sizeof err), 0);
+  plugin_http_target_t t;
+  assert_int_equal(plugin_http_target_init(&t, url, err, sizeof err), 0);
   assert_string_equal(t.host, "::1");
   char want[32];
   snprintf(want, sizeof want, "[::1]:%d", ntohs(a.sin6_port));
   assert_string_equal(t.authority, want);
-  notification_http_response_t res;
+  plugin_http_response_t res;
   /* nobody accepts: the request sits in the backlog and the deadline ends it */
-  assert_int_equal(notification_http_post(&t, NULL, "", 0, 100, &res), CTXD_ETIMEDOUT);
-  notification_http_response_free(&res);
-  notification_http_target_free(&t);
+  assert_int_equal(plugin_http_post(&t, NULL, "", 0, 100, &res), CTXD_ETIMEDOUT);
+  plugin_http_response_free(&res);
+  plugin_http_target_free(&t);
   close(fd);
+}
+
+/* Only a clear refusal fails for good; an unclear answer or none is retried. */
+static void test_call_verdict(void **state) {
+  (void)state;
+  assert_int_equal(plugin_http_verdict(0, 200), CTXD_CALL_DONE);
+  assert_int_equal(plugin_http_verdict(0, 202), CTXD_CALL_DONE);
+  static const int refused[] = {400, 401, 403, 404, 410, 413, 422};
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+    assert_int_equal(plugin_http_verdict(0, refused[i]), CTXD_CALL_FAILED);
+  static const int passing[] = {101, 301, 408, 409, 425, 429, 500, 502, 503, 504};
+  for (size_t i = 0; i < sizeof passing / sizeof *passing; i++)
+    assert_int_equal(plugin_http_verdict(0, passing[i]), CTXD_CALL_RETRY);
+  static const int unclear[] = {CTXD_ETIMEDOUT, CTXD_ECLOSED, CTXD_EIO, CTXD_ENOMEM};
+  for (size_t i = 0; i < sizeof unclear / sizeof *unclear; i++)
+    assert_int_equal(plugin_http_verdict(unclear[i], 0), CTXD_CALL_RETRY);
+  /* a request this client can never make (the URL is checked at the start) */
+  assert_int_equal(plugin_http_verdict(CTXD_EINVAL, 0), CTXD_CALL_FAILED);
+}
+
+static void test_excerpt(void **state) {
+  (void)state;
+  char out[8];
+  plugin_text_excerpt("abc", out, sizeof out);
+  assert_string_equal(out, "abc");
+  /* "aaaaa" then a 3-byte character that would end past 7 bytes: cut before it */
+  plugin_text_excerpt("aaaaa\xe4\xb8\xad", out, sizeof out);
+  assert_string_equal(out, "aaaaa");
+  plugin_text_excerpt("aaaa\xe4\xb8\xadz", out, sizeof out);
+  assert_string_equal(out, "aaaa\xe4\xb8\xad");
+  /* bytes that are not UTF-8 become '?' */
+  plugin_text_excerpt("a\xff\xe4\xb8"
+                      "b",
+                      out, sizeof out);
+  assert_string_equal(out, "a???b");
+  plugin_text_excerpt(NULL, out, sizeof out);
+  assert_string_equal(out, "");
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_call_verdict),
+      cmocka_unit_test(test_excerpt),
       cmocka_unit_test(test_post_with_length),
       cmocka_unit_test(test_chunked_and_to_the_close),
       cmocka_unit_test(test_error_status_is_a_response),
