@@ -272,7 +272,9 @@ static int case_accepted_reply(case_call_t *x, const case_record_t *rec) {
   return rc == CTXD_ENOENT ? 0 : rc;
 }
 
-/* A refusal, naming the case's current status when there is a case (rec non-NULL). */
+/* A refusal, naming the case's current status when there is a case (rec non-NULL). A
+ * reason v1 has is answered as v1, which released requesters (the agent desk, the
+ * simulator) understand; only the reasons v1 lacks need v2. */
 static int case_rejected_reply(case_call_t *x, const char *case_id, int32_t reason, const char *text,
                                const case_record_t *rec) {
   ctxd_c_case_v2_case_command_rejected_t r = {
@@ -283,8 +285,14 @@ static int case_rejected_reply(case_call_t *x, const char *case_id, int32_t reas
   };
   case_uuid_copy(r.case_id, case_id);
   x->api->log(x->st->plugin, x->msg, CTXD_LOG_INFO, "command rejected: %s", text);
-  return case_message_write(x, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_TYPE,
-                            ctxd_c_case_v2_case_command_rejected_encode(&r), 1);
+  if (ctxd_c_case_v1_case_command_rejected_reason_name(reason) == NULL)
+    return case_message_write(x, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_TYPE,
+                              ctxd_c_case_v2_case_command_rejected_encode(&r), 1);
+  ctxd_c_case_v1_case_command_rejected_t v1 = {
+      .reason = r.reason, .message = r.message, .has_status = r.has_status, .status = r.status};
+  memcpy(v1.case_id, r.case_id, sizeof v1.case_id);
+  return case_message_write(x, CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_TYPE,
+                            ctxd_c_case_v1_case_command_rejected_encode(&v1), 1);
 }
 
 /* ---- recording accepted actions -------------------------------------------------------------- */
@@ -938,15 +946,6 @@ static ctxd_handler_result_t on_rule_remove(ctxd_tx_t *tx, const ctxd_msg_t *msg
 
 /* Compensation orders: a case may be opened about one unless it was rejected or terminated. */
 static ctxd_handler_result_t on_compensation_changed(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
-  static const char *const names[] = {"",
-                                      "Draft",
-                                      "PendingApproval",
-                                      "Approved",
-                                      "Rejected",
-                                      "Terminated",
-                                      "Compensating",
-                                      "Finished",
-                                      "PendingCommunication"};
   case_call_t x = case_call_begin(data, tx, msg);
   size_t len;
   ctxd_c_compensation_v1_compensation_status_changed_t m;
@@ -957,8 +956,9 @@ static ctxd_handler_result_t on_compensation_changed(ctxd_tx_t *tx, const ctxd_m
   } else { /* decoding checked the status against the contract's values */
     int closed = m.new_status == CTXD_C_COMPENSATION_V1_COMPENSATION_STATUS_CHANGED_NEW_STATUS_REJECTED ||
                  m.new_status == CTXD_C_COMPENSATION_V1_COMPENSATION_STATUS_CHANGED_NEW_STATUS_TERMINATED;
-    rc = case_repo_document_put(x.api, tx, "compensation", m.compensation_id, names[m.new_status], !closed,
-                                m.version);
+    rc = case_repo_document_put(
+        x.api, tx, "compensation", m.compensation_id,
+        ctxd_c_compensation_v1_compensation_status_changed_new_status_name(m.new_status), !closed, m.version);
   }
   ctxd_c_compensation_v1_compensation_status_changed_free(&m);
   return case_call_end(&x, rc);

@@ -154,6 +154,8 @@ static int reply_accepted(const state_t *st, ctxd_tx_t *tx, const inventory_comm
   return rc == CTXD_ENOENT ? 0 : rc;
 }
 
+/* A reason v1 has is answered as v1, which released requesters understand; only the
+ * reasons v1 lacks (MaterialTypeChanged, UnknownUnit) need v2. */
 static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg,
                           const inventory_command_t *cmd, const inventory_rejection_t *why) {
   ctxd_c_inventory_v2_inventory_command_rejected_t r = {0};
@@ -164,8 +166,14 @@ static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *ms
     uuid_copy(r.measurement_id, cmd->measurement.measurement_id);
   st->api->log(st->plugin, msg, CTXD_LOG_INFO, "command rejected: %s (%s)", why->text,
                inventory_reason_code(why->reason));
-  return emit(st, tx, CTXD_C_INVENTORY_V2_INVENTORY_COMMAND_REJECTED_TYPE,
-              ctxd_c_inventory_v2_inventory_command_rejected_encode(&r), 1);
+  if (ctxd_c_inventory_v1_inventory_command_rejected_reason_name(r.reason) == NULL)
+    return emit(st, tx, CTXD_C_INVENTORY_V2_INVENTORY_COMMAND_REJECTED_TYPE,
+                ctxd_c_inventory_v2_inventory_command_rejected_encode(&r), 1);
+  ctxd_c_inventory_v1_inventory_command_rejected_t v1 = {.reason = r.reason, .message = r.message};
+  memcpy(v1.inventory_id, r.inventory_id, sizeof v1.inventory_id);
+  memcpy(v1.measurement_id, r.measurement_id, sizeof v1.measurement_id);
+  return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_COMMAND_REJECTED_TYPE,
+              ctxd_c_inventory_v1_inventory_command_rejected_encode(&v1), 1);
 }
 
 /* The public form of a new event, for reports and the accounting monolith. */

@@ -300,24 +300,25 @@ static void refused_actions_answer_with_status(void **state) {
 
   const expected_t replies[] = {
       {command(w, "CompleteCase", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2", "cannot complete a case in status WaitProcess",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":2",
+        "cannot complete a case in status WaitProcess", NULL}},
       {command(w, "ProcessCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Result\":\"r\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2", "cannot process a case in status WaitProcess",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":2",
+        "cannot process a case in status WaitProcess", NULL}},
       {command(w, "RejectCaseBack", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\",\"Reason\":\"r\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2",
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":2",
         "cannot reject back a case in status WaitProcess", NULL}},
       {command(w, "TransferCase",
                "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-off\",\"OperatorId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":4", "\"Status\":2", "agent agent-off: not on duty", NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":4", "\"Status\":2",
+        "agent agent-off: not on duty", NULL}},
       {command(w, "TransferCase",
                "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-x\",\"OperatorId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":3", "\"Status\":2", "agent agent-x: not in skill group " GROUP,
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":3", "\"Status\":2",
+        "agent agent-x: not in skill group " GROUP, NULL}},
       {command(w, "AcceptCase", "{\"CaseId\":\"" MISSING "\",\"AgentId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":1", "\"Message\":\"no case " MISSING "\"",
-        "\"CaseId\":\"" MISSING "\"", NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":1",
+        "\"Message\":\"no case " MISSING "\"", "\"CaseId\":\"" MISSING "\"", NULL}},
   };
   expect_replies(w, replies, sizeof replies / sizeof replies[0]);
   /* once closed, nothing more is allowed */
@@ -328,16 +329,17 @@ static void refused_actions_answer_with_status(void **state) {
   expect_replies(w, closed, 1);
   const expected_t after[] = {
       {command(w, "UrgeCase", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot urge a case in status Closed", NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":7",
+        "cannot urge a case in status Closed", NULL}},
       {command(w, "AssignCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot appoint a case in status Closed",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":7",
+        "cannot appoint a case in status Closed", NULL}},
       {command(w, "RefuseCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Reason\":\"r\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot refuse a case in status Closed",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":7",
+        "cannot refuse a case in status Closed", NULL}},
       {command(w, "AcceptCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot accept a case in status Closed",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":7",
+        "cannot accept a case in status Closed", NULL}},
   };
   expect_replies(w, after, sizeof after / sizeof after[0]);
   wait_sql(w, "SELECT count(*) FROM ctxd.outbox", 0);
@@ -471,7 +473,7 @@ static void open_case_command_is_idempotent(void **state) {
                "{\"CaseId\":\"" F1
                "\",\"CaseType\":13,\"RelatedBizType\":\"compensation\",\"RelatedBizId\":\"" COMP "\","
                "\"Subject\":\"s\",\"OpenedBy\":\"compensation\"}"),
-       {"CaseCommandRejected", "\"Reason\":6", "\"Status\":1", NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":6", "\"Status\":1", NULL}},
   };
   expect_replies(w, again, 2);
   wait_sql(w, "SELECT count(*) FROM ctxd.outbox", 0);
@@ -617,13 +619,14 @@ static void creation_checks(void **state) {
   snprintf(m[5], sizeof m[5], open_fmt, C2, 12, "order", "SO-9");
   const expected_t replies[] = {
       {command(w, "OpenCase", m[0]),
-       {"Ctxd.Case.Contracts.v2:CaseCommandRejected", "\"Reason\":7", "compensation " MISSING " is not known",
-        NULL}},
-      {command(w, "OpenCase", m[1]), {"CaseCommandRejected", "\"Reason\":8", "is Terminated", NULL}},
+       {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":7",
+        "compensation " MISSING " is not known", NULL}},
+      {command(w, "OpenCase", m[1]),
+       {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":8", "is Terminated", NULL}},
       {command(w, "OpenCase", m[2]),
-       {"CaseCommandRejected", "\"Reason\":9", "problem category 99 does not qualify for a compensation",
-        NULL}},
-      {command(w, "OpenCase", m[3]), {"CaseCommandRejected", "\"Reason\":7", NULL}},
+       {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":9",
+        "problem category 99 does not qualify for a compensation", NULL}},
+      {command(w, "OpenCase", m[3]), {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":7", NULL}},
   };
   expect_replies(w, replies, 4);
   const expected_t opened[] = {
@@ -667,7 +670,8 @@ static void take_over_pay_and_auto_accept(void **state) {
                "{\"CaseId\":\"" C3 "\",\"AgentId\":\"agent-2\",\"Result\":\"asked to pay\"}"),
        {"CaseCommandAccepted", "\"Status\":5", NULL}}, /* unpaid: auto-acceptance waits */
       {command(w, "CompleteCase", "{\"CaseId\":\"" C3 "\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":10", "\"Status\":5", "whose pay status is Unpaid", NULL}},
+       {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":10", "\"Status\":5",
+        "whose pay status is Unpaid", NULL}},
   };
   expect_replies(w, steps, sizeof steps / sizeof steps[0]); /* one worker: handled in this order */
   assert_int_equal(ctxt_pg_long(w->pg,

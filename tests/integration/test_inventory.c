@@ -168,7 +168,13 @@ static void full_audit(void **state) {
     } else {
       char *r = strstr(body, "\"Reason\":");
       assert_non_null(r);
-      reasons[atoi(r + 9)]++;
+      int reason = atoi(r + 9);
+      reasons[reason]++;
+      /* v1 for the reasons it has, which released requesters understand; v2 (which does
+       * not say it is v1) only for the new ones */
+      int v1 = strstr(body, "\"urn:message:Ctxd.Inventory.Contracts.v1:InventoryCommandRejected\"") != NULL,
+          v2 = strstr(body, "\"urn:message:Ctxd.Inventory.Contracts.v2:InventoryCommandRejected\"") != NULL;
+      if (v1 == v2 || v2 != (reason == 12)) fail_msg("reason %d answered as %s", reason, body);
     }
   }
   assert_int_equal(accepted, 7);
