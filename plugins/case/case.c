@@ -727,8 +727,11 @@ static int case_command_decide(case_call_t *x, size_t c, const case_request_t *r
     agent = (case_agent_t){req->agent_id, facts.group_id, facts.on_duty, facts.open_cases};
   }
   if (rc != 0) return rc;
-  case_action_cmd_t cmd = {case_commands[c].action, req->actor, case_clock_now(), req->note,
-                           gives ? &agent : NULL};
+  case_action_cmd_t cmd = {.action = case_commands[c].action,
+                           .actor = req->actor,
+                           .at = case_clock_now(),
+                           .note = req->note,
+                           .agent = gives ? &agent : NULL};
   case_outcome_t out;
   char text[CASE_REJECTION_LEN + 2 * CASE_REF_LEN];
   int32_t reason = 0;
@@ -980,25 +983,36 @@ static ctxd_handler_result_t on_order_created(ctxd_tx_t *tx, const ctxd_msg_t *m
   return case_call_end(&x, rc);
 }
 
-/* An order paid: its cases waiting for the payment record it, and those processed with
- * auto-acceptance complete. A repeated OrderPayFinished finds none unpaid. */
-static int case_order_paid(case_call_t *x, const char *order_number) {
+/* An order paid: its cases opened before the payment and waiting for it record it, and
+ * those processed with auto-acceptance complete. A repeated or re-sent OrderPayFinished
+ * finds them paid; the order's payment made before a case was opened (what the case is
+ * about, repeated by Paying) pays nothing (docs/contexts.md). */
+static int case_order_paid(case_call_t *x, const char *order_number, const char *paid_at) {
   json_t *ids = NULL;
-  int rc = case_repo_unpaid(x->api, x->tx, order_number, &ids);
+  int64_t paid_ms = 0;
+  int rc = case_repo_time_ms(x->api, x->tx, paid_at, &paid_ms);
+  if (rc == 0) rc = case_repo_unpaid(x->api, x->tx, order_number, &ids);
   char note[CASE_TEXT_LEN];
-  snprintf(note, sizeof note, "order %.200s paid", order_number);
+  snprintf(note, sizeof note, "order %.160s paid at %.40s", order_number, paid_at);
   for (size_t i = 0; rc == 0 && i < json_array_size(ids); i++) {
     case_record_t rec;
     int found = 0;
     rc = case_repo_load(x->api, x->tx, json_string_value(json_array_get(ids, i)), &rec, &found);
-    case_action_cmd_t cmd = {
-        .action = CASE_ACTION_PAY, .actor = "paying", .at = case_clock_now(), .note = note};
+    case_action_cmd_t cmd = {.action = CASE_ACTION_PAY,
+                             .actor = "paying",
+                             .at = case_clock_now(),
+                             .note = note,
+                             .paid_at = paid_ms};
     case_outcome_t out;
-    /* an ended case owes nothing any more: the table refuses, and that is the answer */
-    if (rc == 0 && found && case_aggregate_apply(&rec.agg, &cmd, &out) == 0) {
-      rc = case_outcome_commit(x, &rec, &out);
-      if (rc == 0) rc = case_auto_accept(x, &rec);
+    if (rc != 0 || !found) continue;
+    /* an ended case owes nothing any more, an earlier payment is not the one it waits for:
+     * the domain refuses, and that is the answer */
+    if (case_aggregate_apply(&rec.agg, &cmd, &out) != 0) {
+      x->api->log(x->st->plugin, x->msg, CTXD_LOG_INFO, "case %s: %s", rec.agg.case_id, out.rejection);
+      continue;
     }
+    rc = case_outcome_commit(x, &rec, &out);
+    if (rc == 0) rc = case_auto_accept(x, &rec);
   }
   json_decref(ids);
   return rc;
@@ -1013,7 +1027,7 @@ static ctxd_handler_result_t on_order_paid(ctxd_tx_t *tx, const ctxd_msg_t *msg,
   if (rc != 0)
     x.fault_type = "Case.Malformed";
   else
-    rc = case_order_paid(&x, m.order_number);
+    rc = case_order_paid(&x, m.order_number, m.paid_at);
   ctxd_c_paying_v1_order_pay_finished_free(&m);
   return case_call_end(&x, rc);
 }

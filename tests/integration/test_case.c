@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NS "Ctxd.Case.Contracts.v1:"
 #define FULFILLMENT_FAILED "Ctxd.Fulfillment.Contracts.v1:FulfillmentFailed"
@@ -158,6 +159,16 @@ static void order_created(ctxt_world_t *w, const char *number) {
            "\"Currency\":\"CNY\",\"CreatedAt\":\"2026-11-24T08:00:00Z\"}",
            number);
   send_message(w, ORDER_CREATED, m, 0);
+}
+
+/* Paying's event: order `number` paid at `paid_at`. */
+static void order_paid(ctxt_world_t *w, const char *number, const char *paid_at) {
+  char m[512];
+  snprintf(m, sizeof m,
+           "{\"OrderNumber\":\"%s\",\"Kind\":1,\"AmountMinor\":3000,\"PaidAmountMinor\":3000,"
+           "\"Currency\":\"CNY\",\"PaidAt\":\"%s\"}",
+           number, paid_at);
+  send_message(w, ORDER_PAID, m, 0);
 }
 
 /* A reply expected for request `request`: its body holds every needle (the type first). */
@@ -679,11 +690,20 @@ static void take_over_pay_and_auto_accept(void **state) {
                                 "' AND action = 'accept' AND actor = 'agent-2' AND agent_id = 'agent-2'"
                                 " AND note = 'taken over from agent-1'"),
                    1);
-  send_message(w, ORDER_PAID,
-               "{\"OrderNumber\":\"SO-7\",\"Kind\":1,\"AmountMinor\":3000,\"PaidAmountMinor\":3000,"
-               "\"Currency\":\"CNY\",\"PaidAt\":\"2026-11-24T09:00:00Z\"}",
-               0);
+  /* the order's payment from before the case opened, repeated by Paying, pays nothing;
+   * the payment made after the opening does (one worker: handled in this order) */
+  order_paid(w, "SO-7", "2020-01-01T09:00:00Z");
+  char later[32];
+  time_t t = time(NULL) + 60;
+  strftime(later, sizeof later, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+  order_paid(w, "SO-7", later);
   wait_case(w, C3, "Finished", "agent-2");
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM cases.operation_log WHERE case_id = '" C3
+           "' AND action = 'pay' AND note = 'order SO-7 paid at %s'",
+           later);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
   wait_archived(w, NS "CaseResolved", "body::json->'message'->>'CaseId' = '" C3 "'", 1);
   wait_archived(w, NS "CaseStatusChanged",
                 "body::json->'message'->>'Action' = '7' AND body::json->'message'->>'OperatorId' = "
