@@ -268,7 +268,7 @@ static int material_lookup(void *ctx, const char *id, inventory_material_t *out)
 
 static ctxd_handler_result_t result_of(const state_t *st, ctxd_tx_t *tx, int rc) {
   if (rc == 0) return CTXD_HANDLER_OK;
-  if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY; /* another writer of this inventory */
+  if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY; /* another writer of this inventory or template */
   st->api->tx_fault(tx, "Inventory.Failed",
                     st->api->tx_error(tx)[0] ? st->api->tx_error(tx) : ctxd_strerror(rc));
   return CTXD_HANDLER_FAIL;
@@ -291,7 +291,7 @@ static ctxd_handler_result_t decide_and_store(state_t *st, ctxd_tx_t *tx, const 
   const char *template_id =
       cmd->kind == INVENTORY_CMD_START ? cmd->start.template_id : state.started.template_id;
   if (rc == 0 && template_id[0] != '\0')
-    rc = template_get(st->api, tx, &st->seeds, template_id, &own, &refs.tmpl, &deleted);
+    rc = template_get(st->api, tx, &st->seeds, template_id, false, &own, &refs.tmpl, &deleted);
   else
     memset(&own, 0, sizeof own);
   inventory_decision_t d;
@@ -419,7 +419,7 @@ static ctxd_handler_result_t template_command(state_t *st, ctxd_tx_t *tx, const 
   bool deleted;
   inventory_rejection_t why;
   int64_t version = 0;
-  int rc = template_get(st->api, tx, &st->seeds, id, &own, &current, &deleted);
+  int rc = template_get(st->api, tx, &st->seeds, id, true, &own, &current, &deleted);
   inventory_template_outcome_t outcome =
       rc == 0 ? inventory_template_decide(current, deleted, next, &why) : INVENTORY_TEMPLATE_REJECTED;
   if (rc == 0 && (outcome == INVENTORY_TEMPLATE_SAVE || outcome == INVENTORY_TEMPLATE_DELETE))

@@ -347,6 +347,67 @@ static void pizzeria_must_exist(void **state) {
   unlink(templates);
 }
 
+#define TEMPLATE3 "33333333-3333-4333-8333-333333333335"
+
+static void sql_ok(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+}
+
+/* Only a template's save and delete lock its row: an inventory's measurements go on while
+ * a save holds it. Two first saves of one new template id for two pizzerias cannot move
+ * it: the second finds the first's row and is refused UnitMismatch. */
+static void template_locks_only_for_its_writers(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  ctxt_host_start(w, NULL);
+  material(w, CHEESE, 5, 0);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 1, CTXT_EFFECT_MS), 1);
+  save_template(w, UNIT, "Bin");
+  expect_reply(w, "\"Version\":1,\"Deleted\":false,\"Changed\":true");
+  start(w, INV, TEMPLATE2);
+  expect_reply(w, "InventoryCommandAccepted");
+
+  /* a save in progress holds the row: a measurement of an inventory using it is not held */
+  PGconn *other = ctxt_pg_connect(w->db);
+  sql_ok(other, "BEGIN");
+  sql_ok(other, "SELECT 1 FROM inventory.templates WHERE id = '" TEMPLATE2 "' FOR UPDATE");
+  measure(w, "77777777-0000-4000-8000-000000000001", 1, CHEESE, "\"1\"", 5, FRIDGE);
+  expect_reply(w, "InventoryCommandAccepted");
+  sql_ok(other, "COMMIT");
+
+  /* another pizzeria's first save of TEMPLATE3, committed while this one waits on it */
+  sql_ok(other, "BEGIN");
+  sql_ok(
+      other,
+      "INSERT INTO inventory.templates (id, unit_id, version, deleted, body, updated_by) VALUES ('" TEMPLATE3
+      "', '" UNIT2 "', 1, false, '{\"id\":\"" TEMPLATE3 "\",\"unitId\":\"" UNIT2
+      "\",\"name\":\"Daily\",\"category\":\"daily\",\"zones\":[{\"id\":\"" FRIDGE
+      "\",\"name\":\"Fridge\",\"materialTypeIds\":[\"" CHEESE "\"]}]}', 'other')");
+  command(w, "SaveInventoryTemplate",
+          "{\"inventoryTemplateId\":\"" TEMPLATE3 "\",\"unitId\":\"" UNIT
+          "\",\"name\":\"Daily\",\"category\":3,\"zones\":[{\"inventoryZoneId\":\"" FRIDGE
+          "\",\"name\":\"Fridge\",\"materialTypeIds\":[\"" CHEESE "\"]}],\"savedBy\":\"" USER "\"}");
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg,
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND query LIKE '%inventory.templates%'",
+                        1, CTXT_EFFECT_MS),
+      1);
+  sql_ok(other, "COMMIT");
+  PQfinish(other);
+  expect_reply(w, "\"Reason\":3");
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM inventory.templates WHERE id = '" TEMPLATE3
+                                "' AND unit_id = '" UNIT2 "' AND version = 1 AND updated_by = 'other'"),
+                   1);
+  ctxt_host_stop(w, SIGTERM);
+  unlink(templates);
+}
+
 /* `ctxd outbox resend` of this world's configuration with args; returns its exit code. */
 static int resend(ctxt_world_t *w, char **args) {
   char *argv[16] = {(char *)ctxt_ctxd_path(), "outbox", "resend"};
@@ -548,6 +609,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(two_workers_lose_no_update, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(resend_archived_events, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(resend_keeps_what_was_sent, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(template_locks_only_for_its_writers, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(office_manager_keeps_templates, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(pizzeria_must_exist, ctxt_world_setup, ctxt_world_teardown),
   };
