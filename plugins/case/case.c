@@ -148,8 +148,20 @@ static void case_uuid_copy(ctxd_c_uuid_t dst, const char *src) {
 
 /* ---- the contracts' numbers ------------------------------------------------------------------ */
 
-/* The contracts list the statuses in the domain's order, from 1. */
+/* The contracts list the statuses in the domain's order, from 1, and the released contract
+ * cannot gain one: a status added to the domain or reordered breaks the build here. */
+_Static_assert((int)CASE_STATUS_WAIT_DISTRIBUTION + 1 ==
+                       (int)CTXD_C_CASE_V1_CASE_STATUS_CHANGED_NEW_STATUS_WAIT_DISTRIBUTION &&
+                   (int)CASE_STATUS_COUNT == (int)CTXD_C_CASE_V1_CASE_STATUS_CHANGED_NEW_STATUS_REJECTED,
+               "case statuses and CaseStatusChanged.NewStatus differ");
 static int32_t case_status_number(case_status_t s) { return (int32_t)s + 1; }
+
+/* CaseStatusChanged.PayStatus of the domain's pay status. */
+static const int32_t case_pay_status_wire[CASE_PAY_COUNT] = {
+    [CASE_PAY_NOT_REQUIRED] = CTXD_C_CASE_V1_CASE_STATUS_CHANGED_PAY_STATUS_NOT_REQUIRED,
+    [CASE_PAY_UNPAID] = CTXD_C_CASE_V1_CASE_STATUS_CHANGED_PAY_STATUS_UNPAID,
+    [CASE_PAY_PAID] = CTXD_C_CASE_V1_CASE_STATUS_CHANGED_PAY_STATUS_PAID,
+};
 
 static const int32_t case_action_wire[CASE_ACTION_COUNT] = {
     [CASE_ACTION_OPEN] = CTXD_C_CASE_V1_CASE_STATUS_CHANGED_ACTION_OPEN,
@@ -235,7 +247,7 @@ static int case_status_changed_publish(case_call_t *x, const case_record_t *rec,
       .version = rec->agg.version,
       .changed_at = changed,
       .has_pay_status = true,
-      .pay_status = (int32_t)rec->agg.pay_status + 1, /* the contract lists them in the domain's order */
+      .pay_status = case_pay_status_wire[rec->agg.pay_status],
   };
   case_uuid_copy(e.case_id, ev->case_id);
   case_uuid_copy(e.follower.skill_group_id, ev->group_id);
@@ -346,7 +358,8 @@ static int case_auto_accept(case_call_t *x, case_record_t *rec) {
   return case_outcome_commit(x, rec, &out);
 }
 
-/* A JSON array holding the carrier of c, or empty: the history distribution loads. */
+/* A JSON array holding the carrier of c, or empty: the history distribution loads. A new
+ * reference, the caller's to json_decref (NULL when memory ran out). */
 static json_t *case_carriers(const case_aggregate_t *c) {
   const char *carrier = case_feature_get(c, CASE_FEATURE_CARRIER);
   return carrier != NULL && carrier[0] ? json_pack("[s]", carrier) : json_array();
