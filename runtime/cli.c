@@ -29,6 +29,7 @@ enum {
   O_OFFSET,
   O_BY,
   O_JSON,
+  O_INCLUDE_COMMANDS,
   O_HELP,
   O_VERSION,
   NOPTIONS
@@ -53,6 +54,7 @@ static const struct option options[NOPTIONS + 1] = {
     [O_OFFSET] = {"offset", required_argument, NULL, 256 + O_OFFSET},
     [O_BY] = {"by", required_argument, NULL, 256 + O_BY},
     [O_JSON] = {"json", no_argument, NULL, 256 + O_JSON},
+    [O_INCLUDE_COMMANDS] = {"include-commands", no_argument, NULL, 256 + O_INCLUDE_COMMANDS},
     [O_HELP] = {"help", no_argument, NULL, 'h'},
     [O_VERSION] = {"version", no_argument, NULL, 'V'},
     [NOPTIONS] = {NULL, 0, NULL, 0}};
@@ -107,13 +109,16 @@ static const char *const value_names[NOPTIONS] = {[O_CONFIG] = "FILE",
 /* The options that select archived outbox rows. */
 #define ARCHIVE_FILTERS (BIT(O_MESSAGE_TYPE) | BIT(O_SINCE) | BIT(O_UNTIL) | BIT(O_MESSAGE_ID))
 #define OUTBOX_USAGE                                                                                         \
-  "usage: ctxd outbox resend (ID... | ARCHIVE_FILTERS) --config FILE [--limit N]\n"                          \
-  "  Sends archived outbox rows (ctxd.outbox_archive: what the hosts published) again: the\n"                \
-  "  ones given by archive row id, or selected by ARCHIVE_FILTERS (all of them, or the\n"                    \
-  "  first N). They go back into the outbox with their message ids unchanged, and a running\n"               \
-  "  host's relay publishes them: a consumer that handled one before drops the copy by its\n"                \
-  "  message id. Replies and rows the broker refused are not sent again. Prints how many\n"                  \
-  "  rows it queued.\n"                                                                                      \
+  "usage: ctxd outbox resend (ID... | ARCHIVE_FILTERS) --config FILE [--limit N] [--include-commands]\n"     \
+  "  Sends archived events (ctxd.outbox_archive: what the hosts published) again: the ones\n"                \
+  "  given by archive row id, or selected by ARCHIVE_FILTERS (all of them, or the first N).\n"               \
+  "  They go back into the outbox as they were sent (message id, headers, correlation id),\n"                \
+  "  and a running host's relay publishes them: a consumer that handled one before drops the\n"              \
+  "  copy by its message id, unless its inbox forgot the id (rows older than\n"                              \
+  "  inbox.retention_s are counted in a warning). Commands sent to an endpoint are sent again\n"             \
+  "  only with --include-commands (a command may ask another system to act twice, e.g. to\n"                 \
+  "  refund again). Replies and rows the broker refused are never sent again. Prints how many\n"             \
+  "  rows it queued and how many it left out.\n"                                                             \
   "  ARCHIVE_FILTERS: --message-type NS.vN:TYPE --message-id UUID --since TIME --until TIME\n"               \
   "  (ISO 8601, on when the row was sent; without a zone: UTC).\n"
 
@@ -169,8 +174,9 @@ static const struct {
      BIT(O_CONFIG), ERRORS_USAGE, 2},
     {"errors", "unarchive", CTXD__CMD_ERRORS_UNARCHIVE, BIT(O_CONFIG) | FILTERS | BIT(O_BY) | BIT(O_JSON),
      BIT(O_CONFIG), ERRORS_USAGE, 2},
-    {"outbox", "resend", CTXD__CMD_OUTBOX_RESEND, BIT(O_CONFIG) | ARCHIVE_FILTERS | BIT(O_LIMIT),
-     BIT(O_CONFIG), OUTBOX_USAGE, 2},
+    {"outbox", "resend", CTXD__CMD_OUTBOX_RESEND,
+     BIT(O_CONFIG) | ARCHIVE_FILTERS | BIT(O_LIMIT) | BIT(O_INCLUDE_COMMANDS), BIT(O_CONFIG), OUTBOX_USAGE,
+     2},
     {"contracts", "export", CTXD__CMD_CONTRACTS_EXPORT, BIT(O_OUTPUT), 0,
      "usage: ctxd contracts export [--output FILE]\n"
      "  Writes every contract and version built into this host as an AsyncAPI 2.6.0\n"
@@ -210,7 +216,7 @@ const char *ctxd__cli_usage(const char *command) {
          "                                act on failed messages (see 'ctxd help errors')\n"
          "  errors replay --config FILE --endpoint NAME [--limit N]\n"
          "                                move messages from NAME_error back to NAME\n"
-         "  outbox resend (ID... | ARCHIVE_FILTERS) --config FILE [--limit N]\n"
+         "  outbox resend (ID... | ARCHIVE_FILTERS) --config FILE [--limit N] [--include-commands]\n"
          "                                send archived events again (same message ids)\n"
          "  contracts export [--output FILE]\n"
          "                                write the contracts as an AsyncAPI document\n"
@@ -359,6 +365,8 @@ int ctxd__cli_parse(ctxd__cli_t *out, int argc, char **argv, char *err, size_t e
       out->dot = 1;
     else if (o == O_JSON)
       out->json = 1;
+    else if (o == O_INCLUDE_COMMANDS)
+      out->include_commands = 1;
     else if (take_value(out, o, optarg, err, errlen) != 0)
       return CTXD_EINVAL;
   }

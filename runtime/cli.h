@@ -39,6 +39,7 @@ typedef struct {
   const char *message_type, *exception_type, *status, *since, *until, *message_id, *group, *by;
   long offset;
   int json;
+  int include_commands; /* outbox resend: commands too, not only events */
   int64_t ids[CTXD__CLI_MAX_IDS];
   size_t nids;
   int dot;              /* topology: Graphviz (the only format so far) */

@@ -78,7 +78,8 @@ static char *exchange_of(const ctxd__contracts_t *c, const char *type, char *err
   return copy;
 }
 
-/* Fills k's exchange and its bases' exchanges (every contract is parsed and sorted). */
+/* Fills k's exchange and its bases' exchanges, checking that a base defined in c accepts
+ * k's messages (every contract is parsed and sorted). */
 static int name_exchanges(const ctxd__contracts_t *c, ctxd__contract_t *k, char *err, size_t errlen) {
   char reason[512] = "out of memory";
   size_t n = json_array_size(k->def.implements);
@@ -86,10 +87,15 @@ static int name_exchanges(const ctxd__contracts_t *c, ctxd__contract_t *k, char 
     return ctxd__fail(err, errlen, CTXD_EINVAL, "%s: %s", k->def.message_type, reason);
   if (n && !(k->base_exchanges = calloc(n, sizeof *k->base_exchanges)))
     return ctxd__fail(err, errlen, CTXD_ENOMEM, "out of memory");
-  for (size_t b = 0; b < n; b++)
-    if (!(k->base_exchanges[b] =
-              exchange_of(c, json_string_value(json_array_get(k->def.implements, b)), reason, sizeof reason)))
+  for (size_t b = 0; b < n; b++) {
+    const char *type = json_string_value(json_array_get(k->def.implements, b));
+    const ctxd__contract_t *base = ctxd__contracts_find(c, type);
+    /* a base that is a contract validates what it receives: k's messages must pass */
+    if (base && ctxd__schema_check_implements(&base->def, &k->def, reason, sizeof reason))
+      return ctxd__fail(err, errlen, CTXD_EINVAL, "%s: %s", k->def.message_type, reason);
+    if (!(k->base_exchanges[b] = exchange_of(c, type, reason, sizeof reason)))
       return ctxd__fail(err, errlen, CTXD_EINVAL, "%s: implements[%zu]: %s", k->def.message_type, b, reason);
+  }
   return 0;
 }
 

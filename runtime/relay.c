@@ -65,6 +65,12 @@ static char *id_array(const ctxd__outrows_t *rows, int unroutable) {
   return buf;
 }
 
+/* What an outbox row keeps in the archive: enough to send it again as it was sent
+ * (`ctxd outbox resend`). */
+#define ARCHIVED_COLUMNS                                                                                     \
+  "id, message_id, exchange, message_type, body, created_at, routing_key, event, correlation_id, headers, "  \
+  "no_declare"
+
 /* Moves the rows the broker refused to the archive with its reason, and notes them in
  * ctxd.outbox_set_aside for the console, one statement each (they are rare). On failure a row stays in the outbox and is tried again by the sweep. */
 static void archive_refused(ctxd__relay_t *r, const ctxd__outrows_t *rows) {
@@ -75,13 +81,11 @@ static void archive_refused(ctxd__relay_t *r, const ctxd__outrows_t *rows) {
     const char *params[] = {id, row->refused};
     if (ctxd__db_run(r->conn,
                      "WITH moved AS (DELETE FROM ctxd.outbox WHERE id = $1::bigint "
-                     "RETURNING id, message_id, exchange, message_type, body, created_at, routing_key), "
+                     "RETURNING " ARCHIVED_COLUMNS "), "
                      "aside AS (INSERT INTO ctxd.outbox_set_aside (id, message_type, exchange, refused) "
                      "SELECT id, message_type, exchange, $2 FROM moved) "
-                     "INSERT INTO ctxd.outbox_archive "
-                     "(id, message_id, exchange, message_type, body, created_at, routing_key, refused) "
-                     "SELECT id, message_id, exchange, message_type, body, created_at, routing_key, $2 "
-                     "FROM moved",
+                     "INSERT INTO ctxd.outbox_archive (" ARCHIVED_COLUMNS ", refused) "
+                     "SELECT " ARCHIVED_COLUMNS ", $2 FROM moved",
                      2, params, err, sizeof err) != 0)
       ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: archiving a refused row failed: %s", err);
   }
@@ -98,11 +102,9 @@ static void archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
     const char *params[] = {all, bad};
     if (ctxd__db_run(r->conn,
                      "WITH moved AS (DELETE FROM ctxd.outbox WHERE id = ANY($1::bigint[]) "
-                     "RETURNING id, message_id, exchange, message_type, body, created_at, routing_key) "
-                     "INSERT INTO ctxd.outbox_archive "
-                     "(id, message_id, exchange, message_type, body, created_at, routing_key, unroutable) "
-                     "SELECT id, message_id, exchange, message_type, body, created_at, routing_key, "
-                     "id = ANY($2::bigint[]) FROM moved",
+                     "RETURNING " ARCHIVED_COLUMNS ") "
+                     "INSERT INTO ctxd.outbox_archive (" ARCHIVED_COLUMNS ", unroutable) "
+                     "SELECT " ARCHIVED_COLUMNS ", id = ANY($2::bigint[]) FROM moved",
                      2, params, err, sizeof err) != 0)
       ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: archiving failed (rows will be sent again): %s", err);
   }

@@ -215,6 +215,13 @@ static void load(gen_t *g, const char *root, char **files, size_t n) {
     char err[512];
     if (i && strcmp(g->v[i - 1].def.message_type, c->def.message_type) == 0)
       die("%s: %s is also defined in %s", c->file, c->def.message_type, g->v[i - 1].file);
+    for (size_t b = 0; b < json_array_size(c->def.implements); b++) {
+      const char *type = json_string_value(json_array_get(c->def.implements, b));
+      for (size_t j = 0; j < g->n; j++)
+        if (strcmp(g->v[j].def.message_type, type) == 0 &&
+            ctxd__schema_check_implements(&g->v[j].def, &c->def, err, sizeof err))
+          die("%s: %s", c->file, err);
+    }
     if (!c->def.upcast) continue;
     const contract_t *prev = find_contract(g, c->def.ns, c->def.type_name, c->def.version - 1);
     if (!prev)
@@ -411,7 +418,15 @@ static void emit_struct(gen_t *g, buf_t *h, const ctxd__schema_type_t *obj, cons
       free(vu);
       free(vs);
     }
-    bputs(h, "};\n\n");
+    bputs(h, "};\n");
+    /* the names as defined, so a plugin writing a value as text keeps no copy of them */
+    char *fn = fmt("%s_name", prefix);
+    bprintf(h, "/* The name of a %s.%s value as defined, or NULL for another value. */\n", sname, f->name);
+    bprintf(h, "static inline const char *%s(int32_t value) {\n  switch (value) {\n", fn);
+    for (size_t k = 0; k < e->nvalues; k++)
+      bprintf(h, "  case %d: return \"%s\";\n", (int)e->values[k].value, e->values[k].name);
+    bputs(h, "  default: return NULL;\n  }\n}\n\n");
+    claim(g, owner, fn);
     free(up);
     free(prefix);
     free(m);
@@ -473,6 +488,8 @@ static const char header_intro[] =
     " *                       (a required string NULL, a value out of range...) or memory\n"
     " *                       runs out.\n"
     " *   <c>_free(&m)        frees what decode allocated (strings, arrays); zeroes m.\n"
+    " *   <c>_<member>_name(v) an enum member's value name as defined (static), NULL for a\n"
+    " *                       value the contract does not list.\n"
     " *\n"
     " * C types: string, decimal (plain decimal text) and datetime (ISO 8601 text) are char *,\n"
     " * NULL when absent or null; uuid is ctxd_c_uuid_t (canonical lowercase, \"\" when absent\n"

@@ -1189,6 +1189,7 @@ typedef struct {
   char *err;
   size_t errlen;
   ctxd__schema_compare_t mode;
+  bool implements; /* widening from a type to a base it implements: "newer" is the base */
   path_t path;
 } cmp_t;
 
@@ -1260,7 +1261,10 @@ static int cmp_type(cmp_t *c, const ctxd__schema_type_t *o, const ctxd__schema_t
     for (size_t i = 0; i < o->nvalues; i++) {
       const ctxd__schema_enum_t *v = find_value(n, o->values[i].value);
       if (!v)
-        return cmp_fail(c, "enum value %" PRId32 " (%s) removed", o->values[i].value, o->values[i].name);
+        return cmp_fail(c,
+                        c->implements ? "enum value %" PRId32 " (%s) is not in it"
+                                      : "enum value %" PRId32 " (%s) removed",
+                        o->values[i].value, o->values[i].name);
       if (c->mode == CTXD__SCHEMA_FROZEN && strcmp(v->name, o->values[i].name))
         return cmp_fail(c, "enum value %" PRId32 " renamed from %s to %s", v->value, o->values[i].name,
                         v->name);
@@ -1292,6 +1296,7 @@ static int cmp_frozen_field(cmp_t *c, const ctxd__schema_field_t *o, const ctxd_
 static int cmp_widening_field(cmp_t *c, const ctxd__schema_field_t *o, const ctxd__schema_field_t *n,
                               bool has_default) {
   bool n_takes_null = n->nullable || !n->required;
+  if (!o && c->implements) return n->required ? cmp_fail(c, "required there, missing here") : 0;
   if (!o) return n->required && !has_default ? cmp_fail(c, "required field added without a default") : 0;
   if (!has_default && !o->required && n->required)
     return cmp_fail(c, "required, but optional before, and without a default");
@@ -1364,5 +1369,19 @@ int ctxd__schema_check_upcast(const ctxd__schema_def_t *prev, const ctxd__schema
   path_init(&c.path, "");
   if (cmp_fields(&c, &prev->body, &cur->body, cur->renames, cur->defaults))
     return fail_at(err, errlen, CTXD_EINVAL, &p, "from v%d: %s", prev->version, reason);
+  return 0;
+}
+
+int ctxd__schema_check_implements(const ctxd__schema_def_t *base, const ctxd__schema_def_t *def, char *err,
+                                  size_t errlen) {
+  if (!base || !def) return CTXD_EINVAL;
+  char reason[256];
+  cmp_t c = {.err = reason, .errlen = sizeof reason, .mode = CTXD__SCHEMA_WIDENS, .implements = true};
+  path_init(&c.path, "");
+  path_t p;
+  path_init(&p, "implements");
+  if (cmp_fields(&c, &def->body, &base->body, NULL, NULL))
+    return fail_at(err, errlen, CTXD_EINVAL, &p, "%s does not accept every message of this type: %s",
+                   base->message_type, reason);
   return 0;
 }

@@ -151,6 +151,16 @@ void ctxd__schema_def_release(ctxd__schema_def_t *def);
 int ctxd__schema_check_upcast(const ctxd__schema_def_t *prev, const ctxd__schema_def_t *cur, char *err,
                               size_t errlen);
 
+/* Checks that every valid message of def is a valid message of base, one of the types def
+ * lists in "implements": a consumer of base receives def's messages (MassTransit's
+ * messageType lists base) and validates them against base. Every field base has must be
+ * in def, at least as present and with no value base refuses (an enum value base lacks, a
+ * looser limit). 0 or CTXD_EINVAL with the reason, e.g. "implements: Ns.v1:Rejected does
+ * not accept every message of this type: Reason: enum value 12 (MaterialTypeChanged) is
+ * not in it". */
+int ctxd__schema_check_implements(const ctxd__schema_def_t *base, const ctxd__schema_def_t *def, char *err,
+                                  size_t errlen);
+
 typedef enum {
   /* A released version must accept exactly the messages it accepted (modulo new optional
    * fields): producers and consumers on either side of the change keep understanding

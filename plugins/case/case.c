@@ -148,8 +148,20 @@ static void case_uuid_copy(ctxd_c_uuid_t dst, const char *src) {
 
 /* ---- the contracts' numbers ------------------------------------------------------------------ */
 
-/* The contracts list the statuses in the domain's order, from 1. */
+/* The contracts list the statuses in the domain's order, from 1, and the released contract
+ * cannot gain one: a status added to the domain or reordered breaks the build here. */
+_Static_assert((int)CASE_STATUS_WAIT_DISTRIBUTION + 1 ==
+                       (int)CTXD_C_CASE_V1_CASE_STATUS_CHANGED_NEW_STATUS_WAIT_DISTRIBUTION &&
+                   (int)CASE_STATUS_COUNT == (int)CTXD_C_CASE_V1_CASE_STATUS_CHANGED_NEW_STATUS_REJECTED,
+               "case statuses and CaseStatusChanged.NewStatus differ");
 static int32_t case_status_number(case_status_t s) { return (int32_t)s + 1; }
+
+/* CaseStatusChanged.PayStatus of the domain's pay status. */
+static const int32_t case_pay_status_wire[CASE_PAY_COUNT] = {
+    [CASE_PAY_NOT_REQUIRED] = CTXD_C_CASE_V1_CASE_STATUS_CHANGED_PAY_STATUS_NOT_REQUIRED,
+    [CASE_PAY_UNPAID] = CTXD_C_CASE_V1_CASE_STATUS_CHANGED_PAY_STATUS_UNPAID,
+    [CASE_PAY_PAID] = CTXD_C_CASE_V1_CASE_STATUS_CHANGED_PAY_STATUS_PAID,
+};
 
 static const int32_t case_action_wire[CASE_ACTION_COUNT] = {
     [CASE_ACTION_OPEN] = CTXD_C_CASE_V1_CASE_STATUS_CHANGED_ACTION_OPEN,
@@ -235,7 +247,7 @@ static int case_status_changed_publish(case_call_t *x, const case_record_t *rec,
       .version = rec->agg.version,
       .changed_at = changed,
       .has_pay_status = true,
-      .pay_status = (int32_t)rec->agg.pay_status + 1, /* the contract lists them in the domain's order */
+      .pay_status = case_pay_status_wire[rec->agg.pay_status],
   };
   case_uuid_copy(e.case_id, ev->case_id);
   case_uuid_copy(e.follower.skill_group_id, ev->group_id);
@@ -272,7 +284,9 @@ static int case_accepted_reply(case_call_t *x, const case_record_t *rec) {
   return rc == CTXD_ENOENT ? 0 : rc;
 }
 
-/* A refusal, naming the case's current status when there is a case (rec non-NULL). */
+/* A refusal, naming the case's current status when there is a case (rec non-NULL). A
+ * reason v1 has is answered as v1, which released requesters (the agent desk, the
+ * simulator) understand; only the reasons v1 lacks need v2. */
 static int case_rejected_reply(case_call_t *x, const char *case_id, int32_t reason, const char *text,
                                const case_record_t *rec) {
   ctxd_c_case_v2_case_command_rejected_t r = {
@@ -283,8 +297,14 @@ static int case_rejected_reply(case_call_t *x, const char *case_id, int32_t reas
   };
   case_uuid_copy(r.case_id, case_id);
   x->api->log(x->st->plugin, x->msg, CTXD_LOG_INFO, "command rejected: %s", text);
-  return case_message_write(x, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_TYPE,
-                            ctxd_c_case_v2_case_command_rejected_encode(&r), 1);
+  if (ctxd_c_case_v1_case_command_rejected_reason_name(reason) == NULL)
+    return case_message_write(x, CTXD_C_CASE_V2_CASE_COMMAND_REJECTED_TYPE,
+                              ctxd_c_case_v2_case_command_rejected_encode(&r), 1);
+  ctxd_c_case_v1_case_command_rejected_t v1 = {
+      .reason = r.reason, .message = r.message, .has_status = r.has_status, .status = r.status};
+  memcpy(v1.case_id, r.case_id, sizeof v1.case_id);
+  return case_message_write(x, CTXD_C_CASE_V1_CASE_COMMAND_REJECTED_TYPE,
+                            ctxd_c_case_v1_case_command_rejected_encode(&v1), 1);
 }
 
 /* ---- recording accepted actions -------------------------------------------------------------- */
@@ -338,7 +358,8 @@ static int case_auto_accept(case_call_t *x, case_record_t *rec) {
   return case_outcome_commit(x, rec, &out);
 }
 
-/* A JSON array holding the carrier of c, or empty: the history distribution loads. */
+/* A JSON array holding the carrier of c, or empty: the history distribution loads. A new
+ * reference, the caller's to json_decref (NULL when memory ran out). */
 static json_t *case_carriers(const case_aggregate_t *c) {
   const char *carrier = case_feature_get(c, CASE_FEATURE_CARRIER);
   return carrier != NULL && carrier[0] ? json_pack("[s]", carrier) : json_array();
@@ -719,8 +740,11 @@ static int case_command_decide(case_call_t *x, size_t c, const case_request_t *r
     agent = (case_agent_t){req->agent_id, facts.group_id, facts.on_duty, facts.open_cases};
   }
   if (rc != 0) return rc;
-  case_action_cmd_t cmd = {case_commands[c].action, req->actor, case_clock_now(), req->note,
-                           gives ? &agent : NULL};
+  case_action_cmd_t cmd = {.action = case_commands[c].action,
+                           .actor = req->actor,
+                           .at = case_clock_now(),
+                           .note = req->note,
+                           .agent = gives ? &agent : NULL};
   case_outcome_t out;
   char text[CASE_REJECTION_LEN + 2 * CASE_REF_LEN];
   int32_t reason = 0;
@@ -938,15 +962,6 @@ static ctxd_handler_result_t on_rule_remove(ctxd_tx_t *tx, const ctxd_msg_t *msg
 
 /* Compensation orders: a case may be opened about one unless it was rejected or terminated. */
 static ctxd_handler_result_t on_compensation_changed(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
-  static const char *const names[] = {"",
-                                      "Draft",
-                                      "PendingApproval",
-                                      "Approved",
-                                      "Rejected",
-                                      "Terminated",
-                                      "Compensating",
-                                      "Finished",
-                                      "PendingCommunication"};
   case_call_t x = case_call_begin(data, tx, msg);
   size_t len;
   ctxd_c_compensation_v1_compensation_status_changed_t m;
@@ -957,8 +972,9 @@ static ctxd_handler_result_t on_compensation_changed(ctxd_tx_t *tx, const ctxd_m
   } else { /* decoding checked the status against the contract's values */
     int closed = m.new_status == CTXD_C_COMPENSATION_V1_COMPENSATION_STATUS_CHANGED_NEW_STATUS_REJECTED ||
                  m.new_status == CTXD_C_COMPENSATION_V1_COMPENSATION_STATUS_CHANGED_NEW_STATUS_TERMINATED;
-    rc = case_repo_document_put(x.api, tx, "compensation", m.compensation_id, names[m.new_status], !closed,
-                                m.version);
+    rc = case_repo_document_put(
+        x.api, tx, "compensation", m.compensation_id,
+        ctxd_c_compensation_v1_compensation_status_changed_new_status_name(m.new_status), !closed, m.version);
   }
   ctxd_c_compensation_v1_compensation_status_changed_free(&m);
   return case_call_end(&x, rc);
@@ -980,25 +996,36 @@ static ctxd_handler_result_t on_order_created(ctxd_tx_t *tx, const ctxd_msg_t *m
   return case_call_end(&x, rc);
 }
 
-/* An order paid: its cases waiting for the payment record it, and those processed with
- * auto-acceptance complete. A repeated OrderPayFinished finds none unpaid. */
-static int case_order_paid(case_call_t *x, const char *order_number) {
+/* An order paid: its cases opened before the payment and waiting for it record it, and
+ * those processed with auto-acceptance complete. A repeated or re-sent OrderPayFinished
+ * finds them paid; the order's payment made before a case was opened (what the case is
+ * about, repeated by Paying) pays nothing (docs/contexts.md). */
+static int case_order_paid(case_call_t *x, const char *order_number, const char *paid_at) {
   json_t *ids = NULL;
-  int rc = case_repo_unpaid(x->api, x->tx, order_number, &ids);
+  int64_t paid_ms = 0;
+  int rc = case_repo_time_ms(x->api, x->tx, paid_at, &paid_ms);
+  if (rc == 0) rc = case_repo_unpaid(x->api, x->tx, order_number, &ids);
   char note[CASE_TEXT_LEN];
-  snprintf(note, sizeof note, "order %.200s paid", order_number);
+  snprintf(note, sizeof note, "order %.160s paid at %.40s", order_number, paid_at);
   for (size_t i = 0; rc == 0 && i < json_array_size(ids); i++) {
     case_record_t rec;
     int found = 0;
     rc = case_repo_load(x->api, x->tx, json_string_value(json_array_get(ids, i)), &rec, &found);
-    case_action_cmd_t cmd = {
-        .action = CASE_ACTION_PAY, .actor = "paying", .at = case_clock_now(), .note = note};
+    case_action_cmd_t cmd = {.action = CASE_ACTION_PAY,
+                             .actor = "paying",
+                             .at = case_clock_now(),
+                             .note = note,
+                             .paid_at = paid_ms};
     case_outcome_t out;
-    /* an ended case owes nothing any more: the table refuses, and that is the answer */
-    if (rc == 0 && found && case_aggregate_apply(&rec.agg, &cmd, &out) == 0) {
-      rc = case_outcome_commit(x, &rec, &out);
-      if (rc == 0) rc = case_auto_accept(x, &rec);
+    if (rc != 0 || !found) continue;
+    /* an ended case owes nothing any more, an earlier payment is not the one it waits for:
+     * the domain refuses, and that is the answer */
+    if (case_aggregate_apply(&rec.agg, &cmd, &out) != 0) {
+      x->api->log(x->st->plugin, x->msg, CTXD_LOG_INFO, "case %s: %s", rec.agg.case_id, out.rejection);
+      continue;
     }
+    rc = case_outcome_commit(x, &rec, &out);
+    if (rc == 0) rc = case_auto_accept(x, &rec);
   }
   json_decref(ids);
   return rc;
@@ -1013,7 +1040,7 @@ static ctxd_handler_result_t on_order_paid(ctxd_tx_t *tx, const ctxd_msg_t *msg,
   if (rc != 0)
     x.fault_type = "Case.Malformed";
   else
-    rc = case_order_paid(&x, m.order_number);
+    rc = case_order_paid(&x, m.order_number, m.paid_at);
   ctxd_c_paying_v1_order_pay_finished_free(&m);
   return case_call_end(&x, rc);
 }

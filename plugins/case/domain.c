@@ -384,6 +384,8 @@ int case_aggregate_apply(const case_aggregate_t *cur, const case_action_cmd_t *c
       (pays && cur->pay_status != CASE_PAY_UNPAID))
     return refuse(out, CTXD_ESTATE, "cannot %s a case whose pay status is %s", verb,
                   case_pay_status_name(cur->pay_status) ? case_pay_status_name(cur->pay_status) : "unknown");
+  if (pays && cmd->paid_at <= cur->opened_at)
+    return refuse(out, CTXD_ESTATE, "cannot pay a case with a payment made no later than its opening");
   int gives = actions[cmd->action].agent != TAKES_NO_AGENT;
   if (gives) {
     int rc = agent_check(cur, cmd->action, cmd->agent, out);

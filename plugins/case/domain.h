@@ -245,12 +245,17 @@ typedef struct {
    * agent who takes the case (接手), whoever it is: they become its follower, in their
    * group (group_id may be "": the case keeps its group). Else ignored. */
   const case_agent_t *agent;
+  /* pay: when the payment was made (the order system's PaidAt). Only a payment later than
+   * the case's opening pays it: an order paid before (its payment repeated or re-sent)
+   * is what the case was opened about, not the payment it waits for. */
+  int64_t paid_at;
 } case_action_cmd_t;
 
 /* Applies cmd to cur; cur is never modified. Returns 0 with the next state, its log entry
  * and event in out; CTXD_ESTATE when the status table refuses ("cannot <verb> a case in
  * status <Status>"), or when the table allows it but the payment does not (complete while
- * Unpaid, pay while not Unpaid: "cannot <verb> a case whose pay status is <PayStatus>");
+ * Unpaid, pay while not Unpaid: "cannot <verb> a case whose pay status is <PayStatus>"),
+ * or for a payment made before the case was opened; 
  * CTXD_EINVAL for a malformed command (no actor, no agent where one is
  * needed, unknown action) or an ineligible agent (off duty, other group, same agent);
  * CTXD_ETOOBIG for a text longer than its buffer. Every refusal fills out->rejection. */

@@ -658,3 +658,14 @@ int case_repo_unpaid(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_num
                        " FROM cases.cases WHERE order_number = $1 AND pay_status = 'Unpaid'",
                        1, params, case_ids);
 }
+
+int case_repo_time_ms(const ctxd_api_t *api, ctxd_tx_t *tx, const char *iso, int64_t *ms) {
+  const char *params[] = {iso};
+  ctxd_rows_t *rows;
+  int rc = api->sql_exec(tx, "SELECT (extract(epoch FROM $1::timestamptz) * 1000)::bigint", 1, params, &rows);
+  if (rc != 0) return rc;
+  const char *text = api->rows_value(rows, 0, 0);
+  *ms = text != NULL ? strtoll(text, NULL, 10) : 0;
+  api->rows_free(rows);
+  return text != NULL ? 0 : CTXD_EDECODE;
+}

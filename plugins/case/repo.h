@@ -165,6 +165,10 @@ int case_repo_document_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz
 int case_repo_document_get(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
                            case_doc_state_t *state, char *status, size_t cap);
 
+/* The epoch milliseconds of an ISO 8601 time from a contract, read by the database as it
+ * reads the other times it is given (a time without a zone in the session's zone). */
+int case_repo_time_ms(const ctxd_api_t *api, ctxd_tx_t *tx, const char *iso, int64_t *ms);
+
 /* The ids of the cases of order_number still waiting for their payment, oldest first, as a
  * new JSON array (json_decref it). */
 int case_repo_unpaid(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_number, json_t **case_ids);

@@ -154,6 +154,8 @@ static int reply_accepted(const state_t *st, ctxd_tx_t *tx, const inventory_comm
   return rc == CTXD_ENOENT ? 0 : rc;
 }
 
+/* A reason v1 has is answered as v1, which released requesters understand; only the
+ * reasons v1 lacks (MaterialTypeChanged, UnknownUnit) need v2. */
 static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg,
                           const inventory_command_t *cmd, const inventory_rejection_t *why) {
   ctxd_c_inventory_v2_inventory_command_rejected_t r = {0};
@@ -164,8 +166,14 @@ static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *ms
     uuid_copy(r.measurement_id, cmd->measurement.measurement_id);
   st->api->log(st->plugin, msg, CTXD_LOG_INFO, "command rejected: %s (%s)", why->text,
                inventory_reason_code(why->reason));
-  return emit(st, tx, CTXD_C_INVENTORY_V2_INVENTORY_COMMAND_REJECTED_TYPE,
-              ctxd_c_inventory_v2_inventory_command_rejected_encode(&r), 1);
+  if (ctxd_c_inventory_v1_inventory_command_rejected_reason_name(r.reason) == NULL)
+    return emit(st, tx, CTXD_C_INVENTORY_V2_INVENTORY_COMMAND_REJECTED_TYPE,
+                ctxd_c_inventory_v2_inventory_command_rejected_encode(&r), 1);
+  ctxd_c_inventory_v1_inventory_command_rejected_t v1 = {.reason = r.reason, .message = r.message};
+  memcpy(v1.inventory_id, r.inventory_id, sizeof v1.inventory_id);
+  memcpy(v1.measurement_id, r.measurement_id, sizeof v1.measurement_id);
+  return emit(st, tx, CTXD_C_INVENTORY_V1_INVENTORY_COMMAND_REJECTED_TYPE,
+              ctxd_c_inventory_v1_inventory_command_rejected_encode(&v1), 1);
 }
 
 /* The public form of a new event, for reports and the accounting monolith. */
@@ -260,7 +268,7 @@ static int material_lookup(void *ctx, const char *id, inventory_material_t *out)
 
 static ctxd_handler_result_t result_of(const state_t *st, ctxd_tx_t *tx, int rc) {
   if (rc == 0) return CTXD_HANDLER_OK;
-  if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY; /* another writer of this inventory */
+  if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY; /* another writer of this inventory or template */
   st->api->tx_fault(tx, "Inventory.Failed",
                     st->api->tx_error(tx)[0] ? st->api->tx_error(tx) : ctxd_strerror(rc));
   return CTXD_HANDLER_FAIL;
@@ -283,7 +291,7 @@ static ctxd_handler_result_t decide_and_store(state_t *st, ctxd_tx_t *tx, const 
   const char *template_id =
       cmd->kind == INVENTORY_CMD_START ? cmd->start.template_id : state.started.template_id;
   if (rc == 0 && template_id[0] != '\0')
-    rc = template_get(st->api, tx, &st->seeds, template_id, &own, &refs.tmpl, &deleted);
+    rc = template_get(st->api, tx, &st->seeds, template_id, false, &own, &refs.tmpl, &deleted);
   else
     memset(&own, 0, sizeof own);
   inventory_decision_t d;
@@ -411,7 +419,7 @@ static ctxd_handler_result_t template_command(state_t *st, ctxd_tx_t *tx, const 
   bool deleted;
   inventory_rejection_t why;
   int64_t version = 0;
-  int rc = template_get(st->api, tx, &st->seeds, id, &own, &current, &deleted);
+  int rc = template_get(st->api, tx, &st->seeds, id, true, &own, &current, &deleted);
   inventory_template_outcome_t outcome =
       rc == 0 ? inventory_template_decide(current, deleted, next, &why) : INVENTORY_TEMPLATE_REJECTED;
   if (rc == 0 && (outcome == INVENTORY_TEMPLATE_SAVE || outcome == INVENTORY_TEMPLATE_DELETE))

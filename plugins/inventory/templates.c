@@ -98,14 +98,16 @@ void template_seeds_free(template_seeds_t *s) {
 }
 
 int template_get(const ctxd_api_t *api, ctxd_tx_t *tx, const template_seeds_t *seeds, const char *id,
-                 owned_template_t *own, const inventory_template_t **t, bool *deleted) {
+                 bool for_update, owned_template_t *own, const inventory_template_t **t, bool *deleted) {
   memset(own, 0, sizeof *own);
   *t = NULL;
   *deleted = false;
   ctxd_rows_t *rows;
   const char *params[] = {id};
-  int rc = api->sql_exec(tx, "SELECT deleted, body FROM inventory.templates WHERE id = $1 FOR UPDATE", 1,
-                         params, &rows);
+  int rc = api->sql_exec(tx,
+                         for_update ? "SELECT deleted, body FROM inventory.templates WHERE id = $1 FOR UPDATE"
+                                    : "SELECT deleted, body FROM inventory.templates WHERE id = $1",
+                         1, params, &rows);
   if (rc != 0) return rc;
   if (api->rows_count(rows) == 1) {
     *deleted = api->rows_value(rows, 0, 0)[0] == 't';
@@ -130,16 +132,19 @@ int template_put(const ctxd_api_t *api, ctxd_tx_t *tx, const inventory_template_
   if (body == NULL) return CTXD_ENOMEM;
   const char *params[] = {t->id, t->unit_id, deleted ? "true" : "false", body, by};
   ctxd_rows_t *rows;
-  int rc = api->sql_exec(
-      tx,
-      "INSERT INTO inventory.templates AS t (id, unit_id, version, deleted, body, updated_by) "
-      "VALUES ($1, $2, 1, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET unit_id = EXCLUDED.unit_id, "
-      "version = t.version + 1, deleted = EXCLUDED.deleted, body = EXCLUDED.body, "
-      "updated_by = EXCLUDED.updated_by, updated_at = now() RETURNING version",
-      5, params, &rows);
+  int rc =
+      api->sql_exec(tx,
+                    "INSERT INTO inventory.templates AS t (id, unit_id, version, deleted, body, updated_by) "
+                    "VALUES ($1, $2, 1, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET "
+                    "version = t.version + 1, deleted = EXCLUDED.deleted, body = EXCLUDED.body, "
+                    "updated_by = EXCLUDED.updated_by, updated_at = now() WHERE t.unit_id = EXCLUDED.unit_id "
+                    "RETURNING version",
+                    5, params, &rows);
   free(body);
   if (rc != 0) return rc;
-  *version = strtoll(api->rows_value(rows, 0, 0), NULL, 10);
+  /* no row: a first save of the same id for another pizzeria committed after our read */
+  rc = api->rows_count(rows) == 1 ? 0 : CTXD_ECONFLICT;
+  if (rc == 0) *version = strtoll(api->rows_value(rows, 0, 0), NULL, 10);
   api->rows_free(rows);
-  return 0;
+  return rc;
 }

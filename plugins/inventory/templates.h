@@ -42,16 +42,23 @@ typedef struct {
 int template_seeds_load(const char *path, template_seeds_t *out, char *why, size_t whylen);
 void template_seeds_free(template_seeds_t *s);
 
-/* The template `id` as stored, read in the handler's transaction (its row locked against a
- * concurrent save): *t is the template when it exists, else NULL: a row's (held in *own,
- * which the caller releases whatever the result) or a seed's (borrowed from seeds).
- * *deleted tells a deleted row. 0, or the host's SQL error code, CTXD_EDECODE,
+/* The template `id` as stored, read in the handler's transaction: *t is the template when
+ * it exists, else NULL: a row's (held in *own, which the caller releases whatever the
+ * result) or a seed's (borrowed from seeds). *deleted tells a deleted row. for_update locks
+ * the row, for a save or delete deciding on it; the inventory commands only read (no lock,
+ * not even FOR SHARE): they write nothing that depends on the row staying as read, so a
+ * save committing meanwhile just comes after them, and unrelated inventories of one
+ * template never wait for each other. 0, or the host's SQL error code, CTXD_EDECODE,
  * CTXD_ENOMEM. */
 int template_get(const ctxd_api_t *api, ctxd_tx_t *tx, const template_seeds_t *seeds, const char *id,
-                 owned_template_t *own, const inventory_template_t **t, bool *deleted);
+                 bool for_update, owned_template_t *own, const inventory_template_t **t, bool *deleted);
 
 /* Writes t (saved, or deleted when deleted is true) by user `by` as the row's next version
- * (1 for a new row, a seed's first save too), returned in *version. 0 or the host's SQL error code, CTXD_ENOMEM. */
+ * (1 for a new row, a seed's first save too), returned in *version. The row keeps its
+ * pizzeria: when the stored row names another one (a first save of the same id that no
+ * lock could order, committed after template_get found nothing) nothing is written and it
+ * returns CTXD_ECONFLICT, so the command is decided again on that row (UnitMismatch).
+ * 0 or the host's SQL error code, CTXD_ENOMEM. */
 int template_put(const ctxd_api_t *api, ctxd_tx_t *tx, const inventory_template_t *t, bool deleted,
                  const char *by, int64_t *version);
 

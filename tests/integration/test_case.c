@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NS "Ctxd.Case.Contracts.v1:"
 #define FULFILLMENT_FAILED "Ctxd.Fulfillment.Contracts.v1:FulfillmentFailed"
@@ -160,6 +161,16 @@ static void order_created(ctxt_world_t *w, const char *number) {
   send_message(w, ORDER_CREATED, m, 0);
 }
 
+/* Paying's event: order `number` paid at `paid_at`. */
+static void order_paid(ctxt_world_t *w, const char *number, const char *paid_at) {
+  char m[512];
+  snprintf(m, sizeof m,
+           "{\"OrderNumber\":\"%s\",\"Kind\":1,\"AmountMinor\":3000,\"PaidAmountMinor\":3000,"
+           "\"Currency\":\"CNY\",\"PaidAt\":\"%s\"}",
+           number, paid_at);
+  send_message(w, ORDER_PAID, m, 0);
+}
+
 /* A reply expected for request `request`: its body holds every needle (the type first). */
 typedef struct {
   int request;
@@ -300,24 +311,25 @@ static void refused_actions_answer_with_status(void **state) {
 
   const expected_t replies[] = {
       {command(w, "CompleteCase", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2", "cannot complete a case in status WaitProcess",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":2",
+        "cannot complete a case in status WaitProcess", NULL}},
       {command(w, "ProcessCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Result\":\"r\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2", "cannot process a case in status WaitProcess",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":2",
+        "cannot process a case in status WaitProcess", NULL}},
       {command(w, "RejectCaseBack", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\",\"Reason\":\"r\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":2",
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":2",
         "cannot reject back a case in status WaitProcess", NULL}},
       {command(w, "TransferCase",
                "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-off\",\"OperatorId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":4", "\"Status\":2", "agent agent-off: not on duty", NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":4", "\"Status\":2",
+        "agent agent-off: not on duty", NULL}},
       {command(w, "TransferCase",
                "{\"CaseId\":\"" F1 "\",\"ToAgentId\":\"agent-x\",\"OperatorId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":3", "\"Status\":2", "agent agent-x: not in skill group " GROUP,
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":3", "\"Status\":2",
+        "agent agent-x: not in skill group " GROUP, NULL}},
       {command(w, "AcceptCase", "{\"CaseId\":\"" MISSING "\",\"AgentId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":1", "\"Message\":\"no case " MISSING "\"",
-        "\"CaseId\":\"" MISSING "\"", NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":1",
+        "\"Message\":\"no case " MISSING "\"", "\"CaseId\":\"" MISSING "\"", NULL}},
   };
   expect_replies(w, replies, sizeof replies / sizeof replies[0]);
   /* once closed, nothing more is allowed */
@@ -328,16 +340,17 @@ static void refused_actions_answer_with_status(void **state) {
   expect_replies(w, closed, 1);
   const expected_t after[] = {
       {command(w, "UrgeCase", "{\"CaseId\":\"" F1 "\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot urge a case in status Closed", NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":7",
+        "cannot urge a case in status Closed", NULL}},
       {command(w, "AssignCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot appoint a case in status Closed",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":7",
+        "cannot appoint a case in status Closed", NULL}},
       {command(w, "RefuseCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\",\"Reason\":\"r\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot refuse a case in status Closed",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":7",
+        "cannot refuse a case in status Closed", NULL}},
       {command(w, "AcceptCase", "{\"CaseId\":\"" F1 "\",\"AgentId\":\"agent-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":2", "\"Status\":7", "cannot accept a case in status Closed",
-        NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":2", "\"Status\":7",
+        "cannot accept a case in status Closed", NULL}},
   };
   expect_replies(w, after, sizeof after / sizeof after[0]);
   wait_sql(w, "SELECT count(*) FROM ctxd.outbox", 0);
@@ -471,7 +484,7 @@ static void open_case_command_is_idempotent(void **state) {
                "{\"CaseId\":\"" F1
                "\",\"CaseType\":13,\"RelatedBizType\":\"compensation\",\"RelatedBizId\":\"" COMP "\","
                "\"Subject\":\"s\",\"OpenedBy\":\"compensation\"}"),
-       {"CaseCommandRejected", "\"Reason\":6", "\"Status\":1", NULL}},
+       {"Ctxd.Case.Contracts.v1:CaseCommandRejected\"]", "\"Reason\":6", "\"Status\":1", NULL}},
   };
   expect_replies(w, again, 2);
   wait_sql(w, "SELECT count(*) FROM ctxd.outbox", 0);
@@ -617,13 +630,14 @@ static void creation_checks(void **state) {
   snprintf(m[5], sizeof m[5], open_fmt, C2, 12, "order", "SO-9");
   const expected_t replies[] = {
       {command(w, "OpenCase", m[0]),
-       {"Ctxd.Case.Contracts.v2:CaseCommandRejected", "\"Reason\":7", "compensation " MISSING " is not known",
-        NULL}},
-      {command(w, "OpenCase", m[1]), {"CaseCommandRejected", "\"Reason\":8", "is Terminated", NULL}},
+       {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":7",
+        "compensation " MISSING " is not known", NULL}},
+      {command(w, "OpenCase", m[1]),
+       {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":8", "is Terminated", NULL}},
       {command(w, "OpenCase", m[2]),
-       {"CaseCommandRejected", "\"Reason\":9", "problem category 99 does not qualify for a compensation",
-        NULL}},
-      {command(w, "OpenCase", m[3]), {"CaseCommandRejected", "\"Reason\":7", NULL}},
+       {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":9",
+        "problem category 99 does not qualify for a compensation", NULL}},
+      {command(w, "OpenCase", m[3]), {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":7", NULL}},
   };
   expect_replies(w, replies, 4);
   const expected_t opened[] = {
@@ -667,7 +681,8 @@ static void take_over_pay_and_auto_accept(void **state) {
                "{\"CaseId\":\"" C3 "\",\"AgentId\":\"agent-2\",\"Result\":\"asked to pay\"}"),
        {"CaseCommandAccepted", "\"Status\":5", NULL}}, /* unpaid: auto-acceptance waits */
       {command(w, "CompleteCase", "{\"CaseId\":\"" C3 "\",\"OperatorId\":\"sup-1\"}"),
-       {"CaseCommandRejected", "\"Reason\":10", "\"Status\":5", "whose pay status is Unpaid", NULL}},
+       {"Ctxd.Case.Contracts.v2:CaseCommandRejected\"]", "\"Reason\":10", "\"Status\":5",
+        "whose pay status is Unpaid", NULL}},
   };
   expect_replies(w, steps, sizeof steps / sizeof steps[0]); /* one worker: handled in this order */
   assert_int_equal(ctxt_pg_long(w->pg,
@@ -675,11 +690,20 @@ static void take_over_pay_and_auto_accept(void **state) {
                                 "' AND action = 'accept' AND actor = 'agent-2' AND agent_id = 'agent-2'"
                                 " AND note = 'taken over from agent-1'"),
                    1);
-  send_message(w, ORDER_PAID,
-               "{\"OrderNumber\":\"SO-7\",\"Kind\":1,\"AmountMinor\":3000,\"PaidAmountMinor\":3000,"
-               "\"Currency\":\"CNY\",\"PaidAt\":\"2026-11-24T09:00:00Z\"}",
-               0);
+  /* the order's payment from before the case opened, repeated by Paying, pays nothing;
+   * the payment made after the opening does (one worker: handled in this order) */
+  order_paid(w, "SO-7", "2020-01-01T09:00:00Z");
+  char later[32];
+  time_t t = time(NULL) + 60;
+  strftime(later, sizeof later, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+  order_paid(w, "SO-7", later);
   wait_case(w, C3, "Finished", "agent-2");
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM cases.operation_log WHERE case_id = '" C3
+           "' AND action = 'pay' AND note = 'order SO-7 paid at %s'",
+           later);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
   wait_archived(w, NS "CaseResolved", "body::json->'message'->>'CaseId' = '" C3 "'", 1);
   wait_archived(w, NS "CaseStatusChanged",
                 "body::json->'message'->>'Action' = '7' AND body::json->'message'->>'OperatorId' = "

@@ -168,7 +168,13 @@ static void full_audit(void **state) {
     } else {
       char *r = strstr(body, "\"Reason\":");
       assert_non_null(r);
-      reasons[atoi(r + 9)]++;
+      int reason = atoi(r + 9);
+      reasons[reason]++;
+      /* v1 for the reasons it has, which released requesters understand; v2 (which does
+       * not say it is v1) only for the new ones */
+      int v1 = strstr(body, "\"urn:message:Ctxd.Inventory.Contracts.v1:InventoryCommandRejected\"") != NULL,
+          v2 = strstr(body, "\"urn:message:Ctxd.Inventory.Contracts.v2:InventoryCommandRejected\"") != NULL;
+      if (v1 == v2 || v2 != (reason == 12)) fail_msg("reason %d answered as %s", reason, body);
     }
   }
   assert_int_equal(accepted, 7);
@@ -341,6 +347,67 @@ static void pizzeria_must_exist(void **state) {
   unlink(templates);
 }
 
+#define TEMPLATE3 "33333333-3333-4333-8333-333333333335"
+
+static void sql_ok(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", sql, PQerrorMessage(c));
+  PQclear(r);
+}
+
+/* Only a template's save and delete lock its row: an inventory's measurements go on while
+ * a save holds it. Two first saves of one new template id for two pizzerias cannot move
+ * it: the second finds the first's row and is refused UnitMismatch. */
+static void template_locks_only_for_its_writers(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  ctxt_host_start(w, NULL);
+  material(w, CHEESE, 5, 0);
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.material_types", 1, CTXT_EFFECT_MS), 1);
+  save_template(w, UNIT, "Bin");
+  expect_reply(w, "\"Version\":1,\"Deleted\":false,\"Changed\":true");
+  start(w, INV, TEMPLATE2);
+  expect_reply(w, "InventoryCommandAccepted");
+
+  /* a save in progress holds the row: a measurement of an inventory using it is not held */
+  PGconn *other = ctxt_pg_connect(w->db);
+  sql_ok(other, "BEGIN");
+  sql_ok(other, "SELECT 1 FROM inventory.templates WHERE id = '" TEMPLATE2 "' FOR UPDATE");
+  measure(w, "77777777-0000-4000-8000-000000000001", 1, CHEESE, "\"1\"", 5, FRIDGE);
+  expect_reply(w, "InventoryCommandAccepted");
+  sql_ok(other, "COMMIT");
+
+  /* another pizzeria's first save of TEMPLATE3, committed while this one waits on it */
+  sql_ok(other, "BEGIN");
+  sql_ok(
+      other,
+      "INSERT INTO inventory.templates (id, unit_id, version, deleted, body, updated_by) VALUES ('" TEMPLATE3
+      "', '" UNIT2 "', 1, false, '{\"id\":\"" TEMPLATE3 "\",\"unitId\":\"" UNIT2
+      "\",\"name\":\"Daily\",\"category\":\"daily\",\"zones\":[{\"id\":\"" FRIDGE
+      "\",\"name\":\"Fridge\",\"materialTypeIds\":[\"" CHEESE "\"]}]}', 'other')");
+  command(w, "SaveInventoryTemplate",
+          "{\"inventoryTemplateId\":\"" TEMPLATE3 "\",\"unitId\":\"" UNIT
+          "\",\"name\":\"Daily\",\"category\":3,\"zones\":[{\"inventoryZoneId\":\"" FRIDGE
+          "\",\"name\":\"Fridge\",\"materialTypeIds\":[\"" CHEESE "\"]}],\"savedBy\":\"" USER "\"}");
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg,
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND query LIKE '%inventory.templates%'",
+                        1, CTXT_EFFECT_MS),
+      1);
+  sql_ok(other, "COMMIT");
+  PQfinish(other);
+  expect_reply(w, "\"Reason\":3");
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "SELECT count(*) FROM inventory.templates WHERE id = '" TEMPLATE3
+                                "' AND unit_id = '" UNIT2 "' AND version = 1 AND updated_by = 'other'"),
+                   1);
+  ctxt_host_stop(w, SIGTERM);
+  unlink(templates);
+}
+
 /* `ctxd outbox resend` of this world's configuration with args; returns its exit code. */
 static int resend(ctxt_world_t *w, char **args) {
   char *argv[16] = {(char *)ctxt_ctxd_path(), "outbox", "resend"};
@@ -385,6 +452,17 @@ static void resend_archived_events(void **state) {
           "{\"inventoryId\":\"" INV "\",\"finishedBy\":\"" USER
           "\",\"finishedAt\":\"2026-11-24T09:00:00Z\"}");
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, sub, 1, CTXT_EFFECT_MS), 1);
+  /* the archive keeps how each row was sent: the event as an event, a reply as a reply */
+  assert_int_equal(ctxt_pg_wait_long(w->pg,
+                                     "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE "
+                                     "'%InventoryFinished' AND event AND NOT no_declare",
+                                     1, CTXT_EFFECT_MS),
+                   1);
+  assert_int_equal(ctxt_pg_wait_long(w->pg,
+                                     "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE "
+                                     "'%InventoryCommandAccepted' AND NOT event AND no_declare",
+                                     2, CTXT_EFFECT_MS),
+                   2);
 
   /* by type and time range: the finish again, with its message id */
   char *by_type[] = {"--message-type",
@@ -412,10 +490,10 @@ static void resend_archived_events(void **state) {
   material_body(body, sizeof body, cheese, CHEESE, 5, 0);
   snprintf(
       sql, sizeof sql,
-      "WITH a AS (INSERT INTO ctxd.outbox_archive (id, message_id, exchange, message_type, body, created_at)"
-      " VALUES (999999999, '00000000-0000-4000-a000-%012d',"
+      "WITH a AS (INSERT INTO ctxd.outbox_archive (id, message_id, exchange, message_type, body, created_at,"
+      " event) VALUES (999999999, '00000000-0000-4000-a000-%012d',"
       " 'Dodo.DataCatalog.Contracts.Products.v1:MaterialType',"
-      " 'Dodo.DataCatalog.Contracts.Products.v1:MaterialType', '%s', now()) RETURNING 1)"
+      " 'Dodo.DataCatalog.Contracts.Products.v1:MaterialType', '%s', now(), true) RETURNING 1)"
       " SELECT count(*) FROM a",
       cheese, body);
   assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
@@ -430,11 +508,109 @@ static void resend_archived_events(void **state) {
   unlink(templates);
 }
 
+/* The archive row id with how it was sent (and dispatched days ago) to exchange x. */
+static void archive_row(ctxt_world_t *w, int id, const char *x, int event, int no_declare, int days) {
+  char sql[2048];
+  snprintf(sql, sizeof sql,
+           "WITH a AS (INSERT INTO ctxd.outbox_archive (id, message_id, exchange, message_type, body, "
+           "created_at, dispatched_at, event, no_declare, correlation_id, headers) VALUES (%d, "
+           "'00000000-0000-4000-b000-%012d', '%s', 'Ctxd.Tests.Contracts.v1:Thing', "
+           "'{\"messageId\":\"00000000-0000-4000-b000-%012d\",\"message\":{}}', now(), "
+           "now() - interval '%d days', %s, %s, 'corr-%d', '{\"MT-Activity-Id\": \"act-%d\"}') RETURNING 1)"
+           " SELECT count(*) FROM a",
+           id, id, x, id, days, event ? "true" : "false", no_declare ? "true" : "false", id, id);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 1);
+}
+
+/* A re-send sends a row as it was sent: an event with its headers and correlation id; a
+ * command (it might ask the payment system to refund again) only with --include-commands;
+ * a reply never. Rows older than the inbox retention are sent with a warning: their
+ * consumers may have forgotten their ids. */
+static void resend_keeps_what_was_sent(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  snprintf(w->host_settings, sizeof w->host_settings, ", \"outbox\": {\"archive_retention_s\": \"keep\"}");
+  char x[96];
+  snprintf(x, sizeof x, "%s-things", w->endpoint);
+  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(x), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
+                        amqp_empty_table);
+  amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(x), 0, 0, 0, 1, amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(x), amqp_cstring_bytes(x), amqp_empty_bytes,
+                  amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+  ctxt_host_start(w, NULL);
+  archive_row(w, 999999001, x, 1, 0, 0);  /* an event */
+  archive_row(w, 999999002, x, 0, 0, 0);  /* a command */
+  archive_row(w, 999999003, x, 1, 0, 30); /* an event older than the inbox retention (7 days) */
+  archive_row(w, 999999004, x, 0, 1, 0);  /* a reply to a requester's exchange */
+
+  char *argv[] = {(char *)ctxt_ctxd_path(),
+                  "outbox",
+                  "resend",
+                  "999999001",
+                  "999999002",
+                  "999999003",
+                  "999999004",
+                  "--config",
+                  w->config,
+                  NULL};
+  char *env[] = {w->db_env, NULL};
+  ctxt_proc_t p;
+  ctxt_proc_spawn(&p, argv, env);
+  assert_true(ctxt_proc_wait_exit(&p, 60000));
+  assert_true(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+  assert_non_null(strstr(p.out, "warning: 1 of them were sent more than inbox.retention_s"));
+  ctxt_proc_free(&p);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, x, 2, CTXT_EFFECT_MS), 2);
+  for (int i = 0; i < 2; i++) {
+    amqp_message_t m;
+    char activity[64];
+    assert_int_equal(ctxt_amqp_take(w->amqp, x, &m), 1);
+    ctxt_amqp_header(&m, "MT-Activity-Id", activity, sizeof activity);
+    char want_corr[32], want_act[32];
+    const char *id = strstr((const char *)m.body.bytes, "b000-");
+    assert_non_null(id);
+    int n = atoi(id + 5);
+    assert_true(n == 999999001 || n == 999999003);
+    snprintf(want_corr, sizeof want_corr, "corr-%d", n);
+    snprintf(want_act, sizeof want_act, "act-%d", n);
+    assert_string_equal(activity, want_act);
+    assert_true(m.properties._flags & AMQP_BASIC_CORRELATION_ID_FLAG);
+    assert_int_equal(m.properties.correlation_id.len, strlen(want_corr));
+    assert_memory_equal(m.properties.correlation_id.bytes, want_corr, strlen(want_corr));
+    amqp_destroy_message(&m);
+  }
+  amqp_maybe_release_buffers(w->amqp);
+
+  /* the command with --include-commands; the reply still not */
+  char *with[] = {(char *)ctxt_ctxd_path(), "outbox",   "resend",  "999999002", "999999004",
+                  "--include-commands",     "--config", w->config, NULL};
+  ctxt_proc_spawn(&p, with, env);
+  assert_true(ctxt_proc_wait_exit(&p, 60000));
+  assert_true(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+  ctxt_proc_free(&p);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, x, 1, CTXT_EFFECT_MS), 1);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  /* re-archived as they were sent: two events, one command */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE id < 999999001 AND "
+                                       "message_type = 'Ctxd.Tests.Contracts.v1:Thing' AND event"),
+                   2);
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE id < 999999001 AND "
+                                       "message_type = 'Ctxd.Tests.Contracts.v1:Thing' AND NOT event"),
+                   1);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, x), 1);
+  ctxt_host_stop(w, SIGTERM);
+  unlink(templates);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(full_audit, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(two_workers_lose_no_update, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(resend_archived_events, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(resend_keeps_what_was_sent, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(template_locks_only_for_its_writers, ctxt_world_setup,
+                                      ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(office_manager_keeps_templates, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(pizzeria_must_exist, ctxt_world_setup, ctxt_world_teardown),
   };

@@ -251,7 +251,7 @@ static void test_every_action_from_every_status(void **state) {
       case_aggregate_t cur = in_status((case_status_t)s);
       if (a == CASE_ACTION_PAY) cur.pay_status = CASE_PAY_UNPAID; /* what it is for */
       const case_aggregate_t before = cur;
-      case_action_cmd_t cmd = {a, "zoe", 5000, "see ticket 7", &bob_on};
+      case_action_cmd_t cmd = {a, "zoe", 5000, "see ticket 7", &bob_on, 4000};
       case_outcome_t o;
       int rc = case_aggregate_apply(&cur, &cmd, &o);
       assert_memory_equal(&cur, &before, sizeof cur); /* the input is a value */
@@ -308,7 +308,7 @@ static void test_every_action_from_every_status(void **state) {
 static void test_unknown_status_and_action(void **state) {
   (void)state;
   case_aggregate_t cur = in_status(CASE_STATUS_PROCESSING);
-  case_action_cmd_t cmd = {CASE_ACTION_COUNT, "zoe", 1, NULL, NULL};
+  case_action_cmd_t cmd = {CASE_ACTION_COUNT, "zoe", 1, NULL, NULL, 0};
   case_outcome_t o;
   assert_int_equal(case_aggregate_apply(&cur, &cmd, &o), CTXD_EINVAL);
   assert_string_equal(o.rejection, "unknown action 12");
@@ -338,7 +338,7 @@ static void test_assign_and_appoint_need_an_on_duty_agent(void **state) {
   const case_aggregate_t cur = in_status(CASE_STATUS_WAIT_DISTRIBUTION);
   const case_agent_t bob_off = {"bob", "g-refund", 0, 0};
   const case_agent_t no_group = {"bob", "", 1, 0};
-  case_action_cmd_t cmd = {CASE_ACTION_ASSIGN, "distribution", 10, NULL, &bob_off};
+  case_action_cmd_t cmd = {CASE_ACTION_ASSIGN, "distribution", 10, NULL, &bob_off, 0};
   assert_apply_refused(&cur, &cmd, CTXD_EINVAL, "cannot assign a case to agent bob: not on duty");
   cmd.agent = NULL;
   assert_apply_refused(&cur, &cmd, CTXD_EINVAL, "cannot assign a case without an agent");
@@ -373,7 +373,7 @@ static void test_transfer_only_to_on_duty_agent_of_same_group(void **state) {
   const case_agent_t other_group = {"carol", "g-reship", 1, 0};
   const case_agent_t off = {"dan", "g-refund", 0, 0};
   const case_agent_t self = {"ann", "g-refund", 1, 0};
-  case_action_cmd_t cmd = {CASE_ACTION_TRANSFER, "ann", 20, "going home", &other_group};
+  case_action_cmd_t cmd = {CASE_ACTION_TRANSFER, "ann", 20, "going home", &other_group, 0};
   assert_apply_refused(&cur, &cmd, CTXD_EINVAL,
                        "cannot transfer a case to agent carol: not in skill group g-refund");
   cmd.agent = &off;
@@ -402,7 +402,7 @@ static void test_transfer_only_to_on_duty_agent_of_same_group(void **state) {
 static void test_accept_makes_the_taker_the_follower(void **state) {
   (void)state;
   const case_aggregate_t cur = in_status(CASE_STATUS_WAIT_PROCESS); /* ann, g-refund */
-  case_action_cmd_t cmd = {CASE_ACTION_ACCEPT, "bob", 30, NULL, &bob_on};
+  case_action_cmd_t cmd = {CASE_ACTION_ACCEPT, "bob", 30, NULL, &bob_on, 0};
   case_outcome_t o;
   assert_int_equal(case_aggregate_apply(&cur, &cmd, &o), 0);
   assert_int_equal(o.next.status, CASE_STATUS_PROCESSING);
@@ -413,14 +413,14 @@ static void test_accept_makes_the_taker_the_follower(void **state) {
   assert_string_equal(o.event.agent_id, "bob");
   /* an agent of no skill group, off duty: taking is their own act; the case keeps its group */
   const case_agent_t zed = {"zed", "", 0, 0};
-  cmd = (case_action_cmd_t){CASE_ACTION_ACCEPT, "zed", 31, "my customer", &zed};
+  cmd = (case_action_cmd_t){CASE_ACTION_ACCEPT, "zed", 31, "my customer", &zed, 0};
   assert_int_equal(case_aggregate_apply(&cur, &cmd, &o), 0);
   assert_string_equal(o.next.agent_id, "zed");
   assert_string_equal(o.next.group_id, "g-refund");
   assert_string_equal(o.log.note, "my customer");
   /* the assignee taking it: nothing taken over */
   const case_agent_t ann = {"ann", "g-refund", 1, 1};
-  cmd = (case_action_cmd_t){CASE_ACTION_ACCEPT, "ann", 32, NULL, &ann};
+  cmd = (case_action_cmd_t){CASE_ACTION_ACCEPT, "ann", 32, NULL, &ann, 0};
   assert_int_equal(case_aggregate_apply(&cur, &cmd, &o), 0);
   assert_string_equal(o.next.agent_id, "ann");
   assert_string_equal(o.log.note, "");
@@ -438,9 +438,16 @@ static void test_pay_status_gates_completion(void **state) {
   case_aggregate_t c = o.next;
   c.status = CASE_STATUS_PENDING_ACCEPTANCE;
   strcpy(c.agent_id, "ann");
-  case_action_cmd_t cmd = {CASE_ACTION_COMPLETE, "sue", 40, NULL, NULL};
+  case_action_cmd_t cmd = {CASE_ACTION_COMPLETE, "sue", 40, NULL, NULL, 0};
   assert_apply_refused(&c, &cmd, CTXD_ESTATE, "cannot complete a case whose pay status is Unpaid");
-  cmd = (case_action_cmd_t){CASE_ACTION_PAY, "paying", 41, "SO-2 paid", NULL};
+  /* the order's payment made before the case opened (repeated, re-sent) pays nothing */
+  cmd = (case_action_cmd_t){CASE_ACTION_PAY, "paying", 41, "SO-2 paid", NULL, c.opened_at - 1};
+  assert_apply_refused(&c, &cmd, CTXD_ESTATE,
+                       "cannot pay a case with a payment made no later than its opening");
+  cmd.paid_at = c.opened_at;
+  assert_apply_refused(&c, &cmd, CTXD_ESTATE,
+                       "cannot pay a case with a payment made no later than its opening");
+  cmd.paid_at = c.opened_at + 1;
   assert_int_equal(case_aggregate_apply(&c, &cmd, &o), 0);
   assert_int_equal(o.next.pay_status, CASE_PAY_PAID);
   assert_int_equal(o.next.status, CASE_STATUS_PENDING_ACCEPTANCE);
@@ -448,13 +455,13 @@ static void test_pay_status_gates_completion(void **state) {
   assert_int_equal(o.log.from, o.log.to);
   assert_apply_refused(&o.next, &cmd, CTXD_ESTATE, "cannot pay a case whose pay status is Paid");
   c = o.next;
-  cmd = (case_action_cmd_t){CASE_ACTION_COMPLETE, "sue", 42, NULL, NULL};
+  cmd = (case_action_cmd_t){CASE_ACTION_COMPLETE, "sue", 42, NULL, NULL, 0};
   assert_int_equal(case_aggregate_apply(&c, &cmd, &o), 0);
   assert_int_equal(o.next.status, CASE_STATUS_FINISHED);
   /* a case that needs no payment: nothing to pay; an ended case: the table refuses */
   const case_aggregate_t free_case = in_status(CASE_STATUS_PROCESSING);
   assert_int_equal(free_case.pay_status, CASE_PAY_NOT_REQUIRED);
-  cmd = (case_action_cmd_t){CASE_ACTION_PAY, "paying", 43, NULL, NULL};
+  cmd = (case_action_cmd_t){CASE_ACTION_PAY, "paying", 43, NULL, NULL, 0};
   assert_apply_refused(&free_case, &cmd, CTXD_ESTATE, "cannot pay a case whose pay status is NotRequired");
   assert_apply_refused(&o.next, &cmd, CTXD_ESTATE, "cannot pay a case in status Finished");
   assert_string_equal(case_pay_status_name(CASE_PAY_UNPAID), "Unpaid");
@@ -474,7 +481,7 @@ static void test_auto_accept_due(void **state) {
   assert_int_equal(c.auto_accept, 1);
   assert_int_equal(case_auto_accept_due(&c), 0); /* not processed yet */
   c.status = CASE_STATUS_PROCESSING;
-  case_action_cmd_t cmd = {CASE_ACTION_PROCESS, "ann", 50, NULL, NULL};
+  case_action_cmd_t cmd = {CASE_ACTION_PROCESS, "ann", 50, NULL, NULL, 0};
   assert_int_equal(case_aggregate_apply(&c, &cmd, &o), 0);
   assert_int_equal(case_auto_accept_due(&o.next), 1);
   c = o.next;
@@ -530,7 +537,7 @@ static void test_long_texts_are_refused(void **state) {
   char id[CASE_ID_LEN + 1];
   memset(id, 'i', CASE_ID_LEN);
   id[CASE_ID_LEN] = 0;
-  case_action_cmd_t cmd = {CASE_ACTION_URGE, "zoe", 1, note, NULL};
+  case_action_cmd_t cmd = {CASE_ACTION_URGE, "zoe", 1, note, NULL, 0};
   assert_apply_refused(&cur, &cmd, CTXD_ETOOBIG, "cannot urge a case: note longer than 255 bytes");
   cmd.note = note + 1; /* exactly 255 bytes fit */
   case_outcome_t o;
@@ -570,7 +577,7 @@ static void test_lifecycle_log_and_events(void **state) {
   case_aggregate_t c = opened("c-5", "o-5", CASE_STRATEGY_NON_PRODUCT, 300);
   for (size_t i = 0; i < LEN(steps); i++) {
     int64_t at = 2000 + (int64_t)i;
-    case_action_cmd_t cmd = {steps[i].a, steps[i].actor, at, NULL, steps[i].agent};
+    case_action_cmd_t cmd = {steps[i].a, steps[i].actor, at, NULL, steps[i].agent, 0};
     case_outcome_t o;
     assert_int_equal(case_aggregate_apply(&c, &cmd, &o), 0);
     assert_int_equal(o.log.action, steps[i].a);
@@ -589,7 +596,7 @@ static void test_lifecycle_log_and_events(void **state) {
   assert_int_equal(c.urge_count, 2);
   assert_int_equal(c.last_urged_at, 2003);
   assert_int_equal(c.updated_at, 2007);
-  case_action_cmd_t again = {CASE_ACTION_URGE, "customer", 3000, NULL, NULL};
+  case_action_cmd_t again = {CASE_ACTION_URGE, "customer", 3000, NULL, NULL, 0};
   case_outcome_t o;
   assert_int_equal(case_aggregate_apply(&c, &again, &o), CTXD_ESTATE);
   assert_string_equal(o.rejection, "cannot urge a case in status Finished");
@@ -841,7 +848,7 @@ static void test_waits_then_assigned_when_agent_comes_on_duty(void **state) {
   assert_string_equal(cursor.group_id, "g-refund");
   assert_string_equal(cursor.last_agent_id, "bob");
   /* the caller then assigns: WaitDistribution -> WaitProcess held by bob */
-  case_action_cmd_t cmd = {CASE_ACTION_ASSIGN, "distribution", 9000, NULL, out[0].agent};
+  case_action_cmd_t cmd = {CASE_ACTION_ASSIGN, "distribution", 9000, NULL, out[0].agent, 0};
   case_outcome_t o;
   assert_int_equal(case_aggregate_apply(&waiting[out[0].case_index], &cmd, &o), 0);
   assert_int_equal(o.next.status, CASE_STATUS_WAIT_PROCESS);

@@ -304,6 +304,12 @@ static void outbox_resend_command(void **state) {
   assert_string_equal(cli.message_type, "Ns.v1:T");
   assert_string_equal(cli.since, "2026-12-01");
   assert_string_equal(cli.until, "2026-12-02");
+  assert_int_equal(cli.include_commands, 0); /* events only unless asked */
+  assert_int_equal(
+      parse(&cli, err, sizeof err, 7, "ctxd", "outbox", "resend", "5", "--include-commands", "-c", "a"), 0);
+  assert_int_equal(cli.include_commands, 1);
+  assert_refused("'errors list' does not take --include-commands (see 'ctxd help errors')", 6, "ctxd",
+                 "errors", "list", "--include-commands", "-c", "a");
   assert_refused("'outbox resend' needs IDs or a filter (see 'ctxd help outbox')", 5, "ctxd", "outbox",
                  "resend", "-c", "a");
   assert_refused("'outbox resend' takes IDs or filters, not both (see 'ctxd help outbox')", 7, "ctxd",

@@ -822,10 +822,63 @@ static void test_exchange_and_implements(void **state) {
   assert_non_null(strstr(err, "implements[1]: listed twice"));
 }
 
+/* A message that says it is a contract it implements must pass that contract's validator:
+ * a consumer of the base receives it and would send it to _error. */
+static void test_implements_must_validate_as_the_base(void **state) {
+  (void)state;
+#define DEF(type, extra, fields)                                                                             \
+  "{\"namespace\": \"Ctxd.Tests.Contracts\", \"type\": \"" type "\", \"version\": 1, \"kind\": \"reply\", "  \
+  "\"status\": \"draft\", \"description\": \"d\", \"producers\": [\"a\"], \"consumers\": [\"b\"], " extra    \
+  "\"fields\": [" fields "]}"
+#define IMPL "\"implements\": [\"Ctxd.Tests.Contracts.v1:Base\"], "
+#define REASON(values)                                                                                       \
+  "{\"name\": \"Reason\", \"type\": \"enum\", \"description\": \"r\", \"values\": [" values "]}"
+#define V1 "{\"name\": \"A\", \"value\": 1}"
+#define V2 "{\"name\": \"B\", \"value\": 2}"
+#define TEXT(max)                                                                                            \
+  "{\"name\": \"Text\", \"type\": \"string\", \"max_length\": " max ", \"description\": \"t\"}"
+  const char *base = DEF("Base", "", REASON(V1 "," V2) "," TEXT("10"));
+  static const struct {
+    const char *derived;
+    const char *error; /* NULL: loads */
+  } cases[] = {
+      {DEF("Derived", IMPL, REASON(V1) "," TEXT("5")), NULL},
+      {DEF("Derived", IMPL, REASON(V1 "," V2 ",{\"name\": \"C\", \"value\": 3}") "," TEXT("10")),
+       "Ctxd.Tests.Contracts.v1:Derived: implements: Ctxd.Tests.Contracts.v1:Base does not accept every "
+       "message of this type: Reason: enum value 3 (C) is not in it"},
+      {DEF("Derived", IMPL, REASON(V1) "," TEXT("20")),
+       "Ctxd.Tests.Contracts.v1:Derived: implements: Ctxd.Tests.Contracts.v1:Base does not accept every "
+       "message of this type: Text: max_length changed from 20 to 10"},
+      {DEF("Derived", IMPL, REASON(V1)),
+       "Ctxd.Tests.Contracts.v1:Derived: implements: Ctxd.Tests.Contracts.v1:Base does not accept every "
+       "message of this type: Text: required there, missing here"},
+  };
+#undef DEF
+#undef IMPL
+#undef REASON
+#undef V1
+#undef V2
+#undef TEXT
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const char *defs[] = {cases[i].derived, base};
+    ctxd__contracts_t *c = NULL;
+    char err[512] = "";
+    int rc = ctxd__contracts_load(defs, 2, &c, err, sizeof err);
+    if (cases[i].error == NULL) {
+      if (rc != 0) fail_msg("case %zu: %s", i, err);
+      ctxd__contracts_free(c);
+    } else {
+      assert_int_equal(rc, CTXD_EINVAL);
+      assert_string_equal(err, cases[i].error);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_registry_loads_every_definition),
       cmocka_unit_test(test_exchange_and_implements),
+      cmocka_unit_test(test_implements_must_validate_as_the_base),
       cmocka_unit_test(test_material_type_camel_and_pascal_validate),
       cmocka_unit_test(test_every_rule_has_its_error),
       cmocka_unit_test(test_odd_values_and_names),
