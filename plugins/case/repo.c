@@ -664,8 +664,9 @@ int case_repo_time_ms(const ctxd_api_t *api, ctxd_tx_t *tx, const char *iso, int
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx, "SELECT (extract(epoch FROM $1::timestamptz) * 1000)::bigint", 1, params, &rows);
   if (rc != 0) return rc;
-  const char *text = api->rows_value(rows, 0, 0);
+  const char *text = api->rows_value(rows, 0, 0); /* owned by rows */
   *ms = text != NULL ? strtoll(text, NULL, 10) : 0;
+  rc = text != NULL ? 0 : CTXD_EDECODE;
   api->rows_free(rows);
-  return text != NULL ? 0 : CTXD_EDECODE;
+  return rc;
 }
