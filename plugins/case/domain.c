@@ -312,6 +312,10 @@ int case_open_qualify(const case_open_check_t *chk, char *why, size_t cap) {
              nonempty(chk->doc_status) ? chk->doc_status : "not valid");
     return CTXD_ESTATE;
   }
+  if (strcmp(type, "fulfillment") == 0 && nonempty(chk->open_case_id)) {
+    snprintf(why, cap, "cannot open a case: %s %s has the open case %s", type, id, chk->open_case_id);
+    return CTXD_ESTATE;
+  }
   for (size_t i = 0; i < chk->n_categories; i++)
     if (chk->categories[i].case_type == chk->case_type &&
         strcmp(chk->categories[i].related_biz_type, type) == 0)

@@ -220,10 +220,13 @@ typedef struct {
   const char *doc_status;            /* the document's status as known, for the refusal; may be NULL */
   const case_category_t *categories; /* the qualifying pairs; borrowed */
   size_t n_categories;
+  const char *open_case_id; /* a case about the document not yet ended, or NULL / "" */
 } case_open_check_t;
 
 /* The seed's two creation checks, in its order: the related document must be known and
- * valid, then the category must qualify for that kind of document. Returns 0, CTXD_ENOENT
+ * valid, then the category must qualify for that kind of document. A fulfillment is not
+ * valid while a case about it is open: that case's resolution decides it, and a second one
+ * could resolve it the other way. Returns 0, CTXD_ENOENT
  * (document unknown), CTXD_ESTATE (document invalid), CTXD_ERANGE (category does not
  * qualify) or CTXD_EINVAL (NULL arguments), with why[cap] saying which ("" on 0). */
 int case_open_qualify(const case_open_check_t *chk, char *why, size_t cap);

@@ -638,7 +638,7 @@ int case_repo_document_get(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx,
                          "SELECT valid::int, status FROM cases.related_documents"
-                         " WHERE biz_type = $1 AND biz_id = $2",
+                         " WHERE biz_type = $1 AND biz_id = $2 FOR UPDATE",
                          2, params, &rows);
   if (rc != 0) return rc;
   *state = CASE_DOC_UNKNOWN;
@@ -647,6 +647,22 @@ int case_repo_document_get(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz
     *state = strcmp(api->rows_value(rows, 0, 0), "1") == 0 ? CASE_DOC_VALID : CASE_DOC_INVALID;
     rc = case_str_load(status, cap, api->rows_value(rows, 0, 1));
   }
+  api->rows_free(rows);
+  return rc;
+}
+
+int case_repo_open_case_find(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
+                             char *case_id, size_t cap) {
+  const char *params[] = {biz_type, biz_id};
+  ctxd_rows_t *rows;
+  int rc = api->sql_exec(
+      tx,
+      "SELECT case_id::text FROM cases.cases WHERE related_biz_type = $1 AND related_biz_id = $2"
+      " AND status NOT IN ('Finished', 'Closed', 'Rejected') ORDER BY opened_at LIMIT 1",
+      2, params, &rows);
+  if (rc != 0) return rc;
+  case_id[0] = '\0';
+  if (api->rows_count(rows) == 1) rc = case_str_load(case_id, cap, api->rows_value(rows, 0, 0));
   api->rows_free(rows);
   return rc;
 }

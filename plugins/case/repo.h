@@ -161,9 +161,15 @@ int case_repo_document_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz
                            const char *status, int valid, int64_t version);
 
 /* What the read model says of biz_type biz_id: *state (CASE_DOC_UNKNOWN when absent) and
- * its status into status[cap] ("" when absent). */
+ * its status into status[cap] ("" when absent). The row stays locked to the transaction's
+ * end, so two cases opened about one document are decided one after the other. */
 int case_repo_document_get(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
                            case_doc_state_t *state, char *status, size_t cap);
+
+/* A case about biz_type biz_id not yet ended (Finished, Closed, Rejected) into case_id[cap],
+ * "" when none. */
+int case_repo_open_case_find(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
+                             char *case_id, size_t cap);
 
 /* The epoch milliseconds of an ISO 8601 time from a contract, read by the database as it
  * reads the other times it is given (a time without a zone in the session's zone). */

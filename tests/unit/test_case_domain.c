@@ -504,7 +504,7 @@ static void test_open_qualify(void **state) {
   assert_int_equal(cats[2].case_type, 12);
   assert_string_equal(cats[2].related_biz_type, "order");
   char why[CASE_REJECTION_LEN];
-  case_open_check_t chk = {12, "compensation", "cp-1", CASE_DOC_VALID, "Approved", cats, n};
+  case_open_check_t chk = {12, "compensation", "cp-1", CASE_DOC_VALID, "Approved", cats, n, NULL};
   assert_int_equal(case_open_qualify(&chk, why, sizeof why), 0);
   assert_string_equal(why, "");
   chk.case_type = 1;
@@ -518,6 +518,17 @@ static void test_open_qualify(void **state) {
   assert_int_equal(case_open_qualify(&chk, why, sizeof why), CTXD_ENOENT);
   assert_string_equal(why, "cannot open a case: compensation cp-1 is not known");
   assert_int_equal(case_open_qualify(NULL, why, sizeof why), CTXD_EINVAL);
+  /* a fulfillment has one open case at a time: its resolution decides the fulfillment; other
+   * documents may have several */
+  chk.doc = CASE_DOC_VALID;
+  chk.open_case_id = "ca-1";
+  chk.case_type = 12;
+  assert_int_equal(case_open_qualify(&chk, why, sizeof why), 0);
+  case_open_check_t ful = {1, "fulfillment", "fu-1", CASE_DOC_VALID, "Failed", cats, n, "ca-1"};
+  assert_int_equal(case_open_qualify(&ful, why, sizeof why), CTXD_ESTATE);
+  assert_string_equal(why, "cannot open a case: fulfillment fu-1 has the open case ca-1");
+  ful.open_case_id = "";
+  assert_int_equal(case_open_qualify(&ful, why, sizeof why), 0);
   /* the table's syntax */
   assert_int_equal(case_categories_parse("", cats, 4, &n), 0);
   assert_int_equal(n, 0);
