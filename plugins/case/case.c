@@ -63,6 +63,7 @@ static const ctxd_conf_entry_t config_map[] = {
 static const ctxd_migration_t migrations[] = {
     {1, "cases, operation log, agents, skill groups, distribution rules", CASE_REPO_DDL},
     {2, "pay status, auto-acceptance, carriers in the history, related documents", CASE_REPO_DDL_2},
+    {3, "the orders' payment times, cases by related document", CASE_REPO_DDL_3},
     {0, NULL, NULL},
 };
 
@@ -663,6 +664,10 @@ static int case_open_command_decide(case_call_t *x, const ctxd_c_case_v1_open_ca
   if (rc == 0) rc = case_repo_load(x->api, x->tx, m->case_id, &old, &found);
   if (rc == 0 && !found) rc = case_open_checks(x, m, &refused);
   if (rc != 0 || refused) return rc;
+  /* the payments of the order known now are not the one this case waits for */
+  if (!found && cmd.need_pay && rec.order_number[0])
+    rc = case_repo_order_paid(x->api, x->tx, rec.order_number, 0, &cmd.paid_before);
+  if (rc != 0) return rc;
   if (!found) {
     rc = case_record_open(x, &rec, &cmd, m->detail, &opened);
     if (rc != 0 || opened) return rc == 0 ? case_accepted_reply(x, &rec) : rc;
@@ -1024,14 +1029,16 @@ static ctxd_handler_result_t on_order_created(ctxd_tx_t *tx, const ctxd_msg_t *m
   return case_call_end(&x, rc);
 }
 
-/* An order paid: its cases opened before the payment and waiting for it record it, and
- * those processed with auto-acceptance complete. A repeated or re-sent OrderPayFinished
- * finds them paid; the order's payment made before a case was opened (what the case is
- * about, repeated by Paying) pays nothing (docs/contexts.md). */
+/* An order paid: recorded as the order's last payment, then its cases waiting for a payment
+ * made after the last one known when they opened (Paying's clock on both sides) record it,
+ * and those processed with auto-acceptance complete. A repeated or re-sent OrderPayFinished
+ * finds them paid; a payment known before a case was opened (what the case is about,
+ * repeated by Paying) pays nothing (docs/contexts.md). */
 static int case_order_paid(case_call_t *x, const char *order_number, const char *paid_at) {
   json_t *ids = NULL;
   int64_t paid_ms = 0;
   int rc = case_repo_time_ms(x->api, x->tx, paid_at, &paid_ms);
+  if (rc == 0) rc = case_repo_order_paid(x->api, x->tx, order_number, paid_ms, NULL);
   if (rc == 0) rc = case_repo_unpaid(x->api, x->tx, order_number, &ids);
   char note[CASE_TEXT_LEN];
   snprintf(note, sizeof note, "order %.160s paid at %.40s", order_number, paid_at);
