@@ -117,7 +117,8 @@ static const char *const value_names[NOPTIONS] = {[O_CONFIG] = "FILE",
   "  copy by its message id, unless its inbox forgot the id (rows older than\n"                              \
   "  inbox.retention_s are counted in a warning). Commands sent to an endpoint are sent again\n"             \
   "  only with --include-commands (a command may ask another system to act twice, e.g. to\n"                 \
-  "  refund again). Replies and rows the broker refused are never sent again. Prints how many\n"             \
+  "  refund again); rows archived before runtime migration 14 only by id, as commands (they may\n"           \
+  "  be replies). Replies and rows the broker refused are never sent again. Prints how many\n"               \
   "  rows it queued and how many it left out.\n"                                                             \
   "  ARCHIVE_FILTERS: --message-type NS.vN:TYPE --message-id UUID --since TIME --until TIME\n"               \
   "  (ISO 8601, on when the row was sent; without a zone: UTC).\n"

@@ -193,12 +193,14 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "CREATE INDEX calls_finished ON ctxd.calls (finished_at) WHERE finished_at IS NOT NULL;\n"},
     {14, "outbox archive keeps how rows were sent",
      /* `ctxd outbox resend` sends a row again as it was sent: an event or a command, with
-      * its headers and correlation id; a reply target (no_declare) is never sent again.
-      * Rows archived before have event NULL (not known): re-sent only with commands. */
+      * its headers, correlation id and expiration; a reply target (no_declare) is never
+      * sent again. Rows archived before have event NULL: whether they were replies is not
+      * known either, so they are re-sent only by id, as commands. */
      "ALTER TABLE ctxd.outbox_archive\n"
      "  ADD COLUMN event boolean,\n"
      "  ADD COLUMN correlation_id text,\n"
      "  ADD COLUMN headers text,\n"
+     "  ADD COLUMN expires_at timestamptz,\n"
      "  ADD COLUMN no_declare boolean NOT NULL DEFAULT false;\n"},
     {0, NULL, NULL},
 };

@@ -69,7 +69,7 @@ static char *id_array(const ctxd__outrows_t *rows, int unroutable) {
  * (`ctxd outbox resend`). */
 #define ARCHIVED_COLUMNS                                                                                     \
   "id, message_id, exchange, message_type, body, created_at, routing_key, event, correlation_id, headers, "  \
-  "no_declare"
+  "expires_at, no_declare"
 
 /* Moves the rows the broker refused to the archive with its reason, and notes them in
  * ctxd.outbox_set_aside for the console, one statement each (they are rare). On failure a row stays in the outbox and is tried again by the sweep. */

@@ -10,25 +10,26 @@
 
 /* One statement: the selection and the copy commit together. A filter not given is NULL
  * and selects everything. A row goes back as it was sent (event or command, headers,
- * correlation id). Replies (through the default exchange, or to a requester's exchange:
- * no_declare) and rows the broker refused never do: their requester is gone. Commands
- * only with $7, as one may make another system act again (refund again); a row archived
- * before the archive kept the flag (event NULL) counts as a command. Answers the rows
+ * correlation id, expiration). Replies (through the default exchange, or to a requester's
+ * exchange: no_declare) and rows the broker refused never do: their requester is gone.
+ * Commands only with $7, as one may make another system act again (refund again). A row
+ * archived before the archive kept how it was sent (event NULL) may have been a reply to a
+ * requester's exchange (no_declare was not kept either): only by id ($1), as a command. Answers the rows
  * queued, the commands left out, and how many queued rows were sent more than $8 seconds
  * (the inbox retention) ago. */
 static const char resend_sql[] =
     "WITH matching AS (SELECT id, message_id, exchange, message_type, body, event, correlation_id, headers, "
-    "dispatched_at, coalesce(event, false) OR $7::boolean AS sendable FROM ctxd.outbox_archive "
+    "expires_at, dispatched_at, coalesce(event, false) OR $7::boolean AS sendable FROM ctxd.outbox_archive "
     "WHERE refused IS NULL AND routing_key = '' AND NOT no_declare "
-    "AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) "
+    "AND ($1::bigint[] IS NULL AND event IS NOT NULL OR id = ANY($1::bigint[])) "
     "AND ($2::uuid IS NULL OR message_id = $2::uuid) "
     "AND ($3::text IS NULL OR message_type = $3) "
     "AND ($4::timestamptz IS NULL OR dispatched_at >= $4::timestamptz) "
     "AND ($5::timestamptz IS NULL OR dispatched_at < $5::timestamptz)), "
     "picked AS (SELECT * FROM matching WHERE sendable ORDER BY id LIMIT $6::bigint), "
     "queued AS (INSERT INTO ctxd.outbox (message_id, exchange, message_type, body, event, correlation_id, "
-    "headers) SELECT message_id, exchange, message_type, body, coalesce(event, false), correlation_id, "
-    "headers FROM picked ORDER BY id RETURNING 1) "
+    "headers, expires_at) SELECT message_id, exchange, message_type, body, coalesce(event, false), "
+    "correlation_id, headers, expires_at FROM picked ORDER BY id RETURNING 1) "
     "SELECT (SELECT count(*) FROM queued), (SELECT count(*) FROM matching WHERE NOT sendable), "
     "(SELECT count(*) FROM picked WHERE dispatched_at < now() - $8::bigint * interval '1 second')";
 

@@ -63,6 +63,7 @@ static const ctxd_conf_entry_t config_map[] = {
 static const ctxd_migration_t migrations[] = {
     {1, "cases, operation log, agents, skill groups, distribution rules", CASE_REPO_DDL},
     {2, "pay status, auto-acceptance, carriers in the history, related documents", CASE_REPO_DDL_2},
+    {3, "the orders' payment times, cases by related document", CASE_REPO_DDL_3},
     {0, NULL, NULL},
 };
 
@@ -531,6 +532,30 @@ static int case_fulfillment_open(case_call_t *x, const ctxd_c_fulfillment_v1_ful
   return rc;
 }
 
+/* A fulfillment carried out or given up is decided for good: no case may be opened about
+ * it any more (a case finishing after it was given up would say compensated while the
+ * compensation says Terminated). Version 2: after the failure that made it valid (1). */
+/* An ended fulfillment's event: the typed decode, then its id into the read model. */
+#define CASE_FULFILLMENT_ENDED(fn, type, STATUS)                                                             \
+  static ctxd_handler_result_t fn(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {                        \
+    case_call_t x = case_call_begin(data, tx, msg);                                                          \
+    size_t len;                                                                                              \
+    type##_t m;                                                                                              \
+    const char *body = x.api->msg_body(msg, &len);                                                           \
+    int rc = type##_decode(body, len, &m, x.fault, sizeof x.fault);                                          \
+    if (rc != 0)                                                                                             \
+      x.fault_type = "Case.Malformed";                                                                       \
+    else                                                                                                     \
+      rc = case_repo_document_put(x.api, tx, "fulfillment", m.fulfillment_id, STATUS, 0, 2);                 \
+    type##_free(&m);                                                                                         \
+    return case_call_end(&x, rc);                                                                            \
+  }
+/* A fulfillment carried out or given up is decided for good: no case may be opened about
+ * it any more (a case finishing after it was given up would say compensated while the
+ * compensation says Terminated). Version 2: after the failure that made it valid (1). */
+CASE_FULFILLMENT_ENDED(on_fulfillment_succeeded, ctxd_c_fulfillment_v1_fulfillment_succeeded, "Succeeded")
+CASE_FULFILLMENT_ENDED(on_fulfillment_abandoned, ctxd_c_fulfillment_v1_fulfillment_abandoned, "Abandoned")
+
 static ctxd_handler_result_t on_fulfillment_failed(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   case_call_t x = case_call_begin(data, tx, msg);
   size_t len;
@@ -561,10 +586,14 @@ static int case_open_checks(case_call_t *x, const ctxd_c_case_v1_open_case_t *m,
                            .related_biz_id = m->related_biz_id,
                            .categories = x->st->categories,
                            .n_categories = x->st->n_categories};
-  char status[CASE_REF_LEN], why[CASE_REJECTION_LEN + 2 * CASE_REF_LEN];
+  char status[CASE_REF_LEN], open_case[CASE_ID_LEN], why[CASE_REJECTION_LEN + 3 * CASE_REF_LEN];
   int rc = case_repo_document_get(x->api, x->tx, m->related_biz_type, m->related_biz_id, &chk.doc, status,
                                   sizeof status);
+  if (rc == 0)
+    rc = case_repo_open_case_find(x->api, x->tx, m->related_biz_type, m->related_biz_id, open_case,
+                                  sizeof open_case);
   chk.doc_status = status;
+  chk.open_case_id = open_case;
   if (rc == 0) rc = case_open_qualify(&chk, why, sizeof why);
   *refused = 0;
   for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
@@ -635,6 +664,10 @@ static int case_open_command_decide(case_call_t *x, const ctxd_c_case_v1_open_ca
   if (rc == 0) rc = case_repo_load(x->api, x->tx, m->case_id, &old, &found);
   if (rc == 0 && !found) rc = case_open_checks(x, m, &refused);
   if (rc != 0 || refused) return rc;
+  /* the payments of the order known now are not the one this case waits for */
+  if (!found && cmd.need_pay && rec.order_number[0])
+    rc = case_repo_order_paid(x->api, x->tx, rec.order_number, 0, &cmd.paid_before);
+  if (rc != 0) return rc;
   if (!found) {
     rc = case_record_open(x, &rec, &cmd, m->detail, &opened);
     if (rc != 0 || opened) return rc == 0 ? case_accepted_reply(x, &rec) : rc;
@@ -996,14 +1029,16 @@ static ctxd_handler_result_t on_order_created(ctxd_tx_t *tx, const ctxd_msg_t *m
   return case_call_end(&x, rc);
 }
 
-/* An order paid: its cases opened before the payment and waiting for it record it, and
- * those processed with auto-acceptance complete. A repeated or re-sent OrderPayFinished
- * finds them paid; the order's payment made before a case was opened (what the case is
- * about, repeated by Paying) pays nothing (docs/contexts.md). */
+/* An order paid: recorded as the order's last payment, then its cases waiting for a payment
+ * made after the last one known when they opened (Paying's clock on both sides) record it,
+ * and those processed with auto-acceptance complete. A repeated or re-sent OrderPayFinished
+ * finds them paid; a payment known before a case was opened (what the case is about,
+ * repeated by Paying) pays nothing (docs/contexts.md). */
 static int case_order_paid(case_call_t *x, const char *order_number, const char *paid_at) {
   json_t *ids = NULL;
   int64_t paid_ms = 0;
   int rc = case_repo_time_ms(x->api, x->tx, paid_at, &paid_ms);
+  if (rc == 0) rc = case_repo_order_paid(x->api, x->tx, order_number, paid_ms, NULL);
   if (rc == 0) rc = case_repo_unpaid(x->api, x->tx, order_number, &ids);
   char note[CASE_TEXT_LEN];
   snprintf(note, sizeof note, "order %.160s paid at %.40s", order_number, paid_at);
@@ -1083,6 +1118,8 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
     ctxd_handler_cb fn;
   } consumers[] = {
       {CTXD_C_FULFILLMENT_V1_FULFILLMENT_FAILED_TYPE, on_fulfillment_failed},
+      {CTXD_C_FULFILLMENT_V1_FULFILLMENT_SUCCEEDED_TYPE, on_fulfillment_succeeded},
+      {CTXD_C_FULFILLMENT_V1_FULFILLMENT_ABANDONED_TYPE, on_fulfillment_abandoned},
       {CTXD_C_CASE_V1_OPEN_CASE_TYPE, on_open_case},
       {CTXD_C_CASE_V1_AGENT_ON_DUTY_TYPE, on_agent_duty},
       {CTXD_C_CASE_V1_AGENT_OFF_DUTY_TYPE, on_agent_duty},

@@ -281,6 +281,7 @@ int case_aggregate_open(const case_open_cmd_t *cmd, case_outcome_t *out) {
   c->auto_accept = cmd->auto_accept != 0;
   c->status = actions[CASE_ACTION_OPEN].to;
   c->opened_at = c->updated_at = cmd->at;
+  c->paid_before = cmd->paid_before;
   c->version = 1;
   return record(out, CASE_ACTION_OPEN, "system", NULL, CASE_STATUS_NONE, cmd->at);
 }
@@ -310,6 +311,10 @@ int case_open_qualify(const case_open_check_t *chk, char *why, size_t cap) {
   if (chk->doc != CASE_DOC_VALID) {
     snprintf(why, cap, "cannot open a case: %s %s is %s", type, id,
              nonempty(chk->doc_status) ? chk->doc_status : "not valid");
+    return CTXD_ESTATE;
+  }
+  if (strcmp(type, "fulfillment") == 0 && nonempty(chk->open_case_id)) {
+    snprintf(why, cap, "cannot open a case: %s %s has the open case %s", type, id, chk->open_case_id);
     return CTXD_ESTATE;
   }
   for (size_t i = 0; i < chk->n_categories; i++)
@@ -384,8 +389,8 @@ int case_aggregate_apply(const case_aggregate_t *cur, const case_action_cmd_t *c
       (pays && cur->pay_status != CASE_PAY_UNPAID))
     return refuse(out, CTXD_ESTATE, "cannot %s a case whose pay status is %s", verb,
                   case_pay_status_name(cur->pay_status) ? case_pay_status_name(cur->pay_status) : "unknown");
-  if (pays && cmd->paid_at <= cur->opened_at)
-    return refuse(out, CTXD_ESTATE, "cannot pay a case with a payment made no later than its opening");
+  if (pays && cmd->paid_at <= cur->paid_before)
+    return refuse(out, CTXD_ESTATE, "cannot pay a case with a payment known before its opening");
   int gives = actions[cmd->action].agent != TAKES_NO_AGENT;
   if (gives) {
     int rc = agent_check(cur, cmd->action, cmd->agent, out);

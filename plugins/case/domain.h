@@ -126,7 +126,9 @@ typedef struct {
   int64_t last_urged_at; /* 0 until urged */
   int auto_accept;       /* the seed's autoAcceptCoordinationFlag: processed means accepted */
   case_pay_status_t pay_status;
-  int64_t opened_at; /* times: whatever unit the caller uses (ms since epoch) */
+  int64_t paid_before; /* the order's last payment time (Paying's clock) known when the case
+                          opened, 0 none: only a payment made later pays the case */
+  int64_t opened_at;   /* times: whatever unit the caller uses (ms since epoch) */
   int64_t updated_at;
   int64_t version; /* 1 when opened, +1 per accepted action: optimistic-concurrency token */
 } case_aggregate_t;
@@ -187,8 +189,9 @@ typedef struct {
   const case_feature_t *features; /* extra features; keys non-empty, unique, not built-in */
   size_t n_features;
   int64_t at;
-  int need_pay;    /* 1: pay status Unpaid until CASE_ACTION_PAY; 0: NotRequired */
-  int auto_accept; /* 1: processing the case completes it (case_auto_accept_due) */
+  int need_pay;        /* 1: pay status Unpaid until CASE_ACTION_PAY; 0: NotRequired */
+  int auto_accept;     /* 1: processing the case completes it (case_auto_accept_due) */
+  int64_t paid_before; /* the order's last payment time known (case_aggregate_t), 0 none */
 } case_open_cmd_t;
 
 /* Opens a case in WaitDistribution, logged as action "open" by actor "system" (cases are
@@ -220,10 +223,13 @@ typedef struct {
   const char *doc_status;            /* the document's status as known, for the refusal; may be NULL */
   const case_category_t *categories; /* the qualifying pairs; borrowed */
   size_t n_categories;
+  const char *open_case_id; /* a case about the document not yet ended, or NULL / "" */
 } case_open_check_t;
 
 /* The seed's two creation checks, in its order: the related document must be known and
- * valid, then the category must qualify for that kind of document. Returns 0, CTXD_ENOENT
+ * valid, then the category must qualify for that kind of document. A fulfillment is not
+ * valid while a case about it is open: that case's resolution decides it, and a second one
+ * could resolve it the other way. Returns 0, CTXD_ENOENT
  * (document unknown), CTXD_ESTATE (document invalid), CTXD_ERANGE (category does not
  * qualify) or CTXD_EINVAL (NULL arguments), with why[cap] saying which ("" on 0). */
 int case_open_qualify(const case_open_check_t *chk, char *why, size_t cap);

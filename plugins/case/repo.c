@@ -56,7 +56,7 @@ static char *case_json_text(const json_t *v) { return json_dumps(v, JSON_COMPACT
       "last_urged_at") ", " CASE_SQL_MS("appointed_at") ", " CASE_SQL_MS("opened_at") ", " CASE_SQL_MS("upd" \
                                                                                                        "ate" \
                                                                                                        "d_"  \
-                                                                                                       "at") ", version"
+                                                                                                       "at") ", version, paid_before_ms"
 
 /* Features are stored as [[key, value], ...] in the aggregate's order. */
 static json_t *case_features_encode(const case_aggregate_t *c) {
@@ -120,6 +120,7 @@ static int case_row_decode(const ctxd_api_t *api, const ctxd_rows_t *rows, int r
       {NULL, 0, &c->opened_at},
       {NULL, 0, &c->updated_at},
       {NULL, 0, &c->version},
+      {NULL, 0, &c->paid_before},
   };
   const char *features = NULL;
   int rc = 0;
@@ -152,17 +153,19 @@ static const char case_insert_sql[] =
     "order_id,"
     " order_number, strategy, amount, reason, subject, detail, opened_by, features, status, opened_at, "
     "updated_at,"
-    " version, pay_status, auto_accept) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, NULLIF($7, ''), $8, $9, "
+    " version, pay_status, auto_accept, paid_before_ms) VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6, "
+    "NULLIF($7, ''), $8, $9, "
     "$10,"
     " $11, $12, $13, $14, $15, " CASE_SQL_TIME("$16") ", " CASE_SQL_TIME(
-        "$16") ", $17, $18, $19)"
+        "$16") ", $17, $18, $19, $20)"
                " ON CONFLICT (case_id) DO NOTHING";
 
 int case_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *rec, const char *detail,
                      int *inserted) {
   const case_aggregate_t *c = &rec->agg;
-  char type[24], amount[24], at[24], version[24];
+  char type[24], amount[24], at[24], version[24], paid_before[24];
   case_int_format(rec->case_type, type);
+  case_int_format(c->paid_before, paid_before);
   case_int_format(c->amount, amount);
   case_int_format(c->opened_at, at);
   case_int_format(c->version, version);
@@ -188,9 +191,10 @@ int case_repo_insert(const ctxd_api_t *api, ctxd_tx_t *tx, const case_record_t *
                           at,
                           version,
                           case_pay_status_name(c->pay_status),
-                          c->auto_accept ? "true" : "false"};
+                          c->auto_accept ? "true" : "false",
+                          paid_before};
   ctxd_rows_t *rows;
-  int rc = api->sql_exec(tx, case_insert_sql, 19, params, &rows);
+  int rc = api->sql_exec(tx, case_insert_sql, 20, params, &rows);
   free(ftext);
   if (rc != 0) return rc;
   *inserted = api->rows_affected(rows) == 1;
@@ -638,7 +642,7 @@ int case_repo_document_get(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx,
                          "SELECT valid::int, status FROM cases.related_documents"
-                         " WHERE biz_type = $1 AND biz_id = $2",
+                         " WHERE biz_type = $1 AND biz_id = $2 FOR UPDATE",
                          2, params, &rows);
   if (rc != 0) return rc;
   *state = CASE_DOC_UNKNOWN;
@@ -647,6 +651,43 @@ int case_repo_document_get(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz
     *state = strcmp(api->rows_value(rows, 0, 0), "1") == 0 ? CASE_DOC_VALID : CASE_DOC_INVALID;
     rc = case_str_load(status, cap, api->rows_value(rows, 0, 1));
   }
+  api->rows_free(rows);
+  return rc;
+}
+
+int case_repo_open_case_find(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
+                             char *case_id, size_t cap) {
+  const char *params[] = {biz_type, biz_id};
+  ctxd_rows_t *rows;
+  int rc = api->sql_exec(
+      tx,
+      "SELECT case_id::text FROM cases.cases WHERE related_biz_type = $1 AND related_biz_id = $2"
+      " AND status NOT IN ('Finished', 'Closed', 'Rejected') ORDER BY opened_at LIMIT 1",
+      2, params, &rows);
+  if (rc != 0) return rc;
+  case_id[0] = '\0';
+  if (api->rows_count(rows) == 1) rc = case_str_load(case_id, cap, api->rows_value(rows, 0, 0));
+  api->rows_free(rows);
+  return rc;
+}
+
+int case_repo_order_paid(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_number, int64_t paid_at,
+                         int64_t *last) {
+  char at[24];
+  case_int_format(paid_at, at);
+  const char *params[] = {order_number, at};
+  ctxd_rows_t *rows;
+  int rc = api->sql_exec(tx,
+                         "INSERT INTO cases.order_payments (order_number, paid_at_ms) VALUES ($1, $2)"
+                         " ON CONFLICT (order_number) DO UPDATE"
+                         " SET paid_at_ms = greatest(order_payments.paid_at_ms, EXCLUDED.paid_at_ms)"
+                         " RETURNING paid_at_ms",
+                         2, params, &rows);
+  if (rc != 0) return rc;
+  if (api->rows_count(rows) != 1)
+    rc = CTXD_EDECODE;
+  else if (last != NULL)
+    rc = case_int_parse(api->rows_value(rows, 0, 0), last);
   api->rows_free(rows);
   return rc;
 }
@@ -664,8 +705,9 @@ int case_repo_time_ms(const ctxd_api_t *api, ctxd_tx_t *tx, const char *iso, int
   ctxd_rows_t *rows;
   int rc = api->sql_exec(tx, "SELECT (extract(epoch FROM $1::timestamptz) * 1000)::bigint", 1, params, &rows);
   if (rc != 0) return rc;
-  const char *text = api->rows_value(rows, 0, 0);
+  const char *text = api->rows_value(rows, 0, 0); /* owned by rows */
   *ms = text != NULL ? strtoll(text, NULL, 10) : 0;
+  rc = text != NULL ? 0 : CTXD_EDECODE;
   api->rows_free(rows);
-  return text != NULL ? 0 : CTXD_EDECODE;
+  return rc;
 }

@@ -161,13 +161,28 @@ int case_repo_document_put(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz
                            const char *status, int valid, int64_t version);
 
 /* What the read model says of biz_type biz_id: *state (CASE_DOC_UNKNOWN when absent) and
- * its status into status[cap] ("" when absent). */
+ * its status into status[cap] ("" when absent). The row stays locked to the transaction's
+ * end, so two cases opened about one document are decided one after the other. */
 int case_repo_document_get(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
                            case_doc_state_t *state, char *status, size_t cap);
+
+/* A case about biz_type biz_id not yet ended (Finished, Closed, Rejected) into case_id[cap],
+ * "" when none. */
+int case_repo_open_case_find(const ctxd_api_t *api, ctxd_tx_t *tx, const char *biz_type, const char *biz_id,
+                             char *case_id, size_t cap);
 
 /* The epoch milliseconds of an ISO 8601 time from a contract, read by the database as it
  * reads the other times it is given (a time without a zone in the session's zone). */
 int case_repo_time_ms(const ctxd_api_t *api, ctxd_tx_t *tx, const char *iso, int64_t *ms);
+
+/* Records that order_number was paid at paid_at (Paying's clock, epoch ms; 0 records
+ * nothing new) and gives the latest payment time recorded for it in *last (0 none; last may
+ * be NULL). The
+ * order's row stays locked to the transaction's end: a case opened and a payment recorded
+ * for one order are decided one after the other, so each payment is either known when a
+ * case opens or sees that case. */
+int case_repo_order_paid(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_number, int64_t paid_at,
+                         int64_t *last);
 
 /* The ids of the cases of order_number still waiting for their payment, oldest first, as a
  * new JSON array (json_decref it). */
@@ -272,5 +287,18 @@ int case_repo_unpaid(const ctxd_api_t *api, ctxd_tx_t *tx, const char *order_num
   "  version bigint NOT NULL,\n"                                                                             \
   "  PRIMARY KEY (biz_type, biz_id)\n"                                                                       \
   ");\n"
+
+/* Migration 3: the last payment time (Paying's clock) of each order as the case context
+ * saw it, and on each case the one known when it opened: a payment pays a case only when
+ * later by the same clock. Beside the related documents, not in them: a payment does not
+ * make an order valid to open cases about. Where a case may be opened about a fulfillment
+ * already having one: found by its document. */
+#define CASE_REPO_DDL_3                                                                                      \
+  "CREATE TABLE cases.order_payments (\n"                                                                    \
+  "  order_number text PRIMARY KEY,\n"                                                                       \
+  "  paid_at_ms bigint NOT NULL\n"                                                                           \
+  ");\n"                                                                                                     \
+  "ALTER TABLE cases.cases ADD COLUMN paid_before_ms bigint NOT NULL DEFAULT 0;\n"                           \
+  "CREATE INDEX cases_related ON cases.cases (related_biz_type, related_biz_id);\n"
 
 #endif

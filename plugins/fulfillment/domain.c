@@ -17,24 +17,6 @@ static const char *const status_names[FULFILLMENT_STATUS_COUNT] = {
     [FULFILLMENT_STATUS_ABANDONED] = "abandoned",
 };
 
-/* Indexed by bit position; the order of fulfillment_field_t. */
-static const char *const field_names[FULFILLMENT_FIELD_COUNT] = {
-    "id",
-    "compensation_id",
-    "order_id",
-    "customer_id",
-    "strategy_kind",
-    "plan",
-    "created_at",
-    "status",
-    "refund_feedback",
-    "reship_feedback",
-    "pending_communication",
-    "updated_at",
-    "version",
-    "benefit_feedback",
-};
-
 static const char *const ignored_names[] = {
     [FULFILLMENT_IGNORED_DUPLICATE] = "duplicate", [FULFILLMENT_IGNORED_LATE] = "late",
     [FULFILLMENT_IGNORED_CONFLICT] = "conflict",   [FULFILLMENT_IGNORED_WRONG_STRATEGY] = "wrong_strategy",
@@ -70,16 +52,15 @@ enum {
 
 static const struct {
   const char *name;
-  bool command;
   unsigned members;
 } message_types[FULFILLMENT_MESSAGE_COUNT] = {
-    [FULFILLMENT_MESSAGE_PROCESSING] = {"FulfillmentProcessing", false, 0},
-    [FULFILLMENT_MESSAGE_SUCCEEDED] = {"FulfillmentSucceeded", false, M_REFERENCE | M_RESOLUTION},
-    [FULFILLMENT_MESSAGE_FAILED] = {"FulfillmentFailed", false, M_FAILURE},
-    [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {"RefundRequested", true, M_CUSTOMER | M_ITEMS | M_AMOUNT},
-    [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {"ReshipOrderRequested", true, M_CUSTOMER | M_ITEMS},
-    [FULFILLMENT_MESSAGE_ISSUE_BENEFIT] = {"IssueBenefit", true, M_CUSTOMER | M_ITEMS | M_AMOUNT},
-    [FULFILLMENT_MESSAGE_ABANDONED] = {"FulfillmentAbandoned", false, M_RESOLUTION},
+    [FULFILLMENT_MESSAGE_PROCESSING] = {"FulfillmentProcessing", 0},
+    [FULFILLMENT_MESSAGE_SUCCEEDED] = {"FulfillmentSucceeded", M_REFERENCE | M_RESOLUTION},
+    [FULFILLMENT_MESSAGE_FAILED] = {"FulfillmentFailed", M_FAILURE},
+    [FULFILLMENT_MESSAGE_REFUND_REQUESTED] = {"RefundRequested", M_CUSTOMER | M_ITEMS | M_AMOUNT},
+    [FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED] = {"ReshipOrderRequested", M_CUSTOMER | M_ITEMS},
+    [FULFILLMENT_MESSAGE_ISSUE_BENEFIT] = {"IssueBenefit", M_CUSTOMER | M_ITEMS | M_AMOUNT},
+    [FULFILLMENT_MESSAGE_ABANDONED] = {"FulfillmentAbandoned", M_RESOLUTION},
 };
 
 /* The event announcing each status. */
@@ -98,11 +79,6 @@ const char *fulfillment_status_name(fulfillment_status_t status) {
   return name_of(status_names, countof(status_names), (int)status);
 }
 
-const char *fulfillment_field_name(uint32_t field) {
-  if (field == 0 || (field & (field - 1)) != 0) return NULL;
-  return name_of(field_names, countof(field_names), __builtin_ctz(field));
-}
-
 const char *fulfillment_ignored_name(fulfillment_ignored_t ignored) {
   return name_of(ignored_names, countof(ignored_names), (int)ignored);
 }
@@ -111,25 +87,8 @@ const char *fulfillment_feedback_name(fulfillment_feedback_t feedback) {
   return (unsigned)feedback < countof(feedbacks) ? feedbacks[feedback].name : NULL;
 }
 
-fulfillment_feedback_t fulfillment_feedback_parse(const char *name) {
-  for (size_t i = 0; name && i < countof(feedbacks); i++)
-    if (feedbacks[i].name && strcmp(feedbacks[i].name, name) == 0) return (fulfillment_feedback_t)i;
-  return FULFILLMENT_FEEDBACK_UNKNOWN;
-}
-
 const char *fulfillment_message_type_name(fulfillment_message_type_t type) {
   return (unsigned)type < countof(message_types) ? message_types[type].name : NULL;
-}
-
-fulfillment_message_type_t fulfillment_message_type_parse(const char *name) {
-  for (size_t i = 0; name && i < countof(message_types); i++)
-    if (message_types[i].name && strcmp(message_types[i].name, name) == 0)
-      return (fulfillment_message_type_t)i;
-  return (fulfillment_message_type_t)0;
-}
-
-bool fulfillment_message_is_command(fulfillment_message_type_t type) {
-  return (unsigned)type < countof(message_types) && message_types[type].command;
 }
 
 static const char *status_text(fulfillment_status_t status) {
@@ -375,13 +334,6 @@ int fulfillment_order_decide(const fulfillment_order_t *state, const fulfillment
 
 /* ---- JSON ----------------------------------------------------------------------------- */
 
-static const fulfillment_strategy_ops_t *ops_named(const char *name) {
-  for (int k = FULFILLMENT_KIND_PRODUCT_REFUND; k <= FULFILLMENT_KIND_NON_PRODUCT; k++)
-    if (strcmp(fulfillment_kind_name((fulfillment_kind_t)k), name) == 0)
-      return fulfillment__strategy_ops((fulfillment_kind_t)k);
-  return NULL;
-}
-
 /* Value objects are null while empty. Each returns a new reference (json_null() too), or
  * NULL when out of memory; fulfillment_order_encode's json_pack "o" takes it over, also when
  * the pack fails. */
@@ -521,37 +473,6 @@ int fulfillment_order_decode(const json_t *j, fulfillment_order_t *out, fulfillm
   return 0;
 }
 
-/* Checks that a total read from JSON matches the plan's. */
-static int check_total(const fulfillment_plan_t *p, int64_t total, const char *key, fulfillment_why_t *why) {
-  int64_t want = 0;
-  fulfillment_plan_total(p, &want);
-  return want == total ? 0
-                       : fulfillment__why(why, CTXD_EDECODE, "%s %lld does not match the strategy's %lld",
-                                          key, (long long)total, (long long)want);
-}
-
-int fulfillment_approved_decode(const json_t *j, fulfillment_approved_t *out, fulfillment_why_t *why) {
-  const char *compensation_id, *order_id, *customer_id;
-  json_t *strategy;
-  json_int_t total;
-  json_error_t je;
-  if (!j || !out) return CTXD_EINVAL;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:o, s:I}", "compensationId", &compensation_id,
-                     "orderId", &order_id, "customerId", &customer_id, "strategy", &strategy, "totalAmount",
-                     &total))
-    return fulfillment__why(why, CTXD_EDECODE, "%s", je.text);
-  fulfillment_approved_t a;
-  memset(&a, 0, sizeof a);
-  if (fulfillment__copy_text(a.compensation_id, sizeof a.compensation_id, compensation_id, "compensationId",
-                             true, why) ||
-      fulfillment__copy_text(a.order_id, sizeof a.order_id, order_id, "orderId", true, why) ||
-      fulfillment__copy_text(a.customer_id, sizeof a.customer_id, customer_id, "customerId", true, why) ||
-      fulfillment_plan_decode(strategy, &a.plan, why) || check_total(&a.plan, total, "totalAmount", why))
-    return CTXD_EDECODE;
-  *out = a;
-  return 0;
-}
-
 json_t *fulfillment_message_encode(const fulfillment_message_t *m) {
   if (!m || !fulfillment_message_type_name(m->type) || !fulfillment_kind_name(m->kind)) return NULL;
   unsigned members = message_types[m->type].members;
@@ -577,58 +498,4 @@ json_t *fulfillment_message_encode(const fulfillment_message_t *m) {
     return NULL;
   }
   return j;
-}
-
-/* Reads the optional text member `key` (when `member` is among `members`) into dst. */
-static int decode_member(const json_t *j, unsigned members, unsigned member, const char *key, char *dst,
-                         size_t cap, fulfillment_why_t *why) {
-  const char *text;
-  json_error_t je;
-  if (!(members & member)) return 0;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s}", key, &text))
-    return fulfillment__why(why, CTXD_EDECODE, "%s", je.text);
-  return fulfillment__copy_text(dst, cap, text, key, false, why);
-}
-
-int fulfillment_message_decode(fulfillment_message_type_t type, const json_t *j, fulfillment_message_t *out,
-                               fulfillment_why_t *why) {
-  const char *fulfillment_id, *compensation_id, *order_id, *kind;
-  json_int_t at, amount = 0;
-  int manual = 0;
-  json_error_t je;
-  if (!j || !out) return CTXD_EINVAL;
-  if (!fulfillment_message_type_name(type))
-    return fulfillment__why(why, CTXD_EDECODE, "unknown message type %d", (int)type);
-  unsigned members = message_types[type].members;
-  if (json_unpack_ex((json_t *)j, &je, 0, "{s:s, s:s, s:s, s:s, s:I}", "fulfillmentId", &fulfillment_id,
-                     "compensationId", &compensation_id, "orderId", &order_id, "strategy", &kind, "at",
-                     &at) ||
-      ((members & M_AMOUNT) && json_unpack_ex((json_t *)j, &je, 0, "{s:I}", "amount", &amount)) ||
-      ((members & M_RESOLUTION) && json_unpack_ex((json_t *)j, &je, 0, "{s:b}", "resolvedManually", &manual)))
-    return fulfillment__why(why, CTXD_EDECODE, "%s", je.text);
-  const fulfillment_strategy_ops_t *ops = ops_named(kind);
-  if (!ops) return fulfillment__why(why, CTXD_EDECODE, "unknown strategy kind '%s'", kind);
-  fulfillment_message_t m;
-  memset(&m, 0, sizeof m);
-  m.type = type;
-  m.kind = ops->kind;
-  m.at = at;
-  m.amount = amount;
-  m.resolved_manually = manual;
-  if (fulfillment__copy_text(m.fulfillment_id, sizeof m.fulfillment_id, fulfillment_id, "fulfillmentId", true,
-                             why) ||
-      fulfillment__copy_text(m.compensation_id, sizeof m.compensation_id, compensation_id, "compensationId",
-                             true, why) ||
-      fulfillment__copy_text(m.order_id, sizeof m.order_id, order_id, "orderId", true, why) ||
-      decode_member(j, members, M_CUSTOMER, "customerId", m.customer_id, sizeof m.customer_id, why) ||
-      decode_member(j, members, M_REFERENCE, "reference", m.reference, sizeof m.reference, why) ||
-      decode_member(j, members, M_FAILURE | M_RESOLUTION, "reason", m.reason, sizeof m.reason, why))
-    return CTXD_EDECODE;
-  if (members & M_ITEMS) {
-    fulfillment_plan_init(&m.plan, ops->kind);
-    if (ops->decode(j, &m.plan, why) || ops->check(&m.plan, why)) return CTXD_EDECODE;
-  }
-  if ((members & M_AMOUNT) && check_total(&m.plan, amount, "amount", why)) return CTXD_EDECODE;
-  *out = m;
-  return 0;
 }

@@ -141,8 +141,6 @@ int fulfillment_plan_total(const fulfillment_plan_t *p, int64_t *total);
  * "quantity"}]}, {"kind": "non_product", "benefit": "voucher", "amount": 500}. New
  * reference (caller json_decref's it); NULL when out of memory or p has no strategy. */
 json_t *fulfillment_plan_encode(const fulfillment_plan_t *p);
-/* Reads that shape and checks it. 0, or CTXD_EDECODE with why (may be NULL). */
-int fulfillment_plan_decode(const json_t *j, fulfillment_plan_t *p, fulfillment_why_t *why);
 /* "product_refund", "reship", "non_product"; NULL when unknown. Static strings. */
 const char *fulfillment_kind_name(fulfillment_kind_t kind);
 
@@ -154,11 +152,6 @@ typedef struct {
   fulfillment_plan_t plan;
   fulfillment_why_t unfit; /* "", or why the plan received did not fit `plan` (a sku too long) */
 } fulfillment_approved_t;
-
-/* Reads a CompensationApproved body ({"compensationId", "orderId", "customerId",
- * "strategy", "totalAmount", ...}; other keys are ignored) and checks it, totalAmount
- * against the plan's total included. 0, or CTXD_EDECODE with why (may be NULL). */
-int fulfillment_approved_decode(const json_t *j, fulfillment_approved_t *a, fulfillment_why_t *why);
 
 /* ---- the order ------------------------------------------------------------------------ */
 
@@ -199,8 +192,8 @@ typedef struct {
   int64_t resolved_at;
 } fulfillment_communication_t;
 
-/* Stored fields, one bit each (update tracing); fulfillment_field_name() gives the column
- * name, which is also the key in fulfillment_order_encode()'s object. */
+/* Stored fields, one bit each (update tracing); each is a column, named as the key in
+ * fulfillment_order_encode()'s object. */
 typedef enum {
   FULFILLMENT_FIELD_ID = 1u << 0,
   FULFILLMENT_FIELD_COMPENSATION_ID = 1u << 1,
@@ -352,22 +345,14 @@ int fulfillment_order_decide(const fulfillment_order_t *state, const fulfillment
 
 /* ---- names and JSON ------------------------------------------------------------------- */
 
-/* Column name of one field bit; NULL when `field` is not exactly one bit. */
-const char *fulfillment_field_name(uint32_t field);
 /* "processing", "succeeded", "failed"; NULL when unknown. Static strings. */
 const char *fulfillment_status_name(fulfillment_status_t status);
 /* "refund_completed", ...; NULL for unknown. Static strings. */
 const char *fulfillment_feedback_name(fulfillment_feedback_t feedback);
-/* The feedback named `name`; FULFILLMENT_FEEDBACK_UNKNOWN for NULL or anything else. */
-fulfillment_feedback_t fulfillment_feedback_parse(const char *name);
 /* "duplicate", "late", "conflict", "wrong_strategy", "unknown"; NULL for none. */
 const char *fulfillment_ignored_name(fulfillment_ignored_t ignored);
 /* "FulfillmentSucceeded", "RefundRequested", ...; NULL when unknown. Static strings. */
 const char *fulfillment_message_type_name(fulfillment_message_type_t type);
-/* The type named `name` (as above); 0 when unknown. */
-fulfillment_message_type_t fulfillment_message_type_parse(const char *name);
-/* true for commands sent to one endpoint (requests), false for published events. */
-bool fulfillment_message_is_command(fulfillment_message_type_t type);
 
 /* The order as one JSON object keyed by column name: value objects are objects, or null
  * while empty; "plan" is fulfillment_plan_encode()'s object. New reference (caller
@@ -386,8 +371,5 @@ int fulfillment_order_decode(const json_t *j, fulfillment_order_t *o, fulfillmen
  *   IssueBenefit           "customerId", "benefit", "amount"
  * New reference (caller json_decref's it); NULL when out of memory or m is malformed. */
 json_t *fulfillment_message_encode(const fulfillment_message_t *m);
-/* Reads a body of the given type back. 0 or CTXD_EDECODE with why (may be NULL). */
-int fulfillment_message_decode(fulfillment_message_type_t type, const json_t *j, fulfillment_message_t *m,
-                               fulfillment_why_t *why);
 
 #endif

@@ -363,10 +363,6 @@ int fulfillment__plan_read(const json_t *j, fulfillment_plan_t *p, fulfillment_w
   return fulfillment__why(why, CTXD_EDECODE, "unknown strategy kind '%s'", kind);
 }
 
-int fulfillment_plan_decode(const json_t *j, fulfillment_plan_t *p, fulfillment_why_t *why) {
-  return fulfillment__plan_read(j, p, why) || p->ops->check(p, why) ? CTXD_EDECODE : 0;
-}
-
 const char *fulfillment_kind_name(fulfillment_kind_t kind) {
   const fulfillment_strategy_ops_t *ops = fulfillment__strategy_ops(kind);
   return ops ? ops->name : NULL;

@@ -30,15 +30,14 @@ int plugin_http_call_settings_check(const plugin_http_call_settings_t *s, char *
   return CTXD_ECONFIG;
 }
 
-/* The answer's id (its first named member that is a string and that id_ok takes), copied
- * into out; NULL when none. Names match ignoring case, as the contracts' do. */
-static const char *answer_id(const json_t *j, const plugin_http_answers_t *a, char *out, size_t cap) {
+/* The answer's id (its first named member that is a string and that id_ok takes, as long
+ * as id_ok allows), borrowed from j; NULL when none. Names match ignoring case, as the
+ * contracts' do. */
+static const char *answer_id(const json_t *j, const plugin_http_answers_t *a) {
   const char *found = NULL;
   for (size_t i = 0; found == NULL && a->id_names[i] != NULL; i++)
     found = json_string_value(ctxd__schema_get_ci(j, a->id_names[i]));
-  if (found == NULL || !a->id_ok(found) || strlen(found) >= cap) return NULL;
-  memcpy(out, found, strlen(found) + 1);
-  return out;
+  return found != NULL && a->id_ok(found) ? found : NULL;
 }
 
 ctxd_call_result_t plugin_http_call(const ctxd_api_t *api, ctxd_plugin_t *plugin, const ctxd_call_t *call,
@@ -52,7 +51,7 @@ ctxd_call_result_t plugin_http_call(const ctxd_api_t *api, ctxd_plugin_t *plugin
   ctxd_call_result_t result = plugin_http_verdict(rc, res.status);
   json_t *answer = rc == 0 ? json_loads(res.body, 0, NULL) : NULL;
   json_t *o = json_object();
-  char id[256], said[201], why[320];
+  char said[201], why[320];
   if (rc != 0) { /* timed out, dropped, refused: it may have arrived; the next attempt has the same key */
     snprintf(why, sizeof why, "%s", res.error);
   } else {
@@ -62,7 +61,7 @@ ctxd_call_result_t plugin_http_call(const ctxd_api_t *api, ctxd_plugin_t *plugin
     snprintf(why, sizeof why, "%s answered HTTP %d%s%s", a->peer, res.status, said[0] ? ": " : "", said);
   }
   if (result == CTXD_CALL_DONE) {
-    const char *found = answer_id(answer, a, id, sizeof id);
+    const char *found = answer_id(answer, a);
     if (found != NULL) json_object_set_new(o, a->outcome_id, json_string(found));
   } else {
     json_object_set_new(o, "error", json_string(why));

@@ -236,7 +236,8 @@ static int read_response(int fd, int64_t deadline, int timeout_ms, plugin_http_r
 
 static int has_line_break(const char *s) { return s != NULL && strpbrk(s, "\r\n") != NULL; }
 
-/* The request head: line, Host, the extra headers, content type and length. */
+/* The request head: line, Host, the extra headers, content type and length, as a string
+ * open_memstream allocated: the caller frees it (NULL when out of memory). */
 static char *request_head(const plugin_http_target_t *u, const char *const *headers, size_t len) {
   char *head = NULL;
   size_t size = 0;

@@ -3,8 +3,9 @@
  * -> the agent accepts, processes, and the case completes -> the fulfillment succeeds ->
  * the compensation order is Finished. Once with the three plugins in one host, once in
  * three hosts. And the other way out: the case is closed without finishing -> the
- * fulfillment is abandoned -> the compensation order is Terminated. The test plays the payment system and the agent; it never publishes the
- * contexts' own events. */
+ * fulfillment is abandoned -> the compensation order is Terminated, and no second case
+ * about that fulfillment may be opened (nor while the first is open). The test plays the
+ * payment system and the agent; it never publishes the contexts' own events. */
 #include "hostfixture.h"
 
 #include <signal.h>
@@ -16,6 +17,8 @@
 #define C1 "c0000000-0000-4000-8000-0000000000b1"
 #define GROUP "9a000000-0000-4000-8000-000000000001"
 #define RULE "9b000000-0000-4000-8000-000000000001"
+#define CASE_B "ca000000-0000-4000-8000-0000000000b2"
+#define CASE_B2 "ca000000-0000-4000-8000-0000000000b3"
 
 static int seq;
 static char comp_ep[96], ful_ep[96], case_ep[96];
@@ -52,6 +55,39 @@ static void spawn_host(ctxt_world_t *w, ctxt_proc_t *p, char *config, size_t con
 
 static void wait_sql(ctxt_world_t *w, const char *sql) {
   assert_int_equal(ctxt_pg_wait_long(w->pg, sql, 1, CTXT_EFFECT_MS), 1);
+}
+
+/* The agent desk opens a case of its own (id case_id) about the fulfillment fid, as a request
+ * whose answer lands in a queue of the test; waits until the case context refused it as
+ * RelatedBizInvalid (8) saying `why`. */
+static void second_case_refused(ctxt_world_t *w, const char *case_id, const char *fid, const char *why) {
+  char reply[128], m[2048], sql[1024];
+  snprintf(reply, sizeof reply, "%s-reply", case_ep);
+  amqp_queue_declare(w->amqp, 1, amqp_cstring_bytes(reply), 0, 0, 0, 1, amqp_empty_table);
+  amqp_exchange_declare(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes("fanout"), 0, 1, 0, 0,
+                        amqp_empty_table);
+  amqp_queue_bind(w->amqp, 1, amqp_cstring_bytes(reply), amqp_cstring_bytes(reply), amqp_empty_bytes,
+                  amqp_empty_table);
+  assert_int_equal(amqp_get_rpc_reply(w->amqp).reply_type, AMQP_RESPONSE_NORMAL);
+  snprintf(
+      m, sizeof m,
+      "{\"messageId\":\"00000000-0000-4000-8000-%012d\",\"requestId\":\"00000000-0000-4000-9000-%012d\","
+      "\"responseAddress\":\"rabbitmq://localhost/%s\","
+      "\"messageType\":[\"urn:message:Ctxd.Case.Contracts.v1:OpenCase\"],\"message\":{\"CaseId\":\"%s\","
+      "\"CaseType\":1,\"RelatedBizType\":\"fulfillment\",\"RelatedBizId\":\"%s\",\"Subject\":\"call back\","
+      "\"OpenedBy\":\"desk\"}}",
+      seq, seq, reply, case_id, fid);
+  seq++;
+  ctxt_amqp_publish(w->amqp, case_ep, "application/vnd.masstransit+json", m, NULL, NULL);
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = "
+           "'Ctxd.Case.Contracts.v2:CaseCommandRejected'"
+           " AND body::json->'message'->>'CaseId' = '%s' AND body::json->'message'->>'Reason' = '8'"
+           " AND body::json->'message'->>'Message' LIKE '%%%s%%'",
+           case_id, why);
+  wait_sql(w, sql);
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.cases WHERE case_id = '%s'", case_id);
+  assert_int_equal(ctxt_pg_long(w->pg, sql), 0);
 }
 
 /* The desk set up, a refund approved and refused by the payment system: the compensation
@@ -109,6 +145,8 @@ static void failed_refund(ctxt_world_t *w, char fid[64]) {
            "'WaitProcess'",
            fid);
   wait_sql(w, sql);
+  /* while it is open, no second case about the fulfillment: this one's resolution decides it */
+  second_case_refused(w, CASE_B, fid, "has the open case");
 }
 
 static void failure_path(ctxt_world_t *w) {
@@ -143,6 +181,12 @@ static void failure_path(ctxt_world_t *w) {
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = "
                                        "'Ctxd.Fulfillment.Contracts.v1:FulfillmentSucceeded'"),
                    1);
+  /* carried out: the case context opens no more cases about it */
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM cases.related_documents WHERE biz_id = '%s' AND NOT valid AND status = "
+           "'Succeeded'",
+           fid);
+  wait_sql(w, sql);
   snprintf(sql, sizeof sql, "SELECT count(*) FROM cases.operation_log WHERE case_id = '%s'", fid);
   assert_true(ctxt_pg_long(w->pg, sql) >= 5); /* opened, assigned, accepted, processed, completed */
 }
@@ -178,6 +222,14 @@ static void abandoned_path(ctxt_world_t *w, const char *command) {
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type = "
                                        "'Ctxd.Fulfillment.Contracts.v1:FulfillmentSucceeded'"),
                    0);
+  /* the fulfillment was given up for good: a second case about it, which might finish and say
+   * compensated while the compensation says Terminated, is refused */
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM cases.related_documents WHERE biz_id = '%s' AND NOT valid AND status = "
+           "'Abandoned'",
+           fid);
+  wait_sql(w, sql);
+  second_case_refused(w, CASE_B2, fid, "is Abandoned");
   /* the last status change says so: PendingCommunication (8) -> Terminated (5) */
   assert_int_equal(ctxt_pg_long(w->pg,
                                 "SELECT count(*) FROM ctxd.outbox_archive WHERE message_type LIKE"

@@ -663,6 +663,15 @@ static void take_over_pay_and_auto_accept(void **state) {
   refund_desk(w);
   order_created(w, "SO-7");
   wait_sql(w, "SELECT count(*) FROM cases.related_documents", 1);
+  /* the payment the case is about, made before it opens (by Paying's clock, in the future of
+   * this host's: the clocks are never compared) */
+  char before[32], later[32];
+  time_t t = time(NULL) + 3600;
+  strftime(before, sizeof before, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+  t += 60;
+  strftime(later, sizeof later, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+  order_paid(w, "SO-7", before);
+  wait_sql(w, "SELECT count(*) FROM cases.order_payments WHERE order_number = 'SO-7' AND paid_at_ms > 0", 1);
   const expected_t opened[] = {
       {command(w, "OpenCase",
                "{\"CaseId\":\"" C3
@@ -690,12 +699,9 @@ static void take_over_pay_and_auto_accept(void **state) {
                                 "' AND action = 'accept' AND actor = 'agent-2' AND agent_id = 'agent-2'"
                                 " AND note = 'taken over from agent-1'"),
                    1);
-  /* the order's payment from before the case opened, repeated by Paying, pays nothing;
-   * the payment made after the opening does (one worker: handled in this order) */
-  order_paid(w, "SO-7", "2020-01-01T09:00:00Z");
-  char later[32];
-  time_t t = time(NULL) + 60;
-  strftime(later, sizeof later, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+  /* the order's payment known before the case opened, repeated by Paying, pays nothing;
+   * a later one (by Paying's clock) does (one worker: handled in this order) */
+  order_paid(w, "SO-7", before);
   order_paid(w, "SO-7", later);
   wait_case(w, C3, "Finished", "agent-2");
   char sql[512];

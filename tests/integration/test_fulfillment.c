@@ -458,14 +458,16 @@ static void failed_refund_is_resolved_by_a_case(void **state) {
   assert_int_equal(archived(w, FNS "FulfillmentSucceeded"), 1);
 
   /* a case closed without finishing gives the failure up: abandoned for good, its record
-   * closed, FulfillmentAbandoned; a finished case after that changes nothing */
+   * closed, FulfillmentAbandoned. A finished resolution after that changes nothing: only a
+   * duplicate or a forged one can come, as the case context opens no other case about a
+   * fulfillment while one is open or once it is given up (test_aftersales_cases) */
   approve(w, CB, REFUND_ITEMS);
   settle(w);
   ids_t b = ids_of(w, CB);
   REFUND_FAILED(w, &b);
   case_resolved(w, "fulfillment", b.id, 2); /* closed */
   case_resolved(w, "fulfillment", b.id, 3); /* rejected, after: a duplicate */
-  case_resolved(w, "fulfillment", b.id, 1); /* finished, after: late */
+  case_resolved(w, "fulfillment", b.id, 1); /* finished, after: not from the case context */
   settle(w);
   assert_int_equal(status_is(w, CB, "abandoned"), 1);
   assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM fulfillment.pending_communications"

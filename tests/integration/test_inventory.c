@@ -524,7 +524,8 @@ static void archive_row(ctxt_world_t *w, int id, const char *x, int event, int n
 
 /* A re-send sends a row as it was sent: an event with its headers and correlation id; a
  * command (it might ask the payment system to refund again) only with --include-commands;
- * a reply never. Rows older than the inbox retention are sent with a warning: their
+ * a reply never; a row archived before migration 14 only by id. A command keeps its
+ * expiration. Rows older than the inbox retention are sent with a warning: their
  * consumers may have forgotten their ids. */
 static void resend_keeps_what_was_sent(void **state) {
   ctxt_world_t *w = *state;
@@ -543,6 +544,15 @@ static void resend_keeps_what_was_sent(void **state) {
   archive_row(w, 999999002, x, 0, 0, 0);  /* a command */
   archive_row(w, 999999003, x, 1, 0, 30); /* an event older than the inbox retention (7 days) */
   archive_row(w, 999999004, x, 0, 1, 0);  /* a reply to a requester's exchange */
+  archive_row(w, 999999005, x, 0, 0, 0);  /* archived before runtime migration 14: how, not known */
+  assert_int_equal(ctxt_pg_long(w->pg,
+                                "WITH u AS (UPDATE ctxd.outbox_archive SET expires_at = CASE id"
+                                " WHEN 999999002 THEN now() + interval '1 hour' END,"
+                                " event = CASE id WHEN 999999005 THEN NULL ELSE event END,"
+                                " message_type = CASE id WHEN 999999005 THEN 'Ctxd.Tests.Contracts.v1:Old'"
+                                " ELSE message_type END WHERE id IN (999999002, 999999005) RETURNING 1)"
+                                " SELECT count(*) FROM u"),
+                   2);
 
   char *argv[] = {(char *)ctxt_ctxd_path(),
                   "outbox",
@@ -599,6 +609,40 @@ static void resend_keeps_what_was_sent(void **state) {
                                        "message_type = 'Ctxd.Tests.Contracts.v1:Thing' AND NOT event"),
                    1);
   assert_int_equal(ctxt_amqp_queue_count(w->amqp, x), 1);
+  /* the command kept its expiration */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive WHERE id < 999999001 AND "
+                                       "message_type = 'Ctxd.Tests.Contracts.v1:Thing' AND NOT event"
+                                       " AND expires_at > now()"),
+                   1);
+
+  /* a row archived before the archive kept how it was sent may have been a reply: no filter
+   * selects it, even with --include-commands; by id it goes, as a command */
+  char *old_by_type[] = {(char *)ctxt_ctxd_path(),
+                         "outbox",
+                         "resend",
+                         "--message-type",
+                         "Ctxd.Tests.Contracts.v1:Old",
+                         "--include-commands",
+                         "--config",
+                         w->config,
+                         NULL};
+  ctxt_proc_spawn(&p, old_by_type, env);
+  assert_true(ctxt_proc_wait_exit(&p, 60000));
+  assert_true(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+  ctxt_proc_free(&p);
+  char *old_by_id[] = {(char *)ctxt_ctxd_path(), "outbox",   "resend",  "999999005",
+                       "--include-commands",     "--config", w->config, NULL};
+  ctxt_proc_spawn(&p, old_by_id, env);
+  assert_true(ctxt_proc_wait_exit(&p, 60000));
+  assert_true(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+  ctxt_proc_free(&p);
+  assert_int_equal(ctxt_amqp_wait_count(w->amqp, x, 2, CTXT_EFFECT_MS), 2);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
+  /* sent once: by id, not by the filter */
+  assert_int_equal(ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox_archive"
+                                       " WHERE message_type = 'Ctxd.Tests.Contracts.v1:Old'"),
+                   2);
+  assert_int_equal(ctxt_amqp_queue_count(w->amqp, x), 2);
   ctxt_host_stop(w, SIGTERM);
   unlink(templates);
 }

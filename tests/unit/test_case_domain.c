@@ -118,7 +118,8 @@ static void test_open_fills_case_log_and_event(void **state) {
   strcpy(extra[1].key, "country");
   strcpy(extra[1].value, "CN");
   case_open_cmd_t cmd = {
-      "c-9", "o-9", "f-9", "cp-9", CASE_STRATEGY_RESHIP, 4200, "order system refused", extra, 2, 777, 0, 0};
+      "c-9", "o-9", "f-9", "cp-9", CASE_STRATEGY_RESHIP, 4200, "order system refused", extra, 2,
+      777,   0,     0,     0};
   case_outcome_t o;
   memset(&o, 0x5a, sizeof o);
   assert_int_equal(case_aggregate_open(&cmd, &o), 0);
@@ -178,7 +179,8 @@ static void test_open_refusals(void **state) {
   long_id[CASE_ID_LEN] = 0;
   case_feature_t f[7];
   memset(f, 0, sizeof f);
-  const case_open_cmd_t ok = {"c-1", "o-1", "f-1", "cp-1", CASE_STRATEGY_REFUND, 1, NULL, NULL, 0, 1, 0, 0};
+  const case_open_cmd_t ok = {"c-1", "o-1", "f-1", "cp-1", CASE_STRATEGY_REFUND, 1, NULL, NULL, 0,
+                              1,     0,     0,     0};
   case_open_cmd_t cmd = ok;
   cmd.order_id = "";
   assert_open_refused(&cmd, CTXD_EINVAL, "cannot open a case without its order id");
@@ -431,7 +433,9 @@ static void test_accept_makes_the_taker_the_follower(void **state) {
 /* needPayFlag/payStatus: completing waits for the payment; paying is recorded once. */
 static void test_pay_status_gates_completion(void **state) {
   (void)state;
-  case_open_cmd_t open = {"c-2", "o-2", "f-2", "cp-2", CASE_STRATEGY_RESHIP, 0, NULL, NULL, 0, 1, 1, 0};
+  /* the order's last payment known when the case opened: 500 by Paying's clock, whatever
+   * the host's clock said (1) */
+  case_open_cmd_t open = {"c-2", "o-2", "f-2", "cp-2", CASE_STRATEGY_RESHIP, 0, NULL, NULL, 0, 1, 1, 0, 500};
   case_outcome_t o;
   assert_int_equal(case_aggregate_open(&open, &o), 0);
   assert_int_equal(o.next.pay_status, CASE_PAY_UNPAID);
@@ -440,14 +444,14 @@ static void test_pay_status_gates_completion(void **state) {
   strcpy(c.agent_id, "ann");
   case_action_cmd_t cmd = {CASE_ACTION_COMPLETE, "sue", 40, NULL, NULL, 0};
   assert_apply_refused(&c, &cmd, CTXD_ESTATE, "cannot complete a case whose pay status is Unpaid");
-  /* the order's payment made before the case opened (repeated, re-sent) pays nothing */
-  cmd = (case_action_cmd_t){CASE_ACTION_PAY, "paying", 41, "SO-2 paid", NULL, c.opened_at - 1};
-  assert_apply_refused(&c, &cmd, CTXD_ESTATE,
-                       "cannot pay a case with a payment made no later than its opening");
-  cmd.paid_at = c.opened_at;
-  assert_apply_refused(&c, &cmd, CTXD_ESTATE,
-                       "cannot pay a case with a payment made no later than its opening");
-  cmd.paid_at = c.opened_at + 1;
+  /* the order's payment known before the case opened (repeated, re-sent) pays nothing */
+  assert_int_equal(c.paid_before, 500);
+  cmd = (case_action_cmd_t){CASE_ACTION_PAY, "paying", 41, "SO-2 paid", NULL, 499};
+  assert_apply_refused(&c, &cmd, CTXD_ESTATE, "cannot pay a case with a payment known before its opening");
+  cmd.paid_at = 500;
+  assert_apply_refused(&c, &cmd, CTXD_ESTATE, "cannot pay a case with a payment known before its opening");
+  /* a later one does, though the host opened the case at 1 (the clocks are not compared) */
+  cmd.paid_at = 501;
   assert_int_equal(case_aggregate_apply(&c, &cmd, &o), 0);
   assert_int_equal(o.next.pay_status, CASE_PAY_PAID);
   assert_int_equal(o.next.status, CASE_STATUS_PENDING_ACCEPTANCE);
@@ -474,7 +478,7 @@ static void test_pay_status_gates_completion(void **state) {
 /* autoAcceptCoordinationFlag: a processed case is accepted at once, unless it owes a payment. */
 static void test_auto_accept_due(void **state) {
   (void)state;
-  case_open_cmd_t open = {"c-3", "o-3", "f-3", "cp-3", CASE_STRATEGY_REFUND, 0, NULL, NULL, 0, 1, 0, 1};
+  case_open_cmd_t open = {"c-3", "o-3", "f-3", "cp-3", CASE_STRATEGY_REFUND, 0, NULL, NULL, 0, 1, 0, 1, 0};
   case_outcome_t o;
   assert_int_equal(case_aggregate_open(&open, &o), 0);
   case_aggregate_t c = o.next;
@@ -504,7 +508,7 @@ static void test_open_qualify(void **state) {
   assert_int_equal(cats[2].case_type, 12);
   assert_string_equal(cats[2].related_biz_type, "order");
   char why[CASE_REJECTION_LEN];
-  case_open_check_t chk = {12, "compensation", "cp-1", CASE_DOC_VALID, "Approved", cats, n};
+  case_open_check_t chk = {12, "compensation", "cp-1", CASE_DOC_VALID, "Approved", cats, n, NULL};
   assert_int_equal(case_open_qualify(&chk, why, sizeof why), 0);
   assert_string_equal(why, "");
   chk.case_type = 1;
@@ -518,6 +522,17 @@ static void test_open_qualify(void **state) {
   assert_int_equal(case_open_qualify(&chk, why, sizeof why), CTXD_ENOENT);
   assert_string_equal(why, "cannot open a case: compensation cp-1 is not known");
   assert_int_equal(case_open_qualify(NULL, why, sizeof why), CTXD_EINVAL);
+  /* a fulfillment has one open case at a time: its resolution decides the fulfillment; other
+   * documents may have several */
+  chk.doc = CASE_DOC_VALID;
+  chk.open_case_id = "ca-1";
+  chk.case_type = 12;
+  assert_int_equal(case_open_qualify(&chk, why, sizeof why), 0);
+  case_open_check_t ful = {1, "fulfillment", "fu-1", CASE_DOC_VALID, "Failed", cats, n, "ca-1"};
+  assert_int_equal(case_open_qualify(&ful, why, sizeof why), CTXD_ESTATE);
+  assert_string_equal(why, "cannot open a case: fulfillment fu-1 has the open case ca-1");
+  ful.open_case_id = "";
+  assert_int_equal(case_open_qualify(&ful, why, sizeof why), 0);
   /* the table's syntax */
   assert_int_equal(case_categories_parse("", cats, 4, &n), 0);
   assert_int_equal(n, 0);
@@ -791,7 +806,7 @@ static void test_same_carrier_preference(void **state) {
   case_cursor_t cur = {"g-refund", "ali"};
   case_roster_t roster = {rr, 1, agents, LEN(agents), history, LEN(history), &cur, 1};
   case_feature_t mu = {"Carrier", "MU"};
-  case_open_cmd_t cmd = {"c", "o-9", "f", "cp", CASE_STRATEGY_REFUND, 1, NULL, &mu, 1, 1, 0, 0};
+  case_open_cmd_t cmd = {"c", "o-9", "f", "cp", CASE_STRATEGY_REFUND, 1, NULL, &mu, 1, 1, 0, 0, 0};
   case_outcome_t o;
   assert_int_equal(case_aggregate_open(&cmd, &o), 0);
   case_pick_t p = pick(&roster, &o.next);

@@ -120,13 +120,6 @@ static char *take_text(json_t *j) {
   return text;
 }
 
-static json_t *parse(const char *text) {
-  json_error_t je;
-  json_t *j = json_loads(text, 0, &je);
-  assert_non_null(j);
-  return j;
-}
-
 /* ---- plans ---------------------------------------------------------------------------- */
 
 static void test_plan_rules(void **state) {
@@ -199,16 +192,7 @@ static void test_plan_totals(void **state) {
   assert_int_equal(fulfillment_plan_total(&p, NULL), CTXD_EINVAL);
 }
 
-static void assert_approved_decode(const char *text, const char *why_text) {
-  json_t *j = parse(text);
-  fulfillment_approved_t a;
-  fulfillment_why_t why = {{0}};
-  assert_int_equal(fulfillment_approved_decode(j, &a, &why), CTXD_EDECODE);
-  assert_string_equal(why.text, why_text);
-  json_decref(j);
-}
-
-static void test_plan_and_approved_json(void **state) {
+static void test_plan_json(void **state) {
   (void)state;
   static const struct {
     fulfillment_kind_t kind;
@@ -222,67 +206,13 @@ static void test_plan_and_approved_json(void **state) {
       {FULFILLMENT_KIND_NON_PRODUCT, "{\"amount\":800,\"benefit\":\"red_packet\",\"kind\":\"non_product\"}"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    fulfillment_plan_t p = approved(cases[i].kind).plan, back;
+    fulfillment_plan_t p = approved(cases[i].kind).plan;
     json_t *j = fulfillment_plan_encode(&p);
     char *text = text_of(j);
     assert_string_equal(text, cases[i].json);
     free(text);
-    assert_int_equal(fulfillment_plan_decode(j, &back, NULL), 0);
-    assert_int_equal(fulfillment_plan_kind(&back), cases[i].kind);
-    json_t *again = fulfillment_plan_encode(&back);
-    assert_true(json_equal(j, again));
-    json_decref(again);
     json_decref(j);
   }
-
-  /* the CompensationApproved body as Compensation publishes it */
-  json_t *j = parse("{\"approvedAt\":1,\"approvedBy\":\"lead\",\"compensationId\":\"C-9\","
-                    "\"customerId\":\"U-9\",\"orderId\":\"O-9\",\"strategy\":{\"items\":[{"
-                    "\"amount\":1500,\"quantity\":2,\"sku\":\"SKU-1\"}],\"kind\":"
-                    "\"product_refund\"},\"totalAmount\":1500}");
-  fulfillment_approved_t a;
-  fulfillment_why_t why = {{0}};
-  assert_int_equal(fulfillment_approved_decode(j, &a, &why), 0);
-  assert_string_equal(a.compensation_id, "C-9");
-  assert_string_equal(a.order_id, "O-9");
-  assert_string_equal(a.customer_id, "U-9");
-  assert_int_equal(fulfillment_plan_kind(&a.plan), FULFILLMENT_KIND_PRODUCT_REFUND);
-  assert_int_equal(a.plan.n_items, 1);
-  assert_string_equal(a.plan.items[0].sku, "SKU-1");
-  assert_int_equal(a.plan.items[0].quantity, 2);
-  assert_int_equal(a.plan.items[0].amount, 1500);
-  json_decref(j);
-
-  assert_approved_decode("{\"compensationId\":\"C\",\"orderId\":\"O\",\"customerId\":\"U\","
-                         "\"strategy\":{\"kind\":\"reship\",\"items\":[{\"sku\":\"A\","
-                         "\"quantity\":1}]},\"totalAmount\":5}",
-                         "totalAmount 5 does not match the strategy's 0");
-  assert_approved_decode("{\"compensationId\":\"C\",\"orderId\":\"O\",\"customerId\":\"U\","
-                         "\"strategy\":{\"kind\":\"cash\"},\"totalAmount\":5}",
-                         "unknown strategy kind 'cash'");
-  assert_approved_decode("{\"compensationId\":\"\",\"orderId\":\"O\",\"customerId\":\"U\","
-                         "\"strategy\":{\"kind\":\"reship\"},\"totalAmount\":0}",
-                         "compensationId is empty");
-  assert_approved_decode("{\"compensationId\":\"C\",\"orderId\":\"O\",\"customerId\":\"U\","
-                         "\"strategy\":{\"kind\":\"reship\",\"items\":[]},\"totalAmount\":0}",
-                         "reship needs at least one item");
-  assert_approved_decode("{\"compensationId\":\"C\",\"orderId\":\"O\",\"customerId\":\"U\","
-                         "\"strategy\":{\"kind\":\"reship\",\"items\":[{\"sku\":\"A\"}]},"
-                         "\"totalAmount\":0}",
-                         "item 1: Object item not found: quantity");
-  assert_approved_decode("{\"compensationId\":\"C\",\"orderId\":\"O\",\"customerId\":\"U\","
-                         "\"strategy\":{\"kind\":\"non_product\",\"benefit\":\"gem\","
-                         "\"amount\":1},\"totalAmount\":1}",
-                         "unknown benefit 'gem'");
-  assert_approved_decode("{\"compensationId\":\"C\",\"orderId\":\"O\",\"customerId\":\"U\","
-                         "\"strategy\":{\"kind\":\"reship\",\"items\":7},\"totalAmount\":0}",
-                         "items: an array is required");
-  assert_approved_decode("{\"compensationId\":\"C\",\"orderId\":\"O\",\"customerId\":\"U\","
-                         "\"totalAmount\":0}",
-                         "Object item not found: strategy");
-  assert_approved_decode("{\"compensationId\":\"C\",\"orderId\":\"O\",\"customerId\":\"U\","
-                         "\"strategy\":{},\"totalAmount\":0}",
-                         "strategy: kind is required");
 }
 
 /* ---- creation: the three paths start -------------------------------------------------- */
@@ -307,18 +237,11 @@ static void test_create_non_product_calls_the_issuing_system(void **state) {
   fulfillment_order_t o = step(NULL, &c, FULFILLMENT_FIELD_ALL, 1, d);
   assert_int_equal(o.status, FULFILLMENT_STATUS_PROCESSING);
   assert_int_equal(d->messages[0].type, FULFILLMENT_MESSAGE_ISSUE_BENEFIT);
-  assert_true(fulfillment_message_is_command(d->messages[0].type));
   char *call = take_text(fulfillment_message_encode(&d->messages[0]));
   assert_string_equal(call, "{\"amount\":800,\"at\":1700000000000,\"benefit\":\"red_packet\","
                             "\"compensationId\":\"C-1\",\"customerId\":\"U-1\",\"fulfillmentId\":"
                             "\"F-1\",\"orderId\":\"O-1\",\"strategy\":\"non_product\"}");
   free(call);
-  fulfillment_message_t back;
-  json_t *j = fulfillment_message_encode(&d->messages[0]);
-  assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_ISSUE_BENEFIT, j, &back, NULL), 0);
-  assert_int_equal(back.plan.benefit, FULFILLMENT_BENEFIT_RED_PACKET);
-  assert_int_equal(back.amount, 800);
-  json_decref(j);
 
   /* the issuing system says no: pending communication, FulfillmentFailed */
   c = feedback(FULFILLMENT_FEEDBACK_BENEFIT_FAILED, NULL, "HTTP 500: out of vouchers", T0 + 5);
@@ -360,7 +283,6 @@ static void test_create_non_product_calls_the_issuing_system(void **state) {
   json_decref(stored);
   const fulfillment_message_t *m = &d->messages[0];
   assert_int_equal(m->type, FULFILLMENT_MESSAGE_SUCCEEDED);
-  assert_false(fulfillment_message_is_command(m->type));
   assert_string_equal(m->fulfillment_id, "F-1");
   assert_string_equal(m->compensation_id, "C-1");
   assert_int_equal(m->kind, FULFILLMENT_KIND_NON_PRODUCT);
@@ -383,7 +305,6 @@ static void test_create_refund_requests_and_waits(void **state) {
   assert_int_equal(o.status, FULFILLMENT_STATUS_PROCESSING);
   const fulfillment_message_t *req = &d->messages[0];
   assert_int_equal(req->type, FULFILLMENT_MESSAGE_REFUND_REQUESTED);
-  assert_true(fulfillment_message_is_command(req->type));
   assert_int_equal(req->amount, 1750);
   assert_string_equal(req->customer_id, "U-1");
   assert_int_equal(req->plan.n_items, 2);
@@ -716,7 +637,7 @@ static void test_wrong_strategy_and_unknown_feedback(void **state) {
   assert_ignored(&refund, &c, FULFILLMENT_IGNORED_UNKNOWN, "unknown feedback 0");
   c.feedback = (fulfillment_feedback_t)42;
   assert_ignored(&reship, &c, FULFILLMENT_IGNORED_UNKNOWN, "unknown feedback 42");
-  c.feedback = fulfillment_feedback_parse("refund_teleported");
+  c.feedback = FULFILLMENT_FEEDBACK_UNKNOWN;
   assert_ignored(&voucher, &c, FULFILLMENT_IGNORED_UNKNOWN, "unknown feedback 0");
 
   c = feedback(FULFILLMENT_FEEDBACK_REFUND_COMPLETED, "P-1", NULL, 0);
@@ -903,8 +824,6 @@ static void assert_order_round_trip(const fulfillment_order_t *o, const char *wa
   if (want) assert_string_equal(text, want);
   free(text);
   assert_int_equal(json_object_size(j), FULFILLMENT_FIELD_COUNT);
-  for (int i = 0; i < FULFILLMENT_FIELD_COUNT; i++)
-    assert_true(json_object_get(j, fulfillment_field_name(1u << i)) != NULL);
   fulfillment_order_t back;
   fulfillment_why_t why = {{0}};
   assert_int_equal(fulfillment_order_decode(j, &back, &why), 0);
@@ -1031,48 +950,10 @@ static void test_message_json(void **state) {
                                       "FulfillmentFailed", "FulfillmentSucceeded"};
   for (size_t i = 0; i < n; i++) {
     assert_string_equal(fulfillment_message_type_name(all[i].type), names[i]);
-    assert_int_equal(fulfillment_message_type_parse(names[i]), all[i].type);
     json_t *j = fulfillment_message_encode(&all[i]);
     assert_non_null(j);
-    fulfillment_message_t back;
-    fulfillment_why_t why = {{0}};
-    assert_int_equal(fulfillment_message_decode(all[i].type, j, &back, &why), 0);
-    json_t *again = fulfillment_message_encode(&back);
-    assert_true(json_equal(j, again));
-    assert_int_equal(back.type, all[i].type);
-    assert_int_equal(back.kind, all[i].kind);
-    assert_int_equal(back.amount, all[i].amount);
-    assert_int_equal(back.resolved_manually, all[i].resolved_manually);
-    assert_string_equal(back.reason, all[i].reason);
-    json_decref(again);
     json_decref(j);
   }
-
-  fulfillment_message_t back;
-  fulfillment_why_t why = {{0}};
-  json_t *j = fulfillment_message_encode(&all[0]);
-  json_object_set_new(j, "amount", json_integer(1));
-  assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_REFUND_REQUESTED, j, &back, &why),
-                   CTXD_EDECODE);
-  assert_string_equal(why.text, "amount 1 does not match the strategy's 1750");
-  json_object_set_new(j, "strategy", json_string("cash"));
-  assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_REFUND_REQUESTED, j, &back, &why),
-                   CTXD_EDECODE);
-  assert_string_equal(why.text, "unknown strategy kind 'cash'");
-  assert_int_equal(fulfillment_message_decode((fulfillment_message_type_t)9, j, &back, &why), CTXD_EDECODE);
-  assert_string_equal(why.text, "unknown message type 9");
-  json_decref(j);
-  j = fulfillment_message_encode(&all[4]);
-  json_object_del(j, "resolvedManually");
-  assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_SUCCEEDED, j, &back, &why), CTXD_EDECODE);
-  assert_string_equal(why.text, "Object item not found: resolvedManually");
-  json_decref(j);
-  j = fulfillment_message_encode(&all[2]);
-  json_object_del(j, "customerId");
-  assert_int_equal(fulfillment_message_decode(FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED, j, &back, &why),
-                   CTXD_EDECODE);
-  assert_string_equal(why.text, "Object item not found: customerId");
-  json_decref(j);
 
   /* a request whose plan is of another kind than it says is malformed */
   fulfillment_message_t odd = all[0];
@@ -1084,24 +965,12 @@ static void test_message_json(void **state) {
 
 static void test_names(void **state) {
   (void)state;
-  assert_string_equal(fulfillment_field_name(FULFILLMENT_FIELD_PENDING_COMMUNICATION),
-                      "pending_communication");
-  assert_null(fulfillment_field_name(0));
-  assert_null(fulfillment_field_name(3));
-  assert_null(fulfillment_field_name(1u << FULFILLMENT_FIELD_COUNT));
   assert_string_equal(fulfillment_status_name(FULFILLMENT_STATUS_FAILED), "failed");
   assert_null(fulfillment_status_name(FULFILLMENT_STATUS_NONE));
-  for (int f = 1; f < FULFILLMENT_FEEDBACK_COUNT; f++)
-    assert_int_equal(fulfillment_feedback_parse(fulfillment_feedback_name((fulfillment_feedback_t)f)), f);
   assert_string_equal(fulfillment_feedback_name(FULFILLMENT_FEEDBACK_RESHIP_SHIPPED), "reship_shipped");
   assert_null(fulfillment_feedback_name(FULFILLMENT_FEEDBACK_UNKNOWN));
-  assert_int_equal(fulfillment_feedback_parse(NULL), FULFILLMENT_FEEDBACK_UNKNOWN);
   assert_string_equal(fulfillment_ignored_name(FULFILLMENT_IGNORED_WRONG_STRATEGY), "wrong_strategy");
   assert_null(fulfillment_ignored_name(FULFILLMENT_IGNORED_NONE));
-  assert_int_equal(fulfillment_message_type_parse("Nope"), 0);
-  assert_false(fulfillment_message_is_command(FULFILLMENT_MESSAGE_FAILED));
-  assert_true(fulfillment_message_is_command(FULFILLMENT_MESSAGE_RESHIP_ORDER_REQUESTED));
-  assert_false(fulfillment_message_is_command((fulfillment_message_type_t)77));
   assert_string_equal(fulfillment_kind_name(FULFILLMENT_KIND_RESHIP), "reship");
   assert_null(fulfillment_kind_name(FULFILLMENT_KIND_NONE));
 }
@@ -1110,7 +979,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plan_rules),
       cmocka_unit_test(test_plan_totals),
-      cmocka_unit_test(test_plan_and_approved_json),
+      cmocka_unit_test(test_plan_json),
       cmocka_unit_test(test_item_limit_is_the_contracts),
       cmocka_unit_test(test_create_non_product_calls_the_issuing_system),
       cmocka_unit_test(test_create_with_a_plan_that_cannot_be_carried_out),

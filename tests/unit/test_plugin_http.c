@@ -324,10 +324,62 @@ static void test_excerpt(void **state) {
   assert_string_equal(out, "");
 }
 
+/* plugin_http_call with a host of the test's own: the call's fields, and the outcome kept. */
+static char call_outcome_text[2048];
+
+static const char *fake_call_field(const ctxd_call_t *call, ctxd_call_field_t field) {
+  (void)call;
+  return field == CTXD_CALL_KEY ? "sms:order:1" : field == CTXD_CALL_PAYLOAD ? "{\"to\":\"+1\"}" : "1";
+}
+
+static int fake_call_outcome(const ctxd_call_t *call, const char *outcome_json) {
+  (void)call;
+  snprintf(call_outcome_text, sizeof call_outcome_text, "%s", outcome_json);
+  return 0;
+}
+
+static void fake_log(ctxd_plugin_t *plugin, const ctxd_msg_t *msg, ctxd_log_level_t level, const char *fmt,
+                     ...) {
+  (void)plugin, (void)msg, (void)level, (void)fmt;
+}
+
+static int any_id(const char *id) { return strlen(id) <= 512; }
+
+/* An id as long as a peer may name (notification's providers: up to 512 bytes) comes back
+ * whole in the outcome. */
+static void test_call_long_id(void **state) {
+  (void)state;
+  char id[301], answer[512], url[64], err[160], expected[400];
+  memset(id, 'p', 300);
+  id[300] = '\0';
+  snprintf(answer, sizeof answer, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n{\"id\":\"%s\"}",
+           strlen(id) + 9, id);
+  server_t s;
+  server_start(&s, answer, 0);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/sms", s.port);
+  plugin_http_target_t t;
+  assert_int_equal(plugin_http_target_init(&t, url, err, sizeof err), 0);
+  ctxd_api_t api;
+  memset(&api, 0, sizeof api);
+  api.call_field = fake_call_field;
+  api.call_outcome = fake_call_outcome;
+  api.log = fake_log;
+  static const char *const names[] = {"id", NULL};
+  plugin_http_answers_t a = {
+      .peer = "the provider", .outcome_id = "providerId", .id_names = names, .id_ok = any_id};
+  call_outcome_text[0] = '\0';
+  assert_int_equal(plugin_http_call(&api, NULL, (const ctxd_call_t *)&a, &t, 2000, &a), CTXD_CALL_DONE);
+  server_join(&s);
+  plugin_http_target_free(&t);
+  snprintf(expected, sizeof expected, "{\"httpStatus\":200,\"providerId\":\"%s\"}", id);
+  assert_string_equal(call_outcome_text, expected);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_call_verdict),
       cmocka_unit_test(test_excerpt),
+      cmocka_unit_test(test_call_long_id),
       cmocka_unit_test(test_post_with_length),
       cmocka_unit_test(test_chunked_and_to_the_close),
       cmocka_unit_test(test_error_status_is_a_response),
