@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #include <jansson.h>
@@ -34,6 +36,9 @@
 #define MAX_RUNS 15
 #define MAX_COUNTS 8
 #define ENDPOINT "many"
+/* A type of their own: bound to the throughput benchmark's type, 500 idle queues would each
+ * get a copy of every message the next benchmark publishes on the same broker. */
+#define MESSAGE_TYPE "Ctxd.Bench.v1:ManyWork"
 #define IDLE_S 10
 
 typedef struct {
@@ -53,29 +58,6 @@ static void die(const char *what) {
   exit(1);
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s) {
-  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-  nanosleep(&ts, NULL);
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n) {
-  double s[MAX_RUNS];
-  memcpy(s, v, (size_t)n * sizeof *s);
-  qsort(s, (size_t)n, sizeof *s, cmp_double);
-  return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 /* ---- what one run measures ------------------------------------------------------------- */
 
 enum { F_READY, F_RSS, F_CPU, F_THREADS, F_FDS, F_AMQP, F_CHANNELS, F_PG, NFIG };
@@ -83,18 +65,6 @@ static const char *const fig_name[NFIG] = {"ready_ms", "rss_mib",    "idle_cpu_p
                                            "fds",      "amqp_conns", "channels",     "pg_conns"};
 static const char *const fig_head[NFIG] = {"ready ms", "RSS MiB",    "idle CPU %", "threads",
                                            "fds",      "AMQP conns", "channels",   "PG conns"};
-
-/* A field of /proc/<pid>/status ("Threads:", "VmRSS:"), -1 if absent. */
-static long proc_status(pid_t pid, const char *key) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  FILE *f = fopen(path, "r");
-  long v = -1;
-  while (f != NULL && fgets(line, sizeof line, f) != NULL)
-    if (strncmp(line, key, strlen(key)) == 0) v = strtol(line + strlen(key), NULL, 10);
-  if (f != NULL) fclose(f);
-  return v;
-}
 
 /* utime + stime of pid in clock ticks. */
 static long long cpu_ticks(pid_t pid) {
@@ -188,8 +158,9 @@ static const char *write_config(const char *label, long endpoints, int contexts)
     json_decref(plugins);
     if (!json_is_array(plugins = json_load_file(O.plugins, 0, &jerr))) die("--plugins: not a JSON array");
   }
-  json_array_append_new(plugins, json_pack("{s:s, s:{s:s, s:I}}", "name", "benchkit", "settings", "endpoint",
-                                           ENDPOINT, "endpoints", (json_int_t)endpoints));
+  json_array_append_new(plugins, json_pack("{s:s, s:{s:s, s:s, s:I}}", "name", "benchkit", "settings",
+                                           "endpoint", ENDPOINT, "message_type", MESSAGE_TYPE, "endpoints",
+                                           (json_int_t)endpoints));
   /* the endpoints keep the host's defaults, and the admin endpoint is on (its console
    * samples every endpoint every 2 s): what an operator runs */
   json_t *cfg = json_pack("{s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:o, s:{s:s}}", "broker", "url", O.amqp,
@@ -201,22 +172,13 @@ static const char *write_config(const char *label, long endpoints, int contexts)
   return path;
 }
 
-static int log_has(const char *path, const char *needle) {
-  FILE *f = fopen(path, "r");
-  char line[4096];
-  int found = 0;
-  while (!found && f != NULL && fgets(line, sizeof line, f) != NULL) found = strstr(line, needle) != NULL;
-  if (f != NULL) fclose(f);
-  return found;
-}
-
 /* Runs ctxd with config once and fills fig[]. */
 static void measure(const char *config, const char *label, PGconn *pg, double fig[NFIG]) {
   static int serial;
   char log[700];
   snprintf(log, sizeof log, "%s/logs/ctxd-endpoints-%s-%d.log", O.out, label, serial++);
   unlink(log);
-  double t0 = now_s();
+  double t0 = bench_now_s();
   pid_t pid = fork();
   if (pid < 0) die("fork failed");
   if (pid == 0) {
@@ -228,25 +190,25 @@ static void measure(const char *config, const char *label, PGconn *pg, double fi
     _exit(127);
   }
   running_host = pid;
-  while (!log_has(log, "\"ready: ")) {
+  while (!bench_log_has(log, "\"ready: ")) {
     if (waitpid(pid, NULL, WNOHANG) == pid) die("ctxd exited before it was ready (see its log in --out)");
-    if (now_s() - t0 > 120) die("ctxd not ready after 120 s (see its log in --out)");
-    sleep_s(0.0005);
+    if (bench_now_s() - t0 > 120) die("ctxd not ready after 120 s (see its log in --out)");
+    bench_sleep_s(0.0005);
   }
-  fig[F_READY] = (now_s() - t0) * 1000;
-  sleep_s(1);
+  fig[F_READY] = (bench_now_s() - t0) * 1000;
+  bench_sleep_s(1);
   unsigned long inodes[4096];
   size_t ninodes;
-  fig[F_RSS] = (double)proc_status(pid, "VmRSS:") / 1024;
-  fig[F_THREADS] = (double)proc_status(pid, "Threads:");
+  fig[F_RSS] = (double)bench_proc_status(pid, "VmRSS:") / 1024;
+  fig[F_THREADS] = (double)bench_proc_status(pid, "Threads:");
   fig[F_FDS] = (double)open_files(pid, inodes, sizeof inodes / sizeof inodes[0], &ninodes);
   fig[F_AMQP] = (double)sockets_to(pid, inodes, ninodes, url_port(O.amqp, 5672));
   fig[F_PG] = (double)pg_connections(pg);
   fig[F_CHANNELS] = (double)command_lines("-q list_channels --no-table-headers number");
   long long c0 = cpu_ticks(pid);
-  double w0 = now_s();
-  sleep_s(IDLE_S);
-  fig[F_CPU] = (double)(cpu_ticks(pid) - c0) / (double)sysconf(_SC_CLK_TCK) / (now_s() - w0) * 100;
+  double w0 = bench_now_s();
+  bench_sleep_s(IDLE_S);
+  fig[F_CPU] = (double)(cpu_ticks(pid) - c0) / (double)sysconf(_SC_CLK_TCK) / (bench_now_s() - w0) * 100;
   running_host = 0;
   kill(pid, SIGTERM);
   int st;
@@ -362,7 +324,8 @@ static void bench(row_t *row, const char *label, long n, int contexts, PGconn *p
     measure(config, label, pg, fig);
     for (int k = 0; k < NFIG; k++) runs[k][i] = fig[k];
   }
-  for (int k = 0; k < NFIG; k++) row->med[k] = median(runs[k], O.runs);
+  forget_topology(n); /* leaves the broker as it found it */
+  for (int k = 0; k < NFIG; k++) row->med[k] = bench_median(runs[k], O.runs);
   printf("%s, %ld endpoints: first start %.0f ms, ready %.0f ms, RSS %.1f MiB, idle CPU %.2f%%\n", label, n,
          row->first_ready_ms, row->med[F_READY], row->med[F_RSS], row->med[F_CPU]);
   fflush(stdout);
