@@ -59,32 +59,45 @@ const char *const org_message_types[ORG_KINDS] = {
     [ORG_COUNTRY] = CTXD_C_DATA_CATALOG_ORGANIZATION_V1_COUNTRY_TYPE,
     [ORG_DEPARTMENT] = CTXD_C_DATA_CATALOG_ORGANIZATION_V1_DEPARTMENT_TYPE,
     [ORG_UNIT] = CTXD_C_DATA_CATALOG_ORGANIZATION_V1_UNIT_TYPE,
+    [ORG_USER_GRANT] = CTXD_C_AUTH_V1_USER_UNIT_GRANT_TYPE,
 };
 
-/* Columns of each table after id and version, and the statement's parameters in that
- * order: id, version, then these. */
-static const char *const org_tables[ORG_KINDS] = {"countries", "departments", "units"};
-static const char *const org_columns[ORG_KINDS][4] = {
-    [ORG_COUNTRY] = {"name", "code", "is_removed", NULL},
-    [ORG_DEPARTMENT] = {"country_id", "name", "is_removed", NULL},
-    [ORG_UNIT] = {"country_id", "department_id", "name", "is_removed"},
+/* Each table: its key, its columns (the key's first) in the order of the statement's
+ * parameters, and the publisher its faults name. */
+static const struct {
+  const char *table, *key;
+  int key_columns;
+  const char *columns[6];
+  const char *publisher;
+} org_tables[ORG_KINDS] = {
+    [ORG_COUNTRY] = {"countries", "id", 1, {"id", "version", "name", "code", "is_removed"}, "DataCatalog"},
+    [ORG_DEPARTMENT] =
+        {"departments", "id", 1, {"id", "version", "country_id", "name", "is_removed"}, "DataCatalog"},
+    [ORG_UNIT] = {"units",
+                  "id",
+                  1,
+                  {"id", "version", "country_id", "department_id", "name", "is_removed"},
+                  "DataCatalog"},
+    [ORG_USER_GRANT] =
+        {"user_grants", "user_id, unit_id", 2, {"user_id", "unit_id", "version", "is_removed"}, "Auth"},
 };
 
-/* The newer-version upsert of material_replica_apply for one organization table. */
+/* The newer-version upsert of material_replica_apply for one table. */
 static int org_upsert(const ctxd_api_t *api, ctxd_tx_t *tx, const char *schema, org_kind_t kind,
                       const char *const *params, int *applied) {
-  char sql[1024], cols[256] = "id, version", vals[64] = "$1, $2", set[512] = "version = EXCLUDED.version";
-  int n = 2;
-  for (int c = 0; c < 4 && org_columns[kind][c] != NULL; c++, n++) {
-    const char *col = org_columns[kind][c];
-    snprintf(cols + strlen(cols), sizeof cols - strlen(cols), ", %s", col);
-    snprintf(vals + strlen(vals), sizeof vals - strlen(vals), ", $%d", n + 1);
-    snprintf(set + strlen(set), sizeof set - strlen(set), ", %s = EXCLUDED.%s", col, col);
+  char sql[1024], cols[256] = "", vals[64] = "", set[512] = "";
+  int n = 0;
+  for (; n < 6 && org_tables[kind].columns[n] != NULL; n++) {
+    const char *col = org_tables[kind].columns[n];
+    snprintf(cols + strlen(cols), sizeof cols - strlen(cols), "%s%s", n ? ", " : "", col);
+    snprintf(vals + strlen(vals), sizeof vals - strlen(vals), "%s$%d", n ? ", " : "", n + 1);
+    if (n >= org_tables[kind].key_columns)
+      snprintf(set + strlen(set), sizeof set - strlen(set), "%s = EXCLUDED.%s, ", col, col);
   }
   snprintf(sql, sizeof sql,
-           "INSERT INTO %s.%s AS t (%s) VALUES (%s) ON CONFLICT (id) DO UPDATE SET %s, updated_at = now() "
+           "INSERT INTO %s.%s AS t (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %supdated_at = now() "
            "WHERE t.version < EXCLUDED.version RETURNING 1",
-           schema, org_tables[kind], cols, vals, set);
+           schema, org_tables[kind].table, cols, vals, org_tables[kind].key, set);
   ctxd_rows_t *rows = NULL;
   int rc = api->sql_exec(tx, sql, n, params, &rows);
   if (rc == 0) *applied = api->rows_count(rows) == 1;
@@ -124,6 +137,16 @@ ctxd_handler_result_t org_replica_apply(const ctxd_api_t *api, ctxd_tx_t *tx, co
     ctxd_c_data_catalog_organization_v1_department_free(&m);
     break;
   }
+  case ORG_USER_GRANT: {
+    ctxd_c_auth_v1_user_unit_grant_t m;
+    if ((rc = ctxd_c_auth_v1_user_unit_grant_decode(body, len, &m, err, sizeof err)) == 0) {
+      snprintf(version, sizeof version, "%" PRId64, m.version);
+      const char *params[] = {m.user_id, m.unit_id, version, m.is_removed ? "true" : "false"};
+      rc = org_upsert(api, tx, schema, kind, params, applied);
+    }
+    ctxd_c_auth_v1_user_unit_grant_free(&m);
+    break;
+  }
   default: {
     ctxd_c_data_catalog_organization_v1_unit_t m;
     if ((rc = ctxd_c_data_catalog_organization_v1_unit_decode(body, len, &m, err, sizeof err)) == 0) {
@@ -136,14 +159,16 @@ ctxd_handler_result_t org_replica_apply(const ctxd_api_t *api, ctxd_tx_t *tx, co
     ctxd_c_data_catalog_organization_v1_unit_free(&m);
   }
   }
+  char fault[32];
   if (rc == CTXD_EVALIDATION) {
-    api->tx_fault(tx, "DataCatalog.Undecodable", err);
+    snprintf(fault, sizeof fault, "%s.Undecodable", org_tables[kind].publisher);
+    api->tx_fault(tx, fault, err);
     return CTXD_HANDLER_FAIL;
   }
   if (rc == CTXD_ECONFLICT) return CTXD_HANDLER_RETRY;
   if (rc != 0) {
-    api->tx_fault(tx, "DataCatalog.StoreFailed",
-                  api->tx_error(tx)[0] ? api->tx_error(tx) : ctxd_strerror(rc));
+    snprintf(fault, sizeof fault, "%s.StoreFailed", org_tables[kind].publisher);
+    api->tx_fault(tx, fault, api->tx_error(tx)[0] ? api->tx_error(tx) : ctxd_strerror(rc));
     return CTXD_HANDLER_FAIL;
   }
   return CTXD_HANDLER_OK;

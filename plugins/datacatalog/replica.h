@@ -1,5 +1,5 @@
-/* A versioned replica of DataCatalog's MaterialType, shared by the contexts that keep one
- * (the DataCatalog consumer, Inventory). */
+/* Versioned replicas shared by the contexts that keep one: DataCatalog's MaterialType and
+ * organization (the DataCatalog consumer, Inventory), Auth's user grants (Inventory). */
 #ifndef CTXD_PLUGINS_MATERIAL_REPLICA_H
 #define CTXD_PLUGINS_MATERIAL_REPLICA_H
 
@@ -76,14 +76,27 @@ ctxd_handler_result_t material_replica_apply(const ctxd_api_t *api, ctxd_tx_t *t
   "  updated_at timestamptz NOT NULL DEFAULT now()\n"                                                        \
   ");\n"
 
-/* The entities of those tables, and the message type of each. */
-typedef enum { ORG_COUNTRY, ORG_DEPARTMENT, ORG_UNIT, ORG_KINDS } org_kind_t;
+/* A user's grant for a pizzeria, as Auth publishes it (Ctxd.Auth.Contracts UserUnitGrant):
+ * one row per user and pizzeria, IsRemoved when revoked. Inventory keeps a copy. */
+#define USER_GRANTS_DDL(schema)                                                                              \
+  "CREATE TABLE " schema ".user_grants (\n"                                                                  \
+  "  user_id uuid NOT NULL,\n"                                                                               \
+  "  unit_id uuid NOT NULL,\n"                                                                               \
+  "  version bigint NOT NULL,\n"                                                                             \
+  "  is_removed boolean NOT NULL,\n"                                                                         \
+  "  updated_at timestamptz NOT NULL DEFAULT now(),\n"                                                       \
+  "  PRIMARY KEY (user_id, unit_id)\n"                                                                       \
+  ");\n"
+
+/* The entities of those tables, and the message type of each. A user grant is Auth's, not
+ * DataCatalog's, but it is replicated by the same rule. */
+typedef enum { ORG_COUNTRY, ORG_DEPARTMENT, ORG_UNIT, ORG_USER_GRANT, ORG_KINDS } org_kind_t;
 extern const char *const org_message_types[ORG_KINDS];
 
-/* Applies a Country, Department or Unit message (kind) to the replica in `schema` (a
- * constant of the calling plugin), by the rule of material_replica_apply: a newer Version
- * replaces the row, an older or equal one changes nothing, IsRemoved stays as a
- * tombstone. Returns the handler result; *applied is 1 when the row changed. */
+/* Applies a Country, Department, Unit or UserUnitGrant message (kind) to the replica in
+ * `schema` (a constant of the calling plugin), by the rule of material_replica_apply: a
+ * newer Version replaces the row, an older or equal one changes nothing, IsRemoved stays
+ * as a tombstone. Returns the handler result; *applied is 1 when the row changed. */
 ctxd_handler_result_t org_replica_apply(const ctxd_api_t *api, ctxd_tx_t *tx, const ctxd_msg_t *msg,
                                         const char *schema, org_kind_t kind, int *applied);
 

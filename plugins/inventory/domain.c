@@ -104,6 +104,7 @@ static const char *const reason_codes[] = {
     [INVENTORY_REASON_UNKNOWN_ZONE] = "unknown_zone",
     [INVENTORY_REASON_INVALID_TEMPLATE] = "invalid_template",
     [INVENTORY_REASON_UNKNOWN_UNIT] = "unknown_unit",
+    [INVENTORY_REASON_USER_NOT_ALLOWED] = "user_not_allowed",
 };
 
 const char *inventory_reason_code(inventory_reason_t reason) {
@@ -451,6 +452,26 @@ static bool refused_unless_in_progress(const inventory_state_t *state, const inv
   return out->outcome == INVENTORY_OUTCOME_REJECTED;
 }
 
+const char *inventory_command_user(const inventory_command_t *cmd) {
+  switch (cmd ? cmd->kind : 0) {
+  case INVENTORY_CMD_START: return cmd->start.started_by;
+  case INVENTORY_CMD_ADD_MEASUREMENT: return cmd->measurement.user_id;
+  case INVENTORY_CMD_FINISH: return cmd->finish.by;
+  }
+  return "";
+}
+
+/* The application service's permission check: the acting user holds a live grant for the
+ * pizzeria; true when refused. */
+static bool refused_without_grant(const inventory_refs_t *refs, const inventory_command_t *cmd,
+                                  const char *unit_id, inventory_decision_t *out) {
+  const inventory_grant_t *g = refs ? refs->grant : NULL;
+  if (g && (!g->found || g->revoked))
+    reject(out, INVENTORY_REASON_USER_NOT_ALLOWED, "user %s is not allowed for pizzeria %s%s",
+           inventory_command_user(cmd), unit_id, g->found ? ": the grant is revoked" : "");
+  return out->outcome == INVENTORY_OUTCOME_REJECTED;
+}
+
 static int decide_start(const inventory_state_t *state, const inventory_command_t *cmd,
                         const inventory_refs_t *refs, inventory_decision_t *out) {
   const inventory_start_t *p = &cmd->start;
@@ -464,6 +485,7 @@ static int decide_start(const inventory_state_t *state, const inventory_command_
   if (unit && (!unit->found || unit->removed))
     return reject(out, INVENTORY_REASON_UNKNOWN_UNIT, "pizzeria %s %s", p->unit_id,
                   unit->found ? "is removed" : "does not exist");
+  if (refused_without_grant(refs, cmd, p->unit_id, out)) return 0;
   const inventory_template_t *t = refs ? refs->tmpl : NULL;
   if (!t) return reject(out, INVENTORY_REASON_UNKNOWN_TEMPLATE, "template %s does not exist", p->template_id);
   if (!str_eq(t->id, p->template_id)) return CTXD_EINVAL;
@@ -504,7 +526,9 @@ static int decide_add(const inventory_state_t *state, const inventory_command_t 
     return reject(out, INVENTORY_REASON_INVALID_COMMAND,
                   "AddMeasurement needs valid ids, a version >= 1, a known unit of measure "
                   "and a value >= 0 (0 when removed)");
-  if (refused_unless_in_progress(state, cmd, out)) return 0;
+  if (refused_unless_in_progress(state, cmd, out) ||
+      refused_without_grant(refs, cmd, state->started.unit_id, out))
+    return 0;
   const inventory_measurement_t *stored = inventory_state_find(state, m->measurement_id);
   switch (measurement_rule(stored, m)) {
   case RULE_REMOVED:
@@ -531,10 +555,12 @@ static int decide_add(const inventory_state_t *state, const inventory_command_t 
 }
 
 static int decide_finish(const inventory_state_t *state, const inventory_command_t *cmd,
-                         inventory_decision_t *out) {
+                         const inventory_refs_t *refs, inventory_decision_t *out) {
   if (!inventory_finish_valid(&cmd->finish))
     return reject(out, INVENTORY_REASON_INVALID_COMMAND, "FinishInventory needs a valid user id");
-  if (refused_unless_in_progress(state, cmd, out)) return 0;
+  if (refused_unless_in_progress(state, cmd, out) ||
+      refused_without_grant(refs, cmd, state->started.unit_id, out))
+    return 0;
   accept(state, cmd, INVENTORY_EVENT_FINISHED, out);
   out->event.finish = cmd->finish;
   return 0;
@@ -551,7 +577,7 @@ int inventory_decide(const inventory_state_t *state, const inventory_command_t *
   switch (cmd->kind) {
   case INVENTORY_CMD_START: rc = decide_start(state, cmd, refs, out); break;
   case INVENTORY_CMD_ADD_MEASUREMENT: rc = decide_add(state, cmd, refs, out); break;
-  case INVENTORY_CMD_FINISH: rc = decide_finish(state, cmd, out); break;
+  case INVENTORY_CMD_FINISH: rc = decide_finish(state, cmd, refs, out); break;
   }
   if (rc < 0) memset(out, 0, sizeof *out);
   return rc;

@@ -77,6 +77,7 @@ typedef enum {
   INVENTORY_REASON_UNKNOWN_ZONE,         /* "unknown_zone" */
   INVENTORY_REASON_INVALID_TEMPLATE,     /* "invalid_template" */
   INVENTORY_REASON_UNKNOWN_UNIT,         /* "unknown_unit" */
+  INVENTORY_REASON_USER_NOT_ALLOWED,     /* "user_not_allowed" */
 } inventory_reason_t;
 
 typedef struct {
@@ -191,6 +192,10 @@ typedef struct {
     inventory_finish_t finish;           /* INVENTORY_CMD_FINISH */
   };
 } inventory_command_t;
+
+/* The user who acts (StartedBy, the measurement's UserId, FinishedBy), borrowed from cmd;
+ * "" for an unknown kind. */
+const char *inventory_command_user(const inventory_command_t *cmd);
 
 /* ---- Events ----------------------------------------------------------------------- */
 
@@ -312,6 +317,13 @@ typedef struct {
   bool removed;
 } inventory_unit_t;
 
+/* The acting user's grant for the inventory's pizzeria, as Inventory's own copy of Auth's
+ * grants has it. */
+typedef struct {
+  bool found;
+  bool revoked;
+} inventory_grant_t;
+
 /* Reference data a decision reads. */
 typedef struct {
   inventory_material_lookup_fn material_lookup; /* needed by AddMeasurement with a value */
@@ -322,6 +334,11 @@ typedef struct {
   /* StartInventory: the pizzeria it names (the seed's application service checks that it
    * exists); NULL skips the check. */
   const inventory_unit_t *unit;
+  /* Every command: the grant of inventory_command_user(cmd) for the inventory's pizzeria
+   * (StartInventory: the one it names; the others: the one it was started for), since
+   * the seed's application service checks that the user may act for it; NULL skips the
+   * check. */
+  const inventory_grant_t *grant;
 } inventory_refs_t;
 
 typedef enum {
@@ -347,10 +364,12 @@ typedef struct {
  *           value, removed with a value)                       -> invalid_command
  *  Start    inventory exists (in progress or finished)         -> already_started
  *           refs->unit given, the pizzeria unknown or removed  -> unknown_unit
+ *           refs->grant given, none or revoked                 -> user_not_allowed
  *           refs->tmpl NULL                                   -> unknown_template
  *           template id or its pizzeria differs from the command -> template_mismatch
  *  Add,     inventory does not exist                           -> unknown_inventory
  *  Finish   inventory finished                                 -> inventory_finished
+ *           refs->grant given, none or revoked                 -> user_not_allowed
  *  Add      new measurement id: added, whatever its first version (the seed accepts any)
  *           existing one already removed (checked first, as in the seed, so even a
  *           repeat of the removal)                             -> measurement_removed

@@ -7,7 +7,9 @@
  * the sender gets InventoryCommandRejected with the reason, at the request's
  * responseAddress (MassTransit request/response), or published when it has none.
  * Inventory keeps its own copy of DataCatalog's material types (a second endpoint on the
- * MaterialType exchange) and checks measurements against it. */
+ * MaterialType exchange) and checks measurements against it; on the same endpoint, its
+ * copies of DataCatalog's pizzerias and of Auth's user grants, which the application
+ * service's checks read (require_units, require_user_grants). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@ typedef struct {
   const char *templates_file;
   int64_t snapshot_every;
   int require_units;
+  int require_user_grants;
 } settings_t;
 
 typedef struct {
@@ -42,13 +45,17 @@ typedef struct {
 static const ctxd_conf_entry_t config_map[] = {
     {CTXD_CONF_STR, "endpoint", "inventory", offsetof(settings_t, endpoint), "queue receiving the commands"},
     {CTXD_CONF_STR, "material_endpoint", "inventory-material-type", offsetof(settings_t, material_endpoint),
-     "queue receiving DataCatalog's MaterialType and Unit (Inventory's own copies)"},
+     "queue receiving DataCatalog's MaterialType and Unit and Auth's UserUnitGrant (Inventory's own copies)"},
     {CTXD_CONF_STR, "templates_file", "", offsetof(settings_t, templates_file),
      "JSON file of seed inventory templates: [{id, unitId, name, category, zones: [{id, name, "
      "materialTypeIds}]}]; the office manager's saves and deletes (kept in the database) win"},
     {CTXD_CONF_BOOL, "require_units", "false", offsetof(settings_t, require_units),
      "StartInventory only for a pizzeria in Inventory's copy of DataCatalog's Unit (on once the "
      "Unit feed reaches material_endpoint)"},
+    {CTXD_CONF_BOOL, "require_user_grants", "false", offsetof(settings_t, require_user_grants),
+     "StartInventory, AddMeasurement and FinishInventory only from a user with a live grant for the "
+     "inventory's pizzeria in Inventory's copy of Auth's UserUnitGrant (on once Auth's grant feed "
+     "reaches material_endpoint: until then every command would be refused)"},
     {CTXD_CONF_INT, "snapshot_every", "50", offsetof(settings_t, snapshot_every),
      "a snapshot of the aggregate every N events (0: never)"},
     {0, NULL, NULL, 0, NULL},
@@ -59,6 +66,7 @@ static const ctxd_migration_t migrations[] = {
      "CREATE SCHEMA inventory;\n" INVENTORY_STORE_DDL MATERIAL_REPLICA_DDL("inventory")},
     {2, "inventory templates kept by the office manager", INVENTORY_TEMPLATES_DDL},
     {3, "pizzerias", UNITS_DDL("inventory")},
+    {4, "user grants from Auth", USER_GRANTS_DDL("inventory")},
     {0, NULL, NULL},
 };
 
@@ -118,6 +126,7 @@ static int32_t reason_value(inventory_reason_t r) {
   case INVENTORY_REASON_TEMPLATE_MISMATCH: return 10;
   case INVENTORY_REASON_UNKNOWN_ZONE: return 11;
   case INVENTORY_REASON_UNKNOWN_UNIT: return 13;
+  case INVENTORY_REASON_USER_NOT_ALLOWED: return 14;
   default: return 9;
   }
 }
@@ -155,7 +164,7 @@ static int reply_accepted(const state_t *st, ctxd_tx_t *tx, const inventory_comm
 }
 
 /* A reason v1 has is answered as v1, which released requesters understand; only the
- * reasons v1 lacks (MaterialTypeChanged, UnknownUnit) need v2. */
+ * reasons v1 lacks (MaterialTypeChanged, UnknownUnit, UserNotAllowed) need v2. */
 static int reply_rejected(const state_t *st, ctxd_tx_t *tx, const ctxd_msg_t *msg,
                           const inventory_command_t *cmd, const inventory_rejection_t *why) {
   ctxd_c_inventory_v2_inventory_command_rejected_t r = {0};
@@ -248,6 +257,22 @@ static int unit_lookup(const state_t *st, ctxd_tx_t *tx, const char *id, invento
   return 0;
 }
 
+/* The user's grant for the pizzeria as Inventory's replica has it, in the handler's
+ * transaction. */
+static int grant_lookup(const state_t *st, ctxd_tx_t *tx, const char *user_id, const char *unit_id,
+                        inventory_grant_t *out) {
+  ctxd_rows_t *rows;
+  const char *params[] = {user_id, unit_id};
+  int rc = st->api->sql_exec(
+      tx, "SELECT is_removed FROM inventory.user_grants WHERE user_id = $1::uuid AND unit_id = $2::uuid", 2,
+      params, &rows);
+  if (rc != 0) return rc;
+  out->found = st->api->rows_count(rows) == 1;
+  out->revoked = out->found && st->api->rows_value(rows, 0, 0)[0] == 't';
+  st->api->rows_free(rows);
+  return 0;
+}
+
 /* The domain's material lookup: Inventory's own replica, in the handler's transaction. */
 static int material_lookup(void *ctx, const char *id, inventory_material_t *out) {
   lookup_t *l = ctx;
@@ -282,11 +307,19 @@ static ctxd_handler_result_t decide_and_store(state_t *st, ctxd_tx_t *tx, const 
   owned_template_t own;
   bool deleted;
   inventory_unit_t unit;
-  inventory_refs_t refs = {material_lookup, &lookup, NULL, NULL};
+  inventory_grant_t grant;
+  inventory_refs_t refs = {material_lookup, &lookup, NULL, NULL, NULL};
   int rc = inventory_store_load(st->api, tx, cmd->inventory_id, &state);
   if (rc == 0 && cmd->kind == INVENTORY_CMD_START && st->settings->require_units) {
     rc = unit_lookup(st, tx, cmd->start.unit_id, &unit);
     refs.unit = &unit;
+  }
+  /* an inventory that does not exist has no pizzeria: the domain refuses it first */
+  const char *unit_id = cmd->kind == INVENTORY_CMD_START ? cmd->start.unit_id : state.started.unit_id;
+  const char *user_id = inventory_command_user(cmd);
+  if (rc == 0 && st->settings->require_user_grants && unit_id[0] != '\0' && user_id[0] != '\0') {
+    rc = grant_lookup(st, tx, user_id, unit_id, &grant);
+    refs.grant = &grant;
   }
   const char *template_id =
       cmd->kind == INVENTORY_CMD_START ? cmd->start.template_id : state.started.template_id;
@@ -476,6 +509,12 @@ static ctxd_handler_result_t on_unit(ctxd_tx_t *tx, const ctxd_msg_t *msg, void 
   return org_replica_apply(st->api, tx, msg, "inventory", ORG_UNIT, &applied);
 }
 
+static ctxd_handler_result_t on_user_grant(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
+  state_t *st = data;
+  int applied;
+  return org_replica_apply(st->api, tx, msg, "inventory", ORG_USER_GRANT, &applied);
+}
+
 static ctxd_handler_result_t on_material_type(ctxd_tx_t *tx, const ctxd_msg_t *msg, void *data) {
   state_t *st = data;
   ctxd_c_data_catalog_products_v2_material_type_t m;
@@ -512,6 +551,7 @@ static int init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void **state) {
       {st->settings->endpoint, CTXD_C_INVENTORY_V1_DELETE_INVENTORY_TEMPLATE_TYPE, on_delete_template},
       {st->settings->material_endpoint, CTXD_C_DATA_CATALOG_PRODUCTS_V2_MATERIAL_TYPE_TYPE, on_material_type},
       {st->settings->material_endpoint, CTXD_C_DATA_CATALOG_ORGANIZATION_V1_UNIT_TYPE, on_unit},
+      {st->settings->material_endpoint, CTXD_C_AUTH_V1_USER_UNIT_GRANT_TYPE, on_user_grant},
   };
   for (size_t i = 0; rc == 0 && i < sizeof consumers / sizeof consumers[0]; i++) {
     ctxd_consumer_t c = {.size = sizeof c,

@@ -273,7 +273,8 @@ static void test_reason_codes(void **state) {
                                       "unit_mismatch",
                                       "unknown_zone",
                                       "invalid_template",
-                                      "unknown_unit"};
+                                      "unknown_unit",
+                                      "user_not_allowed"};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
     assert_string_equal(inventory_reason_code((inventory_reason_t)i), codes[i]);
   assert_string_equal(inventory_reason_code((inventory_reason_t)99), "unknown");
@@ -412,6 +413,53 @@ static void test_start_unit_check(void **state) {
   w.refs.tmpl = &tmpl;
   unit.removed = false;
   assert_int_equal(decide_with(NULL, start_cmd(), &w.refs).outcome, INVENTORY_OUTCOME_ACCEPTED);
+}
+
+/* The application service's permission check: the user a command names holds a live
+ * grant for the inventory's pizzeria; checked after the inventory's own state (a finished
+ * inventory stays InventoryFinished), before the measurement rules and the template. */
+static void test_user_grant_check(void **state) {
+  (void)state;
+  assert_string_equal(inventory_command_user(&(inventory_command_t){.kind = 0}), "");
+  inventory_command_t start = start_cmd(), add = cheese("m-1", 1, "50"), fin = finish_cmd();
+  assert_string_equal(inventory_command_user(&start), USER);
+  assert_string_equal(inventory_command_user(&add), USER);
+  assert_string_equal(inventory_command_user(&fin), USER2);
+  world_t w;
+  world_init(&w);
+  inventory_grant_t grant = {.found = false};
+  w.refs.grant = &grant;
+  assert_rejected(decide_with(NULL, start, &w.refs), INVENTORY_REASON_USER_NOT_ALLOWED,
+                  "user " USER " is not allowed for pizzeria " UNIT);
+  inventory_unit_t unit = {.found = false};
+  w.refs.unit = &unit; /* the pizzeria first */
+  assert_rejected(decide_with(NULL, start, &w.refs), INVENTORY_REASON_UNKNOWN_UNIT, NULL);
+  unit.found = true;
+  grant = (inventory_grant_t){.found = true, .revoked = true};
+  assert_rejected(decide_with(NULL, start, &w.refs), INVENTORY_REASON_USER_NOT_ALLOWED,
+                  "user " USER " is not allowed for pizzeria " UNIT ": the grant is revoked");
+  w.refs.tmpl = NULL; /* before the template */
+  assert_rejected(decide_with(NULL, start, &w.refs), INVENTORY_REASON_USER_NOT_ALLOWED, NULL);
+  w.refs.tmpl = &tmpl;
+  grant.revoked = false;
+  assert_int_equal(decide_with(NULL, start, &w.refs).outcome, INVENTORY_OUTCOME_ACCEPTED);
+
+  inventory_state_t s;
+  started(&s);
+  grant.revoked = true;
+  assert_rejected(decide_with(&s, add, &w.refs), INVENTORY_REASON_USER_NOT_ALLOWED, NULL);
+  assert_rejected(decide_with(&s, cheese("m-1", 1, NULL), &w.refs), INVENTORY_REASON_USER_NOT_ALLOWED, NULL);
+  assert_rejected(decide_with(&s, fin, &w.refs), INVENTORY_REASON_USER_NOT_ALLOWED,
+                  "user " USER2 " is not allowed for pizzeria " UNIT ": the grant is revoked");
+  assert_rejected(decide_with(NULL, fin, &w.refs), INVENTORY_REASON_UNKNOWN_INVENTORY, NULL);
+  grant.revoked = false;
+  assert_int_equal(decide_with(&s, add, &w.refs).outcome, INVENTORY_OUTCOME_ACCEPTED);
+  assert_int_equal(decide_with(&s, fin, &w.refs).outcome, INVENTORY_OUTCOME_ACCEPTED);
+  inventory_state_clear(&s);
+  finished(&s);
+  grant.found = false;
+  assert_rejected(decide_with(&s, fin, &w.refs), INVENTORY_REASON_INVENTORY_FINISHED, NULL);
+  inventory_state_clear(&s);
 }
 
 static void test_start_on_none(void **state) {
@@ -1602,6 +1650,7 @@ int main(void) {
       cmocka_unit_test(test_counted_excludes_removed),
       cmocka_unit_test(test_template_decide),
       cmocka_unit_test(test_start_unit_check),
+      cmocka_unit_test(test_user_grant_check),
       cmocka_unit_test(test_public_events),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
