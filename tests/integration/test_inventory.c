@@ -304,6 +304,15 @@ static void office_manager_keeps_templates(void **state) {
   unlink(templates);
 }
 
+/* Turns a setting of Inventory on in this world's configuration (before the host starts). */
+static void inventory_setting(ctxt_world_t *w, const char *setting) {
+  char *at = strstr(w->plugins, "\"snapshot_every\"");
+  assert_non_null(at);
+  char rest[1024];
+  snprintf(rest, sizeof rest, "\"%s\": true, %s", setting, at);
+  snprintf(at, sizeof w->plugins - (size_t)(at - w->plugins), "%s", rest);
+}
+
 /* A pizzeria as DataCatalog publishes it, to Inventory's replica queue. */
 static void pizzeria(ctxt_world_t *w, int version, int removed) {
   char body[1024], ep[128];
@@ -323,11 +332,7 @@ static void pizzeria(ctxt_world_t *w, int version, int removed) {
 static void pizzeria_must_exist(void **state) {
   ctxt_world_t *w = *state;
   setup_inventory(w, "\"workers\": 1");
-  char *at = strstr(w->plugins, "\"snapshot_every\"");
-  assert_non_null(at);
-  char rest[1024];
-  snprintf(rest, sizeof rest, "\"require_units\": true, %s", at);
-  snprintf(at, sizeof w->plugins - (size_t)(at - w->plugins), "%s", rest);
+  inventory_setting(w, "require_units");
   ctxt_host_start(w, NULL);
   start(w, INV, TEMPLATE);
   expect_reply(w, "\"Reason\":13");
@@ -344,6 +349,73 @@ static void pizzeria_must_exist(void **state) {
   start(w, INV2, TEMPLATE);
   expect_reply(w, "\"Reason\":13");
   ctxt_host_stop(w, SIGTERM);
+  unlink(templates);
+}
+
+/* USER's grant for UNIT as Auth publishes it, to the message type's exchange; returns its
+ * message id number. */
+static int grant(ctxt_world_t *w, int version, int removed) {
+  char body[1024];
+  int n = seq++;
+  snprintf(body, sizeof body,
+           "{\"messageId\":\"00000000-0000-4000-c000-%012d\",\"messageType\":[\"urn:message:Ctxd.Auth."
+           "Contracts.v1:UserUnitGrant\"],\"message\":{\"userId\":\"" USER "\",\"unitId\":\"" UNIT
+           "\",\"version\":%d,\"isRemoved\":%s}}",
+           n, version, removed ? "true" : "false");
+  ctxt_amqp_publish(w->amqp, "Ctxd.Auth.Contracts.v1:UserUnitGrant", "application/vnd.masstransit+json", body,
+                    NULL, NULL);
+  return n;
+}
+
+/* The seed's application service checks that the user may act for the pizzeria (Auth):
+ * with require_user_grants, Inventory's copy of Auth's UserUnitGrant decides. No grant:
+ * refused; granted: accepted; revoked (a newer version): the measurement and the finish
+ * are refused UserNotAllowed (InventoryCommandRejected v2); an older grant version after
+ * the revoke changes nothing. */
+static void user_needs_a_grant(void **state) {
+  ctxt_world_t *w = *state;
+  setup_inventory(w, "\"workers\": 1");
+  inventory_setting(w, "require_user_grants");
+  ctxt_host_start(w, NULL);
+  material(w, CHEESE, 5, 0);
+  start(w, INV, TEMPLATE);
+  expect_reply(w, "\"Reason\":14");
+  grant(w, 1, 0);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.user_grants WHERE NOT is_removed",
+                                     1, CTXT_EFFECT_MS),
+                   1);
+  start(w, INV, TEMPLATE);
+  expect_reply(w, "InventoryCommandAccepted");
+  measure(w, "77777777-0000-4000-8000-000000000001", 1, CHEESE, "\"12.5\"", 5, FRIDGE);
+  expect_reply(w, "InventoryCommandAccepted");
+
+  grant(w, 2, 1); /* revoked */
+  assert_int_equal(
+      ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM inventory.user_grants WHERE is_removed AND version = 2",
+                        1, CTXT_EFFECT_MS),
+      1);
+  measure(w, "77777777-0000-4000-8000-000000000002", 1, CHEESE, "\"1\"", 5, FRIDGE);
+  expect_reply(w, "v2:InventoryCommandRejected");
+  command(w, "FinishInventory",
+          "{\"inventoryId\":\"" INV "\",\"finishedBy\":\"" USER
+          "\",\"finishedAt\":\"2026-11-24T09:30:00Z\"}");
+  expect_reply(w, "\"Reason\":14");
+
+  /* an older version arriving late: handled (in the inbox), the revoke stays */
+  int late = grant(w, 1, 0);
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM ctxd.inbox WHERE endpoint = '%s-mt' AND message_id = "
+           "'00000000-0000-4000-c000-%012d'",
+           w->endpoint, late);
+  assert_int_equal(ctxt_pg_wait_long(w->pg, sql, 1, CTXT_EFFECT_MS), 1);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM inventory.user_grants WHERE is_removed AND version = 2"), 1);
+  measure(w, "77777777-0000-4000-8000-000000000002", 1, CHEESE, "\"1\"", 5, FRIDGE);
+  expect_reply(w, "\"Reason\":14");
+  ctxt_host_stop(w, SIGTERM);
+  assert_int_equal(
+      ctxt_pg_long(w->pg, "SELECT count(*) FROM inventory.events WHERE inventory_id = '" INV "'"), 2);
   unlink(templates);
 }
 
@@ -657,6 +729,7 @@ int main(void) {
                                       ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(office_manager_keeps_templates, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(pizzeria_must_exist, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(user_needs_a_grant, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
