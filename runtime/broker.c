@@ -161,6 +161,7 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *passwor
   struct amqp_connection_info ci;
   memset(b, 0, sizeof *b);
   b->fd = -1;
+  b->blocked = -1;
   snprintf(buf, sizeof buf, "%s", url);
   if (amqp_parse_url(buf, &ci) != AMQP_STATUS_OK) {
     snprintf(err, errlen, "broker url is not an amqp:// or amqps:// URL");
@@ -201,8 +202,23 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *passwor
     return CTXD_EBROKER;
   }
   amqp_set_rpc_timeout(b->conn, &tv);
-  amqp_rpc_reply_t r = amqp_login(b->conn, ci.vhost, 0, 131072, heartbeat_s, AMQP_SASL_METHOD_PLAIN, ci.user,
-                                  password != NULL ? password : ci.password);
+  /* connection.blocked: without it the broker stops reading a publishing connection in a
+   * resource alarm without a word, and the host cannot tell a blocked broker from a dead
+   * one; authentication_failure_close: a refused login says why instead of a bare EOF */
+  amqp_table_entry_t caps[] = {
+      {.key = amqp_cstring_bytes("connection.blocked"),
+       .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+      {.key = amqp_cstring_bytes("authentication_failure_close"),
+       .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+  };
+  amqp_table_entry_t props[] = {
+      {.key = amqp_cstring_bytes("capabilities"),
+       .value = {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {.num_entries = 2, .entries = caps}}},
+  };
+  amqp_table_t client = {.num_entries = 1, .entries = props};
+  amqp_rpc_reply_t r =
+      amqp_login_with_properties(b->conn, ci.vhost, 0, 131072, heartbeat_s, &client, AMQP_SASL_METHOD_PLAIN,
+                                 ci.user, password != NULL ? password : ci.password);
   if (r.reply_type != AMQP_RESPONSE_NORMAL) {
     char what[256];
     snprintf(what, sizeof what, "login to %s:%d vhost '%s' as '%s'", ci.host, ci.port, ci.vhost, ci.user);
@@ -263,6 +279,15 @@ void ctxd__broker_close(ctxd__broker_t *b, int polite) {
 
 void ctxd__broker_pipeline_begin(ctxd__broker_t *b) { b->pipelined = 1; }
 
+int ctxd__broker_blocked_frame(const amqp_frame_t *f, char *reason, size_t len) {
+  if (f->frame_type != AMQP_FRAME_METHOD) return -1;
+  if (f->payload.method.id == AMQP_CONNECTION_UNBLOCKED_METHOD) return 0;
+  if (f->payload.method.id != AMQP_CONNECTION_BLOCKED_METHOD) return -1;
+  const amqp_bytes_t *r = &((const amqp_connection_blocked_t *)f->payload.method.decoded)->reason;
+  snprintf(reason, len, "%.*s", (int)r->len, (const char *)r->bytes);
+  return 1;
+}
+
 /* Reads replies until at most `left` are due. Every frame is a reply: only the host's
  * own pipelined methods are outstanding (no consumer runs yet), and the broker answers
  * a refusal with a channel.close or connection.close instead. */
@@ -275,6 +300,9 @@ static int read_replies(ctxd__broker_t *b, size_t left, char *err, size_t errlen
       r = (amqp_rpc_reply_t){.reply_type = AMQP_RESPONSE_LIBRARY_EXCEPTION, .library_error = st};
     else if (f.frame_type != AMQP_FRAME_METHOD)
       continue;
+    else if (f.channel == 0 &&
+             (b->blocked = ctxd__broker_blocked_frame(&f, b->blocked_reason, sizeof b->blocked_reason)) >= 0)
+      continue; /* not a reply: an alarm in force when the connection opened */
     else if (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
              f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)
       r = (amqp_rpc_reply_t){.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION, .reply = f.payload.method};

@@ -35,6 +35,10 @@ typedef struct {
    * basic.qos are sent without waiting, and `unread` of their replies are still due */
   int pipelined;
   size_t unread;
+  /* the last connection.blocked (1) or connection.unblocked (0) read among those replies,
+   * -1: none; the reason of a block in blocked_reason */
+  int blocked;
+  char blocked_reason[128];
 } ctxd__broker_t;
 
 /* The channel every publish uses, in confirm mode; endpoints use 2, 3, ...; the console's
@@ -123,6 +127,10 @@ int ctxd__broker_publish(ctxd__broker_t *b, const char *exchange, const char *ro
  * *frame, CTXD_ETIMEDOUT when nothing is buffered or readable, CTXD_ECLOSED when the
  * connection is gone. */
 int ctxd__broker_next_frame(ctxd__broker_t *b, amqp_frame_t *frame);
+
+/* Whether frame f is the broker's connection.blocked (1, with its reason, e.g. "low on
+ * memory", in reason), connection.unblocked (0) or neither (-1). */
+int ctxd__broker_blocked_frame(const amqp_frame_t *f, char *reason, size_t len);
 
 /* Sends a heartbeat frame: what the frame reads do by themselves, for a connection the
  * host does not read for a while. 0 or CTXD_ECLOSED. */

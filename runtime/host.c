@@ -60,6 +60,9 @@ typedef struct {
   size_t node;             /* index in cfg->broker_urls of the node to connect to */
   int backoff_ms;
   uint64_t reconnects;
+  uint64_t blocks;     /* connection.blocked received */
+  uint64_t blocked_ms; /* time spent blocked, the blocks that ended */
+  uint64_t blocked_at; /* uv_now when the block in force began */
   int ready_logged;
 
   ctxd_plugin_t **plugins;
@@ -149,6 +152,35 @@ static void on_swept(void *arg, ctxd__mail_t *m, int status) {
   if (status == 0) publish_rows(h, &s->rows, "publishing an outbox row failed");
   ctxd__outrows_free(&s->rows);
   free(s);
+}
+
+/* The broker blocked publishing on the connection (a resource alarm) or lifted the block
+ * (connection.unblocked, or the connection is gone). Blocked, no outbox row is published:
+ * a publish would make the broker stop reading the connection, acknowledgements included,
+ * so consuming goes on while the rows wait in the outbox, and the relay does not sweep
+ * them; lifted, the relay sweeps at once (but for the rows awaiting a confirm). Nothing times out meanwhile: the rows keep their
+ * place, the connection stays up. */
+static void set_blocked(host_t *h, int blocked, const char *reason) {
+  ctxd__session_t *s = &h->session;
+  if (blocked == s->blocked) return;
+  s->blocked = blocked;
+  /* on a connection still up, the rows published before the block get their confirms now */
+  ctxd__relay_hold(h->relay, blocked,
+                   !blocked && s->broker.conn != NULL ? ctxd__session_pending_rows(s) : NULL);
+  if (blocked) {
+    h->blocks++;
+    h->blocked_at = uv_now(&h->loop);
+    snprintf(s->blocked_reason, sizeof s->blocked_reason, "%s", reason);
+    ctxd__log(CTXD__LOG_WARN, "host", "broker: publishing blocked (%s); outbox rows wait, consuming goes on",
+              s->blocked_reason);
+    ctxd__notify("STATUS=broker blocked publishing");
+    return;
+  }
+  uint64_t ms = uv_now(&h->loop) - h->blocked_at;
+  h->blocked_ms += ms;
+  ctxd__log(CTXD__LOG_INFO, "host", "broker: publishing unblocked after %llu ms; sending the outbox",
+            (unsigned long long)ms);
+  ctxd__notify("STATUS=consuming");
 }
 
 /* ---- receiving ------------------------------------------------------------------------ */
@@ -249,6 +281,12 @@ static void drain(host_t *h) {
     case AMQP_CONNECTION_CLOSE_METHOD:
       connection_lost(h, "the broker closed the connection or a channel");
       return;
+    case AMQP_CONNECTION_BLOCKED_METHOD:
+    case AMQP_CONNECTION_UNBLOCKED_METHOD: {
+      char reason[sizeof h->session.blocked_reason];
+      set_blocked(h, ctxd__broker_blocked_frame(&f, reason, sizeof reason), reason);
+      break;
+    }
     default: break;
     }
     if (rc != 0) connection_lost(h, "reading a delivery failed");
@@ -422,6 +460,8 @@ static void connect_broker(host_t *h) {
   }
   h->backoff_ms = 100;
   log_ready(h, url);
+  /* an alarm in force when the connection opened: said among the topology's replies */
+  if (h->session.broker.blocked > 0) set_blocked(h, 1, h->session.broker.blocked_reason);
   drain(h); /* frames may already sit in the library's buffer */
 }
 
@@ -444,6 +484,7 @@ static void connection_lost(host_t *h, const char *why) {
   }
   h->intake.paused = 0; /* a new connection reads first, then paces */
   ctxd__broker_close(&h->session.broker, 0);
+  set_blocked(h, 0, NULL); /* a new connection hears of an alarm still in force */
   ctxd__session_drop(&h->session);
   /* deliveries a worker still holds come back stale, and are dropped then */
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__endpoint_forget(h->endpoints.v[i]);
@@ -581,9 +622,13 @@ static int on_admin(void *data, ctxd__admin_req_t *req, ctxd__admin_resp_t *resp
   host_t *h = data;
   ctxd__admin_stats_t admin;
   ctxd__admin_stats(h->admin, &admin);
+  uint64_t blocked_ms = h->blocked_ms + (h->session.blocked ? uv_now(&h->loop) - h->blocked_at : 0);
   ctxd__status_t s = {.connected = h->session.broker.conn != NULL,
                       .stopping = h->stopping,
                       .reconnects = h->reconnects,
+                      .blocked = h->session.blocked ? h->session.blocked_reason : NULL,
+                      .blocks = h->blocks,
+                      .blocked_s = (double)blocked_ms / 1e3,
                       .outbox_refused = h->session.refused_total,
                       .endpoints = &h->endpoints,
                       .intake = &h->intake,
@@ -637,7 +682,9 @@ static void on_sample(uv_timer_t *t) {
     ctxd__inspect_figures(ep, sample.mono_ms, &sample.queue_depth, &consumers);
     ctxd__ring_t *r = ctxd__series_ring(&h->series, ep->name);
     if (r != NULL) ctxd__ring_add(r, &sample);
-    if (h->poll_active && h->session.broker.conn != NULL && ep->inspecting == 0 &&
+    /* blocked, the broker may read nothing of the connection: opening the channel would
+     * wait out the RPC timeout and drop the connection; the figures wait for the block */
+    if (h->poll_active && h->session.broker.conn != NULL && !h->session.blocked && ep->inspecting == 0 &&
         each_queue(h, ep, inspect_queue, NULL, 0) != 0)
       connection_lost(h, "sending a queue.declare failed, or opening its channel");
   }

@@ -35,6 +35,8 @@ struct ctxd__relay_s {
   int64_t next_cleanup_ms;
   ctxd__relay_stats_t stats; /* under mu */
   int64_t wake_ms;           /* under mu: a tick wanted then (ctxd__clock_ms), 0: none */
+  int held;                  /* under mu: no sweeps (ctxd__relay_hold) */
+  char *renew;               /* under mu: ids whose lease to renew before the next sweep, or NULL */
 };
 
 static int connected(ctxd__relay_t *r) {
@@ -287,6 +289,20 @@ static void count_tick(ctxd__relay_t *r, int64_t started_us, int moved) {
   pthread_mutex_unlock(&r->mu);
 }
 
+/* Gives rows ids (an array literal) a new lease: see ctxd__relay_hold. On failure they may
+ * be swept and sent twice; consumers drop the duplicate by message id. */
+static void renew_leases(ctxd__relay_t *r, const char *ids) {
+  char lease[32], err[512];
+  snprintf(lease, sizeof lease, "%lld milliseconds", (long long)r->cfg->outbox_sweep_grace_ms);
+  const char *params[] = {ids, lease};
+  if (connected(r) &&
+      ctxd__db_run(r->conn,
+                   "UPDATE ctxd.outbox SET lease_until = now() + $2::interval WHERE id = ANY($1::bigint[])",
+                   2, params, err, sizeof err) != 0)
+    ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: renewing the leases of unconfirmed rows failed: %s",
+              err);
+}
+
 static void *relay_main(void *arg) {
   ctxd__relay_t *r = arg;
   int64_t next_sweep = ctxd__clock_ms();
@@ -310,10 +326,14 @@ static void *relay_main(void *arg) {
     }
     ctxd__outrows_t rows = r->confirmed;
     r->confirmed = (ctxd__outrows_t){0};
-    int stopping = r->stopping;
+    int stopping = r->stopping, held = r->held;
+    char *renew = r->renew;
+    r->renew = NULL;
     pthread_mutex_unlock(&r->mu);
 
     if (rows.head != NULL) archive(r, &rows);
+    if (renew != NULL) renew_leases(r, renew);
+    free(renew);
     if (stopping) break;
     int64_t now = ctxd__clock_ms();
     if (now >= next_sweep) {
@@ -321,7 +341,7 @@ static void *relay_main(void *arg) {
       int64_t due_in = NO_DUE, started_us = ctxd__clock_us();
       int moved = connected(r) ? move_due(r, &due_in) : 0;
       /* a full sweep means a backlog (after a crash): take the next rows at once */
-      int full = sweep(r) == SWEEP_LIMIT || moved == SWEEP_LIMIT;
+      int full = !held && (sweep(r) == SWEEP_LIMIT || moved == SWEEP_LIMIT);
       if (r->conn != NULL) measure(r);
       count_tick(r, started_us, moved);
       next_sweep = full ? now : now + r->cfg->outbox_sweep_interval_ms;
@@ -384,6 +404,16 @@ void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms) {
   pthread_mutex_unlock(&r->mu);
 }
 
+void ctxd__relay_hold(ctxd__relay_t *r, int held, char *pending) {
+  pthread_mutex_lock(&r->mu);
+  r->held = held;
+  free(r->renew);
+  r->renew = pending;
+  pthread_mutex_unlock(&r->mu);
+  /* what waited for the broker goes now, not a sweep interval later */
+  if (!held) ctxd__relay_wake_at(r, 0);
+}
+
 void ctxd__relay_stop(ctxd__relay_t *r) {
   if (r == NULL) return;
   pthread_mutex_lock(&r->mu);
@@ -392,6 +422,7 @@ void ctxd__relay_stop(ctxd__relay_t *r) {
   pthread_mutex_unlock(&r->mu);
   pthread_join(r->thread, NULL);
   ctxd__outrows_free(&r->confirmed);
+  free(r->renew);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
   free(r);

@@ -47,6 +47,13 @@ void ctxd__relay_gauges(ctxd__relay_t *r, ctxd__relay_stats_t *out);
  * that is before its next tick. Any thread. */
 void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms);
 
+/* held: the broker blocked publishing; the relay stops sweeping (the rows would only be
+ * claimed and dropped, tick after tick) and goes on archiving and measuring. Released: it
+ * sweeps at once, after renewing the lease of the rows in `pending` (an array literal of
+ * ids, "{1,2}", taken and freed; NULL: none): those published before the block, whose
+ * confirms the broker sends now, which a sweep would only send twice. Any thread. */
+void ctxd__relay_hold(ctxd__relay_t *r, int held, char *pending);
+
 /* Archives what is queued, joins the thread, frees r. */
 void ctxd__relay_stop(ctxd__relay_t *r);
 

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -237,7 +238,8 @@ int ctxd__session_publish_closed(ctxd__session_t *s, int code, const char *text,
 int ctxd__session_publish_rows(ctxd__session_t *s, ctxd__outrows_t *rows) {
   ctxd__outrow_t *row;
   while ((row = ctxd__outrows_shift(rows)) != NULL) {
-    if (s->broker.conn == NULL) {
+    /* blocked: the rows wait in the outbox, and the broker goes on reading acks */
+    if (s->broker.conn == NULL || s->blocked) {
       ctxd__outrow_free(row);
       continue;
     }
@@ -319,8 +321,23 @@ void ctxd__session_returned(ctxd__session_t *s, const amqp_basic_return_t *ret, 
              row->exchange, why);
 }
 
+char *ctxd__session_pending_rows(const ctxd__session_t *s) {
+  char *buf = s->confirms.n > 0 ? malloc(s->confirms.n * 21 + 3) : NULL;
+  if (buf == NULL) return NULL;
+  size_t len = 0;
+  buf[len++] = '{';
+  for (size_t i = 0; i < s->confirms.n; i++) {
+    const ctxd__outrow_t *row = s->confirms.v[s->confirms.head + i].row;
+    if (row != NULL) len += (size_t)sprintf(buf + len, "%s%lld", len > 1 ? "," : "", (long long)row->id);
+  }
+  buf[len++] = '}';
+  buf[len] = '\0';
+  return buf;
+}
+
 void ctxd__session_drop(ctxd__session_t *s) {
   ctxd__session_confirmed(s, UINT64_MAX, 1, 0, NULL);
   ctxd__exchanges_forget(&s->exchanges);
+  s->blocked = 0;
   s->gen++;
 }

@@ -22,6 +22,10 @@ typedef struct {
   uint64_t gen;                /* bumped on every connection loss */
   ctxd__outrows_t refused;     /* rows the broker refused, for the relay to archive */
   uint64_t refused_total;      /* ctxd_outbox_refused_total */
+  /* the broker sent connection.blocked (a memory or disk alarm) with this reason and not
+   * yet connection.unblocked: a publish would stop it reading the connection, acks too */
+  int blocked;
+  char blocked_reason[128];
 } ctxd__session_t;
 
 /* Sends what ep's ledger can settle now, in tag order. 0 or CTXD_EBROKER. */
@@ -36,7 +40,8 @@ int ctxd__session_settle(ctxd__session_t *s, ctxd__endpoint_t *ep);
  * connection). */
 int ctxd__session_finish_batch(ctxd__session_t *s, ctxd__batch_t *b);
 
-/* Publishes rows in order (mandatory, persistent, with the row's routing key,
+/* Publishes rows in order, unless the broker blocked publishing: then they are dropped
+ * here and stay in ctxd.outbox for the sweep after connection.unblocked (mandatory, persistent, with the row's routing key,
  * correlation_id, expiration and headers), each tracked until confirmed; rows are taken
  * from the list, which is left empty. An exchange is declared first unless the row says
  * it is someone else's. Rows that cannot go now are dropped here: they stay in ctxd.outbox
@@ -66,8 +71,13 @@ void ctxd__session_returned(ctxd__session_t *s, const amqp_basic_return_t *ret, 
  * or CTXD_EBROKER (the channel could not be reopened: drop the connection). */
 int ctxd__session_publish_closed(ctxd__session_t *s, int code, const char *text, ctxd__outrows_t *again);
 
+/* The ids of the outbox rows awaiting their confirm, as an array literal ("{1,2}"; new,
+ * free with free()), or NULL when there are none or memory runs out. */
+char *ctxd__session_pending_rows(const ctxd__session_t *s);
+
 /* Forgets what was pending on the connection (it is gone): rows stay in the outbox for
- * the sweep, deliveries are redelivered. Bumps the generation. */
+ * the sweep, deliveries are redelivered; a new connection is not blocked until the broker
+ * says so again. Bumps the generation. */
 void ctxd__session_drop(ctxd__session_t *s);
 
 #endif

@@ -28,8 +28,11 @@ static void say_overdue(void *arg, const ctxd__watch_sample_t *w) {
 }
 
 int ctxd__status_readiness(const ctxd__status_t *s, ctxd__prom_t *body) {
-  int ready = s->connected && !s->stopping;
+  int ready = s->connected && !s->stopping && s->blocked == NULL;
   if (!s->connected) ctxd__prom_printf(body, "broker: not connected\n");
+  if (s->blocked != NULL)
+    ctxd__prom_printf(body, "broker: publishing blocked (%s); outbox rows wait, consuming goes on\n",
+                      s->blocked);
   if (s->stopping) ctxd__prom_printf(body, "stopping\n");
   for (size_t i = 0; i < s->endpoints->n; i++) {
     ctxd__endpoint_t *ep = s->endpoints->v[i];
@@ -147,6 +150,8 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
        rs.tick_s},
       {"ctxd_relay_tick_max_seconds", "The longest relay tick since start.", rs.tick_max_s},
       {"ctxd_broker_connected", "1 while connected to the broker.", s->connected},
+      {"ctxd_broker_blocked", "1 while the broker blocks publishing (connection.blocked: a resource alarm).",
+       s->blocked != NULL},
       {"ctxd_inflight_bytes", "Bytes of message bodies held, from receipt until settled or copied.",
        (double)s->intake->held},
       {"ctxd_broker_read_paused", "1 while the host does not read from the broker: too many bytes held.",
@@ -162,6 +167,12 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
   ctxd__prom_help_type(p, "ctxd_scheduled_moved_total",
                        "Scheduled messages this host's relay moved to the outbox once due.", "counter");
   ctxd__prom_counter(p, "ctxd_scheduled_moved_total", NULL, (uint64_t)rs.scheduled_moved);
+  ctxd__prom_help_type(p, "ctxd_broker_blocked_total", "Times the broker blocked publishing.", "counter");
+  ctxd__prom_counter(p, "ctxd_broker_blocked_total", NULL, s->blocks);
+  ctxd__prom_help_type(p, "ctxd_broker_blocked_seconds_total", "Time the broker blocked publishing.",
+                       "counter");
+  /* a counter of seconds, with their fraction: the gauge's sample line writes it */
+  ctxd__prom_gauge(p, "ctxd_broker_blocked_seconds_total", NULL, s->blocked_s);
   ctxd__prom_help_type(p, "ctxd_broker_reconnects_total", "Reconnections to the broker.", "counter");
   int rc = ctxd__prom_counter(p, "ctxd_broker_reconnects_total", NULL, s->reconnects);
   ctxd__prom_help_type(p, "ctxd_outbox_refused_total",

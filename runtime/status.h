@@ -17,6 +17,9 @@ typedef struct {
   int connected; /* to the broker */
   int stopping;
   uint64_t reconnects;
+  const char *blocked;     /* the broker blocked publishing for this reason; NULL: not blocked */
+  uint64_t blocks;         /* times it did */
+  double blocked_s;        /* how long it was blocked in all, the block in force included */
   uint64_t outbox_refused; /* rows the broker refused, set aside */
   const ctxd__endpoints_t *endpoints;
   const ctxd__intake_t *intake;
@@ -29,7 +32,7 @@ typedef struct {
   int64_t now_ms;               /* the loop's clock: the age of the queue figures (inspect.h) */
 } ctxd__status_t;
 
-/* Ready: connected to the broker, not stopping, every endpoint consuming (or draining for
+/* Ready: connected to the broker and not blocked by it (a resource alarm), not stopping, every endpoint consuming (or draining for
  * a plugin replacement), its workers reaching the database and no handler of it running
  * past its handler_timeout_ms (the reason names the plugin and the message). Writes the reasons (or
  * "ready") into body; returns the HTTP status, 200 or 503. */

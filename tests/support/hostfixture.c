@@ -23,15 +23,15 @@ void ctxt_world_write_config(ctxt_world_t *w) {
              w->endpoint, w->type, w->echo_type, w->plugin_settings);
   snprintf(text, sizeof text,
            "{\n"
-           "  \"broker\": {\"url\": \"%s\", \"heartbeat_s\": 10%s},\n"
+           "  \"broker\": {\"url\": \"%s\", \"heartbeat_s\": %d%s},\n"
            "  \"database\": {\"url\": \"%s\"%s},\n"
            "  \"plugin_dir\": \"%s\",\n"
            "  \"plugins\": %s,\n"
            "  \"endpoints\": {\"%s\": {%s}%s}%s%s%s\n"
            "}\n",
-           w->broker_url[0] ? w->broker_url : ctxt_amqp_url(), w->broker_settings, w->db,
-           w->database_settings, w->plugin_dir, plugins, w->endpoint, w->endpoint_settings, w->more_endpoints,
-           w->host_settings, admin, errors);
+           w->broker_url[0] ? w->broker_url : ctxt_amqp_url(), w->heartbeat_s != 0 ? w->heartbeat_s : 10,
+           w->broker_settings, w->db, w->database_settings, w->plugin_dir, plugins, w->endpoint,
+           w->endpoint_settings, w->more_endpoints, w->host_settings, admin, errors);
   if (w->config[0]) unlink(w->config);
   ctxt_write_file(w->config, sizeof w->config, text);
 }

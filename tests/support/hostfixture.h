@@ -24,6 +24,7 @@ typedef struct {
   char plugins[4096];          /* the "plugins" array; empty: testkit on the world's endpoint */
   char broker_url[512];        /* empty: the private single node */
   char broker_settings[1024];  /* more keys of the broker section, starting with ", " */
+  int heartbeat_s;             /* the broker's heartbeat_s; 0: 10 */
   char more_endpoints[512];    /* more endpoint sections, starting with ", " */
   unsigned long nofile;        /* not 0: the host's open-file limit (soft and hard) */
   ctxt_proc_t host;
