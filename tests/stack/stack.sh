@@ -40,6 +40,8 @@
 #                             on CTXD_PG_REPLICA_PORT (PG port + 1); --sync makes it the
 #                             primary's synchronous standby (a commit returns once the
 #                             replica flushed it), else replication is asynchronous
+#   stack.sh pg-replica detach   the replica stops streaming (it falls behind, as a lagging
+#                             asynchronous standby does); not with --sync: commits would wait
 #   stack.sh pg-primary-kill  SIGKILL the primary's postmaster, waiting until its processes
 #                             are gone (a crash: no shutdown checkpoint, nothing more sent)
 #   stack.sh pg-promote       promote the replica to a primary, waiting until it accepts writes
@@ -494,6 +496,19 @@ pg_replica_start() {
   return 0
 }
 
+psql_replica() { psql -X -h 127.0.0.1 -p "$PG_REPLICA_PORT" -U postgres -d postgres "$@"; }
+
+# primary_conninfo is reloadable: without it the WAL receiver stops
+pg_replica_detach() {
+  pg_replica_running || die "no replica runs (stack.sh pg-replica start)"
+  psql_replica -q -c "ALTER SYSTEM SET primary_conninfo = ''" -c "SELECT pg_reload_conf()" >/dev/null
+  local end=$((SECONDS + 30))
+  until [[ "$(psql_replica -tAc "SELECT count(*) FROM pg_stat_wal_receiver")" == 0 ]]; do
+    ((SECONDS < end)) || die "the replica still streams after 30s"
+    sleep 0.05
+  done
+}
+
 # The postmaster's PID is the first line of postmaster.pid; its children (backends,
 # walsender, ...) are ours too, and must be gone before the cluster can start again.
 pg_primary_kill() {
@@ -620,7 +635,8 @@ case "$cmd" in
     case "${2:-}" in
       start) pg_replica_start "${3:-}" ;;
       stop) pg_replica_stop ;;
-      *) die "usage: stack.sh pg-replica start [--sync] | stop" ;;
+      detach) pg_replica_detach ;;
+      *) die "usage: stack.sh pg-replica start [--sync] | detach | stop" ;;
     esac
     ;;
   pg-primary-kill)
