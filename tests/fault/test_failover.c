@@ -201,11 +201,60 @@ static void fail_over_sync(void **state) { fail_over(state, SYNC); }
 static void fail_over_async(void **state) { fail_over(state, ASYNC); }
 static void fail_over_lagging(void **state) { fail_over(state, LAGGING); }
 
+static void exec_ok(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  ExecStatusType st = PQresultStatus(r);
+  PQclear(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQerrorMessage(c));
+}
+
+/* A server that refuses writes (25006) under a connection that still works, as the same
+ * address does while a failover moves it: the host drops that connection and connects
+ * again, and goes on once the address takes writes, with no restart. Without a new
+ * connection a session that began read-only would stay so. */
+static void read_only_server(void **state) {
+  ctxt_world_t *w = *state;
+  char id[37], sql[512];
+  ctxt_host_start(w, NULL);
+  ctxt_make_id(id, 1);
+  ctxt_publish(w, id, "{\"action\":\"ok\"}");
+  assert_int_equal(ctxt_wait_effects(w, NULL, 1), 1);
+  const char *db = strrchr(w->db, '/') + 1;
+  snprintf(sql, sizeof sql, "ALTER DATABASE %s SET default_transaction_read_only = on", db);
+  exec_ok(w->pg, sql);
+  /* the host's connections end; the new ones are read-only sessions */
+  exec_ok(w->pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                 "AND application_name = 'ctxd'");
+  ctxt_make_id(id, 2);
+  ctxt_publish(w, id, "{\"action\":\"ok\"}");
+  assert_true(ctxt_proc_wait_output(&w->host, "read-only transaction", CTXT_EFFECT_MS));
+  snprintf(sql, sizeof sql, "ALTER DATABASE %s RESET default_transaction_read_only", db);
+  exec_ok(w->pg, sql);
+  assert_int_equal(ctxt_wait_effects(w, NULL, 2), 2);
+  ctxt_host_stop(w, SIGTERM);
+}
+
+/* A URL naming several servers without target_session_attrs: a warning at start. */
+static void any_server_warned(void **state) {
+  ctxt_world_t *w = *state;
+  const char *slash = strrchr(w->db, '/');
+  char url[sizeof w->db];
+  /* the second server is never reached: libpq takes the first that answers */
+  snprintf(url, sizeof url, "%.*s,127.0.0.1:1%s", (int)(slash - w->db), w->db, slash);
+  snprintf(w->db, sizeof w->db, "%s", url);
+  snprintf(w->db_env, sizeof w->db_env, "CTXD_PG_URL=%s", w->db);
+  ctxt_host_start(w, NULL);
+  assert_non_null(strstr(w->host.out, "without target_session_attrs=read-write"));
+  ctxt_host_stop(w, SIGTERM);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(fail_over_sync, ctxt_world_setup, teardown),
       cmocka_unit_test_setup_teardown(fail_over_async, ctxt_world_setup, teardown),
       cmocka_unit_test_setup_teardown(fail_over_lagging, ctxt_world_setup, teardown),
+      cmocka_unit_test_setup_teardown(read_only_server, ctxt_world_setup, ctxt_world_teardown),
+      cmocka_unit_test_setup_teardown(any_server_warned, ctxt_world_setup, ctxt_world_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
