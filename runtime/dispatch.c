@@ -568,7 +568,14 @@ static int run_attempts(const span_t *s, PGconn **conn, char *err, size_t errlen
       reset_outcomes(s);
       return rc;
     }
-    if (rc != CTXD_ECLOSED)
+    /* a lost connection is reported when connecting again fails; a read-only server lets
+     * the new connection in, so only this says why nothing commits */
+    if (rc == CTXD_ECLOSED && strcmp(ctxd__db_sqlstate(*conn), "25006") == 0)
+      ctxd__log(CTXD__LOG_WARN, "host",
+                "endpoint '%s': the database refused a write as read-only (SQLSTATE 25006: a standby, not "
+                "the primary); connecting again",
+                s->ep->name);
+    else if (rc != CTXD_ECLOSED)
       ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': transaction of %zu message(s) failed, will retry: %s",
                 s->ep->name, s->n, err);
     ctxd__endpoint_pause(s->ep, 200); /* a connection lost in every attempt: no busy loop */

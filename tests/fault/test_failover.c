@@ -137,7 +137,7 @@ static void fail_over(void **state, int kind) {
     /* what the host commits from here on is on the primary alone */
     stack("pg-replica detach");
     long detached = ctxt_effects(w, "action = 'publish'");
-    printf("failover (%s): the replica stopped streaming at %ld effects\n", mode, detached);
+    printf("failover (%s): the replica stopped streaming (the primary at %ld effects)\n", mode, detached);
     snprintf(sql, sizeof sql, "SELECT least(count(*), %ld) FROM testkit.effects WHERE action = 'publish'",
              detached + n / 10);
     ctxt_pg_wait_long(w->pg, sql, detached + n / 10, 120000);
@@ -210,8 +210,9 @@ static void exec_ok(PGconn *c, const char *sql) {
 
 /* A server that refuses writes (25006) under a connection that still works, as the same
  * address does while a failover moves it: the host drops that connection and connects
- * again, and goes on once the address takes writes, with no restart. Without a new
- * connection a session that began read-only would stay so. */
+ * again, and goes on once the address takes writes, with no restart and without counting
+ * it against the message. A session that began read-only stays so: only a new connection
+ * can write. */
 static void read_only_server(void **state) {
   ctxt_world_t *w = *state;
   char id[37], sql[512];
@@ -227,10 +228,14 @@ static void read_only_server(void **state) {
                  "AND application_name = 'ctxd'");
   ctxt_make_id(id, 2);
   ctxt_publish(w, id, "{\"action\":\"ok\"}");
-  assert_true(ctxt_proc_wait_output(&w->host, "read-only transaction", CTXT_EFFECT_MS));
+  assert_true(ctxt_proc_wait_output(&w->host, "refused a write as read-only", CTXT_EFFECT_MS));
   snprintf(sql, sizeof sql, "ALTER DATABASE %s RESET default_transaction_read_only", db);
   exec_ok(w->pg, sql);
   assert_int_equal(ctxt_wait_effects(w, NULL, 2), 2);
+  /* waited for as for a lost connection: not a failure of the message, which would use up
+   * its retries and redeliveries and end in _error while the server stays read-only */
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_retried_total"), 0);
+  assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_messages_redelivered_total"), 0);
   ctxt_host_stop(w, SIGTERM);
 }
 
