@@ -9,6 +9,9 @@
  * with the old primary; the test counts what was lost and asserts only that nothing was
  * applied twice (docs/operations.md, "Database failover").
  *
+ * The same stream with the one server restarted in place gives the baseline; a server that
+ * refuses writes (25006) under a live connection is followed too.
+ *
  * The suite runs a short form; longer ones with CTXD_FAILOVER_MESSAGES (default 3000). */
 #include "hostfixture.h"
 
@@ -108,16 +111,21 @@ static void wait_drained(ctxt_world_t *w, const char *echo) {
 
 /* SYNC: a synchronous standby. ASYNC: an asynchronous one, as far behind as loopback
  * makes it (hardly at all). LAGGING: an asynchronous one that stopped streaming a while
- * before the kill, as a standby behind by a network hiccup or a busy disk is. */
-enum { SYNC, ASYNC, LAGGING };
+ * before the kill, as a standby behind by a network hiccup or a busy disk is. RESTART: no
+ * standby, the one server restarted in place (fast shutdown, start): the baseline the
+ * failovers compare with. */
+enum { SYNC, ASYNC, LAGGING, RESTART };
 
 static void fail_over(void **state, int kind) {
   ctxt_world_t *w = *state;
   const long n = env_long("CTXD_FAILOVER_MESSAGES", 3000);
-  static const char *const modes[] = {"synchronous", "asynchronous", "asynchronous, lagging"};
+  static const char *const modes[] = {"synchronous", "asynchronous", "asynchronous, lagging",
+                                      "restarted in place"};
   const char *mode = modes[kind];
-  stack(kind == SYNC ? "pg-replica start --sync" : "pg-replica start");
-  multi_host(w);
+  if (kind != RESTART) {
+    stack(kind == SYNC ? "pg-replica start --sync" : "pg-replica start");
+    multi_host(w);
+  }
   char echo[96];
   snprintf(echo, sizeof echo, "%s-echo", w->endpoint);
   snprintf(w->plugin_settings, sizeof w->plugin_settings, ", \"echo_endpoint\": \"%s\"", echo);
@@ -145,9 +153,13 @@ static void fail_over(void **state, int kind) {
   long before = ctxt_effects(w, "action = 'publish'");
   PQfinish(w->pg);
   int64_t t0 = ctxt_now_ms();
-  stack("pg-primary-kill");
-  stack("pg-promote");
-  int64_t promoted = ctxt_now_ms();
+  if (kind == RESTART) {
+    stack("restart-db");
+  } else {
+    stack("pg-primary-kill");
+    stack("pg-promote");
+  }
+  int64_t promoted = ctxt_now_ms(); /* or restarted */
   w->pg = ctxt_pg_connect(w->db);
   long at_promotion = ctxt_effects(w, "action = 'publish'");
   if (at_promotion >= n)
@@ -158,9 +170,8 @@ static void fail_over(void **state, int kind) {
     usleep(10000); /* polling: the deadline bounds it */
   }
   int64_t recovered = ctxt_now_ms();
-  printf("failover (%s): killed the primary at %ld effects (%ld on the new primary when the test reached "
-         "it); promoted "
-         "%lld ms after the kill, the host committed again %lld ms after the kill\n",
+  printf("failover (%s): the primary went down at %ld effects (%ld on the server that took over when the "
+         "test reached it); it took over %lld ms after, the host committed again %lld ms after\n",
          mode, before, at_promotion, (long long)(promoted - t0), (long long)(recovered - t0));
 
   wait_publisher(publisher);
@@ -188,7 +199,7 @@ static void fail_over(void **state, int kind) {
   assert_int_equal(effects, distinct);
   assert_int_equal(events, distinct_events);
   assert_int_equal(errors, 0);
-  if (kind == SYNC) {
+  if (kind == SYNC || kind == RESTART) {
     assert_int_equal(effects, n);
     assert_int_equal(events, n);
   }
@@ -200,6 +211,7 @@ static void fail_over(void **state, int kind) {
 static void fail_over_sync(void **state) { fail_over(state, SYNC); }
 static void fail_over_async(void **state) { fail_over(state, ASYNC); }
 static void fail_over_lagging(void **state) { fail_over(state, LAGGING); }
+static void restart_in_place(void **state) { fail_over(state, RESTART); }
 
 static void exec_ok(PGconn *c, const char *sql) {
   PGresult *r = PQexec(c, sql);
@@ -258,6 +270,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(fail_over_sync, ctxt_world_setup, teardown),
       cmocka_unit_test_setup_teardown(fail_over_async, ctxt_world_setup, teardown),
       cmocka_unit_test_setup_teardown(fail_over_lagging, ctxt_world_setup, teardown),
+      cmocka_unit_test_setup_teardown(restart_in_place, ctxt_world_setup, teardown),
       cmocka_unit_test_setup_teardown(read_only_server, ctxt_world_setup, ctxt_world_teardown),
       cmocka_unit_test_setup_teardown(any_server_warned, ctxt_world_setup, ctxt_world_teardown),
   };
