@@ -472,7 +472,7 @@ static void job_run(uv_work_t *w) {
     }
     j->code = 0;
     j->out = job_call(j, k->conn);
-    if (j->out != NULL || PQstatus(k->conn) == CONNECTION_OK) break;
+    if (j->out != NULL || ctxd__db_usable(k->conn)) break;
     conn_drop(k);
     if (j->kind == JOB_ACT) break;
   }

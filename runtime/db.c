@@ -59,6 +59,7 @@ typedef struct {
   int code; /* the pipeline's first error, 0 if none */
   char err[512];
   char sqlstate[6]; /* of the last error, "" when it had none */
+  int read_only;    /* the server refused a write (25006): a standby, no longer the primary */
 } conn_state_t;
 
 static void cache_clear(conn_state_t *st) {
@@ -153,9 +154,14 @@ int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGcon
   return 0;
 }
 
+int ctxd__db_usable(PGconn *c) {
+  const conn_state_t *st = c != NULL ? state(c) : NULL;
+  return c != NULL && PQstatus(c) == CONNECTION_OK && (st == NULL || !st->read_only);
+}
+
 int ctxd__db_keep(PGconn **conn, const char *url, const char *password, int timeout_s, char *err,
                   size_t errlen) {
-  if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK) return 0;
+  if (ctxd__db_usable(*conn)) return 0;
   if (*conn != NULL) PQfinish(*conn);
   *conn = NULL;
   return ctxd__db_connect(url, password, timeout_s, conn, err, errlen);
@@ -171,6 +177,12 @@ static int classify(PGconn *c, const PGresult *r) {
     return CTXD_ECONFLICT;
   /* class 08: connection exception; 57P01..03: the server is shutting down */
   if (strncmp(code, "08", 2) == 0 || strncmp(code, "57P0", 4) == 0) return CTXD_ECLOSED;
+  /* read-only: the server we reached is (or became) a standby. Only a new connection can
+   * find the primary (target_session_attrs=read-write in the URL): this one counts as lost. */
+  if (strcmp(code, "25006") == 0) {
+    if (st != NULL) st->read_only = 1;
+    return CTXD_ECLOSED;
+  }
   return CTXD_EDB;
 }
 

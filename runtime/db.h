@@ -13,6 +13,10 @@
 int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGconn **out, char *err,
                      size_t errlen);
 
+/* Whether c can still do a writer's work: connected, and no statement on it was refused
+ * for a read-only server (SQLSTATE 25006, reported as CTXD_ECLOSED). */
+int ctxd__db_usable(PGconn *c);
+
 /* Keeps *conn usable for a thread that owns it: 0 when it is (reconnecting, after closing
  * a broken one, with the arguments of ctxd__db_connect), else the code with the reason in
  * err and *conn NULL. */
@@ -23,7 +27,8 @@ int ctxd__db_keep(PGconn **conn, const char *url, const char *password, int time
  * ctxd__db_connect cache up to 192 statements; more run unprepared). Returns the result
  * (new, free with PQclear) when its status is COMMAND_OK or TUPLES_OK; otherwise NULL with
  * the error text in err (if not NULL) and *code set to CTXD_ECONFLICT (unique violation,
- * serialization failure, deadlock), CTXD_ECLOSED (connection lost) or CTXD_EDB. */
+ * serialization failure, deadlock), CTXD_ECLOSED (connection lost, or the server is read-only)
+ * or CTXD_EDB. */
 PGresult *ctxd__db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, int *code,
                         char *err, size_t errlen);
 

@@ -530,13 +530,13 @@ static int handler_decided(const struct ctxd_msg_s *m) {
 
 /* Whether the database refused the transaction for what it holds (a constraint, a
  * conflict, an error a deferred trigger raised), not because the server cannot work right
- * now: connection (08), a read-only standby (25006), resources (53), an operator (57), the
- * system (58, XX), or a failure that carried no SQLSTATE. */
+ * now: connection (08), resources (53), an operator (57), the system (58, XX), or a
+ * failure that carried no SQLSTATE. (A read-only standby, 25006, comes as CTXD_ECLOSED.) */
 static int data_failure(PGconn *c, int rc) {
   if (rc != CTXD_EDB && rc != CTXD_ECONFLICT) return 0;
   const char *state = ctxd__db_sqlstate(c);
   static const char *const server[] = {"08", "53", "57", "58", "XX"};
-  if (state[0] == '\0' || strcmp(state, "25006") == 0) return 0;
+  if (state[0] == '\0') return 0;
   for (size_t i = 0; i < sizeof server / sizeof server[0]; i++)
     if (strncmp(state, server[i], 2) == 0) return 0;
   return 1;
@@ -568,7 +568,14 @@ static int run_attempts(const span_t *s, PGconn **conn, char *err, size_t errlen
       reset_outcomes(s);
       return rc;
     }
-    if (rc != CTXD_ECLOSED)
+    /* a lost connection is reported when connecting again fails; a read-only server lets
+     * the new connection in, so only this says why nothing commits */
+    if (rc == CTXD_ECLOSED && strcmp(ctxd__db_sqlstate(*conn), "25006") == 0)
+      ctxd__log(CTXD__LOG_WARN, "host",
+                "endpoint '%s': the database refused a write as read-only (SQLSTATE 25006: a standby, not "
+                "the primary); connecting again",
+                s->ep->name);
+    else if (rc != CTXD_ECLOSED)
       ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': transaction of %zu message(s) failed, will retry: %s",
                 s->ep->name, s->n, err);
     ctxd__endpoint_pause(s->ep, 200); /* a connection lost in every attempt: no busy loop */
@@ -763,7 +770,7 @@ void ctxd__batch_run(ctxd__batch_t *b, PGconn **conn, ctxd__watch_t *watch) {
   pthread_mutex_lock(&ep->mu);
   ctxd__histogram_observe(&ep->stats.batch_seconds, (double)(ctxd__clock_us() - started) / 1e6);
   ctxd__histogram_observe(&ep->stats.batch_size, (double)b->n);
-  ep->stats.db_ok = *conn != NULL && PQstatus(*conn) == CONNECTION_OK;
+  ep->stats.db_ok = ctxd__db_usable(*conn);
   ep->stats.poisoned += (uint64_t)poisoned;
   for (size_t i = 0; i < b->n; i++) {
     ctxd__delivery_t *d = msgs[i].delivery;
@@ -875,7 +882,7 @@ static void ingest_batch(ctxd__batch_t *b, PGconn **conn) {
   pthread_mutex_lock(&ep->mu);
   ctxd__histogram_observe(&ep->stats.batch_seconds, (double)(ctxd__clock_us() - started) / 1e6);
   ctxd__histogram_observe(&ep->stats.batch_size, (double)b->n);
-  ep->stats.db_ok = *conn != NULL && PQstatus(*conn) == CONNECTION_OK;
+  ep->stats.db_ok = ctxd__db_usable(*conn);
   ep->stats.handled += k.fresh;
   ep->stats.duplicates += k.stored - k.fresh;
   ep->stats.unstored += k.unstored;

@@ -854,6 +854,28 @@ static void warn_superuser(PGconn *c) {
   PQclear(r);
 }
 
+/* Warns when the database URL names several servers but lets libpq take any of them: after
+ * a failover the host could connect to a standby, where every write fails (25006), and it
+ * would reconnect to the same standby again. target_session_attrs=read-write (or primary)
+ * makes libpq skip the servers that are not the primary. */
+static void warn_any_server(const char *url) {
+  PQconninfoOption *opts = PQconninfoParse(url, NULL);
+  const char *hosts = NULL, *addrs = NULL, *attrs = NULL;
+  for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+    if (strcmp(o->keyword, "host") == 0) hosts = o->val;
+    if (strcmp(o->keyword, "hostaddr") == 0) addrs = o->val;
+    if (strcmp(o->keyword, "target_session_attrs") == 0) attrs = o->val;
+  }
+  int several =
+      (hosts != NULL && strchr(hosts, ',') != NULL) || (addrs != NULL && strchr(addrs, ',') != NULL);
+  if (several && (attrs == NULL || (strcmp(attrs, "read-write") != 0 && strcmp(attrs, "primary") != 0)))
+    ctxd__log(CTXD__LOG_WARN, "host",
+              "the database URL names several servers without target_session_attrs=read-write: after a "
+              "failover the host may connect to a standby and fail every write (docs/operations.md, "
+              "\"Database failover\")");
+  PQconninfoFree(opts);
+}
+
 /* Applies the runtime's and every plugin's lacking migrations (apply 1), or checks that none
  * is lacking (apply 0), naming every one that is. */
 static int migrate_all(host_t *h, int apply, int run) {
@@ -866,7 +888,10 @@ static int migrate_all(host_t *h, int apply, int run) {
     ctxd__log(CTXD__LOG_ERROR, "host", "database %s: %s", safe, err);
     return CTXD_EDB;
   }
-  if (run) warn_superuser(c);
+  if (run) {
+    warn_superuser(c);
+    warn_any_server(h->cfg->database_url);
+  }
   int rc = 0;
   for (size_t i = 0; rc == 0 && i <= h->nplugins; i++) {
     const char *scope = i == 0 ? "ctxd" : h->plugins[i - 1]->name;

@@ -35,6 +35,18 @@
 #   stack.sh pg-tls CERTS     ssl = on with CERTS' server.pem, server.key and ca.pem (copied
 #                             beside the cluster: the server reads them at every reload)
 #   stack.sh pg-tls off       ssl = off again
+# A streaming replica of that cluster, for the failover tests (the primary keeps its port):
+#   stack.sh pg-replica start [--sync]   pg_basebackup of the primary, started as a standby
+#                             on CTXD_PG_REPLICA_PORT (PG port + 1); --sync makes it the
+#                             primary's synchronous standby (a commit returns once the
+#                             replica flushed it), else replication is asynchronous
+#   stack.sh pg-replica detach   the replica stops streaming (it falls behind, as a lagging
+#                             asynchronous standby does); not with --sync: commits would wait
+#   stack.sh pg-primary-kill  SIGKILL the primary's postmaster, waiting until its processes
+#                             are gone (a crash: no shutdown checkpoint, nothing more sent)
+#   stack.sh pg-promote       promote the replica to a primary, waiting until it accepts writes
+#   stack.sh pg-replica stop  stop and delete the replica, start the primary again if it is
+#                             down, and make its replication asynchronous again
 #
 # Settings (environment): CTXD_STACK_DIR (default <repo>/.run/stack), CTXD_AMQP_PORT (5682),
 # CTXD_RABBIT_DIST_PORT (25682), CTXD_EPMD_PORT (4382), CTXD_PG_PORT (5442). The defaults
@@ -56,6 +68,7 @@ AMQP_PORT=${CTXD_AMQP_PORT:-5682}
 DIST_PORT=${CTXD_RABBIT_DIST_PORT:-25682}
 EPMD_PORT=${CTXD_EPMD_PORT:-4382}
 PG_PORT=${CTXD_PG_PORT:-5442}
+PG_REPLICA_PORT=${CTXD_PG_REPLICA_PORT:-$((PG_PORT + 1))}
 NODE="ctxd-$AMQP_PORT@localhost"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 START_DEADLINE=${CTXD_STACK_DEADLINE:-120}
@@ -440,6 +453,92 @@ pg_stop() {
   fi
 }
 
+# The replica: a copy of the primary's data folder in <pg dir>/replica, streaming from it
+pg_replica_running() {
+  local d; d=$(pg_dir)
+  [[ -d "$d/replica" ]] && as_pg "$PGBIN/pg_ctl" -D "$d/replica" status >/dev/null 2>&1
+}
+
+# pg_sync on|off: the primary waits for the replica's flush at every commit, or not
+pg_sync() {
+  local names="''"
+  [[ $1 == on ]] && names="'ctxd_replica'"
+  psql_q -q -c "ALTER SYSTEM SET synchronous_standby_names = $names" -c "SELECT pg_reload_conf()" >/dev/null
+}
+
+pg_replica_start() {
+  local d sync=off; d=$(pg_dir)
+  [[ "${1:-}" == --sync ]] && sync=on
+  pg_running || die "PostgreSQL is not running (stack.sh start)"
+  pg_replica_running && die "the replica already runs (stack.sh pg-replica stop first)"
+  port_open "$PG_REPLICA_PORT" && die "port $PG_REPLICA_PORT is taken by another process (set CTXD_PG_REPLICA_PORT)"
+  # the copy must not carry a synchronous standby setting of an earlier run: promoted, it
+  # would wait for a standby of its own at every commit
+  pg_sync off
+  rm -rf "$d/replica"
+  # -R: standby.signal and primary_conninfo; application_name names it for synchronous_standby_names
+  as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres -D "$d/replica" -X stream -c fast -R \
+    -d "application_name=ctxd_replica" >"$d/basebackup.log" 2>&1 \
+    || { tail -n 30 "$d/basebackup.log" >&2; die "pg_basebackup failed"; }
+  log "starting the PostgreSQL replica on 127.0.0.1:$PG_REPLICA_PORT (synchronous: $sync)"
+  if ! as_pg "$PGBIN/pg_ctl" -D "$d/replica" -l "$d/replica.log" -w -t "$START_DEADLINE" \
+       -o "-c listen_addresses=127.0.0.1 -p $PG_REPLICA_PORT -k $d/sock -c max_connections=200 ${CTXD_PG_SETTINGS:-}" start >/dev/null; then
+    tail -n 30 "$d/replica.log" >&2 || true
+    die "the replica did not come up within ${START_DEADLINE}s"
+  fi
+  # streaming before it returns: the primary sees it, so a synchronous commit can complete
+  local end=$((SECONDS + START_DEADLINE))
+  until [[ "$(psql_q -tAc "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'ctxd_replica' AND state = 'streaming'")" == 1 ]]; do
+    ((SECONDS < end)) || die "the replica did not stream within ${START_DEADLINE}s (see $d/replica.log)"
+    sleep 0.1
+  done
+  [[ $sync == on ]] && pg_sync on
+  return 0
+}
+
+psql_replica() { psql -X -h 127.0.0.1 -p "$PG_REPLICA_PORT" -U postgres -d postgres "$@"; }
+
+# primary_conninfo is reloadable: without it the WAL receiver stops
+pg_replica_detach() {
+  pg_replica_running || die "no replica runs (stack.sh pg-replica start)"
+  psql_replica -q -c "ALTER SYSTEM SET primary_conninfo = ''" -c "SELECT pg_reload_conf()" >/dev/null
+  local end=$((SECONDS + 30))
+  until [[ "$(psql_replica -tAc "SELECT count(*) FROM pg_stat_wal_receiver")" == 0 ]]; do
+    ((SECONDS < end)) || die "the replica still streams after 30s"
+    sleep 0.05
+  done
+}
+
+# The postmaster's PID is the first line of postmaster.pid; its children (backends,
+# walsender, ...) are ours too, and must be gone before the cluster can start again.
+pg_primary_kill() {
+  local d pm kids p; d=$(pg_dir)
+  pg_running || die "PostgreSQL is not running"
+  pm=$(head -n 1 "$d/data/postmaster.pid")
+  kids=$(ps -o pid= --ppid "$pm" || true)
+  kill -KILL "$pm"
+  for p in $pm $kids; do wait_gone "$p" 30 || die "process $p of the killed primary did not exit within 30s"; done
+  log "killed the PostgreSQL primary (postmaster $pm)"
+}
+
+pg_promote() {
+  local d; d=$(pg_dir)
+  pg_replica_running || die "no replica runs (stack.sh pg-replica start)"
+  as_pg "$PGBIN/pg_ctl" -D "$d/replica" -w -t "$START_DEADLINE" promote >/dev/null \
+    || die "the replica was not promoted within ${START_DEADLINE}s (see $d/replica.log)"
+}
+
+pg_replica_stop() {
+  local d; d=$(pg_dir)
+  if pg_replica_running; then
+    log "stopping the PostgreSQL replica"
+    as_pg "$PGBIN/pg_ctl" -D "$d/replica" -m immediate -w -t 60 stop >/dev/null || true
+  fi
+  rm -rf "$d/replica"
+  pg_start
+  pg_sync off
+}
+
 # The URLs, and every setting this script needs to find these servers again
 write_env() {
   cat >"$DIR/env" <<EOF
@@ -450,6 +549,7 @@ CTXD_AMQP_PORT=$AMQP_PORT
 CTXD_RABBIT_DIST_PORT=$DIST_PORT
 CTXD_EPMD_PORT=$EPMD_PORT
 CTXD_PG_PORT=$PG_PORT
+CTXD_PG_REPLICA_PORT=$PG_REPLICA_PORT
 EOF
 }
 
@@ -466,6 +566,7 @@ case "$cmd" in
   stop)
     [[ -d "$DIR" ]] || exit 0
     tls_stop # left running by a TLS test that did not finish
+    pg_replica_running && pg_replica_stop # left by a failover test that did not finish
     rabbit_stop
     pg_stop
     rm -f "$DIR/env"
@@ -529,6 +630,20 @@ case "$cmd" in
     ;;
   pg-tls)
     pg_tls "${2:-}"
+    ;;
+  pg-replica)
+    case "${2:-}" in
+      start) pg_replica_start "${3:-}" ;;
+      stop) pg_replica_stop ;;
+      detach) pg_replica_detach ;;
+      *) die "usage: stack.sh pg-replica start [--sync] | detach | stop" ;;
+    esac
+    ;;
+  pg-primary-kill)
+    pg_primary_kill
+    ;;
+  pg-promote)
+    pg_promote
     ;;
   ctl)
     ctl_check "$EPMD_PORT" "$NODE"
