@@ -760,17 +760,9 @@ static int fulfillment_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void *
                          .data = &st->bindings[i]};
     rc = api->consumer_register(plugin, &c);
   }
-  if (rc == 0) {
-    ctxd_executor_t e = {.size = sizeof e,
-                         .kind = FULFILLMENT_CALL_KIND,
-                         .fn = fulfillment_issue_benefit,
-                         .data = st,
-                         .outcome_endpoint = s->endpoint,
-                         .max_attempts = (uint32_t)s->call.max_attempts,
-                         .backoff_ms = (uint32_t)s->call.backoff_ms,
-                         .timeout_ms = (uint32_t)s->call.call_timeout_ms};
-    rc = api->executor_register(plugin, &e);
-  }
+  if (rc == 0)
+    rc = plugin_http_executor_register(api, plugin, FULFILLMENT_CALL_KIND, fulfillment_issue_benefit, st,
+                                       s->endpoint, &s->call);
   return rc;
 }
 

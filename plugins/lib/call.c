@@ -30,6 +30,20 @@ int plugin_http_call_settings_check(const plugin_http_call_settings_t *s, char *
   return CTXD_ECONFIG;
 }
 
+int plugin_http_executor_register(const ctxd_api_t *api, ctxd_plugin_t *plugin, const char *kind,
+                                  ctxd_call_cb fn, void *data, const char *outcome_endpoint,
+                                  const plugin_http_call_settings_t *s) {
+  ctxd_executor_t e = {.size = sizeof e,
+                       .kind = kind,
+                       .fn = fn,
+                       .data = data,
+                       .outcome_endpoint = outcome_endpoint,
+                       .max_attempts = (uint32_t)s->max_attempts,
+                       .backoff_ms = (uint32_t)s->backoff_ms,
+                       .timeout_ms = (uint32_t)s->call_timeout_ms};
+  return api->executor_register(plugin, &e);
+}
+
 /* The answer's id (its first named member that is a string and that id_ok takes, as long
  * as id_ok allows), borrowed from j; NULL when none. Names match ignoring case, as the
  * contracts' do. */

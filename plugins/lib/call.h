@@ -30,6 +30,12 @@ typedef struct {
 /* 0 when s is within the ranges above; otherwise CTXD_ECONFIG with err saying them. */
 int plugin_http_call_settings_check(const plugin_http_call_settings_t *s, char *err, size_t cap);
 
+/* Registers the executor of the calls of `kind` (init() only) with s's attempts, backoff and
+ * time-out, its outcomes sent to outcome_endpoint; executor_register's result. */
+int plugin_http_executor_register(const ctxd_api_t *api, ctxd_plugin_t *plugin, const char *kind,
+                                  ctxd_call_cb fn, void *data, const char *outcome_endpoint,
+                                  const plugin_http_call_settings_t *s);
+
 /* How a plugin reads its peer's answers. */
 typedef struct {
   const char *peer;             /* for texts: "the issuing system" */

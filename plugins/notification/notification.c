@@ -554,17 +554,9 @@ static int notification_init(ctxd_plugin_t *plugin, const ctxd_api_t *api, void 
                          .batch_size = 1};
     rc = api->consumer_register(plugin, &c);
   }
-  if (rc == 0) {
-    ctxd_executor_t e = {.size = sizeof e,
-                         .kind = NOTIFICATION_CALL_KIND,
-                         .fn = notification_send_sms,
-                         .data = n,
-                         .outcome_endpoint = s->endpoint,
-                         .max_attempts = (uint32_t)s->call.max_attempts,
-                         .backoff_ms = (uint32_t)s->call.backoff_ms,
-                         .timeout_ms = (uint32_t)s->call.call_timeout_ms};
-    rc = api->executor_register(plugin, &e);
-  }
+  if (rc == 0)
+    rc = plugin_http_executor_register(api, plugin, NOTIFICATION_CALL_KIND, notification_send_sms, n,
+                                       s->endpoint, &s->call);
   return rc;
 }
 
