@@ -665,12 +665,7 @@ static void resend_keeps_what_was_sent(void **state) {
   amqp_maybe_release_buffers(w->amqp);
 
   /* the command with --include-commands; the reply still not */
-  char *with[] = {(char *)ctxt_ctxd_path(), "outbox",   "resend",  "999999002", "999999004",
-                  "--include-commands",     "--config", w->config, NULL};
-  ctxt_proc_spawn(&p, with, env);
-  assert_true(ctxt_proc_wait_exit(&p, 60000));
-  assert_true(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
-  ctxt_proc_free(&p);
+  assert_int_equal(resend(w, (char *[]){"999999002", "999999004", "--include-commands", NULL}), 0);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, x, 1, CTXT_EFFECT_MS), 1);
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   /* re-archived as they were sent: two events, one command */
@@ -689,25 +684,9 @@ static void resend_keeps_what_was_sent(void **state) {
 
   /* a row archived before the archive kept how it was sent may have been a reply: no filter
    * selects it, even with --include-commands; by id it goes, as a command */
-  char *old_by_type[] = {(char *)ctxt_ctxd_path(),
-                         "outbox",
-                         "resend",
-                         "--message-type",
-                         "Ctxd.Tests.Contracts.v1:Old",
-                         "--include-commands",
-                         "--config",
-                         w->config,
-                         NULL};
-  ctxt_proc_spawn(&p, old_by_type, env);
-  assert_true(ctxt_proc_wait_exit(&p, 60000));
-  assert_true(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
-  ctxt_proc_free(&p);
-  char *old_by_id[] = {(char *)ctxt_ctxd_path(), "outbox",   "resend",  "999999005",
-                       "--include-commands",     "--config", w->config, NULL};
-  ctxt_proc_spawn(&p, old_by_id, env);
-  assert_true(ctxt_proc_wait_exit(&p, 60000));
-  assert_true(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
-  ctxt_proc_free(&p);
+  assert_int_equal(
+      resend(w, (char *[]){"--message-type", "Ctxd.Tests.Contracts.v1:Old", "--include-commands", NULL}), 0);
+  assert_int_equal(resend(w, (char *[]){"999999005", "--include-commands", NULL}), 0);
   assert_int_equal(ctxt_amqp_wait_count(w->amqp, x, 2, CTXT_EFFECT_MS), 2);
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
   /* sent once: by id, not by the filter */
