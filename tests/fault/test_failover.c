@@ -24,17 +24,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static long env_long(const char *name, long def) {
-  const char *v = getenv(name);
-  return v != NULL && *v ? strtol(v, NULL, 10) : def;
-}
-
-static void stack(const char *args) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh %s", CTXD_TEST_SOURCE_DIR, args);
-  assert_int_equal(system(cmd), 0);
-}
-
 /* The replica is put away (and the primary started again) even when the test failed. */
 static int teardown(void **state) {
   ctxt_world_t *w = *state;
@@ -120,12 +109,12 @@ enum { SYNC, ASYNC, LAGGING, RESTART };
 
 static void fail_over(void **state, int kind) {
   ctxt_world_t *w = *state;
-  const long n = env_long("CTXD_FAILOVER_MESSAGES", 3000);
+  const long n = ctxt_env_long("CTXD_FAILOVER_MESSAGES", 3000);
   static const char *const modes[] = {"synchronous", "asynchronous", "asynchronous, lagging",
                                       "restarted in place"};
   const char *mode = modes[kind];
   if (kind != RESTART) {
-    stack(kind == SYNC ? "pg-replica start --sync" : "pg-replica start");
+    ctxt_stack(kind == SYNC ? "pg-replica start --sync" : "pg-replica start");
     multi_host(w);
   }
   char echo[96];
@@ -145,7 +134,7 @@ static void fail_over(void **state, int kind) {
   ctxt_pg_wait_long(w->pg, sql, n / 3, 120000);
   if (kind == LAGGING) {
     /* what the host commits from here on is on the primary alone */
-    stack("pg-replica detach");
+    ctxt_stack("pg-replica detach");
     long detached = ctxt_effects(w, "action = 'publish'");
     printf("failover (%s): the replica stopped streaming (the primary at %ld effects)\n", mode, detached);
     snprintf(sql, sizeof sql, "SELECT least(count(*), %ld) FROM testkit.effects WHERE action = 'publish'",
@@ -156,10 +145,10 @@ static void fail_over(void **state, int kind) {
   PQfinish(w->pg);
   int64_t t0 = ctxt_now_ms();
   if (kind == RESTART) {
-    stack("restart-db");
+    ctxt_stack("restart-db");
   } else {
-    stack("pg-primary-kill");
-    stack("pg-promote");
+    ctxt_stack("pg-primary-kill");
+    ctxt_stack("pg-promote");
   }
   int64_t promoted = ctxt_now_ms(); /* or restarted */
   w->pg = ctxt_pg_connect(w->db);

@@ -17,17 +17,9 @@
  * block must not end in a sweep */
 #define BLOCKED_FOR_S 4
 
-/* Sets the broker's memory watermark: a fraction of the machine's memory. */
-static void watermark(const char *fraction) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh ctl -q set_vm_memory_high_watermark %s >/dev/null",
-           CTXD_TEST_SOURCE_DIR, fraction);
-  assert_int_equal(system(cmd), 0);
-}
-
 /* The broker's default again, whatever became of the test: every other test publishes. */
 static int teardown(void **state) {
-  watermark("0.4");
+  ctxt_broker_watermark("0.4");
   return ctxt_world_teardown(state);
 }
 
@@ -67,7 +59,7 @@ static void wait_blocked_for(ctxt_world_t *w, long s) {
  * downstream, no reconnect, nothing in _error. Prints how long the host took to recover. */
 static void unblock_and_check(ctxt_world_t *w, const char *echo) {
   int64_t t0 = ctxt_now_ms();
-  watermark("0.4");
+  ctxt_broker_watermark("0.4");
   assert_int_equal(ctxt_wait_status(w, "/readyz", 200, CTXT_READY_MS), 200);
   int64_t ready = ctxt_now_ms();
   assert_int_equal(ctxt_pg_wait_long(w->pg, "SELECT count(*) FROM ctxd.outbox", 0, CTXT_EFFECT_MS), 0);
@@ -104,7 +96,7 @@ static void blocked_at_connect_holds_the_outbox(void **state) {
   ctxt_host_stop(w, SIGTERM);
   publish_stream(w, "{\"action\":\"publish\"}");
 
-  watermark("0.0000001");
+  ctxt_broker_watermark("0.0000001");
   ctxt_host_start(w, NULL);
   wait_blocked(w);
   wait_blocked_for(w, BLOCKED_FOR_S);
@@ -130,7 +122,7 @@ static void blocked_mid_stream_resumes(void **state) {
                         CTXT_EFFECT_MS),
       1);
 
-  watermark("0.0000001");
+  ctxt_broker_watermark("0.0000001");
   wait_blocked(w);
   wait_blocked_for(w, BLOCKED_FOR_S);
   long echoed = ctxt_effects(w, "action = 'echoed'");

@@ -24,14 +24,7 @@
 
 /* The host's VmHWM (peak resident set), in bytes. */
 static long peak_rss(pid_t pid) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  FILE *f = fopen(path, "r");
-  assert_non_null(f);
-  long kb = -1;
-  while (fgets(line, sizeof line, f) != NULL)
-    if (strncmp(line, "VmHWM:", 6) == 0) kb = strtol(line + 6, NULL, 10);
-  fclose(f);
+  long kb = ctxt_proc_status_kb(pid, "VmHWM:");
   assert_true(kb > 0);
   return kb * 1024;
 }

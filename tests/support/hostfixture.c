@@ -159,13 +159,17 @@ void ctxt_publish_type(ctxt_world_t *w, const char *type, const char *id, const 
   ctxt_publish_to(w, type, type, id, message);
 }
 
+int ctxt_envelope(char *buf, size_t len, const char *type, const char *id, const char *message) {
+  return snprintf(buf, len,
+                  "{\"messageId\":\"%s\",\"conversationId\":\"%s\",\"messageType\":[\"urn:message:%s\"],"
+                  "\"message\":%s}",
+                  id, id, type, message);
+}
+
 void ctxt_publish_to(ctxt_world_t *w, const char *exchange, const char *type, const char *id,
                      const char *message) {
   char body[2048];
-  snprintf(body, sizeof body,
-           "{\"messageId\":\"%s\",\"conversationId\":\"%s\",\"messageType\":[\"urn:message:%s\"],"
-           "\"message\":%s}",
-           id, id, type, message);
+  ctxt_envelope(body, sizeof body, type, id, message);
   ctxt_amqp_publish(w->amqp, exchange, "application/vnd.masstransit+json", body, NULL, NULL);
 }
 
@@ -187,10 +191,22 @@ long ctxt_wait_effects(ctxt_world_t *w, const char *where, long want) {
   return ctxt_pg_wait_long(w->pg, sql, want, CTXT_EFFECT_MS);
 }
 
-void ctxt_restart(const char *which) {
+void ctxt_stack(const char *args) {
   char cmd[1024];
-  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh restart-%s", CTXD_TEST_SOURCE_DIR, which);
+  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh %s", CTXD_TEST_SOURCE_DIR, args);
   assert_int_equal(system(cmd), 0);
+}
+
+void ctxt_restart(const char *which) {
+  char args[64];
+  snprintf(args, sizeof args, "restart-%s", which);
+  ctxt_stack(args);
+}
+
+void ctxt_broker_watermark(const char *fraction) {
+  char args[256];
+  snprintf(args, sizeof args, "ctl -q set_vm_memory_high_watermark %s >/dev/null", fraction);
+  ctxt_stack(args);
 }
 
 int ctxt_wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms) {

@@ -71,6 +71,9 @@ long ctxt_metric(ctxt_world_t *w, const char *endpoint, const char *name);
  * are final then. Fails the test at the deadline. */
 void ctxt_wait_settled(ctxt_world_t *w, const char *endpoint, long received);
 
+/* Writes a MassTransit envelope of type with id and message JSON into buf; returns its
+ * length (as snprintf). */
+int ctxt_envelope(char *buf, size_t len, const char *type, const char *id, const char *message);
 /* Publishes a MassTransit envelope of the world's type with id and message JSON. */
 void ctxt_publish(ctxt_world_t *w, const char *id, const char *message);
 /* The same with a type of the test's choosing (w->echo_type, say). */
@@ -92,7 +95,13 @@ void ctxt_trace_updates(PGconn *pg, const char *schema, const char *table);
 /* Asserts the columns recorded since the last call, sorted and comma-separated ("" for
  * none), and forgets them. */
 void ctxt_assert_touched(PGconn *pg, const char *want);
+/* Runs tests/stack/stack.sh with args (the private servers); fails the test unless it
+ * succeeds. */
+void ctxt_stack(const char *args);
 /* Restarts the private "broker" or "db". */
 void ctxt_restart(const char *which);
+/* Sets the private broker's memory watermark, a fraction of the machine's memory: a tiny
+ * one raises its memory alarm (it blocks every publishing connection), 0.4 is its default. */
+void ctxt_broker_watermark(const char *fraction);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include "contract.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
@@ -24,6 +25,34 @@ int64_t ctxt_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long ctxt_env_long(const char *name, long def) {
+  const char *v = getenv(name);
+  return v != NULL && *v ? strtol(v, NULL, 10) : def;
+}
+
+long ctxt_proc_status_kb(pid_t pid, const char *key) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "r");
+  long v = -1;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    if (strncmp(line, key, strlen(key)) == 0) v = strtol(line + strlen(key), NULL, 10);
+  if (f != NULL) fclose(f);
+  return v;
+}
+
+long ctxt_proc_fds(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(path);
+  if (d == NULL) return -1;
+  long n = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
 }
 
 /* Polling interval of the wait helpers: each wait ends at its deadline or its condition. */
@@ -264,21 +293,32 @@ static void check_reply(amqp_connection_state_t c, const char *what) {
 
 amqp_connection_state_t ctxt_amqp_connect(void) { return ctxt_amqp_connect_url(ctxt_amqp_url()); }
 
-amqp_connection_state_t ctxt_amqp_connect_url(const char *text) {
+amqp_connection_state_t ctxt_amqp_try_connect(const char *text) {
   char url[512];
   struct amqp_connection_info ci;
   snprintf(url, sizeof url, "%s", text);
-  if (amqp_parse_url(url, &ci) != AMQP_STATUS_OK) fail_msg("bad amqp url %s", url);
+  if (amqp_parse_url(url, &ci) != AMQP_STATUS_OK) return NULL;
   amqp_connection_state_t c = amqp_new_connection();
   amqp_socket_t *s = amqp_tcp_socket_new(c);
-  if (amqp_socket_open(s, ci.host, ci.port) != AMQP_STATUS_OK)
-    fail_msg("cannot connect to %s:%d", ci.host, ci.port);
-  amqp_rpc_reply_t r = amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
-  if (r.reply_type != AMQP_RESPONSE_NORMAL) fail_msg("amqp login failed");
-  amqp_channel_open(c, 1);
-  check_reply(c, "channel.open");
-  amqp_confirm_select(c, 1);
-  check_reply(c, "confirm.select");
+  /* a broker that accepts but never answers (a node booting) must not hold the caller */
+  struct timeval tv = {10, 0};
+  amqp_set_handshake_timeout(c, &tv);
+  amqp_set_rpc_timeout(c, &tv);
+  if (s == NULL || amqp_socket_open_noblock(s, ci.host, ci.port, &tv) != AMQP_STATUS_OK ||
+      amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password).reply_type !=
+          AMQP_RESPONSE_NORMAL ||
+      amqp_channel_open(c, 1) == NULL || amqp_confirm_select(c, 1) == NULL) {
+    amqp_destroy_connection(c);
+    return NULL;
+  }
+  /* the tests' own waits bound what comes after */
+  amqp_set_rpc_timeout(c, NULL);
+  return c;
+}
+
+amqp_connection_state_t ctxt_amqp_connect_url(const char *text) {
+  amqp_connection_state_t c = ctxt_amqp_try_connect(text);
+  if (c == NULL) fail_msg("cannot connect to %s", text);
   return c;
 }
 

@@ -73,6 +73,9 @@ void ctxt_write_file(char *path, size_t len, const char *text);
 
 /* AMQP: a connected client on channel 1, or the test fails. */
 amqp_connection_state_t ctxt_amqp_connect(void);
+/* The same to url (channel 1, publisher confirms on), or NULL when the broker cannot be
+ * reached: for a thread, which must not fail the test itself. */
+amqp_connection_state_t ctxt_amqp_try_connect(const char *url);
 /* The same to another broker (a cluster node). */
 amqp_connection_state_t ctxt_amqp_connect_url(const char *url);
 /* Publishes body to exchange (persistent, with confirms) with content type and optional
@@ -128,5 +131,13 @@ size_t ctxt_contract_max_items(const char *message_type, const char *field);
 
 /* Milliseconds of a monotonic clock. */
 int64_t ctxt_now_ms(void);
+
+/* The integer in environment variable name, def when unset or empty (a test's knobs). */
+long ctxt_env_long(const char *name, long def);
+
+/* The number after key ("VmRSS:", "VmHWM:") in /proc/<pid>/status (kB), -1 when absent. */
+long ctxt_proc_status_kb(pid_t pid, const char *key);
+/* The open files of pid (entries of /proc/<pid>/fd), -1 when it cannot be read. */
+long ctxt_proc_fds(pid_t pid);
 
 #endif
