@@ -202,6 +202,15 @@ const ctxd_migration_t ctxd__runtime_migrations[] = {
      "  ADD COLUMN headers text,\n"
      "  ADD COLUMN expires_at timestamptz,\n"
      "  ADD COLUMN no_declare boolean NOT NULL DEFAULT false;\n"},
+    {15, "outbox lease index on the lease alone",
+     /* On (lease_until, id) the index offered the planner a way to find rows by id (the
+      * archive's id = ANY(...), the sweep's join) that scans all of it once per id. With
+      * the statistics an outbox gets while nearly empty (its usual state) and a backlog
+      * behind (a database or broker outage), that path was taken: the relay's statements
+      * grew with the square of the backlog, seconds each at tens of thousands of rows. On
+      * lease_until alone, rows are found by id through the primary key only. */
+     "DROP INDEX ctxd.outbox_lease;\n"
+     "CREATE INDEX outbox_lease ON ctxd.outbox (lease_until);\n"},
     {0, NULL, NULL},
 };
 

@@ -13,8 +13,10 @@
 #define CLEANUP_LOCK_KEY "7274640002"
 #define SWEEP_LIMIT 500
 #define CLEANUP_BATCH 1000
-/* batches per table per run, so one run never holds the database for long */
-#define CLEANUP_MAX_BATCHES 50
+/* batches per table per run, so one run never holds the relay (and the archiving of what
+ * the broker confirmed) for long; a run that stopped there has more to delete and the next
+ * one follows after a sweep interval, so deleting keeps pace with a sustained rate */
+#define CLEANUP_MAX_BATCHES 10
 /* no scheduled message is pending */
 #define NO_DUE INT64_MIN
 /* a tick again this soon when a due message was not moved (it fell due during the tick, or
@@ -22,11 +24,21 @@
  * (someone holds it), twice as late each time, up to a tick: never a busy loop */
 #define DUE_AGAIN_MS 5
 
+/* Ids of rows the broker confirmed, waiting to be archived: their rows are freed once
+ * handed over (a body is of no use to the archive, which reads the row from the outbox),
+ * so a database that falls behind costs the host 9 bytes a row, not the row. */
+typedef struct {
+  int64_t *id;
+  unsigned char *unroutable;
+  size_t n, cap;
+} confirmed_t;
+
 struct ctxd__relay_s {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  ctxd__outrows_t confirmed; /* under mu */
+  confirmed_t confirmed;   /* under mu */
+  ctxd__outrows_t refused; /* under mu: rows the broker refused, archived with its reason */
   int stopping;
   const ctxd__config_t *cfg;
   ctxd__mailbox_t *mailbox;
@@ -49,22 +61,26 @@ static int connected(ctxd__relay_t *r) {
   return 1;
 }
 
-/* The ids of the rows the broker took (not refused) matching `unroutable` (-1: any), as
- * an array literal (new, free with free()), or NULL when memory runs out. */
-static char *id_array(const ctxd__outrows_t *rows, int unroutable) {
-  size_t n = 0;
-  for (const ctxd__outrow_t *r = rows->head; r != NULL; r = r->next) n++;
-  char *buf = malloc(n * 21 + 3);
+/* The ids of c matching `unroutable` (-1: any), as an array literal (new, free with
+ * free()), or NULL when memory runs out. */
+static char *id_array(const confirmed_t *c, int unroutable) {
+  char *buf = malloc(c->n * 21 + 3);
   if (buf == NULL) return NULL;
   size_t len = 0;
   buf[len++] = '{';
-  for (const ctxd__outrow_t *r = rows->head; r != NULL; r = r->next) {
-    if (r->refused != NULL || (unroutable >= 0 && r->unroutable != unroutable)) continue;
-    len += (size_t)sprintf(buf + len, "%s%lld", len > 1 ? "," : "", (long long)r->id);
+  for (size_t i = 0; i < c->n; i++) {
+    if (unroutable >= 0 && c->unroutable[i] != unroutable) continue;
+    len += (size_t)sprintf(buf + len, "%s%lld", len > 1 ? "," : "", (long long)c->id[i]);
   }
   buf[len++] = '}';
   buf[len] = '\0';
   return buf;
+}
+
+static void confirmed_free(confirmed_t *c) {
+  free(c->id);
+  free(c->unroutable);
+  *c = (confirmed_t){0};
 }
 
 /* What an outbox row keeps in the archive: enough to send it again as it was sent
@@ -93,13 +109,15 @@ static void archive_refused(ctxd__relay_t *r, const ctxd__outrows_t *rows) {
   }
 }
 
-/* Moves confirmed rows to the archive in one statement. On failure the rows stay in the
- * outbox and the sweep publishes them again once their lease ends: consumers drop the
- * duplicate by message id. */
-static void archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
-  char *all = id_array(rows, -1), *bad = id_array(rows, 1);
+/* Moves the refused rows and the confirmed ones to the archive, the confirmed ones in one
+ * statement. On failure the rows stay in the outbox and the sweep publishes them again
+ * once their lease ends: consumers drop the duplicate by message id. */
+static void archive(ctxd__relay_t *r, ctxd__outrows_t *refused, confirmed_t *confirmed) {
   char err[512];
-  if (connected(r)) archive_refused(r, rows);
+  if (refused->head != NULL && connected(r)) archive_refused(r, refused);
+  ctxd__outrows_free(refused);
+  if (confirmed->n == 0) return;
+  char *all = id_array(confirmed, -1), *bad = id_array(confirmed, 1);
   if (all != NULL && bad != NULL && connected(r)) {
     const char *params[] = {all, bad};
     if (ctxd__db_run(r->conn,
@@ -112,7 +130,23 @@ static void archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
   }
   free(all);
   free(bad);
-  ctxd__outrows_free(rows);
+  confirmed_free(confirmed);
+}
+
+static int cmp_id(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Marks in claimed[0..n) (sorted) the ids the broker confirmed since this tick's archiving
+ * (their confirms came while it ran): such a row is in the outbox only until archived. */
+static void mark_confirmed(ctxd__relay_t *r, const int64_t *claimed, unsigned char *hit, size_t n) {
+  pthread_mutex_lock(&r->mu);
+  for (size_t i = 0; i < r->confirmed.n; i++) {
+    const int64_t *at = bsearch(&r->confirmed.id[i], claimed, n, sizeof *claimed, cmp_id);
+    if (at != NULL) hit[at - claimed] = 1;
+  }
+  pthread_mutex_unlock(&r->mu);
 }
 
 /* Claims rows whose lease ended (their writer did not get them confirmed in time) and
@@ -127,10 +161,12 @@ static int sweep(ctxd__relay_t *r) {
   int code;
   PGresult *res = ctxd__db_exec(
       r->conn,
-      /* published in id order, the order the rows were written */
+      /* published in id order, the order the rows were written. The ids are chosen once
+       * (ARRAY(...)): as a join (id IN (SELECT ...)) the planner, trusting statistics of
+       * a nearly empty outbox, could run the choice again for every row of a backlog */
       "WITH claimed AS (UPDATE ctxd.outbox SET lease_until = now() + $1::interval, "
-      "attempts = attempts + 1 WHERE id IN (SELECT id FROM ctxd.outbox WHERE lease_until < now() "
-      "ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED) "
+      "attempts = attempts + 1 WHERE id = ANY(ARRAY(SELECT id FROM ctxd.outbox WHERE lease_until < now() "
+      "ORDER BY id LIMIT $2::int FOR UPDATE SKIP LOCKED)) "
       "RETURNING id, message_id, exchange, body, event, routing_key, correlation_id, "
       "headers, coalesce((extract(epoch FROM expires_at) * 1000)::bigint, 0), no_declare) "
       "SELECT * FROM claimed ORDER BY id",
@@ -139,9 +175,17 @@ static int sweep(ctxd__relay_t *r) {
     ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: sweep failed: %s", err);
     return 0;
   }
-  int n = PQntuples(res);
+  int n = PQntuples(res), sent = 0;
+  /* A row whose confirm the relay holds is not sent again: with the database behind (the
+   * archiving slower than the confirms), rows wait longer than their lease between confirm
+   * and archive, and sending them again would only add to the load that put it behind. */
+  int64_t *claimed = calloc((size_t)n + 1, sizeof *claimed);
+  unsigned char *hit = calloc((size_t)n + 1, 1);
+  for (int i = 0; claimed != NULL && i < n; i++) claimed[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+  if (claimed != NULL && hit != NULL) mark_confirmed(r, claimed, hit, (size_t)n);
   ctxd__swept_t *swept = n > 0 ? calloc(1, sizeof *swept) : NULL;
   for (int i = 0; swept != NULL && i < n; i++) {
+    if (hit != NULL && hit[i]) continue;
     ctxd__outrow_t *row = ctxd__outrow_new(strtoll(PQgetvalue(res, i, 0), NULL, 10), PQgetvalue(res, i, 1),
                                            PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
     /* published as its writer would have: the same routing key, properties and headers */
@@ -156,10 +200,13 @@ static int sweep(ctxd__relay_t *r) {
     if (row == NULL) break;
     row->event = PQgetvalue(res, i, 4)[0] == 't';
     ctxd__outrows_push(&swept->rows, row);
+    sent++;
   }
   PQclear(res);
+  free(claimed);
+  free(hit);
   if (swept != NULL && swept->rows.head != NULL) {
-    ctxd__log(CTXD__LOG_INFO, "host", "outbox relay: sweeping %d unconfirmed rows", n);
+    ctxd__log(CTXD__LOG_INFO, "host", "outbox relay: sweeping %d unconfirmed rows", sent);
     swept->mail.done = r->swept;
     ctxd__mailbox_post(r->mailbox, &swept->mail);
   } else {
@@ -210,8 +257,7 @@ static int move_due(ctxd__relay_t *r, int64_t *due_in_ms) {
  * (which may start with a condition: "status = 'resolved' AND status_at") is older.
  * skip_locked: rows a handler holds (a finished saga it loaded FOR UPDATE, say) are left
  * for the next cleanup instead of stalling the relay's thread behind its transaction. */
-static void expire(ctxd__relay_t *r, const char *table, const char *column, int64_t seconds,
-                   int skip_locked) {
+static int expire(ctxd__relay_t *r, const char *table, const char *column, int64_t seconds, int skip_locked) {
   char sql[512], interval[32], err[512];
   snprintf(sql, sizeof sql,
            "DELETE FROM %s WHERE ctid = ANY(ARRAY(SELECT ctid FROM %s WHERE %s < now() - "
@@ -224,35 +270,39 @@ static void expire(ctxd__relay_t *r, const char *table, const char *column, int6
     PGresult *res = ctxd__db_exec(r->conn, sql, 1, params, &code, err, sizeof err);
     if (res == NULL) {
       ctxd__log(CTXD__LOG_WARN, "host", "cleanup of %s failed: %s", table, err);
-      return;
+      return 0;
     }
     long deleted = strtol(PQcmdTuples(res), NULL, 10);
     PQclear(res);
-    if (deleted < CLEANUP_BATCH) return;
+    if (deleted < CLEANUP_BATCH) return 0;
   }
+  return 1;
 }
 
-static void cleanup(ctxd__relay_t *r) {
-  if (!connected(r)) return;
+/* Deletes expired rows; returns 1 when some table has more than one run deletes. */
+static int cleanup(ctxd__relay_t *r) {
+  if (!connected(r)) return 0;
   int code;
   PGresult *res =
       ctxd__db_exec(r->conn, "SELECT pg_try_advisory_lock(" CLEANUP_LOCK_KEY ")", 0, NULL, &code, NULL, 0);
   int locked = res != NULL && PQgetvalue(res, 0, 0)[0] == 't';
   PQclear(res);
-  if (!locked) return;
-  expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s, 0);
+  if (!locked) return 0;
+  int more = expire(r, "ctxd.inbox", "received_at", r->cfg->inbox_retention_s, 0);
   if (r->cfg->outbox_archive_retention_s != CTXD__RETENTION_KEEP) {
-    expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s, 0);
-    expire(r, "ctxd.outbox_set_aside", "at", r->cfg->outbox_archive_retention_s, 0);
+    more |= expire(r, "ctxd.outbox_archive", "dispatched_at", r->cfg->outbox_archive_retention_s, 0);
+    more |= expire(r, "ctxd.outbox_set_aside", "at", r->cfg->outbox_archive_retention_s, 0);
   }
   /* counts of messages that left otherwise (purged, replayed); few rows, no index needed */
-  expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s, 0);
+  more |= expire(r, "ctxd.attempts", "last_at", r->cfg->inbox_retention_s, 0);
   /* failed messages only once resolved: an open one waits for its operator however old */
-  expire(r, "ctxd.failed_messages", "status = 'resolved' AND status_at", r->cfg->errors_retention_s, 1);
+  more |=
+      expire(r, "ctxd.failed_messages", "status = 'resolved' AND status_at", r->cfg->errors_retention_s, 1);
   /* finished process managers and calls; pending ones have no finished_at */
-  expire(r, "ctxd.sagas", "finished_at", r->cfg->sagas_retention_s, 1);
-  expire(r, "ctxd.calls", "finished_at", r->cfg->calls_retention_s, 1);
+  more |= expire(r, "ctxd.sagas", "finished_at", r->cfg->sagas_retention_s, 1);
+  more |= expire(r, "ctxd.calls", "finished_at", r->cfg->calls_retention_s, 1);
   ctxd__db_run(r->conn, "SELECT pg_advisory_unlock(" CLEANUP_LOCK_KEY ")", 0, NULL, NULL, 0);
+  return more;
 }
 
 /* Cheap gauges for /metrics: the outbox is small (rows leave once confirmed), and the
@@ -312,7 +362,7 @@ static void *relay_main(void *arg) {
   r->next_cleanup_ms = ctxd__clock_ms() + r->cfg->cleanup_interval_s * 1000;
   for (;;) {
     pthread_mutex_lock(&r->mu);
-    while (r->confirmed.head == NULL && !r->stopping) {
+    while (r->confirmed.n == 0 && r->refused.head == NULL && !r->stopping) {
       int64_t at = r->wake_ms != 0 && r->wake_ms < next_sweep ? r->wake_ms : next_sweep;
       int64_t wait = at - ctxd__clock_ms();
       if (wait <= 0) break;
@@ -324,14 +374,16 @@ static void *relay_main(void *arg) {
       if (r->wake_ms < next_sweep) next_sweep = r->wake_ms;
       r->wake_ms = 0;
     }
-    ctxd__outrows_t rows = r->confirmed;
-    r->confirmed = (ctxd__outrows_t){0};
+    confirmed_t confirmed = r->confirmed;
+    ctxd__outrows_t refused = r->refused;
+    r->confirmed = (confirmed_t){0};
+    r->refused = (ctxd__outrows_t){0};
     int stopping = r->stopping, held = r->held;
     char *renew = r->renew;
     r->renew = NULL;
     pthread_mutex_unlock(&r->mu);
 
-    if (rows.head != NULL) archive(r, &rows);
+    archive(r, &refused, &confirmed);
     if (renew != NULL) renew_leases(r, renew);
     free(renew);
     if (stopping) break;
@@ -356,10 +408,9 @@ static void *relay_main(void *arg) {
         due_again = DUE_AGAIN_MS;
       if (due_in != NO_DUE && after < next_sweep) next_sweep = after;
     }
-    if (now >= r->next_cleanup_ms) {
-      cleanup(r);
-      r->next_cleanup_ms = now + r->cfg->cleanup_interval_s * 1000;
-    }
+    if (now >= r->next_cleanup_ms)
+      r->next_cleanup_ms =
+          now + (cleanup(r) ? r->cfg->outbox_sweep_interval_ms : r->cfg->cleanup_interval_s * 1000);
   }
   if (r->conn != NULL) PQfinish(r->conn);
   return NULL;
@@ -384,10 +435,34 @@ int ctxd__relay_start(ctxd__relay_t **out, const ctxd__config_t *cfg, ctxd__mail
   return 0;
 }
 
+/* Appends row's id to c; 0, or CTXD_ENOMEM. */
+static int confirmed_push(confirmed_t *c, const ctxd__outrow_t *row) {
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 256;
+    int64_t *id = realloc(c->id, cap * sizeof *id);
+    if (id != NULL) c->id = id;
+    unsigned char *u = id != NULL ? realloc(c->unroutable, cap) : NULL;
+    if (u == NULL) return CTXD_ENOMEM;
+    c->unroutable = u;
+    c->cap = cap;
+  }
+  c->id[c->n] = row->id;
+  c->unroutable[c->n++] = (unsigned char)(row->unroutable != 0);
+  return 0;
+}
+
 void ctxd__relay_archive(ctxd__relay_t *r, ctxd__outrows_t *rows) {
   if (rows->head == NULL) return;
   pthread_mutex_lock(&r->mu);
-  ctxd__outrows_splice(&r->confirmed, rows);
+  for (ctxd__outrow_t *row; (row = ctxd__outrows_shift(rows)) != NULL;) {
+    if (row->refused != NULL) {
+      ctxd__outrows_push(&r->refused, row);
+      continue;
+    }
+    /* out of memory: the row stays in the outbox and the sweep sends it again */
+    confirmed_push(&r->confirmed, row);
+    ctxd__outrow_free(row);
+  }
   pthread_cond_signal(&r->cv);
   pthread_mutex_unlock(&r->mu);
 }
@@ -421,7 +496,8 @@ void ctxd__relay_stop(ctxd__relay_t *r) {
   pthread_cond_signal(&r->cv);
   pthread_mutex_unlock(&r->mu);
   pthread_join(r->thread, NULL);
-  ctxd__outrows_free(&r->confirmed);
+  confirmed_free(&r->confirmed);
+  ctxd__outrows_free(&r->refused);
   free(r->renew);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
