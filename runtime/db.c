@@ -267,6 +267,10 @@ static void drain(PGconn *c, conn_state_t *st) {
     }
     if (!ok) pipeline_fail(c, st, r);
     if (p->slot >= 0 && !ok) cache_release(st, p->slot);
+    /* once the pipeline failed its transaction only rolls back, and on a lost connection
+     * libpq's results need not line up with the statements any more (an INSERT ...
+     * RETURNING was handed an empty one): no result of it is used */
+    ok &= st->code == 0;
     if (ok && p->cb != NULL) p->cb(p->arg, r);
     if (p->keep != NULL && ok)
       *p->keep = r;
