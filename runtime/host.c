@@ -1,8 +1,10 @@
 #include "host.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -307,7 +309,13 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   (void)events;
   host_t *h = p->data;
   if (status < 0) {
-    connection_lost(h, uv_strerror(status));
+    /* libuv says EBADF for any error on the socket (POLLERR): the socket says which */
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (getsockopt(h->session.broker.fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = 0;
+    char why[128];
+    snprintf(why, sizeof why, "connection to the broker lost (%s)", e != 0 ? strerror(e) : "socket error");
+    connection_lost(h, why);
     return;
   }
   drain(h);
