@@ -187,6 +187,45 @@ long ctxt_wait_effects(ctxt_world_t *w, const char *where, long want) {
   return ctxt_pg_wait_long(w->pg, sql, want, CTXT_EFFECT_MS);
 }
 
+int64_t ctxt_wait_effects_above(ctxt_world_t *w, const char *where, long count, int timeout_ms) {
+  char sql[512];
+  effects_sql(sql, sizeof sql, where);
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  long got;
+  while ((got = ctxt_pg_long(w->pg, sql)) <= count) {
+    if (ctxt_now_ms() >= end) fail_msg("no commit within %d ms: still %ld effects", timeout_ms, got);
+    usleep(10000); /* polling: the deadline bounds it */
+  }
+  return ctxt_now_ms();
+}
+
+void ctxt_stream_count(ctxt_world_t *w, const char *echo, ctxt_stream_counts_t *c) {
+  c->effects = ctxt_effects(w, "action = 'publish'");
+  c->events = ctxt_effects(w, "action = 'echoed'");
+  c->distinct =
+      ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects WHERE action = 'publish'");
+  c->distinct_events =
+      ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects WHERE action = 'echoed'");
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  c->errors = ctxt_amqp_queue_count(w->amqp, q);
+  snprintf(q, sizeof q, "%s_error", echo);
+  c->errors += ctxt_amqp_queue_count(w->amqp, q);
+}
+
+void ctxt_stack_spawn(ctxt_proc_t *p, const char *verb, const char *arg) {
+  char script[512];
+  snprintf(script, sizeof script, "%s/tests/stack/stack.sh", CTXD_TEST_SOURCE_DIR);
+  char *argv[] = {"/bin/bash", script, (char *)verb, (char *)arg, NULL};
+  ctxt_proc_spawn(p, argv, NULL);
+}
+
+void ctxt_stack_done(ctxt_proc_t *p) {
+  if (!ctxt_proc_wait_exit(p, 180000)) fail_msg("stack.sh did not finish within 180 s: %s", p->out);
+  if (!WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) fail_msg("stack.sh failed: %s", p->out);
+  ctxt_proc_free(p);
+}
+
 void ctxt_restart(const char *which) {
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh restart-%s", CTXD_TEST_SOURCE_DIR, which);

@@ -83,6 +83,21 @@ void ctxt_make_id(char *id, int n);
 /* Rows in testkit.effects (optionally with `where`), and waiting for a count. */
 long ctxt_effects(ctxt_world_t *w, const char *where);
 long ctxt_wait_effects(ctxt_world_t *w, const char *where, long want);
+/* Waits until there are more than `count` such rows: the first commit after a fault.
+ * Returns ctxt_now_ms() then; fails the test after timeout_ms. */
+int64_t ctxt_wait_effects_above(ctxt_world_t *w, const char *where, long count, int timeout_ms);
+/* What a stream through the world's endpoint (testkit's "publish") and its echo endpoint
+ * left: effects and their distinct message ids, events applied downstream ("echoed") and
+ * theirs, and the messages in both _error queues. */
+typedef struct {
+  long effects, distinct, events, distinct_events, errors;
+} ctxt_stream_counts_t;
+void ctxt_stream_count(ctxt_world_t *w, const char *echo, ctxt_stream_counts_t *c);
+/* Runs tests/stack/stack.sh verb [arg] (arg may be NULL) as the child p, so that the test
+ * watches the host while the fault happens. ctxt_stack_done waits for it to exit 0 (180 s),
+ * else fails the test, and frees p. */
+void ctxt_stack_spawn(ctxt_proc_t *p, const char *verb, const char *arg);
+void ctxt_stack_done(ctxt_proc_t *p);
 /* Waits until the host's admin endpoint answers path with status want; returns the last
  * status seen. */
 int ctxt_wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms);
