@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <uv.h>
 
 #include "address.h"
@@ -443,11 +444,43 @@ static void log_ready(host_t *h, const char *url) {
   ctxd__notify("STATUS=consuming");
 }
 
-static void connect_broker(host_t *h) {
+/* A connection made on the thread pool: its TCP and TLS handshakes, login and publish
+ * channel wait on the broker, up to rpc_timeout_ms each when the broker does not answer
+ * (a cut link), and the loop goes on meanwhile: the admin endpoint answers, the watchdog
+ * is pinged, the workers' results are taken. */
+typedef struct {
+  uv_work_t req;
+  host_t *h;
+  const char *url;
+  ctxd__broker_t broker; /* the thread's until done */
+  int rc;
+  char err[512];
+} dial_t;
+
+static void dial(uv_work_t *req) {
+  dial_t *d = req->data;
+  const ctxd__config_t *cfg = d->h->cfg;
+  d->rc = ctxd__broker_connect(&d->broker, d->url, cfg->broker_password, &cfg->broker_tls,
+                               (int)cfg->heartbeat_s, (int)cfg->rpc_timeout_ms, d->err, sizeof d->err);
+  /* OpenSSL's state of this thread (its error queue, kept even for amqp://) is freed when
+   * a thread exits, and the pool's threads never do: freed now, made again when needed */
+  OPENSSL_thread_stop();
+}
+
+static void dialed(uv_work_t *req, int status) {
+  dial_t *d = req->data;
+  host_t *h = d->h;
+  if (status != 0 || h->stopping) { /* not wanted any more */
+    if (status == 0 && d->rc == 0) ctxd__broker_close(&d->broker, 0);
+    free(d);
+    return;
+  }
   char err[512], safe[512];
-  const char *url = h->cfg->broker_urls[h->node];
-  int rc = ctxd__broker_connect(&h->session.broker, url, h->cfg->broker_password, &h->cfg->broker_tls,
-                                (int)h->cfg->heartbeat_s, (int)h->cfg->rpc_timeout_ms, err, sizeof err);
+  const char *url = d->url;
+  int rc = d->rc;
+  snprintf(err, sizeof err, "%s", d->err);
+  if (rc == 0) ctxd__broker_move(&h->session.broker, &d->broker);
+  free(d);
   if (rc == 0) rc = start_consuming(h, err, sizeof err);
   if (rc == 0 && uv_poll_init(&h->loop, &h->poll, h->session.broker.fd) == 0) {
     h->poll.data = h;
@@ -468,9 +501,24 @@ static void connect_broker(host_t *h) {
   }
   h->backoff_ms = 100;
   log_ready(h, url);
-  /* an alarm in force when the connection opened: said among the topology's replies */
-  if (h->session.broker.blocked > 0) set_blocked(h, 1, h->session.broker.blocked_reason);
+  /* an alarm in force when the connection opened (said among the topology's replies) keeps
+   * the outbox held; else what waited for the broker goes now */
+  if (h->session.broker.blocked > 0)
+    set_blocked(h, 1, h->session.broker.blocked_reason);
+  else
+    ctxd__relay_hold(h->relay, 0, NULL);
   drain(h); /* frames may already sit in the library's buffer */
+}
+
+static void connect_broker(host_t *h) {
+  dial_t *d = calloc(1, sizeof *d);
+  if (d != NULL) {
+    *d = (dial_t){.req.data = d, .h = h, .url = h->cfg->broker_urls[h->node]};
+    if (uv_queue_work(&h->loop, &d->req, dial, dialed) == 0) return;
+    free(d);
+  }
+  ctxd__log(CTXD__LOG_WARN, "host", "broker: cannot start connecting; retrying");
+  schedule_reconnect(h);
 }
 
 static void on_reconnect(uv_timer_t *t) { connect_broker(t->data); }
@@ -493,6 +541,9 @@ static void connection_lost(host_t *h, const char *why) {
   h->intake.paused = 0; /* a new connection reads first, then paces */
   ctxd__broker_close(&h->session.broker, 0);
   set_blocked(h, 0, NULL); /* a new connection hears of an alarm still in force */
+  /* no sweeps until connected again: the rows would only be claimed and dropped, tick
+   * after tick */
+  ctxd__relay_hold(h->relay, 1, NULL);
   ctxd__session_drop(&h->session);
   /* deliveries a worker still holds come back stale, and are dropped then */
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__endpoint_forget(h->endpoints.v[i]);
@@ -890,8 +941,7 @@ static int migrate_all(host_t *h, int apply, int run) {
   PGconn *c;
   char err[1024], safe[512], lacking[2048] = "";
   size_t len = 0;
-  if (ctxd__db_connect(h->cfg->database_url, h->cfg->database_password, (int)h->cfg->db_connect_timeout_s, &c,
-                       err, sizeof err) != 0) {
+  if (ctxd__db_open(h->cfg, &c, err, sizeof err) != 0) {
     ctxd__redact(h->cfg->database_url, safe, sizeof safe);
     ctxd__log(CTXD__LOG_ERROR, "host", "database %s: %s", safe, err);
     return CTXD_EDB;
@@ -1023,7 +1073,9 @@ static void run(host_t *h) {
               cfg->admin_listen, ctxd__admin_port(h->admin));
   }
   /* a host that failed to start its admin endpoint must not consume, nor say ready */
-  if (!h->stopping) connect_broker(h);
+  if (h->stopping) return;
+  ctxd__relay_hold(h->relay, 1, NULL); /* no sweeps before there is a broker to publish to */
+  connect_broker(h);
 }
 
 static void host_free(host_t *h) {

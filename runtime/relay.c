@@ -39,14 +39,16 @@ struct ctxd__relay_s {
   char *renew;               /* under mu: ids whose lease to renew before the next sweep, or NULL */
 };
 
+/* 1 when the relay has a usable connection, making one if need be; what it found is what
+ * /readyz says of the database (the relay connects every tick, traffic or not). */
 static int connected(ctxd__relay_t *r) {
   char err[512];
-  if (ctxd__db_keep(&r->conn, r->cfg->database_url, r->cfg->database_password,
-                    (int)r->cfg->db_connect_timeout_s, err, sizeof err) != 0) {
-    ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: database unreachable: %s", err);
-    return 0;
-  }
-  return 1;
+  int ok = ctxd__db_keep(&r->conn, r->cfg, err, sizeof err) == 0;
+  if (!ok) ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: database unreachable: %s", err);
+  pthread_mutex_lock(&r->mu);
+  r->stats.db_ok = ok;
+  pthread_mutex_unlock(&r->mu);
+  return ok;
 }
 
 /* The ids of the rows the broker took (not refused) matching `unroutable` (-1: any), as
@@ -342,7 +344,7 @@ static void *relay_main(void *arg) {
       int moved = connected(r) ? move_due(r, &due_in) : 0;
       /* a full sweep means a backlog (after a crash): take the next rows at once */
       int full = !held && (sweep(r) == SWEEP_LIMIT || moved == SWEEP_LIMIT);
-      if (r->conn != NULL) measure(r);
+      if (ctxd__db_usable(r->conn)) measure(r);
       count_tick(r, started_us, moved);
       next_sweep = full ? now : now + r->cfg->outbox_sweep_interval_ms;
       /* the next pending message due before the next tick: wake for it. One a handler
@@ -372,6 +374,7 @@ int ctxd__relay_start(ctxd__relay_t **out, const ctxd__config_t *cfg, ctxd__mail
   r->cfg = cfg;
   r->mailbox = mailbox;
   r->swept = swept;
+  r->stats.db_ok = 1; /* the start-up migrations just reached it */
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
   if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {

@@ -38,6 +38,7 @@ typedef struct {
   double tick_s;      /* how long its last tick took: due scheduled rows moved, the sweep, these gauges */
   double tick_max_s;  /* the longest tick since start */
   int64_t scheduled_moved; /* scheduled messages it moved to the outbox since start */
+  int db_ok;               /* it had a connection, or made one, when it last needed one */
 } ctxd__relay_stats_t;
 
 /* Copies what the relay last measured into *out. Any thread. */
@@ -47,8 +48,9 @@ void ctxd__relay_gauges(ctxd__relay_t *r, ctxd__relay_stats_t *out);
  * that is before its next tick. Any thread. */
 void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms);
 
-/* held: the broker blocked publishing; the relay stops sweeping (the rows would only be
- * claimed and dropped, tick after tick) and goes on archiving and measuring. Released: it
+/* held: the broker blocked publishing, or the host has no connection to it; the relay
+ * stops sweeping (the rows would only be claimed and dropped, tick after tick) and goes on
+ * archiving and measuring. Released: it
  * sweeps at once, after renewing the lease of the rows in `pending` (an array literal of
  * ids, "{1,2}", taken and freed; NULL: none): those published before the block, whose
  * confirms the broker sends now, which a sweep would only send twice. Any thread. */

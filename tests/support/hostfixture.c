@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 void ctxt_world_write_config(ctxt_world_t *w) {
@@ -227,9 +228,68 @@ void ctxt_stack_done(ctxt_proc_t *p) {
 }
 
 void ctxt_restart(const char *which) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh restart-%s", CTXD_TEST_SOURCE_DIR, which);
-  assert_int_equal(system(cmd), 0);
+  char args[64];
+  snprintf(args, sizeof args, "restart-%s", which);
+  ctxt_stack(args);
+}
+
+pid_t ctxt_publish_background(ctxt_world_t *w, long first, long n, long per_s, const char *message) {
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid > 0) return pid;
+  /* the parent's connection stays the parent's: closing it here would close it there */
+  w->amqp = ctxt_amqp_connect();
+  struct timespec start, at;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  char id[37];
+  for (long i = 0; i < n; i++) {
+    if (per_s > 0) { /* pacing to absolute times, not waiting for anything */
+      long long ns = (long long)start.tv_nsec + i * 1000000000LL / per_s;
+      at = (struct timespec){start.tv_sec + (time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
+      clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+    }
+    ctxt_make_id(id, (int)(first + i));
+    ctxt_publish(w, id, message);
+  }
+  ctxt_amqp_close(w->amqp);
+  _exit(0);
+}
+
+int ctxt_publisher_done(pid_t pid) {
+  int status;
+  pid_t got = waitpid(pid, &status, WNOHANG);
+  if (got == 0) return 0;
+  assert_int_equal(got, pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail_msg("the publisher failed");
+  return 1;
+}
+
+void ctxt_publisher_wait(pid_t pid, int timeout_ms) {
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  while (!ctxt_publisher_done(pid)) {
+    if (ctxt_now_ms() >= end) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      fail_msg("the publisher did not finish within %d ms", timeout_ms);
+    }
+    usleep(20000); /* polling: the deadline bounds it */
+  }
+}
+
+void ctxt_wait_drained(ctxt_world_t *w, const char *echo, int timeout_ms) {
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  for (;;) {
+    long left[] = {ctxt_amqp_queue_count(w->amqp, w->endpoint), ctxt_amqp_queue_count(w->amqp, echo),
+                   ctxt_metric(w, w->endpoint, "ctxd_deliveries_in_flight"),
+                   ctxt_metric(w, echo, "ctxd_deliveries_in_flight"),
+                   ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox")};
+    if (!left[0] && !left[1] && !left[2] && !left[3] && !left[4]) return;
+    if (ctxt_now_ms() >= end)
+      fail_msg("not drained: queued %ld + %ld, in flight %ld + %ld, outbox %ld", left[0], left[1], left[2],
+               left[3], left[4]);
+    usleep(20000); /* polling: the deadline bounds it */
+  }
 }
 
 int ctxt_wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms) {

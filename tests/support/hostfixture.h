@@ -110,4 +110,18 @@ void ctxt_assert_touched(PGconn *pg, const char *want);
 /* Restarts the private "broker" or "db". */
 void ctxt_restart(const char *which);
 
+/* Publishes n messages of the world's type, ids ctxt_make_id(first .. first + n - 1), with
+ * message JSON, from a child process on a connection of its own (the test goes on
+ * meanwhile), per_s a second (0: as fast as the broker takes them). Returns its pid. */
+pid_t ctxt_publish_background(ctxt_world_t *w, long first, long n, long per_s, const char *message);
+/* Waits until that publisher exited having published everything, or fails the test after
+ * timeout_ms (killing it). */
+void ctxt_publisher_wait(pid_t pid, int timeout_ms);
+/* 1 when it exited having published everything (reaped: not to be waited for again), 0
+ * while it runs; fails the test when it failed. */
+int ctxt_publisher_done(pid_t pid);
+/* Waits until nothing is left to do on the world's endpoint and on endpoint `echo`: both
+ * queues empty, nothing in flight, the outbox empty; fails the test after timeout_ms. */
+void ctxt_wait_drained(ctxt_world_t *w, const char *echo, int timeout_ms);
+
 #endif
