@@ -58,6 +58,7 @@ typedef struct {
   ctxd__intake_t intake;   /* message bodies held; the socket is not read while it is full */
   ctxd__mailbox_t mailbox; /* workers' batches and the relay's swept rows come back here */
   ctxd__relay_t *relay;
+  char *lost_rows; /* ids of the rows unconfirmed on the connection last lost, or NULL */
 
   ctxd__session_t session; /* the broker connection and what is pending on it */
   size_t node;             /* index in cfg->broker_urls of the node to connect to */
@@ -169,7 +170,8 @@ static void set_blocked(host_t *h, int blocked, const char *reason) {
   s->blocked = blocked;
   /* on a connection still up, the rows published before the block get their confirms now */
   ctxd__relay_hold(h->relay, blocked,
-                   !blocked && s->broker.conn != NULL ? ctxd__session_pending_rows(s) : NULL);
+                   !blocked && s->broker.conn != NULL ? ctxd__session_pending_rows(s) : NULL,
+                   h->cfg->outbox_sweep_grace_ms);
   if (blocked) {
     h->blocks++;
     h->blocked_at = uv_now(&h->loop);
@@ -503,10 +505,12 @@ static void dialed(uv_work_t *req, int status) {
   log_ready(h, url);
   /* an alarm in force when the connection opened (said among the topology's replies) keeps
    * the outbox held; else what waited for the broker goes now */
-  if (h->session.broker.blocked > 0)
+  if (h->session.broker.blocked > 0) {
     set_blocked(h, 1, h->session.broker.blocked_reason);
-  else
-    ctxd__relay_hold(h->relay, 0, NULL);
+  } else {
+    ctxd__relay_hold(h->relay, 0, h->lost_rows, 0);
+    h->lost_rows = NULL;
+  }
   drain(h); /* frames may already sit in the library's buffer */
 }
 
@@ -543,7 +547,11 @@ static void connection_lost(host_t *h, const char *why) {
   set_blocked(h, 0, NULL); /* a new connection hears of an alarm still in force */
   /* no sweeps until connected again: the rows would only be claimed and dropped, tick
    * after tick */
-  ctxd__relay_hold(h->relay, 1, NULL);
+  ctxd__relay_hold(h->relay, 1, NULL, 0);
+  /* their confirms are lost with the connection: the sweep takes them on reconnecting
+   * (a blocked new connection leaves them to their leases) */
+  free(h->lost_rows);
+  h->lost_rows = ctxd__session_pending_rows(&h->session);
   ctxd__session_drop(&h->session);
   /* deliveries a worker still holds come back stale, and are dropped then */
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__endpoint_forget(h->endpoints.v[i]);
@@ -1074,7 +1082,7 @@ static void run(host_t *h) {
   }
   /* a host that failed to start its admin endpoint must not consume, nor say ready */
   if (h->stopping) return;
-  ctxd__relay_hold(h->relay, 1, NULL); /* no sweeps before there is a broker to publish to */
+  ctxd__relay_hold(h->relay, 1, NULL, 0); /* no sweeps before there is a broker to publish to */
   connect_broker(h);
 }
 
@@ -1110,6 +1118,7 @@ static void serve(host_t *h) {
   /* before the relay (they wake it) and the mailbox (they post when they leave) end */
   for (size_t i = 0; i < h->nplugins; i++) ctxd__executors_stop(&h->plugins[i]->executors);
   ctxd__relay_stop(h->relay);
+  free(h->lost_rows);
   ctxd__mailbox_drain(&h->mailbox);
   ctxd__broker_close(&h->session.broker, 0);
   ctxd__session_drop(&h->session);

@@ -37,6 +37,7 @@ struct ctxd__relay_s {
   int64_t wake_ms;           /* under mu: a tick wanted then (ctxd__clock_ms), 0: none */
   int held;                  /* under mu: no sweeps (ctxd__relay_hold) */
   char *renew;               /* under mu: ids whose lease to renew before the next sweep, or NULL */
+  int64_t renew_ms;          /* under mu: the lease they get, from now */
 };
 
 /* 1 when the relay has a usable connection, making one if need be; what it found is what
@@ -293,9 +294,9 @@ static void count_tick(ctxd__relay_t *r, int64_t started_us, int moved) {
 
 /* Gives rows ids (an array literal) a new lease: see ctxd__relay_hold. On failure they may
  * be swept and sent twice; consumers drop the duplicate by message id. */
-static void renew_leases(ctxd__relay_t *r, const char *ids) {
+static void renew_leases(ctxd__relay_t *r, const char *ids, int64_t lease_ms) {
   char lease[32], err[512];
-  snprintf(lease, sizeof lease, "%lld milliseconds", (long long)r->cfg->outbox_sweep_grace_ms);
+  snprintf(lease, sizeof lease, "%lld milliseconds", (long long)lease_ms);
   const char *params[] = {ids, lease};
   if (connected(r) &&
       ctxd__db_run(r->conn,
@@ -330,11 +331,12 @@ static void *relay_main(void *arg) {
     r->confirmed = (ctxd__outrows_t){0};
     int stopping = r->stopping, held = r->held;
     char *renew = r->renew;
+    int64_t renew_ms = r->renew_ms;
     r->renew = NULL;
     pthread_mutex_unlock(&r->mu);
 
     if (rows.head != NULL) archive(r, &rows);
-    if (renew != NULL) renew_leases(r, renew);
+    if (renew != NULL) renew_leases(r, renew, renew_ms);
     free(renew);
     if (stopping) break;
     int64_t now = ctxd__clock_ms();
@@ -407,11 +409,12 @@ void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms) {
   pthread_mutex_unlock(&r->mu);
 }
 
-void ctxd__relay_hold(ctxd__relay_t *r, int held, char *pending) {
+void ctxd__relay_hold(ctxd__relay_t *r, int held, char *pending, int64_t lease_ms) {
   pthread_mutex_lock(&r->mu);
   r->held = held;
   free(r->renew);
   r->renew = pending;
+  r->renew_ms = lease_ms;
   pthread_mutex_unlock(&r->mu);
   /* what waited for the broker goes now, not a sweep interval later */
   if (!held) ctxd__relay_wake_at(r, 0);
