@@ -1,10 +1,13 @@
 #include "broker.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
@@ -202,6 +205,18 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *passwor
     return CTXD_EBROKER;
   }
   amqp_set_rpc_timeout(b->conn, &tv);
+  /* A send deadline: bytes the broker's TCP leaves unacknowledged this long (a cut link, a
+   * dead machine) fail the connection. The library waits in a send whose socket buffer is
+   * full for as long as the heartbeat lets it, without heartbeats for good, and the whole
+   * loop waits with it. A broker that only stops reading (a resource alarm) still
+   * acknowledges the kernel's window probes: no deadline passes then. */
+  unsigned deadline_ms = heartbeat_s > 0 ? (unsigned)heartbeat_s * 2000 : (unsigned)rpc_timeout_ms;
+  if (setsockopt(amqp_get_sockfd(b->conn), IPPROTO_TCP, TCP_USER_TIMEOUT, &deadline_ms, sizeof deadline_ms) !=
+      0) {
+    snprintf(err, errlen, "cannot set a send deadline on the broker socket: %s", strerror(errno));
+    ctxd__broker_close(b, 0);
+    return CTXD_EBROKER;
+  }
   /* connection.blocked: without it the broker stops reading a publishing connection in a
    * resource alarm without a word, and the host cannot tell a blocked broker from a dead
    * one; authentication_failure_close: a refused login says why instead of a bare EOF */
@@ -261,6 +276,15 @@ int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, con
   for (size_t i = 0; i < n && rc != 0; i++)
     rc = ctxd__broker_connect(b, urls[i], password, tls, heartbeat_s, rpc_timeout_ms, err, errlen);
   return rc;
+}
+
+void ctxd__broker_move(ctxd__broker_t *to, ctxd__broker_t *from) {
+  *to = *from;
+  /* the certificate check's context pointed to `from`; the handshake is over */
+  if (to->conn != NULL && to->tls)
+    SSL_CTX_set_app_data(amqp_ssl_socket_get_context(amqp_get_socket(to->conn)), NULL);
+  from->conn = NULL;
+  from->fd = -1;
 }
 
 void ctxd__broker_close(ctxd__broker_t *b, int polite) {

@@ -1,5 +1,7 @@
-/* A thin, synchronous layer over one rabbitmq-c connection. Every call belongs to the
- * loop thread; none blocks longer than the RPC timeout (frame reads never block). */
+/* A thin, synchronous layer over one rabbitmq-c connection. A connection belongs to one
+ * thread at a time: the host connects on its thread pool (ctxd__broker_connect waits on
+ * the broker) and uses the connection on its loop thread after ctxd__broker_move. No call
+ * blocks longer than the RPC timeout (frame reads never block). */
 #ifndef CTXD_RUNTIME_BROKER_H
 #define CTXD_RUNTIME_BROKER_H
 
@@ -54,7 +56,9 @@ typedef struct {
  * system's trust store), logs in (with password instead of the URL's when not NULL), opens
  * the publish channel in confirm mode. 0, or CTXD_EBROKER with the reason in err, redacted
  * (redact.h), e.g. "TLS handshake with host:port failed: certificate verify failed (...)";
- * a refused login says so as the broker does ("ACCESS_REFUSED - Login was refused ..."). */
+ * a refused login says so as the broker does ("ACCESS_REFUSED - Login was refused ...").
+ * What it sends and the broker's TCP does not acknowledge within twice heartbeat_s
+ * (without heartbeats: rpc_timeout_ms) fails the connection (TCP_USER_TIMEOUT). */
 int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *password,
                          const ctxd__broker_tls_t *tls, int heartbeat_s, int rpc_timeout_ms, char *err,
                          size_t errlen);
@@ -64,6 +68,10 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *passwor
 int ctxd__broker_connect_any(ctxd__broker_t *b, char *const *urls, size_t n, const char *password,
                              const ctxd__broker_tls_t *tls, int heartbeat_s, int rpc_timeout_ms, char *err,
                              size_t errlen);
+
+/* Moves the connection `from` holds to `to`, which must hold none; `from` holds none
+ * after. */
+void ctxd__broker_move(ctxd__broker_t *to, ctxd__broker_t *from);
 
 /* Closes politely when `polite`, else drops the socket (after a connection error). */
 void ctxd__broker_close(ctxd__broker_t *b, int polite);

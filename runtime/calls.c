@@ -26,8 +26,7 @@
 static int connected(ctxd__executor_t *e, PGconn **conn) {
   char err[512];
   const ctxd__config_t *cfg = e->env->cfg;
-  if (ctxd__db_keep(conn, cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, err,
-                    sizeof err) != 0) {
+  if (ctxd__db_keep(conn, cfg, err, sizeof err) != 0) {
     ctxd__log(CTXD__LOG_WARN, e->plugin, "executor '%s': database unreachable: %s", e->kind, err);
     return 0;
   }

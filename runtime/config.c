@@ -398,6 +398,7 @@ typedef struct {
   const char *migrate;
   int64_t connect_timeout_s;
   int64_t idle_close_ms;
+  int64_t idle_in_transaction_timeout_ms;
 } database_t;
 
 static const ctxd_conf_entry_t database_map[] = {
@@ -414,11 +415,17 @@ static const ctxd_conf_entry_t database_map[] = {
     {CTXD_CONF_INT, "idle_close_ms", "30000", offsetof(database_t, idle_close_ms),
      "a worker closes its database connection after this long without a batch (and connects "
      "again for the next): idle endpoints hold none"},
+    {CTXD_CONF_INT, "idle_in_transaction_timeout_ms", "120000",
+     offsetof(database_t, idle_in_transaction_timeout_ms),
+     "the server ends a session of the host left idle inside a transaction this long (its "
+     "idle_in_transaction_session_timeout), releasing the locks of one cut off from the host; "
+     "keep it above every handler_timeout_ms; 0: the server's own setting"},
     {.name = NULL}};
 
 static const range_t database_ranges[] = {
     {"connect_timeout_s", offsetof(database_t, connect_timeout_s), 1, 600},
     {"idle_close_ms", offsetof(database_t, idle_close_ms), 10, 86400000},
+    {"idle_in_transaction_timeout_ms", offsetof(database_t, idle_in_transaction_timeout_ms), 0, 86400000},
     {NULL, 0, 0, 0}};
 
 static int load_database(load_t *l, const json_t *section) {
@@ -441,6 +448,7 @@ static int load_database(load_t *l, const json_t *section) {
   l->cfg->db_migrate_auto = strcmp(d.migrate, "auto") == 0;
   l->cfg->db_connect_timeout_s = d.connect_timeout_s;
   l->cfg->db_idle_close_ms = d.idle_close_ms;
+  l->cfg->db_idle_in_transaction_timeout_ms = d.idle_in_transaction_timeout_ms;
   return read_secret(l, d.password_file, &l->cfg->database_password, "database.password_file");
 }
 

@@ -7,6 +7,7 @@
  *                "tls": {"ca_file": "", "cert_file": "", "key_file": "", "server_name": "",
  *                        "verify": true}},
  *   "database": {"url": "postgresql://...", "connect_timeout_s": 10, "migrate": "auto",
+ *                "idle_in_transaction_timeout_ms": 120000,
  *                "password_file": "/path or credential name"},
  *   "outbox":   {"sweep_grace_ms": 10000, "sweep_interval_ms": 1000,
  *                "archive_retention_s": 604800},
@@ -115,6 +116,9 @@ typedef struct {
   int db_migrate_auto;     /* database.migrate "auto" (1) or "check" (0) */
   int64_t db_connect_timeout_s;
   int64_t db_idle_close_ms; /* a worker's connection idle this long is closed; default 30000 */
+  /* the server ends a session of the host idle this long inside a transaction (0: the
+   * server's setting); default 120000 */
+  int64_t db_idle_in_transaction_timeout_ms;
 
   int64_t outbox_sweep_grace_ms;      /* a row is swept once unconfirmed this long; default 10000 */
   int64_t outbox_sweep_interval_ms;   /* default 1000 */

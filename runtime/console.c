@@ -457,8 +457,7 @@ static void job_run(uv_work_t *w) {
     }
     if (k->conn == NULL) {
       const ctxd__config_t *cfg = k->cfg;
-      j->code = ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s,
-                                 &k->conn, j->err, sizeof j->err);
+      j->code = ctxd__db_open(cfg, &k->conn, j->err, sizeof j->err);
       if (j->code == 0) j->code = ctxd__db_run(k->conn, STATEMENT_TIMEOUT, 0, NULL, j->err, sizeof j->err);
       if (j->code != 0) {
         conn_drop(k);

@@ -60,6 +60,9 @@ typedef struct {
   char err[512];
   char sqlstate[6]; /* of the last error, "" when it had none */
   int read_only;    /* the server refused a write (25006): a standby, no longer the primary */
+  /* the session at the server (ctxd__db_open): its pid (PQbackendPID says 0 once the
+   * connection is lost) and backend_start, "" when unknown */
+  char pid[16], started[40];
 } conn_state_t;
 
 static void cache_clear(conn_state_t *st) {
@@ -131,10 +134,19 @@ int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGcon
                      size_t errlen) {
   char timeout[16];
   snprintf(timeout, sizeof timeout, "%d", timeout_s);
-  const char *keys[] = {"dbname", "connect_timeout", "application_name", password != NULL ? "password" : NULL,
+  /* expand_dbname: the URL is expanded in place; it overrides the keys before it (the
+   * deadlines: a URL may set its own) and the keys after it override what it says */
+  const char *keys[] = {"keepalives",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "dbname",
+                        "connect_timeout",
+                        "application_name",
+                        password != NULL ? "password" : NULL,
                         NULL};
-  const char *vals[] = {url, timeout, "ctxd", password, NULL};
-  /* expand_dbname: the URL is expanded in place, and later keys override what it says */
+  const char *vals[] = {"1", "10", "5", "3", "30000", url, timeout, "ctxd", password, NULL};
   PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (c == NULL) {
     snprintf(err, errlen, "out of memory");
@@ -159,12 +171,86 @@ int ctxd__db_usable(PGconn *c) {
   return c != NULL && PQstatus(c) == CONNECTION_OK && (st == NULL || !st->read_only);
 }
 
-int ctxd__db_keep(PGconn **conn, const char *url, const char *password, int timeout_s, char *err,
-                  size_t errlen) {
+int ctxd__db_open(const ctxd__config_t *cfg, PGconn **out, char *err, size_t errlen) {
+  PGconn *c;
+  int rc = ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, &c,
+                            err, errlen);
+  if (rc != 0) return rc;
+  /* A session cut off from the host inside a transaction keeps its locks (the inbox rows of
+   * its batch, say) until the server notices the host is gone, which by the system's
+   * keepalive defaults takes hours. The server watches this connection as the host does
+   * (the same keepalives and tcp_user_timeout, the URL's or the defaults), and ends a
+   * session left idle in a transaction. A statement, not the startup packet's options:
+   * poolers refuse those. A setting left "", or one the server does not have, is not set. */
+  const char *params[5] = {"", "", "", "", ""};
+  char ms[24];
+  if (cfg->db_idle_in_transaction_timeout_ms > 0) {
+    snprintf(ms, sizeof ms, "%lld", (long long)cfg->db_idle_in_transaction_timeout_ms);
+    params[0] = ms;
+  }
+  static const char *const tcp[] = {"keepalives_idle", "keepalives_interval", "keepalives_count",
+                                    "tcp_user_timeout"};
+  PQconninfoOption *opts = PQconninfo(c);
+  int keepalives = 1;
+  for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+    if (o->val == NULL) continue;
+    if (strcmp(o->keyword, "keepalives") == 0) keepalives = strcmp(o->val, "0") != 0;
+    for (size_t i = 0; i < sizeof tcp / sizeof tcp[0]; i++)
+      if (strcmp(o->keyword, tcp[i]) == 0) params[1 + i] = o->val;
+  }
+  for (size_t i = 1; !keepalives && i < 4; i++) params[i] = "";
+  /* its pid and start tell it from a later session with the same pid, for ctxd__db_keep */
+  PGresult *r =
+      ctxd__db_exec(c,
+                    "SELECT a.pid, a.backend_start::text, (SELECT count(set_config(v.name, v.value, "
+                    "false)) FROM (VALUES ('idle_in_transaction_session_timeout', $1), "
+                    "('tcp_keepalives_idle', $2), ('tcp_keepalives_interval', $3), "
+                    "('tcp_keepalives_count', $4), ('tcp_user_timeout', $5)) v (name, value) "
+                    "JOIN pg_settings USING (name) WHERE v.value <> '') "
+                    "FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()",
+                    5, params, &rc, err, errlen);
+  PQconninfoFree(opts);
+  conn_state_t *st = state(c);
+  if (r != NULL && PQntuples(r) == 1 && st != NULL) {
+    snprintf(st->pid, sizeof st->pid, "%s", PQgetvalue(r, 0, 0));
+    snprintf(st->started, sizeof st->started, "%s", PQgetvalue(r, 0, 1));
+  }
+  PQclear(r);
+  if (rc != 0) {
+    PQfinish(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+/* Ends the session `old` had at the server, if it lives on there (found by its pid and
+ * start: the server may have given the pid to another session since), from c. */
+static void end_session(PGconn *c, PGconn *old) {
+  const conn_state_t *st = state(old);
+  if (st == NULL || st->started[0] == '\0') return;
+  const char *params[] = {st->pid, st->started};
+  PQclear(ctxd__db_exec(c,
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE pid = $1::int AND backend_start = $2::timestamptz",
+                        2, params, &(int){0}, NULL, 0));
+}
+
+int ctxd__db_keep(PGconn **conn, const ctxd__config_t *cfg, char *err, size_t errlen) {
   if (ctxd__db_usable(*conn)) return 0;
-  if (*conn != NULL) PQfinish(*conn);
-  *conn = NULL;
-  return ctxd__db_connect(url, password, timeout_s, conn, err, errlen);
+  PGconn *fresh;
+  int rc = ctxd__db_open(cfg, &fresh, err, errlen);
+  if (rc != 0) return rc;
+  /* A connection lost to a cut link leaves its session running at the server, in the
+   * middle of a batch's pipeline say: not idle, so no timeout of the server ends it, and
+   * the batch run again here would wait for its locks (the inbox rows) for as long as the
+   * server keeps it, hours without keepalives. It is ended first. */
+  if (*conn != NULL) {
+    end_session(fresh, *conn);
+    PQfinish(*conn);
+  }
+  *conn = fresh;
+  return 0;
 }
 
 static int classify(PGconn *c, const PGresult *r) {
@@ -267,6 +353,10 @@ static void drain(PGconn *c, conn_state_t *st) {
     }
     if (!ok) pipeline_fail(c, st, r);
     if (p->slot >= 0 && !ok) cache_release(st, p->slot);
+    /* once the pipeline failed its transaction only rolls back, and on a lost connection
+     * libpq's results need not line up with the statements any more (an INSERT ...
+     * RETURNING was handed an empty one): no result of it is used */
+    ok &= st->code == 0;
     if (ok && p->cb != NULL) p->cb(p->arg, r);
     if (p->keep != NULL && ok)
       *p->keep = r;

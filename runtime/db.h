@@ -7,21 +7,37 @@
 
 #include <libpq-fe.h>
 
+#include "config.h"
+
 /* Connects to url (connect_timeout applied), with password instead of the URL's when not
  * NULL. Returns 0 and *out (new, close with PQfinish) or CTXD_EDB with the reason in err.
- * Every error text of this file is redacted (redact.h): no password in it. */
+ * Every error text of this file is redacted (redact.h): no password in it.
+ *
+ * Unless the URL says otherwise, the connection has TCP keepalives (idle 10 s, then every
+ * 5 s, 3 of them) and a tcp_user_timeout of 30 s: without them a server that goes silent
+ * (a cut link, a dead machine) leaves a statement or a commit waiting for its answer for
+ * good (in practice the kernel gives up after about 15 minutes of retransmissions). */
 int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGconn **out, char *err,
                      size_t errlen);
+
+/* Connects as the host does: ctxd__db_connect with cfg's database settings; then the
+ * server watches the session as the host watches the connection (its tcp_keepalives_* and
+ * tcp_user_timeout set to the connection's), ends it when left idle inside a transaction
+ * (database.idle_in_transaction_timeout_ms), and its pid and start are noted for
+ * ctxd__db_keep. 0 and *out (new, close with PQfinish) or the code with the reason in
+ * err. */
+int ctxd__db_open(const ctxd__config_t *cfg, PGconn **out, char *err, size_t errlen);
 
 /* Whether c can still do a writer's work: connected, and no statement on it was refused
  * for a read-only server (SQLSTATE 25006, reported as CTXD_ECLOSED). */
 int ctxd__db_usable(PGconn *c);
 
-/* Keeps *conn usable for a thread that owns it: 0 when it is (reconnecting, after closing
- * a broken one, with the arguments of ctxd__db_connect), else the code with the reason in
- * err and *conn NULL. */
-int ctxd__db_keep(PGconn **conn, const char *url, const char *password, int timeout_s, char *err,
-                  size_t errlen);
+/* Keeps *conn usable for a thread that owns it: 0 when it is, or was replaced by a new
+ * connection (ctxd__db_open) after the session of the broken one was ended at the server
+ * if it still ran there (a connection lost to a cut link leaves it running); else the
+ * code with the reason in err and *conn as it was (NULL, or the broken connection, kept
+ * to end its session once a new one is made). */
+int ctxd__db_keep(PGconn **conn, const ctxd__config_t *cfg, char *err, size_t errlen);
 
 /* Runs sql with text params, as a statement prepared once per connection (connections of
  * ctxd__db_connect cache up to 192 statements; more run unprepared). Returns the result

@@ -493,16 +493,27 @@ static int run_careful(PGconn *c, const span_t *s, char *err, size_t errlen) {
   return rc != 0 ? rollback(c, s, rc) : 0;
 }
 
+/* What /readyz and /metrics say of ep's database, from a worker's last attempt. */
+static void set_db_ok(ctxd__endpoint_t *ep, int ok) {
+  pthread_mutex_lock(&ep->mu);
+  ep->stats.db_ok = ok;
+  pthread_mutex_unlock(&ep->mu);
+}
+
 static int ensure_conn(PGconn **conn, ctxd__endpoint_t *ep) {
   const ctxd__config_t *cfg = ep->env->cfg;
   int backoff = 100, failed = 0;
   for (;;) {
     char err[512];
-    if (ctxd__db_keep(conn, cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, err,
-                      sizeof err) == 0) {
-      if (failed) ctxd__notify("STATUS=consuming");
+    if (ctxd__db_keep(conn, cfg, err, sizeof err) == 0) {
+      if (failed) {
+        set_db_ok(ep, 1);
+        ctxd__notify("STATUS=consuming");
+      }
       return 0;
     }
+    /* said now, not when the batch at last commits: the worker waits here until then */
+    if (!failed) set_db_ok(ep, 0);
     failed = 1;
     if (ctxd__endpoint_stopping(ep)) return CTXD_ECLOSED;
     ctxd__log(CTXD__LOG_WARN, "host", "endpoint '%s': database unreachable, retrying in %d ms: %s", ep->name,

@@ -134,8 +134,7 @@ static json_t *answer(PGconn *c, const ctxd__cli_t *cli, int *code, char *err, s
 int ctxd__errors_cli(const ctxd__config_t *cfg, const ctxd__cli_t *cli, FILE *out) {
   PGconn *c = NULL;
   char err[1024];
-  if (ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, &c, err,
-                       sizeof err) != 0) {
+  if (ctxd__db_open(cfg, &c, err, sizeof err) != 0) {
     fprintf(stderr, "ctxd: %s\n", err);
     return CTXD__EXIT_FAILURE;
   }

@@ -1,11 +1,14 @@
 #include "host.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <uv.h>
 
 #include "address.h"
@@ -55,6 +58,7 @@ typedef struct {
   ctxd__intake_t intake;   /* message bodies held; the socket is not read while it is full */
   ctxd__mailbox_t mailbox; /* workers' batches and the relay's swept rows come back here */
   ctxd__relay_t *relay;
+  char *lost_rows; /* ids of the rows unconfirmed on the connection last lost, or NULL */
 
   ctxd__session_t session; /* the broker connection and what is pending on it */
   size_t node;             /* index in cfg->broker_urls of the node to connect to */
@@ -166,7 +170,8 @@ static void set_blocked(host_t *h, int blocked, const char *reason) {
   s->blocked = blocked;
   /* on a connection still up, the rows published before the block get their confirms now */
   ctxd__relay_hold(h->relay, blocked,
-                   !blocked && s->broker.conn != NULL ? ctxd__session_pending_rows(s) : NULL);
+                   !blocked && s->broker.conn != NULL ? ctxd__session_pending_rows(s) : NULL,
+                   h->cfg->outbox_sweep_grace_ms);
   if (blocked) {
     h->blocks++;
     h->blocked_at = uv_now(&h->loop);
@@ -307,7 +312,13 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   (void)events;
   host_t *h = p->data;
   if (status < 0) {
-    connection_lost(h, uv_strerror(status));
+    /* libuv says EBADF for any error on the socket (POLLERR): the socket says which */
+    int e = 0;
+    socklen_t len = sizeof e;
+    if (getsockopt(h->session.broker.fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = 0;
+    char why[128];
+    snprintf(why, sizeof why, "connection to the broker lost (%s)", e != 0 ? strerror(e) : "socket error");
+    connection_lost(h, why);
     return;
   }
   drain(h);
@@ -435,11 +446,43 @@ static void log_ready(host_t *h, const char *url) {
   ctxd__notify("STATUS=consuming");
 }
 
-static void connect_broker(host_t *h) {
+/* A connection made on the thread pool: its TCP and TLS handshakes, login and publish
+ * channel wait on the broker, up to rpc_timeout_ms each when the broker does not answer
+ * (a cut link), and the loop goes on meanwhile: the admin endpoint answers, the watchdog
+ * is pinged, the workers' results are taken. */
+typedef struct {
+  uv_work_t req;
+  host_t *h;
+  const char *url;
+  ctxd__broker_t broker; /* the thread's until done */
+  int rc;
+  char err[512];
+} dial_t;
+
+static void dial(uv_work_t *req) {
+  dial_t *d = req->data;
+  const ctxd__config_t *cfg = d->h->cfg;
+  d->rc = ctxd__broker_connect(&d->broker, d->url, cfg->broker_password, &cfg->broker_tls,
+                               (int)cfg->heartbeat_s, (int)cfg->rpc_timeout_ms, d->err, sizeof d->err);
+  /* OpenSSL's state of this thread (its error queue, kept even for amqp://) is freed when
+   * a thread exits, and the pool's threads never do: freed now, made again when needed */
+  OPENSSL_thread_stop();
+}
+
+static void dialed(uv_work_t *req, int status) {
+  dial_t *d = req->data;
+  host_t *h = d->h;
+  if (status != 0 || h->stopping) { /* not wanted any more */
+    if (status == 0 && d->rc == 0) ctxd__broker_close(&d->broker, 0);
+    free(d);
+    return;
+  }
   char err[512], safe[512];
-  const char *url = h->cfg->broker_urls[h->node];
-  int rc = ctxd__broker_connect(&h->session.broker, url, h->cfg->broker_password, &h->cfg->broker_tls,
-                                (int)h->cfg->heartbeat_s, (int)h->cfg->rpc_timeout_ms, err, sizeof err);
+  const char *url = d->url;
+  int rc = d->rc;
+  snprintf(err, sizeof err, "%s", d->err);
+  if (rc == 0) ctxd__broker_move(&h->session.broker, &d->broker);
+  free(d);
   if (rc == 0) rc = start_consuming(h, err, sizeof err);
   if (rc == 0 && uv_poll_init(&h->loop, &h->poll, h->session.broker.fd) == 0) {
     h->poll.data = h;
@@ -460,9 +503,26 @@ static void connect_broker(host_t *h) {
   }
   h->backoff_ms = 100;
   log_ready(h, url);
-  /* an alarm in force when the connection opened: said among the topology's replies */
-  if (h->session.broker.blocked > 0) set_blocked(h, 1, h->session.broker.blocked_reason);
+  /* an alarm in force when the connection opened (said among the topology's replies) keeps
+   * the outbox held; else what waited for the broker goes now */
+  if (h->session.broker.blocked > 0) {
+    set_blocked(h, 1, h->session.broker.blocked_reason);
+  } else {
+    ctxd__relay_hold(h->relay, 0, h->lost_rows, 0);
+    h->lost_rows = NULL;
+  }
   drain(h); /* frames may already sit in the library's buffer */
+}
+
+static void connect_broker(host_t *h) {
+  dial_t *d = calloc(1, sizeof *d);
+  if (d != NULL) {
+    *d = (dial_t){.req.data = d, .h = h, .url = h->cfg->broker_urls[h->node]};
+    if (uv_queue_work(&h->loop, &d->req, dial, dialed) == 0) return;
+    free(d);
+  }
+  ctxd__log(CTXD__LOG_WARN, "host", "broker: cannot start connecting; retrying");
+  schedule_reconnect(h);
 }
 
 static void on_reconnect(uv_timer_t *t) { connect_broker(t->data); }
@@ -485,6 +545,13 @@ static void connection_lost(host_t *h, const char *why) {
   h->intake.paused = 0; /* a new connection reads first, then paces */
   ctxd__broker_close(&h->session.broker, 0);
   set_blocked(h, 0, NULL); /* a new connection hears of an alarm still in force */
+  /* no sweeps until connected again: the rows would only be claimed and dropped, tick
+   * after tick */
+  ctxd__relay_hold(h->relay, 1, NULL, 0);
+  /* their confirms are lost with the connection: the sweep takes them on reconnecting
+   * (a blocked new connection leaves them to their leases) */
+  free(h->lost_rows);
+  h->lost_rows = ctxd__session_pending_rows(&h->session);
   ctxd__session_drop(&h->session);
   /* deliveries a worker still holds come back stale, and are dropped then */
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__endpoint_forget(h->endpoints.v[i]);
@@ -882,8 +949,7 @@ static int migrate_all(host_t *h, int apply, int run) {
   PGconn *c;
   char err[1024], safe[512], lacking[2048] = "";
   size_t len = 0;
-  if (ctxd__db_connect(h->cfg->database_url, h->cfg->database_password, (int)h->cfg->db_connect_timeout_s, &c,
-                       err, sizeof err) != 0) {
+  if (ctxd__db_open(h->cfg, &c, err, sizeof err) != 0) {
     ctxd__redact(h->cfg->database_url, safe, sizeof safe);
     ctxd__log(CTXD__LOG_ERROR, "host", "database %s: %s", safe, err);
     return CTXD_EDB;
@@ -1015,7 +1081,9 @@ static void run(host_t *h) {
               cfg->admin_listen, ctxd__admin_port(h->admin));
   }
   /* a host that failed to start its admin endpoint must not consume, nor say ready */
-  if (!h->stopping) connect_broker(h);
+  if (h->stopping) return;
+  ctxd__relay_hold(h->relay, 1, NULL, 0); /* no sweeps before there is a broker to publish to */
+  connect_broker(h);
 }
 
 static void host_free(host_t *h) {
@@ -1050,6 +1118,7 @@ static void serve(host_t *h) {
   /* before the relay (they wake it) and the mailbox (they post when they leave) end */
   for (size_t i = 0; i < h->nplugins; i++) ctxd__executors_stop(&h->plugins[i]->executors);
   ctxd__relay_stop(h->relay);
+  free(h->lost_rows);
   ctxd__mailbox_drain(&h->mailbox);
   ctxd__broker_close(&h->session.broker, 0);
   ctxd__session_drop(&h->session);

@@ -49,16 +49,19 @@ struct ctxd__relay_s {
   int64_t wake_ms;           /* under mu: a tick wanted then (ctxd__clock_ms), 0: none */
   int held;                  /* under mu: no sweeps (ctxd__relay_hold) */
   char *renew;               /* under mu: ids whose lease to renew before the next sweep, or NULL */
+  int64_t renew_ms;          /* under mu: the lease they get, from now */
 };
 
+/* 1 when the relay has a usable connection, making one if need be; what it found is what
+ * /readyz says of the database (the relay connects every tick, traffic or not). */
 static int connected(ctxd__relay_t *r) {
   char err[512];
-  if (ctxd__db_keep(&r->conn, r->cfg->database_url, r->cfg->database_password,
-                    (int)r->cfg->db_connect_timeout_s, err, sizeof err) != 0) {
-    ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: database unreachable: %s", err);
-    return 0;
-  }
-  return 1;
+  int ok = ctxd__db_keep(&r->conn, r->cfg, err, sizeof err) == 0;
+  if (!ok) ctxd__log(CTXD__LOG_WARN, "host", "outbox relay: database unreachable: %s", err);
+  pthread_mutex_lock(&r->mu);
+  r->stats.db_ok = ok;
+  pthread_mutex_unlock(&r->mu);
+  return ok;
 }
 
 /* The ids of c matching `unroutable` (-1: any), as an array literal (new, free with
@@ -341,9 +344,9 @@ static void count_tick(ctxd__relay_t *r, int64_t started_us, int moved) {
 
 /* Gives rows ids (an array literal) a new lease: see ctxd__relay_hold. On failure they may
  * be swept and sent twice; consumers drop the duplicate by message id. */
-static void renew_leases(ctxd__relay_t *r, const char *ids) {
+static void renew_leases(ctxd__relay_t *r, const char *ids, int64_t lease_ms) {
   char lease[32], err[512];
-  snprintf(lease, sizeof lease, "%lld milliseconds", (long long)r->cfg->outbox_sweep_grace_ms);
+  snprintf(lease, sizeof lease, "%lld milliseconds", (long long)lease_ms);
   const char *params[] = {ids, lease};
   if (connected(r) &&
       ctxd__db_run(r->conn,
@@ -380,11 +383,12 @@ static void *relay_main(void *arg) {
     r->refused = (ctxd__outrows_t){0};
     int stopping = r->stopping, held = r->held;
     char *renew = r->renew;
+    int64_t renew_ms = r->renew_ms;
     r->renew = NULL;
     pthread_mutex_unlock(&r->mu);
 
     archive(r, &refused, &confirmed);
-    if (renew != NULL) renew_leases(r, renew);
+    if (renew != NULL) renew_leases(r, renew, renew_ms);
     free(renew);
     if (stopping) break;
     int64_t now = ctxd__clock_ms();
@@ -394,7 +398,7 @@ static void *relay_main(void *arg) {
       int moved = connected(r) ? move_due(r, &due_in) : 0;
       /* a full sweep means a backlog (after a crash): take the next rows at once */
       int full = !held && (sweep(r) == SWEEP_LIMIT || moved == SWEEP_LIMIT);
-      if (r->conn != NULL) measure(r);
+      if (ctxd__db_usable(r->conn)) measure(r);
       count_tick(r, started_us, moved);
       next_sweep = full ? now : now + r->cfg->outbox_sweep_interval_ms;
       /* the next pending message due before the next tick: wake for it. One a handler
@@ -423,6 +427,7 @@ int ctxd__relay_start(ctxd__relay_t **out, const ctxd__config_t *cfg, ctxd__mail
   r->cfg = cfg;
   r->mailbox = mailbox;
   r->swept = swept;
+  r->stats.db_ok = 1; /* the start-up migrations just reached it */
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cv, NULL);
   if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
@@ -479,11 +484,12 @@ void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms) {
   pthread_mutex_unlock(&r->mu);
 }
 
-void ctxd__relay_hold(ctxd__relay_t *r, int held, char *pending) {
+void ctxd__relay_hold(ctxd__relay_t *r, int held, char *pending, int64_t lease_ms) {
   pthread_mutex_lock(&r->mu);
   r->held = held;
   free(r->renew);
   r->renew = pending;
+  r->renew_ms = lease_ms;
   pthread_mutex_unlock(&r->mu);
   /* what waited for the broker goes now, not a sweep interval later */
   if (!held) ctxd__relay_wake_at(r, 0);

@@ -38,6 +38,7 @@ typedef struct {
   double tick_s;      /* how long its last tick took: due scheduled rows moved, the sweep, these gauges */
   double tick_max_s;  /* the longest tick since start */
   int64_t scheduled_moved; /* scheduled messages it moved to the outbox since start */
+  int db_ok;               /* it had a connection, or made one, when it last needed one */
 } ctxd__relay_stats_t;
 
 /* Copies what the relay last measured into *out. Any thread. */
@@ -47,12 +48,15 @@ void ctxd__relay_gauges(ctxd__relay_t *r, ctxd__relay_stats_t *out);
  * that is before its next tick. Any thread. */
 void ctxd__relay_wake_at(ctxd__relay_t *r, int64_t at_ms);
 
-/* held: the broker blocked publishing; the relay stops sweeping (the rows would only be
- * claimed and dropped, tick after tick) and goes on archiving and measuring. Released: it
- * sweeps at once, after renewing the lease of the rows in `pending` (an array literal of
- * ids, "{1,2}", taken and freed; NULL: none): those published before the block, whose
- * confirms the broker sends now, which a sweep would only send twice. Any thread. */
-void ctxd__relay_hold(ctxd__relay_t *r, int held, char *pending);
+/* held: the broker blocked publishing, or the host has no connection to it; the relay
+ * stops sweeping (the rows would only be claimed and dropped, tick after tick) and goes on
+ * archiving and measuring. Released: it sweeps at once, after giving the rows in `pending`
+ * (an array literal of ids, "{1,2}", taken and freed; NULL: none) a lease of `lease_ms`
+ * from now: outbox.sweep_grace_ms for those published before a block, whose confirms the
+ * broker sends now and which a sweep would only send twice; 0 for those published on a
+ * connection since lost, whose confirms never come, so the sweep sends them at once rather
+ * than when their lease would have ended. Any thread. */
+void ctxd__relay_hold(ctxd__relay_t *r, int held, char *pending, int64_t lease_ms);
 
 /* Archives what is queued, joins the thread, frees r. */
 void ctxd__relay_stop(ctxd__relay_t *r);

@@ -77,8 +77,7 @@ int ctxd__outbox_resend(const ctxd__config_t *cfg, const ctxd__cli_t *cli, FILE 
                           cli->include_commands ? "t" : "f",
                           retention};
   PGconn *c = NULL;
-  if (ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, &c, err,
-                       sizeof err) != 0) {
+  if (ctxd__db_open(cfg, &c, err, sizeof err) != 0) {
     free(ids);
     return fail(err, "");
   }

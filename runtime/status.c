@@ -27,6 +27,24 @@ static void say_overdue(void *arg, const ctxd__watch_sample_t *w) {
                     w->message_type);
 }
 
+/* 1 when the relay and every endpoint reached the database at their last attempt. */
+static int db_up(const ctxd__status_t *s, ctxd__prom_t *body) {
+  ctxd__relay_stats_t rs = {.db_ok = 1};
+  if (s->relay != NULL) ctxd__relay_gauges(s->relay, &rs);
+  /* the relay uses its connection every tick: it notices even while no message comes */
+  if (!rs.db_ok && body != NULL) ctxd__prom_printf(body, "outbox relay: database unreachable\n");
+  int up = rs.db_ok;
+  for (size_t i = 0; i < s->endpoints->n; i++) {
+    ctxd__endpoint_t *ep = s->endpoints->v[i];
+    pthread_mutex_lock(&ep->mu);
+    int db_ok = ep->stats.db_ok;
+    pthread_mutex_unlock(&ep->mu);
+    if (!db_ok && body != NULL) ctxd__prom_printf(body, "endpoint %s: database unreachable\n", ep->name);
+    up &= db_ok;
+  }
+  return up;
+}
+
 int ctxd__status_readiness(const ctxd__status_t *s, ctxd__prom_t *body) {
   int ready = s->connected && !s->stopping && s->blocked == NULL;
   if (!s->connected) ctxd__prom_printf(body, "broker: not connected\n");
@@ -34,14 +52,11 @@ int ctxd__status_readiness(const ctxd__status_t *s, ctxd__prom_t *body) {
     ctxd__prom_printf(body, "broker: publishing blocked (%s); outbox rows wait, consuming goes on\n",
                       s->blocked);
   if (s->stopping) ctxd__prom_printf(body, "stopping\n");
+  ready &= db_up(s, body);
   for (size_t i = 0; i < s->endpoints->n; i++) {
     ctxd__endpoint_t *ep = s->endpoints->v[i];
-    pthread_mutex_lock(&ep->mu);
-    int db_ok = ep->stats.db_ok;
-    pthread_mutex_unlock(&ep->mu);
     if (!ep->consuming && !ep->draining) ctxd__prom_printf(body, "endpoint %s: not consuming\n", ep->name);
-    if (!db_ok) ctxd__prom_printf(body, "endpoint %s: database unreachable\n", ep->name);
-    ready &= (ep->consuming || ep->draining) && db_ok;
+    ready &= ep->consuming || ep->draining;
     ready &= overdue(ep, 0, say_overdue, body) == 0;
   }
   if (ready) ctxd__prom_printf(body, "ready\n");
@@ -150,6 +165,9 @@ int ctxd__status_metrics(const ctxd__status_t *s, ctxd__prom_t *p) {
        rs.tick_s},
       {"ctxd_relay_tick_max_seconds", "The longest relay tick since start.", rs.tick_max_s},
       {"ctxd_broker_connected", "1 while connected to the broker.", s->connected},
+      {"ctxd_db_up",
+       "1 while the outbox relay and every endpoint reached the database at their last attempt.",
+       db_up(s, NULL)},
       {"ctxd_broker_blocked", "1 while the broker blocks publishing (connection.blocked: a resource alarm).",
        s->blocked != NULL},
       {"ctxd_inflight_bytes", "Bytes of message bodies held, from receipt until settled or copied.",

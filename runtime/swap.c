@@ -50,8 +50,7 @@ static void migrate_work(uv_work_t *w) {
   const char *params[] = {timeout};
   s->status = 0;
   if (list == NULL) return;
-  s->status = ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, &c,
-                               s->err, sizeof s->err);
+  s->status = ctxd__db_open(cfg, &c, s->err, sizeof s->err);
   /* the advisory lock, and a table lock a migration takes while the old version's
    * transactions hold the table, both wait at most this long */
   if (s->status == 0)

@@ -28,9 +28,7 @@
 static int teardown(void **state) {
   ctxt_world_t *w = *state;
   ctxt_proc_free(&w->host); /* it would reconnect to the primary that comes back */
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh pg-replica stop", CTXD_TEST_SOURCE_DIR);
-  int rc = system(cmd);
+  int rc = ctxt_stack_run("pg-replica stop");
   ctxt_world_teardown(state);
   return rc == 0 ? 0 : -1;
 }
@@ -46,58 +44,6 @@ static void multi_host(ctxt_world_t *w) {
            w->db, port, slash);
   snprintf(w->db, sizeof w->db, "%s", url);
   snprintf(w->db_env, sizeof w->db_env, "CTXD_PG_URL=%s", w->db);
-}
-
-/* Publishes n messages from a child process on a connection of its own, so that the
- * stream goes on while the primary is killed and the replica promoted. */
-static pid_t publish_in_background(ctxt_world_t *w, long n) {
-  fflush(NULL);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid > 0) return pid;
-  /* the parent's connection stays the parent's: closing it here would close it there */
-  w->amqp = ctxt_amqp_connect();
-  char id[37];
-  for (long i = 0; i < n; i++) {
-    ctxt_make_id(id, (int)i);
-    ctxt_publish(w, id, "{\"action\":\"publish\"}");
-  }
-  ctxt_amqp_close(w->amqp);
-  _exit(0);
-}
-
-static void wait_publisher(pid_t pid) {
-  int64_t end = ctxt_now_ms() + 300000;
-  int status;
-  pid_t got;
-  while ((got = waitpid(pid, &status, WNOHANG)) == 0) {
-    if (ctxt_now_ms() >= end) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      fail_msg("failover: the publisher did not finish within 300 s");
-    }
-    usleep(20000); /* polling: the deadline bounds it */
-  }
-  assert_int_equal(got, pid);
-  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
-
-/* Waits until nothing is left to do: both queues empty, nothing in flight, the outbox
- * empty. With asynchronous replication the effects may never reach n: this, not a count
- * of effects, says the run is over. */
-static void wait_drained(ctxt_world_t *w, const char *echo) {
-  int64_t end = ctxt_now_ms() + 300000;
-  for (;;) {
-    long left[] = {ctxt_amqp_queue_count(w->amqp, w->endpoint), ctxt_amqp_queue_count(w->amqp, echo),
-                   ctxt_metric(w, w->endpoint, "ctxd_deliveries_in_flight"),
-                   ctxt_metric(w, echo, "ctxd_deliveries_in_flight"),
-                   ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox")};
-    if (!left[0] && !left[1] && !left[2] && !left[3] && !left[4]) return;
-    if (ctxt_now_ms() >= end)
-      fail_msg("failover: not drained: queued %ld + %ld, in flight %ld + %ld, outbox %ld", left[0], left[1],
-               left[2], left[3], left[4]);
-    usleep(20000); /* polling: the deadline bounds it */
-  }
 }
 
 /* SYNC: a synchronous standby. ASYNC: an asynchronous one, as far behind as loopback
@@ -124,7 +70,7 @@ static void fail_over(void **state, int kind) {
            ", \"outbox\": {\"sweep_grace_ms\": 1000, \"sweep_interval_ms\": 200}");
   snprintf(w->database_settings, sizeof w->database_settings, ", \"connect_timeout_s\": 2");
   ctxt_host_start(w, NULL);
-  pid_t publisher = publish_in_background(w, n);
+  pid_t publisher = ctxt_publish_background(w, 0, n, 0, "{\"action\":\"publish\"}");
 
   /* a third of the way through: the host keeps up with the publisher, so commits are in
    * flight when the primary dies */
@@ -165,8 +111,10 @@ static void fail_over(void **state, int kind) {
          "test reached it); it took over %lld ms after, the host committed again %lld ms after\n",
          mode, before, at_promotion, (long long)(promoted - t0), (long long)(recovered - t0));
 
-  wait_publisher(publisher);
-  wait_drained(w, echo);
+  ctxt_publisher_wait(publisher, 300000);
+  /* with asynchronous replication the effects may never reach n: this, not a count of
+   * effects, says the run is over */
+  ctxt_wait_drained(w, echo, 300000);
   long effects = ctxt_effects(w, "action = 'publish'"), events = ctxt_effects(w, "action = 'echoed'");
   long distinct =
       ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects WHERE action = 'publish'");

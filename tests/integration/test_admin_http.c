@@ -24,14 +24,6 @@ static void expect_counts(ctxt_world_t *w, long received, long handled, long dup
   assert_int_equal(ctxt_metric(w, w->endpoint, "ctxd_handler_seconds_count"), handled + errors);
 }
 
-static int stack_run(const char *what) {
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh %s", CTXD_TEST_SOURCE_DIR, what);
-  return system(cmd);
-}
-
-static void stack(const char *what) { assert_int_equal(stack_run(what), 0); }
-
 static void health_readiness_metrics(void **state) {
   ctxt_world_t *w = *state;
   ctxt_host_start(w, NULL);
@@ -62,12 +54,12 @@ static void health_readiness_metrics(void **state) {
   /* the broker goes away: not ready, still alive; it comes back: ready again */
   ctxt_amqp_close(w->amqp);
   w->amqp = NULL;
-  stack("stop-broker");
+  ctxt_stack("stop-broker");
   assert_int_equal(ctxt_wait_status(w, "/readyz", 503, 30000), 503);
   assert_int_equal(ctxt_http_get(port, "/readyz", body, sizeof body), 503);
   assert_non_null(strstr(body, "broker: not connected"));
   assert_int_equal(ctxt_http_get(port, "/healthz", body, sizeof body), 200);
-  stack("start-broker");
+  ctxt_stack("start-broker");
   assert_int_equal(ctxt_wait_status(w, "/readyz", 200, 60000), 200);
   w->amqp = ctxt_amqp_connect();
   assert_int_equal(ctxt_metric(w, NULL, "ctxd_broker_reconnects_total"), 1);
@@ -114,7 +106,7 @@ static void handler_time_once_per_settled_message(void **state) {
 /* The broker runs again even when the test failed while it was stopped: the tests after
  * this one share it. */
 static int teardown_with_broker(void **state) {
-  int rc = stack_run("start-broker");
+  int rc = ctxt_stack_run("start-broker");
   return ctxt_world_teardown(state) != 0 || rc != 0 ? -1 : 0;
 }
 

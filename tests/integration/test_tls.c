@@ -18,12 +18,6 @@
 static char certs[64];      /* the scratch folder of the certificates */
 static char amqps_url[256]; /* the TLS node */
 
-static void stack(const char *args) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh %s", CTXD_TEST_SOURCE_DIR, args);
-  assert_int_equal(system(cmd), 0);
-}
-
 static int group_setup(void **state) {
   (void)state;
   char cmd[512], env[512];
@@ -32,9 +26,9 @@ static int group_setup(void **state) {
   snprintf(cmd, sizeof cmd, "bash %s/tests/stack/tls-certs.sh %s", CTXD_TEST_SOURCE_DIR, certs);
   assert_int_equal(system(cmd), 0);
   snprintf(cmd, sizeof cmd, "tls-start %s", certs);
-  stack(cmd);
+  ctxt_stack(cmd);
   snprintf(cmd, sizeof cmd, "pg-tls %s", certs);
-  stack(cmd);
+  ctxt_stack(cmd);
   /* the TLS node's URL, beside the stack's env file */
   snprintf(env, sizeof env, "%s", ctxt_stack_env_file());
   *strrchr(env, '/') = '\0';
@@ -50,8 +44,8 @@ static int group_setup(void **state) {
 static int group_teardown(void **state) {
   (void)state;
   char cmd[256];
-  stack("tls-stop");
-  stack("pg-tls off");
+  ctxt_stack("tls-stop");
+  ctxt_stack("pg-tls off");
   snprintf(cmd, sizeof cmd, "rm -rf %s", certs);
   return system(cmd) == 0 ? 0 : -1;
 }

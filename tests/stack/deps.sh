@@ -9,6 +9,7 @@ packages=(
   openssl
   rabbitmq-server postgresql
   amqp-tools procps
+  iproute2 nftables
   gnuplot-nox
   clang libclang-rt-14-dev clang-format
   binutils dpkg-dev systemd

@@ -3,7 +3,8 @@
 # demo, the tests and the benchmarks.
 #
 #   stack.sh start    start both (reuses servers this folder already runs), write env file
-#   stack.sh stop     stop both (and the TLS node below), by the PIDs this script recorded
+#   stack.sh stop     stop both (and the TLS node and the links below), by the PIDs this
+#                     script recorded
 #   stack.sh status   exit 0 when both run, 1 otherwise
 #   stack.sh env      print the env file: the URLs (CTXD_AMQP_URL, CTXD_PG_URL) and the
 #                     settings below, so that with it sourced this script finds these servers
@@ -48,6 +49,25 @@
 #   stack.sh pg-replica stop  stop and delete the replica, start the primary again if it is
 #                             down, and make its replication asynchronous again
 #
+# Network links, for the network fault tests (root only: a network namespace, a veth pair
+# and nftables; the servers keep listening on loopback only). A host pointed at a link's
+# URL reaches the server across the veth pair, through a forwarder (tests/stack/link.c)
+# listening in the namespace, which connects to the server on loopback:
+#   stack.sh link-up [--bin PATH]   namespace ctxd-link-<AMQP port>, veth pair
+#                             ctxl<AMQP port>h / ctxl<AMQP port>n on a /30 subnet derived from
+#                             the AMQP port, a forwarder for the broker and one for PostgreSQL
+#                             (PATH: the ctxd_link binary, default build/test/tests/ctxd_link);
+#                             adds CTXD_LINK_AMQP_URL and CTXD_LINK_PG_URL (the direct URLs
+#                             with the namespace's address) to the env file, and prints them
+#   stack.sh link-delay MS [broker|db|both]  added latency, each way (in the forwarder)
+#   stack.sh link-loss PCT [broker|db|both]  random packet loss, each way (nftables numgen)
+#   stack.sh link-cut [broker|db|both]       a silent partition: every packet dropped
+#   stack.sh link-heal [broker|db|both]      no delay, no loss, no cut
+#   stack.sh link-status      what is in force
+#   stack.sh link-down        forwarders stopped (by their PIDs), rules, veth and namespace gone
+# A link command without a link name means both; each is idempotent and returns at once.
+# stop runs link-down.
+#
 # Settings (environment): CTXD_STACK_DIR (default <repo>/.run/stack), CTXD_AMQP_PORT (5682),
 # CTXD_RABBIT_DIST_PORT (25682), CTXD_EPMD_PORT (4382), CTXD_PG_PORT (5442). The defaults
 # stay clear of the system servers' ports (5672, 25672, 4369, 5432).
@@ -76,6 +96,7 @@ CLUSTER_PORT=${CTXD_CLUSTER_PORT:-5722}
 CLUSTER_DIST=${CTXD_CLUSTER_DIST_PORT:-$((CLUSTER_PORT + 20000))}
 CLUSTER_EPMD=${CTXD_CLUSTER_EPMD_PORT:-$((CLUSTER_PORT - 1300))}
 CDIR=${CTXD_CLUSTER_DIR:-$DIR/cluster}
+LDIR=$DIR/link
 TLS_PORT=${CTXD_TLS_PORT:-$((AMQP_PORT + 1))}
 TLS_DIST=${CTXD_TLS_DIST_PORT:-$((TLS_PORT + 20000))}
 TLS_EPMD=${CTXD_TLS_EPMD_PORT:-$((TLS_PORT - 1300))}
@@ -551,6 +572,188 @@ CTXD_EPMD_PORT=$EPMD_PORT
 CTXD_PG_PORT=$PG_PORT
 CTXD_PG_REPLICA_PORT=$PG_REPLICA_PORT
 EOF
+  if [[ -s "$LDIR/env" ]]; then cat "$LDIR/env" >>"$DIR/env"; fi
+}
+
+# The links. A link is one forwarder (ctxd_link) listening in the namespace on its
+# server's port, with its state in $LDIR: <link>.pid, .delay (ms, which the forwarder reads
+# at SIGHUP), .loss (percent), .cut (present: cut), .log. The nftables table ctxd_link in
+# the namespace is made again from that state at every change.
+LINK_NS="ctxd-link-$AMQP_PORT"
+LINK_HOST_IF="ctxl${AMQP_PORT}h"
+LINK_NS_IF="ctxl${AMQP_PORT}n"
+# 10.64.0.0/10 holds 2^16 /30 subnets: one per AMQP port, so parallel stacks never collide
+LINK_NET="10.$((64 + (AMQP_PORT >> 10))).$(((AMQP_PORT >> 2) & 255))"
+LINK_HOST_ADDR="$LINK_NET.$(((AMQP_PORT & 3) * 4 + 1))"
+LINK_NS_ADDR="$LINK_NET.$(((AMQP_PORT & 3) * 4 + 2))"
+
+link_port() { if [[ $1 == broker ]]; then echo "$AMQP_PORT"; else echo "$PG_PORT"; fi; }
+
+# link_targets [NAME]: the links a command names (none: both)
+link_targets() {
+  case "${1:-both}" in
+    broker | db) echo "$1" ;;
+    both) echo broker db ;;
+    *) die "name a link: broker, db or both (not '$1')" ;;
+  esac
+}
+
+link_root() { [[ $(id -u) -eq 0 ]] || die "the network links need root (a network namespace, a veth pair, nftables)"; }
+link_is_up() { [[ -e "/var/run/netns/$LINK_NS" ]]; }
+link_need_up() { link_is_up || die "the links are down (stack.sh link-up)"; }
+
+# The nftables table from the state files: loss and cut per link, matched by its server's
+# port on the namespace's end of the veth pair (dport coming in, sport going out).
+link_rules() {
+  local l port loss rules_in="" rules_out=""
+  for l in broker db; do
+    port=$(link_port "$l")
+    if [[ -e "$LDIR/$l.cut" ]]; then
+      rules_in+="    iifname \"$LINK_NS_IF\" tcp dport $port drop"$'\n'
+      rules_out+="    oifname \"$LINK_NS_IF\" tcp sport $port drop"$'\n'
+    fi
+    loss=$(cat "$LDIR/$l.loss" 2>/dev/null || echo 0)
+    if ((loss > 0)); then
+      rules_in+="    iifname \"$LINK_NS_IF\" tcp dport $port numgen random mod 100 < $loss drop"$'\n'
+      rules_out+="    oifname \"$LINK_NS_IF\" tcp sport $port numgen random mod 100 < $loss drop"$'\n'
+    fi
+  done
+  # declared, deleted and made again in one transaction: the rules change at once
+  ip netns exec "$LINK_NS" nft -f - <<EOF
+table inet ctxd_link {}
+delete table inet ctxd_link
+table inet ctxd_link {
+  chain input {
+    type filter hook input priority 0; policy accept;
+$rules_in  }
+  chain output {
+    type filter hook output priority 0; policy accept;
+$rules_out  }
+}
+EOF
+}
+
+# link_forwarder NAME BIN: starts the link's forwarder unless it runs, and waits until it
+# listens (it writes its pid file then)
+link_forwarder() {
+  local l=$1 bin=$2 port pid end
+  port=$(link_port "$l")
+  alive "$(pid_of "$LDIR/$l.pid")" && return 0
+  rm -f "$LDIR/$l.pid"
+  [[ -e "$LDIR/$l.delay" ]] || echo 0 >"$LDIR/$l.delay"
+  setsid "$bin" --netns "$LINK_NS" --listen "$LINK_NS_ADDR:$port" --to "$port" \
+    --delay-file "$LDIR/$l.delay" --pid-file "$LDIR/$l.pid" </dev/null >"$LDIR/$l.log" 2>&1 &
+  pid=$!
+  end=$((SECONDS + 10))
+  until [[ -s "$LDIR/$l.pid" ]]; do
+    alive "$pid" || { cat "$LDIR/$l.log" >&2; die "the $l link's forwarder exited"; }
+    ((SECONDS < end)) || die "the $l link's forwarder did not listen within 10s (see $LDIR/$l.log)"
+    sleep 0.02
+  done
+}
+
+link_up() {
+  local bin="$repo/build/test/tests/ctxd_link" l
+  if [[ "${1:-}" == --bin ]]; then bin=${2:-}; fi
+  link_root
+  [[ -x "$bin" ]] || die "no ctxd_link at '$bin' (build the tests, or pass --bin PATH)"
+  [[ -s "$DIR/env" ]] || die "the stack does not run (stack.sh start)"
+  command -v nft >/dev/null || die "no nft (tests/stack/deps.sh installs nftables)"
+  mkdir -p "$LDIR"
+  if ! link_is_up; then
+    ip netns add "$LINK_NS"
+    ip -n "$LINK_NS" link set lo up
+  fi
+  if ! ip link show "$LINK_HOST_IF" >/dev/null 2>&1; then
+    ip link add "$LINK_HOST_IF" type veth peer name "$LINK_NS_IF" netns "$LINK_NS"
+    ip addr add "$LINK_HOST_ADDR/30" dev "$LINK_HOST_IF"
+    ip -n "$LINK_NS" addr add "$LINK_NS_ADDR/30" dev "$LINK_NS_IF"
+    ip link set "$LINK_HOST_IF" up
+    ip -n "$LINK_NS" link set "$LINK_NS_IF" up
+  fi
+  link_rules
+  for l in broker db; do link_forwarder "$l" "$bin"; done
+  cat >"$LDIR/env" <<EOF
+CTXD_LINK_AMQP_URL=amqp://guest:guest@$LINK_NS_ADDR:$AMQP_PORT
+CTXD_LINK_PG_URL=postgresql://postgres@$LINK_NS_ADDR:$PG_PORT/ctxd
+EOF
+  write_env
+  cat "$LDIR/env"
+}
+
+link_delay() {
+  local ms=${1:-} l pid
+  [[ "$ms" =~ ^[0-9]+$ ]] && ((ms <= 600000)) || die "usage: stack.sh link-delay MS [broker|db|both] (MS: 0 to 600000)"
+  link_root
+  link_need_up
+  for l in $(link_targets "${2:-}"); do
+    echo "$ms" >"$LDIR/$l.delay"
+    pid=$(pid_of "$LDIR/$l.pid")
+    alive "$pid" || die "the $l link's forwarder does not run (stack.sh link-up)"
+    kill -HUP "$pid"
+  done
+}
+
+link_loss() {
+  local pct=${1:-} l
+  [[ "$pct" =~ ^[0-9]+$ ]] && ((pct <= 100)) || die "usage: stack.sh link-loss PCT [broker|db|both] (PCT: 0 to 100)"
+  link_root
+  link_need_up
+  for l in $(link_targets "${2:-}"); do echo "$pct" >"$LDIR/$l.loss"; done
+  link_rules
+}
+
+link_cut() {
+  local l
+  link_root
+  link_need_up
+  for l in $(link_targets "${1:-}"); do : >"$LDIR/$l.cut"; done
+  link_rules
+}
+
+link_heal() {
+  local l
+  link_root
+  link_need_up
+  for l in $(link_targets "${1:-}"); do
+    rm -f "$LDIR/$l.cut"
+    echo 0 >"$LDIR/$l.loss"
+  done
+  link_rules
+  link_delay 0 "${1:-}"
+}
+
+link_status() {
+  local l port pid run
+  if ! link_is_up; then
+    echo "links: down"
+    return 0
+  fi
+  for l in broker db; do
+    port=$(link_port "$l")
+    pid=$(pid_of "$LDIR/$l.pid")
+    if alive "$pid"; then run="forwarder pid $pid"; else run="forwarder NOT running"; fi
+    echo "$l: $LINK_NS_ADDR:$port -> 127.0.0.1:$port, $run, delay $(cat "$LDIR/$l.delay" 2>/dev/null || echo 0) ms," \
+      "loss $(cat "$LDIR/$l.loss" 2>/dev/null || echo 0)%, $([[ -e "$LDIR/$l.cut" ]] && echo CUT || echo "not cut")"
+  done
+}
+
+link_down() {
+  local l pid
+  if ! link_is_up && [[ ! -d "$LDIR" ]]; then return 0; fi
+  link_root
+  for l in broker db; do
+    pid=$(pid_of "$LDIR/$l.pid")
+    if alive "$pid"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  # the namespace takes its end of the veth pair along, and the pair goes with it
+  if link_is_up; then ip netns delete "$LINK_NS"; fi
+  if ip link show "$LINK_HOST_IF" >/dev/null 2>&1; then ip link delete "$LINK_HOST_IF"; fi
+  rm -rf "$LDIR"
+  if [[ -s "$DIR/env" ]]; then write_env; fi
 }
 
 cmd=${1:-}
@@ -567,6 +770,7 @@ case "$cmd" in
     [[ -d "$DIR" ]] || exit 0
     tls_stop # left running by a TLS test that did not finish
     pg_replica_running && pg_replica_stop # left by a failover test that did not finish
+    link_down
     rabbit_stop
     pg_stop
     rm -f "$DIR/env"
@@ -645,6 +849,13 @@ case "$cmd" in
   pg-promote)
     pg_promote
     ;;
+  link-up) link_up "${@:2}" ;;
+  link-delay) link_delay "${@:2}" ;;
+  link-loss) link_loss "${@:2}" ;;
+  link-cut) link_cut "${@:2}" ;;
+  link-heal) link_heal "${@:2}" ;;
+  link-status) link_status ;;
+  link-down) link_down ;;
   ctl)
     ctl_check "$EPMD_PORT" "$NODE"
     ctl "${@:2}"
@@ -655,7 +866,8 @@ case "$cmd" in
     cnode "$2" node_ctl "${@:3}"
     ;;
   *)
-    echo "usage: stack.sh start|stop|status|env|cluster-start|cluster-stop|cluster-status|cluster-env" >&2
+    echo "usage: stack.sh start|stop|status|env|cluster-start|cluster-stop|cluster-status|cluster-env|link-up|link-down|..." >&2
+    echo "       (every command is described at the top of $0)" >&2
     exit 2
     ;;
 esac

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 void ctxt_world_write_config(ctxt_world_t *w) {
@@ -191,16 +192,108 @@ long ctxt_wait_effects(ctxt_world_t *w, const char *where, long want) {
   return ctxt_pg_wait_long(w->pg, sql, want, CTXT_EFFECT_MS);
 }
 
-void ctxt_stack(const char *args) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh %s", CTXD_TEST_SOURCE_DIR, args);
-  assert_int_equal(system(cmd), 0);
+int64_t ctxt_wait_effects_above(ctxt_world_t *w, const char *where, long count, int timeout_ms) {
+  char sql[512];
+  effects_sql(sql, sizeof sql, where);
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  long got;
+  while ((got = ctxt_pg_long(w->pg, sql)) <= count) {
+    if (ctxt_now_ms() >= end) fail_msg("no commit within %d ms: still %ld effects", timeout_ms, got);
+    usleep(10000); /* polling: the deadline bounds it */
+  }
+  return ctxt_now_ms();
+}
+
+void ctxt_stream_count(ctxt_world_t *w, const char *echo, ctxt_stream_counts_t *c) {
+  c->effects = ctxt_effects(w, "action = 'publish'");
+  c->events = ctxt_effects(w, "action = 'echoed'");
+  c->distinct =
+      ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects WHERE action = 'publish'");
+  c->distinct_events =
+      ctxt_pg_long(w->pg, "SELECT count(DISTINCT message_id) FROM testkit.effects WHERE action = 'echoed'");
+  char q[128];
+  snprintf(q, sizeof q, "%s_error", w->endpoint);
+  c->errors = ctxt_amqp_queue_count(w->amqp, q);
+  snprintf(q, sizeof q, "%s_error", echo);
+  c->errors += ctxt_amqp_queue_count(w->amqp, q);
+}
+
+void ctxt_stack_spawn(ctxt_proc_t *p, const char *verb, const char *arg) {
+  char script[512];
+  snprintf(script, sizeof script, "%s/tests/stack/stack.sh", CTXD_TEST_SOURCE_DIR);
+  char *argv[] = {"/bin/bash", script, (char *)verb, (char *)arg, NULL};
+  ctxt_proc_spawn(p, argv, NULL);
+}
+
+void ctxt_stack_done(ctxt_proc_t *p) {
+  if (!ctxt_proc_wait_exit(p, 180000)) fail_msg("stack.sh did not finish within 180 s: %s", p->out);
+  if (!WIFEXITED(p->status) || WEXITSTATUS(p->status) != 0) fail_msg("stack.sh failed: %s", p->out);
+  ctxt_proc_free(p);
 }
 
 void ctxt_restart(const char *which) {
   char args[64];
   snprintf(args, sizeof args, "restart-%s", which);
   ctxt_stack(args);
+}
+
+pid_t ctxt_publish_background(ctxt_world_t *w, long first, long n, long per_s, const char *message) {
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid > 0) return pid;
+  /* the parent's connection stays the parent's: closing it here would close it there */
+  w->amqp = ctxt_amqp_connect();
+  struct timespec start, at;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  char id[37];
+  for (long i = 0; i < n; i++) {
+    if (per_s > 0) { /* pacing to absolute times, not waiting for anything */
+      long long ns = (long long)start.tv_nsec + i * 1000000000LL / per_s;
+      at = (struct timespec){start.tv_sec + (time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
+      clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+    }
+    ctxt_make_id(id, (int)(first + i));
+    ctxt_publish(w, id, message);
+  }
+  ctxt_amqp_close(w->amqp);
+  _exit(0);
+}
+
+int ctxt_publisher_done(pid_t pid) {
+  int status;
+  pid_t got = waitpid(pid, &status, WNOHANG);
+  if (got == 0) return 0;
+  assert_int_equal(got, pid);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) fail_msg("the publisher failed");
+  return 1;
+}
+
+void ctxt_publisher_wait(pid_t pid, int timeout_ms) {
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  while (!ctxt_publisher_done(pid)) {
+    if (ctxt_now_ms() >= end) {
+      kill(pid, SIGKILL);
+      waitpid(pid, NULL, 0);
+      fail_msg("the publisher did not finish within %d ms", timeout_ms);
+    }
+    usleep(20000); /* polling: the deadline bounds it */
+  }
+}
+
+void ctxt_wait_drained(ctxt_world_t *w, const char *echo, int timeout_ms) {
+  int64_t end = ctxt_now_ms() + timeout_ms;
+  for (;;) {
+    long left[] = {ctxt_amqp_queue_count(w->amqp, w->endpoint), ctxt_amqp_queue_count(w->amqp, echo),
+                   ctxt_metric(w, w->endpoint, "ctxd_deliveries_in_flight"),
+                   ctxt_metric(w, echo, "ctxd_deliveries_in_flight"),
+                   ctxt_pg_long(w->pg, "SELECT count(*) FROM ctxd.outbox")};
+    if (!left[0] && !left[1] && !left[2] && !left[3] && !left[4]) return;
+    if (ctxt_now_ms() >= end)
+      fail_msg("not drained: queued %ld + %ld, in flight %ld + %ld, outbox %ld", left[0], left[1], left[2],
+               left[3], left[4]);
+    usleep(20000); /* polling: the deadline bounds it */
+  }
 }
 
 void ctxt_broker_watermark(const char *fraction) {

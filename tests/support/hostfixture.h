@@ -86,6 +86,21 @@ void ctxt_make_id(char *id, int n);
 /* Rows in testkit.effects (optionally with `where`), and waiting for a count. */
 long ctxt_effects(ctxt_world_t *w, const char *where);
 long ctxt_wait_effects(ctxt_world_t *w, const char *where, long want);
+/* Waits until there are more than `count` such rows: the first commit after a fault.
+ * Returns ctxt_now_ms() then; fails the test after timeout_ms. */
+int64_t ctxt_wait_effects_above(ctxt_world_t *w, const char *where, long count, int timeout_ms);
+/* What a stream through the world's endpoint (testkit's "publish") and its echo endpoint
+ * left: effects and their distinct message ids, events applied downstream ("echoed") and
+ * theirs, and the messages in both _error queues. */
+typedef struct {
+  long effects, distinct, events, distinct_events, errors;
+} ctxt_stream_counts_t;
+void ctxt_stream_count(ctxt_world_t *w, const char *echo, ctxt_stream_counts_t *c);
+/* Runs tests/stack/stack.sh verb [arg] (arg may be NULL) as the child p, so that the test
+ * watches the host while the fault happens. ctxt_stack_done waits for it to exit 0 (180 s),
+ * else fails the test, and frees p. */
+void ctxt_stack_spawn(ctxt_proc_t *p, const char *verb, const char *arg);
+void ctxt_stack_done(ctxt_proc_t *p);
 /* Waits until the host's admin endpoint answers path with status want; returns the last
  * status seen. */
 int ctxt_wait_status(ctxt_world_t *w, const char *path, int want, int timeout_ms);
@@ -95,13 +110,24 @@ void ctxt_trace_updates(PGconn *pg, const char *schema, const char *table);
 /* Asserts the columns recorded since the last call, sorted and comma-separated ("" for
  * none), and forgets them. */
 void ctxt_assert_touched(PGconn *pg, const char *want);
-/* Runs tests/stack/stack.sh with args (the private servers); fails the test unless it
- * succeeds. */
-void ctxt_stack(const char *args);
 /* Restarts the private "broker" or "db". */
 void ctxt_restart(const char *which);
 /* Sets the private broker's memory watermark, a fraction of the machine's memory: a tiny
  * one raises its memory alarm (it blocks every publishing connection), 0.4 is its default. */
 void ctxt_broker_watermark(const char *fraction);
+
+/* Publishes n messages of the world's type, ids ctxt_make_id(first .. first + n - 1), with
+ * message JSON, from a child process on a connection of its own (the test goes on
+ * meanwhile), per_s a second (0: as fast as the broker takes them). Returns its pid. */
+pid_t ctxt_publish_background(ctxt_world_t *w, long first, long n, long per_s, const char *message);
+/* Waits until that publisher exited having published everything, or fails the test after
+ * timeout_ms (killing it). */
+void ctxt_publisher_wait(pid_t pid, int timeout_ms);
+/* 1 when it exited having published everything (reaped: not to be waited for again), 0
+ * while it runs; fails the test when it failed. */
+int ctxt_publisher_done(pid_t pid);
+/* Waits until nothing is left to do on the world's endpoint and on endpoint `echo`: both
+ * queues empty, nothing in flight, the outbox empty; fails the test after timeout_ms. */
+void ctxt_wait_drained(ctxt_world_t *w, const char *echo, int timeout_ms);
 
 #endif

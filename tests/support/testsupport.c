@@ -254,6 +254,14 @@ int ctxt_proc_wait_output(ctxt_proc_t *p, const char *needle, int timeout_ms) {
   }
 }
 
+size_t ctxt_proc_read(ctxt_proc_t *p) {
+  size_t before;
+  do {
+    before = p->len;
+  } while (pump(p, 0) && p->len > before);
+  return p->len;
+}
+
 int ctxt_proc_wait_exit(ctxt_proc_t *p, int timeout_ms) {
   int64_t end = ctxt_now_ms() + timeout_ms;
   while (!p->exited) {
@@ -516,6 +524,31 @@ int ctxt_http_request(int port, const char *method, const char *path, const char
 
 int ctxt_http_get(int port, const char *path, char *body, size_t len) {
   return ctxt_http_request(port, "GET", path, NULL, body, len);
+}
+
+int ctxt_stack_run(const char *args) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh %s", CTXD_TEST_SOURCE_DIR, args);
+  return system(cmd);
+}
+
+void ctxt_stack(const char *args) {
+  if (ctxt_stack_run(args) != 0) fail_msg("stack.sh %s failed", args);
+}
+
+void ctxt_link_up(char *amqp_url, size_t amqp_len, char *pg_url, size_t pg_len) {
+  char cmd[1024], line[1024];
+  snprintf(cmd, sizeof cmd, "bash %s/tests/stack/stack.sh link-up --bin %s/tests/ctxd_link",
+           CTXD_TEST_SOURCE_DIR, CTXD_TEST_BINARY_DIR);
+  FILE *f = popen(cmd, "r");
+  assert_non_null(f);
+  amqp_url[0] = pg_url[0] = '\0';
+  while (fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "\n")] = '\0';
+    if (strncmp(line, "CTXD_LINK_AMQP_URL=", 19) == 0) snprintf(amqp_url, amqp_len, "%s", line + 19);
+    if (strncmp(line, "CTXD_LINK_PG_URL=", 17) == 0) snprintf(pg_url, pg_len, "%s", line + 17);
+  }
+  if (pclose(f) != 0 || !amqp_url[0] || !pg_url[0]) fail_msg("stack.sh link-up failed");
 }
 
 int ctxt_fakeprovider_start(ctxt_proc_t *p) {

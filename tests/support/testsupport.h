@@ -54,6 +54,8 @@ void ctxt_proc_spawn(ctxt_proc_t *p, char *const argv[], char *const env[]);
 void ctxt_proc_spawn_nofile(ctxt_proc_t *p, char *const argv[], char *const env[], unsigned long nofile);
 /* 1 when needle appears in stderr within timeout_ms (counting from the call), else 0. */
 int ctxt_proc_wait_output(ctxt_proc_t *p, const char *needle, int timeout_ms);
+/* Reads what the process wrote so far into p->out; returns p->len. */
+size_t ctxt_proc_read(ctxt_proc_t *p);
 /* 1 when the process exited within timeout_ms (p->status set), else 0. */
 int ctxt_proc_wait_exit(ctxt_proc_t *p, int timeout_ms);
 /* Sends sig; kills with SIGKILL and reaps if still running at free. */
@@ -128,6 +130,16 @@ json_t *ctxt_fakeprovider_list(int port);
  * the contracts the host embeds: a domain's own limit is tested against it. Fails the test
  * when the contract or the field is unknown. */
 size_t ctxt_contract_max_items(const char *message_type, const char *field);
+
+/* Runs tests/stack/stack.sh with args (words separated by spaces, as a shell reads them):
+ * ctxt_stack_run returns its exit status (system's), ctxt_stack fails the test unless it
+ * is 0. */
+int ctxt_stack_run(const char *args);
+void ctxt_stack(const char *args);
+/* stack.sh link-up with this build's ctxd_link: the URLs of the broker and of the stack's
+ * database "ctxd" through the links (CTXD_LINK_AMQP_URL, CTXD_LINK_PG_URL), or the test
+ * fails. The caller runs link-down (stack.sh stop does too). */
+void ctxt_link_up(char *amqp_url, size_t amqp_len, char *pg_url, size_t pg_len);
 
 /* Milliseconds of a monotonic clock. */
 int64_t ctxt_now_ms(void);

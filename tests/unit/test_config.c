@@ -140,7 +140,8 @@ static const char full[] =
     "{\n"
     "  \"broker\": {\"url\": \"amqps://u:p@rabbit:5671/v\", \"heartbeat_s\": 0,\n"
     "             \"rpc_timeout_ms\": 2000, \"reconnect_max_ms\": 600000},\n"
-    "  \"database\": {\"url\": \"host=pg dbname=ctxd\", \"connect_timeout_s\": 5},\n"
+    "  \"database\": {\"url\": \"host=pg dbname=ctxd\", \"connect_timeout_s\": 5,\n"
+    "               \"idle_in_transaction_timeout_ms\": 0},\n"
     "  \"outbox\": {\"sweep_grace_ms\": 100, \"sweep_interval_ms\": 600000,\n"
     "             \"archive_retention_s\": 0},\n"
     "  \"inbox\": {\"retention_s\": 31536000}, \"cleanup_interval_s\": 86400,\n"
@@ -170,6 +171,7 @@ static void test_full(void **state) {
   assert_true(cfg->reconnect_max_ms == 600000);
   assert_string_equal(cfg->database_url, "host=pg dbname=ctxd");
   assert_true(cfg->db_connect_timeout_s == 5);
+  assert_true(cfg->db_idle_in_transaction_timeout_ms == 0);
   assert_true(cfg->outbox_sweep_grace_ms == 100);
   assert_true(cfg->outbox_sweep_interval_ms == 600000);
   assert_true(cfg->outbox_archive_retention_s == 0);
@@ -236,6 +238,7 @@ static void test_defaults(void **state) {
   assert_true(cfg->reconnect_max_ms == 10000);
   assert_string_equal(cfg->database_url, "postgresql:///ctxd");
   assert_true(cfg->db_connect_timeout_s == 10);
+  assert_true(cfg->db_idle_in_transaction_timeout_ms == 120000);
   assert_int_equal(cfg->db_migrate_auto, 1);
   assert_null(cfg->database_password);
   assert_null(cfg->broker_password);
@@ -391,6 +394,10 @@ static void test_error_range(void **state) {
   assert_load_error("{\"broker\": {\"url\": \"amqp://h\"},\n"
                     " \"database\": {\"url\": \"x\", \"connect_timeout_s\": 0}}",
                     ":2:48: database.connect_timeout_s: expected an integer from 1 to 600, got 0");
+  assert_load_error("{\"broker\": {\"url\": \"amqp://h\"},\n"
+                    " \"database\": {\"url\": \"x\", \"idle_in_transaction_timeout_ms\": -1}}",
+                    ":2:61: database.idle_in_transaction_timeout_ms: expected an integer from 0 to 86400000, "
+                    "got -1");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"e\": {\"workers\": 65}}}",
                     ":2:33: endpoints.e.workers: expected an integer from 1 to 64, got 65");
   assert_load_error("{" URLS ",\n \"endpoints\": {\"defaults\": {\"prefetch\": 65536}}}",
