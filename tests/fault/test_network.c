@@ -22,9 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* the host's deadlines, short (see above) */
-#define HEARTBEAT_S 2
-#define PG_DEADLINES "keepalives_idle=1&keepalives_interval=1&keepalives_count=3&tcp_user_timeout=3000"
 #define PHASE_MS 180000
 
 typedef struct {
@@ -40,18 +37,6 @@ static int teardown(void **state) {
   int rc = ctxt_stack_run("link-down");
   ctxt_world_teardown(state);
   return rc == 0 ? 0 : -1;
-}
-
-/* The host's URLs through the links: the broker's as link-up gives it, the world's own
- * database on the link's address with the short deadlines. The test's own connections
- * stay direct. */
-static void through_links(ctxt_world_t *w) {
-  char amqp[512], pg[512];
-  ctxt_link_up(amqp, sizeof amqp, pg, sizeof pg);
-  snprintf(w->broker_url, sizeof w->broker_url, "%s", amqp);
-  const char *db = strrchr(w->db, '/');
-  *strrchr(pg, '/') = '\0';
-  snprintf(w->db_env, sizeof w->db_env, "CTXD_PG_URL=%.80s%.80s?" PG_DEADLINES, pg, db);
 }
 
 static long effects(run_t *r) { return ctxt_effects(r->w, "action = 'publish'"); }
@@ -185,12 +170,9 @@ static void network_faults(void **state) {
   snprintf(r.echo, sizeof r.echo, "%s-echo", w->endpoint);
   snprintf(w->plugin_settings, sizeof w->plugin_settings, ", \"echo_endpoint\": \"%s\"", r.echo);
   snprintf(w->host_settings, sizeof w->host_settings, ", \"outbox\": {\"sweep_interval_ms\": 200}");
-  w->heartbeat_s = HEARTBEAT_S;
-  snprintf(w->broker_settings, sizeof w->broker_settings,
-           ", \"rpc_timeout_ms\": 3000, \"reconnect_max_ms\": 1000");
-  snprintf(w->database_settings, sizeof w->database_settings,
-           ", \"connect_timeout_s\": 2, \"idle_in_transaction_timeout_ms\": 3000");
-  through_links(w);
+  /* short deadlines (see above), the host's URLs through the links */
+  ctxt_world_quick_deadlines(w);
+  ctxt_world_through_links(w);
   ctxt_host_start(w, NULL);
   int64_t t0 = ctxt_now_ms();
 

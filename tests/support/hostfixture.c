@@ -296,6 +296,27 @@ void ctxt_wait_drained(ctxt_world_t *w, const char *echo, int timeout_ms) {
   }
 }
 
+void ctxt_world_quick_deadlines(ctxt_world_t *w) {
+  w->heartbeat_s = 2;
+  snprintf(w->broker_settings, sizeof w->broker_settings,
+           ", \"rpc_timeout_ms\": 3000, \"reconnect_max_ms\": 1000");
+  snprintf(w->database_settings, sizeof w->database_settings,
+           ", \"connect_timeout_s\": 2, \"idle_in_transaction_timeout_ms\": 3000");
+}
+
+void ctxt_world_through_links(ctxt_world_t *w) {
+  char amqp[512], pg[512];
+  ctxt_link_up(amqp, sizeof amqp, pg, sizeof pg);
+  snprintf(w->broker_url, sizeof w->broker_url, "%s", amqp);
+  const char *db = strrchr(w->db, '/');
+  *strrchr(pg, '/') = '\0';
+  /* as an operator would write them: a silent partition fails a database call in 3 s */
+  snprintf(w->db_env, sizeof w->db_env,
+           "CTXD_PG_URL=%.80s%.80s?keepalives_idle=1&keepalives_interval=1&keepalives_count=3&tcp_user_"
+           "timeout=3000",
+           pg, db);
+}
+
 void ctxt_broker_watermark(const char *fraction) {
   char args[256];
   snprintf(args, sizeof args, "ctl -q set_vm_memory_high_watermark %s >/dev/null", fraction);

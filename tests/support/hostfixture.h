@@ -112,6 +112,16 @@ void ctxt_trace_updates(PGconn *pg, const char *schema, const char *table);
 void ctxt_assert_touched(PGconn *pg, const char *want);
 /* Restarts the private "broker" or "db". */
 void ctxt_restart(const char *which);
+/* Short deadlines for the host, so that a cut link is noticed within seconds: broker
+ * heartbeat 2 s, rpc_timeout_ms 3000, reconnect_max_ms 1000; database connect_timeout_s 2
+ * and idle_in_transaction_timeout_ms 3000 (w->broker_settings and w->database_settings
+ * are replaced), and the keepalives and tcp_user_timeout (3 s) that
+ * ctxt_world_through_links puts in the database URL. */
+void ctxt_world_quick_deadlines(ctxt_world_t *w);
+/* Points the host (not the test's own connections) at the private servers through the
+ * stack's links (stack.sh link-up): the broker's URL as link-up gives it, the world's own
+ * database on the link's address. The caller runs link-down (stack.sh stop does too). */
+void ctxt_world_through_links(ctxt_world_t *w);
 /* Sets the private broker's memory watermark, a fraction of the machine's memory: a tiny
  * one raises its memory alarm (it blocks every publishing connection), 0.4 is its default. */
 void ctxt_broker_watermark(const char *fraction);
