@@ -195,6 +195,8 @@ static void network_faults(void **state) {
            ", \"rpc_timeout_ms\": 3000, \"reconnect_max_ms\": 1000");
   snprintf(w->database_settings, sizeof w->database_settings,
            ", \"connect_timeout_s\": 2, \"idle_in_transaction_timeout_ms\": 3000");
+  /* below the idle-in-transaction timeout, or the host refuses the configuration */
+  snprintf(w->more_endpoints, sizeof w->more_endpoints, ", \"defaults\": {\"handler_timeout_ms\": 2000}");
   through_links(w);
   ctxt_host_start(w, NULL);
   int64_t t0 = ctxt_now_ms();
