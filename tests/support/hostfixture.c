@@ -214,6 +214,19 @@ void ctxt_stream_count(ctxt_world_t *w, const char *echo, ctxt_stream_counts_t *
   c->errors += ctxt_amqp_queue_count(w->amqp, q);
 }
 
+void ctxt_stream_assert_once(ctxt_world_t *w, const char *echo, long n, const char *label) {
+  ctxt_stream_counts_t c;
+  ctxt_stream_count(w, echo, &c);
+  printf("%s: %ld messages -> %ld effects (%ld distinct), %ld events applied downstream (%ld distinct), "
+         "%ld in _error\n",
+         label, n, c.effects, c.distinct, c.events, c.distinct_events, c.errors);
+  assert_int_equal(c.effects, n);
+  assert_int_equal(c.distinct, n);
+  assert_int_equal(c.events, n);
+  assert_int_equal(c.distinct_events, n);
+  assert_int_equal(c.errors, 0);
+}
+
 void ctxt_stack_spawn(ctxt_proc_t *p, const char *verb, const char *arg) {
   char script[512];
   snprintf(script, sizeof script, "%s/tests/stack/stack.sh", CTXD_TEST_SOURCE_DIR);

@@ -93,6 +93,9 @@ typedef struct {
   long effects, distinct, events, distinct_events, errors;
 } ctxt_stream_counts_t;
 void ctxt_stream_count(ctxt_world_t *w, const char *echo, ctxt_stream_counts_t *c);
+/* Prints those counts after "label: " and asserts exactly once: n effects of n distinct
+ * messages, n events of n distinct ids downstream, nothing in _error. */
+void ctxt_stream_assert_once(ctxt_world_t *w, const char *echo, long n, const char *label);
 /* Runs tests/stack/stack.sh verb [arg] (arg may be NULL) as the child p, so that the test
  * watches the host while the fault happens. ctxt_stack_done waits for it to exit 0 (180 s),
  * else fails the test, and frees p. */
