@@ -208,11 +208,9 @@ int ctxd__broker_connect(ctxd__broker_t *b, const char *url, const char *passwor
   /* A send deadline: bytes the broker's TCP leaves unacknowledged this long (a cut link, a
    * dead machine) fail the connection. The library waits in a send whose socket buffer is
    * full for as long as the heartbeat lets it, without heartbeats for good, and the whole
-   * loop waits with it. A broker that only stops reading (a resource alarm) still
-   * acknowledges the kernel's window probes: no deadline passes then. */
-  unsigned deadline_ms = heartbeat_s > 0 ? (unsigned)heartbeat_s * 2000 : (unsigned)rpc_timeout_ms;
-  if (setsockopt(amqp_get_sockfd(b->conn), IPPROTO_TCP, TCP_USER_TIMEOUT, &deadline_ms, sizeof deadline_ms) !=
-      0) {
+   * loop waits with it. */
+  b->send_deadline_ms = heartbeat_s > 0 ? (unsigned)heartbeat_s * 2000 : (unsigned)rpc_timeout_ms;
+  if (ctxd__broker_send_deadline(b, 1) != 0) {
     snprintf(err, errlen, "cannot set a send deadline on the broker socket: %s", strerror(errno));
     ctxd__broker_close(b, 0);
     return CTXD_EBROKER;
@@ -459,6 +457,14 @@ int ctxd__broker_next_frame(ctxd__broker_t *b, amqp_frame_t *frame) {
   if (st == AMQP_STATUS_OK) return 0;
   if (st == AMQP_STATUS_TIMEOUT) return CTXD_ETIMEDOUT;
   return CTXD_ECLOSED;
+}
+
+int ctxd__broker_send_deadline(ctxd__broker_t *b, int on) {
+  /* 0 is the kernel's own: a shut window is probed for as long as the peer answers */
+  unsigned ms = on ? b->send_deadline_ms : 0;
+  return setsockopt(amqp_get_sockfd(b->conn), IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms) == 0
+             ? 0
+             : CTXD_EBROKER;
 }
 
 int ctxd__broker_heartbeat(ctxd__broker_t *b) {

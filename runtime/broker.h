@@ -41,6 +41,7 @@ typedef struct {
    * -1: none; the reason of a block in blocked_reason */
   int blocked;
   char blocked_reason[128];
+  unsigned send_deadline_ms; /* TCP_USER_TIMEOUT of the socket (ctxd__broker_send_deadline) */
 } ctxd__broker_t;
 
 /* The channel every publish uses, in confirm mode; endpoints use 2, 3, ...; the console's
@@ -139,6 +140,12 @@ int ctxd__broker_next_frame(ctxd__broker_t *b, amqp_frame_t *frame);
 /* Whether frame f is the broker's connection.blocked (1, with its reason, e.g. "low on
  * memory", in reason), connection.unblocked (0) or neither (-1). */
 int ctxd__broker_blocked_frame(const amqp_frame_t *f, char *reason, size_t len);
+
+/* Arms (on) or lifts the socket's send deadline (TCP_USER_TIMEOUT, set at connect): bytes
+ * the broker's TCP leaves unacknowledged that long fail the connection. Lifted while the
+ * broker blocks the connection: it stops reading, its window shuts, and the kernel would
+ * take that for a dead link. 0, or CTXD_EBROKER (errno says why). */
+int ctxd__broker_send_deadline(ctxd__broker_t *b, int on);
 
 /* Sends a heartbeat frame: what the frame reads do by themselves, for a connection the
  * host does not read for a while. 0 or CTXD_ECLOSED. */

@@ -399,6 +399,7 @@ typedef struct {
   int64_t connect_timeout_s;
   int64_t idle_close_ms;
   int64_t idle_in_transaction_timeout_ms;
+  int pooler;
 } database_t;
 
 static const ctxd_conf_entry_t database_map[] = {
@@ -420,6 +421,10 @@ static const ctxd_conf_entry_t database_map[] = {
      "the server ends a session of the host left idle inside a transaction this long (its "
      "idle_in_transaction_session_timeout), releasing the locks of one cut off from the host; "
      "keep it above every handler_timeout_ms; 0: the server's own setting"},
+    {CTXD_CONF_BOOL, "pooler", "false", offsetof(database_t, pooler),
+     "the URL leads to a connection pooler (PgBouncer): the host makes no session settings "
+     "and ends no session a lost connection left behind, since a pooled server session serves "
+     "other clients; the pooler's own timeouts apply"},
     {.name = NULL}};
 
 static const range_t database_ranges[] = {
@@ -448,7 +453,8 @@ static int load_database(load_t *l, const json_t *section) {
   l->cfg->db_migrate_auto = strcmp(d.migrate, "auto") == 0;
   l->cfg->db_connect_timeout_s = d.connect_timeout_s;
   l->cfg->db_idle_close_ms = d.idle_close_ms;
-  l->cfg->db_idle_in_transaction_timeout_ms = d.idle_in_transaction_timeout_ms;
+  l->cfg->db_idle_in_transaction_timeout_ms = d.pooler ? 0 : d.idle_in_transaction_timeout_ms;
+  l->cfg->db_pooler = d.pooler;
   return read_secret(l, d.password_file, &l->cfg->database_password, "database.password_file");
 }
 
@@ -871,10 +877,26 @@ static int load_endpoint(load_t *l, const json_t *obj, const json_t *base, const
   return rc;
 }
 
+/* A handler on the careful path runs inside a transaction the server counts as idle: one
+ * allowed longer than database.idle_in_transaction_timeout_ms would lose its session on
+ * every attempt, and its message would end in _error. */
+static int check_idle_timeout(load_t *l, const ctxd__endpoint_settings_t *s, const char *path) {
+  int64_t idle = l->cfg->db_idle_in_transaction_timeout_ms;
+  if (idle == 0 || (s->handler_timeout_ms > 0 && s->handler_timeout_ms < idle)) return 0;
+  char at[560];
+  join(at, sizeof at, path, "handler_timeout_ms");
+  return fail_at(l, at,
+                 "%lld is not below database.idle_in_transaction_timeout_ms (%lld), after which the server "
+                 "ends a session idle inside a transaction, where a handler runs: lower this (0 is no "
+                 "limit) or raise that (0: the server's own)",
+                 (long long)s->handler_timeout_ms, (long long)idle);
+}
+
 static int load_endpoints(load_t *l, const json_t *section) {
   ctxd__config_t *cfg = l->cfg;
   const json_t *defaults = json_object_get(section, "defaults");
   int rc = load_endpoint(l, defaults, NULL, "endpoints.defaults", &cfg->endpoint_defaults);
+  if (rc == 0) rc = check_idle_timeout(l, &cfg->endpoint_defaults, "endpoints.defaults");
   size_t n = json_object_size(section) - (defaults != NULL);
   if (rc != 0 || n == 0) return rc;
   if ((cfg->endpoints = calloc(n, sizeof *cfg->endpoints)) == NULL) return nomem(l);
@@ -898,7 +920,8 @@ static int load_endpoints(load_t *l, const json_t *section) {
     for (size_t k = 0; k < sizeof suggested / sizeof suggested[0]; k++)
       if (json_object_get(obj, suggested[k].key) != NULL) ep->own |= suggested[k].bit;
     cfg->nendpoints++; /* counted as soon as it owns memory, for ctxd__config_free */
-    if ((rc = copy(l, &ep->name, name)) != 0) return rc;
+    if ((rc = copy(l, &ep->name, name)) != 0 || (rc = check_idle_timeout(l, &ep->settings, path)) != 0)
+      return rc;
   }
   return 0;
 }

@@ -118,7 +118,8 @@ typedef struct {
   int64_t db_idle_close_ms; /* a worker's connection idle this long is closed; default 30000 */
   /* the server ends a session of the host idle this long inside a transaction (0: the
    * server's setting); default 120000 */
-  int64_t db_idle_in_transaction_timeout_ms;
+  int64_t db_idle_in_transaction_timeout_ms; /* 0: the server's own (always behind a pooler) */
+  int db_pooler; /* database.pooler: no session settings, no ending of lost sessions */
 
   int64_t outbox_sweep_grace_ms;      /* a row is swept once unconfirmed this long; default 10000 */
   int64_t outbox_sweep_interval_ms;   /* default 1000 */

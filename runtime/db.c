@@ -176,6 +176,12 @@ int ctxd__db_open(const ctxd__config_t *cfg, PGconn **out, char *err, size_t err
   int rc = ctxd__db_connect(cfg->database_url, cfg->database_password, (int)cfg->db_connect_timeout_s, &c,
                             err, errlen);
   if (rc != 0) return rc;
+  /* behind a pooler the server session is not this connection's own: nothing to set, no
+   * pid to end later */
+  if (cfg->db_pooler) {
+    *out = c;
+    return 0;
+  }
   /* A session cut off from the host inside a transaction keeps its locks (the inbox rows of
    * its batch, say) until the server notices the host is gone, which by the system's
    * keepalive defaults takes hours. The server watches this connection as the host does
@@ -200,15 +206,15 @@ int ctxd__db_open(const ctxd__config_t *cfg, PGconn **out, char *err, size_t err
   }
   for (size_t i = 1; !keepalives && i < 4; i++) params[i] = "";
   /* its pid and start tell it from a later session with the same pid, for ctxd__db_keep */
-  PGresult *r =
-      ctxd__db_exec(c,
-                    "SELECT a.pid, a.backend_start::text, (SELECT count(set_config(v.name, v.value, "
-                    "false)) FROM (VALUES ('idle_in_transaction_session_timeout', $1), "
-                    "('tcp_keepalives_idle', $2), ('tcp_keepalives_interval', $3), "
-                    "('tcp_keepalives_count', $4), ('tcp_user_timeout', $5)) v (name, value) "
-                    "JOIN pg_settings USING (name) WHERE v.value <> '') "
-                    "FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()",
-                    5, params, &rc, err, errlen);
+  PGresult *r = ctxd__db_exec(c,
+                              "SELECT a.pid, (extract(epoch FROM a.backend_start) * 1000000)::bigint, "
+                              "(SELECT count(set_config(v.name, v.value, "
+                              "false)) FROM (VALUES ('idle_in_transaction_session_timeout', $1), "
+                              "('tcp_keepalives_idle', $2), ('tcp_keepalives_interval', $3), "
+                              "('tcp_keepalives_count', $4), ('tcp_user_timeout', $5)) v (name, value) "
+                              "JOIN pg_settings USING (name) WHERE v.value <> '') "
+                              "FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()",
+                              5, params, &rc, err, errlen);
   PQconninfoFree(opts);
   conn_state_t *st = state(c);
   if (r != NULL && PQntuples(r) == 1 && st != NULL) {
@@ -230,10 +236,11 @@ static void end_session(PGconn *c, PGconn *old) {
   const conn_state_t *st = state(old);
   if (st == NULL || st->started[0] == '\0') return;
   const char *params[] = {st->pid, st->started};
-  PQclear(ctxd__db_exec(c,
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE pid = $1::int AND backend_start = $2::timestamptz",
-                        2, params, &(int){0}, NULL, 0));
+  PQclear(ctxd__db_exec(
+      c,
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE pid = $1::int AND (extract(epoch FROM backend_start) * 1000000)::bigint = $2::bigint",
+      2, params, &(int){0}, NULL, 0));
 }
 
 int ctxd__db_keep(PGconn **conn, const ctxd__config_t *cfg, char *err, size_t errlen) {

@@ -58,7 +58,6 @@ typedef struct {
   ctxd__intake_t intake;   /* message bodies held; the socket is not read while it is full */
   ctxd__mailbox_t mailbox; /* workers' batches and the relay's swept rows come back here */
   ctxd__relay_t *relay;
-  char *lost_rows; /* ids of the rows unconfirmed on the connection last lost, or NULL */
 
   ctxd__session_t session; /* the broker connection and what is pending on it */
   size_t node;             /* index in cfg->broker_urls of the node to connect to */
@@ -162,16 +161,21 @@ static void on_swept(void *arg, ctxd__mail_t *m, int status) {
  * (connection.unblocked, or the connection is gone). Blocked, no outbox row is published:
  * a publish would make the broker stop reading the connection, acknowledgements included,
  * so consuming goes on while the rows wait in the outbox, and the relay does not sweep
- * them; lifted, the relay sweeps at once (but for the rows awaiting a confirm). Nothing times out meanwhile: the rows keep their
- * place, the connection stays up. */
+ * them; lifted, the relay sweeps at once (but for the rows awaiting a confirm). Nothing
+ * times out meanwhile: the rows keep their place, the connection stays up. */
 static void set_blocked(host_t *h, int blocked, const char *reason) {
   ctxd__session_t *s = &h->session;
   if (blocked == s->blocked) return;
   s->blocked = blocked;
-  /* on a connection still up, the rows published before the block get their confirms now */
-  ctxd__relay_hold(h->relay, blocked,
-                   !blocked && s->broker.conn != NULL ? ctxd__session_pending_rows(s) : NULL,
+  if (!blocked) h->blocked_ms += uv_now(&h->loop) - h->blocked_at;
+  if (s->broker.conn == NULL) return; /* lost: the relay stays held until a new one */
+  /* the rows published before the block get their confirms now */
+  ctxd__relay_hold(h->relay, blocked, blocked ? NULL : ctxd__session_pending_rows(s),
                    h->cfg->outbox_sweep_grace_ms);
+  /* a broker that stops reading leaves the socket's window shut, which the send deadline
+   * takes for a dead link: the heartbeats (the broker goes on sending them) watch the
+   * connection meanwhile */
+  ctxd__broker_send_deadline(&s->broker, !blocked);
   if (blocked) {
     h->blocks++;
     h->blocked_at = uv_now(&h->loop);
@@ -181,10 +185,8 @@ static void set_blocked(host_t *h, int blocked, const char *reason) {
     ctxd__notify("STATUS=broker blocked publishing");
     return;
   }
-  uint64_t ms = uv_now(&h->loop) - h->blocked_at;
-  h->blocked_ms += ms;
   ctxd__log(CTXD__LOG_INFO, "host", "broker: publishing unblocked after %llu ms; sending the outbox",
-            (unsigned long long)ms);
+            (unsigned long long)(uv_now(&h->loop) - h->blocked_at));
   ctxd__notify("STATUS=consuming");
 }
 
@@ -508,8 +510,7 @@ static void dialed(uv_work_t *req, int status) {
   if (h->session.broker.blocked > 0) {
     set_blocked(h, 1, h->session.broker.blocked_reason);
   } else {
-    ctxd__relay_hold(h->relay, 0, h->lost_rows, 0);
-    h->lost_rows = NULL;
+    ctxd__relay_hold(h->relay, 0, NULL, 0);
   }
   drain(h); /* frames may already sit in the library's buffer */
 }
@@ -543,15 +544,12 @@ static void connection_lost(host_t *h, const char *why) {
     h->poll_active = 0;
   }
   h->intake.paused = 0; /* a new connection reads first, then paces */
+  /* no sweeps until connected again (the rows would only be claimed and dropped, tick
+   * after tick); the rows awaiting a confirm lose their lease now, as their confirms are
+   * lost with the connection: the first sweep after it, or another host's, sends them */
+  ctxd__relay_hold(h->relay, 1, ctxd__session_pending_rows(&h->session), 0);
   ctxd__broker_close(&h->session.broker, 0);
   set_blocked(h, 0, NULL); /* a new connection hears of an alarm still in force */
-  /* no sweeps until connected again: the rows would only be claimed and dropped, tick
-   * after tick */
-  ctxd__relay_hold(h->relay, 1, NULL, 0);
-  /* their confirms are lost with the connection: the sweep takes them on reconnecting
-   * (a blocked new connection leaves them to their leases) */
-  free(h->lost_rows);
-  h->lost_rows = ctxd__session_pending_rows(&h->session);
   ctxd__session_drop(&h->session);
   /* deliveries a worker still holds come back stale, and are dropped then */
   for (size_t i = 0; i < h->endpoints.n; i++) ctxd__endpoint_forget(h->endpoints.v[i]);
@@ -1118,7 +1116,6 @@ static void serve(host_t *h) {
   /* before the relay (they wake it) and the mailbox (they post when they leave) end */
   for (size_t i = 0; i < h->nplugins; i++) ctxd__executors_stop(&h->plugins[i]->executors);
   ctxd__relay_stop(h->relay);
-  free(h->lost_rows);
   ctxd__mailbox_drain(&h->mailbox);
   ctxd__broker_close(&h->session.broker, 0);
   ctxd__session_drop(&h->session);

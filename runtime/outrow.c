@@ -85,7 +85,7 @@ void ctxd__outrows_free(ctxd__outrows_t *l) {
 }
 
 static void take_id(void *arg, const PGresult *r) {
-  ((ctxd__outrow_t *)arg)->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  if (PQntuples(r) == 1) ((ctxd__outrow_t *)arg)->id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 }
 
 int ctxd__outrow_insert(PGconn *c, ctxd__outrows_t *rows, int64_t lease_ms, const ctxd__outrow_spec_t *w,

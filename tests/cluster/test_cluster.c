@@ -140,16 +140,7 @@ static void node_loss_without_loss(void **state) {
   assert_null(strstr(w->host.out, "\"handled 0,"));
   assert_null(strstr(w->peer.out, "\"handled 0,"));
 
-  ctxt_stream_counts_t c;
-  ctxt_stream_count(w, echo, &c);
-  printf("cluster: %ld messages -> %ld effects (%ld distinct), %ld events applied downstream (%ld distinct), "
-         "%ld in _error\n",
-         n, c.effects, c.distinct, c.events, c.distinct_events, c.errors);
-  assert_int_equal(c.effects, n);
-  assert_int_equal(c.distinct, n);
-  assert_int_equal(c.events, n);
-  assert_int_equal(c.distinct_events, n);
-  assert_int_equal(c.errors, 0);
+  ctxt_stream_assert_once(w, echo, n, "cluster");
 }
 
 /* All three nodes up first: a run that failed halfway may have left node 1 stopped. */

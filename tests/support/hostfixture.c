@@ -218,6 +218,19 @@ void ctxt_stream_count(ctxt_world_t *w, const char *echo, ctxt_stream_counts_t *
   c->errors += ctxt_amqp_queue_count(w->amqp, q);
 }
 
+void ctxt_stream_assert_once(ctxt_world_t *w, const char *echo, long n, const char *label) {
+  ctxt_stream_counts_t c;
+  ctxt_stream_count(w, echo, &c);
+  printf("%s: %ld messages -> %ld effects (%ld distinct), %ld events applied downstream (%ld distinct), "
+         "%ld in _error\n",
+         label, n, c.effects, c.distinct, c.events, c.distinct_events, c.errors);
+  assert_int_equal(c.effects, n);
+  assert_int_equal(c.distinct, n);
+  assert_int_equal(c.events, n);
+  assert_int_equal(c.distinct_events, n);
+  assert_int_equal(c.errors, 0);
+}
+
 void ctxt_stack_spawn(ctxt_proc_t *p, const char *verb, const char *arg) {
   char script[512];
   snprintf(script, sizeof script, "%s/tests/stack/stack.sh", CTXD_TEST_SOURCE_DIR);
@@ -302,6 +315,10 @@ void ctxt_world_quick_deadlines(ctxt_world_t *w) {
            ", \"rpc_timeout_ms\": 3000, \"reconnect_max_ms\": 1000");
   snprintf(w->database_settings, sizeof w->database_settings,
            ", \"connect_timeout_s\": 2, \"idle_in_transaction_timeout_ms\": 3000");
+  /* below the idle-in-transaction timeout, or the host refuses the configuration */
+  size_t len = strlen(w->more_endpoints);
+  snprintf(w->more_endpoints + len, sizeof w->more_endpoints - len,
+           ", \"defaults\": {\"handler_timeout_ms\": 2000}");
 }
 
 void ctxt_world_through_links(ctxt_world_t *w) {

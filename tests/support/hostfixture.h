@@ -96,6 +96,9 @@ typedef struct {
   long effects, distinct, events, distinct_events, errors;
 } ctxt_stream_counts_t;
 void ctxt_stream_count(ctxt_world_t *w, const char *echo, ctxt_stream_counts_t *c);
+/* Prints those counts after "label: " and asserts exactly once: n effects of n distinct
+ * messages, n events of n distinct ids downstream, nothing in _error. */
+void ctxt_stream_assert_once(ctxt_world_t *w, const char *echo, long n, const char *label);
 /* Runs tests/stack/stack.sh verb [arg] (arg may be NULL) as the child p, so that the test
  * watches the host while the fault happens. ctxt_stack_done waits for it to exit 0 (180 s),
  * else fails the test, and frees p. */
@@ -115,7 +118,8 @@ void ctxt_restart(const char *which);
 /* Short deadlines for the host, so that a cut link is noticed within seconds: broker
  * heartbeat 2 s, rpc_timeout_ms 3000, reconnect_max_ms 1000; database connect_timeout_s 2
  * and idle_in_transaction_timeout_ms 3000 (w->broker_settings and w->database_settings
- * are replaced), and the keepalives and tcp_user_timeout (3 s) that
+ * are replaced), the endpoints' default handler_timeout_ms 2000 (added to
+ * w->more_endpoints), and the keepalives and tcp_user_timeout (3 s) that
  * ctxt_world_through_links puts in the database URL. */
 void ctxt_world_quick_deadlines(ctxt_world_t *w);
 /* Points the host (not the test's own connections) at the private servers through the

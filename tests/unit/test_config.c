@@ -423,6 +423,36 @@ static void test_error_range(void **state) {
                     ":2:36: endpoints.e.batch_size: expected an integer from 1 to 65535, got 0");
 }
 
+/* A handler runs inside a transaction the server counts as idle on the careful path: one
+ * allowed longer than the server's idle-in-transaction timeout is refused; behind a pooler
+ * the host sets no such timeout. */
+static void test_idle_timeout(void **state) {
+  (void)state;
+  assert_load_error(
+      "{" URLS ",\n \"endpoints\": {\"e\": {\"handler_timeout_ms\": 0}}}",
+      ":2:44: endpoints.e.handler_timeout_ms: 0 is not below "
+      "database.idle_in_transaction_timeout_ms (120000), after which the server ends a session "
+      "idle inside a transaction, where a handler runs: lower this (0 is no limit) or raise that "
+      "(0: the server's own)");
+  assert_load_error(
+      "{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": \"postgresql:///ctxd\",\n"
+      " \"idle_in_transaction_timeout_ms\": 60000}}",
+      ":1:1: endpoints.defaults.handler_timeout_ms: 60000 is not below "
+      "database.idle_in_transaction_timeout_ms (60000), after which the server ends a session "
+      "idle inside a transaction, where a handler runs: lower this (0 is no limit) or raise that "
+      "(0: the server's own)");
+  ctxd__config_t *cfg =
+      load_ok("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": \"postgresql:///ctxd\", "
+              "\"pooler\": true}, \"endpoints\": {\"e\": {\"handler_timeout_ms\": 0}}}");
+  assert_true(cfg->db_pooler && cfg->db_idle_in_transaction_timeout_ms == 0);
+  ctxd__config_free(cfg);
+  cfg =
+      load_ok("{\"broker\": {\"url\": \"amqp://h\"}, \"database\": {\"url\": \"postgresql:///ctxd\", "
+              "\"idle_in_transaction_timeout_ms\": 0}, \"endpoints\": {\"e\": {\"handler_timeout_ms\": 0}}}");
+  assert_true(!cfg->db_pooler && cfg->db_idle_in_transaction_timeout_ms == 0);
+  ctxd__config_free(cfg);
+}
+
 /* The memory bounds: one message must fit in what may be held. */
 static void test_limits(void **state) {
   (void)state;
@@ -787,12 +817,31 @@ static void test_format_error(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, clear_env, clear_env)
   const struct CMUnitTest tests[] = {
-      T(test_full),          T(test_defaults),           T(test_cluster_urls),     T(test_plugin_path),
-      T(test_env_overrides), T(test_env_empty_is_unset), T(test_env_errors),       T(test_error_wrong_type),
-      T(test_archive_keep),  T(test_error_range),        T(test_error_batch_size), T(test_error_unknown_key),
-      T(test_error_json),    T(test_error_required),     T(test_error_plugins),    T(test_error_values),
-      T(test_error_file),    T(test_redact_url),         T(test_error_secrets),    T(test_format_error),
-      T(test_limits),        T(test_password_file),      T(test_admin_token),      T(test_migrate_setting),
+      T(test_full),
+      T(test_defaults),
+      T(test_cluster_urls),
+      T(test_plugin_path),
+      T(test_env_overrides),
+      T(test_env_empty_is_unset),
+      T(test_env_errors),
+      T(test_error_wrong_type),
+      T(test_archive_keep),
+      T(test_error_range),
+      T(test_error_batch_size),
+      T(test_error_unknown_key),
+      T(test_error_json),
+      T(test_error_required),
+      T(test_error_plugins),
+      T(test_error_values),
+      T(test_error_file),
+      T(test_redact_url),
+      T(test_error_secrets),
+      T(test_format_error),
+      T(test_limits),
+      T(test_idle_timeout),
+      T(test_password_file),
+      T(test_admin_token),
+      T(test_migrate_setting),
       T(test_broker_tls),
   };
 #undef T
