@@ -130,12 +130,39 @@ static int pipelined(PGconn *c) { return PQpipelineStatus(c) != PQ_PIPELINE_OFF;
 
 static void copy_error(char *err, size_t errlen, const char *text);
 
+/* The i-th item of a comma-separated list into out, the only item of a one-item list
+ * whatever i (a port for every host), "" for no list or no such item. */
+static void list_item(const char *list, int i, char *out, size_t len) {
+  out[0] = '\0';
+  if (list == NULL || *list == '\0') return;
+  if (strchr(list, ',') == NULL) i = 0;
+  for (; i > 0 && list != NULL; i--) list = strchr(list, ',') != NULL ? strchr(list, ',') + 1 : NULL;
+  if (list != NULL) snprintf(out, len, "%.*s", (int)strcspn(list, ","), list);
+}
+
+/* How many hosts the URL names, and its host, hostaddr and port lists (borrowed until
+ * PQconninfoFree(*opts)). */
+static int url_hosts(const char *url, PQconninfoOption **opts, const char *lists[3]) {
+  static const char *const names[3] = {"host", "hostaddr", "port"};
+  lists[0] = lists[1] = lists[2] = NULL;
+  if ((*opts = PQconninfoParse(url, NULL)) == NULL) return 0;
+  for (PQconninfoOption *o = *opts; o->keyword != NULL; o++)
+    for (int k = 0; k < 3; k++)
+      if (strcmp(o->keyword, names[k]) == 0) lists[k] = o->val;
+  int n = 1;
+  for (const char *h = lists[0] != NULL ? lists[0] : lists[1]; h != NULL && (h = strchr(h, ',')) != NULL; h++)
+    n++;
+  return n;
+}
+
 int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGconn **out, char *err,
                      size_t errlen) {
   char timeout[16];
   snprintf(timeout, sizeof timeout, "%d", timeout_s);
   /* expand_dbname: the URL is expanded in place; it overrides the keys before it (the
-   * deadlines: a URL may set its own) and the keys after it override what it says */
+   * deadlines: a URL may set its own) and the keys after it override what it says (one
+   * host of several, below); an empty value sets nothing */
+  char one[3][256] = {"", "", ""};
   const char *keys[] = {"keepalives",
                         "keepalives_idle",
                         "keepalives_interval",
@@ -144,18 +171,36 @@ int ctxd__db_connect(const char *url, const char *password, int timeout_s, PGcon
                         "dbname",
                         "connect_timeout",
                         "application_name",
+                        "host",
+                        "hostaddr",
+                        "port",
                         password != NULL ? "password" : NULL,
                         NULL};
-  const char *vals[] = {"1", "10", "5", "3", "30000", url, timeout, "ctxd", password, NULL};
+  const char *vals[] = {"1",    "10",   "5",    "3",    "30000",  url, timeout,
+                        "ctxd", one[0], one[1], one[2], password, NULL};
   PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (c == NULL) {
     snprintf(err, errlen, "out of memory");
     return CTXD_ENOMEM;
   }
-  if (PQstatus(c) != CONNECTION_OK) {
-    copy_error(err, errlen, PQerrorMessage(c));
+  /* libpq moves on to a URL's next host only when a connection cannot be made at all: one
+   * that is made and then fails (a proxy in front of a dead primary resets it, a server
+   * refuses in its startup) ends the attempt. The later hosts are then tried one by one, so
+   * a promoted replica is found whatever stands where the old primary was. */
+  PQconninfoOption *opts = NULL;
+  const char *lists[3];
+  int hosts = PQstatus(c) != CONNECTION_OK ? url_hosts(url, &opts, lists) : 1;
+  if (PQstatus(c) != CONNECTION_OK) copy_error(err, errlen, PQerrorMessage(c));
+  for (int i = 1; i < hosts && PQstatus(c) != CONNECTION_OK; i++) {
+    for (int k = 0; k < 3; k++) list_item(lists[k], i, one[k], sizeof one[k]);
     PQfinish(c);
-    return CTXD_EDB;
+    if ((c = PQconnectdbParams(keys, vals, 1)) == NULL) break;
+  }
+  PQconninfoFree(opts);
+  if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+    /* the first attempt's error: it names every host libpq tried */
+    PQfinish(c);
+    return c == NULL ? CTXD_ENOMEM : CTXD_EDB;
   }
   PQsetNoticeProcessor(c, quiet, NULL);
   conn_state_t *st = calloc(1, sizeof *st);

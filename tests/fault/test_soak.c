@@ -2,7 +2,9 @@
  * second endpoint applies) while faults come on a schedule, round and round: the host
  * killed (SIGKILL) and started again, the broker restarted, the broker blocked by its
  * memory alarm for a while, PostgreSQL restarted, and, through the test stack's links, a
- * slow, a lossy and a cut network. Every few seconds a sample of the host's resident set
+ * slow, a lossy and a cut network; and once, near the end, a database failover (the
+ * primary killed, its synchronous replica promoted; the host's URL names both). Every few
+ * seconds a sample of the host's resident set
  * (VmRSS) and open files (/proc/PID/fd) with the counts (published, effects, events, queue
  * depths, outbox rows) is printed and written to a CSV file.
  *
@@ -20,10 +22,15 @@
  *   CTXD_SOAK_FAULT_EVERY_S  seconds between faults (as many as make one cycle of the run)
  *   CTXD_SOAK_HOLD_S         how long a held fault lasts: blocked, slow, lossy, cut (4)
  *   CTXD_SOAK_FAULTS         the cycle, comma-separated: kill, broker, blocked, db, slow,
- *                            lossy, cut (two rounds of the others, then kill)
+ *                            lossy, cut (kill, then two rounds of the others)
  *   CTXD_SOAK_LINK           1: the host reaches the servers through the stack's links and
  *                            the link faults are in the cycle (they need root: without,
  *                            as 0); 0: direct, without them (1)
+ *   CTXD_SOAK_FAILOVER       1: the database has a synchronous streaming replica and fails
+ *                            over to it once, CTXD_SOAK_FAILOVER_AT_S into the run (a
+ *                            fault interval before the end), after the cycle's faults (a
+ *                            restart of the old primary then would split the database in
+ *                            two); 0: no replica (1)
  *   CTXD_SOAK_WARMUP_S       how long after its start and after each fault's first time a
  *                            lifetime's samples are not judged (10; see judged_from)
  *   CTXD_SOAK_MIN_SPAN_S     a lifetime is judged when its judged samples span this (30)
@@ -225,6 +232,7 @@ typedef struct {
   size_t ndone;
   int blocked;    /* the watermark is lowered: the teardown raises it */
   int link_fault; /* a link fault is in force: the teardown heals it */
+  int replica;    /* the stack's replica runs (or was promoted): the teardown puts it away */
   /* the sampler */
   pthread_t sampler;
   int sampler_running;
@@ -431,16 +439,29 @@ static const fault_t faults[] = {
 };
 #define NFAULTS (sizeof faults / sizeof faults[0])
 
+/* Once a run, after the cycle's faults: the primary killed (SIGKILL) and its synchronous
+ * replica promoted; the host finds the new primary by its URL's target_session_attrs. */
+static void fault_failover(soak_t *s) {
+  int64_t t = ctxt_now_ms();
+  ctxt_stack("pg-primary-kill");
+  ctxt_stack("pg-promote");
+  printf("soak: %.1f s: primary killed, replica promoted in %lld ms\n", since_start(s),
+         (long long)(ctxt_now_ms() - t));
+}
+
+static const fault_t failover_fault = {"failover", fault_failover, NULL, 0};
+
 /* The cycle: the faults CTXD_SOAK_FAULTS names, in its order (the link ones only with the
  * links). Returns how many. */
 static size_t fault_cycle(const soak_t *s, const fault_t **cycle, size_t max) {
   const char *names = getenv("CTXD_SOAK_FAULTS");
   char list[256];
-  /* two rounds a host lifetime: the first warms it up, the second is judged */
+  /* a new host, then two rounds of the others: the first warms it up, the second is
+   * judged (a short run judges what it reaches of the second) */
   snprintf(list, sizeof list, "%s",
            names != NULL && *names
                ? names
-               : "broker,blocked,db,slow,lossy,cut,broker,blocked,db,slow,lossy,cut,kill");
+               : "kill,broker,blocked,db,slow,lossy,cut,broker,blocked,db,slow,lossy,cut");
   size_t n = 0;
   for (char *save = NULL, *name = strtok_r(list, ",", &save); name != NULL;
        name = strtok_r(NULL, ",", &save)) {
@@ -459,6 +480,25 @@ static void hold_until(soak_t *s, int64_t ms) {
     if (ctxt_proc_wait_exit(&s->w->host, 0)) fail_msg("the host exited (status %d)", s->w->host.status);
     if (atomic_load(&s->pub.failed)) fail_msg("publisher: %s", s->pub.error);
     sleep_until_ms(ms - ctxt_now_ms() > 500 ? ctxt_now_ms() + 500 : ms);
+  }
+}
+
+/* Injects f (held for `hold` seconds when it has an end) and records it. */
+static void inject(soak_t *s, const fault_t *f, long hold) {
+  printf("soak: %.1f s: %s\n", since_start(s), f->name);
+  atomic_store(&s->fault, f->name);
+  f->start(s);
+  if (f->end != NULL) {
+    /* a held fault lasts its time: a schedule, not a wait for something */
+    hold_until(s, ctxt_now_ms() + hold * 1000);
+    f->end(s);
+    printf("soak: %.1f s: %s over\n", since_start(s), f->name);
+  }
+  atomic_store(&s->fault, "");
+  if (s->ndone < MAX_FAULTS) {
+    s->done[s->ndone].f = f;
+    s->done[s->ndone].life = atomic_load(&s->life);
+    s->done[s->ndone++].end = since_start(s);
   }
 }
 
@@ -575,6 +615,11 @@ static int teardown(void **state) {
   if (s->blocked) block_end(s);
   if (s->link_fault) link_heal(s);
   if (s->links) ctxt_stack_run("link-down");
+  if (s->replica) {
+    /* the host first: it would reconnect to the old primary coming back */
+    ctxt_proc_free(&s->w->host);
+    ctxt_stack_run("pg-replica stop");
+  }
   if (s->csv != NULL) fclose(s->csv);
   free(s->samples);
   ctxt_world_teardown((void **)&s->w);
@@ -599,12 +644,19 @@ static void soak(void **state) {
   s->sample_ms = ctxt_env_long("CTXD_SOAK_SAMPLE_S", 2) * 1000;
   /* the links need root (a network namespace): without, the stream goes direct */
   s->links = ctxt_env_long("CTXD_SOAK_LINK", 1) && geteuid() == 0;
+  const int failover = (int)ctxt_env_long("CTXD_SOAK_FAILOVER", 1);
+  if (failover) {
+    ctxt_stack("pg-replica start --sync");
+    s->replica = 1;
+    ctxt_world_multi_host(w);
+  }
   if (s->links) ctxt_world_through_links(w);
   const fault_t *cycle[64];
   size_t ncycle = fault_cycle(s, cycle, 64);
   /* by default one cycle fills the run */
-  const long every_s = ctxt_env_long("CTXD_SOAK_FAULT_EVERY_S", seconds / (long)(ncycle + 1)),
-             every = every_s > 0 ? every_s : 1;
+  const long every_s = ctxt_env_long("CTXD_SOAK_FAULT_EVERY_S", seconds / (long)(ncycle + 1 + failover)),
+             every = every_s > 0 ? every_s : 1,
+             failover_at = ctxt_env_long("CTXD_SOAK_FAILOVER_AT_S", seconds - every);
 
   snprintf(s->echo, sizeof s->echo, "%s-echo", w->endpoint);
   snprintf(w->plugin_settings, sizeof w->plugin_settings, ", \"echo_endpoint\": \"%s\"", s->echo);
@@ -635,6 +687,7 @@ static void soak(void **state) {
   fprintf(s->csv, "t_s,life,rss_kib,fds,published,effects,events,queue,echo_queue,outbox,fault\n");
   printf("soak: %ld s at %ld msg/s, a fault every %ld s (held %ld s), cycle:", seconds, rate, every, hold);
   for (size_t i = 0; i < ncycle; i++) printf(" %s", cycle[i]->name);
+  if (failover) printf("; failover at %ld s", failover_at);
   printf("%s; samples every %ld s into %s\n", s->links ? " (through the links)" : " (links off)",
          s->sample_ms / 1000, path);
 
@@ -648,28 +701,18 @@ static void soak(void **state) {
 
   /* the faults, round and round, one every `every` seconds */
   int64_t end = s->t0 + seconds * 1000;
-  for (int64_t next = s->t0 + every * 1000; next < end && ncycle > 0;) {
+  const int64_t faults_end = failover ? s->t0 + failover_at * 1000 : end;
+  for (int64_t next = s->t0 + every * 1000; next < faults_end && ncycle > 0;) {
     hold_until(s, next);
-    const fault_t *f = cycle[s->ndone % ncycle];
-    printf("soak: %.1f s: %s\n", since_start(s), f->name);
-    atomic_store(&s->fault, f->name);
-    f->start(s);
-    if (f->end != NULL) {
-      /* a held fault lasts its time: a schedule, not a wait for something */
-      hold_until(s, ctxt_now_ms() + hold * 1000);
-      f->end(s);
-      printf("soak: %.1f s: %s over\n", since_start(s), f->name);
-    }
-    atomic_store(&s->fault, "");
-    if (s->ndone < MAX_FAULTS) {
-      s->done[s->ndone].f = f;
-      s->done[s->ndone].life = atomic_load(&s->life);
-      s->done[s->ndone++].end = since_start(s);
-    }
+    inject(s, cycle[s->ndone % ncycle], hold);
     /* a fault that took longer than the interval (a slow restart) leaves the next one a
      * whole interval of calm */
     next += every * 1000;
     if (next < ctxt_now_ms()) next = ctxt_now_ms() + every * 1000;
+  }
+  if (failover) {
+    hold_until(s, faults_end);
+    inject(s, &failover_fault, hold);
   }
   hold_until(s, end);
   atomic_store(&s->pub.stop, 1);

@@ -53,6 +53,7 @@ struct conn_s {
   uv_connect_t connect;
   dir_t up, down; /* client -> upstream, upstream -> client */
   int shut;       /* directions whose end was passed on */
+  int refused;    /* the server refused the connection: the client is reset when it speaks */
   int closing, open_handles;
 };
 
@@ -179,6 +180,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   if (n > 0 && ctxd_linkq_push(&d->q, buf->base, (size_t)n, uv_now(loop), delay_ms) != 0) n = UV_ENOMEM;
   free(buf->base);
   if (n == 0) return;
+  if (c->refused) {
+    conn_close(c, 1);
+    return;
+  }
   if (n == UV_EOF) {
     uv_read_stop(s);
     d->reading = 0;
@@ -195,8 +200,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 
 static void on_connected(uv_connect_t *req, int status) {
   conn_t *c = req->data;
-  if (status != 0) { /* the server is down: the client sees its connection reset */
-    conn_close(c, 1);
+  if (status != 0) {
+    /* The server is down. As a TCP proxy in front of it does (HAProxy, say), the client's
+     * connection was taken and is reset once it sends its first bytes: a client that moves
+     * on to its next host only when it cannot connect (libpq) stays on this one. */
+    c->refused = 1;
+    read_start(&c->up);
     return;
   }
   read_start(&c->up);

@@ -321,17 +321,32 @@ void ctxt_world_quick_deadlines(ctxt_world_t *w) {
            ", \"defaults\": {\"handler_timeout_ms\": 2000}");
 }
 
+void ctxt_world_multi_host(ctxt_world_t *w) {
+  const char *port = getenv("CTXD_PG_REPLICA_PORT");
+  if (port == NULL || !*port) fail_msg("CTXD_PG_REPLICA_PORT is not set: source the stack's env file");
+  const char *slash = strrchr(w->db, '/');
+  char url[sizeof w->db];
+  snprintf(url, sizeof url, "%.*s,127.0.0.1:%s%s?target_session_attrs=read-write", (int)(slash - w->db),
+           w->db, port, slash);
+  snprintf(w->db, sizeof w->db, "%s", url);
+  snprintf(w->db_env, sizeof w->db_env, "CTXD_PG_URL=%s", w->db);
+}
+
 void ctxt_world_through_links(ctxt_world_t *w) {
   char amqp[512], pg[512];
   ctxt_link_up(amqp, sizeof amqp, pg, sizeof pg);
   snprintf(w->broker_url, sizeof w->broker_url, "%s", amqp);
-  const char *db = strrchr(w->db, '/');
+  /* w->db's first host (the primary) becomes the link's address; what follows it (a
+   * replica's host, the database, the parameters) stays */
+  const char *host = strstr(w->db, "://") + 3, *at = strchr(host, '@');
+  if (at != NULL && at < host + strcspn(host, ",/")) host = at + 1;
+  const char *rest = host + strcspn(host, ",/");
   *strrchr(pg, '/') = '\0';
   /* as an operator would write them: a silent partition fails a database call in 3 s */
   snprintf(w->db_env, sizeof w->db_env,
-           "CTXD_PG_URL=%.80s%.80s?keepalives_idle=1&keepalives_interval=1&keepalives_count=3&tcp_user_"
+           "CTXD_PG_URL=%.80s%.160s%skeepalives_idle=1&keepalives_interval=1&keepalives_count=3&tcp_user_"
            "timeout=3000",
-           pg, db);
+           pg, rest, strchr(rest, '?') != NULL ? "&" : "?");
 }
 
 void ctxt_broker_watermark(const char *fraction) {

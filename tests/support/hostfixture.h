@@ -15,7 +15,7 @@ typedef struct {
   char echo_type[96]; /* what testkit's "publish" sends */
   char config[64];
   char plugin_dir[256]; /* where the host looks for testkit; the build's by default */
-  char db_env[300];
+  char db_env[512];
   /* written into the configuration by ctxt_host_start; a test may change them first */
   char plugin_settings[512];   /* more testkit settings, starting with ", " */
   char endpoint_settings[512]; /* the endpoint's own section, without braces */
@@ -122,9 +122,14 @@ void ctxt_restart(const char *which);
  * w->more_endpoints), and the keepalives and tcp_user_timeout (3 s) that
  * ctxt_world_through_links puts in the database URL. */
 void ctxt_world_quick_deadlines(ctxt_world_t *w);
+/* Points the world's database URLs at the primary and the stack's replica (stack.sh
+ * pg-replica start), the primary first, with target_session_attrs=read-write: the world's
+ * database exists on both once the replica is a copy of the primary. */
+void ctxt_world_multi_host(ctxt_world_t *w);
 /* Points the host (not the test's own connections) at the private servers through the
  * stack's links (stack.sh link-up): the broker's URL as link-up gives it, the world's own
- * database on the link's address. The caller runs link-down (stack.sh stop does too). */
+ * database on the link's address (the primary's; a replica after it, from
+ * ctxt_world_multi_host, stays direct). The caller runs link-down (stack.sh stop does too). */
 void ctxt_world_through_links(ctxt_world_t *w);
 /* Sets the private broker's memory watermark, a fraction of the machine's memory: a tiny
  * one raises its memory alarm (it blocks every publishing connection), 0.4 is its default. */
