@@ -425,7 +425,7 @@ typedef struct {
 static void *host_sampler(void *arg) {
   host_t *h = arg;
   while (atomic_load(&h->sampling)) {
-    long kb = bench_proc_status(h->pid, "VmRSS:");
+    long kb = ctxt_proc_status_kb(h->pid, "VmRSS:");
     if (kb > atomic_load(&h->rss_peak_kb)) atomic_store(&h->rss_peak_kb, kb);
     bench_sleep_s(0.02);
   }
@@ -1148,7 +1148,7 @@ int main(int argc, char **argv) {
     } else {
       v[i - 1] = h.ready_s * 1000;
       bench_sleep_s(1);
-      w[i - 1] = (double)bench_proc_status(h.pid, "VmRSS:") / 1024;
+      w[i - 1] = (double)ctxt_proc_status_kb(h.pid, "VmRSS:") / 1024;
     }
     host_stop(&h);
     /* the host declared them: from here on, anything in _error was lost by this run */

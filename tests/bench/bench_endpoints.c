@@ -199,8 +199,8 @@ static void measure(const char *config, const char *label, PGconn *pg, double fi
   bench_sleep_s(1);
   unsigned long inodes[4096];
   size_t ninodes;
-  fig[F_RSS] = (double)bench_proc_status(pid, "VmRSS:") / 1024;
-  fig[F_THREADS] = (double)bench_proc_status(pid, "Threads:");
+  fig[F_RSS] = (double)ctxt_proc_status_kb(pid, "VmRSS:") / 1024;
+  fig[F_THREADS] = (double)ctxt_proc_status_kb(pid, "Threads:");
   fig[F_FDS] = (double)open_files(pid, inodes, sizeof inodes / sizeof inodes[0], &ninodes);
   fig[F_AMQP] = (double)sockets_to(pid, inodes, ninodes, url_port(O.amqp, 5672));
   fig[F_PG] = (double)pg_connections(pg);

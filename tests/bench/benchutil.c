@@ -39,14 +39,3 @@ int bench_log_has(const char *path, const char *needle) {
   if (f != NULL) fclose(f);
   return found;
 }
-
-long bench_proc_status(pid_t pid, const char *key) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  FILE *f = fopen(path, "r");
-  long v = -1;
-  while (f != NULL && fgets(line, sizeof line, f) != NULL)
-    if (strncmp(line, key, strlen(key)) == 0) v = strtol(line + strlen(key), NULL, 10);
-  if (f != NULL) fclose(f);
-  return v;
-}

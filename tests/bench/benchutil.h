@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include "procfs.h" /* a process's /proc entries */
+
 /* Seconds on CLOCK_MONOTONIC. */
 double bench_now_s(void);
 void bench_sleep_s(double s);
@@ -12,7 +14,5 @@ void bench_sleep_s(double s);
 double bench_median(const double *v, int n);
 /* Whether a line of the file at path contains needle (0 when it cannot be read). */
 int bench_log_has(const char *path, const char *needle);
-/* The number after key ("VmRSS:", "Threads:") in /proc/<pid>/status, -1 if absent. */
-long bench_proc_status(pid_t pid, const char *key);
 
 #endif

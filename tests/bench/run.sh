@@ -35,21 +35,10 @@ for a in "$@"; do
   esac
 done
 
-bash "$repo/tests/stack/deps.sh"
-if ((do_build)); then
-  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTXD_SANITIZE=OFF -DCTXD_BUILD_TESTS=ON >/dev/null
-  cmake --build "$build" -j"$(nproc)" >/dev/null
-fi
-
-started=0
-if ! bash "$repo/tests/stack/stack.sh" status 2>/dev/null; then
-  bash "$repo/tests/stack/stack.sh" start
-  started=1
-fi
-stop_stack() { if ((started)); then bash "$repo/tests/stack/stack.sh" stop || true; fi; }
-trap stop_stack EXIT
-# shellcheck disable=SC1091
-source "$CTXD_STACK_DIR/env"
+# shellcheck source=tests/stack/ondemand.sh
+source "$repo/tests/stack/ondemand.sh"
+ondemand_build "$do_build"
+ondemand_stack
 
 mkdir -p "$out"
 rm -rf "$out/logs"
@@ -68,24 +57,14 @@ PY
 echo "bench: contexts loaded: $(/usr/bin/python3 -c 'import json,sys; print(", ".join(p["name"] for p in json.load(open(sys.argv[1]))))' "$out/plugins.json")"
 
 cd "$repo"  # plugin settings name files relative to the repository
-# plot DAT SVG SCRIPT: a plot that fails does not fail the benchmark
-plot() {
-  if ! command -v gnuplot >/dev/null; then
-    echo "bench: gnuplot not installed (tests/stack/deps.sh installs gnuplot-nox); no plot" >&2
-  elif gnuplot -e "datafile='$1'; outfile='$2'" "$3"; then
-    echo "bench: plot in $2"
-  else
-    echo "bench: the plot $2 failed" >&2
-  fi
-}
 if ((only_endpoints == 0)); then
   "$build/tests/bench/ctxd_bench" --amqp "$CTXD_AMQP_URL" --pg "$CTXD_PG_URL" --ctxd "$build/runtime/ctxd" \
     --refworker "$build/tests/bench/ctxd_refworker" --plugin-dir "$build/plugins" --plugins "$out/plugins.json" --out "$out" "${args[@]}" | tee "$out/results.txt"
 
-  plot "$out/throughput.dat" "$out/throughput.svg" "$here/plot.gp"
+  ondemand_plot bench "$out/throughput.dat" "$out/throughput.svg" "$here/plot.gp"
 fi
 # the rabbitmqctl of the stack counts the host's channels
 "$build/tests/bench/ctxd_bench_endpoints" --amqp "$CTXD_AMQP_URL" --pg "$CTXD_PG_URL" --ctxd "$build/runtime/ctxd" \
   --plugin-dir "$build/plugins" --plugins "$out/plugins.json" --out "$out" \
   --ctl "bash $repo/tests/stack/stack.sh ctl" | tee "$out/endpoints.txt"
-plot "$out/endpoints.dat" "$out/endpoints.svg" "$here/plot_endpoints.gp"
+ondemand_plot bench "$out/endpoints.dat" "$out/endpoints.svg" "$here/plot_endpoints.gp"

@@ -20,9 +20,9 @@ pt = NaN; pv = NaN; et = NaN; ev = NaN; vt = NaN; vv = NaN
 dp(t, v) = (r = (v >= 0 && pv >= 0 && t > pt) ? (v - pv) / (t - pt) : NaN, pt = t, pv = (v >= 0 ? v : pv), r)
 de(t, v) = (r = (v >= 0 && ev >= 0 && t > et) ? (v - ev) / (t - et) : NaN, et = t, ev = (v >= 0 ? v : ev), r)
 dv(t, v) = (r = (v >= 0 && vv >= 0 && t > vt) ? (v - vv) / (t - vt) : NaN, vt = t, vv = (v >= 0 ? v : vv), r)
-# the fault's name at its first sample
+# the fault's name at its first sample ("-": none)
 lastf = ""
-fname(s) = (r = (s ne "" && s ne "fault" && s ne lastf) ? s : "", lastf = s, r)
+fname(s) = (r = (s ne "-" && s ne "fault" && s ne lastf) ? s : "", lastf = s, r)
 
 set title "host: resident set and open files (each host lifetime: the host is killed once a cycle)"
 set ylabel "RSS (MiB)"

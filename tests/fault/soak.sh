@@ -2,7 +2,8 @@
 # The soak run (docs/operations.md, "Soak run"): one host for 30 minutes at 3,000 msg/s,
 # each message's handler publishing an event that a second endpoint applies, with faults on
 # a schedule (the broker restarted, the broker blocked, PostgreSQL restarted, the links slow,
-# lossy and cut; twice round, then the host killed; and again), the host's RSS and open
+# lossy and cut; the host killed, then those twice round; and again, cut short at 25 minutes
+# by a failover to a synchronous replica, the last 5 minutes on it), the host's RSS and open
 # files sampled every 5 s, exact counts at the end:
 #
 #   bash tests/fault/soak.sh [--no-build]
@@ -17,7 +18,7 @@
 # run goes direct and leaves them out. Knobs as in tests/fault/test_soak.c, with these
 # defaults here: CTXD_SOAK_SECONDS 1800, CTXD_SOAK_RATE 3000, CTXD_SOAK_SAMPLE_S 5,
 # CTXD_SOAK_FAULT_EVERY_S 60, CTXD_SOAK_HOLD_S 10, CTXD_SOAK_PREFETCH 512,
-# CTXD_SOAK_WARMUP_S 20, CTXD_SOAK_MIN_SPAN_S 120.
+# CTXD_SOAK_WARMUP_S 20, CTXD_SOAK_MIN_SPAN_S 120, CTXD_SOAK_FAILOVER_AT_S 1500.
 # Ports: CTXD_AMQP_PORT (5702), CTXD_RABBIT_DIST_PORT (25702), CTXD_EPMD_PORT (4402),
 # CTXD_PG_PORT (5462), CTXD_TLS_PORT (5703); folder CTXD_STACK_DIR (.run/stack-soak).
 set -euo pipefail
@@ -34,6 +35,7 @@ export CTXD_SOAK_SECONDS=${CTXD_SOAK_SECONDS:-1800} CTXD_SOAK_RATE=${CTXD_SOAK_R
 export CTXD_SOAK_SAMPLE_S=${CTXD_SOAK_SAMPLE_S:-5} CTXD_SOAK_FAULT_EVERY_S=${CTXD_SOAK_FAULT_EVERY_S:-60}
 export CTXD_SOAK_HOLD_S=${CTXD_SOAK_HOLD_S:-10} CTXD_SOAK_PREFETCH=${CTXD_SOAK_PREFETCH:-512}
 export CTXD_SOAK_WARMUP_S=${CTXD_SOAK_WARMUP_S:-20} CTXD_SOAK_MIN_SPAN_S=${CTXD_SOAK_MIN_SPAN_S:-120}
+export CTXD_SOAK_FAILOVER_AT_S=${CTXD_SOAK_FAILOVER_AT_S:-1500}
 export CTXD_SOAK_CSV=$out/soak.csv
 
 do_build=1
@@ -44,23 +46,10 @@ for a in "$@"; do
   esac
 done
 
-bash "$repo/tests/stack/deps.sh"
-if ((do_build)); then
-  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCTXD_SANITIZE=OFF -DCTXD_BUILD_TESTS=ON >/dev/null
-  cmake --build "$build" -j"$(nproc)" >/dev/null
-fi
-
-started=0
-if ! bash "$repo/tests/stack/stack.sh" status 2>/dev/null; then
-  bash "$repo/tests/stack/stack.sh" start
-  started=1
-fi
-stop_stack() { if ((started)); then bash "$repo/tests/stack/stack.sh" stop || true; fi; }
-trap stop_stack EXIT
-set -a
-# shellcheck disable=SC1091
-source "$CTXD_STACK_DIR/env"
-set +a
+# shellcheck source=tests/stack/ondemand.sh
+source "$repo/tests/stack/ondemand.sh"
+ondemand_build "$do_build"
+ondemand_stack
 export CTXD_STACK_ENV=$CTXD_STACK_DIR/env
 
 mkdir -p "$out"
@@ -73,11 +62,5 @@ if ((status != 0)); then
   tail -n 30 "$out/soak-host.log" >&2
 fi
 
-if ! command -v gnuplot >/dev/null; then
-  echo "soak: gnuplot not installed (tests/stack/deps.sh installs gnuplot-nox); no plot" >&2
-elif gnuplot -e "datafile='$out/soak.csv'; outfile='$out/soak.svg'" "$here/soak.gp"; then
-  echo "soak: plot in $out/soak.svg"
-else
-  echo "soak: the plot failed" >&2
-fi
+ondemand_plot soak "$out/soak.csv" "$out/soak.svg" "$here/soak.gp"
 exit "$status"

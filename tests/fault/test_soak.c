@@ -327,8 +327,10 @@ static void sample_print(soak_t *s, const sample_t *x) {
   printf("soak: %7.1f %4d %8ld %5ld %10ld %10ld %10ld %7ld %7ld %7ld  %s\n", x->t, x->life, x->rss_kib,
          x->fds, x->published, x->effects, x->events, x->queue, x->echo_queue, x->outbox, x->fault);
   fflush(stdout);
+  /* "-" for no fault: gnuplot 5.4 reads an empty last field as a piece of the one before */
   fprintf(s->csv, "%.1f,%d,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%ld,%s\n", x->t, x->life, x->rss_kib, x->fds,
-          x->published, x->effects, x->events, x->queue, x->echo_queue, x->outbox, x->fault);
+          x->published, x->effects, x->events, x->queue, x->echo_queue, x->outbox,
+          x->fault[0] != '\0' ? x->fault : "-");
   fflush(s->csv);
 }
 

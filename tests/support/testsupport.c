@@ -2,7 +2,6 @@
 
 #include "contract.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <arpa/inet.h>
@@ -30,29 +29,6 @@ int64_t ctxt_now_ms(void) {
 long ctxt_env_long(const char *name, long def) {
   const char *v = getenv(name);
   return v != NULL && *v ? strtol(v, NULL, 10) : def;
-}
-
-long ctxt_proc_status_kb(pid_t pid, const char *key) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-  FILE *f = fopen(path, "r");
-  long v = -1;
-  while (f != NULL && fgets(line, sizeof line, f) != NULL)
-    if (strncmp(line, key, strlen(key)) == 0) v = strtol(line + strlen(key), NULL, 10);
-  if (f != NULL) fclose(f);
-  return v;
-}
-
-long ctxt_proc_fds(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-  DIR *d = opendir(path);
-  if (d == NULL) return -1;
-  long n = 0;
-  for (struct dirent *e; (e = readdir(d)) != NULL;)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
 }
 
 /* Polling interval of the wait helpers: each wait ends at its deadline or its condition. */

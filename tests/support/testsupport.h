@@ -15,6 +15,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "procfs.h" /* a process's /proc entries */
+
 /* The env file tests/stack/stack.sh writes (CTXD_STACK_ENV names another). Static string. */
 const char *ctxt_stack_env_file(void);
 
@@ -146,10 +148,5 @@ int64_t ctxt_now_ms(void);
 
 /* The integer in environment variable name, def when unset or empty (a test's knobs). */
 long ctxt_env_long(const char *name, long def);
-
-/* The number after key ("VmRSS:", "VmHWM:") in /proc/<pid>/status (kB), -1 when absent. */
-long ctxt_proc_status_kb(pid_t pid, const char *key);
-/* The open files of pid (entries of /proc/<pid>/fd), -1 when it cannot be read. */
-long ctxt_proc_fds(pid_t pid);
 
 #endif
