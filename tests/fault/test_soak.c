@@ -14,7 +14,7 @@
  * least-squares slope of the samples after a warm-up stays under a bound (see
  * docs/operations.md, "Soak run", for the bounds and why).
  *
- * The suite runs a short form (about 100 s); tests/fault/soak.sh runs 30 minutes at 3,000
+ * The suite runs a short form (about 160 s); tests/fault/soak.sh runs 30 minutes at 3,000
  * msg/s on an optimized build and plots the samples. Knobs (environment):
  *   CTXD_SOAK_SECONDS        how long the stream runs (120)
  *   CTXD_SOAK_RATE           messages per second (200)
@@ -34,7 +34,7 @@
  *   CTXD_SOAK_WARMUP_S       how long after its start and after each fault's first time a
  *                            lifetime's samples are not judged (10; see judged_from)
  *   CTXD_SOAK_MIN_SPAN_S     a lifetime is judged when its judged samples span this (30)
- *   CTXD_SOAK_RSS_SLOPE_KIB  bound of the RSS slope, KiB per minute (1024; 16384 under
+ *   CTXD_SOAK_RSS_SLOPE_KIB  bound of the RSS slope, KiB per minute (1024; 32768 under
  *                            AddressSanitizer: see RSS_SLOPE_KIB)
  *   CTXD_SOAK_FDS_RISE       bound of the open files' rise over a judged window: its
  *                            fitted line rises by less than this many files (2; a host
@@ -511,10 +511,11 @@ static void inject(soak_t *s, const fault_t *f, long hold) {
  * then moves by a few hundred KiB (measured: under 900 KiB/min over windows of 40 s to 7
  * min); 1 MiB/min is a leak of 6 bytes a message at 3,000 msg/s. AddressSanitizer's
  * allocator grows with every burst the host takes in (2-4 MiB after a backlog of a thousand
- * messages, measured, where the optimized host moves by 0.3): under it the bound only
- * catches gross growth, and LeakSanitizer, at the host's exit, what it leaked. */
+ * messages, measured, where the optimized host moves by 0.3; the short form's 42 s window,
+ * with a database restart and the failover in it, fits 11-12.5 MiB/min): under it the
+ * bound only catches gross growth, and LeakSanitizer, at the host's exit, what it leaked. */
 #if defined(__SANITIZE_ADDRESS__)
-#define RSS_SLOPE_KIB 16384
+#define RSS_SLOPE_KIB 32768
 #else
 #define RSS_SLOPE_KIB 1024
 #endif
