@@ -51,8 +51,7 @@ static void fail_over(void **state, int kind) {
                                       "restarted in place", "synchronous, the primary behind a proxy"};
   const char *mode = modes[kind];
   if (kind != RESTART) {
-    ctxt_stack(kind == SYNC || kind == PROXIED ? "pg-replica start --sync" : "pg-replica start");
-    ctxt_world_multi_host(w);
+    ctxt_world_replica(w, kind == SYNC || kind == PROXIED);
   }
   if (kind == PROXIED) ctxt_world_through_links(w);
   char echo[96];

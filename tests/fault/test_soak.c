@@ -649,9 +649,8 @@ static void soak(void **state) {
   s->links = ctxt_env_long("CTXD_SOAK_LINK", 1) && geteuid() == 0;
   const int failover = (int)ctxt_env_long("CTXD_SOAK_FAILOVER", 1);
   if (failover) {
-    ctxt_stack("pg-replica start --sync");
+    ctxt_world_replica(w, 1);
     s->replica = 1;
-    ctxt_world_multi_host(w);
   }
   if (s->links) ctxt_world_through_links(w);
   const fault_t *cycle[64];

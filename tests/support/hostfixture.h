@@ -122,14 +122,17 @@ void ctxt_restart(const char *which);
  * w->more_endpoints), and the keepalives and tcp_user_timeout (3 s) that
  * ctxt_world_through_links puts in the database URL. */
 void ctxt_world_quick_deadlines(ctxt_world_t *w);
-/* Points the world's database URLs at the primary and the stack's replica (stack.sh
- * pg-replica start), the primary first, with target_session_attrs=read-write: the world's
- * database exists on both once the replica is a copy of the primary. */
-void ctxt_world_multi_host(ctxt_world_t *w);
+/* Starts the stack's streaming replica of the primary (stack.sh pg-replica start; sync:
+ * --sync) and points the world's database URLs at both, the primary first, with
+ * target_session_attrs=read-write: the world's database is on both once the replica is a
+ * copy. First it drops the databases earlier tests left (ctxd_t_*, but the world's own)
+ * that nobody is connected to: pg_basebackup copies the whole cluster, and by the end of
+ * the suite hundreds of them made each copy take 40 s. */
+void ctxt_world_replica(ctxt_world_t *w, int sync);
 /* Points the host (not the test's own connections) at the private servers through the
  * stack's links (stack.sh link-up): the broker's URL as link-up gives it, the world's own
  * database on the link's address (the primary's; a replica after it, from
- * ctxt_world_multi_host, stays direct). The caller runs link-down (stack.sh stop does too). */
+ * ctxt_world_replica, stays direct). The caller runs link-down (stack.sh stop does too). */
 void ctxt_world_through_links(ctxt_world_t *w);
 /* Sets the private broker's memory watermark, a fraction of the machine's memory: a tiny
  * one raises its memory alarm (it blocks every publishing connection), 0.4 is its default. */
