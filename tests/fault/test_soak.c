@@ -14,7 +14,7 @@
  * least-squares slope of the samples after a warm-up stays under a bound (see
  * docs/operations.md, "Soak run", for the bounds and why).
  *
- * The suite runs a short form (about 160 s); tests/fault/soak.sh runs 30 minutes at 3,000
+ * The suite runs a short form (about 130 s); tests/fault/soak.sh runs 30 minutes at 3,000
  * msg/s on an optimized build and plots the samples. Knobs (environment):
  *   CTXD_SOAK_SECONDS        how long the stream runs (120)
  *   CTXD_SOAK_RATE           messages per second (200)
