@@ -96,7 +96,7 @@ static void bounded_by_bytes(void **state) {
            MAX_INFLIGHT);
   /* AddressSanitizer keeps freed memory in its quarantine (256 MB by default), which
    * counts in the host's RSS as if still held. Even a small one took a freed 30 MiB body
-   * now and then (peaks of 165-167 MiB against the 120 of other runs, 3 in 7): without it
+   * now and then (peaks of 165-167 MiB against 120-122 in other runs, 4 runs in 10): without it
    * the figure is the host's own (5 runs of 5 at 120 MiB). Use after free is caught by
    * every other test. */
   char asan[] = "ASAN_OPTIONS=quarantine_size_mb=0";
